@@ -1,0 +1,74 @@
+#pragma once
+// The actor runtime seen from outside: a thread-safe facade, so that the API and the CLI
+// never include CAF (one CAF translation unit keeps builds fast). Inside, a registry actor
+// spawns one aggregate actor per stream on demand, routes commands to it, and passivates
+// idle ones; aggregates recover from snapshot + events and append through the group
+// appender. No blocking call runs on CAF's scheduler threads.
+#include "domain/aggregates.hpp"
+#include "store/db.hpp"
+#include "store/group_appender.hpp"
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace beampipe::actors {
+
+struct command_reply {
+  int status = 500;  // HTTP-style: 200 ok, 201 created, 4xx refused, 5xx failed
+  std::string code;  // error code when refused
+  std::string message;
+  std::string field;
+  std::string stream_id;
+  int64_t version = 0;         // stream version after the command
+  int64_t position = 0;        // global position of the stream's last event (read-your-writes)
+  size_t events_appended = 0;  // 0: the command changed nothing
+};
+
+struct command_request {
+  std::string stream_id;
+  domain::command cmd;
+  std::string correlation_id;
+};
+
+struct runtime_options {
+  std::string conninfo;
+  std::string node_id;
+  size_t blocking_threads = 4;  // store reads for recovery, snapshots
+  size_t caf_threads = 2;
+  std::chrono::milliseconds idle_after{std::chrono::minutes(5)};
+  int64_t snapshot_every = 50;  // events between aggregate snapshots
+};
+
+struct runtime_stats {
+  size_t live_aggregates = 0;
+  size_t recoveries = 0;
+};
+
+class runtime {
+ public:
+  explicit runtime(runtime_options opts);
+  ~runtime();
+  runtime(const runtime&) = delete;
+  runtime& operator=(const runtime&) = delete;
+
+  // Routes a command to its aggregate. `done` runs exactly once, on an actor thread: keep it
+  // short (post the result elsewhere).
+  void send(command_request req, std::function<void(command_reply)> done);
+  command_reply send_sync(command_request req, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+  // Stops the stream's aggregate now (its state is rebuilt from the store on next use).
+  void passivate(const std::string& stream_id);
+  runtime_stats stats() const;
+  store::group_appender& appender();
+  store::connection_pool& pool();
+  const std::string& node_id() const;
+  void shutdown();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace beampipe::actors

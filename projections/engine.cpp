@@ -1,0 +1,213 @@
+#include "projections/engine.hpp"
+
+#include "store/db.hpp"
+#include "store/event_store.hpp"
+#include "util/json.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace beampipe::projections {
+
+json::object* row_cache::find(const std::string& table, const std::string& key) {
+  auto t = tables_.find(table);
+  if (t == tables_.end()) return nullptr;
+  auto r = t->second.rows.find(key);
+  return r == t->second.rows.end() ? nullptr : &r->second;
+}
+
+json::object& row_cache::put(const std::string& table, const std::string& key, json::object row) {
+  auto& t = tables_[table];
+  t.dirty.insert(key);
+  return t.rows[key] = std::move(row);
+}
+
+void row_cache::mark_dirty(const std::string& table, const std::string& key) {
+  tables_[table].dirty.insert(key);
+}
+
+engine::engine(std::vector<std::shared_ptr<const projection>> projections)
+    : projections_(std::move(projections)) {
+  for (const auto& p : projections_)
+    for (const auto& t : p->tables()) table_specs_[t.name] = t;
+}
+
+std::vector<std::string> engine::all_tables() const {
+  std::vector<std::string> out;
+  for (const auto& [name, spec] : table_specs_) out.push_back(name);
+  return out;
+}
+
+namespace {
+// Serialises engines on one schema across processes; an advisory lock takes no xid, so it
+// does not hold back the read fence of other readers.
+constexpr const char* kEngineLock =
+    "SELECT pg_advisory_xact_lock(hashtextextended('beampipe:projections:' || current_schema(), 0))";
+}  // namespace
+
+std::vector<checkpoint> engine::checkpoints(pqxx::transaction_base& tx) const {
+  std::vector<std::string> names;
+  for (const auto& p : projections_) names.push_back(p->name());
+  auto r = tx.exec_params(
+      "SELECT name, tx_id::text, position FROM projection_checkpoints WHERE name = ANY($1::text[])",
+      store::pg_text_array(names));
+  std::map<std::string, events::read_position> found;
+  for (const auto& row : r)
+    found[row[0].as<std::string>()] = {std::stoll(row[1].as<std::string>()), row[2].as<int64_t>()};
+  std::vector<checkpoint> out;
+  for (const auto& n : names) out.push_back({n, found.count(n) ? found[n] : events::read_position{}});
+  return out;
+}
+
+std::vector<checkpoint> engine::checkpoints(pqxx::connection& c) const {
+  pqxx::read_transaction tx{c};
+  return checkpoints(tx);
+}
+
+const std::vector<std::string>& engine::columns_of(pqxx::work& tx, const std::string& table) {
+  auto it = columns_.find(table);
+  if (it != columns_.end()) return it->second;
+  auto r = tx.exec_params(
+      "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT "
+      "attisdropped ORDER BY attnum",
+      table);
+  std::vector<std::string> cols;
+  for (const auto& row : r) cols.push_back(row[0].as<std::string>());
+  if (cols.empty()) throw std::runtime_error("projection table " + table + " does not exist");
+  return columns_[table] = std::move(cols);
+}
+
+void engine::write_rows(pqxx::work& tx, row_cache& cache) {
+  for (auto& [table, rows] : cache.tables_) {
+    if (rows.dirty.empty()) continue;
+    const auto& spec = table_specs_.at(table);
+    const auto& cols = columns_of(tx, table);
+    json::array arr;
+    for (const auto& key : rows.dirty) arr.push_back(rows.rows.at(key));
+    std::string set_list;
+    for (const auto& c : cols) {
+      if (c == spec.key_column) continue;
+      if (!set_list.empty()) set_list += ", ";
+      set_list += tx.quote_name(c) + " = EXCLUDED." + tx.quote_name(c);
+    }
+    tx.exec_params("INSERT INTO " + tx.quote_name(table) + " SELECT * FROM json_populate_recordset(NULL::" +
+                       tx.quote_name(table) + ", $1::json) ON CONFLICT (" + tx.quote_name(spec.key_column) +
+                       ") DO UPDATE SET " + set_list,
+                   json::serialize(arr));
+    rows.dirty.clear();
+  }
+}
+
+size_t engine::step(pqxx::connection& c, size_t batch_size,
+                    const std::map<std::string, events::read_position>* until) {
+  pqxx::work tx{c};
+  tx.exec(kEngineLock);
+  auto cps = checkpoints(tx);
+  events::read_position from = cps.empty() ? events::read_position{} : cps.front().at;
+  bool any_behind = false;
+  for (const auto& cp : cps) {
+    if (until) {
+      auto it = until->find(cp.name);
+      if (it == until->end() || !(cp.at < it->second)) continue;
+    }
+    if (!any_behind || cp.at < from) from = cp.at;
+    any_behind = true;
+  }
+  if (!any_behind) return 0;
+  auto evs = store::read_all(tx, from, static_cast<int64_t>(batch_size));
+  if (evs.empty()) return 0;
+
+  // Which projection takes which event: past its checkpoint, within its bound, handled.
+  std::vector<std::vector<const projection*>> takers(evs.size());
+  std::map<std::string, events::read_position> advanced;
+  for (size_t p = 0; p < projections_.size(); ++p) {
+    const auto& proj = *projections_[p];
+    const auto& cp = cps[p].at;
+    const events::read_position* bound = nullptr;
+    if (until) {
+      auto it = until->find(proj.name());
+      if (it == until->end()) continue;
+      bound = &it->second;
+    }
+    for (size_t i = 0; i < evs.size(); ++i) {
+      auto pos = events::position_of(evs[i]);
+      if (!(cp < pos)) continue;
+      if (bound && *bound < pos) break;
+      advanced[proj.name()] = pos;
+      if (proj.handles(evs[i].type)) takers[i].push_back(&proj);
+    }
+  }
+
+  // Prefetch every row the batch will read, one query per table.
+  std::map<std::string, std::set<std::string>> wanted;
+  std::vector<std::pair<std::string, std::string>> keys;
+  for (size_t i = 0; i < evs.size(); ++i)
+    for (const auto* proj : takers[i]) {
+      keys.clear();
+      proj->keys(evs[i], keys);
+      for (auto& [t, k] : keys) wanted[t].insert(k);
+    }
+  row_cache cache;
+  for (const auto& [table, ks] : wanted) {
+    const auto& spec = table_specs_.at(table);
+    auto r = tx.exec_params("SELECT " + tx.quote_name(spec.key_column) + "::text, row_to_json(t)::text FROM " +
+                                tx.quote_name(table) + " t WHERE " + tx.quote_name(spec.key_column) +
+                                " = ANY($1::" + spec.key_type + "[])",
+                            store::pg_text_array({ks.begin(), ks.end()}));
+    auto& rows = cache.tables_[table].rows;
+    for (const auto& row : r) rows[row[0].as<std::string>()] = json::parse(row[1].c_str()).as_object();
+  }
+
+  for (size_t i = 0; i < evs.size(); ++i) {
+    if (takers[i].empty()) continue;
+    auto data = util::parse_json(evs[i].data);
+    if (!data || !data->is_object())
+      throw std::runtime_error("event " + evs[i].event_id + " has non-object data");
+    for (const auto* proj : takers[i]) proj->apply(evs[i], data->as_object(), cache);
+  }
+  if (advanced.empty()) return 0;  // every event read lies past the bounds
+  write_rows(tx, cache);
+  if (before_commit) before_commit();
+  for (const auto& [name, pos] : advanced)
+    tx.exec_params(
+        "INSERT INTO projection_checkpoints (name, tx_id, position) VALUES ($1, $2::text::xid8, $3) "
+        "ON CONFLICT (name) DO UPDATE SET tx_id = EXCLUDED.tx_id, position = EXCLUDED.position",
+        name, std::to_string(pos.tx_id), pos.position);
+  tx.commit();
+  return evs.size();
+}
+
+size_t engine::catch_up(pqxx::connection& c, size_t batch_size,
+                        const std::map<std::string, events::read_position>* until,
+                        const std::function<void(size_t)>& progress) {
+  size_t total = 0;
+  for (;;) {
+    size_t n = step(c, batch_size, until);
+    if (n == 0) return total;
+    total += n;
+    if (progress) progress(total);
+  }
+}
+
+void engine::reset(pqxx::connection& c, const std::vector<std::string>& names) {
+  pqxx::work tx{c};
+  tx.exec(kEngineLock);
+  for (const auto& p : projections_) {
+    if (!names.empty() && std::find(names.begin(), names.end(), p->name()) == names.end()) continue;
+    for (const auto& t : p->tables()) tx.exec("TRUNCATE " + tx.quote_name(t.name));
+    tx.exec_params("DELETE FROM projection_checkpoints WHERE name = $1", p->name());
+  }
+  tx.commit();
+}
+
+std::vector<table_digest> digest_tables(pqxx::transaction_base& tx, const std::vector<std::string>& tables) {
+  std::vector<table_digest> out;
+  for (const auto& t : tables) {
+    auto r = tx.exec("SELECT count(*), coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text COLLATE \"C\")), '') FROM " +
+                     tx.quote_name(t) + " t");
+    out.push_back({t, r[0][0].as<int64_t>(), r[0][1].as<std::string>()});
+  }
+  return out;
+}
+
+}  // namespace beampipe::projections

@@ -1,0 +1,109 @@
+#pragma once
+// The projection engine. Each projection folds events (in the store's (tx_id, position)
+// order) into its read-model tables. A batch is applied in one transaction that also
+// writes the checkpoint, so an event is applied exactly once or not at all. Rows are
+// handled as JSON in a per-batch cache and written back with one set-based statement per
+// table, which is what makes rebuilds fast.
+#include "events/envelope.hpp"
+
+#include <boost/json.hpp>
+#include <pqxx/pqxx>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace beampipe::projections {
+
+namespace json = boost::json;
+
+struct table_spec {
+  std::string name;
+  std::string key_column;
+  std::string key_type;  // SQL type of the key, e.g. "uuid"
+};
+
+// Rows of the tables a batch touches, keyed by (table, key). Rows the batch reads are
+// prefetched in one query per table; dirty rows are written back at the end of the batch.
+class row_cache {
+ public:
+  json::object* find(const std::string& table, const std::string& key);
+  json::object& put(const std::string& table, const std::string& key, json::object row);
+  void mark_dirty(const std::string& table, const std::string& key);
+
+ private:
+  friend class engine;
+  struct table_rows {
+    std::map<std::string, json::object> rows;
+    std::set<std::string> dirty;
+  };
+  std::map<std::string, table_rows> tables_;
+};
+
+class projection {
+ public:
+  virtual ~projection() = default;
+  virtual std::string name() const = 0;
+  virtual std::vector<table_spec> tables() const = 0;
+  virtual bool handles(const std::string& event_type) const = 0;
+  // (table, key) pairs apply() will look up, so they can be fetched in bulk first.
+  virtual void keys(const events::recorded_event& e,
+                    std::vector<std::pair<std::string, std::string>>& out) const = 0;
+  virtual void apply(const events::recorded_event& e, const json::object& data, row_cache& rows) const = 0;
+};
+
+struct checkpoint {
+  std::string name;
+  events::read_position at;
+};
+
+class engine {
+ public:
+  explicit engine(std::vector<std::shared_ptr<const projection>> projections);
+
+  // Applies the next batch (up to batch_size events) to every projection that is behind.
+  // With `until`, never applies an event past that projection's bound (used by verify).
+  // Returns the number of events read (0: caught up).
+  size_t step(pqxx::connection& c, size_t batch_size,
+              const std::map<std::string, events::read_position>* until = nullptr);
+  // Runs step() until caught up (or bounds reached); progress(total) after each batch.
+  size_t catch_up(pqxx::connection& c, size_t batch_size,
+                  const std::map<std::string, events::read_position>* until = nullptr,
+                  const std::function<void(size_t)>& progress = {});
+
+  // Empties the projections' tables and checkpoints (all, or the named ones).
+  void reset(pqxx::connection& c, const std::vector<std::string>& names = {});
+  std::vector<checkpoint> checkpoints(pqxx::transaction_base& tx) const;
+  std::vector<checkpoint> checkpoints(pqxx::connection& c) const;
+
+  const std::vector<std::shared_ptr<const projection>>& projections() const { return projections_; }
+  std::vector<std::string> all_tables() const;
+
+  // Test hook: runs after events are applied in memory and rows written, before the
+  // checkpoint is written and the transaction commits.
+  std::function<void()> before_commit;
+
+ private:
+  void write_rows(pqxx::work& tx, row_cache& cache);
+  const std::vector<std::string>& columns_of(pqxx::work& tx, const std::string& table);
+  std::vector<std::shared_ptr<const projection>> projections_;
+  std::map<std::string, table_spec> table_specs_;
+  std::map<std::string, std::vector<std::string>> columns_;
+};
+
+// Per-table digest: row count and md5 over rows sorted by their text form.
+struct table_digest {
+  std::string table;
+  int64_t rows = 0;
+  std::string md5;
+};
+std::vector<table_digest> digest_tables(pqxx::transaction_base& tx, const std::vector<std::string>& tables);
+
+// The three read models of the foundation: source_registry, batch_execution_record,
+// provenance_events.
+std::vector<std::shared_ptr<const projection>> standard_projections();
+
+}  // namespace beampipe::projections

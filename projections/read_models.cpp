@@ -1,0 +1,182 @@
+// The foundation's read models: source_registry (§1.1), batch_execution_record (§1.5) and
+// provenance_events (§1.9, §8.2). Every value comes from the event (timestamps are the
+// event's recorded_at), so a rebuild reproduces the same rows byte for byte.
+#include "events/types.hpp"
+#include "projections/engine.hpp"
+#include "util/ids.hpp"
+
+namespace beampipe::projections {
+namespace et = beampipe::events::type;
+namespace {
+
+const json::value& at_or_null(const json::object& o, std::string_view k) {
+  static const json::value null_value;
+  auto it = o.find(k);
+  return it == o.end() ? null_value : it->value();
+}
+
+class source_registry_projection : public projection {
+ public:
+  std::string name() const override { return "source_registry"; }
+  std::vector<table_spec> tables() const override { return {{"source_registry", "uuid", "uuid"}}; }
+  bool handles(const std::string& t) const override {
+    return t == et::source_registered || t == et::source_enabled_changed ||
+           t == et::source_stale_after_changed || t == et::source_deleted;
+  }
+  void keys(const events::recorded_event& e, std::vector<std::pair<std::string, std::string>>& out) const override {
+    out.emplace_back("source_registry", events::stream_key_of(e.stream_id));
+  }
+  void apply(const events::recorded_event& e, const json::object& d, row_cache& rows) const override {
+    auto key = events::stream_key_of(e.stream_id);
+    auto* row = rows.find("source_registry", key);
+    if (e.type == et::source_registered) {
+      json::object r;
+      r["uuid"] = key;
+      r["project_module"] = d.at("project_module");
+      r["source_identifier"] = d.at("source_identifier");
+      r["enabled"] = d.at("enabled");
+      r["deleted"] = false;
+      // A re-registration after deletion keeps the original creation time.
+      r["created_at"] = row ? row->at("created_at") : json::value(e.recorded_at);
+      r["updated_at"] = e.recorded_at;
+      for (const char* k : {"last_checked_at", "last_attempted_at", "stale_after_hours", "discovery_signature",
+                            "last_executed_discovery_signature", "discovery_claim_token",
+                            "discovery_claim_expires_at", "workflow_run_pending_at", "workflow_claim_token",
+                            "workflow_claimed_at", "workflow_claim_expires_at"})
+        r[k] = row ? row->at(k) : json::value(nullptr);
+      r["workflow_run_pending"] = row ? row->at("workflow_run_pending") : json::value(false);
+      r["stream_version"] = e.stream_version;
+      rows.put("source_registry", key, std::move(r));
+      return;
+    }
+    if (!row) return;  // cannot happen for a well-formed stream; never invent a row
+    if (e.type == et::source_enabled_changed) (*row)["enabled"] = d.at("enabled");
+    else if (e.type == et::source_stale_after_changed) (*row)["stale_after_hours"] = d.at("stale_after_hours");
+    else if (e.type == et::source_deleted) (*row)["deleted"] = true;
+    (*row)["updated_at"] = e.recorded_at;
+    (*row)["stream_version"] = e.stream_version;
+    rows.mark_dirty("source_registry", key);
+  }
+};
+
+class execution_ledger_projection : public projection {
+ public:
+  std::string name() const override { return "batch_execution_record"; }
+  std::vector<table_spec> tables() const override { return {{"batch_execution_record", "uuid", "uuid"}}; }
+  bool handles(const std::string& t) const override {
+    return t == et::execution_created || t == et::execution_status_changed || t == et::execution_cancelled;
+  }
+  void keys(const events::recorded_event& e, std::vector<std::pair<std::string, std::string>>& out) const override {
+    out.emplace_back("batch_execution_record", events::stream_key_of(e.stream_id));
+  }
+  void apply(const events::recorded_event& e, const json::object& d, row_cache& rows) const override {
+    auto key = events::stream_key_of(e.stream_id);
+    if (e.type == et::execution_created) {
+      json::object r;
+      r["uuid"] = key;
+      r["project_module"] = d.at("project_module");
+      r["sources"] = d.at("sources");
+      r["archive_name"] = d.at("archive_name");
+      r["deployment_profile_id"] = at_or_null(d, "deployment_profile_id");
+      r["project_config_id"] = at_or_null(d, "project_config_id");
+      for (const char* k : {"workflow_manifest", "execution_phase", "scheduler_name", "scheduler_job_id",
+                            "last_error", "started_at", "completed_at"})
+        r[k] = nullptr;
+      r["created_by"] = at_or_null(d, "created_by");
+      r["status"] = "pending";
+      r["retry_count"] = 0;
+      r["created_at"] = e.recorded_at;
+      r["updated_at"] = e.recorded_at;
+      r["stream_version"] = e.stream_version;
+      rows.put("batch_execution_record", key, std::move(r));
+      return;
+    }
+    auto* row = rows.find("batch_execution_record", key);
+    if (!row) return;
+    auto& r = *row;
+    if (e.type == et::execution_status_changed) {
+      r["status"] = d.at("to");
+      r["retry_count"] = d.at("retry_count");
+      r["last_error"] = d.at("last_error");
+      r["execution_phase"] = d.at("execution_phase");
+      if (d.at("set_started").as_bool()) r["started_at"] = e.recorded_at;
+      if (d.at("set_completed").as_bool()) r["completed_at"] = e.recorded_at;
+    } else if (e.type == et::execution_cancelled) {
+      r["status"] = "cancelled";
+      r["execution_phase"] = nullptr;
+      if (r.at("completed_at").is_null()) r["completed_at"] = e.recorded_at;
+    }
+    r["updated_at"] = e.recorded_at;
+    r["stream_version"] = e.stream_version;
+    rows.mark_dirty("batch_execution_record", key);
+  }
+};
+
+class provenance_projection : public projection {
+ public:
+  std::string name() const override { return "provenance_events"; }
+  std::vector<table_spec> tables() const override { return {{"provenance_events", "id", "uuid"}}; }
+  bool handles(const std::string& t) const override {
+    return t == et::source_registered || t == et::source_enabled_changed || t == et::source_stale_after_changed ||
+           t == et::source_deleted || t == et::execution_created || t == et::execution_status_changed ||
+           t == et::execution_cancelled;
+  }
+  void keys(const events::recorded_event&, std::vector<std::pair<std::string, std::string>>&) const override {}
+  void apply(const events::recorded_event& e, const json::object& d, row_cache& rows) const override {
+    auto meta = events::event_metadata::from_json(e.metadata);
+    json::object r;
+    r["id"] = e.event_id;  // one provenance row per event: its id is the event's
+    r["occurred_at"] = e.recorded_at;
+    r["project_module"] = d.at("project_module");
+    r["source_identifier"] = nullptr;
+    r["execution_id"] = nullptr;
+    r["actor"] = meta.actor.empty() ? json::value(nullptr) : json::value(meta.actor);
+    r["correlation_id"] = meta.correlation_id.empty() ? json::value(nullptr) : json::value(meta.correlation_id);
+    r["position"] = e.position;
+    json::object payload;
+    if (e.stream_type == events::stream::source) {
+      r["source_identifier"] = d.at("source_identifier");
+      if (e.type == et::source_registered) {
+        r["event_type"] = "source.registered";
+        payload["enabled"] = d.at("enabled");
+      } else if (e.type == et::source_enabled_changed) {
+        r["event_type"] = "source.updated";
+        payload["enabled"] = d.at("enabled");
+      } else if (e.type == et::source_stale_after_changed) {
+        r["event_type"] = "source.updated";
+        payload["stale_after_hours"] = d.at("stale_after_hours");
+      } else {
+        r["event_type"] = "source.deleted";
+      }
+    } else {
+      r["execution_id"] = d.at("uuid");
+      if (e.type == et::execution_created) {
+        r["event_type"] = "execution.created";
+        payload["archive_name"] = d.at("archive_name");
+        payload["sources"] = d.at("sources");
+        const auto& srcs = d.at("sources").as_array();
+        if (!srcs.empty()) r["source_identifier"] = srcs.front().as_object().at("source_identifier");
+      } else if (e.type == et::execution_cancelled) {
+        r["event_type"] = "execution.cancelled";
+        payload["from_status"] = d.at("from");
+        payload["reason"] = at_or_null(d, "reason");
+      } else {
+        r["event_type"] = std::string("execution.") + std::string(d.at("to").as_string());
+        payload["from_status"] = d.at("from");
+        payload["to_status"] = d.at("to");
+        if (!d.at("last_error").is_null()) payload["error"] = d.at("last_error");
+      }
+    }
+    r["payload"] = std::move(payload);
+    rows.put("provenance_events", e.event_id, std::move(r));
+  }
+};
+
+}  // namespace
+
+std::vector<std::shared_ptr<const projection>> standard_projections() {
+  return {std::make_shared<source_registry_projection>(), std::make_shared<execution_ledger_projection>(),
+          std::make_shared<provenance_projection>()};
+}
+
+}  // namespace beampipe::projections

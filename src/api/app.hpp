@@ -1,0 +1,37 @@
+#pragma once
+// Wires the route table to the actor runtime and the read models.
+#include "actors/runtime.hpp"
+#include "api/http.hpp"
+#include "api/metrics.hpp"
+#include "projections/runner.hpp"
+#include "store/db.hpp"
+
+#include <chrono>
+#include <functional>
+#include <optional>
+
+namespace beampipe::api {
+
+// Per-route authentication hook. Returns a response to refuse the request (401/403), or
+// nothing to let it through. The default lets everything through: auth is its own issue.
+using auth_hook = std::function<std::optional<response>(const request&, auth_level)>;
+
+struct app_context {
+  actors::runtime& runtime;
+  store::connection_pool& pool;  // read models
+  projections::projection_watch& watch;
+  metrics& stats;
+  std::string version;
+  std::chrono::milliseconds default_wait{5000};
+  std::chrono::milliseconds max_wait{30000};
+  int64_t ready_max_lag = 10000;
+  auth_hook auth;
+};
+
+router build_routes(app_context& ctx);
+// Routing, auth, JSON error mapping, correlation ids and metrics around the handlers.
+std::function<response(request&)> make_dispatch(app_context& ctx, const router& routes);
+// Registers the scrape-time gauges (appends, projection lag, live aggregates).
+void register_collectors(app_context& ctx);
+
+}  // namespace beampipe::api

@@ -1,0 +1,69 @@
+#include "api/metrics.hpp"
+
+#include <cstdio>
+
+namespace beampipe::api {
+namespace {
+const std::vector<double> kBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+}
+
+std::string prom_label(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out.push_back('\\');
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+void metrics::observe_request(const std::string& method, const std::string& route, int status, double seconds) {
+  std::string labels = "method=\"" + prom_label(method) + "\",route=\"" + prom_label(route) + "\"";
+  std::lock_guard lk(mu_);
+  requests_[labels + ",status=\"" + std::to_string(status) + "\""]++;
+  auto& h = latencies_[labels];
+  if (h.buckets.empty()) h.buckets.assign(kBuckets.size(), 0);
+  for (size_t i = 0; i < kBuckets.size(); ++i)
+    if (seconds <= kBuckets[i]) h.buckets[i]++;
+  h.count++;
+  h.sum += seconds;
+}
+
+void metrics::add_collector(std::function<void(std::string&)> collector) {
+  std::lock_guard lk(mu_);
+  collectors_.push_back(std::move(collector));
+}
+
+std::string metrics::render() const {
+  std::string out;
+  std::vector<std::function<void(std::string&)>> collectors;
+  {
+    std::lock_guard lk(mu_);
+    out += "# HELP beampipe_api_requests_total API requests by route template, method and status.\n";
+    out += "# TYPE beampipe_api_requests_total counter\n";
+    for (const auto& [labels, n] : requests_)
+      out += "beampipe_api_requests_total{" + labels + "} " + std::to_string(n) + "\n";
+    out += "# HELP beampipe_api_request_duration_seconds API request latency.\n";
+    out += "# TYPE beampipe_api_request_duration_seconds histogram\n";
+    char buf[64];
+    for (const auto& [labels, h] : latencies_) {
+      for (size_t i = 0; i < kBuckets.size(); ++i) {
+        std::snprintf(buf, sizeof buf, "%g", kBuckets[i]);
+        out += "beampipe_api_request_duration_seconds_bucket{" + labels + ",le=\"" + buf + "\"} " +
+               std::to_string(h.buckets[i]) + "\n";
+      }
+      out += "beampipe_api_request_duration_seconds_bucket{" + labels + ",le=\"+Inf\"} " + std::to_string(h.count) + "\n";
+      std::snprintf(buf, sizeof buf, "%.6f", h.sum);
+      out += "beampipe_api_request_duration_seconds_sum{" + labels + "} " + buf + "\n";
+      out += "beampipe_api_request_duration_seconds_count{" + labels + "} " + std::to_string(h.count) + "\n";
+    }
+    collectors = collectors_;
+  }
+  for (const auto& c : collectors) c(out);
+  return out;
+}
+
+}  // namespace beampipe::api

@@ -1,0 +1,34 @@
+#pragma once
+// Process metrics in Prometheus text format (0.0.4). Counters and histograms are guarded by
+// one mutex: updates are a few per request, far below contention levels that matter here.
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace beampipe::api {
+
+class metrics {
+ public:
+  void observe_request(const std::string& method, const std::string& route, int status, double seconds);
+  // Gauges computed at scrape time (appends, projection lag, live actors, ...).
+  void add_collector(std::function<void(std::string&)> collector);
+  std::string render() const;
+
+ private:
+  struct histogram {
+    std::vector<uint64_t> buckets;  // cumulative at render time
+    uint64_t count = 0;
+    double sum = 0;
+  };
+  mutable std::mutex mu_;
+  std::map<std::string, uint64_t> requests_;      // labels -> count
+  std::map<std::string, histogram> latencies_;    // labels -> histogram
+  std::vector<std::function<void(std::string&)>> collectors_;
+};
+
+// Escapes a Prometheus label value.
+std::string prom_label(const std::string& v);
+
+}  // namespace beampipe::api

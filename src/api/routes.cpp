@@ -1,0 +1,481 @@
+#include "api/app.hpp"
+
+#include "domain/aggregates.hpp"
+#include "domain/execution_fsm.hpp"
+#include "store/event_store.hpp"
+#include "store/migrations.hpp"
+#include "util/ids.hpp"
+#include "util/json.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+
+namespace beampipe::api {
+namespace json = boost::json;
+
+namespace {
+
+[[noreturn]] void fail(int status, std::string code, std::string message, std::string field = "") {
+  throw api_error{status, std::move(code), std::move(message), std::move(field)};
+}
+
+json::object parse_body(const request& req) {
+  auto ct = req.header("content-type");
+  auto semi = ct.find(';');
+  auto media = ct.substr(0, semi);
+  while (!media.empty() && media.back() == ' ') media.pop_back();
+  for (auto& c : media) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (media != "application/json")
+    fail(415, "unsupported_media_type", "request body must be application/json", "Content-Type");
+  std::string err;
+  auto v = util::parse_json(req.body, &err);
+  if (!v) fail(400, "malformed_json", "request body is not valid JSON: " + err, "body");
+  if (!v->is_object()) fail(400, "invalid_body", "request body must be a JSON object", "body");
+  return std::move(v->as_object());
+}
+
+int64_t int_param(const request& req, const std::string& name, int64_t fallback, int64_t lo, int64_t hi) {
+  auto it = req.query.find(name);
+  if (it == req.query.end() || it->second.empty()) return fallback;
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
+  if (ec != std::errc() || p != it->second.data() + it->second.size())
+    fail(400, "invalid_query", name + " must be an integer", name);
+  if (v < lo || v > hi)
+    fail(400, "invalid_query", name + " must be between " + std::to_string(lo) + " and " + std::to_string(hi), name);
+  return v;
+}
+
+std::optional<bool> bool_param(const request& req, const std::string& name) {
+  auto it = req.query.find(name);
+  if (it == req.query.end() || it->second.empty()) return std::nullopt;
+  if (it->second == "true" || it->second == "1") return true;
+  if (it->second == "false" || it->second == "0") return false;
+  fail(400, "invalid_query", name + " must be true or false", name);
+}
+
+std::string uuid_param(const request& req, const std::string& name) {
+  auto v = req.path_params.at(name);
+  if (!util::is_uuid(v)) fail(400, "invalid_id", name + " must be a UUID", name);
+  for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return v;
+}
+
+// Read-your-writes: block (bounded) until every projection has applied `position`.
+void wait_for_position(app_context& ctx, int64_t position, std::chrono::milliseconds budget) {
+  if (position <= 0) return;
+  std::optional<events::read_position> target;
+  store::with_connection(ctx.pool, [&](pqxx::connection& c) { target = store::read_position_of(c, position); });
+  if (!target) fail(400, "unknown_position", "no event at position " + std::to_string(position), "min_position");
+  if (!ctx.watch.wait_until(*target, std::chrono::steady_clock::now() + budget))
+    fail(503, "projection_lag",
+         "read models have not reached position " + std::to_string(position) + " within " +
+             std::to_string(budget.count()) + " ms",
+         "min_position");
+}
+
+void honour_min_position(app_context& ctx, const request& req) {
+  auto pos = int_param(req, "min_position", 0, 0, INT64_MAX);
+  auto wait = int_param(req, "wait_ms", ctx.default_wait.count(), 0, ctx.max_wait.count());
+  wait_for_position(ctx, pos, std::chrono::milliseconds(wait));
+}
+
+actors::command_reply run_command(app_context& ctx, const request& req, std::string stream_id, std::string name,
+                                  json::object body) {
+  actors::command_request cr;
+  cr.stream_id = std::move(stream_id);
+  cr.cmd.name = std::move(name);
+  cr.cmd.body = std::move(body);
+  cr.cmd.actor = "system:api";
+  cr.correlation_id = req.correlation_id;
+  auto r = ctx.runtime.send_sync(std::move(cr));
+  if (r.status >= 400) fail(r.status, r.code.empty() ? "error" : r.code, r.message, r.field);
+  return r;
+}
+
+std::optional<json::object> query_row(app_context& ctx, const std::string& sql, const std::string& key) {
+  std::optional<json::object> out;
+  store::with_connection(ctx.pool, [&](pqxx::connection& c) {
+    pqxx::read_transaction tx{c};
+    auto r = tx.exec_params(sql, key);
+    if (!r.empty()) out = json::parse(r[0][0].c_str()).as_object();
+  });
+  return out;
+}
+
+json::array query_rows(app_context& ctx, const std::string& sql, const std::vector<std::string>& params,
+                       int64_t* total = nullptr) {
+  json::array out;
+  store::with_connection(ctx.pool, [&](pqxx::connection& c) {
+    pqxx::read_transaction tx{c};
+    // Parameters are passed as text and cast in the SQL (libpqxx 6 has no dynamic params).
+    pqxx::result r;
+    switch (params.size()) {
+      case 0: r = tx.exec(sql); break;
+      case 1: r = tx.exec_params(sql, params[0]); break;
+      case 2: r = tx.exec_params(sql, params[0], params[1]); break;
+      case 3: r = tx.exec_params(sql, params[0], params[1], params[2]); break;
+      case 4: r = tx.exec_params(sql, params[0], params[1], params[2], params[3]); break;
+      case 5: r = tx.exec_params(sql, params[0], params[1], params[2], params[3], params[4]); break;
+      default: throw std::logic_error("too many parameters");
+    }
+    for (const auto& row : r) {
+      out.push_back(json::parse(row[0].c_str()));
+      if (total && row.size() > 1) *total = row[1].as<int64_t>();
+    }
+  });
+  return out;
+}
+
+const char* kSourceRow =
+    "SELECT json_build_object('uuid', uuid, 'project_module', project_module, 'source_identifier', "
+    "source_identifier, 'enabled', enabled, 'created_at', created_at, 'updated_at', updated_at, "
+    "'last_checked_at', last_checked_at, 'last_attempted_at', last_attempted_at, 'stale_after_hours', "
+    "stale_after_hours, 'discovery_signature', discovery_signature, 'last_executed_discovery_signature', "
+    "last_executed_discovery_signature, 'discovery_claim_token', discovery_claim_token, "
+    "'discovery_claim_expires_at', discovery_claim_expires_at, 'workflow_run_pending', workflow_run_pending, "
+    "'workflow_run_pending_at', workflow_run_pending_at, 'workflow_claim_token', workflow_claim_token, "
+    "'workflow_claimed_at', workflow_claimed_at, 'workflow_claim_expires_at', workflow_claim_expires_at)";
+
+const char* kExecutionRow =
+    "SELECT json_build_object('uuid', uuid, 'project_module', project_module, 'archive_name', archive_name, "
+    "'sources', sources, 'status', status, 'execution_phase', execution_phase, 'scheduler_name', scheduler_name, "
+    "'scheduler_job_id', scheduler_job_id, 'workflow_manifest', workflow_manifest, 'beampipe_run_record', "
+    "workflow_manifest->'beampipe_run_record', 'last_error', last_error, 'retry_count', retry_count, "
+    "'started_at', started_at, 'completed_at', completed_at, 'created_at', created_at, 'updated_at', updated_at, "
+    "'created_by', created_by, 'created_by_id', NULL, 'deployment_profile_id', deployment_profile_id, "
+    "'project_config_id', project_config_id, 'project_config_version', NULL)";
+
+json::object source_or_404(app_context& ctx, const std::string& id) {
+  auto row = query_row(ctx, std::string(kSourceRow) + " FROM source_registry WHERE uuid = $1::uuid AND NOT deleted", id);
+  if (!row) fail(404, "not_found", "source not found", "id");
+  return *row;
+}
+
+json::object execution_or_404(app_context& ctx, const std::string& id) {
+  auto row = query_row(ctx, std::string(kExecutionRow) + " FROM batch_execution_record WHERE uuid = $1::uuid", id);
+  if (!row) fail(404, "not_found", "execution not found", "id");
+  return *row;
+}
+
+response with_position(response r, int64_t position) {
+  r.headers.emplace_back("X-Beampipe-Position", std::to_string(position));
+  return r;
+}
+
+const char* kProvenanceRow =
+    "SELECT json_build_object('id', id, 'occurred_at', occurred_at, 'event_type', event_type, 'project_module', "
+    "project_module, 'source_identifier', source_identifier, 'execution_id', execution_id, 'actor', actor, "
+    "'correlation_id', correlation_id, 'payload', payload)";
+
+// ---------------------------------------------------------------- handlers
+
+response get_health(app_context& ctx, request&) {
+  return json_response(200, json::object{{"status", "ok"}, {"service", "beampipe"}, {"version", ctx.version}});
+}
+
+response get_ready(app_context& ctx, request&) {
+  json::object o{{"service", "beampipe"}, {"node_id", ctx.runtime.node_id()}};
+  bool ready = true;
+  try {
+    store::with_connection(ctx.pool, [&](pqxx::connection& c) {
+      auto m = store::check_migrations(c);
+      o["database"] = "ok";
+      o["migrations"] = json::object{{"applied", m.applied}, {"latest", m.latest}, {"current", m.current()}};
+      if (!m.current()) ready = false;
+    });
+  } catch (const std::exception& e) {
+    o["database"] = "error";
+    o["database_error"] = e.what();
+    ready = false;
+  }
+  json::object cps;
+  for (const auto& c : ctx.watch.checkpoints()) cps[c.name] = c.at.position;
+  auto lag = ctx.watch.lag();
+  o["projections"] = json::object{{"alive", ctx.watch.alive()}, {"lag", lag}, {"head", ctx.watch.head()},
+                                  {"checkpoints", std::move(cps)}};
+  if (!ctx.watch.alive() || lag > ctx.ready_max_lag) ready = false;
+  o["status"] = ready ? "ready" : "not_ready";
+  return json_response(ready ? 200 : 503, o);
+}
+
+response get_metrics(app_context& ctx, request&) {
+  response r;
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  r.body = ctx.stats.render();
+  return r;
+}
+
+response post_source(app_context& ctx, request& req) {
+  auto body = parse_body(req);
+  std::string module, ident;
+  if (auto e = domain::parse_source_key(body, module, ident)) fail(e->status, e->code, e->message, e->field);
+  auto uuid = domain::source_uuid(module, ident);
+  auto r = run_command(ctx, req, domain::source_stream_id(uuid), "register", std::move(body));
+  wait_for_position(ctx, r.position, ctx.max_wait);
+  return with_position(json_response(200, source_or_404(ctx, uuid)), r.position);
+}
+
+response list_sources(app_context& ctx, request& req) {
+  honour_min_position(ctx, req);
+  auto limit = int_param(req, "limit", 100, 1, 500);
+  auto offset = int_param(req, "offset", 0, 0, INT64_MAX);
+  auto enabled = bool_param(req, "enabled");
+  auto it = req.query.find("project_module");
+  std::string module = it == req.query.end() ? "" : it->second;
+  int64_t total = 0;
+  auto rows = query_rows(ctx,
+                         std::string(kSourceRow) +
+                             ", count(*) OVER () FROM source_registry WHERE NOT deleted "
+                             "AND ($1 = '' OR project_module = $1) AND ($2 = '' OR enabled = ($2 = 'true')) "
+                             "ORDER BY created_at DESC, uuid LIMIT $3::bigint OFFSET $4::bigint",
+                         {module, enabled ? (*enabled ? "true" : "false") : "", std::to_string(limit),
+                          std::to_string(offset)},
+                         &total);
+  if (rows.empty() && offset > 0) {
+    // The window count is absent on an empty page; count separately.
+    store::with_connection(ctx.pool, [&](pqxx::connection& c) {
+      pqxx::read_transaction tx{c};
+      total = tx.exec_params("SELECT count(*) FROM source_registry WHERE NOT deleted AND ($1 = '' OR project_module = $1) "
+                             "AND ($2 = '' OR enabled = ($2 = 'true'))",
+                             module, enabled ? (*enabled ? "true" : "false") : "")[0][0]
+                  .as<int64_t>();
+    });
+  }
+  auto r = json_response(200, rows);
+  r.headers.emplace_back("X-Total-Count", std::to_string(total));
+  return r;
+}
+
+response get_source(app_context& ctx, request& req) {
+  honour_min_position(ctx, req);
+  return json_response(200, source_or_404(ctx, uuid_param(req, "id")));
+}
+
+response patch_source(app_context& ctx, request& req) {
+  auto id = uuid_param(req, "id");
+  auto body = parse_body(req);
+  auto r = run_command(ctx, req, domain::source_stream_id(id), "update", std::move(body));
+  wait_for_position(ctx, r.position, ctx.max_wait);
+  return with_position(json_response(200, source_or_404(ctx, id)), r.position);
+}
+
+response delete_source(app_context& ctx, request& req) {
+  auto id = uuid_param(req, "id");
+  auto r = run_command(ctx, req, domain::source_stream_id(id), "delete", {});
+  wait_for_position(ctx, r.position, ctx.max_wait);
+  response res;
+  res.status = 204;
+  res.content_type = "application/json";
+  return with_position(res, r.position);
+}
+
+response source_events(app_context& ctx, request& req) {
+  honour_min_position(ctx, req);
+  auto src = source_or_404(ctx, uuid_param(req, "id"));
+  auto limit = int_param(req, "limit", 100, 1, 500);
+  return json_response(200, query_rows(ctx,
+                                       std::string(kProvenanceRow) +
+                                           " FROM provenance_events WHERE project_module = $1 AND source_identifier = $2 "
+                                           "ORDER BY occurred_at DESC, position DESC LIMIT $3::bigint",
+                                       {std::string(src.at("project_module").as_string()),
+                                        std::string(src.at("source_identifier").as_string()), std::to_string(limit)}));
+}
+
+response post_execution(app_context& ctx, request& req) {
+  auto body = parse_body(req);
+  auto id = util::uuid_v7();
+  auto r = run_command(ctx, req, domain::execution_stream_id(id), "create", std::move(body));
+  wait_for_position(ctx, r.position, ctx.max_wait);
+  return with_position(json_response(201, execution_or_404(ctx, id)), r.position);
+}
+
+response get_execution(app_context& ctx, request& req) {
+  honour_min_position(ctx, req);
+  return json_response(200, execution_or_404(ctx, uuid_param(req, "id")));
+}
+
+response list_executions(app_context& ctx, request& req) {
+  honour_min_position(ctx, req);
+  auto page = int_param(req, "page", 1, 1, 1'000'000);
+  auto per = int_param(req, "items_per_page", 50, 1, 500);
+  auto mod = req.query.count("project_module") ? req.query.at("project_module") : "";
+  auto status = req.query.count("status") ? req.query.at("status") : "";
+  if (!status.empty() && !domain::parse_execution_status(status))
+    fail(400, "invalid_query", "unknown status '" + status + "'", "status");
+  int64_t total = 0;
+  auto items = query_rows(ctx,
+                          std::string(kExecutionRow) +
+                              ", count(*) OVER () FROM batch_execution_record WHERE ($1 = '' OR project_module = $1) "
+                              "AND ($2 = '' OR status = $2) ORDER BY created_at DESC, uuid DESC "
+                              "LIMIT $3::bigint OFFSET $4::bigint",
+                          {mod, status, std::to_string(per), std::to_string((page - 1) * per)}, &total);
+  if (items.empty()) {
+    store::with_connection(ctx.pool, [&](pqxx::connection& c) {
+      pqxx::read_transaction tx{c};
+      total = tx.exec_params("SELECT count(*) FROM batch_execution_record WHERE ($1 = '' OR project_module = $1) "
+                             "AND ($2 = '' OR status = $2)",
+                             mod, status)[0][0]
+                  .as<int64_t>();
+    });
+  }
+  return json_response(200, json::object{{"items", std::move(items)}, {"total", total}, {"page", page},
+                                         {"items_per_page", per}});
+}
+
+response patch_execution(app_context& ctx, request& req) {
+  auto id = uuid_param(req, "id");
+  auto body = parse_body(req);
+  // [HEAD]: the only operator patch is a cancel.
+  for (const auto& kv : body)
+    if (kv.key() != "status" && kv.key() != "reason")
+      fail(400, "unknown_field", "unknown field '" + std::string(kv.key()) + "'", std::string(kv.key()));
+  auto st = body.find("status");
+  if (st == body.end() || !st->value().is_string() || st->value().as_string() != "cancelled")
+    fail(400, "invalid_field", "status must be \"cancelled\"", "status");
+  auto r = run_command(ctx, req, domain::execution_stream_id(id), "cancel", std::move(body));
+  wait_for_position(ctx, r.position, ctx.max_wait);
+  return with_position(json_response(200, execution_or_404(ctx, id)), r.position);
+}
+
+response execution_events(app_context& ctx, request& req) {
+  honour_min_position(ctx, req);
+  auto id = uuid_param(req, "id");
+  execution_or_404(ctx, id);
+  auto limit = int_param(req, "limit", 100, 1, 500);
+  return json_response(200, query_rows(ctx,
+                                       std::string(kProvenanceRow) +
+                                           " FROM provenance_events WHERE execution_id = $1::uuid "
+                                           "ORDER BY occurred_at, position LIMIT $2::bigint",
+                                       {id, std::to_string(limit)}));
+}
+
+response event_feed(app_context& ctx, request& req) {
+  auto after = int_param(req, "after", 0, 0, INT64_MAX);
+  auto limit = int_param(req, "limit", 100, 1, 1000);
+  json::array out;
+  int64_t next = after;
+  store::with_connection(ctx.pool, [&](pqxx::connection& c) {
+    events::read_position from{};
+    if (after > 0) {
+      auto p = store::read_position_of(c, after);
+      if (!p) fail(400, "unknown_position", "no event at position " + std::to_string(after), "after");
+      from = *p;
+    }
+    pqxx::read_transaction tx{c};
+    for (auto& e : store::read_all(tx, from, limit)) {
+      json::object o{{"position", e.position},
+                     {"event_id", e.event_id},
+                     {"stream_id", e.stream_id},
+                     {"stream_type", e.stream_type},
+                     {"stream_version", e.stream_version},
+                     {"type", e.type},
+                     {"schema_version", e.schema_version},
+                     {"data", json::parse(e.data)},
+                     {"metadata", json::parse(e.metadata)},
+                     {"recorded_at", e.recorded_at}};
+      next = e.position;
+      out.push_back(std::move(o));
+    }
+  });
+  return json_response(200, json::object{{"events", std::move(out)}, {"next_after", next}});
+}
+
+}  // namespace
+
+router build_routes(app_context& ctx) {
+  router r;
+  auto bind = [&ctx](response (*fn)(app_context&, request&)) { return [&ctx, fn](request& q) { return fn(ctx, q); }; };
+  const std::string v2 = "/api/v2";
+  r.add("GET", v2 + "/health", auth_level::open, bind(get_health));
+  r.add("GET", v2 + "/ready", auth_level::open, bind(get_ready));
+  r.add("GET", v2 + "/metrics", auth_level::open, bind(get_metrics));
+  r.add("POST", v2 + "/sources", auth_level::user, bind(post_source));
+  r.add("GET", v2 + "/sources", auth_level::user, bind(list_sources));
+  r.add("GET", v2 + "/sources/{id}", auth_level::user, bind(get_source));
+  r.add("PATCH", v2 + "/sources/{id}", auth_level::user, bind(patch_source));
+  r.add("DELETE", v2 + "/sources/{id}", auth_level::user, bind(delete_source));
+  r.add("GET", v2 + "/sources/{id}/events", auth_level::user, bind(source_events));
+  r.add("POST", v2 + "/executions", auth_level::user, bind(post_execution));
+  r.add("GET", v2 + "/executions", auth_level::user, bind(list_executions));
+  r.add("GET", v2 + "/executions/{id}", auth_level::user, bind(get_execution));
+  r.add("PATCH", v2 + "/executions/{id}", auth_level::user, bind(patch_execution));
+  r.add("GET", v2 + "/executions/{id}/events", auth_level::user, bind(execution_events));
+  r.add("GET", v2 + "/events", auth_level::user, bind(event_feed));
+  return r;
+}
+
+std::function<response(request&)> make_dispatch(app_context& ctx, const router& routes) {
+  return [&ctx, &routes](request& req) -> response {
+    auto t0 = std::chrono::steady_clock::now();
+    std::string route_name = "unmatched";
+    response res;
+    req.correlation_id = req.header("x-correlation-id");
+    if (req.correlation_id.empty() || req.correlation_id.size() > 128) req.correlation_id = util::uuid_v7();
+    try {
+      if (!parse_target(req.target, req.path, req.query)) {
+        res = error_response(400, "bad_request", "malformed percent-encoding in the request target", "target");
+      } else {
+        auto m = routes.find(req.method, req.path, req.path_params);
+        if (!m.r && m.path_known) {
+          std::string allow;
+          for (const auto& a : m.allowed) allow += (allow.empty() ? "" : ", ") + a;
+          res = error_response(405, "method_not_allowed", req.method + " is not allowed here", "method");
+          res.headers.emplace_back("Allow", allow);
+        } else if (!m.r) {
+          res = error_response(404, "not_found", "no route for " + req.path);
+        } else {
+          route_name = m.r->pattern;
+          std::optional<response> refused;
+          if (ctx.auth) refused = ctx.auth(req, m.r->auth);
+          res = refused ? std::move(*refused) : m.r->fn(req);
+        }
+      }
+    } catch (const api_error& e) {
+      res = error_response(e.status, e.code, e.message, e.field);
+      if (e.status == 503) res.headers.emplace_back("Retry-After", "1");
+    } catch (const store::store_error& e) {
+      res = error_response(e.code() == store::store_errc::unavailable ? 503 : 500, to_string(e.code()), e.what());
+    } catch (const std::exception& e) {
+      spdlog::error("{} {} failed: {} (correlation {})", req.method, req.path, e.what(), req.correlation_id);
+      res = error_response(500, "internal", "internal error (correlation id " + req.correlation_id + ")");
+    }
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ctx.stats.observe_request(req.method, route_name, res.status, secs);
+    return res;
+  };
+}
+
+void register_collectors(app_context& ctx) {
+  ctx.stats.add_collector([&ctx](std::string& out) {
+    const auto& a = ctx.runtime.appender().stats();
+    out += "# HELP beampipe_event_append_batches_total Group-commit transactions.\n";
+    out += "# TYPE beampipe_event_append_batches_total counter\n";
+    out += "beampipe_event_append_batches_total " + std::to_string(a.batches.load()) + "\n";
+    out += "# HELP beampipe_event_appends_total Append requests by outcome.\n";
+    out += "# TYPE beampipe_event_appends_total counter\n";
+    out += "beampipe_event_appends_total{outcome=\"ok\"} " +
+           std::to_string(a.requests.load() - a.conflicts.load() - a.errors.load()) + "\n";
+    out += "beampipe_event_appends_total{outcome=\"conflict\"} " + std::to_string(a.conflicts.load()) + "\n";
+    out += "beampipe_event_appends_total{outcome=\"error\"} " + std::to_string(a.errors.load()) + "\n";
+    out += "# HELP beampipe_events_appended_total Events appended.\n";
+    out += "# TYPE beampipe_events_appended_total counter\n";
+    out += "beampipe_events_appended_total " + std::to_string(a.events.load()) + "\n";
+    out += "# HELP beampipe_event_append_batch_seconds_total Time spent in group-commit transactions.\n";
+    out += "# TYPE beampipe_event_append_batch_seconds_total counter\n";
+    out += "beampipe_event_append_batch_seconds_total " + std::to_string(a.latency_us_total.load() / 1e6) + "\n";
+    out += "# HELP beampipe_projection_position Last applied global position per projection.\n";
+    out += "# TYPE beampipe_projection_position gauge\n";
+    for (const auto& c : ctx.watch.checkpoints())
+      out += "beampipe_projection_position{projection=\"" + prom_label(c.name) + "\"} " + std::to_string(c.at.position) + "\n";
+    out += "# HELP beampipe_projection_lag Head position minus the slowest projection's position.\n";
+    out += "# TYPE beampipe_projection_lag gauge\n";
+    out += "beampipe_projection_lag " + std::to_string(ctx.watch.lag()) + "\n";
+    out += "# HELP beampipe_live_actors Live aggregate actors on this node.\n";
+    out += "# TYPE beampipe_live_actors gauge\n";
+    out += "beampipe_live_actors " + std::to_string(ctx.runtime.stats().live_aggregates) + "\n";
+  });
+}
+
+}  // namespace beampipe::api

@@ -1,0 +1,5 @@
+#pragma once
+namespace beampipe::cli {
+// spdlog set-up: human lines, or JSON lines when BEAMPIPE_LOG_JSON is true.
+void setup_logging();
+}  // namespace beampipe::cli

@@ -1,0 +1,337 @@
+// beampipe: the command-line entry point. Every subcommand answers --help.
+#include "actors/runtime.hpp"
+#include "api/app.hpp"
+#include "api/server.hpp"
+#include "cli/logging.hpp"
+#include "projections/runner.hpp"
+#include "projections/verify.hpp"
+#include "store/db.hpp"
+#include "store/embedded_pg.hpp"
+#include "store/event_store.hpp"
+#include "store/migrations.hpp"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <set>
+#include <thread>
+
+#ifndef BEAMPIPE_VERSION
+#define BEAMPIPE_VERSION "0.0.0"
+#endif
+
+namespace {
+using namespace beampipe;
+
+const char* kUsage = R"(beampipe — control plane for archive-driven radio-astronomy workflows
+
+Usage: beampipe <command> [options]
+
+Commands:
+  start                    run everything in one process; starts a private PostgreSQL
+                           when DATABASE_URL is unset
+  serve                    run API, actors and projections against DATABASE_URL
+  migrate                  apply database migrations
+  projections rebuild      reset read models and replay them from position 0
+  replay --verify          rebuild every projection in a shadow schema and compare digests
+  events tail              print the global event feed
+
+Options: --help on any command, --version.
+
+Environment (defaults):
+  DATABASE_URL             libpq URL or conninfo (unset: embedded PostgreSQL for `start`)
+  BEAMPIPE_BIND_ADDR       127.0.0.1:8080
+  BEAMPIPE_DATA_DIR        $XDG_DATA_HOME/beampipe or ~/.local/share/beampipe
+  BEAMPIPE_NODE_ID         <hostname>-<pid>
+  BEAMPIPE_LOG_JSON        false (true: JSON lines on stderr)
+  BEAMPIPE_LOG_LEVEL       info
+  BEAMPIPE_API_THREADS     8 (handler threads)
+  BEAMPIPE_IDLE_ACTOR_SECONDS 300 (aggregate passivation)
+)";
+
+struct args {
+  std::vector<std::string> positional;
+  std::map<std::string, std::string> options;  // --key value / --key=value
+  std::set<std::string> flags;                 // --flag
+  bool has(const std::string& f) const { return flags.count(f) || options.count(f); }
+  std::optional<std::string> opt(const std::string& k) const {
+    auto it = options.find(k);
+    if (it == options.end()) return std::nullopt;
+    return it->second;
+  }
+};
+
+// Options that take a value; everything else starting with -- is a flag.
+const std::set<std::string> kValued = {"data-dir", "bind", "name", "after", "limit", "database-url"};
+
+args parse_args(int argc, char** argv, int from) {
+  args a;
+  for (int i = from; i < argc; ++i) {
+    std::string s = argv[i];
+    if (s.rfind("--", 0) == 0) {
+      auto eq = s.find('=');
+      std::string key = s.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+      if (eq != std::string::npos) a.options[key] = s.substr(eq + 1);
+      else if (kValued.count(key)) {
+        if (i + 1 >= argc) throw std::invalid_argument("--" + key + " needs a value");
+        a.options[key] = argv[++i];
+      } else
+        a.flags.insert(key);
+    } else if (s == "-h") {
+      a.flags.insert("help");
+    } else {
+      a.positional.push_back(s);
+    }
+  }
+  return a;
+}
+
+std::string env_or(const char* name, std::string fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::string(v) : fallback;
+}
+
+long env_long(const char* name, long fallback) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return fallback;
+  try {
+    return std::stol(v);
+  } catch (...) {
+    throw std::invalid_argument(std::string(name) + " must be an integer, got '" + v + "'");
+  }
+}
+
+std::string default_data_dir() {
+  if (const char* x = std::getenv("BEAMPIPE_DATA_DIR"); x && *x) return x;
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return std::string(x) + "/beampipe";
+  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.local/share/beampipe";
+  return "/var/lib/beampipe/data";
+}
+
+std::string node_id() {
+  if (const char* v = std::getenv("BEAMPIPE_NODE_ID"); v && *v) return v;
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  return std::string(host) + "-" + std::to_string(getpid());
+}
+
+std::string database_url(const args& a) {
+  if (auto v = a.opt("database-url")) return *v;
+  return env_or("DATABASE_URL", "");
+}
+
+std::string require_database_url(const args& a) {
+  auto url = database_url(a);
+  if (url.empty()) throw std::invalid_argument("DATABASE_URL is not set (or pass --database-url)");
+  return url;
+}
+
+std::shared_ptr<projections::engine> make_engine() {
+  return std::make_shared<projections::engine>(projections::standard_projections());
+}
+
+volatile std::sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+
+int run_server(const std::string& conninfo, const args& a) {
+  {
+    auto c = store::connect(conninfo, "beampipe-migrate");
+    for (const auto& m : store::migrate(*c)) spdlog::info("applied migration {}", m);
+  }
+  actors::runtime_options ro;
+  ro.conninfo = conninfo;
+  ro.node_id = node_id();
+  ro.idle_after = std::chrono::seconds(env_long("BEAMPIPE_IDLE_ACTOR_SECONDS", 300));
+  actors::runtime rt(ro);
+  projections::projection_watch watch;
+  projections::runner proj(conninfo, make_engine(), watch);
+  proj.start();
+  store::connection_pool read_pool(conninfo, static_cast<size_t>(env_long("BEAMPIPE_API_THREADS", 8)) + 2,
+                                   "beampipe-api");
+  api::metrics stats;
+  api::app_context ctx{rt, read_pool, watch, stats, BEAMPIPE_VERSION, std::chrono::milliseconds(5000),
+                       std::chrono::milliseconds(30000), env_long("BEAMPIPE_READY_MAX_LAG", 10000), nullptr};
+  api::register_collectors(ctx);
+  auto routes = api::build_routes(ctx);
+  api::server_options so;
+  so.bind_addr = a.opt("bind").value_or(env_or("BEAMPIPE_BIND_ADDR", "127.0.0.1:8080"));
+  so.handler_threads = static_cast<size_t>(env_long("BEAMPIPE_API_THREADS", 8));
+  api::server srv(so, api::make_dispatch(ctx, routes));
+  srv.start();
+  spdlog::info("beampipe {} node {} serving {}/api/v2", BEAMPIPE_VERSION, ro.node_id, srv.url());
+  std::cout << "beampipe is serving " << srv.url() << "/api/v2" << std::endl;
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  spdlog::info("shutting down");
+  srv.stop();
+  proj.stop();
+  rt.shutdown();
+  return 0;
+}
+
+int cmd_start(const args& a) {
+  if (a.has("help")) {
+    std::cout << "Usage: beampipe start [--bind HOST:PORT] [--data-dir DIR] [--database-url URL]\n"
+                 "Runs API, actors and projections in one process. Without DATABASE_URL it initialises and\n"
+                 "runs a private PostgreSQL cluster under DIR/pg (default "
+              << default_data_dir() << ") and stops it on exit.\n";
+    return 0;
+  }
+  auto url = database_url(a);
+  if (!url.empty()) return run_server(url, a);
+  store::embedded_pg_options eo;
+  eo.data_dir = std::filesystem::path(a.opt("data-dir").value_or(default_data_dir())) / "pg";
+  store::embedded_pg pg(eo);
+  pg.start();
+  spdlog::info("embedded PostgreSQL in {}", eo.data_dir.string());
+  int rc = run_server(pg.conninfo(), a);
+  pg.stop();
+  return rc;
+}
+
+int cmd_serve(const args& a) {
+  if (a.has("help")) {
+    std::cout << "Usage: beampipe serve [--bind HOST:PORT] [--database-url URL]\n"
+                 "Runs API, actors and projections against DATABASE_URL (no embedded database).\n";
+    return 0;
+  }
+  return run_server(require_database_url(a), a);
+}
+
+int cmd_migrate(const args& a) {
+  if (a.has("help")) {
+    std::cout << "Usage: beampipe migrate [--database-url URL]\nApplies pending migrations; re-running is a no-op.\n";
+    return 0;
+  }
+  auto c = store::connect(require_database_url(a), "beampipe-migrate");
+  auto applied = store::migrate(*c);
+  for (const auto& m : applied) std::cout << "applied " << m << "\n";
+  auto st = store::check_migrations(*c);
+  std::cout << "schema at version " << st.applied << " (" << (applied.empty() ? "nothing to do" : "migrated") << ")\n";
+  return 0;
+}
+
+int cmd_projections(const args& a) {
+  if (a.has("help") || a.positional.size() < 2 || a.positional[1] != "rebuild") {
+    std::cout << "Usage: beampipe projections rebuild [--name NAME] [--database-url URL]\n"
+                 "Resets the read models (all, or one projection) and replays events from position 0.\n"
+                 "Projections: source_registry, batch_execution_record, provenance_events\n";
+    return a.has("help") ? 0 : 2;
+  }
+  auto url = require_database_url(a);
+  auto c = store::connect(url, "beampipe-rebuild");
+  store::migrate(*c);
+  auto eng = make_engine();
+  std::vector<std::string> names;
+  if (auto n = a.opt("name")) {
+    bool known = false;
+    for (const auto& p : eng->projections()) known |= p->name() == *n;
+    if (!known) throw std::invalid_argument("unknown projection '" + *n + "'");
+    names.push_back(*n);
+  }
+  auto head = store::head_position(*c);
+  eng->reset(*c, names);
+  auto t0 = std::chrono::steady_clock::now();
+  auto total = eng->catch_up(*c, 2000, nullptr, [&](size_t n) {
+    std::cout << "rebuilt " << n << " events (head position " << head << ")\n" << std::flush;
+  });
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::cout << "rebuild complete: " << total << " events in " << secs << " s\n";
+  return 0;
+}
+
+int cmd_replay(const args& a) {
+  if (a.has("help") || !a.has("verify")) {
+    std::cout << "Usage: beampipe replay --verify [--database-url URL]\n"
+                 "Rebuilds every projection into a shadow schema up to the live checkpoints and compares\n"
+                 "per-table digests with the live read models. Exits 1 naming any table that differs.\n";
+    return a.has("help") ? 0 : 2;
+  }
+  auto url = require_database_url(a);
+  auto report = projections::verify_replay(url, make_engine);
+  for (const auto& t : report.tables)
+    std::cout << (t.equal() ? "ok      " : "DIFFERS ") << t.table << " live " << t.live.rows << " rows " << t.live.md5
+              << " shadow " << t.shadow.rows << " rows " << t.shadow.md5 << "\n";
+  std::cout << "replayed " << report.events_replayed << " events: " << (report.ok() ? "read models verified" : "MISMATCH")
+            << "\n";
+  return report.ok() ? 0 : 1;
+}
+
+int cmd_events(const args& a) {
+  if (a.has("help") || a.positional.size() < 2 || a.positional[1] != "tail") {
+    std::cout << "Usage: beampipe events tail [--after POSITION] [--limit N] [--follow] [--database-url URL]\n"
+                 "Prints events as JSON lines in the store's read order.\n";
+    return a.has("help") ? 0 : 2;
+  }
+  auto c = store::connect(require_database_url(a), "beampipe-tail");
+  events::read_position from{};
+  if (auto after = a.opt("after")) {
+    auto p = store::read_position_of(*c, std::stoll(*after));
+    if (!p) throw std::invalid_argument("no event at position " + *after);
+    from = *p;
+  }
+  long limit = a.opt("limit") ? std::stol(*a.opt("limit")) : -1;
+  bool follow = a.has("follow");
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  long printed = 0;
+  while (!g_stop) {
+    auto batch = store::read_all(*c, from, 500);
+    for (const auto& e : batch) {
+      boost::json::object o{{"position", e.position}, {"stream_id", e.stream_id}, {"stream_version", e.stream_version},
+                            {"type", e.type}, {"event_id", e.event_id}, {"recorded_at", e.recorded_at},
+                            {"data", boost::json::parse(e.data)}, {"metadata", boost::json::parse(e.metadata)}};
+      std::cout << boost::json::serialize(o) << "\n";
+      from = events::position_of(e);
+      if (limit > 0 && ++printed >= limit) return 0;
+    }
+    std::cout.flush();
+    if (batch.empty()) {
+      if (!follow) return 0;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  beampipe::cli::setup_logging();
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" || std::string(argv[1]) == "help") {
+    std::cout << kUsage;
+    return argc < 2 ? 2 : 0;
+  }
+  std::string cmd = argv[1];
+  if (cmd == "--version" || cmd == "version") {
+    std::cout << "beampipe " << BEAMPIPE_VERSION << "\n";
+    return 0;
+  }
+  try {
+    auto a = parse_args(argc, argv, 1);
+    if (a.has("version")) {
+      std::cout << "beampipe " << BEAMPIPE_VERSION << "\n";
+      return 0;
+    }
+    if (cmd == "start") return cmd_start(a);
+    if (cmd == "serve") return cmd_serve(a);
+    if (cmd == "migrate") return cmd_migrate(a);
+    if (cmd == "projections") return cmd_projections(a);
+    if (cmd == "replay") return cmd_replay(a);
+    if (cmd == "events") return cmd_events(a);
+    std::cerr << "beampipe: unknown command '" << cmd << "'\n\n" << kUsage;
+    return 2;
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "beampipe: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "beampipe: error: " << e.what() << "\n";
+    return 1;
+  }
+}

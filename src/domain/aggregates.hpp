@@ -1,0 +1,60 @@
+#pragma once
+// Aggregate deciders: pure functions from (state, command) to events or a refusal, and
+// from (state, event) to the next state. Actors host them; projections reuse the event
+// shapes. State is a JSON object so it snapshots without a second codec.
+#include <boost/json.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace beampipe::domain {
+
+struct command {
+  std::string name;  // register | update | delete | create | cancel | transition
+  boost::json::object body;
+  std::string actor;  // "system:api", "user:<uuid>", ...
+};
+
+struct command_error {
+  int status = 400;     // HTTP status the API answers with
+  std::string code;     // stable snake_case code
+  std::string message;  // human text
+  std::string field;    // offending field, when one is to blame
+};
+
+struct pending_event {
+  std::string type;
+  boost::json::object data;
+};
+
+struct decision {
+  std::vector<pending_event> events;
+  std::optional<command_error> error;
+};
+
+struct aggregate_kind {
+  const char* stream_type;
+  boost::json::object (*initial)();
+  void (*apply)(boost::json::object& state, std::string_view type, const boost::json::object& data,
+                std::string_view recorded_at);
+  decision (*decide)(const boost::json::object& state, std::string_view stream_id, const command& cmd);
+};
+
+const aggregate_kind& source_aggregate();
+const aggregate_kind& execution_aggregate();
+const aggregate_kind* aggregate_for_stream_type(std::string_view stream_type);
+
+// Reads and checks the (project_module, source_identifier) pair of a source command:
+// trimmed, non-empty, at most 50 / 100 bytes, no control characters.
+std::optional<command_error> parse_source_key(const boost::json::object& body, std::string& project_module,
+                                              std::string& source_identifier);
+
+// A source's stream is derived from its (project module, identifier), so registering the
+// same pair twice reaches the same aggregate: uniqueness without a cross-stream index.
+std::string source_uuid(std::string_view project_module, std::string_view source_identifier);
+std::string source_stream_id(std::string_view source_uuid);
+std::string execution_stream_id(std::string_view execution_uuid);
+
+}  // namespace beampipe::domain

@@ -1,0 +1,53 @@
+#pragma once
+// Group commit: one writer thread drains every pending append (from many actors and
+// streams) into a single transaction. With synchronous_commit on, the fsync per commit is
+// the cost that matters; batching shares it. Each stream keeps its own version check.
+#include "store/event_store.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+namespace beampipe::store {
+
+struct append_stats {
+  std::atomic<uint64_t> batches{0};
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> events{0};
+  std::atomic<uint64_t> conflicts{0};
+  std::atomic<uint64_t> errors{0};
+  std::atomic<uint64_t> latency_us_total{0};  // per batch
+};
+
+class group_appender {
+ public:
+  using callback = std::function<void(append_result)>;
+  group_appender(std::string conninfo, size_t max_batch = 512);
+  ~group_appender();
+  group_appender(const group_appender&) = delete;
+  group_appender& operator=(const group_appender&) = delete;
+
+  // Queues an append; cb runs on the writer thread after the transaction ends. Keep it short
+  // (e.g. send a CAF message).
+  void submit(append_request req, callback cb);
+  // Blocking convenience for tools and tests.
+  append_result append_sync(append_request req);
+  void stop();
+  const append_stats& stats() const { return stats_; }
+
+ private:
+  void run();
+  std::string conninfo_;
+  size_t max_batch_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::pair<append_request, callback>> queue_;
+  bool stopping_ = false;
+  append_stats stats_;
+  std::thread worker_;
+};
+
+}  // namespace beampipe::store
