@@ -99,6 +99,7 @@ struct table_digest {
   std::string table;
   int64_t rows = 0;
   std::string md5;
+  bool operator==(const table_digest&) const = default;
 };
 std::vector<table_digest> digest_tables(pqxx::transaction_base& tx, const std::vector<std::string>& tables);
 

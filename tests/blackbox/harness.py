@@ -1,0 +1,122 @@
+"""Starts build/beampipe against a fresh database in the test cluster and speaks HTTP to it.
+
+Only the Python standard library is used, so the black-box tests need nothing beyond python3.
+"""
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+
+def cluster_conninfo():
+    d = os.environ["BEAMPIPE_TEST_PG_DIR"]
+    with open(os.path.join(d, "conninfo")) as f:
+        return f.read().strip()
+
+
+def fresh_database():
+    ci = cluster_conninfo()
+    name = "bb_" + uuid.uuid4().hex
+    psql = "/usr/lib/postgresql/15/bin/psql"
+    subprocess.run([psql, ci, "-qc", f"CREATE DATABASE {name}"], check=True, capture_output=True)
+    return re.sub(r"dbname=\S+", f"dbname={name}", ci)
+
+
+class Server:
+    def __init__(self, conninfo=None, extra_env=None, args=("serve",)):
+        self.conninfo = conninfo or fresh_database()
+        env = dict(os.environ)
+        env.update({"DATABASE_URL": self.conninfo, "BEAMPIPE_BIND_ADDR": "127.0.0.1:0"})
+        env.update(extra_env or {})
+        self.proc = subprocess.Popen([os.environ["BEAMPIPE_BIN"], *args], env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 60
+        self.port = None
+        while time.time() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("beampipe exited: " + self.proc.stderr.read())
+                continue
+            m = re.search(r"serving http://127\.0\.0\.1:(\d+)/api/v2", line)
+            if m:
+                self.port = int(m.group(1))
+                break
+        if not self.port:
+            raise RuntimeError("beampipe did not report its URL")
+
+    def request(self, method, path, body=None, headers=None, raw_body=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        hdrs = dict(headers or {})
+        data = raw_body
+        if body is not None:
+            data = json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        conn.request(method, path, body=data, headers=hdrs)
+        resp = conn.getresponse()
+        text = resp.read().decode()
+        conn.close()
+        parsed = None
+        if text and resp.getheader("Content-Type", "").startswith("application/json"):
+            parsed = json.loads(text)
+        return resp.status, parsed, dict(resp.getheaders()), text
+
+    def raw(self, payload: bytes):
+        """Sends bytes as they are and returns the raw response."""
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        s.sendall(payload)
+        out = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                out += chunk
+                if b"\r\n\r\n" in out:
+                    head, _, rest = out.partition(b"\r\n\r\n")
+                    m = re.search(rb"Content-Length: (\d+)", head, re.I)
+                    if m and len(rest) >= int(m.group(1)):
+                        break
+        except socket.timeout:
+            pass
+        s.close()
+        return out.decode(errors="replace")
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+class Checks:
+    """A tiny runner: each check is counted, failures are listed, the exit code tells ctest."""
+
+    def __init__(self):
+        self.passed = 0
+        self.failed = []
+
+    def eq(self, what, got, want):
+        if got == want:
+            self.passed += 1
+        else:
+            self.failed.append(f"{what}: got {got!r}, want {want!r}")
+
+    def true(self, what, cond):
+        self.eq(what, bool(cond), True)
+
+    def finish(self):
+        for f in self.failed:
+            print("FAIL", f)
+        print(f"{self.passed} passed, {len(self.failed)} failed")
+        sys.exit(1 if self.failed else 0)
