@@ -51,6 +51,16 @@ class Server:
         if not self.port:
             raise RuntimeError("beampipe did not report its URL")
 
+    def wait_ready(self, timeout=60):
+        """Polls /ready until it answers 200 (projections caught up) or the deadline passes."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            st, body, _, _ = self.request("GET", "/api/v2/ready")
+            if st == 200:
+                return body
+            time.sleep(0.05)
+        raise RuntimeError("beampipe never became ready")
+
     def request(self, method, path, body=None, headers=None, raw_body=None):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         hdrs = dict(headers or {})
