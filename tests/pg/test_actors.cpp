@@ -5,6 +5,8 @@
 #include "pg_fixture.hpp"
 #include "store/event_store.hpp"
 
+#include <thread>
+
 using namespace beampipe;
 namespace json = boost::json;
 
@@ -159,4 +161,21 @@ TEST_CASE("a writer on another node: conflict reloads and decides again") {
   CHECK(r.version == 2);
   auto c = store::connect(ci);
   CHECK(store::read_stream(*c, sid).size() == 2);
+}
+
+TEST_CASE("idle aggregates are passivated and come back on demand") {
+  auto ci = test::fresh_database();
+  auto o = options(ci);
+  o.idle_after = std::chrono::milliseconds(20);
+  actors::runtime rt(o);
+  auto sid = domain::source_stream_id(domain::source_uuid("wallaby_hires", "P1"));
+  CHECK(send(rt, sid, "register", reg("P1", true)).status == 201);
+  CHECK(rt.stats().live_aggregates == 1);
+  // Wait (bounded) for the idle check to passivate it; no assertion on how long it takes.
+  for (int i = 0; i < 1000 && rt.stats().live_aggregates != 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK(rt.stats().live_aggregates == 0);
+  auto r = send(rt, sid, "register", reg("P1", true));
+  CHECK(r.events_appended == 0);  // recovered: already enabled
+  CHECK(r.version == 1);
 }
