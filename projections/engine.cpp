@@ -82,18 +82,27 @@ void engine::write_rows(pqxx::work& tx, row_cache& cache) {
     if (rows.dirty.empty()) continue;
     const auto& spec = table_specs_.at(table);
     const auto& cols = columns_of(tx, table);
-    json::array arr;
-    for (const auto& key : rows.dirty) arr.push_back(rows.rows.at(key));
-    std::string set_list;
-    for (const auto& c : cols) {
-      if (c == spec.key_column) continue;
-      if (!set_list.empty()) set_list += ", ";
-      set_list += tx.quote_name(c) + " = EXCLUDED." + tx.quote_name(c);
+    // New rows are inserted, stored rows updated: no ON CONFLICT, so each statement does
+    // exactly one kind of write (and a rebuild is insert-only).
+    json::array inserts, updates;
+    for (const auto& key : rows.dirty) (rows.stored.count(key) ? updates : inserts).push_back(rows.rows.at(key));
+    auto t = tx.quote_name(table);
+    if (!inserts.empty())
+      tx.exec_params("INSERT INTO " + t + " SELECT * FROM json_populate_recordset(NULL::" + t + ", $1::json)",
+                     json::serialize(inserts));
+    if (!updates.empty()) {
+      std::string set_list;
+      for (const auto& c : cols) {
+        if (c == spec.key_column) continue;
+        if (!set_list.empty()) set_list += ", ";
+        set_list += tx.quote_name(c) + " = x." + tx.quote_name(c);
+      }
+      auto key = tx.quote_name(spec.key_column);
+      tx.exec_params("UPDATE " + t + " SET " + set_list + " FROM json_populate_recordset(NULL::" + t +
+                         ", $1::json) x WHERE " + t + "." + key + " = x." + key,
+                     json::serialize(updates));
     }
-    tx.exec_params("INSERT INTO " + tx.quote_name(table) + " SELECT * FROM json_populate_recordset(NULL::" +
-                       tx.quote_name(table) + ", $1::json) ON CONFLICT (" + tx.quote_name(spec.key_column) +
-                       ") DO UPDATE SET " + set_list,
-                   json::serialize(arr));
+    for (const auto& key : rows.dirty) rows.stored.insert(key);
     rows.dirty.clear();
   }
 }
@@ -102,6 +111,9 @@ size_t engine::step(pqxx::connection& c, size_t batch_size,
                     const std::map<std::string, events::read_position>* until) {
   pqxx::work tx{c};
   tx.exec(kEngineLock);
+  // Read models are derived data with their checkpoint in the same transaction: losing the
+  // last commits in a crash only means applying those events again. No need to wait for fsync.
+  tx.exec("SET LOCAL synchronous_commit = off");
   auto cps = checkpoints(tx);
   events::read_position from = cps.empty() ? events::read_position{} : cps.front().at;
   bool any_behind = false;
@@ -154,8 +166,12 @@ size_t engine::step(pqxx::connection& c, size_t batch_size,
                                 tx.quote_name(table) + " t WHERE " + tx.quote_name(spec.key_column) +
                                 " = ANY($1::" + spec.key_type + "[])",
                             store::pg_text_array({ks.begin(), ks.end()}));
-    auto& rows = cache.tables_[table].rows;
-    for (const auto& row : r) rows[row[0].as<std::string>()] = json::parse(row[1].c_str()).as_object();
+    auto& tr = cache.tables_[table];
+    for (const auto& row : r) {
+      auto key = row[0].as<std::string>();
+      tr.rows[key] = json::parse(row[1].c_str()).as_object();
+      tr.stored.insert(key);
+    }
   }
 
   for (size_t i = 0; i < evs.size(); ++i) {

@@ -39,6 +39,7 @@ class row_cache {
   struct table_rows {
     std::map<std::string, json::object> rows;
     std::set<std::string> dirty;
+    std::set<std::string> stored;  // keys that exist in the table (prefetched)
   };
   std::map<std::string, table_rows> tables_;
 };

@@ -41,7 +41,7 @@ verify_report verify_replay(const std::string& conninfo, const std::function<std
     nt.exec("SET search_path = " + std::string(kShadowSchema) + ", public");
   }
   auto shadow_engine = make_engine();
-  report.events_replayed = shadow_engine->catch_up(*shadow_conn, 2000, &bounds, progress);
+  report.events_replayed = shadow_engine->catch_up(*shadow_conn, 10000, &bounds, progress);
   std::vector<table_digest> shadow;
   {
     pqxx::read_transaction tx{*shadow_conn};

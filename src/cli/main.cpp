@@ -238,7 +238,7 @@ int cmd_projections(const args& a) {
   auto head = store::head_position(*c);
   eng->reset(*c, names);
   auto t0 = std::chrono::steady_clock::now();
-  auto total = eng->catch_up(*c, 2000, nullptr, [&](size_t n) {
+  auto total = eng->catch_up(*c, 10000, nullptr, [&](size_t n) {
     std::cout << "rebuilt " << n << " events (head position " << head << ")\n" << std::flush;
   });
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
