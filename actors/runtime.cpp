@@ -182,6 +182,7 @@ caf::behavior aggregate_actor(caf::stateful_actor<aggregate_state>* self, shared
           r.code = d.error->code;
           r.message = d.error->message;
           r.field = d.error->field;
+          if (!d.error->details.is_null()) r.details_json = json::serialize(d.error->details);
         } else {
           r.status = 200;
         }

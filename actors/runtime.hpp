@@ -20,6 +20,7 @@ struct command_reply {
   std::string code;  // error code when refused
   std::string message;
   std::string field;
+  std::string details_json;  // structured error details (e.g. validation diagnostics), JSON
   std::string stream_id;
   int64_t version = 0;         // stream version after the command
   int64_t position = 0;        // global position of the stream's last event (read-your-writes)

@@ -12,9 +12,18 @@ inline constexpr const char* execution_created = "ExecutionCreated";
 inline constexpr const char* execution_status_changed = "ExecutionStatusChanged";
 inline constexpr const char* execution_cancelled = "ExecutionCancelled";
 
+inline constexpr const char* project_config_uploaded = "ProjectConfigUploaded";
+inline constexpr const char* project_config_activated = "ProjectConfigActivated";
+
+inline constexpr const char* profile_created = "DeploymentProfileCreated";
+inline constexpr const char* profile_updated = "DeploymentProfileUpdated";
+inline constexpr const char* profile_deleted = "DeploymentProfileDeleted";
+
 }  // namespace beampipe::events::type
 
 namespace beampipe::events::stream {
 inline constexpr const char* source = "source";
 inline constexpr const char* execution = "execution";
+inline constexpr const char* project = "project";
+inline constexpr const char* profiles = "profiles";
 }  // namespace beampipe::events::stream

@@ -19,11 +19,19 @@ json::object* row_cache::find(const std::string& table, const std::string& key) 
 json::object& row_cache::put(const std::string& table, const std::string& key, json::object row) {
   auto& t = tables_[table];
   t.dirty.insert(key);
+  t.erased.erase(key);
   return t.rows[key] = std::move(row);
 }
 
 void row_cache::mark_dirty(const std::string& table, const std::string& key) {
   tables_[table].dirty.insert(key);
+}
+
+void row_cache::erase(const std::string& table, const std::string& key) {
+  auto& t = tables_[table];
+  t.rows.erase(key);
+  t.dirty.erase(key);
+  t.erased.insert(key);
 }
 
 engine::engine(std::vector<std::shared_ptr<const projection>> projections)
@@ -78,6 +86,20 @@ const std::vector<std::string>& engine::columns_of(pqxx::work& tx, const std::st
 }
 
 void engine::write_rows(pqxx::work& tx, row_cache& cache) {
+  // Deletes first: a batch may delete a row and another row may then take its unique values.
+  for (auto& [table, rows] : cache.tables_) {
+    std::vector<std::string> gone;
+    for (const auto& key : rows.erased)
+      if (rows.stored.count(key)) gone.push_back(key);
+    if (!gone.empty()) {
+      const auto& spec = table_specs_.at(table);
+      tx.exec_params("DELETE FROM " + tx.quote_name(table) + " WHERE " + tx.quote_name(spec.key_column) + " = ANY($1::" +
+                         spec.key_type + "[])",
+                     store::pg_text_array(gone));
+    }
+    for (const auto& key : gone) rows.stored.erase(key);
+    rows.erased.clear();
+  }
   for (auto& [table, rows] : cache.tables_) {
     if (rows.dirty.empty()) continue;
     const auto& spec = table_specs_.at(table);
@@ -87,9 +109,6 @@ void engine::write_rows(pqxx::work& tx, row_cache& cache) {
     json::array inserts, updates;
     for (const auto& key : rows.dirty) (rows.stored.count(key) ? updates : inserts).push_back(rows.rows.at(key));
     auto t = tx.quote_name(table);
-    if (!inserts.empty())
-      tx.exec_params("INSERT INTO " + t + " SELECT * FROM json_populate_recordset(NULL::" + t + ", $1::json)",
-                     json::serialize(inserts));
     if (!updates.empty()) {
       std::string set_list;
       for (const auto& c : cols) {
@@ -102,6 +121,9 @@ void engine::write_rows(pqxx::work& tx, row_cache& cache) {
                          ", $1::json) x WHERE " + t + "." + key + " = x." + key,
                      json::serialize(updates));
     }
+    if (!inserts.empty())
+      tx.exec_params("INSERT INTO " + t + " SELECT * FROM json_populate_recordset(NULL::" + t + ", $1::json)",
+                     json::serialize(inserts));
     for (const auto& key : rows.dirty) rows.stored.insert(key);
     rows.dirty.clear();
   }

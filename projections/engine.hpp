@@ -33,6 +33,7 @@ class row_cache {
   json::object* find(const std::string& table, const std::string& key);
   json::object& put(const std::string& table, const std::string& key, json::object row);
   void mark_dirty(const std::string& table, const std::string& key);
+  void erase(const std::string& table, const std::string& key);
 
  private:
   friend class engine;
@@ -40,6 +41,7 @@ class row_cache {
     std::map<std::string, json::object> rows;
     std::set<std::string> dirty;
     std::set<std::string> stored;  // keys that exist in the table (prefetched)
+    std::set<std::string> erased;
   };
   std::map<std::string, table_rows> tables_;
 };

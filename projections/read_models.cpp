@@ -112,6 +112,81 @@ class execution_ledger_projection : public projection {
   }
 };
 
+class project_configs_projection : public projection {
+ public:
+  std::string name() const override { return "project_configs"; }
+  std::vector<table_spec> tables() const override { return {{"project_configs", "uuid", "uuid"}}; }
+  bool handles(const std::string& t) const override {
+    return t == et::project_config_uploaded || t == et::project_config_activated;
+  }
+  void keys(const events::recorded_event& e, std::vector<std::pair<std::string, std::string>>& out) const override {
+    auto d = json::parse(e.data).as_object();
+    out.emplace_back("project_configs", std::string(d.at("uuid").as_string()));
+    if (auto p = d.find("previous_uuid"); p != d.end() && p->value().is_string())
+      out.emplace_back("project_configs", std::string(p->value().as_string()));
+  }
+  void apply(const events::recorded_event& e, const json::object& d, row_cache& rows) const override {
+    std::string uuid(d.at("uuid").as_string());
+    if (e.type == et::project_config_uploaded) {
+      rows.put("project_configs", uuid,
+               {{"uuid", uuid},
+                {"project_id", d.at("project_id")},
+                {"version", d.at("version")},
+                {"spec", d.at("spec")},
+                {"spec_sha256", d.at("spec_sha256")},
+                {"warnings", d.at("warnings")},
+                {"active", false},
+                {"uploaded_at", e.recorded_at}});
+      return;
+    }
+    if (auto p = d.find("previous_uuid"); p != d.end() && p->value().is_string()) {
+      std::string prev(p->value().as_string());
+      if (auto* row = rows.find("project_configs", prev)) {
+        (*row)["active"] = false;
+        rows.mark_dirty("project_configs", prev);
+      }
+    }
+    if (auto* row = rows.find("project_configs", uuid)) {
+      (*row)["active"] = true;
+      rows.mark_dirty("project_configs", uuid);
+    }
+  }
+};
+
+class deployment_profiles_projection : public projection {
+ public:
+  std::string name() const override { return "daliuge_deployment_profile"; }
+  std::vector<table_spec> tables() const override { return {{"daliuge_deployment_profile", "uuid", "uuid"}}; }
+  bool handles(const std::string& t) const override {
+    return t == et::profile_created || t == et::profile_updated || t == et::profile_deleted;
+  }
+  void keys(const events::recorded_event& e, std::vector<std::pair<std::string, std::string>>& out) const override {
+    out.emplace_back("daliuge_deployment_profile", std::string(json::parse(e.data).as_object().at("uuid").as_string()));
+  }
+  void apply(const events::recorded_event& e, const json::object& d, row_cache& rows) const override {
+    std::string uuid(d.at("uuid").as_string());
+    if (e.type == et::profile_deleted) {
+      rows.erase("daliuge_deployment_profile", uuid);
+      return;
+    }
+    const auto& p = d.at("profile").as_object();
+    auto* existing = rows.find("daliuge_deployment_profile", uuid);
+    json::object r{{"uuid", uuid},
+                   {"name", p.at("name")},
+                   {"description", at_or_null(p, "description")},
+                   {"project_module", at_or_null(p, "project_module")},
+                   {"is_default", p.at("is_default")},
+                   {"translation", p.at("translation")},
+                   {"deployment", p.at("deployment")},
+                   {"max_concurrent_executions", at_or_null(p, "max_concurrent_executions")},
+                   {"revision", d.at("revision")},
+                   {"spec_sha256", d.at("spec_sha256")},
+                   {"created_at", existing ? existing->at("created_at") : json::value(e.recorded_at)},
+                   {"updated_at", e.recorded_at}};
+    rows.put("daliuge_deployment_profile", uuid, std::move(r));
+  }
+};
+
 class provenance_projection : public projection {
  public:
   std::string name() const override { return "provenance_events"; }
@@ -119,7 +194,7 @@ class provenance_projection : public projection {
   bool handles(const std::string& t) const override {
     return t == et::source_registered || t == et::source_enabled_changed || t == et::source_stale_after_changed ||
            t == et::source_deleted || t == et::execution_created || t == et::execution_status_changed ||
-           t == et::execution_cancelled;
+           t == et::execution_cancelled || t == et::project_config_activated;
   }
   void keys(const events::recorded_event&, std::vector<std::pair<std::string, std::string>>&) const override {}
   void apply(const events::recorded_event& e, const json::object& d, row_cache& rows) const override {
@@ -127,13 +202,21 @@ class provenance_projection : public projection {
     json::object r;
     r["id"] = e.event_id;  // one provenance row per event: its id is the event's
     r["occurred_at"] = e.recorded_at;
-    r["project_module"] = d.at("project_module");
+    r["project_module"] = at_or_null(d, "project_module");
     r["source_identifier"] = nullptr;
     r["execution_id"] = nullptr;
     r["actor"] = meta.actor.empty() ? json::value(nullptr) : json::value(meta.actor);
     r["correlation_id"] = meta.correlation_id.empty() ? json::value(nullptr) : json::value(meta.correlation_id);
     r["position"] = e.position;
     json::object payload;
+    if (e.type == et::project_config_activated) {
+      // §8.2 config.activated, actor system:api, payload {spec_sha256, version}.
+      r["project_module"] = d.at("project_id");
+      r["event_type"] = "config.activated";
+      r["payload"] = json::object{{"spec_sha256", d.at("spec_sha256")}, {"version", d.at("version")}};
+      rows.put("provenance_events", e.event_id, std::move(r));
+      return;
+    }
     if (e.stream_type == events::stream::source) {
       r["source_identifier"] = d.at("source_identifier");
       if (e.type == et::source_registered) {
@@ -176,7 +259,8 @@ class provenance_projection : public projection {
 
 std::vector<std::shared_ptr<const projection>> standard_projections() {
   return {std::make_shared<source_registry_projection>(), std::make_shared<execution_ledger_projection>(),
-          std::make_shared<provenance_projection>()};
+          std::make_shared<provenance_projection>(), std::make_shared<project_configs_projection>(),
+          std::make_shared<deployment_profiles_projection>()};
 }
 
 }  // namespace beampipe::projections

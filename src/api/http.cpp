@@ -14,9 +14,11 @@ response json_response(int status, const boost::json::value& v) {
   return r;
 }
 
-response error_response(int status, const std::string& code, const std::string& message, const std::string& field) {
+response error_response(int status, const std::string& code, const std::string& message, const std::string& field,
+                        const boost::json::value& errors) {
   boost::json::object o{{"detail", message}, {"code", code}};
   if (!field.empty()) o["field"] = field;
+  if (!errors.is_null()) o["errors"] = errors;
   return json_response(status, o);
 }
 

@@ -35,7 +35,7 @@ struct response {
 response json_response(int status, const boost::json::value& v);
 // The one error shape: {"detail": message, "code": code, "field": field?}.
 response error_response(int status, const std::string& code, const std::string& message,
-                        const std::string& field = "");
+                        const std::string& field = "", const boost::json::value& errors = nullptr);
 
 // Thrown by handlers for a clean 4xx/5xx answer.
 struct api_error {
@@ -43,6 +43,7 @@ struct api_error {
   std::string code;
   std::string message;
   std::string field;
+  boost::json::value errors = nullptr;  // field-level details, e.g. validation diagnostics
 };
 
 enum class auth_level { open, user, superuser };

@@ -1,4 +1,5 @@
 #include "api/app.hpp"
+#include "api/handler_support.hpp"
 
 #include "domain/aggregates.hpp"
 #include "domain/execution_fsm.hpp"
@@ -15,118 +16,6 @@ namespace beampipe::api {
 namespace json = boost::json;
 
 namespace {
-
-[[noreturn]] void fail(int status, std::string code, std::string message, std::string field = "") {
-  throw api_error{status, std::move(code), std::move(message), std::move(field)};
-}
-
-json::object parse_body(const request& req) {
-  auto ct = req.header("content-type");
-  auto semi = ct.find(';');
-  auto media = ct.substr(0, semi);
-  while (!media.empty() && media.back() == ' ') media.pop_back();
-  for (auto& c : media) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (media != "application/json")
-    fail(415, "unsupported_media_type", "request body must be application/json", "Content-Type");
-  std::string err;
-  auto v = util::parse_json(req.body, &err);
-  if (!v) fail(400, "malformed_json", "request body is not valid JSON: " + err, "body");
-  if (!v->is_object()) fail(400, "invalid_body", "request body must be a JSON object", "body");
-  return std::move(v->as_object());
-}
-
-int64_t int_param(const request& req, const std::string& name, int64_t fallback, int64_t lo, int64_t hi) {
-  auto it = req.query.find(name);
-  if (it == req.query.end() || it->second.empty()) return fallback;
-  int64_t v = 0;
-  auto [p, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
-  if (ec != std::errc() || p != it->second.data() + it->second.size())
-    fail(400, "invalid_query", name + " must be an integer", name);
-  if (v < lo || v > hi)
-    fail(400, "invalid_query", name + " must be between " + std::to_string(lo) + " and " + std::to_string(hi), name);
-  return v;
-}
-
-std::optional<bool> bool_param(const request& req, const std::string& name) {
-  auto it = req.query.find(name);
-  if (it == req.query.end() || it->second.empty()) return std::nullopt;
-  if (it->second == "true" || it->second == "1") return true;
-  if (it->second == "false" || it->second == "0") return false;
-  fail(400, "invalid_query", name + " must be true or false", name);
-}
-
-std::string uuid_param(const request& req, const std::string& name) {
-  auto v = req.path_params.at(name);
-  if (!util::is_uuid(v)) fail(400, "invalid_id", name + " must be a UUID", name);
-  for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return v;
-}
-
-// Read-your-writes: block (bounded) until every projection has applied `position`.
-void wait_for_position(app_context& ctx, int64_t position, std::chrono::milliseconds budget) {
-  if (position <= 0) return;
-  std::optional<events::read_position> target;
-  store::with_connection(ctx.pool, [&](pqxx::connection& c) { target = store::read_position_of(c, position); });
-  if (!target) fail(400, "unknown_position", "no event at position " + std::to_string(position), "min_position");
-  if (!ctx.watch.wait_until(*target, std::chrono::steady_clock::now() + budget))
-    fail(503, "projection_lag",
-         "read models have not reached position " + std::to_string(position) + " within " +
-             std::to_string(budget.count()) + " ms",
-         "min_position");
-}
-
-void honour_min_position(app_context& ctx, const request& req) {
-  auto pos = int_param(req, "min_position", 0, 0, INT64_MAX);
-  auto wait = int_param(req, "wait_ms", ctx.default_wait.count(), 0, ctx.max_wait.count());
-  wait_for_position(ctx, pos, std::chrono::milliseconds(wait));
-}
-
-actors::command_reply run_command(app_context& ctx, const request& req, std::string stream_id, std::string name,
-                                  json::object body) {
-  actors::command_request cr;
-  cr.stream_id = std::move(stream_id);
-  cr.cmd.name = std::move(name);
-  cr.cmd.body = std::move(body);
-  cr.cmd.actor = "system:api";
-  cr.correlation_id = req.correlation_id;
-  auto r = ctx.runtime.send_sync(std::move(cr));
-  if (r.status >= 400) fail(r.status, r.code.empty() ? "error" : r.code, r.message, r.field);
-  return r;
-}
-
-std::optional<json::object> query_row(app_context& ctx, const std::string& sql, const std::string& key) {
-  std::optional<json::object> out;
-  store::with_connection(ctx.pool, [&](pqxx::connection& c) {
-    pqxx::read_transaction tx{c};
-    auto r = tx.exec_params(sql, key);
-    if (!r.empty()) out = json::parse(r[0][0].c_str()).as_object();
-  });
-  return out;
-}
-
-json::array query_rows(app_context& ctx, const std::string& sql, const std::vector<std::string>& params,
-                       int64_t* total = nullptr) {
-  json::array out;
-  store::with_connection(ctx.pool, [&](pqxx::connection& c) {
-    pqxx::read_transaction tx{c};
-    // Parameters are passed as text and cast in the SQL (libpqxx 6 has no dynamic params).
-    pqxx::result r;
-    switch (params.size()) {
-      case 0: r = tx.exec(sql); break;
-      case 1: r = tx.exec_params(sql, params[0]); break;
-      case 2: r = tx.exec_params(sql, params[0], params[1]); break;
-      case 3: r = tx.exec_params(sql, params[0], params[1], params[2]); break;
-      case 4: r = tx.exec_params(sql, params[0], params[1], params[2], params[3]); break;
-      case 5: r = tx.exec_params(sql, params[0], params[1], params[2], params[3], params[4]); break;
-      default: throw std::logic_error("too many parameters");
-    }
-    for (const auto& row : r) {
-      out.push_back(json::parse(row[0].c_str()));
-      if (total && row.size() > 1) *total = row[1].as<int64_t>();
-    }
-  });
-  return out;
-}
 
 const char* kSourceRow =
     "SELECT json_build_object('uuid', uuid, 'project_module', project_module, 'source_identifier', "
@@ -157,11 +46,6 @@ json::object execution_or_404(app_context& ctx, const std::string& id) {
   auto row = query_row(ctx, std::string(kExecutionRow) + " FROM batch_execution_record WHERE uuid = $1::uuid", id);
   if (!row) fail(404, "not_found", "execution not found", "id");
   return *row;
-}
-
-response with_position(response r, int64_t position) {
-  r.headers.emplace_back("X-Beampipe-Position", std::to_string(position));
-  return r;
 }
 
 const char* kProvenanceRow =
@@ -403,6 +287,7 @@ router build_routes(app_context& ctx) {
   r.add("PATCH", v2 + "/executions/{id}", auth_level::user, bind(patch_execution));
   r.add("GET", v2 + "/executions/{id}/events", auth_level::user, bind(execution_events));
   r.add("GET", v2 + "/events", auth_level::user, bind(event_feed));
+  add_config_routes(r, ctx);
   return r;
 }
 
@@ -433,7 +318,7 @@ std::function<response(request&)> make_dispatch(app_context& ctx, const router& 
         }
       }
     } catch (const api_error& e) {
-      res = error_response(e.status, e.code, e.message, e.field);
+      res = error_response(e.status, e.code, e.message, e.field, e.errors);
       if (e.status == 503) res.headers.emplace_back("Retry-After", "1");
     } catch (const store::store_error& e) {
       res = error_response(e.code() == store::store_errc::unavailable ? 503 : 500, to_string(e.code()), e.what());

@@ -357,6 +357,8 @@ const aggregate_kind& execution_aggregate() {
 const aggregate_kind* aggregate_for_stream_type(std::string_view t) {
   if (t == events::stream::source) return &source_aggregate();
   if (t == events::stream::execution) return &execution_aggregate();
+  if (t == events::stream::project) return &project_aggregate();
+  if (t == events::stream::profiles) return &profile_registry_aggregate();
   return nullptr;
 }
 
@@ -369,5 +371,6 @@ std::string source_uuid(std::string_view project_module, std::string_view source
 
 std::string source_stream_id(std::string_view uuid) { return "source-" + std::string(uuid); }
 std::string execution_stream_id(std::string_view uuid) { return "execution-" + std::string(uuid); }
+std::string project_stream_id(std::string_view project_id) { return "project-" + std::string(project_id); }
 
 }  // namespace beampipe::domain

@@ -22,6 +22,7 @@ struct command_error {
   std::string code;     // stable snake_case code
   std::string message;  // human text
   std::string field;    // offending field, when one is to blame
+  boost::json::value details = nullptr;  // e.g. validation diagnostics
 };
 
 struct pending_event {
@@ -44,6 +45,8 @@ struct aggregate_kind {
 
 const aggregate_kind& source_aggregate();
 const aggregate_kind& execution_aggregate();
+const aggregate_kind& project_aggregate();             // stream "project-<metadata.id>"
+const aggregate_kind& profile_registry_aggregate();    // stream "profiles-registry"
 const aggregate_kind* aggregate_for_stream_type(std::string_view stream_type);
 
 // Reads and checks the (project_module, source_identifier) pair of a source command:
@@ -56,5 +59,9 @@ std::optional<command_error> parse_source_key(const boost::json::object& body, s
 std::string source_uuid(std::string_view project_module, std::string_view source_identifier);
 std::string source_stream_id(std::string_view source_uuid);
 std::string execution_stream_id(std::string_view execution_uuid);
+std::string project_stream_id(std::string_view project_id);
+// All deployment profiles live in one stream: names are unique and each scope has at most
+// one default, and a single aggregate can check both atomically. Profiles are few.
+inline constexpr const char* kProfileRegistryStream = "profiles-registry";
 
 }  // namespace beampipe::domain

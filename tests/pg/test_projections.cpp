@@ -9,6 +9,7 @@
 #include "store/group_appender.hpp"
 #include "util/ids.hpp"
 
+#include <fstream>
 #include <future>
 #include <random>
 #include <thread>
@@ -35,15 +36,55 @@ struct workload {
   std::vector<std::pair<std::string, json::object>> executions;  // stream, state
   std::map<std::string, int64_t> versions;
 
+  json::object profiles = domain::profile_registry_aggregate().initial();
+  std::map<std::string, json::object> projects;
+  std::string config_text = [] {
+    std::ifstream f(std::string(BEAMPIPE_REFERENCE_DIR) + "/minimal_survey.v1.yaml");
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  }();
+
   std::optional<store::append_request> next() {
-    std::uniform_int_distribution<int> pick(0, 9);
+    std::uniform_int_distribution<int> pick(0, 11);
     int k = pick(rng);
     domain::command cmd;
     cmd.actor = "system:test";
     std::string stream;
     json::object* state = nullptr;
     const domain::aggregate_kind* kind = nullptr;
-    if (k < 3 || sources.empty()) {
+    if (k == 10) {
+      // Deployment profiles: create, patch, switch default, delete.
+      stream = domain::kProfileRegistryStream;
+      state = &profiles;
+      kind = &domain::profile_registry_aggregate();
+      const auto& known = profiles.at("profiles").as_object();
+      int op = known.empty() ? 0 : static_cast<int>(rng() % 4);
+      if (op == 0) {
+        cmd.name = "create";
+        cmd.body = {{"profile", json::object{{"name", "p" + std::to_string(rng() % 50)},
+                                             {"project_module", rng() % 2 ? json::value("wallaby_hires") : json::value(nullptr)},
+                                             {"is_default", rng() % 3 == 0},
+                                             {"translation", json::object{{"algo", "metis"}}},
+                                             {"deployment", json::object{{"kind", "rest_remote"}, {"deploy_host", "dim"}}}}}};
+      } else {
+        auto it = known.begin();
+        std::advance(it, static_cast<long>(rng() % known.size()));
+        cmd.body = {{"uuid", it->key()}};
+        cmd.name = op == 1 ? "update" : op == 2 ? "make_default" : "delete";
+        if (op == 1) cmd.body["patch"] = json::object{{"description", "d" + std::to_string(rng() % 1000)}};
+      }
+    } else if (k == 11) {
+      // Project configs: uploads that change the TAP timeout make new revisions.
+      auto id = "survey" + std::to_string(rng() % 3);
+      stream = domain::project_stream_id(id);
+      auto& st = projects.try_emplace(stream, domain::project_aggregate().initial()).first->second;
+      state = &st;
+      kind = &domain::project_aggregate();
+      auto text = config_text;
+      text.replace(text.find("id: minimal_survey"), 18, "id: " + id);
+      text.replace(text.find("timeout_seconds: 60"), 19, "timeout_seconds: " + std::to_string(1 + rng() % 5));
+      cmd.name = "upload";
+      cmd.body = {{"text", text}};
+    } else if (k < 3 || sources.empty()) {
       auto ident = "HIPASSJ" + std::to_string(rng() % 100000);
       auto uuid = domain::source_uuid("wallaby_hires", ident);
       stream = domain::source_stream_id(uuid);

@@ -1,0 +1,35 @@
+#pragma once
+// Helpers shared by the route handlers: body and query parsing with field-named errors,
+// commands to aggregates, read-your-writes waits and read-model queries.
+#include "api/app.hpp"
+
+#include <boost/json.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace beampipe::api {
+
+[[noreturn]] void fail(int status, std::string code, std::string message, std::string field = "");
+boost::json::object parse_body(const request& req);
+int64_t int_param(const request& req, const std::string& name, int64_t fallback, int64_t lo, int64_t hi);
+std::optional<bool> bool_param(const request& req, const std::string& name);
+std::string uuid_param(const request& req, const std::string& name);
+// Blocks (bounded) until every projection has applied the event at `position`.
+void wait_for_position(app_context& ctx, int64_t position, std::chrono::milliseconds budget);
+// Honours ?min_position=N&wait_ms=M on reads.
+void honour_min_position(app_context& ctx, const request& req);
+// Sends a command and turns a refusal into an api_error.
+actors::command_reply run_command(app_context& ctx, const request& req, std::string stream_id, std::string name,
+                                  boost::json::object body);
+// First column of the first row, parsed as a JSON object.
+std::optional<boost::json::object> query_row(app_context& ctx, const std::string& sql, const std::string& key);
+// First column of every row parsed as JSON; the second column, if any, is the total count.
+boost::json::array query_rows(app_context& ctx, const std::string& sql, const std::vector<std::string>& params,
+                              int64_t* total = nullptr);
+response with_position(response r, int64_t position);
+
+void add_config_routes(router& r, app_context& ctx);
+
+}  // namespace beampipe::api
