@@ -3,6 +3,7 @@
 #include "api/app.hpp"
 #include "api/server.hpp"
 #include "cli/logging.hpp"
+#include "domain/project_config.hpp"
 #include "projections/runner.hpp"
 #include "projections/verify.hpp"
 #include "store/db.hpp"
@@ -40,6 +41,7 @@ Commands:
   projections rebuild      reset read models and replay them from position 0
   replay --verify          rebuild every projection in a shadow schema and compare digests
   events tail              print the global event feed
+  project validate -f FILE validate a project config (YAML or JSON)
 
 Options: --help on any command, --version.
 
@@ -67,7 +69,7 @@ struct args {
 };
 
 // Options that take a value; everything else starting with -- is a flag.
-const std::set<std::string> kValued = {"data-dir", "bind", "name", "after", "limit", "database-url"};
+const std::set<std::string> kValued = {"data-dir", "bind", "name", "after", "limit", "database-url", "file"};
 
 args parse_args(int argc, char** argv, int from) {
   args a;
@@ -84,6 +86,9 @@ args parse_args(int argc, char** argv, int from) {
         a.flags.insert(key);
     } else if (s == "-h") {
       a.flags.insert("help");
+    } else if (s == "-f") {
+      if (i + 1 >= argc) throw std::invalid_argument("-f needs a file");
+      a.options["f"] = argv[++i];
     } else {
       a.positional.push_back(s);
     }
@@ -263,6 +268,34 @@ int cmd_replay(const args& a) {
   return report.ok() ? 0 : 1;
 }
 
+int cmd_project(const args& a) {
+  if (a.has("help") || a.positional.size() < 2 || a.positional[1] != "validate") {
+    std::cout << "Usage: beampipe project validate -f FILE [--json]\n"
+                 "Validates a project config (YAML or JSON). Exit 0 valid, 1 invalid, 2 unreadable.\n"
+                 "Human output lists each diagnostic with its path; --json prints the report.\n";
+    return a.has("help") ? 0 : 2;
+  }
+  auto file = a.opt("f");
+  if (!file) file = a.opt("file");
+  if (!file) throw std::invalid_argument("project validate needs -f FILE");
+  auto text = domain::read_config_file(*file);
+  if (!text) {
+    std::cerr << "beampipe: cannot read " << *file << "\n";
+    return 2;
+  }
+  auto report = domain::validate_project_config_text(*text);
+  if (a.has("json")) {
+    std::cout << boost::json::serialize(report.to_json()) << "\n";
+  } else {
+    for (const auto& d : report.errors) std::cout << *file << ": error: " << d.path << ": " << d.message << " [" << d.code << "]\n";
+    for (const auto& d : report.warnings)
+      std::cerr << *file << ": warning: " << d.path << ": " << d.message << " [" << d.code << "]\n";
+    std::cout << (report.valid ? "valid" : "invalid") << " project config '" << report.project_id << "' spec_sha256 "
+              << report.spec_sha256 << "\n";
+  }
+  return report.valid ? 0 : 1;
+}
+
 int cmd_events(const args& a) {
   if (a.has("help") || a.positional.size() < 2 || a.positional[1] != "tail") {
     std::cout << "Usage: beampipe events tail [--after POSITION] [--limit N] [--follow] [--database-url URL]\n"
@@ -325,6 +358,7 @@ int main(int argc, char** argv) {
     if (cmd == "projections") return cmd_projections(a);
     if (cmd == "replay") return cmd_replay(a);
     if (cmd == "events") return cmd_events(a);
+    if (cmd == "project") return cmd_project(a);
     std::cerr << "beampipe: unknown command '" << cmd << "'\n\n" << kUsage;
     return 2;
   } catch (const std::invalid_argument& e) {

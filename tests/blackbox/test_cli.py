@@ -31,6 +31,23 @@ c.eq("unknown command", (rc, "unknown command" in err), (2, True))
 rc, _, err = cli("migrate")
 c.eq("migrate without DATABASE_URL", (rc, "DATABASE_URL" in err), (2, True))
 
+# project validate: exit 0 valid, 1 invalid (diagnostics with paths), 2 unreadable
+ref = os.path.join(os.path.dirname(__file__), "..", "..", "config", "reference")
+for name in ("wallaby_hires.v1.yaml", "minimal_survey.v1.yaml"):
+    rc, out, _ = cli("project", "validate", "-f", os.path.join(ref, name))
+    c.eq(f"validate {name}", (rc, out.startswith("valid")), (0, True))
+bad = "/tmp/beampipe-cli-bad.yaml"
+with open(bad, "w") as f:
+    f.write("apiVersion: beampipe.dev/v1\nkind: ProjectConfig\nmetadata: {id: x}\nadapters: {required: [casda]}\ntypo: 1\n")
+rc, out, _ = cli("project", "validate", "-f", bad)
+c.eq("invalid config exit 1", rc, 1)
+c.true("diagnostic names the path", "error: typo:" in out)
+rc, out, _ = cli("project", "validate", "-f", bad, "--json")
+report = json.loads(out)
+c.eq("json report", (rc, report["valid"], report["errors"][0]["path"]), (1, False, "typo"))
+rc, _, _ = cli("project", "validate", "-f", "/nonexistent/x.yaml")
+c.eq("unreadable exit 2", rc, 2)
+
 db = fresh_database()
 rc, out, _ = cli("migrate", db=db)
 c.eq("migrate applies", (rc, "applied 0001_event_store.sql" in out), (0, True))
