@@ -117,12 +117,12 @@ void engine::write_rows(pqxx::work& tx, row_cache& cache) {
         set_list += tx.quote_name(c) + " = x." + tx.quote_name(c);
       }
       auto key = tx.quote_name(spec.key_column);
-      tx.exec_params("UPDATE " + t + " SET " + set_list + " FROM json_populate_recordset(NULL::" + t +
-                         ", $1::json) x WHERE " + t + "." + key + " = x." + key,
+      tx.exec_params("UPDATE " + t + " SET " + set_list + " FROM jsonb_populate_recordset(NULL::" + t +
+                         ", $1::jsonb) x WHERE " + t + "." + key + " = x." + key,
                      json::serialize(updates));
     }
     if (!inserts.empty())
-      tx.exec_params("INSERT INTO " + t + " SELECT * FROM json_populate_recordset(NULL::" + t + ", $1::json)",
+      tx.exec_params("INSERT INTO " + t + " SELECT * FROM jsonb_populate_recordset(NULL::" + t + ", $1::jsonb)",
                      json::serialize(inserts));
     for (const auto& key : rows.dirty) rows.stored.insert(key);
     rows.dirty.clear();

@@ -405,6 +405,37 @@ std::string aggregate_discovery_signature(const std::map<std::string, std::strin
   return sha256_hex(stable_json(o));
 }
 
+DiscoveryDecision decide_discovery(const PreparedDiscovery& prepared,
+                                   const std::string& stored_signature,
+                                   const std::map<std::string, json::value>& stored_rows,
+                                   const SignatureOptions& options) {
+  DiscoveryDecision d;
+  if (prepared.records.empty()) {
+    d.no_datasets = true;
+    d.rows[std::string(kNoDatasetsSbid)] = no_datasets_row();
+  } else {
+    d.rows = metadata_rows(prepared.records, prepared.flags, options);
+    for (const auto& [_, row] : d.rows) d.datasets += row.at("datasets").as_array().size();
+  }
+  d.signature = existing_signature_from_rows(d.rows, options);
+  const std::string existing = !stored_signature.empty()
+                                   ? stored_signature
+                                   : existing_signature_from_rows(stored_rows, options);
+  d.changed = stored_rows.empty() || existing != d.signature;
+  for (const auto& [sbid, _] : stored_rows)
+    if (!d.rows.count(sbid)) d.delete_sbids.push_back(sbid);
+  return d;
+}
+
+bool tap_skip_allowed(const std::string& stored_signature,
+                      const std::map<std::string, json::value>& stored_rows,
+                      const SignatureOptions& options, std::optional<double> hours_since_last_check,
+                      double stale_after_hours) {
+  if (stored_signature.empty() || stored_rows.empty() || !hours_since_last_check) return false;
+  if (!(*hours_since_last_check < stale_after_hours)) return false;
+  return existing_signature_from_rows(stored_rows, options) == stored_signature;
+}
+
 json::array flatten_metadata_rows(const std::map<std::string, json::value>& rows,
                                   const std::vector<std::string>& sbid_filter) {
   json::array out;

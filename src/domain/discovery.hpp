@@ -100,6 +100,31 @@ std::string no_datasets_signature();
 // §12.6 aggregate of per-source signatures: sha256(stable_json({source: sig})).
 std::string aggregate_discovery_signature(const std::map<std::string, std::string>& by_source);
 
+// §5.8 decision rule for one source, given the prepared result (empty records =
+// no datasets) and what is stored.
+struct DiscoveryDecision {
+  bool changed = false;                            // false: unchanged (only last_checked_at moves)
+  bool no_datasets = false;                        // the primary query returned no rows
+  std::string signature;                           // new signature
+  std::map<std::string, boost::json::value> rows;  // rows to upsert (sbid → metadata_json)
+  std::vector<std::string> delete_sbids;           // stored SBIDs not in the new payload
+  std::size_t datasets = 0;
+};
+// `stored_signature` empty = null (then the existing signature is recomputed from
+// `stored_rows`, §5.8 step 7).
+DiscoveryDecision decide_discovery(const PreparedDiscovery& prepared,
+                                   const std::string& stored_signature,
+                                   const std::map<std::string, boost::json::value>& stored_rows,
+                                   const SignatureOptions& options);
+
+// §5.3 step 0 with the Q8 fix: TAP is skipped only when the stored signature
+// matches the stored rows AND the last successful check is younger than
+// stale_after_hours (the earlier implementation skipped forever).
+bool tap_skip_allowed(const std::string& stored_signature,
+                      const std::map<std::string, boost::json::value>& stored_rows,
+                      const SignatureOptions& options, std::optional<double> hours_since_last_check,
+                      double stale_after_hours);
+
 // §5.5 coordinate formats. degrees_to_dec keeps the sign of declinations in
 // (−1, 0) ("-0.30.0"), fixing the earlier implementation's sign loss.
 std::string degrees_to_ra(double degrees);

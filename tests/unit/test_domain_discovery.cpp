@@ -255,3 +255,52 @@ TEST_CASE("aggregate signature is order independent") {
   std::map<std::string, std::string> a{{"S1", "aa"}, {"S2", "bb"}};
   CHECK(aggregate_discovery_signature(a) == sha256_hex(R"({"S1":"aa","S2":"bb"})"));
 }
+
+TEST_CASE("discovery decision and the TAP-skip rule (Q8 fix)") {
+  SignatureOptions opts;
+  opts.exclude_fields = {"access_url"};
+  PreparedDiscovery p;
+  p.records =
+      arr(R"([{"sbid":"1","dataset_id":"a","access_url":"u"},{"sbid":"2","dataset_id":"b"}])");
+  p.flags["ok"] = true;
+
+  auto first = decide_discovery(p, "", {}, opts);
+  CHECK(first.changed);
+  CHECK_FALSE(first.no_datasets);
+  CHECK(first.datasets == 2);
+  CHECK(first.rows.size() == 2);
+  CHECK(first.signature == discovery_signature(p.records, p.flags, opts));
+
+  // same data again (only an excluded field differs): unchanged
+  auto again = p;
+  again.records[0].as_object()["access_url"] = "mirror";
+  auto second = decide_discovery(again, first.signature, first.rows, opts);
+  CHECK_FALSE(second.changed);
+  // stored signature null: recomputed from the stored rows
+  CHECK_FALSE(decide_discovery(again, "", first.rows, opts).changed);
+
+  // SBID 2 disappears: changed, and its row is deleted
+  PreparedDiscovery fewer;
+  fewer.records = arr(R"([{"sbid":"1","dataset_id":"a"}])");
+  fewer.flags = p.flags;
+  auto third = decide_discovery(fewer, first.signature, first.rows, opts);
+  CHECK(third.changed);
+  CHECK(third.delete_sbids == std::vector<std::string>{"2"});
+
+  // no datasets: the "0" marker row and its fixed signature
+  auto empty = decide_discovery(PreparedDiscovery{}, first.signature, first.rows, opts);
+  CHECK(empty.no_datasets);
+  CHECK(empty.changed);
+  CHECK(empty.signature == no_datasets_signature());
+  CHECK(empty.delete_sbids.size() == 2);
+
+  // TAP skip only when the signature matches the rows and the check is fresh
+  CHECK(tap_skip_allowed(first.signature, first.rows, opts, 1.0, 24.0));
+  CHECK_FALSE(tap_skip_allowed(first.signature, first.rows, opts, 30.0, 24.0));
+  CHECK_FALSE(tap_skip_allowed(first.signature, first.rows, opts, std::nullopt, 24.0));
+  CHECK_FALSE(tap_skip_allowed("other", first.rows, opts, 1.0, 24.0));
+  CHECK_FALSE(tap_skip_allowed(first.signature, {}, opts, 1.0, 24.0));
+  SignatureOptions changed_opts = opts;
+  changed_opts.exclude_fields.push_back("dataset_id");  // signature options changed → re-query
+  CHECK_FALSE(tap_skip_allowed(first.signature, first.rows, changed_opts, 1.0, 24.0));
+}
