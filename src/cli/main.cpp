@@ -54,6 +54,7 @@ Environment (defaults):
   BEAMPIPE_LOG_LEVEL       info
   BEAMPIPE_API_THREADS     8 (handler threads)
   BEAMPIPE_IDLE_ACTOR_SECONDS 300 (aggregate passivation)
+  BEAMPIPE_MAX_HEADER_BYTES 8192, BEAMPIPE_MAX_BODY_BYTES 1048576, BEAMPIPE_READ_TIMEOUT_SECONDS 30
 )";
 
 struct args {
@@ -166,6 +167,9 @@ int run_server(const std::string& conninfo, const args& a) {
   api::server_options so;
   so.bind_addr = a.opt("bind").value_or(env_or("BEAMPIPE_BIND_ADDR", "127.0.0.1:8080"));
   so.handler_threads = static_cast<size_t>(env_long("BEAMPIPE_API_THREADS", 8));
+  so.header_limit = static_cast<size_t>(env_long("BEAMPIPE_MAX_HEADER_BYTES", 8 * 1024));
+  so.body_limit = static_cast<size_t>(env_long("BEAMPIPE_MAX_BODY_BYTES", 1024 * 1024));
+  so.read_timeout_seconds = static_cast<int>(env_long("BEAMPIPE_READ_TIMEOUT_SECONDS", 30));
   api::server srv(so, api::make_dispatch(ctx, routes));
   srv.start();
   spdlog::info("beampipe {} node {} serving {}/api/v2", BEAMPIPE_VERSION, ro.node_id, srv.url());
