@@ -7,6 +7,9 @@ inline constexpr const char* source_registered = "SourceRegistered";
 inline constexpr const char* source_enabled_changed = "SourceEnabledChanged";
 inline constexpr const char* source_stale_after_changed = "SourceStaleAfterChanged";
 inline constexpr const char* source_deleted = "SourceDeleted";
+inline constexpr const char* discovery_requested = "DiscoveryRequested";
+inline constexpr const char* discovery_completed = "DiscoveryCompleted";
+inline constexpr const char* discovery_failed = "DiscoveryFailed";
 
 inline constexpr const char* execution_created = "ExecutionCreated";
 inline constexpr const char* execution_status_changed = "ExecutionStatusChanged";

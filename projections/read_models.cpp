@@ -21,7 +21,8 @@ class source_registry_projection : public projection {
   std::vector<table_spec> tables() const override { return {{"source_registry", "uuid", "uuid"}}; }
   bool handles(const std::string& t) const override {
     return t == et::source_registered || t == et::source_enabled_changed ||
-           t == et::source_stale_after_changed || t == et::source_deleted;
+           t == et::source_stale_after_changed || t == et::source_deleted || t == et::discovery_requested ||
+           t == et::discovery_completed || t == et::discovery_failed;
   }
   void keys(const events::recorded_event& e, std::vector<std::pair<std::string, std::string>>& out) const override {
     out.emplace_back("source_registry", events::stream_key_of(e.stream_id));
@@ -42,19 +43,45 @@ class source_registry_projection : public projection {
       for (const char* k : {"last_checked_at", "last_attempted_at", "stale_after_hours", "discovery_signature",
                             "last_executed_discovery_signature", "discovery_claim_token",
                             "discovery_claim_expires_at", "workflow_run_pending_at", "workflow_claim_token",
-                            "workflow_claimed_at", "workflow_claim_expires_at"})
+                            "workflow_claimed_at", "workflow_claim_expires_at", "last_discovery_error"})
         r[k] = row ? row->at(k) : json::value(nullptr);
       r["workflow_run_pending"] = row ? row->at("workflow_run_pending") : json::value(false);
+      r["discovery_truncated"] = row ? row->at("discovery_truncated") : json::value(false);
+      r["discovery_request_id"] = nullptr;
+      r["discovery_requested_at"] = nullptr;
       r["stream_version"] = e.stream_version;
       rows.put("source_registry", key, std::move(r));
       return;
     }
     if (!row) return;  // cannot happen for a well-formed stream; never invent a row
-    if (e.type == et::source_enabled_changed) (*row)["enabled"] = d.at("enabled");
-    else if (e.type == et::source_stale_after_changed) (*row)["stale_after_hours"] = d.at("stale_after_hours");
-    else if (e.type == et::source_deleted) (*row)["deleted"] = true;
-    (*row)["updated_at"] = e.recorded_at;
-    (*row)["stream_version"] = e.stream_version;
+    auto& r = *row;
+    if (e.type == et::source_enabled_changed) {
+      r["enabled"] = d.at("enabled");
+    } else if (e.type == et::source_stale_after_changed) {
+      r["stale_after_hours"] = d.at("stale_after_hours");
+    } else if (e.type == et::source_deleted) {
+      r["deleted"] = true;
+      r["discovery_request_id"] = nullptr;
+    } else if (e.type == et::discovery_requested) {
+      r["discovery_request_id"] = d.at("request_id");
+      r["discovery_requested_at"] = e.recorded_at;
+    } else if (e.type == et::discovery_completed) {
+      r["discovery_request_id"] = nullptr;
+      r["last_checked_at"] = e.recorded_at;
+      r["discovery_signature"] = d.at("signature");
+      r["last_discovery_error"] = nullptr;
+      r["discovery_truncated"] = d.at("truncated").is_bool() && d.at("truncated").as_bool();
+      if (d.at("pending").as_bool()) {
+        r["workflow_run_pending"] = true;
+        r["workflow_run_pending_at"] = e.recorded_at;
+      }
+    } else if (e.type == et::discovery_failed) {
+      r["discovery_request_id"] = nullptr;
+      r["last_attempted_at"] = e.recorded_at;
+      r["last_discovery_error"] = d.at("error");
+    }
+    r["updated_at"] = e.recorded_at;
+    r["stream_version"] = e.stream_version;
     rows.mark_dirty("source_registry", key);
   }
 };
@@ -109,6 +136,48 @@ class execution_ledger_projection : public projection {
     r["updated_at"] = e.recorded_at;
     r["stream_version"] = e.stream_version;
     rows.mark_dirty("batch_execution_record", key);
+  }
+};
+
+// One row per (source, SBID); its id is derived so a later discovery finds the same row.
+std::string metadata_row_id(const std::string& source_uuid, const std::string& sbid) {
+  return util::uuid_v5(source_uuid, sbid);
+}
+
+class archive_metadata_projection : public projection {
+ public:
+  std::string name() const override { return "archive_metadata"; }
+  std::vector<table_spec> tables() const override { return {{"archive_metadata", "uuid", "uuid"}}; }
+  bool handles(const std::string& t) const override { return t == et::discovery_completed; }
+  void keys(const events::recorded_event& e, std::vector<std::pair<std::string, std::string>>& out) const override {
+    auto d = json::parse(e.data).as_object();
+    auto src = events::stream_key_of(e.stream_id);
+    if (auto r = d.find("rows"); r != d.end() && r->value().is_object())
+      for (const auto& kv : r->value().as_object()) out.emplace_back("archive_metadata", metadata_row_id(src, kv.key()));
+    if (auto del = d.find("delete_sbids"); del != d.end() && del->value().is_array())
+      for (const auto& sbid : del->value().as_array())
+        out.emplace_back("archive_metadata", metadata_row_id(src, std::string(sbid.as_string())));
+  }
+  void apply(const events::recorded_event& e, const json::object& d, row_cache& rows) const override {
+    auto src = events::stream_key_of(e.stream_id);
+    if (auto del = d.find("delete_sbids"); del != d.end() && del->value().is_array())
+      for (const auto& sbid : del->value().as_array())
+        rows.erase("archive_metadata", metadata_row_id(src, std::string(sbid.as_string())));
+    auto r = d.find("rows");
+    if (r == d.end() || !r->value().is_object()) return;
+    for (const auto& kv : r->value().as_object()) {
+      auto id = metadata_row_id(src, kv.key());
+      auto* existing = rows.find("archive_metadata", id);
+      rows.put("archive_metadata", id,
+               {{"uuid", id},
+                {"source_uuid", src},
+                {"project_module", d.at("project_module")},
+                {"source_identifier", d.at("source_identifier")},
+                {"sbid", kv.key()},
+                {"metadata_json", kv.value()},
+                {"created_at", existing ? existing->at("created_at") : json::value(e.recorded_at)},
+                {"updated_at", e.recorded_at}});
+    }
   }
 };
 
@@ -193,7 +262,8 @@ class provenance_projection : public projection {
   std::vector<table_spec> tables() const override { return {{"provenance_events", "id", "uuid"}}; }
   bool handles(const std::string& t) const override {
     return t == et::source_registered || t == et::source_enabled_changed || t == et::source_stale_after_changed ||
-           t == et::source_deleted || t == et::execution_created || t == et::execution_status_changed ||
+           t == et::source_deleted || t == et::discovery_requested || t == et::discovery_completed ||
+           t == et::discovery_failed || t == et::execution_created || t == et::execution_status_changed ||
            t == et::execution_cancelled || t == et::project_config_activated;
   }
   void keys(const events::recorded_event&, std::vector<std::pair<std::string, std::string>>&) const override {}
@@ -228,8 +298,33 @@ class provenance_projection : public projection {
       } else if (e.type == et::source_stale_after_changed) {
         r["event_type"] = "source.updated";
         payload["stale_after_hours"] = d.at("stale_after_hours");
-      } else {
+      } else if (e.type == et::source_deleted) {
         r["event_type"] = "source.deleted";
+      } else if (e.type == et::discovery_requested) {
+        r["event_type"] = "discovery.requested";
+        r["correlation_id"] = d.at("request_id");
+        payload["reason"] = d.at("reason");
+      } else if (e.type == et::discovery_failed) {
+        r["event_type"] = "discovery.error";
+        r["correlation_id"] = d.at("request_id");
+        payload["error"] = d.at("error");
+        payload["retryable"] = d.at("retryable");
+      } else {
+        const auto& outcome = d.at("outcome").as_string();
+        r["correlation_id"] = d.at("request_id");
+        r["event_type"] = outcome == "unchanged" ? "discovery.unchanged"
+                          : outcome == "changed" ? "discovery.changed"
+                                                 : "discovery.no_datasets";
+        const auto& sig = d.at("signature");
+        if (outcome == "unchanged") {
+          payload["signature_prefix"] = sig.is_string() ? json::value(std::string(sig.as_string()).substr(0, 12)) : sig;
+        } else {
+          payload["signature"] = sig;
+          payload["sbids"] = d.at("rows").as_object().size();
+          payload["datasets"] = d.at("datasets");
+        }
+        payload["workflow_run_pending"] = d.at("pending");
+        payload["truncated"] = d.at("truncated");
       }
     } else {
       r["execution_id"] = d.at("uuid");
@@ -260,7 +355,7 @@ class provenance_projection : public projection {
 std::vector<std::shared_ptr<const projection>> standard_projections() {
   return {std::make_shared<source_registry_projection>(), std::make_shared<execution_ledger_projection>(),
           std::make_shared<provenance_projection>(), std::make_shared<project_configs_projection>(),
-          std::make_shared<deployment_profiles_projection>()};
+          std::make_shared<deployment_profiles_projection>(), std::make_shared<archive_metadata_projection>()};
 }
 
 }  // namespace beampipe::projections

@@ -26,6 +26,7 @@ struct app_context {
   std::chrono::milliseconds max_wait{30000};
   int64_t ready_max_lag = 10000;
   auth_hook auth;
+  std::string archive = "simulated";  // which archive discovery uses, reported by /ready
 };
 
 router build_routes(app_context& ctx);

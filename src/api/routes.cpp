@@ -25,7 +25,9 @@ const char* kSourceRow =
     "last_executed_discovery_signature, 'discovery_claim_token', discovery_claim_token, "
     "'discovery_claim_expires_at', discovery_claim_expires_at, 'workflow_run_pending', workflow_run_pending, "
     "'workflow_run_pending_at', workflow_run_pending_at, 'workflow_claim_token', workflow_claim_token, "
-    "'workflow_claimed_at', workflow_claimed_at, 'workflow_claim_expires_at', workflow_claim_expires_at)";
+    "'workflow_claimed_at', workflow_claimed_at, 'workflow_claim_expires_at', workflow_claim_expires_at, "
+    "'discovery_request_id', discovery_request_id, 'last_discovery_error', last_discovery_error, "
+    "'discovery_truncated', discovery_truncated)";
 
 const char* kExecutionRow =
     "SELECT json_build_object('uuid', uuid, 'project_module', project_module, 'archive_name', archive_name, "
@@ -80,6 +82,7 @@ response get_ready(app_context& ctx, request&) {
   o["projections"] = json::object{{"alive", ctx.watch.alive()}, {"lag", lag}, {"head", ctx.watch.head()},
                                   {"checkpoints", std::move(cps)}};
   if (!ctx.watch.alive() || lag > ctx.ready_max_lag) ready = false;
+  o["archive"] = ctx.archive;
   o["status"] = ready ? "ready" : "not_ready";
   return json_response(ready ? 200 : 503, o);
 }
@@ -165,6 +168,81 @@ response source_events(app_context& ctx, request& req) {
                                            "ORDER BY occurred_at DESC, position DESC LIMIT $3::bigint",
                                        {std::string(src.at("project_module").as_string()),
                                         std::string(src.at("source_identifier").as_string()), std::to_string(limit)}));
+}
+
+// POST /sources/discover: {project_module, source_identifier? | source_identifiers?}; neither
+// means every enabled source of the module. Each gets one outstanding DiscoveryRequested.
+response discover_sources(app_context& ctx, request& req) {
+  auto body = parse_body(req);
+  std::string module;
+  auto m = body.find("project_module");
+  if (m == body.end() || !m->value().is_string() || m->value().as_string().empty())
+    fail(400, "invalid_field", "project_module is required", "project_module");
+  module = std::string(m->value().as_string());
+  bool one = body.contains("source_identifier"), many = body.contains("source_identifiers");
+  if (one && many) fail(400, "invalid_field", "give source_identifier or source_identifiers, not both", "source_identifiers");
+  std::vector<std::string> idents;
+  if (one) {
+    if (!body.at("source_identifier").is_string()) fail(400, "invalid_field", "source_identifier must be a string", "source_identifier");
+    idents.emplace_back(body.at("source_identifier").as_string());
+  } else if (many) {
+    if (!body.at("source_identifiers").is_array())
+      fail(400, "invalid_field", "source_identifiers must be an array of strings", "source_identifiers");
+    for (const auto& v : body.at("source_identifiers").as_array()) {
+      if (!v.is_string()) fail(400, "invalid_field", "source_identifiers must be an array of strings", "source_identifiers");
+      idents.emplace_back(v.as_string());
+    }
+  } else {
+    for (auto& row : query_rows(ctx,
+                                "SELECT to_json(source_identifier) FROM source_registry WHERE project_module = $1 "
+                                "AND enabled AND NOT deleted ORDER BY created_at",
+                                {module}))
+      idents.emplace_back(row.as_string());
+  }
+  json::array marked, skipped;
+  int64_t position = 0;
+  for (const auto& ident : idents) {
+    actors::command_request cr;
+    cr.stream_id = domain::source_stream_id(domain::source_uuid(module, ident));
+    cr.cmd = {"request_discovery", {{"reason", "manual"}}, "system:api"};
+    cr.correlation_id = req.correlation_id;
+    auto r = ctx.runtime.send_sync(std::move(cr));
+    if (r.status < 400) {
+      marked.push_back(json::value(ident));
+      position = std::max(position, r.position);
+    } else if (r.status >= 500) {
+      fail(r.status, r.code, r.message);
+    } else {
+      skipped.push_back(json::object{{"source_identifier", ident}, {"reason", r.message}});
+    }
+  }
+  if (one && marked.empty()) {
+    const auto& why = skipped.front().as_object().at("reason").as_string();
+    fail(why == "source not found" ? 404 : 409, why == "source not found" ? "not_found" : "source_disabled",
+         std::string(why), "source_identifier");
+  }
+  wait_for_position(ctx, position, ctx.max_wait);
+  return with_position(
+      json_response(200, json::object{{"project_module", module},
+                                      {"marked_count", marked.size()},
+                                      {"source_identifiers", std::move(marked)},
+                                      {"skipped", std::move(skipped)},
+                                      {"message", "Sources marked for rediscovery. Discovery runs asynchronously."}}),
+      position);
+}
+
+response source_metadata(app_context& ctx, request& req) {
+  honour_min_position(ctx, req);
+  auto id = uuid_param(req, "id");
+  auto src = source_or_404(ctx, id);
+  auto rows = query_rows(ctx,
+                         "SELECT json_build_object('uuid', uuid, 'project_module', project_module, 'source_identifier', "
+                         "source_identifier, 'sbid', sbid, 'metadata_json', metadata_json, 'created_at', created_at, "
+                         "'updated_at', updated_at) FROM archive_metadata WHERE source_uuid = $1::uuid "
+                         "ORDER BY sbid, created_at",
+                         {id});
+  auto n = rows.size();
+  return json_response(200, json::object{{"source", std::move(src)}, {"metadata", std::move(rows)}, {"metadata_count", n}});
 }
 
 response post_execution(app_context& ctx, request& req) {
@@ -276,6 +354,8 @@ router build_routes(app_context& ctx) {
   r.add("GET", v2 + "/ready", auth_level::open, bind(get_ready));
   r.add("GET", v2 + "/metrics", auth_level::open, bind(get_metrics));
   r.add("POST", v2 + "/sources", auth_level::user, bind(post_source));
+  r.add("POST", v2 + "/sources/discover", auth_level::user, bind(discover_sources));
+  r.add("GET", v2 + "/sources/{id}/metadata", auth_level::user, bind(source_metadata));
   r.add("GET", v2 + "/sources", auth_level::user, bind(list_sources));
   r.add("GET", v2 + "/sources/{id}", auth_level::user, bind(get_source));
   r.add("PATCH", v2 + "/sources/{id}", auth_level::user, bind(patch_source));

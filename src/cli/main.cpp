@@ -1,5 +1,7 @@
 // beampipe: the command-line entry point. Every subcommand answers --help.
+#include "actors/discovery_worker.hpp"
 #include "actors/runtime.hpp"
+#include "cli/archives.hpp"
 #include "api/app.hpp"
 #include "api/server.hpp"
 #include "cli/logging.hpp"
@@ -54,6 +56,8 @@ Environment (defaults):
   BEAMPIPE_LOG_LEVEL       info
   BEAMPIPE_API_THREADS     8 (handler threads)
   BEAMPIPE_IDLE_ACTOR_SECONDS 300 (aggregate passivation)
+  BEAMPIPE_DISCOVERY_SOURCE_CONCURRENCY 4 (sources discovered at once)
+  BEAMPIPE_CASDA_TAP_URL, BEAMPIPE_VIZIER_TAP_URL (unset: the simulated archive)
   BEAMPIPE_MAX_HEADER_BYTES 8192, BEAMPIPE_MAX_BODY_BYTES 1048576, BEAMPIPE_READ_TIMEOUT_SECONDS 30
 )";
 
@@ -162,7 +166,17 @@ int run_server(const std::string& conninfo, const args& a) {
   api::metrics stats;
   api::app_context ctx{rt, read_pool, watch, stats, BEAMPIPE_VERSION, std::chrono::milliseconds(5000),
                        std::chrono::milliseconds(30000), env_long("BEAMPIPE_READY_MAX_LAG", 10000), nullptr};
+  ctx.archive = cli::describe_archive_environment();
   api::register_collectors(ctx);
+  actors::discovery_worker_options dwo;
+  dwo.concurrency = static_cast<size_t>(env_long("BEAMPIPE_DISCOVERY_SOURCE_CONCURRENCY", 4));
+  if (dwo.concurrency < 1) throw std::invalid_argument("BEAMPIPE_DISCOVERY_SOURCE_CONCURRENCY must be at least 1");
+  actors::discovery_worker discovery(rt, conninfo, cli::make_archive_provider(), dwo);
+  discovery.start();
+  if (ctx.archive == "simulated")
+    spdlog::warn("discovery uses the SIMULATED archive (no TAP URL configured): bundled WALLABY rows only");
+  else
+    spdlog::info("discovery archive: {}", ctx.archive);
   auto routes = api::build_routes(ctx);
   api::server_options so;
   so.bind_addr = a.opt("bind").value_or(env_or("BEAMPIPE_BIND_ADDR", "127.0.0.1:8080"));
@@ -179,6 +193,7 @@ int run_server(const std::string& conninfo, const args& a) {
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   spdlog::info("shutting down");
   srv.stop();
+  discovery.stop();
   proj.stop();
   rt.shutdown();
   return 0;

@@ -85,6 +85,15 @@ void source_apply(json::object& s, std::string_view type, const json::object& d,
     s["stale_after_hours"] = d.at("stale_after_hours");
   } else if (type == et::source_deleted) {
     s["deleted"] = true;
+    s["discovery_request"] = nullptr;
+  } else if (type == et::discovery_requested) {
+    s["discovery_request"] = d.at("request_id");
+  } else if (type == et::discovery_completed) {
+    s["discovery_request"] = nullptr;
+    s["discovery_signature"] = d.at("signature");
+    if (flag(d, "pending")) s["workflow_run_pending"] = true;
+  } else if (type == et::discovery_failed) {
+    s["discovery_request"] = nullptr;
   }
 }
 
@@ -155,6 +164,49 @@ decision source_decide(const json::object& s, std::string_view stream_id, const 
   }
   if (cmd.name == "delete") {
     d.events.push_back({et::source_deleted, source_identity(s)});
+    return d;
+  }
+  auto pending = s.find("discovery_request");
+  bool has_pending = pending != s.end() && pending->value().is_string();
+  if (cmd.name == "request_discovery") {
+    if (!flag(s, "enabled"))
+      return {{}, command_error{409, "source_disabled", "source is disabled; enable it before discovery", "enabled"}};
+    if (has_pending) return d;  // one outstanding request at a time: asking again changes nothing
+    auto data = source_identity(s);
+    data["request_id"] = cmd.body.contains("request_id") ? cmd.body.at("request_id") : json::value(util::uuid_v7());
+    data["reason"] = cmd.body.contains("reason") ? cmd.body.at("reason") : json::value("manual");
+    d.events.push_back({et::discovery_requested, std::move(data)});
+    return d;
+  }
+  if (cmd.name == "complete_discovery" || cmd.name == "fail_discovery") {
+    // Only the outstanding request may be answered, and only once: a second worker (or a
+    // retry after a crash) that finishes the same request is refused, so each request gets
+    // exactly one outcome.
+    auto req = cmd.body.find("request_id");
+    if (!has_pending || req == cmd.body.end() || req->value() != pending->value())
+      return {{}, command_error{409, "stale_discovery", "no outstanding discovery request with that id", "request_id"}};
+    auto data = source_identity(s);
+    data["request_id"] = req->value();
+    if (cmd.name == "fail_discovery") {
+      data["error"] = cmd.body.contains("error") ? cmd.body.at("error") : json::value("discovery failed");
+      data["retryable"] = flag(cmd.body, "retryable");
+      d.events.push_back({et::discovery_failed, std::move(data)});
+      return d;
+    }
+    auto outcome = str(cmd.body, "outcome");
+    if (outcome != "changed" && outcome != "unchanged" && outcome != "no_datasets")
+      return {{}, bad("outcome", "outcome must be changed, unchanged or no_datasets")};
+    for (const char* k : {"signature", "datasets", "truncated", "warnings"})
+      data[k] = cmd.body.contains(k) ? cmd.body.at(k) : json::value(nullptr);
+    data["outcome"] = outcome;
+    if (outcome != "unchanged") {
+      data["rows"] = cmd.body.contains("rows") ? cmd.body.at("rows") : json::value(json::object{});
+      data["delete_sbids"] = cmd.body.contains("delete_sbids") ? cmd.body.at("delete_sbids") : json::value(json::array{});
+      data["flags"] = cmd.body.contains("flags") ? cmd.body.at("flags") : json::value(json::object{});
+    }
+    // A changed signature whose source is ready needs an execution; unchanged never does.
+    data["pending"] = outcome == "changed" && flag(cmd.body, "ready");
+    d.events.push_back({et::discovery_completed, std::move(data)});
     return d;
   }
   return {{}, command_error{400, "unknown_command", "unknown source command " + cmd.name, ""}};

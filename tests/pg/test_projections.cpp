@@ -44,7 +44,7 @@ struct workload {
   }();
 
   std::optional<store::append_request> next() {
-    std::uniform_int_distribution<int> pick(0, 11);
+    std::uniform_int_distribution<int> pick(0, 13);
     int k = pick(rng);
     domain::command cmd;
     cmd.actor = "system:test";
@@ -84,6 +84,29 @@ struct workload {
       text.replace(text.find("timeout_seconds: 60"), 19, "timeout_seconds: " + std::to_string(1 + rng() % 5));
       cmd.name = "upload";
       cmd.body = {{"text", text}};
+    } else if (k >= 12 && !sources.empty()) {
+      // Discovery: request, then answer it with rows for a random set of SBIDs.
+      auto& p = sources[rng() % sources.size()];
+      stream = p.first;
+      state = &p.second;
+      kind = &domain::source_aggregate();
+      auto pending = p.second.find("discovery_request");
+      if (pending == p.second.end() || pending->value().is_null()) {
+        cmd.name = "request_discovery";
+        cmd.body = {{"request_id", util::uuid_v7()}};
+      } else {
+        cmd.name = "complete_discovery";
+        json::object rows;
+        json::array deletes;
+        for (int sb = 0; sb < 3; ++sb) {
+          auto sbid = std::to_string(10000 + sb);
+          if (rng() % 2) rows[sbid] = json::object{{"datasets", json::array{json::object{{"sbid", sbid}, {"n", int64_t(rng() % 9)}}}}};
+          else deletes.push_back(json::value(sbid));
+        }
+        cmd.body = {{"request_id", pending->value()}, {"outcome", rng() % 4 ? "changed" : "unchanged"},
+                    {"signature", std::to_string(rng())}, {"rows", std::move(rows)}, {"delete_sbids", std::move(deletes)},
+                    {"datasets", 1}, {"truncated", false}, {"ready", true}};
+      }
     } else if (k < 3 || sources.empty()) {
       auto ident = "HIPASSJ" + std::to_string(rng() % 100000);
       auto uuid = domain::source_uuid("wallaby_hires", ident);

@@ -1,0 +1,13 @@
+#pragma once
+// Chooses the archive discovery talks to: the real TAP services when a URL is configured
+// (project config adapters.casda_tap_url / vizier_tap_url, else BEAMPIPE_CASDA_TAP_URL /
+// BEAMPIPE_VIZIER_TAP_URL), otherwise the bundled simulated archive.
+#include "actors/discovery_worker.hpp"
+
+namespace beampipe::cli {
+
+actors::archive_provider make_archive_provider();
+// "simulated" when no TAP URL is set in the environment, else the configured URLs.
+std::string describe_archive_environment();
+
+}  // namespace beampipe::cli

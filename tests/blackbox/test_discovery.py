@@ -1,0 +1,107 @@
+"""Discovery end to end through the API on the simulated archive (the default when no TAP URL
+is configured): request, outcome, read models, rediscovery, failures."""
+import os
+import time
+
+from harness import Checks, Server
+
+REF = os.path.join(os.path.dirname(__file__), "..", "..", "config", "reference")
+c = Checks()
+srv = Server(extra_env={"BEAMPIPE_CASDA_TAP_URL": "", "BEAMPIPE_VIZIER_TAP_URL": ""})
+ready = srv.wait_ready()
+c.eq("/ready says the archive is simulated", ready["archive"], "simulated")
+V2 = "/api/v2"
+
+
+def post(path, body):
+    return srv.request("POST", V2 + path, body)
+
+
+def settle(uuids, timeout=60):
+    """Waits (bounded) until no source in uuids has an outstanding discovery request."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        rows = [srv.request("GET", f"{V2}/sources/{u}")[1] for u in uuids]
+        if all(r["discovery_request_id"] is None for r in rows):
+            return {r["uuid"]: r for r in rows}
+        time.sleep(0.05)
+    raise RuntimeError("discovery did not settle")
+
+
+try:
+    with open(os.path.join(REF, "wallaby_hires.v1.yaml"), "rb") as f:
+        st, _, _, _ = srv.request("POST", V2 + "/project-configs", raw_body=f.read(),
+                                  headers={"Content-Type": "application/yaml"})
+    c.eq("config uploaded", st, 201)
+    ids = {}
+    for ident, enabled in [("HIPASSJ1313-15", True), ("HIPASSJ1318-21", True), ("HIPASSJ9999-99", True),
+                           ("HIPASSJ1337-29", False)]:
+        st, row, _, _ = post("/sources", {"project_module": "wallaby_hires", "source_identifier": ident,
+                                          "enabled": enabled})
+        ids[ident] = row["uuid"]
+
+    # Neither identifier nor list: every enabled source of the module.
+    st, body, _, _ = post("/sources/discover", {"project_module": "wallaby_hires"})
+    c.eq("discover all enabled", (st, body["marked_count"]), (200, 3))
+    rows = settle(list(ids.values()))
+    a = rows[ids["HIPASSJ1313-15"]]
+    c.eq("signature of HIPASSJ1313-15 (golden)", a["discovery_signature"],
+         "9b300d4ef1522b31b4fc777148106be5de03ce643d8843b7743907b32edacbb3")
+    c.eq("changed + ready makes it pending", a["workflow_run_pending"], True)
+    c.true("last_checked_at set", a["last_checked_at"] is not None)
+    st, md, _, _ = srv.request("GET", f"{V2}/sources/{ids['HIPASSJ1313-15']}/metadata")
+    c.eq("one SBID stored", [(m["sbid"]) for m in md["metadata"]], ["12346"])
+    ds = md["metadata"][0]["metadata_json"]["datasets"]
+    c.eq("five beams", len(ds), 5)
+    c.eq("scan ids from the publisher DID", sorted(d["scan_id"] for d in ds),
+         ["879950", "879951", "879952", "879953", "879954"])
+    c.true("full records kept (access_url)", all("access_url" in d for d in ds))
+    flags = md["metadata"][0]["metadata_json"]["discovery_flags"]
+    c.eq("flags from the HIPASS catalogue", (flags["ra_dec_vsys_complete"], flags["vsys"]), (True, 1405.6))
+    b = rows[ids["HIPASSJ1318-21"]]
+    st, md2, _, _ = srv.request("GET", f"{V2}/sources/{ids['HIPASSJ1318-21']}/metadata")
+    c.eq("HIPASSJ1318-21 latest SBID", [m["sbid"] for m in md2["metadata"]], ["22211"])
+    z = rows[ids["HIPASSJ9999-99"]]
+    c.true("no datasets signature (spec golden f57cea7a…771c5f)",
+           z["discovery_signature"].startswith("f57cea7a") and z["discovery_signature"].endswith("771c5f"))
+    c.eq("no datasets is not pending", z["workflow_run_pending"], False)
+    st, mdz, _, _ = srv.request("GET", f"{V2}/sources/{ids['HIPASSJ9999-99']}/metadata")
+    c.eq("no-datasets marker row", [(m["sbid"], m["metadata_json"].get("discovery_status")) for m in mdz["metadata"]],
+         [("0", "no_datasets")])
+
+    # Rediscovery of unchanged data records unchanged, and does not (re)set pending.
+    st, body, _, _ = post("/sources/discover", {"project_module": "wallaby_hires", "source_identifier": "HIPASSJ1313-15"})
+    c.eq("rediscover one", (st, body["marked_count"]), (200, 1))
+    settle([ids["HIPASSJ1313-15"]])
+    st, evs, _, _ = srv.request("GET", f"{V2}/sources/{ids['HIPASSJ1313-15']}/events")
+    kinds = [e["event_type"] for e in evs if e["event_type"].startswith("discovery.")]
+    c.eq("outcomes in order (newest first)", kinds,
+         ["discovery.unchanged", "discovery.requested", "discovery.changed", "discovery.requested"])
+    c.eq("unchanged is never pending", evs[0]["payload"]["workflow_run_pending"], False)
+    # Each request got exactly one outcome, correlated by its request id.
+    req_ids = [e["correlation_id"] for e in evs if e["event_type"] == "discovery.requested"]
+    out_ids = [e["correlation_id"] for e in evs if e["event_type"] in ("discovery.changed", "discovery.unchanged")]
+    c.eq("one outcome per request", sorted(req_ids), sorted(out_ids))
+
+    # Refusals
+    st, body, _, _ = post("/sources/discover", {"project_module": "wallaby_hires", "source_identifier": "HIPASSJ1337-29"})
+    c.eq("disabled source", (st, body["code"]), (409, "source_disabled"))
+    st, body, _, _ = post("/sources/discover", {"project_module": "wallaby_hires", "source_identifier": "nope"})
+    c.eq("unknown source", st, 404)
+    st, body, _, _ = post("/sources/discover", {"project_module": "wallaby_hires", "source_identifier": "a",
+                                                "source_identifiers": ["b"]})
+    c.eq("both forms", (st, body["field"]), (400, "source_identifiers"))
+    st, body, _, _ = post("/sources/discover", {})
+    c.eq("module required", (st, body["field"]), (400, "project_module"))
+
+    # A project without a config: the request fails, recorded on the source, nothing else breaks.
+    st, row, _, _ = post("/sources", {"project_module": "noconfig", "source_identifier": "X1", "enabled": True})
+    post("/sources/discover", {"project_module": "noconfig"})
+    x = settle([row["uuid"]])[row["uuid"]]
+    c.eq("failure recorded", (x["last_discovery_error"], x["last_checked_at"] is None),
+         ("project 'noconfig' has no active config", True))
+    st, evs, _, _ = srv.request("GET", f"{V2}/sources/{row['uuid']}/events")
+    c.eq("discovery.error provenance", (evs[0]["event_type"], evs[0]["payload"]["retryable"]), ("discovery.error", False))
+finally:
+    srv.stop()
+c.finish()
