@@ -3,6 +3,7 @@
 
 #include "domain/aggregates.hpp"
 #include "domain/execution_fsm.hpp"
+#include "domain/readiness.hpp"
 #include "store/event_store.hpp"
 #include "store/migrations.hpp"
 #include "util/ids.hpp"
@@ -109,25 +110,33 @@ response list_sources(app_context& ctx, request& req) {
   auto limit = int_param(req, "limit", 100, 1, 500);
   auto offset = int_param(req, "offset", 0, 0, INT64_MAX);
   auto enabled = bool_param(req, "enabled");
+  auto pending = bool_param(req, "pending");
   auto it = req.query.find("project_module");
   std::string module = it == req.query.end() ? "" : it->second;
+  auto st = req.query.count("discovery_state") ? req.query.at("discovery_state") : "";
+  // Discovery states: never (not yet discovered), requested (a request is outstanding),
+  // checked (last discovery succeeded), failed (last attempt failed).
+  static const std::map<std::string, std::string> states = {
+      {"never", "discovery_request_id IS NULL AND last_checked_at IS NULL AND last_discovery_error IS NULL"},
+      {"requested", "discovery_request_id IS NOT NULL"},
+      {"checked", "discovery_request_id IS NULL AND last_checked_at IS NOT NULL AND last_discovery_error IS NULL"},
+      {"failed", "discovery_request_id IS NULL AND last_discovery_error IS NOT NULL"}};
+  if (!st.empty() && !states.count(st))
+    fail(400, "invalid_query", "discovery_state must be one of never, requested, checked, failed", "discovery_state");
+  std::string where = " FROM source_registry WHERE NOT deleted AND ($1 = '' OR project_module = $1) "
+                      "AND ($2 = '' OR enabled = ($2 = 'true')) AND ($3 = '' OR workflow_run_pending = ($3 = 'true'))" +
+                      (st.empty() ? std::string() : " AND " + states.at(st));
+  auto b = [](const std::optional<bool>& v) { return v ? (*v ? "true" : "false") : ""; };
   int64_t total = 0;
   auto rows = query_rows(ctx,
-                         std::string(kSourceRow) +
-                             ", count(*) OVER () FROM source_registry WHERE NOT deleted "
-                             "AND ($1 = '' OR project_module = $1) AND ($2 = '' OR enabled = ($2 = 'true')) "
-                             "ORDER BY created_at DESC, uuid LIMIT $3::bigint OFFSET $4::bigint",
-                         {module, enabled ? (*enabled ? "true" : "false") : "", std::to_string(limit),
-                          std::to_string(offset)},
-                         &total);
+                         std::string(kSourceRow) + ", count(*) OVER ()" + where +
+                             " ORDER BY created_at DESC, uuid LIMIT $4::bigint OFFSET $5::bigint",
+                         {module, b(enabled), b(pending), std::to_string(limit), std::to_string(offset)}, &total);
   if (rows.empty() && offset > 0) {
     // The window count is absent on an empty page; count separately.
     store::with_connection(ctx.pool, [&](pqxx::connection& c) {
       pqxx::read_transaction tx{c};
-      total = tx.exec_params("SELECT count(*) FROM source_registry WHERE NOT deleted AND ($1 = '' OR project_module = $1) "
-                             "AND ($2 = '' OR enabled = ($2 = 'true'))",
-                             module, enabled ? (*enabled ? "true" : "false") : "")[0][0]
-                  .as<int64_t>();
+      total = tx.exec_params("SELECT count(*)" + where, module, b(enabled), b(pending))[0][0].as<int64_t>();
     });
   }
   auto r = json_response(200, rows);
@@ -229,6 +238,103 @@ response discover_sources(app_context& ctx, request& req) {
                                       {"skipped", std::move(skipped)},
                                       {"message", "Sources marked for rediscovery. Discovery runs asynchronously."}}),
       position);
+}
+
+std::map<std::string, json::value> metadata_of(app_context& ctx, const std::string& id) {
+  std::map<std::string, json::value> out;
+  for (auto& row : query_rows(ctx,
+                              "SELECT json_build_object('sbid', sbid, 'm', metadata_json) FROM archive_metadata "
+                              "WHERE source_uuid = $1::uuid",
+                              {id}))
+    out[std::string(row.as_object().at("sbid").as_string())] = row.as_object().at("m");
+  return out;
+}
+
+// GET /sources/{id}/status: readiness for execution (§5.10).
+response source_status(app_context& ctx, request& req) {
+  honour_min_position(ctx, req);
+  auto id = uuid_param(req, "id");
+  auto src = source_or_404(ctx, id);
+  auto text = [&](const char* k) {
+    const auto& v = src.at(k);
+    return v.is_string() ? std::string(v.as_string()) : std::string();
+  };
+  domain::SourceReadinessState st;
+  st.enabled = src.at("enabled").as_bool();
+  st.last_checked_at_set = !src.at("last_checked_at").is_null();
+  st.discovery_signature = text("discovery_signature");
+  st.discovery_claim_token = text("discovery_request_id");  // an outstanding request is discovery in progress
+  st.last_executed_discovery_signature = text("last_executed_discovery_signature");
+  st.metadata_rows = metadata_of(ctx, id);
+  auto ident = text("source_identifier");
+  auto blockers = domain::source_status_blockers(ident, st);
+  json::array b;
+  for (auto& x : blockers) b.push_back(json::value(x));
+  bool pending = src.at("workflow_run_pending").as_bool();
+  json::value age = nullptr;
+  if (pending)
+    for (auto& row : query_rows(ctx,
+                                "SELECT to_json(greatest(0, floor(extract(epoch FROM now() - workflow_run_pending_at)))::bigint) "
+                                "FROM source_registry WHERE uuid = $1::uuid AND workflow_run_pending_at IS NOT NULL",
+                                {id}))
+      age = row;
+  return json_response(200, json::object{
+                                {"uuid", src.at("uuid")},
+                                {"source_identifier", ident},
+                                {"project_module", src.at("project_module")},
+                                {"ready_for_execution", blockers.empty()},
+                                {"discovery_complete", st.last_checked_at_set && !st.discovery_signature.empty() &&
+                                                           st.discovery_claim_token.empty()},
+                                {"workflow_run_pending", pending},
+                                {"pending_age_seconds", age},
+                                {"discovery_signature", src.at("discovery_signature")},
+                                {"last_executed_discovery_signature", src.at("last_executed_discovery_signature")},
+                                {"signature_matches_last_execution", domain::signature_matches_last_execution(st)},
+                                {"blockers", std::move(b)}});
+}
+
+// POST /sources/bulk {items:[SourceCreate]}: every item is checked before any is registered.
+response bulk_sources(app_context& ctx, request& req) {
+  auto body = parse_body(req);
+  auto it = body.find("items");
+  if (it == body.end() || !it->value().is_array()) fail(400, "invalid_field", "items must be an array", "items");
+  const auto& items = it->value().as_array();
+  if (items.size() > 1000) fail(400, "invalid_field", "at most 1000 items per request", "items");
+  std::vector<std::pair<std::string, json::object>> todo;
+  for (size_t i = 0; i < items.size(); ++i) {
+    auto path = "items[" + std::to_string(i) + "]";
+    if (!items[i].is_object()) fail(400, "invalid_field", path + " must be an object", path);
+    std::string module, ident;
+    if (auto e = domain::parse_source_key(items[i].as_object(), module, ident)) fail(e->status, e->code, e->message, path + "." + e->field);
+    auto en = items[i].as_object().find("enabled");
+    if (en != items[i].as_object().end() && !en->value().is_bool() && !en->value().is_null())
+      fail(400, "invalid_field", "enabled must be a boolean", path + ".enabled");
+    todo.emplace_back(domain::source_uuid(module, ident), items[i].as_object());
+  }
+  int64_t position = 0;
+  for (auto& [uuid, item] : todo)
+    position = std::max(position, run_command(ctx, req, domain::source_stream_id(uuid), "register", item).position);
+  wait_for_position(ctx, position, ctx.max_wait);
+  json::array rows;
+  for (auto& [uuid, item] : todo) rows.push_back(source_or_404(ctx, uuid));
+  auto n = rows.size();
+  return with_position(json_response(200, json::object{{"items", std::move(rows)}, {"total", n}}), position);
+}
+
+// GET /sources/{id}/executions: executions that selected this source, newest first.
+response source_executions(app_context& ctx, request& req) {
+  honour_min_position(ctx, req);
+  auto src = source_or_404(ctx, uuid_param(req, "id"));
+  auto limit = int_param(req, "limit", 100, 1, 500);
+  auto offset = int_param(req, "offset", 0, 0, INT64_MAX);
+  return json_response(
+      200, query_rows(ctx,
+                      std::string(kExecutionRow) +
+                          " FROM batch_execution_record WHERE project_module = $1 AND sources @> "
+                          "jsonb_build_array(jsonb_build_object('source_identifier', $2::text)) "
+                          "ORDER BY created_at DESC, uuid DESC LIMIT $3::bigint OFFSET $4::bigint",
+                      {std::string(src.at("project_module").as_string()), std::string(src.at("source_identifier").as_string()),
+                       std::to_string(limit), std::to_string(offset)}));
 }
 
 response source_metadata(app_context& ctx, request& req) {
@@ -356,6 +462,9 @@ router build_routes(app_context& ctx) {
   r.add("POST", v2 + "/sources", auth_level::user, bind(post_source));
   r.add("POST", v2 + "/sources/discover", auth_level::user, bind(discover_sources));
   r.add("GET", v2 + "/sources/{id}/metadata", auth_level::user, bind(source_metadata));
+  r.add("GET", v2 + "/sources/{id}/status", auth_level::user, bind(source_status));
+  r.add("GET", v2 + "/sources/{id}/executions", auth_level::user, bind(source_executions));
+  r.add("POST", v2 + "/sources/bulk", auth_level::user, bind(bulk_sources));
   r.add("GET", v2 + "/sources", auth_level::user, bind(list_sources));
   r.add("GET", v2 + "/sources/{id}", auth_level::user, bind(get_source));
   r.add("PATCH", v2 + "/sources/{id}", auth_level::user, bind(patch_source));

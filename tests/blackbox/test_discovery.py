@@ -83,6 +83,51 @@ try:
     out_ids = [e["correlation_id"] for e in evs if e["event_type"] in ("discovery.changed", "discovery.unchanged")]
     c.eq("one outcome per request", sorted(req_ids), sorted(out_ids))
 
+    # Readiness for execution
+    st, s1, _, _ = srv.request("GET", f"{V2}/sources/{ids['HIPASSJ1313-15']}/status")
+    c.eq("discovered source is ready", (st, s1["ready_for_execution"], s1["blockers"], s1["discovery_complete"]),
+         (200, True, [], True))
+    c.true("pending age reported", isinstance(s1["pending_age_seconds"], int))
+    st, s2, _, _ = srv.request("GET", f"{V2}/sources/{ids['HIPASSJ1337-29']}/status")
+    c.eq("disabled, undiscovered source blockers", s2["blockers"], sorted([
+        "Source HIPASSJ1337-29 is disabled"]))
+    c.eq("not ready", s2["ready_for_execution"], False)
+
+    # Filters
+    st, rows_p, _, _ = srv.request("GET", V2 + "/sources?project_module=wallaby_hires&pending=true")
+    c.eq("pending filter", sorted(r["source_identifier"] for r in rows_p), ["HIPASSJ1313-15", "HIPASSJ1318-21"])
+    st, rows_n, _, _ = srv.request("GET", V2 + "/sources?project_module=wallaby_hires&discovery_state=never")
+    c.eq("never discovered", [r["source_identifier"] for r in rows_n], ["HIPASSJ1337-29"])
+    c.eq("bad state filter", srv.request("GET", V2 + "/sources?discovery_state=odd")[0], 400)
+
+    # Identifiers with quotes, backslashes and non-ASCII go through discovery intact.
+    odd = "HIPASSJ1313-15' OR '1'='1 \\ é✓"
+    st, orow, _, _ = post("/sources", {"project_module": "wallaby_hires", "source_identifier": odd, "enabled": True})
+    post("/sources/discover", {"project_module": "wallaby_hires", "source_identifier": odd})
+    o = settle([orow["uuid"]])[orow["uuid"]]
+    c.eq("quoted identifier cannot widen the query", (o["source_identifier"], o["last_discovery_error"],
+                                                       o["workflow_run_pending"]), (odd, None, False))
+    st, mdo, _, _ = srv.request("GET", f"{V2}/sources/{orow['uuid']}/metadata")
+    c.eq("no datasets for it", [m["sbid"] for m in mdo["metadata"]], ["0"])
+
+    # Bulk registration checks every item first
+    st, body, _, _ = post("/sources/bulk", {"items": [{"project_module": "bulk", "source_identifier": "B1"},
+                                                      {"project_module": "bulk"}]})
+    c.eq("bulk refuses a bad item by path", (st, body["field"]), (400, "items[1].source_identifier"))
+    st, none_yet, _, _ = srv.request("GET", V2 + "/sources?project_module=bulk")
+    c.eq("nothing registered from a refused bulk", none_yet, [])
+    st, body, _, _ = post("/sources/bulk", {"items": [{"project_module": "bulk", "source_identifier": f"B{i}",
+                                                       "enabled": True} for i in range(5)]})
+    c.eq("bulk registers", (st, body["total"], len(body["items"])), (200, 5, 5))
+
+    # Executions that selected a source
+    st, ex, _, _ = post("/executions", {"project_module": "wallaby_hires", "archive_name": "casda",
+                                        "sources": [{"source_identifier": "HIPASSJ1313-15"}]})
+    st, exs, _, _ = srv.request("GET", f"{V2}/sources/{ids['HIPASSJ1313-15']}/executions")
+    c.eq("source executions", [e["uuid"] for e in exs], [ex["uuid"]])
+    st, exs2, _, _ = srv.request("GET", f"{V2}/sources/{ids['HIPASSJ1318-21']}/executions")
+    c.eq("other source has none", exs2, [])
+
     # Refusals
     st, body, _, _ = post("/sources/discover", {"project_module": "wallaby_hires", "source_identifier": "HIPASSJ1337-29"})
     c.eq("disabled source", (st, body["code"]), (409, "source_disabled"))
