@@ -417,7 +417,7 @@ struct runtime::impl {
   explicit impl(runtime_options o)
       : opts(o),
         pool(o.conninfo, o.blocking_threads + 1, "beampipe-actors"),
-        appender(o.conninfo),
+        appender(o.conninfo, 512, o.append_writers),
         blocking(o.blocking_threads) {
     cfg.set("scheduler.max-threads", o.caf_threads);
     sys = std::make_unique<caf::actor_system>(cfg);

@@ -157,6 +157,7 @@ int run_server(const std::string& conninfo, const args& a) {
   ro.conninfo = conninfo;
   ro.node_id = node_id();
   ro.idle_after = std::chrono::seconds(env_long("BEAMPIPE_IDLE_ACTOR_SECONDS", 300));
+  ro.append_writers = static_cast<size_t>(std::max(1L, env_long("BEAMPIPE_APPEND_WRITERS", 2)));
   actors::runtime rt(ro);
   projections::projection_watch watch;
   projections::runner proj(conninfo, make_engine(), watch);

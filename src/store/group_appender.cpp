@@ -7,27 +7,34 @@
 
 namespace beampipe::store {
 
-group_appender::group_appender(std::string conninfo, size_t max_batch)
-    : conninfo_(std::move(conninfo)), max_batch_(max_batch), worker_([this] { run(); }) {}
+group_appender::group_appender(std::string conninfo, size_t max_batch, size_t writers)
+    : conninfo_(std::move(conninfo)), max_batch_(max_batch) {
+  for (size_t i = 0; i < std::max<size_t>(1, writers); ++i) writers_.push_back(std::make_unique<writer>());
+  for (auto& w : writers_) w->thread = std::thread([this, wp = w.get()] { run(*wp); });
+}
 
 group_appender::~group_appender() { stop(); }
 
 void group_appender::stop() {
-  {
-    std::lock_guard lk(mu_);
-    if (stopping_ && !worker_.joinable()) return;
-    stopping_ = true;
+  if (stopped_.exchange(true)) return;
+  for (auto& w : writers_) {
+    {
+      std::lock_guard lk(w->mu);
+      w->stopping = true;
+    }
+    w->cv.notify_all();
   }
-  cv_.notify_all();
-  if (worker_.joinable()) worker_.join();
+  for (auto& w : writers_)
+    if (w->thread.joinable()) w->thread.join();
 }
 
 void group_appender::submit(append_request req, callback cb) {
+  auto& w = *writers_[std::hash<std::string>{}(req.stream_id) % writers_.size()];
   {
-    std::lock_guard lk(mu_);
-    if (!stopping_) {
-      queue_.emplace_back(std::move(req), std::move(cb));
-      cv_.notify_one();
+    std::lock_guard lk(w.mu);
+    if (!w.stopping) {
+      w.queue.emplace_back(std::move(req), std::move(cb));
+      w.cv.notify_one();
       return;
     }
   }
@@ -45,17 +52,17 @@ append_result group_appender::append_sync(append_request req) {
   return f.get();
 }
 
-void group_appender::run() {
+void group_appender::run(writer& w) {
   std::unique_ptr<pqxx::connection> conn;
   for (;;) {
     std::vector<std::pair<append_request, callback>> batch;
     {
-      std::unique_lock lk(mu_);
-      cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty() && stopping_) return;
-      while (!queue_.empty() && batch.size() < max_batch_) {
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
+      std::unique_lock lk(w.mu);
+      w.cv.wait(lk, [&] { return w.stopping || !w.queue.empty(); });
+      if (w.queue.empty() && w.stopping) return;
+      while (!w.queue.empty() && batch.size() < max_batch_) {
+        batch.push_back(std::move(w.queue.front()));
+        w.queue.pop_front();
       }
     }
     std::vector<append_request> reqs;

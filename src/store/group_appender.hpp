@@ -22,10 +22,13 @@ struct append_stats {
   std::atomic<uint64_t> latency_us_total{0};  // per batch
 };
 
+// Appends are sharded by stream over `writers` connections: while one writer waits for its
+// commit to be flushed, another builds and sends the next batch. A stream always goes to the
+// same writer, so its appends stay in order.
 class group_appender {
  public:
   using callback = std::function<void(append_result)>;
-  group_appender(std::string conninfo, size_t max_batch = 512);
+  group_appender(std::string conninfo, size_t max_batch = 512, size_t writers = 2);
   ~group_appender();
   group_appender(const group_appender&) = delete;
   group_appender& operator=(const group_appender&) = delete;
@@ -39,15 +42,19 @@ class group_appender {
   const append_stats& stats() const { return stats_; }
 
  private:
-  void run();
+  struct writer {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<std::pair<append_request, callback>> queue;
+    bool stopping = false;
+    std::thread thread;
+  };
+  void run(writer& w);
   std::string conninfo_;
   size_t max_batch_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::pair<append_request, callback>> queue_;
-  bool stopping_ = false;
   append_stats stats_;
-  std::thread worker_;
+  std::vector<std::unique_ptr<writer>> writers_;
+  std::atomic<bool> stopped_{false};
 };
 
 }  // namespace beampipe::store
