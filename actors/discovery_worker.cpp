@@ -39,8 +39,46 @@ struct discovery_worker::impl {
     std::string signature, last_executed;
   };
 
+  // Requests rediscovery of stale sources; the aggregate ignores a source that already has a
+  // request outstanding, so several nodes sweeping at once ask only once.
+  void sweep() {
+    std::vector<std::pair<std::string, std::string>> stale;  // uuid, identifier
+    store::with_connection(pool, [&](pqxx::connection& c) {
+      pqxx::read_transaction tx{c};
+      auto r = tx.exec_params(
+          "SELECT s.uuid::text, s.source_identifier FROM source_registry s "
+          "JOIN project_configs pc ON pc.project_id = s.project_module AND pc.active "
+          "WHERE NOT s.deleted AND s.enabled AND s.discovery_request_id IS NULL "
+          "AND (s.stale_after_hours IS NOT NULL OR "
+          "     coalesce((pc.spec->'automation'->'discovery'->>'enabled')::boolean, false)) "
+          "AND (s.last_checked_at IS NULL OR s.last_checked_at < now() - make_interval(hours => "
+          "     coalesce(s.stale_after_hours, (pc.spec->'automation'->'discovery'->>'stale_after_hours')::int, 24))) "
+          "AND (s.last_attempted_at IS NULL OR s.last_attempted_at < now() - make_interval(mins => $2::int)) "
+          "ORDER BY s.last_checked_at NULLS FIRST, s.created_at LIMIT $1",
+          opts.sweep_limit, static_cast<int>(opts.failure_backoff.count()));
+      for (const auto& row : r) stale.emplace_back(row[0].as<std::string>(), row[1].as<std::string>());
+    });
+    for (const auto& [uuid, ident] : stale) {
+      command_request cr;
+      cr.stream_id = domain::source_stream_id(uuid);
+      cr.cmd = {"request_discovery", {{"reason", "stale"}}, "system:discovery"};
+      auto r = rt.send_sync(std::move(cr));
+      if (r.status >= 400 && r.status != 409) spdlog::warn("stale rediscovery of {} refused: {}", ident, r.message);
+    }
+    if (!stale.empty()) spdlog::info("stale sweep requested rediscovery of {} source(s)", stale.size());
+  }
+
   void poll_loop() {
+    auto next_sweep = std::chrono::steady_clock::now();
     while (!stopping) {
+      if (opts.sweep_every.count() > 0 && std::chrono::steady_clock::now() >= next_sweep) {
+        next_sweep = std::chrono::steady_clock::now() + opts.sweep_every;
+        try {
+          sweep();
+        } catch (const std::exception& e) {
+          spdlog::warn("stale sweep failed: {}", e.what());
+        }
+      }
       try {
         std::vector<request> due;
         store::with_connection(pool, [&](pqxx::connection& c) {

@@ -31,6 +31,13 @@ using archive_provider = std::function<archive_binding(const domain::ProjectConf
 struct discovery_worker_options {
   size_t concurrency = 4;  // BEAMPIPE_DISCOVERY_SOURCE_CONCURRENCY
   std::chrono::milliseconds poll{200};
+  // Stale sweep: enabled sources whose data is older than their stale_after_hours (the
+  // source's own, else the project's automation.discovery.stale_after_hours when automated
+  // discovery is enabled) get a DiscoveryRequested with reason "stale", so the archive is
+  // queried again. Failed attempts wait failure_backoff before they are due again.
+  std::chrono::milliseconds sweep_every{std::chrono::seconds(60)};  // 0: no sweep
+  std::chrono::minutes failure_backoff{15};
+  int64_t sweep_limit = 200;
 };
 
 class discovery_worker {

@@ -40,7 +40,7 @@ struct runtime_options {
   size_t caf_threads = 2;
   std::chrono::milliseconds idle_after{std::chrono::minutes(5)};
   int64_t snapshot_every = 50;  // events between aggregate snapshots
-  size_t append_writers = 2;     // group-commit connections (streams are sharded over them)
+  size_t append_writers = 1;     // group-commit connections (streams are sharded over them)
 };
 
 struct runtime_stats {

@@ -62,6 +62,12 @@ response get_health(app_context& ctx, request&) {
   return json_response(200, json::object{{"status", "ok"}, {"service", "beampipe"}, {"version", ctx.version}});
 }
 
+response get_health_tap(app_context& ctx, request&) {
+  auto o = ctx.probe_tap ? ctx.probe_tap() : json::object{{"casda", "not_configured"}, {"vizier", "not_configured"}};
+  o["archive"] = ctx.archive;
+  return json_response(200, o);
+}
+
 response get_ready(app_context& ctx, request&) {
   json::object o{{"service", "beampipe"}, {"node_id", ctx.runtime.node_id()}};
   bool ready = true;
@@ -458,6 +464,7 @@ router build_routes(app_context& ctx) {
   const std::string v2 = "/api/v2";
   r.add("GET", v2 + "/health", auth_level::open, bind(get_health));
   r.add("GET", v2 + "/ready", auth_level::open, bind(get_ready));
+  r.add("GET", v2 + "/health/tap", auth_level::open, bind(get_health_tap));
   r.add("GET", v2 + "/metrics", auth_level::open, bind(get_metrics));
   r.add("POST", v2 + "/sources", auth_level::user, bind(post_source));
   r.add("POST", v2 + "/sources/discover", auth_level::user, bind(discover_sources));

@@ -1,6 +1,9 @@
 #include "cli/archives.hpp"
 
+#include "adapters/tap_client.hpp"
 #include "archive/simulated.hpp"
+
+#include <spdlog/spdlog.h>
 
 #include <cstdlib>
 #include <memory>
@@ -32,15 +35,78 @@ actors::archive_provider make_archive_provider() {
       b.simulated = true;
       return b;
     }
-    // The TAP client lands with the archive adapters; until then a configured URL is an
-    // explicit failure rather than a silent fall-back to simulated data.
-    b.query = [](const std::string& adapter, const std::string&) {
-      return domain::archive_answer{
-          std::nullopt, domain::archive_failure{"adapter '" + adapter + "': the TAP client is not part of this build", false}};
+    // Real TAP services: timeout and retries from adapters.tap (§5.3: attempts = retries + 1,
+    // only transport failures are retried). An adapter without a URL is an explicit error,
+    // never a silent fall-back to simulated data.
+    // A malformed URL becomes a clear, non-retryable failure of every query on that adapter.
+    struct endpoint {
+      std::shared_ptr<adapters::tap_client> client;
+      std::string error;
     };
-    b.description = "tap (unavailable)";
+    auto make = [&config](const std::string& url) -> endpoint {
+      if (url.empty()) return {};
+      adapters::tap_options o;
+      o.base_url = url;
+      o.http.read_timeout = std::chrono::seconds(config.adapters.tap.timeout_seconds);
+      o.http.max_attempts = static_cast<int>(config.adapters.tap.retries) + 1;
+      // Operators may cap result sizes; a capped result is recorded as truncated.
+      try {
+        if (auto m = env("BEAMPIPE_TAP_MAXREC"); !m.empty()) o.maxrec = std::stol(m);
+        return {std::make_shared<adapters::tap_client>(o), ""};
+      } catch (const std::exception& e) {
+        return {nullptr, e.what()};
+      }
+    };
+    auto casda_ep = make(casda), vizier_ep = make(vizier);
+    b.query = [casda_ep, vizier_ep](const std::string& adapter, const std::string& adql) {
+      const endpoint* ep = adapter == "casda" ? &casda_ep : adapter == "vizier" ? &vizier_ep : nullptr;
+      if (!ep || (!ep->client && ep->error.empty()))
+        return domain::archive_answer{std::nullopt,
+                                      domain::archive_failure{"adapter '" + adapter + "' is not configured", false}};
+      if (!ep->client)
+        return domain::archive_answer{std::nullopt,
+                                      domain::archive_failure{"adapter '" + adapter + "': " + ep->error, false}};
+      try {
+        auto r = ep->client->query_sync(adql);
+        domain::archive_rows rows;
+        rows.truncated = r.truncated;
+        for (std::size_t i = 0; i < r.row_count; ++i) rows.rows.push_back(r.row_object(i));
+        return domain::archive_answer{std::move(rows), std::nullopt};
+      } catch (const adapters::tap_error& e) {
+        return domain::archive_answer{std::nullopt, domain::archive_failure{e.what(), e.retryable()}};
+      } catch (const std::exception& e) {
+        return domain::archive_answer{std::nullopt, domain::archive_failure{e.what(), true}};
+      }
+    };
+    b.description = "tap casda=" + (casda.empty() ? std::string("-") : casda) +
+                    " vizier=" + (vizier.empty() ? std::string("-") : vizier);
     return b;
   };
+}
+
+boost::json::object probe_tap_services() {
+  boost::json::object out;
+  for (const auto& [name, var] : {std::pair<std::string, const char*>{"casda", "BEAMPIPE_CASDA_TAP_URL"},
+                                  {"vizier", "BEAMPIPE_VIZIER_TAP_URL"}}) {
+    auto url = env(var);
+    if (url.empty()) {
+      out[name] = "not_configured";
+      continue;
+    }
+    adapters::tap_options o;
+    o.base_url = url;
+    o.http.max_attempts = 1;
+    try {
+      auto h = adapters::tap_client(o).health(std::chrono::seconds(5));
+      out[name] = h.available ? "ok" : "error";
+      out[name + "_detail"] = h.detail;
+      out[name + "_latency_ms"] = h.latency.count();
+    } catch (const std::exception& e) {
+      out[name] = "error";
+      out[name + "_detail"] = e.what();
+    }
+  }
+  return out;
 }
 
 }  // namespace beampipe::cli

@@ -4,10 +4,15 @@
 // BEAMPIPE_VIZIER_TAP_URL), otherwise the bundled simulated archive.
 #include "actors/discovery_worker.hpp"
 
+#include <boost/json.hpp>
+
 namespace beampipe::cli {
 
 actors::archive_provider make_archive_provider();
 // "simulated" when no TAP URL is set in the environment, else the configured URLs.
 std::string describe_archive_environment();
+// GET /health/tap: each configured service really probed (VOSI availability or a cheap
+// query, 5 s timeout): "ok", "error" or "not_configured", with detail and latency.
+boost::json::object probe_tap_services();
 
 }  // namespace beampipe::cli

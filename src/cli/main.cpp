@@ -58,6 +58,7 @@ Environment (defaults):
   BEAMPIPE_IDLE_ACTOR_SECONDS 300 (aggregate passivation)
   BEAMPIPE_DISCOVERY_SOURCE_CONCURRENCY 4 (sources discovered at once)
   BEAMPIPE_CASDA_TAP_URL, BEAMPIPE_VIZIER_TAP_URL (unset: the simulated archive)
+  BEAMPIPE_DISCOVERY_STALE_SWEEP_MS 60000 (0: no automatic rediscovery of stale sources)
   BEAMPIPE_MAX_HEADER_BYTES 8192, BEAMPIPE_MAX_BODY_BYTES 1048576, BEAMPIPE_READ_TIMEOUT_SECONDS 30
 )";
 
@@ -157,7 +158,7 @@ int run_server(const std::string& conninfo, const args& a) {
   ro.conninfo = conninfo;
   ro.node_id = node_id();
   ro.idle_after = std::chrono::seconds(env_long("BEAMPIPE_IDLE_ACTOR_SECONDS", 300));
-  ro.append_writers = static_cast<size_t>(std::max(1L, env_long("BEAMPIPE_APPEND_WRITERS", 2)));
+  ro.append_writers = static_cast<size_t>(std::max(1L, env_long("BEAMPIPE_APPEND_WRITERS", 1)));
   actors::runtime rt(ro);
   projections::projection_watch watch;
   projections::runner proj(conninfo, make_engine(), watch);
@@ -168,10 +169,12 @@ int run_server(const std::string& conninfo, const args& a) {
   api::app_context ctx{rt, read_pool, watch, stats, BEAMPIPE_VERSION, std::chrono::milliseconds(5000),
                        std::chrono::milliseconds(30000), env_long("BEAMPIPE_READY_MAX_LAG", 10000), nullptr};
   ctx.archive = cli::describe_archive_environment();
+  ctx.probe_tap = cli::probe_tap_services;
   api::register_collectors(ctx);
   actors::discovery_worker_options dwo;
   dwo.concurrency = static_cast<size_t>(env_long("BEAMPIPE_DISCOVERY_SOURCE_CONCURRENCY", 4));
   if (dwo.concurrency < 1) throw std::invalid_argument("BEAMPIPE_DISCOVERY_SOURCE_CONCURRENCY must be at least 1");
+  dwo.sweep_every = std::chrono::milliseconds(env_long("BEAMPIPE_DISCOVERY_STALE_SWEEP_MS", 60000));
   actors::discovery_worker discovery(rt, conninfo, cli::make_archive_provider(), dwo);
   discovery.start();
   if (ctx.archive == "simulated")

@@ -7,7 +7,7 @@ from harness import Checks, Server
 
 REF = os.path.join(os.path.dirname(__file__), "..", "..", "config", "reference")
 c = Checks()
-srv = Server(extra_env={"BEAMPIPE_CASDA_TAP_URL": "", "BEAMPIPE_VIZIER_TAP_URL": ""})
+srv = Server(extra_env={"BEAMPIPE_CASDA_TAP_URL": "", "BEAMPIPE_VIZIER_TAP_URL": "", "BEAMPIPE_DISCOVERY_STALE_SWEEP_MS": "0"})
 ready = srv.wait_ready()
 c.eq("/ready says the archive is simulated", ready["archive"], "simulated")
 V2 = "/api/v2"

@@ -1,0 +1,93 @@
+// VOTable reader (VOTable 1.1–1.5, DALI) for TAP results: TABLEDATA, BINARY and BINARY2.
+//
+// Streams the document through expat and decodes cells straight into a flat, row-major
+// vector of boost::json values:
+//   null                  TD empty, VALUES/@null sentinel, NaN, BINARY2 null flag, boolean '?'
+//   bool                  boolean, bit
+//   int64                 unsignedByte, short, int, long
+//   double                float, double (±Inf kept)
+//   string                char / unicodeChar with any arraysize ("10", "*", "10*"), as UTF-8
+//   [re, im]              floatComplex, doubleComplex
+//   array                 any other arraysize; multi-dimensional arrays are flattened in
+//                         document order (first index fastest); char "10x3" → 3 strings
+// Element nulls inside arrays (sentinel, NaN) become null elements.
+//
+// INFO name="QUERY_STATUS" value="ERROR" anywhere is a query failure (votable_error with
+// kind::query_error and the INFO's text), whatever the HTTP status; OVERFLOW sets truncated.
+// Every failure is a votable_error; limits bound memory on hostile documents.
+#pragma once
+
+#include <boost/json/value.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace beampipe::adapters {
+
+class votable_error : public std::runtime_error {
+ public:
+  enum class kind {
+    malformed,    // not XML, not a VOTable, or a cell that does not fit its datatype
+    query_error,  // QUERY_STATUS=ERROR: the service says the query failed
+    limit,        // a configured bound was exceeded
+    unsupported,  // FITS data, STREAM href, gzip encoding
+  };
+  votable_error(kind k, const std::string& message) : std::runtime_error(message), kind_(k) {}
+  kind code() const noexcept { return kind_; }
+
+ private:
+  kind kind_;
+};
+
+struct votable_limits {
+  std::size_t max_document_bytes = std::size_t{512} << 20;
+  std::size_t max_rows = 5'000'000;
+  std::size_t max_fields = 2'000;
+  std::size_t max_cells = 100'000'000;            // rows × fields
+  std::size_t max_cell_bytes = std::size_t{16} << 20;  // one TD's text or one binary array
+};
+
+struct votable_field {
+  std::string name;  // FIELD/@name, or @ID when name is missing
+  std::string id;
+  std::string datatype;
+  std::string arraysize;
+  std::string ucd;
+  std::string unit;
+  std::string xtype;
+  std::optional<std::string> null_value;  // VALUES/@null as written
+};
+
+struct votable_result {
+  std::vector<votable_field> fields;
+  std::vector<boost::json::value> cells;  // row-major, fields.size() per row
+  std::size_t row_count = 0;
+  bool truncated = false;         // QUERY_STATUS=OVERFLOW seen
+  std::string query_status;       // last QUERY_STATUS value seen ("" when none)
+  std::string serialization;      // "TABLEDATA", "BINARY", "BINARY2" or "" (no DATA)
+
+  std::span<const boost::json::value> row(std::size_t i) const {
+    return {cells.data() + i * fields.size(), fields.size()};
+  }
+  // Index of the field whose name equals `name` ignoring ASCII case (ADQL identifiers are
+  // case-insensitive, services keep the declared case); nullopt when absent.
+  std::optional<std::size_t> column(std::string_view name) const;
+  // Row i as a JSON object keyed by field name.
+  boost::json::object row_object(std::size_t i) const;
+};
+
+// Parses a whole VOTable document. Throws votable_error only.
+votable_result parse_votable(std::string_view document, const votable_limits& limits = {});
+
+// Canonical JSON of a result ({"fields":[...],"rows":[[...]],"truncated":b}) with doubles
+// in shortest round-trip form and ±Inf as the strings "+Inf"/"-Inf"; used by the dump CLI
+// and the differential test against astropy.
+std::string votable_canonical_json(const votable_result& result);
+
+}  // namespace beampipe::adapters
