@@ -143,9 +143,8 @@ response list_profiles(app_context& ctx, request& req) {
 response post_profile(app_context& ctx, request& req) {
   auto body = parse_body(req);
   auto id = util::uuid_v7();
-  auto r = run_command(ctx, req, domain::kProfileRegistryStream, "create", {{"uuid", id}, {"profile", body}});
-  wait_for_position(ctx, r.position, ctx.max_wait);
-  return with_position(json_response(201, profile_or_404(ctx, id)), r.position);
+  return write_then_read(ctx, req, domain::kProfileRegistryStream, "create", {{"uuid", id}, {"profile", body}}, 201,
+                         [&] { return profile_or_404(ctx, id); });
 }
 
 response get_profile(app_context& ctx, request& req) {
@@ -156,16 +155,14 @@ response get_profile(app_context& ctx, request& req) {
 response patch_profile(app_context& ctx, request& req) {
   auto id = uuid_param(req, "id");
   auto body = parse_body(req);
-  auto r = run_command(ctx, req, domain::kProfileRegistryStream, "update", {{"uuid", id}, {"patch", body}});
-  wait_for_position(ctx, r.position, ctx.max_wait);
-  return with_position(json_response(200, profile_or_404(ctx, id)), r.position);
+  return write_then_read(ctx, req, domain::kProfileRegistryStream, "update", {{"uuid", id}, {"patch", body}}, 200,
+                         [&] { return profile_or_404(ctx, id); });
 }
 
 response make_default(app_context& ctx, request& req) {
   auto id = uuid_param(req, "id");
-  auto r = run_command(ctx, req, domain::kProfileRegistryStream, "make_default", {{"uuid", id}});
-  wait_for_position(ctx, r.position, ctx.max_wait);
-  return with_position(json_response(200, profile_or_404(ctx, id)), r.position);
+  return write_then_read(ctx, req, domain::kProfileRegistryStream, "make_default", {{"uuid", id}}, 200,
+                         [&] { return profile_or_404(ctx, id); });
 }
 
 response delete_profile(app_context& ctx, request& req) {

@@ -30,6 +30,16 @@ boost::json::array query_rows(app_context& ctx, const std::string& sql, const st
                               int64_t* total = nullptr);
 response with_position(response r, int64_t position);
 
+// The write path of most handlers: send a command, wait until the read models have applied
+// it (read-your-writes), then answer `status` with what `read()` returns.
+template <class Read>
+response write_then_read(app_context& ctx, const request& req, std::string stream_id, std::string name,
+                         boost::json::object body, int status, Read read) {
+  auto r = run_command(ctx, req, std::move(stream_id), std::move(name), std::move(body));
+  wait_for_position(ctx, r.position, ctx.max_wait);
+  return with_position(json_response(status, read()), r.position);
+}
+
 void add_config_routes(router& r, app_context& ctx);
 
 }  // namespace beampipe::api

@@ -106,9 +106,8 @@ response post_source(app_context& ctx, request& req) {
   std::string module, ident;
   if (auto e = domain::parse_source_key(body, module, ident)) fail(e->status, e->code, e->message, e->field);
   auto uuid = domain::source_uuid(module, ident);
-  auto r = run_command(ctx, req, domain::source_stream_id(uuid), "register", std::move(body));
-  wait_for_position(ctx, r.position, ctx.max_wait);
-  return with_position(json_response(200, source_or_404(ctx, uuid)), r.position);
+  return write_then_read(ctx, req, domain::source_stream_id(uuid), "register", std::move(body), 200,
+                         [&] { return source_or_404(ctx, uuid); });
 }
 
 response list_sources(app_context& ctx, request& req) {
@@ -158,9 +157,8 @@ response get_source(app_context& ctx, request& req) {
 response patch_source(app_context& ctx, request& req) {
   auto id = uuid_param(req, "id");
   auto body = parse_body(req);
-  auto r = run_command(ctx, req, domain::source_stream_id(id), "update", std::move(body));
-  wait_for_position(ctx, r.position, ctx.max_wait);
-  return with_position(json_response(200, source_or_404(ctx, id)), r.position);
+  return write_then_read(ctx, req, domain::source_stream_id(id), "update", std::move(body), 200,
+                         [&] { return source_or_404(ctx, id); });
 }
 
 response delete_source(app_context& ctx, request& req) {
@@ -360,9 +358,8 @@ response source_metadata(app_context& ctx, request& req) {
 response post_execution(app_context& ctx, request& req) {
   auto body = parse_body(req);
   auto id = util::uuid_v7();
-  auto r = run_command(ctx, req, domain::execution_stream_id(id), "create", std::move(body));
-  wait_for_position(ctx, r.position, ctx.max_wait);
-  return with_position(json_response(201, execution_or_404(ctx, id)), r.position);
+  return write_then_read(ctx, req, domain::execution_stream_id(id), "create", std::move(body), 201,
+                         [&] { return execution_or_404(ctx, id); });
 }
 
 response get_execution(app_context& ctx, request& req) {
@@ -408,9 +405,8 @@ response patch_execution(app_context& ctx, request& req) {
   auto st = body.find("status");
   if (st == body.end() || !st->value().is_string() || st->value().as_string() != "cancelled")
     fail(400, "invalid_field", "status must be \"cancelled\"", "status");
-  auto r = run_command(ctx, req, domain::execution_stream_id(id), "cancel", std::move(body));
-  wait_for_position(ctx, r.position, ctx.max_wait);
-  return with_position(json_response(200, execution_or_404(ctx, id)), r.position);
+  return write_then_read(ctx, req, domain::execution_stream_id(id), "cancel", std::move(body), 200,
+                         [&] { return execution_or_404(ctx, id); });
 }
 
 response execution_events(app_context& ctx, request& req) {

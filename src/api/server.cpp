@@ -103,9 +103,22 @@ class session : public std::enable_shared_from_this<session> {
       if (ec || close) {
         beast::error_code ignored;
         self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        if (!ec) self->linger();
         return;
       }
       self->read_header();
+    });
+  }
+
+  // Lingering close: after refusing a request whose body is still arriving, read and drop
+  // what the client keeps sending (bounded in time and bytes) so the kernel does not answer
+  // it with a reset that would destroy our response before the client reads it.
+  void linger() {
+    stream_.expires_after(std::chrono::seconds(2));
+    discard_.resize(64 * 1024);
+    stream_.async_read_some(net::buffer(discard_), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+      self->lingered_ += n;
+      if (!ec && self->lingered_ < 16 * 1024 * 1024) self->linger();
     });
   }
 
@@ -117,6 +130,8 @@ class session : public std::enable_shared_from_this<session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   bool keep_alive_ = false;
   unsigned version_ = 11;
+  std::vector<char> discard_;
+  std::size_t lingered_ = 0;
 };
 
 }  // namespace
