@@ -1,6 +1,8 @@
 #pragma once
 // Stable event type names. A name never changes meaning; a changed shape gets a new
 // schema_version and an upcaster (events/upcast.hpp).
+#include <string_view>
+
 namespace beampipe::events::type {
 
 inline constexpr const char* source_registered = "SourceRegistered";
@@ -12,8 +14,35 @@ inline constexpr const char* discovery_completed = "DiscoveryCompleted";
 inline constexpr const char* discovery_failed = "DiscoveryFailed";
 
 inline constexpr const char* execution_created = "ExecutionCreated";
-inline constexpr const char* execution_status_changed = "ExecutionStatusChanged";
+inline constexpr const char* execution_execute_requested = "ExecutionExecuteRequested";
+inline constexpr const char* execution_started = "ExecutionStarted";
+inline constexpr const char* execution_manifest_prepared = "ExecutionManifestPrepared";
+inline constexpr const char* execution_not_submitted = "ExecutionNotSubmitted";
+inline constexpr const char* submission_intended = "SubmissionIntended";
+inline constexpr const char* submission_recorded = "SubmissionRecorded";
+inline constexpr const char* submission_uncertain = "SubmissionUncertain";
+inline constexpr const char* execution_failed = "ExecutionFailed";
+inline constexpr const char* execution_observed = "ExecutionObserved";
+inline constexpr const char* execution_cancel_requested = "ExecutionCancelRequested";
 inline constexpr const char* execution_cancelled = "ExecutionCancelled";
+inline constexpr const char* execution_retry_requested = "ExecutionRetryRequested";
+inline constexpr const char* submission_abandoned = "SubmissionAbandoned";
+inline constexpr const char* execution_outputs_verified = "ExecutionOutputsVerified";
+
+// Every execution event carries the same envelope in its data (see
+// src/domain/execution_aggregate.cpp): "after" (ledger columns as they are after the
+// event), "stamp"/"stamp_once" (columns set to the event time), optional
+// "run_record_merge", "artifacts", "observation" and "provenance". Projections copy;
+// they never re-derive a status.
+inline bool is_execution_event(std::string_view t) {
+  for (const char* x : {execution_created, execution_execute_requested, execution_started,
+                        execution_manifest_prepared, execution_not_submitted, submission_intended,
+                        submission_recorded, submission_uncertain, execution_failed, execution_observed,
+                        execution_cancel_requested, execution_cancelled, execution_retry_requested,
+                        submission_abandoned, execution_outputs_verified})
+    if (t == x) return true;
+  return false;
+}
 
 inline constexpr const char* project_config_uploaded = "ProjectConfigUploaded";
 inline constexpr const char* project_config_activated = "ProjectConfigActivated";

@@ -90,52 +90,121 @@ class execution_ledger_projection : public projection {
  public:
   std::string name() const override { return "batch_execution_record"; }
   std::vector<table_spec> tables() const override { return {{"batch_execution_record", "uuid", "uuid"}}; }
-  bool handles(const std::string& t) const override {
-    return t == et::execution_created || t == et::execution_status_changed || t == et::execution_cancelled;
-  }
+  bool handles(const std::string& t) const override { return et::is_execution_event(t); }
   void keys(const events::recorded_event& e, std::vector<std::pair<std::string, std::string>>& out) const override {
     out.emplace_back("batch_execution_record", events::stream_key_of(e.stream_id));
   }
   void apply(const events::recorded_event& e, const json::object& d, row_cache& rows) const override {
     auto key = events::stream_key_of(e.stream_id);
-    if (e.type == et::execution_created) {
-      json::object r;
-      r["uuid"] = key;
-      r["project_module"] = d.at("project_module");
-      r["sources"] = d.at("sources");
-      r["archive_name"] = d.at("archive_name");
-      r["deployment_profile_id"] = at_or_null(d, "deployment_profile_id");
-      r["project_config_id"] = at_or_null(d, "project_config_id");
-      for (const char* k : {"workflow_manifest", "execution_phase", "scheduler_name", "scheduler_job_id",
-                            "last_error", "started_at", "completed_at"})
-        r[k] = nullptr;
-      r["created_by"] = at_or_null(d, "created_by");
-      r["status"] = "pending";
-      r["retry_count"] = 0;
-      r["created_at"] = e.recorded_at;
-      r["updated_at"] = e.recorded_at;
-      r["stream_version"] = e.stream_version;
-      rows.put("batch_execution_record", key, std::move(r));
-      return;
-    }
     auto* row = rows.find("batch_execution_record", key);
-    if (!row) return;
-    auto& r = *row;
-    if (e.type == et::execution_status_changed) {
-      r["status"] = d.at("to");
-      r["retry_count"] = d.at("retry_count");
-      r["last_error"] = d.at("last_error");
-      r["execution_phase"] = d.at("execution_phase");
-      if (d.at("set_started").as_bool()) r["started_at"] = e.recorded_at;
-      if (d.at("set_completed").as_bool()) r["completed_at"] = e.recorded_at;
-    } else if (e.type == et::execution_cancelled) {
-      r["status"] = "cancelled";
-      r["execution_phase"] = nullptr;
-      if (r.at("completed_at").is_null()) r["completed_at"] = e.recorded_at;
+    if (e.type == et::execution_created) {
+      json::object r{{"uuid", key}, {"created_at", e.recorded_at}, {"phase_timestamps", json::object{}},
+                     {"workflow_manifest", nullptr}};
+      row = &rows.put("batch_execution_record", key, std::move(r));
     }
+    if (!row) return;  // never invent a row
+    auto& r = *row;
+    // The event says what the row looks like afterwards; the projection only copies.
+    if (auto it = d.find("after"); it != d.end() && it->value().is_object())
+      for (const auto& kv : it->value().as_object()) r[kv.key()] = kv.value();
+    for (const char* list : {"stamp", "stamp_once"}) {
+      auto it = d.find(list);
+      if (it == d.end() || !it->value().is_array()) continue;
+      for (const auto& col : it->value().as_array()) {
+        auto k = col.as_string();
+        if (std::string_view(list) == "stamp_once" && r.contains(k) && !r.at(k).is_null()) continue;
+        r[k] = e.recorded_at;
+      }
+    }
+    if (auto it = d.find("run_record_merge"); it != d.end() && it->value().is_object()) {
+      auto& wm = r["workflow_manifest"];
+      if (!wm.is_object()) wm = json::object{};
+      auto& rr = wm.as_object()["beampipe_run_record"];
+      if (!rr.is_object()) rr = json::object{};
+      deep_merge(rr.as_object(), it->value().as_object());
+    }
+    if (auto it = d.find("after"); it != d.end() && it->value().is_object())
+      if (auto cp = it->value().as_object().find("control_phase"); cp != it->value().as_object().end() &&
+                                                                    cp->value().is_string()) {
+        auto& pts = r["phase_timestamps"];
+        if (!pts.is_object()) pts = json::object{};
+        pts.as_object()[cp->value().as_string()] = e.recorded_at;
+      }
     r["updated_at"] = e.recorded_at;
     r["stream_version"] = e.stream_version;
     rows.mark_dirty("batch_execution_record", key);
+  }
+
+ private:
+  // Objects merge key by key; anything else replaces. Legacy "observations" arrays are
+  // dropped on merge (§8.1).
+  static void deep_merge(json::object& into, const json::object& patch) {
+    for (const auto& kv : patch) {
+      auto it = into.find(kv.key());
+      if (it != into.end() && it->value().is_object() && kv.value().is_object())
+        deep_merge(it->value().as_object(), kv.value().as_object());
+      else
+        into[kv.key()] = kv.value();
+    }
+    into.erase("observations");
+  }
+};
+
+// execution_observations and execution_artifacts (§8.1 [HEAD]): one row per observation an
+// event carries, one per artifact (unique per execution, kind and digest).
+class execution_details_projection : public projection {
+ public:
+  std::string name() const override { return "execution_details"; }
+  std::vector<table_spec> tables() const override {
+    return {{"execution_observations", "id", "uuid"}, {"execution_artifacts", "id", "uuid"}};
+  }
+  bool handles(const std::string& t) const override { return et::is_execution_event(t); }
+  void keys(const events::recorded_event& e, std::vector<std::pair<std::string, std::string>>& out) const override {
+    auto d = json::parse(e.data).as_object();
+    if (auto it = d.find("artifacts"); it != d.end() && it->value().is_array())
+      for (const auto& a : it->value().as_array()) out.emplace_back("execution_artifacts", artifact_id(e, a));
+  }
+  void apply(const events::recorded_event& e, const json::object& d, row_cache& rows) const override {
+    auto exec = events::stream_key_of(e.stream_id);
+    if (auto it = d.find("observation"); it != d.end() && it->value().is_object()) {
+      const auto& o = it->value().as_object();
+      json::object r{{"id", e.event_id},
+                     {"execution_id", exec},
+                     {"kind", at_or_null(o, "kind")},
+                     {"normalized_state", at_or_null(o, "normalized_state")},
+                     {"raw_state", at_or_null(o, "raw_state")},
+                     {"reason", at_or_null(o, "reason")},
+                     {"payload", o.contains("payload") && !o.at("payload").is_null() ? o.at("payload")
+                                                                                       : json::value(json::object{})},
+                     {"source_version", at_or_null(o, "source_version")},
+                     {"observed_at", e.recorded_at},
+                     {"position", e.position}};
+      rows.put("execution_observations", e.event_id, std::move(r));
+    }
+    if (auto it = d.find("artifacts"); it != d.end() && it->value().is_array())
+      for (const auto& a : it->value().as_array()) {
+        auto id = artifact_id(e, a);
+        if (rows.find("execution_artifacts", id)) continue;  // same content recorded again
+        const auto& o = a.as_object();
+        json::object r{{"id", id},
+                       {"execution_id", exec},
+                       {"kind", o.at("kind")},
+                       {"storage_kind", "database"},
+                       {"media_type", at_or_null(o, "media_type")},
+                       {"sha256", o.at("sha256")},
+                       {"size_bytes", at_or_null(o, "size_bytes")},
+                       {"producer_phase", at_or_null(o, "producer_phase")},
+                       {"metadata", o.contains("metadata") ? o.at("metadata") : json::value(json::object{})},
+                       {"created_at", e.recorded_at}};
+        rows.put("execution_artifacts", id, std::move(r));
+      }
+  }
+
+ private:
+  static std::string artifact_id(const events::recorded_event& e, const json::value& a) {
+    const auto& o = a.as_object();
+    return util::uuid_v5(events::stream_key_of(e.stream_id),
+                         std::string(o.at("kind").as_string()) + ":" + std::string(o.at("sha256").as_string()));
   }
 };
 
@@ -263,8 +332,7 @@ class provenance_projection : public projection {
   bool handles(const std::string& t) const override {
     return t == et::source_registered || t == et::source_enabled_changed || t == et::source_stale_after_changed ||
            t == et::source_deleted || t == et::discovery_requested || t == et::discovery_completed ||
-           t == et::discovery_failed || t == et::execution_created || t == et::execution_status_changed ||
-           t == et::execution_cancelled || t == et::project_config_activated;
+           t == et::discovery_failed || et::is_execution_event(t) || t == et::project_config_activated;
   }
   void keys(const events::recorded_event&, std::vector<std::pair<std::string, std::string>>&) const override {}
   void apply(const events::recorded_event& e, const json::object& d, row_cache& rows) const override {
@@ -327,23 +395,24 @@ class provenance_projection : public projection {
         payload["truncated"] = d.at("truncated");
       }
     } else {
+      // Execution events name their own provenance rows (§8.2); the first takes the event's
+      // id, further ones a name-based id derived from it.
       r["execution_id"] = d.at("uuid");
-      if (e.type == et::execution_created) {
-        r["event_type"] = "execution.created";
-        payload["archive_name"] = d.at("archive_name");
-        payload["sources"] = d.at("sources");
-        const auto& srcs = d.at("sources").as_array();
-        if (!srcs.empty()) r["source_identifier"] = srcs.front().as_object().at("source_identifier");
-      } else if (e.type == et::execution_cancelled) {
-        r["event_type"] = "execution.cancelled";
-        payload["from_status"] = d.at("from");
-        payload["reason"] = at_or_null(d, "reason");
-      } else {
-        r["event_type"] = std::string("execution.") + std::string(d.at("to").as_string());
-        payload["from_status"] = d.at("from");
-        payload["to_status"] = d.at("to");
-        if (!d.at("last_error").is_null()) payload["error"] = d.at("last_error");
+      r["correlation_id"] = d.at("uuid");
+      r["source_identifier"] = at_or_null(d, "source_identifier");
+      auto it = d.find("provenance");
+      if (it == d.end() || !it->value().is_array()) return;
+      size_t i = 0;
+      for (const auto& p : it->value().as_array()) {
+        json::object row = r;
+        if (i > 0) row["id"] = util::uuid_v5(e.event_id, std::to_string(i));
+        row["event_type"] = p.as_object().at("event_type");
+        row["payload"] = p.as_object().at("payload");
+        std::string id(row["id"].as_string());
+        rows.put("provenance_events", id, std::move(row));
+        ++i;
       }
+      return;
     }
     r["payload"] = std::move(payload);
     rows.put("provenance_events", e.event_id, std::move(r));
@@ -354,7 +423,7 @@ class provenance_projection : public projection {
 
 std::vector<std::shared_ptr<const projection>> standard_projections() {
   return {std::make_shared<source_registry_projection>(), std::make_shared<execution_ledger_projection>(),
-          std::make_shared<provenance_projection>(), std::make_shared<project_configs_projection>(),
+          std::make_shared<provenance_projection>(), std::make_shared<execution_details_projection>(), std::make_shared<project_configs_projection>(),
           std::make_shared<deployment_profiles_projection>(), std::make_shared<archive_metadata_projection>()};
 }
 

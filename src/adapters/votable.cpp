@@ -724,6 +724,10 @@ class reader {
       }
       return;
     }
+    if (name == "RESOURCE" || name == "GROUP" || name == "PARAM") {
+      meta_start(name, attrs);
+      return;
+    }
     if (table_state_ == 2) return;  // only the first TABLE is read
     if (name == "TABLE") {
       if (table_state_ == 0) table_state_ = 1;
@@ -793,6 +797,53 @@ class reader {
     }
     if (name == "FIELD" && d == field_depth_) field_depth_ = 0;
     if (name == "TABLE" && table_state_ == 1 && d == table_depth_) table_state_ = 2;
+    if (name == "GROUP" && group_depth_ && d == group_depth_) group_depth_ = 0;
+    if (name == "RESOURCE" && !resource_stack_.empty() && d == resource_stack_.back().first) {
+      resource_stack_.pop_back();
+    }
+  }
+
+  // RESOURCE/GROUP/PARAM bookkeeping for votable_result::resources. Only direct children
+  // are recorded (depth checks), so PARAMs of a TABLE or FIELD never land in a resource.
+  void meta_start(std::string_view name, const XML_Char** attrs) {
+    auto bound = [&](std::size_t n, const char* what) {
+      if (n >= limits_.max_fields) {
+        fail(kind::limit, "more than " + std::to_string(limits_.max_fields) + " " + what);
+      }
+    };
+    auto attr = [&](std::string_view k) {
+      auto v = attribute(attrs, k);
+      return std::string(v ? v : "");
+    };
+    if (name == "RESOURCE") {
+      bound(result_.resources.size(), "RESOURCEs");
+      votable_resource r;
+      r.id = attr("ID");
+      r.name = attr("name");
+      r.type = attr("type");
+      r.utype = attr("utype");
+      result_.resources.push_back(std::move(r));
+      resource_stack_.emplace_back(depth_, result_.resources.size() - 1);
+      return;
+    }
+    if (resource_stack_.empty()) return;
+    auto& res = result_.resources[resource_stack_.back().second];
+    auto parent_depth = resource_stack_.back().first;
+    if (name == "GROUP") {
+      if (depth_ != parent_depth + 1) return;
+      bound(res.groups.size(), "GROUPs in a RESOURCE");
+      res.groups.push_back(votable_group{attr("name"), attr("ID"), attr("ref"), {}});
+      group_depth_ = depth_;
+      return;
+    }
+    // PARAM
+    std::vector<votable_param>* target = nullptr;
+    if (depth_ == parent_depth + 1) target = &res.params;
+    else if (group_depth_ && depth_ == group_depth_ + 1 && !res.groups.empty()) target = &res.groups.back().params;
+    if (!target) return;
+    bound(target->size(), "PARAMs in one RESOURCE or GROUP");
+    target->push_back(votable_param{attr("name"), attr("ID"), attr("ref"), attr("value"), attr("datatype"),
+                                    attr("arraysize"), attr("ucd"), attr("utype"), attr("xtype")});
   }
 
   void text(std::string_view s) {
@@ -928,6 +979,8 @@ class reader {
   collect collect_ = collect::none;
   std::size_t depth_ = 0, table_depth_ = 0, field_depth_ = 0, data_depth_ = 0, column_ = 0;
   int table_state_ = 0;  // 0 before the first TABLE, 1 inside it, 2 after it
+  std::vector<std::pair<std::size_t, std::size_t>> resource_stack_;  // (depth, index) of open RESOURCEs
+  std::size_t group_depth_ = 0;  // depth of the open GROUP directly in the innermost RESOURCE
   bool saw_root_ = false;
   bool in_data_ = false;
   bool in_tr_ = false;
@@ -1014,6 +1067,20 @@ std::optional<std::size_t> votable_result::column(std::string_view name) const {
     if (iequals(fields[i].name, name)) return i;
   }
   return std::nullopt;
+}
+
+std::optional<std::size_t> votable_result::column_by_id(std::string_view id) const {
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    if (!id.empty() && fields[i].id == id) return i;
+  }
+  return std::nullopt;
+}
+
+const votable_resource* votable_result::resource_by_id(std::string_view id) const {
+  for (const auto& r : resources) {
+    if (!id.empty() && r.id == id) return &r;
+  }
+  return nullptr;
 }
 
 boost::json::object votable_result::row_object(std::size_t i) const {

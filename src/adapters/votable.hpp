@@ -64,6 +64,38 @@ struct votable_field {
   std::optional<std::string> null_value;  // VALUES/@null as written
 };
 
+// PARAM as written (DataLink service descriptors, TAP metadata). `ref` names a FIELD/@ID.
+struct votable_param {
+  std::string name;
+  std::string id;
+  std::string ref;
+  std::string value;
+  std::string datatype;
+  std::string arraysize;
+  std::string ucd;
+  std::string utype;
+  std::string xtype;
+};
+
+// A GROUP directly inside a RESOURCE, with its direct PARAM children.
+struct votable_group {
+  std::string name;
+  std::string id;
+  std::string ref;
+  std::vector<votable_param> params;
+};
+
+// Every RESOURCE of the document (nested ones too) in document order, with the PARAMs and
+// GROUPs that are its direct children: enough to resolve DataLink service descriptors.
+struct votable_resource {
+  std::string id;
+  std::string name;
+  std::string type;
+  std::string utype;
+  std::vector<votable_param> params;
+  std::vector<votable_group> groups;
+};
+
 struct votable_result {
   std::vector<votable_field> fields;
   std::vector<boost::json::value> cells;  // row-major, fields.size() per row
@@ -71,6 +103,7 @@ struct votable_result {
   bool truncated = false;         // QUERY_STATUS=OVERFLOW seen
   std::string query_status;       // last QUERY_STATUS value seen ("" when none)
   std::string serialization;      // "TABLEDATA", "BINARY", "BINARY2" or "" (no DATA)
+  std::vector<votable_resource> resources;  // document order; see votable_resource
 
   std::span<const boost::json::value> row(std::size_t i) const {
     return {cells.data() + i * fields.size(), fields.size()};
@@ -78,6 +111,10 @@ struct votable_result {
   // Index of the field whose name equals `name` ignoring ASCII case (ADQL identifiers are
   // case-insensitive, services keep the declared case); nullopt when absent.
   std::optional<std::size_t> column(std::string_view name) const;
+  // Index of the field whose XML ID equals `id` exactly (PARAM/@ref targets).
+  std::optional<std::size_t> column_by_id(std::string_view id) const;
+  // The first RESOURCE whose ID equals `id`, or nullptr.
+  const votable_resource* resource_by_id(std::string_view id) const;
   // Row i as a JSON object keyed by field name.
   boost::json::object row_object(std::size_t i) const;
 };

@@ -30,24 +30,14 @@ const char* kSourceRow =
     "'discovery_request_id', discovery_request_id, 'last_discovery_error', last_discovery_error, "
     "'discovery_truncated', discovery_truncated)";
 
+// ExecutionRead rows (as GET /executions answers them).
 const char* kExecutionRow =
-    "SELECT json_build_object('uuid', uuid, 'project_module', project_module, 'archive_name', archive_name, "
-    "'sources', sources, 'status', status, 'execution_phase', execution_phase, 'scheduler_name', scheduler_name, "
-    "'scheduler_job_id', scheduler_job_id, 'workflow_manifest', workflow_manifest, 'beampipe_run_record', "
-    "workflow_manifest->'beampipe_run_record', 'last_error', last_error, 'retry_count', retry_count, "
-    "'started_at', started_at, 'completed_at', completed_at, 'created_at', created_at, 'updated_at', updated_at, "
-    "'created_by', created_by, 'created_by_id', NULL, 'deployment_profile_id', deployment_profile_id, "
-    "'project_config_id', project_config_id, 'project_config_version', NULL)";
+    "SELECT (to_jsonb(x) - 'stream_version') || jsonb_build_object('beampipe_run_record', "
+    "x.workflow_manifest->'beampipe_run_record')";
 
 json::object source_or_404(app_context& ctx, const std::string& id) {
   auto row = query_row(ctx, std::string(kSourceRow) + " FROM source_registry WHERE uuid = $1::uuid AND NOT deleted", id);
   if (!row) fail(404, "not_found", "source not found", "id");
-  return *row;
-}
-
-json::object execution_or_404(app_context& ctx, const std::string& id) {
-  auto row = query_row(ctx, std::string(kExecutionRow) + " FROM batch_execution_record WHERE uuid = $1::uuid", id);
-  if (!row) fail(404, "not_found", "execution not found", "id");
   return *row;
 }
 
@@ -334,7 +324,7 @@ response source_executions(app_context& ctx, request& req) {
   return json_response(
       200, query_rows(ctx,
                       std::string(kExecutionRow) +
-                          " FROM batch_execution_record WHERE project_module = $1 AND sources @> "
+                          " FROM batch_execution_record x WHERE project_module = $1 AND sources @> "
                           "jsonb_build_array(jsonb_build_object('source_identifier', $2::text)) "
                           "ORDER BY created_at DESC, uuid DESC LIMIT $3::bigint OFFSET $4::bigint",
                       {std::string(src.at("project_module").as_string()), std::string(src.at("source_identifier").as_string()),
@@ -353,72 +343,6 @@ response source_metadata(app_context& ctx, request& req) {
                          {id});
   auto n = rows.size();
   return json_response(200, json::object{{"source", std::move(src)}, {"metadata", std::move(rows)}, {"metadata_count", n}});
-}
-
-response post_execution(app_context& ctx, request& req) {
-  auto body = parse_body(req);
-  auto id = util::uuid_v7();
-  return write_then_read(ctx, req, domain::execution_stream_id(id), "create", std::move(body), 201,
-                         [&] { return execution_or_404(ctx, id); });
-}
-
-response get_execution(app_context& ctx, request& req) {
-  honour_min_position(ctx, req);
-  return json_response(200, execution_or_404(ctx, uuid_param(req, "id")));
-}
-
-response list_executions(app_context& ctx, request& req) {
-  honour_min_position(ctx, req);
-  auto page = int_param(req, "page", 1, 1, 1'000'000);
-  auto per = int_param(req, "items_per_page", 50, 1, 500);
-  auto mod = req.query.count("project_module") ? req.query.at("project_module") : "";
-  auto status = req.query.count("status") ? req.query.at("status") : "";
-  if (!status.empty() && !domain::parse_execution_status(status))
-    fail(400, "invalid_query", "unknown status '" + status + "'", "status");
-  int64_t total = 0;
-  auto items = query_rows(ctx,
-                          std::string(kExecutionRow) +
-                              ", count(*) OVER () FROM batch_execution_record WHERE ($1 = '' OR project_module = $1) "
-                              "AND ($2 = '' OR status = $2) ORDER BY created_at DESC, uuid DESC "
-                              "LIMIT $3::bigint OFFSET $4::bigint",
-                          {mod, status, std::to_string(per), std::to_string((page - 1) * per)}, &total);
-  if (items.empty()) {
-    store::with_connection(ctx.pool, [&](pqxx::connection& c) {
-      pqxx::read_transaction tx{c};
-      total = tx.exec_params("SELECT count(*) FROM batch_execution_record WHERE ($1 = '' OR project_module = $1) "
-                             "AND ($2 = '' OR status = $2)",
-                             mod, status)[0][0]
-                  .as<int64_t>();
-    });
-  }
-  return json_response(200, json::object{{"items", std::move(items)}, {"total", total}, {"page", page},
-                                         {"items_per_page", per}});
-}
-
-response patch_execution(app_context& ctx, request& req) {
-  auto id = uuid_param(req, "id");
-  auto body = parse_body(req);
-  // [HEAD]: the only operator patch is a cancel.
-  for (const auto& kv : body)
-    if (kv.key() != "status" && kv.key() != "reason")
-      fail(400, "unknown_field", "unknown field '" + std::string(kv.key()) + "'", std::string(kv.key()));
-  auto st = body.find("status");
-  if (st == body.end() || !st->value().is_string() || st->value().as_string() != "cancelled")
-    fail(400, "invalid_field", "status must be \"cancelled\"", "status");
-  return write_then_read(ctx, req, domain::execution_stream_id(id), "cancel", std::move(body), 200,
-                         [&] { return execution_or_404(ctx, id); });
-}
-
-response execution_events(app_context& ctx, request& req) {
-  honour_min_position(ctx, req);
-  auto id = uuid_param(req, "id");
-  execution_or_404(ctx, id);
-  auto limit = int_param(req, "limit", 100, 1, 500);
-  return json_response(200, query_rows(ctx,
-                                       std::string(kProvenanceRow) +
-                                           " FROM provenance_events WHERE execution_id = $1::uuid "
-                                           "ORDER BY occurred_at, position LIMIT $2::bigint",
-                                       {id, std::to_string(limit)}));
 }
 
 response event_feed(app_context& ctx, request& req) {
@@ -473,13 +397,9 @@ router build_routes(app_context& ctx) {
   r.add("PATCH", v2 + "/sources/{id}", auth_level::user, bind(patch_source));
   r.add("DELETE", v2 + "/sources/{id}", auth_level::user, bind(delete_source));
   r.add("GET", v2 + "/sources/{id}/events", auth_level::user, bind(source_events));
-  r.add("POST", v2 + "/executions", auth_level::user, bind(post_execution));
-  r.add("GET", v2 + "/executions", auth_level::user, bind(list_executions));
-  r.add("GET", v2 + "/executions/{id}", auth_level::user, bind(get_execution));
-  r.add("PATCH", v2 + "/executions/{id}", auth_level::user, bind(patch_execution));
-  r.add("GET", v2 + "/executions/{id}/events", auth_level::user, bind(execution_events));
   r.add("GET", v2 + "/events", auth_level::user, bind(event_feed));
   add_config_routes(r, ctx);
+  add_execution_routes(r, ctx);
   return r;
 }
 

@@ -1,5 +1,7 @@
 // beampipe: the command-line entry point. Every subcommand answers --help.
 #include "actors/discovery_worker.hpp"
+#include "actors/execution_worker.hpp"
+#include "cli/backends.hpp"
 #include "actors/runtime.hpp"
 #include "cli/archives.hpp"
 #include "api/app.hpp"
@@ -177,6 +179,19 @@ int run_server(const std::string& conninfo, const args& a) {
   dwo.sweep_every = std::chrono::milliseconds(env_long("BEAMPIPE_DISCOVERY_STALE_SWEEP_MS", 60000));
   actors::discovery_worker discovery(rt, conninfo, cli::make_archive_provider(), dwo);
   discovery.start();
+  actors::execution_worker_options ewo;
+  ewo.concurrency = static_cast<size_t>(std::max(1L, env_long("BEAMPIPE_EXECUTION_CONCURRENCY", 4)));
+  ewo.scan_every = std::chrono::milliseconds(env_long("BEAMPIPE_EXECUTION_SCAN_MS", 500));
+  ewo.dim_poll_every = std::chrono::milliseconds(env_long("BEAMPIPE_DIM_POLL_INTERVAL_MS", 3000));
+  ewo.slurm_poll_every = std::chrono::milliseconds(env_long("BEAMPIPE_SLURM_POLL_INTERVAL_MS", 30000));
+  ewo.lookup_every = std::chrono::milliseconds(env_long("BEAMPIPE_RECONCILE_INTERVAL_MS", 30000));
+  ewo.submission_timeout = std::chrono::seconds(env_long("BEAMPIPE_WORKER_SUBMISSION_TIMEOUT_SECONDS", 1800));
+  ewo.beampipe_home = env_or("BEAMPIPE_HOME", std::filesystem::current_path().string());
+  ewo.fault = env_or("BEAMPIPE_FAULT_INJECT", "");
+  actors::execution_worker executions(rt, conninfo, cli::make_backend_factory(), cli::make_stager(), ewo);
+  executions.start();
+  if (cli::describe_backends() == "simulated")
+    spdlog::warn("executions use the SIMULATED DALiuGE/Slurm backends (BEAMPIPE_USE_REAL_BACKENDS is not true)");
   if (ctx.archive == "simulated")
     spdlog::warn("discovery uses the SIMULATED archive (no TAP URL configured): bundled WALLABY rows only");
   else
@@ -197,6 +212,7 @@ int run_server(const std::string& conninfo, const args& a) {
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   spdlog::info("shutting down");
   srv.stop();
+  executions.stop();
   discovery.stop();
   proj.stop();
   rt.shutdown();

@@ -133,3 +133,72 @@ class Checks:
             print("FAIL", f)
         print(f"{self.passed} passed, {len(self.failed)} failed")
         sys.exit(1 if self.failed else 0)
+
+
+REFERENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "config", "reference")
+V2 = "/api/v2"
+
+
+def upload_config(srv, text):
+    st, body, _, _ = srv.request("POST", V2 + "/project-configs", raw_body=text.encode(),
+                                 headers={"Content-Type": "application/yaml"})
+    if st != 201:
+        raise RuntimeError(f"config upload failed: {st} {body}")
+    return body
+
+
+def wallaby_config(graph_path=None):
+    """The reference WALLABY config; with graph_path, the graph comes from that file (offline)
+    with its SHA-256 pinned instead of the GitHub URL."""
+    with open(os.path.join(REFERENCE, "wallaby_hires.v1.yaml")) as f:
+        text = f.read()
+    if graph_path:
+        import hashlib
+        with open(graph_path, "rb") as g:
+            sha = hashlib.sha256(g.read()).hexdigest()
+        lines = text.splitlines()
+        i = lines.index("graph:")
+        lines[i + 1] = f"  path: {graph_path}\n  sha256: {sha}"
+        text = "\n".join(lines) + "\n"
+    return text
+
+
+def ready_sources(srv, module, idents, timeout=60):
+    """Registers, enables and discovers the sources; returns {ident: uuid} once discovered."""
+    ids = {}
+    for ident in idents:
+        st, row, _, _ = srv.request("POST", V2 + "/sources", {"project_module": module, "source_identifier": ident,
+                                                               "enabled": True})
+        ids[ident] = row["uuid"]
+    srv.request("POST", V2 + "/sources/discover", {"project_module": module, "source_identifiers": list(idents)})
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        rows = [srv.request("GET", f"{V2}/sources/{u}")[1] for u in ids.values()]
+        if all(r["discovery_request_id"] is None and r["last_checked_at"] for r in rows):
+            return ids
+        time.sleep(0.05)
+    raise RuntimeError("discovery did not settle")
+
+
+def create_profile(srv, name, deployment, module="wallaby_hires", is_default=True, translation=None, **extra):
+    body = {"name": name, "project_module": module, "is_default": is_default,
+            "translation": translation or {"algo": "metis", "num_par": 1, "num_islands": 0},
+            "deployment": deployment}
+    body.update(extra)
+    st, row, _, _ = srv.request("POST", V2 + "/deployment-profiles", body)
+    if st != 201:
+        raise RuntimeError(f"profile create failed: {st} {row}")
+    return row
+
+
+def wait_execution(srv, eid, pred, timeout=90):
+    """Polls GET /executions/{id} until pred(row) holds; returns the row."""
+    deadline = time.time() + timeout
+    row = None
+    while time.time() < deadline:
+        st, row, _, _ = srv.request("GET", f"{V2}/executions/{eid}")
+        if st == 200 and pred(row):
+            return row
+        time.sleep(0.1)
+    raise RuntimeError(f"execution {eid} did not reach the expected state; last: "
+                       f"{ {k: row.get(k) for k in ('status', 'submission_state', 'scheduler_state', 'daliuge_state', 'last_error')} if row else None}")

@@ -87,32 +87,25 @@ try:
     c.eq("malformed id", (st, body["field"]), (400, "id"))
     c.eq("missing source", srv.request("GET", V2 + "/sources/01a22281-6937-71e0-8e99-cbb49ab404c6")[0], 404)
 
-    # Executions
+    # Executions are admitted only against an active project config (test_executions.py
+    # covers the whole life cycle); a refused create stores nothing.
     ex = {"project_module": "wallaby_hires", "archive_name": "casda",
           "sources": [{"source_identifier": "HIPASSJ1313-15", "sbids": ["66866"]}]}
-    st, er, _, _ = srv.request("POST", V2 + "/executions", ex)
-    c.eq("create execution", (st, er["status"], er["sources"]), (201, "pending", ex["sources"]))
-    eid = er["uuid"]
-    st, got, _, _ = srv.request("GET", f"{V2}/executions/{eid}")
-    c.eq("get execution", (st, got["uuid"]), (200, eid))
+    st, body, _, _ = srv.request("POST", V2 + "/executions", ex)
+    c.eq("execution without a project config", (st, body["code"], body["field"]),
+         (400, "project_not_configured", "project_module"))
     st, body, _, _ = srv.request("POST", V2 + "/executions", dict(ex, sources=[]))
     c.eq("execution needs sources", (st, body["field"]), (400, "sources"))
     st, page, _, _ = srv.request("GET", V2 + "/executions?project_module=wallaby_hires")
-    c.eq("execution list", (st, page["total"], len(page["items"])), (200, 1, 1))
-    st, body, _, _ = srv.request("PATCH", f"{V2}/executions/{eid}", {"status": "completed"})
-    c.eq("only cancel may be patched", (st, body["field"]), (400, "status"))
-    st, got, _, _ = srv.request("PATCH", f"{V2}/executions/{eid}", {"status": "cancelled"})
-    c.eq("cancel", (st, got["status"]), (200, "cancelled"))
-    c.true("cancel sets completed_at", got["completed_at"] is not None)
-    st, body, _, _ = srv.request("PATCH", f"{V2}/executions/{eid}", {"status": "cancelled"})
-    c.eq("cancel twice is a conflict", (st, body["code"]), (409, "invalid_transition"))
-    st, evs, _, _ = srv.request("GET", f"{V2}/executions/{eid}/events")
-    c.eq("execution events ascending", [e["event_type"] for e in evs], ["execution.created", "execution.cancelled"])
+    c.eq("nothing stored", (st, page["total"]), (200, 0))
+    st, body, _, _ = srv.request("PATCH", f"{V2}/executions/01a22281-6937-71e0-8e99-cbb49ab404c6", {"status": "cancelled"})
+    c.eq("cancel of an unknown execution", st, 404)
+    after = srv.request("GET", V2 + "/events?limit=1000")[1]
 
     # Global feed with a cursor
     st, feed, _, _ = srv.request("GET", V2 + "/events?limit=2")
     st, rest, _, _ = srv.request("GET", f"{V2}/events?after={feed['next_after']}&limit=1000")
-    c.eq("feed cursor continues", len(feed["events"]) + len(rest["events"]), len(after["events"]) + 2)
+    c.eq("feed cursor continues", len(feed["events"]) + len(rest["events"]), len(after["events"]))
     c.eq("feed unknown cursor", srv.request("GET", V2 + "/events?after=999999")[0], 400)
 
     # min_position: a read waits for the projections, and says so when they cannot get there

@@ -5,7 +5,7 @@ import os
 import signal
 import subprocess
 
-from harness import Checks, Server, fresh_database
+from harness import Checks, Server, create_profile, fresh_database, ready_sources, upload_config, wallaby_config
 
 BIN = os.environ["BEAMPIPE_BIN"]
 c = Checks()
@@ -61,8 +61,12 @@ ids = []
 for i in range(30):
     st, row, _, _ = srv.request("POST", V2 + "/sources", {"project_module": "cli", "source_identifier": f"S{i}", "enabled": i % 2 == 0})
     ids.append(row["uuid"])
-st, ex, _, _ = srv.request("POST", V2 + "/executions", {"project_module": "cli", "archive_name": "casda",
-                                                        "sources": [{"source_identifier": "S1"}]})
+upload_config(srv, wallaby_config())
+ready_sources(srv, "wallaby_hires", ["HIPASSJ1313-15"])
+create_profile(srv, "sim-dim", {"kind": "rest_remote", "deploy_host": "127.0.0.1", "deploy_port": 8001})
+st, ex, _, _ = srv.request("POST", V2 + "/executions", {"project_module": "wallaby_hires", "archive_name": "casda",
+                                                        "sources": [{"source_identifier": "HIPASSJ1313-15"}]})
+c.eq("execution admitted", st, 201)
 srv.request("PATCH", f"{V2}/executions/{ex['uuid']}", {"status": "cancelled"})
 srv.request("DELETE", f"{V2}/sources/{ids[3]}")
 st, before, _, _ = srv.request("GET", V2 + "/sources?project_module=cli&limit=500")

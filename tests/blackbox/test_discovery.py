@@ -3,7 +3,7 @@ is configured): request, outcome, read models, rediscovery, failures."""
 import os
 import time
 
-from harness import Checks, Server
+from harness import Checks, Server, create_profile
 
 REF = os.path.join(os.path.dirname(__file__), "..", "..", "config", "reference")
 c = Checks()
@@ -121,6 +121,7 @@ try:
     c.eq("bulk registers", (st, body["total"], len(body["items"])), (200, 5, 5))
 
     # Executions that selected a source
+    create_profile(srv, "sim-dim", {"kind": "rest_remote", "deploy_host": "127.0.0.1", "deploy_port": 8001})
     st, ex, _, _ = post("/executions", {"project_module": "wallaby_hires", "archive_name": "casda",
                                         "sources": [{"source_identifier": "HIPASSJ1313-15"}]})
     st, exs, _, _ = srv.request("GET", f"{V2}/sources/{ids['HIPASSJ1313-15']}/executions")

@@ -91,15 +91,18 @@ TEST_CASE("execution aggregate: create, illegal transitions refused, cancel") {
   CHECK(send(rt, xid, "cancel", {}).status == 404);
   CHECK(send(rt, xid, "create", create).status == 201);
   CHECK(send(rt, xid, "create", create).status == 409);
-  auto illegal = send(rt, xid, "transition", {{"status", "completed"}});
+  auto illegal = send(rt, xid, "start", {});
   CHECK(illegal.status == 409);
-  CHECK(illegal.message == "invalid status transition from pending to completed");
-  CHECK(send(rt, xid, "transition", {{"status", "nonsense"}}).status == 400);
-  CHECK(send(rt, xid, "transition", {{"status", "running"}}).events_appended == 1);
+  CHECK(illegal.code == "execute_not_requested");
+  CHECK(send(rt, xid, "request_execute", {{"do_stage", "yes"}}).status == 400);
+  CHECK(send(rt, xid, "request_execute", {{"do_stage", false}}).events_appended == 1);
+  CHECK(send(rt, xid, "request_execute", {{"do_stage", false}}).events_appended == 0);  // same job
+  CHECK(send(rt, xid, "request_execute", {{"do_stage", true}}).status == 409);
+  CHECK(send(rt, xid, "start", {}).events_appended == 1);
   CHECK(send(rt, xid, "cancel", {{"reason", "operator"}}).events_appended == 1);
   auto again = send(rt, xid, "cancel", {});
   CHECK(again.status == 409);
-  CHECK(send(rt, xid, "transition", {{"status", "running"}}).status == 409);  // cancelled is locked
+  CHECK(send(rt, xid, "start", {}).status == 409);  // cancelled is terminal
 
   auto dup = create;
   dup["sources"] = json::array{json::object{{"source_identifier", "A"}}, json::object{{"source_identifier", "A"}}};

@@ -7,6 +7,7 @@
 #include "projections/verify.hpp"
 #include "store/event_store.hpp"
 #include "store/group_appender.hpp"
+#include "util/hash.hpp"
 #include "util/ids.hpp"
 
 #include <fstream>
@@ -141,9 +142,19 @@ struct workload {
       stream = p.first;
       state = &p.second;
       kind = &domain::execution_aggregate();
-      static const char* statuses[] = {"running", "awaiting_scheduler", "completed", "failed", "retrying", "cancelled"};
-      cmd.name = "transition";
-      cmd.body = {{"status", statuses[rng() % 6]}, {"error", rng() % 3 == 0 ? json::value("boom") : json::value(nullptr)}};
+      static const char* steps[] = {"request_execute", "start", "prepared", "fail", "cancel", "retry", "observe"};
+      cmd.name = steps[rng() % 7];
+      if (cmd.name == "prepared") {
+        auto sha = util::sha256_hex(std::to_string(rng() % 5));
+        cmd.body = {{"manifest", json::object{{"sources", json::array{}}}},
+                    {"manifest_sha256", sha},
+                    {"do_submit", rng() % 2 == 0},
+                    {"artifacts", json::array{json::object{{"kind", "manifest"}, {"sha256", sha}, {"size_bytes", 10},
+                                                           {"media_type", "application/json"}}}}};
+      }
+      if (cmd.name == "fail") cmd.body = {{"error", "boom"}};
+      if (cmd.name == "retry") cmd.body = {{"reason", "again"}};
+      if (cmd.name == "observe") cmd.body = {{"scheduler_state", rng() % 2 ? "running" : "failed"}, {"raw_state", "X"}};
     }
     auto d = kind->decide(*state, stream, cmd);
     if (d.error || d.events.empty()) return std::nullopt;

@@ -87,9 +87,10 @@ TEST_CASE("execution decider refuses what the ledger forbids") {
   auto d = k.decide(st, "execution-0190", create);
   REQUIRE(d.events.size() == 1);
   k.apply(st, d.events[0].type, d.events[0].data, "");
-  auto bad = k.decide(st, "execution-0190", {"transition", {{"status", "completed"}}, "t"});
+  auto bad = k.decide(st, "execution-0190", {"start", {}, "t"});
   REQUIRE(bad.error);
   CHECK(bad.error->status == 409);
+  CHECK(bad.error->code == "execute_not_requested");
   auto profile = create;
   profile.body["deployment_profile_id"] = "not-a-uuid";
   auto e = k.decide(k.initial(), "execution-0191", profile);

@@ -1,0 +1,701 @@
+#include "actors/execution_worker.hpp"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <cerrno>
+#include <csignal>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "adapters/http_client.hpp"
+#include "domain/aggregates.hpp"
+#include "domain/canonical_json.hpp"
+#include "domain/daliuge.hpp"
+#include "domain/graph_prep.hpp"
+#include "domain/manifest.hpp"
+#include "domain/project_config.hpp"
+#include "domain/readiness.hpp"
+#include "store/artifact_store.hpp"
+#include "util/hash.hpp"
+#include "util/ids.hpp"
+#include "util/json.hpp"
+#include "util/time.hpp"
+
+namespace beampipe::actors {
+namespace json = boost::json;
+using clock = std::chrono::steady_clock;
+
+namespace {
+
+// A step that fails the execution for certain (nothing external happened yet).
+struct prepare_failure : std::runtime_error {
+  std::string failure_class;
+  prepare_failure(const std::string& m, std::string cls = "configuration")
+      : std::runtime_error(m), failure_class(std::move(cls)) {}
+};
+
+std::string text(const json::object& o, std::string_view k) {
+  return util::get_string_or(o, k, "");
+}
+
+constexpr size_t kGraphLimit = size_t{16} << 20;  // protocols §3.1
+
+// A built-in two-node graph for projects without one (§3.5 step 9).
+json::value builtin_graph() {
+  return json::parse(R"({"nodeDataArray":[
+    {"id":"ingest","name":"beampipe-ingest","category":"PythonApp","categoryType":"Application",
+     "fields":[{"id":"manifest_path","name":"manifest_path","type":"String","value":""}]},
+    {"id":"manifest","name":"manifest","category":"Memory","categoryType":"Data","fields":[]}],
+    "linkDataArray":[{"from":"ingest","to":"manifest"}]})");
+}
+
+}  // namespace
+
+struct execution_worker::impl {
+  runtime& rt;
+  std::string conninfo;
+  adapters::backend_factory backends;
+  stager stage;
+  execution_worker_options opts;
+  store::connection_pool pool;
+  boost::asio::thread_pool workers;
+  std::atomic<bool> stopping{false};
+  std::thread scanner;
+  std::mutex mu;
+  std::set<std::string> active;                 // executions with a task running here
+  std::map<std::string, int64_t> seen_version;  // last stream version this worker wrote
+  std::map<std::string, clock::time_point> next_poll, next_lookup;
+
+  impl(runtime& r, std::string ci, adapters::backend_factory b, stager s,
+       execution_worker_options o)
+      : rt(r),
+        conninfo(std::move(ci)),
+        backends(std::move(b)),
+        stage(std::move(s)),
+        opts(std::move(o)),
+        pool(conninfo, opts.concurrency + 1, "beampipe-execution"),
+        workers(opts.concurrency) {}
+
+  // ------------------------------------------------------------------ commands
+
+  command_reply send(const std::string& id, const std::string& name, json::object body) {
+    command_request cr;
+    cr.stream_id = domain::execution_stream_id(id);
+    cr.cmd = {name, std::move(body), "system:execution"};
+    cr.correlation_id = id;
+    auto r = rt.send_sync(std::move(cr), std::chrono::seconds(60));
+    if (r.status < 400) {
+      std::lock_guard lk(mu);
+      seen_version[id] = std::max(seen_version[id], r.version);
+    } else if (r.status != 409) {
+      spdlog::warn("execution {}: {} refused: {} {}", id, name, r.status, r.message);
+    }
+    return r;
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  std::optional<json::object> load_row(const std::string& id) {
+    std::optional<json::object> out;
+    store::with_connection(pool, [&](pqxx::connection& c) {
+      pqxx::read_transaction tx{c};
+      auto r = tx.exec_params(
+          "SELECT to_jsonb(x)::text, (extract(epoch FROM x.created_at) * 1000)::bigint "
+          "FROM batch_execution_record x WHERE uuid = $1::uuid",
+          id);
+      if (r.empty()) return;
+      out = json::parse(r[0][0].c_str()).as_object();
+      (*out)["created_at_ms"] = r[0][1].as<int64_t>();
+    });
+    return out;
+  }
+
+  static std::optional<domain::DeploymentProfile> profile_of(const json::object& row) {
+    const auto& snap = row.contains("deployment_profile_snapshot")
+                           ? row.at("deployment_profile_snapshot")
+                           : json::value(nullptr);
+    if (!snap.is_object()) return std::nullopt;
+    auto body = snap.as_object();
+    body.erase("revision");
+    body.erase("spec_sha256");
+    auto parsed = domain::parse_deployment_profile(json::value(body));
+    return parsed.profile;
+  }
+
+  // ------------------------------------------------------------------ scan
+
+  // Node ids are "<host>-<pid>": on this host a dead pid means the owner is gone. Other
+  // hosts' submissions wait for their deadline.
+  bool owner_gone(const std::string& node) const {
+    if (node.empty() || node == rt.node_id()) return false;
+    auto dash = node.rfind('-');
+    if (dash == std::string::npos) return false;
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    if (node.substr(0, dash) != host) return false;
+    pid_t pid = 0;
+    try {
+      pid = static_cast<pid_t>(std::stol(node.substr(dash + 1)));
+    } catch (...) {
+      return false;
+    }
+    return pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH;
+  }
+
+  void scan_loop() {
+    while (!stopping) {
+      try {
+        scan();
+      } catch (const std::exception& e) {
+        spdlog::warn("execution scan failed: {}", e.what());
+      }
+      std::this_thread::sleep_for(opts.scan_every);
+    }
+  }
+
+  struct work_row {
+    std::string id, status, submission, phase, scheduler_job_id;
+    bool execute_requested = false, cancel_requested = false, orphaned = false;
+    int64_t version = 0;
+  };
+
+  void scan() {
+    std::vector<work_row> rows;
+    store::with_connection(pool, [&](pqxx::connection& c) {
+      pqxx::read_transaction tx{c};
+      auto r = tx.exec(
+          "SELECT uuid::text, status, submission_state, coalesce(execution_phase, ''), "
+          "coalesce(scheduler_job_id, ''), execute_request IS NOT NULL, cancel_requested, "
+          "stream_version, "
+          "coalesce(submission_node, ''), coalesce(submission_deadline_at < now(), false) "
+          "FROM batch_execution_record WHERE status NOT IN "
+          "('completed','failed','cancelled','not_submitted') "
+          "ORDER BY updated_at LIMIT 500");
+      for (const auto& row : r) {
+        work_row w{row[0].as<std::string>(), row[1].as<std::string>(),
+                   row[2].as<std::string>(), row[3].as<std::string>(),
+                   row[4].as<std::string>(), row[5].as<bool>(),
+                   row[6].as<bool>(),        false,
+                   row[7].as<int64_t>()};
+        // An in-flight submission is orphaned when the process that recorded it is gone, or
+        // when its deadline has passed.
+        if (w.submission == "in_flight")
+          w.orphaned = row[9].as<bool>() || owner_gone(row[8].as<std::string>());
+        rows.push_back(std::move(w));
+      }
+    });
+    auto now = clock::now();
+    std::vector<std::string> to_poll;
+    for (const auto& w : rows) {
+      {
+        std::lock_guard lk(mu);
+        if (active.count(w.id)) continue;
+        // The read model has not caught up with what this worker last wrote: wait.
+        if (auto it = seen_version.find(w.id); it != seen_version.end() && w.version < it->second)
+          continue;
+      }
+      if (w.submission == "not_started" || w.submission == "failed") {
+        if (w.execute_requested &&
+            (w.status == "pending" || w.status == "retrying" || w.status == "running"))
+          dispatch(w.id, [this, id = w.id] { prepare_and_submit(id); });
+      } else if (w.submission == "in_flight") {
+        if (w.orphaned) dispatch(w.id, [this, id = w.id] { orphaned_submission(id); });
+      } else if (w.submission == "uncertain" && w.scheduler_job_id.empty()) {
+        if (due(next_lookup, w.id, now, opts.lookup_every))
+          dispatch(w.id, [this, id = w.id] { lookup(id); });
+      } else if (w.cancel_requested) {
+        if (due(next_poll, w.id, now, std::chrono::seconds(3)))
+          dispatch(w.id, [this, id = w.id] { cancel(id); });
+      } else if (w.submission == "submitted" || w.submission == "uncertain") {
+        to_poll.push_back(w.id);
+      }
+    }
+    if (!to_poll.empty()) poll_due(to_poll, now);
+  }
+
+  bool due(std::map<std::string, clock::time_point>& schedule, const std::string& id,
+           clock::time_point now, std::chrono::milliseconds every) {
+    std::lock_guard lk(mu);
+    auto& next = schedule[id];
+    if (now < next) return false;
+    next = now + every;
+    return true;
+  }
+
+  template <class F>
+  void dispatch(const std::string& id, F task) {
+    {
+      std::lock_guard lk(mu);
+      if (active.size() >= opts.concurrency * 4 || !active.insert(id).second) return;
+    }
+    boost::asio::post(workers, [this, id, task = std::move(task)] {
+      try {
+        task();
+      } catch (const std::exception& e) {
+        spdlog::error("execution {}: {}", id, e.what());
+      }
+      std::lock_guard lk(mu);
+      active.erase(id);
+    });
+  }
+
+  // ------------------------------------------------------------------ execute
+
+  void prepare_and_submit(const std::string& id) {
+    auto start = send(id, "start", {});
+    if (start.status >= 400) return;
+    auto row = load_row(id);
+    if (!row) return;
+    const auto& req = row->at("execute_request");
+    if (!req.is_object()) return;
+    bool do_stage = util::get_bool(req.as_object(), "do_stage").value_or(true);
+    bool do_submit = util::get_bool(req.as_object(), "do_submit").value_or(true);
+    try {
+      json::value patched_graph;
+      // A retry of the submit stage reuses the persisted manifest and graph (§3.5 replay).
+      bool replay =
+          text(*row, "execution_phase") == "submit" && !text(*row, "patched_graph_sha256").empty();
+      if (replay) {
+        patched_graph = load_artifact_json(text(*row, "patched_graph_sha256"));
+      } else {
+        patched_graph = prepare(id, *row, do_stage, do_submit);
+        if (patched_graph.is_null()) return;  // refused: someone else moved the execution on
+      }
+      if (!do_submit) {
+        send(id, "not_submitted", {});
+        return;
+      }
+      submit(id, *row, std::move(patched_graph));
+    } catch (const prepare_failure& e) {
+      send(id, "fail", {{"error", e.what()}, {"failure_class", e.failure_class}});
+    }
+  }
+
+  json::value load_artifact_json(const std::string& sha) {
+    std::optional<store::artifact_blob> blob;
+    store::with_connection(pool, [&](pqxx::connection& c) { blob = store::get_artifact(c, sha); });
+    if (!blob) throw prepare_failure("artifact " + sha + " is missing from the artifact store");
+    return json::parse(blob->content);
+  }
+
+  std::string put_artifact(const std::string& media_type, const std::string& bytes) {
+    std::string sha;
+    store::with_connection(
+        pool, [&](pqxx::connection& c) { sha = store::put_artifact(c, media_type, bytes); });
+    return sha;
+  }
+
+  // Builds and persists the manifest and the patched graph; returns the patched graph, or
+  // null when the aggregate refused the result.
+  json::value prepare(const std::string& id, const json::object& row, bool do_stage,
+                      bool do_submit) {
+    auto module = text(row, "project_module");
+    std::optional<domain::ProjectConfig> config;
+    json::array records;
+    std::map<std::string, std::string> current_signatures;
+    store::with_connection(pool, [&](pqxx::connection& c) {
+      pqxx::read_transaction tx{c};
+      auto cfg =
+          row.at("project_config_id").is_null()
+              ? tx.exec_params(
+                    "SELECT spec::text FROM project_configs WHERE project_id = $1 AND active",
+                    module)
+              : tx.exec_params("SELECT spec::text FROM project_configs WHERE uuid = $1::uuid",
+                               text(row, "project_config_id"));
+      if (!cfg.empty())
+        config = domain::parse_project_config(json::parse(cfg[0][0].c_str())).config;
+      for (const auto& src : row.at("sources").as_array()) {
+        const auto& sel = src.as_object();
+        auto ident = text(sel, "source_identifier");
+        std::set<std::string> wanted;
+        if (auto sb = sel.find("sbids"); sb != sel.end() && sb->value().is_array())
+          for (const auto& v : sb->value().as_array()) wanted.insert(std::string(v.as_string()));
+        auto uuid = domain::source_uuid(module, ident);
+        auto s = tx.exec_params(
+            "SELECT coalesce(discovery_signature, ''), enabled, last_checked_at IS NOT NULL, "
+            "coalesce(discovery_request_id::text, '') FROM source_registry WHERE uuid = $1::uuid "
+            "AND NOT deleted",
+            uuid);
+        if (s.empty()) throw prepare_failure("source '" + ident + "' is no longer registered");
+        current_signatures[ident] = s[0][0].as<std::string>();
+        domain::SourceReadinessState st;
+        st.discovery_signature = s[0][0].as<std::string>();
+        st.enabled = s[0][1].as<bool>();
+        st.last_checked_at_set = s[0][2].as<bool>();
+        st.discovery_claim_token = s[0][3].as<std::string>();
+        auto m = tx.exec_params(
+            "SELECT sbid, metadata_json::text FROM archive_metadata WHERE source_uuid = $1::uuid "
+            "ORDER BY sbid",
+            uuid);
+        for (const auto& mr : m)
+          st.metadata_rows[mr[0].as<std::string>()] = json::parse(mr[1].c_str());
+        std::vector<std::string> filter(wanted.begin(), wanted.end());
+        if (auto err = domain::source_readiness_error(ident, st, filter))
+          throw prepare_failure(*err, "not_ready");
+        for (const auto& [sbid, meta] : st.metadata_rows) {
+          if (!wanted.empty() && !wanted.count(sbid)) continue;
+          if (!meta.is_object()) continue;
+          if (auto ds = meta.as_object().find("datasets");
+              ds != meta.as_object().end() && ds->value().is_array())
+            for (const auto& d : ds->value().as_array()) records.push_back(d);
+        }
+      }
+    });
+    if (!config) throw prepare_failure("project '" + module + "' has no usable config revision");
+    // §12.6: the sources must still be what was admitted.
+    if (row.at("source_signatures").is_object())
+      for (const auto& kv : row.at("source_signatures").as_object())
+        if (kv.value().is_string() &&
+            current_signatures[std::string(kv.key())] != kv.value().as_string())
+          throw prepare_failure(
+              "source discovery state changed after execution admission; prepare a new execution",
+              "conflict");
+
+    domain::ManifestInputs inputs;
+    json::object staging_report{{"mode", "pass_through"}};
+    if (do_stage && stage) {
+      auto staged = stage(text(row, "archive_name"), records);
+      records = std::move(staged.records);
+      for (auto& s : staged.skipped_sbids) inputs.exclude_sbids.insert(s);
+      staging_report = std::move(staged.report);
+    }
+    inputs.records = records;
+    inputs.staging = domain::staging_context_from_records(records);
+    auto manifest = domain::build_manifest_for_project(*config, inputs);
+    if (!manifest) throw prepare_failure(manifest.error());
+
+    auto graph_bytes = fetch_graph(*config);
+    json::value graph;
+    try {
+      graph = graph_bytes.empty() ? builtin_graph() : json::parse(graph_bytes);
+    } catch (const std::exception& e) {
+      throw prepare_failure(std::string("graph is not valid JSON: ") + e.what());
+    }
+    if (graph_bytes.empty()) graph_bytes = json::serialize(graph);
+    auto patched = graph;
+    auto now_s =
+        std::chrono::duration_cast<std::chrono::seconds>(util::clock::now().time_since_epoch())
+            .count();
+    auto injected = domain::inject_manifest_config_into_graph(
+        patched, json::value(manifest.value()), util::uuid_v5(id, "manifest-config"), now_s);
+    if (!injected) throw prepare_failure(injected.error());
+    if (auto it = manifest.value().find("graph_overrides"); it != manifest.value().end()) {
+      auto st = domain::apply_manifest_graph_overrides(patched, it->value());
+      if (!st) throw prepare_failure(st.error());
+    }
+    auto manifest_text = domain::stable_json(json::value(manifest.value()));
+    auto patched_text = json::serialize(patched);
+    auto manifest_sha = put_artifact("application/json", manifest_text);
+    auto source_sha = put_artifact("application/json", graph_bytes);
+    auto patched_sha = put_artifact("application/json", patched_text);
+    auto artifact = [](const char* kind, const std::string& sha, size_t size) {
+      return json::object{{"kind", kind},
+                          {"sha256", sha},
+                          {"size_bytes", size},
+                          {"media_type", "application/json"},
+                          {"producer_phase", "stage_and_manifest"}};
+    };
+    json::object body{
+        {"manifest", manifest.value()},
+        {"manifest_sha256", manifest_sha},
+        {"source_graph_sha256", source_sha},
+        {"patched_graph_sha256", patched_sha},
+        {"do_submit", do_submit},
+        {"staging", staging_report},
+        {"artifacts", json::array{artifact("manifest", manifest_sha, manifest_text.size()),
+                                  artifact("source_graph", source_sha, graph_bytes.size()),
+                                  artifact("patched_graph", patched_sha, patched_text.size())}}};
+    auto r = send(id, "prepared", std::move(body));
+    if (r.status >= 400) return nullptr;
+    return patched;
+  }
+
+  // graph.path (relative to BEAMPIPE_HOME) or graph.url; SHA-256 verified when given.
+  std::string fetch_graph(const domain::ProjectConfig& config) {
+    if (!config.graph) return "";
+    std::string bytes;
+    if (config.graph->path && !config.graph->path->empty()) {
+      std::string path = *config.graph->path;
+      if (path.front() != '/') path = opts.beampipe_home + "/" + path;
+      std::ifstream in(path, std::ios::binary);
+      if (!in) throw prepare_failure("graph file " + path + " cannot be read");
+      std::ostringstream ss;
+      ss << in.rdbuf();
+      bytes = ss.str();
+    } else if (config.graph->url && !config.graph->url->empty()) {
+      adapters::http_options ho;
+      ho.read_timeout = std::chrono::seconds(30);
+      ho.max_response_bytes = kGraphLimit;
+      try {
+        auto resp = adapters::http_client(ho).get(*config.graph->url);
+        resp.expect_ok();
+        bytes = std::move(resp.body);
+      } catch (const std::exception& e) {
+        throw prepare_failure(std::string("graph fetch failed: ") + e.what(),
+                              "dependency_unavailable");
+      }
+    } else {
+      return "";
+    }
+    if (bytes.size() > kGraphLimit) throw prepare_failure("graph is larger than 16 MiB");
+    if (config.graph->sha256) {
+      auto want = *config.graph->sha256;
+      for (auto& ch : want) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      auto got = util::sha256_hex(bytes);
+      if (want != got)
+        throw prepare_failure("graph sha256 mismatch: expected " + want + ", got " + got);
+    }
+    return bytes;
+  }
+
+  void submit(const std::string& id, const json::object& row, json::value patched_graph) {
+    auto profile = profile_of(row);
+    if (!profile) throw prepare_failure("execution has no usable deployment profile snapshot");
+    auto backend = backends(*profile);
+    auto session = domain::dim_session_id(id, row.at("created_at_ms").as_int64());
+    if (!session) throw prepare_failure(session.error());
+    auto deadline_wall = util::clock::now() + opts.submission_timeout;
+    auto intent =
+        send(id, "intend_submission",
+             {{"session_id", session.value()},
+              {"backend", std::holds_alternative<domain::SlurmRemoteDeployment>(profile->deployment)
+                              ? "slurm_remote"
+                              : "rest_remote"},
+              {"target_fingerprint", backend->target_fingerprint(*profile)},
+              {"manager_url", backend->manager_url(*profile)},
+              {"deadline_at", util::to_rfc3339(deadline_wall)},
+              {"timeout_seconds", opts.submission_timeout.count()},
+              {"node", rt.node_id()}});
+    if (intent.status >= 400) return;  // held, cancelled or terminal: never submit
+    adapters::submit_request req;
+    req.execution_id = id;
+    req.session_id = session.value();
+    req.logical_graph = std::move(patched_graph);
+    req.profile = *profile;
+    req.deadline = clock::now() + opts.submission_timeout;
+    if (opts.fault == "kill_after_dispatch")
+      req.after_dispatch = [] {
+        spdlog::default_logger()->flush();
+        ::kill(::getpid(), SIGKILL);
+      };
+    adapters::submit_receipt receipt;
+    try {
+      receipt = backend->submit(req);
+    } catch (const adapters::submission_error& e) {
+      if (e.uncertain())
+        send(id, "submission_uncertain",
+             {{"error", e.what()}, {"failure_class", e.failure_class()}});
+      else
+        send(id, "fail",
+             {{"error", e.what()},
+              {"submission_failed", true},
+              {"failure_class",
+               e.failure_class().empty() ? "dependency_unavailable" : e.failure_class()}});
+      return;
+    } catch (const std::exception& e) {
+      // Unclassified: it may have reached the backend, so it is never treated as a failure.
+      send(id, "submission_uncertain", {{"error", e.what()}, {"failure_class", "unknown"}});
+      return;
+    }
+    auto physical_text = json::serialize(receipt.physical_graph);
+    auto physical_sha = put_artifact("application/json", physical_text);
+    auto next_status = receipt.scheduler_name == "slurm" ? "awaiting_scheduler" : "running";
+    json::object receipt_doc{{"schema", "beampipe-submission-receipt/v1"},
+                             {"scheduler_name", receipt.scheduler_name},
+                             {"scheduler_job_id", receipt.scheduler_job_id},
+                             {"daliuge_session_id", session.value()},
+                             {"remote_session_dir", receipt.remote_session_dir},
+                             {"staging_root", receipt.staging_root},
+                             {"workflow_manifest_sha256", row.at("manifest_sha256")},
+                             {"physical_graph_sha256", physical_sha},
+                             {"next_status", next_status}};
+    auto receipt_sha = util::sha256_hex(domain::stable_json(json::value(receipt_doc)));
+    send(id, "record_submission",
+         {{"scheduler_name", receipt.scheduler_name},
+          {"scheduler_job_id", receipt.scheduler_job_id},
+          {"remote_session_dir", receipt.remote_session_dir.empty()
+                                     ? json::value(nullptr)
+                                     : json::value(receipt.remote_session_dir)},
+          {"staging_root",
+           receipt.staging_root.empty() ? json::value(nullptr) : json::value(receipt.staging_root)},
+          {"manager_url",
+           receipt.manager_url.empty() ? json::value(nullptr) : json::value(receipt.manager_url)},
+          {"physical_graph_sha256", physical_sha},
+          {"receipt_sha256", receipt_sha},
+          {"receipt", receipt_doc},
+          {"run_record", receipt.run_record},
+          {"artifacts", json::array{json::object{{"kind", "physical_graph"},
+                                                 {"sha256", physical_sha},
+                                                 {"size_bytes", physical_text.size()},
+                                                 {"media_type", "application/json"},
+                                                 {"producer_phase", "submit"}}}}});
+  }
+
+  // ------------------------------------------------------------------ recovery
+
+  std::optional<adapters::execution_ref> ref_of(const json::object& row) {
+    auto profile = profile_of(row);
+    if (!profile) return std::nullopt;
+    adapters::execution_ref ref;
+    ref.execution_id = text(row, "uuid");
+    ref.session_id = text(row, "daliuge_session_id");
+    ref.scheduler_job_id = text(row, "scheduler_job_id");
+    ref.remote_session_dir = text(row, "remote_session_dir");
+    ref.intent_at = text(row, "submission_intent_at");
+    ref.profile = *profile;
+    return ref;
+  }
+
+  // The process that recorded the intent is gone: the call may or may not have reached the
+  // backend, which is exactly an uncertain submission.
+  void orphaned_submission(const std::string& id) {
+    send(id, "submission_uncertain",
+         {{"error",
+           "submission interrupted before its receipt was recorded (worker restart or deadline)"},
+          {"failure_class", "unknown"}});
+  }
+
+  void lookup(const std::string& id) {
+    auto row = load_row(id);
+    if (!row) return;
+    auto ref = ref_of(*row);
+    if (!ref) return;
+    auto backend = backends(ref->profile);
+    if (backend->target_fingerprint(ref->profile) != text(*row, "target_fingerprint")) {
+      spdlog::warn("execution {}: target changed since the intent; lookup skipped", id);
+      return;
+    }
+    adapters::lookup_result r;
+    try {
+      r = backend->lookup(*ref);
+    } catch (const std::exception& e) {
+      r.outcome = "error";
+      r.payload = {{"error", e.what()}};
+    }
+    json::object body{{"lookup", json::object{{"outcome", r.outcome}, {"detail", r.payload}}},
+                      {"raw_state", "lookup:" + r.outcome}};
+    if (r.outcome == "found") {
+      body = observation_body(r.state);
+      body["lookup"] = json::object{{"outcome", r.outcome}, {"detail", r.payload}};
+      body["adopt_scheduler_job_id"] = r.scheduler_job_id;
+      body["scheduler_name"] = backend->scheduler_name();
+      if (!r.remote_session_dir.empty()) body["remote_session_dir"] = r.remote_session_dir;
+    } else if (r.outcome == "not_found" || r.outcome == "ambiguous") {
+      body["scheduler_state"] = "unknown";
+      body["reason"] = r.outcome;
+    } else {
+      return;  // a lookup error is retried on the next round
+    }
+    send(id, "observe", std::move(body));
+  }
+
+  static json::object observation_body(const adapters::observation& o) {
+    json::object b{{"kind", o.kind}, {"raw_state", o.raw_state}, {"reason", o.reason}};
+    if (!o.scheduler_state.empty()) b["scheduler_state"] = o.scheduler_state;
+    if (!o.daliuge_state.empty()) b["daliuge_state"] = o.daliuge_state;
+    if (!o.error.empty()) b["error"] = o.error;
+    if (!o.daliuge_raw_status.is_null()) b["daliuge_raw_status"] = o.daliuge_raw_status;
+    if (!o.run_record.empty()) b["run_record"] = o.run_record;
+    json::object payload = o.payload;
+    if (o.exit_code) payload["exit_code"] = *o.exit_code;
+    b["payload"] = std::move(payload);
+    return b;
+  }
+
+  // ------------------------------------------------------------------ polling
+
+  void poll_due(const std::vector<std::string>& ids, clock::time_point now) {
+    // Group by backend target so one call (one SSH session, one DIM) serves many runs.
+    std::vector<json::object> rows;
+    for (const auto& id : ids)
+      if (auto r = load_row(id)) rows.push_back(std::move(*r));
+    std::map<std::string, std::pair<std::shared_ptr<adapters::execution_backend>,
+                                    std::vector<adapters::execution_ref>>>
+        by_target;
+    for (const auto& row : rows) {
+      auto ref = ref_of(row);
+      if (!ref) continue;
+      auto backend = backends(ref->profile);
+      auto every =
+          backend->scheduler_name() == "slurm" ? opts.slurm_poll_every : opts.dim_poll_every;
+      if (!due(next_poll, ref->execution_id, now, every)) continue;
+      auto key = backend->description() + "|" + backend->target_fingerprint(ref->profile);
+      auto& slot = by_target[key];
+      slot.first = backend;
+      slot.second.push_back(std::move(*ref));
+    }
+    for (auto& [key, group] : by_target) {
+      std::vector<std::string> claimed;
+      {
+        std::lock_guard lk(mu);
+        for (const auto& ref : group.second)
+          if (active.insert(ref.execution_id).second) claimed.push_back(ref.execution_id);
+      }
+      boost::asio::post(workers, [this, backend = group.first, refs = group.second, claimed] {
+        try {
+          auto obs = backend->poll(refs);
+          for (size_t i = 0; i < refs.size() && i < obs.size(); ++i) {
+            auto body = observation_body(obs[i]);
+            body["confirms_submission"] = !refs[i].scheduler_job_id.empty();
+            send(refs[i].execution_id, "observe", std::move(body));
+          }
+        } catch (const std::exception& e) {
+          // The backend could not be asked at all; each run keeps its state and is polled again.
+          spdlog::warn("poll of {} execution(s) via {} failed: {}", refs.size(),
+                       backend->description(), e.what());
+        }
+        std::lock_guard lk(mu);
+        for (const auto& id : claimed) active.erase(id);
+      });
+    }
+  }
+
+  void cancel(const std::string& id) {
+    auto row = load_row(id);
+    if (!row) return;
+    auto ref = ref_of(*row);
+    if (!ref) return;
+    auto backend = backends(ref->profile);
+    adapters::cancel_result r;
+    try {
+      r = backend->cancel(*ref);
+    } catch (const std::exception& e) {
+      r.confirmed = false;
+      r.reason = e.what();
+    }
+    if (!r.confirmed) {
+      spdlog::warn("execution {}: cancel not confirmed yet: {}", id, r.reason);
+      return;
+    }
+    auto body = observation_body(r.state);
+    body["confirms_submission"] = true;
+    send(id, "observe", std::move(body));
+  }
+};
+
+execution_worker::execution_worker(runtime& rt, std::string conninfo,
+                                   adapters::backend_factory backends, stager stage,
+                                   execution_worker_options opts)
+    : impl_(std::make_unique<impl>(rt, std::move(conninfo), std::move(backends), std::move(stage),
+                                   std::move(opts))) {}
+
+execution_worker::~execution_worker() { stop(); }
+
+void execution_worker::start() {
+  impl_->scanner = std::thread([this] { impl_->scan_loop(); });
+}
+
+void execution_worker::stop() {
+  if (!impl_ || impl_->stopping.exchange(true)) return;
+  if (impl_->scanner.joinable()) impl_->scanner.join();
+  impl_->workers.join();
+}
+
+}  // namespace beampipe::actors

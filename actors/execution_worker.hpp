@@ -1,0 +1,62 @@
+#pragma once
+// Drives executions through their external steps (spec §3.5–3.8, §12.2–12.3). It reads the
+// work list from the batch_execution_record read model and answers the execution aggregate,
+// which decides every step; the worker holds no state that matters after a crash:
+//
+//   execute requested        → start, stage, manifest, graph, artifacts, then either
+//                              not_submitted (dry run) or intent → backend submit → receipt
+//   submission in flight     → (owner gone or deadline passed) uncertain
+//   submission uncertain     → exact-name lookup: adopt, not found, or ambiguous
+//   submitted, not terminal  → poll the backend (one call per backend for many executions)
+//   cancel requested         → backend cancel, recorded once confirmed
+//
+// The intent is recorded (and committed) before any external call, so a crash between the
+// call and its receipt leaves an in-flight submission that recovery looks up by name; the
+// aggregate refuses a second intent, so nothing is ever submitted twice.
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "actors/runtime.hpp"
+#include "adapters/execution_backend.hpp"
+
+namespace beampipe::actors {
+
+struct execution_worker_options {
+  size_t concurrency = 4;
+  std::chrono::milliseconds scan_every{500};
+  std::chrono::milliseconds dim_poll_every{std::chrono::seconds(3)};     // §3.6 default interval
+  std::chrono::milliseconds slurm_poll_every{std::chrono::seconds(30)};  // §3.7 default interval
+  std::chrono::milliseconds lookup_every{std::chrono::seconds(30)};      // uncertain submissions
+  std::chrono::seconds submission_timeout{1800};  // BEAMPIPE_WORKER_SUBMISSION_TIMEOUT_SECONDS
+  std::string beampipe_home = ".";                // relative graph paths resolve here
+  // Fault injection for crash tests: "kill_after_dispatch" raises SIGKILL right after the
+  // backend accepted a submission and before the receipt is recorded.
+  std::string fault;
+};
+
+// Chooses how a project stages data: returns the staged records, or throws with a message
+// that fails the execution. The default passes records through unchanged.
+struct staging_outcome {
+  boost::json::array records;
+  std::vector<std::string> skipped_sbids;
+  boost::json::object report;
+};
+using stager = std::function<staging_outcome(const std::string& archive_name,
+                                             const boost::json::array& records)>;
+
+class execution_worker {
+ public:
+  execution_worker(runtime& rt, std::string conninfo, adapters::backend_factory backends,
+                   stager stage, execution_worker_options opts);
+  ~execution_worker();
+  void start();
+  void stop();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace beampipe::actors

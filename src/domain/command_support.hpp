@@ -1,0 +1,78 @@
+#pragma once
+// Field readers shared by the aggregate deciders: each refusal names the offending field.
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "domain/aggregates.hpp"
+
+namespace beampipe::domain::cmd {
+
+inline command_error bad(std::string field, std::string message,
+                         std::string code = "invalid_field") {
+  return {400, std::move(code), std::move(message), std::move(field)};
+}
+
+inline command_error conflict(std::string code, std::string message, std::string field = "") {
+  return {409, std::move(code), std::move(message), std::move(field)};
+}
+
+inline bool has_control_chars(std::string_view s) {
+  for (unsigned char c : s)
+    if (c < 0x20 || c == 0x7f) return true;
+  return false;
+}
+
+inline std::string trim(std::string_view s) {
+  size_t b = 0, e = s.size();
+  while (b < e && (s[b] == ' ' || s[b] == '\t' || s[b] == '\n' || s[b] == '\r')) ++b;
+  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\n' || s[e - 1] == '\r'))
+    --e;
+  return std::string(s.substr(b, e - b));
+}
+
+// Reads a required, trimmed, non-empty string of at most max_len bytes.
+inline std::optional<command_error> required_text(const boost::json::object& body,
+                                                  const char* field, size_t max_len,
+                                                  std::string& out) {
+  auto it = body.find(field);
+  if (it == body.end() || it->value().is_null())
+    return bad(field, std::string(field) + " is required");
+  if (!it->value().is_string()) return bad(field, std::string(field) + " must be a string");
+  out = trim(it->value().as_string());
+  if (out.empty()) return bad(field, std::string(field) + " must not be empty");
+  if (out.size() > max_len)
+    return bad(field,
+               std::string(field) + " must be at most " + std::to_string(max_len) + " bytes");
+  if (has_control_chars(out))
+    return bad(field, std::string(field) + " must not contain control characters");
+  return std::nullopt;
+}
+
+inline std::optional<command_error> optional_bool(const boost::json::object& body,
+                                                  const char* field, std::optional<bool>& out) {
+  auto it = body.find(field);
+  if (it == body.end() || it->value().is_null()) return std::nullopt;
+  if (!it->value().is_bool()) return bad(field, std::string(field) + " must be a boolean");
+  out = it->value().as_bool();
+  return std::nullopt;
+}
+
+inline bool flag(const boost::json::object& o, std::string_view k) {
+  auto it = o.find(k);
+  return it != o.end() && it->value().is_bool() && it->value().as_bool();
+}
+
+inline std::string str(const boost::json::object& o, std::string_view k) {
+  auto it = o.find(k);
+  return it != o.end() && it->value().is_string() ? std::string(it->value().as_string())
+                                                  : std::string();
+}
+
+inline const boost::json::value& at_or_null(const boost::json::object& o, std::string_view k) {
+  static const boost::json::value null_value;
+  auto it = o.find(k);
+  return it == o.end() ? null_value : it->value();
+}
+
+}  // namespace beampipe::domain::cmd

@@ -1,0 +1,722 @@
+// The execution aggregate (spec §2.2–2.3, §3.5, §12.2–12.9): every step of an execution
+// is a command the execution worker or the API sends, and every accepted step is one event.
+//
+// Event data envelope (shared by all execution events):
+//   after       ledger columns as they are after the event (merged into the row)
+//   stamp       columns set to the event's recorded_at
+//   stamp_once  columns set to recorded_at only when still null (started_at, completed_at)
+//   run_record_merge  deep-merged into workflow_manifest.beampipe_run_record
+//   artifacts   [{kind, sha256, size_bytes, media_type}] content-addressed artifacts
+//   observation {kind, normalized_state, raw_state, reason, payload, source_version}
+//   provenance  [{event_type, payload}] rows for the §8.2 provenance timeline
+// The decider computes everything (status included) so projections and replays copy, never
+// re-derive.
+#include <algorithm>
+
+#include "domain/aggregates.hpp"
+#include "domain/command_support.hpp"
+#include "domain/execution.hpp"
+#include "domain/execution_fsm.hpp"
+#include "events/envelope.hpp"
+#include "events/types.hpp"
+#include "util/ids.hpp"
+
+namespace beampipe::domain {
+namespace json = boost::json;
+namespace et = beampipe::events::type;
+using namespace cmd;
+
+namespace {
+
+// Namespace for execute job ids: v5(namespace, "execute:<id>[:retry:<n>]").
+constexpr const char* kJobNamespace = "2d7f1c4a-9b3e-4f60-8a21-5c0e7d94b3f1";
+
+json::object execution_initial() { return json::object{{"exists", false}}; }
+
+void merge_into(json::object& target, const json::object& patch) {
+  for (const auto& kv : patch) target[kv.key()] = kv.value();
+}
+
+void execution_apply(json::object& s, std::string_view type, const json::object& d,
+                     std::string_view recorded_at) {
+  if (type == et::execution_created) {
+    s = json::object{{"exists", true}};
+  }
+  if (auto it = d.find("after"); it != d.end() && it->value().is_object())
+    merge_into(s, it->value().as_object());
+  for (const char* list : {"stamp", "stamp_once"}) {
+    auto it = d.find(list);
+    if (it == d.end() || !it->value().is_array()) continue;
+    for (const auto& col : it->value().as_array()) {
+      auto key = col.as_string();
+      if (std::string_view(list) == "stamp_once" && s.contains(key) && !s.at(key).is_null())
+        continue;
+      s[key] = recorded_at;
+    }
+  }
+}
+
+bool terminal(const json::object& s) {
+  auto st = parse_execution_status(str(s, "status"));
+  return st && is_terminal(*st);
+}
+
+json::array source_identifiers(const json::object& s) {
+  json::array out;
+  if (auto it = s.find("sources"); it != s.end() && it->value().is_array())
+    for (const auto& src : it->value().as_array())
+      if (src.is_object()) out.push_back(src.as_object().at("source_identifier"));
+  return out;
+}
+
+execution_axes axes_of(const json::object& s) {
+  execution_axes a;
+  a.submission = str(s, "submission_state");
+  a.scheduler = str(s, "scheduler_state");
+  a.daliuge = str(s, "daliuge_state");
+  a.output = str(s, "output_state");
+  a.output_verification_required = flag(s, "output_verification_required");
+  return a;
+}
+
+struct builder {
+  const json::object& s;
+  json::object after;
+  json::array stamp, stamp_once, provenance;
+  json::object extra;
+
+  explicit builder(const json::object& state) : s(state) {}
+
+  void provenance_row(std::string event_type, json::object payload) {
+    provenance.push_back(
+        json::object{{"event_type", std::move(event_type)}, {"payload", std::move(payload)}});
+  }
+
+  // A status change with its §2.2 side effects: timestamps, terminal bookkeeping and the
+  // status provenance rows.
+  void status(const std::string& to, std::optional<std::string> outcome = std::nullopt,
+              const json::object* terminal_payload = nullptr) {
+    auto from = str(s, "status");
+    after["status"] = to;
+    if (to == from) return;
+    auto parsed = parse_execution_status(to);
+    if (to == "running") {
+      stamp_once.push_back("started_at");
+      provenance_row("execution.running", {{"from_status", from}, {"to_status", to}});
+    } else if (to == "awaiting_scheduler") {
+      provenance_row("execution.awaiting_scheduler", {{"from_status", from}, {"to_status", to}});
+    }
+    if (parsed && is_terminal(*parsed)) {
+      stamp_once.push_back("completed_at");
+      after["control_phase"] = "terminal";
+      after["execution_phase"] = nullptr;
+      if (!outcome) {
+        if (to == "completed") outcome = "succeeded";
+        if (to == "failed") outcome = "failed";
+        if (to == "cancelled") outcome = "cancelled";
+      }
+      const auto& prior = at_or_null(s, "terminal_outcome");
+      if (outcome) after["terminal_outcome"] = prior.is_null() ? json::value(*outcome) : prior;
+      if (to == "completed" && !after.contains("last_error")) after["last_error"] = nullptr;
+      if (to == "completed" || to == "failed" || to == "cancelled" || to == "not_submitted") {
+        json::object payload =
+            terminal_payload
+                ? *terminal_payload
+                : json::object{{"source_identifiers", source_identifiers(s)}, {"status", to}};
+        provenance_row("execution." + to, std::move(payload));
+      }
+    }
+  }
+
+  pending_event done(const char* type) {
+    json::object data{{"uuid", s.contains("uuid") ? s.at("uuid") : json::value(nullptr)},
+                      {"project_module", at_or_null(s, "project_module")}};
+    auto ids = source_identifiers(after.contains("sources") ? after : s);
+    data["source_identifier"] = ids.empty() ? json::value(nullptr) : ids.front();
+    data["after"] = std::move(after);
+    if (!stamp.empty()) data["stamp"] = std::move(stamp);
+    if (!stamp_once.empty()) data["stamp_once"] = std::move(stamp_once);
+    if (!provenance.empty()) data["provenance"] = std::move(provenance);
+    for (auto& kv : extra) data[kv.key()] = kv.value();
+    return {type, std::move(data)};
+  }
+};
+
+decision one(pending_event e) {
+  decision d;
+  d.events.push_back(std::move(e));
+  return d;
+}
+decision refuse(command_error e) { return {{}, std::move(e)}; }
+
+std::optional<command_error> validate_sources(const json::object& body, json::array& out) {
+  auto it = body.find("sources");
+  if (it == body.end() || !it->value().is_array())
+    return bad("sources", "sources must be a non-empty array");
+  const auto& arr = it->value().as_array();
+  if (arr.empty()) return bad("sources", "sources must be a non-empty array");
+  std::vector<std::string> seen;
+  for (size_t i = 0; i < arr.size(); ++i) {
+    std::string path = "sources[" + std::to_string(i) + "]";
+    if (!arr[i].is_object()) return bad(path, path + " must be an object");
+    const auto& src = arr[i].as_object();
+    std::string ident;
+    if (auto e = required_text(src, "source_identifier", 100, ident)) {
+      e->field = path + "." + e->field;
+      return e;
+    }
+    if (std::find(seen.begin(), seen.end(), ident) != seen.end())
+      return bad(path + ".source_identifier", "duplicate source '" + ident + "'");
+    seen.push_back(ident);
+    json::object sel{{"source_identifier", ident}};
+    if (auto sb = src.find("sbids"); sb != src.end() && !sb->value().is_null()) {
+      if (!sb->value().is_array())
+        return bad(path + ".sbids", path + ".sbids must be an array of strings");
+      json::array sbids;
+      for (const auto& v : sb->value().as_array()) {
+        if (!v.is_string() || trim(v.as_string()).empty())
+          return bad(path + ".sbids", path + ".sbids must contain non-empty strings");
+        auto t = trim(v.as_string());
+        for (const auto& prev : sbids)
+          if (prev.as_string() == t) return bad(path + ".sbids", "duplicate sbid '" + t + "'");
+        sbids.push_back(json::value(t));
+      }
+      if (sbids.empty()) return bad(path + ".sbids", path + ".sbids must not be empty when given");
+      sel["sbids"] = std::move(sbids);
+    }
+    for (const auto& kv : src)
+      if (kv.key() != "source_identifier" && kv.key() != "sbids")
+        return bad(path + "." + std::string(kv.key()),
+                   "unknown field '" + std::string(kv.key()) + "'", "unknown_field");
+    out.push_back(std::move(sel));
+  }
+  return std::nullopt;
+}
+
+std::optional<command_error> optional_uuid(const json::object& body, const char* field,
+                                           json::value& out) {
+  auto it = body.find(field);
+  if (it == body.end() || it->value().is_null()) {
+    out = nullptr;
+    return std::nullopt;
+  }
+  if (!it->value().is_string() || !util::is_uuid(it->value().as_string()))
+    return bad(field, std::string(field) + " must be a UUID");
+  out = it->value();
+  return std::nullopt;
+}
+
+std::string job_id_for(std::string_view execution_uuid, int64_t attempt) {
+  std::string key = "execute:" + std::string(execution_uuid);
+  if (attempt > 0) key += ":retry:" + std::to_string(attempt);
+  return util::uuid_v5(kJobNamespace, key);
+}
+
+decision decide_create(const json::object& s, std::string_view stream_id, const command& c) {
+  const auto& b = c.body;
+  if (flag(s, "exists")) {
+    // Idempotent create: the stream id was derived from (user, Idempotency-Key).
+    auto sha = str(b, "request_sha256");
+    if (!str(s, "create_idempotency_key").empty()) {
+      if (!sha.empty() && sha == str(s, "create_request_sha256")) return {};
+      return refuse(conflict("idempotency_conflict",
+                             "Idempotency-Key was already used for a different execution request"));
+    }
+    return refuse(conflict("already_exists", "execution already exists"));
+  }
+  std::string module, archive;
+  if (auto e = required_text(b, "project_module", 50, module)) return refuse(*e);
+  if (auto e = required_text(b, "archive_name", 50, archive)) return refuse(*e);
+  json::array sources;
+  if (auto e = validate_sources(b, sources)) return refuse(*e);
+  json::value profile_id, config_id;
+  if (auto e = optional_uuid(b, "deployment_profile_id", profile_id)) return refuse(*e);
+  if (auto e = optional_uuid(b, "project_config_id", config_id)) return refuse(*e);
+  static const std::vector<std::string_view> known{"project_module",
+                                                   "archive_name",
+                                                   "sources",
+                                                   "deployment_profile_id",
+                                                   "deployment_profile_name",
+                                                   "project_config_id",
+                                                   "project_config_version",
+                                                   "project_spec_sha256",
+                                                   "deployment_profile_snapshot",
+                                                   "discovery_signature",
+                                                   "source_signatures",
+                                                   "output_verification_required",
+                                                   "output_verification_policy",
+                                                   "idempotency_key",
+                                                   "request_sha256"};
+  for (const auto& kv : b)
+    if (std::find(known.begin(), known.end(), kv.key()) == known.end())
+      return refuse(bad(std::string(kv.key()), "unknown field '" + std::string(kv.key()) + "'",
+                        "unknown_field"));
+  auto uuid = events::stream_key_of_view(stream_id);
+  const auto& snapshot = at_or_null(b, "deployment_profile_snapshot");
+  json::object after{
+      {"uuid", uuid},
+      {"project_module", module},
+      {"archive_name", archive},
+      {"sources", std::move(sources)},
+      {"created_by", c.actor},
+      {"deployment_profile_id", profile_id},
+      {"deployment_profile_revision",
+       snapshot.is_object() ? at_or_null(snapshot.as_object(), "revision") : json::value(nullptr)},
+      {"deployment_profile_snapshot", snapshot},
+      {"project_config_id", config_id},
+      {"project_config_version", at_or_null(b, "project_config_version")},
+      {"project_spec_sha256", at_or_null(b, "project_spec_sha256")},
+      {"discovery_signature", at_or_null(b, "discovery_signature")},
+      {"source_signatures", at_or_null(b, "source_signatures")},
+      {"output_verification_required", flag(b, "output_verification_required")},
+      {"output_verification_policy", at_or_null(b, "output_verification_policy")},
+      {"create_idempotency_key", at_or_null(b, "idempotency_key")},
+      {"create_request_sha256", at_or_null(b, "request_sha256")},
+      {"status", "pending"},
+      {"retry_count", 0},
+      {"last_error", nullptr},
+      {"execution_phase", nullptr},
+      {"control_phase", "admitted"},
+      {"submission_state", "not_started"},
+      {"scheduler_state", "not_submitted"},
+      {"daliuge_state", "not_created"},
+      {"output_state", "not_started"},
+      {"terminal_outcome", nullptr},
+      {"scheduler_name", nullptr},
+      {"scheduler_job_id", nullptr},
+      {"execute_request", nullptr},
+      {"cancel_requested", false}};
+  builder e(s);
+  e.after = std::move(after);
+  e.provenance_row("execution.created",
+                   {{"archive_name", archive}, {"sources", e.after.at("sources")}});
+  auto ev = e.done(et::execution_created);
+  ev.data["uuid"] = uuid;
+  ev.data["project_module"] = module;
+  return one(std::move(ev));
+}
+
+decision decide_request_execute(const json::object& s, const command& c) {
+  std::optional<bool> stage, submit;
+  if (auto e = optional_bool(c.body, "do_stage", stage)) return refuse(*e);
+  if (auto e = optional_bool(c.body, "do_submit", submit)) return refuse(*e);
+  bool do_stage = stage.value_or(true), do_submit = submit.value_or(true);
+  const auto& existing = at_or_null(s, "execute_request");
+  if (existing.is_object()) {
+    const auto& x = existing.as_object();
+    if (flag(x, "do_stage") == do_stage && flag(x, "do_submit") == do_submit)
+      return {};  // same job again
+    return refuse(
+        conflict("execute_options_conflict",
+                 "an execute job already exists for this execution with other do_stage/do_submit"));
+  }
+  if (str(s, "status") != "pending")
+    return refuse(conflict("execution_not_pending",
+                           "only a pending execution can be executed; it is " + str(s, "status"),
+                           "status"));
+  builder e(s);
+  e.after["execute_request"] = json::object{{"do_stage", do_stage},
+                                            {"do_submit", do_submit},
+                                            {"attempt", 0},
+                                            {"job_id", job_id_for(str(s, "uuid"), 0)},
+                                            {"requested_by", c.actor}};
+  e.stamp.push_back("execute_requested_at");
+  return one(e.done(et::execution_execute_requested));
+}
+
+std::optional<command_error> held(const json::object& s) {
+  auto sub = str(s, "submission_state");
+  if (sub == "in_flight" || sub == "uncertain" || sub == "submitted")
+    return conflict("submission_held", "the submission is " + sub + "; held for reconciliation");
+  return std::nullopt;
+}
+
+decision decide_start(const json::object& s) {
+  if (terminal(s))
+    return refuse(conflict("execution_terminal", "execution is " + str(s, "status")));
+  if (auto e = held(s)) return refuse(*e);
+  if (!at_or_null(s, "execute_request").is_object())
+    return refuse(conflict("execute_not_requested", "execution has no execute request"));
+  auto status = str(s, "status");
+  if (status == "running") return {};  // a restarted worker picks the preparation up again
+  builder e(s);
+  e.status("running");
+  e.after["execution_phase"] = "stage_and_manifest";
+  e.after["control_phase"] = "admitted";
+  e.after["submission_state"] = "not_started";
+  return one(e.done(et::execution_started));
+}
+
+decision decide_prepared(const json::object& s, const command& c) {
+  if (terminal(s))
+    return refuse(conflict("execution_terminal", "execution is " + str(s, "status")));
+  if (auto e = held(s)) return refuse(*e);
+  if (str(s, "status") != "running")
+    return refuse(conflict("execution_not_running", "execution is not running"));
+  auto manifest = at_or_null(c.body, "manifest");
+  if (!manifest.is_object()) return refuse(bad("manifest", "manifest must be an object"));
+  auto sha = str(c.body, "manifest_sha256");
+  if (sha.empty()) return refuse(bad("manifest_sha256", "manifest_sha256 is required"));
+  if (str(s, "manifest_sha256") == sha && str(s, "execution_phase") == "submit") return {};
+  bool do_submit = flag(c.body, "do_submit");
+  builder e(s);
+  // Keep what automation recorded before the first execute (the baseline dropped it).
+  const auto& prior = at_or_null(s, "workflow_manifest");
+  if (prior.is_object())
+    if (auto rr = prior.as_object().find("beampipe_run_record"); rr != prior.as_object().end())
+      manifest.as_object()["beampipe_run_record"] = rr->value();
+  e.after["workflow_manifest"] = std::move(manifest);
+  for (const char* k : {"manifest_sha256", "source_graph_sha256", "patched_graph_sha256"})
+    e.after[k] = at_or_null(c.body, k);
+  e.after["control_phase"] = "graph_patched";
+  if (do_submit) {
+    e.after["execution_phase"] = "submit";
+    e.provenance_row("execution.execute_started", {{"execution_phase", "submit"}});
+  }
+  if (auto it = c.body.find("artifacts"); it != c.body.end()) e.extra["artifacts"] = it->value();
+  if (auto it = c.body.find("patch_summary"); it != c.body.end())
+    e.extra["patch_summary"] = it->value();
+  return one(e.done(et::execution_manifest_prepared));
+}
+
+decision decide_not_submitted(const json::object& s) {
+  if (terminal(s))
+    return refuse(conflict("execution_terminal", "execution is " + str(s, "status")));
+  if (auto e = held(s)) return refuse(*e);
+  if (str(s, "manifest_sha256").empty())
+    return refuse(conflict("manifest_missing", "no manifest was prepared for this execution"));
+  builder e(s);
+  json::object payload{{"source_identifiers", source_identifiers(s)},
+                       {"manifest_sha256", at_or_null(s, "manifest_sha256")}};
+  e.status("not_submitted", std::nullopt, &payload);
+  return one(e.done(et::execution_not_submitted));
+}
+
+decision decide_intend(const json::object& s, const command& c) {
+  if (terminal(s))
+    return refuse(conflict("execution_terminal", "execution is " + str(s, "status")));
+  if (auto e = held(s)) return refuse(*e);
+  if (flag(s, "cancel_requested"))
+    return refuse(conflict("cancel_requested", "execution is being cancelled"));
+  if (str(s, "execution_phase") != "submit" || str(s, "manifest_sha256").empty())
+    return refuse(conflict("manifest_missing", "the manifest must be persisted before submission"));
+  std::string session, backend;
+  if (auto e = required_text(c.body, "session_id", 200, session)) return refuse(*e);
+  if (auto e = required_text(c.body, "backend", 40, backend)) return refuse(*e);
+  builder e(s);
+  e.after["submission_state"] = "in_flight";
+  e.after["control_phase"] = "submission_pending";
+  e.after["daliuge_session_id"] = session;
+  e.after["backend_kind"] = backend;
+  e.after["daliuge_manager_url"] = at_or_null(c.body, "manager_url");
+  e.after["target_fingerprint"] = at_or_null(c.body, "target_fingerprint");
+  e.after["submission_deadline_at"] = at_or_null(c.body, "deadline_at");
+  e.after["submission_node"] = at_or_null(c.body, "node");
+  e.stamp.push_back("submission_intent_at");
+  e.extra["observation"] = json::object{
+      {"kind", "daliuge_session"},
+      {"normalized_state", "in_flight"},
+      {"raw_state", "intent_persisted"},
+      {"payload",
+       json::object{{"daliuge_session_id", session},
+                    {"backend", backend},
+                    {"submission_deadline_at", at_or_null(c.body, "deadline_at")},
+                    {"submission_timeout_seconds", at_or_null(c.body, "timeout_seconds")},
+                    {"target_fingerprint", at_or_null(c.body, "target_fingerprint")}}}};
+  return one(e.done(et::submission_intended));
+}
+
+decision decide_record(const json::object& s, const command& c) {
+  auto sub = str(s, "submission_state");
+  auto receipt_sha = str(c.body, "receipt_sha256");
+  if (receipt_sha.empty()) return refuse(bad("receipt_sha256", "receipt_sha256 is required"));
+  if (sub == "submitted") {
+    if (str(s, "submission_receipt_sha256") == receipt_sha) return {};  // exact replay
+    return refuse(
+        conflict("conflicting_receipt", "a different submission receipt is already recorded"));
+  }
+  if (terminal(s))
+    return refuse(conflict("execution_terminal", "execution is " + str(s, "status")));
+  if (sub != "in_flight" && sub != "uncertain")
+    return refuse(
+        conflict("submission_not_in_flight", "no submission is in flight (it is " + sub + ")"));
+  std::string scheduler, job;
+  if (auto e = required_text(c.body, "scheduler_name", 50, scheduler)) return refuse(*e);
+  if (auto e = required_text(c.body, "scheduler_job_id", 512, job)) return refuse(*e);
+  builder e(s);
+  e.after["submission_state"] = "submitted";
+  e.after["submission_receipt_sha256"] = receipt_sha;
+  e.after["scheduler_name"] = scheduler;
+  e.after["scheduler_job_id"] = job;
+  e.after["control_phase"] = "submitted";
+  for (const char* k : {"remote_session_dir", "staging_root", "physical_graph_sha256"})
+    e.after[k] = at_or_null(c.body, k);
+  if (!at_or_null(c.body, "manager_url").is_null())
+    e.after["daliuge_manager_url"] = c.body.at("manager_url");
+  auto axes = axes_of(s);
+  axes.submission = "submitted";
+  if (scheduler == "slurm") {
+    axes.scheduler = "pending";
+  } else {
+    axes.scheduler = "not_submitted";
+    axes.daliuge = "running";  // deploy returned: the DIM session runs
+  }
+  e.after["scheduler_state"] = axes.scheduler;
+  e.after["daliuge_state"] = axes.daliuge;
+  auto r = reconcile(axes);
+  e.status(r.status, r.outcome);
+  e.after["last_error"] = nullptr;
+  json::object receipt = c.body.contains("receipt") && c.body.at("receipt").is_object()
+                             ? c.body.at("receipt").as_object()
+                             : json::object{};
+  e.provenance_row("execution.submission_recorded", {{"submission_receipt_sha256", receipt_sha},
+                                                     {"receipt", receipt},
+                                                     {"operator_abandonment_preserved", false}});
+  if (auto it = c.body.find("run_record"); it != c.body.end())
+    e.extra["run_record_merge"] = it->value();
+  if (auto it = c.body.find("artifacts"); it != c.body.end()) e.extra["artifacts"] = it->value();
+  e.extra["observation"] =
+      json::object{{"kind", scheduler == "slurm" ? "scheduler" : "daliuge_session"},
+                   {"normalized_state", "submitted"},
+                   {"raw_state", "receipt_recorded"},
+                   {"payload", receipt}};
+  return one(e.done(et::submission_recorded));
+}
+
+decision decide_uncertain(const json::object& s, const command& c) {
+  if (terminal(s))
+    return refuse(conflict("execution_terminal", "execution is " + str(s, "status")));
+  auto sub = str(s, "submission_state");
+  if (sub == "uncertain") return {};
+  if (sub != "in_flight")
+    return refuse(
+        conflict("submission_not_in_flight", "no submission is in flight (it is " + sub + ")"));
+  auto error = str(c.body, "error");
+  builder e(s);
+  e.after["submission_state"] = "uncertain";
+  auto axes = axes_of(s);
+  axes.submission = "uncertain";
+  e.status(reconcile(axes).status);
+  e.after["last_error"] = error;
+  e.after["failure_class"] = at_or_null(c.body, "failure_class");
+  e.provenance_row("execution.submission_uncertain", {{"error", error},
+                                                      {"submission_state", "uncertain"},
+                                                      {"system_action", "reconcile_by_name"}});
+  return one(e.done(et::submission_uncertain));
+}
+
+decision decide_fail(const json::object& s, const command& c) {
+  if (terminal(s))
+    return refuse(conflict("execution_terminal", "execution is " + str(s, "status")));
+  auto sub = str(s, "submission_state");
+  bool submission_failed = flag(c.body, "submission_failed");
+  // Only a certain error may fail a run whose submission started; anything that may have
+  // reached the backend goes through submission_uncertain instead.
+  if (sub == "submitted" || sub == "uncertain" || (sub == "in_flight" && !submission_failed))
+    return refuse(conflict("submission_may_exist",
+                           "the submission is " + sub + "; it cannot be failed here"));
+  auto error = str(c.body, "error");
+  if (error.empty()) return refuse(bad("error", "error is required"));
+  builder e(s);
+  if (submission_failed) e.after["submission_state"] = "failed";
+  e.after["last_error"] = error;
+  e.after["failure_class"] = at_or_null(c.body, "failure_class");
+  json::object payload{{"source_identifiers", source_identifiers(s)}, {"error", error}};
+  e.status("failed", "failed", &payload);
+  return one(e.done(et::execution_failed));
+}
+
+decision decide_observe(const json::object& s, const command& c) {
+  if (terminal(s)) return {};  // late poll results after a terminal state are ignored
+  const auto& b = c.body;
+  auto axes = axes_of(s);
+  auto before = axes;
+  builder e(s);
+  if (auto v = str(b, "scheduler_state"); !v.empty()) {
+    if (!is_scheduler_state(v))
+      return refuse(bad("scheduler_state", "unknown scheduler_state '" + v + "'"));
+    axes.scheduler = v;
+  }
+  if (auto v = str(b, "daliuge_state"); !v.empty()) {
+    if (!is_daliuge_state(v))
+      return refuse(bad("daliuge_state", "unknown daliuge_state '" + v + "'"));
+    axes.daliuge = v;
+  }
+  // A name lookup adopts the Slurm job it found; the submission stays uncertain until a
+  // poll by that job id confirms it.
+  if (auto job = str(b, "adopt_scheduler_job_id"); !job.empty()) {
+    if (!str(s, "scheduler_job_id").empty() && str(s, "scheduler_job_id") != job)
+      return refuse(
+          conflict("scheduler_job_conflict", "a different scheduler job is already recorded"));
+    e.after["scheduler_job_id"] = job;
+    e.after["scheduler_name"] = at_or_null(b, "scheduler_name");
+    if (!at_or_null(b, "remote_session_dir").is_null())
+      e.after["remote_session_dir"] = b.at("remote_session_dir");
+  }
+  if (flag(b, "confirms_submission") && axes.submission == "uncertain" &&
+      !str(s, "scheduler_job_id").empty())
+    axes.submission = "submitted";
+  // A succeeded Slurm job means its DALiuGE cluster exited; with no other signal the graph
+  // is taken as finished (output verification is the real success gate).
+  if (str(s, "scheduler_name") == "slurm" && axes.scheduler == "succeeded" &&
+      axes.daliuge == "not_created")
+    axes.daliuge = "finished";
+  std::string raw = str(b, "raw_state"), reason = str(b, "reason");
+  bool changed = !(axes.scheduler == before.scheduler && axes.daliuge == before.daliuge &&
+                   axes.submission == before.submission) ||
+                 raw != str(s, "scheduler_raw_state") || reason != str(s, "scheduler_reason") ||
+                 e.after.contains("scheduler_job_id") || b.contains("lookup");
+  if (!changed) return {};
+  e.after["submission_state"] = axes.submission;
+  e.after["scheduler_state"] = axes.scheduler;
+  e.after["daliuge_state"] = axes.daliuge;
+  e.after["scheduler_raw_state"] = raw;
+  e.after["scheduler_reason"] = reason;
+  if (b.contains("daliuge_raw_status")) e.after["daliuge_raw_status"] = b.at("daliuge_raw_status");
+  e.stamp.push_back("last_reconciled_at");
+  auto r = reconcile(axes);
+  auto status = r.status;
+  // A decision of pending never moves a run backwards.
+  if (status == "pending" && str(s, "status") != "pending") status = str(s, "status");
+  auto parsed = parse_execution_status(status);
+  if (parsed && is_terminal(*parsed) && status == "failed") {
+    auto err = str(b, "error");
+    e.after["last_error"] =
+        err.empty()
+            ? json::value("scheduler reported " + axes.scheduler + ", DALiuGE " + axes.daliuge)
+            : json::value(err);
+    e.after["failure_class"] = at_or_null(b, "failure_class");
+  }
+  if (!(parsed && is_terminal(*parsed)) && str(s, "control_phase") != "monitoring" &&
+      axes.submission == "submitted")
+    e.after["control_phase"] = "monitoring";
+  if (r.next_action == "verify_outputs") {
+    e.after["control_phase"] = "output_verification";
+    e.after["output_state"] = "pending";
+  }
+  e.status(status, r.outcome);
+  if (!r.mismatch_code.empty() && r.mismatch_code != str(s, "reconciliation_code")) {
+    e.after["reconciliation_code"] = r.mismatch_code;
+    e.provenance_row(
+        "execution.reconciliation_mismatch",
+        {{"code", r.mismatch_code},
+         {"message", "reconciliation rule " + std::to_string(r.rule) + ": " + r.mismatch_code},
+         {"requires_operator", r.requires_operator},
+         {"previous_control_phase", at_or_null(s, "control_phase")},
+         {"scheduler_state", axes.scheduler},
+         {"daliuge_state", axes.daliuge}});
+  }
+  if (auto it = b.find("run_record"); it != b.end()) e.extra["run_record_merge"] = it->value();
+  json::object obs{
+      {"kind", str(b, "kind").empty() ? "scheduler" : str(b, "kind")},
+      {"normalized_state", str(b, "kind") == "daliuge_session" ? axes.daliuge : axes.scheduler},
+      {"raw_state", raw.substr(0, 128)},
+      {"reason", reason},
+      {"payload", at_or_null(b, "payload")}};
+  if (auto it = b.find("lookup"); it != b.end()) {
+    obs["source_version"] = "beampipe-slurm-name-lookup/v1";
+    obs["payload"] = it->value();
+  }
+  e.extra["observation"] = std::move(obs);
+  return one(e.done(et::execution_observed));
+}
+
+decision decide_cancel(const json::object& s, const command& c) {
+  if (terminal(s))
+    return refuse(
+        conflict("execution_terminal",
+                 "execution is " + str(s, "status") + "; a terminal execution cannot be cancelled",
+                 "status"));
+  auto sub = str(s, "submission_state");
+  bool has_job = !str(s, "scheduler_job_id").empty();
+  if (sub == "in_flight" || (sub == "uncertain" && !has_job))
+    return refuse(conflict(
+        "submission_unresolved",
+        "the submission is " + sub + "; cancel once reconciliation has resolved it", "status"));
+  json::object payload{{"from_status", at_or_null(s, "status")},
+                       {"reason", at_or_null(c.body, "reason")},
+                       {"actor", c.actor}};
+  if (sub == "submitted" || sub == "uncertain") {
+    if (flag(s, "cancel_requested")) return {};
+    // External work exists: the ledger says cancelled only once the backend confirms.
+    builder e(s);
+    e.after["cancel_requested"] = true;
+    e.after["cancel_reason"] = at_or_null(c.body, "reason");
+    e.stamp.push_back("cancel_requested_at");
+    e.provenance_row("execution.cancel_requested", std::move(payload));
+    return one(e.done(et::execution_cancel_requested));
+  }
+  builder e(s);
+  e.status("cancelled", "cancelled", &payload);
+  e.after["cancel_reason"] = at_or_null(c.body, "reason");
+  return one(e.done(et::execution_cancelled));
+}
+
+decision decide_retry(const json::object& s, const command& c) {
+  auto reason = trim(str(c.body, "reason"));
+  if (reason.empty()) return refuse(bad("reason", "reason is required", "retry_reason_required"));
+  if (reason.size() > 1000)
+    return refuse(bad("reason", "reason must be at most 1000 characters", "retry_reason_too_long"));
+  retry_inputs in;
+  in.status = str(s, "status");
+  if (auto v = str(s, "terminal_outcome"); !v.empty()) in.terminal_outcome = v;
+  in.submission_state = str(s, "submission_state");
+  in.scheduler_state = str(s, "scheduler_state");
+  in.daliuge_state = str(s, "daliuge_state");
+  in.has_scheduler_job_id = !str(s, "scheduler_job_id").empty();
+  if (auto v = str(s, "execution_phase"); !v.empty()) in.execution_phase = v;
+  in.has_manifest = !str(s, "manifest_sha256").empty();
+  std::string stage;
+  if (auto code = plan_retry(in, stage)) return refuse(conflict(*code, "retry refused: " + *code));
+  int64_t attempt = 1;
+  if (auto it = s.find("retry_count"); it != s.end() && it->value().is_int64())
+    attempt = it->value().as_int64() + 1;
+  const auto& prior = at_or_null(s, "execute_request");
+  bool do_stage = prior.is_object() ? flag(prior.as_object(), "do_stage") : true;
+  bool do_submit = prior.is_object() ? flag(prior.as_object(), "do_submit") : true;
+  builder e(s);
+  e.after["status"] = "retrying";
+  e.after["retry_count"] = attempt;
+  e.after["terminal_outcome"] = nullptr;
+  e.after["submission_state"] = "not_started";
+  e.after["control_phase"] = stage == "submit" ? "graph_patched" : "admitted";
+  e.after["execution_phase"] = stage == "submit" ? json::value("submit") : json::value(nullptr);
+  e.after["completed_at"] = nullptr;
+  e.after["retry_stage"] = stage;
+  e.after["execute_request"] = json::object{{"do_stage", do_stage},
+                                            {"do_submit", do_submit},
+                                            {"attempt", attempt},
+                                            {"job_id", job_id_for(str(s, "uuid"), attempt)},
+                                            {"requested_by", c.actor}};
+  e.provenance_row(
+      "execution.retry_requested",
+      {{"reason", reason}, {"retry_count", attempt}, {"stage", stage}, {"from_status", "failed"}});
+  return one(e.done(et::execution_retry_requested));
+}
+
+decision execution_decide(const json::object& s, std::string_view stream_id, const command& c) {
+  if (c.name == "create") return decide_create(s, stream_id, c);
+  if (!flag(s, "exists")) return refuse(command_error{404, "not_found", "execution not found", ""});
+  if (c.name == "request_execute") return decide_request_execute(s, c);
+  if (c.name == "start") return decide_start(s);
+  if (c.name == "prepared") return decide_prepared(s, c);
+  if (c.name == "not_submitted") return decide_not_submitted(s);
+  if (c.name == "intend_submission") return decide_intend(s, c);
+  if (c.name == "record_submission") return decide_record(s, c);
+  if (c.name == "submission_uncertain") return decide_uncertain(s, c);
+  if (c.name == "fail") return decide_fail(s, c);
+  if (c.name == "observe") return decide_observe(s, c);
+  if (c.name == "cancel") return decide_cancel(s, c);
+  if (c.name == "retry") return decide_retry(s, c);
+  return refuse(command_error{400, "unknown_command", "unknown execution command " + c.name, ""});
+}
+
+}  // namespace
+
+const aggregate_kind& execution_aggregate() {
+  static const aggregate_kind k{events::stream::execution, execution_initial, execution_apply,
+                                execution_decide};
+  return k;
+}
+
+}  // namespace beampipe::domain

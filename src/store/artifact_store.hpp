@@ -1,0 +1,22 @@
+#pragma once
+// Content-addressed artifact bytes (manifest, source/patched/physical graph). Events name
+// artifacts by SHA-256; the bytes are stored here first, so an event never points at
+// content that is not there. Writes are idempotent: the same bytes give the same key.
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+
+namespace beampipe::store {
+
+struct artifact_blob {
+  std::string sha256;
+  std::string media_type;
+  std::string content;
+};
+
+// Stores `content` under its SHA-256 (hex) and returns the digest.
+std::string put_artifact(pqxx::connection& c, const std::string& media_type,
+                         const std::string& content);
+std::optional<artifact_blob> get_artifact(pqxx::connection& c, const std::string& sha256);
+
+}  // namespace beampipe::store
