@@ -96,6 +96,8 @@ struct execution_worker::impl {
       seen_version[id] = std::max(seen_version[id], r.version);
     } else if (r.status != 409) {
       spdlog::warn("execution {}: {} refused: {} {}", id, name, r.status, r.message);
+    } else {
+      spdlog::debug("execution {}: {} not applicable: {}", id, name, r.message);
     }
     return r;
   }
@@ -176,7 +178,7 @@ struct execution_worker::impl {
           "stream_version, "
           "coalesce(submission_node, ''), coalesce(submission_deadline_at < now(), false) "
           "FROM batch_execution_record WHERE status NOT IN "
-          "('completed','failed','cancelled','not_submitted') "
+          "('completed','failed','cancelled','not_submitted') OR NOT sources_finalized "
           "ORDER BY updated_at LIMIT 500");
       for (const auto& row : r) {
         work_row w{row[0].as<std::string>(), row[1].as<std::string>(),
@@ -201,7 +203,10 @@ struct execution_worker::impl {
         if (auto it = seen_version.find(w.id); it != seen_version.end() && w.version < it->second)
           continue;
       }
-      if (w.submission == "not_started" || w.submission == "failed") {
+      if (w.status == "completed" || w.status == "failed" || w.status == "cancelled" ||
+          w.status == "not_submitted") {
+        dispatch(w.id, [this, id = w.id] { finalize_sources(id); });
+      } else if (w.submission == "not_started" || w.submission == "failed") {
         if (w.execute_requested &&
             (w.status == "pending" || w.status == "retrying" || w.status == "running"))
           dispatch(w.id, [this, id = w.id] { prepare_and_submit(id); });
@@ -235,9 +240,11 @@ struct execution_worker::impl {
       std::lock_guard lk(mu);
       if (active.size() >= opts.concurrency * 4 || !active.insert(id).second) return;
     }
+    spdlog::debug("execution {}: task dispatched", id);
     boost::asio::post(workers, [this, id, task = std::move(task)] {
       try {
         task();
+        spdlog::debug("execution {}: task done", id);
       } catch (const std::exception& e) {
         spdlog::error("execution {}: {}", id, e.what());
       }
@@ -361,7 +368,12 @@ struct execution_worker::impl {
     domain::ManifestInputs inputs;
     json::object staging_report{{"mode", "pass_through"}};
     if (do_stage && stage) {
-      auto staged = stage(text(row, "archive_name"), records);
+      staging_outcome staged;
+      try {
+        staged = stage(text(row, "archive_name"), records);
+      } catch (const std::exception& e) {
+        throw prepare_failure(std::string("staging failed: ") + e.what(), "dependency_unavailable");
+      }
       records = std::move(staged.records);
       for (auto& s : staged.skipped_sbids) inputs.exclude_sbids.insert(s);
       staging_report = std::move(staged.report);
@@ -536,6 +548,37 @@ struct execution_worker::impl {
                                                  {"size_bytes", physical_text.size()},
                                                  {"media_type", "application/json"},
                                                  {"producer_phase", "submit"}}}}});
+  }
+
+  // Tells each source how the run ended (pending flags, consumed signature), then records
+  // that on the execution; both commands are idempotent, so a crash in between is harmless.
+  void finalize_sources(const std::string& id) {
+    auto row = load_row(id);
+    if (!row) return;
+    auto module = text(*row, "project_module");
+    auto outcome = text(*row, "status");
+    const auto& sigs = row->at("source_signatures");
+    for (const auto& src : row->at("sources").as_array()) {
+      auto ident = text(src.as_object(), "source_identifier");
+      std::string sig;
+      if (sigs.is_object())
+        if (auto it = sigs.as_object().find(ident);
+            it != sigs.as_object().end() && it->value().is_string())
+          sig = std::string(it->value().as_string());
+      command_request cr;
+      cr.stream_id = domain::source_stream_id(domain::source_uuid(module, ident));
+      cr.cmd = {"execution_finished",
+                {{"execution_id", id}, {"outcome", outcome}, {"signature", sig}},
+                "system:execution"};
+      cr.correlation_id = id;
+      auto r = rt.send_sync(std::move(cr), std::chrono::seconds(60));
+      if (r.status >= 400 && r.status != 404) {
+        spdlog::warn("execution {}: finalising source {} refused: {}", id, ident, r.message);
+        return;
+      }
+    }
+    auto r = send(id, "finalize_sources", {});
+    if (r.status < 400) spdlog::info("execution {} ({}): sources finalised", id, outcome);
   }
 
   // ------------------------------------------------------------------ recovery

@@ -12,6 +12,7 @@ inline constexpr const char* source_deleted = "SourceDeleted";
 inline constexpr const char* discovery_requested = "DiscoveryRequested";
 inline constexpr const char* discovery_completed = "DiscoveryCompleted";
 inline constexpr const char* discovery_failed = "DiscoveryFailed";
+inline constexpr const char* source_execution_finished = "SourceExecutionFinished";
 
 inline constexpr const char* execution_created = "ExecutionCreated";
 inline constexpr const char* execution_execute_requested = "ExecutionExecuteRequested";
@@ -28,6 +29,7 @@ inline constexpr const char* execution_cancelled = "ExecutionCancelled";
 inline constexpr const char* execution_retry_requested = "ExecutionRetryRequested";
 inline constexpr const char* submission_abandoned = "SubmissionAbandoned";
 inline constexpr const char* execution_outputs_verified = "ExecutionOutputsVerified";
+inline constexpr const char* execution_sources_finalized = "ExecutionSourcesFinalized";
 
 // Every execution event carries the same envelope in its data (see
 // src/domain/execution_aggregate.cpp): "after" (ledger columns as they are after the
@@ -39,7 +41,7 @@ inline bool is_execution_event(std::string_view t) {
                         execution_manifest_prepared, execution_not_submitted, submission_intended,
                         submission_recorded, submission_uncertain, execution_failed, execution_observed,
                         execution_cancel_requested, execution_cancelled, execution_retry_requested,
-                        submission_abandoned, execution_outputs_verified})
+                        submission_abandoned, execution_outputs_verified, execution_sources_finalized})
     if (t == x) return true;
   return false;
 }

@@ -45,11 +45,13 @@ ALTER TABLE batch_execution_record
   ADD COLUMN cancel_requested             boolean NOT NULL DEFAULT false,
   ADD COLUMN cancel_requested_at          timestamptz,
   ADD COLUMN cancel_reason                text,
+  ADD COLUMN sources_finalized            boolean NOT NULL DEFAULT false,
   ADD CONSTRAINT completed_requires_verified_outputs
     CHECK (status <> 'completed' OR NOT output_verification_required OR output_state = 'verified');
--- The execution worker's work list: non-terminal runs with something to do.
+-- The execution worker's work list: non-terminal runs, and terminal ones whose sources
+-- have not been told yet.
 CREATE INDEX batch_execution_record_active ON batch_execution_record (updated_at)
-  WHERE status NOT IN ('completed', 'failed', 'cancelled', 'not_submitted');
+  WHERE status NOT IN ('completed', 'failed', 'cancelled', 'not_submitted') OR NOT sources_finalized;
 
 CREATE TABLE execution_observations (
   id                uuid PRIMARY KEY,

@@ -43,8 +43,8 @@ std::string_view to_string(daliuge_error::kind k) {
   return "dependency";
 }
 
-std::string_view to_string(submission_error::step s) {
-  using step = submission_error::step;
+std::string_view to_string(rest_submission_error::step s) {
+  using step = rest_submission_error::step;
   switch (s) {
     case step::unroll_and_partition:
       return "unroll_and_partition";
@@ -501,14 +501,14 @@ dim_poll_summary dim_client::poll(std::string_view sid) const {
 
 rest_submit_result submit_rest(const translator_client& tm, const dim_client& dim,
                                const rest_submit_request& req) {
-  using step = submission_error::step;
+  using step = rest_submission_error::step;
   auto guarded = [](step s, bool uncertain, auto&& call) {
     try {
       return call();
     } catch (const daliuge_error& e) {
-      throw submission_error(s, uncertain, e.what(), e.code(), e.status());
+      throw rest_submission_error(s, uncertain, e.what(), e.code(), e.status());
     } catch (const std::exception& e) {
-      throw submission_error(s, uncertain, std::string(to_string(s)) + " failed: " + e.what());
+      throw rest_submission_error(s, uncertain, std::string(to_string(s)) + " failed: " + e.what());
     }
   };
   // Until create_session is sent nothing exists on the DIM: these failures are certain.
@@ -521,9 +521,9 @@ rest_submit_result submit_rest(const translator_client& tm, const dim_client& di
   });
   auto prepared = domain::prepare_physical_graph(mapped);
   if (!prepared)
-    throw submission_error(step::prepare, false, "prepare failed: " + prepared.error());
+    throw rest_submission_error(step::prepare, false, "prepare failed: " + prepared.error());
   if (prepared.value().empty() || !prepared.value().front().as_object().contains("oid")) {
-    throw submission_error(step::prepare, false, "prepare failed: the physical graph has no drops");
+    throw rest_submission_error(step::prepare, false, "prepare failed: the physical graph has no drops");
   }
   rest_submit_result out;
   out.session_id = req.session_id;

@@ -199,10 +199,10 @@ struct rest_submit_result {
   bool session_already_existed = false;  // an earlier attempt had created it
 };
 
-class submission_error : public std::runtime_error {
+class rest_submission_error : public std::runtime_error {
  public:
   enum class step { unroll_and_partition, map, prepare, create_session, append_graph, deploy };
-  submission_error(step s, bool uncertain, const std::string& message,
+  rest_submission_error(step s, bool uncertain, const std::string& message,
                    std::optional<daliuge_error::kind> cause = std::nullopt, int status = 0)
       : std::runtime_error(message),
         step_(s),
@@ -223,10 +223,10 @@ class submission_error : public std::runtime_error {
   int status_;
 };
 
-std::string_view to_string(submission_error::step s);
+std::string_view to_string(rest_submission_error::step s);
 
 // unroll_and_partition → map → prepare_physical_graph → roots → create → append → deploy.
-// Throws submission_error only.
+// Throws rest_submission_error only.
 rest_submit_result submit_rest(const translator_client& tm, const dim_client& dim,
                                const rest_submit_request& request);
 

@@ -46,6 +46,9 @@ void source_apply(json::object& s, std::string_view type, const json::object& d,
     if (flag(d, "pending")) s["workflow_run_pending"] = true;
   } else if (type == et::discovery_failed) {
     s["discovery_request"] = nullptr;
+  } else if (type == et::source_execution_finished) {
+    s["workflow_run_pending"] = d.at("pending");
+    s["last_finished_execution"] = d.at("execution_id");
   }
 }
 
@@ -159,6 +162,26 @@ decision source_decide(const json::object& s, std::string_view stream_id, const 
     // A changed signature whose source is ready needs an execution; unchanged never does.
     data["pending"] = outcome == "changed" && flag(cmd.body, "ready");
     d.events.push_back({et::discovery_completed, std::move(data)});
+    return d;
+  }
+  if (cmd.name == "execution_finished") {
+    // §3.6 finalisation: completed (or a dry run) consumes the signature it ran on, a failure
+    // re-marks the source pending, a cancel clears it. Idempotent per execution.
+    if (!flag(s, "exists")) return {{}, command_error{404, "not_found", "source not found", ""}};
+    auto exec = str(cmd.body, "execution_id");
+    if (exec.empty()) return {{}, bad("execution_id", "execution_id is required")};
+    if (str(s, "last_finished_execution") == exec) return d;
+    auto outcome = str(cmd.body, "outcome");
+    auto ran_on = str(cmd.body, "signature");
+    auto data = source_identity(s);
+    data["execution_id"] = exec;
+    data["outcome"] = outcome;
+    bool consumed = (outcome == "completed" || outcome == "not_submitted") && !ran_on.empty() &&
+                    ran_on == str(s, "discovery_signature");
+    // [HEAD] §12.6: a newer discovery than the one executed stays pending.
+    data["last_executed_discovery_signature"] = consumed ? json::value(ran_on) : json::value(nullptr);
+    data["pending"] = outcome == "failed" || ((outcome == "completed" || outcome == "not_submitted") && !consumed);
+    d.events.push_back({et::source_execution_finished, std::move(data)});
     return d;
   }
   return {{}, command_error{400, "unknown_command", "unknown source command " + cmd.name, ""}};

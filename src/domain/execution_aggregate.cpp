@@ -285,7 +285,8 @@ decision decide_create(const json::object& s, std::string_view stream_id, const 
       {"scheduler_name", nullptr},
       {"scheduler_job_id", nullptr},
       {"execute_request", nullptr},
-      {"cancel_requested", false}};
+      {"cancel_requested", false},
+      {"sources_finalized", false}};
   builder e(s);
   e.after = std::move(after);
   e.provenance_row("execution.created",
@@ -301,6 +302,12 @@ decision decide_request_execute(const json::object& s, const command& c) {
   if (auto e = optional_bool(c.body, "do_stage", stage)) return refuse(*e);
   if (auto e = optional_bool(c.body, "do_submit", submit)) return refuse(*e);
   bool do_stage = stage.value_or(true), do_submit = submit.value_or(true);
+  // [HEAD] §9.5: only a pending execution starts; the same request again while it is still
+  // pending answers with the same job, other options are a conflict.
+  if (str(s, "status") != "pending")
+    return refuse(conflict("execution_not_pending",
+                           "only a pending execution can be executed; it is " + str(s, "status"),
+                           "status"));
   const auto& existing = at_or_null(s, "execute_request");
   if (existing.is_object()) {
     const auto& x = existing.as_object();
@@ -310,10 +317,6 @@ decision decide_request_execute(const json::object& s, const command& c) {
         conflict("execute_options_conflict",
                  "an execute job already exists for this execution with other do_stage/do_submit"));
   }
-  if (str(s, "status") != "pending")
-    return refuse(conflict("execution_not_pending",
-                           "only a pending execution can be executed; it is " + str(s, "status"),
-                           "status"));
   builder e(s);
   e.after["execute_request"] = json::object{{"do_stage", do_stage},
                                             {"do_submit", do_submit},
@@ -694,6 +697,16 @@ decision decide_retry(const json::object& s, const command& c) {
   return one(e.done(et::execution_retry_requested));
 }
 
+// Recorded once every source has been told the outcome (source command execution_finished).
+decision decide_finalize_sources(const json::object& s) {
+  if (!terminal(s))
+    return refuse(conflict("execution_not_terminal", "execution is " + str(s, "status")));
+  if (flag(s, "sources_finalized")) return {};
+  builder e(s);
+  e.after["sources_finalized"] = true;
+  return one(e.done(et::execution_sources_finalized));
+}
+
 decision execution_decide(const json::object& s, std::string_view stream_id, const command& c) {
   if (c.name == "create") return decide_create(s, stream_id, c);
   if (!flag(s, "exists")) return refuse(command_error{404, "not_found", "execution not found", ""});
@@ -708,6 +721,7 @@ decision execution_decide(const json::object& s, std::string_view stream_id, con
   if (c.name == "observe") return decide_observe(s, c);
   if (c.name == "cancel") return decide_cancel(s, c);
   if (c.name == "retry") return decide_retry(s, c);
+  if (c.name == "finalize_sources") return decide_finalize_sources(s);
   return refuse(command_error{400, "unknown_command", "unknown execution command " + c.name, ""});
 }
 

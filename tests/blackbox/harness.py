@@ -50,6 +50,16 @@ class Server:
                 break
         if not self.port:
             raise RuntimeError("beampipe did not report its URL")
+        # Drain the pipes so a chatty server never blocks on a full pipe; keep the tail.
+        import collections
+        import threading
+        self.log = collections.deque(maxlen=400)
+
+        def drain(stream):
+            for line in stream:
+                self.log.append(line.rstrip())
+        for stream in (self.proc.stdout, self.proc.stderr):
+            threading.Thread(target=drain, args=(stream,), daemon=True).start()
 
     def wait_ready(self, timeout=60):
         """Polls /ready until it answers 200 (projections caught up) or the deadline passes."""
@@ -158,7 +168,7 @@ def wallaby_config(graph_path=None):
             sha = hashlib.sha256(g.read()).hexdigest()
         lines = text.splitlines()
         i = lines.index("graph:")
-        lines[i + 1] = f"  path: {graph_path}\n  sha256: {sha}"
+        lines[i + 1] = f"  path: {graph_path}\n  sha256: \"{sha}\""
         text = "\n".join(lines) + "\n"
     return text
 

@@ -16,7 +16,7 @@ using namespace beampipe::adapters;
 using namespace beampipe::domain;
 using dlg_test::standin;
 using K = daliuge_error::kind;
-using Step = submission_error::step;
+using Step = rest_submission_error::step;
 namespace json = boost::json;
 using namespace std::chrono_literals;
 
@@ -467,7 +467,7 @@ TEST_CASE(
     try {
       submit_rest(tm, dim, request_for(s, tiny_graph("ok"), session_id()));
       FAIL("submit succeeded");
-    } catch (const submission_error& e) {
+    } catch (const rest_submission_error& e) {
       CHECK_FALSE(e.uncertain());
       CHECK(e.failed_step() == Step::unroll_and_partition);
       CHECK(e.cause() == K::dependency);
@@ -484,7 +484,7 @@ TEST_CASE(
     try {
       submit_rest(tm, dim, req);
       FAIL("submit succeeded");
-    } catch (const submission_error& e) {
+    } catch (const rest_submission_error& e) {
       CHECK_FALSE(e.uncertain());
       CHECK(e.cause() == K::permanent);
       CHECK(e.status() == 422);
@@ -497,7 +497,7 @@ TEST_CASE(
     try {
       submit_rest(tm, dim, req);
       FAIL("submit succeeded");
-    } catch (const submission_error& e) {
+    } catch (const rest_submission_error& e) {
       CHECK_FALSE(e.uncertain());
       CHECK(e.failed_step() == Step::map);
       CHECK(std::string(e.what()).find(
@@ -518,7 +518,7 @@ TEST_CASE(
     try {
       submit_rest(tm, dim, request_for(s, tiny_graph("ok"), sid));
       FAIL("submit succeeded");
-    } catch (const submission_error& e) {
+    } catch (const rest_submission_error& e) {
       CHECK(e.uncertain());
       CHECK(e.failed_step() == Step::deploy);
       CHECK(e.cause() == K::timeout);
@@ -545,7 +545,7 @@ TEST_CASE(
     try {
       submit_rest(tm, dim, request_for(s, tiny_graph("ok"), session_id()));
       FAIL("submit succeeded");
-    } catch (const submission_error& e) {
+    } catch (const rest_submission_error& e) {
       CHECK(e.uncertain());
       CHECK(e.failed_step() == Step::create_session);
       CHECK(e.cause() == K::timeout);
@@ -563,7 +563,7 @@ TEST_CASE(
     try {
       submit_rest(tm, dim, request_for(s, tiny_graph("ok"), session_id()));
       FAIL("submit succeeded");
-    } catch (const submission_error& e) {
+    } catch (const rest_submission_error& e) {
       CHECK(e.uncertain());
       CHECK(e.cause() == K::dependency);
       CHECK(e.status() == 503);
@@ -579,7 +579,7 @@ TEST_CASE(
     try {
       submit_rest(tm, dim, request_for(s, tiny_graph("ok"), session_id()));
       FAIL("submit succeeded");
-    } catch (const submission_error& e) {
+    } catch (const rest_submission_error& e) {
       CHECK(e.uncertain());
       CHECK(e.failed_step() == Step::append_graph);
       CHECK_MESSAGE(e.cause() == K::unreachable, std::string(e.what()));
@@ -610,7 +610,7 @@ TEST_CASE("daliuge: connection refused is unreachable") {
   try {
     submit_rest(tm, dim, req);
     FAIL("submit succeeded");
-  } catch (const submission_error& e) {
+  } catch (const rest_submission_error& e) {
     CHECK_FALSE(e.uncertain());
     CHECK(e.failed_step() == Step::unroll_and_partition);
     CHECK(e.cause() == K::unreachable);
