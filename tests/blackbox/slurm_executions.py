@@ -1,0 +1,119 @@
+"""Executions on a real Slurm over SSH (scripts/slurm-up.sh: Slurm 22.05 + slurmdbd + sshd on
+127.0.0.1:2222, with the stand-in DALiuGE install of scripts/slurm-dlg-standin.sh) and the
+Translator Manager stand-in for unroll_and_partition: a job polled to COMPLETED, a failing job
+with its exit code, a confirmed cancel, and beampipe killed right after sbatch returned and before
+the receipt was recorded, after which reconciliation adopts the job by name and sacct shows
+exactly one job with that name."""
+import os
+import signal
+import subprocess
+import tempfile
+
+from harness import (Checks, DaliugeStandin, Server, create_profile, fresh_database, ready_sources, test_graph,
+                     upload_config, wait_execution, wallaby_config)
+
+V2 = "/api/v2"
+KEY = os.environ.get("BEAMPIPE_TEST_SLURM_KEY", "/var/lib/loopback-slurm/id_ed25519")
+KNOWN = os.environ.get("BEAMPIPE_TEST_SLURM_KNOWN_HOSTS", "/var/lib/loopback-slurm/known_hosts")
+PORT = int(os.environ.get("BEAMPIPE_TEST_SLURM_PORT", "2222"))
+USER = os.environ.get("BEAMPIPE_TEST_SLURM_USER", "hpc")
+DLG_ROOT = os.environ.get("BEAMPIPE_TEST_SLURM_DLG_ROOT", "/home/hpc/dlg")
+ENV = {"BEAMPIPE_CASDA_TAP_URL": "", "BEAMPIPE_VIZIER_TAP_URL": "", "BEAMPIPE_DISCOVERY_STALE_SWEEP_MS": "0",
+       "BEAMPIPE_USE_REAL_BACKENDS": "true", "BEAMPIPE_SLURM_POLL_INTERVAL_MS": "1000",
+       "BEAMPIPE_RECONCILE_INTERVAL_MS": "1000", "BEAMPIPE_EXECUTION_SCAN_MS": "200",
+       "SLURM_SSH_PRIVATE_KEY_FILE": KEY, "SLURM_SSH_KNOWN_HOSTS_SOURCE": KNOWN}
+c = Checks()
+tmp = tempfile.mkdtemp(prefix="beampipe-slurm-")
+tm = DaliugeStandin()
+db = fresh_database()
+srv = Server(conninfo=db, extra_env=ENV)
+srv.wait_ready()
+
+
+def ssh(command):
+    out = subprocess.run(["ssh", "-i", KEY, "-o", f"UserKnownHostsFile={KNOWN}", "-o", "BatchMode=yes",
+                          "-p", str(PORT), f"{USER}@127.0.0.1", command], capture_output=True, text=True, timeout=60)
+    return out.stdout
+
+
+def run(graph):
+    upload_config(srv, wallaby_config(graph))
+    st, ex, _, _ = srv.request("POST", V2 + "/executions", {"project_module": "wallaby_hires", "archive_name": "casda",
+                                                            "sources": [{"source_identifier": "HIPASSJ1313-15"}]})
+    assert st == 201, ex
+    st, body, _, _ = srv.request("POST", f"{V2}/executions/{ex['uuid']}/execute", {"do_stage": False})
+    assert st == 202, body
+    return ex["uuid"]
+
+
+def jobs_named(name, timeout=60):
+    """Job ids sacct knows under that name; slurmdbd records a job a few seconds after the
+    controller, so wait (bounded) until it shows up."""
+    import time
+    deadline = time.time() + timeout
+    while True:
+        jobs = [line for line in ssh(f"sacct -n -X -P -S now-1days --name='{name}' -o JobID").splitlines()
+                if line.strip()]
+        if jobs or time.time() > deadline:
+            return jobs
+        time.sleep(1)
+
+
+try:
+    upload_config(srv, wallaby_config(test_graph(tmp)))
+    ready_sources(srv, "wallaby_hires", ["HIPASSJ1313-15"])
+    create_profile(srv, "loopback", {
+        "kind": "slurm_remote", "login_node": "127.0.0.1", "ssh_port": PORT, "remote_user": USER,
+        "account": "beampipe-test", "home_dir": f"/home/{USER}", "dlg_root": DLG_ROOT, "log_dir": f"{DLG_ROOT}/log",
+        "facility": "loopback", "job_duration_minutes": 5, "resources": {"cpus_per_task": 1}},
+        translation={"algo": "metis", "num_par": 1, "num_islands": 1, "tm_url": f"http://127.0.0.1:{tm.tm_port}"})
+
+    # A job that exits 0: awaiting_scheduler → COMPLETED.
+    eid = run(test_graph(tmp, beampipe_test_exit_code="0"))
+    row = wait_execution(srv, eid, lambda r: r["status"] in ("completed", "failed"), timeout=180)
+    c.eq("Slurm job completes", (row["status"], row["scheduler_state"], row["scheduler_name"]),
+         ("completed", "succeeded", "slurm"))
+    c.true("bare numeric job id", row["scheduler_job_id"].isdigit())
+    c.true("session folder under dlg_root", (row["remote_session_dir"] or "").startswith(DLG_ROOT + "/workspace/"))
+    sid = row["daliuge_session_id"]
+    c.eq("the Slurm job is named after the session", jobs_named(sid), [row["scheduler_job_id"]])
+    last = row["beampipe_run_record"]["slurm"]["last_observation"]
+    c.eq("observed COMPLETED with exit 0", (last["state"], last.get("exit_code")), ("COMPLETED", 0))
+
+    # A job that exits 3: FAILED with its exit code.
+    eid = run(test_graph(tmp, beampipe_test_exit_code="3"))
+    row = wait_execution(srv, eid, lambda r: r["status"] in ("completed", "failed"), timeout=180)
+    c.eq("failing job fails the execution", (row["status"], row["scheduler_state"]), ("failed", "failed"))
+    c.true("error carries state and exit code", "state=FAILED" in row["last_error"] and "exit_code=3" in row["last_error"])
+
+    # Cancel a sleeping job: cancelled only once Slurm confirms.
+    eid = run(test_graph(tmp, beampipe_test_sleep_seconds="300"))
+    wait_execution(srv, eid, lambda r: r["submission_state"] == "submitted", timeout=120)
+    st, row, _, _ = srv.request("PATCH", f"{V2}/executions/{eid}", {"status": "cancelled"})
+    c.eq("cancel requested", (st in (200, 202), row["cancel_requested"]), (True, True))
+    row = wait_execution(srv, eid, lambda r: r["status"] == "cancelled", timeout=120)
+    c.eq("Slurm confirmed the cancel", (row["scheduler_state"], row["terminal_outcome"]), ("cancelled", "cancelled"))
+    c.true("sacct says CANCELLED", "CANCELLED" in ssh(f"sacct -n -X -P -j {row['scheduler_job_id']} -o State"))
+
+    # SIGKILL right after sbatch returned, before the receipt was recorded.
+    srv.stop()
+    srv = Server(conninfo=db, extra_env=dict(ENV, BEAMPIPE_FAULT_INJECT="kill_after_dispatch"))
+    srv.wait_ready()
+    eid = run(test_graph(tmp, beampipe_test_exit_code="0"))
+    c.eq("killed right after sbatch", srv.proc.wait(timeout=180), -signal.SIGKILL)
+    srv = Server(conninfo=db, extra_env=ENV)
+    srv.wait_ready()
+    row = wait_execution(srv, eid, lambda r: r["status"] in ("completed", "failed"), timeout=180)
+    sid = row["daliuge_session_id"]
+    c.eq("adopted by name and completed", (row["status"], row["submission_state"]), ("completed", "submitted"))
+    c.eq("sacct: exactly one job with that name", jobs_named(sid), [row["scheduler_job_id"]])
+    st, obs, _, _ = srv.request("GET", f"{V2}/executions/{eid}/observations")
+    lookups = [o for o in obs if o["source_version"] == "beampipe-slurm-name-lookup/v1"]
+    c.eq("one name lookup found it", [o["payload"]["outcome"] for o in lookups][:1], ["found"])
+except Exception:
+    print("\n".join(list(srv.log)[-60:]))
+    raise
+finally:
+    srv.stop()
+    tm.stop()
+c.finish()

@@ -1,0 +1,127 @@
+"""Executions through the real DALiuGE REST client (BEAMPIPE_USE_REAL_BACKENDS=true) against the
+Translator Manager + Data Island Manager stand-in (tests/standins/daliuge_standin.py, faithful to
+protocols §4–5): deploy and poll to FINISHED and to FAILED, cancel confirmed by the DIM, and a
+crash between the recorded intent and the receipt leaving exactly one session."""
+import os
+import signal
+import tempfile
+
+from harness import (Checks, DaliugeStandin, Server, create_profile, fresh_database, ready_sources, test_graph,
+                     upload_config, wait_execution, wallaby_config)
+
+V2 = "/api/v2"
+ENV = {"BEAMPIPE_CASDA_TAP_URL": "", "BEAMPIPE_VIZIER_TAP_URL": "", "BEAMPIPE_DISCOVERY_STALE_SWEEP_MS": "0",
+       "BEAMPIPE_USE_REAL_BACKENDS": "true", "BEAMPIPE_DIM_POLL_INTERVAL_MS": "200",
+       "BEAMPIPE_RECONCILE_INTERVAL_MS": "200", "BEAMPIPE_EXECUTION_SCAN_MS": "100"}
+c = Checks()
+tmp = tempfile.mkdtemp(prefix="beampipe-dim-")
+dlg = DaliugeStandin("--finish-after-polls", "3")
+db = fresh_database()
+srv = Server(conninfo=db, extra_env=ENV)
+srv.wait_ready()
+
+
+def post(path, body):
+    return srv.request("POST", V2 + path, body)
+
+
+def run(graph, execute=None):
+    upload_config(srv, wallaby_config(graph))
+    st, ex, _, _ = post("/executions", {"project_module": "wallaby_hires", "archive_name": "casda",
+                                        "sources": [{"source_identifier": "HIPASSJ1313-15"}]})
+    assert st == 201, ex
+    st, body, _, _ = post(f"/executions/{ex['uuid']}/execute", execute or {"do_stage": False})
+    assert st == 202, body
+    return ex["uuid"]
+
+
+def sessions():
+    return [s["sessionId"] for s in dlg.dim("GET", "/api/sessions")[1]]
+
+
+try:
+    upload_config(srv, wallaby_config(test_graph(tmp)))
+    ready_sources(srv, "wallaby_hires", ["HIPASSJ1313-15"])
+    create_profile(srv, "dim", {"kind": "rest_remote", "deploy_host": "127.0.0.1", "deploy_port": dlg.dim_port,
+                                "dim_host_for_tm": "127.0.0.1", "dim_port_for_tm": dlg.dim_port},
+                   translation={"algo": "metis", "num_par": 1, "num_islands": 1,
+                                "tm_url": f"http://127.0.0.1:{dlg.tm_port}"})
+
+    # Deployed and polled to FINISHED.
+    eid = run(test_graph(tmp))
+    row = wait_execution(srv, eid, lambda r: r["status"] in ("completed", "failed"))
+    c.eq("DIM run completes", (row["status"], row["daliuge_state"], row["scheduler_name"]),
+         ("completed", "finished", "daliuge"))
+    sid = row["daliuge_session_id"]
+    c.eq("the DIM holds the session", sid in sessions(), True)
+    c.eq("operator URLs", row["dim_session_status_url"],
+         f"http://127.0.0.1:{dlg.dim_port}/api/sessions/{sid}/status")
+    reqs = dlg.dim("GET", "/__standin/requests")[1]
+    tm_calls = [(r["method"], r["path"]) for r in reqs if r["server"] == "tm"]
+    c.true("translated by unroll_and_partition then map", ("POST", "/unroll_and_partition") in tm_calls
+           and ("POST", "/map") in tm_calls)
+    appended = [r for r in reqs if r["server"] == "dim" and r["path"].endswith("/graph/append") and sid in r["path"]]
+    c.eq("graph appended once as JSON", (len(appended), appended[0]["headers"]["content-type"]),
+         (1, "application/json"))
+    c.true("the manifest reached the beampipe-ingest drop", "manifest_path" in appended[0]["body"]
+           and "HIPASSJ1313-15" in appended[0]["body"])
+    st, arts, _, _ = srv.request("GET", f"{V2}/executions/{eid}/artifacts")
+    c.true("physical graph stored", "physical_graph" in [a["kind"] for a in arts])
+    c.eq("run record terminal block", row["beampipe_run_record"]["dim"]["terminal"]["ledger_status"], "completed")
+
+    # An error drop: FINISHED with errors is FAILED (§5.3).
+    eid = run(test_graph(tmp, beampipe_test_outcome="error"))
+    row = wait_execution(srv, eid, lambda r: r["status"] in ("completed", "failed"))
+    c.eq("DIM run with an error drop fails", (row["status"], row["daliuge_state"], row["terminal_outcome"]),
+         ("failed", "failed", "failed"))
+    c.true("error names the session", row["daliuge_session_id"] in (row["last_error"] or ""))
+    c.true("logs URL recorded", row["beampipe_run_record"].get("dim_logs_url", "").endswith("/logs"))
+
+    # Cancel: recorded as cancelled only once the DIM confirms.
+    dlg.dim("POST", "/__standin/config", {"finish_after_polls": 0})
+    eid = run(test_graph(tmp))
+    wait_execution(srv, eid, lambda r: r["submission_state"] == "submitted")
+    st, row, _, _ = srv.request("PATCH", f"{V2}/executions/{eid}", {"status": "cancelled"})
+    c.eq("cancel requested", (st in (200, 202), row["cancel_requested"]), (True, True))
+    row = wait_execution(srv, eid, lambda r: r["status"] == "cancelled")
+    c.eq("DIM confirmed the cancel", row["daliuge_state"], "cancelled")
+    c.true("cancel reached the DIM", any(r["path"].endswith(f"{row['daliuge_session_id']}/cancel")
+                                         for r in dlg.dim("GET", "/__standin/requests")[1]))
+    dlg.dim("POST", "/__standin/config", {"finish_after_polls": 3})
+
+    # SIGKILL after the DIM accepted the deploy, before the receipt: exactly one session.
+    srv.stop()
+    srv = Server(conninfo=db, extra_env=dict(ENV, BEAMPIPE_FAULT_INJECT="kill_after_dispatch"))
+    srv.wait_ready()
+    eid = run(test_graph(tmp))
+    c.eq("killed after dispatch", srv.proc.wait(timeout=120), -signal.SIGKILL)
+    srv = Server(conninfo=db, extra_env=ENV)
+    srv.wait_ready()
+    row = wait_execution(srv, eid, lambda r: r["status"] in ("completed", "failed"))
+    sid = row["daliuge_session_id"]
+    c.eq("adopted after the crash and completed", (row["status"], row["scheduler_job_id"]), ("completed", sid))
+    c.eq("exactly one session with that id", sessions().count(sid), 1)
+    creates = [r for r in dlg.dim("GET", "/__standin/requests")[1]
+               if r["method"] == "POST" and r["path"] == "/api/sessions" and sid in r["body"]]
+    c.eq("created exactly once", len(creates), 1)
+    st, obs, _, _ = srv.request("GET", f"{V2}/executions/{eid}/observations")
+    c.true("lookup recorded", any(o["source_version"] == "beampipe-slurm-name-lookup/v1" for o in obs))
+
+    # Unreachable TM: a certain failure, nothing submitted.
+    create_profile(srv, "dead", {"kind": "rest_remote", "deploy_host": "127.0.0.1", "deploy_port": 9},
+                   is_default=False, translation={"algo": "metis", "num_par": 1, "num_islands": 1,
+                                                  "tm_url": "http://127.0.0.1:9"})
+    upload_config(srv, wallaby_config(test_graph(tmp)))
+    st, ex, _, _ = post("/executions", {"project_module": "wallaby_hires", "archive_name": "casda",
+                                        "deployment_profile_name": "dead",
+                                        "sources": [{"source_identifier": "HIPASSJ1313-15"}]})
+    post(f"/executions/{ex['uuid']}/execute", {"do_stage": False})
+    row = wait_execution(srv, ex["uuid"], lambda r: r["status"] == "failed")
+    c.eq("unreachable TM fails for certain", (row["submission_state"], row["scheduler_job_id"]), ("failed", None))
+except Exception:
+    print("\n".join(list(srv.log)[-40:]))
+    raise
+finally:
+    srv.stop()
+    dlg.stop()
+c.finish()
