@@ -269,17 +269,18 @@ struct execution_worker::impl {
       // A retry of the submit stage reuses the persisted manifest and graph (§3.5 replay).
       bool replay =
           text(*row, "execution_phase") == "submit" && !text(*row, "patched_graph_sha256").empty();
+      std::string manifest_sha = text(*row, "manifest_sha256");
       if (replay) {
         patched_graph = load_artifact_json(text(*row, "patched_graph_sha256"));
       } else {
-        patched_graph = prepare(id, *row, do_stage, do_submit);
+        patched_graph = prepare(id, *row, do_stage, do_submit, manifest_sha);
         if (patched_graph.is_null()) return;  // refused: someone else moved the execution on
       }
       if (!do_submit) {
         send(id, "not_submitted", {});
         return;
       }
-      submit(id, *row, std::move(patched_graph));
+      submit(id, *row, std::move(patched_graph), manifest_sha);
     } catch (const prepare_failure& e) {
       send(id, "fail", {{"error", e.what()}, {"failure_class", e.failure_class}});
     }
@@ -301,8 +302,8 @@ struct execution_worker::impl {
 
   // Builds and persists the manifest and the patched graph; returns the patched graph, or
   // null when the aggregate refused the result.
-  json::value prepare(const std::string& id, const json::object& row, bool do_stage,
-                      bool do_submit) {
+  json::value prepare(const std::string& id, const json::object& row, bool do_stage, bool do_submit,
+                      std::string& manifest_out) {
     auto module = text(row, "project_module");
     std::optional<domain::ProjectConfig> config;
     json::array records;
@@ -426,6 +427,7 @@ struct execution_worker::impl {
                                   artifact("patched_graph", patched_sha, patched_text.size())}}};
     auto r = send(id, "prepared", std::move(body));
     if (r.status >= 400) return nullptr;
+    manifest_out = manifest_sha;
     return patched;
   }
 
@@ -467,7 +469,8 @@ struct execution_worker::impl {
     return bytes;
   }
 
-  void submit(const std::string& id, const json::object& row, json::value patched_graph) {
+  void submit(const std::string& id, const json::object& row, json::value patched_graph,
+              const std::string& manifest_sha) {
     auto profile = profile_of(row);
     if (!profile) throw prepare_failure("execution has no usable deployment profile snapshot");
     auto backend = backends(*profile);
@@ -525,7 +528,7 @@ struct execution_worker::impl {
                              {"daliuge_session_id", session.value()},
                              {"remote_session_dir", receipt.remote_session_dir},
                              {"staging_root", receipt.staging_root},
-                             {"workflow_manifest_sha256", row.at("manifest_sha256")},
+                             {"workflow_manifest_sha256", manifest_sha},
                              {"physical_graph_sha256", physical_sha},
                              {"next_status", next_status}};
     auto receipt_sha = util::sha256_hex(domain::stable_json(json::value(receipt_doc)));

@@ -629,6 +629,34 @@ response execution_artifact_content(app_context& ctx, request& req) {
   return r;
 }
 
+// §12.4: the output inventory gate (superuser). The report is stored content-addressed first,
+// then the aggregate checks it and completes the run in one event.
+response verify_outputs(app_context& ctx, request& req) {
+  auto id = uuid_param(req, "id");
+  auto body = parse_body(req);
+  execution_or_404(ctx, id);
+  auto text = domain::stable_json(json::value(body));
+  std::string sha;
+  store::with_connection(ctx.pool, [&](pqxx::connection& c) {
+    sha = store::put_artifact(c, "application/json", text);
+  });
+  auto r =
+      run_command(ctx, req, domain::execution_stream_id(id), "verify_outputs",
+                  {{"inventory", body}, {"artifact_sha256", sha}, {"artifact_size", text.size()}});
+  wait_for_position(ctx, r.position, ctx.max_wait);
+  auto row = execution_or_404(ctx, id);
+  auto arts =
+      query_rows(ctx,
+                 "SELECT to_jsonb(a) FROM execution_artifacts a WHERE execution_id = $1::uuid "
+                 "AND kind = 'output_inventory' AND sha256 = $2",
+                 {id, sha});
+  return with_position(
+      json_response(200,
+                    json::object{{"execution", std::move(row)},
+                                 {"artifact", arts.empty() ? json::value(nullptr) : arts.front()}}),
+      r.position);
+}
+
 }  // namespace
 
 void add_execution_routes(router& r, app_context& ctx) {
@@ -652,6 +680,8 @@ void add_execution_routes(router& r, app_context& ctx) {
   r.add("GET", v2 + "/executions/{id}/artifacts", auth_level::user, bind(execution_artifacts));
   r.add("GET", v2 + "/executions/{id}/artifacts/{kind}", auth_level::user,
         bind(execution_artifact_content));
+  r.add("POST", v2 + "/executions/{id}/outputs/verify", auth_level::superuser,
+        bind(verify_outputs));
 }
 
 }  // namespace beampipe::api

@@ -14,6 +14,7 @@
 #include <algorithm>
 
 #include "domain/aggregates.hpp"
+#include "domain/canonical_json.hpp"
 #include "domain/command_support.hpp"
 #include "domain/execution.hpp"
 #include "domain/execution_fsm.hpp"
@@ -343,9 +344,11 @@ decision decide_start(const json::object& s) {
   auto status = str(s, "status");
   if (status == "running") return {};  // a restarted worker picks the preparation up again
   builder e(s);
+  // A retry of the submit stage keeps the persisted manifest (§2.3 retry planning).
+  bool resubmit = status == "retrying" && str(s, "retry_stage") == "submit";
   e.status("running");
-  e.after["execution_phase"] = "stage_and_manifest";
-  e.after["control_phase"] = "admitted";
+  e.after["execution_phase"] = resubmit ? "submit" : "stage_and_manifest";
+  e.after["control_phase"] = resubmit ? "graph_patched" : "admitted";
   e.after["submission_state"] = "not_started";
   return one(e.done(et::execution_started));
 }
@@ -697,6 +700,117 @@ decision decide_retry(const json::object& s, const command& c) {
   return one(e.done(et::execution_retry_requested));
 }
 
+bool lower_hex64(std::string_view v) {
+  if (v.size() != 64) return false;
+  for (char ch : v)
+    if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) return false;
+  return true;
+}
+
+// A relative path with no empty, "." or ".." part, no backslash and no control character.
+bool safe_relative_path(std::string_view p) {
+  if (p.empty() || p.front() == '/' || p.find('\\') != std::string_view::npos ||
+      has_control_chars(p))
+    return false;
+  size_t start = 0;
+  while (start <= p.size()) {
+    auto end = p.find('/', start);
+    auto part =
+        p.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    if (part.empty() || part == "." || part == "..") return false;
+    if (end == std::string_view::npos) break;
+    start = end + 1;
+  }
+  return true;
+}
+
+// §12.4: the output inventory gate. The body is the inventory report plus the digest and size
+// of the stored copy (the API stores it first).
+decision decide_verify_outputs(const json::object& s, const command& c) {
+  if (terminal(s))
+    return refuse(conflict("execution_terminal", "execution is " + str(s, "status")));
+  if (!flag(s, "output_verification_required"))
+    return refuse(conflict("verification_not_required",
+                           "this execution does not require output verification"));
+  if (str(s, "output_state") != "pending")
+    return refuse(
+        conflict("outputs_not_pending", "outputs are " + str(s, "output_state") +
+                                            "; verification needs a finished DALiuGE session"));
+  const auto& inv = c.body.contains("inventory") && c.body.at("inventory").is_object()
+                        ? c.body.at("inventory").as_object()
+                        : json::object{};
+  if (str(inv, "schema") != "wallaby-hires-output-inventory/v1")
+    return refuse(bad("schema", "schema must be wallaby-hires-output-inventory/v1"));
+  auto products_it = inv.find("products");
+  if (products_it == inv.end() || !products_it->value().is_array() ||
+      products_it->value().as_array().empty())
+    return refuse(bad("products", "products must be a non-empty array"));
+  std::vector<std::string> seen;
+  json::array canonical;
+  const auto& products = products_it->value().as_array();
+  for (size_t i = 0; i < products.size(); ++i) {
+    auto path = "products[" + std::to_string(i) + "]";
+    if (!products[i].is_object()) return refuse(bad(path, path + " must be an object"));
+    const auto& p = products[i].as_object();
+    auto rel = str(p, "path");
+    if (!safe_relative_path(rel))
+      return refuse(bad(path + ".path", path + ".path must be a safe relative path"));
+    if (std::find(seen.begin(), seen.end(), rel) != seen.end())
+      return refuse(bad(path + ".path", "duplicate product path '" + rel + "'"));
+    seen.push_back(rel);
+    if (!lower_hex64(str(p, "sha256")))
+      return refuse(bad(path + ".sha256", path + ".sha256 must be 64 lowercase hex digits"));
+    auto bytes = p.find("bytes");
+    if (bytes == p.end() || !(bytes->value().is_int64() || bytes->value().is_uint64()) ||
+        (bytes->value().is_int64() && bytes->value().as_int64() < 0))
+      return refuse(bad(path + ".bytes", path + ".bytes must be a non-negative integer"));
+    canonical.push_back(
+        json::object{{"bytes", bytes->value()}, {"path", rel}, {"sha256", str(p, "sha256")}});
+  }
+  auto declared = str(inv, "inventory_sha256");
+  auto computed = sha256_hex(stable_json(json::value(canonical)));
+  if (!lower_hex64(declared))
+    return refuse(bad("inventory_sha256", "inventory_sha256 must be 64 lowercase hex digits"));
+  if (declared != computed)
+    return refuse(bad("inventory_sha256",
+                      "inventory_sha256 does not match the products (expected " + computed + ")",
+                      "inventory_digest_mismatch"));
+  auto uri = str(inv, "durable_destination_uri");
+  if (!(uri.rfind("s3://", 0) == 0 || uri.rfind("gs://", 0) == 0 || uri.rfind("https://", 0) == 0 ||
+        uri.rfind("file:///", 0) == 0))
+    return refuse(bad("durable_destination_uri",
+                      "durable_destination_uri must be an s3, gs, https or absolute file URI"));
+  const auto& pub = inv.contains("publication") && inv.at("publication").is_object()
+                        ? inv.at("publication").as_object()
+                        : json::object{};
+  if (!flag(pub, "acknowledged"))
+    return refuse(bad("publication.acknowledged", "publication must be acknowledged"));
+  for (const char* k : {"publisher", "receipt_id", "published_at"})
+    if (str(pub, k).empty())
+      return refuse(
+          bad(std::string("publication.") + k, std::string("publication.") + k + " is required"));
+  builder e(s);
+  auto axes = axes_of(s);
+  axes.output = "verified";
+  e.after["output_state"] = "verified";
+  auto r = reconcile(axes);
+  e.status(r.status, r.outcome);
+  e.extra["artifacts"] =
+      json::array{json::object{{"kind", "output_inventory"},
+                               {"sha256", at_or_null(c.body, "artifact_sha256")},
+                               {"size_bytes", at_or_null(c.body, "artifact_size")},
+                               {"media_type", "application/json"},
+                               {"producer_phase", "output_verification"},
+                               {"metadata", json::object{{"inventory_sha256", declared},
+                                                         {"durable_destination_uri", uri},
+                                                         {"products", products.size()}}}}};
+  e.provenance_row("execution.outputs_verified", {{"inventory_sha256", declared},
+                                                  {"products", products.size()},
+                                                  {"durable_destination_uri", uri},
+                                                  {"receipt_id", str(pub, "receipt_id")}});
+  return one(e.done(et::execution_outputs_verified));
+}
+
 // Recorded once every source has been told the outcome (source command execution_finished).
 decision decide_finalize_sources(const json::object& s) {
   if (!terminal(s))
@@ -722,6 +836,7 @@ decision execution_decide(const json::object& s, std::string_view stream_id, con
   if (c.name == "cancel") return decide_cancel(s, c);
   if (c.name == "retry") return decide_retry(s, c);
   if (c.name == "finalize_sources") return decide_finalize_sources(s);
+  if (c.name == "verify_outputs") return decide_verify_outputs(s, c);
   return refuse(command_error{400, "unknown_command", "unknown execution command " + c.name, ""});
 }
 

@@ -220,6 +220,36 @@ try:
     c.true("retry event", "execution.retry_requested" in events_of(eid))
     upload_config(srv, wallaby_config(GRAPH))
 
+    # --- the output verification gate (§12.4): finished is not completed until verified
+    upload_config(srv, wallaby_config(GRAPH) + "output_verification:\n  required: true\n")
+    st, ex, _, _ = post("/executions", base)
+    eid = ex["uuid"]
+    c.eq("policy pinned at admission", ex["output_verification_required"], True)
+    post(f"/executions/{eid}/execute", {"do_stage": False})
+    row = wait_execution(srv, eid, lambda r: r["output_state"] == "pending")
+    c.eq("finished DALiuGE waits for verification", (row["status"], row["daliuge_state"], row["control_phase"]),
+         ("running", "finished", "output_verification"))
+    import hashlib
+    products = [{"path": "cubes/HIPASSJ1313-15.fits", "bytes": 1024, "sha256": "a" * 64},
+                {"path": "catalogue.xml", "bytes": 10, "sha256": "b" * 64}]
+    digest = hashlib.sha256(json.dumps([{"bytes": p["bytes"], "path": p["path"], "sha256": p["sha256"]}
+                                        for p in products], separators=(",", ":")).encode()).hexdigest()
+    report = {"schema": "wallaby-hires-output-inventory/v1", "patterns": ["*.fits"], "pattern_counts": {"*.fits": 1},
+              "products": products, "inventory_sha256": digest, "durable_destination_uri": "s3://wallaby/run-1/",
+              "publication": {"acknowledged": True, "publisher": "casda", "receipt_id": "R-1",
+                              "published_at": "2026-11-28T12:00:00Z"}}
+    for bad_report, field in [(dict(report, inventory_sha256="c" * 64), "inventory_sha256"),
+                              (dict(report, products=[dict(products[0], path="../x")]), "products[0].path"),
+                              (dict(report, durable_destination_uri="ftp://x"), "durable_destination_uri")]:
+        st, body, _, _ = post(f"/executions/{eid}/outputs/verify", bad_report)
+        c.eq(f"inventory refused: {field}", (st, body.get("field")), (400, field))
+    st, out, _, _ = post(f"/executions/{eid}/outputs/verify", report)
+    c.eq("verified completes the run", (st, out["execution"]["status"], out["execution"]["output_state"],
+                                        out["artifact"]["kind"]), (200, "completed", "verified", "output_inventory"))
+    st, body, _, _ = post(f"/executions/{eid}/outputs/verify", report)
+    c.eq("verify twice", st, 409)
+    upload_config(srv, wallaby_config(GRAPH))
+
     # --- crash after the backend accepted the submission, before the receipt is recorded
     srv.stop()
     srv = Server(conninfo=db, extra_env=dict(ENV, BEAMPIPE_FAULT_INJECT="kill_after_dispatch"))

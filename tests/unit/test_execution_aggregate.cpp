@@ -1,0 +1,245 @@
+// The execution aggregate and the §2.3 reconciler: every refusal that protects an external
+// submission, and the derived status of each axis combination.
+#include <doctest/doctest.h>
+
+#include "domain/aggregates.hpp"
+#include "domain/execution.hpp"
+
+namespace json = boost::json;
+using namespace beampipe::domain;
+
+namespace {
+
+struct harness {
+  const aggregate_kind& k = execution_aggregate();
+  json::object state = k.initial();
+  std::vector<std::string> last_types;
+
+  decision run(const std::string& name, json::object body = {}) {
+    auto d = k.decide(state, "execution-01a22281-6937-71e0-8e99-cbb49ab404c6",
+                      {name, std::move(body), "test"});
+    last_types.clear();
+    for (auto& e : d.events) {
+      k.apply(state, e.type, e.data, "2026-11-28T12:00:00.000000Z");
+      last_types.push_back(e.type);
+    }
+    return d;
+  }
+  std::string s(const char* key) const {
+    auto it = state.find(key);
+    return it != state.end() && it->value().is_string() ? std::string(it->value().as_string()) : "";
+  }
+  std::string refusal(const std::string& name, json::object body = {}) {
+    auto d = run(name, std::move(body));
+    return d.error ? d.error->code : "";
+  }
+
+  void created() {
+    REQUIRE_FALSE(
+        run("create", {{"project_module", "m"},
+                       {"archive_name", "casda"},
+                       {"sources", json::array{json::object{{"source_identifier", "S1"}}}},
+                       {"request_sha256", "aa"},
+                       {"idempotency_key", "k1"}})
+            .error);
+  }
+  void prepared(bool submit = true) {
+    created();
+    REQUIRE_FALSE(run("request_execute", {{"do_submit", submit}}).error);
+    REQUIRE_FALSE(run("start").error);
+    REQUIRE_FALSE(run("prepared", {{"manifest", json::object{{"sources", json::array{}}}},
+                                   {"manifest_sha256", std::string(64, 'a')},
+                                   {"do_submit", submit}})
+                      .error);
+  }
+  void intended() {
+    prepared();
+    REQUIRE_FALSE(run("intend_submission",
+                      {{"session_id", "BeampipeExecution-x"}, {"backend", "slurm_remote"}})
+                      .error);
+  }
+  json::object receipt(const std::string& scheduler, const std::string& sha = "r1") {
+    return {{"scheduler_name", scheduler},
+            {"scheduler_job_id", scheduler == "slurm" ? "42" : "BeampipeExecution-x"},
+            {"receipt_sha256", sha}};
+  }
+};
+
+}  // namespace
+
+TEST_CASE("reconcile: each §2.3 rule") {
+  struct row {
+    execution_axes a;
+    std::string status;
+    std::optional<std::string> outcome;
+    std::string mismatch;
+    int rule;
+  };
+  auto ax = [](std::string sub, std::string sch, std::string dl, std::string out = "not_started",
+               bool req = false) {
+    return execution_axes{sub, sch, dl, out, req};
+  };
+  std::vector<row> rows{
+      {ax("failed", "not_submitted", "not_created"), "failed", "failed", "", 1},
+      {ax("submitted", "running", "failed"), "failed", "failed", "daliuge_failed_scheduler_active",
+       2},
+      {ax("submitted", "timed_out", "running"), "failed", "failed",
+       "scheduler_failed_daliuge_active", 3},
+      {ax("submitted", "succeeded", "running"), "failed", "inconsistent",
+       "scheduler_finished_daliuge_active", 4},
+      {ax("submitted", "cancelled", "not_created"), "cancelled", "cancelled", "", 5},
+      {ax("submitted", "cancelled", "running"), "cancelled", "inconsistent", "partial_cancellation",
+       5},
+      {ax("submitted", "succeeded", "finished"), "completed", "succeeded", "", 6},
+      {ax("submitted", "not_submitted", "finished", "pending", true), "running", std::nullopt, "",
+       6},
+      {ax("submitted", "not_submitted", "finished", "verified", true), "completed", "succeeded", "",
+       6},
+      {ax("uncertain", "running", "not_created"), "awaiting_scheduler", std::nullopt,
+       "submission_outcome_uncertain", 7},
+      {ax("submitted", "pending", "not_created"), "awaiting_scheduler", std::nullopt, "", 8},
+      {ax("submitted", "running", "not_created"), "running", std::nullopt, "", 9},
+      {ax("submitted", "not_submitted", "deploying"), "running", std::nullopt, "", 9},
+      {ax("submitted", "succeeded", "unknown"), "awaiting_scheduler", std::nullopt,
+       "scheduler_finished_daliuge_unconfirmed", 10},
+      {ax("submitted", "unknown", "not_created"), "awaiting_scheduler", std::nullopt, "", 11},
+      {ax("not_started", "not_submitted", "not_created"), "pending", std::nullopt, "", 12},
+  };
+  for (const auto& r : rows) {
+    auto d = reconcile(r.a);
+    INFO(r.a.submission << "/" << r.a.scheduler << "/" << r.a.daliuge);
+    CHECK(d.status == r.status);
+    CHECK(d.outcome == r.outcome);
+    CHECK(d.mismatch_code == r.mismatch);
+    CHECK(d.rule == r.rule);
+  }
+  CHECK(scheduler_state_from_slurm("COMPLETED") == "succeeded");
+  CHECK(scheduler_state_from_slurm("TIMEOUT") == "timed_out");
+  CHECK(scheduler_state_from_slurm("COMPLETING") == "unknown");  // callers normalise first
+}
+
+TEST_CASE("a submission is intended once and never again while it may exist") {
+  harness h;
+  h.intended();
+  CHECK(h.s("submission_state") == "in_flight");
+  CHECK(h.refusal("intend_submission", {{"session_id", "BeampipeExecution-x"},
+                                        {"backend", "slurm_remote"}}) == "submission_held");
+  CHECK(h.refusal("start") == "submission_held");
+  CHECK(h.refusal("cancel") == "submission_unresolved");
+  CHECK(h.refusal("fail", {{"error", "boom"}}) == "submission_may_exist");  // not certain
+  REQUIRE_FALSE(h.run("record_submission", h.receipt("slurm")).error);
+  CHECK(h.s("status") == "awaiting_scheduler");
+  CHECK(h.s("submission_state") == "submitted");
+  // The same receipt again is accepted without an event; another one is a conflict.
+  CHECK(h.run("record_submission", h.receipt("slurm")).events.empty());
+  CHECK(h.refusal("record_submission", h.receipt("slurm", "r2")) == "conflicting_receipt");
+  CHECK(h.refusal("intend_submission", {{"session_id", "x"}, {"backend", "slurm_remote"}}) ==
+        "submission_held");
+}
+
+TEST_CASE("polls drive the status; late results after a terminal state are ignored") {
+  harness h;
+  h.intended();
+  REQUIRE_FALSE(h.run("record_submission", h.receipt("slurm")).error);
+  REQUIRE_FALSE(h.run("observe", {{"scheduler_state", "running"}, {"raw_state", "RUNNING"}}).error);
+  CHECK(h.s("status") == "running");
+  CHECK(h.s("control_phase") == "monitoring");
+  // The same observation again records nothing.
+  CHECK(
+      h.run("observe", {{"scheduler_state", "running"}, {"raw_state", "RUNNING"}}).events.empty());
+  REQUIRE_FALSE(
+      h.run("observe", {{"scheduler_state", "succeeded"}, {"raw_state", "COMPLETED"}}).error);
+  CHECK(h.s("status") == "completed");
+  CHECK(h.s("daliuge_state") == "finished");  // a finished Slurm job implies its graph ran
+  CHECK(h.s("terminal_outcome") == "succeeded");
+  auto late = h.run("observe", {{"scheduler_state", "failed"}, {"raw_state", "FAILED"}});
+  CHECK(late.events.empty());
+  CHECK_FALSE(late.error);
+  CHECK(h.s("status") == "completed");
+  CHECK(h.refusal("cancel") == "execution_terminal");
+  CHECK(h.refusal("retry", {{"reason", "x"}}) == "execution_not_failed");
+  CHECK(h.refusal("observe", {{"scheduler_state", "bogus"}})
+            .empty());  // terminal: ignored before validation
+}
+
+TEST_CASE("an uncertain submission waits for reconciliation; adoption allows cancel") {
+  harness h;
+  h.intended();
+  REQUIRE_FALSE(h.run("submission_uncertain", {{"error", "timeout after sbatch"}}).error);
+  CHECK(h.s("status") == "awaiting_scheduler");
+  CHECK(h.s("submission_state") == "uncertain");
+  CHECK(h.refusal("cancel") == "submission_unresolved");
+  CHECK(h.refusal("retry", {{"reason", "again"}}) == "execution_not_failed");
+  REQUIRE_FALSE(h.run("observe", {{"adopt_scheduler_job_id", "77"},
+                                  {"scheduler_name", "slurm"},
+                                  {"scheduler_state", "running"},
+                                  {"raw_state", "RUNNING"},
+                                  {"lookup", json::object{{"outcome", "found"}}}})
+                    .error);
+  CHECK(h.s("scheduler_job_id") == "77");
+  CHECK(h.s("submission_state") == "uncertain");  // adopted, not yet confirmed by a poll
+  CHECK(h.refusal("observe", {{"adopt_scheduler_job_id", "78"}}) == "scheduler_job_conflict");
+  REQUIRE_FALSE(h.run("observe", {{"scheduler_state", "running"},
+                                  {"raw_state", "RUNNING"},
+                                  {"confirms_submission", true}})
+                    .error);
+  CHECK(h.s("submission_state") == "submitted");
+  REQUIRE_FALSE(h.run("cancel", {{"reason", "operator"}}).error);
+  CHECK(h.s("status") == "running");  // recorded as cancelled only once the backend confirms
+  CHECK(h.run("cancel").events.empty());
+  REQUIRE_FALSE(
+      h.run("observe", {{"scheduler_state", "cancelled"}, {"raw_state", "CANCELLED"}}).error);
+  CHECK(h.s("status") == "cancelled");
+}
+
+TEST_CASE("certain failures and guarded retries") {
+  harness h;
+  h.intended();
+  REQUIRE_FALSE(
+      h.run("fail", {{"error", "TM unroll_and_partition failed"}, {"submission_failed", true}})
+          .error);
+  CHECK(h.s("status") == "failed");
+  CHECK(h.s("submission_state") == "failed");
+  CHECK(h.refusal("retry", {{"reason", ""}}) == "retry_reason_required");
+  CHECK(h.refusal("retry", {{"reason", std::string(1001, 'x')}}) == "retry_reason_too_long");
+  REQUIRE_FALSE(h.run("retry", {{"reason", "TM restarted"}}).error);
+  CHECK(h.s("status") == "retrying");
+  CHECK(h.s("retry_stage") == "submit");  // the manifest is kept; only the submission reruns
+  CHECK(h.state.at("retry_count").as_int64() == 1);
+  CHECK(h.s("submission_state") == "not_started");
+  REQUIRE_FALSE(h.run("start").error);
+  CHECK(h.s("status") == "running");
+
+  harness u;  // scheduler work may exist: no retry
+  u.intended();
+  REQUIRE_FALSE(u.run("record_submission", u.receipt("slurm")).error);
+  REQUIRE_FALSE(u.run("observe", {{"scheduler_state", "failed"}, {"raw_state", "FAILED"}}).error);
+  CHECK(u.s("status") == "failed");
+  CHECK(u.refusal("retry", {{"reason", "again"}}) == "submission_may_exist");
+}
+
+TEST_CASE("execute requests: only pending, same options are the same job") {
+  harness h;
+  h.created();
+  REQUIRE_FALSE(h.run("request_execute", {{"do_stage", false}}).error);
+  CHECK(h.run("request_execute", {{"do_stage", false}}).events.empty());
+  CHECK(h.refusal("request_execute", {{"do_stage", true}}) == "execute_options_conflict");
+  REQUIRE_FALSE(h.run("start").error);
+  CHECK(h.refusal("request_execute", {{"do_stage", false}}) == "execution_not_pending");
+  // A dry run ends not_submitted and cannot be submitted afterwards.
+  harness d;
+  d.prepared(false);
+  REQUIRE_FALSE(d.run("not_submitted").error);
+  CHECK(d.s("status") == "not_submitted");
+  CHECK(d.refusal("intend_submission", {{"session_id", "x"}, {"backend", "rest_remote"}}) ==
+        "execution_terminal");
+}
+
+TEST_CASE("idempotent create: same request hash replays, another is a conflict") {
+  harness h;
+  h.created();
+  auto same = h.run("create", {{"request_sha256", "aa"}});
+  CHECK_FALSE(same.error);
+  CHECK(same.events.empty());
+  CHECK(h.refusal("create", {{"request_sha256", "bb"}}) == "idempotency_conflict");
+}
