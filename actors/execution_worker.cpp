@@ -627,9 +627,11 @@ struct execution_worker::impl {
     }
     json::object body{{"lookup", json::object{{"outcome", r.outcome}, {"detail", r.payload}}},
                       {"raw_state", "lookup:" + r.outcome}};
+    body["observed_at"] = util::now_rfc3339();
     if (r.outcome == "found") {
       body = observation_body(r.state);
       body["lookup"] = json::object{{"outcome", r.outcome}, {"detail", r.payload}};
+      body["observed_at"] = util::now_rfc3339();
       body["adopt_scheduler_job_id"] = r.scheduler_job_id;
       body["scheduler_name"] = backend->scheduler_name();
       if (!r.remote_session_dir.empty()) body["remote_session_dir"] = r.remote_session_dir;

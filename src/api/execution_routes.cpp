@@ -17,6 +17,7 @@
 #include "util/hash.hpp"
 #include "util/ids.hpp"
 #include "util/json.hpp"
+#include "util/time.hpp"
 
 namespace beampipe::api {
 namespace json = boost::json;
@@ -657,6 +658,24 @@ response verify_outputs(app_context& ctx, request& req) {
       r.position);
 }
 
+// §12.3 (superuser): gives up on an unresolved submission once every safety condition holds;
+// the aggregate checks them against the lookups it has recorded and this server's clock.
+response abandon_submission(app_context& ctx, request& req) {
+  auto id = uuid_param(req, "id");
+  auto body = parse_body(req);
+  static const std::set<std::string> known{
+      "reason", "expected_submission_state", "expected_daliuge_session_id",
+      "expected_submission_deadline_at", "acknowledge_external_job_may_exist"};
+  for (const auto& kv : body)
+    if (!known.count(std::string(kv.key())))
+      fail(400, "unknown_field", "unknown field '" + std::string(kv.key()) + "'",
+           std::string(kv.key()));
+  execution_or_404(ctx, id);
+  body["now"] = util::now_rfc3339();
+  return write_then_read(ctx, req, domain::execution_stream_id(id), "abandon", std::move(body), 200,
+                         [&] { return execution_or_404(ctx, id); });
+}
+
 }  // namespace
 
 void add_execution_routes(router& r, app_context& ctx) {
@@ -680,6 +699,8 @@ void add_execution_routes(router& r, app_context& ctx) {
   r.add("GET", v2 + "/executions/{id}/artifacts", auth_level::user, bind(execution_artifacts));
   r.add("GET", v2 + "/executions/{id}/artifacts/{kind}", auth_level::user,
         bind(execution_artifact_content));
+  r.add("POST", v2 + "/executions/{id}/submission/abandon", auth_level::superuser,
+        bind(abandon_submission));
   r.add("POST", v2 + "/executions/{id}/outputs/verify", auth_level::superuser,
         bind(verify_outputs));
 }

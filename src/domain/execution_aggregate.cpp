@@ -12,6 +12,7 @@
 // The decider computes everything (status included) so projections and replays copy, never
 // re-derive.
 #include <algorithm>
+#include <cstdio>
 
 #include "domain/aggregates.hpp"
 #include "domain/canonical_json.hpp"
@@ -441,6 +442,19 @@ decision decide_record(const json::object& s, const command& c) {
     return refuse(
         conflict("conflicting_receipt", "a different submission receipt is already recorded"));
   }
+  if (flag(s, "submission_abandoned") && !flag(s, "submission_detected_after_abandonment")) {
+    // §12.3: a receipt that arrives after the operator abandoned the submission is kept and
+    // flagged; the ledger stays failed/inconsistent for a human to look at.
+    builder e(s);
+    e.after["submission_detected_after_abandonment"] = true;
+    e.after["scheduler_name"] = at_or_null(c.body, "scheduler_name");
+    e.after["scheduler_job_id"] = at_or_null(c.body, "scheduler_job_id");
+    e.after["submission_receipt_sha256"] = receipt_sha;
+    e.provenance_row("execution.submission_detected_after_abandonment",
+                     {{"submission_receipt_sha256", receipt_sha},
+                      {"scheduler_job_id", at_or_null(c.body, "scheduler_job_id")}});
+    return one(e.done(et::submission_recorded));
+  }
   if (terminal(s))
     return refuse(conflict("execution_terminal", "execution is " + str(s, "status")));
   if (sub != "in_flight" && sub != "uncertain")
@@ -622,9 +636,107 @@ decision decide_observe(const json::object& s, const command& c) {
   if (auto it = b.find("lookup"); it != b.end()) {
     obs["source_version"] = "beampipe-slurm-name-lookup/v1";
     obs["payload"] = it->value();
+    // The abandonment guard (§12.3) needs the recent lookups with the worker's clock.
+    json::array history = at_or_null(s, "lookup_history").is_array()
+                              ? s.at("lookup_history").as_array()
+                              : json::array{};
+    history.push_back(json::object{
+        {"outcome", it->value().is_object() ? at_or_null(it->value().as_object(), "outcome")
+                                            : json::value(nullptr)},
+        {"observed_at", at_or_null(b, "observed_at")},
+        {"session_id", at_or_null(s, "daliuge_session_id")},
+        {"target_fingerprint", at_or_null(s, "target_fingerprint")}});
+    if (history.size() > 32) history.erase(history.begin());
+    e.after["lookup_history"] = std::move(history);
   }
   e.extra["observation"] = std::move(obs);
   return one(e.done(et::execution_observed));
+}
+
+// Seconds since the epoch of an RFC 3339 UTC text ("YYYY-MM-DDTHH:MM:SS[.f]Z"); nullopt when
+// malformed. Pure: the clock is the caller's ("now" comes in the command).
+std::optional<int64_t> epoch_seconds(std::string_view t) {
+  int y, mo, d, h, mi, se;
+  if (t.size() < 19 || std::sscanf(std::string(t.substr(0, 19)).c_str(), "%4d-%2d-%2dT%2d:%2d:%2d",
+                                   &y, &mo, &d, &h, &mi, &se) != 6)
+    return std::nullopt;
+  // Days from the civil date (H. Hinnant's algorithm).
+  y -= mo <= 2;
+  const int era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy =
+      (153 * static_cast<unsigned>(mo + (mo > 2 ? -3 : 9)) + 2) / 5 + static_cast<unsigned>(d) - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  int64_t days = static_cast<int64_t>(era) * 146097 + static_cast<int64_t>(doe) - 719468;
+  return days * 86400 + h * 3600 + mi * 60 + se;
+}
+
+// §12.3 operator abandonment of an unresolved submission, with every safety condition.
+decision decide_abandon(const json::object& s, const command& c) {
+  const auto& b = c.body;
+  auto reason = trim(str(b, "reason"));
+  if (reason.empty() || reason.size() > 1000)
+    return refuse(bad("reason", "reason must be 1 to 1000 characters", "abandon_reason_invalid"));
+  if (!flag(b, "acknowledge_external_job_may_exist"))
+    return refuse(bad("acknowledge_external_job_may_exist", "the orphan risk must be acknowledged",
+                      "acknowledgement_required"));
+  auto expected_state = str(b, "expected_submission_state");
+  if (expected_state != "in_flight" && expected_state != "uncertain")
+    return refuse(bad("expected_submission_state",
+                      "expected_submission_state must be in_flight or uncertain"));
+  if (terminal(s))
+    return refuse(conflict("execution_terminal", "execution is " + str(s, "status")));
+  if (str(s, "submission_state") != expected_state ||
+      str(s, "daliuge_session_id") != str(b, "expected_daliuge_session_id") ||
+      epoch_seconds(str(s, "submission_deadline_at")) !=
+          epoch_seconds(str(b, "expected_submission_deadline_at")))
+    return refuse(
+        conflict("abandon_state_changed", "the submission is no longer in the expected state"));
+  auto now = epoch_seconds(str(b, "now"));
+  auto deadline = epoch_seconds(str(s, "submission_deadline_at"));
+  auto intent = epoch_seconds(str(s, "submission_intent_at"));
+  if (!now || !deadline)
+    return refuse(conflict("abandon_state_changed", "the submission has no deadline"));
+  int64_t grace_start = std::max(*deadline, intent.value_or(0));
+  if (*now - grace_start < 24 * 3600)
+    return refuse(conflict("abandon_grace_not_elapsed",
+                           "24 h must pass after the later of the submission deadline and the last "
+                           "execute activity"));
+  std::vector<int64_t> negatives;
+  const auto& history = at_or_null(s, "lookup_history");
+  if (history.is_array())
+    for (const auto& h : history.as_array()) {
+      const auto& o = h.as_object();
+      auto outcome = str(o, "outcome");
+      if (outcome == "found" || outcome == "ambiguous")
+        return refuse(
+            conflict("abandon_job_seen", "a lookup saw a matching job; reconcile it instead"));
+      if (outcome != "not_found" || str(o, "session_id") != str(s, "daliuge_session_id") ||
+          str(o, "target_fingerprint") != str(s, "target_fingerprint"))
+        continue;
+      auto at = epoch_seconds(str(o, "observed_at"));
+      if (at && *at >= grace_start) negatives.push_back(*at);
+    }
+  std::sort(negatives.begin(), negatives.end());
+  if (negatives.size() < 3 || negatives.back() - negatives.front() < 600 ||
+      *now - negatives.back() > 600)
+    return refuse(
+        conflict("abandon_insufficient_lookups",
+                 "at least 3 negative lookups after the grace period, spanning 10 minutes, "
+                 "the newest at most 10 minutes old, are required"));
+  builder e(s);
+  e.after["last_error"] = "submission abandoned by operator: " + reason;
+  e.after["failure_class"] = "abandoned";
+  e.after["submission_abandoned"] = true;
+  e.stamp.push_back("submission_abandoned_at");
+  json::object payload{{"reason", reason},
+                       {"submission_state", expected_state},
+                       {"daliuge_session_id", at_or_null(s, "daliuge_session_id")},
+                       {"negative_lookups", negatives.size()},
+                       {"actor", c.actor}};
+  e.provenance_row("execution.submission_abandoned", payload);
+  e.status("failed", "inconsistent", &payload);
+  return one(e.done(et::submission_abandoned));
 }
 
 decision decide_cancel(const json::object& s, const command& c) {
@@ -837,6 +949,7 @@ decision execution_decide(const json::object& s, std::string_view stream_id, con
   if (c.name == "retry") return decide_retry(s, c);
   if (c.name == "finalize_sources") return decide_finalize_sources(s);
   if (c.name == "verify_outputs") return decide_verify_outputs(s, c);
+  if (c.name == "abandon") return decide_abandon(s, c);
   return refuse(command_error{400, "unknown_command", "unknown execution command " + c.name, ""});
 }
 

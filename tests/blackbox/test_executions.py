@@ -267,6 +267,14 @@ try:
                                         evs.count("execution.submission_recorded")), (1, 0))
     st, obs, _, _ = srv.request("GET", f"{V2}/executions/{eid}/observations")
     c.true("lookup observation", any(o["source_version"] == "beampipe-slurm-name-lookup/v1" for o in obs))
+    abandon = {"reason": "x", "expected_submission_state": "uncertain",
+               "expected_daliuge_session_id": row["daliuge_session_id"],
+               "expected_submission_deadline_at": row["submission_deadline_at"],
+               "acknowledge_external_job_may_exist": False}
+    st, body, _, _ = post(f"/executions/{eid}/submission/abandon", abandon)
+    c.eq("abandon needs the acknowledgement", (st, body["field"]), (400, "acknowledge_external_job_may_exist"))
+    st, body, _, _ = post(f"/executions/{eid}/submission/abandon", dict(abandon, acknowledge_external_job_may_exist=True))
+    c.eq("abandon of a resolved run", (st, body["code"]), (409, "execution_terminal"))
     srv.stop()
 
     # The ledger, observations, artifacts and provenance replay to the same bytes.

@@ -20,7 +20,7 @@ struct harness {
                       {name, std::move(body), "test"});
     last_types.clear();
     for (auto& e : d.events) {
-      k.apply(state, e.type, e.data, "2026-11-28T12:00:00.000000Z");
+      k.apply(state, e.type, e.data, "2026-11-01T00:00:00.000000Z");
       last_types.push_back(e.type);
     }
     return d;
@@ -242,4 +242,79 @@ TEST_CASE("idempotent create: same request hash replays, another is a conflict")
   CHECK_FALSE(same.error);
   CHECK(same.events.empty());
   CHECK(h.refusal("create", {{"request_sha256", "bb"}}) == "idempotency_conflict");
+}
+
+TEST_CASE("abandoning an unresolved submission needs every safety condition") {
+  harness h;
+  h.created();
+  REQUIRE_FALSE(h.run("request_execute").error);
+  REQUIRE_FALSE(h.run("start").error);
+  REQUIRE_FALSE(h.run("prepared", {{"manifest", json::object{}},
+                                   {"manifest_sha256", std::string(64, 'a')},
+                                   {"do_submit", true}})
+                    .error);
+  REQUIRE_FALSE(h.run("intend_submission", {{"session_id", "BeampipeExecution-x"},
+                                            {"backend", "slurm_remote"},
+                                            {"target_fingerprint", "fp"},
+                                            {"deadline_at", "2026-11-01T00:30:00Z"}})
+                    .error);
+  REQUIRE_FALSE(h.run("submission_uncertain", {{"error", "lost"}}).error);
+  json::object req{{"reason", "job never reached Slurm"},
+                   {"expected_submission_state", "uncertain"},
+                   {"expected_daliuge_session_id", "BeampipeExecution-x"},
+                   {"expected_submission_deadline_at", "2026-11-01T00:30:00Z"},
+                   {"acknowledge_external_job_may_exist", true},
+                   {"now", "2026-11-02T02:00:00Z"}};
+  auto with = [&](const char* k, json::value v) {
+    auto b = req;
+    b[k] = std::move(v);
+    return b;
+  };
+  CHECK(h.refusal("abandon", with("acknowledge_external_job_may_exist", false)) ==
+        "acknowledgement_required");
+  CHECK(h.refusal("abandon", with("reason", "")) == "abandon_reason_invalid");
+  CHECK(h.refusal("abandon", with("expected_daliuge_session_id", "other")) ==
+        "abandon_state_changed");
+  CHECK(h.refusal("abandon", with("now", "2026-11-01T12:00:00Z")) == "abandon_grace_not_elapsed");
+  CHECK(h.refusal("abandon", req) == "abandon_insufficient_lookups");  // no lookups yet
+  auto lookup = [&](const char* at, const char* outcome) {
+    REQUIRE_FALSE(h.run("observe", {{"scheduler_state", "unknown"},
+                                    {"raw_state", std::string("lookup:") + outcome},
+                                    {"observed_at", at},
+                                    {"lookup", json::object{{"outcome", outcome}}}})
+                      .error);
+  };
+  lookup("2026-11-02T01:40:00Z", "not_found");
+  lookup("2026-11-02T01:50:00Z", "not_found");
+  CHECK(h.refusal("abandon", req) == "abandon_insufficient_lookups");  // two only
+  lookup("2026-11-02T01:52:00Z", "not_found");
+  CHECK(h.refusal("abandon", with("now", "2026-11-02T02:30:00Z")) ==
+        "abandon_insufficient_lookups");  // stale
+  auto ok = h.run("abandon", req);
+  REQUIRE_FALSE(ok.error);
+  CHECK(h.s("status") == "failed");
+  CHECK(h.s("terminal_outcome") == "inconsistent");
+  // A receipt arriving afterwards is kept and flagged, the ledger stays failed.
+  REQUIRE_FALSE(h.run("record_submission", h.receipt("slurm")).error);
+  CHECK(h.s("status") == "failed");
+  CHECK(h.state.at("submission_detected_after_abandonment").as_bool());
+
+  harness seen;  // a lookup that once found a job forbids abandonment
+  seen.created();
+  seen.run("request_execute");
+  seen.run("start");
+  seen.run("prepared", {{"manifest", json::object{}},
+                        {"manifest_sha256", std::string(64, 'a')},
+                        {"do_submit", true}});
+  seen.run("intend_submission", {{"session_id", "BeampipeExecution-x"},
+                                 {"backend", "slurm_remote"},
+                                 {"target_fingerprint", "fp"},
+                                 {"deadline_at", "2026-11-01T00:30:00Z"}});
+  seen.run("submission_uncertain", {{"error", "lost"}});
+  REQUIRE_FALSE(seen.run("observe", {{"scheduler_state", "unknown"},
+                                     {"raw_state", "lookup:ambiguous"},
+                                     {"observed_at", "2026-11-02T01:40:00Z"},
+                                     {"lookup", json::object{{"outcome", "ambiguous"}}}})
+                    .error);
+  CHECK(seen.refusal("abandon", req) == "abandon_job_seen");
 }
