@@ -692,6 +692,11 @@ struct execution_worker::impl {
           for (size_t i = 0; i < refs.size() && i < obs.size(); ++i) {
             auto body = observation_body(obs[i]);
             body["confirms_submission"] = !refs[i].scheduler_job_id.empty();
+            auto budget = backend->scheduler_name() == "slurm" ? opts.slurm_poll_budget
+                                                               : opts.dim_poll_budget;
+            if (auto t0 = util::parse_rfc3339(refs[i].intent_at);
+                t0 && util::clock::now() - *t0 > budget)
+              body["poll_budget_exhausted"] = true;
             send(refs[i].execution_id, "observe", std::move(body));
           }
         } catch (const std::exception& e) {

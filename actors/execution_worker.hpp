@@ -29,6 +29,10 @@ struct execution_worker_options {
   std::chrono::milliseconds dim_poll_every{std::chrono::seconds(3)};     // §3.6 default interval
   std::chrono::milliseconds slurm_poll_every{std::chrono::seconds(30)};  // §3.7 default interval
   std::chrono::milliseconds lookup_every{std::chrono::seconds(30)};      // uncertain submissions
+  // Polling budgets after the intent (HEAD defaults: 240 × 3 s, 480 × 30 s); past them a
+  // run is escalated to an operator, still polled, never failed for it.
+  std::chrono::seconds dim_poll_budget{720};
+  std::chrono::seconds slurm_poll_budget{4 * 3600};
   std::chrono::seconds submission_timeout{1800};  // BEAMPIPE_WORKER_SUBMISSION_TIMEOUT_SECONDS
   std::string beampipe_home = ".";                // relative graph paths resolve here
   // Fault injection for crash tests: "kill_after_dispatch" raises SIGKILL right after the

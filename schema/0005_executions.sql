@@ -45,6 +45,7 @@ ALTER TABLE batch_execution_record
   ADD COLUMN submission_abandoned         boolean,
   ADD COLUMN submission_detected_after_abandonment boolean,
   ADD COLUMN lookup_history               jsonb,
+  ADD COLUMN poll_budget_exhausted        boolean,
   ADD COLUMN cancel_requested             boolean NOT NULL DEFAULT false,
   ADD COLUMN cancel_requested_at          timestamptz,
   ADD COLUMN cancel_reason                text,

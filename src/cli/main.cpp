@@ -66,6 +66,7 @@ Environment (defaults):
   BEAMPIPE_SIMULATED_RUN_MS 20000, BEAMPIPE_EXECUTION_CONCURRENCY 4, BEAMPIPE_EXECUTION_SCAN_MS 500
   BEAMPIPE_DIM_POLL_INTERVAL_MS 3000, BEAMPIPE_SLURM_POLL_INTERVAL_MS 30000,
   BEAMPIPE_RECONCILE_INTERVAL_MS 30000, BEAMPIPE_WORKER_SUBMISSION_TIMEOUT_SECONDS 1800
+  BEAMPIPE_DIM_POLL_BUDGET_SECONDS 720, BEAMPIPE_SLURM_POLL_BUDGET_SECONDS 14400 (then: operator review)
   BEAMPIPE_HOME            current folder (relative graph.path values)
   SLURM_SSH_PRIVATE_KEY_FILE, SLURM_SSH_PRIVATE_KEY_PASSPHRASE_FILE, SLURM_SSH_KNOWN_HOSTS_SOURCE,
   BEAMPIPE_SLURM_SSH_STRICT_KNOWN_HOSTS true, BEAMPIPE_SSH_CREDENTIALS_DIR (per-slot key folders)
@@ -193,6 +194,8 @@ int run_server(const std::string& conninfo, const args& a) {
   ewo.dim_poll_every = std::chrono::milliseconds(env_long("BEAMPIPE_DIM_POLL_INTERVAL_MS", 3000));
   ewo.slurm_poll_every = std::chrono::milliseconds(env_long("BEAMPIPE_SLURM_POLL_INTERVAL_MS", 30000));
   ewo.lookup_every = std::chrono::milliseconds(env_long("BEAMPIPE_RECONCILE_INTERVAL_MS", 30000));
+  ewo.dim_poll_budget = std::chrono::seconds(env_long("BEAMPIPE_DIM_POLL_BUDGET_SECONDS", 720));
+  ewo.slurm_poll_budget = std::chrono::seconds(env_long("BEAMPIPE_SLURM_POLL_BUDGET_SECONDS", 4 * 3600));
   ewo.submission_timeout = std::chrono::seconds(env_long("BEAMPIPE_WORKER_SUBMISSION_TIMEOUT_SECONDS", 1800));
   ewo.beampipe_home = env_or("BEAMPIPE_HOME", std::filesystem::current_path().string());
   ewo.fault = env_or("BEAMPIPE_FAULT_INJECT", "");

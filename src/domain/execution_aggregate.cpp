@@ -582,10 +582,13 @@ decision decide_observe(const json::object& s, const command& c) {
       axes.daliuge == "not_created")
     axes.daliuge = "finished";
   std::string raw = str(b, "raw_state"), reason = str(b, "reason");
+  // HEAD escalates a run that outlived its polling budget to an operator instead of failing
+  // it: the backend may still finish it.
+  bool escalate = flag(b, "poll_budget_exhausted") && !flag(s, "poll_budget_exhausted");
   bool changed = !(axes.scheduler == before.scheduler && axes.daliuge == before.daliuge &&
                    axes.submission == before.submission) ||
                  raw != str(s, "scheduler_raw_state") || reason != str(s, "scheduler_reason") ||
-                 e.after.contains("scheduler_job_id") || b.contains("lookup");
+                 e.after.contains("scheduler_job_id") || b.contains("lookup") || escalate;
   if (!changed) return {};
   e.after["submission_state"] = axes.submission;
   e.after["scheduler_state"] = axes.scheduler;
@@ -622,6 +625,18 @@ decision decide_observe(const json::object& s, const command& c) {
         {{"code", r.mismatch_code},
          {"message", "reconciliation rule " + std::to_string(r.rule) + ": " + r.mismatch_code},
          {"requires_operator", r.requires_operator},
+         {"previous_control_phase", at_or_null(s, "control_phase")},
+         {"scheduler_state", axes.scheduler},
+         {"daliuge_state", axes.daliuge}});
+  }
+  if (escalate && !(parsed && is_terminal(*parsed))) {
+    e.after["poll_budget_exhausted"] = true;
+    e.after["reconciliation_code"] = "poll_budget_exhausted";
+    e.provenance_row(
+        "execution.reconciliation_mismatch",
+        {{"code", "poll_budget_exhausted"},
+         {"message", "the backend did not reach a terminal state within the polling budget"},
+         {"requires_operator", true},
          {"previous_control_phase", at_or_null(s, "control_phase")},
          {"scheduler_state", axes.scheduler},
          {"daliuge_state", axes.daliuge}});

@@ -12,7 +12,8 @@ from harness import (Checks, DaliugeStandin, Server, create_profile, fresh_datab
 V2 = "/api/v2"
 ENV = {"BEAMPIPE_CASDA_TAP_URL": "", "BEAMPIPE_VIZIER_TAP_URL": "", "BEAMPIPE_DISCOVERY_STALE_SWEEP_MS": "0",
        "BEAMPIPE_USE_REAL_BACKENDS": "true", "BEAMPIPE_DIM_POLL_INTERVAL_MS": "200",
-       "BEAMPIPE_RECONCILE_INTERVAL_MS": "200", "BEAMPIPE_EXECUTION_SCAN_MS": "100"}
+       "BEAMPIPE_RECONCILE_INTERVAL_MS": "200", "BEAMPIPE_EXECUTION_SCAN_MS": "100",
+       "BEAMPIPE_DIM_POLL_BUDGET_SECONDS": "3"}
 c = Checks()
 tmp = tempfile.mkdtemp(prefix="beampipe-dim-")
 dlg = DaliugeStandin("--finish-after-polls", "3")
@@ -80,7 +81,11 @@ try:
     # Cancel: recorded as cancelled only once the DIM confirms.
     dlg.dim("POST", "/__standin/config", {"finish_after_polls": 0})
     eid = run(test_graph(tmp))
-    wait_execution(srv, eid, lambda r: r["submission_state"] == "submitted")
+    row = wait_execution(srv, eid, lambda r: r["reconciliation_code"] == "poll_budget_exhausted")
+    c.eq("a session that never ends is escalated, not failed", (row["status"], row["daliuge_state"]),
+         ("running", "running"))
+    c.true("escalation event", "execution.reconciliation_mismatch" in
+           [e["event_type"] for e in srv.request("GET", f"{V2}/executions/{eid}/events")[1]])
     st, row, _, _ = srv.request("PATCH", f"{V2}/executions/{eid}", {"status": "cancelled"})
     c.eq("cancel requested", (st in (200, 202), row["cancel_requested"]), (True, True))
     row = wait_execution(srv, eid, lambda r: r["status"] == "cancelled")

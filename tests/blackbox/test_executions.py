@@ -220,6 +220,35 @@ try:
     c.true("retry event", "execution.retry_requested" in events_of(eid))
     upload_config(srv, wallaby_config(GRAPH))
 
+    # --- graph.url: fetched over HTTP and checked against graph.sha256 (protocols §3.1)
+    import functools
+    import hashlib
+    import http.server
+    import threading
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+    handler = functools.partial(Quiet, directory=os.path.dirname(GRAPH))
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    with open(GRAPH, "rb") as f:
+        sha = hashlib.sha256(f.read()).hexdigest()
+    url_config = wallaby_config().replace(
+        wallaby_config().split("graph:\n")[1].split("\n")[0],
+        f"  url: http://127.0.0.1:{web.server_port}/{os.path.basename(GRAPH)}\n  sha256: \"{sha}\"")
+    upload_config(srv, url_config)
+    st, ex, _, _ = post("/executions", base)
+    post(f"/executions/{ex['uuid']}/execute", {"do_stage": False, "do_submit": False})
+    row = wait_execution(srv, ex["uuid"], lambda r: r["status"] in ("not_submitted", "failed"))
+    c.eq("graph fetched by URL", (row["status"], row["last_error"]), ("not_submitted", None))
+    upload_config(srv, url_config.replace(os.path.basename(GRAPH), "missing.graph"))
+    st, ex, _, _ = post("/executions", base)
+    post(f"/executions/{ex['uuid']}/execute", {"do_stage": False, "do_submit": False})
+    row = wait_execution(srv, ex["uuid"], lambda r: r["status"] in ("not_submitted", "failed"))
+    c.true("a 404 graph URL fails the run", row["status"] == "failed" and "graph fetch failed" in row["last_error"])
+    web.shutdown()
+    upload_config(srv, wallaby_config(GRAPH))
+
     # --- the output verification gate (§12.4): finished is not completed until verified
     upload_config(srv, wallaby_config(GRAPH) + "output_verification:\n  required: true\n")
     st, ex, _, _ = post("/executions", base)
