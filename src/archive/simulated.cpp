@@ -75,7 +75,9 @@ std::optional<std::vector<token>> scan(const std::string& q) {
       i = end + 1;
     } else if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') {
       size_t j = i;
-      while (j < q.size() && (std::isalnum(static_cast<unsigned char>(q[j])) || q[j] == '_' || q[j] == '.')) ++j;
+      while (j < q.size() &&
+             (std::isalnum(static_cast<unsigned char>(q[j])) || q[j] == '_' || q[j] == '.'))
+        ++j;
       out.push_back({token::ident, q.substr(i, j - i)});
       i = j;
     } else {
@@ -130,17 +132,16 @@ bool matches(const json::object& row, const condition& c) {
 
 }  // namespace
 
-simulated_archive::simulated_archive() {
+simulated_archive::simulated_archive(std::string datalink_base) {
   auto& obscore = tables_["casda"]["ivoa.obscore"];
   auto& eval = tables_["casda"]["casda.observation_evaluation_file"];
   int n = 0;
   for (const auto& f : kFields) {
     for (int beam = 0; beam < 5; ++beam) {
-      char filename[96], did[96], url[160];
+      char filename[96], did[96];
       std::snprintf(filename, sizeof filename, "%s_%s_beam%02d.ms.tar", f.name, f.footprint, beam);
       std::snprintf(did, sizeof did, "ivo://casda/scan/%s#%d", f.date, f.did + beam);
-      std::snprintf(url, sizeof url, "https://data.casda.example/casda_vo_proxy/vo/datalink/links?ID=visibility-%d",
-                    f.did + beam);
+      auto url = datalink_base + "datalink/links?ID=visibility-" + std::to_string(f.did + beam);
       obscore.push_back(json::object{{"obs_id", "ASKAP-" + std::to_string(f.sbid)},
                                      {"obs_publisher_did", did},
                                      {"filename", filename},
@@ -157,16 +158,15 @@ simulated_archive::simulated_archive() {
     }
     for (int k = 0; k < 2; ++k) {
       ++n;
-      std::string fn = k == 0 ? "calibration-metadata-processing-logs-SB" + std::to_string(f.sbid) + "_" +
-                                    std::string(f.date) + ".tar"
+      std::string fn = k == 0 ? "calibration-metadata-processing-logs-SB" + std::to_string(f.sbid) +
+                                    "_" + std::string(f.date) + ".tar"
                               : "cal_SB" + std::to_string(f.sbid) + "_bandpass.pdf";
-      eval.push_back(json::object{
-          {"sbid", f.sbid},
-          {"filename", fn},
-          {"format", k == 0 ? "calibration" : "pdf"},
-          {"filesize", k == 0 ? 52000 + f.sbid : 830 + f.sbid % 97},
-          {"access_url", "https://data.casda.example/casda_vo_proxy/vo/datalink/links?ID=evaluation-" +
-                             std::to_string(700000 + n)}});
+      eval.push_back(json::object{{"sbid", f.sbid},
+                                  {"filename", fn},
+                                  {"format", k == 0 ? "calibration" : "pdf"},
+                                  {"filesize", k == 0 ? 52000 + f.sbid : 830 + f.sbid % 97},
+                                  {"access_url", datalink_base + "datalink/links?ID=evaluation-" +
+                                                     std::to_string(700000 + n)}});
     }
   }
   auto& hicat = tables_["vizier"]["viii_73.hicat"];
@@ -187,14 +187,18 @@ simulated_archive::simulated_archive() {
                                  {"RVmom", r.mom}});
 }
 
-const std::map<std::string, json::array>& simulated_archive::tables(const std::string& adapter) const {
+const std::map<std::string, json::array>& simulated_archive::tables(
+    const std::string& adapter) const {
   static const std::map<std::string, json::array> none;
   auto it = tables_.find(adapter);
   return it == tables_.end() ? none : it->second;
 }
 
-domain::archive_answer simulated_archive::query(const std::string& adapter, const std::string& adql) const {
-  auto error = [](std::string m) { return domain::archive_answer{std::nullopt, domain::archive_failure{std::move(m), false}}; };
+domain::archive_answer simulated_archive::query(const std::string& adapter,
+                                                const std::string& adql) const {
+  auto error = [](std::string m) {
+    return domain::archive_answer{std::nullopt, domain::archive_failure{std::move(m), false}};
+  };
   auto ts = tables_.find(adapter);
   if (ts == tables_.end()) return error("adapter '" + adapter + "' is not configured");
   auto tokens = scan(adql);
@@ -202,7 +206,8 @@ domain::archive_answer simulated_archive::query(const std::string& adapter, cons
   const auto& tk = *tokens;
   std::string table;
   for (size_t i = 0; i + 1 < tk.size(); ++i)
-    if (tk[i].kind == token::ident && lower(tk[i].text) == "from" && tk[i + 1].kind == token::ident) {
+    if (tk[i].kind == token::ident && lower(tk[i].text) == "from" &&
+        tk[i + 1].kind == token::ident) {
       table = lower(tk[i + 1].text);
       break;
     }
@@ -214,10 +219,15 @@ domain::archive_answer simulated_archive::query(const std::string& adapter, cons
   for (size_t i = 0; i < tk.size(); ++i) {
     if (tk[i].kind != token::ident) continue;
     auto word = lower(tk[i].text);
-    if (word == "max" && i + 2 < tk.size() && tk[i + 1].text == "(" && column_of(tk[i + 2].text) == "t_max") latest = true;
+    if (word == "max" && i + 2 < tk.size() && tk[i + 1].text == "(" &&
+        column_of(tk[i + 2].text) == "t_max")
+      latest = true;
     if (i + 2 < tk.size() && tk[i + 2].kind == token::string &&
-        ((tk[i + 1].kind == token::symbol && tk[i + 1].text == "=") || lower(tk[i + 1].text) == "like")) {
-      conds.push_back({column_of(tk[i].text), tk[i + 1].text == "=" ? condition::eq : condition::like, {tk[i + 2].text}});
+        ((tk[i + 1].kind == token::symbol && tk[i + 1].text == "=") ||
+         lower(tk[i + 1].text) == "like")) {
+      conds.push_back({column_of(tk[i].text),
+                       tk[i + 1].text == "=" ? condition::eq : condition::like,
+                       {tk[i + 2].text}});
     } else if (i + 2 < tk.size() && lower(tk[i + 1].text) == "in" && tk[i + 2].text == "(") {
       condition c{column_of(tk[i].text), condition::in, {}};
       for (size_t j = i + 3; j < tk.size() && tk[j].text != ")"; ++j)
@@ -228,7 +238,9 @@ domain::archive_answer simulated_archive::query(const std::string& adapter, cons
   json::array rows;
   for (const auto& r : t->second) {
     const auto& row = r.as_object();
-    if (std::all_of(conds.begin(), conds.end(), [&](const condition& c) { return matches(row, c); })) rows.push_back(r);
+    if (std::all_of(conds.begin(), conds.end(),
+                    [&](const condition& c) { return matches(row, c); }))
+      rows.push_back(r);
   }
   if (latest && !rows.empty()) {
     double mx = -1e300;

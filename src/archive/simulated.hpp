@@ -7,16 +7,20 @@
 // observation. It is not an ADQL engine; anything else is answered as an ADQL error.
 #pragma once
 
-#include "domain/discovery_run.hpp"
-
 #include <map>
 #include <string>
+
+#include "domain/discovery_run.hpp"
 
 namespace beampipe::archive {
 
 class simulated_archive {
  public:
-  simulated_archive();
+  // datalink_base: where the bundled rows' DataLink access URLs point (CASDA's
+  // "<base>datalink/links?ID=…"); a test can aim them at a CASDA stand-in.
+  explicit simulated_archive(std::string datalink_base = kDefaultDatalinkBase);
+  static constexpr const char* kDefaultDatalinkBase =
+      "https://data.casda.example/casda_vo_proxy/vo/";
   domain::archive_answer query(const std::string& adapter, const std::string& adql) const;
   // Bundled tables by adapter and canonical table name.
   const std::map<std::string, boost::json::array>& tables(const std::string& adapter) const;

@@ -1,12 +1,12 @@
 #include "cli/archives.hpp"
 
-#include "adapters/tap_client.hpp"
-#include "archive/simulated.hpp"
-
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
 #include <memory>
+
+#include "adapters/tap_client.hpp"
+#include "archive/simulated.hpp"
 
 namespace beampipe::cli {
 
@@ -20,17 +20,22 @@ std::string env(const char* name) {
 std::string describe_archive_environment() {
   auto casda = env("BEAMPIPE_CASDA_TAP_URL"), vizier = env("BEAMPIPE_VIZIER_TAP_URL");
   if (casda.empty() && vizier.empty()) return "simulated";
-  return "tap casda=" + (casda.empty() ? std::string("-") : casda) + " vizier=" + (vizier.empty() ? std::string("-") : vizier);
+  return "tap casda=" + (casda.empty() ? std::string("-") : casda) +
+         " vizier=" + (vizier.empty() ? std::string("-") : vizier);
 }
 
 actors::archive_provider make_archive_provider() {
-  auto sim = std::make_shared<archive::simulated_archive>();
+  auto base = env("BEAMPIPE_SIMULATED_DATALINK_BASE");
+  auto sim = std::make_shared<archive::simulated_archive>(
+      base.empty() ? std::string(archive::simulated_archive::kDefaultDatalinkBase) : base);
   return [sim](const domain::ProjectConfig& config) {
     auto casda = config.adapters.casda_tap_url.value_or(env("BEAMPIPE_CASDA_TAP_URL"));
     auto vizier = config.adapters.vizier_tap_url.value_or(env("BEAMPIPE_VIZIER_TAP_URL"));
     actors::archive_binding b;
     if (casda.empty() && vizier.empty()) {
-      b.query = [sim](const std::string& adapter, const std::string& adql) { return sim->query(adapter, adql); };
+      b.query = [sim](const std::string& adapter, const std::string& adql) {
+        return sim->query(adapter, adql);
+      };
       b.description = "simulated";
       b.simulated = true;
       return b;
@@ -59,13 +64,17 @@ actors::archive_provider make_archive_provider() {
     };
     auto casda_ep = make(casda), vizier_ep = make(vizier);
     b.query = [casda_ep, vizier_ep](const std::string& adapter, const std::string& adql) {
-      const endpoint* ep = adapter == "casda" ? &casda_ep : adapter == "vizier" ? &vizier_ep : nullptr;
+      const endpoint* ep = adapter == "casda"    ? &casda_ep
+                           : adapter == "vizier" ? &vizier_ep
+                                                 : nullptr;
       if (!ep || (!ep->client && ep->error.empty()))
-        return domain::archive_answer{std::nullopt,
-                                      domain::archive_failure{"adapter '" + adapter + "' is not configured", false}};
+        return domain::archive_answer{
+            std::nullopt,
+            domain::archive_failure{"adapter '" + adapter + "' is not configured", false}};
       if (!ep->client)
-        return domain::archive_answer{std::nullopt,
-                                      domain::archive_failure{"adapter '" + adapter + "': " + ep->error, false}};
+        return domain::archive_answer{
+            std::nullopt,
+            domain::archive_failure{"adapter '" + adapter + "': " + ep->error, false}};
       try {
         auto r = ep->client->query_sync(adql);
         domain::archive_rows rows;
@@ -73,7 +82,8 @@ actors::archive_provider make_archive_provider() {
         for (std::size_t i = 0; i < r.row_count; ++i) rows.rows.push_back(r.row_object(i));
         return domain::archive_answer{std::move(rows), std::nullopt};
       } catch (const adapters::tap_error& e) {
-        return domain::archive_answer{std::nullopt, domain::archive_failure{e.what(), e.retryable()}};
+        return domain::archive_answer{std::nullopt,
+                                      domain::archive_failure{e.what(), e.retryable()}};
       } catch (const std::exception& e) {
         return domain::archive_answer{std::nullopt, domain::archive_failure{e.what(), true}};
       }
@@ -86,8 +96,9 @@ actors::archive_provider make_archive_provider() {
 
 boost::json::object probe_tap_services() {
   boost::json::object out;
-  for (const auto& [name, var] : {std::pair<std::string, const char*>{"casda", "BEAMPIPE_CASDA_TAP_URL"},
-                                  {"vizier", "BEAMPIPE_VIZIER_TAP_URL"}}) {
+  for (const auto& [name, var] :
+       {std::pair<std::string, const char*>{"casda", "BEAMPIPE_CASDA_TAP_URL"},
+        {"vizier", "BEAMPIPE_VIZIER_TAP_URL"}}) {
     auto url = env(var);
     if (url.empty()) {
       out[name] = "not_configured";
