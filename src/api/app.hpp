@@ -27,6 +27,7 @@ struct app_context {
   int64_t ready_max_lag = 10000;
   auth_hook auth;
   std::string archive = "simulated";  // which archive discovery uses, reported by /ready
+  std::string backends = "simulated";  // where executions run (simulated | real), ditto
   std::function<boost::json::object()> probe_tap = nullptr;  // GET /health/tap
 };
 

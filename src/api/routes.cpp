@@ -80,6 +80,7 @@ response get_ready(app_context& ctx, request&) {
                                   {"checkpoints", std::move(cps)}};
   if (!ctx.watch.alive() || lag > ctx.ready_max_lag) ready = false;
   o["archive"] = ctx.archive;
+  o["execution_backends"] = ctx.backends;
   o["status"] = ready ? "ready" : "not_ready";
   return json_response(ready ? 200 : 503, o);
 }

@@ -180,6 +180,7 @@ int run_server(const std::string& conninfo, const args& a) {
   api::app_context ctx{rt, read_pool, watch, stats, BEAMPIPE_VERSION, std::chrono::milliseconds(5000),
                        std::chrono::milliseconds(30000), env_long("BEAMPIPE_READY_MAX_LAG", 10000), nullptr};
   ctx.archive = cli::describe_archive_environment();
+  ctx.backends = cli::describe_backends();
   ctx.probe_tap = cli::probe_tap_services;
   api::register_collectors(ctx);
   actors::discovery_worker_options dwo;

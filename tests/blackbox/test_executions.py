@@ -19,7 +19,7 @@ ENV = {"BEAMPIPE_CASDA_TAP_URL": "", "BEAMPIPE_VIZIER_TAP_URL": "", "BEAMPIPE_DI
 c = Checks()
 db = fresh_database()
 srv = Server(conninfo=db, extra_env=ENV)
-srv.wait_ready()
+c.eq("/ready names the execution backends", srv.wait_ready()["execution_backends"], "simulated")
 
 
 def post(path, body, headers=None):
