@@ -53,6 +53,8 @@ inline constexpr const char* profile_created = "DeploymentProfileCreated";
 inline constexpr const char* profile_updated = "DeploymentProfileUpdated";
 inline constexpr const char* profile_deleted = "DeploymentProfileDeleted";
 
+inline constexpr const char* scheduler_ticked = "SchedulerTicked";
+
 }  // namespace beampipe::events::type
 
 namespace beampipe::events::stream {
@@ -60,4 +62,5 @@ inline constexpr const char* source = "source";
 inline constexpr const char* execution = "execution";
 inline constexpr const char* project = "project";
 inline constexpr const char* profiles = "profiles";
+inline constexpr const char* scheduler = "scheduler";
 }  // namespace beampipe::events::stream

@@ -1,17 +1,17 @@
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+
 #include "api/app.hpp"
 #include "api/handler_support.hpp"
-
 #include "domain/aggregates.hpp"
 #include "domain/execution_fsm.hpp"
 #include "domain/readiness.hpp"
 #include "store/event_store.hpp"
+#include "store/leases.hpp"
 #include "store/migrations.hpp"
 #include "util/ids.hpp"
 #include "util/json.hpp"
-
-#include <spdlog/spdlog.h>
-
-#include <charconv>
 
 namespace beampipe::api {
 namespace json = boost::json;
@@ -21,12 +21,17 @@ namespace {
 const char* kSourceRow =
     "SELECT json_build_object('uuid', uuid, 'project_module', project_module, 'source_identifier', "
     "source_identifier, 'enabled', enabled, 'created_at', created_at, 'updated_at', updated_at, "
-    "'last_checked_at', last_checked_at, 'last_attempted_at', last_attempted_at, 'stale_after_hours', "
-    "stale_after_hours, 'discovery_signature', discovery_signature, 'last_executed_discovery_signature', "
+    "'last_checked_at', last_checked_at, 'last_attempted_at', last_attempted_at, "
+    "'stale_after_hours', "
+    "stale_after_hours, 'discovery_signature', discovery_signature, "
+    "'last_executed_discovery_signature', "
     "last_executed_discovery_signature, 'discovery_claim_token', discovery_claim_token, "
-    "'discovery_claim_expires_at', discovery_claim_expires_at, 'workflow_run_pending', workflow_run_pending, "
-    "'workflow_run_pending_at', workflow_run_pending_at, 'workflow_claim_token', workflow_claim_token, "
-    "'workflow_claimed_at', workflow_claimed_at, 'workflow_claim_expires_at', workflow_claim_expires_at, "
+    "'discovery_claim_expires_at', discovery_claim_expires_at, 'workflow_run_pending', "
+    "workflow_run_pending, "
+    "'workflow_run_pending_at', workflow_run_pending_at, 'workflow_claim_token', "
+    "workflow_claim_token, "
+    "'workflow_claimed_at', workflow_claimed_at, 'workflow_claim_expires_at', "
+    "workflow_claim_expires_at, "
     "'discovery_request_id', discovery_request_id, 'last_discovery_error', last_discovery_error, "
     "'discovery_truncated', discovery_truncated)";
 
@@ -36,24 +41,30 @@ const char* kExecutionRow =
     "x.workflow_manifest->'beampipe_run_record')";
 
 json::object source_or_404(app_context& ctx, const std::string& id) {
-  auto row = query_row(ctx, std::string(kSourceRow) + " FROM source_registry WHERE uuid = $1::uuid AND NOT deleted", id);
+  auto row = query_row(
+      ctx, std::string(kSourceRow) + " FROM source_registry WHERE uuid = $1::uuid AND NOT deleted",
+      id);
   if (!row) fail(404, "not_found", "source not found", "id");
   return *row;
 }
 
 const char* kProvenanceRow =
-    "SELECT json_build_object('id', id, 'occurred_at', occurred_at, 'event_type', event_type, 'project_module', "
-    "project_module, 'source_identifier', source_identifier, 'execution_id', execution_id, 'actor', actor, "
+    "SELECT json_build_object('id', id, 'occurred_at', occurred_at, 'event_type', event_type, "
+    "'project_module', "
+    "project_module, 'source_identifier', source_identifier, 'execution_id', execution_id, "
+    "'actor', actor, "
     "'correlation_id', correlation_id, 'payload', payload)";
 
 // ---------------------------------------------------------------- handlers
 
 response get_health(app_context& ctx, request&) {
-  return json_response(200, json::object{{"status", "ok"}, {"service", "beampipe"}, {"version", ctx.version}});
+  return json_response(
+      200, json::object{{"status", "ok"}, {"service", "beampipe"}, {"version", ctx.version}});
 }
 
 response get_health_tap(app_context& ctx, request&) {
-  auto o = ctx.probe_tap ? ctx.probe_tap() : json::object{{"casda", "not_configured"}, {"vizier", "not_configured"}};
+  auto o = ctx.probe_tap ? ctx.probe_tap()
+                         : json::object{{"casda", "not_configured"}, {"vizier", "not_configured"}};
   o["archive"] = ctx.archive;
   return json_response(200, o);
 }
@@ -65,7 +76,8 @@ response get_ready(app_context& ctx, request&) {
     store::with_connection(ctx.pool, [&](pqxx::connection& c) {
       auto m = store::check_migrations(c);
       o["database"] = "ok";
-      o["migrations"] = json::object{{"applied", m.applied}, {"latest", m.latest}, {"current", m.current()}};
+      o["migrations"] =
+          json::object{{"applied", m.applied}, {"latest", m.latest}, {"current", m.current()}};
       if (!m.current()) ready = false;
     });
   } catch (const std::exception& e) {
@@ -76,11 +88,26 @@ response get_ready(app_context& ctx, request&) {
   json::object cps;
   for (const auto& c : ctx.watch.checkpoints()) cps[c.name] = c.at.position;
   auto lag = ctx.watch.lag();
-  o["projections"] = json::object{{"alive", ctx.watch.alive()}, {"lag", lag}, {"head", ctx.watch.head()},
+  o["projections"] = json::object{{"alive", ctx.watch.alive()},
+                                  {"lag", lag},
+                                  {"head", ctx.watch.head()},
                                   {"checkpoints", std::move(cps)}};
   if (!ctx.watch.alive() || lag > ctx.ready_max_lag) ready = false;
   o["archive"] = ctx.archive;
   o["execution_backends"] = ctx.backends;
+  try {
+    store::with_connection(ctx.pool, [&](pqxx::connection& c) {
+      auto lease = store::read_lease(c, "scheduler");
+      o["scheduler"] =
+          lease ? json::value(json::object{
+                      {"leader", lease->expired ? json::value(nullptr) : json::value(lease->owner)},
+                      {"lease_token", lease->token},
+                      {"expires_at", lease->expires_at}})
+                : json::value(json::object{{"leader", nullptr}});
+    });
+  } catch (const std::exception&) {
+    o["scheduler"] = json::object{{"leader", nullptr}};
+  }
   o["status"] = ready ? "ready" : "not_ready";
   return json_response(ready ? 200 : 503, o);
 }
@@ -95,7 +122,8 @@ response get_metrics(app_context& ctx, request&) {
 response post_source(app_context& ctx, request& req) {
   auto body = parse_body(req);
   std::string module, ident;
-  if (auto e = domain::parse_source_key(body, module, ident)) fail(e->status, e->code, e->message, e->field);
+  if (auto e = domain::parse_source_key(body, module, ident))
+    fail(e->status, e->code, e->message, e->field);
   auto uuid = domain::source_uuid(module, ident);
   return write_then_read(ctx, req, domain::source_stream_id(uuid), "register", std::move(body), 200,
                          [&] { return source_or_404(ctx, uuid); });
@@ -113,26 +141,34 @@ response list_sources(app_context& ctx, request& req) {
   // Discovery states: never (not yet discovered), requested (a request is outstanding),
   // checked (last discovery succeeded), failed (last attempt failed).
   static const std::map<std::string, std::string> states = {
-      {"never", "discovery_request_id IS NULL AND last_checked_at IS NULL AND last_discovery_error IS NULL"},
+      {"never",
+       "discovery_request_id IS NULL AND last_checked_at IS NULL AND last_discovery_error IS NULL"},
       {"requested", "discovery_request_id IS NOT NULL"},
-      {"checked", "discovery_request_id IS NULL AND last_checked_at IS NOT NULL AND last_discovery_error IS NULL"},
+      {"checked",
+       "discovery_request_id IS NULL AND last_checked_at IS NOT NULL AND last_discovery_error IS "
+       "NULL"},
       {"failed", "discovery_request_id IS NULL AND last_discovery_error IS NOT NULL"}};
   if (!st.empty() && !states.count(st))
-    fail(400, "invalid_query", "discovery_state must be one of never, requested, checked, failed", "discovery_state");
-  std::string where = " FROM source_registry WHERE NOT deleted AND ($1 = '' OR project_module = $1) "
-                      "AND ($2 = '' OR enabled = ($2 = 'true')) AND ($3 = '' OR workflow_run_pending = ($3 = 'true'))" +
-                      (st.empty() ? std::string() : " AND " + states.at(st));
+    fail(400, "invalid_query", "discovery_state must be one of never, requested, checked, failed",
+         "discovery_state");
+  std::string where =
+      " FROM source_registry WHERE NOT deleted AND ($1 = '' OR project_module = $1) "
+      "AND ($2 = '' OR enabled = ($2 = 'true')) AND ($3 = '' OR workflow_run_pending = ($3 = "
+      "'true'))" +
+      (st.empty() ? std::string() : " AND " + states.at(st));
   auto b = [](const std::optional<bool>& v) { return v ? (*v ? "true" : "false") : ""; };
   int64_t total = 0;
-  auto rows = query_rows(ctx,
-                         std::string(kSourceRow) + ", count(*) OVER ()" + where +
-                             " ORDER BY created_at DESC, uuid LIMIT $4::bigint OFFSET $5::bigint",
-                         {module, b(enabled), b(pending), std::to_string(limit), std::to_string(offset)}, &total);
+  auto rows = query_rows(
+      ctx,
+      std::string(kSourceRow) + ", count(*) OVER ()" + where +
+          " ORDER BY created_at DESC, uuid LIMIT $4::bigint OFFSET $5::bigint",
+      {module, b(enabled), b(pending), std::to_string(limit), std::to_string(offset)}, &total);
   if (rows.empty() && offset > 0) {
     // The window count is absent on an empty page; count separately.
     store::with_connection(ctx.pool, [&](pqxx::connection& c) {
       pqxx::read_transaction tx{c};
-      total = tx.exec_params("SELECT count(*)" + where, module, b(enabled), b(pending))[0][0].as<int64_t>();
+      total = tx.exec_params("SELECT count(*)" + where, module, b(enabled), b(pending))[0][0]
+                  .as<int64_t>();
     });
   }
   auto r = json_response(200, rows);
@@ -166,12 +202,14 @@ response source_events(app_context& ctx, request& req) {
   honour_min_position(ctx, req);
   auto src = source_or_404(ctx, uuid_param(req, "id"));
   auto limit = int_param(req, "limit", 100, 1, 500);
-  return json_response(200, query_rows(ctx,
-                                       std::string(kProvenanceRow) +
-                                           " FROM provenance_events WHERE project_module = $1 AND source_identifier = $2 "
-                                           "ORDER BY occurred_at DESC, position DESC LIMIT $3::bigint",
-                                       {std::string(src.at("project_module").as_string()),
-                                        std::string(src.at("source_identifier").as_string()), std::to_string(limit)}));
+  return json_response(
+      200,
+      query_rows(ctx,
+                 std::string(kProvenanceRow) +
+                     " FROM provenance_events WHERE project_module = $1 AND source_identifier = $2 "
+                     "ORDER BY occurred_at DESC, position DESC LIMIT $3::bigint",
+                 {std::string(src.at("project_module").as_string()),
+                  std::string(src.at("source_identifier").as_string()), std::to_string(limit)}));
 }
 
 // POST /sources/discover: {project_module, source_identifier? | source_identifiers?}; neither
@@ -184,23 +222,30 @@ response discover_sources(app_context& ctx, request& req) {
     fail(400, "invalid_field", "project_module is required", "project_module");
   module = std::string(m->value().as_string());
   bool one = body.contains("source_identifier"), many = body.contains("source_identifiers");
-  if (one && many) fail(400, "invalid_field", "give source_identifier or source_identifiers, not both", "source_identifiers");
+  if (one && many)
+    fail(400, "invalid_field", "give source_identifier or source_identifiers, not both",
+         "source_identifiers");
   std::vector<std::string> idents;
   if (one) {
-    if (!body.at("source_identifier").is_string()) fail(400, "invalid_field", "source_identifier must be a string", "source_identifier");
+    if (!body.at("source_identifier").is_string())
+      fail(400, "invalid_field", "source_identifier must be a string", "source_identifier");
     idents.emplace_back(body.at("source_identifier").as_string());
   } else if (many) {
     if (!body.at("source_identifiers").is_array())
-      fail(400, "invalid_field", "source_identifiers must be an array of strings", "source_identifiers");
+      fail(400, "invalid_field", "source_identifiers must be an array of strings",
+           "source_identifiers");
     for (const auto& v : body.at("source_identifiers").as_array()) {
-      if (!v.is_string()) fail(400, "invalid_field", "source_identifiers must be an array of strings", "source_identifiers");
+      if (!v.is_string())
+        fail(400, "invalid_field", "source_identifiers must be an array of strings",
+             "source_identifiers");
       idents.emplace_back(v.as_string());
     }
   } else {
-    for (auto& row : query_rows(ctx,
-                                "SELECT to_json(source_identifier) FROM source_registry WHERE project_module = $1 "
-                                "AND enabled AND NOT deleted ORDER BY created_at",
-                                {module}))
+    for (auto& row : query_rows(
+             ctx,
+             "SELECT to_json(source_identifier) FROM source_registry WHERE project_module = $1 "
+             "AND enabled AND NOT deleted ORDER BY created_at",
+             {module}))
       idents.emplace_back(row.as_string());
   }
   json::array marked, skipped;
@@ -222,25 +267,29 @@ response discover_sources(app_context& ctx, request& req) {
   }
   if (one && marked.empty()) {
     const auto& why = skipped.front().as_object().at("reason").as_string();
-    fail(why == "source not found" ? 404 : 409, why == "source not found" ? "not_found" : "source_disabled",
-         std::string(why), "source_identifier");
+    fail(why == "source not found" ? 404 : 409,
+         why == "source not found" ? "not_found" : "source_disabled", std::string(why),
+         "source_identifier");
   }
   wait_for_position(ctx, position, ctx.max_wait);
   return with_position(
-      json_response(200, json::object{{"project_module", module},
-                                      {"marked_count", marked.size()},
-                                      {"source_identifiers", std::move(marked)},
-                                      {"skipped", std::move(skipped)},
-                                      {"message", "Sources marked for rediscovery. Discovery runs asynchronously."}}),
+      json_response(
+          200, json::object{{"project_module", module},
+                            {"marked_count", marked.size()},
+                            {"source_identifiers", std::move(marked)},
+                            {"skipped", std::move(skipped)},
+                            {"message",
+                             "Sources marked for rediscovery. Discovery runs asynchronously."}}),
       position);
 }
 
 std::map<std::string, json::value> metadata_of(app_context& ctx, const std::string& id) {
   std::map<std::string, json::value> out;
-  for (auto& row : query_rows(ctx,
-                              "SELECT json_build_object('sbid', sbid, 'm', metadata_json) FROM archive_metadata "
-                              "WHERE source_uuid = $1::uuid",
-                              {id}))
+  for (auto& row : query_rows(
+           ctx,
+           "SELECT json_build_object('sbid', sbid, 'm', metadata_json) FROM archive_metadata "
+           "WHERE source_uuid = $1::uuid",
+           {id}))
     out[std::string(row.as_object().at("sbid").as_string())] = row.as_object().at("m");
   return out;
 }
@@ -258,7 +307,8 @@ response source_status(app_context& ctx, request& req) {
   st.enabled = src.at("enabled").as_bool();
   st.last_checked_at_set = !src.at("last_checked_at").is_null();
   st.discovery_signature = text("discovery_signature");
-  st.discovery_claim_token = text("discovery_request_id");  // an outstanding request is discovery in progress
+  st.discovery_claim_token =
+      text("discovery_request_id");  // an outstanding request is discovery in progress
   st.last_executed_discovery_signature = text("last_executed_discovery_signature");
   st.metadata_rows = metadata_of(ctx, id);
   auto ident = text("source_identifier");
@@ -268,31 +318,35 @@ response source_status(app_context& ctx, request& req) {
   bool pending = src.at("workflow_run_pending").as_bool();
   json::value age = nullptr;
   if (pending)
-    for (auto& row : query_rows(ctx,
-                                "SELECT to_json(greatest(0, floor(extract(epoch FROM now() - workflow_run_pending_at)))::bigint) "
-                                "FROM source_registry WHERE uuid = $1::uuid AND workflow_run_pending_at IS NOT NULL",
-                                {id}))
+    for (auto& row : query_rows(
+             ctx,
+             "SELECT to_json(greatest(0, floor(extract(epoch FROM now() - "
+             "workflow_run_pending_at)))::bigint) "
+             "FROM source_registry WHERE uuid = $1::uuid AND workflow_run_pending_at IS NOT NULL",
+             {id}))
       age = row;
-  return json_response(200, json::object{
-                                {"uuid", src.at("uuid")},
-                                {"source_identifier", ident},
-                                {"project_module", src.at("project_module")},
-                                {"ready_for_execution", blockers.empty()},
-                                {"discovery_complete", st.last_checked_at_set && !st.discovery_signature.empty() &&
-                                                           st.discovery_claim_token.empty()},
-                                {"workflow_run_pending", pending},
-                                {"pending_age_seconds", age},
-                                {"discovery_signature", src.at("discovery_signature")},
-                                {"last_executed_discovery_signature", src.at("last_executed_discovery_signature")},
-                                {"signature_matches_last_execution", domain::signature_matches_last_execution(st)},
-                                {"blockers", std::move(b)}});
+  return json_response(
+      200, json::object{
+               {"uuid", src.at("uuid")},
+               {"source_identifier", ident},
+               {"project_module", src.at("project_module")},
+               {"ready_for_execution", blockers.empty()},
+               {"discovery_complete", st.last_checked_at_set && !st.discovery_signature.empty() &&
+                                          st.discovery_claim_token.empty()},
+               {"workflow_run_pending", pending},
+               {"pending_age_seconds", age},
+               {"discovery_signature", src.at("discovery_signature")},
+               {"last_executed_discovery_signature", src.at("last_executed_discovery_signature")},
+               {"signature_matches_last_execution", domain::signature_matches_last_execution(st)},
+               {"blockers", std::move(b)}});
 }
 
 // POST /sources/bulk {items:[SourceCreate]}: every item is checked before any is registered.
 response bulk_sources(app_context& ctx, request& req) {
   auto body = parse_body(req);
   auto it = body.find("items");
-  if (it == body.end() || !it->value().is_array()) fail(400, "invalid_field", "items must be an array", "items");
+  if (it == body.end() || !it->value().is_array())
+    fail(400, "invalid_field", "items must be an array", "items");
   const auto& items = it->value().as_array();
   if (items.size() > 1000) fail(400, "invalid_field", "at most 1000 items per request", "items");
   std::vector<std::pair<std::string, json::object>> todo;
@@ -300,7 +354,8 @@ response bulk_sources(app_context& ctx, request& req) {
     auto path = "items[" + std::to_string(i) + "]";
     if (!items[i].is_object()) fail(400, "invalid_field", path + " must be an object", path);
     std::string module, ident;
-    if (auto e = domain::parse_source_key(items[i].as_object(), module, ident)) fail(e->status, e->code, e->message, path + "." + e->field);
+    if (auto e = domain::parse_source_key(items[i].as_object(), module, ident))
+      fail(e->status, e->code, e->message, path + "." + e->field);
     auto en = items[i].as_object().find("enabled");
     if (en != items[i].as_object().end() && !en->value().is_bool() && !en->value().is_null())
       fail(400, "invalid_field", "enabled must be a boolean", path + ".enabled");
@@ -308,12 +363,14 @@ response bulk_sources(app_context& ctx, request& req) {
   }
   int64_t position = 0;
   for (auto& [uuid, item] : todo)
-    position = std::max(position, run_command(ctx, req, domain::source_stream_id(uuid), "register", item).position);
+    position = std::max(
+        position, run_command(ctx, req, domain::source_stream_id(uuid), "register", item).position);
   wait_for_position(ctx, position, ctx.max_wait);
   json::array rows;
   for (auto& [uuid, item] : todo) rows.push_back(source_or_404(ctx, uuid));
   auto n = rows.size();
-  return with_position(json_response(200, json::object{{"items", std::move(rows)}, {"total", n}}), position);
+  return with_position(json_response(200, json::object{{"items", std::move(rows)}, {"total", n}}),
+                       position);
 }
 
 // GET /sources/{id}/executions: executions that selected this source, newest first.
@@ -328,22 +385,27 @@ response source_executions(app_context& ctx, request& req) {
                           " FROM batch_execution_record x WHERE project_module = $1 AND sources @> "
                           "jsonb_build_array(jsonb_build_object('source_identifier', $2::text)) "
                           "ORDER BY created_at DESC, uuid DESC LIMIT $3::bigint OFFSET $4::bigint",
-                      {std::string(src.at("project_module").as_string()), std::string(src.at("source_identifier").as_string()),
-                       std::to_string(limit), std::to_string(offset)}));
+                      {std::string(src.at("project_module").as_string()),
+                       std::string(src.at("source_identifier").as_string()), std::to_string(limit),
+                       std::to_string(offset)}));
 }
 
 response source_metadata(app_context& ctx, request& req) {
   honour_min_position(ctx, req);
   auto id = uuid_param(req, "id");
   auto src = source_or_404(ctx, id);
-  auto rows = query_rows(ctx,
-                         "SELECT json_build_object('uuid', uuid, 'project_module', project_module, 'source_identifier', "
-                         "source_identifier, 'sbid', sbid, 'metadata_json', metadata_json, 'created_at', created_at, "
-                         "'updated_at', updated_at) FROM archive_metadata WHERE source_uuid = $1::uuid "
-                         "ORDER BY sbid, created_at",
-                         {id});
+  auto rows = query_rows(
+      ctx,
+      "SELECT json_build_object('uuid', uuid, 'project_module', project_module, "
+      "'source_identifier', "
+      "source_identifier, 'sbid', sbid, 'metadata_json', metadata_json, 'created_at', created_at, "
+      "'updated_at', updated_at) FROM archive_metadata WHERE source_uuid = $1::uuid "
+      "ORDER BY sbid, created_at",
+      {id});
   auto n = rows.size();
-  return json_response(200, json::object{{"source", std::move(src)}, {"metadata", std::move(rows)}, {"metadata_count", n}});
+  return json_response(
+      200, json::object{
+               {"source", std::move(src)}, {"metadata", std::move(rows)}, {"metadata_count", n}});
 }
 
 response event_feed(app_context& ctx, request& req) {
@@ -355,7 +417,8 @@ response event_feed(app_context& ctx, request& req) {
     events::read_position from{};
     if (after > 0) {
       auto p = store::read_position_of(c, after);
-      if (!p) fail(400, "unknown_position", "no event at position " + std::to_string(after), "after");
+      if (!p)
+        fail(400, "unknown_position", "no event at position " + std::to_string(after), "after");
       from = *p;
     }
     pqxx::read_transaction tx{c};
@@ -381,7 +444,9 @@ response event_feed(app_context& ctx, request& req) {
 
 router build_routes(app_context& ctx) {
   router r;
-  auto bind = [&ctx](response (*fn)(app_context&, request&)) { return [&ctx, fn](request& q) { return fn(ctx, q); }; };
+  auto bind = [&ctx](response (*fn)(app_context&, request&)) {
+    return [&ctx, fn](request& q) { return fn(ctx, q); };
+  };
   const std::string v2 = "/api/v2";
   r.add("GET", v2 + "/health", auth_level::open, bind(get_health));
   r.add("GET", v2 + "/ready", auth_level::open, bind(get_ready));
@@ -410,16 +475,19 @@ std::function<response(request&)> make_dispatch(app_context& ctx, const router& 
     std::string route_name = "unmatched";
     response res;
     req.correlation_id = req.header("x-correlation-id");
-    if (req.correlation_id.empty() || req.correlation_id.size() > 128) req.correlation_id = util::uuid_v7();
+    if (req.correlation_id.empty() || req.correlation_id.size() > 128)
+      req.correlation_id = util::uuid_v7();
     try {
       if (!parse_target(req.target, req.path, req.query)) {
-        res = error_response(400, "bad_request", "malformed percent-encoding in the request target", "target");
+        res = error_response(400, "bad_request", "malformed percent-encoding in the request target",
+                             "target");
       } else {
         auto m = routes.find(req.method, req.path, req.path_params);
         if (!m.r && m.path_known) {
           std::string allow;
           for (const auto& a : m.allowed) allow += (allow.empty() ? "" : ", ") + a;
-          res = error_response(405, "method_not_allowed", req.method + " is not allowed here", "method");
+          res = error_response(405, "method_not_allowed", req.method + " is not allowed here",
+                               "method");
           res.headers.emplace_back("Allow", allow);
         } else if (!m.r) {
           res = error_response(404, "not_found", "no route for " + req.path);
@@ -434,10 +502,13 @@ std::function<response(request&)> make_dispatch(app_context& ctx, const router& 
       res = error_response(e.status, e.code, e.message, e.field, e.errors);
       if (e.status == 503) res.headers.emplace_back("Retry-After", "1");
     } catch (const store::store_error& e) {
-      res = error_response(e.code() == store::store_errc::unavailable ? 503 : 500, to_string(e.code()), e.what());
+      res = error_response(e.code() == store::store_errc::unavailable ? 503 : 500,
+                           to_string(e.code()), e.what());
     } catch (const std::exception& e) {
-      spdlog::error("{} {} failed: {} (correlation {})", req.method, req.path, e.what(), req.correlation_id);
-      res = error_response(500, "internal", "internal error (correlation id " + req.correlation_id + ")");
+      spdlog::error("{} {} failed: {} (correlation {})", req.method, req.path, e.what(),
+                    req.correlation_id);
+      res = error_response(500, "internal",
+                           "internal error (correlation id " + req.correlation_id + ")");
     }
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ctx.stats.observe_request(req.method, route_name, res.status, secs);
@@ -455,19 +526,26 @@ void register_collectors(app_context& ctx) {
     out += "# TYPE beampipe_event_appends_total counter\n";
     out += "beampipe_event_appends_total{outcome=\"ok\"} " +
            std::to_string(a.requests.load() - a.conflicts.load() - a.errors.load()) + "\n";
-    out += "beampipe_event_appends_total{outcome=\"conflict\"} " + std::to_string(a.conflicts.load()) + "\n";
-    out += "beampipe_event_appends_total{outcome=\"error\"} " + std::to_string(a.errors.load()) + "\n";
+    out += "beampipe_event_appends_total{outcome=\"conflict\"} " +
+           std::to_string(a.conflicts.load()) + "\n";
+    out +=
+        "beampipe_event_appends_total{outcome=\"error\"} " + std::to_string(a.errors.load()) + "\n";
     out += "# HELP beampipe_events_appended_total Events appended.\n";
     out += "# TYPE beampipe_events_appended_total counter\n";
     out += "beampipe_events_appended_total " + std::to_string(a.events.load()) + "\n";
-    out += "# HELP beampipe_event_append_batch_seconds_total Time spent in group-commit transactions.\n";
+    out +=
+        "# HELP beampipe_event_append_batch_seconds_total Time spent in group-commit "
+        "transactions.\n";
     out += "# TYPE beampipe_event_append_batch_seconds_total counter\n";
-    out += "beampipe_event_append_batch_seconds_total " + std::to_string(a.latency_us_total.load() / 1e6) + "\n";
+    out += "beampipe_event_append_batch_seconds_total " +
+           std::to_string(a.latency_us_total.load() / 1e6) + "\n";
     out += "# HELP beampipe_projection_position Last applied global position per projection.\n";
     out += "# TYPE beampipe_projection_position gauge\n";
     for (const auto& c : ctx.watch.checkpoints())
-      out += "beampipe_projection_position{projection=\"" + prom_label(c.name) + "\"} " + std::to_string(c.at.position) + "\n";
-    out += "# HELP beampipe_projection_lag Head position minus the slowest projection's position.\n";
+      out += "beampipe_projection_position{projection=\"" + prom_label(c.name) + "\"} " +
+             std::to_string(c.at.position) + "\n";
+    out +=
+        "# HELP beampipe_projection_lag Head position minus the slowest projection's position.\n";
     out += "# TYPE beampipe_projection_lag gauge\n";
     out += "beampipe_projection_lag " + std::to_string(ctx.watch.lag()) + "\n";
     out += "# HELP beampipe_live_actors Live aggregate actors on this node.\n";

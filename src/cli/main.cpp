@@ -1,20 +1,4 @@
 // beampipe: the command-line entry point. Every subcommand answers --help.
-#include "actors/discovery_worker.hpp"
-#include "actors/execution_worker.hpp"
-#include "cli/backends.hpp"
-#include "actors/runtime.hpp"
-#include "cli/archives.hpp"
-#include "api/app.hpp"
-#include "api/server.hpp"
-#include "cli/logging.hpp"
-#include "domain/project_config.hpp"
-#include "projections/runner.hpp"
-#include "projections/verify.hpp"
-#include "store/db.hpp"
-#include "store/embedded_pg.hpp"
-#include "store/event_store.hpp"
-#include "store/migrations.hpp"
-
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -25,6 +9,23 @@
 #include <optional>
 #include <set>
 #include <thread>
+
+#include "actors/discovery_worker.hpp"
+#include "actors/execution_worker.hpp"
+#include "actors/runtime.hpp"
+#include "actors/scheduler.hpp"
+#include "api/app.hpp"
+#include "api/server.hpp"
+#include "cli/archives.hpp"
+#include "cli/backends.hpp"
+#include "cli/logging.hpp"
+#include "domain/project_config.hpp"
+#include "projections/runner.hpp"
+#include "projections/verify.hpp"
+#include "store/db.hpp"
+#include "store/embedded_pg.hpp"
+#include "store/event_store.hpp"
+#include "store/migrations.hpp"
 
 #ifndef BEAMPIPE_VERSION
 #define BEAMPIPE_VERSION "0.0.0"
@@ -68,6 +69,7 @@ Environment (defaults):
   BEAMPIPE_RECONCILE_INTERVAL_MS 30000, BEAMPIPE_WORKER_SUBMISSION_TIMEOUT_SECONDS 1800
   BEAMPIPE_DIM_POLL_BUDGET_SECONDS 720, BEAMPIPE_SLURM_POLL_BUDGET_SECONDS 14400 (then: operator review)
   BEAMPIPE_HOME            current folder (relative graph.path values)
+  BEAMPIPE_SCHEDULER_ENABLED true, BEAMPIPE_SCHEDULER_INTERVAL_SECONDS 60, BEAMPIPE_SCHEDULER_LEASE_MS 30000
   SLURM_SSH_PRIVATE_KEY_FILE, SLURM_SSH_PRIVATE_KEY_PASSPHRASE_FILE, SLURM_SSH_KNOWN_HOSTS_SOURCE,
   BEAMPIPE_SLURM_SSH_STRICT_KNOWN_HOSTS true, BEAMPIPE_SSH_CREDENTIALS_DIR (per-slot key folders)
   CASDA_USERNAME, CASDA_PASSWORD or CASDA_PASSWORD_FILE, CASDA_LOGIN_URL, CASDA_STAGE_BY_SBID true
@@ -86,7 +88,8 @@ struct args {
 };
 
 // Options that take a value; everything else starting with -- is a flag.
-const std::set<std::string> kValued = {"data-dir", "bind", "name", "after", "limit", "database-url", "file"};
+const std::set<std::string> kValued = {"data-dir", "bind",         "name", "after",
+                                       "limit",    "database-url", "file"};
 
 args parse_args(int argc, char** argv, int from) {
   args a;
@@ -95,7 +98,8 @@ args parse_args(int argc, char** argv, int from) {
     if (s.rfind("--", 0) == 0) {
       auto eq = s.find('=');
       std::string key = s.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
-      if (eq != std::string::npos) a.options[key] = s.substr(eq + 1);
+      if (eq != std::string::npos)
+        a.options[key] = s.substr(eq + 1);
       else if (kValued.count(key)) {
         if (i + 1 >= argc) throw std::invalid_argument("--" + key + " needs a value");
         a.options[key] = argv[++i];
@@ -131,7 +135,8 @@ long env_long(const char* name, long fallback) {
 std::string default_data_dir() {
   if (const char* x = std::getenv("BEAMPIPE_DATA_DIR"); x && *x) return x;
   if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return std::string(x) + "/beampipe";
-  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.local/share/beampipe";
+  if (const char* h = std::getenv("HOME"); h && *h)
+    return std::string(h) + "/.local/share/beampipe";
   return "/var/lib/beampipe/data";
 }
 
@@ -174,38 +179,61 @@ int run_server(const std::string& conninfo, const args& a) {
   projections::projection_watch watch;
   projections::runner proj(conninfo, make_engine(), watch);
   proj.start();
-  store::connection_pool read_pool(conninfo, static_cast<size_t>(env_long("BEAMPIPE_API_THREADS", 8)) + 2,
-                                   "beampipe-api");
+  store::connection_pool read_pool(
+      conninfo, static_cast<size_t>(env_long("BEAMPIPE_API_THREADS", 8)) + 2, "beampipe-api");
   api::metrics stats;
-  api::app_context ctx{rt, read_pool, watch, stats, BEAMPIPE_VERSION, std::chrono::milliseconds(5000),
-                       std::chrono::milliseconds(30000), env_long("BEAMPIPE_READY_MAX_LAG", 10000), nullptr};
+  api::app_context ctx{rt,
+                       read_pool,
+                       watch,
+                       stats,
+                       BEAMPIPE_VERSION,
+                       std::chrono::milliseconds(5000),
+                       std::chrono::milliseconds(30000),
+                       env_long("BEAMPIPE_READY_MAX_LAG", 10000),
+                       nullptr};
   ctx.archive = cli::describe_archive_environment();
   ctx.backends = cli::describe_backends();
   ctx.probe_tap = cli::probe_tap_services;
   api::register_collectors(ctx);
   actors::discovery_worker_options dwo;
   dwo.concurrency = static_cast<size_t>(env_long("BEAMPIPE_DISCOVERY_SOURCE_CONCURRENCY", 4));
-  if (dwo.concurrency < 1) throw std::invalid_argument("BEAMPIPE_DISCOVERY_SOURCE_CONCURRENCY must be at least 1");
+  if (dwo.concurrency < 1)
+    throw std::invalid_argument("BEAMPIPE_DISCOVERY_SOURCE_CONCURRENCY must be at least 1");
   dwo.sweep_every = std::chrono::milliseconds(env_long("BEAMPIPE_DISCOVERY_STALE_SWEEP_MS", 60000));
   actors::discovery_worker discovery(rt, conninfo, cli::make_archive_provider(), dwo);
   discovery.start();
   actors::execution_worker_options ewo;
-  ewo.concurrency = static_cast<size_t>(std::max(1L, env_long("BEAMPIPE_EXECUTION_CONCURRENCY", 4)));
+  ewo.concurrency =
+      static_cast<size_t>(std::max(1L, env_long("BEAMPIPE_EXECUTION_CONCURRENCY", 4)));
   ewo.scan_every = std::chrono::milliseconds(env_long("BEAMPIPE_EXECUTION_SCAN_MS", 500));
   ewo.dim_poll_every = std::chrono::milliseconds(env_long("BEAMPIPE_DIM_POLL_INTERVAL_MS", 3000));
-  ewo.slurm_poll_every = std::chrono::milliseconds(env_long("BEAMPIPE_SLURM_POLL_INTERVAL_MS", 30000));
+  ewo.slurm_poll_every =
+      std::chrono::milliseconds(env_long("BEAMPIPE_SLURM_POLL_INTERVAL_MS", 30000));
   ewo.lookup_every = std::chrono::milliseconds(env_long("BEAMPIPE_RECONCILE_INTERVAL_MS", 30000));
   ewo.dim_poll_budget = std::chrono::seconds(env_long("BEAMPIPE_DIM_POLL_BUDGET_SECONDS", 720));
-  ewo.slurm_poll_budget = std::chrono::seconds(env_long("BEAMPIPE_SLURM_POLL_BUDGET_SECONDS", 4 * 3600));
-  ewo.submission_timeout = std::chrono::seconds(env_long("BEAMPIPE_WORKER_SUBMISSION_TIMEOUT_SECONDS", 1800));
+  ewo.slurm_poll_budget =
+      std::chrono::seconds(env_long("BEAMPIPE_SLURM_POLL_BUDGET_SECONDS", 4 * 3600));
+  ewo.submission_timeout =
+      std::chrono::seconds(env_long("BEAMPIPE_WORKER_SUBMISSION_TIMEOUT_SECONDS", 1800));
   ewo.beampipe_home = env_or("BEAMPIPE_HOME", std::filesystem::current_path().string());
   ewo.fault = env_or("BEAMPIPE_FAULT_INJECT", "");
-  actors::execution_worker executions(rt, conninfo, cli::make_backend_factory(), cli::make_stager(), ewo);
+  actors::execution_worker executions(rt, conninfo, cli::make_backend_factory(), cli::make_stager(),
+                                      ewo);
   executions.start();
+  actors::scheduler_options sco;
+  sco.interval =
+      std::chrono::seconds(std::max(1L, env_long("BEAMPIPE_SCHEDULER_INTERVAL_SECONDS", 60)));
+  sco.lease_ttl =
+      std::chrono::milliseconds(std::max(300L, env_long("BEAMPIPE_SCHEDULER_LEASE_MS", 30000)));
+  actors::scheduler sched(rt, conninfo, sco, cli::make_tick_function(conninfo));
+  if (env_or("BEAMPIPE_SCHEDULER_ENABLED", "true") != "false") sched.start();
   if (cli::describe_backends() == "simulated")
-    spdlog::warn("executions use the SIMULATED DALiuGE/Slurm backends (BEAMPIPE_USE_REAL_BACKENDS is not true)");
+    spdlog::warn(
+        "executions use the SIMULATED DALiuGE/Slurm backends (BEAMPIPE_USE_REAL_BACKENDS is not "
+        "true)");
   if (ctx.archive == "simulated")
-    spdlog::warn("discovery uses the SIMULATED archive (no TAP URL configured): bundled WALLABY rows only");
+    spdlog::warn(
+        "discovery uses the SIMULATED archive (no TAP URL configured): bundled WALLABY rows only");
   else
     spdlog::info("discovery archive: {}", ctx.archive);
   auto routes = api::build_routes(ctx);
@@ -224,6 +252,7 @@ int run_server(const std::string& conninfo, const args& a) {
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   spdlog::info("shutting down");
   srv.stop();
+  sched.stop();
   executions.stop();
   discovery.stop();
   proj.stop();
@@ -234,7 +263,8 @@ int run_server(const std::string& conninfo, const args& a) {
 int cmd_start(const args& a) {
   if (a.has("help")) {
     std::cout << "Usage: beampipe start [--bind HOST:PORT] [--data-dir DIR] [--database-url URL]\n"
-                 "Runs API, actors and projections in one process. Without DATABASE_URL it initialises and\n"
+                 "Runs API, actors and projections in one process. Without DATABASE_URL it "
+                 "initialises and\n"
                  "runs a private PostgreSQL cluster under DIR/pg (default "
               << default_data_dir() << ") and stops it on exit.\n";
     return 0;
@@ -262,22 +292,25 @@ int cmd_serve(const args& a) {
 
 int cmd_migrate(const args& a) {
   if (a.has("help")) {
-    std::cout << "Usage: beampipe migrate [--database-url URL]\nApplies pending migrations; re-running is a no-op.\n";
+    std::cout << "Usage: beampipe migrate [--database-url URL]\nApplies pending migrations; "
+                 "re-running is a no-op.\n";
     return 0;
   }
   auto c = store::connect(require_database_url(a), "beampipe-migrate");
   auto applied = store::migrate(*c);
   for (const auto& m : applied) std::cout << "applied " << m << "\n";
   auto st = store::check_migrations(*c);
-  std::cout << "schema at version " << st.applied << " (" << (applied.empty() ? "nothing to do" : "migrated") << ")\n";
+  std::cout << "schema at version " << st.applied << " ("
+            << (applied.empty() ? "nothing to do" : "migrated") << ")\n";
   return 0;
 }
 
 int cmd_projections(const args& a) {
   if (a.has("help") || a.positional.size() < 2 || a.positional[1] != "rebuild") {
-    std::cout << "Usage: beampipe projections rebuild [--name NAME] [--database-url URL]\n"
-                 "Resets the read models (all, or one projection) and replays events from position 0.\n"
-                 "Projections: source_registry, batch_execution_record, provenance_events\n";
+    std::cout
+        << "Usage: beampipe projections rebuild [--name NAME] [--database-url URL]\n"
+           "Resets the read models (all, or one projection) and replays events from position 0.\n"
+           "Projections: source_registry, batch_execution_record, provenance_events\n";
     return a.has("help") ? 0 : 2;
   }
   auto url = require_database_url(a);
@@ -304,26 +337,30 @@ int cmd_projections(const args& a) {
 
 int cmd_replay(const args& a) {
   if (a.has("help") || !a.has("verify")) {
-    std::cout << "Usage: beampipe replay --verify [--database-url URL]\n"
-                 "Rebuilds every projection into a shadow schema up to the live checkpoints and compares\n"
-                 "per-table digests with the live read models. Exits 1 naming any table that differs.\n";
+    std::cout
+        << "Usage: beampipe replay --verify [--database-url URL]\n"
+           "Rebuilds every projection into a shadow schema up to the live checkpoints and "
+           "compares\n"
+           "per-table digests with the live read models. Exits 1 naming any table that differs.\n";
     return a.has("help") ? 0 : 2;
   }
   auto url = require_database_url(a);
   auto report = projections::verify_replay(url, make_engine);
   for (const auto& t : report.tables)
-    std::cout << (t.equal() ? "ok      " : "DIFFERS ") << t.table << " live " << t.live.rows << " rows " << t.live.md5
-              << " shadow " << t.shadow.rows << " rows " << t.shadow.md5 << "\n";
-  std::cout << "replayed " << report.events_replayed << " events: " << (report.ok() ? "read models verified" : "MISMATCH")
-            << "\n";
+    std::cout << (t.equal() ? "ok      " : "DIFFERS ") << t.table << " live " << t.live.rows
+              << " rows " << t.live.md5 << " shadow " << t.shadow.rows << " rows " << t.shadow.md5
+              << "\n";
+  std::cout << "replayed " << report.events_replayed
+            << " events: " << (report.ok() ? "read models verified" : "MISMATCH") << "\n";
   return report.ok() ? 0 : 1;
 }
 
 int cmd_project(const args& a) {
   if (a.has("help") || a.positional.size() < 2 || a.positional[1] != "validate") {
-    std::cout << "Usage: beampipe project validate -f FILE [--json]\n"
-                 "Validates a project config (YAML or JSON). Exit 0 valid, 1 invalid, 2 unreadable.\n"
-                 "Human output lists each diagnostic with its path; --json prints the report.\n";
+    std::cout
+        << "Usage: beampipe project validate -f FILE [--json]\n"
+           "Validates a project config (YAML or JSON). Exit 0 valid, 1 invalid, 2 unreadable.\n"
+           "Human output lists each diagnostic with its path; --json prints the report.\n";
     return a.has("help") ? 0 : 2;
   }
   auto file = a.opt("f");
@@ -338,18 +375,20 @@ int cmd_project(const args& a) {
   if (a.has("json")) {
     std::cout << boost::json::serialize(report.to_json()) << "\n";
   } else {
-    for (const auto& d : report.errors) std::cout << *file << ": error: " << d.path << ": " << d.message << " [" << d.code << "]\n";
+    for (const auto& d : report.errors)
+      std::cout << *file << ": error: " << d.path << ": " << d.message << " [" << d.code << "]\n";
     for (const auto& d : report.warnings)
       std::cerr << *file << ": warning: " << d.path << ": " << d.message << " [" << d.code << "]\n";
-    std::cout << (report.valid ? "valid" : "invalid") << " project config '" << report.project_id << "' spec_sha256 "
-              << report.spec_sha256 << "\n";
+    std::cout << (report.valid ? "valid" : "invalid") << " project config '" << report.project_id
+              << "' spec_sha256 " << report.spec_sha256 << "\n";
   }
   return report.valid ? 0 : 1;
 }
 
 int cmd_events(const args& a) {
   if (a.has("help") || a.positional.size() < 2 || a.positional[1] != "tail") {
-    std::cout << "Usage: beampipe events tail [--after POSITION] [--limit N] [--follow] [--database-url URL]\n"
+    std::cout << "Usage: beampipe events tail [--after POSITION] [--limit N] [--follow] "
+                 "[--database-url URL]\n"
                  "Prints events as JSON lines in the store's read order.\n";
     return a.has("help") ? 0 : 2;
   }
@@ -368,9 +407,14 @@ int cmd_events(const args& a) {
   while (!g_stop) {
     auto batch = store::read_all(*c, from, 500);
     for (const auto& e : batch) {
-      boost::json::object o{{"position", e.position}, {"stream_id", e.stream_id}, {"stream_version", e.stream_version},
-                            {"type", e.type}, {"event_id", e.event_id}, {"recorded_at", e.recorded_at},
-                            {"data", boost::json::parse(e.data)}, {"metadata", boost::json::parse(e.metadata)}};
+      boost::json::object o{{"position", e.position},
+                            {"stream_id", e.stream_id},
+                            {"stream_version", e.stream_version},
+                            {"type", e.type},
+                            {"event_id", e.event_id},
+                            {"recorded_at", e.recorded_at},
+                            {"data", boost::json::parse(e.data)},
+                            {"metadata", boost::json::parse(e.metadata)}};
       std::cout << boost::json::serialize(o) << "\n";
       from = events::position_of(e);
       if (limit > 0 && ++printed >= limit) return 0;
@@ -388,7 +432,8 @@ int cmd_events(const args& a) {
 
 int main(int argc, char** argv) {
   beampipe::cli::setup_logging();
-  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" || std::string(argv[1]) == "help") {
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
+      std::string(argv[1]) == "help") {
     std::cout << kUsage;
     return argc < 2 ? 2 : 0;
   }

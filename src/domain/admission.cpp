@@ -45,10 +45,11 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// a·b saturating at i64 max for the non-negative operands used here.
+// a·b for positive operands, saturating at i64 max (run_limit × chunk size).
 std::int64_t saturating_mul(std::int64_t a, std::int64_t b) {
-  if (a <= 0 || b <= 0) return a * b < 0 ? std::numeric_limits<std::int64_t>::min() : a * b;
-  if (a > std::numeric_limits<std::int64_t>::max() / b) return std::numeric_limits<std::int64_t>::max();
+  if (a <= 0 || b <= 0) return 0;
+  if (a > std::numeric_limits<std::int64_t>::max() / b)
+    return std::numeric_limits<std::int64_t>::max();
   return a * b;
 }
 
@@ -126,7 +127,8 @@ bool is_discovery_due(const discovery_source_snapshot& s, admission_time now,
 
 std::vector<std::string> due_sources(std::vector<discovery_source_snapshot> sources,
                                      admission_time now, std::int32_t stale_after_hours) {
-  std::erase_if(sources, [&](const auto& s) { return !is_discovery_due(s, now, stale_after_hours); });
+  std::erase_if(sources,
+                [&](const auto& s) { return !is_discovery_due(s, now, stale_after_hours); });
   std::sort(sources.begin(), sources.end(), [](const auto& a, const auto& b) {
     if (a.created_at != b.created_at) return a.created_at < b.created_at;
     return a.source_identifier < b.source_identifier;
@@ -161,14 +163,15 @@ discovery_tick_policy resolve_discovery_tick(const discovery_tick_payload& p,
   };
   discovery_tick_policy t;
   t.batch_size = positive_or(p.batch_size, kDiscoveryBatchSizeFallback);
-  t.stale_after_hours =
-      p.stale_after_hours && *p.stale_after_hours >= std::numeric_limits<std::int32_t>::min() &&
-              *p.stale_after_hours <= std::numeric_limits<std::int32_t>::max()
-          ? static_cast<std::int32_t>(*p.stale_after_hours)
-          : kDiscoveryStaleHoursFallback;
+  t.stale_after_hours = p.stale_after_hours &&
+                                *p.stale_after_hours >= std::numeric_limits<std::int32_t>::min() &&
+                                *p.stale_after_hours <= std::numeric_limits<std::int32_t>::max()
+                            ? static_cast<std::int32_t>(*p.stale_after_hours)
+                            : kDiscoveryStaleHoursFallback;
   t.claim_ttl_minutes = positive_or(p.claim_ttl_minutes, kDiscoveryClaimTtlMinutesFallback);
   t.tick_source_limit = positive_or(p.tick_discovery_source_limit, t.batch_size);
-  t.max_batches_per_tick = positive_or(p.tick_discovery_batch_limit, knobs.discovery_max_batches_per_tick);
+  t.max_batches_per_tick =
+      positive_or(p.tick_discovery_batch_limit, knobs.discovery_max_batches_per_tick);
   t.queue_max_depth = p.queue_max_depth.value_or(knobs.queue_max_depth);
   t.project_in_flight_cap = p.concurrent_discovery_batch_limit;
   return t;
@@ -258,8 +261,7 @@ discovery_admission_decision decide_discovery_admission(const discovery_admissio
   }
   // The batch cap, not the budget or the Due set, ended the tick: record it so the
   // max_batches_per_tick reason is observable (see step 7.3 above).
-  if (batches() >= d.policy.max_batches_per_tick && remaining > 0 &&
-      next < in.due_sources.size())
+  if (batches() >= d.policy.max_batches_per_tick && remaining > 0 && next < in.due_sources.size())
     d.reasons.bump(skip_reason::max_batches_per_tick);
   return d;
 }
@@ -358,14 +360,16 @@ execution_admission_decision decide_execution_admission(const execution_admissio
   for (const auto& s : in.pending)
     if (s.readiness.enabled && !s.live_workflow_claim) claimable.push_back(&s);
   // workflow_run_pending_at ASC NULLS LAST, created_at ASC; the identifier breaks exact ties.
-  std::sort(claimable.begin(), claimable.end(), [](const pending_source* a, const pending_source* b) {
-    if (a->workflow_run_pending_at.has_value() != b->workflow_run_pending_at.has_value())
-      return a->workflow_run_pending_at.has_value();
-    if (a->workflow_run_pending_at && *a->workflow_run_pending_at != *b->workflow_run_pending_at)
-      return *a->workflow_run_pending_at < *b->workflow_run_pending_at;
-    if (a->created_at != b->created_at) return a->created_at < b->created_at;
-    return a->source_identifier < b->source_identifier;
-  });
+  std::sort(claimable.begin(), claimable.end(),
+            [](const pending_source* a, const pending_source* b) {
+              if (a->workflow_run_pending_at.has_value() != b->workflow_run_pending_at.has_value())
+                return a->workflow_run_pending_at.has_value();
+              if (a->workflow_run_pending_at &&
+                  *a->workflow_run_pending_at != *b->workflow_run_pending_at)
+                return *a->workflow_run_pending_at < *b->workflow_run_pending_at;
+              if (a->created_at != b->created_at) return a->created_at < b->created_at;
+              return a->source_identifier < b->source_identifier;
+            });
   if (d.source_claim_limit <= 0) return d;
   if (static_cast<std::int64_t>(claimable.size()) > d.source_claim_limit)
     claimable.resize(static_cast<std::size_t>(d.source_claim_limit));
@@ -374,7 +378,8 @@ execution_admission_decision decide_execution_admission(const execution_admissio
   d.release_claims = d.claimed;
 
   // Step 9: chunks in claim order until run_limit executions exist.
-  for (std::size_t start = 0; start < claimable.size(); start += static_cast<std::size_t>(chunk_size)) {
+  for (std::size_t start = 0; start < claimable.size();
+       start += static_cast<std::size_t>(chunk_size)) {
     if (static_cast<std::int64_t>(d.executions.size()) >= run_limit) break;
     auto end = std::min(claimable.size(), start + static_cast<std::size_t>(chunk_size));
     planned_execution run;

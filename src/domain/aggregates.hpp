@@ -47,6 +47,7 @@ const aggregate_kind& source_aggregate();
 const aggregate_kind& execution_aggregate();
 const aggregate_kind& project_aggregate();             // stream "project-<metadata.id>"
 const aggregate_kind& profile_registry_aggregate();    // stream "profiles-registry"
+const aggregate_kind& scheduler_aggregate();           // stream "scheduler-<lease name>"
 const aggregate_kind* aggregate_for_stream_type(std::string_view stream_type);
 
 // Reads and checks the (project_module, source_identifier) pair of a source command:
@@ -63,5 +64,7 @@ std::string project_stream_id(std::string_view project_id);
 // All deployment profiles live in one stream: names are unique and each scope has at most
 // one default, and a single aggregate can check both atomically. Profiles are few.
 inline constexpr const char* kProfileRegistryStream = "profiles-registry";
+// The scheduler's stream: its ticks, each stamped with the lease token it ran under.
+inline constexpr const char* kSchedulerStream = "scheduler-main";
 
 }  // namespace beampipe::domain

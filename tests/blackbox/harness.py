@@ -32,7 +32,9 @@ class Server:
     def __init__(self, conninfo=None, extra_env=None, args=("serve",)):
         self.conninfo = conninfo or fresh_database()
         env = dict(os.environ)
-        env.update({"DATABASE_URL": self.conninfo, "BEAMPIPE_BIND_ADDR": "127.0.0.1:0"})
+        # Tests opt in to the scheduler: its ticks are events and would shift event counts.
+        env.update({"DATABASE_URL": self.conninfo, "BEAMPIPE_BIND_ADDR": "127.0.0.1:0",
+                    "BEAMPIPE_SCHEDULER_ENABLED": "false"})
         env.update(extra_env or {})
         self.proc = subprocess.Popen([os.environ["BEAMPIPE_BIN"], *args], env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
