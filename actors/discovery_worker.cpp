@@ -1,16 +1,16 @@
 #include "actors/discovery_worker.hpp"
 
-#include "domain/aggregates.hpp"
-#include "domain/readiness.hpp"
-#include "util/json.hpp"
+#include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
-#include <spdlog/spdlog.h>
-
 #include <deque>
 #include <mutex>
 #include <set>
+
+#include "domain/aggregates.hpp"
+#include "domain/readiness.hpp"
+#include "util/json.hpp"
 
 namespace beampipe::actors {
 namespace json = boost::json;
@@ -29,9 +29,15 @@ struct discovery_worker::impl {
   std::deque<std::string> answered;  // recently answered ids, until the read model shows it
   discovery_worker* owner;
 
-  impl(runtime& r, std::string ci, archive_provider a, discovery_worker_options o, discovery_worker* w)
-      : rt(r), conninfo(std::move(ci)), archives(std::move(a)), opts(o), pool(conninfo, o.concurrency + 1, "beampipe-discovery"),
-        workers(o.concurrency), owner(w) {}
+  impl(runtime& r, std::string ci, archive_provider a, discovery_worker_options o,
+       discovery_worker* w)
+      : rt(r),
+        conninfo(std::move(ci)),
+        archives(std::move(a)),
+        opts(o),
+        pool(conninfo, o.concurrency + 1, "beampipe-discovery"),
+        workers(o.concurrency),
+        owner(w) {}
 
   struct request {
     std::string source_uuid, project_module, source_identifier, request_id;
@@ -39,60 +45,23 @@ struct discovery_worker::impl {
     std::string signature, last_executed;
   };
 
-  // Requests rediscovery of stale sources; the aggregate ignores a source that already has a
-  // request outstanding, so several nodes sweeping at once ask only once.
-  void sweep() {
-    std::vector<std::pair<std::string, std::string>> stale;  // uuid, identifier
-    store::with_connection(pool, [&](pqxx::connection& c) {
-      pqxx::read_transaction tx{c};
-      auto r = tx.exec_params(
-          "SELECT s.uuid::text, s.source_identifier FROM source_registry s "
-          "JOIN project_configs pc ON pc.project_id = s.project_module AND pc.active "
-          "WHERE NOT s.deleted AND s.enabled AND s.discovery_request_id IS NULL "
-          "AND (s.stale_after_hours IS NOT NULL OR "
-          "     coalesce((pc.spec->'automation'->'discovery'->>'enabled')::boolean, false)) "
-          "AND (s.last_checked_at IS NULL OR s.last_checked_at < now() - make_interval(hours => "
-          "     coalesce(s.stale_after_hours, (pc.spec->'automation'->'discovery'->>'stale_after_hours')::int, 24))) "
-          "AND (s.last_attempted_at IS NULL OR s.last_attempted_at < now() - make_interval(mins => $2::int)) "
-          "ORDER BY s.last_checked_at NULLS FIRST, s.created_at LIMIT $1",
-          opts.sweep_limit, static_cast<int>(opts.failure_backoff.count()));
-      for (const auto& row : r) stale.emplace_back(row[0].as<std::string>(), row[1].as<std::string>());
-    });
-    for (const auto& [uuid, ident] : stale) {
-      command_request cr;
-      cr.stream_id = domain::source_stream_id(uuid);
-      cr.cmd = {"request_discovery", {{"reason", "stale"}}, "system:discovery"};
-      auto r = rt.send_sync(std::move(cr));
-      if (r.status >= 400 && r.status != 409) spdlog::warn("stale rediscovery of {} refused: {}", ident, r.message);
-    }
-    if (!stale.empty()) spdlog::info("stale sweep requested rediscovery of {} source(s)", stale.size());
-  }
-
   void poll_loop() {
-    auto next_sweep = std::chrono::steady_clock::now();
     while (!stopping) {
-      if (opts.sweep_every.count() > 0 && std::chrono::steady_clock::now() >= next_sweep) {
-        next_sweep = std::chrono::steady_clock::now() + opts.sweep_every;
-        try {
-          sweep();
-        } catch (const std::exception& e) {
-          spdlog::warn("stale sweep failed: {}", e.what());
-        }
-      }
       try {
         std::vector<request> due;
         store::with_connection(pool, [&](pqxx::connection& c) {
           pqxx::read_transaction tx{c};
           auto r = tx.exec_params(
-              "SELECT uuid::text, project_module, source_identifier, discovery_request_id::text, enabled, "
+              "SELECT uuid::text, project_module, source_identifier, discovery_request_id::text, "
+              "enabled, "
               "coalesce(discovery_signature, ''), coalesce(last_executed_discovery_signature, '') "
               "FROM source_registry WHERE discovery_request_id IS NOT NULL AND NOT deleted "
               "ORDER BY discovery_requested_at LIMIT $1",
               static_cast<int64_t>(opts.concurrency * 4));
           for (const auto& row : r)
-            due.push_back({row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(),
-                           row[3].as<std::string>(), row[4].as<bool>(), row[5].as<std::string>(),
-                           row[6].as<std::string>()});
+            due.push_back({row[0].as<std::string>(), row[1].as<std::string>(),
+                           row[2].as<std::string>(), row[3].as<std::string>(), row[4].as<bool>(),
+                           row[5].as<std::string>(), row[6].as<std::string>()});
         });
         for (auto& q : due) {
           {
@@ -123,7 +92,8 @@ struct discovery_worker::impl {
     cr.correlation_id = q.request_id;
     auto r = rt.send_sync(std::move(cr));
     if (r.status >= 400 && r.code != "stale_discovery") {
-      spdlog::warn("discovery answer for {} refused: {} {}", q.source_identifier, r.status, r.message);
+      spdlog::warn("discovery answer for {} refused: {} {}", q.source_identifier, r.status,
+                   r.message);
       return false;
     }
     return true;
@@ -137,7 +107,9 @@ struct discovery_worker::impl {
       // Whatever went wrong stays with this source.
       spdlog::error("discovery of {} failed: {}", q.source_identifier, e.what());
       try {
-        settled = answer(q, "fail_discovery", {{"error", std::string("internal error: ") + e.what()}, {"retryable", true}});
+        settled =
+            answer(q, "fail_discovery",
+                   {{"error", std::string("internal error: ") + e.what()}, {"retryable", true}});
         owner->failed_++;
       } catch (...) {
       }
@@ -154,30 +126,41 @@ struct discovery_worker::impl {
     std::map<std::string, json::value> stored;
     store::with_connection(pool, [&](pqxx::connection& c) {
       pqxx::read_transaction tx{c};
-      auto r = tx.exec_params("SELECT spec::text FROM project_configs WHERE project_id = $1 AND active", q.project_module);
+      auto r =
+          tx.exec_params("SELECT spec::text FROM project_configs WHERE project_id = $1 AND active",
+                         q.project_module);
       if (!r.empty()) config = domain::parse_project_config(json::parse(r[0][0].c_str())).config;
-      auto m = tx.exec_params("SELECT sbid, metadata_json::text FROM archive_metadata WHERE source_uuid = $1::uuid",
-                              q.source_uuid);
+      auto m = tx.exec_params(
+          "SELECT sbid, metadata_json::text FROM archive_metadata WHERE source_uuid = $1::uuid",
+          q.source_uuid);
       for (const auto& row : m) stored[row[0].as<std::string>()] = json::parse(row[1].c_str());
     });
     if (!config) {
       owner->failed_++;
       return answer(q, "fail_discovery",
-                    {{"error", "project '" + q.project_module + "' has no active config"}, {"retryable", false}});
+                    {{"error", "project '" + q.project_module + "' has no active config"},
+                     {"retryable", false}});
     }
     auto binding = archives(*config);
     auto t0 = std::chrono::steady_clock::now();
-    auto result = domain::run_discovery(*config, q.source_identifier, q.signature, stored, binding.query);
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
-    for (const auto& w : result.warnings) spdlog::warn("discovery of {}: {}", q.source_identifier, w);
+    auto result =
+        domain::run_discovery(*config, q.source_identifier, q.signature, stored, binding.query);
+    auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
+    for (const auto& w : result.warnings)
+      spdlog::warn("discovery of {}: {}", q.source_identifier, w);
     if (result.outcome == domain::discovery_run_result::kind::failed) {
       owner->failed_++;
-      return answer(q, "fail_discovery", {{"error", result.failure->message}, {"retryable", result.failure->retryable},
-                                          {"duration_ms", ms}});
+      return answer(q, "fail_discovery",
+                    {{"error", result.failure->message},
+                     {"retryable", result.failure->retryable},
+                     {"duration_ms", ms}});
     }
-    const char* outcome = result.outcome == domain::discovery_run_result::kind::changed     ? "changed"
-                          : result.outcome == domain::discovery_run_result::kind::unchanged ? "unchanged"
-                                                                                            : "no_datasets";
+    const char* outcome = result.outcome == domain::discovery_run_result::kind::changed ? "changed"
+                          : result.outcome == domain::discovery_run_result::kind::unchanged
+                              ? "unchanged"
+                              : "no_datasets";
     // Readiness of the source as it will be once this result is recorded.
     domain::SourceReadinessState st;
     st.enabled = q.enabled;
@@ -193,18 +176,18 @@ struct discovery_worker::impl {
     json::array warnings;
     for (auto& w : result.warnings) warnings.push_back(json::value(w));
     bool settled = answer(q, "complete_discovery",
-           {{"outcome", outcome},
-            {"signature", result.signature},
-            {"rows", std::move(rows)},
-            {"delete_sbids", std::move(deletes)},
-            {"flags", result.flags},
-            {"datasets", result.datasets},
-            {"truncated", result.truncated},
-            {"warnings", std::move(warnings)},
-            {"ready", ready}});
+                          {{"outcome", outcome},
+                           {"signature", result.signature},
+                           {"rows", std::move(rows)},
+                           {"delete_sbids", std::move(deletes)},
+                           {"flags", result.flags},
+                           {"datasets", result.datasets},
+                           {"truncated", result.truncated},
+                           {"warnings", std::move(warnings)},
+                           {"ready", ready}});
     owner->completed_++;
-    spdlog::info("discovered {} ({}, {} datasets, {} ms, archive {})", q.source_identifier, outcome, result.datasets, ms,
-                 binding.description);
+    spdlog::info("discovered {} ({}, {} datasets, {} ms, archive {})", q.source_identifier, outcome,
+                 result.datasets, ms, binding.description);
     return settled;
   }
 };
@@ -215,7 +198,9 @@ discovery_worker::discovery_worker(runtime& rt, std::string conninfo, archive_pr
 
 discovery_worker::~discovery_worker() { stop(); }
 
-void discovery_worker::start() { impl_->poller = std::thread([this] { impl_->poll_loop(); }); }
+void discovery_worker::start() {
+  impl_->poller = std::thread([this] { impl_->poll_loop(); });
+}
 
 void discovery_worker::stop() {
   if (!impl_ || impl_->stopping.exchange(true)) return;

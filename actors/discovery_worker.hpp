@@ -5,17 +5,17 @@
 // aggregate accepts one answer per request, so two workers (or a worker restarted after a
 // crash) can never record two outcomes; a crash before answering leaves the request
 // outstanding and it is simply run again. One source's failure never touches the others.
-#include "actors/runtime.hpp"
-#include "domain/discovery_run.hpp"
-#include "domain/project_config.hpp"
-#include "store/db.hpp"
-
 #include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
 #include <thread>
+
+#include "actors/runtime.hpp"
+#include "domain/discovery_run.hpp"
+#include "domain/project_config.hpp"
+#include "store/db.hpp"
 
 namespace beampipe::actors {
 
@@ -31,18 +31,12 @@ using archive_provider = std::function<archive_binding(const domain::ProjectConf
 struct discovery_worker_options {
   size_t concurrency = 4;  // BEAMPIPE_DISCOVERY_SOURCE_CONCURRENCY
   std::chrono::milliseconds poll{200};
-  // Stale sweep: enabled sources whose data is older than their stale_after_hours (the
-  // source's own, else the project's automation.discovery.stale_after_hours when automated
-  // discovery is enabled) get a DiscoveryRequested with reason "stale", so the archive is
-  // queried again. Failed attempts wait failure_backoff before they are due again.
-  std::chrono::milliseconds sweep_every{std::chrono::seconds(60)};  // 0: no sweep
-  std::chrono::minutes failure_backoff{15};
-  int64_t sweep_limit = 200;
 };
 
 class discovery_worker {
  public:
-  discovery_worker(runtime& rt, std::string conninfo, archive_provider archives, discovery_worker_options opts);
+  discovery_worker(runtime& rt, std::string conninfo, archive_provider archives,
+                   discovery_worker_options opts);
   ~discovery_worker();
   void start();
   void stop();

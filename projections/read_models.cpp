@@ -65,8 +65,10 @@ class source_registry_projection : public projection {
     } else if (e.type == et::discovery_requested) {
       r["discovery_request_id"] = d.at("request_id");
       r["discovery_requested_at"] = e.recorded_at;
+      r["discovery_claim_token"] = at_or_null(d, "claim_token");
     } else if (e.type == et::discovery_completed) {
       r["discovery_request_id"] = nullptr;
+      r["discovery_claim_token"] = nullptr;
       r["last_checked_at"] = e.recorded_at;
       r["discovery_signature"] = d.at("signature");
       r["last_discovery_error"] = nullptr;
@@ -77,6 +79,7 @@ class source_registry_projection : public projection {
       }
     } else if (e.type == et::discovery_failed) {
       r["discovery_request_id"] = nullptr;
+      r["discovery_claim_token"] = nullptr;
       r["last_attempted_at"] = e.recorded_at;
       r["last_discovery_error"] = d.at("error");
     } else if (e.type == et::source_execution_finished) {

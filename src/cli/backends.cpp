@@ -111,9 +111,4 @@ actors::stager make_stager() {
   };
 }
 
-actors::tick_function make_tick_function(const std::string&) {
-  // Admission comes with the scheduler issue; until then a tick records that it ran.
-  return [](int64_t) { return boost::json::object{}; };
-}
-
 }  // namespace beampipe::cli

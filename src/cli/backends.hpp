@@ -4,7 +4,6 @@
 // login node over SSH; otherwise the simulated DIM / Slurm run them (the offline default).
 // Staging through CASDA runs only with real backends and CASDA credentials.
 #include "actors/execution_worker.hpp"
-#include "actors/scheduler.hpp"
 #include "adapters/execution_backend.hpp"
 
 namespace beampipe::cli {
@@ -12,8 +11,6 @@ namespace beampipe::cli {
 bool real_backends_enabled();
 adapters::backend_factory make_backend_factory();
 actors::stager make_stager();
-// The scheduler's tick: automated discovery and execution admission (spec §4).
-actors::tick_function make_tick_function(const std::string& conninfo);
 // "simulated" or "real", for logs and /ready.
 std::string describe_backends();
 

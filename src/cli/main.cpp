@@ -14,6 +14,7 @@
 #include "actors/execution_worker.hpp"
 #include "actors/runtime.hpp"
 #include "actors/scheduler.hpp"
+#include "actors/scheduler_tick.hpp"
 #include "api/app.hpp"
 #include "api/server.hpp"
 #include "cli/archives.hpp"
@@ -61,7 +62,6 @@ Environment (defaults):
   BEAMPIPE_IDLE_ACTOR_SECONDS 300 (aggregate passivation)
   BEAMPIPE_DISCOVERY_SOURCE_CONCURRENCY 4 (sources discovered at once)
   BEAMPIPE_CASDA_TAP_URL, BEAMPIPE_VIZIER_TAP_URL (unset: the simulated archive)
-  BEAMPIPE_DISCOVERY_STALE_SWEEP_MS 60000 (0: no automatic rediscovery of stale sources)
   BEAMPIPE_MAX_HEADER_BYTES 8192, BEAMPIPE_MAX_BODY_BYTES 1048576, BEAMPIPE_READ_TIMEOUT_SECONDS 30
   BEAMPIPE_USE_REAL_BACKENDS false (true: real TM/DIM and Slurm over SSH; else simulated)
   BEAMPIPE_SIMULATED_RUN_MS 20000, BEAMPIPE_EXECUTION_CONCURRENCY 4, BEAMPIPE_EXECUTION_SCAN_MS 500
@@ -199,7 +199,6 @@ int run_server(const std::string& conninfo, const args& a) {
   dwo.concurrency = static_cast<size_t>(env_long("BEAMPIPE_DISCOVERY_SOURCE_CONCURRENCY", 4));
   if (dwo.concurrency < 1)
     throw std::invalid_argument("BEAMPIPE_DISCOVERY_SOURCE_CONCURRENCY must be at least 1");
-  dwo.sweep_every = std::chrono::milliseconds(env_long("BEAMPIPE_DISCOVERY_STALE_SWEEP_MS", 60000));
   actors::discovery_worker discovery(rt, conninfo, cli::make_archive_provider(), dwo);
   discovery.start();
   actors::execution_worker_options ewo;
@@ -220,12 +219,19 @@ int run_server(const std::string& conninfo, const args& a) {
   actors::execution_worker executions(rt, conninfo, cli::make_backend_factory(), cli::make_stager(),
                                       ewo);
   executions.start();
+  auto knobs =
+      domain::shaping_knobs_from_env([](std::string_view name) -> std::optional<std::string> {
+        const char* v = std::getenv(std::string(name).c_str());
+        return v ? std::optional<std::string>(v) : std::nullopt;
+      });
+  for (const auto& d : knobs.diagnostics) spdlog::warn("{}: {}", d.path, d.message);
   actors::scheduler_options sco;
   sco.interval =
       std::chrono::seconds(std::max(1L, env_long("BEAMPIPE_SCHEDULER_INTERVAL_SECONDS", 60)));
   sco.lease_ttl =
       std::chrono::milliseconds(std::max(300L, env_long("BEAMPIPE_SCHEDULER_LEASE_MS", 30000)));
-  actors::scheduler sched(rt, conninfo, sco, cli::make_tick_function(conninfo));
+  actors::scheduler sched(rt, conninfo, sco,
+                          actors::make_admission_tick(rt, conninfo, knobs.knobs));
   if (env_or("BEAMPIPE_SCHEDULER_ENABLED", "true") != "false") sched.start();
   if (cli::describe_backends() == "simulated")
     spdlog::warn(

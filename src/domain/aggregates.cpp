@@ -130,6 +130,9 @@ decision source_decide(const json::object& s, std::string_view stream_id, const 
     auto data = source_identity(s);
     data["request_id"] = cmd.body.contains("request_id") ? cmd.body.at("request_id") : json::value(util::uuid_v7());
     data["reason"] = cmd.body.contains("reason") ? cmd.body.at("reason") : json::value("manual");
+    // The scheduler admits sources in batches; the batch token counts in-flight batches.
+    if (auto t = cmd.body.find("claim_token"); t != cmd.body.end() && t->value().is_string())
+      data["claim_token"] = t->value();
     d.events.push_back({et::discovery_requested, std::move(data)});
     return d;
   }
