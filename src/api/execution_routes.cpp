@@ -4,6 +4,7 @@
 // provenance_events read models.
 #include <set>
 
+#include "actors/execution_admission.hpp"
 #include "api/app.hpp"
 #include "api/handler_support.hpp"
 #include "domain/aggregates.hpp"
@@ -73,257 +74,6 @@ const char* kProvenanceRow =
     "'actor', actor, "
     "'correlation_id', correlation_id, 'payload', payload)";
 
-std::string str_field(const json::object& b, const char* k) {
-  return util::get_string_or(b, k, "");
-}
-
-std::string trimmed(std::string_view s) {
-  size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return std::string(s.substr(b, e - b));
-}
-
-// §9.5 canonical request hash of an ExecutionCreate body.
-std::string request_sha256(const json::object& body) {
-  json::array sources;
-  if (auto it = body.find("sources"); it != body.end() && it->value().is_array())
-    for (const auto& s : it->value().as_array()) {
-      if (!s.is_object()) continue;
-      const auto& o = s.as_object();
-      json::value sbids = nullptr;
-      if (auto sb = o.find("sbids"); sb != o.end() && sb->value().is_array()) {
-        json::array a;
-        for (const auto& v : sb->value().as_array())
-          a.push_back(v.is_string() ? json::value(trimmed(v.as_string())) : v);
-        sbids = std::move(a);
-      }
-      sources.push_back(json::object{
-          {"sbids", sbids}, {"source_identifier", trimmed(str_field(o, "source_identifier"))}});
-    }
-  auto opt = [&](const char* k) {
-    auto it = body.find(k);
-    return it == body.end() || it->value().is_null() ? json::value(nullptr)
-           : it->value().is_string()                 ? json::value(trimmed(it->value().as_string()))
-                                                     : it->value();
-  };
-  json::object canon{{"archive_name", opt("archive_name")},
-                     {"deployment_profile_id", opt("deployment_profile_id")},
-                     {"deployment_profile_name", opt("deployment_profile_name")},
-                     {"project_module", opt("project_module")},
-                     {"sources", std::move(sources)}};
-  return util::sha256_hex(domain::stable_json(canon));
-}
-
-struct admission {
-  json::object pins;  // fields added to the create command
-  json::array errors;
-  std::vector<json::object> preview;
-  int64_t total_datasets = 0;
-};
-
-// Everything §9.5 checks before an execution may exist. Throws api_error on the first
-// request-level problem; per-source readiness problems are collected.
-admission admit(app_context& ctx, const json::object& body, bool preview_only) {
-  admission a;
-  auto module = trimmed(str_field(body, "project_module"));
-  auto archive = trimmed(str_field(body, "archive_name"));
-  if (module.empty()) fail(400, "invalid_field", "project_module is required", "project_module");
-  if (!preview_only && archive.empty())
-    fail(400, "invalid_field", "archive_name is required", "archive_name");
-  auto src_it = body.find("sources");
-  if (src_it == body.end() || !src_it->value().is_array() || src_it->value().as_array().empty())
-    fail(400, "invalid_field", "sources must be a non-empty array", "sources");
-  const auto& sources = src_it->value().as_array();
-  bool by_id =
-      body.contains("deployment_profile_id") && !body.at("deployment_profile_id").is_null();
-  bool by_name =
-      body.contains("deployment_profile_name") && !body.at("deployment_profile_name").is_null();
-  if (by_id && by_name)
-    fail(400, "invalid_field",
-         "give at most one of deployment_profile_id and deployment_profile_name",
-         "deployment_profile_name");
-
-  std::optional<domain::ProjectConfig> config;
-  std::string config_id;
-  int64_t config_version = 0;
-  std::string spec_sha;
-  json::value spec;
-  store::with_connection(ctx.pool, [&](pqxx::connection& c) {
-    pqxx::read_transaction tx{c};
-    auto r = tx.exec_params(
-        "SELECT uuid::text, version, spec_sha256, spec::text FROM project_configs WHERE project_id "
-        "= $1 AND active",
-        module);
-    if (r.empty()) return;
-    config_id = r[0][0].as<std::string>();
-    config_version = r[0][1].as<int64_t>();
-    spec_sha = r[0][2].as<std::string>();
-    spec = json::parse(r[0][3].c_str());
-    config = domain::parse_project_config(spec).config;
-  });
-  if (!config)
-    fail(400, "project_not_configured", "project '" + module + "' has no active config",
-         "project_module");
-  if (!preview_only) {
-    const auto& req = config->adapters.required;
-    if (std::find(req.begin(), req.end(), archive) == req.end())
-      fail(400, "invalid_field",
-           "archive_name '" + archive + "' is not one of the project's adapters.required",
-           "archive_name");
-    auto policy = domain::lenient_execution_policy(spec);
-    if (config->automation.execution && config->automation.execution->max_sources_per_execution &&
-        static_cast<int64_t>(sources.size()) > policy.max_sources_per_execution)
-      fail(400, "too_many_sources",
-           "at most " + std::to_string(policy.max_sources_per_execution) +
-               " source(s) per execution",
-           "sources");
-  }
-
-  // Readiness per source, with the SBID filter ([HEAD] §12.7).
-  std::map<std::string, std::string> signatures;
-  store::with_connection(ctx.pool, [&](pqxx::connection& c) {
-    pqxx::read_transaction tx{c};
-    for (size_t i = 0; i < sources.size(); ++i) {
-      auto path = "sources[" + std::to_string(i) + "]";
-      if (!sources[i].is_object()) fail(400, "invalid_field", path + " must be an object", path);
-      const auto& sel = sources[i].as_object();
-      auto ident = trimmed(str_field(sel, "source_identifier"));
-      if (ident.empty())
-        fail(400, "invalid_field", path + ".source_identifier is required",
-             path + ".source_identifier");
-      std::vector<std::string> filter;
-      if (auto sb = sel.find("sbids"); sb != sel.end() && sb->value().is_array())
-        for (const auto& v : sb->value().as_array())
-          if (v.is_string()) filter.push_back(trimmed(v.as_string()));
-      auto uuid = domain::source_uuid(module, ident);
-      std::optional<domain::SourceReadinessState> st;
-      auto s = tx.exec_params(
-          "SELECT coalesce(discovery_signature, ''), enabled, last_checked_at IS NOT NULL, "
-          "coalesce(discovery_request_id::text, ''), coalesce(last_executed_discovery_signature, "
-          "'') "
-          "FROM source_registry WHERE uuid = $1::uuid AND NOT deleted",
-          uuid);
-      if (!s.empty()) {
-        st.emplace();
-        st->discovery_signature = s[0][0].as<std::string>();
-        st->enabled = s[0][1].as<bool>();
-        st->last_checked_at_set = s[0][2].as<bool>();
-        st->discovery_claim_token = s[0][3].as<std::string>();
-        st->last_executed_discovery_signature = s[0][4].as<std::string>();
-        auto m = tx.exec_params(
-            "SELECT sbid, metadata_json::text FROM archive_metadata WHERE source_uuid = $1::uuid",
-            uuid);
-        for (const auto& row : m)
-          st->metadata_rows[row[0].as<std::string>()] = json::parse(row[1].c_str());
-        signatures[ident] = st->discovery_signature;
-      }
-      int64_t sbid_count = 0, datasets = 0;
-      if (st)
-        for (const auto& [sbid, meta] : st->metadata_rows) {
-          if (!filter.empty() && std::find(filter.begin(), filter.end(), sbid) == filter.end())
-            continue;
-          ++sbid_count;
-          if (meta.is_object())
-            if (auto d = meta.as_object().find("datasets");
-                d != meta.as_object().end() && d->value().is_array())
-              datasets += static_cast<int64_t>(d->value().as_array().size());
-        }
-      a.total_datasets += datasets;
-      a.preview.push_back(
-          {{"source_identifier", ident}, {"sbid_count", sbid_count}, {"dataset_count", datasets}});
-      if (auto err = domain::source_readiness_error(
-              ident, st, preview_only ? std::vector<std::string>{} : filter)) {
-        if (!preview_only) fail(400, "source_not_ready", *err, path);
-        a.errors.push_back(json::value(*err));
-      }
-    }
-  });
-  if (preview_only) return a;
-
-  // The deployment profile: by id, by name, else the project's (or the global) default.
-  json::object profile;
-  store::with_connection(ctx.pool, [&](pqxx::connection& c) {
-    pqxx::read_transaction tx{c};
-    const char* cols =
-        "SELECT json_build_object('uuid', uuid, 'name', name, 'description', description, "
-        "'project_module', "
-        "project_module, 'is_default', is_default, 'max_concurrent_executions', "
-        "max_concurrent_executions, "
-        "'translation', translation, 'deployment', deployment, 'revision', revision, "
-        "'spec_sha256', spec_sha256)::text "
-        "FROM daliuge_deployment_profile ";
-    pqxx::result r;
-    if (by_id) {
-      auto pid = str_field(body, "deployment_profile_id");
-      if (!util::is_uuid(pid))
-        fail(400, "invalid_field", "deployment_profile_id must be a UUID", "deployment_profile_id");
-      r = tx.exec_params(std::string(cols) + "WHERE uuid = $1::uuid", pid);
-      if (r.empty())
-        fail(400, "unknown_profile", "deployment profile " + pid + " does not exist",
-             "deployment_profile_id");
-    } else if (by_name) {
-      auto name = trimmed(str_field(body, "deployment_profile_name"));
-      r = tx.exec_params(std::string(cols) + "WHERE name = $1", name);
-      if (r.empty())
-        fail(400, "unknown_profile", "deployment profile '" + name + "' does not exist",
-             "deployment_profile_name");
-    } else {
-      r = tx.exec_params(std::string(cols) +
-                             "WHERE is_default AND (project_module = $1 OR project_module IS NULL) "
-                             "ORDER BY project_module NULLS LAST LIMIT 1",
-                         module);
-      if (r.empty())
-        fail(400, "no_default_profile",
-             "project '" + module + "' has no default deployment profile; select one explicitly",
-             "deployment_profile_name");
-    }
-    profile = json::parse(r[0][0].c_str()).as_object();
-    const auto& pm = profile.at("project_module");
-    if (!pm.is_null() && pm.as_string() != module)
-      fail(400, "profile_scope",
-           "deployment profile '" + std::string(profile.at("name").as_string()) +
-               "' belongs to project '" + std::string(pm.as_string()) + "'",
-           by_name ? "deployment_profile_name" : "deployment_profile_id");
-    // Profile concurrency ([HEAD] §12.11): every non-terminal run counts.
-    if (auto limit = util::get_int(profile, "max_concurrent_executions")) {
-      auto n = tx.exec_params(
-                     "SELECT count(*) FROM batch_execution_record WHERE deployment_profile_id = "
-                     "$1::uuid "
-                     "AND status NOT IN ('completed','failed','cancelled','not_submitted')",
-                     std::string(profile.at("uuid").as_string()))[0][0]
-                   .as<int64_t>();
-      if (n >= *limit)
-        fail(409, "profile_concurrency_limit",
-             "deployment profile '" + std::string(profile.at("name").as_string()) +
-                 "' already runs " + std::to_string(n) + " execution(s) (limit " +
-                 std::to_string(*limit) + ")",
-             "deployment_profile_id");
-    }
-  });
-  json::object snapshot = profile;
-  auto profile_id = snapshot.at("uuid");
-  snapshot.erase("uuid");
-  json::object sigs;
-  for (const auto& [k, v] : signatures) sigs[k] = v;
-  a.pins = {{"project_config_id", config_id},
-            {"project_config_version", config_version},
-            {"project_spec_sha256", spec_sha},
-            {"deployment_profile_id", profile_id},
-            {"deployment_profile_snapshot", std::move(snapshot)},
-            {"discovery_signature", domain::aggregate_discovery_signature(signatures)},
-            {"source_signatures", std::move(sigs)},
-            {"output_verification_required",
-             config->output_verification.has_value() && config->output_verification->required},
-            {"output_verification_policy",
-             config->output_verification
-                 ? json::value(json::object{
-                       {"required", config->output_verification->required},
-                       {"inventory_schema", config->output_verification->inventory_schema}})
-                 : json::value(nullptr)}};
-  return a;
-}
-
 // 1–128 visible ASCII characters, no whitespace (§9.5).
 std::optional<std::string> idempotency_key(const request& req) {
   auto key = req.header("idempotency-key");
@@ -346,7 +96,7 @@ std::optional<std::string> idempotency_key(const request& req) {
 response post_execution(app_context& ctx, request& req) {
   auto body = parse_body(req);
   auto key = idempotency_key(req);
-  auto sha = request_sha256(body);
+  auto sha = actors::execution_request_sha256(body);
   std::string user = "anonymous";  // the authenticated user id once #7 lands; keys are per user
   std::string id =
       key ? util::uuid_v5(kIdempotencyNamespace, user + "\x1f" + *key) : util::uuid_v7();
@@ -364,7 +114,12 @@ response post_execution(app_context& ctx, request& req) {
       return json_response(200, execution_or_404(ctx, id));
     }
   }
-  auto adm = admit(ctx, body, false);
+  actors::execution_admission adm;
+  try {
+    adm = actors::admit_execution(ctx.pool, body, false);
+  } catch (const actors::admission_error& e) {
+    fail(e.status, e.code, e.what(), e.field);
+  }
   json::object cmd = body;
   for (auto& kv : adm.pins) cmd[kv.key()] = kv.value();
   cmd.erase("deployment_profile_name");
@@ -378,16 +133,21 @@ response post_execution(app_context& ctx, request& req) {
 
 response prepare_execution(app_context& ctx, request& req) {
   auto body = parse_body(req);
-  auto adm = admit(ctx, body, true);
+  actors::execution_admission adm;
+  try {
+    adm = actors::admit_execution(ctx.pool, body, true);
+  } catch (const actors::admission_error& e) {
+    fail(e.status, e.code, e.what(), e.field);
+  }
   json::array preview;
   for (auto& p : adm.preview) preview.push_back(std::move(p));
   auto valid = adm.errors.empty();
-  return json_response(200,
-                       json::object{{"project_module", trimmed(str_field(body, "project_module"))},
-                                    {"valid", valid},
-                                    {"errors", std::move(adm.errors)},
-                                    {"total_datasets", adm.total_datasets},
-                                    {"sources_preview", std::move(preview)}});
+  return json_response(
+      200, json::object{{"project_module", util::get_string_or(body, "project_module", "")},
+                        {"valid", valid},
+                        {"errors", std::move(adm.errors)},
+                        {"total_datasets", adm.total_datasets},
+                        {"sources_preview", std::move(preview)}});
 }
 
 response get_execution(app_context& ctx, request& req) {
