@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -59,8 +60,15 @@ struct scheduler::impl {
         conn.reset();
         is_leader = false;
       }
+      // Wake for the next renewal, or the next tick when that comes first.
+      auto wait = beat;
+      if (is_leader) {
+        auto until_tick =
+            std::chrono::duration_cast<std::chrono::milliseconds>(next_tick - clock::now());
+        wait = std::clamp(until_tick, std::chrono::milliseconds(10), beat);
+      }
       std::unique_lock lk(mu);
-      cv.wait_for(lk, beat, [&] { return stopping.load(); });
+      cv.wait_for(lk, wait, [&] { return stopping.load(); });
     }
     if (conn && is_leader) {
       try {

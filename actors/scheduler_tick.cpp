@@ -2,10 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <memory>
+#include <set>
 #include <thread>
 
+#include "actors/execution_admission.hpp"
 #include "domain/aggregates.hpp"
+#include "domain/execution_fsm.hpp"
 #include "domain/project_config.hpp"
 #include "store/db.hpp"
 #include "util/ids.hpp"
@@ -106,6 +110,152 @@ json::object discovery_tick(tick_context& ctx, const std::string& module,
           {"reasons", domain::to_json(decision.reasons)}};
 }
 
+command_reply send(runtime& rt, std::string stream, std::string name, json::object body,
+                   const std::string& corr) {
+  command_request cr;
+  cr.stream_id = std::move(stream);
+  cr.cmd = {std::move(name), std::move(body), "system:scheduler"};
+  cr.correlation_id = corr;
+  return rt.send_sync(std::move(cr));
+}
+
+// §4.3 with the [HEAD] changes: creates executions for pending sources within the caps, asks
+// each to execute, and clears the admitted sources' pending flags.
+json::object execution_tick(tick_context& ctx, const std::string& module, const json::value& spec) {
+  domain::execution_admission_input in;
+  in.policy = domain::lenient_execution_policy(spec);
+  in.knobs = ctx.knobs;
+  in.now = domain::admission_clock::now();
+  std::optional<std::string> profile_name = in.policy.deployment_profile_name;
+  std::optional<std::string> profile_id;
+  store::with_connection(*ctx.pool, [&](pqxx::connection& c) {
+    pqxx::read_transaction tx{c};
+    in.queue_depth = queue_depth(tx);
+    // The profile automated runs use: the policy's name when it exists, else the default.
+    pqxx::result p;
+    if (profile_name)
+      p = tx.exec_params(
+          "SELECT uuid::text, max_concurrent_executions FROM daliuge_deployment_profile WHERE name "
+          "= $1",
+          *profile_name);
+    if (p.empty()) {
+      profile_name.reset();
+      p = tx.exec_params(
+          "SELECT uuid::text, max_concurrent_executions FROM daliuge_deployment_profile WHERE "
+          "is_default AND "
+          "(project_module = $1 OR project_module IS NULL) ORDER BY project_module NULLS LAST "
+          "LIMIT 1",
+          module);
+    }
+    if (!p.empty()) {
+      profile_id = p[0][0].as<std::string>();
+      if (!p[0][1].is_null()) in.profile_max_concurrent_executions = p[0][1].as<int64_t>();
+    }
+    std::vector<domain::execution_snapshot> running;
+    std::set<std::string> claimed;  // sources of runs still in flight
+    for (const auto& row :
+         tx.exec("SELECT project_module, deployment_profile_id::text, status, sources::text "
+                 "FROM batch_execution_record WHERE status NOT IN "
+                 "('completed','failed','cancelled','not_submitted')")) {
+      domain::execution_snapshot e;
+      e.project_module = row[0].as<std::string>();
+      if (!row[1].is_null()) e.deployment_profile_id = row[1].as<std::string>();
+      e.status = domain::parse_execution_status(row[2].as<std::string>())
+                     .value_or(domain::execution_status::pending);
+      running.push_back(e);
+      auto sources = json::parse(row[3].c_str());  // keep it alive while iterating
+      if (e.project_module == module)
+        for (const auto& s : sources.as_array())
+          claimed.insert(std::string(s.as_object().at("source_identifier").as_string()));
+    }
+    auto counts = domain::count_executions_in_flight(running, module, profile_id);
+    in.global_in_flight = counts.global;
+    in.project_in_flight = counts.project;
+    in.profile_in_flight = counts.profile;
+    auto r = tx.exec_params(
+        "SELECT uuid::text, source_identifier, to_json(workflow_run_pending_at)#>>'{}', "
+        "to_json(created_at)#>>'{}', "
+        "coalesce(discovery_signature, ''), coalesce(last_executed_discovery_signature, ''), "
+        "coalesce(discovery_request_id::text, ''), last_checked_at IS NOT NULL "
+        "FROM source_registry WHERE project_module = $1 AND enabled AND workflow_run_pending AND "
+        "NOT deleted",
+        module);
+    for (const auto& row : r) {
+      domain::pending_source ps;
+      ps.source_identifier = row[1].as<std::string>();
+      ps.workflow_run_pending_at = time_of(row[2]);
+      ps.created_at = time_of(row[3]).value_or(in.now);
+      ps.live_workflow_claim = claimed.count(ps.source_identifier) > 0;
+      ps.readiness.enabled = true;
+      ps.readiness.discovery_signature = row[4].as<std::string>();
+      ps.readiness.last_executed_discovery_signature = row[5].as<std::string>();
+      ps.readiness.discovery_claim_token = row[6].as<std::string>();
+      ps.readiness.last_checked_at_set = row[7].as<bool>();
+      for (const auto& m : tx.exec_params("SELECT sbid, metadata_json::text FROM archive_metadata "
+                                          "WHERE source_uuid = $1::uuid",
+                                          row[0].as<std::string>()))
+        ps.readiness.metadata_rows[m[0].as<std::string>()] = json::parse(m[1].c_str());
+      in.pending.push_back(std::move(ps));
+    }
+  });
+  auto decision = domain::decide_execution_admission(in);
+  auto claim = util::uuid_v7();
+  json::array created;
+  auto reasons = decision.reasons;
+  std::set<std::string> admitted;
+  for (const auto& plan : decision.executions) {
+    json::array sources;
+    for (const auto& s : plan.source_identifiers)
+      sources.push_back(json::object{{"source_identifier", s}});
+    json::object body{
+        {"project_module", module}, {"archive_name", in.policy.archive_name}, {"sources", sources}};
+    if (profile_name) body["deployment_profile_name"] = *profile_name;
+    json::object cmd = body;
+    try {
+      auto adm = admit_execution(*ctx.pool, body, false);
+      for (auto& kv : adm.pins) cmd[kv.key()] = kv.value();
+    } catch (const admission_error& e) {
+      // A run the API would refuse (a source no longer ready, the profile at its limit) is
+      // not created; the sources stay pending for a later tick.
+      reasons.bump(e.code == "profile_concurrency_limit"
+                       ? domain::skip_reason::profile_in_flight_cap
+                       : domain::skip_reason::sources_skipped_not_ready);
+      spdlog::info("scheduler: {} not admitted: {}", module, e.what());
+      if (e.code == "profile_concurrency_limit") break;
+      continue;
+    }
+    cmd.erase("deployment_profile_name");
+    cmd["request_sha256"] = execution_request_sha256(body);
+    cmd["automation"] = json::object{{"claim_token", claim}, {"queue_depth", in.queue_depth}};
+    auto id = util::uuid_v7();
+    auto r = send(ctx.rt, domain::execution_stream_id(id), "create", std::move(cmd), claim);
+    if (r.status >= 400) {
+      spdlog::warn("scheduler: creating an execution for {} failed: {}", module, r.message);
+      continue;
+    }
+    send(ctx.rt, domain::execution_stream_id(id), "request_execute", {}, claim);
+    created.push_back(json::value(id));
+    for (const auto& s : plan.source_identifiers) admitted.insert(s);
+    if (ctx.knobs.enqueue_pacing_ms > 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(ctx.knobs.enqueue_pacing_ms));
+  }
+  for (const auto& s : decision.clear_pending) {
+    // Only what was really admitted (or already executed) stops being pending.
+    bool already =
+        std::any_of(decision.skipped.begin(), decision.skipped.end(), [&](const auto& k) {
+          return k.source_identifier == s && k.reason == domain::kAlreadyExecutedReason;
+        });
+    if (!admitted.count(s) && !already) continue;
+    send(ctx.rt, domain::source_stream_id(domain::source_uuid(module, s)), "clear_pending",
+         {{"reason", already ? "already_executed" : "admitted"}}, claim);
+  }
+  return {{"executions", std::move(created)},
+          {"pending", decision.pending_count},
+          {"run_limit", decision.run_limit},
+          {"claimed", decision.claimed.size()},
+          {"reasons", domain::to_json(reasons)}};
+}
+
 }  // namespace
 
 tick_function make_admission_tick(runtime& rt, std::string conninfo, domain::shaping_knobs knobs) {
@@ -134,7 +284,24 @@ tick_function make_admission_tick(runtime& rt, std::string conninfo, domain::sha
         discovery[module] = json::object{{"error", e.what()}};
       }
     }
-    return json::object{{"discovery", std::move(discovery)}};
+    json::object execution;
+    for (const auto& [module, spec] : configs) {
+      try {
+        auto raw = json::parse(spec);
+        // §3.1: the raw spec's automation.execution.enabled decides, even if it no longer decodes.
+        const auto* enabled = raw.is_object() ? raw.as_object().if_contains("automation") : nullptr;
+        enabled = enabled && enabled->is_object() ? enabled->as_object().if_contains("execution")
+                                                  : nullptr;
+        enabled =
+            enabled && enabled->is_object() ? enabled->as_object().if_contains("enabled") : nullptr;
+        if (!enabled || !enabled->is_bool() || !enabled->as_bool()) continue;
+        execution[module] = execution_tick(*ctx, module, raw);
+      } catch (const std::exception& e) {
+        spdlog::warn("scheduler: execution admission for {} failed: {}", module, e.what());
+        execution[module] = json::object{{"error", e.what()}};
+      }
+    }
+    return json::object{{"discovery", std::move(discovery)}, {"execution", std::move(execution)}};
   };
 }
 

@@ -13,6 +13,7 @@ inline constexpr const char* discovery_requested = "DiscoveryRequested";
 inline constexpr const char* discovery_completed = "DiscoveryCompleted";
 inline constexpr const char* discovery_failed = "DiscoveryFailed";
 inline constexpr const char* source_execution_finished = "SourceExecutionFinished";
+inline constexpr const char* source_pending_cleared = "SourcePendingCleared";
 
 inline constexpr const char* execution_created = "ExecutionCreated";
 inline constexpr const char* execution_execute_requested = "ExecutionExecuteRequested";

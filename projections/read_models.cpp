@@ -22,7 +22,8 @@ class source_registry_projection : public projection {
   bool handles(const std::string& t) const override {
     return t == et::source_registered || t == et::source_enabled_changed ||
            t == et::source_stale_after_changed || t == et::source_deleted || t == et::discovery_requested ||
-           t == et::discovery_completed || t == et::discovery_failed || t == et::source_execution_finished;
+           t == et::discovery_completed || t == et::discovery_failed || t == et::source_execution_finished ||
+           t == et::source_pending_cleared;
   }
   void keys(const events::recorded_event& e, std::vector<std::pair<std::string, std::string>>& out) const override {
     out.emplace_back("source_registry", events::stream_key_of(e.stream_id));
@@ -82,6 +83,9 @@ class source_registry_projection : public projection {
       r["discovery_claim_token"] = nullptr;
       r["last_attempted_at"] = e.recorded_at;
       r["last_discovery_error"] = d.at("error");
+    } else if (e.type == et::source_pending_cleared) {
+      r["workflow_run_pending"] = false;
+      r["workflow_run_pending_at"] = nullptr;
     } else if (e.type == et::source_execution_finished) {
       bool pending = d.at("pending").as_bool();
       if (pending && !r.at("workflow_run_pending").as_bool()) r["workflow_run_pending_at"] = e.recorded_at;

@@ -95,6 +95,12 @@ std::optional<std::string> idempotency_key(const request& req) {
 
 response post_execution(app_context& ctx, request& req) {
   auto body = parse_body(req);
+  // Only the ExecutionCreate fields: everything else in the create command is decided here.
+  for (const auto& kv : body)
+    if (kv.key() != "project_module" && kv.key() != "archive_name" && kv.key() != "sources" &&
+        kv.key() != "deployment_profile_id" && kv.key() != "deployment_profile_name")
+      fail(400, "unknown_field", "unknown field '" + std::string(kv.key()) + "'",
+           std::string(kv.key()));
   auto key = idempotency_key(req);
   auto sha = actors::execution_request_sha256(body);
   std::string user = "anonymous";  // the authenticated user id once #7 lands; keys are per user

@@ -1,8 +1,8 @@
 #include "domain/aggregates.hpp"
 
-#include "domain/command_support.hpp"
-
 #include <algorithm>
+
+#include "domain/command_support.hpp"
 #include "events/envelope.hpp"
 #include "events/types.hpp"
 #include "util/ids.hpp"
@@ -46,6 +46,8 @@ void source_apply(json::object& s, std::string_view type, const json::object& d,
     if (flag(d, "pending")) s["workflow_run_pending"] = true;
   } else if (type == et::discovery_failed) {
     s["discovery_request"] = nullptr;
+  } else if (type == et::source_pending_cleared) {
+    s["workflow_run_pending"] = false;
   } else if (type == et::source_execution_finished) {
     s["workflow_run_pending"] = d.at("pending");
     s["last_finished_execution"] = d.at("execution_id");
@@ -67,11 +69,14 @@ decision source_decide(const json::object& s, std::string_view stream_id, const 
     if (auto e = parse_source_key(cmd.body, module, ident)) return {{}, e};
     for (const auto& kv : cmd.body)
       if (kv.key() != "project_module" && kv.key() != "source_identifier" && kv.key() != "enabled")
-        return {{}, bad(std::string(kv.key()), "unknown field '" + std::string(kv.key()) + "'", "unknown_field")};
+        return {{},
+                bad(std::string(kv.key()), "unknown field '" + std::string(kv.key()) + "'",
+                    "unknown_field")};
     if (auto e = optional_bool(cmd.body, "enabled", enabled)) return {{}, e};
     auto uuid = source_uuid(module, ident);
     if (source_stream_id(uuid) != stream_id)
-      return {{}, command_error{400, "wrong_stream", "command routed to the wrong source stream", ""}};
+      return {{},
+              command_error{400, "wrong_stream", "command routed to the wrong source stream", ""}};
     if (!live) {
       d.events.push_back({et::source_registered,
                           {{"uuid", uuid},
@@ -92,7 +97,9 @@ decision source_decide(const json::object& s, std::string_view stream_id, const 
     if (auto e = optional_bool(cmd.body, "enabled", enabled)) return {{}, e};
     for (const auto& kv : cmd.body)
       if (kv.key() != "enabled" && kv.key() != "stale_after_hours")
-        return {{}, bad(std::string(kv.key()), "unknown field '" + std::string(kv.key()) + "'", "unknown_field")};
+        return {{},
+                bad(std::string(kv.key()), "unknown field '" + std::string(kv.key()) + "'",
+                    "unknown_field")};
     if (auto it = cmd.body.find("stale_after_hours"); it != cmd.body.end()) {
       const auto& v = it->value();
       json::value hours = nullptr;
@@ -125,10 +132,13 @@ decision source_decide(const json::object& s, std::string_view stream_id, const 
   bool has_pending = pending != s.end() && pending->value().is_string();
   if (cmd.name == "request_discovery") {
     if (!flag(s, "enabled"))
-      return {{}, command_error{409, "source_disabled", "source is disabled; enable it before discovery", "enabled"}};
+      return {{},
+              command_error{409, "source_disabled",
+                            "source is disabled; enable it before discovery", "enabled"}};
     if (has_pending) return d;  // one outstanding request at a time: asking again changes nothing
     auto data = source_identity(s);
-    data["request_id"] = cmd.body.contains("request_id") ? cmd.body.at("request_id") : json::value(util::uuid_v7());
+    data["request_id"] =
+        cmd.body.contains("request_id") ? cmd.body.at("request_id") : json::value(util::uuid_v7());
     data["reason"] = cmd.body.contains("reason") ? cmd.body.at("reason") : json::value("manual");
     // The scheduler admits sources in batches; the batch token counts in-flight batches.
     if (auto t = cmd.body.find("claim_token"); t != cmd.body.end() && t->value().is_string())
@@ -142,11 +152,14 @@ decision source_decide(const json::object& s, std::string_view stream_id, const 
     // exactly one outcome.
     auto req = cmd.body.find("request_id");
     if (!has_pending || req == cmd.body.end() || req->value() != pending->value())
-      return {{}, command_error{409, "stale_discovery", "no outstanding discovery request with that id", "request_id"}};
+      return {{},
+              command_error{409, "stale_discovery", "no outstanding discovery request with that id",
+                            "request_id"}};
     auto data = source_identity(s);
     data["request_id"] = req->value();
     if (cmd.name == "fail_discovery") {
-      data["error"] = cmd.body.contains("error") ? cmd.body.at("error") : json::value("discovery failed");
+      data["error"] =
+          cmd.body.contains("error") ? cmd.body.at("error") : json::value("discovery failed");
       data["retryable"] = flag(cmd.body, "retryable");
       d.events.push_back({et::discovery_failed, std::move(data)});
       return d;
@@ -159,12 +172,25 @@ decision source_decide(const json::object& s, std::string_view stream_id, const 
     data["outcome"] = outcome;
     if (outcome != "unchanged") {
       data["rows"] = cmd.body.contains("rows") ? cmd.body.at("rows") : json::value(json::object{});
-      data["delete_sbids"] = cmd.body.contains("delete_sbids") ? cmd.body.at("delete_sbids") : json::value(json::array{});
-      data["flags"] = cmd.body.contains("flags") ? cmd.body.at("flags") : json::value(json::object{});
+      data["delete_sbids"] = cmd.body.contains("delete_sbids") ? cmd.body.at("delete_sbids")
+                                                               : json::value(json::array{});
+      data["flags"] =
+          cmd.body.contains("flags") ? cmd.body.at("flags") : json::value(json::object{});
     }
     // A changed signature whose source is ready needs an execution; unchanged never does.
     data["pending"] = outcome == "changed" && flag(cmd.body, "ready");
     d.events.push_back({et::discovery_completed, std::move(data)});
+    return d;
+  }
+  if (cmd.name == "clear_pending") {
+    // §4.3 step 10: automation admitted the source (or found it already executed).
+    if (!flag(s, "exists")) return {{}, command_error{404, "not_found", "source not found", ""}};
+    if (!flag(s, "workflow_run_pending")) return d;
+    auto data = source_identity(s);
+    data["reason"] = cmd.body.contains("reason") ? cmd.body.at("reason") : json::value("admitted");
+    data["execution_id"] =
+        cmd.body.contains("execution_id") ? cmd.body.at("execution_id") : json::value(nullptr);
+    d.events.push_back({et::source_pending_cleared, std::move(data)});
     return d;
   }
   if (cmd.name == "execution_finished") {
@@ -182,8 +208,10 @@ decision source_decide(const json::object& s, std::string_view stream_id, const 
     bool consumed = (outcome == "completed" || outcome == "not_submitted") && !ran_on.empty() &&
                     ran_on == str(s, "discovery_signature");
     // [HEAD] §12.6: a newer discovery than the one executed stays pending.
-    data["last_executed_discovery_signature"] = consumed ? json::value(ran_on) : json::value(nullptr);
-    data["pending"] = outcome == "failed" || ((outcome == "completed" || outcome == "not_submitted") && !consumed);
+    data["last_executed_discovery_signature"] =
+        consumed ? json::value(ran_on) : json::value(nullptr);
+    data["pending"] = outcome == "failed" ||
+                      ((outcome == "completed" || outcome == "not_submitted") && !consumed);
     d.events.push_back({et::source_execution_finished, std::move(data)});
     return d;
   }
@@ -199,7 +227,8 @@ std::optional<command_error> parse_source_key(const json::object& body, std::str
 }
 
 const aggregate_kind& source_aggregate() {
-  static const aggregate_kind k{events::stream::source, source_initial, source_apply, source_decide};
+  static const aggregate_kind k{events::stream::source, source_initial, source_apply,
+                                source_decide};
   return k;
 }
 
@@ -221,6 +250,8 @@ std::string source_uuid(std::string_view project_module, std::string_view source
 
 std::string source_stream_id(std::string_view uuid) { return "source-" + std::string(uuid); }
 std::string execution_stream_id(std::string_view uuid) { return "execution-" + std::string(uuid); }
-std::string project_stream_id(std::string_view project_id) { return "project-" + std::string(project_id); }
+std::string project_stream_id(std::string_view project_id) {
+  return "project-" + std::string(project_id);
+}
 
 }  // namespace beampipe::domain

@@ -248,7 +248,8 @@ decision decide_create(const json::object& s, std::string_view stream_id, const 
                                                    "output_verification_required",
                                                    "output_verification_policy",
                                                    "idempotency_key",
-                                                   "request_sha256"};
+                                                   "request_sha256",
+                                                   "automation"};
   for (const auto& kv : b)
     if (std::find(known.begin(), known.end(), kv.key()) == known.end())
       return refuse(bad(std::string(kv.key()), "unknown field '" + std::string(kv.key()) + "'",
@@ -291,6 +292,22 @@ decision decide_create(const json::object& s, std::string_view stream_id, const 
       {"sources_finalized", false}};
   builder e(s);
   e.after = std::move(after);
+  // §3.4: an execution the scheduler admitted carries its admission in the run record.
+  if (const auto& automation = at_or_null(b, "automation"); automation.is_object()) {
+    const auto& a = automation.as_object();
+    e.after["scheduler_name"] = "workflow_auto";
+    e.after["workflow_manifest"] = json::object{
+        {"beampipe_run_record",
+         json::object{{"scheduler",
+                       json::object{{"policy_decision", "admitted"},
+                                    {"claim_token", at_or_null(a, "claim_token")},
+                                    {"admitted_source_count", e.after.at("sources").as_array().size()},
+                                    {"queue_depth", at_or_null(a, "queue_depth")}}}}}};
+    e.provenance_row("execution.automated_admitted",
+                     {{"job_id", job_id_for(uuid, 0)},
+                      {"required_capability", "manifest-generation"},
+                      {"claim_token", at_or_null(a, "claim_token")}});
+  }
   e.provenance_row("execution.created",
                    {{"archive_name", archive}, {"sources", e.after.at("sources")}});
   auto ev = e.done(et::execution_created);

@@ -1,0 +1,76 @@
+"""Unattended operation: the elected scheduler discovers the registered sources of a project with
+automated discovery and execution, admits executions for the pending ones within the caps
+(here one run in flight cluster-wide), and the simulated backends run them to completion. The
+event history proves the cap held at every position."""
+import os
+import tempfile
+
+from harness import (Checks, Server, create_profile, fresh_database, test_graph, upload_config, wait_execution,
+                     wallaby_config)
+
+V2 = "/api/v2"
+ENV = {"BEAMPIPE_CASDA_TAP_URL": "", "BEAMPIPE_VIZIER_TAP_URL": "", "BEAMPIPE_SCHEDULER_ENABLED": "true",
+       "BEAMPIPE_SCHEDULER_INTERVAL_SECONDS": "1", "BEAMPIPE_SHAPING_EXECUTION_MAX_IN_FLIGHT_RUNS": "1",
+       "BEAMPIPE_SIMULATED_RUN_MS": "1500", "BEAMPIPE_DIM_POLL_INTERVAL_MS": "200", "BEAMPIPE_EXECUTION_SCAN_MS": "100"}
+c = Checks()
+tmp = tempfile.mkdtemp(prefix="beampipe-auto-")
+db = fresh_database()
+srv = Server(conninfo=db, extra_env=ENV)
+srv.wait_ready()
+IDENTS = ["HIPASSJ1313-15", "HIPASSJ1318-21"]
+
+try:
+    upload_config(srv, wallaby_config(test_graph(tmp)))
+    create_profile(srv, "sim-dim", {"kind": "rest_remote", "deploy_host": "127.0.0.1", "deploy_port": 8001})
+    ids = {}
+    for ident in IDENTS:
+        st, row, _, _ = srv.request("POST", V2 + "/sources", {"project_module": "wallaby_hires",
+                                                               "source_identifier": ident, "enabled": True})
+        ids[ident] = row["uuid"]
+
+    def all_executed():
+        rows = [srv.request("GET", f"{V2}/sources/{u}")[1] for u in ids.values()]
+        return all(r["last_executed_discovery_signature"] and
+                   r["last_executed_discovery_signature"] == r["discovery_signature"] and
+                   not r["workflow_run_pending"] for r in rows)
+
+    import time
+    deadline = time.time() + 120
+    while time.time() < deadline and not all_executed():
+        time.sleep(0.2)
+    c.true("every source discovered and executed without an operator", all_executed())
+    st, page, _, _ = srv.request("GET", V2 + "/executions?project_module=wallaby_hires")
+    c.eq("one execution per source (max_sources_per_execution: 1)",
+         sorted(i["sources"][0]["source_identifier"] for i in page["items"]), IDENTS)
+    c.true("all completed", all(i["status"] == "completed" for i in page["items"]))
+    c.true("admission kept in the run record",
+           all(i["beampipe_run_record"]["scheduler"]["policy_decision"] == "admitted" for i in page["items"]))
+    events, after = [], 0
+    while True:
+        st, feed, _, _ = srv.request("GET", f"{V2}/events?limit=1000&after={after}")
+        events += feed["events"]
+        if len(feed["events"]) < 1000:
+            break
+        after = feed["next_after"]
+    in_flight, peak = set(), 0
+    for e in events:
+        if not e["stream_id"].startswith("execution-"):
+            continue
+        status = e["data"].get("after", {}).get("status")
+        if e["type"] == "ExecutionCreated":
+            in_flight.add(e["stream_id"])
+        elif status in ("completed", "failed", "cancelled", "not_submitted"):
+            in_flight.discard(e["stream_id"])
+        peak = max(peak, len(in_flight))
+    c.eq("never more than one run in flight at any position", peak, 1)
+    ticks = [e["data"] for e in events if e["type"] == "SchedulerTicked"]
+    c.true("a tick was held back by the in-flight cap",
+           any(t.get("execution", {}).get("wallaby_hires", {}).get("reasons", {}).get("in_flight_cap") for t in ticks))
+    evs = [e["event_type"] for e in srv.request("GET", f"{V2}/executions/{page['items'][0]['uuid']}/events")[1]]
+    c.true("automated admission is on the record", "execution.automated_admitted" in evs)
+except Exception:
+    print("\n".join(list(srv.log)[-40:]))
+    raise
+finally:
+    srv.stop()
+c.finish()
