@@ -43,6 +43,8 @@ Commands:
   start                    run everything in one process; starts a private PostgreSQL
                            when DATABASE_URL is unset
   serve                    run API, actors and projections against DATABASE_URL
+                           (--worker false: API only)
+  worker                   run discovery, executions and the scheduler, no API
   migrate                  apply database migrations
   projections rebuild      reset read models and replay them from position 0
   replay --verify          rebuild every projection in a shadow schema and compare digests
@@ -89,7 +91,7 @@ struct args {
 
 // Options that take a value; everything else starting with -- is a flag.
 const std::set<std::string> kValued = {"data-dir", "bind",         "name", "after",
-                                       "limit",    "database-url", "file"};
+                                       "limit",    "database-url", "file", "worker"};
 
 args parse_args(int argc, char** argv, int from) {
   args a;
@@ -165,7 +167,13 @@ std::shared_ptr<projections::engine> make_engine() {
 volatile std::sig_atomic_t g_stop = 0;
 void on_signal(int) { g_stop = 1; }
 
-int run_server(const std::string& conninfo, const args& a) {
+// Process roles: the API, the workers (discovery, execution, scheduler election), or both.
+struct process_role {
+  bool api = true;
+  bool workers = true;
+};
+
+int run_server(const std::string& conninfo, const args& a, process_role role = {}) {
   {
     auto c = store::connect(conninfo, "beampipe-migrate");
     for (const auto& m : store::migrate(*c)) spdlog::info("applied migration {}", m);
@@ -200,7 +208,7 @@ int run_server(const std::string& conninfo, const args& a) {
   if (dwo.concurrency < 1)
     throw std::invalid_argument("BEAMPIPE_DISCOVERY_SOURCE_CONCURRENCY must be at least 1");
   actors::discovery_worker discovery(rt, conninfo, cli::make_archive_provider(), dwo);
-  discovery.start();
+  if (role.workers) discovery.start();
   actors::execution_worker_options ewo;
   ewo.concurrency =
       static_cast<size_t>(std::max(1L, env_long("BEAMPIPE_EXECUTION_CONCURRENCY", 4)));
@@ -218,7 +226,7 @@ int run_server(const std::string& conninfo, const args& a) {
   ewo.fault = env_or("BEAMPIPE_FAULT_INJECT", "");
   actors::execution_worker executions(rt, conninfo, cli::make_backend_factory(), cli::make_stager(),
                                       ewo);
-  executions.start();
+  if (role.workers) executions.start();
   auto knobs =
       domain::shaping_knobs_from_env([](std::string_view name) -> std::optional<std::string> {
         const char* v = std::getenv(std::string(name).c_str());
@@ -232,7 +240,7 @@ int run_server(const std::string& conninfo, const args& a) {
       std::chrono::milliseconds(std::max(300L, env_long("BEAMPIPE_SCHEDULER_LEASE_MS", 30000)));
   actors::scheduler sched(rt, conninfo, sco,
                           actors::make_admission_tick(rt, conninfo, knobs.knobs));
-  if (env_or("BEAMPIPE_SCHEDULER_ENABLED", "true") != "false") sched.start();
+  if (role.workers && env_or("BEAMPIPE_SCHEDULER_ENABLED", "true") != "false") sched.start();
   if (cli::describe_backends() == "simulated")
     spdlog::warn(
         "executions use the SIMULATED DALiuGE/Slurm backends (BEAMPIPE_USE_REAL_BACKENDS is not "
@@ -242,22 +250,28 @@ int run_server(const std::string& conninfo, const args& a) {
         "discovery uses the SIMULATED archive (no TAP URL configured): bundled WALLABY rows only");
   else
     spdlog::info("discovery archive: {}", ctx.archive);
+  std::unique_ptr<api::server> srv;
   auto routes = api::build_routes(ctx);
-  api::server_options so;
-  so.bind_addr = a.opt("bind").value_or(env_or("BEAMPIPE_BIND_ADDR", "127.0.0.1:8080"));
-  so.handler_threads = static_cast<size_t>(env_long("BEAMPIPE_API_THREADS", 8));
-  so.header_limit = static_cast<size_t>(env_long("BEAMPIPE_MAX_HEADER_BYTES", 8 * 1024));
-  so.body_limit = static_cast<size_t>(env_long("BEAMPIPE_MAX_BODY_BYTES", 1024 * 1024));
-  so.read_timeout_seconds = static_cast<int>(env_long("BEAMPIPE_READ_TIMEOUT_SECONDS", 30));
-  api::server srv(so, api::make_dispatch(ctx, routes));
-  srv.start();
-  spdlog::info("beampipe {} node {} serving {}/api/v2", BEAMPIPE_VERSION, ro.node_id, srv.url());
-  std::cout << "beampipe is serving " << srv.url() << "/api/v2" << std::endl;
+  if (role.api) {
+    api::server_options so;
+    so.bind_addr = a.opt("bind").value_or(env_or("BEAMPIPE_BIND_ADDR", "127.0.0.1:8080"));
+    so.handler_threads = static_cast<size_t>(env_long("BEAMPIPE_API_THREADS", 8));
+    so.header_limit = static_cast<size_t>(env_long("BEAMPIPE_MAX_HEADER_BYTES", 8 * 1024));
+    so.body_limit = static_cast<size_t>(env_long("BEAMPIPE_MAX_BODY_BYTES", 1024 * 1024));
+    so.read_timeout_seconds = static_cast<int>(env_long("BEAMPIPE_READ_TIMEOUT_SECONDS", 30));
+    srv = std::make_unique<api::server>(so, api::make_dispatch(ctx, routes));
+    srv->start();
+    spdlog::info("beampipe {} node {} serving {}/api/v2", BEAMPIPE_VERSION, ro.node_id, srv->url());
+    std::cout << "beampipe is serving " << srv->url() << "/api/v2" << std::endl;
+  } else {
+    spdlog::info("beampipe {} node {} runs workers only (no API)", BEAMPIPE_VERSION, ro.node_id);
+    std::cout << "beampipe worker " << ro.node_id << " running" << std::endl;
+  }
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   spdlog::info("shutting down");
-  srv.stop();
+  if (srv) srv->stop();
   sched.stop();
   executions.stop();
   discovery.stop();
@@ -289,11 +303,29 @@ int cmd_start(const args& a) {
 
 int cmd_serve(const args& a) {
   if (a.has("help")) {
-    std::cout << "Usage: beampipe serve [--bind HOST:PORT] [--database-url URL]\n"
-                 "Runs API, actors and projections against DATABASE_URL (no embedded database).\n";
+    std::cout
+        << "Usage: beampipe serve [--bind HOST:PORT] [--database-url URL] [--worker true|false]\n"
+           "Runs API, actors and projections against DATABASE_URL (no embedded database).\n"
+           "--worker false: API only; discovery, executions and the scheduler run elsewhere.\n";
     return 0;
   }
-  return run_server(require_database_url(a), a);
+  process_role role;
+  if (auto w = a.opt("worker")) {
+    if (*w != "true" && *w != "false")
+      throw std::invalid_argument("--worker must be true or false");
+    role.workers = *w == "true";
+  }
+  return run_server(require_database_url(a), a, role);
+}
+
+int cmd_worker(const args& a) {
+  if (a.has("help")) {
+    std::cout
+        << "Usage: beampipe worker [--database-url URL]\n"
+           "Runs discovery, executions and the scheduler election against DATABASE_URL, no API.\n";
+    return 0;
+  }
+  return run_server(require_database_url(a), a, process_role{false, true});
 }
 
 int cmd_migrate(const args& a) {
@@ -456,6 +488,7 @@ int main(int argc, char** argv) {
     }
     if (cmd == "start") return cmd_start(a);
     if (cmd == "serve") return cmd_serve(a);
+    if (cmd == "worker") return cmd_worker(a);
     if (cmd == "migrate") return cmd_migrate(a);
     if (cmd == "projections") return cmd_projections(a);
     if (cmd == "replay") return cmd_replay(a);
