@@ -30,6 +30,19 @@ struct tick_context {
   std::string conninfo;
   domain::shaping_knobs knobs;
   std::shared_ptr<store::connection_pool> pool;
+  applied_wait wait_applied;
+  int64_t last_position = 0;  // newest event this scheduler wrote
+
+  command_reply send(std::string stream, std::string name, json::object body,
+                     const std::string& corr) {
+    command_request cr;
+    cr.stream_id = std::move(stream);
+    cr.cmd = {std::move(name), std::move(body), "system:scheduler"};
+    cr.correlation_id = corr;
+    auto r = rt.send_sync(std::move(cr));
+    if (r.status < 400) last_position = std::max(last_position, r.position);
+    return r;
+  }
 };
 
 // Work waiting to start: outstanding discovery requests plus executions asked to run that
@@ -90,13 +103,9 @@ json::object discovery_tick(tick_context& ctx, const std::string& module,
   for (const auto& batch : decision.batches) {
     auto token = util::uuid_v7();
     for (const auto& ident : batch.source_identifiers) {
-      command_request cr;
-      cr.stream_id = domain::source_stream_id(domain::source_uuid(module, ident));
-      cr.cmd = {"request_discovery",
-                {{"reason", "scheduler"}, {"claim_token", token}},
-                "system:scheduler"};
-      cr.correlation_id = token;
-      auto reply = ctx.rt.send_sync(std::move(cr));
+      auto reply =
+          ctx.send(domain::source_stream_id(domain::source_uuid(module, ident)),
+                   "request_discovery", {{"reason", "scheduler"}, {"claim_token", token}}, token);
       if (reply.status < 400 && reply.events_appended > 0) ++requested;
     }
     if (ctx.knobs.enqueue_pacing_ms > 0)
@@ -108,15 +117,6 @@ json::object discovery_tick(tick_context& ctx, const std::string& module,
           {"queue_depth", in.queue_depth},
           {"in_flight_batches", in.global_in_flight_batches},
           {"reasons", domain::to_json(decision.reasons)}};
-}
-
-command_reply send(runtime& rt, std::string stream, std::string name, json::object body,
-                   const std::string& corr) {
-  command_request cr;
-  cr.stream_id = std::move(stream);
-  cr.cmd = {std::move(name), std::move(body), "system:scheduler"};
-  cr.correlation_id = corr;
-  return rt.send_sync(std::move(cr));
 }
 
 // §4.3 with the [HEAD] changes: creates executions for pending sources within the caps, asks
@@ -228,12 +228,12 @@ json::object execution_tick(tick_context& ctx, const std::string& module, const 
     cmd["request_sha256"] = execution_request_sha256(body);
     cmd["automation"] = json::object{{"claim_token", claim}, {"queue_depth", in.queue_depth}};
     auto id = util::uuid_v7();
-    auto r = send(ctx.rt, domain::execution_stream_id(id), "create", std::move(cmd), claim);
+    auto r = ctx.send(domain::execution_stream_id(id), "create", std::move(cmd), claim);
     if (r.status >= 400) {
       spdlog::warn("scheduler: creating an execution for {} failed: {}", module, r.message);
       continue;
     }
-    send(ctx.rt, domain::execution_stream_id(id), "request_execute", {}, claim);
+    ctx.send(domain::execution_stream_id(id), "request_execute", {}, claim);
     created.push_back(json::value(id));
     for (const auto& s : plan.source_identifiers) admitted.insert(s);
     if (ctx.knobs.enqueue_pacing_ms > 0)
@@ -246,8 +246,8 @@ json::object execution_tick(tick_context& ctx, const std::string& module, const 
           return k.source_identifier == s && k.reason == domain::kAlreadyExecutedReason;
         });
     if (!admitted.count(s) && !already) continue;
-    send(ctx.rt, domain::source_stream_id(domain::source_uuid(module, s)), "clear_pending",
-         {{"reason", already ? "already_executed" : "admitted"}}, claim);
+    ctx.send(domain::source_stream_id(domain::source_uuid(module, s)), "clear_pending",
+             {{"reason", already ? "already_executed" : "admitted"}}, claim);
   }
   return {{"executions", std::move(created)},
           {"pending", decision.pending_count},
@@ -258,11 +258,15 @@ json::object execution_tick(tick_context& ctx, const std::string& module, const 
 
 }  // namespace
 
-tick_function make_admission_tick(runtime& rt, std::string conninfo, domain::shaping_knobs knobs) {
+tick_function make_admission_tick(runtime& rt, std::string conninfo, domain::shaping_knobs knobs,
+                                  applied_wait wait_applied) {
   auto ctx = std::make_shared<tick_context>(
       tick_context{rt, conninfo, knobs,
-                   std::make_shared<store::connection_pool>(conninfo, 2, "beampipe-scheduler")});
+                   std::make_shared<store::connection_pool>(conninfo, 2, "beampipe-scheduler"),
+                   std::move(wait_applied)});
   return [ctx](int64_t) {
+    if (ctx->last_position > 0 && ctx->wait_applied && !ctx->wait_applied(ctx->last_position))
+      return json::object{{"skipped", "read models have not applied the previous tick yet"}};
     json::object discovery;
     std::vector<std::pair<std::string, std::string>> configs;  // module, spec
     store::with_connection(*ctx->pool, [&](pqxx::connection& c) {

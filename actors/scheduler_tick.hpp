@@ -4,6 +4,7 @@
 // Admission is decided by the pure functions of domain/admission.hpp over snapshots read
 // from the read models; admitted sources get a DiscoveryRequested stamped with the batch's
 // claim token, which is how in-flight batches are counted.
+#include <functional>
 #include <string>
 
 #include "actors/runtime.hpp"
@@ -12,6 +13,13 @@
 
 namespace beampipe::actors {
 
-tick_function make_admission_tick(runtime& rt, std::string conninfo, domain::shaping_knobs knobs);
+// Blocks (bounded) until every read model has applied the event at a global position; false
+// when it did not get there in time.
+using applied_wait = std::function<bool(int64_t position)>;
+
+// Each tick first waits until the read models show what the previous tick wrote: admission
+// decides from read models, and counting in-flight work from a stale view would admit twice.
+tick_function make_admission_tick(runtime& rt, std::string conninfo, domain::shaping_knobs knobs,
+                                  applied_wait wait_applied);
 
 }  // namespace beampipe::actors

@@ -238,8 +238,15 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
       std::chrono::seconds(std::max(1L, env_long("BEAMPIPE_SCHEDULER_INTERVAL_SECONDS", 60)));
   sco.lease_ttl =
       std::chrono::milliseconds(std::max(300L, env_long("BEAMPIPE_SCHEDULER_LEASE_MS", 30000)));
-  actors::scheduler sched(rt, conninfo, sco,
-                          actors::make_admission_tick(rt, conninfo, knobs.knobs));
+  actors::scheduler sched(
+      rt, conninfo, sco,
+      actors::make_admission_tick(rt, conninfo, knobs.knobs, [&](int64_t position) {
+        std::optional<events::read_position> target;
+        store::with_connection(
+            read_pool, [&](pqxx::connection& c) { target = store::read_position_of(c, position); });
+        return target && watch.wait_until(
+                             *target, std::chrono::steady_clock::now() + std::chrono::seconds(30));
+      }));
   if (role.workers && env_or("BEAMPIPE_SCHEDULER_ENABLED", "true") != "false") sched.start();
   if (cli::describe_backends() == "simulated")
     spdlog::warn(
