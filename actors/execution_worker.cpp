@@ -166,6 +166,7 @@ struct execution_worker::impl {
     std::string id, status, submission, phase, scheduler_job_id;
     bool execute_requested = false, cancel_requested = false, orphaned = false;
     int64_t version = 0;
+    std::string backend_kind;  // rest_remote | slurm_remote, from the intent
   };
 
   void scan() {
@@ -176,7 +177,8 @@ struct execution_worker::impl {
           "SELECT uuid::text, status, submission_state, coalesce(execution_phase, ''), "
           "coalesce(scheduler_job_id, ''), execute_request IS NOT NULL, cancel_requested, "
           "stream_version, "
-          "coalesce(submission_node, ''), coalesce(submission_deadline_at < now(), false) "
+          "coalesce(submission_node, ''), coalesce(submission_deadline_at < now(), false), "
+          "coalesce(backend_kind, '') "
           "FROM batch_execution_record WHERE status NOT IN "
           "('completed','failed','cancelled','not_submitted') OR NOT sources_finalized "
           "ORDER BY updated_at LIMIT 500");
@@ -185,7 +187,7 @@ struct execution_worker::impl {
                    row[2].as<std::string>(), row[3].as<std::string>(),
                    row[4].as<std::string>(), row[5].as<bool>(),
                    row[6].as<bool>(),        false,
-                   row[7].as<int64_t>()};
+                   row[7].as<int64_t>(),     row[10].as<std::string>()};
         // An in-flight submission is orphaned when the process that recorded it is gone, or
         // when its deadline has passed.
         if (w.submission == "in_flight")
@@ -219,10 +221,12 @@ struct execution_worker::impl {
         if (due(next_poll, w.id, now, std::chrono::seconds(3)))
           dispatch(w.id, [this, id = w.id] { cancel(id); });
       } else if (w.submission == "submitted" || w.submission == "uncertain") {
-        to_poll.push_back(w.id);
+        // Only runs whose polling interval has come round are loaded and polled.
+        auto every = w.backend_kind == "slurm_remote" ? opts.slurm_poll_every : opts.dim_poll_every;
+        if (due(next_poll, w.id, now, every)) to_poll.push_back(w.id);
       }
     }
-    if (!to_poll.empty()) poll_due(to_poll, now);
+    if (!to_poll.empty()) poll_due(to_poll);
   }
 
   bool due(std::map<std::string, clock::time_point>& schedule, const std::string& id,
@@ -659,7 +663,7 @@ struct execution_worker::impl {
 
   // ------------------------------------------------------------------ polling
 
-  void poll_due(const std::vector<std::string>& ids, clock::time_point now) {
+  void poll_due(const std::vector<std::string>& ids) {
     // Group by backend target so one call (one SSH session, one DIM) serves many runs.
     std::vector<json::object> rows;
     for (const auto& id : ids)
@@ -671,9 +675,6 @@ struct execution_worker::impl {
       auto ref = ref_of(row);
       if (!ref) continue;
       auto backend = backends(ref->profile);
-      auto every =
-          backend->scheduler_name() == "slurm" ? opts.slurm_poll_every : opts.dim_poll_every;
-      if (!due(next_poll, ref->execution_id, now, every)) continue;
       auto key = backend->description() + "|" + backend->target_fingerprint(ref->profile);
       auto& slot = by_target[key];
       slot.first = backend;
