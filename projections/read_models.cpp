@@ -21,14 +21,17 @@ class source_registry_projection : public projection {
   std::vector<table_spec> tables() const override { return {{"source_registry", "uuid", "uuid"}}; }
   bool handles(const std::string& t) const override {
     return t == et::source_registered || t == et::source_enabled_changed ||
-           t == et::source_stale_after_changed || t == et::source_deleted || t == et::discovery_requested ||
-           t == et::discovery_completed || t == et::discovery_failed || t == et::source_execution_finished ||
+           t == et::source_stale_after_changed || t == et::source_deleted ||
+           t == et::discovery_requested || t == et::discovery_completed ||
+           t == et::discovery_failed || t == et::source_execution_finished ||
            t == et::source_pending_cleared;
   }
-  void keys(const events::recorded_event& e, std::vector<std::pair<std::string, std::string>>& out) const override {
+  void keys(const events::recorded_event& e,
+            std::vector<std::pair<std::string, std::string>>& out) const override {
     out.emplace_back("source_registry", events::stream_key_of(e.stream_id));
   }
-  void apply(const events::recorded_event& e, const json::object& d, row_cache& rows) const override {
+  void apply(const events::recorded_event& e, const json::object& d,
+             row_cache& rows) const override {
     auto key = events::stream_key_of(e.stream_id);
     auto* row = rows.find("source_registry", key);
     if (e.type == et::source_registered) {
@@ -41,10 +44,11 @@ class source_registry_projection : public projection {
       // A re-registration after deletion keeps the original creation time.
       r["created_at"] = row ? row->at("created_at") : json::value(e.recorded_at);
       r["updated_at"] = e.recorded_at;
-      for (const char* k : {"last_checked_at", "last_attempted_at", "stale_after_hours", "discovery_signature",
-                            "last_executed_discovery_signature", "discovery_claim_token",
-                            "discovery_claim_expires_at", "workflow_run_pending_at", "workflow_claim_token",
-                            "workflow_claimed_at", "workflow_claim_expires_at", "last_discovery_error"})
+      for (const char* k :
+           {"last_checked_at", "last_attempted_at", "stale_after_hours", "discovery_signature",
+            "last_executed_discovery_signature", "discovery_claim_token",
+            "discovery_claim_expires_at", "workflow_run_pending_at", "workflow_claim_token",
+            "workflow_claimed_at", "workflow_claim_expires_at", "last_discovery_error"})
         r[k] = row ? row->at(k) : json::value(nullptr);
       r["workflow_run_pending"] = row ? row->at("workflow_run_pending") : json::value(false);
       r["discovery_truncated"] = row ? row->at("discovery_truncated") : json::value(false);
@@ -88,7 +92,8 @@ class source_registry_projection : public projection {
       r["workflow_run_pending_at"] = nullptr;
     } else if (e.type == et::source_execution_finished) {
       bool pending = d.at("pending").as_bool();
-      if (pending && !r.at("workflow_run_pending").as_bool()) r["workflow_run_pending_at"] = e.recorded_at;
+      if (pending && !r.at("workflow_run_pending").as_bool())
+        r["workflow_run_pending_at"] = e.recorded_at;
       if (!pending) r["workflow_run_pending_at"] = nullptr;
       r["workflow_run_pending"] = pending;
       if (!d.at("last_executed_discovery_signature").is_null())
@@ -103,16 +108,22 @@ class source_registry_projection : public projection {
 class execution_ledger_projection : public projection {
  public:
   std::string name() const override { return "batch_execution_record"; }
-  std::vector<table_spec> tables() const override { return {{"batch_execution_record", "uuid", "uuid"}}; }
+  std::vector<table_spec> tables() const override {
+    return {{"batch_execution_record", "uuid", "uuid"}};
+  }
   bool handles(const std::string& t) const override { return et::is_execution_event(t); }
-  void keys(const events::recorded_event& e, std::vector<std::pair<std::string, std::string>>& out) const override {
+  void keys(const events::recorded_event& e,
+            std::vector<std::pair<std::string, std::string>>& out) const override {
     out.emplace_back("batch_execution_record", events::stream_key_of(e.stream_id));
   }
-  void apply(const events::recorded_event& e, const json::object& d, row_cache& rows) const override {
+  void apply(const events::recorded_event& e, const json::object& d,
+             row_cache& rows) const override {
     auto key = events::stream_key_of(e.stream_id);
     auto* row = rows.find("batch_execution_record", key);
     if (e.type == et::execution_created) {
-      json::object r{{"uuid", key}, {"created_at", e.recorded_at}, {"phase_timestamps", json::object{}},
+      json::object r{{"uuid", key},
+                     {"created_at", e.recorded_at},
+                     {"phase_timestamps", json::object{}},
                      {"workflow_manifest", nullptr}};
       row = &rows.put("batch_execution_record", key, std::move(r));
     }
@@ -138,8 +149,8 @@ class execution_ledger_projection : public projection {
       deep_merge(rr.as_object(), it->value().as_object());
     }
     if (auto it = d.find("after"); it != d.end() && it->value().is_object())
-      if (auto cp = it->value().as_object().find("control_phase"); cp != it->value().as_object().end() &&
-                                                                    cp->value().is_string()) {
+      if (auto cp = it->value().as_object().find("control_phase");
+          cp != it->value().as_object().end() && cp->value().is_string()) {
         auto& pts = r["phase_timestamps"];
         if (!pts.is_object()) pts = json::object{};
         pts.as_object()[cp->value().as_string()] = e.recorded_at;
@@ -173,12 +184,15 @@ class execution_details_projection : public projection {
     return {{"execution_observations", "id", "uuid"}, {"execution_artifacts", "id", "uuid"}};
   }
   bool handles(const std::string& t) const override { return et::is_execution_event(t); }
-  void keys(const events::recorded_event& e, std::vector<std::pair<std::string, std::string>>& out) const override {
+  void keys(const events::recorded_event& e,
+            std::vector<std::pair<std::string, std::string>>& out) const override {
     auto d = json::parse(e.data).as_object();
     if (auto it = d.find("artifacts"); it != d.end() && it->value().is_array())
-      for (const auto& a : it->value().as_array()) out.emplace_back("execution_artifacts", artifact_id(e, a));
+      for (const auto& a : it->value().as_array())
+        out.emplace_back("execution_artifacts", artifact_id(e, a));
   }
-  void apply(const events::recorded_event& e, const json::object& d, row_cache& rows) const override {
+  void apply(const events::recorded_event& e, const json::object& d,
+             row_cache& rows) const override {
     auto exec = events::stream_key_of(e.stream_id);
     if (auto it = d.find("observation"); it != d.end() && it->value().is_object()) {
       const auto& o = it->value().as_object();
@@ -188,8 +202,9 @@ class execution_details_projection : public projection {
                      {"normalized_state", at_or_null(o, "normalized_state")},
                      {"raw_state", at_or_null(o, "raw_state")},
                      {"reason", at_or_null(o, "reason")},
-                     {"payload", o.contains("payload") && !o.at("payload").is_null() ? o.at("payload")
-                                                                                       : json::value(json::object{})},
+                     {"payload", o.contains("payload") && !o.at("payload").is_null()
+                                     ? o.at("payload")
+                                     : json::value(json::object{})},
                      {"source_version", at_or_null(o, "source_version")},
                      {"observed_at", e.recorded_at},
                      {"position", e.position}};
@@ -200,16 +215,17 @@ class execution_details_projection : public projection {
         auto id = artifact_id(e, a);
         if (rows.find("execution_artifacts", id)) continue;  // same content recorded again
         const auto& o = a.as_object();
-        json::object r{{"id", id},
-                       {"execution_id", exec},
-                       {"kind", o.at("kind")},
-                       {"storage_kind", "database"},
-                       {"media_type", at_or_null(o, "media_type")},
-                       {"sha256", o.at("sha256")},
-                       {"size_bytes", at_or_null(o, "size_bytes")},
-                       {"producer_phase", at_or_null(o, "producer_phase")},
-                       {"metadata", o.contains("metadata") ? o.at("metadata") : json::value(json::object{})},
-                       {"created_at", e.recorded_at}};
+        json::object r{
+            {"id", id},
+            {"execution_id", exec},
+            {"kind", o.at("kind")},
+            {"storage_kind", "database"},
+            {"media_type", at_or_null(o, "media_type")},
+            {"sha256", o.at("sha256")},
+            {"size_bytes", at_or_null(o, "size_bytes")},
+            {"producer_phase", at_or_null(o, "producer_phase")},
+            {"metadata", o.contains("metadata") ? o.at("metadata") : json::value(json::object{})},
+            {"created_at", e.recorded_at}};
         rows.put("execution_artifacts", id, std::move(r));
       }
   }
@@ -217,8 +233,9 @@ class execution_details_projection : public projection {
  private:
   static std::string artifact_id(const events::recorded_event& e, const json::value& a) {
     const auto& o = a.as_object();
-    return util::uuid_v5(events::stream_key_of(e.stream_id),
-                         std::string(o.at("kind").as_string()) + ":" + std::string(o.at("sha256").as_string()));
+    return util::uuid_v5(
+        events::stream_key_of(e.stream_id),
+        std::string(o.at("kind").as_string()) + ":" + std::string(o.at("sha256").as_string()));
   }
 };
 
@@ -232,16 +249,19 @@ class archive_metadata_projection : public projection {
   std::string name() const override { return "archive_metadata"; }
   std::vector<table_spec> tables() const override { return {{"archive_metadata", "uuid", "uuid"}}; }
   bool handles(const std::string& t) const override { return t == et::discovery_completed; }
-  void keys(const events::recorded_event& e, std::vector<std::pair<std::string, std::string>>& out) const override {
+  void keys(const events::recorded_event& e,
+            std::vector<std::pair<std::string, std::string>>& out) const override {
     auto d = json::parse(e.data).as_object();
     auto src = events::stream_key_of(e.stream_id);
     if (auto r = d.find("rows"); r != d.end() && r->value().is_object())
-      for (const auto& kv : r->value().as_object()) out.emplace_back("archive_metadata", metadata_row_id(src, kv.key()));
+      for (const auto& kv : r->value().as_object())
+        out.emplace_back("archive_metadata", metadata_row_id(src, kv.key()));
     if (auto del = d.find("delete_sbids"); del != d.end() && del->value().is_array())
       for (const auto& sbid : del->value().as_array())
         out.emplace_back("archive_metadata", metadata_row_id(src, std::string(sbid.as_string())));
   }
-  void apply(const events::recorded_event& e, const json::object& d, row_cache& rows) const override {
+  void apply(const events::recorded_event& e, const json::object& d,
+             row_cache& rows) const override {
     auto src = events::stream_key_of(e.stream_id);
     if (auto del = d.find("delete_sbids"); del != d.end() && del->value().is_array())
       for (const auto& sbid : del->value().as_array())
@@ -271,13 +291,15 @@ class project_configs_projection : public projection {
   bool handles(const std::string& t) const override {
     return t == et::project_config_uploaded || t == et::project_config_activated;
   }
-  void keys(const events::recorded_event& e, std::vector<std::pair<std::string, std::string>>& out) const override {
+  void keys(const events::recorded_event& e,
+            std::vector<std::pair<std::string, std::string>>& out) const override {
     auto d = json::parse(e.data).as_object();
     out.emplace_back("project_configs", std::string(d.at("uuid").as_string()));
     if (auto p = d.find("previous_uuid"); p != d.end() && p->value().is_string())
       out.emplace_back("project_configs", std::string(p->value().as_string()));
   }
-  void apply(const events::recorded_event& e, const json::object& d, row_cache& rows) const override {
+  void apply(const events::recorded_event& e, const json::object& d,
+             row_cache& rows) const override {
     std::string uuid(d.at("uuid").as_string());
     if (e.type == et::project_config_uploaded) {
       rows.put("project_configs", uuid,
@@ -308,14 +330,19 @@ class project_configs_projection : public projection {
 class deployment_profiles_projection : public projection {
  public:
   std::string name() const override { return "daliuge_deployment_profile"; }
-  std::vector<table_spec> tables() const override { return {{"daliuge_deployment_profile", "uuid", "uuid"}}; }
+  std::vector<table_spec> tables() const override {
+    return {{"daliuge_deployment_profile", "uuid", "uuid"}};
+  }
   bool handles(const std::string& t) const override {
     return t == et::profile_created || t == et::profile_updated || t == et::profile_deleted;
   }
-  void keys(const events::recorded_event& e, std::vector<std::pair<std::string, std::string>>& out) const override {
-    out.emplace_back("daliuge_deployment_profile", std::string(json::parse(e.data).as_object().at("uuid").as_string()));
+  void keys(const events::recorded_event& e,
+            std::vector<std::pair<std::string, std::string>>& out) const override {
+    out.emplace_back("daliuge_deployment_profile",
+                     std::string(json::parse(e.data).as_object().at("uuid").as_string()));
   }
-  void apply(const events::recorded_event& e, const json::object& d, row_cache& rows) const override {
+  void apply(const events::recorded_event& e, const json::object& d,
+             row_cache& rows) const override {
     std::string uuid(d.at("uuid").as_string());
     if (e.type == et::profile_deleted) {
       rows.erase("daliuge_deployment_profile", uuid);
@@ -323,18 +350,19 @@ class deployment_profiles_projection : public projection {
     }
     const auto& p = d.at("profile").as_object();
     auto* existing = rows.find("daliuge_deployment_profile", uuid);
-    json::object r{{"uuid", uuid},
-                   {"name", p.at("name")},
-                   {"description", at_or_null(p, "description")},
-                   {"project_module", at_or_null(p, "project_module")},
-                   {"is_default", p.at("is_default")},
-                   {"translation", p.at("translation")},
-                   {"deployment", p.at("deployment")},
-                   {"max_concurrent_executions", at_or_null(p, "max_concurrent_executions")},
-                   {"revision", d.at("revision")},
-                   {"spec_sha256", d.at("spec_sha256")},
-                   {"created_at", existing ? existing->at("created_at") : json::value(e.recorded_at)},
-                   {"updated_at", e.recorded_at}};
+    json::object r{
+        {"uuid", uuid},
+        {"name", p.at("name")},
+        {"description", at_or_null(p, "description")},
+        {"project_module", at_or_null(p, "project_module")},
+        {"is_default", p.at("is_default")},
+        {"translation", p.at("translation")},
+        {"deployment", p.at("deployment")},
+        {"max_concurrent_executions", at_or_null(p, "max_concurrent_executions")},
+        {"revision", d.at("revision")},
+        {"spec_sha256", d.at("spec_sha256")},
+        {"created_at", existing ? existing->at("created_at") : json::value(e.recorded_at)},
+        {"updated_at", e.recorded_at}};
     rows.put("daliuge_deployment_profile", uuid, std::move(r));
   }
 };
@@ -344,12 +372,16 @@ class provenance_projection : public projection {
   std::string name() const override { return "provenance_events"; }
   std::vector<table_spec> tables() const override { return {{"provenance_events", "id", "uuid"}}; }
   bool handles(const std::string& t) const override {
-    return t == et::source_registered || t == et::source_enabled_changed || t == et::source_stale_after_changed ||
-           t == et::source_deleted || t == et::discovery_requested || t == et::discovery_completed ||
-           t == et::discovery_failed || et::is_execution_event(t) || t == et::project_config_activated;
+    return t == et::source_registered || t == et::source_enabled_changed ||
+           t == et::source_stale_after_changed || t == et::source_deleted ||
+           t == et::discovery_requested || t == et::discovery_completed ||
+           t == et::discovery_failed || et::is_execution_event(t) ||
+           t == et::project_config_activated;
   }
-  void keys(const events::recorded_event&, std::vector<std::pair<std::string, std::string>>&) const override {}
-  void apply(const events::recorded_event& e, const json::object& d, row_cache& rows) const override {
+  void keys(const events::recorded_event&,
+            std::vector<std::pair<std::string, std::string>>&) const override {}
+  void apply(const events::recorded_event& e, const json::object& d,
+             row_cache& rows) const override {
     auto meta = events::event_metadata::from_json(e.metadata);
     json::object r;
     r["id"] = e.event_id;  // one provenance row per event: its id is the event's
@@ -358,14 +390,16 @@ class provenance_projection : public projection {
     r["source_identifier"] = nullptr;
     r["execution_id"] = nullptr;
     r["actor"] = meta.actor.empty() ? json::value(nullptr) : json::value(meta.actor);
-    r["correlation_id"] = meta.correlation_id.empty() ? json::value(nullptr) : json::value(meta.correlation_id);
+    r["correlation_id"] =
+        meta.correlation_id.empty() ? json::value(nullptr) : json::value(meta.correlation_id);
     r["position"] = e.position;
     json::object payload;
     if (e.type == et::project_config_activated) {
       // §8.2 config.activated, actor system:api, payload {spec_sha256, version}.
       r["project_module"] = d.at("project_id");
       r["event_type"] = "config.activated";
-      r["payload"] = json::object{{"spec_sha256", d.at("spec_sha256")}, {"version", d.at("version")}};
+      r["payload"] =
+          json::object{{"spec_sha256", d.at("spec_sha256")}, {"version", d.at("version")}};
       rows.put("provenance_events", e.event_id, std::move(r));
       return;
     }
@@ -399,7 +433,8 @@ class provenance_projection : public projection {
                                                  : "discovery.no_datasets";
         const auto& sig = d.at("signature");
         if (outcome == "unchanged") {
-          payload["signature_prefix"] = sig.is_string() ? json::value(std::string(sig.as_string()).substr(0, 12)) : sig;
+          payload["signature_prefix"] =
+              sig.is_string() ? json::value(std::string(sig.as_string()).substr(0, 12)) : sig;
         } else {
           payload["signature"] = sig;
           payload["sbids"] = d.at("rows").as_object().size();
@@ -433,12 +468,113 @@ class provenance_projection : public projection {
   }
 };
 
+// jobs: the work the system was asked to do (discovery requests, execute requests) and where
+// it stands. Execute jobs follow the job id every execution event carries.
+class jobs_projection : public projection {
+ public:
+  std::string name() const override { return "jobs"; }
+  std::vector<table_spec> tables() const override { return {{"jobs", "id", "uuid"}}; }
+  bool handles(const std::string& t) const override {
+    return t == et::discovery_requested || t == et::discovery_completed ||
+           t == et::discovery_failed || et::is_execution_event(t);
+  }
+  static std::string job_of(const json::object& d) {
+    for (const char* k : {"request_id", "job_id"})
+      if (auto it = d.find(k); it != d.end() && it->value().is_string())
+        return std::string(it->value().as_string());
+    return "";
+  }
+  void keys(const events::recorded_event& e,
+            std::vector<std::pair<std::string, std::string>>& out) const override {
+    auto v = json::parse(e.data);
+    if (auto id = job_of(v.as_object()); !id.empty()) out.emplace_back("jobs", id);
+  }
+  void apply(const events::recorded_event& e, const json::object& d,
+             row_cache& rows) const override {
+    auto id = job_of(d);
+    if (id.empty()) return;
+    auto* row = rows.find("jobs", id);
+    if (e.type == et::discovery_requested) {
+      rows.put("jobs", id,
+               json::object{{"id", id},
+                            {"kind", "discover_source"},
+                            {"status", "queued"},
+                            {"project_module", d.at("project_module")},
+                            {"subject", d.at("source_identifier")},
+                            {"execution_id", nullptr},
+                            {"attempt", 1},
+                            {"claim_token", at_or_null(d, "claim_token")},
+                            {"reason", at_or_null(d, "reason")},
+                            {"last_error", nullptr},
+                            {"created_at", e.recorded_at},
+                            {"updated_at", e.recorded_at},
+                            {"finished_at", nullptr}});
+      return;
+    }
+    if (e.type == et::execution_execute_requested || e.type == et::execution_retry_requested) {
+      const auto& after = d.at("after").as_object();
+      const auto& req = after.at("execute_request").as_object();
+      rows.put(
+          "jobs", id,
+          json::object{{"id", id},
+                       {"kind", "execute"},
+                       {"status", "queued"},
+                       {"project_module", d.at("project_module")},
+                       {"subject", d.at("uuid")},
+                       {"execution_id", d.at("uuid")},
+                       {"attempt", req.at("attempt").as_int64() + 1},
+                       {"claim_token", nullptr},
+                       {"reason", e.type == et::execution_retry_requested ? json::value("retry")
+                                                                          : json::value(nullptr)},
+                       {"last_error", nullptr},
+                       {"created_at", e.recorded_at},
+                       {"updated_at", e.recorded_at},
+                       {"finished_at", nullptr}});
+      return;
+    }
+    if (!row) return;
+    auto& r = *row;
+    auto status = std::string(r.at("status").as_string());
+    bool open = status == "queued" || status == "running";
+    auto finish = [&](const char* to, json::value error = nullptr) {
+      r["status"] = to;
+      r["last_error"] = std::move(error);
+      r["finished_at"] = e.recorded_at;
+    };
+    if (e.type == et::discovery_completed) {
+      finish("completed");
+    } else if (e.type == et::discovery_failed) {
+      finish("failed", d.at("error"));
+    } else if (!open) {
+      return;  // a finished execute job does not follow the run's later life
+    } else if (e.type == et::execution_started) {
+      r["status"] = "running";
+    } else if (e.type == et::execution_not_submitted || e.type == et::submission_recorded ||
+               e.type == et::submission_uncertain) {
+      finish("completed");
+    } else if (e.type == et::execution_failed) {
+      finish("failed", at_or_null(d.at("after").as_object(), "last_error"));
+    } else if (e.type == et::execution_cancelled || e.type == et::submission_abandoned) {
+      finish("cancelled");
+    } else {
+      return;
+    }
+    r["updated_at"] = e.recorded_at;
+    rows.mark_dirty("jobs", id);
+  }
+};
+
 }  // namespace
 
 std::vector<std::shared_ptr<const projection>> standard_projections() {
-  return {std::make_shared<source_registry_projection>(), std::make_shared<execution_ledger_projection>(),
-          std::make_shared<provenance_projection>(), std::make_shared<execution_details_projection>(), std::make_shared<project_configs_projection>(),
-          std::make_shared<deployment_profiles_projection>(), std::make_shared<archive_metadata_projection>()};
+  return {std::make_shared<source_registry_projection>(),
+          std::make_shared<execution_ledger_projection>(),
+          std::make_shared<provenance_projection>(),
+          std::make_shared<execution_details_projection>(),
+          std::make_shared<jobs_projection>(),
+          std::make_shared<project_configs_projection>(),
+          std::make_shared<deployment_profiles_projection>(),
+          std::make_shared<archive_metadata_projection>()};
 }
 
 }  // namespace beampipe::projections

@@ -135,6 +135,10 @@ struct builder {
                       {"project_module", at_or_null(s, "project_module")}};
     auto ids = source_identifiers(after.contains("sources") ? after : s);
     data["source_identifier"] = ids.empty() ? json::value(nullptr) : ids.front();
+    // The execute job this event belongs to (the jobs read model follows it).
+    const auto& req = after.contains("execute_request") ? after.at("execute_request")
+                                                        : at_or_null(s, "execute_request");
+    data["job_id"] = req.is_object() ? at_or_null(req.as_object(), "job_id") : json::value(nullptr);
     data["after"] = std::move(after);
     if (!stamp.empty()) data["stamp"] = std::move(stamp);
     if (!stamp_once.empty()) data["stamp_once"] = std::move(stamp_once);
@@ -298,11 +302,11 @@ decision decide_create(const json::object& s, std::string_view stream_id, const 
     e.after["scheduler_name"] = "workflow_auto";
     e.after["workflow_manifest"] = json::object{
         {"beampipe_run_record",
-         json::object{{"scheduler",
-                       json::object{{"policy_decision", "admitted"},
-                                    {"claim_token", at_or_null(a, "claim_token")},
-                                    {"admitted_source_count", e.after.at("sources").as_array().size()},
-                                    {"queue_depth", at_or_null(a, "queue_depth")}}}}}};
+         json::object{{"scheduler", json::object{{"policy_decision", "admitted"},
+                                                 {"claim_token", at_or_null(a, "claim_token")},
+                                                 {"admitted_source_count",
+                                                  e.after.at("sources").as_array().size()},
+                                                 {"queue_depth", at_or_null(a, "queue_depth")}}}}}};
     e.provenance_row("execution.automated_admitted",
                      {{"job_id", job_id_for(uuid, 0)},
                       {"required_capability", "manifest-generation"},

@@ -304,6 +304,17 @@ try:
     c.eq("abandon needs the acknowledgement", (st, body["field"]), (400, "acknowledge_external_job_may_exist"))
     st, body, _, _ = post(f"/executions/{eid}/submission/abandon", dict(abandon, acknowledge_external_job_may_exist=True))
     c.eq("abandon of a resolved run", (st, body["code"]), (409, "execution_terminal"))
+
+    # The jobs read model: every discovery and execute request, and where it stands.
+    st, jobs, _, _ = srv.request("GET", V2 + "/jobs?kind=execute&limit=1000")
+    mine = [j for j in jobs if j["execution_id"] == eid]
+    c.eq("the recovered run's execute job", [(j["status"], j["attempt"]) for j in mine], [("completed", 1)])
+    st, failed, _, _ = srv.request("GET", V2 + "/jobs?kind=execute&status=failed")
+    c.true("failed execute jobs carry their error", failed and all(j["last_error"] for j in failed))
+    c.true("a retried run has a second job", any(j["attempt"] == 2 for j in jobs))
+    st, disc, _, _ = srv.request("GET", V2 + "/jobs?kind=discover_source")
+    c.eq("discovery jobs completed", {j["status"] for j in disc}, {"completed"})
+
     srv.stop()
 
     # The ledger, observations, artifacts and provenance replay to the same bytes.
