@@ -321,6 +321,8 @@ try:
     import subprocess
     out = subprocess.run([os.environ["BEAMPIPE_BIN"], "replay", "--verify", "--database-url", db],
                          capture_output=True, text=True)
+    if out.returncode != 0:
+        print(out.stdout[-3000:], out.stderr[-3000:])
     c.eq("replay --verify", out.returncode, 0)
 except Exception:
     print("\n".join(list(srv.log)[-40:]))
