@@ -179,7 +179,7 @@ int main(int argc, char** argv) {
     pqxx::icursorstream cur(tx,
                             "SELECT position, tx_id::text, event_id::text, stream_id, stream_type, stream_version, "
                             "event_type, schema_version, data::text, metadata::text, recorded_at FROM events "
-                            "ORDER BY tx_id, position",
+                            "ORDER BY events.tx_id, events.position",
                             "rd", 2000);
     pqxx::result r;
     while (cur >> r) rows += static_cast<long>(r.size());
@@ -197,7 +197,7 @@ int main(int argc, char** argv) {
   {
     pqxx::work tx{*c};
     tx.exec("SET LOCAL synchronous_commit = off");
-    tx.exec("INSERT INTO raw_copy OVERRIDING SYSTEM VALUE SELECT * FROM events ORDER BY tx_id, position");
+    tx.exec("INSERT INTO raw_copy OVERRIDING SYSTEM VALUE SELECT * FROM events ORDER BY events.tx_id, events.position");
     tx.commit();
   }
   double raw_copy = rows / std::chrono::duration<double>(clk::now() - t0).count();

@@ -303,10 +303,12 @@ std::vector<events::recorded_event> read_all_of_types(pqxx::transaction_base& tx
                     "AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) ";
   pqxx::result r;
   if (types.empty()) {
-    sql += "ORDER BY tx_id, position LIMIT $3";
+    // Qualified: the select list names its text copy of tx_id "tx_id" too, and an unqualified
+    // ORDER BY would sort that text ("10000" before "9998") instead of the xid8 column.
+    sql += "ORDER BY events.tx_id, events.position LIMIT $3";
     r = tx.exec_params(sql, std::to_string(after.tx_id), after.position, limit);
   } else {
-    sql += "AND event_type = ANY($4::text[]) ORDER BY tx_id, position LIMIT $3";
+    sql += "AND event_type = ANY($4::text[]) ORDER BY events.tx_id, events.position LIMIT $3";
     r = tx.exec_params(sql, std::to_string(after.tx_id), after.position, limit, pg_text_array(types));
   }
   std::vector<events::recorded_event> out;

@@ -1,13 +1,13 @@
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <set>
+#include <thread>
+
 #include "pg_fixture.hpp"
 #include "store/event_store.hpp"
 #include "store/group_appender.hpp"
 #include "util/ids.hpp"
-
-#include <atomic>
-#include <set>
-#include <thread>
 
 using namespace beampipe;
 using store::expected_version;
@@ -16,7 +16,8 @@ namespace {
 events::new_event ev(std::string type, std::string data = "{\"n\":1}") {
   return {util::uuid_v7(), std::move(type), 1, std::move(data), "{}"};
 }
-store::append_request req(std::string stream, expected_version exp, std::vector<events::new_event> evs) {
+store::append_request req(std::string stream, expected_version exp,
+                          std::vector<events::new_event> evs) {
   return {std::move(stream), exp, std::move(evs)};
 }
 }  // namespace
@@ -24,7 +25,8 @@ store::append_request req(std::string stream, expected_version exp, std::vector<
 TEST_CASE("append and read back a stream") {
   auto ci = test::fresh_database();
   auto c = store::connect(ci);
-  auto r = store::append(*c, req("source-a", expected_version::none(), {ev("A", "{\"x\": [1, 2.50, \"é\"]}"), ev("B")}));
+  auto r = store::append(*c, req("source-a", expected_version::none(),
+                                 {ev("A", "{\"x\": [1, 2.50, \"é\"]}"), ev("B")}));
   REQUIRE(r.status == store::append_status::ok);
   CHECK(r.first_version == 1);
   CHECK(r.last_version == 2);
@@ -41,7 +43,8 @@ TEST_CASE("append and read back a stream") {
 TEST_CASE("expected version conflicts are typed errors and write nothing") {
   auto ci = test::fresh_database();
   auto c = store::connect(ci);
-  REQUIRE(store::append(*c, req("source-a", expected_version::none(), {ev("A")})).status == store::append_status::ok);
+  REQUIRE(store::append(*c, req("source-a", expected_version::none(), {ev("A")})).status ==
+          store::append_status::ok);
   auto again = store::append(*c, req("source-a", expected_version::none(), {ev("A")}));
   CHECK(again.status == store::append_status::conflict);
   CHECK(again.actual_version == 1);
@@ -77,7 +80,8 @@ TEST_CASE("re-appending the same event ids is idempotent; other content is a con
   changed.data = "{\"k\":3}";
   auto bad = store::append(*c, req("execution-x", expected_version::any_version(), {e1, changed}));
   CHECK(bad.status == store::append_status::conflict);
-  auto partial = store::append(*c, req("execution-x", expected_version::any_version(), {e1, ev("C")}));
+  auto partial =
+      store::append(*c, req("execution-x", expected_version::any_version(), {e1, ev("C")}));
   CHECK(partial.status == store::append_status::conflict);
   CHECK(store::read_stream(*c, "execution-x").size() == 2);
 }
@@ -85,12 +89,13 @@ TEST_CASE("re-appending the same event ids is idempotent; other content is a con
 TEST_CASE("group commit: a conflicting stream fails alone, the others commit") {
   auto ci = test::fresh_database();
   auto c = store::connect(ci);
-  REQUIRE(store::append(*c, req("source-b", expected_version::none(), {ev("A")})).status == store::append_status::ok);
+  REQUIRE(store::append(*c, req("source-b", expected_version::none(), {ev("A")})).status ==
+          store::append_status::ok);
   std::vector<store::append_request> batch{
       req("source-a", expected_version::none(), {ev("A")}),
       req("source-b", expected_version::none(), {ev("A")}),  // conflicts: exists
       req("source-c", expected_version::none(), {ev("A"), ev("B")}),
-      req("source-a", expected_version::at(1), {ev("B")}),  // same stream twice in one batch
+      req("source-a", expected_version::at(1), {ev("B")}),     // same stream twice in one batch
       req("bad", expected_version::any_version(), {ev("A")}),  // invalid stream id
   };
   auto rs = store::append_batch(*c, batch);
@@ -121,7 +126,8 @@ TEST_CASE("race: concurrent writers on one stream get gap-free versions, one win
       while (done < kPerThread) {
         auto cur = store::read_stream(*c, "source-race");
         auto e = ev("T", "{\"writer\":" + std::to_string(t) + "}");
-        auto r = store::append(*c, req("source-race", expected_version::at(static_cast<int64_t>(cur.size())), {e}));
+        auto r = store::append(
+            *c, req("source-race", expected_version::at(static_cast<int64_t>(cur.size())), {e}));
         if (r.status == store::append_status::ok) {
           written[t].push_back(e.event_id);
           ++done;
@@ -153,8 +159,8 @@ TEST_CASE("group appender batches concurrent submissions") {
   for (int t = 0; t < 4; ++t)
     ts.emplace_back([&, t] {
       for (int i = 0; i < 50; ++i) {
-        auto r = app.append_sync(req("source-s" + std::to_string(t) + "x" + std::to_string(i), expected_version::none(),
-                                     {ev("A")}));
+        auto r = app.append_sync(req("source-s" + std::to_string(t) + "x" + std::to_string(i),
+                                     expected_version::none(), {ev("A")}));
         if (r.status == store::append_status::ok) ++ok;
       }
     });
@@ -169,7 +175,8 @@ namespace {
 // Inserts an event by hand inside an open transaction (a slow appender that has not committed).
 void insert_raw(pqxx::work& tx, const std::string& stream, int64_t version) {
   tx.exec_params(
-      "INSERT INTO events (event_id, stream_id, stream_type, stream_version, event_type, data, metadata) "
+      "INSERT INTO events (event_id, stream_id, stream_type, stream_version, event_type, data, "
+      "metadata) "
       "VALUES ($1::uuid, $2, 'source', $3, 'Slow', '{}', '{}')",
       util::uuid_v7(), stream, version);
 }
@@ -182,8 +189,9 @@ TEST_CASE("late commit: read_all never passes an open transaction's event (older
   auto reader = store::connect(ci);
   pqxx::work a{*a_conn};
   insert_raw(a, "source-slow", 1);  // A takes the older xid and the lower position
-  REQUIRE(store::append(*b_conn, req("source-fast", expected_version::none(), {ev("Fast")})).status ==
-          store::append_status::ok);
+  REQUIRE(
+      store::append(*b_conn, req("source-fast", expected_version::none(), {ev("Fast")})).status ==
+      store::append_status::ok);
   // A is older than B and still running: neither may be handed out yet, or B would be
   // consumed before A and A would land behind the reader's checkpoint.
   CHECK(store::read_all(*reader, {}, 100).empty());
@@ -194,7 +202,8 @@ TEST_CASE("late commit: read_all never passes an open transaction's event (older
   CHECK(evs[1].type == "Fast");
 }
 
-TEST_CASE("late commit: a lower position committed after a checkpoint is still read (younger xid)") {
+TEST_CASE(
+    "late commit: a lower position committed after a checkpoint is still read (younger xid)") {
   auto ci = test::fresh_database();
   auto a_conn = store::connect(ci);
   auto b_conn = store::connect(ci);
@@ -239,4 +248,31 @@ TEST_CASE("migrations are recorded and re-running is a no-op") {
   auto st = store::check_migrations(*c);
   CHECK(st.current());
   CHECK(st.applied == st.latest);
+}
+
+TEST_CASE("global reads order transactions numerically, also across a change in digit count") {
+  // The read order is (tx_id, position). Transaction ids are xid8; read as text "10" sorts
+  // before "5", which once reordered (and so replayed twice or skipped) events after the
+  // transaction counter passed 9999 → 10000 in a young cluster.
+  auto ci = test::fresh_database();
+  auto c = store::connect(ci);
+  {
+    pqxx::work tx{*c};
+    for (auto [txid, version] : {std::pair<int, int>{10, 2}, {5, 1}, {100, 3}})
+      tx.exec_params(
+          "INSERT INTO events (event_id, stream_id, stream_type, stream_version, event_type, data, "
+          "metadata, tx_id) VALUES ($1::uuid, 'source-x', 'source', $2, 'T', '{}', '{}', "
+          "$3::text::xid8)",
+          util::uuid_v7(), version, std::to_string(txid));
+    tx.commit();
+  }
+  pqxx::read_transaction tx{*c};
+  auto all = store::read_all(tx, {}, 10);
+  REQUIRE(all.size() == 3);
+  CHECK(all[0].tx_id == 5);
+  CHECK(all[1].tx_id == 10);
+  CHECK(all[2].tx_id == 100);
+  auto rest = store::read_all(tx, events::position_of(all[0]), 10);  // continue after the first
+  REQUIRE(rest.size() == 2);
+  CHECK(rest[0].tx_id == 10);
 }
