@@ -8,9 +8,12 @@
 #include <mutex>
 #include <set>
 
+#include "actors/job_lease_keeper.hpp"
+#include "domain/admission.hpp"
 #include "domain/aggregates.hpp"
 #include "domain/readiness.hpp"
 #include "util/json.hpp"
+#include "util/time.hpp"
 
 namespace beampipe::actors {
 namespace json = boost::json;
@@ -28,6 +31,7 @@ struct discovery_worker::impl {
   std::set<std::string> in_flight;   // request ids being run here
   std::deque<std::string> answered;  // recently answered ids, until the read model shows it
   discovery_worker* owner;
+  job_lease_keeper leases;
 
   impl(runtime& r, std::string ci, archive_provider a, discovery_worker_options o,
        discovery_worker* w)
@@ -37,12 +41,20 @@ struct discovery_worker::impl {
         opts(o),
         pool(conninfo, o.concurrency + 1, "beampipe-discovery"),
         workers(o.concurrency),
-        owner(w) {}
+        owner(w),
+        leases(conninfo, r.node_id(), o.lock) {}
 
   struct request {
     std::string source_uuid, project_module, source_identifier, request_id;
     bool enabled;
     std::string signature, last_executed;
+    int attempt = 1;
+  };
+
+  // What one attempt produced: the command that records it.
+  struct answer_cmd {
+    std::string name;
+    json::object body;
   };
 
   void poll_loop() {
@@ -54,23 +66,26 @@ struct discovery_worker::impl {
           auto r = tx.exec_params(
               "SELECT uuid::text, project_module, source_identifier, discovery_request_id::text, "
               "enabled, "
-              "coalesce(discovery_signature, ''), coalesce(last_executed_discovery_signature, '') "
+              "coalesce(discovery_signature, ''), coalesce(last_executed_discovery_signature, ''), "
+              "coalesce(discovery_attempt, 1) "
               "FROM source_registry WHERE discovery_request_id IS NOT NULL AND NOT deleted "
+              "AND (discovery_retry_at IS NULL OR discovery_retry_at <= now()) "
               "ORDER BY discovery_requested_at LIMIT $1",
               static_cast<int64_t>(opts.concurrency * 4));
           for (const auto& row : r)
             due.push_back({row[0].as<std::string>(), row[1].as<std::string>(),
                            row[2].as<std::string>(), row[3].as<std::string>(), row[4].as<bool>(),
-                           row[5].as<std::string>(), row[6].as<std::string>()});
+                           row[5].as<std::string>(), row[6].as<std::string>(), row[7].as<int>()});
         });
         for (auto& q : due) {
           {
             std::lock_guard lk(mu);
             if (in_flight.size() >= opts.concurrency) break;
-            if (in_flight.count(q.request_id) ||
-                std::find(answered.begin(), answered.end(), q.request_id) != answered.end())
+            auto key = attempt_key(q);
+            if (in_flight.count(key) ||
+                std::find(answered.begin(), answered.end(), key) != answered.end())
               continue;
-            in_flight.insert(q.request_id);
+            in_flight.insert(key);
           }
           boost::asio::post(workers, [this, q] { run_one(q); });
         }
@@ -81,12 +96,18 @@ struct discovery_worker::impl {
     }
   }
 
-  // True when the request is settled: answered, or already answered by someone else.
-  bool answer(const request& q, const std::string& command, json::object body) {
+  static std::string attempt_key(const request& q) {
+    return q.request_id + "#" + std::to_string(q.attempt);
+  }
+
+  // True when the attempt is settled: answered, or already answered by someone else.
+  bool answer(const request& q, const answer_cmd& a) {
+    auto body = a.body;
     body["request_id"] = q.request_id;
+    body["attempt"] = q.attempt;
     command_request cr;
     cr.stream_id = domain::source_stream_id(q.source_uuid);
-    cr.cmd.name = command;
+    cr.cmd.name = a.name;
     cr.cmd.body = std::move(body);
     cr.cmd.actor = "system:discovery";
     cr.correlation_id = q.request_id;
@@ -99,29 +120,70 @@ struct discovery_worker::impl {
     return true;
   }
 
+  // A retryable failure: the aggregate schedules the next attempt after the backoff, or
+  // dead-letters the request when this round's attempts are used up.
+  answer_cmd retry_later(const request& q, const std::string& error, bool lease_lost = false) {
+    auto delay = domain::job_retry_delay_ms(q.attempt, q.request_id, opts.retry_base_ms);
+    auto at = util::clock::now() + std::chrono::milliseconds(delay);
+    return {"fail_discovery_attempt",
+            {{"error", error},
+             {"failure_class", lease_lost ? std::string("worker_lost")
+                                          : std::string(domain::failure_class_of(error))},
+             {"retry_at", util::to_rfc3339(at)},
+             {"max_attempts", opts.max_attempts},
+             {"lease_lost", lease_lost}}};
+  }
+
   void run_one(const request& q) {
     bool settled = false;
     try {
-      settled = run_discovery_for(q);
+      settled = claim_and_run(q);
     } catch (const std::exception& e) {
-      // Whatever went wrong stays with this source.
       spdlog::error("discovery of {} failed: {}", q.source_identifier, e.what());
-      try {
-        settled =
-            answer(q, "fail_discovery",
-                   {{"error", std::string("internal error: ") + e.what()}, {"retryable", true}});
-        owner->failed_++;
-      } catch (...) {
-      }
     }
     std::lock_guard lk(mu);
-    in_flight.erase(q.request_id);
-    // An unsettled request (the store refused the answer) is picked up again next poll.
-    if (settled) answered.push_back(q.request_id);
+    in_flight.erase(attempt_key(q));
+    // An unsettled attempt (not claimed here, or the store refused the answer) is looked at
+    // again next poll.
+    if (settled) answered.push_back(attempt_key(q));
     if (answered.size() > 4096) answered.pop_front();
   }
 
-  bool run_discovery_for(const request& q) {
+  bool claim_and_run(const request& q) {
+    auto claim = leases.claim(q.request_id, "discover_source", q.attempt);
+    if (!claim) return false;  // another worker holds this attempt, or it is already done
+    if (claim->recovered) {
+      // The previous holder died (or stalled) mid-attempt: that attempt failed. The next one
+      // runs after the backoff like any retryable failure, so a source that kills its worker
+      // ends in the dead letter instead of looping.
+      bool settled = answer(
+          q,
+          retry_later(q, "worker " + claim->previous_owner + " lost its lease mid-attempt", true));
+      leases.finish(*claim, settled, "lease expired: attempt recorded as failed");
+      owner->failed_++;
+      return settled;
+    }
+    answer_cmd result;
+    try {
+      result = run_discovery_for(q);
+    } catch (const std::exception& e) {
+      // Whatever went wrong stays with this source, and is worth another attempt.
+      result = retry_later(q, std::string("internal error: ") + e.what());
+      owner->failed_++;
+    }
+    if (!leases.held(*claim)) {
+      // Someone else owns this attempt now; whatever we found is dropped unrecorded.
+      spdlog::warn("discovery of {} attempt {}: lease lost, result dropped", q.source_identifier,
+                   q.attempt);
+      leases.finish(*claim, false);
+      return false;
+    }
+    bool settled = answer(q, result);
+    leases.finish(*claim, settled, result.name);
+    return settled;
+  }
+
+  answer_cmd run_discovery_for(const request& q) {
     std::optional<domain::ProjectConfig> config;
     std::map<std::string, json::value> stored;
     store::with_connection(pool, [&](pqxx::connection& c) {
@@ -137,9 +199,10 @@ struct discovery_worker::impl {
     });
     if (!config) {
       owner->failed_++;
-      return answer(q, "fail_discovery",
-                    {{"error", "project '" + q.project_module + "' has no active config"},
-                     {"retryable", false}});
+      return {"fail_discovery",
+              {{"error", "project '" + q.project_module + "' has no active config"},
+               {"retryable", false},
+               {"failure_class", "configuration"}}};
     }
     auto binding = archives(*config);
     auto t0 = std::chrono::steady_clock::now();
@@ -152,10 +215,14 @@ struct discovery_worker::impl {
       spdlog::warn("discovery of {}: {}", q.source_identifier, w);
     if (result.outcome == domain::discovery_run_result::kind::failed) {
       owner->failed_++;
-      return answer(q, "fail_discovery",
-                    {{"error", result.failure->message},
-                     {"retryable", result.failure->retryable},
-                     {"duration_ms", ms}});
+      const auto& msg = result.failure->message;
+      if (result.failure->retryable && !domain::is_non_retryable_job_error("discover_batch", msg))
+        return retry_later(q, msg);
+      return {"fail_discovery",
+              {{"error", msg},
+               {"retryable", false},
+               {"failure_class", std::string(domain::failure_class_of(msg))},
+               {"duration_ms", ms}}};
     }
     const char* outcome = result.outcome == domain::discovery_run_result::kind::changed ? "changed"
                           : result.outcome == domain::discovery_run_result::kind::unchanged
@@ -175,20 +242,20 @@ struct discovery_worker::impl {
     for (auto& s : result.delete_sbids) deletes.push_back(json::value(s));
     json::array warnings;
     for (auto& w : result.warnings) warnings.push_back(json::value(w));
-    bool settled = answer(q, "complete_discovery",
-                          {{"outcome", outcome},
-                           {"signature", result.signature},
-                           {"rows", std::move(rows)},
-                           {"delete_sbids", std::move(deletes)},
-                           {"flags", result.flags},
-                           {"datasets", result.datasets},
-                           {"truncated", result.truncated},
-                           {"warnings", std::move(warnings)},
-                           {"ready", ready}});
+    answer_cmd done{"complete_discovery",
+                    {{"outcome", outcome},
+                     {"signature", result.signature},
+                     {"rows", std::move(rows)},
+                     {"delete_sbids", std::move(deletes)},
+                     {"flags", result.flags},
+                     {"datasets", result.datasets},
+                     {"truncated", result.truncated},
+                     {"warnings", std::move(warnings)},
+                     {"ready", ready}}};
     owner->completed_++;
     spdlog::info("discovered {} ({}, {} datasets, {} ms, archive {})", q.source_identifier, outcome,
                  result.datasets, ms, binding.description);
-    return settled;
+    return done;
   }
 };
 

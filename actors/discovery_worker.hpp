@@ -1,10 +1,13 @@
 #pragma once
 // Runs outstanding discovery requests. It finds them in the source_registry read model
-// (a DiscoveryRequested without outcome), runs each on a bounded pool, and answers the
-// source aggregate with DiscoveryCompleted or DiscoveryFailed for that request id. The
-// aggregate accepts one answer per request, so two workers (or a worker restarted after a
-// crash) can never record two outcomes; a crash before answering leaves the request
-// outstanding and it is simply run again. One source's failure never touches the others.
+// (a DiscoveryRequested without outcome, whose retry time has come), claims each attempt
+// with a job lease, runs it on a bounded pool, and answers the source aggregate for that
+// request id and attempt: DiscoveryCompleted, DiscoveryFailed (non-retryable, or the
+// attempts are used up: dead letter) or DiscoveryAttemptFailed (retry after an exponential
+// backoff with jitter). The lease keeps two workers off the same attempt; a worker that dies
+// holding one lets it expire, and the next claimant records that attempt as failed before
+// running the next. The aggregate accepts one answer per attempt, so a stale worker can
+// never record an outcome. One source's failure never touches the others.
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -31,6 +34,9 @@ using archive_provider = std::function<archive_binding(const domain::ProjectConf
 struct discovery_worker_options {
   size_t concurrency = 4;  // BEAMPIPE_DISCOVERY_SOURCE_CONCURRENCY
   std::chrono::milliseconds poll{200};
+  std::chrono::milliseconds lock{std::chrono::seconds(120)};  // BEAMPIPE_WORKER_LOCK_SECONDS
+  int max_attempts = 3;                                       // BEAMPIPE_WORKER_MAX_ATTEMPTS
+  int64_t retry_base_ms = 15000;                              // BEAMPIPE_WORKER_RETRY_BASE_MS
 };
 
 class discovery_worker {

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "actors/job_lease_keeper.hpp"
 #include "adapters/http_client.hpp"
 #include "domain/aggregates.hpp"
 #include "domain/canonical_json.hpp"
@@ -72,6 +73,7 @@ struct execution_worker::impl {
   std::set<std::string> active;                 // executions with a task running here
   std::map<std::string, int64_t> seen_version;  // last stream version this worker wrote
   std::map<std::string, clock::time_point> next_poll, next_lookup;
+  job_lease_keeper leases;
 
   impl(runtime& r, std::string ci, adapters::backend_factory b, stager s,
        execution_worker_options o)
@@ -81,7 +83,8 @@ struct execution_worker::impl {
         stage(std::move(s)),
         opts(std::move(o)),
         pool(conninfo, opts.concurrency + 1, "beampipe-execution"),
-        workers(opts.concurrency) {}
+        workers(opts.concurrency),
+        leases(conninfo, r.node_id(), opts.lock) {}
 
   // ------------------------------------------------------------------ commands
 
@@ -163,7 +166,7 @@ struct execution_worker::impl {
   }
 
   struct work_row {
-    std::string id, status, submission, phase, scheduler_job_id;
+    std::string id, status, submission, phase, scheduler_job_id, job_id;
     bool execute_requested = false, cancel_requested = false, orphaned = false;
     int64_t version = 0;
     std::string backend_kind;  // rest_remote | slurm_remote, from the intent
@@ -178,15 +181,14 @@ struct execution_worker::impl {
           "coalesce(scheduler_job_id, ''), execute_request IS NOT NULL, cancel_requested, "
           "stream_version, "
           "coalesce(submission_node, ''), coalesce(submission_deadline_at < now(), false), "
-          "coalesce(backend_kind, '') "
+          "coalesce(backend_kind, ''), coalesce(execute_request->>'job_id', '') "
           "FROM batch_execution_record WHERE status NOT IN "
           "('completed','failed','cancelled','not_submitted') OR NOT sources_finalized "
           "ORDER BY updated_at LIMIT 500");
       for (const auto& row : r) {
-        work_row w{row[0].as<std::string>(), row[1].as<std::string>(),
-                   row[2].as<std::string>(), row[3].as<std::string>(),
-                   row[4].as<std::string>(), row[5].as<bool>(),
-                   row[6].as<bool>(),        false,
+        work_row w{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(),
+                   row[3].as<std::string>(), row[4].as<std::string>(), row[11].as<std::string>(),
+                   row[5].as<bool>(),        row[6].as<bool>(),        false,
                    row[7].as<int64_t>(),     row[10].as<std::string>()};
         // An in-flight submission is orphaned when the process that recorded it is gone, or
         // when its deadline has passed.
@@ -211,7 +213,7 @@ struct execution_worker::impl {
       } else if (w.submission == "not_started" || w.submission == "failed") {
         if (w.execute_requested &&
             (w.status == "pending" || w.status == "retrying" || w.status == "running"))
-          dispatch(w.id, [this, id = w.id] { prepare_and_submit(id); });
+          dispatch(w.id, [this, id = w.id, job = w.job_id] { execute_job(id, job); });
       } else if (w.submission == "in_flight") {
         if (w.orphaned) dispatch(w.id, [this, id = w.id] { orphaned_submission(id); });
       } else if (w.submission == "uncertain" && w.scheduler_job_id.empty()) {
@@ -259,7 +261,33 @@ struct execution_worker::impl {
 
   // ------------------------------------------------------------------ execute
 
-  void prepare_and_submit(const std::string& id) {
+  // The execute job under its lease: one worker at a time, recovered when its worker dies.
+  void execute_job(const std::string& id, const std::string& job) {
+    if (job.empty()) return prepare_and_submit(id, nullptr);
+    auto claim = leases.claim(job, "execute", 1);
+    if (!claim) return;  // another worker runs it, or it is finished
+    if (claim->recovered && claim->recoveries >= opts.max_attempts) {
+      send(id, "fail",
+           {{"error", "execute job dead-lettered: its worker was lost " +
+                          std::to_string(claim->recoveries) +
+                          " times (last: " + claim->previous_owner + ")"},
+            {"failure_class", "worker_lost"}});
+      leases.finish(*claim, true, "dead letter");
+      return;
+    }
+    bool done = false;
+    try {
+      prepare_and_submit(id, &*claim);
+      done = true;
+    } catch (...) {
+      // Released, not finished: the job runs again (on this or another worker).
+      leases.finish(*claim, false, "error");
+      throw;
+    }
+    leases.finish(*claim, done);
+  }
+
+  void prepare_and_submit(const std::string& id, const store::job_claim* claim) {
     auto start = send(id, "start", {});
     if (start.status >= 400) return;
     auto row = load_row(id);
@@ -282,6 +310,11 @@ struct execution_worker::impl {
       }
       if (!do_submit) {
         send(id, "not_submitted", {});
+        return;
+      }
+      if (claim && !leases.held(*claim)) {
+        // Another worker recovered this job: it submits, not us.
+        spdlog::warn("execution {}: execute lease lost before submission, stopping", id);
         return;
       }
       submit(id, *row, std::move(patched_graph), manifest_sha);

@@ -38,6 +38,11 @@ struct execution_worker_options {
   // Fault injection for crash tests: "kill_after_dispatch" raises SIGKILL right after the
   // backend accepted a submission and before the receipt is recorded.
   std::string fault;
+  // Execute jobs are claimed with a lease (BEAMPIPE_WORKER_LOCK_SECONDS); an execute job whose
+  // workers keep dying is dead-lettered after max_attempts recoveries: its execution fails
+  // with failure_class worker_lost, and POST /executions/{id}/retry is the operator's requeue.
+  std::chrono::milliseconds lock{std::chrono::seconds(120)};
+  int max_attempts = 3;
 };
 
 // Chooses how a project stages data: returns the staged records, or throws with a message

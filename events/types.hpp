@@ -12,6 +12,10 @@ inline constexpr const char* source_deleted = "SourceDeleted";
 inline constexpr const char* discovery_requested = "DiscoveryRequested";
 inline constexpr const char* discovery_completed = "DiscoveryCompleted";
 inline constexpr const char* discovery_failed = "DiscoveryFailed";
+// A retryable failure of one attempt; the request stays open and runs again at retry_at.
+inline constexpr const char* discovery_attempt_failed = "DiscoveryAttemptFailed";
+// An operator reopened a failed or dead-lettered request.
+inline constexpr const char* discovery_requeued = "DiscoveryRequeued";
 inline constexpr const char* source_execution_finished = "SourceExecutionFinished";
 inline constexpr const char* source_pending_cleared = "SourcePendingCleared";
 

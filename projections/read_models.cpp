@@ -15,6 +15,11 @@ const json::value& at_or_null(const json::object& o, std::string_view k) {
   return it == o.end() ? null_value : it->value();
 }
 
+bool flag_of(const json::object& o, std::string_view k) {
+  auto it = o.find(k);
+  return it != o.end() && it->value().is_bool() && it->value().as_bool();
+}
+
 class source_registry_projection : public projection {
  public:
   std::string name() const override { return "source_registry"; }
@@ -23,7 +28,8 @@ class source_registry_projection : public projection {
     return t == et::source_registered || t == et::source_enabled_changed ||
            t == et::source_stale_after_changed || t == et::source_deleted ||
            t == et::discovery_requested || t == et::discovery_completed ||
-           t == et::discovery_failed || t == et::source_execution_finished ||
+           t == et::discovery_failed || t == et::discovery_attempt_failed ||
+           t == et::discovery_requeued || t == et::source_execution_finished ||
            t == et::source_pending_cleared;
   }
   void keys(const events::recorded_event& e,
@@ -54,6 +60,8 @@ class source_registry_projection : public projection {
       r["discovery_truncated"] = row ? row->at("discovery_truncated") : json::value(false);
       r["discovery_request_id"] = nullptr;
       r["discovery_requested_at"] = nullptr;
+      r["discovery_attempt"] = nullptr;
+      r["discovery_retry_at"] = nullptr;
       r["stream_version"] = e.stream_version;
       rows.put("source_registry", key, std::move(r));
       return;
@@ -67,12 +75,29 @@ class source_registry_projection : public projection {
     } else if (e.type == et::source_deleted) {
       r["deleted"] = true;
       r["discovery_request_id"] = nullptr;
+      r["discovery_attempt"] = nullptr;
+      r["discovery_retry_at"] = nullptr;
     } else if (e.type == et::discovery_requested) {
       r["discovery_request_id"] = d.at("request_id");
       r["discovery_requested_at"] = e.recorded_at;
       r["discovery_claim_token"] = at_or_null(d, "claim_token");
+      r["discovery_attempt"] = 1;
+      r["discovery_retry_at"] = nullptr;
+    } else if (e.type == et::discovery_requeued) {
+      r["discovery_request_id"] = d.at("request_id");
+      r["discovery_requested_at"] = e.recorded_at;
+      r["discovery_claim_token"] = nullptr;  // an operator's requeue is outside automation caps
+      r["discovery_attempt"] = d.at("attempt");
+      r["discovery_retry_at"] = nullptr;
+    } else if (e.type == et::discovery_attempt_failed) {
+      r["discovery_attempt"] = d.at("attempt").to_number<int64_t>() + 1;
+      r["discovery_retry_at"] = d.at("retry_at");
+      r["last_attempted_at"] = e.recorded_at;
+      r["last_discovery_error"] = d.at("error");
     } else if (e.type == et::discovery_completed) {
       r["discovery_request_id"] = nullptr;
+      r["discovery_attempt"] = nullptr;
+      r["discovery_retry_at"] = nullptr;
       r["discovery_claim_token"] = nullptr;
       r["last_checked_at"] = e.recorded_at;
       r["discovery_signature"] = d.at("signature");
@@ -84,6 +109,8 @@ class source_registry_projection : public projection {
       }
     } else if (e.type == et::discovery_failed) {
       r["discovery_request_id"] = nullptr;
+      r["discovery_attempt"] = nullptr;
+      r["discovery_retry_at"] = nullptr;
       r["discovery_claim_token"] = nullptr;
       r["last_attempted_at"] = e.recorded_at;
       r["last_discovery_error"] = d.at("error");
@@ -375,7 +402,8 @@ class provenance_projection : public projection {
     return t == et::source_registered || t == et::source_enabled_changed ||
            t == et::source_stale_after_changed || t == et::source_deleted ||
            t == et::discovery_requested || t == et::discovery_completed ||
-           t == et::discovery_failed || et::is_execution_event(t) ||
+           t == et::discovery_failed || t == et::discovery_attempt_failed ||
+           t == et::discovery_requeued || et::is_execution_event(t) ||
            t == et::project_config_activated;
   }
   void keys(const events::recorded_event&,
@@ -425,6 +453,21 @@ class provenance_projection : public projection {
         r["correlation_id"] = d.at("request_id");
         payload["error"] = d.at("error");
         payload["retryable"] = d.at("retryable");
+        if (flag_of(d, "dead_letter")) {
+          payload["dead_letter"] = true;
+          payload["attempt"] = d.at("attempt");
+        }
+      } else if (e.type == et::discovery_attempt_failed) {
+        r["event_type"] = "discovery.retry_scheduled";
+        r["correlation_id"] = d.at("request_id");
+        payload["error"] = d.at("error");
+        payload["attempt"] = d.at("attempt");
+        payload["retry_at"] = d.at("retry_at");
+      } else if (e.type == et::discovery_requeued) {
+        r["event_type"] = "discovery.requeued";
+        r["correlation_id"] = d.at("request_id");
+        payload["attempt"] = d.at("attempt");
+        payload["reason"] = d.at("reason");
       } else {
         const auto& outcome = d.at("outcome").as_string();
         r["correlation_id"] = d.at("request_id");
@@ -476,7 +519,8 @@ class jobs_projection : public projection {
   std::vector<table_spec> tables() const override { return {{"jobs", "id", "uuid"}}; }
   bool handles(const std::string& t) const override {
     return t == et::discovery_requested || t == et::discovery_completed ||
-           t == et::discovery_failed || et::is_execution_event(t);
+           t == et::discovery_failed || t == et::discovery_attempt_failed ||
+           t == et::discovery_requeued || et::is_execution_event(t);
   }
   static std::string job_of(const json::object& d) {
     for (const char* k : {"request_id", "job_id"})
@@ -508,7 +552,10 @@ class jobs_projection : public projection {
                             {"last_error", nullptr},
                             {"created_at", e.recorded_at},
                             {"updated_at", e.recorded_at},
-                            {"finished_at", nullptr}});
+                            {"finished_at", nullptr},
+                            {"next_run_at", nullptr},
+                            {"failure_class", nullptr},
+                            {"dead_lettered_at", nullptr}});
       return;
     }
     if (e.type == et::execution_execute_requested || e.type == et::execution_retry_requested) {
@@ -529,7 +576,10 @@ class jobs_projection : public projection {
                        {"last_error", nullptr},
                        {"created_at", e.recorded_at},
                        {"updated_at", e.recorded_at},
-                       {"finished_at", nullptr}});
+                       {"finished_at", nullptr},
+                       {"next_run_at", nullptr},
+                       {"failure_class", nullptr},
+                       {"dead_lettered_at", nullptr}});
       return;
     }
     if (!row) return;
@@ -543,8 +593,25 @@ class jobs_projection : public projection {
     };
     if (e.type == et::discovery_completed) {
       finish("completed");
+      r["next_run_at"] = nullptr;
     } else if (e.type == et::discovery_failed) {
-      finish("failed", d.at("error"));
+      bool dead = flag_of(d, "dead_letter");
+      finish(dead ? "dead_letter" : "failed", d.at("error"));
+      r["failure_class"] = at_or_null(d, "failure_class");
+      r["next_run_at"] = nullptr;
+      if (dead) r["dead_lettered_at"] = e.recorded_at;
+    } else if (e.type == et::discovery_attempt_failed) {
+      r["attempt"] = d.at("attempt").to_number<int64_t>() + 1;
+      r["next_run_at"] = d.at("retry_at");
+      r["last_error"] = d.at("error");
+      r["failure_class"] = at_or_null(d, "failure_class");
+    } else if (e.type == et::discovery_requeued) {
+      r["status"] = "queued";
+      r["attempt"] = d.at("attempt");
+      r["reason"] = d.at("reason");
+      r["next_run_at"] = nullptr;
+      r["finished_at"] = nullptr;
+      r["dead_lettered_at"] = nullptr;
     } else if (!open) {
       return;  // a finished execute job does not follow the run's later life
     } else if (e.type == et::execution_started) {
@@ -553,7 +620,13 @@ class jobs_projection : public projection {
                e.type == et::submission_uncertain) {
       finish("completed");
     } else if (e.type == et::execution_failed) {
-      finish("failed", at_or_null(d.at("after").as_object(), "last_error"));
+      const auto& after = d.at("after").as_object();
+      const auto& cls = at_or_null(after, "failure_class");
+      // An execute job whose workers kept dying is dead-lettered (execution_worker).
+      bool dead = cls.is_string() && cls.as_string() == "worker_lost";
+      finish(dead ? "dead_letter" : "failed", at_or_null(after, "last_error"));
+      r["failure_class"] = cls;
+      if (dead) r["dead_lettered_at"] = e.recorded_at;
     } else if (e.type == et::execution_cancelled || e.type == et::submission_abandoned) {
       finish("cancelled");
     } else {

@@ -42,5 +42,6 @@ response write_then_read(app_context& ctx, const request& req, std::string strea
 
 void add_config_routes(router& r, app_context& ctx);
 void add_execution_routes(router& r, app_context& ctx);
+void add_job_routes(router& r, app_context& ctx);
 
 }  // namespace beampipe::api

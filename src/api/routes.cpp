@@ -408,22 +408,6 @@ response source_metadata(app_context& ctx, request& req) {
                {"source", std::move(src)}, {"metadata", std::move(rows)}, {"metadata_count", n}});
 }
 
-// GET /jobs: outstanding and finished work, newest first (?status, ?kind, ?project_module).
-response list_jobs(app_context& ctx, request& req) {
-  honour_min_position(ctx, req);
-  auto limit = int_param(req, "limit", 100, 1, 1000);
-  auto offset = int_param(req, "offset", 0, 0, INT64_MAX);
-  auto q = [&](const char* k) { return req.query.count(k) ? req.query.at(k) : std::string(); };
-  return json_response(
-      200, query_rows(ctx,
-                      "SELECT to_jsonb(j) FROM jobs j WHERE ($1 = '' OR status = $1) AND ($2 = '' "
-                      "OR kind = $2) "
-                      "AND ($3 = '' OR project_module = $3) ORDER BY created_at DESC, id DESC "
-                      "LIMIT $4::bigint OFFSET $5::bigint",
-                      {q("status"), q("kind"), q("project_module"), std::to_string(limit),
-                       std::to_string(offset)}));
-}
-
 response event_feed(app_context& ctx, request& req) {
   auto after = int_param(req, "after", 0, 0, INT64_MAX);
   auto limit = int_param(req, "limit", 100, 1, 1000);
@@ -480,7 +464,7 @@ router build_routes(app_context& ctx) {
   r.add("DELETE", v2 + "/sources/{id}", auth_level::user, bind(delete_source));
   r.add("GET", v2 + "/sources/{id}/events", auth_level::user, bind(source_events));
   r.add("GET", v2 + "/events", auth_level::user, bind(event_feed));
-  r.add("GET", v2 + "/jobs", auth_level::user, bind(list_jobs));
+  add_job_routes(r, ctx);
   add_config_routes(r, ctx);
   add_execution_routes(r, ctx);
   return r;

@@ -66,9 +66,10 @@ Environment (defaults):
   BEAMPIPE_CASDA_TAP_URL, BEAMPIPE_VIZIER_TAP_URL (unset: the simulated archive)
   BEAMPIPE_MAX_HEADER_BYTES 8192, BEAMPIPE_MAX_BODY_BYTES 1048576, BEAMPIPE_READ_TIMEOUT_SECONDS 30
   BEAMPIPE_USE_REAL_BACKENDS false (true: real TM/DIM and Slurm over SSH; else simulated)
-  BEAMPIPE_SIMULATED_RUN_MS 20000, BEAMPIPE_EXECUTION_CONCURRENCY 4, BEAMPIPE_EXECUTION_SCAN_MS 500
+  BEAMPIPE_SIMULATED_RUN_MS 20000, BEAMPIPE_WORKER_CONCURRENCY 4, BEAMPIPE_EXECUTION_SCAN_MS 500
   BEAMPIPE_DIM_POLL_INTERVAL_MS 3000, BEAMPIPE_SLURM_POLL_INTERVAL_MS 30000,
   BEAMPIPE_RECONCILE_INTERVAL_MS 30000, BEAMPIPE_WORKER_SUBMISSION_TIMEOUT_SECONDS 1800
+  BEAMPIPE_WORKER_LOCK_SECONDS 120, BEAMPIPE_WORKER_MAX_ATTEMPTS 3, BEAMPIPE_WORKER_RETRY_BASE_MS 15000
   BEAMPIPE_DIM_POLL_BUDGET_SECONDS 720, BEAMPIPE_SLURM_POLL_BUDGET_SECONDS 14400 (then: operator review)
   BEAMPIPE_HOME            current folder (relative graph.path values)
   BEAMPIPE_SCHEDULER_ENABLED true, BEAMPIPE_SCHEDULER_INTERVAL_SECONDS 60, BEAMPIPE_SCHEDULER_LEASE_MS 30000
@@ -207,11 +208,16 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
   dwo.concurrency = static_cast<size_t>(env_long("BEAMPIPE_DISCOVERY_SOURCE_CONCURRENCY", 4));
   if (dwo.concurrency < 1)
     throw std::invalid_argument("BEAMPIPE_DISCOVERY_SOURCE_CONCURRENCY must be at least 1");
+  // Durable work (§2.4 [HEAD]): lease length, attempts per round and the backoff base.
+  dwo.lock = std::chrono::seconds(std::max(1L, env_long("BEAMPIPE_WORKER_LOCK_SECONDS", 120)));
+  dwo.max_attempts = static_cast<int>(std::max(1L, env_long("BEAMPIPE_WORKER_MAX_ATTEMPTS", 3)));
+  dwo.retry_base_ms = std::max(0L, env_long("BEAMPIPE_WORKER_RETRY_BASE_MS", 15000));
   actors::discovery_worker discovery(rt, conninfo, cli::make_archive_provider(), dwo);
   if (role.workers) discovery.start();
   actors::execution_worker_options ewo;
-  ewo.concurrency =
-      static_cast<size_t>(std::max(1L, env_long("BEAMPIPE_EXECUTION_CONCURRENCY", 4)));
+  ewo.concurrency = static_cast<size_t>(std::max(1L, env_long("BEAMPIPE_WORKER_CONCURRENCY", 4)));
+  ewo.lock = dwo.lock;
+  ewo.max_attempts = dwo.max_attempts;
   ewo.scan_every = std::chrono::milliseconds(env_long("BEAMPIPE_EXECUTION_SCAN_MS", 500));
   ewo.dim_poll_every = std::chrono::milliseconds(env_long("BEAMPIPE_DIM_POLL_INTERVAL_MS", 3000));
   ewo.slurm_poll_every =

@@ -452,4 +452,10 @@ std::optional<std::int64_t> job_retry_delay_seconds(std::int64_t attempts,
   return job_retry_delay_seconds(attempts, *jitter);
 }
 
+std::int64_t job_retry_delay_ms(std::int64_t attempts, std::string_view job_uuid,
+                                std::int64_t base_ms) {
+  auto seconds = job_retry_delay_seconds(attempts, uuid_mod_11(job_uuid).value_or(0));
+  return seconds * std::max<std::int64_t>(0, base_ms) / 15;
+}
+
 }  // namespace beampipe::domain

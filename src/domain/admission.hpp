@@ -316,4 +316,10 @@ std::int64_t job_retry_delay_seconds(std::int64_t attempts, std::int64_t jitter)
 std::optional<std::int64_t> job_retry_delay_seconds(std::int64_t attempts,
                                                     std::string_view job_uuid);
 
+// The delay in milliseconds with the 15 s base replaced by `base_ms` (the whole formula,
+// jitter and cap included, scales by base_ms / 15000; 15000 gives the spec's delay exactly).
+// A job id that is not a uuid gets no jitter.
+std::int64_t job_retry_delay_ms(std::int64_t attempts, std::string_view job_uuid,
+                                std::int64_t base_ms);
+
 }  // namespace beampipe::domain

@@ -40,11 +40,25 @@ void source_apply(json::object& s, std::string_view type, const json::object& d,
     s["discovery_request"] = nullptr;
   } else if (type == et::discovery_requested) {
     s["discovery_request"] = d.at("request_id");
+    s["discovery_attempt"] = 1;
+    s["discovery_round_start"] = 1;
+    s["closed_request"] = nullptr;
+  } else if (type == et::discovery_attempt_failed) {
+    s["discovery_attempt"] = d.at("attempt").to_number<int64_t>() + 1;
+  } else if (type == et::discovery_requeued) {
+    s["discovery_request"] = d.at("request_id");
+    s["discovery_attempt"] = d.at("attempt");
+    s["discovery_round_start"] = d.at("attempt");
+    s["closed_request"] = nullptr;
   } else if (type == et::discovery_completed) {
     s["discovery_request"] = nullptr;
+    s["closed_request"] = nullptr;
     s["discovery_signature"] = d.at("signature");
     if (flag(d, "pending")) s["workflow_run_pending"] = true;
   } else if (type == et::discovery_failed) {
+    // A failed or dead-lettered request may be requeued by an operator.
+    s["closed_request"] = s["discovery_request"];
+    s["closed_attempt"] = s.contains("discovery_attempt") ? s["discovery_attempt"] : json::value(1);
     s["discovery_request"] = nullptr;
   } else if (type == et::source_pending_cleared) {
     s["workflow_run_pending"] = false;
@@ -146,21 +160,82 @@ decision source_decide(const json::object& s, std::string_view stream_id, const 
     d.events.push_back({et::discovery_requested, std::move(data)});
     return d;
   }
-  if (cmd.name == "complete_discovery" || cmd.name == "fail_discovery") {
-    // Only the outstanding request may be answered, and only once: a second worker (or a
-    // retry after a crash) that finishes the same request is refused, so each request gets
-    // exactly one outcome.
+  if (cmd.name == "requeue_discovery") {
+    // §2.4 [HEAD]: an operator puts a failed or dead-lettered request back in the queue, as
+    // the next attempt of the same request.
+    auto req = cmd.body.find("request_id");
+    auto closed = s.find("closed_request");
+    if (req == cmd.body.end() || closed == s.end() || !closed->value().is_string() ||
+        req->value() != closed->value())
+      return {{},
+              command_error{409, "not_requeueable",
+                            "only the source's last failed or dead-lettered discovery request can "
+                            "be requeued",
+                            "request_id"}};
+    if (has_pending)
+      return {{},
+              command_error{409, "discovery_pending",
+                            "the source has a newer discovery request outstanding", "request_id"}};
+    if (!flag(s, "enabled"))
+      return {{},
+              command_error{409, "source_disabled",
+                            "source is disabled; enable it before discovery", "enabled"}};
+    auto data = source_identity(s);
+    data["request_id"] = req->value();
+    data["attempt"] = int_or(s, "closed_attempt", 1) + 1;
+    data["reason"] = cmd.body.contains("reason") ? cmd.body.at("reason") : json::value("requeue");
+    d.events.push_back({et::discovery_requeued, std::move(data)});
+    return d;
+  }
+  if (cmd.name == "complete_discovery" || cmd.name == "fail_discovery" ||
+      cmd.name == "fail_discovery_attempt") {
+    // Only the outstanding request may be answered, only for its current attempt, and only
+    // once: a second worker, a worker whose lease was taken over, or a retry after a crash is
+    // refused, so each request gets exactly one outcome.
     auto req = cmd.body.find("request_id");
     if (!has_pending || req == cmd.body.end() || req->value() != pending->value())
       return {{},
               command_error{409, "stale_discovery", "no outstanding discovery request with that id",
                             "request_id"}};
+    auto attempt = int_or(s, "discovery_attempt", 1);
+    if (auto a = cmd.body.find("attempt");
+        (a != cmd.body.end() && (!a->value().is_int64() || a->value().as_int64() != attempt)) ||
+        (a == cmd.body.end() && cmd.name == "fail_discovery_attempt"))
+      return {
+          {},
+          command_error{409, "stale_discovery",
+                        "attempt " + std::to_string(attempt) + " is the current one", "attempt"}};
     auto data = source_identity(s);
     data["request_id"] = req->value();
+    data["attempt"] = attempt;
+    if (cmd.name == "fail_discovery_attempt") {
+      // Retryable: the next attempt runs at retry_at, unless this round has used all its
+      // attempts, which sends the request to the dead letter (closed, requeueable).
+      auto max_attempts = int_or(cmd.body, "max_attempts", 3);
+      auto error =
+          cmd.body.contains("error") ? cmd.body.at("error") : json::value("discovery failed");
+      data["error"] = error;
+      data["failure_class"] =
+          cmd.body.contains("failure_class") ? cmd.body.at("failure_class") : json::value(nullptr);
+      data["lease_lost"] = flag(cmd.body, "lease_lost");
+      if (attempt - int_or(s, "discovery_round_start", 1) + 1 >= max_attempts) {
+        data["retryable"] = true;
+        data["dead_letter"] = true;
+        d.events.push_back({et::discovery_failed, std::move(data)});
+        return d;
+      }
+      data["retry_at"] =
+          cmd.body.contains("retry_at") ? cmd.body.at("retry_at") : json::value(nullptr);
+      d.events.push_back({et::discovery_attempt_failed, std::move(data)});
+      return d;
+    }
     if (cmd.name == "fail_discovery") {
       data["error"] =
           cmd.body.contains("error") ? cmd.body.at("error") : json::value("discovery failed");
       data["retryable"] = flag(cmd.body, "retryable");
+      data["dead_letter"] = false;
+      data["failure_class"] =
+          cmd.body.contains("failure_class") ? cmd.body.at("failure_class") : json::value(nullptr);
       d.events.push_back({et::discovery_failed, std::move(data)});
       return d;
     }

@@ -69,6 +69,14 @@ inline std::string str(const boost::json::object& o, std::string_view k) {
                                                   : std::string();
 }
 
+inline int64_t int_or(const boost::json::object& o, std::string_view k, int64_t fallback) {
+  auto it = o.find(k);
+  if (it == o.end()) return fallback;
+  if (it->value().is_int64()) return it->value().as_int64();
+  if (it->value().is_uint64()) return static_cast<int64_t>(it->value().as_uint64());
+  return fallback;
+}
+
 inline const boost::json::value& at_or_null(const boost::json::object& o, std::string_view k) {
   static const boost::json::value null_value;
   auto it = o.find(k);

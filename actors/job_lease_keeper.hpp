@@ -1,0 +1,50 @@
+#pragma once
+// A worker's side of job leases (spec §12.1): claims jobs for this node, renews every lease
+// it holds every lock/3 on its own connection, and notices a lost lease so the work done
+// under it is dropped instead of recorded. Shared by the discovery and execution workers.
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "store/db.hpp"
+#include "store/job_leases.hpp"
+
+namespace beampipe::actors {
+
+class job_lease_keeper {
+ public:
+  job_lease_keeper(const std::string& conninfo, std::string owner, std::chrono::milliseconds lock);
+  ~job_lease_keeper();
+  job_lease_keeper(const job_lease_keeper&) = delete;
+  job_lease_keeper& operator=(const job_lease_keeper&) = delete;
+
+  std::optional<store::job_claim> claim(const std::string& job_id, const std::string& kind,
+                                        int attempt);
+  // False once a renewal was refused: someone else may hold the job now.
+  bool held(const store::job_claim& c) const;
+  // Ends the claim (fenced); `done` finishes the attempt for good. False when it was lost.
+  bool finish(const store::job_claim& c, bool done, const std::string& detail = "");
+  // Renews now (tests and shutdown use the periodic loop otherwise).
+  void renew_now();
+  const std::string& owner() const { return owner_; }
+  std::chrono::milliseconds lock() const { return lock_; }
+
+ private:
+  void loop();
+  store::connection_pool pool_;
+  std::string owner_;
+  std::chrono::milliseconds lock_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, store::job_claim> held_;  // by job id
+  std::set<std::string> lost_;                    // "job_id#token"
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace beampipe::actors

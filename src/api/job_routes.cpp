@@ -1,0 +1,212 @@
+// /api/v2/jobs: the durable work view (spec §1.6, §2.4 [HEAD]). Jobs are the discovery and
+// execute requests in the event history (the jobs read model) joined with the operational
+// lease each is claimed under, so an operator sees attempts, next run time, lease owner and
+// token, last error and the dead letter in one row; POST /jobs enqueues work and
+// POST /jobs/{id}/requeue puts a failed or dead-lettered job back in the queue.
+#include "api/app.hpp"
+#include "api/handler_support.hpp"
+#include "domain/aggregates.hpp"
+#include "util/ids.hpp"
+
+namespace beampipe::api {
+namespace json = boost::json;
+namespace {
+
+// Namespace of the request ids derived from a client's idempotency key (fixed: changing it
+// would let a retried POST enqueue twice).
+constexpr const char* kJobKeyNamespace = "3b7d1c52-9e0a-4f6b-8d27-5c1e4a9f0b63";
+
+// A job row as the API shows it: the read model row, with the live lease folded in. A
+// queued job whose lease is held is running on that worker right now.
+const char* const kJobSelect =
+    "SELECT to_jsonb(j) || jsonb_build_object("
+    "  'status', CASE WHEN j.status = 'queued' AND l.state = 'held' "
+    "                  AND l.expires_at > clock_timestamp() THEN 'running' ELSE j.status END, "
+    "  'lease_owner', CASE WHEN l.state = 'held' THEN l.owner END, "
+    "  'lease_token', CASE WHEN l.state = 'held' THEN l.token END, "
+    "  'lease_expires_at', CASE WHEN l.state = 'held' THEN l.expires_at END, "
+    "  'lease_recoveries', coalesce(l.recoveries, 0)) AS row "
+    "FROM jobs j LEFT JOIN job_leases l ON l.job_id = j.id";
+
+// Appends to the select (GCC 12 misreports std::string operator+ chains under -O2).
+std::string job_query(std::initializer_list<const char*> parts) {
+  std::string q;
+  for (const char* p : parts) q.append(p);
+  return q;
+}
+
+json::object job_or_404(app_context& ctx, const std::string& id) {
+  auto row = query_row(ctx, job_query({kJobSelect, " WHERE j.id = $1::uuid"}), id);
+  if (!row) fail(404, "not_found", "job not found", "id");
+  return *row;
+}
+
+// GET /jobs: newest first (?status, ?kind, ?project_module; status includes running and
+// dead_letter).
+response list_jobs(app_context& ctx, request& req) {
+  honour_min_position(ctx, req);
+  auto limit = int_param(req, "limit", 100, 1, 1000);
+  auto offset = int_param(req, "offset", 0, 0, INT64_MAX);
+  auto q = [&](const char* k) { return req.query.count(k) ? req.query.at(k) : std::string(); };
+  return json_response(
+      200, query_rows(ctx,
+                      job_query({"SELECT row FROM (", kJobSelect,
+                                 " WHERE ($2 = '' OR j.kind = $2) AND ($3 = '' OR "
+                                 "j.project_module = $3)) x WHERE ($1 = '' OR row->>'status' = $1) "
+                                 "ORDER BY row->>'created_at' DESC, row->>'id' DESC "
+                                 "LIMIT $4::bigint OFFSET $5::bigint"}),
+                      {q("status"), q("kind"), q("project_module"), std::to_string(limit),
+                       std::to_string(offset)}));
+}
+
+// GET /jobs/{id}: the row and its claim history (claimed, recovered, lost, finished).
+response get_job(app_context& ctx, request& req) {
+  honour_min_position(ctx, req);
+  auto id = uuid_param(req, "id");
+  auto row = job_or_404(ctx, id);
+  row["claims"] = query_rows(
+      ctx,
+      "SELECT jsonb_build_object('attempt', attempt, 'owner', owner, 'token', token, 'action', "
+      "action, 'detail', detail, 'at', at) FROM job_claim_history WHERE job_id = $1::uuid "
+      "ORDER BY id",
+      {id});
+  return json_response(200, row);
+}
+
+std::string text_field(const json::object& o, const char* k, const std::string& where) {
+  auto it = o.find(k);
+  if (it == o.end() || !it->value().is_string() || it->value().as_string().empty())
+    fail(400, "invalid_field", where + " is required (a non-empty string)", where);
+  return std::string(it->value().as_string());
+}
+
+// A discovery job is the source's outstanding discovery request.
+json::object discovery_job(app_context& ctx, const request& req, const json::object& payload,
+                           const std::string& key) {
+  for (const auto& kv : payload)
+    if (kv.key() != "project_module" && kv.key() != "source_identifier")
+      fail(400, "unknown_field", "unknown field 'payload." + std::string(kv.key()) + "'",
+           "payload." + std::string(kv.key()));
+  auto module = text_field(payload, "project_module", "payload.project_module");
+  auto ident = text_field(payload, "source_identifier", "payload.source_identifier");
+  auto uuid = domain::source_uuid(module, ident);
+  json::object body{{"reason", "job"}};
+  // A retried POST with the same key names the same request: the source keeps one.
+  if (!key.empty()) body["request_id"] = util::uuid_v5(kJobKeyNamespace, key);
+  auto r = run_command(ctx, req, domain::source_stream_id(uuid), "request_discovery", body);
+  wait_for_position(ctx, r.position, ctx.max_wait);
+  auto src = query_row(ctx,
+                       "SELECT json_build_object('id', discovery_request_id) FROM source_registry "
+                       "WHERE uuid = $1::uuid",
+                       uuid);
+  if (!src || src->at("id").is_null())
+    fail(409, "discovery_finished", "the source's discovery request already finished",
+         "payload.source_identifier");
+  return job_or_404(ctx, std::string(src->at("id").as_string()));
+}
+
+// An execute job is the execution's execute request (the same as POST
+// /executions/{id}/execute).
+json::object execute_job(app_context& ctx, const request& req, const std::string& execution_id,
+                         const json::object& payload) {
+  for (const auto& kv : payload)
+    if (kv.key() != "do_stage" && kv.key() != "do_submit")
+      fail(400, "unknown_field", "unknown field 'payload." + std::string(kv.key()) + "'",
+           "payload." + std::string(kv.key()));
+  auto r =
+      run_command(ctx, req, domain::execution_stream_id(execution_id), "request_execute", payload);
+  wait_for_position(ctx, r.position, ctx.max_wait);
+  auto x = query_row(ctx,
+                     "SELECT json_build_object('id', execute_request->>'job_id') FROM "
+                     "batch_execution_record WHERE uuid = $1::uuid",
+                     execution_id);
+  if (!x || x->at("id").is_null()) fail(404, "not_found", "execution not found", "execution_id");
+  return job_or_404(ctx, std::string(x->at("id").as_string()));
+}
+
+// POST /jobs {kind, payload, execution_id?, idempotency_key?} → 202 JobRow.
+response post_job(app_context& ctx, request& req) {
+  auto body = parse_body(req);
+  for (const auto& kv : body)
+    if (kv.key() != "kind" && kv.key() != "payload" && kv.key() != "execution_id" &&
+        kv.key() != "idempotency_key")
+      fail(400, "unknown_field", "unknown field '" + std::string(kv.key()) + "'",
+           std::string(kv.key()));
+  auto kind = text_field(body, "kind", "kind");
+  json::object payload;
+  if (auto p = body.find("payload"); p != body.end() && !p->value().is_null()) {
+    if (!p->value().is_object()) fail(400, "invalid_field", "payload must be an object", "payload");
+    payload = p->value().as_object();
+  }
+  std::string key;
+  if (auto k = body.find("idempotency_key"); k != body.end() && !k->value().is_null()) {
+    if (!k->value().is_string() || k->value().as_string().empty() ||
+        k->value().as_string().size() > 200)
+      fail(400, "invalid_field", "idempotency_key must be a string of 1 to 200 characters",
+           "idempotency_key");
+    key = std::string(k->value().as_string());
+  }
+  json::object row;
+  if (kind == "discover_source") {
+    if (body.contains("execution_id"))
+      fail(400, "invalid_field", "discover_source jobs take no execution_id", "execution_id");
+    row = discovery_job(ctx, req, payload, key);
+  } else if (kind == "execute") {
+    auto id = body.contains("execution_id") ? text_field(body, "execution_id", "execution_id")
+                                            : std::string();
+    if (id.empty()) fail(400, "invalid_field", "execution_id is required", "execution_id");
+    if (!util::is_uuid(id))
+      fail(400, "invalid_field", "execution_id must be a uuid", "execution_id");
+    row = execute_job(ctx, req, id, payload);
+  } else {
+    fail(400, "unknown_job_kind", "unknown job kind " + kind, "kind");
+  }
+  return json_response(202, row);
+}
+
+// POST /jobs/{id}/requeue {reason?}: a failed or dead-lettered discovery job runs again as
+// the next attempt of the same request. An execute job is requeued by retrying its execution.
+response requeue_job(app_context& ctx, request& req) {
+  auto id = uuid_param(req, "id");
+  auto body = parse_body(req);
+  for (const auto& kv : body)
+    if (kv.key() != "reason")
+      fail(400, "unknown_field", "unknown field '" + std::string(kv.key()) + "'",
+           std::string(kv.key()));
+  json::value reason = "requeue";
+  if (auto r = body.find("reason"); r != body.end()) {
+    if (!r->value().is_string() || r->value().as_string().empty() ||
+        r->value().as_string().size() > 500)
+      fail(400, "invalid_field", "reason must be a string of 1 to 500 characters", "reason");
+    reason = r->value();
+  }
+  auto job = job_or_404(ctx, id);
+  auto status = std::string(job.at("status").as_string());
+  if (job.at("kind").as_string() != "discover_source")
+    fail(409, "requeue_via_retry",
+         "execute jobs are requeued with POST /api/v2/executions/{id}/retry", "id");
+  if (status != "failed" && status != "dead_letter")
+    fail(409, "not_requeueable",
+         "only failed or dead-lettered jobs can be requeued (this one is " + status + ")", "id");
+  auto uuid = domain::source_uuid(std::string(job.at("project_module").as_string()),
+                                  std::string(job.at("subject").as_string()));
+  auto r = run_command(ctx, req, domain::source_stream_id(uuid), "requeue_discovery",
+                       {{"request_id", id}, {"reason", reason}});
+  wait_for_position(ctx, r.position, ctx.max_wait);
+  return with_position(json_response(202, job_or_404(ctx, id)), r.position);
+}
+
+}  // namespace
+
+void add_job_routes(router& r, app_context& ctx) {
+  auto bind = [&ctx](response (*fn)(app_context&, request&)) {
+    return [&ctx, fn](request& q) { return fn(ctx, q); };
+  };
+  const std::string v2 = "/api/v2";
+  r.add("GET", v2 + "/jobs", auth_level::user, bind(list_jobs));
+  r.add("POST", v2 + "/jobs", auth_level::user, bind(post_job));
+  r.add("GET", v2 + "/jobs/{id}", auth_level::user, bind(get_job));
+  r.add("POST", v2 + "/jobs/{id}/requeue", auth_level::user, bind(requeue_job));
+}
+
+}  // namespace beampipe::api
