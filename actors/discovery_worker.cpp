@@ -112,7 +112,13 @@ struct discovery_worker::impl {
     cr.cmd.actor = "system:discovery";
     cr.correlation_id = q.request_id;
     auto r = rt.send_sync(std::move(cr));
-    if (r.status >= 400 && r.code != "stale_discovery") {
+    if (r.code == "stale_discovery") {
+      // Someone else answered this attempt (or moved the request on): nothing to record.
+      spdlog::info("discovery answer for {} attempt {} refused: stale_discovery: {}",
+                   q.source_identifier, q.attempt, r.message);
+      return true;
+    }
+    if (r.status >= 400) {
       spdlog::warn("discovery answer for {} refused: {} {}", q.source_identifier, r.status,
                    r.message);
       return false;

@@ -136,23 +136,7 @@ struct execution_worker::impl {
 
   // ------------------------------------------------------------------ scan
 
-  // Node ids are "<host>-<pid>": on this host a dead pid means the owner is gone. Other
-  // hosts' submissions wait for their deadline.
-  bool owner_gone(const std::string& node) const {
-    if (node.empty() || node == rt.node_id()) return false;
-    auto dash = node.rfind('-');
-    if (dash == std::string::npos) return false;
-    char host[256] = {};
-    gethostname(host, sizeof host - 1);
-    if (node.substr(0, dash) != host) return false;
-    pid_t pid = 0;
-    try {
-      pid = static_cast<pid_t>(std::stol(node.substr(dash + 1)));
-    } catch (...) {
-      return false;
-    }
-    return pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH;
-  }
+  bool owner_gone(const std::string& node) const { return node_gone(node, rt.node_id()); }
 
   void scan_loop() {
     while (!stopping) {
@@ -290,6 +274,11 @@ struct execution_worker::impl {
   void prepare_and_submit(const std::string& id, const store::job_claim* claim) {
     auto start = send(id, "start", {});
     if (start.status >= 400) return;
+    if (opts.fault == "kill_during_prepare") {
+      // A poison pill: the worker dies while it holds the execute job's lease.
+      spdlog::default_logger()->flush();
+      ::kill(::getpid(), SIGKILL);
+    }
     auto row = load_row(id);
     if (!row) return;
     const auto& req = row->at("execute_request");

@@ -36,7 +36,8 @@ struct execution_worker_options {
   std::chrono::seconds submission_timeout{1800};  // BEAMPIPE_WORKER_SUBMISSION_TIMEOUT_SECONDS
   std::string beampipe_home = ".";                // relative graph paths resolve here
   // Fault injection for crash tests: "kill_after_dispatch" raises SIGKILL right after the
-  // backend accepted a submission and before the receipt is recorded.
+  // backend accepted a submission and before the receipt is recorded; "kill_during_prepare"
+  // right after the execute job started (its lease held).
   std::string fault;
   // Execute jobs are claimed with a lease (BEAMPIPE_WORKER_LOCK_SECONDS); an execute job whose
   // workers keep dying is dead-lettered after max_attempts recoveries: its execution fails

@@ -1,7 +1,10 @@
 #include "actors/job_lease_keeper.hpp"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <csignal>
 #include <vector>
 
 namespace beampipe::actors {
@@ -11,6 +14,22 @@ std::string lease_key(const store::job_claim& c) {
   return c.job_id + "#" + std::to_string(c.token);
 }
 }  // namespace
+
+bool node_gone(const std::string& node, const std::string& self) {
+  if (node.empty() || node == self) return false;
+  auto dash = node.rfind('-');
+  if (dash == std::string::npos) return false;
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  if (node.substr(0, dash) != host) return false;
+  pid_t pid = 0;
+  try {
+    pid = static_cast<pid_t>(std::stol(node.substr(dash + 1)));
+  } catch (...) {
+    return false;
+  }
+  return pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH;
+}
 
 job_lease_keeper::job_lease_keeper(const std::string& conninfo, std::string owner,
                                    std::chrono::milliseconds lock)
@@ -32,6 +51,11 @@ std::optional<store::job_claim> job_lease_keeper::claim(const std::string& job_i
   std::optional<store::job_claim> c;
   store::with_connection(pool_, [&](pqxx::connection& conn) {
     c = store::claim_job(conn, job_id, kind, attempt, owner_, lock_);
+    if (c) return;
+    auto held = store::read_job_lease(conn, job_id);
+    if (held && held->live && node_gone(held->owner, owner_) &&
+        store::expire_job_lease(conn, job_id, held->owner, held->token))
+      c = store::claim_job(conn, job_id, kind, attempt, owner_, lock_);
   });
   if (c) {
     std::lock_guard lk(mu_);

@@ -16,6 +16,11 @@
 
 namespace beampipe::actors {
 
+// Node ids are "<host>-<pid>": a node on this host whose pid no longer exists is gone, so
+// its leases and submissions need not wait for their expiry. Nodes on other hosts (or with
+// other id forms) are never presumed gone.
+bool node_gone(const std::string& node, const std::string& self);
+
 class job_lease_keeper {
  public:
   job_lease_keeper(const std::string& conninfo, std::string owner, std::chrono::milliseconds lock);
@@ -23,6 +28,8 @@ class job_lease_keeper {
   job_lease_keeper(const job_lease_keeper&) = delete;
   job_lease_keeper& operator=(const job_lease_keeper&) = delete;
 
+  // Claims the attempt; a lease held by a node that is gone (node_gone) is expired first, so
+  // a restart on the same host resumes its work at once.
   std::optional<store::job_claim> claim(const std::string& job_id, const std::string& kind,
                                         int attempt);
   // False once a renewal was refused: someone else may hold the job now.

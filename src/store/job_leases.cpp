@@ -67,6 +67,17 @@ bool finish_job_lease(pqxx::connection& c, const job_claim& claim, const std::st
   return true;
 }
 
+bool expire_job_lease(pqxx::connection& c, const std::string& job_id, const std::string& holder,
+                      int64_t token) {
+  pqxx::work tx{c};
+  auto r = tx.exec_params(
+      "UPDATE job_leases SET expires_at = clock_timestamp() "
+      "WHERE job_id = $1::uuid AND owner = $2 AND token = $3 AND state = 'held'",
+      job_id, holder, token);
+  tx.commit();
+  return r.affected_rows() == 1;
+}
+
 void record_job_lease_lost(pqxx::connection& c, const job_claim& claim, const std::string& owner) {
   pqxx::work tx{c};
   tx.exec_params(

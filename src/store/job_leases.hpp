@@ -39,6 +39,11 @@ std::vector<std::string> renew_job_leases(pqxx::connection& c, const std::string
 bool finish_job_lease(pqxx::connection& c, const job_claim& claim, const std::string& owner,
                       bool done, const std::string& detail);
 
+// Expires a lease whose holder is known to be dead, so it can be recovered now. Fenced by
+// holder and token; false when the lease changed meanwhile.
+bool expire_job_lease(pqxx::connection& c, const std::string& job_id, const std::string& holder,
+                      int64_t token);
+
 // Records that `owner` found its lease gone (renewal refused).
 void record_job_lease_lost(pqxx::connection& c, const job_claim& claim, const std::string& owner);
 
