@@ -272,14 +272,14 @@ bool json_empty(const json::value& v) {
   }
 }
 
-bool json_truthy(const json::value& v) {
+bool json_truthy(const json::value& v, bool blank_is_false) {
   switch (v.kind()) {
     case json::kind::null:
       return false;
     case json::kind::bool_:
       return v.get_bool();
     case json::kind::string:
-      return !trim_copy(v.get_string()).empty();
+      return blank_is_false ? !trim_copy(v.get_string()).empty() : !v.get_string().empty();
     case json::kind::int64:
       return v.get_int64() != 0;
     case json::kind::uint64:

@@ -52,8 +52,9 @@ std::string value_key(const boost::json::value& v);
 bool json_empty(const boost::json::value& v);
 
 // Truthiness of §5.10: null false; bool itself; string non-blank; number != 0;
-// array/object non-empty.
-bool json_truthy(const boost::json::value& v);
+// array/object non-empty. With blank_is_false off, a string is true when non-empty
+// (Python's truthiness, as DALiuGE tests graph fields).
+bool json_truthy(const boost::json::value& v, bool blank_is_false = true);
 
 std::string trim_copy(std::string_view s);
 

@@ -4,6 +4,8 @@
 #include <cctype>
 #include <set>
 
+#include "domain/canonical_json.hpp"
+
 namespace beampipe::domain {
 
 namespace json = boost::json;
@@ -100,27 +102,7 @@ bool drop_status_is_error(const json::value& v) {
 }
 
 // Python truthiness, as DALiuGE's get_roots tests `dropspec.get(key)`.
-bool truthy(const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::null:
-      return false;
-    case json::kind::bool_:
-      return v.get_bool();
-    case json::kind::int64:
-      return v.get_int64() != 0;
-    case json::kind::uint64:
-      return v.get_uint64() != 0;
-    case json::kind::double_:
-      return v.get_double() != 0.0;
-    case json::kind::string:
-      return !v.get_string().empty();
-    case json::kind::array:
-      return !v.get_array().empty();
-    case json::kind::object:
-      return !v.get_object().empty();
-  }
-  return false;
-}
+bool truthy(const json::value& v) { return json_truthy(v, false); }
 
 bool truthy_member(const json::object& o, std::string_view key) {
   auto it = o.find(key);
