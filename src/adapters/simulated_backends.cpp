@@ -17,6 +17,21 @@ double progress_of(const execution_ref& ref, std::chrono::milliseconds duration)
   return static_cast<double>(elapsed.count()) / static_cast<double>(duration.count());
 }
 
+// The run record of one poll as the real backends write it: {<backend>: {last_observation,
+// terminal?}}, the terminal entry being the last observation with the completed ledger status
+// and the backend's own reference fields.
+json::object observed_run_record(const char* backend, const json::object& last, bool terminal,
+                                 const json::object& terminal_fields) {
+  json::object entry{{"last_observation", last}};
+  if (terminal) {
+    auto t = last;
+    t["ledger_status"] = "completed";
+    for (const auto& kv : terminal_fields) t[kv.key()] = kv.value();
+    entry["terminal"] = std::move(t);
+  }
+  return {{backend, std::move(entry)}};
+}
+
 class simulated_dim final : public execution_backend {
  public:
   explicit simulated_dim(std::chrono::milliseconds d) : duration_(d) {}
@@ -55,15 +70,8 @@ class simulated_dim final : public execution_backend {
       o.daliuge_raw_status = json::object{{"simulated:8000:5555:6666", code}};
       json::object last{{"session_state", o.raw_state},
                         {"observed_at", util::to_iso_millis(util::clock::now())}};
-      json::object dim{{"last_observation", last}};
-      if (code == 4) {
-        auto terminal = last;
-        terminal["ledger_status"] = "completed";
-        terminal["session_id"] = ref.session_id;
-        terminal["error_drops_count"] = 0;
-        dim["terminal"] = std::move(terminal);
-      }
-      o.run_record = {{"dim", std::move(dim)}};
+      o.run_record = observed_run_record(
+          "dim", last, code == 4, {{"session_id", ref.session_id}, {"error_drops_count", 0}});
       out.push_back(std::move(o));
     }
     return out;
@@ -136,14 +144,8 @@ class simulated_slurm final : public execution_backend {
                         {"source", "mock"},
                         {"observed_at", util::to_iso_millis(util::clock::now())}};
       if (o.exit_code) last["exit_code"] = *o.exit_code;
-      json::object slurm{{"last_observation", last}};
-      if (p >= 1.0) {
-        auto terminal = last;
-        terminal["ledger_status"] = "completed";
-        terminal["slurm_job_id_ref"] = ref.scheduler_job_id;
-        slurm["terminal"] = std::move(terminal);
-      }
-      o.run_record = {{"slurm", std::move(slurm)}};
+      o.run_record = observed_run_record("slurm", last, p >= 1.0,
+                                         {{"slurm_job_id_ref", ref.scheduler_job_id}});
       out.push_back(std::move(o));
     }
     return out;

@@ -445,10 +445,8 @@ response abandon_submission(app_context& ctx, request& req) {
 }  // namespace
 
 void add_execution_routes(router& r, app_context& ctx) {
-  auto bind = [&ctx](response (*fn)(app_context&, request&)) {
-    return [&ctx, fn](request& q) { return fn(ctx, q); };
-  };
-  const std::string v2 = "/api/v2";
+  auto bind = [&ctx](response (*fn)(app_context&, request&)) { return bound(ctx, fn); };
+  const auto& v2 = kApiV2;
   r.add("POST", v2 + "/executions", auth_level::user, bind(post_execution));
   r.add("POST", v2 + "/executions/prepare", auth_level::user, bind(prepare_execution));
   r.add("GET", v2 + "/executions", auth_level::user, bind(list_executions));

@@ -1,10 +1,10 @@
 #include "api/handler_support.hpp"
 
+#include <charconv>
+
 #include "store/event_store.hpp"
 #include "util/ids.hpp"
 #include "util/json.hpp"
-
-#include <charconv>
 
 namespace beampipe::api {
 namespace json = boost::json;
@@ -28,7 +28,8 @@ json::object parse_body(const request& req) {
   return std::move(v->as_object());
 }
 
-int64_t int_param(const request& req, const std::string& name, int64_t fallback, int64_t lo, int64_t hi) {
+int64_t int_param(const request& req, const std::string& name, int64_t fallback, int64_t lo,
+                  int64_t hi) {
   auto it = req.query.find(name);
   if (it == req.query.end() || it->second.empty()) return fallback;
   int64_t v = 0;
@@ -36,7 +37,8 @@ int64_t int_param(const request& req, const std::string& name, int64_t fallback,
   if (ec != std::errc() || p != it->second.data() + it->second.size())
     fail(400, "invalid_query", name + " must be an integer", name);
   if (v < lo || v > hi)
-    fail(400, "invalid_query", name + " must be between " + std::to_string(lo) + " and " + std::to_string(hi), name);
+    fail(400, "invalid_query",
+         name + " must be between " + std::to_string(lo) + " and " + std::to_string(hi), name);
   return v;
 }
 
@@ -59,8 +61,11 @@ std::string uuid_param(const request& req, const std::string& name) {
 void wait_for_position(app_context& ctx, int64_t position, std::chrono::milliseconds budget) {
   if (position <= 0) return;
   std::optional<events::read_position> target;
-  store::with_connection(ctx.pool, [&](pqxx::connection& c) { target = store::read_position_of(c, position); });
-  if (!target) fail(400, "unknown_position", "no event at position " + std::to_string(position), "min_position");
+  store::with_connection(
+      ctx.pool, [&](pqxx::connection& c) { target = store::read_position_of(c, position); });
+  if (!target)
+    fail(400, "unknown_position", "no event at position " + std::to_string(position),
+         "min_position");
   if (!ctx.watch.wait_until(*target, std::chrono::steady_clock::now() + budget))
     fail(503, "projection_lag",
          "read models have not reached position " + std::to_string(position) + " within " +
@@ -74,8 +79,8 @@ void honour_min_position(app_context& ctx, const request& req) {
   wait_for_position(ctx, pos, std::chrono::milliseconds(wait));
 }
 
-actors::command_reply run_command(app_context& ctx, const request& req, std::string stream_id, std::string name,
-                                  json::object body) {
+actors::command_reply run_command(app_context& ctx, const request& req, std::string stream_id,
+                                  std::string name, json::object body) {
   actors::command_request cr;
   cr.stream_id = std::move(stream_id);
   cr.cmd.name = std::move(name);
@@ -89,7 +94,8 @@ actors::command_reply run_command(app_context& ctx, const request& req, std::str
   return r;
 }
 
-std::optional<json::object> query_row(app_context& ctx, const std::string& sql, const std::string& key) {
+std::optional<json::object> query_row(app_context& ctx, const std::string& sql,
+                                      const std::string& key) {
   std::optional<json::object> out;
   store::with_connection(ctx.pool, [&](pqxx::connection& c) {
     pqxx::read_transaction tx{c};
@@ -99,21 +105,34 @@ std::optional<json::object> query_row(app_context& ctx, const std::string& sql, 
   return out;
 }
 
-json::array query_rows(app_context& ctx, const std::string& sql, const std::vector<std::string>& params,
-                       int64_t* total) {
+json::array query_rows(app_context& ctx, const std::string& sql,
+                       const std::vector<std::string>& params, int64_t* total) {
   json::array out;
   store::with_connection(ctx.pool, [&](pqxx::connection& c) {
     pqxx::read_transaction tx{c};
     // Parameters are passed as text and cast in the SQL (libpqxx 6 has no dynamic params).
     pqxx::result r;
     switch (params.size()) {
-      case 0: r = tx.exec(sql); break;
-      case 1: r = tx.exec_params(sql, params[0]); break;
-      case 2: r = tx.exec_params(sql, params[0], params[1]); break;
-      case 3: r = tx.exec_params(sql, params[0], params[1], params[2]); break;
-      case 4: r = tx.exec_params(sql, params[0], params[1], params[2], params[3]); break;
-      case 5: r = tx.exec_params(sql, params[0], params[1], params[2], params[3], params[4]); break;
-      default: throw std::logic_error("too many parameters");
+      case 0:
+        r = tx.exec(sql);
+        break;
+      case 1:
+        r = tx.exec_params(sql, params[0]);
+        break;
+      case 2:
+        r = tx.exec_params(sql, params[0], params[1]);
+        break;
+      case 3:
+        r = tx.exec_params(sql, params[0], params[1], params[2]);
+        break;
+      case 4:
+        r = tx.exec_params(sql, params[0], params[1], params[2], params[3]);
+        break;
+      case 5:
+        r = tx.exec_params(sql, params[0], params[1], params[2], params[3], params[4]);
+        break;
+      default:
+        throw std::logic_error("too many parameters");
     }
     for (const auto& row : r) {
       out.push_back(json::parse(row[0].c_str()));
@@ -122,7 +141,6 @@ json::array query_rows(app_context& ctx, const std::string& sql, const std::vect
   });
   return out;
 }
-
 
 response with_position(response r, int64_t position) {
   r.headers.emplace_back("X-Beampipe-Position", std::to_string(position));

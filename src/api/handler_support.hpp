@@ -1,19 +1,19 @@
 #pragma once
 // Helpers shared by the route handlers: body and query parsing with field-named errors,
 // commands to aggregates, read-your-writes waits and read-model queries.
-#include "api/app.hpp"
-
 #include <boost/json.hpp>
-
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "api/app.hpp"
 
 namespace beampipe::api {
 
 [[noreturn]] void fail(int status, std::string code, std::string message, std::string field = "");
 boost::json::object parse_body(const request& req);
-int64_t int_param(const request& req, const std::string& name, int64_t fallback, int64_t lo, int64_t hi);
+int64_t int_param(const request& req, const std::string& name, int64_t fallback, int64_t lo,
+                  int64_t hi);
 std::optional<bool> bool_param(const request& req, const std::string& name);
 std::string uuid_param(const request& req, const std::string& name);
 // Blocks (bounded) until every projection has applied the event at `position`.
@@ -21,24 +21,31 @@ void wait_for_position(app_context& ctx, int64_t position, std::chrono::millisec
 // Honours ?min_position=N&wait_ms=M on reads.
 void honour_min_position(app_context& ctx, const request& req);
 // Sends a command and turns a refusal into an api_error.
-actors::command_reply run_command(app_context& ctx, const request& req, std::string stream_id, std::string name,
-                                  boost::json::object body);
+actors::command_reply run_command(app_context& ctx, const request& req, std::string stream_id,
+                                  std::string name, boost::json::object body);
 // First column of the first row, parsed as a JSON object.
-std::optional<boost::json::object> query_row(app_context& ctx, const std::string& sql, const std::string& key);
+std::optional<boost::json::object> query_row(app_context& ctx, const std::string& sql,
+                                             const std::string& key);
 // First column of every row parsed as JSON; the second column, if any, is the total count.
-boost::json::array query_rows(app_context& ctx, const std::string& sql, const std::vector<std::string>& params,
-                              int64_t* total = nullptr);
+boost::json::array query_rows(app_context& ctx, const std::string& sql,
+                              const std::vector<std::string>& params, int64_t* total = nullptr);
 response with_position(response r, int64_t position);
 
 // The write path of most handlers: send a command, wait until the read models have applied
 // it (read-your-writes), then answer `status` with what `read()` returns.
 template <class Read>
-response write_then_read(app_context& ctx, const request& req, std::string stream_id, std::string name,
-                         boost::json::object body, int status, Read read) {
+response write_then_read(app_context& ctx, const request& req, std::string stream_id,
+                         std::string name, boost::json::object body, int status, Read read) {
   auto r = run_command(ctx, req, std::move(stream_id), std::move(name), std::move(body));
   wait_for_position(ctx, r.position, ctx.max_wait);
   return with_position(json_response(status, read()), r.position);
 }
+
+// Binds a handler function to the app context for router::add.
+inline handler bound(app_context& ctx, response (*fn)(app_context&, request&)) {
+  return [&ctx, fn](request& q) { return fn(ctx, q); };
+}
+inline const std::string kApiV2 = "/api/v2";
 
 void add_config_routes(router& r, app_context& ctx);
 void add_execution_routes(router& r, app_context& ctx);

@@ -14,8 +14,8 @@ response json_response(int status, const boost::json::value& v) {
   return r;
 }
 
-response error_response(int status, const std::string& code, const std::string& message, const std::string& field,
-                        const boost::json::value& errors) {
+response error_response(int status, const std::string& code, const std::string& message,
+                        const std::string& field, const boost::json::value& errors) {
   boost::json::object o{{"detail", message}, {"code", code}};
   if (!field.empty()) o["field"] = field;
   if (!errors.is_null()) o["errors"] = errors;
@@ -65,7 +65,8 @@ bool decode(const std::string& in, std::string& out, bool plus_is_space) {
 }
 }  // namespace
 
-bool parse_target(const std::string& target, std::string& path, std::map<std::string, std::string>& query) {
+bool parse_target(const std::string& target, std::string& path,
+                  std::map<std::string, std::string>& query) {
   auto q = target.find('?');
   if (!decode(target.substr(0, q), path, false)) return false;
   if (q == std::string::npos) return true;
@@ -102,8 +103,10 @@ router::match router::find(const std::string& method, const std::string& path,
     bool ok = true;
     for (size_t i = 0; i < segs.size() && ok; ++i) {
       const auto& s = r.segments[i];
-      if (s.size() > 2 && s.front() == '{' && s.back() == '}') p[s.substr(1, s.size() - 2)] = segs[i];
-      else ok = s == segs[i];
+      if (s.size() > 2 && s.front() == '{' && s.back() == '}')
+        p[s.substr(1, s.size() - 2)] = segs[i];
+      else
+        ok = s == segs[i];
     }
     if (!ok) continue;
     m.path_known = true;

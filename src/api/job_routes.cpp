@@ -199,10 +199,8 @@ response requeue_job(app_context& ctx, request& req) {
 }  // namespace
 
 void add_job_routes(router& r, app_context& ctx) {
-  auto bind = [&ctx](response (*fn)(app_context&, request&)) {
-    return [&ctx, fn](request& q) { return fn(ctx, q); };
-  };
-  const std::string v2 = "/api/v2";
+  auto bind = [&ctx](response (*fn)(app_context&, request&)) { return bound(ctx, fn); };
+  const auto& v2 = kApiV2;
   r.add("GET", v2 + "/jobs", auth_level::user, bind(list_jobs));
   r.add("POST", v2 + "/jobs", auth_level::user, bind(post_job));
   r.add("GET", v2 + "/jobs/{id}", auth_level::user, bind(get_job));

@@ -4,7 +4,8 @@
 
 namespace beampipe::api {
 namespace {
-const std::vector<double> kBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+const std::vector<double> kBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                      0.25,  0.5,    1,     2.5,  5,     10};
 }
 
 std::string prom_label(const std::string& v) {
@@ -20,7 +21,8 @@ std::string prom_label(const std::string& v) {
   return out;
 }
 
-void metrics::observe_request(const std::string& method, const std::string& route, int status, double seconds) {
+void metrics::observe_request(const std::string& method, const std::string& route, int status,
+                              double seconds) {
   std::string labels = "method=\"" + prom_label(method) + "\",route=\"" + prom_label(route) + "\"";
   std::lock_guard lk(mu_);
   requests_[labels + ",status=\"" + std::to_string(status) + "\""]++;
@@ -42,7 +44,8 @@ std::string metrics::render() const {
   std::vector<std::function<void(std::string&)>> collectors;
   {
     std::lock_guard lk(mu_);
-    out += "# HELP beampipe_api_requests_total API requests by route template, method and status.\n";
+    out +=
+        "# HELP beampipe_api_requests_total API requests by route template, method and status.\n";
     out += "# TYPE beampipe_api_requests_total counter\n";
     for (const auto& [labels, n] : requests_)
       out += "beampipe_api_requests_total{" + labels + "} " + std::to_string(n) + "\n";
@@ -55,10 +58,12 @@ std::string metrics::render() const {
         out += "beampipe_api_request_duration_seconds_bucket{" + labels + ",le=\"" + buf + "\"} " +
                std::to_string(h.buckets[i]) + "\n";
       }
-      out += "beampipe_api_request_duration_seconds_bucket{" + labels + ",le=\"+Inf\"} " + std::to_string(h.count) + "\n";
+      out += "beampipe_api_request_duration_seconds_bucket{" + labels + ",le=\"+Inf\"} " +
+             std::to_string(h.count) + "\n";
       std::snprintf(buf, sizeof buf, "%.6f", h.sum);
       out += "beampipe_api_request_duration_seconds_sum{" + labels + "} " + buf + "\n";
-      out += "beampipe_api_request_duration_seconds_count{" + labels + "} " + std::to_string(h.count) + "\n";
+      out += "beampipe_api_request_duration_seconds_count{" + labels + "} " +
+             std::to_string(h.count) + "\n";
     }
     collectors = collectors_;
   }

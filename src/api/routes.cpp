@@ -444,10 +444,8 @@ response event_feed(app_context& ctx, request& req) {
 
 router build_routes(app_context& ctx) {
   router r;
-  auto bind = [&ctx](response (*fn)(app_context&, request&)) {
-    return [&ctx, fn](request& q) { return fn(ctx, q); };
-  };
-  const std::string v2 = "/api/v2";
+  auto bind = [&ctx](response (*fn)(app_context&, request&)) { return bound(ctx, fn); };
+  const auto& v2 = kApiV2;
   r.add("GET", v2 + "/health", auth_level::open, bind(get_health));
   r.add("GET", v2 + "/ready", auth_level::open, bind(get_ready));
   r.add("GET", v2 + "/health/tap", auth_level::open, bind(get_health_tap));

@@ -1,13 +1,13 @@
 #include "api/server.hpp"
 
-#include "util/ids.hpp"
+#include <spdlog/spdlog.h>
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <spdlog/spdlog.h>
-
 #include <thread>
+
+#include "util/ids.hpp"
 
 namespace beampipe::api {
 namespace net = boost::asio;
@@ -19,11 +19,13 @@ namespace {
 
 class session : public std::enable_shared_from_this<session> {
  public:
-  session(tcp::socket&& s, const server_options& opts, server::dispatch_fn& dispatch, net::thread_pool& handlers)
+  session(tcp::socket&& s, const server_options& opts, server::dispatch_fn& dispatch,
+          net::thread_pool& handlers)
       : stream_(std::move(s)), opts_(opts), dispatch_(dispatch), handlers_(handlers) {}
 
   void run() {
-    net::dispatch(stream_.get_executor(), beast::bind_front_handler(&session::read_header, shared_from_this()));
+    net::dispatch(stream_.get_executor(),
+                  beast::bind_front_handler(&session::read_header, shared_from_this()));
   }
 
  private:
@@ -40,11 +42,14 @@ class session : public std::enable_shared_from_this<session> {
     if (ec) return fail_read(ec);
     const auto& h = parser_->get();
     // Both framings at once is the classic request-smuggling vector: refuse it.
-    if (h.find(http::field::content_length) != h.end() && h.find(http::field::transfer_encoding) != h.end())
-      return reply_and_close(error_response(400, "bad_request",
-                                            "a request must not carry both Content-Length and Transfer-Encoding"));
+    if (h.find(http::field::content_length) != h.end() &&
+        h.find(http::field::transfer_encoding) != h.end())
+      return reply_and_close(
+          error_response(400, "bad_request",
+                         "a request must not carry both Content-Length and Transfer-Encoding"));
     stream_.expires_after(std::chrono::seconds(opts_.read_timeout_seconds));
-    http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&session::on_read, shared_from_this()));
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&session::on_read, shared_from_this()));
   }
 
   void fail_read(beast::error_code ec) {
@@ -55,10 +60,13 @@ class session : public std::enable_shared_from_this<session> {
       return;
     }
     if (ec == http::error::header_limit)
-      return reply_and_close(error_response(431, "header_too_large", "request header exceeds the limit"));
+      return reply_and_close(
+          error_response(431, "header_too_large", "request header exceeds the limit"));
     if (ec == http::error::body_limit)
-      return reply_and_close(error_response(413, "body_too_large", "request body exceeds the limit"));
-    return reply_and_close(error_response(400, "bad_request", "malformed HTTP request: " + ec.message()));
+      return reply_and_close(
+          error_response(413, "body_too_large", "request body exceeds the limit"));
+    return reply_and_close(
+        error_response(400, "bad_request", "malformed HTTP request: " + ec.message()));
   }
 
   void on_read(beast::error_code ec, std::size_t) {
@@ -82,7 +90,8 @@ class session : public std::enable_shared_from_this<session> {
     net::post(handlers_, [self, req] {
       auto res = std::make_shared<response>(self->dispatch_(*req));
       res->headers.emplace_back("X-Correlation-Id", req->correlation_id);
-      net::post(self->stream_.get_executor(), [self, res] { self->write(*res, !self->keep_alive_); });
+      net::post(self->stream_.get_executor(),
+                [self, res] { self->write(*res, !self->keep_alive_); });
     });
   }
 
@@ -92,22 +101,24 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void write(const response& r, bool close) {
-    auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(r.status), version_ ? version_ : 11);
+    auto res = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(r.status), version_ ? version_ : 11);
     res->set(http::field::server, "beampipe");
     res->set(http::field::content_type, r.content_type);
     for (const auto& [k, v] : r.headers) res->set(k, v);
     res->body() = r.body;
     res->keep_alive(!close);
     res->prepare_payload();
-    http::async_write(stream_, *res, [self = shared_from_this(), res, close](beast::error_code ec, std::size_t) {
-      if (ec || close) {
-        beast::error_code ignored;
-        self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-        if (!ec) self->linger();
-        return;
-      }
-      self->read_header();
-    });
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res, close](beast::error_code ec, std::size_t) {
+                        if (ec || close) {
+                          beast::error_code ignored;
+                          self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+                          if (!ec) self->linger();
+                          return;
+                        }
+                        self->read_header();
+                      });
   }
 
   // Lingering close: after refusing a request whose body is still arriving, read and drop
@@ -116,10 +127,11 @@ class session : public std::enable_shared_from_this<session> {
   void linger() {
     stream_.expires_after(std::chrono::seconds(2));
     discard_.resize(64 * 1024);
-    stream_.async_read_some(net::buffer(discard_), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-      self->lingered_ += n;
-      if (!ec && self->lingered_ < 16 * 1024 * 1024) self->linger();
-    });
+    stream_.async_read_some(net::buffer(discard_),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->lingered_ += n;
+                              if (!ec && self->lingered_ < 16 * 1024 * 1024) self->linger();
+                            });
   }
 
   beast::tcp_stream stream_;
@@ -146,7 +158,10 @@ struct server::impl {
   std::optional<net::executor_work_guard<net::io_context::executor_type>> guard;
 
   impl(server_options o, dispatch_fn d)
-      : opts(std::move(o)), dispatch(std::move(d)), ioc(static_cast<int>(opts.io_threads)), handlers(opts.handler_threads) {}
+      : opts(std::move(o)),
+        dispatch(std::move(d)),
+        ioc(static_cast<int>(opts.io_threads)),
+        handlers(opts.handler_threads) {}
 
   void accept() {
     acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket s) {
@@ -165,9 +180,11 @@ server::~server() { stop(); }
 void server::start() {
   auto& a = impl_->opts.bind_addr;
   auto colon = a.rfind(':');
-  if (colon == std::string::npos) throw std::runtime_error("bind address must be host:port, got '" + a + "'");
+  if (colon == std::string::npos)
+    throw std::runtime_error("bind address must be host:port, got '" + a + "'");
   std::string host = a.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   unsigned long port = 0;
   try {
     port = std::stoul(a.substr(colon + 1));
@@ -187,7 +204,8 @@ void server::start() {
   if (ec) throw std::runtime_error("cannot listen on " + a + ": " + ec.message());
   impl_->guard.emplace(impl_->ioc.get_executor());
   impl_->accept();
-  for (size_t i = 0; i < impl_->opts.io_threads; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+  for (size_t i = 0; i < impl_->opts.io_threads; ++i)
+    impl_->threads.emplace_back([this] { impl_->ioc.run(); });
 }
 
 void server::stop() {
