@@ -269,4 +269,37 @@ execution_admission admit_execution(store::connection_pool& pool, const json::ob
   return a;
 }
 
+namespace {
+constexpr const char* kGateKey = "hashtextextended('beampipe:execution-admission', 0)";
+}
+
+admission_gate::admission_gate(std::string conninfo) : conninfo_(std::move(conninfo)) {}
+
+admission_gate::~admission_gate() = default;
+
+void admission_gate::lock() {
+  // A broken connection (database restart) is replaced; its session's lock died with it.
+  for (int tries = 0;; ++tries) {
+    try {
+      if (!conn_ || !conn_->is_open()) conn_ = store::connect(conninfo_);
+      pqxx::nontransaction nt{*conn_};
+      nt.exec(std::string("SELECT pg_advisory_lock(") + kGateKey + ")");
+      return;
+    } catch (const pqxx::broken_connection&) {
+      conn_.reset();
+      if (tries >= 2) throw;
+    }
+  }
+}
+
+void admission_gate::unlock() noexcept {
+  try {
+    if (!conn_) return;
+    pqxx::nontransaction nt{*conn_};
+    nt.exec(std::string("SELECT pg_advisory_unlock(") + kGateKey + ")");
+  } catch (...) {
+    conn_.reset();  // closing the session releases the lock
+  }
+}
+
 }  // namespace beampipe::actors

@@ -6,6 +6,9 @@
 // per-source and aggregate discovery signatures, output verification policy). Shared by the
 // API (operator creates) and the scheduler (automated creates).
 #include <boost/json.hpp>
+#include <memory>
+#include <mutex>
+#include <pqxx/pqxx>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -27,6 +30,37 @@ struct execution_admission {
   boost::json::array errors;  // per-source readiness problems (preview only)
   std::vector<boost::json::object> preview;
   int64_t total_datasets = 0;
+};
+
+// Serialises execution creation across every process sharing the database. A creator (an
+// API request, the scheduler's execution tick) holds the gate while it counts the runs in
+// flight, creates, and waits until the read models show what it created, so two creators
+// can never both see room for the last slot of a profile or a cap. A PostgreSQL advisory
+// lock on the gate's own connection: a process that dies releases it with its session.
+class admission_gate {
+ public:
+  explicit admission_gate(std::string conninfo);
+  ~admission_gate();
+  admission_gate(const admission_gate&) = delete;
+  admission_gate& operator=(const admission_gate&) = delete;
+
+  template <class F>
+  auto run(F&& f) -> decltype(f()) {
+    std::lock_guard lk(mu_);
+    lock();
+    struct unlocker {
+      admission_gate* g;
+      ~unlocker() { g->unlock(); }
+    } u{this};
+    return f();
+  }
+
+ private:
+  void lock();
+  void unlock() noexcept;
+  std::mutex mu_;
+  std::string conninfo_;
+  std::unique_ptr<pqxx::connection> conn_;
 };
 
 // preview_only: collect readiness problems instead of refusing, skip archive and profile

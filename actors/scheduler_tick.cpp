@@ -31,6 +31,7 @@ struct tick_context {
   domain::shaping_knobs knobs;
   std::shared_ptr<store::connection_pool> pool;
   applied_wait wait_applied;
+  admission_gate* gate = nullptr;
   int64_t last_position = 0;  // newest event this scheduler wrote
 
   command_reply send(std::string stream, std::string name, json::object body,
@@ -259,11 +260,11 @@ json::object execution_tick(tick_context& ctx, const std::string& module, const 
 }  // namespace
 
 tick_function make_admission_tick(runtime& rt, std::string conninfo, domain::shaping_knobs knobs,
-                                  applied_wait wait_applied) {
+                                  applied_wait wait_applied, admission_gate* gate) {
   auto ctx = std::make_shared<tick_context>(
       tick_context{rt, conninfo, knobs,
                    std::make_shared<store::connection_pool>(conninfo, 2, "beampipe-scheduler"),
-                   std::move(wait_applied)});
+                   std::move(wait_applied), gate});
   return [ctx](int64_t) {
     if (ctx->last_position > 0 && ctx->wait_applied && !ctx->wait_applied(ctx->last_position))
       return json::object{{"skipped", "read models have not applied the previous tick yet"}};
@@ -299,7 +300,14 @@ tick_function make_admission_tick(runtime& rt, std::string conninfo, domain::sha
         enabled =
             enabled && enabled->is_object() ? enabled->as_object().if_contains("enabled") : nullptr;
         if (!enabled || !enabled->is_bool() || !enabled->as_bool()) continue;
-        execution[module] = execution_tick(*ctx, module, raw);
+        // Under the admission gate, until the read models show the runs it created (API
+        // creates in any process count them before taking a slot).
+        auto admit = [&] {
+          auto out = execution_tick(*ctx, module, raw);
+          if (ctx->last_position > 0 && ctx->wait_applied) ctx->wait_applied(ctx->last_position);
+          return out;
+        };
+        execution[module] = ctx->gate ? ctx->gate->run(admit) : admit();
       } catch (const std::exception& e) {
         spdlog::warn("scheduler: execution admission for {} failed: {}", module, e.what());
         execution[module] = json::object{{"error", e.what()}};

@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 
+#include "actors/execution_admission.hpp"
 #include "actors/runtime.hpp"
 #include "actors/scheduler.hpp"
 #include "domain/admission.hpp"
@@ -19,7 +20,8 @@ using applied_wait = std::function<bool(int64_t position)>;
 
 // Each tick first waits until the read models show what the previous tick wrote: admission
 // decides from read models, and counting in-flight work from a stale view would admit twice.
+// Execution admission runs under `gate` (may be null) so it never races API creates.
 tick_function make_admission_tick(runtime& rt, std::string conninfo, domain::shaping_knobs knobs,
-                                  applied_wait wait_applied);
+                                  applied_wait wait_applied, admission_gate* gate = nullptr);
 
 }  // namespace beampipe::actors

@@ -1,14 +1,18 @@
 #pragma once
 // Wires the route table to the actor runtime and the read models.
+#include <chrono>
+#include <functional>
+#include <optional>
+
 #include "actors/runtime.hpp"
 #include "api/http.hpp"
 #include "api/metrics.hpp"
 #include "projections/runner.hpp"
 #include "store/db.hpp"
 
-#include <chrono>
-#include <functional>
-#include <optional>
+namespace beampipe::actors {
+class admission_gate;
+}
 
 namespace beampipe::api {
 
@@ -26,9 +30,10 @@ struct app_context {
   std::chrono::milliseconds max_wait{30000};
   int64_t ready_max_lag = 10000;
   auth_hook auth;
-  std::string archive = "simulated";  // which archive discovery uses, reported by /ready
+  std::string archive = "simulated";   // which archive discovery uses, reported by /ready
   std::string backends = "simulated";  // where executions run (simulated | real), ditto
   std::function<boost::json::object()> probe_tap = nullptr;  // GET /health/tap
+  actors::admission_gate* admission = nullptr;  // serialises execution creates (cluster-wide)
 };
 
 router build_routes(app_context& ctx);

@@ -120,19 +120,25 @@ response post_execution(app_context& ctx, request& req) {
       return json_response(200, execution_or_404(ctx, id));
     }
   }
-  actors::execution_admission adm;
-  try {
-    adm = actors::admit_execution(ctx.pool, body, false);
-  } catch (const actors::admission_error& e) {
-    fail(e.status, e.code, e.what(), e.field);
-  }
-  json::object cmd = body;
-  for (auto& kv : adm.pins) cmd[kv.key()] = kv.value();
-  cmd.erase("deployment_profile_name");
-  cmd["request_sha256"] = sha;
-  if (key) cmd["idempotency_key"] = *key;
-  auto r = run_command(ctx, req, domain::execution_stream_id(id), "create", std::move(cmd));
-  wait_for_position(ctx, r.position, ctx.max_wait);
+  // Admission counts what the read models show, so the check, the create and the wait until
+  // it is visible happen under the admission gate.
+  auto admit_and_create = [&] {
+    actors::execution_admission adm;
+    try {
+      adm = actors::admit_execution(ctx.pool, body, false);
+    } catch (const actors::admission_error& e) {
+      fail(e.status, e.code, e.what(), e.field);
+    }
+    json::object cmd = body;
+    for (auto& kv : adm.pins) cmd[kv.key()] = kv.value();
+    cmd.erase("deployment_profile_name");
+    cmd["request_sha256"] = sha;
+    if (key) cmd["idempotency_key"] = *key;
+    auto r = run_command(ctx, req, domain::execution_stream_id(id), "create", std::move(cmd));
+    wait_for_position(ctx, r.position, ctx.max_wait);
+    return r;
+  };
+  auto r = ctx.admission ? ctx.admission->run(admit_and_create) : admit_and_create();
   return with_position(json_response(r.events_appended ? 201 : 200, execution_or_404(ctx, id)),
                        r.position);
 }

@@ -191,6 +191,7 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
   store::connection_pool read_pool(
       conninfo, static_cast<size_t>(env_long("BEAMPIPE_API_THREADS", 8)) + 2, "beampipe-api");
   api::metrics stats;
+  actors::admission_gate admission(conninfo);
   api::app_context ctx{rt,
                        read_pool,
                        watch,
@@ -200,6 +201,7 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
                        std::chrono::milliseconds(30000),
                        env_long("BEAMPIPE_READY_MAX_LAG", 10000),
                        nullptr};
+  ctx.admission = &admission;
   ctx.archive = cli::describe_archive_environment();
   ctx.backends = cli::describe_backends();
   ctx.probe_tap = cli::probe_tap_services;
@@ -244,15 +246,19 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
       std::chrono::seconds(std::max(1L, env_long("BEAMPIPE_SCHEDULER_INTERVAL_SECONDS", 60)));
   sco.lease_ttl =
       std::chrono::milliseconds(std::max(300L, env_long("BEAMPIPE_SCHEDULER_LEASE_MS", 30000)));
-  actors::scheduler sched(
-      rt, conninfo, sco,
-      actors::make_admission_tick(rt, conninfo, knobs.knobs, [&](int64_t position) {
-        std::optional<events::read_position> target;
-        store::with_connection(
-            read_pool, [&](pqxx::connection& c) { target = store::read_position_of(c, position); });
-        return target && watch.wait_until(
-                             *target, std::chrono::steady_clock::now() + std::chrono::seconds(30));
-      }));
+  actors::scheduler sched(rt, conninfo, sco,
+                          actors::make_admission_tick(
+                              rt, conninfo, knobs.knobs,
+                              [&](int64_t position) {
+                                std::optional<events::read_position> target;
+                                store::with_connection(read_pool, [&](pqxx::connection& c) {
+                                  target = store::read_position_of(c, position);
+                                });
+                                return target &&
+                                       watch.wait_until(*target, std::chrono::steady_clock::now() +
+                                                                     std::chrono::seconds(30));
+                              },
+                              &admission));
   if (role.workers && env_or("BEAMPIPE_SCHEDULER_ENABLED", "true") != "false") sched.start();
   if (cli::describe_backends() == "simulated")
     spdlog::warn(
