@@ -59,6 +59,10 @@ json::value builtin_graph() {
 
 }  // namespace
 
+// Names the recurring poll job of a backend target (fixed: the job id of a target must not
+// change between releases).
+constexpr const char* kPollTickNamespace = "6a0e2f3c-41d7-4b8e-9f25-7c3d9b1e5a80";
+
 struct execution_worker::impl {
   runtime& rt;
   std::string conninfo;
@@ -703,33 +707,57 @@ struct execution_worker::impl {
       slot.second.push_back(std::move(*ref));
     }
     for (auto& [key, group] : by_target) {
+      // One poll per target and round across every process: the round is claimed as a
+      // recurring job (dim_poll_tick / slurm_poll_tick) before the backend is asked.
+      const auto& backend = group.first;
+      bool slurm = backend->scheduler_name() == "slurm";
+      auto every =
+          std::max<int64_t>(1, (slurm ? opts.slurm_poll_every : opts.dim_poll_every).count());
+      auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        util::clock::now().time_since_epoch())
+                        .count();
+      int64_t round = now_ms / every;
+      auto next =
+          util::to_rfc3339(util::clock::time_point(std::chrono::milliseconds((round + 1) * every)));
+      auto tick = leases.claim(util::uuid_v5(kPollTickNamespace, key),
+                               slurm ? "slurm_poll_tick" : "dim_poll_tick", round,
+                               backend->description(), next);
+      if (!tick) continue;  // another process polls this target this round
       std::vector<std::string> claimed;
       {
         std::lock_guard lk(mu);
         for (const auto& ref : group.second)
           if (active.insert(ref.execution_id).second) claimed.push_back(ref.execution_id);
       }
-      boost::asio::post(workers, [this, backend = group.first, refs = group.second, claimed] {
-        try {
-          auto obs = backend->poll(refs);
-          for (size_t i = 0; i < refs.size() && i < obs.size(); ++i) {
-            auto body = observation_body(obs[i]);
-            body["confirms_submission"] = !refs[i].scheduler_job_id.empty();
-            auto budget = backend->scheduler_name() == "slurm" ? opts.slurm_poll_budget
-                                                               : opts.dim_poll_budget;
-            if (auto t0 = util::parse_rfc3339(refs[i].intent_at);
-                t0 && util::clock::now() - *t0 > budget)
-              body["poll_budget_exhausted"] = true;
-            send(refs[i].execution_id, "observe", std::move(body));
-          }
-        } catch (const std::exception& e) {
-          // The backend could not be asked at all; each run keeps its state and is polled again.
-          spdlog::warn("poll of {} execution(s) via {} failed: {}", refs.size(),
-                       backend->description(), e.what());
-        }
-        std::lock_guard lk(mu);
-        for (const auto& id : claimed) active.erase(id);
-      });
+      boost::asio::post(
+          workers, [this, backend = group.first, refs = group.second, claimed, tick = *tick] {
+            try {
+              auto obs = backend->poll(refs);
+              for (size_t i = 0; i < refs.size() && i < obs.size(); ++i) {
+                auto body = observation_body(obs[i]);
+                body["confirms_submission"] = !refs[i].scheduler_job_id.empty();
+                auto budget = backend->scheduler_name() == "slurm" ? opts.slurm_poll_budget
+                                                                   : opts.dim_poll_budget;
+                if (auto t0 = util::parse_rfc3339(refs[i].intent_at);
+                    t0 && util::clock::now() - *t0 > budget)
+                  body["poll_budget_exhausted"] = true;
+                send(refs[i].execution_id, "observe", std::move(body));
+              }
+            } catch (const std::exception& e) {
+              // The backend could not be asked at all; each run keeps its state and is polled
+              // again.
+              spdlog::warn("poll of {} execution(s) via {} failed: {}", refs.size(),
+                           backend->description(), e.what());
+            }
+            try {
+              leases.finish(tick, true);
+            } catch (const std::exception& e) {
+              spdlog::warn("poll round of {} not recorded as done: {}", backend->description(),
+                           e.what());
+            }
+            std::lock_guard lk(mu);
+            for (const auto& id : claimed) active.erase(id);
+          });
     }
   }
 

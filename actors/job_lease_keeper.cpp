@@ -47,15 +47,17 @@ job_lease_keeper::~job_lease_keeper() {
 }
 
 std::optional<store::job_claim> job_lease_keeper::claim(const std::string& job_id,
-                                                        const std::string& kind, int attempt) {
+                                                        const std::string& kind, int64_t attempt,
+                                                        const std::string& subject,
+                                                        const std::string& next_run_at) {
   std::optional<store::job_claim> c;
   store::with_connection(pool_, [&](pqxx::connection& conn) {
-    c = store::claim_job(conn, job_id, kind, attempt, owner_, lock_);
+    c = store::claim_job(conn, job_id, kind, attempt, owner_, lock_, subject, next_run_at);
     if (c) return;
     auto held = store::read_job_lease(conn, job_id);
     if (held && held->live && node_gone(held->owner, owner_) &&
         store::expire_job_lease(conn, job_id, held->owner, held->token))
-      c = store::claim_job(conn, job_id, kind, attempt, owner_, lock_);
+      c = store::claim_job(conn, job_id, kind, attempt, owner_, lock_, subject, next_run_at);
   });
   if (c) {
     std::lock_guard lk(mu_);

@@ -31,7 +31,8 @@ class job_lease_keeper {
   // Claims the attempt; a lease held by a node that is gone (node_gone) is expired first, so
   // a restart on the same host resumes its work at once.
   std::optional<store::job_claim> claim(const std::string& job_id, const std::string& kind,
-                                        int attempt);
+                                        int64_t attempt, const std::string& subject = "",
+                                        const std::string& next_run_at = "");
   // False once a renewal was refused: someone else may hold the job now.
   bool held(const store::job_claim& c) const;
   // Ends the claim (fenced); `done` finishes the attempt for good. False when it was lost.

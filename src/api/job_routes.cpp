@@ -28,6 +28,23 @@ const char* const kJobSelect =
     "  'lease_recoveries', coalesce(l.recoveries, 0)) AS row "
     "FROM jobs j LEFT JOIN job_leases l ON l.job_id = j.id";
 
+// Recurring ticks (per-target DIM and Slurm polls) have no events: their rows come from the
+// lease each round is claimed under — running while a worker polls, else queued until
+// next_run_at.
+const char* const kTickSelect =
+    "SELECT jsonb_build_object('id', l.job_id, 'kind', l.kind, "
+    "  'status', CASE WHEN l.state = 'held' AND l.expires_at > clock_timestamp() "
+    "                 THEN 'running' ELSE 'queued' END, "
+    "  'project_module', NULL, 'subject', l.subject, 'execution_id', NULL, "
+    "  'attempt', l.attempt, 'claim_token', NULL, 'reason', 'recurring', 'last_error', NULL, "
+    "  'created_at', l.claimed_at, 'updated_at', l.renewed_at, 'finished_at', NULL, "
+    "  'next_run_at', l.next_run_at, 'failure_class', NULL, 'dead_lettered_at', NULL, "
+    "  'lease_owner', CASE WHEN l.state = 'held' THEN l.owner END, "
+    "  'lease_token', CASE WHEN l.state = 'held' THEN l.token END, "
+    "  'lease_expires_at', CASE WHEN l.state = 'held' THEN l.expires_at END, "
+    "  'lease_recoveries', l.recoveries) AS row "
+    "FROM job_leases l WHERE l.kind LIKE '%\\_tick'";
+
 // Appends to the select (GCC 12 misreports std::string operator+ chains under -O2).
 std::string job_query(std::initializer_list<const char*> parts) {
   std::string q;
@@ -37,12 +54,13 @@ std::string job_query(std::initializer_list<const char*> parts) {
 
 json::object job_or_404(app_context& ctx, const std::string& id) {
   auto row = query_row(ctx, job_query({kJobSelect, " WHERE j.id = $1::uuid"}), id);
+  if (!row) row = query_row(ctx, job_query({kTickSelect, " AND l.job_id = $1::uuid"}), id);
   if (!row) fail(404, "not_found", "job not found", "id");
   return *row;
 }
 
 // GET /jobs: newest first (?status, ?kind, ?project_module; status includes running and
-// dead_letter).
+// dead_letter; kinds include the recurring dim_poll_tick and slurm_poll_tick).
 response list_jobs(app_context& ctx, request& req) {
   honour_min_position(ctx, req);
   auto limit = int_param(req, "limit", 100, 1, 1000);
@@ -52,7 +70,10 @@ response list_jobs(app_context& ctx, request& req) {
       200, query_rows(ctx,
                       job_query({"SELECT row FROM (", kJobSelect,
                                  " WHERE ($2 = '' OR j.kind = $2) AND ($3 = '' OR "
-                                 "j.project_module = $3)) x WHERE ($1 = '' OR row->>'status' = $1) "
+                                 "j.project_module = $3) UNION ALL ",
+                                 kTickSelect,
+                                 " AND ($2 = '' OR l.kind = $2) AND $3 = '') x "
+                                 "WHERE ($1 = '' OR row->>'status' = $1) "
                                  "ORDER BY row->>'created_at' DESC, row->>'id' DESC "
                                  "LIMIT $4::bigint OFFSET $5::bigint"}),
                       {q("status"), q("kind"), q("project_module"), std::to_string(limit),

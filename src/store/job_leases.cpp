@@ -3,13 +3,15 @@
 namespace beampipe::store {
 
 std::optional<job_claim> claim_job(pqxx::connection& c, const std::string& job_id,
-                                   const std::string& kind, int attempt, const std::string& owner,
-                                   std::chrono::milliseconds lock) {
+                                   const std::string& kind, int64_t attempt,
+                                   const std::string& owner, std::chrono::milliseconds lock,
+                                   const std::string& subject, const std::string& next_run_at) {
   pqxx::work tx{c};
   auto r = tx.exec_params(
       "SELECT token, recovered, coalesce(previous_owner, ''), recoveries "
-      "FROM claim_job($1::uuid, $2, $3, $4, $5::double precision / 1000)",
-      job_id, kind, attempt, owner, static_cast<double>(lock.count()));
+      "FROM claim_job($1::uuid, $2, $3::bigint, $4, $5::double precision / 1000, nullif($6, ''), "
+      "nullif($7, '')::timestamptz)",
+      job_id, kind, attempt, owner, static_cast<double>(lock.count()), subject, next_run_at);
   tx.commit();
   if (r.empty()) return std::nullopt;
   job_claim out;
@@ -58,6 +60,10 @@ bool finish_job_lease(pqxx::connection& c, const job_claim& claim, const std::st
       "WHERE job_id = $1::uuid AND owner = $2 AND token = $3 AND state = 'held'",
       claim.job_id, owner, claim.token, done ? "done" : "released");
   if (r.affected_rows() != 1) return false;
+  if (claim.kind.size() > 5 && claim.kind.compare(claim.kind.size() - 5, 5, "_tick") == 0) {
+    tx.commit();  // recurring ticks keep no history
+    return true;
+  }
   tx.exec_params(
       "INSERT INTO job_claim_history (job_id, kind, attempt, owner, token, action, detail) "
       "VALUES ($1::uuid, $2, $3, $4, $5, $6, nullif($7, ''))",

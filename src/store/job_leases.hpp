@@ -14,7 +14,7 @@ namespace beampipe::store {
 struct job_claim {
   std::string job_id;
   std::string kind;
-  int attempt = 1;
+  int64_t attempt = 1;  // recurring ticks: the round
   int64_t token = 0;
   bool recovered = false;      // the previous holder's lease expired without a finish
   std::string previous_owner;  // set when recovered
@@ -23,9 +23,13 @@ struct job_claim {
 
 // Claims `job_id` for `attempt`; nullopt when someone holds it, the attempt is finished, or
 // the lease already belongs to a newer attempt.
+// Recurring ticks (kinds ending in "_tick") claim one round each and name the target they
+// serve (`subject`) and when the next round is due (RFC 3339); they keep no claim history.
 std::optional<job_claim> claim_job(pqxx::connection& c, const std::string& job_id,
-                                   const std::string& kind, int attempt, const std::string& owner,
-                                   std::chrono::milliseconds lock);
+                                   const std::string& kind, int64_t attempt,
+                                   const std::string& owner, std::chrono::milliseconds lock,
+                                   const std::string& subject = "",
+                                   const std::string& next_run_at = "");
 
 // Extends every listed lease `owner` still holds; returns the ids of those it still holds.
 // A lease missing from the result is lost: its work must be dropped.

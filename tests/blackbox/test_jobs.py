@@ -231,7 +231,8 @@ finally:
 # mid-step (a poison pill) is recovered each restart and dead-lettered after max attempts:
 # its execution fails with failure_class worker_lost and nothing was submitted.
 SIM = {"BEAMPIPE_CASDA_TAP_URL": "", "BEAMPIPE_VIZIER_TAP_URL": "", "BEAMPIPE_USE_REAL_BACKENDS": "false",
-       "BEAMPIPE_EXECUTION_SCAN_MS": "100", "BEAMPIPE_WORKER_MAX_ATTEMPTS": "2"}
+       "BEAMPIPE_EXECUTION_SCAN_MS": "100", "BEAMPIPE_WORKER_MAX_ATTEMPTS": "2",
+       "BEAMPIPE_SIMULATED_RUN_MS": "1500", "BEAMPIPE_DIM_POLL_INTERVAL_MS": "200"}
 db = fresh_database()
 srv = Server(conninfo=db, extra_env=SIM)
 srv.wait_ready()
@@ -253,6 +254,19 @@ try:
          [("claimed", 1), ("finished", 1)])
     st, err, _, _ = srv.request("POST", f"{V2}/jobs/{job['id']}/requeue", {})
     c.eq("execute jobs are requeued by retrying the execution", (st, err.get("code")), (409, "requeue_via_retry"))
+
+    # A submitted run is polled through the recurring per-target poll job.
+    st, ex3, _, _ = srv.request("POST", V2 + "/executions", dict(base, sources=[{"source_identifier": "HIPASSJ1313-15"}]))
+    st, job3, _, _ = srv.request("POST", V2 + "/jobs", {"kind": "execute", "execution_id": ex3["uuid"],
+                                                        "payload": {"do_stage": False}})
+    wait_for("the submitted run to finish", lambda: srv.request("GET", f"{V2}/executions/{ex3['uuid']}")[1]["status"]
+             == "completed")
+    st, ticks, _, _ = srv.request("GET", V2 + "/jobs?kind=dim_poll_tick")
+    c.eq("one recurring poll job for the simulated DIM target",
+         [(t["kind"], t["subject"], t["reason"]) for t in ticks], [("dim_poll_tick", "simulated DALiuGE DIM", "recurring")])
+    c.true("its next round is after its current one", ticks and ticks[0]["next_run_at"] > ticks[0]["created_at"])
+    st, one, _, _ = srv.request("GET", f"{V2}/jobs/{ticks[0]['id']}")
+    c.eq("the poll job reads by id", (st, one["kind"]), (200, "dim_poll_tick"))
 
     st, ex2, _, _ = srv.request("POST", V2 + "/executions", dict(base, sources=[{"source_identifier": "HIPASSJ1318-21"}]))
     srv.stop()
