@@ -3,7 +3,12 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <future>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -25,6 +30,9 @@ std::optional<domain::admission_time> time_of(const pqxx::field& f) {
   return util::parse_rfc3339(f.as<std::string>());
 }
 
+// Admission checks of one tick run this many at a time (each holds a read connection).
+constexpr size_t kAdmissionParallelism = 4;
+
 struct tick_context {
   runtime& rt;
   std::string conninfo;
@@ -44,7 +52,38 @@ struct tick_context {
     if (r.status < 400) last_position = std::max(last_position, r.position);
     return r;
   }
+
+  // Sends every command at once (each to its own stream) and waits for all the replies, so
+  // the group appender commits them together instead of one commit per command.
+  std::vector<command_reply> send_all(std::vector<command_request> reqs) {
+    std::vector<command_reply> replies(reqs.size());
+    std::mutex m;
+    std::condition_variable cv;
+    size_t left = reqs.size();
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      reqs[i].cmd.actor = "system:scheduler";
+      rt.send(std::move(reqs[i]), [&, i](command_reply r) {
+        std::lock_guard lk(m);
+        replies[i] = std::move(r);
+        if (--left == 0) cv.notify_one();
+      });
+    }
+    std::unique_lock lk(m);
+    cv.wait(lk, [&] { return left == 0; });
+    for (const auto& r : replies)
+      if (r.status < 400) last_position = std::max(last_position, r.position);
+    return replies;
+  }
 };
+
+command_request make_request(std::string stream, std::string name, json::object body,
+                             const std::string& corr) {
+  command_request cr;
+  cr.stream_id = std::move(stream);
+  cr.cmd = {std::move(name), std::move(body), "system:scheduler"};
+  cr.correlation_id = corr;
+  return cr;
+}
 
 // Work waiting to start: outstanding discovery requests plus executions asked to run that
 // have not submitted yet (the jobs queue of the spec, as this design keeps it).
@@ -103,12 +142,13 @@ json::object discovery_tick(tick_context& ctx, const std::string& module,
   int64_t requested = 0;
   for (const auto& batch : decision.batches) {
     auto token = util::uuid_v7();
-    for (const auto& ident : batch.source_identifiers) {
-      auto reply =
-          ctx.send(domain::source_stream_id(domain::source_uuid(module, ident)),
-                   "request_discovery", {{"reason", "scheduler"}, {"claim_token", token}}, token);
+    std::vector<command_request> reqs;
+    for (const auto& ident : batch.source_identifiers)
+      reqs.push_back(make_request(domain::source_stream_id(domain::source_uuid(module, ident)),
+                                  "request_discovery",
+                                  {{"reason", "scheduler"}, {"claim_token", token}}, token));
+    for (const auto& reply : ctx.send_all(std::move(reqs)))
       if (reply.status < 400 && reply.events_appended > 0) ++requested;
-    }
     if (ctx.knobs.enqueue_pacing_ms > 0)
       std::this_thread::sleep_for(std::chrono::milliseconds(ctx.knobs.enqueue_pacing_ms));
   }
@@ -181,6 +221,14 @@ json::object execution_tick(tick_context& ctx, const std::string& module, const 
         "FROM source_registry WHERE project_module = $1 AND enabled AND workflow_run_pending AND "
         "NOT deleted",
         module);
+    // Every pending source's archive rows in one read (not one query per source).
+    std::map<std::string, std::map<std::string, json::value>> metadata;
+    for (const auto& m : tx.exec_params(
+             "SELECT m.source_uuid::text, m.sbid, m.metadata_json::text FROM archive_metadata m "
+             "JOIN source_registry s ON s.uuid = m.source_uuid WHERE s.project_module = $1 AND "
+             "s.enabled AND s.workflow_run_pending AND NOT s.deleted",
+             module))
+      metadata[m[0].as<std::string>()][m[1].as<std::string>()] = json::parse(m[2].c_str());
     for (const auto& row : r) {
       domain::pending_source ps;
       ps.source_identifier = row[1].as<std::string>();
@@ -192,10 +240,8 @@ json::object execution_tick(tick_context& ctx, const std::string& module, const 
       ps.readiness.last_executed_discovery_signature = row[5].as<std::string>();
       ps.readiness.discovery_claim_token = row[6].as<std::string>();
       ps.readiness.last_checked_at_set = row[7].as<bool>();
-      for (const auto& m : tx.exec_params("SELECT sbid, metadata_json::text FROM archive_metadata "
-                                          "WHERE source_uuid = $1::uuid",
-                                          row[0].as<std::string>()))
-        ps.readiness.metadata_rows[m[0].as<std::string>()] = json::parse(m[1].c_str());
+      if (auto it = metadata.find(row[0].as<std::string>()); it != metadata.end())
+        ps.readiness.metadata_rows = std::move(it->second);
       in.pending.push_back(std::move(ps));
     }
   });
@@ -204,6 +250,14 @@ json::object execution_tick(tick_context& ctx, const std::string& module, const 
   json::array created;
   auto reasons = decision.reasons;
   std::set<std::string> admitted;
+  // Admission checks run a few at a time; the creates, then the execute requests, go out
+  // together (one group commit) unless the operator paces enqueues.
+  struct planned {
+    const domain::planned_execution* plan;
+    json::object body, cmd;
+    std::optional<admission_error> refused;
+  };
+  std::vector<planned> plans;
   for (const auto& plan : decision.executions) {
     json::array sources;
     for (const auto& s : plan.source_identifiers)
@@ -211,35 +265,71 @@ json::object execution_tick(tick_context& ctx, const std::string& module, const 
     json::object body{
         {"project_module", module}, {"archive_name", in.policy.archive_name}, {"sources", sources}};
     if (profile_name) body["deployment_profile_name"] = *profile_name;
-    json::object cmd = body;
-    try {
-      auto adm = admit_execution(*ctx.pool, body, false);
-      for (auto& kv : adm.pins) cmd[kv.key()] = kv.value();
-    } catch (const admission_error& e) {
-      // A run the API would refuse (a source no longer ready, the profile at its limit) is
-      // not created; the sources stay pending for a later tick.
-      reasons.bump(e.code == "profile_concurrency_limit"
-                       ? domain::skip_reason::profile_in_flight_cap
-                       : domain::skip_reason::sources_skipped_not_ready);
-      spdlog::info("scheduler: {} not admitted: {}", module, e.what());
-      if (e.code == "profile_concurrency_limit") break;
-      continue;
+    plans.push_back({&plan, body, body, std::nullopt});
+  }
+  const size_t parallel = ctx.knobs.enqueue_pacing_ms > 0 ? 1 : kAdmissionParallelism;
+  std::vector<planned*> accepted;
+  bool profile_full = false;
+  for (size_t from = 0; from < plans.size() && !profile_full; from += parallel) {
+    std::vector<std::future<void>> checks;
+    for (size_t i = from; i < std::min(plans.size(), from + parallel); ++i)
+      checks.push_back(std::async(std::launch::async, [&ctx, &p = plans[i]] {
+        try {
+          auto adm = admit_execution(*ctx.pool, p.body, false);
+          for (auto& kv : adm.pins) p.cmd[kv.key()] = kv.value();
+        } catch (const admission_error& e) {
+          p.refused = e;
+        }
+      }));
+    for (auto& f : checks) f.get();
+    for (size_t i = from; i < std::min(plans.size(), from + parallel); ++i) {
+      auto& p = plans[i];
+      if (p.refused) {
+        // A run the API would refuse (a source no longer ready, the profile at its limit) is
+        // not created; the sources stay pending for a later tick.
+        reasons.bump(p.refused->code == "profile_concurrency_limit"
+                         ? domain::skip_reason::profile_in_flight_cap
+                         : domain::skip_reason::sources_skipped_not_ready);
+        spdlog::info("scheduler: {} not admitted: {}", module, p.refused->what());
+        if (p.refused->code == "profile_concurrency_limit") {
+          profile_full = true;
+          break;
+        }
+        continue;
+      }
+      p.cmd.erase("deployment_profile_name");
+      p.cmd["request_sha256"] = execution_request_sha256(p.body);
+      p.cmd["automation"] = json::object{{"claim_token", claim}, {"queue_depth", in.queue_depth}};
+      accepted.push_back(&p);
     }
-    cmd.erase("deployment_profile_name");
-    cmd["request_sha256"] = execution_request_sha256(body);
-    cmd["automation"] = json::object{{"claim_token", claim}, {"queue_depth", in.queue_depth}};
-    auto id = util::uuid_v7();
-    auto r = ctx.send(domain::execution_stream_id(id), "create", std::move(cmd), claim);
-    if (r.status >= 400) {
-      spdlog::warn("scheduler: creating an execution for {} failed: {}", module, r.message);
-      continue;
+  }
+  for (size_t from = 0; from < accepted.size(); from += parallel == 1 ? 1 : accepted.size()) {
+    auto to = parallel == 1 ? from + 1 : accepted.size();
+    std::vector<command_request> creates;
+    std::vector<std::string> ids;
+    for (size_t i = from; i < to; ++i) {
+      ids.push_back(util::uuid_v7());
+      creates.push_back(make_request(domain::execution_stream_id(ids.back()), "create",
+                                     std::move(accepted[i]->cmd), claim));
     }
-    ctx.send(domain::execution_stream_id(id), "request_execute", {}, claim);
-    created.push_back(json::value(id));
-    for (const auto& s : plan.source_identifiers) admitted.insert(s);
+    auto replies = ctx.send_all(std::move(creates));
+    std::vector<command_request> executes;
+    for (size_t k = 0; k < replies.size(); ++k) {
+      if (replies[k].status >= 400) {
+        spdlog::warn("scheduler: creating an execution for {} failed: {}", module,
+                     replies[k].message);
+        continue;
+      }
+      executes.push_back(
+          make_request(domain::execution_stream_id(ids[k]), "request_execute", {}, claim));
+      created.push_back(json::value(ids[k]));
+      for (const auto& s : accepted[from + k]->plan->source_identifiers) admitted.insert(s);
+    }
+    ctx.send_all(std::move(executes));
     if (ctx.knobs.enqueue_pacing_ms > 0)
       std::this_thread::sleep_for(std::chrono::milliseconds(ctx.knobs.enqueue_pacing_ms));
   }
+  std::vector<command_request> clears;
   for (const auto& s : decision.clear_pending) {
     // Only what was really admitted (or already executed) stops being pending.
     bool already =
@@ -247,9 +337,11 @@ json::object execution_tick(tick_context& ctx, const std::string& module, const 
           return k.source_identifier == s && k.reason == domain::kAlreadyExecutedReason;
         });
     if (!admitted.count(s) && !already) continue;
-    ctx.send(domain::source_stream_id(domain::source_uuid(module, s)), "clear_pending",
-             {{"reason", already ? "already_executed" : "admitted"}}, claim);
+    clears.push_back(make_request(domain::source_stream_id(domain::source_uuid(module, s)),
+                                  "clear_pending",
+                                  {{"reason", already ? "already_executed" : "admitted"}}, claim));
   }
+  ctx.send_all(std::move(clears));
   return {{"executions", std::move(created)},
           {"pending", decision.pending_count},
           {"run_limit", decision.run_limit},
@@ -263,7 +355,8 @@ tick_function make_admission_tick(runtime& rt, std::string conninfo, domain::sha
                                   applied_wait wait_applied, admission_gate* gate) {
   auto ctx = std::make_shared<tick_context>(
       tick_context{rt, conninfo, knobs,
-                   std::make_shared<store::connection_pool>(conninfo, 2, "beampipe-scheduler"),
+                   std::make_shared<store::connection_pool>(conninfo, kAdmissionParallelism + 1,
+                                                            "beampipe-scheduler"),
                    std::move(wait_applied), gate});
   return [ctx](int64_t) {
     if (ctx->last_position > 0 && ctx->wait_applied && !ctx->wait_applied(ctx->last_position))

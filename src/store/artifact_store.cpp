@@ -8,6 +8,8 @@ std::string put_artifact(pqxx::connection& c, const std::string& media_type,
                          const std::string& content) {
   auto sha = util::sha256_hex(content);
   pqxx::work tx{c};
+  // Content-addressed: a blob stored before is not sent (and compressed) again.
+  if (!tx.exec_params("SELECT 1 FROM artifact_blobs WHERE sha256 = $1", sha).empty()) return sha;
   tx.exec_params(
       "INSERT INTO artifact_blobs (sha256, media_type, size_bytes, content) VALUES ($1, $2, $3, "
       "$4) "
