@@ -4,6 +4,7 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <set>
@@ -28,6 +29,8 @@ struct discovery_worker::impl {
   std::atomic<bool> stopping{false};
   std::thread poller;
   std::mutex mu;
+  std::condition_variable slot_freed;  // a finished attempt: look for more work now
+  bool freed = false;
   std::set<std::string> in_flight;   // request ids being run here
   std::deque<std::string> answered;  // recently answered ids, until the read model shows it
   discovery_worker* owner;
@@ -92,7 +95,9 @@ struct discovery_worker::impl {
       } catch (const std::exception& e) {
         spdlog::warn("discovery poll failed: {}", e.what());
       }
-      std::this_thread::sleep_for(opts.poll);
+      std::unique_lock lk(mu);
+      slot_freed.wait_for(lk, opts.poll, [this] { return freed || stopping.load(); });
+      freed = false;
     }
   }
 
@@ -149,6 +154,8 @@ struct discovery_worker::impl {
     }
     std::lock_guard lk(mu);
     in_flight.erase(attempt_key(q));
+    freed = true;
+    slot_freed.notify_one();
     // An unsettled attempt (not claimed here, or the store refused the answer) is looked at
     // again next poll.
     if (settled) answered.push_back(attempt_key(q));

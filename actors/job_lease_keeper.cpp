@@ -33,7 +33,7 @@ bool node_gone(const std::string& node, const std::string& self) {
 
 job_lease_keeper::job_lease_keeper(const std::string& conninfo, std::string owner,
                                    std::chrono::milliseconds lock)
-    : pool_(conninfo, 1, "beampipe-job-leases"), owner_(std::move(owner)), lock_(lock) {
+    : pool_(conninfo, 4, "beampipe-job-leases"), owner_(std::move(owner)), lock_(lock) {
   thread_ = std::thread([this] { loop(); });
 }
 

@@ -1,19 +1,21 @@
 #include "actors/runtime.hpp"
 
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <caf/all.hpp>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <optional>
+#include <unordered_map>
+
 #include "events/envelope.hpp"
 #include "store/event_store.hpp"
 #include "util/ids.hpp"
 #include "util/json.hpp"
-
-#include <boost/asio/post.hpp>
-#include <boost/asio/thread_pool.hpp>
-#include <caf/all.hpp>
-#include <spdlog/spdlog.h>
-
-#include <atomic>
-#include <deque>
-#include <future>
-#include <unordered_map>
 
 namespace beampipe::actors {
 namespace json = boost::json;
@@ -85,7 +87,8 @@ struct shared_ctx {
 };
 
 // Loads snapshot + tail; runs on the blocking pool, never on a CAF thread.
-load_result load_aggregate(shared_ctx& ctx, const domain::aggregate_kind& kind, const std::string& stream_id) {
+load_result load_aggregate(shared_ctx& ctx, const domain::aggregate_kind& kind,
+                           const std::string& stream_id) {
   load_result out;
   out.state = kind.initial();
   try {
@@ -101,8 +104,8 @@ load_result load_aggregate(shared_ctx& ctx, const domain::aggregate_kind& kind, 
       }
       for (const auto& e : store::read_stream(c, stream_id, from)) {
         auto data = util::parse_json(e.data);
-        kind.apply(out.state, e.type, data && data->is_object() ? data->as_object() : json::object{},
-                   e.recorded_at);
+        kind.apply(out.state, e.type,
+                   data && data->is_object() ? data->as_object() : json::object{}, e.recorded_at);
         out.version = e.stream_version;
         out.last_position = e.position;
       }
@@ -139,7 +142,8 @@ struct aggregate_state {
 };
 
 caf::behavior aggregate_actor(caf::stateful_actor<aggregate_state>* self, shared_ctx* ctx,
-                              const domain::aggregate_kind* kind, std::string stream_id, caf::actor registry) {
+                              const domain::aggregate_kind* kind, std::string stream_id,
+                              caf::actor registry) {
   auto& st = self->state;
   st.kind = kind;
   st.stream_id = std::move(stream_id);
@@ -252,7 +256,8 @@ caf::behavior aggregate_actor(caf::stateful_actor<aggregate_state>* self, shared
       [self, submit_append](resubmit_atom) {
         if (self->state.busy && self->state.current_request) submit_append();
       },
-      [self, ctx, registry, process_next, submit_append, start_load](appended_atom, appended_msg& m) {
+      [self, ctx, registry, process_next, submit_append, start_load](appended_atom,
+                                                                     appended_msg& m) {
         auto& s = self->state;
         if (!s.busy || m.attempt_id != s.attempt_seq) return;  // stale reply
         auto& res = m.result;
@@ -275,11 +280,13 @@ caf::behavior aggregate_actor(caf::stateful_actor<aggregate_state>* self, shared
           self->send(registry, done_atom::value, s.stream_id);
           if (s.version - s.snapshot_version >= ctx->opts.snapshot_every) {
             store::snapshot snap{s.stream_id, s.version, 1,
-                                 json::serialize(json::object{{"state", s.state}, {"last_position", s.last_position}})};
+                                 json::serialize(json::object{{"state", s.state},
+                                                              {"last_position", s.last_position}})};
             s.snapshot_version = s.version;
             boost::asio::post(*ctx->blocking, [ctx, snap] {
               try {
-                store::with_connection(*ctx->pool, [&](pqxx::connection& c) { store::save_snapshot(c, snap); });
+                store::with_connection(*ctx->pool,
+                                       [&](pqxx::connection& c) { store::save_snapshot(c, snap); });
               } catch (const std::exception& e) {
                 spdlog::warn("snapshot of {} failed: {}", snap.stream_id, e.what());
               }
@@ -305,7 +312,8 @@ caf::behavior aggregate_actor(caf::stateful_actor<aggregate_state>* self, shared
                           res.error_code == store::store_errc::commit_unknown);
         if (transient && ++s.append_attempts < 5) {
           // Same event ids: if the earlier commit did happen, the store answers idempotently.
-          self->delayed_send(self, std::chrono::milliseconds(50 << s.append_attempts), resubmit_atom::value);
+          self->delayed_send(self, std::chrono::milliseconds(50 << s.append_attempts),
+                             resubmit_atom::value);
           return;
         }
         command_reply r;
@@ -366,7 +374,8 @@ caf::behavior registry_actor(caf::stateful_actor<registry_state>* self, shared_c
         }
         auto& rt = self->state.routes[sid];
         if (!rt.actor) {
-          rt.actor = self->spawn(aggregate_actor, ctx, kind, sid, caf::actor_cast<caf::actor>(self));
+          rt.actor =
+              self->spawn(aggregate_actor, ctx, kind, sid, caf::actor_cast<caf::actor>(self));
           self->monitor(rt.actor);
         }
         rt.in_flight++;
@@ -376,7 +385,8 @@ caf::behavior registry_actor(caf::stateful_actor<registry_state>* self, shared_c
         auto it = self->state.routes.find(sid);
         if (it != self->state.routes.end() && it->second.in_flight > 0) it->second.in_flight--;
       },
-      // Passivation: only when nothing is routed to the actor, so no command is lost in its mailbox.
+      // Passivation: only when nothing is routed to the actor, so no command is lost in its
+      // mailbox.
       [self](idle_atom, const std::string& sid) {
         auto it = self->state.routes.find(sid);
         if (it == self->state.routes.end() || it->second.in_flight > 0) return;
@@ -394,7 +404,8 @@ caf::behavior registry_actor(caf::stateful_actor<registry_state>* self, shared_c
         }
       },
       [self](stop_atom) {
-        for (auto& [sid, rt] : self->state.routes) self->send_exit(rt.actor, caf::exit_reason::user_shutdown);
+        for (auto& [sid, rt] : self->state.routes)
+          self->send_exit(rt.actor, caf::exit_reason::user_shutdown);
         self->state.routes.clear();
         self->quit();
       },
@@ -447,8 +458,9 @@ void runtime::shutdown() {
 void runtime::send(command_request req, std::function<void(command_reply)> done) {
   auto slot = std::make_shared<reply_slot>();
   slot->fn = std::move(done);
-  caf::anon_send(impl_->registry, cmd_atom::value,
-                 command_envelope{std::make_shared<command_request>(std::move(req)), std::move(slot)});
+  caf::anon_send(
+      impl_->registry, cmd_atom::value,
+      command_envelope{std::make_shared<command_request>(std::move(req)), std::move(slot)});
 }
 
 command_reply runtime::send_sync(command_request req, std::chrono::milliseconds timeout) {
@@ -465,11 +477,49 @@ command_reply runtime::send_sync(command_request req, std::chrono::milliseconds 
   return f.get();
 }
 
+std::vector<command_reply> runtime::send_all(std::vector<command_request> reqs,
+                                             std::chrono::milliseconds timeout) {
+  // Shared with the callbacks, so a reply that arrives after the timeout writes nowhere bad.
+  struct state {
+    std::mutex m;
+    std::condition_variable cv;
+    std::vector<std::optional<command_reply>> replies;
+    size_t left;
+  };
+  auto st = std::make_shared<state>();
+  st->replies.resize(reqs.size());
+  st->left = reqs.size();
+  for (size_t i = 0; i < reqs.size(); ++i)
+    send(std::move(reqs[i]), [st, i](command_reply r) {
+      std::lock_guard lk(st->m);
+      st->replies[i] = std::move(r);
+      if (--st->left == 0) st->cv.notify_all();
+    });
+  std::unique_lock lk(st->m);
+  st->cv.wait_for(lk, timeout, [&] { return st->left == 0; });
+  std::vector<command_reply> out;
+  out.reserve(st->replies.size());
+  for (auto& r : st->replies) {
+    if (r) {
+      out.push_back(std::move(*r));
+    } else {
+      command_reply t;
+      t.status = 504;
+      t.code = "timeout";
+      t.message = "command timed out";
+      out.push_back(std::move(t));
+    }
+  }
+  return out;
+}
+
 void runtime::passivate(const std::string& stream_id) {
   caf::anon_send(impl_->registry, stop_atom::value, stream_id);
 }
 
-runtime_stats runtime::stats() const { return {impl_->ctx.live.load(), impl_->ctx.recoveries.load()}; }
+runtime_stats runtime::stats() const {
+  return {impl_->ctx.live.load(), impl_->ctx.recoveries.load()};
+}
 store::group_appender& runtime::appender() { return impl_->appender; }
 store::connection_pool& runtime::pool() { return impl_->pool; }
 const std::string& runtime::node_id() const { return impl_->opts.node_id; }

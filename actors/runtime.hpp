@@ -4,14 +4,15 @@
 // spawns one aggregate actor per stream on demand, routes commands to it, and passivates
 // idle ones; aggregates recover from snapshot + events and append through the group
 // appender. No blocking call runs on CAF's scheduler threads.
-#include "domain/aggregates.hpp"
-#include "store/db.hpp"
-#include "store/group_appender.hpp"
-
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
+
+#include "domain/aggregates.hpp"
+#include "store/db.hpp"
+#include "store/group_appender.hpp"
 
 namespace beampipe::actors {
 
@@ -40,7 +41,7 @@ struct runtime_options {
   size_t caf_threads = 2;
   std::chrono::milliseconds idle_after{std::chrono::minutes(5)};
   int64_t snapshot_every = 50;  // events between aggregate snapshots
-  size_t append_writers = 1;     // group-commit connections (streams are sharded over them)
+  size_t append_writers = 1;    // group-commit connections (streams are sharded over them)
 };
 
 struct runtime_stats {
@@ -58,7 +59,12 @@ class runtime {
   // Routes a command to its aggregate. `done` runs exactly once, on an actor thread: keep it
   // short (post the result elsewhere).
   void send(command_request req, std::function<void(command_reply)> done);
-  command_reply send_sync(command_request req, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  command_reply send_sync(command_request req,
+                          std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // Sends every command at once and waits for all replies (in request order), so commands to
+  // different streams share group commits; a reply missing at the timeout is a 504.
+  std::vector<command_reply> send_all(std::vector<command_request> reqs,
+                                      std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
   // Stops the stream's aggregate now (its state is rebuilt from the store on next use).
   void passivate(const std::string& stream_id);

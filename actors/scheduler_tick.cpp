@@ -53,23 +53,9 @@ struct tick_context {
     return r;
   }
 
-  // Sends every command at once (each to its own stream) and waits for all the replies, so
-  // the group appender commits them together instead of one commit per command.
+  // Sends every command at once (each to its own stream): one group commit, not one each.
   std::vector<command_reply> send_all(std::vector<command_request> reqs) {
-    std::vector<command_reply> replies(reqs.size());
-    std::mutex m;
-    std::condition_variable cv;
-    size_t left = reqs.size();
-    for (size_t i = 0; i < reqs.size(); ++i) {
-      reqs[i].cmd.actor = "system:scheduler";
-      rt.send(std::move(reqs[i]), [&, i](command_reply r) {
-        std::lock_guard lk(m);
-        replies[i] = std::move(r);
-        if (--left == 0) cv.notify_one();
-      });
-    }
-    std::unique_lock lk(m);
-    cv.wait(lk, [&] { return left == 0; });
+    auto replies = rt.send_all(std::move(reqs));
     for (const auto& r : replies)
       if (r.status < 400) last_position = std::max(last_position, r.position);
     return replies;

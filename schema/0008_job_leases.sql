@@ -57,6 +57,9 @@ DECLARE
   is_recovery boolean;
   keep_history boolean := p_kind NOT LIKE '%\_tick';
 BEGIN
+  -- Leases are coordination, not record: a claim lost with a database crash is simply made
+  -- again, so the commit need not wait for the disk.
+  PERFORM set_config('synchronous_commit', 'off', true);
   INSERT INTO job_leases (job_id, kind, attempt, state, owner, token, claimed_at, renewed_at,
                           expires_at, subject, next_run_at)
   VALUES (p_job, p_kind, p_attempt, 'held', p_owner, 1, clock_timestamp(), clock_timestamp(),

@@ -361,10 +361,20 @@ response bulk_sources(app_context& ctx, request& req) {
       fail(400, "invalid_field", "enabled must be a boolean", path + ".enabled");
     todo.emplace_back(domain::source_uuid(module, ident), items[i].as_object());
   }
+  // Every item validated: register them all at once (different streams share commits).
+  std::vector<actors::command_request> cmds;
+  for (auto& [uuid, item] : todo) {
+    actors::command_request cr;
+    cr.stream_id = domain::source_stream_id(uuid);
+    cr.cmd = {"register", item, "system:api"};
+    cr.correlation_id = req.correlation_id;
+    cmds.push_back(std::move(cr));
+  }
   int64_t position = 0;
-  for (auto& [uuid, item] : todo)
-    position = std::max(
-        position, run_command(ctx, req, domain::source_stream_id(uuid), "register", item).position);
+  for (const auto& r : ctx.runtime.send_all(std::move(cmds))) {
+    if (r.status >= 400) fail(r.status, r.code.empty() ? "error" : r.code, r.message, r.field);
+    position = std::max(position, r.position);
+  }
   wait_for_position(ctx, position, ctx.max_wait);
   json::array rows;
   for (auto& [uuid, item] : todo) rows.push_back(source_or_404(ctx, uuid));

@@ -2,6 +2,14 @@
 
 namespace beampipe::store {
 
+namespace {
+// Lease bookkeeping is coordination, not record (the outcome of a job is in its events): a
+// change lost with a database crash only means a lease is claimed or recovered once more.
+void relaxed_commit(pqxx::work& tx) {
+  tx.exec("SELECT set_config('synchronous_commit', 'off', true)");
+}
+}  // namespace
+
 std::optional<job_claim> claim_job(pqxx::connection& c, const std::string& job_id,
                                    const std::string& kind, int64_t attempt,
                                    const std::string& owner, std::chrono::milliseconds lock,
@@ -38,6 +46,7 @@ std::vector<std::string> renew_job_leases(pqxx::connection& c, const std::string
   }
   ids += '}', tokens += '}';
   pqxx::work tx{c};
+  relaxed_commit(tx);
   auto r = tx.exec_params(
       "UPDATE job_leases l SET renewed_at = clock_timestamp(), "
       "  expires_at = clock_timestamp() + make_interval(secs => $4::double precision / 1000) "
@@ -54,6 +63,7 @@ std::vector<std::string> renew_job_leases(pqxx::connection& c, const std::string
 bool finish_job_lease(pqxx::connection& c, const job_claim& claim, const std::string& owner,
                       bool done, const std::string& detail) {
   pqxx::work tx{c};
+  relaxed_commit(tx);
   auto r = tx.exec_params(
       "UPDATE job_leases SET state = $4, renewed_at = clock_timestamp(), "
       "  expires_at = clock_timestamp() "
