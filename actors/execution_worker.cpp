@@ -78,6 +78,7 @@ struct execution_worker::impl {
   std::map<std::string, int64_t> seen_version;  // last stream version this worker wrote
   std::map<std::string, clock::time_point> next_poll, next_lookup;
   job_lease_keeper leases;
+  std::map<std::string, std::optional<domain::DeploymentProfile>> profiles;  // by snapshot
 
   impl(runtime& r, std::string ci, adapters::backend_factory b, stager s,
        execution_worker_options o)
@@ -126,16 +127,46 @@ struct execution_worker::impl {
     return out;
   }
 
-  static std::optional<domain::DeploymentProfile> profile_of(const json::object& row) {
+  // The pinned profile snapshot of a run, parsed once per distinct snapshot (many runs share
+  // one; polls ask for it every round).
+  std::optional<domain::DeploymentProfile> profile_of(const json::object& row) {
     const auto& snap = row.contains("deployment_profile_snapshot")
                            ? row.at("deployment_profile_snapshot")
                            : json::value(nullptr);
     if (!snap.is_object()) return std::nullopt;
+    auto key = json::serialize(snap);
+    {
+      std::lock_guard lk(mu);
+      if (auto it = profiles.find(key); it != profiles.end()) return it->second;
+    }
     auto body = snap.as_object();
     body.erase("revision");
     body.erase("spec_sha256");
-    auto parsed = domain::parse_deployment_profile(json::value(body));
-    return parsed.profile;
+    auto parsed = domain::parse_deployment_profile(json::value(body)).profile;
+    std::lock_guard lk(mu);
+    if (profiles.size() > 256) profiles.clear();
+    profiles.emplace(std::move(key), parsed);
+    return parsed;
+  }
+
+  // The columns a poll needs, for many runs in one read.
+  std::vector<json::object> load_poll_rows(const std::vector<std::string>& ids) {
+    std::vector<json::object> out;
+    std::string list = "{";
+    for (size_t i = 0; i < ids.size(); ++i) list += (i ? "," : "") + ids[i];
+    list += "}";
+    store::with_connection(pool, [&](pqxx::connection& c) {
+      pqxx::read_transaction tx{c};
+      for (const auto& r : tx.exec_params(
+               "SELECT jsonb_build_object('uuid', uuid, 'daliuge_session_id', daliuge_session_id, "
+               "'scheduler_job_id', scheduler_job_id, 'remote_session_dir', remote_session_dir, "
+               "'submission_intent_at', submission_intent_at, 'deployment_profile_snapshot', "
+               "deployment_profile_snapshot)::text FROM batch_execution_record "
+               "WHERE uuid = ANY($1::uuid[])",
+               list))
+        out.push_back(json::parse(r[0].c_str()).as_object());
+    });
+    return out;
   }
 
   // ------------------------------------------------------------------ scan
@@ -691,9 +722,7 @@ struct execution_worker::impl {
 
   void poll_due(const std::vector<std::string>& ids) {
     // Group by backend target so one call (one SSH session, one DIM) serves many runs.
-    std::vector<json::object> rows;
-    for (const auto& id : ids)
-      if (auto r = load_row(id)) rows.push_back(std::move(*r));
+    auto rows = load_poll_rows(ids);
     std::map<std::string, std::pair<std::shared_ptr<adapters::execution_backend>,
                                     std::vector<adapters::execution_ref>>>
         by_target;
