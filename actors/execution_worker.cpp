@@ -79,6 +79,7 @@ struct execution_worker::impl {
   std::map<std::string, clock::time_point> next_poll, next_lookup;
   job_lease_keeper leases;
   std::map<std::string, std::optional<domain::DeploymentProfile>> profiles;  // by snapshot
+  std::map<std::string, std::shared_ptr<const json::value>> graphs;          // by sha256
 
   impl(runtime& r, std::string ci, adapters::backend_factory b, stager s,
        execution_worker_options o)
@@ -446,14 +447,9 @@ struct execution_worker::impl {
     if (!manifest) throw prepare_failure(manifest.error());
 
     auto graph_bytes = fetch_graph(*config);
-    json::value graph;
-    try {
-      graph = graph_bytes.empty() ? builtin_graph() : json::parse(graph_bytes);
-    } catch (const std::exception& e) {
-      throw prepare_failure(std::string("graph is not valid JSON: ") + e.what());
-    }
-    if (graph_bytes.empty()) graph_bytes = json::serialize(graph);
-    auto patched = graph;
+    auto graph = parsed_graph(graph_bytes);
+    if (graph_bytes.empty()) graph_bytes = json::serialize(*graph);
+    auto patched = *graph;
     auto now_s =
         std::chrono::duration_cast<std::chrono::seconds>(util::clock::now().time_since_epoch())
             .count();
@@ -490,6 +486,27 @@ struct execution_worker::impl {
     if (r.status >= 400) return nullptr;
     manifest_out = manifest_sha;
     return patched;
+  }
+
+  // The parsed source graph, shared by every run of the same graph bytes (a survey's runs
+  // all start from one graph of several hundred KB; parsing it per run was a large share of
+  // the execute step's CPU).
+  std::shared_ptr<const json::value> parsed_graph(const std::string& bytes) {
+    auto key = bytes.empty() ? std::string("builtin") : util::sha256_hex(bytes);
+    {
+      std::lock_guard lk(mu);
+      if (auto it = graphs.find(key); it != graphs.end()) return it->second;
+    }
+    std::shared_ptr<const json::value> g;
+    try {
+      g = std::make_shared<const json::value>(bytes.empty() ? builtin_graph() : json::parse(bytes));
+    } catch (const std::exception& e) {
+      throw prepare_failure(std::string("graph is not valid JSON: ") + e.what());
+    }
+    std::lock_guard lk(mu);
+    if (graphs.size() >= 8) graphs.clear();
+    graphs.emplace(key, g);
+    return g;
   }
 
   // graph.path (relative to BEAMPIPE_HOME) or graph.url; SHA-256 verified when given.
