@@ -42,11 +42,12 @@ inline constexpr const char* execution_sources_finalized = "ExecutionSourcesFina
 // "run_record_merge", "artifacts", "observation" and "provenance". Projections copy;
 // they never re-derive a status.
 inline bool is_execution_event(std::string_view t) {
-  for (const char* x : {execution_created, execution_execute_requested, execution_started,
-                        execution_manifest_prepared, execution_not_submitted, submission_intended,
-                        submission_recorded, submission_uncertain, execution_failed, execution_observed,
-                        execution_cancel_requested, execution_cancelled, execution_retry_requested,
-                        submission_abandoned, execution_outputs_verified, execution_sources_finalized})
+  for (const char* x :
+       {execution_created, execution_execute_requested, execution_started,
+        execution_manifest_prepared, execution_not_submitted, submission_intended,
+        submission_recorded, submission_uncertain, execution_failed, execution_observed,
+        execution_cancel_requested, execution_cancelled, execution_retry_requested,
+        submission_abandoned, execution_outputs_verified, execution_sources_finalized})
     if (t == x) return true;
   return false;
 }
@@ -60,6 +61,12 @@ inline constexpr const char* profile_deleted = "DeploymentProfileDeleted";
 
 inline constexpr const char* scheduler_ticked = "SchedulerTicked";
 
+// Users (issue #7). No event carries a password or its hash: credentials are operational
+// state (user_credentials), never part of the replayable history.
+inline constexpr const char* user_created = "UserCreated";
+inline constexpr const char* user_password_changed = "UserPasswordChanged";
+inline constexpr const char* user_disabled = "UserDisabled";
+
 }  // namespace beampipe::events::type
 
 namespace beampipe::events::stream {
@@ -68,4 +75,5 @@ inline constexpr const char* execution = "execution";
 inline constexpr const char* project = "project";
 inline constexpr const char* profiles = "profiles";
 inline constexpr const char* scheduler = "scheduler";
+inline constexpr const char* user = "user";
 }  // namespace beampipe::events::stream

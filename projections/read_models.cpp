@@ -637,6 +637,43 @@ class jobs_projection : public projection {
   }
 };
 
+// users: who may sign in (never a credential: those are not in the events).
+class users_projection : public projection {
+ public:
+  std::string name() const override { return "users"; }
+  std::vector<table_spec> tables() const override { return {{"users", "uuid", "uuid"}}; }
+  bool handles(const std::string& t) const override {
+    return t == et::user_created || t == et::user_password_changed || t == et::user_disabled;
+  }
+  void keys(const events::recorded_event& e,
+            std::vector<std::pair<std::string, std::string>>& out) const override {
+    out.emplace_back("users", events::stream_key_of(e.stream_id));
+  }
+  void apply(const events::recorded_event& e, const json::object& d,
+             row_cache& rows) const override {
+    auto key = events::stream_key_of(e.stream_id);
+    if (e.type == et::user_created) {
+      rows.put("users", key,
+               json::object{{"uuid", key},
+                            {"username", d.at("username")},
+                            {"email", d.at("email")},
+                            {"name", d.at("name")},
+                            {"is_superuser", d.at("is_superuser")},
+                            {"disabled", false},
+                            {"created_at", e.recorded_at},
+                            {"updated_at", e.recorded_at},
+                            {"stream_version", e.stream_version}});
+      return;
+    }
+    auto* row = rows.find("users", key);
+    if (!row) return;
+    if (e.type == et::user_disabled) (*row)["disabled"] = true;
+    (*row)["updated_at"] = e.recorded_at;
+    (*row)["stream_version"] = e.stream_version;
+    rows.mark_dirty("users", key);
+  }
+};
+
 }  // namespace
 
 std::vector<std::shared_ptr<const projection>> standard_projections() {
@@ -647,7 +684,8 @@ std::vector<std::shared_ptr<const projection>> standard_projections() {
           std::make_shared<jobs_projection>(),
           std::make_shared<project_configs_projection>(),
           std::make_shared<deployment_profiles_projection>(),
-          std::make_shared<archive_metadata_projection>()};
+          std::make_shared<archive_metadata_projection>(),
+          std::make_shared<users_projection>()};
 }
 
 }  // namespace beampipe::projections

@@ -34,6 +34,8 @@ struct app_context {
   std::string backends = "simulated";  // where executions run (simulated | real), ditto
   std::function<boost::json::object()> probe_tap = nullptr;  // GET /health/tap
   actors::admission_gate* admission = nullptr;  // serialises execution creates (cluster-wide)
+  std::string jwt_secret = std::string();  // BEAMPIPE_JWT_SECRET
+  std::chrono::seconds access_token_ttl{std::chrono::minutes(30)};
 };
 
 router build_routes(app_context& ctx);

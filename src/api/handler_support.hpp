@@ -50,5 +50,6 @@ inline const std::string kApiV2 = "/api/v2";
 void add_config_routes(router& r, app_context& ctx);
 void add_execution_routes(router& r, app_context& ctx);
 void add_job_routes(router& r, app_context& ctx);
+void add_user_routes(router& r, app_context& ctx);
 
 }  // namespace beampipe::api

@@ -473,6 +473,7 @@ router build_routes(app_context& ctx) {
   r.add("GET", v2 + "/sources/{id}/events", auth_level::user, bind(source_events));
   r.add("GET", v2 + "/events", auth_level::user, bind(event_feed));
   add_job_routes(r, ctx);
+  add_user_routes(r, ctx);
   add_config_routes(r, ctx);
   add_execution_routes(r, ctx);
   return r;

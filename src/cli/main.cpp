@@ -20,6 +20,7 @@
 #include "cli/archives.hpp"
 #include "cli/backends.hpp"
 #include "cli/logging.hpp"
+#include "cli/users.hpp"
 #include "domain/project_config.hpp"
 #include "projections/runner.hpp"
 #include "projections/verify.hpp"
@@ -202,6 +203,15 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
                        env_long("BEAMPIPE_READY_MAX_LAG", 10000),
                        nullptr};
   ctx.admission = &admission;
+  ctx.jwt_secret = env_or("BEAMPIPE_JWT_SECRET", "");
+  if (ctx.jwt_secret.empty()) {
+    // A development default: tokens are still signed, but by a known secret.
+    ctx.jwt_secret = "beampipe-development-secret-change-me";
+    spdlog::warn("BEAMPIPE_JWT_SECRET is not set: access tokens use the development secret");
+  }
+  ctx.access_token_ttl =
+      std::chrono::minutes(std::max(1L, env_long("BEAMPIPE_ACCESS_TOKEN_EXPIRE_MINUTES", 30)));
+  if (role.api) cli::bootstrap_first_superuser(rt, conninfo);
   ctx.archive = cli::describe_archive_environment();
   ctx.backends = cli::describe_backends();
   ctx.probe_tap = cli::probe_tap_services;

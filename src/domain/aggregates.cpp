@@ -313,6 +313,7 @@ const aggregate_kind* aggregate_for_stream_type(std::string_view t) {
   if (t == events::stream::project) return &project_aggregate();
   if (t == events::stream::profiles) return &profile_registry_aggregate();
   if (t == events::stream::scheduler) return &scheduler_aggregate();
+  if (t == events::stream::user) return &user_aggregate();
   return nullptr;
 }
 

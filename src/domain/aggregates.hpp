@@ -3,7 +3,6 @@
 // from (state, event) to the next state. Actors host them; projections reuse the event
 // shapes. State is a JSON object so it snapshots without a second codec.
 #include <boost/json.hpp>
-
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,10 +17,10 @@ struct command {
 };
 
 struct command_error {
-  int status = 400;     // HTTP status the API answers with
-  std::string code;     // stable snake_case code
-  std::string message;  // human text
-  std::string field;    // offending field, when one is to blame
+  int status = 400;                      // HTTP status the API answers with
+  std::string code;                      // stable snake_case code
+  std::string message;                   // human text
+  std::string field;                     // offending field, when one is to blame
   boost::json::value details = nullptr;  // e.g. validation diagnostics
 };
 
@@ -40,25 +39,31 @@ struct aggregate_kind {
   boost::json::object (*initial)();
   void (*apply)(boost::json::object& state, std::string_view type, const boost::json::object& data,
                 std::string_view recorded_at);
-  decision (*decide)(const boost::json::object& state, std::string_view stream_id, const command& cmd);
+  decision (*decide)(const boost::json::object& state, std::string_view stream_id,
+                     const command& cmd);
 };
 
 const aggregate_kind& source_aggregate();
 const aggregate_kind& execution_aggregate();
-const aggregate_kind& project_aggregate();             // stream "project-<metadata.id>"
-const aggregate_kind& profile_registry_aggregate();    // stream "profiles-registry"
-const aggregate_kind& scheduler_aggregate();           // stream "scheduler-<lease name>"
+const aggregate_kind& project_aggregate();           // stream "project-<metadata.id>"
+const aggregate_kind& profile_registry_aggregate();  // stream "profiles-registry"
+const aggregate_kind& scheduler_aggregate();         // stream "scheduler-<lease name>"
+const aggregate_kind& user_aggregate();              // stream "user-<user_uuid(username)>"
 const aggregate_kind* aggregate_for_stream_type(std::string_view stream_type);
 
 // Reads and checks the (project_module, source_identifier) pair of a source command:
 // trimmed, non-empty, at most 50 / 100 bytes, no control characters.
-std::optional<command_error> parse_source_key(const boost::json::object& body, std::string& project_module,
+std::optional<command_error> parse_source_key(const boost::json::object& body,
+                                              std::string& project_module,
                                               std::string& source_identifier);
 
 // A source's stream is derived from its (project module, identifier), so registering the
 // same pair twice reaches the same aggregate: uniqueness without a cross-stream index.
 std::string source_uuid(std::string_view project_module, std::string_view source_identifier);
 std::string source_stream_id(std::string_view source_uuid);
+// Users are keyed by their lower-cased username, so the stream itself makes it unique.
+std::string user_uuid(std::string_view username);
+std::string user_stream_id(std::string_view user_uuid);
 std::string execution_stream_id(std::string_view execution_uuid);
 std::string project_stream_id(std::string_view project_id);
 // All deployment profiles live in one stream: names are unique and each scope has at most
