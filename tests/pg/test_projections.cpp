@@ -39,20 +39,30 @@ struct workload {
 
   json::object profiles = domain::profile_registry_aggregate().initial();
   std::map<std::string, json::object> projects;
+  std::map<std::string, json::object> users;
   std::string config_text = [] {
     std::ifstream f(std::string(BEAMPIPE_REFERENCE_DIR) + "/minimal_survey.v1.yaml");
     return std::string(std::istreambuf_iterator<char>(f), {});
   }();
 
   std::optional<store::append_request> next() {
-    std::uniform_int_distribution<int> pick(0, 13);
+    std::uniform_int_distribution<int> pick(0, 14);
     int k = pick(rng);
     domain::command cmd;
     cmd.actor = "system:test";
     std::string stream;
     json::object* state = nullptr;
     const domain::aggregate_kind* kind = nullptr;
-    if (k == 10) {
+    if (k == 14) {
+      // Users: create (a taken name is refused and retried), disable.
+      auto name = "user" + std::to_string(rng() % 40);
+      stream = domain::user_stream_id(domain::user_uuid(name));
+      state = &users.try_emplace(stream, domain::user_aggregate().initial()).first->second;
+      kind = &domain::user_aggregate();
+      bool exists = state->contains("exists") && state->at("exists").as_bool();
+      cmd.name = exists ? (rng() % 2 ? "disable" : "password_changed") : "create";
+      if (!exists) cmd.body = {{"username", name}, {"email", name + "@example.org"}, {"is_superuser", rng() % 5 == 0}};
+    } else if (k == 10) {
       // Deployment profiles: create, patch, switch default, delete.
       stream = domain::kProfileRegistryStream;
       state = &profiles;
