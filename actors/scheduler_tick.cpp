@@ -42,17 +42,6 @@ struct tick_context {
   admission_gate* gate = nullptr;
   int64_t last_position = 0;  // newest event this scheduler wrote
 
-  command_reply send(std::string stream, std::string name, json::object body,
-                     const std::string& corr) {
-    command_request cr;
-    cr.stream_id = std::move(stream);
-    cr.cmd = {std::move(name), std::move(body), "system:scheduler"};
-    cr.correlation_id = corr;
-    auto r = rt.send_sync(std::move(cr));
-    if (r.status < 400) last_position = std::max(last_position, r.position);
-    return r;
-  }
-
   // Sends every command at once (each to its own stream): one group commit, not one each.
   std::vector<command_reply> send_all(std::vector<command_request> reqs) {
     auto replies = rt.send_all(std::move(reqs));
