@@ -110,10 +110,16 @@ def rows(conninfo, sql):
     return [line.split("|") for line in out.splitlines()] if out else []
 
 
+TOKENS = {}  # port -> the harness superuser's access token
+
+
 def call(port, method, path, body=None, timeout=600, raw=None, ctype="application/json"):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    conn.request(method, path, body=data, headers={"Content-Type": ctype} if data is not None else {})
+    headers = {"Content-Type": ctype} if data is not None else {}
+    if port in TOKENS:
+        headers["Authorization"] = "Bearer " + TOKENS[port]
+    conn.request(method, path, body=data, headers=headers)
     resp = conn.getresponse()
     text = resp.read().decode()
     conn.close()
@@ -188,6 +194,7 @@ def start_server(extra_env):
            "BEAMPIPE_USE_REAL_BACKENDS": "false", "BEAMPIPE_LOG_LEVEL": "warn"}
     env.update(extra_env)
     srv = harness.Server(extra_env=env)
+    TOKENS[srv.port] = srv.login()["access_token"]
     srv.wait_ready(timeout=120)
     return srv
 

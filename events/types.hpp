@@ -54,6 +54,8 @@ inline bool is_execution_event(std::string_view t) {
 
 inline constexpr const char* project_config_uploaded = "ProjectConfigUploaded";
 inline constexpr const char* project_config_activated = "ProjectConfigActivated";
+// A WASM hook module stored for a project (its bytes are a content-addressed artifact).
+inline constexpr const char* project_wasm_uploaded = "ProjectWasmUploaded";
 
 inline constexpr const char* profile_created = "DeploymentProfileCreated";
 inline constexpr const char* profile_updated = "DeploymentProfileUpdated";
@@ -67,6 +69,11 @@ inline constexpr const char* user_created = "UserCreated";
 inline constexpr const char* user_password_changed = "UserPasswordChanged";
 inline constexpr const char* user_disabled = "UserDisabled";
 
+// Sign-in sessions (token families). Token ids only, never a token.
+inline constexpr const char* session_started = "SessionStarted";
+inline constexpr const char* session_refreshed = "SessionRefreshed";
+inline constexpr const char* session_revoked = "SessionRevoked";
+
 }  // namespace beampipe::events::type
 
 namespace beampipe::events::stream {
@@ -76,4 +83,5 @@ inline constexpr const char* project = "project";
 inline constexpr const char* profiles = "profiles";
 inline constexpr const char* scheduler = "scheduler";
 inline constexpr const char* user = "user";
+inline constexpr const char* session = "session";
 }  // namespace beampipe::events::stream

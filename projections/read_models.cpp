@@ -354,6 +354,35 @@ class project_configs_projection : public projection {
   }
 };
 
+// project_config_wasm: which hook modules each project has.
+class project_wasm_projection : public projection {
+ public:
+  std::string name() const override { return "project_config_wasm"; }
+  std::vector<table_spec> tables() const override {
+    return {{"project_config_wasm", "wasm_key", "text"}};
+  }
+  bool handles(const std::string& t) const override { return t == et::project_wasm_uploaded; }
+  static std::string key_of(const json::object& d) {
+    return std::string(d.at("project_id").as_string()) + "/" +
+           std::string(d.at("wasm_sha256").as_string());
+  }
+  void keys(const events::recorded_event& e,
+            std::vector<std::pair<std::string, std::string>>& out) const override {
+    out.emplace_back("project_config_wasm", key_of(json::parse(e.data).as_object()));
+  }
+  void apply(const events::recorded_event& e, const json::object& d,
+             row_cache& rows) const override {
+    auto key = key_of(d);
+    rows.put("project_config_wasm", key,
+             {{"wasm_key", key},
+              {"project_id", d.at("project_id")},
+              {"wasm_sha256", d.at("wasm_sha256")},
+              {"project_config_id", d.at("project_config_id")},
+              {"size_bytes", d.at("size_bytes")},
+              {"uploaded_at", e.recorded_at}});
+  }
+};
+
 class deployment_profiles_projection : public projection {
  public:
   std::string name() const override { return "daliuge_deployment_profile"; }
@@ -674,6 +703,54 @@ class users_projection : public projection {
   }
 };
 
+// auth_sessions: which token families are live, and each one's current refresh token id.
+class auth_sessions_projection : public projection {
+ public:
+  std::string name() const override { return "auth_sessions"; }
+  std::vector<table_spec> tables() const override { return {{"auth_sessions", "family", "uuid"}}; }
+  bool handles(const std::string& t) const override {
+    return t == et::session_started || t == et::session_refreshed || t == et::session_revoked;
+  }
+  void keys(const events::recorded_event& e,
+            std::vector<std::pair<std::string, std::string>>& out) const override {
+    out.emplace_back("auth_sessions", events::stream_key_of(e.stream_id));
+  }
+  void apply(const events::recorded_event& e, const json::object& d,
+             row_cache& rows) const override {
+    auto key = events::stream_key_of(e.stream_id);
+    auto expiry = [&](const json::object& data) -> json::value {
+      const auto& v = at_or_null(data, "refresh_expires_at");
+      return v.is_string() && !v.as_string().empty() ? v : json::value(nullptr);
+    };
+    if (e.type == et::session_started) {
+      rows.put("auth_sessions", key,
+               json::object{{"family", key},
+                            {"user_uuid", d.at("user_uuid")},
+                            {"username", d.at("username")},
+                            {"refresh_jti", d.at("refresh_jti")},
+                            {"refresh_expires_at", expiry(d)},
+                            {"started_at", e.recorded_at},
+                            {"refreshed_at", nullptr},
+                            {"revoked_at", nullptr},
+                            {"revoked_reason", nullptr},
+                            {"stream_version", e.stream_version}});
+      return;
+    }
+    auto* row = rows.find("auth_sessions", key);
+    if (!row) return;
+    if (e.type == et::session_refreshed) {
+      (*row)["refresh_jti"] = d.at("refresh_jti");
+      (*row)["refresh_expires_at"] = expiry(d);
+      (*row)["refreshed_at"] = e.recorded_at;
+    } else {
+      (*row)["revoked_at"] = e.recorded_at;
+      (*row)["revoked_reason"] = d.at("reason");
+    }
+    (*row)["stream_version"] = e.stream_version;
+    rows.mark_dirty("auth_sessions", key);
+  }
+};
+
 }  // namespace
 
 std::vector<std::shared_ptr<const projection>> standard_projections() {
@@ -683,9 +760,11 @@ std::vector<std::shared_ptr<const projection>> standard_projections() {
           std::make_shared<execution_details_projection>(),
           std::make_shared<jobs_projection>(),
           std::make_shared<project_configs_projection>(),
+          std::make_shared<project_wasm_projection>(),
           std::make_shared<deployment_profiles_projection>(),
           std::make_shared<archive_metadata_projection>(),
-          std::make_shared<users_projection>()};
+          std::make_shared<users_projection>(),
+          std::make_shared<auth_sessions_projection>()};
 }
 
 }  // namespace beampipe::projections

@@ -16,9 +16,9 @@ class admission_gate;
 
 namespace beampipe::api {
 
-// Per-route authentication hook. Returns a response to refuse the request (401/403), or
-// nothing to let it through. The default lets everything through: auth is its own issue.
-using auth_hook = std::function<std::optional<response>(const request&, auth_level)>;
+// Per-route authentication hook. Returns a response to refuse the request (401/403, 429), or
+// nothing to let it through after filling req.user. Unset: everything passes (unit harnesses).
+using auth_hook = std::function<std::optional<response>(request&, const route&)>;
 
 struct app_context {
   actors::runtime& runtime;
@@ -34,8 +34,9 @@ struct app_context {
   std::string backends = "simulated";  // where executions run (simulated | real), ditto
   std::function<boost::json::object()> probe_tap = nullptr;  // GET /health/tap
   actors::admission_gate* admission = nullptr;  // serialises execution creates (cluster-wide)
-  std::string jwt_secret = std::string();  // BEAMPIPE_JWT_SECRET
+  std::string jwt_secret = std::string();       // BEAMPIPE_JWT_SECRET
   std::chrono::seconds access_token_ttl{std::chrono::minutes(30)};
+  std::chrono::seconds refresh_token_ttl{std::chrono::hours(24 * 7)};
 };
 
 router build_routes(app_context& ctx);

@@ -40,27 +40,36 @@ bool verify_password(const std::string& encoded_hash, std::string_view password)
   return argon2id_verify(encoded_hash.c_str(), password.data(), password.size()) == ARGON2_OK;
 }
 
-std::string issue_access_token(std::string_view secret, const std::string& subject,
-                               std::chrono::seconds ttl, int64_t now) {
+namespace {
+const char* type_name(token_type t) { return t == token_type::access ? "access" : "refresh"; }
+}  // namespace
+
+issued_token issue_token(std::string_view secret, token_type type, const std::string& subject,
+                         const std::string& family, std::chrono::seconds ttl, int64_t now) {
+  issued_token out;
+  out.claims = {subject, util::uuid_v7(), family, type, now, now + ttl.count()};
   jwt_t* raw = nullptr;
   if (jwt_new(&raw) != 0) throw std::runtime_error("jwt_new failed");
   jwt_ptr j(raw);
   auto key = reinterpret_cast<const unsigned char*>(secret.data());
+  const auto& c = out.claims;
   if (jwt_set_alg(j.get(), JWT_ALG_HS256, key, static_cast<int>(secret.size())) != 0 ||
-      jwt_add_grant(j.get(), "sub", subject.c_str()) != 0 ||
-      jwt_add_grant(j.get(), "jti", util::uuid_v7().c_str()) != 0 ||
-      jwt_add_grant_int(j.get(), "iat", static_cast<long>(now)) != 0 ||
-      jwt_add_grant_int(j.get(), "exp", static_cast<long>(now + ttl.count())) != 0)
-    throw std::runtime_error("cannot build the access token");
-  char* out = jwt_encode_str(j.get());
-  if (!out) throw std::runtime_error("cannot sign the access token");
-  std::string token(out);
-  free(out);  // libjwt 1.10 allocates the string with malloc
-  return token;
+      jwt_add_grant(j.get(), "sub", c.subject.c_str()) != 0 ||
+      jwt_add_grant(j.get(), "typ", type_name(type)) != 0 ||
+      jwt_add_grant(j.get(), "jti", c.jti.c_str()) != 0 ||
+      jwt_add_grant(j.get(), "fam", c.family.c_str()) != 0 ||
+      jwt_add_grant_int(j.get(), "iat", static_cast<long>(c.issued_at)) != 0 ||
+      jwt_add_grant_int(j.get(), "exp", static_cast<long>(c.expires_at)) != 0)
+    throw std::runtime_error("cannot build the token");
+  char* encoded = jwt_encode_str(j.get());
+  if (!encoded) throw std::runtime_error("cannot sign the token");
+  out.token = encoded;
+  free(encoded);  // libjwt 1.10 allocates the string with malloc
+  return out;
 }
 
-std::optional<token_claims> verify_access_token(std::string_view secret, const std::string& token,
-                                                int64_t now) {
+std::optional<token_claims> verify_token(std::string_view secret, const std::string& token,
+                                         token_type expected, int64_t now, int64_t leeway) {
   if (secret.empty() || token.empty() || token.size() > 4096) return std::nullopt;
   jwt_t* raw = nullptr;
   auto key = reinterpret_cast<const unsigned char*>(secret.data());
@@ -69,16 +78,19 @@ std::optional<token_claims> verify_access_token(std::string_view secret, const s
   jwt_ptr j(raw);
   // The header's algorithm must be the one we sign with: never "none", never RS/ES.
   if (jwt_get_alg(j.get()) != JWT_ALG_HS256) return std::nullopt;
-  token_claims c;
   const char* sub = jwt_get_grant(j.get(), "sub");
   const char* jti = jwt_get_grant(j.get(), "jti");
-  if (!sub || !*sub || !jti || !*jti) return std::nullopt;
-  c.subject = sub;
-  c.jti = jti;
+  const char* fam = jwt_get_grant(j.get(), "fam");
+  const char* typ = jwt_get_grant(j.get(), "typ");
+  if (!sub || !*sub || !jti || !*jti || !fam || !*fam || !typ) return std::nullopt;
+  if (std::string_view(typ) != type_name(expected)) return std::nullopt;
+  token_claims c{sub, jti, fam, expected, 0, 0};
   errno = 0;
   c.expires_at = jwt_get_grant_int(j.get(), "exp");
-  if (errno != 0 || c.expires_at <= now) return std::nullopt;
+  if (errno != 0 || c.expires_at + leeway <= now) return std::nullopt;
+  errno = 0;
   c.issued_at = jwt_get_grant_int(j.get(), "iat");
+  if (errno != 0) c.issued_at = 0;
   return c;
 }
 

@@ -1,10 +1,11 @@
 #pragma once
-// Password hashing and access tokens (issue #7 foundation). Passwords are hashed with
-// Argon2id (libargon2, PHC string format, random salt) and verified by the library in
-// constant time. Access tokens are JWT HS256 (libjwt) with sub, iat, exp and jti; a token is
-// accepted only when its header says HS256, its signature matches the secret, it has not
-// expired and it carries sub and jti — "alg: none", other algorithms (HS/RS confusion),
-// tampered or foreign-signed tokens are refused.
+// Password hashing and tokens (issue #7). Passwords are hashed with Argon2id (libargon2, PHC
+// string format, random salt) and verified by the library in constant time. Access and refresh
+// tokens are JWT HS256 (libjwt) with sub, typ, iat, exp, jti and fam; a token is accepted only
+// when its header says HS256, its signature matches the secret, its typ is the one expected, it
+// has not expired and it carries sub, jti and fam — "alg: none", other algorithms (HS/RS
+// confusion), tampered or foreign-signed tokens, and a refresh token offered as an access token
+// are refused.
 #include <chrono>
 #include <optional>
 #include <string>
@@ -15,17 +16,29 @@ namespace beampipe::api {
 std::string hash_password(std::string_view password);
 bool verify_password(const std::string& encoded_hash, std::string_view password);
 
+enum class token_type { access, refresh };
+
 struct token_claims {
-  std::string subject;  // the user's uuid
-  std::string jti;
+  std::string subject;  // the username (spec §9.1: sub is the username)
+  std::string jti;      // a UUIDv7 per token
+  std::string family;   // the sign-in session (auth_session aggregate) the token belongs to
+  token_type type = token_type::access;
   int64_t issued_at = 0;   // seconds since the epoch
   int64_t expires_at = 0;  // seconds since the epoch
 };
 
+// Tokens of the same sign-in share `family`; refresh rotation and logout revoke by family.
+struct issued_token {
+  std::string token;
+  token_claims claims;
+};
+
 // `now` is seconds since the epoch (the caller's clock; tests pass fixed times).
-std::string issue_access_token(std::string_view secret, const std::string& subject,
-                               std::chrono::seconds ttl, int64_t now);
-std::optional<token_claims> verify_access_token(std::string_view secret, const std::string& token,
-                                                int64_t now);
+issued_token issue_token(std::string_view secret, token_type type, const std::string& subject,
+                         const std::string& family, std::chrono::seconds ttl, int64_t now);
+// Accepts only HS256 tokens of the expected type signed with `secret` whose exp is not more
+// than `leeway` seconds past (spec §9.1: 60 s) and that carry sub, jti and fam.
+std::optional<token_claims> verify_token(std::string_view secret, const std::string& token,
+                                         token_type expected, int64_t now, int64_t leeway = 60);
 
 }  // namespace beampipe::api

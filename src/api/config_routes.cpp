@@ -2,7 +2,10 @@
 // aggregates; reads come from the project_configs and daliuge_deployment_profile read models.
 #include <regex>
 
+#include "api/api_schemas.hpp"
 #include "api/handler_support.hpp"
+#include "api/paging.hpp"
+#include "api/route_table.hpp"
 #include "domain/aggregates.hpp"
 #include "domain/project_config.hpp"
 #include "util/ids.hpp"
@@ -91,34 +94,29 @@ response get_config(app_context& ctx, request& req) {
 
 response config_versions(app_context& ctx, request& req) {
   honour_min_position(ctx, req);
-  auto rows = query_rows(
-      ctx,
-      std::string(kConfigRow) + " FROM project_configs WHERE project_id = $1 ORDER BY version DESC",
-      {req.path_params.at("id")});
-  if (rows.empty())
+  auto page =
+      query_page(ctx, kConfigRow, " FROM project_configs WHERE project_id = $1",
+                 "ORDER BY version DESC", {req.path_params.at("id")}, page_params(req, 100, 500));
+  if (page.total == 0)
     fail(404, "not_found", "no configs for project '" + req.path_params.at("id") + "'", "id");
-  return json_response(200, rows);
+  return page_response(std::move(page));
 }
 
 response list_projects(app_context& ctx, request& req) {
   honour_min_position(ctx, req);
-  return json_response(
-      200,
-      query_rows(ctx,
-                 "SELECT json_build_object('project_id', project_id, 'version', version, 'active', "
-                 "active, 'spec_sha256', spec_sha256) FROM project_configs WHERE active "
-                 "ORDER BY project_id",
-                 {}));
+  return list_page(ctx,
+                   "SELECT json_build_object('project_id', project_id, 'version', version, "
+                   "'active', active, 'spec_sha256', spec_sha256)",
+                   " FROM project_configs WHERE active", "ORDER BY project_id", {},
+                   page_params(req, 100, 500));
 }
 
 response list_contracts(app_context& ctx, request& req) {
   honour_min_position(ctx, req);
-  json::array out;
-  for (auto& row : query_rows(
-           ctx, std::string(kConfigRow) + " FROM project_configs WHERE active ORDER BY project_id",
-           {}))
-    out.push_back(contract_of(row.as_object()));
-  return json_response(200, out);
+  auto page = query_page(ctx, kConfigRow, " FROM project_configs WHERE active",
+                         "ORDER BY project_id", {}, page_params(req, 100, 500));
+  for (auto& row : page.rows) row = contract_of(row.as_object());
+  return page_response(std::move(page));
 }
 
 response get_contract(app_context& ctx, request& req) {
@@ -128,21 +126,14 @@ response get_contract(app_context& ctx, request& req) {
 
 response project_events(app_context& ctx, request& req) {
   honour_min_position(ctx, req);
-  auto limit = int_param(req, "limit", 50, 1, 500);
-  auto offset = int_param(req, "offset", 0, 0, INT64_MAX);
-  return json_response(
-      200,
-      query_rows(
-          ctx,
-          "SELECT json_build_object('id', id, 'occurred_at', occurred_at, 'event_type', "
-          "event_type, "
-          "'project_module', project_module, 'source_identifier', source_identifier, "
-          "'execution_id', "
-          "execution_id, 'actor', actor, 'correlation_id', correlation_id, 'payload', payload) "
-          "FROM provenance_events WHERE project_module = $1 ORDER BY occurred_at DESC, position "
-          "DESC "
-          "LIMIT $2::bigint OFFSET $3::bigint",
-          {req.path_params.at("module"), std::to_string(limit), std::to_string(offset)}));
+  return list_page(ctx,
+                   "SELECT json_build_object('id', id, 'occurred_at', occurred_at, 'event_type', "
+                   "event_type, 'project_module', project_module, 'source_identifier', "
+                   "source_identifier, 'execution_id', execution_id, 'actor', actor, "
+                   "'correlation_id', correlation_id, 'payload', payload)",
+                   " FROM provenance_events WHERE project_module = $1",
+                   "ORDER BY occurred_at DESC, position DESC", {req.path_params.at("module")},
+                   page_params(req, 50, 500));
 }
 
 json::object profile_or_404(app_context& ctx, const std::string& id) {
@@ -157,13 +148,10 @@ response list_profiles(app_context& ctx, request& req) {
   auto it = req.query.find("project_module");
   auto module = it == req.query.end() ? std::string() : it->second;
   // A project's view includes the global profiles it may fall back to.
-  return json_response(
-      200,
-      query_rows(ctx,
-                 std::string(kProfileRow) +
-                     " FROM daliuge_deployment_profile WHERE $1 = '' OR project_module = $1 OR "
-                     "project_module IS NULL ORDER BY created_at DESC, uuid",
-                 {module}));
+  return list_page(ctx, kProfileRow,
+                   " FROM daliuge_deployment_profile WHERE $1 = '' OR project_module = $1 OR "
+                   "project_module IS NULL",
+                   "ORDER BY created_at DESC, uuid", {module}, page_params(req, 100, 500));
 }
 
 response post_profile(app_context& ctx, request& req) {
@@ -204,23 +192,102 @@ response delete_profile(app_context& ctx, request& req) {
 
 }  // namespace
 
-void add_config_routes(router& r, app_context& ctx) {
-  auto bind = [&ctx](response (*fn)(app_context&, request&)) { return bound(ctx, fn); };
+void add_config_routes(router& r, const route_binder& bind) {
   const auto& v2 = kApiV2;
-  r.add("POST", v2 + "/project-configs", auth_level::superuser, bind(post_config));
-  r.add("GET", v2 + "/project-configs/{id}", auth_level::user, bind(get_config));
-  r.add("GET", v2 + "/project-configs/{id}/versions", auth_level::user, bind(config_versions));
-  r.add("GET", v2 + "/projects", auth_level::user, bind(list_projects));
-  r.add("GET", v2 + "/projects/contracts", auth_level::user, bind(list_contracts));
-  r.add("GET", v2 + "/projects/contracts/{id}", auth_level::user, bind(get_contract));
-  r.add("GET", v2 + "/projects/{module}/events", auth_level::user, bind(project_events));
-  r.add("GET", v2 + "/deployment-profiles", auth_level::user, bind(list_profiles));
-  r.add("POST", v2 + "/deployment-profiles", auth_level::superuser, bind(post_profile));
-  r.add("GET", v2 + "/deployment-profiles/{id}", auth_level::user, bind(get_profile));
-  r.add("PATCH", v2 + "/deployment-profiles/{id}", auth_level::superuser, bind(patch_profile));
-  r.add("DELETE", v2 + "/deployment-profiles/{id}", auth_level::superuser, bind(delete_profile));
-  r.add("POST", v2 + "/deployment-profiles/{id}/default", auth_level::superuser,
-        bind(make_default));
+  const auto project_id = text_path("id", "Project id (the config's metadata.id)");
+  const auto profile_id = uuid_path("id", "Deployment profile UUID");
+  r.add("POST", v2 + "/project-configs", auth_level::superuser, bind(post_config), [] {
+    auto d = operation("upload_project_config", "Upload project config", "project-configs",
+                       "YAML or JSON text. 201 with a new active revision; 200 when identical "
+                       "to the active one (nothing recorded).")
+                 .returns("ConfigUploadReport", 201)
+                 .write()
+                 .fails({422})
+                 .limited();
+    d.body = body_kind::config_text;
+    d.also = {200};
+    return d;
+  }());
+  r.add("GET", v2 + "/project-configs/{id}", auth_level::user, bind(get_config),
+        operation("get_project_config", "Active project config", "project-configs")
+            .with_path(project_id)
+            .returns("ProjectConfigRow")
+            .read()
+            .fails({404}));
+  r.add("GET", v2 + "/project-configs/{id}/versions", auth_level::user, bind(config_versions),
+        operation("list_project_config_versions", "Project config revisions", "project-configs",
+                  "Newest version first.")
+            .with_path(project_id)
+            .returns_list("ProjectConfigRow")
+            .paged(100, 500)
+            .read()
+            .fails({404}));
+  r.add("GET", v2 + "/projects", auth_level::user, bind(list_projects),
+        operation("list_projects", "List projects", "project-configs",
+                  "The active config revision of each project.")
+            .returns_list("ProjectSummary")
+            .paged(100, 500)
+            .read());
+  r.add("GET", v2 + "/projects/contracts", auth_level::user, bind(list_contracts),
+        operation("list_project_contracts", "Validation reports of the active configs",
+                  "project-configs")
+            .returns_list("ProjectContract")
+            .paged(100, 500)
+            .read());
+  r.add("GET", v2 + "/projects/contracts/{id}", auth_level::user, bind(get_contract),
+        operation("get_project_contract", "Validation report of a project's active config",
+                  "project-configs")
+            .with_path(project_id)
+            .returns("ProjectContract")
+            .read()
+            .fails({404}));
+  r.add("GET", v2 + "/projects/{module}/events", auth_level::user, bind(project_events),
+        operation("list_project_events", "Provenance of a project", "provenance", "Newest first.")
+            .with_path(text_path("module", "Project module"))
+            .returns_list("ProvenanceEventRow")
+            .paged(50, 500)
+            .read());
+  r.add("GET", v2 + "/deployment-profiles", auth_level::user, bind(list_profiles),
+        operation("list_deployment_profiles", "List deployment profiles", "deployment-profiles",
+                  "Newest first; with project_module, that project's and the global ones.")
+            .returns_list("DeploymentProfileRow")
+            .with_query(text_query("project_module", "A project's profiles and the global ones"))
+            .paged(100, 500)
+            .read());
+  r.add("POST", v2 + "/deployment-profiles", auth_level::superuser, bind(post_profile),
+        operation("create_deployment_profile", "Create deployment profile", "deployment-profiles")
+            .json_body("DeploymentProfile")
+            .returns("DeploymentProfileRow", 201)
+            .write()
+            .fails({409, 422}));
+  r.add("GET", v2 + "/deployment-profiles/{id}", auth_level::user, bind(get_profile),
+        operation("get_deployment_profile", "Get deployment profile", "deployment-profiles")
+            .with_path(profile_id)
+            .returns("DeploymentProfileRow")
+            .read()
+            .fails({404}));
+  r.add("PATCH", v2 + "/deployment-profiles/{id}", auth_level::superuser, bind(patch_profile),
+        operation("update_deployment_profile", "Update deployment profile", "deployment-profiles",
+                  "A JSON merge patch; the resulting profile is validated in full.")
+            .with_path(profile_id)
+            .json_body("DeploymentProfilePatch")
+            .returns("DeploymentProfileRow")
+            .write()
+            .fails({404, 409, 422}));
+  r.add("DELETE", v2 + "/deployment-profiles/{id}", auth_level::superuser, bind(delete_profile),
+        operation("delete_deployment_profile", "Delete deployment profile", "deployment-profiles")
+            .with_path(profile_id)
+            .no_content()
+            .write()
+            .fails({404, 409}));
+  r.add("POST", v2 + "/deployment-profiles/{id}/default", auth_level::superuser, bind(make_default),
+        operation("make_default_deployment_profile", "Make the default profile",
+                  "deployment-profiles",
+                  "Demotes the current default of the profile's scope in the same write.")
+            .with_path(profile_id)
+            .returns("DeploymentProfileRow")
+            .write()
+            .fails({404}));
 }
 
 }  // namespace beampipe::api

@@ -5,8 +5,11 @@
 #include <set>
 
 #include "actors/execution_admission.hpp"
+#include "api/api_schemas.hpp"
 #include "api/app.hpp"
 #include "api/handler_support.hpp"
+#include "api/paging.hpp"
+#include "api/route_table.hpp"
 #include "domain/aggregates.hpp"
 #include "domain/canonical_json.hpp"
 #include "domain/deployment_profile.hpp"
@@ -14,6 +17,7 @@
 #include "domain/execution_fsm.hpp"
 #include "domain/project_config.hpp"
 #include "domain/readiness.hpp"
+#include "domain/redaction.hpp"
 #include "store/artifact_store.hpp"
 #include "util/hash.hpp"
 #include "util/ids.hpp"
@@ -35,10 +39,19 @@ const char* kExecutionRead =
     "jsonb_build_object('beampipe_run_record', "
     "x.workflow_manifest->'beampipe_run_record') FROM batch_execution_record x";
 
+// Manifests, run records and error texts quote archive URLs and backend messages, which may
+// carry a credential: the API never shows one ([HEAD] §9.4).
+void redact_execution(json::object& row) {
+  for (const char* k : {"workflow_manifest", "beampipe_run_record", "last_error",
+                        "scheduler_reason", "deployment_profile_snapshot"})
+    if (auto it = row.find(k); it != row.end()) domain::redact_json(it->value());
+}
+
 json::object execution_or_404(app_context& ctx, const std::string& id) {
   auto row = query_row(ctx, std::string(kExecutionRead) + " WHERE uuid = $1::uuid", id);
   if (!row) fail(404, "not_found", "execution not found", "id");
   auto& r = *row;
+  redact_execution(r);
   // §8.1 operator debug fields.
   auto text = [&](const char* k) { return util::get_string_or(r, k, ""); };
   const auto& snap = r.contains("deployment_profile_snapshot") ? r.at("deployment_profile_snapshot")
@@ -48,6 +61,10 @@ json::object execution_or_404(app_context& ctx, const std::string& id) {
     if (auto d = snap.as_object().find("deployment");
         d != snap.as_object().end() && d->value().is_object())
       dep = &d->value().as_object();
+  // Always present (null when they do not apply), as ExecutionRead documents them.
+  for (const char* k : {"dim_session_status_url", "dim_graph_status_url", "slurm_session_dir",
+                        "slurm_login_node", "slurm_remote_user"})
+    r[k] = nullptr;
   if (text("scheduler_name") == "daliuge" && !text("daliuge_manager_url").empty() &&
       !text("daliuge_session_id").empty()) {
     auto base = text("daliuge_manager_url") + "/api/sessions/" + text("daliuge_session_id");
@@ -103,9 +120,8 @@ response post_execution(app_context& ctx, request& req) {
            std::string(kv.key()));
   auto key = idempotency_key(req);
   auto sha = actors::execution_request_sha256(body);
-  std::string user = "anonymous";  // the authenticated user id once #7 lands; keys are per user
-  std::string id =
-      key ? util::uuid_v5(kIdempotencyNamespace, user + "\x1f" + *key) : util::uuid_v7();
+  std::string id = key ? util::uuid_v5(kIdempotencyNamespace, request_actor(req) + "\x1f" + *key)
+                       : util::uuid_v7();
   if (key) {
     // A replay answers from the stored execution without re-running admission, whose
     // answers (readiness, concurrency) may have changed since.
@@ -184,6 +200,7 @@ response list_executions(app_context& ctx, request& req) {
                  std::string(kExecutionRead) + where +
                      " ORDER BY created_at DESC, uuid DESC LIMIT $4::bigint OFFSET $5::bigint",
                  {mod, status, scheduler, std::to_string(per), std::to_string((page - 1) * per)});
+  for (auto& item : items) redact_execution(item.as_object());
   store::with_connection(ctx.pool, [&](pqxx::connection& c) {
     pqxx::read_transaction tx{c};
     total = tx.exec_params("SELECT count(*) FROM batch_execution_record" + where, mod, status,
@@ -348,36 +365,28 @@ response execution_events(app_context& ctx, request& req) {
   honour_min_position(ctx, req);
   auto id = uuid_param(req, "id");
   execution_or_404(ctx, id);
-  auto limit = int_param(req, "limit", 100, 1, 500);
-  return json_response(200, query_rows(ctx,
-                                       std::string(kProvenanceRow) +
-                                           " FROM provenance_events WHERE execution_id = $1::uuid "
-                                           "ORDER BY occurred_at, position LIMIT $2::bigint",
-                                       {id, std::to_string(limit)}));
+  return list_page(ctx, kProvenanceRow, " FROM provenance_events WHERE execution_id = $1::uuid",
+                   "ORDER BY occurred_at, position", {id}, page_params(req, 100, 500));
 }
 
 response execution_observations(app_context& ctx, request& req) {
   honour_min_position(ctx, req);
   auto id = uuid_param(req, "id");
   execution_or_404(ctx, id);
-  return json_response(200,
-                       query_rows(ctx,
-                                  "SELECT to_jsonb(o) - 'position' FROM execution_observations o "
-                                  "WHERE execution_id = $1::uuid ORDER BY observed_at, position",
-                                  {id}));
+  return list_page(ctx, "SELECT to_jsonb(o) - 'position'",
+                   " FROM execution_observations o WHERE execution_id = $1::uuid",
+                   "ORDER BY observed_at, position", {id}, page_params(req, 500, 1000));
 }
 
 response execution_artifacts(app_context& ctx, request& req) {
   honour_min_position(ctx, req);
   auto id = uuid_param(req, "id");
   execution_or_404(ctx, id);
-  return json_response(
-      200,
-      query_rows(ctx,
-                 "SELECT to_jsonb(a) || jsonb_build_object('content_url', '/api/v2/executions/' "
-                 "|| execution_id || '/artifacts/' || kind) FROM execution_artifacts a "
-                 "WHERE execution_id = $1::uuid ORDER BY created_at, kind",
-                 {id}));
+  return list_page(ctx,
+                   "SELECT to_jsonb(a) || jsonb_build_object('content_url', '/api/v2/executions/' "
+                   "|| execution_id || '/artifacts/' || kind)",
+                   " FROM execution_artifacts a WHERE execution_id = $1::uuid",
+                   "ORDER BY created_at, kind", {id}, page_params(req, 500, 1000));
 }
 
 // The newest artifact of a kind, byte for byte as stored (its SHA-256 in a header).
@@ -450,29 +459,150 @@ response abandon_submission(app_context& ctx, request& req) {
 
 }  // namespace
 
-void add_execution_routes(router& r, app_context& ctx) {
-  auto bind = [&ctx](response (*fn)(app_context&, request&)) { return bound(ctx, fn); };
+void add_execution_routes(router& r, const route_binder& bind) {
   const auto& v2 = kApiV2;
-  r.add("POST", v2 + "/executions", auth_level::user, bind(post_execution));
-  r.add("POST", v2 + "/executions/prepare", auth_level::user, bind(prepare_execution));
-  r.add("GET", v2 + "/executions", auth_level::user, bind(list_executions));
-  r.add("GET", v2 + "/executions/{id}", auth_level::user, bind(get_execution));
-  r.add("PATCH", v2 + "/executions/{id}", auth_level::user, bind(patch_execution));
-  r.add("POST", v2 + "/executions/{id}/execute", auth_level::user, bind(execute_execution));
-  r.add("POST", v2 + "/executions/{id}/retry", auth_level::user, bind(retry_execution));
-  r.add("GET", v2 + "/executions/{id}/status", auth_level::user, bind(execution_status));
-  r.add("GET", v2 + "/executions/{id}/summary", auth_level::user, bind(execution_summary));
-  r.add("GET", v2 + "/executions/{id}/ledger-snapshot", auth_level::user, bind(ledger_snapshot));
-  r.add("GET", v2 + "/executions/{id}/events", auth_level::user, bind(execution_events));
-  r.add("GET", v2 + "/executions/{id}/observations", auth_level::user,
-        bind(execution_observations));
-  r.add("GET", v2 + "/executions/{id}/artifacts", auth_level::user, bind(execution_artifacts));
+  const auto id = uuid_path("id", "Execution UUID");
+  r.add("POST", v2 + "/executions", auth_level::user, bind(post_execution), [] {
+    auto d = operation("create_execution", "Create execution", "executions",
+                       "Admission (spec §9.5): readiness, the profile and its concurrency. With "
+                       "Idempotency-Key, a replay of the same request answers 200 with the "
+                       "existing execution and a different request 409.")
+                 .json_body("ExecutionCreate")
+                 .returns("ExecutionRead", 201)
+                 .write()
+                 .fails({409})
+                 .limited();
+    d.also = {200};
+    param_doc key;
+    key.name = "Idempotency-Key";
+    key.description = "1-128 visible ASCII characters, no whitespace";
+    d.headers.push_back(key);
+    return d;
+  }());
+  r.add("POST", v2 + "/executions/prepare", auth_level::user, bind(prepare_execution),
+        operation("prepare_execution", "Preview an execution", "executions",
+                  "Checks the request and previews the datasets; records nothing.")
+            .json_body("ExecutionCreate")
+            .returns("ExecutionPrepareResponse"));
+  r.add("GET", v2 + "/executions", auth_level::user, bind(list_executions),
+        operation("list_executions", "List executions", "executions", "Newest first.")
+            .returns("PaginatedExecutions")
+            .with_query(text_query("project_module", "Only this project's executions"))
+            .with_query(text_query("status", "Only executions in this status",
+                                   {"pending", "running", "awaiting_scheduler", "not_submitted",
+                                    "completed", "failed", "retrying", "cancelled"}))
+            .with_query(text_query("scheduler_name", "Only executions on this scheduler"))
+            .with_query(int_query("page", "Page number", 1, 1000000, 1))
+            .with_query(int_query("items_per_page", "Page size", 1, 500, 50))
+            .read());
+  r.add("GET", v2 + "/executions/{id}", auth_level::user, bind(get_execution),
+        operation("get_execution", "Get execution", "executions")
+            .with_path(id)
+            .returns("ExecutionRead")
+            .read()
+            .fails({404}));
+  r.add("PATCH", v2 + "/executions/{id}", auth_level::user, bind(patch_execution), [&id] {
+    auto d = operation("patch_execution", "Cancel execution", "executions",
+                       "The only patch is {\"status\": \"cancelled\"}: 200 once cancelled, "
+                       "202 while the backend confirms.")
+                 .with_path(id)
+                 .json_body("ExecutionPatchRequest")
+                 .returns("ExecutionRead")
+                 .write()
+                 .fails({404, 409});
+    d.also = {202};
+    return d;
+  }());
+  r.add("POST", v2 + "/executions/{id}/execute", auth_level::user, bind(execute_execution),
+        operation("execute_execution", "Execute", "executions",
+                  "Enqueues staging and submission; a repeat answers the same job.")
+            .with_path(id)
+            .json_body("ExecuteRequest", false)
+            .returns("ExecuteAccepted", 202)
+            .write()
+            .fails({404, 409})
+            .limited());
+  r.add("POST", v2 + "/executions/{id}/retry", auth_level::user, bind(retry_execution),
+        operation("retry_execution", "Retry a failed execution", "executions")
+            .with_path(id)
+            .json_body("RetryRequest")
+            .returns("RetryAccepted", 202)
+            .write()
+            .fails({404, 409})
+            .limited());
+  r.add("GET", v2 + "/executions/{id}/status", auth_level::user, bind(execution_status),
+        operation("execution_status", "Execution status", "executions")
+            .with_path(id)
+            .returns("ExecutionStatusResponse")
+            .read()
+            .fails({404}));
+  r.add("GET", v2 + "/executions/{id}/summary", auth_level::user, bind(execution_summary),
+        operation("execution_summary", "Execution summary", "executions")
+            .with_path(id)
+            .returns("ExecutionSummary")
+            .read()
+            .fails({404}));
+  r.add("GET", v2 + "/executions/{id}/ledger-snapshot", auth_level::user, bind(ledger_snapshot),
+        operation("execution_ledger_snapshot", "Ledger snapshot", "executions",
+                  "The pinned config version, the discovery signature and the 5 most recent "
+                  "events.")
+            .with_path(id)
+            .returns("LedgerSnapshot")
+            .read()
+            .fails({404}));
+  r.add("GET", v2 + "/executions/{id}/events", auth_level::user, bind(execution_events),
+        operation("list_execution_events", "Provenance of an execution", "provenance",
+                  "Oldest first.")
+            .with_path(id)
+            .returns_list("ProvenanceEventRow")
+            .paged(100, 500)
+            .read()
+            .fails({404}));
+  r.add("GET", v2 + "/executions/{id}/observations", auth_level::user, bind(execution_observations),
+        operation("list_execution_observations", "Backend observations", "executions",
+                  "What the DALiuGE and Slurm backends were seen to report, oldest first.")
+            .with_path(id)
+            .returns_list("ExecutionObservationRow")
+            .paged(500, 1000)
+            .read()
+            .fails({404}));
+  r.add("GET", v2 + "/executions/{id}/artifacts", auth_level::user, bind(execution_artifacts),
+        operation("list_execution_artifacts", "Execution artifacts", "executions")
+            .with_path(id)
+            .returns_list("ExecutionArtifactRow")
+            .paged(500, 1000)
+            .read()
+            .fails({404}));
   r.add("GET", v2 + "/executions/{id}/artifacts/{kind}", auth_level::user,
-        bind(execution_artifact_content));
+        bind(execution_artifact_content), [&id] {
+          auto d = operation("get_execution_artifact", "Artifact content", "executions",
+                             "The newest artifact of the kind, byte for byte as stored, in its "
+                             "media type; X-Content-SHA256 carries its digest.")
+                       .with_path(id)
+                       .with_path(text_path("kind", "Artifact kind, e.g. manifest"))
+                       .fails({404});
+          d.reply = reply_kind::binary;
+          return d;
+        }());
   r.add("POST", v2 + "/executions/{id}/submission/abandon", auth_level::superuser,
-        bind(abandon_submission));
-  r.add("POST", v2 + "/executions/{id}/outputs/verify", auth_level::superuser,
-        bind(verify_outputs));
+        bind(abandon_submission),
+        operation("abandon_execution_submission", "Abandon an unresolved submission", "executions",
+                  "Spec §12.3: every safety condition must hold.")
+            .with_path(id)
+            .json_body("AbandonSubmissionRequest")
+            .returns("ExecutionRead")
+            .write()
+            .fails({404, 409})
+            .limited());
+  r.add("POST", v2 + "/executions/{id}/outputs/verify", auth_level::superuser, bind(verify_outputs),
+        operation("verify_execution_outputs", "Verify outputs", "executions",
+                  "Spec §12.4: the output inventory gate.")
+            .with_path(id)
+            .json_body("OutputInventoryReport")
+            .returns("VerifyOutputsResponse")
+            .write()
+            .fails({404, 409})
+            .limited());
 }
 
 }  // namespace beampipe::api

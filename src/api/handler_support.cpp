@@ -79,13 +79,17 @@ void honour_min_position(app_context& ctx, const request& req) {
   wait_for_position(ctx, pos, std::chrono::milliseconds(wait));
 }
 
+std::string request_actor(const request& req) {
+  return req.user.user_uuid.empty() ? "system:api" : "user:" + req.user.user_uuid;
+}
+
 actors::command_reply run_command(app_context& ctx, const request& req, std::string stream_id,
                                   std::string name, json::object body) {
   actors::command_request cr;
   cr.stream_id = std::move(stream_id);
   cr.cmd.name = std::move(name);
   cr.cmd.body = std::move(body);
-  cr.cmd.actor = "system:api";
+  cr.cmd.actor = request_actor(req);
   cr.correlation_id = req.correlation_id;
   auto r = ctx.runtime.send_sync(std::move(cr));
   if (r.status >= 400)

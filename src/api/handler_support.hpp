@@ -20,6 +20,9 @@ std::string uuid_param(const request& req, const std::string& name);
 void wait_for_position(app_context& ctx, int64_t position, std::chrono::milliseconds budget);
 // Honours ?min_position=N&wait_ms=M on reads.
 void honour_min_position(app_context& ctx, const request& req);
+// Who a command is recorded as: "user:<uuid>" for a signed-in caller, else "system:api".
+// Idempotency keys are scoped by the same string, so two users never share a key.
+std::string request_actor(const request& req);
 // Sends a command and turns a refusal into an api_error.
 actors::command_reply run_command(app_context& ctx, const request& req, std::string stream_id,
                                   std::string name, boost::json::object body);
@@ -47,9 +50,6 @@ inline handler bound(app_context& ctx, response (*fn)(app_context&, request&)) {
 }
 inline const std::string kApiV2 = "/api/v2";
 
-void add_config_routes(router& r, app_context& ctx);
-void add_execution_routes(router& r, app_context& ctx);
-void add_job_routes(router& r, app_context& ctx);
-void add_user_routes(router& r, app_context& ctx);
+// The other route groups take a route_binder (api/route_table.hpp).
 
 }  // namespace beampipe::api

@@ -88,8 +88,9 @@ bool parse_target(const std::string& target, std::string& path,
   return true;
 }
 
-void router::add(std::string method, std::string pattern, auth_level auth, handler fn) {
-  route r{std::move(method), pattern, auth, std::move(fn), split_path(pattern)};
+void router::add(std::string method, std::string pattern, auth_level auth, handler fn,
+                 route_doc doc) {
+  route r{std::move(method), pattern, auth, std::move(fn), split_path(pattern), std::move(doc)};
   routes_.push_back(std::move(r));
 }
 

@@ -3,7 +3,6 @@
 // synchronous functions run on the API's blocking pool (never on Beast's io threads or on
 // CAF's scheduler), so they may query PostgreSQL and wait for actor replies.
 #include <boost/json.hpp>
-
 #include <functional>
 #include <map>
 #include <optional>
@@ -11,6 +10,15 @@
 #include <vector>
 
 namespace beampipe::api {
+
+// Who sent the request, once the auth hook has accepted its bearer token.
+struct principal {
+  std::string user_uuid;  // empty: anonymous (an open route)
+  std::string username;
+  bool superuser = false;
+};
+
+class router;
 
 struct request {
   std::string method;
@@ -22,6 +30,8 @@ struct request {
   std::string body;
   std::string correlation_id;
   std::string peer;
+  principal user;
+  const router* routes = nullptr;  // the table that dispatched it (GET /openapi.json shows it)
   std::string header(const std::string& lower_name) const;
 };
 
@@ -50,23 +60,136 @@ enum class auth_level { open, user, superuser };
 
 using handler = std::function<response(request&)>;
 
+// A query, path or header parameter as the OpenAPI document describes it.
+struct param_doc {
+  std::string name;
+  std::string type = "string";  // string | integer | boolean
+  std::string description;
+  std::string format;                                 // e.g. uuid
+  std::optional<int64_t> minimum, maximum, fallback;  // integers: range and default
+  std::vector<std::string> one_of;                    // allowed values
+  bool required = false;
+};
+
+// How a request or a success response carries its body.
+enum class body_kind { none, json, config_text, json_or_form, binary };
+enum class reply_kind { json, empty, text, binary, html, javascript };
+
+// What the route table says about a route beyond dispatch: the OpenAPI document is generated
+// from it (src/api/openapi.cpp) and the auth guard reads rate_limited. Schema names refer to
+// components in src/api/api_schemas.cpp. A route without an operation_id is undocumented,
+// which the contract tests refuse.
+struct route_doc {
+  std::string operation_id;
+  std::string summary;
+  std::string tag;
+  std::string description;
+  body_kind body = body_kind::none;
+  std::string body_schema;  // the request body's component (json, json_or_form)
+  bool body_required = true;
+  std::vector<param_doc> path;     // path parameters ({x} segments not listed: plain strings)
+  std::vector<param_doc> query;    // query parameters
+  std::vector<param_doc> headers;  // request headers (e.g. Idempotency-Key)
+  int status = 200;                // the success status
+  std::vector<int> also;           // other success statuses answering the same body
+  reply_kind reply = reply_kind::json;
+  std::string schema;         // the success body's component (reply json)
+  bool array = false;         // the success body is an array of `schema`
+  bool total_count = false;   // lists: X-Total-Count carries the total matching rows
+  bool position = false;      // writes: X-Beampipe-Position names the appended event
+  bool consistent = false;    // reads honouring ?min_position&wait_ms (read-your-writes)
+  std::vector<int> errors;    // error statuses besides the ones derived from auth and input
+  bool rate_limited = false;  // counted per client by the auth guard (429 past the limit)
+
+  // Chainable setters, so a registration reads as one expression.
+  route_doc& json_body(std::string component, bool required = true) {
+    body = body_kind::json;
+    body_schema = std::move(component);
+    body_required = required;
+    return *this;
+  }
+  route_doc& returns(std::string component, int code = 200) {
+    reply = reply_kind::json;
+    schema = std::move(component);
+    status = code;
+    return *this;
+  }
+  // A JSON array of `component` with its total in X-Total-Count (spec: paging with totals).
+  route_doc& returns_list(std::string component) {
+    returns(std::move(component));
+    array = true;
+    total_count = true;
+    return *this;
+  }
+  route_doc& no_content(int code = 204) {
+    reply = reply_kind::empty;
+    status = code;
+    return *this;
+  }
+  // ?limit (1..max, default fallback) and ?offset: one page of a list.
+  route_doc& paged(int64_t fallback, int64_t max) {
+    param_doc l{"limit", "integer", "Page size", "", 1, max, fallback, {}, false};
+    param_doc o{"offset", "integer", "Rows to skip", "", 0, std::nullopt, 0, {}, false};
+    query.push_back(std::move(l));
+    query.push_back(std::move(o));
+    return *this;
+  }
+  route_doc& with_path(param_doc p) {
+    path.push_back(std::move(p));
+    return *this;
+  }
+  route_doc& with_query(param_doc p) {
+    query.push_back(std::move(p));
+    return *this;
+  }
+  route_doc& fails(std::initializer_list<int> codes) {
+    errors.insert(errors.end(), codes);
+    return *this;
+  }
+  route_doc& write() {
+    position = true;
+    return *this;
+  }
+  route_doc& read() {
+    consistent = true;
+    return *this;
+  }
+  route_doc& limited() {
+    rate_limited = true;
+    return *this;
+  }
+};
+
+inline route_doc operation(std::string id, std::string summary, std::string tag,
+                           std::string description = "") {
+  route_doc d;
+  d.operation_id = std::move(id);
+  d.summary = std::move(summary);
+  d.tag = std::move(tag);
+  d.description = std::move(description);
+  return d;
+}
+
 struct route {
   std::string method;
   std::string pattern;  // "/api/v2/sources/{id}"
   auth_level auth = auth_level::user;
   handler fn;
   std::vector<std::string> segments;
+  route_doc doc;
 };
 
 class router {
  public:
-  void add(std::string method, std::string pattern, auth_level auth, handler fn);
+  void add(std::string method, std::string pattern, auth_level auth, handler fn,
+           route_doc doc = {});
   struct match {
     const route* r = nullptr;
     bool path_known = false;  // some route has this path (→ 405 when the method differs)
     std::vector<std::string> allowed;
   };
-  match find(const std::string& method, const std::string& path, std::map<std::string, std::string>& params) const;
+  match find(const std::string& method, const std::string& path,
+             std::map<std::string, std::string>& params) const;
   const std::vector<route>& routes() const { return routes_; }
 
  private:
@@ -74,6 +197,7 @@ class router {
 };
 
 // Decodes %XX and splits "a=1&b=2"; returns false on malformed escapes.
-bool parse_target(const std::string& target, std::string& path, std::map<std::string, std::string>& query);
+bool parse_target(const std::string& target, std::string& path,
+                  std::map<std::string, std::string>& query);
 
 }  // namespace beampipe::api

@@ -3,8 +3,11 @@
 // lease each is claimed under, so an operator sees attempts, next run time, lease owner and
 // token, last error and the dead letter in one row; POST /jobs enqueues work and
 // POST /jobs/{id}/requeue puts a failed or dead-lettered job back in the queue.
+#include "api/api_schemas.hpp"
 #include "api/app.hpp"
 #include "api/handler_support.hpp"
+#include "api/paging.hpp"
+#include "api/route_table.hpp"
 #include "domain/aggregates.hpp"
 #include "util/ids.hpp"
 
@@ -63,21 +66,16 @@ json::object job_or_404(app_context& ctx, const std::string& id) {
 // dead_letter; kinds include the recurring dim_poll_tick and slurm_poll_tick).
 response list_jobs(app_context& ctx, request& req) {
   honour_min_position(ctx, req);
-  auto limit = int_param(req, "limit", 100, 1, 1000);
-  auto offset = int_param(req, "offset", 0, 0, INT64_MAX);
   auto q = [&](const char* k) { return req.query.count(k) ? req.query.at(k) : std::string(); };
-  return json_response(
-      200, query_rows(ctx,
-                      job_query({"SELECT row FROM (", kJobSelect,
-                                 " WHERE ($2 = '' OR j.kind = $2) AND ($3 = '' OR "
-                                 "j.project_module = $3) UNION ALL ",
-                                 kTickSelect,
-                                 " AND ($2 = '' OR l.kind = $2) AND $3 = '') x "
-                                 "WHERE ($1 = '' OR row->>'status' = $1) "
-                                 "ORDER BY row->>'created_at' DESC, row->>'id' DESC "
-                                 "LIMIT $4::bigint OFFSET $5::bigint"}),
-                      {q("status"), q("kind"), q("project_module"), std::to_string(limit),
-                       std::to_string(offset)}));
+  return list_page(ctx, "SELECT row",
+                   job_query({"FROM (", kJobSelect,
+                              " WHERE ($2 = '' OR j.kind = $2) AND ($3 = '' OR "
+                              "j.project_module = $3) UNION ALL ",
+                              kTickSelect,
+                              " AND ($2 = '' OR l.kind = $2) AND $3 = '') x "
+                              "WHERE ($1 = '' OR row->>'status' = $1)"}),
+                   "ORDER BY row->>'created_at' DESC, row->>'id' DESC",
+                   {q("status"), q("kind"), q("project_module")}, page_params(req, 100, 1000));
 }
 
 // GET /jobs/{id}: the row and its claim history (claimed, recovered, lost, finished).
@@ -113,7 +111,8 @@ json::object discovery_job(app_context& ctx, const request& req, const json::obj
   auto uuid = domain::source_uuid(module, ident);
   json::object body{{"reason", "job"}};
   // A retried POST with the same key names the same request: the source keeps one.
-  if (!key.empty()) body["request_id"] = util::uuid_v5(kJobKeyNamespace, key);
+  if (!key.empty())
+    body["request_id"] = util::uuid_v5(kJobKeyNamespace, request_actor(req) + "\x1f" + key);
   auto r = run_command(ctx, req, domain::source_stream_id(uuid), "request_discovery", body);
   wait_for_position(ctx, r.position, ctx.max_wait);
   auto src = query_row(ctx,
@@ -219,13 +218,42 @@ response requeue_job(app_context& ctx, request& req) {
 
 }  // namespace
 
-void add_job_routes(router& r, app_context& ctx) {
-  auto bind = [&ctx](response (*fn)(app_context&, request&)) { return bound(ctx, fn); };
+void add_job_routes(router& r, const route_binder& bind) {
   const auto& v2 = kApiV2;
-  r.add("GET", v2 + "/jobs", auth_level::user, bind(list_jobs));
-  r.add("POST", v2 + "/jobs", auth_level::user, bind(post_job));
-  r.add("GET", v2 + "/jobs/{id}", auth_level::user, bind(get_job));
-  r.add("POST", v2 + "/jobs/{id}/requeue", auth_level::user, bind(requeue_job));
+  const auto id = uuid_path("id", "Job id");
+  r.add("GET", v2 + "/jobs", auth_level::user, bind(list_jobs),
+        operation("list_jobs", "List jobs", "jobs",
+                  "Newest first, with the lease each job is claimed under.")
+            .returns_list("JobRow")
+            .with_query(text_query(
+                "status", "Only jobs in this status",
+                {"queued", "running", "completed", "failed", "dead_letter", "cancelled"}))
+            .with_query(text_query("kind", "Only jobs of this kind (e.g. discover_source)"))
+            .with_query(text_query("project_module", "Only this project's jobs"))
+            .paged(100, 1000)
+            .read());
+  r.add("POST", v2 + "/jobs", auth_level::superuser, bind(post_job),
+        operation("enqueue_job", "Enqueue job", "jobs",
+                  "A discovery of a source or the execute request of an execution; the same "
+                  "idempotency_key names the same job.")
+            .json_body("JobCreate")
+            .returns("JobRow", 202)
+            .fails({404, 409})
+            .limited());
+  r.add("GET", v2 + "/jobs/{id}", auth_level::user, bind(get_job),
+        operation("get_job", "Get job", "jobs", "The job and its claim history.")
+            .with_path(id)
+            .returns("JobDetail")
+            .read()
+            .fails({404}));
+  r.add("POST", v2 + "/jobs/{id}/requeue", auth_level::superuser, bind(requeue_job),
+        operation("requeue_job", "Requeue a failed job", "jobs",
+                  "A failed or dead-lettered discovery job runs again as its next attempt.")
+            .with_path(id)
+            .json_body("RequeueRequest")
+            .returns("JobRow", 202)
+            .write()
+            .fails({404, 409}));
 }
 
 }  // namespace beampipe::api

@@ -2,8 +2,11 @@
 
 #include <charconv>
 
+#include "api/api_schemas.hpp"
 #include "api/app.hpp"
 #include "api/handler_support.hpp"
+#include "api/paging.hpp"
+#include "api/route_table.hpp"
 #include "domain/aggregates.hpp"
 #include "domain/execution_fsm.hpp"
 #include "domain/readiness.hpp"
@@ -108,6 +111,36 @@ response get_ready(app_context& ctx, request&) {
   } catch (const std::exception&) {
     o["scheduler"] = json::object{{"leader", nullptr}};
   }
+  // The reference contract's fields. Rate limits live in PostgreSQL: there is no Redis. The
+  // TAP services are only said to be configured here; GET /health/tap probes them.
+  o["redis"] = "not_configured";
+  bool simulated = ctx.archive == "simulated";
+  auto tap = [&](const char* name) {
+    std::string unset = name;
+    unset.append("=-");
+    return simulated
+               ? "simulated"
+               : (ctx.archive.find(unset) == std::string::npos ? "configured" : "not_configured");
+  };
+  o["tap_casda"] = tap("casda");
+  o["tap_vizier"] = tap("vizier");
+  o["queue_depth"] = nullptr;
+  o["jobs_running"] = nullptr;
+  try {
+    store::with_connection(ctx.pool, [&](pqxx::connection& c) {
+      pqxx::read_transaction tx{c};
+      // A queued job whose lease is held and live is running (as GET /jobs shows it).
+      auto row = tx.exec(
+          "SELECT count(*) FILTER (WHERE NOT running), count(*) FILTER (WHERE running) FROM "
+          "(SELECT coalesce(l.state = 'held' AND l.expires_at > clock_timestamp(), false) AS "
+          "running FROM jobs j LEFT JOIN job_leases l ON l.job_id = j.id WHERE j.status = "
+          "'queued') x")[0];
+      o["queue_depth"] = row[0].as<int64_t>();
+      o["jobs_running"] = row[1].as<int64_t>();
+    });
+  } catch (const std::exception&) {
+    // The database error is reported above; the counts stay null.
+  }
   o["status"] = ready ? "ready" : "not_ready";
   return json_response(ready ? 200 : 503, o);
 }
@@ -131,8 +164,7 @@ response post_source(app_context& ctx, request& req) {
 
 response list_sources(app_context& ctx, request& req) {
   honour_min_position(ctx, req);
-  auto limit = int_param(req, "limit", 100, 1, 500);
-  auto offset = int_param(req, "offset", 0, 0, INT64_MAX);
+  auto page = page_params(req, 100, 500);
   auto enabled = bool_param(req, "enabled");
   auto pending = bool_param(req, "pending");
   auto it = req.query.find("project_module");
@@ -151,29 +183,14 @@ response list_sources(app_context& ctx, request& req) {
   if (!st.empty() && !states.count(st))
     fail(400, "invalid_query", "discovery_state must be one of never, requested, checked, failed",
          "discovery_state");
-  std::string where =
+  std::string from =
       " FROM source_registry WHERE NOT deleted AND ($1 = '' OR project_module = $1) "
       "AND ($2 = '' OR enabled = ($2 = 'true')) AND ($3 = '' OR workflow_run_pending = ($3 = "
-      "'true'))" +
-      (st.empty() ? std::string() : " AND " + states.at(st));
+      "'true'))";
+  if (!st.empty()) from.append(" AND ").append(states.at(st));
   auto b = [](const std::optional<bool>& v) { return v ? (*v ? "true" : "false") : ""; };
-  int64_t total = 0;
-  auto rows = query_rows(
-      ctx,
-      std::string(kSourceRow) + ", count(*) OVER ()" + where +
-          " ORDER BY created_at DESC, uuid LIMIT $4::bigint OFFSET $5::bigint",
-      {module, b(enabled), b(pending), std::to_string(limit), std::to_string(offset)}, &total);
-  if (rows.empty() && offset > 0) {
-    // The window count is absent on an empty page; count separately.
-    store::with_connection(ctx.pool, [&](pqxx::connection& c) {
-      pqxx::read_transaction tx{c};
-      total = tx.exec_params("SELECT count(*)" + where, module, b(enabled), b(pending))[0][0]
-                  .as<int64_t>();
-    });
-  }
-  auto r = json_response(200, rows);
-  r.headers.emplace_back("X-Total-Count", std::to_string(total));
-  return r;
+  return list_page(ctx, kSourceRow, from, "ORDER BY created_at DESC, uuid",
+                   {module, b(enabled), b(pending)}, page);
 }
 
 response get_source(app_context& ctx, request& req) {
@@ -201,15 +218,13 @@ response delete_source(app_context& ctx, request& req) {
 response source_events(app_context& ctx, request& req) {
   honour_min_position(ctx, req);
   auto src = source_or_404(ctx, uuid_param(req, "id"));
-  auto limit = int_param(req, "limit", 100, 1, 500);
-  return json_response(
-      200,
-      query_rows(ctx,
-                 std::string(kProvenanceRow) +
-                     " FROM provenance_events WHERE project_module = $1 AND source_identifier = $2 "
-                     "ORDER BY occurred_at DESC, position DESC LIMIT $3::bigint",
-                 {std::string(src.at("project_module").as_string()),
-                  std::string(src.at("source_identifier").as_string()), std::to_string(limit)}));
+  auto page = page_params(req, 100, 500);
+  return list_page(ctx, kProvenanceRow,
+                   " FROM provenance_events WHERE project_module = $1 AND source_identifier = $2",
+                   "ORDER BY occurred_at DESC, position DESC",
+                   {std::string(src.at("project_module").as_string()),
+                    std::string(src.at("source_identifier").as_string())},
+                   page);
 }
 
 // POST /sources/discover: {project_module, source_identifier? | source_identifiers?}; neither
@@ -387,17 +402,14 @@ response bulk_sources(app_context& ctx, request& req) {
 response source_executions(app_context& ctx, request& req) {
   honour_min_position(ctx, req);
   auto src = source_or_404(ctx, uuid_param(req, "id"));
-  auto limit = int_param(req, "limit", 100, 1, 500);
-  auto offset = int_param(req, "offset", 0, 0, INT64_MAX);
-  return json_response(
-      200, query_rows(ctx,
-                      std::string(kExecutionRow) +
-                          " FROM batch_execution_record x WHERE project_module = $1 AND sources @> "
-                          "jsonb_build_array(jsonb_build_object('source_identifier', $2::text)) "
-                          "ORDER BY created_at DESC, uuid DESC LIMIT $3::bigint OFFSET $4::bigint",
-                      {std::string(src.at("project_module").as_string()),
-                       std::string(src.at("source_identifier").as_string()), std::to_string(limit),
-                       std::to_string(offset)}));
+  auto page = page_params(req, 100, 500);
+  return list_page(ctx, kExecutionRow,
+                   " FROM batch_execution_record x WHERE project_module = $1 AND sources @> "
+                   "jsonb_build_array(jsonb_build_object('source_identifier', $2::text))",
+                   "ORDER BY created_at DESC, uuid DESC",
+                   {std::string(src.at("project_module").as_string()),
+                    std::string(src.at("source_identifier").as_string())},
+                   page);
 }
 
 response source_metadata(app_context& ctx, request& req) {
@@ -452,30 +464,131 @@ response event_feed(app_context& ctx, request& req) {
 
 }  // namespace
 
-router build_routes(app_context& ctx) {
+handler route_binder::operator()(handler_fn fn) const {
+  if (!ctx_)
+    return [](request&) -> response {
+      throw std::logic_error("this route table was built for documentation only");
+    };
+  auto* ctx = ctx_;
+  return [ctx, fn](request& q) { return fn(*ctx, q); };
+}
+
+router build_routes(app_context& ctx) { return build_route_table(route_binder(ctx)); }
+
+router build_documentation_routes() { return build_route_table(route_binder()); }
+
+router build_route_table(const route_binder& bind) {
   router r;
-  auto bind = [&ctx](response (*fn)(app_context&, request&)) { return bound(ctx, fn); };
   const auto& v2 = kApiV2;
-  r.add("GET", v2 + "/health", auth_level::open, bind(get_health));
-  r.add("GET", v2 + "/ready", auth_level::open, bind(get_ready));
-  r.add("GET", v2 + "/health/tap", auth_level::open, bind(get_health_tap));
-  r.add("GET", v2 + "/metrics", auth_level::open, bind(get_metrics));
-  r.add("POST", v2 + "/sources", auth_level::user, bind(post_source));
-  r.add("POST", v2 + "/sources/discover", auth_level::user, bind(discover_sources));
-  r.add("GET", v2 + "/sources/{id}/metadata", auth_level::user, bind(source_metadata));
-  r.add("GET", v2 + "/sources/{id}/status", auth_level::user, bind(source_status));
-  r.add("GET", v2 + "/sources/{id}/executions", auth_level::user, bind(source_executions));
-  r.add("POST", v2 + "/sources/bulk", auth_level::user, bind(bulk_sources));
-  r.add("GET", v2 + "/sources", auth_level::user, bind(list_sources));
-  r.add("GET", v2 + "/sources/{id}", auth_level::user, bind(get_source));
-  r.add("PATCH", v2 + "/sources/{id}", auth_level::user, bind(patch_source));
-  r.add("DELETE", v2 + "/sources/{id}", auth_level::user, bind(delete_source));
-  r.add("GET", v2 + "/sources/{id}/events", auth_level::user, bind(source_events));
-  r.add("GET", v2 + "/events", auth_level::user, bind(event_feed));
-  add_job_routes(r, ctx);
-  add_user_routes(r, ctx);
-  add_config_routes(r, ctx);
-  add_execution_routes(r, ctx);
+  const auto source_id = uuid_path("id", "Source UUID");
+  r.add("GET", v2 + "/health", auth_level::open, bind(get_health),
+        operation("health", "Liveness", "health").returns("HealthResponse"));
+  r.add("GET", v2 + "/ready", auth_level::open, bind(get_ready), [] {
+    auto d = operation("ready", "Readiness", "health",
+                       "503 with the same body when the database, migrations or "
+                       "projections are not ready.")
+                 .returns("ReadyResponse");
+    d.also = {503};
+    return d;
+  }());
+  r.add("GET", v2 + "/health/tap", auth_level::open, bind(get_health_tap),
+        operation("health_tap", "Archive TAP probes", "health").returns("TapHealthResponse"));
+  r.add("GET", v2 + "/metrics", auth_level::open, bind(get_metrics), [] {
+    auto d = operation("metrics", "Prometheus metrics", "health",
+                       "Prometheus text exposition format 0.0.4.");
+    d.reply = reply_kind::text;
+    return d;
+  }());
+  r.add("POST", v2 + "/sources", auth_level::user, bind(post_source),
+        operation("create_source", "Register source", "sources",
+                  "Registers a source or updates `enabled` of the registered one (an upsert).")
+            .json_body("SourceCreate")
+            .returns("SourceRegistryRow")
+            .write());
+  r.add("POST", v2 + "/sources/discover", auth_level::user, bind(discover_sources),
+        operation("discover_sources", "Trigger discovery", "sources",
+                  "Marks sources for rediscovery; discovery runs asynchronously.")
+            .json_body("DiscoverTriggerRequest")
+            .returns("DiscoverTriggerResponse")
+            .write()
+            .fails({404, 409}));
+  r.add("GET", v2 + "/sources/{id}/metadata", auth_level::user, bind(source_metadata),
+        operation("get_source_metadata", "Source archive metadata", "sources",
+                  "The source and its prepared archive metadata, ordered by SBID.")
+            .with_path(source_id)
+            .returns("SourceMetadataResponse")
+            .read()
+            .fails({404}));
+  r.add("GET", v2 + "/sources/{id}/status", auth_level::user, bind(source_status),
+        operation("get_source_status", "Source readiness for execution", "sources")
+            .with_path(source_id)
+            .returns("SourceExecutionStatus")
+            .read()
+            .fails({404}));
+  r.add("GET", v2 + "/sources/{id}/executions", auth_level::user, bind(source_executions),
+        operation("list_source_executions", "Executions of a source", "sources",
+                  "Executions that selected this source, newest first.")
+            .with_path(source_id)
+            .returns_list("ExecutionRow")
+            .paged(100, 500)
+            .read()
+            .fails({404}));
+  r.add("POST", v2 + "/sources/bulk", auth_level::user, bind(bulk_sources),
+        operation("bulk_create_sources", "Register sources in bulk", "sources",
+                  "Every item is checked before any is registered.")
+            .json_body("SourceBulkCreate")
+            .returns("SourceBulkCreateResponse")
+            .write());
+  r.add("GET", v2 + "/sources", auth_level::user, bind(list_sources),
+        operation("list_sources", "List sources", "sources", "Newest first.")
+            .returns_list("SourceRegistryRow")
+            .with_query(text_query("project_module", "Only this project's sources"))
+            .with_query(bool_query("enabled", "Only enabled (true) or disabled (false) sources"))
+            .with_query(bool_query("pending", "Only sources with a workflow run pending, or none"))
+            .with_query(text_query("discovery_state", "Where discovery stands",
+                                   {"never", "requested", "checked", "failed"}))
+            .paged(100, 500)
+            .read());
+  r.add("GET", v2 + "/sources/{id}", auth_level::user, bind(get_source),
+        operation("get_source", "Get source", "sources")
+            .with_path(source_id)
+            .returns("SourceRegistryRow")
+            .read()
+            .fails({404}));
+  r.add("PATCH", v2 + "/sources/{id}", auth_level::user, bind(patch_source),
+        operation("update_source", "Update source", "sources")
+            .with_path(source_id)
+            .json_body("SourceUpdate")
+            .returns("SourceRegistryRow")
+            .write()
+            .fails({404}));
+  r.add(
+      "DELETE", v2 + "/sources/{id}", auth_level::user, bind(delete_source),
+      operation("delete_source", "Delete source", "sources", "Its archive metadata rows are kept.")
+          .with_path(source_id)
+          .no_content()
+          .write()
+          .fails({404}));
+  r.add("GET", v2 + "/sources/{id}/events", auth_level::user, bind(source_events),
+        operation("list_source_events", "Provenance of a source", "provenance", "Newest first.")
+            .with_path(source_id)
+            .returns_list("ProvenanceEventRow")
+            .paged(100, 500)
+            .read()
+            .fails({404}));
+  r.add(
+      "GET", v2 + "/events", auth_level::user, bind(event_feed),
+      operation("list_events", "Event feed", "provenance",
+                "Stored events in the store's read order, after a position.")
+          .returns("EventFeed")
+          .with_query(int_query("after", "Read the events after this position", 0, std::nullopt, 0))
+          .with_query(int_query("limit", "Events per call", 1, 1000, 100)));
+  add_job_routes(r, bind);
+  add_user_routes(r, bind);
+  add_wasm_routes(r, bind);
+  add_config_routes(r, bind);
+  add_execution_routes(r, bind);
+  add_docs_routes(r, bind);
   return r;
 }
 
@@ -484,6 +597,7 @@ std::function<response(request&)> make_dispatch(app_context& ctx, const router& 
     auto t0 = std::chrono::steady_clock::now();
     std::string route_name = "unmatched";
     response res;
+    req.routes = &routes;
     req.correlation_id = req.header("x-correlation-id");
     if (req.correlation_id.empty() || req.correlation_id.size() > 128)
       req.correlation_id = util::uuid_v7();
@@ -504,7 +618,7 @@ std::function<response(request&)> make_dispatch(app_context& ctx, const router& 
         } else {
           route_name = m.r->pattern;
           std::optional<response> refused;
-          if (ctx.auth) refused = ctx.auth(req, m.r->auth);
+          if (ctx.auth) refused = ctx.auth(req, *m.r);
           res = refused ? std::move(*refused) : m.r->fn(req);
         }
       }

@@ -1,12 +1,17 @@
-// Sign-in (issue #7, first part): POST /login with a JSON or form body answers an access token
-// (JWT HS256, BEAMPIPE_JWT_SECRET, BEAMPIPE_ACCESS_TOKEN_EXPIRE_MINUTES); GET /user/me answers
-// the signed-in user, never a credential. Enforcement on the other routes, refresh and
-// logout come next.
+// Sign-in (issue #7, spec §9.2 [HEAD]). POST /login (JSON or form body) starts a sign-in
+// session and answers an access token and a refresh token of one family; POST /refresh rotates
+// the pair (a reused refresh token revokes the family); POST /logout revokes the families of
+// the tokens it is given; GET /user/me answers the signed-in user, never a credential.
 #include <chrono>
 
+#include "api/api_schemas.hpp"
 #include "api/app.hpp"
 #include "api/auth_tokens.hpp"
 #include "api/handler_support.hpp"
+#include "api/route_table.hpp"
+#include "domain/aggregates.hpp"
+#include "util/ids.hpp"
+#include "util/time.hpp"
 
 namespace beampipe::api {
 namespace json = boost::json;
@@ -18,10 +23,43 @@ int64_t now_seconds() {
       .count();
 }
 
+std::string rfc3339(int64_t epoch_seconds) {
+  return util::to_rfc3339(util::clock::time_point(std::chrono::seconds(epoch_seconds)));
+}
+
 // Verified against when the username is unknown, so both failures take the same time.
 const std::string& decoy_hash() {
   static const std::string h = hash_password("beampipe-decoy-password");
   return h;
+}
+
+// A JSON body of string fields, none of them unknown.
+json::object string_fields(const request& req, std::initializer_list<const char*> allowed) {
+  auto body = parse_body(req);
+  for (const auto& kv : body) {
+    bool known = false;
+    for (const char* k : allowed) known |= kv.key() == k;
+    if (!known)
+      fail(400, "unknown_field", "unknown field '" + std::string(kv.key()) + "'",
+           std::string(kv.key()));
+    if (!kv.value().is_string() && !kv.value().is_null())
+      fail(400, "invalid_field", std::string(kv.key()) + " must be a string",
+           std::string(kv.key()));
+  }
+  return body;
+}
+
+std::string field_or_empty(const json::object& o, const char* k) {
+  auto it = o.find(k);
+  return it != o.end() && it->value().is_string() ? std::string(it->value().as_string()) : "";
+}
+
+json::object token_pair(const app_context& ctx, const issued_token& access,
+                        const issued_token& refresh) {
+  return json::object{{"access_token", access.token},
+                      {"refresh_token", refresh.token},
+                      {"token_type", "bearer"},
+                      {"expires_in", ctx.access_token_ttl.count()}};
 }
 
 response login(app_context& ctx, request& req) {
@@ -38,57 +76,117 @@ response login(app_context& ctx, request& req) {
     username = form.count("username") ? form.at("username") : "";
     password = form.count("password") ? form.at("password") : "";
   } else {
-    auto body = parse_body(req);
-    for (const auto& kv : body)
-      if (kv.key() != "username" && kv.key() != "password")
-        fail(400, "unknown_field", "unknown field '" + std::string(kv.key()) + "'",
-             std::string(kv.key()));
-    for (const char* k : {"username", "password"}) {
-      auto it = body.find(k);
-      if (it == body.end() || !it->value().is_string())
-        fail(400, "invalid_field", std::string(k) + " is required", k);
-      (std::string(k) == "username" ? username : password) = std::string(it->value().as_string());
-    }
+    auto body = string_fields(req, {"username", "password"});
+    username = field_or_empty(body, "username");
+    password = field_or_empty(body, "password");
   }
   if (username.empty()) fail(400, "invalid_field", "username is required", "username");
   if (password.empty()) fail(400, "invalid_field", "password is required", "password");
   auto row = query_row(ctx,
-                       "SELECT json_build_object('uuid', u.uuid, 'hash', c.password_hash) FROM "
-                       "users u JOIN user_credentials c ON c.user_uuid = u.uuid "
-                       "WHERE lower(u.username) = lower($1) AND NOT u.disabled",
+                       "SELECT json_build_object('uuid', u.uuid, 'username', u.username, 'hash', "
+                       "c.password_hash) FROM users u JOIN user_credentials c ON c.user_uuid = "
+                       "u.uuid WHERE lower(u.username) = lower($1) AND NOT u.disabled",
                        username);
   bool ok = row ? verify_password(std::string(row->at("hash").as_string()), password)
                 : (verify_password(decoy_hash(), password), false);
   if (!ok) fail(401, "invalid_credentials", "incorrect username or password");
-  auto token = issue_access_token(ctx.jwt_secret, std::string(row->at("uuid").as_string()),
-                                  ctx.access_token_ttl, now_seconds());
-  return json_response(200, json::object{{"access_token", token},
-                                         {"token_type", "bearer"},
-                                         {"expires_in", ctx.access_token_ttl.count()}});
+  auto name = std::string(row->at("username").as_string());
+  auto family = util::uuid_v7();
+  auto now = now_seconds();
+  auto access =
+      issue_token(ctx.jwt_secret, token_type::access, name, family, ctx.access_token_ttl, now);
+  auto refresh =
+      issue_token(ctx.jwt_secret, token_type::refresh, name, family, ctx.refresh_token_ttl, now);
+  auto r = run_command(ctx, req, domain::auth_session_stream_id(family), "start",
+                       json::object{{"user_uuid", row->at("uuid")},
+                                    {"username", name},
+                                    {"refresh_jti", refresh.claims.jti},
+                                    {"refresh_expires_at", rfc3339(refresh.claims.expires_at)}});
+  // The tokens work on every node as soon as they are handed out.
+  wait_for_position(ctx, r.position, ctx.max_wait);
+  return json_response(200, token_pair(ctx, access, refresh));
+}
+
+response refresh(app_context& ctx, request& req) {
+  auto body = string_fields(req, {"refresh_token"});
+  auto presented = field_or_empty(body, "refresh_token");
+  if (presented.empty()) fail(400, "invalid_field", "refresh_token is required", "refresh_token");
+  auto now = now_seconds();
+  auto claims = verify_token(ctx.jwt_secret, presented, token_type::refresh, now);
+  if (!claims) fail(401, "invalid_token", "the refresh token is invalid or expired");
+  auto access = issue_token(ctx.jwt_secret, token_type::access, claims->subject, claims->family,
+                            ctx.access_token_ttl, now);
+  auto next = issue_token(ctx.jwt_secret, token_type::refresh, claims->subject, claims->family,
+                          ctx.refresh_token_ttl, now);
+  auto r = run_command(ctx, req, domain::auth_session_stream_id(claims->family), "rotate",
+                       json::object{{"presented_jti", claims->jti},
+                                    {"refresh_jti", next.claims.jti},
+                                    {"refresh_expires_at", rfc3339(next.claims.expires_at)}});
+  wait_for_position(ctx, r.position, ctx.max_wait);
+  // The session decides between rotation and reuse; its read model says which happened.
+  auto row = query_row(ctx,
+                       "SELECT json_build_object('jti', s.refresh_jti, 'revoked', s.revoked_at "
+                       "IS NOT NULL, 'active', u.uuid IS NOT NULL) FROM auth_sessions s LEFT "
+                       "JOIN users u ON u.uuid = s.user_uuid AND NOT u.disabled WHERE s.family = "
+                       "$1::uuid",
+                       claims->family);
+  if (!row || row->at("revoked").as_bool() ||
+      row->at("jti").as_string() != json::string_view(next.claims.jti))
+    fail(401, "token_revoked",
+         "token revoked: the refresh token was already used, so every token of its sign-in is "
+         "revoked");
+  if (!row->at("active").as_bool())
+    fail(401, "invalid_token", "the token's user no longer exists or is disabled");
+  return json_response(200, token_pair(ctx, access, next));
+}
+
+response logout(app_context& ctx, request& req) {
+  auto body = string_fields(req, {"access_token", "refresh_token"});
+  auto now = now_seconds();
+  std::vector<std::string> families;
+  for (auto [field, type] : {std::pair{"access_token", token_type::access},
+                             std::pair{"refresh_token", token_type::refresh}}) {
+    auto token = field_or_empty(body, field);
+    if (token.empty()) continue;
+    auto claims = verify_token(ctx.jwt_secret, token, type, now);
+    if (!claims) fail(401, "invalid_token", std::string(field) + " is invalid or expired", field);
+    if (std::find(families.begin(), families.end(), claims->family) == families.end())
+      families.push_back(claims->family);
+  }
+  if (families.empty())
+    fail(400, "invalid_field", "access_token or refresh_token is required", "refresh_token");
+  int64_t last = 0;
+  for (const auto& family : families)
+    last = std::max(last, run_command(ctx, req, domain::auth_session_stream_id(family), "revoke",
+                                      json::object{{"reason", "logout"}})
+                              .position);
+  // Revoked everywhere before the answer: a token used after logout must fail.
+  wait_for_position(ctx, last, ctx.max_wait);
+  response res;
+  res.status = 204;
+  res.content_type.clear();
+  return res;
 }
 
 response current_user(app_context& ctx, request& req) {
-  auto auth = req.header("authorization");
-  if (auth.size() < 8 || (auth.compare(0, 7, "Bearer ") != 0 && auth.compare(0, 7, "bearer ") != 0))
-    fail(401, "not_authenticated", "a bearer token is required");
-  auto claims = verify_access_token(ctx.jwt_secret, auth.substr(7), now_seconds());
-  if (!claims) fail(401, "invalid_token", "the token is invalid or expired");
   auto row = query_row(ctx,
                        "SELECT json_build_object('uuid', uuid, 'username', username, 'email', "
-                       "email, 'name', name, 'is_superuser', is_superuser, 'created_at', "
-                       "created_at) FROM users WHERE uuid = $1::uuid AND NOT disabled",
-                       claims->subject);
-  if (!row) fail(401, "invalid_token", "the token's user no longer exists or is disabled");
+                       "email, 'name', name, 'profile_image_url', NULL, 'is_superuser', "
+                       "is_superuser, 'created_at', created_at, 'updated_at', updated_at) FROM "
+                       "users WHERE uuid = $1::uuid AND NOT disabled",
+                       req.user.user_uuid);
+  if (!row) fail(401, "not_authenticated", "the token's user no longer exists or is disabled");
   return json_response(200, *row);
 }
 
 }  // namespace
 
-void add_user_routes(router& r, app_context& ctx) {
-  auto bind = [&ctx](response (*fn)(app_context&, request&)) { return bound(ctx, fn); };
+void add_user_routes(router& r, const route_binder& bind) {
   const auto& v2 = kApiV2;
-  r.add("POST", v2 + "/login", auth_level::open, bind(login));
-  r.add("GET", v2 + "/user/me", auth_level::open, bind(current_user));
+  r.add("POST", v2 + "/login", auth_level::open, bind(login), doc_login());
+  r.add("POST", v2 + "/refresh", auth_level::open, bind(refresh), doc_refresh());
+  r.add("POST", v2 + "/logout", auth_level::open, bind(logout), doc_logout());
+  r.add("GET", v2 + "/user/me", auth_level::user, bind(current_user), doc_current_user());
 }
 
 }  // namespace beampipe::api

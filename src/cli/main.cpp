@@ -4,6 +4,7 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -16,10 +17,13 @@
 #include "actors/scheduler.hpp"
 #include "actors/scheduler_tick.hpp"
 #include "api/app.hpp"
+#include "api/auth_guard.hpp"
 #include "api/server.hpp"
 #include "cli/archives.hpp"
 #include "cli/backends.hpp"
 #include "cli/logging.hpp"
+#include "cli/openapi_export.hpp"
+#include "cli/security.hpp"
 #include "cli/users.hpp"
 #include "domain/project_config.hpp"
 #include "projections/runner.hpp"
@@ -51,6 +55,10 @@ Commands:
   replay --verify          rebuild every projection in a shadow schema and compare digests
   events tail              print the global event feed
   project validate -f FILE validate a project config (YAML or JSON)
+  admin create-user        add a user (--username --password-file|--password --email
+                           [--superuser]); also admin set-password, admin disable-user
+  security check           report security settings; exit 1 if production would refuse one
+  openapi export [-o FILE] print the OpenAPI 3 document of /api/v2 (no database needed)
 
 Options: --help on any command, --version.
 
@@ -77,6 +85,11 @@ Environment (defaults):
   SLURM_SSH_PRIVATE_KEY_FILE, SLURM_SSH_PRIVATE_KEY_PASSPHRASE_FILE, SLURM_SSH_KNOWN_HOSTS_SOURCE,
   BEAMPIPE_SLURM_SSH_STRICT_KNOWN_HOSTS true, BEAMPIPE_SSH_CREDENTIALS_DIR (per-slot key folders)
   CASDA_USERNAME, CASDA_PASSWORD or CASDA_PASSWORD_FILE, CASDA_LOGIN_URL, CASDA_STAGE_BY_SBID true
+  BEAMPIPE_ENV development (production: refuse insecure settings, see `security check`)
+  BEAMPIPE_JWT_SECRET, BEAMPIPE_ACCESS_TOKEN_EXPIRE_MINUTES 30, BEAMPIPE_REFRESH_TOKEN_EXPIRE_DAYS 7
+  BEAMPIPE_ADMIN_USERNAME, BEAMPIPE_ADMIN_PASSWORD(_FILE), BEAMPIPE_ADMIN_EMAIL (first superuser)
+  BEAMPIPE_RATE_LIMIT_REQUESTS 10 (0: off), BEAMPIPE_RATE_LIMIT_PERIOD_SECONDS 3600,
+  BEAMPIPE_TRUSTED_PROXY_CIDRS, BEAMPIPE_REQUIRE_RATE_LIMITER false
 )";
 
 struct args {
@@ -92,8 +105,9 @@ struct args {
 };
 
 // Options that take a value; everything else starting with -- is a flag.
-const std::set<std::string> kValued = {"data-dir", "bind",         "name", "after",
-                                       "limit",    "database-url", "file", "worker"};
+const std::set<std::string> kValued = {"data-dir", "bind",          "name",  "after",
+                                       "limit",    "database-url",  "file",  "worker",
+                                       "username", "password-file", "email", "password"};
 
 args parse_args(int argc, char** argv, int from) {
   args a;
@@ -111,9 +125,9 @@ args parse_args(int argc, char** argv, int from) {
         a.flags.insert(key);
     } else if (s == "-h") {
       a.flags.insert("help");
-    } else if (s == "-f") {
-      if (i + 1 >= argc) throw std::invalid_argument("-f needs a file");
-      a.options["f"] = argv[++i];
+    } else if (s == "-f" || s == "-o") {
+      if (i + 1 >= argc) throw std::invalid_argument(s + " needs a file");
+      a.options[s.substr(1)] = argv[++i];
     } else {
       a.positional.push_back(s);
     }
@@ -175,7 +189,37 @@ struct process_role {
   bool workers = true;
 };
 
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::string item;
+  for (char ch : text + ",") {
+    if (ch == ',' || ch == ' ') {
+      if (!item.empty()) out.push_back(item);
+      item.clear();
+    } else {
+      item.push_back(ch);
+    }
+  }
+  return out;
+}
+
+// Production refuses to start on a failing security finding (break-glass flags aside).
+void enforce_security_gates() {
+  auto env = cli::process_env();
+  std::string failures;
+  for (const auto& f : cli::security_findings(env)) {
+    if (f.status == "warn") spdlog::warn("security: {}: {}", f.check, f.message);
+    if (f.status == "fail") failures.append("\n  ").append(f.check).append(": ").append(f.message);
+  }
+  if (!failures.empty())
+    throw std::runtime_error(
+        "BEAMPIPE_ENV=production refuses to start with insecure settings (see `beampipe "
+        "security check`):" +
+        failures);
+}
+
 int run_server(const std::string& conninfo, const args& a, process_role role = {}) {
+  enforce_security_gates();
   {
     auto c = store::connect(conninfo, "beampipe-migrate");
     for (const auto& m : store::migrate(*c)) spdlog::info("applied migration {}", m);
@@ -206,12 +250,31 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
   ctx.jwt_secret = env_or("BEAMPIPE_JWT_SECRET", "");
   if (ctx.jwt_secret.empty()) {
     // A development default: tokens are still signed, but by a known secret.
-    ctx.jwt_secret = "beampipe-development-secret-change-me";
+    ctx.jwt_secret = cli::kDevelopmentJwtSecret;
     spdlog::warn("BEAMPIPE_JWT_SECRET is not set: access tokens use the development secret");
   }
   ctx.access_token_ttl =
       std::chrono::minutes(std::max(1L, env_long("BEAMPIPE_ACCESS_TOKEN_EXPIRE_MINUTES", 30)));
-  if (role.api) cli::bootstrap_first_superuser(rt, conninfo);
+  ctx.refresh_token_ttl =
+      std::chrono::hours(24 * std::max(1L, env_long("BEAMPIPE_REFRESH_TOKEN_EXPIRE_DAYS", 7)));
+  api::rate_limit_options limits;
+  limits.requests = env_long("BEAMPIPE_RATE_LIMIT_REQUESTS", 10);
+  limits.period =
+      std::chrono::seconds(std::max(1L, env_long("BEAMPIPE_RATE_LIMIT_PERIOD_SECONDS", 3600)));
+  limits.trusted_proxies = split_list(env_or("BEAMPIPE_TRUSTED_PROXY_CIDRS", ""));
+  api::check_cidrs(limits.trusted_proxies);
+  limits.fail_closed = cli::production_mode(cli::process_env()) ||
+                       env_or("BEAMPIPE_REQUIRE_RATE_LIMITER", "false") == "true";
+  ctx.auth = api::make_auth_guard(ctx, limits);
+  if (role.api) {
+    // The first superuser can sign in as soon as the API answers.
+    if (auto pos = cli::bootstrap_first_superuser(rt, conninfo)) {
+      std::optional<events::read_position> at;
+      store::with_connection(read_pool,
+                             [&](pqxx::connection& c) { at = store::read_position_of(c, pos); });
+      if (at) watch.wait_until(*at, std::chrono::steady_clock::now() + std::chrono::seconds(30));
+    }
+  }
   ctx.archive = cli::describe_archive_environment();
   ctx.backends = cli::describe_backends();
   ctx.probe_tap = cli::probe_tap_services;
@@ -309,6 +372,22 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
   return 0;
 }
 
+// DATABASE_URL (or --database-url), else the embedded cluster `start` uses (reused when a
+// `beampipe start` is running, started and stopped around fn otherwise).
+template <class F>
+int with_database(const args& a, F&& fn) {
+  auto url = database_url(a);
+  if (!url.empty()) return fn(url);
+  store::embedded_pg_options eo;
+  eo.data_dir = std::filesystem::path(a.opt("data-dir").value_or(default_data_dir())) / "pg";
+  store::embedded_pg pg(eo);
+  pg.start();
+  spdlog::info("embedded PostgreSQL in {}", eo.data_dir.string());
+  int rc = fn(pg.conninfo());
+  pg.stop();
+  return rc;
+}
+
 int cmd_start(const args& a) {
   if (a.has("help")) {
     std::cout << "Usage: beampipe start [--bind HOST:PORT] [--data-dir DIR] [--database-url URL]\n"
@@ -318,16 +397,7 @@ int cmd_start(const args& a) {
               << default_data_dir() << ") and stops it on exit.\n";
     return 0;
   }
-  auto url = database_url(a);
-  if (!url.empty()) return run_server(url, a);
-  store::embedded_pg_options eo;
-  eo.data_dir = std::filesystem::path(a.opt("data-dir").value_or(default_data_dir())) / "pg";
-  store::embedded_pg pg(eo);
-  pg.start();
-  spdlog::info("embedded PostgreSQL in {}", eo.data_dir.string());
-  int rc = run_server(pg.conninfo(), a);
-  pg.stop();
-  return rc;
+  return with_database(a, [&](const std::string& conninfo) { return run_server(conninfo, a); });
 }
 
 int cmd_serve(const args& a) {
@@ -452,6 +522,93 @@ int cmd_project(const args& a) {
   return report.valid ? 0 : 1;
 }
 
+std::string read_password(const args& a) {
+  if (auto file = a.opt("password-file")) {
+    std::ifstream in(*file);
+    if (!in) throw std::invalid_argument("--password-file: cannot read " + *file);
+    std::string line;
+    std::getline(in, line);
+    return line;
+  }
+  if (auto p = a.opt("password")) return *p;
+  throw std::invalid_argument("--password-file FILE (or --password) is required");
+}
+
+int cmd_admin(const args& a) {
+  const char* usage =
+      "Usage: beampipe admin create-user --username NAME (--password-file FILE | --password P)\n"
+      "                                  --email ADDRESS [--superuser]\n"
+      "       beampipe admin set-password --username NAME (--password-file FILE | --password P)\n"
+      "       beampipe admin disable-user --username NAME\n"
+      "Options: --database-url URL (default DATABASE_URL, else the embedded cluster of `start`,\n"
+      "         --data-dir DIR). set-password revokes the user's sign-in sessions.\n";
+  static const std::set<std::string> kActions = {"create-user", "set-password", "disable-user"};
+  if (a.has("help") || a.positional.size() < 2 || !kActions.count(a.positional[1])) {
+    std::cout << usage;
+    return a.has("help") ? 0 : 2;
+  }
+  const auto& action = a.positional[1];
+  auto username = a.opt("username").value_or("");
+  if (username.empty()) throw std::invalid_argument("--username is required");
+  cli::user_account u{username, "", a.opt("email").value_or(""), a.has("superuser")};
+  if (action != "disable-user") u.password = read_password(a);
+  if (action == "create-user" && u.email.empty())
+    throw std::invalid_argument("--email is required");
+  return with_database(a, [&](const std::string& conninfo) {
+    {
+      auto c = store::connect(conninfo, "beampipe-migrate");
+      store::migrate(*c);
+    }
+    actors::runtime_options ro;
+    ro.conninfo = conninfo;
+    ro.node_id = node_id();
+    actors::runtime rt(ro);
+    try {
+      if (action == "create-user") {
+        cli::create_user(rt, conninfo, u);
+        std::cout << "created " << (u.superuser ? "superuser" : "user") << " '" << username
+                  << "'\n";
+      } else if (action == "set-password") {
+        cli::set_password(rt, conninfo, username, u.password);
+        std::cout << "password of '" << username << "' changed; its sessions are revoked\n";
+      } else {
+        cli::disable_user(rt, username);
+        std::cout << "disabled '" << username << "'\n";
+      }
+    } catch (...) {
+      rt.shutdown();
+      throw;
+    }
+    rt.shutdown();
+    return 0;
+  });
+}
+
+int cmd_security(const args& a) {
+  if (a.has("help") || a.positional.size() < 2 || a.positional[1] != "check") {
+    std::cout << "Usage: beampipe security check [--json]\n"
+                 "Reports the security settings of this environment. Exit 1 when a check fails "
+                 "(only\nproduction, BEAMPIPE_ENV=production, fails checks; development warns).\n";
+    return a.has("help") ? 0 : 2;
+  }
+  auto env = cli::process_env();
+  auto findings = cli::security_findings(env);
+  bool failed = false;
+  boost::json::array out;
+  for (const auto& f : findings) {
+    failed |= f.status == "fail";
+    out.push_back({{"check", f.check}, {"status", f.status}, {"message", f.message}});
+    if (!a.has("json")) std::cout << f.status << "\t" << f.check << "\t" << f.message << "\n";
+  }
+  if (a.has("json"))
+    std::cout << boost::json::serialize(boost::json::object{
+                     {"environment", cli::production_mode(env) ? "production" : "development"},
+                     {"ok", !failed},
+                     {"findings", std::move(out)}})
+              << "\n";
+  return failed ? 1 : 0;
+}
+
 int cmd_events(const args& a) {
   if (a.has("help") || a.positional.size() < 2 || a.positional[1] != "tail") {
     std::cout << "Usage: beampipe events tail [--after POSITION] [--limit N] [--follow] "
@@ -523,6 +680,9 @@ int main(int argc, char** argv) {
     if (cmd == "replay") return cmd_replay(a);
     if (cmd == "events") return cmd_events(a);
     if (cmd == "project") return cmd_project(a);
+    if (cmd == "admin") return cmd_admin(a);
+    if (cmd == "openapi") return beampipe::cli::openapi_main(argc, argv);
+    if (cmd == "security") return cmd_security(a);
     std::cerr << "beampipe: unknown command '" << cmd << "'\n\n" << kUsage;
     return 2;
   } catch (const std::invalid_argument& e) {

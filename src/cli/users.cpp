@@ -30,38 +30,103 @@ std::string admin_password() {
 }
 }  // namespace
 
-void bootstrap_first_superuser(actors::runtime& rt, const std::string& conninfo) {
+namespace {
+actors::command_reply send_user_command(actors::runtime& rt, const std::string& username,
+                                        std::string name, boost::json::object body,
+                                        const std::string& actor) {
+  actors::command_request cr;
+  cr.stream_id = domain::user_stream_id(domain::user_uuid(username));
+  cr.cmd = {std::move(name), std::move(body), actor};
+  return rt.send_sync(std::move(cr));
+}
+
+void check_password(const std::string& password) {
+  if (password.size() < 8) throw std::invalid_argument("password: must be at least 8 characters");
+  if (password.size() > 1024) throw std::invalid_argument("password: at most 1024 characters");
+}
+}  // namespace
+
+int64_t bootstrap_first_superuser(actors::runtime& rt, const std::string& conninfo) {
   auto c = store::connect(conninfo, "beampipe-bootstrap");
   {
     pqxx::read_transaction tx{*c};
-    if (!tx.exec("SELECT 1 FROM events WHERE event_type = 'UserCreated' LIMIT 1").empty()) return;
+    if (!tx.exec("SELECT 1 FROM events WHERE event_type = 'UserCreated' LIMIT 1").empty()) return 0;
   }
   auto username = env("BEAMPIPE_ADMIN_USERNAME");
   auto password = admin_password();
   if (username.empty() || password.empty()) {
     spdlog::warn(
         "no user exists yet: set BEAMPIPE_ADMIN_USERNAME and BEAMPIPE_ADMIN_PASSWORD (or "
-        "BEAMPIPE_ADMIN_PASSWORD_FILE) to create the first superuser at start");
-    return;
+        "BEAMPIPE_ADMIN_PASSWORD_FILE) to create the first superuser at start, or run "
+        "`beampipe admin create-user --username NAME --password-file FILE --email ADDRESS "
+        "--superuser`");
+    return 0;
   }
   auto email = env("BEAMPIPE_ADMIN_EMAIL");
   if (email.empty()) email = username + "@localhost";
-  auto uuid = domain::user_uuid(username);
-  actors::command_request cr;
-  cr.stream_id = domain::user_stream_id(uuid);
-  cr.cmd = {"create",
-            {{"username", username}, {"email", email}, {"is_superuser", true}},
-            "system:bootstrap"};
-  auto r = rt.send_sync(std::move(cr));
+  auto r = send_user_command(rt, username, "create",
+                             {{"username", username}, {"email", email}, {"is_superuser", true}},
+                             "system:bootstrap");
   if (r.status >= 400 && r.code != "username_taken")
     throw std::runtime_error("cannot create the first superuser: " + r.message);
   pqxx::work tx{*c};
   tx.exec_params(
       "INSERT INTO user_credentials (user_uuid, password_hash) VALUES ($1::uuid, $2) "
       "ON CONFLICT (user_uuid) DO NOTHING",
-      uuid, api::hash_password(password));
+      domain::user_uuid(username), api::hash_password(password));
   tx.commit();
   spdlog::info("created the first superuser '{}'", username);
+  return r.status < 400 ? r.position : 0;
+}
+
+void create_user(actors::runtime& rt, const std::string& conninfo, const user_account& u) {
+  check_password(u.password);
+  auto r = send_user_command(
+      rt, u.username, "create",
+      {{"username", u.username}, {"email", u.email}, {"is_superuser", u.superuser}}, "system:cli");
+  if (r.status >= 400)
+    throw std::invalid_argument((r.field.empty() ? r.code : r.field) + ": " + r.message);
+  // Created first, credentials second: the hash is only written for a user this call made,
+  // never over someone else's (a crash in between leaves a user to set a password for).
+  auto c = store::connect(conninfo, "beampipe-admin");
+  pqxx::work tx{*c};
+  tx.exec_params("INSERT INTO user_credentials (user_uuid, password_hash) VALUES ($1::uuid, $2)",
+                 domain::user_uuid(u.username), api::hash_password(u.password));
+  tx.commit();
+}
+
+void set_password(actors::runtime& rt, const std::string& conninfo, const std::string& username,
+                  const std::string& password) {
+  check_password(password);
+  auto uuid = domain::user_uuid(username);
+  auto c = store::connect(conninfo, "beampipe-admin");
+  {
+    pqxx::work tx{*c};
+    tx.exec_params(
+        "INSERT INTO user_credentials (user_uuid, password_hash) VALUES ($1::uuid, $2) ON "
+        "CONFLICT (user_uuid) DO UPDATE SET password_hash = EXCLUDED.password_hash, updated_at "
+        "= now()",
+        uuid, api::hash_password(password));
+    auto r = send_user_command(rt, username, "password_changed", {}, "system:cli");
+    if (r.status >= 400)  // unknown user: the transaction is not committed
+      throw std::invalid_argument("username: " + r.message);
+    tx.commit();
+  }
+  // Sessions the read model knows of; one started this very moment may still be catching up.
+  pqxx::read_transaction tx{*c};
+  for (const auto& row : tx.exec_params(
+           "SELECT family FROM auth_sessions WHERE user_uuid = $1::uuid AND revoked_at IS NULL",
+           uuid)) {
+    actors::command_request cr;
+    cr.stream_id = domain::auth_session_stream_id(row[0].c_str());
+    cr.cmd = {"revoke", {{"reason", "password_changed"}}, "system:cli"};
+    rt.send_sync(std::move(cr));
+  }
+}
+
+void disable_user(actors::runtime& rt, const std::string& username) {
+  auto r = send_user_command(rt, username, "disable", {}, "system:cli");
+  if (r.status >= 400) throw std::invalid_argument("username: " + r.message);
 }
 
 }  // namespace beampipe::cli

@@ -9,6 +9,24 @@
 
 namespace beampipe::cli {
 
-void bootstrap_first_superuser(actors::runtime& rt, const std::string& conninfo);
+// Returns the global position of the UserCreated event it appended, or 0.
+int64_t bootstrap_first_superuser(actors::runtime& rt, const std::string& conninfo);
+
+struct user_account {
+  std::string username;
+  std::string password;  // plain, hashed here; never logged
+  std::string email;
+  bool superuser = false;
+};
+
+// `beampipe admin create-user`: the user's UserCreated event, then its credentials.
+// Throws std::invalid_argument with the refusal (taken name, bad field).
+void create_user(actors::runtime& rt, const std::string& conninfo, const user_account& u);
+// `beampipe admin set-password`: new credentials, UserPasswordChanged, and every live sign-in
+// session of the user revoked (tokens issued under the old password stop working).
+void set_password(actors::runtime& rt, const std::string& conninfo, const std::string& username,
+                  const std::string& password);
+// `beampipe admin disable-user`: UserDisabled; the auth check refuses the user's tokens.
+void disable_user(actors::runtime& rt, const std::string& username);
 
 }  // namespace beampipe::cli

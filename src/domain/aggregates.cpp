@@ -314,6 +314,7 @@ const aggregate_kind* aggregate_for_stream_type(std::string_view t) {
   if (t == events::stream::profiles) return &profile_registry_aggregate();
   if (t == events::stream::scheduler) return &scheduler_aggregate();
   if (t == events::stream::user) return &user_aggregate();
+  if (t == events::stream::session) return &auth_session_aggregate();
   return nullptr;
 }
 

@@ -49,6 +49,7 @@ const aggregate_kind& project_aggregate();           // stream "project-<metadat
 const aggregate_kind& profile_registry_aggregate();  // stream "profiles-registry"
 const aggregate_kind& scheduler_aggregate();         // stream "scheduler-<lease name>"
 const aggregate_kind& user_aggregate();              // stream "user-<user_uuid(username)>"
+const aggregate_kind& auth_session_aggregate();      // stream "session-<token family>"
 const aggregate_kind* aggregate_for_stream_type(std::string_view stream_type);
 
 // Reads and checks the (project_module, source_identifier) pair of a source command:
@@ -64,6 +65,7 @@ std::string source_stream_id(std::string_view source_uuid);
 // Users are keyed by their lower-cased username, so the stream itself makes it unique.
 std::string user_uuid(std::string_view username);
 std::string user_stream_id(std::string_view user_uuid);
+std::string auth_session_stream_id(std::string_view family);
 std::string execution_stream_id(std::string_view execution_uuid);
 std::string project_stream_id(std::string_view project_id);
 // All deployment profiles live in one stream: names are unique and each scope has at most

@@ -31,11 +31,15 @@ command_error invalid(std::string message, const std::vector<Diagnostic>& ds) {
 
 json::object project_initial() { return json::object{{"exists", false}, {"versions", 0}}; }
 
-void project_apply(json::object& s, std::string_view type, const json::object& d, std::string_view) {
+void project_apply(json::object& s, std::string_view type, const json::object& d,
+                   std::string_view) {
   if (type == et::project_config_uploaded) {
     s["exists"] = true;
     s["project_id"] = d.at("project_id");
     s["versions"] = d.at("version");
+  } else if (type == et::project_wasm_uploaded) {
+    if (!s["wasm"].is_object()) s["wasm"] = json::object{};
+    s["wasm"].as_object()[d.at("wasm_sha256").as_string()] = true;
   } else if (type == et::project_config_activated) {
     s["active_uuid"] = d.at("uuid");
     s["active_version"] = d.at("version");
@@ -44,17 +48,55 @@ void project_apply(json::object& s, std::string_view type, const json::object& d
   }
 }
 
+bool sha256_hex(std::string_view s) {
+  if (s.size() != 64) return false;
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+// A WASM module for the project's hooks (§5.9). Modules belong to the project, not to one
+// config revision (⚠ Q2: attaching to the active config uuid silently detached them on the next
+// upload); project_config_id records which revision was active at upload.
+decision attach_wasm(const json::object& s, const command& cmd) {
+  if (!s.contains("active_uuid"))
+    return {{}, command_error{404, "no_active_config", "the project has no active config", "id"}};
+  auto sha = std::string(cmd.body.contains("wasm_sha256") && cmd.body.at("wasm_sha256").is_string()
+                             ? std::string_view(cmd.body.at("wasm_sha256").as_string())
+                             : std::string_view());
+  if (!sha256_hex(sha))
+    return {{},
+            command_error{400, "invalid_field", "wasm_sha256 must be 64 lower-case hex digits",
+                          "wasm_sha256"}};
+  if (auto w = s.find("wasm"); w != s.end() && w->value().as_object().contains(sha))
+    return {};  // already stored: an upload is an upsert
+  auto size = cmd.body.contains("size_bytes") ? cmd.body.at("size_bytes") : json::value(0);
+  decision d;
+  d.events.push_back({et::project_wasm_uploaded,
+                      {{"project_id", s.at("project_id")},
+                       {"project_config_id", s.at("active_uuid")},
+                       {"wasm_sha256", sha},
+                       {"size_bytes", size}}});
+  return d;
+}
+
 decision project_decide(const json::object& s, std::string_view stream_id, const command& cmd) {
-  if (cmd.name != "upload") return {{}, command_error{400, "unknown_command", "unknown project command " + cmd.name, ""}};
+  if (cmd.name == "attach_wasm") return attach_wasm(s, cmd);
+  if (cmd.name != "upload")
+    return {{}, command_error{400, "unknown_command", "unknown project command " + cmd.name, ""}};
   auto it = cmd.body.find("text");
   if (it == cmd.body.end() || !it->value().is_string())
     return {{}, command_error{400, "invalid_field", "config text is required", "body"}};
   auto report = validate_project_config_text(std::string_view(it->value().as_string()));
-  if (!report.valid || !report.config) return {{}, invalid("project config is invalid", report.errors)};
+  if (!report.valid || !report.config)
+    return {{}, invalid("project config is invalid", report.errors)};
   if (project_stream_id(report.project_id) != stream_id)
-    return {{}, command_error{400, "wrong_stream", "command routed to the wrong project stream", ""}};
+    return {{},
+            command_error{400, "wrong_stream", "command routed to the wrong project stream", ""}};
   // An identical re-upload of the active revision records nothing.
-  if (auto a = s.find("active_sha256"); a != s.end() && a->value().as_string() == report.spec_sha256) return {};
+  if (auto a = s.find("active_sha256");
+      a != s.end() && a->value().as_string() == report.spec_sha256)
+    return {};
   std::vector<Diagnostic> warnings = report.warnings;
   if (auto prev = s.find("active_spec"); prev != s.end()) {
     auto parsed = parse_project_config(prev->value());
@@ -70,12 +112,13 @@ decision project_decide(const json::object& s, std::string_view stream_id, const
                         {"spec", spec},
                         {"spec_sha256", report.spec_sha256},
                         {"warnings", diagnostics_json(warnings)}};
-  json::object activated{{"uuid", uuid},
-                         {"project_id", report.project_id},
-                         {"version", version},
-                         {"spec_sha256", report.spec_sha256},
-                         {"spec", spec},
-                         {"previous_uuid", s.contains("active_uuid") ? s.at("active_uuid") : json::value(nullptr)}};
+  json::object activated{
+      {"uuid", uuid},
+      {"project_id", report.project_id},
+      {"version", version},
+      {"spec_sha256", report.spec_sha256},
+      {"spec", spec},
+      {"previous_uuid", s.contains("active_uuid") ? s.at("active_uuid") : json::value(nullptr)}};
   decision d;
   d.events.push_back({et::project_config_uploaded, std::move(uploaded)});
   d.events.push_back({et::project_config_activated, std::move(activated)});
@@ -86,7 +129,8 @@ decision project_decide(const json::object& s, std::string_view stream_id, const
 
 json::object registry_initial() { return json::object{{"profiles", json::object{}}}; }
 
-void registry_apply(json::object& s, std::string_view type, const json::object& d, std::string_view) {
+void registry_apply(json::object& s, std::string_view type, const json::object& d,
+                    std::string_view) {
   auto& profiles = s["profiles"].as_object();
   auto uuid = d.at("uuid").as_string();
   if (type == et::profile_created || type == et::profile_updated) {
@@ -102,15 +146,19 @@ json::value merge_patch(json::value target, const json::value& patch) {
   if (!target.is_object()) target = json::object{};
   auto& t = target.as_object();
   for (const auto& kv : patch.as_object()) {
-    if (kv.value().is_null()) t.erase(kv.key());
-    else t[kv.key()] = merge_patch(t.contains(kv.key()) ? t.at(kv.key()) : json::value(nullptr), kv.value());
+    if (kv.value().is_null())
+      t.erase(kv.key());
+    else
+      t[kv.key()] =
+          merge_patch(t.contains(kv.key()) ? t.at(kv.key()) : json::value(nullptr), kv.value());
   }
   return target;
 }
 
 std::string scope_of(const json::object& p) {
   auto it = p.find("project_module");
-  return it == p.end() || it->value().is_null() ? std::string() : std::string(it->value().as_string());
+  return it == p.end() || it->value().is_null() ? std::string()
+                                                : std::string(it->value().as_string());
 }
 
 bool is_default(const json::object& p) {
@@ -119,13 +167,15 @@ bool is_default(const json::object& p) {
 }
 
 // Cross-profile rules: unique names, at most one default per scope.
-std::optional<command_error> check_registry(const json::object& profiles, std::string_view self, const json::object& p) {
+std::optional<command_error> check_registry(const json::object& profiles, std::string_view self,
+                                            const json::object& p) {
   auto name = p.at("name").as_string();
   for (const auto& kv : profiles) {
     if (kv.key() == self) continue;
     const auto& other = kv.value().as_object().at("profile").as_object();
     if (other.at("name").as_string() == name)
-      return command_error{409, "duplicate_name", "a deployment profile named '" + std::string(name) + "' already exists",
+      return command_error{409, "duplicate_name",
+                           "a deployment profile named '" + std::string(name) + "' already exists",
                            "name"};
     if (is_default(p) && is_default(other) && scope_of(other) == scope_of(p)) {
       auto scope = scope_of(p).empty() ? std::string("the global scope") : scope_of(p);
@@ -158,11 +208,13 @@ decision registry_decide(const json::object& s, std::string_view, const command&
   decision d;
   auto target_uuid = [&]() -> std::string {
     auto it = cmd.body.find("uuid");
-    return it != cmd.body.end() && it->value().is_string() ? std::string(it->value().as_string()) : std::string();
+    return it != cmd.body.end() && it->value().is_string() ? std::string(it->value().as_string())
+                                                           : std::string();
   };
   if (cmd.name == "create") {
     auto it = cmd.body.find("profile");
-    if (it == cmd.body.end()) return {{}, command_error{400, "invalid_body", "profile is required", "body"}};
+    if (it == cmd.body.end())
+      return {{}, command_error{400, "invalid_body", "profile is required", "body"}};
     json::object p;
     if (auto e = validated(it->value(), p)) return {{}, e};
     auto uuid = target_uuid().empty() ? util::uuid_v7() : target_uuid();
@@ -172,7 +224,8 @@ decision registry_decide(const json::object& s, std::string_view, const command&
   }
   auto uuid = target_uuid();
   auto cur = profiles.find(uuid);
-  if (cur == profiles.end()) return {{}, command_error{404, "not_found", "deployment profile not found", "id"}};
+  if (cur == profiles.end())
+    return {{}, command_error{404, "not_found", "deployment profile not found", "id"}};
   const auto& current = cur->value().as_object();
   auto revision = current.at("revision").as_int64();
   if (cmd.name == "update") {
@@ -196,8 +249,9 @@ decision registry_decide(const json::object& s, std::string_view, const command&
       auto other = kv.value().as_object().at("profile").as_object();
       if (kv.key() != uuid && is_default(other) && scope_of(other) == scope_of(p)) {
         other["is_default"] = false;
-        d.events.push_back({et::profile_updated,
-                            profile_event(kv.key(), other, kv.value().as_object().at("revision").as_int64() + 1)});
+        d.events.push_back(
+            {et::profile_updated,
+             profile_event(kv.key(), other, kv.value().as_object().at("revision").as_int64() + 1)});
       }
     }
     p["is_default"] = true;
@@ -205,7 +259,8 @@ decision registry_decide(const json::object& s, std::string_view, const command&
     return d;
   }
   if (cmd.name == "delete") {
-    d.events.push_back({et::profile_deleted, {{"uuid", uuid}, {"name", current.at("profile").as_object().at("name")}}});
+    d.events.push_back({et::profile_deleted,
+                        {{"uuid", uuid}, {"name", current.at("profile").as_object().at("name")}}});
     return d;
   }
   return {{}, command_error{400, "unknown_command", "unknown profile command " + cmd.name, ""}};
@@ -214,12 +269,14 @@ decision registry_decide(const json::object& s, std::string_view, const command&
 }  // namespace
 
 const aggregate_kind& project_aggregate() {
-  static const aggregate_kind k{events::stream::project, project_initial, project_apply, project_decide};
+  static const aggregate_kind k{events::stream::project, project_initial, project_apply,
+                                project_decide};
   return k;
 }
 
 const aggregate_kind& profile_registry_aggregate() {
-  static const aggregate_kind k{events::stream::profiles, registry_initial, registry_apply, registry_decide};
+  static const aggregate_kind k{events::stream::profiles, registry_initial, registry_apply,
+                                registry_decide};
   return k;
 }
 

@@ -5,6 +5,7 @@
 
 #include "domain/canonical_json.hpp"
 #include "domain/json_decoder.hpp"
+#include "domain/redaction.hpp"
 
 namespace beampipe::domain {
 namespace json = boost::json;
@@ -12,17 +13,8 @@ using detail::Decoder;
 
 namespace {
 
-// Keys that would carry credentials. Profiles are stored and returned by the
-// API, so they must only ever name a credential slot.
-bool looks_secret(std::string_view key) {
-  std::string k(key);
-  for (auto& c : k) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  for (const char* s : {"password", "passwd", "secret", "token", "private_key", "privatekey",
-                        "passphrase", "api_key", "apikey", "ssh_key", "credential_value"})
-    if (k.find(s) != std::string::npos) return true;
-  return false;
-}
-
+// Profiles are stored and returned by the API, so no key may look like it carries a
+// credential: they must only ever name a credential slot.
 void secret_scan(const json::value& v, const std::string& path, DiagnosticSink& sink,
                  int depth = 0) {
   if (depth > 32 || !v.is_object()) return;

@@ -44,7 +44,12 @@ std::string forge(const std::string& header, const std::string& payload, const s
 }
 
 const std::string kClaims =
-    R"({"sub":"0190f0a0-0000-7000-8000-000000000001","jti":"j1","iat":1790000000,"exp":1790000900})";
+    R"({"sub":"admin","typ":"access","jti":"j1","fam":"f1","iat":1790000000,"exp":1790000900})";
+
+std::optional<token_claims> verify(const std::string& t, int64_t now = kNow,
+                                   const std::string& secret = kSecret) {
+  return verify_token(secret, t, token_type::access, now);
+}
 }  // namespace
 
 TEST_CASE("Argon2id: round trip, random salt, wrong password refused") {
@@ -58,47 +63,64 @@ TEST_CASE("Argon2id: round trip, random salt, wrong password refused") {
   CHECK_FALSE(verify_password("not a hash", "correct horse"));
 }
 
-TEST_CASE("an issued token verifies until it expires") {
-  auto t = issue_access_token(kSecret, "user-1", 900s, kNow);
-  auto c = verify_access_token(kSecret, t, kNow + 10);
+TEST_CASE("an issued token verifies until 60 s past its expiry (spec leeway)") {
+  auto t = issue_token(kSecret, token_type::access, "user-1", "fam-1", 900s, kNow);
+  auto c = verify(t.token, kNow + 10);
   REQUIRE(c);
   CHECK(c->subject == "user-1");
+  CHECK(c->family == "fam-1");
+  CHECK(c->jti == t.claims.jti);
   CHECK(c->issued_at == kNow);
   CHECK(c->expires_at == kNow + 900);
   CHECK_FALSE(c->jti.empty());
-  CHECK(issue_access_token(kSecret, "user-1", 900s, kNow) != t);  // a fresh jti each time
-  CHECK_FALSE(verify_access_token(kSecret, t, kNow + 900));       // expired at exp
-  CHECK_FALSE(verify_access_token("another-secret-of-the-same-length-0123456789", t, kNow));
+  CHECK(issue_token(kSecret, token_type::access, "user-1", "fam-1", 900s, kNow).claims.jti !=
+        t.claims.jti);  // a fresh jti each time
+  CHECK(verify(t.token, kNow + 959));
+  CHECK_FALSE(verify(t.token, kNow + 960));  // expired: exp + leeway
+  CHECK_FALSE(verify(t.token, kNow, "another-secret-of-the-same-length-0123456789"));
+}
+
+TEST_CASE("a refresh token is not an access token, nor the other way round") {
+  auto r = issue_token(kSecret, token_type::refresh, "user-1", "fam-1", 3600s, kNow);
+  CHECK_FALSE(verify(r.token));
+  auto rc = verify_token(kSecret, r.token, token_type::refresh, kNow);
+  REQUIRE(rc);
+  CHECK(rc->type == token_type::refresh);
+  auto a = issue_token(kSecret, token_type::access, "user-1", "fam-1", 3600s, kNow);
+  CHECK_FALSE(verify_token(kSecret, a.token, token_type::refresh, kNow));
 }
 
 TEST_CASE("a hand-made HS256 token with our secret verifies (the forgery checks below bite)") {
   auto t = forge(R"({"alg":"HS256","typ":"JWT"})", kClaims, kSecret);
-  auto c = verify_access_token(kSecret, t, kNow);
+  auto c = verify(t);
   REQUIRE(c);
-  CHECK(c->subject == "0190f0a0-0000-7000-8000-000000000001");
+  CHECK(c->subject == "admin");
 }
 
 TEST_CASE("forged tokens are refused") {
   // alg none, no signature.
   auto none = b64url(R"({"alg":"none","typ":"JWT"})") + "." + b64url(kClaims) + ".";
-  CHECK_FALSE(verify_access_token(kSecret, none, kNow));
+  CHECK_FALSE(verify(none));
   // HS/RS confusion: an RS256 header over an HMAC made with our secret.
-  CHECK_FALSE(verify_access_token(kSecret,
-                                  forge(R"({"alg":"RS256","typ":"JWT"})", kClaims, kSecret), kNow));
+  CHECK_FALSE(verify(forge(R"({"alg":"RS256","typ":"JWT"})", kClaims, kSecret)));
   // Signed with another secret.
-  CHECK_FALSE(verify_access_token(
-      kSecret, forge(R"({"alg":"HS256","typ":"JWT"})", kClaims, "someone-else"), kNow));
+  CHECK_FALSE(verify(forge(R"({"alg":"HS256","typ":"JWT"})", kClaims, "someone-else")));
   // Tampered: our signature over other claims.
-  auto good = issue_access_token(kSecret, "user-1", 900s, kNow);
+  auto good = issue_token(kSecret, token_type::access, "user-1", "f", 900s, kNow).token;
   auto first = good.find('.'), second = good.find('.', first + 1);
   auto tampered = good.substr(0, first + 1) +
-                  b64url(R"({"sub":"admin","jti":"x","exp":1890000000})") + good.substr(second);
-  CHECK_FALSE(verify_access_token(kSecret, tampered, kNow));
-  // Well signed but without a subject, or expired, or garbage.
-  CHECK_FALSE(verify_access_token(
-      kSecret, forge(R"({"alg":"HS256"})", R"({"jti":"j","exp":1890000000})", kSecret), kNow));
-  CHECK_FALSE(verify_access_token(
-      kSecret, forge(R"({"alg":"HS256"})", R"({"sub":"u","jti":"j","exp":1})", kSecret), kNow));
-  CHECK_FALSE(verify_access_token(kSecret, "not.a.token", kNow));
-  CHECK_FALSE(verify_access_token("", good, kNow));
+                  b64url(R"({"sub":"admin","typ":"access","jti":"x","fam":"f","exp":1890000000})") +
+                  good.substr(second);
+  CHECK_FALSE(verify(tampered));
+  // Well signed but without a subject, a family or a type, or expired, or garbage.
+  CHECK_FALSE(verify(forge(R"({"alg":"HS256"})",
+                           R"({"typ":"access","jti":"j","fam":"f","exp":1890000000})", kSecret)));
+  CHECK_FALSE(verify(forge(R"({"alg":"HS256"})",
+                           R"({"sub":"u","typ":"access","jti":"j","exp":1890000000})", kSecret)));
+  CHECK_FALSE(verify(
+      forge(R"({"alg":"HS256"})", R"({"sub":"u","jti":"j","fam":"f","exp":1890000000})", kSecret)));
+  CHECK_FALSE(verify(forge(R"({"alg":"HS256"})",
+                           R"({"sub":"u","typ":"access","jti":"j","fam":"f","exp":1})", kSecret)));
+  CHECK_FALSE(verify("not.a.token"));
+  CHECK_FALSE(verify(good, kNow, ""));
 }

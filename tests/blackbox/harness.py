@@ -28,14 +28,31 @@ def fresh_database():
     return re.sub(r"dbname=\S+", f"dbname={name}", ci)
 
 
+# Every server a test starts creates this superuser on a fresh database (the first-superuser
+# bootstrap), and request() signs in as it on the first request that needs a token.
+ADMIN_USERNAME = "bbadmin"
+ADMIN_PASSWORD = "harness-admin-password"
+JWT_SECRET = "harness-jwt-secret-0123456789abcdef0123"
+# Routes that answer without a token.
+OPEN_PATHS = {"/api/v2/health", "/api/v2/ready", "/api/v2/health/tap", "/api/v2/metrics",
+              "/api/v2/login", "/api/v2/refresh", "/api/v2/logout", "/api/v2/openapi.json"}
+
+
 class Server:
     def __init__(self, conninfo=None, extra_env=None, args=("serve",)):
         self.conninfo = conninfo or fresh_database()
         env = dict(os.environ)
         # Tests opt in to the scheduler: its ticks are events and would shift event counts.
         env.update({"DATABASE_URL": self.conninfo, "BEAMPIPE_BIND_ADDR": "127.0.0.1:0",
-                    "BEAMPIPE_SCHEDULER_ENABLED": "false"})
+                    "BEAMPIPE_SCHEDULER_ENABLED": "false",
+                    "BEAMPIPE_ADMIN_USERNAME": ADMIN_USERNAME,
+                    "BEAMPIPE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+                    "BEAMPIPE_JWT_SECRET": JWT_SECRET,
+                    # Tests create many executions from one address; test_auth checks the limits.
+                    "BEAMPIPE_RATE_LIMIT_REQUESTS": "1000000"})
         env.update(extra_env or {})
+        self.env = env
+        self.token = None
         self.proc = subprocess.Popen([os.environ["BEAMPIPE_BIN"], *args], env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 60
@@ -73,9 +90,24 @@ class Server:
             time.sleep(0.05)
         raise RuntimeError("beampipe never became ready")
 
-    def request(self, method, path, body=None, headers=None, raw_body=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+    def login(self, username=None, password=None):
+        """Signs in (as the harness superuser by default); returns the token response."""
+        st, tok, _, _ = self.request("POST", "/api/v2/login", {
+            "username": username or self.env["BEAMPIPE_ADMIN_USERNAME"],
+            "password": password or self.env["BEAMPIPE_ADMIN_PASSWORD"]}, auth=False)
+        if st != 200:
+            raise RuntimeError(f"login failed: {st} {tok}")
+        return tok
+
+    def request(self, method, path, body=None, headers=None, raw_body=None, auth=True):
+        """auth=True sends the harness superuser's bearer token unless the headers carry an
+        Authorization of their own or the route is open; auth=False sends none."""
         hdrs = dict(headers or {})
+        if auth and "Authorization" not in hdrs and path.split("?")[0] not in OPEN_PATHS:
+            if self.token is None:
+                self.token = self.login()["access_token"]
+            hdrs["Authorization"] = "Bearer " + self.token
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         data = raw_body
         if body is not None:
             data = json.dumps(body).encode()

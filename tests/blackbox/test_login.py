@@ -35,6 +35,7 @@ try:
             break
         time.sleep(0.1)
     c.eq("login by JSON (username case-insensitive)", (st, tok.get("token_type")), (200, "bearer"))
+    c.true("with a refresh token", tok.get("refresh_token", "").count(".") == 2)
     c.eq("token lifetime", tok.get("expires_in"), 1800)
     form = urllib.parse.urlencode({"username": "Admin", "password": PASSWORD})
     st, ftok, _, _ = srv.request("POST", V2 + "/login", raw_body=form.encode(),
@@ -54,7 +55,7 @@ try:
     c.eq("/user/me", (st, me.get("username"), me.get("is_superuser"), me.get("email")),
          (200, "Admin", True, "Admin@localhost"))
     c.true("no credential in /user/me", not any(k in me for k in ("password", "hash", "password_hash")))
-    st, _, _, _ = srv.request("GET", V2 + "/user/me")
+    st, _, _, _ = srv.request("GET", V2 + "/user/me", auth=False)
     c.eq("no token", st, 401)
     t = tok["access_token"]
     head, payload, sig = t.split(".")

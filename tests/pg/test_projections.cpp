@@ -40,6 +40,7 @@ struct workload {
   json::object profiles = domain::profile_registry_aggregate().initial();
   std::map<std::string, json::object> projects;
   std::map<std::string, json::object> users;
+  std::vector<std::pair<std::string, json::object>> sessions;  // stream, state
   std::string config_text = [] {
     std::ifstream f(std::string(BEAMPIPE_REFERENCE_DIR) + "/minimal_survey.v1.yaml");
     return std::string(std::istreambuf_iterator<char>(f), {});
@@ -53,7 +54,30 @@ struct workload {
     std::string stream;
     json::object* state = nullptr;
     const domain::aggregate_kind* kind = nullptr;
-    if (k == 14) {
+    if (k == 14 && rng() % 2) {
+      // Sign-in sessions: start, rotate (sometimes presenting a stale id: reuse), revoke.
+      if (sessions.empty() || rng() % 3 == 0)
+        sessions.emplace_back(domain::auth_session_stream_id(util::uuid_v7()),
+                              domain::auth_session_aggregate().initial());
+      auto& p = sessions.back().second.at("exists").as_bool() ? sessions[rng() % sessions.size()]
+                                                          : sessions.back();
+      stream = p.first;
+      state = &p.second;
+      kind = &domain::auth_session_aggregate();
+      int op = static_cast<int>(rng() % 4);
+      if (!p.second.at("exists").as_bool()) {
+        cmd.name = "start";
+        cmd.body = {{"user_uuid", util::uuid_v7()}, {"username", "user1"}, {"refresh_jti", util::uuid_v7()},
+                    {"refresh_expires_at", "2026-12-01T00:00:00Z"}};
+      } else if (op == 3) {
+        cmd.name = "revoke";
+        cmd.body = {{"reason", "logout"}};
+      } else {
+        cmd.name = "rotate";
+        cmd.body = {{"presented_jti", op == 2 ? json::value("stale") : p.second.at("refresh_jti")},
+                    {"refresh_jti", util::uuid_v7()}, {"refresh_expires_at", "2026-12-02T00:00:00Z"}};
+      }
+    } else if (k == 14) {
       // Users: create (a taken name is refused and retried), disable.
       auto name = "user" + std::to_string(rng() % 40);
       stream = domain::user_stream_id(domain::user_uuid(name));
@@ -95,6 +119,10 @@ struct workload {
       text.replace(text.find("timeout_seconds: 60"), 19, "timeout_seconds: " + std::to_string(1 + rng() % 5));
       cmd.name = "upload";
       cmd.body = {{"text", text}};
+      if (st.contains("active_uuid") && rng() % 3 == 0) {  // a hook module for the project
+        cmd.name = "attach_wasm";
+        cmd.body = {{"wasm_sha256", util::sha256_hex(std::to_string(rng() % 4))}, {"size_bytes", 8}};
+      }
     } else if (k >= 12 && !sources.empty()) {
       // Discovery: request, then answer it with rows for a random set of SBIDs.
       auto& p = sources[rng() % sources.size()];

@@ -1,0 +1,733 @@
+#include "api/api_schemas.hpp"
+
+namespace beampipe::api {
+namespace json = boost::json;
+
+namespace {
+
+// ------------------------------------------------------------------ schema building blocks
+
+json::object typed(const char* type, const char* format = nullptr, bool nullable = false) {
+  json::object o{{"type", type}};
+  if (format) o["format"] = format;
+  if (nullable) o["nullable"] = true;
+  return o;
+}
+json::object str() { return typed("string"); }
+json::object nstr() { return typed("string", nullptr, true); }
+json::object uuid() { return typed("string", "uuid"); }
+json::object nuuid() { return typed("string", "uuid", true); }
+json::object ts() { return typed("string", "date-time"); }
+json::object nts() { return typed("string", "date-time", true); }
+json::object i64() { return typed("integer", "int64"); }
+json::object ni64() { return typed("integer", "int64", true); }
+json::object nnum() { return typed("number", "double", true); }
+json::object boolean() { return typed("boolean"); }
+json::object nboolean() { return typed("boolean", nullptr, true); }
+json::object sha256() {
+  auto o = str();
+  o["description"] = "SHA-256, lower-case hex";
+  return o;
+}
+json::object nsha256() {
+  auto o = sha256();
+  o["nullable"] = true;
+  return o;
+}
+// A free-form JSON object (a config spec, an event payload...).
+json::object free_object(bool nullable = false) {
+  json::object o{{"type", "object"}, {"additionalProperties", true}};
+  if (nullable) o["nullable"] = true;
+  return o;
+}
+// Any JSON value, null included.
+json::object any_value(const char* description) { return {{"description", description}}; }
+json::object one_of_strings(std::initializer_list<const char*> values, bool nullable = false) {
+  json::array e;
+  for (const char* v : values) e.emplace_back(v);
+  if (nullable) e.emplace_back(nullptr);
+  auto o = typed("string", nullptr, nullable);
+  o["enum"] = std::move(e);
+  return o;
+}
+json::object ref(const std::string& name) {
+  std::string target = "#/components/schemas/";
+  target.append(name);
+  return {{"$ref", target}};
+}
+// OpenAPI 3.0 ignores siblings of $ref, so a nullable reference wraps it in allOf.
+json::object nref(const std::string& name) {
+  return {{"allOf", json::array{ref(name)}}, {"nullable", true}};
+}
+json::object array_of(json::object items, bool nullable = false) {
+  json::object o{{"type", "array"}, {"items", std::move(items)}};
+  if (nullable) o["nullable"] = true;
+  return o;
+}
+json::object described(json::object o, const char* description) {
+  o["description"] = description;
+  return o;
+}
+
+struct field {
+  std::string name;
+  json::object schema;
+  bool required = true;
+};
+field opt(std::string name, json::object schema) {
+  return {std::move(name), std::move(schema), false};
+}
+
+json::object object_of(const std::vector<field>& fields, const char* description = nullptr) {
+  json::object props;
+  json::array required;
+  for (const auto& f : fields) {
+    props[f.name] = f.schema;
+    if (f.required) required.emplace_back(f.name);
+  }
+  json::object o{{"type", "object"}, {"properties", std::move(props)}};
+  if (!required.empty()) o["required"] = std::move(required);
+  if (description) o["description"] = description;
+  return o;
+}
+
+// ------------------------------------------------------------------ shared field lists
+
+std::vector<field> source_row_fields() {
+  return {{"uuid", uuid()},
+          {"project_module", str()},
+          {"source_identifier", str()},
+          {"enabled", boolean()},
+          {"created_at", ts()},
+          {"updated_at", ts()},
+          {"last_checked_at", nts()},
+          {"last_attempted_at", nts()},
+          {"stale_after_hours", typed("integer", "int32", true)},
+          {"discovery_signature", nsha256()},
+          {"last_executed_discovery_signature", nsha256()},
+          {"discovery_claim_token", nstr()},
+          {"discovery_claim_expires_at", nts()},
+          {"workflow_run_pending", boolean()},
+          {"workflow_run_pending_at", nts()},
+          {"workflow_claim_token", nstr()},
+          {"workflow_claimed_at", nts()},
+          {"workflow_claim_expires_at", nts()},
+          {"discovery_request_id",
+           described(nuuid(), "The outstanding discovery request (its job id), if any")},
+          {"last_discovery_error", nstr()},
+          {"discovery_truncated", boolean()}};
+}
+
+json::object execution_status_enum(bool nullable = false) {
+  return one_of_strings({"pending", "running", "awaiting_scheduler", "not_submitted", "completed",
+                         "failed", "retrying", "cancelled"},
+                        nullable);
+}
+
+// The execution ledger row (batch_execution_record) as the API shows it.
+std::vector<field> execution_row_fields() {
+  return {
+      {"uuid", uuid()},
+      {"project_module", str()},
+      {"sources",
+       array_of(object_of({{"source_identifier", str()}, opt("sbids", array_of(str(), true))}))},
+      {"archive_name", str()},
+      {"deployment_profile_id", nuuid()},
+      {"deployment_profile_revision", ni64()},
+      {"deployment_profile_snapshot",
+       described(free_object(true), "The deployment profile as pinned at creation")},
+      {"project_config_id", nuuid()},
+      {"project_config_version", ni64()},
+      {"project_spec_sha256", nsha256()},
+      {"discovery_signature", nsha256()},
+      {"source_signatures", free_object(true)},
+      {"workflow_manifest", free_object(true)},
+      {"beampipe_run_record",
+       described(free_object(true), "workflow_manifest.beampipe_run_record (spec §8.1)")},
+      {"manifest_sha256", nsha256()},
+      {"source_graph_sha256", nsha256()},
+      {"patched_graph_sha256", nsha256()},
+      {"physical_graph_sha256", nsha256()},
+      {"execution_phase", nstr()},
+      {"status", execution_status_enum()},
+      {"control_phase", str()},
+      {"submission_state", str()},
+      {"scheduler_state", str()},
+      {"scheduler_raw_state", nstr()},
+      {"scheduler_reason", nstr()},
+      {"daliuge_state", str()},
+      {"daliuge_raw_status", any_value("The last raw DIM status, if any")},
+      {"output_state", str()},
+      {"output_verification_required", boolean()},
+      {"output_verification_policy", any_value("The output verification policy, if any")},
+      {"terminal_outcome", nstr()},
+      {"failure_class", nstr()},
+      {"reconciliation_code", nstr()},
+      {"phase_timestamps", free_object()},
+      {"last_reconciled_at", nts()},
+      {"scheduler_name", nstr()},
+      {"scheduler_job_id", nstr()},
+      {"daliuge_session_id", nstr()},
+      {"daliuge_manager_url", nstr()},
+      {"remote_session_dir", nstr()},
+      {"staging_root", nstr()},
+      {"backend_kind", nstr()},
+      {"target_fingerprint", nsha256()},
+      {"last_error", nstr()},
+      {"created_by", described(nstr(), "Who created it: user:<uuid> or system:<component>")},
+      {"create_idempotency_key", nstr()},
+      {"create_request_sha256", nsha256()},
+      {"execute_request",
+       described(free_object(true),
+                 "The current execute request {job_id, do_stage, do_submit...}")},
+      {"execute_requested_at", nts()},
+      {"retry_count", i64()},
+      {"retry_stage", nstr()},
+      {"submission_intent_at", nts()},
+      {"submission_node", nstr()},
+      {"submission_deadline_at", nts()},
+      {"submission_receipt_sha256", nsha256()},
+      {"submission_abandoned_at", nts()},
+      {"submission_abandoned", nboolean()},
+      {"submission_detected_after_abandonment", nboolean()},
+      {"lookup_history", any_value("Submission lookups recorded for reconciliation")},
+      {"poll_budget_exhausted", nboolean()},
+      {"cancel_requested", boolean()},
+      {"cancel_requested_at", nts()},
+      {"cancel_reason", nstr()},
+      {"sources_finalized", boolean()},
+      {"created_at", ts()},
+      {"updated_at", ts()},
+      {"started_at", nts()},
+      {"completed_at", nts()}};
+}
+
+std::vector<field> job_row_fields() {
+  return {{"id", uuid()},
+          {"kind", described(str(), "discover_source, execute, or a recurring *_tick")},
+          {"status", one_of_strings(
+                         {"queued", "running", "completed", "failed", "dead_letter", "cancelled"})},
+          {"project_module", nstr()},
+          {"subject", described(str(), "The source identifier, execution id or poll target")},
+          {"execution_id", nuuid()},
+          {"attempt", i64()},
+          {"claim_token", nstr()},
+          {"reason", nstr()},
+          {"last_error", nstr()},
+          {"failure_class", nstr()},
+          {"created_at", ts()},
+          {"updated_at", ts()},
+          {"finished_at", nts()},
+          {"next_run_at", nts()},
+          {"dead_lettered_at", nts()},
+          {"lease_owner", nstr()},
+          {"lease_token", ni64()},
+          {"lease_expires_at", nts()},
+          {"lease_recoveries", i64()}};
+}
+
+std::vector<field> validation_report_fields() {
+  return {{"project_id", str()},
+          {"valid", boolean()},
+          {"errors", array_of(ref("Diagnostic"))},
+          opt("warnings", array_of(ref("Diagnostic"))),
+          {"spec_sha256", sha256()}};
+}
+
+std::vector<field> artifact_fields() {
+  return {{"id", uuid()},          {"execution_id", uuid()},   {"kind", str()},
+          {"storage_kind", str()}, {"media_type", str()},      {"sha256", sha256()},
+          {"size_bytes", i64()},   {"producer_phase", nstr()}, {"metadata", free_object()},
+          {"created_at", ts()}};
+}
+
+json::object with_fields(std::vector<field> base, std::vector<field> more,
+                         const char* description = nullptr) {
+  for (auto& f : more) base.push_back(std::move(f));
+  return object_of(base, description);
+}
+
+// ------------------------------------------------------------------ the components
+
+json::object build() {
+  json::object s;
+  s["ErrorDetail"] = object_of(
+      {{"detail", described(str(), "Human-readable error message")},
+       {"code", described(str(), "Stable snake_case error code")},
+       opt("field", described(str(), "The request field, parameter or header to blame")),
+       opt("errors", described(array_of(ref("Diagnostic")),
+                               "Field-level details, e.g. the diagnostics of an invalid config"))},
+      "The one error shape of every 4xx and 5xx answer");
+  s["Diagnostic"] = object_of({{"path", str()},
+                               {"severity", one_of_strings({"error", "warning"})},
+                               {"code", str()},
+                               {"message", str()},
+                               opt("hint", str())});
+
+  // --- health
+  s["HealthResponse"] =
+      object_of({{"status", one_of_strings({"ok"})}, {"service", str()}, {"version", str()}});
+  auto tap_state = [] { return one_of_strings({"ok", "error", "not_configured"}); };
+  s["TapHealthResponse"] = object_of(
+      {{"casda", tap_state()},
+       {"vizier", tap_state()},
+       {"archive", described(str(), "The archive discovery uses: simulated or the TAP URLs")},
+       opt("casda_detail", str()),
+       opt("casda_latency_ms", i64()),
+       opt("vizier_detail", str()),
+       opt("vizier_latency_ms", i64())});
+  auto configured = [] {
+    return described(one_of_strings({"configured", "not_configured", "simulated"}),
+                     "Whether a TAP URL is set; GET /health/tap probes it");
+  };
+  s["ReadyResponse"] = object_of(
+      {{"status", one_of_strings({"ready", "not_ready"})},
+       {"service", str()},
+       {"node_id", str()},
+       {"database", one_of_strings({"ok", "error"})},
+       opt("database_error", str()),
+       opt("migrations",
+           object_of({{"applied", i64()}, {"latest", i64()}, {"current", boolean()}})),
+       {"projections",
+        object_of({{"alive", boolean()},
+                   {"lag", i64()},
+                   {"head", i64()},
+                   {"checkpoints", json::object{{"type", "object"},
+                                                {"additionalProperties", i64()},
+                                                {"description", "Position per projection"}}}})},
+       {"archive", str()},
+       {"execution_backends", str()},
+       {"scheduler",
+        object_of({{"leader", nstr()}, opt("lease_token", i64()), opt("expires_at", ts())})},
+       {"redis", described(one_of_strings({"not_configured"}),
+                           "beampipe uses no Redis (rate limits live in PostgreSQL)")},
+       {"tap_casda", configured()},
+       {"tap_vizier", configured()},
+       {"queue_depth", described(ni64(), "Queued jobs not yet claimed (null: database down)")},
+       {"jobs_running", described(ni64(), "Jobs a worker holds (null: database down)")}});
+
+  // --- sign-in
+  s["LoginRequest"] = object_of({{"username", str()}, {"password", str()}});
+  s["TokenResponse"] =
+      object_of({{"access_token", described(str(), "JWT HS256 access token")},
+                 {"refresh_token", described(str(), "JWT HS256 refresh token; rotates on use")},
+                 {"token_type", one_of_strings({"bearer"})},
+                 {"expires_in", described(i64(), "Access token lifetime in seconds")}});
+  s["RefreshRequest"] = object_of({{"refresh_token", str()}});
+  s["LogoutRequest"] = object_of({opt("access_token", nstr()), opt("refresh_token", nstr())},
+                                 "At least one token; each token's sign-in is revoked");
+  s["UserRow"] = object_of({{"uuid", uuid()},
+                            {"name", str()},
+                            {"username", str()},
+                            {"email", str()},
+                            {"profile_image_url", nstr()},
+                            {"is_superuser", boolean()},
+                            {"created_at", ts()},
+                            {"updated_at", ts()}});
+
+  // --- sources
+  s["SourceRegistryRow"] = object_of(source_row_fields());
+  s["SourceCreate"] = object_of({{"project_module", described(str(), "At most 50 bytes")},
+                                 {"source_identifier", described(str(), "At most 100 bytes")},
+                                 opt("enabled", nboolean())});
+  s["SourceUpdate"] =
+      object_of({opt("enabled", nboolean()),
+                 opt("stale_after_hours", described(typed("integer", "int32", true), "1..87600"))});
+  s["SourceBulkCreate"] = object_of({{"items", [] {
+                                        auto a = array_of(ref("SourceCreate"));
+                                        a["maxItems"] = 1000;
+                                        return a;
+                                      }()}});
+  s["SourceBulkCreateResponse"] =
+      object_of({{"items", array_of(ref("SourceRegistryRow"))}, {"total", i64()}});
+  s["DiscoverTriggerRequest"] =
+      object_of({{"project_module", str()},
+                 opt("source_identifier", str()),
+                 opt("source_identifiers", array_of(str()))},
+                "Neither source_identifier nor source_identifiers: every enabled source");
+  s["DiscoverTriggerResponse"] = object_of(
+      {{"project_module", str()},
+       {"marked_count", i64()},
+       {"source_identifiers", array_of(str())},
+       {"skipped", array_of(object_of({{"source_identifier", str()}, {"reason", str()}}))},
+       {"message", str()}});
+  s["SourceExecutionStatus"] = object_of({{"uuid", uuid()},
+                                          {"source_identifier", str()},
+                                          {"project_module", str()},
+                                          {"ready_for_execution", boolean()},
+                                          {"discovery_complete", boolean()},
+                                          {"workflow_run_pending", boolean()},
+                                          {"pending_age_seconds", ni64()},
+                                          {"discovery_signature", nsha256()},
+                                          {"last_executed_discovery_signature", nsha256()},
+                                          {"signature_matches_last_execution", boolean()},
+                                          {"blockers", array_of(str())}});
+  s["ArchiveMetadataRow"] = object_of({{"uuid", uuid()},
+                                       {"project_module", str()},
+                                       {"source_identifier", str()},
+                                       {"sbid", str()},
+                                       {"metadata_json", free_object()},
+                                       {"created_at", ts()},
+                                       {"updated_at", ts()}});
+  s["SourceMetadataResponse"] = object_of({{"source", ref("SourceRegistryRow")},
+                                           {"metadata", array_of(ref("ArchiveMetadataRow"))},
+                                           {"metadata_count", i64()}});
+
+  // --- provenance and the event feed
+  s["ProvenanceEventRow"] = object_of({{"id", uuid()},
+                                       {"occurred_at", ts()},
+                                       {"event_type", str()},
+                                       {"project_module", str()},
+                                       {"source_identifier", nstr()},
+                                       {"execution_id", nuuid()},
+                                       {"actor", nstr()},
+                                       {"correlation_id", nstr()},
+                                       {"payload", free_object()}});
+  s["StoredEvent"] = object_of({{"position", i64()},
+                                {"event_id", uuid()},
+                                {"stream_id", str()},
+                                {"stream_type", str()},
+                                {"stream_version", i64()},
+                                {"type", str()},
+                                {"schema_version", i64()},
+                                {"data", free_object()},
+                                {"metadata", free_object()},
+                                {"recorded_at", ts()}});
+  s["EventFeed"] = object_of({{"events", array_of(ref("StoredEvent"))},
+                              {"next_after", described(i64(), "Pass as ?after= to read on")}});
+
+  // --- executions
+  s["ExecutionStatus"] = execution_status_enum();
+  s["ExecutionCreate"] = object_of(
+      {{"project_module", str()},
+       {"archive_name", str()},
+       {"sources",
+        array_of(object_of({{"source_identifier", str()}, opt("sbids", array_of(str(), true))}))},
+       opt("deployment_profile_id", nuuid()),
+       opt("deployment_profile_name", nstr())});
+  s["ExecutionPrepareResponse"] = object_of(
+      {{"project_module", str()},
+       {"valid", boolean()},
+       {"errors", array_of(str())},
+       {"total_datasets", i64()},
+       {"sources_preview",
+        array_of(object_of(
+            {{"source_identifier", str()}, {"sbid_count", i64()}, {"dataset_count", i64()}}))}});
+  s["ExecutionRow"] = object_of(execution_row_fields(), "The execution ledger row");
+  s["ExecutionRead"] = with_fields(execution_row_fields(),
+                                   {{"dim_session_status_url", nstr()},
+                                    {"dim_graph_status_url", nstr()},
+                                    {"slurm_session_dir", nstr()},
+                                    {"slurm_login_node", nstr()},
+                                    {"slurm_remote_user", nstr()}},
+                                   "The ledger row with the operator debug fields (spec §8.1)");
+  s["PaginatedExecutions"] = object_of({{"items", array_of(ref("ExecutionRow"))},
+                                        {"total", i64()},
+                                        {"page", i64()},
+                                        {"items_per_page", i64()}});
+  s["ExecutionPatchRequest"] =
+      object_of({{"status", one_of_strings({"cancelled"})}, opt("reason", str())},
+                "The only operator patch is a cancel (spec §9.5)");
+  s["ExecuteRequest"] = object_of({opt("do_stage", boolean()), opt("do_submit", boolean())});
+  s["ExecuteAccepted"] = object_of({{"status", one_of_strings({"accepted"})},
+                                    {"execution_id", uuid()},
+                                    {"job_id", uuid()},
+                                    {"do_stage", boolean()},
+                                    {"do_submit", boolean()}});
+  s["RetryRequest"] = object_of({opt("reason", str())});
+  s["RetryAccepted"] = object_of({{"status", execution_status_enum()},
+                                  {"execution_id", uuid()},
+                                  {"job_id", uuid()},
+                                  {"retry_count", i64()},
+                                  {"stage", nstr()},
+                                  {"do_stage", boolean()},
+                                  {"do_submit", boolean()}});
+  s["ExecutionStatusResponse"] = object_of({{"uuid", uuid()},
+                                            {"project_module", str()},
+                                            {"status", execution_status_enum()},
+                                            {"execution_phase", nstr()},
+                                            {"control_phase", str()},
+                                            {"submission_state", str()},
+                                            {"scheduler_state", str()},
+                                            {"daliuge_state", str()},
+                                            {"output_state", str()},
+                                            {"terminal_outcome", nstr()},
+                                            {"scheduler_name", nstr()},
+                                            {"scheduler_job_id", nstr()},
+                                            {"daliuge_session_id", nstr()},
+                                            {"last_error", nstr()},
+                                            {"retry_count", i64()},
+                                            {"started_at", nts()},
+                                            {"completed_at", nts()},
+                                            {"cancel_requested", boolean()},
+                                            {"reconciliation_code", nstr()},
+                                            {"slurm_state", nstr()},
+                                            {"dim_state", nstr()},
+                                            {"last_observation_at", nts()},
+                                            {"duration_seconds", nnum()}});
+  s["ExecutionSummary"] = object_of({{"uuid", uuid()},
+                                     {"project_module", str()},
+                                     {"archive_name", str()},
+                                     {"status", execution_status_enum()},
+                                     {"requested_source_count", i64()},
+                                     {"requested_source_identifiers", array_of(str())},
+                                     {"scheduler_name", nstr()},
+                                     {"scheduler_job_id", nstr()},
+                                     {"last_error", nstr()}});
+  s["ProvenanceSummary"] =
+      object_of({{"config_version", described(ni64(), "The pinned project config version")},
+                 {"discovery_signature", nsha256()},
+                 {"recent_events", array_of(ref("ProvenanceEventRow"))}});
+  s["LedgerSnapshot"] = object_of({{"uuid", uuid()},
+                                   {"status", execution_status_enum()},
+                                   {"execution_phase", nstr()},
+                                   {"scheduler_name", nstr()},
+                                   {"scheduler_job_id", nstr()},
+                                   {"workflow_manifest", free_object(true)},
+                                   {"last_error", nstr()},
+                                   {"provenance_summary", ref("ProvenanceSummary")}});
+  s["ExecutionObservationRow"] = object_of({{"id", uuid()},
+                                            {"execution_id", uuid()},
+                                            {"kind", str()},
+                                            {"normalized_state", nstr()},
+                                            {"raw_state", nstr()},
+                                            {"reason", nstr()},
+                                            {"payload", free_object()},
+                                            {"source_version", nstr()},
+                                            {"observed_at", ts()}});
+  s["ExecutionArtifact"] = object_of(artifact_fields());
+  s["ExecutionArtifactRow"] = with_fields(
+      artifact_fields(), {{"content_url", described(str(), "GET it for the stored bytes")}});
+  s["OutputInventoryReport"] = [] {
+    auto o =
+        object_of({{"schema", one_of_strings({"wallaby-hires-output-inventory/v1"})},
+                   {"products",
+                    array_of(object_of({{"path", str()}, {"bytes", i64()}, {"sha256", sha256()}}))},
+                   {"durable_destination_uri", str()}},
+                  "The output inventory report (spec §12.4); the aggregate checks it in full");
+    o["additionalProperties"] = true;
+    return o;
+  }();
+  s["VerifyOutputsResponse"] =
+      object_of({{"execution", ref("ExecutionRead")}, {"artifact", nref("ExecutionArtifact")}});
+  s["AbandonSubmissionRequest"] =
+      object_of({{"reason", described(str(), "1..1000 characters")},
+                 {"expected_submission_state", one_of_strings({"in_flight", "uncertain"})},
+                 {"expected_daliuge_session_id", nstr()},
+                 {"expected_submission_deadline_at", nts()},
+                 {"acknowledge_external_job_may_exist", boolean()}},
+                "Every safety condition of spec §12.3");
+
+  // --- project configs
+  s["ValidationReport"] = object_of(validation_report_fields());
+  s["ConfigUploadReport"] =
+      with_fields(validation_report_fields(),
+                  {{"uuid", uuid()},
+                   {"version", i64()},
+                   {"created", described(boolean(), "false: identical to the active revision")}});
+  s["ProjectContract"] = with_fields(validation_report_fields(), {{"version", i64()}});
+  s["ProjectConfigRow"] = object_of({{"uuid", uuid()},
+                                     {"project_id", str()},
+                                     {"version", i64()},
+                                     {"spec", free_object()},
+                                     {"spec_sha256", sha256()},
+                                     {"active", boolean()},
+                                     {"uploaded_at", ts()},
+                                     {"warnings", array_of(ref("Diagnostic"))}});
+  s["WasmModule"] = object_of({{"wasm_sha256", sha256()},
+                               {"project_config_id", uuid()},
+                               {"project_id", str()},
+                               {"size_bytes", i64()},
+                               {"uploaded_at", ts()}});
+  s["ProjectSummary"] = object_of({{"project_id", str()},
+                                   {"version", i64()},
+                                   {"active", boolean()},
+                                   {"spec_sha256", sha256()}});
+
+  // --- deployment profiles
+  s["TranslationConfig"] = object_of({opt("algo", str()), opt("num_par", i64()),
+                                      opt("num_islands", i64()), opt("tm_url", nstr())});
+  s["RestRemoteDeployment"] = object_of({{"kind", one_of_strings({"rest_remote"})},
+                                         opt("dim_host_for_tm", nstr()),
+                                         opt("dim_port_for_tm", ni64()),
+                                         opt("deploy_host", nstr()),
+                                         opt("deploy_port", ni64()),
+                                         opt("verify_ssl", boolean()),
+                                         opt("use_https", boolean())});
+  s["SlurmResources"] = object_of({opt("partition", nstr()), opt("nodes", ni64()),
+                                   opt("tasks", ni64()), opt("cpus_per_task", ni64()),
+                                   opt("memory", nstr()), opt("wall_time_minutes", ni64()),
+                                   opt("constraint", nstr()), opt("quality_of_service", nstr())});
+  s["ManagerTopology"] =
+      object_of({opt("nodes", ni64()), opt("islands", ni64()), opt("co_host_dim", nboolean())});
+  s["SlurmRemoteDeployment"] =
+      object_of({{"kind", one_of_strings({"slurm_remote"})},
+                 {"login_node", str()},
+                 opt("ssh_port", i64()),
+                 opt("remote_user", nstr()),
+                 {"account", str()},
+                 {"home_dir", str()},
+                 {"log_dir", str()},
+                 {"dlg_root", str()},
+                 opt("exec_prefix", str()),
+                 opt("venv", nstr()),
+                 opt("modules", nstr()),
+                 opt("facility", str()),
+                 opt("job_duration_minutes", i64()),
+                 opt("num_nodes", i64()),
+                 opt("num_islands", i64()),
+                 opt("verbose_level", i64()),
+                 opt("max_threads", i64()),
+                 opt("all_nics", boolean()),
+                 opt("zerorun", boolean()),
+                 opt("sleepncopy", boolean()),
+                 opt("check_with_session", boolean()),
+                 opt("verify_ssl", nboolean()),
+                 opt("slurm_template", nstr()),
+                 opt("ssh_credential", described(nstr(), "A credential slot name, never a key")),
+                 opt("resources", nref("SlurmResources")),
+                 opt("manager_topology", nref("ManagerTopology")),
+                 opt("container_runtime", nstr()),
+                 opt("environment_setup", nstr())});
+  s["DeploymentConfig"] = json::object{
+      {"oneOf", json::array{ref("RestRemoteDeployment"), ref("SlurmRemoteDeployment")}},
+      {"discriminator", json::object{{"propertyName", "kind"},
+                                     {"mapping", json::object{{"rest_remote",
+                                                               "#/components/schemas/"
+                                                               "RestRemoteDeployment"},
+                                                              {"slurm_remote",
+                                                               "#/components/schemas/"
+                                                               "SlurmRemoteDeployment"}}}}}};
+  s["DeploymentProfile"] = object_of({{"name", described(str(), "At most 50 characters")},
+                                      opt("description", nstr()),
+                                      opt("project_module", nstr()),
+                                      opt("is_default", boolean()),
+                                      opt("max_concurrent_executions", ni64()),
+                                      opt("translation", ref("TranslationConfig")),
+                                      {"deployment", ref("DeploymentConfig")}},
+                                     "Secrets are refused (secret_not_allowed)");
+  s["DeploymentProfilePatch"] =
+      object_of({opt("name", str()), opt("description", nstr()), opt("project_module", nstr()),
+                 opt("is_default", boolean()), opt("max_concurrent_executions", ni64()),
+                 opt("translation", free_object(true)), opt("deployment", free_object(true))},
+                "A JSON merge patch of the profile; the result is validated in full");
+  s["DeploymentProfileRow"] = object_of({{"uuid", uuid()},
+                                         {"name", str()},
+                                         {"description", nstr()},
+                                         {"project_module", nstr()},
+                                         {"is_default", boolean()},
+                                         {"translation", ref("TranslationConfig")},
+                                         {"deployment", ref("DeploymentConfig")},
+                                         {"max_concurrent_executions", ni64()},
+                                         {"revision", i64()},
+                                         {"spec_sha256", sha256()},
+                                         {"created_at", ts()},
+                                         {"updated_at", ts()}});
+
+  // --- jobs
+  s["JobRow"] = object_of(job_row_fields());
+  s["JobDetail"] = with_fields(job_row_fields(), {{"claims", array_of(object_of({{"attempt", i64()},
+                                                                                 {"owner", str()},
+                                                                                 {"token", i64()},
+                                                                                 {"action", str()},
+                                                                                 {"detail", nstr()},
+                                                                                 {"at", ts()}}))}});
+  s["JobCreate"] = object_of(
+      {{"kind", one_of_strings({"discover_source", "execute"})},
+       opt("payload", described(free_object(true),
+                                "discover_source: {project_module, source_identifier}; execute: "
+                                "{do_stage?, do_submit?}")),
+       opt("execution_id", nuuid()),
+       opt("idempotency_key", described(nstr(), "1..200 characters"))});
+  s["RequeueRequest"] = object_of({opt("reason", described(str(), "1..500 characters"))});
+
+  // --- the contract itself
+  s["OpenApiDocument"] = described(free_object(), "This document");
+  return s;
+}
+
+param_doc param(std::string name, std::string type, std::string description) {
+  param_doc p;
+  p.name = std::move(name);
+  p.type = std::move(type);
+  p.description = std::move(description);
+  return p;
+}
+
+}  // namespace
+
+const json::object& component_schemas() {
+  static const json::object schemas = build();
+  return schemas;
+}
+
+param_doc uuid_path(std::string name, std::string description) {
+  auto p = param(std::move(name), "string", std::move(description));
+  p.format = "uuid";
+  p.required = true;
+  return p;
+}
+
+param_doc text_path(std::string name, std::string description) {
+  auto p = param(std::move(name), "string", std::move(description));
+  p.required = true;
+  return p;
+}
+
+param_doc text_query(std::string name, std::string description, std::vector<std::string> one_of) {
+  auto p = param(std::move(name), "string", std::move(description));
+  p.one_of = std::move(one_of);
+  return p;
+}
+
+param_doc bool_query(std::string name, std::string description) {
+  return param(std::move(name), "boolean", std::move(description));
+}
+
+param_doc int_query(std::string name, std::string description, int64_t minimum,
+                    std::optional<int64_t> maximum, int64_t fallback) {
+  auto p = param(std::move(name), "integer", std::move(description));
+  p.minimum = minimum;
+  p.maximum = maximum;
+  p.fallback = fallback;
+  return p;
+}
+
+route_doc doc_login() {
+  auto d = operation("login", "Login for access token", "auth",
+                     "Username and password, as JSON or an HTML form body; answers an access "
+                     "token and a refresh token of one sign-in.")
+               .returns("TokenResponse")
+               .fails({401})
+               .limited();
+  d.body = body_kind::json_or_form;
+  d.body_schema = "LoginRequest";
+  return d;
+}
+
+route_doc doc_refresh() {
+  return operation("refresh", "Refresh tokens", "auth",
+                   "Rotates the pair: a refresh token works once; presenting a used one revokes "
+                   "every token of its sign-in.")
+      .json_body("RefreshRequest")
+      .returns("TokenResponse")
+      .fails({401})
+      .limited();
+}
+
+route_doc doc_logout() {
+  return operation("logout", "Logout", "auth",
+                   "Revokes the sign-ins of the tokens given (at least one).")
+      .json_body("LogoutRequest")
+      .no_content()
+      .fails({401})
+      .limited();
+}
+
+route_doc doc_current_user() {
+  return operation("current_user", "Current user", "auth",
+                   "The signed-in user; never a credential.")
+      .returns("UserRow");
+}
+
+}  // namespace beampipe::api

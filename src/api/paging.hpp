@@ -1,0 +1,37 @@
+#pragma once
+// Lists answer a JSON array (the reference contract) with the total number of matching rows in
+// X-Total-Count, counted under the same filters as the page.
+#include <string>
+#include <vector>
+
+#include "api/app.hpp"
+
+namespace beampipe::api {
+
+struct page_request {
+  int64_t limit = 100;
+  int64_t offset = 0;
+};
+
+// ?limit (1..max_limit, default default_limit) and ?offset (>= 0, default 0).
+page_request page_params(const request& req, int64_t default_limit, int64_t max_limit);
+
+struct page_result {
+  boost::json::array rows;
+  int64_t total = 0;
+};
+
+// Runs `<select>, count(*) OVER () <from> <order> LIMIT .. OFFSET ..`. `select` yields each
+// row's JSON in its first column; `from` is the FROM ... WHERE ... part using $1..$n (the
+// filters, passed as text); `order` the ORDER BY clause.
+page_result query_page(app_context& ctx, const std::string& select, const std::string& from,
+                       const std::string& order, const std::vector<std::string>& filters,
+                       const page_request& page);
+// 200 with the rows and X-Total-Count.
+response page_response(page_result page);
+// query_page, answered.
+response list_page(app_context& ctx, const std::string& select, const std::string& from,
+                   const std::string& order, const std::vector<std::string>& filters,
+                   const page_request& page);
+
+}  // namespace beampipe::api
