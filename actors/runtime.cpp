@@ -9,6 +9,8 @@
 #include <condition_variable>
 #include <deque>
 #include <future>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <unordered_map>
 
@@ -84,6 +86,8 @@ struct shared_ctx {
   boost::asio::thread_pool* blocking;
   std::atomic<size_t> live{0};
   std::atomic<size_t> recoveries{0};
+  std::mutex kinds_mu;  // actor start/stop only: far from hot
+  std::map<std::string, size_t> live_by_kind;
 };
 
 // Loads snapshot + tail; runs on the blocking pool, never on a CAF thread.
@@ -149,7 +153,15 @@ caf::behavior aggregate_actor(caf::stateful_actor<aggregate_state>* self, shared
   st.stream_id = std::move(stream_id);
   st.state = kind->initial();
   ctx->live++;
-  self->attach_functor([ctx] { ctx->live--; });
+  {
+    std::lock_guard lock(ctx->kinds_mu);
+    ++ctx->live_by_kind[kind->stream_type];
+  }
+  self->attach_functor([ctx, kind] {
+    ctx->live--;
+    std::lock_guard lock(ctx->kinds_mu);
+    --ctx->live_by_kind[kind->stream_type];
+  });
 
   auto start_load = [self, ctx] {
     self->state.loaded = false;
@@ -518,7 +530,12 @@ void runtime::passivate(const std::string& stream_id) {
 }
 
 runtime_stats runtime::stats() const {
-  return {impl_->ctx.live.load(), impl_->ctx.recoveries.load()};
+  runtime_stats s;
+  s.live_aggregates = impl_->ctx.live.load();
+  s.recoveries = impl_->ctx.recoveries.load();
+  std::lock_guard lock(impl_->ctx.kinds_mu);
+  s.live_by_kind = impl_->ctx.live_by_kind;
+  return s;
 }
 store::group_appender& runtime::appender() { return impl_->appender; }
 store::connection_pool& runtime::pool() { return impl_->pool; }

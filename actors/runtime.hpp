@@ -6,6 +6,7 @@
 // appender. No blocking call runs on CAF's scheduler threads.
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,6 +47,7 @@ struct runtime_options {
 
 struct runtime_stats {
   size_t live_aggregates = 0;
+  std::map<std::string, size_t> live_by_kind;  // stream type -> live aggregates
   size_t recoveries = 0;
 };
 

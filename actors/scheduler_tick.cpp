@@ -326,6 +326,24 @@ json::object execution_tick(tick_context& ctx, const std::string& module, const 
 
 }  // namespace
 
+tick_counts count_admitted(const json::object& summary) {
+  tick_counts n;
+  auto each = [&](const char* part, auto&& fn) {
+    if (const auto* p = summary.if_contains(part); p && p->is_object())
+      for (const auto& kv : p->as_object())
+        if (kv.value().is_object()) fn(kv.value().as_object());
+  };
+  each("execution", [&](const json::object& m) {
+    if (const auto* e = m.if_contains("executions"); e && e->is_array())
+      n.executions += e->as_array().size();
+  });
+  each("discovery", [&](const json::object& m) {
+    if (const auto* b = m.if_contains("batches"); b && b->is_number())
+      n.discovery_batches += b->to_number<uint64_t>();
+  });
+  return n;
+}
+
 tick_function make_admission_tick(runtime& rt, std::string conninfo, domain::shaping_knobs knobs,
                                   applied_wait wait_applied, admission_gate* gate) {
   auto ctx = std::make_shared<tick_context>(

@@ -21,6 +21,13 @@ using applied_wait = std::function<bool(int64_t position)>;
 // Each tick first waits until the read models show what the previous tick wrote: admission
 // decides from read models, and counting in-flight work from a stale view would admit twice.
 // Execution admission runs under `gate` (may be null) so it never races API creates.
+// What one tick admitted, counted from its summary (for the scheduler metrics).
+struct tick_counts {
+  uint64_t executions = 0;
+  uint64_t discovery_batches = 0;
+};
+tick_counts count_admitted(const boost::json::object& tick_summary);
+
 tick_function make_admission_tick(runtime& rt, std::string conninfo, domain::shaping_knobs knobs,
                                   applied_wait wait_applied, admission_gate* gate = nullptr);
 

@@ -34,6 +34,17 @@ void metrics::observe_request(const std::string& method, const std::string& rout
   h.sum += seconds;
 }
 
+void metrics::observe_scheduler_tick(double seconds, uint64_t executions, uint64_t discoveries) {
+  std::lock_guard lk(mu_);
+  if (ticks_.buckets.empty()) ticks_.buckets.assign(kBuckets.size(), 0);
+  for (size_t i = 0; i < kBuckets.size(); ++i)
+    if (seconds <= kBuckets[i]) ticks_.buckets[i]++;
+  ticks_.count++;
+  ticks_.sum += seconds;
+  admitted_executions_ += executions;
+  admitted_discoveries_ += discoveries;
+}
+
 void metrics::add_collector(std::function<void(std::string&)> collector) {
   std::lock_guard lk(mu_);
   collectors_.push_back(std::move(collector));
@@ -65,6 +76,24 @@ std::string metrics::render() const {
       out += "beampipe_api_request_duration_seconds_count{" + labels + "} " +
              std::to_string(h.count) + "\n";
     }
+    out += "# HELP beampipe_scheduler_tick_duration_seconds Scheduler ticks run by this node.\n";
+    out += "# TYPE beampipe_scheduler_tick_duration_seconds histogram\n";
+    for (size_t i = 0; i < kBuckets.size(); ++i) {
+      std::snprintf(buf, sizeof buf, "%g", kBuckets[i]);
+      out += std::string("beampipe_scheduler_tick_duration_seconds_bucket{le=\"") + buf + "\"} " +
+             std::to_string(ticks_.buckets.empty() ? 0 : ticks_.buckets[i]) + "\n";
+    }
+    out += "beampipe_scheduler_tick_duration_seconds_bucket{le=\"+Inf\"} " +
+           std::to_string(ticks_.count) + "\n";
+    std::snprintf(buf, sizeof buf, "%.6f", ticks_.sum);
+    out += std::string("beampipe_scheduler_tick_duration_seconds_sum ") + buf + "\n";
+    out += "beampipe_scheduler_tick_duration_seconds_count " + std::to_string(ticks_.count) + "\n";
+    out += "# HELP beampipe_scheduler_admitted_total Work the scheduler admitted on this node.\n";
+    out += "# TYPE beampipe_scheduler_admitted_total counter\n";
+    out += "beampipe_scheduler_admitted_total{work=\"execution\"} " +
+           std::to_string(admitted_executions_) + "\n";
+    out += "beampipe_scheduler_admitted_total{work=\"discovery_batch\"} " +
+           std::to_string(admitted_discoveries_) + "\n";
     collectors = collectors_;
   }
   for (const auto& c : collectors) c(out);

@@ -11,7 +11,10 @@ namespace beampipe::api {
 
 class metrics {
  public:
-  void observe_request(const std::string& method, const std::string& route, int status, double seconds);
+  void observe_request(const std::string& method, const std::string& route, int status,
+                       double seconds);
+  // One scheduler tick on this node: how long it took and the work it admitted.
+  void observe_scheduler_tick(double seconds, uint64_t executions, uint64_t discoveries);
   // Gauges computed at scrape time (appends, projection lag, live actors, ...).
   void add_collector(std::function<void(std::string&)> collector);
   std::string render() const;
@@ -23,8 +26,10 @@ class metrics {
     double sum = 0;
   };
   mutable std::mutex mu_;
-  std::map<std::string, uint64_t> requests_;      // labels -> count
-  std::map<std::string, histogram> latencies_;    // labels -> histogram
+  std::map<std::string, uint64_t> requests_;    // labels -> count
+  std::map<std::string, histogram> latencies_;  // labels -> histogram
+  histogram ticks_;
+  uint64_t admitted_executions_ = 0, admitted_discoveries_ = 0;
   std::vector<std::function<void(std::string&)>> collectors_;
 };
 

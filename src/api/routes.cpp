@@ -640,6 +640,79 @@ std::function<response(request&)> make_dispatch(app_context& ctx, const router& 
   };
 }
 
+namespace {
+// Gauges over the read models, one round trip per scrape: jobs by kind and status (a queued
+// job whose lease is held is running), the queue's depth and oldest age, sources by discovery
+// state, executions by status.
+void collect_read_model_gauges(app_context& ctx, std::string& out) {
+  static const char* const kQuery = R"SQL(
+SELECT json_build_object(
+  'jobs', (SELECT coalesce(json_agg(t), '[]') FROM (
+     SELECT j.kind, CASE WHEN j.status = 'queued' AND l.job_id IS NOT NULL THEN 'running'
+                         ELSE j.status END AS status, count(*) AS n
+     FROM jobs j LEFT JOIN job_leases l ON l.job_id = j.id AND l.state = 'held'
+     GROUP BY 1, 2) t),
+  'queued', (SELECT count(*) FROM jobs WHERE status = 'queued'),
+  'oldest_queued', (SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0)
+                    FROM jobs WHERE status = 'queued'),
+  'sources', (SELECT coalesce(json_agg(t), '[]') FROM (
+     SELECT CASE WHEN NOT enabled THEN 'disabled'
+                 WHEN discovery_request_id IS NOT NULL AND discovery_retry_at IS NOT NULL
+                   THEN 'retrying'
+                 WHEN discovery_request_id IS NOT NULL THEN 'discovering'
+                 WHEN last_discovery_error IS NOT NULL THEN 'failed'
+                 WHEN last_checked_at IS NOT NULL THEN 'discovered'
+                 ELSE 'never_discovered' END AS state, count(*) AS n
+     FROM source_registry GROUP BY 1) t),
+  'pending_runs', (SELECT count(*) FROM source_registry WHERE workflow_run_pending),
+  'executions', (SELECT coalesce(json_agg(t), '[]') FROM (
+     SELECT status, count(*) AS n FROM batch_execution_record GROUP BY 1) t)))SQL";
+  json::object g;
+  try {
+    store::with_connection(ctx.pool, [&](pqxx::connection& c) {
+      pqxx::read_transaction tx{c};
+      g = json::parse(tx.exec(kQuery)[0][0].c_str()).as_object();
+    });
+  } catch (const std::exception& e) {
+    spdlog::warn("metrics: read-model gauges unavailable: {}", e.what());
+    out += "# HELP beampipe_read_model_gauges_up 1 when the read-model gauges could be read.\n";
+    out += "# TYPE beampipe_read_model_gauges_up gauge\nbeampipe_read_model_gauges_up 0\n";
+    return;
+  }
+  out += "# HELP beampipe_read_model_gauges_up 1 when the read-model gauges could be read.\n";
+  out += "# TYPE beampipe_read_model_gauges_up gauge\nbeampipe_read_model_gauges_up 1\n";
+  auto num = [](const json::value& v) { return json::serialize(v); };
+  auto family = [&](const char* name, const char* help, const char* key,
+                    std::initializer_list<const char*> labels) {
+    out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+    out.append("# TYPE ").append(name).append(" gauge\n");
+    for (const auto& row : g.at(key).as_array()) {
+      const auto& o = row.as_object();
+      out.append(name).append("{");
+      bool first = true;
+      for (const char* l : labels) {
+        out.append(first ? "" : ",").append(l).append("=\"");
+        out.append(prom_label(std::string(o.at(l).as_string()))).append("\"");
+        first = false;
+      }
+      out.append("} ").append(num(o.at("n"))).append("\n");
+    }
+  };
+  family("beampipe_jobs", "Jobs by kind and status.", "jobs", {"kind", "status"});
+  out += "# HELP beampipe_jobs_queue_depth Jobs waiting to run.\n";
+  out += "# TYPE beampipe_jobs_queue_depth gauge\nbeampipe_jobs_queue_depth " +
+         num(g.at("queued")) + "\n";
+  out += "# HELP beampipe_jobs_oldest_queued_age_seconds Age of the oldest queued job.\n";
+  out += "# TYPE beampipe_jobs_oldest_queued_age_seconds gauge\n";
+  out += "beampipe_jobs_oldest_queued_age_seconds " + num(g.at("oldest_queued")) + "\n";
+  family("beampipe_sources", "Registered sources by discovery state.", "sources", {"state"});
+  out += "# HELP beampipe_sources_workflow_pending Sources waiting for an execution.\n";
+  out += "# TYPE beampipe_sources_workflow_pending gauge\nbeampipe_sources_workflow_pending " +
+         num(g.at("pending_runs")) + "\n";
+  family("beampipe_executions", "Executions by status.", "executions", {"status"});
+}
+}  // namespace
+
 void register_collectors(app_context& ctx) {
   ctx.stats.add_collector([&ctx](std::string& out) {
     const auto& a = ctx.runtime.appender().stats();
@@ -672,10 +745,12 @@ void register_collectors(app_context& ctx) {
         "# HELP beampipe_projection_lag Head position minus the slowest projection's position.\n";
     out += "# TYPE beampipe_projection_lag gauge\n";
     out += "beampipe_projection_lag " + std::to_string(ctx.watch.lag()) + "\n";
-    out += "# HELP beampipe_live_actors Live aggregate actors on this node.\n";
+    out += "# HELP beampipe_live_actors Live aggregate actors on this node, by stream kind.\n";
     out += "# TYPE beampipe_live_actors gauge\n";
-    out += "beampipe_live_actors " + std::to_string(ctx.runtime.stats().live_aggregates) + "\n";
+    for (const auto& [kind, n] : ctx.runtime.stats().live_by_kind)
+      out += "beampipe_live_actors{kind=\"" + prom_label(kind) + "\"} " + std::to_string(n) + "\n";
   });
+  ctx.stats.add_collector([&ctx](std::string& out) { collect_read_model_gauges(ctx, out); });
 }
 
 }  // namespace beampipe::api

@@ -86,6 +86,7 @@ Environment (defaults):
   BEAMPIPE_SLURM_SSH_STRICT_KNOWN_HOSTS true, BEAMPIPE_SSH_CREDENTIALS_DIR (per-slot key folders)
   CASDA_USERNAME, CASDA_PASSWORD or CASDA_PASSWORD_FILE, CASDA_LOGIN_URL, CASDA_STAGE_BY_SBID true
   BEAMPIPE_ENV development (production: refuse insecure settings, see `security check`)
+  BEAMPIPE_METRICS_SERVER_ENABLED true, BEAMPIPE_METRICS_BIND_ADDR 127.0.0.1:9090 (GET /metrics)
   BEAMPIPE_JWT_SECRET, BEAMPIPE_ACCESS_TOKEN_EXPIRE_MINUTES 30, BEAMPIPE_REFRESH_TOKEN_EXPIRE_DAYS 7
   BEAMPIPE_ADMIN_USERNAME, BEAMPIPE_ADMIN_PASSWORD(_FILE), BEAMPIPE_ADMIN_EMAIL (first superuser)
   BEAMPIPE_RATE_LIMIT_REQUESTS 10 (0: off), BEAMPIPE_RATE_LIMIT_PERIOD_SECONDS 3600,
@@ -319,19 +320,25 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
       std::chrono::seconds(std::max(1L, env_long("BEAMPIPE_SCHEDULER_INTERVAL_SECONDS", 60)));
   sco.lease_ttl =
       std::chrono::milliseconds(std::max(300L, env_long("BEAMPIPE_SCHEDULER_LEASE_MS", 30000)));
-  actors::scheduler sched(rt, conninfo, sco,
-                          actors::make_admission_tick(
-                              rt, conninfo, knobs.knobs,
-                              [&](int64_t position) {
-                                std::optional<events::read_position> target;
-                                store::with_connection(read_pool, [&](pqxx::connection& c) {
-                                  target = store::read_position_of(c, position);
-                                });
-                                return target &&
-                                       watch.wait_until(*target, std::chrono::steady_clock::now() +
-                                                                     std::chrono::seconds(30));
-                              },
-                              &admission));
+  auto admission_tick = actors::make_admission_tick(
+      rt, conninfo, knobs.knobs,
+      [&](int64_t position) {
+        std::optional<events::read_position> target;
+        store::with_connection(
+            read_pool, [&](pqxx::connection& c) { target = store::read_position_of(c, position); });
+        return target && watch.wait_until(
+                             *target, std::chrono::steady_clock::now() + std::chrono::seconds(30));
+      },
+      &admission);
+  actors::scheduler sched(rt, conninfo, sco, [&stats, admission_tick](int64_t token) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto summary = admission_tick(token);
+    auto n = actors::count_admitted(summary);
+    stats.observe_scheduler_tick(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), n.executions,
+        n.discovery_batches);
+    return summary;
+  });
   if (role.workers && env_or("BEAMPIPE_SCHEDULER_ENABLED", "true") != "false") sched.start();
   if (cli::describe_backends() == "simulated")
     spdlog::warn(
@@ -342,6 +349,34 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
         "discovery uses the SIMULATED archive (no TAP URL configured): bundled WALLABY rows only");
   else
     spdlog::info("discovery archive: {}", ctx.archive);
+  // The scrape endpoint of every process, API or worker, on its own listener: Prometheus
+  // reaches it without a token and without going through the API's address.
+  std::unique_ptr<api::server> metrics_srv;
+  if (env_or("BEAMPIPE_METRICS_SERVER_ENABLED", "true") != "false") {
+    api::server_options mo;
+    mo.bind_addr = env_or("BEAMPIPE_METRICS_BIND_ADDR", "127.0.0.1:9090");
+    mo.handler_threads = 1;
+    mo.body_limit = 1024;
+    metrics_srv = std::make_unique<api::server>(mo, [&stats](api::request& req) {
+      auto path = req.target.substr(0, req.target.find('?'));
+      if (path != "/metrics")
+        return api::error_response(404, "not_found", "the metrics listener serves /metrics only");
+      if (req.method != "GET") return api::error_response(405, "method_not_allowed", "GET only");
+      api::response r;
+      r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      r.body = stats.render();
+      return r;
+    });
+    try {
+      metrics_srv->start();
+    } catch (const std::exception& e) {
+      throw std::runtime_error("the metrics listener cannot bind " + mo.bind_addr + " (" +
+                               e.what() +
+                               "); set BEAMPIPE_METRICS_BIND_ADDR or "
+                               "BEAMPIPE_METRICS_SERVER_ENABLED=false");
+    }
+    std::cout << "beampipe metrics on " << metrics_srv->url() << "/metrics" << std::endl;
+  }
   std::unique_ptr<api::server> srv;
   auto routes = api::build_routes(ctx);
   if (role.api) {
@@ -364,6 +399,7 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   spdlog::info("shutting down");
   if (srv) srv->stop();
+  if (metrics_srv) metrics_srv->stop();
   sched.stop();
   executions.stop();
   discovery.stop();

@@ -49,7 +49,9 @@ class Server:
                     "BEAMPIPE_ADMIN_PASSWORD": ADMIN_PASSWORD,
                     "BEAMPIPE_JWT_SECRET": JWT_SECRET,
                     # Tests create many executions from one address; test_auth checks the limits.
-                    "BEAMPIPE_RATE_LIMIT_REQUESTS": "1000000"})
+                    "BEAMPIPE_RATE_LIMIT_REQUESTS": "1000000",
+                    # Many servers run side by side: each metrics listener takes a free port.
+                    "BEAMPIPE_METRICS_BIND_ADDR": "127.0.0.1:0"})
         env.update(extra_env or {})
         self.env = env
         self.token = None
@@ -57,12 +59,16 @@ class Server:
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 60
         self.port = None
+        self.metrics_port = None
         while time.time() < deadline:
             line = self.proc.stdout.readline()
             if not line:
                 if self.proc.poll() is not None:
                     raise RuntimeError("beampipe exited: " + self.proc.stderr.read())
                 continue
+            mm = re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", line)
+            if mm:
+                self.metrics_port = int(mm.group(1))
             m = re.search(r"serving http://127\.0\.0\.1:(\d+)/api/v2", line)
             if m:
                 self.port = int(m.group(1))

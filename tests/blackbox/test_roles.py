@@ -2,6 +2,8 @@
 `beampipe worker` runs discovery (and executions, and the scheduler election) without an API.
 Work requested through the API-only process is done by the worker process."""
 import os
+import re
+import urllib.request
 import subprocess
 import time
 
@@ -24,9 +26,15 @@ try:
     st, body, _, _ = api.request("GET", V2 + "/ready")
     c.eq("and does not lead the scheduler", body["scheduler"]["leader"], None)
 
-    env = dict(os.environ, DATABASE_URL=db, BEAMPIPE_SCHEDULER_ENABLED="false", **ENV)
+    env = dict(os.environ, DATABASE_URL=db, BEAMPIPE_SCHEDULER_ENABLED="false",
+               BEAMPIPE_METRICS_BIND_ADDR="127.0.0.1:0", **ENV)
     worker = subprocess.Popen([os.environ["BEAMPIPE_BIN"], "worker"], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL, text=True)
+    m = re.search(r"metrics on (http://\S+)", worker.stdout.readline())
+    c.true("the worker serves metrics on its own listener", m is not None)
+    if m:
+        with urllib.request.urlopen(m.group(1), timeout=10) as r:
+            c.true("worker metrics", b"beampipe_live_actors" in r.read())
     c.true("the worker announces itself", "beampipe worker" in worker.stdout.readline())
     deadline = time.time() + 60
     while time.time() < deadline:

@@ -174,10 +174,12 @@ TEST_CASE("idle aggregates are passivated and come back on demand") {
   auto sid = domain::source_stream_id(domain::source_uuid("wallaby_hires", "P1"));
   CHECK(send(rt, sid, "register", reg("P1", true)).status == 201);
   CHECK(rt.stats().live_aggregates == 1);
+  CHECK(rt.stats().live_by_kind.at("source") == 1);  // the metrics' per-kind gauge
   // Wait (bounded) for the idle check to passivate it; no assertion on how long it takes.
   for (int i = 0; i < 1000 && rt.stats().live_aggregates != 0; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   CHECK(rt.stats().live_aggregates == 0);
+  CHECK(rt.stats().live_by_kind.at("source") == 0);
   auto r = send(rt, sid, "register", reg("P1", true));
   CHECK(r.events_appended == 0);  // recovered: already enabled
   CHECK(r.version == 1);
