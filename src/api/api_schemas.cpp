@@ -304,7 +304,21 @@ json::object build() {
        {"tap_casda", configured()},
        {"tap_vizier", configured()},
        {"queue_depth", described(ni64(), "Queued jobs not yet claimed (null: database down)")},
-       {"jobs_running", described(ni64(), "Jobs a worker holds (null: database down)")}});
+       {"jobs_running", described(ni64(), "Jobs a worker holds (null: database down)")},
+       {"dependencies",
+        array_of(
+            object_of({{"dependency", one_of_strings({"postgres", "tap_casda", "tap_vizier",
+                                                      "daliuge_tm", "daliuge_dim", "slurm"})},
+                       {"target", described(str(), "URL without its query, or host:port")},
+                       {"status", one_of_strings({"up", "down"})},
+                       {"latency_ms", i64()},
+                       {"detail", str()},
+                       {"checked_at", ts()}},
+                      "The background prober's last result (BEAMPIPE_DEPENDENCY_PROBE_SECONDS)"))},
+       {"dependencies_status",
+        described(one_of_strings({"ok", "degraded"}),
+                  "degraded when a dependency is down; readiness itself depends only on the "
+                  "database, migrations and projections")}});
 
   // --- sign-in
   s["LoginRequest"] = object_of({{"username", str()}, {"password", str()}});

@@ -12,7 +12,8 @@
 
 namespace beampipe::actors {
 class admission_gate;
-}
+class dependency_prober;
+}  // namespace beampipe::actors
 
 namespace beampipe::api {
 
@@ -34,6 +35,7 @@ struct app_context {
   std::string backends = "simulated";  // where executions run (simulated | real), ditto
   std::function<boost::json::object()> probe_tap = nullptr;  // GET /health/tap
   actors::admission_gate* admission = nullptr;  // serialises execution creates (cluster-wide)
+  actors::dependency_prober* prober = nullptr;  // background dependency probes (/ready, metrics)
   std::string jwt_secret = std::string();       // BEAMPIPE_JWT_SECRET
   std::chrono::seconds access_token_ttl{std::chrono::minutes(30)};
   std::chrono::seconds refresh_token_ttl{std::chrono::hours(24 * 7)};

@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "actors/dependency_prober.hpp"
 #include "api/api_schemas.hpp"
 #include "api/app.hpp"
 #include "api/handler_support.hpp"
@@ -141,6 +142,22 @@ response get_ready(app_context& ctx, request&) {
   } catch (const std::exception&) {
     // The database error is reported above; the counts stay null.
   }
+  // Dependencies as the background prober last saw them: reported, and "degraded" when one is
+  // down, but only beampipe's own state (database, migrations, projections) makes it not ready.
+  json::array deps;
+  bool degraded = false;
+  if (ctx.prober)
+    for (const auto& p : ctx.prober->snapshot()) {
+      degraded |= !p.up;
+      deps.push_back(json::object{{"dependency", p.dependency},
+                                  {"target", p.target},
+                                  {"status", p.up ? "up" : "down"},
+                                  {"latency_ms", static_cast<int64_t>(p.seconds * 1000)},
+                                  {"detail", p.detail},
+                                  {"checked_at", p.checked_at}});
+    }
+  o["dependencies"] = std::move(deps);
+  o["dependencies_status"] = degraded ? "degraded" : "ok";
   o["status"] = ready ? "ready" : "not_ready";
   return json_response(ready ? 200 : 503, o);
 }
@@ -751,6 +768,25 @@ void register_collectors(app_context& ctx) {
       out += "beampipe_live_actors{kind=\"" + prom_label(kind) + "\"} " + std::to_string(n) + "\n";
   });
   ctx.stats.add_collector([&ctx](std::string& out) { collect_read_model_gauges(ctx, out); });
+  ctx.stats.add_collector([&ctx](std::string& out) {
+    if (!ctx.prober) return;
+    auto probes = ctx.prober->snapshot();
+    auto labels = [](const actors::dependency_probe& p) {
+      return "{dependency=\"" + prom_label(p.dependency) + "\",target=\"" + prom_label(p.target) +
+             "\"}";
+    };
+    out += "# HELP beampipe_dependency_up 1 when the dependency answered its last probe.\n";
+    out += "# TYPE beampipe_dependency_up gauge\n";
+    for (const auto& p : probes)
+      out += "beampipe_dependency_up" + labels(p) + (p.up ? " 1\n" : " 0\n");
+    out += "# HELP beampipe_dependency_probe_duration_seconds Latency of the last probe.\n";
+    out += "# TYPE beampipe_dependency_probe_duration_seconds gauge\n";
+    char buf[32];
+    for (const auto& p : probes) {
+      std::snprintf(buf, sizeof buf, "%.6f", p.seconds);
+      out += "beampipe_dependency_probe_duration_seconds" + labels(p) + " " + buf + "\n";
+    }
+  });
 }
 
 }  // namespace beampipe::api

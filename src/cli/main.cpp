@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "actors/dependency_prober.hpp"
 #include "actors/discovery_worker.hpp"
 #include "actors/execution_worker.hpp"
 #include "actors/runtime.hpp"
@@ -87,6 +88,7 @@ Environment (defaults):
   CASDA_USERNAME, CASDA_PASSWORD or CASDA_PASSWORD_FILE, CASDA_LOGIN_URL, CASDA_STAGE_BY_SBID true
   BEAMPIPE_ENV development (production: refuse insecure settings, see `security check`)
   BEAMPIPE_METRICS_SERVER_ENABLED true, BEAMPIPE_METRICS_BIND_ADDR 127.0.0.1:9090 (GET /metrics)
+  BEAMPIPE_DEPENDENCY_PROBE_SECONDS 60 (0: off): PostgreSQL, TAP, and with real backends TM/DIM/Slurm
   BEAMPIPE_JWT_SECRET, BEAMPIPE_ACCESS_TOKEN_EXPIRE_MINUTES 30, BEAMPIPE_REFRESH_TOKEN_EXPIRE_DAYS 7
   BEAMPIPE_ADMIN_USERNAME, BEAMPIPE_ADMIN_PASSWORD(_FILE), BEAMPIPE_ADMIN_EMAIL (first superuser)
   BEAMPIPE_RATE_LIMIT_REQUESTS 10 (0: off), BEAMPIPE_RATE_LIMIT_PERIOD_SECONDS 3600,
@@ -267,6 +269,15 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
   limits.fail_closed = cli::production_mode(cli::process_env()) ||
                        env_or("BEAMPIPE_REQUIRE_RATE_LIMITER", "false") == "true";
   ctx.auth = api::make_auth_guard(ctx, limits);
+  actors::dependency_prober_options po;
+  po.every = std::chrono::seconds(env_long("BEAMPIPE_DEPENDENCY_PROBE_SECONDS", 60));
+  for (const auto& [name, var] : {std::pair{"tap_casda", "BEAMPIPE_CASDA_TAP_URL"},
+                                  std::pair{"tap_vizier", "BEAMPIPE_VIZIER_TAP_URL"}})
+    if (auto url = env_or(var, ""); !url.empty()) po.tap_urls.emplace_back(name, url);
+  po.real_backends = cli::describe_backends() != "simulated";
+  actors::dependency_prober prober(conninfo, po);
+  prober.start();
+  ctx.prober = &prober;
   if (role.api) {
     // The first superuser can sign in as soon as the API answers.
     if (auto pos = cli::bootstrap_first_superuser(rt, conninfo)) {
@@ -400,6 +411,7 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
   spdlog::info("shutting down");
   if (srv) srv->stop();
   if (metrics_srv) metrics_srv->stop();
+  prober.stop();
   sched.stop();
   executions.stop();
   discovery.stop();

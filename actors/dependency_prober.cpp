@@ -1,0 +1,189 @@
+#include "actors/dependency_prober.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio.hpp>
+#include <boost/json.hpp>
+#include <set>
+
+#include "adapters/http_client.hpp"
+#include "adapters/tap_client.hpp"
+#include "store/db.hpp"
+#include "util/time.hpp"
+
+namespace beampipe::actors {
+namespace json = boost::json;
+namespace asio = boost::asio;
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+double since(clock::time_point t0) {
+  return std::chrono::duration<double>(clock::now() - t0).count();
+}
+
+dependency_probe probe_http(const std::string& dependency, const std::string& url,
+                            std::chrono::seconds timeout) {
+  dependency_probe p{dependency, adapters::redact_url(url), false, 0, "", util::now_rfc3339()};
+  auto t0 = clock::now();
+  try {
+    adapters::http_options o;
+    o.connect_timeout = timeout;
+    o.read_timeout = timeout;
+    o.max_attempts = 1;
+    o.max_response_bytes = 1 << 20;
+    auto r = adapters::http_client(o).get(url);
+    p.up = r.status < 500;
+    if (!p.up) p.detail = "HTTP " + std::to_string(r.status);
+  } catch (const std::exception& e) {
+    p.detail = e.what();
+  }
+  p.seconds = since(t0);
+  return p;
+}
+
+// Reachability of an SSH server: its identification banner, no authentication.
+dependency_probe probe_ssh(const std::string& host, const std::string& port,
+                           std::chrono::seconds timeout) {
+  dependency_probe p{"slurm", host + ":" + port, false, 0, "", util::now_rfc3339()};
+  auto t0 = clock::now();
+  asio::io_context io;
+  asio::ip::tcp::resolver resolver(io);
+  asio::ip::tcp::socket socket(io);
+  std::string banner;
+  p.detail = "no SSH banner within " + std::to_string(timeout.count()) + " s";
+  resolver.async_resolve(host, port, [&](boost::system::error_code ec, auto results) {
+    if (ec) {
+      p.detail = "resolve: " + ec.message();
+      return;
+    }
+    asio::async_connect(socket, results, [&](boost::system::error_code ec2, const auto&) {
+      if (ec2) {
+        p.detail = "connect: " + ec2.message();
+        return;
+      }
+      asio::async_read_until(socket, asio::dynamic_buffer(banner, 1024), '\n',
+                             [&](boost::system::error_code ec3, size_t) {
+                               p.up = !ec3 && banner.rfind("SSH-", 0) == 0;
+                               p.detail = p.up ? "" : "no SSH banner";
+                             });
+    });
+  });
+  io.run_for(timeout);
+  p.seconds = since(t0);
+  return p;
+}
+
+}  // namespace
+
+dependency_prober::dependency_prober(std::string conninfo, dependency_prober_options opts)
+    : conninfo_(std::move(conninfo)), opts_(std::move(opts)) {}
+
+dependency_prober::~dependency_prober() { stop(); }
+
+void dependency_prober::start() {
+  if (opts_.every.count() <= 0 || thread_.joinable()) return;
+  thread_ = std::thread([this] { loop(); });
+}
+
+void dependency_prober::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::vector<dependency_probe> dependency_prober::snapshot() const {
+  std::lock_guard lock(mu_);
+  return last_;
+}
+
+void dependency_prober::loop() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    lock.unlock();
+    try {
+      probe_now();
+    } catch (const std::exception& e) {
+      spdlog::warn("dependency probes failed: {}", e.what());
+    }
+    lock.lock();
+    cv_.wait_for(lock, opts_.every, [this] { return stopping_; });
+  }
+}
+
+void dependency_prober::probe_now() {
+  std::vector<dependency_probe> out;
+  dependency_probe pg{"postgres", "database", false, 0, "", util::now_rfc3339()};
+  auto t0 = clock::now();
+  std::vector<std::pair<json::object, json::object>> profiles;  // (translation, deployment)
+  try {
+    auto c = store::connect(conninfo_, "beampipe-probe");
+    pqxx::read_transaction tx{*c};
+    tx.exec("SELECT 1");
+    pg.up = true;
+    pg.seconds = since(t0);
+    if (opts_.real_backends)
+      for (const auto& row :
+           tx.exec("SELECT translation::text, deployment::text FROM daliuge_deployment_profile"))
+        profiles.emplace_back(json::parse(row[0].c_str()).as_object(),
+                              json::parse(row[1].c_str()).as_object());
+  } catch (const std::exception& e) {
+    pg.seconds = since(t0);
+    pg.detail = e.what();
+  }
+  out.push_back(pg);
+  for (const auto& [name, url] : opts_.tap_urls) {
+    dependency_probe p{name, adapters::redact_url(url), false, 0, "", util::now_rfc3339()};
+    auto t1 = clock::now();
+    try {
+      adapters::tap_options o;
+      o.base_url = url;
+      o.http.max_attempts = 1;
+      auto h = adapters::tap_client(o).health(opts_.timeout);
+      p.up = h.available;
+      if (!p.up) p.detail = h.detail;
+    } catch (const std::exception& e) {
+      p.detail = e.what();
+    }
+    p.seconds = since(t1);
+    out.push_back(std::move(p));
+  }
+  // Each distinct target once, however many profiles share it.
+  std::set<std::string> seen;
+  auto text = [](const json::object& o, const char* k) {
+    const auto* v = o.if_contains(k);
+    return v && v->is_string() ? std::string(v->as_string()) : std::string();
+  };
+  auto number = [](const json::object& o, const char* k, int64_t fallback) {
+    const auto* v = o.if_contains(k);
+    return v && v->is_int64() ? v->as_int64() : fallback;
+  };
+  for (const auto& [translation, deployment] : profiles) {
+    auto tm = text(translation, "tm_url");
+    if (!tm.empty() && seen.insert("tm " + tm).second)
+      out.push_back(probe_http("daliuge_tm", tm, opts_.timeout));
+    auto kind = text(deployment, "kind");
+    if (kind == "rest_remote") {
+      auto host = text(deployment, "deploy_host");
+      auto port = std::to_string(number(deployment, "deploy_port", 8001));
+      const auto* https = deployment.if_contains("use_https");
+      auto url = std::string(https && https->is_bool() && https->as_bool() ? "https" : "http") +
+                 "://" + host + ":" + port + "/api";
+      if (!host.empty() && seen.insert("dim " + url).second)
+        out.push_back(probe_http("daliuge_dim", url, opts_.timeout));
+    } else if (kind == "slurm_remote") {
+      auto host = text(deployment, "login_node");
+      auto port = std::to_string(number(deployment, "ssh_port", 22));
+      if (!host.empty() && seen.insert("ssh " + host + ":" + port).second)
+        out.push_back(probe_ssh(host, port, opts_.timeout));
+    }
+  }
+  std::lock_guard lock(mu_);
+  last_ = std::move(out);
+}
+
+}  // namespace beampipe::actors

@@ -1,0 +1,53 @@
+#pragma once
+// Probes what beampipe depends on, in the background, so /metrics and /ready report dependency
+// health without probing on the request path: PostgreSQL (SELECT 1), the configured TAP
+// services, and with real backends each deployment profile's Translator Manager and DIM (an
+// HTTP answer below 500) or Slurm login node (an SSH banner on the SSH port).
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace beampipe::actors {
+
+struct dependency_probe {
+  std::string dependency;  // postgres | tap_casda | tap_vizier | daliuge_tm | daliuge_dim | slurm
+  std::string target;      // what was probed (URL without query, host:port)
+  bool up = false;
+  double seconds = 0;      // probe latency
+  std::string detail;      // why it is down (never a credential: URLs are redacted)
+  std::string checked_at;  // RFC 3339
+};
+
+struct dependency_prober_options {
+  std::chrono::seconds every{60};  // BEAMPIPE_DEPENDENCY_PROBE_SECONDS; 0: never
+  std::chrono::seconds timeout{5};
+  std::vector<std::pair<std::string, std::string>> tap_urls;  // (dependency name, base URL)
+  bool real_backends = false;  // probe the profiles' TM/DIM/Slurm targets
+};
+
+class dependency_prober {
+ public:
+  dependency_prober(std::string conninfo, dependency_prober_options opts);
+  ~dependency_prober();
+  void start();
+  void stop();
+  // One round now, on the caller's thread (tests; the first round at start).
+  void probe_now();
+  std::vector<dependency_probe> snapshot() const;
+
+ private:
+  void loop();
+  std::string conninfo_;
+  dependency_prober_options opts_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::vector<dependency_probe> last_;
+  std::thread thread_;
+};
+
+}  // namespace beampipe::actors
