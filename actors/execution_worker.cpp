@@ -27,6 +27,7 @@
 #include "util/hash.hpp"
 #include "util/ids.hpp"
 #include "util/json.hpp"
+#include "util/log_context.hpp"
 #include "util/time.hpp"
 
 namespace beampipe::actors {
@@ -74,8 +75,9 @@ struct execution_worker::impl {
   std::atomic<bool> stopping{false};
   std::thread scanner;
   std::mutex mu;
-  std::set<std::string> active;                 // executions with a task running here
-  std::map<std::string, int64_t> seen_version;  // last stream version this worker wrote
+  std::set<std::string> active;                     // executions with a task running here
+  std::map<std::string, int64_t> seen_version;      // last stream version this worker wrote
+  std::map<std::string, std::string> correlations;  // execution -> its request's correlation id
   std::map<std::string, clock::time_point> next_poll, next_lookup;
   job_lease_keeper leases;
   std::map<std::string, std::optional<domain::DeploymentProfile>> profiles;  // by snapshot
@@ -94,11 +96,20 @@ struct execution_worker::impl {
 
   // ------------------------------------------------------------------ commands
 
+  // The run's correlation id: the thread's (an execute job), else the one of the request that
+  // asked for the run (polls, finalisation), else the execution id.
+  std::string correlation_for(const std::string& id) {
+    if (const auto& corr = util::current_correlation_id(); !corr.empty()) return corr;
+    std::lock_guard lk(mu);
+    auto it = correlations.find(id);
+    return it != correlations.end() ? it->second : id;
+  }
+
   command_reply send(const std::string& id, const std::string& name, json::object body) {
     command_request cr;
     cr.stream_id = domain::execution_stream_id(id);
     cr.cmd = {name, std::move(body), "system:execution"};
-    cr.correlation_id = id;
+    cr.correlation_id = correlation_for(id);
     auto r = rt.send_sync(std::move(cr), std::chrono::seconds(60));
     if (r.status < 400) {
       std::lock_guard lk(mu);
@@ -189,7 +200,8 @@ struct execution_worker::impl {
     std::string id, status, submission, phase, scheduler_job_id, job_id;
     bool execute_requested = false, cancel_requested = false, orphaned = false;
     int64_t version = 0;
-    std::string backend_kind;  // rest_remote | slurm_remote, from the intent
+    std::string backend_kind;    // rest_remote | slurm_remote, from the intent
+    std::string correlation_id;  // of the request that asked for the run
   };
 
   void scan() {
@@ -201,19 +213,24 @@ struct execution_worker::impl {
           "coalesce(scheduler_job_id, ''), execute_request IS NOT NULL, cancel_requested, "
           "stream_version, "
           "coalesce(submission_node, ''), coalesce(submission_deadline_at < now(), false), "
-          "coalesce(backend_kind, ''), coalesce(execute_request->>'job_id', '') "
+          "coalesce(backend_kind, ''), coalesce(execute_request->>'job_id', ''), "
+          "coalesce(execute_request->>'correlation_id', '') "
           "FROM batch_execution_record WHERE status NOT IN "
           "('completed','failed','cancelled','not_submitted') OR NOT sources_finalized "
           "ORDER BY updated_at LIMIT 500");
       for (const auto& row : r) {
-        work_row w{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(),
-                   row[3].as<std::string>(), row[4].as<std::string>(), row[11].as<std::string>(),
-                   row[5].as<bool>(),        row[6].as<bool>(),        false,
-                   row[7].as<int64_t>(),     row[10].as<std::string>()};
+        work_row w{row[0].as<std::string>(), row[1].as<std::string>(),  row[2].as<std::string>(),
+                   row[3].as<std::string>(), row[4].as<std::string>(),  row[11].as<std::string>(),
+                   row[5].as<bool>(),        row[6].as<bool>(),         false,
+                   row[7].as<int64_t>(),     row[10].as<std::string>(), row[12].as<std::string>()};
         // An in-flight submission is orphaned when the process that recorded it is gone, or
         // when its deadline has passed.
         if (w.submission == "in_flight")
           w.orphaned = row[9].as<bool>() || owner_gone(row[8].as<std::string>());
+        if (!w.correlation_id.empty()) {
+          std::lock_guard lk(mu);
+          correlations[w.id] = w.correlation_id;
+        }
         rows.push_back(std::move(w));
       }
     });
@@ -233,7 +250,11 @@ struct execution_worker::impl {
       } else if (w.submission == "not_started" || w.submission == "failed") {
         if (w.execute_requested &&
             (w.status == "pending" || w.status == "retrying" || w.status == "running"))
-          dispatch(w.id, [this, id = w.id, job = w.job_id] { execute_job(id, job); });
+          dispatch(w.id, [this, id = w.id, job = w.job_id, corr = w.correlation_id] {
+            // The run's events and log lines carry the operator request's correlation id.
+            util::correlation_scope correlation(corr.empty() ? id : corr);
+            execute_job(id, job);
+          });
       } else if (w.submission == "in_flight") {
         if (w.orphaned) dispatch(w.id, [this, id = w.id] { orphaned_submission(id); });
       } else if (w.submission == "uncertain" && w.scheduler_job_id.empty()) {
@@ -651,7 +672,7 @@ struct execution_worker::impl {
       cr.cmd = {"execution_finished",
                 {{"execution_id", id}, {"outcome", outcome}, {"signature", sig}},
                 "system:execution"};
-      cr.correlation_id = id;
+      cr.correlation_id = correlation_for(id);
       auto r = rt.send_sync(std::move(cr), std::chrono::seconds(60));
       if (r.status >= 400 && r.status != 404) {
         spdlog::warn("execution {}: finalising source {} refused: {}", id, ident, r.message);
@@ -659,7 +680,11 @@ struct execution_worker::impl {
       }
     }
     auto r = send(id, "finalize_sources", {});
-    if (r.status < 400) spdlog::info("execution {} ({}): sources finalised", id, outcome);
+    if (r.status < 400) {
+      spdlog::info("execution {} ({}): sources finalised", id, outcome);
+      std::lock_guard lk(mu);
+      correlations.erase(id);  // the run is over: no more work carries its id
+    }
   }
 
   // ------------------------------------------------------------------ recovery

@@ -239,6 +239,7 @@ response execute_execution(app_context& ctx, request& req) {
     if (kv.key() != "do_stage" && kv.key() != "do_submit")
       fail(400, "unknown_field", "unknown field '" + std::string(kv.key()) + "'",
            std::string(kv.key()));
+  body["correlation_id"] = req.correlation_id;  // the worker's events and logs carry it on
   auto r =
       run_command(ctx, req, domain::execution_stream_id(id), "request_execute", std::move(body));
   wait_for_position(ctx, r.position, ctx.max_wait);
@@ -259,6 +260,7 @@ response retry_execution(app_context& ctx, request& req) {
     if (kv.key() != "reason")
       fail(400, "unknown_field", "unknown field '" + std::string(kv.key()) + "'",
            std::string(kv.key()));
+  body["correlation_id"] = req.correlation_id;
   auto r = run_command(ctx, req, domain::execution_stream_id(id), "retry", std::move(body));
   wait_for_position(ctx, r.position, ctx.max_wait);
   auto row = execution_or_404(ctx, id);

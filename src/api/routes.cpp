@@ -16,6 +16,7 @@
 #include "store/migrations.hpp"
 #include "util/ids.hpp"
 #include "util/json.hpp"
+#include "util/log_context.hpp"
 
 namespace beampipe::api {
 namespace json = boost::json;
@@ -618,6 +619,7 @@ std::function<response(request&)> make_dispatch(app_context& ctx, const router& 
     req.correlation_id = req.header("x-correlation-id");
     if (req.correlation_id.empty() || req.correlation_id.size() > 128)
       req.correlation_id = util::uuid_v7();
+    util::correlation_scope correlation(req.correlation_id);
     try {
       if (!parse_target(req.target, req.path, req.query)) {
         res = error_response(400, "bad_request", "malformed percent-encoding in the request target",
@@ -653,6 +655,7 @@ std::function<response(request&)> make_dispatch(app_context& ctx, const router& 
     }
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ctx.stats.observe_request(req.method, route_name, res.status, secs);
+    spdlog::debug("{} {} {} {:.1f} ms", req.method, route_name, res.status, secs * 1000);
     return res;
   };
 }

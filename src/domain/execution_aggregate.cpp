@@ -320,6 +320,14 @@ decision decide_create(const json::object& s, std::string_view stream_id, const 
   return one(std::move(ev));
 }
 
+// The correlation id of the request that asked for the run, so the worker's events and log
+// lines carry it too (null: none given or not a plain id).
+json::value correlation_of(const command& c) {
+  auto id = str(c.body, "correlation_id");
+  if (id.empty() || id.size() > 128 || has_control_chars(id)) return nullptr;
+  return json::value(id);
+}
+
 decision decide_request_execute(const json::object& s, const command& c) {
   std::optional<bool> stage, submit;
   if (auto e = optional_bool(c.body, "do_stage", stage)) return refuse(*e);
@@ -345,7 +353,8 @@ decision decide_request_execute(const json::object& s, const command& c) {
                                             {"do_submit", do_submit},
                                             {"attempt", 0},
                                             {"job_id", job_id_for(str(s, "uuid"), 0)},
-                                            {"requested_by", c.actor}};
+                                            {"requested_by", c.actor},
+                                            {"correlation_id", correlation_of(c)}};
   e.stamp.push_back("execute_requested_at");
   return one(e.done(et::execution_execute_requested));
 }
@@ -837,11 +846,10 @@ decision decide_retry(const json::object& s, const command& c) {
   e.after["execution_phase"] = stage == "submit" ? json::value("submit") : json::value(nullptr);
   e.after["completed_at"] = nullptr;
   e.after["retry_stage"] = stage;
-  e.after["execute_request"] = json::object{{"do_stage", do_stage},
-                                            {"do_submit", do_submit},
-                                            {"attempt", attempt},
-                                            {"job_id", job_id_for(str(s, "uuid"), attempt)},
-                                            {"requested_by", c.actor}};
+  e.after["execute_request"] =
+      json::object{{"do_stage", do_stage},    {"do_submit", do_submit},
+                   {"attempt", attempt},      {"job_id", job_id_for(str(s, "uuid"), attempt)},
+                   {"requested_by", c.actor}, {"correlation_id", correlation_of(c)}};
   e.provenance_row(
       "execution.retry_requested",
       {{"reason", reason}, {"retry_count", attempt}, {"stage", stage}, {"from_status", "failed"}});

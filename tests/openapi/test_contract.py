@@ -1,6 +1,6 @@
 """The contract, without a database: `beampipe openapi export` prints a valid OpenAPI 3.0
 document (checked by @apidevtools/swagger-parser and ajv from the npm registry), every
-operation of the earlier implementation's contract (../shared/reference/openapi.reference.json)
+operation of the earlier implementation's contract (config/reference/openapi.reference.json, a copy of the shared reference)
 is there with its path, method, operationId and field names, and the document says what the
 route table says about auth, rate limits and paging.
 
