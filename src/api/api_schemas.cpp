@@ -315,6 +315,18 @@ json::object build() {
                        {"detail", str()},
                        {"checked_at", ts()}},
                       "The background prober's last result (BEAMPIPE_DEPENDENCY_PROBE_SECONDS)"))},
+       {"nodes", array_of(object_of({{"node_id", str()},
+                                     {"host", str()},
+                                     {"pid", i64()},
+                                     {"roles", one_of_strings({"api,workers", "api", "workers"})},
+                                     {"version", str()},
+                                     {"started_at", ts()},
+                                     {"last_seen", ts()},
+                                     {"alive", boolean()}},
+                                    "beampipe processes by their heartbeats "
+                                    "(BEAMPIPE_WORKER_HEARTBEAT_INTERVAL_SECONDS)"))},
+       {"workers_alive",
+        described(ni64(), "Live processes that run workers (null: database down)")},
        {"dependencies_status",
         described(one_of_strings({"ok", "degraded"}),
                   "degraded when a dependency is down; readiness itself depends only on the "

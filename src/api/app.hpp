@@ -36,6 +36,7 @@ struct app_context {
   std::function<boost::json::object()> probe_tap = nullptr;  // GET /health/tap
   actors::admission_gate* admission = nullptr;  // serialises execution creates (cluster-wide)
   actors::dependency_prober* prober = nullptr;  // background dependency probes (/ready, metrics)
+  std::chrono::seconds heartbeat_every{10};     // a node is alive within three of these
   std::string jwt_secret = std::string();       // BEAMPIPE_JWT_SECRET
   std::chrono::seconds access_token_ttl{std::chrono::minutes(30)};
   std::chrono::seconds refresh_token_ttl{std::chrono::hours(24 * 7)};

@@ -158,6 +158,25 @@ response get_ready(app_context& ctx, request&) {
                                   {"checked_at", p.checked_at}});
     }
   o["dependencies"] = std::move(deps);
+  // The processes of the cluster by their heartbeats: an API-only node is ready on its own,
+  // but an operator must see when no worker is left to run discovery and executions.
+  o["nodes"] = json::array{};
+  o["workers_alive"] = nullptr;
+  try {
+    store::with_connection(ctx.pool, [&](pqxx::connection& c) {
+      pqxx::read_transaction tx{c};
+      auto r = tx.exec_params1(
+          "SELECT coalesce(json_agg(n ORDER BY n.node_id), '[]')::text, count(*) FILTER (WHERE "
+          "n.alive AND n.roles LIKE '%workers%') FROM (SELECT node_id, host, pid, roles, version, "
+          "started_at, last_seen, stopped_at IS NULL AND last_seen > now() - make_interval(secs "
+          "=> $1) AS alive FROM node_heartbeats) n",
+          static_cast<double>(3 * ctx.heartbeat_every.count()));
+      o["nodes"] = json::parse(r[0].c_str());
+      o["workers_alive"] = r[1].as<int64_t>();
+    });
+  } catch (const std::exception&) {
+    // The database error is reported above.
+  }
   o["dependencies_status"] = degraded ? "degraded" : "ok";
   o["status"] = ready ? "ready" : "not_ready";
   return json_response(ready ? 200 : 503, o);
@@ -686,12 +705,18 @@ SELECT json_build_object(
      FROM source_registry GROUP BY 1) t),
   'pending_runs', (SELECT count(*) FROM source_registry WHERE workflow_run_pending),
   'executions', (SELECT coalesce(json_agg(t), '[]') FROM (
-     SELECT status, count(*) AS n FROM batch_execution_record GROUP BY 1) t)))SQL";
+     SELECT status, count(*) AS n FROM batch_execution_record GROUP BY 1) t),
+  'nodes', (SELECT coalesce(json_agg(t), '[]') FROM (
+     SELECT roles AS role, count(*) AS n FROM node_heartbeats
+     WHERE stopped_at IS NULL AND last_seen > now() - make_interval(secs => %HEARTBEAT%)
+     GROUP BY 1) t)))SQL";
   json::object g;
   try {
     store::with_connection(ctx.pool, [&](pqxx::connection& c) {
       pqxx::read_transaction tx{c};
-      g = json::parse(tx.exec(kQuery)[0][0].c_str()).as_object();
+      std::string sql = kQuery;
+      sql.replace(sql.find("%HEARTBEAT%"), 11, std::to_string(3 * ctx.heartbeat_every.count()));
+      g = json::parse(tx.exec(sql)[0][0].c_str()).as_object();
     });
   } catch (const std::exception& e) {
     spdlog::warn("metrics: read-model gauges unavailable: {}", e.what());
@@ -730,6 +755,8 @@ SELECT json_build_object(
   out += "# TYPE beampipe_sources_workflow_pending gauge\nbeampipe_sources_workflow_pending " +
          num(g.at("pending_runs")) + "\n";
   family("beampipe_executions", "Executions by status.", "executions", {"status"});
+  family("beampipe_nodes_alive", "Live beampipe processes by role (heartbeats).", "nodes",
+         {"role"});
 }
 }  // namespace
 

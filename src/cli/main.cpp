@@ -14,6 +14,7 @@
 #include "actors/dependency_prober.hpp"
 #include "actors/discovery_worker.hpp"
 #include "actors/execution_worker.hpp"
+#include "actors/node_heartbeat.hpp"
 #include "actors/runtime.hpp"
 #include "actors/scheduler.hpp"
 #include "actors/scheduler_tick.hpp"
@@ -89,6 +90,7 @@ Environment (defaults):
   BEAMPIPE_ENV development (production: refuse insecure settings, see `security check`)
   BEAMPIPE_METRICS_SERVER_ENABLED true, BEAMPIPE_METRICS_BIND_ADDR 127.0.0.1:9090 (GET /metrics)
   BEAMPIPE_DEPENDENCY_PROBE_SECONDS 60 (0: off): PostgreSQL, TAP, and with real backends TM/DIM/Slurm
+  BEAMPIPE_WORKER_HEARTBEAT_INTERVAL_SECONDS 10 (a node is alive within three intervals)
   BEAMPIPE_JWT_SECRET, BEAMPIPE_ACCESS_TOKEN_EXPIRE_MINUTES 30, BEAMPIPE_REFRESH_TOKEN_EXPIRE_DAYS 7
   BEAMPIPE_ADMIN_USERNAME, BEAMPIPE_ADMIN_PASSWORD(_FILE), BEAMPIPE_ADMIN_EMAIL (first superuser)
   BEAMPIPE_RATE_LIMIT_REQUESTS 10 (0: off), BEAMPIPE_RATE_LIMIT_PERIOD_SECONDS 3600,
@@ -269,6 +271,17 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
   limits.fail_closed = cli::production_mode(cli::process_env()) ||
                        env_or("BEAMPIPE_REQUIRE_RATE_LIMITER", "false") == "true";
   ctx.auth = api::make_auth_guard(ctx, limits);
+  ctx.heartbeat_every = std::chrono::seconds(
+      std::max(1L, env_long("BEAMPIPE_WORKER_HEARTBEAT_INTERVAL_SECONDS", 10)));
+  char hostname[256] = {0};
+  gethostname(hostname, sizeof hostname - 1);
+  actors::node_heartbeat heartbeat(
+      conninfo,
+      {ro.node_id, hostname,
+       role.api && role.workers ? "api,workers" : (role.api ? "api" : "workers"), BEAMPIPE_VERSION,
+       static_cast<int>(getpid())},
+      ctx.heartbeat_every);
+  heartbeat.start();
   actors::dependency_prober_options po;
   po.every = std::chrono::seconds(env_long("BEAMPIPE_DEPENDENCY_PROBE_SECONDS", 60));
   for (const auto& [name, var] : {std::pair{"tap_casda", "BEAMPIPE_CASDA_TAP_URL"},
@@ -412,6 +425,7 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
   if (srv) srv->stop();
   if (metrics_srv) metrics_srv->stop();
   prober.stop();
+  heartbeat.stop();
   sched.stop();
   executions.stop();
   discovery.stop();

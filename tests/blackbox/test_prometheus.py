@@ -88,7 +88,8 @@ scrape_configs:
                    "beampipe_jobs_queue_depth", "beampipe_jobs_oldest_queued_age_seconds",
                    "beampipe_sources_workflow_pending", "beampipe_scheduler_tick_duration_seconds_count",
                    "beampipe_scheduler_admitted_total", "beampipe_read_model_gauges_up",
-                   "beampipe_dependency_up", "beampipe_dependency_probe_duration_seconds"]:
+                   "beampipe_dependency_up", "beampipe_dependency_probe_duration_seconds",
+                   "beampipe_nodes_alive"]:
         c.true(f"series {series}", until(f"series {series}", lambda s=series: query(s)))
 
     # The series move: requests are counted, registered sources appear by discovery state.

@@ -36,6 +36,9 @@ try:
         with urllib.request.urlopen(m.group(1), timeout=10) as r:
             c.true("worker metrics", b"beampipe_live_actors" in r.read())
     c.true("the worker announces itself", "beampipe worker" in worker.stdout.readline())
+    st, body, _, _ = api.request("GET", V2 + "/ready")
+    c.eq("/ready sees both processes by their heartbeats",
+         (sorted(n["roles"] for n in body["nodes"] if n["alive"]), body["workers_alive"]), (["api", "workers"], 1))
     deadline = time.time() + 60
     while time.time() < deadline:
         st, row, _, _ = api.request("GET", f"{V2}/sources/{src['uuid']}")
@@ -47,9 +50,13 @@ try:
     r = subprocess.run([os.environ["BEAMPIPE_BIN"], "serve", "--worker", "maybe"], env=env, capture_output=True,
                        text=True, timeout=30)
     c.true("a bad --worker value is refused", r.returncode != 0 and "--worker" in r.stderr)
+    worker.terminate()
+    worker.wait(timeout=30)
+    st, body, _, _ = api.request("GET", V2 + "/ready")
+    c.eq("a stopped worker is no longer alive", body["workers_alive"], 0)
 finally:
     api.stop()
-    if worker:
+    if worker and worker.poll() is None:
         worker.terminate()
         worker.wait(timeout=30)
 c.finish()

@@ -1,0 +1,36 @@
+#pragma once
+// Tells the cluster this process is alive: its node_heartbeats row is refreshed every interval
+// (BEAMPIPE_WORKER_HEARTBEAT_INTERVAL_SECONDS) and marked stopped on a clean shutdown. /ready
+// and the metrics count a node alive while its last beat is within three intervals.
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace beampipe::actors {
+
+struct node_identity {
+  std::string node_id, host, roles, version;
+  int pid = 0;
+};
+
+class node_heartbeat {
+ public:
+  node_heartbeat(std::string conninfo, node_identity who, std::chrono::seconds every);
+  ~node_heartbeat();
+  void start();  // beats once before returning, then in the background
+  void stop();   // marks the row stopped
+
+ private:
+  void beat();
+  std::string conninfo_;
+  node_identity who_;
+  std::chrono::seconds every_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace beampipe::actors
