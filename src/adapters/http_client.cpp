@@ -1,5 +1,9 @@
 #include "adapters/http_client.hpp"
 
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -7,12 +11,10 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
-
-#include <algorithm>
 #include <cctype>
 #include <thread>
+
+#include "util/log_context.hpp"
 
 namespace beampipe::adapters {
 
@@ -26,9 +28,13 @@ using kind = http_error::kind;
 
 bool http_error::transient() const noexcept {
   switch (kind_) {
-    case kind::connect: case kind::timeout: return true;
-    case kind::http_status: return status_ == 429 || status_ >= 500;
-    default: return false;
+    case kind::connect:
+    case kind::timeout:
+      return true;
+    case kind::http_status:
+      return status_ == 429 || status_ >= 500;
+    default:
+      return false;
   }
 }
 
@@ -60,7 +66,8 @@ struct attempt_state {
 parsed_url parse_url(std::string_view url) {
   parsed_url u;
   auto sep = url.find("://");
-  if (sep == std::string_view::npos) throw http_error(kind::invalid_url, "URL without scheme: " + redact_url(url));
+  if (sep == std::string_view::npos)
+    throw http_error(kind::invalid_url, "URL without scheme: " + redact_url(url));
   u.scheme = lower(url.substr(0, sep));
   if (u.scheme != "http" && u.scheme != "https") {
     throw http_error(kind::invalid_url, "unsupported URL scheme '" + u.scheme + "'");
@@ -75,7 +82,8 @@ parsed_url parse_url(std::string_view url) {
   std::string_view port;
   if (!authority.empty() && authority.front() == '[') {
     auto close = authority.find(']');
-    if (close == std::string_view::npos) throw http_error(kind::invalid_url, "bad IPv6 host in URL");
+    if (close == std::string_view::npos)
+      throw http_error(kind::invalid_url, "bad IPv6 host in URL");
     u.host = std::string(authority.substr(1, close - 1));
     auto after = authority.substr(close + 1);
     if (!after.empty()) {
@@ -89,7 +97,8 @@ parsed_url parse_url(std::string_view url) {
   }
   if (u.host.empty()) throw http_error(kind::invalid_url, "URL without host");
   if (!port.empty()) {
-    if (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    if (port.size() > 5 ||
+        !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
       throw http_error(kind::invalid_url, "bad port in URL");
     }
     u.port = std::string(port);
@@ -180,34 +189,44 @@ beast::error_code run_op(net::io_context& ioc, Start&& start) {
 }
 
 [[noreturn]] void raise_io(beast::error_code ec, const char* phase, const std::string& where) {
-  if (ec == beast::error::timeout || ec == net::error::timed_out || ec == net::error::operation_aborted) {
+  if (ec == beast::error::timeout || ec == net::error::timed_out ||
+      ec == net::error::operation_aborted) {
     throw http_error(kind::timeout, std::string(phase) + " timed out for " + where);
   }
-  if (ec == http::error::body_limit || ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+  if (ec == http::error::body_limit || ec == http::error::header_limit ||
+      ec == http::error::buffer_overflow) {
     throw http_error(kind::too_large, "response from " + where + " exceeds the size limit");
   }
-  if (ec.category() == net::error::get_ssl_category() || ec.category() == ssl::error::get_stream_category()) {
-    throw http_error(kind::tls, std::string("TLS error during ") + phase + " for " + where + ": " + ec.message());
+  if (ec.category() == net::error::get_ssl_category() ||
+      ec.category() == ssl::error::get_stream_category()) {
+    throw http_error(kind::tls, std::string("TLS error during ") + phase + " for " + where + ": " +
+                                    ec.message());
   }
   if (ec.category() == beast::error_code(http::error::bad_version).category()) {
     throw http_error(kind::protocol, "malformed HTTP response from " + where + ": " + ec.message());
   }
-  throw http_error(kind::connect, std::string(phase) + " failed for " + where + ": " + ec.message());
+  throw http_error(kind::connect,
+                   std::string(phase) + " failed for " + where + ": " + ec.message());
 }
 
 template <class Stream>
-http_response exchange(Stream& stream, beast::tcp_stream& tcp, const parsed_url& u, const http_request& req,
-                       const http_options& opt, clock::duration read_timeout, const std::string& where,
+http_response exchange(Stream& stream, beast::tcp_stream& tcp, const parsed_url& u,
+                       const http_request& req, const http_options& opt,
+                       clock::duration read_timeout, const std::string& where,
                        attempt_state& state) {
   net::io_context& ioc = static_cast<net::io_context&>(tcp.get_executor().context());
   http::request<http::string_body> r{http::string_to_verb(req.method), u.target, 11};
-  if (r.method() == http::verb::unknown) throw http_error(kind::protocol, "unknown HTTP method " + req.method);
+  if (r.method() == http::verb::unknown)
+    throw http_error(kind::protocol, "unknown HTTP method " + req.method);
   bool v6 = u.host.find(':') != std::string::npos;
   std::string host = v6 ? "[" + u.host + "]" : u.host;
-  bool default_port = (u.scheme == "http" && u.port == "80") || (u.scheme == "https" && u.port == "443");
+  bool default_port =
+      (u.scheme == "http" && u.port == "80") || (u.scheme == "https" && u.port == "443");
   r.set(http::field::host, default_port ? host : host + ":" + u.port);
   r.set(http::field::user_agent, opt.user_agent);
   r.set(http::field::connection, "close");
+  // The operator action this call serves, so a backend's logs can be matched with ours.
+  if (const auto& id = util::current_correlation_id(); !id.empty()) r.set("X-Correlation-Id", id);
   for (auto& [k, v] : req.headers) r.set(k, v);
   if (!req.body.empty() || r.method() == http::verb::post) {
     r.body() = req.body;
@@ -222,7 +241,8 @@ http_response exchange(Stream& stream, beast::tcp_stream& tcp, const parsed_url&
   http::response_parser<http::string_body> parser;
   parser.body_limit(opt.max_response_bytes);
   parser.header_limit(64 * 1024);
-  if (auto ec = run_op(ioc, [&](auto h) { http::async_read(stream, buffer, parser, std::move(h)); })) {
+  if (auto ec =
+          run_op(ioc, [&](auto h) { http::async_read(stream, buffer, parser, std::move(h)); })) {
     raise_io(ec, "reading the response", where);
   }
   auto& msg = parser.get();
@@ -240,7 +260,8 @@ http_response exchange(Stream& stream, beast::tcp_stream& tcp, const parsed_url&
 
 }  // namespace
 
-http_response http_client::send_once(const http_request& req, std::string_view url, bool* request_written) const {
+http_response http_client::send_once(const http_request& req, std::string_view url,
+                                     bool* request_written) const {
   auto u = parse_url(url);
   std::string where = redact_url(url);
   net::io_context ioc;
@@ -260,11 +281,12 @@ http_response http_client::send_once(const http_request& req, std::string_view u
       }
     });
     beast::error_code rec;
-    resolver.async_resolve(u.host, u.port, [&](beast::error_code ec, tcp::resolver::results_type res) {
-      rec = ec;
-      endpoints = std::move(res);
-      timer.cancel();
-    });
+    resolver.async_resolve(u.host, u.port,
+                           [&](beast::error_code ec, tcp::resolver::results_type res) {
+                             rec = ec;
+                             endpoints = std::move(res);
+                             timer.cancel();
+                           });
     ioc.run();
     if (timed_out) throw http_error(kind::timeout, "name lookup timed out for " + where);
     if (rec) throw http_error(kind::connect, "cannot resolve " + u.host + ": " + rec.message());
@@ -283,14 +305,17 @@ http_response http_client::send_once(const http_request& req, std::string_view u
   }
 
   ssl::context ctx(ssl::context::tls_client);
-  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3);
+  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                  ssl::context::no_sslv3);
   if (options_.verify_tls) {
     ctx.set_verify_mode(ssl::verify_peer);
     ctx.set_default_verify_paths();
     if (!options_.ca_file.empty()) {
       beast::error_code ec;
       ctx.load_verify_file(options_.ca_file, ec);
-      if (ec) throw http_error(kind::tls, "cannot load CA file " + options_.ca_file + ": " + ec.message());
+      if (ec)
+        throw http_error(kind::tls,
+                         "cannot load CA file " + options_.ca_file + ": " + ec.message());
     }
   } else {
     ctx.set_verify_mode(ssl::verify_none);
@@ -304,7 +329,8 @@ http_response http_client::send_once(const http_request& req, std::string_view u
     SSL_set1_host(native, u.host.c_str());             // certificate must name the host
   }
   beast::get_lowest_layer(stream).expires_at(connect_deadline);
-  if (auto ec = run_op(ioc, [&](auto h) { stream.async_handshake(ssl::stream_base::client, std::move(h)); })) {
+  if (auto ec = run_op(
+          ioc, [&](auto h) { stream.async_handshake(ssl::stream_base::client, std::move(h)); })) {
     long verify = SSL_get_verify_result(native);
     if (verify != X509_V_OK) {
       throw http_error(kind::tls, "TLS certificate verification failed for " + where + ": " +
@@ -314,7 +340,8 @@ http_response http_client::send_once(const http_request& req, std::string_view u
     // Whatever broke the handshake (wrong protocol on the port, reset, alert) is a TLS problem.
     throw http_error(kind::tls, "TLS handshake failed for " + where + ": " + ec.message());
   }
-  auto out = exchange(stream, beast::get_lowest_layer(stream), u, req, options_, read_timeout, where, state);
+  auto out = exchange(stream, beast::get_lowest_layer(stream), u, req, options_, read_timeout,
+                      where, state);
   // No TLS close_notify exchange: the response is complete (HTTP framing says so), and a
   // peer that never answers close_notify would cost a timeout on every request.
   beast::error_code ignored;
@@ -334,11 +361,12 @@ http_response http_client::send(const http_request& request) const {
       for (int redirects = 0;; ++redirects) {
         auto response = send_once(current, url, &written);
         response.url = url;
-        bool redirect = response.status == 301 || response.status == 302 || response.status == 303 ||
-                        response.status == 307 || response.status == 308;
+        bool redirect = response.status == 301 || response.status == 302 ||
+                        response.status == 303 || response.status == 307 || response.status == 308;
         auto location = response.header("location");
         if (!follow || !redirect || location.empty()) {
-          if (!last && (response.status == 502 || response.status == 503 || response.status == 504)) break;
+          if (!last && (response.status == 502 || response.status == 503 || response.status == 504))
+            break;
           return response;
         }
         if (redirects >= options_.max_redirects) {
@@ -360,7 +388,8 @@ http_response http_client::send(const http_request& request) const {
     } catch (const http_error& e) {
       // Only failures before anything reached the server are safe to repeat for any method.
       bool idempotent = lower(request.method) == "get";
-      bool retry = (e.code() == kind::connect || e.code() == kind::timeout) && (!written || idempotent);
+      bool retry =
+          (e.code() == kind::connect || e.code() == kind::timeout) && (!written || idempotent);
       if (last || !retry) throw;
     }
     std::this_thread::sleep_for(backoff);
@@ -374,8 +403,8 @@ http_response http_client::get(std::string_view url) const {
   return send(r);
 }
 
-http_response http_client::post_form(std::string_view url,
-                                     const std::vector<std::pair<std::string, std::string>>& fields) const {
+http_response http_client::post_form(
+    std::string_view url, const std::vector<std::pair<std::string, std::string>>& fields) const {
   http_request r;
   r.method = "POST";
   r.url = std::string(url);

@@ -66,6 +66,12 @@ try:
          (1, "application/json"))
     c.true("the manifest reached the beampipe-ingest drop", "manifest_path" in appended[0]["body"]
            and "HIPASSJ1313-15" in appended[0]["body"])
+    st, feed, _, _ = srv.request("GET", V2 + "/events?limit=1000")
+    corr = [e["metadata"]["correlation_id"] for e in feed["events"]
+            if e["stream_id"] == "execution-" + eid and e["type"] == "ExecutionExecuteRequested"][0]
+    c.eq("the deploy calls carry the execute request's correlation id",
+         {appended[0]["headers"].get("x-correlation-id")} | {r["headers"].get("x-correlation-id") for r in reqs
+                                                           if r["server"] == "tm"}, {corr})
     st, arts, _, _ = srv.request("GET", f"{V2}/executions/{eid}/artifacts")
     c.true("physical graph stored", "physical_graph" in [a["kind"] for a in arts])
     c.eq("run record terminal block", row["beampipe_run_record"]["dim"]["terminal"]["ledger_status"], "completed")
