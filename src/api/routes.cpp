@@ -783,6 +783,29 @@ void register_collectors(app_context& ctx) {
     out += "# TYPE beampipe_event_append_batch_seconds_total counter\n";
     out += "beampipe_event_append_batch_seconds_total " +
            std::to_string(a.latency_us_total.load() / 1e6) + "\n";
+    // Histograms of the group commits: how many appends each carried and how long it took.
+    auto histogram = [&out](const char* name, const char* help, const auto& bounds,
+                            const auto& buckets, const std::string& sum) {
+      out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+      out.append("# TYPE ").append(name).append(" histogram\n");
+      uint64_t cumulative = 0;
+      char le[32];
+      for (size_t i = 0; i < bounds.size(); ++i) {
+        cumulative += buckets[i].load();
+        std::snprintf(le, sizeof le, "%g", static_cast<double>(bounds[i]));
+        out.append(name).append("_bucket{le=\"").append(le).append("\"} ");
+        out.append(std::to_string(cumulative)).append("\n");
+      }
+      cumulative += buckets[bounds.size()].load();
+      out.append(name).append("_bucket{le=\"+Inf\"} ").append(std::to_string(cumulative));
+      out.append("\n").append(name).append("_sum ").append(sum).append("\n");
+      out.append(name).append("_count ").append(std::to_string(cumulative)).append("\n");
+    };
+    histogram("beampipe_event_append_batch_size", "Append requests per group commit.",
+              store::kBatchSizeBounds, a.batch_size_buckets, std::to_string(a.requests.load()));
+    histogram("beampipe_event_append_batch_duration_seconds", "Group-commit transaction time.",
+              store::kBatchSecondsBounds, a.batch_seconds_buckets,
+              std::to_string(a.latency_us_total.load() / 1e6));
     out += "# HELP beampipe_projection_position Last applied global position per projection.\n";
     out += "# TYPE beampipe_projection_position gauge\n";
     for (const auto& c : ctx.watch.checkpoints())

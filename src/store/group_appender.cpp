@@ -9,7 +9,8 @@ namespace beampipe::store {
 
 group_appender::group_appender(std::string conninfo, size_t max_batch, size_t writers)
     : conninfo_(std::move(conninfo)), max_batch_(max_batch) {
-  for (size_t i = 0; i < std::max<size_t>(1, writers); ++i) writers_.push_back(std::make_unique<writer>());
+  for (size_t i = 0; i < std::max<size_t>(1, writers); ++i)
+    writers_.push_back(std::make_unique<writer>());
   for (auto& w : writers_) w->thread = std::thread([this, wp = w.get()] { run(*wp); });
 }
 
@@ -85,15 +86,25 @@ void group_appender::run(writer& w) {
         r.message = e.what();
       }
     }
-    auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
-                  .count();
+    auto us =
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
     stats_.batches++;
     stats_.latency_us_total += static_cast<uint64_t>(us);
+    size_t b = 0;
+    while (b < kBatchSizeBounds.size() && batch.size() > kBatchSizeBounds[b]) ++b;
+    stats_.batch_size_buckets[b]++;
+    size_t t = 0;
+    while (t < kBatchSecondsBounds.size() && us / 1e6 > kBatchSecondsBounds[t]) ++t;
+    stats_.batch_seconds_buckets[t]++;
     for (size_t i = 0; i < batch.size(); ++i) {
       stats_.requests++;
-      if (results[i].status == append_status::ok) stats_.events += reqs[i].events.size();
-      else if (results[i].status == append_status::conflict) stats_.conflicts++;
-      else stats_.errors++;
+      if (results[i].status == append_status::ok)
+        stats_.events += reqs[i].events.size();
+      else if (results[i].status == append_status::conflict)
+        stats_.conflicts++;
+      else
+        stats_.errors++;
       batch[i].second(std::move(results[i]));
     }
   }

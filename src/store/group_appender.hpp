@@ -2,8 +2,7 @@
 // Group commit: one writer thread drains every pending append (from many actors and
 // streams) into a single transaction. With synchronous_commit on, the fsync per commit is
 // the cost that matters; batching shares it. Each stream keeps its own version check.
-#include "store/event_store.hpp"
-
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -11,10 +10,20 @@
 #include <mutex>
 #include <thread>
 
+#include "store/event_store.hpp"
+
 namespace beampipe::store {
+
+// Histogram bounds: appends per group commit, and a group commit's duration.
+inline constexpr std::array<uint64_t, 10> kBatchSizeBounds{1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
+inline constexpr std::array<double, 12> kBatchSecondsBounds{
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
 
 struct append_stats {
   std::atomic<uint64_t> batches{0};
+  // Per bucket (not cumulative); the last bucket is above every bound.
+  std::array<std::atomic<uint64_t>, kBatchSizeBounds.size() + 1> batch_size_buckets{};
+  std::array<std::atomic<uint64_t>, kBatchSecondsBounds.size() + 1> batch_seconds_buckets{};
   std::atomic<uint64_t> requests{0};
   std::atomic<uint64_t> events{0};
   std::atomic<uint64_t> conflicts{0};

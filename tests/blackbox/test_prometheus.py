@@ -89,7 +89,8 @@ scrape_configs:
                    "beampipe_sources_workflow_pending", "beampipe_scheduler_tick_duration_seconds_count",
                    "beampipe_scheduler_admitted_total", "beampipe_read_model_gauges_up",
                    "beampipe_dependency_up", "beampipe_dependency_probe_duration_seconds",
-                   "beampipe_nodes_alive"]:
+                   "beampipe_nodes_alive", "beampipe_event_append_batch_size_bucket",
+                   "beampipe_event_append_batch_duration_seconds_count"]:
         c.true(f"series {series}", until(f"series {series}", lambda s=series: query(s)))
 
     # The series move: requests are counted, registered sources appear by discovery state.
