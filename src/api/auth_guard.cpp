@@ -17,12 +17,6 @@ namespace ip = boost::asio::ip;
 
 namespace {
 
-int64_t now_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 bool in_cidr(const ip::address& a, const std::string& cidr) {
   auto slash = cidr.find('/');
   auto base = ip::make_address(cidr.substr(0, slash));

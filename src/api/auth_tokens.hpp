@@ -33,6 +33,13 @@ struct issued_token {
   token_claims claims;
 };
 
+// Seconds since the epoch: the clock the token functions are given outside tests.
+inline int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 // `now` is seconds since the epoch (the caller's clock; tests pass fixed times).
 issued_token issue_token(std::string_view secret, token_type type, const std::string& subject,
                          const std::string& family, std::chrono::seconds ttl, int64_t now);

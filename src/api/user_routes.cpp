@@ -17,12 +17,6 @@ namespace beampipe::api {
 namespace json = boost::json;
 namespace {
 
-int64_t now_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string rfc3339(int64_t epoch_seconds) {
   return util::to_rfc3339(util::clock::time_point(std::chrono::seconds(epoch_seconds)));
 }
