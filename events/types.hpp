@@ -74,6 +74,22 @@ inline constexpr const char* session_started = "SessionStarted";
 inline constexpr const char* session_refreshed = "SessionRefreshed";
 inline constexpr const char* session_revoked = "SessionRevoked";
 
+// Alerting (issue #8, spec §1.8, §3.9). A channel's secrets (webhook URL path, header
+// values, routing keys) are operational state (notification_channel_secrets): events carry
+// the masked config only.
+inline constexpr const char* channel_created = "NotificationChannelCreated";
+inline constexpr const char* channel_updated = "NotificationChannelUpdated";
+inline constexpr const char* channel_deleted = "NotificationChannelDeleted";
+inline constexpr const char* alert_rule_created = "AlertRuleCreated";
+inline constexpr const char* alert_rule_updated = "AlertRuleUpdated";
+inline constexpr const char* alert_rule_deleted = "AlertRuleDeleted";
+// A rule fired: the alert payload and one delivery per channel (ids derived from the firing).
+inline constexpr const char* alert_fired = "AlertFired";
+// A trigger met the rule in its cooldown: recorded so the trigger counts as handled.
+inline constexpr const char* alert_suppressed = "AlertSuppressed";
+// One attempt to deliver an alert to a channel: sent, to be retried at a time, or failed.
+inline constexpr const char* alert_delivery_attempted = "AlertDeliveryAttempted";
+
 }  // namespace beampipe::events::type
 
 namespace beampipe::events::stream {
@@ -84,4 +100,7 @@ inline constexpr const char* profiles = "profiles";
 inline constexpr const char* scheduler = "scheduler";
 inline constexpr const char* user = "user";
 inline constexpr const char* session = "session";
+inline constexpr const char* channels = "channels";
+inline constexpr const char* alert_rule = "alertrule";
+inline constexpr const char* delivery = "delivery";
 }  // namespace beampipe::events::stream

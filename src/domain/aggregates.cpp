@@ -315,6 +315,9 @@ const aggregate_kind* aggregate_for_stream_type(std::string_view t) {
   if (t == events::stream::scheduler) return &scheduler_aggregate();
   if (t == events::stream::user) return &user_aggregate();
   if (t == events::stream::session) return &auth_session_aggregate();
+  if (t == events::stream::channels) return &channel_registry_aggregate();
+  if (t == events::stream::alert_rule) return &alert_rule_aggregate();
+  if (t == events::stream::delivery) return &alert_delivery_aggregate();
   return nullptr;
 }
 

@@ -50,6 +50,9 @@ const aggregate_kind& profile_registry_aggregate();  // stream "profiles-registr
 const aggregate_kind& scheduler_aggregate();         // stream "scheduler-<lease name>"
 const aggregate_kind& user_aggregate();              // stream "user-<user_uuid(username)>"
 const aggregate_kind& auth_session_aggregate();      // stream "session-<token family>"
+const aggregate_kind& channel_registry_aggregate();  // stream "channels-registry"
+const aggregate_kind& alert_rule_aggregate();        // stream "alertrule-<uuid>"
+const aggregate_kind& alert_delivery_aggregate();    // stream "delivery-<uuid>"
 const aggregate_kind* aggregate_for_stream_type(std::string_view stream_type);
 
 // Reads and checks the (project_module, source_identifier) pair of a source command:
@@ -73,5 +76,13 @@ std::string project_stream_id(std::string_view project_id);
 inline constexpr const char* kProfileRegistryStream = "profiles-registry";
 // The scheduler's stream: its ticks, each stamped with the lease token it ran under.
 inline constexpr const char* kSchedulerStream = "scheduler-main";
+// Notification channels share one stream for the same reason as profiles: unique names.
+inline constexpr const char* kChannelRegistryStream = "channels-registry";
+std::string alert_rule_stream_id(std::string_view rule_uuid);
+std::string alert_delivery_stream_id(std::string_view delivery_uuid);
+// A firing's deliveries: one per channel, its id derived so a re-sent firing names the same.
+std::string alert_delivery_id(std::string_view firing_id, std::string_view channel_id);
+// A trigger-driven firing's id: the same (rule, trigger) always names the same firing.
+std::string alert_firing_id(std::string_view rule_uuid, std::string_view trigger_id);
 
 }  // namespace beampipe::domain
