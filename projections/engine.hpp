@@ -4,17 +4,16 @@
 // writes the checkpoint, so an event is applied exactly once or not at all. Rows are
 // handled as JSON in a per-batch cache and written back with one set-based statement per
 // table, which is what makes rebuilds fast.
-#include "events/envelope.hpp"
-
 #include <boost/json.hpp>
-#include <pqxx/pqxx>
-
 #include <functional>
 #include <map>
 #include <memory>
+#include <pqxx/pqxx>
 #include <set>
 #include <string>
 #include <vector>
+
+#include "events/envelope.hpp"
 
 namespace beampipe::projections {
 
@@ -55,7 +54,8 @@ class projection {
   // (table, key) pairs apply() will look up, so they can be fetched in bulk first.
   virtual void keys(const events::recorded_event& e,
                     std::vector<std::pair<std::string, std::string>>& out) const = 0;
-  virtual void apply(const events::recorded_event& e, const json::object& data, row_cache& rows) const = 0;
+  virtual void apply(const events::recorded_event& e, const json::object& data,
+                     row_cache& rows) const = 0;
 };
 
 struct checkpoint {
@@ -104,10 +104,13 @@ struct table_digest {
   std::string md5;
   bool operator==(const table_digest&) const = default;
 };
-std::vector<table_digest> digest_tables(pqxx::transaction_base& tx, const std::vector<std::string>& tables);
+std::vector<table_digest> digest_tables(pqxx::transaction_base& tx,
+                                        const std::vector<std::string>& tables);
 
 // The three read models of the foundation: source_registry, batch_execution_record,
 // provenance_events.
 std::vector<std::shared_ptr<const projection>> standard_projections();
+// notification_channels, alert_rules, alert_deliveries, alert_triggers (projections/alerting.cpp)
+std::vector<std::shared_ptr<const projection>> alerting_projections();
 
 }  // namespace beampipe::projections

@@ -433,7 +433,7 @@ class provenance_projection : public projection {
            t == et::discovery_requested || t == et::discovery_completed ||
            t == et::discovery_failed || t == et::discovery_attempt_failed ||
            t == et::discovery_requeued || et::is_execution_event(t) ||
-           t == et::project_config_activated;
+           t == et::project_config_activated || t == et::alert_fired;
   }
   void keys(const events::recorded_event&,
             std::vector<std::pair<std::string, std::string>>&) const override {}
@@ -457,6 +457,20 @@ class provenance_projection : public projection {
       r["event_type"] = "config.activated";
       r["payload"] =
           json::object{{"spec_sha256", d.at("spec_sha256")}, {"version", d.at("version")}};
+      rows.put("provenance_events", e.event_id, std::move(r));
+      return;
+    }
+    if (e.type == et::alert_fired) {
+      // §3.9 step 5: alert.fired, actor system:alerts, payload = the alert body. Provenance is
+      // per project: a global rule's firing (no project) is in the event log and deliveries.
+      const auto& p = d.at("payload").as_object();
+      if (!at_or_null(p, "project_module").is_string()) return;
+      r["project_module"] = at_or_null(p, "project_module");
+      r["execution_id"] = at_or_null(p, "execution_id");
+      const auto& ids = at_or_null(p, "source_identifiers");
+      if (ids.is_array() && !ids.as_array().empty()) r["source_identifier"] = ids.as_array()[0];
+      r["event_type"] = "alert.fired";
+      r["payload"] = p;
       rows.put("provenance_events", e.event_id, std::move(r));
       return;
     }
@@ -754,17 +768,20 @@ class auth_sessions_projection : public projection {
 }  // namespace
 
 std::vector<std::shared_ptr<const projection>> standard_projections() {
-  return {std::make_shared<source_registry_projection>(),
-          std::make_shared<execution_ledger_projection>(),
-          std::make_shared<provenance_projection>(),
-          std::make_shared<execution_details_projection>(),
-          std::make_shared<jobs_projection>(),
-          std::make_shared<project_configs_projection>(),
-          std::make_shared<project_wasm_projection>(),
-          std::make_shared<deployment_profiles_projection>(),
-          std::make_shared<archive_metadata_projection>(),
-          std::make_shared<users_projection>(),
-          std::make_shared<auth_sessions_projection>()};
+  std::vector<std::shared_ptr<const projection>> all{
+      std::make_shared<source_registry_projection>(),
+      std::make_shared<execution_ledger_projection>(),
+      std::make_shared<provenance_projection>(),
+      std::make_shared<execution_details_projection>(),
+      std::make_shared<jobs_projection>(),
+      std::make_shared<project_configs_projection>(),
+      std::make_shared<project_wasm_projection>(),
+      std::make_shared<deployment_profiles_projection>(),
+      std::make_shared<archive_metadata_projection>(),
+      std::make_shared<users_projection>(),
+      std::make_shared<auth_sessions_projection>()};
+  for (auto& p : alerting_projections()) all.push_back(std::move(p));
+  return all;
 }
 
 }  // namespace beampipe::projections
