@@ -45,6 +45,11 @@ void metrics::observe_scheduler_tick(double seconds, uint64_t executions, uint64
   admitted_discoveries_ += discoveries;
 }
 
+void metrics::count_alert_delivery(const std::string& outcome) {
+  std::lock_guard lk(mu_);
+  alert_deliveries_[outcome]++;
+}
+
 void metrics::add_collector(std::function<void(std::string&)> collector) {
   std::lock_guard lk(mu_);
   collectors_.push_back(std::move(collector));
@@ -94,6 +99,11 @@ std::string metrics::render() const {
            std::to_string(admitted_executions_) + "\n";
     out += "beampipe_scheduler_admitted_total{work=\"discovery_batch\"} " +
            std::to_string(admitted_discoveries_) + "\n";
+    out += "# HELP beampipe_alert_deliveries_total Alert delivery attempts by outcome.\n";
+    out += "# TYPE beampipe_alert_deliveries_total counter\n";
+    for (const auto& [outcome, n] : alert_deliveries_)
+      out += "beampipe_alert_deliveries_total{outcome=\"" + prom_label(outcome) + "\"} " +
+             std::to_string(n) + "\n";
     collectors = collectors_;
   }
   for (const auto& c : collectors) c(out);

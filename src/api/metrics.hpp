@@ -15,6 +15,9 @@ class metrics {
                        double seconds);
   // One scheduler tick on this node: how long it took and the work it admitted.
   void observe_scheduler_tick(double seconds, uint64_t executions, uint64_t discoveries);
+  // One alert delivery attempt on this node: sent, retry (failed, tried again later) or failed
+  // (given up).
+  void count_alert_delivery(const std::string& outcome);
   // Gauges computed at scrape time (appends, projection lag, live actors, ...).
   void add_collector(std::function<void(std::string&)> collector);
   std::string render() const;
@@ -30,6 +33,7 @@ class metrics {
   std::map<std::string, histogram> latencies_;  // labels -> histogram
   histogram ticks_;
   uint64_t admitted_executions_ = 0, admitted_discoveries_ = 0;
+  std::map<std::string, uint64_t> alert_deliveries_{{"sent", 0}, {"retry", 0}, {"failed", 0}};
   std::vector<std::function<void(std::string&)>> collectors_;
 };
 

@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "actors/alert_worker.hpp"
 #include "actors/dependency_prober.hpp"
 #include "actors/discovery_worker.hpp"
 #include "actors/execution_worker.hpp"
@@ -95,6 +96,9 @@ Environment (defaults):
   BEAMPIPE_ADMIN_USERNAME, BEAMPIPE_ADMIN_PASSWORD(_FILE), BEAMPIPE_ADMIN_EMAIL (first superuser)
   BEAMPIPE_RATE_LIMIT_REQUESTS 10 (0: off), BEAMPIPE_RATE_LIMIT_PERIOD_SECONDS 3600,
   BEAMPIPE_TRUSTED_PROXY_CIDRS, BEAMPIPE_REQUIRE_RATE_LIMITER false
+  BEAMPIPE_ALERT_SCAN_MS 1000, BEAMPIPE_ALERT_EVALUATOR_INTERVAL_SECONDS 60 (periodic rules)
+  BEAMPIPE_ALERT_DELIVERY_MAX_ATTEMPTS 8, BEAMPIPE_ALERT_DELIVERY_BACKOFF_SECONDS 30 (doubling),
+  BEAMPIPE_ALERT_DELIVERY_BACKOFF_MAX_SECONDS 3600, BEAMPIPE_ALERT_WEBHOOK_TIMEOUT_MS 10000
 )";
 
 struct args {
@@ -333,6 +337,31 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
   actors::execution_worker executions(rt, conninfo, cli::make_backend_factory(), cli::make_stager(),
                                       ewo);
   if (role.workers) executions.start();
+  actors::alert_worker_options awo;
+  awo.scan_every =
+      std::chrono::milliseconds(std::max(50L, env_long("BEAMPIPE_ALERT_SCAN_MS", 1000)));
+  awo.evaluate_every =
+      std::chrono::seconds(std::max(1L, env_long("BEAMPIPE_ALERT_EVALUATOR_INTERVAL_SECONDS", 60)));
+  awo.backoff =
+      std::chrono::seconds(std::max(1L, env_long("BEAMPIPE_ALERT_DELIVERY_BACKOFF_SECONDS", 30)));
+  awo.backoff_cap = std::chrono::seconds(
+      std::max(1L, env_long("BEAMPIPE_ALERT_DELIVERY_BACKOFF_MAX_SECONDS", 3600)));
+  awo.max_attempts =
+      static_cast<int>(std::max(1L, env_long("BEAMPIPE_ALERT_DELIVERY_MAX_ATTEMPTS", 8)));
+  awo.timeout = std::chrono::milliseconds(
+      std::max(100L, env_long("BEAMPIPE_ALERT_WEBHOOK_TIMEOUT_MS", 10000)));
+  awo.dependencies = [&prober] {
+    std::map<std::string, bool> up;
+    for (const auto& p : prober.snapshot()) {
+      auto [it, fresh] = up.emplace(p.dependency, p.up);
+      if (!fresh) it->second = it->second && p.up;
+    }
+    return up;
+  };
+  awo.projection_lag = [&watch] { return watch.lag(); };
+  awo.on_delivery = [&stats](const std::string& outcome) { stats.count_alert_delivery(outcome); };
+  actors::alert_worker alerts(rt, conninfo, awo);
+  if (role.workers) alerts.start();
   auto knobs =
       domain::shaping_knobs_from_env([](std::string_view name) -> std::optional<std::string> {
         const char* v = std::getenv(std::string(name).c_str());
@@ -427,6 +456,7 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
   prober.stop();
   heartbeat.stop();
   sched.stop();
+  alerts.stop();
   executions.stop();
   discovery.stop();
   proj.stop();

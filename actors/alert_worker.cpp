@@ -1,0 +1,442 @@
+#include "actors/alert_worker.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "actors/job_lease_keeper.hpp"
+#include "adapters/webhook.hpp"
+#include "domain/aggregates.hpp"
+#include "domain/alerting.hpp"
+#include "domain/redaction.hpp"
+#include "store/channel_secrets.hpp"
+#include "store/db.hpp"
+#include "util/ids.hpp"
+#include "util/log_context.hpp"
+#include "util/time.hpp"
+
+namespace beampipe::actors {
+namespace json = boost::json;
+namespace alerting = domain::alerting;
+using clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr const char* kTickNamespace = "3b8e5d21-7c4a-4f19-b6e2-9d0a1c7f4e58";
+constexpr const char* kActor = "system:alerts";
+
+std::string text_or_empty(const pqxx::field& f) { return f.is_null() ? std::string() : f.c_str(); }
+
+json::value json_or_null(const pqxx::field& f) {
+  return f.is_null() ? json::value(nullptr) : json::parse(f.c_str());
+}
+
+// A delivery's outcome on its stream; false when someone else recorded this attempt first.
+bool record_attempt(runtime& rt, const std::string& delivery_id, json::object body) {
+  command_request cr;
+  cr.stream_id = domain::alert_delivery_stream_id(delivery_id);
+  cr.cmd = {"attempt", std::move(body), kActor};
+  cr.correlation_id = util::current_correlation_id();
+  auto r = rt.send_sync(std::move(cr));
+  if (r.status >= 400) {
+    spdlog::warn("alert delivery {}: attempt not recorded: {}", delivery_id, r.message);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+struct alert_worker::impl {
+  runtime& rt;
+  std::string conninfo;
+  alert_worker_options opts;
+  job_lease_keeper leases;
+  std::unique_ptr<pqxx::connection> conn;
+  std::thread thread;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;
+  // (rule, trigger) pairs offered by this process that the read model does not show yet, so a
+  // lagging read model does not make us offer them every scan.
+  std::map<std::string, clock::time_point> offered;
+
+  impl(runtime& r, std::string ci, alert_worker_options o)
+      : rt(r),
+        conninfo(std::move(ci)),
+        opts(std::move(o)),
+        leases(conninfo, r.node_id(), opts.lock) {}
+
+  pqxx::connection& db() {
+    if (!conn || !conn->is_open()) conn = store::connect(conninfo, "beampipe-alerts");
+    return *conn;
+  }
+
+  void loop() {
+    while (true) {
+      {
+        std::unique_lock lk(mu);
+        if (cv.wait_for(lk, opts.scan_every, [&] { return stopping; })) return;
+      }
+      try {
+        offer_triggers();
+        evaluate_round();
+        deliver_due();
+      } catch (const std::exception& e) {
+        spdlog::warn("alerts: {}", e.what());
+        conn.reset();
+      }
+    }
+  }
+
+  std::set<std::string> enabled_channels(pqxx::read_transaction& tx) {
+    std::set<std::string> out;
+    for (const auto& row : tx.exec("SELECT uuid::text FROM notification_channels WHERE enabled"))
+      out.insert(row[0].c_str());
+    return out;
+  }
+
+  static json::array deliverable(const json::value& channel_ids, const std::set<std::string>& on) {
+    json::array out;
+    if (channel_ids.is_array())
+      for (const auto& c : channel_ids.as_array())
+        if (c.is_string() && on.count(std::string(c.as_string()))) out.push_back(c);
+    return out;
+  }
+
+  // Offers the rule a firing; the aggregate decides (cooldown, already handled, disabled).
+  void fire(const std::string& rule, json::object body) {
+    body["now"] = util::now_rfc3339();
+    command_request cr;
+    cr.stream_id = domain::alert_rule_stream_id(rule);
+    cr.cmd = {"fire", std::move(body), kActor};
+    cr.correlation_id = util::current_correlation_id();
+    auto r = rt.send_sync(std::move(cr));
+    if (r.status >= 400 && r.code != "cooldown" && r.code != "rule_disabled" &&
+        r.code != "not_found")
+      spdlog::warn("alert rule {}: firing not recorded: {}", rule, r.message);
+  }
+
+  // ------------------------------------------------------------ immediate: failed executions
+  void offer_triggers() {
+    std::vector<std::pair<std::string, json::object>> offers;
+    {
+      pqxx::read_transaction tx(db());
+      auto on = enabled_channels(tx);
+      auto rows = tx.exec(
+          "SELECT r.uuid::text, r.name, r.severity, r.channel_ids::text, t.id::text, "
+          "t.project_module, t.execution_id::text, t.source_identifiers::text, t.error "
+          "FROM alert_rules r JOIN alert_triggers t ON r.trigger_kind = 'execution_terminal' "
+          "AND r.enabled AND (r.project_module IS NULL OR r.project_module = t.project_module) "
+          "AND t.occurred_at >= r.enabled_since "
+          "WHERE NOT EXISTS (SELECT 1 FROM alert_trigger_outcomes o WHERE o.trigger_id = t.id "
+          "AND o.rule_id = r.uuid) ORDER BY t.position LIMIT 200");
+      auto now = clock::now();
+      for (auto it = offered.begin(); it != offered.end();)
+        it = now - it->second > std::chrono::minutes(1) ? offered.erase(it) : std::next(it);
+      for (const auto& row : rows) {
+        std::string rule = row[0].c_str(), trigger = row[4].c_str();
+        if (!offered.emplace(rule + "/" + trigger, now).second) continue;
+        std::string exec = text_or_empty(row[6]);
+        auto error = domain::redact_text(text_or_empty(row[8]));
+        // §3.5.1: the execution.failed alert payload (severity: the rule's).
+        json::object payload{
+            {"alert", "execution.failed"},
+            {"severity", row[2].c_str()},
+            {"summary", "Execution " + exec + " failed: " + error},
+            {"rule_id", rule},
+            {"rule_name", row[1].c_str()},
+            {"execution_id", exec},
+            {"links", json::object{{"events", "/api/v2/executions/" + exec + "/events"}}}};
+        if (!row[5].is_null()) payload["project_module"] = row[5].c_str();
+        auto ids = json_or_null(row[7]);
+        if (ids.is_array() && !ids.as_array().empty()) payload["source_identifiers"] = ids;
+        offers.emplace_back(
+            rule, json::object{{"firing_id", domain::alert_firing_id(rule, trigger)},
+                               {"trigger_id", trigger},
+                               {"payload", std::move(payload)},
+                               {"channel_ids", deliverable(json::parse(row[3].c_str()), on)},
+                               {"execution_id", exec}});
+      }
+    }
+    for (auto& [rule, body] : offers) {
+      util::correlation_scope corr(std::string(body.at("execution_id").as_string()));
+      body.erase("execution_id");
+      fire(rule, std::move(body));
+    }
+  }
+
+  // ------------------------------------------------------------ periodic rules
+  void evaluate_round() {
+    auto every = std::max<int64_t>(1, opts.evaluate_every.count());
+    auto now_s =
+        std::chrono::duration_cast<std::chrono::seconds>(util::clock::now().time_since_epoch())
+            .count();
+    int64_t round = now_s / every;
+    auto next =
+        util::to_rfc3339(util::clock::time_point(std::chrono::seconds((round + 1) * every)));
+    auto tick = leases.claim(util::uuid_v5(kTickNamespace, "alert_evaluator_tick"),
+                             "alert_evaluator_tick", round, "alert rules", next);
+    if (!tick) return;  // another process evaluates this round, or it is done
+    try {
+      evaluate(round);
+    } catch (...) {
+      leases.finish(*tick, false, "error");
+      throw;
+    }
+    leases.finish(*tick, true);
+  }
+
+  alerting::measurements measure(pqxx::work& tx, const std::string& kind,
+                                 const json::object& config, const json::value& module) {
+    alerting::measurements m;
+    std::optional<std::string> pm;
+    if (module.is_string()) pm = std::string(module.as_string());
+    if (kind == "pending_backlog" || kind == "pending_stale") {
+      auto r = tx.exec_params(
+          "SELECT count(*), coalesce(extract(epoch FROM now() - min(workflow_run_pending_at)), 0)"
+          " FROM source_registry WHERE enabled AND NOT deleted AND workflow_run_pending AND "
+          "($1::text IS NULL OR project_module = $1)",
+          pm);
+      m.pending_sources = r[0][0].as<int64_t>();
+      m.oldest_pending_age_seconds = r[0][1].as<double>();
+    } else if (kind == "discovery_stall") {
+      auto window = config.contains("window_minutes")
+                        ? config.at("window_minutes").to_number<int64_t>()
+                        : int64_t{120};
+      auto r = tx.exec_params(
+          "SELECT count(*) FROM provenance_events WHERE event_type = 'discovery.changed' AND "
+          "occurred_at > now() - make_interval(mins => $2::int) AND "
+          "($1::text IS NULL OR project_module = $1)",
+          pm, window);
+      m.discovery_changes = r[0][0].as<int64_t>();
+    } else if (kind == "queue_depth") {
+      auto r = tx.exec_params(
+          "SELECT count(*) FROM jobs WHERE status = 'queued' AND "
+          "($1::text IS NULL OR project_module = $1)",
+          pm);
+      m.queue_depth = r[0][0].as<int64_t>();
+    } else if (kind == "projection_lag") {
+      m.projection_lag = opts.projection_lag ? opts.projection_lag() : 0;
+    } else if (kind == "dependency_down") {
+      if (opts.dependencies) m.dependencies_up = opts.dependencies();
+    }
+    return m;
+  }
+
+  void evaluate(int64_t round) {
+    struct offer {
+      std::string rule;
+      json::object body;
+    };
+    std::vector<offer> offers;
+    {
+      pqxx::work tx(db());
+      std::set<std::string> on;
+      for (const auto& row : tx.exec("SELECT uuid::text FROM notification_channels WHERE enabled"))
+        on.insert(row[0].c_str());
+      // Global rules (no project module) are evaluated over every project: the baseline
+      // skipped them here, so a global dependency_down rule could never fire.
+      auto rules = tx.exec(
+          "SELECT uuid::text, name, project_module, severity, trigger_kind, "
+          "trigger_config::text, channel_ids::text, cooldown_minutes, "
+          "to_char(last_fired_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') "
+          "FROM alert_rules WHERE enabled AND trigger_kind <> 'execution_terminal' ORDER BY uuid");
+      auto now = util::clock::now();
+      for (const auto& row : rules) {
+        std::string rule = row[0].c_str(), kind = row[4].c_str();
+        auto config = json::parse(row[5].c_str()).as_object();
+        json::value module = row[2].is_null() ? json::value(nullptr) : json::value(row[2].c_str());
+        auto v = alerting::evaluate_condition(kind, config, measure(tx, kind, config, module));
+        if (!v.firing) {
+          tx.exec_params("DELETE FROM alert_conditions WHERE rule_id = $1::uuid", rule);
+          continue;
+        }
+        auto hold = alerting::hold_for(kind, config);
+        auto held = tx.exec_params(
+            "INSERT INTO alert_conditions (rule_id, since) VALUES ($1::uuid, now()) ON CONFLICT "
+            "(rule_id) DO UPDATE SET since = alert_conditions.since "
+            "RETURNING extract(epoch FROM now() - since)",
+            rule);
+        if (held[0][0].as<double>() < static_cast<double>(hold.count())) continue;
+        std::optional<util::clock::time_point> last;
+        if (!row[8].is_null()) last = util::parse_rfc3339(row[8].c_str());
+        if (alerting::in_cooldown(last, now, row[7].as<int64_t>())) continue;
+        json::object payload{{"alert", kind},
+                             {"severity", row[3].c_str()},
+                             {"summary", v.summary},
+                             {"rule_id", rule},
+                             {"rule_name", row[1].c_str()},
+                             {"details", v.details},
+                             {"links", json::object{{"rules", "/api/v2/alert-rules"}}}};
+        if (module.is_string()) payload["project_module"] = module;
+        offers.push_back(
+            {rule, json::object{{"firing_id",
+                                 domain::alert_firing_id(rule, "round/" + std::to_string(round))},
+                                {"payload", std::move(payload)},
+                                {"channel_ids", deliverable(json::parse(row[6].c_str()), on)}}});
+      }
+      tx.commit();
+    }
+    for (auto& o : offers) fire(o.rule, std::move(o.body));
+  }
+
+  // ------------------------------------------------------------ deliveries
+  struct due_delivery {
+    std::string id, channel, kind;
+    int attempts = 0;
+    json::object payload, shown;
+    bool channel_enabled = false, channel_exists = false;
+  };
+
+  void deliver_due() {
+    std::vector<due_delivery> due;
+    {
+      pqxx::read_transaction tx(db());
+      auto rows = tx.exec(
+          "SELECT d.uuid::text, d.attempts, d.channel_id::text, d.payload::text, c.config::text, "
+          "c.enabled, c.kind FROM alert_deliveries d LEFT JOIN notification_channels c ON "
+          "c.uuid = d.channel_id WHERE d.status = 'pending' AND (d.next_attempt_at IS NULL OR "
+          "d.next_attempt_at <= now()) ORDER BY d.created_at LIMIT 20");
+      for (const auto& row : rows) {
+        due_delivery d;
+        d.id = row[0].c_str();
+        d.attempts = row[1].as<int>();
+        d.channel = text_or_empty(row[2]);
+        d.payload = json::parse(row[3].c_str()).as_object();
+        d.channel_exists = !row[4].is_null();
+        if (d.channel_exists) {
+          d.shown = json::parse(row[4].c_str()).as_object();
+          d.channel_enabled = row[5].as<bool>();
+          d.kind = row[6].c_str();
+        }
+        due.push_back(std::move(d));
+      }
+    }
+    for (auto& d : due) {
+      {
+        std::lock_guard lk(mu);
+        if (stopping) return;
+      }
+      deliver(d);
+    }
+  }
+
+  void deliver(const due_delivery& d) {
+    int attempt = d.attempts + 1;
+    auto claim = leases.claim(d.id, "alert_delivery", attempt, d.channel);
+    if (!claim) return;  // another process sends it, or this attempt is recorded
+    const auto& exec = d.payload.if_contains("execution_id");
+    util::correlation_scope corr(exec && exec->is_string() ? std::string(exec->as_string()) : d.id);
+    json::object body{{"attempt", attempt}};
+    std::optional<json::object> secret;
+    if (d.channel_exists) secret = store::get_channel_secret(db(), d.channel);
+    if (!d.channel_exists || !secret) {
+      body["outcome"] = "failed";
+      body["error"] = "the channel was deleted";
+    } else if (!d.channel_enabled) {
+      body["outcome"] = "failed";
+      body["error"] = "the channel is disabled";
+    } else {
+      auto out = adapters::send_webhook(d.shown, *secret, d.payload, d.id, attempt, opts.timeout);
+      if (out.http_status) body["http_status"] = out.http_status;
+      if (out.sent) {
+        body["outcome"] = "sent";
+      } else {
+        body["error"] = out.error;
+        if (attempt >= opts.max_attempts) {
+          body["outcome"] = "failed";
+        } else {
+          body["outcome"] = "retry";
+          body["next_attempt_at"] =
+              util::to_rfc3339(util::clock::now() +
+                               alerting::delivery_backoff(attempt, opts.backoff, opts.backoff_cap));
+        }
+      }
+    }
+    auto outcome = std::string(body.at("outcome").as_string());
+    if (outcome != "sent")
+      spdlog::warn("alert delivery {} attempt {}: {} ({})", d.id, attempt, outcome,
+                   body.at("error").as_string().c_str());
+    bool recorded = record_attempt(rt, d.id, std::move(body));
+    leases.finish(*claim, true, recorded ? outcome : "not recorded");
+    if (recorded && opts.on_delivery) opts.on_delivery(outcome);
+  }
+};
+
+alert_worker::alert_worker(runtime& rt, std::string conninfo, alert_worker_options opts)
+    : impl_(std::make_unique<impl>(rt, std::move(conninfo), std::move(opts))) {}
+
+alert_worker::~alert_worker() { stop(); }
+
+void alert_worker::start() {
+  impl_->thread = std::thread([this] { impl_->loop(); });
+}
+
+void alert_worker::stop() {
+  {
+    std::lock_guard lk(impl_->mu);
+    if (impl_->stopping) return;
+    impl_->stopping = true;
+  }
+  impl_->cv.notify_all();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+channel_test_result test_channel(runtime& rt, store::connection_pool& pool,
+                                 const std::string& channel_uuid, const std::string& actor,
+                                 std::chrono::milliseconds timeout) {
+  channel_test_result out;
+  out.delivery_id = util::uuid_v7();
+  std::optional<json::object> shown, secret;
+  std::string name;
+  store::with_connection(pool, [&](pqxx::connection& c) {
+    {
+      pqxx::read_transaction tx(c);
+      auto r = tx.exec_params(
+          "SELECT config::text, name FROM notification_channels WHERE uuid = $1::uuid",
+          channel_uuid);
+      if (!r.empty()) {
+        shown = json::parse(r[0][0].c_str()).as_object();
+        name = r[0][1].c_str();
+      }
+    }
+    if (shown) secret = store::get_channel_secret(c, channel_uuid);
+  });
+  if (!shown) {
+    out.status = "missing";
+    return out;
+  }
+  json::object payload{{"alert", "channel.test"},
+                       {"severity", "info"},
+                       {"summary", "Test notification from beampipe for channel " + name},
+                       {"channel_id", channel_uuid},
+                       {"fired_at", util::now_rfc3339()}};
+  adapters::webhook_outcome sent;
+  if (secret)
+    sent = adapters::send_webhook(*shown, *secret, payload, out.delivery_id, 1, timeout);
+  else
+    sent.error = "the channel's secret config is missing";
+  out.status = sent.sent ? "sent" : "failed";
+  out.error = sent.error;
+  json::object body{{"attempt", 1},
+                    {"outcome", out.status},
+                    {"test", true},
+                    {"channel_id", channel_uuid},
+                    {"payload", std::move(payload)}};
+  if (!sent.sent) body["error"] = sent.error;
+  if (sent.http_status) body["http_status"] = sent.http_status;
+  command_request cr;
+  cr.stream_id = domain::alert_delivery_stream_id(out.delivery_id);
+  cr.cmd = {"attempt", std::move(body), actor};
+  cr.correlation_id = util::current_correlation_id();
+  auto r = rt.send_sync(std::move(cr));
+  out.position = r.position;
+  return out;
+}
+
+}  // namespace beampipe::actors
