@@ -667,6 +667,81 @@ json::object build() {
        opt("idempotency_key", described(nstr(), "1..200 characters"))});
   s["RequeueRequest"] = object_of({opt("reason", described(str(), "1..500 characters"))});
 
+  // --- alerting (§1.8, §3.9)
+  auto channel_config = described(
+      free_object(),
+      "webhook: {url, template: generic|slack|pagerduty, headers: {name: value}, routing_key}. "
+      "Answers mask secrets: the URL's path and query, header values and the routing key show "
+      "as \"***\"; a PATCH may send them back masked to keep them");
+  s["NotificationChannelCreate"] =
+      object_of({{"name", described(str(), "1..100 characters, unique")},
+                 {"kind", one_of_strings({"webhook", "email"})},
+                 {"config", channel_config},
+                 opt("enabled", boolean())},
+                "kind email is refused by this build (no SMTP delivery)");
+  s["NotificationChannelUpdate"] = object_of(
+      {opt("name", nstr()), opt("config", free_object(true)), opt("enabled", nboolean())});
+  s["NotificationChannelRow"] = object_of({{"uuid", uuid()},
+                                           {"name", str()},
+                                           {"kind", str()},
+                                           {"config", channel_config},
+                                           {"enabled", boolean()},
+                                           {"created_at", ts()},
+                                           {"updated_at", nts()}});
+  s["ChannelTestResult"] =
+      object_of({{"delivery_id", uuid()},
+                 {"status", one_of_strings({"sent", "failed"})},
+                 opt("error", described(str(), "why it was not sent (never a secret)"))});
+  auto trigger_kind =
+      one_of_strings({"execution_terminal", "pending_backlog", "pending_stale", "discovery_stall",
+                      "dependency_down", "queue_depth", "projection_lag"});
+  auto trigger_config = described(
+      free_object(),
+      "execution_terminal {}; pending_backlog {threshold: 50}; pending_stale {max_age_seconds: "
+      "21600}; discovery_stall {window_minutes: 120}; dependency_down {dependency: postgres}; "
+      "queue_depth {threshold: 100, for_minutes: 10}; projection_lag {max_events: 10000, "
+      "for_minutes: 5}");
+  auto severity = one_of_strings({"info", "warning", "error", "critical"});
+  s["AlertRuleCreate"] =
+      object_of({{"name", described(str(), "1..100 characters")},
+                 opt("project_module", described(nstr(), "null: every project")),
+                 opt("severity", severity),
+                 {"trigger_kind", trigger_kind},
+                 {"trigger_config", trigger_config},
+                 {"channel_ids", array_of(uuid())},
+                 opt("cooldown_minutes", described(i64(), "0..10080, default 60")),
+                 opt("enabled", boolean())});
+  s["AlertRuleUpdate"] =
+      object_of({opt("name", nstr()), opt("enabled", nboolean()), opt("severity", nstr()),
+                 opt("trigger_config", free_object(true)),
+                 opt("channel_ids", array_of(uuid(), true)), opt("cooldown_minutes", ni64())});
+  s["AlertRuleRow"] = object_of({{"uuid", uuid()},
+                                 {"name", str()},
+                                 {"project_module", nstr()},
+                                 {"enabled", boolean()},
+                                 {"severity", str()},
+                                 {"trigger_kind", str()},
+                                 {"trigger_config", free_object()},
+                                 {"channel_ids", array_of(uuid())},
+                                 {"cooldown_minutes", i64()},
+                                 {"last_fired_at", nts()},
+                                 {"created_at", ts()},
+                                 {"updated_at", nts()}});
+  s["AlertDeliveryRow"] =
+      object_of({{"uuid", uuid()},
+                 {"rule_id", nuuid()},
+                 {"channel_id", nuuid()},
+                 {"status", one_of_strings({"pending", "sent", "failed"})},
+                 {"payload", described(free_object(), "The alert (AlertPayload, spec §3.9)")},
+                 {"error", nstr()},
+                 {"http_status", ni64()},
+                 {"attempts", i64()},
+                 {"next_attempt_at", nts()},
+                 {"test", boolean()},
+                 {"created_at", ts()},
+                 {"updated_at", ts()},
+                 {"sent_at", nts()}});
+
   // --- the contract itself
   s["OpenApiDocument"] = described(free_object(), "This document");
   return s;

@@ -623,6 +623,7 @@ router build_route_table(const route_binder& bind) {
   add_job_routes(r, bind);
   add_user_routes(r, bind);
   add_wasm_routes(r, bind);
+  add_alert_routes(r, bind);
   add_config_routes(r, bind);
   add_execution_routes(r, bind);
   add_docs_routes(r, bind);

@@ -13,6 +13,7 @@
 import json
 import os
 import re
+import socket
 import subprocess
 import tempfile
 import uuid
@@ -210,6 +211,39 @@ try:
                     ("/deployment-profiles/not-a-uuid", 400)]:
         st, _, _, _ = req("GET", p)
         c.eq(f"GET {p}", st, want)
+
+    # --- notification channels and alert rules (the webhook target's port is closed: the test
+    #     delivery answers 200 with status failed)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    closed_port = sock.getsockname()[1]
+    sock.close()
+    st, ch, _, _ = req("POST", "/notification-channels", {
+        "name": "ops", "kind": "webhook",
+        "config": {"url": f"http://127.0.0.1:{closed_port}/hook/secret", "headers": {"X-Token": "t"}}})
+    c.eq("create channel", st, 201)
+    st, _, _, _ = req("POST", "/notification-channels", {"name": "bad", "kind": "sms", "config": {}})
+    c.eq("invalid channel", st, 400)
+    st, _, _, _ = req("PATCH", f"/notification-channels/{ch['uuid']}", {"enabled": True, "name": "ops-2"})
+    c.eq("patch channel", st, 200)
+    st, tested, _, _ = req("POST", f"/notification-channels/{ch['uuid']}/test")
+    c.eq("test channel", (st, tested.get("status")), (200, "failed"))
+    st, rule, _, _ = req("POST", "/alert-rules", {"name": "failures", "trigger_kind": "execution_terminal",
+                                                  "trigger_config": {}, "channel_ids": [ch["uuid"]]})
+    c.eq("create rule", st, 201)
+    st, _, _, _ = req("PATCH", f"/alert-rules/{rule['uuid']}", {"cooldown_minutes": 5, "enabled": False})
+    c.eq("patch rule", st, 200)
+    for p, want in [("/notification-channels", 200), ("/alert-rules", 200), ("/alert-deliveries", 200),
+                    (f"/alert-deliveries?status=failed&channel_id={ch['uuid']}", 200),
+                    ("/alert-deliveries?status=lost", 400)]:
+        st, _, _, _ = req("GET", p)
+        c.eq(f"GET {p}", st, want)
+    st, _, _, _ = req("DELETE", f"/alert-rules/{rule['uuid']}")
+    c.eq("delete rule", st, 204)
+    st, _, _, _ = req("DELETE", f"/notification-channels/{ch['uuid']}")
+    c.eq("delete channel", st, 204)
+    st, _, _, _ = req("DELETE", f"/notification-channels/{ch['uuid']}")
+    c.eq("delete a deleted channel", st, 404)
 
     # --- sources and discovery
     ids = ready_sources(srv, "wallaby_hires", ["HIPASSJ1313-15", "HIPASSJ1318-21"])
