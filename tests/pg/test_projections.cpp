@@ -9,6 +9,7 @@
 #include "store/group_appender.hpp"
 #include "util/hash.hpp"
 #include "util/ids.hpp"
+#include "util/time.hpp"
 
 #include <fstream>
 #include <future>
@@ -41,6 +42,10 @@ struct workload {
   std::map<std::string, json::object> projects;
   std::map<std::string, json::object> users;
   std::vector<std::pair<std::string, json::object>> sessions;  // stream, state
+  json::object channels = domain::channel_registry_aggregate().initial();
+  std::vector<std::pair<std::string, json::object>> rules;       // stream, state
+  std::vector<std::pair<std::string, json::object>> deliveries;  // stream, state
+  int64_t alert_minutes = 0;  // the clock rules fire by, advancing
   std::string config_text = [] {
     std::ifstream f(std::string(BEAMPIPE_REFERENCE_DIR) + "/minimal_survey.v1.yaml");
     return std::string(std::istreambuf_iterator<char>(f), {});
@@ -54,7 +59,78 @@ struct workload {
     std::string stream;
     json::object* state = nullptr;
     const domain::aggregate_kind* kind = nullptr;
-    if (k == 14 && rng() % 2) {
+    if (k == 9 && rng() % 3 == 0) {
+      // Alerting: channels, rules (created, patched, fired, deleted) and delivery attempts.
+      const auto& known = channels.at("channels").as_object();
+      int op = static_cast<int>(rng() % 6);
+      if (op == 0 || known.empty()) {
+        stream = domain::kChannelRegistryStream;
+        state = &channels;
+        kind = &domain::channel_registry_aggregate();
+        if (known.empty() || rng() % 3) {
+          cmd.name = "create";
+          cmd.body = {{"uuid", util::uuid_v7()}, {"name", "c" + std::to_string(rng() % 12)}, {"kind", "webhook"},
+                      {"config", json::object{{"url", "https://hooks.example.org/***"}, {"template", "generic"}}}};
+        } else {
+          auto it = known.begin();
+          std::advance(it, static_cast<long>(rng() % known.size()));
+          cmd.body = {{"uuid", it->key()}};
+          cmd.name = rng() % 3 ? "update" : "delete";
+          if (cmd.name == "update") cmd.body["enabled"] = rng() % 2 == 0;
+        }
+      } else if (op <= 3 || deliveries.empty()) {
+        if (rules.empty() || rng() % 4 == 0) {
+          auto id = util::uuid_v7();
+          rules.emplace_back(domain::alert_rule_stream_id(id), domain::alert_rule_aggregate().initial());
+          cmd.name = "create";
+          json::array chans;
+          for (const auto& kv : known)
+            if (rng() % 2) chans.push_back(json::value(kv.key()));
+          cmd.body = {{"uuid", id}, {"name", "r" + std::to_string(rng() % 9)},
+                      {"trigger_kind", rng() % 2 ? "execution_terminal" : "pending_backlog"},
+                      {"trigger_config", json::object{}}, {"channel_ids", std::move(chans)},
+                      {"cooldown_minutes", int64_t(rng() % 3)},
+                      {"project_module", rng() % 2 ? json::value("wallaby_hires") : json::value(nullptr)}};
+        }
+        auto& p = cmd.name == "create" ? rules.back() : rules[rng() % rules.size()];
+        stream = p.first;
+        state = &p.second;
+        kind = &domain::alert_rule_aggregate();
+        if (cmd.name.empty()) {
+          int rop = static_cast<int>(rng() % 8);
+          if (rop == 0) {
+            cmd.name = "update";
+            cmd.body = {{"enabled", rng() % 3 != 0}, {"cooldown_minutes", int64_t(rng() % 3)}};
+          } else if (rop == 1) {
+            cmd.name = "delete";
+          } else {
+            cmd.name = "fire";
+            alert_minutes += static_cast<int64_t>(rng() % 3);
+            auto trigger = util::uuid_v7();
+            json::array chans;
+            for (const auto& kv : known) chans.push_back(json::value(kv.key()));
+            cmd.body = {{"firing_id", domain::alert_firing_id(p.first, trigger)},
+                        {"trigger_id", rng() % 2 ? json::value(trigger) : json::value(nullptr)},
+                        {"payload", json::object{{"alert", "execution.failed"}, {"severity", "warning"},
+                                                 {"project_module", "wallaby_hires"}}},
+                        {"channel_ids", std::move(chans)},
+                        {"now", util::to_rfc3339(util::clock::time_point(std::chrono::hours(490000)) +
+                                                 std::chrono::minutes(alert_minutes))}};
+          }
+        }
+      } else {
+        auto& p = deliveries[rng() % deliveries.size()];
+        stream = p.first;
+        state = &p.second;
+        kind = &domain::alert_delivery_aggregate();
+        cmd.name = "attempt";
+        static const char* outcomes[] = {"sent", "retry", "retry", "failed"};
+        auto outcome = outcomes[rng() % 4];
+        cmd.body = {{"attempt", p.second.at("attempts").as_int64() + 1}, {"outcome", outcome},
+                    {"error", std::string(outcome) == "sent" ? json::value(nullptr) : json::value("refused")},
+                    {"next_attempt_at", "2026-11-29T10:00:00Z"}};
+      }
+    } else if (k == 14 && rng() % 2) {
       // Sign-in sessions: start, rotate (sometimes presenting a stale id: reuse), revoke.
       if (sessions.empty() || rng() % 3 == 0)
         sessions.emplace_back(domain::auth_session_stream_id(util::uuid_v7()),
@@ -202,6 +278,11 @@ struct workload {
       r.events.push_back(make_event(pe.type, pe.data));
     }
     versions[stream] += static_cast<int64_t>(d.events.size());
+    for (auto& pe : d.events)
+      if (pe.type == et::alert_fired)
+        for (const auto& del : pe.data.at("deliveries").as_array())
+          deliveries.emplace_back(domain::alert_delivery_stream_id(del.at("delivery_id").as_string()),
+                                  domain::alert_delivery_aggregate().initial());
     return r;
   }
 };
