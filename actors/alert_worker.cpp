@@ -216,8 +216,9 @@ struct alert_worker::impl {
       m.discovery_changes = r[0][0].as<int64_t>();
     } else if (kind == "queue_depth") {
       auto r = tx.exec_params(
-          "SELECT count(*) FROM jobs WHERE status = 'queued' AND "
-          "($1::text IS NULL OR project_module = $1)",
+          "SELECT count(*) FROM jobs j LEFT JOIN job_leases l ON l.job_id = j.id WHERE "
+          "job_status_now(j.status, l.state, l.expires_at) = 'queued' AND "
+          "($1::text IS NULL OR j.project_module = $1)",
           pm);
       m.queue_depth = r[0][0].as<int64_t>();
     } else if (kind == "projection_lag") {

@@ -19,12 +19,11 @@ namespace {
 // would let a retried POST enqueue twice).
 constexpr const char* kJobKeyNamespace = "3b7d1c52-9e0a-4f6b-8d27-5c1e4a9f0b63";
 
-// A job row as the API shows it: the read model row, with the live lease folded in. A
-// queued job whose lease is held is running on that worker right now.
+// A job row as the API shows it: the read model row, with the live lease folded in
+// (job_status_now, schema/0014: a queued job under a live lease is running).
 const char* const kJobSelect =
     "SELECT to_jsonb(j) || jsonb_build_object("
-    "  'status', CASE WHEN j.status = 'queued' AND l.state = 'held' "
-    "                  AND l.expires_at > clock_timestamp() THEN 'running' ELSE j.status END, "
+    "  'status', job_status_now(j.status, l.state, l.expires_at), "
     "  'lease_owner', CASE WHEN l.state = 'held' THEN l.owner END, "
     "  'lease_token', CASE WHEN l.state = 'held' THEN l.token END, "
     "  'lease_expires_at', CASE WHEN l.state = 'held' THEN l.expires_at END, "
@@ -36,8 +35,7 @@ const char* const kJobSelect =
 // next_run_at.
 const char* const kTickSelect =
     "SELECT jsonb_build_object('id', l.job_id, 'kind', l.kind, "
-    "  'status', CASE WHEN l.state = 'held' AND l.expires_at > clock_timestamp() "
-    "                 THEN 'running' ELSE 'queued' END, "
+    "  'status', job_status_now('queued', l.state, l.expires_at), "
     "  'project_module', NULL, 'subject', l.subject, 'execution_id', NULL, "
     "  'attempt', l.attempt, 'claim_token', NULL, 'reason', 'recurring', 'last_error', NULL, "
     "  'created_at', l.claimed_at, 'updated_at', l.renewed_at, 'finished_at', NULL, "

@@ -131,12 +131,11 @@ response get_ready(app_context& ctx, request&) {
   try {
     store::with_connection(ctx.pool, [&](pqxx::connection& c) {
       pqxx::read_transaction tx{c};
-      // A queued job whose lease is held and live is running (as GET /jobs shows it).
+      // job_status_now: the one definition GET /jobs and the jobs gauges use too.
       auto row = tx.exec(
-          "SELECT count(*) FILTER (WHERE NOT running), count(*) FILTER (WHERE running) FROM "
-          "(SELECT coalesce(l.state = 'held' AND l.expires_at > clock_timestamp(), false) AS "
-          "running FROM jobs j LEFT JOIN job_leases l ON l.job_id = j.id WHERE j.status = "
-          "'queued') x")[0];
+          "SELECT count(*) FILTER (WHERE s = 'queued'), count(*) FILTER (WHERE s = 'running') "
+          "FROM (SELECT job_status_now(j.status, l.state, l.expires_at) AS s FROM jobs j LEFT "
+          "JOIN job_leases l ON l.job_id = j.id WHERE j.status = 'queued') x")[0];
       o["queue_depth"] = row[0].as<int64_t>();
       o["jobs_running"] = row[1].as<int64_t>();
     });
@@ -681,20 +680,20 @@ std::function<response(request&)> make_dispatch(app_context& ctx, const router& 
 }
 
 namespace {
-// Gauges over the read models, one round trip per scrape: jobs by kind and status (a queued
-// job whose lease is held is running), the queue's depth and oldest age, sources by discovery
-// state, executions by status.
+// Gauges over the read models, one round trip per scrape: jobs by kind and status
+// (job_status_now, as GET /jobs and /ready), the queue's depth and oldest age (jobs waiting
+// for a worker), sources by discovery state, executions by status.
 void collect_read_model_gauges(app_context& ctx, std::string& out) {
   static const char* const kQuery = R"SQL(
+WITH jobs_now AS (
+  SELECT j.kind, j.created_at, job_status_now(j.status, l.state, l.expires_at) AS status_now
+  FROM jobs j LEFT JOIN job_leases l ON l.job_id = j.id)
 SELECT json_build_object(
   'jobs', (SELECT coalesce(json_agg(t), '[]') FROM (
-     SELECT j.kind, CASE WHEN j.status = 'queued' AND l.job_id IS NOT NULL THEN 'running'
-                         ELSE j.status END AS status, count(*) AS n
-     FROM jobs j LEFT JOIN job_leases l ON l.job_id = j.id AND l.state = 'held'
-     GROUP BY 1, 2) t),
-  'queued', (SELECT count(*) FROM jobs WHERE status = 'queued'),
+     SELECT kind, status_now AS status, count(*) AS n FROM jobs_now GROUP BY 1, 2) t),
+  'queued', (SELECT count(*) FROM jobs_now WHERE status_now = 'queued'),
   'oldest_queued', (SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0)
-                    FROM jobs WHERE status = 'queued'),
+                    FROM jobs_now WHERE status_now = 'queued'),
   'sources', (SELECT coalesce(json_agg(t), '[]') FROM (
      SELECT CASE WHEN NOT enabled THEN 'disabled'
                  WHEN discovery_request_id IS NOT NULL AND discovery_retry_at IS NOT NULL

@@ -106,3 +106,45 @@ TEST_CASE("the keeper renews what it holds and reports a lease it lost") {
   CHECK_FALSE(keeper.held(*mine));
   CHECK_FALSE(keeper.finish(*mine, true));
 }
+
+TEST_CASE("job_status_now: a queued job is running only while its lease is held and live") {
+  auto ci = test::fresh_database();
+  auto c = store::connect(ci);
+  auto status = [&] {
+    pqxx::read_transaction tx(*c);
+    return tx
+        .exec_params(
+            "SELECT job_status_now(j.status, l.state, l.expires_at) FROM jobs j LEFT JOIN "
+            "job_leases l ON l.job_id = j.id WHERE j.id = $1::uuid",
+            kJob)[0][0]
+        .as<std::string>();
+  };
+  {
+    pqxx::work tx(*c);
+    tx.exec_params(
+        "INSERT INTO jobs (id, kind, status, project_module, subject, created_at, updated_at) "
+        "VALUES ($1::uuid, 'discover_source', 'queued', 'm', 's', now(), now())",
+        kJob);
+    tx.commit();
+  }
+  CHECK(status() == "queued");
+  auto claim = store::claim_job(*c, kJob, "discover_source", 1, "node-a", 60s);
+  REQUIRE(claim);
+  CHECK(status() == "running");
+  {
+    // The holder stopped renewing: the lease lapsed, the job waits again.
+    pqxx::work tx(*c);
+    tx.exec_params(
+        "UPDATE job_leases SET expires_at = now() - interval '1 second' WHERE "
+        "job_id = $1::uuid",
+        kJob);
+    tx.commit();
+  }
+  CHECK(status() == "queued");
+  {
+    pqxx::work tx(*c);
+    tx.exec_params("UPDATE jobs SET status = 'completed' WHERE id = $1::uuid", kJob);
+    tx.commit();
+  }
+  CHECK(status() == "completed");
+}
