@@ -156,6 +156,7 @@ response test_channel(app_context& ctx, request& req) {
       actors::test_channel(ctx.runtime, ctx.pool, id, request_actor(req), std::chrono::seconds(10));
   if (out.status == "missing")
     fail(404, "not_found", "notification channel " + id + " not found", "id");
+  ctx.stats.count_alert_delivery(out.status);
   if (out.position > 0) wait_for_position(ctx, out.position, ctx.max_wait);
   json::object answer{{"delivery_id", out.delivery_id}, {"status", out.status}};
   if (!out.error.empty()) answer["error"] = out.error;

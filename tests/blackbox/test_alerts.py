@@ -182,6 +182,11 @@ def failed_execution():
     return ex["uuid"]
 
 
+# A second process (workers only) on the same database races this one for every trigger and
+# delivery: still one firing and one POST per failed execution.
+worker = subprocess.Popen([os.environ["BEAMPIPE_BIN"], "worker"], env=srv.env, stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, text=True)
+wait_for("the second worker", lambda: "beampipe worker" in worker.stdout.readline())
 eid1 = failed_execution()
 
 
@@ -207,6 +212,8 @@ c.eq("alert.fired in the run's provenance", [(e["actor"], e["payload"]["executio
      [("system:alerts", eid1)])
 st, rule, _, _ = srv.request("GET", V2 + "/alert-rules")
 c.true("last_fired_at set", rule[0]["last_fired_at"] is not None)
+worker.terminate()
+worker.wait(timeout=30)
 
 # --- the receiver goes down; the next failure's delivery retries, beampipe is killed and
 #     restarted, the receiver comes back: one delivery, no duplicate of either alert.
@@ -259,6 +266,25 @@ c.eq("channel deleted", st, 204)
 c.eq("its secret is gone", psql(db, "SELECT count(*) FROM notification_channel_secrets"), "0")
 st, _, _, _ = srv.request("DELETE", f"{V2}/notification-channels/{cid}")
 c.eq("deleting it again", st, 404)
+srv.stop()
+
+# --- a dependency down: a TAP service nobody answers, probed every second, fires a global rule
+sock = socket.socket()
+sock.bind(("127.0.0.1", 0))
+dead_port = sock.getsockname()[1]
+sock.close()
+db2 = fresh_database()
+srv = Server(conninfo=db2, extra_env=dict(ENV, BEAMPIPE_CASDA_TAP_URL=f"http://127.0.0.1:{dead_port}/tap",
+                                          BEAMPIPE_DEPENDENCY_PROBE_SECONDS="1"))
+srv.wait_ready()
+st, ch, _, _ = post("/notification-channels", dict(channel_body, name="deps"))
+st, dep = post("/alert-rules", {"name": "casda down", "trigger_kind": "dependency_down", "severity": "error",
+                                "trigger_config": {"dependency": "tap_casda"}, "channel_ids": [ch["uuid"]]})[:2]
+c.eq("dependency rule", (st, dep["trigger_config"]), (201, {"dependency": "tap_casda"}))
+d4 = wait_for("the dependency alert", lambda: [d for d in deliveries_of(dep["uuid"]) if d["status"] == "sent"])[0]
+c.eq("dependency payload", (d4["payload"]["alert"], d4["payload"]["details"], d4["payload"]["severity"]),
+     ("dependency_down", {"dependency": "tap_casda"}, "error"))
+c.eq("the receiver got it", len(rx.for_delivery(d4["uuid"])), 1)
 srv.stop()
 rx.stop()
 

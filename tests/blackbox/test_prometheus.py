@@ -90,7 +90,8 @@ scrape_configs:
                    "beampipe_scheduler_admitted_total", "beampipe_read_model_gauges_up",
                    "beampipe_dependency_up", "beampipe_dependency_probe_duration_seconds",
                    "beampipe_nodes_alive", "beampipe_event_append_batch_size_bucket",
-                   "beampipe_event_append_batch_duration_seconds_count"]:
+                   "beampipe_event_append_batch_duration_seconds_count",
+                   "beampipe_alert_deliveries_total"]:
         c.true(f"series {series}", until(f"series {series}", lambda s=series: query(s)))
 
     # The series move: requests are counted, registered sources appear by discovery state.
@@ -103,6 +104,13 @@ scrape_configs:
            until("sources gauge", lambda: value('beampipe_sources{state="disabled"}') == 5.0))
     c.true("live source actors",
            until("live actors", lambda: (value('beampipe_live_actors{kind="source"}') or 0) >= 5))
+    # An alert delivery that fails (a channel test against a closed port) is counted.
+    st, ch, _, _ = srv.request("POST", V2 + "/notification-channels", {
+        "name": "nowhere", "kind": "webhook", "config": {"url": f"http://127.0.0.1:{free_port()}/hook"}})
+    st, t, _, _ = srv.request("POST", f"{V2}/notification-channels/{ch['uuid']}/test")
+    c.eq("the test delivery failed", t.get("status"), "failed")
+    c.true("failed deliveries counted",
+           until("deliveries", lambda: value('beampipe_alert_deliveries_total{outcome="failed"}') == 1.0))
     ticks = value("beampipe_scheduler_tick_duration_seconds_count") or 0
     c.true("the scheduler's tick histogram moves",
            until("ticks", lambda: (value("beampipe_scheduler_tick_duration_seconds_count") or 0) > ticks))
