@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "actors/job_lease_keeper.hpp"
-#include "adapters/webhook.hpp"
+#include "adapters/notifier.hpp"
 #include "domain/aggregates.hpp"
 #include "domain/alerting.hpp"
 #include "domain/redaction.hpp"
@@ -343,8 +343,9 @@ struct alert_worker::impl {
       body["outcome"] = "failed";
       body["error"] = "the channel is disabled";
     } else {
-      auto out = adapters::send_webhook(d.shown, *secret, d.payload, d.id, attempt, opts.timeout);
-      if (out.http_status) body["http_status"] = out.http_status;
+      auto out =
+          adapters::deliver_alert(d.kind, d.shown, *secret, d.payload, d.id, attempt, opts.notify);
+      if (out.status) body["http_status"] = out.status;
       if (out.sent) {
         body["outcome"] = "sent";
       } else {
@@ -390,20 +391,21 @@ void alert_worker::stop() {
 
 channel_test_result test_channel(runtime& rt, store::connection_pool& pool,
                                  const std::string& channel_uuid, const std::string& actor,
-                                 std::chrono::milliseconds timeout) {
+                                 const adapters::notify_options& notify) {
   channel_test_result out;
   out.delivery_id = util::uuid_v7();
   std::optional<json::object> shown, secret;
-  std::string name;
+  std::string name, kind;
   store::with_connection(pool, [&](pqxx::connection& c) {
     {
       pqxx::read_transaction tx(c);
       auto r = tx.exec_params(
-          "SELECT config::text, name FROM notification_channels WHERE uuid = $1::uuid",
+          "SELECT config::text, name, kind FROM notification_channels WHERE uuid = $1::uuid",
           channel_uuid);
       if (!r.empty()) {
         shown = json::parse(r[0][0].c_str()).as_object();
         name = r[0][1].c_str();
+        kind = r[0][2].c_str();
       }
     }
     if (shown) secret = store::get_channel_secret(c, channel_uuid);
@@ -417,9 +419,9 @@ channel_test_result test_channel(runtime& rt, store::connection_pool& pool,
                        {"summary", "Test notification from beampipe for channel " + name},
                        {"channel_id", channel_uuid},
                        {"fired_at", util::now_rfc3339()}};
-  adapters::webhook_outcome sent;
+  adapters::delivery_outcome sent;
   if (secret)
-    sent = adapters::send_webhook(*shown, *secret, payload, out.delivery_id, 1, timeout);
+    sent = adapters::deliver_alert(kind, *shown, *secret, payload, out.delivery_id, 1, notify);
   else
     sent.error = "the channel's secret config is missing";
   out.status = sent.sent ? "sent" : "failed";
@@ -430,7 +432,7 @@ channel_test_result test_channel(runtime& rt, store::connection_pool& pool,
                     {"channel_id", channel_uuid},
                     {"payload", std::move(payload)}};
   if (!sent.sent) body["error"] = sent.error;
-  if (sent.http_status) body["http_status"] = sent.http_status;
+  if (sent.status) body["http_status"] = sent.status;
   command_request cr;
   cr.stream_id = domain::alert_delivery_stream_id(out.delivery_id);
   cr.cmd = {"attempt", std::move(body), actor};

@@ -23,6 +23,7 @@
 #include <string>
 
 #include "actors/runtime.hpp"
+#include "adapters/notifier.hpp"
 #include "store/db.hpp"
 
 namespace beampipe::actors {
@@ -33,8 +34,8 @@ struct alert_worker_options {
   std::chrono::seconds backoff{30};            // BEAMPIPE_ALERT_DELIVERY_BACKOFF_SECONDS
   std::chrono::seconds backoff_cap{3600};      // BEAMPIPE_ALERT_DELIVERY_BACKOFF_MAX_SECONDS
   int max_attempts = 8;                        // BEAMPIPE_ALERT_DELIVERY_MAX_ATTEMPTS
-  std::chrono::milliseconds timeout{10000};    // BEAMPIPE_ALERT_WEBHOOK_TIMEOUT_MS
-  std::chrono::milliseconds lock{60000};       // delivery and evaluator leases
+  adapters::notify_options notify;  // timeout (BEAMPIPE_ALERT_WEBHOOK_TIMEOUT_MS), extra CA file
+  std::chrono::milliseconds lock{60000};  // delivery and evaluator leases
   // Whether each probed dependency is up (dependency_down rules); several probes of one name
   // are down when any is.
   std::function<std::map<std::string, bool>()> dependencies;
@@ -64,6 +65,6 @@ struct channel_test_result {
 };
 channel_test_result test_channel(runtime& rt, store::connection_pool& pool,
                                  const std::string& channel_uuid, const std::string& actor,
-                                 std::chrono::milliseconds timeout);
+                                 const adapters::notify_options& notify);
 
 }  // namespace beampipe::actors

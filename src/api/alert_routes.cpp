@@ -152,8 +152,7 @@ response delete_channel(app_context& ctx, request& req) {
 
 response test_channel(app_context& ctx, request& req) {
   auto id = uuid_param(req, "id");
-  auto out =
-      actors::test_channel(ctx.runtime, ctx.pool, id, request_actor(req), std::chrono::seconds(10));
+  auto out = actors::test_channel(ctx.runtime, ctx.pool, id, request_actor(req), ctx.notify);
   if (out.status == "missing")
     fail(404, "not_found", "notification channel " + id + " not found", "id");
   ctx.stats.count_alert_delivery(out.status);
@@ -257,8 +256,8 @@ void add_alert_routes(router& r, const route_binder& bind) {
             .read());
   r.add("POST", v2 + "/notification-channels", auth_level::superuser, bind(post_channel),
         operation("create_notification_channel", "Create notification channel", "alerts",
-                  "A webhook channel. Its URL path and query, header values and routing key are "
-                  "kept out of events and answers.")
+                  "A webhook or email channel. Its URL path and query, header values, routing "
+                  "key and SMTP password are kept out of events and answers.")
             .json_body("NotificationChannelCreate")
             .returns("NotificationChannelRow", 201)
             .write()

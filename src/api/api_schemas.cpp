@@ -670,15 +670,16 @@ json::object build() {
   // --- alerting (§1.8, §3.9)
   auto channel_config = described(
       free_object(),
-      "webhook: {url, template: generic|slack|pagerduty, headers: {name: value}, routing_key}. "
-      "Answers mask secrets: the URL's path and query, header values and the routing key show "
-      "as \"***\"; a PATCH may send them back masked to keep them");
+      "webhook: {url, template: generic|slack|pagerduty, headers: {name: value}, routing_key}; "
+      "email: {smtp_host, port (465 tls, 587 starttls), security: tls|starttls, from, to: "
+      "[addresses], user, password}. Answers mask secrets: the URL's path and query, header "
+      "values, the routing key and the password show as \"***\"; a PATCH may send them back "
+      "masked to keep them");
   s["NotificationChannelCreate"] =
       object_of({{"name", described(str(), "1..100 characters, unique")},
                  {"kind", one_of_strings({"webhook", "email"})},
                  {"config", channel_config},
-                 opt("enabled", boolean())},
-                "kind email is refused by this build (no SMTP delivery)");
+                 opt("enabled", boolean())});
   s["NotificationChannelUpdate"] = object_of(
       {opt("name", nstr()), opt("config", free_object(true)), opt("enabled", nboolean())});
   s["NotificationChannelRow"] = object_of({{"uuid", uuid()},

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "actors/runtime.hpp"
+#include "adapters/notifier.hpp"
 #include "api/http.hpp"
 #include "api/metrics.hpp"
 #include "projections/runner.hpp"
@@ -40,6 +41,7 @@ struct app_context {
   std::string jwt_secret = std::string();       // BEAMPIPE_JWT_SECRET
   std::chrono::seconds access_token_ttl{std::chrono::minutes(30)};
   std::chrono::seconds refresh_token_ttl{std::chrono::hours(24 * 7)};
+  adapters::notify_options notify = adapters::notify_options();  // alert deliveries (tests)
 };
 
 router build_routes(app_context& ctx);

@@ -99,6 +99,7 @@ Environment (defaults):
   BEAMPIPE_ALERT_SCAN_MS 1000, BEAMPIPE_ALERT_EVALUATOR_INTERVAL_SECONDS 60 (periodic rules)
   BEAMPIPE_ALERT_DELIVERY_MAX_ATTEMPTS 8, BEAMPIPE_ALERT_DELIVERY_BACKOFF_SECONDS 30 (doubling),
   BEAMPIPE_ALERT_DELIVERY_BACKOFF_MAX_SECONDS 3600, BEAMPIPE_ALERT_WEBHOOK_TIMEOUT_MS 10000
+  BEAMPIPE_ALERT_CA_FILE (extra CA certificates for HTTPS webhooks and SMTP over TLS)
 )";
 
 struct args {
@@ -348,8 +349,10 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
       std::max(1L, env_long("BEAMPIPE_ALERT_DELIVERY_BACKOFF_MAX_SECONDS", 3600)));
   awo.max_attempts =
       static_cast<int>(std::max(1L, env_long("BEAMPIPE_ALERT_DELIVERY_MAX_ATTEMPTS", 8)));
-  awo.timeout = std::chrono::milliseconds(
+  awo.notify.timeout = std::chrono::milliseconds(
       std::max(100L, env_long("BEAMPIPE_ALERT_WEBHOOK_TIMEOUT_MS", 10000)));
+  awo.notify.ca_file = env_or("BEAMPIPE_ALERT_CA_FILE", "");
+  ctx.notify = awo.notify;
   awo.dependencies = [&prober] {
     std::map<std::string, bool> up;
     for (const auto& p : prober.snapshot()) {

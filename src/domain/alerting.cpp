@@ -1,8 +1,11 @@
 #include "domain/alerting.hpp"
 
+#include <openssl/evp.h>
+
 #include <cctype>
 #include <cmath>
 #include <cstdint>
+#include <ctime>
 #include <limits>
 #include <vector>
 
@@ -295,16 +298,119 @@ std::string mask_url(std::string_view url) {
   return parsed ? masked(*parsed) : std::string(kMasked);
 }
 
-std::variant<channel_config, command_error> parse_channel_config(std::string_view kind,
-                                                                 const json::value& config) {
-  if (kind == "email")
-    return bad("kind",
-               "email delivery is not supported by this build; use a webhook channel (kind "
-               "\"webhook\")");
-  if (kind != "webhook") return bad("kind", "kind must be webhook or email");
-  if (!config.is_object()) return bad("config", "config must be an object");
-  const auto& in = config.as_object();
+namespace {
 
+// --- email ---
+
+constexpr size_t kMaxRecipients = 20;
+constexpr size_t kMaxAddressBytes = 254;
+
+// A bare addr-spec (local@domain): printable ASCII, no spaces, no angle brackets, commas or
+// quotes, so it can go into an SMTP envelope and a header without escaping.
+bool valid_address(std::string_view a) {
+  if (a.empty() || a.size() > kMaxAddressBytes) return false;
+  auto at = a.find('@');
+  if (at == 0 || at == std::string_view::npos || at + 1 == a.size() ||
+      a.find('@', at + 1) != std::string_view::npos)
+    return false;
+  for (unsigned char c : a)
+    if (c <= 0x20 || c >= 0x7f || c == '<' || c == '>' || c == ',' || c == '"' || c == ';' ||
+        c == '(' || c == ')' || c == '[' || c == ']' || c == '\\')
+      return false;
+  return true;
+}
+
+bool valid_host(std::string_view h) {
+  if (h.empty() || h.size() > 253) return false;
+  for (char c : h)
+    if (!is_alnum(c) && c != '.' && c != '-') return false;
+  return h.front() != '-' && h.front() != '.';
+}
+
+std::optional<command_error> optional_text(const json::object& in, const char* key, size_t max,
+                                           std::optional<std::string>& out) {
+  const auto& v = cmd::at_or_null(in, key);
+  if (v.is_null()) return std::nullopt;
+  std::string field = std::string("config.") + key;
+  if (!v.is_string()) return bad(field, field + " must be a string");
+  auto t = view(v.as_string());
+  if (t.empty() || t.size() > max)
+    return bad(field, field + " must be 1 to " + std::to_string(max) + " bytes");
+  if (cmd::has_control_chars(t)) return bad(field, field + " must not contain control characters");
+  out = std::string(t);
+  return std::nullopt;
+}
+
+// email: {smtp_host, port, security: tls|starttls, from, to: [..], user, password}. Port 465
+// with implicit TLS by default, 587 with STARTTLS (⚠ §1.8: the baseline paired implicit TLS
+// with 587, which servers speak STARTTLS on). Plain SMTP is refused: it would carry the
+// password and the alert in clear.
+std::variant<channel_config, command_error> parse_email_config(const json::object& in) {
+  for (const auto& kv : in) {
+    auto key = std::string_view(kv.key());
+    if (key != "smtp_host" && key != "port" && key != "security" && key != "from" && key != "to" &&
+        key != "user" && key != "password")
+      return bad("config." + std::string(key),
+                 "unknown key " + std::string(key) +
+                     "; an email config holds smtp_host, port, security, from, to, user and "
+                     "password");
+  }
+  std::optional<std::string> host;
+  if (auto e = optional_text(in, "smtp_host", 253, host)) return *e;
+  if (!host) return bad("config.smtp_host", "config.smtp_host is required");
+  if (!valid_host(*host))
+    return bad("config.smtp_host", "config.smtp_host must be a host name or IPv4 address");
+  std::string security = "tls";
+  if (const auto& v = cmd::at_or_null(in, "security"); !v.is_null()) {
+    if (!v.is_string() || (v.as_string() != "tls" && v.as_string() != "starttls"))
+      return bad("config.security", "config.security must be tls (implicit) or starttls");
+    security = std::string(view(v.as_string()));
+  }
+  int64_t port = security == "tls" ? 465 : 587;
+  if (const auto& v = cmd::at_or_null(in, "port"); !v.is_null()) {
+    auto p = as_integer(v);
+    if (!p || *p < 1 || *p > 65535)
+      return bad("config.port", "config.port must be an integer from 1 to 65535");
+    port = *p;
+  }
+  std::string from = "beampipe@localhost";
+  if (const auto& v = cmd::at_or_null(in, "from"); !v.is_null()) {
+    if (!v.is_string() || !valid_address(view(v.as_string())))
+      return bad("config.from", "config.from must be an address like alerts@example.org");
+    from = std::string(view(v.as_string()));
+  }
+  const auto& to_value = cmd::at_or_null(in, "to");
+  if (!to_value.is_array() || to_value.as_array().empty() ||
+      to_value.as_array().size() > kMaxRecipients)
+    return bad("config.to",
+               "config.to must list 1 to " + std::to_string(kMaxRecipients) + " addresses");
+  json::array to;
+  for (size_t i = 0; i < to_value.as_array().size(); ++i) {
+    const auto& a = to_value.as_array()[i];
+    if (!a.is_string() || !valid_address(view(a.as_string())))
+      return bad("config.to[" + std::to_string(i) + "]",
+                 "recipients must be addresses like ops@example.org");
+    to.push_back(a);
+  }
+  std::optional<std::string> user, password;
+  if (auto e = optional_text(in, "user", 256, user)) return *e;
+  if (auto e = optional_text(in, "password", 1024, password)) return *e;
+  if (password && *password == kMasked)
+    return bad("config.password", std::string("config.password ") + kMasked +
+                                      " stands for a stored password and there is none");
+  if (password && !user) return bad("config.user", "config.user is required with a password");
+  channel_config out;
+  out.shown = {
+      {"smtp_host", *host}, {"port", port}, {"security", security}, {"from", from}, {"to", to}};
+  if (user) out.shown["user"] = *user;
+  if (password) {
+    out.shown["password"] = kMasked;
+    out.secret["password"] = *password;
+  }
+  return out;
+}
+
+std::variant<channel_config, command_error> parse_webhook_config(const json::object& in) {
   for (const auto& kv : in) {
     auto key = std::string_view(kv.key());
     if (key != "url" && key != "template" && key != "headers" && key != "routing_key")
@@ -395,6 +501,16 @@ std::variant<channel_config, command_error> parse_channel_config(std::string_vie
   return out;
 }
 
+}  // namespace
+
+std::variant<channel_config, command_error> parse_channel_config(std::string_view kind,
+                                                                 const json::value& config) {
+  if (kind != "webhook" && kind != "email") return bad("kind", "kind must be webhook or email");
+  if (!config.is_object()) return bad("config", "config must be an object");
+  return kind == "email" ? parse_email_config(config.as_object())
+                         : parse_webhook_config(config.as_object());
+}
+
 json::value restore_masked(const json::value& patched_config, const json::object& stored_shown,
                            const json::object& stored_secret) {
   if (!patched_config.is_object()) return patched_config;
@@ -423,10 +539,12 @@ json::value restore_masked(const json::value& patched_config, const json::object
     }
   }
 
-  if (auto it = out.find("routing_key");
-      it != out.end() && it->value().is_string() && it->value().as_string() == kMasked) {
-    const auto& stored_key = cmd::at_or_null(stored_secret, "routing_key");
-    if (stored_key.is_string()) it->value() = stored_key;
+  for (const char* key : {"routing_key", "password"}) {
+    if (auto it = out.find(key);
+        it != out.end() && it->value().is_string() && it->value().as_string() == kMasked) {
+      const auto& stored = cmd::at_or_null(stored_secret, key);
+      if (stored.is_string()) it->value() = stored;
+    }
   }
   return result;
 }
@@ -596,6 +714,103 @@ std::chrono::seconds delivery_backoff(int attempt, std::chrono::seconds base,
     return std::chrono::seconds(c);
   rep delay = b << shift;
   return std::chrono::seconds(delay < c ? delay : c);
+}
+
+namespace {
+
+std::string base64(std::string_view bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(bytes.data()),
+                          static_cast<int>(bytes.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+// RFC 2047 encoded words of at most 45 bytes of text each (cut on UTF-8 boundaries), folded.
+std::string encoded_words(std::string_view text) {
+  std::string out;
+  while (!text.empty()) {
+    auto piece = utf8_prefix(text, 45);
+    if (piece.empty()) piece = std::string(text.substr(0, 1));
+    if (!out.empty()) out += "\r\n ";
+    out += "=?UTF-8?B?" + base64(piece) + "?=";
+    text.remove_prefix(piece.size());
+  }
+  return out;
+}
+
+void pretty(const json::value& v, int depth, std::string& out) {
+  auto indent = [&](int d) { out.append(static_cast<size_t>(2 * d), ' '); };
+  if (v.is_object() && !v.as_object().empty()) {
+    out += "{\n";
+    bool first = true;
+    for (const auto& kv : v.as_object()) {
+      if (!first) out += ",\n";
+      first = false;
+      indent(depth + 1);
+      out += json::serialize(json::value(kv.key()));
+      out += ": ";
+      pretty(kv.value(), depth + 1, out);
+    }
+    out += "\n";
+    indent(depth);
+    out += "}";
+  } else if (v.is_array() && !v.as_array().empty()) {
+    out += "[\n";
+    bool first = true;
+    for (const auto& x : v.as_array()) {
+      if (!first) out += ",\n";
+      first = false;
+      indent(depth + 1);
+      pretty(x, depth + 1, out);
+    }
+    out += "\n";
+    indent(depth);
+    out += "]";
+  } else {
+    out += json::serialize(v);
+  }
+}
+
+}  // namespace
+
+std::string pretty_json(const json::value& v) {
+  std::string out;
+  pretty(v, 0, out);
+  return out;
+}
+
+std::string email_message(const json::object& payload, std::string_view from,
+                          const std::vector<std::string>& to, std::string_view delivery_id,
+                          std::chrono::system_clock::time_point date) {
+  auto severity = payload_text(payload, "severity");
+  auto summary = utf8_prefix(payload_text(payload, "summary"), 200);
+  std::time_t t = std::chrono::system_clock::to_time_t(date);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char when[64];
+  std::strftime(when, sizeof when, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+  std::string rcpt;
+  for (const auto& a : to) {
+    if (!rcpt.empty()) rcpt += ", ";
+    rcpt += a;
+  }
+  std::string m;
+  m.append("Date: ").append(when).append("\r\n");
+  m.append("From: ").append(from).append("\r\n");
+  m.append("To: ").append(rcpt).append("\r\n");
+  m.append("Subject: ")
+      .append(encoded_words("[beampipe] " + severity + " \u2014 " + summary))
+      .append("\r\n");
+  m.append("Message-ID: <").append(delivery_id).append("@beampipe>\r\n");
+  m.append("X-Beampipe-Delivery: ").append(delivery_id).append("\r\n");
+  m.append("MIME-Version: 1.0\r\n");
+  m.append("Content-Type: text/plain; charset=utf-8\r\n");
+  m.append("Content-Transfer-Encoding: base64\r\n\r\n");
+  auto body = base64(pretty_json(payload) + "\n");
+  for (size_t i = 0; i < body.size(); i += 76) m.append(body.substr(i, 76)).append("\r\n");
+  return m;
 }
 
 }  // namespace beampipe::domain::alerting

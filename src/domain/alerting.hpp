@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "domain/aggregates.hpp"
 
@@ -29,8 +30,7 @@ struct channel_config {
   boost::json::object secret;
 };
 
-// Checks a channel's kind and config and splits it. Only "webhook" is delivered by this build;
-// "email" is refused with a message saying so. Errors name the field ("kind", "config",
+// Checks a channel's kind and config and splits it. Errors name the field ("kind", "config",
 // "config.url", "config.template", "config.headers.<name>", "config.routing_key", ...).
 //   url: absolute http/https URL with a host, at most 2048 bytes, no user:password@
 //   template: generic | slack | pagerduty (default generic)
@@ -39,6 +39,9 @@ struct channel_config {
 //            string value without CR/LF, at most 20 headers
 //   routing_key: string, required for (and only meaningful with) the pagerduty template
 //   any other key is refused.
+// An email config: smtp_host, security tls (implicit, port 465 by default) | starttls (587),
+// port, from (default beampipe@localhost), to [1..20 addresses], user, password (secret,
+// needs user). Plain SMTP is refused.
 std::variant<channel_config, command_error> parse_channel_config(std::string_view kind,
                                                                  const boost::json::value& config);
 
@@ -71,17 +74,17 @@ bool valid_severity(std::string_view severity);
 // What the evaluator measured for one rule's scope (its project module, or all projects).
 struct measurements {
   int64_t pending_sources = 0;
-  double oldest_pending_age_seconds = 0;  // 0 when nothing is pending
-  int64_t discovery_changes = 0;          // discovery.changed events in the rule's window
-  int64_t queue_depth = 0;                // queued jobs
-  int64_t projection_lag = 0;             // events the furthest-behind read model lacks
+  double oldest_pending_age_seconds = 0;        // 0 when nothing is pending
+  int64_t discovery_changes = 0;                // discovery.changed events in the rule's window
+  int64_t queue_depth = 0;                      // queued jobs
+  int64_t projection_lag = 0;                   // events the furthest-behind read model lacks
   std::map<std::string, bool> dependencies_up;  // by name; a name absent counts as up
 };
 
 struct verdict {
   bool firing = false;
-  std::string summary;           // one line for people ("12 sources pending ≥ 10")
-  boost::json::object details;   // the measured value and the bound
+  std::string summary;          // one line for people ("12 sources pending ≥ 10")
+  boost::json::object details;  // the measured value and the bound
 };
 
 // Whether a periodic trigger's condition holds now (for_minutes is the evaluator's business).
@@ -104,6 +107,17 @@ bool in_cooldown(std::optional<std::chrono::system_clock::time_point> last_fired
 // PagerDuty's summary is cut to 1024 bytes (its limit) on a UTF-8 boundary.
 boost::json::object webhook_body(std::string_view template_name, const boost::json::object& payload,
                                  std::string_view routing_key, std::string_view delivery_id);
+
+// The email an alert becomes (§3.9 step 2): RFC 5322 headers (Date, From, To, Subject
+// "[beampipe] {severity} — {summary}" as RFC 2047 encoded words, Message-ID
+// <delivery_id@beampipe>, X-Beampipe-Delivery, MIME text/plain UTF-8 in base64) and the payload
+// as indented JSON. Lines end in CRLF.
+std::string email_message(const boost::json::object& payload, std::string_view from,
+                          const std::vector<std::string>& to, std::string_view delivery_id,
+                          std::chrono::system_clock::time_point date);
+
+// JSON indented by two spaces, keys in their stored order.
+std::string pretty_json(const boost::json::value& v);
 
 // Delay before attempt `attempt + 1` after failed attempt `attempt` (1-based):
 // min(base * 2^(attempt-1), cap).

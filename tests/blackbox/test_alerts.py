@@ -102,7 +102,7 @@ channel_body = {"name": "ops-webhook", "kind": "webhook",
                 "config": {"url": url, "template": "generic", "headers": {"X-Token": SECRET_HEADER}}}
 for what, body, field in [
         ("unknown kind", dict(channel_body, kind="sms"), "kind"),
-        ("email is not delivered by this build", dict(channel_body, kind="email"), "kind"),
+        ("a webhook config for an email channel", dict(channel_body, kind="email"), "config.url"),
         ("ftp URL", dict(channel_body, config={"url": "ftp://example.org/x"}), "config.url"),
         ("credentials in the URL", dict(channel_body, config={"url": "http://u:p@example.org/x"}), "config.url"),
         ("CR/LF in a header value", dict(channel_body, config={"url": url, "headers": {"X-A": "a\r\nB: c"}}),

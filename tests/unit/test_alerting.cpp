@@ -156,10 +156,6 @@ TEST_CASE("alerting: other refusals name their field") {
   CHECK(field_of(R"({"url":"https://h.example","template":"pagerduty","routing_key":"***"})") ==
         "config.routing_key");
 
-  auto email = refused("email", R"({"smtp_host":"mail.example","to":["a@b"]})");
-  CHECK(email.field == "kind");
-  CHECK(email.message.find("webhook") != std::string::npos);
-  CHECK(email.message.find("email") != std::string::npos);
   CHECK(refused("sms", R"({"url":"https://h.example"})").field == "kind");
   CHECK(refused("webhook", R"("https://h.example")").field == "config");
   CHECK(refused("webhook", R"(null)").field == "config");
@@ -438,4 +434,56 @@ TEST_CASE("alerting: delivery backoff doubles up to the cap") {
   CHECK(delivery_backoff(62, 1s, std::chrono::seconds::max()) ==
         std::chrono::seconds(int64_t{1} << 61));
   CHECK(delivery_backoff(3, 100s, 50s) == 50s);
+}
+
+TEST_CASE("alerting: email channels keep the password secret and default the port by TLS mode") {
+  auto r = parse("email", R"({"smtp_host":"mail.example.org","to":["ops@example.org"],
+                             "user":"alerts","password":"pw-SECRET"})");
+  REQUIRE(std::holds_alternative<channel_config>(r));
+  auto c = std::get<channel_config>(r);
+  CHECK(c.shown.at("port") == 465);  // implicit TLS (⚠ §1.8: not 587)
+  CHECK(c.shown.at("security") == "tls");
+  CHECK(c.shown.at("from") == "beampipe@localhost");
+  CHECK(c.shown.at("password") == "***");
+  CHECK(json::serialize(c.shown).find("pw-SECRET") == std::string::npos);
+  CHECK(c.secret.at("password") == "pw-SECRET");
+  auto st = std::get<channel_config>(
+      parse("email", R"({"smtp_host":"mail","security":"starttls","to":["a@b.c"]})"));
+  CHECK(st.shown.at("port") == 587);
+  CHECK(st.secret.empty());
+  auto field = [](std::string_view text) { return refused("email", text).field; };
+  CHECK(field(R"({"to":["a@b.c"]})") == "config.smtp_host");
+  CHECK(field(R"({"smtp_host":"mail","to":[]})") == "config.to");
+  CHECK(field(R"({"smtp_host":"mail","to":["a@b.c","not an address"]})") == "config.to[1]");
+  CHECK(field(R"({"smtp_host":"mail","to":["a@b.c"],"security":"none"})") == "config.security");
+  CHECK(field(R"({"smtp_host":"mail","to":["a@b.c"],"port":70000})") == "config.port");
+  CHECK(field(R"({"smtp_host":"mail","to":["a@b.c"],"password":"x"})") == "config.user");
+  CHECK(field(R"({"smtp_host":"mail","to":["a@b.c"],"from":"x>@y"})") == "config.from");
+  CHECK(field(R"({"smtp_host":"mail","to":["a@b.c"],"url":"https://x"})") == "config.url");
+  CHECK(field(R"({"smtp_host":"mail x","to":["a@b.c"]})") == "config.smtp_host");
+  // A PATCH sending the shown config back keeps the stored password.
+  auto back = restore_masked(json::value(c.shown), c.shown, c.secret);
+  auto again = std::get<channel_config>(parse_channel_config("email", back));
+  CHECK(again.secret == c.secret);
+}
+
+TEST_CASE("alerting: the email an alert becomes") {
+  auto payload = obj(R"({"alert":"execution.failed","severity":"critical",
+                         "summary":"Execution 42 failed: graph sha256 mismatch"})");
+  auto m = email_message(payload, "beampipe@localhost", {"ops@example.org", "sci@example.org"},
+                         "0190a000-0000-7000-8000-000000000001",
+                         std::chrono::system_clock::time_point(std::chrono::seconds(1795000000)));
+  CHECK(m.find("From: beampipe@localhost\r\n") != std::string::npos);
+  CHECK(m.find("To: ops@example.org, sci@example.org\r\n") != std::string::npos);
+  CHECK(m.find("Message-ID: <0190a000-0000-7000-8000-000000000001@beampipe>\r\n") !=
+        std::string::npos);
+  CHECK(m.find("Date: Wed, 18 Nov 2026 11:06:40 +0000\r\n") != std::string::npos);
+  // The subject is RFC 2047 (the em dash is not ASCII): "[beampipe] critical — Execution ..."
+  auto subject = m.substr(m.find("Subject: "), m.find("\r\nMessage-ID") - m.find("Subject: "));
+  CHECK(subject.find("=?UTF-8?B?") != std::string::npos);
+  for (size_t at = 0; (at = subject.find("\r\n", at)) != std::string::npos; at += 2)
+    CHECK(subject[at + 2] == ' ');  // folded lines continue with a space
+  CHECK(m.find("\r\n\r\n") != std::string::npos);
+  CHECK(pretty_json(json::parse(R"({"a":[1,{"b":null}],"c":{}})")) ==
+        "{\n  \"a\": [\n    1,\n    {\n      \"b\": null\n    }\n  ],\n  \"c\": {}\n}");
 }
