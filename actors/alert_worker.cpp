@@ -127,14 +127,18 @@ struct alert_worker::impl {
     {
       pqxx::read_transaction tx(db());
       auto on = enabled_channels(tx);
-      auto rows = tx.exec(
+      // Failed runs older than the look-back are not alerted any more (the workers were down
+      // that long); it also bounds what each scan reads.
+      auto rows = tx.exec_params(
           "SELECT r.uuid::text, r.name, r.severity, r.channel_ids::text, t.id::text, "
           "t.project_module, t.execution_id::text, t.source_identifiers::text, t.error "
           "FROM alert_rules r JOIN alert_triggers t ON r.trigger_kind = 'execution_terminal' "
           "AND r.enabled AND (r.project_module IS NULL OR r.project_module = t.project_module) "
           "AND t.occurred_at >= r.enabled_since "
-          "WHERE NOT EXISTS (SELECT 1 FROM alert_trigger_outcomes o WHERE o.trigger_id = t.id "
-          "AND o.rule_id = r.uuid) ORDER BY t.position LIMIT 200");
+          "WHERE t.occurred_at > now() - make_interval(hours => $1::int) AND NOT EXISTS (SELECT 1 "
+          "FROM alert_trigger_outcomes o WHERE o.trigger_id = t.id AND o.rule_id = r.uuid) "
+          "ORDER BY t.position LIMIT 200",
+          static_cast<int>(opts.trigger_lookback.count()));
       auto now = clock::now();
       for (auto it = offered.begin(); it != offered.end();)
         it = now - it->second > std::chrono::minutes(1) ? offered.erase(it) : std::next(it);
@@ -281,6 +285,10 @@ struct alert_worker::impl {
                                 {"payload", std::move(payload)},
                                 {"channel_ids", deliverable(json::parse(row[6].c_str()), on)}}});
       }
+      // Conditions of rules that are gone, disabled or changed kind start over.
+      tx.exec(
+          "DELETE FROM alert_conditions c WHERE NOT EXISTS (SELECT 1 FROM alert_rules r WHERE "
+          "r.uuid = c.rule_id AND r.enabled AND r.trigger_kind <> 'execution_terminal')");
       tx.commit();
     }
     for (auto& o : offers) fire(o.rule, std::move(o.body));
@@ -345,7 +353,7 @@ struct alert_worker::impl {
     } else {
       auto out =
           adapters::deliver_alert(d.kind, d.shown, *secret, d.payload, d.id, attempt, opts.notify);
-      if (out.status) body["http_status"] = out.status;
+      if (out.status) body["response_code"] = out.status;
       if (out.sent) {
         body["outcome"] = "sent";
       } else {
@@ -432,7 +440,7 @@ channel_test_result test_channel(runtime& rt, store::connection_pool& pool,
                     {"channel_id", channel_uuid},
                     {"payload", std::move(payload)}};
   if (!sent.sent) body["error"] = sent.error;
-  if (sent.status) body["http_status"] = sent.status;
+  if (sent.status) body["response_code"] = sent.status;
   command_request cr;
   cr.stream_id = domain::alert_delivery_stream_id(out.delivery_id);
   cr.cmd = {"attempt", std::move(body), actor};

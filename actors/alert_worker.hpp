@@ -33,6 +33,7 @@ struct alert_worker_options {
   std::chrono::seconds evaluate_every{60};     // BEAMPIPE_ALERT_EVALUATOR_INTERVAL_SECONDS
   std::chrono::seconds backoff{30};            // BEAMPIPE_ALERT_DELIVERY_BACKOFF_SECONDS
   std::chrono::seconds backoff_cap{3600};      // BEAMPIPE_ALERT_DELIVERY_BACKOFF_MAX_SECONDS
+  std::chrono::hours trigger_lookback{24};     // BEAMPIPE_ALERT_TRIGGER_LOOKBACK_HOURS
   int max_attempts = 8;                        // BEAMPIPE_ALERT_DELIVERY_MAX_ATTEMPTS
   adapters::notify_options notify;  // timeout (BEAMPIPE_ALERT_WEBHOOK_TIMEOUT_MS), extra CA file
   std::chrono::milliseconds lock{60000};  // delivery and evaluator leases

@@ -143,7 +143,7 @@ class alert_deliveries_projection : public projection {
                               {"status", "pending"},
                               {"payload", d.at("payload")},
                               {"error", nullptr},
-                              {"http_status", nullptr},
+                              {"response_code", nullptr},
                               {"attempts", 0},
                               {"next_attempt_at", nullptr},
                               {"test", false},
@@ -171,7 +171,7 @@ class alert_deliveries_projection : public projection {
     r["status"] = outcome == "retry" ? "pending" : outcome;
     r["attempts"] = d.at("attempt");
     r["error"] = field(d, "error");
-    r["http_status"] = field(d, "http_status");
+    r["response_code"] = field(d, "response_code");
     r["next_attempt_at"] = outcome == "retry" ? d.at("next_attempt_at") : json::value(nullptr);
     r["sent_at"] = outcome == "sent" ? json::value(e.recorded_at) : json::value(nullptr);
     r["updated_at"] = e.recorded_at;

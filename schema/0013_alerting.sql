@@ -40,7 +40,7 @@ CREATE TABLE alert_deliveries (
   status           varchar(16) NOT NULL,      -- pending | sent | failed
   payload          jsonb NOT NULL,
   error            text,
-  http_status      integer,
+  response_code    integer,                   -- the HTTP status or final SMTP reply
   attempts         integer NOT NULL,
   next_attempt_at  timestamptz,
   test             boolean NOT NULL,

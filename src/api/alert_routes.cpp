@@ -27,7 +27,7 @@ const char* kRuleRow =
     "'last_fired_at', last_fired_at, 'created_at', created_at, 'updated_at', updated_at)";
 const char* kDeliveryRow =
     "SELECT json_build_object('uuid', uuid, 'rule_id', rule_id, 'channel_id', channel_id, "
-    "'status', status, 'payload', payload, 'error', error, 'http_status', http_status, "
+    "'status', status, 'payload', payload, 'error', error, 'response_code', response_code, "
     "'attempts', attempts, 'next_attempt_at', next_attempt_at, 'test', test, 'created_at', "
     "created_at, 'updated_at', updated_at, 'sent_at', sent_at)";
 

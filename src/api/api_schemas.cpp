@@ -728,20 +728,20 @@ json::object build() {
                                  {"last_fired_at", nts()},
                                  {"created_at", ts()},
                                  {"updated_at", nts()}});
-  s["AlertDeliveryRow"] =
-      object_of({{"uuid", uuid()},
-                 {"rule_id", nuuid()},
-                 {"channel_id", nuuid()},
-                 {"status", one_of_strings({"pending", "sent", "failed"})},
-                 {"payload", described(free_object(), "The alert (AlertPayload, spec §3.9)")},
-                 {"error", nstr()},
-                 {"http_status", ni64()},
-                 {"attempts", i64()},
-                 {"next_attempt_at", nts()},
-                 {"test", boolean()},
-                 {"created_at", ts()},
-                 {"updated_at", ts()},
-                 {"sent_at", nts()}});
+  s["AlertDeliveryRow"] = object_of(
+      {{"uuid", uuid()},
+       {"rule_id", nuuid()},
+       {"channel_id", nuuid()},
+       {"status", one_of_strings({"pending", "sent", "failed"})},
+       {"payload", described(free_object(), "The alert (AlertPayload, spec §3.9)")},
+       {"error", nstr()},
+       {"response_code", described(ni64(), "The HTTP status or the final SMTP reply code")},
+       {"attempts", i64()},
+       {"next_attempt_at", nts()},
+       {"test", boolean()},
+       {"created_at", ts()},
+       {"updated_at", ts()},
+       {"sent_at", nts()}});
 
   // --- the contract itself
   s["OpenApiDocument"] = described(free_object(), "This document");

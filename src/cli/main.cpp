@@ -100,6 +100,7 @@ Environment (defaults):
   BEAMPIPE_ALERT_DELIVERY_MAX_ATTEMPTS 8, BEAMPIPE_ALERT_DELIVERY_BACKOFF_SECONDS 30 (doubling),
   BEAMPIPE_ALERT_DELIVERY_BACKOFF_MAX_SECONDS 3600, BEAMPIPE_ALERT_WEBHOOK_TIMEOUT_MS 10000
   BEAMPIPE_ALERT_CA_FILE (extra CA certificates for HTTPS webhooks and SMTP over TLS)
+  BEAMPIPE_ALERT_TRIGGER_LOOKBACK_HOURS 24 (failed runs older than this are not alerted)
 )";
 
 struct args {
@@ -347,6 +348,8 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
       std::chrono::seconds(std::max(1L, env_long("BEAMPIPE_ALERT_DELIVERY_BACKOFF_SECONDS", 30)));
   awo.backoff_cap = std::chrono::seconds(
       std::max(1L, env_long("BEAMPIPE_ALERT_DELIVERY_BACKOFF_MAX_SECONDS", 3600)));
+  awo.trigger_lookback =
+      std::chrono::hours(std::max(1L, env_long("BEAMPIPE_ALERT_TRIGGER_LOOKBACK_HOURS", 24)));
   awo.max_attempts =
       static_cast<int>(std::max(1L, env_long("BEAMPIPE_ALERT_DELIVERY_MAX_ATTEMPTS", 8)));
   awo.notify.timeout = std::chrono::milliseconds(

@@ -365,7 +365,7 @@ void delivery_apply(json::object& s, std::string_view, const json::object& d, st
   if (outcome != "retry") s["closed"] = true;
 }
 
-// attempt {attempt, outcome: sent|retry|failed, error?, http_status?, next_attempt_at?} and,
+// attempt {attempt, outcome: sent|retry|failed, error?, response_code?, next_attempt_at?} and,
 // for a channel test (the delivery's only attempt), {test: true, channel_id, payload}.
 decision delivery_decide(const json::object& s, std::string_view stream_id, const command& c) {
   if (c.name != "attempt")
@@ -384,7 +384,7 @@ decision delivery_decide(const json::object& s, std::string_view stream_id, cons
                  {"attempt", attempt},
                  {"outcome", outcome},
                  {"error", at_or_null(c.body, "error")},
-                 {"http_status", at_or_null(c.body, "http_status")}};
+                 {"response_code", at_or_null(c.body, "response_code")}};
   if (outcome == "retry") {
     if (!util::parse_rfc3339(str(c.body, "next_attempt_at")))
       return {{}, bad("next_attempt_at", "a retry needs next_attempt_at")};
