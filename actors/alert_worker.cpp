@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <condition_variable>
 #include <mutex>
 #include <set>
@@ -28,6 +30,7 @@ namespace {
 
 constexpr const char* kTickNamespace = "3b8e5d21-7c4a-4f19-b6e2-9d0a1c7f4e58";
 constexpr const char* kActor = "system:alerts";
+constexpr size_t kSenders = 4;
 
 std::string text_or_empty(const pqxx::field& f) { return f.is_null() ? std::string() : f.c_str(); }
 
@@ -64,12 +67,18 @@ struct alert_worker::impl {
   // (rule, trigger) pairs offered by this process that the read model does not show yet, so a
   // lagging read model does not make us offer them every scan.
   std::map<std::string, clock::time_point> offered;
+  // Deliveries are sent a few at a time, off the scan loop, so one slow receiver holds up
+  // neither the others nor the next scan's triggers.
+  store::connection_pool senders_db;
+  boost::asio::thread_pool senders{kSenders};
+  std::set<std::string> inflight;  // delivery ids being sent by this process (under mu)
 
   impl(runtime& r, std::string ci, alert_worker_options o)
       : rt(r),
         conninfo(std::move(ci)),
         opts(std::move(o)),
-        leases(conninfo, r.node_id(), opts.lock) {}
+        leases(conninfo, r.node_id(), opts.lock),
+        senders_db(conninfo, kSenders, "beampipe-alerts") {}
 
   pqxx::connection& db() {
     if (!conn || !conn->is_open()) conn = store::connect(conninfo, "beampipe-alerts");
@@ -330,8 +339,17 @@ struct alert_worker::impl {
       {
         std::lock_guard lk(mu);
         if (stopping) return;
+        if (!inflight.insert(d.id).second) continue;
       }
-      deliver(d);
+      boost::asio::post(senders, [this, d = std::move(d)] {
+        try {
+          deliver(d);
+        } catch (const std::exception& e) {
+          spdlog::warn("alert delivery {}: {}", d.id, e.what());
+        }
+        std::lock_guard lk(mu);
+        inflight.erase(d.id);
+      });
     }
   }
 
@@ -343,7 +361,15 @@ struct alert_worker::impl {
     util::correlation_scope corr(exec && exec->is_string() ? std::string(exec->as_string()) : d.id);
     json::object body{{"attempt", attempt}};
     std::optional<json::object> secret;
-    if (d.channel_exists) secret = store::get_channel_secret(db(), d.channel);
+    try {
+      if (d.channel_exists)
+        secret = store::with_connection(senders_db, [&](pqxx::connection& c) {
+          return store::get_channel_secret(c, d.channel);
+        });
+    } catch (...) {
+      leases.finish(*claim, false, "error");  // released: tried again on the next scan
+      throw;
+    }
     if (!d.channel_exists || !secret) {
       body["outcome"] = "failed";
       body["error"] = "the channel was deleted";
@@ -395,6 +421,7 @@ void alert_worker::stop() {
   }
   impl_->cv.notify_all();
   if (impl_->thread.joinable()) impl_->thread.join();
+  impl_->senders.join();
 }
 
 channel_test_result test_channel(runtime& rt, store::connection_pool& pool,
