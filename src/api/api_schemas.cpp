@@ -701,7 +701,8 @@ json::object build() {
       "execution_terminal {}; pending_backlog {threshold: 50}; pending_stale {max_age_seconds: "
       "21600}; discovery_stall {window_minutes: 120}; dependency_down {dependency: postgres}; "
       "queue_depth {threshold: 100, for_minutes: 10}; projection_lag {max_events: 10000, "
-      "for_minutes: 5}");
+      "for_minutes: 5}. Every periodic kind takes for_minutes: how long the condition must "
+      "hold before the rule fires");
   auto severity = one_of_strings({"info", "warning", "error", "critical"});
   s["AlertRuleCreate"] =
       object_of({{"name", described(str(), "1..100 characters")},

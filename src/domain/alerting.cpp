@@ -199,7 +199,9 @@ std::optional<command_error> check_header(std::string_view name, const json::val
 
 // --- triggers ---
 
-enum class param_type { positive_int, non_negative_int, dependency };
+// optional_minutes: a non-negative integer that is not filled in when absent (for_minutes on
+// kinds that fire at once unless told to wait).
+enum class param_type { positive_int, non_negative_int, optional_minutes, dependency };
 
 struct trigger_param {
   const char* key;
@@ -216,10 +218,18 @@ struct trigger_spec {
 const std::vector<trigger_spec>& trigger_specs() {
   static const std::vector<trigger_spec> specs = {
       {"execution_terminal", {}},
-      {"pending_backlog", {{"threshold", param_type::positive_int, 50, nullptr}}},
-      {"pending_stale", {{"max_age_seconds", param_type::positive_int, 21600, nullptr}}},
-      {"discovery_stall", {{"window_minutes", param_type::positive_int, 120, nullptr}}},
-      {"dependency_down", {{"dependency", param_type::dependency, 0, "postgres"}}},
+      {"pending_backlog",
+       {{"threshold", param_type::positive_int, 50, nullptr},
+        {"for_minutes", param_type::optional_minutes, 0, nullptr}}},
+      {"pending_stale",
+       {{"max_age_seconds", param_type::positive_int, 21600, nullptr},
+        {"for_minutes", param_type::optional_minutes, 0, nullptr}}},
+      {"discovery_stall",
+       {{"window_minutes", param_type::positive_int, 120, nullptr},
+        {"for_minutes", param_type::optional_minutes, 0, nullptr}}},
+      {"dependency_down",
+       {{"dependency", param_type::dependency, 0, "postgres"},
+        {"for_minutes", param_type::optional_minutes, 0, nullptr}}},
       {"queue_depth",
        {{"threshold", param_type::positive_int, 100, nullptr},
         {"for_minutes", param_type::non_negative_int, 10, nullptr}}},
@@ -579,7 +589,7 @@ std::optional<command_error> check_trigger(std::string_view kind, json::object& 
       continue;
     }
     if (absent) {
-      config[p.key] = p.default_int;
+      if (p.type != param_type::optional_minutes) config[p.key] = p.default_int;
       continue;
     }
     int64_t low = p.type == param_type::positive_int ? 1 : 0;
@@ -653,7 +663,7 @@ verdict evaluate_condition(std::string_view kind, const json::object& config,
 }
 
 std::chrono::seconds hold_for(std::string_view kind, const json::object& config) {
-  if (kind != "queue_depth" && kind != "projection_lag") return std::chrono::seconds(0);
+  if (!is_periodic_trigger(kind)) return std::chrono::seconds(0);
   int64_t minutes = config_int(config, kind, "for_minutes");
   if (minutes <= 0) return std::chrono::seconds(0);
   if (minutes > kMaxTriggerInt) minutes = kMaxTriggerInt;

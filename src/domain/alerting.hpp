@@ -64,7 +64,9 @@ std::string mask_url(std::string_view url);
 //   dependency_down     {dependency: "postgres"}            that dependency's probe fails
 //   queue_depth         {threshold: 100, for_minutes: 10}   queued jobs >= threshold, held
 //   projection_lag      {max_events: 10000, for_minutes: 5} a read model this far behind, held
-// Integers are >= 1 (for_minutes >= 0) and at most 10^9.
+// Every periodic kind also takes for_minutes (>= 0; not filled in where the list shows none):
+// the condition must hold that long before the rule fires. Integers are >= 1 (for_minutes
+// >= 0) and at most 10^9.
 std::optional<command_error> check_trigger(std::string_view kind, boost::json::object& config);
 bool is_periodic_trigger(std::string_view kind);  // every kind but execution_terminal
 
@@ -91,8 +93,8 @@ struct verdict {
 verdict evaluate_condition(std::string_view kind, const boost::json::object& config,
                            const measurements& m);
 
-// How long a condition must have held before a rule fires (trigger_config.for_minutes, 0 when
-// the kind has none).
+// How long a condition must have held before a rule fires (trigger_config.for_minutes; 0 for
+// execution_terminal and when absent).
 std::chrono::seconds hold_for(std::string_view kind, const boost::json::object& config);
 
 // Cooldown (§3.9 step 1): true while now - last_fired_at < cooldown_minutes.

@@ -247,9 +247,21 @@ st, backlog, _, _ = post("/alert-rules", {"name": "backlog", "trigger_kind": "pe
                                           "trigger_config": {"threshold": 1}, "channel_ids": [cid]})
 c.eq("periodic rule created (global)", (st, backlog["project_module"], backlog["trigger_config"]),
      (201, None, {"threshold": 1}))
+# The same condition, required to hold for a minute first (for_minutes): it fires only once
+# the condition it records has held that long.
+st, held, _, _ = post("/alert-rules", {"name": "backlog held", "trigger_kind": "pending_backlog",
+                                       "trigger_config": {"threshold": 1, "for_minutes": 1}, "channel_ids": [cid]})
+c.eq("held rule created", (st, held["trigger_config"]), (201, {"threshold": 1, "for_minutes": 1}))
 d3 = wait_for("the backlog alert", lambda: [d for d in deliveries_of(backlog["uuid"]) if d["status"] == "sent"])[0]
 c.eq("backlog payload", (d3["payload"]["alert"], d3["payload"]["details"]["value"] >= 1), ("pending_backlog", True))
 srv.request("PATCH", f"{V2}/alert-rules/{backlog['uuid']}", {"enabled": False})
+since = float(wait_for("the held condition", lambda: psql(
+    db, f"SELECT extract(epoch FROM since) FROM alert_conditions WHERE rule_id = '{held['uuid']}'")))
+d5 = wait_for("the held backlog alert", lambda: [d for d in deliveries_of(held["uuid"]) if d["status"] == "sent"],
+              timeout=120)[0]
+fired = psql(db, f"SELECT extract(epoch FROM '{d5['payload']['fired_at']}'::timestamptz)")
+c.true("it fired only after holding for a minute", float(fired) - since >= 60)
+srv.request("PATCH", f"{V2}/alert-rules/{held['uuid']}", {"enabled": False})
 
 # --- secrets: not in any event, not in the logs
 leaks = psql(db, "SELECT count(*) FROM events WHERE data::text ~ 'SECRET(PATH|QUERY|HEADER)x7' "
@@ -260,7 +272,8 @@ c.true("no secret in the logs", not any("x7" in line and "SECRET" in line for li
 # --- deletes
 st, _, _, _ = srv.request("DELETE", f"{V2}/alert-rules/{backlog['uuid']}")
 c.eq("rule deleted", st, 204)
-c.eq("gone from the list", [r["uuid"] for r in srv.request("GET", V2 + "/alert-rules")[1]], [rid])
+c.eq("gone from the list", sorted(r["uuid"] for r in srv.request("GET", V2 + "/alert-rules")[1]),
+     sorted([rid, held["uuid"]]))
 st, _, _, _ = srv.request("DELETE", f"{V2}/notification-channels/{cid}")
 c.eq("channel deleted", st, 204)
 c.eq("its secret is gone", psql(db, "SELECT count(*) FROM notification_channel_secrets"), "0")

@@ -352,6 +352,16 @@ TEST_CASE("alerting: hold_for") {
   CHECK(hold_for("projection_lag", obj(R"({"max_events":1,"for_minutes":0})")) == 0s);
   CHECK(hold_for("projection_lag", obj(R"({"max_events":1,"for_minutes":3})")) == 180s);
   CHECK(hold_for("pending_backlog", obj(R"({"threshold":1})")) == 0s);
+  CHECK(hold_for("pending_backlog", obj(R"({"threshold":1,"for_minutes":2})")) == 120s);
+  CHECK(hold_for("execution_terminal", obj(R"({"for_minutes":2})")) == 0s);
+  // for_minutes is accepted on every periodic kind, checked, and not filled in when absent.
+  auto backlog = obj(R"({"threshold":3})");
+  CHECK_FALSE(check_trigger("pending_backlog", backlog));
+  CHECK(backlog == obj(R"({"threshold":3})"));
+  auto held = obj(R"({"dependency":"tap_casda","for_minutes":-1})");
+  CHECK(check_trigger("dependency_down", held)->field == "trigger_config.for_minutes");
+  auto term = obj(R"({"for_minutes":1})");
+  CHECK(check_trigger("execution_terminal", term)->field == "trigger_config.for_minutes");
   CHECK(hold_for("execution_terminal", {}) == 0s);
   json::object filled;
   REQUIRE(!check_trigger("queue_depth", filled));
