@@ -102,7 +102,7 @@ struct alert_worker::impl {
     }
   }
 
-  std::set<std::string> enabled_channels(pqxx::read_transaction& tx) {
+  std::set<std::string> enabled_channels(pqxx::transaction_base& tx) {
     std::set<std::string> out;
     for (const auto& row : tx.exec("SELECT uuid::text FROM notification_channels WHERE enabled"))
       out.insert(row[0].c_str());
@@ -250,9 +250,7 @@ struct alert_worker::impl {
     std::vector<offer> offers;
     {
       pqxx::work tx(db());
-      std::set<std::string> on;
-      for (const auto& row : tx.exec("SELECT uuid::text FROM notification_channels WHERE enabled"))
-        on.insert(row[0].c_str());
+      auto on = enabled_channels(tx);
       // Global rules (no project module) are evaluated over every project: the baseline
       // skipped them here, so a global dependency_down rule could never fire.
       auto rules = tx.exec(

@@ -31,32 +31,19 @@ const char* kDeliveryRow =
     "'attempts', attempts, 'next_attempt_at', next_attempt_at, 'test', test, 'created_at', "
     "created_at, 'updated_at', updated_at, 'sent_at', sent_at)";
 
-// Appends (not operator+): GCC 12 warns falsely (array-bounds) on long string + chains.
-std::string joined(const char* select, const char* rest) {
-  std::string out(select);
-  out.append(rest);
-  return out;
-}
-
-void only_fields(const json::object& body, std::initializer_list<std::string_view> known) {
-  for (const auto& kv : body)
-    if (std::find(known.begin(), known.end(), kv.key()) == known.end())
-      fail(400, "unknown_field", "unknown field " + std::string(kv.key()), std::string(kv.key()));
-}
-
 void refuse(const domain::command_error& e) {
   throw api_error{e.status, e.code, e.message, e.field, e.details};
 }
 
 json::object channel_or_404(app_context& ctx, const std::string& id) {
-  auto row =
-      query_row(ctx, joined(kChannelRow, " FROM notification_channels WHERE uuid = $1::uuid"), id);
+  auto row = query_row(
+      ctx, sql_text({kChannelRow, " FROM notification_channels WHERE uuid = $1::uuid"}), id);
   if (!row) fail(404, "not_found", "notification channel " + id + " not found", "id");
   return *row;
 }
 
 json::object rule_or_404(app_context& ctx, const std::string& id) {
-  auto row = query_row(ctx, joined(kRuleRow, " FROM alert_rules WHERE uuid = $1::uuid"), id);
+  auto row = query_row(ctx, sql_text({kRuleRow, " FROM alert_rules WHERE uuid = $1::uuid"}), id);
   if (!row) fail(404, "not_found", "alert rule " + id + " not found", "id");
   return *row;
 }
@@ -86,7 +73,7 @@ response list_channels(app_context& ctx, request& req) {
 
 response post_channel(app_context& ctx, request& req) {
   auto body = parse_body(req);
-  only_fields(body, {"name", "kind", "config", "enabled"});
+  reject_unknown_fields(body, {"name", "kind", "config", "enabled"});
   const auto& kind = body.contains("kind") ? body.at("kind") : json::value(nullptr);
   if (!kind.is_string()) fail(400, "invalid_field", "kind must be webhook or email", "kind");
   if (!body.contains("config")) fail(400, "invalid_field", "config is required", "config");
@@ -111,7 +98,7 @@ response post_channel(app_context& ctx, request& req) {
 response patch_channel(app_context& ctx, request& req) {
   auto id = uuid_param(req, "id");
   auto body = parse_body(req);
-  only_fields(body, {"name", "config", "enabled"});
+  reject_unknown_fields(body, {"name", "config", "enabled"});
   auto row = channel_or_404(ctx, id);
   json::object cmd{{"uuid", id}};
   for (const char* k : {"name", "enabled"})
@@ -142,12 +129,9 @@ response patch_channel(app_context& ctx, request& req) {
 
 response delete_channel(app_context& ctx, request& req) {
   auto id = uuid_param(req, "id");
-  auto r = run_command(ctx, req, domain::kChannelRegistryStream, "delete", {{"uuid", id}});
+  auto res = delete_and_wait(ctx, req, domain::kChannelRegistryStream, {{"uuid", id}});
   erase_secret(ctx, id);
-  wait_for_position(ctx, r.position, ctx.max_wait);
-  response res;
-  res.status = 204;
-  return with_position(res, r.position);
+  return res;
 }
 
 response test_channel(app_context& ctx, request& req) {
@@ -209,12 +193,7 @@ response patch_rule(app_context& ctx, request& req) {
 }
 
 response delete_rule(app_context& ctx, request& req) {
-  auto id = uuid_param(req, "id");
-  auto r = run_command(ctx, req, domain::alert_rule_stream_id(id), "delete", {});
-  wait_for_position(ctx, r.position, ctx.max_wait);
-  response res;
-  res.status = 204;
-  return with_position(res, r.position);
+  return delete_and_wait(ctx, req, domain::alert_rule_stream_id(uuid_param(req, "id")), {});
 }
 
 // ------------------------------------------------------------------ deliveries

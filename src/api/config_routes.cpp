@@ -182,12 +182,8 @@ response make_default(app_context& ctx, request& req) {
 }
 
 response delete_profile(app_context& ctx, request& req) {
-  auto id = uuid_param(req, "id");
-  auto r = run_command(ctx, req, domain::kProfileRegistryStream, "delete", {{"uuid", id}});
-  wait_for_position(ctx, r.position, ctx.max_wait);
-  response res;
-  res.status = 204;
-  return with_position(res, r.position);
+  return delete_and_wait(ctx, req, domain::kProfileRegistryStream,
+                         {{"uuid", uuid_param(req, "id")}});
 }
 
 }  // namespace

@@ -113,11 +113,8 @@ std::optional<std::string> idempotency_key(const request& req) {
 response post_execution(app_context& ctx, request& req) {
   auto body = parse_body(req);
   // Only the ExecutionCreate fields: everything else in the create command is decided here.
-  for (const auto& kv : body)
-    if (kv.key() != "project_module" && kv.key() != "archive_name" && kv.key() != "sources" &&
-        kv.key() != "deployment_profile_id" && kv.key() != "deployment_profile_name")
-      fail(400, "unknown_field", "unknown field '" + std::string(kv.key()) + "'",
-           std::string(kv.key()));
+  reject_unknown_fields(body, {"project_module", "archive_name", "sources", "deployment_profile_id",
+                               "deployment_profile_name"});
   auto key = idempotency_key(req);
   auto sha = actors::execution_request_sha256(body);
   std::string id = key ? util::uuid_v5(kIdempotencyNamespace, request_actor(req) + "\x1f" + *key)
@@ -218,10 +215,7 @@ response list_executions(app_context& ctx, request& req) {
 response patch_execution(app_context& ctx, request& req) {
   auto id = uuid_param(req, "id");
   auto body = parse_body(req);
-  for (const auto& kv : body)
-    if (kv.key() != "status" && kv.key() != "reason")
-      fail(400, "unknown_field", "unknown field '" + std::string(kv.key()) + "'",
-           std::string(kv.key()));
+  reject_unknown_fields(body, {"status", "reason"});
   auto st = body.find("status");
   if (st == body.end() || !st->value().is_string() || st->value().as_string() != "cancelled")
     fail(400, "invalid_field", "status must be \"cancelled\"", "status");
@@ -235,10 +229,7 @@ response patch_execution(app_context& ctx, request& req) {
 response execute_execution(app_context& ctx, request& req) {
   auto id = uuid_param(req, "id");
   auto body = req.body.empty() ? json::object{} : parse_body(req);
-  for (const auto& kv : body)
-    if (kv.key() != "do_stage" && kv.key() != "do_submit")
-      fail(400, "unknown_field", "unknown field '" + std::string(kv.key()) + "'",
-           std::string(kv.key()));
+  reject_unknown_fields(body, {"do_stage", "do_submit"});
   body["correlation_id"] = req.correlation_id;  // the worker's events and logs carry it on
   auto r =
       run_command(ctx, req, domain::execution_stream_id(id), "request_execute", std::move(body));
@@ -256,10 +247,7 @@ response execute_execution(app_context& ctx, request& req) {
 response retry_execution(app_context& ctx, request& req) {
   auto id = uuid_param(req, "id");
   auto body = parse_body(req);
-  for (const auto& kv : body)
-    if (kv.key() != "reason")
-      fail(400, "unknown_field", "unknown field '" + std::string(kv.key()) + "'",
-           std::string(kv.key()));
+  reject_unknown_fields(body, {"reason"});
   body["correlation_id"] = req.correlation_id;
   auto r = run_command(ctx, req, domain::execution_stream_id(id), "retry", std::move(body));
   wait_for_position(ctx, r.position, ctx.max_wait);

@@ -1,5 +1,6 @@
 #include "api/handler_support.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include "store/event_store.hpp"
@@ -26,6 +27,20 @@ json::object parse_body(const request& req) {
   if (!v) fail(400, "malformed_json", "request body is not valid JSON: " + err, "body");
   if (!v->is_object()) fail(400, "invalid_body", "request body must be a JSON object", "body");
   return std::move(v->as_object());
+}
+
+void reject_unknown_fields(const json::object& body, std::initializer_list<std::string_view> known,
+                           const std::string& prefix) {
+  for (const auto& kv : body)
+    if (std::find(known.begin(), known.end(), kv.key()) == known.end())
+      fail(400, "unknown_field", "unknown field '" + prefix + std::string(kv.key()) + "'",
+           prefix + std::string(kv.key()));
+}
+
+std::string sql_text(std::initializer_list<const char*> parts) {
+  std::string q;
+  for (const char* p : parts) q.append(p);
+  return q;
 }
 
 int64_t int_param(const request& req, const std::string& name, int64_t fallback, int64_t lo,
@@ -144,6 +159,15 @@ json::array query_rows(app_context& ctx, const std::string& sql,
     }
   });
   return out;
+}
+
+response delete_and_wait(app_context& ctx, const request& req, std::string stream_id,
+                         json::object body) {
+  auto r = run_command(ctx, req, std::move(stream_id), "delete", std::move(body));
+  wait_for_position(ctx, r.position, ctx.max_wait);
+  response res;
+  res.status = 204;
+  return with_position(res, r.position);
 }
 
 response with_position(response r, int64_t position) {

@@ -12,6 +12,13 @@ namespace beampipe::api {
 
 [[noreturn]] void fail(int status, std::string code, std::string message, std::string field = "");
 boost::json::object parse_body(const request& req);
+// 400 unknown_field naming the first key of `body` outside `known` (prefix: where the object
+// sits in the request, e.g. "payload.").
+void reject_unknown_fields(const boost::json::object& body,
+                           std::initializer_list<std::string_view> known,
+                           const std::string& prefix = "");
+// SQL text from pieces, appended (GCC 12 misreports long std::string operator+ chains).
+std::string sql_text(std::initializer_list<const char*> parts);
 int64_t int_param(const request& req, const std::string& name, int64_t fallback, int64_t lo,
                   int64_t hi);
 std::optional<bool> bool_param(const request& req, const std::string& name);
@@ -43,6 +50,10 @@ response write_then_read(app_context& ctx, const request& req, std::string strea
   wait_for_position(ctx, r.position, ctx.max_wait);
   return with_position(json_response(status, read()), r.position);
 }
+
+// The delete path: send the command, wait until the read models have applied it, answer 204.
+response delete_and_wait(app_context& ctx, const request& req, std::string stream_id,
+                         boost::json::object body);
 
 // Binds a handler function to the app context for router::add.
 inline handler bound(app_context& ctx, response (*fn)(app_context&, request&)) {

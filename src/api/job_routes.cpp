@@ -46,16 +46,9 @@ const char* const kTickSelect =
     "  'lease_recoveries', l.recoveries) AS row "
     "FROM job_leases l WHERE l.kind LIKE '%\\_tick'";
 
-// Appends to the select (GCC 12 misreports std::string operator+ chains under -O2).
-std::string job_query(std::initializer_list<const char*> parts) {
-  std::string q;
-  for (const char* p : parts) q.append(p);
-  return q;
-}
-
 json::object job_or_404(app_context& ctx, const std::string& id) {
-  auto row = query_row(ctx, job_query({kJobSelect, " WHERE j.id = $1::uuid"}), id);
-  if (!row) row = query_row(ctx, job_query({kTickSelect, " AND l.job_id = $1::uuid"}), id);
+  auto row = query_row(ctx, sql_text({kJobSelect, " WHERE j.id = $1::uuid"}), id);
+  if (!row) row = query_row(ctx, sql_text({kTickSelect, " AND l.job_id = $1::uuid"}), id);
   if (!row) fail(404, "not_found", "job not found", "id");
   return *row;
 }
@@ -66,12 +59,12 @@ response list_jobs(app_context& ctx, request& req) {
   honour_min_position(ctx, req);
   auto q = [&](const char* k) { return req.query.count(k) ? req.query.at(k) : std::string(); };
   return list_page(ctx, "SELECT row",
-                   job_query({"FROM (", kJobSelect,
-                              " WHERE ($2 = '' OR j.kind = $2) AND ($3 = '' OR "
-                              "j.project_module = $3) UNION ALL ",
-                              kTickSelect,
-                              " AND ($2 = '' OR l.kind = $2) AND $3 = '') x "
-                              "WHERE ($1 = '' OR row->>'status' = $1)"}),
+                   sql_text({"FROM (", kJobSelect,
+                             " WHERE ($2 = '' OR j.kind = $2) AND ($3 = '' OR "
+                             "j.project_module = $3) UNION ALL ",
+                             kTickSelect,
+                             " AND ($2 = '' OR l.kind = $2) AND $3 = '') x "
+                             "WHERE ($1 = '' OR row->>'status' = $1)"}),
                    "ORDER BY row->>'created_at' DESC, row->>'id' DESC",
                    {q("status"), q("kind"), q("project_module")}, page_params(req, 100, 1000));
 }
@@ -100,10 +93,7 @@ std::string text_field(const json::object& o, const char* k, const std::string& 
 // A discovery job is the source's outstanding discovery request.
 json::object discovery_job(app_context& ctx, const request& req, const json::object& payload,
                            const std::string& key) {
-  for (const auto& kv : payload)
-    if (kv.key() != "project_module" && kv.key() != "source_identifier")
-      fail(400, "unknown_field", "unknown field 'payload." + std::string(kv.key()) + "'",
-           "payload." + std::string(kv.key()));
+  reject_unknown_fields(payload, {"project_module", "source_identifier"}, "payload.");
   auto module = text_field(payload, "project_module", "payload.project_module");
   auto ident = text_field(payload, "source_identifier", "payload.source_identifier");
   auto uuid = domain::source_uuid(module, ident);
@@ -127,10 +117,7 @@ json::object discovery_job(app_context& ctx, const request& req, const json::obj
 // /executions/{id}/execute).
 json::object execute_job(app_context& ctx, const request& req, const std::string& execution_id,
                          const json::object& payload) {
-  for (const auto& kv : payload)
-    if (kv.key() != "do_stage" && kv.key() != "do_submit")
-      fail(400, "unknown_field", "unknown field 'payload." + std::string(kv.key()) + "'",
-           "payload." + std::string(kv.key()));
+  reject_unknown_fields(payload, {"do_stage", "do_submit"}, "payload.");
   auto r =
       run_command(ctx, req, domain::execution_stream_id(execution_id), "request_execute", payload);
   wait_for_position(ctx, r.position, ctx.max_wait);
@@ -145,11 +132,7 @@ json::object execute_job(app_context& ctx, const request& req, const std::string
 // POST /jobs {kind, payload, execution_id?, idempotency_key?} → 202 JobRow.
 response post_job(app_context& ctx, request& req) {
   auto body = parse_body(req);
-  for (const auto& kv : body)
-    if (kv.key() != "kind" && kv.key() != "payload" && kv.key() != "execution_id" &&
-        kv.key() != "idempotency_key")
-      fail(400, "unknown_field", "unknown field '" + std::string(kv.key()) + "'",
-           std::string(kv.key()));
+  reject_unknown_fields(body, {"kind", "payload", "execution_id", "idempotency_key"});
   auto kind = text_field(body, "kind", "kind");
   json::object payload;
   if (auto p = body.find("payload"); p != body.end() && !p->value().is_null()) {
@@ -187,10 +170,7 @@ response post_job(app_context& ctx, request& req) {
 response requeue_job(app_context& ctx, request& req) {
   auto id = uuid_param(req, "id");
   auto body = parse_body(req);
-  for (const auto& kv : body)
-    if (kv.key() != "reason")
-      fail(400, "unknown_field", "unknown field '" + std::string(kv.key()) + "'",
-           std::string(kv.key()));
+  reject_unknown_fields(body, {"reason"});
   json::value reason = "requeue";
   if (auto r = body.find("reason"); r != body.end()) {
     if (!r->value().is_string() || r->value().as_string().empty() ||

@@ -242,13 +242,7 @@ response patch_source(app_context& ctx, request& req) {
 }
 
 response delete_source(app_context& ctx, request& req) {
-  auto id = uuid_param(req, "id");
-  auto r = run_command(ctx, req, domain::source_stream_id(id), "delete", {});
-  wait_for_position(ctx, r.position, ctx.max_wait);
-  response res;
-  res.status = 204;
-  res.content_type = "application/json";
-  return with_position(res, r.position);
+  return delete_and_wait(ctx, req, domain::source_stream_id(uuid_param(req, "id")), {});
 }
 
 response source_events(app_context& ctx, request& req) {

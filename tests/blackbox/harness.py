@@ -241,6 +241,20 @@ def create_profile(srv, name, deployment, module="wallaby_hires", is_default=Tru
     return row
 
 
+def wait_for(what, fn, timeout=60, srv=None):
+    """Polls fn() until it returns something truthy and returns it; on timeout prints the
+    alert lines of srv's log (when given) and raises."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.1)
+    if srv is not None:
+        print("\n".join(line for line in srv.log if "alert" in line.lower())[-3000:])
+    raise RuntimeError("timed out waiting for " + what)
+
+
 def wait_execution(srv, eid, pred, timeout=90):
     """Polls GET /executions/{id} until pred(row) holds; returns the row."""
     deadline = time.time() + timeout

@@ -13,12 +13,11 @@ import ssl
 import subprocess
 import tempfile
 import threading
-import time
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from harness import Checks, Server, fresh_database
+from harness import Checks, Server, fresh_database, wait_for
 
 V2 = "/api/v2"
 PASSWORD = "smtp-SECRET-pw7"
@@ -66,16 +65,6 @@ class Inbox:
 def authenticator(server, session, envelope, mechanism, auth_data):
     ok = auth_data.login == b"alerts" and auth_data.password == PASSWORD.encode()
     return AuthResult(success=ok)
-
-
-def wait_for(what, fn, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise RuntimeError("timed out waiting for " + what)
 
 
 c = Checks()
@@ -161,7 +150,8 @@ try:
         "channel_ids": [implicit["uuid"]]})
     c.eq("rule created", st, 201)
     d = wait_for("the stall alert by email", lambda: [
-        x for x in srv.request("GET", V2 + f"/alert-deliveries?rule_id={rule['uuid']}")[1] if x["status"] == "sent"])[0]
+        x for x in srv.request("GET", V2 + f"/alert-deliveries?rule_id={rule['uuid']}")[1] if x["status"] == "sent"],
+        timeout=30, srv=srv)[0]
     got = [m for m in inbox.messages if m["message"]["Message-ID"] == f"<{d['uuid']}@beampipe>"]
     c.eq("the worker's email arrived once", len(got), 1)
     if got:

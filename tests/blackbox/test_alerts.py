@@ -10,11 +10,10 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 import urllib.request
 
 from harness import (REFERENCE, Checks, Server, create_profile, fresh_database, ready_sources, upload_config,
-                     wallaby_config, wait_execution)
+                     wait_execution, wait_for, wallaby_config)
 
 V2 = "/api/v2"
 GRAPH = os.path.abspath(os.path.join(REFERENCE, "graphs", "wallaby-hires_deploy-setonix-beampipe.graph"))
@@ -68,17 +67,6 @@ class Receiver:
     def for_delivery(self, delivery_id):
         with self.lock:
             return [r for r in self.requests if r["headers"].get("x-beampipe-delivery") == delivery_id]
-
-
-def wait_for(what, fn, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.1)
-    print("\n".join(line for line in srv.log if "alert" in line.lower())[-3000:])
-    raise RuntimeError("timed out waiting for " + what)
 
 
 def psql(db, sql):
