@@ -11,7 +11,7 @@ set -Eeuo pipefail
 SSH_USER=${SLURM_SSH_USER:-hpc}
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../tests/slurm/dlg_standin" && pwd)
 die() { echo "slurm-dlg-standin: ERROR: $*" >&2; exit 1; }
-trap 'rc=$?; echo "slurm-dlg-standin: FAILED (rc=$rc) at line $LINENO: $BASH_COMMAND" >&2; exit $rc' ERR
+trap 'rc=$?; echo "slurm-dlg-standin: ERROR: (exit $rc) at line $LINENO: $BASH_COMMAND" >&2; exit $rc' ERR
 [ "$(id -u)" = 0 ] || die "must run as root"
 getent passwd "$SSH_USER" >/dev/null || die "user $SSH_USER missing: run scripts/slurm-up.sh first"
 HOME_DIR=$(getent passwd "$SSH_USER" | cut -d: -f6)

@@ -31,7 +31,7 @@ STEP="init"
 T_START=$(date +%s%N)
 
 die() { echo "tap-dachs-up: ERROR: $*" >&2; exit 1; }
-trap 'rc=$?; echo "tap-dachs-up: FAILED (rc=$rc) in step [$STEP] at line $LINENO: $BASH_COMMAND" >&2; exit $rc' ERR
+trap 'rc=$?; echo "tap-dachs-up: ERROR: (exit $rc) in step [$STEP] at line $LINENO: $BASH_COMMAND" >&2; exit $rc' ERR
 log() { local ms=$(( ($(date +%s%N) - T_START) / 1000000 )); printf 'tap-dachs-up: [%4d.%01ds] %s\n' $((ms/1000)) $(((ms%1000)/100)) "$*"; }
 step() { STEP="$1"; log "$1"; }
 
