@@ -47,6 +47,10 @@ struct app_context {
 router build_routes(app_context& ctx);
 // Routing, auth, JSON error mapping, correlation ids and metrics around the handlers.
 std::function<response(request&)> make_dispatch(app_context& ctx, const router& routes);
+// An in-process request (the demo loader) answered by the same handlers and error mapping as
+// HTTP, acting as `who` without a token: nothing is recorded as a sign-in, and the auth hook
+// does not run, so only trusted code may call it.
+response call_as(app_context& ctx, const router& routes, const principal& who, request req);
 // Registers the scrape-time gauges (appends, projection lag, live aggregates).
 void register_collectors(app_context& ctx);
 

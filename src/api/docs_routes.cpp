@@ -30,6 +30,16 @@ response get_redoc(app_context&, request&) {
   return r;
 }
 
+// A browser opening the server's address lands on the API reference (the operator console
+// takes its place once it exists).
+response get_root(app_context&, request&) {
+  response r;
+  r.status = 302;
+  r.content_type.clear();
+  r.headers.emplace_back("Location", kApiV2 + "/docs");
+  return r;
+}
+
 // The bundle's header points here for its licence notices.
 response get_redoc_license(app_context&, request&) {
   response r;
@@ -42,6 +52,11 @@ response get_redoc_license(app_context&, request&) {
 
 void add_docs_routes(router& r, const route_binder& bind) {
   const auto& v2 = kApiV2;
+  auto root = operation("root_redirect", "Server root", "docs",
+                        "Redirects a browser to the API reference page (/api/v2/docs).");
+  root.reply = reply_kind::empty;
+  root.status = 302;
+  r.add("GET", "/", auth_level::open, bind(get_root), root);
   r.add("GET", v2 + "/openapi.json", auth_level::open, bind(get_openapi),
         operation("openapi_document", "OpenAPI document", "docs",
                   "This contract (OpenAPI 3.0.3), generated from the server's route table.")

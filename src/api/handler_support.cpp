@@ -95,6 +95,7 @@ void honour_min_position(app_context& ctx, const request& req) {
 }
 
 std::string request_actor(const request& req) {
+  if (!req.user.system_actor.empty()) return req.user.system_actor;
   return req.user.user_uuid.empty() ? "system:api" : "user:" + req.user.user_uuid;
 }
 

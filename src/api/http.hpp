@@ -16,6 +16,7 @@ struct principal {
   std::string user_uuid;  // empty: anonymous (an open route)
   std::string username;
   bool superuser = false;
+  std::string system_actor;  // in-process callers (call_as): the actor their events record
 };
 
 class router;

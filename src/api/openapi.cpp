@@ -118,6 +118,7 @@ json::object success_response(const route_doc& d, int status) {
   json::object r{{"description", status == 201   ? "Created"
                                  : status == 202 ? "Accepted"
                                  : status == 204 ? "No content"
+                                 : status == 302 ? "Found: the Location header names the page"
                                                  : "Successful response"}};
   auto content = success_content(d);
   if (!content.empty()) r["content"] = std::move(content);

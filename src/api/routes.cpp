@@ -298,7 +298,7 @@ response discover_sources(app_context& ctx, request& req) {
   for (const auto& ident : idents) {
     actors::command_request cr;
     cr.stream_id = domain::source_stream_id(domain::source_uuid(module, ident));
-    cr.cmd = {"request_discovery", {{"reason", "manual"}}, "system:api"};
+    cr.cmd = {"request_discovery", {{"reason", "manual"}}, request_actor(req)};
     cr.correlation_id = req.correlation_id;
     auto r = ctx.runtime.send_sync(std::move(cr));
     if (r.status < 400) {
@@ -411,7 +411,7 @@ response bulk_sources(app_context& ctx, request& req) {
   for (auto& [uuid, item] : todo) {
     actors::command_request cr;
     cr.stream_id = domain::source_stream_id(uuid);
-    cr.cmd = {"register", item, "system:api"};
+    cr.cmd = {"register", item, request_actor(req)};
     cr.correlation_id = req.correlation_id;
     cmds.push_back(std::move(cr));
   }
@@ -623,54 +623,69 @@ router build_route_table(const route_binder& bind) {
   return r;
 }
 
+namespace {
+// Routing and the JSON error mapping shared by HTTP requests and in-process calls; `guarded`
+// runs the auth hook (rate limits, token, superuser) first.
+response route_request(app_context& ctx, const router& routes, request& req, bool guarded,
+                       std::string& route_name) {
+  try {
+    if (!parse_target(req.target, req.path, req.query))
+      return error_response(400, "bad_request", "malformed percent-encoding in the request target",
+                            "target");
+    auto m = routes.find(req.method, req.path, req.path_params);
+    if (!m.r && m.path_known) {
+      std::string allow;
+      for (const auto& a : m.allowed) allow += (allow.empty() ? "" : ", ") + a;
+      auto res = error_response(405, "method_not_allowed", req.method + " is not allowed here",
+                                "method");
+      res.headers.emplace_back("Allow", allow);
+      return res;
+    }
+    if (!m.r) return error_response(404, "not_found", "no route for " + req.path);
+    route_name = m.r->pattern;
+    if (guarded && ctx.auth)
+      if (auto refused = ctx.auth(req, *m.r)) return std::move(*refused);
+    return m.r->fn(req);
+  } catch (const api_error& e) {
+    auto res = error_response(e.status, e.code, e.message, e.field, e.errors);
+    if (e.status == 503) res.headers.emplace_back("Retry-After", "1");
+    return res;
+  } catch (const store::store_error& e) {
+    return error_response(e.code() == store::store_errc::unavailable ? 503 : 500,
+                          to_string(e.code()), e.what());
+  } catch (const std::exception& e) {
+    spdlog::error("{} {} failed: {} (correlation {})", req.method, req.path, e.what(),
+                  req.correlation_id);
+    return error_response(500, "internal",
+                          "internal error (correlation id " + req.correlation_id + ")");
+  }
+}
+}  // namespace
+
 std::function<response(request&)> make_dispatch(app_context& ctx, const router& routes) {
   return [&ctx, &routes](request& req) -> response {
     auto t0 = std::chrono::steady_clock::now();
     std::string route_name = "unmatched";
-    response res;
     req.routes = &routes;
     req.correlation_id = req.header("x-correlation-id");
     if (req.correlation_id.empty() || req.correlation_id.size() > 128)
       req.correlation_id = util::uuid_v7();
     util::correlation_scope correlation(req.correlation_id);
-    try {
-      if (!parse_target(req.target, req.path, req.query)) {
-        res = error_response(400, "bad_request", "malformed percent-encoding in the request target",
-                             "target");
-      } else {
-        auto m = routes.find(req.method, req.path, req.path_params);
-        if (!m.r && m.path_known) {
-          std::string allow;
-          for (const auto& a : m.allowed) allow += (allow.empty() ? "" : ", ") + a;
-          res = error_response(405, "method_not_allowed", req.method + " is not allowed here",
-                               "method");
-          res.headers.emplace_back("Allow", allow);
-        } else if (!m.r) {
-          res = error_response(404, "not_found", "no route for " + req.path);
-        } else {
-          route_name = m.r->pattern;
-          std::optional<response> refused;
-          if (ctx.auth) refused = ctx.auth(req, *m.r);
-          res = refused ? std::move(*refused) : m.r->fn(req);
-        }
-      }
-    } catch (const api_error& e) {
-      res = error_response(e.status, e.code, e.message, e.field, e.errors);
-      if (e.status == 503) res.headers.emplace_back("Retry-After", "1");
-    } catch (const store::store_error& e) {
-      res = error_response(e.code() == store::store_errc::unavailable ? 503 : 500,
-                           to_string(e.code()), e.what());
-    } catch (const std::exception& e) {
-      spdlog::error("{} {} failed: {} (correlation {})", req.method, req.path, e.what(),
-                    req.correlation_id);
-      res = error_response(500, "internal",
-                           "internal error (correlation id " + req.correlation_id + ")");
-    }
+    auto res = route_request(ctx, routes, req, true, route_name);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ctx.stats.observe_request(req.method, route_name, res.status, secs);
     spdlog::debug("{} {} {} {:.1f} ms", req.method, route_name, res.status, secs * 1000);
     return res;
   };
+}
+
+response call_as(app_context& ctx, const router& routes, const principal& who, request req) {
+  req.routes = &routes;
+  req.user = who;
+  req.correlation_id = util::uuid_v7();
+  util::correlation_scope correlation(req.correlation_id);
+  std::string route_name;
+  return route_request(ctx, routes, req, false, route_name);
 }
 
 namespace {

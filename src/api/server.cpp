@@ -104,7 +104,7 @@ class session : public std::enable_shared_from_this<session> {
     auto res = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(r.status), version_ ? version_ : 11);
     res->set(http::field::server, "beampipe");
-    res->set(http::field::content_type, r.content_type);
+    if (!r.content_type.empty()) res->set(http::field::content_type, r.content_type);
     for (const auto& [k, v] : r.headers) res->set(k, v);
     res->body() = r.body;
     res->keep_alive(!close);

@@ -24,6 +24,7 @@
 #include "api/server.hpp"
 #include "cli/archives.hpp"
 #include "cli/backends.hpp"
+#include "cli/demo.hpp"
 #include "cli/logging.hpp"
 #include "cli/openapi_export.hpp"
 #include "cli/security.hpp"
@@ -83,7 +84,7 @@ Environment (defaults):
   BEAMPIPE_RECONCILE_INTERVAL_MS 30000, BEAMPIPE_WORKER_SUBMISSION_TIMEOUT_SECONDS 1800
   BEAMPIPE_WORKER_LOCK_SECONDS 120, BEAMPIPE_WORKER_MAX_ATTEMPTS 3, BEAMPIPE_WORKER_RETRY_BASE_MS 15000
   BEAMPIPE_DIM_POLL_BUDGET_SECONDS 720, BEAMPIPE_SLURM_POLL_BUDGET_SECONDS 14400 (then: operator review)
-  BEAMPIPE_HOME            current folder (relative graph.path values)
+  BEAMPIPE_HOME            the data folder (relative graph.path values resolve here)
   BEAMPIPE_SCHEDULER_ENABLED true, BEAMPIPE_SCHEDULER_INTERVAL_SECONDS 60, BEAMPIPE_SCHEDULER_LEASE_MS 30000
   SLURM_SSH_PRIVATE_KEY_FILE, SLURM_SSH_PRIVATE_KEY_PASSPHRASE_FILE, SLURM_SSH_KNOWN_HOSTS_SOURCE,
   BEAMPIPE_SLURM_SSH_STRICT_KNOWN_HOSTS true, BEAMPIPE_SSH_CREDENTIALS_DIR (per-slot key folders)
@@ -229,8 +230,16 @@ void enforce_security_gates() {
         failures);
 }
 
+// BEAMPIPE_HOME: relative graph.path values resolve here; the data folder unless set, so a
+// service does not depend on the folder it was started from.
+std::string beampipe_home(const args& a) {
+  return env_or("BEAMPIPE_HOME", a.opt("data-dir").value_or(default_data_dir()));
+}
+
 int run_server(const std::string& conninfo, const args& a, process_role role = {}) {
   enforce_security_gates();
+  const bool demo = a.has("demo");
+  const std::filesystem::path data_dir = a.opt("data-dir").value_or(default_data_dir());
   {
     auto c = store::connect(conninfo, "beampipe-migrate");
     for (const auto& m : store::migrate(*c)) spdlog::info("applied migration {}", m);
@@ -299,7 +308,8 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
   ctx.prober = &prober;
   if (role.api) {
     // The first superuser can sign in as soon as the API answers.
-    if (auto pos = cli::bootstrap_first_superuser(rt, conninfo)) {
+    if (auto pos = cli::bootstrap_first_superuser(
+            rt, conninfo, demo ? data_dir / "demo-admin.password" : std::filesystem::path())) {
       std::optional<events::read_position> at;
       store::with_connection(read_pool,
                              [&](pqxx::connection& c) { at = store::read_position_of(c, pos); });
@@ -334,7 +344,7 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
       std::chrono::seconds(env_long("BEAMPIPE_SLURM_POLL_BUDGET_SECONDS", 4 * 3600));
   ewo.submission_timeout =
       std::chrono::seconds(env_long("BEAMPIPE_WORKER_SUBMISSION_TIMEOUT_SECONDS", 1800));
-  ewo.beampipe_home = env_or("BEAMPIPE_HOME", std::filesystem::current_path().string());
+  ewo.beampipe_home = beampipe_home(a);
   ewo.fault = env_or("BEAMPIPE_FAULT_INJECT", "");
   actors::execution_worker executions(rt, conninfo, cli::make_backend_factory(), cli::make_stager(),
                                       ewo);
@@ -438,6 +448,16 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
   }
   std::unique_ptr<api::server> srv;
   auto routes = api::build_routes(ctx);
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  if (demo) {
+    if (!role.workers) throw std::invalid_argument("--demo needs the workers (discovery)");
+    cli::demo_options d;
+    d.conninfo = conninfo;
+    d.home = beampipe_home(a);
+    d.stopping = [] { return g_stop != 0; };
+    cli::load_demo(ctx, routes, d);
+  }
   if (role.api) {
     api::server_options so;
     so.bind_addr = a.opt("bind").value_or(env_or("BEAMPIPE_BIND_ADDR", "127.0.0.1:8080"));
@@ -453,8 +473,6 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
     spdlog::info("beampipe {} node {} runs workers only (no API)", BEAMPIPE_VERSION, ro.node_id);
     std::cout << "beampipe worker " << ro.node_id << " running" << std::endl;
   }
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   spdlog::info("shutting down");
   if (srv) srv->stop();
@@ -488,11 +506,19 @@ int with_database(const args& a, F&& fn) {
 
 int cmd_start(const args& a) {
   if (a.has("help")) {
-    std::cout << "Usage: beampipe start [--bind HOST:PORT] [--data-dir DIR] [--database-url URL]\n"
+    std::cout << "Usage: beampipe start [--bind HOST:PORT] [--data-dir DIR] [--database-url URL] "
+                 "[--demo]\n"
                  "Runs API, actors and projections in one process. Without DATABASE_URL it "
                  "initialises and\n"
                  "runs a private PostgreSQL cluster under DIR/pg (default "
-              << default_data_dir() << ") and stops it on exit.\n";
+              << default_data_dir()
+              << ") and stops it on exit.\n"
+                 "--demo: on a database without a project, load the WALLABY demo (project, "
+                 "default profile for\n"
+                 "the simulated DIM, two sources, their discovery) and, when no user exists "
+                 "and BEAMPIPE_ADMIN_*\n"
+                 "is unset, create the superuser 'admin' with a generated password kept in "
+                 "DIR/demo-admin.password.\n";
     return 0;
   }
   return with_database(a, [&](const std::string& conninfo) { return run_server(conninfo, a); });

@@ -1,9 +1,16 @@
 #include "cli/users.hpp"
 
+#include <fcntl.h>
+#include <openssl/rand.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 #include "api/auth_tokens.hpp"
@@ -40,13 +47,42 @@ actors::command_reply send_user_command(actors::runtime& rt, const std::string& 
   return rt.send_sync(std::move(cr));
 }
 
+// 144 random bits as hex: safe to paste into a shell or a JSON body.
+std::string generate_password() {
+  unsigned char raw[18];
+  if (RAND_bytes(raw, sizeof raw) != 1) throw std::runtime_error("no randomness for a password");
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : raw) {
+    out.push_back(hex[b >> 4]);
+    out.push_back(hex[b & 15]);
+  }
+  return out;
+}
+
+// Written beside, then renamed over: the file is whole or absent, and never readable by others.
+void write_secret_file(const std::filesystem::path& path, const std::string& content) {
+  std::filesystem::create_directories(path.parent_path());
+  auto tmp = path;
+  tmp += ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) throw std::runtime_error("cannot write " + tmp.string() + ": " + std::strerror(errno));
+  ::fchmod(fd, 0600);
+  bool ok = ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
+  ok = ::fsync(fd) == 0 && ok;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0)
+    throw std::runtime_error("cannot write " + path.string() + ": " + std::strerror(errno));
+}
+
 void check_password(const std::string& password) {
   if (password.size() < 8) throw std::invalid_argument("password: must be at least 8 characters");
   if (password.size() > 1024) throw std::invalid_argument("password: at most 1024 characters");
 }
 }  // namespace
 
-int64_t bootstrap_first_superuser(actors::runtime& rt, const std::string& conninfo) {
+int64_t bootstrap_first_superuser(actors::runtime& rt, const std::string& conninfo,
+                                  const std::filesystem::path& generated_password_file) {
   auto c = store::connect(conninfo, "beampipe-bootstrap");
   {
     pqxx::read_transaction tx{*c};
@@ -54,6 +90,15 @@ int64_t bootstrap_first_superuser(actors::runtime& rt, const std::string& connin
   }
   auto username = env("BEAMPIPE_ADMIN_USERNAME");
   auto password = admin_password();
+  bool generated = false;
+  if (password.empty() && !generated_password_file.empty()) {
+    if (username.empty()) username = "admin";
+    password = generate_password();
+    // Kept before the user exists: a crash in between leaves a file for a user that is not
+    // there, and the next start writes a new one.
+    write_secret_file(generated_password_file, password + "\n");
+    generated = true;
+  }
   if (username.empty() || password.empty()) {
     spdlog::warn(
         "no user exists yet: set BEAMPIPE_ADMIN_USERNAME and BEAMPIPE_ADMIN_PASSWORD (or "
@@ -76,6 +121,10 @@ int64_t bootstrap_first_superuser(actors::runtime& rt, const std::string& connin
       domain::user_uuid(username), api::hash_password(password));
   tx.commit();
   spdlog::info("created the first superuser '{}'", username);
+  if (generated)
+    std::cout << "beampipe: the first superuser is '" << username << "' with the generated password "
+              << password << "\n          (shown once; kept in " << generated_password_file.string()
+              << ", mode 0600)" << std::endl;
   return r.status < 400 ? r.position : 0;
 }
 

@@ -3,14 +3,19 @@
 // (or BEAMPIPE_ADMIN_PASSWORD_FILE) are set and no user exists yet, it is created at start;
 // otherwise the log says how to create one. The password is hashed (Argon2id) into the
 // credentials table and never logged or recorded in an event.
+#include <filesystem>
 #include <string>
 
 #include "actors/runtime.hpp"
 
 namespace beampipe::cli {
 
-// Returns the global position of the UserCreated event it appended, or 0.
-int64_t bootstrap_first_superuser(actors::runtime& rt, const std::string& conninfo);
+// Returns the global position of the UserCreated event it appended, or 0. With
+// `generated_password_file` (`start --demo`) and no BEAMPIPE_ADMIN_* set, the superuser is
+// BEAMPIPE_ADMIN_USERNAME or `admin` with a generated password, kept in that file (0600) and
+// printed once on stdout, never logged.
+int64_t bootstrap_first_superuser(actors::runtime& rt, const std::string& conninfo,
+                                  const std::filesystem::path& generated_password_file = {});
 
 struct user_account {
   std::string username;
