@@ -18,6 +18,7 @@
 #include "store/channel_secrets.hpp"
 #include "store/db.hpp"
 #include "util/ids.hpp"
+#include "util/json.hpp"
 #include "util/log_context.hpp"
 #include "util/time.hpp"
 
@@ -35,7 +36,7 @@ constexpr size_t kSenders = 4;
 std::string text_or_empty(const pqxx::field& f) { return f.is_null() ? std::string() : f.c_str(); }
 
 json::value json_or_null(const pqxx::field& f) {
-  return f.is_null() ? json::value(nullptr) : json::parse(f.c_str());
+  return f.is_null() ? json::value(nullptr) : util::parse_stored(f.c_str());
 }
 
 // A delivery's outcome on its stream; false when someone else recorded this attempt first.

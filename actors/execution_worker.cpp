@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "actors/job_lease_keeper.hpp"
+#include "adapters/graph_source.hpp"
 #include "adapters/http_client.hpp"
 #include "domain/aggregates.hpp"
 #include "domain/canonical_json.hpp"
@@ -373,7 +374,7 @@ struct execution_worker::impl {
     std::optional<store::artifact_blob> blob;
     store::with_connection(pool, [&](pqxx::connection& c) { blob = store::get_artifact(c, sha); });
     if (!blob) throw prepare_failure("artifact " + sha + " is missing from the artifact store");
-    return json::parse(blob->content);
+    return util::parse_stored(blob->content);
   }
 
   std::string put_artifact(const std::string& media_type, const std::string& bytes) {
@@ -401,7 +402,7 @@ struct execution_worker::impl {
               : tx.exec_params("SELECT spec::text FROM project_configs WHERE uuid = $1::uuid",
                                text(row, "project_config_id"));
       if (!cfg.empty())
-        config = domain::parse_project_config(json::parse(cfg[0][0].c_str())).config;
+        config = domain::parse_project_config(util::parse_stored(cfg[0][0].c_str())).config;
       for (const auto& src : row.at("sources").as_array()) {
         const auto& sel = src.as_object();
         auto ident = text(sel, "source_identifier");
@@ -426,7 +427,7 @@ struct execution_worker::impl {
             "ORDER BY sbid",
             uuid);
         for (const auto& mr : m)
-          st.metadata_rows[mr[0].as<std::string>()] = json::parse(mr[1].c_str());
+          st.metadata_rows[mr[0].as<std::string>()] = util::parse_stored(mr[1].c_str());
         std::vector<std::string> filter(wanted.begin(), wanted.end());
         if (auto err = domain::source_readiness_error(ident, st, filter))
           throw prepare_failure(*err, "not_ready");
@@ -530,32 +531,21 @@ struct execution_worker::impl {
     return g;
   }
 
-  // graph.path (relative to BEAMPIPE_HOME) or graph.url; SHA-256 verified when given.
+  // graph.path (confined to BEAMPIPE_HOME) or graph.url; SHA-256 verified when given.
   std::string fetch_graph(const domain::ProjectConfig& config) {
     if (!config.graph) return "";
     std::string bytes;
-    if (config.graph->path && !config.graph->path->empty()) {
-      std::string path = *config.graph->path;
-      if (path.front() != '/') path = opts.beampipe_home + "/" + path;
-      std::ifstream in(path, std::ios::binary);
-      if (!in) throw prepare_failure("graph file " + path + " cannot be read");
-      std::ostringstream ss;
-      ss << in.rdbuf();
-      bytes = ss.str();
-    } else if (config.graph->url && !config.graph->url->empty()) {
-      adapters::http_options ho;
-      ho.read_timeout = std::chrono::seconds(30);
-      ho.max_response_bytes = kGraphLimit;
-      try {
-        auto resp = adapters::http_client(ho).get(*config.graph->url);
-        resp.expect_ok();
-        bytes = std::move(resp.body);
-      } catch (const std::exception& e) {
-        throw prepare_failure(std::string("graph fetch failed: ") + e.what(),
-                              "dependency_unavailable");
-      }
-    } else {
-      return "";
+    adapters::graph_source_options go = opts.graphs;
+    go.max_bytes = kGraphLimit;
+    try {
+      if (config.graph->path && !config.graph->path->empty())
+        bytes = adapters::read_graph_file(*config.graph->path, go);
+      else if (config.graph->url && !config.graph->url->empty())
+        bytes = adapters::fetch_graph_url(*config.graph->url, go);
+      else
+        return "";
+    } catch (const adapters::graph_source_error& e) {
+      throw prepare_failure(e.what(), e.failure_class);
     }
     if (bytes.size() > kGraphLimit) throw prepare_failure("graph is larger than 16 MiB");
     if (config.graph->sha256) {

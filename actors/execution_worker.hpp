@@ -20,6 +20,7 @@
 
 #include "actors/runtime.hpp"
 #include "adapters/execution_backend.hpp"
+#include "adapters/graph_source.hpp"
 
 namespace beampipe::actors {
 
@@ -34,7 +35,8 @@ struct execution_worker_options {
   std::chrono::seconds dim_poll_budget{720};
   std::chrono::seconds slurm_poll_budget{4 * 3600};
   std::chrono::seconds submission_timeout{1800};  // BEAMPIPE_WORKER_SUBMISSION_TIMEOUT_SECONDS
-  std::string beampipe_home = ".";                // relative graph paths resolve here
+  // Where graphs may come from: graph.path under BEAMPIPE_HOME, graph.url limits (issue #16).
+  adapters::graph_source_options graphs = {".", {}, false};
   // Fault injection for crash tests: "kill_after_dispatch" raises SIGKILL right after the
   // backend accepted a submission and before the receipt is recorded; "kill_during_prepare"
   // right after the execute job started (its lease held).

@@ -15,8 +15,10 @@
 #include <unordered_map>
 
 #include "events/envelope.hpp"
+#include "events/validity.hpp"
 #include "store/event_store.hpp"
 #include "util/ids.hpp"
+#include "util/input_rules.hpp"
 #include "util/json.hpp"
 
 namespace beampipe::actors {
@@ -99,7 +101,7 @@ load_result load_aggregate(shared_ctx& ctx, const domain::aggregate_kind& kind,
     store::with_connection(*ctx.pool, [&](pqxx::connection& c) {
       int64_t from = 1;
       if (auto snap = store::load_snapshot(c, stream_id)) {
-        auto v = json::parse(snap->state).as_object();
+        auto v = util::parse_stored(snap->state).as_object();
         out.state = v.at("state").as_object();
         out.last_position = v.at("last_position").as_int64();
         out.version = snap->version;
@@ -107,9 +109,7 @@ load_result load_aggregate(shared_ctx& ctx, const domain::aggregate_kind& kind,
         from = snap->version + 1;
       }
       for (const auto& e : store::read_stream(c, stream_id, from)) {
-        auto data = util::parse_json(e.data);
-        kind.apply(out.state, e.type,
-                   data && data->is_object() ? data->as_object() : json::object{}, e.recorded_at);
+        kind.apply(out.state, e.type, events::parse_payload(e.data), e.recorded_at);
         out.version = e.stream_version;
         out.last_position = e.position;
       }
@@ -217,8 +217,12 @@ caf::behavior aggregate_actor(caf::stateful_actor<aggregate_state>* self, shared
       store::append_request ar;
       ar.stream_id = s.stream_id;
       ar.expected = store::expected_version::at(s.version);
-      for (auto& pe : d.events)
+      for (auto& pe : d.events) {
+        // Texts from archives and backends may carry NUL or broken UTF-8; the state applied
+        // after the append and the stored event are the same cleaned data.
+        util::make_storable(pe.data);
         ar.events.push_back({util::uuid_v7(), pe.type, 1, json::serialize(pe.data), meta_json});
+      }
       s.busy = true;
       s.append_attempts = 0;
       s.current = std::move(pc);
@@ -329,8 +333,14 @@ caf::behavior aggregate_actor(caf::stateful_actor<aggregate_state>* self, shared
           return;
         }
         command_reply r;
-        r.status = res.status == store::append_status::conflict ? 409 : transient ? 503 : 500;
-        r.code = res.status == store::append_status::conflict ? "conflict" : "store_error";
+        bool refused = res.error_code == store::store_errc::invalid;  // no reader could read it
+        r.status = res.status == store::append_status::conflict ? 409
+                   : transient                                  ? 503
+                   : refused                                    ? 422
+                                                                : 500;
+        r.code = res.status == store::append_status::conflict ? "conflict"
+                 : refused                                    ? "event_refused"
+                                                              : "store_error";
         r.message = res.message;
         r.stream_id = s.stream_id;
         s.current->env.reply->deliver(std::move(r));

@@ -18,6 +18,7 @@
 #include "domain/project_config.hpp"
 #include "store/db.hpp"
 #include "util/ids.hpp"
+#include "util/json.hpp"
 #include "util/time.hpp"
 
 namespace beampipe::actors {
@@ -203,7 +204,7 @@ json::object execution_tick(tick_context& ctx, const std::string& module, const 
              "JOIN source_registry s ON s.uuid = m.source_uuid WHERE s.project_module = $1 AND "
              "s.enabled AND s.workflow_run_pending AND NOT s.deleted",
              module))
-      metadata[m[0].as<std::string>()][m[1].as<std::string>()] = json::parse(m[2].c_str());
+      metadata[m[0].as<std::string>()][m[1].as<std::string>()] = util::parse_stored(m[2].c_str());
     for (const auto& row : r) {
       domain::pending_source ps;
       ps.source_identifier = row[1].as<std::string>();
@@ -364,7 +365,7 @@ tick_function make_admission_tick(runtime& rt, std::string conninfo, domain::sha
     });
     for (const auto& [module, spec] : configs) {
       try {
-        auto parsed = domain::parse_project_config(json::parse(spec));
+        auto parsed = domain::parse_project_config(util::parse_stored(spec));
         if (!parsed.config || !parsed.config->automation.discovery ||
             !parsed.config->automation.discovery->enabled)
           continue;
@@ -378,7 +379,7 @@ tick_function make_admission_tick(runtime& rt, std::string conninfo, domain::sha
     json::object execution;
     for (const auto& [module, spec] : configs) {
       try {
-        auto raw = json::parse(spec);
+        auto raw = util::parse_stored(spec);
         // §3.1: the raw spec's automation.execution.enabled decides, even if it no longer decodes.
         const auto* enabled = raw.is_object() ? raw.as_object().if_contains("automation") : nullptr;
         enabled = enabled && enabled->is_object() ? enabled->as_object().if_contains("execution")

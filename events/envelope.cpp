@@ -1,5 +1,6 @@
 #include "events/envelope.hpp"
 
+#include "util/input_rules.hpp"
 #include "util/json.hpp"
 
 namespace beampipe::events {
@@ -10,6 +11,7 @@ std::string event_metadata::to_json() const {
   if (!causation_id.empty()) o["causation_id"] = causation_id;
   if (!actor.empty()) o["actor"] = actor;
   if (!node.empty()) o["node"] = node;
+  util::make_storable(o);  // the store refuses invalid UTF-8 and NUL
   return boost::json::serialize(o);
 }
 

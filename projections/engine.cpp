@@ -1,8 +1,12 @@
 #include "projections/engine.hpp"
 
+#include "events/validity.hpp"
 #include "store/db.hpp"
 #include "store/event_store.hpp"
+#include "util/input_rules.hpp"
 #include "util/json.hpp"
+
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <stdexcept>
@@ -72,7 +76,8 @@ std::vector<checkpoint> engine::checkpoints(pqxx::connection& c) const {
   return checkpoints(tx);
 }
 
-const std::vector<std::string>& engine::columns_of(pqxx::work& tx, const std::string& table) {
+const std::vector<std::string>& engine::columns_of(pqxx::transaction_base& tx,
+                                                   const std::string& table) {
   auto it = columns_.find(table);
   if (it != columns_.end()) return it->second;
   auto r = tx.exec_params(
@@ -85,7 +90,7 @@ const std::vector<std::string>& engine::columns_of(pqxx::work& tx, const std::st
   return columns_[table] = std::move(cols);
 }
 
-void engine::write_rows(pqxx::work& tx, row_cache& cache) {
+void engine::write_rows(pqxx::transaction_base& tx, row_cache& cache) {
   // Deletes first: a batch may delete a row and another row may then take its unique values.
   for (auto& [table, rows] : cache.tables_) {
     std::vector<std::string> gone;
@@ -129,8 +134,88 @@ void engine::write_rows(pqxx::work& tx, row_cache& cache) {
   }
 }
 
+namespace {
+
+// Is this failure the event's (it will fail the same way every time), rather than the
+// database's (connection lost, serialization failure, shutdown, out of resources)?
+bool event_fault(const std::exception& e) {
+  if (dynamic_cast<const pqxx::broken_connection*>(&e) || dynamic_cast<const pqxx::in_doubt_error*>(&e))
+    return false;
+  if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) {
+    auto cls = sql->sqlstate().substr(0, 2);
+    // data exception, integrity constraint, syntax or access rule (a mapping that does not
+    // fit this event), program limit exceeded (e.g. nesting)
+    return cls == "22" || cls == "23" || cls == "42" || cls == "54";
+  }
+  return dynamic_cast<const pqxx::failure*>(&e) == nullptr;  // errors of the projection code
+}
+
+std::string error_text(const std::exception& e) {
+  std::string t = e.what();
+  if (t.size() > 2000) t.resize(2000);
+  util::make_storable(t);
+  return t;
+}
+
+constexpr const char* kCheckpointUpsert =
+    "INSERT INTO projection_checkpoints (name, tx_id, position) VALUES ($1, $2::text::xid8, $3) "
+    "ON CONFLICT (name) DO UPDATE SET tx_id = EXCLUDED.tx_id, position = EXCLUDED.position";
+
+}  // namespace
+
+void engine::prefetch(pqxx::transaction_base& tx, row_cache& cache,
+                      const std::map<std::string, std::set<std::string>>& wanted) {
+  for (const auto& [table, ks] : wanted) {
+    const auto& spec = table_specs_.at(table);
+    auto r = tx.exec_params("SELECT " + tx.quote_name(spec.key_column) + "::text, row_to_json(t)::text FROM " +
+                                tx.quote_name(table) + " t WHERE " + tx.quote_name(spec.key_column) +
+                                " = ANY($1::" + spec.key_type + "[])",
+                            store::pg_text_array({ks.begin(), ks.end()}));
+    auto& tr = cache.tables_[table];
+    for (const auto& row : r) {
+      auto key = row[0].as<std::string>();
+      tr.rows[key] = util::parse_stored(row[1].c_str()).as_object();
+      tr.stored.insert(key);
+    }
+  }
+}
+
+void engine::apply_alone(pqxx::transaction_base& tx, const projection& proj,
+                         const events::recorded_event& e) {
+  std::vector<std::pair<std::string, std::string>> keys;
+  proj.keys(e, keys);
+  std::map<std::string, std::set<std::string>> wanted;
+  for (auto& [t, k] : keys) wanted[t].insert(k);
+  row_cache cache;
+  prefetch(tx, cache, wanted);
+  auto data = events::parse_payload(e.data);
+  proj.apply(e, data, cache);
+  write_rows(tx, cache);
+}
+
 size_t engine::step(pqxx::connection& c, size_t batch_size,
                     const std::map<std::string, events::read_position>* until) {
+  try {
+    return apply_batch(c, batch_size, until, false);
+  } catch (const std::exception& e) {
+    if (!event_fault(e)) throw;
+    // Some event of the batch cannot be applied by some projection. Go through the batch
+    // again one event at a time, each projection on its own: the failing pair becomes a dead
+    // letter, and every other projection and event goes on.
+    spdlog::warn("projection batch failed ({}); applying its events one at a time", e.what());
+    size_t total = 0;
+    for (size_t i = 0; i < batch_size; ++i) {
+      auto n = apply_batch(c, 1, until, true);
+      if (n == 0) break;
+      total += n;
+    }
+    return total;
+  }
+}
+
+size_t engine::apply_batch(pqxx::connection& c, size_t batch_size,
+                           const std::map<std::string, events::read_position>* until,
+                           bool isolate) {
   pqxx::work tx{c};
   tx.exec(kEngineLock);
   // Read models are derived data with their checkpoint in the same transaction: losing the
@@ -171,48 +256,116 @@ size_t engine::step(pqxx::connection& c, size_t batch_size,
       if (proj.handles(evs[i].type)) takers[i].push_back(&proj);
     }
   }
-
-  // Prefetch every row the batch will read, one query per table.
-  std::map<std::string, std::set<std::string>> wanted;
-  std::vector<std::pair<std::string, std::string>> keys;
-  for (size_t i = 0; i < evs.size(); ++i)
-    for (const auto* proj : takers[i]) {
-      keys.clear();
-      proj->keys(evs[i], keys);
-      for (auto& [t, k] : keys) wanted[t].insert(k);
-    }
-  row_cache cache;
-  for (const auto& [table, ks] : wanted) {
-    const auto& spec = table_specs_.at(table);
-    auto r = tx.exec_params("SELECT " + tx.quote_name(spec.key_column) + "::text, row_to_json(t)::text FROM " +
-                                tx.quote_name(table) + " t WHERE " + tx.quote_name(spec.key_column) +
-                                " = ANY($1::" + spec.key_type + "[])",
-                            store::pg_text_array({ks.begin(), ks.end()}));
-    auto& tr = cache.tables_[table];
-    for (const auto& row : r) {
-      auto key = row[0].as<std::string>();
-      tr.rows[key] = json::parse(row[1].c_str()).as_object();
-      tr.stored.insert(key);
-    }
-  }
-
-  for (size_t i = 0; i < evs.size(); ++i) {
-    if (takers[i].empty()) continue;
-    auto data = util::parse_json(evs[i].data);
-    if (!data || !data->is_object())
-      throw std::runtime_error("event " + evs[i].event_id + " has non-object data");
-    for (const auto* proj : takers[i]) proj->apply(evs[i], data->as_object(), cache);
-  }
   if (advanced.empty()) return 0;  // every event read lies past the bounds
-  write_rows(tx, cache);
+
+  if (isolate) {
+    for (size_t i = 0; i < evs.size(); ++i)
+      for (const auto* proj : takers[i]) {
+        tx.exec("SAVEPOINT projection_event");
+        try {
+          apply_alone(tx, *proj, evs[i]);
+          tx.exec("RELEASE SAVEPOINT projection_event");
+        } catch (const std::exception& e) {
+          if (!event_fault(e)) throw;
+          tx.exec("ROLLBACK TO SAVEPOINT projection_event");
+          auto why = error_text(e);
+          spdlog::error("projection {} cannot apply {} {} at position {}: {} (dead letter)",
+                        proj->name(), evs[i].type, evs[i].event_id, evs[i].position, why);
+          tx.exec_params(
+              "INSERT INTO projection_dead_letters (projection, position, tx_id, event_id, "
+              "event_type, stream_id, error) VALUES ($1, $2, $3::text::xid8, $4::uuid, $5, $6, "
+              "$7) ON CONFLICT (projection, position) DO UPDATE SET error = EXCLUDED.error, "
+              "attempts = projection_dead_letters.attempts + 1, last_attempt_at = now()",
+              proj->name(), evs[i].position, std::to_string(evs[i].tx_id), evs[i].event_id,
+              evs[i].type, evs[i].stream_id, why);
+        }
+      }
+  } else {
+    // Prefetch every row the batch will read, one query per table.
+    std::map<std::string, std::set<std::string>> wanted;
+    std::vector<std::pair<std::string, std::string>> keys;
+    for (size_t i = 0; i < evs.size(); ++i)
+      for (const auto* proj : takers[i]) {
+        keys.clear();
+        proj->keys(evs[i], keys);
+        for (auto& [t, k] : keys) wanted[t].insert(k);
+      }
+    row_cache cache;
+    prefetch(tx, cache, wanted);
+    for (size_t i = 0; i < evs.size(); ++i) {
+      if (takers[i].empty()) continue;
+      auto data = events::parse_payload(evs[i].data);
+      for (const auto* proj : takers[i]) proj->apply(evs[i], data, cache);
+    }
+    write_rows(tx, cache);
+  }
   if (before_commit) before_commit();
   for (const auto& [name, pos] : advanced)
-    tx.exec_params(
-        "INSERT INTO projection_checkpoints (name, tx_id, position) VALUES ($1, $2::text::xid8, $3) "
-        "ON CONFLICT (name) DO UPDATE SET tx_id = EXCLUDED.tx_id, position = EXCLUDED.position",
-        name, std::to_string(pos.tx_id), pos.position);
+    tx.exec_params(kCheckpointUpsert, name, std::to_string(pos.tx_id), pos.position);
   tx.commit();
   return evs.size();
+}
+
+std::vector<dead_letter> engine::dead_letters(pqxx::connection& c) const {
+  pqxx::read_transaction tx{c};
+  std::vector<dead_letter> out;
+  for (const auto& r : tx.exec(
+           "SELECT projection, position, event_id::text, event_type, stream_id, error, attempts, "
+           "recorded_at::text, last_attempt_at::text FROM projection_dead_letters ORDER BY "
+           "position, projection"))
+    out.push_back({r[0].as<std::string>(), r[1].as<int64_t>(), r[2].as<std::string>(),
+                   r[3].as<std::string>(), r[4].as<std::string>(), r[5].as<std::string>(),
+                   r[6].as<int>(), r[7].as<std::string>(), r[8].as<std::string>()});
+  return out;
+}
+
+std::vector<retry_outcome> engine::retry_dead_letter(pqxx::connection& c, int64_t position) {
+  pqxx::work tx{c};
+  tx.exec(kEngineLock);
+  std::vector<std::string> names;
+  for (const auto& r :
+       tx.exec_params("SELECT projection FROM projection_dead_letters WHERE position = $1 "
+                      "ORDER BY projection FOR UPDATE",
+                      position))
+    names.push_back(r[0].as<std::string>());
+  if (names.empty())
+    throw std::invalid_argument("no dead letter at position " + std::to_string(position));
+  std::vector<events::recorded_event> evs;
+  auto at = tx.exec_params("SELECT tx_id::text FROM events WHERE position = $1", position);
+  if (!at.empty())
+    evs = store::read_all(tx, {std::stoll(at[0][0].as<std::string>()), position - 1}, 1);
+  if (evs.empty() || evs.front().position != position)
+    throw std::invalid_argument("the event at position " + std::to_string(position) +
+                                " cannot be read");
+  std::vector<retry_outcome> out;
+  for (const auto& name : names) {
+    const projection* proj = nullptr;
+    for (const auto& p : projections_)
+      if (p->name() == name) proj = p.get();
+    if (!proj) {
+      out.push_back({name, false, "no such projection in this build"});
+      continue;
+    }
+    tx.exec("SAVEPOINT projection_retry");
+    try {
+      apply_alone(tx, *proj, evs.front());
+      tx.exec("RELEASE SAVEPOINT projection_retry");
+      tx.exec_params("DELETE FROM projection_dead_letters WHERE projection = $1 AND position = $2",
+                     name, position);
+      out.push_back({name, true, ""});
+    } catch (const std::exception& e) {
+      if (!event_fault(e)) throw;
+      tx.exec("ROLLBACK TO SAVEPOINT projection_retry");
+      auto why = error_text(e);
+      tx.exec_params(
+          "UPDATE projection_dead_letters SET error = $3, attempts = attempts + 1, "
+          "last_attempt_at = now() WHERE projection = $1 AND position = $2",
+          name, position, why);
+      out.push_back({name, false, why});
+    }
+  }
+  tx.commit();
+  return out;
 }
 
 size_t engine::catch_up(pqxx::connection& c, size_t batch_size,
@@ -234,6 +387,7 @@ void engine::reset(pqxx::connection& c, const std::vector<std::string>& names) {
     if (!names.empty() && std::find(names.begin(), names.end(), p->name()) == names.end()) continue;
     for (const auto& t : p->tables()) tx.exec("TRUNCATE " + tx.quote_name(t.name));
     tx.exec_params("DELETE FROM projection_checkpoints WHERE name = $1", p->name());
+    tx.exec_params("DELETE FROM projection_dead_letters WHERE projection = $1", p->name());
   }
   tx.commit();
 }

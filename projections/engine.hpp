@@ -63,6 +63,25 @@ struct checkpoint {
   events::read_position at;
 };
 
+// An event a projection could not apply: skipped for that projection only (issue #16).
+struct dead_letter {
+  std::string projection;
+  int64_t position = 0;
+  std::string event_id;
+  std::string event_type;
+  std::string stream_id;
+  std::string error;
+  int attempts = 1;
+  std::string recorded_at;
+  std::string last_attempt_at;
+};
+
+struct retry_outcome {
+  std::string projection;
+  bool applied = false;
+  std::string error;  // when not applied
+};
+
 class engine {
  public:
   explicit engine(std::vector<std::shared_ptr<const projection>> projections);
@@ -77,8 +96,14 @@ class engine {
                   const std::map<std::string, events::read_position>* until = nullptr,
                   const std::function<void(size_t)>& progress = {});
 
-  // Empties the projections' tables and checkpoints (all, or the named ones).
+  // Empties the projections' tables, checkpoints and dead letters (all, or the named ones).
   void reset(pqxx::connection& c, const std::vector<std::string>& names = {});
+
+  std::vector<dead_letter> dead_letters(pqxx::connection& c) const;
+  // Applies the event at `position` again to each projection that dead-lettered it, now, on
+  // top of the rows as they are; an applied one loses its dead letter, a failing one keeps it
+  // with the new error. Throws std::invalid_argument when no dead letter has that position.
+  std::vector<retry_outcome> retry_dead_letter(pqxx::connection& c, int64_t position);
   std::vector<checkpoint> checkpoints(pqxx::transaction_base& tx) const;
   std::vector<checkpoint> checkpoints(pqxx::connection& c) const;
 
@@ -90,8 +115,18 @@ class engine {
   std::function<void()> before_commit;
 
  private:
-  void write_rows(pqxx::work& tx, row_cache& cache);
-  const std::vector<std::string>& columns_of(pqxx::work& tx, const std::string& table);
+  // One batch in one transaction. `isolate`: one projection at a time in a savepoint of its
+  // own, and a projection that cannot apply an event records a dead letter instead of failing
+  // the batch (used, one event per batch, after a batch failed).
+  size_t apply_batch(pqxx::connection& c, size_t batch_size,
+                     const std::map<std::string, events::read_position>* until, bool isolate);
+  // Applies one event to one projection and writes its rows (own row cache).
+  void apply_alone(pqxx::transaction_base& tx, const projection& proj,
+                   const events::recorded_event& e);
+  void write_rows(pqxx::transaction_base& tx, row_cache& cache);
+  void prefetch(pqxx::transaction_base& tx, row_cache& cache,
+                const std::map<std::string, std::set<std::string>>& wanted);
+  const std::vector<std::string>& columns_of(pqxx::transaction_base& tx, const std::string& table);
   std::vector<std::shared_ptr<const projection>> projections_;
   std::map<std::string, table_spec> table_specs_;
   std::map<std::string, std::vector<std::string>> columns_;

@@ -24,14 +24,56 @@ bool projection_watch::reached(events::read_position target) const {
   return true;
 }
 
-bool projection_watch::wait_until(events::read_position target, std::chrono::steady_clock::time_point deadline) {
-  std::unique_lock lk(mu_);
-  return cv_.wait_until(lk, deadline, [&] {
+projection_watch::wait_result projection_watch::wait_for(
+    events::read_position target, std::chrono::steady_clock::time_point deadline) {
+  auto reached_locked = [&] {
     if (cps_.empty()) return false;
     for (const auto& c : cps_)
       if (c.at < target) return false;
     return true;
-  });
+  };
+  std::unique_lock lk(mu_);
+  cv_.wait_until(lk, deadline,
+                 [&] { return reached_locked() || stopping_ || !failure_.empty(); });
+  if (reached_locked()) return wait_result::reached;
+  if (stopping_) return wait_result::stopping;
+  if (!failure_.empty()) return wait_result::stalled;
+  return wait_result::timed_out;
+}
+
+bool projection_watch::wait_until(events::read_position target,
+                                  std::chrono::steady_clock::time_point deadline) {
+  return wait_for(target, deadline) == wait_result::reached;
+}
+
+std::vector<std::string> projection_watch::behind(events::read_position target) const {
+  std::lock_guard lk(mu_);
+  std::vector<std::string> out;
+  for (const auto& c : cps_)
+    if (c.at < target) out.push_back(c.name);
+  return out;
+}
+
+void projection_watch::report_failure(std::string error) {
+  {
+    std::lock_guard lk(mu_);
+    failure_ = error.empty() ? "unknown error" : std::move(error);
+  }
+  alive_ = false;
+  cv_.notify_all();
+}
+
+std::string projection_watch::failure() const {
+  std::lock_guard lk(mu_);
+  return failure_;
+}
+
+void projection_watch::shutdown() {
+  {
+    std::lock_guard lk(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
 }
 
 std::vector<checkpoint> projection_watch::checkpoints() const {
@@ -52,6 +94,10 @@ int64_t projection_watch::lag() const {
 }
 
 void projection_watch::set_alive(bool v) {
+  {
+    std::lock_guard lk(mu_);
+    if (v) failure_.clear();
+  }
   alive_ = v;
   cv_.notify_all();
 }
@@ -75,9 +121,34 @@ void runner::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+// Why committed events after the lowest checkpoint are not readable yet (empty: there are
+// none): an older transaction is still open, and the read fence waits for it.
+std::string runner::held_back(pqxx::connection& c, const std::vector<checkpoint>& cps) {
+  if (cps.empty()) return "";
+  auto low = cps.front().at;
+  for (const auto& cp : cps) low = std::min(low, cp.at);
+  pqxx::read_transaction tx{c};
+  auto r = tx.exec_params(
+      "SELECT EXISTS (SELECT 1 FROM events WHERE (tx_id, position) > ($1::text::xid8, $2))",
+      std::to_string(low.tx_id), low.position);
+  if (!r[0][0].as<bool>()) return "";
+  auto oldest = tx.exec(
+      "SELECT pid, coalesce(state, ''), extract(epoch FROM now() - xact_start)::bigint FROM "
+      "pg_stat_activity WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid() ORDER BY "
+      "xact_start LIMIT 1");
+  std::string who = "an older transaction";
+  if (!oldest.empty())
+    who = "the transaction of PostgreSQL backend " + oldest[0][0].as<std::string>() + " (" +
+          oldest[0][1].as<std::string>() + ", open " + oldest[0][2].as<std::string>() + " s)";
+  return "committed events after position " + std::to_string(low.position) +
+         " are held back until " + who + " ends";
+}
+
 void runner::run() {
   std::unique_ptr<pqxx::connection> conn;
   std::unique_ptr<wakeup> listener;
+  // Since when committed events have been hidden by the read fence (epoch: they are not).
+  std::chrono::steady_clock::time_point fenced_since{};
   while (!stop_) {
     try {
       if (!conn || !conn->is_open()) {
@@ -88,13 +159,25 @@ void runner::run() {
       while (!stop_ && engine_->step(*conn, batch_size_) > 0) {
         watch_.publish(engine_->checkpoints(*conn), store::head_position(*conn));
       }
-      watch_.publish(engine_->checkpoints(*conn), store::head_position(*conn));
-      watch_.set_alive(true);
+      auto cps = engine_->checkpoints(*conn);
+      watch_.publish(cps, store::head_position(*conn));
+      // Caught up with what the read fence lets through. Committed events it still hides
+      // wait for an older transaction to end; if that lasts, waiting writers are told at once.
+      auto held = held_back(*conn, cps);
+      auto now = std::chrono::steady_clock::now();
+      if (held.empty()) {
+        fenced_since = {};
+        watch_.set_alive(true);
+      } else if (fenced_since == std::chrono::steady_clock::time_point{}) {
+        fenced_since = now;
+      } else if (now - fenced_since > std::chrono::seconds(2)) {
+        watch_.report_failure(held);
+      }
       // A notification ends the wait early; the timeout covers events held behind the
       // read fence and notifications lost while reconnecting.
       conn->await_notification(0, 100000);
     } catch (const std::exception& e) {
-      watch_.set_alive(false);
+      watch_.report_failure(e.what());
       spdlog::error("projection runner: {}", e.what());
       listener.reset();
       conn.reset();

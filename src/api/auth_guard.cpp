@@ -103,35 +103,44 @@ std::string rate_limit_subject(const request& req, const std::vector<std::string
   return ec ? peer.to_string() : client.to_string();
 }
 
+namespace {
+// The bearer token's user, or the refusal. Sets req.user on success.
+std::optional<response> authenticate(app_context& ctx, request& req, const route& r) {
+  auto header = req.header("authorization");
+  if (header.empty()) return refuse(401, "not_authenticated", "missing Authorization header");
+  if (header.rfind("Bearer ", 0) != 0)
+    return refuse(401, "not_authenticated", "Authorization must be a Bearer token");
+  auto token = header.substr(7);
+  while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.pop_back();
+  while (!token.empty() && token.front() == ' ') token.erase(0, 1);
+  auto claims = verify_token(ctx.jwt_secret, token, token_type::access, now_seconds());
+  if (!claims) return refuse(401, "invalid_token", "the access token is invalid or expired");
+  auto rows = query_rows(ctx,
+                         "SELECT json_build_object('uuid', u.uuid, 'username', u.username, "
+                         "'is_superuser', u.is_superuser, 'session', s.family IS NOT NULL AND "
+                         "s.revoked_at IS NULL AND s.user_uuid = u.uuid) FROM users u LEFT JOIN "
+                         "auth_sessions s ON s.family = $2::uuid WHERE lower(u.username) = "
+                         "lower($1) AND NOT u.disabled",
+                         {claims->subject, claims->family});
+  if (rows.empty()) return refuse(401, "invalid_token", "user not found");
+  const auto& u = rows[0].as_object();
+  if (!u.at("session").as_bool()) return refuse(401, "token_revoked", "token revoked");
+  if (r.auth == auth_level::superuser && !u.at("is_superuser").as_bool())
+    return refuse(403, "forbidden", "this action needs a superuser");
+  req.user.user_uuid = std::string(u.at("uuid").as_string());
+  req.user.username = std::string(u.at("username").as_string());
+  req.user.superuser = u.at("is_superuser").as_bool();
+  return std::nullopt;
+}
+}  // namespace
+
 auth_hook make_auth_guard(app_context& ctx, rate_limit_options limits) {
   return [&ctx, limits](request& req, const route& r) -> std::optional<response> {
     if (limits.requests > 0 && r.doc.rate_limited)
       if (auto refused = check_rate_limit(ctx, limits, req, r)) return refused;
-    if (r.auth == auth_level::open) return std::nullopt;
-    auto header = req.header("authorization");
-    if (header.empty()) return refuse(401, "not_authenticated", "missing Authorization header");
-    if (header.rfind("Bearer ", 0) != 0)
-      return refuse(401, "not_authenticated", "Authorization must be a Bearer token");
-    auto token = header.substr(7);
-    while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.pop_back();
-    while (!token.empty() && token.front() == ' ') token.erase(0, 1);
-    auto claims = verify_token(ctx.jwt_secret, token, token_type::access, now_seconds());
-    if (!claims) return refuse(401, "invalid_token", "the access token is invalid or expired");
-    auto rows = query_rows(ctx,
-                           "SELECT json_build_object('uuid', u.uuid, 'username', u.username, "
-                           "'is_superuser', u.is_superuser, 'session', s.family IS NOT NULL AND "
-                           "s.revoked_at IS NULL AND s.user_uuid = u.uuid) FROM users u LEFT JOIN "
-                           "auth_sessions s ON s.family = $2::uuid WHERE lower(u.username) = "
-                           "lower($1) AND NOT u.disabled",
-                           {claims->subject, claims->family});
-    if (rows.empty()) return refuse(401, "invalid_token", "user not found");
-    const auto& u = rows[0].as_object();
-    if (!u.at("session").as_bool()) return refuse(401, "token_revoked", "token revoked");
-    if (r.auth == auth_level::superuser && !u.at("is_superuser").as_bool())
-      return refuse(403, "forbidden", "this action needs a superuser");
-    req.user.user_uuid = std::string(u.at("uuid").as_string());
-    req.user.username = std::string(u.at("username").as_string());
-    req.user.superuser = u.at("is_superuser").as_bool();
+    if (r.auth != auth_level::open) return authenticate(ctx, req, r);
+    // An open route answers everyone; a valid token only shows more (GET /ready).
+    if (!req.header("authorization").empty() && authenticate(ctx, req, r)) req.user = {};
     return std::nullopt;
   };
 }

@@ -5,6 +5,7 @@
 
 #include "store/event_store.hpp"
 #include "util/ids.hpp"
+#include "util/input_rules.hpp"
 #include "util/json.hpp"
 
 namespace beampipe::api {
@@ -22,10 +23,18 @@ json::object parse_body(const request& req) {
   for (auto& c : media) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (media != "application/json")
     fail(415, "unsupported_media_type", "request body must be application/json", "Content-Type");
+  return checked_json(req.body, "request body");
+}
+
+json::object checked_json(std::string_view text, const std::string& what) {
   std::string err;
-  auto v = util::parse_json(req.body, &err);
-  if (!v) fail(400, "malformed_json", "request body is not valid JSON: " + err, "body");
-  if (!v->is_object()) fail(400, "invalid_body", "request body must be a JSON object", "body");
+  // Parsed deeper than allowed, so the input rule can name the field that nests too deeply.
+  auto v = util::parse_json(text, &err, util::kEventDepth);
+  if (!v) fail(400, "malformed_json", what + " is not valid JSON: " + err, "body");
+  if (!v->is_object()) fail(400, "invalid_body", what + " must be a JSON object", "body");
+  if (auto p = util::input_problem_of(*v))
+    fail(400, "invalid_field", (p->field.empty() ? what : p->field) + " " + p->message,
+         p->field.empty() ? "body" : p->field);
   return std::move(v->as_object());
 }
 
@@ -81,11 +90,28 @@ void wait_for_position(app_context& ctx, int64_t position, std::chrono::millisec
   if (!target)
     fail(400, "unknown_position", "no event at position " + std::to_string(position),
          "min_position");
-  if (!ctx.watch.wait_until(*target, std::chrono::steady_clock::now() + budget))
-    fail(503, "projection_lag",
-         "read models have not reached position " + std::to_string(position) + " within " +
-             std::to_string(budget.count()) + " ms",
-         "min_position");
+  switch (ctx.watch.wait_for(*target, std::chrono::steady_clock::now() + budget)) {
+    case projections::projection_watch::wait_result::reached:
+      return;
+    case projections::projection_watch::wait_result::stalled: {
+      // Waiting cannot help while the runner fails: say so at once, naming what is behind.
+      std::string names;
+      for (const auto& n : ctx.watch.behind(*target)) names += (names.empty() ? "" : ", ") + n;
+      fail(503, "projection_stalled",
+           "read model " + (names.empty() ? std::string("projections") : names) +
+               " cannot reach position " + std::to_string(position) +
+               ": the projection runner is failing (" + ctx.watch.failure() + ")",
+           "min_position");
+    }
+    case projections::projection_watch::wait_result::stopping:
+      fail(503, "shutting_down", "beampipe is shutting down", "min_position");
+    case projections::projection_watch::wait_result::timed_out:
+      break;
+  }
+  fail(503, "projection_lag",
+       "read models have not reached position " + std::to_string(position) + " within " +
+           std::to_string(budget.count()) + " ms",
+       "min_position");
 }
 
 void honour_min_position(app_context& ctx, const request& req) {
@@ -109,8 +135,9 @@ actors::command_reply run_command(app_context& ctx, const request& req, std::str
   cr.correlation_id = req.correlation_id;
   auto r = ctx.runtime.send_sync(std::move(cr));
   if (r.status >= 400)
-    throw api_error{r.status, r.code.empty() ? "error" : r.code, r.message, r.field,
-                    r.details_json.empty() ? json::value(nullptr) : json::parse(r.details_json)};
+    throw api_error{
+        r.status, r.code.empty() ? "error" : r.code, r.message, r.field,
+        r.details_json.empty() ? json::value(nullptr) : util::parse_stored(r.details_json)};
   return r;
 }
 
@@ -120,7 +147,7 @@ std::optional<json::object> query_row(app_context& ctx, const std::string& sql,
   store::with_connection(ctx.pool, [&](pqxx::connection& c) {
     pqxx::read_transaction tx{c};
     auto r = tx.exec_params(sql, key);
-    if (!r.empty()) out = json::parse(r[0][0].c_str()).as_object();
+    if (!r.empty()) out = util::parse_stored(r[0][0].c_str()).as_object();
   });
   return out;
 }
@@ -155,7 +182,7 @@ json::array query_rows(app_context& ctx, const std::string& sql,
         throw std::logic_error("too many parameters");
     }
     for (const auto& row : r) {
-      out.push_back(json::parse(row[0].c_str()));
+      out.push_back(util::parse_stored(row[0].c_str()));
       if (total && row.size() > 1) *total = row[1].as<int64_t>();
     }
   });

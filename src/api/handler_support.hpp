@@ -11,7 +11,11 @@
 namespace beampipe::api {
 
 [[noreturn]] void fail(int status, std::string code, std::string message, std::string field = "");
+// An application/json body, checked by the input rule (util/input_rules.hpp): 400 naming the
+// field that carries NUL, control characters or too much depth or size.
 boost::json::object parse_body(const request& req);
+// The same for JSON text that arrives some other way (`what` names it in errors).
+boost::json::object checked_json(std::string_view text, const std::string& what);
 // 400 unknown_field naming the first key of `body` outside `known` (prefix: where the object
 // sits in the request, e.g. "payload.").
 void reject_unknown_fields(const boost::json::object& body,

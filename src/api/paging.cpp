@@ -1,6 +1,7 @@
 #include "api/paging.hpp"
 
 #include "api/handler_support.hpp"
+#include "util/json.hpp"
 
 namespace beampipe::api {
 namespace json = boost::json;
@@ -33,7 +34,7 @@ page_result query_page(app_context& ctx, const std::string& select, const std::s
     pqxx::read_transaction tx{c};
     auto r = tx.exec_params(sql, pqxx::prepare::make_dynamic_params(params));
     for (const auto& row : r) {
-      rows.push_back(json::parse(row[0].c_str()));
+      rows.push_back(util::parse_stored(row[0].c_str()));
       total = row[1].as<int64_t>();
     }
     // A page past the end has no row to carry the window count.

@@ -1,6 +1,8 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <map>
+#include <set>
 
 #include "actors/dependency_prober.hpp"
 #include "api/api_schemas.hpp"
@@ -11,6 +13,7 @@
 #include "domain/aggregates.hpp"
 #include "domain/execution_fsm.hpp"
 #include "domain/readiness.hpp"
+#include "events/validity.hpp"
 #include "store/event_store.hpp"
 #include "store/leases.hpp"
 #include "store/migrations.hpp"
@@ -74,7 +77,7 @@ response get_health_tap(app_context& ctx, request&) {
   return json_response(200, o);
 }
 
-response get_ready(app_context& ctx, request&) {
+response get_ready(app_context& ctx, request& req) {
   json::object o{{"service", "beampipe"}, {"node_id", ctx.runtime.node_id()}};
   bool ready = true;
   try {
@@ -93,10 +96,30 @@ response get_ready(app_context& ctx, request&) {
   json::object cps;
   for (const auto& c : ctx.watch.checkpoints()) cps[c.name] = c.at.position;
   auto lag = ctx.watch.lag();
+  json::object dead;
+  int64_t dead_total = 0;
+  try {
+    store::with_connection(ctx.pool, [&](pqxx::connection& c) {
+      pqxx::read_transaction tx{c};
+      for (const auto& r : tx.exec(
+               "SELECT projection, count(*) FROM projection_dead_letters GROUP BY 1 ORDER BY 1")) {
+        dead[r[0].c_str()] = r[1].as<int64_t>();
+        dead_total += r[1].as<int64_t>();
+      }
+    });
+  } catch (const std::exception&) {
+    // The database error is reported above.
+  }
   o["projections"] = json::object{{"alive", ctx.watch.alive()},
                                   {"lag", lag},
                                   {"head", ctx.watch.head()},
-                                  {"checkpoints", std::move(cps)}};
+                                  {"checkpoints", std::move(cps)},
+                                  {"dead_letters", std::move(dead)},
+                                  {"dead_letters_total", dead_total}};
+  if (auto why = ctx.watch.failure(); !why.empty())
+    o["projections"].as_object()["failure"] = why;
+  // A dead letter skips one event for one read model: reported (and alerted on), not a reason
+  // to take the node out of service.
   if (!ctx.watch.alive() || lag > ctx.ready_max_lag) ready = false;
   o["archive"] = ctx.archive;
   o["execution_backends"] = ctx.backends;
@@ -170,7 +193,7 @@ response get_ready(app_context& ctx, request&) {
           "started_at, last_seen, stopped_at IS NULL AND last_seen > now() - make_interval(secs "
           "=> $1) AS alive FROM node_heartbeats) n",
           static_cast<double>(3 * ctx.heartbeat_every.count()));
-      o["nodes"] = json::parse(r[0].c_str());
+      o["nodes"] = util::parse_stored(r[0].c_str());
       o["workers_alive"] = r[1].as<int64_t>();
     });
   } catch (const std::exception&) {
@@ -178,6 +201,11 @@ response get_ready(app_context& ctx, request&) {
   }
   o["dependencies_status"] = degraded ? "degraded" : "ok";
   o["status"] = ready ? "ready" : "not_ready";
+  // Hosts, pids, dependency targets and database errors are for signed-in users; a load
+  // balancer needs the status only.
+  if (req.user.user_uuid.empty())
+    return json_response(ready ? 200 : 503,
+                         json::object{{"status", o.at("status")}, {"service", o.at("service")}});
   return json_response(ready ? 200 : 503, o);
 }
 
@@ -279,7 +307,11 @@ response discover_sources(app_context& ctx, request& req) {
     if (!body.at("source_identifiers").is_array())
       fail(400, "invalid_field", "source_identifiers must be an array of strings",
            "source_identifiers");
-    for (const auto& v : body.at("source_identifiers").as_array()) {
+    const auto& list = body.at("source_identifiers").as_array();
+    if (list.size() > 1000)
+      fail(400, "invalid_field", "at most 1000 source_identifiers per request",
+           "source_identifiers");
+    for (const auto& v : list) {
       if (!v.is_string())
         fail(400, "invalid_field", "source_identifiers must be an array of strings",
              "source_identifiers");
@@ -293,14 +325,40 @@ response discover_sources(app_context& ctx, request& req) {
              {module}))
       idents.emplace_back(row.as_string());
   }
-  json::array marked, skipped;
-  int64_t position = 0;
+  // Only registered sources get a command: an unknown name never loads (or creates) an actor.
+  std::set<std::string> known;
+  if (one || many)
+    for (auto& row :
+         query_rows(ctx,
+                    "SELECT to_json(source_identifier) FROM source_registry WHERE project_module "
+                    "= $1 AND source_identifier = ANY($2::text[]) AND NOT deleted",
+                    {module, store::pg_text_array(idents)}))
+      known.insert(std::string(row.as_string()));
+  else
+    known.insert(idents.begin(), idents.end());
+  std::vector<actors::command_request> cmds;
+  std::vector<std::string> sent;
   for (const auto& ident : idents) {
+    if (!known.count(ident)) continue;
     actors::command_request cr;
     cr.stream_id = domain::source_stream_id(domain::source_uuid(module, ident));
     cr.cmd = {"request_discovery", {{"reason", "manual"}}, request_actor(req)};
     cr.correlation_id = req.correlation_id;
-    auto r = ctx.runtime.send_sync(std::move(cr));
+    cmds.push_back(std::move(cr));
+    sent.push_back(ident);
+  }
+  auto replies = ctx.runtime.send_all(std::move(cmds));
+  std::map<std::string, const actors::command_reply*> reply_of;
+  for (size_t i = 0; i < sent.size(); ++i) reply_of[sent[i]] = &replies[i];
+  json::array marked, skipped;
+  int64_t position = 0;
+  for (const auto& ident : idents) {
+    auto it = reply_of.find(ident);
+    if (it == reply_of.end()) {
+      skipped.push_back(json::object{{"source_identifier", ident}, {"reason", "source not found"}});
+      continue;
+    }
+    const auto& r = *it->second;
     if (r.status < 400) {
       marked.push_back(json::value(ident));
       position = std::max(position, r.position);
@@ -474,7 +532,23 @@ response event_feed(app_context& ctx, request& req) {
       from = *p;
     }
     pqxx::read_transaction tx{c};
-    for (auto& e : store::read_all(tx, from, limit)) {
+    // Sign-ins and user accounts are for superusers' eyes: skipped for everyone else, without
+    // counting toward the page (at most ten pages are read for one answer).
+    auto visible = [&](const events::recorded_event& e) {
+      return req.user.superuser || (e.stream_type != "session" && e.stream_type != "user");
+    };
+    std::vector<events::recorded_event> page;
+    for (int round = 0; round < 10 && static_cast<int64_t>(page.size()) < limit; ++round) {
+      auto evs = store::read_all(tx, from, limit);
+      for (auto& e : evs) {
+        if (static_cast<int64_t>(page.size()) == limit) break;
+        from = events::position_of(e);
+        next = e.position;
+        if (visible(e)) page.push_back(std::move(e));
+      }
+      if (static_cast<int64_t>(evs.size()) < limit) break;
+    }
+    for (auto& e : page) {
       json::object o{{"position", e.position},
                      {"event_id", e.event_id},
                      {"stream_id", e.stream_id},
@@ -482,10 +556,9 @@ response event_feed(app_context& ctx, request& req) {
                      {"stream_version", e.stream_version},
                      {"type", e.type},
                      {"schema_version", e.schema_version},
-                     {"data", json::parse(e.data)},
-                     {"metadata", json::parse(e.metadata)},
+                     {"data", events::parse_payload(e.data)},
+                     {"metadata", events::parse_payload(e.metadata)},
                      {"recorded_at", e.recorded_at}};
-      next = e.position;
       out.push_back(std::move(o));
     }
   });
@@ -715,6 +788,8 @@ SELECT json_build_object(
   'pending_runs', (SELECT count(*) FROM source_registry WHERE workflow_run_pending),
   'executions', (SELECT coalesce(json_agg(t), '[]') FROM (
      SELECT status, count(*) AS n FROM batch_execution_record GROUP BY 1) t),
+  'dead_letters', (SELECT coalesce(json_object_agg(projection, n), '{}') FROM (
+     SELECT projection, count(*) AS n FROM projection_dead_letters GROUP BY 1) t),
   'nodes', (SELECT coalesce(json_agg(t), '[]') FROM (
      SELECT roles AS role, count(*) AS n FROM node_heartbeats
      WHERE stopped_at IS NULL AND last_seen > now() - make_interval(secs => %HEARTBEAT%)
@@ -725,7 +800,7 @@ SELECT json_build_object(
       pqxx::read_transaction tx{c};
       std::string sql = kQuery;
       sql.replace(sql.find("%HEARTBEAT%"), 11, std::to_string(3 * ctx.heartbeat_every.count()));
-      g = json::parse(tx.exec(sql)[0][0].c_str()).as_object();
+      g = util::parse_stored(tx.exec(sql)[0][0].c_str()).as_object();
     });
   } catch (const std::exception& e) {
     spdlog::warn("metrics: read-model gauges unavailable: {}", e.what());
@@ -766,6 +841,15 @@ SELECT json_build_object(
   family("beampipe_executions", "Executions by status.", "executions", {"status"});
   family("beampipe_nodes_alive", "Live beampipe processes by role (heartbeats).", "nodes",
          {"role"});
+  out += "# HELP beampipe_projection_dead_letters Events a projection could not apply and "
+         "skipped.\n";
+  out += "# TYPE beampipe_projection_dead_letters gauge\n";
+  const auto& dead = g.at("dead_letters").as_object();
+  for (const auto& c : ctx.watch.checkpoints()) {
+    auto it = dead.find(c.name);
+    out += "beampipe_projection_dead_letters{projection=\"" + prom_label(c.name) + "\"} " +
+           (it == dead.end() ? std::string("0") : num(it->value())) + "\n";
+  }
 }
 }  // namespace
 

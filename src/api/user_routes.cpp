@@ -11,6 +11,7 @@
 #include "api/route_table.hpp"
 #include "domain/aggregates.hpp"
 #include "util/ids.hpp"
+#include "util/input_rules.hpp"
 #include "util/time.hpp"
 
 namespace beampipe::api {
@@ -69,6 +70,9 @@ response login(app_context& ctx, request& req) {
       fail(400, "invalid_body", "malformed form body", "body");
     username = form.count("username") ? form.at("username") : "";
     password = form.count("password") ? form.at("password") : "";
+    for (const auto& [field, value] : {std::pair{"username", &username}, {"password", &password}})
+      if (auto p = util::text_problem(*value, util::text_kind::name))
+        fail(400, "invalid_field", std::string(field) + " " + *p, field);
   } else {
     auto body = string_fields(req, {"username", "password"});
     username = field_or_empty(body, "username");

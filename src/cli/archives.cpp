@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <memory>
 
+#include "adapters/http_client.hpp"
 #include "adapters/tap_client.hpp"
 #include "archive/simulated.hpp"
 
@@ -20,8 +21,9 @@ std::string env(const char* name) {
 std::string describe_archive_environment() {
   auto casda = env("BEAMPIPE_CASDA_TAP_URL"), vizier = env("BEAMPIPE_VIZIER_TAP_URL");
   if (casda.empty() && vizier.empty()) return "simulated";
-  return "tap casda=" + (casda.empty() ? std::string("-") : casda) +
-         " vizier=" + (vizier.empty() ? std::string("-") : vizier);
+  // Shown by /ready and the log: without query strings or credentials.
+  return "tap casda=" + (casda.empty() ? std::string("-") : adapters::redact_url(casda)) +
+         " vizier=" + (vizier.empty() ? std::string("-") : adapters::redact_url(vizier));
 }
 
 actors::archive_provider make_archive_provider() {

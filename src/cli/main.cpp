@@ -30,12 +30,14 @@
 #include "cli/security.hpp"
 #include "cli/users.hpp"
 #include "domain/project_config.hpp"
+#include "events/validity.hpp"
 #include "projections/runner.hpp"
 #include "projections/verify.hpp"
 #include "store/db.hpp"
 #include "store/embedded_pg.hpp"
 #include "store/event_store.hpp"
 #include "store/migrations.hpp"
+#include "store/signing_secret.hpp"
 
 #ifndef BEAMPIPE_VERSION
 #define BEAMPIPE_VERSION "0.0.0"
@@ -56,6 +58,7 @@ Commands:
   worker                   run discovery, executions and the scheduler, no API
   migrate                  apply database migrations
   projections rebuild      reset read models and replay them from position 0
+  projections dead-letters events a projection could not apply (--retry POSITION)
   replay --verify          rebuild every projection in a shadow schema and compare digests
   events tail              print the global event feed
   project validate -f FILE validate a project config (YAML or JSON)
@@ -117,9 +120,9 @@ struct args {
 };
 
 // Options that take a value; everything else starting with -- is a flag.
-const std::set<std::string> kValued = {"data-dir", "bind",          "name",  "after",
-                                       "limit",    "database-url",  "file",  "worker",
-                                       "username", "password-file", "email", "password"};
+const std::set<std::string> kValued = {
+    "data-dir", "bind",     "name",          "after", "limit",    "database-url", "file",
+    "worker",   "username", "password-file", "email", "password", "retry"};
 
 args parse_args(int argc, char** argv, int from) {
   args a;
@@ -267,11 +270,17 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
                        env_long("BEAMPIPE_READY_MAX_LAG", 10000),
                        nullptr};
   ctx.admission = &admission;
-  ctx.jwt_secret = env_or("BEAMPIPE_JWT_SECRET", "");
+  ctx.jwt_secret = cli::configured_jwt_secret(cli::process_env());
   if (ctx.jwt_secret.empty()) {
-    // A development default: tokens are still signed, but by a known secret.
-    ctx.jwt_secret = cli::kDevelopmentJwtSecret;
-    spdlog::warn("BEAMPIPE_JWT_SECRET is not set: access tokens use the development secret");
+    // Never a constant: a random key made once per database, shared by its nodes.
+    auto c = store::connect(conninfo, "beampipe-secret");
+    auto s = store::ensure_signing_secret(*c);
+    ctx.jwt_secret = s.secret;
+    spdlog::info("{}", s.generated_now
+                           ? "generated the token signing secret; it is kept in the database "
+                             "(set BEAMPIPE_JWT_SECRET_FILE to manage your own)"
+                           : "tokens are signed with the secret kept in the database "
+                             "(BEAMPIPE_JWT_SECRET is not set)");
   }
   ctx.access_token_ttl =
       std::chrono::minutes(std::max(1L, env_long("BEAMPIPE_ACCESS_TOKEN_EXPIRE_MINUTES", 30)));
@@ -344,7 +353,9 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
       std::chrono::seconds(env_long("BEAMPIPE_SLURM_POLL_BUDGET_SECONDS", 4 * 3600));
   ewo.submission_timeout =
       std::chrono::seconds(env_long("BEAMPIPE_WORKER_SUBMISSION_TIMEOUT_SECONDS", 1800));
-  ewo.beampipe_home = beampipe_home(a);
+  ewo.graphs.home = beampipe_home(a);
+  ewo.graphs.url_allow = split_list(env_or("BEAMPIPE_GRAPH_URL_ALLOW", ""));
+  ewo.graphs.refuse_internal = cli::production_mode(cli::process_env());
   ewo.fault = env_or("BEAMPIPE_FAULT_INJECT", "");
   actors::execution_worker executions(rt, conninfo, cli::make_backend_factory(), cli::make_stager(),
                                       ewo);
@@ -475,6 +486,7 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
   }
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   spdlog::info("shutting down");
+  watch.shutdown();  // no thread waits for a read model past this point
   if (srv) srv->stop();
   if (metrics_srv) metrics_srv->stop();
   prober.stop();
@@ -566,14 +578,73 @@ int cmd_migrate(const args& a) {
   return 0;
 }
 
+// `projections dead-letters [--retry POSITION] [--json]`: events a projection could not apply.
+int cmd_dead_letters(const args& a) {
+  return with_database(a, [&](const std::string& url) {
+    auto c = store::connect(url, "beampipe-dead-letters");
+    store::migrate(*c);
+    auto eng = make_engine();
+    if (auto r = a.opt("retry")) {
+      int64_t position = 0;
+      try {
+        position = std::stoll(*r);
+      } catch (...) {
+        throw std::invalid_argument("--retry needs an event position, got '" + *r + "'");
+      }
+      int failed = 0;
+      boost::json::array out;
+      for (const auto& o : eng->retry_dead_letter(*c, position)) {
+        failed += o.applied ? 0 : 1;
+        out.push_back({{"projection", o.projection}, {"applied", o.applied}, {"error", o.error}});
+        if (!a.has("json"))
+          std::cout << o.projection << ": "
+                    << (o.applied ? "applied, dead letter removed" : "still fails: " + o.error)
+                    << "\n";
+      }
+      if (a.has("json")) std::cout << boost::json::serialize(out) << "\n";
+      return failed ? 1 : 0;
+    }
+    auto letters = eng->dead_letters(*c);
+    if (a.has("json")) {
+      boost::json::array out;
+      for (const auto& d : letters)
+        out.push_back({{"projection", d.projection},
+                       {"position", d.position},
+                       {"event_id", d.event_id},
+                       {"event_type", d.event_type},
+                       {"stream_id", d.stream_id},
+                       {"error", d.error},
+                       {"attempts", d.attempts},
+                       {"recorded_at", d.recorded_at},
+                       {"last_attempt_at", d.last_attempt_at}});
+      std::cout << boost::json::serialize(out) << "\n";
+      return 0;
+    }
+    if (letters.empty()) std::cout << "no dead letters\n";
+    for (const auto& d : letters)
+      std::cout << d.position << "  " << d.projection << "  " << d.event_type << "  " << d.stream_id
+                << "  attempts " << d.attempts << "\n    " << d.error << "\n";
+    return 0;
+  });
+}
+
 int cmd_projections(const args& a) {
-  if (a.has("help") || a.positional.size() < 2 || a.positional[1] != "rebuild") {
-    std::cout
-        << "Usage: beampipe projections rebuild [--name NAME] [--database-url URL]\n"
-           "Resets the read models (all, or one projection) and replays events from position 0.\n"
-           "Projections: source_registry, batch_execution_record, provenance_events\n";
+  bool rebuild = a.positional.size() >= 2 && a.positional[1] == "rebuild";
+  bool dead = a.positional.size() >= 2 && a.positional[1] == "dead-letters";
+  if (a.has("help") || (!rebuild && !dead)) {
+    std::cout << "Usage: beampipe projections rebuild [--name NAME] [--database-url URL]\n"
+                 "       beampipe projections dead-letters [--retry POSITION] [--json] "
+                 "[--database-url URL]\n"
+                 "rebuild: resets the read models (all, or one projection) and replays events from "
+                 "position 0\n"
+                 "(their dead letters are cleared and recorded again if the events still fail).\n"
+                 "dead-letters: lists the events a projection could not apply and skipped; --retry "
+                 "applies\n"
+                 "the event at POSITION again to those projections, now (exit 1 if one still "
+                 "fails).\n";
     return a.has("help") ? 0 : 2;
   }
+  if (dead) return cmd_dead_letters(a);
   auto url = require_database_url(a);
   auto c = store::connect(url, "beampipe-rebuild");
   store::migrate(*c);
@@ -761,8 +832,8 @@ int cmd_events(const args& a) {
                             {"type", e.type},
                             {"event_id", e.event_id},
                             {"recorded_at", e.recorded_at},
-                            {"data", boost::json::parse(e.data)},
-                            {"metadata", boost::json::parse(e.metadata)}};
+                            {"data", events::parse_payload(e.data)},
+                            {"metadata", events::parse_payload(e.metadata)}};
       std::cout << boost::json::serialize(o) << "\n";
       from = events::position_of(e);
       if (limit > 0 && ++printed >= limit) return 0;

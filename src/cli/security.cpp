@@ -28,6 +28,19 @@ env_lookup process_env() {
   };
 }
 
+std::string configured_jwt_secret(const env_lookup& env) {
+  if (auto v = value(env, "BEAMPIPE_JWT_SECRET"); !v.empty()) return v;
+  auto file = value(env, "BEAMPIPE_JWT_SECRET_FILE");
+  if (file.empty()) return "";
+  std::ifstream in(file);
+  std::string line;
+  if (!in || !std::getline(in, line))
+    throw std::runtime_error("BEAMPIPE_JWT_SECRET_FILE cannot be read");
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+  if (line.empty()) throw std::runtime_error("BEAMPIPE_JWT_SECRET_FILE is empty");
+  return line;
+}
+
 bool production_mode(const env_lookup& env) { return value(env, "BEAMPIPE_ENV") == "production"; }
 
 std::vector<security_finding> security_findings(const env_lookup& env) {
@@ -46,11 +59,22 @@ std::vector<security_finding> security_findings(const env_lookup& env) {
     out.push_back({std::move(check), "ok", std::move(message)});
   };
 
-  auto secret = value(env, "BEAMPIPE_JWT_SECRET");
-  if (secret.empty() || secret == kDevelopmentJwtSecret)
+  std::string secret;
+  try {
+    secret = configured_jwt_secret(env);
+  } catch (const std::exception& e) {
+    gate("jwt.secret", e.what(), nullptr);
+  }
+  if (secret == kFormerDevelopmentJwtSecret)
+    gate("jwt.secret", "BEAMPIPE_JWT_SECRET is the public development secret of earlier versions",
+         nullptr);
+  else if (secret.empty() && !value(env, "BEAMPIPE_JWT_SECRET_FILE").empty())
+    ;  // unreadable: reported above
+  else if (secret.empty())
     gate("jwt.secret",
-         "BEAMPIPE_JWT_SECRET is not set: tokens are signed with the public "
-         "development secret",
+         "BEAMPIPE_JWT_SECRET (or BEAMPIPE_JWT_SECRET_FILE) is not set: tokens are signed with a "
+         "random secret generated once and kept in the database; production wants one you "
+         "manage",
          "BEAMPIPE_ALLOW_DEFAULT_JWT_SECRET");
   else if (secret.size() < 32)
     gate("jwt.secret", "BEAMPIPE_JWT_SECRET is shorter than 32 bytes", nullptr);

@@ -9,7 +9,8 @@
 
 namespace beampipe::cli {
 
-inline constexpr const char* kDevelopmentJwtSecret = "beampipe-development-secret-change-me";
+// The public constant earlier versions signed with when no secret was set: refused as a secret.
+inline constexpr const char* kFormerDevelopmentJwtSecret = "beampipe-development-secret-change-me";
 
 struct security_finding {
   std::string check;    // e.g. "jwt.secret"
@@ -23,5 +24,8 @@ bool production_mode(const env_lookup& env);
 // Inspects the environment and the files it names (key modes, known_hosts contents).
 std::vector<security_finding> security_findings(const env_lookup& env);
 env_lookup process_env();
+// BEAMPIPE_JWT_SECRET, else the first line of BEAMPIPE_JWT_SECRET_FILE, else empty (the
+// database keeps a generated one, store/signing_secret.hpp). Throws when the file is unreadable.
+std::string configured_jwt_secret(const env_lookup& env);
 
 }  // namespace beampipe::cli

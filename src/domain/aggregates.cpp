@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "domain/command_support.hpp"
+#include "domain/redaction.hpp"
 #include "events/envelope.hpp"
 #include "events/types.hpp"
 #include "util/ids.hpp"
@@ -19,6 +20,13 @@ namespace {
 constexpr const char* kSourceNamespace = "8f3c2b1e-5d4a-4e7b-9c6d-2a1b0e9f8d7c";
 
 // ---------------------------------------------------------------- source
+
+// The archive's error as the event records it: redacted and bounded (issue #16).
+json::value discovery_error(const json::object& body) {
+  auto it = body.find("error");
+  if (it == body.end() || !it->value().is_string()) return json::value("discovery failed");
+  return json::value(recorded_text(it->value().as_string()));
+}
 
 json::object source_initial() { return json::object{{"exists", false}}; }
 
@@ -212,9 +220,7 @@ decision source_decide(const json::object& s, std::string_view stream_id, const 
       // Retryable: the next attempt runs at retry_at, unless this round has used all its
       // attempts, which sends the request to the dead letter (closed, requeueable).
       auto max_attempts = int_or(cmd.body, "max_attempts", 3);
-      auto error =
-          cmd.body.contains("error") ? cmd.body.at("error") : json::value("discovery failed");
-      data["error"] = error;
+      data["error"] = discovery_error(cmd.body);
       data["failure_class"] =
           cmd.body.contains("failure_class") ? cmd.body.at("failure_class") : json::value(nullptr);
       data["lease_lost"] = flag(cmd.body, "lease_lost");
@@ -230,8 +236,7 @@ decision source_decide(const json::object& s, std::string_view stream_id, const 
       return d;
     }
     if (cmd.name == "fail_discovery") {
-      data["error"] =
-          cmd.body.contains("error") ? cmd.body.at("error") : json::value("discovery failed");
+      data["error"] = discovery_error(cmd.body);
       data["retryable"] = flag(cmd.body, "retryable");
       data["dead_letter"] = false;
       data["failure_class"] =

@@ -10,6 +10,7 @@
 #include "domain/aggregates.hpp"
 #include "domain/alerting.hpp"
 #include "domain/command_support.hpp"
+#include "domain/redaction.hpp"
 #include "events/envelope.hpp"
 #include "events/types.hpp"
 #include "util/ids.hpp"
@@ -380,11 +381,13 @@ decision delivery_decide(const json::object& s, std::string_view stream_id, cons
   auto outcome = str(c.body, "outcome");
   if (outcome != "sent" && outcome != "retry" && outcome != "failed")
     return {{}, bad("outcome", "outcome must be sent, retry or failed")};
-  json::object d{{"delivery_id", events::stream_key_of(std::string(stream_id))},
-                 {"attempt", attempt},
-                 {"outcome", outcome},
-                 {"error", at_or_null(c.body, "error")},
-                 {"response_code", at_or_null(c.body, "response_code")}};
+  json::object d{
+      {"delivery_id", events::stream_key_of(std::string(stream_id))},
+      {"attempt", attempt},
+      {"outcome", outcome},
+      {"error", str(c.body, "error").empty() ? json::value(nullptr)
+                                             : json::value(recorded_text(str(c.body, "error")))},
+      {"response_code", at_or_null(c.body, "response_code")}};
   if (outcome == "retry") {
     if (!util::parse_rfc3339(str(c.body, "next_attempt_at")))
       return {{}, bad("next_attempt_at", "a retry needs next_attempt_at")};

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "domain/aggregates.hpp"
+#include "util/input_rules.hpp"
 
 namespace beampipe::domain::cmd {
 
@@ -29,6 +30,23 @@ inline std::string trim(std::string_view s) {
   while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\n' || s[e - 1] == '\r'))
     --e;
   return std::string(s.substr(b, e - b));
+}
+
+// Reads an optional free-text string (tab and line breaks allowed, util::text_kind::text) of
+// at most max_len bytes; absent or null leaves `out` empty.
+inline std::optional<command_error> optional_text(const boost::json::object& body,
+                                                  const char* field, size_t max_len,
+                                                  std::string& out) {
+  auto it = body.find(field);
+  if (it == body.end() || it->value().is_null()) return std::nullopt;
+  if (!it->value().is_string()) return bad(field, std::string(field) + " must be a string");
+  out = trim(it->value().as_string());
+  if (out.size() > max_len)
+    return bad(field,
+               std::string(field) + " must be at most " + std::to_string(max_len) + " bytes");
+  if (auto p = util::text_problem(out, util::text_kind::text))
+    return bad(field, std::string(field) + " " + *p);
+  return std::nullopt;
 }
 
 // Reads a required, trimmed, non-empty string of at most max_len bytes.

@@ -136,14 +136,16 @@ class Converter {
   std::vector<YamlError> errors;
 
   json::value convert(const YAML::Node& n, const std::string& path, int depth) {
+    if (too_large_) return nullptr;
     if (++nodes_ > kMaxDocumentNodes) {
-      if (!too_large_)
-        errors.push_back({path, "document has too many nodes (aliases expand too far?)"});
+      errors.push_back({path, "document has too many nodes (aliases expand too far?)"});
       too_large_ = true;
       return nullptr;
     }
     if (depth > kMaxDocumentDepth) {
-      errors.push_back({path, "document nests too deeply"});
+      errors.push_back({path, "document nests deeper than " + std::to_string(kMaxDocumentDepth) +
+                                  " levels (an alias that contains itself?)"});
+      too_large_ = true;
       return nullptr;
     }
     switch (n.Type()) {
@@ -167,13 +169,15 @@ class Converter {
         std::set<std::string> seen;
         for (const auto& kv : n) {
           if (!kv.first.IsScalar()) {
-            errors.push_back({path, "mapping keys must be scalars"});
+            if (errors.size() < kMaxDocumentDiagnostics)
+              errors.push_back({path, "mapping keys must be scalars"});
             continue;
           }
           std::string key = kv.first.Scalar();
           std::string sub = join_path(path, key);
           if (!seen.insert(key).second) {
-            errors.push_back({sub, "duplicate key '" + key + "'"});
+            if (errors.size() < kMaxDocumentDiagnostics)
+              errors.push_back({sub, "duplicate key '" + key + "'"});
             continue;
           }
           o[key] = convert(kv.second, sub, depth + 1);
@@ -196,6 +200,13 @@ std::string first_nonblank(std::string_view text) {
   return "";
 }
 
+// The input rule over the converted document: one error at the first offending path.
+void check_text(ParsedDocument& doc) {
+  if (auto p = util::input_problem_of(*doc.value))
+    doc.diagnostics.push_back({p->field.empty() ? "(document)" : p->field, "invalid_text",
+                               Severity::error, p->message, std::nullopt});
+}
+
 }  // namespace
 
 ParsedDocument parse_yaml_or_json(std::string_view text) {
@@ -209,6 +220,7 @@ ParsedDocument parse_yaml_or_json(std::string_view text) {
       json::value v = json::parse(text, ec, {}, opts);
       if (!ec) {
         out.value = std::move(v);
+        check_text(out);
         return out;
       }
     }
@@ -227,6 +239,7 @@ ParsedDocument parse_yaml_or_json(std::string_view text) {
       out.diagnostics.push_back({e.path.empty() ? "(document)" : e.path, "invalid_config_structure",
                                  Severity::error, e.message, std::nullopt});
     out.value = std::move(v);
+    if (conv.errors.empty()) check_text(out);
   } catch (const std::exception& e) {
     out.value.reset();
     out.diagnostics.push_back(

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "domain/diagnostics.hpp"
+#include "util/input_rules.hpp"
 
 namespace beampipe::domain {
 
@@ -15,15 +16,19 @@ struct ParsedDocument {
   std::vector<Diagnostic> diagnostics;      // invalid_yaml / invalid_config_structure
 };
 
-// Limits that keep hostile input (alias bombs, deep nesting) bounded.
+// Limits that keep hostile input (alias bombs, deep nesting) bounded. The first structural
+// error (too deep, too many nodes) ends the conversion, and diagnostics are capped, so a
+// 20-byte alias cycle costs one diagnostic, not 150,000.
 inline constexpr std::size_t kMaxDocumentNodes = 200000;
-inline constexpr int kMaxDocumentDepth = 128;
+inline constexpr int kMaxDocumentDepth = static_cast<int>(util::kInputDepth);
+inline constexpr std::size_t kMaxDocumentDiagnostics = 100;
 
 // JSON text (first non-blank char '{' or '[') is parsed with Boost.JSON so numbers
 // keep their exact type; everything else, and JSON that Boost rejects, goes
 // through yaml-cpp. Plain YAML scalars are resolved with the YAML 1.2 core
 // schema (null, bool, int, float, else string); quoted scalars are strings.
-// Never throws.
+// The result then passes the input rule (util/input_rules.hpp): a NUL, a control character
+// or an oversized value is an `invalid_text` error at its path. Never throws.
 ParsedDocument parse_yaml_or_json(std::string_view text);
 
 }  // namespace beampipe::domain

@@ -19,6 +19,7 @@
 #include "domain/command_support.hpp"
 #include "domain/execution.hpp"
 #include "domain/execution_fsm.hpp"
+#include "domain/redaction.hpp"
 #include "events/envelope.hpp"
 #include "events/types.hpp"
 #include "util/ids.hpp"
@@ -533,6 +534,12 @@ decision decide_record(const json::object& s, const command& c) {
   return one(e.done(et::submission_recorded));
 }
 
+// Backend payloads are shown in the run's timeline: recorded without secrets.
+json::value redacted(json::value v) {
+  redact_json(v);
+  return v;
+}
+
 decision decide_uncertain(const json::object& s, const command& c) {
   if (terminal(s))
     return refuse(conflict("execution_terminal", "execution is " + str(s, "status")));
@@ -541,7 +548,7 @@ decision decide_uncertain(const json::object& s, const command& c) {
   if (sub != "in_flight")
     return refuse(
         conflict("submission_not_in_flight", "no submission is in flight (it is " + sub + ")"));
-  auto error = str(c.body, "error");
+  auto error = recorded_text(str(c.body, "error"));
   builder e(s);
   e.after["submission_state"] = "uncertain";
   auto axes = axes_of(s);
@@ -565,7 +572,7 @@ decision decide_fail(const json::object& s, const command& c) {
   if (sub == "submitted" || sub == "uncertain" || (sub == "in_flight" && !submission_failed))
     return refuse(conflict("submission_may_exist",
                            "the submission is " + sub + "; it cannot be failed here"));
-  auto error = str(c.body, "error");
+  auto error = recorded_text(str(c.body, "error"));
   if (error.empty()) return refuse(bad("error", "error is required"));
   builder e(s);
   if (submission_failed) e.after["submission_state"] = "failed";
@@ -611,7 +618,7 @@ decision decide_observe(const json::object& s, const command& c) {
   if (str(s, "scheduler_name") == "slurm" && axes.scheduler == "succeeded" &&
       axes.daliuge == "not_created")
     axes.daliuge = "finished";
-  std::string raw = str(b, "raw_state"), reason = str(b, "reason");
+  std::string raw = str(b, "raw_state"), reason = recorded_text(str(b, "reason"), 500);
   // HEAD escalates a run that outlived its polling budget to an operator instead of failing
   // it: the backend may still finish it.
   bool escalate = flag(b, "poll_budget_exhausted") && !flag(s, "poll_budget_exhausted");
@@ -633,7 +640,7 @@ decision decide_observe(const json::object& s, const command& c) {
   if (status == "pending" && str(s, "status") != "pending") status = str(s, "status");
   auto parsed = parse_execution_status(status);
   if (parsed && is_terminal(*parsed) && status == "failed") {
-    auto err = str(b, "error");
+    auto err = recorded_text(str(b, "error"));
     e.after["last_error"] =
         err.empty()
             ? json::value("scheduler reported " + axes.scheduler + ", DALiuGE " + axes.daliuge)
@@ -677,7 +684,7 @@ decision decide_observe(const json::object& s, const command& c) {
       {"normalized_state", str(b, "kind") == "daliuge_session" ? axes.daliuge : axes.scheduler},
       {"raw_state", raw.substr(0, 128)},
       {"reason", reason},
-      {"payload", at_or_null(b, "payload")}};
+      {"payload", redacted(at_or_null(b, "payload"))}};
   if (auto it = b.find("lookup"); it != b.end()) {
     obs["source_version"] = "beampipe-slurm-name-lookup/v1";
     obs["payload"] = it->value();
@@ -785,6 +792,9 @@ decision decide_abandon(const json::object& s, const command& c) {
 }
 
 decision decide_cancel(const json::object& s, const command& c) {
+  std::string reason_text;
+  if (auto e = optional_text(c.body, "reason", 1000, reason_text)) return refuse(*e);
+  json::value reason = reason_text.empty() ? json::value(nullptr) : json::value(reason_text);
   if (terminal(s))
     return refuse(
         conflict("execution_terminal",
@@ -796,22 +806,21 @@ decision decide_cancel(const json::object& s, const command& c) {
     return refuse(conflict(
         "submission_unresolved",
         "the submission is " + sub + "; cancel once reconciliation has resolved it", "status"));
-  json::object payload{{"from_status", at_or_null(s, "status")},
-                       {"reason", at_or_null(c.body, "reason")},
-                       {"actor", c.actor}};
+  json::object payload{
+      {"from_status", at_or_null(s, "status")}, {"reason", reason}, {"actor", c.actor}};
   if (sub == "submitted" || sub == "uncertain") {
     if (flag(s, "cancel_requested")) return {};
     // External work exists: the ledger says cancelled only once the backend confirms.
     builder e(s);
     e.after["cancel_requested"] = true;
-    e.after["cancel_reason"] = at_or_null(c.body, "reason");
+    e.after["cancel_reason"] = reason;
     e.stamp.push_back("cancel_requested_at");
     e.provenance_row("execution.cancel_requested", std::move(payload));
     return one(e.done(et::execution_cancel_requested));
   }
   builder e(s);
   e.status("cancelled", "cancelled", &payload);
-  e.after["cancel_reason"] = at_or_null(c.body, "reason");
+  e.after["cancel_reason"] = reason;
   return one(e.done(et::execution_cancelled));
 }
 

@@ -92,4 +92,15 @@ void redact_json(json::value& v) {
   }
 }
 
+std::string recorded_text(std::string_view text, std::size_t max_bytes) {
+  auto out = redact_text(text);
+  if (out.size() <= max_bytes) return out;
+  std::size_t cut = max_bytes;
+  // Back up to the start of a UTF-8 sequence.
+  while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
+  out.resize(cut);
+  out += "\u2026";
+  return out;
+}
+
 }  // namespace beampipe::domain

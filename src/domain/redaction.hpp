@@ -17,4 +17,8 @@ std::string redact_text(std::string_view text);
 // Walks a JSON value: secret-looking keys get kRedacted, every string goes through redact_text.
 void redact_json(boost::json::value& v);
 
+// A text from a backend or an archive (an error, a status reason) as an event records it:
+// redacted (events keep no secret, issue #16) and cut to `max_bytes` at a character boundary.
+std::string recorded_text(std::string_view text, std::size_t max_bytes = 2000);
+
 }  // namespace beampipe::domain

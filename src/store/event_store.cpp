@@ -1,5 +1,7 @@
 #include "store/event_store.hpp"
 
+#include "events/validity.hpp"
+
 #include "util/json.hpp"
 
 #include <algorithm>
@@ -241,8 +243,17 @@ std::vector<append_result> append_batch(pqxx::connection& c, const std::vector<a
     if (!valid_stream_id(reqs[i].stream_id)) why = "invalid stream id '" + reqs[i].stream_id + "'";
     else if (reqs[i].events.empty()) why = "append needs at least one event";
     else
-      for (const auto& e : reqs[i].events)
+      for (const auto& e : reqs[i].events) {
         if (e.event_id.empty() || e.type.empty()) why = "event needs an id and a type";
+        // The readers' definition (events/validity.hpp): what they cannot read is refused
+        // here, alone, before the batch's transaction.
+        else if (auto p = events::storage_problem(e.data))
+          why = "event " + e.type + " data " + *p;
+        else if (auto m = events::storage_problem(e.metadata.empty() ? "{}" : e.metadata,
+                                                  events::kMaxMetadataBytes))
+          why = "event " + e.type + " metadata " + *m;
+        if (!why.empty()) break;
+      }
     if (!why.empty()) {
       done[i] = true;
       results[i].status = append_status::error;

@@ -1,5 +1,9 @@
 #include "util/json.hpp"
 
+#include <stdexcept>
+
+#include "util/input_rules.hpp"
+
 namespace beampipe::util {
 
 std::optional<std::string> get_string(const json::object& o, std::string_view key) {
@@ -28,14 +32,24 @@ std::string get_string_or(const json::object& o, std::string_view key, std::stri
   return v ? *v : std::move(fallback);
 }
 
-std::optional<json::value> parse_json(std::string_view text, std::string* error) {
+std::optional<json::value> parse_json(std::string_view text, std::string* error,
+                                      std::size_t max_depth) {
   boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
+  json::parse_options opts;
+  opts.max_depth = max_depth;
+  json::value v = json::parse(text, ec, {}, opts);
   if (ec) {
     if (error) *error = ec.message();
     return std::nullopt;
   }
   return v;
+}
+
+json::value parse_stored(std::string_view text) {
+  std::string err;
+  auto v = parse_json(text, &err, kStoredDepth);
+  if (!v) throw std::runtime_error("stored JSON does not parse: " + err);
+  return std::move(*v);
 }
 
 }  // namespace beampipe::util

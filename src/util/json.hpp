@@ -14,7 +14,13 @@ std::optional<bool> get_bool(const json::object& o, std::string_view key);
 std::optional<int64_t> get_int(const json::object& o, std::string_view key);
 std::string get_string_or(const json::object& o, std::string_view key, std::string fallback);
 
-// Parse text; returns nullopt (and sets error) instead of throwing.
-std::optional<json::value> parse_json(std::string_view text, std::string* error = nullptr);
+// Parse text; returns nullopt (and sets error) instead of throwing. `max_depth` defaults to the
+// limit of input from outside (util/input_rules.hpp).
+std::optional<json::value> parse_json(std::string_view text, std::string* error = nullptr,
+                                      std::size_t max_depth = 32);
+
+// JSON this system stored (read-model rows, snapshots, artifacts it wrote): parsed with the
+// readers' depth limit (kStoredDepth), throws std::runtime_error.
+json::value parse_stored(std::string_view text);
 
 }  // namespace beampipe::util

@@ -14,6 +14,9 @@ import time
 import uuid
 
 
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+
+
 def cluster_conninfo():
     d = os.environ["BEAMPIPE_TEST_PG_DIR"]
     with open(os.path.join(d, "conninfo")) as f:
@@ -34,7 +37,9 @@ ADMIN_USERNAME = "bbadmin"
 ADMIN_PASSWORD = "harness-admin-password"
 JWT_SECRET = "harness-jwt-secret-0123456789abcdef0123"
 # Routes that answer without a token.
-OPEN_PATHS = {"/api/v2/health", "/api/v2/ready", "/api/v2/health/tap", "/api/v2/metrics",
+# (GET /ready is open too, but answers anonymous callers with the status only: the harness
+# signs in for it.)
+OPEN_PATHS = {"/api/v2/health", "/api/v2/health/tap", "/api/v2/metrics",
               "/api/v2/login", "/api/v2/refresh", "/api/v2/logout", "/api/v2/openapi.json"}
 
 
@@ -51,7 +56,10 @@ class Server:
                     # Tests create many executions from one address; test_auth checks the limits.
                     "BEAMPIPE_RATE_LIMIT_REQUESTS": "1000000",
                     # Many servers run side by side: each metrics listener takes a free port.
-                    "BEAMPIPE_METRICS_BIND_ADDR": "127.0.0.1:0"})
+                    "BEAMPIPE_METRICS_BIND_ADDR": "127.0.0.1:0",
+                    # graph.path is confined to BEAMPIPE_HOME: the tests' graphs live in the
+                    # repository (config/reference/graphs).
+                    "BEAMPIPE_HOME": REPO_ROOT})
         env.update(extra_env or {})
         self.env = env
         self.token = None

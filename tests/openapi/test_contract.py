@@ -162,8 +162,9 @@ for (method, path), op in sorted(ours.items()):
                       sorted(names))
 for key in RATE_LIMITED:
     check(f"rate-limited {key} is documented", key in ours)
-# Open routes: health, ready, metrics, sign-in and the contract itself; the rest need a token.
-OPEN = {"/api/v2/health", "/api/v2/ready", "/api/v2/health/tap", "/api/v2/metrics",
+# Open routes: the root (a redirect), health, ready, metrics, sign-in and the contract itself;
+# the rest need a token.
+OPEN = {"/", "/api/v2/health", "/api/v2/ready", "/api/v2/health/tap", "/api/v2/metrics",
         "/api/v2/login", "/api/v2/refresh", "/api/v2/logout", "/api/v2/openapi.json",
         "/api/v2/docs", "/api/v2/docs/redoc.standalone.js",
         "/api/v2/docs/redoc.standalone.js.LICENSE.txt"}

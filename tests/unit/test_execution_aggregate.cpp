@@ -318,3 +318,31 @@ TEST_CASE("abandoning an unresolved submission needs every safety condition") {
                     .error);
   CHECK(seen.refusal("abandon", req) == "abandon_job_seen");
 }
+
+TEST_CASE("events keep no secret: backend error texts are redacted and bounded when recorded") {
+  harness h;
+  h.prepared();
+  auto d = h.run("fail", {{"error",
+                           "DIM answered 500: retry with token=abc123 at "
+                           "https://ops:hunter2@dim.example.org/api?x=1 " +
+                               std::string(5000, 'x')},
+                          {"failure_class", "dependency_unavailable"}});
+  REQUIRE_FALSE(d.error);
+  auto text = json::serialize(d.events.front().data);
+  CHECK(text.find("abc123") == std::string::npos);
+  CHECK(text.find("hunter2") == std::string::npos);
+  CHECK(text.find("[redacted]") != std::string::npos);
+  CHECK(h.s("last_error").size() <= 2003);  // 2000 bytes and an ellipsis
+}
+
+TEST_CASE("a cancel reason is text: a string without NUL or control characters") {
+  harness h;
+  h.created();
+  CHECK(h.refusal("cancel", {{"reason", json::array{json::array{"deep"}}}}) == "invalid_field");
+  CHECK(h.refusal("cancel", {{"reason", std::string("nul\0here", 8)}}) == "invalid_field");
+  CHECK(h.refusal("cancel", {{"reason", "bell\x07"}}) == "invalid_field");
+  CHECK(h.refusal("cancel", {{"reason", std::string(1001, 'r')}}) == "invalid_field");
+  auto d = h.run("cancel", {{"reason", "operator request\nsee ticket 42"}});
+  REQUIRE_FALSE(d.error);
+  CHECK(h.s("cancel_reason") == "operator request\nsee ticket 42");
+}

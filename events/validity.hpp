@@ -1,0 +1,28 @@
+#pragma once
+// What the event store accepts as event data and metadata, and how every reader parses it:
+// the append path and the readers (aggregates, projections, the feed, replay) share this one
+// definition, so nothing is stored that a reader cannot decode (issue #16).
+//   * a JSON object, at most kEventDepth levels deep and within a size limit;
+//   * every string and key valid UTF-8 without NUL (PostgreSQL's jsonb refuses \u0000).
+#include <boost/json.hpp>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "util/input_rules.hpp"
+
+namespace beampipe::events {
+
+inline constexpr std::size_t kMaxDataBytes = 16 * 1024 * 1024;
+inline constexpr std::size_t kMaxMetadataBytes = 16 * 1024;
+
+// Why this text may not be stored as event data (or metadata, with its limit), or nullopt.
+std::optional<std::string> storage_problem(std::string_view json_text,
+                                           std::size_t max_bytes = kMaxDataBytes);
+
+// Parses stored event data or metadata (a JSON object); throws std::runtime_error naming the
+// problem. Accepts everything storage_problem accepts.
+boost::json::object parse_payload(std::string_view json_text);
+
+}  // namespace beampipe::events
