@@ -217,6 +217,9 @@ size_t engine::apply_batch(pqxx::connection& c, size_t batch_size,
                            const std::map<std::string, events::read_position>* until,
                            bool isolate) {
   pqxx::work tx{c};
+  // Another node's engine holds the lock while it applies a batch; one that holds it longer
+  // (a stopped process) must not hang this runner: the runner reports it and tries again.
+  tx.exec("SET LOCAL lock_timeout = '2s'");
   tx.exec(kEngineLock);
   // Read models are derived data with their checkpoint in the same transaction: losing the
   // last commits in a crash only means applying those events again. No need to wait for fsync.

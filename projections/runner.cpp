@@ -176,6 +176,17 @@ void runner::run() {
       // A notification ends the wait early; the timeout covers events held behind the
       // read fence and notifications lost while reconnecting.
       conn->await_notification(0, 100000);
+    } catch (const pqxx::sql_error& e) {
+      // 55P03: the projection lock stayed with another process past the lock timeout.
+      std::string why = e.sqlstate() == "55P03"
+                            ? "another beampipe process has held the projection lock for over "
+                              "2 s (stopped, or stuck in a transaction)"
+                            : e.what();
+      watch_.report_failure(why);
+      spdlog::error("projection runner: {}", why);
+      listener.reset();
+      conn.reset();
+      for (int i = 0; i < 10 && !stop_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     } catch (const std::exception& e) {
       watch_.report_failure(e.what());
       spdlog::error("projection runner: {}", e.what());

@@ -469,7 +469,25 @@ void casda_staging_client::note(const std::string& message) const {
   if (config_.on_event) config_.on_event(message);
 }
 
-std::string casda_staging_client::basic_auth() const {
+std::string casda_staging_client::basic_auth(const std::string& url) const {
+  parsed_url u;
+  try {
+    u = parse_url(url);
+  } catch (const http_error& e) {
+    throw casda_error(ckind::usage, std::string("bad CASDA URL: ") + e.what());
+  }
+  auto host = u.host;
+  for (auto& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  bool loopback = host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+  bool known = host == parse_url(config_.login_url).host;
+  for (const auto& h : config_.credential_hosts) known = known || h == host;
+  if (!known)
+    throw casda_error(ckind::permission, "CASDA credentials are not sent to " + redact_url(url) +
+                                             ": not a configured CASDA host "
+                                             "(CASDA_CREDENTIAL_HOSTS)");
+  if (u.scheme != "https" && !loopback)
+    throw casda_error(ckind::permission,
+                      "CASDA credentials are not sent over plain http (" + redact_url(url) + ")");
   return "Basic " + base64(config_.username + ":" + config_.password);
 }
 
@@ -477,7 +495,7 @@ void casda_staging_client::login() const {
   const auto where = redact_url(config_.login_url);
   http_request req;
   req.url = config_.login_url;
-  req.headers.emplace_back("Authorization", basic_auth());
+  req.headers.emplace_back("Authorization", basic_auth(config_.login_url));
   http_response r;
   try {
     r = http_.send(req);
@@ -496,7 +514,7 @@ casda_datalink casda_staging_client::fetch_datalink(const std::string& url) cons
   http_request req;
   req.url = url;
   // astroquery sends Basic on every DataLink GET; without it CASDA answers anonymously.
-  req.headers.emplace_back("Authorization", basic_auth());
+  req.headers.emplace_back("Authorization", basic_auth(url));
   http_response r;
   try {
     r = http_.send(req);

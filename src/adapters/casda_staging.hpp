@@ -63,6 +63,10 @@ struct casda_staging_config {
   std::string username;
   std::string password;
   std::string login_url = "https://data.csiro.au/casda_vo_proxy/vo/tap/availability";
+  // Hosts the Basic credentials may go to besides the login URL's (CASDA_CREDENTIAL_HOSTS).
+  // DataLink URLs come from archive metadata: a URL to any other host, or over plain http
+  // to anything but loopback, is refused rather than handed the credentials (issue #16).
+  std::vector<std::string> credential_hosts;
   bool stage_by_sbid = true;  // one SODA job per SBID, else one combined job
   bool pawsey = false;        // use pawsey_async_service (downloads only work inside Pawsey)
   // Tape recalls take hours: poll slowly for a long time (protocols §2.3).
@@ -167,7 +171,8 @@ class casda_staging_client {
 
  private:
   void note(const std::string& message) const;
-  std::string basic_auth() const;
+  // The Authorization header for `url`, or a refusal when the credentials must not go there.
+  std::string basic_auth(const std::string& url) const;
 
   casda_staging_config config_;
   http_client http_;       // GETs and the phase POST (retried)

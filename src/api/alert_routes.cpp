@@ -108,7 +108,9 @@ response patch_channel(app_context& ctx, request& req) {
   if (body.contains("config") && !body.at("config").is_null()) {
     auto restored =
         alerting::restore_masked(body.at("config"), row.at("config").as_object(), old_secret);
-    auto parsed = alerting::parse_channel_config(row.at("kind").as_string(), restored);
+    if (auto* e = std::get_if<domain::command_error>(&restored)) refuse(*e);
+    auto parsed =
+        alerting::parse_channel_config(row.at("kind").as_string(), std::get<json::value>(restored));
     if (auto* e = std::get_if<domain::command_error>(&parsed)) refuse(*e);
     auto& config = std::get<alerting::channel_config>(parsed);
     cmd["config"] = config.shown;

@@ -90,6 +90,13 @@ actors::stager make_stager() {
       cfg.username = creds->username;
       cfg.password = creds->password;
       if (auto v = env("CASDA_LOGIN_URL"); !v.empty()) cfg.login_url = v;
+      for (std::string item; const char ch : env("CASDA_CREDENTIAL_HOSTS") + ",")
+        if (ch == ',' || ch == ' ') {
+          if (!item.empty()) cfg.credential_hosts.push_back(item);
+          item.clear();
+        } else {
+          item.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(ch))));
+        }
       if (auto v = env("CASDA_STAGE_BY_SBID"); !v.empty()) cfg.stage_by_sbid = truthy(v);
       if (auto v = env("BEAMPIPE_CASDA_POLL_INTERVAL_MS"); !v.empty())
         cfg.poll_interval = std::chrono::milliseconds(std::stol(v));

@@ -521,37 +521,67 @@ std::variant<channel_config, command_error> parse_channel_config(std::string_vie
                          : parse_webhook_config(config.as_object());
 }
 
-json::value restore_masked(const json::value& patched_config, const json::object& stored_shown,
-                           const json::object& stored_secret) {
+namespace {
+// scheme://host:port of a URL (lower-case scheme and host), or the text itself.
+std::string origin_of(std::string_view url) {
+  auto scheme = url.find("://");
+  if (scheme == std::string_view::npos) return std::string(url);
+  auto end = url.find_first_of("/?#", scheme + 3);
+  std::string out(url.substr(0, end));
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (auto at = out.rfind('@'); at != std::string::npos && at > scheme)
+    out.erase(scheme + 3, at - scheme - 2);
+  return out;
+}
+}  // namespace
+
+std::variant<json::value, command_error> restore_masked(const json::value& patched_config,
+                                                        const json::object& stored_shown,
+                                                        const json::object& stored_secret) {
   if (!patched_config.is_object()) return patched_config;
   json::value result = patched_config;
   auto& out = result.as_object();
 
+  // Where the secrets would go: a masked secret may only stay where it was (issue #16).
+  bool moved = false;
   if (auto it = out.find("url"); it != out.end() && it->value().is_string()) {
     const auto& shown_url = cmd::at_or_null(stored_shown, "url");
     const auto& secret_url = cmd::at_or_null(stored_secret, "url");
     if (shown_url.is_string() && secret_url.is_string() &&
         it->value().as_string() == shown_url.as_string())
       it->value() = secret_url;
+    else if (secret_url.is_string())
+      moved = origin_of(view(it->value().as_string())) != origin_of(view(secret_url.as_string()));
   }
+  for (const char* k : {"smtp_host", "port", "security"}) {
+    auto it = out.find(k);
+    const auto& was = cmd::at_or_null(stored_shown, k);
+    if (it != out.end() && !was.is_null() && it->value() != was) moved = true;
+  }
+  auto masked = [](const json::value& v) { return v.is_string() && v.as_string() == kMasked; };
+  auto refuse_move = [](std::string field) {
+    return bad(field, field +
+                          " is masked, and a masked secret cannot follow a changed destination "
+                          "(URL host, port or scheme, SMTP server): send the secret itself");
+  };
 
   if (auto it = out.find("headers"); it != out.end() && it->value().is_object()) {
     const auto& stored_headers = cmd::at_or_null(stored_secret, "headers");
-    if (stored_headers.is_object()) {
-      for (auto& kv : it->value().as_object()) {
-        if (!kv.value().is_string() || kv.value().as_string() != kMasked) continue;
-        for (const auto& stored : stored_headers.as_object())
-          if (iequals(stored.key(), kv.key()) && stored.value().is_string()) {
-            kv.value() = stored.value();
-            break;
-          }
-      }
+    for (auto& kv : it->value().as_object()) {
+      if (!masked(kv.value())) continue;
+      if (moved) return refuse_move("config.headers." + std::string(kv.key()));
+      if (!stored_headers.is_object()) continue;
+      for (const auto& stored : stored_headers.as_object())
+        if (iequals(stored.key(), kv.key()) && stored.value().is_string()) {
+          kv.value() = stored.value();
+          break;
+        }
     }
   }
 
   for (const char* key : {"routing_key", "password"}) {
-    if (auto it = out.find(key);
-        it != out.end() && it->value().is_string() && it->value().as_string() == kMasked) {
+    if (auto it = out.find(key); it != out.end() && masked(it->value())) {
+      if (moved) return refuse_move(std::string("config.") + key);
       const auto& stored = cmd::at_or_null(stored_secret, key);
       if (stored.is_string()) it->value() = stored;
     }

@@ -45,12 +45,14 @@ struct channel_config {
 std::variant<channel_config, command_error> parse_channel_config(std::string_view kind,
                                                                  const boost::json::value& config);
 
-// A PATCH may send back a config as GET showed it: every "***" header value or routing key,
-// and a url equal to the stored shown url, stands for the stored secret. Returns the config
-// with those placeholders replaced from `stored_secret`, ready for parse_channel_config.
-boost::json::value restore_masked(const boost::json::value& patched_config,
-                                  const boost::json::object& stored_shown,
-                                  const boost::json::object& stored_secret);
+// A PATCH may send back a config as GET showed it: every "***" header value, routing key or
+// password, and a url equal to the stored shown url, stands for the stored secret. Returns the
+// config with those placeholders replaced from `stored_secret`, ready for
+// parse_channel_config; refuses (naming the field) a masked secret whose destination changed
+// (the webhook URL's scheme, host or port, or the SMTP server), which would send it elsewhere.
+std::variant<boost::json::value, command_error> restore_masked(
+    const boost::json::value& patched_config, const boost::json::object& stored_shown,
+    const boost::json::object& stored_secret);
 
 // The URL as shown: scheme://host[:port] plus "/***" when it has a non-root path or a query.
 std::string mask_url(std::string_view url);

@@ -10,11 +10,38 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+
+
+# BEAMPIPE_HOME of every server the tests start: the temporary folder, where test_graph()
+# writes and where wallaby_config() copies a graph from elsewhere.
+GRAPH_HOME = os.path.realpath(tempfile.gettempdir())
+
+
+def in_graph_home(path):
+    """`path` if it lies under GRAPH_HOME, else a copy of it there (same bytes)."""
+    real = os.path.realpath(path)
+    if real.startswith(GRAPH_HOME + os.sep):
+        return real
+    with open(real, "rb") as f:
+        data = f.read()
+    import hashlib
+    folder = os.path.join(GRAPH_HOME, "beampipe-test-graphs")
+    os.makedirs(folder, exist_ok=True)
+    # Named without the full digest: tests edit the config's sha256 line by its value.
+    base = os.path.splitext(os.path.basename(real))[0]
+    copy = os.path.join(folder, f"{base}-{hashlib.sha256(data).hexdigest()[:12]}.graph")
+    if not os.path.exists(copy):
+        tmp = copy + f".{os.getpid()}"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, copy)
+    return copy
 
 
 def cluster_conninfo():
@@ -58,8 +85,8 @@ class Server:
                     # Many servers run side by side: each metrics listener takes a free port.
                     "BEAMPIPE_METRICS_BIND_ADDR": "127.0.0.1:0",
                     # graph.path is confined to BEAMPIPE_HOME: the tests' graphs live in the
-                    # repository (config/reference/graphs).
-                    "BEAMPIPE_HOME": REPO_ROOT})
+                    # temporary folder (wallaby_config copies the repository's there).
+                    "BEAMPIPE_HOME": GRAPH_HOME})
         env.update(extra_env or {})
         self.env = env
         self.token = None
@@ -94,13 +121,14 @@ class Server:
         for stream in (self.proc.stdout, self.proc.stderr):
             threading.Thread(target=drain, args=(stream,), daemon=True).start()
 
-    def wait_ready(self, timeout=60):
-        """Polls /ready until it answers 200 (projections caught up) or the deadline passes."""
+    def wait_ready(self, timeout=60, signed_in=True):
+        """Polls /ready until it answers 200 (projections caught up) or the deadline passes;
+        returns the signed-in answer (signed_in=False: the anonymous one, no sign-in)."""
         deadline = time.time() + timeout
         while time.time() < deadline:
-            st, body, _, _ = self.request("GET", "/api/v2/ready")
+            st, body, _, _ = self.request("GET", "/api/v2/ready", auth=False)
             if st == 200:
-                return body
+                return self.request("GET", "/api/v2/ready")[1] if signed_in else body
             time.sleep(0.05)
         raise RuntimeError("beampipe never became ready")
 
@@ -212,6 +240,7 @@ def wallaby_config(graph_path=None):
         text = f.read()
     if graph_path:
         import hashlib
+        graph_path = in_graph_home(graph_path)
         with open(graph_path, "rb") as g:
             sha = hashlib.sha256(g.read()).hexdigest()
         lines = text.splitlines()

@@ -113,6 +113,12 @@ c.eq("a second channel of the same name", (st, body.get("code")), (409, "channel
 st, rows, hdrs, _ = srv.request("GET", V2 + "/notification-channels")
 c.eq("channel listed with its total", ([r["uuid"] for r in rows], hdrs.get("X-Total-Count")), ([cid], "1"))
 
+# A masked secret never follows a new destination: that would hand it to another server.
+moved = dict(ch["config"], url="http://127.0.0.1:9/elsewhere")
+st, body, _, _ = srv.request("PATCH", f"{V2}/notification-channels/{cid}", {"config": moved})
+c.eq("a masked header cannot go to a new host or port", (st, body.get("field")), (400, "config.headers.X-Token"))
+st, rows, _, _ = srv.request("GET", V2 + "/notification-channels")
+c.eq("the refused PATCH changed nothing", [r["config"]["url"] for r in rows if r["uuid"] == cid], [ch["config"]["url"]])
 # A PATCH sending the masked config back (template changed) keeps the stored secrets.
 masked = dict(ch["config"], template="slack")
 st, ch2, _, _ = srv.request("PATCH", f"{V2}/notification-channels/{cid}", {"config": masked})

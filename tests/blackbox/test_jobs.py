@@ -195,15 +195,15 @@ try:
     wait_for("worker A's archive query", lambda: tap.arrivals)
     st, running, _, _ = a.request("GET", f"{V2}/jobs/{jid}")
     c.eq("job running under A's lease", (running["status"], running["lease_token"]), ("running", 1))
-    # A stalls mid-attempt and stops renewing. A process frozen inside a write transaction
-    # holds the read fence for every node until PostgreSQL ends it (by design: no reader may
-    # pass an open transaction), so A is frozen between transactions.
+    # A stalls mid-attempt and stops renewing. A process frozen inside a transaction holds the
+    # read fence (or the projection lock) for every node until PostgreSQL ends it (by design:
+    # no reader may pass an open transaction), so A is frozen between transactions.
     for _ in range(50):
         a.proc.send_signal(signal.SIGSTOP)
         open_writes = subprocess.run(
             ["/usr/lib/postgresql/15/bin/psql", db, "-qAtc",
              "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
-             "backend_xid IS NOT NULL AND pid <> pg_backend_pid()"],
+             "(backend_xid IS NOT NULL OR state <> 'idle') AND pid <> pg_backend_pid()"],
             capture_output=True, text=True).stdout.strip()
         if open_writes == "0":
             break

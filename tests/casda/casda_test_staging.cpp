@@ -405,3 +405,35 @@ TEST_CASE("staging: records need an sbid and a batch needs an access_url") {
   CHECK(kind_of(casda_staging_client(config()), no_url) == casda_error::kind::usage);
   CHECK(casda_staging_client(config()).stage(json::array{}).records.empty());
 }
+
+TEST_CASE("staging: the credentials never go to a host that is not CASDA's, nor over http") {
+  setup();
+  json::array records{record(9, 101)};
+  // A DataLink URL from archive metadata that names another host (here: localhost instead of
+  // the login URL's 127.0.0.1, so nothing leaves the machine).
+  auto foreign = links("visibility-101");
+  foreign.replace(foreign.find("127.0.0.1"), 9, "localhost");
+  records[0].as_object()["access_url"] = foreign;
+  std::string message;
+  CHECK(kind_of(casda_staging_client(config()), records, &message) ==
+        casda_error::kind::permission);
+  CHECK(message.find("not a configured CASDA host") != std::string::npos);
+  for (const auto& r : standin().requests())
+    CHECK(std::string_view(r.at("query").as_string()).find("visibility-101") ==
+          std::string_view::npos);
+  // Named in CASDA_CREDENTIAL_HOSTS, the same host is fine.
+  auto cfg = config();
+  cfg.credential_hosts = {"localhost"};
+  setup();
+  CHECK(casda_staging_client(cfg).stage(records).records.size() == 1);
+  // Plain http is refused for anything but loopback.
+  auto remote = config();
+  remote.login_url = "http://casda.example.org/casda_vo_proxy/vo/tap/availability";
+  message.clear();
+  try {
+    casda_staging_client(remote).login();
+  } catch (const casda_error& e) {
+    message = e.what();
+  }
+  CHECK(message.find("plain http") != std::string::npos);
+}

@@ -168,17 +168,18 @@ TEST_CASE("alerting: restore_masked puts the stored secrets back") {
   SUBCASE("the config as GET showed it round-trips to the same secrets") {
     json::value patched = stored.shown;
     patched.as_object()["template"] = "pagerduty";
-    auto restored = restore_masked(patched, stored.shown, stored.secret);
+    auto restored = std::get<json::value>(restore_masked(patched, stored.shown, stored.secret));
     auto again = parse_channel_config("webhook", restored);
     REQUIRE(std::holds_alternative<channel_config>(again));
     CHECK(std::get<channel_config>(again).secret == stored.secret);
     CHECK(std::get<channel_config>(again).shown == stored.shown);
   }
-  SUBCASE("header names match case-insensitively; new values and urls replace") {
-    auto patched = json::parse(R"({"url":"https://new.example/hook","template":"pagerduty",
+  SUBCASE("header names match case-insensitively; new values and paths replace") {
+    auto patched = json::parse(R"({"url":"https://hooks.example/T2/other","template":"pagerduty",
         "headers":{"x-token":"***","X-Other":"changed","X-Unknown":"***"},"routing_key":"***"})");
-    auto restored = restore_masked(patched, stored.shown, stored.secret).as_object();
-    CHECK(restored.at("url") == "https://new.example/hook");
+    auto restored =
+        std::get<json::value>(restore_masked(patched, stored.shown, stored.secret)).as_object();
+    CHECK(restored.at("url") == "https://hooks.example/T2/other");
     CHECK(restored.at("headers").at("x-token") == "tok1");
     CHECK(restored.at("headers").at("X-Other") == "changed");
     CHECK(restored.at("headers").at("X-Unknown") == "***");  // refused by parse_channel_config
@@ -187,18 +188,39 @@ TEST_CASE("alerting: restore_masked puts the stored secrets back") {
     REQUIRE(std::holds_alternative<command_error>(r));
     CHECK(std::get<command_error>(r).field == "config.headers.X-Unknown");
   }
+  SUBCASE("a masked secret never follows a new host, port or scheme") {
+    for (const char* url : {"https://evil.example/hook", "https://hooks.example:8443/T1",
+                            "http://hooks.example/T1"}) {
+      INFO(url);
+      auto patched = json::object{{"url", url}, {"headers", json::object{{"X-Token", "***"}}}};
+      auto r = restore_masked(patched, stored.shown, stored.secret);
+      REQUIRE(std::holds_alternative<command_error>(r));
+      CHECK(std::get<command_error>(r).field == "config.headers.X-Token");
+      patched = json::object{{"url", url}, {"routing_key", "***"}};
+      r = restore_masked(patched, stored.shown, stored.secret);
+      REQUIRE(std::holds_alternative<command_error>(r));
+      CHECK(std::get<command_error>(r).field == "config.routing_key");
+      // With the secrets themselves, a new destination is fine.
+      patched = json::object{{"url", url}, {"headers", json::object{{"X-Token", "new"}}}};
+      CHECK(std::holds_alternative<json::value>(
+          restore_masked(patched, stored.shown, stored.secret)));
+    }
+  }
   SUBCASE("a new routing key and anything else are left alone") {
     auto patched = json::parse(R"({"url":"https://hooks.example/***","routing_key":"rk2",
                                   "template":"slack","extra":1})");
-    auto restored = restore_masked(patched, stored.shown, stored.secret).as_object();
+    auto restored =
+        std::get<json::value>(restore_masked(patched, stored.shown, stored.secret)).as_object();
     CHECK(restored.at("url") == "https://hooks.example/T1/SECRET");
     CHECK(restored.at("routing_key") == "rk2");
     CHECK(restored.at("template") == "slack");
     CHECK(restored.at("extra") == 1);
   }
   SUBCASE("not an object: unchanged") {
-    CHECK(restore_masked(json::value("x"), stored.shown, stored.secret) == json::value("x"));
-    CHECK(restore_masked(json::value(nullptr), stored.shown, stored.secret).is_null());
+    CHECK(std::get<json::value>(restore_masked(json::value("x"), stored.shown, stored.secret)) ==
+          json::value("x"));
+    CHECK(std::get<json::value>(restore_masked(json::value(nullptr), stored.shown, stored.secret))
+              .is_null());
   }
 }
 
@@ -472,9 +494,19 @@ TEST_CASE("alerting: email channels keep the password secret and default the por
   CHECK(field(R"({"smtp_host":"mail","to":["a@b.c"],"url":"https://x"})") == "config.url");
   CHECK(field(R"({"smtp_host":"mail x","to":["a@b.c"]})") == "config.smtp_host");
   // A PATCH sending the shown config back keeps the stored password.
-  auto back = restore_masked(json::value(c.shown), c.shown, c.secret);
+  auto back = std::get<json::value>(restore_masked(json::value(c.shown), c.shown, c.secret));
   auto again = std::get<channel_config>(parse_channel_config("email", back));
   CHECK(again.secret == c.secret);
+  // ... but not for another SMTP server.
+  auto moved = c.shown;
+  moved["smtp_host"] = "mail.attacker.example";
+  auto refused_move = restore_masked(json::value(moved), c.shown, c.secret);
+  REQUIRE(std::holds_alternative<command_error>(refused_move));
+  CHECK(std::get<command_error>(refused_move).field == "config.password");
+  moved = c.shown;
+  moved["port"] = 2525;
+  CHECK(
+      std::holds_alternative<command_error>(restore_masked(json::value(moved), c.shown, c.secret)));
 }
 
 TEST_CASE("alerting: the email an alert becomes") {
