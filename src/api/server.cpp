@@ -5,6 +5,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cctype>
 #include <thread>
 
 #include "util/ids.hpp"
@@ -16,6 +17,14 @@ namespace http = beast::http;
 using tcp = net::ip::tcp;
 
 namespace {
+
+std::string trim_lower(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  std::string out(v);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
 
 class session : public std::enable_shared_from_this<session> {
  public:
@@ -47,6 +56,16 @@ class session : public std::enable_shared_from_this<session> {
       return reply_and_close(
           error_response(400, "bad_request",
                          "a request must not carry both Content-Length and Transfer-Encoding"));
+    // Only `chunked` alone is understood. Any other coding (identity, gzip, a list) would be
+    // read as an empty body and its bytes as the next request: refuse it and close (RFC 9112
+    // section 6.3).
+    if (h.count(http::field::transfer_encoding) > 1 ||
+        (h.find(http::field::transfer_encoding) != h.end() &&
+         trim_lower(h[http::field::transfer_encoding]) != "chunked"))
+      return reply_and_close(error_response(400, "bad_request",
+                                            "unsupported Transfer-Encoding: only chunked is "
+                                            "accepted",
+                                            "Transfer-Encoding"));
     stream_.expires_after(std::chrono::seconds(opts_.read_timeout_seconds));
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&session::on_read, shared_from_this()));

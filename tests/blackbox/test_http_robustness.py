@@ -1,0 +1,96 @@
+"""One request must never stop the control plane (issue #16, the HTTP server's part).
+- Transfer-Encoding other than exactly `chunked` is a 400 and closes the connection: what
+  follows it is never answered as a request.
+"""
+import http.client
+import json
+import os
+import random
+import re
+import resource
+import socket
+import string
+import subprocess
+import threading
+import time
+
+from harness import V2, Checks, Server, wait_for
+
+c = Checks()
+PSQL = "/usr/lib/postgresql/15/bin/psql"
+
+
+def raw_all(port, payload, timeout=5):
+    """Sends bytes as they are and reads until the server closes (or `timeout` passes)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    out = b""
+    try:
+        s.sendall(payload)
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    except (socket.timeout, ConnectionResetError, BrokenPipeError):
+        pass
+    s.close()
+    return out
+
+
+def responses(data):
+    """Splits a byte stream into [(status, headers, body)] (Content-Length framing only)."""
+    out = []
+    while data.startswith(b"HTTP/1."):
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if not sep:
+            break
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split()[1])
+        hdrs = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(b":")
+            hdrs[k.strip().lower().decode()] = v.strip().decode(errors="replace")
+        n = int(hdrs.get("content-length", "0"))
+        body = rest[:n]
+        out.append((status, hdrs, json.loads(body) if body.startswith(b"{") else body))
+        data = rest[n:]
+    return out
+
+
+SMUGGLED = b"GET /api/v2/health HTTP/1.1\r\nHost: t\r\nX-Correlation-Id: smuggled-request\r\n\r\n"
+
+srv = Server()
+try:
+    srv.wait_ready()
+
+    # --- Transfer-Encoding: exactly `chunked` or 400 and close (RFC 9112 section 6.3)
+    bad_codings = {
+        "identity": b"",
+        "chunked, identity": b"",
+        "gzip, chunked": b"0\r\n\r\n",
+    }
+    for coding, body in bad_codings.items():
+        out = raw_all(srv.port, b"GET /api/v2/health HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: "
+                      + coding.encode() + b"\r\n\r\n" + body + SMUGGLED)
+        got = responses(out)
+        c.eq(f"TE {coding!r}: one answer, a 400 naming Transfer-Encoding",
+             [(st, b.get("field") if isinstance(b, dict) else b) for st, _, b in got],
+             [(400, "Transfer-Encoding")])
+        c.true(f"TE {coding!r}: the bytes after it are not answered as a request",
+               b"smuggled-request" not in out)
+        c.eq(f"TE {coding!r}: the connection is closed", got[0][1].get("connection") if got else None, "close")
+    # Exactly chunked (any case, padded) still works, pipelined request included.
+    login = b'{"username":"nobody","password":"wrong!"}'
+    out = raw_all(srv.port, b"POST /api/v2/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                  b"Transfer-Encoding:  Chunked \r\n\r\n"
+                  + b"%x\r\n" % len(login) + login + b"\r\n0\r\n\r\n" + SMUGGLED
+                  + b"GET /api/v2/health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    c.eq("TE Chunked: the body is read, pipelined requests answered",
+         [st for st, _, _ in responses(out)], [401, 200, 200])
+
+    st, _, _, _ = srv.request("GET", V2 + "/ready")
+    c.eq("still ready after all of it", st, 200)
+finally:
+    srv.stop()
+
+c.finish()
