@@ -629,9 +629,9 @@ namespace {
 response route_request(app_context& ctx, const router& routes, request& req, bool guarded,
                        std::string& route_name) {
   try {
-    if (!parse_target(req.target, req.path, req.query))
-      return error_response(400, "bad_request", "malformed percent-encoding in the request target",
-                            "target");
+    target_problem bad;
+    if (!parse_target(req.target, req.path, req.query, &bad))
+      return error_response(400, "bad_request", bad.reason, bad.field);
     auto m = routes.find(req.method, req.path, req.path_params);
     if (!m.r && m.path_known) {
       std::string allow;

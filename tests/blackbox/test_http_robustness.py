@@ -1,6 +1,7 @@
 """One request must never stop the control plane (issue #16, the HTTP server's part).
 - Transfer-Encoding other than exactly `chunked` is a 400 and closes the connection: what
   follows it is never answered as a request.
+- Invalid UTF-8 or a control character in the path or a query parameter is a 400 naming it.
 """
 import http.client
 import json
@@ -87,6 +88,18 @@ try:
                   + b"GET /api/v2/health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
     c.eq("TE Chunked: the body is read, pipelined requests answered",
          [st for st, _, _ in responses(out)], [401, 200, 200])
+
+    # --- the path and query values must be valid UTF-8 without control characters
+    for value in ("%FF", "%00", "%0A", "%C0%AF", "%ED%A0%80", "abc%7F"):
+        st, body, _, _ = srv.request("GET", f"{V2}/sources?project_module={value}")
+        c.eq(f"project_module={value} is a 400 naming it", (st, body and body.get("field")),
+             (400, "project_module"))
+    st, body, _, _ = srv.request("GET", f"{V2}/sources?%FF=1")
+    c.eq("an invalid query parameter name is a 400", (st, body and body.get("field")), (400, "query"))
+    st, body, _, _ = srv.request("GET", f"{V2}/sources/%FF%00")
+    c.eq("an invalid path is a 400 naming the path", (st, body and body.get("field")), (400, "path"))
+    st, body, _, _ = srv.request("GET", f"{V2}/sources?project_module=%C3%A9t%C3%A9")
+    c.eq("valid UTF-8 in a query value is served", (st, body), (200, []))
 
     st, _, _, _ = srv.request("GET", V2 + "/ready")
     c.eq("still ready after all of it", st, 200)
