@@ -2,6 +2,7 @@
 - Transfer-Encoding other than exactly `chunked` is a 400 and closes the connection: what
   follows it is never answered as a request.
 - Invalid UTF-8 or a control character in the path or a query parameter is a 400 naming it.
+- X-Correlation-Id is 1..128 visible ASCII characters, else a 400 naming it.
 """
 import http.client
 import json
@@ -100,6 +101,19 @@ try:
     c.eq("an invalid path is a 400 naming the path", (st, body and body.get("field")), (400, "path"))
     st, body, _, _ = srv.request("GET", f"{V2}/sources?project_module=%C3%A9t%C3%A9")
     c.eq("valid UTF-8 in a query value is served", (st, body), (200, []))
+
+    # --- X-Correlation-Id: 1..128 visible ASCII characters, else 400
+    for what, value in (("invalid UTF-8", b"\xff\xfe"), ("UTF-8 letters", "été".encode()),
+                        ("a space", b"one two"), ("129 bytes", b"a" * 129)):
+        got = responses(raw_all(srv.port, b"GET /api/v2/health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+                                b"X-Correlation-Id: " + value + b"\r\n\r\n"))
+        c.eq(f"X-Correlation-Id with {what}: 400 naming it",
+             [(st, b.get("field")) for st, _, b in got], [(400, "X-Correlation-Id")])
+        c.true(f"X-Correlation-Id with {what}: a fresh id is echoed instead",
+               got and got[0][1].get("x-correlation-id", "").encode() not in (b"", value))
+    good = "req-42:" + "x" * 121
+    st, _, hdrs, _ = srv.request("GET", V2 + "/health", headers={"X-Correlation-Id": good})
+    c.eq("a valid 128-byte correlation id is echoed", (st, hdrs.get("X-Correlation-Id")), (200, good))
 
     st, _, _, _ = srv.request("GET", V2 + "/ready")
     c.eq("still ready after all of it", st, 200)
