@@ -3,6 +3,7 @@
   follows it is never answered as a request.
 - Invalid UTF-8 or a control character in the path or a query parameter is a 400 naming it.
 - X-Correlation-Id is 1..128 visible ASCII characters, else a 400 naming it.
+- Method tokens the client makes up are counted as method="OTHER", never as labels.
 """
 import http.client
 import json
@@ -114,6 +115,21 @@ try:
     good = "req-42:" + "x" * 121
     st, _, hdrs, _ = srv.request("GET", V2 + "/health", headers={"X-Correlation-Id": good})
     c.eq("a valid 128-byte correlation id is echoed", (st, hdrs.get("X-Correlation-Id")), (200, good))
+
+    # --- method tokens are not metric labels
+    before = len(srv.request("GET", V2 + "/metrics")[3])
+    tokens = ["".join(random.choice(string.ascii_uppercase) for _ in range(4000)) for _ in range(50)]
+    statuses = set()
+    for t in tokens:
+        got = responses(raw_all(srv.port, t.encode() + b" /api/v2/health HTTP/1.1\r\nHost: t\r\n"
+                                b"Connection: close\r\n\r\n"))
+        statuses.update(st for st, _, _ in got)
+    c.eq("long unknown methods are refused", statuses, {405})
+    st, _, _, text = srv.request("GET", V2 + "/metrics")
+    c.true(f"/metrics stays small (grew {len(text) - before} bytes)", len(text) - before < 20000)
+    c.true("they are counted as method=OTHER",
+           re.search(r'beampipe_api_requests_total\{method="OTHER",route="[^"]*",status="405"\} 50\n', text))
+    c.true("no method token is a label", not any(t[:64] in text for t in tokens))
 
     st, _, _, _ = srv.request("GET", V2 + "/ready")
     c.eq("still ready after all of it", st, 200)
