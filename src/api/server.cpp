@@ -97,7 +97,15 @@ class session : public std::enable_shared_from_this<session> {
     for (const auto& f : msg) {
       std::string name(f.name_string());
       for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      req->headers[name] = std::string(f.value());
+      auto [it, fresh] = req->headers.try_emplace(name, std::string(f.value()));
+      // Repeated X-Forwarded-For lines are one list (RFC 9110 section 5.3), in order: the rate
+      // limiter reads it from the right. Other repeated fields keep their last value.
+      if (!fresh) {
+        if (name == "x-forwarded-for")
+          it->second.append(", ").append(f.value());
+        else
+          it->second = std::string(f.value());
+      }
     }
     req->body = std::move(msg.body());
     beast::error_code pec;

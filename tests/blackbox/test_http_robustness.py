@@ -4,6 +4,8 @@
 - Invalid UTF-8 or a control character in the path or a query parameter is a 400 naming it.
 - X-Correlation-Id is 1..128 visible ASCII characters, else a 400 naming it.
 - Method tokens the client makes up are counted as method="OTHER", never as labels.
+- The rate limiter's client is the right-most X-Forwarded-For address that is not a trusted
+  proxy, not the first one (which the client writes).
 """
 import http.client
 import json
@@ -135,5 +137,24 @@ try:
     c.eq("still ready after all of it", st, 200)
 finally:
     srv.stop()
+
+# --- X-Forwarded-For: the right-most address that is not a trusted proxy is the client
+proxy = Server(extra_env={"BEAMPIPE_RATE_LIMIT_REQUESTS": "2", "BEAMPIPE_TRUSTED_PROXY_CIDRS": "127.0.0.0/8"})
+try:
+    proxy.wait_ready()
+    bad = {"username": "bbadmin", "password": "wrong-password"}
+
+    def logins(xffs):
+        return [proxy.request("POST", V2 + "/login", bad, headers={"X-Forwarded-For": x}, auth=False)[0]
+                for x in xffs]
+    c.eq("a forged first entry does not pick the subject (the proxy's entry does)",
+         logins([f"203.0.113.{i}, 192.0.2.9" for i in range(3)]), [401, 401, 429])
+    c.eq("trusted hops on the right are skipped",
+         logins([f"198.51.100.{i}, 192.0.2.10, 127.0.0.5" for i in range(3)]), [401, 401, 429])
+    c.eq("a malformed entry stops the walk at the last good address",
+         logins([f"198.51.100.{i}, not-an-address, 127.0.0.7" for i in range(3)]), [401, 401, 429])
+    c.eq("another client behind the proxy has its own window", logins(["192.0.2.99"]), [401])
+finally:
+    proxy.stop()
 
 c.finish()
