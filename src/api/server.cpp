@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -29,8 +30,12 @@ std::string trim_lower(std::string_view v) {
 class session : public std::enable_shared_from_this<session> {
  public:
   session(tcp::socket&& s, const server_options& opts, server::dispatch_fn& dispatch,
-          net::thread_pool& handlers)
-      : stream_(std::move(s)), opts_(opts), dispatch_(dispatch), handlers_(handlers) {}
+          net::thread_pool& handlers, net::thread_pool* control)
+      : stream_(std::move(s)),
+        opts_(opts),
+        dispatch_(dispatch),
+        handlers_(handlers),
+        control_(control) {}
 
   void run() {
     net::dispatch(stream_.get_executor(),
@@ -114,12 +119,19 @@ class session : public std::enable_shared_from_this<session> {
     keep_alive_ = msg.keep_alive();
     version_ = msg.version();
     auto self = shared_from_this();
-    net::post(handlers_, [self, req] {
+    auto path = std::string_view(req->target).substr(0, req->target.find('?'));
+    bool control = control_ && std::find(opts_.control_paths.begin(), opts_.control_paths.end(),
+                                         path) != opts_.control_paths.end();
+    auto run = [self, req] {
       auto res = std::make_shared<response>(self->dispatch_(*req));
       res->headers.emplace_back("X-Correlation-Id", req->correlation_id);
       net::post(self->stream_.get_executor(),
                 [self, res] { self->write(*res, !self->keep_alive_); });
-    });
+    };
+    if (control)
+      net::post(*control_, std::move(run));
+    else
+      net::post(handlers_, std::move(run));
   }
 
   void reply_and_close(const response& r) {
@@ -165,6 +177,7 @@ class session : public std::enable_shared_from_this<session> {
   const server_options& opts_;
   server::dispatch_fn& dispatch_;
   net::thread_pool& handlers_;
+  net::thread_pool* control_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   bool keep_alive_ = false;
@@ -180,6 +193,7 @@ struct server::impl {
   dispatch_fn dispatch;
   net::io_context ioc;
   net::thread_pool handlers;
+  std::optional<net::thread_pool> control;
   tcp::acceptor acceptor{ioc};
   std::vector<std::thread> threads;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> guard;
@@ -188,12 +202,18 @@ struct server::impl {
       : opts(std::move(o)),
         dispatch(std::move(d)),
         ioc(static_cast<int>(opts.io_threads)),
-        handlers(opts.handler_threads) {}
+        handlers(opts.handler_threads) {
+    if (opts.control_threads > 0 && !opts.control_paths.empty())
+      control.emplace(opts.control_threads);
+  }
 
   void accept() {
     acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket s) {
       if (ec == net::error::operation_aborted) return;
-      if (!ec) std::make_shared<session>(std::move(s), opts, dispatch, handlers)->run();
+      if (!ec)
+        std::make_shared<session>(std::move(s), opts, dispatch, handlers,
+                                  control ? &*control : nullptr)
+            ->run();
       accept();
     });
   }
@@ -243,6 +263,7 @@ void server::stop() {
   });
   impl_->guard.reset();
   impl_->handlers.join();
+  if (impl_->control) impl_->control->join();
   impl_->ioc.stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();

@@ -1,11 +1,14 @@
 #pragma once
 // Boost.Beast HTTP/1.1 server: io threads only parse and write; every request is handed to
 // a pool of handler threads, and the response is posted back to the connection's strand.
+// Requests for the control paths (health, readiness, metrics) go to a small pool of their own,
+// so a client holding every handler thread cannot make the process look dead.
 #include "api/http.hpp"
 
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace beampipe::api {
 
@@ -16,6 +19,9 @@ struct server_options {
   size_t header_limit = 8 * 1024;
   size_t body_limit = 1024 * 1024;
   int read_timeout_seconds = 30;
+  size_t control_threads = 2;
+  // Request paths (the target before '?', compared exactly) answered by the control pool.
+  std::vector<std::string> control_paths;
 };
 
 class server {

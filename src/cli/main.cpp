@@ -465,6 +465,7 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
     so.header_limit = static_cast<size_t>(env_long("BEAMPIPE_MAX_HEADER_BYTES", 8 * 1024));
     so.body_limit = static_cast<size_t>(env_long("BEAMPIPE_MAX_BODY_BYTES", 1024 * 1024));
     so.read_timeout_seconds = static_cast<int>(env_long("BEAMPIPE_READ_TIMEOUT_SECONDS", 30));
+    so.control_paths = {"/api/v2/health", "/api/v2/ready", "/api/v2/metrics"};
     srv = std::make_unique<api::server>(so, api::make_dispatch(ctx, routes));
     srv->start();
     spdlog::info("beampipe {} node {} serving {}/api/v2", BEAMPIPE_VERSION, ro.node_id, srv->url());
