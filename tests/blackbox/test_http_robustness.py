@@ -7,6 +7,8 @@
 - The rate limiter's client is the right-most X-Forwarded-For address that is not a trusted
   proxy, not the first one (which the client writes).
 - Health, readiness and metrics answer while every handler thread is held.
+- The server stops accepting at its connection cap (BEAMPIPE_MAX_CONNECTIONS, at most the
+  open-file limit minus 128) and does not spin when accept() fails with EMFILE.
 """
 import http.client
 import json
@@ -226,5 +228,95 @@ finally:
     if blocker and blocker.poll() is None:
         blocker.kill()
     held.stop()
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, in seconds (/proc/<pid>/stat fields 14 and 15)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_share(pid, window=2.0):
+    """CPU seconds the process used per wall second over about `window` seconds."""
+    c0, t0 = cpu_seconds(pid), time.monotonic()
+    time.sleep(window)
+    return (cpu_seconds(pid) - c0) / (time.monotonic() - t0)
+
+
+def answered(sock, payload, timeout):
+    """Sends a request on an open connection; the status line's code, or None when nothing
+    came back within `timeout`."""
+    sock.settimeout(timeout)
+    sock.sendall(payload)
+    try:
+        data = sock.recv(65536)
+    except socket.timeout:
+        return None
+    m = re.match(rb"HTTP/1\.1 (\d{3})", data)
+    return int(m.group(1)) if m else None
+
+
+HEALTH = b"GET /api/v2/health HTTP/1.1\r\nHost: t\r\n\r\n"
+
+# --- connection cap and accept() backoff
+# Started under an open-file limit of 200, the server serves at most 200 - 128 = 72 connections.
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (200, hard))
+try:
+    capped = Server(extra_env={"BEAMPIPE_READ_TIMEOUT_SECONDS": "300"})
+finally:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+conns = []
+try:
+    capped.wait_ready()
+    pid = capped.proc.pid
+    idle_fds = len(os.listdir(f"/proc/{pid}/fd"))
+    for _ in range(92):
+        conns.append(socket.create_connection(("127.0.0.1", capped.port), timeout=10))
+    c.eq("a connection under the cap is served", answered(conns[0], HEALTH, 30), 200)
+    c.eq("the 92nd connection waits: the server stopped accepting at 72", answered(conns[-1], HEALTH, 1), None)
+    share = cpu_share(pid)
+    c.true(f"at the cap the process is idle ({share:.0%} of a CPU)", share < 0.5)
+    for s in conns[:30]:
+        s.close()
+    conns[-1].settimeout(30)
+    try:
+        late = conns[-1].recv(65536)
+    except socket.timeout:
+        late = b""
+    c.true("once connections close, the waiting one is served", late.startswith(b"HTTP/1.1 200"))
+    for s in conns[30:]:
+        s.close()
+    conns = []
+
+    # accept() failing (EMFILE): lower the running process's limit to just above what it has
+    # open once the closed connections are gone.
+    nfds = wait_for("the closed connections to be released",
+                    lambda: (n := len(os.listdir(f"/proc/{pid}/fd"))) <= idle_fds + 2 and n)
+    before = sum(1 for line in capped.log if "accept failed" in line)
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (nfds + 4, hard))
+    try:
+        for _ in range(30):
+            conns.append(socket.create_connection(("127.0.0.1", capped.port), timeout=10))
+        wait_for("the process to run out of file descriptors",
+                 lambda: len(os.listdir(f"/proc/{pid}/fd")) >= nfds + 4)
+        share = cpu_share(pid)
+        c.true(f"accept() failing with EMFILE does not spin ({share:.0%} of a CPU)", share < 0.5)
+        failed_lines = sum(1 for line in capped.log if "accept failed" in line) - before
+        c.true(f"accept failures are logged, rate-limited ({failed_lines} lines)", 1 <= failed_lines <= 2)
+    finally:
+        for s in conns:
+            s.close()
+        conns = []
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (200, hard))
+    st, _, _, _ = capped.request("GET", V2 + "/health")
+    c.eq("after the connections close, health answers again", st, 200)
+    st, _, _, _ = capped.request("GET", V2 + "/ready")
+    c.eq("and the server is ready", st, 200)
+finally:
+    for s in conns:
+        s.close()
+    capped.stop()
 
 c.finish()
