@@ -272,6 +272,8 @@ struct server::impl {
     }
     acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket s) {
       if (ec == net::error::operation_aborted || gate->stopping.load()) return;
+      // A client that gave up before we accepted it: that one is gone, the next is fine.
+      if (ec == net::error::connection_aborted) return accept();
       if (ec) return accept_failed(ec);
       if (failures > 0)
         spdlog::info("HTTP server: accepting again after {} failed accept(s)", failures);
