@@ -92,15 +92,32 @@ std::string rate_limit_subject(const request& req, const std::vector<std::string
   boost::system::error_code ec;
   auto peer = ip::make_address(req.peer, ec);
   if (ec) return req.peer;
-  bool proxy = false;
-  for (const auto& c : trusted) proxy = proxy || in_cidr(peer, c);
-  if (!proxy) return peer.to_string();
+  auto is_trusted = [&trusted](const ip::address& a) {
+    for (const auto& c : trusted)
+      if (in_cidr(a, c)) return true;
+    return false;
+  };
+  // Each proxy appends the address it received from, so only the right-hand end of
+  // X-Forwarded-For is vouched for: walk it from the right while the hop is a trusted proxy.
+  // The first address that is not one is the client; anything left of it is the client's own
+  // claim. A malformed entry stops the walk at the last address read.
+  auto client = peer;
+  if (!is_trusted(client)) return client.to_string();
   auto xff = req.header("x-forwarded-for");
-  auto first = xff.substr(0, xff.find(','));
-  while (!first.empty() && first.front() == ' ') first.erase(0, 1);
-  while (!first.empty() && first.back() == ' ') first.pop_back();
-  auto client = ip::make_address(first, ec);
-  return ec ? peer.to_string() : client.to_string();
+  size_t end = xff.size();
+  while (true) {
+    auto comma = end == 0 ? std::string::npos : xff.rfind(',', end - 1);
+    size_t begin = comma == std::string::npos ? 0 : comma + 1;
+    auto entry = xff.substr(begin, end - begin);
+    while (!entry.empty() && (entry.front() == ' ' || entry.front() == '\t')) entry.erase(0, 1);
+    while (!entry.empty() && (entry.back() == ' ' || entry.back() == '\t')) entry.pop_back();
+    auto hop = ip::make_address(entry, ec);
+    if (ec) break;
+    client = hop;
+    if (!is_trusted(client) || comma == std::string::npos) break;
+    end = comma;
+  }
+  return client.to_string();
 }
 
 namespace {

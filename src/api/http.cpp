@@ -1,5 +1,7 @@
 #include "api/http.hpp"
 
+#include <cstdint>
+
 namespace beampipe::api {
 
 std::string request::header(const std::string& lower_name) const {
@@ -65,10 +67,54 @@ bool decode(const std::string& in, std::string& out, bool plus_is_space) {
 }
 }  // namespace
 
+bool is_clean_text(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      if (c < 0x20 || c == 0x7f) return false;
+      ++i;
+      continue;
+    }
+    size_t n;
+    uint32_t cp;
+    if (c >= 0xc2 && c <= 0xdf) {
+      n = 1;
+      cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      n = 2;
+      cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return false;  // a continuation byte first, an overlong lead (C0, C1) or past F4
+    }
+    if (i + n >= s.size()) return false;  // truncated sequence
+    for (size_t k = 1; k <= n; ++k) {
+      auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+      return false;
+    i += n + 1;
+  }
+  return true;
+}
+
 bool parse_target(const std::string& target, std::string& path,
-                  std::map<std::string, std::string>& query) {
+                  std::map<std::string, std::string>& query, target_problem* problem) {
+  auto refuse = [problem](std::string field, std::string reason) {
+    if (problem) *problem = {std::move(field), std::move(reason)};
+    return false;
+  };
   auto q = target.find('?');
-  if (!decode(target.substr(0, q), path, false)) return false;
+  if (!decode(target.substr(0, q), path, false))
+    return refuse("path", "malformed percent-encoding in the path");
+  if (!is_clean_text(path))
+    return refuse("path", "the path is not valid UTF-8 or holds a control character");
   if (q == std::string::npos) return true;
   std::string qs = target.substr(q + 1);
   size_t i = 0;
@@ -79,8 +125,16 @@ bool parse_target(const std::string& target, std::string& path,
     if (!part.empty()) {
       auto eq = part.find('=');
       std::string k, v;
-      if (!decode(part.substr(0, eq), k, true)) return false;
-      if (eq != std::string::npos && !decode(part.substr(eq + 1), v, true)) return false;
+      if (!decode(part.substr(0, eq), k, true))
+        return refuse("query", "malformed percent-encoding in a query parameter name");
+      if (!is_clean_text(k))
+        return refuse("query",
+                      "a query parameter name is not valid UTF-8 or holds a control character");
+      if (eq != std::string::npos && !decode(part.substr(eq + 1), v, true))
+        return refuse(k, "malformed percent-encoding in query parameter " + k);
+      if (!is_clean_text(v))
+        return refuse(k,
+                      "query parameter " + k + " is not valid UTF-8 or holds a control character");
       query[k] = v;
     }
     i = amp + 1;

@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace beampipe::api {
@@ -197,8 +198,20 @@ class router {
   std::vector<route> routes_;
 };
 
-// Decodes %XX and splits "a=1&b=2"; returns false on malformed escapes.
+// Why parse_target refused a target: the parameter at fault (a query key, "path", or "query"
+// when a key itself is bad) and what is wrong with it.
+struct target_problem {
+  std::string field;
+  std::string reason;
+};
+
+// Decodes %XX and splits "a=1&b=2". Returns false (and says why in *problem) on a malformed
+// escape, or when the decoded path, a key or a value is not valid UTF-8 or holds a control
+// character (U+0000..U+001F, U+007F): such bytes would reach SQL, logs and JSON answers.
 bool parse_target(const std::string& target, std::string& path,
-                  std::map<std::string, std::string>& query);
+                  std::map<std::string, std::string>& query, target_problem* problem = nullptr);
+// True when s is valid UTF-8 (no overlong forms, surrogates or code points past U+10FFFF)
+// without C0 control characters or DEL.
+bool is_clean_text(std::string_view s);
 
 }  // namespace beampipe::api

@@ -21,9 +21,20 @@ std::string prom_label(const std::string& v) {
   return out;
 }
 
+std::string method_label(const std::string& method) {
+  static const char* const kKnown[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
+  for (const char* m : kKnown)
+    if (method == m) return m;
+  return "OTHER";
+}
+
 void metrics::observe_request(const std::string& method, const std::string& route, int status,
                               double seconds) {
-  std::string labels = "method=\"" + prom_label(method) + "\",route=\"" + prom_label(route) + "\"";
+  // Label values must come from fixed sets: the method token is the client's to choose, so
+  // anything unusual is OTHER; route is the matched route's pattern or "unmatched", never the
+  // requested path; status is a number.
+  std::string labels =
+      "method=\"" + method_label(method) + "\",route=\"" + prom_label(route) + "\"";
   std::lock_guard lk(mu_);
   requests_[labels + ",status=\"" + std::to_string(status) + "\""]++;
   auto& h = latencies_[labels];
@@ -47,7 +58,9 @@ void metrics::observe_scheduler_tick(double seconds, uint64_t executions, uint64
 
 void metrics::count_alert_delivery(const std::string& outcome) {
   std::lock_guard lk(mu_);
-  alert_deliveries_[outcome]++;
+  // Only the three outcomes are series; anything else is a caller's bug, not a new label.
+  auto it = alert_deliveries_.find(outcome);
+  if (it != alert_deliveries_.end()) it->second++;
 }
 
 void metrics::add_collector(std::function<void(std::string&)> collector) {

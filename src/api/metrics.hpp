@@ -16,7 +16,7 @@ class metrics {
   // One scheduler tick on this node: how long it took and the work it admitted.
   void observe_scheduler_tick(double seconds, uint64_t executions, uint64_t discoveries);
   // One alert delivery attempt on this node: sent, retry (failed, tried again later) or failed
-  // (given up).
+  // (given up); any other outcome is not counted.
   void count_alert_delivery(const std::string& outcome);
   // Gauges computed at scrape time (appends, projection lag, live actors, ...).
   void add_collector(std::function<void(std::string&)> collector);
@@ -39,5 +39,8 @@ class metrics {
 
 // Escapes a Prometheus label value.
 std::string prom_label(const std::string& v);
+// The method label of a request: GET HEAD POST PUT PATCH DELETE OPTIONS, else OTHER (a client
+// chooses the token, so it must never become a label of its own).
+std::string method_label(const std::string& method);
 
 }  // namespace beampipe::api

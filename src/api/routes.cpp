@@ -702,9 +702,9 @@ namespace {
 response route_request(app_context& ctx, const router& routes, request& req, bool guarded,
                        std::string& route_name) {
   try {
-    if (!parse_target(req.target, req.path, req.query))
-      return error_response(400, "bad_request", "malformed percent-encoding in the request target",
-                            "target");
+    target_problem bad;
+    if (!parse_target(req.target, req.path, req.query, &bad))
+      return error_response(400, "bad_request", bad.reason, bad.field);
     auto m = routes.find(req.method, req.path, req.path_params);
     if (!m.r && m.path_known) {
       std::string allow;
@@ -740,11 +740,17 @@ std::function<response(request&)> make_dispatch(app_context& ctx, const router& 
     auto t0 = std::chrono::steady_clock::now();
     std::string route_name = "unmatched";
     req.routes = &routes;
-    req.correlation_id = req.header("x-correlation-id");
-    if (req.correlation_id.empty() || req.correlation_id.size() > 128)
-      req.correlation_id = util::uuid_v7();
+    // A caller's correlation id is stored in every event it causes and echoed in a header:
+    // visible ASCII only, 1..128 bytes. None given: a fresh one.
+    auto given = req.header("x-correlation-id");
+    bool id_ok = given.size() <= 128 && std::all_of(given.begin(), given.end(),
+                                                    [](char c) { return c >= 0x21 && c <= 0x7e; });
+    req.correlation_id = given.empty() || !id_ok ? util::uuid_v7() : given;
     util::correlation_scope correlation(req.correlation_id);
-    auto res = route_request(ctx, routes, req, true, route_name);
+    auto res = id_ok ? route_request(ctx, routes, req, true, route_name)
+                     : error_response(400, "bad_request",
+                                      "X-Correlation-Id must be 1 to 128 visible ASCII characters",
+                                      "X-Correlation-Id");
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ctx.stats.observe_request(req.method, route_name, res.status, secs);
     spdlog::debug("{} {} {} {:.1f} ms", req.method, route_name, res.status, secs * 1000);

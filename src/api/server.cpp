@@ -1,10 +1,14 @@
 #include "api/server.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
+#include <algorithm>
+#include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cctype>
 #include <thread>
 
 #include "util/ids.hpp"
@@ -17,11 +21,49 @@ using tcp = net::ip::tcp;
 
 namespace {
 
+// Counts open connections. A session holds a slot from accept until it is destroyed; giving it
+// back asks the accept loop (on its strand) whether to resume accepting.
+struct connection_gate {
+  std::atomic<size_t> open{0};
+  std::atomic<bool> stopping{false};
+  std::function<void()> released;  // posts the resume check to the accept strand
+};
+
+class connection_slot {
+ public:
+  explicit connection_slot(std::shared_ptr<connection_gate> g) : gate_(std::move(g)) {
+    gate_->open.fetch_add(1);
+  }
+  connection_slot(const connection_slot&) = delete;
+  connection_slot& operator=(const connection_slot&) = delete;
+  ~connection_slot() {
+    gate_->open.fetch_sub(1);
+    if (!gate_->stopping.load()) gate_->released();
+  }
+
+ private:
+  std::shared_ptr<connection_gate> gate_;
+};
+
+std::string trim_lower(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  std::string out(v);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
 class session : public std::enable_shared_from_this<session> {
  public:
   session(tcp::socket&& s, const server_options& opts, server::dispatch_fn& dispatch,
-          net::thread_pool& handlers)
-      : stream_(std::move(s)), opts_(opts), dispatch_(dispatch), handlers_(handlers) {}
+          net::thread_pool& handlers, net::thread_pool* control,
+          std::shared_ptr<connection_gate> gate)
+      : stream_(std::move(s)),
+        opts_(opts),
+        dispatch_(dispatch),
+        handlers_(handlers),
+        control_(control),
+        slot_(std::move(gate)) {}
 
   void run() {
     net::dispatch(stream_.get_executor(),
@@ -47,6 +89,16 @@ class session : public std::enable_shared_from_this<session> {
       return reply_and_close(
           error_response(400, "bad_request",
                          "a request must not carry both Content-Length and Transfer-Encoding"));
+    // Only `chunked` alone is understood. Any other coding (identity, gzip, a list) would be
+    // read as an empty body and its bytes as the next request: refuse it and close (RFC 9112
+    // section 6.3).
+    if (h.count(http::field::transfer_encoding) > 1 ||
+        (h.find(http::field::transfer_encoding) != h.end() &&
+         trim_lower(h[http::field::transfer_encoding]) != "chunked"))
+      return reply_and_close(error_response(400, "bad_request",
+                                            "unsupported Transfer-Encoding: only chunked is "
+                                            "accepted",
+                                            "Transfer-Encoding"));
     stream_.expires_after(std::chrono::seconds(opts_.read_timeout_seconds));
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&session::on_read, shared_from_this()));
@@ -78,7 +130,15 @@ class session : public std::enable_shared_from_this<session> {
     for (const auto& f : msg) {
       std::string name(f.name_string());
       for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      req->headers[name] = std::string(f.value());
+      auto [it, fresh] = req->headers.try_emplace(name, std::string(f.value()));
+      // Repeated X-Forwarded-For lines are one list (RFC 9110 section 5.3), in order: the rate
+      // limiter reads it from the right. Other repeated fields keep their last value.
+      if (!fresh) {
+        if (name == "x-forwarded-for")
+          it->second.append(", ").append(f.value());
+        else
+          it->second = std::string(f.value());
+      }
     }
     req->body = std::move(msg.body());
     beast::error_code pec;
@@ -87,12 +147,19 @@ class session : public std::enable_shared_from_this<session> {
     keep_alive_ = msg.keep_alive();
     version_ = msg.version();
     auto self = shared_from_this();
-    net::post(handlers_, [self, req] {
+    auto path = std::string_view(req->target).substr(0, req->target.find('?'));
+    bool control = control_ && std::find(opts_.control_paths.begin(), opts_.control_paths.end(),
+                                         path) != opts_.control_paths.end();
+    auto run = [self, req] {
       auto res = std::make_shared<response>(self->dispatch_(*req));
       res->headers.emplace_back("X-Correlation-Id", req->correlation_id);
       net::post(self->stream_.get_executor(),
                 [self, res] { self->write(*res, !self->keep_alive_); });
-    });
+    };
+    if (control)
+      net::post(*control_, std::move(run));
+    else
+      net::post(handlers_, std::move(run));
   }
 
   void reply_and_close(const response& r) {
@@ -138,6 +205,8 @@ class session : public std::enable_shared_from_this<session> {
   const server_options& opts_;
   server::dispatch_fn& dispatch_;
   net::thread_pool& handlers_;
+  net::thread_pool* control_;
+  connection_slot slot_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   bool keep_alive_ = false;
@@ -153,24 +222,105 @@ struct server::impl {
   dispatch_fn dispatch;
   net::io_context ioc;
   net::thread_pool handlers;
-  tcp::acceptor acceptor{ioc};
+  std::optional<net::thread_pool> control;
+  net::strand<net::io_context::executor_type> accept_strand{net::make_strand(ioc)};
+  tcp::acceptor acceptor{accept_strand};
+  net::steady_timer retry{accept_strand};
+  std::shared_ptr<connection_gate> gate = std::make_shared<connection_gate>();
   std::vector<std::thread> threads;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> guard;
+  // The accept loop's state; touched only on accept_strand.
+  size_t cap = 0;
+  bool paused = false;  // at the cap: no accept outstanding until a connection closes
+  std::chrono::milliseconds backoff{0};
+  uint64_t failures = 0, unlogged_failures = 0, unlogged_pauses = 0;
+  std::optional<std::chrono::steady_clock::time_point> failure_logged_at, pause_logged_at;
+  static constexpr std::chrono::seconds kLogEvery{10};
 
   impl(server_options o, dispatch_fn d)
       : opts(std::move(o)),
         dispatch(std::move(d)),
         ioc(static_cast<int>(opts.io_threads)),
-        handlers(opts.handler_threads) {}
+        handlers(opts.handler_threads) {
+    if (opts.control_threads > 0 && !opts.control_paths.empty())
+      control.emplace(opts.control_threads);
+    gate->released = [this] { net::post(accept_strand, [this] { resume(); }); };
+  }
+
+  // One line now and then, not one per event: a loop failing every few milliseconds must not
+  // flood the log. Returns true when a line is due (and resets the clock).
+  static bool log_due(std::optional<std::chrono::steady_clock::time_point>& last) {
+    auto now = std::chrono::steady_clock::now();
+    if (last && now - *last < kLogEvery) return false;
+    last = now;
+    return true;
+  }
 
   void accept() {
+    if (gate->stopping.load()) return;
+    if (gate->open.load() >= cap) {
+      paused = true;
+      ++unlogged_pauses;
+      if (log_due(pause_logged_at)) {
+        spdlog::warn(
+            "HTTP server: {} connections open, the limit (BEAMPIPE_MAX_CONNECTIONS / open-file "
+            "limit); not accepting until one closes ({} time(s) since the last report)",
+            cap, unlogged_pauses);
+        unlogged_pauses = 0;
+      }
+      return;
+    }
     acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket s) {
-      if (ec == net::error::operation_aborted) return;
-      if (!ec) std::make_shared<session>(std::move(s), opts, dispatch, handlers)->run();
+      if (ec == net::error::operation_aborted || gate->stopping.load()) return;
+      // A client that gave up before we accepted it: that one is gone, the next is fine.
+      if (ec == net::error::connection_aborted) return accept();
+      if (ec) return accept_failed(ec);
+      if (failures > 0)
+        spdlog::info("HTTP server: accepting again after {} failed accept(s)", failures);
+      failures = unlogged_failures = 0;
+      failure_logged_at.reset();
+      backoff = std::chrono::milliseconds(0);
+      std::make_shared<session>(std::move(s), opts, dispatch, handlers,
+                                control ? &*control : nullptr, gate)
+          ->run();
       accept();
     });
   }
+
+  // EMFILE, ENFILE, ENOBUFS, ...: the pending connection stays queued, so accepting again at
+  // once would fail again at once (a busy loop). Wait, 50 ms doubling to 1 s.
+  void accept_failed(const beast::error_code& ec) {
+    ++failures;
+    ++unlogged_failures;
+    backoff =
+        std::clamp(backoff * 2, std::chrono::milliseconds(50), std::chrono::milliseconds(1000));
+    if (log_due(failure_logged_at)) {
+      spdlog::warn(
+          "HTTP server: accept failed: {} ({} time(s) since the last report, {} open "
+          "connections); retrying in {} ms",
+          ec.message(), unlogged_failures, gate->open.load(), backoff.count());
+      unlogged_failures = 0;
+    }
+    retry.expires_after(backoff);
+    retry.async_wait([this](beast::error_code wec) {
+      if (!wec) accept();
+    });
+  }
+
+  // A connection closed: below the cap again, resume a paused accept loop.
+  void resume() {
+    if (!paused || gate->stopping.load() || gate->open.load() >= cap) return;
+    paused = false;
+    accept();
+  }
 };
+
+size_t effective_connection_cap(size_t max_connections, unsigned long long nofile_limit) {
+  size_t cap = std::max<size_t>(1, max_connections);
+  if (nofile_limit == static_cast<unsigned long long>(RLIM_INFINITY)) return cap;
+  auto usable = nofile_limit > kFdReserve ? nofile_limit - kFdReserve : 1;
+  return std::max<size_t>(1, std::min<unsigned long long>(cap, usable));
+}
 
 server::server(server_options opts, dispatch_fn dispatch)
     : impl_(std::make_unique<impl>(std::move(opts), std::move(dispatch))) {}
@@ -202,6 +352,15 @@ void server::start() {
   if (!ec) acc.bind(ep, ec);
   if (!ec) acc.listen(net::socket_base::max_listen_connections, ec);
   if (ec) throw std::runtime_error("cannot listen on " + a + ": " + ec.message());
+  rlimit nofile{};
+  unsigned long long limit = RLIM_INFINITY;
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) limit = nofile.rlim_cur;
+  impl_->cap = effective_connection_cap(impl_->opts.max_connections, limit);
+  if (impl_->cap < impl_->opts.max_connections)
+    spdlog::warn(
+        "HTTP server on {}: at most {} connections (the open-file limit {} minus {} kept for the "
+        "database, files and SSH; BEAMPIPE_MAX_CONNECTIONS is {})",
+        a, impl_->cap, limit, kFdReserve, impl_->opts.max_connections);
   impl_->guard.emplace(impl_->ioc.get_executor());
   impl_->accept();
   for (size_t i = 0; i < impl_->opts.io_threads; ++i)
@@ -210,12 +369,16 @@ void server::start() {
 
 void server::stop() {
   if (!impl_ || impl_->threads.empty()) return;
-  net::post(impl_->ioc, [this] {
+  net::post(impl_->accept_strand, [this] {
+    impl_->gate->stopping = true;
     beast::error_code ec;
     impl_->acceptor.close(ec);
+    impl_->retry.cancel();
   });
   impl_->guard.reset();
   impl_->handlers.join();
+  if (impl_->control) impl_->control->join();
+  impl_->gate->stopping = true;
   impl_->ioc.stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();

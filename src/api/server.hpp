@@ -1,11 +1,14 @@
 #pragma once
 // Boost.Beast HTTP/1.1 server: io threads only parse and write; every request is handed to
 // a pool of handler threads, and the response is posted back to the connection's strand.
+// Requests for the control paths (health, readiness, metrics) go to a small pool of their own,
+// so a client holding every handler thread cannot make the process look dead.
 #include "api/http.hpp"
 
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace beampipe::api {
 
@@ -16,7 +19,19 @@ struct server_options {
   size_t header_limit = 8 * 1024;
   size_t body_limit = 1024 * 1024;
   int read_timeout_seconds = 30;
+  // Open connections at most (BEAMPIPE_MAX_CONNECTIONS); the effective cap is also never above
+  // the open-file limit minus kFdReserve. At the cap the server stops accepting (new clients
+  // wait in the listen backlog) until a connection closes.
+  size_t max_connections = 512;
+  size_t control_threads = 2;
+  // Request paths (the target before '?', compared exactly) answered by the control pool.
+  std::vector<std::string> control_paths;
 };
+
+// File descriptors kept free for the database pools, files and SSH when capping connections.
+inline constexpr size_t kFdReserve = 128;
+// min(max_connections, open-file limit - kFdReserve), at least 1; no limit: max_connections.
+size_t effective_connection_cap(size_t max_connections, unsigned long long nofile_limit);
 
 class server {
  public:
