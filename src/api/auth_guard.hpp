@@ -19,8 +19,9 @@ struct rate_limit_options {
 
 // Throws std::invalid_argument naming the bad CIDR.
 void check_cidrs(const std::vector<std::string>& cidrs);
-// The client a rate limit counts: the socket peer, or the first X-Forwarded-For entry when the
-// peer is a trusted proxy.
+// The client a rate limit counts: the socket peer, or, when the peer is a trusted proxy, the
+// right-most X-Forwarded-For address that is not itself a trusted proxy (the left entries are
+// the client's to choose).
 std::string rate_limit_subject(const request& req, const std::vector<std::string>& trusted);
 
 auth_hook make_auth_guard(app_context& ctx, rate_limit_options limits);

@@ -4,11 +4,16 @@ namespace beampipe::store {
 
 const char* to_string(store_errc c) {
   switch (c) {
-    case store_errc::conflict: return "conflict";
-    case store_errc::unavailable: return "unavailable";
-    case store_errc::commit_unknown: return "commit_unknown";
-    case store_errc::invalid: return "invalid";
-    case store_errc::internal: return "internal";
+    case store_errc::conflict:
+      return "conflict";
+    case store_errc::unavailable:
+      return "unavailable";
+    case store_errc::commit_unknown:
+      return "commit_unknown";
+    case store_errc::invalid:
+      return "invalid";
+    case store_errc::internal:
+      return "internal";
   }
   return "internal";
 }
@@ -23,7 +28,8 @@ std::unique_ptr<pqxx::connection> connect(const std::string& conninfo,
     tx.exec("SET application_name = " + tx.quote(application_name));
     return c;
   } catch (const pqxx::broken_connection& e) {
-    throw store_error(store_errc::unavailable, std::string("cannot connect to PostgreSQL: ") + e.what());
+    throw store_error(store_errc::unavailable,
+                      std::string("cannot connect to PostgreSQL: ") + e.what());
   }
 }
 
@@ -49,9 +55,12 @@ connection_pool::lease::~lease() {
   if (pool_) pool_->release(std::move(conn_));  // a null (discarded) connection frees its slot
 }
 
-connection_pool::lease connection_pool::acquire() {
+connection_pool::lease connection_pool::acquire(std::chrono::milliseconds wait) {
   std::unique_lock lk(mu_);
-  cv_.wait(lk, [&] { return !idle_.empty() || created_ < size_; });
+  if (!cv_.wait_for(lk, wait, [&] { return !idle_.empty() || created_ < size_; }))
+    throw store_error(store_errc::unavailable, "no database connection free within " +
+                                                   std::to_string(wait.count()) + " ms (pool of " +
+                                                   std::to_string(size_) + " in use)");
   if (!idle_.empty()) {
     auto c = std::move(idle_.back());
     idle_.pop_back();
@@ -71,8 +80,10 @@ connection_pool::lease connection_pool::acquire() {
 
 void connection_pool::release(std::unique_ptr<pqxx::connection> c) {
   std::lock_guard lk(mu_);
-  if (c && c->is_open()) idle_.push_back(std::move(c));
-  else --created_;
+  if (c && c->is_open())
+    idle_.push_back(std::move(c));
+  else
+    --created_;
   cv_.notify_one();
 }
 

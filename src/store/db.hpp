@@ -1,11 +1,11 @@
 #pragma once
 // Database boundary: connection setup and the mapping of libpqxx/SQLSTATE failures onto
 // a few typed store errors, done once here (userver-style) so callers never parse SQL errors.
-#include <pqxx/pqxx>
-
+#include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
-#include <condition_variable>
+#include <pqxx/pqxx>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -46,7 +46,8 @@ class connection_pool {
   connection_pool(std::string conninfo, size_t size, std::string application_name);
   class lease {
    public:
-    lease(connection_pool& p, std::unique_ptr<pqxx::connection> c) : pool_(&p), conn_(std::move(c)) {}
+    lease(connection_pool& p, std::unique_ptr<pqxx::connection> c)
+        : pool_(&p), conn_(std::move(c)) {}
     lease(lease&& o) noexcept : pool_(o.pool_), conn_(std::move(o.conn_)) { o.pool_ = nullptr; }
     lease(const lease&) = delete;
     lease& operator=(const lease&) = delete;
@@ -60,7 +61,9 @@ class connection_pool {
     connection_pool* pool_;
     std::unique_ptr<pqxx::connection> conn_;
   };
-  lease acquire();
+  // Waits at most `wait` for a free connection, then throws store_error(unavailable): a
+  // stalled database must not park every caller forever.
+  lease acquire(std::chrono::milliseconds wait = std::chrono::seconds(10));
   const std::string& conninfo() const { return conninfo_; }
 
  private:
