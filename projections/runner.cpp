@@ -121,27 +121,28 @@ void runner::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-// Why committed events after the lowest checkpoint are not readable yet (empty: there are
-// none): an older transaction is still open, and the read fence waits for it.
-std::string runner::held_back(pqxx::connection& c, const std::vector<checkpoint>& cps) {
-  if (cps.empty()) return "";
+// Committed events after the lowest checkpoint that the read fence still hides wait for an
+// older transaction to end. `held` says whether there are any; `stall` says why waiting is
+// pointless: the oldest open transaction sits idle (a stopped process, a forgotten session),
+// as opposed to one still working.
+runner::fence_state runner::held_back(pqxx::connection& c, const std::vector<checkpoint>& cps) {
+  if (cps.empty()) return {};
   auto low = cps.front().at;
   for (const auto& cp : cps) low = std::min(low, cp.at);
   pqxx::read_transaction tx{c};
   auto r = tx.exec_params(
       "SELECT EXISTS (SELECT 1 FROM events WHERE (tx_id, position) > ($1::text::xid8, $2))",
       std::to_string(low.tx_id), low.position);
-  if (!r[0][0].as<bool>()) return "";
+  if (!r[0][0].as<bool>()) return {};
   auto oldest = tx.exec(
-      "SELECT pid, coalesce(state, ''), extract(epoch FROM now() - xact_start)::bigint FROM "
-      "pg_stat_activity WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid() ORDER BY "
-      "xact_start LIMIT 1");
-  std::string who = "an older transaction";
-  if (!oldest.empty())
-    who = "the transaction of PostgreSQL backend " + oldest[0][0].as<std::string>() + " (" +
-          oldest[0][1].as<std::string>() + ", open " + oldest[0][2].as<std::string>() + " s)";
-  return "committed events after position " + std::to_string(low.position) +
-         " are held back until " + who + " ends";
+      "SELECT pid, state, extract(epoch FROM now() - xact_start)::bigint FROM pg_stat_activity "
+      "WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid() AND state LIKE 'idle in "
+      "transaction%' AND state_change < now() - interval '1 second' ORDER BY xact_start LIMIT 1");
+  if (oldest.empty()) return {true, ""};
+  return {true, "committed events after position " + std::to_string(low.position) +
+                    " are held back until the transaction of PostgreSQL backend " +
+                    oldest[0][0].as<std::string>() + " (" + oldest[0][1].as<std::string>() +
+                    ", open " + oldest[0][2].as<std::string>() + " s) ends"};
 }
 
 void runner::run() {
@@ -163,15 +164,15 @@ void runner::run() {
       watch_.publish(cps, store::head_position(*conn));
       // Caught up with what the read fence lets through. Committed events it still hides
       // wait for an older transaction to end; if that lasts, waiting writers are told at once.
-      auto held = held_back(*conn, cps);
+      auto fence = held_back(*conn, cps);
       auto now = std::chrono::steady_clock::now();
-      if (held.empty()) {
+      if (!fence.held) {
         fenced_since = {};
         watch_.set_alive(true);
       } else if (fenced_since == std::chrono::steady_clock::time_point{}) {
         fenced_since = now;
-      } else if (now - fenced_since > std::chrono::seconds(2)) {
-        watch_.report_failure(held);
+      } else if (now - fenced_since > std::chrono::seconds(2) && !fence.stall.empty()) {
+        watch_.report_failure(fence.stall);
       }
       // A notification ends the wait early; the timeout covers events held behind the
       // read fence and notifications lost while reconnecting.

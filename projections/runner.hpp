@@ -64,7 +64,11 @@ class runner {
 
  private:
   void run();
-  static std::string held_back(pqxx::connection& c, const std::vector<checkpoint>& cps);
+  struct fence_state {
+    bool held = false;
+    std::string stall;
+  };
+  static fence_state held_back(pqxx::connection& c, const std::vector<checkpoint>& cps);
   std::string conninfo_;
   std::shared_ptr<engine> engine_;
   projection_watch& watch_;

@@ -16,7 +16,7 @@ using steady = std::chrono::steady_clock;
 class ssh_pool {
  public:
   struct entry {
-    std::mutex mutex;
+    std::timed_mutex mutex;
     std::unique_ptr<ssh_session> session;
     steady::time_point last_used{};
   };
@@ -69,36 +69,45 @@ slurm_client::~slurm_client() = default;
 ssh_exec_result slurm_client::exec(const std::string& command, std::string_view stdin_data,
                                    bool retry_stale) {
   auto entry = pool_->get(pool_key(target_));
-  std::lock_guard lock(entry->mutex);
-  const auto now = steady::now();
-  bool reused = false;
-  if (entry->session && entry->session->usable() && now - entry->last_used < options_.pool_idle) {
-    reused = true;
-  } else {
-    entry->session.reset();
-    ssh_options o;
-    o.host = target_.host;
-    o.port = target_.port;
-    o.user = target_.user;
-    o.private_key_file = target_.private_key_file;
-    o.passphrase_file = target_.passphrase_file;
-    o.known_hosts_file = target_.known_hosts_file;
-    o.strict_host_key = target_.strict_host_key;
-    o.connect_timeout = options_.connect_timeout;
-    o.command_timeout = options_.command_timeout;
-    entry->session = std::make_unique<ssh_session>(std::move(o));
+  // One attempt holds the entry's lock; a retry takes it again (the lock is never held across
+  // a retry, and never waited for longer than one command may take).
+  for (int attempt = 0;; ++attempt) {
+    std::unique_lock lock(entry->mutex, std::defer_lock);
+    if (!lock.try_lock_for(options_.connect_timeout + options_.command_timeout))
+      throw ssh_error(ssh_error::kind::timeout,
+                      "the SSH connection to " + target_.host + " stayed busy past " +
+                          std::to_string((options_.connect_timeout + options_.command_timeout) /
+                                         std::chrono::seconds(1)) +
+                          " s");
+    const auto now = steady::now();
+    bool reused = false;
+    if (entry->session && entry->session->usable() && now - entry->last_used < options_.pool_idle) {
+      reused = true;
+    } else {
+      entry->session.reset();
+      ssh_options o;
+      o.host = target_.host;
+      o.port = target_.port;
+      o.user = target_.user;
+      o.private_key_file = target_.private_key_file;
+      o.passphrase_file = target_.passphrase_file;
+      o.known_hosts_file = target_.known_hosts_file;
+      o.strict_host_key = target_.strict_host_key;
+      o.connect_timeout = options_.connect_timeout;
+      o.command_timeout = options_.command_timeout;
+      entry->session = std::make_unique<ssh_session>(std::move(o));
+    }
+    try {
+      auto r = entry->session->exec(command, stdin_data);
+      entry->last_used = steady::now();
+      return r;
+    } catch (const ssh_error& e) {
+      entry->session.reset();  // a hung or dropped session is torn down and replaced
+      // A pooled connection the server dropped fails before the command reaches it; one
+      // fresh attempt is safe for commands that may be repeated anyway.
+      if (!(attempt == 0 && reused && retry_stale && e.code() == ssh_error::kind::channel)) throw;
+    }
   }
-  try {
-    auto r = entry->session->exec(command, stdin_data);
-    entry->last_used = steady::now();
-    return r;
-  } catch (const ssh_error& e) {
-    entry->session.reset();
-    // A pooled connection the server dropped fails before the command reaches it; one
-    // fresh attempt is safe for commands that may be repeated anyway.
-    if (!(reused && retry_stale && e.code() == ssh_error::kind::channel)) throw;
-  }
-  return exec(command, stdin_data, false);
 }
 
 ssh_exec_result slurm_client::run(const std::string& command, std::string_view stdin_data) {

@@ -38,6 +38,7 @@
 #include "store/event_store.hpp"
 #include "store/migrations.hpp"
 #include "store/signing_secret.hpp"
+#include "util/input_rules.hpp"
 
 #ifndef BEAMPIPE_VERSION
 #define BEAMPIPE_VERSION "0.0.0"
@@ -126,6 +127,10 @@ const std::set<std::string> kValued = {
 
 args parse_args(int argc, char** argv, int from) {
   args a;
+  // The input rule of the API holds for the command line too (util/input_rules.hpp).
+  for (int i = from; i < argc; ++i)
+    if (auto p = util::text_problem(argv[i], util::text_kind::text))
+      throw std::invalid_argument("argument " + std::to_string(i) + " " + *p);
   for (int i = from; i < argc; ++i) {
     std::string s = argv[i];
     if (s.rfind("--", 0) == 0) {

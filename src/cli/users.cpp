@@ -1,7 +1,6 @@
 #include "cli/users.hpp"
 
 #include <fcntl.h>
-#include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,6 +15,7 @@
 #include "api/auth_tokens.hpp"
 #include "domain/aggregates.hpp"
 #include "store/db.hpp"
+#include "util/ids.hpp"
 
 namespace beampipe::cli {
 
@@ -48,17 +48,7 @@ actors::command_reply send_user_command(actors::runtime& rt, const std::string& 
 }
 
 // 144 random bits as hex: safe to paste into a shell or a JSON body.
-std::string generate_password() {
-  unsigned char raw[18];
-  if (RAND_bytes(raw, sizeof raw) != 1) throw std::runtime_error("no randomness for a password");
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : raw) {
-    out.push_back(hex[b >> 4]);
-    out.push_back(hex[b & 15]);
-  }
-  return out;
-}
+std::string generate_password() { return util::random_hex(18); }
 
 // Written beside, then renamed over: the file is whole or absent, and never readable by others.
 void write_secret_file(const std::filesystem::path& path, const std::string& content) {
@@ -66,7 +56,8 @@ void write_secret_file(const std::filesystem::path& path, const std::string& con
   auto tmp = path;
   tmp += ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) throw std::runtime_error("cannot write " + tmp.string() + ": " + std::strerror(errno));
+  if (fd < 0)
+    throw std::runtime_error("cannot write " + tmp.string() + ": " + std::strerror(errno));
   ::fchmod(fd, 0600);
   bool ok = ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
   ok = ::fsync(fd) == 0 && ok;
@@ -122,9 +113,9 @@ int64_t bootstrap_first_superuser(actors::runtime& rt, const std::string& connin
   tx.commit();
   spdlog::info("created the first superuser '{}'", username);
   if (generated)
-    std::cout << "beampipe: the first superuser is '" << username << "' with the generated password "
-              << password << "\n          (shown once; kept in " << generated_password_file.string()
-              << ", mode 0600)" << std::endl;
+    std::cout << "beampipe: the first superuser is '" << username
+              << "' with the generated password " << password << "\n          (shown once; kept in "
+              << generated_password_file.string() << ", mode 0600)" << std::endl;
   return r.status < 400 ? r.position : 0;
 }
 

@@ -1,20 +1,11 @@
 #include "store/signing_secret.hpp"
 
-#include <openssl/rand.h>
-
-#include <stdexcept>
+#include "util/ids.hpp"
 
 namespace beampipe::store {
 
 signing_secret ensure_signing_secret(pqxx::connection& c) {
-  unsigned char raw[32];
-  if (RAND_bytes(raw, sizeof raw) != 1) throw std::runtime_error("no randomness for a secret");
-  static const char* hex = "0123456789abcdef";
-  std::string fresh;
-  for (unsigned char b : raw) {
-    fresh.push_back(hex[b >> 4]);
-    fresh.push_back(hex[b & 15]);
-  }
+  auto fresh = util::random_hex(32);
   pqxx::work tx{c};
   // Racing first starts: one insert wins, every node reads the winner.
   auto made = tx.exec_params(

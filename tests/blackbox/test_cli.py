@@ -30,6 +30,12 @@ rc, _, err = cli("bogus")
 c.eq("unknown command", (rc, "unknown command" in err), (2, True))
 rc, _, err = cli("migrate")
 c.eq("migrate without DATABASE_URL", (rc, "DATABASE_URL" in err), (2, True))
+# The input rule holds for arguments too: control characters and invalid UTF-8 are refused.
+for what, arg in (("a control character", "bell\x07"), ("invalid UTF-8", "\udcff")):
+    p = subprocess.run([BIN, "admin", "create-user", "--username", arg, "--email", "a@b.c"],
+                       capture_output=True, timeout=60,
+                       env={k: v for k, v in os.environ.items() if k != "DATABASE_URL"})
+    c.eq(f"an argument with {what} is refused", (p.returncode, b"argument" in p.stderr), (2, True))
 
 # project validate: exit 0 valid, 1 invalid (diagnostics with paths), 2 unreadable
 ref = os.path.join(os.path.dirname(__file__), "..", "..", "config", "reference")

@@ -5,10 +5,12 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <thread>
 
 #include "adapters/slurm_client.hpp"
@@ -398,4 +400,34 @@ TEST_CASE("submit failures before sbatch are certain; a rejected sbatch is certa
     CHECK(e.code() == slurm_error::kind::submission_failed);
     CHECK(std::string(e.what()).find("sbatch") != std::string::npos);
   }
+}
+
+// Issue #17 (critical): a pooled connection the login node dropped made the retry lock the
+// entry's mutex a second time, and every later call on the target blocked forever. The call
+// runs on a thread with its own deadline, so a regression fails here instead of hanging CI.
+TEST_CASE("a pooled connection dropped by the server: the next call reconnects, never hangs") {
+  slurm_client c(target(), client_options());
+  auto first = c.probe();
+  REQUIRE_MESSAGE(first.ok, first.detail);
+  // sshd's per-connection processes for the test user: our pooled connection among them.
+  auto killed = std::system("pkill -KILL -f '^sshd: hpc' >/dev/null 2>&1");
+  (void)killed;
+  std::this_thread::sleep_for(200ms);
+  auto probe = std::async(std::launch::async, [&] { return c.probe(); });
+  if (probe.wait_for(90s) != std::future_status::ready) {
+    // The blocked thread cannot be joined: say why and leave at once.
+    std::fprintf(stderr,
+                 "FAIL: the call after a dropped connection did not return within 90 s "
+                 "(the SSH pool deadlocked)\n");
+    std::_Exit(1);
+  }
+  auto again = probe.get();
+  CHECK_MESSAGE(again.ok, again.detail);
+  // And the one after it too (the entry's lock was released).
+  auto third = std::async(std::launch::async, [&] { return c.probe(); });
+  if (third.wait_for(90s) != std::future_status::ready) {
+    std::fprintf(stderr, "FAIL: a later call blocked (the entry's lock stayed held)\n");
+    std::_Exit(1);
+  }
+  CHECK(third.get().ok);
 }
