@@ -80,6 +80,7 @@ struct execution_worker::impl {
   std::map<std::string, int64_t> seen_version;      // last stream version this worker wrote
   std::map<std::string, std::string> correlations;  // execution -> its request's correlation id
   std::map<std::string, clock::time_point> next_poll, next_lookup;
+  std::map<std::string, int> cancel_attempts;  // unconfirmed cancels in a row, per run
   job_lease_keeper leases;
   std::map<std::string, std::optional<domain::DeploymentProfile>> profiles;  // by snapshot
   std::map<std::string, std::shared_ptr<const json::value>> graphs;          // by sha256
@@ -262,7 +263,7 @@ struct execution_worker::impl {
         if (due(next_lookup, w.id, now, opts.lookup_every))
           dispatch(w.id, [this, id = w.id] { lookup(id); });
       } else if (w.cancel_requested) {
-        if (due(next_poll, w.id, now, std::chrono::seconds(3)))
+        if (due(next_poll, w.id, now, cancel_backoff(w.id)))
           dispatch(w.id, [this, id = w.id] { cancel(id); });
       } else if (w.submission == "submitted" || w.submission == "uncertain") {
         // Only runs whose polling interval has come round are loaded and polled.
@@ -822,12 +823,47 @@ struct execution_worker::impl {
     }
   }
 
+  // How long until the next cancel attempt of a run: 3 s, doubling to 5 min (issue #17: a
+  // refused cancel was re-sent every 3 s for ever).
+  std::chrono::milliseconds cancel_backoff(const std::string& id) {
+    std::lock_guard lk(mu);
+    auto n = std::min(cancel_attempts[id], 7);
+    return std::min<std::chrono::milliseconds>(std::chrono::seconds(3) * (1 << n),
+                                               std::chrono::minutes(5));
+  }
+
+  // A cancel request. The run may have ended while the cancel was on its way (the DIM answers
+  // a cancel of a finished session with InvalidSessionState), so it is observed first: a run
+  // whose backend no longer runs it ends as the backend says, and no cancel is sent.
   void cancel(const std::string& id) {
     auto row = load_row(id);
     if (!row) return;
     auto ref = ref_of(*row);
     if (!ref) return;
     auto backend = backends(ref->profile);
+    try {
+      auto obs = backend->poll({*ref});
+      if (!obs.empty()) {
+        const auto& o = obs.front();
+        bool ended = backend->scheduler_name() == "slurm"
+                         ? o.scheduler_state == "succeeded" || o.scheduler_state == "failed" ||
+                               o.scheduler_state == "cancelled" || o.scheduler_state == "timed_out"
+                         : o.daliuge_state == "finished" || o.daliuge_state == "failed" ||
+                               o.daliuge_state == "cancelled";
+        auto body = observation_body(o);
+        body["confirms_submission"] = !ref->scheduler_job_id.empty();
+        send(id, "observe", std::move(body));
+        if (ended) {
+          spdlog::info("execution {}: the backend ended the run before its cancel ({})", id,
+                       o.raw_state);
+          std::lock_guard lk(mu);
+          cancel_attempts.erase(id);
+          return;
+        }
+      }
+    } catch (const std::exception& e) {
+      spdlog::warn("execution {}: poll before cancel failed: {}", id, e.what());
+    }
     adapters::cancel_result r;
     try {
       r = backend->cancel(*ref);
@@ -836,8 +872,18 @@ struct execution_worker::impl {
       r.reason = e.what();
     }
     if (!r.confirmed) {
-      spdlog::warn("execution {}: cancel not confirmed yet: {}", id, r.reason);
+      int attempts = 0;
+      {
+        std::lock_guard lk(mu);
+        attempts = ++cancel_attempts[id];
+      }
+      spdlog::warn("execution {}: cancel not confirmed yet (attempt {}, next in {} s): {}", id,
+                   attempts, cancel_backoff(id).count() / 1000, r.reason);
       return;
+    }
+    {
+      std::lock_guard lk(mu);
+      cancel_attempts.erase(id);
     }
     auto body = observation_body(r.state);
     body["confirms_submission"] = true;

@@ -5,6 +5,7 @@ crash between the recorded intent and the receipt leaving exactly one session.""
 import os
 import signal
 import tempfile
+import time
 
 from harness import (Checks, DaliugeStandin, Server, create_profile, fresh_database, ready_sources, test_graph,
                      upload_config, wait_execution, wallaby_config)
@@ -98,6 +99,26 @@ try:
     c.eq("DIM confirmed the cancel", row["daliuge_state"], "cancelled")
     c.true("cancel reached the DIM", any(r["path"].endswith(f"{row['daliuge_session_id']}/cancel")
                                          for r in dlg.dim("GET", "/__standin/requests")[1]))
+
+    # A cancel racing the end of the run (#17): the session finishes while the cancel is on
+    # its way, and the DIM refuses it (555 InvalidSessionState). The run must end as the DIM
+    # says (completed), not loop on the cancel for ever.
+    eid = run(test_graph(tmp))
+    row = wait_execution(srv, eid, lambda r: r["daliuge_state"] == "running")
+    sid = row["daliuge_session_id"]
+    dlg.dim("DELETE", "/__standin/requests")
+    dlg.dim("POST", "/__standin/faults", {"server": "dim", "method": "POST", "path": f"{sid}/cancel$",
+                                          "count": 1, "action": "delay", "delay_ms": 1500})
+    st, _, _, _ = srv.request("PATCH", f"{V2}/executions/{eid}", {"status": "cancelled"})
+    c.eq("cancel requested on a running session", st, 202)
+    time.sleep(0.5)  # the cancel is held in the stand-in; the session ends meanwhile
+    dlg.dim("POST", f"/__standin/sessions/{sid}/finish", {})
+    row = wait_execution(srv, eid, lambda r: r["status"] in ("completed", "failed", "cancelled"), timeout=60)
+    c.eq("a cancel that lost the race ends with the DIM's verdict", (row["status"], row["daliuge_state"]),
+         ("completed", "finished"))
+    cancels = [r for r in dlg.dim("GET", "/__standin/requests")[1] if r["path"].endswith(f"{sid}/cancel")]
+    c.true(f"the refused cancel was not re-sent in a loop ({len(cancels)})", 1 <= len(cancels) <= 2)
+    dlg.dim("DELETE", "/__standin/faults")
     dlg.dim("POST", "/__standin/config", {"finish_after_polls": 3})
 
     # SIGKILL after the DIM accepted the deploy, before the receipt: exactly one session.

@@ -41,7 +41,8 @@ DIM behaviour:
   * PRISTINE(0) -> BUILDING(1) on append -> RUNNING(3) on deploy (DEPLOYING is not observable)
     -> FINISHED(4) on the K-th status poll after deploy (--finish-after-polls, default 3;
     K <= 0: only on a control trigger). A node holding an error drop ends FAILED(6).
-    cancel -> CANCELLED(5) on every node.
+    cancel -> CANCELLED(5) on every node; a cancel of a FINISHED or FAILED session answers
+    555 InvalidSessionState, as DALiuGE does.
   * Error drops: drops whose "beampipe_test_outcome" is "error", plus those marked through
     the control API. While RUNNING they already report {"status": 3, "execStatus": 3}.
   * Errors use DALiuGE's {"type", "args"} envelope. 555 SubManagerException with per-node
@@ -487,6 +488,9 @@ def dim_route(state, method, parts, query, headers, body):
             session["polls"] = 0
             return {"Status": "Success"}
         if tail == ["cancel"] and method == "POST":
+            # DALiuGE refuses to cancel a session that has already ended.
+            if session_state_all(session) & {FINISHED, FAILED}:
+                raise state.sub_manager("InvalidSessionState")
             set_all(state, session, CANCELLED)
             return {"Status": "Success"}
     raise HttpAnswer(405, "<html><body>Method not allowed</body></html>", "text/html")
