@@ -566,6 +566,13 @@ struct execution_worker::impl {
     auto backend = backends(*profile);
     auto session = domain::dim_session_id(id, row.at("created_at_ms").as_int64());
     if (!session) throw prepare_failure(session.error());
+    // Nothing is intended for a backend that does not answer: that failure is certain.
+    if (auto why = backend->preflight(*profile)) {
+      send(id, "fail",
+           {{"error", "DALiuGE preflight failed: " + *why},
+            {"failure_class", "dependency_unavailable"}});
+      return;
+    }
     auto deadline_wall = util::clock::now() + opts.submission_timeout;
     auto intent =
         send(id, "intend_submission",

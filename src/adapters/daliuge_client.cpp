@@ -107,8 +107,11 @@ http_options probe_options(const daliuge_options& o) {
 daliuge_error from_transport(std::string_view what, const http_error& e) {
   std::string msg = std::string(what) + " failed: " + e.what();
   switch (e.code()) {
-    case http_error::kind::connect:
-      return daliuge_error(kind::unreachable, msg);
+    case http_error::kind::connect: {
+      daliuge_error out(kind::unreachable, msg);
+      if (!e.request_sent()) out.not_sent();
+      return out;
+    }
     case http_error::kind::timeout:
       return daliuge_error(kind::timeout, msg);
     case http_error::kind::protocol:
@@ -506,7 +509,8 @@ rest_submit_result submit_rest(const translator_client& tm, const dim_client& di
     try {
       return call();
     } catch (const daliuge_error& e) {
-      throw rest_submission_error(s, uncertain, e.what(), e.code(), e.status());
+      // A request that never reached the DIM (refused connection) changed nothing there.
+      throw rest_submission_error(s, uncertain && e.request_sent(), e.what(), e.code(), e.status());
     } catch (const std::exception& e) {
       throw rest_submission_error(s, uncertain, std::string(to_string(s)) + " failed: " + e.what());
     }
@@ -523,7 +527,8 @@ rest_submit_result submit_rest(const translator_client& tm, const dim_client& di
   if (!prepared)
     throw rest_submission_error(step::prepare, false, "prepare failed: " + prepared.error());
   if (prepared.value().empty() || !prepared.value().front().as_object().contains("oid")) {
-    throw rest_submission_error(step::prepare, false, "prepare failed: the physical graph has no drops");
+    throw rest_submission_error(step::prepare, false,
+                                "prepare failed: the physical graph has no drops");
   }
   rest_submit_result out;
   out.session_id = req.session_id;

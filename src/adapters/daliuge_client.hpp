@@ -51,6 +51,13 @@ class daliuge_error : public std::runtime_error {
   }  // per node, sorted
   // Worth another attempt later: unreachable, timeout, not_ready, dependency.
   bool transient() const noexcept;
+  // The request never reached the manager (a refused connection, an unresolvable host): the
+  // call certainly had no effect.
+  bool request_sent() const noexcept { return request_sent_; }
+  daliuge_error& not_sent() noexcept {
+    request_sent_ = false;
+    return *this;
+  }
 
  private:
   kind kind_;
@@ -58,6 +65,7 @@ class daliuge_error : public std::runtime_error {
   std::string body_;
   std::string type_;
   std::vector<std::string> inner_;
+  bool request_sent_ = true;
 };
 
 std::string_view to_string(daliuge_error::kind k);
@@ -203,7 +211,7 @@ class rest_submission_error : public std::runtime_error {
  public:
   enum class step { unroll_and_partition, map, prepare, create_session, append_graph, deploy };
   rest_submission_error(step s, bool uncertain, const std::string& message,
-                   std::optional<daliuge_error::kind> cause = std::nullopt, int status = 0)
+                        std::optional<daliuge_error::kind> cause = std::nullopt, int status = 0)
       : std::runtime_error(message),
         step_(s),
         uncertain_(uncertain),

@@ -109,6 +109,11 @@ class execution_backend {
   // Exact-name lookup of a submission whose receipt was never recorded (§12.3).
   virtual lookup_result lookup(const execution_ref& ref) = 0;
   virtual cancel_result cancel(const execution_ref& ref) = 0;
+  // Spec §3.5 step 6: checked before a submission intent is recorded. Why the backend cannot
+  // take a submission now (its managers do not answer), or nullopt.
+  virtual std::optional<std::string> preflight(const domain::DeploymentProfile&) {
+    return std::nullopt;
+  }
 };
 
 // Chooses the backend for a deployment profile (the snapshot pinned at admission).

@@ -397,7 +397,11 @@ http_response http_client::send(const http_request& request) const {
       bool idempotent = lower(request.method) == "get";
       bool retry =
           (e.code() == kind::connect || e.code() == kind::timeout) && (!written || idempotent);
-      if (last || !retry) throw;
+      if (last || !retry) {
+        auto out = e;
+        out.set_request_sent(written);
+        throw out;
+      }
     }
     std::this_thread::sleep_for(backoff);
     backoff = std::min(backoff * 2, options_.max_backoff);

@@ -37,10 +37,15 @@ class http_error : public std::runtime_error {
   int status() const noexcept { return status_; }
   // Worth another attempt later (connect problems, timeouts, 429/5xx).
   bool transient() const noexcept;
+  // Whether any byte of the request may have reached the server (false: a certain failure,
+  // e.g. a refused connection). Errors raised before http_client::send knows stay true.
+  bool request_sent() const noexcept { return request_sent_; }
+  void set_request_sent(bool sent) noexcept { request_sent_ = sent; }
 
  private:
   kind kind_;
   int status_;
+  bool request_sent_ = true;
 };
 
 struct http_options {
@@ -73,7 +78,7 @@ struct http_request {
   std::string url;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
-  std::optional<bool> follow_redirects;                 // default: only for GET
+  std::optional<bool> follow_redirects;                   // default: only for GET
   std::optional<std::chrono::milliseconds> read_timeout;  // overrides http_options
 };
 
@@ -83,9 +88,9 @@ struct parsed_url {
   std::string port;
   std::string target;  // path + query, at least "/"
 };
-parsed_url parse_url(std::string_view url);            // throws http_error{invalid_url}
+parsed_url parse_url(std::string_view url);  // throws http_error{invalid_url}
 std::string resolve_url(std::string_view base, std::string_view reference);  // Location handling
-std::string redact_url(std::string_view url);          // scheme://host:port/path, no query
+std::string redact_url(std::string_view url);  // scheme://host:port/path, no query
 
 // application/x-www-form-urlencoded
 std::string form_encode(const std::vector<std::pair<std::string, std::string>>& fields);
@@ -98,11 +103,13 @@ class http_client {
   http_response send(const http_request& request) const;
   http_response get(std::string_view url) const;
   // POST application/x-www-form-urlencoded; never follows redirects.
-  http_response post_form(std::string_view url, const std::vector<std::pair<std::string, std::string>>& fields) const;
+  http_response post_form(std::string_view url,
+                          const std::vector<std::pair<std::string, std::string>>& fields) const;
 
  private:
   // *request_written tells a failed attempt apart from one the server may have acted on.
-  http_response send_once(const http_request& request, std::string_view url, bool* request_written) const;
+  http_response send_once(const http_request& request, std::string_view url,
+                          bool* request_written) const;
   http_options options_;
 };
 

@@ -186,6 +186,19 @@ class rest_backend final : public execution_backend {
     return r;
   }
 
+  std::optional<std::string> preflight(const domain::DeploymentProfile& p) override {
+    auto opts = options_for(p);
+    auto tm = translator_client(tm_url_of(p), opts).probe();
+    if (!tm.reachable)
+      return "the Translator Manager at " + redact_url(tm_url_of(p)) + " does not answer (" +
+             tm.detail + ")";
+    auto dim = dim_client(manager_url(p), opts).probe();
+    if (!dim.reachable)
+      return "the Data Island Manager at " + redact_url(manager_url(p)) + " does not answer (" +
+             dim.detail + ")";
+    return std::nullopt;
+  }
+
   cancel_result cancel(const execution_ref& ref) override {
     dim_client dim(manager_url(ref.profile), options_for(ref.profile));
     cancel_result c;

@@ -4,6 +4,7 @@ protocols §4–5): deploy and poll to FINISHED and to FAILED, cancel confirmed 
 crash between the recorded intent and the receipt leaving exactly one session."""
 import os
 import signal
+import socket
 import tempfile
 import time
 
@@ -121,6 +122,29 @@ try:
     dlg.dim("DELETE", "/__standin/faults")
     dlg.dim("POST", "/__standin/config", {"finish_after_polls": 3})
 
+    # A DIM that does not answer (#17): found by the preflight, before any intent, and the
+    # run fails for certain (it used to be filed as uncertain and stay so for good).
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    bad = create_profile(srv, "dim-closed", {"kind": "rest_remote", "deploy_host": "127.0.0.1",
+                                             "deploy_port": closed_port},
+                         is_default=False, translation={"algo": "metis", "num_par": 1, "num_islands": 1,
+                                                        "tm_url": f"http://127.0.0.1:{dlg.tm_port}"})
+    st, ex, _, _ = post("/executions", {"project_module": "wallaby_hires", "archive_name": "casda",
+                                        "deployment_profile_id": bad["uuid"],
+                                        "sources": [{"source_identifier": "HIPASSJ1313-15"}]})
+    c.eq("a run on the closed DIM", st, 201)
+    post(f"/executions/{ex['uuid']}/execute", {"do_stage": False})
+    row = wait_execution(srv, ex["uuid"], lambda r: r["status"] in ("failed", "completed"), timeout=60)
+    c.eq("an unreachable DIM fails the run for certain",
+         (row["status"], row["submission_state"], row["failure_class"]),
+         ("failed", "not_started", "dependency_unavailable"))
+    c.true("the error says the preflight found it", "preflight" in (row["last_error"] or ""))
+    evs = [e["event_type"] for e in srv.request("GET", f"{V2}/executions/{ex['uuid']}/events")[1]]
+    c.true("no submission was intended", not any("intend" in t or "submission" in t for t in evs))
+
     # SIGKILL after the DIM accepted the deploy, before the receipt: exactly one session.
     srv.stop()
     srv = Server(conninfo=db, extra_env=dict(ENV, BEAMPIPE_FAULT_INJECT="kill_after_dispatch"))
@@ -149,7 +173,10 @@ try:
                                         "sources": [{"source_identifier": "HIPASSJ1313-15"}]})
     post(f"/executions/{ex['uuid']}/execute", {"do_stage": False})
     row = wait_execution(srv, ex["uuid"], lambda r: r["status"] == "failed")
-    c.eq("unreachable TM fails for certain", (row["submission_state"], row["scheduler_job_id"]), ("failed", None))
+    # The preflight finds it before any intent: the submission never started.
+    c.eq("unreachable TM fails for certain", (row["submission_state"], row["scheduler_job_id"]),
+         ("not_started", None))
+    c.true("the preflight names the Translator Manager", "Translator Manager" in (row["last_error"] or ""))
 except Exception:
     print("\n".join(list(srv.log)[-40:]))
     raise

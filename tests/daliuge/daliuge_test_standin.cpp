@@ -616,3 +616,32 @@ TEST_CASE("daliuge: connection refused is unreachable") {
     CHECK(e.cause() == K::unreachable);
   }
 }
+
+// Issue #17: a DIM that refuses the connection at create_session never saw the request, so
+// the failure is certain (it used to be filed as uncertain and stay so for good); a DIM that
+// took the request and dropped the connection stays uncertain.
+TEST_CASE("daliuge stand-in: a refused create_session is certain, a dropped one uncertain") {
+  standin s;
+  translator_client tm(s.tm_url, fast_options());
+  auto sid = session_id();
+  {
+    dim_client dim("http://127.0.0.1:" + std::to_string(refused_port()), fast_options());
+    try {
+      submit_rest(tm, dim, request_for(s, tiny_graph("ok"), sid));
+      FAIL("submit succeeded");
+    } catch (const rest_submission_error& e) {
+      CHECK(e.failed_step() == Step::create_session);
+      CHECK(e.cause() == K::unreachable);
+      CHECK_FALSE(e.uncertain());
+    }
+  }
+  dim_client dim(s.dim_url, fast_options());
+  s.fault({{"server", "dim"}, {"method", "POST"}, {"path", "/api/sessions$"}, {"action", "close"}});
+  try {
+    submit_rest(tm, dim, request_for(s, tiny_graph("ok"), session_id()));
+    FAIL("submit succeeded");
+  } catch (const rest_submission_error& e) {
+    CHECK(e.failed_step() == Step::create_session);
+    CHECK(e.uncertain());
+  }
+}
