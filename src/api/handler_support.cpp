@@ -21,7 +21,9 @@ json::object parse_body(const request& req) {
   auto media = ct.substr(0, semi);
   while (!media.empty() && media.back() == ' ') media.pop_back();
   for (auto& c : media) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (media != "application/json")
+  // PATCH bodies are JSON merge patches (RFC 7396), so their own media type is taken too.
+  if (media != "application/json" &&
+      !(media == "application/merge-patch+json" && req.method == "PATCH"))
     fail(415, "unsupported_media_type", "request body must be application/json", "Content-Type");
   return checked_json(req.body, "request body");
 }

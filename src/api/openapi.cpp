@@ -207,6 +207,8 @@ json::object operation_of(const route& r) {
     json::object content;
     if (d.body == body_kind::json || d.body == body_kind::json_or_form)
       content["application/json"] = json::object{{"schema", schema_ref(d.body_schema)}};
+    if (d.body == body_kind::json && r.method == "PATCH")  // a JSON merge patch (RFC 7396)
+      content["application/merge-patch+json"] = json::object{{"schema", schema_ref(d.body_schema)}};
     if (d.body == body_kind::json_or_form)
       content["application/x-www-form-urlencoded"] =
           json::object{{"schema", schema_ref(d.body_schema)}};

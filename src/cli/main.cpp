@@ -827,9 +827,18 @@ int cmd_events(const args& a) {
   auto c = store::connect(require_database_url(a), "beampipe-tail");
   events::read_position from{};
   if (auto after = a.opt("after")) {
-    auto p = store::read_position_of(*c, std::stoll(*after));
-    if (!p) throw std::invalid_argument("no event at position " + *after);
-    from = *p;
+    int64_t position = 0;
+    try {
+      position = std::stoll(*after);
+    } catch (...) {
+      throw std::invalid_argument("--after needs an event position, got '" + *after + "'");
+    }
+    // 0 is "from the start", as GET /events?after=0.
+    if (position > 0) {
+      auto p = store::read_position_of(*c, position);
+      if (!p) throw std::invalid_argument("no event at position " + *after);
+      from = *p;
+    }
   }
   long limit = a.opt("limit") ? std::stol(*a.opt("limit")) : -1;
   bool follow = a.has("follow");

@@ -117,4 +117,7 @@ c.eq("events tail", (rc, len(lines), [e["type"] for e in lines]),
      (0, 3, ["UserCreated", "SessionStarted", "SourceRegistered"]))
 rc, out, _ = cli("events", "tail", "--after", str(lines[2]["position"]), db=db)
 c.eq("events tail --after continues", json.loads(out.splitlines()[0])["position"] > lines[2]["position"], True)
+rc, out, _ = cli("events", "tail", "--after", "0", "--limit", "1", db=db)
+c.eq("events tail --after 0 starts at the beginning", (rc, json.loads(out.splitlines()[0])["type"]),
+     (0, "UserCreated"))
 c.finish()

@@ -67,7 +67,8 @@ try:
     c.eq("create profile", (st, p["name"], p["revision"], p["is_default"]), (201, "dlg-dim", 1, True))
     c.true("profile has a spec sha", len(p["spec_sha256"]) == 64)
     pid = p["uuid"]
-    st, p2, _, _ = srv.request("PATCH", f"{V2}/deployment-profiles/{pid}", {"description": "edited"})
+    st, p2, _, _ = srv.request("PATCH", f"{V2}/deployment-profiles/{pid}", {"description": "edited"},
+                               headers={"Content-Type": "application/merge-patch+json"})
     c.eq("PATCH changes only what is sent", (st, p2["description"], p2["deployment"], p2["revision"]),
          (200, "edited", p["deployment"], 2))
     st, p3, _, _ = srv.request("PATCH", f"{V2}/deployment-profiles/{pid}", {"deployment": {"deploy_port": 9001}})
