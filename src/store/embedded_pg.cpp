@@ -832,8 +832,16 @@ struct embedded_pg::impl {
       wait_ready();
       ensure_database();
       running = true;
-      ours = false;
-      spdlog::info("using PostgreSQL already running in {} (pid {})", cluster.string(), pm->pid);
+      // The beampipe that started it is gone (killed, crashed): this process adopts the server
+      // and stops it on a clean exit, instead of leaving it running for good (issue #17).
+      ours = !owner_alive();
+      if (ours) {
+        write_owner();
+        spdlog::info("adopted PostgreSQL running in {} (pid {}): the process that started it is gone",
+                     cluster.string(), pm->pid);
+      } else {
+        spdlog::info("using PostgreSQL already running in {} (pid {})", cluster.string(), pm->pid);
+      }
       return;
     }
 
@@ -857,6 +865,7 @@ struct embedded_pg::impl {
     }
     running = true;
     ours = true;
+    write_owner();
     try {
       wait_ready();
       ensure_database();
@@ -872,6 +881,27 @@ struct embedded_pg::impl {
                  sock_dir.string(), port, opts.tcp_port > 0 ? ", also on 127.0.0.1" : "");
   }
 
+  // The beampipe process that owns (started or adopted) the running server.
+  fs::path owner_file() const { return root / "beampipe-owner.pid"; }
+
+  void write_owner() {
+    try {
+      write_file(owner_file(), std::to_string(::getpid()) + "\n", 0600);
+    } catch (const std::exception& e) {
+      spdlog::warn("cannot record the owner of the embedded PostgreSQL: {}", e.what());
+    }
+  }
+
+  // A live beampipe process (not a reused pid) recorded as the owner.
+  bool owner_alive() const {
+    std::ifstream in(owner_file());
+    long pid = 0;
+    if (!(in >> pid) || pid <= 0) return false;
+    std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
+    std::string name;
+    return std::getline(comm, name) && name.rfind("beampipe", 0) == 0;
+  }
+
   void stop() {
     if (!running) return;
     if (!ours) {
@@ -881,6 +911,8 @@ struct embedded_pg::impl {
     }
     lock_guard guard(*this);
     if (live_postmaster(cluster)) pg_ctl_stop();
+    std::error_code ec;
+    fs::remove(owner_file(), ec);
     running = false;
     spdlog::info("stopped PostgreSQL in {}", cluster.string());
   }

@@ -1,14 +1,17 @@
 // embedded_pg: the private cluster `beampipe start` runs when DATABASE_URL is unset.
 // Needs the PostgreSQL server programs (postgresql-15), not the shared test cluster.
-#include "store/embedded_pg.hpp"
-
 #include <doctest/doctest.h>
-#include <pqxx/pqxx>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <pqxx/pqxx>
 #include <string>
 #include <system_error>
+
+#include "store/embedded_pg.hpp"
 
 namespace {
 
@@ -70,6 +73,21 @@ TEST_CASE("embedded_pg initialises, serves, stops and restarts a private cluster
       CHECK(select_one(again.conninfo()) == 1);
       again.stop();  // not ours: must leave it running
       CHECK(select_one(pg.conninfo()) == 1);
+    }
+
+    // The beampipe that started it is gone (killed): the next one adopts the server and stops
+    // it on a clean exit (issue #17: it used to be left running for good).
+    {
+      pid_t child = ::fork();
+      if (child == 0) ::_exit(0);
+      ::waitpid(child, nullptr, 0);  // a pid that no process has any more
+      std::ofstream(opts.data_dir / "beampipe-owner.pid") << child << "\n";
+      beampipe::store::embedded_pg adopter{opts};
+      adopter.start();
+      CHECK(adopter.started_by_us());
+      CHECK(select_one(adopter.conninfo()) == 1);
+      adopter.stop();
+      CHECK_THROWS(select_one(pg.conninfo()));
     }
 
     pg.stop();
