@@ -79,6 +79,43 @@ std::string excerpt(std::string_view body) {
   return out;
 }
 
+std::optional<json::value> try_parse(std::string_view body);
+
+// What an error answer says, in a line: DALiuGE's {"type", "args"} envelope, an HTML page's
+// title (bottle's error pages), else the start of the text. The whole page stays in
+// body_excerpt for diagnostics; last_error gets this (issue #17).
+std::string message_of(std::string_view body) {
+  auto clip = [](std::string t, std::size_t n) {
+    for (auto& c : t)
+      if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+    if (t.size() > n) {
+      while (n > 0 && (static_cast<unsigned char>(t[n]) & 0xC0) == 0x80) --n;
+      t = t.substr(0, n) + "\xE2\x80\xA6";
+    }
+    return t;
+  };
+  if (auto v = try_parse(body); v && v->is_object()) {
+    const auto& o = v->get_object();
+    std::string type, args;
+    if (auto t = o.find("type"); t != o.end() && t->value().is_string())
+      type = t->value().get_string();
+    if (auto a = o.find("args"); a != o.end())
+      args = a->value().is_string() ? std::string(a->value().get_string())
+                                    : json::serialize(a->value());
+    if (!type.empty()) return clip(args.empty() ? type : type + ": " + args, 300);
+  }
+  std::string lower(body.substr(0, std::min<std::size_t>(body.size(), 64 * 1024)));
+  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (auto open = lower.find("<title>"); open != std::string::npos) {
+    auto close = lower.find("</title>", open);
+    if (close != std::string::npos)
+      return clip(std::string(body.substr(open + 7, close - open - 7)), 200);
+  }
+  if (lower.find("<html") != std::string::npos || lower.find("<!doctype") != std::string::npos)
+    return "an HTML error page";
+  return clip(std::string(body.substr(0, 1024)), 300);
+}
+
 std::optional<json::value> try_parse(std::string_view body) {
   boost::system::error_code ec;
   auto v = json::parse(body, ec);
@@ -232,7 +269,7 @@ daliuge_error classify_daliuge_response(std::string_view what, int status, std::
     k = kind::invalid_response;  // 1xx/3xx: not a DALiuGE answer
   }
   std::string msg = std::string(what) + " failed: HTTP " + std::to_string(status);
-  if (!ex.empty()) msg += " \xE2\x80\x94 " + ex;  // em dash
+  if (auto m = message_of(body); !m.empty()) msg += " \xE2\x80\x94 " + m;  // em dash
   return daliuge_error(k, msg, status, std::move(ex), std::move(type), std::move(inner));
 }
 

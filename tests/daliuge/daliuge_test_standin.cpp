@@ -474,6 +474,10 @@ TEST_CASE(
       CHECK(e.status() == 500);
       CHECK(std::string(e.what()).starts_with(
           "TM unroll_and_partition failed: HTTP 500 \xE2\x80\x94 "));
+      // The page's title, not the page (issue #17: last_error held 1 KiB of HTML).
+      CHECK(std::string(e.what()).find("Error: 500 Internal Server Error") != std::string::npos);
+      CHECK(std::string(e.what()).find("<") == std::string::npos);
+      CHECK(std::string(e.what()).size() < 200);
     }
     CHECK(dim.list_sessions().empty());
   }
