@@ -339,6 +339,7 @@ class slurm_backend final : public execution_backend {
                       {"observed_at", now_iso()},
                       {"raw", o.raw_state.substr(0, 512)}};
     if (s.exit_code) last["exit_code"] = *s.exit_code;
+    if (!s.nodes.empty()) last["nodes"] = s.nodes.substr(0, 512);
     json::object block{{"last_observation", last}};
     if (domain::slurm_state_terminal(s.state)) {
       auto terminal = last;

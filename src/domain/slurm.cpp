@@ -484,8 +484,16 @@ Result<std::vector<SlurmObservation>> parse_squeue_poll(std::string_view stdout_
     SlurmObservation o;
     o.job_id = trim_copy(line.substr(0, first));
     o.raw = trim_copy(line.substr(first + 1, second - first - 1));
-    o.reason = trim_copy(line.substr(second + 1));
     o.state = normalize_slurm_state(o.raw);
+    // %R is the reason a job waits only while it is pending; otherwise its node list.
+    auto column = trim_copy(line.substr(second + 1));
+    if (o.state == SlurmState::pending) {
+      if (column.size() >= 2 && column.front() == '(' && column.back() == ')')
+        column = column.substr(1, column.size() - 2);
+      o.reason = column;
+    } else if (column != "None" && column != "(null)") {
+      o.nodes = column;
+    }
     o.source = SlurmSource::squeue;
     out.push_back(std::move(o));
   }

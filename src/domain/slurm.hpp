@@ -124,7 +124,8 @@ struct SlurmObservation {
   std::string raw;  // the state text as Slurm printed it
   SlurmSource source = SlurmSource::none;
   std::optional<int> exit_code;
-  std::string reason;
+  std::string reason;  // why a job waits (squeue's %R of a pending job, without parentheses)
+  std::string nodes;   // where it runs (%R of any other job is its node list)
 };
 
 // A Slurm job id as the poll commands accept it: ^\d+$.

@@ -284,9 +284,12 @@ TEST_CASE("squeue poll parsing and acceptance") {
   REQUIRE(rows.value().size() == 2);
   CHECK(rows.value()[0].job_id == "1001");
   CHECK(rows.value()[0].state == SlurmState::running);
-  CHECK(rows.value()[0].reason == "nid001234");
+  // %R is a node list for a running job, the reason only for a pending one (issue #17).
+  CHECK(rows.value()[0].reason.empty());
+  CHECK(rows.value()[0].nodes == "nid001234");
   CHECK(rows.value()[1].state == SlurmState::pending);
-  CHECK(rows.value()[1].reason == "(Resources)");
+  CHECK(rows.value()[1].reason == "Resources");
+  CHECK(rows.value()[1].nodes.empty());
   CHECK(rows.value()[1].source == SlurmSource::squeue);
   CHECK_FALSE(parse_squeue_poll("1001|RUNNING\n").ok());
 
