@@ -35,6 +35,10 @@ inline constexpr const char* execution_retry_requested = "ExecutionRetryRequeste
 inline constexpr const char* submission_abandoned = "SubmissionAbandoned";
 inline constexpr const char* execution_outputs_verified = "ExecutionOutputsVerified";
 inline constexpr const char* execution_sources_finalized = "ExecutionSourcesFinalized";
+// Issue #17: a cancel the backend never confirmed is withdrawn after its last attempt.
+inline constexpr const char* execution_cancel_unconfirmed = "ExecutionCancelUnconfirmed";
+// Issue #17: a DALiuGE session found built but not deployed is deployed again, once.
+inline constexpr const char* submission_redeploy_intended = "SubmissionRedeployIntended";
 
 // Every execution event carries the same envelope in its data (see
 // src/domain/execution_aggregate.cpp): "after" (ledger columns as they are after the
@@ -47,7 +51,8 @@ inline bool is_execution_event(std::string_view t) {
         execution_manifest_prepared, execution_not_submitted, submission_intended,
         submission_recorded, submission_uncertain, execution_failed, execution_observed,
         execution_cancel_requested, execution_cancelled, execution_retry_requested,
-        submission_abandoned, execution_outputs_verified, execution_sources_finalized})
+        submission_abandoned, execution_outputs_verified, execution_sources_finalized,
+        execution_cancel_unconfirmed, submission_redeploy_intended})
     if (t == x) return true;
   return false;
 }

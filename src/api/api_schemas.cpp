@@ -192,6 +192,13 @@ std::vector<field> execution_row_fields() {
       {"submission_detected_after_abandonment", nboolean()},
       {"lookup_history", any_value("Submission lookups recorded for reconciliation")},
       {"poll_budget_exhausted", nboolean()},
+      {"lookup_budget_exhausted",
+       described(nboolean(), "Name lookups of an unresolved submission ran out of budget")},
+      {"cancel_unconfirmed",
+       described(nboolean(), "The backend never confirmed the last cancel request")},
+      {"redeploy_intended_at", nts()},
+      {"adopted_by_lookup",
+       described(nboolean(), "The submission was found by name, its receipt having been lost")},
       {"cancel_requested", boolean()},
       {"cancel_requested_at", nts()},
       {"cancel_reason", nstr()},
@@ -546,7 +553,8 @@ json::object build() {
       object_of({{"execution", ref("ExecutionRead")}, {"artifact", nref("ExecutionArtifact")}});
   s["AbandonSubmissionRequest"] =
       object_of({{"reason", described(str(), "1..1000 characters")},
-                 {"expected_submission_state", one_of_strings({"in_flight", "uncertain"})},
+                 {"expected_submission_state",
+                  one_of_strings({"in_flight", "uncertain", "submitted"})},
                  {"expected_daliuge_session_id", nstr()},
                  {"expected_submission_deadline_at", nts()},
                  {"acknowledge_external_job_may_exist", boolean()}},

@@ -429,8 +429,9 @@ response verify_outputs(app_context& ctx, request& req) {
       r.position);
 }
 
-// §12.3 (superuser): gives up on an unresolved submission once every safety condition holds;
-// the aggregate checks them against the lookups it has recorded and this server's clock.
+// §12.3 (superuser): gives up on a run that stopped moving once every safety condition
+// holds: an unresolved submission whose lookups ran out of budget, or a submitted run past
+// its polling budget or with an unconfirmed cancel (issue #17). The aggregate checks them.
 response abandon_submission(app_context& ctx, request& req) {
   auto id = uuid_param(req, "id");
   auto body = parse_body(req);
@@ -577,7 +578,10 @@ void add_execution_routes(router& r, const route_binder& bind) {
   r.add("POST", v2 + "/executions/{id}/submission/abandon", auth_level::superuser,
         bind(abandon_submission),
         operation("abandon_execution_submission", "Abandon an unresolved submission", "executions",
-                  "Spec §12.3: every safety condition must hold.")
+                  "Spec §12.3 with issue #17's liveness rule: an unresolved submission whose name "
+                  "lookups exhausted their budget without a match, or a submitted run whose "
+                  "polling budget is exhausted or whose cancel was never confirmed. The orphan "
+                  "risk must be acknowledged.")
             .with_path(id)
             .json_body("AbandonSubmissionRequest")
             .returns("ExecutionRead")

@@ -567,9 +567,17 @@ decision decide_fail(const json::object& s, const command& c) {
     return refuse(conflict("execution_terminal", "execution is " + str(s, "status")));
   auto sub = str(s, "submission_state");
   bool submission_failed = flag(c.body, "submission_failed");
+  // A DALiuGE session that was created but never deployed runs nothing: once its one
+  // redeploy was recorded (or it never got a graph), it may fail for certain (issue #17).
+  bool undeployed = flag(c.body, "deploy_not_taken") &&
+                    (sub == "submitted" || sub == "uncertain") &&
+                    (!at_or_null(s, "redeploy_intended_at").is_null() ||
+                     str(c.body, "session_state") == "pristine");
+  if (undeployed) submission_failed = true;
   // Only a certain error may fail a run whose submission started; anything that may have
   // reached the backend goes through submission_uncertain instead.
-  if (sub == "submitted" || sub == "uncertain" || (sub == "in_flight" && !submission_failed))
+  if (!undeployed &&
+      (sub == "submitted" || sub == "uncertain" || (sub == "in_flight" && !submission_failed)))
     return refuse(conflict("submission_may_exist",
                            "the submission is " + sub + "; it cannot be failed here"));
   auto error = recorded_text(str(c.body, "error"));
@@ -581,6 +589,13 @@ decision decide_fail(const json::object& s, const command& c) {
   json::object payload{{"source_identifiers", source_identifiers(s)}, {"error", error}};
   e.status("failed", "failed", &payload);
   return one(e.done(et::execution_failed));
+}
+
+// The outcome of the newest recorded lookup ("" before any).
+std::string last_lookup_outcome(const json::object& s) {
+  const auto& h = at_or_null(s, "lookup_history");
+  if (!h.is_array() || h.as_array().empty() || !h.as_array().back().is_object()) return "";
+  return str(h.as_array().back().as_object(), "outcome");
 }
 
 decision decide_observe(const json::object& s, const command& c) {
@@ -607,8 +622,15 @@ decision decide_observe(const json::object& s, const command& c) {
           conflict("scheduler_job_conflict", "a different scheduler job is already recorded"));
     e.after["scheduler_job_id"] = job;
     e.after["scheduler_name"] = at_or_null(b, "scheduler_name");
-    if (!at_or_null(b, "remote_session_dir").is_null())
-      e.after["remote_session_dir"] = b.at("remote_session_dir");
+    // An adopted run carries what a receipt would have (issue #17): where it runs, and no
+    // longer the error of the submission that lost its answer.
+    for (const char* k : {"remote_session_dir", "staging_root", "physical_graph_sha256"})
+      if (!at_or_null(b, k).is_null()) e.after[k] = b.at(k);
+    if (str(s, "scheduler_job_id").empty()) {
+      e.after["adopted_by_lookup"] = true;
+      e.after["last_error"] = nullptr;
+      e.after["failure_class"] = nullptr;
+    }
   }
   if (flag(b, "confirms_submission") && axes.submission == "uncertain" &&
       !str(s, "scheduler_job_id").empty())
@@ -622,10 +644,20 @@ decision decide_observe(const json::object& s, const command& c) {
   // HEAD escalates a run that outlived its polling budget to an operator instead of failing
   // it: the backend may still finish it.
   bool escalate = flag(b, "poll_budget_exhausted") && !flag(s, "poll_budget_exhausted");
+  // Lookups are recorded when their outcome changes, not every round (issue #17).
+  auto lookup_it = b.find("lookup");
+  std::string lookup_outcome =
+      lookup_it != b.end() && lookup_it->value().is_object()
+          ? str(lookup_it->value().as_object(), "outcome")
+          : "";
+  bool lookup_changed = lookup_it != b.end() && lookup_outcome != last_lookup_outcome(s);
+  bool lookup_spent =
+      flag(b, "lookup_budget_exhausted") && !flag(s, "lookup_budget_exhausted");
   bool changed = !(axes.scheduler == before.scheduler && axes.daliuge == before.daliuge &&
                    axes.submission == before.submission) ||
                  raw != str(s, "scheduler_raw_state") || reason != str(s, "scheduler_reason") ||
-                 e.after.contains("scheduler_job_id") || b.contains("lookup") || escalate;
+                 e.after.contains("scheduler_job_id") || lookup_changed || escalate ||
+                 lookup_spent;
   if (!changed) return {};
   e.after["submission_state"] = axes.submission;
   e.after["scheduler_state"] = axes.scheduler;
@@ -645,7 +677,16 @@ decision decide_observe(const json::object& s, const command& c) {
         err.empty()
             ? json::value("scheduler reported " + axes.scheduler + ", DALiuGE " + axes.daliuge)
             : json::value(err);
-    e.after["failure_class"] = at_or_null(b, "failure_class");
+    // Every failed run says what kind of failure it was (issue #17: a failed DALiuGE session
+    // had none).
+    auto cls = str(b, "failure_class");
+    if (cls.empty())
+      cls = axes.scheduler == "timed_out" ? "scheduler_timeout"
+            : axes.daliuge == "failed"    ? "daliuge_session_failed"
+                                          : "scheduler_failed";
+    e.after["failure_class"] = cls;
+  } else if (status == "completed") {
+    e.after["failure_class"] = nullptr;  // an earlier uncertainty did not end the run
   }
   if (!(parsed && is_terminal(*parsed)) && str(s, "control_phase") != "monitoring" &&
       axes.submission == "submitted")
@@ -678,6 +719,22 @@ decision decide_observe(const json::object& s, const command& c) {
          {"scheduler_state", axes.scheduler},
          {"daliuge_state", axes.daliuge}});
   }
+  if (lookup_spent && !(parsed && is_terminal(*parsed))) {
+    // The lookups ran out of budget: the operator may now abandon the submission, and the
+    // evidence for that is this event.
+    e.after["lookup_budget_exhausted"] = true;
+    e.after["reconciliation_code"] = "lookup_budget_exhausted";
+    json::object evidence = b.contains("lookup_evidence") && b.at("lookup_evidence").is_object()
+                                ? b.at("lookup_evidence").as_object()
+                                : json::object{};
+    e.provenance_row("execution.lookup_budget_exhausted",
+                     {{"message",
+                       "name lookups did not find the submission within their budget; it may be "
+                       "abandoned"},
+                      {"requires_operator", true},
+                      {"submission_state", axes.submission},
+                      {"evidence", redacted(json::value(std::move(evidence)))}});
+  }
   if (auto it = b.find("run_record"); it != b.end()) e.extra["run_record_merge"] = it->value();
   json::object obs{
       {"kind", str(b, "kind").empty() ? "scheduler" : str(b, "kind")},
@@ -687,7 +744,7 @@ decision decide_observe(const json::object& s, const command& c) {
       {"payload", redacted(at_or_null(b, "payload"))}};
   if (auto it = b.find("lookup"); it != b.end()) {
     obs["source_version"] = "beampipe-slurm-name-lookup/v1";
-    obs["payload"] = it->value();
+    obs["payload"] = redacted(it->value());
     // The abandonment guard (§12.3) needs the recent lookups with the worker's clock.
     json::array history = at_or_null(s, "lookup_history").is_array()
                               ? s.at("lookup_history").as_array()
@@ -733,9 +790,10 @@ decision decide_abandon(const json::object& s, const command& c) {
     return refuse(bad("acknowledge_external_job_may_exist", "the orphan risk must be acknowledged",
                       "acknowledgement_required"));
   auto expected_state = str(b, "expected_submission_state");
-  if (expected_state != "in_flight" && expected_state != "uncertain")
+  if (expected_state != "in_flight" && expected_state != "uncertain" &&
+      expected_state != "submitted")
     return refuse(bad("expected_submission_state",
-                      "expected_submission_state must be in_flight or uncertain"));
+                      "expected_submission_state must be in_flight, uncertain or submitted"));
   if (terminal(s))
     return refuse(conflict("execution_terminal", "execution is " + str(s, "status")));
   if (str(s, "submission_state") != expected_state ||
@@ -746,36 +804,31 @@ decision decide_abandon(const json::object& s, const command& c) {
         conflict("abandon_state_changed", "the submission is no longer in the expected state"));
   auto now = epoch_seconds(str(b, "now"));
   auto deadline = epoch_seconds(str(s, "submission_deadline_at"));
-  auto intent = epoch_seconds(str(s, "submission_intent_at"));
   if (!now || !deadline)
     return refuse(conflict("abandon_state_changed", "the submission has no deadline"));
-  int64_t grace_start = std::max(*deadline, intent.value_or(0));
-  if (*now - grace_start < 24 * 3600)
-    return refuse(conflict("abandon_grace_not_elapsed",
-                           "24 h must pass after the later of the submission deadline and the last "
-                           "execute activity"));
-  std::vector<int64_t> negatives;
-  const auto& history = at_or_null(s, "lookup_history");
-  if (history.is_array())
-    for (const auto& h : history.as_array()) {
-      const auto& o = h.as_object();
-      auto outcome = str(o, "outcome");
-      if (outcome == "found" || outcome == "ambiguous")
-        return refuse(
-            conflict("abandon_job_seen", "a lookup saw a matching job; reconcile it instead"));
-      if (outcome != "not_found" || str(o, "session_id") != str(s, "daliuge_session_id") ||
-          str(o, "target_fingerprint") != str(s, "target_fingerprint"))
-        continue;
-      auto at = epoch_seconds(str(o, "observed_at"));
-      if (at && *at >= grace_start) negatives.push_back(*at);
-    }
-  std::sort(negatives.begin(), negatives.end());
-  if (negatives.size() < 3 || negatives.back() - negatives.front() < 600 ||
-      *now - negatives.back() > 600)
-    return refuse(
-        conflict("abandon_insufficient_lookups",
-                 "at least 3 negative lookups after the grace period, spanning 10 minutes, "
-                 "the newest at most 10 minutes old, are required"));
+  // Issue #17 (liveness): a run is abandonable once the worker recorded that it stopped
+  // moving within its bound: the lookups of an unresolved submission ran out of budget with
+  // no match (their evidence is in that event), or a submitted run outlived its polling
+  // budget or its cancel was never confirmed.
+  if (expected_state == "submitted") {
+    if (!flag(s, "poll_budget_exhausted") && !flag(s, "cancel_unconfirmed"))
+      return refuse(conflict("abandon_not_stuck",
+                             "a submitted run can be abandoned only after its polling budget is "
+                             "exhausted or its cancel was not confirmed; cancel it instead"));
+  } else {
+    const auto& history = at_or_null(s, "lookup_history");
+    if (history.is_array())
+      for (const auto& h : history.as_array()) {
+        auto outcome = str(h.as_object(), "outcome");
+        if (outcome == "found" || outcome == "ambiguous")
+          return refuse(
+              conflict("abandon_job_seen", "a lookup saw a matching job; reconcile it instead"));
+      }
+    if (!flag(s, "lookup_budget_exhausted"))
+      return refuse(conflict("abandon_lookups_pending",
+                             "the name lookups have not exhausted their budget yet; the "
+                             "submission may still be found"));
+  }
   builder e(s);
   e.after["last_error"] = "submission abandoned by operator: " + reason;
   e.after["failure_class"] = "abandoned";
@@ -784,7 +837,11 @@ decision decide_abandon(const json::object& s, const command& c) {
   json::object payload{{"reason", reason},
                        {"submission_state", expected_state},
                        {"daliuge_session_id", at_or_null(s, "daliuge_session_id")},
-                       {"negative_lookups", negatives.size()},
+                       {"scheduler_job_id", at_or_null(s, "scheduler_job_id")},
+                       {"lookup_budget_exhausted", flag(s, "lookup_budget_exhausted")},
+                       {"poll_budget_exhausted", flag(s, "poll_budget_exhausted")},
+                       {"cancel_unconfirmed", flag(s, "cancel_unconfirmed")},
+                       {"lookup_history", at_or_null(s, "lookup_history")},
                        {"actor", c.actor}};
   e.provenance_row("execution.submission_abandoned", payload);
   e.status("failed", "inconsistent", &payload);
@@ -813,6 +870,7 @@ decision decide_cancel(const json::object& s, const command& c) {
     // External work exists: the ledger says cancelled only once the backend confirms.
     builder e(s);
     e.after["cancel_requested"] = true;
+    e.after["cancel_unconfirmed"] = false;
     e.after["cancel_reason"] = reason;
     e.stamp.push_back("cancel_requested_at");
     e.provenance_row("execution.cancel_requested", std::move(payload));
@@ -822,6 +880,43 @@ decision decide_cancel(const json::object& s, const command& c) {
   e.status("cancelled", "cancelled", &payload);
   e.after["cancel_reason"] = reason;
   return one(e.done(et::execution_cancelled));
+}
+
+// The worker's last cancel attempt was not confirmed either: the request is withdrawn, so
+// the run is polled again and an operator can cancel once more or abandon it (issue #17).
+decision decide_cancel_unconfirmed(const json::object& s, const command& c) {
+  if (terminal(s) || !flag(s, "cancel_requested")) return {};
+  auto error = recorded_text(str(c.body, "error"), 500);
+  builder e(s);
+  e.after["cancel_requested"] = false;
+  e.after["cancel_unconfirmed"] = true;
+  e.after["reconciliation_code"] = "cancel_unconfirmed";
+  e.provenance_row("execution.cancel_unconfirmed",
+                   {{"attempts", at_or_null(c.body, "attempts")},
+                    {"error", error},
+                    {"requires_operator", true},
+                    {"message", "the backend never confirmed the cancel; the run is polled "
+                                "again and may be cancelled again or abandoned"}});
+  return one(e.done(et::execution_cancel_unconfirmed));
+}
+
+// A DALiuGE session found created and built but not deployed (its deploy answer was lost or
+// refused) is deployed once more; recorded first, like every external step.
+decision decide_intend_redeploy(const json::object& s, const command& c) {
+  if (terminal(s))
+    return refuse(conflict("execution_terminal", "execution is " + str(s, "status")));
+  auto sub = str(s, "submission_state");
+  if (sub != "uncertain" && sub != "submitted")
+    return refuse(conflict("submission_not_found", "no submission to deploy (it is " + sub + ")"));
+  if (!at_or_null(s, "redeploy_intended_at").is_null())
+    return refuse(conflict("redeploy_already_intended", "the session was deployed again already"));
+  builder e(s);
+  e.stamp.push_back("redeploy_intended_at");
+  e.provenance_row("execution.redeploy_intended",
+                   {{"daliuge_session_id", at_or_null(s, "daliuge_session_id")},
+                    {"session_state", at_or_null(c.body, "session_state")},
+                    {"reason", recorded_text(str(c.body, "reason"), 500)}});
+  return one(e.done(et::submission_redeploy_intended));
 }
 
 decision decide_retry(const json::object& s, const command& c) {
@@ -1003,6 +1098,8 @@ decision execution_decide(const json::object& s, std::string_view stream_id, con
   if (c.name == "finalize_sources") return decide_finalize_sources(s);
   if (c.name == "verify_outputs") return decide_verify_outputs(s, c);
   if (c.name == "abandon") return decide_abandon(s, c);
+  if (c.name == "cancel_unconfirmed") return decide_cancel_unconfirmed(s, c);
+  if (c.name == "intend_redeploy") return decide_intend_redeploy(s, c);
   return refuse(command_error{400, "unknown_command", "unknown execution command " + c.name, ""});
 }
 

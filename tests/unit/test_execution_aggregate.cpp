@@ -275,21 +275,30 @@ TEST_CASE("abandoning an unresolved submission needs every safety condition") {
   CHECK(h.refusal("abandon", with("reason", "")) == "abandon_reason_invalid");
   CHECK(h.refusal("abandon", with("expected_daliuge_session_id", "other")) ==
         "abandon_state_changed");
-  CHECK(h.refusal("abandon", with("now", "2026-11-01T12:00:00Z")) == "abandon_grace_not_elapsed");
-  CHECK(h.refusal("abandon", req) == "abandon_insufficient_lookups");  // no lookups yet
-  auto lookup = [&](const char* at, const char* outcome) {
-    REQUIRE_FALSE(h.run("observe", {{"scheduler_state", "unknown"},
-                                    {"raw_state", std::string("lookup:") + outcome},
-                                    {"observed_at", at},
-                                    {"lookup", json::object{{"outcome", outcome}}}})
-                      .error);
+  CHECK(h.refusal("abandon", req) == "abandon_lookups_pending");  // no budget spent yet
+  auto lookup = [&](const char* at, const char* outcome, bool spent = false) {
+    json::object b{{"scheduler_state", "unknown"},
+                   {"raw_state", std::string("lookup:") + outcome},
+                   {"observed_at", at},
+                   {"lookup", json::object{{"outcome", outcome}}}};
+    if (spent) {
+      b["lookup_budget_exhausted"] = true;
+      b["lookup_evidence"] = json::object{{"lookups", 5}, {"not_found", 5}};
+    }
+    auto d = h.run("observe", b);
+    REQUIRE_FALSE(d.error);
+    return d.events.size();
   };
-  lookup("2026-11-02T01:40:00Z", "not_found");
-  lookup("2026-11-02T01:50:00Z", "not_found");
-  CHECK(h.refusal("abandon", req) == "abandon_insufficient_lookups");  // two only
-  lookup("2026-11-02T01:52:00Z", "not_found");
-  CHECK(h.refusal("abandon", with("now", "2026-11-02T02:30:00Z")) ==
-        "abandon_insufficient_lookups");  // stale
+  CHECK(lookup("2026-11-02T01:40:00Z", "not_found") == 1);
+  // The same outcome again is not recorded (issue #17: one event per lookup round).
+  CHECK(lookup("2026-11-02T01:50:00Z", "not_found") == 0);
+  CHECK(h.refusal("abandon", req) == "abandon_lookups_pending");
+  CHECK(lookup("2026-11-02T01:52:00Z", "error") == 1);  // an error is a change, and recorded
+  CHECK(lookup("2026-11-02T01:53:00Z", "not_found", true) == 1);
+  CHECK(h.state.at("lookup_budget_exhausted").as_bool());
+  CHECK(h.s("reconciliation_code") == "lookup_budget_exhausted");
+  CHECK(h.s("status") != "failed");  // spending the budget ends nothing by itself
+  CHECK(lookup("2026-11-02T01:54:00Z", "not_found", true) == 0);  // recorded once
   auto ok = h.run("abandon", req);
   REQUIRE_FALSE(ok.error);
   CHECK(h.s("status") == "failed");
@@ -316,7 +325,128 @@ TEST_CASE("abandoning an unresolved submission needs every safety condition") {
                                      {"observed_at", "2026-11-02T01:40:00Z"},
                                      {"lookup", json::object{{"outcome", "ambiguous"}}}})
                     .error);
+  REQUIRE_FALSE(seen.run("observe", {{"scheduler_state", "unknown"},
+                                     {"raw_state", "lookup:not_found"},
+                                     {"lookup", json::object{{"outcome", "not_found"}}},
+                                     {"lookup_budget_exhausted", true}})
+                    .error);
   CHECK(seen.refusal("abandon", req) == "abandon_job_seen");
+}
+
+TEST_CASE("a submitted run is abandonable only once it stopped moving (issue #17)") {
+  harness h;
+  h.prepared();
+  REQUIRE_FALSE(h.run("intend_submission", {{"session_id", "BeampipeExecution-x"},
+                                            {"backend", "rest_remote"},
+                                            {"deadline_at", "2026-11-01T00:30:00Z"}})
+                    .error);
+  REQUIRE_FALSE(h.run("record_submission", h.receipt("daliuge")).error);
+  json::object req{{"reason", "the DIM is gone"},
+                   {"expected_submission_state", "submitted"},
+                   {"expected_daliuge_session_id", "BeampipeExecution-x"},
+                   {"expected_submission_deadline_at", "2026-11-01T00:30:00Z"},
+                   {"acknowledge_external_job_may_exist", true},
+                   {"now", "2026-11-01T01:00:00Z"}};
+  CHECK(h.refusal("abandon", req) == "abandon_not_stuck");
+  // A cancel the backend never confirms is withdrawn with its evidence, once.
+  REQUIRE_FALSE(h.run("cancel", {{"reason", "stop"}}).error);
+  CHECK(h.state.at("cancel_requested").as_bool());
+  auto d = h.run("cancel_unconfirmed", {{"attempts", 8}, {"error", "DIM unreachable"}});
+  REQUIRE_FALSE(d.error);
+  REQUIRE(d.events.size() == 1);
+  CHECK(h.last_types.front() == "ExecutionCancelUnconfirmed");
+  CHECK_FALSE(h.state.at("cancel_requested").as_bool());
+  CHECK(h.state.at("cancel_unconfirmed").as_bool());
+  CHECK(h.run("cancel_unconfirmed", {{"attempts", 9}}).events.empty());
+  // The operator may cancel again (which clears the flag) or abandon.
+  auto ok = h.run("abandon", req);
+  REQUIRE_FALSE(ok.error);
+  CHECK(h.s("status") == "failed");
+  CHECK(h.s("terminal_outcome") == "inconsistent");
+
+  harness p;  // a run past its polling budget
+  p.prepared();
+  p.run("intend_submission", {{"session_id", "BeampipeExecution-x"},
+                              {"backend", "rest_remote"},
+                              {"deadline_at", "2026-11-01T00:30:00Z"}});
+  p.run("record_submission", p.receipt("daliuge"));
+  CHECK(p.refusal("abandon", req) == "abandon_not_stuck");
+  REQUIRE_FALSE(p.run("observe", {{"kind", "daliuge_session"},
+                                  {"daliuge_state", "building"},
+                                  {"raw_state", "BUILDING"},
+                                  {"poll_budget_exhausted", true}})
+                    .error);
+  CHECK_FALSE(p.run("abandon", req).error);
+}
+
+TEST_CASE("a session built but never deployed: one recorded redeploy, then a clear failure") {
+  harness h;
+  h.prepared();
+  REQUIRE_FALSE(h.run("intend_submission",
+                      {{"session_id", "BeampipeExecution-x"}, {"backend", "rest_remote"}})
+                    .error);
+  REQUIRE_FALSE(h.run("submission_uncertain", {{"error", "deploy: 555"}}).error);
+  // Not yet redeployed: the run cannot fail for a built session (the deploy may have run).
+  CHECK(h.refusal("fail", {{"error", "never deployed"}, {"deploy_not_taken", true}}) ==
+        "submission_may_exist");
+  auto d = h.run("intend_redeploy", {{"session_state", "BUILDING"}, {"reason", "lookup"}});
+  REQUIRE_FALSE(d.error);
+  CHECK(h.last_types.front() == "SubmissionRedeployIntended");
+  CHECK(h.refusal("intend_redeploy", {{"session_state", "BUILDING"}}) ==
+        "redeploy_already_intended");
+  REQUIRE_FALSE(
+      h.run("fail", {{"error", "still BUILDING after its redeploy"},
+                     {"deploy_not_taken", true},
+                     {"failure_class", "deploy_not_taken"}})
+          .error);
+  CHECK(h.s("status") == "failed");
+  CHECK(h.s("submission_state") == "failed");
+  CHECK(h.s("failure_class") == "deploy_not_taken");
+
+  harness p;  // a session that never got its graph fails at once
+  p.prepared();
+  p.run("intend_submission", {{"session_id", "BeampipeExecution-x"}, {"backend", "rest_remote"}});
+  p.run("submission_uncertain", {{"error", "append timed out"}});
+  REQUIRE_FALSE(p.run("fail", {{"error", "session is PRISTINE"},
+                               {"deploy_not_taken", true},
+                               {"session_state", "pristine"}})
+                    .error);
+  CHECK(p.s("status") == "failed");
+}
+
+TEST_CASE("failure classes: a failed DALiuGE session has one; a later completion clears it") {
+  harness h;
+  h.prepared();
+  h.run("intend_submission", {{"session_id", "BeampipeExecution-x"}, {"backend", "rest_remote"}});
+  h.run("record_submission", h.receipt("daliuge"));
+  REQUIRE_FALSE(h.run("observe", {{"kind", "daliuge_session"},
+                                  {"daliuge_state", "failed"},
+                                  {"raw_state", "FAILED"}})
+                    .error);
+  CHECK(h.s("status") == "failed");
+  CHECK(h.s("failure_class") == "daliuge_session_failed");
+
+  harness a;  // an uncertain submission adopted by lookup, then completed
+  a.intended();
+  a.run("submission_uncertain", {{"error", "lost answer"}, {"failure_class", "unknown"}});
+  CHECK(a.s("failure_class") == "unknown");
+  REQUIRE_FALSE(a.run("observe", {{"scheduler_state", "running"},
+                                  {"raw_state", "RUNNING"},
+                                  {"adopt_scheduler_job_id", "42"},
+                                  {"scheduler_name", "slurm"},
+                                  {"remote_session_dir", "/dlg/s1"},
+                                  {"staging_root", "/dlg/s1/wallaby-staging"},
+                                  {"lookup", json::object{{"outcome", "found"}}}})
+                    .error);
+  CHECK(a.s("last_error").empty());
+  CHECK(a.s("failure_class").empty());
+  CHECK(a.s("staging_root") == "/dlg/s1/wallaby-staging");
+  CHECK(a.state.at("adopted_by_lookup").as_bool());
+  a.run("observe", {{"scheduler_state", "succeeded"},
+                    {"raw_state", "COMPLETED"},
+                    {"confirms_submission", true}});
+  CHECK(a.s("status") == "completed");
+  CHECK(a.s("failure_class").empty());
 }
 
 TEST_CASE("events keep no secret: backend error texts are redacted and bounded when recorded") {
