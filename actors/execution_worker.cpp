@@ -24,6 +24,7 @@
 #include "domain/manifest.hpp"
 #include "domain/project_config.hpp"
 #include "domain/readiness.hpp"
+#include "domain/redaction.hpp"
 #include "store/artifact_store.hpp"
 #include "util/hash.hpp"
 #include "util/ids.hpp"
@@ -81,6 +82,15 @@ struct execution_worker::impl {
   std::map<std::string, std::string> correlations;  // execution -> its request's correlation id
   std::map<std::string, clock::time_point> next_poll, next_lookup;
   std::map<std::string, int> cancel_attempts;  // unconfirmed cancels in a row, per run
+  std::map<std::string, int> poll_failures;    // polls in a row that could not ask, per target
+  std::map<std::string, int> missing_polls;    // polls in a row the DIM did not know the run
+  // What this process's lookups of an unresolved submission saw (the evidence recorded when
+  // their budget runs out).
+  struct lookup_stats {
+    int lookups = 0, not_found = 0, errors = 0, ambiguous = 0, same_in_row = 0;
+    std::string last_outcome, last_error, first_at, last_at;
+  };
+  std::map<std::string, lookup_stats> lookup_seen;
   job_lease_keeper leases;
   std::map<std::string, std::optional<domain::DeploymentProfile>> profiles;  // by snapshot
   std::map<std::string, std::shared_ptr<const json::value>> graphs;          // by sha256
@@ -204,6 +214,7 @@ struct execution_worker::impl {
     int64_t version = 0;
     std::string backend_kind;    // rest_remote | slurm_remote, from the intent
     std::string correlation_id;  // of the request that asked for the run
+    std::string target;          // the intent's target fingerprint
   };
 
   void scan() {
@@ -216,7 +227,7 @@ struct execution_worker::impl {
           "stream_version, "
           "coalesce(submission_node, ''), coalesce(submission_deadline_at < now(), false), "
           "coalesce(backend_kind, ''), coalesce(execute_request->>'job_id', ''), "
-          "coalesce(execute_request->>'correlation_id', '') "
+          "coalesce(execute_request->>'correlation_id', ''), coalesce(target_fingerprint, '') "
           "FROM batch_execution_record WHERE status NOT IN "
           "('completed','failed','cancelled','not_submitted') OR NOT sources_finalized "
           "ORDER BY updated_at LIMIT 500");
@@ -224,7 +235,8 @@ struct execution_worker::impl {
         work_row w{row[0].as<std::string>(), row[1].as<std::string>(),  row[2].as<std::string>(),
                    row[3].as<std::string>(), row[4].as<std::string>(),  row[11].as<std::string>(),
                    row[5].as<bool>(),        row[6].as<bool>(),         false,
-                   row[7].as<int64_t>(),     row[10].as<std::string>(), row[12].as<std::string>()};
+                   row[7].as<int64_t>(),     row[10].as<std::string>(), row[12].as<std::string>(),
+                   row[13].as<std::string>()};
         // An in-flight submission is orphaned when the process that recorded it is gone, or
         // when its deadline has passed.
         if (w.submission == "in_flight")
@@ -237,7 +249,9 @@ struct execution_worker::impl {
       }
     });
     auto now = clock::now();
-    std::vector<std::string> to_poll;
+    // Runs to poll, by backend target: a round polls every run of its target (issue #17: a
+    // round used to poll only the runs due at that instant, starving the others).
+    std::map<std::string, std::vector<std::string>> pollable;
     for (const auto& w : rows) {
       {
         std::lock_guard lk(mu);
@@ -266,12 +280,21 @@ struct execution_worker::impl {
         if (due(next_poll, w.id, now, cancel_backoff(w.id)))
           dispatch(w.id, [this, id = w.id] { cancel(id); });
       } else if (w.submission == "submitted" || w.submission == "uncertain") {
-        // Only runs whose polling interval has come round are loaded and polled.
-        auto every = w.backend_kind == "slurm_remote" ? opts.slurm_poll_every : opts.dim_poll_every;
-        if (due(next_poll, w.id, now, every)) to_poll.push_back(w.id);
+        pollable[w.backend_kind + "|" + w.target].push_back(w.id);
       }
     }
-    if (!to_poll.empty()) poll_due(to_poll);
+    for (const auto& [target, ids] : pollable)
+      if (due(next_poll, "target:" + target, now, poll_interval(target))) poll_due(target, ids);
+  }
+
+  // A target's polling interval, doubled for each round in a row that could not ask it.
+  std::chrono::milliseconds poll_interval(const std::string& target) {
+    auto every =
+        target.rfind("slurm_remote|", 0) == 0 ? opts.slurm_poll_every : opts.dim_poll_every;
+    std::lock_guard lk(mu);
+    auto n = std::min(poll_failures[target], 12);
+    return std::max(every,
+                    std::min<std::chrono::milliseconds>(every * (1 << n), opts.poll_backoff_max));
   }
 
   bool due(std::map<std::string, clock::time_point>& schedule, const std::string& id,
@@ -601,10 +624,14 @@ struct execution_worker::impl {
     try {
       receipt = backend->submit(req);
     } catch (const adapters::submission_error& e) {
-      if (e.uncertain())
-        send(id, "submission_uncertain",
-             {{"error", e.what()}, {"failure_class", e.failure_class()}});
-      else
+      if (e.uncertain()) {
+        json::object body{{"error", e.what()}, {"failure_class", e.failure_class()}};
+        if (!e.remote_session_dir.empty()) {
+          body["remote_session_dir"] = e.remote_session_dir;
+          body["staging_root"] = e.staging_root;
+        }
+        send(id, "submission_uncertain", std::move(body));
+      } else
         send(id, "fail",
              {{"error", e.what()},
               {"submission_failed", true},
@@ -682,6 +709,9 @@ struct execution_worker::impl {
       spdlog::info("execution {} ({}): sources finalised", id, outcome);
       std::lock_guard lk(mu);
       correlations.erase(id);  // the run is over: no more work carries its id
+      lookup_seen.erase(id);
+      missing_polls.erase(id);
+      cancel_attempts.erase(id);
     }
   }
 
@@ -726,23 +756,125 @@ struct execution_worker::impl {
       r.outcome = "error";
       r.payload = {{"error", e.what()}};
     }
+    auto observed_at = util::now_rfc3339();
     json::object body{{"lookup", json::object{{"outcome", r.outcome}, {"detail", r.payload}}},
                       {"raw_state", "lookup:" + r.outcome}};
-    body["observed_at"] = util::now_rfc3339();
     if (r.outcome == "found") {
       body = observation_body(r.state);
       body["lookup"] = json::object{{"outcome", r.outcome}, {"detail", r.payload}};
-      body["observed_at"] = util::now_rfc3339();
       body["adopt_scheduler_job_id"] = r.scheduler_job_id;
       body["scheduler_name"] = backend->scheduler_name();
-      if (!r.remote_session_dir.empty()) body["remote_session_dir"] = r.remote_session_dir;
+      // The folder the lost receipt would have named: found now, or known from the attempt.
+      auto dir =
+          r.remote_session_dir.empty() ? text(*row, "remote_session_dir") : r.remote_session_dir;
+      if (!dir.empty()) {
+        body["remote_session_dir"] = dir;
+        body["staging_root"] = dir + "/wallaby-staging";
+      }
     } else if (r.outcome == "not_found" || r.outcome == "ambiguous") {
       body["scheduler_state"] = "unknown";
       body["reason"] = r.outcome;
     } else {
-      return;  // a lookup error is retried on the next round
+      r.outcome = "error";
+      body["raw_state"] = "lookup:error";
+      body["reason"] = text(r.payload, "error");
+      spdlog::warn("execution {}: lookup of its submission failed: {}", id,
+                   domain::recorded_text(text(r.payload, "error"), 300));
+    }
+    body["observed_at"] = observed_at;
+    int same_in_row = 0;
+    json::object evidence;
+    {
+      std::lock_guard lk(mu);
+      auto& st = lookup_seen[id];
+      ++st.lookups;
+      if (r.outcome == "not_found") ++st.not_found;
+      if (r.outcome == "ambiguous") ++st.ambiguous;
+      if (r.outcome == "error") {
+        ++st.errors;
+        st.last_error = domain::recorded_text(text(r.payload, "error"), 300);
+      }
+      st.same_in_row = st.last_outcome == r.outcome ? st.same_in_row + 1 : 0;
+      st.last_outcome = r.outcome;
+      if (st.first_at.empty()) st.first_at = observed_at;
+      st.last_at = observed_at;
+      same_in_row = st.same_in_row;
+      evidence = {{"lookups", st.lookups},
+                  {"not_found", st.not_found},
+                  {"errors", st.errors},
+                  {"ambiguous", st.ambiguous},
+                  {"first_at", st.first_at},
+                  {"last_at", st.last_at},
+                  {"last_error",
+                   st.last_error.empty() ? json::value(nullptr) : json::value(st.last_error)}};
+    }
+    // Past its budget with no match, the run is flagged so an operator can abandon it; the
+    // lookups go on (at their slowest) so a late match is still adopted.
+    auto budget =
+        backend->scheduler_name() == "slurm" ? opts.slurm_lookup_budget : opts.dim_lookup_budget;
+    auto deadline = util::parse_rfc3339(text(*row, "submission_deadline_at"));
+    if (r.outcome != "found" && evidence.at("lookups").as_int64() >= 3 && deadline &&
+        util::clock::now() > *deadline + budget) {
+      evidence["budget_seconds"] = budget.count();
+      evidence["submission_deadline_at"] = text(*row, "submission_deadline_at");
+      body["lookup_budget_exhausted"] = true;
+      body["lookup_evidence"] = std::move(evidence);
     }
     send(id, "observe", std::move(body));
+    {
+      // The same answer again is asked for less often: 1×, 2×, 4× … the interval.
+      std::lock_guard lk(mu);
+      auto wait = std::min<std::chrono::milliseconds>(
+          opts.lookup_every * (1 << std::min(same_in_row, 12)), opts.lookup_backoff_max);
+      next_lookup[id] = clock::now() + std::max(wait, opts.lookup_every);
+      if (r.outcome == "found") lookup_seen.erase(id);
+    }
+    if (r.outcome == "found") undeployed_check(id, r.state);
+  }
+
+  // Issue #17: a DALiuGE session found created but not deployed (its deploy's answer was lost
+  // or refused) runs nothing. It is deployed once more, recorded first; a session still not
+  // deployed after that, or one that never got its graph, fails the run for certain.
+  void undeployed_check(const std::string& id, const adapters::observation& o) {
+    if (o.daliuge_state != "pristine" && o.daliuge_state != "building") return;
+    auto row = load_row(id);
+    if (!row) return;
+    auto sub = text(*row, "submission_state");
+    // A recorded receipt means the deploy answered: the DIM is only slow to show it.
+    if (!text(*row, "submission_receipt_sha256").empty() ||
+        (sub != "uncertain" && sub != "submitted"))
+      return;
+    auto ref = ref_of(*row);
+    if (!ref) return;
+    auto sid = text(*row, "daliuge_session_id");
+    auto redeployed = text(*row, "redeploy_intended_at");
+    bool pristine = o.daliuge_state == "pristine";
+    if (pristine || !redeployed.empty()) {
+      if (!pristine)
+        if (auto t = util::parse_rfc3339(redeployed);
+            t && util::clock::now() - *t < opts.redeploy_grace)
+          return;  // the redeploy may still be on its way
+      send(id, "fail",
+           {{"error", pristine ? "DALiuGE session " + sid +
+                                     " was created but never received its graph; nothing ran"
+                               : "DALiuGE session " + sid +
+                                     " is still BUILDING after it was deployed again; nothing ran"},
+            {"deploy_not_taken", true},
+            {"session_state", o.daliuge_state},
+            {"failure_class", "deploy_not_taken"}});
+      return;
+    }
+    auto r = send(id, "intend_redeploy",
+                  {{"session_state", o.raw_state},
+                   {"reason", "the session was found built but not deployed"}});
+    if (r.status >= 400) return;
+    try {
+      backends(ref->profile)->redeploy(*ref);
+      spdlog::info("execution {}: DALiuGE session {} deployed again", id, sid);
+    } catch (const std::exception& e) {
+      spdlog::warn("execution {}: deploying session {} again failed: {}", id, sid,
+                   domain::recorded_text(e.what(), 300));
+    }
   }
 
   static json::object observation_body(const adapters::observation& o) {
@@ -760,7 +892,44 @@ struct execution_worker::impl {
 
   // ------------------------------------------------------------------ polling
 
-  void poll_due(const std::vector<std::string>& ids) {
+  // Whether a run outlived its polling budget (counted from its intent).
+  bool past_poll_budget(const adapters::execution_backend& backend,
+                        const adapters::execution_ref& ref) const {
+    auto budget =
+        backend.scheduler_name() == "slurm" ? opts.slurm_poll_budget : opts.dim_poll_budget;
+    auto t0 = util::parse_rfc3339(ref.intent_at);
+    return t0 && util::clock::now() - *t0 > budget;
+  }
+
+  // One observation of a polled run: recorded (the aggregate keeps only changes), with the
+  // checks that end runs the backend lost or never started.
+  void polled(const adapters::execution_backend& backend, const adapters::execution_ref& ref,
+              const adapters::observation& o) {
+    const auto& id = ref.execution_id;
+    auto body = observation_body(o);
+    body["confirms_submission"] = !ref.scheduler_job_id.empty();
+    if (past_poll_budget(backend, ref)) body["poll_budget_exhausted"] = true;
+    if (o.reason == "session_missing") {
+      int n = 0;
+      {
+        std::lock_guard lk(mu);
+        n = ++missing_polls[id];
+      }
+      if (n >= opts.session_missing_polls) {
+        body["daliuge_state"] = "failed";
+        body["error"] = "DALiuGE session " + ref.session_id + " is no longer known to the DIM (" +
+                        std::to_string(n) + " polls in a row; did it restart?): its run is lost";
+        body["failure_class"] = "session_lost";
+      }
+    } else {
+      std::lock_guard lk(mu);
+      missing_polls.erase(id);
+    }
+    send(id, "observe", std::move(body));
+    undeployed_check(id, o);
+  }
+
+  void poll_due(const std::string& target, const std::vector<std::string>& ids) {
     // Group by backend target so one call (one SSH session, one DIM) serves many runs.
     auto rows = load_poll_rows(ids);
     std::map<std::string, std::pair<std::shared_ptr<adapters::execution_backend>,
@@ -792,41 +961,63 @@ struct execution_worker::impl {
                                slurm ? "slurm_poll_tick" : "dim_poll_tick", round,
                                backend->description(), next);
       if (!tick) continue;  // another process polls this target this round
-      std::vector<std::string> claimed;
+      std::vector<adapters::execution_ref> refs;
       {
+        // Runs with a task of their own (a cancel, a lookup) are left to it this round.
         std::lock_guard lk(mu);
-        for (const auto& ref : group.second)
-          if (active.insert(ref.execution_id).second) claimed.push_back(ref.execution_id);
+        for (auto& ref : group.second)
+          if (active.insert(ref.execution_id).second) refs.push_back(std::move(ref));
       }
-      boost::asio::post(
-          workers, [this, backend = group.first, refs = group.second, claimed, tick = *tick] {
-            try {
-              auto obs = backend->poll(refs);
-              for (size_t i = 0; i < refs.size() && i < obs.size(); ++i) {
-                auto body = observation_body(obs[i]);
-                body["confirms_submission"] = !refs[i].scheduler_job_id.empty();
-                auto budget = backend->scheduler_name() == "slurm" ? opts.slurm_poll_budget
-                                                                   : opts.dim_poll_budget;
-                if (auto t0 = util::parse_rfc3339(refs[i].intent_at);
-                    t0 && util::clock::now() - *t0 > budget)
-                  body["poll_budget_exhausted"] = true;
-                send(refs[i].execution_id, "observe", std::move(body));
-              }
-            } catch (const std::exception& e) {
-              // The backend could not be asked at all; each run keeps its state and is polled
-              // again.
-              spdlog::warn("poll of {} execution(s) via {} failed: {}", refs.size(),
-                           backend->description(), e.what());
-            }
-            try {
-              leases.finish(tick, true);
-            } catch (const std::exception& e) {
-              spdlog::warn("poll round of {} not recorded as done: {}", backend->description(),
-                           e.what());
-            }
+      if (refs.empty()) {
+        leases.finish(*tick, true);
+        continue;
+      }
+      boost::asio::post(workers, [this, target, backend = group.first, refs, tick = *tick] {
+        try {
+          auto obs = backend->poll(refs);
+          {
             std::lock_guard lk(mu);
-            for (const auto& id : claimed) active.erase(id);
-          });
+            poll_failures.erase(target);
+          }
+          for (size_t i = 0; i < refs.size() && i < obs.size(); ++i)
+            polled(*backend, refs[i], obs[i]);
+        } catch (const std::exception& e) {
+          // The backend could not be asked at all (issue #17: this was only a log line every
+          // round). Each run records it once, as an observation; the target is asked again
+          // less and less often until it answers.
+          int n = 0;
+          {
+            std::lock_guard lk(mu);
+            n = ++poll_failures[target];
+          }
+          auto error = domain::recorded_text(e.what(), 300);
+          spdlog::warn("poll of {} execution(s) via {} failed ({} in a row, next in {} s): {}",
+                       refs.size(), backend->description(), n, poll_interval(target).count() / 1000,
+                       error);
+          for (const auto& ref : refs) {
+            json::object body{
+                {"kind", backend->scheduler_name() == "slurm" ? "scheduler" : "daliuge_session"},
+                {"raw_state", "poll_error"},
+                {"reason", error},
+                {"payload", json::object{{"error", error}, {"failures_in_row", n}}}};
+            if (past_poll_budget(*backend, ref)) body["poll_budget_exhausted"] = true;
+            try {
+              send(ref.execution_id, "observe", std::move(body));
+            } catch (const std::exception& e2) {
+              spdlog::warn("execution {}: poll failure not recorded: {}", ref.execution_id,
+                           e2.what());
+            }
+          }
+        }
+        try {
+          leases.finish(tick, true);
+        } catch (const std::exception& e) {
+          spdlog::warn("poll round of {} not recorded as done: {}", backend->description(),
+                       e.what());
+        }
+        std::lock_guard lk(mu);
+        for (const auto& ref : refs) active.erase(ref.execution_id);
+      });
     }
   }
 
@@ -884,8 +1075,19 @@ struct execution_worker::impl {
         std::lock_guard lk(mu);
         attempts = ++cancel_attempts[id];
       }
+      auto reason = domain::recorded_text(r.reason, 300);
+      if (attempts >= opts.cancel_attempts) {
+        // Bounded: the request is withdrawn with its evidence; the run is polled again and
+        // an operator may cancel once more or abandon it.
+        spdlog::warn("execution {}: cancel not confirmed after {} attempts; withdrawn: {}", id,
+                     attempts, reason);
+        send(id, "cancel_unconfirmed", {{"attempts", attempts}, {"error", reason}});
+        std::lock_guard lk(mu);
+        cancel_attempts.erase(id);
+        return;
+      }
       spdlog::warn("execution {}: cancel not confirmed yet (attempt {}, next in {} s): {}", id,
-                   attempts, cancel_backoff(id).count() / 1000, r.reason);
+                   attempts, cancel_backoff(id).count() / 1000, reason);
       return;
     }
     {

@@ -6,9 +6,14 @@
 //   execute requested        → start, stage, manifest, graph, artifacts, then either
 //                              not_submitted (dry run) or intent → backend submit → receipt
 //   submission in flight     → (owner gone or deadline passed) uncertain
-//   submission uncertain     → exact-name lookup: adopt, not found, or ambiguous
-//   submitted, not terminal  → poll the backend (one call per backend for many executions)
-//   cancel requested         → backend cancel, recorded once confirmed
+//   submission uncertain     → exact-name lookup: adopt, not found, or ambiguous; recorded
+//                              when the outcome changes, backed off, budgeted
+//   submitted, not terminal  → poll the backend: every run of a target in one round
+//   cancel requested         → poll, then backend cancel, recorded once confirmed, withdrawn
+//                              after its last unconfirmed attempt
+//
+// Liveness (README): every run moves on, or within its backend's bound is flagged so an
+// operator can end it (poll_budget_exhausted, lookup_budget_exhausted, cancel_unconfirmed).
 //
 // The intent is recorded (and committed) before any external call, so a crash between the
 // call and its receipt leaves an in-flight submission that recovery looks up by name; the
@@ -35,6 +40,20 @@ struct execution_worker_options {
   std::chrono::seconds dim_poll_budget{720};
   std::chrono::seconds slurm_poll_budget{4 * 3600};
   std::chrono::seconds submission_timeout{1800};  // BEAMPIPE_WORKER_SUBMISSION_TIMEOUT_SECONDS
+  // Liveness (issue #17). Name lookups of an unresolved submission run this long after its
+  // deadline before the run may be abandoned (BEAMPIPE_{DIM,SLURM}_LOOKUP_BUDGET_SECONDS).
+  std::chrono::seconds dim_lookup_budget{3600};
+  std::chrono::seconds slurm_lookup_budget{3600};
+  // Lookups repeating their outcome and polls of a target that cannot be asked double their
+  // interval up to these; a cancel is withdrawn after cancel_attempts unconfirmed tries.
+  std::chrono::milliseconds lookup_backoff_max{std::chrono::minutes(10)};
+  std::chrono::milliseconds poll_backoff_max{std::chrono::minutes(5)};
+  int cancel_attempts = 8;
+  // A DALiuGE session the DIM no longer knows for this many polls in a row is lost.
+  int session_missing_polls = 3;
+  // After a recorded redeploy, how long a session may still show BUILDING before the run
+  // fails (longer than the DIM deploy timeout, so no other worker's redeploy is in flight).
+  std::chrono::seconds redeploy_grace{45};
   // Where graphs may come from: graph.path under BEAMPIPE_HOME, graph.url limits (issue #16).
   adapters::graph_source_options graphs = {".", {}, false};
   // Fault injection for crash tests: "kill_after_dispatch" raises SIGKILL right after the

@@ -473,6 +473,13 @@ void dim_client::cancel(std::string_view sid) const {
   if (!resp.ok()) throw classify_daliuge_response(what, resp.status, resp.body);
 }
 
+json::value dim_client::graph(std::string_view sid) const {
+  constexpr std::string_view what = "DIM graph";
+  auto resp = get(what, session_url(sid) + "/graph", options_.default_timeout);
+  if (!resp.ok()) throw classify_daliuge_response(what, resp.status, resp.body);
+  return parse_ok_json(what, resp);
+}
+
 void dim_client::destroy(std::string_view sid) const {
   constexpr std::string_view what = "DIM destroy";
   http_request r;

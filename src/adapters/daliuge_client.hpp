@@ -166,6 +166,8 @@ class dim_client {
   dim_status status(std::string_view sid) const;
   dim_graph_status graph_status(std::string_view sid) const;
   void cancel(std::string_view sid) const;
+  // GET /api/sessions/{sid}/graph: the appended physical graph, {oid: drop spec}.
+  boost::json::value graph(std::string_view sid) const;
   void destroy(std::string_view sid) const;
   boost::json::array list_sessions() const;
   // Exact sessionId match in GET /api/sessions (reconciliation after an uncertain submit).

@@ -60,6 +60,8 @@ class submission_error : public std::runtime_error {
         failure_class_(std::move(failure_class)) {}
   bool uncertain() const noexcept { return uncertain_; }
   const std::string& failure_class() const noexcept { return failure_class_; }
+  // Where an uncertain Slurm submission's session folder is (the job may exist), or "".
+  std::string remote_session_dir, staging_root;
 
  private:
   bool uncertain_;
@@ -109,6 +111,11 @@ class execution_backend {
   // Exact-name lookup of a submission whose receipt was never recorded (§12.3).
   virtual lookup_result lookup(const execution_ref& ref) = 0;
   virtual cancel_result cancel(const execution_ref& ref) = 0;
+  // Deploys again a DALiuGE session that was created and built but never deployed (its
+  // deploy answer was lost or refused); throws when that is not possible. Issue #17.
+  virtual void redeploy(const execution_ref&) {
+    throw std::runtime_error(description() + " cannot deploy a session again");
+  }
   // Spec §3.5 step 6: checked before a submission intent is recorded. Why the backend cannot
   // take a submission now (its managers do not answer), or nullopt.
   virtual std::optional<std::string> preflight(const domain::DeploymentProfile&) {

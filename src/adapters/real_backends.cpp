@@ -199,11 +199,36 @@ class rest_backend final : public execution_backend {
     return std::nullopt;
   }
 
+  void redeploy(const execution_ref& ref) override {
+    dim_client dim(manager_url(ref.profile), options_for(ref.profile));
+    // The DIM holds the graph that was appended: its roots are what the first deploy sent.
+    json::array drops;
+    auto graph = dim.graph(ref.session_id);
+    if (graph.is_object())
+      for (const auto& kv : graph.as_object()) drops.push_back(kv.value());
+    if (drops.empty())
+      throw std::runtime_error("session " + ref.session_id + " holds no graph to deploy");
+    dim.deploy(ref.session_id, domain::physical_graph_roots(json::value(std::move(drops))));
+  }
+
   cancel_result cancel(const execution_ref& ref) override {
     dim_client dim(manager_url(ref.profile), options_for(ref.profile));
     cancel_result c;
     try {
       dim.cancel(ref.session_id);
+    } catch (const daliuge_error& e) {
+      // NoSessionException: the DIM forgot the session (it restarted). Nothing of it runs
+      // there any more, so there is nothing left to cancel (issue #17: this looped).
+      if (e.code() == daliuge_error::kind::not_found && !dim.session_exists(ref.session_id)) {
+        c.confirmed = true;
+        c.state.kind = "daliuge_session";
+        c.state.daliuge_state = "cancelled";
+        c.state.raw_state = "session_missing";
+        c.state.reason = "the DIM no longer knows the session; nothing is left to cancel";
+        return c;
+      }
+      c.reason = e.what();
+      return c;
     } catch (const std::exception& e) {
       c.reason = e.what();
       return c;
@@ -305,8 +330,13 @@ class slurm_backend final : public execution_backend {
       out = client_for(req.profile)->submit(sr);
     } catch (const slurm_error& e) {
       bool uncertain = e.code() == slurm_error::kind::submission_uncertain;
-      throw submission_error(std::string("Slurm submission failed: ") + e.what(), uncertain,
-                             uncertain ? "unknown" : "dependency_unavailable");
+      submission_error out(std::string("Slurm submission failed: ") + e.what(), uncertain,
+                           uncertain ? "unknown" : "dependency_unavailable");
+      if (uncertain && !e.session_dir.empty()) {
+        out.remote_session_dir = e.session_dir;
+        out.staging_root = e.session_dir + "/wallaby-staging";
+      }
+      throw out;
     }
     submit_receipt rc;
     rc.scheduler_name = "slurm";

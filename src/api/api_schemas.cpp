@@ -551,14 +551,13 @@ json::object build() {
   }();
   s["VerifyOutputsResponse"] =
       object_of({{"execution", ref("ExecutionRead")}, {"artifact", nref("ExecutionArtifact")}});
-  s["AbandonSubmissionRequest"] =
-      object_of({{"reason", described(str(), "1..1000 characters")},
-                 {"expected_submission_state",
-                  one_of_strings({"in_flight", "uncertain", "submitted"})},
-                 {"expected_daliuge_session_id", nstr()},
-                 {"expected_submission_deadline_at", nts()},
-                 {"acknowledge_external_job_may_exist", boolean()}},
-                "Every safety condition of spec §12.3");
+  s["AbandonSubmissionRequest"] = object_of(
+      {{"reason", described(str(), "1..1000 characters")},
+       {"expected_submission_state", one_of_strings({"in_flight", "uncertain", "submitted"})},
+       {"expected_daliuge_session_id", nstr()},
+       {"expected_submission_deadline_at", nts()},
+       {"acknowledge_external_job_may_exist", boolean()}},
+      "Every safety condition of spec §12.3");
 
   // --- project configs
   s["ValidationReport"] = object_of(validation_report_fields());

@@ -362,6 +362,13 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
       std::chrono::seconds(env_long("BEAMPIPE_SLURM_POLL_BUDGET_SECONDS", 4 * 3600));
   ewo.submission_timeout =
       std::chrono::seconds(env_long("BEAMPIPE_WORKER_SUBMISSION_TIMEOUT_SECONDS", 1800));
+  ewo.dim_lookup_budget =
+      std::chrono::seconds(env_long("BEAMPIPE_DIM_LOOKUP_BUDGET_SECONDS", 3600));
+  ewo.slurm_lookup_budget =
+      std::chrono::seconds(env_long("BEAMPIPE_SLURM_LOOKUP_BUDGET_SECONDS", 3600));
+  ewo.cancel_attempts = static_cast<int>(std::max(1L, env_long("BEAMPIPE_CANCEL_ATTEMPTS", 8)));
+  ewo.redeploy_grace =
+      std::chrono::seconds(std::max(1L, env_long("BEAMPIPE_REDEPLOY_GRACE_SECONDS", 45)));
   ewo.graphs.home = beampipe_home(a);
   ewo.graphs.url_allow = split_list(env_or("BEAMPIPE_GRAPH_URL_ALLOW", ""));
   ewo.graphs.refuse_internal = cli::production_mode(cli::process_env());

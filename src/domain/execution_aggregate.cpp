@@ -556,6 +556,9 @@ decision decide_uncertain(const json::object& s, const command& c) {
   e.status(reconcile(axes).status);
   e.after["last_error"] = error;
   e.after["failure_class"] = at_or_null(c.body, "failure_class");
+  // Where an uncertain Slurm job would run, when the submission got that far.
+  for (const char* k : {"remote_session_dir", "staging_root"})
+    if (!at_or_null(c.body, k).is_null()) e.after[k] = c.body.at(k);
   e.provenance_row("execution.submission_uncertain", {{"error", error},
                                                       {"submission_state", "uncertain"},
                                                       {"system_action", "reconcile_by_name"}});
@@ -646,18 +649,15 @@ decision decide_observe(const json::object& s, const command& c) {
   bool escalate = flag(b, "poll_budget_exhausted") && !flag(s, "poll_budget_exhausted");
   // Lookups are recorded when their outcome changes, not every round (issue #17).
   auto lookup_it = b.find("lookup");
-  std::string lookup_outcome =
-      lookup_it != b.end() && lookup_it->value().is_object()
-          ? str(lookup_it->value().as_object(), "outcome")
-          : "";
+  std::string lookup_outcome = lookup_it != b.end() && lookup_it->value().is_object()
+                                   ? str(lookup_it->value().as_object(), "outcome")
+                                   : "";
   bool lookup_changed = lookup_it != b.end() && lookup_outcome != last_lookup_outcome(s);
-  bool lookup_spent =
-      flag(b, "lookup_budget_exhausted") && !flag(s, "lookup_budget_exhausted");
+  bool lookup_spent = flag(b, "lookup_budget_exhausted") && !flag(s, "lookup_budget_exhausted");
   bool changed = !(axes.scheduler == before.scheduler && axes.daliuge == before.daliuge &&
                    axes.submission == before.submission) ||
                  raw != str(s, "scheduler_raw_state") || reason != str(s, "scheduler_reason") ||
-                 e.after.contains("scheduler_job_id") || lookup_changed || escalate ||
-                 lookup_spent;
+                 e.after.contains("scheduler_job_id") || lookup_changed || escalate || lookup_spent;
   if (!changed) return {};
   e.after["submission_state"] = axes.submission;
   e.after["scheduler_state"] = axes.scheduler;
@@ -895,8 +895,9 @@ decision decide_cancel_unconfirmed(const json::object& s, const command& c) {
                    {{"attempts", at_or_null(c.body, "attempts")},
                     {"error", error},
                     {"requires_operator", true},
-                    {"message", "the backend never confirmed the cancel; the run is polled "
-                                "again and may be cancelled again or abandoned"}});
+                    {"message",
+                     "the backend never confirmed the cancel; the run is polled "
+                     "again and may be cancelled again or abandoned"}});
   return one(e.done(et::execution_cancel_unconfirmed));
 }
 

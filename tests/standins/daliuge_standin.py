@@ -147,6 +147,10 @@ class State:
         })
 
 
+def payload_type(fault):
+    return fault.get("inner_type") or "InvalidSessionState"
+
+
 def unknown_session(state):
     return state.sub_manager("NoSessionException")
 
@@ -555,8 +559,9 @@ def control_route(state, method, parts, query, body):
             fault = {"server": payload.get("server"), "method": payload.get("method"),
                      "path": payload.get("path", ""), "count": int(payload.get("count", 1)),
                      "action": payload.get("action", "http500"),
-                     "delay_ms": int(payload.get("delay_ms", 0))}
-            if fault["action"] not in ("delay", "http500", "http503", "close"):
+                     "delay_ms": int(payload.get("delay_ms", 0)),
+                     "inner_type": payload.get("inner_type", "InvalidSessionState")}
+            if fault["action"] not in ("delay", "http500", "http503", "http555", "close"):
                 raise json_answer(400, {"error": "unknown action"})
             re.compile(fault["path"])
             state.faults.append(fault)
@@ -660,6 +665,10 @@ def make_handler(state, server_name):
                         return self.answer(500, BOTTLE_500 % path, "text/html; charset=UTF-8")
                     if fault["action"] == "http503":
                         return self.answer(503, "Service Unavailable", "text/plain")
+                    if fault["action"] == "http555":
+                        # What a refused deploy looks like: a SubManagerException, nothing done.
+                        a = state.sub_manager(payload_type(fault))
+                        return self.answer(a.status, a.body, a.content_type)
                     time.sleep(fault["delay_ms"] / 1000.0)
                 try:
                     result = self.route(path, query, headers, body, control)

@@ -394,11 +394,10 @@ TEST_CASE("a session built but never deployed: one recorded redeploy, then a cle
   CHECK(h.last_types.front() == "SubmissionRedeployIntended");
   CHECK(h.refusal("intend_redeploy", {{"session_state", "BUILDING"}}) ==
         "redeploy_already_intended");
-  REQUIRE_FALSE(
-      h.run("fail", {{"error", "still BUILDING after its redeploy"},
-                     {"deploy_not_taken", true},
-                     {"failure_class", "deploy_not_taken"}})
-          .error);
+  REQUIRE_FALSE(h.run("fail", {{"error", "still BUILDING after its redeploy"},
+                               {"deploy_not_taken", true},
+                               {"failure_class", "deploy_not_taken"}})
+                    .error);
   CHECK(h.s("status") == "failed");
   CHECK(h.s("submission_state") == "failed");
   CHECK(h.s("failure_class") == "deploy_not_taken");
@@ -419,10 +418,10 @@ TEST_CASE("failure classes: a failed DALiuGE session has one; a later completion
   h.prepared();
   h.run("intend_submission", {{"session_id", "BeampipeExecution-x"}, {"backend", "rest_remote"}});
   h.run("record_submission", h.receipt("daliuge"));
-  REQUIRE_FALSE(h.run("observe", {{"kind", "daliuge_session"},
-                                  {"daliuge_state", "failed"},
-                                  {"raw_state", "FAILED"}})
-                    .error);
+  REQUIRE_FALSE(
+      h.run("observe",
+            {{"kind", "daliuge_session"}, {"daliuge_state", "failed"}, {"raw_state", "FAILED"}})
+          .error);
   CHECK(h.s("status") == "failed");
   CHECK(h.s("failure_class") == "daliuge_session_failed");
 
