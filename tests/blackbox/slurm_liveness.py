@@ -1,0 +1,184 @@
+"""Every Slurm run reaches an end (issue #17), on the real Slurm over SSH (scripts/slurm-up.sh):
+
+- two runs on one target: every poll round asks for both (it used to poll only the run due at
+  that instant, so one job was asked once and the other 32 times);
+- squeue failing for a while: the failure is recorded once as an observation, the target is
+  asked less often, and the run completes once squeue answers again;
+- sbatch accepted but its answer lost: the run is uncertain, found by name, adopted with the
+  details a receipt would have given (session folder, staging root, no stale error), and
+  completes, with exactly one job of that name.
+
+squeue and sbatch are wrapped on the login node (/usr/local/bin, before /usr/bin on sshd's
+PATH) by scripts that log their calls and fail or lose their answer while a flag file exists."""
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+import time
+
+from harness import (Checks, DaliugeStandin, Server, create_profile, fresh_database, ready_sources, test_graph,
+                     upload_config, wait_execution, wallaby_config)
+
+V2 = "/api/v2"
+KEY = os.environ.get("BEAMPIPE_TEST_SLURM_KEY", "/var/lib/loopback-slurm/id_ed25519")
+KNOWN = os.environ.get("BEAMPIPE_TEST_SLURM_KNOWN_HOSTS", "/var/lib/loopback-slurm/known_hosts")
+PORT = int(os.environ.get("BEAMPIPE_TEST_SLURM_PORT", "2222"))
+USER = os.environ.get("BEAMPIPE_TEST_SLURM_USER", "hpc")
+DLG_ROOT = os.environ.get("BEAMPIPE_TEST_SLURM_DLG_ROOT", "/home/hpc/dlg")
+ENV = {"BEAMPIPE_CASDA_TAP_URL": "", "BEAMPIPE_VIZIER_TAP_URL": "", "BEAMPIPE_DISCOVERY_STALE_SWEEP_MS": "0",
+       "BEAMPIPE_USE_REAL_BACKENDS": "true", "BEAMPIPE_SLURM_POLL_INTERVAL_MS": "1000",
+       "BEAMPIPE_RECONCILE_INTERVAL_MS": "1000", "BEAMPIPE_EXECUTION_SCAN_MS": "200",
+       "SLURM_SSH_PRIVATE_KEY_FILE": KEY, "SLURM_SSH_KNOWN_HOSTS_SOURCE": KNOWN}
+TERMINAL = ("completed", "failed", "cancelled")
+WRAP = "/var/tmp/beampipe-slurm-liveness"
+SQUEUE_LOG, SQUEUE_FAIL, SBATCH_LOSE = WRAP + "/squeue.log", WRAP + "/squeue.fail", WRAP + "/sbatch.lose"
+WRAPPERS = {
+    "/usr/local/bin/squeue": f"""#!/bin/sh
+if [ -e {SQUEUE_FAIL} ]; then
+  echo "FAIL $*" >> {SQUEUE_LOG}
+  echo "squeue: error: slurm_load_jobs error: Unable to contact slurm controller (connect failure)" >&2
+  exit 1
+fi
+echo "OK $*" >> {SQUEUE_LOG}
+exec /usr/bin/squeue "$@"
+""",
+    "/usr/local/bin/sbatch": f"""#!/bin/sh
+if [ -e {SBATCH_LOSE} ]; then
+  rm -f {SBATCH_LOSE}
+  /usr/bin/sbatch "$@" > /dev/null
+  exit 0
+fi
+exec /usr/bin/sbatch "$@"
+""",
+}
+
+
+def install_wrappers():
+    os.makedirs(WRAP, exist_ok=True)
+    os.chmod(WRAP, 0o777)  # the login user writes the log and removes the flags
+    open(SQUEUE_LOG, "w").close()
+    os.chmod(SQUEUE_LOG, 0o666)
+    for path, text in WRAPPERS.items():
+        assert not os.path.exists(path) or open(path).read().startswith("#!/bin/sh"), path
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
+
+
+def remove_wrappers():
+    for path in WRAPPERS:
+        if os.path.exists(path):
+            os.remove(path)
+    shutil.rmtree(WRAP, ignore_errors=True)
+
+
+def squeue_calls():
+    with open(SQUEUE_LOG) as f:
+        return [line.split() for line in f if " -j " in line]
+
+
+def ssh(command):
+    out = subprocess.run(["ssh", "-i", KEY, "-o", f"UserKnownHostsFile={KNOWN}", "-o", "BatchMode=yes",
+                          "-p", str(PORT), f"{USER}@127.0.0.1", command], capture_output=True, text=True, timeout=60)
+    return out.stdout
+
+
+def jobs_named(name, timeout=60):
+    """Job ids sacct knows under that name (slurmdbd records a job a few seconds late)."""
+    deadline = time.time() + timeout
+    while True:
+        jobs = [line for line in ssh(f"sacct -n -X -P -S now-1days --name='{name}' -o JobID").splitlines()
+                if line.strip()]
+        if jobs or time.time() > deadline:
+            return jobs
+        time.sleep(1)
+
+
+def wait_for(what, predicate, timeout=120):
+    deadline = time.time() + timeout
+    while not predicate():
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+c = Checks()
+tmp = tempfile.mkdtemp(prefix="beampipe-slurm-liveness-")
+install_wrappers()
+tm = DaliugeStandin()
+db = fresh_database()
+srv = Server(conninfo=db, extra_env=ENV)
+srv.wait_ready()
+
+
+def run(**fields):
+    upload_config(srv, wallaby_config(test_graph(tmp, **fields)))
+    st, ex, _, _ = srv.request("POST", V2 + "/executions", {"project_module": "wallaby_hires", "archive_name": "casda",
+                                                            "sources": [{"source_identifier": "HIPASSJ1313-15"}]})
+    assert st == 201, ex
+    st, body, _, _ = srv.request("POST", f"{V2}/executions/{ex['uuid']}/execute", {"do_stage": False})
+    assert st == 202, body
+    return ex["uuid"]
+
+
+try:
+    upload_config(srv, wallaby_config(test_graph(tmp)))
+    ready_sources(srv, "wallaby_hires", ["HIPASSJ1313-15"])
+    create_profile(srv, "loopback", {
+        "kind": "slurm_remote", "login_node": "127.0.0.1", "ssh_port": PORT, "remote_user": USER,
+        "account": "beampipe-test", "home_dir": f"/home/{USER}", "dlg_root": DLG_ROOT, "log_dir": f"{DLG_ROOT}/log",
+        "facility": "loopback", "job_duration_minutes": 5, "resources": {"cpus_per_task": 1}},
+        translation={"algo": "metis", "num_par": 1, "num_islands": 1, "tm_url": f"http://127.0.0.1:{tm.tm_port}"})
+
+    # Two runs on one target, submitted one after the other.
+    first = run(beampipe_test_sleep_seconds="8")
+    a = wait_execution(srv, first, lambda r: r["scheduler_job_id"], timeout=120)["scheduler_job_id"]
+    second = run(beampipe_test_sleep_seconds="8")
+    rows = [wait_execution(srv, e, lambda r: r["status"] in TERMINAL, timeout=180) for e in (first, second)]
+    c.eq("both runs on the target complete", [r["status"] for r in rows], ["completed", "completed"])
+    b = rows[1]["scheduler_job_id"]
+    asked = [set(call[call.index("-j") + 1].split(",")) for call in squeue_calls()]
+    with_a = [i for i, ids in enumerate(asked) if a in ids]
+    with_b = [i for i, ids in enumerate(asked) if b in ids]
+    both_active = asked[with_b[0]:with_a[-1] + 1] if with_a and with_b else []
+    c.true(f"while both ran, every round asked for both ({len(both_active)} rounds)",
+           len(both_active) >= 2 and all({a, b} <= ids for ids in both_active))
+
+    # squeue failing for a while.
+    eid = run(beampipe_test_sleep_seconds="20")
+    wait_execution(srv, eid, lambda r: r["scheduler_state"] == "running", timeout=120)
+    open(SQUEUE_FAIL, "w").close()
+    row = wait_execution(srv, eid, lambda r: r["scheduler_raw_state"] == "poll_error", timeout=60)
+    c.eq("the failing poll is recorded, the run left as it was", (row["status"], row["scheduler_state"]),
+         ("running", "running"))
+    c.true("the error says what squeue said", "Unable to contact slurm controller" in (row["scheduler_reason"] or ""))
+    wait_for("three failed rounds", lambda: sum(1 for call in squeue_calls() if call[0] == "FAIL") >= 3)
+    os.remove(SQUEUE_FAIL)
+    row = wait_execution(srv, eid, lambda r: r["status"] in TERMINAL, timeout=180)
+    c.eq("the run completes once squeue answers", (row["status"], row["scheduler_state"]), ("completed", "succeeded"))
+    st, obs, _, _ = srv.request("GET", f"{V2}/executions/{eid}/observations")
+    c.eq("the failure was recorded once, not once per round", [o["raw_state"] for o in obs].count("poll_error"), 1)
+
+    # sbatch accepted the job but its answer was lost.
+    open(SBATCH_LOSE, "w").close()
+    os.chmod(SBATCH_LOSE, 0o666)
+    eid = run(beampipe_test_exit_code="0")
+    row = wait_execution(srv, eid, lambda r: r["status"] in TERMINAL, timeout=180)
+    sid = row["daliuge_session_id"]
+    c.true("the lost answer was consumed", not os.path.exists(SBATCH_LOSE))
+    c.eq("found by name, adopted and completed", (row["status"], row["submission_state"], row["adopted_by_lookup"]),
+         ("completed", "submitted", True))
+    c.true("the adopted run knows its session folder", (row["remote_session_dir"] or "").startswith(DLG_ROOT + "/")
+           and row["staging_root"] == row["remote_session_dir"] + "/wallaby-staging")
+    c.eq("no stale error on the completed run", (row["last_error"], row["failure_class"]), (None, None))
+    c.eq("exactly one job with that name", jobs_named(sid), [row["scheduler_job_id"]])
+    st, ev, _, _ = srv.request("GET", f"{V2}/executions/{eid}/events")
+    c.true("the uncertainty is on record", "execution.submission_uncertain" in [e["event_type"] for e in ev])
+except Exception:
+    print("\n".join(list(srv.log)[-60:]))
+    raise
+finally:
+    srv.stop()
+    tm.stop()
+    remove_wrappers()
+c.finish()
