@@ -237,6 +237,11 @@ struct alert_worker::impl {
       m.queue_depth = r[0][0].as<int64_t>();
     } else if (kind == "projection_lag") {
       m.projection_lag = opts.projection_lag ? opts.projection_lag() : 0;
+    } else if (kind == "execution_stuck") {
+      auto r = tx.exec_params(
+          "SELECT count(*) FROM execution_stuck WHERE ($1::text IS NULL OR project_module = $1)",
+          pm);
+      m.stuck_executions = r[0][0].as<int64_t>();
     } else if (kind == "dependency_down") {
       if (opts.dependencies) m.dependencies_up = opts.dependencies();
     }

@@ -9,3 +9,16 @@ ALTER TABLE batch_execution_record
   ADD COLUMN redeploy_intended_at    timestamptz,
   -- The submission was found by name (no receipt came back from the backend).
   ADD COLUMN adopted_by_lookup       boolean;
+
+-- The one definition of a stuck run, for the beampipe_execution_stuck gauge and the
+-- execution_stuck alert rule: not terminal, and flagged by a worker as past its liveness
+-- bound (an operator can now abandon it).
+CREATE VIEW execution_stuck AS
+  SELECT uuid, project_module, status,
+         CASE WHEN coalesce(cancel_unconfirmed, false) THEN 'cancel_unconfirmed'
+              WHEN coalesce(lookup_budget_exhausted, false) THEN 'lookup_budget_exhausted'
+              ELSE 'poll_budget_exhausted' END AS reason
+  FROM batch_execution_record
+  WHERE status NOT IN ('completed', 'failed', 'cancelled', 'not_submitted')
+    AND (coalesce(poll_budget_exhausted, false) OR coalesce(lookup_budget_exhausted, false)
+         OR coalesce(cancel_unconfirmed, false));

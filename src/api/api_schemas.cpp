@@ -710,13 +710,14 @@ json::object build() {
                  opt("error", described(str(), "why it was not sent (never a secret)"))});
   auto trigger_kind =
       one_of_strings({"execution_terminal", "pending_backlog", "pending_stale", "discovery_stall",
-                      "dependency_down", "queue_depth", "projection_lag"});
+                      "dependency_down", "queue_depth", "projection_lag", "execution_stuck"});
   auto trigger_config = described(
       free_object(),
       "execution_terminal {}; pending_backlog {threshold: 50}; pending_stale {max_age_seconds: "
       "21600}; discovery_stall {window_minutes: 120}; dependency_down {dependency: postgres}; "
       "queue_depth {threshold: 100, for_minutes: 10}; projection_lag {max_events: 10000, "
-      "for_minutes: 5}. Every periodic kind takes for_minutes: how long the condition must "
+      "for_minutes: 5}; execution_stuck {threshold: 1}. Every periodic kind takes for_minutes: "
+      "how long the condition must "
       "hold before the rule fires");
   auto severity = one_of_strings({"info", "warning", "error", "critical"});
   s["AlertRuleCreate"] =

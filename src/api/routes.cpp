@@ -110,14 +110,11 @@ response get_ready(app_context& ctx, request& req) {
   } catch (const std::exception&) {
     // The database error is reported above.
   }
-  o["projections"] = json::object{{"alive", ctx.watch.alive()},
-                                  {"lag", lag},
-                                  {"head", ctx.watch.head()},
-                                  {"checkpoints", std::move(cps)},
-                                  {"dead_letters", std::move(dead)},
-                                  {"dead_letters_total", dead_total}};
-  if (auto why = ctx.watch.failure(); !why.empty())
-    o["projections"].as_object()["failure"] = why;
+  o["projections"] =
+      json::object{{"alive", ctx.watch.alive()},      {"lag", lag},
+                   {"head", ctx.watch.head()},        {"checkpoints", std::move(cps)},
+                   {"dead_letters", std::move(dead)}, {"dead_letters_total", dead_total}};
+  if (auto why = ctx.watch.failure(); !why.empty()) o["projections"].as_object()["failure"] = why;
   // A dead letter skips one event for one read model: reported (and alerted on), not a reason
   // to take the node out of service.
   if (!ctx.watch.alive() || lag > ctx.ready_max_lag) ready = false;
@@ -709,8 +706,8 @@ response route_request(app_context& ctx, const router& routes, request& req, boo
     if (!m.r && m.path_known) {
       std::string allow;
       for (const auto& a : m.allowed) allow += (allow.empty() ? "" : ", ") + a;
-      auto res = error_response(405, "method_not_allowed", req.method + " is not allowed here",
-                                "method");
+      auto res =
+          error_response(405, "method_not_allowed", req.method + " is not allowed here", "method");
       res.headers.emplace_back("Allow", allow);
       return res;
     }
@@ -794,6 +791,8 @@ SELECT json_build_object(
   'pending_runs', (SELECT count(*) FROM source_registry WHERE workflow_run_pending),
   'executions', (SELECT coalesce(json_agg(t), '[]') FROM (
      SELECT status, count(*) AS n FROM batch_execution_record GROUP BY 1) t),
+  'stuck', (SELECT coalesce(json_agg(t), '[]') FROM (
+     SELECT status AS state, reason, count(*) AS n FROM execution_stuck GROUP BY 1, 2) t),
   'dead_letters', (SELECT coalesce(json_object_agg(projection, n), '{}') FROM (
      SELECT projection, count(*) AS n FROM projection_dead_letters GROUP BY 1) t),
   'nodes', (SELECT coalesce(json_agg(t), '[]') FROM (
@@ -845,10 +844,14 @@ SELECT json_build_object(
   out += "# TYPE beampipe_sources_workflow_pending gauge\nbeampipe_sources_workflow_pending " +
          num(g.at("pending_runs")) + "\n";
   family("beampipe_executions", "Executions by status.", "executions", {"status"});
+  family("beampipe_execution_stuck",
+         "Runs past their liveness bound, flagged for an operator, by state and reason.", "stuck",
+         {"state", "reason"});
   family("beampipe_nodes_alive", "Live beampipe processes by role (heartbeats).", "nodes",
          {"role"});
-  out += "# HELP beampipe_projection_dead_letters Events a projection could not apply and "
-         "skipped.\n";
+  out +=
+      "# HELP beampipe_projection_dead_letters Events a projection could not apply and "
+      "skipped.\n";
   out += "# TYPE beampipe_projection_dead_letters gauge\n";
   const auto& dead = g.at("dead_letters").as_object();
   for (const auto& c : ctx.watch.checkpoints()) {

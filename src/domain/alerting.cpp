@@ -236,6 +236,9 @@ const std::vector<trigger_spec>& trigger_specs() {
       {"projection_lag",
        {{"max_events", param_type::positive_int, 10000, nullptr},
         {"for_minutes", param_type::non_negative_int, 5, nullptr}}},
+      {"execution_stuck",
+       {{"threshold", param_type::positive_int, 1, nullptr},
+        {"for_minutes", param_type::optional_minutes, 0, nullptr}}},
   };
   return specs;
 }
@@ -594,7 +597,7 @@ std::optional<command_error> check_trigger(std::string_view kind, json::object& 
   if (!spec)
     return bad("trigger_kind",
                "trigger_kind must be one of execution_terminal, pending_backlog, pending_stale, "
-               "discovery_stall, dependency_down, queue_depth, projection_lag");
+               "discovery_stall, dependency_down, queue_depth, projection_lag, execution_stuck");
 
   for (const auto& kv : config) {
     bool known = false;
@@ -688,6 +691,9 @@ verdict evaluate_condition(std::string_view kind, const json::object& config,
   } else if (kind == "projection_lag") {
     bounded(m.projection_lag, config_int(config, kind, "max_events"),
             "a read model is " + plural(m.projection_lag, "event", "events") + " behind");
+  } else if (kind == "execution_stuck") {
+    bounded(m.stuck_executions, config_int(config, kind, "threshold"),
+            plural(m.stuck_executions, "run", "runs") + " past their liveness bound");
   }
   return v;
 }

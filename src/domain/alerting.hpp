@@ -66,6 +66,8 @@ std::string mask_url(std::string_view url);
 //   dependency_down     {dependency: "postgres"}            that dependency's probe fails
 //   queue_depth         {threshold: 100, for_minutes: 10}   queued jobs >= threshold, held
 //   projection_lag      {max_events: 10000, for_minutes: 5} a read model this far behind, held
+//   execution_stuck     {threshold: 1}                      runs flagged past their liveness
+//                                                           bound (view execution_stuck)
 // Every periodic kind also takes for_minutes (>= 0; not filled in where the list shows none):
 // the condition must hold that long before the rule fires. Integers are >= 1 (for_minutes
 // >= 0) and at most 10^9.
@@ -82,6 +84,7 @@ struct measurements {
   int64_t discovery_changes = 0;                // discovery.changed events in the rule's window
   int64_t queue_depth = 0;                      // queued jobs
   int64_t projection_lag = 0;                   // events the furthest-behind read model lacks
+  int64_t stuck_executions = 0;                 // non-terminal runs past their liveness bound
   std::map<std::string, bool> dependencies_up;  // by name; a name absent counts as up
 };
 

@@ -6,7 +6,10 @@ reaching a DIM that forgot the session, a cancel never confirmed (withdrawn, the
 and a submission whose create answer was lost and that lookups never find (abandonable once
 their budget is spent, with one recorded not_found lookup instead of one per round).
 Never a second session."""
+import http.server
+import json
 import tempfile
+import threading
 import time
 
 from harness import (Checks, DaliugeStandin, Server, create_profile, fresh_database, ready_sources, test_graph,
@@ -17,8 +20,24 @@ ENV = {"BEAMPIPE_CASDA_TAP_URL": "", "BEAMPIPE_VIZIER_TAP_URL": "", "BEAMPIPE_DI
        "BEAMPIPE_USE_REAL_BACKENDS": "true", "BEAMPIPE_DIM_POLL_INTERVAL_MS": "200",
        "BEAMPIPE_RECONCILE_INTERVAL_MS": "200", "BEAMPIPE_EXECUTION_SCAN_MS": "100",
        "BEAMPIPE_WORKER_SUBMISSION_TIMEOUT_SECONDS": "5", "BEAMPIPE_DIM_LOOKUP_BUDGET_SECONDS": "0",
-       "BEAMPIPE_CANCEL_ATTEMPTS": "2", "BEAMPIPE_REDEPLOY_GRACE_SECONDS": "2"}
+       "BEAMPIPE_CANCEL_ATTEMPTS": "2", "BEAMPIPE_REDEPLOY_GRACE_SECONDS": "2",
+       "BEAMPIPE_ALERT_EVALUATOR_INTERVAL_SECONDS": "1"}
 TERMINAL = ("completed", "failed", "cancelled")
+alerts = []
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        alerts.append(json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0")))))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *a):
+        pass
+
+
+rx = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+threading.Thread(target=rx.serve_forever, daemon=True).start()
 c = Checks()
 tmp = tempfile.mkdtemp(prefix="beampipe-dim-liveness-")
 dlg = DaliugeStandin("--finish-after-polls", "3")
@@ -152,6 +171,20 @@ try:
          ("running", False, "cancel_unconfirmed"))
     c.eq("two attempts, then it stopped", len(requests_to(f"{sid}/cancel")), 2)
     c.true("withdrawal event", "execution.cancel_unconfirmed" in events(eid))
+    st, _, _, text = srv.request("GET", V2 + "/metrics")
+    c.true("the stuck run is counted", 'beampipe_execution_stuck{state="running",reason="cancel_unconfirmed"} 1'
+           in text)
+    st, ch, _, _ = post("/notification-channels", {"name": "ops", "kind": "webhook",
+                                                   "config": {"url": f"http://127.0.0.1:{rx.server_port}/hook"}})
+    st, rule, _, _ = post("/alert-rules", {"name": "stuck runs", "trigger_kind": "execution_stuck",
+                                           "trigger_config": {}, "channel_ids": [ch["uuid"]]})
+    c.eq("an execution_stuck rule", (st, rule["trigger_config"]), (201, {"threshold": 1}))
+    deadline = time.monotonic() + 60
+    while not any(a.get("alert") == "execution_stuck" for a in alerts) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    fired = [a for a in alerts if a.get("alert") == "execution_stuck"]
+    c.true("the rule fires", len(fired) == 1 and fired[0]["details"]["value"] == 1)
+    srv.request("PATCH", f"{V2}/alert-rules/{rule['uuid']}", {"enabled": False})
     st, row = abandon(row, "submitted")[:2]
     c.eq("then the operator can end it", (st, row["status"], row["terminal_outcome"]), (200, "failed", "inconsistent"))
     dlg.dim("DELETE", "/__standin/faults")
@@ -186,4 +219,5 @@ except Exception:
 finally:
     srv.stop()
     dlg.stop()
+    rx.shutdown()
 c.finish()

@@ -235,7 +235,8 @@ TEST_CASE("alerting: check_trigger fills defaults and refuses what it does not k
         expect{"discovery_stall", R"({"window_minutes":120})"},
         expect{"dependency_down", R"({"dependency":"postgres"})"},
         expect{"queue_depth", R"({"threshold":100,"for_minutes":10})"},
-        expect{"projection_lag", R"({"max_events":10000,"for_minutes":5})"}}) {
+        expect{"projection_lag", R"({"max_events":10000,"for_minutes":5})"},
+        expect{"execution_stuck", R"({"threshold":1})"}}) {
     json::object config;
     CHECK_MESSAGE(!check_trigger(e.kind, config), e.kind);
     CHECK_MESSAGE(config == obj(e.filled), e.kind);
@@ -325,6 +326,9 @@ TEST_CASE("alerting: evaluate_condition on both sides of the bound") {
   CHECK(below_at(
             "projection_lag", R"({"max_events":10000})", [&](int64_t v) { m.projection_lag = v; },
             10000) == "a read model is 10000 events behind ≥ 10000");
+  CHECK(below_at(
+            "execution_stuck", R"({"threshold":2})", [&](int64_t v) { m.stuck_executions = v; },
+            2) == "2 runs past their liveness bound ≥ 2");
 
   // A fraction of a second short of the bound does not fire.
   m.oldest_pending_age_seconds = 599.5;
