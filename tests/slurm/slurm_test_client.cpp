@@ -431,3 +431,56 @@ TEST_CASE("a pooled connection dropped by the server: the next call reconnects, 
   }
   CHECK(third.get().ok);
 }
+
+// Issue #17: sshd frozen (SIGSTOP: the listener and our pooled connection's process). Every
+// call ends at its own deadline with a clear failure, never hangs, and once sshd thaws the
+// frozen session has been torn down and replaced: the next call works.
+TEST_CASE("a frozen login node: calls end at their deadline, and the pool recovers after") {
+  auto o = client_options();
+  o.connect_timeout = 4s;
+  o.command_timeout = 4s;
+  slurm_client c(target(), o);
+  auto first = c.probe();
+  REQUIRE_MESSAGE(first.ok, first.detail);
+  struct thaw {
+    ~thaw() {
+      auto r = std::system(
+          "kill -CONT $(cat /run/sshd-loopback-slurm.pid) 2>/dev/null; "
+          "pkill -CONT -f '^sshd: hpc' >/dev/null 2>&1");
+      (void)r;
+    }
+  } thaw_on_exit;
+  auto frozen =
+      std::system("kill -STOP $(cat /run/sshd-loopback-slurm.pid) && pkill -STOP -f '^sshd: hpc'");
+  REQUIRE(frozen == 0);
+  // A failure is an answer or an exception; hanging is the only wrong outcome.
+  auto probe = [&] {
+    try {
+      return c.probe();
+    } catch (const std::exception& e) {
+      slurm_probe_result r;
+      r.detail = e.what();
+      return r;
+    }
+  };
+  for (int i = 0; i < 2; ++i) {  // the pooled session, then a fresh connection attempt
+    auto call = std::async(std::launch::async, probe);
+    if (call.wait_for(90s) != std::future_status::ready) {
+      std::fprintf(stderr, "FAIL: a call to a frozen sshd did not end at its deadline\n");
+      std::_Exit(1);
+    }
+    auto r = call.get();
+    CHECK_FALSE_MESSAGE(r.ok, "a frozen sshd cannot answer");
+    CHECK_FALSE(r.detail.empty());
+  }
+  auto thawed =
+      std::system("kill -CONT $(cat /run/sshd-loopback-slurm.pid) && pkill -CONT -f '^sshd: hpc'");
+  REQUIRE(thawed == 0);
+  auto after = std::async(std::launch::async, probe);
+  if (after.wait_for(90s) != std::future_status::ready) {
+    std::fprintf(stderr, "FAIL: the first call after sshd thawed did not return\n");
+    std::_Exit(1);
+  }
+  auto again = after.get();
+  CHECK_MESSAGE(again.ok, again.detail);
+}
