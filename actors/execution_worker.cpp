@@ -474,9 +474,42 @@ struct execution_worker::impl {
               "source discovery state changed after execution admission; prepare a new execution",
               "conflict");
 
-    domain::ManifestInputs inputs;
+    // The manifest and the patched graph for a set of records (the graph is fetched once).
+    std::string graph_bytes;
+    std::shared_ptr<const json::value> graph;
+    auto build = [&](const json::array& recs, const std::set<std::string>& exclude) {
+      domain::ManifestInputs inputs;
+      inputs.records = recs;
+      inputs.exclude_sbids = exclude;
+      inputs.staging = domain::staging_context_from_records(recs);
+      auto manifest = domain::build_manifest_for_project(*config, inputs);
+      if (!manifest) throw prepare_failure(manifest.error());
+      if (!graph) {
+        graph_bytes = fetch_graph(*config);
+        graph = parsed_graph(graph_bytes);
+        if (graph_bytes.empty()) graph_bytes = json::serialize(*graph);
+      }
+      auto patched = *graph;
+      auto now_s =
+          std::chrono::duration_cast<std::chrono::seconds>(util::clock::now().time_since_epoch())
+              .count();
+      auto injected = domain::inject_manifest_config_into_graph(
+          patched, json::value(manifest.value()), util::uuid_v5(id, "manifest-config"), now_s);
+      if (!injected) throw prepare_failure(injected.error());
+      if (auto it = manifest.value().find("graph_overrides"); it != manifest.value().end()) {
+        auto st = domain::apply_manifest_graph_overrides(patched, it->value());
+        if (!st) throw prepare_failure(st.error());
+      }
+      return std::make_pair(std::move(manifest.value()), std::move(patched));
+    };
+
+    std::set<std::string> excluded;
     json::object staging_report{{"mode", "pass_through"}};
     if (do_stage && stage) {
+      // Issue #17: everything that needs no backend (manifest, graph, patches) is checked on
+      // the records as discovered before staging, which on CASDA may recall tapes: a broken
+      // config fails here, not after the staging.
+      build(records, {});
       staging_outcome staged;
       try {
         staged = stage(text(row, "archive_name"), records);
@@ -484,29 +517,13 @@ struct execution_worker::impl {
         throw prepare_failure(std::string("staging failed: ") + e.what(), "dependency_unavailable");
       }
       records = std::move(staged.records);
-      for (auto& s : staged.skipped_sbids) inputs.exclude_sbids.insert(s);
+      for (auto& s : staged.skipped_sbids) excluded.insert(s);
       staging_report = std::move(staged.report);
     }
-    inputs.records = records;
-    inputs.staging = domain::staging_context_from_records(records);
-    auto manifest = domain::build_manifest_for_project(*config, inputs);
-    if (!manifest) throw prepare_failure(manifest.error());
-
-    auto graph_bytes = fetch_graph(*config);
-    auto graph = parsed_graph(graph_bytes);
-    if (graph_bytes.empty()) graph_bytes = json::serialize(*graph);
-    auto patched = *graph;
-    auto now_s =
-        std::chrono::duration_cast<std::chrono::seconds>(util::clock::now().time_since_epoch())
-            .count();
-    auto injected = domain::inject_manifest_config_into_graph(
-        patched, json::value(manifest.value()), util::uuid_v5(id, "manifest-config"), now_s);
-    if (!injected) throw prepare_failure(injected.error());
-    if (auto it = manifest.value().find("graph_overrides"); it != manifest.value().end()) {
-      auto st = domain::apply_manifest_graph_overrides(patched, it->value());
-      if (!st) throw prepare_failure(st.error());
-    }
-    auto manifest_text = domain::stable_json(json::value(manifest.value()));
+    auto built = build(records, excluded);
+    auto& manifest_doc = built.first;
+    auto& patched = built.second;
+    auto manifest_text = domain::stable_json(json::value(manifest_doc));
     auto patched_text = json::serialize(patched);
     auto manifest_sha = put_artifact("application/json", manifest_text);
     auto source_sha = put_artifact("application/json", graph_bytes);
@@ -519,7 +536,7 @@ struct execution_worker::impl {
                           {"producer_phase", "stage_and_manifest"}};
     };
     json::object body{
-        {"manifest", manifest.value()},
+        {"manifest", manifest_doc},
         {"manifest_sha256", manifest_sha},
         {"source_graph_sha256", source_sha},
         {"patched_graph_sha256", patched_sha},
@@ -695,7 +712,10 @@ struct execution_worker::impl {
       command_request cr;
       cr.stream_id = domain::source_stream_id(domain::source_uuid(module, ident));
       cr.cmd = {"execution_finished",
-                {{"execution_id", id}, {"outcome", outcome}, {"signature", sig}},
+                {{"execution_id", id},
+                 {"outcome", outcome},
+                 {"signature", sig},
+                 {"finished_at", util::now_rfc3339()}},
                 "system:execution"};
       cr.correlation_id = correlation_for(id);
       auto r = rt.send_sync(std::move(cr), std::chrono::seconds(60));

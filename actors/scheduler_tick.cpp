@@ -195,7 +195,7 @@ json::object execution_tick(tick_context& ctx, const std::string& module, const 
         "coalesce(discovery_signature, ''), coalesce(last_executed_discovery_signature, ''), "
         "coalesce(discovery_request_id::text, ''), last_checked_at IS NOT NULL "
         "FROM source_registry WHERE project_module = $1 AND enabled AND workflow_run_pending AND "
-        "NOT deleted",
+        "NOT deleted AND (automation_retry_at IS NULL OR automation_retry_at <= now())",
         module);
     // Every pending source's archive rows in one read (not one query per source).
     std::map<std::string, std::map<std::string, json::value>> metadata;

@@ -124,6 +124,11 @@ class source_registry_projection : public projection {
         r["workflow_run_pending_at"] = e.recorded_at;
       if (!pending) r["workflow_run_pending_at"] = nullptr;
       r["workflow_run_pending"] = pending;
+      // Events from before issue #17 carry neither field: nothing held back.
+      r["execution_failures_in_row"] =
+          d.contains("failures_in_row") ? d.at("failures_in_row") : json::value(0);
+      r["automation_retry_at"] =
+          d.contains("automation_retry_at") ? d.at("automation_retry_at") : json::value(nullptr);
       if (!d.at("last_executed_discovery_signature").is_null())
         r["last_executed_discovery_signature"] = d.at("last_executed_discovery_signature");
     }

@@ -10,6 +10,12 @@ ALTER TABLE batch_execution_record
   -- The submission was found by name (no receipt came back from the backend).
   ADD COLUMN adopted_by_lookup       boolean;
 
+-- Repeated failures of one source's runs back its automated admission off (issue #17: a
+-- failing config was admitted, and staged, every minute).
+ALTER TABLE source_registry
+  ADD COLUMN execution_failures_in_row integer,  -- null: none yet
+  ADD COLUMN automation_retry_at       timestamptz;
+
 -- The one definition of a stuck run, for the beampipe_execution_stuck gauge and the
 -- execution_stuck alert rule: not terminal, and flagged by a worker as past its liveness
 -- bound (an operator can now abandon it).

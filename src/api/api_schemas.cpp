@@ -109,6 +109,12 @@ std::vector<field> source_row_fields() {
           {"discovery_claim_expires_at", nts()},
           {"workflow_run_pending", boolean()},
           {"workflow_run_pending_at", nts()},
+          {"execution_failures_in_row",
+           described(i64(), "Runs of this source that failed in a row (reset by any other end)")},
+          {"automation_retry_at",
+           described(nts(),
+                     "Automated admission holds the source back until then (5 min doubling "
+                     "per failure in a row, at most 6 h)")},
           {"workflow_claim_token", nstr()},
           {"workflow_claimed_at", nts()},
           {"workflow_claim_expires_at", nts()},

@@ -41,7 +41,8 @@ const char* kSourceRow =
     "'workflow_claimed_at', workflow_claimed_at, 'workflow_claim_expires_at', "
     "workflow_claim_expires_at, "
     "'discovery_request_id', discovery_request_id, 'last_discovery_error', last_discovery_error, "
-    "'discovery_truncated', discovery_truncated)";
+    "'discovery_truncated', discovery_truncated, 'execution_failures_in_row', "
+    "coalesce(execution_failures_in_row, 0), 'automation_retry_at', automation_retry_at)";
 
 // ExecutionRead rows (as GET /executions answers them).
 const char* kExecutionRow =

@@ -7,6 +7,7 @@
 #include "events/envelope.hpp"
 #include "events/types.hpp"
 #include "util/ids.hpp"
+#include "util/time.hpp"
 
 namespace beampipe::domain {
 namespace json = boost::json;
@@ -73,6 +74,8 @@ void source_apply(json::object& s, std::string_view type, const json::object& d,
   } else if (type == et::source_execution_finished) {
     s["workflow_run_pending"] = d.at("pending");
     s["last_finished_execution"] = d.at("execution_id");
+    if (auto it = d.find("failures_in_row"); it != d.end())
+      s["execution_failures_in_row"] = it->value();
   }
 }
 
@@ -292,6 +295,20 @@ decision source_decide(const json::object& s, std::string_view stream_id, const 
         consumed ? json::value(ran_on) : json::value(nullptr);
     data["pending"] = outcome == "failed" ||
                       ((outcome == "completed" || outcome == "not_submitted") && !consumed);
+    // Issue #17: each failure in a row holds the source back from automated admission for
+    // longer (5 min, doubling, at most 6 h) counted from when the worker saw the run end;
+    // anything else clears it. Operators can still start a run at once.
+    int64_t failures = 0;
+    if (outcome == "failed") {
+      const auto& prior = at_or_null(s, "execution_failures_in_row");
+      failures = (prior.is_int64() ? prior.as_int64() : 0) + 1;
+    }
+    data["failures_in_row"] = failures;
+    data["automation_retry_at"] = nullptr;
+    if (auto at = util::parse_rfc3339(str(cmd.body, "finished_at")); at && failures > 0) {
+      auto hold = std::min<int64_t>(int64_t{300} << std::min<int64_t>(failures - 1, 20), 21600);
+      data["automation_retry_at"] = util::to_rfc3339(*at + std::chrono::seconds(hold));
+    }
     d.events.push_back({et::source_execution_finished, std::move(data)});
     return d;
   }

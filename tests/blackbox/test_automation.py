@@ -68,6 +68,44 @@ try:
            any(t.get("execution", {}).get("wallaby_hires", {}).get("reasons", {}).get("in_flight_cap") for t in ticks))
     evs = [e["event_type"] for e in srv.request("GET", f"{V2}/executions/{page['items'][0]['uuid']}/events")[1]]
     c.true("automated admission is on the record", "execution.automated_admitted" in evs)
+
+    # Issue #17: a source whose automated run failed is held back from automated admission (a
+    # failing config used to be admitted, and staged, again every tick). On a fresh database
+    # with a broken graph, the source is discovered and admitted once; its run fails, and the
+    # next ticks leave it alone although it is pending.
+    srv.stop()
+    srv = Server(conninfo=fresh_database(), extra_env=ENV)
+    srv.wait_ready()
+    broken = os.path.join(tmp, "broken.graph")
+    with open(broken, "w") as f:
+        f.write("{not a graph")
+    upload_config(srv, wallaby_config(broken))
+    create_profile(srv, "sim-dim", {"kind": "rest_remote", "deploy_host": "127.0.0.1", "deploy_port": 8001})
+    st, row, _, _ = srv.request("POST", V2 + "/sources", {"project_module": "wallaby_hires",
+                                                           "source_identifier": IDENTS[0], "enabled": True})
+    source_id = row["uuid"]
+    deadline = time.time() + 120
+    while True:
+        src = srv.request("GET", f"{V2}/sources/{source_id}")[1]
+        if src["automation_retry_at"] or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    c.eq("its failed run holds the source back", (src["workflow_run_pending"], src["execution_failures_in_row"],
+                                                  src["automation_retry_at"] is not None), (True, 1, True))
+    later, finished_at, after = [], None, 0
+    while time.time() < deadline + 30:
+        feed = srv.request("GET", f"{V2}/events?limit=1000&after={after}")[1]
+        later += feed["events"]
+        after = feed["next_after"] or after
+        if finished_at is None:
+            finished_at = next((i for i, e in enumerate(later) if e["type"] == "SourceExecutionFinished"), None)
+        if finished_at is not None and sum(1 for e in later[finished_at:] if e["type"] == "SchedulerTicked") >= 3:
+            break
+        time.sleep(0.2)
+    c.eq("one run was admitted", sum(1 for e in later if e["type"] == "ExecutionCreated"), 1)
+    later = later[finished_at:] if finished_at is not None else []
+    c.true("three ticks passed after the failure", sum(1 for e in later if e["type"] == "SchedulerTicked") >= 3)
+    c.eq("and none admitted it again", [e["stream_id"] for e in later if e["type"] == "ExecutionCreated"], [])
 except Exception:
     print("\n".join(list(srv.log)[-40:]))
     raise

@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import tempfile
+import time
+import urllib.request
 
 from harness import (STANDINS, Checks, Server, create_profile, fresh_database, ready_sources, test_graph, upload_config,
                      wait_execution, wallaby_config)
@@ -37,6 +39,11 @@ srv = Server(conninfo=db, extra_env=ENV)
 srv.wait_ready()
 
 
+def psql_epoch(text):
+    from datetime import datetime
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
 def dry_run():
     st, ex, _, _ = srv.request("POST", V2 + "/executions", {"project_module": "wallaby_hires", "archive_name": "casda",
                                                             "sources": [{"source_identifier": "HIPASSJ1313-15"}]})
@@ -47,7 +54,7 @@ def dry_run():
 
 try:
     upload_config(srv, wallaby_config(test_graph(tmp)))
-    ready_sources(srv, "wallaby_hires", ["HIPASSJ1313-15"])
+    source_ids = ready_sources(srv, "wallaby_hires", ["HIPASSJ1313-15"])
     create_profile(srv, "dim", {"kind": "rest_remote", "deploy_host": "127.0.0.1", "deploy_port": 9})
 
     row = dry_run()
@@ -58,7 +65,6 @@ try:
     c.true("the archive's DataLink URLs were staged, not passed through", "datalink/links?ID=visibility" not in
            json.dumps([d.get("staged_url") for s in manifest["sources"] for b in s.get("sbids", [])
                        for d in b.get("datasets", [])]))
-    import urllib.request
     with urllib.request.urlopen(f"{base}/__standin/requests", timeout=10) as r:
         recorded = json.loads(r.read())["requests"]
     datalink = [r for r in recorded if "/datalink/links" in r["path"]]
@@ -77,6 +83,34 @@ try:
     row = dry_run()
     c.true("an SBID without permission is skipped", row["status"] == "failed" and
            "no usable datasets" in row["last_error"])
+    control("/__standin/faults", {})
+
+    # Issue #17: what needs no archive is checked before staging (which recalls tapes on the
+    # real CASDA): a broken graph fails the run with no DataLink or SODA request at all.
+    broken = os.path.join(tmp, "broken.graph")
+    with open(broken, "w") as f:
+        f.write("{not a graph")
+    upload_config(srv, wallaby_config(broken))
+    with urllib.request.urlopen(f"{base}/__standin/requests", timeout=10) as r:
+        before = len(json.loads(r.read())["requests"])
+    row = dry_run()
+    c.true("a broken graph fails the run", row["status"] == "failed" and "graph" in (row["last_error"] or ""))
+    with urllib.request.urlopen(f"{base}/__standin/requests", timeout=10) as r:
+        c.eq("nothing was staged for it", len(json.loads(r.read())["requests"]), before)
+    upload_config(srv, wallaby_config(test_graph(tmp)))
+
+    # Three failed runs in a row hold the source back from automated admission, longer each
+    # time (5 min, 10 min, 20 min after the last failure).
+    wait_execution(srv, row["uuid"], lambda r: r["sources_finalized"])  # the source was told
+    deadline = time.time() + 30
+    while True:
+        st, src, _, _ = srv.request("GET", f"{V2}/sources/{source_ids['HIPASSJ1313-15']}")
+        if src["execution_failures_in_row"] >= 3 or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    c.eq("failures in a row", src["execution_failures_in_row"], 3)
+    finished = psql_epoch(row["completed_at"])
+    c.true("held back for 20 minutes", abs(psql_epoch(src["automation_retry_at"]) - finished - 1200) < 30)
 except Exception:
     print("\n".join(list(srv.log)[-40:]))
     raise
