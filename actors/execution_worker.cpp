@@ -791,6 +791,38 @@ struct execution_worker::impl {
         body["remote_session_dir"] = dir;
         body["staging_root"] = dir + "/wallaby-staging";
       }
+      // What a receipt would have said, marked as found by name (issue #17: adopted runs had
+      // no receipt and no session block in their run record).
+      bool slurm = backend->scheduler_name() == "slurm";
+      auto session = text(*row, "daliuge_session_id");
+      json::object receipt_doc{
+          {"schema", "beampipe-submission-receipt/v1"},
+          {"scheduler_name", backend->scheduler_name()},
+          {"scheduler_job_id", r.scheduler_job_id},
+          {"daliuge_session_id", session},
+          {"remote_session_dir", dir.empty() ? json::value(nullptr) : json::value(dir)},
+          {"staging_root",
+           dir.empty() ? json::value(nullptr) : json::value(dir + "/wallaby-staging")},
+          {"workflow_manifest_sha256", text(*row, "manifest_sha256")},
+          {"physical_graph_sha256", nullptr},
+          {"next_status", slurm ? "awaiting_scheduler" : "running"},
+          {"adopted_by_lookup", true}};
+      body["submission_receipt_sha256"] =
+          util::sha256_hex(domain::stable_json(json::value(receipt_doc)));
+      json::object block{
+          {"session_id", session}, {"adopted_by_lookup", true}, {"adopted_at", observed_at}};
+      if (slurm) {
+        block["slurm_job_id"] = r.scheduler_job_id;
+        if (!dir.empty())
+          block["paths"] =
+              json::object{{"session_dir", dir}, {"staging_root", dir + "/wallaby-staging"}};
+      }
+      auto& rr = body["run_record"];
+      if (!rr.is_object()) rr = json::object{};
+      auto& side = rr.as_object()[slurm ? "slurm" : "dim"];
+      if (!side.is_object()) side = json::object{};
+      for (auto& kv : block) side.as_object()[kv.key()] = kv.value();
+      body["receipt"] = std::move(receipt_doc);
     } else if (r.outcome == "not_found" || r.outcome == "ambiguous") {
       body["scheduler_state"] = "unknown";
       body["reason"] = r.outcome;
@@ -860,10 +892,10 @@ struct execution_worker::impl {
     auto row = load_row(id);
     if (!row) return;
     auto sub = text(*row, "submission_state");
-    // A recorded receipt means the deploy answered: the DIM is only slow to show it.
-    if (!text(*row, "submission_receipt_sha256").empty() ||
-        (sub != "uncertain" && sub != "submitted"))
-      return;
+    // Only a run whose deploy answer was lost: one with a real receipt had its deploy answered,
+    // and the DIM is only slow to show it.
+    bool adopted = util::get_bool(*row, "adopted_by_lookup").value_or(false);
+    if (!(sub == "uncertain" || (sub == "submitted" && adopted))) return;
     auto ref = ref_of(*row);
     if (!ref) return;
     auto sid = text(*row, "daliuge_session_id");

@@ -633,6 +633,13 @@ decision decide_observe(const json::object& s, const command& c) {
       e.after["adopted_by_lookup"] = true;
       e.after["last_error"] = nullptr;
       e.after["failure_class"] = nullptr;
+      if (auto sha = str(b, "submission_receipt_sha256"); !sha.empty()) {
+        e.after["submission_receipt_sha256"] = sha;
+        e.provenance_row("execution.submission_adopted",
+                         {{"submission_receipt_sha256", sha},
+                          {"receipt", redacted(at_or_null(b, "receipt"))},
+                          {"scheduler_job_id", job}});
+      }
     }
   }
   if (flag(b, "confirms_submission") && axes.submission == "uncertain" &&

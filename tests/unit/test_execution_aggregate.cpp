@@ -435,8 +435,11 @@ TEST_CASE("failure classes: a failed DALiuGE session has one; a later completion
                                   {"scheduler_name", "slurm"},
                                   {"remote_session_dir", "/dlg/s1"},
                                   {"staging_root", "/dlg/s1/wallaby-staging"},
+                                  {"submission_receipt_sha256", std::string(64, 'b')},
+                                  {"receipt", json::object{{"adopted_by_lookup", true}}},
                                   {"lookup", json::object{{"outcome", "found"}}}})
                     .error);
+  CHECK(a.s("submission_receipt_sha256") == std::string(64, 'b'));
   CHECK(a.s("last_error").empty());
   CHECK(a.s("failure_class").empty());
   CHECK(a.s("staging_root") == "/dlg/s1/wallaby-staging");
