@@ -385,9 +385,10 @@ class slurm_backend final : public execution_backend {
                   " reason=" + reason;
         if (s.exit_code) o.error += " exit_code=" + std::to_string(*s.exit_code);
         if (!ref.remote_session_dir.empty()) {
-          o.error += " stderr_glob=" + ref.remote_session_dir + "/logs/err-*.log";
-          terminal["diagnostics"] =
-              json::object{{"stderr_glob", ref.remote_session_dir + "/logs/err-*.log"}};
+          // Where sbatch_command sends the job's stderr.
+          auto glob = domain::slurm_stderr_glob(ref.remote_session_dir);
+          o.error += " stderr_glob=" + glob;
+          terminal["diagnostics"] = json::object{{"stderr_glob", glob}};
         }
       } else if (ledger == "cancelled") {
         terminal["reason"] = "scheduler_cancelled";

@@ -1,9 +1,9 @@
 """Executions on a real Slurm over SSH (scripts/slurm-up.sh: Slurm 22.05 + slurmdbd + sshd on
 127.0.0.1:2222, with the stand-in DALiuGE install of scripts/slurm-dlg-standin.sh) and the
 Translator Manager stand-in for unroll_and_partition: a job polled to COMPLETED, a failing job
-with its exit code, a confirmed cancel, and beampipe killed right after sbatch returned and before
-the receipt was recorded, after which reconciliation adopts the job by name and sacct shows
-exactly one job with that name."""
+with its exit code and its stderr file where the diagnostics say, a confirmed cancel, and
+beampipe killed right after sbatch returned and before the receipt was recorded, after which
+reconciliation adopts the job by name and sacct shows exactly one job with that name."""
 import os
 import signal
 import subprocess
@@ -85,6 +85,15 @@ try:
     row = wait_execution(srv, eid, lambda r: r["status"] in ("completed", "failed"), timeout=180)
     c.eq("failing job fails the execution", (row["status"], row["scheduler_state"]), ("failed", "failed"))
     c.true("error carries state and exit code", "state=FAILED" in row["last_error"] and "exit_code=3" in row["last_error"])
+    # The diagnostics name where the job's stderr really is (sbatch runs from $HOME, so the
+    # job script's relative --error would land there without the explicit paths).
+    glob = row["beampipe_run_record"]["slurm"]["terminal"]["diagnostics"]["stderr_glob"]
+    c.eq("stderr_glob under the session folder", glob, row["remote_session_dir"] + "/logs/err-*.log")
+    c.true("the error names the glob", "stderr_glob=" + glob in row["last_error"])
+    c.eq("the glob names the job's stderr file", ssh(f"ls -1 {glob}").split(),
+         [f"{row['remote_session_dir']}/logs/err-{row['scheduler_job_id']}.log"])
+    c.true("which holds srun's report of the exit", "Exited with exit code 3" in ssh(f"cat {glob}"))
+    c.eq("nothing in the remote home", ssh(f"ls -1 ~/err-{row['scheduler_job_id']}.log 2>/dev/null"), "")
 
     # Cancel a sleeping job: cancelled only once Slurm confirms.
     eid = run(test_graph(tmp, beampipe_test_sleep_seconds="300"))

@@ -201,6 +201,14 @@ TEST_CASE("a failing job is FAILED with its exit code (sacct)") {
   });
   CHECK_MESSAGE(obs.state == dom::SlurmState::failed, obs.raw);
   CHECK(obs.exit_code == 3);
+  // The job's stderr is where the failure diagnostics point, not in the remote $HOME.
+  auto logs = c.run("ls -1 " + dom::slurm_stderr_glob(res.session_dir) + "; cat " +
+                    dom::slurm_stderr_glob(res.session_dir) + "; ls ~/err-" + res.slurm_job_id +
+                    ".log 2>/dev/null || echo 'not in home'");
+  CHECK(logs.stdout_text.find(res.session_dir + "/logs/err-" + res.slurm_job_id + ".log\n") == 0);
+  // srun's own report of the step's exit.
+  CHECK(logs.stdout_text.find("Exited with exit code 3") != std::string::npos);
+  CHECK(logs.stdout_text.find("not in home") != std::string::npos);
 }
 
 TEST_CASE("cancel a sleeping job: CANCELLED confirmed") {
