@@ -300,6 +300,12 @@ class slurm_backend final : public execution_backend {
     return c;
   }
 
+  std::optional<target_check> check_target(const domain::DeploymentProfile& p,
+                                           std::chrono::milliseconds timeout) override {
+    auto r = client_for(p)->check_command(timeout);
+    return target_check{r.ok, r.ok ? std::string() : r.detail};
+  }
+
   submit_receipt submit(const submit_request& req) override {
     const auto& d = slurm(req.profile);
     boost::json::array pgt;

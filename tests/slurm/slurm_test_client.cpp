@@ -163,6 +163,10 @@ TEST_CASE("probe") {
   auto p = c.probe();
   CHECK_MESSAGE(p.ok, p.detail);
   CHECK(p.missing_commands.empty());
+  // The dependency prober's check: a real Slurm command on the pooled connection.
+  auto v = c.check_command(std::chrono::seconds(5));
+  CHECK_MESSAGE(v.ok, v.detail);
+  CHECK(v.detail.rfind("slurm", 0) == 0);  // squeue's version line
 }
 
 TEST_CASE("submit, then poll to COMPLETED with exit code 0") {
@@ -348,6 +352,11 @@ TEST_CASE("host key verification") {
   { std::ofstream(known) << "[" << t.host << "]:" << t.port << " " << other_key << "\n"; }
   slurm_client c(bad, client_options());
   CHECK_THROWS_AS(c.probe(), slurm_error);
+  // The prober's check says why, briefly, and does not throw (sshd still sends its banner).
+  auto chk = c.check_command(std::chrono::seconds(5));
+  CHECK_FALSE(chk.ok);
+  CHECK_MESSAGE(chk.detail.find("host key") != std::string::npos, chk.detail);
+  CHECK(chk.detail.size() <= 300);
   try {
     c.submit(request(fresh_session_id(), 0));
     FAIL("submitted through a host with a changed key");
