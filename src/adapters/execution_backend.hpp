@@ -127,6 +127,11 @@ class execution_backend {
   virtual std::optional<std::string> preflight(const domain::DeploymentProfile&) {
     return std::nullopt;
   }
+  // Frees what a run keeps on the backend once its terminal state is observed and recorded
+  // (DALiuGE REST: DELETE the DIM session when the pinned profile's delete_finished_sessions
+  // is on; an already missing session counts as freed). nullopt: nothing to do; otherwise
+  // what was done, for the log. Throws std::runtime_error when the backend cannot be asked.
+  virtual std::optional<std::string> release(const execution_ref&) { return std::nullopt; }
   // The dependency prober's check (/ready, metrics) that the profile's target takes real
   // commands (Slurm: `squeue --version` over the pooled SSH session), within `timeout`.
   // nullopt: the backend has no check of its own.

@@ -211,6 +211,18 @@ class rest_backend final : public execution_backend {
     dim.deploy(ref.session_id, domain::physical_graph_roots(json::value(std::move(drops))));
   }
 
+  std::optional<std::string> release(const execution_ref& ref) override {
+    if (!rest(ref.profile).delete_finished_sessions || ref.session_id.empty()) return std::nullopt;
+    dim_client dim(manager_url(ref.profile), options_for(ref.profile));
+    try {
+      dim.destroy(ref.session_id);
+    } catch (const daliuge_error& e) {
+      if (e.code() != daliuge_error::kind::not_found) throw;
+      return "DIM session " + ref.session_id + " was already gone";
+    }
+    return "DIM session " + ref.session_id + " deleted";
+  }
+
   cancel_result cancel(const execution_ref& ref) override {
     dim_client dim(manager_url(ref.profile), options_for(ref.profile));
     cancel_result c;
