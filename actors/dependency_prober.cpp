@@ -2,18 +2,17 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio.hpp>
 #include <boost/json.hpp>
 #include <set>
 
 #include "adapters/http_client.hpp"
 #include "adapters/tap_client.hpp"
+#include "domain/deployment_profile.hpp"
 #include "store/db.hpp"
 #include "util/time.hpp"
 
 namespace beampipe::actors {
 namespace json = boost::json;
-namespace asio = boost::asio;
 
 namespace {
 
@@ -43,34 +42,22 @@ dependency_probe probe_http(const std::string& dependency, const std::string& ur
   return p;
 }
 
-// Reachability of an SSH server: its identification banner, no authentication.
-dependency_probe probe_ssh(const std::string& host, const std::string& port,
-                           std::chrono::seconds timeout) {
-  dependency_probe p{"slurm", host + ":" + port, false, 0, "", util::now_rfc3339()};
+// A Slurm login node takes commands: the backend's own check over its pooled SSH session.
+dependency_probe probe_slurm(adapters::execution_backend& backend,
+                             const domain::DeploymentProfile& profile, const std::string& target,
+                             std::chrono::seconds timeout) {
+  dependency_probe p{"slurm", target, false, 0, "", util::now_rfc3339()};
   auto t0 = clock::now();
-  asio::io_context io;
-  asio::ip::tcp::resolver resolver(io);
-  asio::ip::tcp::socket socket(io);
-  std::string banner;
-  p.detail = "no SSH banner within " + std::to_string(timeout.count()) + " s";
-  resolver.async_resolve(host, port, [&](boost::system::error_code ec, auto results) {
-    if (ec) {
-      p.detail = "resolve: " + ec.message();
-      return;
+  try {
+    if (auto r = backend.check_target(profile, timeout)) {
+      p.up = r->up;
+      p.detail = r->detail;
+    } else {
+      p.detail = "the backend has no check";
     }
-    asio::async_connect(socket, results, [&](boost::system::error_code ec2, const auto&) {
-      if (ec2) {
-        p.detail = "connect: " + ec2.message();
-        return;
-      }
-      asio::async_read_until(socket, asio::dynamic_buffer(banner, 1024), '\n',
-                             [&](boost::system::error_code ec3, size_t) {
-                               p.up = !ec3 && banner.rfind("SSH-", 0) == 0;
-                               p.detail = p.up ? "" : "no SSH banner";
-                             });
-    });
-  });
-  io.run_for(timeout);
+  } catch (const std::exception& e) {
+    p.detail = e.what();
+  }
   p.seconds = since(t0);
   return p;
 }
@@ -119,7 +106,11 @@ void dependency_prober::probe_now() {
   std::vector<dependency_probe> out;
   dependency_probe pg{"postgres", "database", false, 0, "", util::now_rfc3339()};
   auto t0 = clock::now();
-  std::vector<std::pair<json::object, json::object>> profiles;  // (translation, deployment)
+  struct profile_row {
+    json::object translation, deployment;
+    json::value body;  // {name, translation, deployment}, as a profile parses it
+  };
+  std::vector<profile_row> profiles;
   try {
     auto c = store::connect(conninfo_, "beampipe-probe");
     pqxx::read_transaction tx{*c};
@@ -128,9 +119,11 @@ void dependency_prober::probe_now() {
     pg.seconds = since(t0);
     if (opts_.real_backends)
       for (const auto& row :
-           tx.exec("SELECT translation::text, deployment::text FROM daliuge_deployment_profile"))
-        profiles.emplace_back(json::parse(row[0].c_str()).as_object(),
-                              json::parse(row[1].c_str()).as_object());
+           tx.exec("SELECT translation::text, deployment::text, json_build_object('name', name, "
+                   "'translation', translation, 'deployment', deployment)::text "
+                   "FROM daliuge_deployment_profile"))
+        profiles.push_back({json::parse(row[0].c_str()).as_object(),
+                            json::parse(row[1].c_str()).as_object(), json::parse(row[2].c_str())});
   } catch (const std::exception& e) {
     pg.seconds = since(t0);
     pg.detail = e.what();
@@ -162,7 +155,7 @@ void dependency_prober::probe_now() {
     const auto* v = o.if_contains(k);
     return v && v->is_int64() ? v->as_int64() : fallback;
   };
-  for (const auto& [translation, deployment] : profiles) {
+  for (const auto& [translation, deployment, body] : profiles) {
     auto tm = text(translation, "tm_url");
     if (!tm.empty() && seen.insert("tm " + tm).second)
       out.push_back(probe_http("daliuge_tm", tm, opts_.timeout));
@@ -178,8 +171,17 @@ void dependency_prober::probe_now() {
     } else if (kind == "slurm_remote") {
       auto host = text(deployment, "login_node");
       auto port = std::to_string(number(deployment, "ssh_port", 22));
-      if (!host.empty() && seen.insert("ssh " + host + ":" + port).second)
-        out.push_back(probe_ssh(host, port, opts_.timeout));
+      if (host.empty() || !opts_.backends || !seen.insert("ssh " + host + ":" + port).second)
+        continue;
+      auto profile = domain::parse_deployment_profile(body).profile;
+      if (!profile || !std::holds_alternative<domain::SlurmRemoteDeployment>(profile->deployment)) {
+        dependency_probe p{"slurm", host + ":" + port, false, 0, "", util::now_rfc3339()};
+        p.detail = "the deployment profile does not parse";
+        out.push_back(std::move(p));
+        continue;
+      }
+      out.push_back(
+          probe_slurm(*opts_.backends(*profile), *profile, host + ":" + port, opts_.timeout));
     }
   }
   std::lock_guard lock(mu_);

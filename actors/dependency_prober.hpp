@@ -2,7 +2,8 @@
 // Probes what beampipe depends on, in the background, so /metrics and /ready report dependency
 // health without probing on the request path: PostgreSQL (SELECT 1), the configured TAP
 // services, and with real backends each deployment profile's Translator Manager and DIM (an
-// HTTP answer below 500) or Slurm login node (an SSH banner on the SSH port).
+// HTTP answer below 500) or Slurm login node (`squeue --version` over the pooled SSH session
+// of the Slurm backend: a banner alone says nothing about host keys, keys or Slurm).
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -10,6 +11,8 @@
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include "adapters/execution_backend.hpp"
 
 namespace beampipe::actors {
 
@@ -27,6 +30,9 @@ struct dependency_prober_options {
   std::chrono::seconds timeout{5};
   std::vector<std::pair<std::string, std::string>> tap_urls;  // (dependency name, base URL)
   bool real_backends = false;  // probe the profiles' TM/DIM/Slurm targets
+  // The backends executions use (their check_target), so a probe shares their pooled
+  // connections and credentials. Unset: Slurm targets are not probed.
+  adapters::backend_factory backends;
 };
 
 class dependency_prober {

@@ -724,6 +724,7 @@ struct execution_worker::impl {
         return;
       }
     }
+    release_backend(id, *row);
     auto r = send(id, "finalize_sources", {});
     if (r.status < 400) {
       spdlog::info("execution {} ({}): sources finalised", id, outcome);
@@ -732,6 +733,22 @@ struct execution_worker::impl {
       lookup_seen.erase(id);
       missing_polls.erase(id);
       cancel_attempts.erase(id);
+    }
+  }
+
+  // A run whose DALiuGE session was observed ended (and recorded: the row says so) lets the
+  // backend free it, e.g. delete the DIM session when the profile asks for it. Best effort,
+  // before the sources are marked finalised: a failure is logged and does not hold the run.
+  void release_backend(const std::string& id, const json::object& row) {
+    auto state = text(row, "daliuge_state");
+    if (state != "finished" && state != "failed" && state != "cancelled") return;
+    auto ref = ref_of(row);
+    if (!ref || ref->session_id.empty()) return;
+    try {
+      if (auto done = backends(ref->profile)->release(*ref))
+        spdlog::info("execution {}: {}", id, *done);
+    } catch (const std::exception& e) {
+      spdlog::warn("execution {}: releasing the finished session failed: {}", id, e.what());
     }
   }
 

@@ -14,6 +14,7 @@
 
 #include "actors/execution_admission.hpp"
 #include "domain/aggregates.hpp"
+#include "domain/canonical_json.hpp"
 #include "domain/execution_fsm.hpp"
 #include "domain/project_config.hpp"
 #include "store/db.hpp"
@@ -144,19 +145,22 @@ json::object execution_tick(tick_context& ctx, const std::string& module, const 
   in.knobs = ctx.knobs;
   in.now = domain::admission_clock::now();
   std::optional<std::string> profile_name = in.policy.deployment_profile_name;
+  if (profile_name)
+    profile_name = in.policy.deployment_profile_name = domain::trim_copy(*profile_name);
   std::optional<std::string> profile_id;
   store::with_connection(*ctx.pool, [&](pqxx::connection& c) {
     pqxx::read_transaction tx{c};
     in.queue_depth = queue_depth(tx);
-    // The profile automated runs use: the policy's name when it exists, else the default.
+    // The profile automated runs use: the policy's name, else the default. A name that does
+    // not exist refuses admission (decide_execution_admission): no fallback to the default.
     pqxx::result p;
-    if (profile_name)
+    if (profile_name) {
       p = tx.exec_params(
           "SELECT uuid::text, max_concurrent_executions FROM daliuge_deployment_profile WHERE name "
           "= $1",
           *profile_name);
-    if (p.empty()) {
-      profile_name.reset();
+      in.named_profile_missing = p.empty();
+    } else {
       p = tx.exec_params(
           "SELECT uuid::text, max_concurrent_executions FROM daliuge_deployment_profile WHERE "
           "is_default AND "
@@ -222,6 +226,18 @@ json::object execution_tick(tick_context& ctx, const std::string& module, const 
     }
   });
   auto decision = domain::decide_execution_admission(in);
+  if (decision.error) {
+    // Recorded in the tick (SchedulerTicked) and logged: the runs wait, visibly.
+    spdlog::warn("scheduler: execution admission for {} refused: {}", module, *decision.error);
+    return {{"executions", json::array{}},
+            {"pending", decision.pending_count},
+            {"run_limit", decision.run_limit},
+            {"claimed", 0},
+            {"reasons", domain::to_json(decision.reasons)},
+            {"error", *decision.error},
+            {"code", "unknown_profile"},  // as POST /executions names it
+            {"deployment_profile_name", profile_name.value_or("")}};
+  }
   auto claim = util::uuid_v7();
   json::array created;
   auto reasons = decision.reasons;

@@ -95,6 +95,12 @@ struct cancel_result {
   observation state;  // the confirming observation when confirmed
 };
 
+// What the dependency prober learns from a backend's own check of a profile's target.
+struct target_check {
+  bool up = false;
+  std::string detail;  // why it is down; short, never a secret
+};
+
 class execution_backend {
  public:
   virtual ~execution_backend() = default;
@@ -119,6 +125,18 @@ class execution_backend {
   // Spec §3.5 step 6: checked before a submission intent is recorded. Why the backend cannot
   // take a submission now (its managers do not answer), or nullopt.
   virtual std::optional<std::string> preflight(const domain::DeploymentProfile&) {
+    return std::nullopt;
+  }
+  // Frees what a run keeps on the backend once its terminal state is observed and recorded
+  // (DALiuGE REST: DELETE the DIM session when the pinned profile's delete_finished_sessions
+  // is on; an already missing session counts as freed). nullopt: nothing to do; otherwise
+  // what was done, for the log. Throws std::runtime_error when the backend cannot be asked.
+  virtual std::optional<std::string> release(const execution_ref&) { return std::nullopt; }
+  // The dependency prober's check (/ready, metrics) that the profile's target takes real
+  // commands (Slurm: `squeue --version` over the pooled SSH session), within `timeout`.
+  // nullopt: the backend has no check of its own.
+  virtual std::optional<target_check> check_target(const domain::DeploymentProfile&,
+                                                   std::chrono::milliseconds /*timeout*/) {
     return std::nullopt;
   }
 };

@@ -211,6 +211,18 @@ class rest_backend final : public execution_backend {
     dim.deploy(ref.session_id, domain::physical_graph_roots(json::value(std::move(drops))));
   }
 
+  std::optional<std::string> release(const execution_ref& ref) override {
+    if (!rest(ref.profile).delete_finished_sessions || ref.session_id.empty()) return std::nullopt;
+    dim_client dim(manager_url(ref.profile), options_for(ref.profile));
+    try {
+      dim.destroy(ref.session_id);
+    } catch (const daliuge_error& e) {
+      if (e.code() != daliuge_error::kind::not_found) throw;
+      return "DIM session " + ref.session_id + " was already gone";
+    }
+    return "DIM session " + ref.session_id + " deleted";
+  }
+
   cancel_result cancel(const execution_ref& ref) override {
     dim_client dim(manager_url(ref.profile), options_for(ref.profile));
     cancel_result c;
@@ -300,6 +312,12 @@ class slurm_backend final : public execution_backend {
     return c;
   }
 
+  std::optional<target_check> check_target(const domain::DeploymentProfile& p,
+                                           std::chrono::milliseconds timeout) override {
+    auto r = client_for(p)->check_command(timeout);
+    return target_check{r.ok, r.ok ? std::string() : r.detail};
+  }
+
   submit_receipt submit(const submit_request& req) override {
     const auto& d = slurm(req.profile);
     boost::json::array pgt;
@@ -385,9 +403,10 @@ class slurm_backend final : public execution_backend {
                   " reason=" + reason;
         if (s.exit_code) o.error += " exit_code=" + std::to_string(*s.exit_code);
         if (!ref.remote_session_dir.empty()) {
-          o.error += " stderr_glob=" + ref.remote_session_dir + "/logs/err-*.log";
-          terminal["diagnostics"] =
-              json::object{{"stderr_glob", ref.remote_session_dir + "/logs/err-*.log"}};
+          // Where sbatch_command sends the job's stderr.
+          auto glob = domain::slurm_stderr_glob(ref.remote_session_dir);
+          o.error += " stderr_glob=" + glob;
+          terminal["diagnostics"] = json::object{{"stderr_glob", glob}};
         }
       } else if (ledger == "cancelled") {
         terminal["reason"] = "scheduler_cancelled";

@@ -67,7 +67,9 @@ slurm_client::slurm_client(slurm_target target, slurm_client_options options)
 slurm_client::~slurm_client() = default;
 
 ssh_exec_result slurm_client::exec(const std::string& command, std::string_view stdin_data,
-                                   bool retry_stale) {
+                                   bool retry_stale,
+                                   std::optional<std::chrono::milliseconds> timeout) {
+  using ms = std::chrono::milliseconds;
   auto entry = pool_->get(pool_key(target_));
   // One attempt holds the entry's lock; a retry takes it again (the lock is never held across
   // a retry, and never waited for longer than one command may take).
@@ -79,6 +81,14 @@ ssh_exec_result slurm_client::exec(const std::string& command, std::string_view 
                           std::to_string((options_.connect_timeout + options_.command_timeout) /
                                          std::chrono::seconds(1)) +
                           " s");
+    // The call's own deadline counts from here (a connection busy with another call says
+    // nothing about the login node). What is left of it, at most `cap`, at least 1 ms.
+    const bool bounded = timeout.has_value();
+    const auto until = steady::now() + timeout.value_or(ms(0));
+    auto left = [&](ms cap) {
+      if (!bounded) return cap;
+      return std::clamp(std::chrono::duration_cast<ms>(until - steady::now()), ms(1), cap);
+    };
     const auto now = steady::now();
     bool reused = false;
     if (entry->session && entry->session->usable() && now - entry->last_used < options_.pool_idle) {
@@ -93,12 +103,16 @@ ssh_exec_result slurm_client::exec(const std::string& command, std::string_view 
       o.passphrase_file = target_.passphrase_file;
       o.known_hosts_file = target_.known_hosts_file;
       o.strict_host_key = target_.strict_host_key;
-      o.connect_timeout = options_.connect_timeout;
+      // The connect may be bounded by this call's deadline; the session's command timeout
+      // stays the client's, for the calls that reuse it.
+      o.connect_timeout = left(options_.connect_timeout);
       o.command_timeout = options_.command_timeout;
       entry->session = std::make_unique<ssh_session>(std::move(o));
     }
     try {
-      auto r = entry->session->exec(command, stdin_data);
+      auto r = entry->session->exec(
+          command, stdin_data,
+          bounded ? std::optional(left(options_.command_timeout)) : std::nullopt);
       entry->last_used = steady::now();
       return r;
     } catch (const ssh_error& e) {
@@ -149,6 +163,25 @@ slurm_probe_result slurm_client::probe() {
     out.detail = "missing commands on the login node";
   else
     out.detail = "ok";
+  return out;
+}
+
+slurm_probe_result slurm_client::check_command(std::chrono::milliseconds timeout) {
+  slurm_probe_result out;
+  try {
+    auto r = exec("squeue --version", {}, true, timeout);
+    auto version = first_chars(r.stdout_text.substr(0, r.stdout_text.find('\n')), 80);
+    // "slurm 22.05.8", or "slurm-wlm 22.05.8" from Debian's packages.
+    out.ok = r.exit_status == 0 && version.rfind("slurm", 0) == 0;
+    out.detail = out.ok               ? version
+                 : r.exit_status == 0 ? "squeue --version printed no Slurm version"
+                                      : "squeue --version failed (" + describe_exit(r) + ")";
+  } catch (const ssh_error& e) {
+    out.detail = std::string("ssh: ") + e.what();
+  } catch (const std::exception& e) {
+    out.detail = e.what();
+  }
+  if (out.detail.size() > 300) out.detail = first_chars(out.detail, 300);
   return out;
 }
 

@@ -129,8 +129,18 @@ class slurm_client {
   // One raw command on the pooled connection (diagnostics and tests).
   ssh_exec_result run(const std::string& command, std::string_view stdin_data = {});
 
+  // The dependency prober's check: `squeue --version` on the pooled connection, so a login
+  // node whose SSH commands fail (host key, key, account, Slurm) is seen down, not only one
+  // that sends no banner. Waiting for a connection another call is using is bounded as for
+  // every call; connecting and the command then end within `timeout`. Never throws: ok (the
+  // detail is squeue's version line), or a short reason without secrets.
+  slurm_probe_result check_command(std::chrono::milliseconds timeout);
+
  private:
-  ssh_exec_result exec(const std::string& command, std::string_view stdin_data, bool retry_stale);
+  // `timeout`: one deadline for a connect and the command, counted once the connection is
+  // ours; nullopt: the client's connect and command timeouts.
+  ssh_exec_result exec(const std::string& command, std::string_view stdin_data, bool retry_stale,
+                       std::optional<std::chrono::milliseconds> timeout = std::nullopt);
   void upload(const std::string& remote_path, std::string_view content);
   slurm_target target_;
   slurm_client_options options_;

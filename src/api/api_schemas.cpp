@@ -594,13 +594,20 @@ json::object build() {
   // --- deployment profiles
   s["TranslationConfig"] = object_of({opt("algo", str()), opt("num_par", i64()),
                                       opt("num_islands", i64()), opt("tm_url", nstr())});
-  s["RestRemoteDeployment"] = object_of({{"kind", one_of_strings({"rest_remote"})},
-                                         opt("dim_host_for_tm", nstr()),
-                                         opt("dim_port_for_tm", ni64()),
-                                         opt("deploy_host", nstr()),
-                                         opt("deploy_port", ni64()),
-                                         opt("verify_ssl", boolean()),
-                                         opt("use_https", boolean())});
+  s["RestRemoteDeployment"] =
+      object_of({{"kind", one_of_strings({"rest_remote"})},
+                 opt("dim_host_for_tm", nstr()),
+                 opt("dim_port_for_tm", ni64()),
+                 opt("deploy_host", nstr()),
+                 opt("deploy_port", ni64()),
+                 opt("verify_ssl", boolean()),
+                 opt("use_https", boolean()),
+                 opt("delete_finished_sessions", described(boolean(),
+                                                           "Default false. true: once a run's DIM "
+                                                           "session is observed finished, failed "
+                                                           "or cancelled and recorded, beampipe "
+                                                           "deletes it on the DIM (DELETE "
+                                                           "/api/sessions/{sid})"))});
   s["SlurmResources"] = object_of({opt("partition", nstr()), opt("nodes", ni64()),
                                    opt("tasks", ni64()), opt("cpus_per_task", ni64()),
                                    opt("memory", nstr()), opt("wall_time_minutes", ni64()),

@@ -323,6 +323,10 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
                                   std::pair{"tap_vizier", "BEAMPIPE_VIZIER_TAP_URL"}})
     if (auto url = env_or(var, ""); !url.empty()) po.tap_urls.emplace_back(name, url);
   po.real_backends = cli::describe_backends() != "simulated";
+  // One set of backends for the executions and the prober: a probe uses the same pooled SSH
+  // sessions and credentials as the runs.
+  auto backends = cli::make_backend_factory();
+  if (po.real_backends) po.backends = backends;
   actors::dependency_prober prober(conninfo, po);
   prober.start();
   ctx.prober = &prober;
@@ -375,8 +379,7 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
   ewo.graphs.url_allow = split_list(env_or("BEAMPIPE_GRAPH_URL_ALLOW", ""));
   ewo.graphs.refuse_internal = cli::production_mode(cli::process_env());
   ewo.fault = env_or("BEAMPIPE_FAULT_INJECT", "");
-  actors::execution_worker executions(rt, conninfo, cli::make_backend_factory(), cli::make_stager(),
-                                      ewo);
+  actors::execution_worker executions(rt, conninfo, backends, cli::make_stager(), ewo);
   if (role.workers) executions.start();
   actors::alert_worker_options awo;
   awo.scan_every =

@@ -10,7 +10,7 @@ namespace beampipe::domain {
 
 namespace {
 
-constexpr std::array<std::pair<skip_reason, std::string_view>, 11> kReasonNames{{
+constexpr std::array<std::pair<skip_reason, std::string_view>, 12> kReasonNames{{
     {skip_reason::disabled, "disabled"},
     {skip_reason::queue_full, "queue_full"},
     {skip_reason::tap_unreachable, "tap_unreachable"},
@@ -22,6 +22,7 @@ constexpr std::array<std::pair<skip_reason, std::string_view>, 11> kReasonNames{
     {skip_reason::max_batches_per_tick, "max_batches_per_tick"},
     {skip_reason::sources_skipped_not_ready, "sources_skipped_not_ready"},
     {skip_reason::no_pending_sources, "no_pending_sources"},
+    {skip_reason::profile_not_found, "profile_not_found"},
 }};
 
 char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
@@ -327,6 +328,17 @@ execution_admission_decision decide_execution_admission(const execution_admissio
       *d.oldest_pending_at <= in.now - std::chrono::minutes(policy.max_wait_minutes);
   if (!d.max_wait_triggered && d.pending_count < policy.min_sources_to_trigger) {
     d.reasons.bump(skip_reason::threshold_not_met);
+    return d;
+  }
+
+  // Step 7, before anything is claimed: runs go to the profile the policy names, or to none.
+  // Falling back to the default would send them where the project did not ask (issue #17).
+  if (policy.deployment_profile_name && in.named_profile_missing) {
+    d.reasons.bump(skip_reason::profile_not_found);
+    d.error = "automation.execution.deployment_profile_name names deployment profile '" +
+              *policy.deployment_profile_name +
+              "', which does not exist: no run is admitted until it exists or the config names "
+              "another";
     return d;
   }
 

@@ -38,6 +38,7 @@ enum class skip_reason {
   max_batches_per_tick,
   sources_skipped_not_ready,
   no_pending_sources,
+  profile_not_found,  // automation.execution.deployment_profile_name names no profile
 };
 
 std::string_view to_string(skip_reason r);
@@ -252,6 +253,9 @@ struct execution_admission_input {
   // The resolved profile's max_concurrent_executions; nullopt when there is no profile or it
   // sets no limit.
   std::optional<std::int64_t> profile_max_concurrent_executions;
+  // The policy names a deployment profile (deployment_profile_name) that does not exist. That
+  // refuses the tick (profile_not_found): the default profile never stands in for a named one.
+  bool named_profile_missing = false;
   std::int64_t queue_depth = 0;
   admission_time now{};
   std::vector<pending_source> pending;
@@ -288,9 +292,13 @@ struct execution_admission_decision {
   std::vector<std::string> release_claims;
   std::vector<skipped_source> skipped;  // in claim order; not-ready ones stay pending
   skip_reasons reasons;
+  // Why the tick refused to admit anything although sources wait (a configuration error the
+  // operator must fix), for the tick's record; nullopt otherwise.
+  std::optional<std::string> error;
 };
 
-// §4.3 steps 1–10 with [HEAD] run limits and claim limit.
+// §4.3 steps 1–10 with [HEAD] run limits and claim limit. Step 7 differs from the baseline (a
+// missing named profile "silently gives none"): it refuses with profile_not_found and `error`.
 execution_admission_decision decide_execution_admission(const execution_admission_input& input);
 
 // --- job errors (§3.10) and retry delay (§2.4 [HEAD]) ---

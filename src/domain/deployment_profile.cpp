@@ -48,6 +48,7 @@ void decode_rest(Decoder& d, const json::object& o, RestRemoteDeployment& r) {
   }
   d.boolean(o, "deployment", "verify_ssl", r.verify_ssl);
   d.boolean(o, "deployment", "use_https", r.use_https);
+  d.boolean(o, "deployment", "delete_finished_sessions", r.delete_finished_sessions);
 }
 
 void decode_slurm(Decoder& d, const json::object& o, SlurmRemoteDeployment& s) {
@@ -178,9 +179,10 @@ ProfileParseResult parse_deployment_profile(const json::value& body) {
         d.type_error("deployment", "mapping", *dep);
       }
       if (kind == "rest_remote") {
-        if (const auto* o = d.object(*dep, "deployment",
-                                     {"kind", "dim_host_for_tm", "dim_port_for_tm", "deploy_host",
-                                      "deploy_port", "verify_ssl", "use_https"})) {
+        if (const auto* o =
+                d.object(*dep, "deployment",
+                         {"kind", "dim_host_for_tm", "dim_port_for_tm", "deploy_host",
+                          "deploy_port", "verify_ssl", "use_https", "delete_finished_sessions"})) {
           RestRemoteDeployment r;
           decode_rest(d, *o, r);
           p.deployment = std::move(r);
@@ -391,6 +393,8 @@ json::value to_json(const Deployment& dep) {
     put(o, "deploy_port", r->deploy_port);
     o["verify_ssl"] = r->verify_ssl;
     o["use_https"] = r->use_https;
+    // Only when on: profiles stored before the option keep their spec_sha256.
+    if (r->delete_finished_sessions) o["delete_finished_sessions"] = true;
     return o;
   }
   const auto& s = std::get<SlurmRemoteDeployment>(dep);

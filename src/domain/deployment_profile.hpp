@@ -32,6 +32,9 @@ struct RestRemoteDeployment {
   std::optional<std::int64_t> deploy_port = 8001;
   bool verify_ssl = true;  // [HEAD] default
   bool use_https = false;
+  // DELETE /api/sessions/<sid> on the DIM once a run's session is observed terminal and
+  // recorded (the reference's dim_destroy_session). Off: finished sessions stay on the DIM.
+  bool delete_finished_sessions = false;
 };
 
 struct SlurmResources {

@@ -348,6 +348,14 @@ std::string slurm_time_limit(std::int64_t minutes) {
   return hh + ":" + mm + ":00";
 }
 
+std::string slurm_log_dir(std::string_view session_dir) {
+  return std::string(session_dir) + "/logs";
+}
+
+std::string slurm_stderr_glob(std::string_view session_dir) {
+  return slurm_log_dir(session_dir) + "/err-*.log";
+}
+
 std::string sbatch_command(const SlurmRemoteDeployment& d, std::string_view prelude,
                            std::string_view session_id, std::string_view session_dir,
                            std::string_view staging_root) {
@@ -355,6 +363,9 @@ std::string sbatch_command(const SlurmRemoteDeployment& d, std::string_view prel
   if (!script.empty() && script.back() != '\n') script += '\n';
   script += "umask 077\n";
   script += "mkdir -p -- " + shell_quote(staging_root) + "\n";
+  // Slurm does not create the folders of --output/--error: a missing one loses the logs.
+  const auto logs = slurm_log_dir(session_dir);
+  script += "mkdir -p -- " + shell_quote(logs) + "\n";
   script += "export WALLABY_HIRES_STAGING_ROOT=" + shell_quote(staging_root) + "\n";
   std::string cmd = "sbatch --export=BEAMPIPE_SLURM_ACCOUNT,WALLABY_HIRES_STAGING_ROOT";
   if (slurm_uses_askapsoft_sif(d)) cmd += ",BEAMPIPE_ASKAPSOFT_SIF";
@@ -362,6 +373,12 @@ std::string sbatch_command(const SlurmRemoteDeployment& d, std::string_view prel
   cmd += " --account=" + shell_quote(d.account);
   cmd += " --nodes=" + std::to_string(d.effective_nodes());
   cmd += " --time=" + slurm_time_limit(d.effective_wall_time_minutes());
+  cmd += " --chdir=" + shell_quote(session_dir);
+  // In a filename pattern `%` starts a replacement: a literal one is `%%`.
+  std::string pattern_dir;
+  for (char c : logs) pattern_dir += c == '%' ? std::string("%%") : std::string(1, c);
+  cmd += " --output=" + shell_quote(pattern_dir + "/out-%j.log");
+  cmd += " --error=" + shell_quote(pattern_dir + "/err-%j.log");
   if (const auto& r = d.resources) {
     if (r->partition) cmd += " --partition=" + shell_quote(*r->partition);
     if (r->memory) cmd += " --mem=" + shell_quote(*r->memory);

@@ -88,7 +88,15 @@ std::string create_dlg_job_command(const SlurmRemoteDeployment& d, const SlurmSt
 // "HH:MM:00" for sbatch --time.
 std::string slurm_time_limit(std::int64_t minutes);
 
-// §6.2 step 4, the whole `bash -lc '…'` exec string.
+// Where the job's stdout and stderr go: <session_dir>/logs/out-%j.log and err-%j.log. sbatch
+// resolves relative --output/--error (and jobsub.sh's `#SBATCH --error=err-%j.log`) against
+// its working directory, which over SSH is the remote user's $HOME (protocols §0.13), so the
+// command gives absolute paths, which override the script's lines.
+std::string slurm_log_dir(std::string_view session_dir);
+std::string slurm_stderr_glob(std::string_view session_dir);  // <session_dir>/logs/err-*.log
+
+// §6.2 step 4, the whole `bash -lc '…'` exec string. The job runs in session_dir (--chdir, as
+// DALiuGE's own `cd $session_dir && sbatch` does) and logs under slurm_log_dir(session_dir).
 std::string sbatch_command(const SlurmRemoteDeployment& d, std::string_view prelude,
                            std::string_view session_id, std::string_view session_dir,
                            std::string_view staging_root);

@@ -1,9 +1,12 @@
 """Executions on a real Slurm over SSH (scripts/slurm-up.sh: Slurm 22.05 + slurmdbd + sshd on
 127.0.0.1:2222, with the stand-in DALiuGE install of scripts/slurm-dlg-standin.sh) and the
 Translator Manager stand-in for unroll_and_partition: a job polled to COMPLETED, a failing job
-with its exit code, a confirmed cancel, and beampipe killed right after sbatch returned and before
-the receipt was recorded, after which reconciliation adopts the job by name and sacct shows
-exactly one job with that name."""
+with its exit code and its stderr file where the diagnostics say, a confirmed cancel, and
+beampipe killed right after sbatch returned and before the receipt was recorded, after which
+reconciliation adopts the job by name and sacct shows exactly one job with that name. The
+dependency prober runs `squeue --version` over the pooled SSH session: /ready says the login node
+is up, and down (with a short reason) once its host key no longer matches known_hosts, although
+sshd still answers with its banner."""
 import os
 import signal
 import subprocess
@@ -21,7 +24,8 @@ DLG_ROOT = os.environ.get("BEAMPIPE_TEST_SLURM_DLG_ROOT", "/home/hpc/dlg")
 ENV = {"BEAMPIPE_CASDA_TAP_URL": "", "BEAMPIPE_VIZIER_TAP_URL": "", "BEAMPIPE_DISCOVERY_STALE_SWEEP_MS": "0",
        "BEAMPIPE_USE_REAL_BACKENDS": "true", "BEAMPIPE_SLURM_POLL_INTERVAL_MS": "1000",
        "BEAMPIPE_RECONCILE_INTERVAL_MS": "1000", "BEAMPIPE_EXECUTION_SCAN_MS": "200",
-       "SLURM_SSH_PRIVATE_KEY_FILE": KEY, "SLURM_SSH_KNOWN_HOSTS_SOURCE": KNOWN}
+       "SLURM_SSH_PRIVATE_KEY_FILE": KEY, "SLURM_SSH_KNOWN_HOSTS_SOURCE": KNOWN,
+       "BEAMPIPE_DEPENDENCY_PROBE_SECONDS": "1"}
 c = Checks()
 tmp = tempfile.mkdtemp(prefix="beampipe-slurm-")
 tm = DaliugeStandin()
@@ -46,6 +50,20 @@ def run(graph):
     return ex["uuid"]
 
 
+def slurm_dependency(pred, timeout=60):
+    """The slurm entry of /ready once pred(entry) holds (bounded wait)."""
+    import time
+    deadline = time.time() + timeout
+    entry = None
+    while time.time() < deadline:
+        st, body, _, _ = srv.request("GET", V2 + "/ready")
+        entry = next((d for d in body.get("dependencies", []) if d["dependency"] == "slurm"), None)
+        if entry and pred(entry):
+            return entry
+        time.sleep(0.2)
+    raise RuntimeError(f"the slurm dependency did not reach the expected state; last: {entry}")
+
+
 def jobs_named(name, timeout=60):
     """Job ids sacct knows under that name; slurmdbd records a job a few seconds after the
     controller, so wait (bounded) until it shows up."""
@@ -68,6 +86,10 @@ try:
         "facility": "loopback", "job_duration_minutes": 5, "resources": {"cpus_per_task": 1}},
         translation={"algo": "metis", "num_par": 1, "num_islands": 1, "tm_url": f"http://127.0.0.1:{tm.tm_port}"})
 
+    # The prober's check runs a real command on the login node.
+    up = slurm_dependency(lambda d: d["status"] == "up")
+    c.eq("the login node takes commands", up["target"], f"127.0.0.1:{PORT}")
+
     # A job that exits 0: awaiting_scheduler → COMPLETED.
     eid = run(test_graph(tmp, beampipe_test_exit_code="0"))
     row = wait_execution(srv, eid, lambda r: r["status"] in ("completed", "failed"), timeout=180)
@@ -85,6 +107,15 @@ try:
     row = wait_execution(srv, eid, lambda r: r["status"] in ("completed", "failed"), timeout=180)
     c.eq("failing job fails the execution", (row["status"], row["scheduler_state"]), ("failed", "failed"))
     c.true("error carries state and exit code", "state=FAILED" in row["last_error"] and "exit_code=3" in row["last_error"])
+    # The diagnostics name where the job's stderr really is (sbatch runs from $HOME, so the
+    # job script's relative --error would land there without the explicit paths).
+    glob = row["beampipe_run_record"]["slurm"]["terminal"]["diagnostics"]["stderr_glob"]
+    c.eq("stderr_glob under the session folder", glob, row["remote_session_dir"] + "/logs/err-*.log")
+    c.true("the error names the glob", "stderr_glob=" + glob in row["last_error"])
+    c.eq("the glob names the job's stderr file", ssh(f"ls -1 {glob}").split(),
+         [f"{row['remote_session_dir']}/logs/err-{row['scheduler_job_id']}.log"])
+    c.true("which holds srun's report of the exit", "Exited with exit code 3" in ssh(f"cat {glob}"))
+    c.eq("nothing in the remote home", ssh(f"ls -1 ~/err-{row['scheduler_job_id']}.log 2>/dev/null"), "")
 
     # Cancel a sleeping job: cancelled only once Slurm confirms.
     eid = run(test_graph(tmp, beampipe_test_sleep_seconds="300"))
@@ -110,6 +141,27 @@ try:
     st, obs, _, _ = srv.request("GET", f"{V2}/executions/{eid}/observations")
     lookups = [o for o in obs if o["source_version"] == "beampipe-slurm-name-lookup/v1"]
     c.eq("one name lookup found it", [o["payload"]["outcome"] for o in lookups][:1], ["found"])
+
+    # A known_hosts whose key for the login node is another one: sshd still sends its banner,
+    # but no SSH command can run, and /ready says so.
+    srv.stop()
+    wrong = os.path.join(tmp, "known_hosts.wrong")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(tmp, "other_host_key")],
+                   check=True, capture_output=True)
+    with open(os.path.join(tmp, "other_host_key.pub")) as f:
+        other = f.read().split()
+    with open(wrong, "w") as f:
+        f.write(f"[127.0.0.1]:{PORT} {other[0]} {other[1]}\n")
+    srv = Server(conninfo=db, extra_env=dict(ENV, SLURM_SSH_KNOWN_HOSTS_SOURCE=wrong))
+    srv.wait_ready()
+    down = slurm_dependency(lambda d: d["status"] == "down")
+    c.true("down because of the host key", "host key" in down["detail"].lower())
+    c.true("a short reason", 0 < len(down["detail"]) <= 300)
+    with open(KEY) as f:
+        key_body = "".join(f.read().splitlines()[1:-1])
+    c.true("no key material in the reason", key_body[:40] not in down["detail"])
+    st, metrics, _, text = srv.request("GET", V2 + "/metrics")
+    c.true("metric: Slurm down", f'beampipe_dependency_up{{dependency="slurm",target="127.0.0.1:{PORT}"}} 0' in text)
 except Exception:
     print("\n".join(list(srv.log)[-60:]))
     raise

@@ -1,11 +1,14 @@
 """Unattended operation: the elected scheduler discovers the registered sources of a project with
 automated discovery and execution, admits executions for the pending ones within the caps
 (here one run in flight cluster-wide), and the simulated backends run them to completion. The
-event history proves the cap held at every position."""
+event history proves the cap held at every position. The config's automation names the
+deployment profile `slurm-remote`: while it does not exist, the ticks refuse admission with an
+error naming it (issue #17: runs silently went to the default profile), and once it exists the
+runs go to it."""
 import os
 import tempfile
 
-from harness import (Checks, Server, create_profile, fresh_database, test_graph, upload_config, wait_execution,
+from harness import (Checks, Server, create_profile, fresh_database, test_graph, upload_config, wait_for,
                      wallaby_config)
 
 V2 = "/api/v2"
@@ -19,14 +22,52 @@ srv = Server(conninfo=db, extra_env=ENV)
 srv.wait_ready()
 IDENTS = ["HIPASSJ1313-15", "HIPASSJ1318-21"]
 
+
+def all_events():
+    events, after = [], 0
+    while True:
+        st, feed, _, _ = srv.request("GET", f"{V2}/events?limit=1000&after={after}")
+        events += feed["events"]
+        if len(feed["events"]) < 1000:
+            return events
+        after = feed["next_after"]
+
+
+def execution_ticks():
+    return [e["data"].get("execution", {}).get("wallaby_hires", {}) for e in all_events()
+            if e["type"] == "SchedulerTicked"]
+
+
 try:
-    upload_config(srv, wallaby_config(test_graph(tmp)))
+    config = wallaby_config(test_graph(tmp))
+    assert "deployment_profile_name: slurm-remote" in config
+    upload_config(srv, config)
+    # The default profile exists, the named one does not.
     create_profile(srv, "sim-dim", {"kind": "rest_remote", "deploy_host": "127.0.0.1", "deploy_port": 8001})
     ids = {}
     for ident in IDENTS:
         st, row, _, _ = srv.request("POST", V2 + "/sources", {"project_module": "wallaby_hires",
                                                                "source_identifier": ident, "enabled": True})
         ids[ident] = row["uuid"]
+
+    def refused_tick():
+        pending = all(srv.request("GET", f"{V2}/sources/{u}")[1]["workflow_run_pending"] for u in ids.values())
+        return pending and next((t for t in execution_ticks() if t.get("error")), None)
+
+    refused = wait_for("a tick that refuses admission for the missing profile", refused_tick, timeout=120, srv=srv)
+    c.eq("the refusal names the profile and the setting",
+         (refused["code"], refused["deployment_profile_name"], refused["reasons"].get("profile_not_found")),
+         ("unknown_profile", "slurm-remote", 1))
+    c.true("with a readable message", "deployment profile 'slurm-remote'" in refused["error"]
+           and "automation.execution.deployment_profile_name" in refused["error"])
+    st, page, _, _ = srv.request("GET", V2 + "/executions?project_module=wallaby_hires")
+    c.eq("no run went to the default profile instead", page["total"], 0)
+    c.true("the refusal is logged", wait_for("the refusal in the log", lambda: any(
+        "slurm-remote" in line and "refused" in line for line in list(srv.log)), timeout=10))
+
+    # The named profile appears (not the default): the runs go to it.
+    named = create_profile(srv, "slurm-remote", {"kind": "rest_remote", "deploy_host": "127.0.0.1",
+                                                 "deploy_port": 8001}, is_default=False)
 
     def all_executed():
         rows = [srv.request("GET", f"{V2}/sources/{u}")[1] for u in ids.values()]
@@ -45,13 +86,8 @@ try:
     c.true("all completed", all(i["status"] == "completed" for i in page["items"]))
     c.true("admission kept in the run record",
            all(i["beampipe_run_record"]["scheduler"]["policy_decision"] == "admitted" for i in page["items"]))
-    events, after = [], 0
-    while True:
-        st, feed, _, _ = srv.request("GET", f"{V2}/events?limit=1000&after={after}")
-        events += feed["events"]
-        if len(feed["events"]) < 1000:
-            break
-        after = feed["next_after"]
+    c.eq("every run on the named profile", {i["deployment_profile_id"] for i in page["items"]}, {named["uuid"]})
+    events = all_events()
     in_flight, peak = set(), 0
     for e in events:
         if not e["stream_id"].startswith("execution-"):

@@ -1,6 +1,6 @@
 """Dependency health (issue #8): with real backends, a background prober checks PostgreSQL and
 every deployment profile's Translator Manager, DIM (the DALiuGE stand-in) and Slurm login node
-(an SSH banner); /ready lists the results with an overall dependencies status, and the metrics
+(`squeue --version` over SSH; slurm_executions.py checks it against the real Slurm); /ready lists the results with an overall dependencies status, and the metrics
 carry beampipe_dependency_up and the probe latency. A dependency that goes away is seen down."""
 import re
 import socket

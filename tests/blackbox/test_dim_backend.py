@@ -1,7 +1,9 @@
 """Executions through the real DALiuGE REST client (BEAMPIPE_USE_REAL_BACKENDS=true) against the
 Translator Manager + Data Island Manager stand-in (tests/standins/daliuge_standin.py, faithful to
 protocols §4–5): deploy and poll to FINISHED and to FAILED, cancel confirmed by the DIM, and a
-crash between the recorded intent and the receipt leaving exactly one session."""
+crash between the recorded intent and the receipt leaving exactly one session. Finished sessions
+stay on the DIM unless the profile sets delete_finished_sessions, and then each is deleted once
+its end is recorded."""
 import os
 import signal
 import socket
@@ -9,7 +11,7 @@ import tempfile
 import time
 
 from harness import (Checks, DaliugeStandin, Server, create_profile, fresh_database, ready_sources, test_graph,
-                     upload_config, wait_execution, wallaby_config)
+                     upload_config, wait_execution, wait_for, wallaby_config)
 
 V2 = "/api/v2"
 ENV = {"BEAMPIPE_CASDA_TAP_URL": "", "BEAMPIPE_VIZIER_TAP_URL": "", "BEAMPIPE_DISCOVERY_STALE_SWEEP_MS": "0",
@@ -28,10 +30,13 @@ def post(path, body):
     return srv.request("POST", V2 + path, body)
 
 
-def run(graph, execute=None):
+def run(graph, execute=None, profile_id=None):
     upload_config(srv, wallaby_config(graph))
-    st, ex, _, _ = post("/executions", {"project_module": "wallaby_hires", "archive_name": "casda",
-                                        "sources": [{"source_identifier": "HIPASSJ1313-15"}]})
+    body = {"project_module": "wallaby_hires", "archive_name": "casda",
+            "sources": [{"source_identifier": "HIPASSJ1313-15"}]}
+    if profile_id:
+        body["deployment_profile_id"] = profile_id
+    st, ex, _, _ = post("/executions", body)
     assert st == 201, ex
     st, body, _, _ = post(f"/executions/{ex['uuid']}/execute", execute or {"do_stage": False})
     assert st == 202, body
@@ -77,6 +82,12 @@ try:
     st, arts, _, _ = srv.request("GET", f"{V2}/executions/{eid}/artifacts")
     c.true("physical graph stored", "physical_graph" in [a["kind"] for a in arts])
     c.eq("run record terminal block", row["beampipe_run_record"]["dim"]["terminal"]["ledger_status"], "completed")
+    # Off by default: once the run is over and its sources finalised, the session stays.
+    finished_sid = sid
+    row = wait_execution(srv, eid, lambda r: r["sources_finalized"])
+    c.true("off by default: the finished session stays on the DIM", finished_sid in sessions())
+    c.eq("off by default: no DELETE", [r["path"] for r in dlg.dim("GET", "/__standin/requests")[1]
+                                       if r["method"] == "DELETE" and finished_sid in r["path"]], [])
 
     # An error drop: FINISHED with errors is FAILED (§5.3).
     eid = run(test_graph(tmp, beampipe_test_outcome="error"))
@@ -85,6 +96,32 @@ try:
          ("failed", "failed", "failed"))
     c.true("error names the session", row["daliuge_session_id"] in (row["last_error"] or ""))
     c.true("logs URL recorded", row["beampipe_run_record"].get("dim_logs_url", "").endswith("/logs"))
+
+    # delete_finished_sessions: each ended session (finished, failed) is deleted on the DIM
+    # once its end is recorded, with one DELETE.
+    st, body, _, text = post("/deployment-profiles", {
+        "name": "dim-bad-delete", "project_module": "wallaby_hires",
+        "deployment": {"kind": "rest_remote", "deploy_host": "127.0.0.1", "delete_finished_sessions": "yes"}})
+    c.eq("a non-boolean option is refused", st, 422)
+    c.true("naming the field", "deployment.delete_finished_sessions" in text)
+    deleting = create_profile(srv, "dim-delete", {"kind": "rest_remote", "deploy_host": "127.0.0.1",
+                                                  "deploy_port": dlg.dim_port, "dim_host_for_tm": "127.0.0.1",
+                                                  "dim_port_for_tm": dlg.dim_port, "delete_finished_sessions": True},
+                              is_default=False, translation={"algo": "metis", "num_par": 1, "num_islands": 1,
+                                                             "tm_url": f"http://127.0.0.1:{dlg.tm_port}"})
+    c.eq("the option is kept", deleting["deployment"].get("delete_finished_sessions"), True)
+    for graph, outcome in ((test_graph(tmp), "completed"), (test_graph(tmp, beampipe_test_outcome="error"), "failed")):
+        eid = run(graph, profile_id=deleting["uuid"])
+        row = wait_execution(srv, eid, lambda r: r["status"] in ("completed", "failed") and r["sources_finalized"])
+        sid = row["daliuge_session_id"]
+        c.eq(f"{outcome} run on the deleting profile", row["status"], outcome)
+        wait_for(f"the {outcome} session to be deleted", lambda: sid not in sessions(), timeout=30, srv=srv)
+        deletes = [r for r in dlg.dim("GET", "/__standin/requests")[1]
+                   if r["method"] == "DELETE" and r["path"] == f"/api/sessions/{sid}"]
+        c.eq(f"{outcome}: one DELETE of the session", len(deletes), 1)
+        c.eq(f"{outcome}: the run keeps its record", (row["daliuge_state"], row["scheduler_job_id"]),
+             ("finished" if outcome == "completed" else "failed", sid))
+    c.true("the session of the run on the default profile is still there", finished_sid in sessions())
 
     # Cancel: recorded as cancelled only once the DIM confirms.
     dlg.dim("POST", "/__standin/config", {"finish_after_polls": 0})

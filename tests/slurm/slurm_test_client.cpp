@@ -163,6 +163,10 @@ TEST_CASE("probe") {
   auto p = c.probe();
   CHECK_MESSAGE(p.ok, p.detail);
   CHECK(p.missing_commands.empty());
+  // The dependency prober's check: a real Slurm command on the pooled connection.
+  auto v = c.check_command(std::chrono::seconds(5));
+  CHECK_MESSAGE(v.ok, v.detail);
+  CHECK(v.detail.rfind("slurm", 0) == 0);  // squeue's version line
 }
 
 TEST_CASE("submit, then poll to COMPLETED with exit code 0") {
@@ -201,6 +205,14 @@ TEST_CASE("a failing job is FAILED with its exit code (sacct)") {
   });
   CHECK_MESSAGE(obs.state == dom::SlurmState::failed, obs.raw);
   CHECK(obs.exit_code == 3);
+  // The job's stderr is where the failure diagnostics point, not in the remote $HOME.
+  auto logs = c.run("ls -1 " + dom::slurm_stderr_glob(res.session_dir) + "; cat " +
+                    dom::slurm_stderr_glob(res.session_dir) + "; ls ~/err-" + res.slurm_job_id +
+                    ".log 2>/dev/null || echo 'not in home'");
+  CHECK(logs.stdout_text.find(res.session_dir + "/logs/err-" + res.slurm_job_id + ".log\n") == 0);
+  // srun's own report of the step's exit.
+  CHECK(logs.stdout_text.find("Exited with exit code 3") != std::string::npos);
+  CHECK(logs.stdout_text.find("not in home") != std::string::npos);
 }
 
 TEST_CASE("cancel a sleeping job: CANCELLED confirmed") {
@@ -340,6 +352,11 @@ TEST_CASE("host key verification") {
   { std::ofstream(known) << "[" << t.host << "]:" << t.port << " " << other_key << "\n"; }
   slurm_client c(bad, client_options());
   CHECK_THROWS_AS(c.probe(), slurm_error);
+  // The prober's check says why, briefly, and does not throw (sshd still sends its banner).
+  auto chk = c.check_command(std::chrono::seconds(5));
+  CHECK_FALSE(chk.ok);
+  CHECK_MESSAGE(chk.detail.find("host key") != std::string::npos, chk.detail);
+  CHECK(chk.detail.size() <= 300);
   try {
     c.submit(request(fresh_session_id(), 0));
     FAIL("submitted through a host with a changed key");

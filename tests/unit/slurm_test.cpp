@@ -210,16 +210,28 @@ TEST_CASE("create_dlg_job and sbatch commands") {
                            "/r/workspace/S_1", "/r/workspace/S_1/wallaby-staging");
   CHECK(sb ==
         "bash -lc 'set -euo pipefail\numask 077\nmkdir -p -- /r/workspace/S_1/wallaby-staging\n"
+        "mkdir -p -- /r/workspace/S_1/logs\n"
         "export WALLABY_HIRES_STAGING_ROOT=/r/workspace/S_1/wallaby-staging\n"
         "sbatch --export=BEAMPIPE_SLURM_ACCOUNT,WALLABY_HIRES_STAGING_ROOT --parsable "
         "--job-name=BeampipeExecution-E1-2026-01-01T00-00-00 --account=pawsey0411 --nodes=1 "
-        "--time=00:50:00 --partition=work --mem=64G --qos='\\''high prio'\\'' --cpus-per-task=4 "
+        "--time=00:50:00 --chdir=/r/workspace/S_1 "
+        "--output='\\''/r/workspace/S_1/logs/out-%j.log'\\'' "
+        "--error='\\''/r/workspace/S_1/logs/err-%j.log'\\'' --partition=work --mem=64G "
+        "--qos='\\''high prio'\\'' --cpus-per-task=4 "
         "/r/workspace/S_1/jobsub.sh'");
 
   d.environment_setup = "echo $BEAMPIPE_ASKAPSOFT_SIF";
   CHECK(contains(
       sbatch_command(d, "", "S", "/r/w/S", "/r/w/S/wallaby-staging"),
       "--export=BEAMPIPE_SLURM_ACCOUNT,WALLABY_HIRES_STAGING_ROOT,BEAMPIPE_ASKAPSOFT_SIF "));
+
+  // The logs land where the failure diagnostics look (not in the remote user's $HOME).
+  CHECK(slurm_stderr_glob("/r/w/S") == "/r/w/S/logs/err-*.log");
+  CHECK(contains(sbatch_command(d, "", "S", "/r/w/S", "/r/w/S/wallaby-staging"),
+                 "--error='\\''/r/w/S/logs/err-%j.log'\\''"));
+  // A literal % in the folder is escaped for Slurm's filename patterns.
+  CHECK(contains(sbatch_command(d, "", "S", "/r/w/50%", "/r/w/50%/wallaby-staging"),
+                 "--error='\\''/r/w/50%%/logs/err-%j.log'\\''"));
 }
 
 TEST_CASE("create_dlg_job output and jobsub path checks") {

@@ -157,6 +157,7 @@ TEST_CASE("skip reason strings are stable") {
       {R::max_batches_per_tick, "max_batches_per_tick"},
       {R::sources_skipped_not_ready, "sources_skipped_not_ready"},
       {R::no_pending_sources, "no_pending_sources"},
+      {R::profile_not_found, "profile_not_found"},
   };
   for (const auto& [r, name] : names) {
     CHECK(to_string(r) == name);
@@ -732,6 +733,37 @@ TEST_CASE("execution claim limit is computed after run_limit (HEAD)") {
   CHECK(runs(d) == std::vector<std::vector<std::string>>{{"S00", "S01", "S02", "S03"}});
   CHECK(d.clear_pending == d.claimed);
   CHECK(d.claim_ttl_minutes == 180);
+}
+
+TEST_CASE("a named profile that does not exist refuses the tick, never the default (issue #17)") {
+  auto in = execution_input();
+  in.policy.deployment_profile_name = "slurm-remote";
+  in.pending = ready_sources(3);
+  // The profile exists: admitted as usual.
+  auto ok = decide_execution_admission(in);
+  CHECK(runs(ok) == std::vector<std::vector<std::string>>{{"S00", "S01", "S02"}});
+  CHECK_FALSE(ok.error);
+
+  in.named_profile_missing = true;
+  auto d = decide_execution_admission(in);
+  CHECK(d.executions.empty());
+  CHECK(d.claimed.empty());
+  CHECK(d.clear_pending.empty());  // the sources stay pending for when the profile exists
+  CHECK(d.reasons.counts == reason_map{{R::profile_not_found, 1}});
+  REQUIRE(d.error);
+  CHECK(d.error->find("deployment profile 'slurm-remote'") != std::string::npos);
+  CHECK(d.error->find("automation.execution.deployment_profile_name") != std::string::npos);
+
+  // Nothing waiting: the tick says so rather than repeat the error.
+  in.pending.clear();
+  auto idle = decide_execution_admission(in);
+  CHECK(idle.reasons.counts == reason_map{{R::no_pending_sources, 1}});
+  CHECK_FALSE(idle.error);
+
+  // Without a name the flag means nothing (the default profile is the policy's choice).
+  in.pending = ready_sources(1);
+  in.policy.deployment_profile_name.reset();
+  CHECK(decide_execution_admission(in).executions.size() == 1);
 }
 
 TEST_CASE("execution claims: pending_at ASC NULLS LAST, then created_at, live claims excluded") {

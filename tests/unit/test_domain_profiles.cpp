@@ -79,6 +79,45 @@ TEST_CASE("defaults for minimal bodies") {
   CHECK(effective_remote_user(s, std::string(" "), std::nullopt) == "root");
 }
 
+TEST_CASE("delete_finished_sessions: off by default, kept when on, a boolean only") {
+  auto body = [](const char* extra) {
+    return json::parse(std::string(R"({"name":"dim","deployment":{"kind":"rest_remote",)"
+                                   R"("deploy_host":"dim.local")") +
+                       extra + "}}");
+  };
+  auto off = validate_deployment_profile_body(body(""));
+  REQUIRE(off.valid());
+  CHECK_FALSE(std::get<RestRemoteDeployment>(off.profile->deployment).delete_finished_sessions);
+  // Absent when off, so profiles stored before the option keep their spec_sha256.
+  CHECK_FALSE(to_json(off.profile->deployment).as_object().contains("delete_finished_sessions"));
+  CHECK(profile_spec_sha256(
+            validate_deployment_profile_body(body(R"(,"delete_finished_sessions":false)"))
+                .profile.value()) == profile_spec_sha256(*off.profile));
+
+  auto on = validate_deployment_profile_body(body(R"(,"delete_finished_sessions":true)"));
+  REQUIRE(on.valid());
+  CHECK(std::get<RestRemoteDeployment>(on.profile->deployment).delete_finished_sessions);
+  CHECK(to_json(on.profile->deployment).at("delete_finished_sessions") == true);
+  CHECK(profile_spec_sha256(*on.profile) != profile_spec_sha256(*off.profile));
+  // The stored form parses back to the same profile.
+  CHECK(
+      profile_spec_sha256(validate_deployment_profile_body(to_json(*on.profile)).profile.value()) ==
+      profile_spec_sha256(*on.profile));
+
+  auto bad = validate_deployment_profile_body(body(R"(,"delete_finished_sessions":"yes")"));
+  INFO(describe(bad.diagnostics));
+  CHECK_FALSE(bad.valid());
+  bool named = false;
+  for (const auto& d : bad.diagnostics)
+    named = named || d.path == "deployment.delete_finished_sessions";
+  CHECK(named);
+  // A Slurm deployment has no DIM sessions: the key is unknown there.
+  auto slurm = validate_deployment_profile_body(json::parse(
+      R"({"name":"s","deployment":{"kind":"slurm_remote","login_node":"login","account":"acc",)"
+      R"("home_dir":"/h","log_dir":"/h/log","dlg_root":"/h/dlg","delete_finished_sessions":true}})"));
+  CHECK(has(slurm.diagnostics, "deployment.delete_finished_sessions", "invalid_config_structure"));
+}
+
 TEST_CASE("DIM base URL") {
   RestRemoteDeployment r;
   CHECK_FALSE(dim_base_url(r));
