@@ -116,7 +116,7 @@ try:
     with open(broken, "w") as f:
         f.write("{not a graph")
     upload_config(srv, wallaby_config(broken))
-    create_profile(srv, "sim-dim", {"kind": "rest_remote", "deploy_host": "127.0.0.1", "deploy_port": 8001})
+    create_profile(srv, "slurm-remote", {"kind": "rest_remote", "deploy_host": "127.0.0.1", "deploy_port": 8001})
     st, row, _, _ = srv.request("POST", V2 + "/sources", {"project_module": "wallaby_hires",
                                                            "source_identifier": IDENTS[0], "enabled": True})
     source_id = row["uuid"]
