@@ -459,6 +459,12 @@ class slurm_backend final : public execution_backend {
     } else {
       r.outcome = "found";
       r.scheduler_job_id = matches.front().job_id;
+      // The job runs in its session folder (sbatch --chdir): trusted only under dlg_root.
+      auto root = slurm(ref.profile).dlg_root;
+      while (root.size() > 1 && root.back() == '/') root.pop_back();
+      const auto& dir = matches.front().work_dir;
+      if (!root.empty() && dir.rfind(root + "/", 0) == 0 && dir.find("/..") == std::string::npos)
+        r.remote_session_dir = dir;
       domain::SlurmObservation s;
       s.job_id = matches.front().job_id;
       s.state = matches.front().state;

@@ -580,14 +580,14 @@ std::string slurm_utc_time(std::chrono::system_clock::time_point t) {
 }
 
 std::string squeue_name_command(std::string_view job_name) {
-  return "squeue -h -t all --name=" + shell_quote(job_name) + " -o '%i|%j|%T|%R'";
+  return "squeue -h -t all --name=" + shell_quote(job_name) + " -o '%i|%j|%T|%R|%Z'";
 }
 
 std::string sacct_name_command(std::string_view job_name,
                                std::chrono::system_clock::time_point not_before) {
   return "TZ=UTC sacct -n -X --name=" + shell_quote(job_name) +
          " --starttime=" + shell_quote(slurm_utc_time(not_before)) +
-         " -o 'JobIDRaw,JobName,State,Reason' -P";
+         " -o 'JobIDRaw,JobName,State,Reason,WorkDir' -P";
 }
 
 namespace {
@@ -598,9 +598,9 @@ Result<std::vector<SlurmNameMatch>> parse_name_lookup(std::string_view text,
   for (auto line : lines_of(text)) {
     if (trim(line).empty()) continue;
     auto f = split(line, '|');
-    if (f.size() != 4)
+    if (f.size() < 5)
       return DomainError{std::string(slurm_source_name(source)) +
-                         " name lookup line does not have 4 fields: " + std::string(line)};
+                         " name lookup line does not have 5 fields: " + std::string(line)};
     SlurmNameMatch m;
     m.job_id = trim_copy(f[0]);
     m.name = std::string(f[1]);
@@ -608,6 +608,9 @@ Result<std::vector<SlurmNameMatch>> parse_name_lookup(std::string_view text,
     m.raw = trim_copy(f[2]);
     m.state = normalize_slurm_state(m.raw);
     m.reason = trim_copy(f[3]);
+    // The working directory is the last field and may itself hold a '|'.
+    auto dir_at = f[0].size() + f[1].size() + f[2].size() + f[3].size() + 4;
+    m.work_dir = trim_copy(line.substr(std::min(dir_at, line.size())));
     m.source = source;
     out.push_back(std::move(m));
   }

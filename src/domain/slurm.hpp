@@ -170,18 +170,21 @@ struct SlurmNameMatch {
   SlurmState state = SlurmState::unknown;
   std::string raw;
   std::string reason;
+  std::string work_dir;  // the job's working directory: its session folder (sbatch --chdir)
   SlurmSource source = SlurmSource::none;
 };
 
 // "YYYY-MM-DDTHH:MM:SS" in UTC (sacct --starttime under TZ=UTC).
 std::string slurm_utc_time(std::chrono::system_clock::time_point t);
 
-// `squeue -h -t all --name=<SID> -o '%i|%j|%T|%R'` (`-t all`: see squeue_poll_command).
+// `squeue -h -t all --name=<SID> -o '%i|%j|%T|%R|%Z'` (`-t all`: see squeue_poll_command); %Z
+// and sacct's WorkDir give the session folder an adopted run records (sbatch --chdir).
 std::string squeue_name_command(std::string_view job_name);
 std::string sacct_name_command(std::string_view job_name,
                                std::chrono::system_clock::time_point not_before);
 
-// Exactly 4 fields per non-empty line (else an error); only exact name matches are kept.
+// 5 fields per non-empty line (else an error; the last, the working directory, may hold '|');
+// only exact name matches are kept.
 // States are normalised (the Rust code fed raw states into the mapping).
 Result<std::vector<SlurmNameMatch>> parse_squeue_name_lookup(std::string_view stdout_text,
                                                              std::string_view job_name);

@@ -141,6 +141,11 @@ try:
     st, obs, _, _ = srv.request("GET", f"{V2}/executions/{eid}/observations")
     lookups = [o for o in obs if o["source_version"] == "beampipe-slurm-name-lookup/v1"]
     c.eq("one name lookup found it", [o["payload"]["outcome"] for o in lookups][:1], ["found"])
+    # #17 item 7: the adopted run knows its session folder (the job's working directory).
+    c.true("adopted with its session folder", row["adopted_by_lookup"] and
+           (row["remote_session_dir"] or "").startswith(DLG_ROOT + "/workspace/")
+           and row["beampipe_run_record"]["slurm"]["paths"]["session_dir"] == row["remote_session_dir"])
+    c.eq("and no stale error", (row["last_error"], row["failure_class"]), (None, None))
 
     # A known_hosts whose key for the login node is another one: sshd still sends its banner,
     # but no SSH command can run, and /ready says so.

@@ -361,27 +361,29 @@ TEST_CASE("find_by_name parsing") {
   const std::string name = "BeampipeExecution-E1-2026-01-01T00-00-00";
   auto t = std::chrono::system_clock::time_point{} + std::chrono::seconds(1767225600);
   CHECK(slurm_utc_time(t) == "2026-01-01T00:00:00");
-  CHECK(squeue_name_command(name) == "squeue -h -t all --name=" + name + " -o '%i|%j|%T|%R'");
+  CHECK(squeue_name_command(name) == "squeue -h -t all --name=" + name + " -o '%i|%j|%T|%R|%Z'");
   CHECK(sacct_name_command(name, t) ==
         "TZ=UTC sacct -n -X --name=" + name +
-            " --starttime=2026-01-01T00:00:00 -o 'JobIDRaw,JobName,State,Reason' -P");
+            " --starttime=2026-01-01T00:00:00 -o 'JobIDRaw,JobName,State,Reason,WorkDir' -P");
   CHECK(scancel_command("17") == "scancel -- 17");
 
-  auto sq =
-      parse_squeue_name_lookup("7|" + name + "|COMPLETING|vm\n8|" + name + "x|RUNNING|vm\n", name);
+  auto sq = parse_squeue_name_lookup(
+      "7|" + name + "|COMPLETING|vm|/dlg/workspace/s|1\n8|" + name + "x|RUNNING|vm|/home/u\n",
+      name);
   REQUIRE(sq.ok());
   REQUIRE(sq.value().size() == 1);
   CHECK(sq.value()[0].job_id == "7");
-  CHECK(sq.value()[0].state == SlurmState::running);  // normalised, not UNKNOWN
+  CHECK(sq.value()[0].work_dir == "/dlg/workspace/s|1");  // the last field keeps its '|'
+  CHECK(sq.value()[0].state == SlurmState::running);      // normalised, not UNKNOWN
   CHECK(sq.value()[0].source == SlurmSource::squeue);
 
   auto sa = parse_sacct_name_lookup(
-      "7|" + name + "|RUNNING|None\n6|" + name + "|CANCELLED by 1002|None\n", name);
+      "7|" + name + "|RUNNING|None|/dlg/w\n6|" + name + "|CANCELLED by 1002|None|\n", name);
   REQUIRE(sa.ok());
   REQUIRE(sa.value().size() == 2);
   CHECK(sa.value()[1].state == SlurmState::cancelled);
   CHECK_FALSE(parse_sacct_name_lookup("7|" + name + "|RUNNING\n", name).ok());
-  CHECK_FALSE(parse_squeue_name_lookup("7|" + name + "|RUNNING|vm|extra\n", name).ok());
+  CHECK_FALSE(parse_squeue_name_lookup("7|" + name + "|RUNNING|vm\n", name).ok());
 
   auto merged = merge_name_matches(sq.value(), sa.value());
   REQUIRE(merged.size() == 2);
