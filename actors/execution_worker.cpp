@@ -256,8 +256,15 @@ struct execution_worker::impl {
       {
         std::lock_guard lk(mu);
         if (active.count(w.id)) continue;
-        // The read model has not caught up with what this worker last wrote: wait.
-        if (auto it = seen_version.find(w.id); it != seen_version.end() && w.version < it->second)
+        // The read model has not caught up with what this worker last wrote: wait. A poll is
+        // the exception: it only asks and records an observation the aggregate judges on its
+        // own state, and skipping it left the run out of its target's round (issue #17).
+        bool polled_run = (w.submission == "submitted" ||
+                           (w.submission == "uncertain" && !w.scheduler_job_id.empty())) &&
+                          !w.cancel_requested && w.status != "completed" && w.status != "failed" &&
+                          w.status != "cancelled" && w.status != "not_submitted";
+        if (auto it = seen_version.find(w.id);
+            it != seen_version.end() && w.version < it->second && !polled_run)
           continue;
       }
       if (w.status == "completed" || w.status == "failed" || w.status == "cancelled" ||

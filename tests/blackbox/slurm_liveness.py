@@ -4,6 +4,8 @@
   that instant, so one job was asked once and the other 32 times);
 - squeue failing for a while: the failure is recorded once as an observation, the target is
   asked less often, and the run completes once squeue answers again;
+- sshd going away mid-run (connections killed, not listening): failing polls recorded once,
+  and the run completes once it is back;
 - sbatch accepted but its answer lost: the run is uncertain, found by name, adopted with the
   details a receipt would have given (session folder, staging root, no stale error), and
   completes, with exactly one job of that name.
@@ -102,6 +104,24 @@ def wait_for(what, predicate, timeout=120):
         time.sleep(0.2)
 
 
+SSHD_PID = "/run/sshd-loopback-slurm.pid"
+SSHD = ["/usr/sbin/sshd", "-f", "/var/lib/loopback-slurm/sshd_config", "-E", "/var/log/sshd-loopback-slurm.log"]
+
+
+def stop_sshd():
+    subprocess.run(["pkill", "-KILL", "-f", "^sshd: " + USER], check=False)
+    with open(SSHD_PID) as f:
+        os.kill(int(f.read().strip()), 15)
+    wait_for("sshd to stop", lambda: subprocess.run(["pgrep", "-f", "loopback-slurm/sshd_config"],
+                                                    capture_output=True).returncode != 0, timeout=30)
+
+
+def start_sshd():
+    """As scripts/slurm-up.sh starts it."""
+    if subprocess.run(["pgrep", "-f", "loopback-slurm/sshd_config"], capture_output=True).returncode != 0:
+        subprocess.run(SSHD, check=True)
+
+
 c = Checks()
 tmp = tempfile.mkdtemp(prefix="beampipe-slurm-liveness-")
 install_wrappers()
@@ -159,6 +179,21 @@ try:
     st, obs, _, _ = srv.request("GET", f"{V2}/executions/{eid}/observations")
     c.eq("the failure was recorded once, not once per round", [o["raw_state"] for o in obs].count("poll_error"), 1)
 
+    # The login node's sshd goes away mid-run: its connections are killed (our pooled one
+    # among them) and it stops listening. The failing polls are recorded, not looped on, and
+    # once sshd is back the run completes.
+    eid = run(beampipe_test_sleep_seconds="15")
+    wait_execution(srv, eid, lambda r: r["scheduler_state"] == "running", timeout=120)
+    stop_sshd()
+    row = wait_execution(srv, eid, lambda r: r["scheduler_raw_state"] == "poll_error", timeout=120)
+    c.eq("the unreachable login node is recorded, the run left running", row["status"], "running")
+    start_sshd()
+    row = wait_execution(srv, eid, lambda r: r["status"] in TERMINAL, timeout=300)
+    c.eq("the run completes once sshd is back", (row["status"], row["scheduler_state"]), ("completed", "succeeded"))
+    st, obs, _, _ = srv.request("GET", f"{V2}/executions/{eid}/observations")
+    c.true("the outage was recorded on change, not per round",
+           1 <= [o["raw_state"] for o in obs].count("poll_error") <= 3)
+
     # sbatch accepted the job but its answer was lost.
     open(SBATCH_LOSE, "w").close()
     os.chmod(SBATCH_LOSE, 0o666)
@@ -178,6 +213,7 @@ except Exception:
     print("\n".join(list(srv.log)[-60:]))
     raise
 finally:
+    start_sshd()
     srv.stop()
     tm.stop()
     remove_wrappers()
