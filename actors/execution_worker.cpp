@@ -819,6 +819,18 @@ struct execution_worker::impl {
       // no receipt and no session block in their run record).
       bool slurm = backend->scheduler_name() == "slurm";
       auto session = text(*row, "daliuge_session_id");
+      json::value physical_sha = nullptr;
+      if (!r.physical_graph.is_null()) {
+        auto physical_text = json::serialize(r.physical_graph);
+        auto sha = put_artifact("application/json", physical_text);
+        physical_sha = sha;
+        body["physical_graph_sha256"] = sha;
+        body["artifacts"] = json::array{json::object{{"kind", "physical_graph"},
+                                                     {"sha256", sha},
+                                                     {"size_bytes", physical_text.size()},
+                                                     {"media_type", "application/json"},
+                                                     {"producer_phase", "submit"}}};
+      }
       json::object receipt_doc{
           {"schema", "beampipe-submission-receipt/v1"},
           {"scheduler_name", backend->scheduler_name()},
@@ -828,7 +840,7 @@ struct execution_worker::impl {
           {"staging_root",
            dir.empty() ? json::value(nullptr) : json::value(dir + "/wallaby-staging")},
           {"workflow_manifest_sha256", text(*row, "manifest_sha256")},
-          {"physical_graph_sha256", nullptr},
+          {"physical_graph_sha256", physical_sha},
           {"next_status", slurm ? "awaiting_scheduler" : "running"},
           {"adopted_by_lookup", true}};
       body["submission_receipt_sha256"] =

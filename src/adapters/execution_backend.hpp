@@ -85,6 +85,9 @@ struct lookup_result {
   std::string outcome;  // found | not_found | ambiguous | error
   std::string scheduler_job_id;
   std::string remote_session_dir;
+  // What the backend holds of the found submission's physical graph (DIM: the session's
+  // graph), or null.
+  boost::json::value physical_graph;
   observation state;
   boost::json::object payload;  // what was asked and seen, for the observation row
 };

@@ -183,6 +183,11 @@ class rest_backend final : public execution_backend {
     r.outcome = "found";
     r.scheduler_job_id = ref.session_id;
     r.state = poll_one(dim, ref.session_id);
+    try {
+      r.physical_graph = dim.graph(ref.session_id);  // what the lost receipt would have named
+    } catch (const std::exception&) {
+      // Best effort: the adoption does not depend on it.
+    }
     return r;
   }
 

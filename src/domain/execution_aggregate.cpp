@@ -633,6 +633,8 @@ decision decide_observe(const json::object& s, const command& c) {
       e.after["adopted_by_lookup"] = true;
       e.after["last_error"] = nullptr;
       e.after["failure_class"] = nullptr;
+      if (auto it = b.find("artifacts"); it != b.end() && it->value().is_array())
+        e.extra["artifacts"] = it->value();
       if (auto sha = str(b, "submission_receipt_sha256"); !sha.empty()) {
         e.after["submission_receipt_sha256"] = sha;
         e.provenance_row("execution.submission_adopted",

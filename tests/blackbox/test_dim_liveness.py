@@ -105,6 +105,9 @@ try:
            and "execution.redeploy_intended" in events(eid))
     c.eq("two deploys, one session", (len(requests_to(f"{sid}/deploy")), len(creates(sid))), (2, 1))
     c.eq("the adopted run has no stale error", (row["last_error"], row["failure_class"]), (None, None))
+    st, arts, _, _ = srv.request("GET", f"{V2}/executions/{eid}/artifacts")
+    c.true("it has the receipt and the physical graph the DIM holds", row["submission_receipt_sha256"]
+           and row["physical_graph_sha256"] in [a["sha256"] for a in arts if a["kind"] == "physical_graph"])
 
     # 2. The append's answer is lost: the session exists but never got its graph (PRISTINE).
     # Nothing can run there, so the run fails for certain, at once and without a redeploy.
