@@ -1,5 +1,6 @@
 """Every DALiuGE run reaches an end (issue #17), against the TM + DIM stand-in with faults:
-a deploy refused with 555 (one recorded redeploy, then the run completes), an append lost
+a deploy refused with 555 or hung past its timeout (one recorded redeploy, then the run
+completes), an append lost
 (the session never got its graph: a clear failure), a redeploy refused too (a clear failure
 after its grace), the DIM restarting mid-run (the run is lost, not running for ever), a cancel
 reaching a DIM that forgot the session, a cancel never confirmed (withdrawn, then abandoned),
@@ -108,6 +109,18 @@ try:
     st, arts, _, _ = srv.request("GET", f"{V2}/executions/{eid}/artifacts")
     c.true("it has the receipt and the physical graph the DIM holds", row["submission_receipt_sha256"]
            and row["physical_graph_sha256"] in [a["sha256"] for a in arts if a["kind"] == "physical_graph"])
+
+    # 1b. The deploy hangs past its 30 s timeout (the stand-in holds it for 90 s): uncertain,
+    # found BUILDING, deployed again (recorded), completes; the held deploy then meets a
+    # running session and changes nothing.
+    dlg.dim("DELETE", "/__standin/requests")
+    fault("/deploy$", "delay", delay_ms=90000)
+    eid = run()
+    row = wait_execution(srv, eid, lambda r: r["status"] in TERMINAL, timeout=150)
+    sid = row["daliuge_session_id"]
+    c.eq("a hung deploy: redeployed once and completed",
+         (row["status"], row["redeploy_intended_at"] is not None, len(creates(sid))), ("completed", True, 1))
+    dlg.dim("DELETE", "/__standin/faults")
 
     # 2. The append's answer is lost: the session exists but never got its graph (PRISTINE).
     # Nothing can run there, so the run fails for certain, at once and without a redeploy.
