@@ -3,6 +3,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "events/envelope.hpp"
+
 namespace beampipe::events {
 namespace json = boost::json;
 
@@ -60,6 +62,19 @@ json::object parse_payload(std::string_view text) {
   if (!v) throw std::runtime_error("event payload is not JSON: " + why);
   if (!v->is_object()) throw std::runtime_error("event payload is not a JSON object");
   return std::move(v->get_object());
+}
+
+boost::json::object feed_json(const recorded_event& e) {
+  return {{"position", e.position},
+          {"event_id", e.event_id},
+          {"stream_id", e.stream_id},
+          {"stream_type", e.stream_type},
+          {"stream_version", e.stream_version},
+          {"type", e.type},
+          {"schema_version", e.schema_version},
+          {"data", parse_payload(e.data)},
+          {"metadata", parse_payload(e.metadata)},
+          {"recorded_at", e.recorded_at}};
 }
 
 }  // namespace beampipe::events

@@ -25,4 +25,10 @@ std::optional<std::string> storage_problem(std::string_view json_text,
 // problem. Accepts everything storage_problem accepts.
 boost::json::object parse_payload(std::string_view json_text);
 
+struct recorded_event;
+// An event as the /api/v2/events feed answers it and `beampipe events export` writes it (one
+// shape for both, so an export is the feed): position, event_id, stream_id, stream_type,
+// stream_version, type, schema_version, data, metadata, recorded_at.
+boost::json::object feed_json(const recorded_event& e);
+
 }  // namespace beampipe::events

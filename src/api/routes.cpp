@@ -546,19 +546,7 @@ response event_feed(app_context& ctx, request& req) {
       }
       if (static_cast<int64_t>(evs.size()) < limit) break;
     }
-    for (auto& e : page) {
-      json::object o{{"position", e.position},
-                     {"event_id", e.event_id},
-                     {"stream_id", e.stream_id},
-                     {"stream_type", e.stream_type},
-                     {"stream_version", e.stream_version},
-                     {"type", e.type},
-                     {"schema_version", e.schema_version},
-                     {"data", events::parse_payload(e.data)},
-                     {"metadata", events::parse_payload(e.metadata)},
-                     {"recorded_at", e.recorded_at}};
-      out.push_back(std::move(o));
-    }
+    for (auto& e : page) out.push_back(events::feed_json(e));
   });
   return json_response(200, json::object{{"events", std::move(out)}, {"next_after", next}});
 }

@@ -4,6 +4,7 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -62,6 +63,8 @@ Commands:
   projections dead-letters events a projection could not apply (--retry POSITION)
   replay --verify          rebuild every projection in a shadow schema and compare digests
   events tail              print the global event feed
+  events export [-o FILE] [--artifacts DIR]
+                           the whole store as JSON lines in the feed's shape (backup, audit)
   project validate -f FILE validate a project config (YAML or JSON)
   admin create-user        add a user (--username --password-file|--password --email
                            [--superuser]); also admin set-password, admin disable-user
@@ -129,7 +132,7 @@ struct args {
 // Options that take a value; everything else starting with -- is a flag.
 const std::set<std::string> kValued = {
     "data-dir", "bind",     "name",          "after", "limit",    "database-url", "file",
-    "worker",   "username", "password-file", "email", "password", "retry"};
+    "worker",   "username", "password-file", "email", "password", "retry",        "artifacts"};
 
 args parse_args(int argc, char** argv, int from) {
   args a;
@@ -829,11 +832,83 @@ int cmd_security(const args& a) {
   return failed ? 1 : 0;
 }
 
+// The whole store in read order, one event per line in the feed's shape, written to FILE
+// (under FILE.partial, renamed when complete) or standard output; with --artifacts DIR every
+// content-addressed artifact too, as DIR/<sha256> plus DIR/index.jsonl {sha256, media_type,
+// size_bytes}. Issue #18: backup, moving a store, and the auditor's copy.
+int cmd_events_export(const args& a) {
+  auto c = store::connect(require_database_url(a), "beampipe-export");
+  std::optional<std::string> file = a.opt("o");
+  if (!file) file = a.opt("output");
+  std::ofstream out_file;
+  if (file) {
+    out_file.open(*file + ".partial", std::ios::binary | std::ios::trunc);
+    if (!out_file) throw std::invalid_argument("cannot write " + *file + ".partial");
+  }
+  std::ostream& out = file ? static_cast<std::ostream&>(out_file) : std::cout;
+  events::read_position from{};
+  int64_t count = 0;
+  for (;;) {
+    auto batch = store::read_all(*c, from, 1000);
+    for (const auto& e : batch) {
+      out << boost::json::serialize(events::feed_json(e)) << "\n";
+      from = events::position_of(e);
+      ++count;
+    }
+    if (batch.size() < 1000) break;
+  }
+  out.flush();
+  if (!out) throw std::runtime_error("writing the export failed");
+  int64_t artifacts = 0;
+  if (auto dir = a.opt("artifacts")) {
+    std::filesystem::create_directories(*dir);
+    std::ofstream index(std::filesystem::path(*dir) / "index.jsonl", std::ios::trunc);
+    std::string after;
+    for (;;) {
+      pqxx::read_transaction tx{*c};
+      auto rows = tx.exec_params(
+          "SELECT sha256, media_type, content FROM artifact_blobs WHERE sha256 > $1 "
+          "ORDER BY sha256 LIMIT 50",
+          after);
+      for (const auto& r : rows) {
+        auto sha = r[0].as<std::string>();
+        pqxx::binarystring bytes(r[2]);
+        std::ofstream blob(std::filesystem::path(*dir) / sha, std::ios::binary | std::ios::trunc);
+        blob.write(reinterpret_cast<const char*>(bytes.data()),
+                   static_cast<std::streamsize>(bytes.size()));
+        if (!blob) throw std::runtime_error("writing artifact " + sha + " failed");
+        index << boost::json::serialize(boost::json::object{{"sha256", sha},
+                                                            {"media_type", r[1].as<std::string>()},
+                                                            {"size_bytes", bytes.size()}})
+              << "\n";
+        after = sha;
+        ++artifacts;
+      }
+      if (rows.size() < 50) break;
+    }
+    if (!index.flush()) throw std::runtime_error("writing the artifact index failed");
+  }
+  if (file) {
+    out_file.close();
+    std::filesystem::rename(*file + ".partial", *file);
+  }
+  std::cerr << "exported " << count << " events" << (a.has("artifacts") ? " and " : "")
+            << (a.has("artifacts") ? std::to_string(artifacts) + " artifacts" : std::string())
+            << "\n";
+  return 0;
+}
+
 int cmd_events(const args& a) {
+  if (a.positional.size() >= 2 && a.positional[1] == "export" && !a.has("help"))
+    return cmd_events_export(a);
   if (a.has("help") || a.positional.size() < 2 || a.positional[1] != "tail") {
     std::cout << "Usage: beampipe events tail [--after POSITION] [--limit N] [--follow] "
                  "[--database-url URL]\n"
-                 "Prints events as JSON lines in the store's read order.\n";
+                 "       beampipe events export [-o FILE] [--artifacts DIR] [--database-url URL]\n"
+                 "tail prints events as JSON lines in the store's read order; export writes the "
+                 "whole store in the /api/v2/events feed's shape (to FILE, complete or not at "
+                 "all) and, with --artifacts, every stored artifact as DIR/<sha256> with "
+                 "DIR/index.jsonl.\n";
     return a.has("help") ? 0 : 2;
   }
   auto c = store::connect(require_database_url(a), "beampipe-tail");
@@ -860,15 +935,7 @@ int cmd_events(const args& a) {
   while (!g_stop) {
     auto batch = store::read_all(*c, from, 500);
     for (const auto& e : batch) {
-      boost::json::object o{{"position", e.position},
-                            {"stream_id", e.stream_id},
-                            {"stream_version", e.stream_version},
-                            {"type", e.type},
-                            {"event_id", e.event_id},
-                            {"recorded_at", e.recorded_at},
-                            {"data", events::parse_payload(e.data)},
-                            {"metadata", events::parse_payload(e.metadata)}};
-      std::cout << boost::json::serialize(o) << "\n";
+      std::cout << boost::json::serialize(events::feed_json(e)) << "\n";
       from = events::position_of(e);
       if (limit > 0 && ++printed >= limit) return 0;
     }
