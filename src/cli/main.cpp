@@ -26,6 +26,7 @@
 #include "cli/archives.hpp"
 #include "cli/backends.hpp"
 #include "cli/demo.hpp"
+#include "cli/history.hpp"
 #include "cli/logging.hpp"
 #include "cli/openapi_export.hpp"
 #include "cli/security.hpp"
@@ -65,6 +66,8 @@ Commands:
   events tail              print the global event feed
   events export [-o FILE] [--artifacts DIR]
                            the whole store as JSON lines in the feed's shape (backup, audit)
+  events import FILE [--artifacts DIR]
+                           load an export (idempotent; conflicts refused), rebuild read models
   project validate -f FILE validate a project config (YAML or JSON)
   admin create-user        add a user (--username --password-file|--password --email
                            [--superuser]); also admin set-password, admin disable-user
@@ -656,6 +659,19 @@ int cmd_dead_letters(const args& a) {
   });
 }
 
+// Resets the read models (all, or the named ones) and replays the store into them.
+void rebuild_projections(pqxx::connection& c, projections::engine& eng,
+                         const std::vector<std::string>& names) {
+  auto head = store::head_position(c);
+  eng.reset(c, names);
+  auto t0 = std::chrono::steady_clock::now();
+  auto total = eng.catch_up(c, 10000, nullptr, [&](size_t n) {
+    std::cout << "rebuilt " << n << " events (head position " << head << ")\n" << std::flush;
+  });
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::cout << "rebuild complete: " << total << " events in " << secs << " s\n";
+}
+
 int cmd_projections(const args& a) {
   bool rebuild = a.positional.size() >= 2 && a.positional[1] == "rebuild";
   bool dead = a.positional.size() >= 2 && a.positional[1] == "dead-letters";
@@ -684,14 +700,7 @@ int cmd_projections(const args& a) {
     if (!known) throw std::invalid_argument("unknown projection '" + *n + "'");
     names.push_back(*n);
   }
-  auto head = store::head_position(*c);
-  eng->reset(*c, names);
-  auto t0 = std::chrono::steady_clock::now();
-  auto total = eng->catch_up(*c, 10000, nullptr, [&](size_t n) {
-    std::cout << "rebuilt " << n << " events (head position " << head << ")\n" << std::flush;
-  });
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::cout << "rebuild complete: " << total << " events in " << secs << " s\n";
+  rebuild_projections(*c, *eng, names);
   return 0;
 }
 
@@ -898,17 +907,43 @@ int cmd_events_export(const args& a) {
   return 0;
 }
 
+// Loads an export into the store (see cli/history.hpp), then rebuilds the read models.
+int cmd_events_import(const args& a) {
+  if (a.positional.size() < 3) throw std::invalid_argument("events import needs a FILE");
+  std::ifstream in(a.positional[2], std::ios::binary);
+  if (!in) throw std::invalid_argument("cannot read " + a.positional[2]);
+  auto c = store::connect(require_database_url(a), "beampipe-import");
+  store::migrate(*c);
+  bool tty = ::isatty(STDERR_FILENO);
+  auto report = cli::import_history(*c, in, a.opt("artifacts"), [&](int64_t lines) {
+    if (tty) std::cerr << "\rimported " << lines << " lines" << std::flush;
+  });
+  if (tty) std::cerr << "\r";
+  std::cout << "imported " << report.added << " of " << report.read << " events ("
+            << report.read - report.added << " already stored)"
+            << (a.has("artifacts") ? ", " + std::to_string(report.artifacts) + " artifacts" : "")
+            << "\n";
+  auto eng = make_engine();
+  rebuild_projections(*c, *eng, {});
+  return 0;
+}
+
 int cmd_events(const args& a) {
   if (a.positional.size() >= 2 && a.positional[1] == "export" && !a.has("help"))
     return cmd_events_export(a);
+  if (a.positional.size() >= 2 && a.positional[1] == "import" && !a.has("help"))
+    return cmd_events_import(a);
   if (a.has("help") || a.positional.size() < 2 || a.positional[1] != "tail") {
     std::cout << "Usage: beampipe events tail [--after POSITION] [--limit N] [--follow] "
                  "[--database-url URL]\n"
                  "       beampipe events export [-o FILE] [--artifacts DIR] [--database-url URL]\n"
+                 "       beampipe events import FILE [--artifacts DIR] [--database-url URL]\n"
                  "tail prints events as JSON lines in the store's read order; export writes the "
                  "whole store in the /api/v2/events feed's shape (to FILE, complete or not at "
                  "all) and, with --artifacts, every stored artifact as DIR/<sha256> with "
-                 "DIR/index.jsonl.\n";
+                 "DIR/index.jsonl; import loads such a file (positions, ids and times kept; "
+                 "identical events already stored are skipped, conflicting ones refuse the whole "
+                 "import) and rebuilds the read models.\n";
     return a.has("help") ? 0 : 2;
   }
   auto c = store::connect(require_database_url(a), "beampipe-tail");
