@@ -21,14 +21,16 @@ beampipe through the API, on the simulated archive and backends:
 - jobs: the discovery and execute jobs all of the above made.
 
 It writes into the target folder:
-  events.jsonl   the whole store, one event per line, in the /api/v2/events feed's shape
-  artifacts/     every execution artifact, gzip-compressed, named <sha256>.gz
+  events.jsonl   the whole store (`beampipe events export`: the /api/v2/events feed's shape)
+  artifacts/     index.jsonl and every stored artifact, gzip-compressed, as <sha256>.gz
   answers.json   {"GET <path>": body} for the read routes over that history
 """
 import gzip
 import json
 import os
+import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -137,17 +139,21 @@ def main(out):
                 break
             time.sleep(0.5)
 
-        # --- the store, in the feed's shape
-        events, after = [], 0
-        while True:
-            feed = srv.request("GET", f"{V2}/events?limit=1000&after={after}")[1]
-            events += feed["events"]
-            if len(feed["events"]) < 1000:
-                break
-            after = feed["next_after"]
-        with open(os.path.join(out, "events.jsonl"), "w") as f:
-            for e in events:
-                f.write(json.dumps(e, sort_keys=True, ensure_ascii=False) + "\n")
+        # --- the store, as `beampipe events export` writes it (the feed's shape)
+        exported = os.path.join(tmp, "export")
+        p = subprocess.run([os.environ["BEAMPIPE_BIN"], "events", "export", "-o", os.path.join(out, "events.jsonl"),
+                            "--artifacts", exported], env=dict(os.environ, DATABASE_URL=srv.conninfo),
+                           capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stderr
+        with open(os.path.join(out, "events.jsonl")) as f:
+            events = f.readlines()
+        shutil.copy(os.path.join(exported, "index.jsonl"), os.path.join(out, "artifacts", "index.jsonl"))
+        with open(os.path.join(exported, "index.jsonl")) as f:
+            for line in f:
+                sha = json.loads(line)["sha256"]
+                with open(os.path.join(exported, sha), "rb") as src, \
+                        gzip.open(os.path.join(out, "artifacts", sha + ".gz"), "wb") as dst:
+                    dst.write(src.read())
 
         # --- the read routes over it
         answers = {}
@@ -167,12 +173,7 @@ def main(out):
             get(f"/executions/{eid}")
             for tail in ["events", "observations", "summary", "ledger-snapshot", "status"]:
                 get(f"/executions/{eid}/{tail}")
-            arts = get(f"/executions/{eid}/artifacts")
-            for a in arts if isinstance(arts, list) else []:
-                st, _, hdrs, raw = srv.request("GET", f"{V2}/executions/{eid}/artifacts/{a['kind']}")
-                sha = dict((k.lower(), v) for k, v in hdrs.items()).get("x-content-sha256", a["sha256"])
-                with gzip.open(os.path.join(out, "artifacts", sha + ".gz"), "wb") as f:
-                    f.write(raw.encode("utf-8"))
+            get(f"/executions/{eid}/artifacts")
         with open(os.path.join(out, "answers.json"), "w") as f:
             json.dump({"runs": runs, "sources": ids, "answers": answers}, f, indent=1, sort_keys=True,
                       ensure_ascii=False)
