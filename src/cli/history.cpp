@@ -62,6 +62,9 @@ import_report import_history(pqxx::connection& c, std::istream& in,
   while (std::getline(in, line)) {
     ++line_no;
     if (line.empty()) continue;
+    // No event may be larger than the store takes (data and metadata, plus the envelope).
+    if (line.size() > events::kMaxDataBytes + events::kMaxMetadataBytes + 64 * 1024)
+      throw at_line(line_no, "longer than any event the store accepts");
     json::object e;
     try {
       auto v = json::parse(line);
