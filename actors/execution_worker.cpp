@@ -20,6 +20,7 @@
 #include "domain/aggregates.hpp"
 #include "domain/canonical_json.hpp"
 #include "domain/daliuge.hpp"
+#include "domain/execution_fsm.hpp"
 #include "domain/graph_prep.hpp"
 #include "domain/manifest.hpp"
 #include "domain/project_config.hpp"
@@ -253,22 +254,22 @@ struct execution_worker::impl {
     // round used to poll only the runs due at that instant, starving the others).
     std::map<std::string, std::vector<std::string>> pollable;
     for (const auto& w : rows) {
+      auto status = domain::parse_execution_status(w.status);
+      bool ended = status && domain::is_terminal(*status);
       {
         std::lock_guard lk(mu);
         if (active.count(w.id)) continue;
         // The read model has not caught up with what this worker last wrote: wait. A poll is
         // the exception: it only asks and records an observation the aggregate judges on its
         // own state, and skipping it left the run out of its target's round (issue #17).
-        bool polled_run = (w.submission == "submitted" ||
-                           (w.submission == "uncertain" && !w.scheduler_job_id.empty())) &&
-                          !w.cancel_requested && w.status != "completed" && w.status != "failed" &&
-                          w.status != "cancelled" && w.status != "not_submitted";
+        bool polled_run = !ended && !w.cancel_requested &&
+                          (w.submission == "submitted" ||
+                           (w.submission == "uncertain" && !w.scheduler_job_id.empty()));
         if (auto it = seen_version.find(w.id);
             it != seen_version.end() && w.version < it->second && !polled_run)
           continue;
       }
-      if (w.status == "completed" || w.status == "failed" || w.status == "cancelled" ||
-          w.status == "not_submitted") {
+      if (ended) {
         dispatch(w.id, [this, id = w.id] { finalize_sources(id); });
       } else if (w.submission == "not_started" || w.submission == "failed") {
         if (w.execute_requested &&

@@ -278,6 +278,17 @@ def create_profile(srv, name, deployment, module="wallaby_hires", is_default=Tru
     return row
 
 
+def read_events(srv, after=0):
+    """Every event of the /api/v2/events feed after a position, page by page."""
+    events = []
+    while True:
+        page = srv.request("GET", f"{V2}/events?limit=1000&after={after}")[1]
+        events += page["events"]
+        if len(page["events"]) < 1000:
+            return events
+        after = page["next_after"]
+
+
 def wait_for(what, fn, timeout=60, srv=None):
     """Polls fn() until it returns something truthy and returns it; on timeout prints the
     alert lines of srv's log (when given) and raises."""

@@ -14,30 +14,18 @@ import tempfile
 
 from harness import (Checks, DaliugeStandin, Server, create_profile, fresh_database, ready_sources, test_graph,
                      upload_config, wait_execution, wallaby_config)
+import slurm_loopback as slurm
 
 V2 = "/api/v2"
-KEY = os.environ.get("BEAMPIPE_TEST_SLURM_KEY", "/var/lib/loopback-slurm/id_ed25519")
-KNOWN = os.environ.get("BEAMPIPE_TEST_SLURM_KNOWN_HOSTS", "/var/lib/loopback-slurm/known_hosts")
-PORT = int(os.environ.get("BEAMPIPE_TEST_SLURM_PORT", "2222"))
-USER = os.environ.get("BEAMPIPE_TEST_SLURM_USER", "hpc")
-DLG_ROOT = os.environ.get("BEAMPIPE_TEST_SLURM_DLG_ROOT", "/home/hpc/dlg")
-ENV = {"BEAMPIPE_CASDA_TAP_URL": "", "BEAMPIPE_VIZIER_TAP_URL": "", "BEAMPIPE_DISCOVERY_STALE_SWEEP_MS": "0",
-       "BEAMPIPE_USE_REAL_BACKENDS": "true", "BEAMPIPE_SLURM_POLL_INTERVAL_MS": "1000",
-       "BEAMPIPE_RECONCILE_INTERVAL_MS": "1000", "BEAMPIPE_EXECUTION_SCAN_MS": "200",
-       "SLURM_SSH_PRIVATE_KEY_FILE": KEY, "SLURM_SSH_KNOWN_HOSTS_SOURCE": KNOWN,
-       "BEAMPIPE_DEPENDENCY_PROBE_SECONDS": "1"}
+ENV = dict(slurm.ENV, BEAMPIPE_DEPENDENCY_PROBE_SECONDS="1")
+DLG_ROOT, USER, PORT, KEY = slurm.DLG_ROOT, slurm.USER, slurm.PORT, slurm.KEY
+jobs_named, ssh = slurm.jobs_named, slurm.ssh
 c = Checks()
 tmp = tempfile.mkdtemp(prefix="beampipe-slurm-")
 tm = DaliugeStandin()
 db = fresh_database()
 srv = Server(conninfo=db, extra_env=ENV)
 srv.wait_ready()
-
-
-def ssh(command):
-    out = subprocess.run(["ssh", "-i", KEY, "-o", f"UserKnownHostsFile={KNOWN}", "-o", "BatchMode=yes",
-                          "-p", str(PORT), f"{USER}@127.0.0.1", command], capture_output=True, text=True, timeout=60)
-    return out.stdout
 
 
 def run(graph):
@@ -64,27 +52,11 @@ def slurm_dependency(pred, timeout=60):
     raise RuntimeError(f"the slurm dependency did not reach the expected state; last: {entry}")
 
 
-def jobs_named(name, timeout=60):
-    """Job ids sacct knows under that name; slurmdbd records a job a few seconds after the
-    controller, so wait (bounded) until it shows up."""
-    import time
-    deadline = time.time() + timeout
-    while True:
-        jobs = [line for line in ssh(f"sacct -n -X -P -S now-1days --name='{name}' -o JobID").splitlines()
-                if line.strip()]
-        if jobs or time.time() > deadline:
-            return jobs
-        time.sleep(1)
-
-
 try:
     upload_config(srv, wallaby_config(test_graph(tmp)))
     ready_sources(srv, "wallaby_hires", ["HIPASSJ1313-15"])
-    create_profile(srv, "loopback", {
-        "kind": "slurm_remote", "login_node": "127.0.0.1", "ssh_port": PORT, "remote_user": USER,
-        "account": "beampipe-test", "home_dir": f"/home/{USER}", "dlg_root": DLG_ROOT, "log_dir": f"{DLG_ROOT}/log",
-        "facility": "loopback", "job_duration_minutes": 5, "resources": {"cpus_per_task": 1}},
-        translation={"algo": "metis", "num_par": 1, "num_islands": 1, "tm_url": f"http://127.0.0.1:{tm.tm_port}"})
+    create_profile(srv, "loopback", slurm.deployment(),
+                   translation={"algo": "metis", "num_par": 1, "num_islands": 1, "tm_url": f"http://127.0.0.1:{tm.tm_port}"})
 
     # The prober's check runs a real command on the login node.
     up = slurm_dependency(lambda d: d["status"] == "up")

@@ -9,7 +9,8 @@ import os
 import subprocess
 import tempfile
 
-from harness import (ADMIN_PASSWORD, ADMIN_USERNAME, Checks, Server, create_profile, fresh_database, ready_sources, test_graph, upload_config,
+from harness import (ADMIN_PASSWORD, ADMIN_USERNAME, Checks, Server, create_profile, fresh_database, read_events,
+                     ready_sources, test_graph, upload_config,
                      wait_execution, wallaby_config)
 
 V2 = "/api/v2"
@@ -48,14 +49,7 @@ try:
     c.eq("export succeeds", (p.returncode, p.stderr.startswith("exported ")), (0, True))
     with open(out) as f:
         exported = [json.loads(line) for line in f]
-    feed, after = [], 0
-    while True:
-        page = srv.request("GET", f"{V2}/events?limit=1000&after={after}")[1]
-        feed += page["events"]
-        if len(page["events"]) < 1000:
-            break
-        after = page["next_after"]
-    feed = [e for e in feed if e["position"] <= exported[-1]["position"]]
+    feed = [e for e in read_events(srv) if e["position"] <= exported[-1]["position"]]
     c.eq("exactly the feed, event for event", exported, feed)
     c.eq("the feed's fields", sorted(exported[0]), sorted(["position", "event_id", "stream_id", "stream_type",
                                                             "stream_version", "type", "schema_version", "data",
@@ -104,14 +98,7 @@ try:
     srv2 = Server(conninfo=db2, extra_env=ENV)
     srv2.wait_ready()
     try:
-        feed2 = []
-        after = 0
-        while True:
-            page = srv2.request("GET", f"{V2}/events?limit=1000&after={after}")[1]
-            feed2 += page["events"]
-            if len(page["events"]) < 1000:
-                break
-            after = page["next_after"]
+        feed2 = read_events(srv2)
         c.eq("the imported store's feed is the exported one", feed2[:len(exported)], exported)
         for path in [f"/executions/{ex['uuid']}", f"/executions/{ex['uuid']}/events", "/sources"]:
             before = answers[path]
