@@ -14,6 +14,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "events/catalog.hpp"
 #include "events/envelope.hpp"
 #include "events/validity.hpp"
 #include "store/event_store.hpp"
@@ -100,7 +101,10 @@ load_result load_aggregate(shared_ctx& ctx, const domain::aggregate_kind& kind,
   try {
     store::with_connection(*ctx.pool, [&](pqxx::connection& c) {
       int64_t from = 1;
-      if (auto snap = store::load_snapshot(c, stream_id)) {
+      // A snapshot of another state version was taken by a build whose state had another
+      // shape: ignored, and the state rebuilt from the events.
+      if (auto snap = store::load_snapshot(c, stream_id);
+          snap && snap->schema_version == kind.state_version) {
         auto v = util::parse_stored(snap->state).as_object();
         out.state = v.at("state").as_object();
         out.last_position = v.at("last_position").as_int64();
@@ -109,7 +113,7 @@ load_result load_aggregate(shared_ctx& ctx, const domain::aggregate_kind& kind,
         from = snap->version + 1;
       }
       for (const auto& e : store::read_stream(c, stream_id, from)) {
-        kind.apply(out.state, e.type, events::parse_payload(e.data), e.recorded_at);
+        kind.apply(out.state, e.type, events::decode(e), e.recorded_at);
         out.version = e.stream_version;
         out.last_position = e.position;
       }
@@ -217,11 +221,34 @@ caf::behavior aggregate_actor(caf::stateful_actor<aggregate_state>* self, shared
       store::append_request ar;
       ar.stream_id = s.stream_id;
       ar.expected = store::expected_version::at(s.version);
+      std::string unwritable;
       for (auto& pe : d.events) {
         // Texts from archives and backends may carry NUL or broken UTF-8; the state applied
         // after the append and the stored event are the same cleaned data.
         util::make_storable(pe.data);
-        ar.events.push_back({util::uuid_v7(), pe.type, 1, json::serialize(pe.data), meta_json});
+        if (pe.schema_version == 0)
+          if (const auto* k = events::find_kind(pe.type)) pe.schema_version = k->version;
+        // What is appended is forever: a payload its own type cannot read is a bug in the
+        // decider, refused here rather than stored.
+        if (auto why = events::append_problem(pe.type, pe.schema_version, pe.data); !why.empty()) {
+          unwritable = std::move(why);
+          break;
+        }
+        ar.events.push_back(
+            {util::uuid_v7(), pe.type, pe.schema_version, json::serialize(pe.data), meta_json});
+      }
+      if (!unwritable.empty()) {
+        spdlog::error("{}: decided an event its schema refuses: {}", s.stream_id, unwritable);
+        command_reply r;
+        r.status = 500;
+        r.code = "event_schema_violation";
+        r.message = "the decided event does not match its schema: " + unwritable;
+        r.stream_id = s.stream_id;
+        r.version = s.version;
+        r.position = s.last_position;
+        pc.env.reply->deliver(std::move(r));
+        self->send(registry, done_atom::value, s.stream_id);
+        continue;
       }
       s.busy = true;
       s.append_attempts = 0;
@@ -295,7 +322,7 @@ caf::behavior aggregate_actor(caf::stateful_actor<aggregate_state>* self, shared
           s.current_events.clear();
           self->send(registry, done_atom::value, s.stream_id);
           if (s.version - s.snapshot_version >= ctx->opts.snapshot_every) {
-            store::snapshot snap{s.stream_id, s.version, 1,
+            store::snapshot snap{s.stream_id, s.version, s.kind->state_version,
                                  json::serialize(json::object{{"state", s.state},
                                                               {"last_position", s.last_position}})};
             s.snapshot_version = s.version;

@@ -1,6 +1,6 @@
 #pragma once
 // Stable event type names. A name never changes meaning; a changed shape gets a new
-// schema_version and an upcaster (events/upcast.hpp).
+// schema_version and an upcaster (events/catalog.cpp); each type's struct is in events/<aggregate>.hpp.
 #include <string_view>
 
 namespace beampipe::events::type {

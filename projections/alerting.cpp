@@ -2,6 +2,7 @@
 // alert_deliveries, and the triggers immediate rules react to with what each rule did about
 // them. Every value comes from the events, so a rebuild reproduces the rows exactly.
 #include "events/types.hpp"
+#include "events/catalog.hpp"
 #include "events/validity.hpp"
 #include "projections/engine.hpp"
 
@@ -16,7 +17,7 @@ const json::value& field(const json::object& o, std::string_view k) {
 }
 
 std::string uuid_in(const events::recorded_event& e, const char* key = "uuid") {
-  return std::string(events::parse_payload(e.data).at(key).as_string());
+  return std::string(events::decode(e).at(key).as_string());
 }
 
 class notification_channels_projection : public projection {

@@ -1,5 +1,6 @@
 #include "projections/engine.hpp"
 
+#include "events/catalog.hpp"
 #include "events/validity.hpp"
 #include "store/db.hpp"
 #include "store/event_store.hpp"
@@ -188,7 +189,7 @@ void engine::apply_alone(pqxx::transaction_base& tx, const projection& proj,
   for (auto& [t, k] : keys) wanted[t].insert(k);
   row_cache cache;
   prefetch(tx, cache, wanted);
-  auto data = events::parse_payload(e.data);
+  auto data = events::decode(e);
   proj.apply(e, data, cache);
   write_rows(tx, cache);
 }
@@ -297,7 +298,7 @@ size_t engine::apply_batch(pqxx::connection& c, size_t batch_size,
     prefetch(tx, cache, wanted);
     for (size_t i = 0; i < evs.size(); ++i) {
       if (takers[i].empty()) continue;
-      auto data = events::parse_payload(evs[i].data);
+      auto data = events::decode(evs[i]);
       for (const auto* proj : takers[i]) proj->apply(evs[i], data, cache);
     }
     write_rows(tx, cache);

@@ -2,6 +2,7 @@
 // provenance_events (§1.9, §8.2). Every value comes from the event (timestamps are the
 // event's recorded_at), so a rebuild reproduces the same rows byte for byte.
 #include "events/types.hpp"
+#include "events/catalog.hpp"
 #include "events/validity.hpp"
 #include "projections/engine.hpp"
 #include "util/ids.hpp"
@@ -219,7 +220,7 @@ class execution_details_projection : public projection {
   bool handles(const std::string& t) const override { return et::is_execution_event(t); }
   void keys(const events::recorded_event& e,
             std::vector<std::pair<std::string, std::string>>& out) const override {
-    auto d = events::parse_payload(e.data);
+    auto d = events::decode(e);
     if (auto it = d.find("artifacts"); it != d.end() && it->value().is_array())
       for (const auto& a : it->value().as_array())
         out.emplace_back("execution_artifacts", artifact_id(e, a));
@@ -284,7 +285,7 @@ class archive_metadata_projection : public projection {
   bool handles(const std::string& t) const override { return t == et::discovery_completed; }
   void keys(const events::recorded_event& e,
             std::vector<std::pair<std::string, std::string>>& out) const override {
-    auto d = events::parse_payload(e.data);
+    auto d = events::decode(e);
     auto src = events::stream_key_of(e.stream_id);
     if (auto r = d.find("rows"); r != d.end() && r->value().is_object())
       for (const auto& kv : r->value().as_object())
@@ -326,7 +327,7 @@ class project_configs_projection : public projection {
   }
   void keys(const events::recorded_event& e,
             std::vector<std::pair<std::string, std::string>>& out) const override {
-    auto d = events::parse_payload(e.data);
+    auto d = events::decode(e);
     out.emplace_back("project_configs", std::string(d.at("uuid").as_string()));
     if (auto p = d.find("previous_uuid"); p != d.end() && p->value().is_string())
       out.emplace_back("project_configs", std::string(p->value().as_string()));
@@ -374,7 +375,7 @@ class project_wasm_projection : public projection {
   }
   void keys(const events::recorded_event& e,
             std::vector<std::pair<std::string, std::string>>& out) const override {
-    out.emplace_back("project_config_wasm", key_of(events::parse_payload(e.data)));
+    out.emplace_back("project_config_wasm", key_of(events::decode(e)));
   }
   void apply(const events::recorded_event& e, const json::object& d,
              row_cache& rows) const override {
@@ -401,7 +402,7 @@ class deployment_profiles_projection : public projection {
   void keys(const events::recorded_event& e,
             std::vector<std::pair<std::string, std::string>>& out) const override {
     out.emplace_back("daliuge_deployment_profile",
-                     std::string(events::parse_payload(e.data).at("uuid").as_string()));
+                     std::string(events::decode(e).at("uuid").as_string()));
   }
   void apply(const events::recorded_event& e, const json::object& d,
              row_cache& rows) const override {
@@ -579,7 +580,7 @@ class jobs_projection : public projection {
   }
   void keys(const events::recorded_event& e,
             std::vector<std::pair<std::string, std::string>>& out) const override {
-    if (auto id = job_of(events::parse_payload(e.data)); !id.empty()) out.emplace_back("jobs", id);
+    if (auto id = job_of(events::decode(e)); !id.empty()) out.emplace_back("jobs", id);
   }
   void apply(const events::recorded_event& e, const json::object& d,
              row_cache& rows) const override {

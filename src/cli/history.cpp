@@ -6,6 +6,7 @@
 #include <map>
 #include <sstream>
 
+#include "events/catalog.hpp"
 #include "events/validity.hpp"
 #include "util/hash.hpp"
 
@@ -90,6 +91,13 @@ import_report import_history(pqxx::connection& c, std::istream& in,
     if (auto p = events::storage_problem(data)) throw at_line(line_no, "data: " + *p);
     if (auto p = events::storage_problem(metadata, events::kMaxMetadataBytes))
       throw at_line(line_no, "metadata: " + *p);
+    // Every event must read as its type at its version (through the upcasters).
+    try {
+      (void)events::decode(type, schema_version > 1000 ? -1 : static_cast<int>(schema_version),
+                           data_v.as_object());
+    } catch (const std::exception& ex) {
+      throw at_line(line_no, ex.what());
+    }
     if (position <= last_position)
       throw at_line(line_no, "positions must increase (" + std::to_string(position) + " after " +
                                  std::to_string(last_position) + ")");

@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "events/catalog.hpp"
+
 namespace beampipe::domain {
 
 struct command {
@@ -24,10 +26,7 @@ struct command_error {
   boost::json::value details = nullptr;  // e.g. validation diagnostics
 };
 
-struct pending_event {
-  std::string type;
-  boost::json::object data;
-};
+using events::pending_event;
 
 struct decision {
   std::vector<pending_event> events;
@@ -41,6 +40,9 @@ struct aggregate_kind {
                 std::string_view recorded_at);
   decision (*decide)(const boost::json::object& state, std::string_view stream_id,
                      const command& cmd);
+  // The shape of `state`, stored with its snapshots. Raise it whenever apply() changes what it
+  // keeps: snapshots of another version are ignored and the state is rebuilt from events.
+  int state_version = 1;
 };
 
 const aggregate_kind& source_aggregate();

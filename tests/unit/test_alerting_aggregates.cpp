@@ -3,6 +3,7 @@
 // a delivery's attempts are numbered and nothing is recorded after it was sent or given up.
 #include <doctest/doctest.h>
 
+#include "decided.hpp"
 #include "domain/aggregates.hpp"
 #include "events/types.hpp"
 
@@ -18,6 +19,7 @@ struct harness {
   json::object state = k.initial();
   decision run(std::string name, json::object body) {
     auto d = k.decide(state, stream, {std::move(name), std::move(body), "test"});
+    beampipe::testing::check_decided(d);
     for (auto& e : d.events) k.apply(state, e.type, e.data, "2026-11-29T00:00:00Z");
     return d;
   }

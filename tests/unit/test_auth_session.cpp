@@ -3,6 +3,7 @@
 // rotation; events carry token ids only.
 #include <doctest/doctest.h>
 
+#include "decided.hpp"
 #include "domain/aggregates.hpp"
 
 namespace json = boost::json;
@@ -15,6 +16,7 @@ struct session {
   std::string stream = auth_session_stream_id("0190f0a0-0000-7000-8000-00000000000f");
   decision run(std::string name, json::object body) {
     auto d = k.decide(state, stream, {std::move(name), std::move(body), "test"});
+    beampipe::testing::check_decided(d);
     for (auto& e : d.events) k.apply(state, e.type, e.data, "2026-11-01T00:00:00Z");
     return d;
   }

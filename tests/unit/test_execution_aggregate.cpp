@@ -2,7 +2,9 @@
 // submission, and the derived status of each axis combination.
 #include <doctest/doctest.h>
 
+#include "decided.hpp"
 #include "domain/aggregates.hpp"
+#include "domain/canonical_json.hpp"
 #include "domain/execution.hpp"
 
 namespace json = boost::json;
@@ -18,6 +20,7 @@ struct harness {
   decision run(const std::string& name, json::object body = {}) {
     auto d = k.decide(state, "execution-01a22281-6937-71e0-8e99-cbb49ab404c6",
                       {name, std::move(body), "test"});
+    beampipe::testing::check_decided(d);
     last_types.clear();
     for (auto& e : d.events) {
       k.apply(state, e.type, e.data, "2026-11-01T00:00:00.000000Z");
@@ -477,4 +480,45 @@ TEST_CASE("a cancel reason is text: a string without NUL or control characters")
   auto d = h.run("cancel", {{"reason", "operator request\nsee ticket 42"}});
   REQUIRE_FALSE(d.error);
   CHECK(h.s("cancel_reason") == "operator request\nsee ticket 42");
+}
+
+TEST_CASE("outputs a profile requires are verified once the DALiuGE session finished") {
+  harness h;
+  REQUIRE_FALSE(
+      h.run("create", {{"project_module", "m"},
+                       {"archive_name", "casda"},
+                       {"sources", json::array{json::object{{"source_identifier", "S1"}}}},
+                       {"output_verification_required", true}})
+          .error);
+  REQUIRE_FALSE(h.run("request_execute", {{"do_submit", true}}).error);
+  REQUIRE_FALSE(h.run("start").error);
+  REQUIRE_FALSE(h.run("prepared", {{"manifest", json::object{{"sources", json::array{}}}},
+                                   {"manifest_sha256", std::string(64, 'a')},
+                                   {"do_submit", true}})
+                    .error);
+  h.run("intend_submission", {{"session_id", "BeampipeExecution-x"}, {"backend", "rest_remote"}});
+  h.run("record_submission", h.receipt("daliuge"));
+  CHECK(h.refusal("verify_outputs", {}) == "outputs_not_pending");
+  REQUIRE_FALSE(
+      h.run("observe",
+            {{"kind", "daliuge_session"}, {"daliuge_state", "finished"}, {"raw_state", "FINISHED"}})
+          .error);
+  CHECK(h.s("output_state") == "pending");
+  CHECK(h.s("status") != "completed");  // not before its outputs are verified
+  CHECK(h.refusal("verify_outputs", {{"inventory", json::object{{"schema", "other"}}}}) ==
+        "invalid_field");
+  json::array products{
+      json::object{{"bytes", 10}, {"path", "cubes/S1.fits"}, {"sha256", std::string(64, 'c')}}};
+  json::object inventory{{"schema", "wallaby-hires-output-inventory/v1"},
+                         {"products", products},
+                         {"inventory_sha256", sha256_hex(stable_json(json::value(products)))},
+                         {"durable_destination_uri", "s3://wallaby/S1/"},
+                         {"publication", json::object{{"acknowledged", true},
+                                                      {"publisher", "casda"},
+                                                      {"receipt_id", "p1"},
+                                                      {"published_at", "2026-11-02T00:00:00Z"}}}};
+  REQUIRE_FALSE(h.run("verify_outputs", {{"inventory", inventory}}).error);
+  CHECK(h.last_types == std::vector<std::string>{"ExecutionOutputsVerified"});
+  CHECK(h.s("output_state") == "verified");
+  CHECK(h.s("status") == "completed");
 }

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include "decided.hpp"
 #include "domain/aggregates.hpp"
 #include "domain/execution_fsm.hpp"
 
@@ -8,10 +9,11 @@ using S = execution_status;
 
 TEST_CASE("ledger transition table (spec 2.2)") {
   // Every (from, to) pair, against the table written out by hand.
-  const S all[] = {S::pending, S::running, S::awaiting_scheduler, S::not_submitted,
-                   S::completed, S::failed, S::retrying, S::cancelled};
+  const S all[] = {S::pending,   S::running, S::awaiting_scheduler, S::not_submitted,
+                   S::completed, S::failed,  S::retrying,           S::cancelled};
   const char* table[8] = {
-      // p r a n c f t x   (pending running awaiting not_submitted completed failed retrying cancelled)
+      // p r a n c f t x   (pending running awaiting not_submitted completed failed retrying
+      // cancelled)
       "11000101",  // pending
       "01111101",  // running
       "01101101",  // awaiting_scheduler
@@ -29,8 +31,8 @@ TEST_CASE("ledger transition table (spec 2.2)") {
 }
 
 TEST_CASE("status names round trip and terminal sets") {
-  for (auto s : {S::pending, S::running, S::awaiting_scheduler, S::not_submitted, S::completed, S::failed, S::retrying,
-                 S::cancelled})
+  for (auto s : {S::pending, S::running, S::awaiting_scheduler, S::not_submitted, S::completed,
+                 S::failed, S::retrying, S::cancelled})
     CHECK(parse_execution_status(to_string(s)) == s);
   CHECK(!parse_execution_status("done"));
   CHECK(is_terminal(S::not_submitted));
@@ -52,9 +54,9 @@ TEST_CASE("patch semantics: timestamps, retry count, error clearing, phase") {
   CHECK(!fail.after.execution_phase);  // terminal without a phase in the patch clears it
   auto retry = apply_status_patch(fail.after, {S::retrying, std::nullopt, false});
   CHECK(retry.after.retry_count == 1);  // [HEAD]: only failed -> retrying counts
-  CHECK(!retry.after.last_error);        // failed -> retrying without error clears it
-  CHECK(!retry.set_started);             // started_at is set once
-  CHECK(!retry.set_completed);           // completed_at is set once
+  CHECK(!retry.after.last_error);       // failed -> retrying without error clears it
+  CHECK(!retry.set_started);            // started_at is set once
+  CHECK(!retry.set_completed);          // completed_at is set once
   auto rerun = apply_status_patch(retry.after, {S::running, std::nullopt, false});
   CHECK(rerun.after.retry_count == 1);
   ledger_fields done = rerun.after;
@@ -82,9 +84,13 @@ TEST_CASE("source key validation and derived stream ids") {
 TEST_CASE("execution decider refuses what the ledger forbids") {
   const auto& k = execution_aggregate();
   auto st = k.initial();
-  command create{"create", {{"project_module", "m"}, {"archive_name", "casda"},
-                            {"sources", boost::json::array{boost::json::object{{"source_identifier", "s"}}}}}, "t"};
+  command create{"create",
+                 {{"project_module", "m"},
+                  {"archive_name", "casda"},
+                  {"sources", boost::json::array{boost::json::object{{"source_identifier", "s"}}}}},
+                 "t"};
   auto d = k.decide(st, "execution-0190", create);
+  beampipe::testing::check_decided(d);
   REQUIRE(d.events.size() == 1);
   k.apply(st, d.events[0].type, d.events[0].data, "");
   auto bad = k.decide(st, "execution-0190", {"start", {}, "t"});

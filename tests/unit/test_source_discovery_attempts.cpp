@@ -3,6 +3,7 @@
 // attempts are used up (dead letter), and an operator's requeue reopens the same request.
 #include <doctest/doctest.h>
 
+#include "decided.hpp"
 #include "domain/admission.hpp"
 #include "domain/aggregates.hpp"
 
@@ -20,6 +21,7 @@ struct source_harness {
 
   std::string run(const std::string& name, json::object body = {}) {
     auto d = k.decide(state, stream, {name, std::move(body), "test"});
+    beampipe::testing::check_decided(d);
     types.clear();
     for (auto& e : d.events) {
       k.apply(state, e.type, e.data, "2026-11-01T00:00:00.000000Z");
@@ -120,4 +122,21 @@ TEST_CASE("retry delay: the spec's backoff at the 15 s base, scaled for other ba
   CHECK(job_retry_delay_ms(3, "not-a-uuid", 15000) == 60000);
   auto jittered = job_retry_delay_ms(1, "0190f0a0-0000-7000-8000-00000000000a", 15000);
   CHECK(jittered == (15 + *uuid_mod_11("0190f0a0-0000-7000-8000-00000000000a")) * 1000);
+}
+
+TEST_CASE("a changed discovery on a ready source is pending until automation clears it") {
+  auto h = registered_with_request();
+  REQUIRE(h.run("complete_discovery", {{"request_id", "r1"},
+                                       {"attempt", 1},
+                                       {"outcome", "changed"},
+                                       {"signature", "s1"},
+                                       {"datasets", 2},
+                                       {"truncated", false},
+                                       {"ready", true}}) == "");
+  CHECK(h.last.at("pending") == true);
+  CHECK(h.run("clear_pending", {{"reason", "admitted"}, {"execution_id", "e1"}}) == "");
+  CHECK(h.types == std::vector<std::string>{"SourcePendingCleared"});
+  CHECK(h.last.at("execution_id") == "e1");
+  CHECK(h.run("clear_pending", {{"reason", "admitted"}}) == "");
+  CHECK(h.types.empty());  // nothing pending any more: nothing recorded
 }

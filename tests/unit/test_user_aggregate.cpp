@@ -2,6 +2,7 @@
 // stream id; events never carry a password.
 #include <doctest/doctest.h>
 
+#include "decided.hpp"
 #include "domain/aggregates.hpp"
 
 namespace json = boost::json;
@@ -14,6 +15,7 @@ TEST_CASE("users: create once per case-insensitive username, fields validated, n
   CHECK(user_uuid("Ada") == user_uuid("ada"));
   auto run = [&](json::object body) {
     auto d = k.decide(state, stream, {"create", std::move(body), "test"});
+    beampipe::testing::check_decided(d);
     for (auto& e : d.events) k.apply(state, e.type, e.data, "2026-11-01T00:00:00Z");
     return d;
   };

@@ -1,0 +1,200 @@
+#pragma once
+// The one codec for event payloads: a struct described with BOOST_DESCRIBE_STRUCT converts to
+// and from a JSON object member by member. Boost.JSON 1.81's own described-struct conversion
+// demands exactly the listed keys, which would make every historical payload with one key
+// more or less unreadable; this codec instead
+//   * ignores keys it does not know (a reader of version N reads what version N wrote),
+//   * treats a missing key as null,
+//   * refuses a wrong type naming the field's path ("deliveries[1].channel_id").
+// Member types and how they read:
+//   std::string, int64_t, bool, double   required: absent or null is an error
+//   std::optional<T>                     absent or null -> nullopt; written as null
+//   omitted<T>                           absent or null -> empty; not written when empty
+//   std::vector<T>                       absent or null -> empty; written as an array
+//   boost::json::value                   anything, kept as given (absent -> null)
+//   boost::json::object / array          that JSON kind (absent or null -> empty)
+//   described structs                    nested objects
+#include <boost/describe.hpp>
+#include <boost/json.hpp>
+#include <boost/mp11.hpp>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace beampipe::events {
+
+// A payload that does not have its type's shape. `field` is the JSON path of the culprit.
+struct decode_error : std::runtime_error {
+  std::string field;
+  decode_error(std::string field_path, const std::string& what)
+      : std::runtime_error(field_path + " " + what), field(std::move(field_path)) {}
+};
+
+// An optional member that is left out of the payload when empty (rather than written as null):
+// for keys that older events never had and whose absence readers test for.
+template <class T>
+struct omitted : std::optional<T> {
+  using std::optional<T>::optional;
+};
+
+namespace codec {
+namespace json = boost::json;
+
+template <class T>
+inline constexpr bool is_described =
+    boost::describe::has_describe_members<T>::value&& std::is_class_v<T>;
+
+template <class T>
+struct is_optional : std::false_type {};
+template <class T>
+struct is_optional<std::optional<T>> : std::true_type {};
+template <class T>
+struct is_omitted : std::false_type {};
+template <class T>
+struct is_omitted<omitted<T>> : std::true_type {};
+template <class T>
+struct is_vector : std::false_type {};
+template <class T>
+struct is_vector<std::vector<T>> : std::true_type {};
+
+template <class T>
+json::value to_json(const T& v);
+template <class T>
+void from_json(const json::value* v, T& out, const std::string& path);
+
+template <class T>
+json::object encode_object(const T& v) {
+  json::object o;
+  using members = boost::describe::describe_members<T, boost::describe::mod_public |
+                                                           boost::describe::mod_inherited>;
+  boost::mp11::mp_for_each<members>([&](auto D) {
+    const auto& m = v.*D.pointer;
+    using M = std::decay_t<decltype(m)>;
+    if constexpr (is_omitted<M>::value) {
+      if (m) o[D.name] = to_json(*m);
+    } else {
+      o[D.name] = to_json(m);
+    }
+  });
+  return o;
+}
+
+template <class T>
+void decode_object(const json::object& o, T& out, const std::string& prefix) {
+  using members = boost::describe::describe_members<T, boost::describe::mod_public |
+                                                           boost::describe::mod_inherited>;
+  boost::mp11::mp_for_each<members>([&](auto D) {
+    auto it = o.find(D.name);
+    from_json(it == o.end() ? nullptr : &it->value(), out.*D.pointer,
+              prefix.empty() ? std::string(D.name) : prefix + "." + D.name);
+  });
+}
+
+template <class T>
+json::value to_json(const T& v) {
+  if constexpr (std::is_same_v<T, json::value> || std::is_same_v<T, json::object> ||
+                std::is_same_v<T, json::array>) {
+    return json::value(v);
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    return json::value(json::string_view(v));
+  } else if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, double>) {
+    return json::value(v);
+  } else if constexpr (std::is_integral_v<T>) {
+    return json::value(static_cast<std::int64_t>(v));
+  } else if constexpr (is_optional<T>::value || is_omitted<T>::value) {
+    return v ? to_json(*v) : json::value(nullptr);
+  } else if constexpr (is_vector<T>::value) {
+    json::array a;
+    a.reserve(v.size());
+    for (const auto& x : v) a.push_back(to_json(x));
+    return a;
+  } else {
+    static_assert(is_described<T>, "event member type has no codec");
+    return encode_object(v);
+  }
+}
+
+[[noreturn]] inline void wrong(const std::string& path, const char* expected) {
+  throw decode_error(path.empty() ? std::string("payload") : path,
+                     std::string("must be ") + expected);
+}
+
+template <class T>
+void from_json(const json::value* v, T& out, const std::string& path) {
+  bool absent = v == nullptr || v->is_null();
+  if constexpr (std::is_same_v<T, json::value>) {
+    out = v ? *v : json::value(nullptr);
+  } else if constexpr (std::is_same_v<T, json::object>) {
+    if (absent)
+      out = {};
+    else if (!v->is_object())
+      wrong(path, "an object");
+    else
+      out = v->get_object();
+  } else if constexpr (std::is_same_v<T, json::array>) {
+    if (absent)
+      out = {};
+    else if (!v->is_array())
+      wrong(path, "an array");
+    else
+      out = v->get_array();
+  } else if constexpr (is_optional<T>::value || is_omitted<T>::value) {
+    if (absent) {
+      out.reset();
+    } else {
+      typename T::value_type x{};
+      from_json(v, x, path);
+      out.emplace(std::move(x));
+    }
+  } else if constexpr (is_vector<T>::value) {
+    out.clear();
+    if (absent) return;
+    if (!v->is_array()) wrong(path, "an array");
+    const auto& a = v->get_array();
+    out.resize(a.size());
+    for (std::size_t i = 0; i < a.size(); ++i)
+      from_json(&a[i], out[i], path + "[" + std::to_string(i) + "]");
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    if (absent || !v->is_string()) wrong(path, "a string");
+    out.assign(v->get_string().data(), v->get_string().size());
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (absent || !v->is_bool()) wrong(path, "a boolean");
+    out = v->get_bool();
+  } else if constexpr (std::is_same_v<T, double>) {
+    if (absent || !(v->is_double() || v->is_int64() || v->is_uint64())) wrong(path, "a number");
+    out = v->to_number<double>();
+  } else if constexpr (std::is_integral_v<T>) {
+    if (absent) wrong(path, "an integer");
+    if (v->is_int64())
+      out = static_cast<T>(v->get_int64());
+    else if (v->is_uint64() && v->get_uint64() <= static_cast<std::uint64_t>(INT64_MAX))
+      out = static_cast<T>(v->get_uint64());
+    else
+      wrong(path, "an integer");
+  } else {
+    static_assert(is_described<T>, "event member type has no codec");
+    if (absent || !v->is_object()) wrong(path, "an object");
+    decode_object(v->get_object(), out, path);
+  }
+}
+
+}  // namespace codec
+
+// A typed payload as the JSON object it is stored as.
+template <class T>
+boost::json::object encode(const T& v) {
+  return codec::encode_object(v);
+}
+
+// A JSON object as a typed payload; throws decode_error naming the field.
+template <class T>
+T decode_as(const boost::json::object& o) {
+  T out{};
+  codec::decode_object(o, out, "");
+  return out;
+}
+
+}  // namespace beampipe::events

@@ -1,0 +1,128 @@
+// The schema of record (issue #18): every event type and version the store may hold has a
+// golden payload under tests/events/golden, and each decodes through the codecs and upcasters
+// to the payload it names ("expect", or itself at the current version).
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "events/alerting.hpp"
+#include "events/catalog.hpp"
+#include "events/execution.hpp"
+#include "events/source.hpp"
+
+namespace json = boost::json;
+namespace ev = beampipe::events;
+namespace fs = std::filesystem;
+
+namespace {
+
+json::object read_golden(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return json::parse(ss.str()).as_object();
+}
+
+std::string golden_name(std::string_view type, int version) {
+  return std::string(type) + ".v" + std::to_string(version) + ".json";
+}
+
+}  // namespace
+
+TEST_CASE("every event type and version has a golden payload that decodes as recorded") {
+  const fs::path dir = BEAMPIPE_EVENT_GOLDEN_DIR;
+  std::set<std::string> expected;
+  for (const auto& k : ev::all_kinds())
+    for (int v = 1; v <= k.version; ++v) expected.insert(golden_name(k.type, v));
+  std::set<std::string> present;
+  for (const auto& f : fs::directory_iterator(dir))
+    if (f.path().extension() == ".json") present.insert(f.path().filename().string());
+  for (const auto& name : expected) CHECK_MESSAGE(present.count(name), "missing golden " << name);
+  for (const auto& name : present)
+    CHECK_MESSAGE(expected.count(name), "golden of no known type/version: " << name);
+
+  for (const auto& name : present) {
+    CAPTURE(name);
+    auto g = read_golden(dir / name);
+    auto type = std::string(g.at("type").as_string());
+    auto version = static_cast<int>(g.at("schema_version").as_int64());
+    const auto& data = g.at("data").as_object();
+    const auto* kind = ev::find_kind(type);
+    REQUIRE(kind);
+    json::object decoded;
+    REQUIRE_NOTHROW(decoded = ev::decode(type, version, data));
+    if (auto it = g.find("expect"); it != g.end())
+      CHECK(decoded == it->value().as_object());
+    else
+      CHECK_MESSAGE(version == kind->version,
+                    "an older version needs \"expect\": its upcast shape");
+    if (version == kind->version && !g.contains("expect")) CHECK(decoded == data);
+    // What the current version decodes to is something this build could have appended.
+    CHECK(ev::append_problem(type, kind->version, decoded).empty());
+  }
+}
+
+TEST_CASE("decode refuses what no reader can use, naming the field") {
+  json::object ok{
+      {"uuid", "u"}, {"project_module", "m"}, {"source_identifier", "s"}, {"enabled", true}};
+  CHECK_NOTHROW(ev::decode("SourceRegistered", 1, ok));
+  CHECK_THROWS_AS(ev::decode("NoSuchEvent", 1, ok), ev::unreadable_event);
+  CHECK_THROWS_AS(ev::decode("SourceRegistered", 0, ok), ev::unreadable_event);
+  CHECK_THROWS_AS(ev::decode("SourceRegistered", 2, ok), ev::unreadable_event);  // the future
+  auto wrong = ok;
+  wrong["enabled"] = "yes";
+  try {
+    ev::decode("SourceRegistered", 1, wrong);
+    FAIL("a string where a boolean belongs was accepted");
+  } catch (const ev::unreadable_event& e) {
+    CHECK(std::string(e.what()).find("enabled must be a boolean") != std::string::npos);
+  }
+  auto missing = ok;
+  missing.erase("source_identifier");
+  CHECK_THROWS_AS(ev::decode("SourceRegistered", 1, missing), ev::unreadable_event);
+  // Nested paths: the second delivery's channel id.
+  json::object fired{
+      {"uuid", "r"},
+      {"firing_id", "f"},
+      {"payload", json::object{}},
+      {"deliveries", json::array{json::object{{"delivery_id", "d1"}, {"channel_id", "c1"}},
+                                 json::object{{"delivery_id", "d2"}, {"channel_id", 7}}}}};
+  try {
+    ev::decode("AlertFired", 1, fired);
+    FAIL("a number where a channel id belongs was accepted");
+  } catch (const ev::unreadable_event& e) {
+    CHECK(std::string(e.what()).find("deliveries[1].channel_id must be a string") !=
+          std::string::npos);
+  }
+  CHECK_FALSE(ev::append_problem("SourceRegistered", 2, ok).empty());  // only the current version
+  CHECK(ev::append_problem("SourceRegistered", 1, ok).empty());
+}
+
+TEST_CASE("the codec: unknown keys are kept out, optionals read absent or null, omitted stay out") {
+  // A reader of version N ignores keys it does not know; absent and null optionals are empty.
+  json::object stored{{"uuid", "u"},         {"project_module", "m"}, {"source_identifier", "s"},
+                      {"execution_id", "e"}, {"outcome", "failed"},   {"pending", true},
+                      {"from_the_future", 1}};
+  auto f = ev::decode_as<ev::source_execution_finished>(stored);
+  CHECK_FALSE(f.failures_in_row);  // events before issue #17 have none
+  CHECK_FALSE(f.automation_retry_at);
+  auto written = ev::encode(f);
+  CHECK_FALSE(written.contains("from_the_future"));
+  CHECK_FALSE(written.contains("failures_in_row"));    // omitted: absent, as older readers expect
+  CHECK(written.at("automation_retry_at").is_null());  // optional: written as null
+  f.failures_in_row = 2;
+  CHECK(ev::encode(f).at("failures_in_row") == 2);
+  // make() takes the type and version from the struct.
+  auto pe = ev::make(f);
+  CHECK(pe.type == "SourceExecutionFinished");
+  CHECK(pe.schema_version == 1);
+  CHECK(ev::decode_as<ev::source_execution_finished>(pe.data).failures_in_row == 2);
+  // Integers: what JSON may carry as unsigned still reads; a fraction does not.
+  json::object tick{{"lease_token", std::uint64_t{7}}, {"node", "n"}, {"tick", 1.5}};
+  CHECK_THROWS_AS(ev::decode("SchedulerTicked", 1, tick), ev::unreadable_event);
+  tick["tick"] = 2;
+  CHECK_NOTHROW(ev::decode("SchedulerTicked", 1, tick));
+}
