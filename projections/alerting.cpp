@@ -1,10 +1,11 @@
 // Alerting read models (spec §1.8, §3.9): notification_channels, alert_rules,
 // alert_deliveries, and the triggers immediate rules react to with what each rule did about
 // them. Every value comes from the events, so a rebuild reproduces the rows exactly.
-#include "events/types.hpp"
 #include "events/catalog.hpp"
+#include "events/types.hpp"
 #include "events/validity.hpp"
 #include "projections/engine.hpp"
+#include "projections/read_model_names.hpp"
 
 namespace beampipe::projections {
 namespace et = beampipe::events::type;
@@ -22,7 +23,8 @@ std::string uuid_in(const events::recorded_event& e, const char* key = "uuid") {
 
 class notification_channels_projection : public projection {
  public:
-  std::string name() const override { return "notification_channels"; }
+  std::string name() const override { return model::notification_channels; }
+  std::string group() const override { return "alerting"; }
   std::vector<table_spec> tables() const override {
     return {{"notification_channels", "uuid", "uuid"}};
   }
@@ -57,7 +59,8 @@ class notification_channels_projection : public projection {
 // alert_rules, and the outcome rows of the triggers a rule handled.
 class alert_rules_projection : public projection {
  public:
-  std::string name() const override { return "alert_rules"; }
+  std::string name() const override { return model::alert_rules; }
+  std::string group() const override { return "alerting"; }
   std::vector<table_spec> tables() const override {
     return {{"alert_rules", "uuid", "uuid"}, {"alert_trigger_outcomes", "id", "text"}};
   }
@@ -121,7 +124,8 @@ class alert_rules_projection : public projection {
 
 class alert_deliveries_projection : public projection {
  public:
-  std::string name() const override { return "alert_deliveries"; }
+  std::string name() const override { return model::alert_deliveries; }
+  std::string group() const override { return "alerting"; }
   std::vector<table_spec> tables() const override { return {{"alert_deliveries", "uuid", "uuid"}}; }
   bool handles(const std::string& t) const override {
     return t == et::alert_fired || t == et::alert_delivery_attempted;
@@ -185,7 +189,8 @@ class alert_deliveries_projection : public projection {
 // execution.failed), for rules of kind execution_terminal.
 class alert_triggers_projection : public projection {
  public:
-  std::string name() const override { return "alert_triggers"; }
+  std::string name() const override { return model::alert_triggers; }
+  std::string group() const override { return "alerting"; }
   std::vector<table_spec> tables() const override { return {{"alert_triggers", "id", "uuid"}}; }
   bool handles(const std::string& t) const override { return et::is_execution_event(t); }
   void keys(const events::recorded_event&,

@@ -1,16 +1,16 @@
 #include "projections/engine.hpp"
 
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <stdexcept>
+
 #include "events/catalog.hpp"
 #include "events/validity.hpp"
 #include "store/db.hpp"
 #include "store/event_store.hpp"
 #include "util/input_rules.hpp"
 #include "util/json.hpp"
-
-#include <spdlog/spdlog.h>
-
-#include <algorithm>
-#include <stdexcept>
 
 namespace beampipe::projections {
 
@@ -41,8 +41,10 @@ void row_cache::erase(const std::string& table, const std::string& key) {
 
 engine::engine(std::vector<std::shared_ptr<const projection>> projections)
     : projections_(std::move(projections)) {
-  for (const auto& p : projections_)
+  for (const auto& p : projections_) {
+    groups_.insert(p->group());
     for (const auto& t : p->tables()) table_specs_[t.name] = t;
+  }
 }
 
 std::vector<std::string> engine::all_tables() const {
@@ -51,12 +53,22 @@ std::vector<std::string> engine::all_tables() const {
   return out;
 }
 
-namespace {
-// Serialises engines on one schema across processes; an advisory lock takes no xid, so it
-// does not hold back the read fence of other readers.
-constexpr const char* kEngineLock =
-    "SELECT pg_advisory_xact_lock(hashtextextended('beampipe:projections:' || current_schema(), 0))";
-}  // namespace
+// Serialises the engines of one group on one schema across processes (and a whole-store
+// engine, which takes every group's lock, against all of them); an advisory lock takes no xid,
+// so it does not hold back the read fence of other readers.
+void engine::lock_groups(pqxx::transaction_base& tx) const {
+  for (const auto& g : groups_)
+    tx.exec_params(
+        "SELECT pg_advisory_xact_lock(hashtextextended('beampipe:projections:' || "
+        "current_schema() || ':' || $1, 0))",
+        g);
+}
+
+std::string engine::group_name() const {
+  std::string out;
+  for (const auto& g : groups_) out += (out.empty() ? "" : "+") + g;
+  return out;
+}
 
 std::vector<checkpoint> engine::checkpoints(pqxx::transaction_base& tx) const {
   std::vector<std::string> names;
@@ -68,7 +80,8 @@ std::vector<checkpoint> engine::checkpoints(pqxx::transaction_base& tx) const {
   for (const auto& row : r)
     found[row[0].as<std::string>()] = {std::stoll(row[1].as<std::string>()), row[2].as<int64_t>()};
   std::vector<checkpoint> out;
-  for (const auto& n : names) out.push_back({n, found.count(n) ? found[n] : events::read_position{}});
+  for (const auto& n : names)
+    out.push_back({n, found.count(n) ? found[n] : events::read_position{}});
   return out;
 }
 
@@ -99,8 +112,8 @@ void engine::write_rows(pqxx::transaction_base& tx, row_cache& cache) {
       if (rows.stored.count(key)) gone.push_back(key);
     if (!gone.empty()) {
       const auto& spec = table_specs_.at(table);
-      tx.exec_params("DELETE FROM " + tx.quote_name(table) + " WHERE " + tx.quote_name(spec.key_column) + " = ANY($1::" +
-                         spec.key_type + "[])",
+      tx.exec_params("DELETE FROM " + tx.quote_name(table) + " WHERE " +
+                         tx.quote_name(spec.key_column) + " = ANY($1::" + spec.key_type + "[])",
                      store::pg_text_array(gone));
     }
     for (const auto& key : gone) rows.stored.erase(key);
@@ -113,7 +126,8 @@ void engine::write_rows(pqxx::transaction_base& tx, row_cache& cache) {
     // New rows are inserted, stored rows updated: no ON CONFLICT, so each statement does
     // exactly one kind of write (and a rebuild is insert-only).
     json::array inserts, updates;
-    for (const auto& key : rows.dirty) (rows.stored.count(key) ? updates : inserts).push_back(rows.rows.at(key));
+    for (const auto& key : rows.dirty)
+      (rows.stored.count(key) ? updates : inserts).push_back(rows.rows.at(key));
     auto t = tx.quote_name(table);
     if (!updates.empty()) {
       std::string set_list;
@@ -123,12 +137,13 @@ void engine::write_rows(pqxx::transaction_base& tx, row_cache& cache) {
         set_list += tx.quote_name(c) + " = x." + tx.quote_name(c);
       }
       auto key = tx.quote_name(spec.key_column);
-      tx.exec_params("UPDATE " + t + " SET " + set_list + " FROM jsonb_populate_recordset(NULL::" + t +
-                         ", $1::jsonb) x WHERE " + t + "." + key + " = x." + key,
+      tx.exec_params("UPDATE " + t + " SET " + set_list + " FROM jsonb_populate_recordset(NULL::" +
+                         t + ", $1::jsonb) x WHERE " + t + "." + key + " = x." + key,
                      json::serialize(updates));
     }
     if (!inserts.empty())
-      tx.exec_params("INSERT INTO " + t + " SELECT * FROM jsonb_populate_recordset(NULL::" + t + ", $1::jsonb)",
+      tx.exec_params("INSERT INTO " + t + " SELECT * FROM jsonb_populate_recordset(NULL::" + t +
+                         ", $1::jsonb)",
                      json::serialize(inserts));
     for (const auto& key : rows.dirty) rows.stored.insert(key);
     rows.dirty.clear();
@@ -140,7 +155,8 @@ namespace {
 // Is this failure the event's (it will fail the same way every time), rather than the
 // database's (connection lost, serialization failure, shutdown, out of resources)?
 bool event_fault(const std::exception& e) {
-  if (dynamic_cast<const pqxx::broken_connection*>(&e) || dynamic_cast<const pqxx::in_doubt_error*>(&e))
+  if (dynamic_cast<const pqxx::broken_connection*>(&e) ||
+      dynamic_cast<const pqxx::in_doubt_error*>(&e))
     return false;
   if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) {
     auto cls = sql->sqlstate().substr(0, 2);
@@ -168,8 +184,9 @@ void engine::prefetch(pqxx::transaction_base& tx, row_cache& cache,
                       const std::map<std::string, std::set<std::string>>& wanted) {
   for (const auto& [table, ks] : wanted) {
     const auto& spec = table_specs_.at(table);
-    auto r = tx.exec_params("SELECT " + tx.quote_name(spec.key_column) + "::text, row_to_json(t)::text FROM " +
-                                tx.quote_name(table) + " t WHERE " + tx.quote_name(spec.key_column) +
+    auto r = tx.exec_params("SELECT " + tx.quote_name(spec.key_column) +
+                                "::text, row_to_json(t)::text FROM " + tx.quote_name(table) +
+                                " t WHERE " + tx.quote_name(spec.key_column) +
                                 " = ANY($1::" + spec.key_type + "[])",
                             store::pg_text_array({ks.begin(), ks.end()}));
     auto& tr = cache.tables_[table];
@@ -221,7 +238,7 @@ size_t engine::apply_batch(pqxx::connection& c, size_t batch_size,
   // Another node's engine holds the lock while it applies a batch; one that holds it longer
   // (a stopped process) must not hang this runner: the runner reports it and tries again.
   tx.exec("SET LOCAL lock_timeout = '2s'");
-  tx.exec(kEngineLock);
+  lock_groups(tx);
   // Read models are derived data with their checkpoint in the same transaction: losing the
   // last commits in a crash only means applying those events again. No need to wait for fsync.
   tx.exec("SET LOCAL synchronous_commit = off");
@@ -325,7 +342,7 @@ std::vector<dead_letter> engine::dead_letters(pqxx::connection& c) const {
 
 std::vector<retry_outcome> engine::retry_dead_letter(pqxx::connection& c, int64_t position) {
   pqxx::work tx{c};
-  tx.exec(kEngineLock);
+  lock_groups(tx);
   std::vector<std::string> names;
   for (const auto& r :
        tx.exec_params("SELECT projection FROM projection_dead_letters WHERE position = $1 "
@@ -386,7 +403,7 @@ size_t engine::catch_up(pqxx::connection& c, size_t batch_size,
 
 void engine::reset(pqxx::connection& c, const std::vector<std::string>& names) {
   pqxx::work tx{c};
-  tx.exec(kEngineLock);
+  lock_groups(tx);
   for (const auto& p : projections_) {
     if (!names.empty() && std::find(names.begin(), names.end(), p->name()) == names.end()) continue;
     for (const auto& t : p->tables()) tx.exec("TRUNCATE " + tx.quote_name(t.name));
@@ -396,11 +413,14 @@ void engine::reset(pqxx::connection& c, const std::vector<std::string>& names) {
   tx.commit();
 }
 
-std::vector<table_digest> digest_tables(pqxx::transaction_base& tx, const std::vector<std::string>& tables) {
+std::vector<table_digest> digest_tables(pqxx::transaction_base& tx,
+                                        const std::vector<std::string>& tables) {
   std::vector<table_digest> out;
   for (const auto& t : tables) {
-    auto r = tx.exec("SELECT count(*), coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text COLLATE \"C\")), '') FROM " +
-                     tx.quote_name(t) + " t");
+    auto r = tx.exec(
+        "SELECT count(*), coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text COLLATE "
+        "\"C\")), '') FROM " +
+        tx.quote_name(t) + " t");
     out.push_back({t, r[0][0].as<int64_t>(), r[0][1].as<std::string>()});
   }
   return out;

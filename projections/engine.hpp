@@ -49,6 +49,9 @@ class projection {
  public:
   virtual ~projection() = default;
   virtual std::string name() const = 0;
+  // Projections of one group advance together, under one runner and one lock; groups advance
+  // independently of each other. A projection may only read rows of its own tables.
+  virtual std::string group() const { return name(); }
   virtual std::vector<table_spec> tables() const = 0;
   virtual bool handles(const std::string& event_type) const = 0;
   // (table, key) pairs apply() will look up, so they can be fetched in bulk first.
@@ -108,6 +111,8 @@ class engine {
   std::vector<checkpoint> checkpoints(pqxx::connection& c) const;
 
   const std::vector<std::shared_ptr<const projection>>& projections() const { return projections_; }
+  // The groups of its projections, sorted and joined with '+' (one group: its name).
+  std::string group_name() const;
   std::vector<std::string> all_tables() const;
 
   // Test hook: runs after events are applied in memory and rows written, before the
@@ -127,7 +132,10 @@ class engine {
   void prefetch(pqxx::transaction_base& tx, row_cache& cache,
                 const std::map<std::string, std::set<std::string>>& wanted);
   const std::vector<std::string>& columns_of(pqxx::transaction_base& tx, const std::string& table);
+  // Takes the advisory lock of each of its groups, in name order (so engines never deadlock).
+  void lock_groups(pqxx::transaction_base& tx) const;
   std::vector<std::shared_ptr<const projection>> projections_;
+  std::set<std::string> groups_;
   std::map<std::string, table_spec> table_specs_;
   std::map<std::string, std::vector<std::string>> columns_;
 };
@@ -145,6 +153,8 @@ std::vector<table_digest> digest_tables(pqxx::transaction_base& tx,
 // The three read models of the foundation: source_registry, batch_execution_record,
 // provenance_events.
 std::vector<std::shared_ptr<const projection>> standard_projections();
+// standard_projections() as one engine per group, for the live runners.
+std::vector<std::shared_ptr<engine>> standard_engines_by_group();
 // notification_channels, alert_rules, alert_deliveries, alert_triggers (projections/alerting.cpp)
 std::vector<std::shared_ptr<const projection>> alerting_projections();
 

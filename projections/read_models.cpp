@@ -1,10 +1,12 @@
 // The foundation's read models: source_registry (§1.1), batch_execution_record (§1.5) and
 // provenance_events (§1.9, §8.2). Every value comes from the event (timestamps are the
 // event's recorded_at), so a rebuild reproduces the same rows byte for byte.
-#include "events/types.hpp"
 #include "events/catalog.hpp"
+#include "events/source.hpp"
+#include "events/types.hpp"
 #include "events/validity.hpp"
 #include "projections/engine.hpp"
+#include "projections/read_model_names.hpp"
 #include "util/ids.hpp"
 
 namespace beampipe::projections {
@@ -24,7 +26,8 @@ bool flag_of(const json::object& o, std::string_view k) {
 
 class source_registry_projection : public projection {
  public:
-  std::string name() const override { return "source_registry"; }
+  std::string name() const override { return model::source_registry; }
+  std::string group() const override { return "sources"; }
   std::vector<table_spec> tables() const override { return {{"source_registry", "uuid", "uuid"}}; }
   bool handles(const std::string& t) const override {
     return t == et::source_registered || t == et::source_enabled_changed ||
@@ -43,11 +46,12 @@ class source_registry_projection : public projection {
     auto key = events::stream_key_of(e.stream_id);
     auto* row = rows.find("source_registry", key);
     if (e.type == et::source_registered) {
+      auto ev = events::decode_as<events::source_registered>(d);
       json::object r;
       r["uuid"] = key;
-      r["project_module"] = d.at("project_module");
-      r["source_identifier"] = d.at("source_identifier");
-      r["enabled"] = d.at("enabled");
+      r["project_module"] = ev.project_module;
+      r["source_identifier"] = ev.source_identifier;
+      r["enabled"] = ev.enabled;
       r["deleted"] = false;
       // A re-registration after deletion keeps the original creation time.
       r["created_at"] = row ? row->at("created_at") : json::value(e.recorded_at);
@@ -70,68 +74,73 @@ class source_registry_projection : public projection {
     }
     if (!row) return;  // cannot happen for a well-formed stream; never invent a row
     auto& r = *row;
+    auto nullable = [](const auto& opt) { return opt ? json::value(*opt) : json::value(nullptr); };
     if (e.type == et::source_enabled_changed) {
-      r["enabled"] = d.at("enabled");
+      r["enabled"] = events::decode_as<events::source_enabled_changed>(d).enabled;
     } else if (e.type == et::source_stale_after_changed) {
-      r["stale_after_hours"] = d.at("stale_after_hours");
+      r["stale_after_hours"] =
+          nullable(events::decode_as<events::source_stale_after_changed>(d).stale_after_hours);
     } else if (e.type == et::source_deleted) {
       r["deleted"] = true;
       r["discovery_request_id"] = nullptr;
       r["discovery_attempt"] = nullptr;
       r["discovery_retry_at"] = nullptr;
     } else if (e.type == et::discovery_requested) {
-      r["discovery_request_id"] = d.at("request_id");
+      auto ev = events::decode_as<events::discovery_requested>(d);
+      r["discovery_request_id"] = ev.request_id;
       r["discovery_requested_at"] = e.recorded_at;
-      r["discovery_claim_token"] = at_or_null(d, "claim_token");
+      r["discovery_claim_token"] = nullable(ev.claim_token);
       r["discovery_attempt"] = 1;
       r["discovery_retry_at"] = nullptr;
     } else if (e.type == et::discovery_requeued) {
-      r["discovery_request_id"] = d.at("request_id");
+      auto ev = events::decode_as<events::discovery_requeued>(d);
+      r["discovery_request_id"] = ev.request_id;
       r["discovery_requested_at"] = e.recorded_at;
       r["discovery_claim_token"] = nullptr;  // an operator's requeue is outside automation caps
-      r["discovery_attempt"] = d.at("attempt");
+      r["discovery_attempt"] = ev.attempt;
       r["discovery_retry_at"] = nullptr;
     } else if (e.type == et::discovery_attempt_failed) {
-      r["discovery_attempt"] = d.at("attempt").to_number<int64_t>() + 1;
-      r["discovery_retry_at"] = d.at("retry_at");
+      auto ev = events::decode_as<events::discovery_attempt_failed>(d);
+      r["discovery_attempt"] = ev.attempt + 1;
+      r["discovery_retry_at"] = nullable(ev.retry_at);
       r["last_attempted_at"] = e.recorded_at;
-      r["last_discovery_error"] = d.at("error");
+      r["last_discovery_error"] = ev.error;
     } else if (e.type == et::discovery_completed) {
+      auto ev = events::decode_as<events::discovery_completed>(d);
       r["discovery_request_id"] = nullptr;
       r["discovery_attempt"] = nullptr;
       r["discovery_retry_at"] = nullptr;
       r["discovery_claim_token"] = nullptr;
       r["last_checked_at"] = e.recorded_at;
-      r["discovery_signature"] = d.at("signature");
+      r["discovery_signature"] = nullable(ev.signature);
       r["last_discovery_error"] = nullptr;
-      r["discovery_truncated"] = d.at("truncated").is_bool() && d.at("truncated").as_bool();
-      if (d.at("pending").as_bool()) {
+      r["discovery_truncated"] = ev.truncated.value_or(false);
+      if (ev.pending) {
         r["workflow_run_pending"] = true;
         r["workflow_run_pending_at"] = e.recorded_at;
       }
     } else if (e.type == et::discovery_failed) {
+      auto ev = events::decode_as<events::discovery_failed>(d);
       r["discovery_request_id"] = nullptr;
       r["discovery_attempt"] = nullptr;
       r["discovery_retry_at"] = nullptr;
       r["discovery_claim_token"] = nullptr;
       r["last_attempted_at"] = e.recorded_at;
-      r["last_discovery_error"] = d.at("error");
+      r["last_discovery_error"] = ev.error;
     } else if (e.type == et::source_pending_cleared) {
       r["workflow_run_pending"] = false;
       r["workflow_run_pending_at"] = nullptr;
     } else if (e.type == et::source_execution_finished) {
-      bool pending = d.at("pending").as_bool();
-      if (pending && !r.at("workflow_run_pending").as_bool())
+      auto ev = events::decode_as<events::source_execution_finished>(d);
+      if (ev.pending && !r.at("workflow_run_pending").as_bool())
         r["workflow_run_pending_at"] = e.recorded_at;
-      if (!pending) r["workflow_run_pending_at"] = nullptr;
-      r["workflow_run_pending"] = pending;
+      if (!ev.pending) r["workflow_run_pending_at"] = nullptr;
+      r["workflow_run_pending"] = ev.pending;
       // Events from before issue #17 carry neither field: nothing held back.
-      r["execution_failures_in_row"] =
-          d.contains("failures_in_row") ? d.at("failures_in_row") : json::value(0);
-      r["automation_retry_at"] =
-          d.contains("automation_retry_at") ? d.at("automation_retry_at") : json::value(nullptr);
-      if (!d.at("last_executed_discovery_signature").is_null())
-        r["last_executed_discovery_signature"] = d.at("last_executed_discovery_signature");
+      r["execution_failures_in_row"] = ev.failures_in_row.value_or(0);
+      r["automation_retry_at"] = nullable(ev.automation_retry_at);
+      if (ev.last_executed_discovery_signature)
+        r["last_executed_discovery_signature"] = *ev.last_executed_discovery_signature;
     }
     r["updated_at"] = e.recorded_at;
     r["stream_version"] = e.stream_version;
@@ -141,7 +150,8 @@ class source_registry_projection : public projection {
 
 class execution_ledger_projection : public projection {
  public:
-  std::string name() const override { return "batch_execution_record"; }
+  std::string name() const override { return model::execution_ledger; }
+  std::string group() const override { return "executions"; }
   std::vector<table_spec> tables() const override {
     return {{"batch_execution_record", "uuid", "uuid"}};
   }
@@ -213,7 +223,8 @@ class execution_ledger_projection : public projection {
 // event carries, one per artifact (unique per execution, kind and digest).
 class execution_details_projection : public projection {
  public:
-  std::string name() const override { return "execution_details"; }
+  std::string name() const override { return model::execution_details; }
+  std::string group() const override { return "executions"; }
   std::vector<table_spec> tables() const override {
     return {{"execution_observations", "id", "uuid"}, {"execution_artifacts", "id", "uuid"}};
   }
@@ -280,7 +291,8 @@ std::string metadata_row_id(const std::string& source_uuid, const std::string& s
 
 class archive_metadata_projection : public projection {
  public:
-  std::string name() const override { return "archive_metadata"; }
+  std::string name() const override { return model::archive_metadata; }
+  std::string group() const override { return "sources"; }
   std::vector<table_spec> tables() const override { return {{"archive_metadata", "uuid", "uuid"}}; }
   bool handles(const std::string& t) const override { return t == et::discovery_completed; }
   void keys(const events::recorded_event& e,
@@ -320,7 +332,8 @@ class archive_metadata_projection : public projection {
 
 class project_configs_projection : public projection {
  public:
-  std::string name() const override { return "project_configs"; }
+  std::string name() const override { return model::project_configs; }
+  std::string group() const override { return "configs"; }
   std::vector<table_spec> tables() const override { return {{"project_configs", "uuid", "uuid"}}; }
   bool handles(const std::string& t) const override {
     return t == et::project_config_uploaded || t == et::project_config_activated;
@@ -364,7 +377,8 @@ class project_configs_projection : public projection {
 // project_config_wasm: which hook modules each project has.
 class project_wasm_projection : public projection {
  public:
-  std::string name() const override { return "project_config_wasm"; }
+  std::string name() const override { return model::project_wasm; }
+  std::string group() const override { return "configs"; }
   std::vector<table_spec> tables() const override {
     return {{"project_config_wasm", "wasm_key", "text"}};
   }
@@ -392,7 +406,8 @@ class project_wasm_projection : public projection {
 
 class deployment_profiles_projection : public projection {
  public:
-  std::string name() const override { return "daliuge_deployment_profile"; }
+  std::string name() const override { return model::deployment_profiles; }
+  std::string group() const override { return "configs"; }
   std::vector<table_spec> tables() const override {
     return {{"daliuge_deployment_profile", "uuid", "uuid"}};
   }
@@ -432,7 +447,8 @@ class deployment_profiles_projection : public projection {
 
 class provenance_projection : public projection {
  public:
-  std::string name() const override { return "provenance_events"; }
+  std::string name() const override { return model::provenance; }
+  std::string group() const override { return "executions"; }
   std::vector<table_spec> tables() const override { return {{"provenance_events", "id", "uuid"}}; }
   bool handles(const std::string& t) const override {
     return t == et::source_registered || t == et::source_enabled_changed ||
@@ -565,7 +581,8 @@ class provenance_projection : public projection {
 // it stands. Execute jobs follow the job id every execution event carries.
 class jobs_projection : public projection {
  public:
-  std::string name() const override { return "jobs"; }
+  std::string name() const override { return model::jobs; }
+  std::string group() const override { return "executions"; }
   std::vector<table_spec> tables() const override { return {{"jobs", "id", "uuid"}}; }
   bool handles(const std::string& t) const override {
     return t == et::discovery_requested || t == et::discovery_completed ||
@@ -689,7 +706,8 @@ class jobs_projection : public projection {
 // users: who may sign in (never a credential: those are not in the events).
 class users_projection : public projection {
  public:
-  std::string name() const override { return "users"; }
+  std::string name() const override { return model::users; }
+  std::string group() const override { return "users"; }
   std::vector<table_spec> tables() const override { return {{"users", "uuid", "uuid"}}; }
   bool handles(const std::string& t) const override {
     return t == et::user_created || t == et::user_password_changed || t == et::user_disabled;
@@ -726,7 +744,8 @@ class users_projection : public projection {
 // auth_sessions: which token families are live, and each one's current refresh token id.
 class auth_sessions_projection : public projection {
  public:
-  std::string name() const override { return "auth_sessions"; }
+  std::string name() const override { return model::auth_sessions; }
+  std::string group() const override { return "users"; }
   std::vector<table_spec> tables() const override { return {{"auth_sessions", "family", "uuid"}}; }
   bool handles(const std::string& t) const override {
     return t == et::session_started || t == et::session_refreshed || t == et::session_revoked;
@@ -788,6 +807,14 @@ std::vector<std::shared_ptr<const projection>> standard_projections() {
       std::make_shared<auth_sessions_projection>()};
   for (auto& p : alerting_projections()) all.push_back(std::move(p));
   return all;
+}
+
+std::vector<std::shared_ptr<engine>> standard_engines_by_group() {
+  std::map<std::string, std::vector<std::shared_ptr<const projection>>> by_group;
+  for (auto& p : standard_projections()) by_group[p->group()].push_back(p);
+  std::vector<std::shared_ptr<engine>> out;
+  for (auto& [group, members] : by_group) out.push_back(std::make_shared<engine>(members));
+  return out;
 }
 
 }  // namespace beampipe::projections

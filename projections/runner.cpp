@@ -1,71 +1,115 @@
 #include "projections/runner.hpp"
 
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
 #include "store/db.hpp"
 #include "store/event_store.hpp"
 
-#include <spdlog/spdlog.h>
-
 namespace beampipe::projections {
 
-void projection_watch::publish(std::vector<checkpoint> cps, int64_t head) {
+void projection_watch::add_group(const std::string& group, const names& projections) {
+  std::lock_guard lk(mu_);
+  auto& g = groups_[group];
+  g.projections = projections;
+  g.cps.clear();
+  for (const auto& p : projections) g.cps.push_back({p, {}});
+}
+
+void projection_watch::publish(const std::string& group, std::vector<checkpoint> cps,
+                               int64_t head) {
   {
     std::lock_guard lk(mu_);
-    cps_ = std::move(cps);
-    head_ = head;
+    auto& g = groups_[group];
+    g.cps = std::move(cps);
+    head_ = std::max(head_, head);
   }
   cv_.notify_all();
 }
 
-bool projection_watch::reached(events::read_position target) const {
+bool projection_watch::wanted(const std::string& projection, const names& only) const {
+  return only.empty() || std::find(only.begin(), only.end(), projection) != only.end();
+}
+
+bool projection_watch::reached_locked(events::read_position target, const names& only) const {
+  if (groups_.empty()) return false;
+  size_t seen = 0;
+  for (const auto& [name, g] : groups_)
+    for (const auto& c : g.cps) {
+      if (!wanted(c.name, only)) continue;
+      ++seen;
+      if (c.at < target) return false;
+    }
+  // A named read model no runner reports is never reached (a typo must not read stale data).
+  return seen > 0 && (only.empty() || seen >= only.size());
+}
+
+bool projection_watch::failing_locked(const names& only) const {
+  for (const auto& [name, g] : groups_) {
+    if (g.failure.empty()) continue;
+    for (const auto& p : g.projections)
+      if (wanted(p, only)) return true;
+  }
+  return false;
+}
+
+bool projection_watch::reached(events::read_position target, const names& only) const {
   std::lock_guard lk(mu_);
-  if (cps_.empty()) return false;
-  for (const auto& c : cps_)
-    if (c.at < target) return false;
-  return true;
+  return reached_locked(target, only);
 }
 
 projection_watch::wait_result projection_watch::wait_for(
-    events::read_position target, std::chrono::steady_clock::time_point deadline) {
-  auto reached_locked = [&] {
-    if (cps_.empty()) return false;
-    for (const auto& c : cps_)
-      if (c.at < target) return false;
-    return true;
-  };
+    events::read_position target, std::chrono::steady_clock::time_point deadline,
+    const names& only) {
   std::unique_lock lk(mu_);
   cv_.wait_until(lk, deadline,
-                 [&] { return reached_locked() || stopping_ || !failure_.empty(); });
-  if (reached_locked()) return wait_result::reached;
+                 [&] { return reached_locked(target, only) || stopping_ || failing_locked(only); });
+  if (reached_locked(target, only)) return wait_result::reached;
   if (stopping_) return wait_result::stopping;
-  if (!failure_.empty()) return wait_result::stalled;
+  if (failing_locked(only)) return wait_result::stalled;
   return wait_result::timed_out;
 }
 
 bool projection_watch::wait_until(events::read_position target,
-                                  std::chrono::steady_clock::time_point deadline) {
-  return wait_for(target, deadline) == wait_result::reached;
+                                  std::chrono::steady_clock::time_point deadline,
+                                  const names& only) {
+  return wait_for(target, deadline, only) == wait_result::reached;
 }
 
-std::vector<std::string> projection_watch::behind(events::read_position target) const {
+std::vector<std::string> projection_watch::behind(events::read_position target,
+                                                  const names& only) const {
   std::lock_guard lk(mu_);
   std::vector<std::string> out;
-  for (const auto& c : cps_)
-    if (c.at < target) out.push_back(c.name);
+  for (const auto& [name, g] : groups_)
+    for (const auto& c : g.cps)
+      if (wanted(c.name, only) && c.at < target) out.push_back(c.name);
   return out;
 }
 
-void projection_watch::report_failure(std::string error) {
+void projection_watch::report_failure(const std::string& group, std::string error) {
   {
     std::lock_guard lk(mu_);
-    failure_ = error.empty() ? "unknown error" : std::move(error);
+    auto& g = groups_[group];
+    g.failure = error.empty() ? "unknown error" : std::move(error);
+    g.alive = false;
   }
-  alive_ = false;
   cv_.notify_all();
 }
 
-std::string projection_watch::failure() const {
+std::string projection_watch::failure(const names& only) const {
   std::lock_guard lk(mu_);
-  return failure_;
+  std::string out;
+  for (const auto& [name, g] : groups_) {
+    if (g.failure.empty()) continue;
+    bool relevant = false;
+    for (const auto& p : g.projections) relevant = relevant || wanted(p, only);
+    if (!relevant) continue;
+    if (!out.empty()) out += "; ";
+    // One group (the usual single runner of tools and tests) needs no name.
+    out += groups_.size() == 1 ? g.failure : name + ": " + g.failure;
+  }
+  return out;
 }
 
 void projection_watch::shutdown() {
@@ -78,7 +122,9 @@ void projection_watch::shutdown() {
 
 std::vector<checkpoint> projection_watch::checkpoints() const {
   std::lock_guard lk(mu_);
-  return cps_;
+  std::vector<checkpoint> out;
+  for (const auto& [name, g] : groups_) out.insert(out.end(), g.cps.begin(), g.cps.end());
+  return out;
 }
 
 int64_t projection_watch::head() const {
@@ -89,32 +135,54 @@ int64_t projection_watch::head() const {
 int64_t projection_watch::lag() const {
   std::lock_guard lk(mu_);
   int64_t lowest = head_;
-  for (const auto& c : cps_) lowest = std::min(lowest, c.at.position);
+  for (const auto& [name, g] : groups_)
+    for (const auto& c : g.cps) lowest = std::min(lowest, c.at.position);
   return std::max<int64_t>(0, head_ - lowest);
 }
 
-void projection_watch::set_alive(bool v) {
+bool projection_watch::alive() const {
+  std::lock_guard lk(mu_);
+  if (groups_.empty()) return false;
+  for (const auto& [name, g] : groups_)
+    if (!g.alive) return false;
+  return true;
+}
+
+void projection_watch::set_alive(const std::string& group, bool v) {
   {
     std::lock_guard lk(mu_);
-    if (v) failure_.clear();
+    auto& g = groups_[group];
+    if (v) g.failure.clear();
+    g.alive = v;
   }
-  alive_ = v;
   cv_.notify_all();
 }
 
 namespace {
 struct wakeup : pqxx::notification_receiver {
-  explicit wakeup(pqxx::connection_base& c) : pqxx::notification_receiver(c, store::kNotifyChannel) {}
+  explicit wakeup(pqxx::connection_base& c)
+      : pqxx::notification_receiver(c, store::kNotifyChannel) {}
   void operator()(const std::string&, int) override {}
 };
 }  // namespace
 
-runner::runner(std::string conninfo, std::shared_ptr<engine> eng, projection_watch& watch, size_t batch_size)
-    : conninfo_(std::move(conninfo)), engine_(std::move(eng)), watch_(watch), batch_size_(batch_size) {}
+runner::runner(std::string conninfo, std::shared_ptr<engine> eng, projection_watch& watch,
+               size_t batch_size)
+    : conninfo_(std::move(conninfo)),
+      engine_(std::move(eng)),
+      group_(engine_->group_name()),
+      watch_(watch),
+      batch_size_(batch_size) {
+  std::vector<std::string> names;
+  for (const auto& p : engine_->projections()) names.push_back(p->name());
+  watch_.add_group(group_, names);
+}
 
 runner::~runner() { stop(); }
 
-void runner::start() { thread_ = std::thread([this] { run(); }); }
+void runner::start() {
+  thread_ = std::thread([this] { run(); });
+}
 
 void runner::stop() {
   stop_ = true;
@@ -154,49 +222,53 @@ void runner::run() {
     try {
       if (!conn || !conn->is_open()) {
         listener.reset();
-        conn = store::connect(conninfo_, "beampipe-projections");
+        conn = store::connect(conninfo_, "beampipe-projections-" + group_);
         listener = std::make_unique<wakeup>(*conn);
       }
       while (!stop_ && engine_->step(*conn, batch_size_) > 0) {
-        watch_.publish(engine_->checkpoints(*conn), store::head_position(*conn));
+        watch_.publish(group_, engine_->checkpoints(*conn), store::head_position(*conn));
       }
       auto cps = engine_->checkpoints(*conn);
-      watch_.publish(cps, store::head_position(*conn));
+      watch_.publish(group_, cps, store::head_position(*conn));
       // Caught up with what the read fence lets through. Committed events it still hides
       // wait for an older transaction to end; if that lasts, waiting writers are told at once.
       auto fence = held_back(*conn, cps);
       auto now = std::chrono::steady_clock::now();
       if (!fence.held) {
         fenced_since = {};
-        watch_.set_alive(true);
+        watch_.set_alive(group_, true);
       } else if (fenced_since == std::chrono::steady_clock::time_point{}) {
         fenced_since = now;
       } else if (now - fenced_since > std::chrono::seconds(2) && !fence.stall.empty()) {
-        watch_.report_failure(fence.stall);
+        watch_.report_failure(group_, fence.stall);
       }
       // A notification ends the wait early; the timeout covers events held behind the
       // read fence and notifications lost while reconnecting.
       conn->await_notification(0, 100000);
     } catch (const pqxx::sql_error& e) {
-      // 55P03: the projection lock stayed with another process past the lock timeout.
+      // 55P03: a lock the batch needs stayed taken past the lock timeout: the group's lock
+      // (another process applying the same group) or one of its read-model tables.
       std::string why = e.sqlstate() == "55P03"
-                            ? "another beampipe process has held the projection lock for over "
-                              "2 s (stopped, or stuck in a transaction)"
+                            ? "a lock it needs was held for over 2 s (another beampipe process "
+                              "applying the same read models, or a session holding one of "
+                              "their tables; stopped, or stuck in a transaction)"
                             : e.what();
-      watch_.report_failure(why);
-      spdlog::error("projection runner: {}", why);
+      watch_.report_failure(group_, why);
+      spdlog::error("projection runner {}: {}", group_, why);
       listener.reset();
       conn.reset();
-      for (int i = 0; i < 10 && !stop_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      for (int i = 0; i < 10 && !stop_; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
     } catch (const std::exception& e) {
-      watch_.report_failure(e.what());
-      spdlog::error("projection runner: {}", e.what());
+      watch_.report_failure(group_, e.what());
+      spdlog::error("projection runner {}: {}", group_, e.what());
       listener.reset();
       conn.reset();
-      for (int i = 0; i < 10 && !stop_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      for (int i = 0; i < 10 && !stop_; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   }
-  watch_.set_alive(false);
+  watch_.set_alive(group_, false);
 }
 
 }  // namespace beampipe::projections

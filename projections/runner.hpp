@@ -2,62 +2,82 @@
 // Runs the projection engine live: catch up, then wait for NOTIFY (or a short poll, since
 // the read fence may hold events back until an unrelated transaction ends), repeat.
 // Publishes checkpoints so API reads can wait for their own writes.
-#include "projections/engine.hpp"
-
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
 
+#include "projections/engine.hpp"
+
 namespace beampipe::projections {
 
+// What the API and the workers know of the read models: each group's checkpoints, published by
+// its own runner, and whether that runner is failing. A wait names the read models it needs
+// (none: all of them), so a slow or failing group delays only the reads that use it.
 class projection_watch {
  public:
   enum class wait_result {
-    reached,    // every projection's checkpoint is at or past the target
-    timed_out,  // the deadline passed while the runner was working
-    stalled,    // the runner is failing (database gone, ...): waiting would not help
+    reached,    // every named projection's checkpoint is at or past the target
+    timed_out,  // the deadline passed while the runners were working
+    stalled,    // a runner a named projection depends on is failing: waiting would not help
     stopping,   // the process is shutting down
   };
+  using names = std::vector<std::string>;
 
-  void publish(std::vector<checkpoint> cps, int64_t head);
-  // Waits (bounded) for `target`; ends at once when the runner fails or on shutdown.
-  wait_result wait_for(events::read_position target,
-                       std::chrono::steady_clock::time_point deadline);
+  // A runner announces its group and the projections in it before it publishes anything, so
+  // a wait never counts a group that has not reported yet as caught up.
+  void add_group(const std::string& group, const names& projections);
+  void publish(const std::string& group, std::vector<checkpoint> cps, int64_t head);
+  // Waits (bounded) for `target`; ends at once when a runner it needs fails, or on shutdown.
+  wait_result wait_for(events::read_position target, std::chrono::steady_clock::time_point deadline,
+                       const names& only = {});
   // wait_for(...) == reached.
-  bool wait_until(events::read_position target, std::chrono::steady_clock::time_point deadline);
-  bool reached(events::read_position target) const;
+  bool wait_until(events::read_position target, std::chrono::steady_clock::time_point deadline,
+                  const names& only = {});
+  bool reached(events::read_position target, const names& only = {}) const;
   std::vector<checkpoint> checkpoints() const;
-  // Names of the projections whose checkpoint is before `target`.
-  std::vector<std::string> behind(events::read_position target) const;
+  // Names of the projections (among `only`) whose checkpoint is before `target`.
+  std::vector<std::string> behind(events::read_position target, const names& only = {}) const;
   int64_t head() const;
   // Events the slowest projection still has to apply, by global position (approximate).
   int64_t lag() const;
-  bool alive() const { return alive_.load(); }
-  // The runner caught up (alive) or is idle; clears a reported failure.
-  void set_alive(bool v);
-  // The runner's last step failed with `error`; waiters give up at once.
-  void report_failure(std::string error);
-  // Why the runner is failing, or empty.
-  std::string failure() const;
+  // Every runner caught up at least once and none is failing.
+  bool alive() const;
+  // The group's runner caught up (true) or stopped; true clears its reported failure.
+  void set_alive(const std::string& group, bool v);
+  // The group's last step failed with `error`; waiters needing it give up at once.
+  void report_failure(const std::string& group, std::string error);
+  // Why runners are failing ("group: why; ..."), or empty.
+  std::string failure(const names& only = {}) const;
   // Shutdown: every wait returns `stopping`, now and later.
   void shutdown();
 
  private:
+  struct group_state {
+    names projections;
+    std::vector<checkpoint> cps;
+    std::string failure;
+    bool alive = false;
+  };
+  bool wanted(const std::string& projection, const names& only) const;
+  bool reached_locked(events::read_position target, const names& only) const;
+  bool failing_locked(const names& only) const;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<checkpoint> cps_;
+  std::map<std::string, group_state> groups_;
   int64_t head_ = 0;
-  std::string failure_;
   bool stopping_ = false;
-  std::atomic<bool> alive_{false};
 };
 
 class runner {
  public:
-  runner(std::string conninfo, std::shared_ptr<engine> eng, projection_watch& watch, size_t batch_size = 1000);
+  // One runner per group of projections (engine::group_name()); each has its own connection,
+  // loop and advisory lock.
+  runner(std::string conninfo, std::shared_ptr<engine> eng, projection_watch& watch,
+         size_t batch_size = 1000);
   ~runner();
   void start();
   void stop();
@@ -71,6 +91,7 @@ class runner {
   static fence_state held_back(pqxx::connection& c, const std::vector<checkpoint>& cps);
   std::string conninfo_;
   std::shared_ptr<engine> engine_;
+  std::string group_;
   projection_watch& watch_;
   size_t batch_size_;
   std::atomic<bool> stop_{false};

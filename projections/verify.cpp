@@ -4,7 +4,8 @@
 
 namespace beampipe::projections {
 
-verify_report verify_replay(const std::string& conninfo, const std::function<std::shared_ptr<engine>()>& make_engine,
+verify_report verify_replay(const std::string& conninfo,
+                            const std::function<std::shared_ptr<engine>()>& make_engine,
                             const std::function<void(size_t)>& progress) {
   verify_report report;
   auto live_engine = make_engine();
@@ -20,8 +21,8 @@ verify_report verify_replay(const std::string& conninfo, const std::function<std
     all.push_back("projection_checkpoints");
     all.push_back("projection_dead_letters");  // the replay records its own
     for (const auto& t : all)
-      tx.exec("CREATE TABLE " + std::string(kShadowSchema) + "." + tx.quote_name(t) + " (LIKE public." +
-              tx.quote_name(t) + " INCLUDING ALL)");
+      tx.exec("CREATE TABLE " + std::string(kShadowSchema) + "." + tx.quote_name(t) +
+              " (LIKE public." + tx.quote_name(t) + " INCLUDING ALL)");
     tx.commit();
   }
 
@@ -29,7 +30,8 @@ verify_report verify_replay(const std::string& conninfo, const std::function<std
   std::map<std::string, events::read_position> bounds;
   std::vector<table_digest> live;
   {
-    pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only> tx{*conn};
+    pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only> tx{
+        *conn};
     tx.exec("SET LOCAL search_path = public");
     for (const auto& cp : live_engine->checkpoints(tx)) bounds[cp.name] = cp.at;
     live = digest_tables(tx, tables);
@@ -48,7 +50,8 @@ verify_report verify_replay(const std::string& conninfo, const std::function<std
     pqxx::read_transaction tx{*shadow_conn};
     shadow = digest_tables(tx, tables);
   }
-  for (size_t i = 0; i < tables.size(); ++i) report.tables.push_back({tables[i], live[i], shadow[i]});
+  for (size_t i = 0; i < tables.size(); ++i)
+    report.tables.push_back({tables[i], live[i], shadow[i]});
 
   pqxx::work tx{*conn};
   tx.exec("DROP SCHEMA IF EXISTS " + std::string(kShadowSchema) + " CASCADE");

@@ -1,11 +1,11 @@
 #pragma once
 // `beampipe replay --verify`: rebuild every projection into a shadow schema up to exactly the
 // live checkpoints, then compare per-table digests with the live read models.
-#include "projections/engine.hpp"
-
 #include <functional>
 #include <string>
 #include <vector>
+
+#include "projections/engine.hpp"
 
 namespace beampipe::projections {
 

@@ -8,6 +8,7 @@
 #include "api/route_table.hpp"
 #include "domain/aggregates.hpp"
 #include "domain/alerting.hpp"
+#include "projections/read_model_names.hpp"
 #include "store/channel_secrets.hpp"
 #include "util/ids.hpp"
 
@@ -66,7 +67,7 @@ void erase_secret(app_context& ctx, const std::string& id) {
 // ------------------------------------------------------------------ channels
 
 response list_channels(app_context& ctx, request& req) {
-  honour_min_position(ctx, req);
+  honour_min_position(ctx, req, {projections::model::notification_channels});
   return list_page(ctx, kChannelRow, " FROM notification_channels", "ORDER BY name, uuid", {},
                    page_params(req, 100, 500));
 }
@@ -170,7 +171,7 @@ void check_rule_refs(app_context& ctx, const json::object& body) {
 }
 
 response list_rules(app_context& ctx, request& req) {
-  honour_min_position(ctx, req);
+  honour_min_position(ctx, req, {projections::model::alert_rules});
   return list_page(ctx, kRuleRow, " FROM alert_rules", "ORDER BY name, uuid", {},
                    page_params(req, 100, 500));
 }
@@ -206,7 +207,7 @@ std::string filter_text(const request& req, const std::string& name) {
 }
 
 response list_deliveries(app_context& ctx, request& req) {
-  honour_min_position(ctx, req);
+  honour_min_position(ctx, req, {projections::model::alert_deliveries});
   auto status = filter_text(req, "status");
   if (!status.empty() && status != "pending" && status != "sent" && status != "failed")
     fail(400, "invalid_query", "status must be pending, sent or failed", "status");

@@ -8,6 +8,7 @@
 #include "api/route_table.hpp"
 #include "domain/aggregates.hpp"
 #include "domain/project_config.hpp"
+#include "projections/read_model_names.hpp"
 #include "util/ids.hpp"
 
 namespace beampipe::api {
@@ -88,12 +89,12 @@ response post_config(app_context& ctx, request& req) {
 }
 
 response get_config(app_context& ctx, request& req) {
-  honour_min_position(ctx, req);
+  honour_min_position(ctx, req, {projections::model::project_configs});
   return json_response(200, active_config_or_404(ctx, req.path_params.at("id")));
 }
 
 response config_versions(app_context& ctx, request& req) {
-  honour_min_position(ctx, req);
+  honour_min_position(ctx, req, {projections::model::project_configs});
   auto page =
       query_page(ctx, kConfigRow, " FROM project_configs WHERE project_id = $1",
                  "ORDER BY version DESC", {req.path_params.at("id")}, page_params(req, 100, 500));
@@ -103,7 +104,7 @@ response config_versions(app_context& ctx, request& req) {
 }
 
 response list_projects(app_context& ctx, request& req) {
-  honour_min_position(ctx, req);
+  honour_min_position(ctx, req, {projections::model::project_configs});
   return list_page(ctx,
                    "SELECT json_build_object('project_id', project_id, 'version', version, "
                    "'active', active, 'spec_sha256', spec_sha256)",
@@ -112,7 +113,7 @@ response list_projects(app_context& ctx, request& req) {
 }
 
 response list_contracts(app_context& ctx, request& req) {
-  honour_min_position(ctx, req);
+  honour_min_position(ctx, req, {projections::model::project_configs});
   auto page = query_page(ctx, kConfigRow, " FROM project_configs WHERE active",
                          "ORDER BY project_id", {}, page_params(req, 100, 500));
   for (auto& row : page.rows) row = contract_of(row.as_object());
@@ -120,12 +121,12 @@ response list_contracts(app_context& ctx, request& req) {
 }
 
 response get_contract(app_context& ctx, request& req) {
-  honour_min_position(ctx, req);
+  honour_min_position(ctx, req, {projections::model::project_configs});
   return json_response(200, contract_of(active_config_or_404(ctx, req.path_params.at("id"))));
 }
 
 response project_events(app_context& ctx, request& req) {
-  honour_min_position(ctx, req);
+  honour_min_position(ctx, req, {projections::model::provenance});
   return list_page(ctx,
                    "SELECT json_build_object('id', id, 'occurred_at', occurred_at, 'event_type', "
                    "event_type, 'project_module', project_module, 'source_identifier', "
@@ -144,7 +145,7 @@ json::object profile_or_404(app_context& ctx, const std::string& id) {
 }
 
 response list_profiles(app_context& ctx, request& req) {
-  honour_min_position(ctx, req);
+  honour_min_position(ctx, req, {projections::model::deployment_profiles});
   auto it = req.query.find("project_module");
   auto module = it == req.query.end() ? std::string() : it->second;
   // A project's view includes the global profiles it may fall back to.
@@ -163,7 +164,7 @@ response post_profile(app_context& ctx, request& req) {
 }
 
 response get_profile(app_context& ctx, request& req) {
-  honour_min_position(ctx, req);
+  honour_min_position(ctx, req, {projections::model::deployment_profiles});
   return json_response(200, profile_or_404(ctx, uuid_param(req, "id")));
 }
 

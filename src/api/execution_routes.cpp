@@ -18,6 +18,7 @@
 #include "domain/project_config.hpp"
 #include "domain/readiness.hpp"
 #include "domain/redaction.hpp"
+#include "projections/read_model_names.hpp"
 #include "store/artifact_store.hpp"
 #include "util/hash.hpp"
 #include "util/ids.hpp"
@@ -176,12 +177,12 @@ response prepare_execution(app_context& ctx, request& req) {
 }
 
 response get_execution(app_context& ctx, request& req) {
-  honour_min_position(ctx, req);
+  honour_min_position(ctx, req, {projections::model::execution_ledger});
   return json_response(200, execution_or_404(ctx, uuid_param(req, "id")));
 }
 
 response list_executions(app_context& ctx, request& req) {
-  honour_min_position(ctx, req);
+  honour_min_position(ctx, req, {projections::model::execution_ledger});
   auto page = int_param(req, "page", 1, 1, 1'000'000);
   auto per = int_param(req, "items_per_page", 50, 1, 500);
   auto q = [&](const char* k) { return req.query.count(k) ? req.query.at(k) : std::string(); };
@@ -276,7 +277,7 @@ const json::value& member(const json::value& v, std::initializer_list<const char
 }
 
 response execution_status(app_context& ctx, request& req) {
-  honour_min_position(ctx, req);
+  honour_min_position(ctx, req, {projections::model::execution_ledger});
   auto id = uuid_param(req, "id");
   auto row = execution_or_404(ctx, id);
   json::value rr =
@@ -312,7 +313,7 @@ response execution_status(app_context& ctx, request& req) {
 }
 
 response execution_summary(app_context& ctx, request& req) {
-  honour_min_position(ctx, req);
+  honour_min_position(ctx, req, {projections::model::execution_ledger});
   auto row = execution_or_404(ctx, uuid_param(req, "id"));
   json::array idents;
   for (const auto& s : row.at("sources").as_array())
@@ -332,7 +333,8 @@ response execution_summary(app_context& ctx, request& req) {
 // The ledger snapshot with the baseline quirks fixed (§9.3): the pinned config version, the
 // aggregate discovery signature, and the most recent events.
 response ledger_snapshot(app_context& ctx, request& req) {
-  honour_min_position(ctx, req);
+  honour_min_position(ctx, req,
+                      {projections::model::execution_ledger, projections::model::provenance});
   auto id = uuid_param(req, "id");
   auto row = execution_or_404(ctx, id);
   auto recent = query_rows(
@@ -352,7 +354,8 @@ response ledger_snapshot(app_context& ctx, request& req) {
 }
 
 response execution_events(app_context& ctx, request& req) {
-  honour_min_position(ctx, req);
+  honour_min_position(ctx, req,
+                      {projections::model::execution_ledger, projections::model::provenance});
   auto id = uuid_param(req, "id");
   execution_or_404(ctx, id);
   return list_page(ctx, kProvenanceRow, " FROM provenance_events WHERE execution_id = $1::uuid",
@@ -360,7 +363,8 @@ response execution_events(app_context& ctx, request& req) {
 }
 
 response execution_observations(app_context& ctx, request& req) {
-  honour_min_position(ctx, req);
+  honour_min_position(
+      ctx, req, {projections::model::execution_ledger, projections::model::execution_details});
   auto id = uuid_param(req, "id");
   execution_or_404(ctx, id);
   return list_page(ctx, "SELECT to_jsonb(o) - 'position'",
@@ -369,7 +373,8 @@ response execution_observations(app_context& ctx, request& req) {
 }
 
 response execution_artifacts(app_context& ctx, request& req) {
-  honour_min_position(ctx, req);
+  honour_min_position(
+      ctx, req, {projections::model::execution_ledger, projections::model::execution_details});
   auto id = uuid_param(req, "id");
   execution_or_404(ctx, id);
   return list_page(ctx,

@@ -83,8 +83,9 @@ std::string uuid_param(const request& req, const std::string& name) {
   return v;
 }
 
-// Read-your-writes: block (bounded) until every projection has applied `position`.
-void wait_for_position(app_context& ctx, int64_t position, std::chrono::milliseconds budget) {
+// Read-your-writes: block (bounded) until the named read models have applied `position`.
+void wait_for_position(app_context& ctx, int64_t position, std::chrono::milliseconds budget,
+                       const std::vector<std::string>& reads) {
   if (position <= 0) return;
   std::optional<events::read_position> target;
   store::with_connection(
@@ -92,17 +93,18 @@ void wait_for_position(app_context& ctx, int64_t position, std::chrono::millisec
   if (!target)
     fail(400, "unknown_position", "no event at position " + std::to_string(position),
          "min_position");
-  switch (ctx.watch.wait_for(*target, std::chrono::steady_clock::now() + budget)) {
+  switch (ctx.watch.wait_for(*target, std::chrono::steady_clock::now() + budget, reads)) {
     case projections::projection_watch::wait_result::reached:
       return;
     case projections::projection_watch::wait_result::stalled: {
-      // Waiting cannot help while the runner fails: say so at once, naming what is behind.
+      // Waiting cannot help while a runner fails: say so at once, naming what is behind.
       std::string names;
-      for (const auto& n : ctx.watch.behind(*target)) names += (names.empty() ? "" : ", ") + n;
+      for (const auto& n : ctx.watch.behind(*target, reads))
+        names += (names.empty() ? "" : ", ") + n;
       fail(503, "projection_stalled",
            "read model " + (names.empty() ? std::string("projections") : names) +
                " cannot reach position " + std::to_string(position) +
-               ": the projection runner is failing (" + ctx.watch.failure() + ")",
+               ": the projection runner is failing (" + ctx.watch.failure(reads) + ")",
            "min_position");
     }
     case projections::projection_watch::wait_result::stopping:
@@ -116,10 +118,11 @@ void wait_for_position(app_context& ctx, int64_t position, std::chrono::millisec
        "min_position");
 }
 
-void honour_min_position(app_context& ctx, const request& req) {
+void honour_min_position(app_context& ctx, const request& req,
+                         const std::vector<std::string>& reads) {
   auto pos = int_param(req, "min_position", 0, 0, INT64_MAX);
   auto wait = int_param(req, "wait_ms", ctx.default_wait.count(), 0, ctx.max_wait.count());
-  wait_for_position(ctx, pos, std::chrono::milliseconds(wait));
+  wait_for_position(ctx, pos, std::chrono::milliseconds(wait), reads);
 }
 
 std::string request_actor(const request& req) {

@@ -27,10 +27,13 @@ int64_t int_param(const request& req, const std::string& name, int64_t fallback,
                   int64_t hi);
 std::optional<bool> bool_param(const request& req, const std::string& name);
 std::string uuid_param(const request& req, const std::string& name);
-// Blocks (bounded) until every projection has applied the event at `position`.
-void wait_for_position(app_context& ctx, int64_t position, std::chrono::milliseconds budget);
-// Honours ?min_position=N&wait_ms=M on reads.
-void honour_min_position(app_context& ctx, const request& req);
+// Blocks (bounded) until the read models `reads` (projections::model names; empty: every one)
+// have applied the event at `position`.
+void wait_for_position(app_context& ctx, int64_t position, std::chrono::milliseconds budget,
+                       const std::vector<std::string>& reads = {});
+// Honours ?min_position=N&wait_ms=M on a read of the read models `reads` (empty: every one).
+void honour_min_position(app_context& ctx, const request& req,
+                         const std::vector<std::string>& reads = {});
 // Who a command is recorded as: "user:<uuid>" for a signed-in caller, else "system:api".
 // Idempotency keys are scoped by the same string, so two users never share a key.
 std::string request_actor(const request& req);

@@ -9,6 +9,7 @@
 #include "api/paging.hpp"
 #include "api/route_table.hpp"
 #include "domain/aggregates.hpp"
+#include "projections/read_model_names.hpp"
 #include "util/ids.hpp"
 
 namespace beampipe::api {
@@ -56,7 +57,7 @@ json::object job_or_404(app_context& ctx, const std::string& id) {
 // GET /jobs: newest first (?status, ?kind, ?project_module; status includes running and
 // dead_letter; kinds include the recurring dim_poll_tick and slurm_poll_tick).
 response list_jobs(app_context& ctx, request& req) {
-  honour_min_position(ctx, req);
+  honour_min_position(ctx, req, {projections::model::jobs});
   auto q = [&](const char* k) { return req.query.count(k) ? req.query.at(k) : std::string(); };
   return list_page(ctx, "SELECT row",
                    sql_text({"FROM (", kJobSelect,
@@ -71,7 +72,7 @@ response list_jobs(app_context& ctx, request& req) {
 
 // GET /jobs/{id}: the row and its claim history (claimed, recovered, lost, finished).
 response get_job(app_context& ctx, request& req) {
-  honour_min_position(ctx, req);
+  honour_min_position(ctx, req, {projections::model::jobs});
   auto id = uuid_param(req, "id");
   auto row = job_or_404(ctx, id);
   row["claims"] = query_rows(

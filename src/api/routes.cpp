@@ -14,6 +14,7 @@
 #include "domain/execution_fsm.hpp"
 #include "domain/readiness.hpp"
 #include "events/validity.hpp"
+#include "projections/read_model_names.hpp"
 #include "store/event_store.hpp"
 #include "store/leases.hpp"
 #include "store/migrations.hpp"
@@ -225,7 +226,7 @@ response post_source(app_context& ctx, request& req) {
 }
 
 response list_sources(app_context& ctx, request& req) {
-  honour_min_position(ctx, req);
+  honour_min_position(ctx, req, {projections::model::source_registry});
   auto page = page_params(req, 100, 500);
   auto enabled = bool_param(req, "enabled");
   auto pending = bool_param(req, "pending");
@@ -256,7 +257,7 @@ response list_sources(app_context& ctx, request& req) {
 }
 
 response get_source(app_context& ctx, request& req) {
-  honour_min_position(ctx, req);
+  honour_min_position(ctx, req, {projections::model::source_registry});
   return json_response(200, source_or_404(ctx, uuid_param(req, "id")));
 }
 
@@ -272,7 +273,8 @@ response delete_source(app_context& ctx, request& req) {
 }
 
 response source_events(app_context& ctx, request& req) {
-  honour_min_position(ctx, req);
+  honour_min_position(ctx, req,
+                      {projections::model::source_registry, projections::model::provenance});
   auto src = source_or_404(ctx, uuid_param(req, "id"));
   auto page = page_params(req, 100, 500);
   return list_page(ctx, kProvenanceRow,
@@ -397,7 +399,7 @@ std::map<std::string, json::value> metadata_of(app_context& ctx, const std::stri
 
 // GET /sources/{id}/status: readiness for execution (§5.10).
 response source_status(app_context& ctx, request& req) {
-  honour_min_position(ctx, req);
+  honour_min_position(ctx, req, {projections::model::source_registry});
   auto id = uuid_param(req, "id");
   auto src = source_or_404(ctx, id);
   auto text = [&](const char* k) {
@@ -486,7 +488,8 @@ response bulk_sources(app_context& ctx, request& req) {
 
 // GET /sources/{id}/executions: executions that selected this source, newest first.
 response source_executions(app_context& ctx, request& req) {
-  honour_min_position(ctx, req);
+  honour_min_position(ctx, req,
+                      {projections::model::source_registry, projections::model::execution_ledger});
   auto src = source_or_404(ctx, uuid_param(req, "id"));
   auto page = page_params(req, 100, 500);
   return list_page(ctx, kExecutionRow,
@@ -499,7 +502,8 @@ response source_executions(app_context& ctx, request& req) {
 }
 
 response source_metadata(app_context& ctx, request& req) {
-  honour_min_position(ctx, req);
+  honour_min_position(ctx, req,
+                      {projections::model::source_registry, projections::model::archive_metadata});
   auto id = uuid_param(req, "id");
   auto src = source_or_404(ctx, id);
   auto rows = query_rows(

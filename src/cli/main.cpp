@@ -271,8 +271,11 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
   ro.append_writers = static_cast<size_t>(std::max(1L, env_long("BEAMPIPE_APPEND_WRITERS", 1)));
   actors::runtime rt(ro);
   projections::projection_watch watch;
-  projections::runner proj(conninfo, make_engine(), watch);
-  proj.start();
+  // One runner per group of read models: a slow or failing one delays no other.
+  std::vector<std::unique_ptr<projections::runner>> runners;
+  for (auto& eng : projections::standard_engines_by_group())
+    runners.push_back(std::make_unique<projections::runner>(conninfo, eng, watch));
+  for (auto& r : runners) r->start();
   store::connection_pool read_pool(
       conninfo, static_cast<size_t>(env_long("BEAMPIPE_API_THREADS", 8)) + 2, "beampipe-api");
   api::metrics stats;
@@ -526,7 +529,7 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
   alerts.stop();
   executions.stop();
   discovery.stop();
-  proj.stop();
+  for (auto& r : runners) r->stop();
   rt.shutdown();
   return 0;
 }

@@ -1,0 +1,138 @@
+// Issue #18: read models advance in groups, each under its own runner, so one slow or failing
+// read model delays no other; a read waits only for the read models it names.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <set>
+#include <thread>
+
+#include "domain/aggregates.hpp"
+#include "events/types.hpp"
+#include "pg_fixture.hpp"
+#include "projections/engine.hpp"
+#include "projections/read_model_names.hpp"
+#include "projections/runner.hpp"
+#include "store/event_store.hpp"
+#include "util/ids.hpp"
+
+using namespace beampipe;
+using store::expected_version;
+using wait_result = projections::projection_watch::wait_result;
+namespace json = boost::json;
+namespace et = beampipe::events::type;
+namespace pm = beampipe::projections::model;
+
+namespace {
+
+events::new_event event(const std::string& type, const json::object& data) {
+  return {util::uuid_v7(), type, 1, json::serialize(data), "{\"actor\":\"test\"}"};
+}
+
+events::read_position append(pqxx::connection& c, const std::string& stream,
+                             const events::new_event& e) {
+  auto r = store::append(c, {stream, expected_version::any_version(), {e}});
+  REQUIRE(r.status == store::append_status::ok);
+  return *store::read_position_of(c, r.last_position);
+}
+
+std::chrono::steady_clock::time_point in(int seconds) {
+  return std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+}
+
+}  // namespace
+
+TEST_CASE("the read model names are the projections', and every projection has a group") {
+  std::set<std::string> names;
+  for (const auto& p : projections::standard_projections()) {
+    names.insert(p->name());
+    CHECK_FALSE(p->group().empty());
+  }
+  for (const char* n :
+       {pm::source_registry, pm::archive_metadata, pm::execution_ledger, pm::execution_details,
+        pm::provenance, pm::jobs, pm::project_configs, pm::project_wasm, pm::deployment_profiles,
+        pm::users, pm::auth_sessions, pm::notification_channels, pm::alert_rules,
+        pm::alert_deliveries, pm::alert_triggers})
+    CHECK_MESSAGE(names.count(n), n << " is no projection");
+  CHECK(names.size() == 15);
+  // The engines by group hold every projection exactly once.
+  size_t held = 0;
+  std::set<std::string> groups;
+  for (const auto& e : projections::standard_engines_by_group()) {
+    held += e->projections().size();
+    groups.insert(e->group_name());
+  }
+  CHECK(held == names.size());
+  CHECK(groups.size() > 1);
+}
+
+TEST_CASE("a read model held by a lock delays only the reads that need it") {
+  auto ci = test::fresh_database();
+  projections::projection_watch watch;
+  std::vector<std::unique_ptr<projections::runner>> runners;
+  for (auto& eng : projections::standard_engines_by_group())
+    runners.push_back(std::make_unique<projections::runner>(ci, eng, watch));
+  for (auto& r : runners) r->start();
+  auto c = store::connect(ci);
+
+  auto source = [&](const std::string& ident) {
+    auto uuid = domain::source_uuid("m", ident);
+    return append(*c, domain::source_stream_id(uuid),
+                  event(et::source_registered, {{"uuid", uuid},
+                                                {"project_module", "m"},
+                                                {"source_identifier", ident},
+                                                {"enabled", true}}));
+  };
+  auto first = source("G1");
+  REQUIRE(watch.wait_for(first, in(30)) == wait_result::reached);
+
+  // Another session holds the channels table against writers: the alerting group cannot write
+  // its rows. (SHARE mode takes no transaction id, so the read fence holds nothing back.)
+  auto holder = store::connect(ci);
+  pqxx::work held{*holder};
+  held.exec("LOCK TABLE notification_channels IN SHARE MODE");
+  auto channel_id = util::uuid_v7();
+  append(*c, domain::kChannelRegistryStream,
+         event(et::channel_created, {{"uuid", channel_id},
+                                     {"name", "ops"},
+                                     {"kind", "webhook"},
+                                     {"config", json::object{}},
+                                     {"enabled", true}}));
+  auto last = source("G2");  // after the channel event
+
+  // The sources group goes past the channel event; a read of source_registry is served.
+  CHECK(watch.wait_for(last, in(30), {pm::source_registry}) == wait_result::reached);
+  {
+    pqxx::read_transaction tx{*c};
+    CHECK(tx.exec("SELECT 1 FROM source_registry WHERE source_identifier = 'G2'").size() == 1);
+  }
+  // A read of the channels waits, and is told once the alerting runner reports the lock.
+  CHECK(watch.wait_for(last, in(60), {pm::notification_channels}) == wait_result::stalled);
+  CHECK_FALSE(watch.alive());
+  CHECK(watch.failure({pm::notification_channels}).find("alerting") != std::string::npos);
+  CHECK(watch.failure({pm::source_registry}).empty());
+  auto behind = watch.behind(last);
+  CHECK(std::find(behind.begin(), behind.end(), pm::notification_channels) != behind.end());
+  CHECK(std::find(behind.begin(), behind.end(), pm::source_registry) == behind.end());
+  // A read of everything is held too.
+  CHECK(watch.wait_for(last, in(60)) == wait_result::stalled);
+  // A name no runner reports is never reached.
+  CHECK(watch.wait_for(last, std::chrono::steady_clock::now() + std::chrono::milliseconds(50),
+                       {"no_such_model"}) != wait_result::reached);
+
+  held.commit();
+  // The runner retries after its failure and catches up; waits then succeed again.
+  auto deadline = in(60);
+  while (!watch.reached(last, {pm::notification_channels}) &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK(watch.wait_for(last, in(60), {pm::notification_channels}) == wait_result::reached);
+  CHECK(watch.wait_for(last, in(60)) == wait_result::reached);
+  CHECK(watch.failure().empty());
+  {
+    pqxx::read_transaction tx{*c};
+    CHECK(tx.exec_params("SELECT 1 FROM notification_channels WHERE uuid = $1::uuid", channel_id)
+              .size() == 1);
+  }
+  watch.shutdown();
+  for (auto& r : runners) r->stop();
+}
