@@ -93,29 +93,43 @@ struct shared_ctx {
   std::map<std::string, size_t> live_by_kind;
 };
 
-// Loads snapshot + tail; runs on the blocking pool, never on a CAF thread.
+// Loads snapshot + tail; runs on the blocking pool, never on a CAF thread. A snapshot this
+// build cannot read (another state version, or a state its apply() refuses) is ignored and the
+// state rebuilt from the events alone.
 load_result load_aggregate(shared_ctx& ctx, const domain::aggregate_kind& kind,
                            const std::string& stream_id) {
   load_result out;
-  out.state = kind.initial();
   try {
     store::with_connection(*ctx.pool, [&](pqxx::connection& c) {
-      int64_t from = 1;
-      // A snapshot of another state version was taken by a build whose state had another
-      // shape: ignored, and the state rebuilt from the events.
-      if (auto snap = store::load_snapshot(c, stream_id);
-          snap && snap->schema_version == kind.state_version) {
-        auto v = util::parse_stored(snap->state).as_object();
-        out.state = v.at("state").as_object();
-        out.last_position = v.at("last_position").as_int64();
-        out.version = snap->version;
-        out.snapshot_version = snap->version;
-        from = snap->version + 1;
-      }
-      for (const auto& e : store::read_stream(c, stream_id, from)) {
-        kind.apply(out.state, e.type, events::decode(e), e.recorded_at);
-        out.version = e.stream_version;
-        out.last_position = e.position;
+      auto fold = [&](bool use_snapshot) {
+        out.state = kind.initial();
+        out.version = out.last_position = out.snapshot_version = 0;
+        int64_t from = 1;
+        if (auto snap = use_snapshot ? store::load_snapshot(c, stream_id) : std::nullopt;
+            snap && snap->schema_version == kind.state_version) {
+          out.snapshot_version = snap->version;
+          auto v = util::parse_stored(snap->state).as_object();
+          out.state = v.at("state").as_object();
+          if (kind.check_state) kind.check_state(out.state);
+          out.last_position = v.at("last_position").as_int64();
+          out.version = snap->version;
+          from = snap->version + 1;
+        }
+        for (const auto& e : store::read_stream(c, stream_id, from)) {
+          kind.apply(out.state, e.type, events::decode(e), e.recorded_at);
+          out.version = e.stream_version;
+          out.last_position = e.position;
+        }
+      };
+      try {
+        fold(true);
+      } catch (const pqxx::failure&) {
+        throw;  // the store, not the snapshot
+      } catch (const std::exception& e) {
+        if (out.snapshot_version == 0) throw;
+        spdlog::warn("{}: snapshot at version {} is unreadable ({}); rebuilding from events",
+                     stream_id, out.snapshot_version, e.what());
+        fold(false);
       }
     });
   } catch (const std::exception& e) {
@@ -193,8 +207,18 @@ caf::behavior aggregate_actor(caf::stateful_actor<aggregate_state>* self, shared
     while (s.loaded && !s.busy && !s.queue.empty()) {
       auto pc = std::move(s.queue.front());
       s.queue.pop_front();
+      // The id a created thing gets: once per command, the same if it is decided again.
+      if (pc.env.req->cmd.new_id.empty()) pc.env.req->cmd.new_id = util::uuid_v7();
       const auto& req = *pc.env.req;
-      auto d = s.kind->decide(s.state, s.stream_id, req.cmd);
+      domain::decision d;
+      try {
+        d = s.kind->decide(s.state, s.stream_id, req.cmd);
+      } catch (const std::exception& e) {
+        // A decider that throws has a bug or a state it cannot read: the command fails, the
+        // actor (and every other command of the stream) goes on.
+        spdlog::error("{}: deciding {} failed: {}", s.stream_id, req.cmd.name, e.what());
+        d.error = domain::command_error{500, "decide_failed", e.what(), ""};
+      }
       if (d.error || d.events.empty()) {
         command_reply r;
         if (d.error) {

@@ -16,6 +16,10 @@ struct command {
   std::string name;  // register | update | delete | create | cancel | transition
   boost::json::object body;
   std::string actor;  // "system:api", "user:<uuid>", ...
+  // An id for whatever the command creates (a config revision, a profile, a discovery
+  // request), given by the runtime once per command and kept across its retries: deciders make
+  // up no ids, so they stay pure and a retried command names the same thing.
+  std::string new_id{};
 };
 
 struct command_error {
@@ -43,6 +47,8 @@ struct aggregate_kind {
   // The shape of `state`, stored with its snapshots. Raise it whenever apply() changes what it
   // keeps: snapshots of another version are ignored and the state is rebuilt from events.
   int state_version = 1;
+  // Throws when a state (from a snapshot) is not one this build can decide on; null: any is.
+  void (*check_state)(const boost::json::object& state) = nullptr;
 };
 
 const aggregate_kind& source_aggregate();

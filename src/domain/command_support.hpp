@@ -14,6 +14,11 @@ inline command_error bad(std::string field, std::string message,
   return {400, std::move(code), std::move(message), std::move(field)};
 }
 
+// A command that creates something arrived without the id the runtime gives it.
+inline command_error no_new_id() {
+  return {500, "missing_new_id", "the command carries no id for what it creates", ""};
+}
+
 inline command_error conflict(std::string code, std::string message, std::string field = "") {
   return {409, std::move(code), std::move(message), std::move(field)};
 }

@@ -1,13 +1,14 @@
 // Project-config and deployment-profile aggregates (spec §1.3, §1.4, §10, §12.6).
 #include "domain/aggregates.hpp"
+#include "domain/command_support.hpp"
 #include "domain/deployment_profile.hpp"
 #include "domain/project_config.hpp"
 #include "events/types.hpp"
-#include "util/ids.hpp"
 
 namespace beampipe::domain {
 namespace json = boost::json;
 namespace et = beampipe::events::type;
+using cmd::no_new_id;
 
 namespace {
 
@@ -104,7 +105,8 @@ decision project_decide(const json::object& s, std::string_view stream_id, const
       for (auto& w : compare_with_previous(*parsed.config, *report.config)) warnings.push_back(w);
   }
   auto version = (s.at("versions").is_int64() ? s.at("versions").as_int64() : 0) + 1;
-  auto uuid = util::uuid_v7();
+  if (cmd.new_id.empty()) return {{}, no_new_id()};
+  const auto& uuid = cmd.new_id;
   auto spec = to_json(*report.config);
   json::object uploaded{{"uuid", uuid},
                         {"project_id", report.project_id},
@@ -217,7 +219,8 @@ decision registry_decide(const json::object& s, std::string_view, const command&
       return {{}, command_error{400, "invalid_body", "profile is required", "body"}};
     json::object p;
     if (auto e = validated(it->value(), p)) return {{}, e};
-    auto uuid = target_uuid().empty() ? util::uuid_v7() : target_uuid();
+    if (target_uuid().empty() && cmd.new_id.empty()) return {{}, no_new_id()};
+    auto uuid = target_uuid().empty() ? cmd.new_id : target_uuid();
     if (auto e = check_registry(profiles, uuid, p)) return {{}, e};
     d.events.push_back({et::profile_created, profile_event(uuid, p, 1)});
     return d;

@@ -165,12 +165,14 @@ TEST_CASE("a snapshot of another state version is ignored and the state rebuilt 
   // A snapshot that claims the source is disabled, as a build with another state shape wrote it.
   auto c = store::connect(ci);
   auto lying = [&](int state_version) {
-    json::object state{{"exists", true},
-                       {"deleted", false},
-                       {"enabled", false},
-                       {"uuid", domain::source_uuid("wallaby_hires", "V1")},
-                       {"project_module", "wallaby_hires"},
-                       {"source_identifier", "V1"}};
+    const auto& kind = domain::source_aggregate();
+    auto state = kind.initial();
+    kind.apply(state, "SourceRegistered",
+               {{"uuid", domain::source_uuid("wallaby_hires", "V1")},
+                {"project_module", "wallaby_hires"},
+                {"source_identifier", "V1"},
+                {"enabled", false}},
+               "");
     store::save_snapshot(*c,
                          {sid, 1, state_version,
                           json::serialize(json::object{{"state", state}, {"last_position", 1}})});
@@ -191,6 +193,20 @@ TEST_CASE("a snapshot of another state version is ignored and the state rebuilt 
   // The same snapshot at the current version is believed (which is what makes the first check
   // meaningful): the actor thinks the source is disabled and records the change.
   CHECK(send(rt, sid, "update", {{"enabled", true}}).events_appended == 1);
+  rt.passivate(sid);
+  // A snapshot at the current version whose state this build cannot read: ignored too.
+  {
+    pqxx::work tx{*c};
+    tx.exec("DELETE FROM snapshots");
+    tx.commit();
+  }
+  store::save_snapshot(*c, {sid, 2, domain::source_aggregate().state_version,
+                            json::serialize(json::object{{"state", json::object{{"exists", "yes"}}},
+                                                         {"last_position", 2}})});
+  auto r = send(rt, sid, "update", {{"enabled", false}});
+  CHECK(r.status == 200);
+  CHECK(r.events_appended == 1);
+  CHECK(r.version == 3);
 }
 
 TEST_CASE("a writer on another node: conflict reloads and decides again") {

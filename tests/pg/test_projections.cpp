@@ -55,6 +55,7 @@ struct workload {
     std::uniform_int_distribution<int> pick(0, 14);
     int k = pick(rng);
     domain::command cmd;
+    cmd.new_id = util::uuid_v7();
     cmd.actor = "system:test";
     std::string stream;
     json::object* state = nullptr;

@@ -6,6 +6,7 @@
 // taken (tests/events/golden/README.md).
 #include <doctest/doctest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 
@@ -13,6 +14,14 @@
 #include "events/catalog.hpp"
 
 namespace beampipe::testing {
+
+// The id the runtime gives a command (domain::command::new_id), made up for the tests.
+inline std::string next_id() {
+  static int n = 0;
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "01a00000-0000-7000-8000-%012d", ++n);
+  return buf;
+}
 
 inline void check_decided(const domain::decision& d) {
   static const char* capture = std::getenv("BEAMPIPE_EVENT_CAPTURE");

@@ -18,7 +18,7 @@ struct harness {
   std::string stream;
   json::object state = k.initial();
   decision run(std::string name, json::object body) {
-    auto d = k.decide(state, stream, {std::move(name), std::move(body), "test"});
+    auto d = k.decide(state, stream, {std::move(name), std::move(body), "test", beampipe::testing::next_id()});
     beampipe::testing::check_decided(d);
     for (auto& e : d.events) k.apply(state, e.type, e.data, "2026-11-29T00:00:00Z");
     return d;

@@ -15,7 +15,7 @@ struct session {
   json::object state = k.initial();
   std::string stream = auth_session_stream_id("0190f0a0-0000-7000-8000-00000000000f");
   decision run(std::string name, json::object body) {
-    auto d = k.decide(state, stream, {std::move(name), std::move(body), "test"});
+    auto d = k.decide(state, stream, {std::move(name), std::move(body), "test", beampipe::testing::next_id()});
     beampipe::testing::check_decided(d);
     for (auto& e : d.events) k.apply(state, e.type, e.data, "2026-11-01T00:00:00Z");
     return d;

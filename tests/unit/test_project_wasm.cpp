@@ -17,7 +17,7 @@ TEST_CASE("project wasm: needs an active config, one event per digest, survives 
   auto state = k.initial();
   auto stream = project_stream_id("minimal_survey");
   auto run = [&](std::string name, json::object body) {
-    auto d = k.decide(state, stream, {std::move(name), std::move(body), "test"});
+    auto d = k.decide(state, stream, {std::move(name), std::move(body), "test", beampipe::testing::next_id()});
     beampipe::testing::check_decided(d);
     for (auto& e : d.events) k.apply(state, e.type, e.data, "2026-11-01T00:00:00Z");
     return d;

@@ -20,7 +20,7 @@ struct source_harness {
   json::object last;
 
   std::string run(const std::string& name, json::object body = {}) {
-    auto d = k.decide(state, stream, {name, std::move(body), "test"});
+    auto d = k.decide(state, stream, {name, std::move(body), "test", beampipe::testing::next_id()});
     beampipe::testing::check_decided(d);
     types.clear();
     for (auto& e : d.events) {

@@ -14,7 +14,7 @@ TEST_CASE("users: create once per case-insensitive username, fields validated, n
   auto stream = user_stream_id(user_uuid("Ada"));
   CHECK(user_uuid("Ada") == user_uuid("ada"));
   auto run = [&](json::object body) {
-    auto d = k.decide(state, stream, {"create", std::move(body), "test"});
+    auto d = k.decide(state, stream, {"create", std::move(body), "test", beampipe::testing::next_id()});
     beampipe::testing::check_decided(d);
     for (auto& e : d.events) k.apply(state, e.type, e.data, "2026-11-01T00:00:00Z");
     return d;
