@@ -15,6 +15,7 @@
 #include "domain/aggregates.hpp"
 #include "domain/alerting.hpp"
 #include "domain/redaction.hpp"
+#include "projections/source_registry/queries.hpp"
 #include "store/channel_secrets.hpp"
 #include "store/db.hpp"
 #include "util/ids.hpp"
@@ -211,13 +212,9 @@ struct alert_worker::impl {
     std::optional<std::string> pm;
     if (module.is_string()) pm = std::string(module.as_string());
     if (kind == "pending_backlog" || kind == "pending_stale") {
-      auto r = tx.exec_params(
-          "SELECT count(*), coalesce(extract(epoch FROM now() - min(workflow_run_pending_at)), 0)"
-          " FROM source_registry WHERE enabled AND NOT deleted AND workflow_run_pending AND "
-          "($1::text IS NULL OR project_module = $1)",
-          pm);
-      m.pending_sources = r[0][0].as<int64_t>();
-      m.oldest_pending_age_seconds = r[0][1].as<double>();
+      auto backlog = projections::source_registry::pending_backlog(tx, pm);
+      m.pending_sources = backlog.sources;
+      m.oldest_pending_age_seconds = backlog.oldest_age_seconds;
     } else if (kind == "discovery_stall") {
       auto window = config.contains("window_minutes")
                         ? config.at("window_minutes").to_number<int64_t>()

@@ -13,6 +13,7 @@
 #include "domain/admission.hpp"
 #include "domain/aggregates.hpp"
 #include "domain/readiness.hpp"
+#include "projections/source_registry/queries.hpp"
 #include "util/json.hpp"
 #include "util/time.hpp"
 
@@ -66,19 +67,11 @@ struct discovery_worker::impl {
         std::vector<request> due;
         store::with_connection(pool, [&](pqxx::connection& c) {
           pqxx::read_transaction tx{c};
-          auto r = tx.exec_params(
-              "SELECT uuid::text, project_module, source_identifier, discovery_request_id::text, "
-              "enabled, "
-              "coalesce(discovery_signature, ''), coalesce(last_executed_discovery_signature, ''), "
-              "coalesce(discovery_attempt, 1) "
-              "FROM source_registry WHERE discovery_request_id IS NOT NULL AND NOT deleted "
-              "AND (discovery_retry_at IS NULL OR discovery_retry_at <= now()) "
-              "ORDER BY discovery_requested_at LIMIT $1",
-              static_cast<int64_t>(opts.concurrency * 4));
-          for (const auto& row : r)
-            due.push_back({row[0].as<std::string>(), row[1].as<std::string>(),
-                           row[2].as<std::string>(), row[3].as<std::string>(), row[4].as<bool>(),
-                           row[5].as<std::string>(), row[6].as<std::string>(), row[7].as<int>()});
+          for (auto& r : projections::source_registry::due_for_discovery(
+                   tx, static_cast<int64_t>(opts.concurrency * 4)))
+            due.push_back({std::move(r.source_uuid), std::move(r.project_module),
+                           std::move(r.source_identifier), std::move(r.request_id), r.enabled,
+                           std::move(r.signature), std::move(r.last_executed), r.attempt});
         });
         for (auto& q : due) {
           {

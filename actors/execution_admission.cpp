@@ -7,6 +7,7 @@
 #include "domain/discovery.hpp"
 #include "domain/project_config.hpp"
 #include "domain/readiness.hpp"
+#include "projections/source_registry/queries.hpp"
 #include "util/hash.hpp"
 #include "util/ids.hpp"
 #include "util/json.hpp"
@@ -141,25 +142,8 @@ execution_admission admit_execution(store::connection_pool& pool, const json::ob
         for (const auto& v : sb->value().as_array())
           if (v.is_string()) filter.push_back(trimmed(v.as_string()));
       auto uuid = domain::source_uuid(module, ident);
-      std::optional<domain::SourceReadinessState> st;
-      auto s = tx.exec_params(
-          "SELECT coalesce(discovery_signature, ''), enabled, last_checked_at IS NOT NULL, "
-          "coalesce(discovery_request_id::text, ''), coalesce(last_executed_discovery_signature, "
-          "'') "
-          "FROM source_registry WHERE uuid = $1::uuid AND NOT deleted",
-          uuid);
-      if (!s.empty()) {
-        st.emplace();
-        st->discovery_signature = s[0][0].as<std::string>();
-        st->enabled = s[0][1].as<bool>();
-        st->last_checked_at_set = s[0][2].as<bool>();
-        st->discovery_claim_token = s[0][3].as<std::string>();
-        st->last_executed_discovery_signature = s[0][4].as<std::string>();
-        auto m = tx.exec_params(
-            "SELECT sbid, metadata_json::text FROM archive_metadata WHERE source_uuid = $1::uuid",
-            uuid);
-        for (const auto& row : m)
-          st->metadata_rows[row[0].as<std::string>()] = json::parse(row[1].c_str());
+      auto st = projections::source_registry::readiness_inputs(tx, uuid);
+      if (st) {
         signatures[ident] = st->discovery_signature;
       }
       int64_t sbid_count = 0, datasets = 0;
@@ -270,8 +254,11 @@ execution_admission admit_execution(store::connection_pool& pool, const json::ob
 }
 
 namespace {
-constexpr const char* kGateKey = "hashtextextended('beampipe:execution-admission', 0)";
-}
+constexpr const char* kGateLock =
+    "SELECT pg_advisory_lock(hashtextextended('beampipe:execution-admission', 0))";
+constexpr const char* kGateUnlock =
+    "SELECT pg_advisory_unlock(hashtextextended('beampipe:execution-admission', 0))";
+}  // namespace
 
 admission_gate::admission_gate(std::string conninfo) : conninfo_(std::move(conninfo)) {}
 
@@ -283,7 +270,7 @@ void admission_gate::lock() {
     try {
       if (!conn_ || !conn_->is_open()) conn_ = store::connect(conninfo_);
       pqxx::nontransaction nt{*conn_};
-      nt.exec(std::string("SELECT pg_advisory_lock(") + kGateKey + ")");
+      nt.exec(kGateLock);
       return;
     } catch (const pqxx::broken_connection&) {
       conn_.reset();
@@ -296,7 +283,7 @@ void admission_gate::unlock() noexcept {
   try {
     if (!conn_) return;
     pqxx::nontransaction nt{*conn_};
-    nt.exec(std::string("SELECT pg_advisory_unlock(") + kGateKey + ")");
+    nt.exec(kGateUnlock);
   } catch (...) {
     conn_.reset();  // closing the session releases the lock
   }

@@ -26,6 +26,7 @@
 #include "domain/project_config.hpp"
 #include "domain/readiness.hpp"
 #include "domain/redaction.hpp"
+#include "projections/source_registry/queries.hpp"
 #include "store/artifact_store.hpp"
 #include "util/hash.hpp"
 #include "util/ids.hpp"
@@ -442,24 +443,10 @@ struct execution_worker::impl {
         if (auto sb = sel.find("sbids"); sb != sel.end() && sb->value().is_array())
           for (const auto& v : sb->value().as_array()) wanted.insert(std::string(v.as_string()));
         auto uuid = domain::source_uuid(module, ident);
-        auto s = tx.exec_params(
-            "SELECT coalesce(discovery_signature, ''), enabled, last_checked_at IS NOT NULL, "
-            "coalesce(discovery_request_id::text, '') FROM source_registry WHERE uuid = $1::uuid "
-            "AND NOT deleted",
-            uuid);
-        if (s.empty()) throw prepare_failure("source '" + ident + "' is no longer registered");
-        current_signatures[ident] = s[0][0].as<std::string>();
-        domain::SourceReadinessState st;
-        st.discovery_signature = s[0][0].as<std::string>();
-        st.enabled = s[0][1].as<bool>();
-        st.last_checked_at_set = s[0][2].as<bool>();
-        st.discovery_claim_token = s[0][3].as<std::string>();
-        auto m = tx.exec_params(
-            "SELECT sbid, metadata_json::text FROM archive_metadata WHERE source_uuid = $1::uuid "
-            "ORDER BY sbid",
-            uuid);
-        for (const auto& mr : m)
-          st.metadata_rows[mr[0].as<std::string>()] = util::parse_stored(mr[1].c_str());
+        auto found = projections::source_registry::readiness_inputs(tx, uuid);
+        if (!found) throw prepare_failure("source '" + ident + "' is no longer registered");
+        current_signatures[ident] = found->discovery_signature;
+        auto& st = *found;
         std::vector<std::string> filter(wanted.begin(), wanted.end());
         if (auto err = domain::source_readiness_error(ident, st, filter))
           throw prepare_failure(*err, "not_ready");

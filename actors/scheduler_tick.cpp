@@ -17,6 +17,7 @@
 #include "domain/canonical_json.hpp"
 #include "domain/execution_fsm.hpp"
 #include "domain/project_config.hpp"
+#include "projections/source_registry/queries.hpp"
 #include "store/db.hpp"
 #include "util/ids.hpp"
 #include "util/json.hpp"
@@ -27,9 +28,9 @@ namespace json = boost::json;
 
 namespace {
 
-std::optional<domain::admission_time> time_of(const pqxx::field& f) {
-  if (f.is_null()) return std::nullopt;
-  return util::parse_rfc3339(f.as<std::string>());
+std::optional<domain::admission_time> time_of(const std::optional<std::string>& text) {
+  if (!text) return std::nullopt;
+  return util::parse_rfc3339(*text);
 }
 
 // Admission checks of one tick run this many at a time (each holds a read connection).
@@ -65,13 +66,12 @@ command_request make_request(std::string stream, std::string name, json::object 
 // Work waiting to start: outstanding discovery requests plus executions asked to run that
 // have not submitted yet (the jobs queue of the spec, as this design keeps it).
 int64_t queue_depth(pqxx::read_transaction& tx) {
-  return tx
-      .exec(
-          "SELECT (SELECT count(*) FROM source_registry WHERE discovery_request_id IS NOT NULL) + "
-          "(SELECT count(*) FROM batch_execution_record WHERE execute_request IS NOT NULL "
-          " AND submission_state = 'not_started' "
-          " AND status NOT IN ('completed','failed','cancelled','not_submitted'))")[0][0]
-      .as<int64_t>();
+  return projections::source_registry::outstanding_discovery_requests(tx) +
+         tx.exec(
+               "SELECT count(*) FROM batch_execution_record WHERE execute_request IS NOT NULL "
+               " AND submission_state = 'not_started' "
+               " AND status NOT IN ('completed','failed','cancelled','not_submitted')")[0][0]
+             .as<int64_t>();
 }
 
 json::object discovery_tick(tick_context& ctx, const std::string& module,
@@ -88,29 +88,18 @@ json::object discovery_tick(tick_context& ctx, const std::string& module,
   store::with_connection(*ctx.pool, [&](pqxx::connection& c) {
     pqxx::read_transaction tx{c};
     in.queue_depth = queue_depth(tx);
-    auto inflight = tx.exec_params(
-        "SELECT count(DISTINCT discovery_claim_token), "
-        "       count(DISTINCT discovery_claim_token) FILTER (WHERE project_module = $1) "
-        "FROM source_registry WHERE discovery_request_id IS NOT NULL AND discovery_claim_token IS "
-        "NOT NULL",
-        module);
-    in.global_in_flight_batches = inflight[0][0].as<int64_t>();
-    in.project_in_flight_batches = inflight[0][1].as<int64_t>();
+    auto inflight = projections::source_registry::discovery_batches_in_flight(tx, module);
+    in.global_in_flight_batches = inflight.global;
+    in.project_in_flight_batches = inflight.project;
     // An outstanding request is a live claim until claim_ttl after it was made.
-    auto r = tx.exec_params(
-        "SELECT source_identifier, enabled, to_json(created_at)#>>'{}', "
-        "to_json(last_checked_at)#>>'{}', "
-        "CASE WHEN discovery_request_id IS NULL THEN NULL ELSE "
-        "  to_json(discovery_requested_at + make_interval(mins => $2::int))#>>'{}' END "
-        "FROM source_registry WHERE project_module = $1 AND NOT deleted",
-        module, static_cast<int>(policy.claim_ttl_minutes));
-    for (const auto& row : r) {
+    for (auto& c : projections::source_registry::discovery_candidates(
+             tx, module, static_cast<int>(policy.claim_ttl_minutes))) {
       domain::discovery_source_snapshot s;
-      s.source_identifier = row[0].as<std::string>();
-      s.enabled = row[1].as<bool>();
-      s.created_at = time_of(row[2]).value_or(now);
-      s.last_checked_at = time_of(row[3]);
-      s.discovery_claim_expires_at = time_of(row[4]);
+      s.source_identifier = std::move(c.source_identifier);
+      s.enabled = c.enabled;
+      s.created_at = time_of(c.created_at).value_or(now);
+      s.last_checked_at = time_of(c.last_checked_at);
+      s.discovery_claim_expires_at = time_of(c.claim_expires_at);
       sources.push_back(std::move(s));
     }
   });
@@ -193,35 +182,13 @@ json::object execution_tick(tick_context& ctx, const std::string& module, const 
     in.global_in_flight = counts.global;
     in.project_in_flight = counts.project;
     in.profile_in_flight = counts.profile;
-    auto r = tx.exec_params(
-        "SELECT uuid::text, source_identifier, to_json(workflow_run_pending_at)#>>'{}', "
-        "to_json(created_at)#>>'{}', "
-        "coalesce(discovery_signature, ''), coalesce(last_executed_discovery_signature, ''), "
-        "coalesce(discovery_request_id::text, ''), last_checked_at IS NOT NULL "
-        "FROM source_registry WHERE project_module = $1 AND enabled AND workflow_run_pending AND "
-        "NOT deleted AND (automation_retry_at IS NULL OR automation_retry_at <= now())",
-        module);
-    // Every pending source's archive rows in one read (not one query per source).
-    std::map<std::string, std::map<std::string, json::value>> metadata;
-    for (const auto& m : tx.exec_params(
-             "SELECT m.source_uuid::text, m.sbid, m.metadata_json::text FROM archive_metadata m "
-             "JOIN source_registry s ON s.uuid = m.source_uuid WHERE s.project_module = $1 AND "
-             "s.enabled AND s.workflow_run_pending AND NOT s.deleted",
-             module))
-      metadata[m[0].as<std::string>()][m[1].as<std::string>()] = util::parse_stored(m[2].c_str());
-    for (const auto& row : r) {
+    for (auto& p : projections::source_registry::pending_for_execution(tx, module)) {
       domain::pending_source ps;
-      ps.source_identifier = row[1].as<std::string>();
-      ps.workflow_run_pending_at = time_of(row[2]);
-      ps.created_at = time_of(row[3]).value_or(in.now);
+      ps.source_identifier = std::move(p.source_identifier);
+      ps.workflow_run_pending_at = time_of(p.workflow_run_pending_at);
+      ps.created_at = time_of(p.created_at).value_or(in.now);
       ps.live_workflow_claim = claimed.count(ps.source_identifier) > 0;
-      ps.readiness.enabled = true;
-      ps.readiness.discovery_signature = row[4].as<std::string>();
-      ps.readiness.last_executed_discovery_signature = row[5].as<std::string>();
-      ps.readiness.discovery_claim_token = row[6].as<std::string>();
-      ps.readiness.last_checked_at_set = row[7].as<bool>();
-      if (auto it = metadata.find(row[0].as<std::string>()); it != metadata.end())
-        ps.readiness.metadata_rows = std::move(it->second);
+      ps.readiness = std::move(p.readiness);
       in.pending.push_back(std::move(ps));
     }
   });

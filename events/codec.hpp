@@ -21,6 +21,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -62,8 +63,22 @@ struct is_vector<std::vector<T>> : std::true_type {};
 
 template <class T>
 json::value to_json(const T& v);
+// Where a member sits, rendered only when something is wrong with it ("a.b[2].c").
+struct path {
+  const path* parent = nullptr;
+  std::string_view name;  // a member, or empty for an array element
+  std::size_t index = 0;
+  std::string str() const {
+    std::string head = parent ? parent->str() : std::string();
+    if (!name.empty()) return head.empty() ? std::string(name) : head + "." + std::string(name);
+    return head + "[" + std::to_string(index) + "]";
+  }
+};
+
+// Reads a member into `out`, or (out == nullptr) only checks that it could be read: the
+// check every reader of the store relies on costs no allocation.
 template <class T>
-void from_json(const json::value* v, T& out, const std::string& path);
+void read(const json::value* v, T* out, const path* at);
 
 template <class T>
 json::object encode_object(const T& v) {
@@ -83,13 +98,13 @@ json::object encode_object(const T& v) {
 }
 
 template <class T>
-void decode_object(const json::object& o, T& out, const std::string& prefix) {
+void read_object(const json::object& o, T* out, const path* at) {
   using members = boost::describe::describe_members<T, boost::describe::mod_public |
                                                            boost::describe::mod_inherited>;
   boost::mp11::mp_for_each<members>([&](auto D) {
     auto it = o.find(D.name);
-    from_json(it == o.end() ? nullptr : &it->value(), out.*D.pointer,
-              prefix.empty() ? std::string(D.name) : prefix + "." + D.name);
+    path here{at, D.name};
+    read(it == o.end() ? nullptr : &it->value(), out ? &(out->*D.pointer) : nullptr, &here);
   });
 }
 
@@ -117,67 +132,63 @@ json::value to_json(const T& v) {
   }
 }
 
-[[noreturn]] inline void wrong(const std::string& path, const char* expected) {
-  throw decode_error(path.empty() ? std::string("payload") : path,
-                     std::string("must be ") + expected);
+[[noreturn]] inline void wrong(const path* at, const char* expected) {
+  throw decode_error(at ? at->str() : std::string("payload"), std::string("must be ") + expected);
 }
 
 template <class T>
-void from_json(const json::value* v, T& out, const std::string& path) {
+void read(const json::value* v, T* out, const path* at) {
   bool absent = v == nullptr || v->is_null();
   if constexpr (std::is_same_v<T, json::value>) {
-    out = v ? *v : json::value(nullptr);
+    if (out) *out = v ? *v : json::value(nullptr);
   } else if constexpr (std::is_same_v<T, json::object>) {
-    if (absent)
-      out = {};
-    else if (!v->is_object())
-      wrong(path, "an object");
-    else
-      out = v->get_object();
+    if (!absent && !v->is_object()) wrong(at, "an object");
+    if (out) *out = absent ? json::object() : v->get_object();
   } else if constexpr (std::is_same_v<T, json::array>) {
-    if (absent)
-      out = {};
-    else if (!v->is_array())
-      wrong(path, "an array");
-    else
-      out = v->get_array();
+    if (!absent && !v->is_array()) wrong(at, "an array");
+    if (out) *out = absent ? json::array() : v->get_array();
   } else if constexpr (is_optional<T>::value || is_omitted<T>::value) {
     if (absent) {
-      out.reset();
-    } else {
+      if (out) out->reset();
+    } else if (out) {
       typename T::value_type x{};
-      from_json(v, x, path);
-      out.emplace(std::move(x));
+      read(v, &x, at);
+      out->emplace(std::move(x));
+    } else {
+      read<typename T::value_type>(v, nullptr, at);
     }
   } else if constexpr (is_vector<T>::value) {
-    out.clear();
+    if (out) out->clear();
     if (absent) return;
-    if (!v->is_array()) wrong(path, "an array");
+    if (!v->is_array()) wrong(at, "an array");
     const auto& a = v->get_array();
-    out.resize(a.size());
-    for (std::size_t i = 0; i < a.size(); ++i)
-      from_json(&a[i], out[i], path + "[" + std::to_string(i) + "]");
+    if (out) out->resize(a.size());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      path here{at, {}, i};
+      read(&a[i], out ? &(*out)[i] : nullptr, &here);
+    }
   } else if constexpr (std::is_same_v<T, std::string>) {
-    if (absent || !v->is_string()) wrong(path, "a string");
-    out.assign(v->get_string().data(), v->get_string().size());
+    if (absent || !v->is_string()) wrong(at, "a string");
+    if (out) out->assign(v->get_string().data(), v->get_string().size());
   } else if constexpr (std::is_same_v<T, bool>) {
-    if (absent || !v->is_bool()) wrong(path, "a boolean");
-    out = v->get_bool();
+    if (absent || !v->is_bool()) wrong(at, "a boolean");
+    if (out) *out = v->get_bool();
   } else if constexpr (std::is_same_v<T, double>) {
-    if (absent || !(v->is_double() || v->is_int64() || v->is_uint64())) wrong(path, "a number");
-    out = v->to_number<double>();
+    if (absent || !(v->is_double() || v->is_int64() || v->is_uint64())) wrong(at, "a number");
+    if (out) *out = v->to_number<double>();
   } else if constexpr (std::is_integral_v<T>) {
-    if (absent) wrong(path, "an integer");
-    if (v->is_int64())
-      out = static_cast<T>(v->get_int64());
-    else if (v->is_uint64() && v->get_uint64() <= static_cast<std::uint64_t>(INT64_MAX))
-      out = static_cast<T>(v->get_uint64());
-    else
-      wrong(path, "an integer");
+    if (absent) wrong(at, "an integer");
+    if (v->is_int64()) {
+      if (out) *out = static_cast<T>(v->get_int64());
+    } else if (v->is_uint64() && v->get_uint64() <= static_cast<std::uint64_t>(INT64_MAX)) {
+      if (out) *out = static_cast<T>(v->get_uint64());
+    } else {
+      wrong(at, "an integer");
+    }
   } else {
     static_assert(is_described<T>, "event member type has no codec");
-    if (absent || !v->is_object()) wrong(path, "an object");
-    decode_object(v->get_object(), out, path);
+    if (absent || !v->is_object()) wrong(at, "an object");
+    read_object(v->get_object(), out, at);
   }
 }
 
@@ -193,8 +204,14 @@ boost::json::object encode(const T& v) {
 template <class T>
 T decode_as(const boost::json::object& o) {
   T out{};
-  codec::decode_object(o, out, "");
+  codec::read_object(o, &out, nullptr);
   return out;
+}
+
+// Whether decode_as<T> would succeed (throws its decode_error), without building a T.
+template <class T>
+void check_as(const boost::json::object& o) {
+  codec::read_object<T>(o, nullptr, nullptr);
 }
 
 }  // namespace beampipe::events

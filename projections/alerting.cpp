@@ -17,8 +17,8 @@ const json::value& field(const json::object& o, std::string_view k) {
   return it == o.end() ? null_value : it->value();
 }
 
-std::string uuid_in(const events::recorded_event& e, const char* key = "uuid") {
-  return std::string(events::decode(e).at(key).as_string());
+std::string uuid_in(const json::object& d, const char* key = "uuid") {
+  return std::string(d.at(key).as_string());
 }
 
 class notification_channels_projection : public projection {
@@ -31,9 +31,9 @@ class notification_channels_projection : public projection {
   bool handles(const std::string& t) const override {
     return t == et::channel_created || t == et::channel_updated || t == et::channel_deleted;
   }
-  void keys(const events::recorded_event& e,
+  void keys(const events::recorded_event&, const json::object& d,
             std::vector<std::pair<std::string, std::string>>& out) const override {
-    out.emplace_back("notification_channels", uuid_in(e));
+    out.emplace_back("notification_channels", uuid_in(d));
   }
   void apply(const events::recorded_event& e, const json::object& d,
              row_cache& rows) const override {
@@ -68,7 +68,7 @@ class alert_rules_projection : public projection {
     return t == et::alert_rule_created || t == et::alert_rule_updated ||
            t == et::alert_rule_deleted || t == et::alert_fired || t == et::alert_suppressed;
   }
-  void keys(const events::recorded_event& e,
+  void keys(const events::recorded_event& e, const json::object&,
             std::vector<std::pair<std::string, std::string>>& out) const override {
     out.emplace_back("alert_rules", events::stream_key_of(e.stream_id));
   }
@@ -130,7 +130,7 @@ class alert_deliveries_projection : public projection {
   bool handles(const std::string& t) const override {
     return t == et::alert_fired || t == et::alert_delivery_attempted;
   }
-  void keys(const events::recorded_event& e,
+  void keys(const events::recorded_event& e, const json::object&,
             std::vector<std::pair<std::string, std::string>>& out) const override {
     if (e.type == et::alert_delivery_attempted)
       out.emplace_back("alert_deliveries", events::stream_key_of(e.stream_id));
@@ -193,7 +193,7 @@ class alert_triggers_projection : public projection {
   std::string group() const override { return "alerting"; }
   std::vector<table_spec> tables() const override { return {{"alert_triggers", "id", "uuid"}}; }
   bool handles(const std::string& t) const override { return et::is_execution_event(t); }
-  void keys(const events::recorded_event&,
+  void keys(const events::recorded_event&, const json::object&,
             std::vector<std::pair<std::string, std::string>>&) const override {}
   void apply(const events::recorded_event& e, const json::object& d,
              row_cache& rows) const override {

@@ -200,13 +200,13 @@ void engine::prefetch(pqxx::transaction_base& tx, row_cache& cache,
 
 void engine::apply_alone(pqxx::transaction_base& tx, const projection& proj,
                          const events::recorded_event& e) {
+  auto data = events::decode(e);
   std::vector<std::pair<std::string, std::string>> keys;
-  proj.keys(e, keys);
+  proj.keys(e, data, keys);
   std::map<std::string, std::set<std::string>> wanted;
   for (auto& [t, k] : keys) wanted[t].insert(k);
   row_cache cache;
   prefetch(tx, cache, wanted);
-  auto data = events::decode(e);
   proj.apply(e, data, cache);
   write_rows(tx, cache);
 }
@@ -302,22 +302,24 @@ size_t engine::apply_batch(pqxx::connection& c, size_t batch_size,
         }
       }
   } else {
+    // Each event is decoded once, for the keys and for every projection that takes it.
+    std::vector<json::object> data(evs.size());
     // Prefetch every row the batch will read, one query per table.
     std::map<std::string, std::set<std::string>> wanted;
     std::vector<std::pair<std::string, std::string>> keys;
-    for (size_t i = 0; i < evs.size(); ++i)
-      for (const auto* proj : takers[i]) {
-        keys.clear();
-        proj->keys(evs[i], keys);
-        for (auto& [t, k] : keys) wanted[t].insert(k);
-      }
-    row_cache cache;
-    prefetch(tx, cache, wanted);
     for (size_t i = 0; i < evs.size(); ++i) {
       if (takers[i].empty()) continue;
-      auto data = events::decode(evs[i]);
-      for (const auto* proj : takers[i]) proj->apply(evs[i], data, cache);
+      data[i] = events::decode(evs[i]);
+      for (const auto* proj : takers[i]) {
+        keys.clear();
+        proj->keys(evs[i], data[i], keys);
+        for (auto& [t, k] : keys) wanted[t].insert(k);
+      }
     }
+    row_cache cache;
+    prefetch(tx, cache, wanted);
+    for (size_t i = 0; i < evs.size(); ++i)
+      for (const auto* proj : takers[i]) proj->apply(evs[i], data[i], cache);
     write_rows(tx, cache);
   }
   if (before_commit) before_commit();

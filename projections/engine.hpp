@@ -55,7 +55,7 @@ class projection {
   virtual std::vector<table_spec> tables() const = 0;
   virtual bool handles(const std::string& event_type) const = 0;
   // (table, key) pairs apply() will look up, so they can be fetched in bulk first.
-  virtual void keys(const events::recorded_event& e,
+  virtual void keys(const events::recorded_event& e, const json::object& data,
                     std::vector<std::pair<std::string, std::string>>& out) const = 0;
   virtual void apply(const events::recorded_event& e, const json::object& data,
                      row_cache& rows) const = 0;

@@ -254,7 +254,9 @@ response retry_execution(app_context& ctx, request& req) {
   wait_for_position(ctx, r.position, ctx.max_wait);
   auto row = execution_or_404(ctx, id);
   const auto& x = row.at("execute_request").as_object();
-  return with_position(json_response(202, json::object{{"status", row.at("status")},
+  // The status the retry left the run in: the worker may already have started it again by
+  // the time the row is read (the executions read models run ahead of the others).
+  return with_position(json_response(202, json::object{{"status", "retrying"},
                                                        {"execution_id", id},
                                                        {"job_id", x.at("job_id")},
                                                        {"retry_count", row.at("retry_count")},

@@ -10,6 +10,7 @@
 #include "api/route_table.hpp"
 #include "domain/aggregates.hpp"
 #include "projections/read_model_names.hpp"
+#include "projections/source_registry/queries.hpp"
 #include "util/ids.hpp"
 
 namespace beampipe::api {
@@ -104,14 +105,15 @@ json::object discovery_job(app_context& ctx, const request& req, const json::obj
     body["request_id"] = util::uuid_v5(kJobKeyNamespace, request_actor(req) + "\x1f" + key);
   auto r = run_command(ctx, req, domain::source_stream_id(uuid), "request_discovery", body);
   wait_for_position(ctx, r.position, ctx.max_wait);
-  auto src = query_row(ctx,
-                       "SELECT json_build_object('id', discovery_request_id) FROM source_registry "
-                       "WHERE uuid = $1::uuid",
-                       uuid);
-  if (!src || src->at("id").is_null())
+  std::optional<std::string> outstanding;
+  store::with_connection(ctx.pool, [&](pqxx::connection& c) {
+    pqxx::read_transaction tx{c};
+    outstanding = projections::source_registry::outstanding_request(tx, uuid);
+  });
+  if (!outstanding)
     fail(409, "discovery_finished", "the source's discovery request already finished",
          "payload.source_identifier");
-  return job_or_404(ctx, std::string(src->at("id").as_string()));
+  return job_or_404(ctx, *outstanding);
 }
 
 // An execute job is the execution's execute request (the same as POST

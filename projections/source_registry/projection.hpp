@@ -1,0 +1,12 @@
+#pragma once
+// The source_registry read model (spec §1.1): one row per source, folded from its stream.
+// Its queries are in queries.hpp; no other code reads or writes the table.
+#include <memory>
+
+#include "projections/engine.hpp"
+
+namespace beampipe::projections::source_registry {
+
+std::shared_ptr<const projection> make_projection();
+
+}  // namespace beampipe::projections::source_registry

@@ -1,0 +1,139 @@
+#include "projections/source_registry/queries.hpp"
+
+#include "util/json.hpp"
+
+namespace beampipe::projections::source_registry {
+
+namespace {
+std::optional<std::string> text_or_null(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return f.as<std::string>();
+}
+}  // namespace
+
+std::optional<domain::SourceReadinessState> readiness_inputs(pqxx::transaction_base& tx,
+                                                             const std::string& source_uuid) {
+  auto s = tx.exec_params(
+      "SELECT coalesce(discovery_signature, ''), enabled, last_checked_at IS NOT NULL, "
+      "coalesce(discovery_request_id::text, ''), coalesce(last_executed_discovery_signature, '') "
+      "FROM source_registry WHERE uuid = $1::uuid AND NOT deleted",
+      source_uuid);
+  if (s.empty()) return std::nullopt;
+  domain::SourceReadinessState st;
+  st.discovery_signature = s[0][0].as<std::string>();
+  st.enabled = s[0][1].as<bool>();
+  st.last_checked_at_set = s[0][2].as<bool>();
+  st.discovery_claim_token = s[0][3].as<std::string>();
+  st.last_executed_discovery_signature = s[0][4].as<std::string>();
+  for (const auto& row : tx.exec_params(
+           "SELECT sbid, metadata_json::text FROM archive_metadata WHERE source_uuid = $1::uuid",
+           source_uuid))
+    st.metadata_rows[row[0].as<std::string>()] = util::parse_stored(row[1].c_str());
+  return st;
+}
+
+std::vector<due_request> due_for_discovery(pqxx::transaction_base& tx, int64_t limit) {
+  std::vector<due_request> out;
+  for (const auto& row : tx.exec_params(
+           "SELECT uuid::text, project_module, source_identifier, discovery_request_id::text, "
+           "enabled, coalesce(discovery_signature, ''), "
+           "coalesce(last_executed_discovery_signature, ''), coalesce(discovery_attempt, 1) "
+           "FROM source_registry WHERE discovery_request_id IS NOT NULL AND NOT deleted "
+           "AND (discovery_retry_at IS NULL OR discovery_retry_at <= now()) "
+           "ORDER BY discovery_requested_at LIMIT $1",
+           limit))
+    out.push_back({row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(),
+                   row[3].as<std::string>(), row[4].as<bool>(), row[5].as<std::string>(),
+                   row[6].as<std::string>(), row[7].as<int>()});
+  return out;
+}
+
+int64_t outstanding_discovery_requests(pqxx::transaction_base& tx) {
+  return tx
+      .exec("SELECT count(*) FROM source_registry WHERE discovery_request_id IS NOT NULL")[0][0]
+      .as<int64_t>();
+}
+
+batches_in_flight discovery_batches_in_flight(pqxx::transaction_base& tx,
+                                              const std::string& project_module) {
+  auto r = tx.exec_params(
+      "SELECT count(DISTINCT discovery_claim_token), "
+      "       count(DISTINCT discovery_claim_token) FILTER (WHERE project_module = $1) "
+      "FROM source_registry WHERE discovery_request_id IS NOT NULL AND discovery_claim_token IS "
+      "NOT NULL",
+      project_module);
+  return {r[0][0].as<int64_t>(), r[0][1].as<int64_t>()};
+}
+
+std::vector<discovery_candidate> discovery_candidates(pqxx::transaction_base& tx,
+                                                      const std::string& project_module,
+                                                      int claim_ttl_minutes) {
+  std::vector<discovery_candidate> out;
+  for (const auto& row : tx.exec_params(
+           "SELECT source_identifier, enabled, to_json(created_at)#>>'{}', "
+           "to_json(last_checked_at)#>>'{}', "
+           "CASE WHEN discovery_request_id IS NULL THEN NULL ELSE "
+           "  to_json(discovery_requested_at + make_interval(mins => $2::int))#>>'{}' END "
+           "FROM source_registry WHERE project_module = $1 AND NOT deleted",
+           project_module, claim_ttl_minutes))
+    out.push_back({row[0].as<std::string>(), row[1].as<bool>(), row[2].as<std::string>(),
+                   text_or_null(row[3]), text_or_null(row[4])});
+  return out;
+}
+
+std::vector<pending_source> pending_for_execution(pqxx::transaction_base& tx,
+                                                  const std::string& project_module) {
+  std::vector<pending_source> out;
+  std::map<std::string, size_t> by_uuid;
+  for (const auto& row : tx.exec_params(
+           "SELECT uuid::text, source_identifier, to_json(workflow_run_pending_at)#>>'{}', "
+           "to_json(created_at)#>>'{}', "
+           "coalesce(discovery_signature, ''), coalesce(last_executed_discovery_signature, ''), "
+           "coalesce(discovery_request_id::text, ''), last_checked_at IS NOT NULL "
+           "FROM source_registry WHERE project_module = $1 AND enabled AND workflow_run_pending "
+           "AND NOT deleted AND (automation_retry_at IS NULL OR automation_retry_at <= now())",
+           project_module)) {
+    pending_source p;
+    p.source_uuid = row[0].as<std::string>();
+    p.source_identifier = row[1].as<std::string>();
+    p.workflow_run_pending_at = text_or_null(row[2]);
+    p.created_at = row[3].as<std::string>();
+    p.readiness.enabled = true;
+    p.readiness.discovery_signature = row[4].as<std::string>();
+    p.readiness.last_executed_discovery_signature = row[5].as<std::string>();
+    p.readiness.discovery_claim_token = row[6].as<std::string>();
+    p.readiness.last_checked_at_set = row[7].as<bool>();
+    by_uuid[p.source_uuid] = out.size();
+    out.push_back(std::move(p));
+  }
+  // Every pending source's archive rows in one read (not one query per source).
+  for (const auto& m : tx.exec_params(
+           "SELECT m.source_uuid::text, m.sbid, m.metadata_json::text FROM archive_metadata m "
+           "JOIN source_registry s ON s.uuid = m.source_uuid WHERE s.project_module = $1 AND "
+           "s.enabled AND s.workflow_run_pending AND NOT s.deleted",
+           project_module))
+    if (auto it = by_uuid.find(m[0].as<std::string>()); it != by_uuid.end())
+      out[it->second].readiness.metadata_rows[m[1].as<std::string>()] =
+          util::parse_stored(m[2].c_str());
+  return out;
+}
+
+pending_backlog_row pending_backlog(pqxx::transaction_base& tx,
+                                    const std::optional<std::string>& project_module) {
+  auto r = tx.exec_params(
+      "SELECT count(*), coalesce(extract(epoch FROM now() - min(workflow_run_pending_at)), 0)"
+      " FROM source_registry WHERE enabled AND NOT deleted AND workflow_run_pending AND "
+      "($1::text IS NULL OR project_module = $1)",
+      project_module);
+  return {r[0][0].as<int64_t>(), r[0][1].as<double>()};
+}
+
+std::optional<std::string> outstanding_request(pqxx::transaction_base& tx,
+                                               const std::string& source_uuid) {
+  auto r = tx.exec_params(
+      "SELECT discovery_request_id::text FROM source_registry WHERE uuid = $1::uuid", source_uuid);
+  if (r.empty() || r[0][0].is_null()) return std::nullopt;
+  return r[0][0].as<std::string>();
+}
+
+}  // namespace beampipe::projections::source_registry

@@ -1,0 +1,35 @@
+#!/usr/bin/env python3
+"""Issue #18: a read model's table is read and written only by its own slice
+(projections/<model>/). Fails when SQL naming an owned table appears anywhere else in the C++
+sources. `PENDING` lists the files still to move, each with the number of statements it may
+hold: the count may only go down (lower it as statements move into the slice)."""
+import os
+import re
+import sys
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+OWNED = {"source_registry": "projections/source_registry/"}
+PENDING = {("source_registry", "src/api/routes.cpp"): 7}
+SQL = r"(?:FROM|JOIN|UPDATE|INTO|TABLE)\s+{table}\b"
+
+failures = []
+for table, slice_dir in OWNED.items():
+    pattern = re.compile(SQL.format(table=table))
+    for top in ("src", "actors", "projections", "events"):
+        for dirpath, _, files in os.walk(os.path.join(ROOT, top)):
+            for name in files:
+                if not name.endswith((".cpp", ".hpp")):
+                    continue
+                rel = os.path.relpath(os.path.join(dirpath, name), ROOT)
+                if rel.startswith(slice_dir):
+                    continue
+                with open(os.path.join(ROOT, rel), encoding="utf-8") as f:
+                    hits = len(pattern.findall(f.read()))
+                allowed = PENDING.get((table, rel), 0)
+                if hits > allowed:
+                    failures.append(f"{rel}: {hits} statement(s) on {table} outside "
+                                    f"{slice_dir} (allowed {allowed})")
+for f in failures:
+    print("FAIL", f)
+print("ok" if not failures else f"{len(failures)} file(s) reach into a read model they do not own")
+sys.exit(1 if failures else 0)
