@@ -219,6 +219,21 @@ caf::behavior aggregate_actor(caf::stateful_actor<aggregate_state>* self, shared
         spdlog::error("{}: deciding {} failed: {}", s.stream_id, req.cmd.name, e.what());
         d.error = domain::command_error{500, "decide_failed", e.what(), ""};
       }
+      for (auto& pe : d.events) {
+        // Texts from archives and backends may carry NUL or broken UTF-8; the state applied
+        // after the append and the stored event are the same cleaned data.
+        util::make_storable(pe.data);
+        // What is appended is forever: a payload its own type cannot read is a bug in the
+        // decider, refused here rather than stored.
+        if (auto why = events::prepare_append(pe); !why.empty()) {
+          spdlog::error("{}: decided an event its schema refuses: {}", s.stream_id, why);
+          d.error =
+              domain::command_error{500, "event_schema_violation",
+                                    "the decided event does not match its schema: " + why, ""};
+          d.events.clear();
+          break;
+        }
+      }
       if (d.error || d.events.empty()) {
         command_reply r;
         if (d.error) {
@@ -245,35 +260,9 @@ caf::behavior aggregate_actor(caf::stateful_actor<aggregate_state>* self, shared
       store::append_request ar;
       ar.stream_id = s.stream_id;
       ar.expected = store::expected_version::at(s.version);
-      std::string unwritable;
-      for (auto& pe : d.events) {
-        // Texts from archives and backends may carry NUL or broken UTF-8; the state applied
-        // after the append and the stored event are the same cleaned data.
-        util::make_storable(pe.data);
-        if (pe.schema_version == 0)
-          if (const auto* k = events::find_kind(pe.type)) pe.schema_version = k->version;
-        // What is appended is forever: a payload its own type cannot read is a bug in the
-        // decider, refused here rather than stored.
-        if (auto why = events::append_problem(pe.type, pe.schema_version, pe.data); !why.empty()) {
-          unwritable = std::move(why);
-          break;
-        }
+      for (auto& pe : d.events)
         ar.events.push_back(
             {util::uuid_v7(), pe.type, pe.schema_version, json::serialize(pe.data), meta_json});
-      }
-      if (!unwritable.empty()) {
-        spdlog::error("{}: decided an event its schema refuses: {}", s.stream_id, unwritable);
-        command_reply r;
-        r.status = 500;
-        r.code = "event_schema_violation";
-        r.message = "the decided event does not match its schema: " + unwritable;
-        r.stream_id = s.stream_id;
-        r.version = s.version;
-        r.position = s.last_position;
-        pc.env.reply->deliver(std::move(r));
-        self->send(registry, done_atom::value, s.stream_id);
-        continue;
-      }
       s.busy = true;
       s.append_attempts = 0;
       s.current = std::move(pc);

@@ -72,13 +72,6 @@ const event_kind* find_kind(std::string_view type) {
 
 const std::vector<event_kind>& all_kinds() { return reg().kinds; }
 
-std::vector<std::pair<int, upcaster>> upcasters_of(std::string_view type) {
-  std::vector<std::pair<int, upcaster>> out;
-  for (const auto& [key, fn] : reg().upcasters)
-    if (key.first == type) out.emplace_back(key.second, fn);
-  return out;
-}
-
 json::object decode(std::string_view type, int schema_version, json::object data) {
   const auto* kind = find_kind(type);
   if (!kind) throw unreadable_event("unknown event type " + std::string(type));
@@ -119,6 +112,12 @@ std::string append_problem(std::string_view type, int schema_version, const json
     return std::string(type) + ": " + e.what();
   }
   return {};
+}
+
+std::string prepare_append(pending_event& e) {
+  if (e.schema_version == 0)
+    if (const auto* kind = find_kind(e.type)) e.schema_version = kind->version;
+  return append_problem(e.type, e.schema_version, e.data);
 }
 
 }  // namespace beampipe::events

@@ -46,23 +46,18 @@ struct event_kind {
 
 const event_kind* find_kind(std::string_view type);
 const std::vector<event_kind>& all_kinds();
-// The upcasters registered for a type: (from_version, function), in order.
-std::vector<std::pair<int, upcaster>> upcasters_of(std::string_view type);
 
 // The payload of (type, schema_version) lifted to the current version and checked against its
 // struct. Throws unreadable_event (with the decode_error's field in the message).
 boost::json::object decode(std::string_view type, int schema_version, boost::json::object data);
 boost::json::object decode(const recorded_event& e);
 
-// decode() and then the struct.
-template <class Event>
-Event decode_event(const recorded_event& e) {
-  return decode_as<Event>(decode(e));
-}
-
 // Checks a payload about to be appended: its type is known, the version is the current one,
 // and it reads as its struct. Returns why not, or an empty string.
 std::string append_problem(std::string_view type, int schema_version,
                            const boost::json::object& data);
+// An event about to be appended: a schema_version of 0 becomes its type's current one, then
+// append_problem().
+std::string prepare_append(pending_event& e);
 
 }  // namespace beampipe::events

@@ -43,25 +43,26 @@ struct project_wasm_uploaded {
 BOOST_DESCRIBE_STRUCT(project_wasm_uploaded, (),
                       (project_id, project_config_id, wasm_sha256, size_bytes))
 
-struct profile_created {
-  static constexpr const char* kType = type::profile_created;
-  static constexpr int kVersion = 1;
+// A revision of a deployment profile, as created or updated.
+struct profile_revision {
   std::string uuid;
   boost::json::object profile;  // the validated profile, secrets never included
   int64_t revision = 1;
   std::string spec_sha256;
 };
-BOOST_DESCRIBE_STRUCT(profile_created, (), (uuid, profile, revision, spec_sha256))
+BOOST_DESCRIBE_STRUCT(profile_revision, (), (uuid, profile, revision, spec_sha256))
 
-struct profile_updated {
+struct profile_created : profile_revision {
+  static constexpr const char* kType = type::profile_created;
+  static constexpr int kVersion = 1;
+};
+BOOST_DESCRIBE_STRUCT(profile_created, (profile_revision), ())
+
+struct profile_updated : profile_revision {
   static constexpr const char* kType = type::profile_updated;
   static constexpr int kVersion = 1;
-  std::string uuid;
-  boost::json::object profile;
-  int64_t revision = 1;
-  std::string spec_sha256;
 };
-BOOST_DESCRIBE_STRUCT(profile_updated, (), (uuid, profile, revision, spec_sha256))
+BOOST_DESCRIBE_STRUCT(profile_updated, (profile_revision), ())
 
 struct profile_deleted {
   static constexpr const char* kType = type::profile_deleted;

@@ -124,6 +124,14 @@ std::optional<std::string> opt_string(const json::object& b, const char* field) 
   return std::string(v.as_string());
 }
 
+// The field when it is a string; anything else counts as absent (a request id that is no
+// string names no request).
+std::optional<std::string> if_string(const json::object& b, const char* field) {
+  const auto& v = at_or_null(b, field);
+  if (!v.is_string()) return std::nullopt;
+  return std::string(v.as_string());
+}
+
 std::string string_or(const json::object& b, const char* field, std::string fallback) {
   auto v = opt_string(b, field);
   return v ? *v : std::move(fallback);
@@ -153,8 +161,7 @@ void only_fields(const json::object& b, std::initializer_list<std::string_view> 
 
 discovery_answer answer_of(const json::object& b) {
   discovery_answer a;
-  const auto& req = at_or_null(b, "request_id");
-  if (req.is_string()) a.request_id = std::string(req.as_string());
+  a.request_id = if_string(b, "request_id");
   if (auto it = b.find("attempt"); it != b.end()) {
     a.attempt_given = true;
     if (it->value().is_int64()) a.attempt = it->value().as_int64();
@@ -198,15 +205,9 @@ source_command decode(const command& c) {
   if (c.name == "delete") return delete_source{};
   if (c.name == "request_discovery")
     return request_discovery{opt_string(b, "request_id"), string_or(b, "reason", "manual"),
-                             at_or_null(b, "claim_token").is_string()
-                                 ? std::optional<std::string>(opt_string(b, "claim_token"))
-                                 : std::nullopt};
-  if (c.name == "requeue_discovery") {
-    const auto& req = at_or_null(b, "request_id");
-    return requeue_discovery{
-        req.is_string() ? std::optional<std::string>(std::string(req.as_string())) : std::nullopt,
-        string_or(b, "reason", "requeue")};
-  }
+                             if_string(b, "claim_token")};
+  if (c.name == "requeue_discovery")
+    return requeue_discovery{if_string(b, "request_id"), string_or(b, "reason", "requeue")};
   if (c.name == "complete_discovery") {
     complete_discovery r;
     static_cast<discovery_answer&>(r) = answer_of(b);

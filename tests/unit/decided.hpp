@@ -25,16 +25,13 @@ inline std::string next_id() {
 
 inline void check_decided(const domain::decision& d) {
   static const char* capture = std::getenv("BEAMPIPE_EVENT_CAPTURE");
-  for (const auto& e : d.events) {
-    const auto* kind = events::find_kind(e.type);
-    REQUIRE_MESSAGE(kind, "unknown event type " << e.type);
-    int version = e.schema_version == 0 ? kind->version : e.schema_version;
-    auto why = events::append_problem(e.type, version, e.data);
+  for (auto e : d.events) {
+    auto why = events::prepare_append(e);
     CHECK_MESSAGE(why.empty(), why);
     if (capture) {
       std::ofstream out(capture, std::ios::app);
       out << boost::json::serialize(boost::json::object{
-                 {"type", e.type}, {"schema_version", version}, {"data", e.data}})
+                 {"type", e.type}, {"schema_version", e.schema_version}, {"data", e.data}})
           << "\n";
     }
   }
