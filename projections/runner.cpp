@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "store/db.hpp"
 #include "store/event_store.hpp"
@@ -75,6 +76,20 @@ bool projection_watch::wait_until(events::read_position target,
                                   std::chrono::steady_clock::time_point deadline,
                                   const names& only) {
   return wait_for(target, deadline, only) == wait_result::reached;
+}
+
+int64_t projection_watch::applied(const names& only) const {
+  std::lock_guard lk(mu_);
+  std::optional<events::read_position> low;
+  size_t seen = 0;
+  for (const auto& [name, g] : groups_)
+    for (const auto& c : g.cps)
+      if (wanted(c.name, only)) {
+        ++seen;
+        if (!low || c.at < *low) low = c.at;
+      }
+  if (!low || (!only.empty() && seen < only.size())) return 0;
+  return low->position;
 }
 
 std::vector<std::string> projection_watch::behind(events::read_position target,

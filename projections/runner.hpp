@@ -39,6 +39,9 @@ class projection_watch {
                   const names& only = {});
   bool reached(events::read_position target, const names& only = {}) const;
   std::vector<checkpoint> checkpoints() const;
+  // The global position every named projection has applied (the earliest of their
+  // checkpoints in commit order), or 0 when one has applied nothing or none is known.
+  int64_t applied(const names& only = {}) const;
   // Names of the projections (among `only`) whose checkpoint is before `target`.
   std::vector<std::string> behind(events::read_position target, const names& only = {}) const;
   int64_t head() const;

@@ -123,6 +123,7 @@ void honour_min_position(app_context& ctx, const request& req,
   auto pos = int_param(req, "min_position", 0, 0, INT64_MAX);
   auto wait = int_param(req, "wait_ms", ctx.default_wait.count(), 0, ctx.max_wait.count());
   wait_for_position(ctx, pos, std::chrono::milliseconds(wait), reads);
+  req.read_at = ctx.watch.applied(reads);
 }
 
 std::string request_actor(const request& req) {

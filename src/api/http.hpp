@@ -34,6 +34,9 @@ struct request {
   std::string peer;
   principal user;
   const router* routes = nullptr;  // the table that dispatched it (GET /openapi.json shows it)
+  // A consistent read: the position its read models had applied when it began, answered as
+  // X-Beampipe-Position so a client can pass it on as ?min_position to a read of other models.
+  mutable int64_t read_at = 0;
   std::string header(const std::string& lower_name) const;
 };
 

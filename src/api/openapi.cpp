@@ -126,7 +126,7 @@ json::object success_response(const route_doc& d, int status) {
   // position of its own).
   json::object headers;
   if (d.total_count && status == d.status) headers["X-Total-Count"] = header_ref("XTotalCount");
-  if (d.position && status == d.status)
+  if ((d.position || d.consistent) && status == d.status)
     headers["X-Beampipe-Position"] = header_ref("XBeampipePosition");
   if (!headers.empty()) r["headers"] = std::move(headers);
   return r;
@@ -287,7 +287,8 @@ json::object openapi_document(const router& routes, const std::string& version) 
                     {"schema", json::object{{"type", "integer"}, {"minimum", 0}}}}},
       {"XBeampipePosition",
        json::object{{"description",
-                     "Event position of the write; pass as ?min_position= to read your write"},
+                     "A write: the position of its event. A read: the position its read models had "
+                     "applied. Pass it as ?min_position= to a later read to see at least that"},
                     {"schema", json::object{{"type", "integer"}, {"minimum", 0}}}}},
       {"RetryAfter", json::object{{"description", "Seconds to wait before retrying"},
                                   {"schema", json::object{{"type", "integer"}, {"minimum", 0}}}}}};
@@ -301,7 +302,9 @@ json::object openapi_document(const router& routes, const std::string& version) 
             "The beampipe control plane API (/api/v2). Sign in with POST /api/v2/login and send "
             "`Authorization: Bearer <access_token>`. Every error answers ErrorDetail "
             "{detail, code, field?, errors?}. Lists answer arrays with X-Total-Count; writes "
-            "answer X-Beampipe-Position for read-your-writes (?min_position=)."},
+            "answer X-Beampipe-Position for read-your-writes (?min_position=), and reads "
+            "answer the position they reflect, so a read of one model can wait for what "
+            "another showed."},
            {"license", json::object{{"name", "MIT"}}}}},
       {"servers", json::array{json::object{
                       {"url", "/"}, {"description", "This server (routes are under /api/v2)"}}}},

@@ -708,7 +708,10 @@ response route_request(app_context& ctx, const router& routes, request& req, boo
     route_name = m.r->pattern;
     if (guarded && ctx.auth)
       if (auto refused = ctx.auth(req, *m.r)) return std::move(*refused);
-    return m.r->fn(req);
+    auto res = m.r->fn(req);
+    if (m.r->doc.consistent && req.read_at > 0 && res.status < 300)
+      res = with_position(std::move(res), req.read_at);
+    return res;
   } catch (const api_error& e) {
     auto res = error_response(e.status, e.code, e.message, e.field, e.errors);
     if (e.status == 503) res.headers.emplace_back("Retry-After", "1");

@@ -90,6 +90,9 @@ class Server:
         env.update(extra_env or {})
         self.env = env
         self.token = None
+        # The highest X-Beampipe-Position answered so far: passed as ?min_position, a read of
+        # one read model sees at least what an earlier read of another showed.
+        self.seen_position = 0
         self.proc = subprocess.Popen([os.environ["BEAMPIPE_BIN"], *args], env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 60
@@ -158,6 +161,8 @@ class Server:
         resp = conn.getresponse()
         text = resp.read().decode()
         conn.close()
+        if resp.getheader("X-Beampipe-Position"):
+            self.seen_position = max(self.seen_position, int(resp.getheader("X-Beampipe-Position")))
         parsed = None
         if text and resp.getheader("Content-Type", "").startswith("application/json"):
             parsed = json.loads(text)

@@ -113,6 +113,10 @@ try:
     pos = hdrs["X-Beampipe-Position"]
     st, rows, _, _ = srv.request("GET", f"{V2}/sources?project_module=m2&min_position={pos}")
     c.eq("min_position read sees the write", len(rows), 1)
+    st, rows, rh, _ = srv.request("GET", f"{V2}/sources?project_module=m2&min_position={pos}")
+    c.true("a read answers the position it reflects", int(rh["X-Beampipe-Position"]) >= int(pos))
+    st, _, _, _ = srv.request("GET", f"{V2}/executions?min_position={rh['X-Beampipe-Position']}")
+    c.eq("which another read model can be asked to reach", st, 200)
 
     # Read-your-writes under concurrency: every POST's row is visible in the next GET
     errors = []

@@ -42,7 +42,9 @@ try:
     srv.request("POST", f"{V2}/executions/{ex['uuid']}/execute", {"do_stage": False, "do_submit": False})
     wait_execution(srv, ex["uuid"], lambda r: r["status"] == "not_submitted" and r["sources_finalized"])
 
-    answers = {path: srv.request("GET", V2 + path)[1]
+    # /sources is another read-model group than the execution just read: wait for what it showed.
+    answers = {path: srv.request("GET", V2 + path + ("?min_position=%d" % srv.seen_position
+                                                     if path == "/sources" else ""))[1]
                for path in [f"/executions/{ex['uuid']}", f"/executions/{ex['uuid']}/events", "/sources"]}
     out, arts = os.path.join(tmp, "store.jsonl"), os.path.join(tmp, "artifacts")
     p = export("-o", out, "--artifacts", arts)
