@@ -1,6 +1,7 @@
 // The foundation's read models: source_registry (§1.1), batch_execution_record (§1.5) and
 // provenance_events (§1.9, §8.2). Every value comes from the event (timestamps are the
 // event's recorded_at), so a rebuild reproduces the same rows byte for byte.
+#include "domain/ledger.hpp"
 #include "events/catalog.hpp"
 #include "events/types.hpp"
 #include "events/validity.hpp"
@@ -40,58 +41,12 @@ class execution_ledger_projection : public projection {
              row_cache& rows) const override {
     auto key = events::stream_key_of(e.stream_id);
     auto* row = rows.find("batch_execution_record", key);
-    if (e.type == et::execution_created) {
-      json::object r{{"uuid", key},
-                     {"created_at", e.recorded_at},
-                     {"phase_timestamps", json::object{}},
-                     {"workflow_manifest", nullptr}};
-      row = &rows.put("batch_execution_record", key, std::move(r));
-    }
+    if (e.type == et::execution_created) row = &rows.put("batch_execution_record", key, {});
     if (!row) return;  // never invent a row
-    auto& r = *row;
-    // The event says what the row looks like afterwards; the projection only copies.
-    if (auto it = d.find("after"); it != d.end() && it->value().is_object())
-      for (const auto& kv : it->value().as_object()) r[kv.key()] = kv.value();
-    for (const char* list : {"stamp", "stamp_once"}) {
-      auto it = d.find(list);
-      if (it == d.end() || !it->value().is_array()) continue;
-      for (const auto& col : it->value().as_array()) {
-        auto k = col.as_string();
-        if (std::string_view(list) == "stamp_once" && r.contains(k) && !r.at(k).is_null()) continue;
-        r[k] = e.recorded_at;
-      }
-    }
-    if (auto it = d.find("run_record_merge"); it != d.end() && it->value().is_object()) {
-      auto& wm = r["workflow_manifest"];
-      if (!wm.is_object()) wm = json::object{};
-      auto& rr = wm.as_object()["beampipe_run_record"];
-      if (!rr.is_object()) rr = json::object{};
-      deep_merge(rr.as_object(), it->value().as_object());
-    }
-    if (auto it = d.find("after"); it != d.end() && it->value().is_object())
-      if (auto cp = it->value().as_object().find("control_phase");
-          cp != it->value().as_object().end() && cp->value().is_string()) {
-        auto& pts = r["phase_timestamps"];
-        if (!pts.is_object()) pts = json::object{};
-        pts.as_object()[cp->value().as_string()] = e.recorded_at;
-      }
-    r["updated_at"] = e.recorded_at;
-    r["stream_version"] = e.stream_version;
+    domain::ledger::evolve(*row, e.type, d, e.recorded_at);
+    (*row)["uuid"] = key;
+    (*row)["stream_version"] = e.stream_version;
     rows.mark_dirty("batch_execution_record", key);
-  }
-
- private:
-  // Objects merge key by key; anything else replaces. Legacy "observations" arrays are
-  // dropped on merge (§8.1).
-  static void deep_merge(json::object& into, const json::object& patch) {
-    for (const auto& kv : patch) {
-      auto it = into.find(kv.key());
-      if (it != into.end() && it->value().is_object() && kv.value().is_object())
-        deep_merge(it->value().as_object(), kv.value().as_object());
-      else
-        into[kv.key()] = kv.value();
-    }
-    into.erase("observations");
   }
 };
 

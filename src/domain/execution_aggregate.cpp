@@ -1,16 +1,8 @@
 // The execution aggregate (spec §2.2–2.3, §3.5, §12.2–12.9): every step of an execution
 // is a command the execution worker or the API sends, and every accepted step is one event.
-//
-// Event data envelope (shared by all execution events):
-//   after       ledger columns as they are after the event (merged into the row)
-//   stamp       columns set to the event's recorded_at
-//   stamp_once  columns set to recorded_at only when still null (started_at, completed_at)
-//   run_record_merge  deep-merged into workflow_manifest.beampipe_run_record
-//   artifacts   [{kind, sha256, size_bytes, media_type}] content-addressed artifacts
-//   observation {kind, normalized_state, raw_state, reason, payload, source_version}
-//   provenance  [{event_type, payload}] rows for the §8.2 provenance timeline
-// The decider computes everything (status included) so projections and replays copy, never
-// re-derive.
+// Its state is the ledger row (domain/ledger.hpp); events/execution.hpp says what an event
+// carries. The decider computes everything (status included) so projections and replays
+// copy, never re-derive.
 #include <algorithm>
 #include <cstdio>
 
@@ -19,6 +11,7 @@
 #include "domain/command_support.hpp"
 #include "domain/execution.hpp"
 #include "domain/execution_fsm.hpp"
+#include "domain/ledger.hpp"
 #include "domain/redaction.hpp"
 #include "events/envelope.hpp"
 #include "events/types.hpp"
@@ -36,27 +29,11 @@ constexpr const char* kJobNamespace = "2d7f1c4a-9b3e-4f60-8a21-5c0e7d94b3f1";
 
 json::object execution_initial() { return json::object{{"exists", false}}; }
 
-void merge_into(json::object& target, const json::object& patch) {
-  for (const auto& kv : patch) target[kv.key()] = kv.value();
-}
-
+// The state is the ledger row the execution's events fold to, plus whether it exists.
 void execution_apply(json::object& s, std::string_view type, const json::object& d,
                      std::string_view recorded_at) {
-  if (type == et::execution_created) {
-    s = json::object{{"exists", true}};
-  }
-  if (auto it = d.find("after"); it != d.end() && it->value().is_object())
-    merge_into(s, it->value().as_object());
-  for (const char* list : {"stamp", "stamp_once"}) {
-    auto it = d.find(list);
-    if (it == d.end() || !it->value().is_array()) continue;
-    for (const auto& col : it->value().as_array()) {
-      auto key = col.as_string();
-      if (std::string_view(list) == "stamp_once" && s.contains(key) && !s.at(key).is_null())
-        continue;
-      s[key] = recorded_at;
-    }
-  }
+  ledger::evolve(s, type, d, recorded_at);
+  if (type == et::execution_created) s["exists"] = true;
 }
 
 bool terminal(const json::object& s) {
@@ -398,11 +375,18 @@ decision decide_prepared(const json::object& s, const command& c) {
   if (str(s, "manifest_sha256") == sha && str(s, "execution_phase") == "submit") return {};
   bool do_submit = flag(c.body, "do_submit");
   builder e(s);
-  // Keep what automation recorded before the first execute (the baseline dropped it).
+  // Keep what automation recorded before the first execute (the baseline dropped it); an
+  // earlier attempt's backend blocks are not this manifest's.
   const auto& prior = at_or_null(s, "workflow_manifest");
   if (prior.is_object())
-    if (auto rr = prior.as_object().find("beampipe_run_record"); rr != prior.as_object().end())
-      manifest.as_object()["beampipe_run_record"] = rr->value();
+    if (auto rr = prior.as_object().find("beampipe_run_record");
+        rr != prior.as_object().end() && rr->value().is_object()) {
+      const auto& record = rr->value().as_object();
+      auto kept = record.find("scheduler") == record.end()
+                      ? json::object{}
+                      : json::object{{"scheduler", record.at("scheduler")}};
+      if (!kept.empty()) manifest.as_object()["beampipe_run_record"] = std::move(kept);
+    }
   e.after["workflow_manifest"] = std::move(manifest);
   for (const char* k : {"manifest_sha256", "source_graph_sha256", "patched_graph_sha256"})
     e.after[k] = at_or_null(c.body, k);
@@ -1116,8 +1100,9 @@ decision execution_decide(const json::object& s, std::string_view stream_id, con
 }  // namespace
 
 const aggregate_kind& execution_aggregate() {
+  // State version 2: the state is the whole ledger row (run record merges, phase times).
   static const aggregate_kind k{events::stream::execution, execution_initial, execution_apply,
-                                execution_decide};
+                                execution_decide, 2};
   return k;
 }
 

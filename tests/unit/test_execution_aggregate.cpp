@@ -522,3 +522,35 @@ TEST_CASE("outputs a profile requires are verified once the DALiuGE session fini
   CHECK(h.s("output_state") == "verified");
   CHECK(h.s("status") == "completed");
 }
+
+TEST_CASE("the state is the ledger row: run records merge, control phases are timed") {
+  harness h;
+  REQUIRE_FALSE(
+      h.run("create", {{"project_module", "m"},
+                       {"archive_name", "casda"},
+                       {"sources", json::array{json::object{{"source_identifier", "S1"}}}},
+                       {"automation", json::object{{"claim_token", "t1"}}}})
+          .error);
+  CHECK(h.state.at("created_at") == "2026-11-01T00:00:00.000000Z");
+  REQUIRE_FALSE(h.run("request_execute").error);
+  REQUIRE_FALSE(h.run("start").error);
+  REQUIRE_FALSE(h.run("prepared", {{"manifest", json::object{{"sources", json::array{}}}},
+                                   {"manifest_sha256", std::string(64, 'a')},
+                                   {"do_submit", true}})
+                    .error);
+  const auto rr = [&] {
+    return h.state.at("workflow_manifest").as_object().at("beampipe_run_record").as_object();
+  };
+  CHECK(rr().at("scheduler").as_object().at("claim_token") == "t1");  // admission kept
+  REQUIRE_FALSE(h.run("intend_submission",
+                      {{"session_id", "BeampipeExecution-x"}, {"backend", "slurm_remote"}})
+                    .error);
+  auto receipt = h.receipt("slurm");
+  receipt["run_record"] = json::object{{"slurm", json::object{{"slurm_job_id", "42"}}}};
+  REQUIRE_FALSE(h.run("record_submission", receipt).error);
+  CHECK(rr().at("slurm").as_object().at("slurm_job_id") == "42");  // merged, not replaced
+  CHECK(rr().contains("scheduler"));
+  const auto& phases = h.state.at("phase_timestamps").as_object();
+  CHECK(phases.contains("graph_patched"));
+  CHECK(phases.contains("submitted"));
+}
