@@ -7,6 +7,7 @@
 #include "events/alerting.hpp"
 #include "events/envelope.hpp"
 #include "events/execution.hpp"
+#include "events/execution_upcast.hpp"
 #include "events/project.hpp"
 #include "events/scheduler.hpp"
 #include "events/source.hpp"
@@ -53,7 +54,9 @@ struct registry {
           kinds.push_back({E::kType, E::kVersion, [](const json::object& d) { check_as<E>(d); }});
         });
     for (std::size_t i = 0; i < kinds.size(); ++i) by_type.emplace(kinds[i].type, i);
-    // Upcasters, one per (type, from_version). None yet: every type is at version 1.
+    // Upcasters, one per (type, from_version).
+    for (auto [type, up] : execution_v1_upcasters())
+      upcasters.emplace(std::pair{std::string(type), 1}, up);
   }
 };
 

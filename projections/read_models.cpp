@@ -452,8 +452,6 @@ class jobs_projection : public projection {
       return;
     }
     if (e.type == et::execution_execute_requested || e.type == et::execution_retry_requested) {
-      const auto& after = d.at("after").as_object();
-      const auto& req = after.at("execute_request").as_object();
       rows.put(
           "jobs", id,
           json::object{{"id", id},
@@ -462,7 +460,7 @@ class jobs_projection : public projection {
                        {"project_module", d.at("project_module")},
                        {"subject", d.at("uuid")},
                        {"execution_id", d.at("uuid")},
-                       {"attempt", req.at("attempt").as_int64() + 1},
+                       {"attempt", d.at("attempt").as_int64() + 1},
                        {"claim_token", nullptr},
                        {"reason", e.type == et::execution_retry_requested ? json::value("retry")
                                                                           : json::value(nullptr)},

@@ -13,7 +13,9 @@
 #include "domain/execution_fsm.hpp"
 #include "domain/ledger.hpp"
 #include "domain/redaction.hpp"
+#include "events/catalog.hpp"
 #include "events/envelope.hpp"
+#include "events/execution.hpp"
 #include "events/types.hpp"
 #include "util/ids.hpp"
 
@@ -108,6 +110,27 @@ struct builder {
     }
   }
 
+  // A version 2 fact: whose run it is (the job: the state's, unless the fact names a new one)
+  // and the records made along the way.
+  template <class Fact>
+  pending_event fact(Fact f) {
+    f.uuid = str(s, "uuid");
+    f.project_module = str(s, "project_module");
+    auto ids = source_identifiers(s);
+    if (!ids.empty() && ids.front().is_string())
+      f.source_identifier = std::string(ids.front().as_string());
+    if (!f.job_id) {
+      const auto& req = at_or_null(s, "execute_request");
+      if (req.is_object() && at_or_null(req.as_object(), "job_id").is_string())
+        f.job_id = std::string(req.as_object().at("job_id").as_string());
+    }
+    if (!provenance.empty()) f.provenance = std::move(provenance);
+    if (auto it = extra.find("observation"); it != extra.end() && it->value().is_object())
+      f.observation = it->value().as_object();
+    if (auto it = extra.find("artifacts"); it != extra.end()) f.artifacts = it->value();
+    return events::make(f);
+  }
+
   pending_event done(const char* type) {
     json::object data{{"uuid", s.contains("uuid") ? s.at("uuid") : json::value(nullptr)},
                       {"project_module", at_or_null(s, "project_module")}};
@@ -125,6 +148,24 @@ struct builder {
     return {type, std::move(data)};
   }
 };
+
+// A string the worker passes through as it is (absent or null: none), bounded and without
+// control characters: it is kept in an event forever.
+std::optional<command_error> optional_string(const json::object& body, const char* field,
+                                             size_t max_len, std::optional<std::string>& out) {
+  const auto& v = at_or_null(body, field);
+  if (v.is_null()) return std::nullopt;
+  if (!v.is_string()) return bad(field, std::string(field) + " must be a string");
+  if (v.as_string().size() > max_len || has_control_chars(v.as_string()))
+    return bad(field, std::string(field) + " must be at most " + std::to_string(max_len) +
+                          " bytes without control characters");
+  out = std::string(v.as_string());
+  return std::nullopt;
+}
+
+json::value text_or_null(const std::optional<std::string>& v) {
+  return v ? json::value(*v) : json::value(nullptr);
+}
 
 decision one(pending_event e) {
   decision d;
@@ -300,10 +341,10 @@ decision decide_create(const json::object& s, std::string_view stream_id, const 
 
 // The correlation id of the request that asked for the run, so the worker's events and log
 // lines carry it too (null: none given or not a plain id).
-json::value correlation_of(const command& c) {
+std::optional<std::string> correlation_of(const command& c) {
   auto id = str(c.body, "correlation_id");
-  if (id.empty() || id.size() > 128 || has_control_chars(id)) return nullptr;
-  return json::value(id);
+  if (id.empty() || id.size() > 128 || has_control_chars(id)) return std::nullopt;
+  return id;
 }
 
 decision decide_request_execute(const json::object& s, const command& c) {
@@ -326,15 +367,14 @@ decision decide_request_execute(const json::object& s, const command& c) {
         conflict("execute_options_conflict",
                  "an execute job already exists for this execution with other do_stage/do_submit"));
   }
-  builder e(s);
-  e.after["execute_request"] = json::object{{"do_stage", do_stage},
-                                            {"do_submit", do_submit},
-                                            {"attempt", 0},
-                                            {"job_id", job_id_for(str(s, "uuid"), 0)},
-                                            {"requested_by", c.actor},
-                                            {"correlation_id", correlation_of(c)}};
-  e.stamp.push_back("execute_requested_at");
-  return one(e.done(et::execution_execute_requested));
+  events::execution_execute_requested f;
+  f.job_id = job_id_for(str(s, "uuid"), 0);
+  f.do_stage = do_stage;
+  f.do_submit = do_submit;
+  f.attempt = 0;
+  f.requested_by = c.actor;
+  f.correlation_id = correlation_of(c);
+  return one(builder(s).fact(std::move(f)));
 }
 
 std::optional<command_error> held(const json::object& s) {
@@ -387,18 +427,18 @@ decision decide_prepared(const json::object& s, const command& c) {
                       : json::object{{"scheduler", record.at("scheduler")}};
       if (!kept.empty()) manifest.as_object()["beampipe_run_record"] = std::move(kept);
     }
-  e.after["workflow_manifest"] = std::move(manifest);
-  for (const char* k : {"manifest_sha256", "source_graph_sha256", "patched_graph_sha256"})
-    e.after[k] = at_or_null(c.body, k);
-  e.after["control_phase"] = "graph_patched";
-  if (do_submit) {
-    e.after["execution_phase"] = "submit";
-    e.provenance_row("execution.execute_started", {{"execution_phase", "submit"}});
-  }
+  events::execution_manifest_prepared f;
+  f.manifest = std::move(manifest.as_object());
+  f.manifest_sha256 = sha;
+  if (auto e = optional_string(c.body, "source_graph_sha256", 128, f.source_graph_sha256))
+    return refuse(*e);
+  if (auto e = optional_string(c.body, "patched_graph_sha256", 128, f.patched_graph_sha256))
+    return refuse(*e);
+  f.submit_next = do_submit;
+  if (do_submit) e.provenance_row("execution.execute_started", {{"execution_phase", "submit"}});
   if (auto it = c.body.find("artifacts"); it != c.body.end()) e.extra["artifacts"] = it->value();
-  if (auto it = c.body.find("patch_summary"); it != c.body.end())
-    e.extra["patch_summary"] = it->value();
-  return one(e.done(et::execution_manifest_prepared));
+  if (auto it = c.body.find("patch_summary"); it != c.body.end()) f.patch_summary = it->value();
+  return one(e.fact(std::move(f)));
 }
 
 decision decide_not_submitted(const json::object& s) {
@@ -425,16 +465,15 @@ decision decide_intend(const json::object& s, const command& c) {
   std::string session, backend;
   if (auto e = required_text(c.body, "session_id", 200, session)) return refuse(*e);
   if (auto e = required_text(c.body, "backend", 40, backend)) return refuse(*e);
+  events::submission_intended f;
+  f.session_id = session;
+  f.backend = backend;
+  for (auto [key, to] : {std::pair{"manager_url", &f.manager_url},
+                         {"target_fingerprint", &f.target_fingerprint},
+                         {"deadline_at", &f.deadline_at},
+                         {"node", &f.node}})
+    if (auto e = optional_string(c.body, key, 4096, *to)) return refuse(*e);
   builder e(s);
-  e.after["submission_state"] = "in_flight";
-  e.after["control_phase"] = "submission_pending";
-  e.after["daliuge_session_id"] = session;
-  e.after["backend_kind"] = backend;
-  e.after["daliuge_manager_url"] = at_or_null(c.body, "manager_url");
-  e.after["target_fingerprint"] = at_or_null(c.body, "target_fingerprint");
-  e.after["submission_deadline_at"] = at_or_null(c.body, "deadline_at");
-  e.after["submission_node"] = at_or_null(c.body, "node");
-  e.stamp.push_back("submission_intent_at");
   e.extra["observation"] = json::object{
       {"kind", "daliuge_session"},
       {"normalized_state", "in_flight"},
@@ -445,7 +484,7 @@ decision decide_intend(const json::object& s, const command& c) {
                     {"submission_deadline_at", at_or_null(c.body, "deadline_at")},
                     {"submission_timeout_seconds", at_or_null(c.body, "timeout_seconds")},
                     {"target_fingerprint", at_or_null(c.body, "target_fingerprint")}}}};
-  return one(e.done(et::submission_intended));
+  return one(e.fact(std::move(f)));
 }
 
 decision decide_record(const json::object& s, const command& c) {
@@ -862,12 +901,10 @@ decision decide_cancel(const json::object& s, const command& c) {
     if (flag(s, "cancel_requested")) return {};
     // External work exists: the ledger says cancelled only once the backend confirms.
     builder e(s);
-    e.after["cancel_requested"] = true;
-    e.after["cancel_unconfirmed"] = false;
-    e.after["cancel_reason"] = reason;
-    e.stamp.push_back("cancel_requested_at");
     e.provenance_row("execution.cancel_requested", std::move(payload));
-    return one(e.done(et::execution_cancel_requested));
+    events::execution_cancel_requested f;
+    if (!reason_text.empty()) f.reason = reason_text;
+    return one(e.fact(std::move(f)));
   }
   builder e(s);
   e.status("cancelled", "cancelled", &payload);
@@ -880,10 +917,10 @@ decision decide_cancel(const json::object& s, const command& c) {
 decision decide_cancel_unconfirmed(const json::object& s, const command& c) {
   if (terminal(s) || !flag(s, "cancel_requested")) return {};
   auto error = recorded_text(str(c.body, "error"), 500);
+  events::execution_cancel_unconfirmed f;
+  if (const auto& n = at_or_null(c.body, "attempts"); n.is_int64()) f.attempts = n.as_int64();
+  f.error = error;
   builder e(s);
-  e.after["cancel_requested"] = false;
-  e.after["cancel_unconfirmed"] = true;
-  e.after["reconciliation_code"] = "cancel_unconfirmed";
   e.provenance_row("execution.cancel_unconfirmed",
                    {{"attempts", at_or_null(c.body, "attempts")},
                     {"error", error},
@@ -891,7 +928,7 @@ decision decide_cancel_unconfirmed(const json::object& s, const command& c) {
                     {"message",
                      "the backend never confirmed the cancel; the run is polled "
                      "again and may be cancelled again or abandoned"}});
-  return one(e.done(et::execution_cancel_unconfirmed));
+  return one(e.fact(std::move(f)));
 }
 
 // A DALiuGE session found created and built but not deployed (its deploy answer was lost or
@@ -904,13 +941,15 @@ decision decide_intend_redeploy(const json::object& s, const command& c) {
     return refuse(conflict("submission_not_found", "no submission to deploy (it is " + sub + ")"));
   if (!at_or_null(s, "redeploy_intended_at").is_null())
     return refuse(conflict("redeploy_already_intended", "the session was deployed again already"));
+  events::submission_redeploy_intended f;
+  if (auto e = optional_string(c.body, "session_state", 200, f.session_state)) return refuse(*e);
+  f.reason = recorded_text(str(c.body, "reason"), 500);
   builder e(s);
-  e.stamp.push_back("redeploy_intended_at");
   e.provenance_row("execution.redeploy_intended",
                    {{"daliuge_session_id", at_or_null(s, "daliuge_session_id")},
-                    {"session_state", at_or_null(c.body, "session_state")},
-                    {"reason", recorded_text(str(c.body, "reason"), 500)}});
-  return one(e.done(et::submission_redeploy_intended));
+                    {"session_state", text_or_null(f.session_state)},
+                    {"reason", f.reason}});
+  return one(e.fact(std::move(f)));
 }
 
 decision decide_retry(const json::object& s, const command& c) {
@@ -935,23 +974,20 @@ decision decide_retry(const json::object& s, const command& c) {
   const auto& prior = at_or_null(s, "execute_request");
   bool do_stage = prior.is_object() ? flag(prior.as_object(), "do_stage") : true;
   bool do_submit = prior.is_object() ? flag(prior.as_object(), "do_submit") : true;
+  events::execution_retry_requested f;
+  f.job_id = job_id_for(str(s, "uuid"), attempt);
+  f.do_stage = do_stage;
+  f.do_submit = do_submit;
+  f.attempt = attempt;
+  f.requested_by = c.actor;
+  f.correlation_id = correlation_of(c);
+  f.reason = reason;
+  f.stage = stage;
   builder e(s);
-  e.after["status"] = "retrying";
-  e.after["retry_count"] = attempt;
-  e.after["terminal_outcome"] = nullptr;
-  e.after["submission_state"] = "not_started";
-  e.after["control_phase"] = stage == "submit" ? "graph_patched" : "admitted";
-  e.after["execution_phase"] = stage == "submit" ? json::value("submit") : json::value(nullptr);
-  e.after["completed_at"] = nullptr;
-  e.after["retry_stage"] = stage;
-  e.after["execute_request"] =
-      json::object{{"do_stage", do_stage},    {"do_submit", do_submit},
-                   {"attempt", attempt},      {"job_id", job_id_for(str(s, "uuid"), attempt)},
-                   {"requested_by", c.actor}, {"correlation_id", correlation_of(c)}};
   e.provenance_row(
       "execution.retry_requested",
       {{"reason", reason}, {"retry_count", attempt}, {"stage", stage}, {"from_status", "failed"}});
-  return one(e.done(et::execution_retry_requested));
+  return one(e.fact(std::move(f)));
 }
 
 bool lower_hex64(std::string_view v) {
@@ -1070,9 +1106,7 @@ decision decide_finalize_sources(const json::object& s) {
   if (!terminal(s))
     return refuse(conflict("execution_not_terminal", "execution is " + str(s, "status")));
   if (flag(s, "sources_finalized")) return {};
-  builder e(s);
-  e.after["sources_finalized"] = true;
-  return one(e.done(et::execution_sources_finalized));
+  return one(builder(s).fact(events::execution_sources_finalized{}));
 }
 
 decision execution_decide(const json::object& s, std::string_view stream_id, const command& c) {

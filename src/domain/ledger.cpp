@@ -1,11 +1,13 @@
-// Version 1 execution events carry what the row looks like afterwards (see events/execution.hpp):
+// Version 2 execution events are facts (events/execution.hpp): what each does to the row is
+// said here, once. Types still at version 1 carry what the row looks like afterwards:
 //   after             ledger columns as they are after the event (merged into the row)
 //   stamp             columns set to the event's recorded_at
 //   stamp_once        columns set to recorded_at only while still null (started_at, ...)
 //   run_record_merge  deep-merged into workflow_manifest.beampipe_run_record
-// A control_phase the event sets is also timestamped in phase_timestamps.
+// A control_phase an event sets is also timestamped in phase_timestamps.
 #include "domain/ledger.hpp"
 
+#include "events/execution.hpp"
 #include "events/types.hpp"
 
 namespace beampipe::domain::ledger {
@@ -32,6 +34,105 @@ const json::object* object_at(const json::object& o, std::string_view k) {
   return it != o.end() && it->value().is_object() ? &it->value().as_object() : nullptr;
 }
 
+json::value text(const std::optional<std::string>& v) {
+  return v ? json::value(*v) : json::value(nullptr);
+}
+
+void control_phase(row& r, std::string_view phase, std::string_view at) {
+  r["control_phase"] = phase;
+  auto& pts = r["phase_timestamps"];
+  if (!pts.is_object()) pts = json::object{};
+  pts.as_object()[phase] = at;
+}
+
+json::object execute_request(const events::execute_request_fact& f,
+                             const events::execution_fact& h) {
+  return {{"do_stage", f.do_stage},         {"do_submit", f.do_submit},
+          {"attempt", f.attempt},           {"job_id", text(h.job_id)},
+          {"requested_by", f.requested_by}, {"correlation_id", text(f.correlation_id)}};
+}
+
+// The facts, one overload per version 2 type.
+void apply(row& r, const events::execution_execute_requested& e, std::string_view at) {
+  r["execute_request"] = execute_request(e, e);
+  r["execute_requested_at"] = at;
+}
+
+void apply(row& r, const events::execution_retry_requested& e, std::string_view at) {
+  bool submit = e.stage == "submit";  // the manifest is kept: only the submission reruns
+  r["status"] = "retrying";
+  r["retry_count"] = e.attempt;
+  r["terminal_outcome"] = nullptr;
+  r["submission_state"] = "not_started";
+  r["execution_phase"] = submit ? json::value("submit") : json::value(nullptr);
+  r["completed_at"] = nullptr;
+  r["retry_stage"] = e.stage;
+  r["execute_request"] = execute_request(e, e);
+  control_phase(r, submit ? "graph_patched" : "admitted", at);
+}
+
+void apply(row& r, const events::execution_manifest_prepared& e, std::string_view at) {
+  r["workflow_manifest"] = e.manifest;
+  r["manifest_sha256"] = e.manifest_sha256;
+  r["source_graph_sha256"] = text(e.source_graph_sha256);
+  r["patched_graph_sha256"] = text(e.patched_graph_sha256);
+  if (e.submit_next) r["execution_phase"] = "submit";
+  control_phase(r, "graph_patched", at);
+}
+
+void apply(row& r, const events::submission_intended& e, std::string_view at) {
+  r["submission_state"] = "in_flight";
+  r["daliuge_session_id"] = e.session_id;
+  r["backend_kind"] = e.backend;
+  r["daliuge_manager_url"] = text(e.manager_url);
+  r["target_fingerprint"] = text(e.target_fingerprint);
+  r["submission_deadline_at"] = text(e.deadline_at);
+  r["submission_node"] = text(e.node);
+  r["submission_intent_at"] = at;
+  control_phase(r, "submission_pending", at);
+}
+
+void apply(row& r, const events::execution_cancel_requested& e, std::string_view at) {
+  r["cancel_requested"] = true;
+  r["cancel_unconfirmed"] = false;
+  r["cancel_reason"] = text(e.reason);
+  r["cancel_requested_at"] = at;
+}
+
+void apply(row& r, const events::execution_cancel_unconfirmed&, std::string_view) {
+  r["cancel_requested"] = false;
+  r["cancel_unconfirmed"] = true;
+  r["reconciliation_code"] = "cancel_unconfirmed";
+}
+
+void apply(row& r, const events::submission_redeploy_intended&, std::string_view at) {
+  r["redeploy_intended_at"] = at;
+}
+
+void apply(row& r, const events::execution_sources_finalized&, std::string_view) {
+  r["sources_finalized"] = true;
+}
+
+template <class Fact>
+bool apply_as(row& r, std::string_view type, const json::object& d, std::string_view at) {
+  if (type != Fact::kType) return false;
+  apply(r, events::decode_as<Fact>(d), at);
+  return true;
+}
+
+// A version 2 fact: applied and true; a version 1 envelope: false.
+bool apply_fact(row& r, std::string_view type, const json::object& d, std::string_view at) {
+  namespace ev = beampipe::events;
+  return apply_as<ev::execution_execute_requested>(r, type, d, at) ||
+         apply_as<ev::execution_retry_requested>(r, type, d, at) ||
+         apply_as<ev::execution_manifest_prepared>(r, type, d, at) ||
+         apply_as<ev::submission_intended>(r, type, d, at) ||
+         apply_as<ev::execution_cancel_requested>(r, type, d, at) ||
+         apply_as<ev::execution_cancel_unconfirmed>(r, type, d, at) ||
+         apply_as<ev::submission_redeploy_intended>(r, type, d, at) ||
+         apply_as<ev::execution_sources_finalized>(r, type, d, at);
+}
+
 }  // namespace
 
 void evolve(row& r, std::string_view type, const json::object& d, std::string_view recorded_at) {
@@ -39,6 +140,13 @@ void evolve(row& r, std::string_view type, const json::object& d, std::string_vi
     r = row{{"created_at", recorded_at},
             {"phase_timestamps", json::object{}},
             {"workflow_manifest", nullptr}};
+  if (apply_fact(r, type, d, recorded_at))
+    r["updated_at"] = recorded_at;
+  else
+    apply_envelope(r, d, recorded_at);
+}
+
+void apply_envelope(row& r, const json::object& d, std::string_view recorded_at) {
   const auto* after = object_at(d, "after");
   if (after)
     for (const auto& kv : *after) r[kv.key()] = kv.value();

@@ -16,4 +16,9 @@ using row = boost::json::object;
 void evolve(row& r, std::string_view type, const boost::json::object& data,
             std::string_view recorded_at);
 
+// What a version 1 execution event (the row envelope: after, stamp, stamp_once,
+// run_record_merge) does to a row. evolve() uses it for the types still at version 1; the
+// tests hold each upcast fact to it (the same row from a v1 payload and from its fact).
+void apply_envelope(row& r, const boost::json::object& data, std::string_view recorded_at);
+
 }  // namespace beampipe::domain::ledger

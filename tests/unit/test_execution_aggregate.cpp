@@ -554,3 +554,13 @@ TEST_CASE("the state is the ledger row: run records merge, control phases are ti
   CHECK(phases.contains("graph_patched"));
   CHECK(phases.contains("submitted"));
 }
+
+TEST_CASE("sources are finalized once, and only after the run ended") {
+  harness h;
+  h.prepared(false);
+  CHECK(h.refusal("finalize_sources") == "execution_not_terminal");
+  REQUIRE_FALSE(h.run("fail", {{"error", "graph sha256 mismatch"}}).error);
+  REQUIRE(h.run("finalize_sources").events.size() == 1);
+  CHECK(h.state.at("sources_finalized") == true);
+  CHECK(h.run("finalize_sources").events.empty());
+}
