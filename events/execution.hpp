@@ -137,6 +137,40 @@ struct execution_sources_finalized : execution_fact {
 };
 BOOST_DESCRIBE_STRUCT(execution_sources_finalized, (execution_fact), ())
 
+// The run started (or started again after a retry); resubmit: a retry of the submit stage
+// that keeps its manifest.
+struct execution_started : execution_fact {
+  static constexpr const char* kType = type::execution_started;
+  static constexpr int kVersion = 2;
+  bool resubmit = false;
+};
+BOOST_DESCRIBE_STRUCT(execution_started, (execution_fact), (resubmit))
+
+// A dry run ended with its manifest, by design without a submission.
+struct execution_not_submitted : execution_fact {
+  static constexpr const char* kType = type::execution_not_submitted;
+  static constexpr int kVersion = 2;
+};
+BOOST_DESCRIBE_STRUCT(execution_not_submitted, (execution_fact), ())
+
+// The run failed for certain; submission_failed: nothing reached a backend.
+struct execution_failed : execution_fact {
+  static constexpr const char* kType = type::execution_failed;
+  static constexpr int kVersion = 2;
+  std::string error;
+  std::optional<std::string> failure_class;
+  bool submission_failed = false;
+};
+BOOST_DESCRIBE_STRUCT(execution_failed, (execution_fact), (error, failure_class, submission_failed))
+
+// The run was cancelled before any external work existed.
+struct execution_cancelled : execution_fact {
+  static constexpr const char* kType = type::execution_cancelled;
+  static constexpr int kVersion = 2;
+  std::optional<std::string> reason;
+};
+BOOST_DESCRIBE_STRUCT(execution_cancelled, (execution_fact), (reason))
+
 #define BEAMPIPE_EXECUTION_EVENT(name)               \
   struct name : execution_envelope {                 \
     static constexpr const char* kType = type::name; \
@@ -145,13 +179,9 @@ BOOST_DESCRIBE_STRUCT(execution_sources_finalized, (execution_fact), ())
   BOOST_DESCRIBE_STRUCT(name, (execution_envelope), ())
 
 BEAMPIPE_EXECUTION_EVENT(execution_created);
-BEAMPIPE_EXECUTION_EVENT(execution_started);
-BEAMPIPE_EXECUTION_EVENT(execution_not_submitted);
 BEAMPIPE_EXECUTION_EVENT(submission_recorded);
 BEAMPIPE_EXECUTION_EVENT(submission_uncertain);
-BEAMPIPE_EXECUTION_EVENT(execution_failed);
 BEAMPIPE_EXECUTION_EVENT(execution_observed);
-BEAMPIPE_EXECUTION_EVENT(execution_cancelled);
 BEAMPIPE_EXECUTION_EVENT(submission_abandoned);
 BEAMPIPE_EXECUTION_EVENT(execution_outputs_verified);
 

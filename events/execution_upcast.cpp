@@ -103,6 +103,25 @@ void redeploy_intended(json::object& d) {
 
 void sources_finalized(json::object& d) { take_after(d); }
 
+void started(json::object& d) {
+  auto after = take_after(d);
+  d["resubmit"] = at(after, "execution_phase") == json::value("submit");
+}
+
+void not_submitted(json::object& d) { take_after(d); }
+
+void failed(json::object& d) {
+  auto after = take_after(d);
+  d["error"] = text_or_empty(at(after, "last_error"));
+  d["failure_class"] = text_or_null(at(after, "failure_class"));
+  d["submission_failed"] = at(after, "submission_state") == json::value("failed");
+}
+
+void cancelled(json::object& d) {
+  auto after = take_after(d);
+  d["reason"] = text_or_null(at(after, "cancel_reason"));
+}
+
 }  // namespace
 
 std::vector<std::pair<std::string_view, upcaster>> execution_v1_upcasters() {
@@ -113,7 +132,11 @@ std::vector<std::pair<std::string_view, upcaster>> execution_v1_upcasters() {
           {type::execution_cancel_requested, cancel_requested},
           {type::execution_cancel_unconfirmed, cancel_unconfirmed},
           {type::submission_redeploy_intended, redeploy_intended},
-          {type::execution_sources_finalized, sources_finalized}};
+          {type::execution_sources_finalized, sources_finalized},
+          {type::execution_started, started},
+          {type::execution_not_submitted, not_submitted},
+          {type::execution_failed, failed},
+          {type::execution_cancelled, cancelled}};
 }
 
 }  // namespace beampipe::events

@@ -205,9 +205,11 @@ class alert_triggers_projection : public projection {
       const auto& payload = field(row, "payload");
       const json::object empty;
       const auto& pl = payload.is_object() ? payload.as_object() : empty;
-      const auto& after = field(d, "after");
+      // The record's error, else the event's: a failed fact's, or the row a v1 event left.
       json::value error = field(pl, "error");
-      if (error.is_null() && after.is_object()) error = field(after.as_object(), "last_error");
+      if (error.is_null()) error = field(d, "error");
+      if (const auto& after = field(d, "after"); error.is_null() && after.is_object())
+        error = field(after.as_object(), "last_error");
       rows.put("alert_triggers", e.event_id,
                json::object{{"id", e.event_id},
                             {"kind", "execution.failed"},

@@ -511,11 +511,10 @@ class jobs_projection : public projection {
                e.type == et::submission_uncertain) {
       finish("completed");
     } else if (e.type == et::execution_failed) {
-      const auto& after = d.at("after").as_object();
-      const auto& cls = at_or_null(after, "failure_class");
+      const auto& cls = at_or_null(d, "failure_class");
       // An execute job whose workers kept dying is dead-lettered (execution_worker).
       bool dead = cls.is_string() && cls.as_string() == "worker_lost";
-      finish(dead ? "dead_letter" : "failed", at_or_null(after, "last_error"));
+      finish(dead ? "dead_letter" : "failed", at_or_null(d, "error"));
       r["failure_class"] = cls;
       if (dead) r["dead_lettered_at"] = e.recorded_at;
     } else if (e.type == et::execution_cancelled || e.type == et::submission_abandoned) {

@@ -75,7 +75,8 @@ struct builder {
   }
 
   // A status change with its §2.2 side effects: timestamps, terminal bookkeeping and the
-  // status provenance rows.
+  // status provenance rows. (after and the stamps serve the types still at version 1; for a
+  // version 2 fact ledger::evolve does the bookkeeping and only the records are kept.)
   void status(const std::string& to, std::optional<std::string> outcome = std::nullopt,
               const json::object* terminal_payload = nullptr) {
     auto from = str(s, "status");
@@ -393,13 +394,11 @@ decision decide_start(const json::object& s) {
   auto status = str(s, "status");
   if (status == "running") return {};  // a restarted worker picks the preparation up again
   builder e(s);
+  events::execution_started f;
   // A retry of the submit stage keeps the persisted manifest (§2.3 retry planning).
-  bool resubmit = status == "retrying" && str(s, "retry_stage") == "submit";
+  f.resubmit = status == "retrying" && str(s, "retry_stage") == "submit";
   e.status("running");
-  e.after["execution_phase"] = resubmit ? "submit" : "stage_and_manifest";
-  e.after["control_phase"] = resubmit ? "graph_patched" : "admitted";
-  e.after["submission_state"] = "not_started";
-  return one(e.done(et::execution_started));
+  return one(e.fact(std::move(f)));
 }
 
 decision decide_prepared(const json::object& s, const command& c) {
@@ -451,7 +450,7 @@ decision decide_not_submitted(const json::object& s) {
   json::object payload{{"source_identifiers", source_identifiers(s)},
                        {"manifest_sha256", at_or_null(s, "manifest_sha256")}};
   e.status("not_submitted", std::nullopt, &payload);
-  return one(e.done(et::execution_not_submitted));
+  return one(e.fact(events::execution_not_submitted{}));
 }
 
 decision decide_intend(const json::object& s, const command& c) {
@@ -609,12 +608,14 @@ decision decide_fail(const json::object& s, const command& c) {
   auto error = recorded_text(str(c.body, "error"));
   if (error.empty()) return refuse(bad("error", "error is required"));
   builder e(s);
-  if (submission_failed) e.after["submission_state"] = "failed";
-  e.after["last_error"] = error;
-  e.after["failure_class"] = at_or_null(c.body, "failure_class");
+  events::execution_failed f;
+  f.error = error;
+  f.submission_failed = submission_failed;
+  if (auto why = optional_string(c.body, "failure_class", 100, f.failure_class))
+    return refuse(*why);
   json::object payload{{"source_identifiers", source_identifiers(s)}, {"error", error}};
   e.status("failed", "failed", &payload);
-  return one(e.done(et::execution_failed));
+  return one(e.fact(std::move(f)));
 }
 
 // The outcome of the newest recorded lookup ("" before any).
@@ -908,8 +909,9 @@ decision decide_cancel(const json::object& s, const command& c) {
   }
   builder e(s);
   e.status("cancelled", "cancelled", &payload);
-  e.after["cancel_reason"] = reason;
-  return one(e.done(et::execution_cancelled));
+  events::execution_cancelled f;
+  if (!reason_text.empty()) f.reason = reason_text;
+  return one(e.fact(std::move(f)));
 }
 
 // The worker's last cancel attempt was not confirmed either: the request is withdrawn, so

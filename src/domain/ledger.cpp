@@ -7,6 +7,7 @@
 // A control_phase an event sets is also timestamped in phase_timestamps.
 #include "domain/ledger.hpp"
 
+#include "domain/execution_fsm.hpp"
 #include "events/execution.hpp"
 #include "events/types.hpp"
 
@@ -52,7 +53,55 @@ json::object execute_request(const events::execute_request_fact& f,
           {"requested_by", f.requested_by}, {"correlation_id", text(f.correlation_id)}};
 }
 
+// A status change with its §2.2 bookkeeping: when the run started and ended, the terminal
+// phase and the outcome (the first one recorded stands).
+void status(row& r, std::string_view to, std::optional<std::string_view> outcome,
+            std::string_view at) {
+  auto from = r.contains("status") ? r.at("status") : json::value(nullptr);
+  r["status"] = to;
+  if (from == json::value(to)) return;
+  auto stamp_once = [&](std::string_view col) {
+    if (!r.contains(col) || r.at(col).is_null()) r[col] = at;
+  };
+  if (to == "running") stamp_once("started_at");
+  auto parsed = parse_execution_status(to);
+  if (!parsed || !is_terminal(*parsed)) return;
+  stamp_once("completed_at");
+  control_phase(r, "terminal", at);
+  r["execution_phase"] = nullptr;
+  if (!outcome) {
+    if (to == "completed") outcome = "succeeded";
+    if (to == "failed") outcome = "failed";
+    if (to == "cancelled") outcome = "cancelled";
+  }
+  if (outcome && (!r.contains("terminal_outcome") || r.at("terminal_outcome").is_null()))
+    r["terminal_outcome"] = *outcome;
+}
+
 // The facts, one overload per version 2 type.
+void apply(row& r, const events::execution_started& e, std::string_view at) {
+  status(r, "running", std::nullopt, at);
+  r["execution_phase"] = e.resubmit ? "submit" : "stage_and_manifest";
+  r["submission_state"] = "not_started";
+  control_phase(r, e.resubmit ? "graph_patched" : "admitted", at);
+}
+
+void apply(row& r, const events::execution_not_submitted&, std::string_view at) {
+  status(r, "not_submitted", std::nullopt, at);
+}
+
+void apply(row& r, const events::execution_failed& e, std::string_view at) {
+  if (e.submission_failed) r["submission_state"] = "failed";
+  r["last_error"] = e.error;
+  r["failure_class"] = text(e.failure_class);
+  status(r, "failed", "failed", at);
+}
+
+void apply(row& r, const events::execution_cancelled& e, std::string_view at) {
+  status(r, "cancelled", "cancelled", at);
+  r["cancel_reason"] = text(e.reason);
+}
+
 void apply(row& r, const events::execution_execute_requested& e, std::string_view at) {
   r["execute_request"] = execute_request(e, e);
   r["execute_requested_at"] = at;
@@ -123,7 +172,11 @@ bool apply_as(row& r, std::string_view type, const json::object& d, std::string_
 // A version 2 fact: applied and true; a version 1 envelope: false.
 bool apply_fact(row& r, std::string_view type, const json::object& d, std::string_view at) {
   namespace ev = beampipe::events;
-  return apply_as<ev::execution_execute_requested>(r, type, d, at) ||
+  return apply_as<ev::execution_started>(r, type, d, at) ||
+         apply_as<ev::execution_not_submitted>(r, type, d, at) ||
+         apply_as<ev::execution_failed>(r, type, d, at) ||
+         apply_as<ev::execution_cancelled>(r, type, d, at) ||
+         apply_as<ev::execution_execute_requested>(r, type, d, at) ||
          apply_as<ev::execution_retry_requested>(r, type, d, at) ||
          apply_as<ev::execution_manifest_prepared>(r, type, d, at) ||
          apply_as<ev::submission_intended>(r, type, d, at) ||

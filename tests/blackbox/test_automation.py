@@ -92,10 +92,12 @@ try:
     for e in events:
         if not e["stream_id"].startswith("execution-"):
             continue
+        # A run ends with a terminal fact, or (an event still at version 1) a terminal status.
         status = e["data"].get("after", {}).get("status")
         if e["type"] == "ExecutionCreated":
             in_flight.add(e["stream_id"])
-        elif status in ("completed", "failed", "cancelled", "not_submitted"):
+        elif e["type"] in ("ExecutionFailed", "ExecutionCancelled", "ExecutionNotSubmitted") or \
+                status in ("completed", "failed", "cancelled", "not_submitted"):
             in_flight.discard(e["stream_id"])
         peak = max(peak, len(in_flight))
     c.eq("never more than one run in flight at any position", peak, 1)

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -134,6 +135,12 @@ TEST_CASE("an upcast execution fact does to the ledger row what its version 1 pa
   // Rows as a run may stand before the event: fresh, and part-way with earlier stamps.
   const std::vector<json::object> before{
       {{"status", "pending"}, {"phase_timestamps", json::object{}}, {"workflow_manifest", nullptr}},
+      {{"status", "running"},
+       {"started_at", "2026-01-01T00:00:02.000000Z"},
+       {"control_phase", "graph_patched"},
+       {"execution_phase", "submit"},
+       {"terminal_outcome", nullptr},
+       {"phase_timestamps", json::object{{"graph_patched", "2026-01-01T00:00:03.000000Z"}}}},
       {{"status", "failed"},
        {"control_phase", "terminal"},
        {"phase_timestamps", json::object{{"admitted", "2026-01-01T00:00:00.000000Z"}}},
@@ -152,7 +159,11 @@ TEST_CASE("an upcast execution fact does to the ledger row what its version 1 pa
       continue;
     CAPTURE(type);
     const auto& v1 = g.at("data").as_object();
+    const auto& after = v1.at("after").as_object();
     for (const auto& row : before) {
+      // A v1 payload moved the run from the status it was in: a row already in the status it
+      // names is not one its decider saw (it would have decided nothing or refused).
+      if (after.contains("status") && row.at("status") == after.at("status")) continue;
       auto by_envelope = row, by_fact = row;
       ledger::apply_envelope(by_envelope, v1, "2026-02-02T00:00:00.000000Z");
       ledger::evolve(by_fact, type, ev::decode(type, 1, v1), "2026-02-02T00:00:00.000000Z");
@@ -160,5 +171,48 @@ TEST_CASE("an upcast execution fact does to the ledger row what its version 1 pa
       ++compared;
     }
   }
-  CHECK(compared >= 16);  // the 8 types at version 2, each from both rows
+  CHECK(compared >= 30);  // the 12 types at version 2, from every row each could follow
+}
+
+// The same ledger row, but for a column one side lacks and the other holds at its default
+// (false or null): one that an older build did not know yet (cancel_unconfirmed, say).
+bool same_row(const json::object& a, const json::object& b) {
+  auto defaulted = [](const json::object& o, std::string_view k) {
+    auto it = o.find(k);
+    return it == o.end() || it->value().is_null() ||
+           (it->value().is_bool() && !it->value().as_bool());
+  };
+  for (const auto& kv : a)
+    if (!b.contains(kv.key()) ? !defaulted(a, kv.key()) : b.at(kv.key()) != kv.value())
+      return false;
+  for (const auto& kv : b)
+    if (!a.contains(kv.key()) && !defaulted(b, kv.key())) return false;
+  return true;
+}
+
+TEST_CASE("recorded execution histories fold to the same rows through the upcasters") {
+  namespace ledger = beampipe::domain::ledger;
+  std::ifstream in(fs::path(BEAMPIPE_EVENT_CORPUS_DIR) / "execution_v1.jsonl");
+  REQUIRE(in);
+  std::map<int64_t, std::pair<json::object, json::object>> rows;  // stream: by v1, by fact
+  std::string line;
+  int events = 0;
+  while (std::getline(in, line)) {
+    auto e = json::parse(line).as_object();
+    auto type = std::string(e.at("type").as_string());
+    auto at = std::string(e.at("recorded_at").as_string());
+    const auto& data = e.at("data").as_object();
+    auto& [by_envelope, by_fact] = rows[e.at("stream").as_int64()];
+    CAPTURE(line.substr(0, 300));
+    if (type == ev::type::execution_created)
+      by_envelope = {
+          {"created_at", at}, {"phase_timestamps", json::object{}}, {"workflow_manifest", nullptr}};
+    ledger::apply_envelope(by_envelope, data, at);
+    json::object fact;
+    REQUIRE_NOTHROW(fact = ev::decode(type, 1, data));
+    ledger::evolve(by_fact, type, fact, at);
+    REQUIRE(same_row(by_fact, by_envelope));
+    ++events;
+  }
+  CHECK(events > 200);
 }
