@@ -117,6 +117,138 @@ void failed(json::object& d) {
   d["submission_failed"] = at(after, "submission_state") == json::value("failed");
 }
 
+// Where a v1 row patch set a column, the fact carries it as it was.
+void copy_if_set(json::object& d, const json::object& after, std::string_view from,
+                 std::string_view to) {
+  if (auto it = after.find(from); it != after.end()) d[to] = it->value();
+}
+
+json::value outcome_of(const json::object& after) {
+  return text_or_null(at(after, "terminal_outcome"));
+}
+
+void created(json::object& d) {
+  auto after = take_after(d);
+  for (const char* k :
+       {"archive_name", "sources", "created_by", "deployment_profile_id",
+        "deployment_profile_snapshot", "project_config_id", "project_config_version",
+        "project_spec_sha256", "discovery_signature", "source_signatures",
+        "output_verification_required", "output_verification_policy"})
+    d[k] = at(after, k);
+  d["archive_name"] = text_or_empty(d["archive_name"]);
+  d["created_by"] = text_or_empty(d["created_by"]);
+  if (!d["sources"].is_array()) d["sources"] = json::array{};
+  d["deployment_profile_id"] = text_or_null(d["deployment_profile_id"]);
+  d["project_config_id"] = text_or_null(d["project_config_id"]);
+  d["output_verification_required"] =
+      at(after, "output_verification_required") == json::value(true);
+  d["idempotency_key"] = at(after, "create_idempotency_key");
+  d["request_sha256"] = at(after, "create_request_sha256");
+  if (at(after, "scheduler_name") == json::value("workflow_auto")) {
+    const auto& rr = object_at(object_at(after, "workflow_manifest"), "beampipe_run_record");
+    const auto& admission = object_at(rr, "scheduler");
+    d["automation"] = json::object{{"claim_token", at(admission, "claim_token")},
+                                   {"queue_depth", at(admission, "queue_depth")}};
+  }
+}
+
+void recorded(json::object& d) {
+  auto merge = at(d, "run_record_merge");
+  auto after = take_after(d);
+  d["receipt_sha256"] = text_or_empty(at(after, "submission_receipt_sha256"));
+  d["scheduler_name"] = at(after, "scheduler_name");
+  d["scheduler_job_id"] = at(after, "scheduler_job_id");
+  d["after_abandonment"] = false;
+  if (at(after, "submission_detected_after_abandonment") == json::value(true) &&
+      !after.contains("submission_state")) {
+    d["after_abandonment"] = true;
+    d["scheduler_state"] = "";
+    d["daliuge_state"] = "";
+    d["status"] = "";
+    return;
+  }
+  for (const char* k : {"remote_session_dir", "staging_root", "physical_graph_sha256"})
+    d[k] = at(after, k);
+  copy_if_set(d, after, "daliuge_manager_url", "manager_url");
+  d["scheduler_state"] = text_or_empty(at(after, "scheduler_state"));
+  d["daliuge_state"] = text_or_empty(at(after, "daliuge_state"));
+  d["status"] = text_or_empty(at(after, "status"));
+  d["outcome"] = outcome_of(after);
+  if (merge.is_object()) d["run_record"] = merge;
+}
+
+void uncertain(json::object& d) {
+  auto after = take_after(d);
+  d["error"] = text_or_empty(at(after, "last_error"));
+  d["failure_class"] = at(after, "failure_class");
+  copy_if_set(d, after, "remote_session_dir", "remote_session_dir");
+  copy_if_set(d, after, "staging_root", "staging_root");
+  d["status"] = text_or_empty(at(after, "status"));
+}
+
+void abandoned(json::object& d) {
+  auto after = take_after(d);
+  auto reason = at(record_of(d, "execution.submission_abandoned"), "reason");
+  if (!reason.is_string()) {  // the row kept it behind a fixed prefix
+    std::string_view error = at(after, "last_error").is_string()
+                                 ? std::string_view(at(after, "last_error").as_string())
+                                 : std::string_view();
+    constexpr std::string_view prefix = "submission abandoned by operator: ";
+    reason = error.substr(0, prefix.size()) == prefix ? json::value(error.substr(prefix.size()))
+                                                      : json::value("");
+  }
+  d["reason"] = reason;
+}
+
+void outputs_verified(json::object& d) {
+  auto after = take_after(d);
+  const auto& rec = record_of(d, "execution.outputs_verified");
+  for (const char* k : {"inventory_sha256", "products", "durable_destination_uri", "receipt_id"})
+    d[k] = at(rec, k);
+  d["status"] = text_or_empty(at(after, "status"));
+  d["outcome"] = outcome_of(after);
+}
+
+void observed(json::object& d) {
+  auto merge = at(d, "run_record_merge");
+  auto after = take_after(d);
+  if (after.contains("scheduler_job_id")) {
+    json::object adoption{{"scheduler_job_id", text_or_empty(at(after, "scheduler_job_id"))},
+                          {"scheduler_name", at(after, "scheduler_name")},
+                          {"first", at(after, "adopted_by_lookup") == json::value(true)}};
+    for (const char* k : {"remote_session_dir", "staging_root", "physical_graph_sha256"})
+      copy_if_set(adoption, after, k, k);
+    if (at(after, "submission_receipt_sha256").is_string())
+      adoption["receipt_sha256"] = at(after, "submission_receipt_sha256");
+    d["adoption"] = std::move(adoption);
+  }
+  d["submission_state"] = text_or_empty(at(after, "submission_state"));
+  d["scheduler_state"] = text_or_empty(at(after, "scheduler_state"));
+  d["daliuge_state"] = text_or_empty(at(after, "daliuge_state"));
+  d["raw_state"] = text_or_empty(at(after, "scheduler_raw_state"));
+  d["reason"] = text_or_empty(at(after, "scheduler_reason"));
+  copy_if_set(d, after, "daliuge_raw_status", "daliuge_raw_status");
+  d["status"] = text_or_empty(at(after, "status"));
+  d["outcome"] = outcome_of(after);
+  d["error"] = text_or_null(at(after, "last_error"));
+  // Builds before issue #17 left the class of a run that completed after all as it was.
+  if (after.contains("failure_class"))
+    d["failure_class"] = json::object{{"to", text_or_null(at(after, "failure_class"))}};
+  const auto& phase = at(after, "control_phase");
+  d["control_phase"] =
+      phase == json::value("monitoring") || phase == json::value("output_verification")
+          ? phase
+          : json::value(nullptr);
+  d["outputs_pending"] = at(after, "output_state") == json::value("pending");
+  d["reconciliation_code"] = text_or_null(at(after, "reconciliation_code"));
+  d["poll_budget_exhausted"] = at(after, "poll_budget_exhausted") == json::value(true);
+  d["lookup_budget_exhausted"] = at(after, "lookup_budget_exhausted") == json::value(true);
+  if (const auto& h = at(after, "lookup_history");
+      h.is_array() && !h.as_array().empty() && h.as_array().back().is_object())
+    d["lookup"] = h.as_array().back();
+  if (merge.is_object()) d["run_record"] = merge;
+}
+
 void cancelled(json::object& d) {
   auto after = take_after(d);
   d["reason"] = text_or_null(at(after, "cancel_reason"));
@@ -136,7 +268,13 @@ std::vector<std::pair<std::string_view, upcaster>> execution_v1_upcasters() {
           {type::execution_started, started},
           {type::execution_not_submitted, not_submitted},
           {type::execution_failed, failed},
-          {type::execution_cancelled, cancelled}};
+          {type::execution_cancelled, cancelled},
+          {type::execution_created, created},
+          {type::submission_recorded, recorded},
+          {type::submission_uncertain, uncertain},
+          {type::submission_abandoned, abandoned},
+          {type::execution_outputs_verified, outputs_verified},
+          {type::execution_observed, observed}};
 }
 
 }  // namespace beampipe::events

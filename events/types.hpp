@@ -40,11 +40,8 @@ inline constexpr const char* execution_cancel_unconfirmed = "ExecutionCancelUnco
 // Issue #17: a DALiuGE session found built but not deployed is deployed again, once.
 inline constexpr const char* submission_redeploy_intended = "SubmissionRedeployIntended";
 
-// Every execution event carries the same envelope in its data (see
-// src/domain/execution_aggregate.cpp): "after" (ledger columns as they are after the
-// event), "stamp"/"stamp_once" (columns set to the event time), optional
-// "run_record_merge", "artifacts", "observation" and "provenance". Projections copy;
-// they never re-derive a status.
+// The execution events: facts (events/execution.hpp) that domain/ledger.hpp folds into the
+// ledger row, for the aggregate and the read model alike.
 inline bool is_execution_event(std::string_view t) {
   for (const char* x :
        {execution_created, execution_execute_requested, execution_started,

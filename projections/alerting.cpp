@@ -1,6 +1,7 @@
 // Alerting read models (spec §1.8, §3.9): notification_channels, alert_rules,
 // alert_deliveries, and the triggers immediate rules react to with what each rule did about
 // them. Every value comes from the events, so a rebuild reproduces the rows exactly.
+#include "domain/ledger.hpp"
 #include "events/catalog.hpp"
 #include "events/types.hpp"
 #include "events/validity.hpp"
@@ -205,11 +206,11 @@ class alert_triggers_projection : public projection {
       const auto& payload = field(row, "payload");
       const json::object empty;
       const auto& pl = payload.is_object() ? payload.as_object() : empty;
-      // The record's error, else the event's: a failed fact's, or the row a v1 event left.
+      // The record's error, else the fact's (a failure, a failed observation, an abandonment).
       json::value error = field(pl, "error");
       if (error.is_null()) error = field(d, "error");
-      if (const auto& after = field(d, "after"); error.is_null() && after.is_object())
-        error = field(after.as_object(), "last_error");
+      if (error.is_null() && e.type == et::submission_abandoned && field(d, "reason").is_string())
+        error = json::value(domain::ledger::abandonment_error(field(d, "reason").as_string()));
       rows.put("alert_triggers", e.event_id,
                json::object{{"id", e.event_id},
                             {"kind", "execution.failed"},

@@ -61,11 +61,13 @@ execution_axes axes_of(const json::object& s) {
   return a;
 }
 
+// What a decision records beside its fact: the provenance timeline rows (§8.2), the backend
+// observation (§8.1) and the artifacts; fact() completes the event with whose run it is.
 struct builder {
   const json::object& s;
-  json::object after;
-  json::array stamp, stamp_once, provenance;
-  json::object extra;
+  json::array provenance;
+  std::optional<json::object> observation;
+  std::optional<json::value> artifacts;
 
   explicit builder(const json::object& state) : s(state) {}
 
@@ -74,51 +76,27 @@ struct builder {
         json::object{{"event_type", std::move(event_type)}, {"payload", std::move(payload)}});
   }
 
-  // A status change with its §2.2 side effects: timestamps, terminal bookkeeping and the
-  // status provenance rows. (after and the stamps serve the types still at version 1; for a
-  // version 2 fact ledger::evolve does the bookkeeping and only the records are kept.)
-  void status(const std::string& to, std::optional<std::string> outcome = std::nullopt,
-              const json::object* terminal_payload = nullptr) {
+  // The timeline rows of a status change (ledger::evolve does its bookkeeping).
+  void status(const std::string& to, const json::object* terminal_payload = nullptr) {
     auto from = str(s, "status");
-    after["status"] = to;
     if (to == from) return;
-    auto parsed = parse_execution_status(to);
-    if (to == "running") {
-      stamp_once.push_back("started_at");
-      provenance_row("execution.running", {{"from_status", from}, {"to_status", to}});
-    } else if (to == "awaiting_scheduler") {
-      provenance_row("execution.awaiting_scheduler", {{"from_status", from}, {"to_status", to}});
-    }
-    if (parsed && is_terminal(*parsed)) {
-      stamp_once.push_back("completed_at");
-      after["control_phase"] = "terminal";
-      after["execution_phase"] = nullptr;
-      if (!outcome) {
-        if (to == "completed") outcome = "succeeded";
-        if (to == "failed") outcome = "failed";
-        if (to == "cancelled") outcome = "cancelled";
-      }
-      const auto& prior = at_or_null(s, "terminal_outcome");
-      if (outcome) after["terminal_outcome"] = prior.is_null() ? json::value(*outcome) : prior;
-      if (to == "completed" && !after.contains("last_error")) after["last_error"] = nullptr;
-      if (to == "completed" || to == "failed" || to == "cancelled" || to == "not_submitted") {
-        json::object payload =
-            terminal_payload
-                ? *terminal_payload
-                : json::object{{"source_identifiers", source_identifiers(s)}, {"status", to}};
-        provenance_row("execution." + to, std::move(payload));
-      }
-    }
+    if (to == "running" || to == "awaiting_scheduler")
+      provenance_row("execution." + to, {{"from_status", from}, {"to_status", to}});
+    if (to == "completed" || to == "failed" || to == "cancelled" || to == "not_submitted")
+      provenance_row("execution." + to,
+                     terminal_payload ? *terminal_payload
+                                      : json::object{{"source_identifiers", source_identifiers(s)},
+                                                     {"status", to}});
   }
 
-  // A version 2 fact: whose run it is (the job: the state's, unless the fact names a new one)
-  // and the records made along the way.
+  // The event: the fact, whose run it is (the job: the state's, unless the fact names a new
+  // one) and the records made along the way.
   template <class Fact>
   pending_event fact(Fact f) {
-    f.uuid = str(s, "uuid");
-    f.project_module = str(s, "project_module");
+    if (f.uuid.empty()) f.uuid = str(s, "uuid");
+    if (f.project_module.empty()) f.project_module = str(s, "project_module");
     auto ids = source_identifiers(s);
-    if (!ids.empty() && ids.front().is_string())
+    if (!f.source_identifier && !ids.empty() && ids.front().is_string())
       f.source_identifier = std::string(ids.front().as_string());
     if (!f.job_id) {
       const auto& req = at_or_null(s, "execute_request");
@@ -126,27 +104,9 @@ struct builder {
         f.job_id = std::string(req.as_object().at("job_id").as_string());
     }
     if (!provenance.empty()) f.provenance = std::move(provenance);
-    if (auto it = extra.find("observation"); it != extra.end() && it->value().is_object())
-      f.observation = it->value().as_object();
-    if (auto it = extra.find("artifacts"); it != extra.end()) f.artifacts = it->value();
+    if (observation) f.observation = std::move(*observation);
+    if (artifacts) f.artifacts = std::move(*artifacts);
     return events::make(f);
-  }
-
-  pending_event done(const char* type) {
-    json::object data{{"uuid", s.contains("uuid") ? s.at("uuid") : json::value(nullptr)},
-                      {"project_module", at_or_null(s, "project_module")}};
-    auto ids = source_identifiers(after.contains("sources") ? after : s);
-    data["source_identifier"] = ids.empty() ? json::value(nullptr) : ids.front();
-    // The execute job this event belongs to (the jobs read model follows it).
-    const auto& req = after.contains("execute_request") ? after.at("execute_request")
-                                                        : at_or_null(s, "execute_request");
-    data["job_id"] = req.is_object() ? at_or_null(req.as_object(), "job_id") : json::value(nullptr);
-    data["after"] = std::move(after);
-    if (!stamp.empty()) data["stamp"] = std::move(stamp);
-    if (!stamp_once.empty()) data["stamp_once"] = std::move(stamp_once);
-    if (!provenance.empty()) data["provenance"] = std::move(provenance);
-    for (auto& kv : extra) data[kv.key()] = kv.value();
-    return {type, std::move(data)};
   }
 };
 
@@ -278,66 +238,38 @@ decision decide_create(const json::object& s, std::string_view stream_id, const 
     if (std::find(known.begin(), known.end(), kv.key()) == known.end())
       return refuse(bad(std::string(kv.key()), "unknown field '" + std::string(kv.key()) + "'",
                         "unknown_field"));
-  auto uuid = events::stream_key_of_view(stream_id);
-  const auto& snapshot = at_or_null(b, "deployment_profile_snapshot");
-  json::object after{
-      {"uuid", uuid},
-      {"project_module", module},
-      {"archive_name", archive},
-      {"sources", std::move(sources)},
-      {"created_by", c.actor},
-      {"deployment_profile_id", profile_id},
-      {"deployment_profile_revision",
-       snapshot.is_object() ? at_or_null(snapshot.as_object(), "revision") : json::value(nullptr)},
-      {"deployment_profile_snapshot", snapshot},
-      {"project_config_id", config_id},
-      {"project_config_version", at_or_null(b, "project_config_version")},
-      {"project_spec_sha256", at_or_null(b, "project_spec_sha256")},
-      {"discovery_signature", at_or_null(b, "discovery_signature")},
-      {"source_signatures", at_or_null(b, "source_signatures")},
-      {"output_verification_required", flag(b, "output_verification_required")},
-      {"output_verification_policy", at_or_null(b, "output_verification_policy")},
-      {"create_idempotency_key", at_or_null(b, "idempotency_key")},
-      {"create_request_sha256", at_or_null(b, "request_sha256")},
-      {"status", "pending"},
-      {"retry_count", 0},
-      {"last_error", nullptr},
-      {"execution_phase", nullptr},
-      {"control_phase", "admitted"},
-      {"submission_state", "not_started"},
-      {"scheduler_state", "not_submitted"},
-      {"daliuge_state", "not_created"},
-      {"output_state", "not_started"},
-      {"terminal_outcome", nullptr},
-      {"scheduler_name", nullptr},
-      {"scheduler_job_id", nullptr},
-      {"execute_request", nullptr},
-      {"cancel_requested", false},
-      {"sources_finalized", false}};
+  events::execution_created f;
+  f.uuid = events::stream_key_of_view(stream_id);
+  f.project_module = module;
+  f.source_identifier =
+      std::string(sources.front().as_object().at("source_identifier").as_string());
+  f.archive_name = archive;
+  f.sources = std::move(sources);
+  f.created_by = c.actor;
+  if (profile_id.is_string()) f.deployment_profile_id = std::string(profile_id.as_string());
+  if (config_id.is_string()) f.project_config_id = std::string(config_id.as_string());
+  f.deployment_profile_snapshot = at_or_null(b, "deployment_profile_snapshot");
+  f.project_config_version = at_or_null(b, "project_config_version");
+  f.project_spec_sha256 = at_or_null(b, "project_spec_sha256");
+  f.discovery_signature = at_or_null(b, "discovery_signature");
+  f.source_signatures = at_or_null(b, "source_signatures");
+  f.output_verification_required = flag(b, "output_verification_required");
+  f.output_verification_policy = at_or_null(b, "output_verification_policy");
+  f.idempotency_key = at_or_null(b, "idempotency_key");
+  f.request_sha256 = at_or_null(b, "request_sha256");
   builder e(s);
-  e.after = std::move(after);
   // §3.4: an execution the scheduler admitted carries its admission in the run record.
   if (const auto& automation = at_or_null(b, "automation"); automation.is_object()) {
     const auto& a = automation.as_object();
-    e.after["scheduler_name"] = "workflow_auto";
-    e.after["workflow_manifest"] = json::object{
-        {"beampipe_run_record",
-         json::object{{"scheduler", json::object{{"policy_decision", "admitted"},
-                                                 {"claim_token", at_or_null(a, "claim_token")},
-                                                 {"admitted_source_count",
-                                                  e.after.at("sources").as_array().size()},
-                                                 {"queue_depth", at_or_null(a, "queue_depth")}}}}}};
+    f.automation =
+        events::automation_admission{at_or_null(a, "claim_token"), at_or_null(a, "queue_depth")};
     e.provenance_row("execution.automated_admitted",
-                     {{"job_id", job_id_for(uuid, 0)},
+                     {{"job_id", job_id_for(f.uuid, 0)},
                       {"required_capability", "manifest-generation"},
                       {"claim_token", at_or_null(a, "claim_token")}});
   }
-  e.provenance_row("execution.created",
-                   {{"archive_name", archive}, {"sources", e.after.at("sources")}});
-  auto ev = e.done(et::execution_created);
-  ev.data["uuid"] = uuid;
-  ev.data["project_module"] = module;
-  return one(std::move(ev));
+  e.provenance_row("execution.created", {{"archive_name", archive}, {"sources", f.sources}});
+  return one(e.fact(std::move(f)));
 }
 
 // The correlation id of the request that asked for the run, so the worker's events and log
@@ -435,7 +367,7 @@ decision decide_prepared(const json::object& s, const command& c) {
     return refuse(*e);
   f.submit_next = do_submit;
   if (do_submit) e.provenance_row("execution.execute_started", {{"execution_phase", "submit"}});
-  if (auto it = c.body.find("artifacts"); it != c.body.end()) e.extra["artifacts"] = it->value();
+  if (auto it = c.body.find("artifacts"); it != c.body.end()) e.artifacts = it->value();
   if (auto it = c.body.find("patch_summary"); it != c.body.end()) f.patch_summary = it->value();
   return one(e.fact(std::move(f)));
 }
@@ -449,7 +381,7 @@ decision decide_not_submitted(const json::object& s) {
   builder e(s);
   json::object payload{{"source_identifiers", source_identifiers(s)},
                        {"manifest_sha256", at_or_null(s, "manifest_sha256")}};
-  e.status("not_submitted", std::nullopt, &payload);
+  e.status("not_submitted", &payload);
   return one(e.fact(events::execution_not_submitted{}));
 }
 
@@ -473,7 +405,7 @@ decision decide_intend(const json::object& s, const command& c) {
                          {"node", &f.node}})
     if (auto e = optional_string(c.body, key, 4096, *to)) return refuse(*e);
   builder e(s);
-  e.extra["observation"] = json::object{
+  e.observation = json::object{
       {"kind", "daliuge_session"},
       {"normalized_state", "in_flight"},
       {"raw_state", "intent_persisted"},
@@ -498,15 +430,16 @@ decision decide_record(const json::object& s, const command& c) {
   if (flag(s, "submission_abandoned") && !flag(s, "submission_detected_after_abandonment")) {
     // §12.3: a receipt that arrives after the operator abandoned the submission is kept and
     // flagged; the ledger stays failed/inconsistent for a human to look at.
+    events::submission_recorded f;
+    f.after_abandonment = true;
+    f.receipt_sha256 = receipt_sha;
+    f.scheduler_name = at_or_null(c.body, "scheduler_name");
+    f.scheduler_job_id = at_or_null(c.body, "scheduler_job_id");
     builder e(s);
-    e.after["submission_detected_after_abandonment"] = true;
-    e.after["scheduler_name"] = at_or_null(c.body, "scheduler_name");
-    e.after["scheduler_job_id"] = at_or_null(c.body, "scheduler_job_id");
-    e.after["submission_receipt_sha256"] = receipt_sha;
     e.provenance_row("execution.submission_detected_after_abandonment",
                      {{"submission_receipt_sha256", receipt_sha},
                       {"scheduler_job_id", at_or_null(c.body, "scheduler_job_id")}});
-    return one(e.done(et::submission_recorded));
+    return one(e.fact(std::move(f)));
   }
   if (terminal(s))
     return refuse(conflict("execution_terminal", "execution is " + str(s, "status")));
@@ -516,16 +449,14 @@ decision decide_record(const json::object& s, const command& c) {
   std::string scheduler, job;
   if (auto e = required_text(c.body, "scheduler_name", 50, scheduler)) return refuse(*e);
   if (auto e = required_text(c.body, "scheduler_job_id", 512, job)) return refuse(*e);
-  builder e(s);
-  e.after["submission_state"] = "submitted";
-  e.after["submission_receipt_sha256"] = receipt_sha;
-  e.after["scheduler_name"] = scheduler;
-  e.after["scheduler_job_id"] = job;
-  e.after["control_phase"] = "submitted";
-  for (const char* k : {"remote_session_dir", "staging_root", "physical_graph_sha256"})
-    e.after[k] = at_or_null(c.body, k);
-  if (!at_or_null(c.body, "manager_url").is_null())
-    e.after["daliuge_manager_url"] = c.body.at("manager_url");
+  events::submission_recorded f;
+  f.receipt_sha256 = receipt_sha;
+  f.scheduler_name = scheduler;
+  f.scheduler_job_id = job;
+  f.remote_session_dir = at_or_null(c.body, "remote_session_dir");
+  f.staging_root = at_or_null(c.body, "staging_root");
+  f.physical_graph_sha256 = at_or_null(c.body, "physical_graph_sha256");
+  if (!at_or_null(c.body, "manager_url").is_null()) f.manager_url = c.body.at("manager_url");
   auto axes = axes_of(s);
   axes.submission = "submitted";
   if (scheduler == "slurm") {
@@ -534,26 +465,27 @@ decision decide_record(const json::object& s, const command& c) {
     axes.scheduler = "not_submitted";
     axes.daliuge = "running";  // deploy returned: the DIM session runs
   }
-  e.after["scheduler_state"] = axes.scheduler;
-  e.after["daliuge_state"] = axes.daliuge;
+  f.scheduler_state = axes.scheduler;
+  f.daliuge_state = axes.daliuge;
   auto r = reconcile(axes);
-  e.status(r.status, r.outcome);
-  e.after["last_error"] = nullptr;
+  f.status = r.status;
+  f.outcome = r.outcome;
+  builder e(s);
+  e.status(r.status);
   json::object receipt = c.body.contains("receipt") && c.body.at("receipt").is_object()
                              ? c.body.at("receipt").as_object()
                              : json::object{};
   e.provenance_row("execution.submission_recorded", {{"submission_receipt_sha256", receipt_sha},
                                                      {"receipt", receipt},
                                                      {"operator_abandonment_preserved", false}});
-  if (auto it = c.body.find("run_record"); it != c.body.end())
-    e.extra["run_record_merge"] = it->value();
-  if (auto it = c.body.find("artifacts"); it != c.body.end()) e.extra["artifacts"] = it->value();
-  e.extra["observation"] =
-      json::object{{"kind", scheduler == "slurm" ? "scheduler" : "daliuge_session"},
-                   {"normalized_state", "submitted"},
-                   {"raw_state", "receipt_recorded"},
-                   {"payload", receipt}};
-  return one(e.done(et::submission_recorded));
+  if (const auto& rr = at_or_null(c.body, "run_record"); rr.is_object())
+    f.run_record = rr.as_object();
+  if (auto it = c.body.find("artifacts"); it != c.body.end()) e.artifacts = it->value();
+  e.observation = json::object{{"kind", scheduler == "slurm" ? "scheduler" : "daliuge_session"},
+                               {"normalized_state", "submitted"},
+                               {"raw_state", "receipt_recorded"},
+                               {"payload", receipt}};
+  return one(e.fact(std::move(f)));
 }
 
 // Backend payloads are shown in the run's timeline: recorded without secrets.
@@ -571,20 +503,22 @@ decision decide_uncertain(const json::object& s, const command& c) {
     return refuse(
         conflict("submission_not_in_flight", "no submission is in flight (it is " + sub + ")"));
   auto error = recorded_text(str(c.body, "error"));
-  builder e(s);
-  e.after["submission_state"] = "uncertain";
+  events::submission_uncertain f;
   auto axes = axes_of(s);
   axes.submission = "uncertain";
-  e.status(reconcile(axes).status);
-  e.after["last_error"] = error;
-  e.after["failure_class"] = at_or_null(c.body, "failure_class");
+  f.status = reconcile(axes).status;
+  f.error = error;
+  f.failure_class = at_or_null(c.body, "failure_class");
   // Where an uncertain Slurm job would run, when the submission got that far.
-  for (const char* k : {"remote_session_dir", "staging_root"})
-    if (!at_or_null(c.body, k).is_null()) e.after[k] = c.body.at(k);
+  if (const auto& v = at_or_null(c.body, "remote_session_dir"); !v.is_null())
+    f.remote_session_dir = v;
+  if (const auto& v = at_or_null(c.body, "staging_root"); !v.is_null()) f.staging_root = v;
+  builder e(s);
+  e.status(f.status);
   e.provenance_row("execution.submission_uncertain", {{"error", error},
                                                       {"submission_state", "uncertain"},
                                                       {"system_action", "reconcile_by_name"}});
-  return one(e.done(et::submission_uncertain));
+  return one(e.fact(std::move(f)));
 }
 
 decision decide_fail(const json::object& s, const command& c) {
@@ -614,7 +548,7 @@ decision decide_fail(const json::object& s, const command& c) {
   if (auto why = optional_string(c.body, "failure_class", 100, f.failure_class))
     return refuse(*why);
   json::object payload{{"source_identifiers", source_identifiers(s)}, {"error", error}};
-  e.status("failed", "failed", &payload);
+  e.status("failed", &payload);
   return one(e.fact(std::move(f)));
 }
 
@@ -631,6 +565,7 @@ decision decide_observe(const json::object& s, const command& c) {
   auto axes = axes_of(s);
   auto before = axes;
   builder e(s);
+  events::execution_observed f;
   if (auto v = str(b, "scheduler_state"); !v.empty()) {
     if (!is_scheduler_state(v))
       return refuse(bad("scheduler_state", "unknown scheduler_state '" + v + "'"));
@@ -647,26 +582,28 @@ decision decide_observe(const json::object& s, const command& c) {
     if (!str(s, "scheduler_job_id").empty() && str(s, "scheduler_job_id") != job)
       return refuse(
           conflict("scheduler_job_conflict", "a different scheduler job is already recorded"));
-    e.after["scheduler_job_id"] = job;
-    e.after["scheduler_name"] = at_or_null(b, "scheduler_name");
+    events::observed_adoption a;
+    a.scheduler_job_id = job;
+    a.scheduler_name = at_or_null(b, "scheduler_name");
     // An adopted run carries what a receipt would have (issue #17): where it runs, and no
     // longer the error of the submission that lost its answer.
-    for (const char* k : {"remote_session_dir", "staging_root", "physical_graph_sha256"})
-      if (!at_or_null(b, k).is_null()) e.after[k] = b.at(k);
+    if (const auto& v = at_or_null(b, "remote_session_dir"); !v.is_null()) a.remote_session_dir = v;
+    if (const auto& v = at_or_null(b, "staging_root"); !v.is_null()) a.staging_root = v;
+    if (const auto& v = at_or_null(b, "physical_graph_sha256"); !v.is_null())
+      a.physical_graph_sha256 = v;
     if (str(s, "scheduler_job_id").empty()) {
-      e.after["adopted_by_lookup"] = true;
-      e.after["last_error"] = nullptr;
-      e.after["failure_class"] = nullptr;
+      a.first = true;
       if (auto it = b.find("artifacts"); it != b.end() && it->value().is_array())
-        e.extra["artifacts"] = it->value();
+        e.artifacts = it->value();
       if (auto sha = str(b, "submission_receipt_sha256"); !sha.empty()) {
-        e.after["submission_receipt_sha256"] = sha;
+        a.receipt_sha256 = sha;
         e.provenance_row("execution.submission_adopted",
                          {{"submission_receipt_sha256", sha},
                           {"receipt", redacted(at_or_null(b, "receipt"))},
                           {"scheduler_job_id", job}});
       }
     }
+    f.adoption = std::move(a);
   }
   if (flag(b, "confirms_submission") && axes.submission == "uncertain" &&
       !str(s, "scheduler_job_id").empty())
@@ -690,15 +627,14 @@ decision decide_observe(const json::object& s, const command& c) {
   bool changed = !(axes.scheduler == before.scheduler && axes.daliuge == before.daliuge &&
                    axes.submission == before.submission) ||
                  raw != str(s, "scheduler_raw_state") || reason != str(s, "scheduler_reason") ||
-                 e.after.contains("scheduler_job_id") || lookup_changed || escalate || lookup_spent;
+                 f.adoption.has_value() || lookup_changed || escalate || lookup_spent;
   if (!changed) return {};
-  e.after["submission_state"] = axes.submission;
-  e.after["scheduler_state"] = axes.scheduler;
-  e.after["daliuge_state"] = axes.daliuge;
-  e.after["scheduler_raw_state"] = raw;
-  e.after["scheduler_reason"] = reason;
-  if (b.contains("daliuge_raw_status")) e.after["daliuge_raw_status"] = b.at("daliuge_raw_status");
-  e.stamp.push_back("last_reconciled_at");
+  f.submission_state = axes.submission;
+  f.scheduler_state = axes.scheduler;
+  f.daliuge_state = axes.daliuge;
+  f.raw_state = raw;
+  f.reason = reason;
+  if (b.contains("daliuge_raw_status")) f.daliuge_raw_status = b.at("daliuge_raw_status");
   auto r = reconcile(axes);
   auto status = r.status;
   // A decision of pending never moves a run backwards.
@@ -706,10 +642,8 @@ decision decide_observe(const json::object& s, const command& c) {
   auto parsed = parse_execution_status(status);
   if (parsed && is_terminal(*parsed) && status == "failed") {
     auto err = recorded_text(str(b, "error"));
-    e.after["last_error"] =
-        err.empty()
-            ? json::value("scheduler reported " + axes.scheduler + ", DALiuGE " + axes.daliuge)
-            : json::value(err);
+    f.error =
+        err.empty() ? "scheduler reported " + axes.scheduler + ", DALiuGE " + axes.daliuge : err;
     // Every failed run says what kind of failure it was (issue #17: a failed DALiuGE session
     // had none).
     auto cls = str(b, "failure_class");
@@ -717,20 +651,22 @@ decision decide_observe(const json::object& s, const command& c) {
       cls = axes.scheduler == "timed_out" ? "scheduler_timeout"
             : axes.daliuge == "failed"    ? "daliuge_session_failed"
                                           : "scheduler_failed";
-    e.after["failure_class"] = cls;
+    f.failure_class = events::failure_class_change{cls};
   } else if (status == "completed") {
-    e.after["failure_class"] = nullptr;  // an earlier uncertainty did not end the run
+    f.failure_class = events::failure_class_change{};  // an earlier uncertainty did not end it
   }
   if (!(parsed && is_terminal(*parsed)) && str(s, "control_phase") != "monitoring" &&
       axes.submission == "submitted")
-    e.after["control_phase"] = "monitoring";
+    f.control_phase = "monitoring";
   if (r.next_action == "verify_outputs") {
-    e.after["control_phase"] = "output_verification";
-    e.after["output_state"] = "pending";
+    f.control_phase = "output_verification";
+    f.outputs_pending = true;
   }
-  e.status(status, r.outcome);
+  e.status(status);
+  f.status = status;
+  f.outcome = r.outcome;
   if (!r.mismatch_code.empty() && r.mismatch_code != str(s, "reconciliation_code")) {
-    e.after["reconciliation_code"] = r.mismatch_code;
+    f.reconciliation_code = r.mismatch_code;
     e.provenance_row(
         "execution.reconciliation_mismatch",
         {{"code", r.mismatch_code},
@@ -741,8 +677,8 @@ decision decide_observe(const json::object& s, const command& c) {
          {"daliuge_state", axes.daliuge}});
   }
   if (escalate && !(parsed && is_terminal(*parsed))) {
-    e.after["poll_budget_exhausted"] = true;
-    e.after["reconciliation_code"] = "poll_budget_exhausted";
+    f.poll_budget_exhausted = true;
+    f.reconciliation_code = "poll_budget_exhausted";
     e.provenance_row(
         "execution.reconciliation_mismatch",
         {{"code", "poll_budget_exhausted"},
@@ -755,8 +691,8 @@ decision decide_observe(const json::object& s, const command& c) {
   if (lookup_spent && !(parsed && is_terminal(*parsed))) {
     // The lookups ran out of budget: the operator may now abandon the submission, and the
     // evidence for that is this event.
-    e.after["lookup_budget_exhausted"] = true;
-    e.after["reconciliation_code"] = "lookup_budget_exhausted";
+    f.lookup_budget_exhausted = true;
+    f.reconciliation_code = "lookup_budget_exhausted";
     json::object evidence = b.contains("lookup_evidence") && b.at("lookup_evidence").is_object()
                                 ? b.at("lookup_evidence").as_object()
                                 : json::object{};
@@ -768,7 +704,7 @@ decision decide_observe(const json::object& s, const command& c) {
                       {"submission_state", axes.submission},
                       {"evidence", redacted(json::value(std::move(evidence)))}});
   }
-  if (auto it = b.find("run_record"); it != b.end()) e.extra["run_record_merge"] = it->value();
+  if (const auto& rr = at_or_null(b, "run_record"); rr.is_object()) f.run_record = rr.as_object();
   json::object obs{
       {"kind", str(b, "kind").empty() ? "scheduler" : str(b, "kind")},
       {"normalized_state", str(b, "kind") == "daliuge_session" ? axes.daliuge : axes.scheduler},
@@ -779,20 +715,14 @@ decision decide_observe(const json::object& s, const command& c) {
     obs["source_version"] = "beampipe-slurm-name-lookup/v1";
     obs["payload"] = redacted(it->value());
     // The abandonment guard (§12.3) needs the recent lookups with the worker's clock.
-    json::array history = at_or_null(s, "lookup_history").is_array()
-                              ? s.at("lookup_history").as_array()
-                              : json::array{};
-    history.push_back(json::object{
-        {"outcome", it->value().is_object() ? at_or_null(it->value().as_object(), "outcome")
-                                            : json::value(nullptr)},
-        {"observed_at", at_or_null(b, "observed_at")},
-        {"session_id", at_or_null(s, "daliuge_session_id")},
-        {"target_fingerprint", at_or_null(s, "target_fingerprint")}});
-    if (history.size() > 32) history.erase(history.begin());
-    e.after["lookup_history"] = std::move(history);
+    f.lookup = events::lookup_record{
+        it->value().is_object() ? at_or_null(it->value().as_object(), "outcome")
+                                : json::value(nullptr),
+        at_or_null(b, "observed_at"), at_or_null(s, "daliuge_session_id"),
+        at_or_null(s, "target_fingerprint")};
   }
-  e.extra["observation"] = std::move(obs);
-  return one(e.done(et::execution_observed));
+  e.observation = std::move(obs);
+  return one(e.fact(std::move(f)));
 }
 
 // Seconds since the epoch of an RFC 3339 UTC text ("YYYY-MM-DDTHH:MM:SS[.f]Z"); nullopt when
@@ -863,10 +793,6 @@ decision decide_abandon(const json::object& s, const command& c) {
                              "submission may still be found"));
   }
   builder e(s);
-  e.after["last_error"] = "submission abandoned by operator: " + reason;
-  e.after["failure_class"] = "abandoned";
-  e.after["submission_abandoned"] = true;
-  e.stamp.push_back("submission_abandoned_at");
   json::object payload{{"reason", reason},
                        {"submission_state", expected_state},
                        {"daliuge_session_id", at_or_null(s, "daliuge_session_id")},
@@ -877,8 +803,10 @@ decision decide_abandon(const json::object& s, const command& c) {
                        {"lookup_history", at_or_null(s, "lookup_history")},
                        {"actor", c.actor}};
   e.provenance_row("execution.submission_abandoned", payload);
-  e.status("failed", "inconsistent", &payload);
-  return one(e.done(et::submission_abandoned));
+  e.status("failed", &payload);
+  events::submission_abandoned f;
+  f.reason = reason;
+  return one(e.fact(std::move(f)));
 }
 
 decision decide_cancel(const json::object& s, const command& c) {
@@ -908,7 +836,7 @@ decision decide_cancel(const json::object& s, const command& c) {
     return one(e.fact(std::move(f)));
   }
   builder e(s);
-  e.status("cancelled", "cancelled", &payload);
+  e.status("cancelled", &payload);
   events::execution_cancelled f;
   if (!reason_text.empty()) f.reason = reason_text;
   return one(e.fact(std::move(f)));
@@ -1084,10 +1012,16 @@ decision decide_verify_outputs(const json::object& s, const command& c) {
   builder e(s);
   auto axes = axes_of(s);
   axes.output = "verified";
-  e.after["output_state"] = "verified";
   auto r = reconcile(axes);
-  e.status(r.status, r.outcome);
-  e.extra["artifacts"] =
+  e.status(r.status);
+  events::execution_outputs_verified f;
+  f.inventory_sha256 = declared;
+  f.products = products.size();
+  f.durable_destination_uri = uri;
+  f.receipt_id = str(pub, "receipt_id");
+  f.status = r.status;
+  f.outcome = r.outcome;
+  e.artifacts =
       json::array{json::object{{"kind", "output_inventory"},
                                {"sha256", at_or_null(c.body, "artifact_sha256")},
                                {"size_bytes", at_or_null(c.body, "artifact_size")},
@@ -1100,7 +1034,7 @@ decision decide_verify_outputs(const json::object& s, const command& c) {
                                                   {"products", products.size()},
                                                   {"durable_destination_uri", uri},
                                                   {"receipt_id", str(pub, "receipt_id")}});
-  return one(e.done(et::execution_outputs_verified));
+  return one(e.fact(std::move(f)));
 }
 
 // Recorded once every source has been told the outcome (source command execution_finished).

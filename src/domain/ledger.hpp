@@ -4,6 +4,7 @@
 // what a decider sees and what the API answers cannot drift apart, and the projection copies
 // what the events say instead of deriving it again.
 #include <boost/json.hpp>
+#include <string>
 #include <string_view>
 
 namespace beampipe::domain::ledger {
@@ -16,9 +17,11 @@ using row = boost::json::object;
 void evolve(row& r, std::string_view type, const boost::json::object& data,
             std::string_view recorded_at);
 
-// What a version 1 execution event (the row envelope: after, stamp, stamp_once,
-// run_record_merge) does to a row. evolve() uses it for the types still at version 1; the
-// tests hold each upcast fact to it (the same row from a v1 payload and from its fact).
-void apply_envelope(row& r, const boost::json::object& data, std::string_view recorded_at);
+// The run's error once the operator abandoned its submission.
+std::string abandonment_error(std::string_view reason);
+
+// Deep-merges a run record patch into workflow_manifest.beampipe_run_record: objects key by
+// key, anything else replaces; legacy "observations" arrays are dropped (§8.1).
+void merge_run_record(row& r, const boost::json::object& patch);
 
 }  // namespace beampipe::domain::ledger

@@ -92,11 +92,13 @@ try:
     for e in events:
         if not e["stream_id"].startswith("execution-"):
             continue
-        # A run ends with a terminal fact, or (an event still at version 1) a terminal status.
-        status = e["data"].get("after", {}).get("status")
+        # A run ends with a terminal fact, or with an observation that reached a terminal status
+        # (version 1 payloads said it in their row patch).
+        status = e["data"].get("status") or e["data"].get("after", {}).get("status")
         if e["type"] == "ExecutionCreated":
             in_flight.add(e["stream_id"])
-        elif e["type"] in ("ExecutionFailed", "ExecutionCancelled", "ExecutionNotSubmitted") or \
+        elif e["type"] in ("ExecutionFailed", "ExecutionCancelled", "ExecutionNotSubmitted",
+                           "SubmissionAbandoned") or \
                 status in ("completed", "failed", "cancelled", "not_submitted"):
             in_flight.discard(e["stream_id"])
         peak = max(peak, len(in_flight))
