@@ -262,7 +262,11 @@ try:
     st, job, _, _ = srv.request("POST", V2 + "/jobs", {"kind": "execute", "execution_id": ex["uuid"],
                                                        "payload": {"do_stage": False, "do_submit": False}})
     c.eq("execute job accepted", (st, job["kind"], job["execution_id"]), (202, "execute", ex["uuid"]))
-    done = wait_for("the execute job", lambda: (lambda r: r if r["status"] == "completed" else None)(
+    # The run's last event completes the job; the worker then releases its lease (the claim
+    # history's "finished"), so wait for both.
+    done = wait_for("the execute job", lambda: (lambda r: r if r["status"] == "completed" and
+                                                any(h["action"] == "finished" for h in r["claims"])
+                                                else None)(
         srv.request("GET", f"{V2}/jobs/{job['id']}")[1]))
     c.eq("claimed and finished once", [(h["action"], h["token"]) for h in done["claims"]],
          [("claimed", 1), ("finished", 1)])

@@ -27,8 +27,12 @@ std::shared_ptr<projections::engine> make_engine() {
   return std::make_shared<projections::engine>(projections::standard_projections());
 }
 
+// An event as the runtime appends it: at the version its struct is written at.
 events::new_event make_event(const std::string& type, const json::object& data) {
-  return {util::uuid_v7(), type, 1, json::serialize(data), "{\"actor\":\"test\",\"correlation_id\":\"c-1\"}"};
+  events::pending_event pe{type, data};
+  REQUIRE(events::prepare_append(pe).empty());
+  return {util::uuid_v7(), type, pe.schema_version, json::serialize(data),
+          "{\"actor\":\"test\",\"correlation_id\":\"c-1\"}"};
 }
 
 // Drives the real aggregates' deciders to produce valid event streams.
@@ -385,9 +389,10 @@ TEST_CASE("exactly once: a failure between apply and checkpoint leaves nothing b
   auto evs = store::read_all(*c, {}, 100000);
   for (const auto& e : evs)
     copy.exec_params(
-        "INSERT INTO events (event_id, stream_id, stream_type, stream_version, event_type, data, metadata, recorded_at) "
-        "VALUES ($1::uuid, $2, $3, $4, $5, $6::json, $7::json, $8::timestamptz)",
-        e.event_id, e.stream_id, e.stream_type, e.stream_version, e.type, e.data, e.metadata, e.recorded_at);
+        "INSERT INTO events (event_id, stream_id, stream_type, stream_version, event_type, schema_version, data, "
+        "metadata, recorded_at) VALUES ($1::uuid, $2, $3, $4, $5, $6, $7::json, $8::json, $9::timestamptz)",
+        e.event_id, e.stream_id, e.stream_type, e.stream_version, e.type, e.schema_version, e.data, e.metadata,
+        e.recorded_at);
   copy.commit();
   auto eng2 = make_engine();
   eng2->catch_up(*c2, 100000);
