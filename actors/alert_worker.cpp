@@ -47,7 +47,7 @@ bool record_attempt(runtime& rt, const std::string& delivery_id, json::object bo
   cr.cmd = {"attempt", std::move(body), kActor};
   cr.correlation_id = util::current_correlation_id();
   auto r = rt.send_sync(std::move(cr));
-  if (r.status >= 400) {
+  if (!r.ok()) {
     spdlog::warn("alert delivery {}: attempt not recorded: {}", delivery_id, r.message);
     return false;
   }
@@ -127,8 +127,7 @@ struct alert_worker::impl {
     cr.cmd = {"fire", std::move(body), kActor};
     cr.correlation_id = util::current_correlation_id();
     auto r = rt.send_sync(std::move(cr));
-    if (r.status >= 400 && r.code != "cooldown" && r.code != "rule_disabled" &&
-        r.code != "not_found")
+    if (!r.ok() && r.code != "cooldown" && r.code != "rule_disabled" && r.code != "not_found")
       spdlog::warn("alert rule {}: firing not recorded: {}", rule, r.message);
   }
 

@@ -116,8 +116,8 @@ struct discovery_worker::impl {
                    q.source_identifier, q.attempt, r.message);
       return true;
     }
-    if (r.status >= 400) {
-      spdlog::warn("discovery answer for {} refused: {} {}", q.source_identifier, r.status,
+    if (!r.ok()) {
+      spdlog::warn("discovery answer for {} refused: {} {}", q.source_identifier, r.code,
                    r.message);
       return false;
     }

@@ -125,11 +125,11 @@ struct execution_worker::impl {
     cr.cmd = {name, std::move(body), "system:execution"};
     cr.correlation_id = correlation_for(id);
     auto r = rt.send_sync(std::move(cr), std::chrono::seconds(60));
-    if (r.status < 400) {
+    if (r.ok()) {
       std::lock_guard lk(mu);
       seen_version[id] = std::max(seen_version[id], r.version);
-    } else if (r.status != 409) {
-      spdlog::warn("execution {}: {} refused: {} {}", id, name, r.status, r.message);
+    } else if (r.result != outcome::conflict) {
+      spdlog::warn("execution {}: {} refused: {} {}", id, name, r.code, r.message);
     } else {
       spdlog::debug("execution {}: {} not applicable: {}", id, name, r.message);
     }
@@ -364,7 +364,7 @@ struct execution_worker::impl {
 
   void prepare_and_submit(const std::string& id, const store::job_claim* claim) {
     auto start = send(id, "start", {});
-    if (start.status >= 400) return;
+    if (!start.ok()) return;
     if (opts.fault == "kill_during_prepare") {
       // A poison pill: the worker dies while it holds the execute job's lease.
       spdlog::default_logger()->flush();
@@ -541,7 +541,7 @@ struct execution_worker::impl {
                                   artifact("source_graph", source_sha, graph_bytes.size()),
                                   artifact("patched_graph", patched_sha, patched_text.size())}}};
     auto r = send(id, "prepared", std::move(body));
-    if (r.status >= 400) return nullptr;
+    if (!r.ok()) return nullptr;
     manifest_out = manifest_sha;
     return patched;
   }
@@ -620,7 +620,7 @@ struct execution_worker::impl {
               {"deadline_at", util::to_rfc3339(deadline_wall)},
               {"timeout_seconds", opts.submission_timeout.count()},
               {"node", rt.node_id()}});
-    if (intent.status >= 400) return;  // held, cancelled or terminal: never submit
+    if (!intent.ok()) return;  // held, cancelled or terminal: never submit
     adapters::submit_request req;
     req.execution_id = id;
     req.session_id = session.value();
@@ -714,14 +714,14 @@ struct execution_worker::impl {
                 "system:execution"};
       cr.correlation_id = correlation_for(id);
       auto r = rt.send_sync(std::move(cr), std::chrono::seconds(60));
-      if (r.status >= 400 && r.status != 404) {
+      if (!r.ok() && r.result != outcome::not_found) {
         spdlog::warn("execution {}: finalising source {} refused: {}", id, ident, r.message);
         return;
       }
     }
     release_backend(id, *row);
     auto r = send(id, "finalize_sources", {});
-    if (r.status < 400) {
+    if (r.ok()) {
       spdlog::info("execution {} ({}): sources finalised", id, outcome);
       std::lock_guard lk(mu);
       correlations.erase(id);  // the run is over: no more work carries its id
@@ -943,7 +943,7 @@ struct execution_worker::impl {
     auto r = send(id, "intend_redeploy",
                   {{"session_state", o.raw_state},
                    {"reason", "the session was found built but not deployed"}});
-    if (r.status >= 400) return;
+    if (!r.ok()) return;
     try {
       backends(ref->profile)->redeploy(*ref);
       spdlog::info("execution {}: DALiuGE session {} deployed again", id, sid);

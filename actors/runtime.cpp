@@ -38,7 +38,7 @@ struct reply_slot {
   ~reply_slot() {
     if (!done && fn) {
       command_reply r;
-      r.status = 500;
+      r.result = outcome::failed;
       r.code = "command_dropped";
       r.message = "the command was dropped before completion";
       fn(std::move(r));
@@ -217,7 +217,8 @@ caf::behavior aggregate_actor(caf::stateful_actor<aggregate_state>* self, shared
         // A decider that throws has a bug or a state it cannot read: the command fails, the
         // actor (and every other command of the stream) goes on.
         spdlog::error("{}: deciding {} failed: {}", s.stream_id, req.cmd.name, e.what());
-        d.error = domain::command_error{500, "decide_failed", e.what(), ""};
+        d.error =
+            domain::command_error{domain::error_kind::internal, "decide_failed", e.what(), ""};
       }
       for (auto& pe : d.events) {
         // Texts from archives and backends may carry NUL or broken UTF-8; the state applied
@@ -228,7 +229,7 @@ caf::behavior aggregate_actor(caf::stateful_actor<aggregate_state>* self, shared
         if (auto why = events::prepare_append(pe); !why.empty()) {
           spdlog::error("{}: decided an event its schema refuses: {}", s.stream_id, why);
           d.error =
-              domain::command_error{500, "event_schema_violation",
+              domain::command_error{domain::error_kind::internal, "event_schema_violation",
                                     "the decided event does not match its schema: " + why, ""};
           d.events.clear();
           break;
@@ -237,13 +238,13 @@ caf::behavior aggregate_actor(caf::stateful_actor<aggregate_state>* self, shared
       if (d.error || d.events.empty()) {
         command_reply r;
         if (d.error) {
-          r.status = d.error->status;
+          r.result = refused_as(d.error->kind);
           r.code = d.error->code;
           r.message = d.error->message;
           r.field = d.error->field;
           if (!d.error->details.is_null()) r.details_json = json::serialize(d.error->details);
         } else {
-          r.status = 200;
+          r.result = outcome::done;
         }
         r.stream_id = s.stream_id;
         r.version = s.version;
@@ -289,7 +290,7 @@ caf::behavior aggregate_actor(caf::stateful_actor<aggregate_state>* self, shared
           spdlog::warn("cannot load {}: {}", s.stream_id, r.error);
           while (!s.queue.empty()) {
             command_reply rep;
-            rep.status = 503;
+            rep.result = outcome::unavailable;
             rep.code = "store_unavailable";
             rep.message = "event store unavailable: " + r.error;
             s.queue.front().env.reply->deliver(std::move(rep));
@@ -323,7 +324,8 @@ caf::behavior aggregate_actor(caf::stateful_actor<aggregate_state>* self, shared
           s.version = res.last_version;
           s.last_position = res.last_position;
           command_reply r;
-          r.status = s.version == static_cast<int64_t>(s.current_events.size()) ? 201 : 200;
+          r.result = s.version == static_cast<int64_t>(s.current_events.size()) ? outcome::created
+                                                                                : outcome::done;
           r.stream_id = s.stream_id;
           r.version = s.version;
           r.position = s.last_position;
@@ -374,10 +376,10 @@ caf::behavior aggregate_actor(caf::stateful_actor<aggregate_state>* self, shared
         }
         command_reply r;
         bool refused = res.error_code == store::store_errc::invalid;  // no reader could read it
-        r.status = res.status == store::append_status::conflict ? 409
-                   : transient                                  ? 503
-                   : refused                                    ? 422
-                                                                : 500;
+        r.result = res.status == store::append_status::conflict ? outcome::conflict
+                   : transient                                  ? outcome::unavailable
+                   : refused                                    ? outcome::invalid_document
+                                                                : outcome::failed;
         r.code = res.status == store::append_status::conflict ? "conflict"
                  : refused                                    ? "event_refused"
                                                               : "store_error";
@@ -428,7 +430,7 @@ caf::behavior registry_actor(caf::stateful_actor<registry_state>* self, shared_c
         auto kind = domain::aggregate_for_stream_type(events::stream_type_of(sid));
         if (!kind) {
           command_reply r;
-          r.status = 400;
+          r.result = outcome::invalid;
           r.code = "unknown_stream_type";
           r.message = "no aggregate for stream " + sid;
           env.reply->deliver(std::move(r));
@@ -531,7 +533,7 @@ command_reply runtime::send_sync(command_request req, std::chrono::milliseconds 
   send(std::move(req), [p](command_reply r) { p->set_value(std::move(r)); });
   if (f.wait_for(timeout) != std::future_status::ready) {
     command_reply r;
-    r.status = 504;
+    r.result = outcome::timed_out;
     r.code = "timeout";
     r.message = "command timed out";
     return r;
@@ -566,7 +568,7 @@ std::vector<command_reply> runtime::send_all(std::vector<command_request> reqs,
       out.push_back(std::move(*r));
     } else {
       command_reply t;
-      t.status = 504;
+      t.result = outcome::timed_out;
       t.code = "timeout";
       t.message = "command timed out";
       out.push_back(std::move(t));

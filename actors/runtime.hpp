@@ -17,9 +17,41 @@
 
 namespace beampipe::actors {
 
+// How a command ended: applied, refused for a domain reason, or not decided at all.
+enum class outcome {
+  done,              // applied, or nothing was left to do
+  created,           // applied, and its first events started the stream
+  invalid,           // refused (domain::error_kind, same names)
+  unauthenticated,   //
+  not_found,         //
+  conflict,          // (also: the stream kept changing under it)
+  invalid_document,  // (also: the store refused an event no reader could read)
+  unavailable,       // the store cannot be reached now: worth trying again
+  timed_out,         // no answer within the caller's deadline
+  failed,            // a broken rule or a store failure: a bug or an outage
+};
+
+inline outcome refused_as(domain::error_kind k) {
+  switch (k) {
+    case domain::error_kind::invalid:
+      return outcome::invalid;
+    case domain::error_kind::unauthenticated:
+      return outcome::unauthenticated;
+    case domain::error_kind::not_found:
+      return outcome::not_found;
+    case domain::error_kind::conflict:
+      return outcome::conflict;
+    case domain::error_kind::invalid_document:
+      return outcome::invalid_document;
+    case domain::error_kind::internal:
+      break;
+  }
+  return outcome::failed;
+}
+
 struct command_reply {
-  int status = 500;  // HTTP-style: 200 ok, 201 created, 4xx refused, 5xx failed
-  std::string code;  // error code when refused
+  outcome result = outcome::failed;
+  std::string code;  // error code when not applied
   std::string message;
   std::string field;
   std::string details_json;  // structured error details (e.g. validation diagnostics), JSON
@@ -27,6 +59,12 @@ struct command_reply {
   int64_t version = 0;         // stream version after the command
   int64_t position = 0;        // global position of the stream's last event (read-your-writes)
   size_t events_appended = 0;  // 0: the command changed nothing
+  bool ok() const { return result == outcome::done || result == outcome::created; }
+  // Not the caller's doing: the system could not decide (unavailable, timed out, failed).
+  bool system_failure() const {
+    return result == outcome::unavailable || result == outcome::timed_out ||
+           result == outcome::failed;
+  }
 };
 
 struct command_request {

@@ -90,7 +90,7 @@ struct scheduler::impl {
     if (r.code == "fenced") {
       spdlog::warn("scheduler: tick refused, {}", r.message);
       is_leader = false;
-    } else if (r.status >= 400) {
+    } else if (!r.ok()) {
       spdlog::warn("scheduler: tick not recorded: {}", r.message);
     }
   }

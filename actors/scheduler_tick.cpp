@@ -49,7 +49,7 @@ struct tick_context {
   std::vector<command_reply> send_all(std::vector<command_request> reqs) {
     auto replies = rt.send_all(std::move(reqs));
     for (const auto& r : replies)
-      if (r.status < 400) last_position = std::max(last_position, r.position);
+      if (r.ok()) last_position = std::max(last_position, r.position);
     return replies;
   }
 };
@@ -114,7 +114,7 @@ json::object discovery_tick(tick_context& ctx, const std::string& module,
                                   "request_discovery",
                                   {{"reason", "scheduler"}, {"claim_token", token}}, token));
     for (const auto& reply : ctx.send_all(std::move(reqs)))
-      if (reply.status < 400 && reply.events_appended > 0) ++requested;
+      if (reply.ok() && reply.events_appended > 0) ++requested;
     if (ctx.knobs.enqueue_pacing_ms > 0)
       std::this_thread::sleep_for(std::chrono::milliseconds(ctx.knobs.enqueue_pacing_ms));
   }
@@ -274,7 +274,7 @@ json::object execution_tick(tick_context& ctx, const std::string& module, const 
     auto replies = ctx.send_all(std::move(creates));
     std::vector<command_request> executes;
     for (size_t k = 0; k < replies.size(); ++k) {
-      if (replies[k].status >= 400) {
+      if (!replies[k].ok()) {
         spdlog::warn("scheduler: creating an execution for {} failed: {}", module,
                      replies[k].message);
         continue;

@@ -6,14 +6,6 @@
 //   2. p50/p99 latency of one command under that load;
 //   3. full rebuild of the three projections against a raw ordered read of the same events.
 // Usage: beampipe_bench [--seconds N] [--dir DIR]
-#include "actors/runtime.hpp"
-#include "domain/aggregates.hpp"
-#include "projections/engine.hpp"
-#include "store/db.hpp"
-#include "store/embedded_pg.hpp"
-#include "store/event_store.hpp"
-#include "store/migrations.hpp"
-
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -23,6 +15,14 @@
 #include <filesystem>
 #include <iostream>
 #include <thread>
+
+#include "actors/runtime.hpp"
+#include "domain/aggregates.hpp"
+#include "projections/engine.hpp"
+#include "store/db.hpp"
+#include "store/embedded_pg.hpp"
+#include "store/event_store.hpp"
+#include "store/migrations.hpp"
 
 using namespace beampipe;
 using clk = std::chrono::steady_clock;
@@ -40,7 +40,8 @@ void result(const std::string& name, const std::string& metric, double v, const 
 
 std::string payload() {
   // ~500 bytes, like the shared baselines' event payload.
-  json::object o{{"source_identifier", "HIPASSJ1313-15"}, {"sbid", "66866"}, {"note", std::string(400, 'x')}};
+  json::object o{
+      {"source_identifier", "HIPASSJ1313-15"}, {"sbid", "66866"}, {"note", std::string(400, 'x')}};
   return json::serialize(o);
 }
 
@@ -49,9 +50,12 @@ double raw_appends(const std::string& ci, int batch, double seconds) {
     auto c = store::connect(ci);
     pqxx::work tx{*c};
     tx.exec("DROP TABLE IF EXISTS raw_events");
-    tx.exec("CREATE TABLE raw_events (position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, stream_id text NOT NULL, "
-            "stream_version bigint NOT NULL, event_type text NOT NULL, data json NOT NULL, metadata json NOT NULL, "
-            "recorded_at timestamptz NOT NULL DEFAULT now(), UNIQUE (stream_id, stream_version))");
+    tx.exec(
+        "CREATE TABLE raw_events (position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
+        "stream_id text NOT NULL, "
+        "stream_version bigint NOT NULL, event_type text NOT NULL, data json NOT NULL, metadata "
+        "json NOT NULL, "
+        "recorded_at timestamptz NOT NULL DEFAULT now(), UNIQUE (stream_id, stream_version))");
     tx.commit();
   }
   std::atomic<long> total{0};
@@ -65,12 +69,14 @@ double raw_appends(const std::string& ci, int batch, double seconds) {
       while (clk::now() < deadline) {
         json::array rows;
         for (int i = 0; i < batch; ++i, ++v)
-          rows.push_back(json::object{{"s", "stream-" + std::to_string(t * 1000 + v % (kStreams / kClients))},
-                                      {"v", v / (kStreams / kClients) + 1}});
+          rows.push_back(
+              json::object{{"s", "stream-" + std::to_string(t * 1000 + v % (kStreams / kClients))},
+                           {"v", v / (kStreams / kClients) + 1}});
         pqxx::work tx{*c};
         tx.exec_params(
             "INSERT INTO raw_events (stream_id, stream_version, event_type, data, metadata) "
-            "SELECT x.s, x.v, 'BenchEvent', $2::json, '{}'::json FROM json_to_recordset($1::json) AS x(s text, v bigint)",
+            "SELECT x.s, x.v, 'BenchEvent', $2::json, '{}'::json FROM json_to_recordset($1::json) "
+            "AS x(s text, v bigint)",
             json::serialize(rows), body);
         tx.commit();
         total += batch;
@@ -87,8 +93,10 @@ int main(int argc, char** argv) {
   std::filesystem::path dir = std::filesystem::temp_directory_path() / "beampipe-bench";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--seconds") seconds = std::stod(argv[i + 1]);
-    else if (a == "--dir") dir = argv[i + 1];
+    if (a == "--seconds")
+      seconds = std::stod(argv[i + 1]);
+    else if (a == "--dir")
+      dir = argv[i + 1];
   }
   spdlog::set_level(spdlog::level::warn);
   std::filesystem::remove_all(dir);
@@ -126,8 +134,11 @@ int main(int argc, char** argv) {
       auto ident = "HIPASSJ" + std::to_string(100000 + i);
       auto sid = domain::source_stream_id(domain::source_uuid("bench", ident));
       streams.push_back(sid);
-      actors::command_request r{sid, {"register", {{"project_module", "bench"}, {"source_identifier", ident}}, "bench"}, ""};
-      if (rt.send_sync(r).status >= 400) throw std::runtime_error("register failed");
+      actors::command_request r{
+          sid,
+          {"register", {{"project_module", "bench"}, {"source_identifier", ident}}, "bench"},
+          ""};
+      if (!rt.send_sync(r).ok()) throw std::runtime_error("register failed");
     }
     std::atomic<long> done{0}, failed{0};
     std::vector<std::vector<double>> lat(kClients);
@@ -138,14 +149,17 @@ int main(int argc, char** argv) {
         long i = 0;
         while (clk::now() < deadline) {
           // Each client owns its slice of the streams; every command toggles `enabled`: 1 event.
-          const auto& sid = streams[static_cast<size_t>(t + kClients * (i % (kStreams / kClients)))];
+          const auto& sid =
+              streams[static_cast<size_t>(t + kClients * (i % (kStreams / kClients)))];
           bool on = (i / (kStreams / kClients)) % 2 == 0;
           actors::command_request r{sid, {"update", {{"enabled", on}}, "bench"}, ""};
           auto t0 = clk::now();
           auto rep = rt.send_sync(r);
           lat[t].push_back(std::chrono::duration<double, std::milli>(clk::now() - t0).count());
-          if (rep.status == 200 && rep.events_appended == 1) ++done;
-          else ++failed;
+          if (rep.result == actors::outcome::done && rep.events_appended == 1)
+            ++done;
+          else
+            ++failed;
           ++i;
         }
       });
@@ -153,14 +167,17 @@ int main(int argc, char** argv) {
     std::vector<double> all;
     for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
     std::sort(all.begin(), all.end());
-    auto pct = [&](double p) { return all.empty() ? 0 : all[std::min(all.size() - 1, size_t(p * all.size()))]; };
+    auto pct = [&](double p) {
+      return all.empty() ? 0 : all[std::min(all.size() - 1, size_t(p * all.size()))];
+    };
     auto name = "beampipe command append b1 c16 writers=" + std::to_string(writers);
     result(name, "throughput", done / seconds, "events/s");
     result(name, "failed", static_cast<double>(failed), "commands");
     result(name, "latency p50", pct(0.50), "ms");
     result(name, "latency p99", pct(0.99), "ms");
     const auto& st = rt.appender().stats();
-    result(name, "events per transaction", double(st.events) / std::max<uint64_t>(1, st.batches), "events");
+    result(name, "events per transaction", double(st.events) / std::max<uint64_t>(1, st.batches),
+           "events");
     if (done / seconds > ours) {
       ours = done / seconds;
       p99 = pct(0.99);
@@ -176,11 +193,12 @@ int main(int argc, char** argv) {
   long rows = 0;
   {
     pqxx::read_transaction tx{*c};
-    pqxx::icursorstream cur(tx,
-                            "SELECT position, tx_id::text, event_id::text, stream_id, stream_type, stream_version, "
-                            "event_type, schema_version, data::text, metadata::text, recorded_at FROM events "
-                            "ORDER BY events.tx_id, events.position",
-                            "rd", 2000);
+    pqxx::icursorstream cur(
+        tx,
+        "SELECT position, tx_id::text, event_id::text, stream_id, stream_type, stream_version, "
+        "event_type, schema_version, data::text, metadata::text, recorded_at FROM events "
+        "ORDER BY events.tx_id, events.position",
+        "rd", 2000);
     pqxx::result r;
     while (cur >> r) rows += static_cast<long>(r.size());
   }
@@ -197,7 +215,9 @@ int main(int argc, char** argv) {
   {
     pqxx::work tx{*c};
     tx.exec("SET LOCAL synchronous_commit = off");
-    tx.exec("INSERT INTO raw_copy OVERRIDING SYSTEM VALUE SELECT * FROM events ORDER BY events.tx_id, events.position");
+    tx.exec(
+        "INSERT INTO raw_copy OVERRIDING SYSTEM VALUE SELECT * FROM events ORDER BY events.tx_id, "
+        "events.position");
     tx.commit();
   }
   double raw_copy = rows / std::chrono::duration<double>(clk::now() - t0).count();
@@ -209,9 +229,12 @@ int main(int argc, char** argv) {
   double rebuild = n / std::chrono::duration<double>(clk::now() - t0).count();
   result("beampipe rebuild 3 projections", "throughput", rebuild, "events/s");
 
-  std::printf("\nRATIO beampipe commands / pg b1 c16      %.2fx  (goal >= 0.8x; Emmett b1 c16 was 0.23x)\n", ours / raw_b1);
+  std::printf(
+      "\nRATIO beampipe commands / pg b1 c16      %.2fx  (goal >= 0.8x; Emmett b1 c16 was 0.23x)\n",
+      ours / raw_b1);
   std::printf("RATIO beampipe commands / pg b100 c16    %.2fx\n", ours / raw_b100);
-  std::printf("RATIO beampipe rebuild / pg ordered read  %.2fx  (goal >= 0.5x)\n", rebuild / raw_read);
+  std::printf("RATIO beampipe rebuild / pg ordered read  %.2fx  (goal >= 0.5x)\n",
+              rebuild / raw_read);
   std::printf("RATIO beampipe rebuild / pg read+insert    %.2fx\n", rebuild / raw_copy);
   std::printf("command latency p99 %.1f ms (Emmett b1 c16 p99 was 34.8 ms)\n", p99);
   c.reset();

@@ -32,10 +32,6 @@ const char* kDeliveryRow =
     "'attempts', attempts, 'next_attempt_at', next_attempt_at, 'test', test, 'created_at', "
     "created_at, 'updated_at', updated_at, 'sent_at', sent_at)";
 
-void refuse(const domain::command_error& e) {
-  throw api_error{e.status, e.code, e.message, e.field, e.details};
-}
-
 json::object channel_or_404(app_context& ctx, const std::string& id) {
   auto row = query_row(
       ctx, sql_text({kChannelRow, " FROM notification_channels WHERE uuid = $1::uuid"}), id);
@@ -79,7 +75,7 @@ response post_channel(app_context& ctx, request& req) {
   if (!kind.is_string()) fail(400, "invalid_field", "kind must be webhook or email", "kind");
   if (!body.contains("config")) fail(400, "invalid_field", "config is required", "config");
   auto parsed = alerting::parse_channel_config(kind.as_string(), body.at("config"));
-  if (auto* e = std::get_if<domain::command_error>(&parsed)) refuse(*e);
+  if (auto* e = std::get_if<domain::command_error>(&parsed)) fail_with(*e);
   auto& config = std::get<alerting::channel_config>(parsed);
   auto id = util::uuid_v7();
   // The secret is in place before the event that makes the channel deliverable.
@@ -109,10 +105,10 @@ response patch_channel(app_context& ctx, request& req) {
   if (body.contains("config") && !body.at("config").is_null()) {
     auto restored =
         alerting::restore_masked(body.at("config"), row.at("config").as_object(), old_secret);
-    if (auto* e = std::get_if<domain::command_error>(&restored)) refuse(*e);
+    if (auto* e = std::get_if<domain::command_error>(&restored)) fail_with(*e);
     auto parsed =
         alerting::parse_channel_config(row.at("kind").as_string(), std::get<json::value>(restored));
-    if (auto* e = std::get_if<domain::command_error>(&parsed)) refuse(*e);
+    if (auto* e = std::get_if<domain::command_error>(&parsed)) fail_with(*e);
     auto& config = std::get<alerting::channel_config>(parsed);
     cmd["config"] = config.shown;
     if (config.secret != old_secret) {

@@ -131,6 +131,44 @@ std::string request_actor(const request& req) {
   return req.user.user_uuid.empty() ? "system:api" : "user:" + req.user.user_uuid;
 }
 
+int http_status(actors::outcome o) {
+  using actors::outcome;
+  switch (o) {
+    case outcome::done:
+      return 200;
+    case outcome::created:
+      return 201;
+    case outcome::invalid:
+      return 400;
+    case outcome::unauthenticated:
+      return 401;
+    case outcome::not_found:
+      return 404;
+    case outcome::conflict:
+      return 409;
+    case outcome::invalid_document:
+      return 422;
+    case outcome::unavailable:
+      return 503;
+    case outcome::timed_out:
+      return 504;
+    case outcome::failed:
+      break;
+  }
+  return 500;
+}
+
+void fail_with(const actors::command_reply& r) {
+  throw api_error{
+      http_status(r.result), r.code.empty() ? "error" : r.code, r.message, r.field,
+      r.details_json.empty() ? json::value(nullptr) : util::parse_stored(r.details_json)};
+}
+
+void fail_with(const domain::command_error& e, const std::string& field) {
+  throw api_error{http_status(actors::refused_as(e.kind)), e.code, e.message,
+                  field.empty() ? e.field : field, e.details};
+}
+
 actors::command_reply run_command(app_context& ctx, const request& req, std::string stream_id,
                                   std::string name, json::object body) {
   actors::command_request cr;
@@ -140,10 +178,7 @@ actors::command_reply run_command(app_context& ctx, const request& req, std::str
   cr.cmd.actor = request_actor(req);
   cr.correlation_id = req.correlation_id;
   auto r = ctx.runtime.send_sync(std::move(cr));
-  if (r.status >= 400)
-    throw api_error{
-        r.status, r.code.empty() ? "error" : r.code, r.message, r.field,
-        r.details_json.empty() ? json::value(nullptr) : util::parse_stored(r.details_json)};
+  if (!r.ok()) fail_with(r);
   return r;
 }
 

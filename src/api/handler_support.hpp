@@ -37,6 +37,13 @@ void honour_min_position(app_context& ctx, const request& req,
 // Who a command is recorded as: "user:<uuid>" for a signed-in caller, else "system:api".
 // Idempotency keys are scoped by the same string, so two users never share a key.
 std::string request_actor(const request& req);
+// The one table from how a command ended to the HTTP status the API answers.
+int http_status(actors::outcome o);
+// Throws the api_error a command that was not applied answers with.
+[[noreturn]] void fail_with(const actors::command_reply& r);
+// Throws the api_error of a domain refusal met before any command was sent; `field` (when
+// given) names where the refused input sits in the request.
+[[noreturn]] void fail_with(const domain::command_error& e, const std::string& field = "");
 // Sends a command and turns a refusal into an api_error.
 actors::command_reply run_command(app_context& ctx, const request& req, std::string stream_id,
                                   std::string name, boost::json::object body);

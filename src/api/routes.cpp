@@ -218,8 +218,7 @@ response get_metrics(app_context& ctx, request&) {
 response post_source(app_context& ctx, request& req) {
   auto body = parse_body(req);
   std::string module, ident;
-  if (auto e = domain::parse_source_key(body, module, ident))
-    fail(e->status, e->code, e->message, e->field);
+  if (auto e = domain::parse_source_key(body, module, ident)) fail_with(*e);
   auto uuid = domain::source_uuid(module, ident);
   return write_then_read(ctx, req, domain::source_stream_id(uuid), "register", std::move(body), 200,
                          [&] { return source_or_404(ctx, uuid); });
@@ -359,11 +358,11 @@ response discover_sources(app_context& ctx, request& req) {
       continue;
     }
     const auto& r = *it->second;
-    if (r.status < 400) {
+    if (r.ok()) {
       marked.push_back(json::value(ident));
       position = std::max(position, r.position);
-    } else if (r.status >= 500) {
-      fail(r.status, r.code, r.message);
+    } else if (r.system_failure()) {
+      fail_with(r);
     } else {
       skipped.push_back(json::object{{"source_identifier", ident}, {"reason", r.message}});
     }
@@ -458,7 +457,7 @@ response bulk_sources(app_context& ctx, request& req) {
     if (!items[i].is_object()) fail(400, "invalid_field", path + " must be an object", path);
     std::string module, ident;
     if (auto e = domain::parse_source_key(items[i].as_object(), module, ident))
-      fail(e->status, e->code, e->message, path + "." + e->field);
+      fail_with(*e, path + "." + e->field);
     auto en = items[i].as_object().find("enabled");
     if (en != items[i].as_object().end() && !en->value().is_bool() && !en->value().is_null())
       fail(400, "invalid_field", "enabled must be a boolean", path + ".enabled");
@@ -475,7 +474,7 @@ response bulk_sources(app_context& ctx, request& req) {
   }
   int64_t position = 0;
   for (const auto& r : ctx.runtime.send_all(std::move(cmds))) {
-    if (r.status >= 400) fail(r.status, r.code.empty() ? "error" : r.code, r.message, r.field);
+    if (!r.ok()) fail_with(r);
     position = std::max(position, r.position);
   }
   wait_for_position(ctx, position, ctx.max_wait);

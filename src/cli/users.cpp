@@ -103,7 +103,7 @@ int64_t bootstrap_first_superuser(actors::runtime& rt, const std::string& connin
   auto r = send_user_command(rt, username, "create",
                              {{"username", username}, {"email", email}, {"is_superuser", true}},
                              "system:bootstrap");
-  if (r.status >= 400 && r.code != "username_taken")
+  if (!r.ok() && r.code != "username_taken")
     throw std::runtime_error("cannot create the first superuser: " + r.message);
   pqxx::work tx{*c};
   tx.exec_params(
@@ -116,7 +116,7 @@ int64_t bootstrap_first_superuser(actors::runtime& rt, const std::string& connin
     std::cout << "beampipe: the first superuser is '" << username
               << "' with the generated password " << password << "\n          (shown once; kept in "
               << generated_password_file.string() << ", mode 0600)" << std::endl;
-  return r.status < 400 ? r.position : 0;
+  return r.ok() ? r.position : 0;
 }
 
 void create_user(actors::runtime& rt, const std::string& conninfo, const user_account& u) {
@@ -124,8 +124,7 @@ void create_user(actors::runtime& rt, const std::string& conninfo, const user_ac
   auto r = send_user_command(
       rt, u.username, "create",
       {{"username", u.username}, {"email", u.email}, {"is_superuser", u.superuser}}, "system:cli");
-  if (r.status >= 400)
-    throw std::invalid_argument((r.field.empty() ? r.code : r.field) + ": " + r.message);
+  if (!r.ok()) throw std::invalid_argument((r.field.empty() ? r.code : r.field) + ": " + r.message);
   // Created first, credentials second: the hash is only written for a user this call made,
   // never over someone else's (a crash in between leaves a user to set a password for).
   auto c = store::connect(conninfo, "beampipe-admin");
@@ -148,7 +147,7 @@ void set_password(actors::runtime& rt, const std::string& conninfo, const std::s
         "= now()",
         uuid, api::hash_password(password));
     auto r = send_user_command(rt, username, "password_changed", {}, "system:cli");
-    if (r.status >= 400)  // unknown user: the transaction is not committed
+    if (!r.ok())  // unknown user: the transaction is not committed
       throw std::invalid_argument("username: " + r.message);
     tx.commit();
   }
@@ -166,7 +165,7 @@ void set_password(actors::runtime& rt, const std::string& conninfo, const std::s
 
 void disable_user(actors::runtime& rt, const std::string& username) {
   auto r = send_user_command(rt, username, "disable", {}, "system:cli");
-  if (r.status >= 400) throw std::invalid_argument("username: " + r.message);
+  if (!r.ok()) throw std::invalid_argument("username: " + r.message);
 }
 
 }  // namespace beampipe::cli

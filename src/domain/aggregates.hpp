@@ -22,8 +22,19 @@ struct command {
   std::string new_id{};
 };
 
+// Why a command was refused, in the domain's terms; the API answers each with one HTTP status
+// (src/api/handler_support.cpp).
+enum class error_kind {
+  invalid,           // the command's input is wrong (a field, the body, an unknown command)
+  unauthenticated,   // the credential it presents is not (or no longer) valid
+  not_found,         // what it names does not exist
+  conflict,          // the state does not allow it now
+  invalid_document,  // a document it carries (a project config) does not validate
+  internal,          // the caller broke a rule of the runtime (a bug, not the user's input)
+};
+
 struct command_error {
-  int status = 400;                      // HTTP status the API answers with
+  error_kind kind = error_kind::invalid;
   std::string code;                      // stable snake_case code
   std::string message;                   // human text
   std::string field;                     // offending field, when one is to blame

@@ -29,7 +29,9 @@ constexpr const char* kDeliveryNamespace = "e2b7a9c4-3f1d-4b86-8a5e-7c0d9f2e1b64
 // few events, so only recent triggers can be offered twice.
 constexpr size_t kRecentTriggers = 256;
 
-command_error not_found(std::string what) { return {404, "not_found", std::move(what), ""}; }
+command_error not_found(std::string what) {
+  return {error_kind::not_found, "not_found", std::move(what), ""};
+}
 
 std::optional<command_error> read_uuid(const json::object& b, const char* field, std::string& out) {
   out = str(b, field);
@@ -104,7 +106,9 @@ decision channels_decide(const json::object& s, std::string_view, const command&
         {{et::channel_deleted, {{"uuid", id}, {"name", row.at("name")}, {"kind", row.at("kind")}}}},
         {}};
   if (c.name != "update")
-    return {{}, command_error{400, "unknown_command", "unknown channel command " + c.name, ""}};
+    return {{},
+            command_error{error_kind::invalid, "unknown_command",
+                          "unknown channel command " + c.name, ""}};
   json::object after{{"uuid", id},
                      {"name", row.at("name")},
                      {"kind", row.at("kind")},
@@ -213,7 +217,9 @@ decision rule_create(const json::object& s, std::string_view stream_id, const co
   std::string id;
   if (auto e = read_uuid(c.body, "uuid", id)) return {{}, e};
   if (alert_rule_stream_id(id) != stream_id)
-    return {{}, command_error{400, "wrong_stream", "command routed to the wrong rule stream", ""}};
+    return {{},
+            command_error{error_kind::invalid, "wrong_stream",
+                          "command routed to the wrong rule stream", ""}};
   if (flag(s, "exists") || flag(s, "deleted"))
     return {{}, conflict("rule_exists", "alert rule " + id + " exists", "uuid")};
   std::string name;
@@ -353,7 +359,9 @@ decision rule_decide(const json::object& s, std::string_view stream_id, const co
   if (c.name == "update") return rule_update(s, c);
   if (c.name == "delete") return {{{et::alert_rule_deleted, {{"uuid", s.at("uuid")}}}}, {}};
   if (c.name == "fire") return rule_fire(s, c);
-  return {{}, command_error{400, "unknown_command", "unknown alert rule command " + c.name, ""}};
+  return {{},
+          command_error{error_kind::invalid, "unknown_command",
+                        "unknown alert rule command " + c.name, ""}};
 }
 
 // ---------------------------------------------------------------- deliveries
@@ -370,7 +378,9 @@ void delivery_apply(json::object& s, std::string_view, const json::object& d, st
 // for a channel test (the delivery's only attempt), {test: true, channel_id, payload}.
 decision delivery_decide(const json::object& s, std::string_view stream_id, const command& c) {
   if (c.name != "attempt")
-    return {{}, command_error{400, "unknown_command", "unknown delivery command " + c.name, ""}};
+    return {{},
+            command_error{error_kind::invalid, "unknown_command",
+                          "unknown delivery command " + c.name, ""}};
   if (flag(s, "closed"))
     return {{}, conflict("delivery_closed", "the delivery was already sent or given up")};
   auto attempt = int_or(c.body, "attempt", 0);

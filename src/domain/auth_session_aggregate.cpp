@@ -32,7 +32,7 @@ void session_apply(json::object& s, std::string_view type, const json::object& d
 }
 
 command_error unauthorized(std::string code, std::string message) {
-  return {401, std::move(code), std::move(message), ""};
+  return {error_kind::unauthenticated, std::move(code), std::move(message), ""};
 }
 
 decision session_decide(const json::object& s, std::string_view stream_id, const command& c) {
@@ -81,7 +81,9 @@ decision session_decide(const json::object& s, std::string_view stream_id, const
     d.events.push_back({et::session_revoked, {{"family", family}, {"reason", reason}}});
     return d;
   }
-  return {{}, command_error{400, "unknown_command", "unknown session command " + c.name, ""}};
+  return {{},
+          command_error{error_kind::invalid, "unknown_command", "unknown session command " + c.name,
+                        ""}};
 }
 
 }  // namespace

@@ -11,16 +11,17 @@ namespace beampipe::domain::cmd {
 
 inline command_error bad(std::string field, std::string message,
                          std::string code = "invalid_field") {
-  return {400, std::move(code), std::move(message), std::move(field)};
+  return {error_kind::invalid, std::move(code), std::move(message), std::move(field)};
 }
 
 // A command that creates something arrived without the id the runtime gives it.
 inline command_error no_new_id() {
-  return {500, "missing_new_id", "the command carries no id for what it creates", ""};
+  return {error_kind::internal, "missing_new_id", "the command carries no id for what it creates",
+          ""};
 }
 
 inline command_error conflict(std::string code, std::string message, std::string field = "") {
-  return {409, std::move(code), std::move(message), std::move(field)};
+  return {error_kind::conflict, std::move(code), std::move(message), std::move(field)};
 }
 
 inline bool has_control_chars(std::string_view s) {

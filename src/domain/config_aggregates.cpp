@@ -19,7 +19,8 @@ json::array diagnostics_json(const std::vector<Diagnostic>& ds) {
 }
 
 command_error invalid(std::string message, const std::vector<Diagnostic>& ds) {
-  command_error e{422, "invalid_config", std::move(message), "", diagnostics_json(ds)};
+  command_error e{error_kind::invalid_document, "invalid_config", std::move(message), "",
+                  diagnostics_json(ds)};
   for (const auto& d : ds)
     if (d.severity == Severity::error) {
       e.field = d.path;
@@ -61,14 +62,16 @@ bool sha256_hex(std::string_view s) {
 // upload); project_config_id records which revision was active at upload.
 decision attach_wasm(const json::object& s, const command& cmd) {
   if (!s.contains("active_uuid"))
-    return {{}, command_error{404, "no_active_config", "the project has no active config", "id"}};
+    return {{},
+            command_error{error_kind::not_found, "no_active_config",
+                          "the project has no active config", "id"}};
   auto sha = std::string(cmd.body.contains("wasm_sha256") && cmd.body.at("wasm_sha256").is_string()
                              ? std::string_view(cmd.body.at("wasm_sha256").as_string())
                              : std::string_view());
   if (!sha256_hex(sha))
     return {{},
-            command_error{400, "invalid_field", "wasm_sha256 must be 64 lower-case hex digits",
-                          "wasm_sha256"}};
+            command_error{error_kind::invalid, "invalid_field",
+                          "wasm_sha256 must be 64 lower-case hex digits", "wasm_sha256"}};
   if (auto w = s.find("wasm"); w != s.end() && w->value().as_object().contains(sha))
     return {};  // already stored: an upload is an upsert
   auto size = cmd.body.contains("size_bytes") ? cmd.body.at("size_bytes") : json::value(0);
@@ -84,16 +87,20 @@ decision attach_wasm(const json::object& s, const command& cmd) {
 decision project_decide(const json::object& s, std::string_view stream_id, const command& cmd) {
   if (cmd.name == "attach_wasm") return attach_wasm(s, cmd);
   if (cmd.name != "upload")
-    return {{}, command_error{400, "unknown_command", "unknown project command " + cmd.name, ""}};
+    return {{},
+            command_error{error_kind::invalid, "unknown_command",
+                          "unknown project command " + cmd.name, ""}};
   auto it = cmd.body.find("text");
   if (it == cmd.body.end() || !it->value().is_string())
-    return {{}, command_error{400, "invalid_field", "config text is required", "body"}};
+    return {{},
+            command_error{error_kind::invalid, "invalid_field", "config text is required", "body"}};
   auto report = validate_project_config_text(std::string_view(it->value().as_string()));
   if (!report.valid || !report.config)
     return {{}, invalid("project config is invalid", report.errors)};
   if (project_stream_id(report.project_id) != stream_id)
     return {{},
-            command_error{400, "wrong_stream", "command routed to the wrong project stream", ""}};
+            command_error{error_kind::invalid, "wrong_stream",
+                          "command routed to the wrong project stream", ""}};
   // An identical re-upload of the active revision records nothing.
   if (auto a = s.find("active_sha256");
       a != s.end() && a->value().as_string() == report.spec_sha256)
@@ -176,12 +183,12 @@ std::optional<command_error> check_registry(const json::object& profiles, std::s
     if (kv.key() == self) continue;
     const auto& other = kv.value().as_object().at("profile").as_object();
     if (other.at("name").as_string() == name)
-      return command_error{409, "duplicate_name",
+      return command_error{error_kind::conflict, "duplicate_name",
                            "a deployment profile named '" + std::string(name) + "' already exists",
                            "name"};
     if (is_default(p) && is_default(other) && scope_of(other) == scope_of(p)) {
       auto scope = scope_of(p).empty() ? std::string("the global scope") : scope_of(p);
-      return command_error{409, "default_exists",
+      return command_error{error_kind::conflict, "default_exists",
                            "deployment profile '" + std::string(other.at("name").as_string()) +
                                "' is already the default for " + scope,
                            "is_default"};
@@ -216,7 +223,8 @@ decision registry_decide(const json::object& s, std::string_view, const command&
   if (cmd.name == "create") {
     auto it = cmd.body.find("profile");
     if (it == cmd.body.end())
-      return {{}, command_error{400, "invalid_body", "profile is required", "body"}};
+      return {{},
+              command_error{error_kind::invalid, "invalid_body", "profile is required", "body"}};
     json::object p;
     if (auto e = validated(it->value(), p)) return {{}, e};
     if (target_uuid().empty() && cmd.new_id.empty()) return {{}, no_new_id()};
@@ -228,13 +236,17 @@ decision registry_decide(const json::object& s, std::string_view, const command&
   auto uuid = target_uuid();
   auto cur = profiles.find(uuid);
   if (cur == profiles.end())
-    return {{}, command_error{404, "not_found", "deployment profile not found", "id"}};
+    return {
+        {},
+        command_error{error_kind::not_found, "not_found", "deployment profile not found", "id"}};
   const auto& current = cur->value().as_object();
   auto revision = current.at("revision").as_int64();
   if (cmd.name == "update") {
     auto it = cmd.body.find("patch");
     if (it == cmd.body.end() || !it->value().is_object())
-      return {{}, command_error{400, "invalid_body", "request body must be a JSON object", "body"}};
+      return {{},
+              command_error{error_kind::invalid, "invalid_body",
+                            "request body must be a JSON object", "body"}};
     // PATCH changes only the fields sent (merge patch), then the whole profile is re-validated.
     auto merged = merge_patch(current.at("profile"), it->value());
     json::object p;
@@ -266,7 +278,9 @@ decision registry_decide(const json::object& s, std::string_view, const command&
                         {{"uuid", uuid}, {"name", current.at("profile").as_object().at("name")}}});
     return d;
   }
-  return {{}, command_error{400, "unknown_command", "unknown profile command " + cmd.name, ""}};
+  return {{},
+          command_error{error_kind::invalid, "unknown_command",
+                        "unknown profile command " + cmd.name, ""}};
 }
 
 }  // namespace

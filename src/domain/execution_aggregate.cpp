@@ -1047,7 +1047,8 @@ decision decide_finalize_sources(const json::object& s) {
 
 decision execution_decide(const json::object& s, std::string_view stream_id, const command& c) {
   if (c.name == "create") return decide_create(s, stream_id, c);
-  if (!flag(s, "exists")) return refuse(command_error{404, "not_found", "execution not found", ""});
+  if (!flag(s, "exists"))
+    return refuse(command_error{error_kind::not_found, "not_found", "execution not found", ""});
   if (c.name == "request_execute") return decide_request_execute(s, c);
   if (c.name == "start") return decide_start(s);
   if (c.name == "prepared") return decide_prepared(s, c);
@@ -1064,7 +1065,8 @@ decision execution_decide(const json::object& s, std::string_view stream_id, con
   if (c.name == "abandon") return decide_abandon(s, c);
   if (c.name == "cancel_unconfirmed") return decide_cancel_unconfirmed(s, c);
   if (c.name == "intend_redeploy") return decide_intend_redeploy(s, c);
-  return refuse(command_error{400, "unknown_command", "unknown execution command " + c.name, ""});
+  return refuse(command_error{error_kind::invalid, "unknown_command",
+                              "unknown execution command " + c.name, ""});
 }
 
 }  // namespace

@@ -26,7 +26,9 @@ void scheduler_apply(json::object& s, std::string_view type, const json::object&
 
 decision scheduler_decide(const json::object& s, std::string_view, const command& c) {
   if (c.name != "tick")
-    return {{}, command_error{400, "unknown_command", "unknown scheduler command " + c.name, ""}};
+    return {{},
+            command_error{error_kind::invalid, "unknown_command",
+                          "unknown scheduler command " + c.name, ""}};
   auto it = c.body.find("lease_token");
   if (it == c.body.end() || !it->value().is_int64() || it->value().as_int64() < 1)
     return {{}, bad("lease_token", "lease_token must be a positive integer")};

@@ -254,16 +254,18 @@ source_command decode(const command& c) {
   if (c.name == "execution_finished")
     return execution_finished{str(b, "execution_id"), str(b, "outcome"), str(b, "signature"),
                               str(b, "finished_at")};
-  throw refusal{command_error{400, "unknown_command", "unknown source command " + c.name, ""}};
+  throw refusal{command_error{error_kind::invalid, "unknown_command",
+                              "unknown source command " + c.name, ""}};
 }
 
 // ---------------------------------------------------------------- deciding
 
 using events_out = std::vector<pending_event>;
 
-command_error not_found() { return {404, "not_found", "source not found", ""}; }
+command_error not_found() { return {error_kind::not_found, "not_found", "source not found", ""}; }
 command_error disabled() {
-  return {409, "source_disabled", "source is disabled; enable it before discovery", "enabled"};
+  return {error_kind::conflict, "source_disabled", "source is disabled; enable it before discovery",
+          "enabled"};
 }
 
 struct decider {
@@ -274,7 +276,8 @@ struct decider {
   events_out operator()(const register_source& r) const {
     auto uuid = source_uuid(r.project_module, r.source_identifier);
     if (source_stream_id(uuid) != stream_id)
-      throw refusal{{400, "wrong_stream", "command routed to the wrong source stream", ""}};
+      throw refusal{
+          {error_kind::invalid, "wrong_stream", "command routed to the wrong source stream", ""}};
     bool enabled = r.enabled.value_or(false);
     if (!s.live()) {
       ev::source_registered e;
@@ -318,12 +321,12 @@ struct decider {
   // next attempt of the same request.
   events_out operator()(const requeue_discovery& r) const {
     if (!r.request_id || !s.closed_request || *r.request_id != *s.closed_request)
-      throw refusal{{409, "not_requeueable",
+      throw refusal{{error_kind::conflict, "not_requeueable",
                      "only the source's last failed or dead-lettered discovery request can be "
                      "requeued",
                      "request_id"}};
     if (s.discovery_request)
-      throw refusal{{409, "discovery_pending",
+      throw refusal{{error_kind::conflict, "discovery_pending",
                      "the source has a newer discovery request outstanding", "request_id"}};
     if (!s.enabled) throw refusal{disabled()};
     return {ev::make(
@@ -335,11 +338,11 @@ struct decider {
   // so each request gets exactly one outcome.
   void check_answer(const discovery_answer& a, bool attempt_required) const {
     if (!s.discovery_request || !a.request_id || *a.request_id != *s.discovery_request)
-      throw refusal{
-          {409, "stale_discovery", "no outstanding discovery request with that id", "request_id"}};
+      throw refusal{{error_kind::conflict, "stale_discovery",
+                     "no outstanding discovery request with that id", "request_id"}};
     if ((a.attempt_given && a.attempt != s.discovery_attempt) ||
         (!a.attempt_given && attempt_required))
-      throw refusal{{409, "stale_discovery",
+      throw refusal{{error_kind::conflict, "stale_discovery",
                      "attempt " + std::to_string(s.discovery_attempt) + " is the current one",
                      "attempt"}};
   }

@@ -45,9 +45,12 @@ decision user_decide(const json::object& s, std::string_view stream_id, const co
       return {{}, bad("username", "username must be 1 to 20 letters, digits, '_', '.' or '-'")};
     if (user_stream_id(user_uuid(username)) != stream_id)
       return {{},
-              command_error{400, "wrong_stream", "command routed to the wrong user stream", ""}};
+              command_error{error_kind::invalid, "wrong_stream",
+                            "command routed to the wrong user stream", ""}};
     if (flag(s, "exists"))
-      return {{}, command_error{409, "username_taken", "username is taken", "username"}};
+      return {
+          {},
+          command_error{error_kind::conflict, "username_taken", "username is taken", "username"}};
     auto email = str(c.body, "email");
     if (email.size() > 50 || email.find('@') == std::string::npos || email.front() == '@' ||
         email.back() == '@')
@@ -62,7 +65,8 @@ decision user_decide(const json::object& s, std::string_view stream_id, const co
                          {"is_superuser", flag(c.body, "is_superuser")}}});
     return d;
   }
-  if (!flag(s, "exists")) return {{}, command_error{404, "not_found", "user not found", ""}};
+  if (!flag(s, "exists"))
+    return {{}, command_error{error_kind::not_found, "not_found", "user not found", ""}};
   if (c.name == "password_changed") {
     d.events.push_back({et::user_password_changed, {{"uuid", s.at("uuid")}}});
     return d;
@@ -72,7 +76,9 @@ decision user_decide(const json::object& s, std::string_view stream_id, const co
     d.events.push_back({et::user_disabled, {{"uuid", s.at("uuid")}}});
     return d;
   }
-  return {{}, command_error{400, "unknown_command", "unknown user command " + c.name, ""}};
+  return {
+      {},
+      command_error{error_kind::invalid, "unknown_command", "unknown user command " + c.name, ""}};
 }
 
 }  // namespace

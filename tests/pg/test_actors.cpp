@@ -8,6 +8,7 @@
 #include "store/event_store.hpp"
 
 using namespace beampipe;
+using beampipe::actors::outcome;
 namespace json = boost::json;
 
 namespace {
@@ -43,20 +44,21 @@ TEST_CASE("source aggregate: register is unique per (module, identifier) and ups
   actors::runtime rt(options(ci));
   auto sid = domain::source_stream_id(domain::source_uuid("wallaby_hires", "HIPASSJ1313-15"));
   auto r1 = send(rt, sid, "register", reg("HIPASSJ1313-15", false));
-  CHECK(r1.status == 201);
+  CHECK(r1.result == outcome::created);
   CHECK(r1.events_appended == 1);
   CHECK(r1.position > 0);
   auto r2 = send(rt, sid, "register", reg("HIPASSJ1313-15", false));
-  CHECK(r2.status == 200);
+  CHECK(r2.result == outcome::done);
   CHECK(r2.events_appended == 0);  // same enabled: nothing to record
   CHECK(r2.position == r1.position);
   auto r3 = send(rt, sid, "register", reg("HIPASSJ1313-15", true));
   CHECK(r3.events_appended == 1);
   auto bad = send(rt, sid, "register", {{"project_module", "wallaby_hires"}});
-  CHECK(bad.status == 400);
+  CHECK(bad.result == outcome::invalid);
   CHECK(bad.field == "source_identifier");
   auto wrong = send(rt, sid, "register", reg("OTHER", true));
-  CHECK(wrong.status == 400);  // the stream is derived from the key; no cross-stream writes
+  CHECK(wrong.result ==
+        outcome::invalid);  // the stream is derived from the key; no cross-stream writes
   auto c = store::connect(ci);
   auto evs = store::read_stream(*c, sid);
   REQUIRE(evs.size() == 2);
@@ -68,15 +70,15 @@ TEST_CASE("source aggregate: update and soft delete") {
   auto ci = test::fresh_database();
   actors::runtime rt(options(ci));
   auto sid = domain::source_stream_id(domain::source_uuid("wallaby_hires", "S1"));
-  CHECK(send(rt, sid, "update", {{"enabled", true}}).status == 404);
-  CHECK(send(rt, sid, "register", reg("S1", false)).status == 201);
+  CHECK(send(rt, sid, "update", {{"enabled", true}}).result == outcome::not_found);
+  CHECK(send(rt, sid, "register", reg("S1", false)).result == outcome::created);
   CHECK(send(rt, sid, "update", {{"stale_after_hours", "x"}}).field == "stale_after_hours");
-  CHECK(send(rt, sid, "update", {{"bogus", 1}}).status == 400);
+  CHECK(send(rt, sid, "update", {{"bogus", 1}}).result == outcome::invalid);
   CHECK(send(rt, sid, "update", {{"enabled", true}, {"stale_after_hours", 12}}).events_appended ==
         2);
   CHECK(send(rt, sid, "delete", {}).events_appended == 1);
-  CHECK(send(rt, sid, "delete", {}).status == 404);
-  CHECK(send(rt, sid, "update", {{"enabled", false}}).status == 404);
+  CHECK(send(rt, sid, "delete", {}).result == outcome::not_found);
+  CHECK(send(rt, sid, "update", {{"enabled", false}}).result == outcome::not_found);
   // Re-registering after deletion brings it back (history kept).
   CHECK(send(rt, sid, "register", reg("S1", true)).events_appended == 1);
   auto c = store::connect(ci);
@@ -91,27 +93,27 @@ TEST_CASE("execution aggregate: create, illegal transitions refused, cancel") {
                       {"archive_name", "casda"},
                       {"sources", json::array{json::object{{"source_identifier", "HIPASSJ1313-15"},
                                                            {"sbids", json::array{"12345"}}}}}};
-  CHECK(send(rt, xid, "cancel", {}).status == 404);
-  CHECK(send(rt, xid, "create", create).status == 201);
-  CHECK(send(rt, xid, "create", create).status == 409);
+  CHECK(send(rt, xid, "cancel", {}).result == outcome::not_found);
+  CHECK(send(rt, xid, "create", create).result == outcome::created);
+  CHECK(send(rt, xid, "create", create).result == outcome::conflict);
   auto illegal = send(rt, xid, "start", {});
-  CHECK(illegal.status == 409);
+  CHECK(illegal.result == outcome::conflict);
   CHECK(illegal.code == "execute_not_requested");
-  CHECK(send(rt, xid, "request_execute", {{"do_stage", "yes"}}).status == 400);
+  CHECK(send(rt, xid, "request_execute", {{"do_stage", "yes"}}).result == outcome::invalid);
   CHECK(send(rt, xid, "request_execute", {{"do_stage", false}}).events_appended == 1);
   CHECK(send(rt, xid, "request_execute", {{"do_stage", false}}).events_appended == 0);  // same job
-  CHECK(send(rt, xid, "request_execute", {{"do_stage", true}}).status == 409);
+  CHECK(send(rt, xid, "request_execute", {{"do_stage", true}}).result == outcome::conflict);
   CHECK(send(rt, xid, "start", {}).events_appended == 1);
   CHECK(send(rt, xid, "cancel", {{"reason", "operator"}}).events_appended == 1);
   auto again = send(rt, xid, "cancel", {});
-  CHECK(again.status == 409);
-  CHECK(send(rt, xid, "start", {}).status == 409);  // cancelled is terminal
+  CHECK(again.result == outcome::conflict);
+  CHECK(send(rt, xid, "start", {}).result == outcome::conflict);  // cancelled is terminal
 
   auto dup = create;
   dup["sources"] = json::array{json::object{{"source_identifier", "A"}},
                                json::object{{"source_identifier", "A"}}};
   auto r = send(rt, domain::execution_stream_id(util::uuid_v7()), "create", dup);
-  CHECK(r.status == 400);
+  CHECK(r.result == outcome::invalid);
   CHECK(r.field == "sources[1].source_identifier");
 }
 
@@ -120,7 +122,7 @@ TEST_CASE("aggregate recovery: after passivation and after a process restart") {
   auto sid = domain::source_stream_id(domain::source_uuid("wallaby_hires", "R1"));
   {
     actors::runtime rt(options(ci));
-    CHECK(send(rt, sid, "register", reg("R1", true)).status == 201);
+    CHECK(send(rt, sid, "register", reg("R1", true)).result == outcome::created);
     // 12 toggles: crosses the snapshot interval twice.
     for (int i = 0; i < 12; ++i)
       REQUIRE(send(rt, sid, "update", {{"enabled", i % 2 == 0 ? false : true}}).events_appended ==
@@ -128,7 +130,7 @@ TEST_CASE("aggregate recovery: after passivation and after a process restart") {
     rt.passivate(sid);
     // State comes back from snapshot + tail: enabled is true now, so this changes nothing.
     auto r = send(rt, sid, "register", reg("R1", true));
-    CHECK(r.status == 200);
+    CHECK(r.result == outcome::done);
     CHECK(r.events_appended == 0);
     CHECK(r.version == 13);
   }
@@ -160,7 +162,7 @@ TEST_CASE("a snapshot of another state version is ignored and the state rebuilt 
   auto sid = domain::source_stream_id(domain::source_uuid("wallaby_hires", "V1"));
   {
     actors::runtime rt(options(ci));
-    CHECK(send(rt, sid, "register", reg("V1", true)).status == 201);
+    CHECK(send(rt, sid, "register", reg("V1", true)).result == outcome::created);
   }
   // A snapshot that claims the source is disabled, as a build with another state shape wrote it.
   auto c = store::connect(ci);
@@ -204,7 +206,7 @@ TEST_CASE("a snapshot of another state version is ignored and the state rebuilt 
                             json::serialize(json::object{{"state", json::object{{"exists", "yes"}}},
                                                          {"last_position", 2}})});
   auto r = send(rt, sid, "update", {{"enabled", false}});
-  CHECK(r.status == 200);
+  CHECK(r.result == outcome::done);
   CHECK(r.events_appended == 1);
   CHECK(r.version == 3);
 }
@@ -214,12 +216,12 @@ TEST_CASE("a writer on another node: conflict reloads and decides again") {
   auto sid = domain::source_stream_id(domain::source_uuid("wallaby_hires", "N1"));
   actors::runtime node_a(options(ci));
   actors::runtime node_b(options(ci));
-  CHECK(send(node_a, sid, "register", reg("N1", false)).status == 201);
+  CHECK(send(node_a, sid, "register", reg("N1", false)).result == outcome::created);
   CHECK(send(node_b, sid, "update", {{"enabled", true}}).events_appended == 1);
   // node_a's actor still believes enabled=false at version 1; its append conflicts, it
   // reloads (enabled=true, version 2) and decides again: nothing left to do.
   auto r = send(node_a, sid, "update", {{"enabled", true}});
-  CHECK(r.status == 200);
+  CHECK(r.result == outcome::done);
   CHECK(r.events_appended == 0);
   CHECK(r.version == 2);
   auto c = store::connect(ci);
@@ -232,7 +234,7 @@ TEST_CASE("idle aggregates are passivated and come back on demand") {
   o.idle_after = std::chrono::milliseconds(20);
   actors::runtime rt(o);
   auto sid = domain::source_stream_id(domain::source_uuid("wallaby_hires", "P1"));
-  CHECK(send(rt, sid, "register", reg("P1", true)).status == 201);
+  CHECK(send(rt, sid, "register", reg("P1", true)).result == outcome::created);
   CHECK(rt.stats().live_aggregates == 1);
   CHECK(rt.stats().live_by_kind.at("source") == 1);  // the metrics' per-kind gauge
   // Wait (bounded) for the idle check to passivate it; no assertion on how long it takes.

@@ -10,6 +10,7 @@
 #include "store/leases.hpp"
 
 using namespace beampipe;
+using beampipe::actors::outcome;
 using namespace std::chrono_literals;
 namespace json = boost::json;
 
@@ -77,8 +78,8 @@ TEST_CASE("the scheduler aggregate refuses a fenced leader's tick") {
   CHECK(tick(1, "node-a").events_appended == 1);
   CHECK(tick(2, "node-b").events_appended == 1);
   auto late = tick(1, "node-a");
-  CHECK(late.status == 409);
+  CHECK(late.result == outcome::conflict);
   CHECK(late.code == "fenced");
   CHECK(tick(2, "node-b").events_appended == 1);
-  CHECK(tick(0, "node-b").status == 400);
+  CHECK(tick(0, "node-b").result == outcome::invalid);
 }

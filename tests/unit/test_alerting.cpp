@@ -28,7 +28,7 @@ command_error refused(std::string_view kind, std::string_view text) {
   auto r = parse(kind, text);
   REQUIRE(std::holds_alternative<command_error>(r));
   auto err = std::get<command_error>(r);
-  CHECK(err.status == 400);
+  CHECK(err.kind == error_kind::invalid);
   CHECK(!err.code.empty());
   CHECK(!err.message.empty());
   return err;
@@ -258,7 +258,7 @@ TEST_CASE("alerting: check_trigger fills defaults and refuses what it does not k
     auto c = obj(text);
     auto err = check_trigger(kind, c);
     if (!err) return "(accepted)";
-    CHECK(err->status == 400);
+    CHECK(err->kind == error_kind::invalid);
     return err->field;
   };
   CHECK(field("cpu_high", "{}") == "trigger_kind");

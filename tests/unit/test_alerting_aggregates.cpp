@@ -18,7 +18,8 @@ struct harness {
   std::string stream;
   json::object state = k.initial();
   decision run(std::string name, json::object body) {
-    auto d = k.decide(state, stream, {std::move(name), std::move(body), "test", beampipe::testing::next_id()});
+    auto d = k.decide(state, stream,
+                      {std::move(name), std::move(body), "test", beampipe::testing::next_id()});
     beampipe::testing::check_decided(d);
     for (auto& e : d.events) k.apply(state, e.type, e.data, "2026-11-29T00:00:00Z");
     return d;
@@ -51,7 +52,7 @@ TEST_CASE("alerting: channel names are unique; updates record only changes") {
   REQUIRE(secret_only.events.size() == 1);
   CHECK(secret_only.events[0].data.at("changed") == json::array{"secret"});
   REQUIRE_FALSE(h.run("delete", {{"uuid", kChannel}}).error);
-  CHECK(h.run("delete", {{"uuid", kChannel}}).error->status == 404);
+  CHECK(h.run("delete", {{"uuid", kChannel}}).error->kind == error_kind::not_found);
   CHECK_FALSE(create(kChannel, "ops").error);  // the name is free again
 }
 
@@ -106,7 +107,7 @@ TEST_CASE("alerting: a rule fires once per trigger and keeps its cooldown") {
   CHECK(fire("0190a000-0000-7000-8000-0000000000e4", "2026-11-30T00:00:00Z").error->code ==
         "rule_disabled");
   REQUIRE_FALSE(h.run("delete", {}).error);
-  CHECK(h.run("update", {{"enabled", true}}).error->status == 404);
+  CHECK(h.run("update", {{"enabled", true}}).error->kind == error_kind::not_found);
 }
 
 TEST_CASE("alerting: rule fields are checked and named") {

@@ -15,7 +15,8 @@ struct session {
   json::object state = k.initial();
   std::string stream = auth_session_stream_id("0190f0a0-0000-7000-8000-00000000000f");
   decision run(std::string name, json::object body) {
-    auto d = k.decide(state, stream, {std::move(name), std::move(body), "test", beampipe::testing::next_id()});
+    auto d = k.decide(state, stream,
+                      {std::move(name), std::move(body), "test", beampipe::testing::next_id()});
     beampipe::testing::check_decided(d);
     for (auto& e : d.events) k.apply(state, e.type, e.data, "2026-11-01T00:00:00Z");
     return d;
@@ -25,7 +26,8 @@ struct session {
 
 TEST_CASE("auth session: start, rotate, reuse revokes the family") {
   session s;
-  CHECK(s.run("rotate", {{"presented_jti", "r1"}, {"refresh_jti", "r2"}}).error->status == 401);
+  CHECK(s.run("rotate", {{"presented_jti", "r1"}, {"refresh_jti", "r2"}}).error->kind ==
+        error_kind::unauthenticated);
   auto started = s.run("start", {{"user_uuid", "0190f0a0-0000-7000-8000-000000000001"},
                                  {"username", "ada"},
                                  {"refresh_jti", "r1"},
@@ -61,5 +63,6 @@ TEST_CASE("auth session: logout revokes once") {
   auto out = s.run("revoke", {{"reason", "logout"}});
   REQUIRE(out.events.size() == 1);
   CHECK(out.events[0].data.at("reason") == "logout");
-  CHECK(s.run("rotate", {{"presented_jti", "r1"}, {"refresh_jti", "r2"}}).error->status == 401);
+  CHECK(s.run("rotate", {{"presented_jti", "r1"}, {"refresh_jti", "r2"}}).error->kind ==
+        error_kind::unauthenticated);
 }

@@ -95,7 +95,7 @@ TEST_CASE("execution decider refuses what the ledger forbids") {
   k.apply(st, d.events[0].type, d.events[0].data, "");
   auto bad = k.decide(st, "execution-0190", {"start", {}, "t"});
   REQUIRE(bad.error);
-  CHECK(bad.error->status == 409);
+  CHECK(bad.error->kind == error_kind::conflict);
   CHECK(bad.error->code == "execute_not_requested");
   auto profile = create;
   profile.body["deployment_profile_id"] = "not-a-uuid";
