@@ -1,5 +1,8 @@
 #include "projections/source_registry/queries.hpp"
 
+#include <map>
+
+#include "store/db.hpp"
 #include "util/json.hpp"
 
 namespace beampipe::projections::source_registry {
@@ -134,6 +137,118 @@ std::optional<std::string> outstanding_request(pqxx::transaction_base& tx,
       "SELECT discovery_request_id::text FROM source_registry WHERE uuid = $1::uuid", source_uuid);
   if (r.empty() || r[0][0].is_null()) return std::nullopt;
   return r[0][0].as<std::string>();
+}
+
+namespace {
+
+const char* kSourceRow =
+    "SELECT json_build_object('uuid', uuid, 'project_module', project_module, 'source_identifier', "
+    "source_identifier, 'enabled', enabled, 'created_at', created_at, 'updated_at', updated_at, "
+    "'last_checked_at', last_checked_at, 'last_attempted_at', last_attempted_at, "
+    "'stale_after_hours', stale_after_hours, 'discovery_signature', discovery_signature, "
+    "'last_executed_discovery_signature', last_executed_discovery_signature, "
+    "'discovery_claim_token', discovery_claim_token, "
+    "'discovery_claim_expires_at', discovery_claim_expires_at, "
+    "'workflow_run_pending', workflow_run_pending, "
+    "'workflow_run_pending_at', workflow_run_pending_at, "
+    "'workflow_claim_token', workflow_claim_token, 'workflow_claimed_at', workflow_claimed_at, "
+    "'workflow_claim_expires_at', workflow_claim_expires_at, "
+    "'discovery_request_id', discovery_request_id, 'last_discovery_error', last_discovery_error, "
+    "'discovery_truncated', discovery_truncated, "
+    "'execution_failures_in_row', coalesce(execution_failures_in_row, 0), "
+    "'automation_retry_at', automation_retry_at)";
+
+// never (not yet discovered), requested (a request is outstanding), checked (the last
+// discovery succeeded), failed (the last attempt failed).
+const std::map<std::string, std::string, std::less<>>& discovery_states() {
+  static const std::map<std::string, std::string, std::less<>> states = {
+      {"never",
+       "discovery_request_id IS NULL AND last_checked_at IS NULL AND last_discovery_error IS NULL"},
+      {"requested", "discovery_request_id IS NOT NULL"},
+      {"checked",
+       "discovery_request_id IS NULL AND last_checked_at IS NOT NULL AND last_discovery_error IS "
+       "NULL"},
+      {"failed", "discovery_request_id IS NULL AND last_discovery_error IS NOT NULL"}};
+  return states;
+}
+
+std::vector<std::string> texts(const pqxx::result& r) {
+  std::vector<std::string> out;
+  out.reserve(r.size());
+  for (const auto& row : r) out.push_back(row[0].as<std::string>());
+  return out;
+}
+
+}  // namespace
+
+std::optional<boost::json::object> find(pqxx::transaction_base& tx,
+                                        const std::string& source_uuid) {
+  std::string sql = kSourceRow;
+  sql.append(" FROM source_registry WHERE uuid = $1::uuid AND NOT deleted");
+  auto r = tx.exec_params(sql, source_uuid);
+  if (r.empty()) return std::nullopt;
+  return util::parse_stored(r[0][0].c_str()).as_object();
+}
+
+bool is_discovery_state(std::string_view state) { return discovery_states().count(state) > 0; }
+
+store::page_rows list(pqxx::transaction_base& tx, const list_filter& f, int64_t limit,
+                      int64_t offset) {
+  std::string from =
+      " FROM source_registry WHERE NOT deleted AND ($1 = '' OR project_module = $1) "
+      "AND ($2 = '' OR enabled = ($2 = 'true')) AND ($3 = '' OR workflow_run_pending = ($3 = "
+      "'true'))";
+  if (auto it = discovery_states().find(f.discovery_state); it != discovery_states().end())
+    from.append(" AND ").append(it->second);
+  auto b = [](const std::optional<bool>& v) { return v ? (*v ? "true" : "false") : ""; };
+  return store::read_page(tx, kSourceRow, from, "ORDER BY created_at DESC, uuid",
+                          {f.project_module, b(f.enabled), b(f.pending)}, limit, offset);
+}
+
+std::vector<std::string> enabled_identifiers(pqxx::transaction_base& tx,
+                                             const std::string& project_module) {
+  return texts(tx.exec_params(
+      "SELECT source_identifier FROM source_registry WHERE project_module = $1 AND enabled AND "
+      "NOT deleted ORDER BY created_at",
+      project_module));
+}
+
+std::vector<std::string> registered_identifiers(pqxx::transaction_base& tx,
+                                                const std::string& project_module,
+                                                const std::vector<std::string>& identifiers) {
+  return texts(
+      tx.exec_params("SELECT source_identifier FROM source_registry WHERE project_module = $1 AND "
+                     "source_identifier = ANY($2::text[]) AND NOT deleted",
+                     project_module, store::pg_text_array(identifiers)));
+}
+
+std::optional<int64_t> pending_for_seconds(pqxx::transaction_base& tx,
+                                           const std::string& source_uuid) {
+  auto r = tx.exec_params(
+      "SELECT greatest(0, floor(extract(epoch FROM now() - workflow_run_pending_at)))::bigint "
+      "FROM source_registry WHERE uuid = $1::uuid AND workflow_run_pending AND "
+      "workflow_run_pending_at IS NOT NULL",
+      source_uuid);
+  if (r.empty() || r[0][0].is_null()) return std::nullopt;
+  return r[0][0].as<int64_t>();
+}
+
+boost::json::array discovery_state_counts(pqxx::transaction_base& tx) {
+  auto r = tx.exec(
+      "SELECT coalesce(json_agg(t), '[]') FROM ("
+      "SELECT CASE WHEN NOT enabled THEN 'disabled' "
+      "WHEN discovery_request_id IS NOT NULL AND discovery_retry_at IS NOT NULL THEN 'retrying' "
+      "WHEN discovery_request_id IS NOT NULL THEN 'discovering' "
+      "WHEN last_discovery_error IS NOT NULL THEN 'failed' "
+      "WHEN last_checked_at IS NOT NULL THEN 'discovered' "
+      "ELSE 'never_discovered' END AS state, count(*) AS n "
+      "FROM source_registry GROUP BY 1) t");
+  return util::parse_stored(r[0][0].c_str()).as_array();
+}
+
+int64_t pending_run_count(pqxx::transaction_base& tx) {
+  return tx.exec("SELECT count(*) FROM source_registry WHERE workflow_run_pending")[0][0]
+      .as<int64_t>();
 }
 
 }  // namespace beampipe::projections::source_registry

@@ -1,14 +1,16 @@
 #pragma once
 // The source_registry read model's queries (spec §1.1): the only SQL against the table outside
-// its projection. The workers and the scheduler ask these questions; the API's listings are
-// next to move here.
+// its projection. The API, the workers and the scheduler ask these questions.
+#include <boost/json.hpp>
 #include <cstdint>
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "domain/readiness.hpp"
+#include "store/paging.hpp"
 
 namespace beampipe::projections::source_registry {
 
@@ -72,5 +74,38 @@ pending_backlog_row pending_backlog(pqxx::transaction_base& tx,
 // The source's outstanding discovery request, if any.
 std::optional<std::string> outstanding_request(pqxx::transaction_base& tx,
                                                const std::string& source_uuid);
+
+// --- what the API answers: SourceRead rows (api_schemas.cpp) ---
+
+// A registered, not deleted source.
+std::optional<boost::json::object> find(pqxx::transaction_base& tx, const std::string& source_uuid);
+
+struct list_filter {
+  std::string project_module;  // empty: every project
+  std::optional<bool> enabled;
+  std::optional<bool> pending;  // waiting for an execution
+  std::string discovery_state;  // never | requested | checked | failed; empty: any
+};
+// The discovery states a listing filters on.
+bool is_discovery_state(std::string_view state);
+// Newest first.
+store::page_rows list(pqxx::transaction_base& tx, const list_filter& filter, int64_t limit,
+                      int64_t offset);
+
+// A project's enabled sources, in the order they were registered.
+std::vector<std::string> enabled_identifiers(pqxx::transaction_base& tx,
+                                             const std::string& project_module);
+// Which of `identifiers` are registered (and not deleted) in the project.
+std::vector<std::string> registered_identifiers(pqxx::transaction_base& tx,
+                                                const std::string& project_module,
+                                                const std::vector<std::string>& identifiers);
+// How long the source has waited for an execution, in whole seconds; none when it does not.
+std::optional<int64_t> pending_for_seconds(pqxx::transaction_base& tx,
+                                           const std::string& source_uuid);
+
+// Sources by discovery state ([{state, n}]: disabled, retrying, discovering, failed,
+// discovered, never_discovered) and how many wait for an execution: the metrics' gauges.
+boost::json::array discovery_state_counts(pqxx::transaction_base& tx);
+int64_t pending_run_count(pqxx::transaction_base& tx);
 
 }  // namespace beampipe::projections::source_registry

@@ -1,7 +1,7 @@
 #include "api/paging.hpp"
 
 #include "api/handler_support.hpp"
-#include "util/json.hpp"
+#include "store/paging.hpp"
 
 namespace beampipe::api {
 namespace json = boost::json;
@@ -16,34 +16,11 @@ page_request page_params(const request& req, int64_t default_limit, int64_t max_
 page_result query_page(app_context& ctx, const std::string& select, const std::string& from,
                        const std::string& order, const std::vector<std::string>& filters,
                        const page_request& page) {
-  auto n = filters.size();
-  // Appended piecewise: GCC 12 misreports long std::string operator+ chains under -O2.
-  std::string sql = select;
-  sql.append(", count(*) OVER () ").append(from).append(" ").append(order);
-  sql.append(" LIMIT $").append(std::to_string(n + 1)).append("::bigint OFFSET $");
-  sql.append(std::to_string(n + 2)).append("::bigint");
-  std::vector<std::string> params = filters;
-  params.push_back(std::to_string(page.limit));
-  params.push_back(std::to_string(page.offset));
   page_result out;
-  auto& rows = out.rows;
-  auto& total = out.total;
   store::with_connection(ctx.pool, [&](pqxx::connection& c) {
-    rows.clear();  // with_connection retries on a broken connection
-    total = 0;
     pqxx::read_transaction tx{c};
-    auto r = tx.exec_params(sql, pqxx::prepare::make_dynamic_params(params));
-    for (const auto& row : r) {
-      rows.push_back(util::parse_stored(row[0].c_str()));
-      total = row[1].as<int64_t>();
-    }
-    // A page past the end has no row to carry the window count.
-    if (r.empty() && page.offset > 0) {
-      std::string count = "SELECT count(*) ";
-      count.append(from);
-      total =
-          tx.exec_params(count, pqxx::prepare::make_dynamic_params(filters))[0][0].as<int64_t>();
-    }
+    auto rows = store::read_page(tx, select, from, order, filters, page.limit, page.offset);
+    out = {std::move(rows.rows), rows.total};  // with_connection may retry: assigned whole
   });
   return out;
 }

@@ -15,6 +15,7 @@
 #include "domain/readiness.hpp"
 #include "events/validity.hpp"
 #include "projections/read_model_names.hpp"
+#include "projections/source_registry/queries.hpp"
 #include "store/event_store.hpp"
 #include "store/leases.hpp"
 #include "store/migrations.hpp"
@@ -27,33 +28,17 @@ namespace json = boost::json;
 
 namespace {
 
-const char* kSourceRow =
-    "SELECT json_build_object('uuid', uuid, 'project_module', project_module, 'source_identifier', "
-    "source_identifier, 'enabled', enabled, 'created_at', created_at, 'updated_at', updated_at, "
-    "'last_checked_at', last_checked_at, 'last_attempted_at', last_attempted_at, "
-    "'stale_after_hours', "
-    "stale_after_hours, 'discovery_signature', discovery_signature, "
-    "'last_executed_discovery_signature', "
-    "last_executed_discovery_signature, 'discovery_claim_token', discovery_claim_token, "
-    "'discovery_claim_expires_at', discovery_claim_expires_at, 'workflow_run_pending', "
-    "workflow_run_pending, "
-    "'workflow_run_pending_at', workflow_run_pending_at, 'workflow_claim_token', "
-    "workflow_claim_token, "
-    "'workflow_claimed_at', workflow_claimed_at, 'workflow_claim_expires_at', "
-    "workflow_claim_expires_at, "
-    "'discovery_request_id', discovery_request_id, 'last_discovery_error', last_discovery_error, "
-    "'discovery_truncated', discovery_truncated, 'execution_failures_in_row', "
-    "coalesce(execution_failures_in_row, 0), 'automation_retry_at', automation_retry_at)";
-
 // ExecutionRead rows (as GET /executions answers them).
 const char* kExecutionRow =
     "SELECT (to_jsonb(x) - 'stream_version') || jsonb_build_object('beampipe_run_record', "
     "x.workflow_manifest->'beampipe_run_record')";
 
 json::object source_or_404(app_context& ctx, const std::string& id) {
-  auto row = query_row(
-      ctx, std::string(kSourceRow) + " FROM source_registry WHERE uuid = $1::uuid AND NOT deleted",
-      id);
+  std::optional<json::object> row;
+  store::with_connection(ctx.pool, [&](pqxx::connection& c) {
+    pqxx::read_transaction tx{c};
+    row = projections::source_registry::find(tx, id);
+  });
   if (!row) fail(404, "not_found", "source not found", "id");
   return *row;
 }
@@ -227,32 +212,25 @@ response post_source(app_context& ctx, request& req) {
 response list_sources(app_context& ctx, request& req) {
   honour_min_position(ctx, req, {projections::model::source_registry});
   auto page = page_params(req, 100, 500);
-  auto enabled = bool_param(req, "enabled");
-  auto pending = bool_param(req, "pending");
-  auto it = req.query.find("project_module");
-  std::string module = it == req.query.end() ? "" : it->second;
-  auto st = req.query.count("discovery_state") ? req.query.at("discovery_state") : "";
-  // Discovery states: never (not yet discovered), requested (a request is outstanding),
-  // checked (last discovery succeeded), failed (last attempt failed).
-  static const std::map<std::string, std::string> states = {
-      {"never",
-       "discovery_request_id IS NULL AND last_checked_at IS NULL AND last_discovery_error IS NULL"},
-      {"requested", "discovery_request_id IS NOT NULL"},
-      {"checked",
-       "discovery_request_id IS NULL AND last_checked_at IS NOT NULL AND last_discovery_error IS "
-       "NULL"},
-      {"failed", "discovery_request_id IS NULL AND last_discovery_error IS NOT NULL"}};
-  if (!st.empty() && !states.count(st))
-    fail(400, "invalid_query", "discovery_state must be one of never, requested, checked, failed",
-         "discovery_state");
-  std::string from =
-      " FROM source_registry WHERE NOT deleted AND ($1 = '' OR project_module = $1) "
-      "AND ($2 = '' OR enabled = ($2 = 'true')) AND ($3 = '' OR workflow_run_pending = ($3 = "
-      "'true'))";
-  if (!st.empty()) from.append(" AND ").append(states.at(st));
-  auto b = [](const std::optional<bool>& v) { return v ? (*v ? "true" : "false") : ""; };
-  return list_page(ctx, kSourceRow, from, "ORDER BY created_at DESC, uuid",
-                   {module, b(enabled), b(pending)}, page);
+  projections::source_registry::list_filter filter;
+  filter.enabled = bool_param(req, "enabled");
+  filter.pending = bool_param(req, "pending");
+  if (auto it = req.query.find("project_module"); it != req.query.end())
+    filter.project_module = it->second;
+  if (auto it = req.query.find("discovery_state"); it != req.query.end()) {
+    filter.discovery_state = it->second;
+    if (!filter.discovery_state.empty() &&
+        !projections::source_registry::is_discovery_state(filter.discovery_state))
+      fail(400, "invalid_query", "discovery_state must be one of never, requested, checked, failed",
+           "discovery_state");
+  }
+  page_result out;
+  store::with_connection(ctx.pool, [&](pqxx::connection& c) {
+    pqxx::read_transaction tx{c};
+    auto rows = projections::source_registry::list(tx, filter, page.limit, page.offset);
+    out = {std::move(rows.rows), rows.total};
+  });
+  return page_response(std::move(out));
 }
 
 response get_source(app_context& ctx, request& req) {
@@ -317,22 +295,19 @@ response discover_sources(app_context& ctx, request& req) {
       idents.emplace_back(v.as_string());
     }
   } else {
-    for (auto& row : query_rows(
-             ctx,
-             "SELECT to_json(source_identifier) FROM source_registry WHERE project_module = $1 "
-             "AND enabled AND NOT deleted ORDER BY created_at",
-             {module}))
-      idents.emplace_back(row.as_string());
+    store::with_connection(ctx.pool, [&](pqxx::connection& c) {
+      pqxx::read_transaction tx{c};
+      idents = projections::source_registry::enabled_identifiers(tx, module);
+    });
   }
   // Only registered sources get a command: an unknown name never loads (or creates) an actor.
   std::set<std::string> known;
   if (one || many)
-    for (auto& row :
-         query_rows(ctx,
-                    "SELECT to_json(source_identifier) FROM source_registry WHERE project_module "
-                    "= $1 AND source_identifier = ANY($2::text[]) AND NOT deleted",
-                    {module, store::pg_text_array(idents)}))
-      known.insert(std::string(row.as_string()));
+    store::with_connection(ctx.pool, [&](pqxx::connection& c) {
+      pqxx::read_transaction tx{c};
+      auto found = projections::source_registry::registered_identifiers(tx, module, idents);
+      known = std::set<std::string>(found.begin(), found.end());
+    });
   else
     known.insert(idents.begin(), idents.end());
   std::vector<actors::command_request> cmds;
@@ -420,13 +395,11 @@ response source_status(app_context& ctx, request& req) {
   bool pending = src.at("workflow_run_pending").as_bool();
   json::value age = nullptr;
   if (pending)
-    for (auto& row : query_rows(
-             ctx,
-             "SELECT to_json(greatest(0, floor(extract(epoch FROM now() - "
-             "workflow_run_pending_at)))::bigint) "
-             "FROM source_registry WHERE uuid = $1::uuid AND workflow_run_pending_at IS NOT NULL",
-             {id}))
-      age = row;
+    store::with_connection(ctx.pool, [&](pqxx::connection& c) {
+      pqxx::read_transaction tx{c};
+      auto seconds = projections::source_registry::pending_for_seconds(tx, id);
+      age = seconds ? json::value(*seconds) : json::value(nullptr);
+    });
   return json_response(
       200, json::object{
                {"uuid", src.at("uuid")},
@@ -760,7 +733,7 @@ response call_as(app_context& ctx, const router& routes, const principal& who, r
 }
 
 namespace {
-// Gauges over the read models, one round trip per scrape: jobs by kind and status
+// Gauges over the read models, in one read transaction per scrape: jobs by kind and status
 // (job_status_now, as GET /jobs and /ready), the queue's depth and oldest age (jobs waiting
 // for a worker), sources by discovery state, executions by status.
 void collect_read_model_gauges(app_context& ctx, std::string& out) {
@@ -774,16 +747,6 @@ SELECT json_build_object(
   'queued', (SELECT count(*) FROM jobs_now WHERE status_now = 'queued'),
   'oldest_queued', (SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0)
                     FROM jobs_now WHERE status_now = 'queued'),
-  'sources', (SELECT coalesce(json_agg(t), '[]') FROM (
-     SELECT CASE WHEN NOT enabled THEN 'disabled'
-                 WHEN discovery_request_id IS NOT NULL AND discovery_retry_at IS NOT NULL
-                   THEN 'retrying'
-                 WHEN discovery_request_id IS NOT NULL THEN 'discovering'
-                 WHEN last_discovery_error IS NOT NULL THEN 'failed'
-                 WHEN last_checked_at IS NOT NULL THEN 'discovered'
-                 ELSE 'never_discovered' END AS state, count(*) AS n
-     FROM source_registry GROUP BY 1) t),
-  'pending_runs', (SELECT count(*) FROM source_registry WHERE workflow_run_pending),
   'executions', (SELECT coalesce(json_agg(t), '[]') FROM (
      SELECT status, count(*) AS n FROM batch_execution_record GROUP BY 1) t),
   'stuck', (SELECT coalesce(json_agg(t), '[]') FROM (
@@ -801,6 +764,8 @@ SELECT json_build_object(
       std::string sql = kQuery;
       sql.replace(sql.find("%HEARTBEAT%"), 11, std::to_string(3 * ctx.heartbeat_every.count()));
       g = util::parse_stored(tx.exec(sql)[0][0].c_str()).as_object();
+      g["sources"] = projections::source_registry::discovery_state_counts(tx);
+      g["pending_runs"] = projections::source_registry::pending_run_count(tx);
     });
   } catch (const std::exception& e) {
     spdlog::warn("metrics: read-model gauges unavailable: {}", e.what());
