@@ -613,6 +613,16 @@ decision decide_observe(const json::object& s, const command& c) {
   if (str(s, "scheduler_name") == "slurm" && axes.scheduler == "succeeded" &&
       axes.daliuge == "not_created")
     axes.daliuge = "finished";
+  // A job found by name that has already ended is never polled by its id again: what the
+  // lookup saw confirms it (else the run would end with its submission still uncertain).
+  if (f.adoption && f.adoption->first && axes.submission == "uncertain") {
+    auto ended = [](std::string_view v, std::initializer_list<std::string_view> states) {
+      return std::find(states.begin(), states.end(), v) != states.end();
+    };
+    if (ended(axes.daliuge, {"finished", "failed", "cancelled"}) ||
+        ended(axes.scheduler, {"succeeded", "failed", "cancelled", "timed_out"}))
+      axes.submission = "submitted";
+  }
   std::string raw = str(b, "raw_state"), reason = recorded_text(str(b, "reason"), 500);
   // HEAD escalates a run that outlived its polling budget to an operator instead of failing
   // it: the backend may still finish it.

@@ -564,3 +564,18 @@ TEST_CASE("sources are finalized once, and only after the run ended") {
   CHECK(h.state.at("sources_finalized") == true);
   CHECK(h.run("finalize_sources").events.empty());
 }
+
+TEST_CASE("a job found by name that already ended confirms its submission") {
+  harness h;
+  h.intended();
+  REQUIRE_FALSE(h.run("submission_uncertain", {{"error", "connection reset after deploy"}}).error);
+  REQUIRE_FALSE(h.run("observe", {{"adopt_scheduler_job_id", "BeampipeExecution-x"},
+                                  {"scheduler_name", "daliuge"},
+                                  {"kind", "daliuge_session"},
+                                  {"daliuge_state", "finished"},
+                                  {"raw_state", "FINISHED"},
+                                  {"lookup", json::object{{"outcome", "found"}}}})
+                    .error);
+  CHECK(h.s("status") == "completed");
+  CHECK(h.s("submission_state") == "submitted");  // no poll by id will ever follow
+}
