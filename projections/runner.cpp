@@ -18,12 +18,13 @@ void projection_watch::add_group(const std::string& group, const names& projecti
   for (const auto& p : projections) g.cps.push_back({p, {}});
 }
 
-void projection_watch::publish(const std::string& group, std::vector<checkpoint> cps,
-                               int64_t head) {
+void projection_watch::publish(const std::string& group, std::vector<checkpoint> cps, int64_t head,
+                               bool applied_events) {
   {
     std::lock_guard lk(mu_);
     auto& g = groups_[group];
     g.cps = std::move(cps);
+    if (applied_events) g.failure.clear();
     head_ = std::max(head_, head);
   }
   cv_.notify_all();
@@ -241,7 +242,7 @@ void runner::run() {
         listener = std::make_unique<wakeup>(*conn);
       }
       while (!stop_ && engine_->step(*conn, batch_size_) > 0) {
-        watch_.publish(group_, engine_->checkpoints(*conn), store::head_position(*conn));
+        watch_.publish(group_, engine_->checkpoints(*conn), store::head_position(*conn), true);
       }
       auto cps = engine_->checkpoints(*conn);
       watch_.publish(group_, cps, store::head_position(*conn));

@@ -30,7 +30,11 @@ class projection_watch {
   // A runner announces its group and the projections in it before it publishes anything, so
   // a wait never counts a group that has not reported yet as caught up.
   void add_group(const std::string& group, const names& projections);
-  void publish(const std::string& group, std::vector<checkpoint> cps, int64_t head);
+  // `applied_events`: the group just applied events, so a failure it reported is over. It is
+  // cleared under the same lock that moves the checkpoints: a wait that sees the new position
+  // never sees the old failure.
+  void publish(const std::string& group, std::vector<checkpoint> cps, int64_t head,
+               bool applied_events = false);
   // Waits (bounded) for `target`; ends at once when a runner it needs fails, or on shutdown.
   wait_result wait_for(events::read_position target, std::chrono::steady_clock::time_point deadline,
                        const names& only = {});

@@ -77,7 +77,9 @@ try:
     kinds = [e["event_type"] for e in evs if e["event_type"].startswith("discovery.")]
     c.eq("outcomes in order (newest first)", kinds,
          ["discovery.unchanged", "discovery.requested", "discovery.changed", "discovery.requested"])
-    c.eq("unchanged is never pending", evs[0]["payload"]["workflow_run_pending"], False)
+    # Newest first; other events (readiness, pending) may follow the outcome.
+    unchanged = next(e for e in evs if e["event_type"] == "discovery.unchanged")
+    c.eq("unchanged is never pending", unchanged["payload"]["workflow_run_pending"], False)
     # Each request got exactly one outcome, correlated by its request id.
     req_ids = [e["correlation_id"] for e in evs if e["event_type"] == "discovery.requested"]
     out_ids = [e["correlation_id"] for e in evs if e["event_type"] in ("discovery.changed", "discovery.unchanged")]
