@@ -15,6 +15,9 @@
 #include "domain/aggregates.hpp"
 #include "domain/alerting.hpp"
 #include "domain/redaction.hpp"
+#include "projections/execution_ledger/queries.hpp"
+#include "projections/jobs/queries.hpp"
+#include "projections/provenance/queries.hpp"
 #include "projections/source_registry/queries.hpp"
 #include "store/channel_secrets.hpp"
 #include "store/db.hpp"
@@ -218,26 +221,13 @@ struct alert_worker::impl {
       auto window = config.contains("window_minutes")
                         ? config.at("window_minutes").to_number<int64_t>()
                         : int64_t{120};
-      auto r = tx.exec_params(
-          "SELECT count(*) FROM provenance_events WHERE event_type = 'discovery.changed' AND "
-          "occurred_at > now() - make_interval(mins => $2::int) AND "
-          "($1::text IS NULL OR project_module = $1)",
-          pm, window);
-      m.discovery_changes = r[0][0].as<int64_t>();
+      m.discovery_changes = projections::provenance::discovery_changes_within(tx, pm, window);
     } else if (kind == "queue_depth") {
-      auto r = tx.exec_params(
-          "SELECT count(*) FROM jobs j LEFT JOIN job_leases l ON l.job_id = j.id WHERE "
-          "job_status_now(j.status, l.state, l.expires_at) = 'queued' AND "
-          "($1::text IS NULL OR j.project_module = $1)",
-          pm);
-      m.queue_depth = r[0][0].as<int64_t>();
+      m.queue_depth = projections::jobs::queued(tx, pm);
     } else if (kind == "projection_lag") {
       m.projection_lag = opts.projection_lag ? opts.projection_lag() : 0;
     } else if (kind == "execution_stuck") {
-      auto r = tx.exec_params(
-          "SELECT count(*) FROM execution_stuck WHERE ($1::text IS NULL OR project_module = $1)",
-          pm);
-      m.stuck_executions = r[0][0].as<int64_t>();
+      m.stuck_executions = projections::execution_ledger::stuck_count(tx, pm);
     } else if (kind == "dependency_down") {
       if (opts.dependencies) m.dependencies_up = opts.dependencies();
     }

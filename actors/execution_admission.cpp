@@ -7,6 +7,7 @@
 #include "domain/discovery.hpp"
 #include "domain/project_config.hpp"
 #include "domain/readiness.hpp"
+#include "projections/execution_ledger/queries.hpp"
 #include "projections/source_registry/queries.hpp"
 #include "util/hash.hpp"
 #include "util/ids.hpp"
@@ -216,12 +217,8 @@ execution_admission admit_execution(store::connection_pool& pool, const json::ob
              by_name ? "deployment_profile_name" : "deployment_profile_id");
     // Profile concurrency ([HEAD] §12.11): every non-terminal run counts.
     if (auto limit = util::get_int(profile, "max_concurrent_executions")) {
-      auto n = tx.exec_params(
-                     "SELECT count(*) FROM batch_execution_record WHERE deployment_profile_id = "
-                     "$1::uuid "
-                     "AND status NOT IN ('completed','failed','cancelled','not_submitted')",
-                     std::string(profile.at("uuid").as_string()))[0][0]
-                   .as<int64_t>();
+      auto n = projections::execution_ledger::in_flight_for_profile(
+          tx, std::string(profile.at("uuid").as_string()));
       if (n >= *limit)
         reject(409, "profile_concurrency_limit",
                "deployment profile '" + std::string(profile.at("name").as_string()) +

@@ -26,6 +26,7 @@
 #include "domain/project_config.hpp"
 #include "domain/readiness.hpp"
 #include "domain/redaction.hpp"
+#include "projections/execution_ledger/queries.hpp"
 #include "projections/source_registry/queries.hpp"
 #include "store/artifact_store.hpp"
 #include "util/hash.hpp"
@@ -36,6 +37,7 @@
 
 namespace beampipe::actors {
 namespace json = boost::json;
+namespace ledger = beampipe::projections::execution_ledger;
 using clock = std::chrono::steady_clock;
 
 namespace {
@@ -139,18 +141,10 @@ struct execution_worker::impl {
   // ------------------------------------------------------------------ reads
 
   std::optional<json::object> load_row(const std::string& id) {
-    std::optional<json::object> out;
-    store::with_connection(pool, [&](pqxx::connection& c) {
+    return store::with_connection(pool, [&](pqxx::connection& c) {
       pqxx::read_transaction tx{c};
-      auto r = tx.exec_params(
-          "SELECT to_jsonb(x)::text, (extract(epoch FROM x.created_at) * 1000)::bigint "
-          "FROM batch_execution_record x WHERE uuid = $1::uuid",
-          id);
-      if (r.empty()) return;
-      out = json::parse(r[0][0].c_str()).as_object();
-      (*out)["created_at_ms"] = r[0][1].as<int64_t>();
+      return ledger::row(tx, id);
     });
-    return out;
   }
 
   // The pinned profile snapshot of a run, parsed once per distinct snapshot (many runs share
@@ -177,22 +171,10 @@ struct execution_worker::impl {
 
   // The columns a poll needs, for many runs in one read.
   std::vector<json::object> load_poll_rows(const std::vector<std::string>& ids) {
-    std::vector<json::object> out;
-    std::string list = "{";
-    for (size_t i = 0; i < ids.size(); ++i) list += (i ? "," : "") + ids[i];
-    list += "}";
-    store::with_connection(pool, [&](pqxx::connection& c) {
+    return store::with_connection(pool, [&](pqxx::connection& c) {
       pqxx::read_transaction tx{c};
-      for (const auto& r : tx.exec_params(
-               "SELECT jsonb_build_object('uuid', uuid, 'daliuge_session_id', daliuge_session_id, "
-               "'scheduler_job_id', scheduler_job_id, 'remote_session_dir', remote_session_dir, "
-               "'submission_intent_at', submission_intent_at, 'deployment_profile_snapshot', "
-               "deployment_profile_snapshot)::text FROM batch_execution_record "
-               "WHERE uuid = ANY($1::uuid[])",
-               list))
-        out.push_back(json::parse(r[0].c_str()).as_object());
+      return ledger::poll_rows(tx, ids);
     });
-    return out;
   }
 
   // ------------------------------------------------------------------ scan
@@ -210,39 +192,20 @@ struct execution_worker::impl {
     }
   }
 
-  struct work_row {
-    std::string id, status, submission, phase, scheduler_job_id, job_id;
-    bool execute_requested = false, cancel_requested = false, orphaned = false;
-    int64_t version = 0;
-    std::string backend_kind;    // rest_remote | slurm_remote, from the intent
-    std::string correlation_id;  // of the request that asked for the run
-    std::string target;          // the intent's target fingerprint
+  struct work_row : ledger::work_item {
+    bool orphaned = false;
   };
 
   void scan() {
     std::vector<work_row> rows;
     store::with_connection(pool, [&](pqxx::connection& c) {
       pqxx::read_transaction tx{c};
-      auto r = tx.exec(
-          "SELECT uuid::text, status, submission_state, coalesce(execution_phase, ''), "
-          "coalesce(scheduler_job_id, ''), execute_request IS NOT NULL, cancel_requested, "
-          "stream_version, "
-          "coalesce(submission_node, ''), coalesce(submission_deadline_at < now(), false), "
-          "coalesce(backend_kind, ''), coalesce(execute_request->>'job_id', ''), "
-          "coalesce(execute_request->>'correlation_id', ''), coalesce(target_fingerprint, '') "
-          "FROM batch_execution_record WHERE status NOT IN "
-          "('completed','failed','cancelled','not_submitted') OR NOT sources_finalized "
-          "ORDER BY updated_at LIMIT 500");
-      for (const auto& row : r) {
-        work_row w{row[0].as<std::string>(), row[1].as<std::string>(),  row[2].as<std::string>(),
-                   row[3].as<std::string>(), row[4].as<std::string>(),  row[11].as<std::string>(),
-                   row[5].as<bool>(),        row[6].as<bool>(),         false,
-                   row[7].as<int64_t>(),     row[10].as<std::string>(), row[12].as<std::string>(),
-                   row[13].as<std::string>()};
+      for (auto& item : ledger::needing_work(tx, 500)) {
+        work_row w{std::move(item)};
         // An in-flight submission is orphaned when the process that recorded it is gone, or
         // when its deadline has passed.
         if (w.submission == "in_flight")
-          w.orphaned = row[9].as<bool>() || owner_gone(row[8].as<std::string>());
+          w.orphaned = w.submission_deadline_passed || owner_gone(w.submission_node);
         if (!w.correlation_id.empty()) {
           std::lock_guard lk(mu);
           correlations[w.id] = w.correlation_id;

@@ -17,6 +17,7 @@
 #include "domain/canonical_json.hpp"
 #include "domain/execution_fsm.hpp"
 #include "domain/project_config.hpp"
+#include "projections/execution_ledger/queries.hpp"
 #include "projections/source_registry/queries.hpp"
 #include "store/db.hpp"
 #include "util/ids.hpp"
@@ -67,11 +68,7 @@ command_request make_request(std::string stream, std::string name, json::object 
 // have not submitted yet (the jobs queue of the spec, as this design keeps it).
 int64_t queue_depth(pqxx::read_transaction& tx) {
   return projections::source_registry::outstanding_discovery_requests(tx) +
-         tx.exec(
-               "SELECT count(*) FROM batch_execution_record WHERE execute_request IS NOT NULL "
-               " AND submission_state = 'not_started' "
-               " AND status NOT IN ('completed','failed','cancelled','not_submitted')")[0][0]
-             .as<int64_t>();
+         projections::execution_ledger::queued_execute_requests(tx);
 }
 
 json::object discovery_tick(tick_context& ctx, const std::string& module,
@@ -163,20 +160,15 @@ json::object execution_tick(tick_context& ctx, const std::string& module, const 
     }
     std::vector<domain::execution_snapshot> running;
     std::set<std::string> claimed;  // sources of runs still in flight
-    for (const auto& row :
-         tx.exec("SELECT project_module, deployment_profile_id::text, status, sources::text "
-                 "FROM batch_execution_record WHERE status NOT IN "
-                 "('completed','failed','cancelled','not_submitted')")) {
+    for (auto& run : projections::execution_ledger::in_flight(tx)) {
       domain::execution_snapshot e;
-      e.project_module = row[0].as<std::string>();
-      if (!row[1].is_null()) e.deployment_profile_id = row[1].as<std::string>();
-      e.status = domain::parse_execution_status(row[2].as<std::string>())
-                     .value_or(domain::execution_status::pending);
-      running.push_back(e);
-      auto sources = json::parse(row[3].c_str());  // keep it alive while iterating
+      e.project_module = std::move(run.project_module);
+      e.deployment_profile_id = std::move(run.deployment_profile_id);
+      e.status =
+          domain::parse_execution_status(run.status).value_or(domain::execution_status::pending);
       if (e.project_module == module)
-        for (const auto& s : sources.as_array())
-          claimed.insert(std::string(s.as_object().at("source_identifier").as_string()));
+        claimed.insert(run.source_identifiers.begin(), run.source_identifiers.end());
+      running.push_back(std::move(e));
     }
     auto counts = domain::count_executions_in_flight(running, module, profile_id);
     in.global_in_flight = counts.global;

@@ -8,6 +8,7 @@
 #include "api/route_table.hpp"
 #include "domain/aggregates.hpp"
 #include "domain/project_config.hpp"
+#include "projections/provenance/queries.hpp"
 #include "projections/read_model_names.hpp"
 #include "util/ids.hpp"
 
@@ -127,14 +128,11 @@ response get_contract(app_context& ctx, request& req) {
 
 response project_events(app_context& ctx, request& req) {
   honour_min_position(ctx, req, {projections::model::provenance});
-  return list_page(ctx,
-                   "SELECT json_build_object('id', id, 'occurred_at', occurred_at, 'event_type', "
-                   "event_type, 'project_module', project_module, 'source_identifier', "
-                   "source_identifier, 'execution_id', execution_id, 'actor', actor, "
-                   "'correlation_id', correlation_id, 'payload', payload)",
-                   " FROM provenance_events WHERE project_module = $1",
-                   "ORDER BY occurred_at DESC, position DESC", {req.path_params.at("module")},
-                   page_params(req, 50, 500));
+  auto page = page_params(req, 50, 500);
+  const auto& module = req.path_params.at("module");
+  return page_response(read_model(ctx, [&](auto& tx) {
+    return projections::provenance::for_project(tx, module, page.limit, page.offset);
+  }));
 }
 
 json::object profile_or_404(app_context& ctx, const std::string& id) {

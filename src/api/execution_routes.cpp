@@ -1,7 +1,6 @@
 // Executions (§9.3, §9.5 [HEAD]): admission with its pins and Idempotency-Key, execute,
-// cancel, retry, and the ledger views. Writes go to the execution aggregate; reads come from
-// the batch_execution_record, execution_observations, execution_artifacts and
-// provenance_events read models.
+// cancel, retry, and the ledger views. Writes go to the execution aggregate; reads ask the
+// slices of the execution ledger, the execution details and provenance.
 #include <set>
 
 #include "actors/execution_admission.hpp"
@@ -18,6 +17,9 @@
 #include "domain/project_config.hpp"
 #include "domain/readiness.hpp"
 #include "domain/redaction.hpp"
+#include "projections/execution_details/queries.hpp"
+#include "projections/execution_ledger/queries.hpp"
+#include "projections/provenance/queries.hpp"
 #include "projections/read_model_names.hpp"
 #include "store/artifact_store.hpp"
 #include "util/hash.hpp"
@@ -34,25 +36,10 @@ namespace {
 // same aggregate, which compares the request hashes.
 constexpr const char* kIdempotencyNamespace = "6b0f3d52-7c1e-4a8b-b2d9-0e4f5a6c7d81";
 
-// ExecutionRead: the ledger row without bookkeeping columns, plus the run record at top level.
-const char* kExecutionRead =
-    "SELECT (to_jsonb(x) - 'stream_version' - 'created_at_ms') || "
-    "jsonb_build_object('beampipe_run_record', "
-    "x.workflow_manifest->'beampipe_run_record') FROM batch_execution_record x";
-
-// Manifests, run records and error texts quote archive URLs and backend messages, which may
-// carry a credential: the API never shows one ([HEAD] §9.4).
-void redact_execution(json::object& row) {
-  for (const char* k : {"workflow_manifest", "beampipe_run_record", "last_error",
-                        "scheduler_reason", "deployment_profile_snapshot"})
-    if (auto it = row.find(k); it != row.end()) domain::redact_json(it->value());
-}
-
 json::object execution_or_404(app_context& ctx, const std::string& id) {
-  auto row = query_row(ctx, std::string(kExecutionRead) + " WHERE uuid = $1::uuid", id);
+  auto row = read_model(ctx, [&](auto& tx) { return projections::execution_ledger::find(tx, id); });
   if (!row) fail(404, "not_found", "execution not found", "id");
   auto& r = *row;
-  redact_execution(r);
   // §8.1 operator debug fields.
   auto text = [&](const char* k) { return util::get_string_or(r, k, ""); };
   const auto& snap = r.contains("deployment_profile_snapshot") ? r.at("deployment_profile_snapshot")
@@ -85,13 +72,6 @@ json::object execution_or_404(app_context& ctx, const std::string& id) {
   return r;
 }
 
-const char* kProvenanceRow =
-    "SELECT json_build_object('id', id, 'occurred_at', occurred_at, 'event_type', event_type, "
-    "'project_module', "
-    "project_module, 'source_identifier', source_identifier, 'execution_id', execution_id, "
-    "'actor', actor, "
-    "'correlation_id', correlation_id, 'payload', payload)";
-
 // 1–128 visible ASCII characters, no whitespace (§9.5).
 std::optional<std::string> idempotency_key(const request& req) {
   auto key = req.header("idempotency-key");
@@ -123,11 +103,10 @@ response post_execution(app_context& ctx, request& req) {
   if (key) {
     // A replay answers from the stored execution without re-running admission, whose
     // answers (readiness, concurrency) may have changed since.
-    if (auto existing = query_row(ctx,
-                                  "SELECT json_build_object('sha', create_request_sha256) FROM "
-                                  "batch_execution_record WHERE uuid = $1::uuid",
-                                  id)) {
-      if (util::get_string_or(*existing, "sha", "") != sha)
+    if (auto existing = read_model(ctx, [&](auto& tx) {
+          return projections::execution_ledger::create_request_sha256(tx, id);
+        })) {
+      if (*existing != sha)
         fail(409, "idempotency_conflict",
              "Idempotency-Key was already used for a different execution request",
              "Idempotency-Key");
@@ -189,22 +168,11 @@ response list_executions(app_context& ctx, request& req) {
   auto mod = q("project_module"), status = q("status"), scheduler = q("scheduler_name");
   if (!status.empty() && !domain::parse_execution_status(status))
     fail(400, "invalid_query", "unknown status '" + status + "'", "status");
-  const std::string where =
-      " WHERE ($1 = '' OR project_module = $1) AND ($2 = '' OR status = $2) AND ($3 = '' OR "
-      "scheduler_name = $3)";
-  int64_t total = 0;
-  auto items =
-      query_rows(ctx,
-                 std::string(kExecutionRead) + where +
-                     " ORDER BY created_at DESC, uuid DESC LIMIT $4::bigint OFFSET $5::bigint",
-                 {mod, status, scheduler, std::to_string(per), std::to_string((page - 1) * per)});
-  for (auto& item : items) redact_execution(item.as_object());
-  store::with_connection(ctx.pool, [&](pqxx::connection& c) {
-    pqxx::read_transaction tx{c};
-    total = tx.exec_params("SELECT count(*) FROM batch_execution_record" + where, mod, status,
-                           scheduler)[0][0]
-                .as<int64_t>();
+  auto found = read_model(ctx, [&](auto& tx) {
+    return projections::execution_ledger::list(tx, {mod, status, scheduler}, per, (page - 1) * per);
   });
+  auto items = std::move(found.rows);
+  auto total = found.total;
   return json_response(
       200,
       json::object{
@@ -294,12 +262,9 @@ response execution_status(app_context& ctx, request& req) {
   else if (dim_at.is_string())
     last = dim_at;
   json::value duration = nullptr;
-  for (auto& v :
-       query_rows(ctx,
-                  "SELECT to_json(extract(epoch FROM coalesce(completed_at, now()) - started_at)) "
-                  "FROM batch_execution_record WHERE uuid = $1::uuid AND started_at IS NOT NULL",
-                  {id}))
-    duration = v;
+  if (auto d = read_model(
+          ctx, [&](auto& tx) { return projections::execution_ledger::duration_seconds(tx, id); }))
+    duration = *d;
   json::object out;
   for (const char* k :
        {"uuid", "project_module", "status", "execution_phase", "control_phase", "submission_state",
@@ -339,12 +304,8 @@ response ledger_snapshot(app_context& ctx, request& req) {
                       {projections::model::execution_ledger, projections::model::provenance});
   auto id = uuid_param(req, "id");
   auto row = execution_or_404(ctx, id);
-  auto recent = query_rows(
-      ctx,
-      "SELECT x FROM (" + std::string(kProvenanceRow) +
-          " AS x, occurred_at, position FROM provenance_events WHERE execution_id = $1::uuid "
-          "ORDER BY occurred_at DESC, position DESC LIMIT 5) t ORDER BY occurred_at, position",
-      {id});
+  auto recent = read_model(
+      ctx, [&](auto& tx) { return projections::provenance::recent_for_execution(tx, id, 5); });
   json::object out;
   for (const char* k : {"uuid", "status", "execution_phase", "scheduler_name", "scheduler_job_id",
                         "workflow_manifest", "last_error"})
@@ -360,8 +321,10 @@ response execution_events(app_context& ctx, request& req) {
                       {projections::model::execution_ledger, projections::model::provenance});
   auto id = uuid_param(req, "id");
   execution_or_404(ctx, id);
-  return list_page(ctx, kProvenanceRow, " FROM provenance_events WHERE execution_id = $1::uuid",
-                   "ORDER BY occurred_at, position", {id}, page_params(req, 100, 500));
+  auto page = page_params(req, 100, 500);
+  return page_response(read_model(ctx, [&](auto& tx) {
+    return projections::provenance::for_execution(tx, id, page.limit, page.offset);
+  }));
 }
 
 response execution_observations(app_context& ctx, request& req) {
@@ -369,9 +332,10 @@ response execution_observations(app_context& ctx, request& req) {
       ctx, req, {projections::model::execution_ledger, projections::model::execution_details});
   auto id = uuid_param(req, "id");
   execution_or_404(ctx, id);
-  return list_page(ctx, "SELECT to_jsonb(o) - 'position'",
-                   " FROM execution_observations o WHERE execution_id = $1::uuid",
-                   "ORDER BY observed_at, position", {id}, page_params(req, 500, 1000));
+  auto page = page_params(req, 500, 1000);
+  return page_response(read_model(ctx, [&](auto& tx) {
+    return projections::execution_details::observations(tx, id, page.limit, page.offset);
+  }));
 }
 
 response execution_artifacts(app_context& ctx, request& req) {
@@ -379,24 +343,21 @@ response execution_artifacts(app_context& ctx, request& req) {
       ctx, req, {projections::model::execution_ledger, projections::model::execution_details});
   auto id = uuid_param(req, "id");
   execution_or_404(ctx, id);
-  return list_page(ctx,
-                   "SELECT to_jsonb(a) || jsonb_build_object('content_url', '/api/v2/executions/' "
-                   "|| execution_id || '/artifacts/' || kind)",
-                   " FROM execution_artifacts a WHERE execution_id = $1::uuid",
-                   "ORDER BY created_at, kind", {id}, page_params(req, 500, 1000));
+  auto page = page_params(req, 500, 1000);
+  return page_response(read_model(ctx, [&](auto& tx) {
+    return projections::execution_details::artifacts(tx, id, page.limit, page.offset);
+  }));
 }
 
 // The newest artifact of a kind, byte for byte as stored (its SHA-256 in a header).
 response execution_artifact_content(app_context& ctx, request& req) {
   auto id = uuid_param(req, "id");
   auto kind = req.path_params.at("kind");
-  auto rows = query_rows(
-      ctx,
-      "SELECT to_json(sha256) FROM execution_artifacts WHERE execution_id = $1::uuid AND kind = $2 "
-      "ORDER BY created_at DESC LIMIT 1",
-      {id, kind});
-  if (rows.empty()) fail(404, "not_found", "execution has no " + kind + " artifact", "kind");
-  auto sha = std::string(rows.front().as_string());
+  auto newest = read_model(ctx, [&](auto& tx) {
+    return projections::execution_details::newest_artifact_sha256(tx, id, kind);
+  });
+  if (!newest) fail(404, "not_found", "execution has no " + kind + " artifact", "kind");
+  const auto& sha = *newest;
   std::optional<store::artifact_blob> blob;
   store::with_connection(ctx.pool,
                          [&](pqxx::connection& c) { blob = store::get_artifact(c, sha); });
@@ -424,15 +385,12 @@ response verify_outputs(app_context& ctx, request& req) {
                   {{"inventory", body}, {"artifact_sha256", sha}, {"artifact_size", text.size()}});
   wait_for_position(ctx, r.position, ctx.max_wait);
   auto row = execution_or_404(ctx, id);
-  auto arts =
-      query_rows(ctx,
-                 "SELECT to_jsonb(a) FROM execution_artifacts a WHERE execution_id = $1::uuid "
-                 "AND kind = 'output_inventory' AND sha256 = $2",
-                 {id, sha});
+  auto art = read_model(ctx, [&](auto& tx) {
+    return projections::execution_details::artifact(tx, id, "output_inventory", sha);
+  });
   return with_position(
-      json_response(200,
-                    json::object{{"execution", std::move(row)},
-                                 {"artifact", arts.empty() ? json::value(nullptr) : arts.front()}}),
+      json_response(200, json::object{{"execution", std::move(row)},
+                                      {"artifact", art ? json::value(std::move(*art)) : nullptr}}),
       r.position);
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "api/app.hpp"
+#include "store/db.hpp"
 
 namespace beampipe::api {
 
@@ -54,6 +55,16 @@ std::optional<boost::json::object> query_row(app_context& ctx, const std::string
 boost::json::array query_rows(app_context& ctx, const std::string& sql,
                               const std::vector<std::string>& params, int64_t* total = nullptr);
 response with_position(response r, int64_t position);
+
+// Asks a read model's slice a question: `ask(tx)` in a read transaction on a pooled
+// connection, answering what it returns.
+template <class Ask>
+auto read_model(app_context& ctx, Ask&& ask) {
+  return store::with_connection(ctx.pool, [&](pqxx::connection& c) {
+    pqxx::read_transaction tx{c};
+    return ask(tx);
+  });
+}
 
 // The write path of most handlers: send a command, wait until the read models have applied
 // it (read-your-writes), then answer `status` with what `read()` returns.

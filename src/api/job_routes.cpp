@@ -9,6 +9,8 @@
 #include "api/paging.hpp"
 #include "api/route_table.hpp"
 #include "domain/aggregates.hpp"
+#include "projections/execution_ledger/queries.hpp"
+#include "projections/jobs/queries.hpp"
 #include "projections/read_model_names.hpp"
 #include "projections/source_registry/queries.hpp"
 #include "util/ids.hpp"
@@ -21,36 +23,8 @@ namespace {
 // would let a retried POST enqueue twice).
 constexpr const char* kJobKeyNamespace = "3b7d1c52-9e0a-4f6b-8d27-5c1e4a9f0b63";
 
-// A job row as the API shows it: the read model row, with the live lease folded in
-// (job_status_now, schema/0014: a queued job under a live lease is running).
-const char* const kJobSelect =
-    "SELECT to_jsonb(j) || jsonb_build_object("
-    "  'status', job_status_now(j.status, l.state, l.expires_at), "
-    "  'lease_owner', CASE WHEN l.state = 'held' THEN l.owner END, "
-    "  'lease_token', CASE WHEN l.state = 'held' THEN l.token END, "
-    "  'lease_expires_at', CASE WHEN l.state = 'held' THEN l.expires_at END, "
-    "  'lease_recoveries', coalesce(l.recoveries, 0)) AS row "
-    "FROM jobs j LEFT JOIN job_leases l ON l.job_id = j.id";
-
-// Recurring ticks (per-target DIM and Slurm polls) have no events: their rows come from the
-// lease each round is claimed under — running while a worker polls, else queued until
-// next_run_at.
-const char* const kTickSelect =
-    "SELECT jsonb_build_object('id', l.job_id, 'kind', l.kind, "
-    "  'status', job_status_now('queued', l.state, l.expires_at), "
-    "  'project_module', NULL, 'subject', l.subject, 'execution_id', NULL, "
-    "  'attempt', l.attempt, 'claim_token', NULL, 'reason', 'recurring', 'last_error', NULL, "
-    "  'created_at', l.claimed_at, 'updated_at', l.renewed_at, 'finished_at', NULL, "
-    "  'next_run_at', l.next_run_at, 'failure_class', NULL, 'dead_lettered_at', NULL, "
-    "  'lease_owner', CASE WHEN l.state = 'held' THEN l.owner END, "
-    "  'lease_token', CASE WHEN l.state = 'held' THEN l.token END, "
-    "  'lease_expires_at', CASE WHEN l.state = 'held' THEN l.expires_at END, "
-    "  'lease_recoveries', l.recoveries) AS row "
-    "FROM job_leases l WHERE l.kind LIKE '%\\_tick'";
-
 json::object job_or_404(app_context& ctx, const std::string& id) {
-  auto row = query_row(ctx, sql_text({kJobSelect, " WHERE j.id = $1::uuid"}), id);
-  if (!row) row = query_row(ctx, sql_text({kTickSelect, " AND l.job_id = $1::uuid"}), id);
+  auto row = read_model(ctx, [&](auto& tx) { return projections::jobs::find(tx, id); });
   if (!row) fail(404, "not_found", "job not found", "id");
   return *row;
 }
@@ -60,15 +34,10 @@ json::object job_or_404(app_context& ctx, const std::string& id) {
 response list_jobs(app_context& ctx, request& req) {
   honour_min_position(ctx, req, {projections::model::jobs});
   auto q = [&](const char* k) { return req.query.count(k) ? req.query.at(k) : std::string(); };
-  return list_page(ctx, "SELECT row",
-                   sql_text({"FROM (", kJobSelect,
-                             " WHERE ($2 = '' OR j.kind = $2) AND ($3 = '' OR "
-                             "j.project_module = $3) UNION ALL ",
-                             kTickSelect,
-                             " AND ($2 = '' OR l.kind = $2) AND $3 = '') x "
-                             "WHERE ($1 = '' OR row->>'status' = $1)"}),
-                   "ORDER BY row->>'created_at' DESC, row->>'id' DESC",
-                   {q("status"), q("kind"), q("project_module")}, page_params(req, 100, 1000));
+  auto page = page_params(req, 100, 1000);
+  projections::jobs::list_filter filter{q("status"), q("kind"), q("project_module")};
+  return page_response(read_model(
+      ctx, [&](auto& tx) { return projections::jobs::list(tx, filter, page.limit, page.offset); }));
 }
 
 // GET /jobs/{id}: the row and its claim history (claimed, recovered, lost, finished).
@@ -124,12 +93,11 @@ json::object execute_job(app_context& ctx, const request& req, const std::string
   auto r =
       run_command(ctx, req, domain::execution_stream_id(execution_id), "request_execute", payload);
   wait_for_position(ctx, r.position, ctx.max_wait);
-  auto x = query_row(ctx,
-                     "SELECT json_build_object('id', execute_request->>'job_id') FROM "
-                     "batch_execution_record WHERE uuid = $1::uuid",
-                     execution_id);
-  if (!x || x->at("id").is_null()) fail(404, "not_found", "execution not found", "execution_id");
-  return job_or_404(ctx, std::string(x->at("id").as_string()));
+  auto job = read_model(ctx, [&](auto& tx) {
+    return projections::execution_ledger::execute_job_id(tx, execution_id);
+  });
+  if (!job) fail(404, "not_found", "execution not found", "execution_id");
+  return job_or_404(ctx, *job);
 }
 
 // POST /jobs {kind, payload, execution_id?, idempotency_key?} → 202 JobRow.

@@ -16,13 +16,10 @@ page_request page_params(const request& req, int64_t default_limit, int64_t max_
 page_result query_page(app_context& ctx, const std::string& select, const std::string& from,
                        const std::string& order, const std::vector<std::string>& filters,
                        const page_request& page) {
-  page_result out;
-  store::with_connection(ctx.pool, [&](pqxx::connection& c) {
+  return store::with_connection(ctx.pool, [&](pqxx::connection& c) {
     pqxx::read_transaction tx{c};
-    auto rows = store::read_page(tx, select, from, order, filters, page.limit, page.offset);
-    out = {std::move(rows.rows), rows.total};  // with_connection may retry: assigned whole
+    return store::read_page(tx, select, from, order, filters, page.limit, page.offset);
   });
-  return out;
 }
 
 response page_response(page_result page) {

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "api/app.hpp"
+#include "store/paging.hpp"
 
 namespace beampipe::api {
 
@@ -16,10 +17,8 @@ struct page_request {
 // ?limit (1..max_limit, default default_limit) and ?offset (>= 0, default 0).
 page_request page_params(const request& req, int64_t default_limit, int64_t max_limit);
 
-struct page_result {
-  boost::json::array rows;
-  int64_t total = 0;
-};
+// One page of rows and the total under the same filters (what every slice's listing answers).
+using page_result = store::page_rows;
 
 // Runs `<select>, count(*) OVER () <from> <order> LIMIT .. OFFSET ..`. `select` yields each
 // row's JSON in its first column; `from` is the FROM ... WHERE ... part using $1..$n (the

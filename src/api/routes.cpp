@@ -14,6 +14,9 @@
 #include "domain/execution_fsm.hpp"
 #include "domain/readiness.hpp"
 #include "events/validity.hpp"
+#include "projections/execution_ledger/queries.hpp"
+#include "projections/jobs/queries.hpp"
+#include "projections/provenance/queries.hpp"
 #include "projections/read_model_names.hpp"
 #include "projections/source_registry/queries.hpp"
 #include "store/event_store.hpp"
@@ -28,11 +31,6 @@ namespace json = boost::json;
 
 namespace {
 
-// ExecutionRead rows (as GET /executions answers them).
-const char* kExecutionRow =
-    "SELECT (to_jsonb(x) - 'stream_version') || jsonb_build_object('beampipe_run_record', "
-    "x.workflow_manifest->'beampipe_run_record')";
-
 json::object source_or_404(app_context& ctx, const std::string& id) {
   std::optional<json::object> row;
   store::with_connection(ctx.pool, [&](pqxx::connection& c) {
@@ -42,13 +40,6 @@ json::object source_or_404(app_context& ctx, const std::string& id) {
   if (!row) fail(404, "not_found", "source not found", "id");
   return *row;
 }
-
-const char* kProvenanceRow =
-    "SELECT json_build_object('id', id, 'occurred_at', occurred_at, 'event_type', event_type, "
-    "'project_module', "
-    "project_module, 'source_identifier', source_identifier, 'execution_id', execution_id, "
-    "'actor', actor, "
-    "'correlation_id', correlation_id, 'payload', payload)";
 
 // ---------------------------------------------------------------- handlers
 
@@ -138,13 +129,9 @@ response get_ready(app_context& ctx, request& req) {
   try {
     store::with_connection(ctx.pool, [&](pqxx::connection& c) {
       pqxx::read_transaction tx{c};
-      // job_status_now: the one definition GET /jobs and the jobs gauges use too.
-      auto row = tx.exec(
-          "SELECT count(*) FILTER (WHERE s = 'queued'), count(*) FILTER (WHERE s = 'running') "
-          "FROM (SELECT job_status_now(j.status, l.state, l.expires_at) AS s FROM jobs j LEFT "
-          "JOIN job_leases l ON l.job_id = j.id WHERE j.status = 'queued') x")[0];
-      o["queue_depth"] = row[0].as<int64_t>();
-      o["jobs_running"] = row[1].as<int64_t>();
+      auto queue = projections::jobs::queue(tx);
+      o["queue_depth"] = queue.queued;
+      o["jobs_running"] = queue.running;
     });
   } catch (const std::exception&) {
     // The database error is reported above; the counts stay null.
@@ -224,13 +211,9 @@ response list_sources(app_context& ctx, request& req) {
       fail(400, "invalid_query", "discovery_state must be one of never, requested, checked, failed",
            "discovery_state");
   }
-  page_result out;
-  store::with_connection(ctx.pool, [&](pqxx::connection& c) {
-    pqxx::read_transaction tx{c};
-    auto rows = projections::source_registry::list(tx, filter, page.limit, page.offset);
-    out = {std::move(rows.rows), rows.total};
-  });
-  return page_response(std::move(out));
+  return page_response(read_model(ctx, [&](auto& tx) {
+    return projections::source_registry::list(tx, filter, page.limit, page.offset);
+  }));
 }
 
 response get_source(app_context& ctx, request& req) {
@@ -254,12 +237,11 @@ response source_events(app_context& ctx, request& req) {
                       {projections::model::source_registry, projections::model::provenance});
   auto src = source_or_404(ctx, uuid_param(req, "id"));
   auto page = page_params(req, 100, 500);
-  return list_page(ctx, kProvenanceRow,
-                   " FROM provenance_events WHERE project_module = $1 AND source_identifier = $2",
-                   "ORDER BY occurred_at DESC, position DESC",
-                   {std::string(src.at("project_module").as_string()),
-                    std::string(src.at("source_identifier").as_string())},
-                   page);
+  return page_response(read_model(ctx, [&](auto& tx) {
+    return projections::provenance::for_source(
+        tx, std::string(src.at("project_module").as_string()),
+        std::string(src.at("source_identifier").as_string()), page.limit, page.offset);
+  }));
 }
 
 // POST /sources/discover: {project_module, source_identifier? | source_identifiers?}; neither
@@ -464,13 +446,11 @@ response source_executions(app_context& ctx, request& req) {
                       {projections::model::source_registry, projections::model::execution_ledger});
   auto src = source_or_404(ctx, uuid_param(req, "id"));
   auto page = page_params(req, 100, 500);
-  return list_page(ctx, kExecutionRow,
-                   " FROM batch_execution_record x WHERE project_module = $1 AND sources @> "
-                   "jsonb_build_array(jsonb_build_object('source_identifier', $2::text))",
-                   "ORDER BY created_at DESC, uuid DESC",
-                   {std::string(src.at("project_module").as_string()),
-                    std::string(src.at("source_identifier").as_string())},
-                   page);
+  return page_response(read_model(ctx, [&](auto& tx) {
+    return projections::execution_ledger::list_for_source(
+        tx, std::string(src.at("project_module").as_string()),
+        std::string(src.at("source_identifier").as_string()), page.limit, page.offset);
+  }));
 }
 
 response source_metadata(app_context& ctx, request& req) {
@@ -738,19 +718,7 @@ namespace {
 // for a worker), sources by discovery state, executions by status.
 void collect_read_model_gauges(app_context& ctx, std::string& out) {
   static const char* const kQuery = R"SQL(
-WITH jobs_now AS (
-  SELECT j.kind, j.created_at, job_status_now(j.status, l.state, l.expires_at) AS status_now
-  FROM jobs j LEFT JOIN job_leases l ON l.job_id = j.id)
 SELECT json_build_object(
-  'jobs', (SELECT coalesce(json_agg(t), '[]') FROM (
-     SELECT kind, status_now AS status, count(*) AS n FROM jobs_now GROUP BY 1, 2) t),
-  'queued', (SELECT count(*) FROM jobs_now WHERE status_now = 'queued'),
-  'oldest_queued', (SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0)
-                    FROM jobs_now WHERE status_now = 'queued'),
-  'executions', (SELECT coalesce(json_agg(t), '[]') FROM (
-     SELECT status, count(*) AS n FROM batch_execution_record GROUP BY 1) t),
-  'stuck', (SELECT coalesce(json_agg(t), '[]') FROM (
-     SELECT status AS state, reason, count(*) AS n FROM execution_stuck GROUP BY 1, 2) t),
   'dead_letters', (SELECT coalesce(json_object_agg(projection, n), '{}') FROM (
      SELECT projection, count(*) AS n FROM projection_dead_letters GROUP BY 1) t),
   'nodes', (SELECT coalesce(json_agg(t), '[]') FROM (
@@ -764,7 +732,13 @@ SELECT json_build_object(
       std::string sql = kQuery;
       sql.replace(sql.find("%HEARTBEAT%"), 11, std::to_string(3 * ctx.heartbeat_every.count()));
       g = util::parse_stored(tx.exec(sql)[0][0].c_str()).as_object();
+      auto jobs = projections::jobs::metrics(tx);
+      g["jobs"] = std::move(jobs.by_kind_and_status);
+      g["queued"] = jobs.queued;
+      g["oldest_queued"] = jobs.oldest_queued_seconds;
       g["sources"] = projections::source_registry::discovery_state_counts(tx);
+      g["executions"] = projections::execution_ledger::status_counts(tx);
+      g["stuck"] = projections::execution_ledger::stuck_counts(tx);
       g["pending_runs"] = projections::source_registry::pending_run_count(tx);
     });
   } catch (const std::exception& e) {
@@ -775,7 +749,10 @@ SELECT json_build_object(
   }
   out += "# HELP beampipe_read_model_gauges_up 1 when the read-model gauges could be read.\n";
   out += "# TYPE beampipe_read_model_gauges_up gauge\nbeampipe_read_model_gauges_up 1\n";
-  auto num = [](const json::value& v) { return json::serialize(v); };
+  // Prometheus reads Go float syntax: "12.5", not Boost.JSON's "1.25E1".
+  auto num = [](const json::value& v) {
+    return v.is_double() ? fmt::format("{}", v.as_double()) : json::serialize(v);
+  };
   auto family = [&](const char* name, const char* help, const char* key,
                     std::initializer_list<const char*> labels) {
     out.append("# HELP ").append(name).append(" ").append(help).append("\n");

@@ -6,6 +6,7 @@
 
 #include "domain/aggregates.hpp"
 #include "util/input_rules.hpp"
+#include "util/json.hpp"
 
 namespace beampipe::domain::cmd {
 
@@ -101,10 +102,6 @@ inline int64_t int_or(const boost::json::object& o, std::string_view k, int64_t 
   return fallback;
 }
 
-inline const boost::json::value& at_or_null(const boost::json::object& o, std::string_view k) {
-  static const boost::json::value null_value;
-  auto it = o.find(k);
-  return it == o.end() ? null_value : it->value();
-}
+using util::at_or_null;
 
 }  // namespace beampipe::domain::cmd

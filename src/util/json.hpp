@@ -1,7 +1,6 @@
 #pragma once
 // Small helpers over Boost.JSON for reading optional fields without exceptions.
 #include <boost/json.hpp>
-
 #include <optional>
 #include <string>
 
@@ -13,6 +12,12 @@ std::optional<std::string> get_string(const json::object& o, std::string_view ke
 std::optional<bool> get_bool(const json::object& o, std::string_view key);
 std::optional<int64_t> get_int(const json::object& o, std::string_view key);
 std::string get_string_or(const json::object& o, std::string_view key, std::string fallback);
+// The member, or null when it is absent.
+inline const json::value& at_or_null(const json::object& o, std::string_view key) {
+  static const json::value null_value;
+  auto it = o.find(key);
+  return it == o.end() ? null_value : it->value();
+}
 
 // Parse text; returns nullopt (and sets error) instead of throwing. `max_depth` defaults to the
 // limit of input from outside (util/input_rules.hpp).

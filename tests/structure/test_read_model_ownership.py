@@ -8,7 +8,15 @@ import re
 import sys
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-OWNED = {"source_registry": "projections/source_registry/"}
+OWNED = {
+    "source_registry": "projections/source_registry/",
+    "batch_execution_record": "projections/execution_ledger/",
+    "execution_stuck": "projections/execution_ledger/",
+    "execution_observations": "projections/execution_details/",
+    "execution_artifacts": "projections/execution_details/",
+    "provenance_events": "projections/provenance/",
+    "jobs": "projections/jobs/",
+}
 PENDING = {}
 SQL = r"(?:FROM|JOIN|UPDATE|INTO|TABLE)\s+{table}\b"
 
@@ -24,7 +32,9 @@ for table, slice_dir in OWNED.items():
                 if rel.startswith(slice_dir):
                     continue
                 with open(os.path.join(ROOT, rel), encoding="utf-8") as f:
-                    hits = len(pattern.findall(f.read()))
+                    # Adjacent literals are one string: "... FROM " "table ..." names it too.
+                    text = re.sub(r'"\s*\n\s*"', "", f.read())
+                    hits = len(pattern.findall(text))
                 allowed = PENDING.get((table, rel), 0)
                 if hits > allowed:
                     failures.append(f"{rel}: {hits} statement(s) on {table} outside "

@@ -1,0 +1,46 @@
+// The execution ledger projection. Every value comes from the event (timestamps are the
+// event's recorded_at), so a rebuild reproduces the same rows byte for byte.
+#include "projections/execution_ledger/projection.hpp"
+
+#include "domain/ledger.hpp"
+#include "events/catalog.hpp"
+#include "events/types.hpp"
+#include "projections/read_model_names.hpp"
+
+namespace beampipe::projections::execution_ledger {
+namespace et = beampipe::events::type;
+
+namespace {
+
+class execution_ledger_projection : public projection {
+ public:
+  std::string name() const override { return model::execution_ledger; }
+  std::string group() const override { return "executions"; }
+  std::vector<table_spec> tables() const override {
+    return {{"batch_execution_record", "uuid", "uuid"}};
+  }
+  bool handles(const std::string& t) const override { return et::is_execution_event(t); }
+  void keys(const events::recorded_event& e, const json::object&,
+            std::vector<std::pair<std::string, std::string>>& out) const override {
+    out.emplace_back("batch_execution_record", events::stream_key_of(e.stream_id));
+  }
+  void apply(const events::recorded_event& e, const json::object& d,
+             row_cache& rows) const override {
+    auto key = events::stream_key_of(e.stream_id);
+    auto* row = rows.find("batch_execution_record", key);
+    if (e.type == et::execution_created) row = &rows.put("batch_execution_record", key, {});
+    if (!row) return;  // never invent a row
+    domain::ledger::evolve(*row, e.type, d, e.recorded_at);
+    (*row)["uuid"] = key;
+    (*row)["stream_version"] = e.stream_version;
+    rows.mark_dirty("batch_execution_record", key);
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<const projection> make_projection() {
+  return std::make_shared<execution_ledger_projection>();
+}
+
+}  // namespace beampipe::projections::execution_ledger
