@@ -15,6 +15,7 @@
 #include "domain/aggregates.hpp"
 #include "domain/alerting.hpp"
 #include "domain/redaction.hpp"
+#include "projections/alerting/queries.hpp"
 #include "projections/execution_ledger/queries.hpp"
 #include "projections/jobs/queries.hpp"
 #include "projections/provenance/queries.hpp"
@@ -28,6 +29,7 @@
 
 namespace beampipe::actors {
 namespace json = boost::json;
+namespace alerts = beampipe::projections::alerting;
 namespace alerting = domain::alerting;
 using clock = std::chrono::steady_clock;
 
@@ -36,12 +38,6 @@ namespace {
 constexpr const char* kTickNamespace = "3b8e5d21-7c4a-4f19-b6e2-9d0a1c7f4e58";
 constexpr const char* kActor = "system:alerts";
 constexpr size_t kSenders = 4;
-
-std::string text_or_empty(const pqxx::field& f) { return f.is_null() ? std::string() : f.c_str(); }
-
-json::value json_or_null(const pqxx::field& f) {
-  return f.is_null() ? json::value(nullptr) : util::parse_stored(f.c_str());
-}
 
 // A delivery's outcome on its stream; false when someone else recorded this attempt first.
 bool record_attempt(runtime& rt, const std::string& delivery_id, json::object body) {
@@ -107,13 +103,6 @@ struct alert_worker::impl {
     }
   }
 
-  std::set<std::string> enabled_channels(pqxx::transaction_base& tx) {
-    std::set<std::string> out;
-    for (const auto& row : tx.exec("SELECT uuid::text FROM notification_channels WHERE enabled"))
-      out.insert(row[0].c_str());
-    return out;
-  }
-
   static json::array deliverable(const json::value& channel_ids, const std::set<std::string>& on) {
     json::array out;
     if (channel_ids.is_array())
@@ -139,45 +128,38 @@ struct alert_worker::impl {
     std::vector<std::pair<std::string, json::object>> offers;
     {
       pqxx::read_transaction tx(db());
-      auto on = enabled_channels(tx);
+      auto on = alerts::enabled_channels(tx);
       // Failed runs older than the look-back are not alerted any more (the workers were down
       // that long); it also bounds what each scan reads.
-      auto rows = tx.exec_params(
-          "SELECT r.uuid::text, r.name, r.severity, r.channel_ids::text, t.id::text, "
-          "t.project_module, t.execution_id::text, t.source_identifiers::text, t.error "
-          "FROM alert_rules r JOIN alert_triggers t ON r.trigger_kind = 'execution_terminal' "
-          "AND r.enabled AND (r.project_module IS NULL OR r.project_module = t.project_module) "
-          "AND t.occurred_at >= r.enabled_since "
-          "WHERE t.occurred_at > now() - make_interval(hours => $1::int) AND NOT EXISTS (SELECT 1 "
-          "FROM alert_trigger_outcomes o WHERE o.trigger_id = t.id AND o.rule_id = r.uuid) "
-          "ORDER BY t.position LIMIT 200",
-          static_cast<int>(opts.trigger_lookback.count()));
+      auto triggers =
+          alerts::unoffered_triggers(tx, static_cast<int64_t>(opts.trigger_lookback.count()), 200);
       auto now = clock::now();
       for (auto it = offered.begin(); it != offered.end();)
         it = now - it->second > std::chrono::minutes(1) ? offered.erase(it) : std::next(it);
-      for (const auto& row : rows) {
-        std::string rule = row[0].c_str(), trigger = row[4].c_str();
+      for (auto& t : triggers) {
+        const auto& rule = t.rule_id;
+        const auto& trigger = t.trigger_id;
         if (!offered.emplace(rule + "/" + trigger, now).second) continue;
-        std::string exec = text_or_empty(row[6]);
-        auto error = domain::redact_text(text_or_empty(row[8]));
+        const auto& exec = t.execution_id;
+        auto error = domain::redact_text(t.error);
         // §3.5.1: the execution.failed alert payload (severity: the rule's).
         json::object payload{
             {"alert", "execution.failed"},
-            {"severity", row[2].c_str()},
+            {"severity", t.severity},
             {"summary", "Execution " + exec + " failed: " + error},
             {"rule_id", rule},
-            {"rule_name", row[1].c_str()},
+            {"rule_name", t.rule_name},
             {"execution_id", exec},
             {"links", json::object{{"events", "/api/v2/executions/" + exec + "/events"}}}};
-        if (!row[5].is_null()) payload["project_module"] = row[5].c_str();
-        auto ids = json_or_null(row[7]);
+        if (t.project_module) payload["project_module"] = *t.project_module;
+        const auto& ids = t.source_identifiers;
         if (ids.is_array() && !ids.as_array().empty()) payload["source_identifiers"] = ids;
-        offers.emplace_back(
-            rule, json::object{{"firing_id", domain::alert_firing_id(rule, trigger)},
-                               {"trigger_id", trigger},
-                               {"payload", std::move(payload)},
-                               {"channel_ids", deliverable(json::parse(row[3].c_str()), on)},
-                               {"execution_id", exec}});
+        offers.emplace_back(rule,
+                            json::object{{"firing_id", domain::alert_firing_id(rule, trigger)},
+                                         {"trigger_id", trigger},
+                                         {"payload", std::move(payload)},
+                                         {"channel_ids", deliverable(t.channel_ids, on)},
+                                         {"execution_id", exec}});
       }
     }
     for (auto& [rule, body] : offers) {
@@ -242,19 +224,17 @@ struct alert_worker::impl {
     std::vector<offer> offers;
     {
       pqxx::work tx(db());
-      auto on = enabled_channels(tx);
+      auto on = alerts::enabled_channels(tx);
       // Global rules (no project module) are evaluated over every project: the baseline
       // skipped them here, so a global dependency_down rule could never fire.
-      auto rules = tx.exec(
-          "SELECT uuid::text, name, project_module, severity, trigger_kind, "
-          "trigger_config::text, channel_ids::text, cooldown_minutes, "
-          "to_char(last_fired_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') "
-          "FROM alert_rules WHERE enabled AND trigger_kind <> 'execution_terminal' ORDER BY uuid");
+      auto rules = alerts::condition_rules(tx);
       auto now = util::clock::now();
-      for (const auto& row : rules) {
-        std::string rule = row[0].c_str(), kind = row[4].c_str();
-        auto config = json::parse(row[5].c_str()).as_object();
-        json::value module = row[2].is_null() ? json::value(nullptr) : json::value(row[2].c_str());
+      for (const auto& r : rules) {
+        const auto& rule = r.id;
+        const auto& kind = r.trigger_kind;
+        const auto& config = r.trigger_config;
+        json::value module =
+            r.project_module ? json::value(*r.project_module) : json::value(nullptr);
         auto v = alerting::evaluate_condition(kind, config, measure(tx, kind, config, module));
         if (!v.firing) {
           tx.exec_params("DELETE FROM alert_conditions WHERE rule_id = $1::uuid", rule);
@@ -268,13 +248,13 @@ struct alert_worker::impl {
             rule);
         if (held[0][0].as<double>() < static_cast<double>(hold.count())) continue;
         std::optional<util::clock::time_point> last;
-        if (!row[8].is_null()) last = util::parse_rfc3339(row[8].c_str());
-        if (alerting::in_cooldown(last, now, row[7].as<int64_t>())) continue;
+        if (r.last_fired_at) last = util::parse_rfc3339(*r.last_fired_at);
+        if (alerting::in_cooldown(last, now, r.cooldown_minutes)) continue;
         json::object payload{{"alert", kind},
-                             {"severity", row[3].c_str()},
+                             {"severity", r.severity},
                              {"summary", v.summary},
                              {"rule_id", rule},
-                             {"rule_name", row[1].c_str()},
+                             {"rule_name", r.name},
                              {"details", v.details},
                              {"links", json::object{{"rules", "/api/v2/alert-rules"}}}};
         if (module.is_string()) payload["project_module"] = module;
@@ -282,48 +262,21 @@ struct alert_worker::impl {
             {rule, json::object{{"firing_id",
                                  domain::alert_firing_id(rule, "round/" + std::to_string(round))},
                                 {"payload", std::move(payload)},
-                                {"channel_ids", deliverable(json::parse(row[6].c_str()), on)}}});
+                                {"channel_ids", deliverable(r.channel_ids, on)}}});
       }
       // Conditions of rules that are gone, disabled or changed kind start over.
-      tx.exec(
-          "DELETE FROM alert_conditions c WHERE NOT EXISTS (SELECT 1 FROM alert_rules r WHERE "
-          "r.uuid = c.rule_id AND r.enabled AND r.trigger_kind <> 'execution_terminal')");
+      alerts::forget_stale_conditions(tx);
       tx.commit();
     }
     for (auto& o : offers) fire(o.rule, std::move(o.body));
   }
 
   // ------------------------------------------------------------ deliveries
-  struct due_delivery {
-    std::string id, channel, kind;
-    int attempts = 0;
-    json::object payload, shown;
-    bool channel_enabled = false, channel_exists = false;
-  };
-
   void deliver_due() {
-    std::vector<due_delivery> due;
+    std::vector<alerts::due_delivery> due;
     {
       pqxx::read_transaction tx(db());
-      auto rows = tx.exec(
-          "SELECT d.uuid::text, d.attempts, d.channel_id::text, d.payload::text, c.config::text, "
-          "c.enabled, c.kind FROM alert_deliveries d LEFT JOIN notification_channels c ON "
-          "c.uuid = d.channel_id WHERE d.status = 'pending' AND (d.next_attempt_at IS NULL OR "
-          "d.next_attempt_at <= now()) ORDER BY d.created_at LIMIT 20");
-      for (const auto& row : rows) {
-        due_delivery d;
-        d.id = row[0].c_str();
-        d.attempts = row[1].as<int>();
-        d.channel = text_or_empty(row[2]);
-        d.payload = json::parse(row[3].c_str()).as_object();
-        d.channel_exists = !row[4].is_null();
-        if (d.channel_exists) {
-          d.shown = json::parse(row[4].c_str()).as_object();
-          d.channel_enabled = row[5].as<bool>();
-          d.kind = row[6].c_str();
-        }
-        due.push_back(std::move(d));
-      }
+      due = alerts::due_deliveries(tx, 20);
     }
     for (auto& d : due) {
       {
@@ -343,9 +296,9 @@ struct alert_worker::impl {
     }
   }
 
-  void deliver(const due_delivery& d) {
+  void deliver(const alerts::due_delivery& d) {
     int attempt = d.attempts + 1;
-    auto claim = leases.claim(d.id, "alert_delivery", attempt, d.channel);
+    auto claim = leases.claim(d.id, "alert_delivery", attempt, d.channel_id);
     if (!claim) return;  // another process sends it, or this attempt is recorded
     const auto& exec = d.payload.if_contains("execution_id");
     util::correlation_scope corr(exec && exec->is_string() ? std::string(exec->as_string()) : d.id);
@@ -354,7 +307,7 @@ struct alert_worker::impl {
     try {
       if (d.channel_exists)
         secret = store::with_connection(senders_db, [&](pqxx::connection& c) {
-          return store::get_channel_secret(c, d.channel);
+          return store::get_channel_secret(c, d.channel_id);
         });
     } catch (...) {
       leases.finish(*claim, false, "error");  // released: tried again on the next scan
@@ -367,8 +320,8 @@ struct alert_worker::impl {
       body["outcome"] = "failed";
       body["error"] = "the channel is disabled";
     } else {
-      auto out =
-          adapters::deliver_alert(d.kind, d.shown, *secret, d.payload, d.id, attempt, opts.notify);
+      auto out = adapters::deliver_alert(d.channel_kind, d.channel_config, *secret, d.payload, d.id,
+                                         attempt, opts.notify);
       if (out.status) body["response_code"] = out.status;
       if (out.sent) {
         body["outcome"] = "sent";
@@ -424,13 +377,10 @@ channel_test_result test_channel(runtime& rt, store::connection_pool& pool,
   store::with_connection(pool, [&](pqxx::connection& c) {
     {
       pqxx::read_transaction tx(c);
-      auto r = tx.exec_params(
-          "SELECT config::text, name, kind FROM notification_channels WHERE uuid = $1::uuid",
-          channel_uuid);
-      if (!r.empty()) {
-        shown = json::parse(r[0][0].c_str()).as_object();
-        name = r[0][1].c_str();
-        kind = r[0][2].c_str();
+      if (auto row = alerts::find_channel(tx, channel_uuid)) {
+        shown = row->at("config").as_object();
+        name = row->at("name").as_string();
+        kind = row->at("kind").as_string();
       }
     }
     if (shown) secret = store::get_channel_secret(c, channel_uuid);

@@ -8,6 +8,7 @@
 #include "api/route_table.hpp"
 #include "domain/aggregates.hpp"
 #include "domain/alerting.hpp"
+#include "projections/alerting/queries.hpp"
 #include "projections/read_model_names.hpp"
 #include "store/channel_secrets.hpp"
 #include "util/ids.hpp"
@@ -15,32 +16,18 @@
 namespace beampipe::api {
 namespace json = boost::json;
 namespace alerting = domain::alerting;
+namespace alerts = projections::alerting;
 
 namespace {
 
-const char* kChannelRow =
-    "SELECT json_build_object('uuid', uuid, 'name', name, 'kind', kind, 'config', config, "
-    "'enabled', enabled, 'created_at', created_at, 'updated_at', updated_at)";
-const char* kRuleRow =
-    "SELECT json_build_object('uuid', uuid, 'name', name, 'project_module', project_module, "
-    "'enabled', enabled, 'severity', severity, 'trigger_kind', trigger_kind, 'trigger_config', "
-    "trigger_config, 'channel_ids', channel_ids, 'cooldown_minutes', cooldown_minutes, "
-    "'last_fired_at', last_fired_at, 'created_at', created_at, 'updated_at', updated_at)";
-const char* kDeliveryRow =
-    "SELECT json_build_object('uuid', uuid, 'rule_id', rule_id, 'channel_id', channel_id, "
-    "'status', status, 'payload', payload, 'error', error, 'response_code', response_code, "
-    "'attempts', attempts, 'next_attempt_at', next_attempt_at, 'test', test, 'created_at', "
-    "created_at, 'updated_at', updated_at, 'sent_at', sent_at)";
-
 json::object channel_or_404(app_context& ctx, const std::string& id) {
-  auto row = query_row(
-      ctx, sql_text({kChannelRow, " FROM notification_channels WHERE uuid = $1::uuid"}), id);
+  auto row = read_model(ctx, [&](auto& tx) { return alerts::find_channel(tx, id); });
   if (!row) fail(404, "not_found", "notification channel " + id + " not found", "id");
   return *row;
 }
 
 json::object rule_or_404(app_context& ctx, const std::string& id) {
-  auto row = query_row(ctx, sql_text({kRuleRow, " FROM alert_rules WHERE uuid = $1::uuid"}), id);
+  auto row = read_model(ctx, [&](auto& tx) { return alerts::find_rule(tx, id); });
   if (!row) fail(404, "not_found", "alert rule " + id + " not found", "id");
   return *row;
 }
@@ -64,8 +51,9 @@ void erase_secret(app_context& ctx, const std::string& id) {
 
 response list_channels(app_context& ctx, request& req) {
   honour_min_position(ctx, req, {projections::model::notification_channels});
-  return list_page(ctx, kChannelRow, " FROM notification_channels", "ORDER BY name, uuid", {},
-                   page_params(req, 100, 500));
+  auto page = page_params(req, 100, 500);
+  return page_response(read_model(
+      ctx, [&](auto& tx) { return alerts::list_channels(tx, page.limit, page.offset); }));
 }
 
 response post_channel(app_context& ctx, request& req) {
@@ -153,8 +141,7 @@ void check_rule_refs(app_context& ctx, const json::object& body) {
     for (const auto& c : it->value().as_array()) {
       if (!c.is_string() || !util::is_uuid(c.as_string())) continue;  // the aggregate says why
       std::string cid(c.as_string());
-      if (!query_row(ctx, "SELECT '{}'::json FROM notification_channels WHERE uuid = $1::uuid",
-                     cid))
+      if (!read_model(ctx, [&](auto& tx) { return alerts::find_channel(tx, cid); }))
         fail(400, "unknown_channel", "notification channel " + cid + " does not exist",
              "channel_ids");
     }
@@ -168,8 +155,9 @@ void check_rule_refs(app_context& ctx, const json::object& body) {
 
 response list_rules(app_context& ctx, request& req) {
   honour_min_position(ctx, req, {projections::model::alert_rules});
-  return list_page(ctx, kRuleRow, " FROM alert_rules", "ORDER BY name, uuid", {},
-                   page_params(req, 100, 500));
+  auto page = page_params(req, 100, 500);
+  return page_response(
+      read_model(ctx, [&](auto& tx) { return alerts::list_rules(tx, page.limit, page.offset); }));
 }
 
 response post_rule(app_context& ctx, request& req) {
@@ -207,17 +195,14 @@ response list_deliveries(app_context& ctx, request& req) {
   auto status = filter_text(req, "status");
   if (!status.empty() && status != "pending" && status != "sent" && status != "failed")
     fail(400, "invalid_query", "status must be pending, sent or failed", "status");
-  std::vector<std::string> filters{status};
-  for (const char* k : {"rule_id", "channel_id"}) {
-    auto v = filter_text(req, k);
-    if (!v.empty() && !util::is_uuid(v))
+  alerts::delivery_filter filter{status, filter_text(req, "rule_id"),
+                                 filter_text(req, "channel_id")};
+  for (auto [k, v] : {std::pair{"rule_id", &filter.rule_id}, {"channel_id", &filter.channel_id}})
+    if (!v->empty() && !util::is_uuid(*v))
       fail(400, "invalid_query", std::string(k) + " must be a UUID", k);
-    filters.push_back(v);
-  }
-  return list_page(ctx, kDeliveryRow,
-                   " FROM alert_deliveries WHERE ($1 = '' OR status = $1) AND ($2 = '' OR "
-                   "rule_id = $2::uuid) AND ($3 = '' OR channel_id = $3::uuid)",
-                   "ORDER BY created_at DESC, uuid", filters, page_params(req, 100, 500));
+  auto page = page_params(req, 100, 500);
+  return page_response(read_model(
+      ctx, [&](auto& tx) { return alerts::list_deliveries(tx, filter, page.limit, page.offset); }));
 }
 
 }  // namespace

@@ -16,6 +16,10 @@ OWNED = {
     "execution_artifacts": "projections/execution_details/",
     "provenance_events": "projections/provenance/",
     "jobs": "projections/jobs/",
+    "notification_channels": "projections/alerting/",
+    "alert_rules": "projections/alerting/",
+    "alert_deliveries": "projections/alerting/",
+    "alert_triggers": "projections/alerting/",
 }
 PENDING = {}
 SQL = r"(?:FROM|JOIN|UPDATE|INTO|TABLE)\s+{table}\b"
