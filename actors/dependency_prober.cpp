@@ -8,6 +8,7 @@
 #include "adapters/http_client.hpp"
 #include "adapters/tap_client.hpp"
 #include "domain/deployment_profile.hpp"
+#include "projections/deployment_profiles/queries.hpp"
 #include "store/db.hpp"
 #include "util/time.hpp"
 
@@ -118,12 +119,8 @@ void dependency_prober::probe_now() {
     pg.up = true;
     pg.seconds = since(t0);
     if (opts_.real_backends)
-      for (const auto& row :
-           tx.exec("SELECT translation::text, deployment::text, json_build_object('name', name, "
-                   "'translation', translation, 'deployment', deployment)::text "
-                   "FROM daliuge_deployment_profile"))
-        profiles.push_back({json::parse(row[0].c_str()).as_object(),
-                            json::parse(row[1].c_str()).as_object(), json::parse(row[2].c_str())});
+      for (auto& p : projections::deployment_profiles::backends(tx))
+        profiles.push_back({p.at("translation").as_object(), p.at("deployment").as_object(), p});
   } catch (const std::exception& e) {
     pg.seconds = since(t0);
     pg.detail = e.what();

@@ -13,6 +13,7 @@
 #include "domain/admission.hpp"
 #include "domain/aggregates.hpp"
 #include "domain/readiness.hpp"
+#include "projections/project_configs/queries.hpp"
 #include "projections/source_registry/queries.hpp"
 #include "util/json.hpp"
 #include "util/time.hpp"
@@ -194,10 +195,8 @@ struct discovery_worker::impl {
     std::map<std::string, json::value> stored;
     store::with_connection(pool, [&](pqxx::connection& c) {
       pqxx::read_transaction tx{c};
-      auto r =
-          tx.exec_params("SELECT spec::text FROM project_configs WHERE project_id = $1 AND active",
-                         q.project_module);
-      if (!r.empty()) config = domain::parse_project_config(json::parse(r[0][0].c_str())).config;
+      if (auto stored = projections::project_configs::active_config(tx, q.project_module))
+        config = domain::parse_project_config(util::parse_stored(stored->spec)).config;
       auto m = tx.exec_params(
           "SELECT sbid, metadata_json::text FROM archive_metadata WHERE source_uuid = $1::uuid",
           q.source_uuid);

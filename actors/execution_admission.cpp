@@ -7,7 +7,9 @@
 #include "domain/discovery.hpp"
 #include "domain/project_config.hpp"
 #include "domain/readiness.hpp"
+#include "projections/deployment_profiles/queries.hpp"
 #include "projections/execution_ledger/queries.hpp"
+#include "projections/project_configs/queries.hpp"
 #include "projections/source_registry/queries.hpp"
 #include "util/hash.hpp"
 #include "util/ids.hpp"
@@ -97,15 +99,12 @@ execution_admission admit_execution(store::connection_pool& pool, const json::ob
   json::value spec;
   store::with_connection(pool, [&](pqxx::connection& c) {
     pqxx::read_transaction tx{c};
-    auto r = tx.exec_params(
-        "SELECT uuid::text, version, spec_sha256, spec::text FROM project_configs WHERE project_id "
-        "= $1 AND active",
-        module);
-    if (r.empty()) return;
-    config_id = r[0][0].as<std::string>();
-    config_version = r[0][1].as<int64_t>();
-    spec_sha = r[0][2].as<std::string>();
-    spec = json::parse(r[0][3].c_str());
+    auto stored = projections::project_configs::active_config(tx, module);
+    if (!stored) return;
+    config_id = stored->id;
+    config_version = stored->version;
+    spec_sha = stored->spec_sha256;
+    spec = util::parse_stored(stored->spec);
     config = domain::parse_project_config(spec).config;
   });
   if (!config)
@@ -174,41 +173,31 @@ execution_admission admit_execution(store::connection_pool& pool, const json::ob
   json::object profile;
   store::with_connection(pool, [&](pqxx::connection& c) {
     pqxx::read_transaction tx{c};
-    const char* cols =
-        "SELECT json_build_object('uuid', uuid, 'name', name, 'description', description, "
-        "'project_module', "
-        "project_module, 'is_default', is_default, 'max_concurrent_executions', "
-        "max_concurrent_executions, "
-        "'translation', translation, 'deployment', deployment, 'revision', revision, "
-        "'spec_sha256', spec_sha256)::text "
-        "FROM daliuge_deployment_profile ";
-    pqxx::result r;
+    namespace profiles = projections::deployment_profiles;
+    std::optional<json::object> found;
     if (by_id) {
       auto pid = str_field(body, "deployment_profile_id");
       if (!util::is_uuid(pid))
         reject(400, "invalid_field", "deployment_profile_id must be a UUID",
                "deployment_profile_id");
-      r = tx.exec_params(std::string(cols) + "WHERE uuid = $1::uuid", pid);
-      if (r.empty())
+      found = profiles::pinnable_by_id(tx, pid);
+      if (!found)
         reject(400, "unknown_profile", "deployment profile " + pid + " does not exist",
                "deployment_profile_id");
     } else if (by_name) {
       auto name = trimmed(str_field(body, "deployment_profile_name"));
-      r = tx.exec_params(std::string(cols) + "WHERE name = $1", name);
-      if (r.empty())
+      found = profiles::pinnable_by_name(tx, name);
+      if (!found)
         reject(400, "unknown_profile", "deployment profile '" + name + "' does not exist",
                "deployment_profile_name");
     } else {
-      r = tx.exec_params(std::string(cols) +
-                             "WHERE is_default AND (project_module = $1 OR project_module IS NULL) "
-                             "ORDER BY project_module NULLS LAST LIMIT 1",
-                         module);
-      if (r.empty())
+      found = profiles::pinnable_default(tx, module);
+      if (!found)
         reject(400, "no_default_profile",
                "project '" + module + "' has no default deployment profile; select one explicitly",
                "deployment_profile_name");
     }
-    profile = json::parse(r[0][0].c_str()).as_object();
+    profile = std::move(*found);
     const auto& pm = profile.at("project_module");
     if (!pm.is_null() && pm.as_string() != module)
       reject(400, "profile_scope",

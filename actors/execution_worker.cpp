@@ -27,6 +27,7 @@
 #include "domain/readiness.hpp"
 #include "domain/redaction.hpp"
 #include "projections/execution_ledger/queries.hpp"
+#include "projections/project_configs/queries.hpp"
 #include "projections/source_registry/queries.hpp"
 #include "store/artifact_store.hpp"
 #include "util/hash.hpp"
@@ -390,15 +391,11 @@ struct execution_worker::impl {
     std::map<std::string, std::string> current_signatures;
     store::with_connection(pool, [&](pqxx::connection& c) {
       pqxx::read_transaction tx{c};
-      auto cfg =
-          row.at("project_config_id").is_null()
-              ? tx.exec_params(
-                    "SELECT spec::text FROM project_configs WHERE project_id = $1 AND active",
-                    module)
-              : tx.exec_params("SELECT spec::text FROM project_configs WHERE uuid = $1::uuid",
-                               text(row, "project_config_id"));
-      if (!cfg.empty())
-        config = domain::parse_project_config(util::parse_stored(cfg[0][0].c_str())).config;
+      namespace configs = projections::project_configs;
+      auto stored = row.at("project_config_id").is_null()
+                        ? configs::active_config(tx, module)
+                        : configs::config_by_id(tx, text(row, "project_config_id"));
+      if (stored) config = domain::parse_project_config(util::parse_stored(stored->spec)).config;
       for (const auto& src : row.at("sources").as_array()) {
         const auto& sel = src.as_object();
         auto ident = text(sel, "source_identifier");

@@ -17,7 +17,9 @@
 #include "domain/canonical_json.hpp"
 #include "domain/execution_fsm.hpp"
 #include "domain/project_config.hpp"
+#include "projections/deployment_profiles/queries.hpp"
 #include "projections/execution_ledger/queries.hpp"
+#include "projections/project_configs/queries.hpp"
 #include "projections/source_registry/queries.hpp"
 #include "store/db.hpp"
 #include "util/ids.hpp"
@@ -139,24 +141,13 @@ json::object execution_tick(tick_context& ctx, const std::string& module, const 
     in.queue_depth = queue_depth(tx);
     // The profile automated runs use: the policy's name, else the default. A name that does
     // not exist refuses admission (decide_execution_admission): no fallback to the default.
-    pqxx::result p;
-    if (profile_name) {
-      p = tx.exec_params(
-          "SELECT uuid::text, max_concurrent_executions FROM daliuge_deployment_profile WHERE name "
-          "= $1",
-          *profile_name);
-      in.named_profile_missing = p.empty();
-    } else {
-      p = tx.exec_params(
-          "SELECT uuid::text, max_concurrent_executions FROM daliuge_deployment_profile WHERE "
-          "is_default AND "
-          "(project_module = $1 OR project_module IS NULL) ORDER BY project_module NULLS LAST "
-          "LIMIT 1",
-          module);
-    }
-    if (!p.empty()) {
-      profile_id = p[0][0].as<std::string>();
-      if (!p[0][1].is_null()) in.profile_max_concurrent_executions = p[0][1].as<int64_t>();
+    namespace profiles = projections::deployment_profiles;
+    auto profile = profile_name ? profiles::pinnable_by_name(tx, *profile_name)
+                                : profiles::pinnable_default(tx, module);
+    if (profile_name) in.named_profile_missing = !profile;
+    if (profile) {
+      profile_id = std::string(profile->at("uuid").as_string());
+      in.profile_max_concurrent_executions = util::get_int(*profile, "max_concurrent_executions");
     }
     std::vector<domain::execution_snapshot> running;
     std::set<std::string> claimed;  // sources of runs still in flight
@@ -331,16 +322,14 @@ tick_function make_admission_tick(runtime& rt, std::string conninfo, domain::sha
     if (ctx->last_position > 0 && ctx->wait_applied && !ctx->wait_applied(ctx->last_position))
       return json::object{{"skipped", "read models have not applied the previous tick yet"}};
     json::object discovery;
-    std::vector<std::pair<std::string, std::string>> configs;  // module, spec
-    store::with_connection(*ctx->pool, [&](pqxx::connection& c) {
+    auto configs = store::with_connection(*ctx->pool, [&](pqxx::connection& c) {
       pqxx::read_transaction tx{c};
-      for (const auto& row : tx.exec("SELECT project_id, spec::text FROM project_configs WHERE "
-                                     "active ORDER BY project_id"))
-        configs.emplace_back(row[0].as<std::string>(), row[1].as<std::string>());
+      return projections::project_configs::active_configs(tx);
     });
-    for (const auto& [module, spec] : configs) {
+    for (const auto& stored : configs) {
+      const auto& module = stored.project_id;
       try {
-        auto parsed = domain::parse_project_config(util::parse_stored(spec));
+        auto parsed = domain::parse_project_config(util::parse_stored(stored.spec));
         if (!parsed.config || !parsed.config->automation.discovery ||
             !parsed.config->automation.discovery->enabled)
           continue;
@@ -352,9 +341,10 @@ tick_function make_admission_tick(runtime& rt, std::string conninfo, domain::sha
       }
     }
     json::object execution;
-    for (const auto& [module, spec] : configs) {
+    for (const auto& stored : configs) {
+      const auto& module = stored.project_id;
       try {
-        auto raw = util::parse_stored(spec);
+        auto raw = util::parse_stored(stored.spec);
         // §3.1: the raw spec's automation.execution.enabled decides, even if it no longer decodes.
         const auto* enabled = raw.is_object() ? raw.as_object().if_contains("automation") : nullptr;
         enabled = enabled && enabled->is_object() ? enabled->as_object().if_contains("execution")

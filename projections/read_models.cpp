@@ -4,10 +4,12 @@
 #include "events/catalog.hpp"
 #include "events/types.hpp"
 #include "events/validity.hpp"
+#include "projections/deployment_profiles/projection.hpp"
 #include "projections/engine.hpp"
 #include "projections/execution_details/projection.hpp"
 #include "projections/execution_ledger/projection.hpp"
 #include "projections/jobs/projection.hpp"
+#include "projections/project_configs/projection.hpp"
 #include "projections/provenance/projection.hpp"
 #include "projections/read_model_names.hpp"
 #include "projections/source_registry/projection.hpp"
@@ -61,119 +63,6 @@ class archive_metadata_projection : public projection {
                 {"created_at", existing ? existing->at("created_at") : json::value(e.recorded_at)},
                 {"updated_at", e.recorded_at}});
     }
-  }
-};
-
-class project_configs_projection : public projection {
- public:
-  std::string name() const override { return model::project_configs; }
-  std::string group() const override { return "configs"; }
-  std::vector<table_spec> tables() const override { return {{"project_configs", "uuid", "uuid"}}; }
-  bool handles(const std::string& t) const override {
-    return t == et::project_config_uploaded || t == et::project_config_activated;
-  }
-  void keys(const events::recorded_event&, const json::object& d,
-            std::vector<std::pair<std::string, std::string>>& out) const override {
-    out.emplace_back("project_configs", std::string(d.at("uuid").as_string()));
-    if (auto p = d.find("previous_uuid"); p != d.end() && p->value().is_string())
-      out.emplace_back("project_configs", std::string(p->value().as_string()));
-  }
-  void apply(const events::recorded_event& e, const json::object& d,
-             row_cache& rows) const override {
-    std::string uuid(d.at("uuid").as_string());
-    if (e.type == et::project_config_uploaded) {
-      rows.put("project_configs", uuid,
-               {{"uuid", uuid},
-                {"project_id", d.at("project_id")},
-                {"version", d.at("version")},
-                {"spec", d.at("spec")},
-                {"spec_sha256", d.at("spec_sha256")},
-                {"warnings", d.at("warnings")},
-                {"active", false},
-                {"uploaded_at", e.recorded_at}});
-      return;
-    }
-    if (auto p = d.find("previous_uuid"); p != d.end() && p->value().is_string()) {
-      std::string prev(p->value().as_string());
-      if (auto* row = rows.find("project_configs", prev)) {
-        (*row)["active"] = false;
-        rows.mark_dirty("project_configs", prev);
-      }
-    }
-    if (auto* row = rows.find("project_configs", uuid)) {
-      (*row)["active"] = true;
-      rows.mark_dirty("project_configs", uuid);
-    }
-  }
-};
-
-// project_config_wasm: which hook modules each project has.
-class project_wasm_projection : public projection {
- public:
-  std::string name() const override { return model::project_wasm; }
-  std::string group() const override { return "configs"; }
-  std::vector<table_spec> tables() const override {
-    return {{"project_config_wasm", "wasm_key", "text"}};
-  }
-  bool handles(const std::string& t) const override { return t == et::project_wasm_uploaded; }
-  static std::string key_of(const json::object& d) {
-    return std::string(d.at("project_id").as_string()) + "/" +
-           std::string(d.at("wasm_sha256").as_string());
-  }
-  void keys(const events::recorded_event&, const json::object& d,
-            std::vector<std::pair<std::string, std::string>>& out) const override {
-    out.emplace_back("project_config_wasm", key_of(d));
-  }
-  void apply(const events::recorded_event& e, const json::object& d,
-             row_cache& rows) const override {
-    auto key = key_of(d);
-    rows.put("project_config_wasm", key,
-             {{"wasm_key", key},
-              {"project_id", d.at("project_id")},
-              {"wasm_sha256", d.at("wasm_sha256")},
-              {"project_config_id", d.at("project_config_id")},
-              {"size_bytes", d.at("size_bytes")},
-              {"uploaded_at", e.recorded_at}});
-  }
-};
-
-class deployment_profiles_projection : public projection {
- public:
-  std::string name() const override { return model::deployment_profiles; }
-  std::string group() const override { return "configs"; }
-  std::vector<table_spec> tables() const override {
-    return {{"daliuge_deployment_profile", "uuid", "uuid"}};
-  }
-  bool handles(const std::string& t) const override {
-    return t == et::profile_created || t == et::profile_updated || t == et::profile_deleted;
-  }
-  void keys(const events::recorded_event&, const json::object& d,
-            std::vector<std::pair<std::string, std::string>>& out) const override {
-    out.emplace_back("daliuge_deployment_profile", std::string(d.at("uuid").as_string()));
-  }
-  void apply(const events::recorded_event& e, const json::object& d,
-             row_cache& rows) const override {
-    std::string uuid(d.at("uuid").as_string());
-    if (e.type == et::profile_deleted) {
-      rows.erase("daliuge_deployment_profile", uuid);
-      return;
-    }
-    const auto& p = d.at("profile").as_object();
-    auto* existing = rows.find("daliuge_deployment_profile", uuid);
-    json::object r{
-        {"uuid", uuid},
-        {"name", p.at("name")},
-        {"description", at_or_null(p, "description")},
-        {"project_module", at_or_null(p, "project_module")},
-        {"is_default", p.at("is_default")},
-        {"translation", p.at("translation")},
-        {"deployment", p.at("deployment")},
-        {"max_concurrent_executions", at_or_null(p, "max_concurrent_executions")},
-        {"revision", d.at("revision")},
-        {"spec_sha256", d.at("spec_sha256")},
-        {"created_at", existing ? existing->at("created_at") : json::value(e.recorded_at)},
-        {"updated_at", e.recorded_at}};
-    rows.put("daliuge_deployment_profile", uuid, std::move(r));
   }
 };
 
@@ -273,12 +162,11 @@ std::vector<std::shared_ptr<const projection>> standard_projections() {
       provenance::make_projection(),
       execution_details::make_projection(),
       jobs::make_projection(),
-      std::make_shared<project_configs_projection>(),
-      std::make_shared<project_wasm_projection>(),
-      std::make_shared<deployment_profiles_projection>(),
+      deployment_profiles::make_projection(),
       std::make_shared<archive_metadata_projection>(),
       std::make_shared<users_projection>(),
       std::make_shared<auth_sessions_projection>()};
+  for (auto& p : project_configs::make_projections()) all.push_back(std::move(p));
   for (auto& p : alerting_projections()) all.push_back(std::move(p));
   return all;
 }

@@ -9,6 +9,7 @@
 #include "domain/aggregates.hpp"
 #include "domain/alerting.hpp"
 #include "projections/alerting/queries.hpp"
+#include "projections/project_configs/queries.hpp"
 #include "projections/read_model_names.hpp"
 #include "store/channel_secrets.hpp"
 #include "util/ids.hpp"
@@ -148,7 +149,8 @@ void check_rule_refs(app_context& ctx, const json::object& body) {
   }
   if (auto it = body.find("project_module"); it != body.end() && it->value().is_string()) {
     std::string pm(it->value().as_string());
-    if (!query_row(ctx, "SELECT '{}'::json FROM project_configs WHERE project_id = $1 LIMIT 1", pm))
+    if (!read_model(ctx,
+                    [&](auto& tx) { return projections::project_configs::has_config(tx, pm); }))
       fail(400, "unknown_project", "project " + pm + " has no config", "project_module");
   }
 }

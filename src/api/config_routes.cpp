@@ -8,29 +8,18 @@
 #include "api/route_table.hpp"
 #include "domain/aggregates.hpp"
 #include "domain/project_config.hpp"
+#include "projections/deployment_profiles/queries.hpp"
+#include "projections/project_configs/queries.hpp"
 #include "projections/provenance/queries.hpp"
 #include "projections/read_model_names.hpp"
 #include "util/ids.hpp"
 
 namespace beampipe::api {
 namespace json = boost::json;
+namespace configs = projections::project_configs;
+namespace profiles = projections::deployment_profiles;
 
 namespace {
-
-const char* kConfigRow =
-    "SELECT json_build_object('uuid', uuid, 'project_id', project_id, 'version', version, 'spec', "
-    "spec, "
-    "'spec_sha256', spec_sha256, 'active', active, 'uploaded_at', uploaded_at, 'warnings', "
-    "warnings)";
-
-const char* kProfileRow =
-    "SELECT json_build_object('uuid', uuid, 'name', name, 'description', description, "
-    "'project_module', "
-    "project_module, 'is_default', is_default, 'translation', translation, 'deployment', "
-    "deployment, "
-    "'max_concurrent_executions', max_concurrent_executions, 'revision', revision, 'spec_sha256', "
-    "spec_sha256, "
-    "'created_at', created_at, 'updated_at', updated_at)";
 
 json::array diagnostics(const std::vector<domain::Diagnostic>& ds) {
   json::array a;
@@ -45,9 +34,7 @@ bool valid_project_id(const std::string& id) {
 }
 
 json::object active_config_or_404(app_context& ctx, const std::string& project_id) {
-  auto row = query_row(
-      ctx, std::string(kConfigRow) + " FROM project_configs WHERE project_id = $1 AND active",
-      project_id);
+  auto row = read_model(ctx, [&](auto& tx) { return configs::active(tx, project_id); });
   if (!row) fail(404, "not_found", "no active config for project '" + project_id + "'", "id");
   return *row;
 }
@@ -96,9 +83,10 @@ response get_config(app_context& ctx, request& req) {
 
 response config_versions(app_context& ctx, request& req) {
   honour_min_position(ctx, req, {projections::model::project_configs});
-  auto page =
-      query_page(ctx, kConfigRow, " FROM project_configs WHERE project_id = $1",
-                 "ORDER BY version DESC", {req.path_params.at("id")}, page_params(req, 100, 500));
+  auto want = page_params(req, 100, 500);
+  const auto& project = req.path_params.at("id");
+  auto page = read_model(
+      ctx, [&](auto& tx) { return configs::versions(tx, project, want.limit, want.offset); });
   if (page.total == 0)
     fail(404, "not_found", "no configs for project '" + req.path_params.at("id") + "'", "id");
   return page_response(std::move(page));
@@ -106,17 +94,16 @@ response config_versions(app_context& ctx, request& req) {
 
 response list_projects(app_context& ctx, request& req) {
   honour_min_position(ctx, req, {projections::model::project_configs});
-  return list_page(ctx,
-                   "SELECT json_build_object('project_id', project_id, 'version', version, "
-                   "'active', active, 'spec_sha256', spec_sha256)",
-                   " FROM project_configs WHERE active", "ORDER BY project_id", {},
-                   page_params(req, 100, 500));
+  auto page = page_params(req, 100, 500);
+  return page_response(read_model(
+      ctx, [&](auto& tx) { return configs::list_projects(tx, page.limit, page.offset); }));
 }
 
 response list_contracts(app_context& ctx, request& req) {
   honour_min_position(ctx, req, {projections::model::project_configs});
-  auto page = query_page(ctx, kConfigRow, " FROM project_configs WHERE active",
-                         "ORDER BY project_id", {}, page_params(req, 100, 500));
+  auto want = page_params(req, 100, 500);
+  auto page =
+      read_model(ctx, [&](auto& tx) { return configs::list_active(tx, want.limit, want.offset); });
   for (auto& row : page.rows) row = contract_of(row.as_object());
   return page_response(std::move(page));
 }
@@ -136,8 +123,7 @@ response project_events(app_context& ctx, request& req) {
 }
 
 json::object profile_or_404(app_context& ctx, const std::string& id) {
-  auto row = query_row(
-      ctx, std::string(kProfileRow) + " FROM daliuge_deployment_profile WHERE uuid = $1::uuid", id);
+  auto row = read_model(ctx, [&](auto& tx) { return profiles::find(tx, id); });
   if (!row) fail(404, "not_found", "deployment profile not found", "id");
   return *row;
 }
@@ -147,10 +133,9 @@ response list_profiles(app_context& ctx, request& req) {
   auto it = req.query.find("project_module");
   auto module = it == req.query.end() ? std::string() : it->second;
   // A project's view includes the global profiles it may fall back to.
-  return list_page(ctx, kProfileRow,
-                   " FROM daliuge_deployment_profile WHERE $1 = '' OR project_module = $1 OR "
-                   "project_module IS NULL",
-                   "ORDER BY created_at DESC, uuid", {module}, page_params(req, 100, 500));
+  auto page = page_params(req, 100, 500);
+  return page_response(read_model(
+      ctx, [&](auto& tx) { return profiles::list(tx, module, page.limit, page.offset); }));
 }
 
 response post_profile(app_context& ctx, request& req) {

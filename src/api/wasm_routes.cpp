@@ -6,24 +6,18 @@
 #include "api/handler_support.hpp"
 #include "api/route_table.hpp"
 #include "domain/aggregates.hpp"
+#include "projections/project_configs/queries.hpp"
 #include "store/artifact_store.hpp"
 #include "store/db.hpp"
 
 namespace beampipe::api {
 namespace json = boost::json;
+namespace configs = projections::project_configs;
 namespace {
-
-const char* const kWasmRow =
-    "SELECT json_build_object('wasm_sha256', wasm_sha256, 'project_config_id', "
-    "project_config_id, 'project_id', project_id, 'size_bytes', size_bytes, 'uploaded_at', "
-    "uploaded_at) FROM project_config_wasm WHERE wasm_key = $1";
 
 response upload_wasm(app_context& ctx, request& req) {
   const auto& project = req.path_params.at("id");
-  if (!query_row(ctx,
-                 "SELECT json_build_object('uuid', uuid) FROM project_configs WHERE project_id = "
-                 "$1 AND active",
-                 project))
+  if (!read_model(ctx, [&](auto& tx) { return configs::active_config(tx, project); }))
     fail(404, "no_active_config", "no active config for project '" + project + "'", "id");
   if (req.body.empty())
     fail(400, "invalid_body", "the request body must be a WebAssembly module", "body");
@@ -42,7 +36,7 @@ response upload_wasm(app_context& ctx, request& req) {
       run_command(ctx, req, domain::project_stream_id(project), "attach_wasm",
                   {{"wasm_sha256", sha}, {"size_bytes", static_cast<int64_t>(req.body.size())}});
   wait_for_position(ctx, r.position, ctx.max_wait);
-  auto row = query_row(ctx, kWasmRow, project + "/" + sha);
+  auto row = read_model(ctx, [&](auto& tx) { return configs::wasm(tx, project, sha); });
   if (!row) fail(500, "internal", "the uploaded module is not in the read model");
   return with_position(json_response(201, *row), r.position);
 }
@@ -50,7 +44,7 @@ response upload_wasm(app_context& ctx, request& req) {
 response get_wasm(app_context& ctx, request& req) {
   const auto& project = req.path_params.at("id");
   const auto& sha = req.path_params.at("sha256");
-  auto row = query_row(ctx, kWasmRow, project + "/" + sha);
+  auto row = read_model(ctx, [&](auto& tx) { return configs::wasm(tx, project, sha); });
   if (!row)
     fail(404, "not_found", "no WebAssembly module " + sha + " for '" + project + "'", "sha256");
   if (!bool_param(req, "download").value_or(false)) return json_response(200, *row);

@@ -20,6 +20,9 @@ OWNED = {
     "alert_rules": "projections/alerting/",
     "alert_deliveries": "projections/alerting/",
     "alert_triggers": "projections/alerting/",
+    "project_configs": "projections/project_configs/",
+    "project_config_wasm": "projections/project_configs/",
+    "daliuge_deployment_profile": "projections/deployment_profiles/",
 }
 PENDING = {}
 SQL = r"(?:FROM|JOIN|UPDATE|INTO|TABLE)\s+{table}\b"
