@@ -197,10 +197,7 @@ struct discovery_worker::impl {
       pqxx::read_transaction tx{c};
       if (auto stored = projections::project_configs::active_config(tx, q.project_module))
         config = domain::parse_project_config(util::parse_stored(stored->spec)).config;
-      auto m = tx.exec_params(
-          "SELECT sbid, metadata_json::text FROM archive_metadata WHERE source_uuid = $1::uuid",
-          q.source_uuid);
-      for (const auto& row : m) stored[row[0].as<std::string>()] = json::parse(row[1].c_str());
+      stored = projections::source_registry::archive_rows(tx, q.source_uuid);
     });
     if (!config) {
       owner->failed_++;

@@ -8,5 +8,7 @@
 namespace beampipe::projections::source_registry {
 
 std::shared_ptr<const projection> make_projection();
+// archive_metadata (spec §1.2): the source's archive rows by SBID, from its discoveries.
+std::shared_ptr<const projection> make_archive_metadata_projection();
 
 }  // namespace beampipe::projections::source_registry

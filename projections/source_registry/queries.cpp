@@ -6,6 +6,7 @@
 #include "util/json.hpp"
 
 namespace beampipe::projections::source_registry {
+namespace json = boost::json;
 
 namespace {
 std::optional<std::string> text_or_null(const pqxx::field& f) {
@@ -28,11 +29,30 @@ std::optional<domain::SourceReadinessState> readiness_inputs(pqxx::transaction_b
   st.last_checked_at_set = s[0][2].as<bool>();
   st.discovery_claim_token = s[0][3].as<std::string>();
   st.last_executed_discovery_signature = s[0][4].as<std::string>();
+  st.metadata_rows = archive_rows(tx, source_uuid);
+  return st;
+}
+
+std::map<std::string, json::value> archive_rows(pqxx::transaction_base& tx,
+                                                const std::string& source_uuid) {
+  std::map<std::string, json::value> out;
   for (const auto& row : tx.exec_params(
            "SELECT sbid, metadata_json::text FROM archive_metadata WHERE source_uuid = $1::uuid",
            source_uuid))
-    st.metadata_rows[row[0].as<std::string>()] = util::parse_stored(row[1].c_str());
-  return st;
+    out[row[0].as<std::string>()] = util::parse_stored(row[1].c_str());
+  return out;
+}
+
+json::array archive_metadata(pqxx::transaction_base& tx, const std::string& source_uuid) {
+  json::array out;
+  for (const auto& row : tx.exec_params(
+           "SELECT json_build_object('uuid', uuid, 'project_module', project_module, "
+           "'source_identifier', source_identifier, 'sbid', sbid, 'metadata_json', "
+           "metadata_json, 'created_at', created_at, 'updated_at', updated_at)::text "
+           "FROM archive_metadata WHERE source_uuid = $1::uuid ORDER BY sbid, created_at",
+           source_uuid))
+    out.push_back(util::parse_stored(row[0].c_str()));
+  return out;
 }
 
 std::vector<due_request> due_for_discovery(pqxx::transaction_base& tx, int64_t limit) {

@@ -3,6 +3,7 @@
 // its projection. The API, the workers and the scheduler ask these questions.
 #include <boost/json.hpp>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
@@ -18,6 +19,12 @@ namespace beampipe::projections::source_registry {
 // nullopt when there is no such source.
 std::optional<domain::SourceReadinessState> readiness_inputs(pqxx::transaction_base& tx,
                                                              const std::string& source_uuid);
+
+// The source's archive rows, by SBID (metadata_json).
+std::map<std::string, boost::json::value> archive_rows(pqxx::transaction_base& tx,
+                                                       const std::string& source_uuid);
+// The same as the API lists them (SourceMetadata rows), by SBID.
+boost::json::array archive_metadata(pqxx::transaction_base& tx, const std::string& source_uuid);
 
 // Outstanding discovery requests whose retry time has come, oldest request first.
 struct due_request {

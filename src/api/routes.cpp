@@ -342,35 +342,19 @@ response discover_sources(app_context& ctx, request& req) {
       position);
 }
 
-std::map<std::string, json::value> metadata_of(app_context& ctx, const std::string& id) {
-  std::map<std::string, json::value> out;
-  for (auto& row : query_rows(
-           ctx,
-           "SELECT json_build_object('sbid', sbid, 'm', metadata_json) FROM archive_metadata "
-           "WHERE source_uuid = $1::uuid",
-           {id}))
-    out[std::string(row.as_object().at("sbid").as_string())] = row.as_object().at("m");
-  return out;
-}
-
 // GET /sources/{id}/status: readiness for execution (§5.10).
 response source_status(app_context& ctx, request& req) {
   honour_min_position(ctx, req, {projections::model::source_registry});
   auto id = uuid_param(req, "id");
-  auto src = source_or_404(ctx, id);
-  auto text = [&](const char* k) {
-    const auto& v = src.at(k);
-    return v.is_string() ? std::string(v.as_string()) : std::string();
-  };
-  domain::SourceReadinessState st;
-  st.enabled = src.at("enabled").as_bool();
-  st.last_checked_at_set = !src.at("last_checked_at").is_null();
-  st.discovery_signature = text("discovery_signature");
-  st.discovery_claim_token =
-      text("discovery_request_id");  // an outstanding request is discovery in progress
-  st.last_executed_discovery_signature = text("last_executed_discovery_signature");
-  st.metadata_rows = metadata_of(ctx, id);
-  auto ident = text("source_identifier");
+  // The row and its readiness inputs from one snapshot.
+  auto [found, inputs] = read_model(ctx, [&](auto& tx) {
+    return std::pair{projections::source_registry::find(tx, id),
+                     projections::source_registry::readiness_inputs(tx, id)};
+  });
+  if (!found || !inputs) fail(404, "not_found", "source not found", "id");
+  const auto& src = *found;
+  const auto& st = *inputs;
+  auto ident = std::string(src.at("source_identifier").as_string());
   auto blockers = domain::source_status_blockers(ident, st);
   json::array b;
   for (auto& x : blockers) b.push_back(json::value(x));
@@ -458,14 +442,8 @@ response source_metadata(app_context& ctx, request& req) {
                       {projections::model::source_registry, projections::model::archive_metadata});
   auto id = uuid_param(req, "id");
   auto src = source_or_404(ctx, id);
-  auto rows = query_rows(
-      ctx,
-      "SELECT json_build_object('uuid', uuid, 'project_module', project_module, "
-      "'source_identifier', "
-      "source_identifier, 'sbid', sbid, 'metadata_json', metadata_json, 'created_at', created_at, "
-      "'updated_at', updated_at) FROM archive_metadata WHERE source_uuid = $1::uuid "
-      "ORDER BY sbid, created_at",
-      {id});
+  auto rows = read_model(
+      ctx, [&](auto& tx) { return projections::source_registry::archive_metadata(tx, id); });
   auto n = rows.size();
   return json_response(
       200, json::object{

@@ -10,6 +10,7 @@ import sys
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 OWNED = {
     "source_registry": "projections/source_registry/",
+    "archive_metadata": "projections/source_registry/",
     "batch_execution_record": "projections/execution_ledger/",
     "execution_stuck": "projections/execution_ledger/",
     "execution_observations": "projections/execution_details/",
