@@ -150,12 +150,9 @@ struct table_digest {
 std::vector<table_digest> digest_tables(pqxx::transaction_base& tx,
                                         const std::vector<std::string>& tables);
 
-// The three read models of the foundation: source_registry, batch_execution_record,
-// provenance_events.
+// Every read model (projections/<model>/), in the order rebuilds and digests list them.
 std::vector<std::shared_ptr<const projection>> standard_projections();
 // standard_projections() as one engine per group, for the live runners.
 std::vector<std::shared_ptr<engine>> standard_engines_by_group();
-// notification_channels, alert_rules, alert_deliveries, alert_triggers (projections/alerting.cpp)
-std::vector<std::shared_ptr<const projection>> alerting_projections();
 
 }  // namespace beampipe::projections

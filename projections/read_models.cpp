@@ -1,9 +1,8 @@
-// The read models not yet in a slice of their own (projections/<model>/). Every value comes from
-// the event (timestamps are the event's recorded_at), so a rebuild reproduces the same rows byte
-// for byte.
-#include "events/catalog.hpp"
-#include "events/types.hpp"
-#include "events/validity.hpp"
+// The registry of read models: each lives in its slice (projections/<model>/) with its
+// projection and its queries.
+#include <map>
+
+#include "projections/alerting/projection.hpp"
 #include "projections/deployment_profiles/projection.hpp"
 #include "projections/engine.hpp"
 #include "projections/execution_details/projection.hpp"
@@ -11,118 +10,23 @@
 #include "projections/jobs/projection.hpp"
 #include "projections/project_configs/projection.hpp"
 #include "projections/provenance/projection.hpp"
-#include "projections/read_model_names.hpp"
 #include "projections/source_registry/projection.hpp"
-#include "util/ids.hpp"
-#include "util/json.hpp"
+#include "projections/users/projection.hpp"
 
 namespace beampipe::projections {
-namespace et = beampipe::events::type;
-using util::at_or_null;
-namespace {
-
-// users: who may sign in (never a credential: those are not in the events).
-class users_projection : public projection {
- public:
-  std::string name() const override { return model::users; }
-  std::string group() const override { return "users"; }
-  std::vector<table_spec> tables() const override { return {{"users", "uuid", "uuid"}}; }
-  bool handles(const std::string& t) const override {
-    return t == et::user_created || t == et::user_password_changed || t == et::user_disabled;
-  }
-  void keys(const events::recorded_event& e, const json::object&,
-            std::vector<std::pair<std::string, std::string>>& out) const override {
-    out.emplace_back("users", events::stream_key_of(e.stream_id));
-  }
-  void apply(const events::recorded_event& e, const json::object& d,
-             row_cache& rows) const override {
-    auto key = events::stream_key_of(e.stream_id);
-    if (e.type == et::user_created) {
-      rows.put("users", key,
-               json::object{{"uuid", key},
-                            {"username", d.at("username")},
-                            {"email", d.at("email")},
-                            {"name", d.at("name")},
-                            {"is_superuser", d.at("is_superuser")},
-                            {"disabled", false},
-                            {"created_at", e.recorded_at},
-                            {"updated_at", e.recorded_at},
-                            {"stream_version", e.stream_version}});
-      return;
-    }
-    auto* row = rows.find("users", key);
-    if (!row) return;
-    if (e.type == et::user_disabled) (*row)["disabled"] = true;
-    (*row)["updated_at"] = e.recorded_at;
-    (*row)["stream_version"] = e.stream_version;
-    rows.mark_dirty("users", key);
-  }
-};
-
-// auth_sessions: which token families are live, and each one's current refresh token id.
-class auth_sessions_projection : public projection {
- public:
-  std::string name() const override { return model::auth_sessions; }
-  std::string group() const override { return "users"; }
-  std::vector<table_spec> tables() const override { return {{"auth_sessions", "family", "uuid"}}; }
-  bool handles(const std::string& t) const override {
-    return t == et::session_started || t == et::session_refreshed || t == et::session_revoked;
-  }
-  void keys(const events::recorded_event& e, const json::object&,
-            std::vector<std::pair<std::string, std::string>>& out) const override {
-    out.emplace_back("auth_sessions", events::stream_key_of(e.stream_id));
-  }
-  void apply(const events::recorded_event& e, const json::object& d,
-             row_cache& rows) const override {
-    auto key = events::stream_key_of(e.stream_id);
-    auto expiry = [&](const json::object& data) -> json::value {
-      const auto& v = at_or_null(data, "refresh_expires_at");
-      return v.is_string() && !v.as_string().empty() ? v : json::value(nullptr);
-    };
-    if (e.type == et::session_started) {
-      rows.put("auth_sessions", key,
-               json::object{{"family", key},
-                            {"user_uuid", d.at("user_uuid")},
-                            {"username", d.at("username")},
-                            {"refresh_jti", d.at("refresh_jti")},
-                            {"refresh_expires_at", expiry(d)},
-                            {"started_at", e.recorded_at},
-                            {"refreshed_at", nullptr},
-                            {"revoked_at", nullptr},
-                            {"revoked_reason", nullptr},
-                            {"stream_version", e.stream_version}});
-      return;
-    }
-    auto* row = rows.find("auth_sessions", key);
-    if (!row) return;
-    if (e.type == et::session_refreshed) {
-      (*row)["refresh_jti"] = d.at("refresh_jti");
-      (*row)["refresh_expires_at"] = expiry(d);
-      (*row)["refreshed_at"] = e.recorded_at;
-    } else {
-      (*row)["revoked_at"] = e.recorded_at;
-      (*row)["revoked_reason"] = d.at("reason");
-    }
-    (*row)["stream_version"] = e.stream_version;
-    rows.mark_dirty("auth_sessions", key);
-  }
-};
-
-}  // namespace
 
 std::vector<std::shared_ptr<const projection>> standard_projections() {
   std::vector<std::shared_ptr<const projection>> all{
-      source_registry::make_projection(),
-      execution_ledger::make_projection(),
-      provenance::make_projection(),
-      execution_details::make_projection(),
-      jobs::make_projection(),
-      deployment_profiles::make_projection(),
-      source_registry::make_archive_metadata_projection(),
-      std::make_shared<users_projection>(),
-      std::make_shared<auth_sessions_projection>()};
-  for (auto& p : project_configs::make_projections()) all.push_back(std::move(p));
-  for (auto& p : alerting_projections()) all.push_back(std::move(p));
+      source_registry::make_projection(), execution_ledger::make_projection(),
+      provenance::make_projection(), execution_details::make_projection(), jobs::make_projection()};
+  auto add = [&](std::vector<std::shared_ptr<const projection>> more) {
+    for (auto& p : more) all.push_back(std::move(p));
+  };
+  add(project_configs::make_projections());
+  add({deployment_profiles::make_projection(),
+       source_registry::make_archive_metadata_projection()});
+  add(users::make_projections());
+  add(alerting::make_projections());
   return all;
 }
 

@@ -1,21 +1,21 @@
 // Alerting read models (spec §1.8, §3.9): notification_channels, alert_rules,
 // alert_deliveries, and the triggers immediate rules react to with what each rule did about
 // them. Every value comes from the events, so a rebuild reproduces the rows exactly.
+#include "projections/alerting/projection.hpp"
+
 #include "domain/ledger.hpp"
 #include "events/catalog.hpp"
 #include "events/types.hpp"
 #include "events/validity.hpp"
-#include "projections/engine.hpp"
 #include "projections/read_model_names.hpp"
+#include "util/json.hpp"
 
-namespace beampipe::projections {
+namespace beampipe::projections::alerting {
 namespace et = beampipe::events::type;
 namespace {
 
 const json::value& field(const json::object& o, std::string_view k) {
-  static const json::value null_value;
-  auto it = o.find(k);
-  return it == o.end() ? null_value : it->value();
+  return util::at_or_null(o, k);
 }
 
 std::string uuid_in(const json::object& d, const char* key = "uuid") {
@@ -227,11 +227,11 @@ class alert_triggers_projection : public projection {
 
 }  // namespace
 
-std::vector<std::shared_ptr<const projection>> alerting_projections() {
+std::vector<std::shared_ptr<const projection>> make_projections() {
   return {std::make_shared<notification_channels_projection>(),
           std::make_shared<alert_rules_projection>(),
           std::make_shared<alert_deliveries_projection>(),
           std::make_shared<alert_triggers_projection>()};
 }
 
-}  // namespace beampipe::projections
+}  // namespace beampipe::projections::alerting

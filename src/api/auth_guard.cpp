@@ -9,6 +9,7 @@
 
 #include "api/auth_tokens.hpp"
 #include "api/handler_support.hpp"
+#include "projections/users/queries.hpp"
 #include "store/db.hpp"
 
 namespace beampipe::api {
@@ -132,21 +133,16 @@ std::optional<response> authenticate(app_context& ctx, request& req, const route
   while (!token.empty() && token.front() == ' ') token.erase(0, 1);
   auto claims = verify_token(ctx.jwt_secret, token, token_type::access, now_seconds());
   if (!claims) return refuse(401, "invalid_token", "the access token is invalid or expired");
-  auto rows = query_rows(ctx,
-                         "SELECT json_build_object('uuid', u.uuid, 'username', u.username, "
-                         "'is_superuser', u.is_superuser, 'session', s.family IS NOT NULL AND "
-                         "s.revoked_at IS NULL AND s.user_uuid = u.uuid) FROM users u LEFT JOIN "
-                         "auth_sessions s ON s.family = $2::uuid WHERE lower(u.username) = "
-                         "lower($1) AND NOT u.disabled",
-                         {claims->subject, claims->family});
-  if (rows.empty()) return refuse(401, "invalid_token", "user not found");
-  const auto& u = rows[0].as_object();
-  if (!u.at("session").as_bool()) return refuse(401, "token_revoked", "token revoked");
-  if (r.auth == auth_level::superuser && !u.at("is_superuser").as_bool())
+  auto u = read_model(ctx, [&](auto& tx) {
+    return projections::users::signed_in(tx, claims->subject, claims->family);
+  });
+  if (!u) return refuse(401, "invalid_token", "user not found");
+  if (!u->session_live) return refuse(401, "token_revoked", "token revoked");
+  if (r.auth == auth_level::superuser && !u->is_superuser)
     return refuse(403, "forbidden", "this action needs a superuser");
-  req.user.user_uuid = std::string(u.at("uuid").as_string());
-  req.user.username = std::string(u.at("username").as_string());
-  req.user.superuser = u.at("is_superuser").as_bool();
+  req.user.user_uuid = u->uuid;
+  req.user.username = u->username;
+  req.user.superuser = u->is_superuser;
   return std::nullopt;
 }
 }  // namespace

@@ -10,6 +10,7 @@
 #include "api/handler_support.hpp"
 #include "api/route_table.hpp"
 #include "domain/aggregates.hpp"
+#include "projections/users/queries.hpp"
 #include "util/ids.hpp"
 #include "util/input_rules.hpp"
 #include "util/time.hpp"
@@ -80,15 +81,12 @@ response login(app_context& ctx, request& req) {
   }
   if (username.empty()) fail(400, "invalid_field", "username is required", "username");
   if (password.empty()) fail(400, "invalid_field", "password is required", "password");
-  auto row = query_row(ctx,
-                       "SELECT json_build_object('uuid', u.uuid, 'username', u.username, 'hash', "
-                       "c.password_hash) FROM users u JOIN user_credentials c ON c.user_uuid = "
-                       "u.uuid WHERE lower(u.username) = lower($1) AND NOT u.disabled",
-                       username);
-  bool ok = row ? verify_password(std::string(row->at("hash").as_string()), password)
+  auto row = read_model(
+      ctx, [&](auto& tx) { return projections::users::login_candidate_for(tx, username); });
+  bool ok = row ? verify_password(row->password_hash, password)
                 : (verify_password(decoy_hash(), password), false);
   if (!ok) fail(401, "invalid_credentials", "incorrect username or password");
-  auto name = std::string(row->at("username").as_string());
+  auto name = row->username;
   auto family = util::uuid_v7();
   auto now = now_seconds();
   auto access =
@@ -96,7 +94,7 @@ response login(app_context& ctx, request& req) {
   auto refresh =
       issue_token(ctx.jwt_secret, token_type::refresh, name, family, ctx.refresh_token_ttl, now);
   auto r = run_command(ctx, req, domain::auth_session_stream_id(family), "start",
-                       json::object{{"user_uuid", row->at("uuid")},
+                       json::object{{"user_uuid", row->uuid},
                                     {"username", name},
                                     {"refresh_jti", refresh.claims.jti},
                                     {"refresh_expires_at", rfc3339(refresh.claims.expires_at)}});
@@ -122,18 +120,13 @@ response refresh(app_context& ctx, request& req) {
                                     {"refresh_expires_at", rfc3339(next.claims.expires_at)}});
   wait_for_position(ctx, r.position, ctx.max_wait);
   // The session decides between rotation and reuse; its read model says which happened.
-  auto row = query_row(ctx,
-                       "SELECT json_build_object('jti', s.refresh_jti, 'revoked', s.revoked_at "
-                       "IS NOT NULL, 'active', u.uuid IS NOT NULL) FROM auth_sessions s LEFT "
-                       "JOIN users u ON u.uuid = s.user_uuid AND NOT u.disabled WHERE s.family = "
-                       "$1::uuid",
-                       claims->family);
-  if (!row || row->at("revoked").as_bool() ||
-      row->at("jti").as_string() != json::string_view(next.claims.jti))
+  auto row =
+      read_model(ctx, [&](auto& tx) { return projections::users::session(tx, claims->family); });
+  if (!row || row->revoked || row->refresh_jti != next.claims.jti)
     fail(401, "token_revoked",
          "token revoked: the refresh token was already used, so every token of its sign-in is "
          "revoked");
-  if (!row->at("active").as_bool())
+  if (!row->user_active)
     fail(401, "invalid_token", "the token's user no longer exists or is disabled");
   return json_response(200, token_pair(ctx, access, next));
 }
@@ -167,12 +160,8 @@ response logout(app_context& ctx, request& req) {
 }
 
 response current_user(app_context& ctx, request& req) {
-  auto row = query_row(ctx,
-                       "SELECT json_build_object('uuid', uuid, 'username', username, 'email', "
-                       "email, 'name', name, 'profile_image_url', NULL, 'is_superuser', "
-                       "is_superuser, 'created_at', created_at, 'updated_at', updated_at) FROM "
-                       "users WHERE uuid = $1::uuid AND NOT disabled",
-                       req.user.user_uuid);
+  auto row =
+      read_model(ctx, [&](auto& tx) { return projections::users::find(tx, req.user.user_uuid); });
   if (!row) fail(401, "not_authenticated", "the token's user no longer exists or is disabled");
   return json_response(200, *row);
 }

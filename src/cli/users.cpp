@@ -14,6 +14,7 @@
 
 #include "api/auth_tokens.hpp"
 #include "domain/aggregates.hpp"
+#include "projections/users/queries.hpp"
 #include "store/db.hpp"
 #include "util/ids.hpp"
 
@@ -153,11 +154,9 @@ void set_password(actors::runtime& rt, const std::string& conninfo, const std::s
   }
   // Sessions the read model knows of; one started this very moment may still be catching up.
   pqxx::read_transaction tx{*c};
-  for (const auto& row : tx.exec_params(
-           "SELECT family FROM auth_sessions WHERE user_uuid = $1::uuid AND revoked_at IS NULL",
-           uuid)) {
+  for (const auto& family : projections::users::live_sessions(tx, uuid)) {
     actors::command_request cr;
-    cr.stream_id = domain::auth_session_stream_id(row[0].c_str());
+    cr.stream_id = domain::auth_session_stream_id(family);
     cr.cmd = {"revoke", {{"reason", "password_changed"}}, "system:cli"};
     rt.send_sync(std::move(cr));
   }

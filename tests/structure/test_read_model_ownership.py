@@ -24,6 +24,8 @@ OWNED = {
     "project_configs": "projections/project_configs/",
     "project_config_wasm": "projections/project_configs/",
     "daliuge_deployment_profile": "projections/deployment_profiles/",
+    "users": "projections/users/",
+    "auth_sessions": "projections/users/",
 }
 PENDING = {}
 SQL = r"(?:FROM|JOIN|UPDATE|INTO|TABLE)\s+{table}\b"
