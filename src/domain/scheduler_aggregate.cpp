@@ -1,60 +1,91 @@
 // The scheduler aggregate: records each tick of the elected scheduler and what it admitted.
 // Fencing happens here: a tick carries the lease token it ran under, and a token older than
 // the newest one seen is refused, so a former leader that resumes after losing its lease
-// (a long GC pause, a frozen VM) cannot record anything.
+// (a long GC pause, a frozen VM) cannot record anything. Typed like the source aggregate.
+#include <algorithm>
+#include <variant>
+
 #include "domain/aggregates.hpp"
 #include "domain/command_support.hpp"
-#include "events/types.hpp"
+#include "events/scheduler.hpp"
 
 namespace beampipe::domain {
 namespace json = boost::json;
-namespace et = beampipe::events::type;
+namespace ev = beampipe::events;
 using namespace cmd;
 
 namespace {
 
-json::object scheduler_initial() { return json::object{{"max_token", 0}, {"ticks", 0}}; }
+// 2: the typed state (issue #18). Version-1 snapshots are ignored and rebuilt from events.
+constexpr int kStateVersion = 2;
 
-void scheduler_apply(json::object& s, std::string_view type, const json::object& d,
-                     std::string_view) {
-  if (type != et::scheduler_ticked) return;
-  auto token = d.at("lease_token").as_int64();
-  if (token > s.at("max_token").as_int64()) s["max_token"] = token;
-  s["ticks"] = s.at("ticks").as_int64() + 1;
-  s["leader"] = d.at("node");
-}
+struct scheduler_state {
+  int64_t max_token = 0;  // the newest lease token a tick ran under
+  int64_t ticks = 0;
+  std::string leader;  // the node of the last tick
+};
+BOOST_DESCRIBE_STRUCT(scheduler_state, (), (max_token, ticks, leader))
 
-decision scheduler_decide(const json::object& s, std::string_view, const command& c) {
+// The one command: record a tick.
+struct record_tick {
+  int64_t lease_token = 0;
+  std::string node;
+  json::value discovery, execution;
+};
+
+std::variant<record_tick, command_error> decode(const command& c) {
   if (c.name != "tick")
-    return {{},
-            command_error{error_kind::invalid, "unknown_command",
-                          "unknown scheduler command " + c.name, ""}};
+    return command_error{error_kind::invalid, "unknown_command",
+                         "unknown scheduler command " + c.name, ""};
+  record_tick t;
   auto it = c.body.find("lease_token");
   if (it == c.body.end() || !it->value().is_int64() || it->value().as_int64() < 1)
-    return {{}, bad("lease_token", "lease_token must be a positive integer")};
-  auto token = it->value().as_int64();
-  if (token < s.at("max_token").as_int64())
-    return {{},
-            conflict("fenced", "lease token " + std::to_string(token) + " is older than " +
-                                   std::to_string(s.at("max_token").as_int64()) +
-                                   "; another node leads the scheduler")};
-  std::string node;
-  if (auto e = required_text(c.body, "node", 200, node)) return {{}, e};
-  json::object data{{"lease_token", token},
-                    {"node", node},
-                    {"tick", s.at("ticks").as_int64() + 1},
-                    {"discovery", at_or_null(c.body, "discovery")},
-                    {"execution", at_or_null(c.body, "execution")}};
-  decision d;
-  d.events.push_back({et::scheduler_ticked, std::move(data)});
-  return d;
+    return bad("lease_token", "lease_token must be a positive integer");
+  t.lease_token = it->value().as_int64();
+  if (auto e = required_text(c.body, "node", 200, t.node)) return *e;
+  t.discovery = at_or_null(c.body, "discovery");
+  t.execution = at_or_null(c.body, "execution");
+  return t;
+}
+
+decision scheduler_decide(const json::object& state, std::string_view, const command& c) {
+  auto s = ev::decode_as<scheduler_state>(state);
+  auto decoded = decode(c);
+  if (auto* e = std::get_if<command_error>(&decoded)) return {{}, *e};
+  auto& t = std::get<record_tick>(decoded);
+  if (t.lease_token < s.max_token)
+    return {
+        {},
+        conflict("fenced", "lease token " + std::to_string(t.lease_token) + " is older than " +
+                               std::to_string(s.max_token) + "; another node leads the scheduler")};
+  ev::scheduler_ticked e{t.lease_token, t.node, s.ticks + 1, std::move(t.discovery),
+                         std::move(t.execution)};
+  return {{ev::make(e)}, std::nullopt};
+}
+
+json::object scheduler_initial() { return ev::encode(scheduler_state{}); }
+
+void scheduler_apply(json::object& state, std::string_view type, const json::object& d,
+                     std::string_view) {
+  if (type != ev::type::scheduler_ticked) return;
+  auto s = ev::decode_as<scheduler_state>(state);
+  auto e = ev::decode_as<ev::scheduler_ticked>(d);
+  s.max_token = std::max(s.max_token, e.lease_token);
+  s.ticks += 1;
+  s.leader = e.node;
+  state = ev::encode(s);
 }
 
 }  // namespace
 
 const aggregate_kind& scheduler_aggregate() {
-  static const aggregate_kind k{events::stream::scheduler, scheduler_initial, scheduler_apply,
-                                scheduler_decide};
+  static const aggregate_kind k{
+      ev::stream::scheduler,
+      scheduler_initial,
+      scheduler_apply,
+      scheduler_decide,
+      kStateVersion,
+      [](const json::object& state) { (void)ev::decode_as<scheduler_state>(state); }};
   return k;
 }
 

@@ -1,34 +1,46 @@
 // The user aggregate (issue #7, spec §1.7): created, password changed, disabled. The stream id
 // derives from the lower-cased username, so a second create of the same name meets the
-// existing stream and is refused. Credentials never enter the events.
+// existing stream and is refused. Credentials never enter the events. Typed like the source
+// aggregate: a state struct, a command variant decoded once (refusals name their field), one
+// decide overload per command.
 #include <cctype>
+#include <variant>
 
 #include "domain/aggregates.hpp"
 #include "domain/command_support.hpp"
-#include "events/types.hpp"
+#include "events/users.hpp"
 #include "util/ids.hpp"
 
 namespace beampipe::domain {
 namespace json = boost::json;
-namespace et = beampipe::events::type;
+namespace ev = beampipe::events;
 using namespace cmd;
 
 namespace {
 
 constexpr const char* kUserNamespace = "c4a1e7d2-6b3f-4e85-9a10-2f7d8c5b3e91";
+// 2: the typed state (issue #18). Version-1 snapshots are ignored and rebuilt from events.
+constexpr int kStateVersion = 2;
 
-json::object user_initial() { return json::object{{"exists", false}}; }
+struct user_state {
+  bool exists = false;
+  bool disabled = false;
+  std::string uuid;
+  std::string username;
+};
+BOOST_DESCRIBE_STRUCT(user_state, (), (exists, disabled, uuid, username))
 
-void user_apply(json::object& s, std::string_view type, const json::object& d, std::string_view) {
-  if (type == et::user_created) {
-    s["exists"] = true;
-    s["uuid"] = d.at("uuid");
-    s["username"] = d.at("username");
-    s["disabled"] = false;
-  } else if (type == et::user_disabled) {
-    s["disabled"] = true;
-  }
-}
+struct create_user {
+  std::string username, email, name;
+  bool is_superuser = false;
+};
+struct change_password {};
+struct disable_user {};
+using user_command = std::variant<create_user, change_password, disable_user>;
+
+struct refusal {
+  command_error error;
+};
 
 bool valid_username(const std::string& u) {
   if (u.empty() || u.size() > 20) return false;
@@ -37,54 +49,92 @@ bool valid_username(const std::string& u) {
   return true;
 }
 
-decision user_decide(const json::object& s, std::string_view stream_id, const command& c) {
-  decision d;
+user_command decode(const command& c) {
+  const auto& b = c.body;
   if (c.name == "create") {
-    auto username = str(c.body, "username");
-    if (!valid_username(username))
-      return {{}, bad("username", "username must be 1 to 20 letters, digits, '_', '.' or '-'")};
-    if (user_stream_id(user_uuid(username)) != stream_id)
-      return {{},
-              command_error{error_kind::invalid, "wrong_stream",
-                            "command routed to the wrong user stream", ""}};
-    if (flag(s, "exists"))
-      return {
-          {},
-          command_error{error_kind::conflict, "username_taken", "username is taken", "username"}};
-    auto email = str(c.body, "email");
-    if (email.size() > 50 || email.find('@') == std::string::npos || email.front() == '@' ||
-        email.back() == '@')
-      return {{}, bad("email", "email must be an address of at most 50 characters")};
-    auto name = str(c.body, "name");
-    if (name.size() > 30) return {{}, bad("name", "name must be at most 30 characters")};
-    d.events.push_back({et::user_created,
-                        {{"uuid", user_uuid(username)},
-                         {"username", username},
-                         {"email", email},
-                         {"name", name.empty() ? json::value(username) : json::value(name)},
-                         {"is_superuser", flag(c.body, "is_superuser")}}});
-    return d;
+    create_user u{str(b, "username"), str(b, "email"), str(b, "name"), flag(b, "is_superuser")};
+    if (!valid_username(u.username))
+      throw refusal{bad("username", "username must be 1 to 20 letters, digits, '_', '.' or '-'")};
+    if (u.email.size() > 50 || u.email.find('@') == std::string::npos || u.email.front() == '@' ||
+        u.email.back() == '@')
+      throw refusal{bad("email", "email must be an address of at most 50 characters")};
+    if (u.name.size() > 30) throw refusal{bad("name", "name must be at most 30 characters")};
+    return u;
   }
-  if (!flag(s, "exists"))
-    return {{}, command_error{error_kind::not_found, "not_found", "user not found", ""}};
-  if (c.name == "password_changed") {
-    d.events.push_back({et::user_password_changed, {{"uuid", s.at("uuid")}}});
-    return d;
+  if (c.name == "password_changed") return change_password{};
+  if (c.name == "disable") return disable_user{};
+  throw refusal{{error_kind::invalid, "unknown_command", "unknown user command " + c.name, ""}};
+}
+
+using events_out = std::vector<pending_event>;
+
+struct decider {
+  const user_state& s;
+  std::string_view stream_id;
+
+  events_out operator()(const create_user& c) const {
+    if (user_stream_id(user_uuid(c.username)) != stream_id)
+      throw refusal{
+          {error_kind::invalid, "wrong_stream", "command routed to the wrong user stream", ""}};
+    if (s.exists)
+      throw refusal{{error_kind::conflict, "username_taken", "username is taken", "username"}};
+    ev::user_created e;
+    e.uuid = user_uuid(c.username);
+    e.username = c.username;
+    e.email = c.email;
+    e.name = c.name.empty() ? c.username : c.name;
+    e.is_superuser = c.is_superuser;
+    return {ev::make(e)};
   }
-  if (c.name == "disable") {
-    if (flag(s, "disabled")) return d;
-    d.events.push_back({et::user_disabled, {{"uuid", s.at("uuid")}}});
-    return d;
+  events_out operator()(const change_password&) const {
+    return {ev::make(ev::user_password_changed{s.uuid})};
   }
-  return {
-      {},
-      command_error{error_kind::invalid, "unknown_command", "unknown user command " + c.name, ""}};
+  events_out operator()(const disable_user&) const {
+    if (s.disabled) return {};
+    return {ev::make(ev::user_disabled{s.uuid})};
+  }
+};
+
+decision user_decide(const json::object& state, std::string_view stream_id, const command& c) {
+  try {
+    auto s = ev::decode_as<user_state>(state);
+    auto command = decode(c);
+    if (!std::holds_alternative<create_user>(command) && !s.exists)
+      throw refusal{{error_kind::not_found, "not_found", "user not found", ""}};
+    return {std::visit(decider{s, stream_id}, command), std::nullopt};
+  } catch (const refusal& r) {
+    return {{}, r.error};
+  }
+}
+
+void evolve(user_state& s, std::string_view type, const json::object& d) {
+  if (type == ev::type::user_created) {
+    auto e = ev::decode_as<ev::user_created>(d);
+    s.exists = true;
+    s.uuid = e.uuid;
+    s.username = e.username;
+    s.disabled = false;
+  } else if (type == ev::type::user_disabled) {
+    s.disabled = true;
+  }
+}
+
+json::object user_initial() { return ev::encode(user_state{}); }
+
+void user_apply(json::object& state, std::string_view type, const json::object& d,
+                std::string_view) {
+  auto s = ev::decode_as<user_state>(state);
+  evolve(s, type, d);
+  state = ev::encode(s);
 }
 
 }  // namespace
 
 const aggregate_kind& user_aggregate() {
-  static const aggregate_kind k{events::stream::user, user_initial, user_apply, user_decide};
+  static const aggregate_kind k{
+      ev::stream::user, user_initial,
+      user_apply,       user_decide,
+      kStateVersion,    [](const json::object& state) { (void)ev::decode_as<user_state>(state); }};
   return k;
 }
 
