@@ -1,8 +1,14 @@
-// Project-config and deployment-profile aggregates (spec §1.3, §1.4, §10, §12.6).
+// Project-config and deployment-profile aggregates (spec §1.3, §1.4, §10, §12.6), typed like
+// the source aggregate: state structs, command variants decoded once, decide overloads that
+// write the event structs.
+#include <algorithm>
+#include <variant>
+
 #include "domain/aggregates.hpp"
 #include "domain/command_support.hpp"
 #include "domain/deployment_profile.hpp"
 #include "domain/project_config.hpp"
+#include "events/project.hpp"
 #include "events/types.hpp"
 
 namespace beampipe::domain {
@@ -31,24 +37,33 @@ command_error invalid(std::string message, const std::vector<Diagnostic>& ds) {
 
 // ---------------------------------------------------------------- project configs
 
-json::object project_initial() { return json::object{{"exists", false}, {"versions", 0}}; }
+// 2: the typed states (issue #18). Version-1 snapshots are ignored and rebuilt from events.
+constexpr int kStateVersion = 2;
 
-void project_apply(json::object& s, std::string_view type, const json::object& d,
-                   std::string_view) {
-  if (type == et::project_config_uploaded) {
-    s["exists"] = true;
-    s["project_id"] = d.at("project_id");
-    s["versions"] = d.at("version");
-  } else if (type == et::project_wasm_uploaded) {
-    if (!s["wasm"].is_object()) s["wasm"] = json::object{};
-    s["wasm"].as_object()[d.at("wasm_sha256").as_string()] = true;
-  } else if (type == et::project_config_activated) {
-    s["active_uuid"] = d.at("uuid");
-    s["active_version"] = d.at("version");
-    s["active_sha256"] = d.at("spec_sha256");
-    s["active_spec"] = d.at("spec");
-  }
-}
+struct refusal {
+  command_error error;
+};
+
+struct project_state {
+  bool exists = false;
+  std::string project_id;
+  int64_t versions = 0;
+  std::optional<std::string> active_uuid;
+  std::string active_sha256;
+  std::optional<json::object> active_spec;
+  std::vector<std::string> wasm;  // digests of the stored hook modules
+};
+BOOST_DESCRIBE_STRUCT(project_state, (),
+                      (exists, project_id, versions, active_uuid, active_sha256, active_spec, wasm))
+
+struct upload_config {
+  std::string text;
+};
+struct attach_wasm {
+  std::string wasm_sha256;
+  int64_t size_bytes = 0;
+};
+using project_command = std::variant<upload_config, attach_wasm>;
 
 bool sha256_hex(std::string_view s) {
   if (s.size() != 64) return false;
@@ -57,96 +72,155 @@ bool sha256_hex(std::string_view s) {
   return true;
 }
 
-// A WASM module for the project's hooks (§5.9). Modules belong to the project, not to one
-// config revision (⚠ Q2: attaching to the active config uuid silently detached them on the next
-// upload); project_config_id records which revision was active at upload.
-decision attach_wasm(const json::object& s, const command& cmd) {
-  if (!s.contains("active_uuid"))
-    return {{},
-            command_error{error_kind::not_found, "no_active_config",
-                          "the project has no active config", "id"}};
-  auto sha = std::string(cmd.body.contains("wasm_sha256") && cmd.body.at("wasm_sha256").is_string()
-                             ? std::string_view(cmd.body.at("wasm_sha256").as_string())
-                             : std::string_view());
-  if (!sha256_hex(sha))
-    return {{},
-            command_error{error_kind::invalid, "invalid_field",
-                          "wasm_sha256 must be 64 lower-case hex digits", "wasm_sha256"}};
-  if (auto w = s.find("wasm"); w != s.end() && w->value().as_object().contains(sha))
-    return {};  // already stored: an upload is an upsert
-  auto size = cmd.body.contains("size_bytes") ? cmd.body.at("size_bytes") : json::value(0);
-  decision d;
-  d.events.push_back({et::project_wasm_uploaded,
-                      {{"project_id", s.at("project_id")},
-                       {"project_config_id", s.at("active_uuid")},
-                       {"wasm_sha256", sha},
-                       {"size_bytes", size}}});
-  return d;
+project_command decode_project(const command& cmd) {
+  const auto& b = cmd.body;
+  if (cmd.name == "upload") {
+    auto it = b.find("text");
+    if (it == b.end() || !it->value().is_string())
+      throw refusal{{error_kind::invalid, "invalid_field", "config text is required", "body"}};
+    return upload_config{std::string(it->value().as_string())};
+  }
+  if (cmd.name == "attach_wasm") {
+    attach_wasm w;
+    w.wasm_sha256 = cmd::str(b, "wasm_sha256");
+    if (!sha256_hex(w.wasm_sha256))
+      throw refusal{{error_kind::invalid, "invalid_field",
+                     "wasm_sha256 must be 64 lower-case hex digits", "wasm_sha256"}};
+    w.size_bytes = cmd::int_or(b, "size_bytes", 0);
+    return w;
+  }
+  throw refusal{
+      {error_kind::invalid, "unknown_command", "unknown project command " + cmd.name, ""}};
 }
 
-decision project_decide(const json::object& s, std::string_view stream_id, const command& cmd) {
-  if (cmd.name == "attach_wasm") return attach_wasm(s, cmd);
-  if (cmd.name != "upload")
-    return {{},
-            command_error{error_kind::invalid, "unknown_command",
-                          "unknown project command " + cmd.name, ""}};
-  auto it = cmd.body.find("text");
-  if (it == cmd.body.end() || !it->value().is_string())
-    return {{},
-            command_error{error_kind::invalid, "invalid_field", "config text is required", "body"}};
-  auto report = validate_project_config_text(std::string_view(it->value().as_string()));
-  if (!report.valid || !report.config)
-    return {{}, invalid("project config is invalid", report.errors)};
-  if (project_stream_id(report.project_id) != stream_id)
-    return {{},
-            command_error{error_kind::invalid, "wrong_stream",
-                          "command routed to the wrong project stream", ""}};
-  // An identical re-upload of the active revision records nothing.
-  if (auto a = s.find("active_sha256");
-      a != s.end() && a->value().as_string() == report.spec_sha256)
-    return {};
-  std::vector<Diagnostic> warnings = report.warnings;
-  if (auto prev = s.find("active_spec"); prev != s.end()) {
-    auto parsed = parse_project_config(prev->value());
-    if (parsed.config)
-      for (auto& w : compare_with_previous(*parsed.config, *report.config)) warnings.push_back(w);
+using events_out = std::vector<pending_event>;
+
+struct project_decider {
+  const project_state& s;
+  std::string_view stream_id;
+  const command& cmd;
+
+  events_out operator()(const upload_config& u) const {
+    auto report = validate_project_config_text(u.text);
+    if (!report.valid || !report.config)
+      throw refusal{invalid("project config is invalid", report.errors)};
+    if (project_stream_id(report.project_id) != stream_id)
+      throw refusal{
+          {error_kind::invalid, "wrong_stream", "command routed to the wrong project stream", ""}};
+    // An identical re-upload of the active revision records nothing.
+    if (s.active_uuid && s.active_sha256 == report.spec_sha256) return {};
+    std::vector<Diagnostic> warnings = report.warnings;
+    if (s.active_spec) {
+      auto parsed = parse_project_config(json::value(*s.active_spec));
+      if (parsed.config)
+        for (auto& w : compare_with_previous(*parsed.config, *report.config)) warnings.push_back(w);
+    }
+    if (cmd.new_id.empty()) throw refusal{no_new_id()};
+    auto spec = to_json(*report.config).as_object();
+    events::project_config_uploaded up{cmd.new_id, report.project_id,  s.versions + 1,
+                                       spec,       report.spec_sha256, diagnostics_json(warnings)};
+    events::project_config_activated act{cmd.new_id,         report.project_id, s.versions + 1,
+                                         report.spec_sha256, std::move(spec),   s.active_uuid};
+    return {events::make(up), events::make(act)};
   }
-  auto version = (s.at("versions").is_int64() ? s.at("versions").as_int64() : 0) + 1;
-  if (cmd.new_id.empty()) return {{}, no_new_id()};
-  const auto& uuid = cmd.new_id;
-  auto spec = to_json(*report.config);
-  json::object uploaded{{"uuid", uuid},
-                        {"project_id", report.project_id},
-                        {"version", version},
-                        {"spec", spec},
-                        {"spec_sha256", report.spec_sha256},
-                        {"warnings", diagnostics_json(warnings)}};
-  json::object activated{
-      {"uuid", uuid},
-      {"project_id", report.project_id},
-      {"version", version},
-      {"spec_sha256", report.spec_sha256},
-      {"spec", spec},
-      {"previous_uuid", s.contains("active_uuid") ? s.at("active_uuid") : json::value(nullptr)}};
-  decision d;
-  d.events.push_back({et::project_config_uploaded, std::move(uploaded)});
-  d.events.push_back({et::project_config_activated, std::move(activated)});
-  return d;
+
+  // A WASM module for the project's hooks (§5.9). Modules belong to the project, not to one
+  // config revision (⚠ Q2: attaching to the active config uuid silently detached them on the
+  // next upload); project_config_id records which revision was active at upload.
+  events_out operator()(const attach_wasm& w) const {
+    if (!s.active_uuid)
+      throw refusal{
+          {error_kind::not_found, "no_active_config", "the project has no active config", "id"}};
+    if (std::find(s.wasm.begin(), s.wasm.end(), w.wasm_sha256) != s.wasm.end())
+      return {};  // already stored: an upload is an upsert
+    return {events::make(
+        events::project_wasm_uploaded{s.project_id, *s.active_uuid, w.wasm_sha256, w.size_bytes})};
+  }
+};
+
+decision project_decide(const json::object& state, std::string_view stream_id, const command& cmd) {
+  try {
+    auto s = events::decode_as<project_state>(state);
+    return {std::visit(project_decider{s, stream_id, cmd}, decode_project(cmd)), std::nullopt};
+  } catch (const refusal& r) {
+    return {{}, r.error};
+  }
+}
+
+json::object project_initial() { return events::encode(project_state{}); }
+
+void project_apply(json::object& state, std::string_view type, const json::object& d,
+                   std::string_view) {
+  auto s = events::decode_as<project_state>(state);
+  if (type == et::project_config_uploaded) {
+    auto e = events::decode_as<events::project_config_uploaded>(d);
+    s.exists = true;
+    s.project_id = e.project_id;
+    s.versions = e.version;
+  } else if (type == et::project_wasm_uploaded) {
+    s.wasm.push_back(events::decode_as<events::project_wasm_uploaded>(d).wasm_sha256);
+  } else if (type == et::project_config_activated) {
+    auto e = events::decode_as<events::project_config_activated>(d);
+    s.active_uuid = e.uuid;
+    s.active_sha256 = e.spec_sha256;
+    s.active_spec = std::move(e.spec);
+  }
+  state = events::encode(s);
 }
 
 // ---------------------------------------------------------------- deployment profiles
 
-json::object registry_initial() { return json::object{{"profiles", json::object{}}}; }
+struct profile_entry {
+  std::string uuid;
+  json::object profile;
+  int64_t revision = 1;
+};
+BOOST_DESCRIBE_STRUCT(profile_entry, (), (uuid, profile, revision))
 
-void registry_apply(json::object& s, std::string_view type, const json::object& d,
-                    std::string_view) {
-  auto& profiles = s["profiles"].as_object();
-  auto uuid = d.at("uuid").as_string();
-  if (type == et::profile_created || type == et::profile_updated) {
-    profiles[uuid] = json::object{{"profile", d.at("profile")}, {"revision", d.at("revision")}};
-  } else if (type == et::profile_deleted) {
-    profiles.erase(uuid);
+// The registry: every profile, in the order they were created.
+struct registry_state {
+  std::vector<profile_entry> profiles;
+};
+BOOST_DESCRIBE_STRUCT(registry_state, (), (profiles))
+
+struct create_profile {
+  json::value profile;
+  std::optional<std::string> uuid;  // else the command's new id
+};
+struct update_profile {
+  std::string uuid;
+  json::object patch;
+};
+struct make_default {
+  std::string uuid;
+};
+struct delete_profile {
+  std::string uuid;
+};
+using profile_command = std::variant<create_profile, update_profile, make_default, delete_profile>;
+
+profile_command decode_profile(const command& cmd) {
+  const auto& b = cmd.body;
+  auto target = [&] { return cmd::str(b, "uuid"); };
+  if (cmd.name == "create") {
+    auto it = b.find("profile");
+    if (it == b.end())
+      throw refusal{{error_kind::invalid, "invalid_body", "profile is required", "body"}};
+    create_profile c{it->value(), std::nullopt};
+    if (!target().empty()) c.uuid = target();
+    return c;
   }
+  if (cmd.name == "update") {
+    auto it = b.find("patch");
+    if (it == b.end() || !it->value().is_object())
+      throw refusal{
+          {error_kind::invalid, "invalid_body", "request body must be a JSON object", "body"}};
+    return update_profile{target(), it->value().as_object()};
+  }
+  if (cmd.name == "make_default") return make_default{target()};
+  if (cmd.name == "delete") return delete_profile{target()};
+  throw refusal{
+      {error_kind::invalid, "unknown_command", "unknown profile command " + cmd.name, ""}};
 }
 
 // RFC 7396 JSON merge patch: objects merge recursively, null removes, anything else replaces.
@@ -176,124 +250,145 @@ bool is_default(const json::object& p) {
 }
 
 // Cross-profile rules: unique names, at most one default per scope.
-std::optional<command_error> check_registry(const json::object& profiles, std::string_view self,
-                                            const json::object& p) {
+void check_registry(const registry_state& s, std::string_view self, const json::object& p) {
   auto name = p.at("name").as_string();
-  for (const auto& kv : profiles) {
-    if (kv.key() == self) continue;
-    const auto& other = kv.value().as_object().at("profile").as_object();
+  for (const auto& other_entry : s.profiles) {
+    if (other_entry.uuid == self) continue;
+    const auto& other = other_entry.profile;
     if (other.at("name").as_string() == name)
-      return command_error{error_kind::conflict, "duplicate_name",
-                           "a deployment profile named '" + std::string(name) + "' already exists",
-                           "name"};
+      throw refusal{{error_kind::conflict, "duplicate_name",
+                     "a deployment profile named '" + std::string(name) + "' already exists",
+                     "name"}};
     if (is_default(p) && is_default(other) && scope_of(other) == scope_of(p)) {
       auto scope = scope_of(p).empty() ? std::string("the global scope") : scope_of(p);
-      return command_error{error_kind::conflict, "default_exists",
-                           "deployment profile '" + std::string(other.at("name").as_string()) +
-                               "' is already the default for " + scope,
-                           "is_default"};
+      throw refusal{{error_kind::conflict, "default_exists",
+                     "deployment profile '" + std::string(other.at("name").as_string()) +
+                         "' is already the default for " + scope,
+                     "is_default"}};
     }
   }
-  return std::nullopt;
 }
 
-std::optional<command_error> validated(const json::value& body, json::object& out) {
+json::object validated(const json::value& body) {
   auto v = validate_deployment_profile_body(body);
-  if (!v.valid()) return invalid("deployment profile is invalid", v.diagnostics);
-  out = to_json(*v.profile).as_object();
-  return std::nullopt;
+  if (!v.valid()) throw refusal{invalid("deployment profile is invalid", v.diagnostics)};
+  return to_json(*v.profile).as_object();
 }
 
-json::object profile_event(std::string_view uuid, const json::object& profile, int64_t revision) {
+template <class Event>
+Event profile_event(std::string uuid, const json::object& profile, int64_t revision) {
   auto parsed = parse_deployment_profile(json::value(profile));
-  return {{"uuid", uuid},
-          {"profile", profile},
-          {"revision", revision},
-          {"spec_sha256", parsed.profile ? profile_spec_sha256(*parsed.profile) : std::string()}};
+  Event e;
+  e.uuid = std::move(uuid);
+  e.profile = profile;
+  e.revision = revision;
+  e.spec_sha256 = parsed.profile ? profile_spec_sha256(*parsed.profile) : std::string();
+  return e;
 }
 
-decision registry_decide(const json::object& s, std::string_view, const command& cmd) {
-  const auto& profiles = s.at("profiles").as_object();
-  decision d;
-  auto target_uuid = [&]() -> std::string {
-    auto it = cmd.body.find("uuid");
-    return it != cmd.body.end() && it->value().is_string() ? std::string(it->value().as_string())
-                                                           : std::string();
-  };
-  if (cmd.name == "create") {
-    auto it = cmd.body.find("profile");
-    if (it == cmd.body.end())
-      return {{},
-              command_error{error_kind::invalid, "invalid_body", "profile is required", "body"}};
-    json::object p;
-    if (auto e = validated(it->value(), p)) return {{}, e};
-    if (target_uuid().empty() && cmd.new_id.empty()) return {{}, no_new_id()};
-    auto uuid = target_uuid().empty() ? cmd.new_id : target_uuid();
-    if (auto e = check_registry(profiles, uuid, p)) return {{}, e};
-    d.events.push_back({et::profile_created, profile_event(uuid, p, 1)});
-    return d;
+struct profile_decider {
+  const registry_state& s;
+  const command& cmd;
+
+  const profile_entry& existing(const std::string& uuid) const {
+    for (const auto& p : s.profiles)
+      if (p.uuid == uuid) return p;
+    throw refusal{{error_kind::not_found, "not_found", "deployment profile not found", "id"}};
   }
-  auto uuid = target_uuid();
-  auto cur = profiles.find(uuid);
-  if (cur == profiles.end())
-    return {
-        {},
-        command_error{error_kind::not_found, "not_found", "deployment profile not found", "id"}};
-  const auto& current = cur->value().as_object();
-  auto revision = current.at("revision").as_int64();
-  if (cmd.name == "update") {
-    auto it = cmd.body.find("patch");
-    if (it == cmd.body.end() || !it->value().is_object())
-      return {{},
-              command_error{error_kind::invalid, "invalid_body",
-                            "request body must be a JSON object", "body"}};
+
+  events_out operator()(const create_profile& c) const {
+    auto p = validated(c.profile);
+    if (!c.uuid && cmd.new_id.empty()) throw refusal{no_new_id()};
+    auto uuid = c.uuid ? *c.uuid : cmd.new_id;
+    check_registry(s, uuid, p);
+    return {events::make(profile_event<events::profile_created>(uuid, p, 1))};
+  }
+  events_out operator()(const update_profile& u) const {
+    const auto& current = existing(u.uuid);
     // PATCH changes only the fields sent (merge patch), then the whole profile is re-validated.
-    auto merged = merge_patch(current.at("profile"), it->value());
-    json::object p;
-    if (auto e = validated(merged, p)) return {{}, e};
-    if (p == current.at("profile").as_object()) return d;  // nothing changed
-    if (auto e = check_registry(profiles, uuid, p)) return {{}, e};
-    d.events.push_back({et::profile_updated, profile_event(uuid, p, revision + 1)});
-    return d;
+    auto p = validated(merge_patch(current.profile, u.patch));
+    if (p == current.profile) return {};  // nothing changed
+    check_registry(s, u.uuid, p);
+    return {events::make(profile_event<events::profile_updated>(u.uuid, p, current.revision + 1))};
   }
-  if (cmd.name == "make_default") {
-    // Default switching: demote the scope's current default and promote this one atomically.
-    auto p = current.at("profile").as_object();
-    if (is_default(p)) return d;
-    for (const auto& kv : profiles) {
-      auto other = kv.value().as_object().at("profile").as_object();
-      if (kv.key() != uuid && is_default(other) && scope_of(other) == scope_of(p)) {
-        other["is_default"] = false;
-        d.events.push_back(
-            {et::profile_updated,
-             profile_event(kv.key(), other, kv.value().as_object().at("revision").as_int64() + 1)});
+  // Default switching: demote the scope's current default and promote this one atomically.
+  events_out operator()(const make_default& m) const {
+    const auto& current = existing(m.uuid);
+    auto p = current.profile;
+    if (is_default(p)) return {};
+    events_out out;
+    for (const auto& other : s.profiles)
+      if (other.uuid != m.uuid && is_default(other.profile) &&
+          scope_of(other.profile) == scope_of(p)) {
+        auto demoted = other.profile;
+        demoted["is_default"] = false;
+        out.push_back(events::make(
+            profile_event<events::profile_updated>(other.uuid, demoted, other.revision + 1)));
       }
-    }
     p["is_default"] = true;
-    d.events.push_back({et::profile_updated, profile_event(uuid, p, revision + 1)});
-    return d;
+    out.push_back(
+        events::make(profile_event<events::profile_updated>(m.uuid, p, current.revision + 1)));
+    return out;
   }
-  if (cmd.name == "delete") {
-    d.events.push_back({et::profile_deleted,
-                        {{"uuid", uuid}, {"name", current.at("profile").as_object().at("name")}}});
-    return d;
+  events_out operator()(const delete_profile& d) const {
+    const auto& current = existing(d.uuid);
+    return {events::make(
+        events::profile_deleted{d.uuid, std::string(current.profile.at("name").as_string())})};
   }
-  return {{},
-          command_error{error_kind::invalid, "unknown_command",
-                        "unknown profile command " + cmd.name, ""}};
+};
+
+decision registry_decide(const json::object& state, std::string_view, const command& cmd) {
+  try {
+    auto s = events::decode_as<registry_state>(state);
+    return {std::visit(profile_decider{s, cmd}, decode_profile(cmd)), std::nullopt};
+  } catch (const refusal& r) {
+    return {{}, r.error};
+  }
+}
+
+json::object registry_initial() { return events::encode(registry_state{}); }
+
+void registry_apply(json::object& state, std::string_view type, const json::object& d,
+                    std::string_view) {
+  auto s = events::decode_as<registry_state>(state);
+  auto find = [&](const std::string& uuid) {
+    return std::find_if(s.profiles.begin(), s.profiles.end(),
+                        [&](const profile_entry& p) { return p.uuid == uuid; });
+  };
+  if (type == et::profile_created || type == et::profile_updated) {
+    auto e = events::decode_as<events::profile_revision>(d);
+    if (auto it = find(e.uuid); it != s.profiles.end())
+      *it = {e.uuid, std::move(e.profile), e.revision};
+    else
+      s.profiles.push_back({e.uuid, std::move(e.profile), e.revision});
+  } else if (type == et::profile_deleted) {
+    auto uuid = events::decode_as<events::profile_deleted>(d).uuid;
+    if (auto it = find(uuid); it != s.profiles.end()) s.profiles.erase(it);
+  }
+  state = events::encode(s);
 }
 
 }  // namespace
 
 const aggregate_kind& project_aggregate() {
-  static const aggregate_kind k{events::stream::project, project_initial, project_apply,
-                                project_decide};
+  static const aggregate_kind k{
+      events::stream::project,
+      project_initial,
+      project_apply,
+      project_decide,
+      kStateVersion,
+      [](const json::object& state) { (void)events::decode_as<project_state>(state); }};
   return k;
 }
 
 const aggregate_kind& profile_registry_aggregate() {
-  static const aggregate_kind k{events::stream::profiles, registry_initial, registry_apply,
-                                registry_decide};
+  static const aggregate_kind k{
+      events::stream::profiles,
+      registry_initial,
+      registry_apply,
+      registry_decide,
+      kStateVersion,
+      [](const json::object& state) { (void)events::decode_as<registry_state>(state); }};
   return k;
 }
 

@@ -182,7 +182,7 @@ struct workload {
       stream = domain::kProfileRegistryStream;
       state = &profiles;
       kind = &domain::profile_registry_aggregate();
-      const auto& known = profiles.at("profiles").as_object();
+      const auto& known = profiles.at("profiles").as_array();  // [{uuid, profile, revision}]
       int op = known.empty() ? 0 : static_cast<int>(rng() % 4);
       if (op == 0) {
         cmd.name = "create";
@@ -195,9 +195,7 @@ struct workload {
                                      {"deployment", json::object{{"kind", "rest_remote"},
                                                                  {"deploy_host", "dim"}}}}}};
       } else {
-        auto it = known.begin();
-        std::advance(it, static_cast<long>(rng() % known.size()));
-        cmd.body = {{"uuid", it->key()}};
+        cmd.body = {{"uuid", known[rng() % known.size()].as_object().at("uuid")}};
         cmd.name = op == 1 ? "update" : op == 2 ? "make_default" : "delete";
         if (op == 1)
           cmd.body["patch"] = json::object{{"description", "d" + std::to_string(rng() % 1000)}};
@@ -215,7 +213,7 @@ struct workload {
                    "timeout_seconds: " + std::to_string(1 + rng() % 5));
       cmd.name = "upload";
       cmd.body = {{"text", text}};
-      if (st.contains("active_uuid") && rng() % 3 == 0) {  // a hook module for the project
+      if (!st.at("active_uuid").is_null() && rng() % 3 == 0) {  // a hook module for the project
         cmd.name = "attach_wasm";
         cmd.body = {{"wasm_sha256", util::sha256_hex(std::to_string(rng() % 4))},
                     {"size_bytes", 8}};
