@@ -60,7 +60,7 @@ struct workload {
     const domain::aggregate_kind* kind = nullptr;
     if (k == 9 && rng() % 3 == 0) {
       // Alerting: channels, rules (created, patched, fired, deleted) and delivery attempts.
-      const auto& known = channels.at("channels").as_object();
+      const auto& known = channels.at("channels").as_array();  // [{uuid, name, ...}]
       int op = static_cast<int>(rng() % 6);
       if (op == 0 || known.empty()) {
         stream = domain::kChannelRegistryStream;
@@ -74,9 +74,7 @@ struct workload {
                       {"config", json::object{{"url", "https://hooks.example.org/***"},
                                               {"template", "generic"}}}};
         } else {
-          auto it = known.begin();
-          std::advance(it, static_cast<long>(rng() % known.size()));
-          cmd.body = {{"uuid", it->key()}};
+          cmd.body = {{"uuid", known[rng() % known.size()].as_object().at("uuid")}};
           cmd.name = rng() % 3 ? "update" : "delete";
           if (cmd.name == "update") cmd.body["enabled"] = rng() % 2 == 0;
         }
@@ -87,8 +85,8 @@ struct workload {
                              domain::alert_rule_aggregate().initial());
           cmd.name = "create";
           json::array chans;
-          for (const auto& kv : known)
-            if (rng() % 2) chans.push_back(json::value(kv.key()));
+          for (const auto& ch : known)
+            if (rng() % 2) chans.push_back(ch.as_object().at("uuid"));
           cmd.body = {
               {"uuid", id},
               {"name", "r" + std::to_string(rng() % 9)},
@@ -114,7 +112,7 @@ struct workload {
             alert_minutes += static_cast<int64_t>(rng() % 3);
             auto trigger = util::uuid_v7();
             json::array chans;
-            for (const auto& kv : known) chans.push_back(json::value(kv.key()));
+            for (const auto& ch : known) chans.push_back(ch.as_object().at("uuid"));
             cmd.body = {
                 {"firing_id", domain::alert_firing_id(p.first, trigger)},
                 {"trigger_id", rng() % 2 ? json::value(trigger) : json::value(nullptr)},
