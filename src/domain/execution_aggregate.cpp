@@ -5,6 +5,7 @@
 // copy, never re-derive.
 #include <algorithm>
 #include <cstdio>
+#include <variant>
 
 #include "domain/aggregates.hpp"
 #include "domain/canonical_json.hpp"
@@ -198,26 +199,166 @@ std::string job_id_for(std::string_view execution_uuid, int64_t attempt) {
   return util::uuid_v5(kJobNamespace, key);
 }
 
-decision decide_create(const json::object& s, std::string_view stream_id, const command& c) {
-  const auto& b = c.body;
-  if (flag(s, "exists")) {
-    // Idempotent create: the stream id was derived from (user, Idempotency-Key).
-    auto sha = str(b, "request_sha256");
-    if (!str(s, "create_idempotency_key").empty()) {
-      if (!sha.empty() && sha == str(s, "create_request_sha256")) return {};
-      return refuse(conflict("idempotency_conflict",
-                             "Idempotency-Key was already used for a different execution request"));
-    }
-    return refuse(conflict("already_exists", "execution already exists"));
-  }
-  std::string module, archive;
-  if (auto e = required_text(b, "project_module", 50, module)) return refuse(*e);
-  if (auto e = required_text(b, "archive_name", 50, archive)) return refuse(*e);
-  json::array sources;
-  if (auto e = validate_sources(b, sources)) return refuse(*e);
+// ---------------------------------------------------------------- commands
+// Each command the worker or the API sends, decoded once from its body: a field that is
+// malformed is refused here, naming it; what a field may be given the run's state is decided
+// below.
+
+struct refusal {
+  command_error error;
+};
+
+void check(std::optional<command_error> e) {
+  if (e) throw refusal{std::move(*e)};
+}
+
+std::string required(const json::object& b, const char* field, size_t max_len) {
+  std::string out;
+  check(required_text(b, field, max_len, out));
+  return out;
+}
+
+std::optional<std::string> passed_through(const json::object& b, const char* field,
+                                          size_t max_len) {
+  std::optional<std::string> out;
+  check(optional_string(b, field, max_len, out));
+  return out;
+}
+
+std::optional<bool> opt_bool(const json::object& b, const char* field) {
+  std::optional<bool> out;
+  check(optional_bool(b, field, out));
+  return out;
+}
+
+std::optional<json::object> object_or_none(const json::object& b, const char* field) {
+  const auto& v = at_or_null(b, field);
+  if (!v.is_object()) return std::nullopt;
+  return v.as_object();
+}
+
+std::optional<json::value> present(const json::object& b, const char* field) {
+  auto it = b.find(field);
+  if (it == b.end()) return std::nullopt;
+  return it->value();
+}
+
+struct create_execution {
+  std::string project_module, archive_name;
+  json::array sources;  // [{source_identifier, sbids?}], checked
+  std::optional<std::string> deployment_profile_id, project_config_id;
+  json::value deployment_profile_snapshot, project_config_version, project_spec_sha256,
+      discovery_signature, source_signatures, output_verification_policy, idempotency_key,
+      request_sha256;
+  bool output_verification_required = false;
+  std::optional<json::object> automation;  // {claim_token, queue_depth}: the scheduler admitted it
+};
+// A create that meets an existing execution is a replay: only its request hash matters.
+struct replayed_create {
+  std::string request_sha256;
+};
+struct request_execute {
+  bool do_stage = true, do_submit = true;
+  std::optional<std::string> correlation_id;
+};
+struct start_execution {};
+struct manifest_prepared {
+  json::object manifest;
+  std::string manifest_sha256;
+  bool do_submit = false;
+  std::optional<std::string> source_graph_sha256, patched_graph_sha256;
+  std::optional<json::value> artifacts, patch_summary;
+};
+struct record_not_submitted {};
+struct intend_submission {
+  std::string session_id, backend;
+  std::optional<std::string> manager_url, target_fingerprint, deadline_at, node;
+  json::value timeout_seconds;
+};
+struct record_submission {
+  std::string receipt_sha256;
+  json::value scheduler_name, scheduler_job_id;  // required unless recorded after abandonment
+  json::value remote_session_dir, staging_root, physical_graph_sha256, manager_url;
+  json::object receipt;
+  std::optional<json::object> run_record;
+  std::optional<json::value> artifacts;
+};
+struct submission_uncertain {
+  std::string error;
+  json::value failure_class, remote_session_dir, staging_root;
+};
+struct fail_execution {
+  std::string error;
+  bool submission_failed = false, deploy_not_taken = false;
+  std::string session_state;
+  std::optional<std::string> failure_class;
+};
+struct observe_backend {
+  std::string scheduler_state, daliuge_state;
+  std::string adopt_scheduler_job_id;
+  json::value scheduler_name, remote_session_dir, staging_root, physical_graph_sha256;
+  std::optional<json::value> artifacts;
+  std::string submission_receipt_sha256;
+  json::value receipt;
+  bool confirms_submission = false;
+  std::string raw_state, reason, error, failure_class;
+  bool poll_budget_exhausted = false, lookup_budget_exhausted = false;
+  std::optional<json::value> lookup;  // a name lookup's result, when this observation is one
+  json::object lookup_evidence;
+  json::value observed_at;
+  std::optional<json::value> daliuge_raw_status;
+  std::optional<json::object> run_record;
+  std::string kind;
+  json::value payload;
+};
+struct cancel_execution {
+  std::string reason;  // "" when none given
+};
+struct retry_execution {
+  std::string reason;
+  std::optional<std::string> correlation_id;
+};
+struct finalize_sources {};
+struct verify_outputs {
+  json::object inventory;
+  json::value artifact_sha256, artifact_size;
+};
+struct abandon_submission {
+  std::string reason, expected_submission_state, expected_daliuge_session_id,
+      expected_submission_deadline_at, now;
+};
+struct cancel_unconfirmed {
+  std::string error;
+  json::value attempts;
+};
+struct intend_redeploy {
+  std::optional<std::string> session_state;
+  std::string reason;
+};
+
+using execution_command =
+    std::variant<create_execution, replayed_create, request_execute, start_execution,
+                 manifest_prepared, record_not_submitted, intend_submission, record_submission,
+                 submission_uncertain, fail_execution, observe_backend, cancel_execution,
+                 retry_execution, finalize_sources, verify_outputs, abandon_submission,
+                 cancel_unconfirmed, intend_redeploy>;
+
+// The correlation id of the request that asked for the run, so the worker's events and log
+// lines carry it too (none: not given or not a plain id).
+std::optional<std::string> correlation_of(const json::object& b) {
+  auto id = str(b, "correlation_id");
+  if (id.empty() || id.size() > 128 || has_control_chars(id)) return std::nullopt;
+  return id;
+}
+
+create_execution decode_create(const json::object& b) {
+  create_execution c;
+  c.project_module = required(b, "project_module", 50);
+  c.archive_name = required(b, "archive_name", 50);
+  check(validate_sources(b, c.sources));
   json::value profile_id, config_id;
-  if (auto e = optional_uuid(b, "deployment_profile_id", profile_id)) return refuse(*e);
-  if (auto e = optional_uuid(b, "project_config_id", config_id)) return refuse(*e);
+  check(optional_uuid(b, "deployment_profile_id", profile_id));
+  check(optional_uuid(b, "project_config_id", config_id));
   static const std::vector<std::string_view> known{"project_module",
                                                    "archive_name",
                                                    "sources",
@@ -236,31 +377,199 @@ decision decide_create(const json::object& s, std::string_view stream_id, const 
                                                    "automation"};
   for (const auto& kv : b)
     if (std::find(known.begin(), known.end(), kv.key()) == known.end())
-      return refuse(bad(std::string(kv.key()), "unknown field '" + std::string(kv.key()) + "'",
-                        "unknown_field"));
+      throw refusal{bad(std::string(kv.key()), "unknown field '" + std::string(kv.key()) + "'",
+                        "unknown_field")};
+  if (profile_id.is_string()) c.deployment_profile_id = std::string(profile_id.as_string());
+  if (config_id.is_string()) c.project_config_id = std::string(config_id.as_string());
+  c.deployment_profile_snapshot = at_or_null(b, "deployment_profile_snapshot");
+  c.project_config_version = at_or_null(b, "project_config_version");
+  c.project_spec_sha256 = at_or_null(b, "project_spec_sha256");
+  c.discovery_signature = at_or_null(b, "discovery_signature");
+  c.source_signatures = at_or_null(b, "source_signatures");
+  c.output_verification_required = flag(b, "output_verification_required");
+  c.output_verification_policy = at_or_null(b, "output_verification_policy");
+  c.idempotency_key = at_or_null(b, "idempotency_key");
+  c.request_sha256 = at_or_null(b, "request_sha256");
+  c.automation = object_or_none(b, "automation");
+  return c;
+}
+
+observe_backend decode_observe(const json::object& b) {
+  observe_backend o;
+  // The states are checked once the run is known not to have ended (late polls are ignored).
+  o.scheduler_state = str(b, "scheduler_state");
+  o.daliuge_state = str(b, "daliuge_state");
+  o.adopt_scheduler_job_id = str(b, "adopt_scheduler_job_id");
+  o.scheduler_name = at_or_null(b, "scheduler_name");
+  o.remote_session_dir = at_or_null(b, "remote_session_dir");
+  o.staging_root = at_or_null(b, "staging_root");
+  o.physical_graph_sha256 = at_or_null(b, "physical_graph_sha256");
+  if (auto a = present(b, "artifacts"); a && a->is_array()) o.artifacts = std::move(a);
+  o.submission_receipt_sha256 = str(b, "submission_receipt_sha256");
+  o.receipt = at_or_null(b, "receipt");
+  o.confirms_submission = flag(b, "confirms_submission");
+  o.raw_state = str(b, "raw_state");
+  o.reason = recorded_text(str(b, "reason"), 500);
+  o.error = recorded_text(str(b, "error"));
+  o.failure_class = str(b, "failure_class");
+  o.poll_budget_exhausted = flag(b, "poll_budget_exhausted");
+  o.lookup_budget_exhausted = flag(b, "lookup_budget_exhausted");
+  o.lookup = present(b, "lookup");
+  o.lookup_evidence = object_or_none(b, "lookup_evidence").value_or(json::object{});
+  o.observed_at = at_or_null(b, "observed_at");
+  o.daliuge_raw_status = present(b, "daliuge_raw_status");
+  o.run_record = object_or_none(b, "run_record");
+  o.kind = str(b, "kind");
+  o.payload = at_or_null(b, "payload");
+  return o;
+}
+
+execution_command decode(const command& c) {
+  const auto& b = c.body;
+  const auto& n = c.name;
+  if (n == "create") return decode_create(b);
+  if (n == "request_execute")
+    return request_execute{opt_bool(b, "do_stage").value_or(true),
+                           opt_bool(b, "do_submit").value_or(true), correlation_of(b)};
+  if (n == "start") return start_execution{};
+  if (n == "prepared") {
+    manifest_prepared m;
+    auto manifest = object_or_none(b, "manifest");
+    if (!manifest) throw refusal{bad("manifest", "manifest must be an object")};
+    m.manifest = std::move(*manifest);
+    m.manifest_sha256 = str(b, "manifest_sha256");
+    if (m.manifest_sha256.empty())
+      throw refusal{bad("manifest_sha256", "manifest_sha256 is required")};
+    m.do_submit = flag(b, "do_submit");
+    m.source_graph_sha256 = passed_through(b, "source_graph_sha256", 128);
+    m.patched_graph_sha256 = passed_through(b, "patched_graph_sha256", 128);
+    m.artifacts = present(b, "artifacts");
+    m.patch_summary = present(b, "patch_summary");
+    return m;
+  }
+  if (n == "not_submitted") return record_not_submitted{};
+  if (n == "intend_submission") {
+    intend_submission i;
+    i.session_id = required(b, "session_id", 200);
+    i.backend = required(b, "backend", 40);
+    i.manager_url = passed_through(b, "manager_url", 4096);
+    i.target_fingerprint = passed_through(b, "target_fingerprint", 4096);
+    i.deadline_at = passed_through(b, "deadline_at", 4096);
+    i.node = passed_through(b, "node", 4096);
+    i.timeout_seconds = at_or_null(b, "timeout_seconds");
+    return i;
+  }
+  if (n == "record_submission") {
+    record_submission r;
+    r.receipt_sha256 = str(b, "receipt_sha256");
+    if (r.receipt_sha256.empty())
+      throw refusal{bad("receipt_sha256", "receipt_sha256 is required")};
+    r.scheduler_name = at_or_null(b, "scheduler_name");
+    r.scheduler_job_id = at_or_null(b, "scheduler_job_id");
+    r.remote_session_dir = at_or_null(b, "remote_session_dir");
+    r.staging_root = at_or_null(b, "staging_root");
+    r.physical_graph_sha256 = at_or_null(b, "physical_graph_sha256");
+    r.manager_url = at_or_null(b, "manager_url");
+    r.receipt = object_or_none(b, "receipt").value_or(json::object{});
+    r.run_record = object_or_none(b, "run_record");
+    r.artifacts = present(b, "artifacts");
+    return r;
+  }
+  if (n == "submission_uncertain")
+    return submission_uncertain{recorded_text(str(b, "error")), at_or_null(b, "failure_class"),
+                                at_or_null(b, "remote_session_dir"), at_or_null(b, "staging_root")};
+  if (n == "fail") {
+    fail_execution f;
+    f.error = recorded_text(str(b, "error"));
+    if (f.error.empty()) throw refusal{bad("error", "error is required")};
+    f.submission_failed = flag(b, "submission_failed");
+    f.deploy_not_taken = flag(b, "deploy_not_taken");
+    f.session_state = str(b, "session_state");
+    f.failure_class = passed_through(b, "failure_class", 100);
+    return f;
+  }
+  if (n == "observe") return decode_observe(b);
+  if (n == "cancel") {
+    cancel_execution x;
+    check(optional_text(b, "reason", 1000, x.reason));
+    return x;
+  }
+  if (n == "retry") {
+    auto reason = trim(str(b, "reason"));
+    if (reason.empty()) throw refusal{bad("reason", "reason is required", "retry_reason_required")};
+    if (reason.size() > 1000)
+      throw refusal{
+          bad("reason", "reason must be at most 1000 characters", "retry_reason_too_long")};
+    return retry_execution{reason, correlation_of(b)};
+  }
+  if (n == "finalize_sources") return finalize_sources{};
+  if (n == "verify_outputs")
+    return verify_outputs{object_or_none(b, "inventory").value_or(json::object{}),
+                          at_or_null(b, "artifact_sha256"), at_or_null(b, "artifact_size")};
+  if (n == "abandon") {
+    abandon_submission a;
+    a.reason = trim(str(b, "reason"));
+    if (a.reason.empty() || a.reason.size() > 1000)
+      throw refusal{bad("reason", "reason must be 1 to 1000 characters", "abandon_reason_invalid")};
+    if (!flag(b, "acknowledge_external_job_may_exist"))
+      throw refusal{bad("acknowledge_external_job_may_exist",
+                        "the orphan risk must be acknowledged", "acknowledgement_required")};
+    a.expected_submission_state = str(b, "expected_submission_state");
+    if (a.expected_submission_state != "in_flight" && a.expected_submission_state != "uncertain" &&
+        a.expected_submission_state != "submitted")
+      throw refusal{bad("expected_submission_state",
+                        "expected_submission_state must be in_flight, uncertain or submitted")};
+    a.expected_daliuge_session_id = str(b, "expected_daliuge_session_id");
+    a.expected_submission_deadline_at = str(b, "expected_submission_deadline_at");
+    a.now = str(b, "now");
+    return a;
+  }
+  if (n == "cancel_unconfirmed")
+    return cancel_unconfirmed{recorded_text(str(b, "error"), 500), at_or_null(b, "attempts")};
+  if (n == "intend_redeploy")
+    return intend_redeploy{passed_through(b, "session_state", 200),
+                           recorded_text(str(b, "reason"), 500)};
+  throw refusal{
+      command_error{error_kind::invalid, "unknown_command", "unknown execution command " + n, ""}};
+}
+
+// ---------------------------------------------------------------- deciding
+
+// Idempotent create: the stream id was derived from (user, Idempotency-Key).
+decision decide_replayed_create(const json::object& s, const replayed_create& x) {
+  if (!str(s, "create_idempotency_key").empty()) {
+    if (!x.request_sha256.empty() && x.request_sha256 == str(s, "create_request_sha256")) return {};
+    return refuse(conflict("idempotency_conflict",
+                           "Idempotency-Key was already used for a different execution request"));
+  }
+  return refuse(conflict("already_exists", "execution already exists"));
+}
+
+decision decide_create(const json::object& s, std::string_view stream_id, const command& c,
+                       const create_execution& x) {
   events::execution_created f;
   f.uuid = events::stream_key_of_view(stream_id);
-  f.project_module = module;
+  f.project_module = x.project_module;
   f.source_identifier =
-      std::string(sources.front().as_object().at("source_identifier").as_string());
-  f.archive_name = archive;
-  f.sources = std::move(sources);
+      std::string(x.sources.front().as_object().at("source_identifier").as_string());
+  f.archive_name = x.archive_name;
+  f.sources = x.sources;
   f.created_by = c.actor;
-  if (profile_id.is_string()) f.deployment_profile_id = std::string(profile_id.as_string());
-  if (config_id.is_string()) f.project_config_id = std::string(config_id.as_string());
-  f.deployment_profile_snapshot = at_or_null(b, "deployment_profile_snapshot");
-  f.project_config_version = at_or_null(b, "project_config_version");
-  f.project_spec_sha256 = at_or_null(b, "project_spec_sha256");
-  f.discovery_signature = at_or_null(b, "discovery_signature");
-  f.source_signatures = at_or_null(b, "source_signatures");
-  f.output_verification_required = flag(b, "output_verification_required");
-  f.output_verification_policy = at_or_null(b, "output_verification_policy");
-  f.idempotency_key = at_or_null(b, "idempotency_key");
-  f.request_sha256 = at_or_null(b, "request_sha256");
+  f.deployment_profile_id = x.deployment_profile_id;
+  f.project_config_id = x.project_config_id;
+  f.deployment_profile_snapshot = x.deployment_profile_snapshot;
+  f.project_config_version = x.project_config_version;
+  f.project_spec_sha256 = x.project_spec_sha256;
+  f.discovery_signature = x.discovery_signature;
+  f.source_signatures = x.source_signatures;
+  f.output_verification_required = x.output_verification_required;
+  f.output_verification_policy = x.output_verification_policy;
+  f.idempotency_key = x.idempotency_key;
+  f.request_sha256 = x.request_sha256;
   builder e(s);
   // §3.4: an execution the scheduler admitted carries its admission in the run record.
-  if (const auto& automation = at_or_null(b, "automation"); automation.is_object()) {
-    const auto& a = automation.as_object();
+  if (x.automation) {
+    const auto& a = *x.automation;
     f.automation =
         events::automation_admission{at_or_null(a, "claim_token"), at_or_null(a, "queue_depth")};
     e.provenance_row("execution.automated_admitted",
@@ -268,23 +577,12 @@ decision decide_create(const json::object& s, std::string_view stream_id, const 
                       {"required_capability", "manifest-generation"},
                       {"claim_token", at_or_null(a, "claim_token")}});
   }
-  e.provenance_row("execution.created", {{"archive_name", archive}, {"sources", f.sources}});
+  e.provenance_row("execution.created", {{"archive_name", x.archive_name}, {"sources", f.sources}});
   return one(e.fact(std::move(f)));
 }
 
-// The correlation id of the request that asked for the run, so the worker's events and log
-// lines carry it too (null: none given or not a plain id).
-std::optional<std::string> correlation_of(const command& c) {
-  auto id = str(c.body, "correlation_id");
-  if (id.empty() || id.size() > 128 || has_control_chars(id)) return std::nullopt;
-  return id;
-}
-
-decision decide_request_execute(const json::object& s, const command& c) {
-  std::optional<bool> stage, submit;
-  if (auto e = optional_bool(c.body, "do_stage", stage)) return refuse(*e);
-  if (auto e = optional_bool(c.body, "do_submit", submit)) return refuse(*e);
-  bool do_stage = stage.value_or(true), do_submit = submit.value_or(true);
+decision decide_request_execute(const json::object& s, const command& c, const request_execute& x) {
+  bool do_stage = x.do_stage, do_submit = x.do_submit;
   // [HEAD] §9.5: only a pending execution starts; the same request again while it is still
   // pending answers with the same job, other options are a conflict.
   if (str(s, "status") != "pending")
@@ -306,7 +604,7 @@ decision decide_request_execute(const json::object& s, const command& c) {
   f.do_submit = do_submit;
   f.attempt = 0;
   f.requested_by = c.actor;
-  f.correlation_id = correlation_of(c);
+  f.correlation_id = x.correlation_id;
   return one(builder(s).fact(std::move(f)));
 }
 
@@ -333,18 +631,16 @@ decision decide_start(const json::object& s) {
   return one(e.fact(std::move(f)));
 }
 
-decision decide_prepared(const json::object& s, const command& c) {
+decision decide_prepared(const json::object& s, const manifest_prepared& x) {
   if (terminal(s))
     return refuse(conflict("execution_terminal", "execution is " + str(s, "status")));
   if (auto e = held(s)) return refuse(*e);
   if (str(s, "status") != "running")
     return refuse(conflict("execution_not_running", "execution is not running"));
-  auto manifest = at_or_null(c.body, "manifest");
-  if (!manifest.is_object()) return refuse(bad("manifest", "manifest must be an object"));
-  auto sha = str(c.body, "manifest_sha256");
-  if (sha.empty()) return refuse(bad("manifest_sha256", "manifest_sha256 is required"));
+  auto manifest = x.manifest;
+  const auto& sha = x.manifest_sha256;
   if (str(s, "manifest_sha256") == sha && str(s, "execution_phase") == "submit") return {};
-  bool do_submit = flag(c.body, "do_submit");
+  bool do_submit = x.do_submit;
   builder e(s);
   // Keep what automation recorded before the first execute (the baseline dropped it); an
   // earlier attempt's backend blocks are not this manifest's.
@@ -356,19 +652,17 @@ decision decide_prepared(const json::object& s, const command& c) {
       auto kept = record.find("scheduler") == record.end()
                       ? json::object{}
                       : json::object{{"scheduler", record.at("scheduler")}};
-      if (!kept.empty()) manifest.as_object()["beampipe_run_record"] = std::move(kept);
+      if (!kept.empty()) manifest["beampipe_run_record"] = std::move(kept);
     }
   events::execution_manifest_prepared f;
-  f.manifest = std::move(manifest.as_object());
+  f.manifest = std::move(manifest);
   f.manifest_sha256 = sha;
-  if (auto e = optional_string(c.body, "source_graph_sha256", 128, f.source_graph_sha256))
-    return refuse(*e);
-  if (auto e = optional_string(c.body, "patched_graph_sha256", 128, f.patched_graph_sha256))
-    return refuse(*e);
+  f.source_graph_sha256 = x.source_graph_sha256;
+  f.patched_graph_sha256 = x.patched_graph_sha256;
   f.submit_next = do_submit;
   if (do_submit) e.provenance_row("execution.execute_started", {{"execution_phase", "submit"}});
-  if (auto it = c.body.find("artifacts"); it != c.body.end()) e.artifacts = it->value();
-  if (auto it = c.body.find("patch_summary"); it != c.body.end()) f.patch_summary = it->value();
+  if (x.artifacts) e.artifacts = *x.artifacts;
+  if (x.patch_summary) f.patch_summary = *x.patch_summary;
   return one(e.fact(std::move(f)));
 }
 
@@ -385,7 +679,7 @@ decision decide_not_submitted(const json::object& s) {
   return one(e.fact(events::execution_not_submitted{}));
 }
 
-decision decide_intend(const json::object& s, const command& c) {
+decision decide_intend(const json::object& s, const intend_submission& x) {
   if (terminal(s))
     return refuse(conflict("execution_terminal", "execution is " + str(s, "status")));
   if (auto e = held(s)) return refuse(*e);
@@ -393,35 +687,31 @@ decision decide_intend(const json::object& s, const command& c) {
     return refuse(conflict("cancel_requested", "execution is being cancelled"));
   if (str(s, "execution_phase") != "submit" || str(s, "manifest_sha256").empty())
     return refuse(conflict("manifest_missing", "the manifest must be persisted before submission"));
-  std::string session, backend;
-  if (auto e = required_text(c.body, "session_id", 200, session)) return refuse(*e);
-  if (auto e = required_text(c.body, "backend", 40, backend)) return refuse(*e);
+  const auto& session = x.session_id;
+  const auto& backend = x.backend;
   events::submission_intended f;
   f.session_id = session;
   f.backend = backend;
-  for (auto [key, to] : {std::pair{"manager_url", &f.manager_url},
-                         {"target_fingerprint", &f.target_fingerprint},
-                         {"deadline_at", &f.deadline_at},
-                         {"node", &f.node}})
-    if (auto e = optional_string(c.body, key, 4096, *to)) return refuse(*e);
+  f.manager_url = x.manager_url;
+  f.target_fingerprint = x.target_fingerprint;
+  f.deadline_at = x.deadline_at;
+  f.node = x.node;
   builder e(s);
   e.observation = json::object{
       {"kind", "daliuge_session"},
       {"normalized_state", "in_flight"},
       {"raw_state", "intent_persisted"},
-      {"payload",
-       json::object{{"daliuge_session_id", session},
-                    {"backend", backend},
-                    {"submission_deadline_at", at_or_null(c.body, "deadline_at")},
-                    {"submission_timeout_seconds", at_or_null(c.body, "timeout_seconds")},
-                    {"target_fingerprint", at_or_null(c.body, "target_fingerprint")}}}};
+      {"payload", json::object{{"daliuge_session_id", session},
+                               {"backend", backend},
+                               {"submission_deadline_at", text_or_null(x.deadline_at)},
+                               {"submission_timeout_seconds", x.timeout_seconds},
+                               {"target_fingerprint", text_or_null(x.target_fingerprint)}}}};
   return one(e.fact(std::move(f)));
 }
 
-decision decide_record(const json::object& s, const command& c) {
+decision decide_record(const json::object& s, const record_submission& x) {
   auto sub = str(s, "submission_state");
-  auto receipt_sha = str(c.body, "receipt_sha256");
-  if (receipt_sha.empty()) return refuse(bad("receipt_sha256", "receipt_sha256 is required"));
+  const auto& receipt_sha = x.receipt_sha256;
   if (sub == "submitted") {
     if (str(s, "submission_receipt_sha256") == receipt_sha) return {};  // exact replay
     return refuse(
@@ -433,12 +723,12 @@ decision decide_record(const json::object& s, const command& c) {
     events::submission_recorded f;
     f.after_abandonment = true;
     f.receipt_sha256 = receipt_sha;
-    f.scheduler_name = at_or_null(c.body, "scheduler_name");
-    f.scheduler_job_id = at_or_null(c.body, "scheduler_job_id");
+    f.scheduler_name = x.scheduler_name;
+    f.scheduler_job_id = x.scheduler_job_id;
     builder e(s);
-    e.provenance_row("execution.submission_detected_after_abandonment",
-                     {{"submission_receipt_sha256", receipt_sha},
-                      {"scheduler_job_id", at_or_null(c.body, "scheduler_job_id")}});
+    e.provenance_row(
+        "execution.submission_detected_after_abandonment",
+        {{"submission_receipt_sha256", receipt_sha}, {"scheduler_job_id", x.scheduler_job_id}});
     return one(e.fact(std::move(f)));
   }
   if (terminal(s))
@@ -446,17 +736,20 @@ decision decide_record(const json::object& s, const command& c) {
   if (sub != "in_flight" && sub != "uncertain")
     return refuse(
         conflict("submission_not_in_flight", "no submission is in flight (it is " + sub + ")"));
+  // The backend's names are required here (a receipt after abandonment is kept as it came).
+  json::object names{{"scheduler_name", x.scheduler_name},
+                     {"scheduler_job_id", x.scheduler_job_id}};
   std::string scheduler, job;
-  if (auto e = required_text(c.body, "scheduler_name", 50, scheduler)) return refuse(*e);
-  if (auto e = required_text(c.body, "scheduler_job_id", 512, job)) return refuse(*e);
+  if (auto e = required_text(names, "scheduler_name", 50, scheduler)) return refuse(*e);
+  if (auto e = required_text(names, "scheduler_job_id", 512, job)) return refuse(*e);
   events::submission_recorded f;
   f.receipt_sha256 = receipt_sha;
   f.scheduler_name = scheduler;
   f.scheduler_job_id = job;
-  f.remote_session_dir = at_or_null(c.body, "remote_session_dir");
-  f.staging_root = at_or_null(c.body, "staging_root");
-  f.physical_graph_sha256 = at_or_null(c.body, "physical_graph_sha256");
-  if (!at_or_null(c.body, "manager_url").is_null()) f.manager_url = c.body.at("manager_url");
+  f.remote_session_dir = x.remote_session_dir;
+  f.staging_root = x.staging_root;
+  f.physical_graph_sha256 = x.physical_graph_sha256;
+  if (!x.manager_url.is_null()) f.manager_url = x.manager_url;
   auto axes = axes_of(s);
   axes.submission = "submitted";
   if (scheduler == "slurm") {
@@ -472,15 +765,12 @@ decision decide_record(const json::object& s, const command& c) {
   f.outcome = r.outcome;
   builder e(s);
   e.status(r.status);
-  json::object receipt = c.body.contains("receipt") && c.body.at("receipt").is_object()
-                             ? c.body.at("receipt").as_object()
-                             : json::object{};
+  const auto& receipt = x.receipt;
   e.provenance_row("execution.submission_recorded", {{"submission_receipt_sha256", receipt_sha},
                                                      {"receipt", receipt},
                                                      {"operator_abandonment_preserved", false}});
-  if (const auto& rr = at_or_null(c.body, "run_record"); rr.is_object())
-    f.run_record = rr.as_object();
-  if (auto it = c.body.find("artifacts"); it != c.body.end()) e.artifacts = it->value();
+  if (x.run_record) f.run_record = *x.run_record;
+  if (x.artifacts) e.artifacts = *x.artifacts;
   e.observation = json::object{{"kind", scheduler == "slurm" ? "scheduler" : "daliuge_session"},
                                {"normalized_state", "submitted"},
                                {"raw_state", "receipt_recorded"},
@@ -494,7 +784,7 @@ json::value redacted(json::value v) {
   return v;
 }
 
-decision decide_uncertain(const json::object& s, const command& c) {
+decision decide_uncertain(const json::object& s, const submission_uncertain& x) {
   if (terminal(s))
     return refuse(conflict("execution_terminal", "execution is " + str(s, "status")));
   auto sub = str(s, "submission_state");
@@ -502,17 +792,16 @@ decision decide_uncertain(const json::object& s, const command& c) {
   if (sub != "in_flight")
     return refuse(
         conflict("submission_not_in_flight", "no submission is in flight (it is " + sub + ")"));
-  auto error = recorded_text(str(c.body, "error"));
+  const auto& error = x.error;
   events::submission_uncertain f;
   auto axes = axes_of(s);
   axes.submission = "uncertain";
   f.status = reconcile(axes).status;
   f.error = error;
-  f.failure_class = at_or_null(c.body, "failure_class");
+  f.failure_class = x.failure_class;
   // Where an uncertain Slurm job would run, when the submission got that far.
-  if (const auto& v = at_or_null(c.body, "remote_session_dir"); !v.is_null())
-    f.remote_session_dir = v;
-  if (const auto& v = at_or_null(c.body, "staging_root"); !v.is_null()) f.staging_root = v;
+  if (!x.remote_session_dir.is_null()) f.remote_session_dir = x.remote_session_dir;
+  if (!x.staging_root.is_null()) f.staging_root = x.staging_root;
   builder e(s);
   e.status(f.status);
   e.provenance_row("execution.submission_uncertain", {{"error", error},
@@ -521,17 +810,16 @@ decision decide_uncertain(const json::object& s, const command& c) {
   return one(e.fact(std::move(f)));
 }
 
-decision decide_fail(const json::object& s, const command& c) {
+decision decide_fail(const json::object& s, const fail_execution& x) {
   if (terminal(s))
     return refuse(conflict("execution_terminal", "execution is " + str(s, "status")));
   auto sub = str(s, "submission_state");
-  bool submission_failed = flag(c.body, "submission_failed");
+  bool submission_failed = x.submission_failed;
   // A DALiuGE session that was created but never deployed runs nothing: once its one
   // redeploy was recorded (or it never got a graph), it may fail for certain (issue #17).
-  bool undeployed = flag(c.body, "deploy_not_taken") &&
-                    (sub == "submitted" || sub == "uncertain") &&
-                    (!at_or_null(s, "redeploy_intended_at").is_null() ||
-                     str(c.body, "session_state") == "pristine");
+  bool undeployed =
+      x.deploy_not_taken && (sub == "submitted" || sub == "uncertain") &&
+      (!at_or_null(s, "redeploy_intended_at").is_null() || x.session_state == "pristine");
   if (undeployed) submission_failed = true;
   // Only a certain error may fail a run whose submission started; anything that may have
   // reached the backend goes through submission_uncertain instead.
@@ -539,14 +827,12 @@ decision decide_fail(const json::object& s, const command& c) {
       (sub == "submitted" || sub == "uncertain" || (sub == "in_flight" && !submission_failed)))
     return refuse(conflict("submission_may_exist",
                            "the submission is " + sub + "; it cannot be failed here"));
-  auto error = recorded_text(str(c.body, "error"));
-  if (error.empty()) return refuse(bad("error", "error is required"));
+  const auto& error = x.error;
   builder e(s);
   events::execution_failed f;
   f.error = error;
   f.submission_failed = submission_failed;
-  if (auto why = optional_string(c.body, "failure_class", 100, f.failure_class))
-    return refuse(*why);
+  f.failure_class = x.failure_class;
   json::object payload{{"source_identifiers", source_identifiers(s)}, {"error", error}};
   e.status("failed", &payload);
   return one(e.fact(std::move(f)));
@@ -559,53 +845,49 @@ std::string last_lookup_outcome(const json::object& s) {
   return str(h.as_array().back().as_object(), "outcome");
 }
 
-decision decide_observe(const json::object& s, const command& c) {
+decision decide_observe(const json::object& s, const observe_backend& b) {
   if (terminal(s)) return {};  // late poll results after a terminal state are ignored
-  const auto& b = c.body;
   auto axes = axes_of(s);
   auto before = axes;
   builder e(s);
   events::execution_observed f;
-  if (auto v = str(b, "scheduler_state"); !v.empty()) {
-    if (!is_scheduler_state(v))
-      return refuse(bad("scheduler_state", "unknown scheduler_state '" + v + "'"));
-    axes.scheduler = v;
+  if (!b.scheduler_state.empty()) {
+    if (!is_scheduler_state(b.scheduler_state))
+      return refuse(bad("scheduler_state", "unknown scheduler_state '" + b.scheduler_state + "'"));
+    axes.scheduler = b.scheduler_state;
   }
-  if (auto v = str(b, "daliuge_state"); !v.empty()) {
-    if (!is_daliuge_state(v))
-      return refuse(bad("daliuge_state", "unknown daliuge_state '" + v + "'"));
-    axes.daliuge = v;
+  if (!b.daliuge_state.empty()) {
+    if (!is_daliuge_state(b.daliuge_state))
+      return refuse(bad("daliuge_state", "unknown daliuge_state '" + b.daliuge_state + "'"));
+    axes.daliuge = b.daliuge_state;
   }
   // A name lookup adopts the Slurm job it found; the submission stays uncertain until a
   // poll by that job id confirms it.
-  if (auto job = str(b, "adopt_scheduler_job_id"); !job.empty()) {
+  if (const auto& job = b.adopt_scheduler_job_id; !job.empty()) {
     if (!str(s, "scheduler_job_id").empty() && str(s, "scheduler_job_id") != job)
       return refuse(
           conflict("scheduler_job_conflict", "a different scheduler job is already recorded"));
     events::observed_adoption a;
     a.scheduler_job_id = job;
-    a.scheduler_name = at_or_null(b, "scheduler_name");
+    a.scheduler_name = b.scheduler_name;
     // An adopted run carries what a receipt would have (issue #17): where it runs, and no
     // longer the error of the submission that lost its answer.
-    if (const auto& v = at_or_null(b, "remote_session_dir"); !v.is_null()) a.remote_session_dir = v;
-    if (const auto& v = at_or_null(b, "staging_root"); !v.is_null()) a.staging_root = v;
-    if (const auto& v = at_or_null(b, "physical_graph_sha256"); !v.is_null())
-      a.physical_graph_sha256 = v;
+    if (!b.remote_session_dir.is_null()) a.remote_session_dir = b.remote_session_dir;
+    if (!b.staging_root.is_null()) a.staging_root = b.staging_root;
+    if (!b.physical_graph_sha256.is_null()) a.physical_graph_sha256 = b.physical_graph_sha256;
     if (str(s, "scheduler_job_id").empty()) {
       a.first = true;
-      if (auto it = b.find("artifacts"); it != b.end() && it->value().is_array())
-        e.artifacts = it->value();
-      if (auto sha = str(b, "submission_receipt_sha256"); !sha.empty()) {
+      if (b.artifacts) e.artifacts = *b.artifacts;
+      if (const auto& sha = b.submission_receipt_sha256; !sha.empty()) {
         a.receipt_sha256 = sha;
-        e.provenance_row("execution.submission_adopted",
-                         {{"submission_receipt_sha256", sha},
-                          {"receipt", redacted(at_or_null(b, "receipt"))},
-                          {"scheduler_job_id", job}});
+        e.provenance_row("execution.submission_adopted", {{"submission_receipt_sha256", sha},
+                                                          {"receipt", redacted(b.receipt)},
+                                                          {"scheduler_job_id", job}});
       }
     }
     f.adoption = std::move(a);
   }
-  if (flag(b, "confirms_submission") && axes.submission == "uncertain" &&
+  if (b.confirms_submission && axes.submission == "uncertain" &&
       !str(s, "scheduler_job_id").empty())
     axes.submission = "submitted";
   // A succeeded Slurm job means its DALiuGE cluster exited; with no other signal the graph
@@ -623,17 +905,16 @@ decision decide_observe(const json::object& s, const command& c) {
         ended(axes.scheduler, {"succeeded", "failed", "cancelled", "timed_out"}))
       axes.submission = "submitted";
   }
-  std::string raw = str(b, "raw_state"), reason = recorded_text(str(b, "reason"), 500);
+  const auto& raw = b.raw_state;
+  const auto& reason = b.reason;
   // HEAD escalates a run that outlived its polling budget to an operator instead of failing
   // it: the backend may still finish it.
-  bool escalate = flag(b, "poll_budget_exhausted") && !flag(s, "poll_budget_exhausted");
+  bool escalate = b.poll_budget_exhausted && !flag(s, "poll_budget_exhausted");
   // Lookups are recorded when their outcome changes, not every round (issue #17).
-  auto lookup_it = b.find("lookup");
-  std::string lookup_outcome = lookup_it != b.end() && lookup_it->value().is_object()
-                                   ? str(lookup_it->value().as_object(), "outcome")
-                                   : "";
-  bool lookup_changed = lookup_it != b.end() && lookup_outcome != last_lookup_outcome(s);
-  bool lookup_spent = flag(b, "lookup_budget_exhausted") && !flag(s, "lookup_budget_exhausted");
+  std::string lookup_outcome =
+      b.lookup && b.lookup->is_object() ? str(b.lookup->as_object(), "outcome") : "";
+  bool lookup_changed = b.lookup && lookup_outcome != last_lookup_outcome(s);
+  bool lookup_spent = b.lookup_budget_exhausted && !flag(s, "lookup_budget_exhausted");
   bool changed = !(axes.scheduler == before.scheduler && axes.daliuge == before.daliuge &&
                    axes.submission == before.submission) ||
                  raw != str(s, "scheduler_raw_state") || reason != str(s, "scheduler_reason") ||
@@ -644,19 +925,19 @@ decision decide_observe(const json::object& s, const command& c) {
   f.daliuge_state = axes.daliuge;
   f.raw_state = raw;
   f.reason = reason;
-  if (b.contains("daliuge_raw_status")) f.daliuge_raw_status = b.at("daliuge_raw_status");
+  if (b.daliuge_raw_status) f.daliuge_raw_status = *b.daliuge_raw_status;
   auto r = reconcile(axes);
   auto status = r.status;
   // A decision of pending never moves a run backwards.
   if (status == "pending" && str(s, "status") != "pending") status = str(s, "status");
   auto parsed = parse_execution_status(status);
   if (parsed && is_terminal(*parsed) && status == "failed") {
-    auto err = recorded_text(str(b, "error"));
+    const auto& err = b.error;
     f.error =
         err.empty() ? "scheduler reported " + axes.scheduler + ", DALiuGE " + axes.daliuge : err;
     // Every failed run says what kind of failure it was (issue #17: a failed DALiuGE session
     // had none).
-    auto cls = str(b, "failure_class");
+    auto cls = b.failure_class;
     if (cls.empty())
       cls = axes.scheduler == "timed_out" ? "scheduler_timeout"
             : axes.daliuge == "failed"    ? "daliuge_session_failed"
@@ -703,9 +984,7 @@ decision decide_observe(const json::object& s, const command& c) {
     // evidence for that is this event.
     f.lookup_budget_exhausted = true;
     f.reconciliation_code = "lookup_budget_exhausted";
-    json::object evidence = b.contains("lookup_evidence") && b.at("lookup_evidence").is_object()
-                                ? b.at("lookup_evidence").as_object()
-                                : json::object{};
+    json::object evidence = b.lookup_evidence;
     e.provenance_row("execution.lookup_budget_exhausted",
                      {{"message",
                        "name lookups did not find the submission within their budget; it may be "
@@ -714,22 +993,20 @@ decision decide_observe(const json::object& s, const command& c) {
                       {"submission_state", axes.submission},
                       {"evidence", redacted(json::value(std::move(evidence)))}});
   }
-  if (const auto& rr = at_or_null(b, "run_record"); rr.is_object()) f.run_record = rr.as_object();
+  if (b.run_record) f.run_record = *b.run_record;
   json::object obs{
-      {"kind", str(b, "kind").empty() ? "scheduler" : str(b, "kind")},
-      {"normalized_state", str(b, "kind") == "daliuge_session" ? axes.daliuge : axes.scheduler},
+      {"kind", b.kind.empty() ? "scheduler" : b.kind},
+      {"normalized_state", b.kind == "daliuge_session" ? axes.daliuge : axes.scheduler},
       {"raw_state", raw.substr(0, 128)},
       {"reason", reason},
-      {"payload", redacted(at_or_null(b, "payload"))}};
-  if (auto it = b.find("lookup"); it != b.end()) {
+      {"payload", redacted(b.payload)}};
+  if (b.lookup) {
     obs["source_version"] = "beampipe-slurm-name-lookup/v1";
-    obs["payload"] = redacted(it->value());
+    obs["payload"] = redacted(*b.lookup);
     // The abandonment guard (§12.3) needs the recent lookups with the worker's clock.
     f.lookup = events::lookup_record{
-        it->value().is_object() ? at_or_null(it->value().as_object(), "outcome")
-                                : json::value(nullptr),
-        at_or_null(b, "observed_at"), at_or_null(s, "daliuge_session_id"),
-        at_or_null(s, "target_fingerprint")};
+        b.lookup->is_object() ? at_or_null(b.lookup->as_object(), "outcome") : json::value(nullptr),
+        b.observed_at, at_or_null(s, "daliuge_session_id"), at_or_null(s, "target_fingerprint")};
   }
   e.observation = std::move(obs);
   return one(e.fact(std::move(f)));
@@ -754,28 +1031,18 @@ std::optional<int64_t> epoch_seconds(std::string_view t) {
 }
 
 // §12.3 operator abandonment of an unresolved submission, with every safety condition.
-decision decide_abandon(const json::object& s, const command& c) {
-  const auto& b = c.body;
-  auto reason = trim(str(b, "reason"));
-  if (reason.empty() || reason.size() > 1000)
-    return refuse(bad("reason", "reason must be 1 to 1000 characters", "abandon_reason_invalid"));
-  if (!flag(b, "acknowledge_external_job_may_exist"))
-    return refuse(bad("acknowledge_external_job_may_exist", "the orphan risk must be acknowledged",
-                      "acknowledgement_required"));
-  auto expected_state = str(b, "expected_submission_state");
-  if (expected_state != "in_flight" && expected_state != "uncertain" &&
-      expected_state != "submitted")
-    return refuse(bad("expected_submission_state",
-                      "expected_submission_state must be in_flight, uncertain or submitted"));
+decision decide_abandon(const json::object& s, const command& c, const abandon_submission& x) {
+  const auto& reason = x.reason;
+  const auto& expected_state = x.expected_submission_state;
   if (terminal(s))
     return refuse(conflict("execution_terminal", "execution is " + str(s, "status")));
   if (str(s, "submission_state") != expected_state ||
-      str(s, "daliuge_session_id") != str(b, "expected_daliuge_session_id") ||
+      str(s, "daliuge_session_id") != x.expected_daliuge_session_id ||
       epoch_seconds(str(s, "submission_deadline_at")) !=
-          epoch_seconds(str(b, "expected_submission_deadline_at")))
+          epoch_seconds(x.expected_submission_deadline_at))
     return refuse(
         conflict("abandon_state_changed", "the submission is no longer in the expected state"));
-  auto now = epoch_seconds(str(b, "now"));
+  auto now = epoch_seconds(x.now);
   auto deadline = epoch_seconds(str(s, "submission_deadline_at"));
   if (!now || !deadline)
     return refuse(conflict("abandon_state_changed", "the submission has no deadline"));
@@ -819,9 +1086,8 @@ decision decide_abandon(const json::object& s, const command& c) {
   return one(e.fact(std::move(f)));
 }
 
-decision decide_cancel(const json::object& s, const command& c) {
-  std::string reason_text;
-  if (auto e = optional_text(c.body, "reason", 1000, reason_text)) return refuse(*e);
+decision decide_cancel(const json::object& s, const command& c, const cancel_execution& x) {
+  const auto& reason_text = x.reason;
   json::value reason = reason_text.empty() ? json::value(nullptr) : json::value(reason_text);
   if (terminal(s))
     return refuse(
@@ -854,15 +1120,15 @@ decision decide_cancel(const json::object& s, const command& c) {
 
 // The worker's last cancel attempt was not confirmed either: the request is withdrawn, so
 // the run is polled again and an operator can cancel once more or abandon it (issue #17).
-decision decide_cancel_unconfirmed(const json::object& s, const command& c) {
+decision decide_cancel_unconfirmed(const json::object& s, const cancel_unconfirmed& x) {
   if (terminal(s) || !flag(s, "cancel_requested")) return {};
-  auto error = recorded_text(str(c.body, "error"), 500);
+  const auto& error = x.error;
   events::execution_cancel_unconfirmed f;
-  if (const auto& n = at_or_null(c.body, "attempts"); n.is_int64()) f.attempts = n.as_int64();
+  if (x.attempts.is_int64()) f.attempts = x.attempts.as_int64();
   f.error = error;
   builder e(s);
   e.provenance_row("execution.cancel_unconfirmed",
-                   {{"attempts", at_or_null(c.body, "attempts")},
+                   {{"attempts", x.attempts},
                     {"error", error},
                     {"requires_operator", true},
                     {"message",
@@ -873,7 +1139,7 @@ decision decide_cancel_unconfirmed(const json::object& s, const command& c) {
 
 // A DALiuGE session found created and built but not deployed (its deploy answer was lost or
 // refused) is deployed once more; recorded first, like every external step.
-decision decide_intend_redeploy(const json::object& s, const command& c) {
+decision decide_intend_redeploy(const json::object& s, const intend_redeploy& x) {
   if (terminal(s))
     return refuse(conflict("execution_terminal", "execution is " + str(s, "status")));
   auto sub = str(s, "submission_state");
@@ -882,8 +1148,8 @@ decision decide_intend_redeploy(const json::object& s, const command& c) {
   if (!at_or_null(s, "redeploy_intended_at").is_null())
     return refuse(conflict("redeploy_already_intended", "the session was deployed again already"));
   events::submission_redeploy_intended f;
-  if (auto e = optional_string(c.body, "session_state", 200, f.session_state)) return refuse(*e);
-  f.reason = recorded_text(str(c.body, "reason"), 500);
+  f.session_state = x.session_state;
+  f.reason = x.reason;
   builder e(s);
   e.provenance_row("execution.redeploy_intended",
                    {{"daliuge_session_id", at_or_null(s, "daliuge_session_id")},
@@ -892,11 +1158,8 @@ decision decide_intend_redeploy(const json::object& s, const command& c) {
   return one(e.fact(std::move(f)));
 }
 
-decision decide_retry(const json::object& s, const command& c) {
-  auto reason = trim(str(c.body, "reason"));
-  if (reason.empty()) return refuse(bad("reason", "reason is required", "retry_reason_required"));
-  if (reason.size() > 1000)
-    return refuse(bad("reason", "reason must be at most 1000 characters", "retry_reason_too_long"));
+decision decide_retry(const json::object& s, const command& c, const retry_execution& x) {
+  const auto& reason = x.reason;
   retry_inputs in;
   in.status = str(s, "status");
   if (auto v = str(s, "terminal_outcome"); !v.empty()) in.terminal_outcome = v;
@@ -920,7 +1183,7 @@ decision decide_retry(const json::object& s, const command& c) {
   f.do_submit = do_submit;
   f.attempt = attempt;
   f.requested_by = c.actor;
-  f.correlation_id = correlation_of(c);
+  f.correlation_id = x.correlation_id;
   f.reason = reason;
   f.stage = stage;
   builder e(s);
@@ -956,7 +1219,7 @@ bool safe_relative_path(std::string_view p) {
 
 // §12.4: the output inventory gate. The body is the inventory report plus the digest and size
 // of the stored copy (the API stores it first).
-decision decide_verify_outputs(const json::object& s, const command& c) {
+decision decide_verify_outputs(const json::object& s, const verify_outputs& x) {
   if (terminal(s))
     return refuse(conflict("execution_terminal", "execution is " + str(s, "status")));
   if (!flag(s, "output_verification_required"))
@@ -966,9 +1229,7 @@ decision decide_verify_outputs(const json::object& s, const command& c) {
     return refuse(
         conflict("outputs_not_pending", "outputs are " + str(s, "output_state") +
                                             "; verification needs a finished DALiuGE session"));
-  const auto& inv = c.body.contains("inventory") && c.body.at("inventory").is_object()
-                        ? c.body.at("inventory").as_object()
-                        : json::object{};
+  const auto& inv = x.inventory;
   if (str(inv, "schema") != "wallaby-hires-output-inventory/v1")
     return refuse(bad("schema", "schema must be wallaby-hires-output-inventory/v1"));
   auto products_it = inv.find("products");
@@ -1033,8 +1294,8 @@ decision decide_verify_outputs(const json::object& s, const command& c) {
   f.outcome = r.outcome;
   e.artifacts =
       json::array{json::object{{"kind", "output_inventory"},
-                               {"sha256", at_or_null(c.body, "artifact_sha256")},
-                               {"size_bytes", at_or_null(c.body, "artifact_size")},
+                               {"sha256", x.artifact_sha256},
+                               {"size_bytes", x.artifact_size},
                                {"media_type", "application/json"},
                                {"producer_phase", "output_verification"},
                                {"metadata", json::object{{"inventory_sha256", declared},
@@ -1055,28 +1316,44 @@ decision decide_finalize_sources(const json::object& s) {
   return one(builder(s).fact(events::execution_sources_finalized{}));
 }
 
+// One decision per command; the state is the ledger row the run's events fold to.
+struct decider {
+  const json::object& s;
+  std::string_view stream_id;
+  const command& c;
+
+  decision operator()(const create_execution& x) const { return decide_create(s, stream_id, c, x); }
+  decision operator()(const replayed_create& x) const { return decide_replayed_create(s, x); }
+  decision operator()(const request_execute& x) const { return decide_request_execute(s, c, x); }
+  decision operator()(const start_execution&) const { return decide_start(s); }
+  decision operator()(const manifest_prepared& x) const { return decide_prepared(s, x); }
+  decision operator()(const record_not_submitted&) const { return decide_not_submitted(s); }
+  decision operator()(const intend_submission& x) const { return decide_intend(s, x); }
+  decision operator()(const record_submission& x) const { return decide_record(s, x); }
+  decision operator()(const submission_uncertain& x) const { return decide_uncertain(s, x); }
+  decision operator()(const fail_execution& x) const { return decide_fail(s, x); }
+  decision operator()(const observe_backend& x) const { return decide_observe(s, x); }
+  decision operator()(const cancel_execution& x) const { return decide_cancel(s, c, x); }
+  decision operator()(const retry_execution& x) const { return decide_retry(s, c, x); }
+  decision operator()(const finalize_sources&) const { return decide_finalize_sources(s); }
+  decision operator()(const verify_outputs& x) const { return decide_verify_outputs(s, x); }
+  decision operator()(const abandon_submission& x) const { return decide_abandon(s, c, x); }
+  decision operator()(const cancel_unconfirmed& x) const { return decide_cancel_unconfirmed(s, x); }
+  decision operator()(const intend_redeploy& x) const { return decide_intend_redeploy(s, x); }
+};
+
 decision execution_decide(const json::object& s, std::string_view stream_id, const command& c) {
-  if (c.name == "create") return decide_create(s, stream_id, c);
-  if (!flag(s, "exists"))
-    return refuse(command_error{error_kind::not_found, "not_found", "execution not found", ""});
-  if (c.name == "request_execute") return decide_request_execute(s, c);
-  if (c.name == "start") return decide_start(s);
-  if (c.name == "prepared") return decide_prepared(s, c);
-  if (c.name == "not_submitted") return decide_not_submitted(s);
-  if (c.name == "intend_submission") return decide_intend(s, c);
-  if (c.name == "record_submission") return decide_record(s, c);
-  if (c.name == "submission_uncertain") return decide_uncertain(s, c);
-  if (c.name == "fail") return decide_fail(s, c);
-  if (c.name == "observe") return decide_observe(s, c);
-  if (c.name == "cancel") return decide_cancel(s, c);
-  if (c.name == "retry") return decide_retry(s, c);
-  if (c.name == "finalize_sources") return decide_finalize_sources(s);
-  if (c.name == "verify_outputs") return decide_verify_outputs(s, c);
-  if (c.name == "abandon") return decide_abandon(s, c);
-  if (c.name == "cancel_unconfirmed") return decide_cancel_unconfirmed(s, c);
-  if (c.name == "intend_redeploy") return decide_intend_redeploy(s, c);
-  return refuse(command_error{error_kind::invalid, "unknown_command",
-                              "unknown execution command " + c.name, ""});
+  try {
+    bool exists = flag(s, "exists");
+    auto command = c.name == "create" && exists
+                       ? execution_command{replayed_create{str(c.body, "request_sha256")}}
+                       : decode(c);
+    if (!std::holds_alternative<create_execution>(command) && !exists)
+      return refuse(command_error{error_kind::not_found, "not_found", "execution not found", ""});
+    return std::visit(decider{s, stream_id, c}, command);
+  } catch (const refusal& r) {
+    return refuse(r.error);
+  }
 }
 
 }  // namespace
