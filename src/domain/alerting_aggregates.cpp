@@ -35,9 +35,6 @@ constexpr size_t kRecentTriggers = 256;
 // 2: the typed states (issue #18). Version-1 snapshots are ignored and rebuilt from events.
 constexpr int kStateVersion = 2;
 
-struct refusal {
-  command_error error;
-};
 using events_out = std::vector<pending_event>;
 
 command_error not_found(std::string what) {
@@ -49,27 +46,11 @@ command_error unknown_command(const char* what, const std::string& name) {
           std::string("unknown ") + what + " command " + name, ""};
 }
 
-void check(std::optional<command_error> e) {
-  if (e) throw refusal{std::move(*e)};
-}
-
 std::string read_uuid(const json::object& b, const char* field) {
   auto out = str(b, field);
   if (!util::is_uuid(out)) throw refusal{bad(field, std::string(field) + " must be a UUID")};
   std::transform(out.begin(), out.end(), out.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-std::string text(const json::object& b, const char* field, size_t max_len) {
-  std::string out;
-  check(required_text(b, field, max_len, out));
-  return out;
-}
-
-std::optional<bool> opt_bool(const json::object& b, const char* field) {
-  std::optional<bool> out;
-  check(optional_bool(b, field, out));
   return out;
 }
 
@@ -108,7 +89,7 @@ channel_command decode_channel(const command& c) {
   if (c.name == "create") {
     events::channel_fields f;
     f.uuid = id;
-    f.name = text(b, "name", 100);
+    f.name = required(b, "name", 100);
     f.kind = str(b, "kind");
     const auto& config = at_or_null(b, "config");
     if (f.kind.empty() || !config.is_object())
@@ -119,7 +100,7 @@ channel_command decode_channel(const command& c) {
   }
   if (c.name == "update") {
     update_channel u{id, {}, {}, {}, flag(b, "secret_changed")};
-    if (!at_or_null(b, "name").is_null()) u.name = text(b, "name", 100);
+    if (!at_or_null(b, "name").is_null()) u.name = required(b, "name", 100);
     if (const auto& config = at_or_null(b, "config"); !config.is_null()) {
       if (!config.is_object()) throw refusal{bad("config", "config must be an object")};
       u.config = config.as_object();
@@ -301,11 +282,11 @@ rule_command decode_rule(const command& c) {
                   "trigger_config", "channel_ids", "cooldown_minutes"});
     events::alert_rule_fields f;
     f.uuid = read_uuid(b, "uuid");
-    f.name = text(b, "name", 100);
+    f.name = required(b, "name", 100);
     if (!at_or_null(b, "project_module").is_null())
-      f.project_module = text(b, "project_module", 50);
+      f.project_module = required(b, "project_module", 50);
     f.severity = read_severity(b).value_or("warning");
-    f.trigger_kind = text(b, "trigger_kind", 40);
+    f.trigger_kind = required(b, "trigger_kind", 40);
     f.trigger_config = read_trigger_config(b).value_or(json::object{});
     check(alerting::check_trigger(f.trigger_kind, f.trigger_config));
     f.channel_ids = read_channel_ids(b);
@@ -317,7 +298,7 @@ rule_command decode_rule(const command& c) {
     only_keys(b,
               {"name", "enabled", "severity", "trigger_config", "channel_ids", "cooldown_minutes"});
     update_rule u;
-    if (!at_or_null(b, "name").is_null()) u.name = text(b, "name", 100);
+    if (!at_or_null(b, "name").is_null()) u.name = required(b, "name", 100);
     u.enabled = opt_bool(b, "enabled");
     u.severity = read_severity(b);
     u.trigger_config = read_trigger_config(b);

@@ -39,16 +39,6 @@ struct revoke_session {
 };
 using session_command = std::variant<start_session, rotate_session, revoke_session>;
 
-struct refusal {
-  command_error error;
-};
-
-std::string required(const json::object& b, const char* field, size_t max_len) {
-  std::string out;
-  if (auto e = required_text(b, field, max_len, out)) throw refusal{*e};
-  return out;
-}
-
 session_command decode(const command& c) {
   const auto& b = c.body;
   if (c.name == "start")

@@ -104,4 +104,28 @@ inline int64_t int_or(const boost::json::object& o, std::string_view k, int64_t 
 
 using util::at_or_null;
 
+// A refused command: thrown by a typed decoder or decider, caught once where the aggregate
+// decides, so each check reads as a line rather than a returned error.
+struct refusal {
+  command_error error;
+};
+
+inline void check(std::optional<command_error> e) {
+  if (e) throw refusal{std::move(*e)};
+}
+
+// required_text, or the refusal naming the field.
+inline std::string required(const boost::json::object& b, const char* field, size_t max_len) {
+  std::string out;
+  check(required_text(b, field, max_len, out));
+  return out;
+}
+
+// optional_bool, or the refusal naming the field.
+inline std::optional<bool> opt_bool(const boost::json::object& b, const char* field) {
+  std::optional<bool> out;
+  check(optional_bool(b, field, out));
+  return out;
+}
+
 }  // namespace beampipe::domain::cmd

@@ -15,6 +15,7 @@ namespace beampipe::domain {
 namespace json = boost::json;
 namespace et = beampipe::events::type;
 using cmd::no_new_id;
+using cmd::refusal;
 
 namespace {
 
@@ -39,10 +40,6 @@ command_error invalid(std::string message, const std::vector<Diagnostic>& ds) {
 
 // 2: the typed states (issue #18). Version-1 snapshots are ignored and rebuilt from events.
 constexpr int kStateVersion = 2;
-
-struct refusal {
-  command_error error;
-};
 
 struct project_state {
   bool exists = false;

@@ -204,30 +204,10 @@ std::string job_id_for(std::string_view execution_uuid, int64_t attempt) {
 // malformed is refused here, naming it; what a field may be given the run's state is decided
 // below.
 
-struct refusal {
-  command_error error;
-};
-
-void check(std::optional<command_error> e) {
-  if (e) throw refusal{std::move(*e)};
-}
-
-std::string required(const json::object& b, const char* field, size_t max_len) {
-  std::string out;
-  check(required_text(b, field, max_len, out));
-  return out;
-}
-
 std::optional<std::string> passed_through(const json::object& b, const char* field,
                                           size_t max_len) {
   std::optional<std::string> out;
   check(optional_string(b, field, max_len, out));
-  return out;
-}
-
-std::optional<bool> opt_bool(const json::object& b, const char* field) {
-  std::optional<bool> out;
-  check(optional_bool(b, field, out));
   return out;
 }
 

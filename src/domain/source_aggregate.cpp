@@ -113,10 +113,6 @@ using source_command =
 
 // ---------------------------------------------------------------- decoding the body
 
-struct refusal {
-  command_error error;
-};
-
 std::optional<std::string> opt_string(const json::object& b, const char* field) {
   const auto& v = at_or_null(b, field);
   if (v.is_null()) return std::nullopt;
@@ -144,12 +140,6 @@ std::optional<int64_t> opt_int(const json::object& b, const char* field) {
   if (v.is_uint64() && v.as_uint64() <= static_cast<uint64_t>(INT64_MAX))
     return static_cast<int64_t>(v.as_uint64());
   throw refusal{bad(field, std::string(field) + " must be an integer")};
-}
-
-std::optional<bool> opt_bool(const json::object& b, const char* field) {
-  std::optional<bool> out;
-  if (auto e = optional_bool(b, field, out)) throw refusal{*e};
-  return out;
 }
 
 void only_fields(const json::object& b, std::initializer_list<std::string_view> known) {

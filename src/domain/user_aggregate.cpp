@@ -38,10 +38,6 @@ struct change_password {};
 struct disable_user {};
 using user_command = std::variant<create_user, change_password, disable_user>;
 
-struct refusal {
-  command_error error;
-};
-
 bool valid_username(const std::string& u) {
   if (u.empty() || u.size() > 20) return false;
   for (unsigned char c : u)
