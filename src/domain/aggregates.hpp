@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "events/catalog.hpp"
+#include "events/codec.hpp"
 
 namespace beampipe::domain {
 
@@ -61,6 +62,26 @@ struct aggregate_kind {
   // Throws when a state (from a snapshot) is not one this build can decide on; null: any is.
   void (*check_state)(const boost::json::object& state) = nullptr;
 };
+
+// An aggregate whose state is a described struct (issue #18): stored and snapshotted as the
+// struct's JSON form, folded by `Evolve`, refused when a snapshot does not decode as `State`.
+template <class State, void (*Evolve)(State&, std::string_view, const boost::json::object&)>
+aggregate_kind typed_aggregate(const char* stream_type,
+                               decision (*decide)(const boost::json::object&, std::string_view,
+                                                  const command&),
+                               int state_version) {
+  return {stream_type,
+          [] { return events::encode(State{}); },
+          [](boost::json::object& state, std::string_view type, const boost::json::object& d,
+             std::string_view) {
+            auto s = events::decode_as<State>(state);
+            Evolve(s, type, d);
+            state = events::encode(s);
+          },
+          decide,
+          state_version,
+          [](const boost::json::object& state) { (void)events::decode_as<State>(state); }};
+}
 
 const aggregate_kind& source_aggregate();
 const aggregate_kind& execution_aggregate();

@@ -177,11 +177,7 @@ decision channels_decide(const json::object& state, std::string_view, const comm
   }
 }
 
-json::object channels_initial() { return events::encode(channels_state{}); }
-
-void channels_apply(json::object& state, std::string_view type, const json::object& d,
-                    std::string_view) {
-  auto s = events::decode_as<channels_state>(state);
+void channels_evolve(channels_state& s, std::string_view type, const json::object& d) {
   auto& all = s.channels;
   if (type == et::channel_deleted) {
     auto id = events::decode_as<events::channel_deleted>(d).uuid;
@@ -196,7 +192,6 @@ void channels_apply(json::object& state, std::string_view type, const json::obje
     else
       all.push_back(std::move(f));
   }
-  state = events::encode(s);
 }
 
 // ---------------------------------------------------------------- alert rules
@@ -404,11 +399,7 @@ void remember_trigger(rule_state& s, const std::optional<std::string>& trigger) 
     s.recent_triggers.erase(s.recent_triggers.begin());
 }
 
-json::object rule_initial() { return events::encode(rule_state{}); }
-
-void rule_apply(json::object& state, std::string_view type, const json::object& d,
-                std::string_view) {
-  auto s = events::decode_as<rule_state>(state);
+void rule_evolve(rule_state& s, std::string_view type, const json::object& d) {
   if (type == et::alert_rule_created || type == et::alert_rule_updated) {
     s.rule = events::decode_as<events::alert_rule_fields>(d);
     s.exists = true;
@@ -423,7 +414,6 @@ void rule_apply(json::object& state, std::string_view type, const json::object& 
   } else if (type == et::alert_suppressed) {
     remember_trigger(s, events::decode_as<events::alert_suppressed>(d).trigger_id);
   }
-  state = events::encode(s);
 }
 
 // ---------------------------------------------------------------- deliveries
@@ -498,49 +488,29 @@ decision delivery_decide(const json::object& state, std::string_view stream_id, 
   }
 }
 
-json::object delivery_initial() { return events::encode(delivery_state{}); }
-
-void delivery_apply(json::object& state, std::string_view, const json::object& d,
-                    std::string_view) {
-  auto s = events::decode_as<delivery_state>(state);
+void delivery_evolve(delivery_state& s, std::string_view, const json::object& d) {
   auto e = events::decode_as<events::alert_delivery_attempted>(d);
   s.attempts = e.attempt;
   if (e.outcome != "retry") s.closed = true;
-  state = events::encode(s);
 }
 
 }  // namespace
 
 const aggregate_kind& channel_registry_aggregate() {
-  static const aggregate_kind k{
-      events::stream::channels,
-      channels_initial,
-      channels_apply,
-      channels_decide,
-      kStateVersion,
-      [](const json::object& state) { (void)events::decode_as<channels_state>(state); }};
+  static const aggregate_kind k = typed_aggregate<channels_state, channels_evolve>(
+      events::stream::channels, channels_decide, kStateVersion);
   return k;
 }
 
 const aggregate_kind& alert_rule_aggregate() {
-  static const aggregate_kind k{
-      events::stream::alert_rule,
-      rule_initial,
-      rule_apply,
-      rule_decide,
-      kStateVersion,
-      [](const json::object& state) { (void)events::decode_as<rule_state>(state); }};
+  static const aggregate_kind k = typed_aggregate<rule_state, rule_evolve>(
+      events::stream::alert_rule, rule_decide, kStateVersion);
   return k;
 }
 
 const aggregate_kind& alert_delivery_aggregate() {
-  static const aggregate_kind k{
-      events::stream::delivery,
-      delivery_initial,
-      delivery_apply,
-      delivery_decide,
-      kStateVersion,
-      [](const json::object& state) { (void)events::decode_as<delivery_state>(state); }};
+  static const aggregate_kind k = typed_aggregate<delivery_state, delivery_evolve>(
+      events::stream::delivery, delivery_decide, kStateVersion);
   return k;
 }
 

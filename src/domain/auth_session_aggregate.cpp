@@ -115,24 +115,11 @@ void evolve(session_state& s, std::string_view type, const json::object& d) {
   }
 }
 
-json::object session_initial() { return ev::encode(session_state{}); }
-
-void session_apply(json::object& state, std::string_view type, const json::object& d,
-                   std::string_view) {
-  auto s = ev::decode_as<session_state>(state);
-  evolve(s, type, d);
-  state = ev::encode(s);
-}
-
 }  // namespace
 
 const aggregate_kind& auth_session_aggregate() {
-  static const aggregate_kind k{ev::stream::session,
-                                session_initial,
-                                session_apply,
-                                session_decide,
-                                kStateVersion,
-                                [](const json::object& state) { (void)ev::decode_as<session_state>(state); }};
+  static const aggregate_kind k =
+      typed_aggregate<session_state, evolve>(ev::stream::session, session_decide, kStateVersion);
   return k;
 }
 

@@ -144,11 +144,7 @@ decision project_decide(const json::object& state, std::string_view stream_id, c
   }
 }
 
-json::object project_initial() { return events::encode(project_state{}); }
-
-void project_apply(json::object& state, std::string_view type, const json::object& d,
-                   std::string_view) {
-  auto s = events::decode_as<project_state>(state);
+void project_evolve(project_state& s, std::string_view type, const json::object& d) {
   if (type == et::project_config_uploaded) {
     auto e = events::decode_as<events::project_config_uploaded>(d);
     s.exists = true;
@@ -162,7 +158,6 @@ void project_apply(json::object& state, std::string_view type, const json::objec
     s.active_sha256 = e.spec_sha256;
     s.active_spec = std::move(e.spec);
   }
-  state = events::encode(s);
 }
 
 // ---------------------------------------------------------------- deployment profiles
@@ -343,11 +338,7 @@ decision registry_decide(const json::object& state, std::string_view, const comm
   }
 }
 
-json::object registry_initial() { return events::encode(registry_state{}); }
-
-void registry_apply(json::object& state, std::string_view type, const json::object& d,
-                    std::string_view) {
-  auto s = events::decode_as<registry_state>(state);
+void registry_evolve(registry_state& s, std::string_view type, const json::object& d) {
   auto find = [&](const std::string& uuid) {
     return std::find_if(s.profiles.begin(), s.profiles.end(),
                         [&](const profile_entry& p) { return p.uuid == uuid; });
@@ -362,30 +353,19 @@ void registry_apply(json::object& state, std::string_view type, const json::obje
     auto uuid = events::decode_as<events::profile_deleted>(d).uuid;
     if (auto it = find(uuid); it != s.profiles.end()) s.profiles.erase(it);
   }
-  state = events::encode(s);
 }
 
 }  // namespace
 
 const aggregate_kind& project_aggregate() {
-  static const aggregate_kind k{
-      events::stream::project,
-      project_initial,
-      project_apply,
-      project_decide,
-      kStateVersion,
-      [](const json::object& state) { (void)events::decode_as<project_state>(state); }};
+  static const aggregate_kind k = typed_aggregate<project_state, project_evolve>(
+      events::stream::project, project_decide, kStateVersion);
   return k;
 }
 
 const aggregate_kind& profile_registry_aggregate() {
-  static const aggregate_kind k{
-      events::stream::profiles,
-      registry_initial,
-      registry_apply,
-      registry_decide,
-      kStateVersion,
-      [](const json::object& state) { (void)events::decode_as<registry_state>(state); }};
+  static const aggregate_kind k = typed_aggregate<registry_state, registry_evolve>(
+      events::stream::profiles, registry_decide, kStateVersion);
   return k;
 }
 

@@ -63,29 +63,19 @@ decision scheduler_decide(const json::object& state, std::string_view, const com
   return {{ev::make(e)}, std::nullopt};
 }
 
-json::object scheduler_initial() { return ev::encode(scheduler_state{}); }
-
-void scheduler_apply(json::object& state, std::string_view type, const json::object& d,
-                     std::string_view) {
+void evolve(scheduler_state& s, std::string_view type, const json::object& d) {
   if (type != ev::type::scheduler_ticked) return;
-  auto s = ev::decode_as<scheduler_state>(state);
   auto e = ev::decode_as<ev::scheduler_ticked>(d);
   s.max_token = std::max(s.max_token, e.lease_token);
   s.ticks += 1;
   s.leader = e.node;
-  state = ev::encode(s);
 }
 
 }  // namespace
 
 const aggregate_kind& scheduler_aggregate() {
-  static const aggregate_kind k{
-      ev::stream::scheduler,
-      scheduler_initial,
-      scheduler_apply,
-      scheduler_decide,
-      kStateVersion,
-      [](const json::object& state) { (void)ev::decode_as<scheduler_state>(state); }};
+  static const aggregate_kind k = typed_aggregate<scheduler_state, evolve>(
+      ev::stream::scheduler, scheduler_decide, kStateVersion);
   return k;
 }
 

@@ -493,15 +493,6 @@ void evolve(source_state& s, std::string_view type, const json::object& d) {
   }
 }
 
-json::object source_initial() { return ev::encode(source_state{}); }
-
-void source_apply(json::object& state, std::string_view type, const json::object& d,
-                  std::string_view) {
-  auto s = ev::decode_as<source_state>(state);
-  evolve(s, type, d);
-  state = ev::encode(s);
-}
-
 }  // namespace
 
 std::optional<command_error> parse_source_key(const json::object& body, std::string& project_module,
@@ -511,12 +502,8 @@ std::optional<command_error> parse_source_key(const json::object& body, std::str
 }
 
 const aggregate_kind& source_aggregate() {
-  static const aggregate_kind k{ev::stream::source,
-                                source_initial,
-                                source_apply,
-                                source_decide,
-                                kStateVersion,
-                                [](const json::object& state) { (void)ev::decode_as<source_state>(state); }};
+  static const aggregate_kind k =
+      typed_aggregate<source_state, evolve>(ev::stream::source, source_decide, kStateVersion);
   return k;
 }
 

@@ -115,22 +115,11 @@ void evolve(user_state& s, std::string_view type, const json::object& d) {
   }
 }
 
-json::object user_initial() { return ev::encode(user_state{}); }
-
-void user_apply(json::object& state, std::string_view type, const json::object& d,
-                std::string_view) {
-  auto s = ev::decode_as<user_state>(state);
-  evolve(s, type, d);
-  state = ev::encode(s);
-}
-
 }  // namespace
 
 const aggregate_kind& user_aggregate() {
-  static const aggregate_kind k{
-      ev::stream::user, user_initial,
-      user_apply,       user_decide,
-      kStateVersion,    [](const json::object& state) { (void)ev::decode_as<user_state>(state); }};
+  static const aggregate_kind k =
+      typed_aggregate<user_state, evolve>(ev::stream::user, user_decide, kStateVersion);
   return k;
 }
 
