@@ -125,10 +125,6 @@ std::optional<command_error> optional_string(const json::object& body, const cha
   return std::nullopt;
 }
 
-json::value text_or_null(const std::optional<std::string>& v) {
-  return v ? json::value(*v) : json::value(nullptr);
-}
-
 decision one(pending_event e) {
   decision d;
   d.events.push_back(std::move(e));
@@ -683,9 +679,9 @@ decision decide_intend(const json::object& s, const intend_submission& x) {
       {"raw_state", "intent_persisted"},
       {"payload", json::object{{"daliuge_session_id", session},
                                {"backend", backend},
-                               {"submission_deadline_at", text_or_null(x.deadline_at)},
+                               {"submission_deadline_at", util::text_or_null(x.deadline_at)},
                                {"submission_timeout_seconds", x.timeout_seconds},
-                               {"target_fingerprint", text_or_null(x.target_fingerprint)}}}};
+                               {"target_fingerprint", util::text_or_null(x.target_fingerprint)}}}};
   return one(e.fact(std::move(f)));
 }
 
@@ -1133,7 +1129,7 @@ decision decide_intend_redeploy(const json::object& s, const intend_redeploy& x)
   builder e(s);
   e.provenance_row("execution.redeploy_intended",
                    {{"daliuge_session_id", at_or_null(s, "daliuge_session_id")},
-                    {"session_state", text_or_null(f.session_state)},
+                    {"session_state", util::text_or_null(f.session_state)},
                     {"reason", f.reason}});
   return one(e.fact(std::move(f)));
 }

@@ -6,6 +6,7 @@
 #include "domain/execution_fsm.hpp"
 #include "events/execution.hpp"
 #include "events/types.hpp"
+#include "util/json.hpp"
 
 namespace beampipe::domain::ledger {
 namespace json = boost::json;
@@ -26,10 +27,6 @@ void deep_merge(json::object& into, const json::object& patch) {
   into.erase("observations");
 }
 
-json::value text(const std::optional<std::string>& v) {
-  return v ? json::value(*v) : json::value(nullptr);
-}
-
 void control_phase(row& r, std::string_view phase, std::string_view at) {
   r["control_phase"] = phase;
   auto& pts = r["phase_timestamps"];
@@ -39,9 +36,10 @@ void control_phase(row& r, std::string_view phase, std::string_view at) {
 
 json::object execute_request(const events::execute_request_fact& f,
                              const events::execution_fact& h) {
-  return {{"do_stage", f.do_stage},         {"do_submit", f.do_submit},
-          {"attempt", f.attempt},           {"job_id", text(h.job_id)},
-          {"requested_by", f.requested_by}, {"correlation_id", text(f.correlation_id)}};
+  return {
+      {"do_stage", f.do_stage},         {"do_submit", f.do_submit},
+      {"attempt", f.attempt},           {"job_id", util::text_or_null(h.job_id)},
+      {"requested_by", f.requested_by}, {"correlation_id", util::text_or_null(f.correlation_id)}};
 }
 
 // A status change with its §2.2 bookkeeping: when the run started and ended, the terminal
@@ -86,11 +84,11 @@ void apply(row& r, const events::execution_created& e, std::string_view at) {
       {"archive_name", e.archive_name},
       {"sources", e.sources},
       {"created_by", e.created_by},
-      {"deployment_profile_id", text(e.deployment_profile_id)},
+      {"deployment_profile_id", util::text_or_null(e.deployment_profile_id)},
       {"deployment_profile_revision",
        snapshot && snapshot->contains("revision") ? snapshot->at("revision") : json::value()},
       {"deployment_profile_snapshot", e.deployment_profile_snapshot},
-      {"project_config_id", text(e.project_config_id)},
+      {"project_config_id", util::text_or_null(e.project_config_id)},
       {"project_config_version", e.project_config_version},
       {"project_spec_sha256", e.project_spec_sha256},
       {"discovery_signature", e.discovery_signature},
@@ -189,8 +187,8 @@ void apply(row& r, const events::execution_observed& e, std::string_view at) {
   r["scheduler_reason"] = e.reason;
   if (e.daliuge_raw_status) r["daliuge_raw_status"] = *e.daliuge_raw_status;
   r["last_reconciled_at"] = at;
-  if (e.status == "failed") r["last_error"] = text(e.error);
-  if (e.failure_class) r["failure_class"] = text(e.failure_class->to);
+  if (e.status == "failed") r["last_error"] = util::text_or_null(e.error);
+  if (e.failure_class) r["failure_class"] = util::text_or_null(e.failure_class->to);
   if (e.outputs_pending) r["output_state"] = "pending";
   bool ended = status(r, e.status, view(e.outcome), at);
   if (!ended && e.control_phase) control_phase(r, *e.control_phase, at);
@@ -220,13 +218,13 @@ void apply(row& r, const events::execution_not_submitted&, std::string_view at) 
 void apply(row& r, const events::execution_failed& e, std::string_view at) {
   if (e.submission_failed) r["submission_state"] = "failed";
   r["last_error"] = e.error;
-  r["failure_class"] = text(e.failure_class);
+  r["failure_class"] = util::text_or_null(e.failure_class);
   status(r, "failed", "failed", at);
 }
 
 void apply(row& r, const events::execution_cancelled& e, std::string_view at) {
   status(r, "cancelled", "cancelled", at);
-  r["cancel_reason"] = text(e.reason);
+  r["cancel_reason"] = util::text_or_null(e.reason);
 }
 
 void apply(row& r, const events::execution_execute_requested& e, std::string_view at) {
@@ -250,8 +248,8 @@ void apply(row& r, const events::execution_retry_requested& e, std::string_view 
 void apply(row& r, const events::execution_manifest_prepared& e, std::string_view at) {
   r["workflow_manifest"] = e.manifest;
   r["manifest_sha256"] = e.manifest_sha256;
-  r["source_graph_sha256"] = text(e.source_graph_sha256);
-  r["patched_graph_sha256"] = text(e.patched_graph_sha256);
+  r["source_graph_sha256"] = util::text_or_null(e.source_graph_sha256);
+  r["patched_graph_sha256"] = util::text_or_null(e.patched_graph_sha256);
   if (e.submit_next) r["execution_phase"] = "submit";
   control_phase(r, "graph_patched", at);
 }
@@ -260,10 +258,10 @@ void apply(row& r, const events::submission_intended& e, std::string_view at) {
   r["submission_state"] = "in_flight";
   r["daliuge_session_id"] = e.session_id;
   r["backend_kind"] = e.backend;
-  r["daliuge_manager_url"] = text(e.manager_url);
-  r["target_fingerprint"] = text(e.target_fingerprint);
-  r["submission_deadline_at"] = text(e.deadline_at);
-  r["submission_node"] = text(e.node);
+  r["daliuge_manager_url"] = util::text_or_null(e.manager_url);
+  r["target_fingerprint"] = util::text_or_null(e.target_fingerprint);
+  r["submission_deadline_at"] = util::text_or_null(e.deadline_at);
+  r["submission_node"] = util::text_or_null(e.node);
   r["submission_intent_at"] = at;
   control_phase(r, "submission_pending", at);
 }
@@ -271,7 +269,7 @@ void apply(row& r, const events::submission_intended& e, std::string_view at) {
 void apply(row& r, const events::execution_cancel_requested& e, std::string_view at) {
   r["cancel_requested"] = true;
   r["cancel_unconfirmed"] = false;
-  r["cancel_reason"] = text(e.reason);
+  r["cancel_reason"] = util::text_or_null(e.reason);
   r["cancel_requested_at"] = at;
 }
 

@@ -12,6 +12,10 @@ std::optional<std::string> get_string(const json::object& o, std::string_view ke
 std::optional<bool> get_bool(const json::object& o, std::string_view key);
 std::optional<int64_t> get_int(const json::object& o, std::string_view key);
 std::string get_string_or(const json::object& o, std::string_view key, std::string fallback);
+// The text, or null when there is none.
+inline json::value text_or_null(const std::optional<std::string>& v) {
+  return v ? json::value(*v) : json::value(nullptr);
+}
 // The member, or null when it is absent.
 inline const json::value& at_or_null(const json::object& o, std::string_view key) {
   static const json::value null_value;
