@@ -294,6 +294,16 @@ def read_events(srv, after=0):
         after = page["next_after"]
 
 
+DISCOVERY_OUTCOMES = ("discovery.changed", "discovery.unchanged", "discovery.no_datasets",
+                      "discovery.error")
+
+
+def latest_discovery_outcome(events):
+    """The newest discovery outcome in a source's events (newest first). Other rows may be
+    newer: an automated execution of the source, for one."""
+    return next(e for e in events if e["event_type"] in DISCOVERY_OUTCOMES)
+
+
 def wait_for(what, fn, timeout=60, srv=None):
     """Polls fn() until it returns something truthy and returns it; on timeout prints the
     alert lines of srv's log (when given) and raises."""

@@ -7,7 +7,7 @@ import os
 import subprocess
 import time
 
-from harness import Checks, Server, fresh_database
+from harness import Checks, Server, fresh_database, latest_discovery_outcome
 
 TAP = os.environ["BEAMPIPE_TEST_TAP_URL"]
 REF = os.path.join(os.path.dirname(__file__), "..", "..", "config", "reference")
@@ -75,7 +75,8 @@ try:
     # Unchanged archive: unchanged, not pending.
     again = run.discover("wallaby_hires", "HIPASSJ1313-15")
     st, evs, _, _ = run.req("GET", f"{V2}/sources/{src['uuid']}/events")
-    c.eq("rediscovery unchanged", (evs[0]["event_type"], evs[0]["payload"]["workflow_run_pending"]),
+    out = latest_discovery_outcome(evs)
+    c.eq("rediscovery unchanged", (out["event_type"], out["payload"]["workflow_run_pending"]),
          ("discovery.unchanged", False))
     c.eq("same signature", again["discovery_signature"], sig1)
 
@@ -85,7 +86,8 @@ try:
     try:
         changed = run.discover("wallaby_hires", "HIPASSJ1313-15")
         st, evs, _, _ = run.req("GET", f"{V2}/sources/{src['uuid']}/events")
-        c.eq("changed row → changed", (evs[0]["event_type"], evs[0]["payload"]["workflow_run_pending"]),
+        out = latest_discovery_outcome(evs)
+        c.eq("changed row → changed", (out["event_type"], out["payload"]["workflow_run_pending"]),
              ("discovery.changed", True))
         c.true("new signature", changed["discovery_signature"] != sig1)
         st, md, _, _ = run.req("GET", f"{V2}/sources/{src['uuid']}/metadata")
@@ -103,7 +105,8 @@ try:
     c.true("ADQL error recorded with the server's message",
            failed["last_discovery_error"] is not None and "visibility" in failed["last_discovery_error"])
     st, evs, _, _ = run.req("GET", f"{V2}/sources/{failed['uuid']}/events")
-    c.eq("not retryable", (evs[0]["event_type"], evs[0]["payload"]["retryable"]), ("discovery.error", False))
+    out = latest_discovery_outcome(evs)
+    c.eq("not retryable", (out["event_type"], out["payload"]["retryable"]), ("discovery.error", False))
 finally:
     run.srv.stop()
 
@@ -114,7 +117,7 @@ try:
     src = run.discover("wallaby_hires", "HIPASSJ1313-15")
     c.eq("truncated recorded", (src["discovery_truncated"], src["last_discovery_error"]), (True, None))
     st, evs, _, _ = run.req("GET", f"{V2}/sources/{src['uuid']}/events")
-    c.eq("truncated in provenance", evs[0]["payload"]["truncated"], True)
+    c.eq("truncated in provenance", latest_discovery_outcome(evs)["payload"]["truncated"], True)
 finally:
     run.srv.stop()
 c.finish()

@@ -3,7 +3,7 @@ is configured): request, outcome, read models, rediscovery, failures."""
 import os
 import time
 
-from harness import Checks, Server, create_profile
+from harness import Checks, Server, create_profile, latest_discovery_outcome
 
 REF = os.path.join(os.path.dirname(__file__), "..", "..", "config", "reference")
 c = Checks()
@@ -77,9 +77,9 @@ try:
     kinds = [e["event_type"] for e in evs if e["event_type"].startswith("discovery.")]
     c.eq("outcomes in order (newest first)", kinds,
          ["discovery.unchanged", "discovery.requested", "discovery.changed", "discovery.requested"])
-    # Newest first; other events (readiness, pending) may follow the outcome.
-    unchanged = next(e for e in evs if e["event_type"] == "discovery.unchanged")
-    c.eq("unchanged is never pending", unchanged["payload"]["workflow_run_pending"], False)
+    unchanged = latest_discovery_outcome(evs)
+    c.eq("unchanged is never pending", (unchanged["event_type"], unchanged["payload"]["workflow_run_pending"]),
+         ("discovery.unchanged", False))
     # Each request got exactly one outcome, correlated by its request id.
     req_ids = [e["correlation_id"] for e in evs if e["event_type"] == "discovery.requested"]
     out_ids = [e["correlation_id"] for e in evs if e["event_type"] in ("discovery.changed", "discovery.unchanged")]
@@ -149,7 +149,8 @@ try:
     c.eq("failure recorded", (x["last_discovery_error"], x["last_checked_at"] is None),
          ("project 'noconfig' has no active config", True))
     st, evs, _, _ = srv.request("GET", f"{V2}/sources/{row['uuid']}/events")
-    c.eq("discovery.error provenance", (evs[0]["event_type"], evs[0]["payload"]["retryable"]), ("discovery.error", False))
+    out = latest_discovery_outcome(evs)
+    c.eq("discovery.error provenance", (out["event_type"], out["payload"]["retryable"]), ("discovery.error", False))
 finally:
     srv.stop()
 c.finish()
