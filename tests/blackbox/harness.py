@@ -144,6 +144,12 @@ class Server:
             raise RuntimeError(f"login failed: {st} {tok}")
         return tok
 
+    def read_after(self, path):
+        """GET `path` seeing at least what earlier answers showed (?min_position): a read of one
+        read model (a source's events) after a read of another (the source)."""
+        sep = "&" if "?" in path else "?"
+        return self.request("GET", f"{path}{sep}min_position={self.seen_position}")
+
     def request(self, method, path, body=None, headers=None, raw_body=None, auth=True):
         """auth=True sends the harness superuser's bearer token unless the headers carry an
         Authorization of their own or the route is open; auth=False sends none."""

@@ -74,7 +74,7 @@ try:
 
     # Unchanged archive: unchanged, not pending.
     again = run.discover("wallaby_hires", "HIPASSJ1313-15")
-    st, evs, _, _ = run.req("GET", f"{V2}/sources/{src['uuid']}/events")
+    st, evs, _, _ = run.srv.read_after(f"{V2}/sources/{src['uuid']}/events")
     out = latest_discovery_outcome(evs)
     c.eq("rediscovery unchanged", (out["event_type"], out["payload"]["workflow_run_pending"]),
          ("discovery.unchanged", False))
@@ -85,7 +85,7 @@ try:
               "WHERE filename = 'HIPASSJ1313-15_B_beam00.ms.tar'")
     try:
         changed = run.discover("wallaby_hires", "HIPASSJ1313-15")
-        st, evs, _, _ = run.req("GET", f"{V2}/sources/{src['uuid']}/events")
+        st, evs, _, _ = run.srv.read_after(f"{V2}/sources/{src['uuid']}/events")
         out = latest_discovery_outcome(evs)
         c.eq("changed row → changed", (out["event_type"], out["payload"]["workflow_run_pending"]),
              ("discovery.changed", True))
@@ -104,7 +104,7 @@ try:
     failed = run.discover("broken_adql", "HIPASSJ1313-15")
     c.true("ADQL error recorded with the server's message",
            failed["last_discovery_error"] is not None and "visibility" in failed["last_discovery_error"])
-    st, evs, _, _ = run.req("GET", f"{V2}/sources/{failed['uuid']}/events")
+    st, evs, _, _ = run.srv.read_after(f"{V2}/sources/{failed['uuid']}/events")
     out = latest_discovery_outcome(evs)
     c.eq("not retryable", (out["event_type"], out["payload"]["retryable"]), ("discovery.error", False))
 finally:
@@ -116,7 +116,7 @@ try:
     run.req("POST", V2 + "/project-configs", raw_body=wallaby_for_dachs(), headers={"Content-Type": "application/yaml"})
     src = run.discover("wallaby_hires", "HIPASSJ1313-15")
     c.eq("truncated recorded", (src["discovery_truncated"], src["last_discovery_error"]), (True, None))
-    st, evs, _, _ = run.req("GET", f"{V2}/sources/{src['uuid']}/events")
+    st, evs, _, _ = run.srv.read_after(f"{V2}/sources/{src['uuid']}/events")
     c.eq("truncated in provenance", latest_discovery_outcome(evs)["payload"]["truncated"], True)
 finally:
     run.srv.stop()

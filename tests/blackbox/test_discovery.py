@@ -73,7 +73,7 @@ try:
     st, body, _, _ = post("/sources/discover", {"project_module": "wallaby_hires", "source_identifier": "HIPASSJ1313-15"})
     c.eq("rediscover one", (st, body["marked_count"]), (200, 1))
     settle([ids["HIPASSJ1313-15"]])
-    st, evs, _, _ = srv.request("GET", f"{V2}/sources/{ids['HIPASSJ1313-15']}/events")
+    st, evs, _, _ = srv.read_after(f"{V2}/sources/{ids['HIPASSJ1313-15']}/events")
     kinds = [e["event_type"] for e in evs if e["event_type"].startswith("discovery.")]
     c.eq("outcomes in order (newest first)", kinds,
          ["discovery.unchanged", "discovery.requested", "discovery.changed", "discovery.requested"])
@@ -148,7 +148,7 @@ try:
     x = settle([row["uuid"]])[row["uuid"]]
     c.eq("failure recorded", (x["last_discovery_error"], x["last_checked_at"] is None),
          ("project 'noconfig' has no active config", True))
-    st, evs, _, _ = srv.request("GET", f"{V2}/sources/{row['uuid']}/events")
+    st, evs, _, _ = srv.read_after(f"{V2}/sources/{row['uuid']}/events")
     out = latest_discovery_outcome(evs)
     c.eq("discovery.error provenance", (out["event_type"], out["payload"]["retryable"]), ("discovery.error", False))
 finally:
