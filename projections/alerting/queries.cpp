@@ -25,17 +25,10 @@ std::optional<json::object> one_row(pqxx::transaction_base& tx, const char* sele
                                     const char* from_where, const std::string& id) {
   std::string sql = select;
   sql.append(from_where);
-  auto r = tx.exec_params(sql, id);
-  if (r.empty()) return std::nullopt;
-  return util::parse_stored(r[0][0].c_str()).as_object();
+  return store::first_object(tx.exec_params(sql, id));
 }
 
 std::string text_or_empty(const pqxx::field& f) { return f.is_null() ? std::string() : f.c_str(); }
-
-std::optional<std::string> text_or_none(const pqxx::field& f) {
-  if (f.is_null()) return std::nullopt;
-  return f.as<std::string>();
-}
 
 json::value json_or_null(const pqxx::field& f) {
   return f.is_null() ? json::value(nullptr) : util::parse_stored(f.c_str());
@@ -96,7 +89,7 @@ std::vector<unoffered_trigger> unoffered_triggers(pqxx::transaction_base& tx,
     t.severity = row[2].c_str();
     t.channel_ids = json_or_null(row[3]);
     t.trigger_id = row[4].c_str();
-    t.project_module = text_or_none(row[5]);
+    t.project_module = store::text_or_none(row[5]);
     t.execution_id = text_or_empty(row[6]);
     t.source_identifiers = json_or_null(row[7]);
     t.error = text_or_empty(row[8]);
@@ -116,13 +109,13 @@ std::vector<condition_rule> condition_rules(pqxx::transaction_base& tx) {
     condition_rule r;
     r.id = row[0].c_str();
     r.name = row[1].c_str();
-    r.project_module = text_or_none(row[2]);
+    r.project_module = store::text_or_none(row[2]);
     r.severity = row[3].c_str();
     r.trigger_kind = row[4].c_str();
     r.trigger_config = util::parse_stored(row[5].c_str()).as_object();
     r.channel_ids = json_or_null(row[6]);
     r.cooldown_minutes = row[7].as<int64_t>();
-    r.last_fired_at = text_or_none(row[8]);
+    r.last_fired_at = store::text_or_none(row[8]);
     out.push_back(std::move(r));
   }
   return out;

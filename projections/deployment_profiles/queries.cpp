@@ -20,15 +20,10 @@ constexpr const char* kPinnable =
     "max_concurrent_executions, 'translation', translation, 'deployment', deployment, "
     "'revision', revision, 'spec_sha256', spec_sha256) FROM daliuge_deployment_profile ";
 
-std::optional<json::object> first(const pqxx::result& r) {
-  if (r.empty()) return std::nullopt;
-  return util::parse_stored(r[0][0].c_str()).as_object();
-}
-
 }  // namespace
 
 std::optional<json::object> find(pqxx::transaction_base& tx, const std::string& id) {
-  return first(tx.exec_params(
+  return store::first_object(tx.exec_params(
       std::string(kProfileRow) + " FROM daliuge_deployment_profile WHERE uuid = $1::uuid", id));
 }
 
@@ -41,19 +36,19 @@ store::page_rows list(pqxx::transaction_base& tx, const std::string& project_mod
 }
 
 std::optional<json::object> pinnable_by_id(pqxx::transaction_base& tx, const std::string& id) {
-  return first(tx.exec_params(std::string(kPinnable) + "WHERE uuid = $1::uuid", id));
+  return store::first_object(tx.exec_params(std::string(kPinnable) + "WHERE uuid = $1::uuid", id));
 }
 
 std::optional<json::object> pinnable_by_name(pqxx::transaction_base& tx, const std::string& name) {
-  return first(tx.exec_params(std::string(kPinnable) + "WHERE name = $1", name));
+  return store::first_object(tx.exec_params(std::string(kPinnable) + "WHERE name = $1", name));
 }
 
 std::optional<json::object> pinnable_default(pqxx::transaction_base& tx,
                                              const std::string& project_module) {
-  return first(tx.exec_params(std::string(kPinnable) +
-                                  "WHERE is_default AND (project_module = $1 OR project_module "
-                                  "IS NULL) ORDER BY project_module NULLS LAST LIMIT 1",
-                              project_module));
+  return store::first_object(tx.exec_params(
+      std::string(kPinnable) + "WHERE is_default AND (project_module = $1 OR project_module "
+                               "IS NULL) ORDER BY project_module NULLS LAST LIMIT 1",
+      project_module));
 }
 
 std::vector<json::object> backends(pqxx::transaction_base& tx) {

@@ -38,8 +38,7 @@ std::optional<json::object> artifact(pqxx::transaction_base& tx, const std::stri
       "SELECT to_jsonb(a)::text FROM execution_artifacts a WHERE execution_id = $1::uuid "
       "AND kind = $2 AND sha256 = $3",
       execution_id, kind, sha256);
-  if (r.empty()) return std::nullopt;
-  return util::parse_stored(r[0][0].c_str()).as_object();
+  return store::first_object(r);
 }
 
 }  // namespace beampipe::projections::execution_details

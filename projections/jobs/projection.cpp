@@ -14,6 +14,28 @@ using util::at_or_null;
 
 namespace {
 
+// A job as it is asked for: queued, nothing tried yet.
+json::object queued_job(const std::string& id, const char* kind, json::value project_module,
+                        json::value subject, json::value execution_id, int64_t attempt,
+                        json::value claim_token, json::value reason, const std::string& at) {
+  return {{"id", id},
+          {"kind", kind},
+          {"status", "queued"},
+          {"project_module", std::move(project_module)},
+          {"subject", std::move(subject)},
+          {"execution_id", std::move(execution_id)},
+          {"attempt", attempt},
+          {"claim_token", std::move(claim_token)},
+          {"reason", std::move(reason)},
+          {"last_error", nullptr},
+          {"created_at", at},
+          {"updated_at", at},
+          {"finished_at", nullptr},
+          {"next_run_at", nullptr},
+          {"failure_class", nullptr},
+          {"dead_lettered_at", nullptr}};
+}
+
 // jobs: the work the system was asked to do (discovery requests, execute requests) and where
 // it stands. Execute jobs follow the job id every execution event carries.
 class jobs_projection : public projection {
@@ -43,44 +65,18 @@ class jobs_projection : public projection {
     auto* row = rows.find("jobs", id);
     if (e.type == et::discovery_requested) {
       rows.put("jobs", id,
-               json::object{{"id", id},
-                            {"kind", "discover_source"},
-                            {"status", "queued"},
-                            {"project_module", d.at("project_module")},
-                            {"subject", d.at("source_identifier")},
-                            {"execution_id", nullptr},
-                            {"attempt", 1},
-                            {"claim_token", at_or_null(d, "claim_token")},
-                            {"reason", at_or_null(d, "reason")},
-                            {"last_error", nullptr},
-                            {"created_at", e.recorded_at},
-                            {"updated_at", e.recorded_at},
-                            {"finished_at", nullptr},
-                            {"next_run_at", nullptr},
-                            {"failure_class", nullptr},
-                            {"dead_lettered_at", nullptr}});
+               queued_job(id, "discover_source", d.at("project_module"), d.at("source_identifier"),
+                          nullptr, 1, at_or_null(d, "claim_token"), at_or_null(d, "reason"),
+                          e.recorded_at));
       return;
     }
     if (e.type == et::execution_execute_requested || e.type == et::execution_retry_requested) {
-      rows.put(
-          "jobs", id,
-          json::object{{"id", id},
-                       {"kind", "execute"},
-                       {"status", "queued"},
-                       {"project_module", d.at("project_module")},
-                       {"subject", d.at("uuid")},
-                       {"execution_id", d.at("uuid")},
-                       {"attempt", d.at("attempt").as_int64() + 1},
-                       {"claim_token", nullptr},
-                       {"reason", e.type == et::execution_retry_requested ? json::value("retry")
-                                                                          : json::value(nullptr)},
-                       {"last_error", nullptr},
-                       {"created_at", e.recorded_at},
-                       {"updated_at", e.recorded_at},
-                       {"finished_at", nullptr},
-                       {"next_run_at", nullptr},
-                       {"failure_class", nullptr},
-                       {"dead_lettered_at", nullptr}});
+      rows.put("jobs", id,
+               queued_job(id, "execute", d.at("project_module"), d.at("uuid"), d.at("uuid"),
+                          d.at("attempt").as_int64() + 1, nullptr,
+                          e.type == et::execution_retry_requested ? json::value("retry")
+                                                                  : json::value(nullptr),
+                          e.recorded_at));
       return;
     }
     if (!row) return;

@@ -37,9 +37,7 @@ constexpr const char* kTickSelect =
 
 std::optional<json::object> first_row(pqxx::transaction_base& tx, std::string sql,
                                       const std::string& id) {
-  auto r = tx.exec_params(sql, id);
-  if (r.empty()) return std::nullopt;
-  return util::parse_stored(r[0][0].c_str()).as_object();
+  return store::first_object(tx.exec_params(sql, id));
 }
 
 }  // namespace

@@ -31,8 +31,7 @@ std::optional<json::object> active(pqxx::transaction_base& tx, const std::string
   auto r = tx.exec_params(
       std::string(kConfigRow) + " FROM project_configs WHERE project_id = $1 AND active",
       project_id);
-  if (r.empty()) return std::nullopt;
-  return util::parse_stored(r[0][0].c_str()).as_object();
+  return store::first_object(r);
 }
 
 store::page_rows versions(pqxx::transaction_base& tx, const std::string& project_id, int64_t limit,
@@ -66,8 +65,7 @@ std::optional<json::object> wasm(pqxx::transaction_base& tx, const std::string& 
       "project_config_id, 'project_id', project_id, 'size_bytes', size_bytes, 'uploaded_at', "
       "uploaded_at) FROM project_config_wasm WHERE wasm_key = $1",
       project_id + "/" + sha256);
-  if (r.empty()) return std::nullopt;
-  return util::parse_stored(r[0][0].c_str()).as_object();
+  return store::first_object(r);
 }
 
 std::optional<stored_config> active_config(pqxx::transaction_base& tx,

@@ -8,13 +8,6 @@
 namespace beampipe::projections::source_registry {
 namespace json = boost::json;
 
-namespace {
-std::optional<std::string> text_or_null(const pqxx::field& f) {
-  if (f.is_null()) return std::nullopt;
-  return f.as<std::string>();
-}
-}  // namespace
-
 std::optional<domain::SourceReadinessState> readiness_inputs(pqxx::transaction_base& tx,
                                                              const std::string& source_uuid) {
   auto s = tx.exec_params(
@@ -100,7 +93,7 @@ std::vector<discovery_candidate> discovery_candidates(pqxx::transaction_base& tx
            "FROM source_registry WHERE project_module = $1 AND NOT deleted",
            project_module, claim_ttl_minutes))
     out.push_back({row[0].as<std::string>(), row[1].as<bool>(), row[2].as<std::string>(),
-                   text_or_null(row[3]), text_or_null(row[4])});
+                   store::text_or_none(row[3]), store::text_or_none(row[4])});
   return out;
 }
 
@@ -119,7 +112,7 @@ std::vector<pending_source> pending_for_execution(pqxx::transaction_base& tx,
     pending_source p;
     p.source_uuid = row[0].as<std::string>();
     p.source_identifier = row[1].as<std::string>();
-    p.workflow_run_pending_at = text_or_null(row[2]);
+    p.workflow_run_pending_at = store::text_or_none(row[2]);
     p.created_at = row[3].as<std::string>();
     p.readiness.enabled = true;
     p.readiness.discovery_signature = row[4].as<std::string>();
@@ -206,8 +199,7 @@ std::optional<boost::json::object> find(pqxx::transaction_base& tx,
   std::string sql = kSourceRow;
   sql.append(" FROM source_registry WHERE uuid = $1::uuid AND NOT deleted");
   auto r = tx.exec_params(sql, source_uuid);
-  if (r.empty()) return std::nullopt;
-  return util::parse_stored(r[0][0].c_str()).as_object();
+  return store::first_object(r);
 }
 
 bool is_discovery_state(std::string_view state) { return discovery_states().count(state) > 0; }

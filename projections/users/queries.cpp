@@ -1,5 +1,6 @@
 #include "projections/users/queries.hpp"
 
+#include "store/paging.hpp"
 #include "util/json.hpp"
 
 namespace beampipe::projections::users {
@@ -44,8 +45,7 @@ std::optional<json::object> find(pqxx::transaction_base& tx, const std::string& 
       "name, 'profile_image_url', NULL, 'is_superuser', is_superuser, 'created_at', created_at, "
       "'updated_at', updated_at)::text FROM users WHERE uuid = $1::uuid AND NOT disabled",
       user_uuid);
-  if (r.empty()) return std::nullopt;
-  return util::parse_stored(r[0][0].c_str()).as_object();
+  return store::first_object(r);
 }
 
 std::vector<std::string> live_sessions(pqxx::transaction_base& tx, const std::string& user_uuid) {

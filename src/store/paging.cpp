@@ -32,4 +32,14 @@ page_rows read_page(pqxx::transaction_base& tx, const std::string& select, const
   return out;
 }
 
+std::optional<boost::json::object> first_object(const pqxx::result& r) {
+  if (r.empty()) return std::nullopt;
+  return util::parse_stored(r[0][0].c_str()).as_object();
+}
+
+std::optional<std::string> text_or_none(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return f.as<std::string>();
+}
+
 }  // namespace beampipe::store

@@ -1,8 +1,9 @@
 #pragma once
-// One page of a read model's rows with the total under the same filters: how every listing
-// reads, whichever slice owns the table.
+// How every slice reads its rows: one page with the total under the same filters, one row as
+// the JSON object it selects, a nullable text column.
 #include <boost/json.hpp>
 #include <cstdint>
+#include <optional>
 #include <pqxx/pqxx>
 #include <string>
 #include <vector>
@@ -20,5 +21,11 @@ struct page_rows {
 page_rows read_page(pqxx::transaction_base& tx, const std::string& select, const std::string& from,
                     const std::string& order, const std::vector<std::string>& filters,
                     int64_t limit, int64_t offset);
+
+// The first column of the first row, parsed as the JSON object it holds; none without a row.
+std::optional<boost::json::object> first_object(const pqxx::result& r);
+
+// A text column; none when it is null.
+std::optional<std::string> text_or_none(const pqxx::field& f);
 
 }  // namespace beampipe::store
