@@ -26,14 +26,16 @@ class execution_ledger_projection : public projection {
   }
   void apply(const events::recorded_event& e, const json::object& d,
              row_cache& rows) const override {
+    namespace ledger = domain::ledger;
     auto key = events::stream_key_of(e.stream_id);
-    auto* row = rows.find("batch_execution_record", key);
-    if (e.type == et::execution_created) row = &rows.put("batch_execution_record", key, {});
-    if (!row) return;  // never invent a row
-    domain::ledger::evolve(*row, e.type, d, e.recorded_at);
-    (*row)["uuid"] = key;
-    (*row)["stream_version"] = e.stream_version;
-    rows.mark_dirty("batch_execution_record", key);
+    const auto* stored = rows.find("batch_execution_record", key);
+    if (!stored && e.type != et::execution_created) return;  // never invent a row
+    auto row =
+        stored && e.type != et::execution_created ? ledger::from_columns(*stored) : ledger::row{};
+    ledger::evolve(row, e.type, d, e.recorded_at);
+    row.uuid = key;
+    row.stream_version = e.stream_version;
+    rows.put("batch_execution_record", key, ledger::columns(row));
   }
 };
 

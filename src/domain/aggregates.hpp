@@ -64,8 +64,9 @@ struct aggregate_kind {
 };
 
 // An aggregate whose state is a described struct (issue #18): stored and snapshotted as the
-// struct's JSON form, folded by `Evolve`, refused when a snapshot does not decode as `State`.
-template <class State, void (*Evolve)(State&, std::string_view, const boost::json::object&)>
+// struct's JSON form, folded by `Evolve` (given the event's recorded_at when it takes one),
+// refused when a snapshot does not decode as `State`.
+template <class State, auto Evolve>
 aggregate_kind typed_aggregate(const char* stream_type,
                                decision (*decide)(const boost::json::object&, std::string_view,
                                                   const command&),
@@ -73,9 +74,13 @@ aggregate_kind typed_aggregate(const char* stream_type,
   return {stream_type,
           [] { return events::encode(State{}); },
           [](boost::json::object& state, std::string_view type, const boost::json::object& d,
-             std::string_view) {
+             std::string_view recorded_at) {
             auto s = events::decode_as<State>(state);
-            Evolve(s, type, d);
+            if constexpr (std::is_invocable_v<decltype(Evolve), State&, std::string_view,
+                                              const boost::json::object&, std::string_view>)
+              Evolve(s, type, d, recorded_at);
+            else
+              Evolve(s, type, d);
             state = events::encode(s);
           },
           decide,

@@ -30,47 +30,51 @@ namespace {
 // Namespace for execute job ids: v5(namespace, "execute:<id>[:retry:<n>]").
 constexpr const char* kJobNamespace = "2d7f1c4a-9b3e-4f60-8a21-5c0e7d94b3f1";
 
-json::object execution_initial() { return json::object{{"exists", false}}; }
-
 // The state is the ledger row the execution's events fold to, plus whether it exists.
-void execution_apply(json::object& s, std::string_view type, const json::object& d,
-                     std::string_view recorded_at) {
+struct execution_state : ledger::row {
+  bool exists = false;
+};
+BOOST_DESCRIBE_STRUCT(execution_state, (ledger::row), (exists))
+
+void execution_evolve(execution_state& s, std::string_view type, const json::object& d,
+                      std::string_view recorded_at) {
   ledger::evolve(s, type, d, recorded_at);
-  if (type == et::execution_created) s["exists"] = true;
+  if (type == et::execution_created) s.exists = true;
 }
 
-bool terminal(const json::object& s) {
-  auto st = parse_execution_status(str(s, "status"));
-  return st && is_terminal(*st);
-}
+using ledger::terminal;
 
-json::array source_identifiers(const json::object& s) {
+// A nullable column as the decider compares it: none is "" (or false).
+std::string text(const std::optional<std::string>& v) { return v.value_or(std::string()); }
+bool on(const std::optional<bool>& v) { return v.value_or(false); }
+
+json::array source_identifiers(const ledger::row& s) {
   json::array out;
-  if (auto it = s.find("sources"); it != s.end() && it->value().is_array())
-    for (const auto& src : it->value().as_array())
+  if (s.sources.is_array())
+    for (const auto& src : s.sources.get_array())
       if (src.is_object()) out.push_back(src.as_object().at("source_identifier"));
   return out;
 }
 
-execution_axes axes_of(const json::object& s) {
+execution_axes axes_of(const ledger::row& s) {
   execution_axes a;
-  a.submission = str(s, "submission_state");
-  a.scheduler = str(s, "scheduler_state");
-  a.daliuge = str(s, "daliuge_state");
-  a.output = str(s, "output_state");
-  a.output_verification_required = flag(s, "output_verification_required");
+  a.submission = s.submission_state;
+  a.scheduler = s.scheduler_state;
+  a.daliuge = s.daliuge_state;
+  a.output = s.output_state;
+  a.output_verification_required = s.output_verification_required;
   return a;
 }
 
 // What a decision records beside its fact: the provenance timeline rows (§8.2), the backend
 // observation (§8.1) and the artifacts; fact() completes the event with whose run it is.
 struct builder {
-  const json::object& s;
+  const ledger::row& s;
   json::array provenance;
   std::optional<json::object> observation;
   std::optional<json::value> artifacts;
 
-  explicit builder(const json::object& state) : s(state) {}
+  explicit builder(const ledger::row& state) : s(state) {}
 
   void provenance_row(std::string event_type, json::object payload) {
     provenance.push_back(
@@ -79,7 +83,7 @@ struct builder {
 
   // The timeline rows of a status change (ledger::evolve does its bookkeeping).
   void status(const std::string& to, const json::object* terminal_payload = nullptr) {
-    auto from = str(s, "status");
+    auto from = s.status;
     if (to == from) return;
     if (to == "running" || to == "awaiting_scheduler")
       provenance_row("execution." + to, {{"from_status", from}, {"to_status", to}});
@@ -94,13 +98,13 @@ struct builder {
   // one) and the records made along the way.
   template <class Fact>
   pending_event fact(Fact f) {
-    if (f.uuid.empty()) f.uuid = str(s, "uuid");
-    if (f.project_module.empty()) f.project_module = str(s, "project_module");
+    if (f.uuid.empty()) f.uuid = s.uuid;
+    if (f.project_module.empty()) f.project_module = s.project_module;
     auto ids = source_identifiers(s);
     if (!f.source_identifier && !ids.empty() && ids.front().is_string())
       f.source_identifier = std::string(ids.front().as_string());
     if (!f.job_id) {
-      const auto& req = at_or_null(s, "execute_request");
+      const auto& req = s.execute_request;
       if (req.is_object() && at_or_null(req.as_object(), "job_id").is_string())
         f.job_id = std::string(req.as_object().at("job_id").as_string());
     }
@@ -512,16 +516,16 @@ execution_command decode(const command& c) {
 // ---------------------------------------------------------------- deciding
 
 // Idempotent create: the stream id was derived from (user, Idempotency-Key).
-decision decide_replayed_create(const json::object& s, const replayed_create& x) {
-  if (!str(s, "create_idempotency_key").empty()) {
-    if (!x.request_sha256.empty() && x.request_sha256 == str(s, "create_request_sha256")) return {};
+decision decide_replayed_create(const ledger::row& s, const replayed_create& x) {
+  if (!text(s.create_idempotency_key).empty()) {
+    if (!x.request_sha256.empty() && x.request_sha256 == text(s.create_request_sha256)) return {};
     return refuse(conflict("idempotency_conflict",
                            "Idempotency-Key was already used for a different execution request"));
   }
   return refuse(conflict("already_exists", "execution already exists"));
 }
 
-decision decide_create(const json::object& s, std::string_view stream_id, const command& c,
+decision decide_create(const ledger::row& s, std::string_view stream_id, const command& c,
                        const create_execution& x) {
   events::execution_created f;
   f.uuid = events::stream_key_of_view(stream_id);
@@ -557,15 +561,15 @@ decision decide_create(const json::object& s, std::string_view stream_id, const 
   return one(e.fact(std::move(f)));
 }
 
-decision decide_request_execute(const json::object& s, const command& c, const request_execute& x) {
+decision decide_request_execute(const ledger::row& s, const command& c, const request_execute& x) {
   bool do_stage = x.do_stage, do_submit = x.do_submit;
   // [HEAD] §9.5: only a pending execution starts; the same request again while it is still
   // pending answers with the same job, other options are a conflict.
-  if (str(s, "status") != "pending")
+  if (s.status != "pending")
     return refuse(conflict("execution_not_pending",
-                           "only a pending execution can be executed; it is " + str(s, "status"),
+                           "only a pending execution can be executed; it is " + s.status,
                            "status"));
-  const auto& existing = at_or_null(s, "execute_request");
+  const auto& existing = s.execute_request;
   if (existing.is_object()) {
     const auto& x = existing.as_object();
     if (flag(x, "do_stage") == do_stage && flag(x, "do_submit") == do_submit)
@@ -575,7 +579,7 @@ decision decide_request_execute(const json::object& s, const command& c, const r
                  "an execute job already exists for this execution with other do_stage/do_submit"));
   }
   events::execution_execute_requested f;
-  f.job_id = job_id_for(str(s, "uuid"), 0);
+  f.job_id = job_id_for(s.uuid, 0);
   f.do_stage = do_stage;
   f.do_submit = do_submit;
   f.attempt = 0;
@@ -584,43 +588,41 @@ decision decide_request_execute(const json::object& s, const command& c, const r
   return one(builder(s).fact(std::move(f)));
 }
 
-std::optional<command_error> held(const json::object& s) {
-  auto sub = str(s, "submission_state");
+std::optional<command_error> held(const ledger::row& s) {
+  auto sub = s.submission_state;
   if (sub == "in_flight" || sub == "uncertain" || sub == "submitted")
     return conflict("submission_held", "the submission is " + sub + "; held for reconciliation");
   return std::nullopt;
 }
 
-decision decide_start(const json::object& s) {
-  if (terminal(s))
-    return refuse(conflict("execution_terminal", "execution is " + str(s, "status")));
+decision decide_start(const ledger::row& s) {
+  if (terminal(s)) return refuse(conflict("execution_terminal", "execution is " + s.status));
   if (auto e = held(s)) return refuse(*e);
-  if (!at_or_null(s, "execute_request").is_object())
+  if (!s.execute_request.is_object())
     return refuse(conflict("execute_not_requested", "execution has no execute request"));
-  auto status = str(s, "status");
+  auto status = s.status;
   if (status == "running") return {};  // a restarted worker picks the preparation up again
   builder e(s);
   events::execution_started f;
   // A retry of the submit stage keeps the persisted manifest (§2.3 retry planning).
-  f.resubmit = status == "retrying" && str(s, "retry_stage") == "submit";
+  f.resubmit = status == "retrying" && text(s.retry_stage) == "submit";
   e.status("running");
   return one(e.fact(std::move(f)));
 }
 
-decision decide_prepared(const json::object& s, const manifest_prepared& x) {
-  if (terminal(s))
-    return refuse(conflict("execution_terminal", "execution is " + str(s, "status")));
+decision decide_prepared(const ledger::row& s, const manifest_prepared& x) {
+  if (terminal(s)) return refuse(conflict("execution_terminal", "execution is " + s.status));
   if (auto e = held(s)) return refuse(*e);
-  if (str(s, "status") != "running")
+  if (s.status != "running")
     return refuse(conflict("execution_not_running", "execution is not running"));
   auto manifest = x.manifest;
   const auto& sha = x.manifest_sha256;
-  if (str(s, "manifest_sha256") == sha && str(s, "execution_phase") == "submit") return {};
+  if (text(s.manifest_sha256) == sha && text(s.execution_phase) == "submit") return {};
   bool do_submit = x.do_submit;
   builder e(s);
   // Keep what automation recorded before the first execute (the baseline dropped it); an
   // earlier attempt's backend blocks are not this manifest's.
-  const auto& prior = at_or_null(s, "workflow_manifest");
+  const auto& prior = s.workflow_manifest;
   if (prior.is_object())
     if (auto rr = prior.as_object().find("beampipe_run_record");
         rr != prior.as_object().end() && rr->value().is_object()) {
@@ -642,26 +644,24 @@ decision decide_prepared(const json::object& s, const manifest_prepared& x) {
   return one(e.fact(std::move(f)));
 }
 
-decision decide_not_submitted(const json::object& s) {
-  if (terminal(s))
-    return refuse(conflict("execution_terminal", "execution is " + str(s, "status")));
+decision decide_not_submitted(const ledger::row& s) {
+  if (terminal(s)) return refuse(conflict("execution_terminal", "execution is " + s.status));
   if (auto e = held(s)) return refuse(*e);
-  if (str(s, "manifest_sha256").empty())
+  if (text(s.manifest_sha256).empty())
     return refuse(conflict("manifest_missing", "no manifest was prepared for this execution"));
   builder e(s);
   json::object payload{{"source_identifiers", source_identifiers(s)},
-                       {"manifest_sha256", at_or_null(s, "manifest_sha256")}};
+                       {"manifest_sha256", util::text_or_null(s.manifest_sha256)}};
   e.status("not_submitted", &payload);
   return one(e.fact(events::execution_not_submitted{}));
 }
 
-decision decide_intend(const json::object& s, const intend_submission& x) {
-  if (terminal(s))
-    return refuse(conflict("execution_terminal", "execution is " + str(s, "status")));
+decision decide_intend(const ledger::row& s, const intend_submission& x) {
+  if (terminal(s)) return refuse(conflict("execution_terminal", "execution is " + s.status));
   if (auto e = held(s)) return refuse(*e);
-  if (flag(s, "cancel_requested"))
+  if (s.cancel_requested)
     return refuse(conflict("cancel_requested", "execution is being cancelled"));
-  if (str(s, "execution_phase") != "submit" || str(s, "manifest_sha256").empty())
+  if (text(s.execution_phase) != "submit" || text(s.manifest_sha256).empty())
     return refuse(conflict("manifest_missing", "the manifest must be persisted before submission"));
   const auto& session = x.session_id;
   const auto& backend = x.backend;
@@ -685,15 +685,15 @@ decision decide_intend(const json::object& s, const intend_submission& x) {
   return one(e.fact(std::move(f)));
 }
 
-decision decide_record(const json::object& s, const record_submission& x) {
-  auto sub = str(s, "submission_state");
+decision decide_record(const ledger::row& s, const record_submission& x) {
+  auto sub = s.submission_state;
   const auto& receipt_sha = x.receipt_sha256;
   if (sub == "submitted") {
-    if (str(s, "submission_receipt_sha256") == receipt_sha) return {};  // exact replay
+    if (text(s.submission_receipt_sha256) == receipt_sha) return {};  // exact replay
     return refuse(
         conflict("conflicting_receipt", "a different submission receipt is already recorded"));
   }
-  if (flag(s, "submission_abandoned") && !flag(s, "submission_detected_after_abandonment")) {
+  if (on(s.submission_abandoned) && !on(s.submission_detected_after_abandonment)) {
     // §12.3: a receipt that arrives after the operator abandoned the submission is kept and
     // flagged; the ledger stays failed/inconsistent for a human to look at.
     events::submission_recorded f;
@@ -707,8 +707,7 @@ decision decide_record(const json::object& s, const record_submission& x) {
         {{"submission_receipt_sha256", receipt_sha}, {"scheduler_job_id", x.scheduler_job_id}});
     return one(e.fact(std::move(f)));
   }
-  if (terminal(s))
-    return refuse(conflict("execution_terminal", "execution is " + str(s, "status")));
+  if (terminal(s)) return refuse(conflict("execution_terminal", "execution is " + s.status));
   if (sub != "in_flight" && sub != "uncertain")
     return refuse(
         conflict("submission_not_in_flight", "no submission is in flight (it is " + sub + ")"));
@@ -760,10 +759,9 @@ json::value redacted(json::value v) {
   return v;
 }
 
-decision decide_uncertain(const json::object& s, const submission_uncertain& x) {
-  if (terminal(s))
-    return refuse(conflict("execution_terminal", "execution is " + str(s, "status")));
-  auto sub = str(s, "submission_state");
+decision decide_uncertain(const ledger::row& s, const submission_uncertain& x) {
+  if (terminal(s)) return refuse(conflict("execution_terminal", "execution is " + s.status));
+  auto sub = s.submission_state;
   if (sub == "uncertain") return {};
   if (sub != "in_flight")
     return refuse(
@@ -786,16 +784,14 @@ decision decide_uncertain(const json::object& s, const submission_uncertain& x) 
   return one(e.fact(std::move(f)));
 }
 
-decision decide_fail(const json::object& s, const fail_execution& x) {
-  if (terminal(s))
-    return refuse(conflict("execution_terminal", "execution is " + str(s, "status")));
-  auto sub = str(s, "submission_state");
+decision decide_fail(const ledger::row& s, const fail_execution& x) {
+  if (terminal(s)) return refuse(conflict("execution_terminal", "execution is " + s.status));
+  auto sub = s.submission_state;
   bool submission_failed = x.submission_failed;
   // A DALiuGE session that was created but never deployed runs nothing: once its one
   // redeploy was recorded (or it never got a graph), it may fail for certain (issue #17).
-  bool undeployed =
-      x.deploy_not_taken && (sub == "submitted" || sub == "uncertain") &&
-      (!at_or_null(s, "redeploy_intended_at").is_null() || x.session_state == "pristine");
+  bool undeployed = x.deploy_not_taken && (sub == "submitted" || sub == "uncertain") &&
+                    (s.redeploy_intended_at.has_value() || x.session_state == "pristine");
   if (undeployed) submission_failed = true;
   // Only a certain error may fail a run whose submission started; anything that may have
   // reached the backend goes through submission_uncertain instead.
@@ -815,13 +811,13 @@ decision decide_fail(const json::object& s, const fail_execution& x) {
 }
 
 // The outcome of the newest recorded lookup ("" before any).
-std::string last_lookup_outcome(const json::object& s) {
-  const auto& h = at_or_null(s, "lookup_history");
+std::string last_lookup_outcome(const ledger::row& s) {
+  const auto& h = s.lookup_history;
   if (!h.is_array() || h.as_array().empty() || !h.as_array().back().is_object()) return "";
   return str(h.as_array().back().as_object(), "outcome");
 }
 
-decision decide_observe(const json::object& s, const observe_backend& b) {
+decision decide_observe(const ledger::row& s, const observe_backend& b) {
   if (terminal(s)) return {};  // late poll results after a terminal state are ignored
   auto axes = axes_of(s);
   auto before = axes;
@@ -840,7 +836,7 @@ decision decide_observe(const json::object& s, const observe_backend& b) {
   // A name lookup adopts the Slurm job it found; the submission stays uncertain until a
   // poll by that job id confirms it.
   if (const auto& job = b.adopt_scheduler_job_id; !job.empty()) {
-    if (!str(s, "scheduler_job_id").empty() && str(s, "scheduler_job_id") != job)
+    if (!text(s.scheduler_job_id).empty() && text(s.scheduler_job_id) != job)
       return refuse(
           conflict("scheduler_job_conflict", "a different scheduler job is already recorded"));
     events::observed_adoption a;
@@ -851,7 +847,7 @@ decision decide_observe(const json::object& s, const observe_backend& b) {
     if (!b.remote_session_dir.is_null()) a.remote_session_dir = b.remote_session_dir;
     if (!b.staging_root.is_null()) a.staging_root = b.staging_root;
     if (!b.physical_graph_sha256.is_null()) a.physical_graph_sha256 = b.physical_graph_sha256;
-    if (str(s, "scheduler_job_id").empty()) {
+    if (text(s.scheduler_job_id).empty()) {
       a.first = true;
       if (b.artifacts) e.artifacts = *b.artifacts;
       if (const auto& sha = b.submission_receipt_sha256; !sha.empty()) {
@@ -863,12 +859,11 @@ decision decide_observe(const json::object& s, const observe_backend& b) {
     }
     f.adoption = std::move(a);
   }
-  if (b.confirms_submission && axes.submission == "uncertain" &&
-      !str(s, "scheduler_job_id").empty())
+  if (b.confirms_submission && axes.submission == "uncertain" && !text(s.scheduler_job_id).empty())
     axes.submission = "submitted";
   // A succeeded Slurm job means its DALiuGE cluster exited; with no other signal the graph
   // is taken as finished (output verification is the real success gate).
-  if (str(s, "scheduler_name") == "slurm" && axes.scheduler == "succeeded" &&
+  if (text(s.scheduler_name) == "slurm" && axes.scheduler == "succeeded" &&
       axes.daliuge == "not_created")
     axes.daliuge = "finished";
   // A job found by name that has already ended is never polled by its id again: what the
@@ -885,15 +880,15 @@ decision decide_observe(const json::object& s, const observe_backend& b) {
   const auto& reason = b.reason;
   // HEAD escalates a run that outlived its polling budget to an operator instead of failing
   // it: the backend may still finish it.
-  bool escalate = b.poll_budget_exhausted && !flag(s, "poll_budget_exhausted");
+  bool escalate = b.poll_budget_exhausted && !on(s.poll_budget_exhausted);
   // Lookups are recorded when their outcome changes, not every round (issue #17).
   std::string lookup_outcome =
       b.lookup && b.lookup->is_object() ? str(b.lookup->as_object(), "outcome") : "";
   bool lookup_changed = b.lookup && lookup_outcome != last_lookup_outcome(s);
-  bool lookup_spent = b.lookup_budget_exhausted && !flag(s, "lookup_budget_exhausted");
+  bool lookup_spent = b.lookup_budget_exhausted && !on(s.lookup_budget_exhausted);
   bool changed = !(axes.scheduler == before.scheduler && axes.daliuge == before.daliuge &&
                    axes.submission == before.submission) ||
-                 raw != str(s, "scheduler_raw_state") || reason != str(s, "scheduler_reason") ||
+                 raw != text(s.scheduler_raw_state) || reason != text(s.scheduler_reason) ||
                  f.adoption.has_value() || lookup_changed || escalate || lookup_spent;
   if (!changed) return {};
   f.submission_state = axes.submission;
@@ -905,7 +900,7 @@ decision decide_observe(const json::object& s, const observe_backend& b) {
   auto r = reconcile(axes);
   auto status = r.status;
   // A decision of pending never moves a run backwards.
-  if (status == "pending" && str(s, "status") != "pending") status = str(s, "status");
+  if (status == "pending" && s.status != "pending") status = s.status;
   auto parsed = parse_execution_status(status);
   if (parsed && is_terminal(*parsed) && status == "failed") {
     const auto& err = b.error;
@@ -922,7 +917,7 @@ decision decide_observe(const json::object& s, const observe_backend& b) {
   } else if (status == "completed") {
     f.failure_class = events::failure_class_change{};  // an earlier uncertainty did not end it
   }
-  if (!(parsed && is_terminal(*parsed)) && str(s, "control_phase") != "monitoring" &&
+  if (!(parsed && is_terminal(*parsed)) && s.control_phase != "monitoring" &&
       axes.submission == "submitted")
     f.control_phase = "monitoring";
   if (r.next_action == "verify_outputs") {
@@ -932,14 +927,14 @@ decision decide_observe(const json::object& s, const observe_backend& b) {
   e.status(status);
   f.status = status;
   f.outcome = r.outcome;
-  if (!r.mismatch_code.empty() && r.mismatch_code != str(s, "reconciliation_code")) {
+  if (!r.mismatch_code.empty() && r.mismatch_code != text(s.reconciliation_code)) {
     f.reconciliation_code = r.mismatch_code;
     e.provenance_row(
         "execution.reconciliation_mismatch",
         {{"code", r.mismatch_code},
          {"message", "reconciliation rule " + std::to_string(r.rule) + ": " + r.mismatch_code},
          {"requires_operator", r.requires_operator},
-         {"previous_control_phase", at_or_null(s, "control_phase")},
+         {"previous_control_phase", json::value(s.control_phase)},
          {"scheduler_state", axes.scheduler},
          {"daliuge_state", axes.daliuge}});
   }
@@ -951,7 +946,7 @@ decision decide_observe(const json::object& s, const observe_backend& b) {
         {{"code", "poll_budget_exhausted"},
          {"message", "the backend did not reach a terminal state within the polling budget"},
          {"requires_operator", true},
-         {"previous_control_phase", at_or_null(s, "control_phase")},
+         {"previous_control_phase", json::value(s.control_phase)},
          {"scheduler_state", axes.scheduler},
          {"daliuge_state", axes.daliuge}});
   }
@@ -982,7 +977,8 @@ decision decide_observe(const json::object& s, const observe_backend& b) {
     // The abandonment guard (§12.3) needs the recent lookups with the worker's clock.
     f.lookup = events::lookup_record{
         b.lookup->is_object() ? at_or_null(b.lookup->as_object(), "outcome") : json::value(nullptr),
-        b.observed_at, at_or_null(s, "daliuge_session_id"), at_or_null(s, "target_fingerprint")};
+        b.observed_at, util::text_or_null(s.daliuge_session_id),
+        util::text_or_null(s.target_fingerprint)};
   }
   e.observation = std::move(obs);
   return one(e.fact(std::move(f)));
@@ -1007,19 +1003,18 @@ std::optional<int64_t> epoch_seconds(std::string_view t) {
 }
 
 // §12.3 operator abandonment of an unresolved submission, with every safety condition.
-decision decide_abandon(const json::object& s, const command& c, const abandon_submission& x) {
+decision decide_abandon(const ledger::row& s, const command& c, const abandon_submission& x) {
   const auto& reason = x.reason;
   const auto& expected_state = x.expected_submission_state;
-  if (terminal(s))
-    return refuse(conflict("execution_terminal", "execution is " + str(s, "status")));
-  if (str(s, "submission_state") != expected_state ||
-      str(s, "daliuge_session_id") != x.expected_daliuge_session_id ||
-      epoch_seconds(str(s, "submission_deadline_at")) !=
+  if (terminal(s)) return refuse(conflict("execution_terminal", "execution is " + s.status));
+  if (s.submission_state != expected_state ||
+      text(s.daliuge_session_id) != x.expected_daliuge_session_id ||
+      epoch_seconds(text(s.submission_deadline_at)) !=
           epoch_seconds(x.expected_submission_deadline_at))
     return refuse(
         conflict("abandon_state_changed", "the submission is no longer in the expected state"));
   auto now = epoch_seconds(x.now);
-  auto deadline = epoch_seconds(str(s, "submission_deadline_at"));
+  auto deadline = epoch_seconds(text(s.submission_deadline_at));
   if (!now || !deadline)
     return refuse(conflict("abandon_state_changed", "the submission has no deadline"));
   // Issue #17 (liveness): a run is abandonable once the worker recorded that it stopped
@@ -1027,12 +1022,12 @@ decision decide_abandon(const json::object& s, const command& c, const abandon_s
   // no match (their evidence is in that event), or a submitted run outlived its polling
   // budget or its cancel was never confirmed.
   if (expected_state == "submitted") {
-    if (!flag(s, "poll_budget_exhausted") && !flag(s, "cancel_unconfirmed"))
+    if (!on(s.poll_budget_exhausted) && !on(s.cancel_unconfirmed))
       return refuse(conflict("abandon_not_stuck",
                              "a submitted run can be abandoned only after its polling budget is "
                              "exhausted or its cancel was not confirmed; cancel it instead"));
   } else {
-    const auto& history = at_or_null(s, "lookup_history");
+    const auto& history = s.lookup_history;
     if (history.is_array())
       for (const auto& h : history.as_array()) {
         auto outcome = str(h.as_object(), "outcome");
@@ -1040,7 +1035,7 @@ decision decide_abandon(const json::object& s, const command& c, const abandon_s
           return refuse(
               conflict("abandon_job_seen", "a lookup saw a matching job; reconcile it instead"));
       }
-    if (!flag(s, "lookup_budget_exhausted"))
+    if (!on(s.lookup_budget_exhausted))
       return refuse(conflict("abandon_lookups_pending",
                              "the name lookups have not exhausted their budget yet; the "
                              "submission may still be found"));
@@ -1048,12 +1043,12 @@ decision decide_abandon(const json::object& s, const command& c, const abandon_s
   builder e(s);
   json::object payload{{"reason", reason},
                        {"submission_state", expected_state},
-                       {"daliuge_session_id", at_or_null(s, "daliuge_session_id")},
-                       {"scheduler_job_id", at_or_null(s, "scheduler_job_id")},
-                       {"lookup_budget_exhausted", flag(s, "lookup_budget_exhausted")},
-                       {"poll_budget_exhausted", flag(s, "poll_budget_exhausted")},
-                       {"cancel_unconfirmed", flag(s, "cancel_unconfirmed")},
-                       {"lookup_history", at_or_null(s, "lookup_history")},
+                       {"daliuge_session_id", util::text_or_null(s.daliuge_session_id)},
+                       {"scheduler_job_id", util::text_or_null(s.scheduler_job_id)},
+                       {"lookup_budget_exhausted", on(s.lookup_budget_exhausted)},
+                       {"poll_budget_exhausted", on(s.poll_budget_exhausted)},
+                       {"cancel_unconfirmed", on(s.cancel_unconfirmed)},
+                       {"lookup_history", s.lookup_history},
                        {"actor", c.actor}};
   e.provenance_row("execution.submission_abandoned", payload);
   e.status("failed", &payload);
@@ -1062,24 +1057,23 @@ decision decide_abandon(const json::object& s, const command& c, const abandon_s
   return one(e.fact(std::move(f)));
 }
 
-decision decide_cancel(const json::object& s, const command& c, const cancel_execution& x) {
+decision decide_cancel(const ledger::row& s, const command& c, const cancel_execution& x) {
   const auto& reason_text = x.reason;
   json::value reason = reason_text.empty() ? json::value(nullptr) : json::value(reason_text);
   if (terminal(s))
-    return refuse(
-        conflict("execution_terminal",
-                 "execution is " + str(s, "status") + "; a terminal execution cannot be cancelled",
-                 "status"));
-  auto sub = str(s, "submission_state");
-  bool has_job = !str(s, "scheduler_job_id").empty();
+    return refuse(conflict(
+        "execution_terminal",
+        "execution is " + s.status + "; a terminal execution cannot be cancelled", "status"));
+  auto sub = s.submission_state;
+  bool has_job = !text(s.scheduler_job_id).empty();
   if (sub == "in_flight" || (sub == "uncertain" && !has_job))
     return refuse(conflict(
         "submission_unresolved",
         "the submission is " + sub + "; cancel once reconciliation has resolved it", "status"));
   json::object payload{
-      {"from_status", at_or_null(s, "status")}, {"reason", reason}, {"actor", c.actor}};
+      {"from_status", json::value(s.status)}, {"reason", reason}, {"actor", c.actor}};
   if (sub == "submitted" || sub == "uncertain") {
-    if (flag(s, "cancel_requested")) return {};
+    if (s.cancel_requested) return {};
     // External work exists: the ledger says cancelled only once the backend confirms.
     builder e(s);
     e.provenance_row("execution.cancel_requested", std::move(payload));
@@ -1096,8 +1090,8 @@ decision decide_cancel(const json::object& s, const command& c, const cancel_exe
 
 // The worker's last cancel attempt was not confirmed either: the request is withdrawn, so
 // the run is polled again and an operator can cancel once more or abandon it (issue #17).
-decision decide_cancel_unconfirmed(const json::object& s, const cancel_unconfirmed& x) {
-  if (terminal(s) || !flag(s, "cancel_requested")) return {};
+decision decide_cancel_unconfirmed(const ledger::row& s, const cancel_unconfirmed& x) {
+  if (terminal(s) || !s.cancel_requested) return {};
   const auto& error = x.error;
   events::execution_cancel_unconfirmed f;
   if (x.attempts.is_int64()) f.attempts = x.attempts.as_int64();
@@ -1115,46 +1109,43 @@ decision decide_cancel_unconfirmed(const json::object& s, const cancel_unconfirm
 
 // A DALiuGE session found created and built but not deployed (its deploy answer was lost or
 // refused) is deployed once more; recorded first, like every external step.
-decision decide_intend_redeploy(const json::object& s, const intend_redeploy& x) {
-  if (terminal(s))
-    return refuse(conflict("execution_terminal", "execution is " + str(s, "status")));
-  auto sub = str(s, "submission_state");
+decision decide_intend_redeploy(const ledger::row& s, const intend_redeploy& x) {
+  if (terminal(s)) return refuse(conflict("execution_terminal", "execution is " + s.status));
+  auto sub = s.submission_state;
   if (sub != "uncertain" && sub != "submitted")
     return refuse(conflict("submission_not_found", "no submission to deploy (it is " + sub + ")"));
-  if (!at_or_null(s, "redeploy_intended_at").is_null())
+  if (s.redeploy_intended_at.has_value())
     return refuse(conflict("redeploy_already_intended", "the session was deployed again already"));
   events::submission_redeploy_intended f;
   f.session_state = x.session_state;
   f.reason = x.reason;
   builder e(s);
   e.provenance_row("execution.redeploy_intended",
-                   {{"daliuge_session_id", at_or_null(s, "daliuge_session_id")},
+                   {{"daliuge_session_id", util::text_or_null(s.daliuge_session_id)},
                     {"session_state", util::text_or_null(f.session_state)},
                     {"reason", f.reason}});
   return one(e.fact(std::move(f)));
 }
 
-decision decide_retry(const json::object& s, const command& c, const retry_execution& x) {
+decision decide_retry(const ledger::row& s, const command& c, const retry_execution& x) {
   const auto& reason = x.reason;
   retry_inputs in;
-  in.status = str(s, "status");
-  if (auto v = str(s, "terminal_outcome"); !v.empty()) in.terminal_outcome = v;
-  in.submission_state = str(s, "submission_state");
-  in.scheduler_state = str(s, "scheduler_state");
-  in.daliuge_state = str(s, "daliuge_state");
-  in.has_scheduler_job_id = !str(s, "scheduler_job_id").empty();
-  if (auto v = str(s, "execution_phase"); !v.empty()) in.execution_phase = v;
-  in.has_manifest = !str(s, "manifest_sha256").empty();
+  in.status = s.status;
+  if (auto v = text(s.terminal_outcome); !v.empty()) in.terminal_outcome = v;
+  in.submission_state = s.submission_state;
+  in.scheduler_state = s.scheduler_state;
+  in.daliuge_state = s.daliuge_state;
+  in.has_scheduler_job_id = !text(s.scheduler_job_id).empty();
+  if (auto v = text(s.execution_phase); !v.empty()) in.execution_phase = v;
+  in.has_manifest = !text(s.manifest_sha256).empty();
   std::string stage;
   if (auto code = plan_retry(in, stage)) return refuse(conflict(*code, "retry refused: " + *code));
-  int64_t attempt = 1;
-  if (auto it = s.find("retry_count"); it != s.end() && it->value().is_int64())
-    attempt = it->value().as_int64() + 1;
-  const auto& prior = at_or_null(s, "execute_request");
+  int64_t attempt = s.retry_count + 1;
+  const auto& prior = s.execute_request;
   bool do_stage = prior.is_object() ? flag(prior.as_object(), "do_stage") : true;
   bool do_submit = prior.is_object() ? flag(prior.as_object(), "do_submit") : true;
   events::execution_retry_requested f;
-  f.job_id = job_id_for(str(s, "uuid"), attempt);
+  f.job_id = job_id_for(s.uuid, attempt);
   f.do_stage = do_stage;
   f.do_submit = do_submit;
   f.attempt = attempt;
@@ -1195,16 +1186,15 @@ bool safe_relative_path(std::string_view p) {
 
 // §12.4: the output inventory gate. The body is the inventory report plus the digest and size
 // of the stored copy (the API stores it first).
-decision decide_verify_outputs(const json::object& s, const verify_outputs& x) {
-  if (terminal(s))
-    return refuse(conflict("execution_terminal", "execution is " + str(s, "status")));
-  if (!flag(s, "output_verification_required"))
+decision decide_verify_outputs(const ledger::row& s, const verify_outputs& x) {
+  if (terminal(s)) return refuse(conflict("execution_terminal", "execution is " + s.status));
+  if (!s.output_verification_required)
     return refuse(conflict("verification_not_required",
                            "this execution does not require output verification"));
-  if (str(s, "output_state") != "pending")
-    return refuse(
-        conflict("outputs_not_pending", "outputs are " + str(s, "output_state") +
-                                            "; verification needs a finished DALiuGE session"));
+  if (s.output_state != "pending")
+    return refuse(conflict(
+        "outputs_not_pending",
+        "outputs are " + s.output_state + "; verification needs a finished DALiuGE session"));
   const auto& inv = x.inventory;
   if (str(inv, "schema") != "wallaby-hires-output-inventory/v1")
     return refuse(bad("schema", "schema must be wallaby-hires-output-inventory/v1"));
@@ -1285,16 +1275,15 @@ decision decide_verify_outputs(const json::object& s, const verify_outputs& x) {
 }
 
 // Recorded once every source has been told the outcome (source command execution_finished).
-decision decide_finalize_sources(const json::object& s) {
-  if (!terminal(s))
-    return refuse(conflict("execution_not_terminal", "execution is " + str(s, "status")));
-  if (flag(s, "sources_finalized")) return {};
+decision decide_finalize_sources(const ledger::row& s) {
+  if (!terminal(s)) return refuse(conflict("execution_not_terminal", "execution is " + s.status));
+  if (s.sources_finalized) return {};
   return one(builder(s).fact(events::execution_sources_finalized{}));
 }
 
 // One decision per command; the state is the ledger row the run's events fold to.
 struct decider {
-  const json::object& s;
+  const ledger::row& s;
   std::string_view stream_id;
   const command& c;
 
@@ -1318,9 +1307,10 @@ struct decider {
   decision operator()(const intend_redeploy& x) const { return decide_intend_redeploy(s, x); }
 };
 
-decision execution_decide(const json::object& s, std::string_view stream_id, const command& c) {
+decision execution_decide(const json::object& state, std::string_view stream_id, const command& c) {
   try {
-    bool exists = flag(s, "exists");
+    const auto s = events::decode_as<execution_state>(state);
+    bool exists = s.exists;
     auto command = c.name == "create" && exists
                        ? execution_command{replayed_create{str(c.body, "request_sha256")}}
                        : decode(c);
@@ -1335,9 +1325,9 @@ decision execution_decide(const json::object& s, std::string_view stream_id, con
 }  // namespace
 
 const aggregate_kind& execution_aggregate() {
-  // State version 2: the state is the whole ledger row (run record merges, phase times).
-  static const aggregate_kind k{events::stream::execution, execution_initial, execution_apply,
-                                execution_decide, 2};
+  // State version 3: the ledger row as its struct (2: the row's JSON object, 1: a few columns).
+  static const aggregate_kind k = typed_aggregate<execution_state, execution_evolve>(
+      events::stream::execution, execution_decide, 3);
   return k;
 }
 

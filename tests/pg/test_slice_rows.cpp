@@ -8,6 +8,7 @@
 #include <set>
 
 #include "api/api_schemas.hpp"
+#include "domain/ledger.hpp"
 #include "pg_fixture.hpp"
 #include "projections/alerting/queries.hpp"
 #include "projections/deployment_profiles/queries.hpp"
@@ -227,4 +228,48 @@ TEST_CASE("each slice's rows, its table's columns and its OpenAPI schema agree")
   }
   // The workload reaches most read models: the row checks are not vacuous.
   CHECK(checked_rows > 100);
+}
+
+TEST_CASE("the ledger row type is the ledger table: a member per column, optional where nullable") {
+  namespace ledger = domain::ledger;
+  auto ci = test::fresh_database();
+  auto c = store::connect(ci);
+  test::workload w;
+  for (int i = 0; i < 1500; ++i)
+    if (auto r = w.next()) REQUIRE(store::append(*c, *r).status == store::append_status::ok);
+  pj::engine eng(pj::standard_projections());
+  eng.catch_up(*c, 100000);
+  pqxx::read_transaction tx{*c};
+  // Nullability as the row type says it: a member that encodes as null when empty.
+  auto blank = ledger::columns(ledger::row{});
+  names members, nullable_members;
+  for (const auto& kv : blank) {
+    members.insert(std::string(kv.key()));
+    if (kv.value().is_null()) nullable_members.insert(std::string(kv.key()));
+  }
+  names nullable_columns;
+  for (const auto& r : tx.exec(
+           "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+           "current_schema() AND table_name = 'batch_execution_record' AND is_nullable = 'YES'"))
+    nullable_columns.insert(r[0].as<std::string>());
+  auto columns = columns_of(tx, "batch_execution_record");
+  CHECK_MESSAGE(members == columns, "members not columns: ", listed(minus(members, columns)),
+                "; columns not members: ", listed(minus(columns, members)));
+  // jsonb documents are json values (null when empty) even where the column is NOT NULL: the
+  // fold always sets those.
+  names documents{"sources", "phase_timestamps"};
+  CHECK_MESSAGE(minus(nullable_members, documents) == nullable_columns,
+                "nullable members: ", listed(nullable_members),
+                "; nullable columns: ", listed(nullable_columns));
+  // Every row the projection wrote reads back as the type, and is what the fold would write.
+  int rows = 0;
+  for (const auto& r : tx.exec("SELECT row_to_json(t)::text FROM batch_execution_record t")) {
+    auto stored = json::parse(r[0].as<std::string>()).as_object();
+    ledger::row typed;
+    REQUIRE_NOTHROW(typed = ledger::from_columns(stored));
+    CHECK(typed.uuid == std::string(stored.at("uuid").as_string()));
+    CHECK_FALSE(typed.status.empty());
+    ++rows;
+  }
+  CHECK(rows > 50);
 }

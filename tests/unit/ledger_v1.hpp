@@ -30,7 +30,7 @@ inline void apply_v1_envelope(boost::json::object& r, const boost::json::object&
     }
   }
   if (auto it = d.find("run_record_merge"); it != d.end() && it->value().is_object())
-    domain::ledger::merge_run_record(r, it->value().as_object());
+    domain::ledger::merge_run_record(r["workflow_manifest"], it->value().as_object());
   if (after)
     if (auto cp = after->find("control_phase"); cp != after->end() && cp->value().is_string()) {
       auto& pts = r["phase_timestamps"];

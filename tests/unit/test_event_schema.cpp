@@ -161,14 +161,16 @@ TEST_CASE("an upcast execution fact does to the ledger row what its version 1 pa
     CAPTURE(type);
     const auto& v1 = g.at("data").as_object();
     const auto& after = v1.at("after").as_object();
-    for (const auto& row : before) {
+    for (const auto& partial : before) {
       // A v1 payload that set the status was decided against the status the run was in,
       // which these rows do not know: the recorded histories below hold those to account.
       if (after.contains("status") || type == ev::type::execution_created) continue;
-      auto by_envelope = row, by_fact = row;
+      auto by_envelope = ledger::columns(ledger::row{});
+      for (const auto& kv : partial) by_envelope[kv.key()] = kv.value();
+      auto by_fact = ledger::from_columns(by_envelope);
       beampipe::testing::apply_v1_envelope(by_envelope, v1, "2026-02-02T00:00:00.000000Z");
       ledger::evolve(by_fact, type, ev::decode(type, 1, v1), "2026-02-02T00:00:00.000000Z");
-      CHECK(by_fact == by_envelope);
+      CHECK(ledger::columns(by_fact) == by_envelope);
       ++compared;
     }
   }
@@ -189,7 +191,8 @@ std::string row_difference(const json::object& a, const json::object& b) {
   };
   std::string out;
   for (const auto& kv : a)
-    if (!b.contains(kv.key()) ? !defaulted(a, kv.key()) : b.at(kv.key()) != kv.value())
+    if (!(defaulted(a, kv.key()) && defaulted(b, kv.key())) &&
+        (!b.contains(kv.key()) || b.at(kv.key()) != kv.value()))
       out += std::string(kv.key()) + ": " + shown(a, kv.key()) + " vs " + shown(b, kv.key()) + "; ";
   for (const auto& kv : b)
     if (!a.contains(kv.key()) && !defaulted(b, kv.key()))
@@ -201,7 +204,7 @@ TEST_CASE("recorded execution histories fold to the same rows through the upcast
   namespace ledger = beampipe::domain::ledger;
   std::ifstream in(fs::path(BEAMPIPE_EVENT_CORPUS_DIR) / "execution_v1.jsonl");
   REQUIRE(in);
-  std::map<int64_t, std::pair<json::object, json::object>> rows;  // stream: by v1, by fact
+  std::map<int64_t, std::pair<json::object, ledger::row>> rows;  // stream: by v1, by fact
   std::string line;
   int events = 0;
   while (std::getline(in, line)) {
@@ -218,7 +221,9 @@ TEST_CASE("recorded execution histories fold to the same rows through the upcast
     json::object fact;
     REQUIRE_NOTHROW(fact = ev::decode(type, 1, data));
     ledger::evolve(by_fact, type, fact, at);
-    auto difference = row_difference(by_fact, by_envelope);
+    auto columns = ledger::columns(by_fact);
+    columns.erase("stream_version");  // the projection's, not the fold's
+    auto difference = row_difference(columns, by_envelope);
     REQUIRE_MESSAGE(difference.empty(), "by fact vs by v1 payload: " << difference);
     ++events;
   }
