@@ -20,14 +20,17 @@ void projection_watch::add_group(const std::string& group, const names& projecti
 
 void projection_watch::publish(const std::string& group, std::vector<checkpoint> cps, int64_t head,
                                bool applied_events) {
+  std::vector<wake_fn> due;
   {
     std::lock_guard lk(mu_);
     auto& g = groups_[group];
     g.cps = std::move(cps);
     if (applied_events) g.failure.clear();
     head_ = std::max(head_, head);
+    due = due_locked();
   }
   cv_.notify_all();
+  wake(std::move(due));
 }
 
 bool projection_watch::wanted(const std::string& projection, const names& only) const {
@@ -104,13 +107,16 @@ std::vector<std::string> projection_watch::behind(events::read_position target,
 }
 
 void projection_watch::report_failure(const std::string& group, std::string error) {
+  std::vector<wake_fn> due;
   {
     std::lock_guard lk(mu_);
     auto& g = groups_[group];
     g.failure = error.empty() ? "unknown error" : std::move(error);
     g.alive = false;
+    due = due_locked();
   }
   cv_.notify_all();
+  wake(std::move(due));
 }
 
 std::string projection_watch::failure(const names& only) const {
@@ -129,11 +135,67 @@ std::string projection_watch::failure(const names& only) const {
 }
 
 void projection_watch::shutdown() {
+  std::vector<wake_fn> due;
   {
     std::lock_guard lk(mu_);
     stopping_ = true;
+    due = due_locked();
   }
   cv_.notify_all();
+  wake(std::move(due));
+}
+
+bool projection_watch::stopping() const {
+  std::lock_guard lk(mu_);
+  return stopping_;
+}
+
+bool projection_watch::met_locked(const interest& what) const {
+  if (stopping_) return true;
+  // A position not written yet: only its arrival (or shutdown) helps. A failing runner does
+  // not end this wait, as the read that follows would only wait again.
+  if (!what.target) return head_ >= what.head_at_least;
+  return reached_locked(*what.target, what.only) || failing_locked(what.only);
+}
+
+std::vector<projection_watch::wake_fn> projection_watch::due_locked() {
+  std::vector<wake_fn> due;
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
+    if (met_locked(it->second.first)) {
+      due.push_back(std::move(it->second.second));
+      it = waiters_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return due;
+}
+
+void projection_watch::wake(std::vector<wake_fn> due) {
+  for (auto& w : due) w();
+}
+
+uint64_t projection_watch::notify_when(interest what, wake_fn wake_up) {
+  {
+    std::lock_guard lk(mu_);
+    if (!met_locked(what)) {
+      auto id = next_waiter_++;
+      waiters_.emplace(id, std::make_pair(std::move(what), std::move(wake_up)));
+      return id;
+    }
+  }
+  wake_up();
+  return 0;
+}
+
+size_t projection_watch::waiting() const {
+  std::lock_guard lk(mu_);
+  return waiters_.size();
+}
+
+void projection_watch::forget(uint64_t id) {
+  std::lock_guard lk(mu_);
+  waiters_.erase(id);
 }
 
 std::vector<checkpoint> projection_watch::checkpoints() const {
@@ -165,13 +227,16 @@ bool projection_watch::alive() const {
 }
 
 void projection_watch::set_alive(const std::string& group, bool v) {
+  std::vector<wake_fn> due;
   {
     std::lock_guard lk(mu_);
     auto& g = groups_[group];
     if (v) g.failure.clear();
     g.alive = v;
+    due = due_locked();
   }
   cv_.notify_all();
+  wake(std::move(due));
 }
 
 namespace {

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -38,6 +39,22 @@ class projection_watch {
   // Waits (bounded) for `target`; ends at once when a runner it needs fails, or on shutdown.
   wait_result wait_for(events::read_position target, std::chrono::steady_clock::time_point deadline,
                        const names& only = {});
+  // What a registered wait waits for: `target` applied by the named read models, or, while the
+  // position a client named is not written yet, the head reaching `head_at_least`.
+  struct interest {
+    std::optional<events::read_position> target;
+    int64_t head_at_least = 0;
+    names only;
+  };
+  using wake_fn = std::function<void()>;
+  // A wait that holds no thread (the API's deferred reads): `wake` runs once, on the thread
+  // that changed the state (so it must only hand work off), when the interest is met, when a
+  // runner a target needs fails, or on shutdown; at once (returning 0) when that is so already.
+  // The caller owns the deadline and forget()s the registration when it passes.
+  uint64_t notify_when(interest what, wake_fn wake);
+  void forget(uint64_t id);
+  size_t waiting() const;  // registrations not yet woken
+  bool stopping() const;
   // wait_for(...) == reached.
   bool wait_until(events::read_position target, std::chrono::steady_clock::time_point deadline,
                   const names& only = {});
@@ -72,11 +89,17 @@ class projection_watch {
   bool wanted(const std::string& projection, const names& only) const;
   bool reached_locked(events::read_position target, const names& only) const;
   bool failing_locked(const names& only) const;
+  bool met_locked(const interest& what) const;
+  // Takes the registrations whose interest is met (their wakes run after the lock is gone).
+  std::vector<wake_fn> due_locked();
+  void wake(std::vector<wake_fn> due);
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, group_state> groups_;
   int64_t head_ = 0;
   bool stopping_ = false;
+  std::map<uint64_t, std::pair<interest, wake_fn>> waiters_;
+  uint64_t next_waiter_ = 1;
 };
 
 class runner {

@@ -45,8 +45,10 @@ struct app_context {
 };
 
 router build_routes(app_context& ctx);
-// Routing, auth, JSON error mapping, correlation ids and metrics around the handlers.
-std::function<response(request&)> make_dispatch(app_context& ctx, const router& routes);
+// Routing, auth, JSON error mapping, correlation ids and metrics around the handlers; a read
+// waiting for its read models is put off on the exchange instead of holding a thread.
+using exchange_dispatch = std::function<void(std::shared_ptr<request>, std::shared_ptr<exchange>)>;
+exchange_dispatch make_dispatch(app_context& ctx, const router& routes);
 // An in-process request (the demo loader) answered by the same handlers and error mapping as
 // HTTP, acting as `who` without a token: nothing is recorded as a sign-in, and the auth hook
 // does not run, so only trusted code may call it.

@@ -84,45 +84,83 @@ std::string uuid_param(const request& req, const std::string& name) {
 }
 
 // Read-your-writes: block (bounded) until the named read models have applied `position`.
-void wait_for_position(app_context& ctx, int64_t position, std::chrono::milliseconds budget,
-                       const std::vector<std::string>& reads) {
-  if (position <= 0) return;
+namespace {
+
+// Answers a wait that did not reach its target: at once when a runner it needs is failing,
+// on shutdown, or after its budget.
+[[noreturn]] void unreached(app_context& ctx, projections::projection_watch::wait_result r,
+                            const events::read_position& target, std::chrono::milliseconds budget,
+                            const std::vector<std::string>& reads) {
+  using wait_result = projections::projection_watch::wait_result;
+  auto position = std::to_string(target.position);
+  if (r == wait_result::stalled) {
+    // Waiting cannot help while a runner fails: say so at once, naming what is behind.
+    std::string names;
+    for (const auto& n : ctx.watch.behind(target, reads)) names += (names.empty() ? "" : ", ") + n;
+    fail(503, "projection_stalled",
+         "read model " + (names.empty() ? std::string("projections") : names) +
+             " cannot reach position " + position + ": the projection runner is failing (" +
+             ctx.watch.failure(reads) + ")",
+         "min_position");
+  }
+  if (r == wait_result::stopping)
+    fail(503, "shutting_down", "beampipe is shutting down", "min_position");
+  fail(503, "projection_lag",
+       "read models have not reached position " + position + " within " +
+           std::to_string(budget.count()) + " ms",
+       "min_position");
+}
+
+std::optional<events::read_position> position_in_store(app_context& ctx, int64_t position) {
   std::optional<events::read_position> target;
   store::with_connection(
       ctx.pool, [&](pqxx::connection& c) { target = store::read_position_of(c, position); });
-  if (!target)
-    fail(400, "unknown_position", "no event at position " + std::to_string(position),
-         "min_position");
-  switch (ctx.watch.wait_for(*target, std::chrono::steady_clock::now() + budget, reads)) {
-    case projections::projection_watch::wait_result::reached:
-      return;
-    case projections::projection_watch::wait_result::stalled: {
-      // Waiting cannot help while a runner fails: say so at once, naming what is behind.
-      std::string names;
-      for (const auto& n : ctx.watch.behind(*target, reads))
-        names += (names.empty() ? "" : ", ") + n;
-      fail(503, "projection_stalled",
-           "read model " + (names.empty() ? std::string("projections") : names) +
-               " cannot reach position " + std::to_string(position) +
-               ": the projection runner is failing (" + ctx.watch.failure(reads) + ")",
-           "min_position");
-    }
-    case projections::projection_watch::wait_result::stopping:
-      fail(503, "shutting_down", "beampipe is shutting down", "min_position");
-    case projections::projection_watch::wait_result::timed_out:
-      break;
-  }
-  fail(503, "projection_lag",
-       "read models have not reached position " + std::to_string(position) + " within " +
-           std::to_string(budget.count()) + " ms",
-       "min_position");
+  return target;
+}
+
+[[noreturn]] void unknown_position(int64_t position) {
+  fail(400, "unknown_position", "no event at position " + std::to_string(position), "min_position");
+}
+
+}  // namespace
+
+void wait_for_position(app_context& ctx, int64_t position, std::chrono::milliseconds budget,
+                       const std::vector<std::string>& reads) {
+  if (position <= 0) return;
+  auto target = position_in_store(ctx, position);
+  if (!target) unknown_position(position);
+  auto r = ctx.watch.wait_for(*target, std::chrono::steady_clock::now() + budget, reads);
+  if (r != projections::projection_watch::wait_result::reached)
+    unreached(ctx, r, *target, budget, reads);
 }
 
 void honour_min_position(app_context& ctx, const request& req,
                          const std::vector<std::string>& reads) {
   auto pos = int_param(req, "min_position", 0, 0, INT64_MAX);
-  auto wait = int_param(req, "wait_ms", ctx.default_wait.count(), 0, ctx.max_wait.count());
-  wait_for_position(ctx, pos, std::chrono::milliseconds(wait), reads);
+  auto budget = std::chrono::milliseconds(
+      int_param(req, "wait_ms", ctx.default_wait.count(), 0, ctx.max_wait.count()));
+  if (pos > 0) {
+    auto now = std::chrono::steady_clock::now();
+    if (!req.wait_deadline) req.wait_deadline = now + budget;
+    auto deadline = *req.wait_deadline;
+    bool waiting = req.may_defer && now < deadline;
+    auto target = position_in_store(ctx, pos);
+    if (!target) {
+      if (pos <= ctx.watch.head()) unknown_position(pos);
+      if (ctx.watch.stopping())
+        fail(503, "shutting_down", "beampipe is shutting down", "min_position");
+      if (waiting) throw deferred_read{{std::nullopt, pos, reads}, deadline};
+      fail(503, "projection_lag",
+           "no event was written at position " + std::to_string(pos) + " within " +
+               std::to_string(budget.count()) + " ms",
+           "min_position");
+    }
+    // A request that can be put off only looks; one that cannot (call_as) waits here.
+    auto r = ctx.watch.wait_for(*target, req.may_defer ? now : deadline, reads);
+    using wait_result = projections::projection_watch::wait_result;
+    if (r == wait_result::timed_out && waiting) throw deferred_read{{target, 0, reads}, deadline};
+    if (r != wait_result::reached) unreached(ctx, r, *target, budget, reads);
+  }
   req.read_at = ctx.watch.applied(reads);
 }
 

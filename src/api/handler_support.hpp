@@ -32,7 +32,16 @@ std::string uuid_param(const request& req, const std::string& name);
 // have applied the event at `position`.
 void wait_for_position(app_context& ctx, int64_t position, std::chrono::milliseconds budget,
                        const std::vector<std::string>& reads = {});
+// Thrown by honour_min_position when a request that may be put off (request::may_defer) has
+// to wait: the dispatch registers the wait and runs the request again when it ends.
+struct deferred_read {
+  projections::projection_watch::interest what;
+  std::chrono::steady_clock::time_point deadline;
+};
 // Honours ?min_position=N&wait_ms=M on a read of the read models `reads` (empty: every one).
+// A position not written yet is waited for too (it may be a write still on its way); one
+// below the newest written that names no event is refused. Must run before the handler does
+// anything else: a put-off request runs again from the start.
 void honour_min_position(app_context& ctx, const request& req,
                          const std::vector<std::string>& reads = {});
 // Who a command is recorded as: "user:<uuid>" for a signed-in caller, else "system:api".

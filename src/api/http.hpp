@@ -1,10 +1,13 @@
 #pragma once
 // Transport-neutral request/response types and the route table. Handlers are plain
 // synchronous functions run on the API's blocking pool (never on Beast's io threads or on
-// CAF's scheduler), so they may query PostgreSQL and wait for actor replies.
+// CAF's scheduler), so they may query PostgreSQL and wait for actor replies. A read that
+// must wait for its read models does not wait there: it is put off (exchange) and run again.
 #include <boost/json.hpp>
+#include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,6 +40,12 @@ struct request {
   // A consistent read: the position its read models had applied when it began, answered as
   // X-Beampipe-Position so a client can pass it on as ?min_position to a read of other models.
   mutable int64_t read_at = 0;
+  // Set by the asynchronous dispatch: a read waiting for its read models (?min_position) is
+  // put off rather than holding a handler thread, and runs again once they moved or when
+  // wait_deadline (fixed by its first run) passes.
+  bool may_defer = false;
+  bool resumed = false;  // this is such a run again: authenticated already
+  mutable std::optional<std::chrono::steady_clock::time_point> wait_deadline;
   std::string header(const std::string& lower_name) const;
 };
 
@@ -45,6 +54,19 @@ struct response {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// One request's way back to its client, given by the server with the request: answered once,
+// from any thread; work that was put off runs on the handler pool, timers on the I/O threads.
+class exchange {
+ public:
+  virtual ~exchange() = default;
+  virtual void respond(response r) = 0;
+  virtual void run(std::function<void()> work) = 0;
+  // Runs `fn` at `when` (on an I/O thread: it must only hand work off); the returned function
+  // cancels it.
+  virtual std::function<void()> at(std::chrono::steady_clock::time_point when,
+                                   std::function<void()> fn) = 0;
 };
 
 response json_response(int status, const boost::json::value& v);

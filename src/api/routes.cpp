@@ -619,8 +619,10 @@ router build_route_table(const route_binder& bind) {
 namespace {
 // Routing and the JSON error mapping shared by HTTP requests and in-process calls; `guarded`
 // runs the auth hook (rate limits, token, superuser) first.
+// A read that has to wait for its read models, when the request may be put off, ends up in
+// *deferred (and the response is empty).
 response route_request(app_context& ctx, const router& routes, request& req, bool guarded,
-                       std::string& route_name) {
+                       std::string& route_name, std::optional<deferred_read>* deferred = nullptr) {
   try {
     target_problem bad;
     if (!parse_target(req.target, req.path, req.query, &bad))
@@ -642,6 +644,10 @@ response route_request(app_context& ctx, const router& routes, request& req, boo
     if (m.r->doc.consistent && req.read_at > 0 && res.status < 300)
       res = with_position(std::move(res), req.read_at);
     return res;
+  } catch (const deferred_read& d) {
+    if (!deferred) throw std::logic_error("a read was put off by a request that cannot wait");
+    *deferred = d;
+    return {};
   } catch (const api_error& e) {
     auto res = error_response(e.status, e.code, e.message, e.field, e.errors);
     if (e.status == 503) res.headers.emplace_back("Retry-After", "1");
@@ -658,26 +664,72 @@ response route_request(app_context& ctx, const router& routes, request& req, boo
 }
 }  // namespace
 
-std::function<response(request&)> make_dispatch(app_context& ctx, const router& routes) {
-  return [&ctx, &routes](request& req) -> response {
+namespace {
+
+// One run of a request through the routes: answered, or (a read waiting for its read models)
+// put off until the watch says they moved or its deadline passes, then run again. Nothing
+// holds a thread meanwhile.
+void attempt(app_context& ctx, const router& routes, const std::shared_ptr<request>& req,
+             const std::shared_ptr<exchange>& ex, std::chrono::steady_clock::time_point t0) {
+  util::correlation_scope correlation(req->correlation_id);
+  std::string route_name = "unmatched";
+  std::optional<deferred_read> deferred;
+  // The auth hook (token, rate limit) ran with the first run; a resumed request is the same one.
+  auto res = route_request(ctx, routes, *req, !req->resumed, route_name, &deferred);
+  if (!deferred) {
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ctx.stats.observe_request(req->method, route_name, res.status, secs);
+    spdlog::debug("{} {} {} {:.1f} ms", req->method, route_name, res.status, secs * 1000);
+    ex->respond(std::move(res));
+    return;
+  }
+  struct put_off {
+    std::atomic<bool> resumed{false};
+    std::atomic<uint64_t> waiter{0};
+    std::function<void()> cancel_timer;
+  };
+  auto p = std::make_shared<put_off>();
+  // Whichever comes first, the watch or the deadline, runs the request again, once.
+  auto resume = [&ctx, &routes, req, ex, t0, p] {
+    if (p->resumed.exchange(true)) return false;
+    ex->run([&ctx, &routes, req, ex, t0] {
+      req->resumed = true;
+      attempt(ctx, routes, req, ex, t0);
+    });
+    return true;
+  };
+  p->cancel_timer = ex->at(deferred->deadline, [&ctx, p, resume] {
+    if (resume()) ctx.watch.forget(p->waiter.load());
+  });
+  auto id = ctx.watch.notify_when(deferred->what, [p, resume] {
+    if (resume()) p->cancel_timer();
+  });
+  p->waiter = id;
+  if (p->resumed.load()) ctx.watch.forget(id);  // the deadline came first
+}
+
+}  // namespace
+
+exchange_dispatch make_dispatch(app_context& ctx, const router& routes) {
+  return [&ctx, &routes](std::shared_ptr<request> req, std::shared_ptr<exchange> ex) {
     auto t0 = std::chrono::steady_clock::now();
-    std::string route_name = "unmatched";
-    req.routes = &routes;
+    req->routes = &routes;
+    req->may_defer = true;
     // A caller's correlation id is stored in every event it causes and echoed in a header:
     // visible ASCII only, 1..128 bytes. None given: a fresh one.
-    auto given = req.header("x-correlation-id");
+    auto given = req->header("x-correlation-id");
     bool id_ok = given.size() <= 128 && std::all_of(given.begin(), given.end(),
                                                     [](char c) { return c >= 0x21 && c <= 0x7e; });
-    req.correlation_id = given.empty() || !id_ok ? util::uuid_v7() : given;
-    util::correlation_scope correlation(req.correlation_id);
-    auto res = id_ok ? route_request(ctx, routes, req, true, route_name)
-                     : error_response(400, "bad_request",
-                                      "X-Correlation-Id must be 1 to 128 visible ASCII characters",
-                                      "X-Correlation-Id");
-    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    ctx.stats.observe_request(req.method, route_name, res.status, secs);
-    spdlog::debug("{} {} {} {:.1f} ms", req.method, route_name, res.status, secs * 1000);
-    return res;
+    req->correlation_id = given.empty() || !id_ok ? util::uuid_v7() : given;
+    if (!id_ok) {
+      auto res = error_response(400, "bad_request",
+                                "X-Correlation-Id must be 1 to 128 visible ASCII characters",
+                                "X-Correlation-Id");
+      ctx.stats.observe_request(req->method, "unmatched", res.status, 0.0);
+      ex->respond(std::move(res));
+      return;
+    }
+    attempt(ctx, routes, req, ex, t0);
   };
 }
 
@@ -832,6 +884,9 @@ void register_collectors(app_context& ctx) {
         "# HELP beampipe_projection_lag Head position minus the slowest projection's position.\n";
     out += "# TYPE beampipe_projection_lag gauge\n";
     out += "beampipe_projection_lag " + std::to_string(ctx.watch.lag()) + "\n";
+    out += "# HELP beampipe_read_waits Reads put off until their read models reach a position.\n";
+    out += "# TYPE beampipe_read_waits gauge\n";
+    out += "beampipe_read_waits " + std::to_string(ctx.watch.waiting()) + "\n";
     out += "# HELP beampipe_live_actors Live aggregate actors on this node, by stream kind.\n";
     out += "# TYPE beampipe_live_actors gauge\n";
     for (const auto& [kind, n] : ctx.runtime.stats().live_by_kind)

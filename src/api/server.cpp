@@ -150,17 +150,45 @@ class session : public std::enable_shared_from_this<session> {
     auto path = std::string_view(req->target).substr(0, req->target.find('?'));
     bool control = control_ && std::find(opts_.control_paths.begin(), opts_.control_paths.end(),
                                          path) != opts_.control_paths.end();
-    auto run = [self, req] {
-      auto res = std::make_shared<response>(self->dispatch_(*req));
-      res->headers.emplace_back("X-Correlation-Id", req->correlation_id);
-      net::post(self->stream_.get_executor(),
-                [self, res] { self->write(*res, !self->keep_alive_); });
-    };
+    auto ex = std::make_shared<session_exchange>(self, req);
+    auto run = [self, req, ex] { self->dispatch_(req, ex); };
     if (control)
       net::post(*control_, std::move(run));
     else
       net::post(handlers_, std::move(run));
   }
+
+  // The request's way back to this connection (http.hpp).
+  class session_exchange : public exchange {
+   public:
+    session_exchange(std::shared_ptr<session> s, std::shared_ptr<request> req)
+        : session_(std::move(s)), req_(std::move(req)) {}
+    void respond(response r) override {
+      if (answered_.exchange(true)) return;
+      auto res = std::make_shared<response>(std::move(r));
+      res->headers.emplace_back("X-Correlation-Id", req_->correlation_id);
+      auto self = session_;
+      net::post(self->stream_.get_executor(),
+                [self, res] { self->write(*res, !self->keep_alive_); });
+    }
+    void run(std::function<void()> work) override {
+      net::post(session_->handlers_, std::move(work));
+    }
+    std::function<void()> at(std::chrono::steady_clock::time_point when,
+                             std::function<void()> fn) override {
+      auto strand = session_->stream_.get_executor();
+      auto timer = std::make_shared<net::steady_timer>(strand, when);
+      timer->async_wait([timer, fn = std::move(fn)](beast::error_code ec) {
+        if (!ec) fn();
+      });
+      return [strand, timer] { net::post(strand, [timer] { timer->cancel(); }); };
+    }
+
+   private:
+    std::shared_ptr<session> session_;
+    std::shared_ptr<request> req_;
+    std::atomic<bool> answered_{false};
+  };
 
   void reply_and_close(const response& r) {
     keep_alive_ = false;
@@ -324,6 +352,12 @@ size_t effective_connection_cap(size_t max_connections, unsigned long long nofil
 
 server::server(server_options opts, dispatch_fn dispatch)
     : impl_(std::make_unique<impl>(std::move(opts), std::move(dispatch))) {}
+
+server::server(server_options opts, std::function<response(request&)> answer)
+    : server(std::move(opts), [answer = std::move(answer)](std::shared_ptr<request> req,
+                                                           std::shared_ptr<exchange> ex) {
+        ex->respond(answer(*req));
+      }) {}
 
 server::~server() { stop(); }
 

@@ -1,14 +1,15 @@
 #pragma once
 // Boost.Beast HTTP/1.1 server: io threads only parse and write; every request is handed to
-// a pool of handler threads, and the response is posted back to the connection's strand.
+// a pool of handler threads with its exchange, which posts the response back to the
+// connection's strand whenever (and from whichever thread) it is ready.
 // Requests for the control paths (health, readiness, metrics) go to a small pool of their own,
 // so a client holding every handler thread cannot make the process look dead.
-#include "api/http.hpp"
-
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "api/http.hpp"
 
 namespace beampipe::api {
 
@@ -35,8 +36,10 @@ size_t effective_connection_cap(size_t max_connections, unsigned long long nofil
 
 class server {
  public:
-  using dispatch_fn = std::function<response(request&)>;
+  using dispatch_fn = std::function<void(std::shared_ptr<request>, std::shared_ptr<exchange>)>;
   server(server_options opts, dispatch_fn dispatch);
+  // A dispatch that answers every request on the handler thread it was given.
+  server(server_options opts, std::function<response(request&)> answer);
   ~server();
   // Binds and starts serving; throws with a clear message if the address cannot be bound.
   void start();
