@@ -136,3 +136,54 @@ TEST_CASE("a read model held by a lock delays only the reads that need it") {
   watch.shutdown();
   for (auto& r : runners) r->stop();
 }
+
+TEST_CASE("a registered wait wakes once: when its read models move, fail, or on shutdown") {
+  projections::projection_watch watch;
+  watch.add_group("sources", {pm::source_registry});
+  watch.add_group("executions", {pm::execution_ledger});
+  auto at = [](int64_t p) { return events::read_position{p, p}; };
+  auto cps = [&](const std::string& name, int64_t p) {
+    return std::vector<projections::checkpoint>{{name, at(p)}};
+  };
+  watch.publish("sources", cps(pm::source_registry, 5), 5);
+  watch.publish("executions", cps(pm::execution_ledger, 5), 5);
+  int woken = 0;
+  auto wake = [&woken] { ++woken; };
+
+  // Reached already: woken at once, nothing registered.
+  CHECK(watch.notify_when({at(5), 0, {pm::source_registry}}, wake) == 0);
+  CHECK(woken == 1);
+  CHECK(watch.waiting() == 0);
+
+  // Only the read models it names count.
+  watch.notify_when({at(7), 0, {pm::source_registry}}, wake);
+  CHECK(watch.waiting() == 1);
+  watch.publish("executions", cps(pm::execution_ledger, 9), 9);
+  CHECK(woken == 1);
+  watch.publish("sources", cps(pm::source_registry, 7), 9);
+  CHECK(woken == 2);
+  CHECK(watch.waiting() == 0);
+  watch.publish("sources", cps(pm::source_registry, 8), 9);
+  CHECK(woken == 2);  // once
+
+  // A failing runner it needs ends it; a position not written yet waits for the head only.
+  watch.notify_when({at(20), 0, {pm::execution_ledger}}, wake);
+  auto future = watch.notify_when({std::nullopt, 30, {pm::execution_ledger}}, wake);
+  watch.report_failure("executions", "lock held");
+  CHECK(woken == 3);
+  CHECK(watch.waiting() == 1);
+  watch.publish("sources", cps(pm::source_registry, 30), 30);
+  CHECK(woken == 4);
+
+  // A forgotten registration (its deadline passed) never wakes; shutdown wakes the rest.
+  auto forgotten = watch.notify_when({at(50), 0, {pm::source_registry}}, wake);
+  CHECK(forgotten != future);
+  watch.notify_when({at(60), 0, {pm::source_registry}}, wake);
+  watch.forget(forgotten);
+  CHECK(watch.waiting() == 1);
+  watch.shutdown();
+  CHECK(woken == 5);
+  CHECK(watch.waiting() == 0);
+  CHECK(watch.notify_when({at(70), 0, {}}, wake) == 0);  // stopping: at once
+  CHECK(woken == 6);
+}
