@@ -10,7 +10,7 @@
 #include <set>
 #include <thread>
 
-#include "actors/job_lease_keeper.hpp"
+#include "services/job_lease_keeper.hpp"
 #include "adapters/notifier.hpp"
 #include "domain/aggregates.hpp"
 #include "domain/alerting.hpp"
@@ -59,7 +59,7 @@ struct alert_worker::impl {
   runtime& rt;
   std::string conninfo;
   alert_worker_options opts;
-  job_lease_keeper leases;
+  services::job_lease_keeper leases;
   std::unique_ptr<pqxx::connection> conn;
   std::thread thread;
   std::mutex mu;

@@ -9,7 +9,7 @@
 #include <mutex>
 #include <set>
 
-#include "actors/job_lease_keeper.hpp"
+#include "services/job_lease_keeper.hpp"
 #include "domain/admission.hpp"
 #include "domain/aggregates.hpp"
 #include "domain/readiness.hpp"
@@ -36,7 +36,7 @@ struct discovery_worker::impl {
   std::set<std::string> in_flight;   // request ids being run here
   std::deque<std::string> answered;  // recently answered ids, until the read model shows it
   discovery_worker* owner;
-  job_lease_keeper leases;
+  services::job_lease_keeper leases;
 
   impl(runtime& r, std::string ci, archive_provider a, discovery_worker_options o,
        discovery_worker* w)

@@ -14,7 +14,6 @@
 #include <sstream>
 #include <thread>
 
-#include "actors/job_lease_keeper.hpp"
 #include "adapters/graph_source.hpp"
 #include "adapters/http_client.hpp"
 #include "domain/aggregates.hpp"
@@ -29,6 +28,7 @@
 #include "projections/execution_ledger/queries.hpp"
 #include "projections/project_configs/queries.hpp"
 #include "projections/source_registry/queries.hpp"
+#include "services/job_lease_keeper.hpp"
 #include "store/artifact_store.hpp"
 #include "util/hash.hpp"
 #include "util/ids.hpp"
@@ -96,7 +96,7 @@ struct execution_worker::impl {
     std::string last_outcome, last_error, first_at, last_at;
   };
   std::map<std::string, lookup_stats> lookup_seen;
-  job_lease_keeper leases;
+  services::job_lease_keeper leases;
   std::map<std::string, std::optional<domain::DeploymentProfile>> profiles;  // by snapshot
   std::map<std::string, std::shared_ptr<const json::value>> graphs;          // by sha256
 
@@ -180,7 +180,7 @@ struct execution_worker::impl {
 
   // ------------------------------------------------------------------ scan
 
-  bool owner_gone(const std::string& node) const { return node_gone(node, rt.node_id()); }
+  bool owner_gone(const std::string& node) const { return services::node_gone(node, rt.node_id()); }
 
   void scan_loop() {
     while (!stopping) {

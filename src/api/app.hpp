@@ -13,8 +13,10 @@
 
 namespace beampipe::actors {
 class admission_gate;
-class dependency_prober;
 }  // namespace beampipe::actors
+namespace beampipe::services {
+class dependency_prober;
+}  // namespace beampipe::services
 
 namespace beampipe::api {
 
@@ -35,10 +37,10 @@ struct app_context {
   std::string archive = "simulated";   // which archive discovery uses, reported by /ready
   std::string backends = "simulated";  // where executions run (simulated | real), ditto
   std::function<boost::json::object()> probe_tap = nullptr;  // GET /health/tap
-  actors::admission_gate* admission = nullptr;  // serialises execution creates (cluster-wide)
-  actors::dependency_prober* prober = nullptr;  // background dependency probes (/ready, metrics)
-  std::chrono::seconds heartbeat_every{10};     // a node is alive within three of these
-  std::string jwt_secret = std::string();       // BEAMPIPE_JWT_SECRET
+  actors::admission_gate* admission = nullptr;    // serialises execution creates (cluster-wide)
+  services::dependency_prober* prober = nullptr;  // background dependency probes (/ready, metrics)
+  std::chrono::seconds heartbeat_every{10};       // a node is alive within three of these
+  std::string jwt_secret = std::string();         // BEAMPIPE_JWT_SECRET
   std::chrono::seconds access_token_ttl{std::chrono::minutes(30)};
   std::chrono::seconds refresh_token_ttl{std::chrono::hours(24 * 7)};
   adapters::notify_options notify = adapters::notify_options();  // alert deliveries (tests)

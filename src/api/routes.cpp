@@ -4,7 +4,7 @@
 #include <map>
 #include <set>
 
-#include "actors/dependency_prober.hpp"
+#include "services/dependency_prober.hpp"
 #include "api/api_schemas.hpp"
 #include "api/app.hpp"
 #include "api/handler_support.hpp"
@@ -896,7 +896,7 @@ void register_collectors(app_context& ctx) {
   ctx.stats.add_collector([&ctx](std::string& out) {
     if (!ctx.prober) return;
     auto probes = ctx.prober->snapshot();
-    auto labels = [](const actors::dependency_probe& p) {
+    auto labels = [](const services::dependency_probe& p) {
       return "{dependency=\"" + prom_label(p.dependency) + "\",target=\"" + prom_label(p.target) +
              "\"}";
     };

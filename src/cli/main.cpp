@@ -13,10 +13,8 @@
 #include <thread>
 
 #include "actors/alert_worker.hpp"
-#include "actors/dependency_prober.hpp"
 #include "actors/discovery_worker.hpp"
 #include "actors/execution_worker.hpp"
-#include "actors/node_heartbeat.hpp"
 #include "actors/runtime.hpp"
 #include "actors/scheduler.hpp"
 #include "actors/scheduler_tick.hpp"
@@ -35,6 +33,8 @@
 #include "events/validity.hpp"
 #include "projections/runner.hpp"
 #include "projections/verify.hpp"
+#include "services/dependency_prober.hpp"
+#include "services/node_heartbeat.hpp"
 #include "store/db.hpp"
 #include "store/embedded_pg.hpp"
 #include "store/event_store.hpp"
@@ -319,14 +319,14 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
       std::max(1L, env_long("BEAMPIPE_WORKER_HEARTBEAT_INTERVAL_SECONDS", 10)));
   char hostname[256] = {0};
   gethostname(hostname, sizeof hostname - 1);
-  actors::node_heartbeat heartbeat(
+  services::node_heartbeat heartbeat(
       conninfo,
       {ro.node_id, hostname,
        role.api && role.workers ? "api,workers" : (role.api ? "api" : "workers"), BEAMPIPE_VERSION,
        static_cast<int>(getpid())},
       ctx.heartbeat_every);
   heartbeat.start();
-  actors::dependency_prober_options po;
+  services::dependency_prober_options po;
   po.every = std::chrono::seconds(env_long("BEAMPIPE_DEPENDENCY_PROBE_SECONDS", 60));
   for (const auto& [name, var] : {std::pair{"tap_casda", "BEAMPIPE_CASDA_TAP_URL"},
                                   std::pair{"tap_vizier", "BEAMPIPE_VIZIER_TAP_URL"}})
@@ -336,7 +336,7 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
   // sessions and credentials as the runs.
   auto backends = cli::make_backend_factory();
   if (po.real_backends) po.backends = backends;
-  actors::dependency_prober prober(conninfo, po);
+  services::dependency_prober prober(conninfo, po);
   prober.start();
   ctx.prober = &prober;
   if (role.api) {

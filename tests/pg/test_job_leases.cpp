@@ -5,7 +5,7 @@
 #include <atomic>
 #include <thread>
 
-#include "actors/job_lease_keeper.hpp"
+#include "services/job_lease_keeper.hpp"
 #include "pg_fixture.hpp"
 #include "store/job_leases.hpp"
 
@@ -83,7 +83,7 @@ TEST_CASE("racing claimants of one attempt: exactly one wins") {
 
 TEST_CASE("the keeper renews what it holds and reports a lease it lost") {
   auto ci = test::fresh_database();
-  actors::job_lease_keeper keeper(ci, "node-k", 2000ms);
+  services::job_lease_keeper keeper(ci, "node-k", 2000ms);
   auto mine = keeper.claim(kJob, "discover_source", 1);
   REQUIRE(mine);
   // Renewals keep it alive well past its first expiry: another node cannot take it.

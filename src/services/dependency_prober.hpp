@@ -14,7 +14,7 @@
 
 #include "adapters/execution_backend.hpp"
 
-namespace beampipe::actors {
+namespace beampipe::services {
 
 struct dependency_probe {
   std::string dependency;  // postgres | tap_casda | tap_vizier | daliuge_tm | daliuge_dim | slurm
@@ -56,4 +56,4 @@ class dependency_prober {
   std::thread thread_;
 };
 
-}  // namespace beampipe::actors
+}  // namespace beampipe::services

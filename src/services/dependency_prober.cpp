@@ -1,4 +1,4 @@
-#include "actors/dependency_prober.hpp"
+#include "services/dependency_prober.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -12,7 +12,7 @@
 #include "store/db.hpp"
 #include "util/time.hpp"
 
-namespace beampipe::actors {
+namespace beampipe::services {
 namespace json = boost::json;
 
 namespace {
@@ -185,4 +185,4 @@ void dependency_prober::probe_now() {
   last_ = std::move(out);
 }
 
-}  // namespace beampipe::actors
+}  // namespace beampipe::services

@@ -1,10 +1,10 @@
-#include "actors/node_heartbeat.hpp"
+#include "services/node_heartbeat.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include "store/db.hpp"
 
-namespace beampipe::actors {
+namespace beampipe::services {
 
 node_heartbeat::node_heartbeat(std::string conninfo, node_identity who, std::chrono::seconds every)
     : conninfo_(std::move(conninfo)),
@@ -66,4 +66,4 @@ void node_heartbeat::stop() {
   }
 }
 
-}  // namespace beampipe::actors
+}  // namespace beampipe::services

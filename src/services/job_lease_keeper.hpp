@@ -14,7 +14,7 @@
 #include "store/db.hpp"
 #include "store/job_leases.hpp"
 
-namespace beampipe::actors {
+namespace beampipe::services {
 
 // Node ids are "<host>-<pid>": a node on this host whose pid no longer exists is gone, so
 // its leases and submissions need not wait for their expiry. Nodes on other hosts (or with
@@ -55,4 +55,4 @@ class job_lease_keeper {
   std::thread thread_;
 };
 
-}  // namespace beampipe::actors
+}  // namespace beampipe::services

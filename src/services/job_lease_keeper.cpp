@@ -1,4 +1,4 @@
-#include "actors/job_lease_keeper.hpp"
+#include "services/job_lease_keeper.hpp"
 
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -7,7 +7,7 @@
 #include <csignal>
 #include <vector>
 
-namespace beampipe::actors {
+namespace beampipe::services {
 
 namespace {
 std::string lease_key(const store::job_claim& c) {
@@ -137,4 +137,4 @@ void job_lease_keeper::loop() {
   }
 }
 
-}  // namespace beampipe::actors
+}  // namespace beampipe::services

@@ -8,7 +8,7 @@
 #include <string>
 #include <thread>
 
-namespace beampipe::actors {
+namespace beampipe::services {
 
 struct node_identity {
   std::string node_id, host, roles, version;
@@ -33,4 +33,4 @@ class node_heartbeat {
   std::thread thread_;
 };
 
-}  // namespace beampipe::actors
+}  // namespace beampipe::services
