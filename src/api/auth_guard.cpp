@@ -133,7 +133,7 @@ std::optional<response> authenticate(app_context& ctx, request& req, const route
   while (!token.empty() && token.front() == ' ') token.erase(0, 1);
   auto claims = verify_token(ctx.jwt_secret, token, token_type::access, now_seconds());
   if (!claims) return refuse(401, "invalid_token", "the access token is invalid or expired");
-  auto u = read_model(ctx, [&](auto& tx) {
+  auto u = read_model_statement(ctx, [&](auto& tx) {
     return projections::users::signed_in(tx, claims->subject, claims->family);
   });
   if (!u) return refuse(401, "invalid_token", "user not found");

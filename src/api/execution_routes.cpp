@@ -37,7 +37,8 @@ namespace {
 constexpr const char* kIdempotencyNamespace = "6b0f3d52-7c1e-4a8b-b2d9-0e4f5a6c7d81";
 
 json::object execution_or_404(app_context& ctx, const std::string& id) {
-  auto row = read_model(ctx, [&](auto& tx) { return projections::execution_ledger::find(tx, id); });
+  auto row = read_model_statement(
+      ctx, [&](auto& tx) { return projections::execution_ledger::find(tx, id); });
   if (!row) fail(404, "not_found", "execution not found", "id");
   auto& r = *row;
   // §8.1 operator debug fields.

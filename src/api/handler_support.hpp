@@ -75,6 +75,16 @@ auto read_model(app_context& ctx, Ask&& ask) {
   });
 }
 
+// The same for a question the slice answers with one statement: no transaction around it (a
+// statement sees one snapshot of its own), one round trip instead of three.
+template <class Ask>
+auto read_model_statement(app_context& ctx, Ask&& ask) {
+  return store::with_connection(ctx.pool, [&](pqxx::connection& c) {
+    pqxx::nontransaction tx{c};
+    return ask(tx);
+  });
+}
+
 // The write path of most handlers: send a command, wait until the read models have applied
 // it (read-your-writes), then answer `status` with what `read()` returns.
 template <class Read>
