@@ -85,16 +85,22 @@ json::array each(pqxx::transaction_base& tx, const std::string& sql, Find find) 
   return out;
 }
 
-}  // namespace
-
-TEST_CASE("each slice's rows, its table's columns and its OpenAPI schema agree") {
-  auto ci = test::fresh_database();
-  auto c = store::connect(ci);
+// A fresh database holding `events` events of the shared random workload, every read model
+// caught up with them.
+std::unique_ptr<pqxx::connection> projected_workload(int events) {
+  auto c = store::connect(test::fresh_database());
   test::workload w;
-  for (int i = 0; i < 3000; ++i)
+  for (int i = 0; i < events; ++i)
     if (auto r = w.next()) REQUIRE(store::append(*c, *r).status == store::append_status::ok);
   pj::engine eng(pj::standard_projections());
   eng.catch_up(*c, 100000);
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("each slice's rows, its table's columns and its OpenAPI schema agree") {
+  auto c = projected_workload(3000);
 
   std::vector<shape> shapes{
       {"SourceRegistryRow",
@@ -232,13 +238,7 @@ TEST_CASE("each slice's rows, its table's columns and its OpenAPI schema agree")
 
 TEST_CASE("the ledger row type is the ledger table: a member per column, optional where nullable") {
   namespace ledger = domain::ledger;
-  auto ci = test::fresh_database();
-  auto c = store::connect(ci);
-  test::workload w;
-  for (int i = 0; i < 1500; ++i)
-    if (auto r = w.next()) REQUIRE(store::append(*c, *r).status == store::append_status::ok);
-  pj::engine eng(pj::standard_projections());
-  eng.catch_up(*c, 100000);
+  auto c = projected_workload(1500);
   pqxx::read_transaction tx{*c};
   // Nullability as the row type says it: a member that encodes as null when empty.
   auto blank = ledger::columns(ledger::row{});
