@@ -1,6 +1,7 @@
 #include "projections/execution_ledger/queries.hpp"
 
 #include "domain/redaction.hpp"
+#include "store/db.hpp"
 #include "util/json.hpp"
 
 namespace beampipe::projections::execution_ledger {
@@ -28,10 +29,9 @@ store::page_rows redacted(store::page_rows page) {
 }  // namespace
 
 std::optional<json::object> find(pqxx::transaction_base& tx, const std::string& id) {
-  auto r = tx.exec_params(std::string(kReadRow) +
-                              " FROM batch_execution_record x "
-                              "WHERE uuid = $1::uuid",
-                          id);
+  static const std::string sql =
+      std::string(kReadRow) + " FROM batch_execution_record x WHERE uuid = $1::uuid";
+  auto r = store::exec_prepared_once(tx, "execution_ledger_find", sql, id);
   if (r.empty()) return std::nullopt;
   auto v = util::parse_stored(r[0][0].c_str());
   redact(v);

@@ -1,5 +1,6 @@
 #include "projections/users/queries.hpp"
 
+#include "store/db.hpp"
 #include "store/paging.hpp"
 #include "util/json.hpp"
 
@@ -8,7 +9,8 @@ namespace json = boost::json;
 
 std::optional<signed_in_user> signed_in(pqxx::transaction_base& tx, const std::string& username,
                                         const std::string& token_family) {
-  auto r = tx.exec_params(
+  auto r = store::exec_prepared_once(
+      tx, "users_signed_in",
       "SELECT u.uuid::text, u.username, u.is_superuser, s.family IS NOT NULL AND s.revoked_at "
       "IS NULL AND s.user_uuid = u.uuid FROM users u LEFT JOIN auth_sessions s ON s.family = "
       "$2::uuid WHERE lower(u.username) = lower($1) AND NOT u.disabled",

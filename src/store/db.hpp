@@ -78,6 +78,16 @@ class connection_pool {
 };
 
 // Runs fn(connection) with a pooled connection, dropping the connection if it broke.
+// Runs `sql` as a statement prepared on this connection under `name` (once: libpqxx prepares
+// it on first use and keeps it), so a query on the request path is parsed and planned once
+// per connection rather than on every call. One name, one text.
+template <class... Args>
+pqxx::result exec_prepared_once(pqxx::transaction_base& tx, const std::string& name,
+                                const std::string& sql, Args&&... args) {
+  tx.conn().prepare(name, sql);
+  return tx.exec_prepared(name, std::forward<Args>(args)...);
+}
+
 template <class F>
 auto with_connection(connection_pool& pool, F&& fn) {
   auto l = pool.acquire();
