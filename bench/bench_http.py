@@ -140,7 +140,7 @@ def main():
         with open(os.path.join(work, "www", "execution.json"), "w") as f:
             f.write(body)
         os.chmod(os.path.join(work, "www", "execution.json"), 0o644)
-        port = harness_free_port()
+        port = harness.free_port()
         with open(nginx_conf, "w") as f:
             f.write(NGINX_CONF.format(workers=1, run=work, port=port))
         lua = os.path.join(work, "report.lua")
@@ -188,15 +188,6 @@ def wait_port(port, timeout=10):
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"nothing listens on port {port}")
-
-
-def harness_free_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@
 #include "events/codec.hpp"
 #include "events/execution.hpp"
 #include "events/types.hpp"
+#include "util/json.hpp"
 
 namespace beampipe::domain::ledger {
 namespace json = boost::json;
@@ -51,12 +52,10 @@ void control_phase(row& r, std::string_view phase, std::string_view at) {
 
 json::object execute_request(const events::execute_request_fact& f,
                              const events::execution_fact& h) {
-  return {{"do_stage", f.do_stage},
-          {"do_submit", f.do_submit},
-          {"attempt", f.attempt},
-          {"job_id", h.job_id ? json::value(*h.job_id) : json::value(nullptr)},
-          {"requested_by", f.requested_by},
-          {"correlation_id", f.correlation_id ? json::value(*f.correlation_id) : nullptr}};
+  return {
+      {"do_stage", f.do_stage},         {"do_submit", f.do_submit},
+      {"attempt", f.attempt},           {"job_id", util::text_or_null(h.job_id)},
+      {"requested_by", f.requested_by}, {"correlation_id", util::text_or_null(f.correlation_id)}};
 }
 
 // A status change with its §2.2 bookkeeping: when the run started and ended, the terminal

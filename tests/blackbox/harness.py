@@ -50,6 +50,15 @@ def cluster_conninfo():
         return f.read().strip()
 
 
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
 def fresh_database():
     ci = cluster_conninfo()
     name = "bb_" + uuid.uuid4().hex

@@ -8,7 +8,6 @@ import email.header
 import email.policy
 import json
 import os
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -17,19 +16,11 @@ import threading
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from harness import Checks, Server, fresh_database, wait_for
+from harness import Checks, Server, free_port, fresh_database, wait_for
 
 V2 = "/api/v2"
 PASSWORD = "smtp-SECRET-pw7"
 PSQL = "/usr/lib/postgresql/15/bin/psql"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def openssl(*args, cwd):
