@@ -133,7 +133,10 @@ try:
     c.eq("same idempotency key, same job", (st, again["id"]), (202, job["id"]))
     jid = job["id"]
 
-    dead = wait_for("the dead letter", lambda: (lambda r: r if r["status"] == "dead_letter" else None)(
+    # The worker records the dead letter, then gives its lease back (the lease is live state, not
+    # an event): wait for both.
+    dead = wait_for("the dead letter", lambda: (lambda r: r if r["status"] == "dead_letter"
+                                                and r["lease_owner"] is None else None)(
         srv.request("GET", f"{V2}/jobs/{jid}")[1]))
     c.eq("dead-lettered after three attempts", (dead["attempt"], dead["dead_lettered_at"] is not None,
                                                  dead["lease_owner"]), (3, True, None))
