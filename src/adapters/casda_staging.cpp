@@ -274,14 +274,12 @@ std::string_view to_string(casda_error::kind k) noexcept {
   return "unknown";
 }
 
-std::optional<casda_credentials> casda_credentials_from_env() {
-  auto env = [](const char* name) -> std::string {
-    const char* v = std::getenv(name);
-    return v ? v : "";
-  };
+std::optional<casda_credentials> casda_credentials_from(const std::string& username,
+                                                        const std::string& password,
+                                                        const std::string& file) {
   casda_credentials c;
-  c.username = std::string(trim(env("CASDA_USERNAME")));
-  if (auto file = env("CASDA_PASSWORD_FILE"); !file.empty()) {
+  c.username = std::string(trim(username));
+  if (!file.empty()) {
     std::ifstream in(file, std::ios::binary);
     if (!in) throw casda_error(ckind::authentication, "cannot read CASDA_PASSWORD_FILE " + file);
     std::ostringstream ss;
@@ -292,7 +290,7 @@ std::optional<casda_credentials> casda_credentials_from_env() {
     else if (c.password.ends_with('\n'))
       c.password.pop_back();
   } else {
-    c.password = env("CASDA_PASSWORD");
+    c.password = password;
   }
   if (c.username.empty() || c.password.empty()) return std::nullopt;
   return c;

@@ -54,10 +54,13 @@ struct casda_credentials {
   std::string password;
 };
 
-// CASDA_USERNAME plus CASDA_PASSWORD_FILE (when non-empty; one trailing newline dropped) or
-// CASDA_PASSWORD. nullopt when the username or the password is missing or empty. Throws
-// casda_error{authentication} when CASDA_PASSWORD_FILE is set but cannot be read.
-std::optional<casda_credentials> casda_credentials_from_env();
+// The username plus the password file's content (when a file is named; one trailing newline
+// dropped) or the inline password (CASDA_USERNAME, CASDA_PASSWORD_FILE, CASDA_PASSWORD).
+// nullopt when the username or the password is empty. Throws casda_error{authentication} when
+// the file is named but cannot be read.
+std::optional<casda_credentials> casda_credentials_from(const std::string& username,
+                                                        const std::string& password,
+                                                        const std::string& password_file);
 
 struct casda_staging_config {
   std::string username;

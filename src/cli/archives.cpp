@@ -11,28 +11,20 @@
 
 namespace beampipe::cli {
 
-namespace {
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? std::string(v) : std::string();
-}
-}  // namespace
-
-std::string describe_archive_environment() {
-  auto casda = env("BEAMPIPE_CASDA_TAP_URL"), vizier = env("BEAMPIPE_VIZIER_TAP_URL");
+std::string describe_archive_environment(const app::settings& s) {
+  const auto &casda = s.casda_tap_url, &vizier = s.vizier_tap_url;
   if (casda.empty() && vizier.empty()) return "simulated";
   // Shown by /ready and the log: without query strings or credentials.
   return "tap casda=" + (casda.empty() ? std::string("-") : adapters::redact_url(casda)) +
          " vizier=" + (vizier.empty() ? std::string("-") : adapters::redact_url(vizier));
 }
 
-actors::archive_provider make_archive_provider() {
-  auto base = env("BEAMPIPE_SIMULATED_DATALINK_BASE");
-  auto sim = std::make_shared<archive::simulated_archive>(
-      base.empty() ? std::string(archive::simulated_archive::kDefaultDatalinkBase) : base);
-  return [sim](const domain::ProjectConfig& config) {
-    auto casda = config.adapters.casda_tap_url.value_or(env("BEAMPIPE_CASDA_TAP_URL"));
-    auto vizier = config.adapters.vizier_tap_url.value_or(env("BEAMPIPE_VIZIER_TAP_URL"));
+actors::archive_provider make_archive_provider(const app::settings& s) {
+  auto sim = std::make_shared<archive::simulated_archive>(s.simulated_datalink_base);
+  return [sim, casda_env = s.casda_tap_url, vizier_env = s.vizier_tap_url,
+          maxrec = s.tap_maxrec](const domain::ProjectConfig& config) {
+    auto casda = config.adapters.casda_tap_url.value_or(casda_env);
+    auto vizier = config.adapters.vizier_tap_url.value_or(vizier_env);
     actors::archive_binding b;
     if (casda.empty() && vizier.empty()) {
       b.query = [sim](const std::string& adapter, const std::string& adql) {
@@ -50,7 +42,7 @@ actors::archive_provider make_archive_provider() {
       std::shared_ptr<adapters::tap_client> client;
       std::string error;
     };
-    auto make = [&config](const std::string& url) -> endpoint {
+    auto make = [&config, maxrec](const std::string& url) -> endpoint {
       if (url.empty()) return {};
       adapters::tap_options o;
       o.base_url = url;
@@ -58,7 +50,7 @@ actors::archive_provider make_archive_provider() {
       o.http.max_attempts = static_cast<int>(config.adapters.tap.retries) + 1;
       // Operators may cap result sizes; a capped result is recorded as truncated.
       try {
-        if (auto m = env("BEAMPIPE_TAP_MAXREC"); !m.empty()) o.maxrec = std::stol(m);
+        if (maxrec) o.maxrec = *maxrec;
         return {std::make_shared<adapters::tap_client>(o), ""};
       } catch (const std::exception& e) {
         return {nullptr, e.what()};
@@ -96,12 +88,11 @@ actors::archive_provider make_archive_provider() {
   };
 }
 
-boost::json::object probe_tap_services() {
+boost::json::object probe_tap_services(const std::string& casda_url,
+                                       const std::string& vizier_url) {
   boost::json::object out;
-  for (const auto& [name, var] :
-       {std::pair<std::string, const char*>{"casda", "BEAMPIPE_CASDA_TAP_URL"},
-        {"vizier", "BEAMPIPE_VIZIER_TAP_URL"}}) {
-    auto url = env(var);
+  for (const auto& [name, url] :
+       {std::pair<std::string, std::string>{"casda", casda_url}, {"vizier", vizier_url}}) {
     if (url.empty()) {
       out[name] = "not_configured";
       continue;

@@ -12,49 +12,39 @@
 namespace beampipe::cli {
 namespace {
 
-std::string env(const char* name) {
+std::string system_env(const char* name) {
   const char* v = std::getenv(name);
   return v ? std::string(v) : std::string();
 }
 
-bool truthy(std::string v) {
-  for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return v == "1" || v == "true" || v == "yes";
-}
-
-std::chrono::milliseconds simulated_duration() {
-  auto v = env("BEAMPIPE_SIMULATED_RUN_MS");
-  return std::chrono::milliseconds(v.empty() ? 20000 : std::stol(v));
-}
-
 }  // namespace
 
-bool real_backends_enabled() { return truthy(env("BEAMPIPE_USE_REAL_BACKENDS")); }
+std::string describe_backends(const app::settings& s) {
+  return s.use_real_backends ? "real" : "simulated";
+}
 
-std::string describe_backends() { return real_backends_enabled() ? "real" : "simulated"; }
-
-adapters::backend_factory make_backend_factory() {
-  if (real_backends_enabled()) {
+adapters::backend_factory make_backend_factory(const app::settings& s) {
+  if (s.use_real_backends) {
     adapters::slurm_credentials creds;
-    creds.credentials_dir = env("BEAMPIPE_SSH_CREDENTIALS_DIR");
-    creds.private_key_file = env("SLURM_SSH_PRIVATE_KEY_FILE");
+    creds.credentials_dir = s.ssh_credentials_dir;
+    creds.private_key_file = s.slurm_ssh_private_key_file;
+    // HOME and USER are the system's, not beampipe settings: the documented fallbacks.
+    const auto home = system_env("HOME");
     if (creds.private_key_file.empty()) {
-      auto home = env("HOME");
       for (const char* k : {"/.ssh/id_ed25519", "/.ssh/id_rsa"})
         if (!home.empty() && std::filesystem::exists(home + k)) {
           creds.private_key_file = home + k;
           break;
         }
     }
-    creds.passphrase_file = env("SLURM_SSH_PRIVATE_KEY_PASSPHRASE_FILE");
-    creds.known_hosts_file = env("SLURM_SSH_KNOWN_HOSTS_SOURCE");
-    if (creds.known_hosts_file.empty() && !env("HOME").empty())
-      creds.known_hosts_file = env("HOME") + "/.ssh/known_hosts";
-    auto strict = env("BEAMPIPE_SLURM_SSH_STRICT_KNOWN_HOSTS");
-    creds.strict_host_key = strict.empty() || truthy(strict);
-    if (auto v = env("SLURM_REMOTE_USER"); !v.empty()) creds.env_remote_user = v;
-    if (auto v = env("USER"); !v.empty()) creds.env_user = v;
-    creds.askapsoft_sif = env("BEAMPIPE_ASKAPSOFT_SIF");
+    creds.passphrase_file = s.slurm_ssh_passphrase_file;
+    creds.known_hosts_file = s.slurm_ssh_known_hosts_source;
+    if (creds.known_hosts_file.empty() && !home.empty())
+      creds.known_hosts_file = home + "/.ssh/known_hosts";
+    creds.strict_host_key = s.slurm_ssh_strict_known_hosts;
+    if (!s.slurm_remote_user.empty()) creds.env_remote_user = s.slurm_remote_user;
+    if (auto v = system_env("USER"); !v.empty()) creds.env_user = v;
+    creds.askapsoft_sif = s.askapsoft_sif;
     auto rest = adapters::make_rest_backend();
     auto slurm = adapters::make_slurm_backend(std::move(creds));
     return [rest, slurm](
@@ -63,8 +53,8 @@ adapters::backend_factory make_backend_factory() {
       return rest;
     };
   }
-  auto dim = adapters::make_simulated_dim(simulated_duration());
-  auto slurm = adapters::make_simulated_slurm(simulated_duration());
+  auto dim = adapters::make_simulated_dim(s.simulated_run);
+  auto slurm = adapters::make_simulated_slurm(s.simulated_run);
   return [dim, slurm](
              const domain::DeploymentProfile& p) -> std::shared_ptr<adapters::execution_backend> {
     if (std::holds_alternative<domain::SlurmRemoteDeployment>(p.deployment)) return slurm;
@@ -72,34 +62,31 @@ adapters::backend_factory make_backend_factory() {
   };
 }
 
-actors::stager make_stager() {
+actors::stager make_stager(const app::settings& s) {
   // CASDA staging needs the real archive and credentials (§3.5 step 8, §7.6).
-  if (real_backends_enabled())
-    return [](const std::string& archive, const boost::json::array& records) {
+  if (s.use_real_backends) {
+    adapters::casda_staging_config base;
+    if (!s.casda_login_url.empty()) base.login_url = s.casda_login_url;
+    base.credential_hosts = s.casda_credential_hosts;
+    base.stage_by_sbid = s.casda_stage_by_sbid;
+    base.poll_interval = s.casda_poll_interval;
+    // The password file is read per staging, so a rotated secret needs no restart.
+    return [base, username = s.casda_username, password = s.casda_password,
+            password_file = s.casda_password_file](const std::string& archive,
+                                                   const boost::json::array& records) {
       actors::staging_outcome out;
       if (archive != "casda") {
         out.records = records;
         out.report = {{"mode", "pass_through"}, {"reason", "archive is not casda"}};
         return out;
       }
-      auto creds = adapters::casda_credentials_from_env();
+      auto creds = adapters::casda_credentials_from(username, password, password_file);
       if (!creds)
         throw std::runtime_error(
             "CASDA_USERNAME/CASDA_PASSWORD required for staging but not configured");
-      adapters::casda_staging_config cfg;
+      auto cfg = base;
       cfg.username = creds->username;
       cfg.password = creds->password;
-      if (auto v = env("CASDA_LOGIN_URL"); !v.empty()) cfg.login_url = v;
-      for (std::string item; const char ch : env("CASDA_CREDENTIAL_HOSTS") + ",")
-        if (ch == ',' || ch == ' ') {
-          if (!item.empty()) cfg.credential_hosts.push_back(item);
-          item.clear();
-        } else {
-          item.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(ch))));
-        }
-      if (auto v = env("CASDA_STAGE_BY_SBID"); !v.empty()) cfg.stage_by_sbid = truthy(v);
-      if (auto v = env("BEAMPIPE_CASDA_POLL_INTERVAL_MS"); !v.empty())
-        cfg.poll_interval = std::chrono::milliseconds(std::stol(v));
       adapters::casda_staging_client client(cfg);
       client.login();
       auto result = client.stage(records);
@@ -109,6 +96,7 @@ actors::stager make_stager() {
       out.report["mode"] = "casda";
       return out;
     };
+  }
   // Pass-through: the manifest uses the archive's own access URLs.
   return [](const std::string&, const boost::json::array& records) {
     actors::staging_outcome out;

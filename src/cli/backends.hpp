@@ -5,13 +5,13 @@
 // Staging through CASDA runs only with real backends and CASDA credentials.
 #include "actors/execution_worker.hpp"
 #include "adapters/execution_backend.hpp"
+#include "app/settings.hpp"
 
 namespace beampipe::cli {
 
-bool real_backends_enabled();
-adapters::backend_factory make_backend_factory();
-actors::stager make_stager();
+adapters::backend_factory make_backend_factory(const app::settings& s);
+actors::stager make_stager(const app::settings& s);
 // "simulated" or "real", for logs and /ready.
-std::string describe_backends();
+std::string describe_backends(const app::settings& s);
 
 }  // namespace beampipe::cli

@@ -116,7 +116,8 @@ void load_demo(api::app_context& ctx, const api::router& routes, const demo_opti
   api.call("requesting discovery", "POST", "/api/v2/sources/discover",
            R"({"project_module":"wallaby_hires"})");
   bool settled = discovery_settled(api, o);
-  if (!settled) spdlog::warn("--demo: discovery has not answered yet; it goes on in the background");
+  if (!settled)
+    spdlog::warn("--demo: discovery has not answered yet; it goes on in the background");
   spdlog::info("--demo: loaded project wallaby_hires, profile demo-dim and two sources");
   std::cout << "beampipe: demo loaded: project wallaby_hires (config version "
             << json::serialize(config.as_object().at("version")) << ", graph in "

@@ -16,8 +16,8 @@ namespace beampipe::cli {
 
 struct demo_options {
   std::string conninfo;
-  std::filesystem::path home;                    // BEAMPIPE_HOME: relative graph.path values
-  std::chrono::seconds discovery_wait{60};       // then the demo goes on without the answers
+  std::filesystem::path home;               // BEAMPIPE_HOME: relative graph.path values
+  std::chrono::seconds discovery_wait{60};  // then the demo goes on without the answers
   std::function<bool()> stopping = [] { return false; };  // shutdown requested
 };
 

@@ -72,19 +72,12 @@ class correlation_flag : public spdlog::custom_flag_formatter {
   bool json_;
 };
 
-bool env_true(const char* name) {
-  const char* v = std::getenv(name);
-  if (!v) return false;
-  std::string s(v);
-  return s == "1" || s == "true" || s == "yes" || s == "TRUE" || s == "True";
-}
-
 }  // namespace
 
-void setup_logging() {
+void setup_logging(const app::settings& s) {
   auto logger = spdlog::stderr_color_mt("beampipe");
   spdlog::set_default_logger(logger);
-  if (env_true("BEAMPIPE_LOG_JSON")) {
+  if (s.log_json) {
     auto f = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
     f->add_flag<json_message_flag>('*');
     f->add_flag<correlation_flag>('C', true).set_pattern(
@@ -95,10 +88,7 @@ void setup_logging() {
     f->add_flag<correlation_flag>('C', false).set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$%C %v");
     spdlog::set_formatter(std::move(f));
   }
-  if (const char* lvl = std::getenv("BEAMPIPE_LOG_LEVEL"))
-    spdlog::set_level(spdlog::level::from_str(lvl));
-  else
-    spdlog::set_level(spdlog::level::info);
+  spdlog::set_level(spdlog::level::from_str(s.log_level));
 }
 
 }  // namespace beampipe::cli

@@ -21,6 +21,7 @@
 #include "api/app.hpp"
 #include "api/auth_guard.hpp"
 #include "api/server.hpp"
+#include "app/settings.hpp"
 #include "cli/archives.hpp"
 #include "cli/backends.hpp"
 #include "cli/demo.hpp"
@@ -73,57 +74,19 @@ Commands:
                            [--superuser]); also admin set-password, admin disable-user
   security check           report security settings; exit 1 if production would refuse one
   openapi export [-o FILE] print the OpenAPI 3 document of /api/v2 (no database needed)
+  settings [--markdown]    the effective settings and where each came from (a secret shows
+                           only as set); --markdown: the README's Environment table
 
 Options: --help on any command, --version.
 
-Environment (defaults):
-  DATABASE_URL             libpq URL or conninfo (unset: embedded PostgreSQL for `start`)
-  BEAMPIPE_BIND_ADDR       127.0.0.1:8080
-  BEAMPIPE_DATA_DIR        $XDG_DATA_HOME/beampipe or ~/.local/share/beampipe
-  BEAMPIPE_NODE_ID         <hostname>-<pid>
-  BEAMPIPE_LOG_JSON        false (true: JSON lines on stderr)
-  BEAMPIPE_LOG_LEVEL       info
-  BEAMPIPE_API_THREADS     8 (handler threads)
-  BEAMPIPE_IDLE_ACTOR_SECONDS 300 (aggregate passivation)
-  BEAMPIPE_DISCOVERY_SOURCE_CONCURRENCY 4 (sources discovered at once)
-  BEAMPIPE_CASDA_TAP_URL, BEAMPIPE_VIZIER_TAP_URL (unset: the simulated archive)
-  BEAMPIPE_MAX_HEADER_BYTES 8192, BEAMPIPE_MAX_BODY_BYTES 1048576, BEAMPIPE_READ_TIMEOUT_SECONDS 30
-  BEAMPIPE_MAX_CONNECTIONS 512 (open API connections at most)
-  BEAMPIPE_GRAPH_URL_ALLOW (hosts graph.url may fetch from; unset: any, production: no internal)
-  BEAMPIPE_USE_REAL_BACKENDS false (true: real TM/DIM and Slurm over SSH; else simulated)
-  BEAMPIPE_SIMULATED_RUN_MS 20000, BEAMPIPE_WORKER_CONCURRENCY 4, BEAMPIPE_EXECUTION_SCAN_MS 500
-  BEAMPIPE_DIM_POLL_INTERVAL_MS 3000, BEAMPIPE_SLURM_POLL_INTERVAL_MS 30000,
-  BEAMPIPE_RECONCILE_INTERVAL_MS 30000, BEAMPIPE_WORKER_SUBMISSION_TIMEOUT_SECONDS 1800
-  BEAMPIPE_WORKER_LOCK_SECONDS 120, BEAMPIPE_WORKER_MAX_ATTEMPTS 3, BEAMPIPE_WORKER_RETRY_BASE_MS 15000
-  BEAMPIPE_DIM_POLL_BUDGET_SECONDS 720, BEAMPIPE_SLURM_POLL_BUDGET_SECONDS 14400 (then: operator review)
-  BEAMPIPE_DIM_LOOKUP_BUDGET_SECONDS 3600, BEAMPIPE_SLURM_LOOKUP_BUDGET_SECONDS 3600 (after the
-  submission deadline; then abandonable), BEAMPIPE_CANCEL_ATTEMPTS 8, BEAMPIPE_REDEPLOY_GRACE_SECONDS 45
-  BEAMPIPE_HOME            the data folder (relative graph.path values resolve here)
-  BEAMPIPE_SCHEDULER_ENABLED true, BEAMPIPE_SCHEDULER_INTERVAL_SECONDS 60, BEAMPIPE_SCHEDULER_LEASE_MS 30000
-  SLURM_SSH_PRIVATE_KEY_FILE, SLURM_SSH_PRIVATE_KEY_PASSPHRASE_FILE, SLURM_SSH_KNOWN_HOSTS_SOURCE,
-  BEAMPIPE_SLURM_SSH_STRICT_KNOWN_HOSTS true, BEAMPIPE_SSH_CREDENTIALS_DIR (per-slot key folders)
-  CASDA_USERNAME, CASDA_PASSWORD or CASDA_PASSWORD_FILE, CASDA_LOGIN_URL, CASDA_STAGE_BY_SBID true,
-  CASDA_CREDENTIAL_HOSTS (other hosts the credentials may go to, https only)
-  BEAMPIPE_ENV development (production: refuse insecure settings, see `security check`)
-  BEAMPIPE_METRICS_SERVER_ENABLED true, BEAMPIPE_METRICS_BIND_ADDR 127.0.0.1:9090 (GET /metrics)
-  BEAMPIPE_DEPENDENCY_PROBE_SECONDS 60 (0: off): PostgreSQL, TAP, and with real backends TM/DIM/Slurm
-  BEAMPIPE_WORKER_HEARTBEAT_INTERVAL_SECONDS 10 (a node is alive within three intervals)
-  BEAMPIPE_JWT_SECRET or BEAMPIPE_JWT_SECRET_FILE (unset: a random secret kept in the database)
-  BEAMPIPE_ACCESS_TOKEN_EXPIRE_MINUTES 30, BEAMPIPE_REFRESH_TOKEN_EXPIRE_DAYS 7
-  BEAMPIPE_ADMIN_USERNAME, BEAMPIPE_ADMIN_PASSWORD(_FILE), BEAMPIPE_ADMIN_EMAIL (first superuser)
-  BEAMPIPE_RATE_LIMIT_REQUESTS 10 (0: off), BEAMPIPE_RATE_LIMIT_PERIOD_SECONDS 3600,
-  BEAMPIPE_TRUSTED_PROXY_CIDRS, BEAMPIPE_REQUIRE_RATE_LIMITER false
-  BEAMPIPE_ALERT_SCAN_MS 1000, BEAMPIPE_ALERT_EVALUATOR_INTERVAL_SECONDS 60 (periodic rules)
-  BEAMPIPE_ALERT_DELIVERY_MAX_ATTEMPTS 8, BEAMPIPE_ALERT_DELIVERY_BACKOFF_SECONDS 30 (doubling),
-  BEAMPIPE_ALERT_DELIVERY_BACKOFF_MAX_SECONDS 3600, BEAMPIPE_ALERT_WEBHOOK_TIMEOUT_MS 10000
-  BEAMPIPE_ALERT_CA_FILE (extra CA certificates for HTTPS webhooks and SMTP over TLS)
-  BEAMPIPE_ALERT_TRIGGER_LOOKBACK_HOURS 24 (failed runs older than this are not alerted)
+Environment (default, then meaning; `beampipe settings` shows the effective values):
 )";
 
 struct args {
   std::vector<std::string> positional;
   std::map<std::string, std::string> options;  // --key value / --key=value
   std::set<std::string> flags;                 // --flag
+  app::settings settings;  // the environment, parsed once, with the options below applied
   bool has(const std::string& f) const { return flags.count(f) || options.count(f); }
   std::optional<std::string> opt(const std::string& k) const {
     auto it = options.find(k);
@@ -167,43 +130,18 @@ args parse_args(int argc, char** argv, int from) {
   return a;
 }
 
-std::string env_or(const char* name, std::string fallback) {
-  const char* v = std::getenv(name);
-  return v && *v ? std::string(v) : fallback;
-}
-
-long env_long(const char* name, long fallback) {
-  const char* v = std::getenv(name);
-  if (!v || !*v) return fallback;
-  try {
-    return std::stol(v);
-  } catch (...) {
-    throw std::invalid_argument(std::string(name) + " must be an integer, got '" + v + "'");
-  }
-}
-
-std::string default_data_dir() {
-  if (const char* x = std::getenv("BEAMPIPE_DATA_DIR"); x && *x) return x;
-  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return std::string(x) + "/beampipe";
-  if (const char* h = std::getenv("HOME"); h && *h)
-    return std::string(h) + "/.local/share/beampipe";
-  return "/var/lib/beampipe/data";
-}
-
-std::string node_id() {
-  if (const char* v = std::getenv("BEAMPIPE_NODE_ID"); v && *v) return v;
-  char host[256] = {0};
-  gethostname(host, sizeof host - 1);
-  return std::string(host) + "-" + std::to_string(getpid());
-}
-
-std::string database_url(const args& a) {
-  if (auto v = a.opt("database-url")) return *v;
-  return env_or("DATABASE_URL", "");
+// Command-line options that stand for a setting: applied over the environment.
+std::map<std::string, std::string> setting_overrides(const args& a) {
+  std::map<std::string, std::string> o;
+  for (const auto& [option, name] :
+       {std::pair{"data-dir", "BEAMPIPE_DATA_DIR"}, std::pair{"bind", "BEAMPIPE_BIND_ADDR"},
+        std::pair{"database-url", "DATABASE_URL"}})
+    if (auto v = a.opt(option)) o[name] = *v;
+  return o;
 }
 
 std::string require_database_url(const args& a) {
-  auto url = database_url(a);
+  const auto& url = a.settings.database_url;
   if (url.empty()) throw std::invalid_argument("DATABASE_URL is not set (or pass --database-url)");
   return url;
 }
@@ -221,25 +159,10 @@ struct process_role {
   bool workers = true;
 };
 
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> out;
-  std::string item;
-  for (char ch : text + ",") {
-    if (ch == ',' || ch == ' ') {
-      if (!item.empty()) out.push_back(item);
-      item.clear();
-    } else {
-      item.push_back(ch);
-    }
-  }
-  return out;
-}
-
 // Production refuses to start on a failing security finding (break-glass flags aside).
-void enforce_security_gates() {
-  auto env = cli::process_env();
+void enforce_security_gates(const app::settings& s) {
   std::string failures;
-  for (const auto& f : cli::security_findings(env)) {
+  for (const auto& f : cli::security_findings(s)) {
     if (f.status == "warn") spdlog::warn("security: {}: {}", f.check, f.message);
     if (f.status == "fail") failures.append("\n  ").append(f.check).append(": ").append(f.message);
   }
@@ -250,25 +173,20 @@ void enforce_security_gates() {
         failures);
 }
 
-// BEAMPIPE_HOME: relative graph.path values resolve here; the data folder unless set, so a
-// service does not depend on the folder it was started from.
-std::string beampipe_home(const args& a) {
-  return env_or("BEAMPIPE_HOME", a.opt("data-dir").value_or(default_data_dir()));
-}
-
 int run_server(const std::string& conninfo, const args& a, process_role role = {}) {
-  enforce_security_gates();
+  const app::settings& s = a.settings;
+  enforce_security_gates(s);
   const bool demo = a.has("demo");
-  const std::filesystem::path data_dir = a.opt("data-dir").value_or(default_data_dir());
+  const std::filesystem::path data_dir = s.data_dir;
   {
     auto c = store::connect(conninfo, "beampipe-migrate");
     for (const auto& m : store::migrate(*c)) spdlog::info("applied migration {}", m);
   }
   actors::runtime_options ro;
   ro.conninfo = conninfo;
-  ro.node_id = node_id();
-  ro.idle_after = std::chrono::seconds(env_long("BEAMPIPE_IDLE_ACTOR_SECONDS", 300));
-  ro.append_writers = static_cast<size_t>(std::max(1L, env_long("BEAMPIPE_APPEND_WRITERS", 1)));
+  ro.node_id = s.node_id;
+  ro.idle_after = s.idle_actor;
+  ro.append_writers = static_cast<size_t>(s.append_writers);
   actors::runtime rt(ro);
   projections::projection_watch watch;
   // One runner per group of read models: a slow or failing one delays no other.
@@ -276,8 +194,8 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
   for (auto& eng : projections::standard_engines_by_group())
     runners.push_back(std::make_unique<projections::runner>(conninfo, eng, watch));
   for (auto& r : runners) r->start();
-  store::connection_pool read_pool(
-      conninfo, static_cast<size_t>(env_long("BEAMPIPE_API_THREADS", 8)) + 2, "beampipe-api");
+  store::connection_pool read_pool(conninfo, static_cast<size_t>(s.api_threads) + 2,
+                                   "beampipe-api");
   api::metrics stats;
   actors::admission_gate admission(conninfo);
   api::app_context ctx{rt,
@@ -287,10 +205,10 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
                        BEAMPIPE_VERSION,
                        std::chrono::milliseconds(5000),
                        std::chrono::milliseconds(30000),
-                       env_long("BEAMPIPE_READY_MAX_LAG", 10000),
+                       s.ready_max_lag,
                        nullptr};
   ctx.admission = &admission;
-  ctx.jwt_secret = cli::configured_jwt_secret(cli::process_env());
+  ctx.jwt_secret = cli::configured_jwt_secret(s);
   if (ctx.jwt_secret.empty()) {
     // Never a constant: a random key made once per database, shared by its nodes.
     auto c = store::connect(conninfo, "beampipe-secret");
@@ -302,21 +220,16 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
                            : "tokens are signed with the secret kept in the database "
                              "(BEAMPIPE_JWT_SECRET is not set)");
   }
-  ctx.access_token_ttl =
-      std::chrono::minutes(std::max(1L, env_long("BEAMPIPE_ACCESS_TOKEN_EXPIRE_MINUTES", 30)));
-  ctx.refresh_token_ttl =
-      std::chrono::hours(24 * std::max(1L, env_long("BEAMPIPE_REFRESH_TOKEN_EXPIRE_DAYS", 7)));
+  ctx.access_token_ttl = s.access_token_ttl;
+  ctx.refresh_token_ttl = s.refresh_token_ttl;
   api::rate_limit_options limits;
-  limits.requests = env_long("BEAMPIPE_RATE_LIMIT_REQUESTS", 10);
-  limits.period =
-      std::chrono::seconds(std::max(1L, env_long("BEAMPIPE_RATE_LIMIT_PERIOD_SECONDS", 3600)));
-  limits.trusted_proxies = split_list(env_or("BEAMPIPE_TRUSTED_PROXY_CIDRS", ""));
+  limits.requests = s.rate_limit_requests;
+  limits.period = s.rate_limit_period;
+  limits.trusted_proxies = s.trusted_proxy_cidrs;
   api::check_cidrs(limits.trusted_proxies);
-  limits.fail_closed = cli::production_mode(cli::process_env()) ||
-                       env_or("BEAMPIPE_REQUIRE_RATE_LIMITER", "false") == "true";
+  limits.fail_closed = s.production() || s.require_rate_limiter;
   ctx.auth = api::make_auth_guard(ctx, limits);
-  ctx.heartbeat_every = std::chrono::seconds(
-      std::max(1L, env_long("BEAMPIPE_WORKER_HEARTBEAT_INTERVAL_SECONDS", 10)));
+  ctx.heartbeat_every = s.heartbeat_every;
   char hostname[256] = {0};
   gethostname(hostname, sizeof hostname - 1);
   services::node_heartbeat heartbeat(
@@ -327,14 +240,14 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
       ctx.heartbeat_every);
   heartbeat.start();
   services::dependency_prober_options po;
-  po.every = std::chrono::seconds(env_long("BEAMPIPE_DEPENDENCY_PROBE_SECONDS", 60));
-  for (const auto& [name, var] : {std::pair{"tap_casda", "BEAMPIPE_CASDA_TAP_URL"},
-                                  std::pair{"tap_vizier", "BEAMPIPE_VIZIER_TAP_URL"}})
-    if (auto url = env_or(var, ""); !url.empty()) po.tap_urls.emplace_back(name, url);
-  po.real_backends = cli::describe_backends() != "simulated";
+  po.every = s.dependency_probe_every;
+  for (const auto& [name, url] :
+       {std::pair{"tap_casda", &s.casda_tap_url}, std::pair{"tap_vizier", &s.vizier_tap_url}})
+    if (!url->empty()) po.tap_urls.emplace_back(name, *url);
+  po.real_backends = s.use_real_backends;
   // One set of backends for the executions and the prober: a probe uses the same pooled SSH
   // sessions and credentials as the runs.
-  auto backends = cli::make_backend_factory();
+  auto backends = cli::make_backend_factory(s);
   if (po.real_backends) po.backends = backends;
   services::dependency_prober prober(conninfo, po);
   prober.start();
@@ -342,70 +255,57 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
   if (role.api) {
     // The first superuser can sign in as soon as the API answers.
     if (auto pos = cli::bootstrap_first_superuser(
-            rt, conninfo, demo ? data_dir / "demo-admin.password" : std::filesystem::path())) {
+            rt, conninfo, s, demo ? data_dir / "demo-admin.password" : std::filesystem::path())) {
       std::optional<events::read_position> at;
       store::with_connection(read_pool,
                              [&](pqxx::connection& c) { at = store::read_position_of(c, pos); });
       if (at) watch.wait_until(*at, std::chrono::steady_clock::now() + std::chrono::seconds(30));
     }
   }
-  ctx.archive = cli::describe_archive_environment();
-  ctx.backends = cli::describe_backends();
-  ctx.probe_tap = cli::probe_tap_services;
+  ctx.archive = cli::describe_archive_environment(s);
+  ctx.backends = cli::describe_backends(s);
+  ctx.probe_tap = [casda = s.casda_tap_url, vizier = s.vizier_tap_url] {
+    return cli::probe_tap_services(casda, vizier);
+  };
   api::register_collectors(ctx);
   actors::discovery_worker_options dwo;
-  dwo.concurrency = static_cast<size_t>(env_long("BEAMPIPE_DISCOVERY_SOURCE_CONCURRENCY", 4));
-  if (dwo.concurrency < 1)
-    throw std::invalid_argument("BEAMPIPE_DISCOVERY_SOURCE_CONCURRENCY must be at least 1");
+  dwo.concurrency = static_cast<size_t>(s.discovery_source_concurrency);
   // Durable work (§2.4 [HEAD]): lease length, attempts per round and the backoff base.
-  dwo.lock = std::chrono::seconds(std::max(1L, env_long("BEAMPIPE_WORKER_LOCK_SECONDS", 120)));
-  dwo.max_attempts = static_cast<int>(std::max(1L, env_long("BEAMPIPE_WORKER_MAX_ATTEMPTS", 3)));
-  dwo.retry_base_ms = std::max(0L, env_long("BEAMPIPE_WORKER_RETRY_BASE_MS", 15000));
-  actors::discovery_worker discovery(rt, conninfo, cli::make_archive_provider(), dwo);
+  dwo.lock = s.worker_lock;
+  dwo.max_attempts = static_cast<int>(s.worker_max_attempts);
+  dwo.retry_base_ms = s.worker_retry_base.count();
+  actors::discovery_worker discovery(rt, conninfo, cli::make_archive_provider(s), dwo);
   if (role.workers) discovery.start();
   actors::execution_worker_options ewo;
-  ewo.concurrency = static_cast<size_t>(std::max(1L, env_long("BEAMPIPE_WORKER_CONCURRENCY", 4)));
+  ewo.concurrency = static_cast<size_t>(s.worker_concurrency);
   ewo.lock = dwo.lock;
   ewo.max_attempts = dwo.max_attempts;
-  ewo.scan_every = std::chrono::milliseconds(env_long("BEAMPIPE_EXECUTION_SCAN_MS", 500));
-  ewo.dim_poll_every = std::chrono::milliseconds(env_long("BEAMPIPE_DIM_POLL_INTERVAL_MS", 3000));
-  ewo.slurm_poll_every =
-      std::chrono::milliseconds(env_long("BEAMPIPE_SLURM_POLL_INTERVAL_MS", 30000));
-  ewo.lookup_every = std::chrono::milliseconds(env_long("BEAMPIPE_RECONCILE_INTERVAL_MS", 30000));
-  ewo.dim_poll_budget = std::chrono::seconds(env_long("BEAMPIPE_DIM_POLL_BUDGET_SECONDS", 720));
-  ewo.slurm_poll_budget =
-      std::chrono::seconds(env_long("BEAMPIPE_SLURM_POLL_BUDGET_SECONDS", 4 * 3600));
-  ewo.submission_timeout =
-      std::chrono::seconds(env_long("BEAMPIPE_WORKER_SUBMISSION_TIMEOUT_SECONDS", 1800));
-  ewo.dim_lookup_budget =
-      std::chrono::seconds(env_long("BEAMPIPE_DIM_LOOKUP_BUDGET_SECONDS", 3600));
-  ewo.slurm_lookup_budget =
-      std::chrono::seconds(env_long("BEAMPIPE_SLURM_LOOKUP_BUDGET_SECONDS", 3600));
-  ewo.cancel_attempts = static_cast<int>(std::max(1L, env_long("BEAMPIPE_CANCEL_ATTEMPTS", 8)));
-  ewo.redeploy_grace =
-      std::chrono::seconds(std::max(1L, env_long("BEAMPIPE_REDEPLOY_GRACE_SECONDS", 45)));
-  ewo.graphs.home = beampipe_home(a);
-  ewo.graphs.url_allow = split_list(env_or("BEAMPIPE_GRAPH_URL_ALLOW", ""));
-  ewo.graphs.refuse_internal = cli::production_mode(cli::process_env());
-  ewo.fault = env_or("BEAMPIPE_FAULT_INJECT", "");
-  actors::execution_worker executions(rt, conninfo, backends, cli::make_stager(), ewo);
+  ewo.scan_every = s.execution_scan;
+  ewo.dim_poll_every = s.dim_poll_interval;
+  ewo.slurm_poll_every = s.slurm_poll_interval;
+  ewo.lookup_every = s.reconcile_interval;
+  ewo.dim_poll_budget = s.dim_poll_budget;
+  ewo.slurm_poll_budget = s.slurm_poll_budget;
+  ewo.submission_timeout = s.submission_timeout;
+  ewo.dim_lookup_budget = s.dim_lookup_budget;
+  ewo.slurm_lookup_budget = s.slurm_lookup_budget;
+  ewo.cancel_attempts = static_cast<int>(s.cancel_attempts);
+  ewo.redeploy_grace = s.redeploy_grace;
+  ewo.graphs.home = s.home;
+  ewo.graphs.url_allow = s.graph_url_allow;
+  ewo.graphs.refuse_internal = s.production();
+  ewo.fault = s.fault_inject;
+  actors::execution_worker executions(rt, conninfo, backends, cli::make_stager(s), ewo);
   if (role.workers) executions.start();
   actors::alert_worker_options awo;
-  awo.scan_every =
-      std::chrono::milliseconds(std::max(50L, env_long("BEAMPIPE_ALERT_SCAN_MS", 1000)));
-  awo.evaluate_every =
-      std::chrono::seconds(std::max(1L, env_long("BEAMPIPE_ALERT_EVALUATOR_INTERVAL_SECONDS", 60)));
-  awo.backoff =
-      std::chrono::seconds(std::max(1L, env_long("BEAMPIPE_ALERT_DELIVERY_BACKOFF_SECONDS", 30)));
-  awo.backoff_cap = std::chrono::seconds(
-      std::max(1L, env_long("BEAMPIPE_ALERT_DELIVERY_BACKOFF_MAX_SECONDS", 3600)));
-  awo.trigger_lookback =
-      std::chrono::hours(std::max(1L, env_long("BEAMPIPE_ALERT_TRIGGER_LOOKBACK_HOURS", 24)));
-  awo.max_attempts =
-      static_cast<int>(std::max(1L, env_long("BEAMPIPE_ALERT_DELIVERY_MAX_ATTEMPTS", 8)));
-  awo.notify.timeout = std::chrono::milliseconds(
-      std::max(100L, env_long("BEAMPIPE_ALERT_WEBHOOK_TIMEOUT_MS", 10000)));
-  awo.notify.ca_file = env_or("BEAMPIPE_ALERT_CA_FILE", "");
+  awo.scan_every = s.alert_scan;
+  awo.evaluate_every = s.alert_evaluate_every;
+  awo.backoff = s.alert_backoff;
+  awo.backoff_cap = s.alert_backoff_cap;
+  awo.trigger_lookback = s.alert_trigger_lookback;
+  awo.max_attempts = static_cast<int>(s.alert_delivery_max_attempts);
+  awo.notify.timeout = s.alert_webhook_timeout;
+  awo.notify.ca_file = s.alert_ca_file;
   ctx.notify = awo.notify;
   awo.dependencies = [&prober] {
     std::map<std::string, bool> up;
@@ -419,19 +319,11 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
   awo.on_delivery = [&stats](const std::string& outcome) { stats.count_alert_delivery(outcome); };
   actors::alert_worker alerts(rt, conninfo, awo);
   if (role.workers) alerts.start();
-  auto knobs =
-      domain::shaping_knobs_from_env([](std::string_view name) -> std::optional<std::string> {
-        const char* v = std::getenv(std::string(name).c_str());
-        return v ? std::optional<std::string>(v) : std::nullopt;
-      });
-  for (const auto& d : knobs.diagnostics) spdlog::warn("{}: {}", d.path, d.message);
   actors::scheduler_options sco;
-  sco.interval =
-      std::chrono::seconds(std::max(1L, env_long("BEAMPIPE_SCHEDULER_INTERVAL_SECONDS", 60)));
-  sco.lease_ttl =
-      std::chrono::milliseconds(std::max(300L, env_long("BEAMPIPE_SCHEDULER_LEASE_MS", 30000)));
+  sco.interval = s.scheduler_interval;
+  sco.lease_ttl = s.scheduler_lease;
   auto admission_tick = actors::make_admission_tick(
-      rt, conninfo, knobs.knobs,
+      rt, conninfo, s.shaping,
       [&](int64_t position) {
         std::optional<events::read_position> target;
         store::with_connection(
@@ -449,8 +341,8 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
         n.discovery_batches);
     return summary;
   });
-  if (role.workers && env_or("BEAMPIPE_SCHEDULER_ENABLED", "true") != "false") sched.start();
-  if (cli::describe_backends() == "simulated")
+  if (role.workers && s.scheduler_enabled) sched.start();
+  if (!s.use_real_backends)
     spdlog::warn(
         "executions use the SIMULATED DALiuGE/Slurm backends (BEAMPIPE_USE_REAL_BACKENDS is not "
         "true)");
@@ -462,9 +354,9 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
   // The scrape endpoint of every process, API or worker, on its own listener: Prometheus
   // reaches it without a token and without going through the API's address.
   std::unique_ptr<api::server> metrics_srv;
-  if (env_or("BEAMPIPE_METRICS_SERVER_ENABLED", "true") != "false") {
+  if (s.metrics_server_enabled) {
     api::server_options mo;
-    mo.bind_addr = env_or("BEAMPIPE_METRICS_BIND_ADDR", "127.0.0.1:9090");
+    mo.bind_addr = s.metrics_bind_addr;
     mo.handler_threads = 1;
     mo.body_limit = 1024;
     mo.max_connections = 32;
@@ -496,19 +388,18 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
     if (!role.workers) throw std::invalid_argument("--demo needs the workers (discovery)");
     cli::demo_options d;
     d.conninfo = conninfo;
-    d.home = beampipe_home(a);
+    d.home = s.home;
     d.stopping = [] { return g_stop != 0; };
     cli::load_demo(ctx, routes, d);
   }
   if (role.api) {
     api::server_options so;
-    so.bind_addr = a.opt("bind").value_or(env_or("BEAMPIPE_BIND_ADDR", "127.0.0.1:8080"));
-    so.handler_threads = static_cast<size_t>(env_long("BEAMPIPE_API_THREADS", 8));
-    so.header_limit = static_cast<size_t>(env_long("BEAMPIPE_MAX_HEADER_BYTES", 8 * 1024));
-    so.body_limit = static_cast<size_t>(env_long("BEAMPIPE_MAX_BODY_BYTES", 1024 * 1024));
-    so.read_timeout_seconds = static_cast<int>(env_long("BEAMPIPE_READ_TIMEOUT_SECONDS", 30));
-    so.max_connections =
-        static_cast<size_t>(std::max(1L, env_long("BEAMPIPE_MAX_CONNECTIONS", 512)));
+    so.bind_addr = s.bind_addr;
+    so.handler_threads = static_cast<size_t>(s.api_threads);
+    so.header_limit = static_cast<size_t>(s.max_header_bytes);
+    so.body_limit = static_cast<size_t>(s.max_body_bytes);
+    so.read_timeout_seconds = static_cast<int>(s.read_timeout.count());
+    so.max_connections = static_cast<size_t>(s.max_connections);
     so.control_paths = {"/api/v2/health", "/api/v2/ready", "/api/v2/metrics"};
     srv = std::make_unique<api::server>(so, api::make_dispatch(ctx, routes));
     srv->start();
@@ -538,10 +429,10 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
 // `beampipe start` is running, started and stopped around fn otherwise).
 template <class F>
 int with_database(const args& a, F&& fn) {
-  auto url = database_url(a);
+  const auto& url = a.settings.database_url;
   if (!url.empty()) return fn(url);
   store::embedded_pg_options eo;
-  eo.data_dir = std::filesystem::path(a.opt("data-dir").value_or(default_data_dir())) / "pg";
+  eo.data_dir = std::filesystem::path(a.settings.data_dir) / "pg";
   store::embedded_pg pg(eo);
   pg.start();
   spdlog::info("embedded PostgreSQL in {}", eo.data_dir.string());
@@ -557,7 +448,7 @@ int cmd_start(const args& a) {
                  "Runs API, actors and projections in one process. Without DATABASE_URL it "
                  "initialises and\n"
                  "runs a private PostgreSQL cluster under DIR/pg (default "
-              << default_data_dir()
+              << a.settings.data_dir
               << ") and stops it on exit.\n"
                  "--demo: on a database without a project, load the WALLABY demo (project, "
                  "default profile for\n"
@@ -796,7 +687,7 @@ int cmd_admin(const args& a) {
     }
     actors::runtime_options ro;
     ro.conninfo = conninfo;
-    ro.node_id = node_id();
+    ro.node_id = a.settings.node_id;
     actors::runtime rt(ro);
     try {
       if (action == "create-user") {
@@ -826,8 +717,7 @@ int cmd_security(const args& a) {
                  "(only\nproduction, BEAMPIPE_ENV=production, fails checks; development warns).\n";
     return a.has("help") ? 0 : 2;
   }
-  auto env = cli::process_env();
-  auto findings = cli::security_findings(env);
+  auto findings = cli::security_findings(a.settings);
   bool failed = false;
   boost::json::array out;
   for (const auto& f : findings) {
@@ -836,12 +726,37 @@ int cmd_security(const args& a) {
     if (!a.has("json")) std::cout << f.status << "\t" << f.check << "\t" << f.message << "\n";
   }
   if (a.has("json"))
-    std::cout << boost::json::serialize(boost::json::object{
-                     {"environment", cli::production_mode(env) ? "production" : "development"},
-                     {"ok", !failed},
-                     {"findings", std::move(out)}})
+    std::cout << boost::json::serialize(boost::json::object{{"environment", a.settings.environment},
+                                                            {"ok", !failed},
+                                                            {"findings", std::move(out)}})
               << "\n";
   return failed ? 1 : 0;
+}
+
+int cmd_settings(const args& a) {
+  if (a.has("help")) {
+    std::cout << "Usage: beampipe settings [--markdown | --json]\n"
+                 "The effective value of every setting and where it came from (default, "
+                 "environment or\noption); secrets show only as (set). --markdown prints the "
+                 "README's Environment table.\n";
+    return 0;
+  }
+  if (a.has("markdown")) {
+    std::cout << app::markdown_table();
+    return 0;
+  }
+  auto rows = app::effective(a.settings, app::process_env(), setting_overrides(a));
+  if (a.has("json")) {
+    boost::json::array out;
+    for (const auto& r : rows)
+      out.push_back({{"name", r.name}, {"value", r.value}, {"origin", r.origin}});
+    std::cout << boost::json::serialize(out) << "\n";
+    return 0;
+  }
+  for (const auto& r : rows)
+    std::cout << r.name << "=" << r.value << (r.origin == "default" ? "" : "  # " + r.origin)
+              << "\n";
+  return 0;
 }
 
 // The whole store in read order, one event per line in the feed's shape, written to FILE
@@ -989,10 +904,9 @@ int cmd_events(const args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  beampipe::cli::setup_logging();
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
       std::string(argv[1]) == "help") {
-    std::cout << kUsage;
+    std::cout << kUsage << beampipe::app::help_text();
     return argc < 2 ? 2 : 0;
   }
   std::string cmd = argv[1];
@@ -1006,6 +920,15 @@ int main(int argc, char** argv) {
       std::cout << "beampipe " << BEAMPIPE_VERSION << "\n";
       return 0;
     }
+    // The environment is read here, once; a bad value stops every command (settings_error
+    // names each bad variable).
+    auto loaded = app::load_settings(app::process_env(), setting_overrides(a));
+    a.settings = std::move(loaded.values);
+    beampipe::cli::setup_logging(a.settings);
+    for (const auto& w : loaded.warnings) spdlog::warn("{}", w);
+    for (const auto& name : app::unknown_variables(environ))
+      spdlog::warn("{} is not a beampipe setting (see `beampipe settings`); it is ignored", name);
+    if (cmd == "settings") return cmd_settings(a);
     if (cmd == "start") return cmd_start(a);
     if (cmd == "serve") return cmd_serve(a);
     if (cmd == "worker") return cmd_worker(a);

@@ -7,30 +7,9 @@
 
 namespace beampipe::cli {
 
-namespace {
-
-bool truthy(const std::optional<std::string>& v) {
-  return v && (*v == "1" || *v == "true" || *v == "yes" || *v == "on");
-}
-
-std::string value(const env_lookup& env, const std::string& name) {
-  auto v = env(name);
-  return v ? *v : "";
-}
-
-}  // namespace
-
-env_lookup process_env() {
-  return [](const std::string& name) -> std::optional<std::string> {
-    const char* v = std::getenv(name.c_str());
-    if (!v) return std::nullopt;
-    return std::string(v);
-  };
-}
-
-std::string configured_jwt_secret(const env_lookup& env) {
-  if (auto v = value(env, "BEAMPIPE_JWT_SECRET"); !v.empty()) return v;
-  auto file = value(env, "BEAMPIPE_JWT_SECRET_FILE");
+std::string configured_jwt_secret(const app::settings& s) {
+  if (!s.jwt_secret.empty()) return s.jwt_secret;
+  const auto& file = s.jwt_secret_file;
   if (file.empty()) return "";
   std::ifstream in(file);
   std::string line;
@@ -41,16 +20,22 @@ std::string configured_jwt_secret(const env_lookup& env) {
   return line;
 }
 
-bool production_mode(const env_lookup& env) { return value(env, "BEAMPIPE_ENV") == "production"; }
-
-std::vector<security_finding> security_findings(const env_lookup& env) {
+std::vector<security_finding> security_findings(const app::settings& s) {
   std::vector<security_finding> out;
-  bool prod = production_mode(env);
+  bool prod = s.production();
   // A finding production refuses: fail there, warn elsewhere; a break-glass flag turns it
   // into a warning that still shows.
-  auto gate = [&](std::string check, std::string message, const char* break_glass) {
-    if (break_glass && truthy(env(break_glass))) {
-      out.push_back({std::move(check), "warn", message + " (allowed by " + break_glass + ")"});
+  struct glass {
+    bool set;
+    const char* name;
+  };
+  const glass none{false, nullptr};
+  const glass default_jwt{s.allow_default_jwt_secret, "BEAMPIPE_ALLOW_DEFAULT_JWT_SECRET"};
+  const glass insecure_ssh{s.allow_insecure_ssh_host_keys, "BEAMPIPE_ALLOW_INSECURE_SSH_HOST_KEYS"};
+  const glass inline_secrets{s.allow_inline_secrets, "BEAMPIPE_ALLOW_INLINE_SECRETS"};
+  auto gate = [&](std::string check, std::string message, glass break_glass) {
+    if (break_glass.set) {
+      out.push_back({std::move(check), "warn", message + " (allowed by " + break_glass.name + ")"});
       return;
     }
     out.push_back({std::move(check), prod ? "fail" : "warn", std::move(message)});
@@ -61,36 +46,35 @@ std::vector<security_finding> security_findings(const env_lookup& env) {
 
   std::string secret;
   try {
-    secret = configured_jwt_secret(env);
+    secret = configured_jwt_secret(s);
   } catch (const std::exception& e) {
-    gate("jwt.secret", e.what(), nullptr);
+    gate("jwt.secret", e.what(), none);
   }
   if (secret == kFormerDevelopmentJwtSecret)
     gate("jwt.secret", "BEAMPIPE_JWT_SECRET is the public development secret of earlier versions",
-         nullptr);
-  else if (secret.empty() && !value(env, "BEAMPIPE_JWT_SECRET_FILE").empty())
+         none);
+  else if (secret.empty() && !s.jwt_secret_file.empty())
     ;  // unreadable: reported above
   else if (secret.empty())
     gate("jwt.secret",
          "BEAMPIPE_JWT_SECRET (or BEAMPIPE_JWT_SECRET_FILE) is not set: tokens are signed with a "
          "random secret generated once and kept in the database; production wants one you "
          "manage",
-         "BEAMPIPE_ALLOW_DEFAULT_JWT_SECRET");
+         default_jwt);
   else if (secret.size() < 32)
-    gate("jwt.secret", "BEAMPIPE_JWT_SECRET is shorter than 32 bytes", nullptr);
+    gate("jwt.secret", "BEAMPIPE_JWT_SECRET is shorter than 32 bytes", none);
   else
     ok("jwt.secret", "set, " + std::to_string(secret.size()) + " bytes");
 
-  auto strict = env("BEAMPIPE_SLURM_SSH_STRICT_KNOWN_HOSTS");
-  auto known_hosts = value(env, "SLURM_SSH_KNOWN_HOSTS_SOURCE");
-  if (strict && !strict->empty() && !truthy(strict))
+  const auto& known_hosts = s.slurm_ssh_known_hosts_source;
+  if (!s.slurm_ssh_strict_known_hosts)
     gate("ssh.host_keys",
          "BEAMPIPE_SLURM_SSH_STRICT_KNOWN_HOSTS is off: unknown Slurm host "
          "keys are accepted",
-         "BEAMPIPE_ALLOW_INSECURE_SSH_HOST_KEYS");
+         insecure_ssh);
   else if (known_hosts == "none")
     gate("ssh.host_keys", "SLURM_SSH_KNOWN_HOSTS_SOURCE is 'none': host keys are not checked",
-         "BEAMPIPE_ALLOW_INSECURE_SSH_HOST_KEYS");
+         insecure_ssh);
   else
     ok("ssh.host_keys", "unknown host keys are refused");
 
@@ -104,44 +88,45 @@ std::vector<security_finding> security_findings(const env_lookup& env) {
       if (line.rfind("|1|", 0) == 0) ++hashed;
     }
     if (!in.eof() && entries == 0)
-      gate("ssh.known_hosts", "SLURM_SSH_KNOWN_HOSTS_SOURCE cannot be read", nullptr);
+      gate("ssh.known_hosts", "SLURM_SSH_KNOWN_HOSTS_SOURCE cannot be read", none);
     else if (entries == 0)
-      gate("ssh.known_hosts", "SLURM_SSH_KNOWN_HOSTS_SOURCE has no entries", nullptr);
+      gate("ssh.known_hosts", "SLURM_SSH_KNOWN_HOSTS_SOURCE has no entries", none);
     else if (hashed)
       gate("ssh.known_hosts",
            "SLURM_SSH_KNOWN_HOSTS_SOURCE has hashed entries, which cannot be "
            "matched per host and port",
-           nullptr);
+           none);
     else
       ok("ssh.known_hosts", std::to_string(entries) + " entries");
   }
 
-  auto key = value(env, "SLURM_SSH_PRIVATE_KEY_FILE");
+  const auto& key = s.slurm_ssh_private_key_file;
   if (!key.empty()) {
     struct stat st {};
     if (lstat(key.c_str(), &st) != 0)
-      gate("ssh.private_key", "SLURM_SSH_PRIVATE_KEY_FILE does not exist", nullptr);
+      gate("ssh.private_key", "SLURM_SSH_PRIVATE_KEY_FILE does not exist", none);
     else if (S_ISLNK(st.st_mode))
-      gate("ssh.private_key", "SLURM_SSH_PRIVATE_KEY_FILE is a symbolic link", nullptr);
+      gate("ssh.private_key", "SLURM_SSH_PRIVATE_KEY_FILE is a symbolic link", none);
     else if ((st.st_mode & 0177) != 0)
       gate("ssh.private_key",
            "SLURM_SSH_PRIVATE_KEY_FILE is readable by others (mode must be "
            "0600 or 0400)",
-           nullptr);
+           none);
     else
       ok("ssh.private_key", "mode " + std::to_string((st.st_mode >> 6) & 7) + "00, not a link");
   }
 
-  for (const char* inline_secret : {"CASDA_PASSWORD", "BEAMPIPE_ADMIN_PASSWORD"}) {
-    if (value(env, inline_secret).empty()) continue;
+  for (const auto& [inline_secret, held] :
+       {std::pair{"CASDA_PASSWORD", &s.casda_password},
+        std::pair{"BEAMPIPE_ADMIN_PASSWORD", &s.admin_password}}) {
+    if (held->empty()) continue;
     gate(std::string("secrets.") + inline_secret,
          std::string(inline_secret) + " holds a secret inline; use " + inline_secret + "_FILE",
-         "BEAMPIPE_ALLOW_INLINE_SECRETS");
+         inline_secrets);
   }
 
-  auto limit = value(env, "BEAMPIPE_RATE_LIMIT_REQUESTS");
-  if (!limit.empty() && std::atol(limit.c_str()) <= 0)
-    gate("rate_limit", "BEAMPIPE_RATE_LIMIT_REQUESTS is not positive: no rate limits", nullptr);
+  if (s.rate_limit_requests <= 0)
+    gate("rate_limit", "BEAMPIPE_RATE_LIMIT_REQUESTS is not positive: no rate limits", none);
   else
     ok("rate_limit", "login and other sensitive routes are rate-limited");
   return out;

@@ -2,10 +2,10 @@
 // Security settings (issue #7): what `beampipe security check` reports and what production
 // (BEAMPIPE_ENV=production) refuses to start with. A finding that fails in production is only
 // a warning in development, so the same report tells an operator what going live would need.
-#include <functional>
-#include <optional>
 #include <string>
 #include <vector>
+
+#include "app/settings.hpp"
 
 namespace beampipe::cli {
 
@@ -18,14 +18,10 @@ struct security_finding {
   std::string message;  // never a secret's value
 };
 
-using env_lookup = std::function<std::optional<std::string>(const std::string&)>;
-
-bool production_mode(const env_lookup& env);
-// Inspects the environment and the files it names (key modes, known_hosts contents).
-std::vector<security_finding> security_findings(const env_lookup& env);
-env_lookup process_env();
+// Inspects the settings and the files they name (key modes, known_hosts contents).
+std::vector<security_finding> security_findings(const app::settings& s);
 // BEAMPIPE_JWT_SECRET, else the first line of BEAMPIPE_JWT_SECRET_FILE, else empty (the
 // database keeps a generated one, store/signing_secret.hpp). Throws when the file is unreadable.
-std::string configured_jwt_secret(const env_lookup& env);
+std::string configured_jwt_secret(const app::settings& s);
 
 }  // namespace beampipe::cli

@@ -21,14 +21,9 @@
 namespace beampipe::cli {
 
 namespace {
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
-
-std::string admin_password() {
-  if (auto p = env("BEAMPIPE_ADMIN_PASSWORD"); !p.empty()) return p;
-  auto file = env("BEAMPIPE_ADMIN_PASSWORD_FILE");
+std::string admin_password(const app::settings& s) {
+  if (!s.admin_password.empty()) return s.admin_password;
+  const auto& file = s.admin_password_file;
   if (file.empty()) return "";
   std::ifstream in(file);
   if (!in) throw std::runtime_error("BEAMPIPE_ADMIN_PASSWORD_FILE cannot be read");
@@ -74,14 +69,15 @@ void check_password(const std::string& password) {
 }  // namespace
 
 int64_t bootstrap_first_superuser(actors::runtime& rt, const std::string& conninfo,
+                                  const app::settings& s,
                                   const std::filesystem::path& generated_password_file) {
   auto c = store::connect(conninfo, "beampipe-bootstrap");
   {
     pqxx::read_transaction tx{*c};
     if (!tx.exec("SELECT 1 FROM events WHERE event_type = 'UserCreated' LIMIT 1").empty()) return 0;
   }
-  auto username = env("BEAMPIPE_ADMIN_USERNAME");
-  auto password = admin_password();
+  auto username = s.admin_username;
+  auto password = admin_password(s);
   bool generated = false;
   if (password.empty() && !generated_password_file.empty()) {
     if (username.empty()) username = "admin";
@@ -99,7 +95,7 @@ int64_t bootstrap_first_superuser(actors::runtime& rt, const std::string& connin
         "--superuser`");
     return 0;
   }
-  auto email = env("BEAMPIPE_ADMIN_EMAIL");
+  auto email = s.admin_email;
   if (email.empty()) email = username + "@localhost";
   auto r = send_user_command(rt, username, "create",
                              {{"username", username}, {"email", email}, {"is_superuser", true}},

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "actors/runtime.hpp"
+#include "app/settings.hpp"
 
 namespace beampipe::cli {
 
@@ -15,6 +16,7 @@ namespace beampipe::cli {
 // BEAMPIPE_ADMIN_USERNAME or `admin` with a generated password, kept in that file (0600) and
 // printed once on stdout, never logged.
 int64_t bootstrap_first_superuser(actors::runtime& rt, const std::string& conninfo,
+                                  const app::settings& s,
                                   const std::filesystem::path& generated_password_file = {});
 
 struct user_account {

@@ -39,13 +39,6 @@ bool contains_any(const std::string& haystack, std::initializer_list<std::string
   return false;
 }
 
-std::string_view trim(std::string_view s) {
-  auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
-  while (!s.empty() && blank(s.front())) s.remove_prefix(1);
-  while (!s.empty() && blank(s.back())) s.remove_suffix(1);
-  return s;
-}
-
 // a·b for positive operands, saturating at i64 max (run_limit × chunk size).
 std::int64_t saturating_mul(std::int64_t a, std::int64_t b) {
   if (a <= 0 || b <= 0) return 0;
@@ -86,35 +79,6 @@ boost::json::object to_json(const skip_reasons& reasons) {
   boost::json::object out;
   for (const auto& [reason, n] : reasons.counts) out[to_string(reason)] = n;
   return out;
-}
-
-// --- knobs ---
-
-shaping_knobs_result shaping_knobs_from_env(const env_lookup& lookup) {
-  shaping_knobs_result result;
-  auto read = [&](std::string_view name, std::int64_t& field) {
-    auto raw = lookup ? lookup(name) : std::nullopt;
-    if (!raw) return;
-    auto text = trim(*raw);
-    if (text.empty()) return;  // blank = unset, like the other BEAMPIPE_* variables
-    std::int64_t value = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec == std::errc() && end == text.data() + text.size() && value >= 0) {
-      field = value;
-      return;
-    }
-    result.diagnostics.push_back(
-        {std::string(name), "invalid_env_value", Severity::error,
-         std::string(name) + " must be a non-negative integer, got '" + *raw + "'",
-         "using the default " + std::to_string(field)});
-  };
-  auto& k = result.knobs;
-  read(kEnvDiscoveryMaxInFlightBatches, k.discovery_max_in_flight_batches);
-  read(kEnvDiscoveryMaxBatchesPerTick, k.discovery_max_batches_per_tick);
-  read(kEnvExecutionMaxInFlightRuns, k.execution_max_in_flight_runs);
-  read(kEnvQueueMaxDepth, k.queue_max_depth);
-  read(kEnvEnqueuePacingMs, k.enqueue_pacing_ms);
-  return result;
 }
 
 // --- discovery ---

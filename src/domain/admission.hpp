@@ -78,19 +78,6 @@ inline constexpr std::string_view kEnvExecutionMaxInFlightRuns =
 inline constexpr std::string_view kEnvQueueMaxDepth = "BEAMPIPE_SHAPING_QUEUE_MAX_DEPTH";
 inline constexpr std::string_view kEnvEnqueuePacingMs = "BEAMPIPE_SHAPING_ENQUEUE_PACING_MS";
 
-// Reads one variable; nullopt when unset. Injected so knob parsing stays pure.
-using env_lookup = std::function<std::optional<std::string>(std::string_view)>;
-
-struct shaping_knobs_result {
-  shaping_knobs knobs;
-  // One error per variable that is set but is not a non-negative decimal integer (path = the
-  // variable's name, code invalid_env_value); that knob keeps its default.
-  std::vector<Diagnostic> diagnostics;
-};
-
-// Unset or blank variables take the default. Surrounding whitespace is ignored.
-shaping_knobs_result shaping_knobs_from_env(const env_lookup& lookup);
-
 // --- discovery admission (§4.2) ---
 
 // Built-in worker fallbacks, used when the tick payload omits a value (§4.1).

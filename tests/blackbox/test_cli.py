@@ -37,6 +37,36 @@ for what, arg in (("a control character", "bell\x07"), ("invalid UTF-8", "\udcff
                        env={k: v for k, v in os.environ.items() if k != "DATABASE_URL"})
     c.eq(f"an argument with {what} is refused", (p.returncode, b"argument" in p.stderr), (2, True))
 
+# Settings: read once from the environment; every bad value is named and nothing starts.
+def cli_env(extra, *args):
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(extra)
+    p = subprocess.run([BIN, *args], env=env, capture_output=True, text=True, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+rc, _, err = cli_env({"BEAMPIPE_API_THREADS": "12abc", "BEAMPIPE_ENV": "prod"}, "start")
+c.eq("bad settings stop the start, each named",
+     (rc, "BEAMPIPE_API_THREADS must be an integer" in err, "BEAMPIPE_ENV must be one of" in err),
+     (2, True, True))
+secret_env = {"BEAMPIPE_JWT_SECRET": "cli-secret-0123456789abcdef0123456789",
+              "CASDA_PASSWORD": "cli-casda-secret", "BEAMPIPE_WORKER_MAX_ATTEMPTS": "5",
+              "BEAMPIPE_CASDA_TAP_URL": "https://u:cli-url-secret@tap.example/tap?token=cli-token"}
+rc, out, err = cli_env(dict(secret_env, BEAMPIPE_API_THREDS="4"), "settings", "--json")
+rows = {r["name"]: r for r in json.loads(out)} if rc == 0 else {}
+c.eq("settings: effective values and their origin",
+     (rc, rows.get("BEAMPIPE_WORKER_MAX_ATTEMPTS"), rows.get("BEAMPIPE_API_THREADS", {}).get("origin")),
+     (0, {"name": "BEAMPIPE_WORKER_MAX_ATTEMPTS", "value": "5", "origin": "environment"}, "default"))
+c.eq("settings: a secret shows only as set", rows.get("BEAMPIPE_JWT_SECRET", {}).get("value"), "(set)")
+c.true("settings: no secret in the output", not any(
+    word in out + err for word in ("cli-secret", "cli-casda-secret", "cli-url-secret", "cli-token")))
+c.true("an unknown BEAMPIPE_ variable is named", "BEAMPIPE_API_THREDS is not a beampipe setting" in err)
+rc, out, _ = cli("settings", "--markdown")
+readme = open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md")).read()
+c.true("settings --markdown is the README's Environment table", rc == 0 and out in readme)
+rc, out, _ = cli("--help")
+c.true("--help lists the settings", "BEAMPIPE_WORKER_MAX_ATTEMPTS" in out and "CASDA_LOGIN_URL" in out)
+
 # project validate: exit 0 valid, 1 invalid (diagnostics with paths), 2 unreadable
 ref = os.path.join(os.path.dirname(__file__), "..", "..", "config", "reference")
 for name in ("wallaby_hires.v1.yaml", "minimal_survey.v1.yaml"):

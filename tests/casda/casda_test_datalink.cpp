@@ -215,24 +215,18 @@ TEST_CASE("helpers: URL path basename, result keys, scan keys, SBID order") {
   CHECK(sbid_less("abc", "abd"));
 }
 
-TEST_CASE("credentials: CASDA_PASSWORD_FILE before CASDA_PASSWORD; missing pieces give nullopt") {
+TEST_CASE(
+    "credentials: the password file before the inline password; missing pieces give nullopt") {
   auto path = std::string(BEAMPIPE_CASDA_TEST_TMP) + "/casda-password";
   { std::ofstream(path) << "from file\n"; }
-  ::setenv("CASDA_USERNAME", "alice", 1);
-  ::setenv("CASDA_PASSWORD", "from env", 1);
-  ::setenv("CASDA_PASSWORD_FILE", path.c_str(), 1);
-  auto c = casda_credentials_from_env();
+  auto c = casda_credentials_from(" alice ", "from env", path);
   REQUIRE(c);
   CHECK(c->username == "alice");
   CHECK(c->password == "from file");
-  ::setenv("CASDA_PASSWORD_FILE", "", 1);
-  CHECK(casda_credentials_from_env()->password == "from env");
-  ::setenv("CASDA_PASSWORD_FILE", (path + ".missing").c_str(), 1);
-  CHECK_THROWS_AS(casda_credentials_from_env(), casda_error);
-  ::unsetenv("CASDA_PASSWORD_FILE");
-  ::unsetenv("CASDA_PASSWORD");
-  CHECK_FALSE(casda_credentials_from_env());
-  ::unsetenv("CASDA_USERNAME");
+  CHECK(casda_credentials_from("alice", "from env", "")->password == "from env");
+  CHECK_THROWS_AS(casda_credentials_from("alice", "from env", path + ".missing"), casda_error);
+  CHECK_FALSE(casda_credentials_from("alice", "", ""));
+  CHECK_FALSE(casda_credentials_from("", "from env", ""));
   std::remove(path.c_str());
 }
 

@@ -87,63 +87,6 @@ execution_admission_input execution_input() {
 
 // --- knobs ---
 
-TEST_CASE("shaping knobs: defaults, environment overrides and diagnostics") {
-  struct row {
-    const char* name;
-    std::map<std::string, std::string> env;
-    shaping_knobs expected;
-    std::vector<std::string> bad_vars;
-  };
-  const std::vector<row> rows = {
-      {"unset", {}, {4, 4, 2, 200, 0}, {}},
-      {"all set",
-       {{"BEAMPIPE_SHAPING_DISCOVERY_MAX_IN_FLIGHT_BATCHES", "8"},
-        {"BEAMPIPE_SHAPING_DISCOVERY_MAX_BATCHES_PER_TICK", "6"},
-        {"BEAMPIPE_SHAPING_EXECUTION_MAX_IN_FLIGHT_RUNS", "12"},
-        {"BEAMPIPE_SHAPING_QUEUE_MAX_DEPTH", " 1000 "},
-        {"BEAMPIPE_SHAPING_ENQUEUE_PACING_MS", "25"}},
-       {8, 6, 12, 1000, 25},
-       {}},
-      {"blank is unset", {{"BEAMPIPE_SHAPING_QUEUE_MAX_DEPTH", "  "}}, {4, 4, 2, 200, 0}, {}},
-      {"zero pauses admission",
-       {{"BEAMPIPE_SHAPING_EXECUTION_MAX_IN_FLIGHT_RUNS", "0"}},
-       {4, 4, 0, 200, 0},
-       {}},
-      {"invalid values keep defaults",
-       {{"BEAMPIPE_SHAPING_DISCOVERY_MAX_IN_FLIGHT_BATCHES", "four"},
-        {"BEAMPIPE_SHAPING_QUEUE_MAX_DEPTH", "-1"},
-        {"BEAMPIPE_SHAPING_ENQUEUE_PACING_MS", "10ms"},
-        {"BEAMPIPE_SHAPING_EXECUTION_MAX_IN_FLIGHT_RUNS", "99999999999999999999"},
-        {"BEAMPIPE_SHAPING_DISCOVERY_MAX_BATCHES_PER_TICK", "3"}},
-       {4, 3, 2, 200, 0},
-       {"BEAMPIPE_SHAPING_DISCOVERY_MAX_IN_FLIGHT_BATCHES",
-        "BEAMPIPE_SHAPING_EXECUTION_MAX_IN_FLIGHT_RUNS", "BEAMPIPE_SHAPING_QUEUE_MAX_DEPTH",
-        "BEAMPIPE_SHAPING_ENQUEUE_PACING_MS"}},
-  };
-  for (const auto& r : rows) {
-    INFO(r.name);
-    auto result = shaping_knobs_from_env([&](std::string_view name) -> std::optional<std::string> {
-      auto it = r.env.find(std::string(name));
-      if (it == r.env.end()) return std::nullopt;
-      return it->second;
-    });
-    CHECK(result.knobs.discovery_max_in_flight_batches ==
-          r.expected.discovery_max_in_flight_batches);
-    CHECK(result.knobs.discovery_max_batches_per_tick == r.expected.discovery_max_batches_per_tick);
-    CHECK(result.knobs.execution_max_in_flight_runs == r.expected.execution_max_in_flight_runs);
-    CHECK(result.knobs.queue_max_depth == r.expected.queue_max_depth);
-    CHECK(result.knobs.enqueue_pacing_ms == r.expected.enqueue_pacing_ms);
-    std::vector<std::string> paths;
-    for (const auto& d : result.diagnostics) {
-      paths.push_back(d.path);
-      CHECK(d.code == "invalid_env_value");
-      CHECK(d.message.find(d.path) != std::string::npos);
-    }
-    CHECK(paths == r.bad_vars);
-  }
-  CHECK(shaping_knobs_from_env(nullptr).diagnostics.empty());
-}
-
 TEST_CASE("skip reason strings are stable") {
   const std::vector<std::pair<R, const char*>> names = {
       {R::disabled, "disabled"},
