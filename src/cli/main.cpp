@@ -710,6 +710,13 @@ int cmd_admin(const args& a) {
   });
 }
 
+boost::json::array effective_settings(const args& a) {
+  boost::json::array out;
+  for (const auto& r : app::effective(a.settings, app::process_env(), setting_overrides(a)))
+    out.push_back({{"name", r.name}, {"value", r.value}, {"origin", r.origin}});
+  return out;
+}
+
 int cmd_security(const args& a) {
   if (a.has("help") || a.positional.size() < 2 || a.positional[1] != "check") {
     std::cout << "Usage: beampipe security check [--json]\n"
@@ -725,10 +732,12 @@ int cmd_security(const args& a) {
     out.push_back({{"check", f.check}, {"status", f.status}, {"message", f.message}});
     if (!a.has("json")) std::cout << f.status << "\t" << f.check << "\t" << f.message << "\n";
   }
+  // With the settings the findings were made from, from the same table (secrets as "(set)").
   if (a.has("json"))
     std::cout << boost::json::serialize(boost::json::object{{"environment", a.settings.environment},
                                                             {"ok", !failed},
-                                                            {"findings", std::move(out)}})
+                                                            {"findings", std::move(out)},
+                                                            {"settings", effective_settings(a)}})
               << "\n";
   return failed ? 1 : 0;
 }
@@ -745,15 +754,11 @@ int cmd_settings(const args& a) {
     std::cout << app::markdown_table();
     return 0;
   }
-  auto rows = app::effective(a.settings, app::process_env(), setting_overrides(a));
   if (a.has("json")) {
-    boost::json::array out;
-    for (const auto& r : rows)
-      out.push_back({{"name", r.name}, {"value", r.value}, {"origin", r.origin}});
-    std::cout << boost::json::serialize(out) << "\n";
+    std::cout << boost::json::serialize(effective_settings(a)) << "\n";
     return 0;
   }
-  for (const auto& r : rows)
+  for (const auto& r : app::effective(a.settings, app::process_env(), setting_overrides(a)))
     std::cout << r.name << "=" << r.value << (r.origin == "default" ? "" : "  # " + r.origin)
               << "\n";
   return 0;
