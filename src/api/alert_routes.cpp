@@ -74,7 +74,7 @@ response post_channel(app_context& ctx, request& req) {
     if (body.contains(k)) cmd[k] = body.at(k);
   try {
     return write_then_read(ctx, req, domain::kChannelRegistryStream, "create", std::move(cmd), 201,
-                           [&] { return channel_or_404(ctx, id); });
+                           [&ctx, id] { return channel_or_404(ctx, id); });
   } catch (const api_error& e) {
     if (e.status < 500) erase_secret(ctx, id);  // refused: nothing refers to it
     throw;
@@ -108,7 +108,7 @@ response patch_channel(app_context& ctx, request& req) {
   }
   try {
     return write_then_read(ctx, req, domain::kChannelRegistryStream, "update", std::move(cmd), 200,
-                           [&] { return channel_or_404(ctx, id); });
+                           [&ctx, id] { return channel_or_404(ctx, id); });
   } catch (const api_error& e) {
     if (secret_written && e.status < 500) put_secret(ctx, id, old_secret);
     throw;
@@ -117,9 +117,8 @@ response patch_channel(app_context& ctx, request& req) {
 
 response delete_channel(app_context& ctx, request& req) {
   auto id = uuid_param(req, "id");
-  auto res = delete_and_wait(ctx, req, domain::kChannelRegistryStream, {{"uuid", id}});
-  erase_secret(ctx, id);
-  return res;
+  return delete_and_wait(ctx, req, domain::kChannelRegistryStream, {{"uuid", id}},
+                         [&] { erase_secret(ctx, id); });
 }
 
 response test_channel(app_context& ctx, request& req) {
@@ -128,10 +127,11 @@ response test_channel(app_context& ctx, request& req) {
   if (out.status == "missing")
     fail(404, "not_found", "notification channel " + id + " not found", "id");
   ctx.stats.count_alert_delivery(out.status);
-  if (out.position > 0) wait_for_position(ctx, out.position, ctx.max_wait);
   json::object answer{{"delivery_id", out.delivery_id}, {"status", out.status}};
   if (!out.error.empty()) answer["error"] = out.error;
-  return with_position(json_response(200, answer), out.position);
+  return after_applied(ctx, req, out.position, [answer, at = out.position] {
+    return with_position(json_response(200, answer), at);
+  });
 }
 
 // ------------------------------------------------------------------ rules
@@ -169,7 +169,7 @@ response post_rule(app_context& ctx, request& req) {
   auto id = util::uuid_v7();
   body["uuid"] = id;
   return write_then_read(ctx, req, domain::alert_rule_stream_id(id), "create", std::move(body), 201,
-                         [&] { return rule_or_404(ctx, id); });
+                         [&ctx, id] { return rule_or_404(ctx, id); });
 }
 
 response patch_rule(app_context& ctx, request& req) {
@@ -178,7 +178,7 @@ response patch_rule(app_context& ctx, request& req) {
   rule_or_404(ctx, id);
   check_rule_refs(ctx, body);
   return write_then_read(ctx, req, domain::alert_rule_stream_id(id), "update", std::move(body), 200,
-                         [&] { return rule_or_404(ctx, id); });
+                         [&ctx, id] { return rule_or_404(ctx, id); });
 }
 
 response delete_rule(app_context& ctx, request& req) {

@@ -66,14 +66,16 @@ response post_config(app_context& ctx, request& req) {
          "metadata.id must be 1-50 characters of letters, digits, '.', '_' or '-'", "metadata.id");
   auto r = run_command(ctx, req, domain::project_stream_id(report.project_id), "upload",
                        {{"text", req.body}});
-  wait_for_position(ctx, r.position, ctx.max_wait);
-  auto row = active_config_or_404(ctx, report.project_id);
-  auto out = report.to_json().as_object();
-  if (!row.at("warnings").as_array().empty()) out["warnings"] = row.at("warnings");
-  out["uuid"] = row.at("uuid");
-  out["version"] = row.at("version");
-  out["created"] = r.events_appended > 0;  // an identical re-upload makes no new revision
-  return with_position(json_response(r.events_appended > 0 ? 201 : 200, out), r.position);
+  auto answer = [&ctx, out = report.to_json().as_object(), project_id = report.project_id,
+                 created = r.events_appended > 0, at = r.position]() mutable -> response {
+    auto row = active_config_or_404(ctx, project_id);
+    if (!row.at("warnings").as_array().empty()) out["warnings"] = row.at("warnings");
+    out["uuid"] = row.at("uuid");
+    out["version"] = row.at("version");
+    out["created"] = created;  // an identical re-upload makes no new revision
+    return with_position(json_response(created ? 201 : 200, out), at);
+  };
+  return after_applied(ctx, req, r.position, answer);
 }
 
 response get_config(app_context& ctx, request& req) {
@@ -143,7 +145,7 @@ response post_profile(app_context& ctx, request& req) {
   auto id = util::uuid_v7();
   return write_then_read(ctx, req, domain::kProfileRegistryStream, "create",
                          {{"uuid", id}, {"profile", body}}, 201,
-                         [&] { return profile_or_404(ctx, id); });
+                         [&ctx, id] { return profile_or_404(ctx, id); });
 }
 
 response get_profile(app_context& ctx, request& req) {
@@ -156,13 +158,13 @@ response patch_profile(app_context& ctx, request& req) {
   auto body = parse_body(req);
   return write_then_read(ctx, req, domain::kProfileRegistryStream, "update",
                          {{"uuid", id}, {"patch", body}}, 200,
-                         [&] { return profile_or_404(ctx, id); });
+                         [&ctx, id] { return profile_or_404(ctx, id); });
 }
 
 response make_default(app_context& ctx, request& req) {
   auto id = uuid_param(req, "id");
   return write_then_read(ctx, req, domain::kProfileRegistryStream, "make_default", {{"uuid", id}},
-                         200, [&] { return profile_or_404(ctx, id); });
+                         200, [&ctx, id] { return profile_or_404(ctx, id); });
 }
 
 response delete_profile(app_context& ctx, request& req) {

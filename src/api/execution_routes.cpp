@@ -190,10 +190,11 @@ response patch_execution(app_context& ctx, request& req) {
   if (st == body.end() || !st->value().is_string() || st->value().as_string() != "cancelled")
     fail(400, "invalid_field", "status must be \"cancelled\"", "status");
   auto r = run_command(ctx, req, domain::execution_stream_id(id), "cancel", std::move(body));
-  wait_for_position(ctx, r.position, ctx.max_wait);
-  auto row = execution_or_404(ctx, id);
-  int status = row.at("status").as_string() == "cancelled" ? 200 : 202;
-  return with_position(json_response(status, row), r.position);
+  return after_applied(ctx, req, r.position, [&ctx, id, at = r.position]() -> response {
+    auto row = execution_or_404(ctx, id);
+    int status = row.at("status").as_string() == "cancelled" ? 200 : 202;
+    return with_position(json_response(status, row), at);
+  });
 }
 
 response execute_execution(app_context& ctx, request& req) {
@@ -203,15 +204,16 @@ response execute_execution(app_context& ctx, request& req) {
   body["correlation_id"] = req.correlation_id;  // the worker's events and logs carry it on
   auto r =
       run_command(ctx, req, domain::execution_stream_id(id), "request_execute", std::move(body));
-  wait_for_position(ctx, r.position, ctx.max_wait);
-  auto row = execution_or_404(ctx, id);
-  const auto& x = row.at("execute_request").as_object();
-  return with_position(json_response(202, json::object{{"status", "accepted"},
-                                                       {"execution_id", id},
-                                                       {"job_id", x.at("job_id")},
-                                                       {"do_stage", x.at("do_stage")},
-                                                       {"do_submit", x.at("do_submit")}}),
-                       r.position);
+  return after_applied(ctx, req, r.position, [&ctx, id, at = r.position]() -> response {
+    auto row = execution_or_404(ctx, id);
+    const auto& x = row.at("execute_request").as_object();
+    return with_position(json_response(202, json::object{{"status", "accepted"},
+                                                         {"execution_id", id},
+                                                         {"job_id", x.at("job_id")},
+                                                         {"do_stage", x.at("do_stage")},
+                                                         {"do_submit", x.at("do_submit")}}),
+                         at);
+  });
 }
 
 response retry_execution(app_context& ctx, request& req) {
@@ -220,19 +222,20 @@ response retry_execution(app_context& ctx, request& req) {
   reject_unknown_fields(body, {"reason"});
   body["correlation_id"] = req.correlation_id;
   auto r = run_command(ctx, req, domain::execution_stream_id(id), "retry", std::move(body));
-  wait_for_position(ctx, r.position, ctx.max_wait);
-  auto row = execution_or_404(ctx, id);
-  const auto& x = row.at("execute_request").as_object();
-  // The status the retry left the run in: the worker may already have started it again by
-  // the time the row is read (the executions read models run ahead of the others).
-  return with_position(json_response(202, json::object{{"status", "retrying"},
-                                                       {"execution_id", id},
-                                                       {"job_id", x.at("job_id")},
-                                                       {"retry_count", row.at("retry_count")},
-                                                       {"stage", row.at("retry_stage")},
-                                                       {"do_stage", x.at("do_stage")},
-                                                       {"do_submit", x.at("do_submit")}}),
-                       r.position);
+  return after_applied(ctx, req, r.position, [&ctx, id, at = r.position]() -> response {
+    auto row = execution_or_404(ctx, id);
+    const auto& x = row.at("execute_request").as_object();
+    // The status the retry left the run in: the worker may already have started it again by
+    // the time the row is read (the executions read models run ahead of the others).
+    return with_position(json_response(202, json::object{{"status", "retrying"},
+                                                         {"execution_id", id},
+                                                         {"job_id", x.at("job_id")},
+                                                         {"retry_count", row.at("retry_count")},
+                                                         {"stage", row.at("retry_stage")},
+                                                         {"do_stage", x.at("do_stage")},
+                                                         {"do_submit", x.at("do_submit")}}),
+                         at);
+  });
 }
 
 const json::value& member(const json::value& v, std::initializer_list<const char*> path) {
@@ -384,15 +387,17 @@ response verify_outputs(app_context& ctx, request& req) {
   auto r =
       run_command(ctx, req, domain::execution_stream_id(id), "verify_outputs",
                   {{"inventory", body}, {"artifact_sha256", sha}, {"artifact_size", text.size()}});
-  wait_for_position(ctx, r.position, ctx.max_wait);
-  auto row = execution_or_404(ctx, id);
-  auto art = read_model(ctx, [&](auto& tx) {
-    return projections::execution_details::artifact(tx, id, "output_inventory", sha);
+  return after_applied(ctx, req, r.position, [&ctx, id, sha, at = r.position]() -> response {
+    auto row = execution_or_404(ctx, id);
+    auto art = read_model(ctx, [&](auto& tx) {
+      return projections::execution_details::artifact(tx, id, "output_inventory", sha);
+    });
+    return with_position(
+        json_response(200,
+                      json::object{{"execution", std::move(row)},
+                                   {"artifact", art ? json::value(std::move(*art)) : nullptr}}),
+        at);
   });
-  return with_position(
-      json_response(200, json::object{{"execution", std::move(row)},
-                                      {"artifact", art ? json::value(std::move(*art)) : nullptr}}),
-      r.position);
 }
 
 // §12.3 (superuser): gives up on a run that stopped moving once every safety condition
@@ -411,7 +416,7 @@ response abandon_submission(app_context& ctx, request& req) {
   execution_or_404(ctx, id);
   body["now"] = util::now_rfc3339();
   return write_then_read(ctx, req, domain::execution_stream_id(id), "abandon", std::move(body), 200,
-                         [&] { return execution_or_404(ctx, id); });
+                         [&ctx, id] { return execution_or_404(ctx, id); });
 }
 
 }  // namespace

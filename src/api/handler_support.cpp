@@ -269,12 +269,37 @@ json::array query_rows(app_context& ctx, const std::string& sql,
 }
 
 response delete_and_wait(app_context& ctx, const request& req, std::string stream_id,
-                         json::object body) {
+                         json::object body, const std::function<void()>& recorded) {
   auto r = run_command(ctx, req, std::move(stream_id), "delete", std::move(body));
-  wait_for_position(ctx, r.position, ctx.max_wait);
-  response res;
-  res.status = 204;
-  return with_position(res, r.position);
+  if (recorded) recorded();
+  return after_applied(ctx, req, r.position, [at = r.position] {
+    response res;
+    res.status = 204;
+    return with_position(res, at);
+  });
+}
+
+response after_applied(app_context& ctx, const request& req, int64_t position,
+                       std::function<response()> answer) {
+  if (position <= 0) return answer();
+  if (!req.may_defer) {
+    wait_for_position(ctx, position, ctx.max_wait);
+    return answer();
+  }
+  auto target = position_in_store(ctx, position);
+  if (!target) unknown_position(position);
+  using wait_result = projections::projection_watch::wait_result;
+  const auto budget = ctx.max_wait;
+  auto look = ctx.watch.wait_for(*target, std::chrono::steady_clock::now());
+  if (look == wait_result::reached) return answer();
+  if (look != wait_result::timed_out) unreached(ctx, look, *target, budget, {});
+  // Woken by the watch or by the deadline: only a look, never a wait, on the handler pool.
+  auto then = [&ctx, target = *target, budget, answer = std::move(answer)]() -> response {
+    auto r = ctx.watch.wait_for(target, std::chrono::steady_clock::now());
+    if (r != wait_result::reached) unreached(ctx, r, target, budget, {});
+    return answer();
+  };
+  throw deferred_read{{*target, 0, {}}, std::chrono::steady_clock::now() + budget, then};
 }
 
 response with_position(response r, int64_t position) {

@@ -34,10 +34,19 @@ void wait_for_position(app_context& ctx, int64_t position, std::chrono::millisec
                        const std::vector<std::string>& reads = {});
 // Thrown by honour_min_position when a request that may be put off (request::may_defer) has
 // to wait: the dispatch registers the wait and runs the request again when it ends.
+// A write whose answer waits for the read models throws it with `then`: the dispatch runs
+// `then` instead of the request once the wait ends, so the command is never sent twice.
 struct deferred_read {
   projections::projection_watch::interest what;
   std::chrono::steady_clock::time_point deadline;
+  std::function<response()> then = nullptr;
 };
+// Read-your-writes without holding a thread: `answer()` once every read model has applied the
+// event at `position` (at most ctx.max_wait, then 503 projection_lag as wait_for_position). On
+// a request that may be put off the wait is handed to the dispatch (deferred_read::then), so
+// `answer` must own what it uses (capture by value; ctx by reference). Otherwise it blocks.
+response after_applied(app_context& ctx, const request& req, int64_t position,
+                       std::function<response()> answer);
 // Honours ?min_position=N&wait_ms=M on a read of the read models `reads` (empty: every one).
 // A position not written yet is waited for too (it may be a write still on its way); one
 // below the newest written that names no event is refused. Must run before the handler does
@@ -87,17 +96,20 @@ auto read_model_statement(app_context& ctx, Ask&& ask) {
 
 // The write path of most handlers: send a command, wait until the read models have applied
 // it (read-your-writes), then answer `status` with what `read()` returns.
+// `read` runs after the handler returned (after_applied): it must own what it uses.
 template <class Read>
 response write_then_read(app_context& ctx, const request& req, std::string stream_id,
                          std::string name, boost::json::object body, int status, Read read) {
   auto r = run_command(ctx, req, std::move(stream_id), std::move(name), std::move(body));
-  wait_for_position(ctx, r.position, ctx.max_wait);
-  return with_position(json_response(status, read()), r.position);
+  return after_applied(ctx, req, r.position, [status, read = std::move(read), at = r.position] {
+    return with_position(json_response(status, read()), at);
+  });
 }
 
 // The delete path: send the command, wait until the read models have applied it, answer 204.
+// `recorded` runs once the command is recorded, before the wait.
 response delete_and_wait(app_context& ctx, const request& req, std::string stream_id,
-                         boost::json::object body);
+                         boost::json::object body, const std::function<void()>& recorded = nullptr);
 
 // Binds a handler function to the app context for router::add.
 inline handler bound(app_context& ctx, response (*fn)(app_context&, request&)) {

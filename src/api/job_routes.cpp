@@ -62,8 +62,8 @@ std::string text_field(const json::object& o, const char* k, const std::string& 
 }
 
 // A discovery job is the source's outstanding discovery request.
-json::object discovery_job(app_context& ctx, const request& req, const json::object& payload,
-                           const std::string& key) {
+response discovery_job(app_context& ctx, const request& req, const json::object& payload,
+                       const std::string& key) {
   reject_unknown_fields(payload, {"project_module", "source_identifier"}, "payload.");
   auto module = text_field(payload, "project_module", "payload.project_module");
   auto ident = text_field(payload, "source_identifier", "payload.source_identifier");
@@ -73,31 +73,33 @@ json::object discovery_job(app_context& ctx, const request& req, const json::obj
   if (!key.empty())
     body["request_id"] = util::uuid_v5(kJobKeyNamespace, request_actor(req) + "\x1f" + key);
   auto r = run_command(ctx, req, domain::source_stream_id(uuid), "request_discovery", body);
-  wait_for_position(ctx, r.position, ctx.max_wait);
-  std::optional<std::string> outstanding;
-  store::with_connection(ctx.pool, [&](pqxx::connection& c) {
-    pqxx::read_transaction tx{c};
-    outstanding = projections::source_registry::outstanding_request(tx, uuid);
+  return after_applied(ctx, req, r.position, [&ctx, uuid]() -> response {
+    std::optional<std::string> outstanding;
+    store::with_connection(ctx.pool, [&](pqxx::connection& c) {
+      pqxx::read_transaction tx{c};
+      outstanding = projections::source_registry::outstanding_request(tx, uuid);
+    });
+    if (!outstanding)
+      fail(409, "discovery_finished", "the source's discovery request already finished",
+           "payload.source_identifier");
+    return json_response(202, job_or_404(ctx, *outstanding));
   });
-  if (!outstanding)
-    fail(409, "discovery_finished", "the source's discovery request already finished",
-         "payload.source_identifier");
-  return job_or_404(ctx, *outstanding);
 }
 
 // An execute job is the execution's execute request (the same as POST
 // /executions/{id}/execute).
-json::object execute_job(app_context& ctx, const request& req, const std::string& execution_id,
-                         const json::object& payload) {
+response execute_job(app_context& ctx, const request& req, const std::string& execution_id,
+                     const json::object& payload) {
   reject_unknown_fields(payload, {"do_stage", "do_submit"}, "payload.");
   auto r =
       run_command(ctx, req, domain::execution_stream_id(execution_id), "request_execute", payload);
-  wait_for_position(ctx, r.position, ctx.max_wait);
-  auto job = read_model(ctx, [&](auto& tx) {
-    return projections::execution_ledger::execute_job_id(tx, execution_id);
+  return after_applied(ctx, req, r.position, [&ctx, execution_id]() -> response {
+    auto job = read_model(ctx, [&](auto& tx) {
+      return projections::execution_ledger::execute_job_id(tx, execution_id);
+    });
+    if (!job) fail(404, "not_found", "execution not found", "execution_id");
+    return json_response(202, job_or_404(ctx, *job));
   });
-  if (!job) fail(404, "not_found", "execution not found", "execution_id");
-  return job_or_404(ctx, *job);
 }
 
 // POST /jobs {kind, payload, execution_id?, idempotency_key?} → 202 JobRow.
@@ -118,22 +120,19 @@ response post_job(app_context& ctx, request& req) {
            "idempotency_key");
     key = std::string(k->value().as_string());
   }
-  json::object row;
   if (kind == "discover_source") {
     if (body.contains("execution_id"))
       fail(400, "invalid_field", "discover_source jobs take no execution_id", "execution_id");
-    row = discovery_job(ctx, req, payload, key);
+    return discovery_job(ctx, req, payload, key);
   } else if (kind == "execute") {
     auto id = body.contains("execution_id") ? text_field(body, "execution_id", "execution_id")
                                             : std::string();
     if (id.empty()) fail(400, "invalid_field", "execution_id is required", "execution_id");
     if (!util::is_uuid(id))
       fail(400, "invalid_field", "execution_id must be a uuid", "execution_id");
-    row = execute_job(ctx, req, id, payload);
-  } else {
-    fail(400, "unknown_job_kind", "unknown job kind " + kind, "kind");
+    return execute_job(ctx, req, id, payload);
   }
-  return json_response(202, row);
+  fail(400, "unknown_job_kind", "unknown job kind " + kind, "kind");
 }
 
 // POST /jobs/{id}/requeue {reason?}: a failed or dead-lettered discovery job runs again as
@@ -161,8 +160,9 @@ response requeue_job(app_context& ctx, request& req) {
                                   std::string(job.at("subject").as_string()));
   auto r = run_command(ctx, req, domain::source_stream_id(uuid), "requeue_discovery",
                        {{"request_id", id}, {"reason", reason}});
-  wait_for_position(ctx, r.position, ctx.max_wait);
-  return with_position(json_response(202, job_or_404(ctx, id)), r.position);
+  return after_applied(ctx, req, r.position, [&ctx, id, at = r.position]() -> response {
+    return with_position(json_response(202, job_or_404(ctx, id)), at);
+  });
 }
 
 }  // namespace

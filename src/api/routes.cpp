@@ -4,7 +4,6 @@
 #include <map>
 #include <set>
 
-#include "services/dependency_prober.hpp"
 #include "api/api_schemas.hpp"
 #include "api/app.hpp"
 #include "api/handler_support.hpp"
@@ -19,6 +18,7 @@
 #include "projections/provenance/queries.hpp"
 #include "projections/read_model_names.hpp"
 #include "projections/source_registry/queries.hpp"
+#include "services/dependency_prober.hpp"
 #include "store/event_store.hpp"
 #include "store/leases.hpp"
 #include "store/migrations.hpp"
@@ -42,6 +42,13 @@ json::object source_or_404(app_context& ctx, const std::string& id) {
 }
 
 // ---------------------------------------------------------------- handlers
+
+// /ready and /metrics read the read models on the control threads, which /health shares: a
+// table held locked (a rebuild, a long migration, an operator's transaction) must not stall
+// them, so their statements give up after a bound and report the read as unavailable.
+void bounded_control_read(pqxx::transaction_base& tx) {
+  tx.exec("SET LOCAL statement_timeout = 2000");
+}
 
 response get_health(app_context& ctx, request&) {
   return json_response(
@@ -79,6 +86,7 @@ response get_ready(app_context& ctx, request& req) {
   try {
     store::with_connection(ctx.pool, [&](pqxx::connection& c) {
       pqxx::read_transaction tx{c};
+      bounded_control_read(tx);
       for (const auto& r : tx.exec(
                "SELECT projection, count(*) FROM projection_dead_letters GROUP BY 1 ORDER BY 1")) {
         dead[r[0].c_str()] = r[1].as<int64_t>();
@@ -129,6 +137,7 @@ response get_ready(app_context& ctx, request& req) {
   try {
     store::with_connection(ctx.pool, [&](pqxx::connection& c) {
       pqxx::read_transaction tx{c};
+      bounded_control_read(tx);
       auto queue = projections::jobs::queue(tx);
       o["queue_depth"] = queue.queued;
       o["jobs_running"] = queue.running;
@@ -158,6 +167,7 @@ response get_ready(app_context& ctx, request& req) {
   try {
     store::with_connection(ctx.pool, [&](pqxx::connection& c) {
       pqxx::read_transaction tx{c};
+      bounded_control_read(tx);
       auto r = tx.exec_params1(
           "SELECT coalesce(json_agg(n ORDER BY n.node_id), '[]')::text, count(*) FILTER (WHERE "
           "n.alive AND n.roles LIKE '%workers%') FROM (SELECT node_id, host, pid, roles, version, "
@@ -193,7 +203,7 @@ response post_source(app_context& ctx, request& req) {
   if (auto e = domain::parse_source_key(body, module, ident)) fail_with(*e);
   auto uuid = domain::source_uuid(module, ident);
   return write_then_read(ctx, req, domain::source_stream_id(uuid), "register", std::move(body), 200,
-                         [&] { return source_or_404(ctx, uuid); });
+                         [&ctx, uuid] { return source_or_404(ctx, uuid); });
 }
 
 response list_sources(app_context& ctx, request& req) {
@@ -225,7 +235,7 @@ response patch_source(app_context& ctx, request& req) {
   auto id = uuid_param(req, "id");
   auto body = parse_body(req);
   return write_then_read(ctx, req, domain::source_stream_id(id), "update", std::move(body), 200,
-                         [&] { return source_or_404(ctx, id); });
+                         [&ctx, id] { return source_or_404(ctx, id); });
 }
 
 response delete_source(app_context& ctx, request& req) {
@@ -330,16 +340,15 @@ response discover_sources(app_context& ctx, request& req) {
          why == "source not found" ? "not_found" : "source_disabled", std::string(why),
          "source_identifier");
   }
-  wait_for_position(ctx, position, ctx.max_wait);
-  return with_position(
-      json_response(
-          200, json::object{{"project_module", module},
-                            {"marked_count", marked.size()},
-                            {"source_identifiers", std::move(marked)},
-                            {"skipped", std::move(skipped)},
-                            {"message",
-                             "Sources marked for rediscovery. Discovery runs asynchronously."}}),
-      position);
+  json::object answer{
+      {"project_module", module},
+      {"marked_count", marked.size()},
+      {"source_identifiers", std::move(marked)},
+      {"skipped", std::move(skipped)},
+      {"message", "Sources marked for rediscovery. Discovery runs asynchronously."}};
+  return after_applied(ctx, req, position, [answer, position] {
+    return with_position(json_response(200, answer), position);
+  });
 }
 
 // GET /sources/{id}/status: readiness for execution (§5.10).
@@ -416,12 +425,15 @@ response bulk_sources(app_context& ctx, request& req) {
     if (!r.ok()) fail_with(r);
     position = std::max(position, r.position);
   }
-  wait_for_position(ctx, position, ctx.max_wait);
-  json::array rows;
-  for (auto& [uuid, item] : todo) rows.push_back(source_or_404(ctx, uuid));
-  auto n = rows.size();
-  return with_position(json_response(200, json::object{{"items", std::move(rows)}, {"total", n}}),
-                       position);
+  std::vector<std::string> uuids;
+  for (auto& [uuid, item] : todo) uuids.push_back(uuid);
+  return after_applied(ctx, req, position, [&ctx, uuids, position] {
+    json::array rows;
+    for (const auto& uuid : uuids) rows.push_back(source_or_404(ctx, uuid));
+    auto n = rows.size();
+    return with_position(json_response(200, json::object{{"items", std::move(rows)}, {"total", n}}),
+                         position);
+  });
 }
 
 // GET /sources/{id}/executions: executions that selected this source, newest first.
@@ -617,13 +629,36 @@ router build_route_table(const route_binder& bind) {
 }
 
 namespace {
-// Routing and the JSON error mapping shared by HTTP requests and in-process calls; `guarded`
-// runs the auth hook (rate limits, token, superuser) first.
-// A read that has to wait for its read models, when the request may be put off, ends up in
-// *deferred (and the response is empty).
+// The JSON error mapping shared by HTTP requests, in-process calls and put-off answers. A read
+// that has to wait for its read models, when the request may be put off, ends up in *deferred
+// (and the response is empty).
+template <class Run>
+response answered(const request& req, std::optional<deferred_read>* deferred, Run&& run) {
+  try {
+    return run();
+  } catch (const deferred_read& d) {
+    if (!deferred) throw std::logic_error("a read was put off by a request that cannot wait");
+    *deferred = d;
+    return {};
+  } catch (const api_error& e) {
+    auto res = error_response(e.status, e.code, e.message, e.field, e.errors);
+    if (e.status == 503) res.headers.emplace_back("Retry-After", "1");
+    return res;
+  } catch (const store::store_error& e) {
+    return error_response(e.code() == store::store_errc::unavailable ? 503 : 500,
+                          to_string(e.code()), e.what());
+  } catch (const std::exception& e) {
+    spdlog::error("{} {} failed: {} (correlation {})", req.method, req.path, e.what(),
+                  req.correlation_id);
+    return error_response(500, "internal",
+                          "internal error (correlation id " + req.correlation_id + ")");
+  }
+}
+
+// Routing; `guarded` runs the auth hook (rate limits, token, superuser) first.
 response route_request(app_context& ctx, const router& routes, request& req, bool guarded,
                        std::string& route_name, std::optional<deferred_read>* deferred = nullptr) {
-  try {
+  return answered(req, deferred, [&]() -> response {
     target_problem bad;
     if (!parse_target(req.target, req.path, req.query, &bad))
       return error_response(400, "bad_request", bad.reason, bad.field);
@@ -644,38 +679,21 @@ response route_request(app_context& ctx, const router& routes, request& req, boo
     if (m.r->doc.consistent && req.read_at > 0 && res.status < 300)
       res = with_position(std::move(res), req.read_at);
     return res;
-  } catch (const deferred_read& d) {
-    if (!deferred) throw std::logic_error("a read was put off by a request that cannot wait");
-    *deferred = d;
-    return {};
-  } catch (const api_error& e) {
-    auto res = error_response(e.status, e.code, e.message, e.field, e.errors);
-    if (e.status == 503) res.headers.emplace_back("Retry-After", "1");
-    return res;
-  } catch (const store::store_error& e) {
-    return error_response(e.code() == store::store_errc::unavailable ? 503 : 500,
-                          to_string(e.code()), e.what());
-  } catch (const std::exception& e) {
-    spdlog::error("{} {} failed: {} (correlation {})", req.method, req.path, e.what(),
-                  req.correlation_id);
-    return error_response(500, "internal",
-                          "internal error (correlation id " + req.correlation_id + ")");
-  }
+  });
 }
-}  // namespace
 
-namespace {
-
-// One run of a request through the routes: answered, or (a read waiting for its read models)
-// put off until the watch says they moved or its deadline passes, then run again. Nothing
-// holds a thread meanwhile.
+// One run of a request through the routes: answered, or put off until the watch says the read
+// models moved or its deadline passes. Then a read runs again from the start, and a write whose
+// command is recorded runs only its answer (deferred_read::then). Nothing holds a thread
+// meanwhile.
 void attempt(app_context& ctx, const router& routes, const std::shared_ptr<request>& req,
-             const std::shared_ptr<exchange>& ex, std::chrono::steady_clock::time_point t0) {
+             const std::shared_ptr<exchange>& ex, std::chrono::steady_clock::time_point t0,
+             std::function<response()> then = nullptr, std::string route_name = "unmatched") {
   util::correlation_scope correlation(req->correlation_id);
-  std::string route_name = "unmatched";
   std::optional<deferred_read> deferred;
   // The auth hook (token, rate limit) ran with the first run; a resumed request is the same one.
-  auto res = route_request(ctx, routes, *req, !req->resumed, route_name, &deferred);
+  auto res = then ? answered(*req, &deferred, then)
+                  : route_request(ctx, routes, *req, !req->resumed, route_name, &deferred);
   if (!deferred) {
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ctx.stats.observe_request(req->method, route_name, res.status, secs);
@@ -689,12 +707,12 @@ void attempt(app_context& ctx, const router& routes, const std::shared_ptr<reque
     std::function<void()> cancel_timer;
   };
   auto p = std::make_shared<put_off>();
-  // Whichever comes first, the watch or the deadline, runs the request again, once.
-  auto resume = [&ctx, &routes, req, ex, t0, p] {
+  // Whichever comes first, the watch or the deadline, resumes the request, once.
+  auto resume = [&ctx, &routes, req, ex, t0, p, then = std::move(deferred->then), route_name] {
     if (p->resumed.exchange(true)) return false;
-    ex->run([&ctx, &routes, req, ex, t0] {
+    ex->run([&ctx, &routes, req, ex, t0, then, route_name] {
       req->resumed = true;
-      attempt(ctx, routes, req, ex, t0);
+      attempt(ctx, routes, req, ex, t0, then, route_name);
     });
     return true;
   };
@@ -759,6 +777,7 @@ SELECT json_build_object(
   try {
     store::with_connection(ctx.pool, [&](pqxx::connection& c) {
       pqxx::read_transaction tx{c};
+      bounded_control_read(tx);
       std::string sql = kQuery;
       sql.replace(sql.find("%HEARTBEAT%"), 11, std::to_string(3 * ctx.heartbeat_every.count()));
       g = util::parse_stored(tx.exec(sql)[0][0].c_str()).as_object();

@@ -99,8 +99,9 @@ response login(app_context& ctx, request& req) {
                                     {"refresh_jti", refresh.claims.jti},
                                     {"refresh_expires_at", rfc3339(refresh.claims.expires_at)}});
   // The tokens work on every node as soon as they are handed out.
-  wait_for_position(ctx, r.position, ctx.max_wait);
-  return json_response(200, token_pair(ctx, access, refresh));
+  return after_applied(ctx, req, r.position, [&ctx, access, refresh]() -> response {
+    return json_response(200, token_pair(ctx, access, refresh));
+  });
 }
 
 response refresh(app_context& ctx, request& req) {
@@ -118,17 +119,20 @@ response refresh(app_context& ctx, request& req) {
                        json::object{{"presented_jti", claims->jti},
                                     {"refresh_jti", next.claims.jti},
                                     {"refresh_expires_at", rfc3339(next.claims.expires_at)}});
-  wait_for_position(ctx, r.position, ctx.max_wait);
-  // The session decides between rotation and reuse; its read model says which happened.
-  auto row =
-      read_model(ctx, [&](auto& tx) { return projections::users::session(tx, claims->family); });
-  if (!row || row->revoked || row->refresh_jti != next.claims.jti)
-    fail(401, "token_revoked",
-         "token revoked: the refresh token was already used, so every token of its sign-in is "
-         "revoked");
-  if (!row->user_active)
-    fail(401, "invalid_token", "the token's user no longer exists or is disabled");
-  return json_response(200, token_pair(ctx, access, next));
+  return after_applied(
+      ctx, req, r.position, [&ctx, access, next, family = claims->family]() -> response {
+        // The session decides between rotation and reuse; its read model says which happened.
+        auto row =
+            read_model(ctx, [&](auto& tx) { return projections::users::session(tx, family); });
+        if (!row || row->revoked || row->refresh_jti != next.claims.jti)
+          fail(
+              401, "token_revoked",
+              "token revoked: the refresh token was already used, so every token of its sign-in is "
+              "revoked");
+        if (!row->user_active)
+          fail(401, "invalid_token", "the token's user no longer exists or is disabled");
+        return json_response(200, token_pair(ctx, access, next));
+      });
 }
 
 response logout(app_context& ctx, request& req) {
@@ -152,11 +156,12 @@ response logout(app_context& ctx, request& req) {
                                       json::object{{"reason", "logout"}})
                               .position);
   // Revoked everywhere before the answer: a token used after logout must fail.
-  wait_for_position(ctx, last, ctx.max_wait);
-  response res;
-  res.status = 204;
-  res.content_type.clear();
-  return res;
+  return after_applied(ctx, req, last, []() -> response {
+    response res;
+    res.status = 204;
+    res.content_type.clear();
+    return res;
+  });
 }
 
 response current_user(app_context& ctx, request& req) {

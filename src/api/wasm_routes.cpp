@@ -35,10 +35,14 @@ response upload_wasm(app_context& ctx, request& req) {
   auto r =
       run_command(ctx, req, domain::project_stream_id(project), "attach_wasm",
                   {{"wasm_sha256", sha}, {"size_bytes", static_cast<int64_t>(req.body.size())}});
-  wait_for_position(ctx, r.position, ctx.max_wait);
-  auto row = read_model(ctx, [&](auto& tx) { return configs::wasm(tx, project, sha); });
-  if (!row) fail(500, "internal", "the uploaded module is not in the read model");
-  return with_position(json_response(201, *row), r.position);
+  return after_applied(ctx, req, r.position,
+                       [&ctx, project = std::string(project), sha, at = r.position]() -> response {
+                         auto row = read_model(
+                             ctx, [&](auto& tx) { return configs::wasm(tx, project, sha); });
+                         if (!row)
+                           fail(500, "internal", "the uploaded module is not in the read model");
+                         return with_position(json_response(201, *row), at);
+                       });
 }
 
 response get_wasm(app_context& ctx, request& req) {

@@ -1,10 +1,13 @@
-"""Reads that wait for their read models hold no thread (issue #19).
+"""Reads and writes that wait for their read models hold no thread (issue #19).
 - 200 concurrent GETs with ?min_position=<a position not written yet>&wait_ms=10000 are put
   off: with two handler threads, /health stays fast (p99 under 100 ms) and a write succeeds
   while they wait.
 - Once the position is written and applied, every one of them answers, at that position.
 - A wait that never ends in time answers 503 projection_lag at its deadline, and its
   registration is gone (beampipe_read_waits returns to 0).
+- Writes whose read model is held back (a transaction holds its table locked) are recorded and
+  put off too: more of them than handler threads wait, other routes still answer, and once the
+  read model moves each answers with its row; every command was recorded exactly once.
 """
 import http.client
 import json
@@ -115,6 +118,74 @@ try:
         st, body, _, _ = srv.request("GET", f"{V2}/sources?min_position={gap}")
         c.eq("a position below the head with no event is refused", (st, body.get("code")),
              (400, "unknown_position"))
+
+    # Writes: read-your-writes waits are put off as well, and their commands are not re-sent.
+    # A session holds the sources group's advisory lock (no transaction, so the read fence is
+    # not held back): that group's runner cannot apply anything until it lets go.
+    WRITES = 12
+    holder = subprocess.Popen([PSQL, srv.conninfo, "-qAt"], stdin=subprocess.PIPE, text=True)
+    holder.stdin.write("SELECT pg_advisory_lock(hashtextextended("
+                       "'beampipe:projections:' || current_schema() || ':sources', 0));\n")
+    holder.stdin.flush()
+    c.true("a session holds the sources group's lock", wait_for("the lock", lambda: sql(
+        srv, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+             "AND pid <> pg_backend_pid()") == "1", timeout=30))
+    before = read_waits(srv)
+    answers, lock = [], threading.Lock()
+
+    def write(i):
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
+        try:
+            conn.request("POST", V2 + "/sources", body=json.dumps(
+                {"project_module": "wallaby_hires", "source_identifier": f"HELD{i}"}),
+                headers={"Authorization": "Bearer " + srv.token, "Content-Type": "application/json"})
+            resp = conn.getresponse()
+            body = json.loads(resp.read() or b"{}")
+            with lock:
+                answers.append((resp.status, body.get("source_identifier"),
+                                resp.getheader("X-Beampipe-Position")))
+        except Exception as e:
+            with lock:
+                answers.append((None, repr(e), None))
+        finally:
+            conn.close()
+    writers = [threading.Thread(target=write, args=(i,)) for i in range(WRITES)]
+    for t in writers:
+        t.start()
+    c.true(f"{WRITES} writes wait on two handler threads without holding them",
+           wait_for("the writes' waits", lambda: read_waits(srv) == before + WRITES, timeout=30))
+    c.eq("none answered while its read model was held back", answers, [])
+    st, _, _, _ = srv.request("GET", V2 + "/executions")
+    c.eq("a route on the handler pool still answers", st, 200)
+    holder.stdin.close()  # the session ends, and its lock with it
+    holder.wait(30)
+    for t in writers:
+        t.join(60)
+    c.eq("every write answered with its source once the read model moved",
+         sorted((st, ident, pos is not None) for st, ident, pos in answers),
+         sorted((200, f"HELD{i}", True) for i in range(WRITES)))
+    c.eq("each command was recorded once", sql(
+        srv, "SELECT count(*) FROM events WHERE event_type = 'SourceRegistered' "
+             "AND data->>'source_identifier' LIKE 'HELD%'"), str(WRITES))
+
+    # A transaction left open holds every read model back (it may be a late commit): the control
+    # routes still answer, their read-model reads bounded, and writes are told at once.
+    holder = subprocess.Popen([PSQL, srv.conninfo, "-qAt"], stdin=subprocess.PIPE, text=True)
+    holder.stdin.write("BEGIN; LOCK TABLE source_registry IN ACCESS EXCLUSIVE MODE; "
+                       "SELECT 'locked';\n")
+    holder.stdin.flush()
+    wait_for("the table lock", lambda: sql(
+        srv, "SELECT count(*) FROM pg_locks l JOIN pg_class r ON r.oid = l.relation "
+             "WHERE r.relname = 'source_registry' AND l.mode = 'AccessExclusiveLock' "
+             "AND l.granted") == "1", timeout=30)
+    st, _, _, text = srv.request("GET", V2 + "/metrics")
+    c.eq("/metrics answers while a read model is locked, its gauges marked unavailable",
+         (st, "beampipe_read_model_gauges_up 0" in text), (200, True))
+    st, _, _, _ = srv.request("GET", V2 + "/health", auth=False)
+    c.eq("/health answers while a read model is locked", st, 200)
+    holder.stdin.write("COMMIT;\n")
+    holder.stdin.close()
+    holder.wait(30)
 finally:
     srv.stop()
 c.finish()
