@@ -499,15 +499,39 @@ loaded_settings load_settings(const env_lookup& env,
   return out;
 }
 
-std::vector<std::string> unknown_variables(char** environ_) {
-  std::vector<std::string> out;
+namespace {
+// Levenshtein distance, stopping early once it exceeds `limit`.
+size_t edit_distance(std::string_view a, std::string_view b, size_t limit) {
+  if ((a.size() > b.size() ? a.size() - b.size() : b.size() - a.size()) > limit) return limit + 1;
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0], best = ++row[0];
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1] ? 1 : 0)});
+      diagonal = up;
+      best = std::min(best, row[j]);
+    }
+    if (best > limit) return limit + 1;
+  }
+  return row[b.size()];
+}
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> misspelt_variables(char** environ_) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const auto& table = setting_table();
   for (char** e = environ_; e && *e; ++e) {
     std::string_view entry(*e);
     auto name = entry.substr(0, entry.find('='));
-    if (name.rfind("BEAMPIPE_", 0) != 0) continue;
-    const auto& t = setting_table();
-    if (std::none_of(t.begin(), t.end(), [&](const setting& s) { return s.name == name; }))
-      out.emplace_back(name);
+    if (std::any_of(table.begin(), table.end(), [&](const setting& s) { return s.name == name; }))
+      continue;
+    for (const auto& s : table)
+      if (edit_distance(name, s.name, 2) <= 2) {
+        out.emplace_back(name, s.name);
+        break;
+      }
   }
   return out;
 }

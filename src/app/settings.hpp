@@ -156,9 +156,10 @@ struct loaded_settings {
 loaded_settings load_settings(const env_lookup& env,
                               const std::map<std::string, std::string>& overrides = {});
 
-// BEAMPIPE_* variables in `environ` the table does not know (a typo keeps its default silently
-// otherwise).
-std::vector<std::string> unknown_variables(char** environ);
+// Variables in `environ` that are not settings but one or two letters away from one: a typo
+// would otherwise keep the default silently. (Other BEAMPIPE_* names belong to the build and
+// test scripts, so they are not reported.) name → the setting it is probably meant to be.
+std::vector<std::pair<std::string, std::string>> misspelt_variables(char** environ);
 
 // "  NAME  default — meaning" lines for `beampipe --help`.
 std::string help_text();

@@ -931,8 +931,8 @@ int main(int argc, char** argv) {
     a.settings = std::move(loaded.values);
     beampipe::cli::setup_logging(a.settings);
     for (const auto& w : loaded.warnings) spdlog::warn("{}", w);
-    for (const auto& name : app::unknown_variables(environ))
-      spdlog::warn("{} is not a beampipe setting (see `beampipe settings`); it is ignored", name);
+    for (const auto& [name, meant] : app::misspelt_variables(environ))
+      spdlog::warn("{} is not a beampipe setting and is ignored: did you mean {}?", name, meant);
     if (cmd == "settings") return cmd_settings(a);
     if (cmd == "start") return cmd_start(a);
     if (cmd == "serve") return cmd_serve(a);

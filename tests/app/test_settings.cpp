@@ -209,10 +209,14 @@ TEST_CASE("every documented default parses, and names are unique") {
   CHECK(names.size() > 80);
 }
 
-TEST_CASE("unknown BEAMPIPE_ variables are named") {
-  std::string a = "BEAMPIPE_API_THREDS=4", b = "BEAMPIPE_API_THREADS=4", c = "HOME=/root";
-  char* env[] = {a.data(), b.data(), c.data(), nullptr};
-  CHECK(app::unknown_variables(env) == std::vector<std::string>{"BEAMPIPE_API_THREDS"});
+TEST_CASE("a variable a letter or two away from a setting is named with the setting") {
+  std::string a = "BEAMPIPE_API_THREDS=4", b = "BEAMPIPE_API_THREADS=4", c = "HOME=/root",
+              d = "BEAMPIPE_TEST_PG_DIR=/x", e = "CASDA_PASWORD=x", f = "BEAMPIPE_BIN=/b";
+  char* env[] = {a.data(), b.data(), c.data(), d.data(), e.data(), f.data(), nullptr};
+  using pair = std::pair<std::string, std::string>;
+  CHECK(app::misspelt_variables(env) ==
+        std::vector<pair>{{"BEAMPIPE_API_THREDS", "BEAMPIPE_API_THREADS"},
+                          {"CASDA_PASWORD", "CASDA_PASSWORD"}});
 }
 
 TEST_CASE("--help lists every setting") {

@@ -60,7 +60,9 @@ c.eq("settings: effective values and their origin",
 c.eq("settings: a secret shows only as set", rows.get("BEAMPIPE_JWT_SECRET", {}).get("value"), "(set)")
 c.true("settings: no secret in the output", not any(
     word in out + err for word in ("cli-secret", "cli-casda-secret", "cli-url-secret", "cli-token")))
-c.true("an unknown BEAMPIPE_ variable is named", "BEAMPIPE_API_THREDS is not a beampipe setting" in err)
+c.true("a misspelt setting is named with the one it resembles",
+       "BEAMPIPE_API_THREDS is not a beampipe setting and is ignored: did you mean "
+       "BEAMPIPE_API_THREADS?" in err)
 rc, out, _ = cli("settings", "--markdown")
 readme = open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md")).read()
 c.true("settings --markdown is the README's Environment table", rc == 0 and out in readme)
