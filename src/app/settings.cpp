@@ -61,16 +61,21 @@ std::vector<std::string> split_list(std::string_view text) {
   return out;
 }
 
+// A setting shown as its value, with a literal default.
+setting plain(std::string_view name, std::string_view fallback, std::string_view doc,
+              std::function<void(settings&, std::string_view)> parse,
+              std::function<std::string(const settings&)> text) {
+  return {name, fallback, "", doc, shown_as::value, false, std::move(parse), std::move(text)};
+}
+
 setting text(std::string_view name, member<std::string> m, std::string_view fallback,
              std::string_view doc, shown_as show = shown_as::value, std::string_view shown = "") {
-  return {name,
-          fallback,
-          shown,
-          doc,
-          show,
-          false,
-          [m](settings& s, std::string_view v) { s.*m = std::string(v); },
-          [m](const settings& s) { return s.*m; }};
+  auto out = plain(
+      name, fallback, doc, [m](settings& s, std::string_view v) { s.*m = std::string(v); },
+      [m](const settings& s) { return s.*m; });
+  out.show = show;
+  out.shown = shown;
+  return out;
 }
 
 setting choice(std::string_view name, member<std::string> m, std::string_view fallback,
@@ -81,14 +86,7 @@ setting choice(std::string_view name, member<std::string> m, std::string_view fa
       throw std::invalid_argument("must be one of " + join(options));
     s.*m = l;
   };
-  return {name,
-          fallback,
-          "",
-          doc,
-          shown_as::value,
-          false,
-          parse,
-          [m](const settings& s) { return s.*m; }};
+  return plain(name, fallback, doc, parse, [m](const settings& s) { return s.*m; });
 }
 
 setting flag(std::string_view name, member<bool> m, std::string_view fallback,
@@ -102,34 +100,27 @@ setting flag(std::string_view name, member<bool> m, std::string_view fallback,
     else
       throw std::invalid_argument("must be true or false");
   };
-  return {name, fallback, "", doc, shown_as::value, false, parse, [m](const settings& s) {
-            return std::string(s.*m ? "true" : "false");
-          }};
+  return plain(name, fallback, doc, parse,
+               [m](const settings& s) { return std::string(s.*m ? "true" : "false"); });
 }
 
 setting integer(std::string_view name, member<int64_t> m, std::string_view fallback, int64_t min,
                 int64_t max, std::string_view doc) {
-  return {name,
-          fallback,
-          "",
-          doc,
-          shown_as::value,
-          false,
-          [=](settings& s, std::string_view v) { s.*m = parse_integer(v, min, max); },
-          [m](const settings& s) { return std::to_string(s.*m); }};
+  return plain(
+      name, fallback, doc,
+      [=](settings& s, std::string_view v) { s.*m = parse_integer(v, min, max); },
+      [m](const settings& s) { return std::to_string(s.*m); });
 }
 
 // A §4.1 shaping knob: a non-negative integer; a bad one is reported and keeps its default.
 setting knob(std::string_view name, int64_t domain::shaping_knobs::*m, std::string_view fallback,
              std::string_view doc) {
-  return {name,
-          fallback,
-          "",
-          doc,
-          shown_as::value,
-          true,
-          [m](settings& s, std::string_view v) { s.shaping.*m = parse_integer(v, 0, INT64_MAX); },
-          [m](const settings& s) { return std::to_string(s.shaping.*m); }};
+  auto out = plain(
+      name, fallback, doc,
+      [m](settings& s, std::string_view v) { s.shaping.*m = parse_integer(v, 0, INT64_MAX); },
+      [m](const settings& s) { return std::to_string(s.shaping.*m); });
+  out.lenient = true;
+  return out;
 }
 
 // A duration in the unit its variable is named for (…_MS, …_SECONDS, …); `per` converts a unit
@@ -137,26 +128,20 @@ setting knob(std::string_view name, int64_t domain::shaping_knobs::*m, std::stri
 template <class D>
 setting duration(std::string_view name, member<D> m, std::string_view fallback, int64_t min,
                  int64_t max, std::string_view doc, int64_t per = 1) {
-  return {name,
-          fallback,
-          "",
-          doc,
-          shown_as::value,
-          false,
-          [=](settings& s, std::string_view v) { s.*m = D(parse_integer(v, min, max) * per); },
-          [=](const settings& s) { return std::to_string((s.*m).count() / per); }};
+  return plain(
+      name, fallback, doc,
+      [=](settings& s, std::string_view v) { s.*m = D(parse_integer(v, min, max) * per); },
+      [=](const settings& s) { return std::to_string((s.*m).count() / per); });
 }
 
 setting list(std::string_view name, member<std::vector<std::string>> m, std::string_view shown,
              std::string_view doc, bool lowercase = false) {
-  return {name,
-          "",
-          shown,
-          doc,
-          shown_as::value,
-          false,
-          [=](settings& s, std::string_view v) { s.*m = split_list(lowercase ? lower(v) : v); },
-          [m](const settings& s) { return join(s.*m); }};
+  auto out = plain(
+      name, "", doc,
+      [=](settings& s, std::string_view v) { s.*m = split_list(lowercase ? lower(v) : v); },
+      [m](const settings& s) { return join(s.*m); });
+  out.shown = shown;
+  return out;
 }
 
 constexpr int64_t kMax = INT64_MAX;
@@ -256,14 +241,13 @@ std::vector<setting> build_table() {
                    shown_as::url));
   t.push_back(text("BEAMPIPE_VIZIER_TAP_URL", &S::vizier_tap_url, "", "VizieR's TAP service",
                    shown_as::url));
-  t.push_back({"BEAMPIPE_TAP_MAXREC", "", "",
-               "MAXREC on every TAP query; a capped result is "
-               "recorded as truncated",
-               shown_as::value, false,
-               [](settings& s, std::string_view v) { s.tap_maxrec = parse_integer(v, 1, kMax); },
-               [](const settings& s) {
-                 return s.tap_maxrec ? std::to_string(*s.tap_maxrec) : std::string();
-               }});
+  t.push_back(plain(
+      "BEAMPIPE_TAP_MAXREC", "",
+      "MAXREC on every TAP query; a capped result is recorded as truncated",
+      [](settings& s, std::string_view v) { s.tap_maxrec = parse_integer(v, 1, kMax); },
+      [](const settings& s) {
+        return s.tap_maxrec ? std::to_string(*s.tap_maxrec) : std::string();
+      }));
   t.push_back(integer("BEAMPIPE_DISCOVERY_SOURCE_CONCURRENCY", &S::discovery_source_concurrency,
                       "4", 1, 256, "sources discovered at once"));
   t.push_back(text("BEAMPIPE_SIMULATED_DATALINK_BASE", &S::simulated_datalink_base,
