@@ -527,17 +527,19 @@ void runtime::send(command_request req, std::function<void(command_reply)> done)
       command_envelope{std::make_shared<command_request>(std::move(req)), std::move(slot)});
 }
 
+command_reply timed_out_reply() {
+  command_reply r;
+  r.result = outcome::timed_out;
+  r.code = "timeout";
+  r.message = "command timed out";
+  return r;
+}
+
 command_reply runtime::send_sync(command_request req, std::chrono::milliseconds timeout) {
   auto p = std::make_shared<std::promise<command_reply>>();
   auto f = p->get_future();
   send(std::move(req), [p](command_reply r) { p->set_value(std::move(r)); });
-  if (f.wait_for(timeout) != std::future_status::ready) {
-    command_reply r;
-    r.result = outcome::timed_out;
-    r.code = "timeout";
-    r.message = "command timed out";
-    return r;
-  }
+  if (f.wait_for(timeout) != std::future_status::ready) return timed_out_reply();
   return f.get();
 }
 
@@ -563,17 +565,7 @@ std::vector<command_reply> runtime::send_all(std::vector<command_request> reqs,
   st->cv.wait_for(lk, timeout, [&] { return st->left == 0; });
   std::vector<command_reply> out;
   out.reserve(st->replies.size());
-  for (auto& r : st->replies) {
-    if (r) {
-      out.push_back(std::move(*r));
-    } else {
-      command_reply t;
-      t.result = outcome::timed_out;
-      t.code = "timeout";
-      t.message = "command timed out";
-      out.push_back(std::move(t));
-    }
-  }
+  for (auto& r : st->replies) out.push_back(r ? std::move(*r) : timed_out_reply());
   return out;
 }
 

@@ -67,6 +67,9 @@ struct command_reply {
   }
 };
 
+// The reply of a command whose aggregate did not answer in time.
+command_reply timed_out_reply();
+
 struct command_request {
   std::string stream_id;
   domain::command cmd;

@@ -72,13 +72,10 @@ response post_channel(app_context& ctx, request& req) {
   json::object cmd{{"uuid", id}, {"kind", kind}, {"config", config.shown}};
   for (const char* k : {"name", "enabled"})
     if (body.contains(k)) cmd[k] = body.at(k);
-  try {
-    return write_then_read(ctx, req, domain::kChannelRegistryStream, "create", std::move(cmd), 201,
-                           [&ctx, id] { return channel_or_404(ctx, id); });
-  } catch (const api_error& e) {
-    if (e.status < 500) erase_secret(ctx, id);  // refused: nothing refers to it
-    throw;
-  }
+  return write_then_read(ctx, req, domain::kChannelRegistryStream, "create", std::move(cmd), 201,
+                         [&ctx, id] { return channel_or_404(ctx, id); },
+                         // refused: nothing refers to the secret
+                         {nullptr, [&ctx, id] { erase_secret(ctx, id); }});
 }
 
 response patch_channel(app_context& ctx, request& req) {
@@ -106,19 +103,18 @@ response patch_channel(app_context& ctx, request& req) {
       secret_written = true;
     }
   }
-  try {
-    return write_then_read(ctx, req, domain::kChannelRegistryStream, "update", std::move(cmd), 200,
-                           [&ctx, id] { return channel_or_404(ctx, id); });
-  } catch (const api_error& e) {
-    if (secret_written && e.status < 500) put_secret(ctx, id, old_secret);
-    throw;
-  }
+  write_hooks hooks;
+  if (secret_written)  // refused: the old secret goes back
+    hooks.refused = [&ctx, id, old_secret] { put_secret(ctx, id, old_secret); };
+  return write_then_read(
+      ctx, req, domain::kChannelRegistryStream, "update", std::move(cmd), 200,
+      [&ctx, id] { return channel_or_404(ctx, id); }, std::move(hooks));
 }
 
 response delete_channel(app_context& ctx, request& req) {
   auto id = uuid_param(req, "id");
   return delete_and_wait(ctx, req, domain::kChannelRegistryStream, {{"uuid", id}},
-                         [&] { erase_secret(ctx, id); });
+                         {[&ctx, id] { erase_secret(ctx, id); }, nullptr});
 }
 
 response test_channel(app_context& ctx, request& req) {

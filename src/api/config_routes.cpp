@@ -64,18 +64,18 @@ response post_config(app_context& ctx, request& req) {
   if (!valid_project_id(report.project_id))
     fail(422, "invalid_config",
          "metadata.id must be 1-50 characters of letters, digits, '.', '_' or '-'", "metadata.id");
-  auto r = run_command(ctx, req, domain::project_stream_id(report.project_id), "upload",
-                       {{"text", req.body}});
-  auto answer = [&ctx, out = report.to_json().as_object(), project_id = report.project_id,
-                 created = r.events_appended > 0, at = r.position]() mutable -> response {
+  auto answer = [&ctx, out = report.to_json().as_object(),
+                 project_id = report.project_id](const actors::command_reply& r) mutable {
     auto row = active_config_or_404(ctx, project_id);
     if (!row.at("warnings").as_array().empty()) out["warnings"] = row.at("warnings");
     out["uuid"] = row.at("uuid");
     out["version"] = row.at("version");
-    out["created"] = created;  // an identical re-upload makes no new revision
-    return with_position(json_response(created ? 201 : 200, out), at);
+    bool created = r.events_appended > 0;  // an identical re-upload makes no new revision
+    out["created"] = created;
+    return with_position(json_response(created ? 201 : 200, out), r.position);
   };
-  return after_applied(ctx, req, r.position, answer);
+  return after_recorded(ctx, req, domain::project_stream_id(report.project_id), "upload",
+                        {{"text", req.body}}, answer);
 }
 
 response get_config(app_context& ctx, request& req) {

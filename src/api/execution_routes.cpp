@@ -189,12 +189,12 @@ response patch_execution(app_context& ctx, request& req) {
   auto st = body.find("status");
   if (st == body.end() || !st->value().is_string() || st->value().as_string() != "cancelled")
     fail(400, "invalid_field", "status must be \"cancelled\"", "status");
-  auto r = run_command(ctx, req, domain::execution_stream_id(id), "cancel", std::move(body));
-  return after_applied(ctx, req, r.position, [&ctx, id, at = r.position]() -> response {
-    auto row = execution_or_404(ctx, id);
-    int status = row.at("status").as_string() == "cancelled" ? 200 : 202;
-    return with_position(json_response(status, row), at);
-  });
+  return after_recorded(ctx, req, domain::execution_stream_id(id), "cancel", std::move(body),
+                        [&ctx, id](const actors::command_reply& r) -> response {
+                          auto row = execution_or_404(ctx, id);
+                          int status = row.at("status").as_string() == "cancelled" ? 200 : 202;
+                          return with_position(json_response(status, row), r.position);
+                        });
 }
 
 response execute_execution(app_context& ctx, request& req) {
@@ -202,18 +202,18 @@ response execute_execution(app_context& ctx, request& req) {
   auto body = req.body.empty() ? json::object{} : parse_body(req);
   reject_unknown_fields(body, {"do_stage", "do_submit"});
   body["correlation_id"] = req.correlation_id;  // the worker's events and logs carry it on
-  auto r =
-      run_command(ctx, req, domain::execution_stream_id(id), "request_execute", std::move(body));
-  return after_applied(ctx, req, r.position, [&ctx, id, at = r.position]() -> response {
-    auto row = execution_or_404(ctx, id);
-    const auto& x = row.at("execute_request").as_object();
-    return with_position(json_response(202, json::object{{"status", "accepted"},
-                                                         {"execution_id", id},
-                                                         {"job_id", x.at("job_id")},
-                                                         {"do_stage", x.at("do_stage")},
-                                                         {"do_submit", x.at("do_submit")}}),
-                         at);
-  });
+  return after_recorded(ctx, req, domain::execution_stream_id(id), "request_execute",
+                        std::move(body), [&ctx, id](const actors::command_reply& r) -> response {
+                          auto row = execution_or_404(ctx, id);
+                          const auto& x = row.at("execute_request").as_object();
+                          return with_position(
+                              json_response(202, json::object{{"status", "accepted"},
+                                                              {"execution_id", id},
+                                                              {"job_id", x.at("job_id")},
+                                                              {"do_stage", x.at("do_stage")},
+                                                              {"do_submit", x.at("do_submit")}}),
+                              r.position);
+                        });
 }
 
 response retry_execution(app_context& ctx, request& req) {
@@ -221,21 +221,22 @@ response retry_execution(app_context& ctx, request& req) {
   auto body = parse_body(req);
   reject_unknown_fields(body, {"reason"});
   body["correlation_id"] = req.correlation_id;
-  auto r = run_command(ctx, req, domain::execution_stream_id(id), "retry", std::move(body));
-  return after_applied(ctx, req, r.position, [&ctx, id, at = r.position]() -> response {
-    auto row = execution_or_404(ctx, id);
-    const auto& x = row.at("execute_request").as_object();
-    // The status the retry left the run in: the worker may already have started it again by
-    // the time the row is read (the executions read models run ahead of the others).
-    return with_position(json_response(202, json::object{{"status", "retrying"},
-                                                         {"execution_id", id},
-                                                         {"job_id", x.at("job_id")},
-                                                         {"retry_count", row.at("retry_count")},
-                                                         {"stage", row.at("retry_stage")},
-                                                         {"do_stage", x.at("do_stage")},
-                                                         {"do_submit", x.at("do_submit")}}),
-                         at);
-  });
+  return after_recorded(
+      ctx, req, domain::execution_stream_id(id), "retry", std::move(body),
+      [&ctx, id](const actors::command_reply& r) -> response {
+        auto row = execution_or_404(ctx, id);
+        const auto& x = row.at("execute_request").as_object();
+        // The status the retry left the run in: the worker may already have started it again by
+        // the time the row is read (the executions read models run ahead of the others).
+        return with_position(json_response(202, json::object{{"status", "retrying"},
+                                                             {"execution_id", id},
+                                                             {"job_id", x.at("job_id")},
+                                                             {"retry_count", row.at("retry_count")},
+                                                             {"stage", row.at("retry_stage")},
+                                                             {"do_stage", x.at("do_stage")},
+                                                             {"do_submit", x.at("do_submit")}}),
+                             r.position);
+      });
 }
 
 const json::value& member(const json::value& v, std::initializer_list<const char*> path) {
@@ -384,20 +385,20 @@ response verify_outputs(app_context& ctx, request& req) {
   store::with_connection(ctx.pool, [&](pqxx::connection& c) {
     sha = store::put_artifact(c, "application/json", text);
   });
-  auto r =
-      run_command(ctx, req, domain::execution_stream_id(id), "verify_outputs",
-                  {{"inventory", body}, {"artifact_sha256", sha}, {"artifact_size", text.size()}});
-  return after_applied(ctx, req, r.position, [&ctx, id, sha, at = r.position]() -> response {
-    auto row = execution_or_404(ctx, id);
-    auto art = read_model(ctx, [&](auto& tx) {
-      return projections::execution_details::artifact(tx, id, "output_inventory", sha);
-    });
-    return with_position(
-        json_response(200,
-                      json::object{{"execution", std::move(row)},
-                                   {"artifact", art ? json::value(std::move(*art)) : nullptr}}),
-        at);
-  });
+  return after_recorded(
+      ctx, req, domain::execution_stream_id(id), "verify_outputs",
+      {{"inventory", body}, {"artifact_sha256", sha}, {"artifact_size", text.size()}},
+      [&ctx, id, sha](const actors::command_reply& r) -> response {
+        auto row = execution_or_404(ctx, id);
+        auto art = read_model(ctx, [&](auto& tx) {
+          return projections::execution_details::artifact(tx, id, "output_inventory", sha);
+        });
+        return with_position(
+            json_response(200,
+                          json::object{{"execution", std::move(row)},
+                                       {"artifact", art ? json::value(std::move(*art)) : nullptr}}),
+            r.position);
+      });
 }
 
 // §12.3 (superuser): gives up on a run that stopped moving once every safety condition

@@ -207,17 +207,44 @@ void fail_with(const domain::command_error& e, const std::string& field) {
                   field.empty() ? e.field : field, e.details};
 }
 
-actors::command_reply run_command(app_context& ctx, const request& req, std::string stream_id,
-                                  std::string name, json::object body) {
+namespace {
+actors::command_request command_for(const request& req, std::string stream_id, std::string name,
+                                    json::object body) {
   actors::command_request cr;
   cr.stream_id = std::move(stream_id);
   cr.cmd.name = std::move(name);
   cr.cmd.body = std::move(body);
   cr.cmd.actor = request_actor(req);
   cr.correlation_id = req.correlation_id;
-  auto r = ctx.runtime.send_sync(std::move(cr));
+  return cr;
+}
+}  // namespace
+
+actors::command_reply run_command(app_context& ctx, const request& req, std::string stream_id,
+                                  std::string name, json::object body) {
+  auto r = ctx.runtime.send_sync(
+      command_for(req, std::move(stream_id), std::move(name), std::move(body)));
   if (!r.ok()) fail_with(r);
   return r;
+}
+
+response after_recorded(app_context& ctx, const request& req, std::string stream_id,
+                        std::string name, json::object body,
+                        std::function<response(const actors::command_reply&)> answer,
+                        write_hooks hooks) {
+  // `req` outlives the continuation: the dispatch keeps the request until it is answered.
+  auto then = [&ctx, &req, answer = std::move(answer),
+               hooks = std::move(hooks)](actors::command_reply r) -> response {
+    if (!r.ok()) {
+      if (hooks.refused && http_status(r.result) < 500) hooks.refused();
+      fail_with(r);
+    }
+    if (hooks.recorded) hooks.recorded();
+    return after_applied(ctx, req, r.position, [answer, r] { return answer(r); });
+  };
+  auto cr = command_for(req, std::move(stream_id), std::move(name), std::move(body));
+  if (!req.may_defer) return then(ctx.runtime.send_sync(std::move(cr)));
+  throw deferred_command{std::move(cr), std::move(then)};
 }
 
 std::optional<json::object> query_row(app_context& ctx, const std::string& sql,
@@ -269,14 +296,15 @@ json::array query_rows(app_context& ctx, const std::string& sql,
 }
 
 response delete_and_wait(app_context& ctx, const request& req, std::string stream_id,
-                         json::object body, const std::function<void()>& recorded) {
-  auto r = run_command(ctx, req, std::move(stream_id), "delete", std::move(body));
-  if (recorded) recorded();
-  return after_applied(ctx, req, r.position, [at = r.position] {
-    response res;
-    res.status = 204;
-    return with_position(res, at);
-  });
+                         json::object body, write_hooks hooks) {
+  return after_recorded(
+      ctx, req, std::move(stream_id), "delete", std::move(body),
+      [](const actors::command_reply& r) {
+        response res;
+        res.status = 204;
+        return with_position(res, r.position);
+      },
+      std::move(hooks));
 }
 
 response after_applied(app_context& ctx, const request& req, int64_t position,

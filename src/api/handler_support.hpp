@@ -41,6 +41,24 @@ struct deferred_read {
   std::chrono::steady_clock::time_point deadline;
   std::function<response()> then = nullptr;
 };
+// Thrown by a handler whose request may be put off, to send a command without waiting for the
+// aggregate: the dispatch sends it and runs `then` with the reply on the handler pool.
+struct deferred_command {
+  actors::command_request command;
+  std::function<response(actors::command_reply)> then;
+};
+// The write path: sends the command, waits until every read model has applied it
+// (read-your-writes), then answers `answer(reply)`. Neither wait holds a thread on a request
+// that may be put off (deferred_command, then deferred_read::then), so `answer` must own what it
+// uses (capture by value; ctx by reference). A refused command throws as run_command does.
+struct write_hooks {
+  std::function<void()> recorded;  // once the command is recorded, before the read-model wait
+  std::function<void()> refused;   // when the aggregate refused it (4xx), before the error
+};
+response after_recorded(app_context& ctx, const request& req, std::string stream_id,
+                        std::string name, boost::json::object body,
+                        std::function<response(const actors::command_reply&)> answer,
+                        write_hooks hooks = {});
 // Read-your-writes without holding a thread: `answer()` once every read model has applied the
 // event at `position` (at most ctx.max_wait, then 503 projection_lag as wait_for_position). On
 // a request that may be put off the wait is handed to the dispatch (deferred_read::then), so
@@ -96,20 +114,22 @@ auto read_model_statement(app_context& ctx, Ask&& ask) {
 
 // The write path of most handlers: send a command, wait until the read models have applied
 // it (read-your-writes), then answer `status` with what `read()` returns.
-// `read` runs after the handler returned (after_applied): it must own what it uses.
+// `read` runs after the handler returned (after_recorded): it must own what it uses.
 template <class Read>
 response write_then_read(app_context& ctx, const request& req, std::string stream_id,
-                         std::string name, boost::json::object body, int status, Read read) {
-  auto r = run_command(ctx, req, std::move(stream_id), std::move(name), std::move(body));
-  return after_applied(ctx, req, r.position, [status, read = std::move(read), at = r.position] {
-    return with_position(json_response(status, read()), at);
-  });
+                         std::string name, boost::json::object body, int status, Read read,
+                         write_hooks hooks = {}) {
+  return after_recorded(
+      ctx, req, std::move(stream_id), std::move(name), std::move(body),
+      [status, read = std::move(read)](const actors::command_reply& r) {
+        return with_position(json_response(status, read()), r.position);
+      },
+      std::move(hooks));
 }
 
 // The delete path: send the command, wait until the read models have applied it, answer 204.
-// `recorded` runs once the command is recorded, before the wait.
 response delete_and_wait(app_context& ctx, const request& req, std::string stream_id,
-                         boost::json::object body, const std::function<void()>& recorded = nullptr);
+                         boost::json::object body, write_hooks hooks = {});
 
 // Binds a handler function to the app context for router::add.
 inline handler bound(app_context& ctx, response (*fn)(app_context&, request&)) {

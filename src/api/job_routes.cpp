@@ -72,18 +72,19 @@ response discovery_job(app_context& ctx, const request& req, const json::object&
   // A retried POST with the same key names the same request: the source keeps one.
   if (!key.empty())
     body["request_id"] = util::uuid_v5(kJobKeyNamespace, request_actor(req) + "\x1f" + key);
-  auto r = run_command(ctx, req, domain::source_stream_id(uuid), "request_discovery", body);
-  return after_applied(ctx, req, r.position, [&ctx, uuid]() -> response {
-    std::optional<std::string> outstanding;
-    store::with_connection(ctx.pool, [&](pqxx::connection& c) {
-      pqxx::read_transaction tx{c};
-      outstanding = projections::source_registry::outstanding_request(tx, uuid);
-    });
-    if (!outstanding)
-      fail(409, "discovery_finished", "the source's discovery request already finished",
-           "payload.source_identifier");
-    return json_response(202, job_or_404(ctx, *outstanding));
-  });
+  return after_recorded(
+      ctx, req, domain::source_stream_id(uuid), "request_discovery", body,
+      [&ctx, uuid](const actors::command_reply&) -> response {
+        std::optional<std::string> outstanding;
+        store::with_connection(ctx.pool, [&](pqxx::connection& c) {
+          pqxx::read_transaction tx{c};
+          outstanding = projections::source_registry::outstanding_request(tx, uuid);
+        });
+        if (!outstanding)
+          fail(409, "discovery_finished", "the source's discovery request already finished",
+               "payload.source_identifier");
+        return json_response(202, job_or_404(ctx, *outstanding));
+      });
 }
 
 // An execute job is the execution's execute request (the same as POST
@@ -91,15 +92,14 @@ response discovery_job(app_context& ctx, const request& req, const json::object&
 response execute_job(app_context& ctx, const request& req, const std::string& execution_id,
                      const json::object& payload) {
   reject_unknown_fields(payload, {"do_stage", "do_submit"}, "payload.");
-  auto r =
-      run_command(ctx, req, domain::execution_stream_id(execution_id), "request_execute", payload);
-  return after_applied(ctx, req, r.position, [&ctx, execution_id]() -> response {
-    auto job = read_model(ctx, [&](auto& tx) {
-      return projections::execution_ledger::execute_job_id(tx, execution_id);
-    });
-    if (!job) fail(404, "not_found", "execution not found", "execution_id");
-    return json_response(202, job_or_404(ctx, *job));
-  });
+  return after_recorded(ctx, req, domain::execution_stream_id(execution_id), "request_execute",
+                        payload, [&ctx, execution_id](const actors::command_reply&) -> response {
+                          auto job = read_model(ctx, [&](auto& tx) {
+                            return projections::execution_ledger::execute_job_id(tx, execution_id);
+                          });
+                          if (!job) fail(404, "not_found", "execution not found", "execution_id");
+                          return json_response(202, job_or_404(ctx, *job));
+                        });
 }
 
 // POST /jobs {kind, payload, execution_id?, idempotency_key?} → 202 JobRow.
@@ -158,11 +158,11 @@ response requeue_job(app_context& ctx, request& req) {
          "only failed or dead-lettered jobs can be requeued (this one is " + status + ")", "id");
   auto uuid = domain::source_uuid(std::string(job.at("project_module").as_string()),
                                   std::string(job.at("subject").as_string()));
-  auto r = run_command(ctx, req, domain::source_stream_id(uuid), "requeue_discovery",
-                       {{"request_id", id}, {"reason", reason}});
-  return after_applied(ctx, req, r.position, [&ctx, id, at = r.position]() -> response {
-    return with_position(json_response(202, job_or_404(ctx, id)), at);
-  });
+  return after_recorded(ctx, req, domain::source_stream_id(uuid), "requeue_discovery",
+                        {{"request_id", id}, {"reason", reason}},
+                        [&ctx, id](const actors::command_reply& r) -> response {
+                          return with_position(json_response(202, job_or_404(ctx, id)), r.position);
+                        });
 }
 
 }  // namespace

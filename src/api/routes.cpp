@@ -629,16 +629,27 @@ router build_route_table(const route_binder& bind) {
 }
 
 namespace {
-// The JSON error mapping shared by HTTP requests, in-process calls and put-off answers. A read
-// that has to wait for its read models, when the request may be put off, ends up in *deferred
-// (and the response is empty).
+// What a request that may be put off left to do: wait for its read models (a read runs again,
+// a write runs `then`) or for its command's reply.
+struct put_off {
+  std::optional<deferred_read> read;
+  std::optional<deferred_command> command;
+  explicit operator bool() const { return read || command; }
+};
+
+// The JSON error mapping shared by HTTP requests, in-process calls and put-off answers. A
+// request put off (only one that may be) ends up in *later, and the response is empty.
 template <class Run>
-response answered(const request& req, std::optional<deferred_read>* deferred, Run&& run) {
+response answered(const request& req, put_off* later, Run&& run) {
   try {
     return run();
   } catch (const deferred_read& d) {
-    if (!deferred) throw std::logic_error("a read was put off by a request that cannot wait");
-    *deferred = d;
+    if (!later) throw std::logic_error("a read was put off by a request that cannot wait");
+    later->read = d;
+    return {};
+  } catch (deferred_command& d) {
+    if (!later) throw std::logic_error("a command was put off by a request that cannot wait");
+    later->command = std::move(d);
     return {};
   } catch (const api_error& e) {
     auto res = error_response(e.status, e.code, e.message, e.field, e.errors);
@@ -657,8 +668,8 @@ response answered(const request& req, std::optional<deferred_read>* deferred, Ru
 
 // Routing; `guarded` runs the auth hook (rate limits, token, superuser) first.
 response route_request(app_context& ctx, const router& routes, request& req, bool guarded,
-                       std::string& route_name, std::optional<deferred_read>* deferred = nullptr) {
-  return answered(req, deferred, [&]() -> response {
+                       std::string& route_name, put_off* later = nullptr) {
+  return answered(req, later, [&]() -> response {
     target_problem bad;
     if (!parse_target(req.target, req.path, req.query, &bad))
       return error_response(400, "bad_request", bad.reason, bad.field);
@@ -682,45 +693,63 @@ response route_request(app_context& ctx, const router& routes, request& req, boo
   });
 }
 
-// One run of a request through the routes: answered, or put off until the watch says the read
-// models moved or its deadline passes. Then a read runs again from the start, and a write whose
-// command is recorded runs only its answer (deferred_read::then). Nothing holds a thread
-// meanwhile.
+// A command's reply that does not come in time is a timeout, as runtime::send_sync's.
+constexpr auto kCommandTimeout = std::chrono::seconds(30);
+
+// One run of a request through the routes: answered, or put off until its command's reply
+// arrives, or until the watch says the read models moved or its deadline passes. Then a read
+// runs again from the start, and a write runs only its continuation (`then`): a command is
+// never sent twice. Nothing holds a thread meanwhile.
 void attempt(app_context& ctx, const router& routes, const std::shared_ptr<request>& req,
              const std::shared_ptr<exchange>& ex, std::chrono::steady_clock::time_point t0,
              std::function<response()> then = nullptr, std::string route_name = "unmatched") {
   util::correlation_scope correlation(req->correlation_id);
-  std::optional<deferred_read> deferred;
+  put_off later;
   // The auth hook (token, rate limit) ran with the first run; a resumed request is the same one.
-  auto res = then ? answered(*req, &deferred, then)
-                  : route_request(ctx, routes, *req, !req->resumed, route_name, &deferred);
-  if (!deferred) {
+  auto res = then ? answered(*req, &later, then)
+                  : route_request(ctx, routes, *req, !req->resumed, route_name, &later);
+  if (!later) {
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ctx.stats.observe_request(req->method, route_name, res.status, secs);
     spdlog::debug("{} {} {} {:.1f} ms", req->method, route_name, res.status, secs * 1000);
     ex->respond(std::move(res));
     return;
   }
-  struct put_off {
+  struct pending {
     std::atomic<bool> resumed{false};
     std::atomic<uint64_t> waiter{0};
     std::function<void()> cancel_timer;
   };
-  auto p = std::make_shared<put_off>();
-  // Whichever comes first, the watch or the deadline, resumes the request, once.
-  auto resume = [&ctx, &routes, req, ex, t0, p, then = std::move(deferred->then), route_name] {
+  auto p = std::make_shared<pending>();
+  // Whichever comes first resumes the request, once, on the handler pool.
+  auto resume = [&ctx, &routes, req, ex, t0, p, route_name](std::function<response()> next) {
     if (p->resumed.exchange(true)) return false;
-    ex->run([&ctx, &routes, req, ex, t0, then, route_name] {
+    ex->run([&ctx, &routes, req, ex, t0, next = std::move(next), route_name] {
       req->resumed = true;
-      attempt(ctx, routes, req, ex, t0, then, route_name);
+      attempt(ctx, routes, req, ex, t0, next, route_name);
     });
     return true;
   };
-  p->cancel_timer = ex->at(deferred->deadline, [&ctx, p, resume] {
-    if (resume()) ctx.watch.forget(p->waiter.load());
+  if (later.command) {
+    auto reply_to = std::move(later.command->then);
+    auto answer = [reply_to](actors::command_reply r) {
+      return std::function<response()>([reply_to, r = std::move(r)] { return reply_to(r); });
+    };
+    p->cancel_timer = ex->at(std::chrono::steady_clock::now() + kCommandTimeout,
+                             [resume, answer] { resume(answer(actors::timed_out_reply())); });
+    // The reply comes on an actor's thread: only hand it off.
+    ctx.runtime.send(std::move(later.command->command),
+                     [p, resume, answer](actors::command_reply r) {
+                       if (resume(answer(std::move(r)))) p->cancel_timer();
+                     });
+    return;
+  }
+  auto next = std::move(later.read->then);
+  p->cancel_timer = ex->at(later.read->deadline, [&ctx, p, resume, next] {
+    if (resume(next)) ctx.watch.forget(p->waiter.load());
   });
-  auto id = ctx.watch.notify_when(deferred->what, [p, resume] {
-    if (resume()) p->cancel_timer();
+  auto id = ctx.watch.notify_when(later.read->what, [p, resume, next] {
+    if (resume(next)) p->cancel_timer();
   });
   p->waiter = id;
   if (p->resumed.load()) ctx.watch.forget(id);  // the deadline came first

@@ -93,15 +93,14 @@ response login(app_context& ctx, request& req) {
       issue_token(ctx.jwt_secret, token_type::access, name, family, ctx.access_token_ttl, now);
   auto refresh =
       issue_token(ctx.jwt_secret, token_type::refresh, name, family, ctx.refresh_token_ttl, now);
-  auto r = run_command(ctx, req, domain::auth_session_stream_id(family), "start",
-                       json::object{{"user_uuid", row->uuid},
-                                    {"username", name},
-                                    {"refresh_jti", refresh.claims.jti},
-                                    {"refresh_expires_at", rfc3339(refresh.claims.expires_at)}});
-  // The tokens work on every node as soon as they are handed out.
-  return after_applied(ctx, req, r.position, [&ctx, access, refresh]() -> response {
-    return json_response(200, token_pair(ctx, access, refresh));
-  });
+  return after_recorded(ctx, req, domain::auth_session_stream_id(family), "start",
+                        json::object{{"user_uuid", row->uuid},
+                                     {"username", name},
+                                     {"refresh_jti", refresh.claims.jti},
+                                     {"refresh_expires_at", rfc3339(refresh.claims.expires_at)}},
+                        [&ctx, access, refresh](const actors::command_reply&) -> response {
+                          return json_response(200, token_pair(ctx, access, refresh));
+                        });
 }
 
 response refresh(app_context& ctx, request& req) {
@@ -115,12 +114,12 @@ response refresh(app_context& ctx, request& req) {
                             ctx.access_token_ttl, now);
   auto next = issue_token(ctx.jwt_secret, token_type::refresh, claims->subject, claims->family,
                           ctx.refresh_token_ttl, now);
-  auto r = run_command(ctx, req, domain::auth_session_stream_id(claims->family), "rotate",
-                       json::object{{"presented_jti", claims->jti},
-                                    {"refresh_jti", next.claims.jti},
-                                    {"refresh_expires_at", rfc3339(next.claims.expires_at)}});
-  return after_applied(
-      ctx, req, r.position, [&ctx, access, next, family = claims->family]() -> response {
+  return after_recorded(
+      ctx, req, domain::auth_session_stream_id(claims->family), "rotate",
+      json::object{{"presented_jti", claims->jti},
+                   {"refresh_jti", next.claims.jti},
+                   {"refresh_expires_at", rfc3339(next.claims.expires_at)}},
+      [&ctx, access, next, family = claims->family](const actors::command_reply&) -> response {
         // The session decides between rotation and reuse; its read model says which happened.
         auto row =
             read_model(ctx, [&](auto& tx) { return projections::users::session(tx, family); });

@@ -32,17 +32,14 @@ response upload_wasm(app_context& ctx, request& req) {
   auto sha = store::with_connection(ctx.pool, [&](pqxx::connection& c) {
     return store::put_artifact(c, "application/wasm", req.body);
   });
-  auto r =
-      run_command(ctx, req, domain::project_stream_id(project), "attach_wasm",
-                  {{"wasm_sha256", sha}, {"size_bytes", static_cast<int64_t>(req.body.size())}});
-  return after_applied(ctx, req, r.position,
-                       [&ctx, project = std::string(project), sha, at = r.position]() -> response {
-                         auto row = read_model(
-                             ctx, [&](auto& tx) { return configs::wasm(tx, project, sha); });
-                         if (!row)
-                           fail(500, "internal", "the uploaded module is not in the read model");
-                         return with_position(json_response(201, *row), at);
-                       });
+  return after_recorded(
+      ctx, req, domain::project_stream_id(project), "attach_wasm",
+      {{"wasm_sha256", sha}, {"size_bytes", static_cast<int64_t>(req.body.size())}},
+      [&ctx, project = std::string(project), sha](const actors::command_reply& r) -> response {
+        auto row = read_model(ctx, [&](auto& tx) { return configs::wasm(tx, project, sha); });
+        if (!row) fail(500, "internal", "the uploaded module is not in the read model");
+        return with_position(json_response(201, *row), r.position);
+      });
 }
 
 response get_wasm(app_context& ctx, request& req) {

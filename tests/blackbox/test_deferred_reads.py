@@ -5,9 +5,12 @@
 - Once the position is written and applied, every one of them answers, at that position.
 - A wait that never ends in time answers 503 projection_lag at its deadline, and its
   registration is gone (beampipe_read_waits returns to 0).
-- Writes whose read model is held back (a transaction holds its table locked) are recorded and
+- Writes whose read model is held back (a session holds its group's lock) are recorded and
   put off too: more of them than handler threads wait, other routes still answer, and once the
   read model moves each answers with its row; every command was recorded exactly once.
+- Writes whose command cannot be appended yet (a transaction blocks inserts into the event
+  store) hold no thread either: while more of them than handler threads wait for their
+  aggregates, a read still answers; once the store takes inserts again each answers once.
 """
 import http.client
 import json
@@ -133,11 +136,11 @@ try:
     before = read_waits(srv)
     answers, lock = [], threading.Lock()
 
-    def write(i):
+    def write(ident):
         conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
         try:
             conn.request("POST", V2 + "/sources", body=json.dumps(
-                {"project_module": "wallaby_hires", "source_identifier": f"HELD{i}"}),
+                {"project_module": "wallaby_hires", "source_identifier": ident}),
                 headers={"Authorization": "Bearer " + srv.token, "Content-Type": "application/json"})
             resp = conn.getresponse()
             body = json.loads(resp.read() or b"{}")
@@ -149,7 +152,7 @@ try:
                 answers.append((None, repr(e), None))
         finally:
             conn.close()
-    writers = [threading.Thread(target=write, args=(i,)) for i in range(WRITES)]
+    writers = [threading.Thread(target=write, args=(f"HELD{i}",)) for i in range(WRITES)]
     for t in writers:
         t.start()
     c.true(f"{WRITES} writes wait on two handler threads without holding them",
@@ -167,6 +170,44 @@ try:
     c.eq("each command was recorded once", sql(
         srv, "SELECT count(*) FROM events WHERE event_type = 'SourceRegistered' "
              "AND data->>'source_identifier' LIKE 'HELD%'"), str(WRITES))
+
+    # Commands: a transaction blocks inserts into the event store (SHARE ROW EXCLUSIVE takes no
+    # transaction id, so the read fence does not count it): the aggregates cannot append.
+    holder = subprocess.Popen([PSQL, srv.conninfo, "-qAt"], stdin=subprocess.PIPE, text=True)
+    holder.stdin.write("BEGIN; LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE; SELECT 'locked';\n")
+    holder.stdin.flush()
+    wait_for("the events lock", lambda: sql(
+        srv, "SELECT count(*) FROM pg_locks l JOIN pg_class r ON r.oid = l.relation "
+             "WHERE r.relname = 'events' AND l.mode = 'ShareRowExclusiveLock' AND l.granted") == "1",
+             timeout=30)
+    answers.clear()
+    writers = [threading.Thread(target=write, args=(f"QUEUED{i}",)) for i in range(WRITES)]
+    for t in writers:
+        t.start()
+    c.true("the aggregates' appends wait for the store", wait_for("a blocked append", lambda: sql(
+        srv, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+             "AND query LIKE '%INSERT INTO events%'") != "0", timeout=30))
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=20)
+    try:
+        conn.request("GET", V2 + "/executions", headers={"Authorization": "Bearer " + srv.token})
+        read_status = conn.getresponse().status
+    except Exception as e:  # with every handler thread waiting on a command, it would time out
+        read_status = repr(e)
+    finally:
+        conn.close()
+    c.eq(f"a read answers while {WRITES} commands wait for their aggregates", read_status, 200)
+    c.eq("no write answered while the store took no inserts", answers, [])
+    holder.stdin.write("COMMIT;\n")
+    holder.stdin.close()
+    holder.wait(30)
+    for t in writers:
+        t.join(60)
+    c.eq("every write answered once the store took inserts again",
+         sorted((st, ident, pos is not None) for st, ident, pos in answers),
+         sorted((200, f"QUEUED{i}", True) for i in range(WRITES)))
+    c.eq("each of those commands was recorded once", sql(
+        srv, "SELECT count(*) FROM events WHERE event_type = 'SourceRegistered' "
+             "AND data->>'source_identifier' LIKE 'QUEUED%'"), str(WRITES))
 
     # A transaction left open holds every read model back (it may be a late commit): the control
     # routes still answer, their read-model reads bounded, and writes are told at once.
