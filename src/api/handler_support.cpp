@@ -162,6 +162,7 @@ void honour_min_position(app_context& ctx, const request& req,
     if (r != wait_result::reached) unreached(ctx, r, *target, budget, reads);
   }
   req.read_at = ctx.watch.applied(reads);
+  req.read_models = reads;
 }
 
 std::string request_actor(const request& req) {

@@ -37,9 +37,12 @@ struct request {
   std::string peer;
   principal user;
   const router* routes = nullptr;  // the table that dispatched it (GET /openapi.json shows it)
-  // A consistent read: the position its read models had applied when it began, answered as
-  // X-Beampipe-Position so a client can pass it on as ?min_position to a read of other models.
+  // A consistent read: the position its read models had applied when it began, and which read
+  // models those are. It is answered with X-Beampipe-Position = what they have applied once it
+  // is done, so a client passing that on as ?min_position to a read of other models sees at
+  // least what this answer showed (a projection may apply more while the read runs).
   mutable int64_t read_at = 0;
+  mutable std::vector<std::string> read_models;
   // Set by the asynchronous dispatch: a read waiting for its read models (?min_position) is
   // put off rather than holding a handler thread, and runs again once they moved or when
   // wait_deadline (fixed by its first run) passes.

@@ -687,8 +687,10 @@ response route_request(app_context& ctx, const router& routes, request& req, boo
     if (guarded && ctx.auth)
       if (auto refused = ctx.auth(req, *m.r)) return std::move(*refused);
     auto res = m.r->fn(req);
+    // Read after the handler's queries: never below what the answer reflects.
     if (m.r->doc.consistent && req.read_at > 0 && res.status < 300)
-      res = with_position(std::move(res), req.read_at);
+      res =
+          with_position(std::move(res), std::max(req.read_at, ctx.watch.applied(req.read_models)));
     return res;
   });
 }

@@ -61,6 +61,62 @@ def start_reads(srv, n, path):
     return threads, results
 
 
+WRITES = 12
+
+
+def hold(srv, statements, held_query):
+    """A psql session that ran `statements` and stays open; returns once `held_query` says 1."""
+    holder = subprocess.Popen([PSQL, srv.conninfo, "-qAt"], stdin=subprocess.PIPE, text=True)
+    holder.stdin.write(statements + "\n")
+    holder.stdin.flush()
+    c.true(f"held: {statements}", wait_for("the lock", lambda: sql(srv, held_query) == "1", timeout=30))
+    return holder
+
+
+def release(holder, last=""):
+    if last:
+        holder.stdin.write(last + "\n")
+    holder.stdin.close()
+    holder.wait(30)
+
+
+def start_writes(srv, prefix):
+    """WRITES POST /sources (<prefix>0, <prefix>1, ...), each on its own connection."""
+    answers, lock = [], threading.Lock()
+
+    def write(ident):
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
+        try:
+            conn.request("POST", V2 + "/sources", body=json.dumps(
+                {"project_module": "wallaby_hires", "source_identifier": ident}),
+                headers={"Authorization": "Bearer " + srv.token, "Content-Type": "application/json"})
+            resp = conn.getresponse()
+            body = json.loads(resp.read() or b"{}")
+            with lock:
+                answers.append((resp.status, body.get("source_identifier"),
+                                resp.getheader("X-Beampipe-Position")))
+        except Exception as e:
+            with lock:
+                answers.append((None, repr(e), None))
+        finally:
+            conn.close()
+    writers = [threading.Thread(target=write, args=(f"{prefix}{i}",)) for i in range(WRITES)]
+    for t in writers:
+        t.start()
+    return writers, answers
+
+
+def finish_writes(srv, writers, answers, prefix, when):
+    for t in writers:
+        t.join(60)
+    c.eq(f"every write answered with its source {when}",
+         sorted((st, ident, pos is not None) for st, ident, pos in answers),
+         sorted((200, f"{prefix}{i}", True) for i in range(WRITES)))
+    c.eq(f"each {prefix} command was recorded once", sql(
+        srv, "SELECT count(*) FROM events WHERE event_type = 'SourceRegistered' "
+             f"AND data->>'source_identifier' LIKE '{prefix}%'"), str(WRITES))
+
+
 srv = Server(extra_env={"BEAMPIPE_API_THREADS": "2"})
 try:
     srv.wait_ready()
@@ -125,65 +181,26 @@ try:
     # Writes: read-your-writes waits are put off as well, and their commands are not re-sent.
     # A session holds the sources group's advisory lock (no transaction, so the read fence is
     # not held back): that group's runner cannot apply anything until it lets go.
-    WRITES = 12
-    holder = subprocess.Popen([PSQL, srv.conninfo, "-qAt"], stdin=subprocess.PIPE, text=True)
-    holder.stdin.write("SELECT pg_advisory_lock(hashtextextended("
-                       "'beampipe:projections:' || current_schema() || ':sources', 0));\n")
-    holder.stdin.flush()
-    c.true("a session holds the sources group's lock", wait_for("the lock", lambda: sql(
-        srv, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-             "AND pid <> pg_backend_pid()") == "1", timeout=30))
+    holder = hold(srv, "SELECT pg_advisory_lock(hashtextextended("
+                       "'beampipe:projections:' || current_schema() || ':sources', 0));",
+                  "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                  "AND pid <> pg_backend_pid()")
     before = read_waits(srv)
-    answers, lock = [], threading.Lock()
-
-    def write(ident):
-        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
-        try:
-            conn.request("POST", V2 + "/sources", body=json.dumps(
-                {"project_module": "wallaby_hires", "source_identifier": ident}),
-                headers={"Authorization": "Bearer " + srv.token, "Content-Type": "application/json"})
-            resp = conn.getresponse()
-            body = json.loads(resp.read() or b"{}")
-            with lock:
-                answers.append((resp.status, body.get("source_identifier"),
-                                resp.getheader("X-Beampipe-Position")))
-        except Exception as e:
-            with lock:
-                answers.append((None, repr(e), None))
-        finally:
-            conn.close()
-    writers = [threading.Thread(target=write, args=(f"HELD{i}",)) for i in range(WRITES)]
-    for t in writers:
-        t.start()
+    writers, answers = start_writes(srv, "HELD")
     c.true(f"{WRITES} writes wait on two handler threads without holding them",
            wait_for("the writes' waits", lambda: read_waits(srv) == before + WRITES, timeout=30))
     c.eq("none answered while its read model was held back", answers, [])
     st, _, _, _ = srv.request("GET", V2 + "/executions")
     c.eq("a route on the handler pool still answers", st, 200)
-    holder.stdin.close()  # the session ends, and its lock with it
-    holder.wait(30)
-    for t in writers:
-        t.join(60)
-    c.eq("every write answered with its source once the read model moved",
-         sorted((st, ident, pos is not None) for st, ident, pos in answers),
-         sorted((200, f"HELD{i}", True) for i in range(WRITES)))
-    c.eq("each command was recorded once", sql(
-        srv, "SELECT count(*) FROM events WHERE event_type = 'SourceRegistered' "
-             "AND data->>'source_identifier' LIKE 'HELD%'"), str(WRITES))
+    release(holder)  # the session ends, and its lock with it
+    finish_writes(srv, writers, answers, "HELD", "once the read model moved")
 
     # Commands: a transaction blocks inserts into the event store (SHARE ROW EXCLUSIVE takes no
     # transaction id, so the read fence does not count it): the aggregates cannot append.
-    holder = subprocess.Popen([PSQL, srv.conninfo, "-qAt"], stdin=subprocess.PIPE, text=True)
-    holder.stdin.write("BEGIN; LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE; SELECT 'locked';\n")
-    holder.stdin.flush()
-    wait_for("the events lock", lambda: sql(
-        srv, "SELECT count(*) FROM pg_locks l JOIN pg_class r ON r.oid = l.relation "
-             "WHERE r.relname = 'events' AND l.mode = 'ShareRowExclusiveLock' AND l.granted") == "1",
-             timeout=30)
-    answers.clear()
-    writers = [threading.Thread(target=write, args=(f"QUEUED{i}",)) for i in range(WRITES)]
-    for t in writers:
-        t.start()
+    holder = hold(srv, "BEGIN; LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE;",
+                  "SELECT count(*) FROM pg_locks l JOIN pg_class r ON r.oid = l.relation "
+                  "WHERE r.relname = 'events' AND l.mode = 'ShareRowExclusiveLock' AND l.granted")
+    writers, answers = start_writes(srv, "QUEUED")
     c.true("the aggregates' appends wait for the store", wait_for("a blocked append", lambda: sql(
         srv, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
              "AND query LIKE '%INSERT INTO events%'") != "0", timeout=30))
@@ -197,36 +214,21 @@ try:
         conn.close()
     c.eq(f"a read answers while {WRITES} commands wait for their aggregates", read_status, 200)
     c.eq("no write answered while the store took no inserts", answers, [])
-    holder.stdin.write("COMMIT;\n")
-    holder.stdin.close()
-    holder.wait(30)
-    for t in writers:
-        t.join(60)
-    c.eq("every write answered once the store took inserts again",
-         sorted((st, ident, pos is not None) for st, ident, pos in answers),
-         sorted((200, f"QUEUED{i}", True) for i in range(WRITES)))
-    c.eq("each of those commands was recorded once", sql(
-        srv, "SELECT count(*) FROM events WHERE event_type = 'SourceRegistered' "
-             "AND data->>'source_identifier' LIKE 'QUEUED%'"), str(WRITES))
+    release(holder, "COMMIT;")
+    finish_writes(srv, writers, answers, "QUEUED", "once the store took inserts again")
 
     # A transaction left open holds every read model back (it may be a late commit): the control
     # routes still answer, their read-model reads bounded, and writes are told at once.
-    holder = subprocess.Popen([PSQL, srv.conninfo, "-qAt"], stdin=subprocess.PIPE, text=True)
-    holder.stdin.write("BEGIN; LOCK TABLE source_registry IN ACCESS EXCLUSIVE MODE; "
-                       "SELECT 'locked';\n")
-    holder.stdin.flush()
-    wait_for("the table lock", lambda: sql(
-        srv, "SELECT count(*) FROM pg_locks l JOIN pg_class r ON r.oid = l.relation "
-             "WHERE r.relname = 'source_registry' AND l.mode = 'AccessExclusiveLock' "
-             "AND l.granted") == "1", timeout=30)
+    holder = hold(srv, "BEGIN; LOCK TABLE source_registry IN ACCESS EXCLUSIVE MODE;",
+                  "SELECT count(*) FROM pg_locks l JOIN pg_class r ON r.oid = l.relation "
+                  "WHERE r.relname = 'source_registry' AND l.mode = 'AccessExclusiveLock' "
+                  "AND l.granted")
     st, _, _, text = srv.request("GET", V2 + "/metrics")
     c.eq("/metrics answers while a read model is locked, its gauges marked unavailable",
          (st, "beampipe_read_model_gauges_up 0" in text), (200, True))
     st, _, _, _ = srv.request("GET", V2 + "/health", auth=False)
     c.eq("/health answers while a read model is locked", st, 200)
-    holder.stdin.write("COMMIT;\n")
-    holder.stdin.close()
-    holder.wait(30)
+    release(holder, "COMMIT;")
 finally:
     srv.stop()
 c.finish()
