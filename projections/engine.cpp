@@ -325,6 +325,7 @@ size_t engine::apply_batch(pqxx::connection& c, size_t batch_size,
   if (before_commit) before_commit();
   for (const auto& [name, pos] : advanced)
     tx.exec_params(kCheckpointUpsert, name, std::to_string(pos.tx_id), pos.position);
+  if (committing) committing(advanced);
   tx.commit();
   return evs.size();
 }

@@ -118,6 +118,10 @@ class engine {
   // Test hook: runs after events are applied in memory and rows written, before the
   // checkpoint is written and the transaction commits.
   std::function<void()> before_commit;
+  // Runs just before a batch commits, with the checkpoints it moves: whoever reads a row of
+  // the batch learns of it through this first (the runner tells the watch, so a read's
+  // position token covers every row it could have seen, even before the batch is published).
+  std::function<void(const std::map<std::string, events::read_position>&)> committing;
 
  private:
   // One batch in one transaction. `isolate`: one projection at a time in a savepoint of its

@@ -82,18 +82,38 @@ bool projection_watch::wait_until(events::read_position target,
   return wait_for(target, deadline, only) == wait_result::reached;
 }
 
-int64_t projection_watch::applied(const names& only) const {
-  std::lock_guard lk(mu_);
+int64_t projection_watch::low_locked(const names& only, bool reaching) const {
   std::optional<events::read_position> low;
   size_t seen = 0;
   for (const auto& [name, g] : groups_)
     for (const auto& c : g.cps)
       if (wanted(c.name, only)) {
         ++seen;
-        if (!low || c.at < *low) low = c.at;
+        auto at = c.at;
+        if (auto r = g.reaching.find(c.name); reaching && r != g.reaching.end() && at < r->second)
+          at = r->second;
+        if (!low || at < *low) low = at;
       }
   if (!low || (!only.empty() && seen < only.size())) return 0;
   return low->position;
+}
+
+int64_t projection_watch::applied(const names& only) const {
+  std::lock_guard lk(mu_);
+  return low_locked(only, false);
+}
+
+int64_t projection_watch::visible(const names& only) const {
+  std::lock_guard lk(mu_);
+  return low_locked(only, true);
+}
+
+void projection_watch::committing(const std::string& group,
+                                  const std::map<std::string, events::read_position>& advancing) {
+  std::lock_guard lk(mu_);
+  auto& reaching = groups_[group].reaching;
+  for (const auto& [name, at] : advancing)
+    if (auto [it, fresh] = reaching.emplace(name, at); !fresh && it->second < at) it->second = at;
 }
 
 std::vector<std::string> projection_watch::behind(events::read_position target,
@@ -257,6 +277,7 @@ runner::runner(std::string conninfo, std::shared_ptr<engine> eng, projection_wat
   std::vector<std::string> names;
   for (const auto& p : engine_->projections()) names.push_back(p->name());
   watch_.add_group(group_, names);
+  engine_->committing = [this](const auto& advancing) { watch_.committing(group_, advancing); };
 }
 
 runner::~runner() { stop(); }

@@ -63,6 +63,13 @@ class projection_watch {
   // The global position every named projection has applied (the earliest of their
   // checkpoints in commit order), or 0 when one has applied nothing or none is known.
   int64_t applied(const names& only = {}) const;
+  // A batch of `group` is about to commit, moving these checkpoints.
+  void committing(const std::string& group,
+                  const std::map<std::string, events::read_position>& advancing);
+  // The position a read of the named read models may have seen rows of: like applied(), but
+  // counting batches that are committing or committed and not yet published. A client that
+  // passes it on as min_position waits for those batches, so it never reads less than it saw.
+  int64_t visible(const names& only = {}) const;
   // Names of the projections (among `only`) whose checkpoint is before `target`.
   std::vector<std::string> behind(events::read_position target, const names& only = {}) const;
   int64_t head() const;
@@ -83,6 +90,9 @@ class projection_watch {
   struct group_state {
     names projections;
     std::vector<checkpoint> cps;
+    // Per projection, the furthest checkpoint a batch moved to or is committing (never less
+    // than cps; only grows, since an uncommitted batch is applied again and commits later).
+    std::map<std::string, events::read_position> reaching;
     std::string failure;
     bool alive = false;
   };
@@ -90,6 +100,7 @@ class projection_watch {
   bool reached_locked(events::read_position target, const names& only) const;
   bool failing_locked(const names& only) const;
   bool met_locked(const interest& what) const;
+  int64_t low_locked(const names& only, bool reaching) const;
   // Takes the registrations whose interest is met (their wakes run after the lock is gone).
   std::vector<wake_fn> due_locked();
   void wake(std::vector<wake_fn> due);

@@ -690,7 +690,7 @@ response route_request(app_context& ctx, const router& routes, request& req, boo
     // Read after the handler's queries: never below what the answer reflects.
     if (m.r->doc.consistent && req.read_at > 0 && res.status < 300)
       res =
-          with_position(std::move(res), std::max(req.read_at, ctx.watch.applied(req.read_models)));
+          with_position(std::move(res), std::max(req.read_at, ctx.watch.visible(req.read_models)));
     return res;
   });
 }

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <set>
 #include <thread>
 
@@ -186,4 +187,56 @@ TEST_CASE("a registered wait wakes once: when its read models move, fail, or on 
   CHECK(watch.waiting() == 0);
   CHECK(watch.notify_when({at(70), 0, {}}, wake) == 0);  // stopping: at once
   CHECK(woken == 6);
+}
+
+TEST_CASE("a read's position covers batches committed but not yet published") {
+  projections::projection_watch watch;
+  watch.add_group("sources", {pm::source_registry});
+  watch.add_group("executions", {pm::execution_ledger});
+  auto at = [](int64_t p) { return events::read_position{p, p}; };
+  watch.publish("sources", {{pm::source_registry, at(5)}}, 5);
+  watch.publish("executions", {{pm::execution_ledger, at(5)}}, 5);
+  watch.committing("sources", {{pm::source_registry, at(7)}});
+  // A reader may already see rows of the batch at 7; waits still count only what is published.
+  CHECK(watch.applied({pm::source_registry}) == 5);
+  CHECK(watch.visible({pm::source_registry}) == 7);
+  CHECK(watch.visible() == 5);  // the ledger is at 5
+  CHECK_FALSE(watch.reached(at(7), {pm::source_registry}));
+  watch.committing("sources", {{pm::source_registry, at(6)}});  // never moves back
+  CHECK(watch.visible({pm::source_registry}) == 7);
+  watch.publish("sources", {{pm::source_registry, at(9)}}, 9);
+  CHECK(watch.visible({pm::source_registry}) == 9);
+  CHECK(watch.applied({pm::source_registry}) == 9);
+}
+
+TEST_CASE("a runner tells the watch of a batch before the batch commits") {
+  auto ci = test::fresh_database();
+  projections::projection_watch watch;
+  std::shared_ptr<projections::engine> sources;
+  for (auto& eng : projections::standard_engines_by_group())
+    for (const auto& p : eng->projections())
+      if (p->name() == pm::source_registry) sources = eng;
+  REQUIRE(sources);
+  projections::runner run(ci, sources, watch);
+  std::atomic<int64_t> seen_at_commit{-1}, applied_at_commit{-1};
+  auto tell_watch = sources->committing;
+  REQUIRE(tell_watch);
+  sources->committing = [&](const auto& advancing) {
+    tell_watch(advancing);
+    seen_at_commit = watch.visible({pm::source_registry});
+    applied_at_commit = watch.applied({pm::source_registry});
+  };
+  auto c = store::connect(ci);
+  auto uuid = domain::source_uuid("m", "V1");
+  auto pos = append(*c, domain::source_stream_id(uuid),
+                    event(et::source_registered, {{"uuid", uuid},
+                                                  {"project_module", "m"},
+                                                  {"source_identifier", "V1"},
+                                                  {"enabled", true}}));
+  run.start();
+  REQUIRE(watch.wait_for(pos, in(30), {pm::source_registry}) == wait_result::reached);
+  CHECK(seen_at_commit.load() == pos.position);
+  CHECK(applied_at_commit.load() < pos.position);
+  watch.shutdown();
+  run.stop();
 }
