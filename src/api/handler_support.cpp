@@ -208,7 +208,6 @@ void fail_with(const domain::command_error& e, const std::string& field) {
                   field.empty() ? e.field : field, e.details};
 }
 
-namespace {
 actors::command_request command_for(const request& req, std::string stream_id, std::string name,
                                     json::object body) {
   actors::command_request cr;
@@ -219,7 +218,6 @@ actors::command_request command_for(const request& req, std::string stream_id, s
   cr.correlation_id = req.correlation_id;
   return cr;
 }
-}  // namespace
 
 actors::command_reply run_command(app_context& ctx, const request& req, std::string stream_id,
                                   std::string name, json::object body) {
@@ -245,7 +243,21 @@ response after_recorded(app_context& ctx, const request& req, std::string stream
   };
   auto cr = command_for(req, std::move(stream_id), std::move(name), std::move(body));
   if (!req.may_defer) return then(ctx.runtime.send_sync(std::move(cr)));
-  throw deferred_command{std::move(cr), std::move(then)};
+  std::vector<actors::command_request> one;
+  one.push_back(std::move(cr));
+  throw deferred_command{std::move(one),
+                         [then = std::move(then)](std::vector<actors::command_reply> r) {
+                           return then(std::move(r.at(0)));
+                         }};
+}
+
+response after_replies(app_context& ctx, const request& req,
+                       std::vector<actors::command_request> commands,
+                       std::function<response(std::vector<actors::command_reply>)> answer) {
+  constexpr auto kTimeout = std::chrono::seconds(60);
+  if (commands.empty()) return answer({});
+  if (!req.may_defer) return answer(ctx.runtime.send_all(std::move(commands), kTimeout));
+  throw deferred_command{std::move(commands), std::move(answer), kTimeout};
 }
 
 std::optional<json::object> query_row(app_context& ctx, const std::string& sql,

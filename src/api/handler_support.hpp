@@ -41,12 +41,23 @@ struct deferred_read {
   std::chrono::steady_clock::time_point deadline;
   std::function<response()> then = nullptr;
 };
-// Thrown by a handler whose request may be put off, to send a command without waiting for the
-// aggregate: the dispatch sends it and runs `then` with the reply on the handler pool.
+// Thrown by a handler whose request may be put off, to send commands without waiting for the
+// aggregates: the dispatch sends them at once (commands to different streams share group
+// commits) and runs `then` with the replies, in request order, on the handler pool. A reply
+// missing at `timeout` is actors::timed_out_reply().
 struct deferred_command {
-  actors::command_request command;
-  std::function<response(actors::command_reply)> then;
+  std::vector<actors::command_request> commands;
+  std::function<response(std::vector<actors::command_reply>)> then;
+  std::chrono::milliseconds timeout{std::chrono::seconds(30)};
 };
+// Sends every command and answers `answer(replies)` without holding a thread on a request that
+// may be put off (60 s for the last reply, as runtime::send_all); `answer` must own what it uses.
+response after_replies(app_context& ctx, const request& req,
+                       std::vector<actors::command_request> commands,
+                       std::function<response(std::vector<actors::command_reply>)> answer);
+// A command from the request: its actor and correlation id.
+actors::command_request command_for(const request& req, std::string stream_id, std::string name,
+                                    boost::json::object body);
 // The write path: sends the command, waits until every read model has applied it
 // (read-your-writes), then answers `answer(reply)`. Neither wait holds a thread on a request
 // that may be put off (deferred_command, then deferred_read::then), so `answer` must own what it

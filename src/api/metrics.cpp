@@ -73,6 +73,9 @@ std::string metrics::render() const {
   std::vector<std::function<void(std::string&)>> collectors;
   {
     std::lock_guard lk(mu_);
+    out += "# HELP beampipe_command_waits Requests put off until their commands' replies arrive.\n";
+    out += "# TYPE beampipe_command_waits gauge\n";
+    out += "beampipe_command_waits " + std::to_string(command_waits_.load()) + "\n";
     out +=
         "# HELP beampipe_api_requests_total API requests by route template, method and status.\n";
     out += "# TYPE beampipe_api_requests_total counter\n";

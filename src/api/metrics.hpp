@@ -1,6 +1,8 @@
 #pragma once
 // Process metrics in Prometheus text format (0.0.4). Counters and histograms are guarded by
 // one mutex: updates are a few per request, far below contention levels that matter here.
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -18,6 +20,8 @@ class metrics {
   // One alert delivery attempt on this node: sent, retry (failed, tried again later) or failed
   // (given up); any other outcome is not counted.
   void count_alert_delivery(const std::string& outcome);
+  // A request put off until its commands' replies arrive (+1), or resumed (-1).
+  void command_wait(int delta) { command_waits_ += delta; }
   // Gauges computed at scrape time (appends, projection lag, live actors, ...).
   void add_collector(std::function<void(std::string&)> collector);
   std::string render() const;
@@ -35,6 +39,7 @@ class metrics {
   uint64_t admitted_executions_ = 0, admitted_discoveries_ = 0;
   std::map<std::string, uint64_t> alert_deliveries_{{"sent", 0}, {"retry", 0}, {"failed", 0}};
   std::vector<std::function<void(std::string&)>> collectors_;
+  std::atomic<int64_t> command_waits_{0};
 };
 
 // Escapes a Prometheus label value.

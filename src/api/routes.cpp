@@ -306,49 +306,51 @@ response discover_sources(app_context& ctx, request& req) {
   std::vector<std::string> sent;
   for (const auto& ident : idents) {
     if (!known.count(ident)) continue;
-    actors::command_request cr;
-    cr.stream_id = domain::source_stream_id(domain::source_uuid(module, ident));
-    cr.cmd = {"request_discovery", {{"reason", "manual"}}, request_actor(req)};
-    cr.correlation_id = req.correlation_id;
-    cmds.push_back(std::move(cr));
+    cmds.push_back(command_for(req, domain::source_stream_id(domain::source_uuid(module, ident)),
+                               "request_discovery", {{"reason", "manual"}}));
     sent.push_back(ident);
   }
-  auto replies = ctx.runtime.send_all(std::move(cmds));
-  std::map<std::string, const actors::command_reply*> reply_of;
-  for (size_t i = 0; i < sent.size(); ++i) reply_of[sent[i]] = &replies[i];
-  json::array marked, skipped;
-  int64_t position = 0;
-  for (const auto& ident : idents) {
-    auto it = reply_of.find(ident);
-    if (it == reply_of.end()) {
-      skipped.push_back(json::object{{"source_identifier", ident}, {"reason", "source not found"}});
-      continue;
-    }
-    const auto& r = *it->second;
-    if (r.ok()) {
-      marked.push_back(json::value(ident));
-      position = std::max(position, r.position);
-    } else if (r.system_failure()) {
-      fail_with(r);
-    } else {
-      skipped.push_back(json::object{{"source_identifier", ident}, {"reason", r.message}});
-    }
-  }
-  if (one && marked.empty()) {
-    const auto& why = skipped.front().as_object().at("reason").as_string();
-    fail(why == "source not found" ? 404 : 409,
-         why == "source not found" ? "not_found" : "source_disabled", std::string(why),
-         "source_identifier");
-  }
-  json::object answer{
-      {"project_module", module},
-      {"marked_count", marked.size()},
-      {"source_identifiers", std::move(marked)},
-      {"skipped", std::move(skipped)},
-      {"message", "Sources marked for rediscovery. Discovery runs asynchronously."}};
-  return after_applied(ctx, req, position, [answer, position] {
-    return with_position(json_response(200, answer), position);
-  });
+  return after_replies(
+      ctx, req, std::move(cmds),
+      [&ctx, &req, module, one, idents = std::move(idents),
+       sent = std::move(sent)](std::vector<actors::command_reply> replies) {
+        std::map<std::string, const actors::command_reply*> reply_of;
+        for (size_t i = 0; i < sent.size(); ++i) reply_of[sent[i]] = &replies[i];
+        json::array marked, skipped;
+        int64_t position = 0;
+        for (const auto& ident : idents) {
+          auto it = reply_of.find(ident);
+          if (it == reply_of.end()) {
+            skipped.push_back(
+                json::object{{"source_identifier", ident}, {"reason", "source not found"}});
+            continue;
+          }
+          const auto& r = *it->second;
+          if (r.ok()) {
+            marked.push_back(json::value(ident));
+            position = std::max(position, r.position);
+          } else if (r.system_failure()) {
+            fail_with(r);
+          } else {
+            skipped.push_back(json::object{{"source_identifier", ident}, {"reason", r.message}});
+          }
+        }
+        if (one && marked.empty()) {
+          const auto& why = skipped.front().as_object().at("reason").as_string();
+          fail(why == "source not found" ? 404 : 409,
+               why == "source not found" ? "not_found" : "source_disabled", std::string(why),
+               "source_identifier");
+        }
+        json::object answer{
+            {"project_module", module},
+            {"marked_count", marked.size()},
+            {"source_identifiers", std::move(marked)},
+            {"skipped", std::move(skipped)},
+            {"message", "Sources marked for rediscovery. Discovery runs asynchronously."}};
+        return after_applied(ctx, req, position, [answer, position] {
+          return with_position(json_response(200, answer), position);
+        });
+      });
 }
 
 // GET /sources/{id}/status: readiness for execution (§5.10).
@@ -413,27 +415,27 @@ response bulk_sources(app_context& ctx, request& req) {
   }
   // Every item validated: register them all at once (different streams share commits).
   std::vector<actors::command_request> cmds;
-  for (auto& [uuid, item] : todo) {
-    actors::command_request cr;
-    cr.stream_id = domain::source_stream_id(uuid);
-    cr.cmd = {"register", item, request_actor(req)};
-    cr.correlation_id = req.correlation_id;
-    cmds.push_back(std::move(cr));
-  }
-  int64_t position = 0;
-  for (const auto& r : ctx.runtime.send_all(std::move(cmds))) {
-    if (!r.ok()) fail_with(r);
-    position = std::max(position, r.position);
-  }
   std::vector<std::string> uuids;
-  for (auto& [uuid, item] : todo) uuids.push_back(uuid);
-  return after_applied(ctx, req, position, [&ctx, uuids, position] {
-    json::array rows;
-    for (const auto& uuid : uuids) rows.push_back(source_or_404(ctx, uuid));
-    auto n = rows.size();
-    return with_position(json_response(200, json::object{{"items", std::move(rows)}, {"total", n}}),
-                         position);
-  });
+  for (auto& [uuid, item] : todo) {
+    cmds.push_back(command_for(req, domain::source_stream_id(uuid), "register", std::move(item)));
+    uuids.push_back(uuid);
+  }
+  return after_replies(
+      ctx, req, std::move(cmds),
+      [&ctx, &req, uuids = std::move(uuids)](std::vector<actors::command_reply> replies) {
+        int64_t position = 0;
+        for (const auto& r : replies) {
+          if (!r.ok()) fail_with(r);
+          position = std::max(position, r.position);
+        }
+        return after_applied(ctx, req, position, [&ctx, uuids, position] {
+          json::array rows;
+          for (const auto& uuid : uuids) rows.push_back(source_or_404(ctx, uuid));
+          auto n = rows.size();
+          return with_position(
+              json_response(200, json::object{{"items", std::move(rows)}, {"total", n}}), position);
+        });
+      });
 }
 
 // GET /sources/{id}/executions: executions that selected this source, newest first.
@@ -695,9 +697,6 @@ response route_request(app_context& ctx, const router& routes, request& req, boo
   });
 }
 
-// A command's reply that does not come in time is a timeout, as runtime::send_sync's.
-constexpr auto kCommandTimeout = std::chrono::seconds(30);
-
 // One run of a request through the routes: answered, or put off until its command's reply
 // arrives, or until the watch says the read models moved or its deadline passes. Then a read
 // runs again from the start, and a write runs only its continuation (`then`): a command is
@@ -733,17 +732,44 @@ void attempt(app_context& ctx, const router& routes, const std::shared_ptr<reque
     return true;
   };
   if (later.command) {
-    auto reply_to = std::move(later.command->then);
-    auto answer = [reply_to](actors::command_reply r) {
-      return std::function<response()>([reply_to, r = std::move(r)] { return reply_to(r); });
+    // Replies come on actors' threads: they are only collected here; the last one (or the
+    // timeout, with what came until then) resumes the request.
+    struct collected {
+      std::mutex m;
+      std::vector<std::optional<actors::command_reply>> replies;
+      size_t left = 0;
     };
-    p->cancel_timer = ex->at(std::chrono::steady_clock::now() + kCommandTimeout,
-                             [resume, answer] { resume(answer(actors::timed_out_reply())); });
-    // The reply comes on an actor's thread: only hand it off.
-    ctx.runtime.send(std::move(later.command->command),
-                     [p, resume, answer](actors::command_reply r) {
-                       if (resume(answer(std::move(r)))) p->cancel_timer();
-                     });
+    auto got = std::make_shared<collected>();
+    auto cmds = std::move(later.command->commands);
+    got->replies.resize(cmds.size());
+    got->left = cmds.size();
+    auto answer = [got, reply_to = std::move(later.command->then)] {
+      std::vector<actors::command_reply> out;
+      {
+        std::lock_guard lk(got->m);
+        for (auto& r : got->replies) out.push_back(r ? *r : actors::timed_out_reply());
+      }
+      return std::function<response()>([reply_to, out = std::move(out)] { return reply_to(out); });
+    };
+    ctx.stats.command_wait(+1);
+    auto resume_once = [&ctx, resume](std::function<response()> next) {
+      if (!resume(std::move(next))) return false;
+      ctx.stats.command_wait(-1);
+      return true;
+    };
+    p->cancel_timer = ex->at(std::chrono::steady_clock::now() + later.command->timeout,
+                             [resume_once, answer] { resume_once(answer()); });
+    for (size_t i = 0; i < cmds.size(); ++i)
+      ctx.runtime.send(std::move(cmds[i]),
+                       [p, got, i, resume_once, answer](actors::command_reply r) {
+                         bool last;
+                         {
+                           std::lock_guard lk(got->m);
+                           got->replies[i] = std::move(r);
+                           last = --got->left == 0;
+                         }
+                         if (last && resume_once(answer())) p->cancel_timer();
+                       });
     return;
   }
   auto next = std::move(later.read->then);

@@ -149,18 +149,26 @@ response logout(app_context& ctx, request& req) {
   }
   if (families.empty())
     fail(400, "invalid_field", "access_token or refresh_token is required", "refresh_token");
-  int64_t last = 0;
+  std::vector<actors::command_request> revokes;
   for (const auto& family : families)
-    last = std::max(last, run_command(ctx, req, domain::auth_session_stream_id(family), "revoke",
-                                      json::object{{"reason", "logout"}})
-                              .position);
-  // Revoked everywhere before the answer: a token used after logout must fail.
-  return after_applied(ctx, req, last, []() -> response {
-    response res;
-    res.status = 204;
-    res.content_type.clear();
-    return res;
-  });
+    revokes.push_back(command_for(req, domain::auth_session_stream_id(family), "revoke",
+                                  json::object{{"reason", "logout"}}));
+  return after_replies(ctx, req, std::move(revokes),
+                       [&ctx, &req](std::vector<actors::command_reply> replies) {
+                         int64_t last = 0;
+                         for (const auto& r : replies) {
+                           if (!r.ok()) fail_with(r);
+                           last = std::max(last, r.position);
+                         }
+                         // Revoked everywhere before the answer: a token used after logout must
+                         // fail.
+                         return after_applied(ctx, req, last, []() -> response {
+                           response res;
+                           res.status = 204;
+                           res.content_type.clear();
+                           return res;
+                         });
+                       });
 }
 
 response current_user(app_context& ctx, request& req) {

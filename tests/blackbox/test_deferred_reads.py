@@ -11,6 +11,7 @@
 - Writes whose command cannot be appended yet (a transaction blocks inserts into the event
   store) hold no thread either: while more of them than handler threads wait for their
   aggregates, a read still answers; once the store takes inserts again each answers once.
+  Batches of commands (bulk registration, logout's revocations) wait the same way.
 """
 import http.client
 import json
@@ -106,6 +107,38 @@ def start_writes(srv, prefix):
     return writers, answers
 
 
+def command_waits(srv):
+    st, _, _, text = srv.request("GET", V2 + "/metrics")
+    m = re.search(r"^beampipe_command_waits (\d+)$", text, re.M)
+    return int(m.group(1)) if st == 200 and m else None
+
+
+def start_calls(srv, calls):
+    """Each (name, method, path, body, token) on its own connection; answers[name] = (status, body)."""
+    answers, lock = {}, threading.Lock()
+
+    def call(name, method, path, body, token):
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
+        try:
+            hdrs = {"Content-Type": "application/json"}
+            if token:
+                hdrs["Authorization"] = "Bearer " + token
+            conn.request(method, V2 + path, body=json.dumps(body), headers=hdrs)
+            resp = conn.getresponse()
+            raw = resp.read()
+            with lock:
+                answers[name] = (resp.status, json.loads(raw) if raw else None)
+        except Exception as e:
+            with lock:
+                answers[name] = (None, repr(e))
+        finally:
+            conn.close()
+    threads = [threading.Thread(target=call, args=a) for a in calls]
+    for t in threads:
+        t.start()
+    return threads, answers
+
+
 def finish_writes(srv, writers, answers, prefix, when):
     for t in writers:
         t.join(60)
@@ -197,13 +230,24 @@ try:
 
     # Commands: a transaction blocks inserts into the event store (SHARE ROW EXCLUSIVE takes no
     # transaction id, so the read fence does not count it): the aggregates cannot append.
+    session = srv.login()  # a sign-in is a command too: before the store is held
     holder = hold(srv, "BEGIN; LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE;",
                   "SELECT count(*) FROM pg_locks l JOIN pg_class r ON r.oid = l.relation "
                   "WHERE r.relname = 'events' AND l.mode = 'ShareRowExclusiveLock' AND l.granted")
+    before = command_waits(srv)
     writers, answers = start_writes(srv, "QUEUED")
+    # Batches of commands and a logout (two sessions' revocations) wait the same way.
+    batches, batch_answers = start_calls(srv, [
+        (f"bulk{b}", "POST", "/sources/bulk", {"items": [
+            {"project_module": "wallaby_hires", "source_identifier": f"BULK{b}_{i}"} for i in range(3)]},
+         srv.token) for b in range(2)] + [
+        ("logout", "POST", "/logout", {"access_token": session["access_token"],
+                                        "refresh_token": session["refresh_token"]}, None)])
     c.true("the aggregates' appends wait for the store", wait_for("a blocked append", lambda: sql(
         srv, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
              "AND query LIKE '%INSERT INTO events%'") != "0", timeout=30))
+    c.true(f"{WRITES} writes, two bulk registrations and a logout wait for their commands",
+           wait_for("the command waits", lambda: command_waits(srv) == before + WRITES + 3, timeout=30))
     conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=20)
     try:
         conn.request("GET", V2 + "/executions", headers={"Authorization": "Bearer " + srv.token})
@@ -214,8 +258,22 @@ try:
         conn.close()
     c.eq(f"a read answers while {WRITES} commands wait for their aggregates", read_status, 200)
     c.eq("no write answered while the store took no inserts", answers, [])
+    c.eq("no batch answered while the store took no inserts", batch_answers, {})
     release(holder, "COMMIT;")
     finish_writes(srv, writers, answers, "QUEUED", "once the store took inserts again")
+    for t in batches:
+        t.join(60)
+    c.eq("each bulk registration answered with its three sources",
+         sorted((st, sorted(r["source_identifier"] for r in body["items"]))
+                for name, (st, body) in batch_answers.items() if name.startswith("bulk")),
+         [(200, [f"BULK{b}_{i}" for i in range(3)]) for b in range(2)])
+    c.eq("the logout answered 204", batch_answers.get("logout", (None,))[0], 204)
+    c.eq("each bulk source was recorded once", sql(
+        srv, "SELECT count(*) FROM events WHERE event_type = 'SourceRegistered' "
+             "AND data->>'source_identifier' LIKE 'BULK%'"), "6")
+    st, _, _, _ = srv.request("GET", V2 + "/user/me", headers={"Authorization": "Bearer " + session["access_token"]})
+    c.eq("the logged-out token is refused", st, 401)
+    c.eq("no request waits for a command any more", command_waits(srv), before)
 
     # A transaction left open holds every read model back (it may be a late commit): the control
     # routes still answer, their read-model reads bounded, and writes are told at once.
