@@ -1,5 +1,7 @@
 #include "actors/execution_admission.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 
 #include "domain/aggregates.hpp"
@@ -246,23 +248,81 @@ constexpr const char* kGateUnlock =
     "SELECT pg_advisory_unlock(hashtextextended('beampipe:execution-admission', 0))";
 }  // namespace
 
-admission_gate::admission_gate(std::string conninfo) : conninfo_(std::move(conninfo)) {}
+admission_gate::admission_gate(std::string conninfo, std::chrono::milliseconds lock_wait,
+                               size_t max_queued)
+    : conninfo_(std::move(conninfo)), lock_wait_(lock_wait), max_queued_(max_queued) {}
 
-admission_gate::~admission_gate() = default;
+admission_gate::~admission_gate() { stop(); }
 
 void admission_gate::lock() {
   // A broken connection (database restart) is replaced; its session's lock died with it.
   for (int tries = 0;; ++tries) {
     try {
-      if (!conn_ || !conn_->is_open()) conn_ = store::connect(conninfo_);
+      if (!conn_ || !conn_->is_open()) {
+        conn_ = store::connect(conninfo_, "beampipe-admission");
+        pqxx::nontransaction nt{*conn_};
+        nt.exec("SET lock_timeout = " + std::to_string(std::max<int64_t>(1, lock_wait_.count())));
+      }
       pqxx::nontransaction nt{*conn_};
       nt.exec(kGateLock);
       return;
     } catch (const pqxx::broken_connection&) {
       conn_.reset();
       if (tries >= 2) throw;
+    } catch (const pqxx::sql_error& e) {
+      // 55P03: another process held the gate past lock_wait (a creator stuck or paused).
+      if (e.sqlstate() != "55P03") throw;
+      throw admission_error(503, "admission_busy",
+                            "another creator held the execution admission gate for over " +
+                                std::to_string(lock_wait_.count()) + " ms; try again",
+                            "");
     }
   }
+}
+
+bool admission_gate::post(job j) {
+  {
+    std::lock_guard lk(queue_mu_);
+    if (stopping_ || queue_.size() >= max_queued_) return false;
+    queue_.push_back(std::move(j));
+    if (!worker_.joinable()) worker_ = std::thread([this] { drain(); });
+  }
+  queue_cv_.notify_one();
+  return true;
+}
+
+void admission_gate::drain() {
+  for (;;) {
+    job next;
+    {
+      std::unique_lock lk(queue_mu_);
+      queue_cv_.wait(lk, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping
+      next = std::move(queue_.front());
+      queue_.pop_front();
+      if (stopping_) {
+        lk.unlock();
+        next(false);
+        continue;
+      }
+    }
+    try {
+      next(true);  // a job answers its own failures
+    } catch (const std::exception& e) {
+      spdlog::error("execution admission: a queued job failed: {}", e.what());
+    } catch (...) {
+      spdlog::error("execution admission: a queued job failed");
+    }
+  }
+}
+
+void admission_gate::stop() {
+  {
+    std::lock_guard lk(queue_mu_);
+    stopping_ = true;
+  }
+  queue_cv_.notify_all();
+  if (worker_.joinable()) worker_.join();
 }
 
 void admission_gate::unlock() noexcept {

@@ -6,11 +6,16 @@
 // per-source and aggregate discovery signatures, output verification policy). Shared by the
 // API (operator creates) and the scheduler (automated creates).
 #include <boost/json.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <pqxx/pqxx>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "store/db.hpp"
@@ -36,14 +41,21 @@ struct execution_admission {
 // API request, the scheduler's execution tick) holds the gate while it counts the runs in
 // flight, creates, and waits until the read models show what it created, so two creators
 // can never both see room for the last slot of a profile or a cap. A PostgreSQL advisory
-// lock on the gate's own connection: a process that dies releases it with its session.
+// lock on the gate's own connection: a process that dies releases it with its session. Taking
+// it waits at most `lock_wait`, then throws admission_error 503 admission_busy.
 class admission_gate {
  public:
-  explicit admission_gate(std::string conninfo);
+  // A job queued with post(): run == false when the gate stops before running it.
+  using job = std::function<void(bool run)>;
+
+  explicit admission_gate(std::string conninfo,
+                          std::chrono::milliseconds lock_wait = std::chrono::seconds(30),
+                          size_t max_queued = 256);
   ~admission_gate();
   admission_gate(const admission_gate&) = delete;
   admission_gate& operator=(const admission_gate&) = delete;
 
+  // Runs f on the calling thread under the gate (the scheduler's tick).
   template <class F>
   auto run(F&& f) -> decltype(f()) {
     std::lock_guard lk(mu_);
@@ -54,13 +66,27 @@ class admission_gate {
     } u{this};
     return f();
   }
+  // Queues `j` to run under the gate on the gate's own thread, after the jobs before it: its
+  // waits (counting, creating, the read models) hold that thread, not the caller's. False when
+  // `max_queued` jobs wait already, or the gate stopped.
+  bool post(job j);
+  // Jobs still queued run with run == false; returns once the running one ended.
+  void stop();
 
  private:
   void lock();
   void unlock() noexcept;
+  void drain();
   std::mutex mu_;
   std::string conninfo_;
+  std::chrono::milliseconds lock_wait_;
   std::unique_ptr<pqxx::connection> conn_;
+  size_t max_queued_;
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<job> queue_;
+  bool stopping_ = false;
+  std::thread worker_;
 };
 
 // preview_only: collect readiness problems instead of refusing, skip archive and profile

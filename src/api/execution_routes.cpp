@@ -115,26 +115,70 @@ response post_execution(app_context& ctx, request& req) {
     }
   }
   // Admission counts what the read models show, so the check, the create and the wait until
-  // it is visible happen under the admission gate.
-  auto admit_and_create = [&] {
+  // it is visible happen under the admission gate. Owns what it uses: it may run on the gate's
+  // thread after the handler returned.
+  auto create = command_for(req, domain::execution_stream_id(id), "create", {});
+  auto admit_and_create = [&ctx, body, sha, key, create]() {
     actors::execution_admission adm;
     try {
       adm = actors::admit_execution(ctx.pool, body, false);
     } catch (const actors::admission_error& e) {
       fail(e.status, e.code, e.what(), e.field);
     }
-    json::object cmd = body;
-    for (auto& kv : adm.pins) cmd[kv.key()] = kv.value();
-    cmd.erase("deployment_profile_name");
-    cmd["request_sha256"] = sha;
-    if (key) cmd["idempotency_key"] = *key;
-    auto r = run_command(ctx, req, domain::execution_stream_id(id), "create", std::move(cmd));
+    auto cr = create;
+    cr.cmd.body = body;
+    for (auto& kv : adm.pins) cr.cmd.body[kv.key()] = kv.value();
+    cr.cmd.body.erase("deployment_profile_name");
+    cr.cmd.body["request_sha256"] = sha;
+    if (key) cr.cmd.body["idempotency_key"] = *key;
+    auto r = ctx.runtime.send_sync(std::move(cr));
+    if (!r.ok()) fail_with(r);
     wait_for_position(ctx, r.position, ctx.max_wait);
     return r;
   };
-  auto r = ctx.admission ? ctx.admission->run(admit_and_create) : admit_and_create();
-  return with_position(json_response(r.events_appended ? 201 : 200, execution_or_404(ctx, id)),
-                       r.position);
+  auto answer = [&ctx, id](const actors::command_reply& r) {
+    return with_position(json_response(r.events_appended ? 201 : 200, execution_or_404(ctx, id)),
+                         r.position);
+  };
+  if (!ctx.admission) return answer(admit_and_create());
+  auto gated = [&ctx, admit_and_create] {
+    try {
+      return ctx.admission->run(admit_and_create);
+    } catch (const actors::admission_error& e) {  // the gate stayed taken: admission_busy
+      fail(e.status, e.code, e.what(), e.field);
+    }
+  };
+  if (!req.may_defer) return answer(gated());
+  // The gate's thread waits in the gate's queue, not a handler thread. A create that waited
+  // there past kQueued is refused unsent, so one the client gave up on is not made later.
+  constexpr auto kQueued = std::chrono::seconds(30);
+  auto queued_at = std::chrono::steady_clock::now();
+  throw deferred_task{
+      [&ctx, gated, answer, queued_at, kQueued](deferred_task::finish_fn finish) {
+        auto job = [gated, answer, finish, queued_at, kQueued](bool run) {
+          std::function<response()> next;
+          if (!run) {
+            next = []() -> response { fail(503, "shutting_down", "beampipe is shutting down"); };
+          } else if (std::chrono::steady_clock::now() - queued_at > kQueued) {
+            next = []() -> response {
+              fail(503, "admission_busy", "execution creates queued for over 30 s; try again");
+            };
+          } else {
+            try {
+              auto r = gated();
+              next = [answer, r] { return answer(r); };
+            } catch (...) {
+              next = [e = std::current_exception()]() -> response { std::rethrow_exception(e); };
+            }
+          }
+          finish(std::move(next));
+        };
+        if (!ctx.admission->post(job))
+          finish([]() -> response {
+            fail(503, "admission_busy", "too many execution creates are queued; try again");
+          });
+      },
+      std::chrono::seconds(150)};
 }
 
 response prepare_execution(app_context& ctx, request& req) {

@@ -50,6 +50,15 @@ struct deferred_command {
   std::function<response(std::vector<actors::command_reply>)> then;
   std::chrono::milliseconds timeout{std::chrono::seconds(30)};
 };
+// Thrown by a handler whose request may be put off, to run its work on another thread (the
+// execution admission gate's): `start(finish)` hands the work off and returns; the work calls
+// `finish(next)` once, from any thread, and the request resumes with `next` on the handler pool
+// (`next` may throw, as a handler). Unfinished at `timeout`: 504.
+struct deferred_task {
+  using finish_fn = std::function<void(std::function<response()>)>;
+  std::function<void(finish_fn)> start;
+  std::chrono::milliseconds timeout;
+};
 // Sends every command and answers `answer(replies)` without holding a thread on a request that
 // may be put off (60 s for the last reply, as runtime::send_all); `answer` must own what it uses.
 response after_replies(app_context& ctx, const request& req,

@@ -636,7 +636,8 @@ namespace {
 struct put_off {
   std::optional<deferred_read> read;
   std::optional<deferred_command> command;
-  explicit operator bool() const { return read || command; }
+  std::optional<deferred_task> task;
+  explicit operator bool() const { return read || command || task; }
 };
 
 // The JSON error mapping shared by HTTP requests, in-process calls and put-off answers. A
@@ -652,6 +653,10 @@ response answered(const request& req, put_off* later, Run&& run) {
   } catch (deferred_command& d) {
     if (!later) throw std::logic_error("a command was put off by a request that cannot wait");
     later->command = std::move(d);
+    return {};
+  } catch (deferred_task& d) {
+    if (!later) throw std::logic_error("a task was put off by a request that cannot wait");
+    later->task = std::move(d);
     return {};
   } catch (const api_error& e) {
     auto res = error_response(e.status, e.code, e.message, e.field, e.errors);
@@ -731,6 +736,18 @@ void attempt(app_context& ctx, const router& routes, const std::shared_ptr<reque
     });
     return true;
   };
+  if (later.task) {
+    p->cancel_timer = ex->at(std::chrono::steady_clock::now() + later.task->timeout, [resume] {
+      resume([]() -> response {
+        fail(504, "timeout", "the request's work did not finish in time; its outcome is unknown");
+      });
+    });
+    // Armed before the work starts: it may finish at once (a full queue).
+    later.task->start([p, resume](std::function<response()> next) {
+      if (resume(std::move(next))) p->cancel_timer();
+    });
+    return;
+  }
   if (later.command) {
     // Replies come on actors' threads: they are only collected here; the last one (or the
     // timeout, with what came until then) resumes the request.

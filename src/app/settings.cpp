@@ -260,6 +260,10 @@ std::vector<setting> build_table() {
                        "tick interval of the elected scheduler (first tick at election)"));
   t.push_back(duration("BEAMPIPE_SCHEDULER_LEASE_MS", &S::scheduler_lease, "30000", 300,
                        kDay * 1000, "scheduler lease; a stand-by takes over once it expires"));
+  t.push_back(duration("BEAMPIPE_ADMISSION_LOCK_WAIT_MS", &S::admission_lock_wait, "30000", 100,
+                       600000,
+                       "longest wait for the cluster-wide execution admission lock (then 503 "
+                       "admission_busy)"));
   using K = domain::shaping_knobs;
   t.push_back(knob(domain::kEnvDiscoveryMaxInFlightBatches, &K::discovery_max_in_flight_batches,
                    "4", "live discovery claims at most, all projects (§4.1)"));

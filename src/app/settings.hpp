@@ -71,6 +71,7 @@ struct settings {
   bool scheduler_enabled = true;
   std::chrono::seconds scheduler_interval{};
   std::chrono::milliseconds scheduler_lease{};
+  std::chrono::milliseconds admission_lock_wait{};
   domain::shaping_knobs shaping;
   // Executions.
   bool use_real_backends = false;

@@ -197,7 +197,7 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
   store::connection_pool read_pool(conninfo, static_cast<size_t>(s.api_threads) + 2,
                                    "beampipe-api");
   api::metrics stats;
-  actors::admission_gate admission(conninfo);
+  actors::admission_gate admission(conninfo, s.admission_lock_wait);
   api::app_context ctx{rt,
                        read_pool,
                        watch,
@@ -412,6 +412,7 @@ int run_server(const std::string& conninfo, const args& a, process_role role = {
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   spdlog::info("shutting down");
   watch.shutdown();  // no thread waits for a read model past this point
+  admission.stop();  // queued creates answer 503 while the handlers still run
   if (srv) srv->stop();
   if (metrics_srv) metrics_srv->stop();
   prober.stop();
