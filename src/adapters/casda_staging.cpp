@@ -480,17 +480,18 @@ std::string casda_staging_client::basic_auth(const std::string& url) const {
   bool known = host == parse_url(config_.login_url).host;
   for (const auto& h : config_.credential_hosts) known = known || h == host;
   if (!known)
-    throw casda_error(ckind::permission, "CASDA credentials are not sent to " + redact_url(url) +
+    throw casda_error(ckind::permission, "CASDA credentials are not sent to " +
+                                             util::redact_url(url) +
                                              ": not a configured CASDA host "
                                              "(CASDA_CREDENTIAL_HOSTS)");
   if (u.scheme != "https" && !loopback)
-    throw casda_error(ckind::permission,
-                      "CASDA credentials are not sent over plain http (" + redact_url(url) + ")");
+    throw casda_error(ckind::permission, "CASDA credentials are not sent over plain http (" +
+                                             util::redact_url(url) + ")");
   return "Basic " + base64(config_.username + ":" + config_.password);
 }
 
 void casda_staging_client::login() const {
-  const auto where = redact_url(config_.login_url);
+  const auto where = util::redact_url(config_.login_url);
   http_request req;
   req.url = config_.login_url;
   req.headers.emplace_back("Authorization", basic_auth(config_.login_url));
@@ -508,7 +509,7 @@ void casda_staging_client::login() const {
 }
 
 casda_datalink casda_staging_client::fetch_datalink(const std::string& url) const {
-  const auto where = redact_url(url);
+  const auto where = util::redact_url(url);
   http_request req;
   req.url = url;
   // astroquery sends Basic on every DataLink GET; without it CASDA answers anonymously.
@@ -540,8 +541,8 @@ casda_staging_client::job_outcome casda_staging_client::run_soda_job(
     if (c.access_url != calls.front().access_url) {
       throw casda_error(ckind::protocol,
                         "DataLink answers of one batch name different SODA accessURLs (" +
-                            redact_url(calls.front().access_url) + ", " + redact_url(c.access_url) +
-                            ")");
+                            util::redact_url(calls.front().access_url) + ", " +
+                            util::redact_url(c.access_url) + ")");
     }
     for (const auto& p : c.params) {
       secrets.push_back(p.second);
@@ -549,7 +550,7 @@ casda_staging_client::job_outcome casda_staging_client::run_soda_job(
     }
   }
   const auto& access_url = calls.front().access_url;
-  const auto where = redact_url(access_url);
+  const auto where = util::redact_url(access_url);
 
   // 1. Create: POST accessURL?ID=…&ID=… with no body. Sent once: not idempotent.
   http_request create;
@@ -584,7 +585,7 @@ casda_staging_client::job_outcome casda_staging_client::run_soda_job(
     throw casda_error(ckind::protocol,
                       std::string("CASDA SODA job Location is not a URL: ") + e.what());
   }
-  const auto job_where = redact_url(out.job_url);
+  const auto job_where = util::redact_url(out.job_url);
   note("CASDA SODA job created: " + job_where);
 
   // 2. Run.
@@ -743,18 +744,19 @@ casda_staging_result casda_staging_client::stage(const boost::json::array& recor
           break;
         case o::not_found:
           throw casda_error(ckind::not_found,
-                            "CASDA DataLink (" + redact_url(u) + "): " + dl.message);
+                            "CASDA DataLink (" + util::redact_url(u) + "): " + dl.message);
         case o::usage:
-          throw casda_error(ckind::usage, "CASDA DataLink (" + redact_url(u) + "): " + dl.message);
+          throw casda_error(ckind::usage,
+                            "CASDA DataLink (" + util::redact_url(u) + "): " + dl.message);
         case o::anonymous:
-          throw casda_error(ckind::authentication, dl.message + " (" + redact_url(u) + ")");
+          throw casda_error(ckind::authentication, dl.message + " (" + util::redact_url(u) + ")");
         case o::other_fault:
           throw casda_error(
               dl.message.starts_with("TransientFault") ? ckind::transient : ckind::protocol,
-              "CASDA DataLink (" + redact_url(u) + "): " + dl.message);
+              "CASDA DataLink (" + util::redact_url(u) + "): " + dl.message);
         case o::no_service:
           throw casda_error(ckind::protocol,
-                            "CASDA DataLink (" + redact_url(u) + "): " + dl.message);
+                            "CASDA DataLink (" + util::redact_url(u) + "): " + dl.message);
       }
     }
     std::vector<std::size_t> kept;
@@ -787,7 +789,7 @@ casda_staging_result casda_staging_client::stage(const boost::json::array& recor
       out.batches.push_back(std::move(report));
       continue;
     }
-    report.job_url = redact_url(job.job_url);
+    report.job_url = util::redact_url(job.job_url);
     report.phase = job.phase;
     report.result_count = job.results.size();
 
@@ -868,12 +870,12 @@ casda_staging_result casda_staging_client::stage(const boost::json::array& recor
           if (dl.result == casda_datalink::outcome::ok)
             calls.push_back(std::move(dl.call));
           else
-            problems += (problems.empty() ? "" : "; ") + redact_url(u) + ": " + dl.message;
+            problems += (problems.empty() ? "" : "; ") + util::redact_url(u) + ": " + dl.message;
         }
         report.error = problems;
         if (!calls.empty()) {
           auto job = run_soda_job(calls);
-          report.job_url = redact_url(job.job_url);
+          report.job_url = util::redact_url(job.job_url);
           report.phase = job.phase;
           report.result_count = job.results.size();
           for (const auto& [id, href] : job.results) {

@@ -67,7 +67,7 @@ parsed_url parse_url(std::string_view url) {
   parsed_url u;
   auto sep = url.find("://");
   if (sep == std::string_view::npos)
-    throw http_error(kind::invalid_url, "URL without scheme: " + redact_url(url));
+    throw http_error(kind::invalid_url, "URL without scheme: " + util::redact_url(url));
   u.scheme = lower(url.substr(0, sep));
   if (u.scheme != "http" && u.scheme != "https") {
     throw http_error(kind::invalid_url, "unsupported URL scheme '" + u.scheme + "'");
@@ -109,20 +109,6 @@ parsed_url parse_url(std::string_view url) {
   if (hash != std::string_view::npos) path = path.substr(0, hash);
   u.target = path.empty() || path.front() == '?' ? "/" + std::string(path) : std::string(path);
   return u;
-}
-
-std::string redact_url(std::string_view url) {
-  auto cut = url.find_first_of("?#");
-  std::string out(url.substr(0, cut));
-  // user:password@ never leaves either.
-  if (auto scheme = out.find("://"); scheme != std::string::npos) {
-    auto host = scheme + 3;
-    auto path = out.find('/', host);
-    auto at = out.rfind('@', path == std::string::npos ? std::string::npos : path);
-    if (at != std::string::npos && at >= host) out.erase(host, at + 1 - host);
-  }
-  if (cut != std::string_view::npos) out += "?…";
-  return out;
 }
 
 std::string resolve_url(std::string_view base, std::string_view ref) {
@@ -174,7 +160,7 @@ const http_response& http_response::expect_ok() const {
       if (c == '\n' || c == '\r') c = ' ';
     }
     throw http_error(kind::http_status,
-                     "HTTP " + std::to_string(status) + " from " + redact_url(url) +
+                     "HTTP " + std::to_string(status) + " from " + util::redact_url(url) +
                          (snippet.empty() ? "" : ": " + snippet),
                      status);
   }
@@ -270,7 +256,7 @@ http_response exchange(Stream& stream, beast::tcp_stream& tcp, const parsed_url&
 http_response http_client::send_once(const http_request& req, std::string_view url,
                                      bool* request_written) const {
   auto u = parse_url(url);
-  std::string where = redact_url(url);
+  std::string where = util::redact_url(url);
   net::io_context ioc;
   tcp::resolver resolver(ioc);
   beast::tcp_stream tcp(ioc);
@@ -378,11 +364,12 @@ http_response http_client::send(const http_request& request) const {
         }
         if (redirects >= options_.max_redirects) {
           throw http_error(kind::protocol, "more than " + std::to_string(options_.max_redirects) +
-                                               " redirects from " + redact_url(request.url));
+                                               " redirects from " + util::redact_url(request.url));
         }
         auto next = resolve_url(url, location);
         if (starts_with_ci(url, "https://") && !starts_with_ci(next, "https://")) {
-          throw http_error(kind::protocol, "refusing a redirect from https to " + redact_url(next));
+          throw http_error(kind::protocol,
+                           "refusing a redirect from https to " + util::redact_url(next));
         }
         if (parse_url(next).host != parse_url(url).host) {
           // Credentials must not follow a redirect to another host.

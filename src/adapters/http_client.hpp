@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include "util/redact.hpp"
+
 namespace beampipe::adapters {
 
 class http_error : public std::runtime_error {
@@ -90,7 +92,6 @@ struct parsed_url {
 };
 parsed_url parse_url(std::string_view url);  // throws http_error{invalid_url}
 std::string resolve_url(std::string_view base, std::string_view reference);  // Location handling
-std::string redact_url(std::string_view url);  // scheme://host:port/path, no query
 
 // application/x-www-form-urlencoded
 std::string form_encode(const std::vector<std::pair<std::string, std::string>>& fields);

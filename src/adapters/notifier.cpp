@@ -27,7 +27,7 @@ std::string text(const json::object& o, std::string_view k) {
 // Error texts from the HTTP client may quote the URL (without its query); its path can be the
 // secret (Slack, Teams), so every form of it is replaced by the masked URL.
 std::string scrub(std::string message, const std::string& url, const std::string& masked) {
-  for (const auto& secret : {url, redact_url(url)}) {
+  for (const auto& secret : {url, util::redact_url(url)}) {
     if (secret.empty()) continue;
     for (auto at = message.find(secret); at != std::string::npos; at = message.find(secret, at))
       message.replace(at, secret.size(), masked);

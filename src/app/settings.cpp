@@ -9,6 +9,7 @@
 
 #include "archive/simulated.hpp"
 #include "util/input_rules.hpp"
+#include "util/redact.hpp"
 
 namespace beampipe::app {
 namespace {
@@ -403,18 +404,6 @@ std::string host_and_pid() {
   return std::string(host) + "-" + std::to_string(getpid());
 }
 
-std::string redact_url(const std::string& url) {
-  // scheme://host[:port]/path: no userinfo, no query, no fragment.
-  auto scheme = url.find("://");
-  auto rest = scheme == std::string::npos ? 0 : scheme + 3;
-  auto path = url.find_first_of("/?#", rest);
-  auto authority = url.substr(rest, path == std::string::npos ? std::string::npos : path - rest);
-  if (auto at = authority.rfind('@'); at != std::string::npos) authority.erase(0, at + 1);
-  std::string tail;
-  if (path != std::string::npos) tail = url.substr(path, url.find_first_of("?#", path) - path);
-  return url.substr(0, rest) + authority + tail;
-}
-
 std::string shown_default(const setting& s) {
   if (!s.shown.empty()) return std::string(s.shown);
   if (s.fallback.empty()) return "unset";
@@ -563,7 +552,7 @@ std::vector<effective_setting> effective(const settings& s, const env_lookup& en
     if (entry.show == shown_as::secret)
       value = value.empty() ? "" : "(set)";
     else if (entry.show == shown_as::url && !value.empty())
-      value = redact_url(value);
+      value = util::redact_url(value);
     out.push_back({name, value, origin});
   }
   return out;

@@ -8,6 +8,7 @@
 #include "adapters/http_client.hpp"
 #include "adapters/tap_client.hpp"
 #include "archive/simulated.hpp"
+#include "util/redact.hpp"
 
 namespace beampipe::cli {
 
@@ -15,8 +16,8 @@ std::string describe_archive_environment(const app::settings& s) {
   const auto &casda = s.casda_tap_url, &vizier = s.vizier_tap_url;
   if (casda.empty() && vizier.empty()) return "simulated";
   // Shown by /ready and the log: without query strings or credentials.
-  return "tap casda=" + (casda.empty() ? std::string("-") : adapters::redact_url(casda)) +
-         " vizier=" + (vizier.empty() ? std::string("-") : adapters::redact_url(vizier));
+  return "tap casda=" + (casda.empty() ? std::string("-") : util::redact_url(casda)) +
+         " vizier=" + (vizier.empty() ? std::string("-") : util::redact_url(vizier));
 }
 
 actors::archive_provider make_archive_provider(const app::settings& s) {

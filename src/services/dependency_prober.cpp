@@ -10,6 +10,7 @@
 #include "domain/deployment_profile.hpp"
 #include "projections/deployment_profiles/queries.hpp"
 #include "store/db.hpp"
+#include "util/redact.hpp"
 #include "util/time.hpp"
 
 namespace beampipe::services {
@@ -25,7 +26,7 @@ double since(clock::time_point t0) {
 
 dependency_probe probe_http(const std::string& dependency, const std::string& url,
                             std::chrono::seconds timeout) {
-  dependency_probe p{dependency, adapters::redact_url(url), false, 0, "", util::now_rfc3339()};
+  dependency_probe p{dependency, util::redact_url(url), false, 0, "", util::now_rfc3339()};
   auto t0 = clock::now();
   try {
     adapters::http_options o;
@@ -127,7 +128,7 @@ void dependency_prober::probe_now() {
   }
   out.push_back(pg);
   for (const auto& [name, url] : opts_.tap_urls) {
-    dependency_probe p{name, adapters::redact_url(url), false, 0, "", util::now_rfc3339()};
+    dependency_probe p{name, util::redact_url(url), false, 0, "", util::now_rfc3339()};
     auto t1 = clock::now();
     try {
       adapters::tap_options o;

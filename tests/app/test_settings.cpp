@@ -190,7 +190,7 @@ TEST_CASE("effective values show where they came from and never a secret") {
     by[r.name] = r;
   }
   CHECK(by["BEAMPIPE_JWT_SECRET"].value == "(set)");
-  CHECK(by["BEAMPIPE_CASDA_TAP_URL"].value == "https://casda.example/tap");
+  CHECK(by["BEAMPIPE_CASDA_TAP_URL"].value == "https://casda.example/tap?…");
   CHECK(by["BEAMPIPE_API_THREADS"].origin == "environment");
   CHECK(by["BEAMPIPE_BIND_ADDR"].origin == "option");
   CHECK(by["BEAMPIPE_MAX_BODY_BYTES"].origin == "default");

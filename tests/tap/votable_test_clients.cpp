@@ -34,9 +34,9 @@ TEST_CASE("resolve_url handles absolute, rooted and relative Location values") {
 }
 
 TEST_CASE("redact_url drops the query string, which may hold signatures") {
-  CHECK(redact_url("https://ingest.pawsey.org.au/b/f.tar?X-Amz-Signature=secret") ==
+  CHECK(beampipe::util::redact_url("https://ingest.pawsey.org.au/b/f.tar?X-Amz-Signature=secret") ==
         "https://ingest.pawsey.org.au/b/f.tar?…");
-  CHECK(redact_url("http://h/p") == "http://h/p");
+  CHECK(beampipe::util::redact_url("http://h/p") == "http://h/p");
 }
 
 TEST_CASE("form_encode percent-encodes everything but unreserved characters") {
