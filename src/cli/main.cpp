@@ -12,19 +12,9 @@
 #include <set>
 #include <thread>
 
-#include "actors/alert_worker.hpp"
-#include "actors/discovery_worker.hpp"
-#include "actors/execution_worker.hpp"
 #include "actors/runtime.hpp"
-#include "actors/scheduler.hpp"
-#include "actors/scheduler_tick.hpp"
-#include "api/app.hpp"
-#include "api/auth_guard.hpp"
-#include "api/server.hpp"
+#include "app/node.hpp"
 #include "app/settings.hpp"
-#include "cli/archives.hpp"
-#include "cli/backends.hpp"
-#include "cli/demo.hpp"
 #include "cli/history.hpp"
 #include "cli/logging.hpp"
 #include "cli/openapi_export.hpp"
@@ -32,15 +22,11 @@
 #include "cli/users.hpp"
 #include "domain/project_config.hpp"
 #include "events/validity.hpp"
-#include "projections/runner.hpp"
 #include "projections/verify.hpp"
-#include "services/dependency_prober.hpp"
-#include "services/node_heartbeat.hpp"
 #include "store/db.hpp"
 #include "store/embedded_pg.hpp"
 #include "store/event_store.hpp"
 #include "store/migrations.hpp"
-#include "store/signing_secret.hpp"
 #include "util/input_rules.hpp"
 
 #ifndef BEAMPIPE_VERSION
@@ -153,276 +139,20 @@ std::shared_ptr<projections::engine> make_engine() {
 volatile std::sig_atomic_t g_stop = 0;
 void on_signal(int) { g_stop = 1; }
 
-// Process roles: the API, the workers (discovery, execution, scheduler election), or both.
-struct process_role {
-  bool api = true;
-  bool workers = true;
-};
-
-// Production refuses to start on a failing security finding (break-glass flags aside).
-void enforce_security_gates(const app::settings& s) {
-  std::string failures;
-  for (const auto& f : cli::security_findings(s)) {
-    if (f.status == "warn") spdlog::warn("security: {}: {}", f.check, f.message);
-    if (f.status == "fail") failures.append("\n  ").append(f.check).append(": ").append(f.message);
-  }
-  if (!failures.empty())
-    throw std::runtime_error(
-        "BEAMPIPE_ENV=production refuses to start with insecure settings (see `beampipe "
-        "security check`):" +
-        failures);
-}
-
-int run_server(const std::string& conninfo, const args& a, process_role role = {}) {
-  const app::settings& s = a.settings;
-  enforce_security_gates(s);
-  const bool demo = a.has("demo");
-  const std::filesystem::path data_dir = s.data_dir;
-  {
-    auto c = store::connect(conninfo, "beampipe-migrate");
-    for (const auto& m : store::migrate(*c)) spdlog::info("applied migration {}", m);
-  }
-  actors::runtime_options ro;
-  ro.conninfo = conninfo;
-  ro.node_id = s.node_id;
-  ro.idle_after = s.idle_actor;
-  ro.append_writers = static_cast<size_t>(s.append_writers);
-  actors::runtime rt(ro);
-  projections::projection_watch watch;
-  // One runner per group of read models: a slow or failing one delays no other.
-  std::vector<std::unique_ptr<projections::runner>> runners;
-  for (auto& eng : projections::standard_engines_by_group())
-    runners.push_back(std::make_unique<projections::runner>(conninfo, eng, watch));
-  for (auto& r : runners) r->start();
-  store::connection_pool read_pool(conninfo, static_cast<size_t>(s.api_threads) + 2,
-                                   "beampipe-api");
-  api::metrics stats;
-  actors::admission_gate admission(conninfo, s.admission_lock_wait);
-  api::app_context ctx{rt,
-                       read_pool,
-                       watch,
-                       stats,
-                       BEAMPIPE_VERSION,
-                       std::chrono::milliseconds(5000),
-                       std::chrono::milliseconds(30000),
-                       s.ready_max_lag,
-                       nullptr};
-  ctx.admission = &admission;
-  ctx.jwt_secret = cli::configured_jwt_secret(s);
-  if (ctx.jwt_secret.empty()) {
-    // Never a constant: a random key made once per database, shared by its nodes.
-    auto c = store::connect(conninfo, "beampipe-secret");
-    auto s = store::ensure_signing_secret(*c);
-    ctx.jwt_secret = s.secret;
-    spdlog::info("{}", s.generated_now
-                           ? "generated the token signing secret; it is kept in the database "
-                             "(set BEAMPIPE_JWT_SECRET_FILE to manage your own)"
-                           : "tokens are signed with the secret kept in the database "
-                             "(BEAMPIPE_JWT_SECRET is not set)");
-  }
-  ctx.access_token_ttl = s.access_token_ttl;
-  ctx.refresh_token_ttl = s.refresh_token_ttl;
-  api::rate_limit_options limits;
-  limits.requests = s.rate_limit_requests;
-  limits.period = s.rate_limit_period;
-  limits.trusted_proxies = s.trusted_proxy_cidrs;
-  api::check_cidrs(limits.trusted_proxies);
-  limits.fail_closed = s.production() || s.require_rate_limiter;
-  ctx.auth = api::make_auth_guard(ctx, limits);
-  ctx.heartbeat_every = s.heartbeat_every;
-  char hostname[256] = {0};
-  gethostname(hostname, sizeof hostname - 1);
-  services::node_heartbeat heartbeat(
-      conninfo,
-      {ro.node_id, hostname,
-       role.api && role.workers ? "api,workers" : (role.api ? "api" : "workers"), BEAMPIPE_VERSION,
-       static_cast<int>(getpid())},
-      ctx.heartbeat_every);
-  heartbeat.start();
-  services::dependency_prober_options po;
-  po.every = s.dependency_probe_every;
-  for (const auto& [name, url] :
-       {std::pair{"tap_casda", &s.casda_tap_url}, std::pair{"tap_vizier", &s.vizier_tap_url}})
-    if (!url->empty()) po.tap_urls.emplace_back(name, *url);
-  po.real_backends = s.use_real_backends;
-  // One set of backends for the executions and the prober: a probe uses the same pooled SSH
-  // sessions and credentials as the runs.
-  auto backends = cli::make_backend_factory(s);
-  if (po.real_backends) po.backends = backends;
-  services::dependency_prober prober(conninfo, po);
-  prober.start();
-  ctx.prober = &prober;
-  if (role.api) {
-    // The first superuser can sign in as soon as the API answers.
-    if (auto pos = cli::bootstrap_first_superuser(
-            rt, conninfo, s, demo ? data_dir / "demo-admin.password" : std::filesystem::path())) {
-      std::optional<events::read_position> at;
-      store::with_connection(read_pool,
-                             [&](pqxx::connection& c) { at = store::read_position_of(c, pos); });
-      if (at) watch.wait_until(*at, std::chrono::steady_clock::now() + std::chrono::seconds(30));
-    }
-  }
-  ctx.archive = cli::describe_archive_environment(s);
-  ctx.backends = cli::describe_backends(s);
-  ctx.probe_tap = [casda = s.casda_tap_url, vizier = s.vizier_tap_url] {
-    return cli::probe_tap_services(casda, vizier);
-  };
-  api::register_collectors(ctx);
-  actors::discovery_worker_options dwo;
-  dwo.concurrency = static_cast<size_t>(s.discovery_source_concurrency);
-  // Durable work (§2.4 [HEAD]): lease length, attempts per round and the backoff base.
-  dwo.lock = s.worker_lock;
-  dwo.max_attempts = static_cast<int>(s.worker_max_attempts);
-  dwo.retry_base_ms = s.worker_retry_base.count();
-  actors::discovery_worker discovery(rt, conninfo, cli::make_archive_provider(s), dwo);
-  if (role.workers) discovery.start();
-  actors::execution_worker_options ewo;
-  ewo.concurrency = static_cast<size_t>(s.worker_concurrency);
-  ewo.lock = dwo.lock;
-  ewo.max_attempts = dwo.max_attempts;
-  ewo.scan_every = s.execution_scan;
-  ewo.dim_poll_every = s.dim_poll_interval;
-  ewo.slurm_poll_every = s.slurm_poll_interval;
-  ewo.lookup_every = s.reconcile_interval;
-  ewo.dim_poll_budget = s.dim_poll_budget;
-  ewo.slurm_poll_budget = s.slurm_poll_budget;
-  ewo.submission_timeout = s.submission_timeout;
-  ewo.dim_lookup_budget = s.dim_lookup_budget;
-  ewo.slurm_lookup_budget = s.slurm_lookup_budget;
-  ewo.cancel_attempts = static_cast<int>(s.cancel_attempts);
-  ewo.redeploy_grace = s.redeploy_grace;
-  ewo.graphs.home = s.home;
-  ewo.graphs.url_allow = s.graph_url_allow;
-  ewo.graphs.refuse_internal = s.production();
-  ewo.fault = s.fault_inject;
-  actors::execution_worker executions(rt, conninfo, backends, cli::make_stager(s), ewo);
-  if (role.workers) executions.start();
-  actors::alert_worker_options awo;
-  awo.scan_every = s.alert_scan;
-  awo.evaluate_every = s.alert_evaluate_every;
-  awo.backoff = s.alert_backoff;
-  awo.backoff_cap = s.alert_backoff_cap;
-  awo.trigger_lookback = s.alert_trigger_lookback;
-  awo.max_attempts = static_cast<int>(s.alert_delivery_max_attempts);
-  awo.notify.timeout = s.alert_webhook_timeout;
-  awo.notify.ca_file = s.alert_ca_file;
-  ctx.notify = awo.notify;
-  awo.dependencies = [&prober] {
-    std::map<std::string, bool> up;
-    for (const auto& p : prober.snapshot()) {
-      auto [it, fresh] = up.emplace(p.dependency, p.up);
-      if (!fresh) it->second = it->second && p.up;
-    }
-    return up;
-  };
-  awo.projection_lag = [&watch] { return watch.lag(); };
-  awo.on_delivery = [&stats](const std::string& outcome) { stats.count_alert_delivery(outcome); };
-  actors::alert_worker alerts(rt, conninfo, awo);
-  if (role.workers) alerts.start();
-  actors::scheduler_options sco;
-  sco.interval = s.scheduler_interval;
-  sco.lease_ttl = s.scheduler_lease;
-  auto admission_tick = actors::make_admission_tick(
-      rt, conninfo, s.shaping,
-      [&](int64_t position) {
-        std::optional<events::read_position> target;
-        store::with_connection(
-            read_pool, [&](pqxx::connection& c) { target = store::read_position_of(c, position); });
-        return target && watch.wait_until(
-                             *target, std::chrono::steady_clock::now() + std::chrono::seconds(30));
-      },
-      &admission);
-  actors::scheduler sched(rt, conninfo, sco, [&stats, admission_tick](int64_t token) {
-    auto t0 = std::chrono::steady_clock::now();
-    auto summary = admission_tick(token);
-    auto n = actors::count_admitted(summary);
-    stats.observe_scheduler_tick(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), n.executions,
-        n.discovery_batches);
-    return summary;
-  });
-  if (role.workers && s.scheduler_enabled) sched.start();
-  if (!s.use_real_backends)
-    spdlog::warn(
-        "executions use the SIMULATED DALiuGE/Slurm backends (BEAMPIPE_USE_REAL_BACKENDS is not "
-        "true)");
-  if (ctx.archive == "simulated")
-    spdlog::warn(
-        "discovery uses the SIMULATED archive (no TAP URL configured): bundled WALLABY rows only");
-  else
-    spdlog::info("discovery archive: {}", ctx.archive);
-  // The scrape endpoint of every process, API or worker, on its own listener: Prometheus
-  // reaches it without a token and without going through the API's address.
-  std::unique_ptr<api::server> metrics_srv;
-  if (s.metrics_server_enabled) {
-    api::server_options mo;
-    mo.bind_addr = s.metrics_bind_addr;
-    mo.handler_threads = 1;
-    mo.body_limit = 1024;
-    mo.max_connections = 32;
-    metrics_srv = std::make_unique<api::server>(mo, [&stats](api::request& req) {
-      auto path = req.target.substr(0, req.target.find('?'));
-      if (path != "/metrics")
-        return api::error_response(404, "not_found", "the metrics listener serves /metrics only");
-      if (req.method != "GET") return api::error_response(405, "method_not_allowed", "GET only");
-      api::response r;
-      r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-      r.body = stats.render();
-      return r;
-    });
-    try {
-      metrics_srv->start();
-    } catch (const std::exception& e) {
-      throw std::runtime_error("the metrics listener cannot bind " + mo.bind_addr + " (" +
-                               e.what() +
-                               "); set BEAMPIPE_METRICS_BIND_ADDR or "
-                               "BEAMPIPE_METRICS_SERVER_ENABLED=false");
-    }
-    std::cout << "beampipe metrics on " << metrics_srv->url() << "/metrics" << std::endl;
-  }
-  std::unique_ptr<api::server> srv;
-  auto routes = api::build_routes(ctx);
+// One node until a signal: built and started from the settings (app::node), stopped in order.
+int run_server(const std::string& conninfo, const args& a, app::node_role role = {}) {
+  app::node_options o;
+  o.conninfo = conninfo;
+  o.role = role;
+  o.demo = a.has("demo");
+  o.stopping = [] { return g_stop != 0; };
+  app::node n(a.settings, std::move(o));
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  if (demo) {
-    if (!role.workers) throw std::invalid_argument("--demo needs the workers (discovery)");
-    cli::demo_options d;
-    d.conninfo = conninfo;
-    d.home = s.home;
-    d.stopping = [] { return g_stop != 0; };
-    cli::load_demo(ctx, routes, d);
-  }
-  if (role.api) {
-    api::server_options so;
-    so.bind_addr = s.bind_addr;
-    so.handler_threads = static_cast<size_t>(s.api_threads);
-    so.header_limit = static_cast<size_t>(s.max_header_bytes);
-    so.body_limit = static_cast<size_t>(s.max_body_bytes);
-    so.read_timeout_seconds = static_cast<int>(s.read_timeout.count());
-    so.max_connections = static_cast<size_t>(s.max_connections);
-    so.control_paths = {"/api/v2/health", "/api/v2/ready", "/api/v2/metrics"};
-    srv = std::make_unique<api::server>(so, api::make_dispatch(ctx, routes));
-    srv->start();
-    spdlog::info("beampipe {} node {} serving {}/api/v2", BEAMPIPE_VERSION, ro.node_id, srv->url());
-    std::cout << "beampipe is serving " << srv->url() << "/api/v2" << std::endl;
-  } else {
-    spdlog::info("beampipe {} node {} runs workers only (no API)", BEAMPIPE_VERSION, ro.node_id);
-    std::cout << "beampipe worker " << ro.node_id << " running" << std::endl;
-  }
+  n.start();
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   spdlog::info("shutting down");
-  watch.shutdown();  // no thread waits for a read model past this point
-  admission.stop();  // queued creates answer 503 while the handlers still run
-  if (srv) srv->stop();
-  if (metrics_srv) metrics_srv->stop();
-  prober.stop();
-  heartbeat.stop();
-  sched.stop();
-  alerts.stop();
-  executions.stop();
-  discovery.stop();
-  for (auto& r : runners) r->stop();
-  rt.shutdown();
+  n.stop();
   return 0;
 }
 
@@ -470,7 +200,7 @@ int cmd_serve(const args& a) {
            "--worker false: API only; discovery, executions and the scheduler run elsewhere.\n";
     return 0;
   }
-  process_role role;
+  app::node_role role;
   if (auto w = a.opt("worker")) {
     if (*w != "true" && *w != "false")
       throw std::invalid_argument("--worker must be true or false");
@@ -486,7 +216,7 @@ int cmd_worker(const args& a) {
            "Runs discovery, executions and the scheduler election against DATABASE_URL, no API.\n";
     return 0;
   }
-  return run_server(require_database_url(a), a, process_role{false, true});
+  return run_server(require_database_url(a), a, app::node_role{false, true});
 }
 
 int cmd_migrate(const args& a) {

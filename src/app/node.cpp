@@ -1,0 +1,413 @@
+#include "app/node.hpp"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <optional>
+#include <vector>
+
+#include "actors/alert_worker.hpp"
+#include "actors/discovery_worker.hpp"
+#include "actors/execution_admission.hpp"
+#include "actors/execution_worker.hpp"
+#include "actors/runtime.hpp"
+#include "actors/scheduler.hpp"
+#include "actors/scheduler_tick.hpp"
+#include "api/app.hpp"
+#include "api/auth_guard.hpp"
+#include "api/metrics.hpp"
+#include "api/server.hpp"
+#include "cli/archives.hpp"
+#include "cli/backends.hpp"
+#include "cli/demo.hpp"
+#include "cli/security.hpp"
+#include "cli/users.hpp"
+#include "projections/engine.hpp"
+#include "projections/runner.hpp"
+#include "services/dependency_prober.hpp"
+#include "services/node_heartbeat.hpp"
+#include "store/db.hpp"
+#include "store/event_store.hpp"
+#include "store/migrations.hpp"
+#include "store/signing_secret.hpp"
+
+#ifndef BEAMPIPE_VERSION
+#define BEAMPIPE_VERSION "0.0.0"
+#endif
+
+namespace beampipe::app {
+
+void enforce_security_gates(const settings& s) {
+  std::string failures;
+  for (const auto& f : cli::security_findings(s)) {
+    if (f.status == "warn") spdlog::warn("security: {}: {}", f.check, f.message);
+    if (f.status == "fail") failures.append("\n  ").append(f.check).append(": ").append(f.message);
+  }
+  if (!failures.empty())
+    throw std::runtime_error(
+        "BEAMPIPE_ENV=production refuses to start with insecure settings (see `beampipe "
+        "security check`):" +
+        failures);
+}
+
+namespace {
+
+// Each part's options, from the settings alone.
+actors::runtime_options runtime_options_from(const settings& s, const std::string& conninfo) {
+  actors::runtime_options o;
+  o.conninfo = conninfo;
+  o.node_id = s.node_id;
+  o.idle_after = s.idle_actor;
+  o.append_writers = static_cast<size_t>(s.append_writers);
+  return o;
+}
+
+api::rate_limit_options rate_limits_from(const settings& s) {
+  api::rate_limit_options o;
+  o.requests = s.rate_limit_requests;
+  o.period = s.rate_limit_period;
+  o.trusted_proxies = s.trusted_proxy_cidrs;
+  api::check_cidrs(o.trusted_proxies);
+  o.fail_closed = s.production() || s.require_rate_limiter;
+  return o;
+}
+
+// Durable work (§2.4 [HEAD]): lease length, attempts per round and the backoff base.
+actors::discovery_worker_options discovery_options_from(const settings& s) {
+  actors::discovery_worker_options o;
+  o.concurrency = static_cast<size_t>(s.discovery_source_concurrency);
+  o.lock = s.worker_lock;
+  o.max_attempts = static_cast<int>(s.worker_max_attempts);
+  o.retry_base_ms = s.worker_retry_base.count();
+  return o;
+}
+
+actors::execution_worker_options execution_options_from(const settings& s) {
+  actors::execution_worker_options o;
+  o.concurrency = static_cast<size_t>(s.worker_concurrency);
+  o.lock = s.worker_lock;
+  o.max_attempts = static_cast<int>(s.worker_max_attempts);
+  o.scan_every = s.execution_scan;
+  o.dim_poll_every = s.dim_poll_interval;
+  o.slurm_poll_every = s.slurm_poll_interval;
+  o.lookup_every = s.reconcile_interval;
+  o.dim_poll_budget = s.dim_poll_budget;
+  o.slurm_poll_budget = s.slurm_poll_budget;
+  o.submission_timeout = s.submission_timeout;
+  o.dim_lookup_budget = s.dim_lookup_budget;
+  o.slurm_lookup_budget = s.slurm_lookup_budget;
+  o.cancel_attempts = static_cast<int>(s.cancel_attempts);
+  o.redeploy_grace = s.redeploy_grace;
+  o.graphs.home = s.home;
+  o.graphs.url_allow = s.graph_url_allow;
+  o.graphs.refuse_internal = s.production();
+  o.fault = s.fault_inject;
+  return o;
+}
+
+actors::alert_worker_options alert_options_from(const settings& s) {
+  actors::alert_worker_options o;
+  o.scan_every = s.alert_scan;
+  o.evaluate_every = s.alert_evaluate_every;
+  o.backoff = s.alert_backoff;
+  o.backoff_cap = s.alert_backoff_cap;
+  o.trigger_lookback = s.alert_trigger_lookback;
+  o.max_attempts = static_cast<int>(s.alert_delivery_max_attempts);
+  o.notify.timeout = s.alert_webhook_timeout;
+  o.notify.ca_file = s.alert_ca_file;
+  return o;
+}
+
+services::dependency_prober_options prober_options_from(const settings& s) {
+  services::dependency_prober_options o;
+  o.every = s.dependency_probe_every;
+  for (const auto& [name, url] :
+       {std::pair{"tap_casda", &s.casda_tap_url}, std::pair{"tap_vizier", &s.vizier_tap_url}})
+    if (!url->empty()) o.tap_urls.emplace_back(name, *url);
+  o.real_backends = s.use_real_backends;
+  return o;
+}
+
+api::server_options api_server_options_from(const settings& s) {
+  api::server_options o;
+  o.bind_addr = s.bind_addr;
+  o.handler_threads = static_cast<size_t>(s.api_threads);
+  o.header_limit = static_cast<size_t>(s.max_header_bytes);
+  o.body_limit = static_cast<size_t>(s.max_body_bytes);
+  o.read_timeout_seconds = static_cast<int>(s.read_timeout.count());
+  o.max_connections = static_cast<size_t>(s.max_connections);
+  o.control_paths = {"/api/v2/health", "/api/v2/ready", "/api/v2/metrics"};
+  return o;
+}
+
+std::string node_host() {
+  char hostname[256] = {0};
+  gethostname(hostname, sizeof hostname - 1);
+  return hostname;
+}
+
+}  // namespace
+
+// Declared in construction order: each part may use those above it; the destructor tears
+// them down in reverse after stop().
+struct node::parts {
+  const settings& s;
+  node_options o;
+  actors::runtime rt;
+  projections::projection_watch watch;
+  // One runner per group of read models: a slow or failing one delays no other.
+  std::vector<std::unique_ptr<projections::runner>> runners;
+  store::connection_pool read_pool;
+  api::metrics stats;
+  actors::admission_gate admission;
+  api::app_context ctx;
+  services::node_heartbeat heartbeat;
+  // One set of backends for the executions and the prober: a probe uses the same pooled SSH
+  // sessions and credentials as the runs.
+  adapters::backend_factory backends;
+  services::dependency_prober prober;
+  actors::discovery_worker discovery;
+  actors::execution_worker executions;
+  actors::alert_worker alerts;
+  actors::scheduler sched;
+  std::unique_ptr<api::server> metrics_srv;
+  api::router routes;
+  std::unique_ptr<api::server> srv;
+  bool started = false, stopped = false;
+
+  parts(const settings& s_, node_options o_)
+      : s(s_),
+        o(std::move(o_)),
+        rt(runtime_options_from(s, o.conninfo)),
+        read_pool(o.conninfo, static_cast<size_t>(s.api_threads) + 2, "beampipe-api"),
+        admission(o.conninfo, s.admission_lock_wait),
+        ctx{rt,
+            read_pool,
+            watch,
+            stats,
+            BEAMPIPE_VERSION,
+            std::chrono::milliseconds(5000),
+            std::chrono::milliseconds(30000),
+            s.ready_max_lag,
+            nullptr},
+        heartbeat(o.conninfo,
+                  {s.node_id, node_host(),
+                   o.role.api && o.role.workers ? "api,workers" : (o.role.api ? "api" : "workers"),
+                   BEAMPIPE_VERSION, static_cast<int>(getpid())},
+                  s.heartbeat_every),
+        backends(cli::make_backend_factory(s)),
+        prober(o.conninfo, with_backends(prober_options_from(s), backends)),
+        discovery(rt, o.conninfo, cli::make_archive_provider(s), discovery_options_from(s)),
+        executions(rt, o.conninfo, backends, cli::make_stager(s), execution_options_from(s)),
+        alerts(rt, o.conninfo, alert_options_from_node(s)),
+        sched(rt, o.conninfo, scheduler_options_from(s), scheduler_tick()),
+        routes(build_api()) {
+    for (auto& eng : projections::standard_engines_by_group())
+      runners.push_back(std::make_unique<projections::runner>(o.conninfo, eng, watch));
+  }
+
+  static services::dependency_prober_options with_backends(services::dependency_prober_options po,
+                                                           const adapters::backend_factory& b) {
+    if (po.real_backends) po.backends = b;
+    return po;
+  }
+
+  actors::alert_worker_options alert_options_from_node(const settings& s_) {
+    auto awo = alert_options_from(s_);
+    awo.dependencies = [this] {
+      std::map<std::string, bool> up;
+      for (const auto& p : prober.snapshot()) {
+        auto [it, fresh] = up.emplace(p.dependency, p.up);
+        if (!fresh) it->second = it->second && p.up;
+      }
+      return up;
+    };
+    awo.projection_lag = [this] { return watch.lag(); };
+    awo.on_delivery = [this](const std::string& outcome) { stats.count_alert_delivery(outcome); };
+    return awo;
+  }
+
+  static actors::scheduler_options scheduler_options_from(const settings& s_) {
+    actors::scheduler_options o_;
+    o_.interval = s_.scheduler_interval;
+    o_.lease_ttl = s_.scheduler_lease;
+    return o_;
+  }
+
+  // The scheduler's tick: admission under the gate, waiting for its own writes' read models.
+  actors::tick_function scheduler_tick() {
+    auto tick = actors::make_admission_tick(
+        rt, o.conninfo, s.shaping,
+        [this](int64_t position) {
+          std::optional<events::read_position> target;
+          store::with_connection(read_pool, [&](pqxx::connection& c) {
+            target = store::read_position_of(c, position);
+          });
+          return target && watch.wait_until(*target, std::chrono::steady_clock::now() +
+                                                         std::chrono::seconds(30));
+        },
+        &admission);
+    return [this, tick](int64_t token) {
+      auto t0 = std::chrono::steady_clock::now();
+      auto summary = tick(token);
+      auto n = actors::count_admitted(summary);
+      stats.observe_scheduler_tick(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+          n.executions, n.discovery_batches);
+      return summary;
+    };
+  }
+
+  // The API's context past its constructor: signing secret, token lifetimes, auth guard,
+  // what /ready reports, the metric collectors; then the routes over it.
+  api::router build_api() {
+    ctx.admission = &admission;
+    ctx.jwt_secret = cli::configured_jwt_secret(s);
+    if (ctx.jwt_secret.empty()) {
+      // Never a constant: a random key made once per database, shared by its nodes.
+      auto c = store::connect(o.conninfo, "beampipe-secret");
+      auto secret = store::ensure_signing_secret(*c);
+      ctx.jwt_secret = secret.secret;
+      spdlog::info("{}", secret.generated_now
+                             ? "generated the token signing secret; it is kept in the database "
+                               "(set BEAMPIPE_JWT_SECRET_FILE to manage your own)"
+                             : "tokens are signed with the secret kept in the database "
+                               "(BEAMPIPE_JWT_SECRET is not set)");
+    }
+    ctx.access_token_ttl = s.access_token_ttl;
+    ctx.refresh_token_ttl = s.refresh_token_ttl;
+    ctx.auth = api::make_auth_guard(ctx, rate_limits_from(s));
+    ctx.heartbeat_every = s.heartbeat_every;
+    ctx.prober = &prober;
+    ctx.archive = cli::describe_archive_environment(s);
+    ctx.backends = cli::describe_backends(s);
+    ctx.probe_tap = [casda = s.casda_tap_url, vizier = s.vizier_tap_url] {
+      return cli::probe_tap_services(casda, vizier);
+    };
+    ctx.notify = alert_options_from(s).notify;
+    api::register_collectors(ctx);
+    return api::build_routes(ctx);
+  }
+};
+
+namespace {
+// Runs before any part exists: the gates and the schema.
+node_options prepared(const settings& s, node_options o) {
+  enforce_security_gates(s);
+  auto c = store::connect(o.conninfo, "beampipe-migrate");
+  for (const auto& m : store::migrate(*c)) spdlog::info("applied migration {}", m);
+  return o;
+}
+}  // namespace
+
+node::node(const settings& s, node_options o)
+    : p_(std::make_unique<parts>(s, prepared(s, std::move(o)))) {}
+
+node::~node() { stop(); }
+
+void node::start() {
+  auto& p = *p_;
+  if (p.started) return;
+  p.started = true;
+  const auto& s = p.s;
+  const auto& role = p.o.role;
+  for (auto& r : p.runners) r->start();
+  p.heartbeat.start();
+  p.prober.start();
+  if (role.api) {
+    // The first superuser can sign in as soon as the API answers.
+    auto password_file = p.o.demo ? std::filesystem::path(s.data_dir) / "demo-admin.password"
+                                  : std::filesystem::path();
+    if (auto pos = cli::bootstrap_first_superuser(p.rt, p.o.conninfo, s, password_file)) {
+      std::optional<events::read_position> at;
+      store::with_connection(p.read_pool,
+                             [&](pqxx::connection& c) { at = store::read_position_of(c, pos); });
+      if (at) p.watch.wait_until(*at, std::chrono::steady_clock::now() + std::chrono::seconds(30));
+    }
+  }
+  if (role.workers) {
+    p.discovery.start();
+    p.executions.start();
+    p.alerts.start();
+    if (s.scheduler_enabled) p.sched.start();
+  }
+  if (!s.use_real_backends)
+    spdlog::warn(
+        "executions use the SIMULATED DALiuGE/Slurm backends (BEAMPIPE_USE_REAL_BACKENDS is not "
+        "true)");
+  if (p.ctx.archive == "simulated")
+    spdlog::warn(
+        "discovery uses the SIMULATED archive (no TAP URL configured): bundled WALLABY rows only");
+  else
+    spdlog::info("discovery archive: {}", p.ctx.archive);
+  // The scrape endpoint of every process, API or worker, on its own listener: Prometheus
+  // reaches it without a token and without going through the API's address.
+  if (s.metrics_server_enabled) {
+    api::server_options mo;
+    mo.bind_addr = s.metrics_bind_addr;
+    mo.handler_threads = 1;
+    mo.body_limit = 1024;
+    mo.max_connections = 32;
+    p.metrics_srv = std::make_unique<api::server>(mo, [&stats = p.stats](api::request& req) {
+      auto path = req.target.substr(0, req.target.find('?'));
+      if (path != "/metrics")
+        return api::error_response(404, "not_found", "the metrics listener serves /metrics only");
+      if (req.method != "GET") return api::error_response(405, "method_not_allowed", "GET only");
+      api::response r;
+      r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      r.body = stats.render();
+      return r;
+    });
+    try {
+      p.metrics_srv->start();
+    } catch (const std::exception& e) {
+      throw std::runtime_error("the metrics listener cannot bind " + mo.bind_addr + " (" +
+                               e.what() +
+                               "); set BEAMPIPE_METRICS_BIND_ADDR or "
+                               "BEAMPIPE_METRICS_SERVER_ENABLED=false");
+    }
+    std::cout << "beampipe metrics on " << p.metrics_srv->url() << "/metrics" << std::endl;
+  }
+  if (p.o.demo) {
+    if (!role.workers) throw std::invalid_argument("--demo needs the workers (discovery)");
+    cli::demo_options d;
+    d.conninfo = p.o.conninfo;
+    d.home = s.home;
+    d.stopping = p.o.stopping;
+    cli::load_demo(p.ctx, p.routes, d);
+  }
+  if (role.api) {
+    p.srv = std::make_unique<api::server>(api_server_options_from(s),
+                                          api::make_dispatch(p.ctx, p.routes));
+    p.srv->start();
+    spdlog::info("beampipe {} node {} serving {}/api/v2", BEAMPIPE_VERSION, s.node_id,
+                 p.srv->url());
+    std::cout << "beampipe is serving " << p.srv->url() << "/api/v2" << std::endl;
+  } else {
+    spdlog::info("beampipe {} node {} runs workers only (no API)", BEAMPIPE_VERSION, s.node_id);
+    std::cout << "beampipe worker " << s.node_id << " running" << std::endl;
+  }
+}
+
+void node::stop() {
+  auto& p = *p_;
+  if (p.stopped) return;
+  p.stopped = true;
+  p.watch.shutdown();  // no thread waits for a read model past this point
+  p.admission.stop();  // queued creates answer 503 while the handlers still run
+  if (p.srv) p.srv->stop();
+  if (p.metrics_srv) p.metrics_srv->stop();
+  p.prober.stop();
+  p.heartbeat.stop();
+  p.sched.stop();
+  p.alerts.stop();
+  p.executions.stop();
+  p.discovery.stop();
+  for (auto& r : p.runners) r->stop();
+  p.rt.shutdown();
+}
+
+std::string node::url() const { return p_->srv ? p_->srv->url() : std::string(); }
+
+}  // namespace beampipe::app
