@@ -18,10 +18,10 @@
 #include "api/auth_guard.hpp"
 #include "api/metrics.hpp"
 #include "api/server.hpp"
-#include "cli/archives.hpp"
-#include "cli/backends.hpp"
+#include "app/archives.hpp"
+#include "app/backends.hpp"
+#include "app/security.hpp"
 #include "cli/demo.hpp"
-#include "cli/security.hpp"
 #include "cli/users.hpp"
 #include "projections/engine.hpp"
 #include "projections/runner.hpp"
@@ -40,7 +40,7 @@ namespace beampipe::app {
 
 void enforce_security_gates(const settings& s) {
   std::string failures;
-  for (const auto& f : cli::security_findings(s)) {
+  for (const auto& f : security_findings(s)) {
     if (f.status == "warn") spdlog::warn("security: {}: {}", f.check, f.message);
     if (f.status == "fail") failures.append("\n  ").append(f.check).append(": ").append(f.message);
   }
@@ -196,10 +196,10 @@ struct node::parts {
                    o.role.api && o.role.workers ? "api,workers" : (o.role.api ? "api" : "workers"),
                    BEAMPIPE_VERSION, static_cast<int>(getpid())},
                   s.heartbeat_every),
-        backends(cli::make_backend_factory(s)),
+        backends(make_backend_factory(s)),
         prober(o.conninfo, with_backends(prober_options_from(s), backends)),
-        discovery(rt, o.conninfo, cli::make_archive_provider(s), discovery_options_from(s)),
-        executions(rt, o.conninfo, backends, cli::make_stager(s), execution_options_from(s)),
+        discovery(rt, o.conninfo, make_archive_provider(s), discovery_options_from(s)),
+        executions(rt, o.conninfo, backends, make_stager(s), execution_options_from(s)),
         alerts(rt, o.conninfo, alert_options_from_node(s)),
         sched(rt, o.conninfo, scheduler_options_from(s), scheduler_tick()),
         routes(build_api()) {
@@ -263,7 +263,7 @@ struct node::parts {
   // what /ready reports, the metric collectors; then the routes over it.
   api::router build_api() {
     ctx.admission = &admission;
-    ctx.jwt_secret = cli::configured_jwt_secret(s);
+    ctx.jwt_secret = configured_jwt_secret(s);
     if (ctx.jwt_secret.empty()) {
       // Never a constant: a random key made once per database, shared by its nodes.
       auto c = store::connect(o.conninfo, "beampipe-secret");
@@ -280,10 +280,10 @@ struct node::parts {
     ctx.auth = api::make_auth_guard(ctx, rate_limits_from(s));
     ctx.heartbeat_every = s.heartbeat_every;
     ctx.prober = &prober;
-    ctx.archive = cli::describe_archive_environment(s);
-    ctx.backends = cli::describe_backends(s);
+    ctx.archive = describe_archive_environment(s);
+    ctx.backends = describe_backends(s);
     ctx.probe_tap = [casda = s.casda_tap_url, vizier = s.vizier_tap_url] {
-      return cli::probe_tap_services(casda, vizier);
+      return probe_tap_services(casda, vizier);
     };
     ctx.notify = alert_options_from(s).notify;
     api::register_collectors(ctx);

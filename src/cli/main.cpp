@@ -14,11 +14,11 @@
 
 #include "actors/runtime.hpp"
 #include "app/node.hpp"
+#include "app/security.hpp"
 #include "app/settings.hpp"
 #include "cli/history.hpp"
 #include "cli/logging.hpp"
 #include "cli/openapi_export.hpp"
-#include "cli/security.hpp"
 #include "cli/users.hpp"
 #include "domain/project_config.hpp"
 #include "events/validity.hpp"
@@ -455,7 +455,7 @@ int cmd_security(const args& a) {
                  "(only\nproduction, BEAMPIPE_ENV=production, fails checks; development warns).\n";
     return a.has("help") ? 0 : 2;
   }
-  auto findings = cli::security_findings(a.settings);
+  auto findings = app::security_findings(a.settings);
   bool failed = false;
   boost::json::array out;
   for (const auto& f : findings) {

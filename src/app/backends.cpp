@@ -1,4 +1,4 @@
-#include "cli/backends.hpp"
+#include "app/backends.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -9,7 +9,7 @@
 #include "adapters/casda_staging.hpp"
 #include "adapters/real_backends.hpp"
 
-namespace beampipe::cli {
+namespace beampipe::app {
 namespace {
 
 std::string system_env(const char* name) {
@@ -19,11 +19,11 @@ std::string system_env(const char* name) {
 
 }  // namespace
 
-std::string describe_backends(const app::settings& s) {
+std::string describe_backends(const settings& s) {
   return s.use_real_backends ? "real" : "simulated";
 }
 
-adapters::backend_factory make_backend_factory(const app::settings& s) {
+adapters::backend_factory make_backend_factory(const settings& s) {
   if (s.use_real_backends) {
     adapters::slurm_credentials creds;
     creds.credentials_dir = s.ssh_credentials_dir;
@@ -62,7 +62,7 @@ adapters::backend_factory make_backend_factory(const app::settings& s) {
   };
 }
 
-actors::stager make_stager(const app::settings& s) {
+actors::stager make_stager(const settings& s) {
   // CASDA staging needs the real archive and credentials (§3.5 step 8, §7.6).
   if (s.use_real_backends) {
     adapters::casda_staging_config base;
@@ -106,4 +106,4 @@ actors::stager make_stager(const app::settings& s) {
   };
 }
 
-}  // namespace beampipe::cli
+}  // namespace beampipe::app

@@ -1,13 +1,13 @@
-#include "cli/security.hpp"
+#include "app/security.hpp"
 
 #include <sys/stat.h>
 
 #include <cstdlib>
 #include <fstream>
 
-namespace beampipe::cli {
+namespace beampipe::app {
 
-std::string configured_jwt_secret(const app::settings& s) {
+std::string configured_jwt_secret(const settings& s) {
   if (!s.jwt_secret.empty()) return s.jwt_secret;
   const auto& file = s.jwt_secret_file;
   if (file.empty()) return "";
@@ -20,7 +20,7 @@ std::string configured_jwt_secret(const app::settings& s) {
   return line;
 }
 
-std::vector<security_finding> security_findings(const app::settings& s) {
+std::vector<security_finding> security_findings(const settings& s) {
   std::vector<security_finding> out;
   bool prod = s.production();
   // A finding production refuses: fail there, warn elsewhere; a break-glass flag turns it
@@ -132,4 +132,4 @@ std::vector<security_finding> security_findings(const app::settings& s) {
   return out;
 }
 
-}  // namespace beampipe::cli
+}  // namespace beampipe::app

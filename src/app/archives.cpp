@@ -1,4 +1,4 @@
-#include "cli/archives.hpp"
+#include "app/archives.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -10,9 +10,9 @@
 #include "archive/simulated.hpp"
 #include "util/redact.hpp"
 
-namespace beampipe::cli {
+namespace beampipe::app {
 
-std::string describe_archive_environment(const app::settings& s) {
+std::string describe_archive_environment(const settings& s) {
   const auto &casda = s.casda_tap_url, &vizier = s.vizier_tap_url;
   if (casda.empty() && vizier.empty()) return "simulated";
   // Shown by /ready and the log: without query strings or credentials.
@@ -20,7 +20,7 @@ std::string describe_archive_environment(const app::settings& s) {
          " vizier=" + (vizier.empty() ? std::string("-") : util::redact_url(vizier));
 }
 
-actors::archive_provider make_archive_provider(const app::settings& s) {
+actors::archive_provider make_archive_provider(const settings& s) {
   auto sim = std::make_shared<archive::simulated_archive>(s.simulated_datalink_base);
   return [sim, casda_env = s.casda_tap_url, vizier_env = s.vizier_tap_url,
           maxrec = s.tap_maxrec](const domain::ProjectConfig& config) {
@@ -114,4 +114,4 @@ boost::json::object probe_tap_services(const std::string& casda_url,
   return out;
 }
 
-}  // namespace beampipe::cli
+}  // namespace beampipe::app

@@ -7,13 +7,13 @@
 #include "actors/discovery_worker.hpp"
 #include "app/settings.hpp"
 
-namespace beampipe::cli {
+namespace beampipe::app {
 
-actors::archive_provider make_archive_provider(const app::settings& s);
+actors::archive_provider make_archive_provider(const settings& s);
 // "simulated" when no TAP URL is set in the environment, else the configured URLs.
-std::string describe_archive_environment(const app::settings& s);
+std::string describe_archive_environment(const settings& s);
 // GET /health/tap: each configured service really probed (VOSI availability or a cheap
 // query, 5 s timeout): "ok", "error" or "not_configured", with detail and latency.
 boost::json::object probe_tap_services(const std::string& casda_url, const std::string& vizier_url);
 
-}  // namespace beampipe::cli
+}  // namespace beampipe::app

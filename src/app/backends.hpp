@@ -7,11 +7,11 @@
 #include "adapters/execution_backend.hpp"
 #include "app/settings.hpp"
 
-namespace beampipe::cli {
+namespace beampipe::app {
 
-adapters::backend_factory make_backend_factory(const app::settings& s);
-actors::stager make_stager(const app::settings& s);
+adapters::backend_factory make_backend_factory(const settings& s);
+actors::stager make_stager(const settings& s);
 // "simulated" or "real", for logs and /ready.
-std::string describe_backends(const app::settings& s);
+std::string describe_backends(const settings& s);
 
-}  // namespace beampipe::cli
+}  // namespace beampipe::app

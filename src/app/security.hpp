@@ -7,7 +7,7 @@
 
 #include "app/settings.hpp"
 
-namespace beampipe::cli {
+namespace beampipe::app {
 
 // The public constant earlier versions signed with when no secret was set: refused as a secret.
 inline constexpr const char* kFormerDevelopmentJwtSecret = "beampipe-development-secret-change-me";
@@ -19,9 +19,9 @@ struct security_finding {
 };
 
 // Inspects the settings and the files they name (key modes, known_hosts contents).
-std::vector<security_finding> security_findings(const app::settings& s);
+std::vector<security_finding> security_findings(const settings& s);
 // BEAMPIPE_JWT_SECRET, else the first line of BEAMPIPE_JWT_SECRET_FILE, else empty (the
 // database keeps a generated one, store/signing_secret.hpp). Throws when the file is unreadable.
-std::string configured_jwt_secret(const app::settings& s);
+std::string configured_jwt_secret(const settings& s);
 
-}  // namespace beampipe::cli
+}  // namespace beampipe::app
