@@ -1,9 +1,11 @@
 #pragma once
 // The actor runtime seen from outside: a thread-safe facade, so that the API and the CLI
-// never include CAF (one CAF translation unit keeps builds fast). Inside, a registry actor
-// spawns one aggregate actor per stream on demand, routes commands to it, and passivates
-// idle ones; aggregates recover from snapshot + events and append through the group
-// appender. No blocking call runs on CAF's scheduler threads.
+// never include CAF (only the actors' own translation units do, through actors/protocol.hpp,
+// which keeps builds fast). Inside, a registry actor (registry_actor.cpp) spawns one aggregate
+// actor (aggregate_actor.cpp) per stream on demand, delegates each command to it as a typed
+// request, and passivates idle ones; aggregates recover from snapshot + events and append
+// through the group appender. No blocking call runs on CAF's scheduler threads, and no caller
+// blocks unless it asks to (send_sync, send_all).
 #include <chrono>
 #include <functional>
 #include <map>

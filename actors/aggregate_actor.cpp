@@ -1,0 +1,385 @@
+// An aggregate actor: one stream's state, recovered from snapshot and events off CAF's
+// threads, deciding its commands one at a time and appending through the group appender.
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <deque>
+#include <optional>
+
+#include "actors/protocol.hpp"
+#include "events/catalog.hpp"
+#include "events/envelope.hpp"
+#include "events/validity.hpp"
+#include "store/event_store.hpp"
+#include "util/ids.hpp"
+#include "util/input_rules.hpp"
+#include "util/json.hpp"
+
+namespace beampipe::actors {
+namespace json = boost::json;
+namespace {
+
+// Loads snapshot + tail; runs on the blocking pool, never on a CAF thread. A snapshot this
+// build cannot read (another state version, or a state its apply() refuses) is ignored and the
+// state rebuilt from the events alone.
+load_result load_aggregate(shared_ctx& ctx, const domain::aggregate_kind& kind,
+                           const std::string& stream_id) {
+  load_result out;
+  try {
+    store::with_connection(*ctx.pool, [&](pqxx::connection& c) {
+      auto fold = [&](bool use_snapshot) {
+        out.state = kind.initial();
+        out.version = out.last_position = out.snapshot_version = 0;
+        int64_t from = 1;
+        if (auto snap = use_snapshot ? store::load_snapshot(c, stream_id) : std::nullopt;
+            snap && snap->schema_version == kind.state_version) {
+          out.snapshot_version = snap->version;
+          auto v = util::parse_stored(snap->state).as_object();
+          out.state = v.at("state").as_object();
+          if (kind.check_state) kind.check_state(out.state);
+          out.last_position = v.at("last_position").as_int64();
+          out.version = snap->version;
+          from = snap->version + 1;
+        }
+        for (const auto& e : store::read_stream(c, stream_id, from)) {
+          kind.apply(out.state, e.type, events::decode(e), e.recorded_at);
+          out.version = e.stream_version;
+          out.last_position = e.position;
+        }
+      };
+      try {
+        fold(true);
+      } catch (const pqxx::failure&) {
+        throw;  // the store, not the snapshot
+      } catch (const std::exception& e) {
+        if (out.snapshot_version == 0) throw;
+        spdlog::warn("{}: snapshot at version {} is unreadable ({}); rebuilding from events",
+                     stream_id, out.snapshot_version, e.what());
+        fold(false);
+      }
+    });
+  } catch (const std::exception& e) {
+    out.error = e.what();
+  }
+  return out;
+}
+
+struct pending_command {
+  command_request req;
+  caf::typed_response_promise<command_reply> rp;
+  int conflicts = 0;
+};
+
+// An applied command answers its reply, any other its error.
+void answer(pending_command& pc, command_reply r) {
+  if (r.ok())
+    pc.rp.deliver(std::move(r));
+  else
+    pc.rp.deliver(command_error_of(r));
+}
+
+struct aggregate_state {
+  static inline const char* name = "aggregate";
+  const domain::aggregate_kind* kind = nullptr;
+  std::string stream_id;
+  json::object state;
+  int64_t version = 0;
+  int64_t last_position = 0;
+  int64_t snapshot_version = 0;
+  bool loaded = false;
+  bool busy = false;
+  bool active_since_tick = false;
+  std::deque<pending_command> queue;
+  // The append in flight: kept so that a transient failure retries with the same event ids.
+  std::optional<pending_command> current;
+  std::optional<store::append_request> current_request;
+  std::vector<domain::pending_event> current_events;
+  int append_attempts = 0;
+  uint64_t attempt_seq = 0;
+};
+
+// The actor stops with commands on hand: each fails (500 command_dropped) now.
+void drop_pending(aggregate_state& s) {
+  auto drop = [](pending_command& pc) {
+    command_reply r;
+    r.result = outcome::failed;
+    r.code = "command_dropped";
+    r.message = "the command was dropped before completion";
+    answer(pc, std::move(r));
+  };
+  if (s.current) drop(*s.current);
+  s.current.reset();
+  for (auto& pc : s.queue) drop(pc);
+  s.queue.clear();
+}
+
+aggregate_actor::behavior_type aggregate(aggregate_actor::stateful_pointer<aggregate_state> self,
+                                         shared_ctx* ctx, const domain::aggregate_kind* kind,
+                                         std::string stream_id, registry_actor registry) {
+  auto& st = self->state;
+  st.kind = kind;
+  st.stream_id = std::move(stream_id);
+  st.state = kind->initial();
+  ctx->live++;
+  {
+    std::lock_guard lock(ctx->kinds_mu);
+    ++ctx->live_by_kind[kind->stream_type];
+  }
+  self->attach_functor([ctx, kind] {
+    ctx->live--;
+    std::lock_guard lock(ctx->kinds_mu);
+    --ctx->live_by_kind[kind->stream_type];
+  });
+
+  auto start_load = [self, ctx] {
+    self->state.loaded = false;
+    auto handle = caf::actor_cast<aggregate_actor>(self);
+    auto k = self->state.kind;
+    auto sid = self->state.stream_id;
+    boost::asio::post(*ctx->blocking, [ctx, handle, k, sid] {
+      caf::anon_send(handle, loaded_atom::value, load_aggregate(*ctx, *k, sid));
+    });
+  };
+
+  auto submit_append = [self, ctx] {
+    auto& s = self->state;
+    auto handle = caf::actor_cast<aggregate_actor>(self);
+    auto id = ++s.attempt_seq;
+    ctx->appender->submit(*s.current_request, [handle, id](store::append_result r) {
+      caf::anon_send(handle, appended_atom::value, appended_msg{std::move(r), id});
+    });
+  };
+
+  // Decides the next queued command; appends its events or answers at once.
+  std::function<void()> process_next;
+  process_next = [self, ctx, submit_append, registry]() {
+    auto& s = self->state;
+    while (s.loaded && !s.busy && !s.queue.empty()) {
+      auto pc = std::move(s.queue.front());
+      s.queue.pop_front();
+      // The id a created thing gets: once per command, the same if it is decided again.
+      if (pc.req.cmd.new_id.empty()) pc.req.cmd.new_id = util::uuid_v7();
+      const auto& req = pc.req;
+      domain::decision d;
+      try {
+        d = s.kind->decide(s.state, s.stream_id, req.cmd);
+      } catch (const std::exception& e) {
+        // A decider that throws has a bug or a state it cannot read: the command fails, the
+        // actor (and every other command of the stream) goes on.
+        spdlog::error("{}: deciding {} failed: {}", s.stream_id, req.cmd.name, e.what());
+        d.error =
+            domain::command_error{domain::error_kind::internal, "decide_failed", e.what(), ""};
+      }
+      for (auto& pe : d.events) {
+        // Texts from archives and backends may carry NUL or broken UTF-8; the state applied
+        // after the append and the stored event are the same cleaned data.
+        util::make_storable(pe.data);
+        // What is appended is forever: a payload its own type cannot read is a bug in the
+        // decider, refused here rather than stored.
+        if (auto why = events::prepare_append(pe); !why.empty()) {
+          spdlog::error("{}: decided an event its schema refuses: {}", s.stream_id, why);
+          d.error =
+              domain::command_error{domain::error_kind::internal, "event_schema_violation",
+                                    "the decided event does not match its schema: " + why, ""};
+          d.events.clear();
+          break;
+        }
+      }
+      if (d.error || d.events.empty()) {
+        command_reply r;
+        if (d.error) {
+          r.result = refused_as(d.error->kind);
+          r.code = d.error->code;
+          r.message = d.error->message;
+          r.field = d.error->field;
+          if (!d.error->details.is_null()) r.details_json = json::serialize(d.error->details);
+        } else {
+          r.result = outcome::done;
+        }
+        r.stream_id = s.stream_id;
+        r.version = s.version;
+        r.position = s.last_position;
+        answer(pc, std::move(r));
+        self->send(registry, done_atom::value, s.stream_id);
+        continue;
+      }
+      events::event_metadata meta;
+      meta.correlation_id = req.correlation_id;
+      meta.actor = req.cmd.actor;
+      meta.node = ctx->opts.node_id;
+      auto meta_json = meta.to_json();
+      store::append_request ar;
+      ar.stream_id = s.stream_id;
+      ar.expected = store::expected_version::at(s.version);
+      for (auto& pe : d.events)
+        ar.events.push_back(
+            {util::uuid_v7(), pe.type, pe.schema_version, json::serialize(pe.data), meta_json});
+      s.busy = true;
+      s.append_attempts = 0;
+      s.current = std::move(pc);
+      s.current_request = std::move(ar);
+      s.current_events = std::move(d.events);
+      submit_append();
+      return;
+    }
+  };
+
+  // A handler that throws ends the actor; an exit (passivation, shutdown) too. Either way
+  // every command it holds is answered first, so no caller waits for its deadline.
+  self->set_exception_handler([self](std::exception_ptr& ep) -> caf::error {
+    std::string why = "unknown error";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      why = e.what();
+    } catch (...) {
+    }
+    spdlog::error("{}: aggregate stopped: {}", self->state.stream_id, why);
+    drop_pending(self->state);
+    return caf::make_error(caf::sec::runtime_error, why);
+  });
+  self->set_exit_handler([self](caf::exit_msg& em) {
+    drop_pending(self->state);
+    self->quit(em.reason);
+  });
+  start_load();
+  self->send(self, idle_atom::value);  // arms the idle check loop below via delayed re-sends
+
+  return {
+      [self, process_next](cmd_atom, command_request& req) {
+        auto rp = self->make_response_promise<command_reply>();
+        self->state.queue.push_back({std::move(req), rp, 0});
+        self->state.active_since_tick = true;
+        process_next();
+        return rp;
+      },
+      [self, ctx, process_next, start_load](loaded_atom, load_result& r) {
+        auto& s = self->state;
+        if (!r.error.empty()) {
+          // The store is unreachable: refuse what is queued rather than decide on stale state.
+          spdlog::warn("cannot load {}: {}", s.stream_id, r.error);
+          while (!s.queue.empty()) {
+            command_reply rep;
+            rep.result = outcome::unavailable;
+            rep.code = "store_unavailable";
+            rep.message = "event store unavailable: " + r.error;
+            answer(s.queue.front(), std::move(rep));
+            s.queue.pop_front();
+          }
+          self->delayed_send(self, std::chrono::seconds(1), retry_atom::value);
+          return;
+        }
+        s.state = std::move(r.state);
+        s.version = r.version;
+        s.last_position = r.last_position;
+        s.snapshot_version = r.snapshot_version;
+        s.loaded = true;
+        ctx->recoveries++;
+        process_next();
+      },
+      [self, start_load](retry_atom) {
+        if (!self->state.loaded && !self->state.busy) start_load();
+      },
+      [self, submit_append](resubmit_atom) {
+        if (self->state.busy && self->state.current_request) submit_append();
+      },
+      [self, ctx, registry, process_next, submit_append, start_load](appended_atom,
+                                                                     appended_msg& m) {
+        auto& s = self->state;
+        if (!s.busy || m.attempt_id != s.attempt_seq) return;  // stale reply
+        auto& res = m.result;
+        if (res.status == store::append_status::ok) {
+          for (size_t i = 0; i < s.current_events.size(); ++i)
+            s.kind->apply(s.state, s.current_events[i].type, s.current_events[i].data, "");
+          s.version = res.last_version;
+          s.last_position = res.last_position;
+          command_reply r;
+          r.result = s.version == static_cast<int64_t>(s.current_events.size()) ? outcome::created
+                                                                                : outcome::done;
+          r.stream_id = s.stream_id;
+          r.version = s.version;
+          r.position = s.last_position;
+          r.events_appended = s.current_events.size();
+          answer(*s.current, std::move(r));
+          s.busy = false;
+          s.current.reset();
+          s.current_request.reset();
+          s.current_events.clear();
+          self->send(registry, done_atom::value, s.stream_id);
+          if (s.version - s.snapshot_version >= ctx->opts.snapshot_every) {
+            store::snapshot snap{s.stream_id, s.version, s.kind->state_version,
+                                 json::serialize(json::object{{"state", s.state},
+                                                              {"last_position", s.last_position}})};
+            s.snapshot_version = s.version;
+            boost::asio::post(*ctx->blocking, [ctx, snap] {
+              try {
+                store::with_connection(*ctx->pool,
+                                       [&](pqxx::connection& c) { store::save_snapshot(c, snap); });
+              } catch (const std::exception& e) {
+                spdlog::warn("snapshot of {} failed: {}", snap.stream_id, e.what());
+              }
+            });
+          }
+          process_next();
+          return;
+        }
+        if (res.status == store::append_status::conflict && s.current->conflicts < 3) {
+          // Someone else wrote this stream: reload and decide again.
+          auto pc = std::move(*s.current);
+          pc.conflicts++;
+          s.current.reset();
+          s.current_request.reset();
+          s.current_events.clear();
+          s.busy = false;
+          s.queue.push_front(std::move(pc));
+          start_load();
+          return;
+        }
+        bool transient = res.status == store::append_status::error &&
+                         (res.error_code == store::store_errc::unavailable ||
+                          res.error_code == store::store_errc::commit_unknown);
+        if (transient && ++s.append_attempts < 5) {
+          // Same event ids: if the earlier commit did happen, the store answers idempotently.
+          self->delayed_send(self, std::chrono::milliseconds(50 << s.append_attempts),
+                             resubmit_atom::value);
+          return;
+        }
+        command_reply r;
+        bool refused = res.error_code == store::store_errc::invalid;  // no reader could read it
+        r.result = res.status == store::append_status::conflict ? outcome::conflict
+                   : transient                                  ? outcome::unavailable
+                   : refused                                    ? outcome::invalid_document
+                                                                : outcome::failed;
+        r.code = res.status == store::append_status::conflict ? "conflict"
+                 : refused                                    ? "event_refused"
+                                                              : "store_error";
+        r.message = res.message;
+        r.stream_id = s.stream_id;
+        answer(*s.current, std::move(r));
+        s.current.reset();
+        s.current_request.reset();
+        s.current_events.clear();
+        s.busy = false;
+        self->send(registry, done_atom::value, s.stream_id);
+        // The outcome of an in-doubt commit is unknown: reload before deciding anything else.
+        start_load();
+      },
+      [self, ctx, registry](idle_atom) {
+        auto& s = self->state;
+        if (!s.active_since_tick && !s.busy && s.queue.empty() && s.loaded)
+          self->send(registry, idle_atom::value, s.stream_id);
+        s.active_since_tick = false;
+        self->delayed_send(self, ctx->opts.idle_after, idle_atom::value);
+      },
+  };
+}
+
+}  // namespace
+
+aggregate_actor spawn_aggregate(caf::local_actor* parent, shared_ctx* ctx,
+                                const domain::aggregate_kind* kind, const std::string& stream_id,
+                                registry_actor registry) {
+  return parent->spawn(aggregate, ctx, kind, stream_id, std::move(registry));
+}
+
+}  // namespace beampipe::actors

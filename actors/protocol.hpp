@@ -1,0 +1,107 @@
+#pragma once
+// The actors' typed protocols (CAF 0.17). Only the actors' own translation units include this:
+// the runtime façade (runtime.hpp) stays free of CAF headers.
+//
+// A command is a request: `cmd_atom, command_request -> command_reply`. An applied command
+// answers its reply; a refused or failed one answers a caf::error in the "command" category
+// whose code is a command_errc and whose context carries the reply's fields. The registry
+// delegates each command to its stream's aggregate, which answers the caller directly.
+#include <atomic>
+#include <boost/asio/thread_pool.hpp>
+#include <caf/all.hpp>
+#include <map>
+#include <mutex>
+
+#include "actors/runtime.hpp"
+#include "store/group_appender.hpp"
+
+namespace beampipe::actors {
+
+// What recovery read: the state folded from snapshot and events, or why it could not.
+struct load_result {
+  boost::json::object state;
+  int64_t version = 0;
+  int64_t last_position = 0;
+  int64_t snapshot_version = 0;
+  std::string error;
+};
+
+// The group appender's answer to one append attempt (stale attempts are dropped by id).
+struct appended_msg {
+  store::append_result result;
+  uint64_t attempt_id = 0;
+};
+
+// Why a command was not applied: the outcomes other than done and created.
+enum class command_errc : uint8_t {
+  invalid = 1,
+  unauthenticated,
+  not_found,
+  conflict,
+  invalid_document,
+  unavailable,
+  timed_out,
+  failed,
+};
+
+// A reply that is not ok() as the error that carries it, and back.
+caf::error make_error(command_errc code, const command_reply& r);
+caf::error command_error_of(const command_reply& r);
+command_reply reply_of(const caf::error& e);
+// The name CAF prints for the category (actor_system_config::add_error_category).
+std::string render_command_error(uint8_t code, caf::atom_value, const caf::message& context);
+inline constexpr caf::atom_value kCommandErrorCategory = caf::atom("command");
+
+}  // namespace beampipe::actors
+
+// Local messages only (no std::function in any of them); the cluster issue gives them
+// inspect() for the network.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(beampipe::actors::command_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(beampipe::actors::command_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(beampipe::actors::load_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(beampipe::actors::appended_msg)
+
+namespace beampipe::actors {
+
+using cmd_atom = caf::atom_constant<caf::atom("cmd")>;
+using loaded_atom = caf::atom_constant<caf::atom("loaded")>;
+using appended_atom = caf::atom_constant<caf::atom("appended")>;
+using idle_atom = caf::atom_constant<caf::atom("idle")>;
+using done_atom = caf::atom_constant<caf::atom("done")>;
+using stop_atom = caf::atom_constant<caf::atom("stop")>;
+using retry_atom = caf::atom_constant<caf::atom("retry")>;
+using resubmit_atom = caf::atom_constant<caf::atom("resubmit")>;
+
+// One stream's aggregate: commands, and its own recovery, append and idle messages.
+using aggregate_actor =
+    caf::typed_actor<caf::replies_to<cmd_atom, command_request>::with<command_reply>,
+                     caf::reacts_to<loaded_atom, load_result>,
+                     caf::reacts_to<appended_atom, appended_msg>, caf::reacts_to<retry_atom>,
+                     caf::reacts_to<resubmit_atom>, caf::reacts_to<idle_atom>>;
+
+// The node's registry: routes commands to aggregates it spawns on demand, counts what is in
+// flight per stream (done), passivates idle ones, and stops one stream (passivate) or all.
+using registry_actor =
+    caf::typed_actor<caf::replies_to<cmd_atom, command_request>::with<command_reply>,
+                     caf::reacts_to<done_atom, std::string>, caf::reacts_to<idle_atom, std::string>,
+                     caf::reacts_to<stop_atom, std::string>, caf::reacts_to<stop_atom>>;
+
+// What every aggregate of a runtime shares: options, the appender, the pool and blocking
+// threads for recovery and snapshots, and the live counts the runtime reports.
+struct shared_ctx {
+  runtime_options opts;
+  store::group_appender* appender = nullptr;
+  store::connection_pool* pool = nullptr;
+  boost::asio::thread_pool* blocking = nullptr;
+  std::atomic<size_t> live{0};
+  std::atomic<size_t> recoveries{0};
+  std::mutex kinds_mu;  // actor start/stop only: far from hot
+  std::map<std::string, size_t> live_by_kind;
+};
+
+registry_actor spawn_registry(caf::actor_system& sys, shared_ctx* ctx);
+aggregate_actor spawn_aggregate(caf::local_actor* parent, shared_ctx* ctx,
+                                const domain::aggregate_kind* kind, const std::string& stream_id,
+                                registry_actor registry);
+
+}  // namespace beampipe::actors

@@ -1,0 +1,89 @@
+// The registry: one aggregate actor per stream, spawned on the first command and passivated
+// when idle with nothing in flight.
+#include <unordered_map>
+
+#include "actors/protocol.hpp"
+#include "events/catalog.hpp"
+
+namespace beampipe::actors {
+namespace {
+
+struct route {
+  aggregate_actor actor;
+  size_t in_flight = 0;
+};
+
+struct registry_state {
+  static inline const char* name = "registry";
+  std::unordered_map<std::string, route> routes;
+};
+
+void stop_route(registry_actor::stateful_pointer<registry_state> self,
+                std::unordered_map<std::string, route>::iterator it) {
+  self->send_exit(it->second.actor, caf::exit_reason::user_shutdown);
+  self->state.routes.erase(it);
+}
+
+registry_actor::behavior_type registry(registry_actor::stateful_pointer<registry_state> self,
+                                       shared_ctx* ctx) {
+  // An aggregate that dies (e.g. an exception in a handler) is forgotten, so the next
+  // command spawns a fresh one that recovers from the store.
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& routes = self->state.routes;
+    for (auto it = routes.begin(); it != routes.end(); ++it)
+      if (it->second.actor.address() == dm.source) return void(routes.erase(it));
+  });
+  return {
+      [self, ctx](cmd_atom, command_request& req) -> caf::result<command_reply> {
+        auto kind = domain::aggregate_for_stream_type(events::stream_type_of(req.stream_id));
+        if (!kind) {
+          command_reply r;
+          r.result = outcome::invalid;
+          r.code = "unknown_stream_type";
+          r.message = "no aggregate for stream " + req.stream_id;
+          return command_error_of(r);
+        }
+        auto& rt = self->state.routes[req.stream_id];
+        if (!rt.actor) {
+          rt.actor = spawn_aggregate(self, ctx, kind, req.stream_id,
+                                     caf::actor_cast<registry_actor>(self));
+          self->monitor(rt.actor);
+        }
+        rt.in_flight++;
+        // The aggregate answers the caller itself.
+        return self->delegate(rt.actor, cmd_atom::value, std::move(req));
+      },
+      [self](done_atom, const std::string& sid) {
+        auto it = self->state.routes.find(sid);
+        if (it != self->state.routes.end() && it->second.in_flight > 0) it->second.in_flight--;
+      },
+      // Passivation: only when nothing is routed to the actor, so no command is lost in its
+      // mailbox.
+      [self](idle_atom, const std::string& sid) {
+        auto it = self->state.routes.find(sid);
+        if (it != self->state.routes.end() && it->second.in_flight == 0) stop_route(self, it);
+      },
+      [self](stop_atom, const std::string& sid) {
+        auto it = self->state.routes.find(sid);
+        if (it == self->state.routes.end()) return;
+        if (it->second.in_flight == 0)
+          stop_route(self, it);
+        else
+          self->delayed_send(self, std::chrono::milliseconds(5), stop_atom::value, sid);
+      },
+      [self](stop_atom) {
+        for (auto& [sid, rt] : self->state.routes)
+          self->send_exit(rt.actor, caf::exit_reason::user_shutdown);
+        self->state.routes.clear();
+        self->quit();
+      },
+  };
+}
+
+}  // namespace
+
+registry_actor spawn_registry(caf::actor_system& sys, shared_ctx* ctx) {
+  return sys.spawn(registry, ctx);
+}
+
+}  // namespace beampipe::actors
