@@ -2,6 +2,7 @@
 
 #include <thread>
 
+#include "actors/protocol.hpp"
 #include "actors/runtime.hpp"
 #include "domain/aggregates.hpp"
 #include "pg_fixture.hpp"
@@ -245,4 +246,55 @@ TEST_CASE("idle aggregates are passivated and come back on demand") {
   auto r = send(rt, sid, "register", reg("P1", true));
   CHECK(r.events_appended == 0);  // recovered: already enabled
   CHECK(r.version == 1);
+}
+
+TEST_CASE("a refusal crosses the typed protocol as a command error, every field kept") {
+  using actors::outcome;
+  for (auto o :
+       {outcome::invalid, outcome::unauthenticated, outcome::not_found, outcome::conflict,
+        outcome::invalid_document, outcome::unavailable, outcome::timed_out, outcome::failed}) {
+    actors::command_reply r;
+    r.result = o;
+    r.code = "some_code";
+    r.message = "why, in words";
+    r.field = "sources[1].source_identifier";
+    r.details_json = R"({"diagnostics":[]})";
+    r.stream_id = "source-x";
+    r.version = 7;
+    r.position = 42;
+    auto e = actors::command_error_of(r);
+    CHECK(e.category() == actors::kCommandErrorCategory);
+    auto back = actors::reply_of(e);
+    CHECK(static_cast<int>(back.result) == static_cast<int>(o));
+    CHECK(back.code == r.code);
+    CHECK(back.message == r.message);
+    CHECK(back.field == r.field);
+    CHECK(back.details_json == r.details_json);
+    CHECK(back.stream_id == r.stream_id);
+    CHECK(back.version == 7);
+    CHECK(back.position == 42);
+  }
+  // CAF's own errors: a lost receiver fails the command, the backstop deadline times it out.
+  CHECK(actors::reply_of(caf::make_error(caf::sec::request_receiver_down)).code ==
+        "command_dropped");
+  CHECK(actors::reply_of(caf::make_error(caf::sec::request_timeout)).result == outcome::timed_out);
+}
+
+TEST_CASE("a refused command's reply carries the stream's version and position") {
+  auto ci = test::fresh_database();
+  actors::runtime rt(options(ci));
+  auto sid = domain::source_stream_id(domain::source_uuid("wallaby_hires", "REFUSED1"));
+  auto made = send(rt, sid, "register", reg("REFUSED1", true));
+  REQUIRE(made.result == outcome::created);
+  auto bad = send(rt, sid, "update", {{"stale_after_hours", "x"}});
+  CHECK(bad.result == outcome::invalid);
+  CHECK(bad.field == "stale_after_hours");
+  CHECK(bad.stream_id == sid);
+  CHECK(bad.version == made.version);
+  CHECK(bad.position == made.position);
+  // An unknown stream kind is refused by the registry, before any aggregate exists.
+  auto unknown = send(rt, "nosuchkind-1", "register", {});
+  CHECK(unknown.result == outcome::invalid);
+  CHECK(unknown.code == "unknown_stream_type");
+  CHECK(rt.stats().live_aggregates == 1);
 }
