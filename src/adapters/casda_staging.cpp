@@ -480,13 +480,12 @@ std::string casda_staging_client::basic_auth(const std::string& url) const {
   bool known = host == parse_url(config_.login_url).host;
   for (const auto& h : config_.credential_hosts) known = known || h == host;
   if (!known)
-    throw casda_error(ckind::permission, "CASDA credentials are not sent to " +
-                                             util::redact_url(url) +
+    throw casda_error(ckind::permission, "CASDA credentials are not sent to " + util::redact_url(url) +
                                              ": not a configured CASDA host "
                                              "(CASDA_CREDENTIAL_HOSTS)");
   if (u.scheme != "https" && !loopback)
-    throw casda_error(ckind::permission, "CASDA credentials are not sent over plain http (" +
-                                             util::redact_url(url) + ")");
+    throw casda_error(ckind::permission,
+                      "CASDA credentials are not sent over plain http (" + util::redact_url(url) + ")");
   return "Basic " + base64(config_.username + ":" + config_.password);
 }
 
@@ -541,8 +540,8 @@ casda_staging_client::job_outcome casda_staging_client::run_soda_job(
     if (c.access_url != calls.front().access_url) {
       throw casda_error(ckind::protocol,
                         "DataLink answers of one batch name different SODA accessURLs (" +
-                            util::redact_url(calls.front().access_url) + ", " +
-                            util::redact_url(c.access_url) + ")");
+                            util::redact_url(calls.front().access_url) + ", " + util::redact_url(c.access_url) +
+                            ")");
     }
     for (const auto& p : c.params) {
       secrets.push_back(p.second);
@@ -746,8 +745,7 @@ casda_staging_result casda_staging_client::stage(const boost::json::array& recor
           throw casda_error(ckind::not_found,
                             "CASDA DataLink (" + util::redact_url(u) + "): " + dl.message);
         case o::usage:
-          throw casda_error(ckind::usage,
-                            "CASDA DataLink (" + util::redact_url(u) + "): " + dl.message);
+          throw casda_error(ckind::usage, "CASDA DataLink (" + util::redact_url(u) + "): " + dl.message);
         case o::anonymous:
           throw casda_error(ckind::authentication, dl.message + " (" + util::redact_url(u) + ")");
         case o::other_fault:

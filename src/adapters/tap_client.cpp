@@ -49,8 +49,8 @@ std::string snippet(std::string_view body, std::size_t n = 300) {
 // Services say "busy" in 400 answers and error documents; those are worth a retry later.
 bool overload_text(std::string_view message) {
   auto m = lower(message);
-  for (auto t : {"tap service too busy", "no connection available",
-                 "unable to check the adql query", "temporarily unavailable"}) {
+  for (auto t : {"tap service too busy", "no connection available", "unable to check the adql query",
+                 "temporarily unavailable"}) {
     if (m.find(t) != std::string::npos) return true;
   }
   return false;
@@ -58,13 +58,10 @@ bool overload_text(std::string_view message) {
 
 tap_error from_http(const http_error& e) {
   switch (e.code()) {
-    case http_error::kind::invalid_url:
-    case http_error::kind::too_large:
-    case http_error::kind::protocol:
+    case http_error::kind::invalid_url: case http_error::kind::too_large: case http_error::kind::protocol:
       return tap_error(tkind::bad_response, e.what(), false);
     case http_error::kind::tls:
-      return tap_error(tkind::transport, e.what(),
-                       false);  // a certificate problem needs an operator
+      return tap_error(tkind::transport, e.what(), false);  // a certificate problem needs an operator
     default:
       return tap_error(tkind::transport, e.what(), e.transient());
   }
@@ -114,10 +111,8 @@ void XMLCALL uws_start(void* ud, const XML_Char* name, const XML_Char** attrs) {
     uws_job::result res;
     for (auto a = attrs; *a; a += 2) {
       auto k = local_name(a[0]);
-      if (k == "id")
-        res.id = a[1];
-      else if (k == "href")
-        res.href = a[1];  // expat has already unescaped &amp;
+      if (k == "id") res.id = a[1];
+      else if (k == "href") res.href = a[1];  // expat has already unescaped &amp;
     }
     r->job.results.push_back(std::move(res));
   }
@@ -128,12 +123,9 @@ void XMLCALL uws_end(void* ud, const XML_Char* name) {
   auto n = local_name(name);
   if (!r->collecting.empty() && n == r->collecting) {
     auto value = std::string(trim(r->text));
-    if (n == "jobId")
-      r->job.job_id = value;
-    else if (n == "phase")
-      r->job.phase = value;
-    else
-      r->job.error_message = value;
+    if (n == "jobId") r->job.job_id = value;
+    else if (n == "phase") r->job.phase = value;
+    else r->job.error_message = value;
     r->collecting = {};
   } else if (n == "errorSummary") {
     r->in_error_summary = false;
@@ -142,12 +134,11 @@ void XMLCALL uws_end(void* ud, const XML_Char* name) {
 
 void XMLCALL uws_text(void* ud, const XML_Char* s, int len) {
   auto* r = static_cast<uws_reader*>(ud);
-  if (!r->collecting.empty() && r->text.size() < 65536)
-    r->text.append(s, static_cast<std::size_t>(len));
+  if (!r->collecting.empty() && r->text.size() < 65536) r->text.append(s, static_cast<std::size_t>(len));
 }
 
-void XMLCALL uws_entity(void* ud, const XML_Char*, int, const XML_Char*, int, const XML_Char*,
-                        const XML_Char*, const XML_Char*, const XML_Char*) {
+void XMLCALL uws_entity(void* ud, const XML_Char*, int, const XML_Char*, int, const XML_Char*, const XML_Char*,
+                        const XML_Char*, const XML_Char*) {
   auto* r = static_cast<uws_reader*>(ud);
   r->bad = true;
 }
@@ -155,8 +146,7 @@ void XMLCALL uws_entity(void* ud, const XML_Char*, int, const XML_Char*, int, co
 }  // namespace
 
 uws_job parse_uws_job(std::string_view xml) {
-  if (xml.size() > (std::size_t{16} << 20))
-    throw tap_error(tkind::bad_response, "UWS job document too large", false);
+  if (xml.size() > (std::size_t{16} << 20)) throw tap_error(tkind::bad_response, "UWS job document too large", false);
   uws_reader r;
   XML_Parser p = XML_ParserCreate(nullptr);
   if (!p) throw tap_error(tkind::bad_response, "cannot allocate the XML parser", false);
@@ -168,22 +158,17 @@ uws_job parse_uws_job(std::string_view xml) {
   std::string err = status == XML_STATUS_OK ? "" : XML_ErrorString(XML_GetErrorCode(p));
   XML_ParserFree(p);
   if (r.bad) throw tap_error(tkind::bad_response, "UWS job document declares entities", false);
-  if (!err.empty())
-    throw tap_error(tkind::bad_response, "UWS job document is not well-formed XML: " + err, false);
-  if (!r.root_ok)
-    throw tap_error(tkind::bad_response, "not a UWS job document: " + snippet(xml, 120), false);
-  if (r.job.phase.empty())
-    throw tap_error(tkind::bad_response, "UWS job document without a phase", false);
+  if (!err.empty()) throw tap_error(tkind::bad_response, "UWS job document is not well-formed XML: " + err, false);
+  if (!r.root_ok) throw tap_error(tkind::bad_response, "not a UWS job document: " + snippet(xml, 120), false);
+  if (r.job.phase.empty()) throw tap_error(tkind::bad_response, "UWS job document without a phase", false);
   return r.job;
 }
 
 std::string adql_string_literal(std::string_view value) {
   std::string out = "'";
   for (char c : value) {
-    if (c == '\'')
-      out += "''";
-    else
-      out.push_back(c);
+    if (c == '\'') out += "''";
+    else out.push_back(c);
   }
   out += "'";
   return out;
@@ -194,8 +179,7 @@ tap_client::tap_client(tap_options options)
   (void)parse_url(base_);  // fail early on a bad base URL
 }
 
-std::vector<std::pair<std::string, std::string>> tap_client::query_fields(
-    std::string_view adql) const {
+std::vector<std::pair<std::string, std::string>> tap_client::query_fields(std::string_view adql) const {
   std::vector<std::pair<std::string, std::string>> f{
       {"REQUEST", "doQuery"}, {"LANG", "ADQL"}, {"QUERY", std::string(adql)}};
   if (options_.response_format) f.emplace_back("RESPONSEFORMAT", *options_.response_format);
@@ -207,46 +191,40 @@ votable_result tap_client::read_result(const http_response& response) const {
   const auto where = util::redact_url(response.url);
   if (!looks_like_xml(response.body)) {
     if (response.status == 429 || response.status >= 500) {
-      throw tap_error(tkind::transport,
-                      "HTTP " + std::to_string(response.status) + " from " + where, true);
+      throw tap_error(tkind::transport, "HTTP " + std::to_string(response.status) + " from " + where, true);
     }
     if (!response.ok()) {
       auto text = snippet(response.body);
       throw tap_error(overload_text(text) ? tkind::transport : tkind::query,
-                      "HTTP " + std::to_string(response.status) + " from " + where +
-                          (text.empty() ? "" : ": " + text),
+                      "HTTP " + std::to_string(response.status) + " from " + where + (text.empty() ? "" : ": " + text),
                       overload_text(text));
     }
     throw tap_error(tkind::bad_response,
-                    "answer from " + where + " is not a VOTable (content-type '" +
-                        response.header("content-type") + "'): " + snippet(response.body, 120),
+                    "answer from " + where + " is not a VOTable (content-type '" + response.header("content-type") +
+                        "'): " + snippet(response.body, 120),
                     false);
   }
   try {
     auto result = parse_votable(response.body, options_.limits);
     if (!response.ok() && result.query_status.empty()) {
-      throw tap_error(
-          response.status >= 500 ? tkind::transport : tkind::bad_response,
-          "HTTP " + std::to_string(response.status) + " from " + where + " without QUERY_STATUS",
-          response.status >= 500);
+      throw tap_error(response.status >= 500 ? tkind::transport : tkind::bad_response,
+                      "HTTP " + std::to_string(response.status) + " from " + where + " without QUERY_STATUS",
+                      response.status >= 500);
     }
     return result;
   } catch (const votable_error& e) {
     using vk = votable_error::kind;
     if (e.code() == vk::query_error) {
       bool busy = overload_text(e.what());
-      throw tap_error(busy ? tkind::transport : tkind::query,
-                      std::string("TAP query failed: ") + e.what(), busy);
+      throw tap_error(busy ? tkind::transport : tkind::query, std::string("TAP query failed: ") + e.what(), busy);
     }
     if (!response.ok()) {
       bool transient = response.status == 429 || response.status >= 500;
       throw tap_error(transient ? tkind::transport : tkind::bad_response,
-                      "HTTP " + std::to_string(response.status) + " from " + where + ": " +
-                          snippet(response.body),
+                      "HTTP " + std::to_string(response.status) + " from " + where + ": " + snippet(response.body),
                       transient);
     }
-    throw tap_error(tkind::bad_response,
-                    std::string("unreadable VOTable from ") + where + ": " + e.what(), false);
+    throw tap_error(tkind::bad_response, std::string("unreadable VOTable from ") + where + ": " + e.what(), false);
   }
 }
 
@@ -318,9 +296,8 @@ votable_result tap_client::query_async(std::string_view adql) const {
     }
     if (looks_like_xml(created.body)) (void)read_result(created);
     throw tap_error(tkind::bad_response,
-                    "creating the async job at " + util::redact_url(base_ + "/async") +
-                        " answered HTTP " + std::to_string(created.status) +
-                        " without a job Location",
+                    "creating the async job at " + util::redact_url(base_ + "/async") + " answered HTTP " +
+                        std::to_string(created.status) + " without a job Location",
                     created.status >= 500);
   });
 
@@ -330,8 +307,8 @@ votable_result tap_client::query_async(std::string_view adql) const {
       auto r = http_.post_form(job_url + "/phase", {{"PHASE", "RUN"}});
       if (r.status >= 400) {
         throw tap_error(tkind::bad_response,
-                        "starting job " + util::redact_url(job_url) + " answered HTTP " +
-                            std::to_string(r.status) + ": " + snippet(r.body),
+                        "starting job " + util::redact_url(job_url) + " answered HTTP " + std::to_string(r.status) + ": " +
+                            snippet(r.body),
                         r.status >= 500);
       }
     };
@@ -350,20 +327,16 @@ votable_result tap_client::query_async(std::string_view adql) const {
         }
         throw tap_error(tkind::deadline,
                         "async job " + util::redact_url(job_url) + " did not finish within " +
-                            std::to_string(options_.async_deadline.count()) + " ms (last phase " +
-                            job.phase + ")",
+                            std::to_string(options_.async_deadline.count()) + " ms (last phase " + job.phase + ")",
                         true);
       }
       auto wait = std::clamp(remaining, std::chrono::seconds(0), options_.wait_seconds);
       job = guarded([&] {
         http_request poll;
         poll.url = job_url + "?WAIT=" + std::to_string(wait.count());
-        poll.read_timeout =
-            wait + std::chrono::seconds(30);  // the server holds the answer up to WAIT
+        poll.read_timeout = wait + std::chrono::seconds(30);  // the server holds the answer up to WAIT
         auto r = http_.send(poll);
-        if (r.status == 404)
-          throw tap_error(tkind::job_failed, "async job " + util::redact_url(job_url) + " vanished",
-                          true);
+        if (r.status == 404) throw tap_error(tkind::job_failed, "async job " + util::redact_url(job_url) + " vanished", true);
         r.expect_ok();
         return parse_uws_job(r.body);
       });
@@ -371,14 +344,10 @@ votable_result tap_client::query_async(std::string_view adql) const {
       if (ph == "COMPLETED") break;
       if (ph == "ERROR") {
         auto message = job_error_message(job_url, job);
-        throw tap_error(tkind::job_failed, "TAP async job failed: " + message,
-                        overload_text(message));
+        throw tap_error(tkind::job_failed, "TAP async job failed: " + message, overload_text(message));
       }
-      if (ph == "ABORTED")
-        throw tap_error(tkind::job_failed, "TAP async job was aborted by the service", true);
-      if (ph == "ARCHIVED")
-        throw tap_error(tkind::job_failed, "TAP async job was archived before its result was read",
-                        true);
+      if (ph == "ABORTED") throw tap_error(tkind::job_failed, "TAP async job was aborted by the service", true);
+      if (ph == "ARCHIVED") throw tap_error(tkind::job_failed, "TAP async job was archived before its result was read", true);
       if (ph == "HELD" || (ph == "PENDING" && !rerun)) {
         // HELD asks the client to start it again; a PENDING job may have missed our RUN.
         rerun = ph == "PENDING";
@@ -392,8 +361,7 @@ votable_result tap_client::query_async(std::string_view adql) const {
 
     std::string result_url = job_url + "/results/result";
     if (!job.results.empty()) {
-      auto it = std::find_if(job.results.begin(), job.results.end(),
-                             [](auto& r) { return r.id == "result"; });
+      auto it = std::find_if(job.results.begin(), job.results.end(), [](auto& r) { return r.id == "result"; });
       const auto& chosen = it != job.results.end() ? *it : job.results.front();
       if (!chosen.href.empty()) result_url = resolve_url(job_url, chosen.href);
     }
@@ -443,11 +411,10 @@ tap_health tap_client::health(std::chrono::milliseconds timeout) const {
   }
   // No VOSI availability: a query that returns no rows proves the service answers ADQL.
   try {
-    auto r = probe.post_form(base_ + "/sync",
-                             {{"REQUEST", "doQuery"},
-                              {"LANG", "ADQL"},
-                              {"MAXREC", "0"},
-                              {"QUERY", "SELECT TOP 1 table_name FROM TAP_SCHEMA.tables"}});
+    auto r = probe.post_form(base_ + "/sync", {{"REQUEST", "doQuery"},
+                                                {"LANG", "ADQL"},
+                                                {"MAXREC", "0"},
+                                                {"QUERY", "SELECT TOP 1 table_name FROM TAP_SCHEMA.tables"}});
     (void)read_result(r);
     return done(true, "query ok");
   } catch (const std::exception& e) {
