@@ -32,17 +32,21 @@ struct appended_msg {
   uint64_t attempt_id = 0;
 };
 
-// Why a command was not applied: the outcomes other than done and created.
+// Why a command was not applied: the outcomes other than done and created, with their values
+// (never 0, which CAF reads as no error).
 enum class command_errc : uint8_t {
-  invalid = 1,
-  unauthenticated,
-  not_found,
-  conflict,
-  invalid_document,
-  unavailable,
-  timed_out,
-  failed,
+  invalid = static_cast<uint8_t>(outcome::invalid),
+  unauthenticated = static_cast<uint8_t>(outcome::unauthenticated),
+  not_found = static_cast<uint8_t>(outcome::not_found),
+  conflict = static_cast<uint8_t>(outcome::conflict),
+  invalid_document = static_cast<uint8_t>(outcome::invalid_document),
+  unavailable = static_cast<uint8_t>(outcome::unavailable),
+  timed_out = static_cast<uint8_t>(outcome::timed_out),
+  failed = static_cast<uint8_t>(outcome::failed),
 };
+static_assert(static_cast<uint8_t>(outcome::done) == 0 &&
+                  static_cast<uint8_t>(outcome::created) == 1,
+              "the applied outcomes come first");
 
 // A reply that is not ok() as the error that carries it, and back.
 caf::error make_error(command_errc code, const command_reply& r);

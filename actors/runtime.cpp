@@ -11,61 +11,16 @@
 
 namespace beampipe::actors {
 
-namespace {
-command_errc errc_of(outcome o) {
-  switch (o) {
-    case outcome::invalid:
-      return command_errc::invalid;
-    case outcome::unauthenticated:
-      return command_errc::unauthenticated;
-    case outcome::not_found:
-      return command_errc::not_found;
-    case outcome::conflict:
-      return command_errc::conflict;
-    case outcome::invalid_document:
-      return command_errc::invalid_document;
-    case outcome::unavailable:
-      return command_errc::unavailable;
-    case outcome::timed_out:
-      return command_errc::timed_out;
-    case outcome::done:
-    case outcome::created:
-    case outcome::failed:
-      break;
-  }
-  return command_errc::failed;
-}
-
-outcome outcome_of(command_errc c) {
-  switch (c) {
-    case command_errc::invalid:
-      return outcome::invalid;
-    case command_errc::unauthenticated:
-      return outcome::unauthenticated;
-    case command_errc::not_found:
-      return outcome::not_found;
-    case command_errc::conflict:
-      return outcome::conflict;
-    case command_errc::invalid_document:
-      return outcome::invalid_document;
-    case command_errc::unavailable:
-      return outcome::unavailable;
-    case command_errc::timed_out:
-      return outcome::timed_out;
-    case command_errc::failed:
-      break;
-  }
-  return outcome::failed;
-}
-}  // namespace
-
 caf::error make_error(command_errc code, const command_reply& r) {
   return caf::error(static_cast<uint8_t>(code), kCommandErrorCategory,
                     caf::make_message(r.code, r.message, r.field, r.details_json, r.stream_id,
                                       r.version, r.position));
 }
 
-caf::error command_error_of(const command_reply& r) { return make_error(errc_of(r.result), r); }
+caf::error command_error_of(const command_reply& r) {
+  // An ok() reply is no error: counted as failed, so a caller never reads it as applied.
+  return make_error(r.ok() ? command_errc::failed : static_cast<command_errc>(r.result), r);
+}
 
 command_reply reply_of(const caf::error& e) {
   command_reply r;
@@ -74,7 +29,11 @@ command_reply reply_of(const caf::error& e) {
           .match_elements<std::string, std::string, std::string, std::string, std::string, int64_t,
                           int64_t>()) {
     const auto& m = e.context();
-    r.result = outcome_of(static_cast<command_errc>(e.code()));
+    auto code = e.code();
+    r.result = code >= static_cast<uint8_t>(command_errc::invalid) &&
+                       code <= static_cast<uint8_t>(command_errc::failed)
+                   ? static_cast<outcome>(code)
+                   : outcome::failed;
     r.code = m.get_as<std::string>(0);
     r.message = m.get_as<std::string>(1);
     r.field = m.get_as<std::string>(2);

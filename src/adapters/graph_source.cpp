@@ -130,13 +130,13 @@ std::string fetch_graph_url(const std::string& url, const graph_source_options& 
   }
   // The status only: the answer's body is never echoed (it may be an internal service's).
   if (resp.status >= 300 && resp.status < 400)
-    throw graph_source_error("graph fetch from " + redact_url(url) + " answered a redirect (HTTP " +
+    throw graph_source_error("graph fetch from " + util::redact_url(url) + " answered a redirect (HTTP " +
                                  std::to_string(resp.status) +
                                  "); point graph.url at the file itself",
                              "configuration");
   if (!resp.ok())
     throw graph_source_error(
-        "graph fetch failed: HTTP " + std::to_string(resp.status) + " from " + redact_url(url),
+        "graph fetch failed: HTTP " + std::to_string(resp.status) + " from " + util::redact_url(url),
         resp.status >= 500 ? "dependency_unavailable" : "configuration");
   return std::move(resp.body);
 }

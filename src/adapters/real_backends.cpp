@@ -195,11 +195,11 @@ class rest_backend final : public execution_backend {
     auto opts = options_for(p);
     auto tm = translator_client(tm_url_of(p), opts).probe();
     if (!tm.reachable)
-      return "the Translator Manager at " + redact_url(tm_url_of(p)) + " does not answer (" +
+      return "the Translator Manager at " + util::redact_url(tm_url_of(p)) + " does not answer (" +
              tm.detail + ")";
     auto dim = dim_client(manager_url(p), opts).probe();
     if (!dim.reachable)
-      return "the Data Island Manager at " + redact_url(manager_url(p)) + " does not answer (" +
+      return "the Data Island Manager at " + util::redact_url(manager_url(p)) + " does not answer (" +
              dim.detail + ")";
     return std::nullopt;
   }
