@@ -103,12 +103,16 @@ void runtime::send(command_request req, std::function<void(command_reply)> done)
   // the answer. The registry or aggregate always answers (a stopping aggregate fails what it
   // holds; a stopped registry makes CAF answer request_receiver_down); the deadline is a
   // backstop so no requester outlives a lost answer.
-  impl_->sys->spawn([registry = impl_->registry, req = std::move(req),
-                     done = std::move(done)](caf::event_based_actor* self) mutable {
-    self->request(registry, std::chrono::minutes(5), cmd_atom::value, std::move(req))
-        .then([done](command_reply& r) { done(std::move(r)); },
-              [done](caf::error& e) { done(reply_of(e)); });
-  });
+  // (The registry is passed as a spawn argument: CAF 0.17 dereferences a null argument tuple
+  // when a function actor is spawned without any, which UBSan reports.)
+  impl_->sys->spawn(
+      [req = std::move(req), done = std::move(done)](caf::event_based_actor* self,
+                                                     registry_actor registry) mutable {
+        self->request(registry, std::chrono::minutes(5), cmd_atom::value, std::move(req))
+            .then([done](command_reply& r) { done(std::move(r)); },
+                  [done](caf::error& e) { done(reply_of(e)); });
+      },
+      impl_->registry);
 }
 
 command_reply timed_out_reply() {

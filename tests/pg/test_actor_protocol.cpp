@@ -83,11 +83,14 @@ struct asked {
 
 std::shared_ptr<asked> ask(deterministic& d, actors::command_request req) {
   auto out = std::make_shared<asked>();
-  d.sys.spawn([&d, out, req = std::move(req)](caf::event_based_actor* self) mutable {
-    self->request(d.registry, caf::infinite, actors::cmd_atom::value, std::move(req))
-        .then([out](actors::command_reply& r) { out->reply = std::move(r); },
-              [out](caf::error& e) { out->reply = actors::reply_of(e); });
-  });
+  d.sys.spawn(
+      [out, req = std::move(req)](caf::event_based_actor* self,
+                                  actors::registry_actor registry) mutable {
+        self->request(registry, caf::infinite, actors::cmd_atom::value, std::move(req))
+            .then([out](actors::command_reply& r) { out->reply = std::move(r); },
+                  [out](caf::error& e) { out->reply = actors::reply_of(e); });
+      },
+      d.registry);
   return out;
 }
 
