@@ -10,6 +10,7 @@
 #include "domain/aggregates.hpp"
 #include "pg_fixture.hpp"
 #include "store/event_store.hpp"
+#include "test_commands.hpp"
 
 using namespace beampipe;
 using actors::outcome;
@@ -63,17 +64,6 @@ struct deterministic {
     }
     return true;
   }
-
-  actors::command_request command(const std::string& stream, const std::string& name,
-                                  json::object body) {
-    actors::command_request r;
-    r.stream_id = stream;
-    r.cmd.name = name;
-    r.cmd.body = std::move(body);
-    r.cmd.actor = "system:test";
-    r.correlation_id = "corr-det";
-    return r;
-  }
 };
 
 // A request whose answer is collected when the test runs the messages.
@@ -103,14 +93,14 @@ json::object reg(const std::string& ident) {
 TEST_CASE_FIXTURE(deterministic,
                   "passivation never drops a command: an idle report after a routed command") {
   auto sid = domain::source_stream_id(domain::source_uuid("wallaby_hires", "DET1"));
-  auto first = ask(*this, command(sid, "register", reg("DET1")));
+  auto first = ask(*this, test::command(sid, "register", reg("DET1")));
   REQUIRE(run_until([&] { return first->reply.has_value(); }));
   REQUIRE(first->reply->result == outcome::created);
   REQUIRE(ctx.live.load() == 1);
 
   // The command reaches the registry first, the aggregate's idle report right after: the
   // registry counts the command in flight and keeps the actor.
-  auto second = ask(*this, command(sid, "update", {{"stale_after_hours", 12}}));
+  auto second = ask(*this, test::command(sid, "update", {{"stale_after_hours", 12}}));
   sched.run_once();  // the requester sends
   self->send(registry, actors::idle_atom::value, sid);
   REQUIRE(run_until([&] { return second->reply.has_value(); }));
@@ -123,14 +113,14 @@ TEST_CASE_FIXTURE(deterministic,
 TEST_CASE_FIXTURE(deterministic,
                   "passivation never drops a command: an idle report before a routed command") {
   auto sid = domain::source_stream_id(domain::source_uuid("wallaby_hires", "DET2"));
-  auto first = ask(*this, command(sid, "register", reg("DET2")));
+  auto first = ask(*this, test::command(sid, "register", reg("DET2")));
   REQUIRE(run_until([&] { return first->reply.has_value(); }));
   REQUIRE(first->reply->result == outcome::created);
 
   // The idle report first: the actor is stopped; the command after it gets a fresh actor that
   // recovers from the store and decides on the recovered state.
   self->send(registry, actors::idle_atom::value, sid);
-  auto second = ask(*this, command(sid, "update", {{"stale_after_hours", 12}}));
+  auto second = ask(*this, test::command(sid, "update", {{"stale_after_hours", 12}}));
   REQUIRE(run_until([&] { return second->reply.has_value(); }));
   CHECK(second->reply->result == outcome::done);
   CHECK(second->reply->events_appended == 1);
@@ -144,9 +134,9 @@ TEST_CASE_FIXTURE(deterministic, "commands to one stream are decided one at a ti
   auto sid = domain::source_stream_id(domain::source_uuid("wallaby_hires", "DET3"));
   // Three commands queued before the actor has even loaded: each is decided on the state the
   // one before it left (the second register changes nothing; delete then deletes).
-  auto a = ask(*this, command(sid, "register", reg("DET3")));
-  auto b = ask(*this, command(sid, "register", reg("DET3")));
-  auto c = ask(*this, command(sid, "delete", {}));
+  auto a = ask(*this, test::command(sid, "register", reg("DET3")));
+  auto b = ask(*this, test::command(sid, "register", reg("DET3")));
+  auto c = ask(*this, test::command(sid, "delete", {}));
   REQUIRE(run_until([&] { return a->reply && b->reply && c->reply; }));
   CHECK(a->reply->result == outcome::created);
   CHECK(b->reply->events_appended == 0);

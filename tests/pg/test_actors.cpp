@@ -7,6 +7,7 @@
 #include "domain/aggregates.hpp"
 #include "pg_fixture.hpp"
 #include "store/event_store.hpp"
+#include "test_commands.hpp"
 
 using namespace beampipe;
 using beampipe::actors::outcome;
@@ -25,13 +26,7 @@ actors::runtime_options options(const std::string& ci) {
 
 actors::command_reply send(actors::runtime& rt, const std::string& stream, const std::string& name,
                            json::object body) {
-  actors::command_request r;
-  r.stream_id = stream;
-  r.cmd.name = name;
-  r.cmd.body = std::move(body);
-  r.cmd.actor = "system:test";
-  r.correlation_id = "corr-1";
-  return rt.send_sync(std::move(r));
+  return rt.send_sync(test::command(stream, name, std::move(body)));
 }
 
 json::object reg(const std::string& ident, bool enabled) {
