@@ -2,10 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include <condition_variable>
 #include <future>
 #include <mutex>
-#include <optional>
 
 #include "actors/protocol.hpp"
 
@@ -43,12 +41,11 @@ command_reply reply_of(const caf::error& e) {
     r.position = m.get_as<int64_t>(6);
     return r;
   }
-  // CAF's own: the registry stopped, or the backstop deadline passed.
-  bool timeout = e == caf::sec::request_timeout;
-  r.result = timeout ? outcome::timed_out : outcome::failed;
-  r.code = timeout ? "timeout" : "command_dropped";
-  r.message = timeout ? "command timed out"
-                      : "the command was dropped before completion (" + caf::to_string(e) + ")";
+  // CAF's own: the deadline passed, or the registry stopped.
+  if (e == caf::sec::request_timeout) return timed_out_reply();
+  r.result = outcome::failed;
+  r.code = "command_dropped";
+  r.message = "the command was dropped before completion (" + caf::to_string(e) + ")";
   return r;
 }
 
@@ -98,21 +95,51 @@ void runtime::shutdown() {
   if (impl_) impl_->stop();
 }
 
-void runtime::send(command_request req, std::function<void(command_reply)> done) {
+void runtime::send(command_request req, std::function<void(command_reply)> done,
+                   std::chrono::milliseconds deadline) {
   // A short-lived requester per command: it holds `done` (never a message does) and ends with
   // the answer. The registry or aggregate always answers (a stopping aggregate fails what it
-  // holds; a stopped registry makes CAF answer request_receiver_down); the deadline is a
-  // backstop so no requester outlives a lost answer.
-  // (The registry is passed as a spawn argument: CAF 0.17 dereferences a null argument tuple
-  // when a function actor is spawned without any, which UBSan reports.)
+  // holds; a stopped registry makes CAF answer request_receiver_down); at the deadline CAF
+  // answers request_timeout. (The registry is passed as a spawn argument: CAF 0.17
+  // dereferences a null argument tuple when a function actor is spawned without any, which
+  // UBSan reports.)
   impl_->sys->spawn(
-      [req = std::move(req), done = std::move(done)](caf::event_based_actor* self,
-                                                     registry_actor registry) mutable {
-        self->request(registry, std::chrono::minutes(5), cmd_atom::value, std::move(req))
+      [req = std::move(req), done = std::move(done), deadline](caf::event_based_actor* self,
+                                                               registry_actor registry) mutable {
+        self->request(registry, deadline, cmd_atom::value, std::move(req))
             .then([done](command_reply& r) { done(std::move(r)); },
                   [done](caf::error& e) { done(reply_of(e)); });
       },
       impl_->registry);
+}
+
+void runtime::send_each(std::vector<command_request> reqs,
+                        std::function<void(std::vector<command_reply>)> done,
+                        std::chrono::milliseconds deadline) {
+  if (reqs.empty()) return done({});
+  struct collected {
+    std::mutex m;
+    std::vector<command_reply> replies;
+    size_t left;
+    std::function<void(std::vector<command_reply>)> done;
+  };
+  auto got = std::make_shared<collected>();
+  got->replies.resize(reqs.size());
+  got->left = reqs.size();
+  got->done = std::move(done);
+  for (size_t i = 0; i < reqs.size(); ++i)
+    send(
+        std::move(reqs[i]),
+        [got, i](command_reply r) {
+          bool last;
+          {
+            std::lock_guard lk(got->m);
+            got->replies[i] = std::move(r);
+            last = --got->left == 0;
+          }
+          if (last) got->done(std::move(got->replies));
+        },
+        deadline);
 }
 
 command_reply timed_out_reply() {
@@ -123,38 +150,29 @@ command_reply timed_out_reply() {
   return r;
 }
 
+// The requesters answer by the deadline; the extra second only keeps a wait from ending just
+// before CAF's timer does.
+constexpr auto kWaitMargin = std::chrono::seconds(1);
+
 command_reply runtime::send_sync(command_request req, std::chrono::milliseconds timeout) {
   auto p = std::make_shared<std::promise<command_reply>>();
   auto f = p->get_future();
-  send(std::move(req), [p](command_reply r) { p->set_value(std::move(r)); });
-  if (f.wait_for(timeout) != std::future_status::ready) return timed_out_reply();
+  send(
+      std::move(req), [p](command_reply r) { p->set_value(std::move(r)); }, timeout);
+  if (f.wait_for(timeout + kWaitMargin) != std::future_status::ready) return timed_out_reply();
   return f.get();
 }
 
 std::vector<command_reply> runtime::send_all(std::vector<command_request> reqs,
                                              std::chrono::milliseconds timeout) {
-  // Shared with the callbacks, so a reply that arrives after the timeout writes nowhere bad.
-  struct state {
-    std::mutex m;
-    std::condition_variable cv;
-    std::vector<std::optional<command_reply>> replies;
-    size_t left;
-  };
-  auto st = std::make_shared<state>();
-  st->replies.resize(reqs.size());
-  st->left = reqs.size();
-  for (size_t i = 0; i < reqs.size(); ++i)
-    send(std::move(reqs[i]), [st, i](command_reply r) {
-      std::lock_guard lk(st->m);
-      st->replies[i] = std::move(r);
-      if (--st->left == 0) st->cv.notify_all();
-    });
-  std::unique_lock lk(st->m);
-  st->cv.wait_for(lk, timeout, [&] { return st->left == 0; });
-  std::vector<command_reply> out;
-  out.reserve(st->replies.size());
-  for (auto& r : st->replies) out.push_back(r ? std::move(*r) : timed_out_reply());
-  return out;
+  auto n = reqs.size();
+  auto p = std::make_shared<std::promise<std::vector<command_reply>>>();
+  auto f = p->get_future();
+  send_each(
+      std::move(reqs), [p](std::vector<command_reply> r) { p->set_value(std::move(r)); }, timeout);
+  if (f.wait_for(timeout + kWaitMargin) != std::future_status::ready)
+    return std::vector<command_reply>(n, timed_out_reply());
+  return f.get();
 }
 
 void runtime::passivate(const std::string& stream_id) {

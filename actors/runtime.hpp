@@ -101,13 +101,20 @@ class runtime {
   runtime(const runtime&) = delete;
   runtime& operator=(const runtime&) = delete;
 
-  // Routes a command to its aggregate. `done` runs exactly once, on an actor thread: keep it
-  // short (post the result elsewhere).
-  void send(command_request req, std::function<void(command_reply)> done);
+  // Routes a command to its aggregate. `done` runs exactly once, on an actor thread, by
+  // `deadline` at the latest (then with timed_out_reply()): keep it short (post the result
+  // elsewhere).
+  void send(command_request req, std::function<void(command_reply)> done,
+            std::chrono::milliseconds deadline = std::chrono::minutes(5));
+  // Sends every command at once, so commands to different streams share group commits;
+  // `done` runs once with every reply in request order (a reply missing at `deadline` is
+  // timed_out_reply()), on an actor thread.
+  void send_each(std::vector<command_request> reqs,
+                 std::function<void(std::vector<command_reply>)> done,
+                 std::chrono::milliseconds deadline);
+  // Blocking forms of send and send_each, for threads that may wait (workers, the CLI).
   command_reply send_sync(command_request req,
                           std::chrono::milliseconds timeout = std::chrono::seconds(30));
-  // Sends every command at once and waits for all replies (in request order), so commands to
-  // different streams share group commits; a reply missing at the timeout is a 504.
   std::vector<command_reply> send_all(std::vector<command_request> reqs,
                                       std::chrono::milliseconds timeout = std::chrono::seconds(60));
 

@@ -131,8 +131,7 @@ response post_execution(app_context& ctx, request& req) {
     cr.cmd.body.erase("deployment_profile_name");
     cr.cmd.body["request_sha256"] = sha;
     if (key) cr.cmd.body["idempotency_key"] = *key;
-    auto r = ctx.runtime.send_sync(std::move(cr));
-    if (!r.ok()) fail_with(r);
+    auto r = run_command(ctx, std::move(cr));
     wait_for_position(ctx, r.position, ctx.max_wait);
     return r;
   };

@@ -219,10 +219,8 @@ actors::command_request command_for(const request& req, std::string stream_id, s
   return cr;
 }
 
-actors::command_reply run_command(app_context& ctx, const request& req, std::string stream_id,
-                                  std::string name, json::object body) {
-  auto r = ctx.runtime.send_sync(
-      command_for(req, std::move(stream_id), std::move(name), std::move(body)));
+actors::command_reply run_command(app_context& ctx, actors::command_request command) {
+  auto r = ctx.runtime.send_sync(std::move(command));
   if (!r.ok()) fail_with(r);
   return r;
 }

@@ -101,9 +101,9 @@ int http_status(actors::outcome o);
 // Throws the api_error of a domain refusal met before any command was sent; `field` (when
 // given) names where the refused input sits in the request.
 [[noreturn]] void fail_with(const domain::command_error& e, const std::string& field = "");
-// Sends a command and turns a refusal into an api_error.
-actors::command_reply run_command(app_context& ctx, const request& req, std::string stream_id,
-                                  std::string name, boost::json::object body);
+// Sends a command and waits for its reply (on a thread that may block: the admission gate's,
+// or a request that cannot be put off); a refusal becomes an api_error.
+actors::command_reply run_command(app_context& ctx, actors::command_request command);
 // First column of the first row, parsed as a JSON object.
 std::optional<boost::json::object> query_row(app_context& ctx, const std::string& sql,
                                              const std::string& key);

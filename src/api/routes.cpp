@@ -749,44 +749,17 @@ void attempt(app_context& ctx, const router& routes, const std::shared_ptr<reque
     return;
   }
   if (later.command) {
-    // Replies come on actors' threads: they are only collected here; the last one (or the
-    // timeout, with what came until then) resumes the request.
-    struct collected {
-      std::mutex m;
-      std::vector<std::optional<actors::command_reply>> replies;
-      size_t left = 0;
-    };
-    auto got = std::make_shared<collected>();
-    auto cmds = std::move(later.command->commands);
-    got->replies.resize(cmds.size());
-    got->left = cmds.size();
-    auto answer = [got, reply_to = std::move(later.command->then)] {
-      std::vector<actors::command_reply> out;
-      {
-        std::lock_guard lk(got->m);
-        for (auto& r : got->replies) out.push_back(r ? *r : actors::timed_out_reply());
-      }
-      return std::function<response()>([reply_to, out = std::move(out)] { return reply_to(out); });
-    };
+    // Every reply comes by the deadline (a missing one as a timeout), on an actor's thread:
+    // only hand it off.
     ctx.stats.command_wait(+1);
-    auto resume_once = [&ctx, resume](std::function<response()> next) {
-      if (!resume(std::move(next))) return false;
-      ctx.stats.command_wait(-1);
-      return true;
-    };
-    p->cancel_timer = ex->at(std::chrono::steady_clock::now() + later.command->timeout,
-                             [resume_once, answer] { resume_once(answer()); });
-    for (size_t i = 0; i < cmds.size(); ++i)
-      ctx.runtime.send(std::move(cmds[i]),
-                       [p, got, i, resume_once, answer](actors::command_reply r) {
-                         bool last;
-                         {
-                           std::lock_guard lk(got->m);
-                           got->replies[i] = std::move(r);
-                           last = --got->left == 0;
-                         }
-                         if (last && resume_once(answer())) p->cancel_timer();
-                       });
+    ctx.runtime.send_each(
+        std::move(later.command->commands),
+        [&ctx, resume,
+         reply_to = std::move(later.command->then)](std::vector<actors::command_reply> replies) {
+          ctx.stats.command_wait(-1);
+          resume([reply_to, replies = std::move(replies)] { return reply_to(replies); });
+        },
+        later.command->timeout);
     return;
   }
   auto next = std::move(later.read->then);
