@@ -27,7 +27,8 @@ def wait_for(pred, timeout=60):
 
 
 def outcomes(uuid):
-    st, evs, _, _ = srv.request("GET", f"{V2}/sources/{uuid}/events")
+    # The events (provenance) at least as new as the source row read before (source_registry).
+    st, evs, _, _ = srv.read_after(f"{V2}/sources/{uuid}/events")
     return [(e["event_type"], e["payload"].get("reason")) for e in reversed(evs) if e["event_type"].startswith("discovery.")]
 
 
