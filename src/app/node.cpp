@@ -20,9 +20,9 @@
 #include "api/server.hpp"
 #include "app/archives.hpp"
 #include "app/backends.hpp"
+#include "app/demo.hpp"
 #include "app/security.hpp"
-#include "cli/demo.hpp"
-#include "cli/users.hpp"
+#include "app/users.hpp"
 #include "projections/engine.hpp"
 #include "projections/runner.hpp"
 #include "services/dependency_prober.hpp"
@@ -319,7 +319,7 @@ void node::start() {
     // The first superuser can sign in as soon as the API answers.
     auto password_file = p.o.demo ? std::filesystem::path(s.data_dir) / "demo-admin.password"
                                   : std::filesystem::path();
-    if (auto pos = cli::bootstrap_first_superuser(p.rt, p.o.conninfo, s, password_file)) {
+    if (auto pos = bootstrap_first_superuser(p.rt, p.o.conninfo, s, password_file)) {
       std::optional<events::read_position> at;
       store::with_connection(p.read_pool,
                              [&](pqxx::connection& c) { at = store::read_position_of(c, pos); });
@@ -371,11 +371,11 @@ void node::start() {
   }
   if (p.o.demo) {
     if (!role.workers) throw std::invalid_argument("--demo needs the workers (discovery)");
-    cli::demo_options d;
+    demo_options d;
     d.conninfo = p.o.conninfo;
     d.home = s.home;
     d.stopping = p.o.stopping;
-    cli::load_demo(p.ctx, p.routes, d);
+    load_demo(p.ctx, p.routes, d);
   }
   if (role.api) {
     p.srv = std::make_unique<api::server>(api_server_options_from(s),

@@ -16,10 +16,10 @@
 #include "app/node.hpp"
 #include "app/security.hpp"
 #include "app/settings.hpp"
+#include "app/users.hpp"
 #include "cli/history.hpp"
 #include "cli/logging.hpp"
 #include "cli/openapi_export.hpp"
-#include "cli/users.hpp"
 #include "domain/project_config.hpp"
 #include "events/validity.hpp"
 #include "projections/verify.hpp"
@@ -407,7 +407,7 @@ int cmd_admin(const args& a) {
   const auto& action = a.positional[1];
   auto username = a.opt("username").value_or("");
   if (username.empty()) throw std::invalid_argument("--username is required");
-  cli::user_account u{username, "", a.opt("email").value_or(""), a.has("superuser")};
+  app::user_account u{username, "", a.opt("email").value_or(""), a.has("superuser")};
   if (action != "disable-user") u.password = read_password(a);
   if (action == "create-user" && u.email.empty())
     throw std::invalid_argument("--email is required");
@@ -422,14 +422,14 @@ int cmd_admin(const args& a) {
     actors::runtime rt(ro);
     try {
       if (action == "create-user") {
-        cli::create_user(rt, conninfo, u);
+        app::create_user(rt, conninfo, u);
         std::cout << "created " << (u.superuser ? "superuser" : "user") << " '" << username
                   << "'\n";
       } else if (action == "set-password") {
-        cli::set_password(rt, conninfo, username, u.password);
+        app::set_password(rt, conninfo, username, u.password);
         std::cout << "password of '" << username << "' changed; its sessions are revoked\n";
       } else {
-        cli::disable_user(rt, username);
+        app::disable_user(rt, username);
         std::cout << "disabled '" << username << "'\n";
       }
     } catch (...) {

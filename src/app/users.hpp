@@ -9,14 +9,14 @@
 #include "actors/runtime.hpp"
 #include "app/settings.hpp"
 
-namespace beampipe::cli {
+namespace beampipe::app {
 
 // Returns the global position of the UserCreated event it appended, or 0. With
 // `generated_password_file` (`start --demo`) and no BEAMPIPE_ADMIN_* set, the superuser is
 // BEAMPIPE_ADMIN_USERNAME or `admin` with a generated password, kept in that file (0600) and
 // printed once on stdout, never logged.
 int64_t bootstrap_first_superuser(actors::runtime& rt, const std::string& conninfo,
-                                  const app::settings& s,
+                                  const settings& s,
                                   const std::filesystem::path& generated_password_file = {});
 
 struct user_account {
@@ -36,4 +36,4 @@ void set_password(actors::runtime& rt, const std::string& conninfo, const std::s
 // `beampipe admin disable-user`: UserDisabled; the auth check refuses the user's tokens.
 void disable_user(actors::runtime& rt, const std::string& username);
 
-}  // namespace beampipe::cli
+}  // namespace beampipe::app

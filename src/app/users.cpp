@@ -1,4 +1,4 @@
-#include "cli/users.hpp"
+#include "app/users.hpp"
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
@@ -18,10 +18,10 @@
 #include "store/db.hpp"
 #include "util/ids.hpp"
 
-namespace beampipe::cli {
+namespace beampipe::app {
 
 namespace {
-std::string admin_password(const app::settings& s) {
+std::string admin_password(const settings& s) {
   if (!s.admin_password.empty()) return s.admin_password;
   const auto& file = s.admin_password_file;
   if (file.empty()) return "";
@@ -69,7 +69,7 @@ void check_password(const std::string& password) {
 }  // namespace
 
 int64_t bootstrap_first_superuser(actors::runtime& rt, const std::string& conninfo,
-                                  const app::settings& s,
+                                  const settings& s,
                                   const std::filesystem::path& generated_password_file) {
   auto c = store::connect(conninfo, "beampipe-bootstrap");
   {
@@ -163,4 +163,4 @@ void disable_user(actors::runtime& rt, const std::string& username) {
   if (!r.ok()) throw std::invalid_argument("username: " + r.message);
 }
 
-}  // namespace beampipe::cli
+}  // namespace beampipe::app

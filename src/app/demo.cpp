@@ -1,4 +1,4 @@
-#include "cli/demo.hpp"
+#include "app/demo.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -10,7 +10,7 @@
 #include "store/db.hpp"
 #include "util/embedded_files.hpp"
 
-namespace beampipe::cli {
+namespace beampipe::app {
 namespace {
 namespace json = boost::json;
 
@@ -127,4 +127,4 @@ void load_demo(api::app_context& ctx, const api::router& routes, const demo_opti
             << (settled ? "discovered" : "being discovered") << std::endl;
 }
 
-}  // namespace beampipe::cli
+}  // namespace beampipe::app

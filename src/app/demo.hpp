@@ -12,7 +12,7 @@
 
 #include "api/app.hpp"
 
-namespace beampipe::cli {
+namespace beampipe::app {
 
 struct demo_options {
   std::string conninfo;
@@ -24,4 +24,4 @@ struct demo_options {
 // Throws std::runtime_error naming the step that failed.
 void load_demo(api::app_context& ctx, const api::router& routes, const demo_options& o);
 
-}  // namespace beampipe::cli
+}  // namespace beampipe::app
