@@ -10,7 +10,6 @@
 #include <set>
 #include <thread>
 
-#include "services/job_lease_keeper.hpp"
 #include "adapters/notifier.hpp"
 #include "domain/aggregates.hpp"
 #include "domain/alerting.hpp"
@@ -20,6 +19,7 @@
 #include "projections/jobs/queries.hpp"
 #include "projections/provenance/queries.hpp"
 #include "projections/source_registry/queries.hpp"
+#include "services/job_lease_keeper.hpp"
 #include "store/channel_secrets.hpp"
 #include "store/db.hpp"
 #include "util/ids.hpp"
@@ -37,7 +37,6 @@ namespace {
 
 constexpr const char* kTickNamespace = "3b8e5d21-7c4a-4f19-b6e2-9d0a1c7f4e58";
 constexpr const char* kActor = "system:alerts";
-constexpr size_t kSenders = 4;
 
 // A delivery's outcome on its stream; false when someone else recorded this attempt first.
 bool record_attempt(runtime& rt, const std::string& delivery_id, json::object body) {
@@ -57,10 +56,10 @@ bool record_attempt(runtime& rt, const std::string& delivery_id, json::object bo
 
 struct alert_worker::impl {
   runtime& rt;
-  std::string conninfo;
+  store::database& database;
   alert_worker_options opts;
   services::job_lease_keeper leases;
-  std::unique_ptr<pqxx::connection> conn;
+  store::database::dedicated conn;
   std::thread thread;
   std::mutex mu;
   std::condition_variable cv;
@@ -70,19 +69,23 @@ struct alert_worker::impl {
   std::map<std::string, clock::time_point> offered;
   // Deliveries are sent a few at a time, off the scan loop, so one slow receiver holds up
   // neither the others nor the next scan's triggers.
-  store::connection_pool senders_db;
-  boost::asio::thread_pool senders{kSenders};
-  std::set<std::string> inflight;  // delivery ids being sent by this process (under mu)
+  store::connection_pool& senders_db;
+  boost::asio::thread_pool senders;  // as many as the alert-senders budget
+  std::set<std::string> inflight;    // delivery ids being sent by this process (under mu)
 
-  impl(runtime& r, std::string ci, alert_worker_options o)
+  impl(runtime& r, store::database& d, alert_worker_options o)
       : rt(r),
-        conninfo(std::move(ci)),
+        database(d),
         opts(std::move(o)),
-        leases(conninfo, r.node_id(), opts.lock),
-        senders_db(conninfo, kSenders, "beampipe-alerts") {}
+        leases(d, r.node_id(), opts.lock),
+        senders_db(d.pool(store::db_role::alert_senders)),
+        senders(d.budget(store::db_role::alert_senders)) {}
 
   pqxx::connection& db() {
-    if (!conn || !conn->is_open()) conn = store::connect(conninfo, "beampipe-alerts");
+    if (!conn || !conn->is_open()) {
+      conn.reset();
+      conn = database.connect(store::db_role::alerts);
+    }
     return *conn;
   }
 
@@ -347,8 +350,8 @@ struct alert_worker::impl {
   }
 };
 
-alert_worker::alert_worker(runtime& rt, std::string conninfo, alert_worker_options opts)
-    : impl_(std::make_unique<impl>(rt, std::move(conninfo), std::move(opts))) {}
+alert_worker::alert_worker(runtime& rt, store::database& db, alert_worker_options opts)
+    : impl_(std::make_unique<impl>(rt, db, std::move(opts))) {}
 
 alert_worker::~alert_worker() { stop(); }
 

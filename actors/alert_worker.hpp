@@ -46,7 +46,7 @@ struct alert_worker_options {
 
 class alert_worker {
  public:
-  alert_worker(runtime& rt, std::string conninfo, alert_worker_options opts);
+  alert_worker(runtime& rt, store::database& db, alert_worker_options opts);
   ~alert_worker();
   void start();
   void stop();

@@ -9,12 +9,12 @@
 #include <mutex>
 #include <set>
 
-#include "services/job_lease_keeper.hpp"
 #include "domain/admission.hpp"
 #include "domain/aggregates.hpp"
 #include "domain/readiness.hpp"
 #include "projections/project_configs/queries.hpp"
 #include "projections/source_registry/queries.hpp"
+#include "services/job_lease_keeper.hpp"
 #include "util/json.hpp"
 #include "util/time.hpp"
 
@@ -23,10 +23,9 @@ namespace json = boost::json;
 
 struct discovery_worker::impl {
   runtime& rt;
-  std::string conninfo;
   archive_provider archives;
   discovery_worker_options opts;
-  store::connection_pool pool;
+  store::connection_pool& pool;
   boost::asio::thread_pool workers;
   std::atomic<bool> stopping{false};
   std::thread poller;
@@ -38,16 +37,15 @@ struct discovery_worker::impl {
   discovery_worker* owner;
   services::job_lease_keeper leases;
 
-  impl(runtime& r, std::string ci, archive_provider a, discovery_worker_options o,
+  impl(runtime& r, store::database& db, archive_provider a, discovery_worker_options o,
        discovery_worker* w)
       : rt(r),
-        conninfo(std::move(ci)),
         archives(std::move(a)),
         opts(o),
-        pool(conninfo, o.concurrency + 1, "beampipe-discovery"),
+        pool(db.pool(store::db_role::discovery)),
         workers(o.concurrency),
         owner(w),
-        leases(conninfo, r.node_id(), o.lock) {}
+        leases(db, r.node_id(), o.lock) {}
 
   struct request {
     std::string source_uuid, project_module, source_identifier, request_id;
@@ -261,9 +259,9 @@ struct discovery_worker::impl {
   }
 };
 
-discovery_worker::discovery_worker(runtime& rt, std::string conninfo, archive_provider archives,
+discovery_worker::discovery_worker(runtime& rt, store::database& db, archive_provider archives,
                                    discovery_worker_options opts)
-    : impl_(std::make_unique<impl>(rt, std::move(conninfo), std::move(archives), opts, this)) {}
+    : impl_(std::make_unique<impl>(rt, db, std::move(archives), opts, this)) {}
 
 discovery_worker::~discovery_worker() { stop(); }
 

@@ -41,7 +41,7 @@ struct discovery_worker_options {
 
 class discovery_worker {
  public:
-  discovery_worker(runtime& rt, std::string conninfo, archive_provider archives,
+  discovery_worker(runtime& rt, store::database& db, archive_provider archives,
                    discovery_worker_options opts);
   ~discovery_worker();
   void start();

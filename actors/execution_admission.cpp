@@ -248,9 +248,9 @@ constexpr const char* kGateUnlock =
     "SELECT pg_advisory_unlock(hashtextextended('beampipe:execution-admission', 0))";
 }  // namespace
 
-admission_gate::admission_gate(std::string conninfo, std::chrono::milliseconds lock_wait,
+admission_gate::admission_gate(store::database& db, std::chrono::milliseconds lock_wait,
                                size_t max_queued)
-    : conninfo_(std::move(conninfo)), lock_wait_(lock_wait), max_queued_(max_queued) {}
+    : db_(db), lock_wait_(lock_wait), max_queued_(max_queued) {}
 
 admission_gate::~admission_gate() { stop(); }
 
@@ -259,7 +259,8 @@ void admission_gate::lock() {
   for (int tries = 0;; ++tries) {
     try {
       if (!conn_ || !conn_->is_open()) {
-        conn_ = store::connect(conninfo_, "beampipe-admission");
+        conn_.reset();
+        conn_ = db_.connect(store::db_role::admission);
         pqxx::nontransaction nt{*conn_};
         nt.exec("SET lock_timeout = " + std::to_string(std::max<int64_t>(1, lock_wait_.count())));
       }

@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "store/db.hpp"
+#include "store/database.hpp"
 
 namespace beampipe::actors {
 
@@ -48,7 +48,7 @@ class admission_gate {
   // A job queued with post(): run == false when the gate stops before running it.
   using job = std::function<void(bool run)>;
 
-  explicit admission_gate(std::string conninfo,
+  explicit admission_gate(store::database& db,
                           std::chrono::milliseconds lock_wait = std::chrono::seconds(30),
                           size_t max_queued = 256);
   ~admission_gate();
@@ -78,9 +78,9 @@ class admission_gate {
   void unlock() noexcept;
   void drain();
   std::mutex mu_;
-  std::string conninfo_;
+  store::database& db_;
   std::chrono::milliseconds lock_wait_;
-  std::unique_ptr<pqxx::connection> conn_;
+  store::database::dedicated conn_;  // holds the session lock
   size_t max_queued_;
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;

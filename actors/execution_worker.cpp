@@ -73,11 +73,10 @@ constexpr const char* kPollTickNamespace = "6a0e2f3c-41d7-4b8e-9f25-7c3d9b1e5a80
 
 struct execution_worker::impl {
   runtime& rt;
-  std::string conninfo;
   adapters::backend_factory backends;
   stager stage;
   execution_worker_options opts;
-  store::connection_pool pool;
+  store::connection_pool& pool;
   boost::asio::thread_pool workers;
   std::atomic<bool> stopping{false};
   std::thread scanner;
@@ -100,16 +99,15 @@ struct execution_worker::impl {
   std::map<std::string, std::optional<domain::DeploymentProfile>> profiles;  // by snapshot
   std::map<std::string, std::shared_ptr<const json::value>> graphs;          // by sha256
 
-  impl(runtime& r, std::string ci, adapters::backend_factory b, stager s,
+  impl(runtime& r, store::database& db, adapters::backend_factory b, stager s,
        execution_worker_options o)
       : rt(r),
-        conninfo(std::move(ci)),
         backends(std::move(b)),
         stage(std::move(s)),
         opts(std::move(o)),
-        pool(conninfo, opts.concurrency + 1, "beampipe-execution"),
+        pool(db.pool(store::db_role::executions)),
         workers(opts.concurrency),
-        leases(conninfo, r.node_id(), opts.lock) {}
+        leases(db, r.node_id(), opts.lock) {}
 
   // ------------------------------------------------------------------ commands
 
@@ -1136,11 +1134,11 @@ struct execution_worker::impl {
   }
 };
 
-execution_worker::execution_worker(runtime& rt, std::string conninfo,
+execution_worker::execution_worker(runtime& rt, store::database& db,
                                    adapters::backend_factory backends, stager stage,
                                    execution_worker_options opts)
-    : impl_(std::make_unique<impl>(rt, std::move(conninfo), std::move(backends), std::move(stage),
-                                   std::move(opts))) {}
+    : impl_(
+          std::make_unique<impl>(rt, db, std::move(backends), std::move(stage), std::move(opts))) {}
 
 execution_worker::~execution_worker() { stop(); }
 

@@ -79,7 +79,7 @@ using stager = std::function<staging_outcome(const std::string& archive_name,
 
 class execution_worker {
  public:
-  execution_worker(runtime& rt, std::string conninfo, adapters::backend_factory backends,
+  execution_worker(runtime& rt, store::database& db, adapters::backend_factory backends,
                    stager stage, execution_worker_options opts);
   ~execution_worker();
   void start();

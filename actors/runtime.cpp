@@ -55,7 +55,7 @@ std::string render_command_error(uint8_t code, caf::atom_value, const caf::messa
 
 struct runtime::impl {
   runtime_options opts;
-  store::connection_pool pool;
+  store::connection_pool& pool;
   store::group_appender appender;
   boost::asio::thread_pool blocking;
   caf::actor_system_config cfg;
@@ -64,10 +64,10 @@ struct runtime::impl {
   registry_actor registry;
   bool stopped = false;
 
-  explicit impl(runtime_options o)
+  impl(store::database& db, runtime_options o)
       : opts(o),
-        pool(o.conninfo, o.blocking_threads + 1, "beampipe-actors"),
-        appender(o.conninfo, 512, o.append_writers),
+        pool(db.pool(store::db_role::aggregates)),
+        appender(db, 512, o.append_writers),
         blocking(o.blocking_threads) {
     cfg.set("scheduler.max-threads", o.caf_threads);
     cfg.add_error_category(kCommandErrorCategory, render_command_error);
@@ -89,7 +89,8 @@ struct runtime::impl {
   }
 };
 
-runtime::runtime(runtime_options opts) : impl_(std::make_unique<impl>(std::move(opts))) {}
+runtime::runtime(store::database& db, runtime_options opts)
+    : impl_(std::make_unique<impl>(db, std::move(opts))) {}
 runtime::~runtime() { shutdown(); }
 void runtime::shutdown() {
   if (impl_) impl_->stop();

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "domain/aggregates.hpp"
+#include "store/database.hpp"
 #include "store/db.hpp"
 #include "store/group_appender.hpp"
 
@@ -79,7 +80,6 @@ struct command_request {
 };
 
 struct runtime_options {
-  std::string conninfo;
   std::string node_id;
   size_t blocking_threads = 4;  // store reads for recovery, snapshots
   size_t caf_threads = 2;
@@ -96,7 +96,9 @@ struct runtime_stats {
 
 class runtime {
  public:
-  explicit runtime(runtime_options opts);
+  // Aggregates load from the database's `aggregates` pool and append through `appender`
+  // connections; `db` outlives the runtime.
+  runtime(store::database& db, runtime_options opts);
   ~runtime();
   runtime(const runtime&) = delete;
   runtime& operator=(const runtime&) = delete;
@@ -122,7 +124,7 @@ class runtime {
   void passivate(const std::string& stream_id);
   runtime_stats stats() const;
   store::group_appender& appender();
-  store::connection_pool& pool();
+  store::connection_pool& pool();  // the database's `aggregates` pool
   const std::string& node_id() const;
   void shutdown();
 

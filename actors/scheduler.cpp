@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "domain/aggregates.hpp"
-#include "store/db.hpp"
+#include "store/database.hpp"
 #include "store/leases.hpp"
 
 namespace beampipe::actors {
@@ -22,7 +22,7 @@ constexpr const char* kLeaseName = "scheduler";
 
 struct scheduler::impl {
   runtime& rt;
-  std::string conninfo;
+  store::database& db;
   scheduler_options opts;
   tick_function tick;
   std::thread loop;
@@ -30,18 +30,18 @@ struct scheduler::impl {
   std::mutex mu;
   std::condition_variable cv;
 
-  impl(runtime& r, std::string ci, scheduler_options o, tick_function t)
-      : rt(r), conninfo(std::move(ci)), opts(o), tick(std::move(t)) {}
+  impl(runtime& r, store::database& d, scheduler_options o, tick_function t)
+      : rt(r), db(d), opts(o), tick(std::move(t)) {}
 
   void run() {
-    std::unique_ptr<pqxx::connection> conn;
+    store::database::dedicated conn;
     int64_t token = 0;
     auto next_tick = clock::now();
     // Renew well inside the TTL so a healthy leader never lapses.
     auto beat = std::max(std::chrono::milliseconds(50), opts.lease_ttl / 3);
     while (!stopping) {
       try {
-        if (!conn) conn = store::connect(conninfo, "beampipe-scheduler");
+        if (!conn) conn = db.connect(store::db_role::scheduler);
         auto lease = store::acquire_lease(*conn, kLeaseName, rt.node_id(), opts.lease_ttl);
         if (lease && !is_leader) {
           spdlog::info("scheduler: {} leads (lease token {})", rt.node_id(), lease->token);
@@ -96,8 +96,8 @@ struct scheduler::impl {
   }
 };
 
-scheduler::scheduler(runtime& rt, std::string conninfo, scheduler_options opts, tick_function tick)
-    : impl_(std::make_unique<impl>(rt, std::move(conninfo), opts, std::move(tick))) {}
+scheduler::scheduler(runtime& rt, store::database& db, scheduler_options opts, tick_function tick)
+    : impl_(std::make_unique<impl>(rt, db, opts, std::move(tick))) {}
 
 scheduler::~scheduler() { stop(); }
 

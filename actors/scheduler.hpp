@@ -27,7 +27,7 @@ using tick_function = std::function<boost::json::object(int64_t lease_token)>;
 
 class scheduler {
  public:
-  scheduler(runtime& rt, std::string conninfo, scheduler_options opts, tick_function tick);
+  scheduler(runtime& rt, store::database& db, scheduler_options opts, tick_function tick);
   ~scheduler();
   void start();
   void stop();

@@ -36,14 +36,11 @@ std::optional<domain::admission_time> time_of(const std::optional<std::string>& 
   return util::parse_rfc3339(*text);
 }
 
-// Admission checks of one tick run this many at a time (each holds a read connection).
-constexpr size_t kAdmissionParallelism = 4;
-
 struct tick_context {
   runtime& rt;
-  std::string conninfo;
   domain::shaping_knobs knobs;
-  std::shared_ptr<store::connection_pool> pool;
+  store::connection_pool* pool;  // the database's admission-tick pool
+  size_t parallelism;            // admission checks at once: each holds one of its connections
   applied_wait wait_applied;
   admission_gate* gate = nullptr;
   int64_t last_position = 0;  // newest event this scheduler wrote
@@ -209,7 +206,7 @@ json::object execution_tick(tick_context& ctx, const std::string& module, const 
     if (profile_name) body["deployment_profile_name"] = *profile_name;
     plans.push_back({&plan, body, body, std::nullopt});
   }
-  const size_t parallel = ctx.knobs.enqueue_pacing_ms > 0 ? 1 : kAdmissionParallelism;
+  const size_t parallel = ctx.knobs.enqueue_pacing_ms > 0 ? 1 : ctx.parallelism;
   std::vector<planned*> accepted;
   bool profile_full = false;
   for (size_t from = 0; from < plans.size() && !profile_full; from += parallel) {
@@ -311,12 +308,11 @@ tick_counts count_admitted(const json::object& summary) {
   return n;
 }
 
-tick_function make_admission_tick(runtime& rt, std::string conninfo, domain::shaping_knobs knobs,
+tick_function make_admission_tick(runtime& rt, store::database& db, domain::shaping_knobs knobs,
                                   applied_wait wait_applied, admission_gate* gate) {
   auto ctx = std::make_shared<tick_context>(
-      tick_context{rt, conninfo, knobs,
-                   std::make_shared<store::connection_pool>(conninfo, kAdmissionParallelism + 1,
-                                                            "beampipe-scheduler"),
+      tick_context{rt, knobs, &db.pool(store::db_role::admission_tick),
+                   std::max<size_t>(1, db.budget(store::db_role::admission_tick) - 1),
                    std::move(wait_applied), gate});
   return [ctx](int64_t) {
     if (ctx->last_position > 0 && ctx->wait_applied && !ctx->wait_applied(ctx->last_position))

@@ -28,7 +28,7 @@ struct tick_counts {
 };
 tick_counts count_admitted(const boost::json::object& tick_summary);
 
-tick_function make_admission_tick(runtime& rt, std::string conninfo, domain::shaping_knobs knobs,
+tick_function make_admission_tick(runtime& rt, store::database& db, domain::shaping_knobs knobs,
                                   applied_wait wait_applied, admission_gate* gate = nullptr);
 
 }  // namespace beampipe::actors

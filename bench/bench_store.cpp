@@ -123,12 +123,12 @@ int main(int argc, char** argv) {
   double ours = 0;
   double p99 = 0;
   for (size_t writers : {size_t(1), size_t(2)}) {
+    store::database db(ci, store::db_budgets{}.set(store::db_role::appender, writers));
     actors::runtime_options ro;
-    ro.conninfo = ci;
     ro.node_id = "bench";
     ro.snapshot_every = 1'000'000;  // measure appends, not snapshots
     ro.append_writers = writers;
-    actors::runtime rt(ro);
+    actors::runtime rt(db, ro);
     std::vector<std::string> streams;
     for (int i = 0; i < kStreams; ++i) {
       auto ident = "HIPASSJ" + std::to_string(100000 + i);

@@ -267,9 +267,9 @@ struct wakeup : pqxx::notification_receiver {
 };
 }  // namespace
 
-runner::runner(std::string conninfo, std::shared_ptr<engine> eng, projection_watch& watch,
+runner::runner(store::database& db, std::shared_ptr<engine> eng, projection_watch& watch,
                size_t batch_size)
-    : conninfo_(std::move(conninfo)),
+    : db_(db),
       engine_(std::move(eng)),
       group_(engine_->group_name()),
       watch_(watch),
@@ -316,7 +316,7 @@ runner::fence_state runner::held_back(pqxx::connection& c, const std::vector<che
 }
 
 void runner::run() {
-  std::unique_ptr<pqxx::connection> conn;
+  store::database::dedicated conn;
   std::unique_ptr<wakeup> listener;
   // Since when committed events have been hidden by the read fence (epoch: they are not).
   std::chrono::steady_clock::time_point fenced_since{};
@@ -324,7 +324,8 @@ void runner::run() {
     try {
       if (!conn || !conn->is_open()) {
         listener.reset();
-        conn = store::connect(conninfo_, "beampipe-projections-" + group_);
+        conn.reset();
+        conn = db_.connect(store::db_role::projections, group_);
         listener = std::make_unique<wakeup>(*conn);
       }
       while (!stop_ && engine_->step(*conn, batch_size_) > 0) {

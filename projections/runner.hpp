@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "projections/engine.hpp"
+#include "store/database.hpp"
 
 namespace beampipe::projections {
 
@@ -117,7 +118,7 @@ class runner {
  public:
   // One runner per group of projections (engine::group_name()); each has its own connection,
   // loop and advisory lock.
-  runner(std::string conninfo, std::shared_ptr<engine> eng, projection_watch& watch,
+  runner(store::database& db, std::shared_ptr<engine> eng, projection_watch& watch,
          size_t batch_size = 1000);
   ~runner();
   void start();
@@ -130,7 +131,7 @@ class runner {
     std::string stall;
   };
   static fence_state held_back(pqxx::connection& c, const std::vector<checkpoint>& cps);
-  std::string conninfo_;
+  store::database& db_;
   std::shared_ptr<engine> engine_;
   std::string group_;
   projection_watch& watch_;

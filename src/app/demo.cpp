@@ -25,8 +25,8 @@ std::string_view example(const char* path) {
   return f->bytes;
 }
 
-bool has_project(const std::string& conninfo) {
-  auto c = store::connect(conninfo, "beampipe-demo");
+bool has_project(store::database& db) {
+  auto c = db.connect(store::db_role::maintenance, "demo");
   pqxx::read_transaction tx{*c};
   return tx.exec1("SELECT EXISTS (SELECT 1 FROM streams WHERE stream_type = 'project')")[0]
       .as<bool>();
@@ -99,7 +99,7 @@ bool discovery_settled(caller& api, const demo_options& o) {
 }  // namespace
 
 void load_demo(api::app_context& ctx, const api::router& routes, const demo_options& o) {
-  if (has_project(o.conninfo)) {
+  if (has_project(*o.db)) {
     spdlog::info("--demo: the database already has a project; the demo loads nothing");
     std::cout << "beampipe: --demo: this database already has a project, so the demo loads "
                  "nothing (it never overwrites data)"

@@ -11,11 +11,12 @@
 #include <functional>
 
 #include "api/app.hpp"
+#include "store/database.hpp"
 
 namespace beampipe::app {
 
 struct demo_options {
-  std::string conninfo;
+  store::database* db = nullptr;
   std::filesystem::path home;               // BEAMPIPE_HOME: relative graph.path values
   std::chrono::seconds discovery_wait{60};  // then the demo goes on without the answers
   std::function<bool()> stopping = [] { return false; };  // shutdown requested

@@ -53,10 +53,62 @@ void enforce_security_gates(const settings& s) {
 
 namespace {
 
+// The connections each part may hold, from the settings: a pool as large as the threads that
+// use it (plus one for the odd extra reader), one dedicated connection per holder.
+store::db_budgets budgets_from(const settings& s) {
+  using store::db_role;
+  store::db_budgets b;
+  b.set(db_role::api, static_cast<size_t>(s.api_threads) + 2)
+      .set(db_role::aggregates, actors::runtime_options{}.blocking_threads + 1)
+      .set(db_role::discovery, static_cast<size_t>(s.discovery_source_concurrency) + 1)
+      .set(db_role::executions, static_cast<size_t>(s.worker_concurrency) + 1)
+      .set(db_role::job_leases, 6)  // the discovery, execution and alert workers' renewals
+      .set(db_role::appender, static_cast<size_t>(s.append_writers))
+      .set(db_role::projections, projections::standard_engines_by_group().size());
+  return b;
+}
+
+// What this node may open, said once at start, and a warning when the server could not take it
+// (other nodes and tools share the server too).
+void check_connection_budget(store::database& db) {
+  auto c = db.connect(store::db_role::maintenance, "budget");
+  pqxx::read_transaction tx{*c};
+  auto room = tx.exec1(
+                    "SELECT current_setting('max_connections')::int - "
+                    "current_setting('superuser_reserved_connections')::int")[0]
+                  .as<int64_t>();
+  std::string roles;
+  for (const auto& u : db.usage())
+    roles += (roles.empty() ? "" : ", ") + std::string(store::to_string(u.role)) + " " +
+             std::to_string(u.budget);
+  auto total = static_cast<int64_t>(db.total_budget());
+  spdlog::info("database: this node holds at most {} connections ({}); the server takes {}", total,
+               roles, room);
+  if (total > room)
+    spdlog::warn(
+        "database: this node alone may open {} connections but the server takes {} "
+        "(max_connections less superuser_reserved_connections): raise max_connections or lower "
+        "BEAMPIPE_API_THREADS / BEAMPIPE_WORKER_CONCURRENCY",
+        total, room);
+}
+
+// The database's connections per role, for /metrics.
+void collect_connections(const store::database& db, std::string& out) {
+  out += "# HELP beampipe_db_connections Connections this node holds, by role.\n";
+  out += "# TYPE beampipe_db_connections gauge\n";
+  for (const auto& u : db.usage())
+    out += "beampipe_db_connections{role=\"" + std::string(store::to_string(u.role)) + "\"} " +
+           std::to_string(u.open) + "\n";
+  out += "# HELP beampipe_db_connection_budget Connections each role may hold.\n";
+  out += "# TYPE beampipe_db_connection_budget gauge\n";
+  for (const auto& u : db.usage())
+    out += "beampipe_db_connection_budget{role=\"" + std::string(store::to_string(u.role)) +
+           "\"} " + std::to_string(u.budget) + "\n";
+}
+
 // Each part's options, from the settings alone.
-actors::runtime_options runtime_options_from(const settings& s, const std::string& conninfo) {
+actors::runtime_options runtime_options_from(const settings& s) {
   actors::runtime_options o;
-  o.conninfo = conninfo;
   o.node_id = s.node_id;
   o.idle_after = s.idle_actor;
   o.append_writers = static_cast<size_t>(s.append_writers);
@@ -154,11 +206,12 @@ std::string node_host() {
 struct node::parts {
   const settings& s;
   node_options o;
+  store::database db;
   actors::runtime rt;
   projections::projection_watch watch;
   // One runner per group of read models: a slow or failing one delays no other.
   std::vector<std::unique_ptr<projections::runner>> runners;
-  store::connection_pool read_pool;
+  store::connection_pool& read_pool;
   api::metrics stats;
   actors::admission_gate admission;
   api::app_context ctx;
@@ -179,9 +232,10 @@ struct node::parts {
   parts(const settings& s_, node_options o_)
       : s(s_),
         o(std::move(o_)),
-        rt(runtime_options_from(s, o.conninfo)),
-        read_pool(o.conninfo, static_cast<size_t>(s.api_threads) + 2, "beampipe-api"),
-        admission(o.conninfo, s.admission_lock_wait),
+        db(o.conninfo, budgets_from(s)),
+        rt(db, runtime_options_from(s)),
+        read_pool(db.pool(store::db_role::api)),
+        admission(db, s.admission_lock_wait),
         ctx{rt,
             read_pool,
             watch,
@@ -191,20 +245,20 @@ struct node::parts {
             std::chrono::milliseconds(30000),
             s.ready_max_lag,
             nullptr},
-        heartbeat(o.conninfo,
+        heartbeat(db,
                   {s.node_id, node_host(),
                    o.role.api && o.role.workers ? "api,workers" : (o.role.api ? "api" : "workers"),
                    BEAMPIPE_VERSION, static_cast<int>(getpid())},
                   s.heartbeat_every),
         backends(make_backend_factory(s)),
-        prober(o.conninfo, with_backends(prober_options_from(s), backends)),
-        discovery(rt, o.conninfo, make_archive_provider(s), discovery_options_from(s)),
-        executions(rt, o.conninfo, backends, make_stager(s), execution_options_from(s)),
-        alerts(rt, o.conninfo, alert_options_from_node(s)),
-        sched(rt, o.conninfo, scheduler_options_from(s), scheduler_tick()),
+        prober(db, with_backends(prober_options_from(s), backends)),
+        discovery(rt, db, make_archive_provider(s), discovery_options_from(s)),
+        executions(rt, db, backends, make_stager(s), execution_options_from(s)),
+        alerts(rt, db, alert_options_from_node(s)),
+        sched(rt, db, scheduler_options_from(s), scheduler_tick()),
         routes(build_api()) {
     for (auto& eng : projections::standard_engines_by_group())
-      runners.push_back(std::make_unique<projections::runner>(o.conninfo, eng, watch));
+      runners.push_back(std::make_unique<projections::runner>(db, eng, watch));
   }
 
   static services::dependency_prober_options with_backends(services::dependency_prober_options po,
@@ -238,7 +292,7 @@ struct node::parts {
   // The scheduler's tick: admission under the gate, waiting for its own writes' read models.
   actors::tick_function scheduler_tick() {
     auto tick = actors::make_admission_tick(
-        rt, o.conninfo, s.shaping,
+        rt, db, s.shaping,
         [this](int64_t position) {
           std::optional<events::read_position> target;
           store::with_connection(read_pool, [&](pqxx::connection& c) {
@@ -266,7 +320,7 @@ struct node::parts {
     ctx.jwt_secret = configured_jwt_secret(s);
     if (ctx.jwt_secret.empty()) {
       // Never a constant: a random key made once per database, shared by its nodes.
-      auto c = store::connect(o.conninfo, "beampipe-secret");
+      auto c = db.connect(store::db_role::maintenance, "secret");
       auto secret = store::ensure_signing_secret(*c);
       ctx.jwt_secret = secret.secret;
       spdlog::info("{}", secret.generated_now
@@ -287,6 +341,7 @@ struct node::parts {
     };
     ctx.notify = alert_options_from(s).notify;
     api::register_collectors(ctx);
+    stats.add_collector([this](std::string& out) { collect_connections(db, out); });
     return api::build_routes(ctx);
   }
 };
@@ -312,6 +367,7 @@ void node::start() {
   p.started = true;
   const auto& s = p.s;
   const auto& role = p.o.role;
+  check_connection_budget(p.db);
   for (auto& r : p.runners) r->start();
   p.heartbeat.start();
   p.prober.start();
@@ -319,7 +375,7 @@ void node::start() {
     // The first superuser can sign in as soon as the API answers.
     auto password_file = p.o.demo ? std::filesystem::path(s.data_dir) / "demo-admin.password"
                                   : std::filesystem::path();
-    if (auto pos = bootstrap_first_superuser(p.rt, p.o.conninfo, s, password_file)) {
+    if (auto pos = bootstrap_first_superuser(p.rt, p.db, s, password_file)) {
       std::optional<events::read_position> at;
       store::with_connection(p.read_pool,
                              [&](pqxx::connection& c) { at = store::read_position_of(c, pos); });
@@ -372,7 +428,7 @@ void node::start() {
   if (p.o.demo) {
     if (!role.workers) throw std::invalid_argument("--demo needs the workers (discovery)");
     demo_options d;
-    d.conninfo = p.o.conninfo;
+    d.db = &p.db;
     d.home = s.home;
     d.stopping = p.o.stopping;
     load_demo(p.ctx, p.routes, d);

@@ -68,10 +68,9 @@ void check_password(const std::string& password) {
 }
 }  // namespace
 
-int64_t bootstrap_first_superuser(actors::runtime& rt, const std::string& conninfo,
-                                  const settings& s,
+int64_t bootstrap_first_superuser(actors::runtime& rt, store::database& db, const settings& s,
                                   const std::filesystem::path& generated_password_file) {
-  auto c = store::connect(conninfo, "beampipe-bootstrap");
+  auto c = db.connect(store::db_role::maintenance, "bootstrap");
   {
     pqxx::read_transaction tx{*c};
     if (!tx.exec("SELECT 1 FROM events WHERE event_type = 'UserCreated' LIMIT 1").empty()) return 0;
@@ -116,7 +115,7 @@ int64_t bootstrap_first_superuser(actors::runtime& rt, const std::string& connin
   return r.ok() ? r.position : 0;
 }
 
-void create_user(actors::runtime& rt, const std::string& conninfo, const user_account& u) {
+void create_user(actors::runtime& rt, store::database& db, const user_account& u) {
   check_password(u.password);
   auto r = send_user_command(
       rt, u.username, "create",
@@ -124,18 +123,18 @@ void create_user(actors::runtime& rt, const std::string& conninfo, const user_ac
   if (!r.ok()) throw std::invalid_argument((r.field.empty() ? r.code : r.field) + ": " + r.message);
   // Created first, credentials second: the hash is only written for a user this call made,
   // never over someone else's (a crash in between leaves a user to set a password for).
-  auto c = store::connect(conninfo, "beampipe-admin");
+  auto c = db.connect(store::db_role::maintenance, "admin");
   pqxx::work tx{*c};
   tx.exec_params("INSERT INTO user_credentials (user_uuid, password_hash) VALUES ($1::uuid, $2)",
                  domain::user_uuid(u.username), api::hash_password(u.password));
   tx.commit();
 }
 
-void set_password(actors::runtime& rt, const std::string& conninfo, const std::string& username,
+void set_password(actors::runtime& rt, store::database& db, const std::string& username,
                   const std::string& password) {
   check_password(password);
   auto uuid = domain::user_uuid(username);
-  auto c = store::connect(conninfo, "beampipe-admin");
+  auto c = db.connect(store::db_role::maintenance, "admin");
   {
     pqxx::work tx{*c};
     tx.exec_params(

@@ -8,6 +8,7 @@
 
 #include "actors/runtime.hpp"
 #include "app/settings.hpp"
+#include "store/database.hpp"
 
 namespace beampipe::app {
 
@@ -15,8 +16,7 @@ namespace beampipe::app {
 // `generated_password_file` (`start --demo`) and no BEAMPIPE_ADMIN_* set, the superuser is
 // BEAMPIPE_ADMIN_USERNAME or `admin` with a generated password, kept in that file (0600) and
 // printed once on stdout, never logged.
-int64_t bootstrap_first_superuser(actors::runtime& rt, const std::string& conninfo,
-                                  const settings& s,
+int64_t bootstrap_first_superuser(actors::runtime& rt, store::database& db, const settings& s,
                                   const std::filesystem::path& generated_password_file = {});
 
 struct user_account {
@@ -28,10 +28,10 @@ struct user_account {
 
 // `beampipe admin create-user`: the user's UserCreated event, then its credentials.
 // Throws std::invalid_argument with the refusal (taken name, bad field).
-void create_user(actors::runtime& rt, const std::string& conninfo, const user_account& u);
+void create_user(actors::runtime& rt, store::database& db, const user_account& u);
 // `beampipe admin set-password`: new credentials, UserPasswordChanged, and every live sign-in
 // session of the user revoked (tokens issued under the old password stop working).
-void set_password(actors::runtime& rt, const std::string& conninfo, const std::string& username,
+void set_password(actors::runtime& rt, store::database& db, const std::string& username,
                   const std::string& password);
 // `beampipe admin disable-user`: UserDisabled; the auth check refuses the user's tokens.
 void disable_user(actors::runtime& rt, const std::string& username);

@@ -23,6 +23,7 @@
 #include "domain/project_config.hpp"
 #include "events/validity.hpp"
 #include "projections/verify.hpp"
+#include "store/database.hpp"
 #include "store/db.hpp"
 #include "store/embedded_pg.hpp"
 #include "store/event_store.hpp"
@@ -416,17 +417,17 @@ int cmd_admin(const args& a) {
       auto c = store::connect(conninfo, "beampipe-migrate");
       store::migrate(*c);
     }
+    store::database db(conninfo);
     actors::runtime_options ro;
-    ro.conninfo = conninfo;
     ro.node_id = a.settings.node_id;
-    actors::runtime rt(ro);
+    actors::runtime rt(db, ro);
     try {
       if (action == "create-user") {
-        app::create_user(rt, conninfo, u);
+        app::create_user(rt, db, u);
         std::cout << "created " << (u.superuser ? "superuser" : "user") << " '" << username
                   << "'\n";
       } else if (action == "set-password") {
-        app::set_password(rt, conninfo, username, u.password);
+        app::set_password(rt, db, username, u.password);
         std::cout << "password of '" << username << "' changed; its sessions are revoked\n";
       } else {
         app::disable_user(rt, username);

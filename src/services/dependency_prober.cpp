@@ -66,8 +66,8 @@ dependency_probe probe_slurm(adapters::execution_backend& backend,
 
 }  // namespace
 
-dependency_prober::dependency_prober(std::string conninfo, dependency_prober_options opts)
-    : conninfo_(std::move(conninfo)), opts_(std::move(opts)) {}
+dependency_prober::dependency_prober(store::database& db, dependency_prober_options opts)
+    : db_(db), opts_(std::move(opts)) {}
 
 dependency_prober::~dependency_prober() { stop(); }
 
@@ -114,7 +114,7 @@ void dependency_prober::probe_now() {
   };
   std::vector<profile_row> profiles;
   try {
-    auto c = store::connect(conninfo_, "beampipe-probe");
+    auto c = db_.connect(store::db_role::prober);
     pqxx::read_transaction tx{*c};
     tx.exec("SELECT 1");
     pg.up = true;

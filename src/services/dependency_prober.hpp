@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "adapters/execution_backend.hpp"
+#include "store/database.hpp"
 
 namespace beampipe::services {
 
@@ -37,7 +38,7 @@ struct dependency_prober_options {
 
 class dependency_prober {
  public:
-  dependency_prober(std::string conninfo, dependency_prober_options opts);
+  dependency_prober(store::database& db, dependency_prober_options opts);
   ~dependency_prober();
   void start();
   void stop();
@@ -47,7 +48,7 @@ class dependency_prober {
 
  private:
   void loop();
-  std::string conninfo_;
+  store::database& db_;
   dependency_prober_options opts_;
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -31,9 +31,9 @@ bool node_gone(const std::string& node, const std::string& self) {
   return pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH;
 }
 
-job_lease_keeper::job_lease_keeper(const std::string& conninfo, std::string owner,
+job_lease_keeper::job_lease_keeper(store::database& db, std::string owner,
                                    std::chrono::milliseconds lock)
-    : pool_(conninfo, 4, "beampipe-job-leases"), owner_(std::move(owner)), lock_(lock) {
+    : pool_(db.pool(store::db_role::job_leases)), owner_(std::move(owner)), lock_(lock) {
   thread_ = std::thread([this] { loop(); });
 }
 

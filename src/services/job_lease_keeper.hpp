@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "store/database.hpp"
 #include "store/db.hpp"
 #include "store/job_leases.hpp"
 
@@ -23,7 +24,8 @@ bool node_gone(const std::string& node, const std::string& self);
 
 class job_lease_keeper {
  public:
-  job_lease_keeper(const std::string& conninfo, std::string owner, std::chrono::milliseconds lock);
+  // Renews through the database's job-leases pool (shared by every worker's keeper).
+  job_lease_keeper(store::database& db, std::string owner, std::chrono::milliseconds lock);
   ~job_lease_keeper();
   job_lease_keeper(const job_lease_keeper&) = delete;
   job_lease_keeper& operator=(const job_lease_keeper&) = delete;
@@ -44,7 +46,7 @@ class job_lease_keeper {
 
  private:
   void loop();
-  store::connection_pool pool_;
+  store::connection_pool& pool_;
   std::string owner_;
   std::chrono::milliseconds lock_;
   mutable std::mutex mu_;

@@ -2,31 +2,30 @@
 
 #include <spdlog/spdlog.h>
 
-#include "store/db.hpp"
-
 namespace beampipe::services {
 
-node_heartbeat::node_heartbeat(std::string conninfo, node_identity who, std::chrono::seconds every)
-    : conninfo_(std::move(conninfo)),
+node_heartbeat::node_heartbeat(store::database& db, node_identity who, std::chrono::seconds every)
+    : pool_(db.pool(store::db_role::heartbeat)),
       who_(std::move(who)),
       every_(std::max(every, std::chrono::seconds(1))) {}
 
 node_heartbeat::~node_heartbeat() { stop(); }
 
 void node_heartbeat::beat() {
-  auto c = store::connect(conninfo_, "beampipe-heartbeat");
-  pqxx::work tx{*c};
-  tx.exec("SET LOCAL synchronous_commit = off");  // liveness, not record
-  tx.exec_params(
-      "INSERT INTO node_heartbeats (node_id, host, pid, roles, version, started_at, last_seen) "
-      "VALUES ($1, $2, $3, $4, $5, now(), now()) ON CONFLICT (node_id) DO UPDATE SET "
-      "host = EXCLUDED.host, pid = EXCLUDED.pid, roles = EXCLUDED.roles, version = "
-      "EXCLUDED.version, last_seen = now(), stopped_at = NULL, started_at = CASE WHEN "
-      "node_heartbeats.pid = EXCLUDED.pid THEN node_heartbeats.started_at ELSE now() END",
-      who_.node_id, who_.host, who_.pid, who_.roles, who_.version);
-  // Rows of nodes gone for a day are forgotten.
-  tx.exec("DELETE FROM node_heartbeats WHERE last_seen < now() - interval '1 day'");
-  tx.commit();
+  store::with_connection(pool_, [this](pqxx::connection& c) {
+    pqxx::work tx{c};
+    tx.exec("SET LOCAL synchronous_commit = off");  // liveness, not record
+    tx.exec_params(
+        "INSERT INTO node_heartbeats (node_id, host, pid, roles, version, started_at, last_seen) "
+        "VALUES ($1, $2, $3, $4, $5, now(), now()) ON CONFLICT (node_id) DO UPDATE SET "
+        "host = EXCLUDED.host, pid = EXCLUDED.pid, roles = EXCLUDED.roles, version = "
+        "EXCLUDED.version, last_seen = now(), stopped_at = NULL, started_at = CASE WHEN "
+        "node_heartbeats.pid = EXCLUDED.pid THEN node_heartbeats.started_at ELSE now() END",
+        who_.node_id, who_.host, who_.pid, who_.roles, who_.version);
+    // Rows of nodes gone for a day are forgotten.
+    tx.exec("DELETE FROM node_heartbeats WHERE last_seen < now() - interval '1 day'");
+    tx.commit();
+  });
 }
 
 void node_heartbeat::start() {
@@ -56,11 +55,12 @@ void node_heartbeat::stop() {
   if (!thread_.joinable()) return;
   thread_.join();
   try {
-    auto c = store::connect(conninfo_, "beampipe-heartbeat");
-    pqxx::work tx{*c};
-    tx.exec_params("UPDATE node_heartbeats SET stopped_at = now() WHERE node_id = $1",
-                   who_.node_id);
-    tx.commit();
+    store::with_connection(pool_, [this](pqxx::connection& c) {
+      pqxx::work tx{c};
+      tx.exec_params("UPDATE node_heartbeats SET stopped_at = now() WHERE node_id = $1",
+                     who_.node_id);
+      tx.commit();
+    });
   } catch (const std::exception& e) {
     spdlog::warn("could not mark node {} stopped: {}", who_.node_id, e.what());
   }

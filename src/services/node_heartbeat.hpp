@@ -8,6 +8,8 @@
 #include <string>
 #include <thread>
 
+#include "store/database.hpp"
+
 namespace beampipe::services {
 
 struct node_identity {
@@ -17,14 +19,14 @@ struct node_identity {
 
 class node_heartbeat {
  public:
-  node_heartbeat(std::string conninfo, node_identity who, std::chrono::seconds every);
+  node_heartbeat(store::database& db, node_identity who, std::chrono::seconds every);
   ~node_heartbeat();
   void start();  // beats once before returning, then in the background
   void stop();   // marks the row stopped
 
  private:
   void beat();
-  std::string conninfo_;
+  store::connection_pool& pool_;
   node_identity who_;
   std::chrono::seconds every_;
   std::mutex mu_;

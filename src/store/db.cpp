@@ -78,6 +78,11 @@ connection_pool::lease connection_pool::acquire(std::chrono::milliseconds wait) 
   }
 }
 
+size_t connection_pool::open() const {
+  std::lock_guard lk(mu_);
+  return created_;
+}
+
 void connection_pool::release(std::unique_ptr<pqxx::connection> c) {
   std::lock_guard lk(mu_);
   if (c && c->is_open())

@@ -65,6 +65,7 @@ class connection_pool {
   // stalled database must not park every caller forever.
   lease acquire(std::chrono::milliseconds wait = std::chrono::seconds(10));
   const std::string& conninfo() const { return conninfo_; }
+  size_t open() const;  // connections made and not yet closed (idle or leased)
 
  private:
   void release(std::unique_ptr<pqxx::connection> c);
@@ -73,7 +74,7 @@ class connection_pool {
   size_t size_;
   size_t created_ = 0;
   std::vector<std::unique_ptr<pqxx::connection>> idle_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
 };
 

@@ -7,8 +7,8 @@
 
 namespace beampipe::store {
 
-group_appender::group_appender(std::string conninfo, size_t max_batch, size_t writers)
-    : conninfo_(std::move(conninfo)), max_batch_(max_batch) {
+group_appender::group_appender(database& db, size_t max_batch, size_t writers)
+    : db_(db), max_batch_(max_batch) {
   for (size_t i = 0; i < std::max<size_t>(1, writers); ++i)
     writers_.push_back(std::make_unique<writer>());
   for (auto& w : writers_) w->thread = std::thread([this, wp = w.get()] { run(*wp); });
@@ -54,7 +54,7 @@ append_result group_appender::append_sync(append_request req) {
 }
 
 void group_appender::run(writer& w) {
-  std::unique_ptr<pqxx::connection> conn;
+  database::dedicated conn;
   for (;;) {
     std::vector<std::pair<append_request, callback>> batch;
     {
@@ -72,7 +72,10 @@ void group_appender::run(writer& w) {
     std::vector<append_result> results;
     auto t0 = std::chrono::steady_clock::now();
     try {
-      if (!conn || !conn->is_open()) conn = connect(conninfo_, "beampipe-appender");
+      if (!conn || !conn->is_open()) {
+        conn.reset();  // its slot first: a writer holds one connection of the appender budget
+        conn = db_.connect(db_role::appender);
+      }
       results = append_batch(*conn, reqs);
     } catch (const std::exception& e) {
       // Whole-batch failure (connection lost, ...). Nothing may have been written, or the

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "store/database.hpp"
 #include "store/event_store.hpp"
 
 namespace beampipe::store {
@@ -37,7 +38,7 @@ struct append_stats {
 class group_appender {
  public:
   using callback = std::function<void(append_result)>;
-  group_appender(std::string conninfo, size_t max_batch = 512, size_t writers = 2);
+  group_appender(database& db, size_t max_batch = 512, size_t writers = 2);
   ~group_appender();
   group_appender(const group_appender&) = delete;
   group_appender& operator=(const group_appender&) = delete;
@@ -59,7 +60,7 @@ class group_appender {
     std::thread thread;
   };
   void run(writer& w);
-  std::string conninfo_;
+  database& db_;
   size_t max_batch_;
   append_stats stats_;
   std::vector<std::unique_ptr<writer>> writers_;

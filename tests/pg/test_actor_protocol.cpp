@@ -26,8 +26,9 @@ caf::actor_system_config& testing_config(caf::actor_system_config& cfg) {
 
 struct deterministic {
   std::string ci = test::fresh_database();
-  store::connection_pool pool{ci, 2, "test-actors"};
-  store::group_appender appender{ci, 64, 1};
+  store::database db{ci};
+  store::connection_pool& pool{db.pool(store::db_role::aggregates)};
+  store::group_appender appender{db, 64, 1};
   boost::asio::thread_pool blocking{1};
   actors::shared_ctx ctx;
   caf::actor_system_config cfg;

@@ -15,9 +15,8 @@ namespace json = boost::json;
 
 namespace {
 
-actors::runtime_options options(const std::string& ci) {
+actors::runtime_options options() {
   actors::runtime_options o;
-  o.conninfo = ci;
   o.node_id = "test-node";
   o.blocking_threads = 2;
   o.snapshot_every = 5;
@@ -37,7 +36,8 @@ json::object reg(const std::string& ident, bool enabled) {
 
 TEST_CASE("source aggregate: register is unique per (module, identifier) and upserts enabled") {
   auto ci = test::fresh_database();
-  actors::runtime rt(options(ci));
+  store::database db(ci);
+  actors::runtime rt(db, options());
   auto sid = domain::source_stream_id(domain::source_uuid("wallaby_hires", "HIPASSJ1313-15"));
   auto r1 = send(rt, sid, "register", reg("HIPASSJ1313-15", false));
   CHECK(r1.result == outcome::created);
@@ -64,7 +64,8 @@ TEST_CASE("source aggregate: register is unique per (module, identifier) and ups
 
 TEST_CASE("source aggregate: update and soft delete") {
   auto ci = test::fresh_database();
-  actors::runtime rt(options(ci));
+  store::database db(ci);
+  actors::runtime rt(db, options());
   auto sid = domain::source_stream_id(domain::source_uuid("wallaby_hires", "S1"));
   CHECK(send(rt, sid, "update", {{"enabled", true}}).result == outcome::not_found);
   CHECK(send(rt, sid, "register", reg("S1", false)).result == outcome::created);
@@ -83,7 +84,8 @@ TEST_CASE("source aggregate: update and soft delete") {
 
 TEST_CASE("execution aggregate: create, illegal transitions refused, cancel") {
   auto ci = test::fresh_database();
-  actors::runtime rt(options(ci));
+  store::database db(ci);
+  actors::runtime rt(db, options());
   auto xid = domain::execution_stream_id(util::uuid_v7());
   json::object create{{"project_module", "wallaby_hires"},
                       {"archive_name", "casda"},
@@ -115,9 +117,10 @@ TEST_CASE("execution aggregate: create, illegal transitions refused, cancel") {
 
 TEST_CASE("aggregate recovery: after passivation and after a process restart") {
   auto ci = test::fresh_database();
+  store::database db(ci);
   auto sid = domain::source_stream_id(domain::source_uuid("wallaby_hires", "R1"));
   {
-    actors::runtime rt(options(ci));
+    actors::runtime rt(db, options());
     CHECK(send(rt, sid, "register", reg("R1", true)).result == outcome::created);
     // 12 toggles: crosses the snapshot interval twice.
     for (int i = 0; i < 12; ++i)
@@ -135,7 +138,7 @@ TEST_CASE("aggregate recovery: after passivation and after a process restart") {
   REQUIRE(snap);
   CHECK(snap->version >= 10);
   {
-    actors::runtime rt(options(ci));  // a new process
+    actors::runtime rt(db, options());  // a new process
     auto r = send(rt, sid, "update", {{"enabled", true}});
     CHECK(r.events_appended == 0);
     CHECK(r.version == 13);
@@ -147,7 +150,7 @@ TEST_CASE("aggregate recovery: after passivation and after a process restart") {
     tx.exec("DELETE FROM snapshots");
     tx.commit();
   }
-  actors::runtime rt(options(ci));
+  actors::runtime rt(db, options());
   auto r = send(rt, sid, "update", {{"enabled", false}});
   CHECK(r.events_appended == 0);
   CHECK(r.version == 14);
@@ -155,9 +158,10 @@ TEST_CASE("aggregate recovery: after passivation and after a process restart") {
 
 TEST_CASE("a snapshot of another state version is ignored and the state rebuilt from events") {
   auto ci = test::fresh_database();
+  store::database db(ci);
   auto sid = domain::source_stream_id(domain::source_uuid("wallaby_hires", "V1"));
   {
-    actors::runtime rt(options(ci));
+    actors::runtime rt(db, options());
     CHECK(send(rt, sid, "register", reg("V1", true)).result == outcome::created);
   }
   // A snapshot that claims the source is disabled, as a build with another state shape wrote it.
@@ -177,7 +181,7 @@ TEST_CASE("a snapshot of another state version is ignored and the state rebuilt 
   };
   lying(domain::source_aggregate().state_version + 1);
   {
-    actors::runtime rt(options(ci));
+    actors::runtime rt(db, options());
     // Read from the events, enabled is already true: nothing to record.
     CHECK(send(rt, sid, "update", {{"enabled", true}}).events_appended == 0);
   }
@@ -187,7 +191,7 @@ TEST_CASE("a snapshot of another state version is ignored and the state rebuilt 
     tx.commit();
   }
   lying(domain::source_aggregate().state_version);
-  actors::runtime rt(options(ci));
+  actors::runtime rt(db, options());
   // The same snapshot at the current version is believed (which is what makes the first check
   // meaningful): the actor thinks the source is disabled and records the change.
   CHECK(send(rt, sid, "update", {{"enabled", true}}).events_appended == 1);
@@ -209,9 +213,11 @@ TEST_CASE("a snapshot of another state version is ignored and the state rebuilt 
 
 TEST_CASE("a writer on another node: conflict reloads and decides again") {
   auto ci = test::fresh_database();
+  store::database db(ci);
   auto sid = domain::source_stream_id(domain::source_uuid("wallaby_hires", "N1"));
-  actors::runtime node_a(options(ci));
-  actors::runtime node_b(options(ci));
+  store::database db_a(ci), db_b(ci);  // two processes
+  actors::runtime node_a(db_a, options());
+  actors::runtime node_b(db_b, options());
   CHECK(send(node_a, sid, "register", reg("N1", false)).result == outcome::created);
   CHECK(send(node_b, sid, "update", {{"enabled", true}}).events_appended == 1);
   // node_a's actor still believes enabled=false at version 1; its append conflicts, it
@@ -226,9 +232,10 @@ TEST_CASE("a writer on another node: conflict reloads and decides again") {
 
 TEST_CASE("idle aggregates are passivated and come back on demand") {
   auto ci = test::fresh_database();
-  auto o = options(ci);
+  store::database db(ci);
+  auto o = options();
   o.idle_after = std::chrono::milliseconds(20);
-  actors::runtime rt(o);
+  actors::runtime rt(db, o);
   auto sid = domain::source_stream_id(domain::source_uuid("wallaby_hires", "P1"));
   CHECK(send(rt, sid, "register", reg("P1", true)).result == outcome::created);
   CHECK(rt.stats().live_aggregates == 1);
@@ -277,7 +284,8 @@ TEST_CASE("a refusal crosses the typed protocol as a command error, every field 
 
 TEST_CASE("a refused command's reply carries the stream's version and position") {
   auto ci = test::fresh_database();
-  actors::runtime rt(options(ci));
+  store::database db(ci);
+  actors::runtime rt(db, options());
   auto sid = domain::source_stream_id(domain::source_uuid("wallaby_hires", "REFUSED1"));
   auto made = send(rt, sid, "register", reg("REFUSED1", true));
   REQUIRE(made.result == outcome::created);

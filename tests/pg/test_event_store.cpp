@@ -153,7 +153,8 @@ TEST_CASE("race: concurrent writers on one stream get gap-free versions, one win
 
 TEST_CASE("group appender batches concurrent submissions") {
   auto ci = test::fresh_database();
-  store::group_appender app(ci);
+  store::database db(ci);
+  store::group_appender app(db);
   std::atomic<int> ok{0};
   std::vector<std::thread> ts;
   for (int t = 0; t < 4; ++t)

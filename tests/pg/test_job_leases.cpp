@@ -5,8 +5,8 @@
 #include <atomic>
 #include <thread>
 
-#include "services/job_lease_keeper.hpp"
 #include "pg_fixture.hpp"
+#include "services/job_lease_keeper.hpp"
 #include "store/job_leases.hpp"
 
 using namespace beampipe;
@@ -83,7 +83,8 @@ TEST_CASE("racing claimants of one attempt: exactly one wins") {
 
 TEST_CASE("the keeper renews what it holds and reports a lease it lost") {
   auto ci = test::fresh_database();
-  services::job_lease_keeper keeper(ci, "node-k", 2000ms);
+  store::database db(ci);
+  services::job_lease_keeper keeper(db, "node-k", 2000ms);
   auto mine = keeper.claim(kJob, "discover_source", 1);
   REQUIRE(mine);
   // Renewals keep it alive well past its first expiry: another node cannot take it.

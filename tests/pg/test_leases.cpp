@@ -65,10 +65,10 @@ TEST_CASE("racing acquirers: exactly one wins") {
 
 TEST_CASE("the scheduler aggregate refuses a fenced leader's tick") {
   auto ci = test::fresh_database();
+  store::database db(ci);
   actors::runtime_options o;
-  o.conninfo = ci;
   o.node_id = "test";
-  actors::runtime rt(o);
+  actors::runtime rt(db, o);
   auto tick = [&](int64_t token, const char* node) {
     actors::command_request r;
     r.stream_id = domain::kSchedulerStream;

@@ -187,7 +187,8 @@ TEST_CASE("a poison event is a dead letter for its projections; the rest goes on
 TEST_CASE("a runner held back by an open transaction tells waiters at once instead of hanging") {
   auto ci = test::fresh_database();
   projections::projection_watch watch;
-  projections::runner run(ci, make_engine(), watch);
+  store::database db(ci);
+  projections::runner run(db, make_engine(), watch);
   run.start();
   auto c = store::connect(ci);
   auto appended = [&](const std::string& ident) {

@@ -68,10 +68,11 @@ TEST_CASE("the read model names are the projections', and every projection has a
 
 TEST_CASE("a read model held by a lock delays only the reads that need it") {
   auto ci = test::fresh_database();
+  store::database db(ci);
   projections::projection_watch watch;
   std::vector<std::unique_ptr<projections::runner>> runners;
   for (auto& eng : projections::standard_engines_by_group())
-    runners.push_back(std::make_unique<projections::runner>(ci, eng, watch));
+    runners.push_back(std::make_unique<projections::runner>(db, eng, watch));
   for (auto& r : runners) r->start();
   auto c = store::connect(ci);
 
@@ -217,7 +218,8 @@ TEST_CASE("a runner tells the watch of a batch before the batch commits") {
     for (const auto& p : eng->projections())
       if (p->name() == pm::source_registry) sources = eng;
   REQUIRE(sources);
-  projections::runner run(ci, sources, watch);
+  store::database db(ci);
+  projections::runner run(db, sources, watch);
   std::atomic<int64_t> seen_at_commit{-1}, applied_at_commit{-1};
   auto tell_watch = sources->committing;
   REQUIRE(tell_watch);

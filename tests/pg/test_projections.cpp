@@ -114,7 +114,8 @@ TEST_CASE("exactly once: a failure between apply and checkpoint leaves nothing b
   auto ci = test::fresh_database();
   auto c = store::connect(ci);
   workload w;
-  store::group_appender app(ci);
+  store::database db(ci);
+  store::group_appender app(db);
   for (int i = 0; i < 300; ++i)
     if (auto r = w.next()) REQUIRE(app.append_sync(*r).status == store::append_status::ok);
   auto eng = make_engine();
@@ -162,7 +163,8 @@ TEST_CASE("rebuild equals live after a random workload of 10,000 events") {
   auto ci = test::fresh_database();
   auto c = store::connect(ci);
   workload w;
-  store::group_appender app(ci);
+  store::database db(ci);
+  store::group_appender app(db);
   auto eng = make_engine();
   size_t events = 0;
   std::vector<std::thread> writers;
