@@ -85,8 +85,6 @@ class database {
   size_t budget(db_role r) const;
   std::vector<db_role_usage> usage() const;
   size_t total_budget() const;
-  // For tools that open their own (`replay --verify`'s shadow database): never logged.
-  const std::string& conninfo() const { return conninfo_; }
 
  private:
   std::string conninfo_;

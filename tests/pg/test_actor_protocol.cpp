@@ -89,14 +89,20 @@ json::object reg(const std::string& ident) {
   return {{"project_module", "wallaby_hires"}, {"source_identifier", ident}, {"enabled", true}};
 }
 
+// Registers source `ident` and runs until it is recorded; returns its stream.
+std::string registered(deterministic& d, const std::string& ident) {
+  auto sid = domain::source_stream_id(domain::source_uuid("wallaby_hires", ident));
+  auto first = ask(d, test::command(sid, "register", reg(ident)));
+  REQUIRE(d.run_until([&] { return first->reply.has_value(); }));
+  REQUIRE(first->reply->result == outcome::created);
+  return sid;
+}
+
 }  // namespace
 
 TEST_CASE_FIXTURE(deterministic,
                   "passivation never drops a command: an idle report after a routed command") {
-  auto sid = domain::source_stream_id(domain::source_uuid("wallaby_hires", "DET1"));
-  auto first = ask(*this, test::command(sid, "register", reg("DET1")));
-  REQUIRE(run_until([&] { return first->reply.has_value(); }));
-  REQUIRE(first->reply->result == outcome::created);
+  auto sid = registered(*this, "DET1");
   REQUIRE(ctx.live.load() == 1);
 
   // The command reaches the registry first, the aggregate's idle report right after: the
@@ -113,10 +119,7 @@ TEST_CASE_FIXTURE(deterministic,
 
 TEST_CASE_FIXTURE(deterministic,
                   "passivation never drops a command: an idle report before a routed command") {
-  auto sid = domain::source_stream_id(domain::source_uuid("wallaby_hires", "DET2"));
-  auto first = ask(*this, test::command(sid, "register", reg("DET2")));
-  REQUIRE(run_until([&] { return first->reply.has_value(); }));
-  REQUIRE(first->reply->result == outcome::created);
+  auto sid = registered(*this, "DET2");
 
   // The idle report first: the actor is stopped; the command after it gets a fresh actor that
   // recovers from the store and decides on the recovered state.
