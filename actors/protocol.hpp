@@ -10,9 +10,11 @@
 #include <boost/asio/thread_pool.hpp>
 #include <caf/all.hpp>
 #include <map>
+#include <memory>
 #include <mutex>
 
 #include "actors/runtime.hpp"
+#include "actors/scheduler.hpp"
 #include "store/group_appender.hpp"
 
 namespace beampipe::actors {
@@ -23,6 +25,14 @@ struct load_result {
   int64_t version = 0;
   int64_t last_position = 0;
   int64_t snapshot_version = 0;
+  std::string error;
+};
+
+// A tick's result, back from the blocking thread it ran on (`error` set when it threw).
+struct tick_done {
+  uint64_t term = 0;
+  int64_t token = 0;
+  boost::json::object summary;
   std::string error;
 };
 
@@ -64,6 +74,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(beampipe::actors::command_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(beampipe::actors::command_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(beampipe::actors::load_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(beampipe::actors::appended_msg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(beampipe::actors::tick_done)
 
 namespace beampipe::actors {
 
@@ -75,6 +86,10 @@ using done_atom = caf::atom_constant<caf::atom("done")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
 using resubmit_atom = caf::atom_constant<caf::atom("resubmit")>;
+using beat_atom = caf::atom_constant<caf::atom("beat")>;
+using lease_atom = caf::atom_constant<caf::atom("lease")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using released_atom = caf::atom_constant<caf::atom("released")>;
 
 // One stream's aggregate: commands, and its own recovery, append and idle messages.
 using aggregate_actor =
@@ -89,6 +104,14 @@ using registry_actor =
     caf::typed_actor<caf::replies_to<cmd_atom, command_request>::with<command_reply>,
                      caf::reacts_to<done_atom, std::string>, caf::reacts_to<idle_atom, std::string>,
                      caf::reacts_to<stop_atom, std::string>, caf::reacts_to<stop_atom>>;
+
+// The scheduler: `beat` holds the lease, `lease` brings its answer (token, 0 when another
+// node holds it, error text when the database did not answer), `tick` starts a tick of a
+// leadership term, `tick_done` brings its result, `released` ends a stop.
+using scheduler_actor =
+    caf::typed_actor<caf::reacts_to<beat_atom>, caf::reacts_to<lease_atom, int64_t, std::string>,
+                     caf::reacts_to<tick_atom, uint64_t>, caf::reacts_to<tick_done>,
+                     caf::reacts_to<released_atom>, caf::reacts_to<stop_atom>>;
 
 // What every aggregate of a runtime shares: options, the appender, the pool and blocking
 // threads for recovery and snapshots, and the live counts the runtime reports.
@@ -107,5 +130,16 @@ registry_actor spawn_registry(caf::actor_system& sys, shared_ctx* ctx);
 aggregate_actor spawn_aggregate(caf::local_actor* parent, shared_ctx* ctx,
                                 const domain::aggregate_kind* kind, const std::string& stream_id,
                                 registry_actor registry);
+
+// `leading` mirrors whether the actor holds the lease (the façade's leading()).
+scheduler_actor spawn_scheduler(caf::actor_system& sys, registry_actor registry, std::string node,
+                                scheduler_options opts, scheduler_ports ports,
+                                std::shared_ptr<std::atomic<bool>> leading);
+
+// The runtime's actor system and registry, for actors spawned beside the aggregates.
+struct runtime_access {
+  static caf::actor_system& system(runtime& rt);
+  static registry_actor registry(runtime& rt);
+};
 
 }  // namespace beampipe::actors

@@ -192,4 +192,7 @@ store::group_appender& runtime::appender() { return impl_->appender; }
 store::connection_pool& runtime::pool() { return impl_->pool; }
 const std::string& runtime::node_id() const { return impl_->opts.node_id; }
 
+caf::actor_system& runtime_access::system(runtime& rt) { return *rt.impl_->sys; }
+registry_actor runtime_access::registry(runtime& rt) { return rt.impl_->registry; }
+
 }  // namespace beampipe::actors

@@ -20,6 +20,8 @@
 
 namespace beampipe::actors {
 
+struct runtime_access;
+
 // How a command ended: applied, refused for a domain reason, or not decided at all.
 enum class outcome {
   done,              // applied, or nothing was left to do
@@ -129,6 +131,7 @@ class runtime {
   void shutdown();
 
  private:
+  friend struct runtime_access;  // actors/protocol.hpp: the actor system, for other actors
   struct impl;
   std::unique_ptr<impl> impl_;
 };

@@ -1,98 +1,60 @@
+// The scheduler façade: production ports (a dedicated lease connection, the admission tick)
+// for the actor of scheduler_actor.cpp, spawned in the runtime's actor system.
 #include "actors/scheduler.hpp"
 
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
-#include <atomic>
-#include <condition_variable>
-#include <mutex>
-#include <thread>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <future>
 
-#include "domain/aggregates.hpp"
+#include "actors/protocol.hpp"
 #include "store/database.hpp"
 #include "store/leases.hpp"
 
 namespace beampipe::actors {
-namespace json = boost::json;
-using clock = std::chrono::steady_clock;
 
 namespace {
 constexpr const char* kLeaseName = "scheduler";
-}
+// A stop waits for a tick in flight (its read-model waits and commands are bounded) and for
+// its record and the release; past this it gives up on the actor.
+constexpr auto kStopGrace = std::chrono::minutes(3);
+}  // namespace
 
 struct scheduler::impl {
   runtime& rt;
   store::database& db;
   scheduler_options opts;
   tick_function tick;
-  std::thread loop;
-  std::atomic<bool> stopping{false}, is_leader{false};
-  std::mutex mu;
-  std::condition_variable cv;
+  store::database::dedicated conn;  // only the one lease call out touches it
+  std::shared_ptr<std::atomic<bool>> leading = std::make_shared<std::atomic<bool>>(false);
+  std::promise<void> ended;
+  scheduler_actor actor;
+  // One lease call and one tick at a time, on their own threads: a long tick never holds up
+  // a renewal nor an aggregate's recovery. Declared last: joined before `conn` goes.
+  boost::asio::thread_pool work{2};
 
   impl(runtime& r, store::database& d, scheduler_options o, tick_function t)
       : rt(r), db(d), opts(o), tick(std::move(t)) {}
 
-  void run() {
-    store::database::dedicated conn;
-    int64_t token = 0;
-    auto next_tick = clock::now();
-    // Renew well inside the TTL so a healthy leader never lapses.
-    auto beat = std::max(std::chrono::milliseconds(50), opts.lease_ttl / 3);
-    while (!stopping) {
+  scheduler_ports ports() {
+    scheduler_ports p;
+    p.hold_lease = [this]() -> int64_t {
       try {
         if (!conn) conn = db.connect(store::db_role::scheduler);
         auto lease = store::acquire_lease(*conn, kLeaseName, rt.node_id(), opts.lease_ttl);
-        if (lease && !is_leader) {
-          spdlog::info("scheduler: {} leads (lease token {})", rt.node_id(), lease->token);
-          next_tick = clock::now();  // first tick right away
-        } else if (!lease && is_leader) {
-          spdlog::warn("scheduler: {} lost the lease", rt.node_id());
-        }
-        is_leader = lease.has_value();
-        token = lease ? lease->token : 0;
-        if (is_leader && clock::now() >= next_tick) {
-          next_tick = clock::now() + opts.interval;
-          run_tick(token);
-        }
-      } catch (const std::exception& e) {
-        spdlog::warn("scheduler: {}", e.what());
-        conn.reset();
-        is_leader = false;
-      }
-      // Wake for the next renewal, or the next tick when that comes first.
-      auto wait = beat;
-      if (is_leader) {
-        auto until_tick =
-            std::chrono::duration_cast<std::chrono::milliseconds>(next_tick - clock::now());
-        wait = std::clamp(until_tick, std::chrono::milliseconds(10), beat);
-      }
-      std::unique_lock lk(mu);
-      cv.wait_for(lk, wait, [&] { return stopping.load(); });
-    }
-    if (conn && is_leader) {
-      try {
-        store::release_lease(*conn, kLeaseName, rt.node_id(),
-                             token);  // a clean stop hands over at once
+        return lease ? lease->token : 0;
       } catch (...) {
+        conn.reset();  // a broken connection is opened afresh on the next beat
+        throw;
       }
-    }
-  }
-
-  void run_tick(int64_t token) {
-    json::object summary = tick ? tick(token) : json::object{};
-    command_request cr;
-    cr.stream_id = domain::kSchedulerStream;
-    cr.cmd = {"tick", std::move(summary), "system:scheduler"};
-    cr.cmd.body["lease_token"] = token;
-    cr.cmd.body["node"] = rt.node_id();
-    auto r = rt.send_sync(std::move(cr));
-    if (r.code == "fenced") {
-      spdlog::warn("scheduler: tick refused, {}", r.message);
-      is_leader = false;
-    } else if (!r.ok()) {
-      spdlog::warn("scheduler: tick not recorded: {}", r.message);
-    }
+    };
+    p.release_lease = [this](int64_t token) {
+      if (conn) store::release_lease(*conn, kLeaseName, rt.node_id(), token);
+    };
+    p.tick = tick;
+    p.run_blocking = [this](std::function<void()> job) { boost::asio::post(work, std::move(job)); };
+    return p;
   }
 };
 
@@ -102,15 +64,24 @@ scheduler::scheduler(runtime& rt, store::database& db, scheduler_options opts, t
 scheduler::~scheduler() { stop(); }
 
 void scheduler::start() {
-  impl_->loop = std::thread([this] { impl_->run(); });
+  auto& sys = runtime_access::system(impl_->rt);
+  impl_->actor = spawn_scheduler(sys, runtime_access::registry(impl_->rt), impl_->rt.node_id(),
+                                 impl_->opts, impl_->ports(), impl_->leading);
+  impl_->actor->attach_functor([i = impl_.get()] { i->ended.set_value(); });
 }
 
 void scheduler::stop() {
-  if (!impl_ || impl_->stopping.exchange(true)) return;
-  impl_->cv.notify_all();
-  if (impl_->loop.joinable()) impl_->loop.join();
+  if (!impl_ || !impl_->actor) return;
+  auto actor = std::exchange(impl_->actor, nullptr);
+  caf::anon_send(actor, stop_atom::value);
+  if (impl_->ended.get_future().wait_for(kStopGrace) != std::future_status::ready) {
+    spdlog::warn("scheduler: did not stop within {} s; ending it",
+                 std::chrono::duration_cast<std::chrono::seconds>(kStopGrace).count());
+    caf::anon_send_exit(actor, caf::exit_reason::kill);
+  }
+  impl_->work.join();
 }
 
-bool scheduler::leading() const { return impl_->is_leader; }
+bool scheduler::leading() const { return impl_->leading->load(); }
 
 }  // namespace beampipe::actors
