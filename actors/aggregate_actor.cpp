@@ -80,6 +80,9 @@ void answer(pending_command& pc, command_reply r) {
 
 struct aggregate_state {
   static inline const char* name = "aggregate";
+  // Not an aggregate: CAF constructs a state from the actor pointer when it can, and C++20
+  // would let that pointer initialise the first member.
+  aggregate_state() = default;
   const domain::aggregate_kind* kind = nullptr;
   std::string stream_id;
   json::object state;

@@ -2,14 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include <atomic>
-#include <boost/asio/post.hpp>
-#include <boost/asio/thread_pool.hpp>
-#include <condition_variable>
-#include <mutex>
 #include <set>
-#include <thread>
 
+#include "actors/work_loop.hpp"
 #include "adapters/notifier.hpp"
 #include "domain/aggregates.hpp"
 #include "domain/alerting.hpp"
@@ -26,6 +21,9 @@
 #include "util/json.hpp"
 #include "util/log_context.hpp"
 #include "util/time.hpp"
+
+// A local message only (its JSON payloads have no inspect()).
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<beampipe::projections::alerting::due_delivery>)
 
 namespace beampipe::actors {
 namespace json = boost::json;
@@ -59,19 +57,15 @@ struct alert_worker::impl {
   store::database& database;
   alert_worker_options opts;
   services::job_lease_keeper leases;
-  store::database::dedicated conn;
-  std::thread thread;
-  std::mutex mu;
-  std::condition_variable cv;
-  bool stopping = false;
+  store::database::dedicated conn;  // the scan's (one scan at a time)
   // (rule, trigger) pairs offered by this process that the read model does not show yet, so a
   // lagging read model does not make us offer them every scan.
   std::map<std::string, clock::time_point> offered;
-  // Deliveries are sent a few at a time, off the scan loop, so one slow receiver holds up
-  // neither the others nor the next scan's triggers.
   store::connection_pool& senders_db;
-  boost::asio::thread_pool senders;  // as many as the alert-senders budget
-  std::set<std::string> inflight;    // delivery ids being sent by this process (under mu)
+  // A scan offers triggers and runs the evaluator round, then lists the due deliveries; they
+  // are sent a few at a time (the alert-senders budget), off the scan, so one slow receiver
+  // holds up neither the others nor the next scan's triggers.
+  work_loop_runner<alerts::due_delivery> loop;
 
   impl(runtime& r, store::database& d, alert_worker_options o)
       : rt(r),
@@ -79,7 +73,31 @@ struct alert_worker::impl {
         opts(std::move(o)),
         leases(d, r.node_id(), opts.lock),
         senders_db(d.pool(store::db_role::alert_senders)),
-        senders(d.budget(store::db_role::alert_senders)) {}
+        loop({"alerts", d.budget(store::db_role::alert_senders), opts.scan_every}, ports()) {}
+
+  work_loop_ports<alerts::due_delivery> ports() {
+    work_loop_ports<alerts::due_delivery> p;
+    p.scan = [this] {
+      try {
+        offer_triggers();
+        evaluate_round();
+        pqxx::read_transaction tx(db());
+        return alerts::due_deliveries(tx, 20);
+      } catch (...) {
+        conn.reset();
+        throw;
+      }
+    };
+    // A retry of a delivery is a new item.
+    p.key = [](const alerts::due_delivery& d) {
+      return d.id + "#" + std::to_string(d.attempts + 1);
+    };
+    p.run = [this](const alerts::due_delivery& d) {
+      deliver(d);
+      return true;
+    };
+    return p;
+  }
 
   pqxx::connection& db() {
     if (!conn || !conn->is_open()) {
@@ -87,23 +105,6 @@ struct alert_worker::impl {
       conn = database.connect(store::db_role::alerts);
     }
     return *conn;
-  }
-
-  void loop() {
-    while (true) {
-      {
-        std::unique_lock lk(mu);
-        if (cv.wait_for(lk, opts.scan_every, [&] { return stopping; })) return;
-      }
-      try {
-        offer_triggers();
-        evaluate_round();
-        deliver_due();
-      } catch (const std::exception& e) {
-        spdlog::warn("alerts: {}", e.what());
-        conn.reset();
-      }
-    }
   }
 
   static json::array deliverable(const json::value& channel_ids, const std::set<std::string>& on) {
@@ -275,30 +276,6 @@ struct alert_worker::impl {
   }
 
   // ------------------------------------------------------------ deliveries
-  void deliver_due() {
-    std::vector<alerts::due_delivery> due;
-    {
-      pqxx::read_transaction tx(db());
-      due = alerts::due_deliveries(tx, 20);
-    }
-    for (auto& d : due) {
-      {
-        std::lock_guard lk(mu);
-        if (stopping) return;
-        if (!inflight.insert(d.id).second) continue;
-      }
-      boost::asio::post(senders, [this, d = std::move(d)] {
-        try {
-          deliver(d);
-        } catch (const std::exception& e) {
-          spdlog::warn("alert delivery {}: {}", d.id, e.what());
-        }
-        std::lock_guard lk(mu);
-        inflight.erase(d.id);
-      });
-    }
-  }
-
   void deliver(const alerts::due_delivery& d) {
     int attempt = d.attempts + 1;
     auto claim = leases.claim(d.id, "alert_delivery", attempt, d.channel_id);
@@ -355,19 +332,10 @@ alert_worker::alert_worker(runtime& rt, store::database& db, alert_worker_option
 
 alert_worker::~alert_worker() { stop(); }
 
-void alert_worker::start() {
-  impl_->thread = std::thread([this] { impl_->loop(); });
-}
+void alert_worker::start() { impl_->loop.start(runtime_access::system(impl_->rt)); }
 
 void alert_worker::stop() {
-  {
-    std::lock_guard lk(impl_->mu);
-    if (impl_->stopping) return;
-    impl_->stopping = true;
-  }
-  impl_->cv.notify_all();
-  if (impl_->thread.joinable()) impl_->thread.join();
-  impl_->senders.join();
+  if (impl_) impl_->loop.stop();
 }
 
 channel_test_result test_channel(runtime& rt, store::connection_pool& pool,

@@ -2,13 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/thread_pool.hpp>
-#include <condition_variable>
-#include <deque>
-#include <mutex>
-#include <set>
-
+#include "actors/work_loop.hpp"
 #include "domain/admission.hpp"
 #include "domain/aggregates.hpp"
 #include "domain/readiness.hpp"
@@ -21,21 +15,29 @@
 namespace beampipe::actors {
 namespace json = boost::json;
 
+// An outstanding request's attempt, as the source registry lists it.
+struct discovery_request {
+  std::string source_uuid, project_module, source_identifier, request_id;
+  bool enabled = false;
+  std::string signature, last_executed;
+  int attempt = 1;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, discovery_request& r) {
+  return f(caf::meta::type_name("discovery_request"), r.source_uuid, r.project_module,
+           r.source_identifier, r.request_id, r.enabled, r.signature, r.last_executed, r.attempt);
+}
+
 struct discovery_worker::impl {
+  using request = discovery_request;
   runtime& rt;
   archive_provider archives;
   discovery_worker_options opts;
   store::connection_pool& pool;
-  boost::asio::thread_pool workers;
-  std::atomic<bool> stopping{false};
-  std::thread poller;
-  std::mutex mu;
-  std::condition_variable slot_freed;  // a finished attempt: look for more work now
-  bool freed = false;
-  std::set<std::string> in_flight;   // request ids being run here
-  std::deque<std::string> answered;  // recently answered ids, until the read model shows it
   discovery_worker* owner;
   services::job_lease_keeper leases;
+  work_loop_runner<request> loop;
 
   impl(runtime& r, store::database& db, archive_provider a, discovery_worker_options o,
        discovery_worker* w)
@@ -43,59 +45,35 @@ struct discovery_worker::impl {
         archives(std::move(a)),
         opts(o),
         pool(db.pool(store::db_role::discovery)),
-        workers(o.concurrency),
         owner(w),
-        leases(db, r.node_id(), o.lock) {}
+        leases(db, r.node_id(), o.lock),
+        loop({"discovery", o.concurrency, o.poll}, ports()) {}
 
-  struct request {
-    std::string source_uuid, project_module, source_identifier, request_id;
-    bool enabled;
-    std::string signature, last_executed;
-    int attempt = 1;
-  };
+  work_loop_ports<request> ports() {
+    work_loop_ports<request> p;
+    p.scan = [this] {
+      std::vector<request> due;
+      store::with_connection(pool, [&](pqxx::connection& c) {
+        pqxx::read_transaction tx{c};
+        for (auto& r : projections::source_registry::due_for_discovery(
+                 tx, static_cast<int64_t>(opts.concurrency * 4)))
+          due.push_back({std::move(r.source_uuid), std::move(r.project_module),
+                         std::move(r.source_identifier), std::move(r.request_id), r.enabled,
+                         std::move(r.signature), std::move(r.last_executed), r.attempt});
+      });
+      return due;
+    };
+    p.key = [](const request& q) { return q.request_id + "#" + std::to_string(q.attempt); };
+    // Unsettled (not claimed here, or the store refused the answer): looked at again.
+    p.run = [this](const request& q) { return claim_and_run(q); };
+    return p;
+  }
 
   // What one attempt produced: the command that records it.
   struct answer_cmd {
     std::string name;
     json::object body;
   };
-
-  void poll_loop() {
-    while (!stopping) {
-      try {
-        std::vector<request> due;
-        store::with_connection(pool, [&](pqxx::connection& c) {
-          pqxx::read_transaction tx{c};
-          for (auto& r : projections::source_registry::due_for_discovery(
-                   tx, static_cast<int64_t>(opts.concurrency * 4)))
-            due.push_back({std::move(r.source_uuid), std::move(r.project_module),
-                           std::move(r.source_identifier), std::move(r.request_id), r.enabled,
-                           std::move(r.signature), std::move(r.last_executed), r.attempt});
-        });
-        for (auto& q : due) {
-          {
-            std::lock_guard lk(mu);
-            if (in_flight.size() >= opts.concurrency) break;
-            auto key = attempt_key(q);
-            if (in_flight.count(key) ||
-                std::find(answered.begin(), answered.end(), key) != answered.end())
-              continue;
-            in_flight.insert(key);
-          }
-          boost::asio::post(workers, [this, q] { run_one(q); });
-        }
-      } catch (const std::exception& e) {
-        spdlog::warn("discovery poll failed: {}", e.what());
-      }
-      std::unique_lock lk(mu);
-      slot_freed.wait_for(lk, opts.poll, [this] { return freed || stopping.load(); });
-      freed = false;
-    }
-  }
-
-  static std::string attempt_key(const request& q) {
-    return q.request_id + "#" + std::to_string(q.attempt);
-  }
 
   // True when the attempt is settled: answered, or already answered by someone else.
   bool answer(const request& q, const answer_cmd& a) {
@@ -135,23 +113,6 @@ struct discovery_worker::impl {
              {"retry_at", util::to_rfc3339(at)},
              {"max_attempts", opts.max_attempts},
              {"lease_lost", lease_lost}}};
-  }
-
-  void run_one(const request& q) {
-    bool settled = false;
-    try {
-      settled = claim_and_run(q);
-    } catch (const std::exception& e) {
-      spdlog::error("discovery of {} failed: {}", q.source_identifier, e.what());
-    }
-    std::lock_guard lk(mu);
-    in_flight.erase(attempt_key(q));
-    freed = true;
-    slot_freed.notify_one();
-    // An unsettled attempt (not claimed here, or the store refused the answer) is looked at
-    // again next poll.
-    if (settled) answered.push_back(attempt_key(q));
-    if (answered.size() > 4096) answered.pop_front();
   }
 
   bool claim_and_run(const request& q) {
@@ -265,14 +226,10 @@ discovery_worker::discovery_worker(runtime& rt, store::database& db, archive_pro
 
 discovery_worker::~discovery_worker() { stop(); }
 
-void discovery_worker::start() {
-  impl_->poller = std::thread([this] { impl_->poll_loop(); });
-}
+void discovery_worker::start() { impl_->loop.start(runtime_access::system(impl_->rt)); }
 
 void discovery_worker::stop() {
-  if (!impl_ || impl_->stopping.exchange(true)) return;
-  if (impl_->poller.joinable()) impl_->poller.join();
-  impl_->workers.join();
+  if (impl_) impl_->loop.stop();
 }
 
 }  // namespace beampipe::actors

@@ -13,7 +13,6 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "actors/runtime.hpp"
 #include "domain/discovery_run.hpp"

@@ -15,6 +15,9 @@ struct route {
 
 struct registry_state {
   static inline const char* name = "registry";
+  // Not an aggregate: CAF constructs a state from the actor pointer when it can, and C++20
+  // would let that pointer initialise the first member.
+  registry_state() = default;
   std::unordered_map<std::string, route> routes;
 };
 

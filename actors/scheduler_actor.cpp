@@ -12,6 +12,9 @@ namespace {
 
 struct scheduler_state {
   static inline const char* name = "scheduler";
+  // Not an aggregate: CAF constructs a state from the actor pointer when it can, and C++20
+  // would let that pointer initialise the first member.
+  scheduler_state() = default;
   int64_t token = 0;        // the lease token held; 0 while standing by
   uint64_t term = 0;        // leaderships won; a tick timer belongs to one
   bool lease_busy = false;  // a lease call is out

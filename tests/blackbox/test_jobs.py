@@ -123,7 +123,8 @@ try:
     st, err, _, _ = srv.request("POST", V2 + "/jobs", {"kind": "bogus"})
     c.eq("unknown kind message", err.get("detail"), "unknown job kind bogus")
     st, jobs, _, _ = srv.request("GET", V2 + "/jobs")
-    c.eq("refused requests stored nothing", jobs, [])
+    # (the alert evaluator's recurring round is the system's own job, claimed from the start)
+    c.eq("refused requests stored nothing", [j for j in jobs if j["kind"] != "alert_evaluator_tick"], [])
 
     tap.mode = "fail"
     st, job, _, _ = srv.request("POST", V2 + "/jobs", job_body)
