@@ -12,7 +12,6 @@
 #include <set>
 #include <thread>
 
-#include "actors/execution_admission.hpp"
 #include "domain/aggregates.hpp"
 #include "domain/canonical_json.hpp"
 #include "domain/execution_fsm.hpp"
@@ -21,6 +20,7 @@
 #include "projections/execution_ledger/queries.hpp"
 #include "projections/project_configs/queries.hpp"
 #include "projections/source_registry/queries.hpp"
+#include "services/execution_admission.hpp"
 #include "store/db.hpp"
 #include "util/ids.hpp"
 #include "util/json.hpp"
@@ -42,7 +42,7 @@ struct tick_context {
   store::connection_pool* pool;  // the database's admission-tick pool
   size_t parallelism;            // admission checks at once: each holds one of its connections
   applied_wait wait_applied;
-  admission_gate* gate = nullptr;
+  services::admission_gate* gate = nullptr;
   int64_t last_position = 0;  // newest event this scheduler wrote
 
   // Sends every command at once (each to its own stream): one group commit, not one each.
@@ -194,7 +194,7 @@ json::object execution_tick(tick_context& ctx, const std::string& module, const 
   struct planned {
     const domain::planned_execution* plan;
     json::object body, cmd;
-    std::optional<admission_error> refused;
+    std::optional<services::admission_error> refused;
   };
   std::vector<planned> plans;
   for (const auto& plan : decision.executions) {
@@ -214,9 +214,9 @@ json::object execution_tick(tick_context& ctx, const std::string& module, const 
     for (size_t i = from; i < std::min(plans.size(), from + parallel); ++i)
       checks.push_back(std::async(std::launch::async, [&ctx, &p = plans[i]] {
         try {
-          auto adm = admit_execution(*ctx.pool, p.body, false);
+          auto adm = services::admit_execution(*ctx.pool, p.body, false);
           for (auto& kv : adm.pins) p.cmd[kv.key()] = kv.value();
-        } catch (const admission_error& e) {
+        } catch (const services::admission_error& e) {
           p.refused = e;
         }
       }));
@@ -237,7 +237,7 @@ json::object execution_tick(tick_context& ctx, const std::string& module, const 
         continue;
       }
       p.cmd.erase("deployment_profile_name");
-      p.cmd["request_sha256"] = execution_request_sha256(p.body);
+      p.cmd["request_sha256"] = services::execution_request_sha256(p.body);
       p.cmd["automation"] = json::object{{"claim_token", claim}, {"queue_depth", in.queue_depth}};
       accepted.push_back(&p);
     }
@@ -309,7 +309,7 @@ tick_counts count_admitted(const json::object& summary) {
 }
 
 tick_function make_admission_tick(runtime& rt, store::database& db, domain::shaping_knobs knobs,
-                                  applied_wait wait_applied, admission_gate* gate) {
+                                  applied_wait wait_applied, services::admission_gate* gate) {
   auto ctx = std::make_shared<tick_context>(
       tick_context{rt, knobs, &db.pool(store::db_role::admission_tick),
                    std::max<size_t>(1, db.budget(store::db_role::admission_tick) - 1),

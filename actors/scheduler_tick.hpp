@@ -7,10 +7,10 @@
 #include <functional>
 #include <string>
 
-#include "actors/execution_admission.hpp"
 #include "actors/runtime.hpp"
 #include "actors/scheduler.hpp"
 #include "domain/admission.hpp"
+#include "services/execution_admission.hpp"
 
 namespace beampipe::actors {
 
@@ -29,6 +29,7 @@ struct tick_counts {
 tick_counts count_admitted(const boost::json::object& tick_summary);
 
 tick_function make_admission_tick(runtime& rt, store::database& db, domain::shaping_knobs knobs,
-                                  applied_wait wait_applied, admission_gate* gate = nullptr);
+                                  applied_wait wait_applied,
+                                  services::admission_gate* gate = nullptr);
 
 }  // namespace beampipe::actors

@@ -11,10 +11,8 @@
 #include "projections/runner.hpp"
 #include "store/db.hpp"
 
-namespace beampipe::actors {
-class admission_gate;
-}  // namespace beampipe::actors
 namespace beampipe::services {
+class admission_gate;
 class dependency_prober;
 }  // namespace beampipe::services
 
@@ -37,7 +35,7 @@ struct app_context {
   std::string archive = "simulated";   // which archive discovery uses, reported by /ready
   std::string backends = "simulated";  // where executions run (simulated | real), ditto
   std::function<boost::json::object()> probe_tap = nullptr;  // GET /health/tap
-  actors::admission_gate* admission = nullptr;    // serialises execution creates (cluster-wide)
+  services::admission_gate* admission = nullptr;  // serialises execution creates (cluster-wide)
   services::dependency_prober* prober = nullptr;  // background dependency probes (/ready, metrics)
   std::chrono::seconds heartbeat_every{10};       // a node is alive within three of these
   std::string jwt_secret = std::string();         // BEAMPIPE_JWT_SECRET

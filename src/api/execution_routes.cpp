@@ -3,7 +3,6 @@
 // slices of the execution ledger, the execution details and provenance.
 #include <set>
 
-#include "actors/execution_admission.hpp"
 #include "api/api_schemas.hpp"
 #include "api/app.hpp"
 #include "api/handler_support.hpp"
@@ -21,6 +20,7 @@
 #include "projections/execution_ledger/queries.hpp"
 #include "projections/provenance/queries.hpp"
 #include "projections/read_model_names.hpp"
+#include "services/execution_admission.hpp"
 #include "store/artifact_store.hpp"
 #include "util/hash.hpp"
 #include "util/ids.hpp"
@@ -98,7 +98,7 @@ response post_execution(app_context& ctx, request& req) {
   reject_unknown_fields(body, {"project_module", "archive_name", "sources", "deployment_profile_id",
                                "deployment_profile_name"});
   auto key = idempotency_key(req);
-  auto sha = actors::execution_request_sha256(body);
+  auto sha = services::execution_request_sha256(body);
   std::string id = key ? util::uuid_v5(kIdempotencyNamespace, request_actor(req) + "\x1f" + *key)
                        : util::uuid_v7();
   if (key) {
@@ -119,10 +119,10 @@ response post_execution(app_context& ctx, request& req) {
   // thread after the handler returned.
   auto create = command_for(req, domain::execution_stream_id(id), "create", {});
   auto admit_and_create = [&ctx, body, sha, key, create]() {
-    actors::execution_admission adm;
+    services::execution_admission adm;
     try {
-      adm = actors::admit_execution(ctx.pool, body, false);
-    } catch (const actors::admission_error& e) {
+      adm = services::admit_execution(ctx.pool, body, false);
+    } catch (const services::admission_error& e) {
       fail(e.status, e.code, e.what(), e.field);
     }
     auto cr = create;
@@ -143,7 +143,7 @@ response post_execution(app_context& ctx, request& req) {
   auto gated = [&ctx, admit_and_create] {
     try {
       return ctx.admission->run(admit_and_create);
-    } catch (const actors::admission_error& e) {  // the gate stayed taken: admission_busy
+    } catch (const services::admission_error& e) {  // the gate stayed taken: admission_busy
       fail(e.status, e.code, e.what(), e.field);
     }
   };
@@ -182,10 +182,10 @@ response post_execution(app_context& ctx, request& req) {
 
 response prepare_execution(app_context& ctx, request& req) {
   auto body = parse_body(req);
-  actors::execution_admission adm;
+  services::execution_admission adm;
   try {
-    adm = actors::admit_execution(ctx.pool, body, true);
-  } catch (const actors::admission_error& e) {
+    adm = services::admit_execution(ctx.pool, body, true);
+  } catch (const services::admission_error& e) {
     fail(e.status, e.code, e.what(), e.field);
   }
   json::array preview;

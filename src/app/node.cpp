@@ -9,7 +9,7 @@
 
 #include "actors/alert_worker.hpp"
 #include "actors/discovery_worker.hpp"
-#include "actors/execution_admission.hpp"
+#include "services/execution_admission.hpp"
 #include "actors/execution_worker.hpp"
 #include "actors/runtime.hpp"
 #include "actors/scheduler.hpp"
@@ -213,7 +213,7 @@ struct node::parts {
   std::vector<std::unique_ptr<projections::runner>> runners;
   store::connection_pool& read_pool;
   api::metrics stats;
-  actors::admission_gate admission;
+  services::admission_gate admission;
   api::app_context ctx;
   services::node_heartbeat heartbeat;
   // One set of backends for the executions and the prober: a probe uses the same pooled SSH

@@ -1,4 +1,4 @@
-#include "actors/execution_admission.hpp"
+#include "services/execution_admission.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -17,7 +17,7 @@
 #include "util/ids.hpp"
 #include "util/json.hpp"
 
-namespace beampipe::actors {
+namespace beampipe::services {
 namespace json = boost::json;
 
 namespace {
@@ -336,4 +336,4 @@ void admission_gate::unlock() noexcept {
   }
 }
 
-}  // namespace beampipe::actors
+}  // namespace beampipe::services

@@ -20,7 +20,7 @@
 
 #include "store/database.hpp"
 
-namespace beampipe::actors {
+namespace beampipe::services {
 
 // The first request-level problem, with the HTTP status, a stable code and the field.
 struct admission_error : std::runtime_error {
@@ -97,4 +97,4 @@ execution_admission admit_execution(store::connection_pool& pool, const boost::j
 // §9.5 canonical request hash of an ExecutionCreate body.
 std::string execution_request_sha256(const boost::json::object& body);
 
-}  // namespace beampipe::actors
+}  // namespace beampipe::services
