@@ -1,7 +1,9 @@
 #pragma once
-// Drives executions through their external steps (spec §3.5–3.8, §12.2–12.3). It reads the
-// work list from the batch_execution_record read model and answers the execution aggregate,
-// which decides every step; the worker holds no state that matters after a crash:
+// Drives executions through their external steps (spec §3.5–3.8, §12.2–12.3): a coordinator
+// actor and one actor per active run (execution_run.hpp), whose blocking steps
+// (execution_steps.hpp) run off CAF's threads. It reads the work list from the
+// batch_execution_record read model and answers the execution aggregate, which decides every
+// step; nothing it holds matters after a crash:
 //
 //   execute requested        → start, stage, manifest, graph, artifacts, then either
 //                              not_submitted (dry run) or intent → backend submit → receipt

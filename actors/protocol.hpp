@@ -90,6 +90,8 @@ using beat_atom = caf::atom_constant<caf::atom("beat")>;
 using lease_atom = caf::atom_constant<caf::atom("lease")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using released_atom = caf::atom_constant<caf::atom("released")>;
+using scan_atom = caf::atom_constant<caf::atom("scan")>;
+using scanned_atom = caf::atom_constant<caf::atom("scanned")>;
 
 // One stream's aggregate: commands, and its own recovery, append and idle messages.
 using aggregate_actor =

@@ -20,8 +20,6 @@
 
 namespace beampipe::actors {
 
-using scan_atom = caf::atom_constant<caf::atom("scan")>;
-using scanned_atom = caf::atom_constant<caf::atom("scanned")>;
 using ran_atom = caf::atom_constant<caf::atom("ran")>;
 
 struct work_loop_options {

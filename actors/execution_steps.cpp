@@ -1,4 +1,4 @@
-#include "actors/execution_worker.hpp"
+#include "actors/execution_steps.hpp"
 
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -12,7 +12,6 @@
 #include <mutex>
 #include <set>
 #include <sstream>
-#include <thread>
 
 #include "adapters/graph_source.hpp"
 #include "adapters/http_client.hpp"
@@ -71,33 +70,39 @@ json::value builtin_graph() {
 // change between releases).
 constexpr const char* kPollTickNamespace = "6a0e2f3c-41d7-4b8e-9f25-7c3d9b1e5a80";
 
-struct execution_worker::impl {
+std::chrono::milliseconds run_steps::cancel_backoff(const run_memory& m) const {
+  auto n = std::min(m.cancel_attempts, 7);
+  return std::min<std::chrono::milliseconds>(std::chrono::seconds(3) * (1 << n),
+                                             std::chrono::minutes(5));
+}
+
+run_step step_for(const work_row& w) {
+  auto status = domain::parse_execution_status(w.status);
+  if (status && domain::is_terminal(*status)) return run_step::finalize;
+  if (w.submission == "not_started" || w.submission == "failed")
+    return w.execute_requested &&
+                   (w.status == "pending" || w.status == "retrying" || w.status == "running")
+               ? run_step::execute
+               : run_step::none;
+  if (w.submission == "in_flight") return w.orphaned ? run_step::orphaned : run_step::none;
+  if (w.submission == "uncertain" && w.scheduler_job_id.empty()) return run_step::lookup;
+  if (w.cancel_requested) return run_step::cancel;
+  if (w.submission == "submitted" || w.submission == "uncertain") return run_step::poll;
+  return run_step::none;
+}
+
+struct execution_steps::impl {
   runtime& rt;
   adapters::backend_factory backends;
   stager stage;
   execution_worker_options opts;
   store::connection_pool& pool;
-  boost::asio::thread_pool workers;
-  std::atomic<bool> stopping{false};
-  std::thread scanner;
-  std::mutex mu;
-  std::set<std::string> active;                     // executions with a task running here
-  std::map<std::string, int64_t> seen_version;      // last stream version this worker wrote
-  std::map<std::string, std::string> correlations;  // execution -> its request's correlation id
-  std::map<std::string, clock::time_point> next_poll, next_lookup;
-  std::map<std::string, int> cancel_attempts;  // unconfirmed cancels in a row, per run
-  std::map<std::string, int> poll_failures;    // polls in a row that could not ask, per target
-  std::map<std::string, int> missing_polls;    // polls in a row the DIM did not know the run
-  // What this process's lookups of an unresolved submission saw (the evidence recorded when
-  // their budget runs out).
-  struct lookup_stats {
-    int lookups = 0, not_found = 0, errors = 0, ambiguous = 0, same_in_row = 0;
-    std::string last_outcome, last_error, first_at, last_at;
-  };
-  std::map<std::string, lookup_stats> lookup_seen;
   services::job_lease_keeper leases;
+  // Parsed once per process, shared by every run's steps (under cache_mu).
+  std::mutex cache_mu;
   std::map<std::string, std::optional<domain::DeploymentProfile>> profiles;  // by snapshot
   std::map<std::string, std::shared_ptr<const json::value>> graphs;          // by sha256
+  boost::asio::thread_pool workers;
 
   impl(runtime& r, store::database& db, adapters::backend_factory b, stager s,
        execution_worker_options o)
@@ -106,29 +111,27 @@ struct execution_worker::impl {
         stage(std::move(s)),
         opts(std::move(o)),
         pool(db.pool(store::db_role::executions)),
-        workers(opts.concurrency),
-        leases(db, r.node_id(), opts.lock) {}
+        leases(db, r.node_id(), opts.lock),
+        workers(opts.concurrency) {}
 
   // ------------------------------------------------------------------ commands
 
   // The run's correlation id: the thread's (an execute job), else the one of the request that
   // asked for the run (polls, finalisation), else the execution id.
-  std::string correlation_for(const std::string& id) {
+  static std::string correlation_for(const run_memory& m) {
     if (const auto& corr = util::current_correlation_id(); !corr.empty()) return corr;
-    std::lock_guard lk(mu);
-    auto it = correlations.find(id);
-    return it != correlations.end() ? it->second : id;
+    return m.correlation.empty() ? m.id : m.correlation;
   }
 
-  command_reply send(const std::string& id, const std::string& name, json::object body) {
+  command_reply send(run_memory& m, const std::string& name, json::object body) {
+    const auto& id = m.id;
     command_request cr;
     cr.stream_id = domain::execution_stream_id(id);
     cr.cmd = {name, std::move(body), "system:execution"};
-    cr.correlation_id = correlation_for(id);
+    cr.correlation_id = correlation_for(m);
     auto r = rt.send_sync(std::move(cr), std::chrono::seconds(60));
     if (r.ok()) {
-      std::lock_guard lk(mu);
-      seen_version[id] = std::max(seen_version[id], r.version);
+      m.seen_version = std::max(m.seen_version, r.version);
     } else if (r.result != outcome::conflict) {
       spdlog::warn("execution {}: {} refused: {} {}", id, name, r.code, r.message);
     } else {
@@ -155,14 +158,14 @@ struct execution_worker::impl {
     if (!snap.is_object()) return std::nullopt;
     auto key = json::serialize(snap);
     {
-      std::lock_guard lk(mu);
+      std::lock_guard lk(cache_mu);
       if (auto it = profiles.find(key); it != profiles.end()) return it->second;
     }
     auto body = snap.as_object();
     body.erase("revision");
     body.erase("spec_sha256");
     auto parsed = domain::parse_deployment_profile(json::value(body)).profile;
-    std::lock_guard lk(mu);
+    std::lock_guard lk(cache_mu);
     if (profiles.size() > 256) profiles.clear();
     profiles.emplace(std::move(key), parsed);
     return parsed;
@@ -176,135 +179,17 @@ struct execution_worker::impl {
     });
   }
 
-  // ------------------------------------------------------------------ scan
-
   bool owner_gone(const std::string& node) const { return services::node_gone(node, rt.node_id()); }
-
-  void scan_loop() {
-    while (!stopping) {
-      try {
-        scan();
-      } catch (const std::exception& e) {
-        spdlog::warn("execution scan failed: {}", e.what());
-      }
-      std::this_thread::sleep_for(opts.scan_every);
-    }
-  }
-
-  struct work_row : ledger::work_item {
-    bool orphaned = false;
-  };
-
-  void scan() {
-    std::vector<work_row> rows;
-    store::with_connection(pool, [&](pqxx::connection& c) {
-      pqxx::read_transaction tx{c};
-      for (auto& item : ledger::needing_work(tx, 500)) {
-        work_row w{std::move(item)};
-        // An in-flight submission is orphaned when the process that recorded it is gone, or
-        // when its deadline has passed.
-        if (w.submission == "in_flight")
-          w.orphaned = w.submission_deadline_passed || owner_gone(w.submission_node);
-        if (!w.correlation_id.empty()) {
-          std::lock_guard lk(mu);
-          correlations[w.id] = w.correlation_id;
-        }
-        rows.push_back(std::move(w));
-      }
-    });
-    auto now = clock::now();
-    // Runs to poll, by backend target: a round polls every run of its target (issue #17: a
-    // round used to poll only the runs due at that instant, starving the others).
-    std::map<std::string, std::vector<std::string>> pollable;
-    for (const auto& w : rows) {
-      auto status = domain::parse_execution_status(w.status);
-      bool ended = status && domain::is_terminal(*status);
-      {
-        std::lock_guard lk(mu);
-        if (active.count(w.id)) continue;
-        // The read model has not caught up with what this worker last wrote: wait. A poll is
-        // the exception: it only asks and records an observation the aggregate judges on its
-        // own state, and skipping it left the run out of its target's round (issue #17).
-        bool polled_run = !ended && !w.cancel_requested &&
-                          (w.submission == "submitted" ||
-                           (w.submission == "uncertain" && !w.scheduler_job_id.empty()));
-        if (auto it = seen_version.find(w.id);
-            it != seen_version.end() && w.version < it->second && !polled_run)
-          continue;
-      }
-      if (ended) {
-        dispatch(w.id, [this, id = w.id] { finalize_sources(id); });
-      } else if (w.submission == "not_started" || w.submission == "failed") {
-        if (w.execute_requested &&
-            (w.status == "pending" || w.status == "retrying" || w.status == "running"))
-          dispatch(w.id, [this, id = w.id, job = w.job_id, corr = w.correlation_id] {
-            // The run's events and log lines carry the operator request's correlation id.
-            util::correlation_scope correlation(corr.empty() ? id : corr);
-            execute_job(id, job);
-          });
-      } else if (w.submission == "in_flight") {
-        if (w.orphaned) dispatch(w.id, [this, id = w.id] { orphaned_submission(id); });
-      } else if (w.submission == "uncertain" && w.scheduler_job_id.empty()) {
-        if (due(next_lookup, w.id, now, opts.lookup_every))
-          dispatch(w.id, [this, id = w.id] { lookup(id); });
-      } else if (w.cancel_requested) {
-        if (due(next_poll, w.id, now, cancel_backoff(w.id)))
-          dispatch(w.id, [this, id = w.id] { cancel(id); });
-      } else if (w.submission == "submitted" || w.submission == "uncertain") {
-        pollable[w.backend_kind + "|" + w.target].push_back(w.id);
-      }
-    }
-    for (const auto& [target, ids] : pollable)
-      if (due(next_poll, "target:" + target, now, poll_interval(target))) poll_due(target, ids);
-  }
-
-  // A target's polling interval, doubled for each round in a row that could not ask it.
-  std::chrono::milliseconds poll_interval(const std::string& target) {
-    auto every =
-        target.rfind("slurm_remote|", 0) == 0 ? opts.slurm_poll_every : opts.dim_poll_every;
-    std::lock_guard lk(mu);
-    auto n = std::min(poll_failures[target], 12);
-    return std::max(every,
-                    std::min<std::chrono::milliseconds>(every * (1 << n), opts.poll_backoff_max));
-  }
-
-  bool due(std::map<std::string, clock::time_point>& schedule, const std::string& id,
-           clock::time_point now, std::chrono::milliseconds every) {
-    std::lock_guard lk(mu);
-    auto& next = schedule[id];
-    if (now < next) return false;
-    next = now + every;
-    return true;
-  }
-
-  template <class F>
-  void dispatch(const std::string& id, F task) {
-    {
-      std::lock_guard lk(mu);
-      if (active.size() >= opts.concurrency * 4 || !active.insert(id).second) return;
-    }
-    spdlog::debug("execution {}: task dispatched", id);
-    boost::asio::post(workers, [this, id, task = std::move(task)] {
-      try {
-        task();
-        spdlog::debug("execution {}: task done", id);
-      } catch (const std::exception& e) {
-        spdlog::error("execution {}: {}", id, e.what());
-      }
-      std::lock_guard lk(mu);
-      active.erase(id);
-    });
-  }
 
   // ------------------------------------------------------------------ execute
 
   // The execute job under its lease: one worker at a time, recovered when its worker dies.
-  void execute_job(const std::string& id, const std::string& job) {
-    if (job.empty()) return prepare_and_submit(id, nullptr);
+  void execute_job(const std::string& job, run_memory& m) {
+    if (job.empty()) return prepare_and_submit(m, nullptr);
     auto claim = leases.claim(job, "execute", 1);
     if (!claim) return;  // another worker runs it, or it is finished
     if (claim->recovered && claim->recoveries >= opts.max_attempts) {
-      send(id, "fail",
+      send(m, "fail",
            {{"error", "execute job dead-lettered: its worker was lost " +
                           std::to_string(claim->recoveries) +
                           " times (last: " + claim->previous_owner + ")"},
@@ -314,7 +199,7 @@ struct execution_worker::impl {
     }
     bool done = false;
     try {
-      prepare_and_submit(id, &*claim);
+      prepare_and_submit(m, &*claim);
       done = true;
     } catch (...) {
       // Released, not finished: the job runs again (on this or another worker).
@@ -324,8 +209,9 @@ struct execution_worker::impl {
     leases.finish(*claim, done);
   }
 
-  void prepare_and_submit(const std::string& id, const store::job_claim* claim) {
-    auto start = send(id, "start", {});
+  void prepare_and_submit(run_memory& m, const store::job_claim* claim) {
+    const auto& id = m.id;
+    auto start = send(m, "start", {});
     if (!start.ok()) return;
     if (opts.fault == "kill_during_prepare") {
       // A poison pill: the worker dies while it holds the execute job's lease.
@@ -347,11 +233,11 @@ struct execution_worker::impl {
       if (replay) {
         patched_graph = load_artifact_json(text(*row, "patched_graph_sha256"));
       } else {
-        patched_graph = prepare(id, *row, do_stage, do_submit, manifest_sha);
+        patched_graph = prepare(m, *row, do_stage, do_submit, manifest_sha);
         if (patched_graph.is_null()) return;  // refused: someone else moved the execution on
       }
       if (!do_submit) {
-        send(id, "not_submitted", {});
+        send(m, "not_submitted", {});
         return;
       }
       if (claim && !leases.held(*claim)) {
@@ -359,9 +245,9 @@ struct execution_worker::impl {
         spdlog::warn("execution {}: execute lease lost before submission, stopping", id);
         return;
       }
-      submit(id, *row, std::move(patched_graph), manifest_sha);
+      submit(m, *row, std::move(patched_graph), manifest_sha);
     } catch (const prepare_failure& e) {
-      send(id, "fail", {{"error", e.what()}, {"failure_class", e.failure_class}});
+      send(m, "fail", {{"error", e.what()}, {"failure_class", e.failure_class}});
     }
   }
 
@@ -381,8 +267,9 @@ struct execution_worker::impl {
 
   // Builds and persists the manifest and the patched graph; returns the patched graph, or
   // null when the aggregate refused the result.
-  json::value prepare(const std::string& id, const json::object& row, bool do_stage, bool do_submit,
+  json::value prepare(run_memory& m, const json::object& row, bool do_stage, bool do_submit,
                       std::string& manifest_out) {
+    const auto& id = m.id;
     auto module = text(row, "project_module");
     std::optional<domain::ProjectConfig> config;
     json::array records;
@@ -498,7 +385,7 @@ struct execution_worker::impl {
         {"artifacts", json::array{artifact("manifest", manifest_sha, manifest_text.size()),
                                   artifact("source_graph", source_sha, graph_bytes.size()),
                                   artifact("patched_graph", patched_sha, patched_text.size())}}};
-    auto r = send(id, "prepared", std::move(body));
+    auto r = send(m, "prepared", std::move(body));
     if (!r.ok()) return nullptr;
     manifest_out = manifest_sha;
     return patched;
@@ -510,7 +397,7 @@ struct execution_worker::impl {
   std::shared_ptr<const json::value> parsed_graph(const std::string& bytes) {
     auto key = bytes.empty() ? std::string("builtin") : util::sha256_hex(bytes);
     {
-      std::lock_guard lk(mu);
+      std::lock_guard lk(cache_mu);
       if (auto it = graphs.find(key); it != graphs.end()) return it->second;
     }
     std::shared_ptr<const json::value> g;
@@ -519,7 +406,7 @@ struct execution_worker::impl {
     } catch (const std::exception& e) {
       throw prepare_failure(std::string("graph is not valid JSON: ") + e.what());
     }
-    std::lock_guard lk(mu);
+    std::lock_guard lk(cache_mu);
     if (graphs.size() >= 8) graphs.clear();
     graphs.emplace(key, g);
     return g;
@@ -552,8 +439,9 @@ struct execution_worker::impl {
     return bytes;
   }
 
-  void submit(const std::string& id, const json::object& row, json::value patched_graph,
+  void submit(run_memory& m, const json::object& row, json::value patched_graph,
               const std::string& manifest_sha) {
+    const auto& id = m.id;
     auto profile = profile_of(row);
     if (!profile) throw prepare_failure("execution has no usable deployment profile snapshot");
     auto backend = backends(*profile);
@@ -561,14 +449,14 @@ struct execution_worker::impl {
     if (!session) throw prepare_failure(session.error());
     // Nothing is intended for a backend that does not answer: that failure is certain.
     if (auto why = backend->preflight(*profile)) {
-      send(id, "fail",
+      send(m, "fail",
            {{"error", "DALiuGE preflight failed: " + *why},
             {"failure_class", "dependency_unavailable"}});
       return;
     }
     auto deadline_wall = util::clock::now() + opts.submission_timeout;
     auto intent =
-        send(id, "intend_submission",
+        send(m, "intend_submission",
              {{"session_id", session.value()},
               {"backend", std::holds_alternative<domain::SlurmRemoteDeployment>(profile->deployment)
                               ? "slurm_remote"
@@ -600,9 +488,9 @@ struct execution_worker::impl {
           body["remote_session_dir"] = e.remote_session_dir;
           body["staging_root"] = e.staging_root;
         }
-        send(id, "submission_uncertain", std::move(body));
+        send(m, "submission_uncertain", std::move(body));
       } else
-        send(id, "fail",
+        send(m, "fail",
              {{"error", e.what()},
               {"submission_failed", true},
               {"failure_class",
@@ -610,7 +498,7 @@ struct execution_worker::impl {
       return;
     } catch (const std::exception& e) {
       // Unclassified: it may have reached the backend, so it is never treated as a failure.
-      send(id, "submission_uncertain", {{"error", e.what()}, {"failure_class", "unknown"}});
+      send(m, "submission_uncertain", {{"error", e.what()}, {"failure_class", "unknown"}});
       return;
     }
     auto physical_text = json::serialize(receipt.physical_graph);
@@ -626,7 +514,7 @@ struct execution_worker::impl {
                              {"physical_graph_sha256", physical_sha},
                              {"next_status", next_status}};
     auto receipt_sha = util::sha256_hex(domain::stable_json(json::value(receipt_doc)));
-    send(id, "record_submission",
+    send(m, "record_submission",
          {{"scheduler_name", receipt.scheduler_name},
           {"scheduler_job_id", receipt.scheduler_job_id},
           {"remote_session_dir", receipt.remote_session_dir.empty()
@@ -649,7 +537,8 @@ struct execution_worker::impl {
 
   // Tells each source how the run ended (pending flags, consumed signature), then records
   // that on the execution; both commands are idempotent, so a crash in between is harmless.
-  void finalize_sources(const std::string& id) {
+  void finalize_sources(run_memory& m) {
+    const auto& id = m.id;
     auto row = load_row(id);
     if (!row) return;
     auto module = text(*row, "project_module");
@@ -670,7 +559,7 @@ struct execution_worker::impl {
                  {"signature", sig},
                  {"finished_at", util::now_rfc3339()}},
                 "system:execution"};
-      cr.correlation_id = correlation_for(id);
+      cr.correlation_id = correlation_for(m);
       auto r = rt.send_sync(std::move(cr), std::chrono::seconds(60));
       if (!r.ok() && r.result != outcome::not_found) {
         spdlog::warn("execution {}: finalising source {} refused: {}", id, ident, r.message);
@@ -678,14 +567,10 @@ struct execution_worker::impl {
       }
     }
     release_backend(id, *row);
-    auto r = send(id, "finalize_sources", {});
+    auto r = send(m, "finalize_sources", {});
     if (r.ok()) {
       spdlog::info("execution {} ({}): sources finalised", id, outcome);
-      std::lock_guard lk(mu);
-      correlations.erase(id);  // the run is over: no more work carries its id
-      lookup_seen.erase(id);
-      missing_polls.erase(id);
-      cancel_attempts.erase(id);
+      m.finished = true;  // the run is over: its actor may go
     }
   }
 
@@ -722,14 +607,16 @@ struct execution_worker::impl {
 
   // The process that recorded the intent is gone: the call may or may not have reached the
   // backend, which is exactly an uncertain submission.
-  void orphaned_submission(const std::string& id) {
-    send(id, "submission_uncertain",
+  void orphaned_submission(run_memory& m) {
+    send(m, "submission_uncertain",
          {{"error",
            "submission interrupted before its receipt was recorded (worker restart or deadline)"},
           {"failure_class", "unknown"}});
   }
 
-  void lookup(const std::string& id) {
+  void lookup(run_memory& m) {
+    const auto& id = m.id;
+    m.lookup_wait = opts.lookup_every;
     auto row = load_row(id);
     if (!row) return;
     auto ref = ref_of(*row);
@@ -819,8 +706,7 @@ struct execution_worker::impl {
     int same_in_row = 0;
     json::object evidence;
     {
-      std::lock_guard lk(mu);
-      auto& st = lookup_seen[id];
+      auto& st = m.lookups;
       ++st.lookups;
       if (r.outcome == "not_found") ++st.not_found;
       if (r.outcome == "ambiguous") ++st.ambiguous;
@@ -854,22 +740,22 @@ struct execution_worker::impl {
       body["lookup_budget_exhausted"] = true;
       body["lookup_evidence"] = std::move(evidence);
     }
-    send(id, "observe", std::move(body));
-    {
-      // The same answer again is asked for less often: 1×, 2×, 4× … the interval.
-      std::lock_guard lk(mu);
-      auto wait = std::min<std::chrono::milliseconds>(
-          opts.lookup_every * (1 << std::min(same_in_row, 12)), opts.lookup_backoff_max);
-      next_lookup[id] = clock::now() + std::max(wait, opts.lookup_every);
-      if (r.outcome == "found") lookup_seen.erase(id);
+    send(m, "observe", std::move(body));
+    // The same answer again is asked for less often: 1×, 2×, 4× … the interval.
+    auto wait = std::min<std::chrono::milliseconds>(
+        opts.lookup_every * (1 << std::min(same_in_row, 12)), opts.lookup_backoff_max);
+    m.lookup_wait = std::max(wait, opts.lookup_every);
+    if (r.outcome == "found") {
+      m.lookups = {};
+      undeployed_check(m, r.state);
     }
-    if (r.outcome == "found") undeployed_check(id, r.state);
   }
 
   // Issue #17: a DALiuGE session found created but not deployed (its deploy's answer was lost
   // or refused) runs nothing. It is deployed once more, recorded first; a session still not
   // deployed after that, or one that never got its graph, fails the run for certain.
-  void undeployed_check(const std::string& id, const adapters::observation& o) {
+  void undeployed_check(run_memory& m, const adapters::observation& o) {
+    const auto& id = m.id;
     if (o.daliuge_state != "pristine" && o.daliuge_state != "building") return;
     auto row = load_row(id);
     if (!row) return;
@@ -888,7 +774,7 @@ struct execution_worker::impl {
         if (auto t = util::parse_rfc3339(redeployed);
             t && util::clock::now() - *t < opts.redeploy_grace)
           return;  // the redeploy may still be on its way
-      send(id, "fail",
+      send(m, "fail",
            {{"error", pristine ? "DALiuGE session " + sid +
                                      " was created but never received its graph; nothing ran"
                                : "DALiuGE session " + sid +
@@ -898,7 +784,7 @@ struct execution_worker::impl {
             {"failure_class", "deploy_not_taken"}});
       return;
     }
-    auto r = send(id, "intend_redeploy",
+    auto r = send(m, "intend_redeploy",
                   {{"session_state", o.raw_state},
                    {"reason", "the session was found built but not deployed"}});
     if (!r.ok()) return;
@@ -938,17 +824,12 @@ struct execution_worker::impl {
   // One observation of a polled run: recorded (the aggregate keeps only changes), with the
   // checks that end runs the backend lost or never started.
   void polled(const adapters::execution_backend& backend, const adapters::execution_ref& ref,
-              const adapters::observation& o) {
-    const auto& id = ref.execution_id;
+              const adapters::observation& o, run_memory& m) {
     auto body = observation_body(o);
     body["confirms_submission"] = !ref.scheduler_job_id.empty();
     if (past_poll_budget(backend, ref)) body["poll_budget_exhausted"] = true;
     if (o.reason == "session_missing") {
-      int n = 0;
-      {
-        std::lock_guard lk(mu);
-        n = ++missing_polls[id];
-      }
+      int n = ++m.missing_polls;
       if (n >= opts.session_missing_polls) {
         body["daliuge_state"] = "failed";
         body["error"] = "DALiuGE session " + ref.session_id + " is no longer known to the DIM (" +
@@ -956,14 +837,39 @@ struct execution_worker::impl {
         body["failure_class"] = "session_lost";
       }
     } else {
-      std::lock_guard lk(mu);
-      missing_polls.erase(id);
+      m.missing_polls = 0;
     }
-    send(id, "observe", std::move(body));
-    undeployed_check(id, o);
+    send(m, "observe", std::move(body));
+    undeployed_check(m, o);
   }
 
-  void poll_due(const std::string& target, const std::vector<std::string>& ids) {
+  // The target could not be asked at all (issue #17: this was only a log line every round).
+  // Each run records it once, as an observation; the target is asked again less and less
+  // often until it answers.
+  void poll_failed(const poll_answer& a, run_memory& m) {
+    const auto& backend = *a.backend;
+    json::object body{
+        {"kind", backend.scheduler_name() == "slurm" ? "scheduler" : "daliuge_session"},
+        {"raw_state", "poll_error"},
+        {"reason", a.error},
+        {"payload", json::object{{"error", a.error}, {"failures_in_row", a.failures_in_row}}}};
+    if (past_poll_budget(backend, a.ref)) body["poll_budget_exhausted"] = true;
+    send(m, "observe", std::move(body));
+  }
+
+  // A target's polling interval, doubled for each round in a row that could not ask it.
+  std::chrono::milliseconds poll_interval(const std::string& target, int failures) const {
+    auto every =
+        target.rfind("slurm_remote|", 0) == 0 ? opts.slurm_poll_every : opts.dim_poll_every;
+    auto n = std::min(failures, 12);
+    return std::max(every,
+                    std::min<std::chrono::milliseconds>(every * (1 << n), opts.poll_backoff_max));
+  }
+
+  poll_round poll(const std::string& target, const std::vector<std::string>& ids, int failures) {
+    poll_round round;
+    round.target = target;
+    round.ids = ids;
     // Group by backend target so one call (one SSH session, one DIM) serves many runs.
     auto rows = load_poll_rows(ids);
     std::map<std::string, std::pair<std::shared_ptr<adapters::execution_backend>,
@@ -988,86 +894,41 @@ struct execution_worker::impl {
       auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                         util::clock::now().time_since_epoch())
                         .count();
-      int64_t round = now_ms / every;
-      auto next =
-          util::to_rfc3339(util::clock::time_point(std::chrono::milliseconds((round + 1) * every)));
+      int64_t round_no = now_ms / every;
+      auto next = util::to_rfc3339(
+          util::clock::time_point(std::chrono::milliseconds((round_no + 1) * every)));
       auto tick = leases.claim(util::uuid_v5(kPollTickNamespace, key),
-                               slurm ? "slurm_poll_tick" : "dim_poll_tick", round,
+                               slurm ? "slurm_poll_tick" : "dim_poll_tick", round_no,
                                backend->description(), next);
       if (!tick) continue;  // another process polls this target this round
-      std::vector<adapters::execution_ref> refs;
-      {
-        // Runs with a task of their own (a cancel, a lookup) are left to it this round.
-        std::lock_guard lk(mu);
-        for (auto& ref : group.second)
-          if (active.insert(ref.execution_id).second) refs.push_back(std::move(ref));
+      auto& refs = group.second;
+      try {
+        auto obs = backend->poll(refs);
+        for (size_t i = 0; i < refs.size() && i < obs.size(); ++i)
+          round.answers.push_back({{}, backend, refs[i], obs[i], {}, 0});
+      } catch (const std::exception& e) {
+        round.asked = false;
+        auto error = domain::recorded_text(e.what(), 300);
+        spdlog::warn("poll of {} execution(s) via {} failed ({} in a row, next in {} s): {}",
+                     refs.size(), backend->description(), failures + 1,
+                     poll_interval(target, failures + 1).count() / 1000, error);
+        for (auto& ref : refs)
+          round.answers.push_back({{}, backend, ref, std::nullopt, error, failures + 1});
       }
-      if (refs.empty()) {
+      try {
         leases.finish(*tick, true);
-        continue;
+      } catch (const std::exception& e) {
+        spdlog::warn("poll round of {} not recorded as done: {}", backend->description(), e.what());
       }
-      boost::asio::post(workers, [this, target, backend = group.first, refs, tick = *tick] {
-        try {
-          auto obs = backend->poll(refs);
-          {
-            std::lock_guard lk(mu);
-            poll_failures.erase(target);
-          }
-          for (size_t i = 0; i < refs.size() && i < obs.size(); ++i)
-            polled(*backend, refs[i], obs[i]);
-        } catch (const std::exception& e) {
-          // The backend could not be asked at all (issue #17: this was only a log line every
-          // round). Each run records it once, as an observation; the target is asked again
-          // less and less often until it answers.
-          int n = 0;
-          {
-            std::lock_guard lk(mu);
-            n = ++poll_failures[target];
-          }
-          auto error = domain::recorded_text(e.what(), 300);
-          spdlog::warn("poll of {} execution(s) via {} failed ({} in a row, next in {} s): {}",
-                       refs.size(), backend->description(), n, poll_interval(target).count() / 1000,
-                       error);
-          for (const auto& ref : refs) {
-            json::object body{
-                {"kind", backend->scheduler_name() == "slurm" ? "scheduler" : "daliuge_session"},
-                {"raw_state", "poll_error"},
-                {"reason", error},
-                {"payload", json::object{{"error", error}, {"failures_in_row", n}}}};
-            if (past_poll_budget(*backend, ref)) body["poll_budget_exhausted"] = true;
-            try {
-              send(ref.execution_id, "observe", std::move(body));
-            } catch (const std::exception& e2) {
-              spdlog::warn("execution {}: poll failure not recorded: {}", ref.execution_id,
-                           e2.what());
-            }
-          }
-        }
-        try {
-          leases.finish(tick, true);
-        } catch (const std::exception& e) {
-          spdlog::warn("poll round of {} not recorded as done: {}", backend->description(),
-                       e.what());
-        }
-        std::lock_guard lk(mu);
-        for (const auto& ref : refs) active.erase(ref.execution_id);
-      });
     }
-  }
-
-  // How long until the next cancel attempt of a run: 3 s, doubling to 5 min (issue #17: a
-  // refused cancel was re-sent every 3 s for ever).
-  std::chrono::milliseconds cancel_backoff(const std::string& id) {
-    std::lock_guard lk(mu);
-    auto n = std::min(cancel_attempts[id], 7);
-    return std::min<std::chrono::milliseconds>(std::chrono::seconds(3) * (1 << n),
-                                               std::chrono::minutes(5));
+    return round;
   }
 
   // A cancel request. The run may have ended while the cancel was on its way (the DIM answers
   // a cancel of a finished session with InvalidSessionState), so it is observed first: a run
   // whose backend no longer runs it ends as the backend says, and no cancel is sent.
-  void cancel(const std::string& id) {
+  void cancel(run_memory& m) {
+    const auto& id = m.id;
     auto row = load_row(id);
     if (!row) return;
     auto ref = ref_of(*row);
@@ -1084,12 +945,11 @@ struct execution_worker::impl {
                                o.daliuge_state == "cancelled";
         auto body = observation_body(o);
         body["confirms_submission"] = !ref->scheduler_job_id.empty();
-        send(id, "observe", std::move(body));
+        send(m, "observe", std::move(body));
         if (ended) {
           spdlog::info("execution {}: the backend ended the run before its cancel ({})", id,
                        o.raw_state);
-          std::lock_guard lk(mu);
-          cancel_attempts.erase(id);
+          m.cancel_attempts = 0;
           return;
         }
       }
@@ -1104,52 +964,87 @@ struct execution_worker::impl {
       r.reason = e.what();
     }
     if (!r.confirmed) {
-      int attempts = 0;
-      {
-        std::lock_guard lk(mu);
-        attempts = ++cancel_attempts[id];
-      }
+      int attempts = ++m.cancel_attempts;
       auto reason = domain::recorded_text(r.reason, 300);
       if (attempts >= opts.cancel_attempts) {
         // Bounded: the request is withdrawn with its evidence; the run is polled again and
         // an operator may cancel once more or abandon it.
         spdlog::warn("execution {}: cancel not confirmed after {} attempts; withdrawn: {}", id,
                      attempts, reason);
-        send(id, "cancel_unconfirmed", {{"attempts", attempts}, {"error", reason}});
-        std::lock_guard lk(mu);
-        cancel_attempts.erase(id);
+        send(m, "cancel_unconfirmed", {{"attempts", attempts}, {"error", reason}});
+        m.cancel_attempts = 0;
         return;
       }
-      spdlog::warn("execution {}: cancel not confirmed yet (attempt {}, next in {} s): {}", id,
-                   attempts, cancel_backoff(id).count() / 1000, reason);
+      spdlog::warn("execution {}: cancel not confirmed yet (attempt {}): {}", id, attempts, reason);
       return;
     }
-    {
-      std::lock_guard lk(mu);
-      cancel_attempts.erase(id);
-    }
+    m.cancel_attempts = 0;
     auto body = observation_body(r.state);
     body["confirms_submission"] = true;
-    send(id, "observe", std::move(body));
+    send(m, "observe", std::move(body));
   }
 };
 
-execution_worker::execution_worker(runtime& rt, store::database& db,
-                                   adapters::backend_factory backends, stager stage,
-                                   execution_worker_options opts)
+execution_steps::execution_steps(runtime& rt, store::database& db,
+                                 adapters::backend_factory backends, stager stage,
+                                 execution_worker_options opts)
     : impl_(
           std::make_unique<impl>(rt, db, std::move(backends), std::move(stage), std::move(opts))) {}
 
-execution_worker::~execution_worker() { stop(); }
+execution_steps::~execution_steps() { join(); }
 
-void execution_worker::start() {
-  impl_->scanner = std::thread([this] { impl_->scan_loop(); });
+void execution_steps::join() { impl_->workers.join(); }
+
+void execution_steps::finalize(run_memory& m) { impl_->finalize_sources(m); }
+
+void execution_steps::execute(const std::string& job_id, run_memory& m) {
+  // The run's events and log lines carry the operator request's correlation id.
+  util::correlation_scope correlation(m.correlation.empty() ? m.id : m.correlation);
+  impl_->execute_job(job_id, m);
 }
 
-void execution_worker::stop() {
-  if (!impl_ || impl_->stopping.exchange(true)) return;
-  if (impl_->scanner.joinable()) impl_->scanner.join();
-  impl_->workers.join();
+void execution_steps::orphaned(run_memory& m) { impl_->orphaned_submission(m); }
+
+void execution_steps::lookup(run_memory& m) { impl_->lookup(m); }
+
+void execution_steps::cancel(run_memory& m) { impl_->cancel(m); }
+
+void execution_steps::polled(const poll_answer& a, run_memory& m) {
+  if (!a.correlation.empty()) m.correlation = a.correlation;
+  if (a.observed)
+    impl_->polled(*a.backend, a.ref, *a.observed, m);
+  else
+    impl_->poll_failed(a, m);
+}
+
+void execution_steps::run_blocking(std::function<void()> job) {
+  boost::asio::post(impl_->workers, std::move(job));
+}
+
+std::vector<work_row> execution_steps::needing_work() {
+  std::vector<work_row> rows;
+  store::with_connection(impl_->pool, [&](pqxx::connection& c) {
+    pqxx::read_transaction tx{c};
+    for (auto& item : ledger::needing_work(tx, 500)) {
+      work_row w{std::move(item)};
+      // An in-flight submission is orphaned when the process that recorded it is gone, or
+      // when its deadline has passed.
+      if (w.submission == "in_flight")
+        w.orphaned = w.submission_deadline_passed || impl_->owner_gone(w.submission_node);
+      rows.push_back(std::move(w));
+    }
+  });
+  return rows;
+}
+
+std::chrono::milliseconds execution_steps::poll_interval(const std::string& target,
+                                                         int failures) const {
+  return impl_->poll_interval(target, failures);
+}
+
+poll_round execution_steps::poll(const std::string& target, const std::vector<std::string>& ids,
+                                 int failures) {
+  return impl_->poll(target, ids, failures);
 }
 
 }  // namespace beampipe::actors
