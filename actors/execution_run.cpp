@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <deque>
 #include <future>
 #include <map>
 #include <set>
@@ -24,10 +25,13 @@ struct run_state {
 using run_ptr = execution_run_actor::stateful_pointer<run_state>;
 
 execution_run_actor::behavior_type execution_run(run_ptr self, run_steps* steps, std::string id,
+                                                 int64_t seen_version,
                                                  executions_actor coordinator) {
   self->state.memory.id = std::move(id);
+  self->state.memory.seen_version = seen_version;
   auto idle = [self, coordinator] {
-    self->send(coordinator, idle_atom::value, self->state.memory.id, self->state.memory.finished);
+    const auto& m = self->state.memory;
+    self->send(coordinator, idle_atom::value, m.id, m.finished, m.seen_version);
   };
   // Runs `step` on the steps' threads with a copy of the memory, which comes back with the
   // step's end.
@@ -94,6 +98,30 @@ struct run_entry {
   execution_run_actor actor;
   bool busy = false;
   std::string correlation;
+  int64_t seen_version = 0;  // as the run last reported it
+};
+
+// What the ended run actors had written, so that a run the ledger still lists while its read
+// model catches up (a finalised run, or one back in a long list) is not stepped again from a
+// stale row. Bounded: the oldest go first.
+struct ended_runs {
+  static constexpr size_t kKeep = 4096;
+  std::unordered_map<std::string, int64_t> versions;
+  std::deque<std::string> order;
+  void remember(const std::string& id, int64_t version) {
+    if (version <= 0) return;
+    auto [it, fresh] = versions.insert_or_assign(id, version);
+    if (!fresh) return;
+    order.push_back(id);
+    if (order.size() > kKeep) {
+      versions.erase(order.front());
+      order.pop_front();
+    }
+  }
+  int64_t version_of(const std::string& id) const {
+    auto it = versions.find(id);
+    return it == versions.end() ? 0 : it->second;
+  }
 };
 
 struct target_entry {
@@ -105,6 +133,7 @@ struct executions_state {
   executions_state() = default;
   static inline const char* name = "executions";
   std::unordered_map<std::string, run_entry> runs;
+  ended_runs ended;
   std::map<std::string, target_entry> targets;
   size_t busy = 0;
   bool scanning = false, scan_again = false, timer_pending = false, stopping = false;
@@ -119,6 +148,14 @@ void set_busy(executions_state& s, run_entry& e, bool busy) {
     ++s.busy;
   else
     --s.busy;
+}
+
+// Ends a run's actor, remembering what it wrote.
+void end_run(coordinator_ptr self, std::unordered_map<std::string, run_entry>::iterator it) {
+  self->state.ended.remember(it->first, it->second.seen_version);
+  self->demonitor(it->second.actor.address());
+  self->send_exit(it->second.actor, caf::exit_reason::user_shutdown);
+  self->state.runs.erase(it);
 }
 
 // Once stopping with nothing out: the runs end, then the coordinator.
@@ -150,9 +187,11 @@ executions_actor::behavior_type executions(coordinator_ptr self, run_steps* step
     self->delayed_send(self, opts.scan_every, scan_atom::value, true);
   };
   auto run_of = [self, steps, me](const std::string& id) -> run_entry& {
-    auto& e = self->state.runs[id];
+    auto& s = self->state;
+    auto& e = s.runs[id];
     if (!e.actor) {
-      e.actor = spawn_execution_run(self, steps, id, me());
+      e.seen_version = s.ended.version_of(id);
+      e.actor = spawn_execution_run(self, steps, id, e.seen_version, me());
       self->monitor(e.actor);
     }
     return e;
@@ -202,9 +241,8 @@ executions_actor::behavior_type executions(coordinator_ptr self, run_steps* step
         // A run the ledger no longer lists is over (or another process ended it).
         for (auto it = s.runs.begin(); it != s.runs.end();) {
           if (!listed.count(it->first) && !it->second.busy) {
-            self->demonitor(it->second.actor.address());
-            self->send_exit(it->second.actor, caf::exit_reason::user_shutdown);
-            it = s.runs.erase(it);
+            auto gone = it++;
+            end_run(self, gone);
           } else {
             ++it;
           }
@@ -253,16 +291,13 @@ executions_actor::behavior_type executions(coordinator_ptr self, run_steps* step
             if (auto it = s.runs.find(id); it != s.runs.end()) set_busy(s, it->second, false);
         quit_when_done(self);
       },
-      [self](idle_atom, std::string& id, bool finished) {
+      [self](idle_atom, std::string& id, bool finished, int64_t seen_version) {
         auto& s = self->state;
         auto it = s.runs.find(id);
         if (it == s.runs.end()) return;
         set_busy(s, it->second, false);
-        if (finished) {
-          self->demonitor(it->second.actor.address());
-          self->send_exit(it->second.actor, caf::exit_reason::user_shutdown);
-          s.runs.erase(it);
-        }
+        it->second.seen_version = seen_version;
+        if (finished) end_run(self, it);
         quit_when_done(self);
       },
       [self](stop_atom) {
@@ -280,8 +315,8 @@ executions_actor spawn_executions(caf::actor_system& sys, run_steps* steps,
 }
 
 execution_run_actor spawn_execution_run(caf::local_actor* parent, run_steps* steps, std::string id,
-                                        executions_actor coordinator) {
-  return parent->spawn(execution_run, steps, std::move(id), std::move(coordinator));
+                                        int64_t seen_version, executions_actor coordinator) {
+  return parent->spawn(execution_run, steps, std::move(id), seen_version, std::move(coordinator));
 }
 
 // ------------------------------------------------------------------ the façade

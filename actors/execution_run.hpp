@@ -35,12 +35,13 @@ using execution_run_actor =
     caf::typed_actor<caf::reacts_to<work_atom, work_row>, caf::reacts_to<polled_atom, poll_answer>,
                      caf::reacts_to<step_atom, run_memory>>;
 
-// `scan, bool timer` and `scanned`: the work list; `idle, id, finished`: a run's step ended
-// (finished: the run needs nothing more); `round`: a target's poll round ended.
+// `scan, bool timer` and `scanned`: the work list; `idle, id, finished, seen_version`: a run's
+// step ended (finished: the run needs nothing more; seen_version: the stream version this
+// process last wrote for it); `round`: a target's poll round ended.
 using executions_actor =
     caf::typed_actor<caf::reacts_to<scan_atom, bool>,
                      caf::reacts_to<scanned_atom, std::vector<work_row>>,
-                     caf::reacts_to<idle_atom, std::string, bool>,
+                     caf::reacts_to<idle_atom, std::string, bool, int64_t>,
                      caf::reacts_to<round_atom, poll_round>, caf::reacts_to<stop_atom>>;
 
 struct executions_options {
@@ -51,7 +52,8 @@ struct executions_options {
 // `steps` outlives the actors.
 executions_actor spawn_executions(caf::actor_system& sys, run_steps* steps,
                                   executions_options opts);
+// `seen_version`: what an earlier actor of the run had written (0 when none).
 execution_run_actor spawn_execution_run(caf::local_actor* parent, run_steps* steps, std::string id,
-                                        executions_actor coordinator);
+                                        int64_t seen_version, executions_actor coordinator);
 
 }  // namespace beampipe::actors

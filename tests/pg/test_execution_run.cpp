@@ -53,6 +53,7 @@ struct fake_steps : actors::run_steps {
   }
   void finalize(actors::run_memory& m) override {
     calls.push_back("finalize:" + m.id);
+    m.seen_version = 3;  // what finalize_sources wrote
     m.finished = true;
   }
   void execute(const std::string&, actors::run_memory& m) override {
@@ -179,9 +180,9 @@ TEST_CASE_FIXTURE(executing,
 }
 
 TEST_CASE_FIXTURE(executing,
-                  "a run lives while the ledger lists it: finalised or gone, its "
-                  "actor ends") {
-  steps.listed = {row("r4", "submitted", "completed"), row("r5", "in_flight", "running")};
+                  "a run lives while the ledger lists it: finalised or gone, its actor "
+                  "ends, and an ended run's stale row is not stepped again") {
+  steps.listed = {row("r4", "submitted", "completed", 2), row("r5", "in_flight", "running")};
   auto before = sys.registry().running();
   start();
   REQUIRE(sys.registry().running() == before + 1);  // the coordinator
@@ -190,6 +191,10 @@ TEST_CASE_FIXTURE(executing,
   drain();
   CHECK(steps.calls == std::vector<std::string>{"finalize:r4"});  // r5 waits for its owner
   CHECK(sys.registry().running() == before + 2);                  // r4's run is over
+
+  // The read model has not shown the finalisation yet: the run is not finalised twice.
+  scan();
+  CHECK(steps.calls == std::vector<std::string>{"finalize:r4"});
 
   steps.listed = {};
   scan();
