@@ -64,6 +64,7 @@ class projection {
 struct checkpoint {
   std::string name;
   events::read_position at;
+  bool operator==(const checkpoint&) const = default;
 };
 
 // An event a projection could not apply: skipped for that projection only (issue #16).

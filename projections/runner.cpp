@@ -24,6 +24,7 @@ void projection_watch::publish(const std::string& group, std::vector<checkpoint>
   {
     std::lock_guard lk(mu_);
     auto& g = groups_[group];
+    if (applied_events || g.cps != cps) bump_locked(g);
     g.cps = std::move(cps);
     if (applied_events) g.failure.clear();
     head_ = std::max(head_, head);
@@ -31,6 +32,15 @@ void projection_watch::publish(const std::string& group, std::vector<checkpoint>
   }
   cv_.notify_all();
   wake(std::move(due));
+}
+
+void projection_watch::bump_locked(const group_state& g) {
+  for (const auto& p : g.projections) generations_[p].fetch_add(1, std::memory_order_acq_rel);
+}
+
+const std::atomic<uint64_t>& projection_watch::generation_of(const std::string& projection) {
+  std::lock_guard lk(mu_);
+  return generations_[projection];
 }
 
 bool projection_watch::wanted(const std::string& projection, const names& only) const {
@@ -111,6 +121,7 @@ int64_t projection_watch::visible(const names& only) const {
 void projection_watch::committing(const std::string& group,
                                   const std::map<std::string, events::read_position>& advancing) {
   std::lock_guard lk(mu_);
+  bump_locked(groups_[group]);
   auto& reaching = groups_[group].reaching;
   for (const auto& [name, at] : advancing)
     if (auto [it, fresh] = reaching.emplace(name, at); !fresh && it->second < at) it->second = at;

@@ -86,6 +86,11 @@ class projection_watch {
   std::string failure(const names& only = {}) const;
   // Shutdown: every wait returns `stopping`, now and later.
   void shutdown();
+  // A counter that moves whenever the projection's tables may have changed: before each batch
+  // of its group commits and when its checkpoints move (whichever process applied them). A
+  // value read before a read-model query and unchanged after it means the answer is still
+  // what the tables hold (api/read_cache.hpp). The reference stays valid for the watch's life.
+  const std::atomic<uint64_t>& generation_of(const std::string& projection);
 
  private:
   struct group_state {
@@ -98,6 +103,7 @@ class projection_watch {
     bool alive = false;
   };
   bool wanted(const std::string& projection, const names& only) const;
+  void bump_locked(const group_state& g);
   bool reached_locked(events::read_position target, const names& only) const;
   bool failing_locked(const names& only) const;
   bool met_locked(const interest& what) const;
@@ -111,6 +117,7 @@ class projection_watch {
   int64_t head_ = 0;
   bool stopping_ = false;
   std::map<uint64_t, std::pair<interest, wake_fn>> waiters_;
+  std::map<std::string, std::atomic<uint64_t>> generations_;  // by projection
   uint64_t next_waiter_ = 1;
 };
 

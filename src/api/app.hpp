@@ -8,7 +8,10 @@
 #include "adapters/notifier.hpp"
 #include "api/http.hpp"
 #include "api/metrics.hpp"
+#include "api/read_cache.hpp"
+#include "projections/read_model_names.hpp"
 #include "projections/runner.hpp"
+#include "projections/users/queries.hpp"
 #include "store/db.hpp"
 
 namespace beampipe::services {
@@ -21,6 +24,17 @@ namespace beampipe::api {
 // Per-route authentication hook. Returns a response to refuse the request (401/403, 429), or
 // nothing to let it through after filling req.user. Unset: everything passes (unit harnesses).
 using auth_hook = std::function<std::optional<response>(request&, const route&)>;
+
+// The read caches of the hottest reads (read_cache.hpp).
+struct read_caches {
+  explicit read_caches(projections::projection_watch& watch)
+      : signed_in(watch, {projections::model::users, projections::model::auth_sessions}),
+        execution_bodies(watch, {projections::model::execution_ledger}) {}
+  // By token subject and family: every authenticated request's check.
+  read_cache<std::optional<projections::users::signed_in_user>> signed_in;
+  // GET /executions/{id}'s body, by id.
+  read_cache<std::optional<std::string>> execution_bodies;
+};
 
 struct app_context {
   actors::runtime& runtime;
@@ -42,6 +56,7 @@ struct app_context {
   std::chrono::seconds access_token_ttl{std::chrono::minutes(30)};
   std::chrono::seconds refresh_token_ttl{std::chrono::hours(24 * 7)};
   adapters::notify_options notify = adapters::notify_options();  // alert deliveries (tests)
+  std::shared_ptr<read_caches> caches = std::make_shared<read_caches>(watch);
 };
 
 router build_routes(app_context& ctx);

@@ -133,8 +133,11 @@ std::optional<response> authenticate(app_context& ctx, request& req, const route
   while (!token.empty() && token.front() == ' ') token.erase(0, 1);
   auto claims = verify_token(ctx.jwt_secret, token, token_type::access, now_seconds());
   if (!claims) return refuse(401, "invalid_token", "the access token is invalid or expired");
-  auto u = read_model_statement(ctx, [&](auto& tx) {
-    return projections::users::signed_in(tx, claims->subject, claims->family);
+  // The subject is a username (no NUL: it came through a verified token), the family a uuid.
+  auto u = *ctx.caches->signed_in.get(claims->subject + '\0' + claims->family, [&] {
+    return read_model_statement(ctx, [&](auto& tx) {
+      return projections::users::signed_in(tx, claims->subject, claims->family);
+    });
   });
   if (!u) return refuse(401, "invalid_token", "user not found");
   if (!u->session_live) return refuse(401, "token_revoked", "token revoked");

@@ -36,10 +36,11 @@ namespace {
 // same aggregate, which compares the request hashes.
 constexpr const char* kIdempotencyNamespace = "6b0f3d52-7c1e-4a8b-b2d9-0e4f5a6c7d81";
 
-json::object execution_or_404(app_context& ctx, const std::string& id) {
+// The execution as GET /executions/{id} answers it, or nothing when there is none.
+std::optional<json::object> execution_view(app_context& ctx, const std::string& id) {
   auto row = read_model_statement(
       ctx, [&](auto& tx) { return projections::execution_ledger::find(tx, id); });
-  if (!row) fail(404, "not_found", "execution not found", "id");
+  if (!row) return std::nullopt;
   auto& r = *row;
   // §8.1 operator debug fields.
   auto text = [&](const char* k) { return util::get_string_or(r, k, ""); };
@@ -70,7 +71,13 @@ json::object execution_or_404(app_context& ctx, const std::string& id) {
           dep->contains("remote_user") ? dep->at("remote_user") : json::value(nullptr);
     }
   }
-  return r;
+  return std::move(r);
+}
+
+json::object execution_or_404(app_context& ctx, const std::string& id) {
+  auto view = execution_view(ctx, id);
+  if (!view) fail(404, "not_found", "execution not found", "id");
+  return std::move(*view);
 }
 
 // 1–128 visible ASCII characters, no whitespace (§9.5).
@@ -199,9 +206,19 @@ response prepare_execution(app_context& ctx, request& req) {
                         {"sources_preview", std::move(preview)}});
 }
 
+// The most read answer of the API: served from the read cache while the ledger has not moved.
 response get_execution(app_context& ctx, request& req) {
   honour_min_position(ctx, req, {projections::model::execution_ledger});
-  return json_response(200, execution_or_404(ctx, uuid_param(req, "id")));
+  auto id = uuid_param(req, "id");
+  auto body = ctx.caches->execution_bodies.get(id, [&]() -> std::optional<std::string> {
+    auto view = execution_view(ctx, id);
+    if (!view) return std::nullopt;
+    return json::serialize(*view);
+  });
+  if (!*body) fail(404, "not_found", "execution not found", "id");
+  response r;
+  r.body = **body;
+  return r;
 }
 
 response list_executions(app_context& ctx, request& req) {
