@@ -64,6 +64,11 @@ router build_routes(app_context& ctx);
 // waiting for its read models is put off on the exchange instead of holding a thread.
 using exchange_dispatch = std::function<void(std::shared_ptr<request>, std::shared_ptr<exchange>)>;
 exchange_dispatch make_dispatch(app_context& ctx, const router& routes);
+// The same, tried on the I/O thread for routes answered from read caches: true when it answered,
+// false when the request needs the handler pool (a cache miss, another route, a query).
+using inline_dispatch =
+    std::function<bool(const std::shared_ptr<request>&, const std::shared_ptr<exchange>&)>;
+inline_dispatch make_inline_dispatch(app_context& ctx, const router& routes);
 // An in-process request (the demo loader) answered by the same handlers and error mapping as
 // HTTP, acting as `who` without a token: nothing is recorded as a sign-in, and the auth hook
 // does not run, so only trusted code may call it.

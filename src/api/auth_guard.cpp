@@ -152,8 +152,10 @@ std::optional<response> authenticate(app_context& ctx, request& req, const route
 
 auth_hook make_auth_guard(app_context& ctx, rate_limit_options limits) {
   return [&ctx, limits](request& req, const route& r) -> std::optional<response> {
-    if (limits.requests > 0 && r.doc.rate_limited)
+    if (limits.requests > 0 && r.doc.rate_limited) {
+      if (tls_inline_attempt) throw needs_thread{};  // the limiter counts in the database
       if (auto refused = check_rate_limit(ctx, limits, req, r)) return refused;
+    }
     if (r.auth != auth_level::open) return authenticate(ctx, req, r);
     // An open route answers everyone; a valid token only shows more (GET /ready).
     if (!req.header("authorization").empty() && authenticate(ctx, req, r)) req.user = {};

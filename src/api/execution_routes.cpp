@@ -523,6 +523,7 @@ void add_execution_routes(router& r, const route_binder& bind) {
             .with_path(id)
             .returns("ExecutionRead")
             .read()
+            .from_cache()
             .fails({404}));
   r.add("PATCH", v2 + "/executions/{id}", auth_level::user, bind(patch_execution), [&id] {
     auto d = operation("patch_execution", "Cancel execution", "executions",

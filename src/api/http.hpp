@@ -130,6 +130,9 @@ struct route_doc {
   bool consistent = false;    // reads honouring ?min_position&wait_ms (read-your-writes)
   std::vector<int> errors;    // error statuses besides the ones derived from auth and input
   bool rate_limited = false;  // counted per client by the auth guard (429 past the limit)
+  // Every read of the route goes through a read cache (read_cache.hpp), so it is tried on the
+  // I/O thread first and reaches the handler pool only on a miss.
+  bool cached = false;
 
   // Chainable setters, so a registration reads as one expression.
   route_doc& json_body(std::string component, bool required = true) {
@@ -182,6 +185,10 @@ struct route_doc {
   }
   route_doc& read() {
     consistent = true;
+    return *this;
+  }
+  route_doc& from_cache() {
+    cached = true;
     return *this;
   }
   route_doc& limited() {

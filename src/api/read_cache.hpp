@@ -17,6 +17,12 @@
 
 namespace beampipe::api {
 
+// A request tried on an I/O thread first, where nothing may block: a read the cache cannot
+// answer then throws needs_thread (no std::exception, so no handler's catch takes it), and the
+// request goes to the handler pool as usual. Set only by the inline attempt (routes.cpp).
+struct needs_thread {};
+inline thread_local bool tls_inline_attempt = false;
+
 template <class V>
 class read_cache {
  public:
@@ -37,6 +43,7 @@ class read_cache {
       if (auto it = shard.entries.find(key); it != shard.entries.end() && it->second.gen == gen)
         return it->second.value;
     }
+    if (tls_inline_attempt) throw needs_thread{};
     auto value = std::make_shared<const V>(load());
     std::lock_guard lk(shard.mu);
     if (shard.entries.size() >= per_shard_) shard.entries.clear();

@@ -690,6 +690,7 @@ response route_request(app_context& ctx, const router& routes, request& req, boo
       return res;
     }
     if (!m.r) return error_response(404, "not_found", "no route for " + req.path);
+    if (tls_inline_attempt && !m.r->doc.cached) throw needs_thread{};
     route_name = m.r->pattern;
     if (guarded && ctx.auth)
       if (auto refused = ctx.auth(req, *m.r)) return std::move(*refused);
@@ -775,18 +776,57 @@ void attempt(app_context& ctx, const router& routes, const std::shared_ptr<reque
 
 }  // namespace
 
+namespace {
+// A caller's correlation id is stored in every event it causes and echoed in a header:
+// visible ASCII only, 1..128 bytes. None given: a fresh one. False when the given one is bad.
+bool take_correlation_id(request& req) {
+  auto given = req.header("x-correlation-id");
+  bool id_ok = given.size() <= 128 && std::all_of(given.begin(), given.end(),
+                                                  [](char c) { return c >= 0x21 && c <= 0x7e; });
+  req.correlation_id = given.empty() || !id_ok ? util::uuid_v7() : given;
+  return id_ok;
+}
+}  // namespace
+
+inline_dispatch make_inline_dispatch(app_context& ctx, const router& routes) {
+  return [&ctx, &routes](const std::shared_ptr<request>& req, const std::shared_ptr<exchange>& ex) {
+    // Plain GETs only: no query (no wait for a position), no body; a copy, so a request that
+    // needs a thread after all goes on untouched.
+    if (req->method != "GET" || req->target.find('?') != std::string::npos) return false;
+    auto t0 = std::chrono::steady_clock::now();
+    auto trial = std::make_shared<request>(*req);
+    trial->routes = &routes;
+    trial->may_defer = false;
+    if (!take_correlation_id(*trial)) return false;
+    util::correlation_scope correlation(trial->correlation_id);
+    std::string route_name = "unmatched";
+    response res;
+    struct inline_scope {
+      inline_scope() { tls_inline_attempt = true; }
+      ~inline_scope() { tls_inline_attempt = false; }
+    };
+    try {
+      inline_scope scope;
+      res = route_request(ctx, routes, *trial, true, route_name);
+    } catch (const needs_thread&) {
+      return false;
+    } catch (const std::exception&) {
+      return false;  // the handler pool runs it again and maps the error as usual
+    }
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ctx.stats.observe_request(trial->method, route_name, res.status, secs);
+    req->correlation_id = trial->correlation_id;  // the exchange echoes it
+    ex->respond(std::move(res));
+    return true;
+  };
+}
+
 exchange_dispatch make_dispatch(app_context& ctx, const router& routes) {
   return [&ctx, &routes](std::shared_ptr<request> req, std::shared_ptr<exchange> ex) {
     auto t0 = std::chrono::steady_clock::now();
     req->routes = &routes;
     req->may_defer = true;
-    // A caller's correlation id is stored in every event it causes and echoed in a header:
-    // visible ASCII only, 1..128 bytes. None given: a fresh one.
-    auto given = req->header("x-correlation-id");
-    bool id_ok = given.size() <= 128 && std::all_of(given.begin(), given.end(),
-                                                    [](char c) { return c >= 0x21 && c <= 0x7e; });
-    req->correlation_id = given.empty() || !id_ok ? util::uuid_v7() : given;
-    if (!id_ok) {
+    if (!take_correlation_id(*req)) {
       auto res = error_response(400, "bad_request",
                                 "X-Correlation-Id must be 1 to 128 visible ASCII characters",
                                 "X-Correlation-Id");

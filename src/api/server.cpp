@@ -151,6 +151,7 @@ class session : public std::enable_shared_from_this<session> {
     bool control = control_ && std::find(opts_.control_paths.begin(), opts_.control_paths.end(),
                                          path) != opts_.control_paths.end();
     auto ex = std::make_shared<session_exchange>(self, req);
+    if (!control && opts_.try_inline && opts_.try_inline(req, ex)) return;
     auto run = [self, req, ex] { self->dispatch_(req, ex); };
     if (control)
       net::post(*control_, std::move(run));

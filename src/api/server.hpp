@@ -27,6 +27,8 @@ struct server_options {
   size_t control_threads = 2;
   // Request paths (the target before '?', compared exactly) answered by the control pool.
   std::vector<std::string> control_paths;
+  // Tried first on the I/O thread, where it must not block; true when it answered.
+  std::function<bool(const std::shared_ptr<request>&, const std::shared_ptr<exchange>&)> try_inline;
 };
 
 // File descriptors kept free for the database pools, files and SSH when capping connections.

@@ -9,7 +9,6 @@
 
 #include "actors/alert_worker.hpp"
 #include "actors/discovery_worker.hpp"
-#include "services/execution_admission.hpp"
 #include "actors/execution_worker.hpp"
 #include "actors/runtime.hpp"
 #include "actors/scheduler.hpp"
@@ -26,6 +25,7 @@
 #include "projections/engine.hpp"
 #include "projections/runner.hpp"
 #include "services/dependency_prober.hpp"
+#include "services/execution_admission.hpp"
 #include "services/node_heartbeat.hpp"
 #include "store/db.hpp"
 #include "store/event_store.hpp"
@@ -434,8 +434,9 @@ void node::start() {
     load_demo(p.ctx, p.routes, d);
   }
   if (role.api) {
-    p.srv = std::make_unique<api::server>(api_server_options_from(s),
-                                          api::make_dispatch(p.ctx, p.routes));
+    auto so = api_server_options_from(s);
+    so.try_inline = api::make_inline_dispatch(p.ctx, p.routes);
+    p.srv = std::make_unique<api::server>(std::move(so), api::make_dispatch(p.ctx, p.routes));
     p.srv->start();
     spdlog::info("beampipe {} node {} serving {}/api/v2", BEAMPIPE_VERSION, s.node_id,
                  p.srv->url());
