@@ -8,6 +8,8 @@
 #include <set>
 #include <unordered_map>
 
+#include "actors/work_loop.hpp"
+
 namespace beampipe::actors {
 namespace {
 
@@ -136,7 +138,8 @@ struct executions_state {
   ended_runs ended;
   std::map<std::string, target_entry> targets;
   size_t busy = 0;
-  bool scanning = false, scan_again = false, timer_pending = false, stopping = false;
+  scan_gate scans;
+  bool stopping = false;
 };
 
 using coordinator_ptr = executions_actor::stateful_pointer<executions_state>;
@@ -161,7 +164,7 @@ void end_run(coordinator_ptr self, std::unordered_map<std::string, run_entry>::i
 // Once stopping with nothing out: the runs end, then the coordinator.
 void quit_when_done(coordinator_ptr self) {
   auto& s = self->state;
-  if (!s.stopping || s.scanning || s.busy > 0) return;
+  if (!s.stopping || s.scans.scanning || s.busy > 0) return;
   for (auto& [id, e] : s.runs) self->send_exit(e.actor, caf::exit_reason::user_shutdown);
   s.runs.clear();
   self->quit();
@@ -182,8 +185,7 @@ executions_actor::behavior_type executions(coordinator_ptr self, run_steps* step
   });
   auto arm_timer = [self, opts] {
     auto& s = self->state;
-    if (s.timer_pending || s.stopping) return;
-    s.timer_pending = true;
+    if (s.stopping || !s.scans.arm()) return;
     self->delayed_send(self, opts.scan_every, scan_atom::value, true);
   };
   auto run_of = [self, steps, me](const std::string& id) -> run_entry& {
@@ -200,13 +202,7 @@ executions_actor::behavior_type executions(coordinator_ptr self, run_steps* step
   return {
       [self, steps, me](scan_atom, bool timer) {
         auto& s = self->state;
-        if (timer) s.timer_pending = false;
-        if (s.stopping) return;
-        if (s.scanning) {
-          s.scan_again = true;
-          return;
-        }
-        s.scanning = true;
+        if (s.stopping || !s.scans.start(timer)) return;
         steps->run_blocking([steps, h = me()] {
           std::vector<work_row> rows;
           try {
@@ -219,7 +215,7 @@ executions_actor::behavior_type executions(coordinator_ptr self, run_steps* step
       },
       [self, steps, opts, me, arm_timer, run_of](scanned_atom, std::vector<work_row>& rows) {
         auto& s = self->state;
-        s.scanning = false;
+        bool again = s.scans.finish();
         if (s.stopping) return quit_when_done(self);
         std::set<std::string> listed;
         // Runs to poll, by backend target: a round asks every run of its target (issue #17:
@@ -266,10 +262,7 @@ executions_actor::behavior_type executions(coordinator_ptr self, run_steps* step
                 caf::anon_send(h, round_atom::value, std::move(round));
               });
         }
-        if (s.scan_again) {
-          s.scan_again = false;
-          self->send(self, scan_atom::value, false);
-        }
+        if (again) self->send(self, scan_atom::value, false);
         arm_timer();
       },
       [self](round_atom, poll_round& round) {
@@ -321,11 +314,6 @@ execution_run_actor spawn_execution_run(caf::local_actor* parent, run_steps* ste
 
 // ------------------------------------------------------------------ the façade
 
-namespace {
-// A stop waits for the steps out (each bounded by its own deadlines) this long.
-constexpr auto kStopGrace = std::chrono::minutes(3);
-}  // namespace
-
 struct execution_worker::impl {
   runtime& rt;
   execution_worker_options opts;
@@ -356,13 +344,8 @@ void execution_worker::start() {
 
 void execution_worker::stop() {
   if (!impl_ || !impl_->actor) return;
-  auto actor = std::exchange(impl_->actor, nullptr);
-  caf::anon_send(actor, stop_atom::value);
-  if (impl_->ended.get_future().wait_for(kStopGrace) != std::future_status::ready) {
-    spdlog::warn("executions: steps still out after {} s; stopping anyway",
-                 std::chrono::duration_cast<std::chrono::seconds>(kStopGrace).count());
-    caf::anon_send_exit(actor, caf::exit_reason::kill);
-  }
+  stop_within(std::exchange(impl_->actor, nullptr), impl_->ended.get_future(), kStopGrace,
+              "executions");
   impl_->steps.join();
 }
 

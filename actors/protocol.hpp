@@ -6,9 +6,12 @@
 // answers its reply; a refused or failed one answers a caf::error in the "command" category
 // whose code is a command_errc and whose context carries the reply's fields. The registry
 // delegates each command to its stream's aggregate, which answers the caller directly.
+#include <spdlog/spdlog.h>
+
 #include <atomic>
 #include <boost/asio/thread_pool.hpp>
 #include <caf/all.hpp>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -137,6 +140,22 @@ aggregate_actor spawn_aggregate(caf::local_actor* parent, shared_ctx* ctx,
 scheduler_actor spawn_scheduler(caf::actor_system& sys, registry_actor registry, std::string node,
                                 scheduler_options opts, scheduler_ports ports,
                                 std::shared_ptr<std::atomic<bool>> leading);
+
+// How long a stop waits for what an actor has out (ticks, steps, items: each bounded by its
+// own deadlines) before it gives up on the actor.
+inline constexpr std::chrono::milliseconds kStopGrace = std::chrono::minutes(3);
+
+// Asks `actor` to stop (stop_atom) and waits up to `grace` for `ended` (set when it exits);
+// past it, kills it. What it had out is then abandoned, its threads joined by the caller.
+template <class Handle>
+void stop_within(Handle actor, std::future<void> ended, std::chrono::milliseconds grace,
+                 const std::string& what) {
+  caf::anon_send(actor, stop_atom::value);
+  if (ended.wait_for(grace) == std::future_status::ready) return;
+  spdlog::warn("{}: still working after {} s; stopping it anyway", what,
+               std::chrono::duration_cast<std::chrono::seconds>(grace).count());
+  caf::anon_send_exit(actor, caf::exit_reason::kill);
+}
 
 // The runtime's actor system and registry, for actors spawned beside the aggregates.
 struct runtime_access {

@@ -16,9 +16,6 @@ namespace beampipe::actors {
 
 namespace {
 constexpr const char* kLeaseName = "scheduler";
-// A stop waits for a tick in flight (its read-model waits and commands are bounded) and for
-// its record and the release; past this it gives up on the actor.
-constexpr auto kStopGrace = std::chrono::minutes(3);
 }  // namespace
 
 struct scheduler::impl {
@@ -72,13 +69,8 @@ void scheduler::start() {
 
 void scheduler::stop() {
   if (!impl_ || !impl_->actor) return;
-  auto actor = std::exchange(impl_->actor, nullptr);
-  caf::anon_send(actor, stop_atom::value);
-  if (impl_->ended.get_future().wait_for(kStopGrace) != std::future_status::ready) {
-    spdlog::warn("scheduler: did not stop within {} s; ending it",
-                 std::chrono::duration_cast<std::chrono::seconds>(kStopGrace).count());
-    caf::anon_send_exit(actor, caf::exit_reason::kill);
-  }
+  stop_within(std::exchange(impl_->actor, nullptr), impl_->ended.get_future(), kStopGrace,
+              "scheduler");
   impl_->work.join();
 }
 

@@ -14,6 +14,7 @@
 #include <future>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "actors/protocol.hpp"
@@ -41,6 +42,29 @@ struct work_loop_ports {
   std::function<void(std::function<void()>)> run_blocking;
 };
 
+// When a periodic scan runs: one at a time (one asked for meanwhile runs once after it), and
+// one timer pending at most (`scan, bool timer`: a scan asked for otherwise arms none).
+struct scan_gate {
+  bool scanning = false, again = false, timer_pending = false;
+  // A scan is asked for: true when it may start now.
+  bool start(bool timer) {
+    if (timer) timer_pending = false;
+    if (scanning) {
+      again = true;
+      return false;
+    }
+    scanning = true;
+    return true;
+  }
+  // The scan ended: true when another was asked for meanwhile.
+  bool finish() {
+    scanning = false;
+    return std::exchange(again, false);
+  }
+  // True when the caller should arm the timer (none is pending).
+  bool arm() { return !std::exchange(timer_pending, true); }
+};
+
 // `scan, bool timer`: timer scans keep one timer pending; a scan after an ended item does not.
 template <class Item>
 using work_loop_actor =
@@ -54,7 +78,8 @@ struct work_loop_state {
   // Not an aggregate: CAF constructs a state from the actor pointer when it can, and C++20
   // would let that pointer initialise the first member.
   work_loop_state() = default;
-  bool scanning = false, scan_again = false, timer_pending = false, stopping = false;
+  scan_gate scans;
+  bool stopping = false;
   std::set<std::string> out;      // items running now
   std::set<std::string> settled;  // with `order`: recently settled, bounded
   std::deque<std::string> order;
@@ -69,24 +94,17 @@ typename work_loop_actor<Item>::behavior_type work_loop(
   auto me = [self] { return caf::actor_cast<actor_t>(self); };
   auto done_if_stopping = [self] {
     auto& s = self->state;
-    if (s.stopping && !s.scanning && s.out.empty()) self->quit();
+    if (s.stopping && !s.scans.scanning && s.out.empty()) self->quit();
   };
   auto arm_timer = [self, opts] {
-    if (self->state.timer_pending || self->state.stopping) return;
-    self->state.timer_pending = true;
+    if (self->state.stopping || !self->state.scans.arm()) return;
     self->delayed_send(self, opts.scan_every, scan_atom::value, true);
   };
   self->send(self, scan_atom::value, false);
   return {
       [self, ports, opts, me](scan_atom, bool timer) {
         auto& s = self->state;
-        if (timer) s.timer_pending = false;
-        if (s.stopping) return;
-        if (s.scanning) {
-          s.scan_again = true;
-          return;
-        }
-        s.scanning = true;
+        if (s.stopping || !s.scans.start(timer)) return;
         ports->run_blocking([ports, h = me(), name = opts.name] {
           std::vector<Item> due;
           try {
@@ -99,7 +117,7 @@ typename work_loop_actor<Item>::behavior_type work_loop(
       },
       [self, ports, opts, me, arm_timer, done_if_stopping](scanned_atom, std::vector<Item>& due) {
         auto& s = self->state;
-        s.scanning = false;
+        bool again = s.scans.finish();
         if (s.stopping) return done_if_stopping();
         for (auto& item : due) {
           if (s.out.size() >= opts.concurrency) break;
@@ -116,10 +134,7 @@ typename work_loop_actor<Item>::behavior_type work_loop(
             caf::anon_send(h, ran_atom::value, key, settled);
           });
         }
-        if (s.scan_again) {
-          s.scan_again = false;
-          self->send(self, scan_atom::value, false);
-        }
+        if (again) self->send(self, scan_atom::value, false);
         arm_timer();
       },
       [self, opts, done_if_stopping](ran_atom, std::string& key, bool settled) {
@@ -163,15 +178,9 @@ class work_loop_runner {
   }
 
   // Waits for the items out (each bounded by its own deadlines) up to `grace`.
-  void stop(std::chrono::milliseconds grace = std::chrono::minutes(3)) {
+  void stop(std::chrono::milliseconds grace = kStopGrace) {
     if (!actor_) return;
-    auto a = std::exchange(actor_, nullptr);
-    caf::anon_send(a, stop_atom::value);
-    if (ended_.get_future().wait_for(grace) != std::future_status::ready) {
-      spdlog::warn("{}: items still out after {} s; stopping anyway", opts_.name,
-                   std::chrono::duration_cast<std::chrono::seconds>(grace).count());
-      caf::anon_send_exit(a, caf::exit_reason::kill);
-    }
+    stop_within(std::exchange(actor_, nullptr), ended_.get_future(), grace, opts_.name);
     pool_.join();
   }
 

@@ -3,9 +3,8 @@
 // scan, a poll round or a step ends, and time moves only when the test moves it.
 #include <doctest/doctest.h>
 
-#include <deque>
-
 #include "actors/execution_run.hpp"
+#include "queued_jobs.hpp"
 
 using namespace beampipe;
 using namespace std::chrono_literals;
@@ -26,9 +25,9 @@ actors::work_row row(const std::string& id, const std::string& submission,
 }
 
 struct fake_steps : actors::run_steps {
-  std::deque<std::function<void()>> work;  // scans, rounds and steps, oldest first
-  std::vector<actors::work_row> listed;    // what the ledger lists
-  std::vector<std::string> calls;          // every step, as "step:id"
+  test::queued_jobs work;                // scans, rounds and steps, oldest first
+  std::vector<actors::work_row> listed;  // what the ledger lists
+  std::vector<std::string> calls;        // every step, as "step:id"
   std::vector<std::vector<std::string>> rounds;
   bool asked = true;  // whether poll rounds reach the target
 
@@ -87,14 +86,7 @@ struct executing {
     coordinator = actors::spawn_executions(sys, &steps, {500ms, 16});
     sched.run();
   }
-  // Runs the queued job at `index`, then the messages it caused.
-  void run_job(size_t index = 0) {
-    REQUIRE(index < steps.work.size());
-    auto job = std::move(steps.work[index]);
-    steps.work.erase(steps.work.begin() + static_cast<std::ptrdiff_t>(index));
-    job();
-    sched.run();
-  }
+  void run_job(size_t index = 0) { test::run_queued(steps.work, sched, index); }
   // Runs every queued job (and what they cause) until none is left.
   void drain() {
     for (int i = 0; i < 100 && !steps.work.empty(); ++i) run_job();

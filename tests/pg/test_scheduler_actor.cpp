@@ -4,10 +4,9 @@
 // record goes to the real scheduler aggregate.
 #include <doctest/doctest.h>
 
-#include <deque>
-
 #include "deterministic.hpp"
 #include "domain/aggregates.hpp"
+#include "queued_jobs.hpp"
 #include "store/event_store.hpp"
 #include "store/leases.hpp"
 
@@ -20,9 +19,9 @@ constexpr const char* kLease = "scheduler";
 
 struct scheduling : test::deterministic {
   pqxx::connection lease_conn{ci};
-  std::deque<std::function<void()>> work;  // the blocking jobs, oldest first
-  std::vector<int64_t> ticked_with;        // the token of every tick run
-  int lease_failures = 0;                  // lease calls to fail as a lost connection does
+  test::queued_jobs work;            // the blocking jobs, oldest first
+  std::vector<int64_t> ticked_with;  // the token of every tick run
+  int lease_failures = 0;            // lease calls to fail as a lost connection does
   std::shared_ptr<std::atomic<bool>> leading = std::make_shared<std::atomic<bool>>(false);
   actors::scheduler_options opts;
   actors::scheduler_actor actor;
@@ -47,14 +46,7 @@ struct scheduling : test::deterministic {
     sched.run();
   }
 
-  // Runs the blocking job at `index` (oldest first), then the messages it caused.
-  void run_job(size_t index = 0) {
-    REQUIRE(index < work.size());
-    auto job = std::move(work[index]);
-    work.erase(work.begin() + static_cast<std::ptrdiff_t>(index));
-    job();
-    sched.run();
-  }
+  void run_job(size_t index = 0) { test::run_queued(work, sched, index); }
 
   std::vector<json::object> recorded_ticks() {
     std::vector<json::object> out;

@@ -3,10 +3,10 @@
 // (No database: the ports are the test's.)
 #include <doctest/doctest.h>
 
-#include <deque>
 #include <map>
 
 #include "actors/work_loop.hpp"
+#include "queued_jobs.hpp"
 
 using namespace beampipe;
 
@@ -17,10 +17,10 @@ struct looping {
   caf::actor_system sys{cfg.set("scheduler.policy", caf::atom("testing"))};
   caf::scheduler::test_coordinator& sched{
       dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())};
-  std::deque<std::function<void()>> work;  // scans and runs, oldest first
-  std::vector<std::string> due;            // what the next scan lists
-  std::map<std::string, bool> settles;     // an item's run result (default: settled)
-  std::vector<std::string> ran;            // every run, in order
+  test::queued_jobs work;               // scans and runs, oldest first
+  std::vector<std::string> due;         // what the next scan lists
+  std::map<std::string, bool> settles;  // an item's run result (default: settled)
+  std::vector<std::string> ran;         // every run, in order
   bool scan_fails = false;
   actors::work_loop_actor<std::string> actor;
 
@@ -43,14 +43,7 @@ struct looping {
     sched.run();
   }
 
-  // Runs the blocking job at `index`, then the messages it caused.
-  void run_job(size_t index = 0) {
-    REQUIRE(index < work.size());
-    auto job = std::move(work[index]);
-    work.erase(work.begin() + static_cast<std::ptrdiff_t>(index));
-    job();
-    sched.run();
-  }
+  void run_job(size_t index = 0) { test::run_queued(work, sched, index); }
 
   ~looping() {
     if (actor) caf::anon_send_exit(actor, caf::exit_reason::kill);
