@@ -148,7 +148,7 @@ aggregate_actor::behavior_type aggregate(aggregate_actor::stateful_pointer<aggre
     auto& s = self->state;
     auto handle = caf::actor_cast<aggregate_actor>(self);
     auto id = ++s.attempt_seq;
-    ctx->appender->submit(*s.current_request, [handle, id](store::append_result r) {
+    ctx->append(*s.current_request, [handle, id](store::append_result r) {
       caf::anon_send(handle, appended_atom::value, appended_msg{std::move(r), id});
     });
   };

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <boost/asio/thread_pool.hpp>
 #include <caf/all.hpp>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -118,11 +119,12 @@ using scheduler_actor =
                      caf::reacts_to<tick_atom, uint64_t>, caf::reacts_to<tick_done>,
                      caf::reacts_to<released_atom>, caf::reacts_to<stop_atom>>;
 
-// What every aggregate of a runtime shares: options, the appender, the pool and blocking
-// threads for recovery and snapshots, and the live counts the runtime reports.
+// What every aggregate of a runtime shares: options, where appends go (the group appender's
+// submit; tests wrap it), the pool and blocking threads for recovery and snapshots, and the
+// live counts the runtime reports.
 struct shared_ctx {
   runtime_options opts;
-  store::group_appender* appender = nullptr;
+  std::function<void(store::append_request, store::group_appender::callback)> append;
   store::connection_pool* pool = nullptr;
   boost::asio::thread_pool* blocking = nullptr;
   std::atomic<size_t> live{0};

@@ -73,7 +73,9 @@ struct runtime::impl {
     cfg.add_error_category(kCommandErrorCategory, render_command_error);
     sys = std::make_unique<caf::actor_system>(cfg);
     ctx.opts = o;
-    ctx.appender = &appender;
+    ctx.append = [this](store::append_request req, store::group_appender::callback cb) {
+      appender.submit(std::move(req), std::move(cb));
+    };
     ctx.pool = &pool;
     ctx.blocking = &blocking;
     registry = spawn_registry(*sys, &ctx);

@@ -38,7 +38,9 @@ struct deterministic {
   deterministic() {
     ctx.opts.node_id = "test-node";
     ctx.opts.idle_after = std::chrono::minutes(5);
-    ctx.appender = &appender;
+    ctx.append = [this](store::append_request req, store::group_appender::callback cb) {
+      appender.submit(std::move(req), std::move(cb));
+    };
     ctx.pool = &pool;
     ctx.blocking = &blocking;
     registry = actors::spawn_registry(sys, &ctx);

@@ -75,3 +75,42 @@ TEST_CASE_FIXTURE(deterministic, "commands to one stream are decided one at a ti
   CHECK(c->reply->events_appended == 1);
   CHECK(c->reply->version == 2);
 }
+
+TEST_CASE_FIXTURE(deterministic,
+                  "a commit whose answer was lost is sent again with the same event ids, and "
+                  "the store answers it once") {
+  auto sid = registered(*this, "DET4");
+  // The next append commits, but its answer is lost (as when the connection drops after the
+  // COMMIT): the actor hears commit_unknown.
+  std::vector<store::append_request> sent;  // (on the test's thread: the actor calls it)
+  std::atomic<bool> lose_answer{true}, lost{false};
+  auto real_append = ctx.append;
+  ctx.append = [&](store::append_request req, store::group_appender::callback cb) {
+    sent.push_back(req);
+    appender.submit(std::move(req), [&lose_answer, &lost, cb](store::append_result r) {
+      bool lose = lose_answer.exchange(false);
+      if (lose) {
+        r = {};
+        r.status = store::append_status::error;
+        r.error_code = store::store_errc::commit_unknown;
+        r.message = "connection lost during COMMIT";
+      }
+      cb(std::move(r));
+      if (lose) lost = true;
+    });
+  };
+  auto update = ask(*this, test::command(sid, "update", {{"stale_after_hours", 12}}));
+  REQUIRE(run_until([&] { return lost.load() && !sched.has_job(); }));
+  CHECK(sent.size() == 1);
+  CHECK_FALSE(update->reply.has_value());  // not answered: the outcome is unknown yet
+
+  sched.advance_time(std::chrono::milliseconds(100));  // the backoff before sending again
+  REQUIRE(run_until([&] { return update->reply.has_value(); }));
+  REQUIRE(sent.size() == 2);
+  CHECK(sent[1].events == sent[0].events);  // the same ids, the same content
+  CHECK(update->reply->result == outcome::done);
+  CHECK(update->reply->version == 2);
+  auto c = store::connect(ci);
+  CHECK(store::read_stream(*c, sid).size() == 2);  // stored once
+  ctx.append = real_append;                        // nothing of this test's is used past it
+}
