@@ -440,6 +440,10 @@ json::object build() {
                                 {"data", free_object()},
                                 {"metadata", free_object()},
                                 {"recorded_at", ts()}});
+  s["StreamTicket"] =
+      object_of({{"ticket", described(str(), "Pass as ?ticket= to GET /events/stream; works once")},
+                 {"expires_in", described(i64(), "Seconds the ticket stays valid")},
+                 {"stream", described(str(), "The stream's path")}});
   s["EventFeed"] = object_of({{"events", array_of(ref("StoredEvent"))},
                               {"next_after", described(i64(), "Pass as ?after= to read on")}});
 

@@ -6,6 +6,7 @@
 
 #include "actors/runtime.hpp"
 #include "adapters/notifier.hpp"
+#include "api/auth_tokens.hpp"
 #include "api/http.hpp"
 #include "api/metrics.hpp"
 #include "api/read_cache.hpp"
@@ -20,6 +21,8 @@ class dependency_prober;
 }  // namespace beampipe::services
 
 namespace beampipe::api {
+
+class live_feed;
 
 // Per-route authentication hook. Returns a response to refuse the request (401/403, 429), or
 // nothing to let it through after filling req.user. Unset: everything passes (unit harnesses).
@@ -57,6 +60,9 @@ struct app_context {
   std::chrono::seconds refresh_token_ttl{std::chrono::hours(24 * 7)};
   adapters::notify_options notify = adapters::notify_options();  // alert deliveries (tests)
   std::shared_ptr<read_caches> caches = std::make_shared<read_caches>(watch);
+  live_feed* feed = nullptr;  // GET /events/stream (none: 503)
+  std::chrono::seconds stream_ticket_ttl{60};
+  std::shared_ptr<spent_tickets> tickets = std::make_shared<spent_tickets>();
 };
 
 router build_routes(app_context& ctx);

@@ -125,14 +125,25 @@ namespace {
 // The bearer token's user, or the refusal. Sets req.user on success.
 std::optional<response> authenticate(app_context& ctx, request& req, const route& r) {
   auto header = req.header("authorization");
-  if (header.empty()) return refuse(401, "not_authenticated", "missing Authorization header");
-  if (header.rfind("Bearer ", 0) != 0)
-    return refuse(401, "not_authenticated", "Authorization must be a Bearer token");
-  auto token = header.substr(7);
-  while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.pop_back();
-  while (!token.empty() && token.front() == ' ') token.erase(0, 1);
-  auto claims = verify_token(ctx.jwt_secret, token, token_type::access, now_seconds());
-  if (!claims) return refuse(401, "invalid_token", "the access token is invalid or expired");
+  std::optional<token_claims> claims;
+  auto ticket = req.query.find("ticket");
+  if (header.empty() && r.doc.ticketed && ticket != req.query.end()) {
+    // A stream ticket: no leeway past its expiry, and only once.
+    auto now = now_seconds();
+    claims = verify_token(ctx.jwt_secret, ticket->second, token_type::stream, now, 0);
+    if (!claims) return refuse(401, "invalid_ticket", "the stream ticket is invalid or expired");
+    if (!ctx.tickets->spend(claims->jti, claims->expires_at, now))
+      return refuse(401, "invalid_ticket", "the stream ticket was used already");
+  } else {
+    if (header.empty()) return refuse(401, "not_authenticated", "missing Authorization header");
+    if (header.rfind("Bearer ", 0) != 0)
+      return refuse(401, "not_authenticated", "Authorization must be a Bearer token");
+    auto token = header.substr(7);
+    while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.pop_back();
+    while (!token.empty() && token.front() == ' ') token.erase(0, 1);
+    claims = verify_token(ctx.jwt_secret, token, token_type::access, now_seconds());
+    if (!claims) return refuse(401, "invalid_token", "the access token is invalid or expired");
+  }
   // The subject is a username (no NUL: it came through a verified token), the family a uuid.
   auto u = *ctx.caches->signed_in.get(claims->subject + '\0' + claims->family, [&] {
     return read_model_statement(ctx, [&](auto& tx) {
@@ -146,6 +157,7 @@ std::optional<response> authenticate(app_context& ctx, request& req, const route
   req.user.user_uuid = u->uuid;
   req.user.username = u->username;
   req.user.superuser = u->is_superuser;
+  req.user.session_family = claims->family;
   return std::nullopt;
 }
 }  // namespace

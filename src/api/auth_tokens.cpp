@@ -41,7 +41,17 @@ bool verify_password(const std::string& encoded_hash, std::string_view password)
 }
 
 namespace {
-const char* type_name(token_type t) { return t == token_type::access ? "access" : "refresh"; }
+const char* type_name(token_type t) {
+  switch (t) {
+    case token_type::access:
+      return "access";
+    case token_type::refresh:
+      return "refresh";
+    case token_type::stream:
+      return "stream";
+  }
+  return "?";
+}
 }  // namespace
 
 issued_token issue_token(std::string_view secret, token_type type, const std::string& subject,
@@ -92,6 +102,18 @@ std::optional<token_claims> verify_token(std::string_view secret, const std::str
   c.issued_at = jwt_get_grant_int(j.get(), "iat");
   if (errno != 0) c.issued_at = 0;
   return c;
+}
+
+bool spent_tickets::spend(const std::string& jti, int64_t expires_at, int64_t now) {
+  std::lock_guard lk(mu_);
+  // Forget tickets past their expiry: they are refused by their exp already.
+  while (!by_expiry_.empty() && by_expiry_.begin()->first < now) {
+    spent_.erase(by_expiry_.begin()->second);
+    by_expiry_.erase(by_expiry_.begin());
+  }
+  if (!spent_.insert(jti).second) return false;
+  by_expiry_.emplace(expires_at, jti);
+  return true;
 }
 
 }  // namespace beampipe::api

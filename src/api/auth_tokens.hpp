@@ -7,7 +7,10 @@
 // confusion), tampered or foreign-signed tokens, and a refresh token offered as an access token
 // are refused.
 #include <chrono>
+#include <map>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -16,7 +19,9 @@ namespace beampipe::api {
 std::string hash_password(std::string_view password);
 bool verify_password(const std::string& encoded_hash, std::string_view password);
 
-enum class token_type { access, refresh };
+// stream: a ticket for one event stream (GET /events/stream?ticket=), short-lived and spent
+// on first use, so that no access token ever travels in a URL.
+enum class token_type { access, refresh, stream };
 
 struct token_claims {
   std::string subject;  // the username (spec §9.1: sub is the username)
@@ -47,5 +52,17 @@ issued_token issue_token(std::string_view secret, token_type type, const std::st
 // than `leeway` seconds past (spec §9.1: 60 s) and that carry sub, jti and fam.
 std::optional<token_claims> verify_token(std::string_view secret, const std::string& token,
                                          token_type expected, int64_t now, int64_t leeway = 60);
+
+// The stream tickets used on this process: each is accepted once (kept until it expires).
+class spent_tickets {
+ public:
+  // True the first time a ticket id is spent.
+  bool spend(const std::string& jti, int64_t expires_at, int64_t now);
+
+ private:
+  std::mutex mu_;
+  std::set<std::string> spent_;
+  std::multimap<int64_t, std::string> by_expiry_;
+};
 
 }  // namespace beampipe::api

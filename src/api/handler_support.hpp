@@ -59,6 +59,12 @@ struct deferred_task {
   std::function<void(finish_fn)> start;
   std::chrono::milliseconds timeout;
 };
+// Thrown by a handler whose request may be put off, to answer with a stream: the dispatch
+// writes `head` and hands the connection to `source` (GET /events/stream).
+struct deferred_stream {
+  response head;
+  std::shared_ptr<stream_source> source;
+};
 // Sends every command and answers `answer(replies)` without holding a thread on a request that
 // may be put off (60 s for the last reply, as runtime::send_all); `answer` must own what it uses.
 response after_replies(app_context& ctx, const request& req,

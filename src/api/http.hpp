@@ -21,6 +21,7 @@ struct principal {
   std::string username;
   bool superuser = false;
   std::string system_actor;  // in-process callers (call_as): the actor their events record
+  std::string session_family = std::string();  // the sign-in its token belongs to
 };
 
 class router;
@@ -59,12 +60,39 @@ struct response {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
+// The body of a streamed answer (text/event-stream), pulled by the connection one piece at a
+// time: the connection asks for the next piece when the last one is written, and waits for
+// wake() when next() has nothing. What is not pulled stays with the source, which bounds it.
+class stream_sink {
+ public:
+  virtual ~stream_sink() = default;
+  virtual void wake() = 0;  // there is something to pull (any thread)
+};
+class stream_source {
+ public:
+  struct piece {
+    std::string bytes;
+    bool last = false;  // the stream ends once this piece is written
+  };
+  virtual ~stream_source() = default;
+  // Once, when the head is written: how to tell the connection there is more.
+  virtual void attached(std::shared_ptr<stream_sink> sink) = 0;
+  // The next piece, or nothing for now (called on the connection's I/O thread: never blocks).
+  virtual std::optional<piece> next() = 0;
+  // The connection is gone (client closed, a write failed or timed out, the server stops):
+  // once, from whichever thread.
+  virtual void closed() = 0;
+};
+
 // One request's way back to its client, given by the server with the request: answered once,
 // from any thread; work that was put off runs on the handler pool, timers on the I/O threads.
 class exchange {
  public:
   virtual ~exchange() = default;
   virtual void respond(response r) = 0;
+  // Answers with `head` (its body ignored) and then the source's pieces, chunked, until the
+  // source says last or the connection goes; the connection is not reused after.
+  virtual void stream(response head, std::shared_ptr<stream_source> source) = 0;
   virtual void run(std::function<void()> work) = 0;
   // Runs `fn` at `when` (on an I/O thread: it must only hand work off); the returned function
   // cancels it.
@@ -103,7 +131,7 @@ struct param_doc {
 
 // How a request or a success response carries its body.
 enum class body_kind { none, json, config_text, json_or_form, binary };
-enum class reply_kind { json, empty, text, binary, html, javascript };
+enum class reply_kind { json, empty, text, binary, html, javascript, event_stream };
 
 // What the route table says about a route beyond dispatch: the OpenAPI document is generated
 // from it (src/api/openapi.cpp) and the auth guard reads rate_limited. Schema names refer to
@@ -133,6 +161,9 @@ struct route_doc {
   // Every read of the route goes through a read cache (read_cache.hpp), so it is tried on the
   // I/O thread first and reaches the handler pool only on a miss.
   bool cached = false;
+  // Besides a bearer header, a single-use stream ticket in ?ticket= is accepted (the browser's
+  // EventSource cannot send headers).
+  bool ticketed = false;
 
   // Chainable setters, so a registration reads as one expression.
   route_doc& json_body(std::string component, bool required = true) {
@@ -189,6 +220,10 @@ struct route_doc {
   }
   route_doc& from_cache() {
     cached = true;
+    return *this;
+  }
+  route_doc& with_ticket() {
+    ticketed = true;
     return *this;
   }
   route_doc& limited() {

@@ -105,6 +105,8 @@ json::object success_content(const route_doc& d) {
       return text("text/html");
     case reply_kind::javascript:
       return text("application/javascript");
+    case reply_kind::event_stream:
+      return text("text/event-stream");
     case reply_kind::binary:
       return {{"*/*",
                json::object{{"schema", json::object{{"type", "string"}, {"format", "binary"}}}}}};

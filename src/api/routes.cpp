@@ -620,6 +620,7 @@ router build_route_table(const route_binder& bind) {
           .returns("EventFeed")
           .with_query(int_query("after", "Read the events after this position", 0, std::nullopt, 0))
           .with_query(int_query("limit", "Events per call", 1, 1000, 100)));
+  add_stream_routes(r, bind);
   add_job_routes(r, bind);
   add_user_routes(r, bind);
   add_wasm_routes(r, bind);
@@ -637,7 +638,8 @@ struct put_off {
   std::optional<deferred_read> read;
   std::optional<deferred_command> command;
   std::optional<deferred_task> task;
-  explicit operator bool() const { return read || command || task; }
+  std::optional<deferred_stream> stream;
+  explicit operator bool() const { return read || command || task || stream; }
 };
 
 // The JSON error mapping shared by HTTP requests, in-process calls and put-off answers. A
@@ -657,6 +659,10 @@ response answered(const request& req, put_off* later, Run&& run) {
   } catch (deferred_task& d) {
     if (!later) throw std::logic_error("a task was put off by a request that cannot wait");
     later->task = std::move(d);
+    return {};
+  } catch (deferred_stream& d) {
+    if (!later) throw std::logic_error("a stream was opened by a request that cannot wait");
+    later->stream = std::move(d);
     return {};
   } catch (const api_error& e) {
     auto res = error_response(e.status, e.code, e.message, e.field, e.errors);
@@ -720,6 +726,12 @@ void attempt(app_context& ctx, const router& routes, const std::shared_ptr<reque
     ctx.stats.observe_request(req->method, route_name, res.status, secs);
     spdlog::debug("{} {} {} {:.1f} ms", req->method, route_name, res.status, secs * 1000);
     ex->respond(std::move(res));
+    return;
+  }
+  if (later.stream) {
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ctx.stats.observe_request(req->method, route_name, later.stream->head.status, secs);
+    ex->stream(std::move(later.stream->head), std::move(later.stream->source));
     return;
   }
   struct pending {

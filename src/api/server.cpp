@@ -172,6 +172,15 @@ class session : public std::enable_shared_from_this<session> {
       net::post(self->stream_.get_executor(),
                 [self, res] { self->write(*res, !self->keep_alive_); });
     }
+    void stream(response head, std::shared_ptr<stream_source> source) override {
+      if (answered_.exchange(true)) return;
+      head.headers.emplace_back("X-Correlation-Id", req_->correlation_id);
+      auto self = session_;
+      net::post(self->stream_.get_executor(),
+                [self, head = std::move(head), source = std::move(source)]() mutable {
+                  self->start_stream(std::move(head), std::move(source));
+                });
+    }
     void run(std::function<void()> work) override {
       net::post(session_->handlers_, std::move(work));
     }
@@ -190,6 +199,96 @@ class session : public std::enable_shared_from_this<session> {
     std::shared_ptr<request> req_;
     std::atomic<bool> answered_{false};
   };
+
+  // A streamed answer: the head, then the source's pieces one write at a time (chunked on
+  // HTTP/1.1, delimited by the close on 1.0). A read left pending on the socket tells when the
+  // client goes; a write that cannot finish within the write timeout drops the connection. The
+  // session ends (and tells the source) when both are done.
+  class stream_waker : public stream_sink {
+   public:
+    explicit stream_waker(std::weak_ptr<session> s) : session_(std::move(s)) {}
+    void wake() override {
+      if (auto s = session_.lock()) net::post(s->stream_.get_executor(), [s] { s->pull(); });
+    }
+
+   private:
+    std::weak_ptr<session> session_;
+  };
+
+  void start_stream(response head, std::shared_ptr<stream_source> source) {
+    source_ = std::move(source);
+    chunked_ = version_ >= 11;
+    // Keep what a slow reader has not taken in the source's bounded buffer, where it can be
+    // told it fell behind, rather than in a kernel buffer that autotunes to megabytes.
+    beast::error_code ignored;
+    stream_.socket().set_option(net::socket_base::send_buffer_size(64 * 1024), ignored);
+    auto res = std::make_shared<http::response<http::empty_body>>(
+        static_cast<http::status>(head.status), version_ ? version_ : 11);
+    res->set(http::field::server, "beampipe");
+    if (!head.content_type.empty()) res->set(http::field::content_type, head.content_type);
+    for (const auto& [k, v] : head.headers) res->set(k, v);
+    res->keep_alive(false);
+    if (chunked_) res->chunked(true);
+    auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*res);
+    writing_ = true;
+    stream_.expires_after(kStreamWriteTimeout);
+    http::async_write_header(
+        stream_, *sr, [self = shared_from_this(), res, sr](beast::error_code ec, std::size_t) {
+          self->writing_ = false;
+          if (ec) return self->drop_stream();
+          self->watch_peer();
+          self->source_->attached(std::make_shared<stream_waker>(self));
+          self->pull();
+        });
+  }
+
+  // The client sends nothing more; a read completing (EOF, reset, or stray bytes) ends it.
+  void watch_peer() {
+    peer_probe_.resize(512);
+    stream_.socket().async_read_some(
+        net::buffer(peer_probe_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+          if (ec != net::error::operation_aborted) self->drop_stream();
+        });
+  }
+
+  void pull() {
+    if (writing_ || !source_ || stream_done_) return;
+    auto p = source_->next();
+    if (!p) return;
+    writing_ = true;
+    auto bytes = std::make_shared<std::string>(std::move(p->bytes));
+    bool last = p->last;
+    auto done = [self = shared_from_this(), bytes, last](beast::error_code ec, std::size_t) {
+      self->writing_ = false;
+      if (ec) return self->drop_stream();
+      if (last) return self->end_stream();
+      self->pull();
+    };
+    stream_.expires_after(kStreamWriteTimeout);
+    if (chunked_)
+      net::async_write(stream_, http::make_chunk(net::buffer(*bytes)), std::move(done));
+    else
+      net::async_write(stream_, net::buffer(*bytes), std::move(done));
+  }
+
+  // The last piece is written: the closing chunk, then the connection goes.
+  void end_stream() {
+    if (!chunked_) return drop_stream();
+    writing_ = true;
+    net::async_write(stream_, http::make_chunk_last(),
+                     [self = shared_from_this()](beast::error_code, std::size_t) {
+                       self->writing_ = false;
+                       self->drop_stream();
+                     });
+  }
+
+  void drop_stream() {
+    if (stream_done_) return;
+    stream_done_ = true;
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.socket().close(ignored);
+  }
 
   void reply_and_close(const response& r) {
     keep_alive_ = false;
@@ -242,6 +341,16 @@ class session : public std::enable_shared_from_this<session> {
   unsigned version_ = 11;
   std::vector<char> discard_;
   std::size_t lingered_ = 0;
+  // A streamed answer (on the strand).
+  std::shared_ptr<stream_source> source_;
+  bool chunked_ = true, writing_ = false, stream_done_ = false;
+  std::vector<char> peer_probe_;
+  static constexpr std::chrono::seconds kStreamWriteTimeout{30};
+
+ public:
+  ~session() {
+    if (source_) source_->closed();
+  }
 };
 
 }  // namespace

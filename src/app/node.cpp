@@ -15,6 +15,7 @@
 #include "actors/scheduler_tick.hpp"
 #include "api/app.hpp"
 #include "api/auth_guard.hpp"
+#include "api/live_feed.hpp"
 #include "api/metrics.hpp"
 #include "api/server.hpp"
 #include "app/archives.hpp"
@@ -181,6 +182,14 @@ services::dependency_prober_options prober_options_from(const settings& s) {
   return o;
 }
 
+api::live_feed_options live_feed_options_from(const settings& s) {
+  api::live_feed_options o;
+  o.max_streams = static_cast<size_t>(s.max_streams);
+  o.buffer_bytes = static_cast<size_t>(s.stream_buffer_bytes);
+  o.heartbeat = s.stream_heartbeat;
+  return o;
+}
+
 api::server_options api_server_options_from(const settings& s) {
   api::server_options o;
   o.bind_addr = s.bind_addr;
@@ -214,6 +223,7 @@ struct node::parts {
   store::connection_pool& read_pool;
   api::metrics stats;
   services::admission_gate admission;
+  api::live_feed feed;
   api::app_context ctx;
   services::node_heartbeat heartbeat;
   // One set of backends for the executions and the prober: a probe uses the same pooled SSH
@@ -236,6 +246,7 @@ struct node::parts {
         rt(db, runtime_options_from(s)),
         read_pool(db.pool(store::db_role::api)),
         admission(db, s.admission_lock_wait),
+        feed(read_pool, watch, live_feed_options_from(s)),
         ctx{rt,
             read_pool,
             watch,
@@ -317,6 +328,7 @@ struct node::parts {
   // what /ready reports, the metric collectors; then the routes over it.
   api::router build_api() {
     ctx.admission = &admission;
+    ctx.feed = &feed;
     ctx.jwt_secret = configured_jwt_secret(s);
     if (ctx.jwt_secret.empty()) {
       // Never a constant: a random key made once per database, shared by its nodes.
@@ -342,6 +354,12 @@ struct node::parts {
     ctx.notify = alert_options_from(s).notify;
     api::register_collectors(ctx);
     stats.add_collector([this](std::string& out) { collect_connections(db, out); });
+    stats.add_collector([this](std::string& out) {
+      out +=
+          "# HELP beampipe_event_streams Open event streams (GET /events/stream)\n"
+          "# TYPE beampipe_event_streams gauge\nbeampipe_event_streams " +
+          std::to_string(feed.open_streams()) + "\n";
+    });
     return api::build_routes(ctx);
   }
 };
@@ -434,6 +452,7 @@ void node::start() {
     load_demo(p.ctx, p.routes, d);
   }
   if (role.api) {
+    p.feed.start();
     auto so = api_server_options_from(s);
     so.try_inline = api::make_inline_dispatch(p.ctx, p.routes);
     p.srv = std::make_unique<api::server>(std::move(so), api::make_dispatch(p.ctx, p.routes));
@@ -453,6 +472,7 @@ void node::stop() {
   p.stopped = true;
   p.watch.shutdown();  // no thread waits for a read model past this point
   p.admission.stop();  // queued creates answer 503 while the handlers still run
+  p.feed.stop();       // open streams end, their clients resume elsewhere or later
   if (p.srv) p.srv->stop();
   if (p.metrics_srv) p.metrics_srv->stop();
   p.prober.stop();

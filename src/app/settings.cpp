@@ -187,6 +187,14 @@ std::vector<setting> build_table() {
   t.push_back(integer("BEAMPIPE_MAX_CONNECTIONS", &S::max_connections, "512", 1, 1 << 20,
                       "open API connections at most (never more than the open-file limit minus "
                       "128); at the cap new clients wait in the listen backlog until one closes"));
+  t.push_back(integer("BEAMPIPE_MAX_STREAMS", &S::max_streams, "100", 1, 100000,
+                      "open event streams (GET /events/stream) at most per process; 503 past it"));
+  t.push_back(integer("BEAMPIPE_STREAM_BUFFER_BYTES", &S::stream_buffer_bytes, "1048576", 4096,
+                      1 << 30,
+                      "bytes an event stream holds for a client that reads slower than events "
+                      "come; past it the client is told where to resume and closed"));
+  t.push_back(duration("BEAMPIPE_STREAM_HEARTBEAT_SECONDS", &S::stream_heartbeat, "15", 1, 3600,
+                       "a comment on an event stream that had nothing to say this long"));
   t.push_back(integer("BEAMPIPE_READY_MAX_LAG", &S::ready_max_lag, "10000", 0, kMax,
                       "`/ready` answers 503 when projections lag more events than this"));
   t.push_back(flag("BEAMPIPE_METRICS_SERVER_ENABLED", &S::metrics_server_enabled, "true",

@@ -40,6 +40,9 @@ struct settings {
   int64_t max_body_bytes = 0;
   std::chrono::seconds read_timeout{};
   int64_t max_connections = 0;
+  int64_t max_streams = 0;
+  int64_t stream_buffer_bytes = 0;
+  std::chrono::seconds stream_heartbeat{};
   int64_t ready_max_lag = 0;
   bool metrics_server_enabled = true;
   std::string metrics_bind_addr;

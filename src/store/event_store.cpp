@@ -1,21 +1,23 @@
 #include "store/event_store.hpp"
 
-#include "events/validity.hpp"
-
-#include "util/json.hpp"
-
 #include <algorithm>
 #include <map>
 #include <set>
 #include <unordered_map>
 
+#include "events/validity.hpp"
+#include "util/json.hpp"
+
 namespace beampipe::store {
 
 std::string expected_version::describe() const {
   switch (kind) {
-    case any: return "any";
-    case no_stream: return "no stream";
-    case exact: return "version " + std::to_string(version);
+    case any:
+      return "any";
+    case no_stream:
+      return "no stream";
+    case exact:
+      return "version " + std::to_string(version);
   }
   return "?";
 }
@@ -49,10 +51,12 @@ struct retry_batch {};
 
 bool valid_stream_id(const std::string& s) {
   auto dash = s.find('-');
-  return !s.empty() && s.size() <= 200 && dash != std::string::npos && dash > 0 && dash + 1 < s.size();
+  return !s.empty() && s.size() <= 200 && dash != std::string::npos && dash > 0 &&
+         dash + 1 < s.size();
 }
 
-std::vector<append_result> attempt_batch(pqxx::connection& c, const std::vector<append_request>& reqs,
+std::vector<append_result> attempt_batch(pqxx::connection& c,
+                                         const std::vector<append_request>& reqs,
                                          std::vector<append_result>& results,
                                          const std::vector<bool>& done_before) {
   pqxx::work tx{c};
@@ -109,7 +113,8 @@ std::vector<append_result> attempt_batch(pqxx::connection& c, const std::vector<
     } else {
       results[i].status = append_status::conflict;
       results[i].error_code = store_errc::conflict;
-      results[i].message = "event id already used with different content in stream " + reqs[i].stream_id;
+      results[i].message =
+          "event id already used with different content in stream " + reqs[i].stream_id;
     }
   }
 
@@ -147,7 +152,8 @@ std::vector<append_result> attempt_batch(pqxx::connection& c, const std::vector<
       results[i].error_code = store_errc::conflict;
       results[i].actual_version = exists ? cur : -1;
       results[i].message = "stream " + rq.stream_id + " expected " + rq.expected.describe() +
-                           " but is at " + (exists ? "version " + std::to_string(cur) : "no stream");
+                           " but is at " +
+                           (exists ? "version " + std::to_string(cur) : "no stream");
       continue;
     }
     results[i].first_version = cur + 1;
@@ -235,13 +241,16 @@ std::vector<append_result> attempt_batch(pqxx::connection& c, const std::vector<
 
 }  // namespace
 
-std::vector<append_result> append_batch(pqxx::connection& c, const std::vector<append_request>& reqs) {
+std::vector<append_result> append_batch(pqxx::connection& c,
+                                        const std::vector<append_request>& reqs) {
   std::vector<append_result> results(reqs.size());
   std::vector<bool> done(reqs.size(), false);
   for (size_t i = 0; i < reqs.size(); ++i) {
     std::string why;
-    if (!valid_stream_id(reqs[i].stream_id)) why = "invalid stream id '" + reqs[i].stream_id + "'";
-    else if (reqs[i].events.empty()) why = "append needs at least one event";
+    if (!valid_stream_id(reqs[i].stream_id))
+      why = "invalid stream id '" + reqs[i].stream_id + "'";
+    else if (reqs[i].events.empty())
+      why = "append needs at least one event";
     else
       for (const auto& e : reqs[i].events) {
         if (e.event_id.empty() || e.type.empty()) why = "event needs an id and a type";
@@ -268,8 +277,10 @@ std::vector<append_result> append_batch(pqxx::connection& c, const std::vector<a
     } catch (const retry_batch&) {
       if (attempt < 8) continue;
       for (size_t i = 0; i < reqs.size(); ++i)
-        if (!done[i]) results[i] = {append_status::error, 0, 0, 0, -1, false,
-                                    "append kept racing concurrent writers", store_errc::unavailable};
+        if (!done[i])
+          results[i] = {
+              append_status::error,   0, 0, 0, -1, false, "append kept racing concurrent writers",
+              store_errc::unavailable};
       return results;
     } catch (const pqxx::deadlock_detected&) {
       if (attempt < 8) continue;
@@ -279,12 +290,19 @@ std::vector<append_result> append_batch(pqxx::connection& c, const std::vector<a
       throw store_error(store_errc::unavailable, "append serialization failures");
     } catch (const pqxx::in_doubt_error& e) {
       for (size_t i = 0; i < reqs.size(); ++i)
-        if (!done[i]) results[i] = {append_status::error, 0, 0, 0, -1, false,
-                                    std::string("commit outcome unknown: ") + e.what(),
-                                    store_errc::commit_unknown};
+        if (!done[i])
+          results[i] = {append_status::error,
+                        0,
+                        0,
+                        0,
+                        -1,
+                        false,
+                        std::string("commit outcome unknown: ") + e.what(),
+                        store_errc::commit_unknown};
       return results;
     } catch (const pqxx::broken_connection& e) {
-      throw store_error(store_errc::unavailable, std::string("database connection lost: ") + e.what());
+      throw store_error(store_errc::unavailable,
+                        std::string("database connection lost: ") + e.what());
     }
   }
 }
@@ -320,7 +338,8 @@ std::vector<events::recorded_event> read_all_of_types(pqxx::transaction_base& tx
     r = tx.exec_params(sql, std::to_string(after.tx_id), after.position, limit);
   } else {
     sql += "AND event_type = ANY($4::text[]) ORDER BY events.tx_id, events.position LIMIT $3";
-    r = tx.exec_params(sql, std::to_string(after.tx_id), after.position, limit, pg_text_array(types));
+    r = tx.exec_params(sql, std::to_string(after.tx_id), after.position, limit,
+                       pg_text_array(types));
   }
   std::vector<events::recorded_event> out;
   out.reserve(r.size());
@@ -328,8 +347,8 @@ std::vector<events::recorded_event> read_all_of_types(pqxx::transaction_base& tx
   return out;
 }
 
-std::vector<events::recorded_event> read_all(pqxx::transaction_base& tx, events::read_position after,
-                                             int64_t limit) {
+std::vector<events::recorded_event> read_all(pqxx::transaction_base& tx,
+                                             events::read_position after, int64_t limit) {
   return read_all_of_types(tx, after, limit, {});
 }
 
@@ -337,6 +356,15 @@ std::vector<events::recorded_event> read_all(pqxx::connection& c, events::read_p
                                              int64_t limit) {
   pqxx::read_transaction tx{c};
   return read_all(tx, after, limit);
+}
+
+events::read_position fenced_tail(pqxx::transaction_base& tx) {
+  auto r = tx.exec(
+      "SELECT tx_id::text, position FROM events WHERE tx_id < "
+      "pg_snapshot_xmin(pg_current_snapshot()) ORDER BY events.tx_id DESC, events.position DESC "
+      "LIMIT 1");
+  if (r.empty()) return {};
+  return {std::stoll(r[0][0].as<std::string>()), r[0][1].as<int64_t>()};
 }
 
 int64_t head_position(pqxx::connection& c) {
@@ -355,7 +383,8 @@ void save_snapshot(pqxx::connection& c, const snapshot& s) {
   pqxx::work tx{c};
   // Never move a snapshot backwards (a slower writer may save an older one later).
   tx.exec_params(
-      "INSERT INTO snapshots (stream_id, version, schema_version, state) VALUES ($1, $2, $3, $4::json) "
+      "INSERT INTO snapshots (stream_id, version, schema_version, state) VALUES ($1, $2, $3, "
+      "$4::json) "
       "ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, schema_version = "
       "EXCLUDED.schema_version, state = EXCLUDED.state, taken_at = now() "
       "WHERE snapshots.version < EXCLUDED.version",

@@ -2,12 +2,12 @@
 // The PostgreSQL event store: optimistic appends with per-stream expected versions, grouped
 // into one transaction per batch (group commit), idempotent on event ids; ordered global
 // reads fenced by transaction id so a late commit is never skipped.
-#include "events/envelope.hpp"
-#include "store/db.hpp"
-
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "events/envelope.hpp"
+#include "store/db.hpp"
 
 namespace beampipe::store {
 
@@ -32,7 +32,7 @@ struct append_result {
   append_status status = append_status::error;
   int64_t first_version = 0;  // stream versions written (or found, on an idempotent retry)
   int64_t last_version = 0;
-  int64_t last_position = 0;  // global position of the last event
+  int64_t last_position = 0;    // global position of the last event
   int64_t actual_version = -1;  // on conflict: the stream's version (-1: absent)
   bool idempotent_replay = false;
   std::string message;
@@ -42,16 +42,18 @@ struct append_result {
 // Appends every request in one transaction. Each stream's expected version is checked on
 // its own: a conflicting request fails alone and the others commit. If the transaction
 // itself fails, every request gets that error (callers may retry: event ids make it safe).
-std::vector<append_result> append_batch(pqxx::connection& c, const std::vector<append_request>& reqs);
+std::vector<append_result> append_batch(pqxx::connection& c,
+                                        const std::vector<append_request>& reqs);
 append_result append(pqxx::connection& c, const append_request& req);
 
 std::vector<events::recorded_event> read_stream(pqxx::connection& c, const std::string& stream_id,
-                                                int64_t from_version = 1, int64_t limit = 1'000'000);
+                                                int64_t from_version = 1,
+                                                int64_t limit = 1'000'000);
 
 // Events after `after` in (tx_id, position) order, only from transactions older than every
 // transaction still running, so nothing can later appear before the last returned event.
-std::vector<events::recorded_event> read_all(pqxx::transaction_base& tx, events::read_position after,
-                                             int64_t limit);
+std::vector<events::recorded_event> read_all(pqxx::transaction_base& tx,
+                                             events::read_position after, int64_t limit);
 std::vector<events::recorded_event> read_all(pqxx::connection& c, events::read_position after,
                                              int64_t limit);
 // Event types filter (empty: all types).
@@ -59,6 +61,9 @@ std::vector<events::recorded_event> read_all_of_types(pqxx::transaction_base& tx
                                                       events::read_position after, int64_t limit,
                                                       const std::vector<std::string>& types);
 
+// The last event the read fence lets through now, in read order ({0, 0} when none): reading
+// after it later yields exactly the events committed from then on, late commits included.
+events::read_position fenced_tail(pqxx::transaction_base& tx);
 // Highest global position committed so far (0 when empty).
 int64_t head_position(pqxx::connection& c);
 // (tx_id, position) of a given global position, if that event exists.

@@ -344,6 +344,20 @@ try:
         c.eq(f"GET {p}", st, want)
     st, _, _, _ = req("GET", "/sources", auth=False)
     c.eq("a token is required", st, 401)
+    # The event stream never ends: its head is recorded, then the connection is dropped.
+    st, tk, _, _ = req("POST", "/events/stream-tickets")
+    c.eq("stream ticket", st, 201)
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    s.sendall(f"GET {V2}/events/stream?after=0&ticket={tk['ticket']} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(4096)
+    s.close()
+    first, *fields = head.split(b"\r\n\r\n")[0].decode().split("\r\n")
+    shdrs = dict(f.split(": ", 1) for f in fields)
+    records.append({"method": "GET", "path": V2 + "/events/stream", "template": "/api/v2/events/stream",
+                    "status": int(first.split()[1]), "content_type": shdrs.get("Content-Type", ""),
+                    "headers": shdrs, "body": None, "raw_length": 0})
 
     # --- every recorded response against the document
     with tempfile.TemporaryDirectory() as tmp:
