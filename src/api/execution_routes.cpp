@@ -13,15 +13,18 @@
 #include "domain/deployment_profile.hpp"
 #include "domain/discovery.hpp"
 #include "domain/execution_fsm.hpp"
+#include "domain/ledger.hpp"
 #include "domain/project_config.hpp"
 #include "domain/readiness.hpp"
 #include "domain/redaction.hpp"
+#include "events/catalog.hpp"
 #include "projections/execution_details/queries.hpp"
 #include "projections/execution_ledger/queries.hpp"
 #include "projections/provenance/queries.hpp"
 #include "projections/read_model_names.hpp"
 #include "services/execution_admission.hpp"
 #include "store/artifact_store.hpp"
+#include "store/event_store.hpp"
 #include "util/hash.hpp"
 #include "util/ids.hpp"
 #include "util/json.hpp"
@@ -392,6 +395,76 @@ response execution_events(app_context& ctx, request& req) {
   }));
 }
 
+// The fields of a run's state the history shows after each event (secrets redacted as in
+// every API answer).
+json::object history_state(const domain::ledger::row& r) {
+  auto all = domain::ledger::columns(r);
+  json::object out;
+  for (const char* k : {"status",
+                        "control_phase",
+                        "execution_phase",
+                        "submission_state",
+                        "scheduler_state",
+                        "daliuge_state",
+                        "output_state",
+                        "terminal_outcome",
+                        "failure_class",
+                        "reconciliation_code",
+                        "last_error",
+                        "retry_count",
+                        "retry_stage",
+                        "cancel_requested",
+                        "cancel_reason",
+                        "submission_abandoned",
+                        "poll_budget_exhausted",
+                        "manifest_sha256",
+                        "source_graph_sha256",
+                        "patched_graph_sha256",
+                        "backend_kind",
+                        "daliuge_session_id",
+                        "scheduler_name",
+                        "scheduler_job_id",
+                        "execute_requested_at",
+                        "started_at",
+                        "completed_at",
+                        "updated_at"})
+    out[k] = all.at(k);
+  domain::redact_json(out["last_error"]);
+  domain::redact_json(out["cancel_reason"]);
+  return out;
+}
+
+// GET /executions/{id}/history: every event of the run with the state it left the run in,
+// replayed from the run's own stream through ledger::evolve (the fold the aggregate and the
+// ledger projection apply); no read model is consulted, so it is never behind.
+response execution_history(app_context& ctx, request& req) {
+  auto id = uuid_param(req, "id");
+  constexpr int64_t kMaxEvents = 10000;
+  std::vector<events::recorded_event> evs;
+  store::with_connection(ctx.pool, [&](pqxx::connection& c) {
+    evs = store::read_stream(c, domain::execution_stream_id(id), 1, kMaxEvents + 1);
+  });
+  if (evs.empty()) fail(404, "not_found", "execution not found", "id");
+  if (static_cast<int64_t>(evs.size()) > kMaxEvents)
+    fail(422, "too_long", "the run has more than 10000 events", "id");
+  domain::ledger::row row;
+  json::array steps;
+  for (const auto& e : evs) {
+    domain::ledger::evolve(row, e.type, events::decode(e), e.recorded_at);
+    row.uuid = id;
+    row.stream_version = e.stream_version;
+    auto meta = events::event_metadata::from_json(e.metadata);
+    steps.push_back(
+        json::object{{"position", e.position},
+                     {"stream_version", e.stream_version},
+                     {"type", e.type},
+                     {"recorded_at", e.recorded_at},
+                     {"actor", meta.actor.empty() ? json::value(nullptr) : json::value(meta.actor)},
+                     {"state", history_state(row)}});
+  }
+  return json_response(200, json::object{{"execution_id", id}, {"steps", std::move(steps)}});
+}
+
 response execution_observations(app_context& ctx, request& req) {
   honour_min_position(
       ctx, req, {projections::model::execution_ledger, projections::model::execution_details});
@@ -582,6 +655,15 @@ void add_execution_routes(router& r, const route_binder& bind) {
             .paged(100, 500)
             .read()
             .fails({404}));
+  r.add("GET", v2 + "/executions/{id}/history", auth_level::user, bind(execution_history),
+        operation("execution_history", "A run's state after each of its events", "executions",
+                  "Replayed from the run's own events through the same fold the aggregate and "
+                  "the ledger use (never from a read model): each event with the status, the "
+                  "four status axes, phase, outcome, error and digests it left the run in. "
+                  "Oldest first.")
+            .with_path(id)
+            .returns("ExecutionHistory")
+            .fails({404, 422}));
   r.add("GET", v2 + "/executions/{id}/observations", auth_level::user, bind(execution_observations),
         operation("list_execution_observations", "Backend observations", "executions",
                   "What the DALiuGE and Slurm backends were seen to report, oldest first.")

@@ -296,7 +296,7 @@ try:
     st, _, _, _ = req("POST", f"/executions/{eid}/execute", {"do_stage": False})
     c.eq("execute", st, 202)
     wait_execution(srv, eid, lambda r: r["status"] in ("completed", "failed"))
-    for p in ("", "/status", "/summary", "/ledger-snapshot", "/events?limit=3", "/observations", "/artifacts",
+    for p in ("", "/status", "/summary", "/history", "/ledger-snapshot", "/events?limit=3", "/observations", "/artifacts",
               "/artifacts/manifest"):
         st, _, _, _ = req("GET", f"/executions/{eid}{p}")
         c.eq(f"GET execution{p}", st, 200)
