@@ -440,6 +440,18 @@ json::object build() {
                                 {"data", free_object()},
                                 {"metadata", free_object()},
                                 {"recorded_at", ts()}});
+  s["ExecutionHistory"] = object_of(
+      {{"execution_id", uuid()},
+       {"steps", array_of(object_of(
+                     {{"position", i64()},
+                      {"stream_version", i64()},
+                      {"type", str()},
+                      {"recorded_at", str()},
+                      {"actor", nstr()},
+                      {"state", described(free_object(),
+                                          "The run after this event: status, the four "
+                                          "status axes, phase, outcome, error, digests")}}))}},
+      "A run's events, each with the state it left the run in");
   s["StreamTicket"] =
       object_of({{"ticket", described(str(), "Pass as ?ticket= to GET /events/stream; works once")},
                  {"expires_in", described(i64(), "Seconds the ticket stays valid")},
