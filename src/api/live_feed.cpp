@@ -324,8 +324,10 @@ std::shared_ptr<stream_source> live_feed::open(feed_filter filter, read_position
                         std::to_string(s_->o.max_streams) + "); retry later",
                     "", nullptr};
   auto st = std::make_shared<state::stream>(s_, std::move(filter), after);
-  // The client retries after 2 s when the connection drops, sending the last id it saw.
-  st->push("retry: 2000\n: connected\n\n");
+  // The client retries after 2 s when the connection drops, sending the last id it saw; the
+  // first event says where the stream starts, so a client that saw nothing yet can resume too.
+  st->push("retry: 2000\nevent: ready\ndata: {\"after\":" + std::to_string(after.position) +
+           "}\n\n");
   ++s_->open_count;
   s_->streams.push_back(st);
   s_->nudge();

@@ -51,7 +51,8 @@ class live_feed {
   void start();
   // Ends every open stream (their clients see the stream close and resume) and the feed thread.
   void stop();
-  // A stream of the events after `after` in read order ({0, 0}: from the first). Throws
+  // A stream of the events after `after` in read order ({0, 0}: from the first), opening with
+  // `event: ready` whose data names that position (`after`). Throws
   // api_error 503 when BEAMPIPE_MAX_STREAMS are open.
   std::shared_ptr<stream_source> open(feed_filter filter, events::read_position after);
   size_t open_streams() const;

@@ -91,7 +91,7 @@ class Sse:
         out = []
         while len(out) < n:
             m = self.message()
-            if m["data"] is not None:
+            if m["data"] is not None and m["event"] == "message":
                 out.append(m)
         return out
 
@@ -152,7 +152,8 @@ try:
     c.eq("stream answered", (s.status, s.headers.get("content-type")), (200, "text/event-stream; charset=utf-8"))
     c.eq("not cached", s.headers.get("cache-control"), "no-store")
     first = s.message()
-    c.eq("the first block sets the retry delay", first["retry"], "2000")
+    c.eq("the first block sets the retry delay and says where the stream starts",
+         (first["retry"], first["event"], first["data"]), ("2000", "ready", {"after": 0}))
     want = feed_positions(srv)
     got = s.events(len(want))
     c.eq("every stored event, in the order of GET /events", [int(m["id"]) for m in got], want)
@@ -180,7 +181,8 @@ try:
     r.close()
     # No position: from now on.
     r = open_stream("/events/stream")
-    r.message()
+    ready = r.message()
+    c.eq("from now: ready names the last event", ready["data"]["after"], feed_positions(srv)[-1])
     register(srv, "wallaby_hires", "STREAM_NOW")
     now = r.events(1)[0]
     c.eq("without a position it starts at the end", now["data"]["data"].get("source_identifier"), "STREAM_NOW")
@@ -198,7 +200,7 @@ try:
     register(srv, "other_project", "ELSEWHERE")
     register(srv, "wallaby_hires", "STREAM_C")
     nxt = f.message()
-    c.true("another stream's events are not shown", nxt["data"] is None or nxt["data"]["stream_id"] == one)
+    c.true("another stream's events are not shown", nxt["data"] is None or nxt["event"] != "message" or nxt["data"]["stream_id"] == one)
     f.close()
     f = open_stream("/events/stream?after=0&project_module=other_project&type=SourceRegistered")
     m = f.events(1)[0]
@@ -266,7 +268,7 @@ try:
     while beats < 2:  # the history (sign-ins of both users) is read before the first heartbeat
         m = v.message()
         beats += "heartbeat" in m["comments"]
-        if m["data"] is not None:
+        if m["data"] is not None and m["event"] == "message":
             shown.append(m["data"]["stream_type"])
     c.eq("no session events for a plain user, even when asked for", shown, [])
     v.close()
@@ -298,7 +300,7 @@ try:
             m = slow.message()
             if m["event"] == "overflow":
                 overflow = m["data"]
-            elif m["data"] is not None:
+            elif m["data"] is not None and m["event"] == "message":
                 got.append(int(m["id"]))
                 if m["data"]["data"].get("source_identifier") == "FLOOD_0799":
                     break  # all of it came through: no overflow
