@@ -50,6 +50,15 @@ std::optional<json::object> find(pqxx::transaction_base& tx, const std::string& 
   return store::first_object(r);
 }
 
+store::page_rows list(pqxx::transaction_base& tx, int64_t limit, int64_t offset) {
+  return store::read_page(
+      tx,
+      "SELECT json_build_object('uuid', uuid, 'username', username, 'email', email, 'name', "
+      "name, 'profile_image_url', NULL, 'is_superuser', is_superuser, 'created_at', created_at, "
+      "'updated_at', updated_at)::text",
+      "FROM users WHERE NOT disabled", "ORDER BY lower(username), uuid", {}, limit, offset);
+}
+
 std::vector<std::string> live_sessions(pqxx::transaction_base& tx, const std::string& user_uuid) {
   std::vector<std::string> out;
   for (const auto& row : tx.exec_params(

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "store/paging.hpp"
+
 namespace beampipe::projections::users {
 
 // An enabled user by name (case-insensitive), and whether the token family is a live session
@@ -38,6 +40,9 @@ std::optional<session_state> session(pqxx::transaction_base& tx, const std::stri
 
 // An enabled user as GET /me answers it (UserRead).
 std::optional<boost::json::object> find(pqxx::transaction_base& tx, const std::string& user_uuid);
+
+// Every enabled user as GET /users answers it (UserRow), by username.
+store::page_rows list(pqxx::transaction_base& tx, int64_t limit, int64_t offset);
 
 // The user's sessions not revoked.
 std::vector<std::string> live_sessions(pqxx::transaction_base& tx, const std::string& user_uuid);

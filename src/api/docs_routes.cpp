@@ -1,5 +1,6 @@
 // The contract (issue #7): GET /openapi.json, the Redoc page at GET /docs and the Redoc bundle
 // it loads, all open and all served from the binary (no network at run time).
+#include "api/console_site.hpp"
 #include "api/handler_support.hpp"
 #include "api/openapi.hpp"
 #include "api/route_table.hpp"
@@ -30,13 +31,12 @@ response get_redoc(app_context&, request&) {
   return r;
 }
 
-// A browser opening the server's address lands on the API reference (the operator console
-// takes its place once it exists).
+// A browser opening the server's address lands on the operator console.
 response get_root(app_context&, request&) {
   response r;
   r.status = 302;
   r.content_type.clear();
-  r.headers.emplace_back("Location", kApiV2 + "/docs");
+  r.headers.emplace_back("Location", kConsoleRoot);
   return r;
 }
 
@@ -53,7 +53,7 @@ response get_redoc_license(app_context&, request&) {
 void add_docs_routes(router& r, const route_binder& bind) {
   const auto& v2 = kApiV2;
   auto root = operation("root_redirect", "Server root", "docs",
-                        "Redirects a browser to the API reference page (/api/v2/docs).");
+                        "Redirects a browser to the operator console (/console).");
   root.reply = reply_kind::empty;
   root.status = 302;
   r.add("GET", "/", auth_level::open, bind(get_root), root);

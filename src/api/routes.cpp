@@ -6,6 +6,7 @@
 
 #include "api/api_schemas.hpp"
 #include "api/app.hpp"
+#include "api/console_site.hpp"
 #include "api/handler_support.hpp"
 #include "api/paging.hpp"
 #include "api/route_table.hpp"
@@ -686,6 +687,10 @@ response route_request(app_context& ctx, const router& routes, request& req, boo
     target_problem bad;
     if (!parse_target(req.target, req.path, req.query, &bad))
       return error_response(400, "bad_request", bad.reason, bad.field);
+    if (auto page = console_response(req)) {
+      route_name = kConsoleRoot;
+      return std::move(*page);
+    }
     auto m = routes.find(req.method, req.path, req.path_params);
     if (!m.r && m.path_known) {
       std::string allow;

@@ -8,8 +8,10 @@
 #include "api/app.hpp"
 #include "api/auth_tokens.hpp"
 #include "api/handler_support.hpp"
+#include "api/paging.hpp"
 #include "api/route_table.hpp"
 #include "domain/aggregates.hpp"
+#include "projections/read_model_names.hpp"
 #include "projections/users/queries.hpp"
 #include "util/ids.hpp"
 #include "util/input_rules.hpp"
@@ -178,6 +180,14 @@ response current_user(app_context& ctx, request& req) {
   return json_response(200, *row);
 }
 
+// GET /users: every enabled account (superusers only; accounts are made with `beampipe admin`).
+response list_users(app_context& ctx, request& req) {
+  honour_min_position(ctx, req, {projections::model::users});
+  auto page = page_params(req, 100, 500);
+  return page_response(read_model(
+      ctx, [&](auto& tx) { return projections::users::list(tx, page.limit, page.offset); }));
+}
+
 }  // namespace
 
 void add_user_routes(router& r, const route_binder& bind) {
@@ -186,6 +196,13 @@ void add_user_routes(router& r, const route_binder& bind) {
   r.add("POST", v2 + "/refresh", auth_level::open, bind(refresh), doc_refresh());
   r.add("POST", v2 + "/logout", auth_level::open, bind(logout), doc_logout());
   r.add("GET", v2 + "/user/me", auth_level::user, bind(current_user), doc_current_user());
+  r.add("GET", v2 + "/users", auth_level::superuser, bind(list_users),
+        operation("list_users", "List users", "auth",
+                  "Enabled accounts by username (superusers only; `beampipe admin create-user` "
+                  "makes them).")
+            .returns_list("UserRow")
+            .paged(100, 500)
+            .read());
 }
 
 }  // namespace beampipe::api

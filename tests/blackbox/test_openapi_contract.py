@@ -344,6 +344,8 @@ try:
         c.eq(f"GET {p}", st, want)
     st, _, _, _ = req("GET", "/sources", auth=False)
     c.eq("a token is required", st, 401)
+    st, users, _, _ = req("GET", "/users")
+    c.eq("users listed", (st, any(u["is_superuser"] for u in users)), (200, True))
     # The event stream never ends: its head is recorded, then the connection is dropped.
     st, tk, _, _ = req("POST", "/events/stream-tickets")
     c.eq("stream ticket", st, 201)
