@@ -174,6 +174,9 @@ class Server:
             hdrs.setdefault("Content-Type", "application/json")
         conn.request(method, path, body=data, headers=hdrs)
         resp = conn.getresponse()
+        if resp.getheader("Content-Type", "").startswith("text/event-stream"):
+            conn.close()  # an event stream never ends: its head is the answer
+            return resp.status, None, dict(resp.getheaders()), ""
         text = resp.read().decode()
         conn.close()
         if resp.getheader("X-Beampipe-Position"):
@@ -364,6 +367,9 @@ class DaliugeStandin:
         conn.request(method, path, body=None if body is None else json.dumps(body),
                      headers={"Content-Type": "application/json"})
         resp = conn.getresponse()
+        if resp.getheader("Content-Type", "").startswith("text/event-stream"):
+            conn.close()  # an event stream never ends: its head is the answer
+            return resp.status, None, dict(resp.getheaders()), ""
         text = resp.read().decode()
         conn.close()
         return resp.status, (json.loads(text) if text else None)
