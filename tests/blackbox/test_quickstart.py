@@ -136,8 +136,9 @@ try:
     c.true("the demo's writes are recorded as system:demo", "system:demo" in actors)
     c.true("the run was submitted once", sum(e["type"] == "SubmissionIntended" for e in feed) == 1)
     st, hdrs, _ = http("GET", "http://127.0.0.1:8080/")
-    c.eq("GET / redirects a browser to the API reference", (st, hdrs.get("Location")),
-         (302, "/api/v2/docs"))
+    c.eq("GET / redirects a browser to the console", (st, hdrs.get("Location")), (302, "/console"))
+    st, hdrs, _ = http("GET", "http://127.0.0.1:8080/console")
+    c.eq("which the binary serves", (st, hdrs.get("Content-Type")), (200, "text/html; charset=utf-8"))
     graph = os.path.join(data_dir, "graphs", "wallaby-hires_deploy-setonix-beampipe.graph")
     c.true("the demo graph lies under BEAMPIPE_HOME (the data folder)", os.path.isfile(graph))
 finally:

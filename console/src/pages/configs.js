@@ -17,7 +17,7 @@ function uploadForm(done) {
   const text = h("textarea", { name: "config", rows: 14, spellcheck: "false" });
   const out = h("div", { "aria-live": "polite" });
   const form = h("form", { "aria-label": "Upload a project config" },
-    h("h2", {}, "Upload a config"), field("Config (YAML)", text), h("button", { type: "submit" }, "Validate and upload"), out);
+    field("Config (YAML)", text), h("button", { type: "submit" }, "Validate and upload"), out);
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     out.replaceChildren();
