@@ -452,6 +452,18 @@ json::object build() {
                                           "The run after this event: status, the four "
                                           "status axes, phase, outcome, error, digests")}}))}},
       "A run's events, each with the state it left the run in");
+  s["SlurmCredentialSlot"] = object_of(
+      {{"name", str()},
+       {"private_key", boolean()},
+       {"public_key", described(boolean(), "private_key.pub")},
+       {"passphrase", boolean()},
+       {"known_hosts", boolean()},
+       {"safe_permissions",
+        described(boolean(), "The private key and passphrase are readable by their owner only")}},
+      "Which files a slot holds; never their contents");
+  s["SlurmCredentialList"] =
+      object_of({{"configured", described(boolean(), "BEAMPIPE_SSH_CREDENTIALS_DIR is set")},
+                 {"slots", array_of(ref("SlurmCredentialSlot"))}});
   s["StreamTicket"] =
       object_of({{"ticket", described(str(), "Pass as ?ticket= to GET /events/stream; works once")},
                  {"expires_in", described(i64(), "Seconds the ticket stays valid")},

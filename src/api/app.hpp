@@ -61,6 +61,7 @@ struct app_context {
   adapters::notify_options notify = adapters::notify_options();  // alert deliveries (tests)
   std::shared_ptr<read_caches> caches = std::make_shared<read_caches>(watch);
   live_feed* feed = nullptr;  // GET /events/stream (none: 503)
+  std::string ssh_credentials_dir = std::string();  // BEAMPIPE_SSH_CREDENTIALS_DIR
   std::chrono::seconds stream_ticket_ttl{60};
   std::shared_ptr<spent_tickets> tickets = std::make_shared<spent_tickets>();
 };

@@ -264,7 +264,10 @@ json::array tags() {
       {"project-configs", "Registered project modules and their versioned configuration."},
       {"deployment-profiles", "DALiuGE deployment profiles (translation and deployment)."},
       {"jobs", "The durable work view: discovery and execute jobs with their leases."},
-      {"provenance", "Provenance and the raw event feed."},
+      {"provenance", "Provenance, the raw event feed and the live event stream."},
+      {"slurm-credentials",
+       "Installed Slurm SSH credential slots: names and which files are present, no key "
+       "material."},
       {"docs", "This contract and its Redoc page."}};
   json::array out;
   for (const auto& [name, description] : all)

@@ -33,6 +33,8 @@ void add_docs_routes(router& r, const route_binder& bind);  // openapi.json, doc
 void add_user_routes(router& r, const route_binder& bind);
 // WASM hook modules of a project (wasm_routes.cpp).
 void add_wasm_routes(router& r, const route_binder& bind);
+// The operator surface (operator_routes.cpp).
+void add_operator_routes(router& r, const route_binder& bind);
 // The live event stream and its tickets (stream_routes.cpp).
 void add_stream_routes(router& r, const route_binder& bind);
 // Notification channels, alert rules and deliveries (alert_routes.cpp).

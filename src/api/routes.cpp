@@ -622,6 +622,7 @@ router build_route_table(const route_binder& bind) {
           .with_query(int_query("after", "Read the events after this position", 0, std::nullopt, 0))
           .with_query(int_query("limit", "Events per call", 1, 1000, 100)));
   add_stream_routes(r, bind);
+  add_operator_routes(r, bind);
   add_job_routes(r, bind);
   add_user_routes(r, bind);
   add_wasm_routes(r, bind);

@@ -329,6 +329,7 @@ struct node::parts {
   api::router build_api() {
     ctx.admission = &admission;
     ctx.feed = &feed;
+    ctx.ssh_credentials_dir = s.ssh_credentials_dir;
     ctx.jwt_secret = configured_jwt_secret(s);
     if (ctx.jwt_secret.empty()) {
       // Never a constant: a random key made once per database, shared by its nodes.

@@ -27,6 +27,12 @@ ENV = {"BEAMPIPE_CASDA_TAP_URL": "", "BEAMPIPE_VIZIER_TAP_URL": "", "BEAMPIPE_DI
        "BEAMPIPE_USE_REAL_BACKENDS": "false", "BEAMPIPE_SIMULATED_RUN_MS": "500",
        "BEAMPIPE_DIM_POLL_INTERVAL_MS": "200", "BEAMPIPE_SLURM_POLL_INTERVAL_MS": "200",
        "BEAMPIPE_RECONCILE_INTERVAL_MS": "200", "BEAMPIPE_EXECUTION_SCAN_MS": "100"}
+# One Slurm credential slot for GET /slurm/credentials/{slot}.
+CREDS = tempfile.mkdtemp(prefix="bp-contract-creds-")
+os.makedirs(os.path.join(CREDS, "slot-a"))
+with open(os.path.join(CREDS, "slot-a", "known_hosts"), "w") as f:
+    f.write("[h]:22 ssh-ed25519 AAAA\n")
+ENV["BEAMPIPE_SSH_CREDENTIALS_DIR"] = CREDS
 # Operations the scenario cannot bring to success without a failure to stage; they are still
 # exercised (and validated) with their error answers.
 NO_SUCCESS_EXPECTED = {
@@ -344,6 +350,10 @@ try:
         c.eq(f"GET {p}", st, want)
     st, _, _, _ = req("GET", "/sources", auth=False)
     c.eq("a token is required", st, 401)
+    for p, want in [("/slurm/credentials", 200), ("/slurm/credentials/slot-a", 200),
+                    ("/slurm/credentials/none", 404)]:
+        st, _, _, _ = req("GET", p)
+        c.eq(f"GET {p}", st, want)
     st, users, _, _ = req("GET", "/users")
     c.eq("users listed", (st, any(u["is_superuser"] for u in users)), (200, True))
     # The event stream never ends: its head is recorded, then the connection is dropped.
