@@ -221,6 +221,21 @@ class Server:
         return self.proc.returncode
 
 
+def create_user(conninfo, username, password):
+    """A plain (not superuser) account made with `beampipe admin create-user`; returns the
+    command's exit code."""
+    with tempfile.NamedTemporaryFile("w", delete=False) as pw:
+        pw.write(password + "\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BEAMPIPE_ADMIN")}
+    try:
+        return subprocess.run([os.environ["BEAMPIPE_BIN"], "admin", "create-user", "--username", username,
+                               "--email", username + "@example.org", "--password-file", pw.name,
+                               "--database-url", conninfo], capture_output=True, text=True, env=env,
+                              timeout=60).returncode
+    finally:
+        os.unlink(pw.name)
+
+
 class Checks:
     """A tiny runner: each check is counted, failures are listed, the exit code tells ctest."""
 

@@ -6,15 +6,13 @@ user offered no superuser action, the live feed resuming after the server restar
 console response without its Content-Security-Policy (the browser's log shows no violation).
 Screenshots of each page are saved under build/test-artifacts/console/."""
 import os
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (ADMIN_PASSWORD, ADMIN_USERNAME, REFERENCE, V2, Checks, Server, create_profile,  # noqa: E402
-                     free_port, fresh_database, ready_sources, upload_config, wallaby_config)
+                     create_user, free_port, fresh_database, ready_sources, upload_config, wallaby_config)
 
 from selenium import webdriver  # noqa: E402
 from selenium.common.exceptions import TimeoutException  # noqa: E402
@@ -187,14 +185,7 @@ try:
     c.eq("no script error or policy violation so far", browser_problems(drv), [])
 
     # --- a plain user is not offered what only a superuser may do
-    with tempfile.NamedTemporaryFile("w", delete=False) as pw:
-        pw.write("viewer-password-1\n")
-    envc = {k: v for k, v in os.environ.items() if not k.startswith("BEAMPIPE_ADMIN")}
-    r = subprocess.run([os.environ["BEAMPIPE_BIN"], "admin", "create-user", "--username", "viewer", "--email",
-                        "v@example.org", "--password-file", pw.name, "--database-url", db],
-                       capture_output=True, text=True, env=envc, timeout=60)
-    os.unlink(pw.name)
-    c.eq("a plain user", r.returncode, 0)
+    c.eq("a plain user", create_user(db, "viewer", "viewer-password-1"), 0)
     viewer = browser()
     try:
         sign_in(viewer, "viewer", "viewer-password-1")

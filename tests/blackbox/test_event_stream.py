@@ -7,16 +7,11 @@ bound; and tickets that open one stream once, never an access token in a URL."""
 import json
 import os
 import socket
-import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import V2, Checks, Server, fresh_database, read_events, wait_for  # noqa: E402
-
-BIN = os.environ["BEAMPIPE_BIN"]
-
+from harness import V2, Checks, Server, create_user, fresh_database, read_events, wait_for  # noqa: E402
 
 class Sse:
     """A raw HTTP/1.1 Server-Sent Events client: chunked decoding and message parsing by hand,
@@ -237,14 +232,7 @@ try:
     c.true("no ticket in the log", not any(t["ticket"] in line or t2["ticket"] in line for line in srv.log))
 
     # --- visibility: sign-ins and users for superusers only
-    with tempfile.NamedTemporaryFile("w", delete=False) as pw:
-        pw.write("viewer-password-1\n")
-    envc = {k: v for k, v in os.environ.items() if not k.startswith("BEAMPIPE_ADMIN")}
-    r = subprocess.run([BIN, "admin", "create-user", "--username", "viewer", "--email", "v@example.org",
-                        "--password-file", pw.name, "--database-url", db],
-                       capture_output=True, text=True, env=envc, timeout=60)
-    os.unlink(pw.name)
-    c.eq("a plain user", r.returncode, 0)
+    c.eq("a plain user", create_user(db, "viewer", "viewer-password-1"), 0)
     viewer = srv.login("viewer", "viewer-password-1")["access_token"]
     every = feed_positions(srv)
     hidden = [e["position"] for e in read_events(srv, 0) if e["stream_type"] in ("session", "user")]

@@ -2,12 +2,11 @@
 each slot holds and whether its secrets are owner-only, never their contents; slots are
 directories with a plain name (no dot files, no symlinks followed); superusers only."""
 import os
-import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import V2, Checks, Server, fresh_database  # noqa: E402
+from harness import V2, Checks, Server, create_user, fresh_database  # noqa: E402
 
 MARKER = "SECRET-KEY-MATERIAL-7f3a"
 c = Checks()
@@ -52,13 +51,7 @@ try:
         st, err, _, _ = srv.request("GET", V2 + "/slurm/credentials/" + name)
         c.eq(f"slot {name}", (st, err.get("field") if isinstance(err, dict) else None), (want, "slot"))
 
-    with tempfile.NamedTemporaryFile("w", delete=False) as pw:
-        pw.write("viewer-password-1\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BEAMPIPE_ADMIN")}
-    r = subprocess.run([os.environ["BEAMPIPE_BIN"], "admin", "create-user", "--username", "viewer", "--email",
-                        "v@example.org", "--password-file", pw.name, "--database-url", db],
-                       capture_output=True, text=True, env=env, timeout=60)
-    os.unlink(pw.name)
+    c.eq("a plain user", create_user(db, "viewer", "viewer-password-1"), 0)
     token = srv.login("viewer", "viewer-password-1")["access_token"]
     st, _, _, _ = srv.request("GET", V2 + "/slurm/credentials", headers={"Authorization": "Bearer " + token})
     c.eq("a plain user may not look", st, 403)
