@@ -177,7 +177,9 @@ void live_feed::state::read_new(pqxx::transaction_base& tx,
         s->cursor = at;
         if (!s->filter.admits(e)) continue;
         if (!message) message = sse_message(e);
-        if (s->bytes + message->size() > o.buffer_bytes)
+        // An event larger than the whole buffer still goes to a client that has taken
+        // everything else: the bound is on what waits, not on one event.
+        if (!s->queue.empty() && s->bytes + message->size() > o.buffer_bytes)
           s->end_with(sse_overflow(passed.position));
         else
           s->push(*message);

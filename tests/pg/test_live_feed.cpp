@@ -221,6 +221,17 @@ TEST_CASE_FIXTURE(
   for (size_t i = 0; i < msgs.size(); ++i) CHECK(msgs[i].id == all[i + 1].position);
 }
 
+TEST_CASE_FIXTURE(feed_fixture, "one event larger than the buffer reaches a client that took all") {
+  api::live_feed_options o;
+  o.buffer_bytes = 4096;
+  start(o);
+  client s(feed->open({}, now()));
+  REQUIRE(s.ids(1) == append_n(*writer, "source-first", 1));
+  auto big = append_n(*writer, "source-big", 1, "{\"pad\":\"" + std::string(3 * 4096, 'z') + "\"}");
+  CHECK(s.ids(1) == big);
+  CHECK(!s.ended);
+}
+
 TEST_CASE_FIXTURE(feed_fixture, "streams are capped, a closed one frees its place, stop ends all") {
   api::live_feed_options o;
   o.max_streams = 2;
