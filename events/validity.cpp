@@ -77,4 +77,8 @@ boost::json::object feed_json(const recorded_event& e) {
           {"recorded_at", e.recorded_at}};
 }
 
+bool feed_visible(const recorded_event& e, bool superuser) {
+  return superuser || (e.stream_type != "session" && e.stream_type != "user");
+}
+
 }  // namespace beampipe::events

@@ -30,5 +30,8 @@ struct recorded_event;
 // shape for both, so an export is the feed): position, event_id, stream_id, stream_type,
 // stream_version, type, schema_version, data, metadata, recorded_at.
 boost::json::object feed_json(const recorded_event& e);
+// Whether the feeds (GET /events, the live stream) show the event: sign-ins and user accounts
+// are for superusers' eyes only.
+bool feed_visible(const recorded_event& e, bool superuser);
 
 }  // namespace beampipe::events

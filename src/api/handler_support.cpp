@@ -346,4 +346,12 @@ response with_position(response r, int64_t position) {
   return r;
 }
 
+events::read_position read_position_or_400(pqxx::connection& c, int64_t position,
+                                           const std::string& field) {
+  if (position == 0) return {};
+  auto p = store::read_position_of(c, position);
+  if (!p) fail(400, "unknown_position", "no event at position " + std::to_string(position), field);
+  return *p;
+}
+
 }  // namespace beampipe::api

@@ -32,6 +32,10 @@ std::string uuid_param(const request& req, const std::string& name);
 // have applied the event at `position`.
 void wait_for_position(app_context& ctx, int64_t position, std::chrono::milliseconds budget,
                        const std::vector<std::string>& reads = {});
+// The read position of the event at `position` (0: before the first event); 400
+// unknown_position naming `field` when there is none.
+events::read_position read_position_or_400(pqxx::connection& c, int64_t position,
+                                           const std::string& field);
 // Thrown by honour_min_position when a request that may be put off (request::may_defer) has
 // to wait: the dispatch registers the wait and runs the request again when it ends.
 // A write whose answer waits for the read models throws it with `then`: the dispatch runs

@@ -19,7 +19,7 @@ using clock_type = std::chrono::steady_clock;
 using events::read_position;
 
 bool feed_filter::admits(const events::recorded_event& e) const {
-  if (!superuser && (e.stream_type == "session" || e.stream_type == "user")) return false;
+  if (!events::feed_visible(e, superuser)) return false;
   if (!stream_id.empty() && e.stream_id != stream_id) return false;
   if (!stream_type.empty() && e.stream_type != stream_type) return false;
   if (!type.empty() && e.type != type) return false;

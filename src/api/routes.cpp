@@ -471,18 +471,12 @@ response event_feed(app_context& ctx, request& req) {
   json::array out;
   int64_t next = after;
   store::with_connection(ctx.pool, [&](pqxx::connection& c) {
-    events::read_position from{};
-    if (after > 0) {
-      auto p = store::read_position_of(c, after);
-      if (!p)
-        fail(400, "unknown_position", "no event at position " + std::to_string(after), "after");
-      from = *p;
-    }
+    auto from = read_position_or_400(c, after, "after");
     pqxx::read_transaction tx{c};
-    // Sign-ins and user accounts are for superusers' eyes: skipped for everyone else, without
-    // counting toward the page (at most ten pages are read for one answer).
+    // Events the user may not see are skipped without counting toward the page (at most ten
+    // pages are read for one answer).
     auto visible = [&](const events::recorded_event& e) {
-      return req.user.superuser || (e.stream_type != "session" && e.stream_type != "user");
+      return events::feed_visible(e, req.user.superuser);
     };
     std::vector<events::recorded_event> page;
     for (int round = 0; round < 10 && static_cast<int64_t>(page.size()) < limit; ++round) {

@@ -55,12 +55,9 @@ response event_stream(app_context& ctx, request& req) {
     if (!after) {
       pqxx::read_transaction tx{c};
       from = store::fenced_tail(tx);
-    } else if (*after > 0) {
-      auto p = store::read_position_of(c, *after);
-      if (!p)
-        fail(400, "unknown_position", "no event at position " + std::to_string(*after),
-             req.header("last-event-id").empty() ? "after" : "Last-Event-ID");
-      from = *p;
+    } else {
+      from = read_position_or_400(c, *after,
+                                  req.header("last-event-id").empty() ? "after" : "Last-Event-ID");
     }
   });
   response head;
