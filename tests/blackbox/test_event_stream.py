@@ -307,7 +307,10 @@ try:
     # --- resume across a restart of the server
     before = feed_positions(srv)
     last_seen = before[-1]
-    srv.stop()
+    code = srv.stop()
+    if c.failed:
+        print("first server exit code", code)
+        print("\n".join(list(srv.log)[-60:]))
     srv = Server(conninfo=db, extra_env=env)
     srv.wait_ready()
     register(srv, "wallaby_hires", "AFTER_RESTART")
@@ -332,5 +335,8 @@ try:
 finally:
     for s in streams:
         s.close()
-    srv.stop()
+    code = srv.stop()
+    if c.failed:
+        print("server exit code", code)
+        print("\n".join(list(srv.log)[-60:]))
 c.finish()
