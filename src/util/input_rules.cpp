@@ -1,6 +1,7 @@
 #include "util/input_rules.hpp"
 
 #include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <vector>
 
@@ -91,6 +92,10 @@ std::optional<input_problem> input_problem_of(const json::value& root, const inp
         return input_problem{
             where, "is longer than " + std::to_string(limits.max_string_bytes) + " bytes"};
       if (auto p = text_problem(s, text_kind::text)) return input_problem{where, *p};
+    } else if (f.v->is_double()) {
+      // 1e999 parses as infinity, which JSON cannot write back.
+      if (!std::isfinite(f.v->get_double()))
+        return input_problem{where, "is a number too large to store"};
     } else if (f.v->is_array()) {
       const auto& a = f.v->get_array();
       if (a.size() > limits.max_array_items)
@@ -168,6 +173,9 @@ void make_storable(json::value& v) {
       auto before = s;
       make_storable(s);
       if (s != before) x->get_string() = s;
+    } else if (x->is_double()) {
+      // JSON has no infinity or NaN (Boost.JSON would write "Infinity"); null, as serde_json does.
+      if (!std::isfinite(x->get_double())) *x = nullptr;
     } else if (x->is_array()) {
       for (auto& e : x->get_array()) todo.push_back(&e);
     } else if (x->is_object()) {

@@ -76,6 +76,20 @@ TEST_CASE("make_storable replaces broken UTF-8 and NUL, and nothing else") {
   CHECK_FALSE(events::storage_problem(json::serialize(v)));
 }
 
+TEST_CASE("a number past a double's range is refused at the edge and stored as null") {
+  // Boost.JSON reads 9e998 as infinity and writes it back as Infinity, which is not JSON.
+  auto v = json::parse(R"({"a":[[[[9e998]]]],"b":-1e999,"c":1.5})");
+  auto p = util::input_problem_of(v);
+  REQUIRE(p);
+  CHECK(p->field == "a[0][0][0][0]");
+  CHECK(p->message == "is a number too large to store");
+  util::make_storable(v);
+  CHECK(v.at("a").at(0).at(0).at(0).at(0).is_null());
+  CHECK(v.at("b").is_null());
+  CHECK(v.at("c").as_double() == 1.5);
+  CHECK_FALSE(events::storage_problem(json::serialize(v)));
+}
+
 TEST_CASE("the store's rule: objects, depth, NUL, UTF-8; readers parse what it accepts") {
   CHECK_FALSE(events::storage_problem(R"({"a":"b"})"));
   CHECK(events::storage_problem("[1]"));
