@@ -14,6 +14,7 @@
 
 #include "api/auth_tokens.hpp"
 #include "domain/aggregates.hpp"
+#include "projections/engine.hpp"
 #include "projections/users/queries.hpp"
 #include "store/db.hpp"
 #include "util/ids.hpp"
@@ -115,6 +116,14 @@ int64_t bootstrap_first_superuser(actors::runtime& rt, store::database& db, cons
   return r.ok() ? r.position : 0;
 }
 
+void settle_user_read_models(store::database& db) {
+  for (auto& eng : projections::standard_engines_by_group()) {
+    if (eng->group_name() != "users") continue;
+    auto c = db.connect(store::db_role::projections, "users");
+    eng->catch_up(*c, 1000);
+  }
+}
+
 void create_user(actors::runtime& rt, store::database& db, const user_account& u) {
   check_password(u.password);
   auto r = send_user_command(
@@ -128,6 +137,7 @@ void create_user(actors::runtime& rt, store::database& db, const user_account& u
   tx.exec_params("INSERT INTO user_credentials (user_uuid, password_hash) VALUES ($1::uuid, $2)",
                  domain::user_uuid(u.username), api::hash_password(u.password));
   tx.commit();
+  settle_user_read_models(db);
 }
 
 void set_password(actors::runtime& rt, store::database& db, const std::string& username,
@@ -147,7 +157,9 @@ void set_password(actors::runtime& rt, store::database& db, const std::string& u
       throw std::invalid_argument("username: " + r.message);
     tx.commit();
   }
-  // Sessions the read model knows of; one started this very moment may still be catching up.
+  // Sessions the read model knows of once caught up; one started this very moment may still be
+  // on its way, and the password it was signed in with no longer works.
+  settle_user_read_models(db);
   pqxx::read_transaction tx{*c};
   for (const auto& family : projections::users::live_sessions(tx, uuid)) {
     actors::command_request cr;
@@ -157,9 +169,10 @@ void set_password(actors::runtime& rt, store::database& db, const std::string& u
   }
 }
 
-void disable_user(actors::runtime& rt, const std::string& username) {
+void disable_user(actors::runtime& rt, store::database& db, const std::string& username) {
   auto r = send_user_command(rt, username, "disable", {}, "system:cli");
   if (!r.ok()) throw std::invalid_argument("username: " + r.message);
+  settle_user_read_models(db);
 }
 
 }  // namespace beampipe::app

@@ -26,6 +26,12 @@ struct user_account {
   bool superuser = false;
 };
 
+// The users group's read models (users, auth_sessions) brought up to the store's head from
+// this process, as a running server's projections would (their advisory lock keeps the two
+// from applying an event twice): when an admin command returns, the next sign-in sees it,
+// with or without a server running.
+void settle_user_read_models(store::database& db);
+
 // `beampipe admin create-user`: the user's UserCreated event, then its credentials.
 // Throws std::invalid_argument with the refusal (taken name, bad field).
 void create_user(actors::runtime& rt, store::database& db, const user_account& u);
@@ -34,6 +40,6 @@ void create_user(actors::runtime& rt, store::database& db, const user_account& u
 void set_password(actors::runtime& rt, store::database& db, const std::string& username,
                   const std::string& password);
 // `beampipe admin disable-user`: UserDisabled; the auth check refuses the user's tokens.
-void disable_user(actors::runtime& rt, const std::string& username);
+void disable_user(actors::runtime& rt, store::database& db, const std::string& username);
 
 }  // namespace beampipe::app

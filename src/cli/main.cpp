@@ -430,7 +430,7 @@ int cmd_admin(const args& a) {
         app::set_password(rt, db, username, u.password);
         std::cout << "password of '" << username << "' changed; its sessions are revoked\n";
       } else {
-        app::disable_user(rt, username);
+        app::disable_user(rt, db, username);
         std::cout << "disabled '" << username << "'\n";
       }
     } catch (...) {

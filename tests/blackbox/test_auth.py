@@ -285,6 +285,22 @@ c.eq("a 0600 key passes", rc, 0)
 os.unlink(key.name)
 c.true("the report never shows the secret", "x" * 40 not in json.dumps(rep))
 
+# --- an admin command's effect is in the read models when it returns, server or not: the
+# next sign-in (on any node) sees it, with no window where a new user gets a 401
+alone = fresh_database()
+PSQL = "/usr/lib/postgresql/15/bin/psql"
+
+
+def user_row(name):
+    return subprocess.run([PSQL, alone, "-Atc", f"SELECT username, disabled FROM users WHERE username = '{name}'"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+rc, _ = admin(alone, "create-user", "--username", "solo", "--email", "solo@example.org", password="solo-password-1")
+c.eq("with no server running, create-user leaves the user in the read model", (rc, user_row("solo")), (0, "solo|f"))
+rc, _ = admin(alone, "disable-user", "--username", "solo")
+c.eq("and disable-user its disabled state", (rc, user_row("solo")), (0, "solo|t"))
+
 r = subprocess.run([BIN, "serve"], capture_output=True, text=True, timeout=60,
                    env=dict(clean, BEAMPIPE_ENV="production", DATABASE_URL=fresh_database(),
                             BEAMPIPE_BIND_ADDR="127.0.0.1:0"))
