@@ -120,6 +120,7 @@ struct live_feed::state : std::enable_shared_from_this<live_feed::state> {
   bool wake = false, stopping = false, running = false;
   std::vector<std::shared_ptr<stream>> streams;
   size_t open_count = 0;
+  uint64_t overflow_count = 0;
   // Where the shared read of new events stands; none while no stream is live.
   std::optional<read_position> tail;
   int64_t seen_head = 0;      // the highest position read: below the head, events are held back
@@ -179,9 +180,10 @@ void live_feed::state::read_new(pqxx::transaction_base& tx,
         if (!message) message = sse_message(e);
         // An event larger than the whole buffer still goes to a client that has taken
         // everything else: the bound is on what waits, not on one event.
-        if (!s->queue.empty() && s->bytes + message->size() > o.buffer_bytes)
+        if (!s->queue.empty() && s->bytes + message->size() > o.buffer_bytes) {
           s->end_with(sse_overflow(passed.position));
-        else
+          ++overflow_count;
+        } else
           s->push(*message);
         if (s->sink) woken.push_back(s->sink);
       }
@@ -339,6 +341,11 @@ std::shared_ptr<stream_source> live_feed::open(feed_filter filter, read_position
 size_t live_feed::open_streams() const {
   std::lock_guard lk(s_->mu);
   return s_->open_count;
+}
+
+uint64_t live_feed::overflows() const {
+  std::lock_guard lk(s_->mu);
+  return s_->overflow_count;
 }
 
 const live_feed_options& live_feed::options() const { return s_->o; }

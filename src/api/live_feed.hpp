@@ -56,6 +56,8 @@ class live_feed {
   // api_error 503 when BEAMPIPE_MAX_STREAMS are open.
   std::shared_ptr<stream_source> open(feed_filter filter, events::read_position after);
   size_t open_streams() const;
+  // Streams ended with `event: overflow` since start (clients that fell behind).
+  uint64_t overflows() const;
   const live_feed_options& options() const;
 
  private:

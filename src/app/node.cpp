@@ -359,7 +359,12 @@ struct node::parts {
       out +=
           "# HELP beampipe_event_streams Open event streams (GET /events/stream)\n"
           "# TYPE beampipe_event_streams gauge\nbeampipe_event_streams " +
-          std::to_string(feed.open_streams()) + "\n";
+          std::to_string(feed.open_streams()) +
+          "\n# HELP beampipe_event_stream_overflows_total Event streams ended with `overflow`: "
+          "their clients fell behind by more than BEAMPIPE_STREAM_BUFFER_BYTES\n"
+          "# TYPE beampipe_event_stream_overflows_total counter\n"
+          "beampipe_event_stream_overflows_total " +
+          std::to_string(feed.overflows()) + "\n";
     });
     return api::build_routes(ctx);
   }
