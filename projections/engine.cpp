@@ -429,4 +429,12 @@ std::vector<table_digest> digest_tables(pqxx::transaction_base& tx,
   return out;
 }
 
+std::map<std::string, int64_t> dead_letter_counts(pqxx::transaction_base& tx) {
+  std::map<std::string, int64_t> out;
+  for (const auto& r :
+       tx.exec("SELECT projection, count(*) FROM projection_dead_letters GROUP BY 1 ORDER BY 1"))
+    out[r[0].as<std::string>()] = r[1].as<int64_t>();
+  return out;
+}
+
 }  // namespace beampipe::projections

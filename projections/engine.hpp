@@ -156,6 +156,9 @@ std::vector<table_digest> digest_tables(pqxx::transaction_base& tx,
                                         const std::vector<std::string>& tables);
 
 // Every read model (projections/<model>/), in the order rebuilds and digests list them.
+// Dead letters per projection (name → count), for /ready and /overview.
+std::map<std::string, int64_t> dead_letter_counts(pqxx::transaction_base& tx);
+
 std::vector<std::shared_ptr<const projection>> standard_projections();
 // standard_projections() as one engine per group, for the live runners.
 std::vector<std::shared_ptr<engine>> standard_engines_by_group();

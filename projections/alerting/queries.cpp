@@ -63,6 +63,15 @@ store::page_rows list_deliveries(pqxx::transaction_base& tx, const delivery_filt
                           limit, offset);
 }
 
+int64_t deliveries_since(pqxx::transaction_base& tx, int64_t hours) {
+  return tx
+      .exec_params(
+          "SELECT count(*) FROM alert_deliveries WHERE created_at > now() - "
+          "make_interval(hours => $1)",
+          static_cast<int>(hours))[0][0]
+      .as<int64_t>();
+}
+
 std::set<std::string> enabled_channels(pqxx::transaction_base& tx) {
   std::set<std::string> out;
   for (const auto& row : tx.exec("SELECT uuid::text FROM notification_channels WHERE enabled"))

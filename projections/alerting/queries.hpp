@@ -30,6 +30,8 @@ store::page_rows list_deliveries(pqxx::transaction_base& tx, const delivery_filt
 
 // --- what the alert worker asks ---
 std::set<std::string> enabled_channels(pqxx::transaction_base& tx);
+// Alert deliveries created in the last `hours`.
+int64_t deliveries_since(pqxx::transaction_base& tx, int64_t hours);
 
 // A failed run an enabled execution_terminal rule has not been offered yet, within the
 // look-back, oldest first.

@@ -51,6 +51,13 @@ std::optional<json::object> pinnable_default(pqxx::transaction_base& tx,
       project_module));
 }
 
+std::optional<json::object> operator_default(pqxx::transaction_base& tx) {
+  if (auto global = pinnable_default(tx, "")) return global;
+  auto r = tx.exec(std::string(kPinnable) + "WHERE is_default LIMIT 2");
+  if (r.size() != 1) return std::nullopt;
+  return store::first_object(r);
+}
+
 std::vector<json::object> backends(pqxx::transaction_base& tx) {
   std::vector<json::object> out;
   for (const auto& r : tx.exec("SELECT json_build_object('name', name, 'translation', translation, "

@@ -30,6 +30,10 @@ std::optional<boost::json::object> pinnable_by_name(pqxx::transaction_base& tx,
 std::optional<boost::json::object> pinnable_default(pqxx::transaction_base& tx,
                                                     const std::string& project_module);
 
+// The profile an operator's checks default to: the global default, else the one default
+// profile when exactly one project has one.
+std::optional<boost::json::object> operator_default(pqxx::transaction_base& tx);
+
 // Every profile's backend settings ({name, translation, deployment}): what the prober checks.
 std::vector<boost::json::object> backends(pqxx::transaction_base& tx);
 

@@ -102,6 +102,21 @@ json::array stuck_counts(pqxx::transaction_base& tx) {
   return out;
 }
 
+int64_t in_flight_count(pqxx::transaction_base& tx) {
+  return tx
+      .exec("SELECT count(*) FROM batch_execution_record WHERE execution_in_flight(status)")[0][0]
+      .as<int64_t>();
+}
+
+json::array recent_failures(pqxx::transaction_base& tx, int64_t limit) {
+  auto r = tx.exec_params(
+      "SELECT coalesce(json_agg(t ORDER BY t.failed_at DESC), '[]')::text FROM (SELECT uuid AS "
+      "execution_id, project_module, failure_class, last_error, updated_at AS failed_at FROM "
+      "batch_execution_record WHERE status = 'failed' ORDER BY updated_at DESC LIMIT $1) t",
+      limit);
+  return util::parse_stored(r[0][0].c_str()).as_array();
+}
+
 int64_t stuck_count(pqxx::transaction_base& tx, const std::optional<std::string>& project_module) {
   return tx
       .exec_params(

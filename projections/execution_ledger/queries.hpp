@@ -41,6 +41,11 @@ std::optional<double> duration_seconds(pqxx::transaction_base& tx, const std::st
 // reason ([{state, reason, n}]).
 boost::json::array status_counts(pqxx::transaction_base& tx);
 boost::json::array stuck_counts(pqxx::transaction_base& tx);
+// Runs that still occupy capacity (every status but the terminal ones).
+int64_t in_flight_count(pqxx::transaction_base& tx);
+// The latest failed runs, newest first:
+// {execution_id, project_module, failure_class, last_error, failed_at}.
+boost::json::array recent_failures(pqxx::transaction_base& tx, int64_t limit);
 // Runs flagged past their liveness bound (in a project, or all): the execution_stuck alert.
 int64_t stuck_count(pqxx::transaction_base& tx, const std::optional<std::string>& project_module);
 

@@ -464,6 +464,54 @@ json::object build() {
   s["SlurmCredentialList"] =
       object_of({{"configured", described(boolean(), "BEAMPIPE_SSH_CREDENTIALS_DIR is set")},
                  {"slots", array_of(ref("SlurmCredentialSlot"))}});
+  auto counts = [](const char* what) {
+    json::object o{{"type", "object"}, {"additionalProperties", i64()}};
+    o["description"] = what;
+    return o;
+  };
+  s["OperatorOverview"] =
+      object_of({{"generated_at", ts()},
+                 {"registered_sources", described(i64(), "Enabled sources")},
+                 {"pending_admissions", described(i64(), "Sources whose run is pending admission")},
+                 {"running_executions", described(i64(), "Runs in a non-terminal status")},
+                 {"failed_executions", described(i64(), "Runs that failed (all time)")},
+                 {"queue_depth", described(i64(), "Jobs queued")},
+                 {"jobs_running", described(i64(), "Jobs held by a worker")},
+                 {"active_workers", described(i64(), "Live nodes with the workers role")},
+                 {"stale_workers", described(i64(), "Nodes neither heartbeating nor stopped")},
+                 {"recent_alerts", described(i64(), "Alert deliveries of the last 24 hours")},
+                 {"sources_by_state", counts("Sources by discovery state")},
+                 {"executions_by_status", counts("Runs by ledger status")},
+                 {"recent_failures", array_of(object_of({{"execution_id", uuid()},
+                                                         {"project_module", str()},
+                                                         {"failure_class", nstr()},
+                                                         {"last_error", nstr()},
+                                                         {"failed_at", ts()}}),
+                                              false)},
+                 {"projections",
+                  object_of({{"alive", boolean()},
+                             {"lag", described(i64(), "Events the slowest read model is behind")},
+                             {"head", i64()},
+                             {"dead_letters_total", i64()}})},
+                 {"scheduler_leader", described(nstr(), "The node holding the scheduler lease")},
+                 {"casda", one_of_strings({"simulated", "configured", "not_configured"})},
+                 {"daliuge", one_of_strings({"simulated", "profile_managed"})},
+                 {"scheduler", one_of_strings({"simulated", "profile_managed"})}},
+                "Operator counts, from the read models (nothing probed)");
+  s["DiagnosticCheck"] =
+      object_of({{"id", described(str(),
+                                  "Stable check id, e.g. database.connected, "
+                                  "daliuge.manager_unreachable")},
+                 {"status", one_of_strings({"pass", "warn", "fail"})},
+                 {"message", str()},
+                 {"hint", described(nstr(), "What to do about a warning or failure")},
+                 {"subject", described(nstr(), "The project or profile the check is about")}});
+  s["Diagnostics"] =
+      object_of({{"ok", described(boolean(), "No check failed")},
+                 {"generated_at", ts()},
+                 {"profile", described(nstr(), "The profile whose backends were checked")},
+                 {"summary", object_of({{"pass", i64()}, {"warn", i64()}, {"fail", i64()}})},
+                 {"checks", array_of(ref("DiagnosticCheck"))}});
   s["StreamTicket"] =
       object_of({{"ticket", described(str(), "Pass as ?ticket= to GET /events/stream; works once")},
                  {"expires_in", described(i64(), "Seconds the ticket stays valid")},

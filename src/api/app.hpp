@@ -52,6 +52,8 @@ struct app_context {
   std::string archive = "simulated";   // which archive discovery uses, reported by /ready
   std::string backends = "simulated";  // where executions run (simulated | real), ditto
   std::function<boost::json::object()> probe_tap = nullptr;  // GET /health/tap
+  // GET /diagnostics: the doctor's checks, for a profile by name or the global default.
+  std::function<boost::json::object(const std::optional<std::string>& profile)> diagnose = nullptr;
   services::admission_gate* admission = nullptr;  // serialises execution creates (cluster-wide)
   services::dependency_prober* prober = nullptr;  // background dependency probes (/ready, metrics)
   std::chrono::seconds heartbeat_every{10};       // a node is alive within three of these
@@ -60,7 +62,7 @@ struct app_context {
   std::chrono::seconds refresh_token_ttl{std::chrono::hours(24 * 7)};
   adapters::notify_options notify = adapters::notify_options();  // alert deliveries (tests)
   std::shared_ptr<read_caches> caches = std::make_shared<read_caches>(watch);
-  live_feed* feed = nullptr;  // GET /events/stream (none: 503)
+  live_feed* feed = nullptr;                        // GET /events/stream (none: 503)
   std::string ssh_credentials_dir = std::string();  // BEAMPIPE_SSH_CREDENTIALS_DIR
   std::chrono::seconds stream_ticket_ttl{60};
   std::shared_ptr<spent_tickets> tickets = std::make_shared<spent_tickets>();

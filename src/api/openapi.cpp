@@ -265,6 +265,8 @@ json::array tags() {
       {"deployment-profiles", "DALiuGE deployment profiles (translation and deployment)."},
       {"jobs", "The durable work view: discovery and execute jobs with their leases."},
       {"provenance", "Provenance, the raw event feed and the live event stream."},
+      {"operator",
+       "What operators run every day: the overview counts and doctor-style diagnostics."},
       {"slurm-credentials",
        "Installed Slurm SSH credential slots: names and which files are present, no key "
        "material."},

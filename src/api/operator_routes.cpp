@@ -1,10 +1,19 @@
 // The operator surface (issue #21, spec §9.5): inspection endpoints operators run every day.
-// So far: the Slurm SSH credential slots (names and which files are present, never contents).
+// So far: the overview, the diagnostics, and the Slurm SSH credential slots (names and which
+// files are present, never contents).
 #include "adapters/credential_slots.hpp"
 #include "api/api_schemas.hpp"
 #include "api/app.hpp"
 #include "api/handler_support.hpp"
 #include "api/route_table.hpp"
+#include "projections/alerting/queries.hpp"
+#include "projections/engine.hpp"
+#include "projections/execution_ledger/queries.hpp"
+#include "projections/jobs/queries.hpp"
+#include "projections/source_registry/queries.hpp"
+#include "services/node_heartbeat.hpp"
+#include "store/leases.hpp"
+#include "util/time.hpp"
 
 namespace beampipe::api {
 namespace json = boost::json;
@@ -37,16 +46,96 @@ response get_credential(app_context& ctx, request& req) {
   return json_response(200, slot_json(*s));
 }
 
+// What an operator looks at first. Every count comes from a read model's own query; the
+// backends are described, not probed (GET /diagnostics probes).
+response get_overview(app_context& ctx, request&) {
+  json::object o{{"generated_at", util::now_rfc3339()}};
+  read_model(ctx, [&](pqxx::transaction_base& tx) {
+    json::object by_state;
+    int64_t registered = 0;
+    for (const auto& r : projections::source_registry::discovery_state_counts(tx)) {
+      const auto& row = r.as_object();
+      auto n = row.at("n").to_number<int64_t>();
+      by_state[row.at("state").as_string()] = n;
+      if (row.at("state").as_string() != "disabled") registered += n;
+    }
+    o["registered_sources"] = registered;
+    o["pending_admissions"] = projections::source_registry::pending_run_count(tx);
+    json::object by_status;
+    for (const auto& r : projections::execution_ledger::status_counts(tx))
+      by_status[r.at("status").as_string()] = r.at("n");
+    o["running_executions"] = projections::execution_ledger::in_flight_count(tx);
+    o["failed_executions"] = by_status.contains("failed") ? by_status.at("failed") : json::value(0);
+    auto queue = projections::jobs::queue(tx);
+    o["queue_depth"] = queue.queued;
+    o["jobs_running"] = queue.running;
+    auto census = services::take_census(tx, ctx.heartbeat_every);
+    o["active_workers"] = census.workers_alive;
+    o["stale_workers"] = census.stale;
+    o["recent_alerts"] = projections::alerting::deliveries_since(tx, 24);
+    o["sources_by_state"] = std::move(by_state);
+    o["executions_by_status"] = std::move(by_status);
+    o["recent_failures"] = projections::execution_ledger::recent_failures(tx, 10);
+    int64_t dead = 0;
+    for (const auto& [name, n] : projections::dead_letter_counts(tx)) dead += n;
+    o["projections"] = json::object{{"alive", ctx.watch.alive()},
+                                    {"lag", ctx.watch.lag()},
+                                    {"head", ctx.watch.head()},
+                                    {"dead_letters_total", dead}};
+    return 0;
+  });
+  auto lease = store::with_connection(
+      ctx.pool, [&](pqxx::connection& c) { return store::read_lease(c, "scheduler"); });
+  o["scheduler_leader"] =
+      lease && !lease->expired ? json::value(lease->owner) : json::value(nullptr);
+  bool simulated_archive = ctx.archive == "simulated";
+  o["casda"] = simulated_archive                                  ? "simulated"
+               : ctx.archive.find("casda=-") == std::string::npos ? "configured"
+                                                                  : "not_configured";
+  // Real backends take their endpoints from the deployment profiles.
+  o["daliuge"] = ctx.backends == "real" ? "profile_managed" : "simulated";
+  o["scheduler"] = ctx.backends == "real" ? "profile_managed" : "simulated";
+  return json_response(200, o);
+}
+
+response get_diagnostics(app_context& ctx, request& req) {
+  std::optional<std::string> profile;
+  if (auto it = req.query.find("profile"); it != req.query.end()) {
+    if (it->second.empty() || it->second.size() > 100)
+      fail(400, "invalid_parameter", "a profile name is 1..100 characters", "profile");
+    profile = it->second;
+  }
+  if (!ctx.diagnose) fail(503, "unavailable", "diagnostics are not available on this node");
+  return json_response(200, ctx.diagnose(profile));
+}
+
 }  // namespace
 
 void add_operator_routes(router& r, const route_binder& bind) {
   const auto& v2 = kApiV2;
-  r.add("GET", v2 + "/slurm/credentials", auth_level::superuser, bind(list_credentials),
+  r.add("GET", v2 + "/overview", auth_level::user, bind(get_overview),
+        operation("get_overview", "Operator overview", "operator",
+                  "Counts an operator checks first: sources by discovery state, executions by "
+                  "status, the job queue, workers by heartbeat, projection lag and dead letters, "
+                  "alerts of the last day and the latest failures.")
+            .returns("OperatorOverview"));
+  r.add("GET", v2 + "/diagnostics", auth_level::user, bind(get_diagnostics),
+        operation("get_diagnostics", "Doctor-style diagnostics", "operator",
+                  "The checks of `beampipe doctor`, run now: settings, security policy, TAP "
+                  "services, database and migrations, projections, project configs, the "
+                  "profile (?profile=NAME, else the global default) and its DALiuGE or Slurm "
+                  "targets, workers and the scheduler. Passes are listed too; `ok` is false "
+                  "when a check fails.")
+            .with_query(text_query("profile",
+                                   "Deployment profile name (default: the global "
+                                   "default profile)"))
+            .returns("Diagnostics"));
+  r.add("GET", v2 + "/slurm/credentials", auth_level::user, bind(list_credentials),
         operation("list_slurm_credentials", "Slurm SSH credential slots", "slurm-credentials",
                   "The slots under BEAMPIPE_SSH_CREDENTIALS_DIR and which files each holds "
                   "(private_key, private_key.pub, passphrase, known_hosts); never their contents.")
             .returns("SlurmCredentialList"));
-  r.add("GET", v2 + "/slurm/credentials/{slot}", auth_level::superuser, bind(get_credential),
+  r.add("GET", v2 + "/slurm/credentials/{slot}", auth_level::user, bind(get_credential),
         operation("get_slurm_credential", "One Slurm SSH credential slot", "slurm-credentials",
                   "Which files the slot holds, and whether the private key and passphrase are "
                   "readable by their owner only; never their contents.")

@@ -14,12 +14,14 @@
 #include "domain/execution_fsm.hpp"
 #include "domain/readiness.hpp"
 #include "events/validity.hpp"
+#include "projections/engine.hpp"
 #include "projections/execution_ledger/queries.hpp"
 #include "projections/jobs/queries.hpp"
 #include "projections/provenance/queries.hpp"
 #include "projections/read_model_names.hpp"
 #include "projections/source_registry/queries.hpp"
 #include "services/dependency_prober.hpp"
+#include "services/node_heartbeat.hpp"
 #include "store/event_store.hpp"
 #include "store/leases.hpp"
 #include "store/migrations.hpp"
@@ -88,10 +90,9 @@ response get_ready(app_context& ctx, request& req) {
     store::with_connection(ctx.pool, [&](pqxx::connection& c) {
       pqxx::read_transaction tx{c};
       bounded_control_read(tx);
-      for (const auto& r : tx.exec(
-               "SELECT projection, count(*) FROM projection_dead_letters GROUP BY 1 ORDER BY 1")) {
-        dead[r[0].c_str()] = r[1].as<int64_t>();
-        dead_total += r[1].as<int64_t>();
+      for (const auto& [name, n] : projections::dead_letter_counts(tx)) {
+        dead[name] = n;
+        dead_total += n;
       }
     });
   } catch (const std::exception&) {
@@ -169,14 +170,9 @@ response get_ready(app_context& ctx, request& req) {
     store::with_connection(ctx.pool, [&](pqxx::connection& c) {
       pqxx::read_transaction tx{c};
       bounded_control_read(tx);
-      auto r = tx.exec_params1(
-          "SELECT coalesce(json_agg(n ORDER BY n.node_id), '[]')::text, count(*) FILTER (WHERE "
-          "n.alive AND n.roles LIKE '%workers%') FROM (SELECT node_id, host, pid, roles, version, "
-          "started_at, last_seen, stopped_at IS NULL AND last_seen > now() - make_interval(secs "
-          "=> $1) AS alive FROM node_heartbeats) n",
-          static_cast<double>(3 * ctx.heartbeat_every.count()));
-      o["nodes"] = util::parse_stored(r[0].c_str());
-      o["workers_alive"] = r[1].as<int64_t>();
+      auto census = services::take_census(tx, ctx.heartbeat_every);
+      o["nodes"] = std::move(census.nodes);
+      o["workers_alive"] = census.workers_alive;
     });
   } catch (const std::exception&) {
     // The database error is reported above.

@@ -21,6 +21,7 @@
 #include "app/archives.hpp"
 #include "app/backends.hpp"
 #include "app/demo.hpp"
+#include "app/diagnostics.hpp"
 #include "app/security.hpp"
 #include "app/users.hpp"
 #include "projections/engine.hpp"
@@ -348,6 +349,12 @@ struct node::parts {
     ctx.heartbeat_every = s.heartbeat_every;
     ctx.prober = &prober;
     ctx.archive = describe_archive_environment(s);
+    ctx.diagnose = [this](const std::optional<std::string>& profile) {
+      diagnostics_options d;
+      d.profile = profile;
+      d.backends = backends;
+      return to_json(diagnose(db, s, d));
+    };
     ctx.backends = describe_backends(s);
     ctx.probe_tap = [casda = s.casda_tap_url, vizier = s.vizier_tap_url] {
       return probe_tap_services(casda, vizier);

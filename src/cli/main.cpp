@@ -13,6 +13,8 @@
 #include <thread>
 
 #include "actors/runtime.hpp"
+#include "app/backends.hpp"
+#include "app/diagnostics.hpp"
 #include "app/node.hpp"
 #include "app/security.hpp"
 #include "app/settings.hpp"
@@ -60,6 +62,9 @@ Commands:
   admin create-user        add a user (--username --password-file|--password --email
                            [--superuser]); also admin set-password, admin disable-user
   security check           report security settings; exit 1 if production would refuse one
+  doctor [--profile NAME] [--json]
+                           the checks of GET /diagnostics, run here against the database (works
+                           while the API is down); exit 1 when one fails
   openapi export [-o FILE] print the OpenAPI 3 document of /api/v2 (no database needed)
   settings [--markdown]    the effective settings and where each came from (a secret shows
                            only as set); --markdown: the README's Environment table
@@ -84,8 +89,8 @@ struct args {
 
 // Options that take a value; everything else starting with -- is a flag.
 const std::set<std::string> kValued = {
-    "data-dir", "bind",     "name",          "after", "limit",    "database-url", "file",
-    "worker",   "username", "password-file", "email", "password", "retry",        "artifacts"};
+    "data-dir", "bind",          "name",  "after",    "limit", "database-url", "file",   "worker",
+    "username", "password-file", "email", "password", "retry", "artifacts",    "profile"};
 
 args parse_args(int argc, char** argv, int from) {
   args a;
@@ -449,6 +454,49 @@ boost::json::array effective_settings(const args& a) {
   return out;
 }
 
+int cmd_doctor(const args& a) {
+  if (a.has("help")) {
+    std::cout << "Usage: beampipe doctor [--profile NAME] [--json] [--database-url URL]\n"
+                 "Runs the checks of GET /api/v2/diagnostics from here: settings, security "
+                 "policy, TAP services,\n"
+                 "database and migrations, projections, project configs, the deployment profile "
+                 "(--profile, else\n"
+                 "the global default) and its DALiuGE or Slurm targets, workers and the "
+                 "scheduler.\n"
+                 "Exit 0 when no check fails (warnings allowed), 1 when one fails.\n";
+    return 0;
+  }
+  return with_database(a, [&](const std::string& conninfo) {
+    store::database db(conninfo);
+    app::diagnostics_options o;
+    o.profile = a.opt("profile");
+    o.backends = app::make_backend_factory(a.settings);
+    auto d = app::diagnose(db, a.settings, o);
+    if (a.has("json")) {
+      std::cout << boost::json::serialize(app::to_json(d)) << "\n";
+    } else {
+      size_t width = 0;
+      for (const auto& c : d.checks) width = std::max(width, c.id.size());
+      int warned = 0, failed = 0;
+      for (const auto& c : d.checks) {
+        std::string mark = c.status == "pass" ? "OK  " : c.status == "warn" ? "WARN" : "FAIL";
+        warned += c.status == "warn";
+        failed += c.status == "fail";
+        std::cout << mark << "  " << c.id << std::string(width - c.id.size() + 2, ' ')
+                  << (c.subject.empty() ? "" : "[" + c.subject + "] ") << c.message << "\n";
+        if (!c.hint.empty()) std::cout << "      fix: " << c.hint << "\n";
+      }
+      std::cout << "Result: "
+                << (failed ? "attention required (" + std::to_string(failed) + " failed, " +
+                                 std::to_string(warned) + " warnings)"
+                    : warned ? "ready, with " + std::to_string(warned) + " warnings"
+                             : std::string("ready"))
+                << "\n";
+    }
+    return d.ok() ? 0 : 1;
+  });
+}
+
 int cmd_security(const args& a) {
   if (a.has("help") || a.positional.size() < 2 || a.positional[1] != "check") {
     std::cout << "Usage: beampipe security check [--json]\n"
@@ -677,6 +725,7 @@ int main(int argc, char** argv) {
     if (cmd == "admin") return cmd_admin(a);
     if (cmd == "openapi") return beampipe::cli::openapi_main(argc, argv);
     if (cmd == "security") return cmd_security(a);
+    if (cmd == "doctor") return cmd_doctor(a);
     std::cerr << "beampipe: unknown command '" << cmd << "'\n\n" << kUsage;
     return 2;
   } catch (const std::invalid_argument& e) {

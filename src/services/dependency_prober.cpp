@@ -24,6 +24,8 @@ double since(clock::time_point t0) {
   return std::chrono::duration<double>(clock::now() - t0).count();
 }
 
+}  // namespace
+
 dependency_probe probe_http(const std::string& dependency, const std::string& url,
                             std::chrono::seconds timeout) {
   dependency_probe p{dependency, util::redact_url(url), false, 0, "", util::now_rfc3339()};
@@ -44,7 +46,6 @@ dependency_probe probe_http(const std::string& dependency, const std::string& ur
   return p;
 }
 
-// A Slurm login node takes commands: the backend's own check over its pooled SSH session.
 dependency_probe probe_slurm(adapters::execution_backend& backend,
                              const domain::DeploymentProfile& profile, const std::string& target,
                              std::chrono::seconds timeout) {
@@ -64,7 +65,71 @@ dependency_probe probe_slurm(adapters::execution_backend& backend,
   return p;
 }
 
-}  // namespace
+dependency_probe probe_tap(const std::string& dependency, const std::string& url,
+                           std::chrono::seconds timeout) {
+  dependency_probe p{dependency, util::redact_url(url), false, 0, "", util::now_rfc3339()};
+  auto t0 = clock::now();
+  try {
+    adapters::tap_options o;
+    o.base_url = url;
+    o.http.max_attempts = 1;
+    auto h = adapters::tap_client(o).health(timeout);
+    p.up = h.available;
+    if (!p.up) p.detail = h.detail;
+  } catch (const std::exception& e) {
+    p.detail = e.what();
+  }
+  p.seconds = since(t0);
+  return p;
+}
+
+std::vector<dependency_probe> probe_profile(const json::object& profile,
+                                            const adapters::backend_factory& backends,
+                                            std::chrono::seconds timeout,
+                                            std::set<std::string>* seen) {
+  std::set<std::string> own;
+  if (!seen) seen = &own;
+  std::vector<dependency_probe> out;
+  auto object = [&](const char* k) {
+    const auto* v = profile.if_contains(k);
+    return v && v->is_object() ? v->as_object() : json::object();
+  };
+  auto translation = object("translation"), deployment = object("deployment");
+  auto text = [](const json::object& o, const char* k) {
+    const auto* v = o.if_contains(k);
+    return v && v->is_string() ? std::string(v->as_string()) : std::string();
+  };
+  auto number = [](const json::object& o, const char* k, int64_t fallback) {
+    const auto* v = o.if_contains(k);
+    return v && v->is_int64() ? v->as_int64() : fallback;
+  };
+  auto tm = text(translation, "tm_url");
+  if (!tm.empty() && seen->insert("tm " + tm).second)
+    out.push_back(probe_http("daliuge_tm", tm, timeout));
+  auto kind = text(deployment, "kind");
+  if (kind == "rest_remote") {
+    auto host = text(deployment, "deploy_host");
+    auto port = std::to_string(number(deployment, "deploy_port", 8001));
+    const auto* https = deployment.if_contains("use_https");
+    auto url = std::string(https && https->is_bool() && https->as_bool() ? "https" : "http") +
+               "://" + host + ":" + port + "/api";
+    if (!host.empty() && seen->insert("dim " + url).second)
+      out.push_back(probe_http("daliuge_dim", url, timeout));
+  } else if (kind == "slurm_remote") {
+    auto host = text(deployment, "login_node");
+    auto port = std::to_string(number(deployment, "ssh_port", 22));
+    if (host.empty() || !backends || !seen->insert("ssh " + host + ":" + port).second) return out;
+    auto parsed = domain::parse_deployment_profile(json::value(profile)).profile;
+    if (!parsed || !std::holds_alternative<domain::SlurmRemoteDeployment>(parsed->deployment)) {
+      dependency_probe p{"slurm", host + ":" + port, false, 0, "", util::now_rfc3339()};
+      p.detail = "the deployment profile does not parse";
+      out.push_back(std::move(p));
+      return out;
+    }
+    out.push_back(probe_slurm(*backends(*parsed), *parsed, host + ":" + port, timeout));
+  }
+  return out;
+}
 
 dependency_prober::dependency_prober(store::database& db, dependency_prober_options opts)
     : db_(db), opts_(std::move(opts)) {}
@@ -108,80 +173,25 @@ void dependency_prober::probe_now() {
   std::vector<dependency_probe> out;
   dependency_probe pg{"postgres", "database", false, 0, "", util::now_rfc3339()};
   auto t0 = clock::now();
-  struct profile_row {
-    json::object translation, deployment;
-    json::value body;  // {name, translation, deployment}, as a profile parses it
-  };
-  std::vector<profile_row> profiles;
+  std::vector<json::object> profiles;  // {name, translation, deployment}
   try {
     auto c = db_.connect(store::db_role::prober);
     pqxx::read_transaction tx{*c};
     tx.exec("SELECT 1");
     pg.up = true;
     pg.seconds = since(t0);
-    if (opts_.real_backends)
-      for (auto& p : projections::deployment_profiles::backends(tx))
-        profiles.push_back({p.at("translation").as_object(), p.at("deployment").as_object(), p});
+    if (opts_.real_backends) profiles = projections::deployment_profiles::backends(tx);
   } catch (const std::exception& e) {
     pg.seconds = since(t0);
     pg.detail = e.what();
   }
   out.push_back(pg);
-  for (const auto& [name, url] : opts_.tap_urls) {
-    dependency_probe p{name, util::redact_url(url), false, 0, "", util::now_rfc3339()};
-    auto t1 = clock::now();
-    try {
-      adapters::tap_options o;
-      o.base_url = url;
-      o.http.max_attempts = 1;
-      auto h = adapters::tap_client(o).health(opts_.timeout);
-      p.up = h.available;
-      if (!p.up) p.detail = h.detail;
-    } catch (const std::exception& e) {
-      p.detail = e.what();
-    }
-    p.seconds = since(t1);
-    out.push_back(std::move(p));
-  }
+  for (const auto& [name, url] : opts_.tap_urls) out.push_back(probe_tap(name, url, opts_.timeout));
   // Each distinct target once, however many profiles share it.
   std::set<std::string> seen;
-  auto text = [](const json::object& o, const char* k) {
-    const auto* v = o.if_contains(k);
-    return v && v->is_string() ? std::string(v->as_string()) : std::string();
-  };
-  auto number = [](const json::object& o, const char* k, int64_t fallback) {
-    const auto* v = o.if_contains(k);
-    return v && v->is_int64() ? v->as_int64() : fallback;
-  };
-  for (const auto& [translation, deployment, body] : profiles) {
-    auto tm = text(translation, "tm_url");
-    if (!tm.empty() && seen.insert("tm " + tm).second)
-      out.push_back(probe_http("daliuge_tm", tm, opts_.timeout));
-    auto kind = text(deployment, "kind");
-    if (kind == "rest_remote") {
-      auto host = text(deployment, "deploy_host");
-      auto port = std::to_string(number(deployment, "deploy_port", 8001));
-      const auto* https = deployment.if_contains("use_https");
-      auto url = std::string(https && https->is_bool() && https->as_bool() ? "https" : "http") +
-                 "://" + host + ":" + port + "/api";
-      if (!host.empty() && seen.insert("dim " + url).second)
-        out.push_back(probe_http("daliuge_dim", url, opts_.timeout));
-    } else if (kind == "slurm_remote") {
-      auto host = text(deployment, "login_node");
-      auto port = std::to_string(number(deployment, "ssh_port", 22));
-      if (host.empty() || !opts_.backends || !seen.insert("ssh " + host + ":" + port).second)
-        continue;
-      auto profile = domain::parse_deployment_profile(body).profile;
-      if (!profile || !std::holds_alternative<domain::SlurmRemoteDeployment>(profile->deployment)) {
-        dependency_probe p{"slurm", host + ":" + port, false, 0, "", util::now_rfc3339()};
-        p.detail = "the deployment profile does not parse";
-        out.push_back(std::move(p));
-        continue;
-      }
-      out.push_back(
-          probe_slurm(*opts_.backends(*profile), *profile, host + ":" + port, opts_.timeout));
-    }
-  }
+  for (const auto& body : profiles)
+    for (auto& p : probe_profile(body, opts_.backends, opts_.timeout, &seen))
+      out.push_back(std::move(p));
   std::lock_guard lock(mu_);
   last_ = std::move(out);
 }

@@ -4,9 +4,11 @@
 // services, and with real backends each deployment profile's Translator Manager and DIM (an
 // HTTP answer below 500) or Slurm login node (`squeue --version` over the pooled SSH session
 // of the Slurm backend: a banner alone says nothing about host keys, keys or Slurm).
+#include <boost/json.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -35,6 +37,23 @@ struct dependency_prober_options {
   // connections and credentials. Unset: Slurm targets are not probed.
   adapters::backend_factory backends;
 };
+
+// One probe of each kind; a prober's round is made of these, and GET /diagnostics runs them on
+// demand. An HTTP service is up when it answers below 500.
+dependency_probe probe_http(const std::string& dependency, const std::string& url,
+                            std::chrono::seconds timeout);
+dependency_probe probe_tap(const std::string& dependency, const std::string& url,
+                           std::chrono::seconds timeout);
+// A Slurm login node takes commands: the backend's own check over its pooled SSH session.
+dependency_probe probe_slurm(adapters::execution_backend& backend,
+                             const domain::DeploymentProfile& profile, const std::string& target,
+                             std::chrono::seconds timeout);
+// The Translator Manager, DIM or Slurm login node of one profile ({name, translation,
+// deployment}); a target already in `seen` is skipped. Slurm needs `backends`.
+std::vector<dependency_probe> probe_profile(const boost::json::object& profile,
+                                            const adapters::backend_factory& backends,
+                                            std::chrono::seconds timeout,
+                                            std::set<std::string>* seen = nullptr);
 
 class dependency_prober {
  public:

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "util/json.hpp"
+
 namespace beampipe::services {
 
 node_heartbeat::node_heartbeat(store::database& db, node_identity who, std::chrono::seconds every)
@@ -64,6 +66,23 @@ void node_heartbeat::stop() {
   } catch (const std::exception& e) {
     spdlog::warn("could not mark node {} stopped: {}", who_.node_id, e.what());
   }
+}
+
+node_census take_census(pqxx::transaction_base& tx, std::chrono::seconds every) {
+  auto r = tx.exec_params1(
+      "SELECT coalesce(json_agg(n ORDER BY n.node_id), '[]')::text, count(*) FILTER (WHERE "
+      "n.alive AND n.roles LIKE '%workers%'), count(*) FILTER (WHERE NOT n.alive AND NOT "
+      "n.stopped) FROM (SELECT node_id, host, pid, roles, version, started_at, last_seen, "
+      "stopped_at IS NULL AND last_seen > now() - make_interval(secs => $1) AS alive, stopped_at "
+      "IS NOT NULL AS stopped FROM node_heartbeats) n",
+      static_cast<double>(3 * every.count()));
+  node_census out;
+  out.nodes = util::parse_stored(r[0].c_str()).as_array();
+  // `stopped` is how the census tells stale from stopped; the rows keep the listed fields.
+  for (auto& n : out.nodes) n.as_object().erase("stopped");
+  out.workers_alive = r[1].as<int64_t>();
+  out.stale = r[2].as<int64_t>();
+  return out;
 }
 
 }  // namespace beampipe::services

@@ -2,9 +2,11 @@
 // Tells the cluster this process is alive: its node_heartbeats row is refreshed every interval
 // (BEAMPIPE_WORKER_HEARTBEAT_INTERVAL_SECONDS) and marked stopped on a clean shutdown. /ready
 // and the metrics count a node alive while its last beat is within three intervals.
+#include <boost/json.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <pqxx/pqxx>
 #include <string>
 #include <thread>
 
@@ -16,6 +18,15 @@ struct node_identity {
   std::string node_id, host, roles, version;
   int pid = 0;
 };
+
+// The cluster's processes by their heartbeats: alive while the last beat is within three
+// intervals, stale when neither alive nor stopped (killed, hung, or cut off).
+struct node_census {
+  boost::json::array nodes;   // {node_id, host, pid, roles, version, started_at, last_seen, alive}
+  int64_t workers_alive = 0;  // alive nodes with the workers role
+  int64_t stale = 0;
+};
+node_census take_census(pqxx::transaction_base& tx, std::chrono::seconds every);
 
 class node_heartbeat {
  public:

@@ -351,7 +351,8 @@ try:
     st, _, _, _ = req("GET", "/sources", auth=False)
     c.eq("a token is required", st, 401)
     for p, want in [("/slurm/credentials", 200), ("/slurm/credentials/slot-a", 200),
-                    ("/slurm/credentials/none", 404)]:
+                    ("/slurm/credentials/none", 404), ("/overview", 200), ("/diagnostics", 200),
+                    ("/diagnostics?profile=", 400)]:
         st, _, _, _ = req("GET", p)
         c.eq(f"GET {p}", st, want)
     st, users, _, _ = req("GET", "/users")

@@ -141,6 +141,18 @@ try:
     c.eq("which the binary serves", (st, hdrs.get("Content-Type")), (200, "text/html; charset=utf-8"))
     graph = os.path.join(data_dir, "graphs", "wallaby-hires_deploy-setonix-beampipe.graph")
     c.true("the demo graph lies under BEAMPIPE_HOME (the data folder)", os.path.isfile(graph))
+    # The doctor on a fresh demo: every check green, from the CLI (which finds the running
+    # embedded PostgreSQL) and from the API alike.
+    r = subprocess.run([os.environ["BEAMPIPE_BIN"], "doctor"], env=env, cwd=home, capture_output=True,
+                       text=True, timeout=120)
+    c.eq("beampipe doctor on the demo: no warning, no failure",
+         (r.returncode, [x for x in r.stdout.splitlines() if x.startswith(("WARN", "FAIL"))]), (0, []))
+    c.true("it checked the demo's project and profile",
+           "project.valid" in r.stdout and "[demo-dim]" in r.stdout and r.stdout.rstrip().endswith("Result: ready"))
+    st, _, body = http("GET", "http://127.0.0.1:8080/api/v2/diagnostics", token=token)
+    diag = json.loads(body)
+    c.eq("GET /diagnostics agrees", (st, diag["ok"], diag["summary"]["warn"], diag["summary"]["fail"], diag["profile"]),
+         (200, True, 0, 0, "demo-dim"))
 finally:
     # Stop the server the block left running (only beampipe: it stops its own PostgreSQL).
     for pid in beampipe_pids(proc.pid):
