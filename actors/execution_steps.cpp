@@ -28,6 +28,7 @@
 #include "projections/project_configs/queries.hpp"
 #include "projections/source_registry/queries.hpp"
 #include "services/job_lease_keeper.hpp"
+#include "services/run_graph.hpp"
 #include "store/artifact_store.hpp"
 #include "util/hash.hpp"
 #include "util/ids.hpp"
@@ -51,17 +52,6 @@ struct prepare_failure : std::runtime_error {
 
 std::string text(const json::object& o, std::string_view k) {
   return util::get_string_or(o, k, "");
-}
-
-constexpr size_t kGraphLimit = size_t{16} << 20;  // protocols §3.1
-
-// A built-in two-node graph for projects without one (§3.5 step 9).
-json::value builtin_graph() {
-  return json::parse(R"({"nodeDataArray":[
-    {"id":"ingest","name":"beampipe-ingest","category":"PythonApp","categoryType":"Application",
-     "fields":[{"id":"manifest_path","name":"manifest_path","type":"String","value":""}]},
-    {"id":"manifest","name":"manifest","category":"Memory","categoryType":"Data","fields":[]}],
-    "linkDataArray":[{"from":"ingest","to":"manifest"}]})");
 }
 
 }  // namespace
@@ -318,29 +308,21 @@ struct execution_steps::impl {
     std::string graph_bytes;
     std::shared_ptr<const json::value> graph;
     auto build = [&](const json::array& recs, const std::set<std::string>& exclude) {
-      domain::ManifestInputs inputs;
-      inputs.records = recs;
-      inputs.exclude_sbids = exclude;
-      inputs.staging = domain::staging_context_from_records(recs);
-      auto manifest = domain::build_manifest_for_project(*config, inputs);
-      if (!manifest) throw prepare_failure(manifest.error());
       if (!graph) {
         graph_bytes = fetch_graph(*config);
         graph = parsed_graph(graph_bytes);
         if (graph_bytes.empty()) graph_bytes = json::serialize(*graph);
       }
-      auto patched = *graph;
       auto now_s =
           std::chrono::duration_cast<std::chrono::seconds>(util::clock::now().time_since_epoch())
               .count();
-      auto injected = domain::inject_manifest_config_into_graph(
-          patched, json::value(manifest.value()), util::uuid_v5(id, "manifest-config"), now_s);
-      if (!injected) throw prepare_failure(injected.error());
-      if (auto it = manifest.value().find("graph_overrides"); it != manifest.value().end()) {
-        auto st = domain::apply_manifest_graph_overrides(patched, it->value());
-        if (!st) throw prepare_failure(st.error());
+      try {
+        auto built = services::build_run_graph(*config, recs, exclude, *graph,
+                                               util::uuid_v5(id, "manifest-config"), now_s);
+        return std::make_pair(std::move(built.manifest), std::move(built.patched));
+      } catch (const services::run_graph_error& e) {
+        throw prepare_failure(e.what(), e.failure_class);
       }
-      return std::make_pair(std::move(manifest.value()), std::move(patched));
     };
 
     std::set<std::string> excluded;
@@ -402,9 +384,9 @@ struct execution_steps::impl {
     }
     std::shared_ptr<const json::value> g;
     try {
-      g = std::make_shared<const json::value>(bytes.empty() ? builtin_graph() : json::parse(bytes));
-    } catch (const std::exception& e) {
-      throw prepare_failure(std::string("graph is not valid JSON: ") + e.what());
+      g = std::make_shared<const json::value>(services::parse_graph(bytes));
+    } catch (const services::run_graph_error& e) {
+      throw prepare_failure(e.what(), e.failure_class);
     }
     std::lock_guard lk(cache_mu);
     if (graphs.size() >= 8) graphs.clear();
@@ -414,29 +396,11 @@ struct execution_steps::impl {
 
   // graph.path (confined to BEAMPIPE_HOME) or graph.url; SHA-256 verified when given.
   std::string fetch_graph(const domain::ProjectConfig& config) {
-    if (!config.graph) return "";
-    std::string bytes;
-    adapters::graph_source_options go = opts.graphs;
-    go.max_bytes = kGraphLimit;
     try {
-      if (config.graph->path && !config.graph->path->empty())
-        bytes = adapters::read_graph_file(*config.graph->path, go);
-      else if (config.graph->url && !config.graph->url->empty())
-        bytes = adapters::fetch_graph_url(*config.graph->url, go);
-      else
-        return "";
-    } catch (const adapters::graph_source_error& e) {
+      return services::fetch_project_graph(config, opts.graphs);
+    } catch (const services::run_graph_error& e) {
       throw prepare_failure(e.what(), e.failure_class);
     }
-    if (bytes.size() > kGraphLimit) throw prepare_failure("graph is larger than 16 MiB");
-    if (config.graph->sha256) {
-      auto want = *config.graph->sha256;
-      for (auto& ch : want) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      auto got = util::sha256_hex(bytes);
-      if (want != got)
-        throw prepare_failure("graph sha256 mismatch: expected " + want + ", got " + got);
-    }
-    return bytes;
   }
 
   void submit(run_memory& m, const json::object& row, json::value patched_graph,

@@ -498,6 +498,36 @@ json::object build() {
                  {"daliuge", one_of_strings({"simulated", "profile_managed"})},
                  {"scheduler", one_of_strings({"simulated", "profile_managed"})}},
                 "Operator counts, from the read models (nothing probed)");
+  s["GraphPrepareRequest"] =
+      object_of({{"project_module", described(str(), "1..50 characters")},
+                 {"source_identifiers", described(array_of(str()), "1..500 registered sources")}});
+  s["GraphPrepareResponse"] = object_of(
+      {{"project_module", str()},
+       {"source_identifiers", array_of(str())},
+       {"project_config_id", uuid()},
+       {"project_config_version", i64()},
+       {"project_spec_sha256", sha256()},
+       {"manifest_sha256",
+        described(sha256(), "Of the manifest's stable JSON, as a run stores it")},
+       {"source_graph_sha256", sha256()},
+       {"patched_graph_sha256",
+        described(sha256(),
+                  "Differs from a run's: the injected configuration id and time are new")},
+       {"patch_summary",
+        object_of(
+            {{"before_node_count", i64()},
+             {"after_node_count", i64()},
+             {"changed_node_count", i64()},
+             {"changed_nodes",
+              array_of(object_of({{"node", str()},
+                                  {"change", one_of_strings({"added", "modified", "removed"})},
+                                  opt("fields", described(array_of(str()),
+                                                          "fields[] names that differ, and "
+                                                          "node.<key> for attributes"))}))},
+             {"graph_configuration_changed", boolean()}})},
+       {"manifest", free_object()},
+       {"source_graph", free_object()},
+       {"patched_graph", free_object()}});
   s["DiagnosticCheck"] =
       object_of({{"id", described(str(),
                                   "Stable check id, e.g. database.connected, "

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "actors/runtime.hpp"
+#include "adapters/graph_source.hpp"
 #include "adapters/notifier.hpp"
 #include "api/auth_tokens.hpp"
 #include "api/http.hpp"
@@ -64,6 +65,7 @@ struct app_context {
   std::shared_ptr<read_caches> caches = std::make_shared<read_caches>(watch);
   live_feed* feed = nullptr;                        // GET /events/stream (none: 503)
   std::string ssh_credentials_dir = std::string();  // BEAMPIPE_SSH_CREDENTIALS_DIR
+  adapters::graph_source_options graphs = adapters::graph_source_options();  // POST /graphs/prepare
   std::chrono::seconds stream_ticket_ttl{60};
   std::shared_ptr<spent_tickets> tickets = std::make_shared<spent_tickets>();
 };

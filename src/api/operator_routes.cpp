@@ -1,18 +1,26 @@
 // The operator surface (issue #21, spec §9.5): inspection endpoints operators run every day.
-// So far: the overview, the diagnostics, and the Slurm SSH credential slots (names and which
-// files are present, never contents).
+// So far: the overview, the diagnostics, the graph preview, and the Slurm SSH credential slots
+// (names and which files are present, never contents).
 #include "adapters/credential_slots.hpp"
 #include "api/api_schemas.hpp"
 #include "api/app.hpp"
 #include "api/handler_support.hpp"
 #include "api/route_table.hpp"
+#include "domain/aggregates.hpp"
+#include "domain/canonical_json.hpp"
+#include "domain/graph_prep.hpp"
+#include "domain/project_config.hpp"
 #include "projections/alerting/queries.hpp"
 #include "projections/engine.hpp"
 #include "projections/execution_ledger/queries.hpp"
 #include "projections/jobs/queries.hpp"
+#include "projections/project_configs/queries.hpp"
 #include "projections/source_registry/queries.hpp"
 #include "services/node_heartbeat.hpp"
+#include "services/run_graph.hpp"
 #include "store/leases.hpp"
+#include "util/hash.hpp"
+#include "util/ids.hpp"
 #include "util/time.hpp"
 
 namespace beampipe::api {
@@ -109,6 +117,100 @@ response get_diagnostics(app_context& ctx, request& req) {
   return json_response(200, ctx.diagnose(profile));
 }
 
+// What a run of these sources would submit, built as the execute step builds it (the records
+// as discovered, no staging), without creating anything.
+struct graph_prepare_request {
+  std::string project_module;
+  std::vector<std::string> source_identifiers;
+};
+
+graph_prepare_request decode_graph_prepare(const json::object& body) {
+  reject_unknown_fields(body, {"project_module", "source_identifiers"});
+  graph_prepare_request r;
+  const auto* m = body.if_contains("project_module");
+  if (!m || !m->is_string() || m->as_string().empty() || m->as_string().size() > 50)
+    fail(400, "invalid_field", "project_module is a string of 1..50 characters", "project_module");
+  r.project_module = std::string(m->as_string());
+  const auto* ids = body.if_contains("source_identifiers");
+  if (!ids || !ids->is_array() || ids->as_array().empty() || ids->as_array().size() > 500)
+    fail(400, "invalid_field", "source_identifiers is a list of 1..500 names",
+         "source_identifiers");
+  std::set<std::string> seen;
+  for (size_t i = 0; i < ids->as_array().size(); ++i) {
+    const auto& v = ids->as_array()[i];
+    auto field = "source_identifiers[" + std::to_string(i) + "]";
+    if (!v.is_string() || v.as_string().empty() || v.as_string().size() > 200)
+      fail(400, "invalid_field", "a source identifier is a string of 1..200 characters", field);
+    if (!seen.insert(std::string(v.as_string())).second)
+      fail(400, "invalid_field", "a source is named twice", field);
+    r.source_identifiers.emplace_back(v.as_string());
+  }
+  return r;
+}
+
+response prepare_graph(app_context& ctx, request& req) {
+  auto want = decode_graph_prepare(parse_body(req));
+  std::optional<projections::project_configs::stored_config> stored;
+  json::array records;
+  read_model(ctx, [&](pqxx::transaction_base& tx) {
+    stored = projections::project_configs::active_config(tx, want.project_module);
+    if (!stored) return 0;
+    for (size_t i = 0; i < want.source_identifiers.size(); ++i) {
+      const auto& ident = want.source_identifiers[i];
+      auto found = projections::source_registry::readiness_inputs(
+          tx, domain::source_uuid(want.project_module, ident));
+      if (!found)
+        fail(400, "unknown_source",
+             "source '" + ident + "' is not registered in " + want.project_module,
+             "source_identifiers[" + std::to_string(i) + "]");
+      for (const auto& [sbid, meta] : found->metadata_rows) {
+        const auto* ds = meta.is_object() ? meta.as_object().if_contains("datasets") : nullptr;
+        if (ds && ds->is_array())
+          for (const auto& d : ds->as_array()) records.push_back(d);
+      }
+    }
+    return 0;
+  });
+  if (!stored)
+    fail(400, "no_active_config", "project '" + want.project_module + "' has no active config",
+         "project_module");
+  boost::system::error_code ec;
+  auto doc = json::parse(stored->spec, ec);
+  auto parsed = ec ? domain::ConfigParseResult{} : domain::parse_project_config(doc);
+  if (!parsed.config)
+    fail(400, "invalid_config", "the active config of '" + want.project_module + "' does not parse",
+         "project_module");
+  json::object out;
+  try {
+    auto graph_bytes = services::fetch_project_graph(*parsed.config, ctx.graphs);
+    auto graph = services::parse_graph(graph_bytes);
+    if (graph_bytes.empty()) graph_bytes = json::serialize(graph);
+    auto now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+    auto built =
+        services::build_run_graph(*parsed.config, records, {}, graph, util::uuid_v7(), now_s);
+    auto manifest_text = domain::stable_json(json::value(built.manifest));
+    json::array idents;
+    for (const auto& i : want.source_identifiers) idents.emplace_back(i);
+    out = {{"project_module", want.project_module},
+           {"source_identifiers", std::move(idents)},
+           {"project_config_id", stored->id},
+           {"project_config_version", stored->version},
+           {"project_spec_sha256", stored->spec_sha256},
+           {"manifest_sha256", util::sha256_hex(manifest_text)},
+           {"source_graph_sha256", util::sha256_hex(graph_bytes)},
+           {"patched_graph_sha256", util::sha256_hex(json::serialize(built.patched))},
+           {"patch_summary", domain::patch_summary(graph, built.patched)},
+           {"manifest", std::move(built.manifest)},
+           {"source_graph", std::move(graph)},
+           {"patched_graph", std::move(built.patched)}};
+  } catch (const services::run_graph_error& e) {
+    fail(400, "prepare_failed", e.what(), "project_module");
+  }
+  return json_response(200, out);
+}
+
 }  // namespace
 
 void add_operator_routes(router& r, const route_binder& bind) {
@@ -130,6 +232,15 @@ void add_operator_routes(router& r, const route_binder& bind) {
                                    "Deployment profile name (default: the global "
                                    "default profile)"))
             .returns("Diagnostics"));
+  r.add("POST", v2 + "/graphs/prepare", auth_level::user, bind(prepare_graph),
+        operation("prepare_graph", "Preview a run's manifest and graph", "operator",
+                  "What a run of these sources would submit, built as the execute step builds it "
+                  "(records as discovered, no staging) and nothing recorded: the config revision, "
+                  "the manifest, the source and patched graphs with their SHA-256, and a summary "
+                  "of the nodes the preparation added, modified (with the fields) or removed.")
+            .json_body("GraphPrepareRequest")
+            .returns("GraphPrepareResponse")
+            .limited());
   r.add("GET", v2 + "/slurm/credentials", auth_level::user, bind(list_credentials),
         operation("list_slurm_credentials", "Slurm SSH credential slots", "slurm-credentials",
                   "The slots under BEAMPIPE_SSH_CREDENTIALS_DIR and which files each holds "

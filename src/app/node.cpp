@@ -137,6 +137,16 @@ actors::discovery_worker_options discovery_options_from(const settings& s) {
   return o;
 }
 
+// Where a project's graph may come from: graph.path under BEAMPIPE_HOME, graph.url on the allowed
+// hosts (production: never an internal address). Runs and POST /graphs/prepare alike.
+adapters::graph_source_options graph_options_from(const settings& s) {
+  adapters::graph_source_options g;
+  g.home = s.home;
+  g.url_allow = s.graph_url_allow;
+  g.refuse_internal = s.production();
+  return g;
+}
+
 actors::execution_worker_options execution_options_from(const settings& s) {
   actors::execution_worker_options o;
   o.concurrency = static_cast<size_t>(s.worker_concurrency);
@@ -153,9 +163,7 @@ actors::execution_worker_options execution_options_from(const settings& s) {
   o.slurm_lookup_budget = s.slurm_lookup_budget;
   o.cancel_attempts = static_cast<int>(s.cancel_attempts);
   o.redeploy_grace = s.redeploy_grace;
-  o.graphs.home = s.home;
-  o.graphs.url_allow = s.graph_url_allow;
-  o.graphs.refuse_internal = s.production();
+  o.graphs = graph_options_from(s);
   o.fault = s.fault_inject;
   return o;
 }
@@ -331,6 +339,7 @@ struct node::parts {
     ctx.admission = &admission;
     ctx.feed = &feed;
     ctx.ssh_credentials_dir = s.ssh_credentials_dir;
+    ctx.graphs = graph_options_from(s);
     ctx.jwt_secret = configured_jwt_secret(s);
     if (ctx.jwt_secret.empty()) {
       // Never a constant: a random key made once per database, shared by its nodes.

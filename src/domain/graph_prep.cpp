@@ -1,6 +1,8 @@
 #include "domain/graph_prep.hpp"
 
 #include <limits>
+#include <map>
+#include <set>
 
 #include "domain/canonical_json.hpp"
 
@@ -307,6 +309,90 @@ Status apply_manifest_graph_overrides(json::value& graph, const json::value& ove
     }
   }
   return ok_status();
+}
+
+namespace {
+
+// Nodes by key, in the order the graph lists them; a node with neither id nor name is skipped.
+std::vector<std::pair<std::string, const boost::json::object*>> nodes_of(
+    const boost::json::value& g) {
+  std::vector<std::pair<std::string, const boost::json::object*>> out;
+  const auto* o = g.if_object();
+  const auto* arr = o ? o->if_contains("nodeDataArray") : nullptr;
+  if (!arr || !arr->is_array()) return out;
+  for (const auto& n : arr->as_array()) {
+    const auto* node = n.if_object();
+    if (!node) continue;
+    const boost::json::value* key = node->if_contains("id");
+    if (!key || key->is_null()) key = node->if_contains("name");
+    if (!key || key->is_null()) continue;
+    out.emplace_back(
+        key->is_string() ? std::string(key->as_string()) : boost::json::serialize(*key), node);
+  }
+  return out;
+}
+
+// fields[] by name (an entry without a name is keyed by its place).
+std::map<std::string, const boost::json::value*> fields_of(const boost::json::object& node) {
+  std::map<std::string, const boost::json::value*> out;
+  const auto* f = node.if_contains("fields");
+  if (!f || !f->is_array()) return out;
+  size_t i = 0;
+  for (const auto& e : f->as_array()) {
+    const auto* name = e.is_object() ? e.as_object().if_contains("name") : nullptr;
+    out[name && name->is_string() ? std::string(name->as_string()) : "#" + std::to_string(i)] = &e;
+    ++i;
+  }
+  return out;
+}
+
+}  // namespace
+
+boost::json::object patch_summary(const boost::json::value& before,
+                                  const boost::json::value& after) {
+  auto old_nodes = nodes_of(before), new_nodes = nodes_of(after);
+  std::map<std::string, const boost::json::object*> old_by(old_nodes.begin(), old_nodes.end());
+  std::map<std::string, const boost::json::object*> new_by(new_nodes.begin(), new_nodes.end());
+  boost::json::array changed;
+  for (const auto& [key, node] : new_nodes) {
+    auto it = old_by.find(key);
+    if (it == old_by.end()) {
+      changed.push_back({{"node", key}, {"change", "added"}});
+      continue;
+    }
+    if (*it->second == *node) continue;
+    boost::json::array fields;
+    auto a = fields_of(*it->second), b = fields_of(*node);
+    std::set<std::string> names;
+    for (const auto& [n, v] : a) names.insert(n);
+    for (const auto& [n, v] : b) names.insert(n);
+    for (const auto& n : names) {
+      auto x = a.find(n), y = b.find(n);
+      if (x == a.end() || y == b.end() || *x->second != *y->second) fields.emplace_back(n);
+    }
+    std::set<std::string> attrs;
+    for (const auto& kv : *it->second) attrs.insert(std::string(kv.key()));
+    for (const auto& kv : *node) attrs.insert(std::string(kv.key()));
+    for (const auto& k : attrs) {
+      if (k == "fields") continue;
+      const auto *x = it->second->if_contains(k), *y = node->if_contains(k);
+      if (!x || !y || *x != *y) fields.emplace_back("node." + k);
+    }
+    changed.push_back({{"node", key}, {"change", "modified"}, {"fields", std::move(fields)}});
+  }
+  for (const auto& [key, node] : old_nodes)
+    if (!new_by.count(key)) changed.push_back({{"node", key}, {"change", "removed"}});
+  auto configs = [](const boost::json::value& g) -> boost::json::value {
+    const auto* o = g.if_object();
+    const auto* c = o ? o->if_contains("graphConfigurations") : nullptr;
+    return c ? *c : boost::json::value(nullptr);
+  };
+  auto n_changed = static_cast<int64_t>(changed.size());
+  return {{"before_node_count", static_cast<int64_t>(old_nodes.size())},
+          {"after_node_count", static_cast<int64_t>(new_nodes.size())},
+          {"changed_node_count", n_changed},
+          {"changed_nodes", std::move(changed)},
+          {"graph_configuration_changed", configs(before) != configs(after)}};
 }
 
 }  // namespace beampipe::domain

@@ -55,4 +55,12 @@ Result<bool> inject_manifest_config_into_graph(boost::json::value& graph,
 Status apply_manifest_graph_overrides(boost::json::value& graph,
                                       const boost::json::value& overrides);
 
+// What a preparation changed in a graph (POST /graphs/prepare): nodes of nodeDataArray keyed by
+// `id` (else `name`), each added, removed, or modified with the names of the `fields` entries
+// that differ (and `node.<key>` for a changed attribute outside them):
+// {before_node_count, after_node_count, changed_node_count,
+//  changed_nodes:[{node, change, fields?}], graph_configuration_changed}.
+boost::json::object patch_summary(const boost::json::value& before,
+                                  const boost::json::value& after);
+
 }  // namespace beampipe::domain

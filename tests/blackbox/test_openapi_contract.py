@@ -289,6 +289,11 @@ try:
             "sources": [{"source_identifier": "HIPASSJ1313-15"}]}
     st, _, _, _ = req("POST", "/executions/prepare", base)
     c.eq("prepare", st, 200)
+    st, _, _, _ = req("POST", "/graphs/prepare", {"project_module": "wallaby_hires",
+                                                  "source_identifiers": ["HIPASSJ1313-15"]})
+    c.eq("graph preview", st, 200)
+    st, _, _, _ = req("POST", "/graphs/prepare", {"project_module": "wallaby_hires", "source_identifiers": []})
+    c.eq("graph preview refused", st, 400)
     key = {"Idempotency-Key": "contract-" + uuid.uuid4().hex}
     st, ex, _, _ = req("POST", "/executions", base, headers=key)
     c.eq("create execution", st, 201)

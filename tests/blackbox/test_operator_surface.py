@@ -5,6 +5,7 @@ owner-only, never their contents; slots are directories with a plain name (no do
 symlinks followed). GET /overview: the counts an operator checks first, as the read models hold
 them. GET /diagnostics and `beampipe doctor`: one set of checks, passes listed, a down DIM or
 Translator Manager named as the failing check, exit 1 from the CLI."""
+import hashlib
 import os
 import subprocess
 import sys
@@ -94,6 +95,43 @@ try:
     eid = row["uuid"]
     srv.request("POST", f"{V2}/executions/{eid}/execute", {"do_stage": False, "do_submit": True})
     wait_execution(srv, eid, lambda r: r["status"] == "completed" and r["sources_finalized"])
+    # --- POST /graphs/prepare: what a run would submit, built as the run built it, nothing stored
+    head = srv.request("GET", V2 + "/events?limit=1000")[1]["events"][-1]["position"]
+    st, prep, _, _ = srv.request("POST", V2 + "/graphs/prepare", {"project_module": "wallaby_hires",
+                                                                   "source_identifiers": ["HIPASSJ1313-15"]})
+    _, run, _, _ = srv.request("GET", f"{V2}/executions/{eid}")
+    c.eq("prepared", (st, prep["project_module"], prep["source_identifiers"], prep["project_config_version"]),
+         (200, "wallaby_hires", ["HIPASSJ1313-15"], 1))
+    c.eq("the manifest is the one the run built", prep["manifest_sha256"], run["manifest_sha256"])
+    c.eq("the source graph is the project's file",
+         prep["source_graph_sha256"], hashlib.sha256(open(GRAPH, "rb").read()).hexdigest())
+    summary = prep["patch_summary"]
+    c.eq("node counts", (summary["before_node_count"], summary["after_node_count"]),
+         (len(prep["source_graph"]["nodeDataArray"]), len(prep["patched_graph"]["nodeDataArray"])))
+    # Checked against the two graphs it returns: each named field differs, every other node is equal.
+    def by_id(g):
+        return {n.get("id", n.get("name")): n for n in g["nodeDataArray"]}
+
+    def field(n, name):
+        return next((f for f in n.get("fields", []) if f.get("name") == name), None)
+
+    src, dst = by_id(prep["source_graph"]), by_id(prep["patched_graph"])
+    changed = {n["node"]: n for n in summary["changed_nodes"]}
+    c.true("the graph patches modified nodes", changed and all(n["change"] == "modified" and n["fields"]
+                                                             for n in changed.values()))
+    c.true("each field it names differs", all(field(src[k], f) != field(dst[k], f)
+                                              for k, n in changed.items() for f in n["fields"]))
+    c.true("every node it does not name is unchanged", all(src[k] == dst[k] for k in src if k not in changed))
+    c.eq("the manifest's graph configuration is new", summary["graph_configuration_changed"], True)
+    c.eq("nothing recorded", srv.request("GET", V2 + "/events?limit=1000")[1]["events"][-1]["position"], head)
+    for body, field in [({"project_module": "wallaby_hires", "source_identifiers": ["NOPE"]}, "source_identifiers[0]"),
+                        ({"project_module": "nobody", "source_identifiers": ["X"]}, "project_module"),
+                        ({"project_module": "wallaby_hires", "source_identifiers": []}, "source_identifiers"),
+                        ({"project_module": "wallaby_hires", "source_identifiers": ["A", "A"]}, "source_identifiers[1]"),
+                        ({"project_module": "wallaby_hires", "source_identifiers": ["A"], "x": 1}, "x")]:
+        st, err, _, _ = srv.request("POST", V2 + "/graphs/prepare", body)
+        c.eq(f"refused: {field}", (st, err.get("field")), (400, field))
+
     st, o, _, _ = srv.request("GET", V2 + "/overview")
     c.eq("sources", (o["registered_sources"], o["sources_by_state"]), (2, {"discovered": 2, "disabled": 1}))
     c.eq("executions", (o["executions_by_status"], o["running_executions"], o["failed_executions"]),

@@ -35,6 +35,7 @@ RATE_LIMITED = {
     ("post", "/api/v2/executions/{id}/submission/abandon"),
     ("post", "/api/v2/executions/{id}/outputs/verify"),
     ("post", "/api/v2/project-configs/{id}/wasm"),
+    ("post", "/api/v2/graphs/prepare"),  # spec §9.5: C, R
 }
 
 passed = 0

@@ -252,3 +252,29 @@ TEST_CASE("end to end: WALLABY manifest patches the Setonix graph") {
   REQUIRE(apply_manifest_graph_overrides(g, m.value()));
   CHECK(field(*node(g, "Scatter/GenericScatterApp/Beam"), "num_of_copies")->at("value") == 2);
 }
+
+TEST_CASE("patch_summary: nodes added, removed and modified, by field name") {
+  auto before = json::parse(R"({"graphConfigurations":{},"nodeDataArray":[
+    {"id":"a","name":"A","fields":[{"name":"x","value":1},{"name":"y","value":2}]},
+    {"id":"b","name":"B","fields":[]},
+    {"name":"C","fields":[]},
+    {"id":"same","fields":[{"name":"z","value":0}]}]})");
+  auto after = json::parse(R"({"graphConfigurations":{"k":{}},"nodeDataArray":[
+    {"id":"a","name":"A","fields":[{"name":"x","value":1},{"name":"y","value":3},{"name":"w","value":0}]},
+    {"name":"C","fields":[],"color":"red"},
+    {"id":"same","fields":[{"name":"z","value":0}]},
+    {"id":"d","fields":[]}]})");
+  auto s = patch_summary(before, after);
+  CHECK(s.at("before_node_count").as_int64() == 4);
+  CHECK(s.at("after_node_count").as_int64() == 4);
+  CHECK(s.at("changed_node_count").as_int64() == 4);
+  CHECK(s.at("graph_configuration_changed").as_bool());
+  CHECK(json::serialize(s.at("changed_nodes")) ==
+        R"([{"node":"a","change":"modified","fields":["w","y"]},)"
+        R"({"node":"C","change":"modified","fields":["node.color"]},)"
+        R"({"node":"d","change":"added"},{"node":"b","change":"removed"}])");
+  auto same = patch_summary(before, before);
+  CHECK(same.at("changed_node_count").as_int64() == 0);
+  CHECK_FALSE(same.at("graph_configuration_changed").as_bool());
+  CHECK(patch_summary(json::value(nullptr), after).at("before_node_count").as_int64() == 0);
+}

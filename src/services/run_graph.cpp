@@ -1,0 +1,72 @@
+#include "services/run_graph.hpp"
+
+#include <cctype>
+
+#include "domain/graph_prep.hpp"
+#include "domain/manifest.hpp"
+#include "util/hash.hpp"
+
+namespace beampipe::services {
+namespace json = boost::json;
+
+std::string fetch_project_graph(const domain::ProjectConfig& config,
+                                adapters::graph_source_options options) {
+  if (!config.graph) return "";
+  options.max_bytes = kGraphLimit;
+  std::string bytes;
+  try {
+    if (config.graph->path && !config.graph->path->empty())
+      bytes = adapters::read_graph_file(*config.graph->path, options);
+    else if (config.graph->url && !config.graph->url->empty())
+      bytes = adapters::fetch_graph_url(*config.graph->url, options);
+    else
+      return "";
+  } catch (const adapters::graph_source_error& e) {
+    throw run_graph_error(e.what(), e.failure_class);
+  }
+  if (bytes.size() > kGraphLimit) throw run_graph_error("graph is larger than 16 MiB");
+  if (config.graph->sha256) {
+    auto want = *config.graph->sha256;
+    for (auto& ch : want) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    auto got = util::sha256_hex(bytes);
+    if (want != got)
+      throw run_graph_error("graph sha256 mismatch: expected " + want + ", got " + got);
+  }
+  return bytes;
+}
+
+json::value parse_graph(const std::string& bytes) {
+  if (bytes.empty())
+    return json::parse(R"({"nodeDataArray":[
+    {"id":"ingest","name":"beampipe-ingest","category":"PythonApp","categoryType":"Application",
+     "fields":[{"id":"manifest_path","name":"manifest_path","type":"String","value":""}]},
+    {"id":"manifest","name":"manifest","category":"Memory","categoryType":"Data","fields":[]}],
+    "linkDataArray":[{"from":"ingest","to":"manifest"}]})");
+  try {
+    return json::parse(bytes);
+  } catch (const std::exception& e) {
+    throw run_graph_error(std::string("graph is not valid JSON: ") + e.what());
+  }
+}
+
+run_graph build_run_graph(const domain::ProjectConfig& config, const json::array& records,
+                          const std::set<std::string>& exclude_sbids, const json::value& graph,
+                          const std::string& config_id, int64_t now_unix_seconds) {
+  domain::ManifestInputs inputs;
+  inputs.records = records;
+  inputs.exclude_sbids = exclude_sbids;
+  inputs.staging = domain::staging_context_from_records(records);
+  auto manifest = domain::build_manifest_for_project(config, inputs);
+  if (!manifest) throw run_graph_error(manifest.error());
+  run_graph out{std::move(manifest.value()), graph};
+  auto injected = domain::inject_manifest_config_into_graph(out.patched, json::value(out.manifest),
+                                                            config_id, now_unix_seconds);
+  if (!injected) throw run_graph_error(injected.error());
+  if (auto it = out.manifest.find("graph_overrides"); it != out.manifest.end()) {
+    auto st = domain::apply_manifest_graph_overrides(out.patched, it->value());
+    if (!st) throw run_graph_error(st.error());
+  }
+  return out;
+}
+
+}  // namespace beampipe::services

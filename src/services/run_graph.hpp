@@ -1,0 +1,42 @@
+#pragma once
+// The graph a run submits, built as the execute step's prepare phase builds it: the manifest for
+// the dataset records, injected into a copy of the project's graph, with its graph overrides
+// applied. POST /graphs/prepare previews the same build without a run (issue #21).
+#include <boost/json.hpp>
+#include <cstdint>
+#include <set>
+#include <stdexcept>
+#include <string>
+
+#include "adapters/graph_source.hpp"
+#include "domain/project_config.hpp"
+
+namespace beampipe::services {
+
+inline constexpr size_t kGraphLimit = size_t{16} << 20;  // protocols §3.1
+
+// Why a build could not be made, with the failure class a run records.
+struct run_graph_error : std::runtime_error {
+  run_graph_error(const std::string& what, std::string cls = "configuration")
+      : std::runtime_error(what), failure_class(std::move(cls)) {}
+  std::string failure_class;
+};
+
+// graph.path (confined to BEAMPIPE_HOME) or graph.url, SHA-256 verified when the config gives
+// one; empty when the project names no graph (the built-in graph is used).
+std::string fetch_project_graph(const domain::ProjectConfig& config,
+                                adapters::graph_source_options options);
+// The bytes parsed; the built-in two-node graph (§3.5 step 9) for empty bytes.
+boost::json::value parse_graph(const std::string& bytes);
+
+struct run_graph {
+  boost::json::object manifest;
+  boost::json::value patched;
+};
+// `config_id` names the injected manifest config (a run derives it from its id).
+run_graph build_run_graph(const domain::ProjectConfig& config, const boost::json::array& records,
+                          const std::set<std::string>& exclude_sbids,
+                          const boost::json::value& graph, const std::string& config_id,
+                          int64_t now_unix_seconds);
+
+}  // namespace beampipe::services
