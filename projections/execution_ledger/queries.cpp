@@ -102,6 +102,20 @@ json::array stuck_counts(pqxx::transaction_base& tx) {
   return out;
 }
 
+store::page_rows slurm_runs(pqxx::transaction_base& tx, bool finished, int64_t limit,
+                            int64_t offset) {
+  return store::read_page(
+      tx,
+      "SELECT json_build_object('execution_id', uuid, 'project_module', project_module, "
+      "'execution_status', status, 'scheduler_job_id', scheduler_job_id, 'scheduler_state', "
+      "scheduler_state, 'scheduler_raw_state', scheduler_raw_state, 'scheduler_reason', "
+      "scheduler_reason, 'daliuge_session_id', daliuge_session_id, 'remote_session_dir', "
+      "remote_session_dir, 'created_at', created_at, 'last_reconciled_at', last_reconciled_at)",
+      "FROM batch_execution_record WHERE scheduler_name = 'slurm' AND ($1 = 'true' OR "
+      "execution_in_flight(status))",
+      "ORDER BY created_at DESC, uuid DESC", {finished ? "true" : "false"}, limit, offset);
+}
+
 int64_t in_flight_count(pqxx::transaction_base& tx) {
   return tx
       .exec("SELECT count(*) FROM batch_execution_record WHERE execution_in_flight(status)")[0][0]

@@ -41,6 +41,12 @@ std::optional<double> duration_seconds(pqxx::transaction_base& tx, const std::st
 // reason ([{state, reason, n}]).
 boost::json::array status_counts(pqxx::transaction_base& tx);
 boost::json::array stuck_counts(pqxx::transaction_base& tx);
+// The runs on Slurm (GET /scheduler/jobs), newest first; only those in flight unless `finished`:
+// {execution_id, project_module, execution_status, scheduler_job_id, scheduler_state,
+//  scheduler_raw_state, scheduler_reason, daliuge_session_id, remote_session_dir, created_at,
+//  last_reconciled_at}.
+store::page_rows slurm_runs(pqxx::transaction_base& tx, bool finished, int64_t limit,
+                            int64_t offset);
 // Runs that still occupy capacity (every status but the terminal ones).
 int64_t in_flight_count(pqxx::transaction_base& tx);
 // The latest failed runs, newest first:

@@ -498,6 +498,21 @@ json::object build() {
                  {"daliuge", one_of_strings({"simulated", "profile_managed"})},
                  {"scheduler", one_of_strings({"simulated", "profile_managed"})}},
                 "Operator counts, from the read models (nothing probed)");
+  s["SchedulerJobRow"] = object_of({{"execution_id", uuid()},
+                                    {"project_module", str()},
+                                    {"execution_status", execution_status_enum()},
+                                    {"scheduler_job_id", nstr()},
+                                    {"scheduler_state", str()},
+                                    {"scheduler_raw_state", nstr()},
+                                    {"scheduler_reason", nstr()},
+                                    {"daliuge_session_id", nstr()},
+                                    {"remote_session_dir", nstr()},
+                                    {"created_at", ts()},
+                                    {"last_reconciled_at", nts()}});
+  s["PaginatedSchedulerJobs"] = object_of({{"items", array_of(ref("SchedulerJobRow"))},
+                                           {"total", i64()},
+                                           {"page", i64()},
+                                           {"items_per_page", i64()}});
   s["GraphPrepareRequest"] =
       object_of({{"project_module", described(str(), "1..50 characters")},
                  {"source_identifiers", described(array_of(str()), "1..500 registered sources")}});

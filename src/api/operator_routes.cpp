@@ -15,6 +15,7 @@
 #include "projections/execution_ledger/queries.hpp"
 #include "projections/jobs/queries.hpp"
 #include "projections/project_configs/queries.hpp"
+#include "projections/read_model_names.hpp"
 #include "projections/source_registry/queries.hpp"
 #include "services/node_heartbeat.hpp"
 #include "services/run_graph.hpp"
@@ -115,6 +116,21 @@ response get_diagnostics(app_context& ctx, request& req) {
   }
   if (!ctx.diagnose) fail(503, "unavailable", "diagnostics are not available on this node");
   return json_response(200, ctx.diagnose(profile));
+}
+
+// The runs on Slurm: in flight, or every one with ?include_finished=true.
+response scheduler_jobs(app_context& ctx, request& req) {
+  honour_min_position(ctx, req, {projections::model::execution_ledger});
+  auto page = int_param(req, "page", 1, 1, 1'000'000);
+  auto per = int_param(req, "items_per_page", 50, 1, 500);
+  bool finished = bool_param(req, "include_finished").value_or(false);
+  auto found = read_model(ctx, [&](auto& tx) {
+    return projections::execution_ledger::slurm_runs(tx, finished, per, (page - 1) * per);
+  });
+  return json_response(200, json::object{{"items", std::move(found.rows)},
+                                         {"total", found.total},
+                                         {"page", page},
+                                         {"items_per_page", per}});
 }
 
 // What a run of these sources would submit, built as the execute step builds it (the records
@@ -241,6 +257,16 @@ void add_operator_routes(router& r, const route_binder& bind) {
             .json_body("GraphPrepareRequest")
             .returns("GraphPrepareResponse")
             .limited());
+  r.add("GET", v2 + "/scheduler/jobs", auth_level::user, bind(scheduler_jobs),
+        operation("list_scheduler_jobs", "Runs on Slurm", "operator",
+                  "The executions on a Slurm profile with their scheduler job, states and remote "
+                  "session directory, newest first: those in flight, or all with "
+                  "include_finished=true. From the ledger; Slurm is not asked.")
+            .with_query(bool_query("include_finished", "Also the runs that ended"))
+            .with_query(int_query("page", "Page number", 1, 1000000, 1))
+            .with_query(int_query("items_per_page", "Page size", 1, 500, 50))
+            .returns("PaginatedSchedulerJobs")
+            .read());
   r.add("GET", v2 + "/slurm/credentials", auth_level::user, bind(list_credentials),
         operation("list_slurm_credentials", "Slurm SSH credential slots", "slurm-credentials",
                   "The slots under BEAMPIPE_SSH_CREDENTIALS_DIR and which files each holds "

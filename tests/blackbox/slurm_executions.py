@@ -91,7 +91,15 @@ try:
 
     # Cancel a sleeping job: cancelled only once Slurm confirms.
     eid = run(test_graph(tmp, beampipe_test_sleep_seconds="300"))
-    wait_execution(srv, eid, lambda r: r["submission_state"] == "submitted", timeout=120)
+    sleeping = wait_execution(srv, eid, lambda r: r["submission_state"] == "submitted", timeout=120)
+    # GET /scheduler/jobs: the runs on Slurm in flight; the finished ones only when asked.
+    st, jobs, _, _ = srv.request("GET", f"{V2}/scheduler/jobs")
+    c.eq("the sleeping job is the one in flight", (st, [(j["execution_id"], j["scheduler_job_id"]) for j in jobs["items"]]),
+         (200, [(eid, sleeping["scheduler_job_id"])]))
+    st, every, _, _ = srv.request("GET", f"{V2}/scheduler/jobs?include_finished=true")
+    c.eq("with the finished ones, newest first", (every["total"], every["items"][0]["execution_id"],
+                                                 {j["execution_status"] for j in every["items"][1:]}),
+         (3, eid, {"completed", "failed"}))
     st, row, _, _ = srv.request("PATCH", f"{V2}/executions/{eid}", {"status": "cancelled"})
     c.eq("cancel requested", (st in (200, 202), row["cancel_requested"]), (True, True))
     row = wait_execution(srv, eid, lambda r: r["status"] == "cancelled", timeout=120)

@@ -357,7 +357,8 @@ try:
     c.eq("a token is required", st, 401)
     for p, want in [("/slurm/credentials", 200), ("/slurm/credentials/slot-a", 200),
                     ("/slurm/credentials/none", 404), ("/overview", 200), ("/diagnostics", 200),
-                    ("/diagnostics?profile=", 400)]:
+                    ("/diagnostics?profile=", 400),
+                    ("/scheduler/jobs?include_finished=true", 200)]:
         st, _, _, _ = req("GET", p)
         c.eq(f"GET {p}", st, want)
     st, users, _, _ = req("GET", "/users")
