@@ -142,6 +142,14 @@ class execution_backend {
                                                    std::chrono::milliseconds /*timeout*/) {
     return std::nullopt;
   }
+  // GET /daliuge/inspect and /daliuge/sessions (issue #21): what the profile's DALiuGE managers
+  // say now, each asked once within `timeout`: {translator: {endpoint, reachable, detail,
+  // submission_methods}, manager: {endpoint, reachable, detail, sessions}} (URLs redacted).
+  // nullopt: the backend has no standing DALiuGE to ask (Slurm starts one per job).
+  virtual std::optional<boost::json::object> inspect_daliuge(
+      const domain::DeploymentProfile&, std::chrono::milliseconds /*timeout*/) {
+    return std::nullopt;
+  }
 };
 
 // Chooses the backend for a deployment profile (the snapshot pinned at admission).

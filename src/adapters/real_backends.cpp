@@ -199,9 +199,49 @@ class rest_backend final : public execution_backend {
              tm.detail + ")";
     auto dim = dim_client(manager_url(p), opts).probe();
     if (!dim.reachable)
-      return "the Data Island Manager at " + util::redact_url(manager_url(p)) + " does not answer (" +
-             dim.detail + ")";
+      return "the Data Island Manager at " + util::redact_url(manager_url(p)) +
+             " does not answer (" + dim.detail + ")";
     return std::nullopt;
+  }
+
+  std::optional<json::object> inspect_daliuge(const domain::DeploymentProfile& p,
+                                              std::chrono::milliseconds timeout) override {
+    auto opts = options_for(p);
+    opts.http.max_attempts = 1;
+    opts.http.connect_timeout = timeout;
+    opts.probe_timeout = opts.status_timeout = opts.default_timeout = timeout;
+    const auto& r = rest(p);
+    json::object tm{{"endpoint", util::redact_url(tm_url_of(p))},
+                    {"reachable", false},
+                    {"detail", nullptr},
+                    {"submission_methods", json::array()}};
+    try {
+      json::array methods;
+      for (auto& m :
+           translator_client(tm_url_of(p), opts)
+               .submission_methods(r.dim_host_for_tm.value_or(r.deploy_host.value_or("localhost")),
+                                   static_cast<int>(r.dim_port_for_tm.value_or(8001))))
+        methods.emplace_back(m);
+      tm["reachable"] = true;
+      tm["submission_methods"] = std::move(methods);
+    } catch (const std::exception& e) {
+      tm["detail"] = e.what();
+    }
+    json::object dim{{"endpoint", util::redact_url(manager_url(p))},
+                     {"reachable", false},
+                     {"detail", nullptr},
+                     {"sessions", json::array()}};
+    if (manager_url(p).empty()) {
+      dim["detail"] = "the profile has no deploy_host";
+    } else {
+      try {
+        dim["sessions"] = dim_client(manager_url(p), opts).list_sessions();
+        dim["reachable"] = true;
+      } catch (const std::exception& e) {
+        dim["detail"] = e.what();
+      }
+    }
+    return json::object{{"translator", std::move(tm)}, {"manager", std::move(dim)}};
   }
 
   void redeploy(const execution_ref& ref) override {

@@ -513,6 +513,23 @@ json::object build() {
                                            {"total", i64()},
                                            {"page", i64()},
                                            {"items_per_page", i64()}});
+  auto dlg_session = object_of({{"sessionId", str()},
+                                {"status", any_value("DALiuGE's own status (a number, a name, or "
+                                                     "one per node)")},
+                                opt("size", any_value("The session's graph size, if given"))},
+                               "As the DIM lists it");
+  s["DaliugeSessions"] =
+      object_of({{"profile", str()}, {"endpoint", str()}, {"sessions", array_of(dlg_session)}});
+  s["DaliugeInspect"] =
+      object_of({{"profile", str()},
+                 {"translator", object_of({{"endpoint", str()},
+                                           {"reachable", boolean()},
+                                           {"detail", described(nstr(), "Why it did not answer")},
+                                           {"submission_methods", array_of(str())}})},
+                 {"manager", object_of({{"endpoint", str()},
+                                        {"reachable", boolean()},
+                                        {"detail", described(nstr(), "Why it did not answer")},
+                                        {"sessions", array_of(dlg_session)}})}});
   s["GraphPrepareRequest"] =
       object_of({{"project_module", described(str(), "1..50 characters")},
                  {"source_identifiers", described(array_of(str()), "1..500 registered sources")}});

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "actors/runtime.hpp"
+#include "adapters/execution_backend.hpp"
 #include "adapters/graph_source.hpp"
 #include "adapters/notifier.hpp"
 #include "api/auth_tokens.hpp"
@@ -66,6 +67,8 @@ struct app_context {
   live_feed* feed = nullptr;                        // GET /events/stream (none: 503)
   std::string ssh_credentials_dir = std::string();  // BEAMPIPE_SSH_CREDENTIALS_DIR
   adapters::graph_source_options graphs = adapters::graph_source_options();  // POST /graphs/prepare
+  adapters::backend_factory execution_backends =
+      nullptr;  // GET /daliuge/* asks a profile's backend
   std::chrono::seconds stream_ticket_ttl{60};
   std::shared_ptr<spent_tickets> tickets = std::make_shared<spent_tickets>();
 };

@@ -8,9 +8,11 @@
 #include "api/route_table.hpp"
 #include "domain/aggregates.hpp"
 #include "domain/canonical_json.hpp"
+#include "domain/deployment_profile.hpp"
 #include "domain/graph_prep.hpp"
 #include "domain/project_config.hpp"
 #include "projections/alerting/queries.hpp"
+#include "projections/deployment_profiles/queries.hpp"
 #include "projections/engine.hpp"
 #include "projections/execution_ledger/queries.hpp"
 #include "projections/jobs/queries.hpp"
@@ -131,6 +133,63 @@ response scheduler_jobs(app_context& ctx, request& req) {
                                          {"total", found.total},
                                          {"page", page},
                                          {"items_per_page", per}});
+}
+
+// The profile a view is about: ?profile=NAME, else the global default, else the only default.
+std::pair<std::string, domain::DeploymentProfile> profile_for(app_context& ctx, request& req) {
+  std::optional<std::string> name;
+  if (auto it = req.query.find("profile"); it != req.query.end()) {
+    if (it->second.empty() || it->second.size() > 100)
+      fail(400, "invalid_parameter", "a profile name is 1..100 characters", "profile");
+    name = it->second;
+  }
+  auto row = read_model(ctx, [&](pqxx::transaction_base& tx) {
+    return name ? projections::deployment_profiles::pinnable_by_name(tx, *name)
+                : projections::deployment_profiles::operator_default(tx);
+  });
+  if (!row && name) fail(404, "not_found", "no deployment profile named " + *name, "profile");
+  if (!row)
+    fail(400, "invalid_parameter", "no default deployment profile: pass ?profile=NAME", "profile");
+  std::string resolved(row->at("name").as_string());
+  auto v = domain::validate_stored_profile(*row);
+  if (!v.valid())
+    fail(400, "invalid_profile", "deployment profile '" + resolved + "' is not valid", "profile");
+  return {resolved, *v.profile};
+}
+
+// What the profile's DALiuGE managers say now; 400 when its backend has none standing.
+json::object inspect_daliuge_of(app_context& ctx, const std::string& name,
+                                const domain::DeploymentProfile& profile) {
+  auto backend = ctx.execution_backends ? ctx.execution_backends(profile) : nullptr;
+  auto seen = backend ? backend->inspect_daliuge(profile, std::chrono::seconds(5)) : std::nullopt;
+  if (!seen)
+    fail(400, "no_daliuge_manager",
+         "profile '" + name + "' has no standing DALiuGE manager to ask (" +
+             (backend ? backend->description() : std::string("no backend")) + ")",
+         "profile");
+  return *seen;
+}
+
+response daliuge_inspect(app_context& ctx, request& req) {
+  auto [name, profile] = profile_for(ctx, req);
+  auto seen = inspect_daliuge_of(ctx, name, profile);
+  seen["profile"] = name;
+  return json_response(200, seen);
+}
+
+// The manager's sessions, as DALiuGE lists them; 502 when it does not answer.
+response daliuge_sessions(app_context& ctx, request& req) {
+  auto [name, profile] = profile_for(ctx, req);
+  auto seen = inspect_daliuge_of(ctx, name, profile);
+  auto& dim = seen.at("manager").as_object();
+  if (!dim.at("reachable").as_bool())
+    fail(502, "daliuge_unreachable",
+         "the Data Island Manager of '" + name + "' at " +
+             std::string(dim.at("endpoint").as_string()) +
+             " does not answer: " + json::serialize(dim.at("detail")));
+  return json_response(200, json::object{{"profile", name},
+                                         {"endpoint", dim.at("endpoint")},
+                                         {"sessions", dim.at("sessions")}});
 }
 
 // What a run of these sources would submit, built as the execute step builds it (the records
@@ -257,6 +316,21 @@ void add_operator_routes(router& r, const route_binder& bind) {
             .json_body("GraphPrepareRequest")
             .returns("GraphPrepareResponse")
             .limited());
+  r.add("GET", v2 + "/daliuge/inspect", auth_level::user, bind(daliuge_inspect),
+        operation("inspect_daliuge", "A profile's DALiuGE managers, now", "operator",
+                  "Asks the Translator Manager (its submission methods) and the Data Island "
+                  "Manager (its sessions) of a DALiuGE REST profile: ?profile=NAME, else the "
+                  "global default, else the only default. Each part says whether it answered.")
+            .with_query(text_query("profile", "Deployment profile name"))
+            .returns("DaliugeInspect")
+            .fails({404}));
+  r.add("GET", v2 + "/daliuge/sessions", auth_level::user, bind(daliuge_sessions),
+        operation("list_daliuge_sessions", "A profile's DIM sessions", "operator",
+                  "GET /api/sessions of the profile's Data Island Manager, as DALiuGE answers "
+                  "it (the status is DALiuGE's own); 502 when the manager does not answer.")
+            .with_query(text_query("profile", "Deployment profile name"))
+            .returns("DaliugeSessions")
+            .fails({404, 502}));
   r.add("GET", v2 + "/scheduler/jobs", auth_level::user, bind(scheduler_jobs),
         operation("list_scheduler_jobs", "Runs on Slurm", "operator",
                   "The executions on a Slurm profile with their scheduler job, states and remote "

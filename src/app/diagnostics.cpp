@@ -185,11 +185,7 @@ std::optional<json::object> check_profile(report& r, pqxx::transaction_base& tx,
     return std::nullopt;
   }
   std::string name(row->at("name").as_string());
-  auto body = *row;  // as a profile is written: without what the store adds
-  body.erase("uuid");
-  body.erase("revision");
-  body.erase("spec_sha256");
-  auto v = domain::validate_deployment_profile_body(json::value(body));
+  auto v = domain::validate_stored_profile(*row);
   if (!v.valid()) {
     r.fail("profile.invalid", first_error(v.diagnostics),
            "fix it with PATCH /api/v2/deployment-profiles/{id}", name);

@@ -340,6 +340,7 @@ struct node::parts {
     ctx.feed = &feed;
     ctx.ssh_credentials_dir = s.ssh_credentials_dir;
     ctx.graphs = graph_options_from(s);
+    ctx.execution_backends = backends;
     ctx.jwt_secret = configured_jwt_secret(s);
     if (ctx.jwt_secret.empty()) {
       // Never a constant: a random key made once per database, shared by its nodes.

@@ -492,4 +492,9 @@ std::string effective_remote_user(const SlurmRemoteDeployment& d,
   return "root";
 }
 
+ProfileValidation validate_stored_profile(boost::json::object pinned) {
+  for (const char* added : {"uuid", "revision", "spec_sha256"}) pinned.erase(added);
+  return validate_deployment_profile_body(boost::json::value(std::move(pinned)));
+}
+
 }  // namespace beampipe::domain

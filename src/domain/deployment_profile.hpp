@@ -121,6 +121,8 @@ struct ProfileValidation {
   bool valid() const { return profile.has_value(); }
 };
 ProfileValidation validate_deployment_profile_body(const boost::json::value& body);
+// The same for a profile as the read model pins it (with uuid, revision and spec_sha256).
+ProfileValidation validate_stored_profile(boost::json::object pinned);
 
 // Typed JSON with defaults filled (what is stored in `translation` / `deployment`).
 boost::json::value to_json(const TranslationConfig& t);

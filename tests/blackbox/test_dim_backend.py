@@ -10,7 +10,7 @@ import socket
 import tempfile
 import time
 
-from harness import (Checks, DaliugeStandin, Server, create_profile, fresh_database, ready_sources, test_graph,
+from harness import (Checks, DaliugeStandin, Server, create_profile, free_port, fresh_database, ready_sources, test_graph,
                      upload_config, wait_execution, wait_for, wallaby_config)
 
 V2 = "/api/v2"
@@ -81,6 +81,27 @@ try:
                                                            if r["server"] == "tm"}, {corr})
     st, arts, _, _ = srv.request("GET", f"{V2}/executions/{eid}/artifacts")
     c.true("physical graph stored", "physical_graph" in [a["kind"] for a in arts])
+    # GET /daliuge/inspect and /daliuge/sessions (issue #21): the managers asked now.
+    st, seen, _, _ = srv.request("GET", "/api/v2/daliuge/inspect?profile=dim")
+    c.eq("inspect: both answer", (st, seen["profile"], seen["translator"]["reachable"], seen["manager"]["reachable"]),
+         (200, "dim", True, True))
+    c.true("the TM's submission methods", len(seen["translator"]["submission_methods"]) > 0)
+    c.eq("the DIM's sessions, as it lists them", sorted(x["sessionId"] for x in seen["manager"]["sessions"]),
+         sorted(sessions()))
+    st, listed, _, _ = srv.request("GET", "/api/v2/daliuge/sessions")
+    c.eq("sessions of the only default profile", (st, listed["profile"], sid in [x["sessionId"] for x in listed["sessions"]]),
+         (200, "dim", True))
+    create_profile(srv, "gone", {"kind": "rest_remote", "deploy_host": "127.0.0.1", "deploy_port": free_port()},
+                   is_default=False, translation={"algo": "metis", "num_par": 1, "num_islands": 1,
+                                                  "tm_url": f"http://127.0.0.1:{dlg.tm_port}"})
+    st, seen, _, _ = srv.request("GET", "/api/v2/daliuge/inspect?profile=gone")
+    c.eq("a down DIM is reported, the TM still answers",
+         (st, seen["manager"]["reachable"], bool(seen["manager"]["detail"]), seen["translator"]["reachable"]),
+         (200, False, True, True))
+    st, err, _, _ = srv.request("GET", "/api/v2/daliuge/sessions?profile=gone")
+    c.eq("its sessions: 502", (st, err["code"]), (502, "daliuge_unreachable"))
+    st, err, _, _ = srv.request("GET", "/api/v2/daliuge/sessions?profile=nope")
+    c.eq("an unknown profile", (st, err.get("field")), (404, "profile"))
     c.eq("run record terminal block", row["beampipe_run_record"]["dim"]["terminal"]["ledger_status"], "completed")
     # Off by default: once the run is over and its sources finalised, the session stays.
     finished_sid = sid

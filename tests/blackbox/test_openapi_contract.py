@@ -40,6 +40,10 @@ NO_SUCCESS_EXPECTED = {
     ("POST", "/api/v2/executions/{id}/submission/abandon"),  # needs an unresolved submission
     ("POST", "/api/v2/executions/{id}/outputs/verify"),  # needs a profile requiring verification
     ("POST", "/api/v2/jobs/{id}/requeue"),  # needs a failed or dead-lettered job
+    # Need a standing DALiuGE (the simulated DIM keeps no sessions to list); test_dim_backend
+    # checks both against the stand-in.
+    ("GET", "/api/v2/daliuge/inspect"),
+    ("GET", "/api/v2/daliuge/sessions"),
 }
 
 c = Checks()
@@ -358,7 +362,8 @@ try:
     for p, want in [("/slurm/credentials", 200), ("/slurm/credentials/slot-a", 200),
                     ("/slurm/credentials/none", 404), ("/overview", 200), ("/diagnostics", 200),
                     ("/diagnostics?profile=", 400),
-                    ("/scheduler/jobs?include_finished=true", 200)]:
+                    ("/scheduler/jobs?include_finished=true", 200), ("/daliuge/inspect", 400),
+                    ("/daliuge/sessions?profile=nope", 404)]:
         st, _, _, _ = req("GET", p)
         c.eq(f"GET {p}", st, want)
     st, users, _, _ = req("GET", "/users")
