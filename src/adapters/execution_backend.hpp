@@ -150,6 +150,13 @@ class execution_backend {
       const domain::DeploymentProfile&, std::chrono::milliseconds /*timeout*/) {
     return std::nullopt;
   }
+  // GET /scheduler/status: the profile's Slurm login node asked now: {target, reachable,
+  // detail, scheduler_version, missing_commands} (of sbatch squeue sacct scancel). nullopt: no
+  // Slurm to ask (the simulated backend).
+  virtual std::optional<boost::json::object> inspect_scheduler(
+      const domain::DeploymentProfile&, std::chrono::milliseconds /*timeout*/) {
+    return std::nullopt;
+  }
 };
 
 // Chooses the backend for a deployment profile (the snapshot pinned at admission).

@@ -363,6 +363,35 @@ class slurm_backend final : public execution_backend {
     return target_check{r.ok, r.ok ? std::string() : r.detail};
   }
 
+  std::optional<json::object> inspect_scheduler(const domain::DeploymentProfile& p,
+                                                std::chrono::milliseconds timeout) override {
+    auto client = client_for(p);
+    const auto& t = client->target();
+    json::object o{{"target", t.user + "@" + t.host + ":" + std::to_string(t.port)},
+                   {"reachable", false},
+                   {"detail", nullptr},
+                   {"scheduler_version", nullptr},
+                   {"missing_commands", json::array()}};
+    // Connecting and one command within the timeout first: a dead node costs no more.
+    auto check = client->check_command(timeout);
+    if (!check.ok) {
+      o["detail"] = check.detail;
+      return o;
+    }
+    o["reachable"] = true;
+    try {
+      auto version = client->run("squeue --version").stdout_text;
+      if (auto nl = version.find('\n'); nl != std::string::npos) version.resize(nl);
+      if (!version.empty()) o["scheduler_version"] = version;
+      json::array missing;
+      for (auto& m : client->probe().missing_commands) missing.emplace_back(m);
+      o["missing_commands"] = std::move(missing);
+    } catch (const std::exception& e) {
+      o["detail"] = e.what();
+    }
+    return o;
+  }
+
   submit_receipt submit(const submit_request& req) override {
     const auto& d = slurm(req.profile);
     boost::json::array pgt;

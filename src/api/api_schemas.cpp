@@ -530,6 +530,25 @@ json::object build() {
                                         {"reachable", boolean()},
                                         {"detail", described(nstr(), "Why it did not answer")},
                                         {"sessions", array_of(dlg_session)}})}});
+  s["SchedulerStatus"] =
+      object_of({{"profile", str()},
+                 {"backend", described(str(), "Which backend runs this profile's jobs")},
+                 {"connectivity",
+                  [] {
+                    auto o = object_of({{"target", described(str(), "user@login_node:port")},
+                                        {"reachable", boolean()},
+                                        {"detail", nstr()},
+                                        {"scheduler_version", nstr()},
+                                        {"missing_commands", array_of(str())}},
+                                       "The login node asked now; null with the simulated backend");
+                    o["nullable"] = true;
+                    return o;
+                  }()},
+                 {"resource_request",
+                  json::object{{"type", "object"},
+                               {"additionalProperties", str()},
+                               {"description", "sbatch option (without dashes) to value"}}},
+                 {"rendered_resource_request", described(str(), "The same as #SBATCH lines")}});
   s["GraphPrepareRequest"] =
       object_of({{"project_module", described(str(), "1..50 characters")},
                  {"source_identifiers", described(array_of(str()), "1..500 registered sources")}});

@@ -11,6 +11,7 @@
 #include "domain/deployment_profile.hpp"
 #include "domain/graph_prep.hpp"
 #include "domain/project_config.hpp"
+#include "domain/slurm.hpp"
 #include "projections/alerting/queries.hpp"
 #include "projections/deployment_profiles/queries.hpp"
 #include "projections/engine.hpp"
@@ -192,6 +193,30 @@ response daliuge_sessions(app_context& ctx, request& req) {
                                          {"sessions", dim.at("sessions")}});
 }
 
+// A Slurm profile as Slurm would take it: the login node asked now (null with the simulated
+// backend), and the resources each job asks for, as #SBATCH lines.
+response scheduler_status(app_context& ctx, request& req) {
+  auto [name, profile] = profile_for(ctx, req);
+  const auto* slurm = std::get_if<domain::SlurmRemoteDeployment>(&profile.deployment);
+  if (!slurm)
+    fail(400, "not_slurm", "deployment profile '" + name + "' is not slurm_remote", "profile");
+  auto backend = ctx.execution_backends ? ctx.execution_backends(profile) : nullptr;
+  auto seen =
+      backend ? backend->inspect_scheduler(profile, std::chrono::seconds(10)) : std::nullopt;
+  json::object resources;
+  std::string rendered;
+  for (const auto& [option, value] : domain::slurm_resource_options(*slurm)) {
+    resources[option] = value;
+    rendered += (rendered.empty() ? "" : "\n") + std::string("#SBATCH --") + option + "=" + value;
+  }
+  return json_response(
+      200, json::object{{"profile", name},
+                        {"backend", backend ? backend->description() : std::string("none")},
+                        {"connectivity", seen ? json::value(*seen) : json::value(nullptr)},
+                        {"resource_request", std::move(resources)},
+                        {"rendered_resource_request", rendered}});
+}
+
 // What a run of these sources would submit, built as the execute step builds it (the records
 // as discovered, no staging), without creating anything.
 struct graph_prepare_request {
@@ -331,6 +356,15 @@ void add_operator_routes(router& r, const route_binder& bind) {
             .with_query(text_query("profile", "Deployment profile name"))
             .returns("DaliugeSessions")
             .fails({404, 502}));
+  r.add("GET", v2 + "/scheduler/status", auth_level::user, bind(scheduler_status),
+        operation("get_scheduler_status", "A Slurm profile, as Slurm would take it", "operator",
+                  "The profile's login node asked now (reachable, Slurm's version, which of "
+                  "sbatch squeue sacct scancel the remote user lacks; null with the simulated "
+                  "backend) and the resources each job asks for, also as #SBATCH lines. "
+                  "?profile=NAME, else the global default, else the only default.")
+            .with_query(text_query("profile", "Deployment profile name (slurm_remote)"))
+            .returns("SchedulerStatus")
+            .fails({404}));
   r.add("GET", v2 + "/scheduler/jobs", auth_level::user, bind(scheduler_jobs),
         operation("list_scheduler_jobs", "Runs on Slurm", "operator",
                   "The executions on a Slurm profile with their scheduler job, states and remote "

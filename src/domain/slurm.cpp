@@ -356,6 +356,23 @@ std::string slurm_stderr_glob(std::string_view session_dir) {
   return slurm_log_dir(session_dir) + "/err-*.log";
 }
 
+std::vector<std::pair<std::string, std::string>> slurm_resource_options(
+    const SlurmRemoteDeployment& d) {
+  std::vector<std::pair<std::string, std::string>> out{
+      {"account", d.account},
+      {"nodes", std::to_string(d.effective_nodes())},
+      {"time", slurm_time_limit(d.effective_wall_time_minutes())}};
+  if (const auto& r = d.resources) {
+    if (r->partition) out.emplace_back("partition", *r->partition);
+    if (r->memory) out.emplace_back("mem", *r->memory);
+    if (r->constraint) out.emplace_back("constraint", *r->constraint);
+    if (r->quality_of_service) out.emplace_back("qos", *r->quality_of_service);
+    if (r->tasks) out.emplace_back("ntasks", std::to_string(*r->tasks));
+    if (r->cpus_per_task) out.emplace_back("cpus-per-task", std::to_string(*r->cpus_per_task));
+  }
+  return out;
+}
+
 std::string sbatch_command(const SlurmRemoteDeployment& d, std::string_view prelude,
                            std::string_view session_id, std::string_view session_dir,
                            std::string_view staging_root) {
@@ -370,23 +387,18 @@ std::string sbatch_command(const SlurmRemoteDeployment& d, std::string_view prel
   std::string cmd = "sbatch --export=BEAMPIPE_SLURM_ACCOUNT,WALLABY_HIRES_STAGING_ROOT";
   if (slurm_uses_askapsoft_sif(d)) cmd += ",BEAMPIPE_ASKAPSOFT_SIF";
   cmd += " --parsable --job-name=" + shell_quote(session_id);
-  cmd += " --account=" + shell_quote(d.account);
-  cmd += " --nodes=" + std::to_string(d.effective_nodes());
-  cmd += " --time=" + slurm_time_limit(d.effective_wall_time_minutes());
+  auto options = slurm_resource_options(d);
+  // account, nodes and time first, then where the job runs and logs, then the rest.
+  for (size_t i = 0; i < 3; ++i)
+    cmd += " --" + options[i].first + "=" + shell_quote(options[i].second);
   cmd += " --chdir=" + shell_quote(session_dir);
   // In a filename pattern `%` starts a replacement: a literal one is `%%`.
   std::string pattern_dir;
   for (char c : logs) pattern_dir += c == '%' ? std::string("%%") : std::string(1, c);
   cmd += " --output=" + shell_quote(pattern_dir + "/out-%j.log");
   cmd += " --error=" + shell_quote(pattern_dir + "/err-%j.log");
-  if (const auto& r = d.resources) {
-    if (r->partition) cmd += " --partition=" + shell_quote(*r->partition);
-    if (r->memory) cmd += " --mem=" + shell_quote(*r->memory);
-    if (r->constraint) cmd += " --constraint=" + shell_quote(*r->constraint);
-    if (r->quality_of_service) cmd += " --qos=" + shell_quote(*r->quality_of_service);
-    if (r->tasks) cmd += " --ntasks=" + std::to_string(*r->tasks);
-    if (r->cpus_per_task) cmd += " --cpus-per-task=" + std::to_string(*r->cpus_per_task);
-  }
+  for (size_t i = 3; i < options.size(); ++i)
+    cmd += " --" + options[i].first + "=" + shell_quote(options[i].second);
   cmd += " " + shell_quote(std::string(session_dir) + "/jobsub.sh");
   script += cmd;
   return bash_login_command(script);

@@ -95,6 +95,12 @@ std::string slurm_time_limit(std::int64_t minutes);
 std::string slurm_log_dir(std::string_view session_dir);
 std::string slurm_stderr_glob(std::string_view session_dir);  // <session_dir>/logs/err-*.log
 
+// The sbatch options a profile asks for, in the order sbatch_command passes them (without
+// the dashes): account, nodes, time, then partition, mem, constraint, qos, ntasks and
+// cpus-per-task when set. GET /scheduler/status shows them as #SBATCH lines.
+std::vector<std::pair<std::string, std::string>> slurm_resource_options(
+    const SlurmRemoteDeployment& d);
+
 // §6.2 step 4, the whole `bash -lc '…'` exec string. The job runs in session_dir (--chdir, as
 // DALiuGE's own `cd $session_dir && sbatch` does) and logs under slurm_log_dir(session_dir).
 std::string sbatch_command(const SlurmRemoteDeployment& d, std::string_view prelude,

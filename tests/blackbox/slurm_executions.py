@@ -61,6 +61,15 @@ try:
     # The prober's check runs a real command on the login node.
     up = slurm_dependency(lambda d: d["status"] == "up")
     c.eq("the login node takes commands", up["target"], f"127.0.0.1:{PORT}")
+    # GET /scheduler/status (issue #21): the login node asked now, and the job's resources.
+    st, status, _, _ = srv.request("GET", V2 + "/scheduler/status?profile=loopback")
+    con = status["connectivity"]
+    c.eq("scheduler status", (st, status["profile"], con["reachable"], con["missing_commands"], con["target"]),
+         (200, "loopback", True, [], f"{USER}@127.0.0.1:{PORT}"))
+    c.true("Slurm's version as squeue says it", (con["scheduler_version"] or "").startswith("slurm"))
+    c.eq("the resources as #SBATCH lines", status["rendered_resource_request"].splitlines()[:2],
+         [f"#SBATCH --account={status['resource_request']['account']}",
+          f"#SBATCH --nodes={status['resource_request']['nodes']}"])
 
     # A job that exits 0: awaiting_scheduler → COMPLETED.
     eid = run(test_graph(tmp, beampipe_test_exit_code="0"))
@@ -147,6 +156,10 @@ try:
     c.true("no key material in the reason", key_body[:40] not in down["detail"])
     st, metrics, _, text = srv.request("GET", V2 + "/metrics")
     c.true("metric: Slurm down", f'beampipe_dependency_up{{dependency="slurm",target="127.0.0.1:{PORT}"}} 0' in text)
+    st, status, _, _ = srv.request("GET", V2 + "/scheduler/status?profile=loopback")
+    c.eq("scheduler status with the wrong host key: not reachable, and why",
+         (st, status["connectivity"]["reachable"], "host key" in (status["connectivity"]["detail"] or "").lower()),
+         (200, False, True))
 except Exception:
     print("\n".join(list(srv.log)[-60:]))
     raise

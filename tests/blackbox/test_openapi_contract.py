@@ -359,6 +359,11 @@ try:
         c.eq(f"GET {p}", st, want)
     st, _, _, _ = req("GET", "/sources", auth=False)
     c.eq("a token is required", st, 401)
+    create_profile(srv, "contract-slurm", {"kind": "slurm_remote", "login_node": "127.0.0.1", "account": "acct",
+                                           "home_dir": "/home/x", "log_dir": "/home/x/logs",
+                                           "dlg_root": "/home/x/dlg"}, is_default=False)
+    st, sched, _, _ = req("GET", "/scheduler/status?profile=contract-slurm")
+    c.eq("scheduler status of a Slurm profile (simulated: nothing asked)", (st, sched.get("connectivity", 0)), (200, None))
     for p, want in [("/slurm/credentials", 200), ("/slurm/credentials/slot-a", 200),
                     ("/slurm/credentials/none", 404), ("/overview", 200), ("/diagnostics", 200),
                     ("/diagnostics?profile=", 400),
