@@ -20,17 +20,27 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-double since(clock::time_point t0) {
-  return std::chrono::duration<double>(clock::now() - t0).count();
+// One probe: `check` fills in up and detail; the time it took is measured here, and what it
+// throws makes the dependency down with the reason.
+template <class Check>
+dependency_probe timed_probe(std::string dependency, std::string target, Check&& check) {
+  dependency_probe p{std::move(dependency), std::move(target), false, 0, "", util::now_rfc3339()};
+  auto t0 = clock::now();
+  try {
+    check(p);
+  } catch (const std::exception& e) {
+    p.up = false;
+    p.detail = e.what();
+  }
+  p.seconds = std::chrono::duration<double>(clock::now() - t0).count();
+  return p;
 }
 
 }  // namespace
 
 dependency_probe probe_http(const std::string& dependency, const std::string& url,
                             std::chrono::seconds timeout) {
-  dependency_probe p{dependency, util::redact_url(url), false, 0, "", util::now_rfc3339()};
-  auto t0 = clock::now();
-  try {
+  return timed_probe(dependency, util::redact_url(url), [&](dependency_probe& p) {
     adapters::http_options o;
     o.connect_timeout = timeout;
     o.read_timeout = timeout;
@@ -39,48 +49,32 @@ dependency_probe probe_http(const std::string& dependency, const std::string& ur
     auto r = adapters::http_client(o).get(url);
     p.up = r.status < 500;
     if (!p.up) p.detail = "HTTP " + std::to_string(r.status);
-  } catch (const std::exception& e) {
-    p.detail = e.what();
-  }
-  p.seconds = since(t0);
-  return p;
+  });
 }
 
 dependency_probe probe_slurm(adapters::execution_backend& backend,
                              const domain::DeploymentProfile& profile, const std::string& target,
                              std::chrono::seconds timeout) {
-  dependency_probe p{"slurm", target, false, 0, "", util::now_rfc3339()};
-  auto t0 = clock::now();
-  try {
+  return timed_probe("slurm", target, [&](dependency_probe& p) {
     if (auto r = backend.check_target(profile, timeout)) {
       p.up = r->up;
       p.detail = r->detail;
     } else {
       p.detail = "the backend has no check";
     }
-  } catch (const std::exception& e) {
-    p.detail = e.what();
-  }
-  p.seconds = since(t0);
-  return p;
+  });
 }
 
 dependency_probe probe_tap(const std::string& dependency, const std::string& url,
                            std::chrono::seconds timeout) {
-  dependency_probe p{dependency, util::redact_url(url), false, 0, "", util::now_rfc3339()};
-  auto t0 = clock::now();
-  try {
+  return timed_probe(dependency, util::redact_url(url), [&](dependency_probe& p) {
     adapters::tap_options o;
     o.base_url = url;
     o.http.max_attempts = 1;
     auto h = adapters::tap_client(o).health(timeout);
     p.up = h.available;
     if (!p.up) p.detail = h.detail;
-  } catch (const std::exception& e) {
-    p.detail = e.what();
-  }
-  p.seconds = since(t0);
-  return p;
+  });
 }
 
 std::vector<dependency_probe> probe_profile(const json::object& profile,
@@ -171,20 +165,14 @@ void dependency_prober::loop() {
 
 void dependency_prober::probe_now() {
   std::vector<dependency_probe> out;
-  dependency_probe pg{"postgres", "database", false, 0, "", util::now_rfc3339()};
-  auto t0 = clock::now();
   std::vector<json::object> profiles;  // {name, translation, deployment}
-  try {
+  auto pg = timed_probe("postgres", "database", [&](dependency_probe& p) {
     auto c = db_.connect(store::db_role::prober);
     pqxx::read_transaction tx{*c};
     tx.exec("SELECT 1");
-    pg.up = true;
-    pg.seconds = since(t0);
+    p.up = true;
     if (opts_.real_backends) profiles = projections::deployment_profiles::backends(tx);
-  } catch (const std::exception& e) {
-    pg.seconds = since(t0);
-    pg.detail = e.what();
-  }
+  });
   out.push_back(pg);
   for (const auto& [name, url] : opts_.tap_urls) out.push_back(probe_tap(name, url, opts_.timeout));
   // Each distinct target once, however many profiles share it.
