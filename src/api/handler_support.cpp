@@ -165,6 +165,19 @@ void honour_min_position(app_context& ctx, const request& req,
   req.read_models = reads;
 }
 
+const char* tap_state(const app_context& ctx, const std::string& service) {
+  if (ctx.archive == "simulated") return "simulated";
+  return ctx.archive.find(service + "=-") == std::string::npos ? "configured" : "not_configured";
+}
+
+std::optional<std::string> profile_param(const request& req) {
+  auto it = req.query.find("profile");
+  if (it == req.query.end()) return std::nullopt;
+  if (it->second.empty() || it->second.size() > 100)
+    fail(400, "invalid_parameter", "a profile name is 1..100 characters", "profile");
+  return it->second;
+}
+
 std::string request_actor(const request& req) {
   if (!req.user.system_actor.empty()) return req.user.system_actor;
   return req.user.user_uuid.empty() ? "system:api" : "user:" + req.user.user_uuid;

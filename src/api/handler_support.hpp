@@ -104,6 +104,11 @@ void honour_min_position(app_context& ctx, const request& req,
 // Who a command is recorded as: "user:<uuid>" for a signed-in caller, else "system:api".
 // Idempotency keys are scoped by the same string, so two users never share a key.
 std::string request_actor(const request& req);
+// How discovery reaches a TAP service ("casda", "vizier"), from app_context::archive:
+// "simulated" (no TAP URL set), "configured" or "not_configured". /ready and /overview.
+const char* tap_state(const app_context& ctx, const std::string& service);
+// ?profile=NAME (1..100 characters) when given.
+std::optional<std::string> profile_param(const request& req);
 // The one table from how a command ended to the HTTP status the API answers.
 int http_status(actors::outcome o);
 // Throws the api_error a command that was not applied answers with.

@@ -100,10 +100,7 @@ response get_overview(app_context& ctx, request&) {
       ctx.pool, [&](pqxx::connection& c) { return store::read_lease(c, "scheduler"); });
   o["scheduler_leader"] =
       lease && !lease->expired ? json::value(lease->owner) : json::value(nullptr);
-  bool simulated_archive = ctx.archive == "simulated";
-  o["casda"] = simulated_archive                                  ? "simulated"
-               : ctx.archive.find("casda=-") == std::string::npos ? "configured"
-                                                                  : "not_configured";
+  o["casda"] = tap_state(ctx, "casda");
   // Real backends take their endpoints from the deployment profiles.
   o["daliuge"] = ctx.backends == "real" ? "profile_managed" : "simulated";
   o["scheduler"] = ctx.backends == "real" ? "profile_managed" : "simulated";
@@ -111,12 +108,7 @@ response get_overview(app_context& ctx, request&) {
 }
 
 response get_diagnostics(app_context& ctx, request& req) {
-  std::optional<std::string> profile;
-  if (auto it = req.query.find("profile"); it != req.query.end()) {
-    if (it->second.empty() || it->second.size() > 100)
-      fail(400, "invalid_parameter", "a profile name is 1..100 characters", "profile");
-    profile = it->second;
-  }
+  auto profile = profile_param(req);
   if (!ctx.diagnose) fail(503, "unavailable", "diagnostics are not available on this node");
   return json_response(200, ctx.diagnose(profile));
 }
@@ -138,12 +130,7 @@ response scheduler_jobs(app_context& ctx, request& req) {
 
 // The profile a view is about: ?profile=NAME, else the global default, else the only default.
 std::pair<std::string, domain::DeploymentProfile> profile_for(app_context& ctx, request& req) {
-  std::optional<std::string> name;
-  if (auto it = req.query.find("profile"); it != req.query.end()) {
-    if (it->second.empty() || it->second.size() > 100)
-      fail(400, "invalid_parameter", "a profile name is 1..100 characters", "profile");
-    name = it->second;
-  }
+  auto name = profile_param(req);
   auto row = read_model(ctx, [&](pqxx::transaction_base& tx) {
     return name ? projections::deployment_profiles::pinnable_by_name(tx, *name)
                 : projections::deployment_profiles::operator_default(tx);

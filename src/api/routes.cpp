@@ -124,16 +124,8 @@ response get_ready(app_context& ctx, request& req) {
   // The reference contract's fields. Rate limits live in PostgreSQL: there is no Redis. The
   // TAP services are only said to be configured here; GET /health/tap probes them.
   o["redis"] = "not_configured";
-  bool simulated = ctx.archive == "simulated";
-  auto tap = [&](const char* name) {
-    std::string unset = name;
-    unset.append("=-");
-    return simulated
-               ? "simulated"
-               : (ctx.archive.find(unset) == std::string::npos ? "configured" : "not_configured");
-  };
-  o["tap_casda"] = tap("casda");
-  o["tap_vizier"] = tap("vizier");
+  o["tap_casda"] = tap_state(ctx, "casda");
+  o["tap_vizier"] = tap_state(ctx, "vizier");
   o["queue_depth"] = nullptr;
   o["jobs_running"] = nullptr;
   try {
