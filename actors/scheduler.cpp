@@ -9,6 +9,7 @@
 #include <future>
 
 #include "actors/protocol.hpp"
+#include "projections/workers/queries.hpp"
 #include "store/database.hpp"
 #include "store/leases.hpp"
 
@@ -34,11 +35,25 @@ struct scheduler::impl {
   impl(runtime& r, store::database& d, scheduler_options o, tick_function t)
       : rt(r), db(d), opts(o), tick(std::move(t)) {}
 
+  // A drained node neither takes nor keeps the lead: it lets the lease go at once, so a
+  // standby leads on its next beat instead of after the lease's expiry.
+  bool drained() {
+    bool yes = [&] {
+      pqxx::nontransaction tx{*conn};
+      return projections::workers::draining(tx, rt.node_id());
+    }();
+    if (yes)
+      if (auto held = store::read_lease(*conn, kLeaseName); held && held->owner == rt.node_id())
+        store::release_lease(*conn, kLeaseName, rt.node_id(), held->token);
+    return yes;
+  }
+
   scheduler_ports ports() {
     scheduler_ports p;
     p.hold_lease = [this]() -> int64_t {
       try {
         if (!conn) conn = db.connect(store::db_role::scheduler);
+        if (drained()) return 0;
         auto lease = store::acquire_lease(*conn, kLeaseName, rt.node_id(), opts.lease_ttl);
         return lease ? lease->token : 0;
       } catch (...) {

@@ -13,6 +13,7 @@
 #include "events/source.hpp"
 #include "events/users.hpp"
 #include "events/validity.hpp"
+#include "events/workers.hpp"
 
 namespace beampipe::events {
 namespace json = boost::json;
@@ -40,7 +41,9 @@ using all_events = boost::mp11::mp_list<
     session_revoked,
     // alerting
     channel_created, channel_updated, channel_deleted, alert_rule_created, alert_rule_updated,
-    alert_rule_deleted, alert_fired, alert_suppressed, alert_delivery_attempted>;
+    alert_rule_deleted, alert_fired, alert_suppressed, alert_delivery_attempted,
+    // workers
+    worker_drained, worker_resumed>;
 
 struct registry {
   std::vector<event_kind> kinds;

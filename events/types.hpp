@@ -1,6 +1,7 @@
 #pragma once
 // Stable event type names. A name never changes meaning; a changed shape gets a new
-// schema_version and an upcaster (events/catalog.cpp); each type's struct is in events/<aggregate>.hpp.
+// schema_version and an upcaster (events/catalog.cpp); each type's struct is in
+// events/<aggregate>.hpp.
 #include <string_view>
 
 namespace beampipe::events::type {
@@ -92,6 +93,10 @@ inline constexpr const char* alert_suppressed = "AlertSuppressed";
 // One attempt to deliver an alert to a channel: sent, to be retried at a time, or failed.
 inline constexpr const char* alert_delivery_attempted = "AlertDeliveryAttempted";
 
+// Workers (issue #21): an operator drained a worker, or resumed it.
+inline constexpr const char* worker_drained = "WorkerDrained";
+inline constexpr const char* worker_resumed = "WorkerResumed";
+
 }  // namespace beampipe::events::type
 
 namespace beampipe::events::stream {
@@ -105,4 +110,5 @@ inline constexpr const char* session = "session";
 inline constexpr const char* channels = "channels";
 inline constexpr const char* alert_rule = "alertrule";
 inline constexpr const char* delivery = "delivery";
+inline constexpr const char* worker = "worker";
 }  // namespace beampipe::events::stream

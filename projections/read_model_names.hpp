@@ -22,6 +22,7 @@ inline constexpr const char* notification_channels = "notification_channels";
 inline constexpr const char* alert_rules = "alert_rules";
 inline constexpr const char* alert_deliveries = "alert_deliveries";
 inline constexpr const char* alert_triggers = "alert_triggers";
+inline constexpr const char* worker_drains = "worker_drains";
 
 using set = std::vector<std::string>;
 

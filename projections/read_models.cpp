@@ -12,6 +12,7 @@
 #include "projections/provenance/projection.hpp"
 #include "projections/source_registry/projection.hpp"
 #include "projections/users/projection.hpp"
+#include "projections/workers/projection.hpp"
 
 namespace beampipe::projections {
 
@@ -27,6 +28,7 @@ std::vector<std::shared_ptr<const projection>> standard_projections() {
        source_registry::make_archive_metadata_projection()});
   add(users::make_projections());
   add(alerting::make_projections());
+  add({workers::make_projection()});
   return all;
 }
 

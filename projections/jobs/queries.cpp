@@ -61,6 +61,21 @@ store::page_rows list(pqxx::transaction_base& tx, const list_filter& f, int64_t 
                           {f.status, f.kind, f.project_module}, limit, offset);
 }
 
+store::page_rows held_leases(pqxx::transaction_base& tx, const std::string& worker_id,
+                             int64_t limit, int64_t offset) {
+  return store::read_page(
+      tx, "SELECT row_to_json(x)::text",
+      "FROM (SELECT l.job_id, l.kind, j.execution_id, l.owner AS worker_id, "
+      "  l.token AS claim_id, coalesce(h.pool, 'default') AS pool, l.subject, "
+      "  l.attempt AS attempts, l.recoveries, l.claimed_at, l.expires_at AS lease_expires_at, "
+      "  l.renewed_at AS heartbeat_at "
+      " FROM job_leases l LEFT JOIN jobs j ON j.id = l.job_id "
+      " LEFT JOIN node_heartbeats h ON h.node_id = l.owner "
+      " WHERE l.state = 'held' AND l.expires_at > clock_timestamp() "
+      "   AND ($1 = '' OR l.owner = $1)) x",
+      "ORDER BY x.lease_expires_at, x.job_id", {worker_id}, limit, offset);
+}
+
 queue_state queue(pqxx::transaction_base& tx) {
   auto row = tx.exec(
       "SELECT count(*) FILTER (WHERE s = 'queued'), count(*) FILTER (WHERE s = 'running') "

@@ -22,6 +22,11 @@ struct list_filter {
 store::page_rows list(pqxx::transaction_base& tx, const list_filter& filter, int64_t limit,
                       int64_t offset);
 
+// The job leases held now (GET /workers/leases), soonest to expire first; of one worker
+// (lease owner) when `worker_id` is not empty. A recurring tick's round is a lease too.
+store::page_rows held_leases(pqxx::transaction_base& tx, const std::string& worker_id,
+                             int64_t limit, int64_t offset);
+
 // Queued jobs waiting for a worker and those a worker holds: what /ready reports.
 struct queue_state {
   int64_t queued = 0, running = 0;

@@ -91,6 +91,14 @@ json::object object_of(const std::vector<field>& fields, const char* description
   return o;
 }
 
+// A numbered page of `item` rows (api/paging.hpp's numbered_page_response).
+json::object numbered_page_of(const char* item) {
+  return object_of({{"items", array_of(ref(item))},
+                    {"total", i64()},
+                    {"page", i64()},
+                    {"items_per_page", i64()}});
+}
+
 // ------------------------------------------------------------------ shared field lists
 
 std::vector<field> source_row_fields() {
@@ -343,11 +351,21 @@ json::object build() {
                                {"version", str()},
                                {"started_at", ts()},
                                {"last_seen", ts()},
-                               {"alive", boolean()}},
+                               {"alive", boolean()},
+                               {"draining", described(boolean(), "An operator drained it")}},
                               "beampipe processes by their heartbeats "
                               "(BEAMPIPE_WORKER_HEARTBEAT_INTERVAL_SECONDS)"))),
        opt("workers_alive",
-           described(ni64(), "Live processes that run workers (null: database down)")),
+           described(ni64(),
+                     "Live processes that run workers and take work, drained ones not counted "
+                     "(null: database down)")),
+       opt("workers_draining",
+           described(ni64(), "Live processes an operator drained (null: database down)")),
+       opt("node",
+           object_of({{"id", str()},
+                      {"draining", described(boolean(),
+                                             "This process was drained: it claims no new job or "
+                                             "scheduler lease and finishes what it holds")}})),
        opt("dependencies_status",
            described(one_of_strings({"ok", "degraded"}),
                      "degraded when a dependency is down; readiness itself depends only on the "
@@ -469,35 +487,101 @@ json::object build() {
     o["description"] = what;
     return o;
   };
-  s["OperatorOverview"] =
-      object_of({{"generated_at", ts()},
-                 {"registered_sources", described(i64(), "Enabled sources")},
-                 {"pending_admissions", described(i64(), "Sources whose run is pending admission")},
-                 {"running_executions", described(i64(), "Runs in a non-terminal status")},
-                 {"failed_executions", described(i64(), "Runs that failed (all time)")},
-                 {"queue_depth", described(i64(), "Jobs queued")},
-                 {"jobs_running", described(i64(), "Jobs held by a worker")},
-                 {"active_workers", described(i64(), "Live nodes with the workers role")},
-                 {"stale_workers", described(i64(), "Nodes neither heartbeating nor stopped")},
-                 {"recent_alerts", described(i64(), "Alert deliveries of the last 24 hours")},
-                 {"sources_by_state", counts("Sources by discovery state")},
-                 {"executions_by_status", counts("Runs by ledger status")},
-                 {"recent_failures", array_of(object_of({{"execution_id", uuid()},
-                                                         {"project_module", str()},
-                                                         {"failure_class", nstr()},
-                                                         {"last_error", nstr()},
-                                                         {"failed_at", ts()}}),
-                                              false)},
-                 {"projections",
-                  object_of({{"alive", boolean()},
-                             {"lag", described(i64(), "Events the slowest read model is behind")},
-                             {"head", i64()},
-                             {"dead_letters_total", i64()}})},
-                 {"scheduler_leader", described(nstr(), "The node holding the scheduler lease")},
-                 {"casda", one_of_strings({"simulated", "configured", "not_configured"})},
-                 {"daliuge", one_of_strings({"simulated", "profile_managed"})},
-                 {"scheduler", one_of_strings({"simulated", "profile_managed"})}},
-                "Operator counts, from the read models (nothing probed)");
+  s["OperatorOverview"] = object_of(
+      {{"generated_at", ts()},
+       {"registered_sources", described(i64(), "Enabled sources")},
+       {"pending_admissions", described(i64(), "Sources whose run is pending admission")},
+       {"running_executions", described(i64(), "Runs in a non-terminal status")},
+       {"failed_executions", described(i64(), "Runs that failed (all time)")},
+       {"queue_depth", described(i64(), "Jobs queued")},
+       {"jobs_running", described(i64(), "Jobs held by a worker")},
+       {"active_workers", described(i64(), "Live nodes with the workers role that take work")},
+       {"draining_workers", described(i64(), "Live nodes an operator drained")},
+       {"stale_workers", described(i64(), "Nodes neither heartbeating nor stopped")},
+       {"recent_alerts", described(i64(), "Alert deliveries of the last 24 hours")},
+       {"sources_by_state", counts("Sources by discovery state")},
+       {"executions_by_status", counts("Runs by ledger status")},
+       {"recent_failures", array_of(object_of({{"execution_id", uuid()},
+                                               {"project_module", str()},
+                                               {"failure_class", nstr()},
+                                               {"last_error", nstr()},
+                                               {"failed_at", ts()}}),
+                                    false)},
+       {"projections",
+        object_of({{"alive", boolean()},
+                   {"lag", described(i64(), "Events the slowest read model is behind")},
+                   {"head", i64()},
+                   {"dead_letters_total", i64()}})},
+       {"scheduler_leader", described(nstr(), "The node holding the scheduler lease")},
+       {"casda", one_of_strings({"simulated", "configured", "not_configured"})},
+       {"daliuge", one_of_strings({"simulated", "profile_managed"})},
+       {"scheduler", one_of_strings({"simulated", "profile_managed"})}},
+      "Operator counts, from the read models (nothing probed)");
+  // --- workers (issue #21)
+  json::object string_map{{"type", "object"}, {"additionalProperties", str()}};
+  s["WorkerRead"] = object_of(
+      {{"id", described(str(),
+                        "The node id (BEAMPIPE_NODE_ID, else host-pid) or the id given "
+                        "at registration")},
+       {"instance_name", nstr()},
+       {"host", str()},
+       {"process_id", i64()},
+       {"role", str()},
+       {"pool", str()},
+       {"capabilities", described(array_of(str()), "The kinds of work it claims")},
+       {"labels", string_map},
+       {"version", str()},
+       {"concurrency_limit", i64()},
+       {"registered_by", described(one_of_strings({"node", "api"}),
+                                   "node: a beampipe process's own heartbeat; api: POST /workers")},
+       {"status", one_of_strings({"active", "draining", "stopped"})},
+       {"health", one_of_strings({"healthy", "stale", "draining", "stopped"})},
+       {"active_leases", described(i64(), "Job leases it holds now")},
+       {"heartbeat_age_seconds", described(typed("number", "double"), "Since its last beat")},
+       {"started_at", ts()},
+       {"last_heartbeat_at", ts()},
+       {"draining_at", nts()},
+       {"drain_reason", nstr()},
+       {"drained_by", described(nstr(), "Who drained it (user:<uuid>)")},
+       {"stopped_at", nts()}},
+      "A worker by its heartbeat, with the operator's drain and the leases it holds");
+  s["PaginatedWorkers"] = numbered_page_of("WorkerRead");
+  s["WorkerRegistration"] = object_of(
+      {opt("worker_id", described(str(), "1..200 characters; a new uuid when absent")),
+       {"host", str()},
+       opt("process_id", i64()),
+       opt("instance_name", nstr()),
+       opt("role", str()),
+       opt("pool", described(str(), "1..64 of A-Z a-z 0-9 . _ - (default: default)")),
+       opt("capabilities", array_of(str())),
+       opt("labels", string_map),
+       opt("version", str()),
+       opt("concurrency_limit", i64())},
+      "A worker outside this cluster's processes, kept alive by POST /workers/{id}/heartbeat");
+  s["WorkerHeartbeat"] =
+      object_of({{"worker_id", str()}, {"accepted", boolean()}, {"recorded_at", ts()}});
+  s["WorkerDrainRequest"] = object_of({opt("reason", described(nstr(), "At most 1000 bytes"))});
+  s["WorkerPool"] = object_of({{"pool", str()},
+                               {"active_workers", i64()},
+                               {"draining_workers", i64()},
+                               {"unhealthy_workers", described(i64(), "Stale: no recent beat")},
+                               {"concurrency_limit", described(i64(), "Of the healthy workers")},
+                               {"active_leases", i64()}});
+  s["PaginatedWorkerPools"] = numbered_page_of("WorkerPool");
+  s["WorkerLease"] = object_of({{"job_id", uuid()},
+                                {"kind", str()},
+                                {"execution_id", nuuid()},
+                                {"worker_id", str()},
+                                {"claim_id", described(i64(), "The lease's fencing token")},
+                                {"pool", str()},
+                                {"subject", nstr()},
+                                {"attempts", i64()},
+                                {"recoveries", i64()},
+                                {"claimed_at", ts()},
+                                {"lease_expires_at", ts()},
+                                {"heartbeat_at", described(ts(), "Last renewal")}});
+  s["PaginatedWorkerLeases"] = numbered_page_of("WorkerLease");
+
   s["SchedulerJobRow"] = object_of({{"execution_id", uuid()},
                                     {"project_module", str()},
                                     {"execution_status", execution_status_enum()},
@@ -509,10 +593,7 @@ json::object build() {
                                     {"remote_session_dir", nstr()},
                                     {"created_at", ts()},
                                     {"last_reconciled_at", nts()}});
-  s["PaginatedSchedulerJobs"] = object_of({{"items", array_of(ref("SchedulerJobRow"))},
-                                           {"total", i64()},
-                                           {"page", i64()},
-                                           {"items_per_page", i64()}});
+  s["PaginatedSchedulerJobs"] = numbered_page_of("SchedulerJobRow");
   auto dlg_session = object_of({{"sessionId", str()},
                                 {"status", any_value("DALiuGE's own status (a number, a name, or "
                                                      "one per node)")},
@@ -625,10 +706,7 @@ json::object build() {
                                     {"slurm_login_node", nstr()},
                                     {"slurm_remote_user", nstr()}},
                                    "The ledger row with the operator debug fields (spec §8.1)");
-  s["PaginatedExecutions"] = object_of({{"items", array_of(ref("ExecutionRow"))},
-                                        {"total", i64()},
-                                        {"page", i64()},
-                                        {"items_per_page", i64()}});
+  s["PaginatedExecutions"] = numbered_page_of("ExecutionRow");
   s["ExecutionPatchRequest"] =
       object_of({{"status", one_of_strings({"cancelled"})}, opt("reason", str())},
                 "The only operator patch is a cancel (spec §9.5)");

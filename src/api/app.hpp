@@ -58,8 +58,10 @@ struct app_context {
   std::function<boost::json::object(const std::optional<std::string>& profile)> diagnose = nullptr;
   services::admission_gate* admission = nullptr;  // serialises execution creates (cluster-wide)
   services::dependency_prober* prober = nullptr;  // background dependency probes (/ready, metrics)
-  std::chrono::seconds heartbeat_every{10};       // a node is alive within three of these
-  std::string jwt_secret = std::string();         // BEAMPIPE_JWT_SECRET
+  // Whether an operator drained this node (its heartbeat's view): /ready says so.
+  std::function<bool()> node_draining = [] { return false; };
+  std::chrono::seconds heartbeat_every{10};  // a node is alive within three of these
+  std::string jwt_secret = std::string();    // BEAMPIPE_JWT_SECRET
   std::chrono::seconds access_token_ttl{std::chrono::minutes(30)};
   std::chrono::seconds refresh_token_ttl{std::chrono::hours(24 * 7)};
   adapters::notify_options notify = adapters::notify_options();  // alert deliveries (tests)

@@ -226,21 +226,18 @@ response get_execution(app_context& ctx, request& req) {
 
 response list_executions(app_context& ctx, request& req) {
   honour_min_position(ctx, req, {projections::model::execution_ledger});
-  auto page = int_param(req, "page", 1, 1, 1'000'000);
-  auto per = int_param(req, "items_per_page", 50, 1, 500);
+  auto page = numbered_page_params(req);
   auto q = [&](const char* k) { return req.query.count(k) ? req.query.at(k) : std::string(); };
   auto mod = q("project_module"), status = q("status"), scheduler = q("scheduler_name");
   if (!status.empty() && !domain::parse_execution_status(status))
     fail(400, "invalid_query", "unknown status '" + status + "'", "status");
-  auto found = read_model(ctx, [&](auto& tx) {
-    return projections::execution_ledger::list(tx, {mod, status, scheduler}, per, (page - 1) * per);
-  });
-  auto items = std::move(found.rows);
-  auto total = found.total;
-  return json_response(
-      200,
-      json::object{
-          {"items", std::move(items)}, {"total", total}, {"page", page}, {"items_per_page", per}});
+  return numbered_page_response(read_model(ctx,
+                                           [&](auto& tx) {
+                                             return projections::execution_ledger::list(
+                                                 tx, {mod, status, scheduler}, page.items_per_page,
+                                                 page.offset());
+                                           }),
+                                page);
 }
 
 // [HEAD]: the only operator patch is a cancel; it is recorded as cancelled once the backend
@@ -588,8 +585,7 @@ void add_execution_routes(router& r, const route_binder& bind) {
                                    {"pending", "running", "awaiting_scheduler", "not_submitted",
                                     "completed", "failed", "retrying", "cancelled"}))
             .with_query(text_query("scheduler_name", "Only executions on this scheduler"))
-            .with_query(int_query("page", "Page number", 1, 1000000, 1))
-            .with_query(int_query("items_per_page", "Page size", 1, 500, 50))
+            .numbered_pages()
             .read());
   r.add("GET", v2 + "/executions/{id}", auth_level::user, bind(get_execution),
         operation("get_execution", "Get execution", "executions")

@@ -198,6 +198,13 @@ struct route_doc {
     query.push_back(std::move(o));
     return *this;
   }
+  // ?page (from 1) and ?items_per_page (1..500, default 50): a numbered page, answered as
+  // {items, total, page, items_per_page} (api/paging.hpp).
+  route_doc& numbered_pages() {
+    query.push_back({"page", "integer", "Page number", "", 1, 1000000, 1, {}, false});
+    query.push_back({"items_per_page", "integer", "Page size", "", 1, 500, 50, {}, false});
+    return *this;
+  }
   route_doc& with_path(param_doc p) {
     path.push_back(std::move(p));
     return *this;

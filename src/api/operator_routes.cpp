@@ -5,6 +5,7 @@
 #include "api/api_schemas.hpp"
 #include "api/app.hpp"
 #include "api/handler_support.hpp"
+#include "api/paging.hpp"
 #include "api/route_table.hpp"
 #include "domain/aggregates.hpp"
 #include "domain/canonical_json.hpp"
@@ -84,6 +85,7 @@ response get_overview(app_context& ctx, request&) {
     auto census = services::take_census(tx, ctx.heartbeat_every);
     o["active_workers"] = census.workers_alive;
     o["stale_workers"] = census.stale;
+    o["draining_workers"] = census.draining;
     o["recent_alerts"] = projections::alerting::deliveries_since(tx, 24);
     o["sources_by_state"] = std::move(by_state);
     o["executions_by_status"] = std::move(by_status);
@@ -116,16 +118,14 @@ response get_diagnostics(app_context& ctx, request& req) {
 // The runs on Slurm: in flight, or every one with ?include_finished=true.
 response scheduler_jobs(app_context& ctx, request& req) {
   honour_min_position(ctx, req, {projections::model::execution_ledger});
-  auto page = int_param(req, "page", 1, 1, 1'000'000);
-  auto per = int_param(req, "items_per_page", 50, 1, 500);
+  auto page = numbered_page_params(req);
   bool finished = bool_param(req, "include_finished").value_or(false);
-  auto found = read_model(ctx, [&](auto& tx) {
-    return projections::execution_ledger::slurm_runs(tx, finished, per, (page - 1) * per);
-  });
-  return json_response(200, json::object{{"items", std::move(found.rows)},
-                                         {"total", found.total},
-                                         {"page", page},
-                                         {"items_per_page", per}});
+  return numbered_page_response(read_model(ctx,
+                                           [&](auto& tx) {
+                                             return projections::execution_ledger::slurm_runs(
+                                                 tx, finished, page.items_per_page, page.offset());
+                                           }),
+                                page);
 }
 
 // The profile a view is about: ?profile=NAME, else the global default, else the only default.
@@ -358,8 +358,7 @@ void add_operator_routes(router& r, const route_binder& bind) {
                   "session directory, newest first: those in flight, or all with "
                   "include_finished=true. From the ledger; Slurm is not asked.")
             .with_query(bool_query("include_finished", "Also the runs that ended"))
-            .with_query(int_query("page", "Page number", 1, 1000000, 1))
-            .with_query(int_query("items_per_page", "Page size", 1, 500, 50))
+            .numbered_pages()
             .returns("PaginatedSchedulerJobs")
             .read());
   r.add("GET", v2 + "/slurm/credentials", auth_level::user, bind(list_credentials),

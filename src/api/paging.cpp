@@ -13,6 +13,20 @@ page_request page_params(const request& req, int64_t default_limit, int64_t max_
   return p;
 }
 
+numbered_page numbered_page_params(const request& req) {
+  numbered_page p;
+  p.page = int_param(req, "page", 1, 1, 1'000'000);
+  p.items_per_page = int_param(req, "items_per_page", 50, 1, 500);
+  return p;
+}
+
+response numbered_page_response(page_result rows, const numbered_page& page) {
+  return json_response(200, boost::json::object{{"items", std::move(rows.rows)},
+                                                {"total", rows.total},
+                                                {"page", page.page},
+                                                {"items_per_page", page.items_per_page}});
+}
+
 page_result query_page(app_context& ctx, const std::string& select, const std::string& from,
                        const std::string& order, const std::vector<std::string>& filters,
                        const page_request& page) {

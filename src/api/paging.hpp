@@ -33,4 +33,14 @@ response list_page(app_context& ctx, const std::string& select, const std::strin
                    const std::string& order, const std::vector<std::string>& filters,
                    const page_request& page);
 
+// ?page (from 1) and ?items_per_page (1..500, default 50): the numbered pages of the operator
+// lists, answered as one object {items, total, page, items_per_page}.
+struct numbered_page {
+  int64_t page = 1;
+  int64_t items_per_page = 50;
+  int64_t offset() const { return (page - 1) * items_per_page; }
+};
+numbered_page numbered_page_params(const request& req);
+response numbered_page_response(page_result rows, const numbered_page& page);
+
 }  // namespace beampipe::api

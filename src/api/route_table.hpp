@@ -39,5 +39,7 @@ void add_operator_routes(router& r, const route_binder& bind);
 void add_stream_routes(router& r, const route_binder& bind);
 // Notification channels, alert rules and deliveries (alert_routes.cpp).
 void add_alert_routes(router& r, const route_binder& bind);
+// Workers: heartbeats, registrations, leases, drain and resume (worker_routes.cpp).
+void add_worker_routes(router& r, const route_binder& bind);
 
 }  // namespace beampipe::api

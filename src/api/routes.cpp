@@ -158,6 +158,9 @@ response get_ready(app_context& ctx, request& req) {
   // but an operator must see when no worker is left to run discovery and executions.
   o["nodes"] = json::array{};
   o["workers_alive"] = nullptr;
+  o["workers_draining"] = nullptr;
+  // This node, as its last heartbeat saw it: a drained node claims no new work.
+  o["node"] = json::object{{"id", ctx.runtime.node_id()}, {"draining", ctx.node_draining()}};
   try {
     store::with_connection(ctx.pool, [&](pqxx::connection& c) {
       pqxx::read_transaction tx{c};
@@ -165,6 +168,7 @@ response get_ready(app_context& ctx, request& req) {
       auto census = services::take_census(tx, ctx.heartbeat_every);
       o["nodes"] = std::move(census.nodes);
       o["workers_alive"] = census.workers_alive;
+      o["workers_draining"] = census.draining;
     });
   } catch (const std::exception&) {
     // The database error is reported above.
@@ -609,6 +613,7 @@ router build_route_table(const route_binder& bind) {
   add_user_routes(r, bind);
   add_wasm_routes(r, bind);
   add_alert_routes(r, bind);
+  add_worker_routes(r, bind);
   add_config_routes(r, bind);
   add_execution_routes(r, bind);
   add_docs_routes(r, bind);

@@ -191,6 +191,30 @@ services::dependency_prober_options prober_options_from(const settings& s) {
   return o;
 }
 
+std::string node_host() {
+  char hostname[256] = {0};
+  gethostname(hostname, sizeof hostname - 1);
+  return hostname;
+}
+
+// How this process shows in GET /workers: its capabilities are the kinds of work it claims.
+services::node_identity identity_from(const settings& s, const node_options& o) {
+  services::node_identity who;
+  who.node_id = s.node_id;
+  who.host = node_host();
+  who.roles = o.role.api && o.role.workers ? "api,workers" : (o.role.api ? "api" : "workers");
+  who.version = BEAMPIPE_VERSION;
+  who.pid = static_cast<int>(getpid());
+  who.instance_name = s.worker_instance_name;
+  who.pool = s.worker_pool;
+  if (o.role.workers) {
+    who.capabilities = {"discover_source", "execute", "execution_poll", "alert_delivery"};
+    if (s.scheduler_enabled) who.capabilities.push_back("scheduler");
+  }
+  who.concurrency_limit = o.role.workers ? s.worker_concurrency : 0;
+  return who;
+}
+
 api::live_feed_options live_feed_options_from(const settings& s) {
   api::live_feed_options o;
   o.max_streams = static_cast<size_t>(s.max_streams);
@@ -209,12 +233,6 @@ api::server_options api_server_options_from(const settings& s) {
   o.max_connections = static_cast<size_t>(s.max_connections);
   o.control_paths = {"/api/v2/health", "/api/v2/ready", "/api/v2/metrics"};
   return o;
-}
-
-std::string node_host() {
-  char hostname[256] = {0};
-  gethostname(hostname, sizeof hostname - 1);
-  return hostname;
 }
 
 }  // namespace
@@ -265,11 +283,7 @@ struct node::parts {
             std::chrono::milliseconds(30000),
             s.ready_max_lag,
             nullptr},
-        heartbeat(db,
-                  {s.node_id, node_host(),
-                   o.role.api && o.role.workers ? "api,workers" : (o.role.api ? "api" : "workers"),
-                   BEAMPIPE_VERSION, static_cast<int>(getpid())},
-                  s.heartbeat_every),
+        heartbeat(db, identity_from(s, o), s.heartbeat_every),
         backends(make_backend_factory(s)),
         prober(db, with_backends(prober_options_from(s), backends)),
         discovery(rt, db, make_archive_provider(s), discovery_options_from(s)),
@@ -357,6 +371,7 @@ struct node::parts {
     ctx.refresh_token_ttl = s.refresh_token_ttl;
     ctx.auth = api::make_auth_guard(ctx, rate_limits_from(s));
     ctx.heartbeat_every = s.heartbeat_every;
+    ctx.node_draining = [this] { return heartbeat.draining(); };
     ctx.prober = &prober;
     ctx.archive = describe_archive_environment(s);
     ctx.diagnose = [this](const std::optional<std::string>& profile) {

@@ -79,6 +79,19 @@ setting text(std::string_view name, member<std::string> m, std::string_view fall
   return out;
 }
 
+// A short name an operator groups by: 1..64 of A-Z a-z 0-9 . _ - (empty allowed when optional).
+setting short_name(std::string_view name, member<std::string> m, std::string_view fallback,
+                   bool optional, std::string_view doc) {
+  auto parse = [m, optional](settings& s, std::string_view v) {
+    bool ok = v.size() <= 64 && (optional || !v.empty());
+    for (char c : v)
+      ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-');
+    if (!ok) throw std::invalid_argument("must be 1 to 64 of A-Z a-z 0-9 . _ -");
+    s.*m = std::string(v);
+  };
+  return plain(name, fallback, doc, parse, [m](const settings& s) { return s.*m; });
+}
+
 setting choice(std::string_view name, member<std::string> m, std::string_view fallback,
                std::vector<std::string> options, std::string_view doc) {
   auto parse = [m, options](settings& s, std::string_view v) {
@@ -292,6 +305,10 @@ std::vector<setting> build_table() {
                        "how long a simulated DALiuGE/Slurm run takes"));
   t.push_back(integer("BEAMPIPE_WORKER_CONCURRENCY", &S::worker_concurrency, "4", 1, 256,
                       "execution steps a process runs at once"));
+  t.push_back(short_name("BEAMPIPE_WORKER_POOL", &S::worker_pool, "default", false,
+                         "the pool this process's worker is listed in (GET /workers/pools)"));
+  t.push_back(short_name("BEAMPIPE_WORKER_INSTANCE_NAME", &S::worker_instance_name, "", true,
+                         "a name for this process's worker in GET /workers"));
   t.push_back(duration("BEAMPIPE_WORKER_LOCK_SECONDS", &S::worker_lock, "120", 1, kDay,
                        "job lease; renewed every third of it; a lease left to expire is "
                        "recovered by another worker"));

@@ -80,6 +80,8 @@ struct settings {
   bool use_real_backends = false;
   std::chrono::milliseconds simulated_run{};
   int64_t worker_concurrency = 4;
+  std::string worker_pool = "default";
+  std::string worker_instance_name;
   std::chrono::seconds worker_lock{};
   int64_t worker_max_attempts = 3;
   std::chrono::milliseconds worker_retry_base{};

@@ -98,6 +98,7 @@ const aggregate_kind& auth_session_aggregate();      // stream "session-<token f
 const aggregate_kind& channel_registry_aggregate();  // stream "channels-registry"
 const aggregate_kind& alert_rule_aggregate();        // stream "alertrule-<uuid>"
 const aggregate_kind& alert_delivery_aggregate();    // stream "delivery-<uuid>"
+const aggregate_kind& worker_aggregate();            // stream worker_stream_id(worker id)
 const aggregate_kind* aggregate_for_stream_type(std::string_view stream_type);
 
 // Reads and checks the (project_module, source_identifier) pair of a source command:
@@ -114,6 +115,10 @@ std::string source_stream_id(std::string_view source_uuid);
 std::string user_uuid(std::string_view username);
 std::string user_stream_id(std::string_view user_uuid);
 std::string auth_session_stream_id(std::string_view family);
+// A worker is named by its node id (BEAMPIPE_NODE_ID, else <host>-<pid>) or the id it
+// registered with; its stream is keyed by a name-based uuid of it.
+inline constexpr size_t kMaxWorkerIdBytes = 200;
+std::string worker_stream_id(std::string_view worker_id);
 std::string execution_stream_id(std::string_view execution_uuid);
 std::string project_stream_id(std::string_view project_id);
 // All deployment profiles live in one stream: names are unique and each scope has at most

@@ -371,6 +371,23 @@ try:
                     ("/daliuge/sessions?profile=nope", 404)]:
         st, _, _, _ = req("GET", p)
         c.eq(f"GET {p}", st, want)
+    # --- workers: this node by its heartbeat, one registered through the API, drain and resume
+    st, workers, _, _ = req("GET", "/workers")
+    node_id = workers["items"][0]["id"]
+    st, _, _, _ = req("POST", "/workers", {"worker_id": "contract-ext", "host": "h", "process_id": 1,
+                                           "labels": {"site": "x"}})
+    c.eq("register a worker", st, 201)
+    for m, p, body, want in [("POST", "/workers", {"host": "h"}, 201), ("POST", "/workers", {"pool": "x"}, 400),
+                             ("POST", "/workers/contract-ext/heartbeat", None, 200),
+                             ("POST", f"/workers/{node_id}/heartbeat", None, 409),
+                             ("GET", "/workers/contract-ext", None, 200), ("GET", "/workers/nobody", None, 404),
+                             ("GET", "/workers/pools", None, 200), ("GET", "/workers/leases", None, 200),
+                             ("GET", "/workers?status=draining", None, 200),
+                             ("POST", "/workers/contract-ext/drain", {"reason": "contract"}, 200),
+                             ("POST", "/workers/contract-ext/resume", None, 200),
+                             ("POST", "/workers/nobody/drain", None, 404)]:
+        st, _, _, _ = req(m, p, body)
+        c.eq(f"{m} {p}", st, want)
     st, users, _, _ = req("GET", "/users")
     c.eq("users listed", (st, any(u["is_superuser"] for u in users)), (200, True))
     # The event stream never ends: its head is recorded, then the connection is dropped.

@@ -52,9 +52,9 @@ TEST_CASE("the read model names are the projections', and every projection has a
        {pm::source_registry, pm::archive_metadata, pm::execution_ledger, pm::execution_details,
         pm::provenance, pm::jobs, pm::project_configs, pm::project_wasm, pm::deployment_profiles,
         pm::users, pm::auth_sessions, pm::notification_channels, pm::alert_rules,
-        pm::alert_deliveries, pm::alert_triggers})
+        pm::alert_deliveries, pm::alert_triggers, pm::worker_drains})
     CHECK_MESSAGE(names.count(n), n << " is no projection");
-  CHECK(names.size() == 15);
+  CHECK(names.size() == 16);
   // The engines by group hold every projection exactly once.
   size_t held = 0;
   std::set<std::string> groups;

@@ -39,6 +39,9 @@ struct workload {
   json::object profiles = domain::profile_registry_aggregate().initial();
   std::map<std::string, json::object> projects;
   std::map<std::string, json::object> users;
+  std::map<std::string, json::object> workers;  // stream, state
+  std::mt19937 worker_rng{2112};
+  int64_t turn = 0;
   std::vector<std::pair<std::string, json::object>> sessions;  // stream, state
   json::object channels = domain::channel_registry_aggregate().initial();
   std::vector<std::pair<std::string, json::object>> rules;       // stream, state
@@ -51,14 +54,24 @@ struct workload {
 
   std::optional<store::append_request> next() {
     std::uniform_int_distribution<int> pick(0, 14);
-    int k = pick(rng);
+    // Every 25th command is a worker's, drawn from its own generator: the other streams' commands
+    // stay the sequence they always were.
+    int k = ++turn % 25 == 0 ? -1 : pick(rng);
     domain::command cmd;
     cmd.new_id = util::uuid_v7();
     cmd.actor = "system:test";
     std::string stream;
     json::object* state = nullptr;
     const domain::aggregate_kind* kind = nullptr;
-    if (k == 9 && rng() % 3 == 0) {
+    if (k < 0) {
+      // Workers: drained and resumed (a repeat of either records nothing).
+      auto id = "node-" + std::to_string(worker_rng() % 6);
+      stream = domain::worker_stream_id(id);
+      state = &workers.try_emplace(stream, domain::worker_aggregate().initial()).first->second;
+      kind = &domain::worker_aggregate();
+      cmd.name = worker_rng() % 2 ? "drain" : "resume";
+      cmd.body = {{"worker_id", id}, {"reason", "r" + std::to_string(worker_rng() % 3)}};
+    } else if (k == 9 && rng() % 3 == 0) {
       // Alerting: channels, rules (created, patched, fired, deleted) and delivery attempts.
       const auto& known = channels.at("channels").as_array();  // [{uuid, name, ...}]
       int op = static_cast<int>(rng() % 6);

@@ -26,6 +26,7 @@ OWNED = {
     "daliuge_deployment_profile": "projections/deployment_profiles/",
     "users": "projections/users/",
     "auth_sessions": "projections/users/",
+    "worker_drains": "projections/workers/",
 }
 PENDING = {}
 SQL = r"(?:FROM|JOIN|UPDATE|INTO|TABLE)\s+{table}\b"
