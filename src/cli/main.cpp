@@ -22,6 +22,7 @@
 #include "cli/history.hpp"
 #include "cli/logging.hpp"
 #include "cli/openapi_export.hpp"
+#include "cli/remote.hpp"
 #include "domain/project_config.hpp"
 #include "events/validity.hpp"
 #include "projections/verify.hpp"
@@ -68,6 +69,11 @@ Commands:
   openapi export [-o FILE] print the OpenAPI 3 document of /api/v2 (no database needed)
   settings [--markdown]    the effective settings and where each came from (a secret shows
                            only as set); --markdown: the README's Environment table
+  config explain           the same as settings
+  login, logout, status, worker {list,show,pools,leases,drain,resume},
+  execution {retry,cancel}, graph prepare
+                           operator commands through a running beampipe's API (beampipe
+                           login --help)
 
 Options: --help on any command, --version.
 
@@ -89,8 +95,9 @@ struct args {
 
 // Options that take a value; everything else starting with -- is a flag.
 const std::set<std::string> kValued = {
-    "data-dir", "bind",          "name",  "after",    "limit", "database-url", "file",   "worker",
-    "username", "password-file", "email", "password", "retry", "artifacts",    "profile"};
+    "data-dir", "bind",     "name",          "after",   "limit",    "database-url", "file",
+    "worker",   "username", "password-file", "email",   "password", "retry",        "artifacts",
+    "profile",  "url",      "reason",        "project", "sources"};
 
 args parse_args(int argc, char** argv, int from) {
   args a;
@@ -713,7 +720,13 @@ int main(int argc, char** argv) {
     for (const auto& w : loaded.warnings) spdlog::warn("{}", w);
     for (const auto& [name, meant] : app::misspelt_variables(environ))
       spdlog::warn("{} is not a beampipe setting and is ignored: did you mean {}?", name, meant);
-    if (cmd == "settings") return cmd_settings(a);
+    if (cli::is_remote_command(a.positional)) {
+      cli::remote_args r{a.positional, a.options, a.flags, "http://" + a.settings.bind_addr};
+      return cli::run_remote(r);
+    }
+    if (cmd == "settings" ||
+        (cmd == "config" && a.positional.size() > 1 && a.positional[1] == "explain"))
+      return cmd_settings(a);
     if (cmd == "start") return cmd_start(a);
     if (cmd == "serve") return cmd_serve(a);
     if (cmd == "worker") return cmd_worker(a);

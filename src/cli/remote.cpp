@@ -1,0 +1,437 @@
+#include "cli/remote.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <stdexcept>
+
+#include "adapters/http_client.hpp"
+#include "domain/alerting.hpp"
+#include "util/json.hpp"
+
+namespace beampipe::cli {
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kRemoteUsage = R"(Usage (commands that act through a running beampipe's API):
+  beampipe login --username NAME [--password-file FILE] [--url URL]
+                                 sign in; the URL and tokens are kept owner-only in
+                                 $XDG_CONFIG_HOME/beampipe/credentials.json (the password
+                                 is read from FILE, else from standard input)
+  beampipe logout                revoke the kept sign-in and forget it
+  beampipe status                the operator overview (GET /overview)
+  beampipe worker list|pools     workers by heartbeat; their pools
+  beampipe worker show ID        one worker
+  beampipe worker leases [ID]    the job leases held (of one worker)
+  beampipe worker drain ID [--reason TEXT]
+                                 the worker claims no new job and finishes what it holds
+  beampipe worker resume ID      it claims work again
+  beampipe execution retry ID [--reason TEXT]
+  beampipe execution cancel ID [--reason TEXT]
+  beampipe graph prepare --project MODULE --sources ID[,ID...]
+                                 what a run of these sources would submit (nothing recorded)
+Options: --url URL (default: the URL of the last login, else http://BEAMPIPE_BIND_ADDR),
+         --json (the API's answer as JSON). Exit 1 when the API refuses, with its error.
+)";
+
+struct saved_login {
+  std::string url, username, access_token, refresh_token;
+};
+
+fs::path config_dir() {
+  if (const char* x = std::getenv("XDG_CONFIG_HOME"); x && *x) return fs::path(x) / "beampipe";
+  if (const char* h = std::getenv("HOME"); h && *h) return fs::path(h) / ".config" / "beampipe";
+  throw std::invalid_argument("neither XDG_CONFIG_HOME nor HOME is set: nowhere to keep a login");
+}
+
+std::optional<saved_login> load_login() {
+  std::ifstream in(credentials_path());
+  if (!in) return std::nullopt;
+  std::stringstream text;
+  text << in.rdbuf();
+  try {
+    auto o = util::parse_stored(text.str()).as_object();
+    return saved_login{util::get_string_or(o, "url", ""), util::get_string_or(o, "username", ""),
+                       util::get_string_or(o, "access_token", ""),
+                       util::get_string_or(o, "refresh_token", "")};
+  } catch (const std::exception&) {
+    throw std::runtime_error(credentials_path().string() +
+                             " is not a beampipe login: run beampipe login again");
+  }
+}
+
+// Written to a new file created 0600 and renamed over the old one: the tokens are never
+// readable by anyone else, not even for a moment.
+void save_login(const saved_login& s) {
+  auto dir = config_dir();
+  fs::create_directories(dir);
+  fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace);
+  auto path = credentials_path();
+  auto tmp = path;
+  tmp += ".tmp";
+  ::unlink(tmp.c_str());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) throw std::runtime_error("cannot write " + tmp.string());
+  auto text = json::serialize(json::object{{"url", s.url},
+                                           {"username", s.username},
+                                           {"access_token", s.access_token},
+                                           {"refresh_token", s.refresh_token}});
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ok = ::fsync(fd) == 0 && ok;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    throw std::runtime_error("cannot write " + path.string());
+  }
+}
+
+// The API's refusal, as an operator reads it; exits the command with 1.
+struct api_refusal : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+std::string refusal_text(const adapters::http_response& r) {
+  std::string out = std::to_string(r.status);
+  try {
+    auto o = util::parse_stored(r.body).as_object();
+    out += " " + util::get_string_or(o, "code", "");
+    out += ": " + util::get_string_or(o, "message", util::get_string_or(o, "detail", ""));
+    if (auto f = util::get_string_or(o, "field", ""); !f.empty()) out += " (field " + f + ")";
+  } catch (const std::exception&) {
+    out += ": " + r.body.substr(0, 200);
+  }
+  return out;
+}
+
+class api_client {
+ public:
+  explicit api_client(const remote_args& a) : saved_(load_login()) {
+    url_ = a.opt("url").value_or(saved_ && !saved_->url.empty() ? saved_->url : a.default_url);
+    while (!url_.empty() && url_.back() == '/') url_.pop_back();
+  }
+  const std::string& url() const { return url_; }
+
+  // Sends the request with the kept access token; a 401 refreshes the sign-in once (the
+  // refresh token rotates, so the new pair is kept) and sends it again.
+  json::value call(const std::string& method, const std::string& path,
+                   const std::optional<json::value>& body = std::nullopt) {
+    auto r = send(method, path, body, true);
+    if (r.status == 401 && refresh()) r = send(method, path, body, true);
+    if (!r.ok()) throw api_refusal(method + " " + path + ": " + refusal_text(r));
+    if (r.body.empty()) return nullptr;
+    return util::parse_stored(r.body);
+  }
+
+  saved_login login(const std::string& username, const std::string& password) {
+    auto r =
+        send("POST", "/login", json::object{{"username", username}, {"password", password}}, false);
+    if (!r.ok()) throw api_refusal("sign-in: " + refusal_text(r));
+    auto o = util::parse_stored(r.body).as_object();
+    saved_login s{url_, username, util::get_string_or(o, "access_token", ""),
+                  util::get_string_or(o, "refresh_token", "")};
+    save_login(s);
+    return s;
+  }
+
+  void logout() {
+    if (!saved_) return;
+    auto r = send("POST", "/logout",
+                  json::object{{"access_token", saved_->access_token},
+                               {"refresh_token", saved_->refresh_token}},
+                  false);
+    if (!r.ok() && r.status != 401) throw api_refusal("sign-out: " + refusal_text(r));
+  }
+
+ private:
+  adapters::http_response send(const std::string& method, const std::string& path,
+                               const std::optional<json::value>& body, bool bearer) const {
+    adapters::http_options o;
+    o.connect_timeout = std::chrono::seconds(5);
+    o.read_timeout = std::chrono::seconds(120);
+    o.max_attempts = method == "GET" ? 3 : 1;  // a write is never sent twice
+    o.user_agent = "beampipe-cli";
+    adapters::http_request q;
+    q.method = method;
+    q.url = url_ + "/api/v2" + path;
+    if (bearer) {
+      if (!saved_ || saved_->access_token.empty())
+        throw std::invalid_argument("not signed in: run beampipe login first");
+      q.headers.emplace_back("Authorization", "Bearer " + saved_->access_token);
+    }
+    if (body) {
+      q.headers.emplace_back("Content-Type", "application/json");
+      q.body = json::serialize(*body);
+    }
+    return adapters::http_client(o).send(q);
+  }
+
+  bool refresh() {
+    if (!saved_ || saved_->refresh_token.empty()) return false;
+    auto r =
+        send("POST", "/refresh", json::object{{"refresh_token", saved_->refresh_token}}, false);
+    if (!r.ok()) return false;
+    auto o = util::parse_stored(r.body).as_object();
+    saved_->access_token = util::get_string_or(o, "access_token", "");
+    saved_->refresh_token = util::get_string_or(o, "refresh_token", "");
+    save_login(*saved_);
+    return true;
+  }
+
+  std::optional<saved_login> saved_;
+  std::string url_;
+};
+
+std::string read_secret_line(const remote_args& a) {
+  std::string line;
+  if (auto file = a.opt("password-file")) {
+    std::ifstream in(*file);
+    if (!in) throw std::invalid_argument("--password-file: cannot read " + *file);
+    std::getline(in, line);
+  } else {
+    if (::isatty(STDIN_FILENO)) std::cerr << "password: " << std::flush;
+    std::getline(std::cin, line);
+  }
+  if (line.empty()) throw std::invalid_argument("no password given");
+  return line;
+}
+
+// Path segments from the command line: the API refuses what does not fit, but a '/' or '?'
+// would make another request altogether.
+std::string segment(const std::string& v, const char* what) {
+  if (v.empty() || v.find_first_of("/?#%") != std::string::npos)
+    throw std::invalid_argument(std::string(what) + " must not be empty nor hold / ? # %");
+  return v;
+}
+
+std::string operand(const remote_args& a, size_t i, const char* what) {
+  if (a.positional.size() <= i) throw std::invalid_argument(std::string(what) + " is required");
+  return segment(a.positional[i], what);
+}
+
+json::object reason_body(const remote_args& a) {
+  json::object b;
+  if (auto r = a.opt("reason")) b["reason"] = *r;
+  return b;
+}
+
+std::string num(const json::value& v) {
+  if (v.is_int64()) return std::to_string(v.as_int64());
+  if (v.is_uint64()) return std::to_string(v.as_uint64());
+  if (v.is_double()) {
+    std::ostringstream o;
+    o << std::fixed << std::setprecision(1) << v.as_double();
+    return o.str();
+  }
+  if (v.is_string()) return std::string(v.as_string());
+  return v.is_null() ? "-" : json::serialize(v);
+}
+
+std::string counts(const json::value& v) {
+  std::string out;
+  if (!v.is_object()) return out;
+  for (const auto& [k, n] : v.as_object())
+    out += (out.empty() ? "" : ", ") + std::string(k) + " " + num(n);
+  return out.empty() ? "none" : out;
+}
+
+void print_status(const json::object& o) {
+  auto at = [&](const char* k) { return o.contains(k) ? num(o.at(k)) : std::string("-"); };
+  std::cout << "sources      " << at("registered_sources") << " registered, "
+            << at("pending_admissions") << " pending admission ("
+            << counts(o.contains("sources_by_state") ? o.at("sources_by_state") : nullptr) << ")\n";
+  std::cout << "executions   " << at("running_executions") << " running, "
+            << at("failed_executions") << " failed ("
+            << counts(o.contains("executions_by_status") ? o.at("executions_by_status") : nullptr)
+            << ")\n";
+  std::cout << "jobs         " << at("queue_depth") << " queued, " << at("jobs_running")
+            << " running\n";
+  std::cout << "workers      " << at("active_workers") << " taking work, " << at("draining_workers")
+            << " drained, " << at("stale_workers") << " stale; scheduler leader "
+            << at("scheduler_leader") << "\n";
+  if (o.contains("projections") && o.at("projections").is_object()) {
+    const auto& p = o.at("projections").as_object();
+    std::cout << "projections  lag " << (p.contains("lag") ? num(p.at("lag")) : "-")
+              << ", dead letters "
+              << (p.contains("dead_letters_total") ? num(p.at("dead_letters_total")) : "-") << "\n";
+  }
+  std::cout << "alerts (24h) " << at("recent_alerts") << "\n";
+  if (o.contains("recent_failures") && o.at("recent_failures").is_array())
+    for (const auto& f : o.at("recent_failures").as_array()) {
+      const auto& r = f.as_object();
+      std::cout << "failed       " << num(r.at("execution_id")) << " "
+                << num(r.at("project_module")) << ": " << num(r.at("last_error")) << "\n";
+    }
+}
+
+void print_workers(const json::object& page) {
+  std::cout << std::left << std::setw(34) << "ID" << std::setw(10) << "STATUS" << std::setw(10)
+            << "HEALTH" << std::setw(12) << "POOL" << std::setw(8) << "LEASES"
+            << "LAST BEAT\n";
+  for (const auto& w : page.at("items").as_array()) {
+    const auto& r = w.as_object();
+    std::cout << std::left << std::setw(34) << num(r.at("id")) << std::setw(10)
+              << num(r.at("status")) << std::setw(10) << num(r.at("health")) << std::setw(12)
+              << num(r.at("pool")) << std::setw(8) << num(r.at("active_leases"))
+              << num(r.at("heartbeat_age_seconds")) << " s ago\n";
+  }
+  std::cout << num(page.at("total")) << " worker(s)\n";
+}
+
+void print(const remote_args& a, const json::value& v) {
+  if (a.flags.count("json"))
+    std::cout << json::serialize(v) << "\n";
+  else
+    std::cout << domain::alerting::pretty_json(v) << "\n";
+}
+
+int worker_command(const remote_args& a, api_client& api) {
+  const auto& what = a.positional.size() > 1 ? a.positional[1] : std::string();
+  if (what == "list") {
+    auto page = api.call("GET", "/workers?items_per_page=500");
+    if (a.flags.count("json"))
+      print(a, page);
+    else
+      print_workers(page.as_object());
+  } else if (what == "pools") {
+    print(a, api.call("GET", "/workers/pools?items_per_page=500"));
+  } else if (what == "show") {
+    print(a, api.call("GET", "/workers/" + operand(a, 2, "the worker id")));
+  } else if (what == "leases") {
+    std::string q = "/workers/leases?items_per_page=500";
+    if (a.positional.size() > 2) q += "&worker_id=" + segment(a.positional[2], "the worker id");
+    print(a, api.call("GET", q));
+  } else if (what == "drain" || what == "resume") {
+    auto id = operand(a, 2, "the worker id");
+    auto row = api.call("POST", "/workers/" + id + "/" + what, reason_body(a));
+    if (a.flags.count("json"))
+      print(a, row);
+    else
+      std::cout << "worker " << id << " is " << num(row.as_object().at("status"))
+                << (what == "drain" ? ": it claims no new work and finishes what it holds\n"
+                                    : ": it claims work again\n");
+  } else {
+    std::cerr << kRemoteUsage;
+    return 2;
+  }
+  return 0;
+}
+
+int execution_command(const remote_args& a, api_client& api) {
+  const auto& what = a.positional.size() > 1 ? a.positional[1] : std::string();
+  if (what != "retry" && what != "cancel") {
+    std::cerr << kRemoteUsage;
+    return 2;
+  }
+  auto id = operand(a, 2, "the execution id");
+  if (what == "retry") {
+    print(a, api.call("POST", "/executions/" + id + "/retry", reason_body(a)));
+  } else {
+    auto body = reason_body(a);
+    body["status"] = "cancelled";
+    print(a, api.call("PATCH", "/executions/" + id, body));
+  }
+  return 0;
+}
+
+int graph_command(const remote_args& a, api_client& api) {
+  if (a.positional.size() < 2 || a.positional[1] != "prepare") {
+    std::cerr << kRemoteUsage;
+    return 2;
+  }
+  auto project = a.opt("project");
+  auto sources = a.opt("sources");
+  if (!project || !sources) throw std::invalid_argument("--project and --sources are required");
+  json::array ids;
+  std::stringstream in(*sources);
+  for (std::string id; std::getline(in, id, ',');)
+    if (!id.empty()) ids.push_back(json::value(id));
+  auto preview = api.call("POST", "/graphs/prepare",
+                          json::object{{"project_module", *project}, {"source_identifiers", ids}});
+  if (a.flags.count("json") || a.flags.count("full")) {
+    print(a, preview);
+    return 0;
+  }
+  // The summary an operator checks; --full (or --json) shows the manifest and both graphs.
+  const auto& p = preview.as_object();
+  json::object summary;
+  for (const char* k :
+       {"project_module", "project_config_version", "project_spec_sha256", "manifest_sha256",
+        "source_graph_sha256", "patched_graph_sha256", "patch_summary"})
+    if (p.contains(k)) summary[k] = p.at(k);
+  print(a, summary);
+  return 0;
+}
+
+}  // namespace
+
+fs::path credentials_path() { return config_dir() / "credentials.json"; }
+
+bool is_remote_command(const std::vector<std::string>& p) {
+  if (p.empty()) return false;
+  static const std::set<std::string> kWorker = {"list",   "pools", "show",
+                                                "leases", "drain", "resume"};
+  const auto& c = p[0];
+  if (c == "worker") return p.size() > 1 && kWorker.count(p[1]);
+  return c == "login" || c == "logout" || c == "status" || c == "execution" || c == "graph";
+}
+
+int run_remote(const remote_args& a) {
+  if (a.flags.count("help")) {
+    std::cout << kRemoteUsage;
+    return 0;
+  }
+  const auto& c = a.positional.at(0);
+  try {
+    if (c == "logout") {
+      auto saved = load_login();
+      if (!saved) {
+        std::cout << "not signed in\n";
+        return 0;
+      }
+      api_client(a).logout();
+      fs::remove(credentials_path());
+      std::cout << "signed out of " << saved->url << "\n";
+      return 0;
+    }
+    api_client api(a);
+    if (c == "login") {
+      auto user = a.opt("username");
+      if (!user) throw std::invalid_argument("--username is required");
+      auto s = api.login(*user, read_secret_line(a));
+      std::cout << "signed in to " << s.url << " as " << s.username << "; the sign-in is kept in "
+                << credentials_path().string() << " (owner-only)\n";
+      return 0;
+    }
+    if (c == "status") {
+      auto o = api.call("GET", "/overview");
+      if (a.flags.count("json"))
+        print(a, o);
+      else
+        print_status(o.as_object());
+      return 0;
+    }
+    if (c == "worker") return worker_command(a, api);
+    if (c == "execution") return execution_command(a, api);
+    if (c == "graph") return graph_command(a, api);
+  } catch (const api_refusal& e) {
+    std::cerr << "beampipe: " << e.what() << "\n";
+    return 1;
+  } catch (const adapters::http_error& e) {
+    std::cerr << "beampipe: cannot reach the API: " << e.what() << "\n";
+    return 1;
+  }
+  std::cerr << kRemoteUsage;
+  return 2;
+}
+
+}  // namespace beampipe::cli
