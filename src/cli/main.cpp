@@ -23,6 +23,9 @@
 #include "cli/logging.hpp"
 #include "cli/openapi_export.hpp"
 #include "cli/remote.hpp"
+#include "domain/alerting.hpp"
+#include "domain/deployment_profile.hpp"
+#include "domain/document.hpp"
 #include "domain/project_config.hpp"
 #include "events/validity.hpp"
 #include "projections/verify.hpp"
@@ -59,7 +62,9 @@ Commands:
                            the whole store as JSON lines in the feed's shape (backup, audit)
   events import FILE [--artifacts DIR]
                            load an export (idempotent; conflicts refused), rebuild read models
-  project validate -f FILE validate a project config (YAML or JSON)
+  project validate|explain -f FILE
+                           check a project config (YAML or JSON); explain: what it would do
+  profile validate -f FILE check a deployment profile by the API's rules, offline
   admin create-user        add a user (--username --password-file|--password --email
                            [--superuser]); also admin set-password, admin disable-user
   security check           report security settings; exit 1 if production would refuse one
@@ -71,7 +76,8 @@ Commands:
                            only as set); --markdown: the README's Environment table
   config explain           the same as settings
   login, logout, status, worker {list,show,pools,leases,drain,resume},
-  execution {retry,cancel}, graph prepare
+  execution {retry,cancel}, graph prepare, timeline, project add, profile add,
+  wasm upload, slurm ping
                            operator commands through a running beampipe's API (beampipe
                            login --help)
 
@@ -97,7 +103,7 @@ struct args {
 const std::set<std::string> kValued = {
     "data-dir", "bind",     "name",          "after",   "limit",    "database-url", "file",
     "worker",   "username", "password-file", "email",   "password", "retry",        "artifacts",
-    "profile",  "url",      "reason",        "project", "sources"};
+    "profile",  "url",      "reason",        "project", "sources",  "config-id"};
 
 args parse_args(int argc, char** argv, int from) {
   args a;
@@ -362,34 +368,128 @@ int cmd_replay(const args& a) {
   return report.ok() ? 0 : 1;
 }
 
+void print_diagnostics(const std::string& file, const std::vector<domain::Diagnostic>& ds,
+                       std::ostream& out, const char* severity) {
+  for (const auto& d : ds)
+    out << file << ": " << severity << ": " << d.path << ": " << d.message << " [" << d.code
+        << "]\n";
+}
+
+// What a config would do, without a database: its id, version, SHA, adapters, transforms,
+// graph patches, manifest and automation, with the validation's diagnostics.
+int cmd_project_explain(const domain::ValidationReport& report) {
+  boost::json::object out{{"project_id", report.project_id},
+                          {"valid", report.valid},
+                          {"spec_sha256", report.spec_sha256}};
+  if (report.config) {
+    auto spec = domain::to_json(*report.config);
+    auto at = [&](std::initializer_list<const char*> path) -> boost::json::value {
+      const boost::json::value* v = &spec;
+      for (const char* k : path) {
+        if (!v->is_object() || !v->as_object().contains(k)) return nullptr;
+        v = &v->as_object().at(k);
+      }
+      return *v;
+    };
+    auto size_of = [](const boost::json::value& v) -> int64_t {
+      if (v.is_array()) return static_cast<int64_t>(v.as_array().size());
+      if (v.is_object()) return static_cast<int64_t>(v.as_object().size());
+      return 0;
+    };
+    out["api_version"] = report.config->api_version;
+    out["required_adapters"] = at({"adapters", "required"});
+    out["transform_count"] = size_of(at({"definitions", "transforms"}));
+    out["graph_patch_count"] = size_of(at({"graph_patches"}));
+    out["has_manifest_template"] = !at({"manifest"}).is_null();
+    out["graph"] = at({"graph"});
+    out["automation"] = at({"automation"});
+  }
+  out["errors"] = report.to_json().as_object().at("errors");
+  std::cout << beampipe::domain::alerting::pretty_json(out) << "\n";
+  return report.valid ? 0 : 1;
+}
+
 int cmd_project(const args& a) {
-  if (a.has("help") || a.positional.size() < 2 || a.positional[1] != "validate") {
+  bool validate = a.positional.size() >= 2 && a.positional[1] == "validate";
+  bool explain = a.positional.size() >= 2 && a.positional[1] == "explain";
+  if (a.has("help") || (!validate && !explain)) {
     std::cout
         << "Usage: beampipe project validate -f FILE [--json]\n"
+           "       beampipe project explain -f FILE\n"
+           "       beampipe project add -f FILE   (through the API: beampipe login --help)\n"
            "Validates a project config (YAML or JSON). Exit 0 valid, 1 invalid, 2 unreadable.\n"
-           "Human output lists each diagnostic with its path; --json prints the report.\n";
+           "Human output lists each diagnostic with its path; --json prints the report.\n"
+           "explain prints what the config would do (adapters, transforms, graph patches,\n"
+           "manifest, automation) with the diagnostics.\n";
     return a.has("help") ? 0 : 2;
   }
   auto file = a.opt("f");
   if (!file) file = a.opt("file");
-  if (!file) throw std::invalid_argument("project validate needs -f FILE");
+  if (!file) throw std::invalid_argument("project " + a.positional[1] + " needs -f FILE");
   auto text = domain::read_config_file(*file);
   if (!text) {
     std::cerr << "beampipe: cannot read " << *file << "\n";
     return 2;
   }
   auto report = domain::validate_project_config_text(*text);
+  if (explain) {
+    print_diagnostics(*file, report.warnings, std::cerr, "warning");
+    return cmd_project_explain(report);
+  }
   if (a.has("json")) {
     std::cout << boost::json::serialize(report.to_json()) << "\n";
   } else {
-    for (const auto& d : report.errors)
-      std::cout << *file << ": error: " << d.path << ": " << d.message << " [" << d.code << "]\n";
-    for (const auto& d : report.warnings)
-      std::cerr << *file << ": warning: " << d.path << ": " << d.message << " [" << d.code << "]\n";
+    print_diagnostics(*file, report.errors, std::cout, "error");
+    print_diagnostics(*file, report.warnings, std::cerr, "warning");
     std::cout << (report.valid ? "valid" : "invalid") << " project config '" << report.project_id
               << "' spec_sha256 " << report.spec_sha256 << "\n";
   }
   return report.valid ? 0 : 1;
+}
+
+// A deployment profile file checked as POST /deployment-profiles would check it, offline.
+int cmd_profile(const args& a) {
+  if (a.has("help") || a.positional.size() < 2 || a.positional[1] != "validate") {
+    std::cout << "Usage: beampipe profile validate -f FILE [--json]\n"
+                 "       beampipe profile add -f FILE   (through the API: beampipe login --help)\n"
+                 "Checks a deployment profile (YAML or JSON) by the rules the API applies. Exit 0 "
+                 "valid,\n1 invalid, 2 unreadable.\n";
+    return a.has("help") ? 0 : 2;
+  }
+  auto file = a.opt("f");
+  if (!file) file = a.opt("file");
+  if (!file) throw std::invalid_argument("profile validate needs -f FILE");
+  auto text = domain::read_config_file(*file);
+  if (!text) {
+    std::cerr << "beampipe: cannot read " << *file << "\n";
+    return 2;
+  }
+  auto parsed = domain::parse_yaml_or_json(*text);
+  auto diagnostics = parsed.diagnostics;
+  std::optional<domain::DeploymentProfile> profile;
+  if (parsed.value) {
+    auto v = domain::validate_deployment_profile_body(*parsed.value);
+    profile = v.profile;
+    diagnostics.insert(diagnostics.end(), v.diagnostics.begin(), v.diagnostics.end());
+  }
+  if (a.has("json")) {
+    boost::json::array ds;
+    for (const auto& d : diagnostics) ds.push_back(domain::to_json(d));
+    boost::json::object out{{"valid", profile.has_value()}, {"diagnostics", std::move(ds)}};
+    if (profile) {
+      out["name"] = profile->name;
+      out["spec_sha256"] = domain::profile_spec_sha256(*profile);
+    }
+    std::cout << boost::json::serialize(out) << "\n";
+  } else {
+    print_diagnostics(*file, diagnostics, std::cout, "error");
+    if (profile)
+      std::cout << "valid deployment profile '" << profile->name << "' spec_sha256 "
+                << domain::profile_spec_sha256(*profile) << "\n";
+    else
+      std::cout << "invalid deployment profile\n";
+  }
+  return profile ? 0 : 1;
 }
 
 std::string read_password(const args& a) {
@@ -735,6 +835,7 @@ int main(int argc, char** argv) {
     if (cmd == "replay") return cmd_replay(a);
     if (cmd == "events") return cmd_events(a);
     if (cmd == "project") return cmd_project(a);
+    if (cmd == "profile") return cmd_profile(a);
     if (cmd == "admin") return cmd_admin(a);
     if (cmd == "openapi") return beampipe::cli::openapi_main(argc, argv);
     if (cmd == "security") return cmd_security(a);

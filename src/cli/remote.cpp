@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -15,6 +16,7 @@
 
 #include "adapters/http_client.hpp"
 #include "domain/alerting.hpp"
+#include "domain/document.hpp"
 #include "util/json.hpp"
 
 namespace beampipe::cli {
@@ -40,6 +42,14 @@ const char* kRemoteUsage = R"(Usage (commands that act through a running beampip
   beampipe execution cancel ID [--reason TEXT]
   beampipe graph prepare --project MODULE --sources ID[,ID...]
                                  what a run of these sources would submit (nothing recorded)
+  beampipe project add -f FILE   upload a project config (YAML or JSON) and activate it
+  beampipe profile add -f FILE   create a deployment profile (YAML or JSON)
+  beampipe wasm upload --config-id ID -f FILE
+                                 store a WASM hook module for the active config
+  beampipe timeline execution|source ID | project MODULE [--limit N]
+                                 what happened to it, oldest first (the provenance events)
+  beampipe slurm ping [--profile NAME]
+                                 ask a Slurm profile's login node now (exit 1 when unreachable)
 Options: --url URL (default: the URL of the last login, else http://BEAMPIPE_BIND_ADDR),
          --json (the API's answer as JSON). Exit 1 when the API refuses, with its error.
 )";
@@ -113,6 +123,14 @@ std::string refusal_text(const adapters::http_response& r) {
   return out;
 }
 
+// A request body: JSON, or bytes of another type (a YAML config, a WASM module).
+struct payload {
+  std::string content_type, bytes;
+  payload(const json::value& v) : content_type("application/json"), bytes(json::serialize(v)) {}
+  payload(std::string type, std::string data)
+      : content_type(std::move(type)), bytes(std::move(data)) {}
+};
+
 class api_client {
  public:
   explicit api_client(const remote_args& a) : saved_(load_login()) {
@@ -124,7 +142,7 @@ class api_client {
   // Sends the request with the kept access token; a 401 refreshes the sign-in once (the
   // refresh token rotates, so the new pair is kept) and sends it again.
   json::value call(const std::string& method, const std::string& path,
-                   const std::optional<json::value>& body = std::nullopt) {
+                   const std::optional<payload>& body = std::nullopt) {
     auto r = send(method, path, body, true);
     if (r.status == 401 && refresh()) r = send(method, path, body, true);
     if (!r.ok()) throw api_refusal(method + " " + path + ": " + refusal_text(r));
@@ -133,8 +151,8 @@ class api_client {
   }
 
   saved_login login(const std::string& username, const std::string& password) {
-    auto r =
-        send("POST", "/login", json::object{{"username", username}, {"password", password}}, false);
+    auto r = send("POST", "/login",
+                  payload(json::object{{"username", username}, {"password", password}}), false);
     if (!r.ok()) throw api_refusal("sign-in: " + refusal_text(r));
     auto o = util::parse_stored(r.body).as_object();
     saved_login s{url_, username, util::get_string_or(o, "access_token", ""),
@@ -146,15 +164,15 @@ class api_client {
   void logout() {
     if (!saved_) return;
     auto r = send("POST", "/logout",
-                  json::object{{"access_token", saved_->access_token},
-                               {"refresh_token", saved_->refresh_token}},
+                  payload(json::object{{"access_token", saved_->access_token},
+                                       {"refresh_token", saved_->refresh_token}}),
                   false);
     if (!r.ok() && r.status != 401) throw api_refusal("sign-out: " + refusal_text(r));
   }
 
  private:
   adapters::http_response send(const std::string& method, const std::string& path,
-                               const std::optional<json::value>& body, bool bearer) const {
+                               const std::optional<payload>& body, bool bearer) const {
     adapters::http_options o;
     o.connect_timeout = std::chrono::seconds(5);
     o.read_timeout = std::chrono::seconds(120);
@@ -169,16 +187,16 @@ class api_client {
       q.headers.emplace_back("Authorization", "Bearer " + saved_->access_token);
     }
     if (body) {
-      q.headers.emplace_back("Content-Type", "application/json");
-      q.body = json::serialize(*body);
+      q.headers.emplace_back("Content-Type", body->content_type);
+      q.body = body->bytes;
     }
     return adapters::http_client(o).send(q);
   }
 
   bool refresh() {
     if (!saved_ || saved_->refresh_token.empty()) return false;
-    auto r =
-        send("POST", "/refresh", json::object{{"refresh_token", saved_->refresh_token}}, false);
+    auto r = send("POST", "/refresh",
+                  payload(json::object{{"refresh_token", saved_->refresh_token}}), false);
     if (!r.ok()) return false;
     auto o = util::parse_stored(r.body).as_object();
     saved_->access_token = util::get_string_or(o, "access_token", "");
@@ -312,7 +330,7 @@ int worker_command(const remote_args& a, api_client& api) {
     print(a, api.call("GET", q));
   } else if (what == "drain" || what == "resume") {
     auto id = operand(a, 2, "the worker id");
-    auto row = api.call("POST", "/workers/" + id + "/" + what, reason_body(a));
+    auto row = api.call("POST", "/workers/" + id + "/" + what, payload(reason_body(a)));
     if (a.flags.count("json"))
       print(a, row);
     else
@@ -334,11 +352,11 @@ int execution_command(const remote_args& a, api_client& api) {
   }
   auto id = operand(a, 2, "the execution id");
   if (what == "retry") {
-    print(a, api.call("POST", "/executions/" + id + "/retry", reason_body(a)));
+    print(a, api.call("POST", "/executions/" + id + "/retry", payload(reason_body(a))));
   } else {
     auto body = reason_body(a);
     body["status"] = "cancelled";
-    print(a, api.call("PATCH", "/executions/" + id, body));
+    print(a, api.call("PATCH", "/executions/" + id, payload(body)));
   }
   return 0;
 }
@@ -355,8 +373,9 @@ int graph_command(const remote_args& a, api_client& api) {
   std::stringstream in(*sources);
   for (std::string id; std::getline(in, id, ',');)
     if (!id.empty()) ids.push_back(json::value(id));
-  auto preview = api.call("POST", "/graphs/prepare",
-                          json::object{{"project_module", *project}, {"source_identifiers", ids}});
+  auto preview =
+      api.call("POST", "/graphs/prepare",
+               payload(json::object{{"project_module", *project}, {"source_identifiers", ids}}));
   if (a.flags.count("json") || a.flags.count("full")) {
     print(a, preview);
     return 0;
@@ -372,6 +391,120 @@ int graph_command(const remote_args& a, api_client& api) {
   return 0;
 }
 
+std::string file_bytes(const remote_args& a) {
+  auto file = a.opt("f");
+  if (!file) file = a.opt("file");
+  if (!file) throw std::invalid_argument("-f FILE is required");
+  std::ifstream in(*file, std::ios::binary);
+  if (!in) throw std::invalid_argument("cannot read " + *file);
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  return bytes.str();
+}
+
+// project add / profile add / wasm upload: what a file holds, sent to the API as it is (the
+// API validates it and names the path of each problem).
+int upload_command(const remote_args& a, api_client& api) {
+  const auto& c = a.positional[0];
+  json::value answer;
+  if (c == "project") {
+    answer = api.call("POST", "/project-configs", payload("application/yaml", file_bytes(a)));
+  } else if (c == "profile") {
+    auto parsed = domain::parse_yaml_or_json(file_bytes(a));
+    if (!parsed.value) {
+      for (const auto& d : parsed.diagnostics)
+        std::cerr << "beampipe: " << d.path << ": " << d.message << " [" << d.code << "]\n";
+      return 1;
+    }
+    answer = api.call("POST", "/deployment-profiles", payload(*parsed.value));
+  } else {
+    auto id = a.opt("config-id");
+    if (!id) throw std::invalid_argument("--config-id is required");
+    answer = api.call("POST", "/project-configs/" + segment(*id, "--config-id") + "/wasm",
+                      payload("application/wasm", file_bytes(a)));
+  }
+  print(a, answer);
+  return 0;
+}
+
+std::string field(const json::value& row, const char* k) {
+  return row.is_object() && row.as_object().contains(k) ? num(row.as_object().at(k)) : "-";
+}
+
+// A run's, a source's or a project's history as the provenance read model holds it, oldest
+// first: what happened, when, by whom, under which correlation id.
+int timeline_command(const remote_args& a, api_client& api) {
+  if (a.positional.size() < 3) {
+    std::cerr << kRemoteUsage;
+    return 2;
+  }
+  const auto& kind = a.positional[1];
+  auto id = segment(a.positional[2], "the id");
+  std::string limit = a.opt("limit").value_or("100");
+  for (char ch : limit)
+    if (!std::isdigit(static_cast<unsigned char>(ch)))
+      throw std::invalid_argument("--limit must be a number");
+  json::value subject, events;
+  if (kind == "execution") {
+    subject = api.call("GET", "/executions/" + id);
+    events = api.call("GET", "/executions/" + id + "/events?limit=" + limit);
+  } else if (kind == "source") {
+    subject = api.call("GET", "/sources/" + id);
+    events = api.call("GET", "/sources/" + id + "/events?limit=" + limit);
+  } else if (kind == "project") {
+    events = api.call("GET", "/projects/" + id + "/events?limit=" + limit);
+  } else {
+    std::cerr << kRemoteUsage;
+    return 2;
+  }
+  // The feed answers newest first; a timeline reads oldest first.
+  json::array ordered(events.as_array().rbegin(), events.as_array().rend());
+  if (a.flags.count("json")) {
+    print(a, json::object{{"subject", subject}, {"events", ordered}});
+    return 0;
+  }
+  if (kind == "execution")
+    std::cout << "execution " << id << " (" << field(subject, "status") << ") module "
+              << field(subject, "project_module") << "\n";
+  else if (kind == "source")
+    std::cout << "source " << field(subject, "source_identifier") << " (" << id << ") module "
+              << field(subject, "project_module") << "\n";
+  else
+    std::cout << "project " << id << "\n";
+  for (const auto& e : ordered)
+    std::cout << "  " << field(e, "occurred_at") << "  " << std::left << std::setw(32)
+              << field(e, "event_type") << " " << field(e, "actor") << "  "
+              << field(e, "correlation_id") << "\n";
+  return 0;
+}
+
+// The login node of a Slurm profile asked now (through the API's pooled SSH session).
+int slurm_command(const remote_args& a, api_client& api) {
+  if (a.positional.size() < 2 || a.positional[1] != "ping") {
+    std::cerr << kRemoteUsage;
+    return 2;
+  }
+  std::string q = "/scheduler/status";
+  if (auto p = a.opt("profile")) q += "?profile=" + segment(*p, "--profile");
+  auto status = api.call("GET", q);
+  const auto& o = status.as_object();
+  if (a.flags.count("json")) {
+    print(a, status);
+  } else {
+    std::cout << "profile " << field(status, "profile") << ": ";
+    const auto& conn = o.contains("connectivity") ? o.at("connectivity") : json::value(nullptr);
+    if (conn.is_null())
+      std::cout << "simulated backend (no login node asked)\n";
+    else
+      std::cout << domain::alerting::pretty_json(conn) << "\n";
+  }
+  const auto* conn = o.if_contains("connectivity");
+  bool reachable = !conn || conn->is_null() ||
+                   (conn->is_object() && conn->as_object().contains("reachable") &&
+                    conn->as_object().at("reachable") == true);
+  return reachable ? 0 : 1;
+}
+
 }  // namespace
 
 fs::path credentials_path() { return config_dir() / "credentials.json"; }
@@ -382,7 +515,11 @@ bool is_remote_command(const std::vector<std::string>& p) {
                                                 "leases", "drain", "resume"};
   const auto& c = p[0];
   if (c == "worker") return p.size() > 1 && kWorker.count(p[1]);
-  return c == "login" || c == "logout" || c == "status" || c == "execution" || c == "graph";
+  if (c == "project" || c == "profile") return p.size() > 1 && p[1] == "add";
+  if (c == "wasm") return p.size() > 1 && p[1] == "upload";
+  if (c == "slurm") return p.size() > 1 && p[1] == "ping";
+  return c == "login" || c == "logout" || c == "status" || c == "execution" || c == "graph" ||
+         c == "timeline";
 }
 
 int run_remote(const remote_args& a) {
@@ -423,6 +560,9 @@ int run_remote(const remote_args& a) {
     if (c == "worker") return worker_command(a, api);
     if (c == "execution") return execution_command(a, api);
     if (c == "graph") return graph_command(a, api);
+    if (c == "project" || c == "profile" || c == "wasm") return upload_command(a, api);
+    if (c == "timeline") return timeline_command(a, api);
+    if (c == "slurm") return slurm_command(a, api);
   } catch (const api_refusal& e) {
     std::cerr << "beampipe: " << e.what() << "\n";
     return 1;

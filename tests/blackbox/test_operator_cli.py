@@ -1,6 +1,7 @@
 """The operator commands of the CLI (issue #21, spec §11.1): they act through a running
 beampipe's API with a kept sign-in (owner-only file), refresh it when the access token is
 refused, and report the API's refusals (exit 1, code and field) without ever printing a token."""
+import hashlib
 import json
 import os
 import stat
@@ -8,7 +9,8 @@ import subprocess
 import tempfile
 import uuid
 
-from harness import REFERENCE, Checks, Server, create_user, ready_sources, upload_config, wallaby_config
+from harness import (REFERENCE, Checks, Server, create_profile, create_user, ready_sources, upload_config,
+                     wallaby_config)
 
 V2 = "/api/v2"
 GRAPH = os.path.abspath(os.path.join(REFERENCE, "graphs", "wallaby-hires_deploy-setonix-beampipe.graph"))
@@ -78,6 +80,62 @@ try:
                                                   "patch_summary" in preview, "manifest" in preview), (0, 64, True, False))
     rc, out, err = cli("graph", "prepare", "--project", "nope", "--sources", "X")
     c.eq("graph prepare of an unknown project", rc, 1)
+
+    # Configure through the API: a project config, a profile (YAML), a WASM module.
+    work = tempfile.mkdtemp(prefix="bp-cli-files-")
+    minimal = os.path.join(REFERENCE, "minimal_survey.v1.yaml")
+    rc, out, err = cli("project", "add", "-f", minimal)
+    c.eq("project add", (rc, json.loads(out).get("project_id") if rc == 0 else err), (0, "minimal_survey"))
+    bad_yaml = os.path.join(work, "bad.yaml")
+    with open(bad_yaml, "w") as f:
+        f.write("apiVersion: beampipe.dev/v1\nkind: Project\nmetadata: {}\n")
+    rc, out, err = cli("project", "add", "-f", bad_yaml)
+    c.eq("an invalid config is refused by the API, its path named", (rc, "metadata.id" in err), (1, True))
+    module = (b"\0asm\x01\x00\x00\x00\x01\x05\x01\x60\x00\x01\x7f\x03\x02\x01\x00"
+              b"\x07\x0a\x01\x06answer\x00\x00\x0a\x06\x01\x04\x00\x41\x2a\x0b")
+    wasm = os.path.join(work, "hook.wasm")
+    with open(wasm, "wb") as f:
+        f.write(module)
+    rc, out, err = cli("wasm", "upload", "--config-id", "minimal_survey", "-f", wasm)
+    c.eq("wasm upload", (rc, json.loads(out).get("wasm_sha256") if rc == 0 else err),
+         (0, hashlib.sha256(module).hexdigest()))
+    profile = os.path.join(work, "profile.yaml")
+    with open(profile, "w") as f:
+        f.write("name: cli-dim\nproject_module: minimal_survey\nis_default: false\n"
+                "translation: {algo: metis, num_par: 1, num_islands: 0}\n"
+                "deployment: {kind: rest_remote, deploy_host: 127.0.0.1, deploy_port: 8001}\n")
+    rc, out, err = cli("profile", "validate", "-f", profile, url=False)
+    c.eq("profile validate, offline", (rc, "valid deployment profile 'cli-dim'" in out), (0, True))
+    bad_profile = os.path.join(work, "bad-profile.json")
+    with open(bad_profile, "w") as f:
+        json.dump({"name": "x", "deployment": {"kind": "rest_remote", "deploy_port": 99999}}, f)
+    rc, out, err = cli("profile", "validate", "-f", bad_profile, url=False)
+    c.eq("an invalid profile names its paths", (rc, "deployment.deploy_port" in out), (1, True))
+    rc, out, err = cli("profile", "add", "-f", profile)
+    c.eq("profile add", (rc, json.loads(out).get("name") if rc == 0 else err), (0, "cli-dim"))
+    rc, out, err = cli("profile", "add", "-f", profile)
+    c.eq("the same name twice is the API's conflict", (rc, "409" in err), (1, True))
+    rc, out, err = cli("project", "explain", "-f", minimal, url=False)
+    c.eq("project explain", (rc, json.loads(out)["project_id"], json.loads(out)["valid"]), (0, "minimal_survey", True))
+    rc, out, err = cli("project", "explain", "-f", bad_yaml, url=False)
+    c.eq("project explain of an invalid config", (rc, json.loads(out)["valid"]), (1, False))
+
+    # Timelines and the Slurm ping (the simulated backend asks no login node).
+    src = srv.request("GET", V2 + "/sources?project_module=wallaby_hires")[1][0]
+    rc, out, err = cli("timeline", "source", src["uuid"])
+    c.eq("a source's timeline, oldest first", (rc, out.splitlines()[1].split()[1] if rc == 0 else err),
+         (0, "source.registered"))
+    rc, out, err = cli("timeline", "execution", str(uuid.uuid4()))
+    c.eq("an unknown run's timeline", (rc, "404" in err), (1, True))
+    rc, out, err = cli("timeline", "project", "wallaby_hires", "--json")
+    c.true("a project's timeline", rc == 0 and len(json.loads(out)["events"]) >= 2)
+    create_profile(srv, "cli-slurm", {"kind": "slurm_remote", "login_node": "127.0.0.1", "account": "acct",
+                                      "home_dir": "/home/x", "log_dir": "/home/x/logs", "dlg_root": "/home/x/dlg"},
+                   is_default=False)
+    rc, out, err = cli("slurm", "ping", "--profile", "cli-slurm")
+    c.eq("slurm ping on the simulated backend", (rc, "simulated" in out), (0, True))
+    rc, out, err = cli("slurm", "ping", "--profile", "nope")
+    c.eq("slurm ping of an unknown profile", (rc, "404" in err), (1, True))
 
     # A refused access token is refreshed once with the kept refresh token, and the new pair kept.
     kept["access_token"] = "garbage"
