@@ -1,9 +1,16 @@
 #include "adapters/credential_slots.hpp"
 
+#include <fcntl.h>
+#include <libssh/libssh.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
 
 namespace beampipe::adapters {
 namespace fs = std::filesystem;
@@ -62,6 +69,168 @@ std::optional<credential_slot> find_credential_slot(const std::string& dir,
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return std::nullopt;
   return inspect(path, name);
+}
+
+namespace {
+
+using key_ptr = std::unique_ptr<std::remove_pointer_t<ssh_key>, decltype(&ssh_key_free)>;
+
+fs::path slot_path(const std::string& dir, const std::string& name) {
+  if (dir.empty()) throw std::invalid_argument("BEAMPIPE_SSH_CREDENTIALS_DIR is not set");
+  if (!valid_slot_name(name))
+    throw std::invalid_argument("a slot name is 1..64 of A-Z a-z 0-9 . _ - (no leading dot)");
+  return fs::path(dir) / name;
+}
+
+std::string read_file(const fs::path& p, const char* what) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) throw std::invalid_argument(std::string("cannot read the ") + what + " " + p.string());
+  std::stringstream b;
+  b << in.rdbuf();
+  return b.str();
+}
+
+// The bytes go to a new file of the given mode (created so, never widened afterwards).
+void write_file(const fs::path& p, const std::string& bytes, mode_t mode) {
+  int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+  if (fd < 0)
+    throw std::invalid_argument("cannot create " + p.string() + ": " + std::strerror(errno));
+  bool ok = ::write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size());
+  ok = ::fsync(fd) == 0 && ok;
+  ::close(fd);
+  if (!ok) throw std::invalid_argument("cannot write " + p.string());
+}
+
+std::string trim_line(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+key_ptr open_private_key(const fs::path& file, const std::optional<std::string>& passphrase) {
+  ssh_key key = nullptr;
+  int rc = ssh_pki_import_privkey_file(file.c_str(), passphrase ? passphrase->c_str() : nullptr,
+                                       nullptr, nullptr, &key);
+  if (rc != SSH_OK || !key) return {nullptr, &ssh_key_free};
+  return {key, &ssh_key_free};
+}
+
+std::string public_line(ssh_key priv) {
+  ssh_key pub = nullptr;
+  if (ssh_pki_export_privkey_to_pubkey(priv, &pub) != SSH_OK)
+    throw std::invalid_argument("cannot derive the public key");
+  key_ptr owned(pub, &ssh_key_free);
+  char* b64 = nullptr;
+  if (ssh_pki_export_pubkey_base64(pub, &b64) != SSH_OK)
+    throw std::invalid_argument("cannot encode the public key");
+  std::string line = std::string(ssh_key_type_to_char(ssh_key_type(pub))) + " " + b64;
+  ssh_string_free_char(b64);
+  return line + " beampipe\n";
+}
+
+// A fresh slot directory (0700) to fill; an existing one is removed first only with `force`.
+fs::path fresh_slot(const std::string& dir, const std::string& name, bool force) {
+  auto path = slot_path(dir, name);
+  std::error_code ec;
+  if (fs::exists(fs::symlink_status(path, ec))) {
+    if (!force) throw std::invalid_argument("slot " + name + " exists (--force replaces it)");
+    fs::remove_all(path);
+  }
+  fs::create_directories(dir);
+  if (::mkdir(path.c_str(), 0700) != 0)
+    throw std::invalid_argument("cannot create " + path.string() + ": " + std::strerror(errno));
+  return path;
+}
+
+}  // namespace
+
+std::string init_credential_slot(const std::string& dir, const std::string& name, bool force,
+                                 const std::optional<std::string>& known_hosts) {
+  auto path = slot_path(dir, name);
+  std::optional<std::string> known;
+  if (known_hosts) known = read_file(*known_hosts, "known_hosts file");
+  ssh_key key = nullptr;
+  if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &key) != SSH_OK || !key)
+    throw std::invalid_argument("cannot generate an ed25519 key");
+  key_ptr owned(key, &ssh_key_free);
+  char* b64 = nullptr;
+  if (ssh_pki_export_privkey_base64(key, nullptr, nullptr, nullptr, &b64) != SSH_OK)
+    throw std::invalid_argument("cannot encode the private key");
+  std::string priv(b64);
+  std::memset(b64, 0, std::strlen(b64));
+  ssh_string_free_char(b64);
+  auto pub = public_line(key);
+  path = fresh_slot(dir, name, force);
+  write_file(path / "private_key", priv, 0600);
+  std::fill(priv.begin(), priv.end(), '\0');
+  write_file(path / "private_key.pub", pub, 0644);
+  if (known) write_file(path / "known_hosts", *known, 0644);
+  return pub;
+}
+
+void import_credential_slot(const std::string& dir, const std::string& name,
+                            const slot_files& files, bool force) {
+  slot_path(dir, name);
+  std::optional<std::string> passphrase;
+  if (files.passphrase_file)
+    passphrase = trim_line(read_file(*files.passphrase_file, "passphrase file"));
+  auto key = open_private_key(files.private_key, passphrase);
+  if (!key)
+    throw std::invalid_argument("the private key " + files.private_key +
+                                " does not open (wrong passphrase or not a private key)");
+  auto priv = read_file(files.private_key, "private key");
+  auto pub = files.public_key ? read_file(*files.public_key, "public key") : public_line(key.get());
+  std::optional<std::string> known;
+  if (files.known_hosts) known = read_file(*files.known_hosts, "known_hosts file");
+  auto path = fresh_slot(dir, name, force);
+  write_file(path / "private_key", priv, 0600);
+  std::fill(priv.begin(), priv.end(), '\0');
+  write_file(path / "private_key.pub", pub, 0644);
+  if (passphrase) write_file(path / "passphrase", *passphrase + "\n", 0600);
+  if (known) write_file(path / "known_hosts", *known, 0644);
+}
+
+std::vector<std::string> check_credential_slot(const std::string& dir, const std::string& name) {
+  auto path = slot_path(dir, name);
+  auto slot = find_credential_slot(dir, name);
+  if (!slot) return {"no slot " + name + " under " + dir};
+  std::vector<std::string> problems;
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+    problems.push_back("the slot directory is writable by others than its owner");
+  if (!slot->private_key) problems.push_back("private_key is missing");
+  if (!slot->known_hosts)
+    problems.push_back("known_hosts is missing: a connection will refuse the login node");
+  if (!slot->safe_permissions)
+    problems.push_back("private_key or passphrase is readable or writable by others (chmod 600)");
+  if (!slot->private_key) return problems;
+  std::optional<std::string> passphrase;
+  if (slot->passphrase) passphrase = trim_line(read_file(path / "passphrase", "passphrase file"));
+  auto key = open_private_key(path / "private_key", passphrase);
+  if (!key) {
+    problems.push_back(slot->passphrase ? "private_key does not open with the slot's passphrase"
+                                        : "private_key does not open (it needs a passphrase, or "
+                                          "it is not a private key)");
+    return problems;
+  }
+  if (slot->public_key) {
+    ssh_key pub = nullptr;
+    if (ssh_pki_import_pubkey_file((path / "private_key.pub").c_str(), &pub) != SSH_OK || !pub) {
+      problems.push_back("private_key.pub is not a public key");
+    } else {
+      key_ptr owned(pub, &ssh_key_free);
+      if (ssh_key_cmp(key.get(), pub, SSH_KEY_CMP_PUBLIC) != 0)
+        problems.push_back("private_key.pub is not the public half of private_key");
+    }
+  }
+  return problems;
+}
+
+bool remove_credential_slot(const std::string& dir, const std::string& name) {
+  auto path = slot_path(dir, name);
+  std::error_code ec;
+  if (!fs::exists(fs::symlink_status(path, ec))) return false;
+  fs::remove_all(path);
+  return true;
 }
 
 }  // namespace beampipe::adapters

@@ -2,6 +2,7 @@
 // The Slurm SSH credential slots under BEAMPIPE_SSH_CREDENTIALS_DIR (<dir>/<slot>/...): which
 // files each holds, never what they hold. A profile names its slot in deployment.ssh_credential.
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -25,5 +26,31 @@ std::vector<credential_slot> list_credential_slots(const std::string& dir);
 // One slot; none when it does not exist (or the name is not a slot name).
 std::optional<credential_slot> find_credential_slot(const std::string& dir,
                                                     const std::string& name);
+
+// Writing slots (beampipe slurm credentials ...). Secrets are created owner-only (0600) in an
+// owner-only slot (0700) and never printed; a slot that exists is replaced only with `force`.
+// Each throws std::invalid_argument naming what is wrong.
+
+// A new ed25519 key pair, with a copy of `known_hosts` when given; answers the public key line
+// (for the login node's authorized_keys).
+std::string init_credential_slot(const std::string& dir, const std::string& name, bool force,
+                                 const std::optional<std::string>& known_hosts = std::nullopt);
+
+struct slot_files {
+  std::string private_key;                     // required
+  std::optional<std::string> public_key;       // else derived from the private key
+  std::optional<std::string> known_hosts;      // else none (a connection then refuses the host)
+  std::optional<std::string> passphrase_file;  // the private key's passphrase, if it has one
+};
+// Copies the files in after checking the key opens (with the passphrase, when given).
+void import_credential_slot(const std::string& dir, const std::string& name,
+                            const slot_files& files, bool force);
+
+// What keeps a slot from working: files missing, permissions others could use, a key that
+// does not open, a public key that is not the private key's. Empty: the slot is usable.
+std::vector<std::string> check_credential_slot(const std::string& dir, const std::string& name);
+
+// Deletes the slot and its files; false when there was none.
+bool remove_credential_slot(const std::string& dir, const std::string& name);
 
 }  // namespace beampipe::adapters

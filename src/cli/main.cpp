@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "actors/runtime.hpp"
+#include "adapters/credential_slots.hpp"
 #include "app/backends.hpp"
 #include "app/diagnostics.hpp"
 #include "app/node.hpp"
@@ -65,6 +66,8 @@ Commands:
   project validate|explain -f FILE
                            check a project config (YAML or JSON); explain: what it would do
   profile validate -f FILE check a deployment profile by the API's rules, offline
+  slurm credentials list|init|import|check|remove
+                           the Slurm SSH credential slots of this machine
   admin create-user        add a user (--username --password-file|--password --email
                            [--superuser]); also admin set-password, admin disable-user
   security check           report security settings; exit 1 if production would refuse one
@@ -101,9 +104,11 @@ struct args {
 
 // Options that take a value; everything else starting with -- is a flag.
 const std::set<std::string> kValued = {
-    "data-dir", "bind",     "name",          "after",   "limit",    "database-url", "file",
-    "worker",   "username", "password-file", "email",   "password", "retry",        "artifacts",
-    "profile",  "url",      "reason",        "project", "sources",  "config-id"};
+    "data-dir",     "bind",        "name",       "after",       "limit",
+    "database-url", "file",        "worker",     "username",    "password-file",
+    "email",        "password",    "retry",      "artifacts",   "profile",
+    "url",          "reason",      "project",    "sources",     "config-id",
+    "dir",          "private-key", "public-key", "known-hosts", "passphrase-file"};
 
 args parse_args(int argc, char** argv, int from) {
   args a;
@@ -492,6 +497,77 @@ int cmd_profile(const args& a) {
   return profile ? 0 : 1;
 }
 
+// The Slurm SSH credential slots of this machine (BEAMPIPE_SSH_CREDENTIALS_DIR, or --dir):
+// listed, created, imported, checked and removed here, where the files live. No secret is
+// ever printed; `init` prints the public key for the login node's authorized_keys.
+int cmd_slurm(const args& a) {
+  const char* usage =
+      "Usage: beampipe slurm credentials list\n"
+      "       beampipe slurm credentials init SLOT [--known-hosts FILE] [--force]\n"
+      "       beampipe slurm credentials import SLOT --private-key FILE [--public-key FILE]\n"
+      "                [--known-hosts FILE] [--passphrase-file FILE] [--force]\n"
+      "       beampipe slurm credentials check SLOT\n"
+      "       beampipe slurm credentials remove SLOT\n"
+      "       beampipe slurm ping [--profile NAME]   (through the API: beampipe login --help)\n"
+      "Slots live in BEAMPIPE_SSH_CREDENTIALS_DIR (or --dir DIR); a profile names its slot in\n"
+      "deployment.ssh_credential. Secrets are written owner-only and never printed. init makes an\n"
+      "ed25519 key pair and prints its public key; check exits 1 when the slot cannot work.\n";
+  static const std::set<std::string> kActions = {"list", "init", "import", "check", "remove"};
+  if (a.has("help") || a.positional.size() < 3 || a.positional[1] != "credentials" ||
+      !kActions.count(a.positional[2])) {
+    std::cout << usage;
+    return a.has("help") ? 0 : 2;
+  }
+  const auto& action = a.positional[2];
+  auto dir = a.opt("dir").value_or(a.settings.ssh_credentials_dir);
+  if (dir.empty())
+    throw std::invalid_argument("BEAMPIPE_SSH_CREDENTIALS_DIR is not set (or --dir)");
+  if (action == "list") {
+    for (const auto& s : adapters::list_credential_slots(dir))
+      std::cout << s.name << ": private_key " << (s.private_key ? "yes" : "no") << ", public_key "
+                << (s.public_key ? "yes" : "no") << ", passphrase " << (s.passphrase ? "yes" : "no")
+                << ", known_hosts " << (s.known_hosts ? "yes" : "no")
+                << (s.safe_permissions ? "" : " (UNSAFE permissions)") << "\n";
+    return 0;
+  }
+  if (a.positional.size() < 4) throw std::invalid_argument("the slot name is required");
+  const auto& slot = a.positional[3];
+  if (action == "init") {
+    auto pub = adapters::init_credential_slot(dir, slot, a.has("force"), a.opt("known-hosts"));
+    std::cout << "slot " << slot
+              << " created with a new ed25519 key; add this public key to the login node's "
+                 "~/.ssh/authorized_keys"
+              << (a.opt("known-hosts") ? "" : ", and its host key to the slot's known_hosts")
+              << ":\n"
+              << pub;
+    return 0;
+  }
+  if (action == "import") {
+    adapters::slot_files files;
+    auto key = a.opt("private-key");
+    if (!key) throw std::invalid_argument("--private-key FILE is required");
+    files.private_key = *key;
+    files.public_key = a.opt("public-key");
+    files.known_hosts = a.opt("known-hosts");
+    files.passphrase_file = a.opt("passphrase-file");
+    adapters::import_credential_slot(dir, slot, files, a.has("force"));
+    std::cout << "slot " << slot << " imported\n";
+    return 0;
+  }
+  if (action == "check") {
+    auto problems = adapters::check_credential_slot(dir, slot);
+    for (const auto& p : problems) std::cout << "FAIL  " << slot << ": " << p << "\n";
+    if (problems.empty()) std::cout << "OK    " << slot << ": the key opens and is owner-only\n";
+    return problems.empty() ? 0 : 1;
+  }
+  if (!adapters::remove_credential_slot(dir, slot)) {
+    std::cerr << "beampipe: no slot " << slot << "\n";
+    return 1;
+  }
+  std::cout << "slot " << slot << " removed\n";
+  return 0;
+}
+
 std::string read_password(const args& a) {
   if (auto file = a.opt("password-file")) {
     std::ifstream in(*file);
@@ -836,6 +912,7 @@ int main(int argc, char** argv) {
     if (cmd == "events") return cmd_events(a);
     if (cmd == "project") return cmd_project(a);
     if (cmd == "profile") return cmd_profile(a);
+    if (cmd == "slurm") return cmd_slurm(a);
     if (cmd == "admin") return cmd_admin(a);
     if (cmd == "openapi") return beampipe::cli::openapi_main(argc, argv);
     if (cmd == "security") return cmd_security(a);

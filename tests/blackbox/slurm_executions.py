@@ -18,7 +18,7 @@ import slurm_loopback as slurm
 
 V2 = "/api/v2"
 ENV = dict(slurm.ENV, BEAMPIPE_DEPENDENCY_PROBE_SECONDS="1")
-DLG_ROOT, USER, PORT, KEY = slurm.DLG_ROOT, slurm.USER, slurm.PORT, slurm.KEY
+DLG_ROOT, USER, PORT, KEY, KNOWN = slurm.DLG_ROOT, slurm.USER, slurm.PORT, slurm.KEY, slurm.KNOWN
 jobs_named, ssh = slurm.jobs_named, slurm.ssh
 c = Checks()
 tmp = tempfile.mkdtemp(prefix="beampipe-slurm-")
@@ -160,6 +160,27 @@ try:
     c.eq("scheduler status with the wrong host key: not reachable, and why",
          (st, status["connectivity"]["reachable"], "host key" in (status["connectivity"]["detail"] or "").lower()),
          (200, False, True))
+
+    # A credential slot made by `beampipe slurm credentials init` reaches the real login node,
+    # with neither of the settings' global key or known_hosts.
+    srv.stop()
+    slots = os.path.join(tmp, "slots")
+    cli_env = dict(os.environ, BEAMPIPE_SSH_CREDENTIALS_DIR=slots)
+    made = subprocess.run([os.environ["BEAMPIPE_BIN"], "slurm", "credentials", "init", "loop", "--known-hosts",
+                           KNOWN], env=cli_env, capture_output=True, text=True, timeout=60)
+    pub = made.stdout.splitlines()[-1] if made.returncode == 0 else ""
+    c.true("credentials init prints the public key", pub.startswith("ssh-ed25519 "))
+    ssh(f"echo '{pub}' >> ~/.ssh/authorized_keys")
+    checked = subprocess.run([os.environ["BEAMPIPE_BIN"], "slurm", "credentials", "check", "loop"], env=cli_env,
+                             capture_output=True, text=True, timeout=60)
+    c.eq("credentials check passes", (checked.returncode, checked.stdout.startswith("OK")), (0, True))
+    slot_env = {k: v for k, v in ENV.items() if not k.startswith("SLURM_SSH_")}
+    srv = Server(conninfo=db, extra_env=dict(slot_env, BEAMPIPE_SSH_CREDENTIALS_DIR=slots))
+    srv.wait_ready()
+    create_profile(srv, "loopback-slot", dict(slurm.deployment(), ssh_credential="loop"), is_default=False)
+    st, status, _, _ = srv.request("GET", V2 + "/scheduler/status?profile=loopback-slot")
+    c.eq("the slot's key reaches the login node", (st, status["connectivity"]["reachable"]), (200, True))
+    ssh("sed -i '/ beampipe$/d' ~/.ssh/authorized_keys")
 except Exception:
     print("\n".join(list(srv.log)[-60:]))
     raise

@@ -137,6 +137,34 @@ try:
     rc, out, err = cli("slurm", "ping", "--profile", "nope")
     c.eq("slurm ping of an unknown profile", (rc, "404" in err), (1, True))
 
+    # Credential slots, on this machine: written owner-only, checked, never printed.
+    slots = os.path.join(work, "slots")
+    key = os.path.join(work, "id")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "pass phrase", "-f", key], check=True)
+    with open(os.path.join(work, "pw"), "w") as f:
+        f.write("wrong\n")
+    rc, out, err = cli("slurm", "credentials", "import", "lab", "--dir", slots, "--private-key", key,
+                       "--passphrase-file", os.path.join(work, "pw"), url=False)
+    c.eq("a key that does not open is not imported", (rc, "does not open" in err, os.path.exists(os.path.join(slots, "lab"))), (2, True, False))
+    with open(os.path.join(work, "pw"), "w") as f:
+        f.write("pass phrase\n")
+    rc, out, err = cli("slurm", "credentials", "import", "lab", "--dir", slots, "--private-key", key,
+                       "--passphrase-file", os.path.join(work, "pw"), "--known-hosts", key + ".pub", url=False)
+    modes = {n: oct(stat.S_IMODE(os.stat(os.path.join(slots, "lab", n)).st_mode))
+             for n in os.listdir(os.path.join(slots, "lab"))}
+    c.eq("imported owner-only", (rc, modes["private_key"], modes["passphrase"]), (0, oct(0o600), oct(0o600)))
+    rc, out, err = cli("slurm", "credentials", "check", "lab", "--dir", slots, url=False)
+    c.eq("the imported slot checks", rc, 0)
+    with open(key) as f:
+        c.true("no key material printed", f.read().splitlines()[1][:30] not in out + err)
+    os.chmod(os.path.join(slots, "lab", "private_key"), 0o644)
+    rc, out, err = cli("slurm", "credentials", "check", "lab", "--dir", slots, url=False)
+    c.eq("a key others can read fails the check", (rc, "chmod 600" in out), (1, True))
+    rc, out, err = cli("slurm", "credentials", "init", "lab", "--dir", slots, url=False)
+    c.eq("an existing slot is kept without --force", rc, 2)
+    rc, out, err = cli("slurm", "credentials", "remove", "lab", "--dir", slots, url=False)
+    c.eq("removed", (rc, os.path.exists(os.path.join(slots, "lab"))), (0, False))
+
     # A refused access token is refreshed once with the kept refresh token, and the new pair kept.
     kept["access_token"] = "garbage"
     with open(creds, "w") as f:
