@@ -20,6 +20,7 @@
 #include "app/security.hpp"
 #include "app/settings.hpp"
 #include "app/users.hpp"
+#include "cli/console.hpp"
 #include "cli/history.hpp"
 #include "cli/logging.hpp"
 #include "cli/openapi_export.hpp"
@@ -78,6 +79,8 @@ Commands:
   settings [--markdown]    the effective settings and where each came from (a secret shows
                            only as set); --markdown: the README's Environment table
   config explain           the same as settings
+  console                  the terminal console (overview, executions, workers, jobs,
+                           events; drain, resume, cancel) of a running beampipe
   login, logout, status, worker {list,show,pools,leases,drain,resume},
   execution {retry,cancel}, graph prepare, timeline, project add, profile add,
   wasm upload, slurm ping
@@ -108,7 +111,8 @@ const std::set<std::string> kValued = {
     "database-url", "file",        "worker",     "username",    "password-file",
     "email",        "password",    "retry",      "artifacts",   "profile",
     "url",          "reason",      "project",    "sources",     "config-id",
-    "dir",          "private-key", "public-key", "known-hosts", "passphrase-file"};
+    "dir",          "private-key", "public-key", "known-hosts", "passphrase-file",
+    "interval"};
 
 args parse_args(int argc, char** argv, int from) {
   args a;
@@ -896,6 +900,31 @@ int main(int argc, char** argv) {
     for (const auto& w : loaded.warnings) spdlog::warn("{}", w);
     for (const auto& [name, meant] : app::misspelt_variables(environ))
       spdlog::warn("{} is not a beampipe setting and is ignored: did you mean {}?", name, meant);
+    if (cmd == "console") {
+      if (a.has("help")) {
+        std::cout << "Usage: beampipe console [--url URL] [--interval SECONDS]\n"
+                     "The terminal console of a running beampipe, through its API with the sign-in "
+                     "of beampipe login:\noverview, executions, workers, jobs and the event feed, "
+                     "refreshed every interval (default 2 s).\nKeys: 1-5 or tab switch views, "
+                     "up/down select, d/u drain or resume the selected worker,\nc cancel the "
+                     "selected execution (each asks first), r refresh, q quit.\n";
+        return 0;
+      }
+      cli::console_options co;
+      co.url = a.opt("url");
+      co.default_url = "http://" + a.settings.bind_addr;
+      if (auto iv = a.opt("interval")) {
+        int secs = 0;
+        try {
+          secs = std::stoi(*iv);
+        } catch (const std::exception&) {
+          secs = 0;
+        }
+        if (secs < 1 || secs > 3600) throw std::invalid_argument("--interval is 1..3600 seconds");
+        co.interval = std::chrono::seconds(secs);
+      }
+      return cli::run_console(co);
+    }
     if (cli::is_remote_command(a.positional)) {
       cli::remote_args r{a.positional, a.options, a.flags, "http://" + a.settings.bind_addr};
       return cli::run_remote(r);

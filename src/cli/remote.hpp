@@ -25,10 +25,6 @@ struct remote_args {
   }
 };
 
-// Where `beampipe login` keeps the API URL and tokens: $XDG_CONFIG_HOME/beampipe/
-// credentials.json (else ~/.config/...), owner-only (0600, in a 0700 folder).
-std::filesystem::path credentials_path();
-
 // The commands by their first word; each prints its --help, answers 0 on success, 1 when the
 // API refused (its error on stderr: code, message and the field), 2 on a usage error.
 bool is_remote_command(const std::vector<std::string>& positional);
