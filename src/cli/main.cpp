@@ -25,6 +25,7 @@
 #include "cli/logging.hpp"
 #include "cli/openapi_export.hpp"
 #include "cli/remote.hpp"
+#include "cli/service.hpp"
 #include "domain/alerting.hpp"
 #include "domain/deployment_profile.hpp"
 #include "domain/document.hpp"
@@ -52,6 +53,8 @@ Usage: beampipe <command> [options]
 Commands:
   start                    run everything in one process; starts a private PostgreSQL
                            when DATABASE_URL is unset
+  start --detach, stop, restart, logs
+                           the same as a background service of this data folder
   serve                    run API, actors and projections against DATABASE_URL
                            (--worker false: API only)
   worker                   run discovery, executions and the scheduler, no API
@@ -112,7 +115,7 @@ const std::set<std::string> kValued = {
     "email",        "password",    "retry",      "artifacts",   "profile",
     "url",          "reason",      "project",    "sources",     "config-id",
     "dir",          "private-key", "public-key", "known-hosts", "passphrase-file",
-    "interval"};
+    "interval",     "lines"};
 
 args parse_args(int argc, char** argv, int from) {
   args a;
@@ -200,10 +203,25 @@ int with_database(const args& a, F&& fn) {
   return rc;
 }
 
+// The options of this command line again, as `beampipe start` takes them (without --detach).
+// A database URL may carry a password: it goes to the service in its environment, never in
+// its command line (which every user of the machine can read).
+std::vector<std::string> start_args(const args& a) {
+  std::vector<std::string> out;
+  if (auto url = a.opt("database-url")) ::setenv("DATABASE_URL", url->c_str(), 1);
+  for (const auto& [k, v] : a.options)
+    if (k != "database-url") out.push_back("--" + k + "=" + v);
+  for (const auto& f : a.flags)
+    if (f != "detach") out.push_back("--" + f);
+  return out;
+}
+
 int cmd_start(const args& a) {
   if (a.has("help")) {
     std::cout << "Usage: beampipe start [--bind HOST:PORT] [--data-dir DIR] [--database-url URL] "
-                 "[--demo]\n"
+                 "[--demo] [--detach]\n"
+                 "--detach: run as a background service (pid and log in the data folder; "
+                 "beampipe stop,\nrestart, logs).\n"
                  "Runs API, actors and projections in one process. Without DATABASE_URL it "
                  "initialises and\n"
                  "runs a private PostgreSQL cluster under DIR/pg (default "
@@ -217,7 +235,35 @@ int cmd_start(const args& a) {
                  "DIR/demo-admin.password.\n";
     return 0;
   }
+  if (a.has("detach")) return cli::start_detached(a.settings.data_dir, start_args(a));
   return with_database(a, [&](const std::string& conninfo) { return run_server(conninfo, a); });
+}
+
+// stop, restart (with start's options) and logs of the service `start --detach` runs.
+int cmd_service(const std::string& cmd, const args& a) {
+  if (a.has("help")) {
+    std::cout << "Usage: beampipe stop | restart [start options] | logs [--lines N] [--follow]\n"
+                 "The service of `beampipe start --detach` from this data folder (--data-dir, "
+                 "else\nBEAMPIPE_DATA_DIR): stop asks it to stop and waits up to 60 s; restart "
+                 "stops it and\nstarts it detached again; logs prints the end of "
+                 "DATA_DIR/beampipe.log.\n";
+    return 0;
+  }
+  if (cmd == "logs") {
+    int lines = 100;
+    if (auto n = a.opt("lines")) {
+      try {
+        lines = std::stoi(*n);
+      } catch (const std::exception&) {
+        lines = -1;
+      }
+      if (lines < 0 || lines > 100000) throw std::invalid_argument("--lines is 0..100000");
+    }
+    return cli::show_logs(a.settings.data_dir, lines, a.has("follow"));
+  }
+  int rc = cli::stop_service(a.settings.data_dir);
+  if (cmd == "stop" || rc != 0) return rc;
+  return cli::start_detached(a.settings.data_dir, start_args(a));
 }
 
 int cmd_serve(const args& a) {
@@ -933,6 +979,7 @@ int main(int argc, char** argv) {
         (cmd == "config" && a.positional.size() > 1 && a.positional[1] == "explain"))
       return cmd_settings(a);
     if (cmd == "start") return cmd_start(a);
+    if (cmd == "stop" || cmd == "restart" || cmd == "logs") return cmd_service(cmd, a);
     if (cmd == "serve") return cmd_serve(a);
     if (cmd == "worker") return cmd_worker(a);
     if (cmd == "migrate") return cmd_migrate(a);
