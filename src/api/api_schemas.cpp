@@ -466,6 +466,7 @@ json::object build() {
                       {"type", str()},
                       {"recorded_at", str()},
                       {"actor", nstr()},
+                      {"correlation_id", nstr()},
                       {"state", described(free_object(),
                                           "The run after this event: status, the four "
                                           "status axes, phase, outcome, error, digests")}}))}},

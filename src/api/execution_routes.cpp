@@ -451,13 +451,15 @@ response execution_history(app_context& ctx, request& req) {
     row.uuid = id;
     row.stream_version = e.stream_version;
     auto meta = events::event_metadata::from_json(e.metadata);
-    steps.push_back(
-        json::object{{"position", e.position},
-                     {"stream_version", e.stream_version},
-                     {"type", e.type},
-                     {"recorded_at", e.recorded_at},
-                     {"actor", meta.actor.empty() ? json::value(nullptr) : json::value(meta.actor)},
-                     {"state", history_state(row)}});
+    steps.push_back(json::object{
+        {"position", e.position},
+        {"stream_version", e.stream_version},
+        {"type", e.type},
+        {"recorded_at", e.recorded_at},
+        {"actor", meta.actor.empty() ? json::value(nullptr) : json::value(meta.actor)},
+        {"correlation_id",
+         meta.correlation_id.empty() ? json::value(nullptr) : json::value(meta.correlation_id)},
+        {"state", history_state(row)}});
   }
   return json_response(200, json::object{{"execution_id", id}, {"steps", std::move(steps)}});
 }

@@ -191,11 +191,9 @@ response scheduler_status(app_context& ctx, request& req) {
   auto seen =
       backend ? backend->inspect_scheduler(profile, std::chrono::seconds(10)) : std::nullopt;
   json::object resources;
-  std::string rendered;
-  for (const auto& [option, value] : domain::slurm_resource_options(*slurm)) {
+  for (const auto& [option, value] : domain::slurm_resource_options(*slurm))
     resources[option] = value;
-    rendered += (rendered.empty() ? "" : "\n") + std::string("#SBATCH --") + option + "=" + value;
-  }
+  auto rendered = domain::slurm_sbatch_directives(*slurm);
   return json_response(
       200, json::object{{"profile", name},
                         {"backend", backend ? backend->description() : std::string("none")},

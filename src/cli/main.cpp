@@ -29,9 +29,13 @@
 #include "domain/alerting.hpp"
 #include "domain/deployment_profile.hpp"
 #include "domain/document.hpp"
+#include "domain/graph_prep.hpp"
 #include "domain/project_config.hpp"
+#include "domain/project_explain.hpp"
+#include "domain/slurm.hpp"
 #include "events/validity.hpp"
 #include "projections/verify.hpp"
+#include "services/run_graph.hpp"
 #include "store/database.hpp"
 #include "store/db.hpp"
 #include "store/embedded_pg.hpp"
@@ -69,7 +73,10 @@ Commands:
                            load an export (idempotent; conflicts refused), rebuild read models
   project validate|explain -f FILE
                            check a project config (YAML or JSON); explain: what it would do
-  profile validate -f FILE check a deployment profile by the API's rules, offline
+  profile validate|render -f FILE
+                           check a deployment profile by the API's rules, offline; render:
+                           the #SBATCH lines or manager URLs a run on it would use
+  graph diff BEFORE AFTER  two DALiuGE graphs node by node (exit 1 when they differ)
   slurm credentials list|init|import|check|remove
                            the Slurm SSH credential slots of this machine
   admin create-user        add a user (--username --password-file|--password --email
@@ -470,7 +477,7 @@ int cmd_project(const args& a) {
   if (a.has("help") || (!validate && !explain)) {
     std::cout
         << "Usage: beampipe project validate -f FILE [--json]\n"
-           "       beampipe project explain -f FILE\n"
+           "       beampipe project explain -f FILE [--json]\n"
            "       beampipe project add -f FILE   (through the API: beampipe login --help)\n"
            "Validates a project config (YAML or JSON). Exit 0 valid, 1 invalid, 2 unreadable.\n"
            "Human output lists each diagnostic with its path; --json prints the report.\n"
@@ -488,6 +495,10 @@ int cmd_project(const args& a) {
   }
   auto report = domain::validate_project_config_text(*text);
   if (explain) {
+    if (!a.has("json")) {
+      std::cout << domain::explain_project(report);
+      return report.valid ? 0 : 1;
+    }
     print_diagnostics(*file, report.warnings, std::cerr, "warning");
     return cmd_project_explain(report);
   }
@@ -502,10 +513,60 @@ int cmd_project(const args& a) {
   return report.valid ? 0 : 1;
 }
 
+// Two DALiuGE graph files compared node by node, as the preview's patch summary does: which
+// nodes were added, removed or modified, and in which fields.
+int cmd_graph_diff(const args& a) {
+  if (a.has("help") || a.positional.size() != 4) {
+    std::cout
+        << "Usage: beampipe graph diff BEFORE.graph AFTER.graph [--json]\n"
+           "       beampipe graph prepare --project MODULE --sources A,B   (through the API)\n"
+           "Compares two logical graphs (e.g. a run's source and patched graph, or the "
+           "patched graphs\nof two runs): nodes added, removed or modified with the "
+           "fields that differ. Exit 0 when\nthey are the same, 1 when they differ.\n";
+    return a.has("help") ? 0 : 2;
+  }
+  auto load = [](const std::string& file) {
+    auto text = domain::read_config_file(file);
+    if (!text) throw std::invalid_argument("cannot read " + file);
+    try {
+      return services::parse_graph(*text);
+    } catch (const std::exception& e) {
+      throw std::invalid_argument(file + ": " + e.what());
+    }
+  };
+  auto summary = domain::patch_summary(load(a.positional[2]), load(a.positional[3]));
+  bool same =
+      summary.at("changed_node_count") == 0 && !summary.at("graph_configuration_changed").as_bool();
+  if (a.has("json")) {
+    std::cout << boost::json::serialize(summary) << "\n";
+  } else {
+    std::cout << "nodes " << boost::json::serialize(summary.at("before_node_count")) << " -> "
+              << boost::json::serialize(summary.at("after_node_count")) << ", "
+              << boost::json::serialize(summary.at("changed_node_count")) << " changed"
+              << (summary.at("graph_configuration_changed").as_bool()
+                      ? ", graph configuration changed"
+                      : "")
+              << "\n";
+    for (const auto& n : summary.at("changed_nodes").as_array()) {
+      const auto& o = n.as_object();
+      std::cout << "  " << o.at("change").as_string().c_str() << " "
+                << boost::json::serialize(o.at("node"));
+      if (o.contains("fields")) std::cout << ": " << boost::json::serialize(o.at("fields"));
+      std::cout << "\n";
+    }
+  }
+  return same ? 0 : 1;
+}
+
 // A deployment profile file checked as POST /deployment-profiles would check it, offline.
 int cmd_profile(const args& a) {
-  if (a.has("help") || a.positional.size() < 2 || a.positional[1] != "validate") {
+  bool render = a.positional.size() >= 2 && a.positional[1] == "render";
+  if (a.has("help") || a.positional.size() < 2 || (a.positional[1] != "validate" && !render)) {
     std::cout << "Usage: beampipe profile validate -f FILE [--json]\n"
+                 "       beampipe profile render -f FILE   what a run on it would use: the "
+                 "#SBATCH lines of a\n"
+                 "                                         Slurm profile, the manager URLs of a "
+                 "DALiuGE one\n"
                  "       beampipe profile add -f FILE   (through the API: beampipe login --help)\n"
                  "Checks a deployment profile (YAML or JSON) by the rules the API applies. Exit 0 "
                  "valid,\n1 invalid, 2 unreadable.\n";
@@ -526,6 +587,28 @@ int cmd_profile(const args& a) {
     auto v = domain::validate_deployment_profile_body(*parsed.value);
     profile = v.profile;
     diagnostics.insert(diagnostics.end(), v.diagnostics.begin(), v.diagnostics.end());
+  }
+  if (render && profile) {
+    boost::json::object out{{"profile", domain::to_json(*profile)},
+                            {"spec_sha256", domain::profile_spec_sha256(*profile)}};
+    if (const auto* slurm = std::get_if<domain::SlurmRemoteDeployment>(&profile->deployment)) {
+      boost::json::object resources;
+      for (const auto& [option, value] : domain::slurm_resource_options(*slurm))
+        resources[option] = value;
+      out["resource_request"] = std::move(resources);
+      out["sbatch_directives"] = domain::slurm_sbatch_directives(*slurm);
+    } else if (const auto* rest = std::get_if<domain::RestRemoteDeployment>(&profile->deployment)) {
+      auto dim = domain::dim_base_url(*rest);
+      out["manager_url"] = dim ? boost::json::value(*dim) : boost::json::value(nullptr);
+      out["translator_url"] = profile->translation.tm_url
+                                  ? boost::json::value(*profile->translation.tm_url)
+                                  : boost::json::value(nullptr);
+    }
+    if (a.has("json"))
+      std::cout << boost::json::serialize(out) << "\n";
+    else
+      std::cout << beampipe::domain::alerting::pretty_json(out) << "\n";
+    return 0;
   }
   if (a.has("json")) {
     boost::json::array ds;
@@ -988,6 +1071,8 @@ int main(int argc, char** argv) {
     if (cmd == "events") return cmd_events(a);
     if (cmd == "project") return cmd_project(a);
     if (cmd == "profile") return cmd_profile(a);
+    if (cmd == "graph" && a.positional.size() > 1 && a.positional[1] == "diff")
+      return cmd_graph_diff(a);
     if (cmd == "slurm") return cmd_slurm(a);
     if (cmd == "admin") return cmd_admin(a);
     if (cmd == "openapi") return beampipe::cli::openapi_main(argc, argv);

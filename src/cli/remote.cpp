@@ -277,8 +277,37 @@ std::string field(const json::value& row, const char* k) {
   return row.is_object() && row.as_object().contains(k) ? num(row.as_object().at(k)) : "-";
 }
 
-// A run's, a source's or a project's history as the provenance read model holds it, oldest
-// first: what happened, when, by whom, under which correlation id.
+// A run's timeline from its own events (GET /executions/{id}/history): each event with who
+// recorded it, its correlation id, and the state fields it changed.
+int execution_timeline(const remote_args& a, api_client& api, const std::string& id) {
+  auto history = api.call("GET", "/executions/" + id + "/history");
+  if (a.flags.count("json")) {
+    print(a, history);
+    return 0;
+  }
+  const auto& steps = history.at("steps").as_array();
+  std::string status = steps.empty() ? "-" : field(steps.back().as_object().at("state"), "status");
+  std::cout << "execution " << id << " (" << status << ")\n";
+  json::object before;
+  for (const auto& step : steps) {
+    const auto& st = step.as_object().at("state").as_object();
+    std::string changes;
+    for (const auto& [k, v] : st) {
+      if (k == "updated_at") continue;
+      auto was = before.contains(k) ? before.at(k) : json::value(nullptr);
+      if (was != v) changes += "  " + std::string(k) + " " + num(was) + " -> " + num(v);
+    }
+    std::cout << "  " << field(step, "recorded_at") << "  " << std::left << std::setw(30)
+              << field(step, "type") << " " << field(step, "actor") << "  "
+              << field(step, "correlation_id") << "\n";
+    if (!changes.empty()) std::cout << "     " << changes << "\n";
+    before = st;
+  }
+  return 0;
+}
+
+// A source's or a project's history as the provenance read model holds it, oldest first: what
+// happened, when, by whom, under which correlation id.
 int timeline_command(const remote_args& a, api_client& api) {
   if (a.positional.size() < 3) {
     std::cerr << kRemoteUsage;
@@ -291,10 +320,8 @@ int timeline_command(const remote_args& a, api_client& api) {
     if (!std::isdigit(static_cast<unsigned char>(ch)))
       throw std::invalid_argument("--limit must be a number");
   json::value subject, events;
-  if (kind == "execution") {
-    subject = api.call("GET", "/executions/" + id);
-    events = api.call("GET", "/executions/" + id + "/events?limit=" + limit);
-  } else if (kind == "source") {
+  if (kind == "execution") return execution_timeline(a, api, id);
+  if (kind == "source") {
     subject = api.call("GET", "/sources/" + id);
     events = api.call("GET", "/sources/" + id + "/events?limit=" + limit);
   } else if (kind == "project") {
@@ -309,10 +336,7 @@ int timeline_command(const remote_args& a, api_client& api) {
     print(a, json::object{{"subject", subject}, {"events", ordered}});
     return 0;
   }
-  if (kind == "execution")
-    std::cout << "execution " << id << " (" << field(subject, "status") << ") module "
-              << field(subject, "project_module") << "\n";
-  else if (kind == "source")
+  if (kind == "source")
     std::cout << "source " << field(subject, "source_identifier") << " (" << id << ") module "
               << field(subject, "project_module") << "\n";
   else
@@ -362,8 +386,8 @@ bool is_remote_command(const std::vector<std::string>& p) {
   if (c == "project" || c == "profile") return p.size() > 1 && p[1] == "add";
   if (c == "wasm") return p.size() > 1 && p[1] == "upload";
   if (c == "slurm") return p.size() > 1 && p[1] == "ping";
-  return c == "login" || c == "logout" || c == "status" || c == "execution" || c == "graph" ||
-         c == "timeline";
+  if (c == "graph") return p.size() > 1 && p[1] == "prepare";
+  return c == "login" || c == "logout" || c == "status" || c == "execution" || c == "timeline";
 }
 
 int run_remote(const remote_args& a) {

@@ -668,4 +668,11 @@ std::string slurm_target_fingerprint(std::string_view login_node, std::int64_t s
   return util::sha256_hex(stable_json(o));
 }
 
+std::string slurm_sbatch_directives(const SlurmRemoteDeployment& d) {
+  std::string out;
+  for (const auto& [option, value] : slurm_resource_options(d))
+    out += (out.empty() ? "" : "\n") + std::string("#SBATCH --") + option + "=" + value;
+  return out;
+}
+
 }  // namespace beampipe::domain

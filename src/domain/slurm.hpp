@@ -100,6 +100,8 @@ std::string slurm_stderr_glob(std::string_view session_dir);  // <session_dir>/l
 // cpus-per-task when set. GET /scheduler/status shows them as #SBATCH lines.
 std::vector<std::pair<std::string, std::string>> slurm_resource_options(
     const SlurmRemoteDeployment& d);
+// The same as the #SBATCH lines of a job script, one per option.
+std::string slurm_sbatch_directives(const SlurmRemoteDeployment& d);
 
 // §6.2 step 4, the whole `bash -lc '…'` exec string. The job runs in session_dir (--chdir, as
 // DALiuGE's own `cd $session_dir && sbatch` does) and logs under slurm_log_dir(session_dir).

@@ -115,16 +115,43 @@ try:
     c.eq("profile add", (rc, json.loads(out).get("name") if rc == 0 else err), (0, "cli-dim"))
     rc, out, err = cli("profile", "add", "-f", profile)
     c.eq("the same name twice is the API's conflict", (rc, "409" in err), (1, True))
-    rc, out, err = cli("project", "explain", "-f", minimal, url=False)
+    rc, out, err = cli("project", "explain", "-f", minimal, "--json", url=False)
     c.eq("project explain", (rc, json.loads(out)["project_id"], json.loads(out)["valid"]), (0, "minimal_survey", True))
+    rc, out, err = cli("project", "explain", "-f", minimal, url=False)
+    c.eq("project explain in words", (rc, "For each source, discovery runs:" in out), (0, True))
     rc, out, err = cli("project", "explain", "-f", bad_yaml, url=False)
-    c.eq("project explain of an invalid config", (rc, json.loads(out)["valid"]), (1, False))
+    c.eq("project explain of an invalid config", (rc, "INVALID" in out, "metadata.id" in out), (1, True, True))
+    rc, out, err = cli("profile", "render", "-f", profile, url=False)
+    c.eq("profile render", (rc, json.loads(out).get("manager_url")), (0, "http://127.0.0.1:8001"))
+    graph2 = os.path.join(work, "changed.graph")
+    with open(GRAPH) as f:
+        g = json.load(f)
+    g["nodeDataArray"].pop()
+    with open(graph2, "w") as f:
+        json.dump(g, f)
+    rc, out, err = cli("graph", "diff", GRAPH, graph2, "--json", url=False)
+    c.eq("graph diff", (rc, json.loads(out)["after_node_count"] == json.loads(out)["before_node_count"] - 1),
+         (1, True))
+    rc, out, err = cli("graph", "diff", GRAPH, GRAPH, url=False)
+    c.eq("graph diff of a graph with itself", (rc, "0 changed" in out), (0, True))
 
     # Timelines and the Slurm ping (the simulated backend asks no login node).
     src = srv.request("GET", V2 + "/sources?project_module=wallaby_hires")[1][0]
     rc, out, err = cli("timeline", "source", src["uuid"])
     c.eq("a source's timeline, oldest first", (rc, out.splitlines()[1].split()[1] if rc == 0 else err),
          (0, "source.registered"))
+    create_profile(srv, "cli-sim", {"kind": "rest_remote", "deploy_host": "127.0.0.1", "deploy_port": 8001})
+    st, ex, _, _ = srv.request("POST", V2 + "/executions", {"project_module": "wallaby_hires", "archive_name": "casda",
+                                                           "sources": [{"source_identifier": "HIPASSJ1313-15"}]})
+    rc, out, err = cli("execution", "cancel", ex["uuid"], "--reason", "cli says stop")
+    c.eq("execution cancel", (rc, json.loads(out).get("cancel_reason") if rc == 0 else err), (0, "cli says stop"))
+    rc, out, err = cli("timeline", "execution", ex["uuid"])
+    c.true("a run's timeline shows each event with its state change",
+           rc == 0 and "ExecutionCreated" in out and "ExecutionCancelled" in out and "-> cancelled" in out)
+    rc, out, err = cli("execution", "retry", ex["uuid"])
+    c.eq("a retry without a reason: the API names the field", (rc, "field reason" in err), (1, True))
+    rc, out, err = cli("execution", "retry", ex["uuid"], "--reason", "again")
+    c.eq("retry of a cancelled run is the API's refusal", (rc, "409" in err), (1, True))
     rc, out, err = cli("timeline", "execution", str(uuid.uuid4()))
     c.eq("an unknown run's timeline", (rc, "404" in err), (1, True))
     rc, out, err = cli("timeline", "project", "wallaby_hires", "--json")
