@@ -97,6 +97,7 @@ api_client::api_client(std::optional<std::string> url, const std::string& fallba
 
 json::value api_client::call(const std::string& method, const std::string& path,
                              const std::optional<payload>& body) {
+  std::lock_guard lock(mu_);
   auto r = send(method, path, body, true);
   if (r.status == 401 && refresh()) r = send(method, path, body, true);
   if (!r.ok()) throw api_refusal(method + " " + path + ": " + refusal_text(r));
@@ -105,6 +106,7 @@ json::value api_client::call(const std::string& method, const std::string& path,
 }
 
 saved_login api_client::login(const std::string& username, const std::string& password) {
+  std::lock_guard lock(mu_);
   auto r = send("POST", "/login",
                 payload(json::object{{"username", username}, {"password", password}}), false);
   if (!r.ok()) throw api_refusal("sign-in: " + refusal_text(r));
@@ -116,6 +118,7 @@ saved_login api_client::login(const std::string& username, const std::string& pa
 }
 
 void api_client::logout() {
+  std::lock_guard lock(mu_);
   if (!saved_) return;
   auto r = send("POST", "/logout",
                 payload(json::object{{"access_token", saved_->access_token},

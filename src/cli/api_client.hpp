@@ -3,6 +3,7 @@
 // (`beampipe login`), one refresh on a refused access token, and the API's refusals as errors.
 #include <boost/json.hpp>
 #include <filesystem>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -51,6 +52,9 @@ class api_client {
                                const std::optional<payload>& body, bool bearer) const;
   bool refresh();
 
+  // One request at a time: a refresh rotates the refresh token, and a second use of the old
+  // one would revoke the whole sign-in (the console's live feed shares this client).
+  std::mutex mu_;
   std::optional<saved_login> saved_;
   std::string url_;
 };

@@ -1,16 +1,25 @@
 #include "cli/console.hpp"
 
 #include <ncurses.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/json.hpp>
 #include <functional>
 #include <iostream>
+#include <optional>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "adapters/http_client.hpp"
 #include "cli/api_client.hpp"
+#include "domain/alerting.hpp"
 
 namespace beampipe::cli {
 namespace json = boost::json;
@@ -40,7 +49,13 @@ std::string at(const json::value& row, std::initializer_list<const char*> path) 
 struct table {
   std::string header;
   std::vector<std::string> lines;
-  std::vector<std::string> ids;
+  std::vector<std::string> ids;   // one per line when the rows can be selected
+  std::vector<json::value> rows;  // what Enter shows of a selected line
+  void add(std::string id, std::string line, json::value row) {
+    ids.push_back(std::move(id));
+    lines.push_back(std::move(line));
+    rows.push_back(std::move(row));
+  }
 };
 
 std::string cell(const std::string& s, size_t width) {
@@ -96,12 +111,56 @@ table executions(api_client& api) {
   table t;
   t.header = cell("EXECUTION", 36) + cell("MODULE", 16) + cell("STATUS", 18) + cell("PHASE", 12) +
              cell("SUBMISSION", 12) + "CREATED";
-  for (const auto& r : page.at("items").as_array()) {
-    t.ids.push_back(at(r, {"uuid"}));
-    t.lines.push_back(cell(at(r, {"uuid"}), 36) + cell(at(r, {"project_module"}), 16) +
-                      cell(at(r, {"status"}), 18) + cell(at(r, {"execution_phase"}), 12) +
-                      cell(at(r, {"submission_state"}), 12) + at(r, {"created_at"}));
-  }
+  for (const auto& r : page.at("items").as_array())
+    t.add(at(r, {"uuid"}),
+          cell(at(r, {"uuid"}), 36) + cell(at(r, {"project_module"}), 16) +
+              cell(at(r, {"status"}), 18) + cell(at(r, {"execution_phase"}), 12) +
+              cell(at(r, {"submission_state"}), 12) + at(r, {"created_at"}),
+          r);
+  return t;
+}
+
+table sources(api_client& api) {
+  auto rows = api.call("GET", "/sources?limit=500");
+  table t;
+  t.header = cell("SOURCE", 24) + cell("MODULE", 16) + cell("ENABLED", 7) + cell("PENDING", 7) +
+             cell("LAST CHECKED", 33) + "ERROR";
+  for (const auto& r : rows.as_array())
+    t.add(at(r, {"uuid"}),
+          cell(at(r, {"source_identifier"}), 24) + cell(at(r, {"project_module"}), 16) +
+              cell(at(r, {"enabled"}), 7) + cell(at(r, {"workflow_run_pending"}), 7) +
+              cell(at(r, {"last_checked_at"}), 33) + at(r, {"last_discovery_error"}),
+          r);
+  return t;
+}
+
+// The scheduler: who leads, and the runs on Slurm in flight.
+table scheduler(api_client& api) {
+  auto ready = api.call("GET", "/ready");
+  auto jobs = api.call("GET", "/scheduler/jobs?items_per_page=200");
+  table t;
+  t.header = "leader " + at(ready, {"scheduler", "leader"}) +
+             "   Slurm runs in flight: " + at(jobs, {"total"});
+  for (const auto& r : jobs.at("items").as_array())
+    t.add(at(r, {"execution_id"}),
+          cell(at(r, {"execution_id"}), 36) + cell(at(r, {"scheduler_job_id"}), 10) +
+              cell(at(r, {"scheduler_state"}), 12) + cell(at(r, {"scheduler_reason"}), 16) +
+              at(r, {"remote_session_dir"}),
+          r);
+  return t;
+}
+
+// The default profile's DALiuGE managers, asked now.
+table daliuge(api_client& api) {
+  auto seen = api.call("GET", "/daliuge/inspect");
+  table t;
+  t.header = "profile " + at(seen, {"profile"});
+  for (const char* part : {"translator", "manager"})
+    if (const auto* p = seen.as_object().if_contains(part))
+      t.add(part,
+            cell(part, 11) + cell(at(*p, {"reachable"}), 4) + at(*p, {"endpoint"}) + "  " +
+                at(*p, {"detail"}),
+            *p);
   return t;
 }
 
@@ -110,13 +169,12 @@ table workers(api_client& api) {
   table t;
   t.header = cell("WORKER", 34) + cell("STATUS", 9) + cell("HEALTH", 9) + cell("POOL", 10) +
              cell("LEASES", 6) + cell("BEAT", 8) + "DRAIN REASON";
-  for (const auto& r : page.at("items").as_array()) {
-    t.ids.push_back(at(r, {"id"}));
-    t.lines.push_back(cell(at(r, {"id"}), 34) + cell(at(r, {"status"}), 9) +
-                      cell(at(r, {"health"}), 9) + cell(at(r, {"pool"}), 10) +
-                      cell(at(r, {"active_leases"}), 6) +
-                      cell(at(r, {"heartbeat_age_seconds"}) + "s", 8) + at(r, {"drain_reason"}));
-  }
+  for (const auto& r : page.at("items").as_array())
+    t.add(at(r, {"id"}),
+          cell(at(r, {"id"}), 34) + cell(at(r, {"status"}), 9) + cell(at(r, {"health"}), 9) +
+              cell(at(r, {"pool"}), 10) + cell(at(r, {"active_leases"}), 6) +
+              cell(at(r, {"heartbeat_age_seconds"}) + "s", 8) + at(r, {"drain_reason"}),
+          r);
   return t;
 }
 
@@ -125,16 +183,15 @@ table jobs(api_client& api) {
   table t;
   t.header = cell("JOB", 36) + cell("KIND", 22) + cell("STATUS", 11) + cell("ATTEMPT", 7) +
              cell("OWNER", 24) + "SUBJECT";
-  for (const auto& r : rows.as_array()) {
-    t.ids.push_back(at(r, {"id"}));
-    t.lines.push_back(cell(at(r, {"id"}), 36) + cell(at(r, {"kind"}), 22) +
-                      cell(at(r, {"status"}), 11) + cell(at(r, {"attempt"}), 7) +
-                      cell(at(r, {"lease_owner"}), 24) + at(r, {"subject"}));
-  }
+  for (const auto& r : rows.as_array())
+    t.add(at(r, {"id"}),
+          cell(at(r, {"id"}), 36) + cell(at(r, {"kind"}), 22) + cell(at(r, {"status"}), 11) +
+              cell(at(r, {"attempt"}), 7) + cell(at(r, {"lease_owner"}), 24) + at(r, {"subject"}),
+          r);
   return t;
 }
 
-// The newest events of the store, newest first.
+// The event log: the newest events of the store, newest first.
 table events(api_client& api) {
   auto head = api.call("GET", "/overview").at("projections").at("head");
   int64_t last = head.is_int64() ? head.as_int64() : 0;
@@ -144,10 +201,103 @@ table events(api_client& api) {
   t.header = cell("POSITION", 9) + cell("RECORDED", 27) + cell("TYPE", 32) + "STREAM";
   const auto& evs = feed.at("events").as_array();
   for (auto it = evs.rbegin(); it != evs.rend(); ++it)
-    t.lines.push_back(cell(at(*it, {"position"}), 9) + cell(at(*it, {"recorded_at"}), 27) +
-                      cell(at(*it, {"type"}), 32) + at(*it, {"stream_id"}));
+    t.add(at(*it, {"position"}),
+          cell(at(*it, {"position"}), 9) + cell(at(*it, {"recorded_at"}), 27) +
+              cell(at(*it, {"type"}), 32) + at(*it, {"stream_id"}),
+          *it);
   return t;
 }
+
+// The live feed (GET /events/stream, server-sent events) on its own thread: every event moves
+// `seen`, and the console redraws soon after instead of waiting for its interval. A dropped
+// stream is opened again with a new ticket after a pause; with an https API (no TLS here) the
+// console keeps to its interval.
+class live_feed {
+ public:
+  live_feed(api_client& api, int64_t after) : api_(api), seen_(after) {
+    auto u = adapters::parse_url(api.url());
+    if (u.scheme != "http") return;
+    host_ = u.host;
+    port_ = u.port;
+    thread_ = std::thread([this] { run(); });
+  }
+  ~live_feed() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  int64_t seen() const { return seen_.load(); }
+  bool connected() const { return connected_.load(); }
+
+ private:
+  void run() {
+    while (!stop_) {
+      try {
+        follow();
+      } catch (const std::exception&) {
+      }
+      connected_ = false;
+      for (int i = 0; i < 20 && !stop_; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+
+  void follow() {
+    auto ticket = api_.call("POST", "/events/stream-tickets").at("ticket").as_string();
+    addrinfo hints{}, *res = nullptr;
+    hints.ai_socktype = SOCK_STREAM;
+    if (::getaddrinfo(host_.c_str(), port_.c_str(), &hints, &res) != 0 || !res) return;
+    int fd = ::socket(res->ai_family, res->ai_socktype, res->ai_protocol);
+    bool ok = fd >= 0 && ::connect(fd, res->ai_addr, res->ai_addrlen) == 0;
+    ::freeaddrinfo(res);
+    if (!ok) {
+      if (fd >= 0) ::close(fd);
+      return;
+    }
+    // A read wakes at least every half second, so stopping never waits on a quiet stream.
+    timeval tv{0, 500000};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string after = std::to_string(std::max<int64_t>(0, seen_.load()));
+    std::string req = "GET /api/v2/events/stream?after=" + after +
+                      "&ticket=" + std::string(ticket) + " HTTP/1.1\r\nHost: " + host_ +
+                      "\r\nAccept: text/event-stream\r\n\r\n";
+    if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
+      ::close(fd);
+      return;
+    }
+    std::string buffer;
+    char chunk[4096];
+    while (!stop_) {
+      auto n = ::recv(fd, chunk, sizeof chunk, 0);
+      if (n == 0) break;
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
+        break;
+      }
+      connected_ = true;
+      buffer.append(chunk, static_cast<size_t>(n));
+      // Only the "id: <position>" lines matter here; the rest of each event is skipped.
+      size_t line_end;
+      while ((line_end = buffer.find('\n')) != std::string::npos) {
+        auto line = buffer.substr(0, line_end);
+        buffer.erase(0, line_end + 1);
+        if (line.rfind("id: ", 0) == 0) {
+          try {
+            seen_ = std::stoll(line.substr(4));
+          } catch (const std::exception&) {
+          }
+        }
+      }
+      if (buffer.size() > (1u << 20)) buffer.clear();  // a line without end is not an id
+    }
+    ::close(fd);
+  }
+
+  api_client& api_;
+  std::string host_, port_;
+  std::atomic<int64_t> seen_;
+  std::atomic<bool> connected_{false}, stop_{false};
+  std::thread thread_;
+};
 
 // Asks on the bottom line; true on y.
 bool confirm(const std::string& question) {
@@ -163,6 +313,87 @@ bool confirm(const std::string& question) {
   return ch == 'y' || ch == 'Y';
 }
 
+// A line of text typed on the bottom line (the filter); Esc gives up, Enter takes it.
+std::optional<std::string> prompt(const std::string& question, const std::string& current) {
+  int h = getmaxy(stdscr);
+  std::string text = current;
+  timeout(-1);
+  curs_set(1);
+  for (;;) {
+    move(h - 1, 0);
+    clrtoeol();
+    printw("%s%s", question.c_str(), text.c_str());
+    refresh();
+    int ch = getch();
+    if (ch == 27) {
+      curs_set(0);
+      return std::nullopt;
+    }
+    if (ch == '\n' || ch == KEY_ENTER) break;
+    if ((ch == KEY_BACKSPACE || ch == 127 || ch == 8) && !text.empty())
+      text.pop_back();
+    else if (ch >= 32 && ch < 127 && text.size() < 100)
+      text.push_back(static_cast<char>(ch));
+  }
+  curs_set(0);
+  return text;
+}
+
+// A selected row in full (Enter), scrolled with the arrows; any other key goes back.
+void detail(const json::value& row) {
+  std::vector<std::string> lines;
+  std::istringstream in(domain::alerting::pretty_json(row));
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  size_t top = 0;
+  timeout(-1);
+  for (;;) {
+    int h = getmaxy(stdscr), w = getmaxx(stdscr);
+    erase();
+    attron(A_BOLD);
+    mvprintw(0, 0, "%.*s", w, "Detail (up/down scroll, any other key back)");
+    attroff(A_BOLD);
+    for (int r = 0; r + 1 < h && top + r < lines.size(); ++r)
+      mvprintw(1 + r, 0, "%.*s", w, lines[top + r].c_str());
+    refresh();
+    int ch = getch();
+    if (ch == KEY_DOWN && top + 1 < lines.size())
+      ++top;
+    else if (ch == KEY_UP && top > 0)
+      --top;
+    else if (ch != KEY_DOWN && ch != KEY_UP)
+      return;
+  }
+}
+
+// Lines (and their ids and rows) holding `filter`, case-sensitive; all of them when empty.
+table filtered(const table& t, const std::string& filter) {
+  if (filter.empty()) return t;
+  table out;
+  out.header = t.header;
+  for (size_t i = 0; i < t.lines.size(); ++i)
+    if (t.lines[i].find(filter) != std::string::npos) {
+      out.lines.push_back(t.lines[i]);
+      if (i < t.ids.size()) out.ids.push_back(t.ids[i]);
+      if (i < t.rows.size()) out.rows.push_back(t.rows[i]);
+    }
+  return out;
+}
+
+// Sends a confirmed action and says how it went on the status line.
+void act(api_client& api, const std::string& question, const std::string& method,
+         const std::string& path, json::object body, const std::string& done, std::string& status) {
+  if (!confirm(question)) {
+    status = "nothing done";
+    return;
+  }
+  try {
+    api.call(method, path, payload(body));
+    status = done;
+  } catch (const std::exception& e) {
+    status = std::string("error: ") + e.what();
+  }
+}
+
 }  // namespace
 
 int run_console(const console_options& o) {
@@ -171,35 +402,57 @@ int run_console(const console_options& o) {
     return 2;
   }
   api_client api(o.url, o.default_url);
-  api.call("GET", "/user/me");  // signed in and reachable, before the screen is taken over
+  // Signed in and reachable before the screen is taken over; the live feed starts at the head.
+  auto head = api.call("GET", "/overview").at("projections").at("head");
+  live_feed feed(api, head.is_int64() ? head.as_int64() : 0);
 
+  enum { kOverview, kSources, kExecutions, kWorkers, kScheduler, kDaliuge, kJobs, kLog };
   std::vector<view> views = {{"Overview", overview, ""},
-                             {"Executions", executions, "c cancel"},
+                             {"Sources", sources, ""},
+                             {"Executions", executions, "c cancel  t retry"},
                              {"Workers", workers, "d drain  u resume"},
+                             {"Scheduler", scheduler, ""},
+                             {"DALiuGE", daliuge, ""},
                              {"Jobs", jobs, ""},
-                             {"Events", events, ""}};
+                             {"Log", events, ""}};
   size_t current = 0, selected = 0, scroll = 0;
-  std::string status = "connected to " + api.url();
-  table shown;
-  bool reload = true;
+  std::string status = "connected to " + api.url(), filter, notice;
+  table loaded, shown;
+  bool reload = true, paused = false;
+  int64_t drawn_at = feed.seen();
+  bool drawn_live = false;
+  auto next_refresh = std::chrono::steady_clock::now();
 
   initscr();
   cbreak();
   noecho();
   keypad(stdscr, TRUE);
+  set_escdelay(50);
   curs_set(0);
   for (bool running = true; running;) {
+    auto now = std::chrono::steady_clock::now();
+    // Live: a new event redraws within a moment; the interval refreshes in any case (a
+    // worker's heartbeat, a probe, are not events). Paused: only r redraws.
+    // A feed that drops (or comes back) redraws too, so a lost API shows at once.
+    bool live = feed.connected();
+    if (!paused && (now >= next_refresh || feed.seen() != drawn_at || live != drawn_live))
+      reload = true;
     if (reload) {
+      drawn_at = feed.seen();
+      drawn_live = live;
       try {
-        shown = views[current].load(api);
-        status = "refreshed from " + api.url();
+        loaded = views[current].load(api);
+        status = std::string(paused ? "paused; " : "") + "refreshed from " + api.url() +
+                 (feed.connected() ? " (live)" : "");
       } catch (const std::exception& e) {
         // The console keeps running through an unreachable or refusing API and says so.
         status = std::string("error: ") + e.what();
       }
       reload = false;
-      if (!shown.ids.empty()) selected = std::min(selected, shown.ids.size() - 1);
+      next_refresh = std::chrono::steady_clock::now() + o.interval;
     }
+    shown = filtered(loaded, filter);
+    if (!shown.ids.empty()) selected = std::min(selected, shown.ids.size() - 1);
     int h = getmaxy(stdscr), w = getmaxx(stdscr);
     erase();
     move(0, 0);
@@ -208,6 +461,8 @@ int run_console(const console_options& o) {
       printw(" %zu %s ", i + 1, views[i].name);
       if (i == current) attroff(A_REVERSE);
     }
+    if (!filter.empty()) printw("  filter: %s", filter.c_str());
+    if (paused) printw("  [paused]");
     mvprintw(1, 0, "%s", std::string(static_cast<size_t>(std::max(w, 1)), '-').c_str());
     attron(A_BOLD);
     mvprintw(2, 0, "%.*s", w, shown.header.c_str());
@@ -224,25 +479,31 @@ int run_console(const console_options& o) {
       mvprintw(3 + r, 0, "%.*s", w, shown.lines[scroll + r].c_str());
       if (mark) attroff(A_REVERSE);
     }
-    std::string help = "q quit  1-5/tab view  up/down select  r refresh";
+    std::string help =
+        "q quit  1-8/tab view  up/down select  enter detail  / filter  p pause  r refresh";
     if (*views[current].keys) help += std::string("  ") + views[current].keys;
     mvprintw(h - 2, 0, "%.*s", w, help.c_str());
-    mvprintw(h - 1, 0, "%.*s", w, status.c_str());
+    // What an action answered stays on the status line until the next key.
+    mvprintw(h - 1, 0, "%.*s", w, (notice.empty() ? status : notice).c_str());
     refresh();
 
-    timeout(static_cast<int>(o.interval.count()));
+    timeout(200);  // short, so a live event is drawn quickly
     int ch = getch();
+    if (ch == ERR) continue;
+    notice.clear();
+    auto switch_to = [&](size_t v) {
+      current = v;
+      selected = scroll = 0;
+      filter.clear();
+      reload = true;
+    };
+    const std::string id = selectable ? shown.ids[selected] : std::string();
     switch (ch) {
-      case ERR:  // the interval passed
-        reload = true;
-        break;
       case 'q':
         running = false;
         break;
       case '\t':
-        current = (current + 1) % views.size();
-        selected = scroll = 0;
-        reload = true;
+        switch_to((current + 1) % views.size());
         break;
       case KEY_UP:
         if (selected > 0) --selected;
@@ -253,38 +514,49 @@ int run_console(const console_options& o) {
       case 'r':
         reload = true;
         break;
-      default:
-        if (ch >= '1' && ch < '1' + static_cast<int>(views.size())) {
-          current = static_cast<size_t>(ch - '1');
+      case 'p':
+        paused = !paused;
+        notice = paused ? "paused: r refreshes, p resumes" : "live again";
+        break;
+      case '/':
+        if (auto f = prompt("filter: ", filter)) {
+          filter = *f;
           selected = scroll = 0;
-          reload = true;
-        } else if (selectable && current == 2 && (ch == 'd' || ch == 'u')) {
-          const auto& id = shown.ids[selected];
-          const char* what = ch == 'd' ? "drain" : "resume";
-          if (confirm(std::string(ch == 'd' ? "Drain" : "Resume") + " worker " + id + "?")) {
-            try {
-              api.call("POST", "/workers/" + id + "/" + what,
-                       payload(json::object{{"reason", "from the console"}}));
-              status = std::string(what) + ": worker " + id;
-            } catch (const std::exception& e) {
-              status = std::string("error: ") + e.what();
-            }
-          }
-          reload = true;
-        } else if (selectable && current == 1 && ch == 'c') {
-          const auto& id = shown.ids[selected];
-          if (confirm("Cancel execution " + id + "?")) {
-            try {
-              api.call("PATCH", "/executions/" + id,
-                       payload(json::object{{"status", "cancelled"},
-                                            {"reason", "cancelled from the console"}}));
-              status = "cancel requested: execution " + id;
-            } catch (const std::exception& e) {
-              status = std::string("error: ") + e.what();
-            }
-          }
+        }
+        break;
+      case '\n':
+      case KEY_ENTER:
+        if (selectable && selected < shown.rows.size()) detail(shown.rows[selected]);
+        break;
+      case 'd':
+      case 'u':
+        if (current == kWorkers && selectable) {
+          bool drain = ch == 'd';
+          act(api, std::string(drain ? "Drain" : "Resume") + " worker " + id + "?", "POST",
+              "/workers/" + id + (drain ? "/drain" : "/resume"),
+              drain ? json::object{{"reason", "from the console"}} : json::object{},
+              std::string(drain ? "drained" : "resumed") + ": worker " + id, notice);
           reload = true;
         }
+        break;
+      case 'c':
+        if (current == kExecutions && selectable) {
+          act(api, "Cancel execution " + id + "?", "PATCH", "/executions/" + id,
+              {{"status", "cancelled"}, {"reason", "cancelled from the console"}},
+              "cancel requested: execution " + id, notice);
+          reload = true;
+        }
+        break;
+      case 't':
+        if (current == kExecutions && selectable) {
+          act(api, "Retry execution " + id + "?", "POST", "/executions/" + id + "/retry",
+              {{"reason", "retried from the console"}}, "retry requested: execution " + id, notice);
+          reload = true;
+        }
+        break;
+      default:
+        if (ch >= '1' && ch < '1' + static_cast<int>(views.size()))
+          switch_to(static_cast<size_t>(ch - '1'));
     }
   }
   endwin();

@@ -1,6 +1,7 @@
 """`beampipe console` in a real terminal (tmux): it draws the views from the API with the kept
-sign-in, drains and resumes a worker and cancels a run (each confirmed), keeps running and says so
-when the API goes away, and quits on q."""
+sign-in, redraws from the live event feed (its interval is an hour here, so only the feed can),
+filters, pauses and shows a row in detail, drains and resumes a worker and cancels and retries a
+run (each confirmed), keeps running and says so when the API goes away, and quits on q."""
 import os
 import shutil
 import subprocess
@@ -52,11 +53,40 @@ try:
     c.eq("a run to cancel", st, 201)
 
     tmux("new-session", "-d", "-s", "console", "-x", "200", "-y", "45",
-         f"{BIN} console --url {url} --interval 1")
+         f"{BIN} console --url {url} --interval 3600")
     shows("recent failures")
     c.true("the overview counts workers and runs", "workers" in screen() and "executions" in screen())
 
-    tmux("send-keys", "-t", "console", "3")
+    # The log view, redrawn by the live feed alone: a source registered now shows up.
+    tmux("send-keys", "-t", "console", "8")
+    shows("POSITION")
+    srv.request("POST", V2 + "/sources", {"project_module": "wallaby_hires", "source_identifier": "LIVE-1"})
+    shows("SourceRegistered")
+    c.true("the status line says the feed is live", "(live)" in screen())
+    # Pause: new events wait for r.
+    tmux("send-keys", "-t", "console", "2")
+    shows("LIVE-1")
+    tmux("send-keys", "-t", "console", "p")
+    shows("[paused]")
+    srv.request("POST", V2 + "/sources", {"project_module": "wallaby_hires", "source_identifier": "LIVE-2"})
+    wait_for("the event recorded", lambda: srv.request("GET", V2 + "/sources?project_module=wallaby_hires")[1]
+             and any(r["source_identifier"] == "LIVE-2"
+                     for r in srv.request("GET", V2 + "/sources?project_module=wallaby_hires")[1]))
+    tmux("send-keys", "-t", "console", "r")
+    shows("LIVE-2")
+    tmux("send-keys", "-t", "console", "p")
+    # Filter, then the selected row in detail.
+    tmux("send-keys", "-t", "console", "/")
+    tmux("send-keys", "-t", "console", "LIVE-2", "Enter")
+    shows("filter: LIVE-2")
+    c.true("the filter keeps the matching rows only", "LIVE-2" in screen() and "LIVE-1" not in screen())
+    tmux("send-keys", "-t", "console", "Enter")
+    shows("Detail")
+    c.true("the detail shows the row's fields", '"source_identifier": "LIVE-2"' in screen())
+    tmux("send-keys", "-t", "console", "q")  # any key but the arrows: back to the table
+    shows("filter: LIVE-2")
+
+    tmux("send-keys", "-t", "console", "4")
     shows(node)
     tmux("send-keys", "-t", "console", "d")
     shows(f"Drain worker {node}?")
@@ -68,7 +98,7 @@ try:
     tmux("send-keys", "-t", "console", "y")
     wait_for("the resume recorded", lambda: srv.request("GET", f"{V2}/workers/{node}")[1]["status"] == "active")
 
-    tmux("send-keys", "-t", "console", "2")
+    tmux("send-keys", "-t", "console", "3")
     shows(ex["uuid"])
     tmux("send-keys", "-t", "console", "c")
     shows(f"Cancel execution {ex['uuid']}?")
@@ -77,7 +107,16 @@ try:
              lambda: srv.request("GET", f"{V2}/executions/{ex['uuid']}")[1]["cancel_reason"]
              == "cancelled from the console")
 
+    tmux("send-keys", "-t", "console", "t")
+    shows(f"Retry execution {ex['uuid']}?")
+    tmux("send-keys", "-t", "console", "y")
+    shows("error: POST")  # a cancelled run cannot be retried: the API's refusal, on the status line
+    c.true("the refusal is the API's", "409" in screen())
     tmux("send-keys", "-t", "console", "5")
+    shows("Slurm runs in flight: 0")
+    tmux("send-keys", "-t", "console", "6")
+    shows("GET /daliuge/inspect: 400")  # the simulated backend has no DALiuGE to ask: the API says so
+    tmux("send-keys", "-t", "console", "8")
     shows("WorkerDrained")
     srv.stop()
     shows("error:")
