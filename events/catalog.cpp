@@ -8,6 +8,7 @@
 #include "events/envelope.hpp"
 #include "events/execution.hpp"
 #include "events/execution_upcast.hpp"
+#include "events/maintenance.hpp"
 #include "events/project.hpp"
 #include "events/scheduler.hpp"
 #include "events/source.hpp"
@@ -43,7 +44,9 @@ using all_events = boost::mp11::mp_list<
     channel_created, channel_updated, channel_deleted, alert_rule_created, alert_rule_updated,
     alert_rule_deleted, alert_fired, alert_suppressed, alert_delivery_attempted,
     // workers
-    worker_drained, worker_resumed>;
+    worker_drained, worker_resumed,
+    // maintenance
+    provenance_purged>;
 
 struct registry {
   std::vector<event_kind> kinds;

@@ -97,6 +97,10 @@ inline constexpr const char* alert_delivery_attempted = "AlertDeliveryAttempted"
 inline constexpr const char* worker_drained = "WorkerDrained";
 inline constexpr const char* worker_resumed = "WorkerResumed";
 
+// Read-model retention (issue #21): provenance rows older than a time are dropped from the
+// read model; the events stay. Replaying it drops the same rows again.
+inline constexpr const char* provenance_purged = "ProvenancePurged";
+
 }  // namespace beampipe::events::type
 
 namespace beampipe::events::stream {
@@ -111,4 +115,5 @@ inline constexpr const char* channels = "channels";
 inline constexpr const char* alert_rule = "alertrule";
 inline constexpr const char* delivery = "delivery";
 inline constexpr const char* worker = "worker";
+inline constexpr const char* maintenance = "maintenance";
 }  // namespace beampipe::events::stream

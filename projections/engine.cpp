@@ -24,12 +24,21 @@ json::object* row_cache::find(const std::string& table, const std::string& key) 
 json::object& row_cache::put(const std::string& table, const std::string& key, json::object row) {
   auto& t = tables_[table];
   t.dirty.insert(key);
+  for (auto& o : t.erase_older) o.exempt.insert(key);  // written after that purge: kept
   t.erased.erase(key);
   return t.rows[key] = std::move(row);
 }
 
+void row_cache::erase_older(const std::string& table, const std::string& time_column,
+                            const std::string& before, const std::string& scope_column,
+                            const std::string& scope) {
+  tables_[table].erase_older.push_back({time_column, before, scope_column, scope, {}});
+}
+
 void row_cache::mark_dirty(const std::string& table, const std::string& key) {
-  tables_[table].dirty.insert(key);
+  auto& t = tables_[table];
+  t.dirty.insert(key);
+  for (auto& o : t.erase_older) o.exempt.insert(key);
 }
 
 void row_cache::erase(const std::string& table, const std::string& key) {
@@ -147,6 +156,20 @@ void engine::write_rows(pqxx::transaction_base& tx, row_cache& cache) {
                      json::serialize(inserts));
     for (const auto& key : rows.dirty) rows.stored.insert(key);
     rows.dirty.clear();
+  }
+  // After the writes, so rows put before the purge in this batch go too; rows put after it
+  // stay, as they would had the purge ended a batch: the outcome is the same for any batching.
+  for (auto& [table, rows] : cache.tables_) {
+    const auto& spec = table_specs_.at(table);
+    for (const auto& o : rows.erase_older) {
+      std::vector<std::string> later(o.exempt.begin(), o.exempt.end());
+      tx.exec_params("DELETE FROM " + tx.quote_name(table) + " WHERE " +
+                         tx.quote_name(o.time_column) + " < $1::timestamptz AND ($2 = '' OR " +
+                         tx.quote_name(o.scope_column) + " = $2) AND NOT (" +
+                         tx.quote_name(spec.key_column) + " = ANY($3::" + spec.key_type + "[]))",
+                     o.before, o.scope, store::pg_text_array(later));
+    }
+    rows.erase_older.clear();
   }
 }
 

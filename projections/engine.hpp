@@ -33,6 +33,12 @@ class row_cache {
   json::object& put(const std::string& table, const std::string& key, json::object row);
   void mark_dirty(const std::string& table, const std::string& key);
   void erase(const std::string& table, const std::string& key);
+  // Deletes the rows of an insert-only table (one no projection reads back) whose
+  // `time_column` is earlier than `before`, and whose `scope_column` equals `scope` when that
+  // is not empty; run after the batch's writes, so rows put earlier in the batch go too.
+  void erase_older(const std::string& table, const std::string& time_column,
+                   const std::string& before, const std::string& scope_column,
+                   const std::string& scope);
 
  private:
   friend class engine;
@@ -41,6 +47,11 @@ class row_cache {
     std::set<std::string> dirty;
     std::set<std::string> stored;  // keys that exist in the table (prefetched)
     std::set<std::string> erased;
+    struct older_than {
+      std::string time_column, before, scope_column, scope;
+      std::set<std::string> exempt;  // keys written later in the batch: kept
+    };
+    std::vector<older_than> erase_older;
   };
   std::map<std::string, table_rows> tables_;
 };

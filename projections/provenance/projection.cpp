@@ -3,6 +3,7 @@
 #include "projections/provenance/projection.hpp"
 
 #include "events/catalog.hpp"
+#include "events/maintenance.hpp"
 #include "events/types.hpp"
 #include "projections/read_model_names.hpp"
 #include "util/ids.hpp"
@@ -25,7 +26,7 @@ class provenance_projection : public projection {
            t == et::discovery_requested || t == et::discovery_completed ||
            t == et::discovery_failed || t == et::discovery_attempt_failed ||
            t == et::discovery_requeued || et::is_execution_event(t) ||
-           t == et::project_config_activated || t == et::alert_fired;
+           t == et::project_config_activated || t == et::alert_fired || t == et::provenance_purged;
   }
   void keys(const events::recorded_event&, const json::object&,
             std::vector<std::pair<std::string, std::string>>&) const override {}
@@ -49,6 +50,19 @@ class provenance_projection : public projection {
       r["event_type"] = "config.activated";
       r["payload"] =
           json::object{{"spec_sha256", d.at("spec_sha256")}, {"version", d.at("version")}};
+      rows.put("provenance_events", e.event_id, std::move(r));
+      return;
+    }
+    if (e.type == et::provenance_purged) {
+      // Read-model retention: the older rows go (of one project, or all); the purge itself
+      // stays in the project's provenance (a purge of every project is in the event log).
+      auto p = events::decode_as<events::provenance_purged>(d);
+      rows.erase_older("provenance_events", "occurred_at", p.before, "project_module",
+                       p.project_module);
+      if (p.project_module.empty()) return;
+      r["project_module"] = p.project_module;
+      r["event_type"] = "provenance.purged";
+      r["payload"] = json::object{{"before", p.before}, {"reason", p.reason}};
       rows.put("provenance_events", e.event_id, std::move(r));
       return;
     }

@@ -58,4 +58,12 @@ int64_t discovery_changes_within(pqxx::transaction_base& tx,
       .as<int64_t>();
 }
 
+extent extent_of(pqxx::transaction_base& tx, const std::string& project_module) {
+  auto r = tx.exec_params1(
+      "SELECT count(*), to_json(min(occurred_at))#>>'{}' FROM provenance_events WHERE ($1 = '' "
+      "OR project_module = $1)",
+      project_module);
+  return {r[0].as<int64_t>(), store::text_or_none(r[1])};
+}
+
 }  // namespace beampipe::projections::provenance

@@ -24,6 +24,14 @@ store::page_rows for_project(pqxx::transaction_base& tx, const std::string& proj
                              int64_t limit, int64_t offset);
 // Discoveries that found changed data in the last `window_minutes` (in a project, or all):
 // the discovery_stall alert.
+// Rows of one project (all when empty), and the earliest time among them (null when none):
+// what a purge left.
+struct extent {
+  int64_t rows = 0;
+  std::optional<std::string> oldest;
+};
+extent extent_of(pqxx::transaction_base& tx, const std::string& project_module);
+
 int64_t discovery_changes_within(pqxx::transaction_base& tx,
                                  const std::optional<std::string>& project_module,
                                  int64_t window_minutes);

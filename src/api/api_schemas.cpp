@@ -518,6 +518,16 @@ json::object build() {
        {"daliuge", one_of_strings({"simulated", "profile_managed"})},
        {"scheduler", one_of_strings({"simulated", "profile_managed"})}},
       "Operator counts, from the read models (nothing probed)");
+  s["ProvenancePurgeRequest"] =
+      object_of({{"before", described(ts(), "Rows that occurred earlier go")},
+                 opt("project_module", described(nstr(), "Only this project's rows")),
+                 opt("reason", nstr())});
+  s["ProvenancePurge"] =
+      object_of({{"before", ts()},
+                 {"project_module", nstr()},
+                 {"reason", str()},
+                 {"remaining_rows", described(i64(), "Provenance rows left in that scope")},
+                 {"oldest_remaining", nts()}});
   // --- workers (issue #21)
   json::object string_map{{"type", "object"}, {"additionalProperties", str()}};
   s["WorkerRead"] = object_of(

@@ -19,6 +19,7 @@
 #include "projections/execution_ledger/queries.hpp"
 #include "projections/jobs/queries.hpp"
 #include "projections/project_configs/queries.hpp"
+#include "projections/provenance/queries.hpp"
 #include "projections/read_model_names.hpp"
 #include "projections/source_registry/queries.hpp"
 #include "services/node_heartbeat.hpp"
@@ -296,6 +297,40 @@ response prepare_graph(app_context& ctx, request& req) {
   return json_response(200, out);
 }
 
+// Read-model retention: provenance rows older than `before` leave the read model (of one
+// project, or all); the events stay, and the purge is itself an event, so a rebuild agrees.
+response purge_provenance(app_context& ctx, request& req) {
+  auto body = parse_body(req);
+  reject_unknown_fields(body, {"before", "project_module", "reason"});
+  body["requested_at"] = util::now_rfc3339();
+  auto text = [&](const char* k) {
+    auto it = body.find(k);
+    return it != body.end() && it->value().is_string() ? std::string(it->value().as_string())
+                                                       : std::string();
+  };
+  // As the decider records it (a refused body never reaches the answer).
+  auto scope = text("project_module"), reason = text("reason");
+  auto when = util::parse_rfc3339(text("before"));
+  auto before = when ? util::to_rfc3339(*when) : std::string();
+  return after_recorded(
+      ctx, req, domain::kMaintenanceStream, "purge_provenance", std::move(body),
+      [&ctx, scope, reason, before](const actors::command_reply& r) {
+        auto left = read_model(ctx, [&](pqxx::transaction_base& tx) {
+          return projections::provenance::extent_of(tx, scope);
+        });
+        return with_position(
+            json_response(200,
+                          json::object{{"before", before},
+                                       {"project_module",
+                                        scope.empty() ? json::value(nullptr) : json::value(scope)},
+                                       {"reason", reason},
+                                       {"remaining_rows", left.rows},
+                                       {"oldest_remaining", left.oldest ? json::value(*left.oldest)
+                                                                        : json::value(nullptr)}}),
+            r.position);
+      });
+}
+
 }  // namespace
 
 void add_operator_routes(router& r, const route_binder& bind) {
@@ -359,6 +394,15 @@ void add_operator_routes(router& r, const route_binder& bind) {
             .numbered_pages()
             .returns("PaginatedSchedulerJobs")
             .read());
+  r.add("POST", v2 + "/provenance/purge", auth_level::superuser, bind(purge_provenance),
+        operation("purge_provenance", "Purge old provenance rows", "operator",
+                  "Read-model retention: provenance rows that occurred before `before` (of one "
+                  "project, or all) leave the provenance read model. The events are never "
+                  "deleted; the purge is recorded as ProvenancePurged, so a rebuild drops the "
+                  "same rows. `before` may not be in the future.")
+            .json_body("ProvenancePurgeRequest")
+            .returns("ProvenancePurge")
+            .write());
   r.add("GET", v2 + "/slurm/credentials", auth_level::user, bind(list_credentials),
         operation("list_slurm_credentials", "Slurm SSH credential slots", "slurm-credentials",
                   "The slots under BEAMPIPE_SSH_CREDENTIALS_DIR and which files each holds "

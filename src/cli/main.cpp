@@ -93,7 +93,7 @@ Commands:
                            events; drain, resume, cancel) of a running beampipe
   login, logout, status, worker {list,show,pools,leases,drain,resume},
   execution {retry,cancel}, graph prepare, timeline, project add, profile add,
-  wasm upload, slurm ping
+  wasm upload, slurm ping, purge-provenance
                            operator commands through a running beampipe's API (beampipe
                            login --help)
 
@@ -117,12 +117,12 @@ struct args {
 
 // Options that take a value; everything else starting with -- is a flag.
 const std::set<std::string> kValued = {
-    "data-dir",     "bind",        "name",       "after",       "limit",
-    "database-url", "file",        "worker",     "username",    "password-file",
-    "email",        "password",    "retry",      "artifacts",   "profile",
-    "url",          "reason",      "project",    "sources",     "config-id",
-    "dir",          "private-key", "public-key", "known-hosts", "passphrase-file",
-    "interval",     "lines"};
+    "data-dir",     "bind",        "name",       "after",          "limit",
+    "database-url", "file",        "worker",     "username",       "password-file",
+    "email",        "password",    "retry",      "artifacts",      "profile",
+    "url",          "reason",      "project",    "sources",        "config-id",
+    "dir",          "private-key", "public-key", "known-hosts",    "passphrase-file",
+    "interval",     "lines",       "before",     "older-than-days"};
 
 args parse_args(int argc, char** argv, int from) {
   args a;

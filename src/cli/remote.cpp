@@ -19,6 +19,7 @@
 #include "domain/alerting.hpp"
 #include "domain/document.hpp"
 #include "util/json.hpp"
+#include "util/time.hpp"
 
 namespace beampipe::cli {
 namespace json = boost::json;
@@ -49,6 +50,10 @@ const char* kRemoteUsage = R"(Usage (commands that act through a running beampip
                                  store a WASM hook module for the active config
   beampipe timeline execution|source ID | project MODULE [--limit N]
                                  what happened to it, oldest first (the provenance events)
+  beampipe purge-provenance --before TIME | --older-than-days N [--project MODULE]
+                                 [--reason TEXT]
+                                 drop older provenance rows from the read model (superuser;
+                                 the events stay, and the purge is recorded)
   beampipe slurm ping [--profile NAME]
                                  ask a Slurm profile's login node now (exit 1 when unreachable)
 Options: --url URL (default: the URL of the last login, else http://BEAMPIPE_BIND_ADDR),
@@ -348,6 +353,36 @@ int timeline_command(const remote_args& a, api_client& api) {
   return 0;
 }
 
+// Read-model retention: provenance rows older than a time leave the read model (the events
+// stay; the purge is recorded). --older-than-days N counts back from now.
+int purge_command(const remote_args& a, api_client& api) {
+  json::object body;
+  if (auto b = a.opt("before")) {
+    body["before"] = *b;
+  } else if (auto d = a.opt("older-than-days")) {
+    long days = -1;
+    try {
+      days = std::stol(*d);
+    } catch (const std::exception&) {
+    }
+    if (days < 0 || days > 36500) throw std::invalid_argument("--older-than-days is 0..36500");
+    body["before"] = util::to_rfc3339(util::clock::now() - std::chrono::hours(24 * days));
+  } else {
+    throw std::invalid_argument("--before TIME or --older-than-days N is required");
+  }
+  if (auto p = a.opt("project")) body["project_module"] = *p;
+  if (auto r = a.opt("reason")) body["reason"] = *r;
+  auto answer = api.call("POST", "/provenance/purge", payload(body));
+  if (a.flags.count("json"))
+    print(a, answer);
+  else
+    std::cout << "provenance before " << field(answer, "before") << " purged ("
+              << (a.opt("project") ? *a.opt("project") : std::string("every project")) << "); "
+              << field(answer, "remaining_rows") << " rows remain, the oldest from "
+              << field(answer, "oldest_remaining") << ". The events are kept.\n";
+  return 0;
+}
+
 // The login node of a Slurm profile asked now (through the API's pooled SSH session).
 int slurm_command(const remote_args& a, api_client& api) {
   if (a.positional.size() < 2 || a.positional[1] != "ping") {
@@ -387,7 +422,8 @@ bool is_remote_command(const std::vector<std::string>& p) {
   if (c == "wasm") return p.size() > 1 && p[1] == "upload";
   if (c == "slurm") return p.size() > 1 && p[1] == "ping";
   if (c == "graph") return p.size() > 1 && p[1] == "prepare";
-  return c == "login" || c == "logout" || c == "status" || c == "execution" || c == "timeline";
+  return c == "login" || c == "logout" || c == "status" || c == "execution" || c == "timeline" ||
+         c == "purge-provenance";
 }
 
 int run_remote(const remote_args& a) {
@@ -430,6 +466,7 @@ int run_remote(const remote_args& a) {
     if (c == "graph") return graph_command(a, api);
     if (c == "project" || c == "profile" || c == "wasm") return upload_command(a, api);
     if (c == "timeline") return timeline_command(a, api);
+    if (c == "purge-provenance") return purge_command(a, api);
     if (c == "slurm") return slurm_command(a, api);
   } catch (const api_refusal& e) {
     std::cerr << "beampipe: " << e.what() << "\n";

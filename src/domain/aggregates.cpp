@@ -23,6 +23,7 @@ const aggregate_kind* aggregate_for_stream_type(std::string_view t) {
   if (t == events::stream::alert_rule) return &alert_rule_aggregate();
   if (t == events::stream::delivery) return &alert_delivery_aggregate();
   if (t == events::stream::worker) return &worker_aggregate();
+  if (t == events::stream::maintenance) return &maintenance_aggregate();
   return nullptr;
 }
 

@@ -99,6 +99,7 @@ const aggregate_kind& channel_registry_aggregate();  // stream "channels-registr
 const aggregate_kind& alert_rule_aggregate();        // stream "alertrule-<uuid>"
 const aggregate_kind& alert_delivery_aggregate();    // stream "delivery-<uuid>"
 const aggregate_kind& worker_aggregate();            // stream worker_stream_id(worker id)
+const aggregate_kind& maintenance_aggregate();       // stream kMaintenanceStream
 const aggregate_kind* aggregate_for_stream_type(std::string_view stream_type);
 
 // Reads and checks the (project_module, source_identifier) pair of a source command:
@@ -128,6 +129,8 @@ inline constexpr const char* kProfileRegistryStream = "profiles-registry";
 inline constexpr const char* kSchedulerStream = "scheduler-main";
 // Notification channels share one stream for the same reason as profiles: unique names.
 inline constexpr const char* kChannelRegistryStream = "channels-registry";
+// Read-model retention an operator asked for (provenance purges).
+inline constexpr const char* kMaintenanceStream = "maintenance-provenance";
 std::string alert_rule_stream_id(std::string_view rule_uuid);
 std::string alert_delivery_stream_id(std::string_view delivery_uuid);
 // A firing's deliveries: one per channel, its id derived so a re-sent firing names the same.

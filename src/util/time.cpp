@@ -1,7 +1,7 @@
 #include "util/time.hpp"
 
-#include <ctime>
 #include <cstdio>
+#include <ctime>
 
 namespace beampipe::util {
 
@@ -30,10 +30,15 @@ std::string to_iso_millis(clock::time_point t) {
 
 std::optional<clock::time_point> parse_rfc3339(std::string_view s) {
   int y, mo, d, h, mi, se;
-  if (s.size() < 19 || std::sscanf(std::string(s.substr(0, 19)).c_str(), "%4d-%2d-%2d%*c%2d:%2d:%2d", &y, &mo, &d, &h,
-                                   &mi, &se) != 6)
+  if (s.size() < 19 || std::sscanf(std::string(s.substr(0, 19)).c_str(),
+                                   "%4d-%2d-%2d%*c%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &se) != 6)
     return std::nullopt;
   if (s[10] != 'T' && s[10] != 't' && s[10] != ' ') return std::nullopt;
+  // A time the clock can hold (its nanoseconds end in 2262) and a calendar that exists; past
+  // these, the arithmetic below would overflow into a time in the past.
+  if (y < 1900 || y > 2200 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 ||
+      mi > 59 || se < 0 || se > 60)
+    return std::nullopt;
   size_t i = 19;
   int64_t micros = 0;
   if (i < s.size() && s[i] == '.') {

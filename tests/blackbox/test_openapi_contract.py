@@ -385,7 +385,9 @@ try:
                              ("GET", "/workers?status=draining", None, 200),
                              ("POST", "/workers/contract-ext/drain", {"reason": "contract"}, 200),
                              ("POST", "/workers/contract-ext/resume", None, 200),
-                             ("POST", "/workers/nobody/drain", None, 404)]:
+                             ("POST", "/workers/nobody/drain", None, 404),
+                             ("POST", "/provenance/purge", {"before": "2000-01-01T00:00:00Z"}, 200),
+                             ("POST", "/provenance/purge", {"before": "soon"}, 400)]:
         st, _, _, _ = req(m, p, body)
         c.eq(f"{m} {p}", st, want)
     st, users, _, _ = req("GET", "/users")

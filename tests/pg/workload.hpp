@@ -40,6 +40,7 @@ struct workload {
   std::map<std::string, json::object> projects;
   std::map<std::string, json::object> users;
   std::map<std::string, json::object> workers;  // stream, state
+  json::object maintenance = domain::maintenance_aggregate().initial();
   std::mt19937 worker_rng{2112};
   int64_t turn = 0;
   std::vector<std::pair<std::string, json::object>> sessions;  // stream, state
@@ -56,14 +57,24 @@ struct workload {
     std::uniform_int_distribution<int> pick(0, 14);
     // Every 25th command is a worker's, drawn from its own generator: the other streams' commands
     // stay the sequence they always were.
-    int k = ++turn % 25 == 0 ? -1 : pick(rng);
+    ++turn;
+    int k = turn % 25 == 0 ? -1 : (turn % 499 == 0 ? -2 : pick(rng));
     domain::command cmd;
     cmd.new_id = util::uuid_v7();
     cmd.actor = "system:test";
     std::string stream;
     json::object* state = nullptr;
     const domain::aggregate_kind* kind = nullptr;
-    if (k < 0) {
+    if (k == -2) {
+      // Provenance retention: rows older than now go (of the WALLABY project, or all).
+      stream = domain::kMaintenanceStream;
+      state = &maintenance;
+      kind = &domain::maintenance_aggregate();
+      cmd.name = "purge_provenance";
+      auto now = util::now_rfc3339();
+      cmd.body = {{"before", now}, {"requested_at", now}};
+      if (worker_rng() % 2) cmd.body["project_module"] = "wallaby_hires";
+    } else if (k < 0) {
       // Workers: drained and resumed (a repeat of either records nothing).
       auto id = "node-" + std::to_string(worker_rng() % 6);
       stream = domain::worker_stream_id(id);
