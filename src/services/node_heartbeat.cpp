@@ -120,7 +120,8 @@ node_census take_census(pqxx::transaction_base& tx, std::chrono::seconds every) 
       "n.alive AND NOT n.stopped), count(*) FILTER (WHERE n.alive AND n.draining) FROM (SELECT "
       "node_id, host, pid, roles, version, started_at, last_seen, stopped_at IS NULL AND "
       "last_seen > now() - make_interval(secs => $1) AS alive, stopped_at IS NOT NULL AS "
-      "stopped, worker_draining(node_id) AS draining FROM node_heartbeats) n",
+      "stopped, worker_draining(node_id) AS draining FROM node_heartbeats WHERE registered_by = "
+      "'node') n",
       static_cast<double>(3 * every.count()));
   node_census out;
   out.nodes = util::parse_stored(r[0].c_str()).as_array();

@@ -35,7 +35,8 @@ registration register_worker(pqxx::transaction_base& tx, const node_identity& wh
 std::optional<std::string> record_heartbeat(pqxx::transaction_base& tx, const std::string& id);
 
 // The cluster's processes by their heartbeats: alive while the last beat is within three
-// intervals, stale when neither alive nor stopped (killed, hung, or cut off).
+// intervals, stale when neither alive nor stopped (killed, hung, or cut off). Workers
+// registered through the API are listed by GET /workers, but are no beampipe process.
 struct node_census {
   // {node_id, host, pid, roles, version, started_at, last_seen, alive, draining}
   boost::json::array nodes;

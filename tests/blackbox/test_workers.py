@@ -92,6 +92,8 @@ try:
     c.eq("a registered worker's beat", (st, beat["worker_id"], beat["accepted"]), (200, "ext-1", True))
     c.eq("an unknown worker's beat", a.request("POST", V2 + "/workers/nobody/heartbeat")[0], 404)
     c.eq("a node beats on its own", a.request("POST", f"{V2}/workers/{A}/heartbeat")[0], 409)
+    c.eq("/ready counts beampipe processes only, not API-registered workers",
+         [n["node_id"] for n in a.request("GET", V2 + "/ready")[1]["nodes"]], [A])
 
     create_user(db, "plainop", "plain-operator-password")
     plain = a.login("plainop", "plain-operator-password")["access_token"]
