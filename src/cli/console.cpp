@@ -70,6 +70,29 @@ struct view {
   const char* keys;  // the actions this view offers
 };
 
+// A list view: its columns (header, field path, width; the last one takes what is left) and
+// which field names a row.
+struct column {
+  const char* header;
+  std::initializer_list<const char*> path;
+  size_t width;
+  const char* suffix = "";
+};
+table listing(const json::array& rows, std::initializer_list<const char*> id,
+              std::initializer_list<column> columns) {
+  table t;
+  for (const auto& c : columns) t.header += c.width ? cell(c.header, c.width) : c.header;
+  for (const auto& r : rows) {
+    std::string line;
+    for (const auto& c : columns) {
+      auto v = at(r, c.path) + c.suffix;
+      line += c.width ? cell(v, c.width) : v;
+    }
+    t.add(at(r, id), std::move(line), r);
+  }
+  return t;
+}
+
 table overview(api_client& api) {
   auto o = api.call("GET", "/overview");
   table t;
@@ -107,46 +130,37 @@ table overview(api_client& api) {
 }
 
 table executions(api_client& api) {
-  auto page = api.call("GET", "/executions?items_per_page=200");
-  table t;
-  t.header = cell("EXECUTION", 36) + cell("MODULE", 16) + cell("STATUS", 18) + cell("PHASE", 12) +
-             cell("SUBMISSION", 12) + "CREATED";
-  for (const auto& r : page.at("items").as_array())
-    t.add(at(r, {"uuid"}),
-          cell(at(r, {"uuid"}), 36) + cell(at(r, {"project_module"}), 16) +
-              cell(at(r, {"status"}), 18) + cell(at(r, {"execution_phase"}), 12) +
-              cell(at(r, {"submission_state"}), 12) + at(r, {"created_at"}),
-          r);
-  return t;
+  return listing(api.call("GET", "/executions?items_per_page=200").at("items").as_array(), {"uuid"},
+                 {{"EXECUTION", {"uuid"}, 36},
+                  {"MODULE", {"project_module"}, 16},
+                  {"STATUS", {"status"}, 18},
+                  {"PHASE", {"execution_phase"}, 12},
+                  {"SUBMISSION", {"submission_state"}, 12},
+                  {"CREATED", {"created_at"}, 0}});
 }
 
 table sources(api_client& api) {
-  auto rows = api.call("GET", "/sources?limit=500");
-  table t;
-  t.header = cell("SOURCE", 24) + cell("MODULE", 16) + cell("ENABLED", 7) + cell("PENDING", 7) +
-             cell("LAST CHECKED", 33) + "ERROR";
-  for (const auto& r : rows.as_array())
-    t.add(at(r, {"uuid"}),
-          cell(at(r, {"source_identifier"}), 24) + cell(at(r, {"project_module"}), 16) +
-              cell(at(r, {"enabled"}), 7) + cell(at(r, {"workflow_run_pending"}), 7) +
-              cell(at(r, {"last_checked_at"}), 33) + at(r, {"last_discovery_error"}),
-          r);
-  return t;
+  return listing(api.call("GET", "/sources?limit=500").as_array(), {"uuid"},
+                 {{"SOURCE", {"source_identifier"}, 24},
+                  {"MODULE", {"project_module"}, 16},
+                  {"ENABLED", {"enabled"}, 7},
+                  {"PENDING", {"workflow_run_pending"}, 7},
+                  {"LAST CHECKED", {"last_checked_at"}, 33},
+                  {"ERROR", {"last_discovery_error"}, 0}});
 }
 
 // The scheduler: who leads, and the runs on Slurm in flight.
 table scheduler(api_client& api) {
   auto ready = api.call("GET", "/ready");
   auto jobs = api.call("GET", "/scheduler/jobs?items_per_page=200");
-  table t;
+  auto t = listing(jobs.at("items").as_array(), {"execution_id"},
+                   {{"EXECUTION", {"execution_id"}, 36},
+                    {"JOB", {"scheduler_job_id"}, 10},
+                    {"STATE", {"scheduler_state"}, 12},
+                    {"REASON", {"scheduler_reason"}, 16},
+                    {"SESSION DIR", {"remote_session_dir"}, 0}});
   t.header = "leader " + at(ready, {"scheduler", "leader"}) +
-             "   Slurm runs in flight: " + at(jobs, {"total"});
-  for (const auto& r : jobs.at("items").as_array())
-    t.add(at(r, {"execution_id"}),
-          cell(at(r, {"execution_id"}), 36) + cell(at(r, {"scheduler_job_id"}), 10) +
-              cell(at(r, {"scheduler_state"}), 12) + cell(at(r, {"scheduler_reason"}), 16) +
-              at(r, {"remote_session_dir"}),
-          r);
+             "   Slurm runs in flight: " + at(jobs, {"total"}) + "   " + t.header;
   return t;
 }
 
@@ -165,30 +179,24 @@ table daliuge(api_client& api) {
 }
 
 table workers(api_client& api) {
-  auto page = api.call("GET", "/workers?items_per_page=500");
-  table t;
-  t.header = cell("WORKER", 34) + cell("STATUS", 9) + cell("HEALTH", 9) + cell("POOL", 10) +
-             cell("LEASES", 6) + cell("BEAT", 8) + "DRAIN REASON";
-  for (const auto& r : page.at("items").as_array())
-    t.add(at(r, {"id"}),
-          cell(at(r, {"id"}), 34) + cell(at(r, {"status"}), 9) + cell(at(r, {"health"}), 9) +
-              cell(at(r, {"pool"}), 10) + cell(at(r, {"active_leases"}), 6) +
-              cell(at(r, {"heartbeat_age_seconds"}) + "s", 8) + at(r, {"drain_reason"}),
-          r);
-  return t;
+  return listing(api.call("GET", "/workers?items_per_page=500").at("items").as_array(), {"id"},
+                 {{"WORKER", {"id"}, 34},
+                  {"STATUS", {"status"}, 9},
+                  {"HEALTH", {"health"}, 9},
+                  {"POOL", {"pool"}, 10},
+                  {"LEASES", {"active_leases"}, 6},
+                  {"BEAT", {"heartbeat_age_seconds"}, 8, "s"},
+                  {"DRAIN REASON", {"drain_reason"}, 0}});
 }
 
 table jobs(api_client& api) {
-  auto rows = api.call("GET", "/jobs?limit=200");
-  table t;
-  t.header = cell("JOB", 36) + cell("KIND", 22) + cell("STATUS", 11) + cell("ATTEMPT", 7) +
-             cell("OWNER", 24) + "SUBJECT";
-  for (const auto& r : rows.as_array())
-    t.add(at(r, {"id"}),
-          cell(at(r, {"id"}), 36) + cell(at(r, {"kind"}), 22) + cell(at(r, {"status"}), 11) +
-              cell(at(r, {"attempt"}), 7) + cell(at(r, {"lease_owner"}), 24) + at(r, {"subject"}),
-          r);
-  return t;
+  return listing(api.call("GET", "/jobs?limit=200").as_array(), {"id"},
+                 {{"JOB", {"id"}, 36},
+                  {"KIND", {"kind"}, 22},
+                  {"STATUS", {"status"}, 11},
+                  {"ATTEMPT", {"attempt"}, 7},
+                  {"OWNER", {"lease_owner"}, 24},
+                  {"SUBJECT", {"subject"}, 0}});
 }
 
 // The event log: the newest events of the store, newest first.
@@ -197,15 +205,12 @@ table events(api_client& api) {
   int64_t last = head.is_int64() ? head.as_int64() : 0;
   auto feed = api.call(
       "GET", "/events?after=" + std::to_string(std::max<int64_t>(0, last - 200)) + "&limit=200");
-  table t;
-  t.header = cell("POSITION", 9) + cell("RECORDED", 27) + cell("TYPE", 32) + "STREAM";
   const auto& evs = feed.at("events").as_array();
-  for (auto it = evs.rbegin(); it != evs.rend(); ++it)
-    t.add(at(*it, {"position"}),
-          cell(at(*it, {"position"}), 9) + cell(at(*it, {"recorded_at"}), 27) +
-              cell(at(*it, {"type"}), 32) + at(*it, {"stream_id"}),
-          *it);
-  return t;
+  return listing(json::array(evs.rbegin(), evs.rend()), {"position"},
+                 {{"POSITION", {"position"}, 9},
+                  {"RECORDED", {"recorded_at"}, 27},
+                  {"TYPE", {"type"}, 32},
+                  {"STREAM", {"stream_id"}, 0}});
 }
 
 // The live feed (GET /events/stream, server-sent events) on its own thread: every event moves

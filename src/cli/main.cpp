@@ -430,6 +430,17 @@ int cmd_replay(const args& a) {
   return report.ok() ? 0 : 1;
 }
 
+// -f FILE (or --file): its name and text; no text (said on stderr) when it cannot be read.
+std::pair<std::string, std::optional<std::string>> input_file(const args& a,
+                                                              const std::string& command) {
+  auto file = a.opt("f");
+  if (!file) file = a.opt("file");
+  if (!file) throw std::invalid_argument(command + " needs -f FILE");
+  auto text = domain::read_config_file(*file);
+  if (!text) std::cerr << "beampipe: cannot read " << *file << "\n";
+  return {*file, text};
+}
+
 void print_diagnostics(const std::string& file, const std::vector<domain::Diagnostic>& ds,
                        std::ostream& out, const char* severity) {
   for (const auto& d : ds)
@@ -485,28 +496,22 @@ int cmd_project(const args& a) {
            "manifest, automation) with the diagnostics.\n";
     return a.has("help") ? 0 : 2;
   }
-  auto file = a.opt("f");
-  if (!file) file = a.opt("file");
-  if (!file) throw std::invalid_argument("project " + a.positional[1] + " needs -f FILE");
-  auto text = domain::read_config_file(*file);
-  if (!text) {
-    std::cerr << "beampipe: cannot read " << *file << "\n";
-    return 2;
-  }
+  auto [file, text] = input_file(a, "project " + a.positional[1]);
+  if (!text) return 2;
   auto report = domain::validate_project_config_text(*text);
   if (explain) {
     if (!a.has("json")) {
       std::cout << domain::explain_project(report);
       return report.valid ? 0 : 1;
     }
-    print_diagnostics(*file, report.warnings, std::cerr, "warning");
+    print_diagnostics(file, report.warnings, std::cerr, "warning");
     return cmd_project_explain(report);
   }
   if (a.has("json")) {
     std::cout << boost::json::serialize(report.to_json()) << "\n";
   } else {
-    print_diagnostics(*file, report.errors, std::cout, "error");
-    print_diagnostics(*file, report.warnings, std::cerr, "warning");
+    print_diagnostics(file, report.errors, std::cout, "error");
+    print_diagnostics(file, report.warnings, std::cerr, "warning");
     std::cout << (report.valid ? "valid" : "invalid") << " project config '" << report.project_id
               << "' spec_sha256 " << report.spec_sha256 << "\n";
   }
@@ -572,14 +577,8 @@ int cmd_profile(const args& a) {
                  "valid,\n1 invalid, 2 unreadable.\n";
     return a.has("help") ? 0 : 2;
   }
-  auto file = a.opt("f");
-  if (!file) file = a.opt("file");
-  if (!file) throw std::invalid_argument("profile validate needs -f FILE");
-  auto text = domain::read_config_file(*file);
-  if (!text) {
-    std::cerr << "beampipe: cannot read " << *file << "\n";
-    return 2;
-  }
+  auto [file, text] = input_file(a, "profile " + a.positional[1]);
+  if (!text) return 2;
   auto parsed = domain::parse_yaml_or_json(*text);
   auto diagnostics = parsed.diagnostics;
   std::optional<domain::DeploymentProfile> profile;
@@ -620,7 +619,7 @@ int cmd_profile(const args& a) {
     }
     std::cout << boost::json::serialize(out) << "\n";
   } else {
-    print_diagnostics(*file, diagnostics, std::cout, "error");
+    print_diagnostics(file, diagnostics, std::cout, "error");
     if (profile)
       std::cout << "valid deployment profile '" << profile->name << "' spec_sha256 "
                 << domain::profile_spec_sha256(*profile) << "\n";
