@@ -20,14 +20,6 @@ namespace {
 
 const projections::model::set kReads{projections::model::worker_drains};
 
-bool short_name(std::string_view v) {
-  if (v.empty() || v.size() > 64) return false;
-  for (char c : v)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-')
-      return false;
-  return true;
-}
-
 // A worker id from the path: what a node id or a registration may be.
 std::string worker_id_param(const request& req) {
   const auto& id = req.path_params.at("id");
@@ -55,7 +47,7 @@ response list_workers(app_context& ctx, request& req) {
   }
   if (auto it = req.query.find("pool"); it != req.query.end()) {
     f.pool = it->second;
-    if (!short_name(f.pool))
+    if (!util::is_short_name(f.pool))
       fail(400, "invalid_query", "pool must be 1 to 64 of A-Z a-z 0-9 . _ -", "pool");
   }
   return numbered_page_response(read_model(ctx,
@@ -143,7 +135,7 @@ services::node_identity registration_of(const json::object& b) {
   who.instance_name = text_field(b, "instance_name", 64);
   who.roles = text_field(b, "role", 32, "workers");
   who.pool = text_field(b, "pool", 64, "default");
-  if (!short_name(who.pool))
+  if (!util::is_short_name(who.pool))
     fail(400, "invalid_field", "pool must be 1 to 64 of A-Z a-z 0-9 . _ -", "pool");
   who.version = text_field(b, "version", 64, "unknown");
   who.concurrency_limit = int_field(b, "concurrency_limit", 1, 1024, 1);
@@ -152,7 +144,7 @@ services::node_identity registration_of(const json::object& b) {
       fail(400, "invalid_field", "capabilities must be an array of at most 32 names",
            "capabilities");
     for (const auto& c : it->value().as_array()) {
-      if (!c.is_string() || !short_name(c.as_string()))
+      if (!c.is_string() || !util::is_short_name(c.as_string()))
         fail(400, "invalid_field", "each capability is 1 to 64 of A-Z a-z 0-9 . _ -",
              "capabilities");
       who.capabilities.push_back(c);
@@ -162,7 +154,7 @@ services::node_identity registration_of(const json::object& b) {
     if (!it->value().is_object() || it->value().as_object().size() > 32)
       fail(400, "invalid_field", "labels must be an object of at most 32 entries", "labels");
     for (const auto& [k, v] : it->value().as_object()) {
-      if (!short_name(k) || !v.is_string() || v.as_string().size() > 200 ||
+      if (!util::is_short_name(k) || !v.is_string() || v.as_string().size() > 200 ||
           util::text_problem(v.as_string(), util::text_kind::name))
         fail(400, "invalid_field",
              "each label is a name (1 to 64 of A-Z a-z 0-9 . _ -) with a text of at most 200 "

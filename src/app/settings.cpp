@@ -83,10 +83,8 @@ setting text(std::string_view name, member<std::string> m, std::string_view fall
 setting short_name(std::string_view name, member<std::string> m, std::string_view fallback,
                    bool optional, std::string_view doc) {
   auto parse = [m, optional](settings& s, std::string_view v) {
-    bool ok = v.size() <= 64 && (optional || !v.empty());
-    for (char c : v)
-      ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-');
-    if (!ok) throw std::invalid_argument("must be 1 to 64 of A-Z a-z 0-9 . _ -");
+    if (!(optional && v.empty()) && !util::is_short_name(v))
+      throw std::invalid_argument("must be 1 to 64 of A-Z a-z 0-9 . _ -");
     s.*m = std::string(v);
   };
   return plain(name, fallback, doc, parse, [m](const settings& s) { return s.*m; });

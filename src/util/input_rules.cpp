@@ -34,6 +34,14 @@ std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
   return n;
 }
 
+bool is_short_name(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-')
+      return false;
+  return true;
+}
+
 std::optional<std::string> text_problem(std::string_view s, text_kind kind) {
   for (std::size_t i = 0; i < s.size();) {
     auto n = utf8_sequence_length(s, i);

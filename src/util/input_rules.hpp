@@ -20,6 +20,10 @@ enum class text_kind { name, text };
 // Why `s` is not acceptable text of this kind ("contains a NUL byte", ...), or nullopt.
 std::optional<std::string> text_problem(std::string_view s, text_kind kind = text_kind::text);
 
+// A short name an operator groups or labels by (a worker pool, a capability, a label key):
+// 1..64 of A-Z a-z 0-9 . _ -
+bool is_short_name(std::string_view s);
+
 // The depth limits of JSON, from the outside in: request bodies and configs (kInputDepth),
 // event data (events/validity.hpp refuses deeper) and readers of stored JSON (events, rows and
 // artifacts nest fragments of the others, so they accept more).
