@@ -99,6 +99,9 @@ execution_run_actor::behavior_type execution_run(run_ptr self, run_steps* steps,
 struct run_entry {
   execution_run_actor actor;
   bool busy = false;
+  // The target whose round asked it, until it has recorded the answer: that target's next
+  // round waits for it, so no round asks a subset of the target's runs.
+  std::string polled_by;
   std::string correlation;
   int64_t seen_version = 0;  // as the run last reported it
 };
@@ -221,11 +224,15 @@ executions_actor::behavior_type executions(coordinator_ptr self, run_steps* step
         // Runs to poll, by backend target: a round asks every run of its target (issue #17:
         // a round used to poll only the runs due at that instant, starving the others).
         std::map<std::string, std::vector<std::string>> pollable;
+        std::set<std::string> recording;  // targets with a run still recording a poll answer
         for (auto& row : rows) {
           listed.insert(row.id);
           auto& e = run_of(row.id);
           if (!row.correlation_id.empty()) e.correlation = row.correlation_id;
-          if (e.busy) continue;
+          if (e.busy) {
+            if (!e.polled_by.empty()) recording.insert(e.polled_by);
+            continue;
+          }
           auto step = step_for(row);
           if (step == run_step::poll) {
             pollable[row.backend_kind + "|" + row.target].push_back(row.id);
@@ -246,9 +253,13 @@ executions_actor::behavior_type executions(coordinator_ptr self, run_steps* step
         auto now = self->clock().now();
         for (auto& [target, ids] : pollable) {
           auto& t = s.targets[target];
-          if (now < t.next) continue;
+          if (now < t.next || recording.count(target)) continue;
           t.next = now + steps->poll_interval(target, t.failures);
-          for (const auto& id : ids) set_busy(s, s.runs[id], true);
+          for (const auto& id : ids) {
+            auto& e = s.runs[id];
+            set_busy(s, e, true);
+            e.polled_by = target;
+          }
           steps->run_blocking(
               [steps, h = me(), target = target, ids = std::move(ids), failures = t.failures] {
                 poll_round round;
@@ -281,7 +292,10 @@ executions_actor::behavior_type executions(coordinator_ptr self, run_steps* step
         // Runs the round did not ask (another process polls their target this round).
         for (const auto& id : round.ids)
           if (!handed.count(id))
-            if (auto it = s.runs.find(id); it != s.runs.end()) set_busy(s, it->second, false);
+            if (auto it = s.runs.find(id); it != s.runs.end()) {
+              set_busy(s, it->second, false);
+              it->second.polled_by.clear();
+            }
         quit_when_done(self);
       },
       [self](idle_atom, std::string& id, bool finished, int64_t seen_version) {
@@ -289,6 +303,7 @@ executions_actor::behavior_type executions(coordinator_ptr self, run_steps* step
         auto it = s.runs.find(id);
         if (it == s.runs.end()) return;
         set_busy(s, it->second, false);
+        it->second.polled_by.clear();
         it->second.seen_version = seen_version;
         if (finished) end_run(self, it);
         quit_when_done(self);
