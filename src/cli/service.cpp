@@ -36,7 +36,9 @@ std::optional<pid_t> running_pid(const fs::path& dir) {
   auto theirs = fs::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec);
   if (ec) return std::nullopt;
   auto ours = fs::read_symlink("/proc/self/exe", ec);
-  if (ec || theirs != ours) return std::nullopt;
+  // After an upgrade replaced the binary, the running one shows its path " (deleted)".
+  if (ec || (theirs != ours && theirs.string() != ours.string() + " (deleted)"))
+    return std::nullopt;
   return static_cast<pid_t>(pid);
 }
 
