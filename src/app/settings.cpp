@@ -1,11 +1,14 @@
 #include "app/settings.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
+#include <fstream>
+#include <set>
 
 #include "archive/simulated.hpp"
 #include "util/input_rules.hpp"
@@ -174,6 +177,9 @@ std::vector<setting> build_table() {
                    "`graph.path` must name a regular file under it (after resolving links); "
                    "`start --demo` writes its graph here",
                    shown_as::value, "the data folder (`BEAMPIPE_DATA_DIR`)"));
+  t.push_back(text("BEAMPIPE_ENV_FILE", &S::env_file, "",
+                   "a file of `NAME=value` settings (`beampipe init` writes one), read under the "
+                   "environment: a variable that is set wins; also `--env-file`"));
   t.push_back(text("BEAMPIPE_NODE_ID", &S::node_id, "", "recorded in every event's metadata",
                    shown_as::value, "`<host>-<pid>`"));
   t.push_back(choice("BEAMPIPE_ENV", &S::environment, "development", {"development", "production"},
@@ -562,7 +568,8 @@ std::string markdown_table() {
 }
 
 std::vector<effective_setting> effective(const settings& s, const env_lookup& env,
-                                         const std::map<std::string, std::string>& overrides) {
+                                         const std::map<std::string, std::string>& overrides,
+                                         const std::map<std::string, std::string>& file) {
   std::vector<effective_setting> out;
   for (const auto& entry : setting_table()) {
     const std::string name(entry.name);
@@ -571,6 +578,8 @@ std::vector<effective_setting> effective(const settings& s, const env_lookup& en
       origin = "option";
     else if (auto v = env ? env(name) : std::nullopt; v && !trim(*v).empty())
       origin = "environment";
+    else if (auto f = file.find(name); f != file.end() && !trim(f->second).empty())
+      origin = "file";
     auto value = entry.text(s);
     if (entry.show == shown_as::secret)
       value = value.empty() ? "" : "(set)";
@@ -579,6 +588,71 @@ std::vector<effective_setting> effective(const settings& s, const env_lookup& en
     out.push_back({name, value, origin});
   }
   return out;
+}
+
+env_file read_env_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw settings_error({path + ": cannot read the settings file"});
+  env_file out;
+  std::vector<std::string> problems;
+  std::set<std::string> secrets;
+  std::string line;
+  for (int no = 1; std::getline(in, line); ++no) {
+    auto where = path + ":" + std::to_string(no) + ": ";
+    if (no > 10000 || line.size() > 64 * 1024) {
+      problems.push_back(where + "the file is too large for a settings file");
+      break;
+    }
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (util::text_problem(line, util::text_kind::text)) {
+      problems.push_back(where + "holds control characters or invalid UTF-8");
+      continue;
+    }
+    auto t = trim(line);
+    if (t.empty() || t.front() == '#') continue;
+    if (t.rfind("export ", 0) == 0) t = trim(t.substr(7));
+    auto eq = t.find('=');
+    if (eq == std::string_view::npos) {
+      problems.push_back(where + "expected NAME=value");
+      continue;
+    }
+    std::string name(trim(t.substr(0, eq)));
+    std::string value(trim(t.substr(eq + 1)));
+    const setting* entry = nullptr;
+    for (const auto& e : setting_table())
+      if (e.name == name) entry = &e;
+    if (!entry || name == "BEAMPIPE_ENV_FILE") {
+      problems.push_back(where + "'" + name + "' is not a setting a file can hold");
+      continue;
+    }
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
+        value.back() == value.front())
+      value = value.substr(1, value.size() - 2);
+    if (!out.values.emplace(name, value).second) {
+      problems.push_back(where + name + " is set twice");
+      continue;
+    }
+    if (entry->show == shown_as::secret && !value.empty()) secrets.insert(name);
+  }
+  if (!problems.empty()) throw settings_error(std::move(problems));
+  // A secret written into the file is only as safe as the file.
+  struct stat st {};
+  if (!secrets.empty() && ::stat(path.c_str(), &st) == 0 && (st.st_mode & 0077) != 0) {
+    std::string names;
+    for (const auto& n : secrets) names += (names.empty() ? "" : ", ") + n;
+    out.warnings.push_back(path + " holds " + names +
+                           " and others can read it: chmod 600 it (or use the _FILE settings)");
+  }
+  return out;
+}
+
+env_lookup with_env_file(env_lookup env, std::map<std::string, std::string> file) {
+  return [env = std::move(env),
+          file = std::move(file)](const std::string& name) -> std::optional<std::string> {
+    if (auto v = env ? env(name) : std::nullopt; v && !trim(*v).empty()) return v;
+    if (auto f = file.find(name); f != file.end()) return f->second;
+    return std::nullopt;
+  };
 }
 
 }  // namespace beampipe::app

@@ -28,6 +28,7 @@ struct settings {
   std::string data_dir;      // derived when unset: $XDG_DATA_HOME/beampipe or ~/.local/share/…
   std::string home;          // derived when unset: data_dir
   std::string node_id;       // derived when unset: <hostname>-<pid>
+  std::string env_file;      // the settings file read under the environment (beampipe init)
   std::string environment;   // development | production
   bool log_json = false;
   std::string log_level;
@@ -179,6 +180,19 @@ struct effective_setting {
   std::string origin;
 };
 std::vector<effective_setting> effective(const settings& s, const env_lookup& env,
-                                         const std::map<std::string, std::string>& overrides);
+                                         const std::map<std::string, std::string>& overrides,
+                                         const std::map<std::string, std::string>& file = {});
+
+// A settings file (`beampipe init` writes one; BEAMPIPE_ENV_FILE or --env-file names it):
+// NAME=value lines, '#' comments and blank lines, a value optionally in ' or " quotes. Only
+// setting names, each once; BEAMPIPE_ENV_FILE itself is not one. Throws settings_error naming
+// the file and line of every problem.
+struct env_file {
+  std::map<std::string, std::string> values;
+  std::vector<std::string> warnings;  // e.g. a secret in a file others can read
+};
+env_file read_env_file(const std::string& path);
+// `env` first; what it leaves unset (or blank) comes from the file.
+env_lookup with_env_file(env_lookup env, std::map<std::string, std::string> file);
 
 }  // namespace beampipe::app

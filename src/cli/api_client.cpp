@@ -114,7 +114,16 @@ saved_login api_client::login(const std::string& username, const std::string& pa
   saved_login s{url_, username, util::get_string_or(o, "access_token", ""),
                 util::get_string_or(o, "refresh_token", "")};
   save_login(s);
+  saved_ = s;  // this client's next calls use the new sign-in
   return s;
+}
+
+bool api_client::answers(const std::string& path) const {
+  try {
+    return send("GET", path, std::nullopt, false).ok();
+  } catch (const std::exception&) {
+    return false;
+  }
 }
 
 void api_client::logout() {

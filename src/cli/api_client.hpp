@@ -45,6 +45,8 @@ class api_client {
   boost::json::value call(const std::string& method, const std::string& path,
                           const std::optional<payload>& body = std::nullopt);
   saved_login login(const std::string& username, const std::string& password);
+  // Whether an open route (no sign-in) answers 2xx; false when unreachable.
+  bool answers(const std::string& path) const;
   void logout();
 
  private:

@@ -22,6 +22,7 @@
 #include "app/users.hpp"
 #include "cli/console.hpp"
 #include "cli/history.hpp"
+#include "cli/installation.hpp"
 #include "cli/logging.hpp"
 #include "cli/openapi_export.hpp"
 #include "cli/remote.hpp"
@@ -59,6 +60,10 @@ Commands:
                            when DATABASE_URL is unset
   start --detach, stop, restart, logs
                            the same as a background service of this data folder
+  init [--directory DIR]   a local installation: settings file, generated secrets, an
+                           example project and profile (--force replaces; secrets kept)
+  setup [--directory DIR] [--yes] [--no-start]
+                           the guided first steps on it: start, sign in, upload, doctor
   serve                    run API, actors and projections against DATABASE_URL
                            (--worker false: API only)
   worker                   run discovery, executions and the scheduler, no API
@@ -97,7 +102,8 @@ Commands:
                            operator commands through a running beampipe's API (beampipe
                            login --help)
 
-Options: --help on any command, --version.
+Options: --help on any command, --version, --env-file FILE (settings file; also
+         BEAMPIPE_ENV_FILE).
 
 Environment (default, then meaning; `beampipe settings` shows the effective values):
 )";
@@ -107,6 +113,7 @@ struct args {
   std::map<std::string, std::string> options;  // --key value / --key=value
   std::set<std::string> flags;                 // --flag
   app::settings settings;  // the environment, parsed once, with the options below applied
+  std::map<std::string, std::string> file_settings;  // what the settings file (--env-file) holds
   bool has(const std::string& f) const { return flags.count(f) || options.count(f); }
   std::optional<std::string> opt(const std::string& k) const {
     auto it = options.find(k);
@@ -117,12 +124,13 @@ struct args {
 
 // Options that take a value; everything else starting with -- is a flag.
 const std::set<std::string> kValued = {
-    "data-dir",     "bind",        "name",       "after",          "limit",
-    "database-url", "file",        "worker",     "username",       "password-file",
-    "email",        "password",    "retry",      "artifacts",      "profile",
-    "url",          "reason",      "project",    "sources",        "config-id",
-    "dir",          "private-key", "public-key", "known-hosts",    "passphrase-file",
-    "interval",     "lines",       "before",     "older-than-days"};
+    "data-dir",     "bind",          "name",       "after",           "limit",
+    "database-url", "file",          "worker",     "username",        "password-file",
+    "email",        "password",      "retry",      "artifacts",       "profile",
+    "url",          "reason",        "project",    "sources",         "config-id",
+    "dir",          "private-key",   "public-key", "known-hosts",     "passphrase-file",
+    "interval",     "lines",         "before",     "older-than-days", "env-file",
+    "directory",    "admin-username"};
 
 args parse_args(int argc, char** argv, int from) {
   args a;
@@ -159,7 +167,7 @@ std::map<std::string, std::string> setting_overrides(const args& a) {
   std::map<std::string, std::string> o;
   for (const auto& [option, name] :
        {std::pair{"data-dir", "BEAMPIPE_DATA_DIR"}, std::pair{"bind", "BEAMPIPE_BIND_ADDR"},
-        std::pair{"database-url", "DATABASE_URL"}})
+        std::pair{"database-url", "DATABASE_URL"}, std::pair{"env-file", "BEAMPIPE_ENV_FILE"}})
     if (auto v = a.opt(option)) o[name] = *v;
   return o;
 }
@@ -764,7 +772,8 @@ int cmd_admin(const args& a) {
 
 boost::json::array effective_settings(const args& a) {
   boost::json::array out;
-  for (const auto& r : app::effective(a.settings, app::process_env(), setting_overrides(a)))
+  for (const auto& r :
+       app::effective(a.settings, app::process_env(), setting_overrides(a), a.file_settings))
     out.push_back({{"name", r.name}, {"value", r.value}, {"origin", r.origin}});
   return out;
 }
@@ -837,11 +846,57 @@ int cmd_security(const args& a) {
   return failed ? 1 : 0;
 }
 
+// init and setup: a local installation in one folder (cli/installation.hpp).
+int cmd_installation(const std::string& cmd, const args& a) {
+  auto dir = std::filesystem::path(a.opt("directory").value_or("."));
+  if (cmd == "init") {
+    if (a.has("help")) {
+      std::cout
+          << R"(Usage: beampipe init [--directory DIR] [--force] [--admin-username NAME] [--json]
+Writes a local installation into DIR (default: here): beampipe.env (the settings file),
+secrets/ (a JWT secret and the first superuser's password, owner-only), ssh/ (credential
+slots), projects/ and profiles/ (the WALLABY example and a DALiuGE profile) and the example's
+graph. Refuses when one of its files exists, unless --force; generated secrets are never
+replaced.
+)";
+      return 0;
+    }
+    cli::init_options o;
+    o.directory = dir;
+    o.force = a.has("force");
+    o.json = a.has("json");
+    if (auto u = a.opt("admin-username")) {
+      if (!util::is_short_name(*u))
+        throw std::invalid_argument("--admin-username: not a user name");
+      o.admin_username = *u;
+    }
+    return cli::run_init(o);
+  }
+  if (a.has("help")) {
+    std::cout << R"(Usage: beampipe setup [--directory DIR] [--yes] [--no-start] [--json]
+The first steps on the installation in DIR (default: here), each reported: the installation
+(beampipe init when missing: asked in a terminal, else --yes), the service (started detached
+from DIR/beampipe.env), the sign-in as its first superuser, the files of projects/ and
+profiles/ uploaded, and the doctor's checks. Run it again at any time: what is done stays done.
+--no-start: stop before starting anything. Exit 0 when every step passed, 1 at the first that
+failed, 2 when a question needs a terminal.
+)";
+    return 0;
+  }
+  cli::setup_options o;
+  o.directory = dir;
+  o.yes = a.has("yes");
+  o.start = !a.has("no-start");
+  o.json = a.has("json");
+  return cli::run_setup(o);
+}
+
 int cmd_settings(const args& a) {
   if (a.has("help")) {
     std::cout << "Usage: beampipe settings [--markdown | --json]\n"
                  "The effective value of every setting and where it came from (default, "
-                 "environment or\noption); secrets show only as (set). --markdown prints the "
+                 "environment,\nsettings file or option); secrets show only as (set). --markdown "
+                 "prints the "
                  "README's Environment table.\n";
     return 0;
   }
@@ -853,7 +908,8 @@ int cmd_settings(const args& a) {
     std::cout << boost::json::serialize(effective_settings(a)) << "\n";
     return 0;
   }
-  for (const auto& r : app::effective(a.settings, app::process_env(), setting_overrides(a)))
+  for (const auto& r :
+       app::effective(a.settings, app::process_env(), setting_overrides(a), a.file_settings))
     std::cout << r.name << "=" << r.value << (r.origin == "default" ? "" : "  # " + r.origin)
               << "\n";
   return 0;
@@ -1022,9 +1078,18 @@ int main(int argc, char** argv) {
     }
     // The environment is read here, once; a bad value stops every command (settings_error
     // names each bad variable).
-    auto loaded = app::load_settings(app::process_env(), setting_overrides(a));
+    // Under the environment, the settings file it or --env-file names (beampipe init).
+    auto env = app::process_env();
+    auto env_file = a.opt("env-file");
+    if (!env_file)
+      if (auto v = env("BEAMPIPE_ENV_FILE"); v && !v->empty()) env_file = *v;
+    app::env_file file;
+    if (env_file) file = app::read_env_file(*env_file);
+    a.file_settings = file.values;
+    auto loaded = app::load_settings(app::with_env_file(env, file.values), setting_overrides(a));
     a.settings = std::move(loaded.values);
     beampipe::cli::setup_logging(a.settings);
+    for (const auto& w : file.warnings) spdlog::warn("{}", w);
     for (const auto& w : loaded.warnings) spdlog::warn("{}", w);
     for (const auto& [name, meant] : app::misspelt_variables(environ))
       spdlog::warn("{} is not a beampipe setting and is ignored: did you mean {}?", name, meant);
@@ -1060,6 +1125,7 @@ int main(int argc, char** argv) {
     if (cmd == "settings" ||
         (cmd == "config" && a.positional.size() > 1 && a.positional[1] == "explain"))
       return cmd_settings(a);
+    if (cmd == "init" || cmd == "setup") return cmd_installation(cmd, a);
     if (cmd == "start") return cmd_start(a);
     if (cmd == "stop" || cmd == "restart" || cmd == "logs") return cmd_service(cmd, a);
     if (cmd == "serve") return cmd_serve(a);
