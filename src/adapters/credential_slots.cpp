@@ -233,4 +233,145 @@ bool remove_credential_slot(const std::string& dir, const std::string& name) {
   return true;
 }
 
+namespace {
+
+// The "type base64" part of a public key line, and the line itself; refuses anything but one
+// printable line (it goes into a remote file).
+std::pair<std::string, std::string> public_key_line(const fs::path& slot) {
+  std::string line;
+  if (fs::exists(slot / "private_key.pub")) {
+    line = trim_line(read_file(slot / "private_key.pub", "public key"));
+  } else {
+    std::optional<std::string> passphrase;
+    if (fs::exists(slot / "passphrase"))
+      passphrase = trim_line(read_file(slot / "passphrase", "passphrase file"));
+    auto key = open_private_key(slot / "private_key", passphrase);
+    if (!key) throw std::invalid_argument("private_key does not open");
+    line = trim_line(public_line(key.get()));
+  }
+  bool printable =
+      !line.empty() && line.size() < 16 * 1024 &&
+      std::all_of(line.begin(), line.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+  auto first = line.find(' ');
+  if (!printable || first == std::string::npos)
+    throw std::invalid_argument("private_key.pub is not one public key line");
+  auto second = line.find(' ', first + 1);
+  return {line.substr(0, second), line};
+}
+
+}  // namespace
+
+copied_key copy_slot_public_key(const std::string& dir, const std::string& name, ssh_options via) {
+  auto path = slot_path(dir, name);
+  auto problems = check_credential_slot(dir, name);
+  if (!problems.empty()) {
+    std::string all;
+    for (const auto& p : problems) all += (all.empty() ? "" : "; ") + p;
+    throw std::invalid_argument("slot " + name + " cannot be used: " + all);
+  }
+  auto [blob, line] = public_key_line(path);
+  via.known_hosts_file = (path / "known_hosts").string();
+  via.strict_host_key = true;
+  copied_key out;
+  {
+    ssh_session session(via);
+    out.destination = session.describe();
+    // The key lines come on stdin, so nothing of them is parsed by the remote shell. A key
+    // already listed (under any comment) is not added again; a last line without its newline
+    // is ended first.
+    auto r = session.exec(
+        "umask 077 && mkdir -p \"$HOME/.ssh\" && f=\"$HOME/.ssh/authorized_keys\" && touch \"$f\" "
+        "&& IFS= read -r b && IFS= read -r k && if grep -qF -- \"$b\" \"$f\"; then echo present; "
+        "else { if [ -s \"$f\" ] && [ -n \"$(tail -c 1 \"$f\")\" ]; then echo; fi; "
+        "printf '%s\\n' \"$k\"; } >> \"$f\" && echo added; fi",
+        blob + "\n" + line + "\n");
+    auto said = trim_line(r.stdout_text);
+    if (r.exit_status != 0 || (said != "added" && said != "present"))
+      throw std::invalid_argument("the login node did not take the key: " +
+                                  trim_line(r.stderr_text).substr(0, 300));
+    out.added = said == "added";
+  }
+  // The proof: the slot's own key signs in.
+  ssh_options own = via;
+  own.private_key_file = (path / "private_key").string();
+  own.passphrase_file.reset();
+  if (fs::exists(path / "passphrase")) own.passphrase_file = (path / "passphrase").string();
+  try {
+    ssh_session session(own);
+    auto r = session.exec("true");
+    if (r.exit_status != 0) throw std::runtime_error("`true` did not succeed there");
+  } catch (const std::exception& e) {
+    throw std::invalid_argument(
+        "the key is in authorized_keys but does not sign in (the login "
+        "node's sshd may refuse the file's permissions): " +
+        std::string(e.what()));
+  }
+  return out;
+}
+
+std::vector<slot_file_change> sync_credential_slots(const std::string& from, const std::string& to,
+                                                    const std::vector<std::string>& names,
+                                                    bool dry_run) {
+  if (to.empty()) throw std::invalid_argument("--to DIR is required");
+  std::error_code ec;
+  if (fs::weakly_canonical(from, ec) == fs::weakly_canonical(to, ec))
+    throw std::invalid_argument("the source and the destination are the same folder");
+  std::vector<std::string> slots = names;
+  if (slots.empty())
+    for (const auto& s : list_credential_slots(from)) slots.push_back(s.name);
+  // Every slot checked before anything is written: a broken slot is not spread.
+  std::string problems;
+  for (const auto& n : slots)
+    for (const auto& p : check_credential_slot(from, n))
+      problems += (problems.empty() ? "" : "; ") + n + ": " + p;
+  if (!problems.empty()) throw std::invalid_argument("not synced, " + problems);
+  static const std::pair<const char*, mode_t> kFiles[] = {{"private_key", 0600},
+                                                          {"private_key.pub", 0644},
+                                                          {"passphrase", 0600},
+                                                          {"known_hosts", 0644}};
+  std::vector<slot_file_change> out;
+  if (!dry_run && !fs::exists(to)) {
+    fs::create_directories(to);
+    fs::permissions(to, fs::perms::owner_all, fs::perm_options::replace);
+  }
+  for (const auto& n : slots) {
+    auto src = slot_path(from, n);
+    auto dst = slot_path(to, n);
+    struct stat st {};
+    if (::lstat(dst.c_str(), &st) == 0) {
+      if (!S_ISDIR(st.st_mode))
+        throw std::invalid_argument(dst.string() + " is not a folder (a link or a file)");
+      if (!dry_run && (st.st_mode & 0777) != 0700) ::chmod(dst.c_str(), 0700);
+    } else if (!dry_run && ::mkdir(dst.c_str(), 0700) != 0) {
+      throw std::invalid_argument("cannot create " + dst.string() + ": " + std::strerror(errno));
+    }
+    for (const auto& [file, mode] : kFiles) {
+      auto s_path = src / file, d_path = dst / file;
+      bool there = ::lstat(d_path.c_str(), &st) == 0;
+      bool same_mode = there && S_ISREG(st.st_mode) && (st.st_mode & 0777) == mode;
+      if (!fs::exists(s_path)) {
+        if (!there) continue;
+        if (!dry_run) fs::remove(d_path);
+        out.push_back({n, file, "removed"});
+        continue;
+      }
+      auto bytes = read_file(s_path, file);
+      if (same_mode && read_file(d_path, file) == bytes) {
+        out.push_back({n, file, "unchanged"});
+        continue;
+      }
+      if (!dry_run) {
+        auto tmp = dst / (std::string(".") + file + ".sync");
+        fs::remove(tmp);
+        write_file(tmp, bytes, mode);
+        ::chmod(tmp.c_str(), mode);  // exactly the mode, whatever the umask
+        fs::rename(tmp, d_path);     // replaces a link itself, never what it points to
+      }
+      std::fill(bytes.begin(), bytes.end(), '\0');
+      out.push_back({n, file, there ? "updated" : "added"});
+    }
+  }
+  return out;
+}
+
 }  // namespace beampipe::adapters

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "adapters/ssh_session.hpp"
+
 namespace beampipe::adapters {
 
 struct credential_slot {
@@ -52,5 +54,28 @@ std::vector<std::string> check_credential_slot(const std::string& dir, const std
 
 // Deletes the slot and its files; false when there was none.
 bool remove_credential_slot(const std::string& dir, const std::string& name);
+
+// copy-id: the slot's public key appended to ~/.ssh/authorized_keys on the login node (once:
+// a key already there is left alone), signing in with `via` (an identity that already signs in
+// there; its host key checked against the slot's known_hosts, which `via.known_hosts_file` is
+// set to). Then a second connection with the slot's own key proves it signs in. The slot must
+// pass check_credential_slot first. Throws std::invalid_argument or ssh_error.
+struct copied_key {
+  bool added = false;       // false: the key was there already
+  std::string destination;  // user@host:port
+};
+copied_key copy_slot_public_key(const std::string& dir, const std::string& name, ssh_options via);
+
+// sync: the slots (all when `names` is empty) mirrored from `from` into `to`, file by file:
+// a file whose bytes or mode differ is replaced whole (written beside, renamed over), one the
+// source slot lacks is removed. Secrets stay owner-only. Every source slot must pass
+// check_credential_slot (a broken slot is not spread). With `dry_run` nothing is written.
+struct slot_file_change {
+  std::string slot, file;
+  std::string change;  // added | updated | removed | unchanged
+};
+std::vector<slot_file_change> sync_credential_slots(const std::string& from, const std::string& to,
+                                                    const std::vector<std::string>& names,
+                                                    bool dry_run);
 
 }  // namespace beampipe::adapters

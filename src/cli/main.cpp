@@ -82,7 +82,7 @@ Commands:
                            check a deployment profile by the API's rules, offline; render:
                            the #SBATCH lines or manager URLs a run on it would use
   graph diff BEFORE AFTER  two DALiuGE graphs node by node (exit 1 when they differ)
-  slurm credentials list|init|import|check|remove
+  slurm credentials list|init|import|check|remove|copy-id|sync
                            the Slurm SSH credential slots of this machine
   admin create-user        add a user (--username --password-file|--password --email
                            [--superuser]); also admin set-password, admin disable-user
@@ -123,14 +123,44 @@ struct args {
 };
 
 // Options that take a value; everything else starting with -- is a flag.
-const std::set<std::string> kValued = {
-    "data-dir",     "bind",          "name",       "after",           "limit",
-    "database-url", "file",          "worker",     "username",        "password-file",
-    "email",        "password",      "retry",      "artifacts",       "profile",
-    "url",          "reason",        "project",    "sources",         "config-id",
-    "dir",          "private-key",   "public-key", "known-hosts",     "passphrase-file",
-    "interval",     "lines",         "before",     "older-than-days", "env-file",
-    "directory",    "admin-username"};
+const std::set<std::string> kValued = {"data-dir",
+                                       "bind",
+                                       "name",
+                                       "after",
+                                       "limit",
+                                       "database-url",
+                                       "file",
+                                       "worker",
+                                       "username",
+                                       "password-file",
+                                       "email",
+                                       "password",
+                                       "retry",
+                                       "artifacts",
+                                       "profile",
+                                       "url",
+                                       "reason",
+                                       "project",
+                                       "sources",
+                                       "config-id",
+                                       "dir",
+                                       "private-key",
+                                       "public-key",
+                                       "known-hosts",
+                                       "passphrase-file",
+                                       "interval",
+                                       "lines",
+                                       "before",
+                                       "older-than-days",
+                                       "env-file",
+                                       "directory",
+                                       "admin-username",
+                                       "host",
+                                       "port",
+                                       "user",
+                                       "identity",
+                                       "identity-passphrase-file",
+                                       "to"};
 
 args parse_args(int argc, char** argv, int from) {
   args a;
@@ -648,11 +678,19 @@ int cmd_slurm(const args& a) {
       "                [--known-hosts FILE] [--passphrase-file FILE] [--force]\n"
       "       beampipe slurm credentials check SLOT\n"
       "       beampipe slurm credentials remove SLOT\n"
+      "       beampipe slurm credentials copy-id SLOT --host HOST [--port N] --user USER\n"
+      "                --identity FILE [--identity-passphrase-file FILE]\n"
+      "       beampipe slurm credentials sync --to DIR [SLOT...] [--dry-run] [--json]\n"
       "       beampipe slurm ping [--profile NAME]   (through the API: beampipe login --help)\n"
       "Slots live in BEAMPIPE_SSH_CREDENTIALS_DIR (or --dir DIR); a profile names its slot in\n"
       "deployment.ssh_credential. Secrets are written owner-only and never printed. init makes an\n"
-      "ed25519 key pair and prints its public key; check exits 1 when the slot cannot work.\n";
-  static const std::set<std::string> kActions = {"list", "init", "import", "check", "remove"};
+      "ed25519 key pair and prints its public key; check exits 1 when the slot cannot work.\n"
+      "copy-id adds the slot's public key to the login node's ~/.ssh/authorized_keys, signing in\n"
+      "with --identity (a key that already signs in there; the host key is checked against the\n"
+      "slot's known_hosts), then proves the slot's key signs in. sync mirrors slots into another\n"
+      "folder (the service's BEAMPIPE_SSH_CREDENTIALS_DIR), file by file, secrets owner-only.\n";
+  static const std::set<std::string> kActions = {"list",   "init",    "import", "check",
+                                                 "remove", "copy-id", "sync"};
   if (a.has("help") || a.positional.size() < 3 || a.positional[1] != "credentials" ||
       !kActions.count(a.positional[2])) {
     std::cout << usage;
@@ -670,8 +708,53 @@ int cmd_slurm(const args& a) {
                 << (s.safe_permissions ? "" : " (UNSAFE permissions)") << "\n";
     return 0;
   }
+  if (action == "sync") {
+    std::vector<std::string> names(a.positional.begin() + 3, a.positional.end());
+    auto changes =
+        adapters::sync_credential_slots(dir, a.opt("to").value_or(""), names, a.has("dry-run"));
+    if (a.has("json")) {
+      boost::json::array rows;
+      for (const auto& c : changes)
+        rows.push_back(
+            boost::json::object{{"slot", c.slot}, {"file", c.file}, {"change", c.change}});
+      std::cout << boost::json::serialize(
+                       boost::json::object{{"dry_run", a.has("dry-run")}, {"changes", rows}})
+                << "\n";
+      return 0;
+    }
+    for (const auto& c : changes)
+      std::cout << (a.has("dry-run") ? "would be " : "") << c.change << "  " << c.slot << "/"
+                << c.file << "\n";
+    return 0;
+  }
   if (a.positional.size() < 4) throw std::invalid_argument("the slot name is required");
   const auto& slot = a.positional[3];
+  if (action == "copy-id") {
+    adapters::ssh_options via;
+    via.host = a.opt("host").value_or("");
+    via.user = a.opt("user").value_or("");
+    if (via.host.empty() || via.user.empty())
+      throw std::invalid_argument("--host and --user are required");
+    if (auto p = a.opt("port")) {
+      try {
+        via.port = std::stoi(*p);
+      } catch (const std::exception&) {
+        via.port = 0;
+      }
+      if (via.port < 1 || via.port > 65535) throw std::invalid_argument("--port is 1..65535");
+    }
+    auto identity = a.opt("identity");
+    if (!identity)
+      throw std::invalid_argument(
+          "--identity FILE (a key that already signs in there) is required");
+    via.private_key_file = *identity;
+    via.passphrase_file = a.opt("identity-passphrase-file");
+    auto r = adapters::copy_slot_public_key(dir, slot, via);
+    std::cout << "slot " << slot << ": its public key "
+              << (r.added ? "was added to" : "was already in") << " ~/.ssh/authorized_keys of "
+              << r.destination << ", and it signs in\n";
+    return 0;
+  }
   if (action == "init") {
     auto pub = adapters::init_credential_slot(dir, slot, a.has("force"), a.opt("known-hosts"));
     std::cout << "slot " << slot

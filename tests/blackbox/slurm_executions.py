@@ -7,6 +7,7 @@ reconciliation adopts the job by name and sacct shows exactly one job with that 
 dependency prober runs `squeue --version` over the pooled SSH session: /ready says the login node
 is up, and down (with a short reason) once its host key no longer matches known_hosts, although
 sshd still answers with its banner."""
+import json
 import os
 import signal
 import subprocess
@@ -170,12 +171,60 @@ try:
                            KNOWN], env=cli_env, capture_output=True, text=True, timeout=60)
     pub = made.stdout.splitlines()[-1] if made.returncode == 0 else ""
     c.true("credentials init prints the public key", pub.startswith("ssh-ed25519 "))
-    ssh(f"echo '{pub}' >> ~/.ssh/authorized_keys")
     checked = subprocess.run([os.environ["BEAMPIPE_BIN"], "slurm", "credentials", "check", "loop"], env=cli_env,
                              capture_output=True, text=True, timeout=60)
     c.eq("credentials check passes", (checked.returncode, checked.stdout.startswith("OK")), (0, True))
+
+    def signs_in(slot_dir):
+        return subprocess.run(["ssh", "-i", os.path.join(slot_dir, "private_key"), "-o",
+                               f"UserKnownHostsFile={os.path.join(slot_dir, 'known_hosts')}", "-o", "BatchMode=yes",
+                               "-o", "IdentitiesOnly=yes", "-p", str(slurm.PORT), f"{slurm.USER}@127.0.0.1", "true"],
+                              capture_output=True, timeout=60).returncode == 0
+
+    def copy_id():
+        return subprocess.run([os.environ["BEAMPIPE_BIN"], "slurm", "credentials", "copy-id", "loop", "--host",
+                               "127.0.0.1", "--port", str(slurm.PORT), "--user", slurm.USER, "--identity", KEY],
+                              env=cli_env, capture_output=True, text=True, timeout=60)
+
+    c.true("before copy-id the new key does not sign in", not signs_in(os.path.join(slots, "loop")))
+    first, second = copy_id(), copy_id()
+    c.eq("copy-id installs the key and proves it signs in", (first.returncode, "was added" in first.stdout),
+         (0, True))
+    c.eq("a second copy-id adds nothing", (second.returncode, "already in" in second.stdout), (0, True))
+    c.true("the key signs in, seen by plain ssh", signs_in(os.path.join(slots, "loop")))
+    c.eq("authorized_keys holds it once", ssh("cat ~/.ssh/authorized_keys").count(pub.split()[1]), 1)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(tmp, "stranger")], check=True)
+    with open(os.path.join(tmp, "stranger.pub")) as k, open(os.path.join(tmp, "stranger_known_hosts"), "w") as f:
+        f.write(f"[127.0.0.1]:{slurm.PORT} " + " ".join(k.read().split()[:2]) + "\n")
+    made = subprocess.run([os.environ["BEAMPIPE_BIN"], "slurm", "credentials", "init", "wrong-host", "--known-hosts",
+                           os.path.join(tmp, "stranger_known_hosts")], env=cli_env, capture_output=True, timeout=60)
+    refused = subprocess.run([os.environ["BEAMPIPE_BIN"], "slurm", "credentials", "copy-id", "wrong-host", "--host",
+                              "127.0.0.1", "--port", str(slurm.PORT), "--user", slurm.USER, "--identity", KEY],
+                             env=cli_env, capture_output=True, text=True, timeout=60)
+    c.eq("copy-id refuses a login node whose host key the slot does not know",
+         (made.returncode, refused.returncode, "host key" in refused.stderr.lower()), (0, 1, True))
+    subprocess.run([os.environ["BEAMPIPE_BIN"], "slurm", "credentials", "remove", "wrong-host"], env=cli_env,
+                   capture_output=True, timeout=60)
+
+    # sync: the slot mirrored into the folder the server reads, secrets owner-only.
+    served = os.path.join(tmp, "served-slots")
+
+    def sync(*extra):
+        r = subprocess.run([os.environ["BEAMPIPE_BIN"], "slurm", "credentials", "sync", "--to", served, "--json",
+                            *extra], env=cli_env, capture_output=True, text=True, timeout=60)
+        return r.returncode, {x["file"]: x["change"] for x in json.loads(r.stdout)["changes"]} if r.returncode == 0 else r.stderr
+
+    c.eq("sync --dry-run writes nothing", (sync("--dry-run")[0], os.path.exists(served)), (0, False))
+    c.eq("sync copies the slot", sync(), (0, {"private_key": "added", "private_key.pub": "added",
+                                              "known_hosts": "added"}))
+    c.eq("secrets owner-only in an owner-only slot",
+         [oct(os.stat(os.path.join(served, *p)).st_mode & 0o777) for p in (("loop",), ("loop", "private_key"))],
+         [oct(0o700), oct(0o600)])
+    c.eq("a second sync changes nothing", set(sync()[1].values()), {"unchanged"})
+    os.chmod(os.path.join(served, "loop", "private_key"), 0o644)
+    c.eq("a widened key is put right", sync()[1]["private_key"], "updated")
     slot_env = {k: v for k, v in ENV.items() if not k.startswith("SLURM_SSH_")}
-    srv = Server(conninfo=db, extra_env=dict(slot_env, BEAMPIPE_SSH_CREDENTIALS_DIR=slots))
+    srv = Server(conninfo=db, extra_env=dict(slot_env, BEAMPIPE_SSH_CREDENTIALS_DIR=served))
     srv.wait_ready()
     create_profile(srv, "loopback-slot", dict(slurm.deployment(), ssh_credential="loop"), is_default=False)
     st, status, _, _ = srv.request("GET", V2 + "/scheduler/status?profile=loopback-slot")
