@@ -38,6 +38,17 @@ std::optional<json::object> find(pqxx::transaction_base& tx, const std::string& 
   return std::move(v.as_object());
 }
 
+json::object read_shape(pqxx::transaction_base& tx, const json::object& columns) {
+  static const std::string sql =
+      std::string(kReadRow) +
+      " FROM jsonb_populate_record(NULL::batch_execution_record, $1::jsonb) x";
+  auto r =
+      store::exec_prepared_once(tx, "execution_ledger_read_shape", sql, json::serialize(columns));
+  auto v = util::parse_stored(r[0][0].c_str());
+  redact(v);
+  return std::move(v.as_object());
+}
+
 store::page_rows list(pqxx::transaction_base& tx, const list_filter& f, int64_t limit,
                       int64_t offset) {
   return redacted(

@@ -18,6 +18,9 @@ namespace beampipe::projections::execution_ledger {
 // a credential (manifests, run records, backend errors) redacted ([HEAD] §9.4).
 
 std::optional<boost::json::object> find(pqxx::transaction_base& tx, const std::string& id);
+// A ledger row given as its columns (ledger::columns), answered as find answers a stored row:
+// the same SQL shapes the values (time travel folds a run's events to the columns it had then).
+boost::json::object read_shape(pqxx::transaction_base& tx, const boost::json::object& columns);
 
 struct list_filter {
   std::string project_module, status, scheduler_name;  // empty: any

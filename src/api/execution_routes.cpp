@@ -1,6 +1,7 @@
 // Executions (§9.3, §9.5 [HEAD]): admission with its pins and Idempotency-Key, execute,
 // cancel, retry, and the ledger views. Writes go to the execution aggregate; reads ask the
 // slices of the execution ledger, the execution details and provenance.
+#include <limits>
 #include <set>
 
 #include "api/api_schemas.hpp"
@@ -40,11 +41,8 @@ namespace {
 constexpr const char* kIdempotencyNamespace = "6b0f3d52-7c1e-4a8b-b2d9-0e4f5a6c7d81";
 
 // The execution as GET /executions/{id} answers it, or nothing when there is none.
-std::optional<json::object> execution_view(app_context& ctx, const std::string& id) {
-  auto row = read_model_statement(
-      ctx, [&](auto& tx) { return projections::execution_ledger::find(tx, id); });
-  if (!row) return std::nullopt;
-  auto& r = *row;
+// ExecutionRead from a ledger row in its read shape: the operator debug fields added.
+json::object with_debug_fields(json::object r) {
   // §8.1 operator debug fields.
   auto text = [&](const char* k) { return util::get_string_or(r, k, ""); };
   const auto& snap = r.contains("deployment_profile_snapshot") ? r.at("deployment_profile_snapshot")
@@ -74,7 +72,64 @@ std::optional<json::object> execution_view(app_context& ctx, const std::string& 
           dep->contains("remote_user") ? dep->at("remote_user") : json::value(nullptr);
     }
   }
-  return std::move(r);
+  return r;
+}
+
+std::optional<json::object> execution_view(app_context& ctx, const std::string& id) {
+  auto row = read_model_statement(
+      ctx, [&](auto& tx) { return projections::execution_ledger::find(tx, id); });
+  if (!row) return std::nullopt;
+  return with_debug_fields(std::move(*row));
+}
+
+// A run's own events, oldest first (bounded: time travel and history replay them whole).
+std::vector<events::recorded_event> run_events(app_context& ctx, const std::string& id) {
+  constexpr int64_t kMaxEvents = 10000;
+  std::vector<events::recorded_event> evs;
+  store::with_connection(ctx.pool, [&](pqxx::connection& c) {
+    evs = store::read_stream(c, domain::execution_stream_id(id), 1, kMaxEvents + 1);
+  });
+  if (evs.empty()) fail(404, "not_found", "execution not found", "id");
+  if (static_cast<int64_t>(evs.size()) > kMaxEvents)
+    fail(422, "too_long", "the run has more than 10000 events", "id");
+  return evs;
+}
+
+// GET /executions/{id}?as_of_position=N | ?as_of=TIME: the run as it was after the last of its
+// events at or before that position (or recorded at or before that time), folded from its own
+// events through ledger::evolve and shaped as the ledger shapes a stored row. 404 when the run
+// did not exist yet.
+response execution_as_of(app_context& ctx, request& req, const std::string& id) {
+  bool by_position = req.query.count("as_of_position") > 0;
+  if (by_position && req.query.count("as_of"))
+    fail(400, "invalid_query", "give as_of_position or as_of, not both", "as_of");
+  int64_t position = 0;
+  std::string at;
+  if (by_position) {
+    position = int_param(req, "as_of_position", 0, 1, std::numeric_limits<int64_t>::max());
+  } else {
+    const auto& text = req.query.at("as_of");
+    if (!util::parse_rfc3339(text))
+      fail(400, "invalid_query", "as_of must be an RFC 3339 time", "as_of");
+    at = text;
+  }
+  auto when = util::parse_rfc3339(at);
+  domain::ledger::row row;
+  bool existed = false;
+  for (const auto& e : run_events(ctx, id)) {
+    if (by_position ? e.position > position
+                    : util::parse_rfc3339(e.recorded_at).value_or(*when) > *when)
+      break;
+    domain::ledger::evolve(row, e.type, events::decode(e), e.recorded_at);
+    row.uuid = id;
+    row.stream_version = e.stream_version;
+    existed = true;
+  }
+  if (!existed) fail(404, "not_found", "the execution did not exist then", "id");
+  auto shaped = read_model_statement(ctx, [&](auto& tx) {
+    return projections::execution_ledger::read_shape(tx, domain::ledger::columns(row));
+  });
+  return json_response(200, with_debug_fields(std::move(shaped)));
 }
 
 json::object execution_or_404(app_context& ctx, const std::string& id) {
@@ -211,8 +266,10 @@ response prepare_execution(app_context& ctx, request& req) {
 
 // The most read answer of the API: served from the read cache while the ledger has not moved.
 response get_execution(app_context& ctx, request& req) {
-  honour_min_position(ctx, req, {projections::model::execution_ledger});
   auto id = uuid_param(req, "id");
+  if (req.query.count("as_of_position") || req.query.count("as_of"))
+    return execution_as_of(ctx, req, id);
+  honour_min_position(ctx, req, {projections::model::execution_ledger});
   auto body = ctx.caches->execution_bodies.get(id, [&]() -> std::optional<std::string> {
     auto view = execution_view(ctx, id);
     if (!view) return std::nullopt;
@@ -436,14 +493,7 @@ json::object history_state(const domain::ledger::row& r) {
 // ledger projection apply); no read model is consulted, so it is never behind.
 response execution_history(app_context& ctx, request& req) {
   auto id = uuid_param(req, "id");
-  constexpr int64_t kMaxEvents = 10000;
-  std::vector<events::recorded_event> evs;
-  store::with_connection(ctx.pool, [&](pqxx::connection& c) {
-    evs = store::read_stream(c, domain::execution_stream_id(id), 1, kMaxEvents + 1);
-  });
-  if (evs.empty()) fail(404, "not_found", "execution not found", "id");
-  if (static_cast<int64_t>(evs.size()) > kMaxEvents)
-    fail(422, "too_long", "the run has more than 10000 events", "id");
+  auto evs = run_events(ctx, id);
   domain::ledger::row row;
   json::array steps;
   for (const auto& e : evs) {
@@ -590,8 +640,15 @@ void add_execution_routes(router& r, const route_binder& bind) {
             .numbered_pages()
             .read());
   r.add("GET", v2 + "/executions/{id}", auth_level::user, bind(get_execution),
-        operation("get_execution", "Get execution", "executions")
+        operation("get_execution", "Get execution", "executions",
+                  "With as_of_position or as_of: the run as it was then, replayed from its own "
+                  "events (never a read model), in the same shape; 404 when it did not exist "
+                  "yet.")
             .with_path(id)
+            .with_query(int_query("as_of_position",
+                                  "The run after its last event at or before this position", 1,
+                                  std::nullopt, 0))
+            .with_query(text_query("as_of", "The run as it was at this RFC 3339 time"))
             .returns("ExecutionRead")
             .read()
             .from_cache()
