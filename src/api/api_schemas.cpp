@@ -64,6 +64,10 @@ json::object array_of(json::object items, bool nullable = false) {
   if (nullable) o["nullable"] = true;
   return o;
 }
+json::object nullable_of(json::object o) {
+  o["nullable"] = true;
+  return o;
+}
 json::object described(json::object o, const char* description) {
   o["description"] = description;
   return o;
@@ -471,6 +475,57 @@ json::object build() {
                                           "The run after this event: status, the four "
                                           "status axes, phase, outcome, error, digests")}}))}},
       "A run's events, each with the state it left the run in");
+  auto json_diff = [] {
+    return object_of({{"changes", array_of(object_of(
+                                      {{"path", str()},
+                                       {"change", one_of_strings({"added", "removed", "changed"})},
+                                       {"before", any_value("null when added")},
+                                       {"after", any_value("null when removed")}}))},
+                      {"total", i64()},
+                      {"truncated", boolean()}});
+  };
+  auto both = [](json::object side) {
+    return object_of({{"a", side}, {"b", side}, {"same", boolean()}});
+  };
+  s["ExecutionDiff"] = object_of(
+      {{"a", uuid()},
+       {"b", uuid()},
+       {"same", described(boolean(), "Every part below is the same")},
+       {"config",
+        object_of({{"a", free_object()},
+                   {"b", free_object()},
+                   {"same", boolean()},
+                   {"diff", described(nullable_of(json_diff()),
+                                      "The pinned revisions at YAML paths; null when one is no "
+                                      "longer stored")}})},
+       {"profile", object_of({{"a", free_object()},
+                              {"b", free_object()},
+                              {"same", boolean()},
+                              {"diff", described(json_diff(),
+                                                 "The profile snapshots at JSON "
+                                                 "Pointer paths")}})},
+       {"sources", object_of({{"same", boolean()},
+                              {"discovery_signature", both(nsha256())},
+                              {"added", array_of(str())},
+                              {"removed", array_of(str())},
+                              {"signature_changed",
+                               array_of(object_of({{"source_identifier", str()},
+                                                   {"a", any_value("signature in a")},
+                                                   {"b", any_value("signature in b")}}))}})},
+       {"manifest", object_of({{"a", nsha256()},
+                               {"b", nsha256()},
+                               {"same", boolean()},
+                               {"diff", described(json_diff(),
+                                                  "The manifests (without the run "
+                                                  "record) at JSON Pointer paths")}})},
+       {"graph",
+        object_of({{"a", nsha256()},
+                   {"b", nsha256()},
+                   {"same", boolean()},
+                   {"summary", described(free_object(true),
+                                         "Nodes added, removed or modified and their "
+                                         "fields; null when one has no patched graph")}})}},
+      "What differs from run a to run b");
   s["SlurmCredentialSlot"] = object_of(
       {{"name", str()},
        {"private_key", boolean()},

@@ -18,12 +18,15 @@
 #include "domain/project_config.hpp"
 #include "domain/readiness.hpp"
 #include "domain/redaction.hpp"
+#include "domain/run_diff.hpp"
 #include "events/catalog.hpp"
 #include "projections/execution_details/queries.hpp"
 #include "projections/execution_ledger/queries.hpp"
+#include "projections/project_configs/queries.hpp"
 #include "projections/provenance/queries.hpp"
 #include "projections/read_model_names.hpp"
 #include "services/execution_admission.hpp"
+#include "services/run_graph.hpp"
 #include "store/artifact_store.hpp"
 #include "store/event_store.hpp"
 #include "util/hash.hpp"
@@ -115,7 +118,7 @@ response execution_as_of(app_context& ctx, request& req, const std::string& id) 
   }
   auto when = util::parse_rfc3339(at);
   domain::ledger::row row;
-  bool existed = false;
+  int64_t last = 0;  // the position of the last event folded in
   for (const auto& e : run_events(ctx, id)) {
     if (by_position ? e.position > position
                     : util::parse_rfc3339(e.recorded_at).value_or(*when) > *when)
@@ -123,13 +126,16 @@ response execution_as_of(app_context& ctx, request& req, const std::string& id) 
     domain::ledger::evolve(row, e.type, events::decode(e), e.recorded_at);
     row.uuid = id;
     row.stream_version = e.stream_version;
-    existed = true;
+    last = e.position;
   }
-  if (!existed) fail(404, "not_found", "the execution did not exist then", "id");
-  auto shaped = read_model_statement(ctx, [&](auto& tx) {
-    return projections::execution_ledger::read_shape(tx, domain::ledger::columns(row));
+  if (last == 0) fail(404, "not_found", "the execution did not exist then", "id");
+  // Shaped by SQL, but no read model is read: the answer's position is its last event's.
+  json::object shaped;
+  store::with_connection(ctx.pool, [&](pqxx::connection& c) {
+    pqxx::read_transaction tx{c};
+    shaped = projections::execution_ledger::read_shape(tx, domain::ledger::columns(row));
   });
-  return json_response(200, with_debug_fields(std::move(shaped)));
+  return with_position(json_response(200, with_debug_fields(std::move(shaped))), last);
 }
 
 json::object execution_or_404(app_context& ctx, const std::string& id) {
@@ -514,6 +520,36 @@ response execution_history(app_context& ctx, request& req) {
   return json_response(200, json::object{{"execution_id", id}, {"steps", std::move(steps)}});
 }
 
+// GET /executions/{id}/diff/{other}: what differs from one run to the other (domain/run_diff):
+// the pinned configs, profile snapshots, sources and signatures, manifests and patched graphs.
+response execution_diff(app_context& ctx, request& req) {
+  honour_min_position(ctx, req, {projections::model::execution_ledger});
+  auto facts = [&](const char* param) {
+    auto id = uuid_param(req, param);
+    domain::run_facts f;
+    auto view = execution_view(ctx, id);
+    if (!view) fail(404, "not_found", "execution not found", param);
+    f.row = std::move(*view);
+    if (const auto* cfg = f.row.if_contains("project_config_id"); cfg && cfg->is_string()) {
+      auto stored = read_model(ctx, [&](auto& tx) {
+        return projections::project_configs::config_by_id(tx, std::string(cfg->as_string()));
+      });
+      if (stored) f.config_spec = util::parse_stored(stored->spec);
+    }
+    if (const auto* sha = f.row.if_contains("patched_graph_sha256"); sha && sha->is_string()) {
+      std::optional<store::artifact_blob> blob;
+      store::with_connection(ctx.pool, [&](pqxx::connection& c) {
+        blob = store::get_artifact(c, std::string(sha->as_string()));
+      });
+      if (blob) f.patched_graph = services::parse_graph(blob->content);
+    }
+    return f;
+  };
+  auto a = facts("id");
+  auto b = facts("other");
+  return json_response(200, domain::run_diff(a, b));
+}
+
 response execution_observations(app_context& ctx, request& req) {
   honour_min_position(
       ctx, req, {projections::model::execution_ledger, projections::model::execution_details});
@@ -708,6 +744,18 @@ void add_execution_routes(router& r, const route_binder& bind) {
             .with_path(id)
             .returns_list("ProvenanceEventRow")
             .paged(100, 500)
+            .read()
+            .fails({404}));
+  r.add("GET", v2 + "/executions/{id}/diff/{other}", auth_level::user, bind(execution_diff),
+        operation("execution_diff", "What differs between two runs", "executions",
+                  "From run {id} to run {other}: the pinned config revisions (a structural diff "
+                  "at YAML paths), the deployment profile snapshots, the sources and their "
+                  "discovery signatures, the manifests without their run records (JSON Pointer "
+                  "paths) and the patched graphs (nodes and fields). Lists of changes keep the "
+                  "first 500, with the total.")
+            .with_path(id)
+            .with_path(uuid_path("other", "The run to compare with"))
+            .returns("ExecutionDiff")
             .read()
             .fails({404}));
   r.add("GET", v2 + "/executions/{id}/history", auth_level::user, bind(execution_history),

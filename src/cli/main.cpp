@@ -98,7 +98,7 @@ Commands:
                            events; drain, resume, cancel) of a running beampipe
   login, logout, status, worker {list,show,pools,leases,drain,resume},
   execution {retry,cancel}, graph prepare, timeline, project add, profile add,
-  wasm upload, slurm ping, purge-provenance
+  wasm upload, slurm ping, purge-provenance, audit {execution,diff}
                            operator commands through a running beampipe's API (beampipe
                            login --help)
 
@@ -160,7 +160,8 @@ const std::set<std::string> kValued = {"data-dir",
                                        "user",
                                        "identity",
                                        "identity-passphrase-file",
-                                       "to"};
+                                       "to",
+                                       "at"};
 
 args parse_args(int argc, char** argv, int from) {
   args a;

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cctype>
 #include <cstdlib>
@@ -53,6 +54,12 @@ const char* kRemoteUsage = R"(Usage (commands that act through a running beampip
                                  the events stay, and the purge is recorded)
   beampipe slurm ping [--profile NAME]
                                  ask a Slurm profile's login node now (exit 1 when unreachable)
+  beampipe audit execution ID [--at POSITION|TIME]
+                                 a run's timeline (actor, correlation id, state changes); with
+                                 --at, up to then and the run as it was (time travel)
+  beampipe audit diff A B        what differs from run A to run B: config at YAML paths,
+                                 profile, sources and signatures, manifest, patched graph
+                                 (exit 0 the same, 1 they differ)
 Options: --url URL (default: the URL of the last login, else http://BEAMPIPE_BIND_ADDR),
          --json (the API's answer as JSON). Exit 1 when the API refuses, with its error.
 )";
@@ -69,6 +76,22 @@ std::string read_secret_line(const remote_args& a) {
   }
   if (line.empty()) throw std::invalid_argument("no password given");
   return line;
+}
+
+// A query value, percent-encoded (a time's '+' would otherwise read as a space).
+std::string query_value(const std::string& v) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char ch : v) {
+    if (std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~' || ch == ':') {
+      out += static_cast<char>(ch);
+    } else {
+      out += '%';
+      out += hex[ch >> 4];
+      out += hex[ch & 15];
+    }
+  }
+  return out;
 }
 
 // Path segments from the command line: the API refuses what does not fit, but a '/' or '?'
@@ -283,7 +306,33 @@ std::string field(const json::value& row, const char* k) {
 // recorded it, its correlation id, and the state fields it changed.
 int execution_timeline(const remote_args& a, api_client& api, const std::string& id) {
   auto history = api.call("GET", "/executions/" + id + "/history");
+  // audit execution --at POSITION|TIME: the timeline up to then, and the run as it was.
+  std::optional<json::value> then;
+  if (auto at = a.opt("at")) {
+    bool by_position = !at->empty() && std::all_of(at->begin(), at->end(), [](char ch) {
+      return std::isdigit(static_cast<unsigned char>(ch));
+    });
+    auto when = util::parse_rfc3339(*at);
+    if (!by_position && !when)
+      throw std::invalid_argument("--at is a position or an RFC 3339 time");
+    auto& all = history.as_object().at("steps").as_array();
+    json::array kept;
+    for (auto& step : all) {
+      const auto& o = step.as_object();
+      bool after =
+          by_position
+              ? o.at("position").as_int64() > std::stoll(*at)
+              : util::parse_rfc3339(std::string(o.at("recorded_at").as_string())).value_or(*when) >
+                    *when;
+      if (after) break;
+      kept.push_back(step);
+    }
+    all = std::move(kept);
+    then = api.call("GET", "/executions/" + id + (by_position ? "?as_of_position=" : "?as_of=") +
+                               query_value(*at));
+  }
   if (a.flags.count("json")) {
+    if (then) history.as_object()["as_of"] = *then;
     print(a, history);
     return 0;
   }
@@ -305,7 +354,62 @@ int execution_timeline(const remote_args& a, api_client& api, const std::string&
     if (!changes.empty()) std::cout << "     " << changes << "\n";
     before = st;
   }
+  if (then)
+    std::cout << "as of " << *a.opt("at") << ": " << field(*then, "status") << " (control "
+              << field(*then, "control_phase") << ", submission "
+              << field(*then, "submission_state") << ", scheduler "
+              << field(*then, "scheduler_state") << ", output " << field(*then, "output_state")
+              << ")\n";
   return 0;
+}
+
+// audit diff A B: what differs from run A to run B (GET /executions/A/diff/B); exit 0 when
+// nothing does, 1 when something does.
+int audit_diff(const remote_args& a, api_client& api) {
+  if (a.positional.size() != 4) {
+    std::cerr << kRemoteUsage;
+    return 2;
+  }
+  auto d = api.call("GET", "/executions/" + segment(a.positional[2], "run A") + "/diff/" +
+                               segment(a.positional[3], "run B"));
+  bool same = d.at("same").as_bool();
+  if (a.flags.count("json")) {
+    print(a, d);
+    return same ? 0 : 1;
+  }
+  std::cout << "runs " << num(d.at("a")) << " -> " << num(d.at("b")) << ": "
+            << (same ? "the same" : "they differ") << "\n";
+  for (const char* part : {"config", "profile", "sources", "manifest", "graph"}) {
+    const auto& p = d.at(part).as_object();
+    std::cout << "  " << std::left << std::setw(9) << part
+              << (p.at("same").as_bool() ? "same" : "differs") << "\n";
+    if (std::string_view(part) == "sources") {
+      for (const auto& x : p.at("added").as_array()) std::cout << "    added " << num(x) << "\n";
+      for (const auto& x : p.at("removed").as_array())
+        std::cout << "    removed " << num(x) << "\n";
+      for (const auto& x : p.at("signature_changed").as_array())
+        std::cout << "    signature of " << field(x, "source_identifier") << " changed\n";
+    }
+    const auto* diff = p.if_contains("diff");
+    if (diff && diff->is_object()) {
+      for (const auto& c : diff->at("changes").as_array())
+        std::cout << "    " << c.at("change").as_string().c_str() << " "
+                  << (c.at("path").as_string().empty() ? "(whole)"
+                                                       : c.at("path").as_string().c_str())
+                  << ": " << json::serialize(c.at("before")) << " -> "
+                  << json::serialize(c.at("after")) << "\n";
+      if (diff->at("truncated").as_bool())
+        std::cout << "    ... " << num(diff->at("total")) << " changes in all\n";
+    }
+  }
+  const auto& summary = d.at("graph").at("summary");
+  if (summary.is_object())
+    for (const auto& n : summary.at("changed_nodes").as_array())
+      std::cout << "    node " << n.at("change").as_string().c_str() << " "
+                << json::serialize(n.at("node"))
+                << (n.as_object().contains("fields") ? ": " + json::serialize(n.at("fields")) : "")
+                << "\n";
+  return same ? 0 : 1;
 }
 
 // A source's or a project's history as the provenance read model holds it, oldest first: what
@@ -419,6 +523,7 @@ bool is_remote_command(const std::vector<std::string>& p) {
   if (c == "wasm") return p.size() > 1 && p[1] == "upload";
   if (c == "slurm") return p.size() > 1 && p[1] == "ping";
   if (c == "graph") return p.size() > 1 && p[1] == "prepare";
+  if (c == "audit") return p.size() > 1 && (p[1] == "execution" || p[1] == "diff");
   return c == "login" || c == "logout" || c == "status" || c == "execution" || c == "timeline" ||
          c == "purge-provenance";
 }
@@ -464,6 +569,11 @@ int run_remote(const remote_args& a) {
     if (c == "project" || c == "profile" || c == "wasm") return upload_command(a, api);
     if (c == "timeline") return timeline_command(a, api);
     if (c == "purge-provenance") return purge_command(a, api);
+    if (c == "audit") {
+      if (a.positional.size() > 1 && a.positional[1] == "diff") return audit_diff(a, api);
+      if (a.positional.size() == 3)
+        return execution_timeline(a, api, segment(a.positional[2], "the execution id"));
+    }
     if (c == "slurm") return slurm_command(a, api);
   } catch (const api_refusal& e) {
     std::cerr << "beampipe: " << e.what() << "\n";

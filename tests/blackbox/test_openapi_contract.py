@@ -312,7 +312,7 @@ try:
     c.eq("execute", st, 202)
     wait_execution(srv, eid, lambda r: r["status"] in ("completed", "failed"))
     for p in ("", "/status", "/summary", "/history", "/ledger-snapshot", "/events?limit=3", "/observations", "/artifacts",
-              "/artifacts/manifest"):
+              "/artifacts/manifest", f"/diff/{eid}", "?as_of_position=1000000000"):
         st, _, _, _ = req("GET", f"/executions/{eid}{p}")
         c.eq(f"GET execution{p}", st, 200)
     for p, want in [(f"/executions/{eid}/artifacts/nosuch", 404), (f"/executions/{uuid.uuid4()}", 404),
