@@ -26,6 +26,7 @@
 #include "app/users.hpp"
 #include "projections/engine.hpp"
 #include "projections/runner.hpp"
+#include "services/audit_checkpointer.hpp"
 #include "services/dependency_prober.hpp"
 #include "services/execution_admission.hpp"
 #include "services/node_heartbeat.hpp"
@@ -253,6 +254,7 @@ struct node::parts {
   api::live_feed feed;
   api::app_context ctx;
   services::node_heartbeat heartbeat;
+  services::audit_checkpointer checkpoints;
   // One set of backends for the executions and the prober: a probe uses the same pooled SSH
   // sessions and credentials as the runs.
   adapters::backend_factory backends;
@@ -284,6 +286,7 @@ struct node::parts {
             s.ready_max_lag,
             nullptr},
         heartbeat(db, identity_from(s, o), s.heartbeat_every),
+        checkpoints(db, o.role.workers ? s.audit_checkpoint_every : std::chrono::seconds(0)),
         backends(make_backend_factory(s)),
         prober(db, with_backends(prober_options_from(s), backends)),
         discovery(rt, db, make_archive_provider(s), discovery_options_from(s)),
@@ -426,6 +429,7 @@ void node::start() {
   check_connection_budget(p.db);
   for (auto& r : p.runners) r->start();
   p.heartbeat.start();
+  p.checkpoints.start();
   p.prober.start();
   if (role.api) {
     // The first superuser can sign in as soon as the API answers.
@@ -514,6 +518,7 @@ void node::stop() {
   if (p.srv) p.srv->stop();
   if (p.metrics_srv) p.metrics_srv->stop();
   p.prober.stop();
+  p.checkpoints.stop();
   p.heartbeat.stop();
   p.sched.stop();
   p.alerts.stop();

@@ -222,6 +222,10 @@ std::vector<setting> build_table() {
                        kDay,
                        "how often PostgreSQL, TAP and (with real backends) TM/DIM/Slurm are "
                        "probed; `0`: never"));
+  t.push_back(duration("BEAMPIPE_AUDIT_CHECKPOINT_SECONDS", &S::audit_checkpoint_every, "600", 0,
+                       kDay,
+                       "how often a node records an audit checkpoint over the finished history "
+                       "(`beampipe audit verify`); `0`: only `beampipe audit checkpoint`"));
   t.push_back(duration("BEAMPIPE_WORKER_HEARTBEAT_INTERVAL_SECONDS", &S::heartbeat_every, "10", 1,
                        3600, "node heartbeat; a node is alive within three intervals"));
   // Access.

@@ -49,6 +49,7 @@ struct settings {
   std::string metrics_bind_addr;
   std::chrono::seconds dependency_probe_every{};
   std::chrono::seconds heartbeat_every{};
+  std::chrono::seconds audit_checkpoint_every{};
   // Access.
   std::string jwt_secret;
   std::string jwt_secret_file;

@@ -8,6 +8,7 @@
 
 #include "events/catalog.hpp"
 #include "events/validity.hpp"
+#include "store/event_chain.hpp"
 #include "util/hash.hpp"
 
 namespace beampipe::cli {
@@ -136,12 +137,15 @@ import_report import_history(pqxx::connection& c, std::istream& in,
     tx.exec_params(
         "INSERT INTO streams (stream_id, stream_type, version) VALUES ($1, $2, $3) "
         "ON CONFLICT (stream_id) DO UPDATE SET version = greatest(streams.version, "
-        "excluded.version), updated_at = now()",
+        "excluded.version), updated_at = now(), head_hash = NULL",
         stream, stream_type, version);
     ++report.added;
     if (progress && line_no % 1000 == 0) progress(line_no);
   }
   if (in.bad()) throw std::invalid_argument("reading the file failed");
+  // The imported events join the hash chain of their streams (store/event_chain.hpp) before
+  // anything can be appended after them.
+  store::chain_unhashed(tx);
   // New appends continue after the imported positions.
   tx.exec(
       "SELECT setval(pg_get_serial_sequence('events', 'position'), "

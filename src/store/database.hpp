@@ -34,7 +34,8 @@ enum class db_role : uint8_t {
   admission,    // the admission gate's session lock
   scheduler,    // the scheduler lease
   alerts,       // the alert worker's rule evaluation
-  maintenance,  // start-up: migrations, the signing secret, the first superuser, the demo
+  maintenance,  // start-up (migrations, the signing secret, the first superuser, the demo);
+                // audit checkpoints
 };
 inline constexpr size_t kDbRoles = static_cast<size_t>(db_role::maintenance) + 1;
 const char* to_string(db_role r);

@@ -6,6 +6,8 @@
 #include <unordered_map>
 
 #include "events/validity.hpp"
+#include "store/event_chain.hpp"
+#include "util/hash.hpp"
 #include "util/json.hpp"
 
 namespace beampipe::store {
@@ -45,6 +47,8 @@ events::recorded_event row_to_event(const pqxx::row& r) {
   return e;
 }
 
+const std::string kNoMetadata = "{}";
+
 // Thrown inside a batch attempt when the whole transaction must be retried (a concurrent
 // writer created a stream first, a deadlock, a concurrent duplicate event id).
 struct retry_batch {};
@@ -72,15 +76,22 @@ std::vector<append_result> attempt_batch(pqxx::connection& c,
     int64_t version, position;
   };
   std::unordered_map<std::string, existing> found;
+  // The transaction's time, which recorded_at defaults to, as the chain hashes it (one row
+  // even when no id is found).
+  int64_t now_us = 0;
   if (!ids.empty()) {
     auto r = tx.exec_params(
-        "SELECT event_id::text, stream_id, event_type, data::text, stream_version, position "
-        "FROM events WHERE event_id = ANY($1::uuid[])",
+        "SELECT t.now_us, e.event_id::text, e.stream_id, e.event_type, e.data::text, "
+        "e.stream_version, e.position FROM (SELECT (extract(epoch FROM now()) * 1000000)::bigint "
+        "AS now_us) t LEFT JOIN events e ON e.event_id = ANY($1::uuid[])",
         pg_text_array(ids));
-    for (const auto& row : r)
-      found.emplace(row[0].as<std::string>(),
-                    existing{row[1].as<std::string>(), row[2].as<std::string>(),
-                             row[3].as<std::string>(), row[4].as<int64_t>(), row[5].as<int64_t>()});
+    for (const auto& row : r) {
+      now_us = row[0].as<int64_t>();
+      if (row[1].is_null()) continue;
+      found.emplace(row[1].as<std::string>(),
+                    existing{row[2].as<std::string>(), row[3].as<std::string>(),
+                             row[4].as<std::string>(), row[5].as<int64_t>(), row[6].as<int64_t>()});
+    }
   }
   for (size_t i = 0; i < reqs.size(); ++i) {
     if (done[i]) continue;
@@ -123,12 +134,20 @@ std::vector<append_result> attempt_batch(pqxx::connection& c,
   for (size_t i = 0; i < reqs.size(); ++i)
     if (!done[i]) stream_set.insert(reqs[i].stream_id);
   std::map<std::string, int64_t> current;  // absent: stream does not exist
+  // Each stream's chain head (raw hash); nullopt for a stream not chained yet (rows older than
+  // the chain or just imported: chain_unhashed chains them, and these after them).
+  std::map<std::string, std::optional<std::string>> heads;
   if (!stream_set.empty()) {
     auto r = tx.exec_params(
-        "SELECT stream_id, version FROM streams WHERE stream_id = ANY($1::text[]) "
+        "SELECT stream_id, version, encode(head_hash, 'hex') FROM streams "
+        "WHERE stream_id = ANY($1::text[]) "
         "ORDER BY stream_id FOR UPDATE",
         pg_text_array({stream_set.begin(), stream_set.end()}));
-    for (const auto& row : r) current[row[0].as<std::string>()] = row[1].as<int64_t>();
+    for (const auto& row : r) {
+      current[row[0].as<std::string>()] = row[1].as<int64_t>();
+      heads[row[0].as<std::string>()] =
+          row[2].is_null() ? std::nullopt : std::optional(util::from_hex(row[2].as<std::string>()));
+    }
   }
   std::set<std::string> existed;
   for (auto& [s, v] : current) existed.insert(s);
@@ -157,6 +176,7 @@ std::vector<append_result> attempt_batch(pqxx::connection& c,
       continue;
     }
     results[i].first_version = cur + 1;
+    auto& head = heads.try_emplace(rq.stream_id, std::string()).first->second;  // new: genesis
     for (const auto& e : rq.events) {
       ++cur;
       boost::json::object o;
@@ -168,7 +188,15 @@ std::vector<append_result> attempt_batch(pqxx::connection& c,
       o["event_type"] = e.type;
       o["schema_version"] = e.schema_version;
       o["data"] = e.data;  // passed as text and cast, so the stored bytes are exactly these
-      o["metadata"] = e.metadata.empty() ? std::string("{}") : e.metadata;
+      const std::string& metadata = e.metadata.empty() ? kNoMetadata : e.metadata;
+      o["metadata"] = metadata;
+      if (head) {
+        head = event_hash(*head, {e.event_id, rq.stream_id, e.type, e.data, metadata, cur,
+                                  e.schema_version, now_us});
+        o["hash"] = util::to_hex(*head);
+      } else {
+        o["hash"] = nullptr;
+      }
       if (events_json.size() > 1) events_json.push_back(',');
       events_json += boost::json::serialize(o);
     }
@@ -190,21 +218,25 @@ std::vector<append_result> attempt_batch(pqxx::connection& c,
     o["stream_id"] = s;
     o["stream_type"] = events::stream_type_of(s);
     o["version"] = v;
+    const auto& head = heads[s];
+    o["head_hash"] = head ? boost::json::value(util::to_hex(*head)) : boost::json::value(nullptr);
     (existed.count(s) ? bumped : new_streams).push_back(std::move(o));
   }
   if (!new_streams.empty()) {
     auto r = tx.exec_params(
-        "INSERT INTO streams (stream_id, stream_type, version) "
-        "SELECT x.stream_id, x.stream_type, x.version FROM json_to_recordset($1::json) "
-        "AS x(stream_id text, stream_type text, version bigint) "
+        "INSERT INTO streams (stream_id, stream_type, version, head_hash) "
+        "SELECT x.stream_id, x.stream_type, x.version, decode(x.head_hash, 'hex') "
+        "FROM json_to_recordset($1::json) "
+        "AS x(stream_id text, stream_type text, version bigint, head_hash text) "
         "ON CONFLICT (stream_id) DO NOTHING RETURNING stream_id",
         boost::json::serialize(new_streams));
     if (r.size() != new_streams.size()) throw retry_batch{};
   }
   if (!bumped.empty())
     tx.exec_params(
-        "UPDATE streams s SET version = x.version, updated_at = now() "
-        "FROM json_to_recordset($1::json) AS x(stream_id text, version bigint) "
+        "UPDATE streams s SET version = x.version, updated_at = now(), "
+        "head_hash = decode(x.head_hash, 'hex') "
+        "FROM json_to_recordset($1::json) AS x(stream_id text, version bigint, head_hash text) "
         "WHERE s.stream_id = x.stream_id",
         boost::json::serialize(bumped));
 
@@ -213,12 +245,12 @@ std::vector<append_result> attempt_batch(pqxx::connection& c,
   try {
     auto r = tx.exec_params(
         "INSERT INTO events (event_id, stream_id, stream_type, stream_version, event_type, "
-        "schema_version, data, metadata) "
+        "schema_version, data, metadata, hash) "
         "SELECT x.event_id, x.stream_id, x.stream_type, x.stream_version, x.event_type, "
-        "x.schema_version, x.data::json, x.metadata::json "
+        "x.schema_version, x.data::json, x.metadata::json, decode(x.hash, 'hex') "
         "FROM json_to_recordset($1::json) AS x(ord int, event_id uuid, stream_id text, "
         "stream_type text, stream_version bigint, event_type text, schema_version int, data text, "
-        "metadata text) ORDER BY x.ord RETURNING event_id::text, position",
+        "metadata text, hash text) ORDER BY x.ord RETURNING event_id::text, position",
         events_json);
     for (const auto& row : r) positions[row[0].as<std::string>()] = row[1].as<int64_t>();
   } catch (const pqxx::unique_violation&) {

@@ -1,13 +1,15 @@
 #include "store/migrations.hpp"
 
-#include "util/hash.hpp"
-
 #include <stdexcept>
+
+#include "store/event_chain.hpp"
+#include "util/hash.hpp"
 
 namespace beampipe::store {
 namespace {
 constexpr const char* kLock = "SELECT pg_advisory_lock(hashtextextended('beampipe:migrations', 0))";
-constexpr const char* kUnlock = "SELECT pg_advisory_unlock(hashtextextended('beampipe:migrations', 0))";
+constexpr const char* kUnlock =
+    "SELECT pg_advisory_unlock(hashtextextended('beampipe:migrations', 0))";
 }  // namespace
 
 std::vector<std::string> migrate(pqxx::connection& c) {
@@ -20,7 +22,8 @@ std::vector<std::string> migrate(pqxx::connection& c) {
     {
       pqxx::work tx{c};
       tx.exec(
-          "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT "
+          "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text "
+          "NOT "
           "NULL, sha256 text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())");
       tx.commit();
     }
@@ -40,6 +43,11 @@ std::vector<std::string> migrate(pqxx::connection& c) {
       tx.commit();
       applied.push_back(m.name);
     }
+    // Events from before the chain (or imported without it) are chained now, before any node
+    // appends after them.
+    pqxx::work tx{c};
+    chain_unhashed(tx);
+    tx.commit();
   } catch (...) {
     pqxx::nontransaction nt{c};
     nt.exec(kUnlock);
