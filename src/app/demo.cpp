@@ -19,12 +19,6 @@ constexpr const char* kProfile = "deployment_profile.demo-dim.json";
 constexpr const char* kSources = "sources.demo.json";
 constexpr const char* kGraph = "graphs/wallaby-hires_deploy-setonix-beampipe.graph";
 
-std::string_view example(const char* path) {
-  auto* f = util::find_embedded(util::embedded_examples(), path);
-  if (!f) throw std::logic_error(std::string("config/examples/") + path + " is not embedded");
-  return f->bytes;
-}
-
 bool has_project(store::database& db) {
   auto c = db.connect(store::db_role::maintenance, "demo");
   pqxx::read_transaction tx{*c};
@@ -35,7 +29,7 @@ bool has_project(store::database& db) {
 // The graph the config names by graph.path, under BEAMPIPE_HOME. An existing file with the same
 // bytes is fine; one with other bytes is somebody's data and stops the demo.
 void place_graph(const std::filesystem::path& home) {
-  auto bytes = example(kGraph);
+  auto bytes = util::embedded_example(kGraph);
   auto path = home / kGraph;
   std::error_code ec;
   if (std::filesystem::exists(path, ec)) {
@@ -109,10 +103,11 @@ void load_demo(api::app_context& ctx, const api::router& routes, const demo_opti
   place_graph(o.home);
   caller api{ctx, routes};
   auto config = api.call("uploading the project config", "POST", "/api/v2/project-configs",
-                         example(kConfig), "application/yaml", {201});
+                         util::embedded_example(kConfig), "application/yaml", {201});
   api.call("creating the deployment profile", "POST", "/api/v2/deployment-profiles",
-           example(kProfile), "application/json", {201});
-  api.call("registering the sources", "POST", "/api/v2/sources/bulk", example(kSources));
+           util::embedded_example(kProfile), "application/json", {201});
+  api.call("registering the sources", "POST", "/api/v2/sources/bulk",
+           util::embedded_example(kSources));
   api.call("requesting discovery", "POST", "/api/v2/sources/discover",
            R"({"project_module":"wallaby_hires"})");
   bool settled = discovery_settled(api, o);

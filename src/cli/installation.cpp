@@ -31,12 +31,6 @@ constexpr const char* kProject = "wallaby_hires.demo.yaml";
 constexpr const char* kProfile = "deployment_profile.demo-dim.json";
 constexpr const char* kGraph = "graphs/wallaby-hires_deploy-setonix-beampipe.graph";
 
-std::string_view example(const char* path) {
-  auto* f = util::find_embedded(util::embedded_examples(), path);
-  if (!f) throw std::logic_error(std::string("config/examples/") + path + " is not embedded");
-  return f->bytes;
-}
-
 void make_private_dir(const fs::path& dir) {
   fs::create_directories(dir);
   fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace);
@@ -102,9 +96,10 @@ std::vector<planned_file> init_plan(const fs::path& dir, const init_options& o) 
       {dir / kEnvFile, settings_text(dir, o), true, false},
       {dir / "secrets/jwt_secret", util::random_hex(32) + "\n", true, true},
       {dir / "secrets/admin_password", util::random_hex(12) + "\n", true, true},
-      {dir / "projects/wallaby_hires.yaml", std::string(example(kProject)), false, false},
-      {dir / "profiles/demo-dim.json", std::string(example(kProfile)), false, false},
-      {dir / kGraph, std::string(example(kGraph)), false, false},
+      {dir / "projects/wallaby_hires.yaml", std::string(util::embedded_example(kProject)), false,
+       false},
+      {dir / "profiles/demo-dim.json", std::string(util::embedded_example(kProfile)), false, false},
+      {dir / kGraph, std::string(util::embedded_example(kGraph)), false, false},
   };
 }
 

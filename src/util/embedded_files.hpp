@@ -15,5 +15,7 @@ const std::vector<embedded_file>& embedded_examples();
 
 // The file at `path`, or nullptr.
 const embedded_file* find_embedded(const std::vector<embedded_file>& files, std::string_view path);
+// The bytes of config/examples/<path>; throws std::logic_error when the build did not embed it.
+std::string_view embedded_example(std::string_view path);
 
 }  // namespace beampipe::util
