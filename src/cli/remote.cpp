@@ -15,6 +15,7 @@
 #include "adapters/http_client.hpp"
 #include "cli/api_client.hpp"
 #include "domain/alerting.hpp"
+#include "domain/daliuge.hpp"
 #include "domain/document.hpp"
 #include "util/json.hpp"
 #include "util/time.hpp"
@@ -76,22 +77,6 @@ std::string read_secret_line(const remote_args& a) {
   }
   if (line.empty()) throw std::invalid_argument("no password given");
   return line;
-}
-
-// A query value, percent-encoded (a time's '+' would otherwise read as a space).
-std::string query_value(const std::string& v) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char ch : v) {
-    if (std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~' || ch == ':') {
-      out += static_cast<char>(ch);
-    } else {
-      out += '%';
-      out += hex[ch >> 4];
-      out += hex[ch & 15];
-    }
-  }
-  return out;
 }
 
 // Path segments from the command line: the API refuses what does not fit, but a '/' or '?'
@@ -329,7 +314,7 @@ int execution_timeline(const remote_args& a, api_client& api, const std::string&
     }
     all = std::move(kept);
     then = api.call("GET", "/executions/" + id + (by_position ? "?as_of_position=" : "?as_of=") +
-                               query_value(*at));
+                               domain::percent_encode_path_segment(*at));
   }
   if (a.flags.count("json")) {
     if (then) history.as_object()["as_of"] = *then;
