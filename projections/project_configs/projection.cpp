@@ -1,7 +1,8 @@
 // Every value comes from the event (timestamps are the event's recorded_at), so a rebuild
-// reproduces the same rows byte for byte.
+// reproduces the same rows byte for byte; the revisions' fold is domain::config_record's.
 #include "projections/project_configs/projection.hpp"
 
+#include "domain/config_record.hpp"
 #include "events/catalog.hpp"
 #include "events/types.hpp"
 #include "projections/read_model_names.hpp"
@@ -19,9 +20,7 @@ class project_configs_projection : public projection {
   std::string name() const override { return model::project_configs; }
   std::string group() const override { return "configs"; }
   std::vector<table_spec> tables() const override { return {{"project_configs", "uuid", "uuid"}}; }
-  bool handles(const std::string& t) const override {
-    return t == et::project_config_uploaded || t == et::project_config_activated;
-  }
+  bool handles(const std::string& t) const override { return domain::config_record::handles(t); }
   void keys(const events::recorded_event&, const json::object& d,
             std::vector<std::pair<std::string, std::string>>& out) const override {
     out.emplace_back("project_configs", std::string(d.at("uuid").as_string()));
@@ -30,30 +29,22 @@ class project_configs_projection : public projection {
   }
   void apply(const events::recorded_event& e, const json::object& d,
              row_cache& rows) const override {
-    std::string uuid(d.at("uuid").as_string());
-    if (e.type == et::project_config_uploaded) {
-      rows.put("project_configs", uuid,
-               {{"uuid", uuid},
-                {"project_id", d.at("project_id")},
-                {"version", d.at("version")},
-                {"spec", d.at("spec")},
-                {"spec_sha256", d.at("spec_sha256")},
-                {"warnings", d.at("warnings")},
-                {"active", false},
-                {"uploaded_at", e.recorded_at}});
+    namespace record = domain::config_record;
+    if (auto r = record::uploaded(e.type, d, e.recorded_at)) {
+      auto key = r->uuid;
+      rows.put("project_configs", key, record::columns(*r));
       return;
     }
-    if (auto p = d.find("previous_uuid"); p != d.end() && p->value().is_string()) {
-      std::string prev(p->value().as_string());
-      if (auto* row = rows.find("project_configs", prev)) {
-        (*row)["active"] = false;
-        rows.mark_dirty("project_configs", prev);
+    auto a = record::activated(e.type, d);
+    if (!a) return;
+    auto set_active = [&](const std::string& uuid, bool active) {
+      if (auto* row = rows.find("project_configs", uuid)) {
+        (*row)["active"] = active;
+        rows.mark_dirty("project_configs", uuid);
       }
-    }
-    if (auto* row = rows.find("project_configs", uuid)) {
-      (*row)["active"] = true;
-      rows.mark_dirty("project_configs", uuid);
-    }
+    };
+    if (a->previous_uuid) set_active(*a->previous_uuid, false);
+    set_active(a->uuid, true);
   }
 };
 

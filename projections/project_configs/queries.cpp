@@ -34,6 +34,13 @@ std::optional<json::object> active(pqxx::transaction_base& tx, const std::string
   return store::first_object(r);
 }
 
+json::object read_shape(pqxx::transaction_base& tx, const json::object& columns) {
+  auto r = tx.exec_params(
+      std::string(kConfigRow) + " FROM jsonb_populate_record(NULL::project_configs, $1::jsonb) x",
+      json::serialize(columns));
+  return *store::first_object(r);
+}
+
 store::page_rows versions(pqxx::transaction_base& tx, const std::string& project_id, int64_t limit,
                           int64_t offset) {
   return store::read_page(tx, kConfigRow, "FROM project_configs WHERE project_id = $1",

@@ -16,6 +16,9 @@ namespace beampipe::projections::project_configs {
 // The project's active config.
 std::optional<boost::json::object> active(pqxx::transaction_base& tx,
                                           const std::string& project_id);
+// A revision that is not read from the table (time travel's, its columns as
+// domain::config_record gives them) shaped exactly as active() shapes a stored one.
+boost::json::object read_shape(pqxx::transaction_base& tx, const boost::json::object& columns);
 // Every version of a project's config, newest first.
 store::page_rows versions(pqxx::transaction_base& tx, const std::string& project_id, int64_t limit,
                           int64_t offset);

@@ -202,6 +202,13 @@ std::optional<boost::json::object> find(pqxx::transaction_base& tx,
   return store::first_object(r);
 }
 
+boost::json::object read_shape(pqxx::transaction_base& tx, const boost::json::object& columns) {
+  std::string sql = kSourceRow;
+  sql.append(" FROM jsonb_populate_record(NULL::source_registry, $1::jsonb) x");
+  auto r = tx.exec_params(sql, boost::json::serialize(columns));
+  return *store::first_object(r);
+}
+
 bool is_discovery_state(std::string_view state) { return discovery_states().count(state) > 0; }
 
 store::page_rows list(pqxx::transaction_base& tx, const list_filter& f, int64_t limit,

@@ -462,19 +462,28 @@ json::object build() {
                                 {"data", free_object()},
                                 {"metadata", free_object()},
                                 {"recorded_at", ts()}});
+  // An entity's events, each with the state it left the entity in (GET …/history).
+  auto history_steps = [](const char* state) {
+    return array_of(object_of({{"position", i64()},
+                               {"stream_version", i64()},
+                               {"type", str()},
+                               {"recorded_at", str()},
+                               {"actor", nstr()},
+                               {"correlation_id", nstr()},
+                               {"state", described(free_object(), state)}}));
+  };
   s["ExecutionHistory"] = object_of(
       {{"execution_id", uuid()},
-       {"steps", array_of(object_of(
-                     {{"position", i64()},
-                      {"stream_version", i64()},
-                      {"type", str()},
-                      {"recorded_at", str()},
-                      {"actor", nstr()},
-                      {"correlation_id", nstr()},
-                      {"state", described(free_object(),
-                                          "The run after this event: status, the four "
-                                          "status axes, phase, outcome, error, digests")}}))}},
+       {"steps", history_steps("The run after this event: status, the four status axes, phase, "
+                               "outcome, error, digests")}},
       "A run's events, each with the state it left the run in");
+  s["SourceHistory"] = object_of(
+      {{"source_id", uuid()},
+       {"project_module", str()},
+       {"source_identifier", str()},
+       {"steps", history_steps("The source after this event: discovery state, request and "
+                               "attempt, signatures, waiting for an execution, failures in a row")}},
+      "A source's events, each with the state it left the source in");
   auto json_diff = [] {
     return object_of({{"changes", array_of(object_of(
                                       {{"path", str()},

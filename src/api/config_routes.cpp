@@ -7,7 +7,9 @@
 #include "api/paging.hpp"
 #include "api/route_table.hpp"
 #include "domain/aggregates.hpp"
+#include "domain/config_record.hpp"
 #include "domain/project_config.hpp"
+#include "events/catalog.hpp"
 #include "projections/deployment_profiles/queries.hpp"
 #include "projections/project_configs/queries.hpp"
 #include "projections/provenance/queries.hpp"
@@ -78,9 +80,39 @@ response post_config(app_context& ctx, request& req) {
                         {{"text", req.body}}, answer);
 }
 
+// GET /project-configs/{id}?as_of_position=N | ?as_of=TIME: the revision that was active then,
+// replayed from the project's stream through domain::config_record (the projection's fold) and
+// shaped by the read model's SQL; 404 when none was active yet.
+response config_as_of(app_context& ctx, const as_of_point& point, const std::string& project_id) {
+  std::map<std::string, domain::config_record::revision> revisions;
+  int64_t last = 0;
+  for (const auto& e : replayable_stream(ctx, domain::project_stream_id(project_id),
+                                         "project '" + project_id + "'", "id")) {
+    if (!point.includes(e)) break;
+    if (!domain::config_record::handles(e.type)) continue;
+    domain::config_record::evolve(revisions, e.type, events::decode(e), e.recorded_at);
+    last = e.position;
+  }
+  const auto* active = domain::config_record::active(revisions);
+  if (!active)
+    fail(404, "not_found", "no config of project '" + project_id + "' was active then", "id");
+  json::object shaped;
+  store::with_connection(ctx.pool, [&](pqxx::connection& c) {
+    pqxx::read_transaction tx{c};
+    shaped = configs::read_shape(tx, domain::config_record::columns(*active));
+  });
+  return with_position(json_response(200, std::move(shaped)), last);
+}
+
 response get_config(app_context& ctx, request& req) {
+  const auto& project_id = req.path_params.at("id");
+  if (auto point = as_of_param(req)) {
+    if (!valid_project_id(project_id))
+      fail(404, "not_found", "no config for project '" + project_id + "'", "id");
+    return config_as_of(ctx, *point, project_id);
+  }
   honour_min_position(ctx, req, {projections::model::project_configs});
-  return json_response(200, active_config_or_404(ctx, req.path_params.at("id")));
+  return json_response(200, active_config_or_404(ctx, project_id));
 }
 
 response config_versions(app_context& ctx, request& req) {
@@ -191,8 +223,15 @@ void add_config_routes(router& r, const route_binder& bind) {
     return d;
   }());
   r.add("GET", v2 + "/project-configs/{id}", auth_level::user, bind(get_config),
-        operation("get_project_config", "Active project config", "project-configs")
+        operation("get_project_config", "Active project config", "project-configs",
+                  "With as_of_position or as_of: the revision that was active then, replayed "
+                  "from the project's own events.")
             .with_path(project_id)
+            .with_query(int_query("as_of_position",
+                                  "The revision active after the project's last event at or "
+                                  "before this position",
+                                  1, std::nullopt, 0))
+            .with_query(text_query("as_of", "The revision active at this RFC 3339 time"))
             .returns("ProjectConfigRow")
             .read()
             .fails({404}));

@@ -87,42 +87,18 @@ std::optional<json::object> execution_view(app_context& ctx, const std::string& 
 
 // A run's own events, oldest first (bounded: time travel and history replay them whole).
 std::vector<events::recorded_event> run_events(app_context& ctx, const std::string& id) {
-  constexpr int64_t kMaxEvents = 10000;
-  std::vector<events::recorded_event> evs;
-  store::with_connection(ctx.pool, [&](pqxx::connection& c) {
-    evs = store::read_stream(c, domain::execution_stream_id(id), 1, kMaxEvents + 1);
-  });
-  if (evs.empty()) fail(404, "not_found", "execution not found", "id");
-  if (static_cast<int64_t>(evs.size()) > kMaxEvents)
-    fail(422, "too_long", "the run has more than 10000 events", "id");
-  return evs;
+  return replayable_stream(ctx, domain::execution_stream_id(id), "execution", "id");
 }
 
 // GET /executions/{id}?as_of_position=N | ?as_of=TIME: the run as it was after the last of its
 // events at or before that position (or recorded at or before that time), folded from its own
 // events through ledger::evolve and shaped as the ledger shapes a stored row. 404 when the run
 // did not exist yet.
-response execution_as_of(app_context& ctx, request& req, const std::string& id) {
-  bool by_position = req.query.count("as_of_position") > 0;
-  if (by_position && req.query.count("as_of"))
-    fail(400, "invalid_query", "give as_of_position or as_of, not both", "as_of");
-  int64_t position = 0;
-  std::string at;
-  if (by_position) {
-    position = int_param(req, "as_of_position", 0, 1, std::numeric_limits<int64_t>::max());
-  } else {
-    const auto& text = req.query.at("as_of");
-    if (!util::parse_rfc3339(text))
-      fail(400, "invalid_query", "as_of must be an RFC 3339 time", "as_of");
-    at = text;
-  }
-  auto when = util::parse_rfc3339(at);
+response execution_as_of(app_context& ctx, const as_of_point& point, const std::string& id) {
   domain::ledger::row row;
   int64_t last = 0;  // the position of the last event folded in
   for (const auto& e : run_events(ctx, id)) {
-    if (by_position ? e.position > position
-                    : util::parse_rfc3339(e.recorded_at).value_or(*when) > *when)
-      break;
+    if (!point.includes(e)) break;
     domain::ledger::evolve(row, e.type, events::decode(e), e.recorded_at);
     row.uuid = id;
     row.stream_version = e.stream_version;
@@ -273,8 +249,7 @@ response prepare_execution(app_context& ctx, request& req) {
 // The most read answer of the API: served from the read cache while the ledger has not moved.
 response get_execution(app_context& ctx, request& req) {
   auto id = uuid_param(req, "id");
-  if (req.query.count("as_of_position") || req.query.count("as_of"))
-    return execution_as_of(ctx, req, id);
+  if (auto point = as_of_param(req)) return execution_as_of(ctx, *point, id);
   honour_min_position(ctx, req, {projections::model::execution_ledger});
   auto body = ctx.caches->execution_bodies.get(id, [&]() -> std::optional<std::string> {
     auto view = execution_view(ctx, id);
@@ -506,16 +481,7 @@ response execution_history(app_context& ctx, request& req) {
     domain::ledger::evolve(row, e.type, events::decode(e), e.recorded_at);
     row.uuid = id;
     row.stream_version = e.stream_version;
-    auto meta = events::event_metadata::from_json(e.metadata);
-    steps.push_back(json::object{
-        {"position", e.position},
-        {"stream_version", e.stream_version},
-        {"type", e.type},
-        {"recorded_at", e.recorded_at},
-        {"actor", meta.actor.empty() ? json::value(nullptr) : json::value(meta.actor)},
-        {"correlation_id",
-         meta.correlation_id.empty() ? json::value(nullptr) : json::value(meta.correlation_id)},
-        {"state", history_state(row)}});
+    steps.push_back(history_step(e, history_state(row)));
   }
   return json_response(200, json::object{{"execution_id", id}, {"steps", std::move(steps)}});
 }

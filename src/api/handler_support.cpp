@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
 
 #include "store/event_store.hpp"
 #include "util/ids.hpp"
 #include "util/input_rules.hpp"
 #include "util/json.hpp"
+#include "util/time.hpp"
 
 namespace beampipe::api {
 namespace json = boost::json;
@@ -81,6 +83,57 @@ std::string uuid_param(const request& req, const std::string& name) {
   if (!util::is_uuid(v)) fail(400, "invalid_id", name + " must be a UUID", name);
   for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return v;
+}
+
+bool as_of_point::includes(const events::recorded_event& e) const {
+  if (position) return e.position <= *position;
+  auto at = util::parse_rfc3339(e.recorded_at);
+  return !at || !time || *at <= *time;
+}
+
+std::optional<as_of_point> as_of_param(const request& req) {
+  bool by_position = req.query.count("as_of_position") > 0;
+  bool by_time = req.query.count("as_of") > 0;
+  if (!by_position && !by_time) return std::nullopt;
+  if (by_position && by_time)
+    fail(400, "invalid_query", "give as_of_position or as_of, not both", "as_of");
+  as_of_point p;
+  if (by_position) {
+    p.position = int_param(req, "as_of_position", 0, 1, std::numeric_limits<int64_t>::max());
+  } else {
+    p.time = util::parse_rfc3339(req.query.at("as_of"));
+    if (!p.time) fail(400, "invalid_query", "as_of must be an RFC 3339 time", "as_of");
+  }
+  return p;
+}
+
+json::object history_step(const events::recorded_event& e, json::object state) {
+  auto meta = events::event_metadata::from_json(e.metadata);
+  auto or_null = [](const std::string& v) {
+    return v.empty() ? json::value(nullptr) : json::value(v);
+  };
+  return json::object{{"position", e.position},
+                      {"stream_version", e.stream_version},
+                      {"type", e.type},
+                      {"recorded_at", e.recorded_at},
+                      {"actor", or_null(meta.actor)},
+                      {"correlation_id", or_null(meta.correlation_id)},
+                      {"state", std::move(state)}};
+}
+
+std::vector<events::recorded_event> replayable_stream(app_context& ctx,
+                                                      const std::string& stream_id,
+                                                      const std::string& what,
+                                                      const std::string& field) {
+  constexpr int64_t kMaxEvents = 10000;
+  std::vector<events::recorded_event> evs;
+  store::with_connection(ctx.pool, [&](pqxx::connection& c) {
+    evs = store::read_stream(c, stream_id, 1, kMaxEvents + 1);
+  });
+  if (evs.empty()) fail(404, "not_found", what + " not found", field);
+  if (static_cast<int64_t>(evs.size()) > kMaxEvents)
+    fail(422, "too_long", what + " has more than 10000 events", field);
+  return evs;
 }
 
 // Read-your-writes: block (bounded) until the named read models have applied `position`.

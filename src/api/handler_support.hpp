@@ -28,6 +28,25 @@ int64_t int_param(const request& req, const std::string& name, int64_t fallback,
                   int64_t hi);
 std::optional<bool> bool_param(const request& req, const std::string& name);
 std::string uuid_param(const request& req, const std::string& name);
+// Time travel (?as_of_position=N | ?as_of=RFC 3339 time): the point a stream is replayed to.
+struct as_of_point {
+  std::optional<int64_t> position;
+  std::optional<std::chrono::system_clock::time_point> time;
+  // Whether the event happened at or before the point.
+  bool includes(const events::recorded_event& e) const;
+};
+// The request's point, if it asks for one; 400 naming the parameter when it is malformed or
+// both are given.
+std::optional<as_of_point> as_of_param(const request& req);
+// One step of a history (GET …/history): the event (position, version, type, time, who did it,
+// correlation id) and the state it left its entity in.
+boost::json::object history_step(const events::recorded_event& e, boost::json::object state);
+// A stream's events, oldest first, for replaying whole (time travel, histories): 404 naming
+// `field` when the stream is empty, 422 past 10,000 events.
+std::vector<events::recorded_event> replayable_stream(app_context& ctx,
+                                                      const std::string& stream_id,
+                                                      const std::string& what,
+                                                      const std::string& field);
 // Blocks (bounded) until the read models `reads` (projections::model names; empty: every one)
 // have applied the event at `position`.
 void wait_for_position(app_context& ctx, int64_t position, std::chrono::milliseconds budget,

@@ -13,6 +13,8 @@
 #include "domain/aggregates.hpp"
 #include "domain/execution_fsm.hpp"
 #include "domain/readiness.hpp"
+#include "domain/redaction.hpp"
+#include "domain/source_record.hpp"
 #include "events/validity.hpp"
 #include "projections/engine.hpp"
 #include "projections/execution_ledger/queries.hpp"
@@ -219,9 +221,80 @@ response list_sources(app_context& ctx, request& req) {
   }));
 }
 
+// A source's stream replayed through domain::source_record (the projection's fold), calling
+// `step` after each event up to `point` (every event without one). Returns the row after the
+// last event folded in and whether there was one.
+template <class Step>
+std::pair<domain::source_record::row, int64_t> replay_source(app_context& ctx, const std::string& id,
+                                                             const std::optional<as_of_point>& point,
+                                                             Step&& step) {
+  domain::source_record::row row;
+  bool exists = false;
+  int64_t last = 0;  // the position of the last event folded in
+  for (const auto& e :
+       replayable_stream(ctx, domain::source_stream_id(id), "source", "id")) {
+    if (point && !point->includes(e)) break;
+    if (!domain::source_record::handles(e.type)) continue;
+    domain::source_record::evolve(row, exists, e.type, events::decode(e), e.recorded_at);
+    if (!exists) continue;
+    row.uuid = id;
+    row.stream_version = e.stream_version;
+    last = e.position;
+    step(e, row);
+  }
+  return {std::move(row), last};
+}
+
+// GET /sources/{id}?as_of_position=N | ?as_of=TIME: the source as it was then, in the live
+// answer's shape (the row is shaped by the read model's own SQL; no read model is read).
+response source_as_of(app_context& ctx, const as_of_point& point, const std::string& id) {
+  auto [row, last] = replay_source(ctx, id, point, [](const auto&, const auto&) {});
+  if (last == 0) fail(404, "not_found", "the source was not registered then", "id");
+  if (row.deleted) fail(404, "not_found", "the source was deleted then", "id");
+  json::object shaped;
+  store::with_connection(ctx.pool, [&](pqxx::connection& c) {
+    pqxx::read_transaction tx{c};
+    shaped = projections::source_registry::read_shape(tx, domain::source_record::columns(row));
+  });
+  return with_position(json_response(200, std::move(shaped)), last);
+}
+
 response get_source(app_context& ctx, request& req) {
+  auto id = uuid_param(req, "id");
+  if (auto point = as_of_param(req)) return source_as_of(ctx, *point, id);
   honour_min_position(ctx, req, {projections::model::source_registry});
-  return json_response(200, source_or_404(ctx, uuid_param(req, "id")));
+  return json_response(200, source_or_404(ctx, id));
+}
+
+// The fields of a source's state the history shows after each event.
+json::object source_history_state(const domain::source_record::row& r) {
+  auto all = domain::source_record::columns(r);
+  json::object out;
+  out["discovery_state"] = domain::source_record::discovery_state(r);
+  for (const char* k :
+       {"enabled", "deleted", "stale_after_hours", "discovery_request_id", "discovery_attempt",
+        "discovery_retry_at", "last_checked_at", "last_attempted_at", "last_discovery_error",
+        "discovery_signature", "discovery_truncated", "last_executed_discovery_signature",
+        "workflow_run_pending", "workflow_run_pending_at", "execution_failures_in_row",
+        "automation_retry_at", "updated_at"})
+    out[k] = all.at(k);
+  domain::redact_json(out["last_discovery_error"]);
+  return out;
+}
+
+// GET /sources/{id}/history: every event of the source with the state it left the source in,
+// replayed from its own stream (deleted sources too: history outlives them).
+response source_history(app_context& ctx, request& req) {
+  auto id = uuid_param(req, "id");
+  json::array steps;
+  auto [row, last] = replay_source(ctx, id, std::nullopt, [&](const auto& e, const auto& r) {
+    steps.push_back(history_step(e, source_history_state(r)));
+  });
+  if (last == 0) fail(404, "not_found", "source not found", "id");
+  return json_response(200, json::object{{"source_id", id},
+                                         {"project_module", row.project_module},
+                                         {"source_identifier", row.source_identifier},
+                                         {"steps", std::move(steps)}});
 }
 
 response patch_source(app_context& ctx, request& req) {
@@ -574,8 +647,14 @@ router build_route_table(const route_binder& bind) {
             .paged(100, 500)
             .read());
   r.add("GET", v2 + "/sources/{id}", auth_level::user, bind(get_source),
-        operation("get_source", "Get source", "sources")
+        operation("get_source", "Get source", "sources",
+                  "With as_of_position or as_of: the source as it was then, replayed from its own "
+                  "events (404 before its registration or while it was deleted).")
             .with_path(source_id)
+            .with_query(int_query("as_of_position",
+                                  "The source after its last event at or before this position", 1,
+                                  std::nullopt, 0))
+            .with_query(text_query("as_of", "The source as it was at this RFC 3339 time"))
             .returns("SourceRegistryRow")
             .read()
             .fails({404}));
@@ -593,6 +672,12 @@ router build_route_table(const route_binder& bind) {
           .no_content()
           .write()
           .fails({404}));
+  r.add("GET", v2 + "/sources/{id}/history", auth_level::user, bind(source_history),
+        operation("source_history", "A source's state after each of its events", "sources",
+                  "Replayed from the source's own stream; deleted sources keep their history.")
+            .with_path(source_id)
+            .returns("SourceHistory")
+            .fails({404, 422}));
   r.add("GET", v2 + "/sources/{id}/events", auth_level::user, bind(source_events),
         operation("list_source_events", "Provenance of a source", "provenance", "Newest first.")
             .with_path(source_id)

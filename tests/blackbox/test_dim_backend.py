@@ -12,6 +12,7 @@ import time
 
 from harness import (Checks, DaliugeStandin, Server, create_profile, free_port, fresh_database, ready_sources, test_graph,
                      upload_config, wait_execution, wait_for, wallaby_config)
+from time_travel import Recorder, check_time_travel
 
 V2 = "/api/v2"
 ENV = {"BEAMPIPE_CASDA_TAP_URL": "", "BEAMPIPE_VIZIER_TAP_URL": "", "BEAMPIPE_DISCOVERY_STALE_SWEEP_MS": "0",
@@ -211,9 +212,17 @@ try:
     c.eq("killed after dispatch", srv.proc.wait(timeout=120), -signal.SIGKILL)
     srv = Server(conninfo=db, extra_env=ENV)
     srv.wait_ready()
+    rec = Recorder(srv, f"{V2}/executions/{eid}")
     row = wait_execution(srv, eid, lambda r: r["status"] in ("completed", "failed"))
     sid = row["daliuge_session_id"]
     c.eq("adopted after the crash and completed", (row["status"], row["scheduler_job_id"]), ("completed", sid))
+    # Time travel (#22) through the uncertain submission and its adoption: every answer seen
+    # after the restart is the run as of its event, and the history passes through uncertain.
+    time.sleep(0.3)
+    steps = check_time_travel(c, srv, "uncertain then adopted", f"{V2}/executions/{eid}", rec.finish(),
+                              min_recorded=1)
+    c.true("the history shows the uncertain submission",
+           any(s["state"]["submission_state"] == "uncertain" for s in steps))
     c.eq("exactly one session with that id", sessions().count(sid), 1)
     creates = [r for r in dlg.dim("GET", "/__standin/requests")[1]
                if r["method"] == "POST" and r["path"] == "/api/sessions" and sid in r["body"]]

@@ -178,6 +178,8 @@ try:
     c.eq("config media type", st, 415)
     for p, want in [("/project-configs/wallaby_hires", 200), ("/project-configs/wallaby_hires/versions", 200),
                     ("/project-configs/nosuch", 404), ("/project-configs/nosuch/versions", 404),
+                    ("/project-configs/wallaby_hires?as_of_position=1000000000", 200),
+                    ("/project-configs/wallaby_hires?as_of_position=0", 400),
                     ("/projects", 200), ("/projects/contracts", 200), ("/projects/contracts/wallaby_hires", 200),
                     ("/projects/contracts/nosuch", 404), ("/projects/wallaby_hires/events?limit=2", 200)]:
         st, _, _, _ = req("GET", p)
@@ -277,6 +279,8 @@ try:
     c.eq("a page past the end still counts", (st, rows, hdrs.get("X-Total-Count")), (200, [], "3"))
     for p, want in [(f"/sources/{sid}", 200), (f"/sources/{sid}/status", 200), (f"/sources/{sid}/metadata", 200),
                     (f"/sources/{sid}/events?limit=2", 200), ("/sources?discovery_state=checked", 200),
+                    (f"/sources/{sid}/history", 200), (f"/sources/{sid}?as_of_position=1000000000", 200),
+                    (f"/sources/{uuid.uuid4()}/history", 404), (f"/sources/{sid}?as_of=soon", 400),
                     ("/sources?limit=0", 400), ("/sources?discovery_state=maybe", 400),
                     (f"/sources/{uuid.uuid4()}", 404), ("/sources/not-a-uuid", 400)]:
         st, _, _, _ = req("GET", p)
