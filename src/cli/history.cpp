@@ -61,6 +61,8 @@ import_report import_history(pqxx::connection& c, std::istream& in,
   };
   int64_t line_no = 0, last_position = 0;
   std::string line;
+  // The chain hashes the file claims (an export's "hash"), by position, with their lines.
+  std::map<int64_t, std::pair<int64_t, std::string>> claimed;
   while (std::getline(in, line)) {
     ++line_no;
     if (line.empty()) continue;
@@ -98,6 +100,14 @@ import_report import_history(pqxx::connection& c, std::istream& in,
                            data_v.as_object());
     } catch (const std::exception& ex) {
       throw at_line(line_no, ex.what());
+    }
+    if (auto h = e.find("hash"); h != e.end()) {
+      const auto& v = h->value();
+      if (!v.is_string() || v.as_string().size() != 64 ||
+          std::string_view(v.as_string()).find_first_not_of("0123456789abcdef") !=
+              std::string_view::npos)
+        throw at_line(line_no, "'hash' must be 64 lowercase hex digits");
+      claimed[position] = {line_no, std::string(v.as_string())};
     }
     if (position <= last_position)
       throw at_line(line_no, "positions must increase (" + std::to_string(position) + " after " +
@@ -146,6 +156,29 @@ import_report import_history(pqxx::connection& c, std::istream& in,
   // The imported events join the hash chain of their streams (store/event_chain.hpp) before
   // anything can be appended after them.
   store::chain_unhashed(tx);
+  // Every hash the file carries must be the one the store now holds: recomputed for the events
+  // just added (their chain runs on from the store's), stored for those it had. A mismatch means
+  // the file (or this store) was altered since the export; nothing is imported.
+  std::vector<int64_t> positions;
+  auto check = [&] {
+    auto stored = store::event_hashes(tx, positions);
+    for (auto p : positions) {
+      const auto& [at, hash] = claimed.at(p);
+      auto it = stored.find(p);
+      if (it == stored.end() || it->second != hash)
+        throw at_line(at, "hash does not match the event at position " + std::to_string(p) +
+                              " and the chain before it (" +
+                              (it == stored.end() ? std::string("not chained") : it->second) +
+                              "): the history was altered after its export");
+      ++report.hashes_checked;
+    }
+    positions.clear();
+  };
+  for (const auto& [p, _] : claimed) {
+    positions.push_back(p);
+    if (positions.size() == 1000) check();
+  }
+  check();
   // New appends continue after the imported positions.
   tx.exec(
       "SELECT setval(pg_get_serial_sequence('events', 'position'), "

@@ -9,9 +9,10 @@
 namespace beampipe::cli {
 
 struct import_report {
-  int64_t read = 0;       // events in the file
-  int64_t added = 0;      // events the store did not have
-  int64_t artifacts = 0;  // artifacts the store did not have
+  int64_t read = 0;            // events in the file
+  int64_t added = 0;           // events the store did not have
+  int64_t artifacts = 0;       // artifacts the store did not have
+  int64_t hashes_checked = 0;  // lines whose chain hash (an export's "hash") matched the store's
 };
 
 // Reads JSON lines in the feed's shape and appends them to the store in one transaction,
@@ -21,7 +22,9 @@ struct import_report {
 // identical and is skipped, so importing a file twice adds nothing; anything conflicting
 // (another event at a position, a different event under an id, a stream version taken)
 // refuses the whole import with the line number. Artifacts (DIR/index.jsonl + DIR/<sha256>)
-// are checked against their digests. Throws std::invalid_argument naming the problem.
+// are checked against their digests. A line's "hash" (exports carry each event's chain hash)
+// must equal the hash the store holds for it after the import chains the new events; any
+// mismatch refuses the import. Throws std::invalid_argument naming the problem.
 import_report import_history(pqxx::connection& c, std::istream& in,
                              const std::optional<std::string>& artifacts_dir,
                              const std::function<void(int64_t lines)>& progress);

@@ -1095,8 +1095,12 @@ int cmd_events_export(const args& a) {
   int64_t count = 0;
   for (;;) {
     auto batch = store::read_all(*c, from, 1000);
+    // Each line carries its event's chain hash, so an import proves the file unaltered.
+    auto hashes = store::event_hashes(*c, batch);
     for (const auto& e : batch) {
-      out << boost::json::serialize(events::feed_json(e)) << "\n";
+      auto line = events::feed_json(e);
+      if (auto h = hashes.find(e.position); h != hashes.end()) line["hash"] = h->second;
+      out << boost::json::serialize(line) << "\n";
       from = events::position_of(e);
       ++count;
     }
@@ -1156,7 +1160,8 @@ int cmd_events_import(const args& a) {
   });
   if (tty) std::cerr << "\r";
   std::cout << "imported " << report.added << " of " << report.read << " events ("
-            << report.read - report.added << " already stored)"
+            << report.read - report.added << " already stored, " << report.hashes_checked
+            << " hashes checked)"
             << (a.has("artifacts") ? ", " + std::to_string(report.artifacts) + " artifacts" : "")
             << "\n";
   auto eng = make_engine();
@@ -1175,10 +1180,11 @@ int cmd_events(const args& a) {
                  "       beampipe events export [-o FILE] [--artifacts DIR] [--database-url URL]\n"
                  "       beampipe events import FILE [--artifacts DIR] [--database-url URL]\n"
                  "tail prints events as JSON lines in the store's read order; export writes the "
-                 "whole store in the /api/v2/events feed's shape (to FILE, complete or not at "
-                 "all) and, with --artifacts, every stored artifact as DIR/<sha256> with "
-                 "DIR/index.jsonl; import loads such a file (positions, ids and times kept; "
-                 "identical events already stored are skipped, conflicting ones refuse the whole "
+                 "whole store in the /api/v2/events feed's shape, each line with its event's "
+                 "chain hash (to FILE, complete or not at all) and, with --artifacts, every "
+                 "stored artifact as DIR/<sha256> with DIR/index.jsonl; import loads such a file "
+                 "(positions, ids and times kept; identical events already stored are skipped; a "
+                 "conflicting event, or a hash the store does not recompute, refuses the whole "
                  "import) and rebuilds the read models.\n";
     return a.has("help") ? 0 : 2;
   }

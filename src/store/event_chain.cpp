@@ -148,6 +148,27 @@ std::string event_hash(std::string_view previous, const chained_fields& e) {
   return h.digest();
 }
 
+std::map<int64_t, std::string> event_hashes(pqxx::transaction_base& tx,
+                                            const std::vector<int64_t>& positions) {
+  std::map<int64_t, std::string> out;
+  if (positions.empty()) return out;
+  auto r = tx.exec_params(
+      "SELECT position, encode(hash, 'hex') FROM events WHERE position = ANY($1::bigint[]) "
+      "AND hash IS NOT NULL",
+      int_array(positions));
+  for (const auto& row : r) out.emplace(row[0].as<int64_t>(), row[1].as<std::string>());
+  return out;
+}
+
+std::map<int64_t, std::string> event_hashes(pqxx::connection& c,
+                                            const std::vector<events::recorded_event>& batch) {
+  std::vector<int64_t> positions;
+  positions.reserve(batch.size());
+  for (const auto& e : batch) positions.push_back(e.position);
+  pqxx::read_transaction tx{c};
+  return event_hashes(tx, positions);
+}
+
 int64_t chain_unhashed(pqxx::transaction_base& tx) {
   int64_t chained = 0;
   auto streams = tx.exec("SELECT DISTINCT stream_id FROM events WHERE hash IS NULL ORDER BY 1");

@@ -8,11 +8,13 @@
 // Verification walks both and names every event that was altered, removed, reordered or
 // inserted.
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "events/envelope.hpp"
 #include "store/db.hpp"
 
 namespace beampipe::store {
@@ -31,6 +33,13 @@ std::string event_hash(std::string_view previous, const chained_fields& e);
 // stream by stream in version order from its last chained event; an unchained event followed
 // by a chained one is left for verify to report. Answers how many it chained.
 int64_t chain_unhashed(pqxx::transaction_base& tx);
+
+// The stored hashes (hex) of these events, by position; events not yet chained are left out.
+std::map<int64_t, std::string> event_hashes(pqxx::connection& c,
+                                            const std::vector<events::recorded_event>& batch);
+// The same for positions, in the caller's transaction.
+std::map<int64_t, std::string> event_hashes(pqxx::transaction_base& tx,
+                                            const std::vector<int64_t>& positions);
 
 struct checkpoint {
   int64_t seq = 0;

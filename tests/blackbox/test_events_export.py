@@ -52,10 +52,12 @@ try:
     with open(out) as f:
         exported = [json.loads(line) for line in f]
     feed = [e for e in read_events(srv) if e["position"] <= exported[-1]["position"]]
-    c.eq("exactly the feed, event for event", exported, feed)
-    c.eq("the feed's fields", sorted(exported[0]), sorted(["position", "event_id", "stream_id", "stream_type",
-                                                            "stream_version", "type", "schema_version", "data",
-                                                            "metadata", "recorded_at"]))
+    c.eq("exactly the feed, event for event, with each event's chain hash",
+         [{k: v for k, v in e.items() if k != "hash"} for e in exported], feed)
+    c.eq("the feed's fields and the hash", sorted(exported[0]),
+         sorted(["position", "event_id", "stream_id", "stream_type", "stream_version", "type", "schema_version",
+                 "data", "metadata", "recorded_at", "hash"]))
+    c.true("every hash is 64 hex digits", all(len(e["hash"]) == 64 and int(e["hash"], 16) >= 0 for e in exported))
     c.true("no partial file left", not os.path.exists(out + ".partial"))
 
     with open(os.path.join(arts, "index.jsonl")) as f:
@@ -79,6 +81,8 @@ try:
     p = cli(db2, "events", "import", out, "--artifacts", arts)
     c.eq("import succeeds", (p.returncode, f"imported {len(exported)} of {len(exported)} events" in p.stdout),
          (0, True))
+    c.true(f"every hash the export carries was checked ({p.stdout.strip()})",
+           f"{len(exported)} hashes checked" in p.stdout)
     p = cli(db2, "events", "import", out, "--artifacts", arts)
     c.eq("importing again adds nothing", (p.returncode, f"imported 0 of {len(exported)} events" in p.stdout),
          (0, True))
@@ -91,6 +95,35 @@ try:
     p = cli(db2, "events", "import", bad)
     c.true("a conflicting event refuses the import, naming its line",
            p.returncode != 0 and f"line {len(exported) // 2 + 1}:" in p.stderr and "conflicts" in p.stderr)
+    # Exports carry hashes (#22): an export altered after it was written is refused by a store
+    # that never saw it, at the altered line; an export without hashes (earlier builds) loads.
+    def write_lines(name, lines):
+        path = os.path.join(tmp, name)
+        with open(path, "w") as f:
+            for e in lines:
+                f.write(json.dumps(e) + "\n")
+        return path
+
+    k = len(exported) // 2
+    altered = [dict(e, data=dict(e["data"], tampered=True)) if i == k else e for i, e in enumerate(exported)]
+    p = cli(fresh_database(), "events", "import", write_lines("altered.jsonl", altered))
+    c.true("an altered event is refused by its hash, naming its line",
+           p.returncode != 0 and f"line {k + 1}:" in p.stderr and "hash does not match" in p.stderr)
+    forged = [dict(e, hash="0" * 64) if i == k else e for i, e in enumerate(exported)]
+    p = cli(fresh_database(), "events", "import", write_lines("forged.jsonl", forged))
+    c.true("a forged hash is refused, naming its line",
+           p.returncode != 0 and f"line {k + 1}:" in p.stderr and "hash does not match" in p.stderr)
+    bad_hash = [dict(e, hash="xyz") if i == 0 else e for i, e in enumerate(exported)]
+    p = cli(fresh_database(), "events", "import", write_lines("bad-hash.jsonl", bad_hash))
+    c.true("a malformed hash is refused by name", p.returncode != 0 and "line 1: 'hash'" in p.stderr)
+    db3 = fresh_database()
+    p = cli(db3, "events", "import", write_lines("unhashed.jsonl",
+                                                 [{k2: v for k2, v in e.items() if k2 != "hash"} for e in exported]))
+    c.eq("an export without hashes loads (nothing to check)",
+         (p.returncode, "0 hashes checked" in p.stdout), (0, True))
+    p = cli(db3, "events", "import", out)
+    c.true("and its hashes then match the exported ones", p.returncode == 0 and
+           f"{len(exported)} hashes checked" in p.stdout)
     # Passwords are never in the history (operational state): the operator sets them again.
     secret = os.path.join(tmp, "password")
     with open(secret, "w") as f:
@@ -101,7 +134,8 @@ try:
     srv2.wait_ready()
     try:
         feed2 = read_events(srv2)
-        c.eq("the imported store's feed is the exported one", feed2[:len(exported)], exported)
+        c.eq("the imported store's feed is the exported one", feed2[:len(exported)],
+             [{k2: v for k2, v in e.items() if k2 != "hash"} for e in exported])
         for path in [f"/executions/{ex['uuid']}", f"/executions/{ex['uuid']}/events", "/sources"]:
             before = answers[path]
             after_ = srv2.request("GET", V2 + path)[1]
