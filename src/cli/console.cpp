@@ -19,6 +19,7 @@
 
 #include "adapters/http_client.hpp"
 #include "cli/api_client.hpp"
+#include "cli/run_diff_text.hpp"
 #include "domain/alerting.hpp"
 
 namespace beampipe::cli {
@@ -344,18 +345,16 @@ std::optional<std::string> prompt(const std::string& question, const std::string
   return text;
 }
 
-// A selected row in full (Enter), scrolled with the arrows; any other key goes back.
-void detail(const json::value& row) {
-  std::vector<std::string> lines;
-  std::istringstream in(domain::alerting::pretty_json(row));
-  for (std::string l; std::getline(in, l);) lines.push_back(l);
+// Lines under a title, scrolled with the arrows; any other key goes back.
+void pager(const std::string& title, const std::vector<std::string>& lines) {
   size_t top = 0;
   timeout(-1);
+  std::string heading = title + " (up/down scroll, any other key back)";
   for (;;) {
     int h = getmaxy(stdscr), w = getmaxx(stdscr);
     erase();
     attron(A_BOLD);
-    mvprintw(0, 0, "%.*s", w, "Detail (up/down scroll, any other key back)");
+    mvprintw(0, 0, "%.*s", w, heading.c_str());
     attroff(A_BOLD);
     for (int r = 0; r + 1 < h && top + r < lines.size(); ++r)
       mvprintw(1 + r, 0, "%.*s", w, lines[top + r].c_str());
@@ -368,6 +367,14 @@ void detail(const json::value& row) {
     else if (ch != KEY_DOWN && ch != KEY_UP)
       return;
   }
+}
+
+// A selected row in full (Enter).
+void detail(const json::value& row) {
+  std::vector<std::string> lines;
+  std::istringstream in(domain::alerting::pretty_json(row));
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  pager("Detail", lines);
 }
 
 // Lines (and their ids and rows) holding `filter`, case-sensitive; all of them when empty.
@@ -412,16 +419,18 @@ int run_console(const console_options& o) {
   live_feed feed(api, head.is_int64() ? head.as_int64() : 0);
 
   enum { kOverview, kSources, kExecutions, kWorkers, kScheduler, kDaliuge, kJobs, kLog };
-  std::vector<view> views = {{"Overview", overview, ""},
-                             {"Sources", sources, ""},
-                             {"Executions", executions, "c cancel  t retry"},
-                             {"Workers", workers, "d drain  u resume"},
-                             {"Scheduler", scheduler, ""},
-                             {"DALiuGE", daliuge, ""},
-                             {"Jobs", jobs, ""},
-                             {"Log", events, ""}};
+  std::vector<view> views = {
+      {"Overview", overview, ""},
+      {"Sources", sources, ""},
+      {"Executions", executions, "c cancel  t retry  m mark  x diff with marked"},
+      {"Workers", workers, "d drain  u resume"},
+      {"Scheduler", scheduler, ""},
+      {"DALiuGE", daliuge, ""},
+      {"Jobs", jobs, ""},
+      {"Log", events, ""}};
   size_t current = 0, selected = 0, scroll = 0;
   std::string status = "connected to " + api.url(), filter, notice;
+  std::string marked;  // the run `x` compares the selected one with
   table loaded, shown;
   bool reload = true, paused = false;
   int64_t drawn_at = feed.seen();
@@ -557,6 +566,26 @@ int run_console(const console_options& o) {
           act(api, "Retry execution " + id + "?", "POST", "/executions/" + id + "/retry",
               {{"reason", "retried from the console"}}, "retry requested: execution " + id, notice);
           reload = true;
+        }
+        break;
+      case 'm':
+        if (current == kExecutions && selectable) {
+          marked = id;
+          notice = "marked run " + id + ": select another and press x to see what differs";
+        }
+        break;
+      case 'x':
+        if (current == kExecutions && selectable) {
+          if (marked.empty()) {
+            notice = "mark a run with m first";
+            break;
+          }
+          try {
+            pager("Run diff",
+                  run_diff_lines(api.call("GET", "/executions/" + marked + "/diff/" + id)));
+          } catch (const std::exception& e) {
+            notice = std::string("error: ") + e.what();
+          }
         }
         break;
       default:

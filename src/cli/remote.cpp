@@ -14,6 +14,7 @@
 
 #include "adapters/http_client.hpp"
 #include "cli/api_client.hpp"
+#include "cli/run_diff_text.hpp"
 #include "domain/alerting.hpp"
 #include "domain/daliuge.hpp"
 #include "domain/document.hpp"
@@ -362,38 +363,7 @@ int audit_diff(const remote_args& a, api_client& api) {
     print(a, d);
     return same ? 0 : 1;
   }
-  std::cout << "runs " << num(d.at("a")) << " -> " << num(d.at("b")) << ": "
-            << (same ? "the same" : "they differ") << "\n";
-  for (const char* part : {"config", "profile", "sources", "manifest", "graph"}) {
-    const auto& p = d.at(part).as_object();
-    std::cout << "  " << std::left << std::setw(9) << part
-              << (p.at("same").as_bool() ? "same" : "differs") << "\n";
-    if (std::string_view(part) == "sources") {
-      for (const auto& x : p.at("added").as_array()) std::cout << "    added " << num(x) << "\n";
-      for (const auto& x : p.at("removed").as_array())
-        std::cout << "    removed " << num(x) << "\n";
-      for (const auto& x : p.at("signature_changed").as_array())
-        std::cout << "    signature of " << field(x, "source_identifier") << " changed\n";
-    }
-    const auto* diff = p.if_contains("diff");
-    if (diff && diff->is_object()) {
-      for (const auto& c : diff->at("changes").as_array())
-        std::cout << "    " << c.at("change").as_string().c_str() << " "
-                  << (c.at("path").as_string().empty() ? "(whole)"
-                                                       : c.at("path").as_string().c_str())
-                  << ": " << json::serialize(c.at("before")) << " -> "
-                  << json::serialize(c.at("after")) << "\n";
-      if (diff->at("truncated").as_bool())
-        std::cout << "    ... " << num(diff->at("total")) << " changes in all\n";
-    }
-  }
-  const auto& summary = d.at("graph").at("summary");
-  if (summary.is_object())
-    for (const auto& n : summary.at("changed_nodes").as_array())
-      std::cout << "    node " << n.at("change").as_string().c_str() << " "
-                << json::serialize(n.at("node"))
-                << (n.as_object().contains("fields") ? ": " + json::serialize(n.at("fields")) : "")
-                << "\n";
+  for (const auto& line : run_diff_lines(d)) std::cout << line << "\n";
   return same ? 0 : 1;
 }
 

@@ -1,7 +1,7 @@
 """The operator console in a real browser (issue #20): Debian's chromium, headless, driven by
 python3-selenium through chromium-driver. Sign-in (and a bad password), the overview, an
 execution created through the API reaching `completed` live on its page without a reload,
-scrubbing its timeline back to an earlier state, a hostile source name shown as text, a plain
+scrubbing its timeline back to an earlier state, comparing it with another run, a hostile source name shown as text, a plain
 user offered no superuser action, the live feed resuming after the server restarts, and no
 console response without its Content-Security-Policy (the browser's log shows no violation).
 Screenshots of each page are saved under build/test-artifacts/console/."""
@@ -20,7 +20,7 @@ from selenium.webdriver.chrome.options import Options  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SHOTS = os.environ.get("BEAMPIPE_TEST_ARTIFACTS", os.path.join(ROOT, "build", "test-artifacts", "console"))
@@ -161,6 +161,27 @@ try:
     shot(drv, "04-execution-scrubbed")
     slider.send_keys(Keys.END)
     c.true("and back to now", wait(drv, "now", lambda d: text_of(d, "[data-axis=status]") == "completed"))
+
+    # --- comparing with another run (#22): the run diff, part by part, at a shareable URL
+    st, other, _, _ = srv.request("POST", V2 + "/executions", {
+        "project_module": "wallaby_hires", "archive_name": "casda", "sources": [{"source_identifier": "HIPASSJ1313-15"}]})
+    c.eq("a second run, never executed", st, 201)
+    drv.get(f"{BASE}/console/executions/{eid}")
+    picker = wait(drv, "the other run offered", lambda d: d.find_elements(
+        By.CSS_SELECTOR, f"#compare-with option[value='{other['uuid']}']"))
+    if picker:
+        Select(drv.find_element(By.ID, "compare-with")).select_by_value(other["uuid"])
+        drv.find_element(By.CSS_SELECTOR, "form[aria-label='Compare runs'] button[type=submit]").click()
+        c.true("the diff is shown", wait(drv, "the diff", lambda d: text_of(d, "#diff-summary") == "The runs differ."))
+        c.eq("at a shareable URL", drv.current_url, f"{BASE}/console/executions/{eid}?compare={other['uuid']}")
+        part = lambda name: text_of(drv, f"[data-part={name}] h3")  # noqa: E731
+        c.true(f"the same config and profile ({part('config')}, {part('profile')})",
+               part("config").endswith("same") and part("profile").endswith("same"))
+        c.true(f"the manifest differs, with its paths ({part('manifest')})",
+               part("manifest").endswith("differs") and
+               drv.find_elements(By.CSS_SELECTOR, "[data-part=manifest] table td code"))
+        drv.execute_script("document.getElementById('run-diff').scrollIntoView()")
+        shot(drv, "04b-execution-diff")
 
     # --- text from the system is text
     st, src, _, _ = srv.request("POST", V2 + "/sources", {"project_module": "wallaby_hires", "source_identifier": XSS})

@@ -1,7 +1,7 @@
 """`beampipe console` in a real terminal (tmux): it draws the views from the API with the kept
 sign-in, redraws from the live event feed (its interval is an hour here, so only the feed can),
 filters, pauses and shows a row in detail, drains and resumes a worker and cancels and retries a
-run (each confirmed), keeps running and says so when the API goes away, and quits on q."""
+run (each confirmed), shows the diff of two runs, keeps running and says so when the API goes away, and quits on q."""
 import os
 import shutil
 import subprocess
@@ -112,6 +112,23 @@ try:
     tmux("send-keys", "-t", "console", "y")
     shows("error: POST")  # a cancelled run cannot be retried: the API's refusal, on the status line
     c.true("the refusal is the API's", "409" in screen())
+    # Run diffs (#22): mark one run, select another, x shows what differs in the pager.
+    st, ex2, _, _ = srv.request("POST", V2 + "/executions", {"project_module": "wallaby_hires",
+                                                            "archive_name": "casda",
+                                                            "sources": [{"source_identifier": "HIPASSJ1313-15"}]})
+    c.eq("a second run", st, 201)
+    shows(ex2["uuid"])  # the newest run is listed first, under the selection
+    tmux("send-keys", "-t", "console", "x")
+    shows("mark a run with m first")
+    tmux("send-keys", "-t", "console", "m")
+    shows(f"marked run {ex2['uuid']}")
+    tmux("send-keys", "-t", "console", "Down")
+    tmux("send-keys", "-t", "console", "x")
+    shows(f"runs {ex2['uuid']} -> {ex['uuid']}")
+    c.true("the pager shows each part of the diff",
+           all(part in screen() for part in ("Run diff", "config", "profile", "sources", "manifest", "graph")))
+    tmux("send-keys", "-t", "console", "q")  # any key but the arrows: back to the table
+    shows("m mark")
     tmux("send-keys", "-t", "console", "5")
     shows("Slurm runs in flight: 0")
     tmux("send-keys", "-t", "console", "6")

@@ -1,5 +1,5 @@
 import { api, query } from "../api.js";
-import { append, badge, confirmDialog, errorBox, field, h, link, pre, section, table, when } from "../dom.js";
+import { append, badge, confirmDialog, errorBox, field, h, link, pre, section, select, table, when } from "../dom.js";
 import { openFeed } from "../feed.js";
 import { debounce, filterBar, pager } from "./common.js";
 
@@ -42,7 +42,48 @@ function axes(state) {
     h("div", { class: "axis" }, h("dt", {}, name), h("dd", { "data-axis": key }, badge(state[key])))));
 }
 
-export function executionPage(main, { args: [id], session }) {
+const DIFF_PARTS = [["config", "Project config (YAML paths)"], ["profile", "Deployment profile"],
+  ["sources", "Sources and signatures"], ["manifest", "Manifest (JSON Pointer paths)"], ["graph", "Patched graph"]];
+const shown = (v) => (v === null || v === undefined ? "—" : typeof v === "string" ? v : JSON.stringify(v));
+// A value in a diff cell: short ones inline, long ones (a whole manifest) folded.
+const cellValue = (v) => {
+  const text = shown(v);
+  if (text.length <= 160) return h("code", {}, text);
+  return h("details", {}, h("summary", {}, h("code", {}, text.slice(0, 80) + "…"), ` (${text.length} characters)`),
+    pre(typeof v === "string" ? v : JSON.stringify(v, null, 2)));
+};
+
+// What differs from one run to another (GET /executions/{a}/diff/{b}), part by part.
+function runDiff(d) {
+  const parts = DIFF_PARTS.map(([key, title]) => {
+    const p = d[key];
+    const body = [];
+    if (key === "sources") {
+      for (const x of p.added) body.push(h("li", {}, "added ", h("code", {}, x)));
+      for (const x of p.removed) body.push(h("li", {}, "removed ", h("code", {}, x)));
+      for (const x of p.signature_changed)
+        body.push(h("li", {}, "signature of ", h("code", {}, x.source_identifier), " changed"));
+    }
+    if (key === "graph" && p.summary && Array.isArray(p.summary.changed_nodes))
+      for (const n of p.summary.changed_nodes)
+        body.push(h("li", {}, "node ", h("code", {}, shown(n.node)), " ", n.change,
+          n.fields ? [": ", h("code", {}, shown(n.fields))] : null));
+    if (key === "graph" && !p.same && !p.summary)
+      body.push(h("li", {}, p.a ? "the other run has no patched graph" : "this run has no patched graph"));
+    const changes = p.diff && Array.isArray(p.diff.changes) ? p.diff.changes : [];
+    return h("div", { class: "diff-part", "data-part": key },
+      h("h3", {}, title, " ", badge(p.same ? "same" : "differs")),
+      body.length ? h("ul", {}, body) : null,
+      changes.length ? table([["Path", (c) => h("code", {}, c.path || "(whole)")], ["Change", (c) => c.change],
+        ["In this run", (c) => cellValue(c.before)], ["In the other", (c) => cellValue(c.after)]],
+      changes) : null,
+      p.diff && p.diff.truncated ? h("p", { class: "muted" }, `${p.diff.total} changes in all`) : null);
+  });
+  return h("div", { id: "run-diff" },
+    h("p", { id: "diff-summary" }, d.same ? "The runs are the same." : "The runs differ."), parts);
+}
+
+export function executionPage(main, { args: [id], params, session, go }) {
   const head = h("div", {}, "Loading…");
   const actions = h("div", { class: "actions", role: "group", "aria-label": "Actions" });
   const notice = h("div", { "aria-live": "polite" });
@@ -50,8 +91,9 @@ export function executionPage(main, { args: [id], session }) {
   const timeline = h("div", {});
   const record = h("div", {});
   const artifacts = h("div", {});
+  const compare = h("div", {});
   main.append(head, actions, notice, section("State", current), section("Timeline", timeline),
-    section("Run record", record), section("Artifacts", artifacts));
+    section("Compare with another run", compare), section("Run record", record), section("Artifacts", artifacts));
   let steps = [];
   let at = null; // the timeline position shown; null: follow the latest
   let run = null;
@@ -169,6 +211,37 @@ export function executionPage(main, { args: [id], session }) {
     h("div", { class: "viewer" }));
   };
 
+  // The other run (?compare=ID keeps it in a shareable URL) and what differs.
+  let compareOffered = false;
+  const loadCompare = async (r) => {
+    const other = params.get("compare");
+    if (!compareOffered) {
+      compareOffered = true;
+      const { data } = await api("GET", "/executions" + query({ project_module: r.project_module, items_per_page: 50 }));
+      const choices = data.items.filter((x) => x.uuid !== id)
+        .map((x) => [x.uuid, `${x.uuid} · ${x.status} · ${when(x.created_at)}`]);
+      const picker = select("other", [["", "Choose a run…"], ...choices], other || "");
+      const labelled = field("Run of the same project", picker);
+      picker.id = "compare-with";
+      labelled.querySelector("label").htmlFor = picker.id;
+      compare.replaceChildren(h("form", { "aria-label": "Compare runs", onsubmit: (e) => {
+        e.preventDefault();
+        if (!picker.value) return;
+        go(`/console/executions/${encodeURIComponent(id)}?compare=${encodeURIComponent(picker.value)}`, true);
+      } }, labelled, h("button", { type: "submit" }, "Compare")),
+      h("div", { class: "diff-result" }));
+    }
+    const result = compare.querySelector(".diff-result");
+    if (!other) return;
+    try {
+      const { data: d } = await api("GET", `/executions/${encodeURIComponent(id)}/diff/${encodeURIComponent(other)}`);
+      result.replaceChildren(h("p", {}, "Compared with ", link("/console/executions/" + other, h("code", {}, other))),
+        runDiff(d));
+    } catch (e) {
+      result.replaceChildren(errorBox(e));
+    }
+  };
+
   const load = async () => {
     try {
       const [{ data: r }, { data: hist }] = await Promise.all([
@@ -184,6 +257,7 @@ export function executionPage(main, { args: [id], session }) {
       renderTimeline();
       const rec = r.workflow_manifest && r.workflow_manifest.beampipe_run_record;
       record.replaceChildren(rec ? pre(rec) : h("p", { class: "muted" }, "No run record yet."));
+      await loadCompare(r);
       await loadArtifacts();
     } catch (e) {
       append(head, errorBox(e));
