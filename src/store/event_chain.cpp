@@ -87,6 +87,81 @@ struct chain_row {
   }
 };
 
+// A range's fingerprint (schema/0021): per event, u64be(position) then the hash's first 8 bytes.
+constexpr size_t kFingerprintBytes = 16;
+constexpr int64_t kMaxFingerprintedEvents = 4'000'000;  // 64 MB: beyond it, none is kept
+
+std::string prefix_of(std::string_view hash) {
+  std::string p(hash.substr(0, 8));
+  p.resize(8, '\0');
+  return p;
+}
+
+void add_fingerprint(std::string& out, int64_t position, std::string_view hash) {
+  auto v = static_cast<uint64_t>(position);
+  for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  out += prefix_of(hash);
+}
+
+struct fingerprint {
+  int64_t position = 0;
+  std::string prefix;  // the hash's first 8 bytes
+  std::string stream;  // now only: the checkpoint does not keep it
+};
+
+// Compares a checkpoint's kept fingerprint with its range now and reports each event inserted,
+// removed or altered (per stream, the first altered one: a forger who rehashed the rest of the
+// stream changed every later hash too), or the first reordered one. Answers how many it named.
+template <class Problem>
+size_t locate_changes(const std::string& kept_bytes, const std::vector<fingerprint>& now,
+                      int64_t seq, Problem&& problem) {
+  std::vector<std::pair<int64_t, std::string>> kept;
+  for (size_t i = 0; i + kFingerprintBytes <= kept_bytes.size(); i += kFingerprintBytes) {
+    uint64_t v = 0;
+    for (size_t j = 0; j < 8; ++j) v = (v << 8) | static_cast<unsigned char>(kept_bytes[i + j]);
+    kept.emplace_back(static_cast<int64_t>(v), kept_bytes.substr(i + 8, 8));
+  }
+  std::map<int64_t, const std::string*> kept_at;
+  for (const auto& [pos, prefix] : kept) kept_at[pos] = &prefix;
+  std::map<int64_t, const fingerprint*> now_at;
+  for (const auto& f : now) now_at[f.position] = &f;
+  const auto cp = "checkpoint " + std::to_string(seq);
+  size_t named = 0;
+  std::map<std::string, std::vector<int64_t>> altered;  // by stream, positions in order
+  for (const auto& [pos, f] : now_at) {
+    auto k = kept_at.find(pos);
+    if (k == kept_at.end()) {
+      problem(pos, f->stream, 0, "inserted into " + cp + "'s range after it was taken");
+      ++named;
+    } else if (*k->second != f->prefix) {
+      altered[f->stream].push_back(pos);
+    }
+  }
+  for (const auto& [pos, _] : kept_at)
+    if (!now_at.count(pos)) {
+      problem(pos, "", 0, "removed: " + cp + " held an event at this position");
+      ++named;
+    }
+  for (const auto& [stream, positions] : altered) {
+    auto more = positions.size() - 1;
+    problem(positions.front(), stream, 0,
+            "altered after " + cp + " was taken (its hash is not the one the checkpoint kept)" +
+                (more ? "; " + std::to_string(more) + " later event" + (more > 1 ? "s" : "") +
+                            " of the stream were rehashed after it"
+                      : std::string()));
+    ++named;
+  }
+  if (named == 0 && kept.size() == now.size())
+    for (size_t i = 0; i < now.size(); ++i)
+      if (kept[i].first != now[i].position) {
+        problem(now[i].position, now[i].stream, 0,
+                "reordered within " + cp + "'s range (read order changed since it was taken)");
+        ++named;
+        break;
+      }
+  return named;
+}
+
 checkpoint checkpoint_of(const pqxx::row& r) {
   return {r[0].as<int64_t>(), r[1].as<std::string>(), r[2].as<int64_t>(),
           r[3].as<int64_t>(), r[4].as<std::string>(), r[5].as<std::string>()};
@@ -97,7 +172,7 @@ constexpr const char* kCheckpointColumns =
     "to_char(taken_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
 
 // A checkpoint's range recomputed from the events: its digest after `previous`, its size and its
-// highest position; `visit` sees each event (tx order) on the way.
+// highest position; `visit(position, hash, stream)` sees each event (tx order) on the way.
 struct range_digest {
   std::string digest;
   int64_t events = 0, last_position = 0;
@@ -114,20 +189,21 @@ range_digest digest_range(pqxx::transaction_base& tx, std::string_view previous,
   int64_t after_pos = -1;
   for (;;) {
     auto r = tx.exec_params(
-        "SELECT position, tx_id::text, encode(hash, 'hex') FROM events "
+        "SELECT position, tx_id::text, encode(hash, 'hex'), stream_id FROM events "
         "WHERE (tx_id, position) > ($1::xid8, $2) AND tx_id < $3::xid8 "
         "ORDER BY tx_id, position LIMIT $4",
         after_tx, after_pos, below_tx, kChunk);
     for (const auto& row : r) {
       auto pos = row[0].as<int64_t>();
       h.add_u64(static_cast<uint64_t>(pos));
+      std::string hash;
       if (row[2].is_null())
         out.unchained.push_back(pos);
       else
-        h.add(from_hex(row[2].as<std::string>()));
+        h.add(hash = from_hex(row[2].as<std::string>()));
       ++out.events;
       out.last_position = std::max(out.last_position, pos);
-      visit(pos);
+      visit(pos, hash, row[3].as<std::string>());
     }
     if (r.size() < static_cast<size_t>(kChunk)) break;
     after_tx = r.back()[1].as<std::string>();
@@ -242,7 +318,13 @@ std::optional<checkpoint> take_checkpoint(pqxx::connection& c) {
   // Every transaction below the oldest one still running has finished: its events are final.
   auto below =
       tx.exec("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")[0][0].as<std::string>();
-  auto d = digest_range(tx, previous, seq, from_tx, below, [](int64_t) {});
+  std::string prints;
+  auto d = digest_range(tx, previous, seq, from_tx, below,
+                        [&](int64_t pos, std::string_view hash, const std::string&) {
+                          if (prints.size() < kMaxFingerprintedEvents * kFingerprintBytes)
+                            add_fingerprint(prints, pos, hash);
+                        });
+  bool fingerprinted = d.events <= kMaxFingerprintedEvents;
   if (!d.unchained.empty())
     throw std::runtime_error("event at position " + std::to_string(d.unchained.front()) +
                              " is not chained (beampipe migrate chains it)");
@@ -252,10 +334,12 @@ std::optional<checkpoint> take_checkpoint(pqxx::connection& c) {
     return checkpoint_of(last[0]);
   }
   auto r = tx.exec_params(std::string("INSERT INTO audit_checkpoints (seq, below_tx, events, "
-                                      "last_position, digest) VALUES ($1, $2::xid8, $3, $4, "
-                                      "decode($5, 'hex')) RETURNING ") +
+                                      "last_position, digest, fingerprints) VALUES ($1, $2::xid8, "
+                                      "$3, $4, decode($5, 'hex'), CASE WHEN $6 THEN $7::bytea END) "
+                                      "RETURNING ") +
                               kCheckpointColumns,
-                          seq, below, d.events, d.last_position, to_hex(d.digest));
+                          seq, below, d.events, d.last_position, to_hex(d.digest), fingerprinted,
+                          pqxx::binarystring(prints));
   tx.commit();
   return checkpoint_of(r[0]);
 }
@@ -372,16 +456,35 @@ audit_report verify_history(pqxx::connection& c, const std::optional<std::string
     auto cp = checkpoint_of(row);
     ++rep.checkpoints;
     std::vector<int64_t> late;
-    auto d = digest_range(tx, chain_previous, cp.seq, from_tx, cp.below_tx, [&](int64_t pos) {
-      if (pos > cp.last_position) late.push_back(pos);
-    });
-    for (auto pos : late)
-      problem(pos, "", 0,
-              "inserted into checkpoint " + std::to_string(cp.seq) +
-                  "'s range after it was taken "
-                  "(its last position was " +
-                  std::to_string(cp.last_position) + ")");
-    if (to_hex(d.digest) != cp.digest_hex && late.empty())
+    auto d = digest_range(tx, chain_previous, cp.seq, from_tx, cp.below_tx,
+                          [&](int64_t pos, std::string_view, const std::string&) {
+                            if (pos > cp.last_position) late.push_back(pos);
+                          });
+    size_t located = 0;
+    if (to_hex(d.digest) != cp.digest_hex) {
+      auto prints = tx.exec_params(
+          "SELECT fingerprints FROM audit_checkpoints WHERE seq = $1 AND "
+          "fingerprints IS NOT NULL",
+          cp.seq);
+      if (!prints.empty()) {
+        // The checkpoint kept each event's position and hash prefix: name what changed.
+        pqxx::binarystring kept(prints[0][0]);
+        std::vector<fingerprint> now;
+        digest_range(tx, chain_previous, cp.seq, from_tx, cp.below_tx,
+                     [&](int64_t pos, std::string_view hash, const std::string& stream) {
+                       now.push_back({pos, prefix_of(hash), stream});
+                     });
+        located = locate_changes(kept.str(), now, cp.seq, problem);
+      } else {
+        for (auto pos : late)
+          problem(pos, "", 0,
+                  "inserted into checkpoint " + std::to_string(cp.seq) +
+                      "'s range after it was taken (its last position was " +
+                      std::to_string(cp.last_position) + ")");
+        located = late.size();
+      }
+    }
+    if (to_hex(d.digest) != cp.digest_hex && located == 0)
       problem(cp.last_position, "", 0,
               "checkpoint " + std::to_string(cp.seq) +
                   " does not recompute: " + std::to_string(cp.events) + " events up to position " +

@@ -4,7 +4,8 @@
 // zero bytes. The canonical bytes are a fixed tag, then each of event id, stream id, stream
 // version, event type, schema version, recorded_at (microseconds since the epoch), data and
 // metadata (the stored JSON text, byte for byte) as an 8-byte big-endian length and the bytes.
-// Checkpoints chain digests over the whole history in read order (schema/0020_event_chain.sql).
+// Checkpoints chain digests over the whole history in read order (schema/0020_event_chain.sql)
+// and keep a fingerprint of their range (schema/0021) to name what changed when one fails.
 // Verification walks both and names every event that was altered, removed, reordered or
 // inserted.
 #include <cstdint>

@@ -131,9 +131,9 @@ try:
     saved = save(p2)
     sql(f"DELETE FROM events WHERE position = {p2}")
     rc, rep = verify()
-    c.eq("a removed event is reported at the next event of its stream", (rc, problems_at(rep)[:1]),
-         (1, [(p3, stream)]))
-    c.true("as removed", "removed" in rep["problems"][0]["problem"])
+    c.eq("a removed event is reported by the checkpoint at its own position, and by the chain at the next "
+         "event of its stream", (rc, problems_at(rep)[:2]), (1, [(p2, None), (p3, stream)]))
+    c.true("both as removed", all("removed" in p["problem"] for p in rep["problems"][:2]))
     reinsert(saved, p2)
     c.eq("re-inserted, it verifies again", verify()[0], 0)
 
@@ -185,6 +185,31 @@ try:
     sql(f"DELETE FROM events WHERE position = {forged_pos}; UPDATE streams SET version = {head_version}, "
         f"head_hash = decode('{last[9]}', 'hex') WHERE stream_id = '{stream}'")
     c.eq("removed again, the kept digest verifies", verify("--against", ref1)[0], 0)
+
+    # 5b. An event altered in the middle of a stream, and every later hash of the stream (and
+    #     its head) recomputed by the recipe: the chains all hold, and the checkpoint's
+    #     fingerprint names the altered event, not just its range.
+    rows = sql(f"SELECT position, {ROW}, encode(hash, 'hex') FROM events WHERE stream_id = '{stream}' "
+               "ORDER BY stream_version")
+    victim = rows[1]
+    forged_data = '{"forged": true}'
+    prev, rehashed = bytes.fromhex(rows[0][9]), []
+    for r in rows[1:]:
+        data = forged_data if r is victim else r[7]
+        prev = event_hash(prev, r[1], r[2], r[3], r[4], r[5], r[6], data, r[8])
+        rehashed.append((r[0], prev.hex()))
+    sql(f"UPDATE events SET data = $j${forged_data}$j$ WHERE position = {victim[0]}; " +
+        "".join(f"UPDATE events SET hash = decode('{h}', 'hex') WHERE position = {p}; " for p, h in rehashed) +
+        f"UPDATE streams SET head_hash = decode('{rehashed[-1][1]}', 'hex') WHERE stream_id = '{stream}'")
+    rc, rep = verify()
+    c.eq("an altered, rechained event is named by the checkpoint at its position",
+         (rc, problems_at(rep)), (1, [(int(victim[0]), stream)]))
+    c.true("and the rehashed events after it are counted, not each reported",
+           f"{len(rows) - 2} later event" in rep["problems"][0]["problem"])
+    sql(f"UPDATE events SET data = $j${victim[7]}$j$ WHERE position = {victim[0]}; " +
+        "".join(f"UPDATE events SET hash = decode('{r[9]}', 'hex') WHERE position = {r[0]}; " for r in rows[1:]) +
+        f"UPDATE streams SET head_hash = decode('{rows[-1][9]}', 'hex') WHERE stream_id = '{stream}'")
+    c.eq("restored, it verifies against the kept digest", verify("--against", ref1)[0], 0)
 
     # 6. A kill -9 in the middle of writes: what committed is chained, nothing half-written.
     srv = Server(conninfo=db)
