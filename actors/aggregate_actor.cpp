@@ -349,12 +349,15 @@ aggregate_actor::behavior_type aggregate(aggregate_actor::stateful_pointer<aggre
         }
         command_reply r;
         bool refused = res.error_code == store::store_errc::invalid;  // no reader could read it
+        // Another node holds the stream's shard now (issue #23): worth trying again there.
+        bool fenced = res.error_code == store::store_errc::fenced;
         r.result = res.status == store::append_status::conflict ? outcome::conflict
-                   : transient                                  ? outcome::unavailable
+                   : transient || fenced                        ? outcome::unavailable
                    : refused                                    ? outcome::invalid_document
                                                                 : outcome::failed;
         r.code = res.status == store::append_status::conflict ? "conflict"
                  : refused                                    ? "event_refused"
+                 : fenced                                     ? "shard_moved"
                                                               : "store_error";
         r.message = res.message;
         r.stream_id = s.stream_id;

@@ -12,6 +12,8 @@ const char* to_string(store_errc c) {
       return "commit_unknown";
     case store_errc::invalid:
       return "invalid";
+    case store_errc::fenced:
+      return "fenced";
     case store_errc::internal:
       return "internal";
   }

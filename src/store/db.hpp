@@ -17,6 +17,7 @@ enum class store_errc {
   unavailable,     // connection lost or refused; safe to retry
   commit_unknown,  // the commit may or may not have happened; retry with the same event ids
   invalid,         // bad request to the store (empty append, malformed stream id)
+  fenced,          // the append's shard lease is no longer this node's (issue #23)
   internal,
 };
 

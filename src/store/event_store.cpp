@@ -129,6 +129,39 @@ std::vector<append_result> attempt_batch(pqxx::connection& c,
     }
   }
 
+  // 1b. Fencing (issue #23): a request carrying a shard lease goes on only while that lease is
+  //     current. FOR SHARE holds the lease rows until this transaction ends, so a node taking
+  //     a shard over waits for the appends already checked and every later one sees its token.
+  std::set<int> fenced_shards;
+  for (size_t i = 0; i < reqs.size(); ++i)
+    if (!done[i] && reqs[i].fence) fenced_shards.insert(reqs[i].fence->shard);
+  if (!fenced_shards.empty()) {
+    std::string list = "{";
+    for (int s : fenced_shards) list += (list.size() > 1 ? "," : "") + std::to_string(s);
+    auto r = tx.exec_params(
+        "SELECT shard, owner, token, expires_at > clock_timestamp() FROM shard_leases "
+        "WHERE shard = ANY($1::int[]) ORDER BY shard FOR SHARE",
+        list + "}");
+    std::map<int, std::tuple<std::string, int64_t, bool>> leases;
+    for (const auto& row : r)
+      leases[row[0].as<int>()] = {row[1].as<std::string>(), row[2].as<int64_t>(),
+                                  row[3].as<bool>()};
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      if (done[i] || !reqs[i].fence) continue;
+      const auto& f = *reqs[i].fence;
+      auto it = leases.find(f.shard);
+      bool current = it != leases.end() && std::get<0>(it->second) == f.owner &&
+                     std::get<1>(it->second) == f.token && std::get<2>(it->second);
+      if (current) continue;
+      done[i] = true;
+      results[i].status = append_status::error;
+      results[i].error_code = store_errc::fenced;
+      results[i].message = "shard " + std::to_string(f.shard) + " of " + reqs[i].stream_id +
+                           " is no longer held by " + f.owner + " with token " +
+                           std::to_string(f.token);
+    }
+  }
+
   // 2. Lock the existing streams, in a fixed order so concurrent batches cannot deadlock.
   std::set<std::string> stream_set;
   for (size_t i = 0; i < reqs.size(); ++i)

@@ -20,10 +20,19 @@ struct expected_version {
   std::string describe() const;
 };
 
+// A clustered node's claim to write a stream (issue #23): the stream's shard, the node and the
+// lease token it holds. The store refuses the append unless that lease is still current.
+struct shard_fence {
+  int shard = 0;
+  std::string owner;
+  int64_t token = 0;
+};
+
 struct append_request {
   std::string stream_id;  // "<type>-<key>"
   expected_version expected;
   std::vector<events::new_event> events;
+  std::optional<shard_fence> fence = std::nullopt;  // none: a single node, or a tool
 };
 
 enum class append_status { ok, conflict, error };
