@@ -61,6 +61,7 @@ struct runtime::impl {
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
   shared_ctx ctx;
+  runtime::placement_function placement;  // set before the first command, then only read
   registry_actor registry;
   bool stopped = false;
 
@@ -74,6 +75,19 @@ struct runtime::impl {
     sys = std::make_unique<caf::actor_system>(cfg);
     ctx.opts = o;
     ctx.append = [this](store::append_request req, store::group_appender::callback cb) {
+      if (placement) {
+        std::string holder;
+        req.fence = placement(req.stream_id, holder);
+        if (!req.fence) {
+          store::append_result r;
+          r.status = store::append_status::error;
+          r.error_code = store::store_errc::fenced;
+          r.message = "this node does not hold the shard of " + req.stream_id +
+                      (holder.empty() ? std::string(" (it is moving)") : " (" + holder + " does)");
+          cb(std::move(r));
+          return;
+        }
+      }
       appender.submit(std::move(req), std::move(cb));
     };
     ctx.pool = &pool;
@@ -94,6 +108,7 @@ struct runtime::impl {
 runtime::runtime(store::database& db, runtime_options opts)
     : impl_(std::make_unique<impl>(db, std::move(opts))) {}
 runtime::~runtime() { shutdown(); }
+void runtime::set_placement(placement_function f) { impl_->placement = std::move(f); }
 void runtime::shutdown() {
   if (impl_) impl_->stop();
 }

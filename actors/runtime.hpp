@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -122,6 +123,14 @@ class runtime {
   std::vector<command_reply> send_all(std::vector<command_request> reqs,
                                       std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
+  // Clustered nodes (issue #23): where a stream's appends may go. The function answers the
+  // fence an append must carry (its shard's lease token), or none when this node does not hold
+  // the shard, naming the holder in `holder` (empty while the shard moves); such an append is
+  // refused at once as store_errc::fenced. Unset (a single node): every stream is local. Set it
+  // before the first command.
+  using placement_function = std::function<std::optional<store::shard_fence>(
+      const std::string& stream_id, std::string& holder)>;
+  void set_placement(placement_function f);
   // Stops the stream's aggregate now (its state is rebuilt from the store on next use).
   void passivate(const std::string& stream_id);
   runtime_stats stats() const;

@@ -370,6 +370,12 @@ json::object build() {
                       {"draining", described(boolean(),
                                              "This process was drained: it claims no new job or "
                                              "scheduler lease and finishes what it holds")}})),
+       opt("cluster",
+           object_of({{"mode", one_of_strings({"single", "cluster"})},
+                      {"members", described(i64(), "Members renewing their membership (0: single)")},
+                      {"shards_held", described(i64(), "Shards this node holds (0: single)")},
+                      {"error", described(nstr(), "The last shard round's failure")}},
+                     "The cluster in brief (GET /cluster has it all)")),
        opt("dependencies_status",
            described(one_of_strings({"ok", "degraded"}),
                      "degraded when a dependency is down; readiness itself depends only on the "
@@ -535,6 +541,25 @@ json::object build() {
                                          "Nodes added, removed or modified and their "
                                          "fields; null when one has no patched graph")}})}},
       "What differs from run a to run b");
+  s["ClusterView"] = object_of(
+      {{"node", str()},
+       {"mode", one_of_strings({"single", "cluster"})},
+       opt("address", described(str(), "This node's cluster address (cluster mode only)")),
+       {"shards", described(i64(), "Shards the streams map to (0 for a single node)")},
+       {"lease_seconds", nnum()},
+       {"members", array_of(object_of({{"node", str()},
+                                       {"address", str()},
+                                       {"last_seen", ts()},
+                                       {"shards_held", i64()}}))},
+       {"held", array_of(object_of({{"shard", i64()}, {"token", i64()}}))},
+       {"leases", array_of(object_of({{"shard", i64()},
+                                      {"owner", nstr()},
+                                      {"token", described(i64(), "Fencing token")},
+                                      {"expires_at", ts()},
+                                      {"live", boolean()}}))},
+       {"last_rebalance", nts()},
+       {"error", described(nstr(), "The last shard round's failure")}},
+      "The cluster as this node sees it");
   s["SlurmCredentialSlot"] = object_of(
       {{"name", str()},
        {"private_key", boolean()},

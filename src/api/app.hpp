@@ -20,6 +20,7 @@
 namespace beampipe::services {
 class admission_gate;
 class dependency_prober;
+class shard_keeper;
 }  // namespace beampipe::services
 
 namespace beampipe::api {
@@ -58,6 +59,7 @@ struct app_context {
   std::function<boost::json::object(const std::optional<std::string>& profile)> diagnose = nullptr;
   services::admission_gate* admission = nullptr;  // serialises execution creates (cluster-wide)
   services::dependency_prober* prober = nullptr;  // background dependency probes (/ready, metrics)
+  services::shard_keeper* keeper = nullptr;  // clustered nodes: GET /cluster, /ready (none: single)
   // Whether an operator drained this node (its heartbeat's view): /ready says so.
   std::function<bool()> node_draining = [] { return false; };
   std::chrono::seconds heartbeat_every{10};  // a node is alive within three of these

@@ -24,6 +24,7 @@
 #include "projections/source_registry/queries.hpp"
 #include "services/dependency_prober.hpp"
 #include "services/node_heartbeat.hpp"
+#include "services/shard_keeper.hpp"
 #include "store/event_store.hpp"
 #include "store/leases.hpp"
 #include "store/migrations.hpp"
@@ -163,6 +164,17 @@ response get_ready(app_context& ctx, request& req) {
   o["workers_draining"] = nullptr;
   // This node, as its last heartbeat saw it: a drained node claims no new work.
   o["node"] = json::object{{"id", ctx.runtime.node_id()}, {"draining", ctx.node_draining()}};
+  if (ctx.keeper) {
+    auto v = ctx.keeper->view();
+    o["cluster"] = json::object{
+        {"mode", "cluster"},
+        {"members", static_cast<int64_t>(v.members.size())},
+        {"shards_held", static_cast<int64_t>(v.held.size())},
+        {"error", v.error.empty() ? json::value(nullptr) : json::value(v.error)}};
+  } else {
+    o["cluster"] = json::object{
+        {"mode", "single"}, {"members", 0}, {"shards_held", 0}, {"error", nullptr}};
+  }
   try {
     store::with_connection(ctx.pool, [&](pqxx::connection& c) {
       pqxx::read_transaction tx{c};

@@ -11,6 +11,8 @@
 #include "projections/read_model_names.hpp"
 #include "projections/workers/queries.hpp"
 #include "services/node_heartbeat.hpp"
+#include "services/shard_keeper.hpp"
+#include "store/shard_leases.hpp"
 #include "util/ids.hpp"
 #include "util/input_rules.hpp"
 
@@ -219,11 +221,65 @@ response resume_worker(app_context& ctx, request& req) {
   return drain_or_resume(ctx, req, "resume");
 }
 
+// GET /cluster: the members, their addresses and shards, every shard's lease (owner, token,
+// expiry, read from the database now) and this node's last rebalance. A single node says so.
+response get_cluster(app_context& ctx, request&) {
+  json::object o{{"node", ctx.runtime.node_id()}};
+  if (!ctx.keeper) {
+    o["mode"] = "single";
+    o["shards"] = 0;
+    o["lease_seconds"] = nullptr;
+    o["members"] = json::array{};
+    o["held"] = json::array{};
+    o["leases"] = json::array{};
+    o["last_rebalance"] = nullptr;
+    o["error"] = nullptr;
+    return json_response(200, o);
+  }
+  const auto& opts = ctx.keeper->options();
+  auto v = ctx.keeper->view();
+  o["mode"] = "cluster";
+  o["address"] = opts.addr;
+  o["shards"] = opts.shards;
+  o["lease_seconds"] = std::chrono::duration<double>(opts.lease).count();
+  json::array members, held, leases;
+  for (const auto& m : v.members)
+    members.push_back(json::object{{"node", m.node},
+                                   {"address", m.addr},
+                                   {"last_seen", m.last_seen},
+                                   {"shards_held", m.shards_held}});
+  for (const auto& [shard, token] : v.held)
+    held.push_back(json::object{{"shard", shard}, {"token", token}});
+  store::with_connection(ctx.pool, [&](pqxx::connection& c) {
+    pqxx::read_transaction tx{c};
+    for (const auto& l : store::read_shards(tx))
+      leases.push_back(
+          json::object{{"shard", l.shard},
+                       {"owner", l.owner.empty() ? json::value(nullptr) : json::value(l.owner)},
+                       {"token", l.token},
+                       {"expires_at", l.expires_at},
+                       {"live", l.live}});
+  });
+  o["members"] = std::move(members);
+  o["held"] = std::move(held);
+  o["leases"] = std::move(leases);
+  o["last_rebalance"] =
+      v.last_rebalance.empty() ? json::value(nullptr) : json::value(v.last_rebalance);
+  o["error"] = v.error.empty() ? json::value(nullptr) : json::value(v.error);
+  return json_response(200, o);
+}
+
 }  // namespace
 
 void add_worker_routes(router& r, const route_binder& bind) {
   const auto& v2 = kApiV2;
   auto id = text_path("id", "Worker id (node id or registered id)");
+  r.add("GET", v2 + "/cluster", auth_level::user, bind(get_cluster),
+        operation("get_cluster", "The cluster", "workers",
+                  "Members (clustered nodes renewing their membership), their addresses and the "
+                  "shards each holds, every shard's lease (owner, fencing token, expiry) and this "
+                  "node's last rebalance. mode is single when BEAMPIPE_CLUSTER_BIND_ADDR is unset.")
+            .returns("ClusterView"));
   r.add("GET", v2 + "/workers", auth_level::user, bind(list_workers),
         operation("list_workers", "Workers", "workers",
                   "Every worker by its heartbeat: beampipe processes and workers registered "

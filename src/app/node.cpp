@@ -27,6 +27,7 @@
 #include "projections/engine.hpp"
 #include "projections/runner.hpp"
 #include "services/audit_checkpointer.hpp"
+#include "services/shard_keeper.hpp"
 #include "services/dependency_prober.hpp"
 #include "services/execution_admission.hpp"
 #include "services/node_heartbeat.hpp"
@@ -254,6 +255,8 @@ struct node::parts {
   api::live_feed feed;
   api::app_context ctx;
   services::node_heartbeat heartbeat;
+  // Clustered nodes only (BEAMPIPE_CLUSTER_BIND_ADDR): the shards this node may append to.
+  std::unique_ptr<services::shard_keeper> keeper;
   services::audit_checkpointer checkpoints;
   // One set of backends for the executions and the prober: a probe uses the same pooled SSH
   // sessions and credentials as the runs.
@@ -296,6 +299,31 @@ struct node::parts {
         routes(build_api()) {
     for (auto& eng : projections::standard_engines_by_group())
       runners.push_back(std::make_unique<projections::runner>(db, eng, watch));
+    if (!s.cluster_bind_addr.empty()) {
+      keeper = std::make_unique<services::shard_keeper>(
+          db, services::shard_keeper_options{s.node_id, s.cluster_bind_addr,
+                                             static_cast<int>(s.cluster_shards),
+                                             s.cluster_lease});
+      rt.set_placement([k = keeper.get()](const std::string& stream, std::string& holder) {
+        return k->fence_for(stream, holder);
+      });
+      ctx.keeper = keeper.get();
+      stats.add_collector([k = keeper.get()](std::string& out) {
+        auto v = k->view();
+        out += "# HELP beampipe_cluster_members Members renewing their cluster membership\n"
+               "# TYPE beampipe_cluster_members gauge\nbeampipe_cluster_members " +
+               std::to_string(v.members.size()) +
+               "\n# HELP beampipe_cluster_shards_owned Shards this node holds\n"
+               "# TYPE beampipe_cluster_shards_owned gauge\nbeampipe_cluster_shards_owned " +
+               std::to_string(v.held.size()) +
+               "\n# HELP beampipe_cluster_shard_moves_total Shards this node took, released or "
+               "lost to another\n# TYPE beampipe_cluster_shard_moves_total counter\n"
+               "beampipe_cluster_shard_moves_total{move=\"taken\"} " +
+               std::to_string(v.taken) + "\nbeampipe_cluster_shard_moves_total{move=\"released\"} " +
+               std::to_string(v.released) + "\nbeampipe_cluster_shard_moves_total{move=\"lost\"} " +
+               std::to_string(v.lost) + "\n";
+      });
+    }
   }
 
   static services::dependency_prober_options with_backends(services::dependency_prober_options po,
@@ -429,6 +457,7 @@ void node::start() {
   check_connection_budget(p.db);
   for (auto& r : p.runners) r->start();
   p.heartbeat.start();
+  if (p.keeper) p.keeper->start();  // after the heartbeat row it renews
   p.checkpoints.start();
   p.prober.start();
   if (role.api) {
@@ -524,6 +553,7 @@ void node::stop() {
   p.alerts.stop();
   p.executions.stop();
   p.discovery.stop();
+  if (p.keeper) p.keeper->stop();  // a graceful leave: the shards are free for the others now
   for (auto& r : p.runners) r->stop();
   p.rt.shutdown();
 }

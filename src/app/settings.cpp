@@ -228,6 +228,15 @@ std::vector<setting> build_table() {
                        "(`beampipe audit verify`); `0`: only `beampipe audit checkpoint`"));
   t.push_back(duration("BEAMPIPE_WORKER_HEARTBEAT_INTERVAL_SECONDS", &S::heartbeat_every, "10", 1,
                        3600, "node heartbeat; a node is alive within three intervals"));
+  t.push_back(text("BEAMPIPE_CLUSTER_BIND_ADDR", &S::cluster_bind_addr, "",
+                   "host:port of this node in a cluster; set, the node holds a share of the "
+                   "stream shards under leases and appends only to those; unset: a single node "
+                   "holding every stream"));
+  t.push_back(integer("BEAMPIPE_CLUSTER_SHARDS", &S::cluster_shards, "64", 1, 4096,
+                      "shards the streams map to; the same on every node of a cluster"));
+  t.push_back(duration("BEAMPIPE_CLUSTER_LEASE_SECONDS", &S::cluster_lease, "10", 2, 600,
+                       "a shard lease's length: a node that stops renewing loses its shards "
+                       "this long after its last renewal"));
   // Access.
   t.push_back(text("BEAMPIPE_JWT_SECRET", &S::jwt_secret, "",
                    "signs access tokens (HS256); unset (and no file): a random 256-bit secret "

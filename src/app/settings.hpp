@@ -50,6 +50,10 @@ struct settings {
   std::chrono::seconds dependency_probe_every{};
   std::chrono::seconds heartbeat_every{};
   std::chrono::seconds audit_checkpoint_every{};
+  // Cluster (issue #23): empty bind address, a single node holding every stream.
+  std::string cluster_bind_addr;
+  int64_t cluster_shards = 64;
+  std::chrono::seconds cluster_lease{};
   // Access.
   std::string jwt_secret;
   std::string jwt_secret_file;

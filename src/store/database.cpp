@@ -8,7 +8,7 @@ namespace {
 constexpr std::array<const char*, kDbRoles> kNames = {
     "api",        "aggregates", "discovery",  "executions", "alert-senders", "admission-tick",
     "job-leases", "heartbeat",  "prober",     "appender",   "projections",   "admission",
-    "scheduler",  "alerts",     "maintenance"};
+    "scheduler",  "alerts",     "maintenance", "cluster"};
 size_t index(db_role r) { return static_cast<size_t>(r); }
 }  // namespace
 

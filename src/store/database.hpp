@@ -36,8 +36,9 @@ enum class db_role : uint8_t {
   alerts,       // the alert worker's rule evaluation
   maintenance,  // start-up (migrations, the signing secret, the first superuser, the demo);
                 // audit checkpoints
+  cluster,      // the shard keeper's leases and membership (clustered nodes)
 };
-inline constexpr size_t kDbRoles = static_cast<size_t>(db_role::maintenance) + 1;
+inline constexpr size_t kDbRoles = static_cast<size_t>(db_role::cluster) + 1;
 const char* to_string(db_role r);
 bool is_pooled(db_role r);
 
@@ -50,7 +51,7 @@ struct db_role_usage {
 // Connections each role may hold. The defaults suit a tool or a test; a node sizes each from
 // its settings (app::node).
 struct db_budgets {
-  std::array<size_t, kDbRoles> of = {10, 5, 5, 5, 4, 5, 4, 1, 1, 2, 12, 1, 1, 1, 2};
+  std::array<size_t, kDbRoles> of = {10, 5, 5, 5, 4, 5, 4, 1, 1, 2, 12, 1, 1, 1, 2, 1};
   db_budgets& set(db_role r, size_t connections) {
     of[static_cast<size_t>(r)] = connections < 1 ? 1 : connections;
     return *this;

@@ -378,6 +378,8 @@ try:
     # --- workers: this node by its heartbeat, one registered through the API, drain and resume
     st, workers, _, _ = req("GET", "/workers")
     node_id = workers["items"][0]["id"]
+    st, view, _, _ = req("GET", "/cluster")
+    c.eq("GET /cluster on a single node", (st, view["mode"]), (200, "single"))
     st, _, _, _ = req("POST", "/workers", {"worker_id": "contract-ext", "host": "h", "process_id": 1,
                                            "labels": {"site": "x"}})
     c.eq("register a worker", st, 201)
