@@ -72,10 +72,42 @@ inline constexpr caf::atom_value kCommandErrorCategory = caf::atom("command");
 
 }  // namespace beampipe::actors
 
-// Local messages only (no std::function in any of them); the cluster issue gives them
-// inspect() for the network.
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(beampipe::actors::command_request)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(beampipe::actors::command_reply)
+// Commands and replies cross the network between clustered nodes (issue #23): the body goes as
+// its JSON text, the outcome as its number; both are checked when they arrive.
+namespace beampipe::actors {
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, command_request& x) {
+  std::string body;
+  if constexpr (!Inspector::writes_state) body = boost::json::serialize(x.cmd.body);
+  auto loaded = caf::meta::load_callback([&]() -> caf::error {
+    boost::json::error_code ec;
+    auto v = boost::json::parse(body, ec);
+    if (ec || !v.is_object()) return caf::sec::invalid_argument;
+    x.cmd.body = std::move(v.as_object());
+    return caf::none;
+  });
+  return f(caf::meta::type_name("beampipe::command_request"), x.stream_id, x.cmd.name, body,
+           x.cmd.actor, x.cmd.new_id, x.correlation_id, loaded);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, command_reply& x) {
+  auto result = static_cast<uint8_t>(x.result);
+  uint64_t appended = x.events_appended;
+  auto loaded = caf::meta::load_callback([&]() -> caf::error {
+    if (result > static_cast<uint8_t>(outcome::failed)) return caf::sec::invalid_argument;
+    x.result = static_cast<outcome>(result);
+    x.events_appended = static_cast<size_t>(appended);
+    return caf::none;
+  });
+  return f(caf::meta::type_name("beampipe::command_reply"), result, x.code, x.message, x.field,
+           x.details_json, x.stream_id, x.version, x.position, appended, loaded);
+}
+
+}  // namespace beampipe::actors
+
+// Local messages only (no std::function in any of them).
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(beampipe::actors::load_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(beampipe::actors::appended_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(beampipe::actors::tick_done)

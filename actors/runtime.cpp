@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <caf/io/all.hpp>
 #include <future>
 #include <mutex>
 
@@ -62,6 +63,9 @@ struct runtime::impl {
   std::unique_ptr<caf::actor_system> sys;
   shared_ctx ctx;
   runtime::placement_function placement;  // set before the first command, then only read
+  std::mutex peers_mu;
+  std::map<std::string, std::pair<std::string, registry_actor>> peers;  // node -> (addr, proxy)
+  std::atomic<size_t> forwarded{0};
   registry_actor registry;
   bool stopped = false;
 
@@ -72,6 +76,15 @@ struct runtime::impl {
         blocking(o.blocking_threads) {
     cfg.set("scheduler.max-threads", o.caf_threads);
     cfg.add_error_category(kCommandErrorCategory, render_command_error);
+    cfg.add_message_type<command_request>("beampipe::command_request");
+    cfg.add_message_type<command_reply>("beampipe::command_reply");
+    if (!o.cluster_addr.empty()) {
+      cfg.load<caf::io::middleman>();
+      // A frozen or cut-off peer is only noticed through heartbeats (off by default).
+      cfg.set("middleman.heartbeat-interval", caf::timespan{std::chrono::seconds(1)});
+      cfg.set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(5)});
+      cfg.set("middleman.app-identifiers", std::vector<std::string>{"beampipe-cluster-v1"});
+    }
     sys = std::make_unique<caf::actor_system>(cfg);
     ctx.opts = o;
     ctx.append = [this](store::append_request req, store::group_appender::callback cb) {
@@ -93,6 +106,16 @@ struct runtime::impl {
     ctx.pool = &pool;
     ctx.blocking = &blocking;
     registry = spawn_registry(*sys, &ctx);
+    if (!o.cluster_addr.empty()) {
+      auto colon = o.cluster_addr.rfind(':');
+      auto host = o.cluster_addr.substr(0, colon);
+      auto port = colon == std::string::npos ? 0 : std::stoi(o.cluster_addr.substr(colon + 1));
+      auto bound =
+          sys->middleman().publish(registry, static_cast<uint16_t>(port), host.c_str(), true);
+      if (!bound)
+        throw std::runtime_error("cannot listen on the cluster address " + o.cluster_addr + ": " +
+                                 sys->render(bound.error()));
+    }
   }
 
   void stop() {
@@ -113,8 +136,81 @@ void runtime::shutdown() {
   if (impl_) impl_->stop();
 }
 
+void runtime::set_peers(const std::map<std::string, std::string>& members,
+                        std::chrono::milliseconds timeout) {
+  auto& i = *impl_;
+  if (i.opts.cluster_addr.empty()) return;
+  {
+    std::lock_guard lk(i.peers_mu);
+    for (auto it = i.peers.begin(); it != i.peers.end();) {
+      auto m = members.find(it->first);
+      it = m == members.end() || m->second != it->second.first ? i.peers.erase(it) : std::next(it);
+    }
+  }
+  for (const auto& [node, addr] : members) {
+    if (node == i.opts.node_id) continue;
+    {
+      std::lock_guard lk(i.peers_mu);
+      if (i.peers.count(node)) continue;
+    }
+    auto colon = addr.rfind(':');
+    if (colon == std::string::npos) continue;
+    auto port = static_cast<uint16_t>(std::stoi(addr.substr(colon + 1)));
+    // remote_actor waits for the handshake; a peer that does not answer is tried next round.
+    auto proxy = i.sys->middleman().remote_actor<registry_actor>(addr.substr(0, colon), port);
+    if (!proxy) {
+      spdlog::warn("cluster: cannot reach {} at {}: {}", node, addr, i.sys->render(proxy.error()));
+      continue;
+    }
+    (void)timeout;
+    std::lock_guard lk(i.peers_mu);
+    i.peers[node] = {addr, *proxy};
+    spdlog::info("cluster: connected to {} at {}", node, addr);
+  }
+}
+
 void runtime::send(command_request req, std::function<void(command_reply)> done,
                    std::chrono::milliseconds deadline) {
+  // A stream of a shard another member holds goes to that member's registry (issue #23).
+  if (impl_->placement) {
+    std::string holder;
+    if (!impl_->placement(req.stream_id, holder) && !holder.empty()) {
+      std::optional<registry_actor> peer;
+      {
+        std::lock_guard lk(impl_->peers_mu);
+        if (auto it = impl_->peers.find(holder); it != impl_->peers.end()) peer = it->second.second;
+      }
+      if (!peer) {
+        command_reply r;
+        r.result = outcome::unavailable;
+        r.code = "shard_moved";
+        r.message = "the stream's shard is held by " + holder + ", not reachable from here yet";
+        r.stream_id = req.stream_id;
+        return done(std::move(r));
+      }
+      ++impl_->forwarded;
+      impl_->sys->spawn(
+          [req = std::move(req), done = std::move(done), deadline, holder](
+              caf::event_based_actor* self, registry_actor remote) mutable {
+            auto stream = req.stream_id;
+            self->request(remote, deadline, cmd_atom::value, std::move(req))
+                .then([done](command_reply& r) { done(std::move(r)); },
+                      [done, holder, stream](caf::error& e) {
+                        auto r = reply_of(e);
+                        // The peer went away or did not answer: worth trying again.
+                        if (e.category() != kCommandErrorCategory) {
+                          r.result = outcome::unavailable;
+                          r.code = "shard_moved";
+                          r.message = "forwarding to " + holder + " failed: " + to_string(e);
+                          r.stream_id = stream;
+                        }
+                        done(std::move(r));
+                      });
+          },
+          *peer);
+      return;
+    }
+  }
   // A short-lived requester per command: it holds `done` (never a message does) and ends with
   // the answer. The registry or aggregate always answers (a stopping aggregate fails what it
   // holds; a stopped registry makes CAF answer request_receiver_down); at the deadline CAF
@@ -201,6 +297,7 @@ runtime_stats runtime::stats() const {
   runtime_stats s;
   s.live_aggregates = impl_->ctx.live.load();
   s.recoveries = impl_->ctx.recoveries.load();
+  s.forwarded = impl_->forwarded.load();
   std::lock_guard lock(impl_->ctx.kinds_mu);
   s.live_by_kind = impl_->ctx.live_by_kind;
   return s;

@@ -89,12 +89,16 @@ struct runtime_options {
   std::chrono::milliseconds idle_after{std::chrono::minutes(5)};
   int64_t snapshot_every = 50;  // events between aggregate snapshots
   size_t append_writers = 1;    // group-commit connections (streams are sharded over them)
+  // Clustered nodes (issue #23): host:port the registry is published on for the other members
+  // (CAF's middleman); empty: no network.
+  std::string cluster_addr;
 };
 
 struct runtime_stats {
   size_t live_aggregates = 0;
   std::map<std::string, size_t> live_by_kind;  // stream type -> live aggregates
   size_t recoveries = 0;
+  size_t forwarded = 0;  // commands sent to another member's registry (clustered nodes)
 };
 
 class runtime {
@@ -131,6 +135,12 @@ class runtime {
   using placement_function = std::function<std::optional<store::shard_fence>(
       const std::string& stream_id, std::string& holder)>;
   void set_placement(placement_function f);
+  // The other members' registries, by node id and cluster address: connects the new ones (a
+  // blocking call, bounded by `timeout`: call it from a thread that may wait, never an actor's)
+  // and forgets those no longer listed. A command whose shard another member holds goes to that
+  // member's registry; without a connection to it, the command answers unavailable.
+  void set_peers(const std::map<std::string, std::string>& members,
+                 std::chrono::milliseconds timeout);
   // Stops the stream's aggregate now (its state is rebuilt from the store on next use).
   void passivate(const std::string& stream_id);
   runtime_stats stats() const;

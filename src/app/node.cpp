@@ -27,10 +27,10 @@
 #include "projections/engine.hpp"
 #include "projections/runner.hpp"
 #include "services/audit_checkpointer.hpp"
-#include "services/shard_keeper.hpp"
 #include "services/dependency_prober.hpp"
 #include "services/execution_admission.hpp"
 #include "services/node_heartbeat.hpp"
+#include "services/shard_keeper.hpp"
 #include "store/db.hpp"
 #include "store/event_store.hpp"
 #include "store/migrations.hpp"
@@ -116,6 +116,7 @@ actors::runtime_options runtime_options_from(const settings& s) {
   o.node_id = s.node_id;
   o.idle_after = s.idle_actor;
   o.append_writers = static_cast<size_t>(s.append_writers);
+  o.cluster_addr = s.cluster_bind_addr;
   return o;
 }
 
@@ -301,27 +302,38 @@ struct node::parts {
       runners.push_back(std::make_unique<projections::runner>(db, eng, watch));
     if (!s.cluster_bind_addr.empty()) {
       keeper = std::make_unique<services::shard_keeper>(
-          db, services::shard_keeper_options{s.node_id, s.cluster_bind_addr,
-                                             static_cast<int>(s.cluster_shards),
-                                             s.cluster_lease});
+          db,
+          services::shard_keeper_options{s.node_id, s.cluster_bind_addr,
+                                         static_cast<int>(s.cluster_shards), s.cluster_lease},
+          [this](const services::cluster_view& v) {
+            std::map<std::string, std::string> members;
+            for (const auto& m : v.members) members[m.node] = m.addr;
+            rt.set_peers(members, std::chrono::seconds(5));
+          });
       rt.set_placement([k = keeper.get()](const std::string& stream, std::string& holder) {
         return k->fence_for(stream, holder);
       });
       ctx.keeper = keeper.get();
-      stats.add_collector([k = keeper.get()](std::string& out) {
+      stats.add_collector([this, k = keeper.get()](std::string& out) {
         auto v = k->view();
-        out += "# HELP beampipe_cluster_members Members renewing their cluster membership\n"
-               "# TYPE beampipe_cluster_members gauge\nbeampipe_cluster_members " +
-               std::to_string(v.members.size()) +
-               "\n# HELP beampipe_cluster_shards_owned Shards this node holds\n"
-               "# TYPE beampipe_cluster_shards_owned gauge\nbeampipe_cluster_shards_owned " +
-               std::to_string(v.held.size()) +
-               "\n# HELP beampipe_cluster_shard_moves_total Shards this node took, released or "
-               "lost to another\n# TYPE beampipe_cluster_shard_moves_total counter\n"
-               "beampipe_cluster_shard_moves_total{move=\"taken\"} " +
-               std::to_string(v.taken) + "\nbeampipe_cluster_shard_moves_total{move=\"released\"} " +
-               std::to_string(v.released) + "\nbeampipe_cluster_shard_moves_total{move=\"lost\"} " +
-               std::to_string(v.lost) + "\n";
+        out +=
+            "# HELP beampipe_cluster_members Members renewing their cluster membership\n"
+            "# TYPE beampipe_cluster_members gauge\nbeampipe_cluster_members " +
+            std::to_string(v.members.size()) +
+            "\n# HELP beampipe_cluster_shards_owned Shards this node holds\n"
+            "# TYPE beampipe_cluster_shards_owned gauge\nbeampipe_cluster_shards_owned " +
+            std::to_string(v.held.size()) +
+            "\n# HELP beampipe_cluster_shard_moves_total Shards this node took, released or "
+            "lost to another\n# TYPE beampipe_cluster_shard_moves_total counter\n"
+            "beampipe_cluster_shard_moves_total{move=\"taken\"} " +
+            std::to_string(v.taken) + "\nbeampipe_cluster_shard_moves_total{move=\"released\"} " +
+            std::to_string(v.released) + "\nbeampipe_cluster_shard_moves_total{move=\"lost\"} " +
+            std::to_string(v.lost) +
+            "\n# HELP beampipe_cluster_forwarded_commands_total Commands sent on to the member "
+            "holding their stream's shard\n"
+            "# TYPE beampipe_cluster_forwarded_commands_total counter\n"
+            "beampipe_cluster_forwarded_commands_total " +
+            std::to_string(rt.stats().forwarded) + "\n";
       });
     }
   }

@@ -8,8 +8,9 @@
 
 namespace beampipe::services {
 
-shard_keeper::shard_keeper(store::database& db, shard_keeper_options o)
-    : db_(db), o_(std::move(o)) {}
+shard_keeper::shard_keeper(store::database& db, shard_keeper_options o,
+                           std::function<void(const cluster_view&)> after_round)
+    : db_(db), o_(std::move(o)), after_round_(std::move(after_round)) {}
 
 shard_keeper::~shard_keeper() { stop(); }
 
@@ -99,7 +100,7 @@ void shard_keeper::round() {
       renewed[s] = t;
       owners[s] = o_.node;
     }
-    std::lock_guard lk(mu_);
+    std::unique_lock lk(mu_);
     view_.held = renewed;
     view_.owners = owners;
     view_.members.clear();
@@ -120,6 +121,9 @@ void shard_keeper::round() {
     view_.error.clear();
     // The leases run from before this round's first renewal, by the local clock.
     valid_until_ = started + o_.lease;
+    auto seen = view_;
+    lk.unlock();
+    if (after_round_) after_round_(seen);
   } catch (const std::exception& e) {
     std::lock_guard lk(mu_);
     if (view_.error.empty()) spdlog::warn("cluster: shard round failed: {}", e.what());

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -25,6 +26,8 @@ struct shard_keeper_options {
   std::chrono::milliseconds lease{std::chrono::seconds(10)};
 };
 
+struct cluster_view;
+
 // What this node knows of the cluster after its last round.
 struct cluster_view {
   struct member {
@@ -41,7 +44,10 @@ struct cluster_view {
 
 class shard_keeper {
  public:
-  shard_keeper(store::database& db, shard_keeper_options o);
+  // `after_round` sees the view after each successful round, on the keeper's thread (which may
+  // block: the runtime connects to new members there).
+  shard_keeper(store::database& db, shard_keeper_options o,
+               std::function<void(const cluster_view&)> after_round = nullptr);
   ~shard_keeper();
   shard_keeper(const shard_keeper&) = delete;
   shard_keeper& operator=(const shard_keeper&) = delete;
@@ -61,6 +67,7 @@ class shard_keeper {
   void run();
   store::database& db_;
   shard_keeper_options o_;
+  std::function<void(const cluster_view&)> after_round_;
   store::database::dedicated conn_;
   mutable std::mutex mu_;  // guards view_ and valid_until_
   cluster_view view_;
