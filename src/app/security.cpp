@@ -129,6 +129,16 @@ std::vector<security_finding> security_findings(const settings& s) {
     gate("rate_limit", "BEAMPIPE_RATE_LIMIT_REQUESTS is not positive: no rate limits", none);
   else
     ok("rate_limit", "login and other sensitive routes are rate-limited");
+
+  // The cluster port takes commands from any process that reaches it (issue #23): until the
+  // members authenticate each other with TLS, production refuses it.
+  if (!s.cluster_bind_addr.empty())
+    gate("cluster.transport",
+         "BEAMPIPE_CLUSTER_BIND_ADDR " + s.cluster_bind_addr +
+             " accepts commands without TLS: keep it on a private network",
+         none);
+  else
+    ok("cluster.transport", "not clustered: no cluster port is open");
   return out;
 }
 

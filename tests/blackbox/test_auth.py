@@ -273,6 +273,9 @@ c.eq("production: lax host keys fail", (rc, [f["check"] for f in rep["findings"]
      (1, ["ssh.host_keys"]))
 rc, rep = security(dict(good, BEAMPIPE_SLURM_SSH_STRICT_KNOWN_HOSTS="false", BEAMPIPE_ALLOW_INSECURE_SSH_HOST_KEYS="true"))
 c.eq("break-glass turns it into a warning", rc, 0)
+rc, rep = security(dict(good, BEAMPIPE_CLUSTER_BIND_ADDR="0.0.0.0:7100"))
+c.eq("production: a cluster port without TLS fails", (rc, [f["check"] for f in rep["findings"]
+                                                          if f["status"] == "fail"]), (1, ["cluster.transport"]))
 with tempfile.NamedTemporaryFile("w", delete=False) as key:
     key.write("not really a key\n")
 os.chmod(key.name, 0o644)
