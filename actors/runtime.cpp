@@ -2,9 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <caf/io/all.hpp>
 #include <future>
 #include <mutex>
+#include <set>
 
 #include "actors/protocol.hpp"
 
@@ -156,13 +158,28 @@ void runtime::set_peers(const std::map<std::string, std::string>& members,
     auto colon = addr.rfind(':');
     if (colon == std::string::npos) continue;
     auto port = static_cast<uint16_t>(std::stoi(addr.substr(colon + 1)));
-    // remote_actor waits for the handshake; a peer that does not answer is tried next round.
-    auto proxy = i.sys->middleman().remote_actor<registry_actor>(addr.substr(0, colon), port);
+    // The middleman's connect with a deadline (remote_actor would wait for a handshake that a
+    // frozen peer never answers); a peer that does not answer is tried next round.
+    std::optional<registry_actor> proxy;
+    std::string why;
+    caf::scoped_actor self{*i.sys};
+    self->request(i.sys->middleman().actor_handle(), timeout, caf::connect_atom::value,
+                  addr.substr(0, colon), port)
+        .receive(
+            [&](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>& ifs) {
+              auto want = i.sys->message_types<registry_actor>();
+              if (!ptr)
+                why = "nothing is published there";
+              else if (!std::includes(ifs.begin(), ifs.end(), want.begin(), want.end()))
+                why = "it is not a beampipe registry of this version";
+              else
+                proxy = caf::actor_cast<registry_actor>(std::move(ptr));
+            },
+            [&](caf::error& e) { why = i.sys->render(e); });
     if (!proxy) {
-      spdlog::warn("cluster: cannot reach {} at {}: {}", node, addr, i.sys->render(proxy.error()));
+      spdlog::warn("cluster: cannot reach {} at {}: {}", node, addr, why);
       continue;
     }
-    (void)timeout;
     std::lock_guard lk(i.peers_mu);
     i.peers[node] = {addr, *proxy};
     spdlog::info("cluster: connected to {} at {}", node, addr);

@@ -51,6 +51,7 @@ def register(srv, ident):
 
 a = node("node-a")
 b = None
+others = []
 try:
     a.wait_ready()
     view = cluster(a)
@@ -100,6 +101,14 @@ try:
     moved = [lease for lease in view["leases"] if before[lease["shard"]][0] == "node-b"]
     c.true(f"with new fencing tokens ({len(moved)} shards moved)",
            len(moved) == 8 and all(lease["token"] > before[lease["shard"]][1] for lease in moved))
+    # A node joins while node-b is still frozen: connecting to the frozen peer gives up at its
+    # deadline, the newcomer starts and takes its share from the live members.
+    n3 = node("node-c")
+    others.append(n3)
+    n3.token = token
+    n3.wait_ready()
+    c.true("a node joins while a member is frozen, and the live two share the shards",
+           wait_for("a and c share", lambda: held_by(cluster(a)) == {"node-a": 8, "node-c": 8}, timeout=30))
     b.proc.send_signal(signal.SIGCONT)
     c.true("the woken former owner notices its shards were taken and holds nothing stale",
            wait_for("node-b's notice", lambda: any("taken over before this node renewed" in line
@@ -107,8 +116,12 @@ try:
     answers = [register(b, f"AFTER_PAUSE_{i}")[0] for i in range(6)]
     c.true(f"commands through it are served by the current owners ({answers})",
            all(st == 200 or st == 503 for st in answers) and answers.count(200) >= 1)
-    c.true("it rejoins and gets its share again",
-           wait_for("an even spread again", lambda: held_by(cluster(a)) == {"node-a": 8, "node-b": 8}, timeout=30))
+    c.true("it rejoins and three members share the shards",
+           wait_for("three-way spread", lambda: held_by(cluster(a)) == {"node-a": 6, "node-b": 5, "node-c": 5},
+                    timeout=30))
+    answers = [register(n, f"THREE_{i}")[0] for i, n in enumerate([a, b, n3] * 3)]
+    c.eq("commands through any of the three are served", answers, [200] * 9)
+    n3.stop()
 
     # node-b leaves gracefully: its shards are free at once, long before a lease would end.
     b.stop()
@@ -137,7 +150,7 @@ try:
     r = subprocess.run([BIN, "replay", "--verify"], env=env, capture_output=True, text=True, timeout=300)
     c.eq("replay --verify passes", r.returncode, 0)
 finally:
-    for s in (a, b):
+    for s in [a, b] + others:
         if s:
             try:
                 s.proc.send_signal(signal.SIGCONT)
