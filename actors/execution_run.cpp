@@ -230,7 +230,12 @@ executions_actor::behavior_type executions(coordinator_ptr self, run_steps* step
           auto& e = run_of(row.id);
           if (!row.correlation_id.empty()) e.correlation = row.correlation_id;
           if (e.busy) {
-            if (!e.polled_by.empty()) recording.insert(e.polled_by);
+            // A run of a target still recording its last answer, or busy while its row asks
+            // for polls, holds the target's next round: a round never asks a subset of them.
+            if (!e.polled_by.empty())
+              recording.insert(e.polled_by);
+            else if (step_for(row) == run_step::poll)
+              recording.insert(row.backend_kind + "|" + row.target);
             continue;
           }
           auto step = step_for(row);

@@ -127,7 +127,8 @@ try:
     with_a = [i for i, ids in enumerate(asked) if a in ids]
     with_b = [i for i, ids in enumerate(asked) if b in ids]
     both_active = asked[with_b[0]:with_a[-1] + 1] if with_a and with_b else []
-    c.true(f"while both ran, every round asked for both ({len(both_active)} rounds)",
+    c.true(f"while both ran, every round asked for both ({len(both_active)} rounds: "
+           f"{[sorted(x) for x in both_active if not {a, b} <= x]} lacked one)",
            len(both_active) >= 2 and all({a, b} <= ids for ids in both_active))
 
     # squeue failing for a while.
