@@ -228,10 +228,12 @@ def create_user(conninfo, username, password):
         pw.write(password + "\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("BEAMPIPE_ADMIN")}
     try:
-        return subprocess.run([os.environ["BEAMPIPE_BIN"], "admin", "create-user", "--username", username,
-                               "--email", username + "@example.org", "--password-file", pw.name,
-                               "--database-url", conninfo], capture_output=True, text=True, env=env,
-                              timeout=60).returncode
+        r = subprocess.run([os.environ["BEAMPIPE_BIN"], "admin", "create-user", "--username", username,
+                            "--email", username + "@example.org", "--password-file", pw.name,
+                            "--database-url", conninfo], capture_output=True, text=True, env=env, timeout=60)
+        if r.returncode != 0:  # say why (an abort under the sanitizers prints its report here)
+            print(f"create-user {username} exited {r.returncode}:\n{r.stderr[-4000:]}")
+        return r.returncode
     finally:
         os.unlink(pw.name)
 
