@@ -9,10 +9,12 @@
 #include "api/paging.hpp"
 #include "api/route_table.hpp"
 #include "domain/aggregates.hpp"
+#include "events/types.hpp"
 #include "projections/execution_ledger/queries.hpp"
 #include "projections/jobs/queries.hpp"
 #include "projections/read_model_names.hpp"
 #include "projections/source_registry/queries.hpp"
+#include "store/event_store.hpp"
 #include "util/ids.hpp"
 
 namespace beampipe::api {
@@ -74,11 +76,21 @@ response discovery_job(app_context& ctx, const request& req, const json::object&
     body["request_id"] = util::uuid_v5(kJobKeyNamespace, request_actor(req) + "\x1f" + key);
   return after_recorded(
       ctx, req, domain::source_stream_id(uuid), "request_discovery", body,
-      [&ctx, uuid](const actors::command_reply&) -> response {
+      [&ctx, uuid](const actors::command_reply& r) -> response {
         std::optional<std::string> outstanding;
         store::with_connection(ctx.pool, [&](pqxx::connection& c) {
-          pqxx::read_transaction tx{c};
-          outstanding = projections::source_registry::outstanding_request(tx, uuid);
+          {
+            pqxx::read_transaction tx{c};
+            outstanding = projections::source_registry::outstanding_request(tx, uuid);
+          }
+          // A fast archive may have finished the job before this answer: it is the request
+          // this command recorded (its event, at the reply's version).
+          if (!outstanding && r.events_appended > 0)
+            for (const auto& e :
+                 store::read_stream(c, domain::source_stream_id(uuid), r.version, 1))
+              if (e.type == events::type::discovery_requested)
+                if (auto d = boost::json::parse(e.data); d.as_object().contains("request_id"))
+                  outstanding = std::string(d.at("request_id").as_string());
         });
         if (!outstanding)
           fail(409, "discovery_finished", "the source's discovery request already finished",

@@ -349,8 +349,8 @@ try:
     c.eq("jobs page", (st, "X-Total-Count" in hdrs), (200, True))
     st, job, _, _ = req("POST", "/jobs", {"kind": "discover_source", "payload": {
         "project_module": "wallaby_hires", "source_identifier": "HIPASSJ1318-21"}})
-    c.eq("enqueue discovery", st, 202)
-    st, _, _, _ = req("GET", f"/jobs/{job['id']}")
+    c.eq(f"enqueue discovery ({job})", st, 202)
+    st, _, _, _ = req("GET", f"/jobs/{job.get('id', 'none')}")
     c.eq("get job", st, 200)
     st, _, _, _ = req("POST", "/jobs", {"kind": "bake"})
     c.eq("unknown job kind", st, 400)
