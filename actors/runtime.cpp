@@ -9,6 +9,7 @@
 #include <set>
 
 #include "actors/protocol.hpp"
+#include "util/host_port.hpp"
 
 namespace beampipe::actors {
 
@@ -109,11 +110,11 @@ struct runtime::impl {
     ctx.blocking = &blocking;
     registry = spawn_registry(*sys, &ctx);
     if (!o.cluster_addr.empty()) {
-      auto colon = o.cluster_addr.rfind(':');
-      auto host = o.cluster_addr.substr(0, colon);
-      auto port = colon == std::string::npos ? 0 : std::stoi(o.cluster_addr.substr(colon + 1));
-      auto bound =
-          sys->middleman().publish(registry, static_cast<uint16_t>(port), host.c_str(), true);
+      auto hp = util::split_host_port(o.cluster_addr);
+      if (!hp)
+        throw std::runtime_error("BEAMPIPE_CLUSTER_BIND_ADDR must be host:port, got '" +
+                                 o.cluster_addr + "'");
+      auto bound = sys->middleman().publish(registry, hp->port, hp->host.c_str(), true);
       if (!bound)
         throw std::runtime_error("cannot listen on the cluster address " + o.cluster_addr + ": " +
                                  sys->render(bound.error()));
@@ -138,6 +139,19 @@ void runtime::shutdown() {
   if (impl_) impl_->stop();
 }
 
+namespace {
+// A command this node cannot place now: another member holds its shard and cannot be reached
+// (or the shard is moving); worth trying again (503 with Retry-After).
+command_reply shard_moved(const std::string& stream_id, std::string message) {
+  command_reply r;
+  r.result = outcome::unavailable;
+  r.code = "shard_moved";
+  r.message = std::move(message);
+  r.stream_id = stream_id;
+  return r;
+}
+}  // namespace
+
 void runtime::set_peers(const std::map<std::string, std::string>& members,
                         std::chrono::milliseconds timeout) {
   auto& i = *impl_;
@@ -155,16 +169,19 @@ void runtime::set_peers(const std::map<std::string, std::string>& members,
       std::lock_guard lk(i.peers_mu);
       if (i.peers.count(node)) continue;
     }
-    auto colon = addr.rfind(':');
-    if (colon == std::string::npos) continue;
-    auto port = static_cast<uint16_t>(std::stoi(addr.substr(colon + 1)));
+    // Written by another process: a malformed one is skipped, never fatal to the round.
+    auto hp = util::split_host_port(addr);
+    if (!hp) {
+      spdlog::warn("cluster: {} gives no usable address", node);
+      continue;
+    }
     // The middleman's connect with a deadline (remote_actor would wait for a handshake that a
     // frozen peer never answers); a peer that does not answer is tried next round.
     std::optional<registry_actor> proxy;
     std::string why;
     caf::scoped_actor self{*i.sys};
-    self->request(i.sys->middleman().actor_handle(), timeout, caf::connect_atom::value,
-                  addr.substr(0, colon), port)
+    self->request(i.sys->middleman().actor_handle(), timeout, caf::connect_atom::value, hp->host,
+                  hp->port)
         .receive(
             [&](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>& ifs) {
               auto want = i.sys->message_types<registry_actor>();
@@ -197,14 +214,9 @@ void runtime::send(command_request req, std::function<void(command_reply)> done,
         std::lock_guard lk(impl_->peers_mu);
         if (auto it = impl_->peers.find(holder); it != impl_->peers.end()) peer = it->second.second;
       }
-      if (!peer) {
-        command_reply r;
-        r.result = outcome::unavailable;
-        r.code = "shard_moved";
-        r.message = "the stream's shard is held by " + holder + ", not reachable from here yet";
-        r.stream_id = req.stream_id;
-        return done(std::move(r));
-      }
+      if (!peer)
+        return done(shard_moved(req.stream_id, "the stream's shard is held by " + holder +
+                                                   ", not reachable from here yet"));
       ++impl_->forwarded;
       impl_->sys->spawn(
           [req = std::move(req), done = std::move(done), deadline, holder](
@@ -213,15 +225,11 @@ void runtime::send(command_request req, std::function<void(command_reply)> done,
             self->request(remote, deadline, cmd_atom::value, std::move(req))
                 .then([done](command_reply& r) { done(std::move(r)); },
                       [done, holder, stream](caf::error& e) {
-                        auto r = reply_of(e);
                         // The peer went away or did not answer: worth trying again.
-                        if (e.category() != kCommandErrorCategory) {
-                          r.result = outcome::unavailable;
-                          r.code = "shard_moved";
-                          r.message = "forwarding to " + holder + " failed: " + to_string(e);
-                          r.stream_id = stream;
-                        }
-                        done(std::move(r));
+                        done(e.category() == kCommandErrorCategory
+                                 ? reply_of(e)
+                                 : shard_moved(stream, "forwarding to " + holder +
+                                                           " failed: " + to_string(e)));
                       });
           },
           *peer);

@@ -11,6 +11,7 @@
 #include <cctype>
 #include <thread>
 
+#include "util/host_port.hpp"
 #include "util/ids.hpp"
 
 namespace beampipe::api {
@@ -473,23 +474,12 @@ server::~server() { stop(); }
 
 void server::start() {
   auto& a = impl_->opts.bind_addr;
-  auto colon = a.rfind(':');
-  if (colon == std::string::npos)
-    throw std::runtime_error("bind address must be host:port, got '" + a + "'");
-  std::string host = a.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  unsigned long port = 0;
-  try {
-    port = std::stoul(a.substr(colon + 1));
-  } catch (...) {
-    throw std::runtime_error("bad port in bind address '" + a + "'");
-  }
-  if (port > 65535) throw std::runtime_error("bad port in bind address '" + a + "'");
+  auto hp = util::split_host_port(a);
+  if (!hp) throw std::runtime_error("bind address must be host:port, got '" + a + "'");
   beast::error_code ec;
-  auto addr = net::ip::make_address(host, ec);
+  auto addr = net::ip::make_address(hp->host, ec);
   if (ec) throw std::runtime_error("bad host in bind address '" + a + "': " + ec.message());
-  tcp::endpoint ep{addr, static_cast<unsigned short>(port)};
+  tcp::endpoint ep{addr, hp->port};
   auto& acc = impl_->acceptor;
   acc.open(ep.protocol(), ec);
   if (!ec) acc.set_option(net::socket_base::reuse_address(true), ec);

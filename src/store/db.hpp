@@ -40,6 +40,13 @@ std::unique_ptr<pqxx::connection> connect(const std::string& conninfo,
 
 // PostgreSQL array literal of text values, quoted and escaped.
 std::string pg_text_array(const std::vector<std::string>& values);
+// PostgreSQL array literal of integers (bigint[] or int[]).
+template <class Ints>
+std::string pg_int_array(const Ints& values) {
+  std::string out = "{";
+  for (auto v : values) out += (out.size() > 1 ? "," : "") + std::to_string(v);
+  return out + "}";
+}
 
 // A small blocking pool of connections for read paths (API queries).
 class connection_pool {

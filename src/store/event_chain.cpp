@@ -50,12 +50,6 @@ class sha256 {
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx_;
 };
 
-std::string int_array(const std::vector<int64_t>& v) {
-  std::string s = "{";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
-  return s + "}";
-}
-
 // An event row as the chain reads it. recorded_at as microseconds: exact (extract gives a
 // numeric), whatever the session's time zone.
 constexpr const char* kChainColumns =
@@ -231,7 +225,7 @@ std::map<int64_t, std::string> event_hashes(pqxx::transaction_base& tx,
   auto r = tx.exec_params(
       "SELECT position, encode(hash, 'hex') FROM events WHERE position = ANY($1::bigint[]) "
       "AND hash IS NOT NULL",
-      int_array(positions));
+      pg_int_array(positions));
   for (const auto& row : r) out.emplace(row[0].as<int64_t>(), row[1].as<std::string>());
   return out;
 }
@@ -289,7 +283,7 @@ int64_t chain_unhashed(pqxx::transaction_base& tx) {
         tx.exec_params(
             "UPDATE events e SET hash = decode(x.h, 'hex') FROM unnest($1::bigint[], $2::text[]) "
             "AS x(p, h) WHERE e.position = x.p",
-            int_array(positions), pg_text_array(hashes));
+            pg_int_array(positions), pg_text_array(hashes));
       chained += static_cast<int64_t>(positions.size());
     }
     if (to_end)

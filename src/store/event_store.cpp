@@ -136,12 +136,10 @@ std::vector<append_result> attempt_batch(pqxx::connection& c,
   for (size_t i = 0; i < reqs.size(); ++i)
     if (!done[i] && reqs[i].fence) fenced_shards.insert(reqs[i].fence->shard);
   if (!fenced_shards.empty()) {
-    std::string list = "{";
-    for (int s : fenced_shards) list += (list.size() > 1 ? "," : "") + std::to_string(s);
     auto r = tx.exec_params(
         "SELECT shard, owner, token, expires_at > clock_timestamp() FROM shard_leases "
         "WHERE shard = ANY($1::int[]) ORDER BY shard FOR SHARE",
-        list + "}");
+        pg_int_array(fenced_shards));
     std::map<int, std::tuple<std::string, int64_t, bool>> leases;
     for (const auto& row : r)
       leases[row[0].as<int>()] = {row[1].as<std::string>(), row[2].as<int64_t>(),

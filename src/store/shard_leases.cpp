@@ -6,22 +6,15 @@ namespace beampipe::store {
 
 namespace {
 
-std::string int_list(const std::vector<int>& v) {
-  std::string s = "{";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
-  return s + "}";
-}
-
-template <class Map>
-std::pair<std::string, std::string> pairs(const Map& held) {
-  std::string shards = "{", tokens = "{";
-  bool first = true;
+// The shards and their tokens as two array literals, in the same order.
+std::pair<std::string, std::string> pairs(const std::map<int, int64_t>& held) {
+  std::vector<int> shards;
+  std::vector<int64_t> tokens;
   for (const auto& [s, t] : held) {
-    shards += (first ? "" : ",") + std::to_string(s);
-    tokens += (first ? "" : ",") + std::to_string(t);
-    first = false;
+    shards.push_back(s);
+    tokens.push_back(t);
   }
-  return {shards + "}", tokens + "}"};
+  return {pg_int_array(shards), pg_int_array(tokens)};
 }
 
 std::map<int, int64_t> shard_tokens(const pqxx::result& r) {
@@ -63,7 +56,7 @@ std::map<int, int64_t> take_shards(pqxx::connection& c, const std::string& node,
           kTtl +
           " WHERE shard = ANY($2::int[]) AND (owner = '' OR expires_at <= clock_timestamp()) "
           "RETURNING shard, token",
-      node, int_list(shards), static_cast<double>(ttl.count()));
+      node, pg_int_array(shards), static_cast<double>(ttl.count()));
   tx.commit();
   return shard_tokens(r);
 }
