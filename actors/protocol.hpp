@@ -128,6 +128,7 @@ using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using released_atom = caf::atom_constant<caf::atom("released")>;
 using scan_atom = caf::atom_constant<caf::atom("scan")>;
 using scanned_atom = caf::atom_constant<caf::atom("scanned")>;
+using hello_atom = caf::atom_constant<caf::atom("hello")>;
 
 // One stream's aggregate: commands, and its own recovery, append and idle messages.
 using aggregate_actor =
@@ -138,10 +139,13 @@ using aggregate_actor =
 
 // The node's registry: routes commands to aggregates it spawns on demand, counts what is in
 // flight per stream (done), passivates idle ones, and stops one stream (passivate) or all.
+// `hello` is a cluster member (node, cluster address) introducing its own registry over the
+// connection it opened here.
 using registry_actor =
     caf::typed_actor<caf::replies_to<cmd_atom, command_request>::with<command_reply>,
                      caf::reacts_to<done_atom, std::string>, caf::reacts_to<idle_atom, std::string>,
-                     caf::reacts_to<stop_atom, std::string>, caf::reacts_to<stop_atom>>;
+                     caf::reacts_to<stop_atom, std::string>, caf::reacts_to<stop_atom>,
+                     caf::reacts_to<hello_atom, std::string, std::string, caf::strong_actor_ptr>>;
 
 // The scheduler: `beat` holds the lease, `lease` brings its answer (token, 0 when another
 // node holds it, error text when the database did not answer), `tick` starts a tick of a
@@ -163,6 +167,10 @@ struct shared_ctx {
   std::atomic<size_t> recoveries{0};
   std::mutex kinds_mu;  // actor start/stop only: far from hot
   std::map<std::string, size_t> live_by_kind;
+  // Clustered nodes: a member introduced its registry (hello).
+  std::function<void(const std::string& node, const std::string& addr,
+                     caf::strong_actor_ptr registry)>
+      peer_hello;
 };
 
 registry_actor spawn_registry(caf::actor_system& sys, shared_ctx* ctx);

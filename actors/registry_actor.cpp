@@ -74,6 +74,10 @@ registry_actor::behavior_type registry(registry_actor::stateful_pointer<registry
         else
           self->delayed_send(self, std::chrono::milliseconds(5), stop_atom::value, sid);
       },
+      [ctx](hello_atom, const std::string& node, const std::string& addr,
+            caf::strong_actor_ptr peer) {
+        if (ctx->peer_hello && peer) ctx->peer_hello(node, addr, std::move(peer));
+      },
       [self](stop_atom) {
         for (auto& [sid, rt] : self->state.routes)
           self->send_exit(rt.actor, caf::exit_reason::user_shutdown);

@@ -4,14 +4,68 @@
 
 #include <algorithm>
 #include <caf/io/all.hpp>
+#include <caf/openssl/all.hpp>
 #include <future>
 #include <mutex>
 #include <set>
 
 #include "actors/protocol.hpp"
+#include "actors/tls_error_queue.hpp"
 #include "util/host_port.hpp"
 
+// OpenSSL after CAF: its macros must not reach CAF's headers.
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+
 namespace beampipe::actors {
+
+namespace {
+std::string ssl_errors() {
+  std::string out;
+  while (auto code = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(code, buf, sizeof buf);
+    out += (out.empty() ? "" : "; ") + std::string(buf);
+  }
+  return out.empty() ? "no detail" : out;
+}
+
+// Loads the files the way caf::openssl will, before it does: CAF raises from its network thread
+// when a file is bad (which ends the process), so a bad file must stop the start here, with its
+// name. The node's own certificate must also chain to the CA file: the members check it against
+// theirs, which is the same CA in a working cluster.
+void check_tls_files(const runtime_options::tls_files& t) {
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_method()), SSL_CTX_free);
+  if (!ctx) throw std::runtime_error("OpenSSL cannot make a TLS context: " + ssl_errors());
+  // An encrypted key would make OpenSSL prompt on the terminal; refuse it instead.
+  SSL_CTX_set_default_passwd_cb(ctx.get(), [](char*, int, int, void*) { return 0; });
+  auto fail = [](const std::string& what) -> void {
+    throw std::runtime_error(what + " (" + ssl_errors() + ")");
+  };
+  if (SSL_CTX_use_certificate_chain_file(ctx.get(), t.cert.c_str()) != 1)
+    fail("BEAMPIPE_CLUSTER_TLS_CERT " + t.cert + " is not a readable PEM certificate");
+  if (SSL_CTX_use_PrivateKey_file(ctx.get(), t.key.c_str(), SSL_FILETYPE_PEM) != 1)
+    fail("BEAMPIPE_CLUSTER_TLS_KEY " + t.key +
+         " is not an unencrypted PEM private key readable here, or not the key of " + t.cert);
+  if (SSL_CTX_check_private_key(ctx.get()) != 1)
+    fail("BEAMPIPE_CLUSTER_TLS_KEY " + t.key + " is not the key of " + t.cert);
+  if (SSL_CTX_load_verify_locations(ctx.get(), t.ca.c_str(), nullptr) != 1)
+    fail("BEAMPIPE_CLUSTER_TLS_CA " + t.ca + " holds no readable PEM CA certificate");
+  STACK_OF(X509)* chain = nullptr;
+  SSL_CTX_get0_chain_certs(ctx.get(), &chain);
+  std::unique_ptr<X509_STORE_CTX, decltype(&X509_STORE_CTX_free)> check(X509_STORE_CTX_new(),
+                                                                        X509_STORE_CTX_free);
+  if (!check || X509_STORE_CTX_init(check.get(), SSL_CTX_get_cert_store(ctx.get()),
+                                    SSL_CTX_get0_certificate(ctx.get()), chain) != 1)
+    fail("OpenSSL cannot check " + t.cert);
+  if (X509_verify_cert(check.get()) != 1)
+    throw std::runtime_error("BEAMPIPE_CLUSTER_TLS_CERT " + t.cert +
+                             " does not chain to BEAMPIPE_CLUSTER_TLS_CA " + t.ca + ": " +
+                             X509_verify_cert_error_string(X509_STORE_CTX_get_error(check.get())) +
+                             " (the other members would refuse it)");
+}
+}  // namespace
 
 caf::error make_error(command_errc code, const command_reply& r) {
   return caf::error(static_cast<uint8_t>(code), kCommandErrorCategory,
@@ -66,9 +120,15 @@ struct runtime::impl {
   std::unique_ptr<caf::actor_system> sys;
   shared_ctx ctx;
   runtime::placement_function placement;  // set before the first command, then only read
-  std::mutex peers_mu;
-  std::map<std::string, std::pair<std::string, registry_actor>> peers;  // node -> (addr, proxy)
-  std::atomic<size_t> forwarded{0};
+  struct peer {
+    std::string addr;
+    registry_actor registry;
+  };
+  std::mutex peers_mu;  // guards peers and connecting
+  std::map<std::string, peer> peers;
+  std::set<std::string> connecting;
+  std::atomic<size_t> forwarded{0}, move_waits{0};
+  std::function<void(double)> forwarded_in;  // set before the first command, then only read
   registry_actor registry;
   bool stopped = false;
 
@@ -87,6 +147,15 @@ struct runtime::impl {
       cfg.set("middleman.heartbeat-interval", caf::timespan{std::chrono::seconds(1)});
       cfg.set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(5)});
       cfg.set("middleman.app-identifiers", std::vector<std::string>{"beampipe-cluster-v1"});
+      if (o.cluster_tls.enabled()) {
+        if (!tls_error_queue_cleared()) throw std::logic_error("TLS error queue guard missing");
+        check_tls_files(o.cluster_tls);
+        // Set, they make CAF require and verify a certificate on both sides of a connection.
+        cfg.openssl_certificate = o.cluster_tls.cert;
+        cfg.openssl_key = o.cluster_tls.key;
+        cfg.openssl_cafile = o.cluster_tls.ca;
+        cfg.load<caf::openssl::manager>();
+      }
     }
     sys = std::make_unique<caf::actor_system>(cfg);
     ctx.opts = o;
@@ -108,17 +177,97 @@ struct runtime::impl {
     };
     ctx.pool = &pool;
     ctx.blocking = &blocking;
+    ctx.peer_hello = [this](const std::string& node, const std::string& addr,
+                            caf::strong_actor_ptr ptr) { hello(node, addr, std::move(ptr)); };
     registry = spawn_registry(*sys, &ctx);
     if (!o.cluster_addr.empty()) {
       auto hp = util::split_host_port(o.cluster_addr);
       if (!hp)
         throw std::runtime_error("BEAMPIPE_CLUSTER_BIND_ADDR must be host:port, got '" +
                                  o.cluster_addr + "'");
-      auto bound = sys->middleman().publish(registry, hp->port, hp->host.c_str(), true);
+      auto bound = o.cluster_tls.enabled()
+                       ? caf::openssl::publish(registry, hp->port, hp->host.c_str(), true)
+                       : sys->middleman().publish(registry, hp->port, hp->host.c_str(), true);
       if (!bound)
         throw std::runtime_error("cannot listen on the cluster address " + o.cluster_addr + ": " +
                                  sys->render(bound.error()));
     }
+  }
+
+  // Connects to a member without blocking anyone: an actor asks the middleman (or, over TLS, the
+  // openssl manager, whose handshake checks both certificates) with a deadline, checks what is
+  // published there, introduces this node's registry and records the member's. A member that
+  // does not answer is tried again next round.
+  void connect(const std::string& node, const std::string& addr, const std::string& host,
+               uint16_t port, std::chrono::milliseconds timeout) {
+    auto connector = opts.cluster_tls.enabled() ? sys->openssl_manager().actor_handle()
+                                                : sys->middleman().actor_handle();
+    auto want = sys->message_types<registry_actor>();
+    sys->spawn(
+        [this, node, addr, host, port, timeout, want](caf::event_based_actor* self,
+                                                      caf::io::middleman_actor mm) {
+          auto fail = [this, node, addr](const std::string& why) {
+            spdlog::warn("cluster: cannot reach {} at {}: {}", node, addr, why);
+            std::lock_guard lk(peers_mu);
+            connecting.erase(node);
+          };
+          self->request(mm, timeout, caf::connect_atom::value, host, port)
+              .then(
+                  [this, self, node, addr, want, fail](const caf::node_id&,
+                                                       caf::strong_actor_ptr& ptr,
+                                                       const std::set<std::string>& ifs) {
+                    if (!ptr) return fail("nothing is published there");
+                    if (!std::includes(ifs.begin(), ifs.end(), want.begin(), want.end()))
+                      return fail("it is not a beampipe registry of this version");
+                    auto remote = caf::actor_cast<registry_actor>(std::move(ptr));
+                    self->send(remote, hello_atom::value, opts.node_id, opts.cluster_addr,
+                               caf::actor_cast<caf::strong_actor_ptr>(registry));
+                    {
+                      std::lock_guard lk(peers_mu);
+                      connecting.erase(node);
+                      peers[node] = {addr, remote};
+                    }
+                    spdlog::info("cluster: connected to {} at {}{}", node, addr,
+                                 opts.cluster_tls.enabled() ? " over TLS" : "");
+                    watch(self, node, remote);
+                  },
+                  [this, fail](caf::error& e) { fail(sys->render(e)); });
+        },
+        connector);
+  }
+
+  // A member that opened the connection introduced its registry.
+  void hello(const std::string& node, const std::string& addr, caf::strong_actor_ptr ptr) {
+    auto remote = caf::actor_cast<registry_actor>(std::move(ptr));
+    {
+      std::lock_guard lk(peers_mu);
+      peers[node] = {addr, remote};
+    }
+    spdlog::info("cluster: {} at {} connected here{}", node, addr,
+                 opts.cluster_tls.enabled() ? " over TLS" : "");
+    sys->spawn([this, node, remote](caf::event_based_actor* self,
+                                    registry_actor) { watch(self, node, remote); },
+               registry);
+  }
+
+  // `self` stays until the member's registry is unreachable (its connection closed: a crash, a
+  // heartbeat timeout, a broken connection), then forgets it, so the next round connects again;
+  // or until this node's registry stops.
+  void watch(caf::event_based_actor* self, const std::string& node, registry_actor remote) {
+    self->monitor(remote);
+    self->monitor(registry);
+    self->set_down_handler([this, self, node, remote](caf::down_msg& dm) {
+      if (dm.source == remote.address()) {
+        std::lock_guard lk(peers_mu);
+        if (auto it = peers.find(node); it != peers.end() && it->second.registry == remote) {
+          peers.erase(it);
+          spdlog::warn("cluster: lost the connection to {} ({})", node, to_string(dm.reason));
+        }
+      }
+      self->quit();
+    });
+    // Something to wait on: without a behavior, the actor would end at once.
+    self->become([self](stop_atom) { self->quit(); });
   }
 
   void stop() {
@@ -135,6 +284,7 @@ runtime::runtime(store::database& db, runtime_options opts)
     : impl_(std::make_unique<impl>(db, std::move(opts))) {}
 runtime::~runtime() { shutdown(); }
 void runtime::set_placement(placement_function f) { impl_->placement = std::move(f); }
+void runtime::on_forwarded(std::function<void(double)> f) { impl_->forwarded_in = std::move(f); }
 void runtime::shutdown() {
   if (impl_) impl_->stop();
 }
@@ -152,104 +302,136 @@ command_reply shard_moved(const std::string& stream_id, std::string message) {
 }
 }  // namespace
 
-void runtime::set_peers(const std::map<std::string, std::string>& members,
-                        std::chrono::milliseconds timeout) {
+size_t runtime::set_peers(const std::map<std::string, std::string>& members,
+                          std::chrono::milliseconds timeout, bool connect_all) {
   auto& i = *impl_;
-  if (i.opts.cluster_addr.empty()) return;
-  {
-    std::lock_guard lk(i.peers_mu);
-    for (auto it = i.peers.begin(); it != i.peers.end();) {
-      auto m = members.find(it->first);
-      it = m == members.end() || m->second != it->second.first ? i.peers.erase(it) : std::next(it);
-    }
+  if (i.opts.cluster_addr.empty()) return 0;
+  std::lock_guard lk(i.peers_mu);
+  for (auto it = i.peers.begin(); it != i.peers.end();) {
+    auto m = members.find(it->first);
+    it = m == members.end() || m->second != it->second.addr ? i.peers.erase(it) : std::next(it);
   }
   for (const auto& [node, addr] : members) {
-    if (node == i.opts.node_id) continue;
-    {
-      std::lock_guard lk(i.peers_mu);
-      if (i.peers.count(node)) continue;
-    }
+    // One connection per pair of members: the smaller id opens it (a joining node opens one to
+    // every member), and introduces its own registry over it.
+    if (node == i.opts.node_id || i.peers.count(node) || i.connecting.count(node)) continue;
+    if (!connect_all && !(i.opts.node_id < node)) continue;
     // Written by another process: a malformed one is skipped, never fatal to the round.
     auto hp = util::split_host_port(addr);
     if (!hp) {
       spdlog::warn("cluster: {} gives no usable address", node);
       continue;
     }
-    // The middleman's connect with a deadline (remote_actor would wait for a handshake that a
-    // frozen peer never answers); a peer that does not answer is tried next round.
-    std::optional<registry_actor> proxy;
-    std::string why;
-    caf::scoped_actor self{*i.sys};
-    self->request(i.sys->middleman().actor_handle(), timeout, caf::connect_atom::value, hp->host,
-                  hp->port)
-        .receive(
-            [&](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>& ifs) {
-              auto want = i.sys->message_types<registry_actor>();
-              if (!ptr)
-                why = "nothing is published there";
-              else if (!std::includes(ifs.begin(), ifs.end(), want.begin(), want.end()))
-                why = "it is not a beampipe registry of this version";
-              else
-                proxy = caf::actor_cast<registry_actor>(std::move(ptr));
-            },
-            [&](caf::error& e) { why = i.sys->render(e); });
-    if (!proxy) {
-      spdlog::warn("cluster: cannot reach {} at {}: {}", node, addr, why);
-      continue;
-    }
-    std::lock_guard lk(i.peers_mu);
-    i.peers[node] = {addr, *proxy};
-    spdlog::info("cluster: connected to {} at {}", node, addr);
+    i.connecting.insert(node);
+    i.connect(node, addr, hp->host, hp->port, timeout);
   }
+  return i.peers.size();
 }
+
+namespace {
+using clock = std::chrono::steady_clock;
+constexpr auto kPlacementPoll = std::chrono::milliseconds(50);
+
+// Where a command goes now: this node's registry, a member's, or nowhere yet (its shard is
+// moving, or its holder is not connected).
+struct route {
+  std::optional<registry_actor> peer;  // set: forward to `holder`
+  std::string holder;
+  bool wait = false;
+};
+}  // namespace
 
 void runtime::send(command_request req, std::function<void(command_reply)> done,
                    std::chrono::milliseconds deadline) {
-  // A stream of a shard another member holds goes to that member's registry (issue #23).
-  if (impl_->placement) {
-    std::string holder;
-    if (!impl_->placement(req.stream_id, holder) && !holder.empty()) {
-      std::optional<registry_actor> peer;
-      {
-        std::lock_guard lk(impl_->peers_mu);
-        if (auto it = impl_->peers.find(holder); it != impl_->peers.end()) peer = it->second.second;
-      }
-      if (!peer)
-        return done(shard_moved(req.stream_id, "the stream's shard is held by " + holder +
-                                                   ", not reachable from here yet"));
-      ++impl_->forwarded;
-      impl_->sys->spawn(
-          [req = std::move(req), done = std::move(done), deadline, holder](
-              caf::event_based_actor* self, registry_actor remote) mutable {
+  auto& i = *impl_;
+  auto route_of = [&i](const std::string& stream) {
+    route r;
+    if (!i.placement || i.placement(stream, r.holder)) return r;
+    if (r.holder.empty()) {
+      r.wait = true;
+      return r;
+    }
+    std::lock_guard lk(i.peers_mu);
+    if (auto it = i.peers.find(r.holder); it != i.peers.end())
+      r.peer = it->second.registry;
+    else
+      r.wait = true;
+    return r;
+  };
+  auto dispatch = [&i](command_request req, std::function<void(command_reply)> done,
+                       std::chrono::milliseconds deadline, route r) {
+    if (r.peer) {
+      // A stream of a shard another member holds goes to that member's registry (issue #23).
+      ++i.forwarded;
+      i.sys->spawn(
+          [req = std::move(req), done = std::move(done), deadline, holder = r.holder,
+           seen = i.forwarded_in](caf::event_based_actor* self, registry_actor remote) mutable {
             auto stream = req.stream_id;
+            auto t0 = clock::now();
             self->request(remote, deadline, cmd_atom::value, std::move(req))
-                .then([done](command_reply& r) { done(std::move(r)); },
-                      [done, holder, stream](caf::error& e) {
-                        // The peer went away or did not answer: worth trying again.
-                        done(e.category() == kCommandErrorCategory
-                                 ? reply_of(e)
-                                 : shard_moved(stream, "forwarding to " + holder +
-                                                           " failed: " + to_string(e)));
-                      });
+                .then(
+                    [done, seen, t0](command_reply& r) {
+                      if (seen) seen(std::chrono::duration<double>(clock::now() - t0).count());
+                      done(std::move(r));
+                    },
+                    [done, holder, stream](caf::error& e) {
+                      // The peer went away or did not answer: worth trying again.
+                      done(e.category() == kCommandErrorCategory
+                               ? reply_of(e)
+                               : shard_moved(stream, "forwarding to " + holder +
+                                                         " failed: " + to_string(e)));
+                    });
           },
-          *peer);
+          *r.peer);
       return;
     }
-  }
-  // A short-lived requester per command: it holds `done` (never a message does) and ends with
-  // the answer. The registry or aggregate always answers (a stopping aggregate fails what it
-  // holds; a stopped registry makes CAF answer request_receiver_down); at the deadline CAF
-  // answers request_timeout. (The registry is passed as a spawn argument: CAF 0.17
-  // dereferences a null argument tuple when a function actor is spawned without any, which
-  // UBSan reports.)
-  impl_->sys->spawn(
-      [req = std::move(req), done = std::move(done), deadline](caf::event_based_actor* self,
-                                                               registry_actor registry) mutable {
-        self->request(registry, deadline, cmd_atom::value, std::move(req))
-            .then([done](command_reply& r) { done(std::move(r)); },
-                  [done](caf::error& e) { done(reply_of(e)); });
+    // A short-lived requester per command: it holds `done` (never a message does) and ends with
+    // the answer. The registry or aggregate always answers (a stopping aggregate fails what it
+    // holds; a stopped registry makes CAF answer request_receiver_down); at the deadline CAF
+    // answers request_timeout. (The registry is passed as a spawn argument: CAF 0.17
+    // dereferences a null argument tuple when a function actor is spawned without any, which
+    // UBSan reports.)
+    i.sys->spawn(
+        [req = std::move(req), done = std::move(done), deadline](caf::event_based_actor* self,
+                                                                 registry_actor registry) mutable {
+          self->request(registry, deadline, cmd_atom::value, std::move(req))
+              .then([done](command_reply& r) { done(std::move(r)); },
+                    [done](caf::error& e) { done(reply_of(e)); });
+        },
+        i.registry);
+  };
+  auto r = route_of(req.stream_id);
+  if (!r.wait) return dispatch(std::move(req), std::move(done), deadline, std::move(r));
+  // The shard is moving or its new holder is not connected yet: the command waits (polling the
+  // placement, on no thread) for at most the move wait and its own deadline, then answers 503.
+  auto started = clock::now();
+  auto until = started + std::min<std::chrono::milliseconds>(deadline, i.opts.move_wait);
+  ++i.move_waits;
+  i.sys->spawn(
+      [req = std::move(req), done = std::move(done), deadline, started, until, route_of, dispatch](
+          caf::event_based_actor* self, registry_actor) mutable -> caf::behavior {
+        self->delayed_send(self, kPlacementPoll, tick_atom::value, uint64_t{0});
+        return {[=](tick_atom, uint64_t) mutable {
+          auto r = route_of(req.stream_id);
+          auto now = clock::now();
+          if (!r.wait) {
+            auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - (now - started));
+            dispatch(std::move(req), std::move(done), std::max(left, std::chrono::milliseconds(1)),
+                     std::move(r));
+            self->quit();
+          } else if (now >= until) {
+            done(shard_moved(req.stream_id, r.holder.empty()
+                                                ? "the stream's shard is moving between members"
+                                                : "the stream's shard is held by " + r.holder +
+                                                      ", not reachable from here yet"));
+            self->quit();
+          } else {
+            self->delayed_send(self, kPlacementPoll, tick_atom::value, uint64_t{0});
+          }
+        }};
       },
-      impl_->registry);
+      i.registry);
 }
 
 void runtime::send_each(std::vector<command_request> reqs,
@@ -323,6 +505,7 @@ runtime_stats runtime::stats() const {
   s.live_aggregates = impl_->ctx.live.load();
   s.recoveries = impl_->ctx.recoveries.load();
   s.forwarded = impl_->forwarded.load();
+  s.move_waits = impl_->move_waits.load();
   std::lock_guard lock(impl_->ctx.kinds_mu);
   s.live_by_kind = impl_->ctx.live_by_kind;
   return s;

@@ -92,13 +92,23 @@ struct runtime_options {
   // Clustered nodes (issue #23): host:port the registry is published on for the other members
   // (CAF's middleman); empty: no network.
   std::string cluster_addr;
+  // With all three PEM files, members talk over mutually authenticated TLS (caf::openssl): each
+  // side's certificate must chain to the other's CA file.
+  struct tls_files {
+    std::string cert, key, ca;
+    bool enabled() const { return !cert.empty(); }
+  } cluster_tls;
+  // How long a command whose shard is moving (or whose holder is not connected yet) waits for an
+  // owner before it answers unavailable (503 shard_moved).
+  std::chrono::milliseconds move_wait{std::chrono::seconds(10)};
 };
 
 struct runtime_stats {
   size_t live_aggregates = 0;
   std::map<std::string, size_t> live_by_kind;  // stream type -> live aggregates
   size_t recoveries = 0;
-  size_t forwarded = 0;  // commands sent to another member's registry (clustered nodes)
+  size_t forwarded = 0;   // commands sent to another member's registry (clustered nodes)
+  size_t move_waits = 0;  // commands that waited for their shard's owner
 };
 
 class runtime {
@@ -135,12 +145,17 @@ class runtime {
   using placement_function = std::function<std::optional<store::shard_fence>(
       const std::string& stream_id, std::string& holder)>;
   void set_placement(placement_function f);
-  // The other members' registries, by node id and cluster address: connects the new ones (a
-  // blocking call, bounded by `timeout`: call it from a thread that may wait, never an actor's)
-  // and forgets those no longer listed. A command whose shard another member holds goes to that
-  // member's registry; without a connection to it, the command answers unavailable.
-  void set_peers(const std::map<std::string, std::string>& members,
-                 std::chrono::milliseconds timeout);
+  // Sees the round trip (seconds) of each forwarded command that was answered, on an actor
+  // thread. Set it before the first command.
+  void on_forwarded(std::function<void(double)> f);
+  // The other members' registries, by node id and cluster address: starts connecting to new
+  // ones (without blocking; each attempt ends by `timeout`) and forgets those no longer listed.
+  // Of each pair of members, the smaller id connects and introduces itself, so a pair shares one
+  // connection; `connect_all` (a joining node) connects to every member. A command whose shard
+  // another member holds goes to that member's registry. Answers how many of the listed members
+  // (other than this node) are connected now.
+  size_t set_peers(const std::map<std::string, std::string>& members,
+                   std::chrono::milliseconds timeout, bool connect_all = false);
   // Stops the stream's aggregate now (its state is rebuilt from the store on next use).
   void passivate(const std::string& stream_id);
   runtime_stats stats() const;

@@ -28,6 +28,39 @@ std::string method_label(const std::string& method) {
   return "OTHER";
 }
 
+namespace {
+void add_sample(std::vector<uint64_t>& buckets, uint64_t& count, double& sum, double seconds) {
+  if (buckets.empty()) buckets.assign(kBuckets.size(), 0);
+  for (size_t i = 0; i < kBuckets.size(); ++i)
+    if (seconds <= kBuckets[i]) buckets[i]++;
+  count++;
+  sum += seconds;
+}
+
+// An unlabelled histogram's series.
+void render_histogram(std::string& out, const std::string& name, const std::vector<uint64_t>& b,
+                      uint64_t count, double sum) {
+  char buf[64];
+  for (size_t i = 0; i < kBuckets.size(); ++i) {
+    std::snprintf(buf, sizeof buf, "%g", kBuckets[i]);
+    out += name + "_bucket{le=\"" + buf + "\"} " + std::to_string(b.empty() ? 0 : b[i]) + "\n";
+  }
+  out += name + "_bucket{le=\"+Inf\"} " + std::to_string(count) + "\n";
+  std::snprintf(buf, sizeof buf, "%.6f", sum);
+  out += name + "_sum " + buf + "\n" + name + "_count " + std::to_string(count) + "\n";
+}
+}  // namespace
+
+void metrics::track_forwards() {
+  std::lock_guard lk(mu_);
+  if (!forwards_) forwards_.emplace();
+}
+
+void metrics::observe_forward(double seconds) {
+  std::lock_guard lk(mu_);
+  if (forwards_) add_sample(forwards_->buckets, forwards_->count, forwards_->sum, seconds);
+}
+
 void metrics::observe_request(const std::string& method, const std::string& route, int status,
                               double seconds) {
   // Label values must come from fixed sets: the method token is the client's to choose, so
@@ -38,20 +71,12 @@ void metrics::observe_request(const std::string& method, const std::string& rout
   std::lock_guard lk(mu_);
   requests_[labels + ",status=\"" + std::to_string(status) + "\""]++;
   auto& h = latencies_[labels];
-  if (h.buckets.empty()) h.buckets.assign(kBuckets.size(), 0);
-  for (size_t i = 0; i < kBuckets.size(); ++i)
-    if (seconds <= kBuckets[i]) h.buckets[i]++;
-  h.count++;
-  h.sum += seconds;
+  add_sample(h.buckets, h.count, h.sum, seconds);
 }
 
 void metrics::observe_scheduler_tick(double seconds, uint64_t executions, uint64_t discoveries) {
   std::lock_guard lk(mu_);
-  if (ticks_.buckets.empty()) ticks_.buckets.assign(kBuckets.size(), 0);
-  for (size_t i = 0; i < kBuckets.size(); ++i)
-    if (seconds <= kBuckets[i]) ticks_.buckets[i]++;
-  ticks_.count++;
-  ticks_.sum += seconds;
+  add_sample(ticks_.buckets, ticks_.count, ticks_.sum, seconds);
   admitted_executions_ += executions;
   admitted_discoveries_ += discoveries;
 }
@@ -99,16 +124,15 @@ std::string metrics::render() const {
     }
     out += "# HELP beampipe_scheduler_tick_duration_seconds Scheduler ticks run by this node.\n";
     out += "# TYPE beampipe_scheduler_tick_duration_seconds histogram\n";
-    for (size_t i = 0; i < kBuckets.size(); ++i) {
-      std::snprintf(buf, sizeof buf, "%g", kBuckets[i]);
-      out += std::string("beampipe_scheduler_tick_duration_seconds_bucket{le=\"") + buf + "\"} " +
-             std::to_string(ticks_.buckets.empty() ? 0 : ticks_.buckets[i]) + "\n";
+    render_histogram(out, "beampipe_scheduler_tick_duration_seconds", ticks_.buckets, ticks_.count,
+                     ticks_.sum);
+    if (forwards_) {
+      out +=
+          "# HELP beampipe_cluster_forward_seconds Round trip of a command forwarded to the "
+          "member holding its shard.\n# TYPE beampipe_cluster_forward_seconds histogram\n";
+      render_histogram(out, "beampipe_cluster_forward_seconds", forwards_->buckets,
+                       forwards_->count, forwards_->sum);
     }
-    out += "beampipe_scheduler_tick_duration_seconds_bucket{le=\"+Inf\"} " +
-           std::to_string(ticks_.count) + "\n";
-    std::snprintf(buf, sizeof buf, "%.6f", ticks_.sum);
-    out += std::string("beampipe_scheduler_tick_duration_seconds_sum ") + buf + "\n";
-    out += "beampipe_scheduler_tick_duration_seconds_count " + std::to_string(ticks_.count) + "\n";
     out += "# HELP beampipe_scheduler_admitted_total Work the scheduler admitted on this node.\n";
     out += "# TYPE beampipe_scheduler_admitted_total counter\n";
     out += "beampipe_scheduler_admitted_total{work=\"execution\"} " +

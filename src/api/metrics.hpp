@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,10 @@ class metrics {
   // One alert delivery attempt on this node: sent, retry (failed, tried again later) or failed
   // (given up); any other outcome is not counted.
   void count_alert_delivery(const std::string& outcome);
+  // Clustered nodes: renders beampipe_cluster_forward_seconds, the round trips of commands
+  // forwarded to the member holding their shard (observe_forward).
+  void track_forwards();
+  void observe_forward(double seconds);
   // A request put off until its commands' replies arrive (+1), or resumed (-1).
   void command_wait(int delta) { command_waits_ += delta; }
   // Gauges computed at scrape time (appends, projection lag, live actors, ...).
@@ -36,6 +41,7 @@ class metrics {
   std::map<std::string, uint64_t> requests_;    // labels -> count
   std::map<std::string, histogram> latencies_;  // labels -> histogram
   histogram ticks_;
+  std::optional<histogram> forwards_;
   uint64_t admitted_executions_ = 0, admitted_discoveries_ = 0;
   std::map<std::string, uint64_t> alert_deliveries_{{"sent", 0}, {"retry", 0}, {"failed", 0}};
   std::vector<std::function<void(std::string&)>> collectors_;

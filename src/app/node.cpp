@@ -117,6 +117,8 @@ actors::runtime_options runtime_options_from(const settings& s) {
   o.idle_after = s.idle_actor;
   o.append_writers = static_cast<size_t>(s.append_writers);
   o.cluster_addr = s.cluster_bind_addr;
+  o.cluster_tls = {s.cluster_tls_cert, s.cluster_tls_key, s.cluster_tls_ca};
+  o.move_wait = s.cluster_lease;  // a lost owner's shards move within one lease
   return o;
 }
 
@@ -301,15 +303,23 @@ struct node::parts {
     for (auto& eng : projections::standard_engines_by_group())
       runners.push_back(std::make_unique<projections::runner>(db, eng, watch));
     if (!s.cluster_bind_addr.empty()) {
+      services::shard_keeper_options ko;
+      ko.node = s.node_id;
+      ko.addr = s.cluster_bind_addr;
+      ko.shards = static_cast<int>(s.cluster_shards);
+      ko.lease = s.cluster_lease;
+      ko.reach = [this](const std::map<std::string, std::string>& members) {
+        return rt.set_peers(members, std::chrono::seconds(5), true);
+      };
+      ko.transport = s.cluster_tls_cert.empty() ? "TCP" : "TLS";
       keeper = std::make_unique<services::shard_keeper>(
-          db,
-          services::shard_keeper_options{s.node_id, s.cluster_bind_addr,
-                                         static_cast<int>(s.cluster_shards), s.cluster_lease},
-          [this](const services::cluster_view& v) {
+          db, std::move(ko), [this](const services::cluster_view& v) {
             std::map<std::string, std::string> members;
             for (const auto& m : v.members) members[m.node] = m.addr;
             rt.set_peers(members, std::chrono::seconds(5));
           });
+      stats.track_forwards();
+      rt.on_forwarded([this](double seconds) { stats.observe_forward(seconds); });
       rt.set_placement([k = keeper.get()](const std::string& stream, std::string& holder) {
         return k->fence_for(stream, holder);
       });
@@ -334,6 +344,11 @@ struct node::parts {
             "# TYPE beampipe_cluster_forwarded_commands_total counter\n"
             "beampipe_cluster_forwarded_commands_total " +
             std::to_string(rt.stats().forwarded) + "\n";
+        out +=
+            "# HELP beampipe_cluster_move_waits_total Commands that waited for their shard's "
+            "owner (a move, or a member not connected yet)\n"
+            "# TYPE beampipe_cluster_move_waits_total counter\nbeampipe_cluster_move_waits_total " +
+            std::to_string(rt.stats().move_waits) + "\n";
       });
     }
   }

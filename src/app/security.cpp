@@ -130,13 +130,16 @@ std::vector<security_finding> security_findings(const settings& s) {
   else
     ok("rate_limit", "login and other sensitive routes are rate-limited");
 
-  // The cluster port takes commands from any process that reaches it (issue #23): until the
-  // members authenticate each other with TLS, production refuses it.
-  if (!s.cluster_bind_addr.empty())
+  // The cluster port takes commands from any process that reaches it (issue #23): production
+  // requires the members to authenticate each other with TLS.
+  if (!s.cluster_bind_addr.empty() && s.cluster_tls_cert.empty())
     gate("cluster.transport",
          "BEAMPIPE_CLUSTER_BIND_ADDR " + s.cluster_bind_addr +
-             " accepts commands without TLS: keep it on a private network",
+             " accepts commands without TLS: set BEAMPIPE_CLUSTER_TLS_CERT, _KEY and _CA",
          none);
+  else if (!s.cluster_bind_addr.empty())
+    ok("cluster.transport",
+       "members authenticate each other with TLS (CA " + s.cluster_tls_ca + ")");
   else
     ok("cluster.transport", "not clustered: no cluster port is open");
   return out;

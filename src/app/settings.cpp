@@ -237,6 +237,13 @@ std::vector<setting> build_table() {
   t.push_back(duration("BEAMPIPE_CLUSTER_LEASE_SECONDS", &S::cluster_lease, "10", 2, 600,
                        "a shard lease's length: a node that stops renewing loses its shards "
                        "this long after its last renewal"));
+  t.push_back(text("BEAMPIPE_CLUSTER_TLS_CERT", &S::cluster_tls_cert, "",
+                   "PEM certificate (chain) this node shows the other members; with _KEY and "
+                   "_CA, members talk over mutually authenticated TLS (required in production)"));
+  t.push_back(text("BEAMPIPE_CLUSTER_TLS_KEY", &S::cluster_tls_key, "",
+                   "PEM private key of BEAMPIPE_CLUSTER_TLS_CERT (unencrypted; keep it 0600)"));
+  t.push_back(text("BEAMPIPE_CLUSTER_TLS_CA", &S::cluster_tls_ca, "",
+                   "PEM file of the CA certificates a member's certificate must chain to"));
   // Access.
   t.push_back(text("BEAMPIPE_JWT_SECRET", &S::jwt_secret, "",
                    "signs access tokens (HS256); unset (and no file): a random 256-bit secret "
@@ -511,6 +518,15 @@ loaded_settings load_settings(const env_lookup& env,
         problems.push_back(message);
     }
   }
+  // The cluster's TLS is all or nothing: half of it would silently fall back to plain TCP.
+  int tls_parts =
+      !s.cluster_tls_cert.empty() + !s.cluster_tls_key.empty() + !s.cluster_tls_ca.empty();
+  if (tls_parts != 0 && tls_parts != 3)
+    problems.push_back(
+        "BEAMPIPE_CLUSTER_TLS_CERT, BEAMPIPE_CLUSTER_TLS_KEY and BEAMPIPE_CLUSTER_TLS_CA go "
+        "together: set all three or none");
+  else if (tls_parts == 3 && s.cluster_bind_addr.empty())
+    problems.push_back("BEAMPIPE_CLUSTER_TLS_* is set but BEAMPIPE_CLUSTER_BIND_ADDR is not");
   if (!problems.empty()) throw settings_error(std::move(problems));
   if (s.data_dir.empty()) s.data_dir = data_dir_default(env);
   if (s.home.empty()) s.home = s.data_dir;

@@ -54,6 +54,7 @@ struct settings {
   std::string cluster_bind_addr;
   int64_t cluster_shards = 64;
   std::chrono::seconds cluster_lease{};
+  std::string cluster_tls_cert, cluster_tls_key, cluster_tls_ca;  // all or none
   // Access.
   std::string jwt_secret;
   std::string jwt_secret_file;

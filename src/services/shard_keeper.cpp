@@ -18,6 +18,7 @@ void shard_keeper::start() {
   if (thread_.joinable()) return;
   conn_ = db_.connect(store::db_role::cluster, "shard-keeper");
   store::ensure_shards(*conn_, o_.shards);
+  join();
   round();
   thread_ = std::thread([this] { run(); });
 }
@@ -44,6 +45,43 @@ void shard_keeper::stop() {
       spdlog::warn("cluster: shards not handed back ({}); they free up when the lease ends",
                    e.what());
     }
+}
+
+namespace {
+constexpr std::chrono::milliseconds kJoinPoll{200};
+}
+
+void shard_keeper::join() {
+  if (!o_.reach) return;
+  // Long enough for a member that died just now to drop out of the list.
+  auto deadline = std::chrono::steady_clock::now() + 2 * o_.lease + std::chrono::seconds(5);
+  for (;;) {
+    std::map<std::string, std::string> others;
+    {
+      pqxx::read_transaction tx{*conn_};
+      for (auto& m : store::read_members(tx, o_.lease))
+        if (m.node != o_.node) others.emplace(m.node, m.addr);
+    }
+    if (others.empty()) return;  // the first member: nobody to ask
+    if (o_.reach(others) > 0) return;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::string names;
+      for (const auto& [node, addr] : others)
+        names += (names.empty() ? "" : ", ") + node + " at " + addr;
+      throw std::runtime_error(
+          "cannot join the cluster: no live member could be reached over " + o_.transport + " (" +
+          names + ")" +
+          (o_.transport == "TLS"
+               ? "; this node's certificate must chain to the members' CA, and theirs to "
+                 "BEAMPIPE_CLUSTER_TLS_CA"
+               : ""));
+    }
+    std::unique_lock lk(run_mu_);
+    // Connections come up in the background: look again soon.
+    if (cv_.wait_for(lk, std::min<std::chrono::milliseconds>(o_.lease / 3, kJoinPoll),
+                     [this] { return stopping_; }))
+      throw std::runtime_error("stopped before joining the cluster");
+  }
 }
 
 void shard_keeper::run() {

@@ -24,6 +24,11 @@ struct shard_keeper_options {
   std::string node, addr;  // this node and its cluster address
   int shards = 64;
   std::chrono::milliseconds lease{std::chrono::seconds(10)};
+  // Before it holds anything, a node must reach a live member (when there is one) through this:
+  // it connects to the members listed (node -> address) and answers how many it reached. Unset:
+  // no such check.
+  std::function<size_t(const std::map<std::string, std::string>&)> reach;
+  std::string transport = "TCP";  // named in the refusal ("TLS" when it is)
 };
 
 struct cluster_view;
@@ -51,8 +56,10 @@ class shard_keeper {
   ~shard_keeper();
   shard_keeper(const shard_keeper&) = delete;
   shard_keeper& operator=(const shard_keeper&) = delete;
-  void start();  // one round before returning, then in the background
-  void stop();   // releases every held shard
+  // Joins (see `reach`; throws when no live member can be reached within twice the lease), runs
+  // one round before returning, then rounds in the background.
+  void start();
+  void stop();  // releases every held shard
 
   // The fence for an append to this stream when this node holds its shard (and the lease has
   // not run out by the local clock); none otherwise, with the holder's id in `holder` (empty:
@@ -63,6 +70,7 @@ class shard_keeper {
   const shard_keeper_options& options() const { return o_; }
 
  private:
+  void join();
   void round();
   void run();
   store::database& db_;
