@@ -361,12 +361,17 @@ aggregate_actor::behavior_type aggregate(aggregate_actor::stateful_pointer<aggre
                                                               : "store_error";
         r.message = res.message;
         r.stream_id = s.stream_id;
+        // Fenced at the first try, nothing was written; after an in-doubt try it may have been.
+        r.not_applied = fenced && s.append_attempts == 0;
         answer(*s.current, std::move(r));
         s.current.reset();
         s.current_request.reset();
         s.current_events.clear();
         s.busy = false;
         self->send(registry, done_atom::value, s.stream_id);
+        // Another node owns the stream now: this copy goes stale, so it stops once idle (the
+        // stream is recovered from the store if its shard comes back).
+        if (fenced) self->send(registry, stop_atom::value, s.stream_id);
         // The outcome of an in-doubt commit is unknown: reload before deciding anything else.
         start_load();
       },

@@ -102,7 +102,7 @@ typename Inspector::result_type inspect(Inspector& f, command_reply& x) {
     return caf::none;
   });
   return f(caf::meta::type_name("beampipe::command_reply"), result, x.code, x.message, x.field,
-           x.details_json, x.stream_id, x.version, x.position, appended, loaded);
+           x.details_json, x.stream_id, x.version, x.position, appended, x.not_applied, loaded);
 }
 
 }  // namespace beampipe::actors

@@ -70,7 +70,7 @@ void check_tls_files(const runtime_options::tls_files& t) {
 caf::error make_error(command_errc code, const command_reply& r) {
   return caf::error(static_cast<uint8_t>(code), kCommandErrorCategory,
                     caf::make_message(r.code, r.message, r.field, r.details_json, r.stream_id,
-                                      r.version, r.position));
+                                      r.version, r.position, r.not_applied));
 }
 
 caf::error command_error_of(const command_reply& r) {
@@ -83,7 +83,7 @@ command_reply reply_of(const caf::error& e) {
   if (e.category() == kCommandErrorCategory &&
       e.context()
           .match_elements<std::string, std::string, std::string, std::string, std::string, int64_t,
-                          int64_t>()) {
+                          int64_t, bool>()) {
     const auto& m = e.context();
     auto code = e.code();
     r.result = code >= static_cast<uint8_t>(command_errc::invalid) &&
@@ -97,6 +97,7 @@ command_reply reply_of(const caf::error& e) {
     r.stream_id = m.get_as<std::string>(4);
     r.version = m.get_as<int64_t>(5);
     r.position = m.get_as<int64_t>(6);
+    r.not_applied = m.get_as<bool>(7);
     return r;
   }
   // CAF's own: the deadline passed, or the registry stopped.
@@ -298,6 +299,7 @@ command_reply shard_moved(const std::string& stream_id, std::string message) {
   r.code = "shard_moved";
   r.message = std::move(message);
   r.stream_id = stream_id;
+  r.not_applied = true;
   return r;
 }
 }  // namespace
@@ -400,36 +402,51 @@ void runtime::send(command_request req, std::function<void(command_reply)> done,
         },
         i.registry);
   };
-  auto r = route_of(req.stream_id);
-  if (!r.wait) return dispatch(std::move(req), std::move(done), deadline, std::move(r));
-  // The shard is moving or its new holder is not connected yet: the command waits (polling the
-  // placement, on no thread) for at most the move wait and its own deadline, then answers 503.
+  if (!i.placement) return dispatch(std::move(req), std::move(done), deadline, route{});
+  // Clustered: an attempt goes where the placement says. While the shard moves (or its holder
+  // is not connected yet), or when the owner refused the command before writing anything (its
+  // shard moved under it), the command tries again, polling the placement on no thread, for at
+  // most the move wait and its own deadline; then it answers 503 shard_moved. An attempt whose
+  // fate is unknown (a forward that got no answer) is never repeated here.
   auto started = clock::now();
   auto until = started + std::min<std::chrono::milliseconds>(deadline, i.opts.move_wait);
-  ++i.move_waits;
   i.sys->spawn(
-      [req = std::move(req), done = std::move(done), deadline, started, until, route_of, dispatch](
-          caf::event_based_actor* self, registry_actor) mutable -> caf::behavior {
-        self->delayed_send(self, kPlacementPoll, tick_atom::value, uint64_t{0});
-        return {[=](tick_atom, uint64_t) mutable {
-          auto r = route_of(req.stream_id);
-          auto now = clock::now();
-          if (!r.wait) {
-            auto left =
-                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - (now - started));
-            dispatch(std::move(req), std::move(done), std::max(left, std::chrono::milliseconds(1)),
-                     std::move(r));
-            self->quit();
-          } else if (now >= until) {
-            done(shard_moved(req.stream_id, r.holder.empty()
-                                                ? "the stream's shard is moving between members"
-                                                : "the stream's shard is held by " + r.holder +
-                                                      ", not reachable from here yet"));
-            self->quit();
-          } else {
-            self->delayed_send(self, kPlacementPoll, tick_atom::value, uint64_t{0});
-          }
-        }};
+      [req = std::move(req), done = std::move(done), deadline, started, until, route_of, dispatch,
+       waits = &i.move_waits](caf::event_based_actor* self,
+                              registry_actor) mutable -> caf::behavior {
+        auto waited = std::make_shared<bool>(false);
+        auto again = [self, waited, waits] {
+          if (!*waited) ++*waits;
+          *waited = true;
+          self->delayed_send(self, kPlacementPoll, tick_atom::value, uint64_t{0});
+        };
+        self->send(self, tick_atom::value, uint64_t{0});
+        return {
+            [=](tick_atom, uint64_t) mutable {
+              auto r = route_of(req.stream_id);
+              auto now = clock::now();
+              if (!r.wait) {
+                auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                                                  (now - started));
+                auto me = caf::actor_cast<caf::actor>(self);
+                dispatch(
+                    req, [me](command_reply rep) { caf::anon_send(me, std::move(rep)); },
+                    std::max(left, std::chrono::milliseconds(1)), std::move(r));
+              } else if (now >= until) {
+                done(shard_moved(req.stream_id, r.holder.empty()
+                                                    ? "the stream's shard is moving between members"
+                                                    : "the stream's shard is held by " + r.holder +
+                                                          ", not reachable from here yet"));
+                self->quit();
+              } else {
+                again();
+              }
+            },
+            [=](command_reply& rep) mutable {
+              if (!rep.ok() && rep.not_applied && clock::now() < until) return again();
+              done(std::move(rep));
+              self->quit();
+            }};
       },
       i.registry);
 }

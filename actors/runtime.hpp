@@ -65,6 +65,8 @@ struct command_reply {
   int64_t version = 0;         // stream version after the command
   int64_t position = 0;        // global position of the stream's last event (read-your-writes)
   size_t events_appended = 0;  // 0: the command changed nothing
+  // Refused before anything was written (its shard is held elsewhere): safe to send again.
+  bool not_applied = false;
   bool ok() const { return result == outcome::done || result == outcome::created; }
   // Not the caller's doing: the system could not decide (unavailable, timed out, failed).
   bool system_failure() const {
