@@ -116,6 +116,8 @@ struct discovery_worker::impl {
   }
 
   bool claim_and_run(const request& q) {
+    // Clustered: the holder of the source's shard runs its discovery (issue #23).
+    if (!rt.holds(domain::source_stream_id(q.source_uuid))) return false;
     auto claim = leases.claim(q.request_id, "discover_source", q.attempt);
     if (!claim) return false;  // another worker holds this attempt, or it is already done
     if (claim->recovered) {

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <deque>
 #include <future>
 #include <map>
@@ -9,6 +10,7 @@
 #include <unordered_map>
 
 #include "actors/work_loop.hpp"
+#include "domain/aggregates.hpp"
 
 namespace beampipe::actors {
 namespace {
@@ -220,6 +222,10 @@ executions_actor::behavior_type executions(coordinator_ptr self, run_steps* step
         auto& s = self->state;
         bool again = s.scans.finish();
         if (s.stopping) return quit_when_done(self);
+        if (opts.owns)
+          rows.erase(std::remove_if(rows.begin(), rows.end(),
+                                    [&](const work_row& r) { return !opts.owns(r.id); }),
+                     rows.end());
         std::set<std::string> listed;
         // Runs to poll, by backend target: a round asks every run of its target (issue #17:
         // a round used to poll only the runs due at that instant, starving the others).
@@ -358,6 +364,9 @@ void execution_worker::start() {
   executions_options eo;
   eo.scan_every = impl_->opts.scan_every;
   eo.max_busy = impl_->opts.concurrency * 4;
+  eo.owns = [rt = &impl_->rt](const std::string& id) {
+    return rt->holds(domain::execution_stream_id(id));
+  };
   impl_->actor = spawn_executions(runtime_access::system(impl_->rt), &impl_->steps, eo);
   impl_->actor->attach_functor([i = impl_.get()] { i->ended.set_value(); });
 }

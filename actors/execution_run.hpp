@@ -47,6 +47,9 @@ using executions_actor =
 struct executions_options {
   std::chrono::milliseconds scan_every{500};
   size_t max_busy = 16;  // runs with a step out at once (poll rounds aside)
+  // Clustered nodes: only runs whose execution stream this node holds live here; a run whose
+  // shard moved away ends once its step is done, and the new holder's scan takes it up.
+  std::function<bool(const std::string& execution_id)> owns = nullptr;
 };
 
 // `steps` outlives the actors.

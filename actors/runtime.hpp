@@ -147,6 +147,9 @@ class runtime {
   using placement_function = std::function<std::optional<store::shard_fence>(
       const std::string& stream_id, std::string& holder)>;
   void set_placement(placement_function f);
+  // Whether this node holds the stream's shard now (always, on a single node): the workers and
+  // the scheduler take only the work of streams placed here (issue #23).
+  bool holds(const std::string& stream_id) const;
   // Sees the round trip (seconds) of each forwarded command that was answered, on an actor
   // thread. Set it before the first command.
   void on_forwarded(std::function<void(double)> f);

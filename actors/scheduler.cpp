@@ -53,7 +53,8 @@ struct scheduler::impl {
     p.hold_lease = [this]() -> int64_t {
       try {
         if (!conn) conn = db.connect(store::db_role::scheduler);
-        if (drained()) return 0;
+        // Clustered: the holder of the scheduler stream's shard leads (issue #23).
+        if (drained() || !rt.holds(domain::kSchedulerStream)) return 0;
         auto lease = store::acquire_lease(*conn, kLeaseName, rt.node_id(), opts.lease_ttl);
         return lease ? lease->token : 0;
       } catch (...) {
