@@ -170,6 +170,10 @@ struct execution_steps::impl {
   }
 
   bool owner_gone(const std::string& node) const { return services::node_gone(node, rt.node_id()); }
+  bool moved_here(const work_row& w) const {
+    return rt.clustered() && !w.submission_node.empty() && w.submission_node != rt.node_id() &&
+           rt.holds(domain::execution_stream_id(w.id));
+  }
 
   // ------------------------------------------------------------------ execute
 
@@ -992,9 +996,12 @@ std::vector<work_row> execution_steps::needing_work() {
     for (auto& item : ledger::needing_work(tx, 500)) {
       work_row w{std::move(item)};
       // An in-flight submission is orphaned when the process that recorded it is gone, or
-      // when its deadline has passed.
+      // when its deadline has passed; in a cluster, when another node recorded it and this node
+      // now holds the run's shard (that node can no longer record the receipt: the store fences
+      // it), so the holder looks the submission up by name at once.
       if (w.submission == "in_flight")
-        w.orphaned = w.submission_deadline_passed || impl_->owner_gone(w.submission_node);
+        w.orphaned = w.submission_deadline_passed || impl_->owner_gone(w.submission_node) ||
+                     impl_->moved_here(w);
       rows.push_back(std::move(w));
     }
   });

@@ -285,6 +285,7 @@ runtime::runtime(store::database& db, runtime_options opts)
     : impl_(std::make_unique<impl>(db, std::move(opts))) {}
 runtime::~runtime() { shutdown(); }
 void runtime::set_placement(placement_function f) { impl_->placement = std::move(f); }
+bool runtime::clustered() const { return static_cast<bool>(impl_->placement); }
 bool runtime::holds(const std::string& stream_id) const {
   std::string holder;
   return !impl_->placement || impl_->placement(stream_id, holder).has_value();

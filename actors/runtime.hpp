@@ -150,6 +150,7 @@ class runtime {
   // Whether this node holds the stream's shard now (always, on a single node): the workers and
   // the scheduler take only the work of streams placed here (issue #23).
   bool holds(const std::string& stream_id) const;
+  bool clustered() const;  // a placement is set
   // Sees the round trip (seconds) of each forwarded command that was answered, on an actor
   // thread. Set it before the first command.
   void on_forwarded(std::function<void(double)> f);
