@@ -106,6 +106,8 @@ try:
     c.eq("signed in as the superuser", text_of(drv, "#whoami"), f"{ADMIN_USERNAME} (superuser)")
     status = wait(drv, "readiness", lambda d: text_of(d, "#ready-status"))
     c.eq("the overview shows readiness", status, "ready")
+    c.eq("and that this node runs alone", wait(drv, "the cluster panel", lambda d: text_of(d, "#cluster-mode")),
+         "Single node: every stream is local.")
     shot(drv, "02-overview")
 
     # --- an expired access token is renewed with the refresh token, without a new sign-in
@@ -229,7 +231,9 @@ try:
     srv.stop()
     c.true("the console notices", wait(drv, "reconnecting", lambda d: "reconnecting" in text_of(
         d, "section[aria-label='Live feed'] p")))
-    srv = Server(conninfo=db, extra_env=ENV)
+    # It comes back as a (one-member) cluster: the overview shows the members and their shards.
+    srv = Server(conninfo=db, extra_env=dict(ENV, BEAMPIPE_NODE_ID="console-node",
+                                             BEAMPIPE_CLUSTER_BIND_ADDR=f"127.0.0.1:{free_port()}"))
     srv.wait_ready()
     srv.request("POST", V2 + "/sources", {"project_module": "wallaby_hires", "source_identifier": "AFTER_RESTART"})
     c.true("the feed resumes after the restart",
@@ -238,6 +242,14 @@ try:
     positions = drv.execute_script("return [...document.querySelectorAll('ol.feed li .pos')].map(e => e.textContent)")
     c.eq("no event shown twice", len(positions), len(set(positions)))
     shot(drv, "11-overview-after-restart")
+    drv.get(f"{BASE}/console/")
+    mode = wait(drv, "the cluster panel", lambda d: text_of(d, "#cluster-mode").startswith("Cluster") and
+                text_of(d, "#cluster-mode"))
+    c.eq("the overview shows the cluster", mode, "Cluster of 1 member(s), 64 shards")
+    c.true("with the member and the shards it holds",
+           wait(drv, "the members table", lambda d: "console-node" in text_of(d, "section[aria-label='Cluster'] table")
+                and "64" in text_of(d, "section[aria-label='Cluster'] table")))
+    shot(drv, "11b-overview-cluster")
 
     # --- narrow windows: the run page still reads
     drv.set_window_size(420, 800)

@@ -21,13 +21,15 @@ export function overviewPage(main) {
   const ready = h("div", {}, "Loading…");
   const failures = h("div", {});
   const dead = h("div", {});
+  const cluster = h("div", {});
   const feedList = h("ol", { class: "feed", reversed: true, "aria-live": "polite" });
   const feedState = h("span", { class: "muted" }, "connecting…");
   main.append(h("h1", {}, "Overview"),
     h("div", { class: "grid" },
       section("Readiness", ready),
       section("Recent failures", failures),
-      section("Dead letters", dead)),
+      section("Dead letters", dead),
+      section("Cluster", cluster)),
     section("Live feed", h("p", {}, "Events as they are recorded: ", feedState), feedList));
 
   api("GET", "/ready").then(({ data: r }) => {
@@ -47,6 +49,27 @@ export function overviewPage(main) {
         ["Alive", (n) => String(n.alive ?? "")], ["Last seen", (n) => when(n.last_seen)]],
       r.nodes, "Nodes") : null);
   }).catch((e) => ready.replaceChildren(errorBox(e)));
+
+  // Clustered nodes (issue #23): who holds how many shards, as this node saw at its last round.
+  api("GET", "/cluster").then(({ data: v }) => {
+    if (v.mode !== "cluster") {
+      cluster.replaceChildren(h("p", { id: "cluster-mode" }, "Single node: every stream is local."));
+      return;
+    }
+    const byOwner = {};
+    for (const l of v.leases) if (l.live) byOwner[l.owner] = (byOwner[l.owner] || 0) + 1;
+    const unowned = v.shards - v.leases.filter((l) => l.live).length;
+    cluster.replaceChildren(
+      h("p", { id: "cluster-mode" }, `Cluster of ${v.members.length} member(s), ${v.shards} shards` +
+        (unowned > 0 ? `, ${unowned} moving` : "")),
+      h("dl", { class: "facts" },
+        h("dt", {}, "This node"), h("dd", {}, `${v.node} at ${v.address}`),
+        h("dt", {}, "Last rebalance"), h("dd", {}, v.last_rebalance ? when(v.last_rebalance) : "—"),
+        v.error ? h("dt", {}, "Last round") : null, v.error ? h("dd", { class: "error" }, v.error) : null),
+      table([["Member", (m) => m.node], ["Address", (m) => m.address],
+        ["Shards", (m) => String(byOwner[m.node] || 0)], ["Last seen", (m) => when(m.last_seen)]],
+      v.members, "Members"));
+  }).catch((e) => cluster.replaceChildren(errorBox(e)));
 
   api("GET", "/executions?status=failed&items_per_page=5").then(({ data }) => {
     const rows = data.items || data;
