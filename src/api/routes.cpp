@@ -166,14 +166,14 @@ response get_ready(app_context& ctx, request& req) {
   o["node"] = json::object{{"id", ctx.runtime.node_id()}, {"draining", ctx.node_draining()}};
   if (ctx.keeper) {
     auto v = ctx.keeper->view();
-    o["cluster"] = json::object{
-        {"mode", "cluster"},
-        {"members", static_cast<int64_t>(v.members.size())},
-        {"shards_held", static_cast<int64_t>(v.held.size())},
-        {"error", v.error.empty() ? json::value(nullptr) : json::value(v.error)}};
+    o["cluster"] =
+        json::object{{"mode", "cluster"},
+                     {"members", static_cast<int64_t>(v.members.size())},
+                     {"shards_held", static_cast<int64_t>(v.held.size())},
+                     {"error", v.error.empty() ? json::value(nullptr) : json::value(v.error)}};
   } else {
-    o["cluster"] = json::object{
-        {"mode", "single"}, {"members", 0}, {"shards_held", 0}, {"error", nullptr}};
+    o["cluster"] =
+        json::object{{"mode", "single"}, {"members", 0}, {"shards_held", 0}, {"error", nullptr}};
   }
   try {
     store::with_connection(ctx.pool, [&](pqxx::connection& c) {
@@ -237,14 +237,12 @@ response list_sources(app_context& ctx, request& req) {
 // `step` after each event up to `point` (every event without one). Returns the row after the
 // last event folded in and whether there was one.
 template <class Step>
-std::pair<domain::source_record::row, int64_t> replay_source(app_context& ctx, const std::string& id,
-                                                             const std::optional<as_of_point>& point,
-                                                             Step&& step) {
+std::pair<domain::source_record::row, int64_t> replay_source(
+    app_context& ctx, const std::string& id, const std::optional<as_of_point>& point, Step&& step) {
   domain::source_record::row row;
   bool exists = false;
   int64_t last = 0;  // the position of the last event folded in
-  for (const auto& e :
-       replayable_stream(ctx, domain::source_stream_id(id), "source", "id")) {
+  for (const auto& e : replayable_stream(ctx, domain::source_stream_id(id), "source", "id")) {
     if (point && !point->includes(e)) break;
     if (!domain::source_record::handles(e.type)) continue;
     domain::source_record::evolve(row, exists, e.type, events::decode(e), e.recorded_at);
@@ -1097,8 +1095,14 @@ void register_collectors(app_context& ctx) {
     out += "beampipe_read_waits " + std::to_string(ctx.watch.waiting()) + "\n";
     out += "# HELP beampipe_live_actors Live aggregate actors on this node, by stream kind.\n";
     out += "# TYPE beampipe_live_actors gauge\n";
-    for (const auto& [kind, n] : ctx.runtime.stats().live_by_kind)
+    auto rs = ctx.runtime.stats();
+    for (const auto& [kind, n] : rs.live_by_kind)
       out += "beampipe_live_actors{kind=\"" + prom_label(kind) + "\"} " + std::to_string(n) + "\n";
+    out +=
+        "# HELP beampipe_aggregate_loads_total Aggregates this node loaded from the store "
+        "(snapshot and events) to take a command.\n# TYPE beampipe_aggregate_loads_total "
+        "counter\nbeampipe_aggregate_loads_total " +
+        std::to_string(rs.recoveries) + "\n";
   });
   ctx.stats.add_collector([&ctx](std::string& out) { collect_read_model_gauges(ctx, out); });
   ctx.stats.add_collector([&ctx](std::string& out) {
