@@ -107,6 +107,11 @@ try:
            all(got == want for got, want in placed))
     c.true("runs were placed on both nodes", len({want for _, want in placed}) == 2)
     c.eq("the shards did not move meanwhile", owners(a), shard_owner)
+    b.stop()
+    a.stop()
+    r = subprocess.run([os.environ["BEAMPIPE_BIN"], "replay", "--verify"], env=dict(os.environ, DATABASE_URL=db),
+                       capture_output=True, text=True, timeout=300)
+    c.eq("replay --verify passes", r.returncode, 0)
 finally:
     for s in (a, b):
         if s:
