@@ -88,7 +88,8 @@ try:
     eid = run(test_graph(tmp, beampipe_test_exit_code="3"))
     row = wait_execution(srv, eid, lambda r: r["status"] in ("completed", "failed"), timeout=180)
     c.eq("failing job fails the execution", (row["status"], row["scheduler_state"]), ("failed", "failed"))
-    c.true("error carries state and exit code", "state=FAILED" in row["last_error"] and "exit_code=3" in row["last_error"])
+    c.true(f"error carries state and exit code ({row['last_error']!r})",
+           "state=FAILED" in row["last_error"] and "exit_code=3" in row["last_error"])
     # The diagnostics name where the job's stderr really is (sbatch runs from $HOME, so the
     # job script's relative --error would land there without the explicit paths).
     glob = row["beampipe_run_record"]["slurm"]["terminal"]["diagnostics"]["stderr_glob"]

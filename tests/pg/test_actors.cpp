@@ -234,7 +234,9 @@ TEST_CASE("idle aggregates are passivated and come back on demand") {
   auto ci = test::fresh_database();
   store::database db(ci);
   auto o = options();
-  o.idle_after = std::chrono::milliseconds(20);
+  // Long enough that the aggregate is still live when the counts are read right after the
+  // command (an idle check needs two quiet periods), short enough to wait for.
+  o.idle_after = std::chrono::milliseconds(400);
   actors::runtime rt(db, o);
   auto sid = domain::source_stream_id(domain::source_uuid("wallaby_hires", "P1"));
   CHECK(send(rt, sid, "register", reg("P1", true)).result == outcome::created);
@@ -264,6 +266,7 @@ TEST_CASE("a refusal crosses the typed protocol as a command error, every field 
     r.stream_id = "source-x";
     r.version = 7;
     r.position = 42;
+    r.not_applied = o == outcome::unavailable;  // refused before anything was written
     auto e = actors::command_error_of(r);
     CHECK(e.category() == actors::kCommandErrorCategory);
     auto back = actors::reply_of(e);
@@ -275,6 +278,7 @@ TEST_CASE("a refusal crosses the typed protocol as a command error, every field 
     CHECK(back.stream_id == r.stream_id);
     CHECK(back.version == 7);
     CHECK(back.position == 42);
+    CHECK(back.not_applied == (o == outcome::unavailable));
   }
   // CAF's own errors: a lost receiver fails the command, the backstop deadline times it out.
   CHECK(actors::reply_of(caf::make_error(caf::sec::request_receiver_down)).code ==
