@@ -23,20 +23,13 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "blackbox"))
 import harness  # noqa: E402
+from cluster import shard_of  # noqa: E402
 
 SHARDS = 64
 
 
 def result(name, metric, value, unit):
     print(f"RESULT\t{name}\t{metric}\t{value}\t{unit}", flush=True)
-
-
-def shard_of(stream):
-    h = 14695981039346656037
-    for ch in stream.encode():
-        h ^= ch
-        h = (h * 1099511628211) % 2 ** 64
-    return h % SHARDS
 
 
 def call(port, token, method, path, body):
@@ -141,7 +134,7 @@ def main():
             i += 1
             st, row, _, _ = nodes[0].request("POST", harness.V2 + "/sources", {
                 "project_module": "wallaby_hires", "source_identifier": f"FWD_{i:05d}"})
-            local = owners[shard_of("source-" + row["uuid"])] == "node-a"
+            local = owners[shard_of("source-" + row["uuid"], SHARDS)] == "node-a"
             picked.setdefault("local" if local else "forwarded", (row["uuid"], row["enabled"]))
         means = {}
         for kind, (uuid, enabled) in picked.items():

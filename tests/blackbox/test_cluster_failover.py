@@ -10,6 +10,7 @@ import signal
 import subprocess
 import tempfile
 
+from cluster import owners, shard_of, spread
 from harness import (V2, Checks, DaliugeStandin, Server, create_profile, free_port, fresh_database, ready_sources,
                      test_graph, upload_config, wait_execution, wait_for, wallaby_config)
 
@@ -32,22 +33,8 @@ def node(name, **extra):
                                               BEAMPIPE_CLUSTER_BIND_ADDR=f"127.0.0.1:{free_port()}", **extra))
 
 
-def shard_of(stream):
-    h = 14695981039346656037
-    for ch in stream.encode():
-        h ^= ch
-        h = (h * 1099511628211) % 2 ** 64
-    return h % SHARDS
-
-
-def owners(srv):
-    return {lease["shard"]: lease["owner"] for lease in srv.request("GET", V2 + "/cluster")[1]["leases"]
-            if lease["live"]}
-
-
 def settled(a, b):
-    return all({m["node"]: m["shards_held"] for m in srv.request("GET", V2 + "/cluster")[1]["members"]} ==
-               {"node-a": 8, "node-b": 8} for srv in (a, b))
+    return all(spread(srv) == {"node-a": 8, "node-b": 8} for srv in (a, b))
 
 
 a = node("node-a")
@@ -73,7 +60,7 @@ try:
         st, ex, _, _ = a.request("POST", V2 + "/executions", {
             "project_module": "wallaby_hires", "archive_name": "casda",
             "sources": [{"source_identifier": "HIPASSJ1313-15"}]})
-        if st == 201 and held[shard_of("execution-" + ex["uuid"])] == "node-b":
+        if st == 201 and held[shard_of("execution-" + ex["uuid"], SHARDS)] == "node-b":
             eid = ex["uuid"]
             break
     c.true("an execution placed on node-b", eid is not None)

@@ -8,18 +8,17 @@ command's events exist exactly once, no failed command left any, every stream's 
 gapless, and every acknowledged source exists once. The paused node's shards are taken over; when
 it wakes it writes nothing with its old tokens and rejoins holding only what it takes anew. The
 killed node's shards move after its lease. replay --verify passes."""
-import json
 import os
 import signal
 import subprocess
 import threading
 import time
 
+from cluster import held_by, psql_json
 from harness import V2, Checks, Server, fresh_database, free_port, wait_for
 from history import History, check
 
 BIN = os.environ["BEAMPIPE_BIN"]
-PSQL = "/usr/lib/postgresql/15/bin/psql"
 SHARDS = 16
 LEASE = 2
 c = Checks()
@@ -35,20 +34,10 @@ def node(name):
         "BEAMPIPE_CASDA_TAP_URL": "", "BEAMPIPE_VIZIER_TAP_URL": ""})
 
 
-def held_by(srv):
-    out = {}
-    for lease in srv.request("GET", V2 + "/cluster")[1]["leases"]:
-        if lease["live"]:
-            out[lease["owner"]] = out.get(lease["owner"], 0) + 1
-    return out
-
-
 def stored_events():
-    q = ("SELECT coalesce(json_agg(json_build_object('stream_id', stream_id, 'stream_version', "
-         "stream_version, 'event_type', event_type, 'data', data, 'metadata', metadata) ORDER BY "
-         "position), '[]') FROM events")
-    r = subprocess.run([PSQL, db, "-Atc", q], capture_output=True, text=True, check=True)
-    return json.loads(r.stdout)
+    return psql_json(db, "SELECT coalesce(json_agg(json_build_object('stream_id', stream_id, "
+                         "'stream_version', stream_version, 'event_type', event_type, 'data', data, "
+                         "'metadata', metadata) ORDER BY position), '[]') FROM events")
 
 
 def registered_key(e):

@@ -3,15 +3,14 @@ holding the source stream's shard, an execution's run (its state machine and eve
 on the node holding the execution stream's shard, and the scheduler leads on the holder of the
 scheduler stream's shard. Checked through the job leases (who claimed each job) against the
 leases of the shards, with executions created and executed through both nodes."""
-import json
 import os
 import subprocess
 import time
 
+from cluster import owners, psql_json, shard_of, spread
 from harness import (REFERENCE, V2, Checks, Server, create_profile, fresh_database, free_port, ready_sources,
                      upload_config, wait_execution, wait_for, wallaby_config)
 
-PSQL = "/usr/lib/postgresql/15/bin/psql"
 GRAPH = os.path.abspath(os.path.join(REFERENCE, "graphs", "wallaby-hires_deploy-setonix-beampipe.graph"))
 SHARDS = 16
 c = Checks()
@@ -27,29 +26,12 @@ def node(name, scheduler=False):
         "BEAMPIPE_CASDA_TAP_URL": "", "BEAMPIPE_VIZIER_TAP_URL": ""})
 
 
-def shard_of(stream):
-    """FNV-1a 64 of the stream id, modulo the shard count (domain/cluster.cpp)."""
-    h = 14695981039346656037
-    for ch in stream.encode():
-        h ^= ch
-        h = (h * 1099511628211) % 2 ** 64
-    return h % SHARDS
+def settled(a, b):
+    return all(spread(srv) == {"node-a": 8, "node-b": 8} for srv in (a, b))
 
 
 def sql(q):
-    r = subprocess.run([PSQL, db, "-Atc", q], capture_output=True, text=True, check=True)
-    return json.loads(r.stdout)
-
-
-def owners(srv):
-    return {lease["shard"]: lease["owner"] for lease in srv.request("GET", V2 + "/cluster")[1]["leases"]
-            if lease["live"]}
-
-
-def settled(a, b):
-    views = [{m["node"]: m["shards_held"] for m in srv.request("GET", V2 + "/cluster")[1]["members"]}
-             for srv in (a, b)]
-    return all(v == {"node-a": 8, "node-b": 8} for v in views)
+    return psql_json(db, q)
 
 
 a = node("node-a")
@@ -74,7 +56,7 @@ try:
     claims = {r["job"]: r["owner"] for r in sql(
         "SELECT coalesce(json_agg(json_build_object('job', job_id, 'owner', owner)), '[]') FROM "
         "job_leases WHERE kind = 'discover_source'")}
-    placed = [(claims.get(r["request"]), shard_owner[shard_of(r["stream"])]) for r in requests]
+    placed = [(claims.get(r["request"]), shard_owner[shard_of(r["stream"], SHARDS)]) for r in requests]
     c.true(f"each discovery ran on its source's shard holder ({placed})",
            len(placed) == len(idents) and all(got == want for got, want in placed))
     c.true("and both nodes ran some", {got for got, _ in placed} == {"node-a", "node-b"} or
@@ -102,7 +84,7 @@ try:
     jobs = {r["stream"]: r["job"] for r in sql(
         "SELECT coalesce(json_agg(json_build_object('stream', stream_id, 'job', data->>'job_id')), "
         "'[]') FROM events WHERE event_type = 'ExecutionExecuteRequested'")}
-    placed = [(claims.get(jobs["execution-" + eid]), shard_owner[shard_of("execution-" + eid)]) for eid in eids]
+    placed = [(claims.get(jobs["execution-" + eid]), shard_owner[shard_of("execution-" + eid, SHARDS)]) for eid in eids]
     c.true(f"each run's steps ran on its execution's shard holder ({placed})",
            all(got == want for got, want in placed))
     c.true("runs were placed on both nodes", len({want for _, want in placed}) == 2)

@@ -10,6 +10,8 @@ import signal
 import subprocess
 import time
 
+from cluster import held_by, spread
+from cluster import view as cluster_view
 from harness import V2, Checks, Server, fresh_database, free_port, wait_for
 
 BIN = os.environ["BEAMPIPE_BIN"]
@@ -27,20 +29,12 @@ def node(name):
 
 
 def cluster(srv):
-    return srv.request("GET", V2 + "/cluster")[1]
-
-
-def held_by(view):
-    out = {}
-    for lease in view["leases"]:
-        if lease["live"]:
-            out[lease["owner"]] = out.get(lease["owner"], 0) + 1
-    return out
+    return cluster_view(srv)
 
 
 def settled(*nodes, want):
     """Every node's own view (what it routes by) shows the spread `want` {node: shards}."""
-    return all({m["node"]: m["shards_held"] for m in cluster(n)["members"]} == want for n in nodes)
+    return all(spread(n) == want for n in nodes)
 
 
 def register(srv, ident):
@@ -63,7 +57,7 @@ try:
     b.token = token  # the same signing secret: a token from one node works on the other
     b.wait_ready()
     c.true("the shards spread evenly over two members",
-           wait_for("an even spread", lambda: held_by(cluster(a)) == {"node-a": 8, "node-b": 8}, timeout=30))
+           wait_for("an even spread", lambda: held_by(a) == {"node-a": 8, "node-b": 8}, timeout=30))
     c.true("both nodes route by it", wait_for("both views settled", lambda: settled(
         a, b, want={"node-a": 8, "node-b": 8}), timeout=30))
     view = cluster(b)
@@ -96,7 +90,7 @@ try:
     # node-b pauses past its lease: node-a takes every shard; node-b, woken, is fenced.
     b.proc.send_signal(signal.SIGSTOP)
     c.true("a paused member's shards are taken over",
-           wait_for("node-a holds all", lambda: held_by(cluster(a)) == {"node-a": SHARDS}, timeout=30))
+           wait_for("node-a holds all", lambda: held_by(a) == {"node-a": SHARDS}, timeout=30))
     view = cluster(a)
     moved = [lease for lease in view["leases"] if before[lease["shard"]][0] == "node-b"]
     c.true(f"with new fencing tokens ({len(moved)} shards moved)",
@@ -108,7 +102,7 @@ try:
     n3.token = token
     n3.wait_ready()
     c.true("a node joins while a member is frozen, and the live two share the shards",
-           wait_for("a and c share", lambda: held_by(cluster(a)) == {"node-a": 8, "node-c": 8}, timeout=30))
+           wait_for("a and c share", lambda: held_by(a) == {"node-a": 8, "node-c": 8}, timeout=30))
     b.proc.send_signal(signal.SIGCONT)
     c.true("the woken former owner notices its shards were taken and holds nothing stale",
            wait_for("node-b's notice", lambda: any("taken over before this node renewed" in line
@@ -117,7 +111,7 @@ try:
     c.true(f"commands through it are served by the current owners ({answers})",
            all(st == 200 or st == 503 for st in answers) and answers.count(200) >= 1)
     c.true("it rejoins and three members share the shards",
-           wait_for("three-way spread", lambda: held_by(cluster(a)) == {"node-a": 6, "node-b": 5, "node-c": 5},
+           wait_for("three-way spread", lambda: held_by(a) == {"node-a": 6, "node-b": 5, "node-c": 5},
                     timeout=30))
     answers = [register(n, f"THREE_{i}")[0] for i, n in enumerate([a, b, n3] * 3)]
     c.eq("commands through any of the three are served", answers, [200] * 9)
@@ -129,17 +123,17 @@ try:
     c.true("a graceful leave frees its shards at once",
            not any(lease["live"] and lease["owner"] == "node-b" for lease in view["leases"]))
     c.true("and the remaining member takes them",
-           wait_for("node-a holds all again", lambda: held_by(cluster(a)) == {"node-a": SHARDS}, timeout=30))
+           wait_for("node-a holds all again", lambda: held_by(a) == {"node-a": SHARDS}, timeout=30))
 
     # A member killed outright: its shards move after the lease runs out.
     b = node("node-b")
     b.token = token
     b.wait_ready()
-    wait_for("an even spread", lambda: held_by(cluster(a)) == {"node-a": 8, "node-b": 8}, timeout=30)
+    wait_for("an even spread", lambda: held_by(a) == {"node-a": 8, "node-b": 8}, timeout=30)
     a.proc.send_signal(signal.SIGKILL)
     a.proc.wait()
     c.true("a killed member's shards are taken over after its lease",
-           wait_for("node-b holds all", lambda: held_by(cluster(b)) == {"node-b": SHARDS}, timeout=30))
+           wait_for("node-b holds all", lambda: held_by(b) == {"node-b": SHARDS}, timeout=30))
     st, _, _ = register(b, "AFTER_KILL")
     c.true("and written to by the survivor", st in (200, 201))
     metrics = b.request("GET", V2 + "/metrics")[3]

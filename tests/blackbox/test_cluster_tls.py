@@ -16,6 +16,8 @@ import subprocess
 import tempfile
 import time
 
+from cluster import held_by
+from cluster import view as cluster_view
 from harness import V2, Checks, Server, fresh_database, free_port, wait_for
 
 BIN = os.environ["BEAMPIPE_BIN"]
@@ -79,18 +81,6 @@ def start_fails(extra_env):
     return ""
 
 
-def cluster(srv):
-    return srv.request("GET", V2 + "/cluster")[1]
-
-
-def held_by(view):
-    out = {}
-    for lease in view["leases"]:
-        if lease["live"]:
-            out[lease["owner"]] = out.get(lease["owner"], 0) + 1
-    return out
-
-
 def register(srv, ident):
     st, body, _, _ = srv.request("POST", V2 + "/sources", {"project_module": "wallaby_hires",
                                                            "source_identifier": ident})
@@ -121,7 +111,7 @@ try:
     b.token = token
     b.wait_ready()
     c.true("two members of one CA share the shards",
-           wait_for("an even spread", lambda: held_by(cluster(a)) == {"node-a": 8, "node-b": 8}, timeout=30))
+           wait_for("an even spread", lambda: held_by(a) == {"node-a": 8, "node-b": 8}, timeout=30))
     c.true("and connect to each other over TLS",
            wait_for("TLS connections", lambda: any("over TLS" in line for line in list(a.log)) and
                     any("over TLS" in line for line in list(b.log)), timeout=30))
@@ -139,9 +129,9 @@ try:
            "cannot join the cluster" in err and "over TLS" in err)
     err = start_fails(env_of("plain"))
     c.true("nor can a node without TLS", "cannot join the cluster" in err)
-    view = cluster(a)
+    view = cluster_view(a)
     c.eq("neither became a member or held a shard",
-         (sorted(m["node"] for m in view["members"]), held_by(view)),
+         (sorted(m["node"] for m in view["members"]), held_by(a)),
          (["node-a", "node-b"], {"node-a": 8, "node-b": 8}))
 
     # Strangers at the port: a TLS client without a certificate, then random bytes.
