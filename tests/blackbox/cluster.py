@@ -43,3 +43,23 @@ def psql_json(db, query):
     """The JSON a query answers, read with psql."""
     r = subprocess.run([PSQL, db, "-Atc", query], capture_output=True, text=True, check=True)
     return json.loads(r.stdout)
+
+
+def replay_verifies(db):
+    """`beampipe replay --verify` on the database: True when every read model rebuilds equal."""
+    import os
+    r = subprocess.run([os.environ["BEAMPIPE_BIN"], "replay", "--verify"],
+                       env=dict(os.environ, DATABASE_URL=db), capture_output=True, text=True, timeout=300)
+    return r.returncode == 0
+
+
+def stop_all(servers):
+    """Stops every started server, waking a paused one first."""
+    import signal
+    for s in servers:
+        if s:
+            try:
+                s.proc.send_signal(signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+            s.stop()

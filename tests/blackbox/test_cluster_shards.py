@@ -7,14 +7,11 @@ owner is fenced (its shards taken with new tokens; the store refuses its old one
 and replay --verify passes at the end."""
 import os
 import signal
-import subprocess
-import time
 
-from cluster import held_by, spread
+from cluster import held_by, replay_verifies, spread, stop_all
 from cluster import view as cluster_view
 from harness import V2, Checks, Server, fresh_database, free_port, wait_for
 
-BIN = os.environ["BEAMPIPE_BIN"]
 SHARDS = 16
 c = Checks()
 db = fresh_database()
@@ -140,15 +137,7 @@ try:
     c.true("metrics: members and shards owned", f"beampipe_cluster_shards_owned {SHARDS}" in metrics and
            "beampipe_cluster_members 1" in metrics)
     b.stop()
-    env = dict(os.environ, DATABASE_URL=db)
-    r = subprocess.run([BIN, "replay", "--verify"], env=env, capture_output=True, text=True, timeout=300)
-    c.eq("replay --verify passes", r.returncode, 0)
+    c.true("replay --verify passes", replay_verifies(db))
 finally:
-    for s in [a, b] + others:
-        if s:
-            try:
-                s.proc.send_signal(signal.SIGCONT)
-            except ProcessLookupError:
-                pass
-            s.stop()
+    stop_all([a, b] + others)
 c.finish()
