@@ -297,14 +297,15 @@ void runtime::shutdown() {
 
 namespace {
 // A command this node cannot place now: another member holds its shard and cannot be reached
-// (or the shard is moving); worth trying again (503 with Retry-After).
-command_reply shard_moved(const std::string& stream_id, std::string message) {
+// (or the shard is moving); worth trying again (503 with Retry-After). `sent`: it went to a
+// member that did not answer, so it may have been applied there.
+command_reply shard_moved(const std::string& stream_id, std::string message, bool sent = false) {
   command_reply r;
   r.result = outcome::unavailable;
   r.code = "shard_moved";
   r.message = std::move(message);
   r.stream_id = stream_id;
-  r.not_applied = true;
+  r.not_applied = !sent;
   return r;
 }
 }  // namespace
@@ -385,8 +386,9 @@ void runtime::send(command_request req, std::function<void(command_reply)> done,
                       // The peer went away or did not answer: worth trying again.
                       done(e.category() == kCommandErrorCategory
                                ? reply_of(e)
-                               : shard_moved(stream, "forwarding to " + holder +
-                                                         " failed: " + to_string(e)));
+                               : shard_moved(stream,
+                                             "forwarding to " + holder + " failed: " + to_string(e),
+                                             true));
                     });
           },
           *r.peer);

@@ -311,7 +311,7 @@ struct node::parts {
       ko.reach = [this](const std::map<std::string, std::string>& members) {
         return rt.set_peers(members, std::chrono::seconds(5), true);
       };
-      ko.transport = s.cluster_tls_cert.empty() ? "TCP" : "TLS";
+      ko.tls = !s.cluster_tls_cert.empty();
       keeper = std::make_unique<services::shard_keeper>(
           db, std::move(ko), [this](const services::cluster_view& v) {
             std::map<std::string, std::string> members;

@@ -69,12 +69,11 @@ void shard_keeper::join() {
       for (const auto& [node, addr] : others)
         names += (names.empty() ? "" : ", ") + node + " at " + addr;
       throw std::runtime_error(
-          "cannot join the cluster: no live member could be reached over " + o_.transport + " (" +
-          names + ")" +
-          (o_.transport == "TLS"
-               ? "; this node's certificate must chain to the members' CA, and theirs to "
-                 "BEAMPIPE_CLUSTER_TLS_CA"
-               : ""));
+          "cannot join the cluster: no live member could be reached over " +
+          std::string(o_.tls ? "TLS" : "TCP") + " (" + names + ")" +
+          (o_.tls ? "; this node's certificate must chain to the members' CA, and theirs to "
+                    "BEAMPIPE_CLUSTER_TLS_CA"
+                  : ""));
     }
     std::unique_lock lk(run_mu_);
     // Connections come up in the background: look again soon.

@@ -28,7 +28,7 @@ struct shard_keeper_options {
   // it connects to the members listed (node -> address) and answers how many it reached. Unset:
   // no such check.
   std::function<size_t(const std::map<std::string, std::string>&)> reach;
-  std::string transport = "TCP";  // named in the refusal ("TLS" when it is)
+  bool tls = false;  // members talk over TLS (named in the refusal)
 };
 
 struct cluster_view;
@@ -49,8 +49,8 @@ struct cluster_view {
 
 class shard_keeper {
  public:
-  // `after_round` sees the view after each successful round, on the keeper's thread (which may
-  // block: the runtime connects to new members there).
+  // `after_round` sees the view after each successful round, on the keeper's thread; it must not
+  // block for long (a round late past the lease loses the shards).
   shard_keeper(store::database& db, shard_keeper_options o,
                std::function<void(const cluster_view&)> after_round = nullptr);
   ~shard_keeper();
