@@ -12,6 +12,7 @@
 #include "actors/protocol.hpp"
 #include "actors/tls_error_queue.hpp"
 #include "util/host_port.hpp"
+#include "util/input_rules.hpp"
 
 // OpenSSL after CAF: its macros must not reach CAF's headers.
 #include <openssl/err.h>
@@ -239,6 +240,13 @@ struct runtime::impl {
 
   // A member that opened the connection introduced its registry.
   void hello(const std::string& node, const std::string& addr, caf::strong_actor_ptr ptr) {
+    // Bytes from the network: never into a log line or the peer table unless they are a node id
+    // and a host:port.
+    if (node.empty() || node.size() > 200 || util::text_problem(node) || addr.size() > 300 ||
+        util::text_problem(addr) || !util::split_host_port(addr)) {
+      spdlog::warn("cluster: ignored an introduction with a malformed node id or address");
+      return;
+    }
     auto remote = caf::actor_cast<registry_actor>(std::move(ptr));
     {
       std::lock_guard lk(peers_mu);
