@@ -119,8 +119,10 @@ struct runtime::impl {
   store::group_appender appender;
   boost::asio::thread_pool blocking;
   caf::actor_system_config cfg;
-  std::unique_ptr<caf::actor_system> sys;
+  // Before sys: an actor's attached cleanup (the live counts) runs after await_all_actors_done()
+  // returns, until sys's destructor has joined the scheduler's threads.
   shared_ctx ctx;
+  std::unique_ptr<caf::actor_system> sys;
   runtime::placement_function placement;  // set before the first command, then only read
   struct peer {
     std::string addr;
