@@ -95,7 +95,7 @@ std::vector<checkpoint> engine::checkpoints(pqxx::transaction_base& tx) const {
 }
 
 std::vector<checkpoint> engine::checkpoints(pqxx::connection& c) const {
-  pqxx::read_transaction tx{c};
+  pqxx::nontransaction tx{c};  // one statement: no BEGIN/ROLLBACK round trips
   return checkpoints(tx);
 }
 

@@ -311,10 +311,13 @@ runner::fence_state runner::held_back(pqxx::connection& c, const std::vector<che
   auto low = cps.front().at;
   for (const auto& cp : cps) low = std::min(low, cp.at);
   pqxx::read_transaction tx{c};
+  // Ordered and limited rather than EXISTS: inside EXISTS the planner takes a sequential scan
+  // of the whole event table for this row comparison (milliseconds at 20,000 events, growing).
   auto r = tx.exec_params(
-      "SELECT EXISTS (SELECT 1 FROM events WHERE (tx_id, position) > ($1::text::xid8, $2))",
+      "SELECT 1 FROM events WHERE (tx_id, position) > ($1::text::xid8, $2) "
+      "ORDER BY tx_id, position LIMIT 1",
       std::to_string(low.tx_id), low.position);
-  if (!r[0][0].as<bool>()) return {};
+  if (r.empty()) return {};
   auto oldest = tx.exec(
       "SELECT pid, state, extract(epoch FROM now() - xact_start)::bigint FROM pg_stat_activity "
       "WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid() AND state LIKE 'idle in "

@@ -202,6 +202,16 @@ std::optional<boost::json::object> find(pqxx::transaction_base& tx,
   return store::first_object(r);
 }
 
+std::map<std::string, boost::json::object> find_many(pqxx::transaction_base& tx,
+                                                     const std::vector<std::string>& source_uuids) {
+  std::string sql = kSourceRow;
+  sql.append(", uuid::text FROM source_registry WHERE uuid = ANY($1::uuid[]) AND NOT deleted");
+  std::map<std::string, boost::json::object> out;
+  for (const auto& row : tx.exec_params(sql, store::pg_text_array(source_uuids)))
+    out.emplace(row[1].as<std::string>(), util::parse_stored(row[0].c_str()).as_object());
+  return out;
+}
+
 boost::json::object read_shape(pqxx::transaction_base& tx, const boost::json::object& columns) {
   std::string sql = kSourceRow;
   sql.append(" FROM jsonb_populate_record(NULL::source_registry, $1::jsonb) x");

@@ -86,6 +86,9 @@ std::optional<std::string> outstanding_request(pqxx::transaction_base& tx,
 
 // A registered, not deleted source.
 std::optional<boost::json::object> find(pqxx::transaction_base& tx, const std::string& source_uuid);
+// find() for many sources in one query: the rows found, keyed by uuid.
+std::map<std::string, boost::json::object> find_many(pqxx::transaction_base& tx,
+                                                     const std::vector<std::string>& source_uuids);
 // A row that is not stored (time travel's, the table's columns as domain::source_record gives
 // them) shaped exactly as find() shapes a stored one.
 boost::json::object read_shape(pqxx::transaction_base& tx, const boost::json::object& columns);

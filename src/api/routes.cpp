@@ -505,8 +505,15 @@ response bulk_sources(app_context& ctx, request& req) {
           position = std::max(position, r.position);
         }
         return after_applied(ctx, req, position, [&ctx, uuids, position] {
+          auto found = read_model(
+              ctx, [&](auto& tx) { return projections::source_registry::find_many(tx, uuids); });
           json::array rows;
-          for (const auto& uuid : uuids) rows.push_back(source_or_404(ctx, uuid));
+          rows.reserve(uuids.size());
+          for (const auto& uuid : uuids) {
+            auto it = found.find(uuid);
+            if (it == found.end()) fail(404, "not_found", "source not found", "id");
+            rows.push_back(it->second);
+          }
           auto n = rows.size();
           return with_position(
               json_response(200, json::object{{"items", std::move(rows)}, {"total", n}}), position);

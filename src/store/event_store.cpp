@@ -376,7 +376,7 @@ append_result append(pqxx::connection& c, const append_request& req) {
 
 std::vector<events::recorded_event> read_stream(pqxx::connection& c, const std::string& stream_id,
                                                 int64_t from_version, int64_t limit) {
-  pqxx::read_transaction tx{c};
+  pqxx::nontransaction tx{c};  // one statement: no BEGIN/ROLLBACK round trips
   auto r = tx.exec_params(std::string("SELECT ") + kEventColumns +
                               " FROM events WHERE stream_id = $1 AND stream_version >= $2 "
                               "ORDER BY stream_version LIMIT $3",
@@ -431,7 +431,7 @@ events::read_position fenced_tail(pqxx::transaction_base& tx) {
 }
 
 int64_t head_position(pqxx::connection& c) {
-  pqxx::read_transaction tx{c};
+  pqxx::nontransaction tx{c};  // one statement: no BEGIN/ROLLBACK round trips
   return tx.exec("SELECT coalesce(max(position), 0) FROM events")[0][0].as<int64_t>();
 }
 
@@ -456,7 +456,7 @@ void save_snapshot(pqxx::connection& c, const snapshot& s) {
 }
 
 std::optional<snapshot> load_snapshot(pqxx::connection& c, const std::string& stream_id) {
-  pqxx::read_transaction tx{c};
+  pqxx::nontransaction tx{c};  // one statement: no BEGIN/ROLLBACK round trips
   auto r = tx.exec_params(
       "SELECT version, schema_version, state::text FROM snapshots WHERE stream_id = $1", stream_id);
   if (r.empty()) return std::nullopt;
