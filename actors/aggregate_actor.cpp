@@ -3,7 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
-#include <deque>
+#include <list>
 #include <optional>
 
 #include "actors/protocol.hpp"
@@ -92,7 +92,9 @@ struct aggregate_state {
   bool loaded = false;
   bool busy = false;
   bool active_since_tick = false;
-  std::deque<pending_command> queue;
+  // A list, not a deque: an empty std::deque already holds a 512-byte block, and most live
+  // aggregates have nothing queued.
+  std::list<pending_command> queue;
   // The append in flight: kept so that a transient failure retries with the same event ids.
   std::optional<pending_command> current;
   std::optional<store::append_request> current_request;

@@ -23,6 +23,9 @@ struct registry_state {
 
 void stop_route(registry_actor::stateful_pointer<registry_state> self,
                 std::unordered_map<std::string, route>::iterator it) {
+  // No down message for an actor stopped on purpose: the down handler looks for its route by
+  // scanning them all, which mass passivation of many live aggregates must not pay per actor.
+  self->demonitor(it->second.actor.address());
   self->send_exit(it->second.actor, caf::exit_reason::user_shutdown);
   self->state.routes.erase(it);
 }

@@ -422,7 +422,7 @@ def bench_e2e(args):
                     ELSE event_type END, stream_id FROM events
                 WHERE position > {max(0, last_pos - 1000)} AND position <= {head} AND (event_type IN
                   ('SourceRegistered', 'DiscoveryCompleted', 'ExecutionCreated', 'ExecutionFailed')
-                  OR (event_type = 'ExecutionObserved' AND data->'after'->>'status' = 'completed'))"""):
+                  OR (event_type = 'ExecutionObserved' AND data->>'status' = 'completed'))"""):
                 seen[typ].add(sid)
             last_pos = head
             st = [len(seen[k]) for k in ("SourceRegistered", "DiscoveryCompleted", "ExecutionCreated",
@@ -483,7 +483,7 @@ FROM events GROUP BY event_type ORDER BY 4""")
                 result("e2e", metric, by_type[typ][2], "s")
         last_done = psql(ci, """SELECT extract(epoch FROM max(recorded_at) -
             (SELECT min(recorded_at) FROM events WHERE event_type = 'SourceRegistered'))
-            FROM events WHERE event_type = 'ExecutionObserved' AND data->'after'->>'status' = 'completed'""")
+            FROM events WHERE event_type = 'ExecutionObserved' AND data->>'status' = 'completed'""")
         if last_done:
             result("e2e", "all_completed_event_s", float(last_done), "s")
         result("e2e", "events", total_events, "events")

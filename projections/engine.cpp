@@ -125,7 +125,10 @@ void engine::write_rows(pqxx::transaction_base& tx, row_cache& cache) {
                          tx.quote_name(spec.key_column) + " = ANY($1::" + spec.key_type + "[])",
                      store::pg_text_array(gone));
     }
-    for (const auto& key : gone) rows.stored.erase(key);
+    for (const auto& key : gone) {
+      rows.stored.erase(key);
+      rows.original.erase(key);
+    }
     rows.erased.clear();
   }
   for (auto& [table, rows] : cache.tables_) {
@@ -133,28 +136,60 @@ void engine::write_rows(pqxx::transaction_base& tx, row_cache& cache) {
     const auto& spec = table_specs_.at(table);
     const auto& cols = columns_of(tx, table);
     // New rows are inserted, stored rows updated: no ON CONFLICT, so each statement does
-    // exactly one kind of write (and a rebuild is insert-only).
-    json::array inserts, updates;
-    for (const auto& key : rows.dirty)
-      (rows.stored.count(key) ? updates : inserts).push_back(rows.rows.at(key));
-    auto t = tx.quote_name(table);
-    if (!updates.empty()) {
-      std::string set_list;
+    // exactly one kind of write (and a rebuild is insert-only). An update sets only the columns
+    // whose value differs from the row as it was read (rewriting a wide row's unchanged JSON
+    // columns costs PostgreSQL a re-toast each time); rows changing the same columns share
+    // one statement, and an unchanged row is not written at all.
+    json::array inserts;
+    std::map<std::vector<std::string>, std::pair<json::array, std::vector<std::string>>> updates;
+    for (const auto& key : rows.dirty) {
+      const auto& row = rows.rows.at(key);
+      if (!rows.stored.count(key)) {
+        inserts.push_back(row);
+        continue;
+      }
+      auto was = rows.original.find(key);
+      std::vector<std::string> changed;
+      json::object part;
       for (const auto& c : cols) {
         if (c == spec.key_column) continue;
+        const auto* now = row.if_contains(c);
+        const json::value* before =
+            was == rows.original.end() ? nullptr : was->second.if_contains(c);
+        bool same = (now ? *now : json::value()) == (before ? *before : json::value());
+        if (same && was != rows.original.end()) continue;
+        changed.push_back(c);
+        part[c] = now ? *now : json::value();
+      }
+      if (changed.empty()) continue;
+      part[spec.key_column] = json::value(key);
+      auto& u = updates[changed];
+      u.first.push_back(std::move(part));
+      u.second.push_back(key);
+    }
+    auto t = tx.quote_name(table);
+    auto key = tx.quote_name(spec.key_column);
+    for (auto& [changed, u] : updates) {
+      std::string set_list;
+      for (const auto& c : changed) {
         if (!set_list.empty()) set_list += ", ";
         set_list += tx.quote_name(c) + " = x." + tx.quote_name(c);
       }
-      auto key = tx.quote_name(spec.key_column);
+      // The ANY() list lets the planner find the rows by key; joined with the record set
+      // alone, it scans the whole table.
       tx.exec_params("UPDATE " + t + " SET " + set_list + " FROM jsonb_populate_recordset(NULL::" +
-                         t + ", $1::jsonb) x WHERE " + t + "." + key + " = x." + key,
-                     json::serialize(updates));
+                         t + ", $1::jsonb) x WHERE " + t + "." + key + " = x." + key + " AND " + t +
+                         "." + key + " = ANY($2::" + spec.key_type + "[])",
+                     json::serialize(u.first), store::pg_text_array(u.second));
     }
     if (!inserts.empty())
       tx.exec_params("INSERT INTO " + t + " SELECT * FROM jsonb_populate_recordset(NULL::" + t +
                          ", $1::jsonb)",
                      json::serialize(inserts));
-    for (const auto& key : rows.dirty) rows.stored.insert(key);
+    for (const auto& key : rows.dirty) {
+      rows.stored.insert(key);
+      rows.original[key] = rows.rows.at(key);  // what the table holds now
+    }
     rows.dirty.clear();
   }
   // After the writes, so rows put before the purge in this batch go too; rows put after it
@@ -215,7 +250,8 @@ void engine::prefetch(pqxx::transaction_base& tx, row_cache& cache,
     auto& tr = cache.tables_[table];
     for (const auto& row : r) {
       auto key = row[0].as<std::string>();
-      tr.rows[key] = util::parse_stored(row[1].c_str()).as_object();
+      auto& cached = tr.rows[key] = util::parse_stored(row[1].c_str()).as_object();
+      tr.original[key] = cached;
       tr.stored.insert(key);
     }
   }

@@ -46,6 +46,8 @@ class row_cache {
     std::map<std::string, json::object> rows;
     std::set<std::string> dirty;
     std::set<std::string> stored;  // keys that exist in the table (prefetched)
+    // Stored rows as prefetched: an update writes only the columns that differ from them.
+    std::map<std::string, json::object> original;
     std::set<std::string> erased;
     struct older_than {
       std::string time_column, before, scope_column, scope;

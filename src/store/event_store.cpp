@@ -263,13 +263,19 @@ std::vector<append_result> attempt_batch(pqxx::connection& c,
         boost::json::serialize(new_streams));
     if (r.size() != new_streams.size()) throw retry_batch{};
   }
-  if (!bumped.empty())
+  if (!bumped.empty()) {
+    std::vector<std::string> ids;
+    ids.reserve(bumped.size());
+    for (const auto& b : bumped) ids.emplace_back(b.as_object().at("stream_id").as_string());
+    // The ANY() list lets the planner find the rows by primary key: joined with the record
+    // set alone, it scans the whole streams table on every append.
     tx.exec_params(
         "UPDATE streams s SET version = x.version, updated_at = now(), "
         "head_hash = decode(x.head_hash, 'hex') "
         "FROM json_to_recordset($1::json) AS x(stream_id text, version bigint, head_hash text) "
-        "WHERE s.stream_id = x.stream_id",
-        boost::json::serialize(bumped));
+        "WHERE s.stream_id = x.stream_id AND s.stream_id = ANY($2::text[])",
+        boost::json::serialize(bumped), pg_text_array(ids));
+  }
 
   // 5. One set-based insert of every accepted event.
   std::unordered_map<std::string, int64_t> positions;

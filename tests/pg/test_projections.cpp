@@ -212,3 +212,97 @@ TEST_CASE("rebuild equals live after a random workload of 10,000 events") {
   CHECK_FALSE(bad.ok());
   for (const auto& t : bad.tables) CHECK(t.equal() == (t.table != "source_registry"));
 }
+
+namespace {
+
+// A projection of its own table: SourceRegistered puts a row with a wide JSON column;
+// SourceEnabledChanged sets `flag` (null when disabled) and leaves every other column alone.
+class probe_projection : public projections::projection {
+ public:
+  std::string name() const override { return "engine_probe"; }
+  std::vector<projections::table_spec> tables() const override {
+    return {{"engine_probe", "id", "text"}};
+  }
+  bool handles(const std::string& t) const override {
+    return t == et::source_registered || t == et::source_enabled_changed;
+  }
+  void keys(const events::recorded_event& e, const json::object&,
+            std::vector<std::pair<std::string, std::string>>& out) const override {
+    out.emplace_back("engine_probe", e.stream_id);
+  }
+  void apply(const events::recorded_event& e, const json::object& data,
+             projections::row_cache& rows) const override {
+    if (e.type == et::source_registered) {
+      json::array wide;
+      for (int i = 0; i < 500; ++i) wide.push_back(json::value("item-" + std::to_string(i)));
+      rows.put("engine_probe", e.stream_id,
+               {{"id", e.stream_id}, {"flag", "off"}, {"wide", wide}, {"version", 1}});
+      return;
+    }
+    auto* row = rows.find("engine_probe", e.stream_id);
+    REQUIRE(row);
+    (*row)["flag"] = data.at("enabled").as_bool() ? json::value("on") : json::value(nullptr);
+    rows.mark_dirty("engine_probe", e.stream_id);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("an update writes only the columns an event changed, and no unchanged row") {
+  auto ci = test::fresh_database();
+  auto c = store::connect(ci);
+  {
+    pqxx::work tx{*c};
+    tx.exec(
+        "CREATE TABLE engine_probe (id text PRIMARY KEY, flag text, wide jsonb, version bigint)");
+    tx.commit();
+  }
+  projections::engine eng({std::make_shared<probe_projection>()});
+  auto uuid = domain::source_uuid("wallaby_hires", "HIPASSJ1313-15");
+  auto sid = domain::source_stream_id(uuid);
+  json::object base{
+      {"uuid", uuid}, {"project_module", "wallaby_hires"}, {"source_identifier", "HIPASSJ1313-15"}};
+  auto with = [&](bool enabled) {
+    auto o = base;
+    o["enabled"] = enabled;
+    return o;
+  };
+  auto append = [&](const std::string& type, const json::object& data) {
+    store::append_request req{sid, expected_version::any_version(), {make_event(type, data)}};
+    REQUIRE(store::append(*c, req).status == store::append_status::ok);
+    CHECK(eng.catch_up(*c, 1) == 1);
+  };
+  // The row's version (xmin) changes only when the row is written.
+  auto row = [&] {
+    pqxx::read_transaction tx{*c};
+    auto r = tx.exec(
+        "SELECT xmin::text, coalesce(flag, '<null>'), jsonb_array_length(wide), version FROM "
+        "engine_probe");
+    REQUIRE(r.size() == 1);
+    return std::tuple{r[0][0].as<std::string>(), r[0][1].as<std::string>(), r[0][2].as<int>(),
+                      r[0][3].as<int>()};
+  };
+  append(et::source_registered, with(false));
+  auto [x0, flag0, wide0, v0] = row();
+  CHECK(flag0 == "off");
+  CHECK(wide0 == 500);
+
+  append(et::source_enabled_changed, with(true));  // flag: off -> on
+  auto [x1, flag1, wide1, v1] = row();
+  CHECK(x1 != x0);
+  CHECK(flag1 == "on");
+  CHECK(wide1 == 500);
+  CHECK(v1 == 1);
+
+  append(et::source_enabled_changed, with(true));  // on -> on: nothing to write
+  auto [x2, flag2, wide2, v2] = row();
+  CHECK(x2 == x1);
+  CHECK(flag2 == "on");
+
+  append(et::source_enabled_changed, with(false));  // on -> null
+  auto [x3, flag3, wide3, v3] = row();
+  CHECK(x3 != x2);
+  CHECK(flag3 == "<null>");
+  CHECK(wide3 == 500);
+  CHECK(v3 == 1);
+}
