@@ -85,13 +85,20 @@ struct aggregate_state {
   aggregate_state() = default;
   const domain::aggregate_kind* kind = nullptr;
   std::string stream_id;
-  json::object state;
+  // The state between commands, as compact JSON text: a third of the memory of the parsed
+  // object, which matters with 100,000 live aggregates; parsed for each decision (a few
+  // microseconds, next to the append's milliseconds).
+  std::string state_text;
+  json::object state() const { return json::parse(state_text).as_object(); }
+  void set_state(const json::object& o) {
+    state_text = json::serialize(o);
+    state_text.shrink_to_fit();
+  }
   int64_t version = 0;
   int64_t last_position = 0;
   int64_t snapshot_version = 0;
   bool loaded = false;
   bool busy = false;
-  bool active_since_tick = false;
   // A list, not a deque: an empty std::deque already holds a 512-byte block, and most live
   // aggregates have nothing queued.
   std::list<pending_command> queue;
@@ -101,6 +108,9 @@ struct aggregate_state {
   std::vector<domain::pending_event> current_events;
   int append_attempts = 0;
   uint64_t attempt_seq = 0;
+  // Decides the next queued command. Kept here once rather than copied into every handler
+  // that calls it (each copy of a std::function is a heap block per live aggregate).
+  std::function<void()> process_next;
 };
 
 // The actor stops with commands on hand: each fails (500 command_dropped) now.
@@ -124,7 +134,7 @@ aggregate_actor::behavior_type aggregate(aggregate_actor::stateful_pointer<aggre
   auto& st = self->state;
   st.kind = kind;
   st.stream_id = std::move(stream_id);
-  st.state = kind->initial();
+  st.set_state(kind->initial());
   ctx->live++;
   {
     std::lock_guard lock(ctx->kinds_mu);
@@ -156,10 +166,11 @@ aggregate_actor::behavior_type aggregate(aggregate_actor::stateful_pointer<aggre
   };
 
   // Decides the next queued command; appends its events or answers at once.
-  std::function<void()> process_next;
-  process_next = [self, ctx, submit_append, registry]() {
+  st.process_next = [self, ctx, submit_append, registry]() {
     auto& s = self->state;
+    std::optional<json::object> state;  // parsed once for the commands decided in this call
     while (s.loaded && !s.busy && !s.queue.empty()) {
+      if (!state) state = s.state();
       auto pc = std::move(s.queue.front());
       s.queue.pop_front();
       // The id a created thing gets: once per command, the same if it is decided again.
@@ -167,7 +178,7 @@ aggregate_actor::behavior_type aggregate(aggregate_actor::stateful_pointer<aggre
       const auto& req = pc.req;
       domain::decision d;
       try {
-        d = s.kind->decide(s.state, s.stream_id, req.cmd);
+        d = s.kind->decide(*state, s.stream_id, req.cmd);
       } catch (const std::exception& e) {
         // A decider that throws has a bug or a state it cannot read: the command fails, the
         // actor (and every other command of the stream) goes on.
@@ -248,17 +259,15 @@ aggregate_actor::behavior_type aggregate(aggregate_actor::stateful_pointer<aggre
     self->quit(em.reason);
   });
   start_load();
-  self->send(self, idle_atom::value);  // arms the idle check loop below via delayed re-sends
 
   return {
-      [self, process_next](cmd_atom, command_request& req) {
+      [self](cmd_atom, command_request& req) {
         auto rp = self->make_response_promise<command_reply>();
         self->state.queue.push_back({std::move(req), rp, 0});
-        self->state.active_since_tick = true;
-        process_next();
+        self->state.process_next();
         return rp;
       },
-      [self, ctx, process_next, start_load](loaded_atom, load_result& r) {
+      [self, ctx, registry, start_load](loaded_atom, load_result& r) {
         auto& s = self->state;
         if (!r.error.empty()) {
           // The store is unreachable: refuse what is queued rather than decide on stale state.
@@ -270,17 +279,18 @@ aggregate_actor::behavior_type aggregate(aggregate_actor::stateful_pointer<aggre
             rep.message = "event store unavailable: " + r.error;
             answer(s.queue.front(), std::move(rep));
             s.queue.pop_front();
+            self->send(registry, done_atom::value, s.stream_id);
           }
           self->delayed_send(self, std::chrono::seconds(1), retry_atom::value);
           return;
         }
-        s.state = std::move(r.state);
+        s.set_state(r.state);
         s.version = r.version;
         s.last_position = r.last_position;
         s.snapshot_version = r.snapshot_version;
         s.loaded = true;
         ctx->recoveries++;
-        process_next();
+        self->state.process_next();
       },
       [self, start_load](retry_atom) {
         if (!self->state.loaded && !self->state.busy) start_load();
@@ -288,14 +298,15 @@ aggregate_actor::behavior_type aggregate(aggregate_actor::stateful_pointer<aggre
       [self, submit_append](resubmit_atom) {
         if (self->state.busy && self->state.current_request) submit_append();
       },
-      [self, ctx, registry, process_next, submit_append, start_load](appended_atom,
-                                                                     appended_msg& m) {
+      [self, ctx, registry, submit_append, start_load](appended_atom, appended_msg& m) {
         auto& s = self->state;
         if (!s.busy || m.attempt_id != s.attempt_seq) return;  // stale reply
         auto& res = m.result;
         if (res.status == store::append_status::ok) {
+          auto state = s.state();
           for (size_t i = 0; i < s.current_events.size(); ++i)
-            s.kind->apply(s.state, s.current_events[i].type, s.current_events[i].data, "");
+            s.kind->apply(state, s.current_events[i].type, s.current_events[i].data, "");
+          s.set_state(state);
           s.version = res.last_version;
           s.last_position = res.last_position;
           command_reply r;
@@ -313,7 +324,7 @@ aggregate_actor::behavior_type aggregate(aggregate_actor::stateful_pointer<aggre
           self->send(registry, done_atom::value, s.stream_id);
           if (s.version - s.snapshot_version >= ctx->opts.snapshot_every) {
             store::snapshot snap{s.stream_id, s.version, s.kind->state_version,
-                                 json::serialize(json::object{{"state", s.state},
+                                 json::serialize(json::object{{"state", std::move(state)},
                                                               {"last_position", s.last_position}})};
             s.snapshot_version = s.version;
             boost::asio::post(*ctx->blocking, [ctx, snap] {
@@ -325,7 +336,7 @@ aggregate_actor::behavior_type aggregate(aggregate_actor::stateful_pointer<aggre
               }
             });
           }
-          process_next();
+          self->state.process_next();
           return;
         }
         if (res.status == store::append_status::conflict && s.current->conflicts < 3) {
@@ -376,13 +387,6 @@ aggregate_actor::behavior_type aggregate(aggregate_actor::stateful_pointer<aggre
         if (fenced) self->send(registry, stop_atom::value, s.stream_id);
         // The outcome of an in-doubt commit is unknown: reload before deciding anything else.
         start_load();
-      },
-      [self, ctx, registry](idle_atom) {
-        auto& s = self->state;
-        if (!s.active_since_tick && !s.busy && s.queue.empty() && s.loaded)
-          self->send(registry, idle_atom::value, s.stream_id);
-        s.active_since_tick = false;
-        self->delayed_send(self, ctx->opts.idle_after, idle_atom::value);
       },
   };
 }

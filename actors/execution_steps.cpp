@@ -374,7 +374,7 @@ struct execution_steps::impl {
     auto r = send(m, "prepared", std::move(body));
     if (!r.ok()) return nullptr;
     manifest_out = manifest_sha;
-    return patched;
+    return std::move(patched);  // a reference into `built`: returned as is, it would be copied
   }
 
   // The parsed source graph, shared by every run of the same graph bytes (a survey's runs

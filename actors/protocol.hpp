@@ -130,21 +130,23 @@ using scan_atom = caf::atom_constant<caf::atom("scan")>;
 using scanned_atom = caf::atom_constant<caf::atom("scanned")>;
 using hello_atom = caf::atom_constant<caf::atom("hello")>;
 
-// One stream's aggregate: commands, and its own recovery, append and idle messages.
+// One stream's aggregate: commands, and its own recovery and append messages.
 using aggregate_actor =
     caf::typed_actor<caf::replies_to<cmd_atom, command_request>::with<command_reply>,
                      caf::reacts_to<loaded_atom, load_result>,
                      caf::reacts_to<appended_atom, appended_msg>, caf::reacts_to<retry_atom>,
-                     caf::reacts_to<resubmit_atom>, caf::reacts_to<idle_atom>>;
+                     caf::reacts_to<resubmit_atom>>;
 
 // The node's registry: routes commands to aggregates it spawns on demand, counts what is in
-// flight per stream (done), passivates idle ones, and stops one stream (passivate) or all.
+// flight per stream (done), passivates idle ones (its own `idle` sweep, or `idle` naming a
+// stream), and stops one stream (passivate) or all.
 // `hello` is a cluster member (node, cluster address) introducing its own registry over the
 // connection it opened here.
 using registry_actor =
     caf::typed_actor<caf::replies_to<cmd_atom, command_request>::with<command_reply>,
                      caf::reacts_to<done_atom, std::string>, caf::reacts_to<idle_atom, std::string>,
-                     caf::reacts_to<stop_atom, std::string>, caf::reacts_to<stop_atom>,
+                     caf::reacts_to<idle_atom>, caf::reacts_to<stop_atom, std::string>,
+                     caf::reacts_to<stop_atom>,
                      caf::reacts_to<hello_atom, std::string, std::string, caf::strong_actor_ptr>>;
 
 // The scheduler: `beat` holds the lease, `lease` brings its answer (token, 0 when another

@@ -11,7 +11,17 @@ namespace {
 struct route {
   aggregate_actor actor;
   size_t in_flight = 0;
+  uint64_t touched = 0;  // the sweep epoch of its last command or answer
 };
+
+// Idle aggregates are found by one sweep over the routes every half idle period, not by a
+// timer in each aggregate (a pending timer message per live aggregate is memory, and waking
+// every one of them is work). A route untouched for three sweeps has been idle at least one
+// full period.
+constexpr uint64_t kIdleSweeps = 3;
+std::chrono::milliseconds sweep_interval(const shared_ctx* ctx) {
+  return std::max(std::chrono::milliseconds(10), ctx->opts.idle_after / 2);
+}
 
 struct registry_state {
   static inline const char* name = "registry";
@@ -19,6 +29,7 @@ struct registry_state {
   // would let that pointer initialise the first member.
   registry_state() = default;
   std::unordered_map<std::string, route> routes;
+  uint64_t epoch = 0;  // idle sweeps so far
 };
 
 void stop_route(registry_actor::stateful_pointer<registry_state> self,
@@ -39,6 +50,7 @@ registry_actor::behavior_type registry(registry_actor::stateful_pointer<registry
     for (auto it = routes.begin(); it != routes.end(); ++it)
       if (it->second.actor.address() == dm.source) return void(routes.erase(it));
   });
+  self->delayed_send(self, sweep_interval(ctx), idle_atom::value);
   return {
       [self, ctx](cmd_atom, command_request& req) -> caf::result<command_reply> {
         auto kind = domain::aggregate_for_stream_type(events::stream_type_of(req.stream_id));
@@ -50,6 +62,7 @@ registry_actor::behavior_type registry(registry_actor::stateful_pointer<registry
           return command_error_of(r);
         }
         auto& rt = self->state.routes[req.stream_id];
+        rt.touched = self->state.epoch;
         if (!rt.actor) {
           rt.actor = spawn_aggregate(self, ctx, kind, req.stream_id,
                                      caf::actor_cast<registry_actor>(self));
@@ -61,7 +74,20 @@ registry_actor::behavior_type registry(registry_actor::stateful_pointer<registry
       },
       [self](done_atom, const std::string& sid) {
         auto it = self->state.routes.find(sid);
-        if (it != self->state.routes.end() && it->second.in_flight > 0) it->second.in_flight--;
+        if (it == self->state.routes.end()) return;
+        if (it->second.in_flight > 0) it->second.in_flight--;
+        it->second.touched = self->state.epoch;
+      },
+      [self, ctx](idle_atom) {
+        auto& st = self->state;
+        ++st.epoch;
+        for (auto it = st.routes.begin(); it != st.routes.end();) {
+          auto next = std::next(it);
+          if (it->second.in_flight == 0 && st.epoch - it->second.touched >= kIdleSweeps)
+            stop_route(self, it);
+          it = next;
+        }
+        self->delayed_send(self, sweep_interval(ctx), idle_atom::value);
       },
       // Passivation: only when nothing is routed to the actor, so no command is lost in its
       // mailbox.

@@ -295,6 +295,11 @@ def pg_cpu_seconds():
     return total
 
 
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+
+
 def pct(values, p):
     s = sorted(values)
     return s[min(len(s) - 1, int(round(p / 100.0 * (len(s) - 1))))]
@@ -309,8 +314,23 @@ def bench_tick(args):
     ci = srv.conninfo
     try:
         install_lease_log(ci)
+        rss0 = rss_kib(srv.proc.pid)
         reg_s = register(srv.port, identifiers(n), clients=args.clients)
         result("tick", "register_sources_per_s", n / reg_s, "sources/s")
+        result("tick", "register_s", reg_s, "s")
+        # Baseline: the same number of events appended raw, 1,000 per transaction (what a bulk
+        # request is), from as many connections as there were clients.
+        ev = rows(ci, "SELECT avg(octet_length(data::text)), avg(octet_length(metadata::text)) FROM events "
+                      "WHERE event_type = 'SourceRegistered'")[0]
+        raw_s = bench_raw(ci, n, int(float(ev[0])), int(float(ev[1])), args.clients, per_tx=1000)
+        result("raw", "bulk_appends_s", raw_s, "s")
+        result("ratio", "register_vs_raw_bulk_appends", reg_s / raw_s, "x")
+        # Every registered source's aggregate is live now (they passivate after 5 idle minutes).
+        live_kib = (rss_kib(srv.proc.pid) - rss0) / n
+        row_bytes = float(psql(ci, "SELECT avg(pg_column_size(t.*)) FROM source_registry t"))
+        result("tick", "rss_per_live_aggregate", live_kib * 1024, "bytes")
+        result("tick", "source_registry_row", row_bytes, "bytes")
+        result("ratio", "live_aggregate_vs_read_model_row", live_kib * 1024 / row_bytes, "x")
         log(f"tick: registered {n} in {reg_s:.1f} s; posting profile + config (reference automation)")
         setup_project(srv, bench_config())
         t_cfg = float(psql(ci, "SELECT extract(epoch FROM clock_timestamp())"))
@@ -523,7 +543,9 @@ FROM events GROUP BY event_type ORDER BY 4""")
 
 # ----------------------------------------------------------------------------- 3. raw appends
 
-def bench_raw(conninfo, events, data_bytes, meta_bytes, clients=4):
+def bench_raw(conninfo, events, data_bytes, meta_bytes, clients=4, per_tx=1):
+    """Seconds to append `events` rows of that size from `clients` connections, `per_tx` rows per
+    transaction (one INSERT each)."""
     psql(conninfo, "CHECKPOINT")  # start clean: the e2e run's dirty buffers are not the baseline's cost
     psql(conninfo, """DROP TABLE IF EXISTS raw_events;
 CREATE TABLE raw_events (position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, stream_id text NOT NULL,
@@ -539,6 +561,13 @@ CREATE TABLE raw_events (position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KE
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
             buf = []
+            if per_tx > 1:
+                for i in range(0, count, per_tx):
+                    buf.append(f"INSERT INTO raw_events (stream_id, stream_version, event_type, data, metadata) "
+                               f"SELECT 'stream-{c}-' || g, 1, 'BenchEvent', json_build_object('n', repeat('x', {pad_d})), "
+                               f"json_build_object('m', repeat('y', {pad_m})) "
+                               f"FROM generate_series({i}, {min(count, i + per_tx) - 1}) g;\n")
+                count = 0
             for i in range(count):
                 # 10 events per stream, like a short aggregate stream; one row per transaction.
                 buf.append(f"INSERT INTO raw_events (stream_id, stream_version, event_type, data, metadata) VALUES "

@@ -4,8 +4,10 @@
 //      the whole actor path (registry -> aggregate -> group commit), against raw INSERTs with the
 //      same concurrency (1 row per transaction, and 100 rows per transaction);
 //   2. p50/p99 latency of one command under that load;
-//   3. full rebuild of the three projections against a raw ordered read of the same events.
+//   3. full rebuild of the three projections against a raw ordered read of the same events;
+//   4. heap bytes per live source aggregate.
 // Usage: beampipe_bench [--seconds N] [--dir DIR]
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -185,6 +187,54 @@ int main(int argc, char** argv) {
     rt.shutdown();
   }
 
+  // 4. memory of a live source aggregate: heap bytes in use (mallinfo2, after malloc_trim, so
+  // freed arena memory does not count) per registered source, against its state's JSON size.
+  double live_bytes = 0, state_bytes = 0;
+  {
+    constexpr int kLive = 20000;
+    store::database db(ci, store::db_budgets{});
+    actors::runtime_options ro;
+    ro.node_id = "bench";
+    actors::runtime rt(db, ro);
+    auto in_use = [] {
+      ::malloc_trim(0);
+      auto mi = ::mallinfo2();
+      return static_cast<double>(mi.uordblks + mi.hblkhd);
+    };
+    // One warm-up chunk, so pools and caches that grow once are not counted per aggregate.
+    auto reg = [&](int from, int to) {
+      std::vector<actors::command_request> reqs;
+      for (int i = from; i < to; ++i) {
+        auto ident = "LIVEJ" + std::to_string(100000 + i);
+        reqs.push_back(
+            {domain::source_stream_id(domain::source_uuid("bench", ident)),
+             {"register",
+              {{"project_module", "bench"}, {"source_identifier", ident}, {"enabled", true}},
+              "bench"},
+             ""});
+      }
+      for (const auto& r : rt.send_all(std::move(reqs)))
+        if (!r.ok()) throw std::runtime_error("register failed: " + r.message);
+    };
+    reg(0, 1000);
+    auto before = in_use();
+    auto live0 = rt.stats().live_aggregates;
+    for (int from = 1000; from < kLive; from += 1000) reg(from, from + 1000);
+    auto added = static_cast<double>(rt.stats().live_aggregates - live0);
+    live_bytes = (in_use() - before) / added;
+    auto c = store::connect(ci);
+    pqxx::read_transaction tx{*c};
+    state_bytes = tx.exec(
+                        "SELECT avg(octet_length(data::text)) FROM events WHERE event_type = "
+                        "'SourceRegistered' AND stream_id IN (SELECT stream_id FROM events WHERE "
+                        "data->>'source_identifier' LIKE 'LIVEJ%')")[0][0]
+                      .as<double>();
+    result("ctx.live aggregates", "count", added, "aggregates");
+    result("beampipe live source aggregate", "heap", live_bytes, "bytes");
+    result("source registered event data", "size", state_bytes, "bytes");
+    rt.shutdown();
+  }
+
   // 3. rebuild vs raw ordered read.
   auto c = store::connect(ci);
   auto head = store::head_position(*c);
@@ -237,6 +287,9 @@ int main(int argc, char** argv) {
               rebuild / raw_read);
   std::printf("RATIO beampipe rebuild / pg read+insert    %.2fx\n", rebuild / raw_copy);
   std::printf("command latency p99 %.1f ms (Emmett b1 c16 p99 was 34.8 ms)\n", p99);
+  std::printf(
+      "RATIO live source aggregate heap / its registration event's JSON  %.1fx  (%.0f bytes)\n",
+      live_bytes / state_bytes, live_bytes);
   c.reset();
   pg.stop();
   std::filesystem::remove_all(dir);

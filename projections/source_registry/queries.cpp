@@ -122,9 +122,11 @@ std::vector<pending_source> pending_for_execution(pqxx::transaction_base& tx,
     by_uuid[p.source_uuid] = out.size();
     out.push_back(std::move(p));
   }
-  // Every pending source's archive rows in one read (not one query per source).
+  // Every pending source's archive rows in one read (not one query per source); of each row
+  // only what readiness looks at (its discovery flags), not the whole archive record.
   for (const auto& m : tx.exec_params(
-           "SELECT m.source_uuid::text, m.sbid, m.metadata_json::text FROM archive_metadata m "
+           "SELECT m.source_uuid::text, m.sbid, jsonb_build_object('discovery_flags', "
+           "m.metadata_json->'discovery_flags')::text FROM archive_metadata m "
            "JOIN source_registry s ON s.uuid = m.source_uuid WHERE s.project_module = $1 AND "
            "s.enabled AND s.workflow_run_pending AND NOT s.deleted",
            project_module))

@@ -67,6 +67,7 @@ struct pending_source {
   std::string created_at;
   domain::SourceReadinessState readiness;
 };
+// Each pending source's readiness; its metadata rows carry only their discovery_flags.
 std::vector<pending_source> pending_for_execution(pqxx::transaction_base& tx,
                                                   const std::string& project_module);
 

@@ -63,12 +63,16 @@ std::string read_graph_file(const std::string& path, const graph_source_options&
     ::close(fd);
     throw graph_source_error("graph file " + path + " is not a regular file", "configuration");
   }
+  // Sized by the file (not by the limit: zero-filling a buffer of max_bytes per run cost more
+  // than reading the graph); one byte more than the limit tells an oversized file, also one
+  // that grows while it is read.
+  std::size_t limit = o.max_bytes + 1;
   std::string bytes;
-  std::size_t want = o.max_bytes + 1;  // one byte more tells an oversized file
-  bytes.resize(want);
+  bytes.resize(std::min<std::size_t>(limit, static_cast<std::size_t>(st.st_size) + 1));
   std::size_t got = 0;
-  while (got < want) {
-    auto n = ::read(fd, bytes.data() + got, want - got);
+  while (got < limit) {
+    if (got == bytes.size()) bytes.resize(std::min(limit, bytes.size() * 2));
+    auto n = ::read(fd, bytes.data() + got, bytes.size() - got);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     got += static_cast<std::size_t>(n);
