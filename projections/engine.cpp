@@ -232,8 +232,10 @@ std::string error_text(const std::exception& e) {
   return t;
 }
 
+// Every checkpoint a batch moves, in one statement.
 constexpr const char* kCheckpointUpsert =
-    "INSERT INTO projection_checkpoints (name, tx_id, position) VALUES ($1, $2::text::xid8, $3) "
+    "INSERT INTO projection_checkpoints (name, tx_id, position) SELECT n, t::xid8, p FROM "
+    "unnest($1::text[], $2::text[], $3::bigint[]) AS u(n, t, p) "
     "ON CONFLICT (name) DO UPDATE SET tx_id = EXCLUDED.tx_id, position = EXCLUDED.position";
 
 }  // namespace
@@ -302,6 +304,7 @@ size_t engine::apply_batch(pqxx::connection& c, size_t batch_size,
   // last commits in a crash only means applying those events again. No need to wait for fsync.
   tx.exec("SET LOCAL synchronous_commit = off");
   auto cps = checkpoints(tx);
+  last_cps_ = cps;
   events::read_position from = cps.empty() ? events::read_position{} : cps.front().at;
   bool any_behind = false;
   for (const auto& cp : cps) {
@@ -382,10 +385,19 @@ size_t engine::apply_batch(pqxx::connection& c, size_t batch_size,
     write_rows(tx, cache);
   }
   if (before_commit) before_commit();
-  for (const auto& [name, pos] : advanced)
-    tx.exec_params(kCheckpointUpsert, name, std::to_string(pos.tx_id), pos.position);
+  std::vector<std::string> names, tx_ids;
+  std::vector<int64_t> positions;
+  for (const auto& [name, pos] : advanced) {
+    names.push_back(name);
+    tx_ids.push_back(std::to_string(pos.tx_id));
+    positions.push_back(pos.position);
+  }
+  tx.exec_params(kCheckpointUpsert, store::pg_text_array(names), store::pg_text_array(tx_ids),
+                 store::pg_int_array(positions));
   if (committing) committing(advanced);
   tx.commit();
+  for (auto& cp : last_cps_)
+    if (auto it = advanced.find(cp.name); it != advanced.end()) cp.at = it->second;
   return evs.size();
 }
 

@@ -123,6 +123,10 @@ class engine {
   std::vector<retry_outcome> retry_dead_letter(pqxx::connection& c, int64_t position);
   std::vector<checkpoint> checkpoints(pqxx::transaction_base& tx) const;
   std::vector<checkpoint> checkpoints(pqxx::connection& c) const;
+  // The checkpoints as the last step() left them (read in its transaction, moved by what it
+  // committed): what checkpoints(c) would read now, without the round trip, unless another
+  // process applies the same group. Empty before the first step.
+  const std::vector<checkpoint>& last_checkpoints() const { return last_cps_; }
 
   const std::vector<std::shared_ptr<const projection>>& projections() const { return projections_; }
   // The groups of its projections, sorted and joined with '+' (one group: its name).
@@ -156,6 +160,7 @@ class engine {
   std::set<std::string> groups_;
   std::map<std::string, table_spec> table_specs_;
   std::map<std::string, std::vector<std::string>> columns_;
+  std::vector<checkpoint> last_cps_;
 };
 
 // Per-table digest: row count and md5 over rows sorted by their text form.
