@@ -52,7 +52,8 @@ try:
     failed = create("HIPASSJ1337-39")
     rec = Recorder(srv, run_path(failed))
     srv.request("POST", f"{V2}/executions/{failed}/execute", {"do_stage": False, "do_submit": False})
-    wait_execution(srv, failed, lambda r: r["status"] == "failed")
+    # Settled: its sources are finalised after the terminal status (one more event).
+    wait_execution(srv, failed, lambda r: r["status"] == "failed" and r["sources_finalized"])
     time.sleep(0.3)  # the recorder sees the final answer too
     check_run("failed", failed, rec.finish())
 
@@ -60,7 +61,8 @@ try:
     rec = Recorder(srv, run_path(failed))
     st, body, _, _ = srv.request("POST", f"{V2}/executions/{failed}/retry", {"reason": "try again"})
     c.eq("the failed run is retried", st, 202)
-    wait_execution(srv, failed, lambda r: r["status"] == "failed" and r["retry_count"] == 1)
+    wait_execution(srv, failed,
+                   lambda r: r["status"] == "failed" and r["retry_count"] == 1 and r["sources_finalized"])
     time.sleep(0.3)
     steps = check_run("failed then retried", failed, rec.finish())
     statuses = [as_of_run(failed, as_of_position=s["position"])[1]["status"] for s in steps]
@@ -71,7 +73,7 @@ try:
     dry = create("HIPASSJ1318-21")
     rec = Recorder(srv, run_path(dry))
     srv.request("POST", f"{V2}/executions/{dry}/execute", {"do_stage": False, "do_submit": False})
-    wait_execution(srv, dry, lambda r: r["patched_graph_sha256"] is not None)
+    wait_execution(srv, dry, lambda r: r["patched_graph_sha256"] is not None and r["sources_finalized"])
     time.sleep(0.3)
     check_run("dry run", dry, rec.finish())
 
@@ -94,10 +96,12 @@ try:
     cancelled = create("HIPASSJ1318-21")
     rec = Recorder(srv, run_path(cancelled))
     srv.request("POST", f"{V2}/executions/{cancelled}/execute", {"do_stage": False, "do_submit": True})
-    wait_execution(srv, cancelled, lambda r: r["status"] == "running")
-    st, _, _, _ = srv.request("PATCH", f"{V2}/executions/{cancelled}", {"status": "cancelled"})
-    c.true("the cancel is taken", st in (200, 202))
-    wait_execution(srv, cancelled, lambda r: r["status"] == "cancelled")
+    # Cancelled once its submission is recorded: while it is in flight a cancel is refused (409
+    # submission_unresolved), and "running" starts before the submission.
+    wait_execution(srv, cancelled, lambda r: r["status"] == "running" and r["submission_state"] == "submitted")
+    st, body, _, _ = srv.request("PATCH", f"{V2}/executions/{cancelled}", {"status": "cancelled"})
+    c.true(f"the cancel is taken ({st} {body})", st in (200, 202))
+    wait_execution(srv, cancelled, lambda r: r["status"] == "cancelled" and r["sources_finalized"])
     time.sleep(0.3)
     check_run("cancelled", cancelled, rec.finish())
 
