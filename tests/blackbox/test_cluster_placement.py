@@ -62,8 +62,13 @@ try:
 
     # Executions created and executed through both nodes (the simulated archive has data for
     # the first two sources).
+    # Execution ids are random, so six of them all land on one node's shards one time in 32:
+    # more are created (at most 24) until both nodes hold some.
     eids = []
-    for i in range(6):
+    i = -1
+    while len(eids) < 6 or (len({shard_owner[shard_of("execution-" + e, SHARDS)] for e in eids}) < 2
+                            and len(eids) < 24):
+        i += 1
         srv = a if i % 2 else b
         st, ex, _, _ = srv.request("POST", V2 + "/executions", {
             "project_module": "wallaby_hires", "archive_name": "casda",
