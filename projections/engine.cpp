@@ -125,10 +125,7 @@ void engine::write_rows(pqxx::transaction_base& tx, row_cache& cache) {
                          tx.quote_name(spec.key_column) + " = ANY($1::" + spec.key_type + "[])",
                      store::pg_text_array(gone));
     }
-    for (const auto& key : gone) {
-      rows.stored.erase(key);
-      rows.original.erase(key);
-    }
+    for (const auto& key : gone) rows.stored.erase(key);
     rows.erased.clear();
   }
   for (auto& [table, rows] : cache.tables_) {
@@ -148,18 +145,18 @@ void engine::write_rows(pqxx::transaction_base& tx, row_cache& cache) {
         inserts.push_back(row);
         continue;
       }
-      auto was = rows.original.find(key);
+      const auto& was = rows.stored.at(key);
       std::vector<std::string> changed;
       json::object part;
       for (const auto& c : cols) {
         if (c == spec.key_column) continue;
+        // A column missing from a row is null, as jsonb_populate_recordset reads it.
         const auto* now = row.if_contains(c);
-        const json::value* before =
-            was == rows.original.end() ? nullptr : was->second.if_contains(c);
-        bool same = (now ? *now : json::value()) == (before ? *before : json::value());
-        if (same && was != rows.original.end()) continue;
+        const auto* before = was.if_contains(c);
+        json::value value = now ? *now : json::value();
+        if (value == (before ? *before : json::value())) continue;
         changed.push_back(c);
-        part[c] = now ? *now : json::value();
+        part[c] = std::move(value);
       }
       if (changed.empty()) continue;
       part[spec.key_column] = json::value(key);
@@ -186,10 +183,7 @@ void engine::write_rows(pqxx::transaction_base& tx, row_cache& cache) {
       tx.exec_params("INSERT INTO " + t + " SELECT * FROM jsonb_populate_recordset(NULL::" + t +
                          ", $1::jsonb)",
                      json::serialize(inserts));
-    for (const auto& key : rows.dirty) {
-      rows.stored.insert(key);
-      rows.original[key] = rows.rows.at(key);  // what the table holds now
-    }
+    for (const auto& key : rows.dirty) rows.stored[key] = rows.rows.at(key);
     rows.dirty.clear();
   }
   // After the writes, so rows put before the purge in this batch go too; rows put after it
@@ -252,9 +246,7 @@ void engine::prefetch(pqxx::transaction_base& tx, row_cache& cache,
     auto& tr = cache.tables_[table];
     for (const auto& row : r) {
       auto key = row[0].as<std::string>();
-      auto& cached = tr.rows[key] = util::parse_stored(row[1].c_str()).as_object();
-      tr.original[key] = cached;
-      tr.stored.insert(key);
+      tr.stored[key] = tr.rows[key] = util::parse_stored(row[1].c_str()).as_object();
     }
   }
 }

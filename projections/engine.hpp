@@ -45,9 +45,9 @@ class row_cache {
   struct table_rows {
     std::map<std::string, json::object> rows;
     std::set<std::string> dirty;
-    std::set<std::string> stored;  // keys that exist in the table (prefetched)
-    // Stored rows as prefetched: an update writes only the columns that differ from them.
-    std::map<std::string, json::object> original;
+    // The rows that exist in the table, as it holds them (prefetched, or as this batch wrote
+    // them): an update writes only the columns that differ.
+    std::map<std::string, json::object> stored;
     std::set<std::string> erased;
     struct older_than {
       std::string time_column, before, scope_column, scope;

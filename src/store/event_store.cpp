@@ -244,6 +244,7 @@ std::vector<append_result> attempt_batch(pqxx::connection& c,
   // 4. Create new streams; losing a creation race to a concurrent writer retries the batch,
   //    which then sees (and locks) the stream like any existing one.
   boost::json::array new_streams, bumped;
+  std::vector<std::string> bumped_ids;
   for (auto& [s, v] : current) {
     boost::json::object o;
     o["stream_id"] = s;
@@ -251,7 +252,12 @@ std::vector<append_result> attempt_batch(pqxx::connection& c,
     o["version"] = v;
     const auto& head = heads[s];
     o["head_hash"] = head ? boost::json::value(util::to_hex(*head)) : boost::json::value(nullptr);
-    (existed.count(s) ? bumped : new_streams).push_back(std::move(o));
+    if (existed.count(s)) {
+      bumped.push_back(std::move(o));
+      bumped_ids.push_back(s);
+    } else {
+      new_streams.push_back(std::move(o));
+    }
   }
   if (!new_streams.empty()) {
     auto r = tx.exec_params(
@@ -264,9 +270,6 @@ std::vector<append_result> attempt_batch(pqxx::connection& c,
     if (r.size() != new_streams.size()) throw retry_batch{};
   }
   if (!bumped.empty()) {
-    std::vector<std::string> ids;
-    ids.reserve(bumped.size());
-    for (const auto& b : bumped) ids.emplace_back(b.as_object().at("stream_id").as_string());
     // The ANY() list lets the planner find the rows by primary key: joined with the record
     // set alone, it scans the whole streams table on every append.
     tx.exec_params(
@@ -274,7 +277,7 @@ std::vector<append_result> attempt_batch(pqxx::connection& c,
         "head_hash = decode(x.head_hash, 'hex') "
         "FROM json_to_recordset($1::json) AS x(stream_id text, version bigint, head_hash text) "
         "WHERE s.stream_id = x.stream_id AND s.stream_id = ANY($2::text[])",
-        boost::json::serialize(bumped), pg_text_array(ids));
+        boost::json::serialize(bumped), pg_text_array(bumped_ids));
   }
 
   // 5. One set-based insert of every accepted event.

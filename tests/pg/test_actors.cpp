@@ -235,7 +235,7 @@ TEST_CASE("idle aggregates are passivated and come back on demand") {
   store::database db(ci);
   auto o = options();
   // Long enough that the aggregate is still live when the counts are read right after the
-  // command (an idle check needs two quiet periods), short enough to wait for.
+  // command (the registry passivates after at least one quiet period), short enough to wait for.
   o.idle_after = std::chrono::milliseconds(400);
   actors::runtime rt(db, o);
   auto sid = domain::source_stream_id(domain::source_uuid("wallaby_hires", "P1"));
