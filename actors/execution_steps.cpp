@@ -91,7 +91,16 @@ struct execution_steps::impl {
   // Parsed once per process, shared by every run's steps (under cache_mu).
   std::mutex cache_mu;
   std::map<std::string, std::optional<domain::DeploymentProfile>> profiles;  // by snapshot
-  std::map<std::string, std::shared_ptr<const json::value>> graphs;          // by sha256
+  // A project's source graph as fetched, its digest and its parse, found by comparing bytes
+  // (cheaper than hashing several hundred KB per run); `stored` once its artifact is written.
+  struct source_graph {
+    std::string bytes;
+    std::string sha256;
+    std::shared_ptr<const json::value> parsed;
+    bool builtin = false;  // no graph named: the built-in one
+    std::atomic<bool> stored{false};
+  };
+  std::vector<std::shared_ptr<source_graph>> graphs;
   boost::asio::thread_pool workers;
 
   impl(runtime& r, store::database& db, adapters::backend_factory b, stager s,
@@ -134,7 +143,7 @@ struct execution_steps::impl {
 
   std::optional<json::object> load_row(const std::string& id) {
     return store::with_connection(pool, [&](pqxx::connection& c) {
-      pqxx::read_transaction tx{c};
+      pqxx::nontransaction tx{c};  // one statement: no BEGIN/ROLLBACK round trips
       return ledger::row(tx, id);
     });
   }
@@ -219,16 +228,20 @@ struct execution_steps::impl {
     bool do_stage = util::get_bool(req.as_object(), "do_stage").value_or(true);
     bool do_submit = util::get_bool(req.as_object(), "do_submit").value_or(true);
     try {
-      json::value patched_graph;
+      std::optional<json::value> patched_graph;
       // A retry of the submit stage reuses the persisted manifest and graph (§3.5 replay).
       bool replay =
           text(*row, "execution_phase") == "submit" && !text(*row, "patched_graph_sha256").empty();
       std::string manifest_sha = text(*row, "manifest_sha256");
+      std::string patched_sha = text(*row, "patched_graph_sha256");
+      size_t patched_size = 0;
       if (replay) {
-        patched_graph = load_artifact_json(text(*row, "patched_graph_sha256"));
+        patched_graph.emplace(load_artifact_json(patched_sha, patched_size));
       } else {
-        patched_graph = prepare(m, *row, do_stage, do_submit, manifest_sha);
-        if (patched_graph.is_null()) return;  // refused: someone else moved the execution on
+        // Constructed, not assigned: assigning would copy the graph out of its arena.
+        patched_graph.emplace(
+            prepare(m, *row, do_stage, do_submit, manifest_sha, patched_sha, patched_size));
+        if (patched_graph->is_null()) return;  // refused: someone else moved the execution on
       }
       if (!do_submit) {
         send(m, "not_submitted", {});
@@ -239,30 +252,36 @@ struct execution_steps::impl {
         spdlog::warn("execution {}: execute lease lost before submission, stopping", id);
         return;
       }
-      submit(m, *row, std::move(patched_graph), manifest_sha);
+      submit(m, *row, std::move(*patched_graph), manifest_sha, patched_sha, patched_size);
     } catch (const prepare_failure& e) {
       send(m, "fail", {{"error", e.what()}, {"failure_class", e.failure_class}});
     }
   }
 
-  json::value load_artifact_json(const std::string& sha) {
+  json::value load_artifact_json(const std::string& sha, size_t& size) {
     std::optional<store::artifact_blob> blob;
     store::with_connection(pool, [&](pqxx::connection& c) { blob = store::get_artifact(c, sha); });
     if (!blob) throw prepare_failure("artifact " + sha + " is missing from the artifact store");
+    size = blob->content.size();
     return util::parse_stored(blob->content);
   }
 
   std::string put_artifact(const std::string& media_type, const std::string& bytes) {
-    std::string sha;
-    store::with_connection(
-        pool, [&](pqxx::connection& c) { sha = store::put_artifact(c, media_type, bytes); });
-    return sha;
+    return put_artifacts({{media_type, &bytes, {}}}).front();
+  }
+
+  std::vector<std::string> put_artifacts(const std::vector<store::artifact_input>& blobs) {
+    std::vector<std::string> shas;
+    store::with_connection(pool,
+                           [&](pqxx::connection& c) { shas = store::put_artifacts(c, blobs); });
+    return shas;
   }
 
   // Builds and persists the manifest and the patched graph; returns the patched graph, or
   // null when the aggregate refused the result.
   json::value prepare(run_memory& m, const json::object& row, bool do_stage, bool do_submit,
-                      std::string& manifest_out) {
+                      std::string& manifest_out, std::string& patched_out,
+                      size_t& patched_size_out) {
     const auto& id = m.id;
     auto module = text(row, "project_module");
     std::optional<domain::ProjectConfig> config;
@@ -309,19 +328,14 @@ struct execution_steps::impl {
               "conflict");
 
     // The manifest and the patched graph for a set of records (the graph is fetched once).
-    std::string graph_bytes;
-    std::shared_ptr<const json::value> graph;
+    std::shared_ptr<source_graph> graph;
     auto build = [&](const json::array& recs, const std::set<std::string>& exclude) {
-      if (!graph) {
-        graph_bytes = fetch_graph(*config);
-        graph = parsed_graph(graph_bytes);
-        if (graph_bytes.empty()) graph_bytes = json::serialize(*graph);
-      }
+      if (!graph) graph = cached_graph(fetch_graph(*config));
       auto now_s =
           std::chrono::duration_cast<std::chrono::seconds>(util::clock::now().time_since_epoch())
               .count();
       try {
-        auto built = services::build_run_graph(*config, recs, exclude, *graph,
+        auto built = services::build_run_graph(*config, recs, exclude, *graph->parsed,
                                                util::uuid_v5(id, "manifest-config"), now_s);
         return std::make_pair(std::move(built.manifest), std::move(built.patched));
       } catch (const services::run_graph_error& e) {
@@ -331,29 +345,38 @@ struct execution_steps::impl {
 
     std::set<std::string> excluded;
     json::object staging_report{{"mode", "pass_through"}};
+    std::optional<std::pair<json::object, json::value>> built;
     if (do_stage && stage) {
       // Issue #17: everything that needs no backend (manifest, graph, patches) is checked on
       // the records as discovered before staging, which on CASDA may recall tapes: a broken
       // config fails here, not after the staging.
-      build(records, {});
+      built.emplace(build(records, {}));
       staging_outcome staged;
       try {
         staged = stage(text(row, "archive_name"), records);
       } catch (const std::exception& e) {
         throw prepare_failure(std::string("staging failed: ") + e.what(), "dependency_unavailable");
       }
+      // Staging that changed nothing (pass-through) keeps the build it checked.
+      if (staged.records != records || !staged.skipped_sbids.empty()) built.reset();
       records = std::move(staged.records);
       for (auto& s : staged.skipped_sbids) excluded.insert(s);
       staging_report = std::move(staged.report);
     }
-    auto built = build(records, excluded);
-    auto& manifest_doc = built.first;
-    auto& patched = built.second;
+    if (!built) built.emplace(build(records, excluded));
+    auto& manifest_doc = built->first;
+    auto& patched = built->second;
     auto manifest_text = domain::stable_json(json::value(manifest_doc));
     auto patched_text = json::serialize(patched);
-    auto manifest_sha = put_artifact("application/json", manifest_text);
-    auto source_sha = put_artifact("application/json", graph_bytes);
-    auto patched_sha = put_artifact("application/json", patched_text);
+    std::vector<store::artifact_input> blobs{{"application/json", &manifest_text, {}},
+                                             {"application/json", &patched_text, {}}};
+    if (!graph->stored.load()) blobs.push_back({"application/json", &graph->bytes, graph->sha256});
+    auto shas = put_artifacts(blobs);
+    graph->stored = true;  // only set, never cleared: a race writes it twice, harmlessly
+    const auto& manifest_sha = shas[0];
+    const auto& patched_sha = shas[1];
+    const auto& source_sha = graph->sha256;
+    const auto& graph_bytes = graph->bytes;
     auto artifact = [](const char* kind, const std::string& sha, size_t size) {
       return json::object{{"kind", kind},
                           {"sha256", sha},
@@ -374,27 +397,36 @@ struct execution_steps::impl {
     auto r = send(m, "prepared", std::move(body));
     if (!r.ok()) return nullptr;
     manifest_out = manifest_sha;
+    patched_out = patched_sha;
+    patched_size_out = patched_text.size();
     return std::move(patched);  // a reference into `built`: returned as is, it would be copied
   }
 
-  // The parsed source graph, shared by every run of the same graph bytes (a survey's runs
-  // all start from one graph of several hundred KB; parsing it per run was a large share of
-  // the execute step's CPU).
-  std::shared_ptr<const json::value> parsed_graph(const std::string& bytes) {
-    auto key = bytes.empty() ? std::string("builtin") : util::sha256_hex(bytes);
+  // The source graph for fetched bytes, shared by every run of the same bytes (a survey's runs
+  // all start from one graph of several hundred KB; parsing and hashing it per run was a large
+  // share of the execute step's CPU).
+  std::shared_ptr<source_graph> cached_graph(std::string bytes) {
+    auto same = [&](const source_graph& g) {
+      return bytes.empty() ? g.builtin : !g.builtin && g.bytes == bytes;
+    };
     {
       std::lock_guard lk(cache_mu);
-      if (auto it = graphs.find(key); it != graphs.end()) return it->second;
+      for (auto& g : graphs)
+        if (same(*g)) return g;
     }
-    std::shared_ptr<const json::value> g;
+    auto g = std::make_shared<source_graph>();
     try {
-      g = std::make_shared<const json::value>(services::parse_graph(bytes));
+      g->parsed = std::make_shared<const json::value>(services::parse_graph(bytes));
     } catch (const services::run_graph_error& e) {
       throw prepare_failure(e.what(), e.failure_class);
     }
+    // The built-in graph (no bytes) is stored as its serialisation.
+    g->builtin = bytes.empty();
+    g->bytes = g->builtin ? json::serialize(*g->parsed) : std::move(bytes);
+    g->sha256 = util::sha256_hex(g->bytes);
     std::lock_guard lk(cache_mu);
-    if (graphs.size() >= 8) graphs.clear();
-    graphs.emplace(key, g);
+    if (graphs.size() >= 8) graphs.erase(graphs.begin());
+    graphs.push_back(g);
     return g;
   }
 
@@ -408,7 +440,8 @@ struct execution_steps::impl {
   }
 
   void submit(run_memory& m, const json::object& row, json::value patched_graph,
-              const std::string& manifest_sha) {
+              const std::string& manifest_sha, const std::string& patched_sha,
+              size_t patched_size) {
     const auto& id = m.id;
     auto profile = profile_of(row);
     if (!profile) throw prepare_failure("execution has no usable deployment profile snapshot");
@@ -435,12 +468,13 @@ struct execution_steps::impl {
               {"timeout_seconds", opts.submission_timeout.count()},
               {"node", rt.node_id()}});
     if (!intent.ok()) return;  // held, cancelled or terminal: never submit
-    adapters::submit_request req;
-    req.execution_id = id;
-    req.session_id = session.value();
-    req.logical_graph = std::move(patched_graph);
-    req.profile = *profile;
-    req.deadline = clock::now() + opts.submission_timeout;
+    // Constructed, not assigned: assigning would copy the graph out of its arena.
+    adapters::submit_request req{id,
+                                 session.value(),
+                                 std::move(patched_graph),
+                                 *profile,
+                                 clock::now() + opts.submission_timeout,
+                                 {}};
     if (opts.fault == "kill_after_dispatch")
       req.after_dispatch = [] {
         spdlog::default_logger()->flush();
@@ -469,8 +503,15 @@ struct execution_steps::impl {
       send(m, "submission_uncertain", {{"error", e.what()}, {"failure_class", "unknown"}});
       return;
     }
-    auto physical_text = json::serialize(receipt.physical_graph);
-    auto physical_sha = put_artifact("application/json", physical_text);
+    // A backend that deployed the logical graph as given: its physical graph is the patched
+    // graph's artifact (no second serialisation and hash of the same bytes).
+    std::string physical_sha = patched_sha;
+    size_t physical_size = patched_size;
+    if (!receipt.physical_is_logical || patched_sha.empty()) {
+      auto physical_text = json::serialize(receipt.physical_graph);
+      physical_sha = put_artifact("application/json", physical_text);
+      physical_size = physical_text.size();
+    }
     auto next_status = receipt.scheduler_name == "slurm" ? "awaiting_scheduler" : "running";
     json::object receipt_doc{{"schema", "beampipe-submission-receipt/v1"},
                              {"scheduler_name", receipt.scheduler_name},
@@ -498,7 +539,7 @@ struct execution_steps::impl {
           {"run_record", receipt.run_record},
           {"artifacts", json::array{json::object{{"kind", "physical_graph"},
                                                  {"sha256", physical_sha},
-                                                 {"size_bytes", physical_text.size()},
+                                                 {"size_bytes", physical_size},
                                                  {"media_type", "application/json"},
                                                  {"producer_phase", "submit"}}}}});
   }

@@ -47,7 +47,10 @@ struct submit_receipt {
   std::string staging_root;
   std::string manager_url;
   boost::json::value physical_graph;  // what was deployed: the PG spec (REST) or the PGT (Slurm)
-  boost::json::object run_record;     // {"dim":{…}} or {"slurm":{…}} (§8.1)
+  // The backend deployed the logical graph as given (no translation; the simulated DIM): the
+  // physical graph is the request's logical graph, and `physical_graph` stays null.
+  bool physical_is_logical = false;
+  boost::json::object run_record;  // {"dim":{…}} or {"slurm":{…}} (§8.1)
 };
 
 // A submission that did not go through. `uncertain` means it may have reached the backend:

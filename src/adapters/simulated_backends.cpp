@@ -47,7 +47,7 @@ class simulated_dim final : public execution_backend {
     submit_receipt r;
     r.scheduler_name = "daliuge";
     r.scheduler_job_id = req.session_id;
-    r.physical_graph = req.logical_graph;
+    r.physical_is_logical = true;
     r.run_record = {
         {"dim", json::object{{"session_id", req.session_id},
                              {"deploy",

@@ -1,22 +1,39 @@
 #include "store/artifact_store.hpp"
 
+#include <set>
+
+#include "store/db.hpp"
 #include "util/hash.hpp"
 
 namespace beampipe::store {
 
 std::string put_artifact(pqxx::connection& c, const std::string& media_type,
                          const std::string& content) {
-  auto sha = util::sha256_hex(content);
+  return put_artifacts(c, {{media_type, &content, {}}}).front();
+}
+
+std::vector<std::string> put_artifacts(pqxx::connection& c,
+                                       const std::vector<artifact_input>& blobs) {
+  std::vector<std::string> shas;
+  shas.reserve(blobs.size());
+  for (const auto& b : blobs)
+    shas.push_back(b.known_sha256.empty() ? util::sha256_hex(*b.content) : b.known_sha256);
   pqxx::work tx{c};
   // Content-addressed: a blob stored before is not sent (and compressed) again.
-  if (!tx.exec_params("SELECT 1 FROM artifact_blobs WHERE sha256 = $1", sha).empty()) return sha;
-  tx.exec_params(
-      "INSERT INTO artifact_blobs (sha256, media_type, size_bytes, content) VALUES ($1, $2, $3, "
-      "$4) "
-      "ON CONFLICT (sha256) DO NOTHING",
-      sha, media_type, static_cast<int64_t>(content.size()), pqxx::binarystring(content));
+  std::set<std::string> stored;
+  for (const auto& row : tx.exec_params(
+           "SELECT sha256 FROM artifact_blobs WHERE sha256 = ANY($1::text[])", pg_text_array(shas)))
+    stored.insert(row[0].as<std::string>());
+  for (size_t i = 0; i < blobs.size(); ++i) {
+    if (!stored.insert(shas[i]).second) continue;
+    tx.exec_params(
+        "INSERT INTO artifact_blobs (sha256, media_type, size_bytes, content) "
+        "VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING",
+        shas[i], blobs[i].media_type, static_cast<int64_t>(blobs[i].content->size()),
+        pqxx::binarystring(*blobs[i].content));
+  }
   tx.commit();
-  return sha;
+  return shas;
 }
 
 std::optional<artifact_blob> get_artifact(pqxx::connection& c, const std::string& sha256) {

@@ -5,6 +5,7 @@
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
+#include <vector>
 
 namespace beampipe::store {
 
@@ -17,6 +18,15 @@ struct artifact_blob {
 // Stores `content` under its SHA-256 (hex) and returns the digest.
 std::string put_artifact(pqxx::connection& c, const std::string& media_type,
                          const std::string& content);
+// Stores several in one transaction (one commit for a run's artifacts); returns their digests
+// in order. `known_sha256`, when not empty, is the digest the caller already computed.
+struct artifact_input {
+  std::string media_type;
+  const std::string* content = nullptr;
+  std::string known_sha256;
+};
+std::vector<std::string> put_artifacts(pqxx::connection& c,
+                                       const std::vector<artifact_input>& blobs);
 std::optional<artifact_blob> get_artifact(pqxx::connection& c, const std::string& sha256);
 
 }  // namespace beampipe::store
