@@ -487,11 +487,21 @@ FROM events GROUP BY event_type ORDER BY 4""")
         db_size = int(psql(ci, "SELECT pg_database_size(current_database())"))
         if args.pg_stats:
             log("e2e: top statements by total execution time (calls, total s, mean ms, rows):")
-            for calls, tot, mean, nrows, q in rows(ci, """SELECT calls, round((total_exec_time / 1000)::numeric, 2),
+            for calls, tot, mean, nrows, *q in rows(ci, """SELECT calls, round((total_exec_time / 1000)::numeric, 2),
                     round(mean_exec_time::numeric, 3), rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 160)
                 FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
                 ORDER BY total_exec_time DESC LIMIT 15"""):
-                log(f"   {int(calls):8d} {float(tot):8.2f} {float(mean):9.3f} {int(nrows):9d}  {q}")
+                log(f"   {int(calls):8d} {float(tot):8.2f} {float(mean):9.3f} {int(nrows):9d}  {'|'.join(q)}")
+            # Per-statement overhead (parse, plan, round trip) is spread over many calls.
+            calls, tot, plan = rows(ci, """SELECT sum(calls), round((sum(total_exec_time) / 1000)::numeric, 2),
+                    round((sum(total_plan_time) / 1000)::numeric, 2) FROM pg_stat_statements
+                WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())""")[0]
+            log(f"e2e: statements {int(calls)} calls, execution {tot} s, planning {plan} s; most called:")
+            for calls, tot, *q in rows(ci, """SELECT calls, round((total_exec_time / 1000)::numeric, 2),
+                    left(regexp_replace(query, '\\s+', ' ', 'g'), 120)
+                FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                ORDER BY calls DESC LIMIT 30"""):
+                log(f"   {int(calls):8d} {float(tot):8.2f}  {'|'.join(q)}")
         result("e2e", "sources", n, "sources")
         result("e2e", "wall_s", wall, "s")
         result("e2e", "sources_per_s", n / wall, "sources/s")
@@ -634,6 +644,8 @@ def main():
         psql(ci0, "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
         subprocess.run([test_pg, "down", pg_dir], check=True)
         subprocess.run([test_pg, "up", pg_dir], check=True)
+        psql(ci0, "ALTER SYSTEM SET pg_stat_statements.track_planning = on")
+        psql(ci0, "SELECT pg_reload_conf()")
     with open("/proc/loadavg") as f:
         log(f"load average at start: {f.read().strip()} ({os.cpu_count()} cores)")
     try:

@@ -65,12 +65,19 @@ std::vector<std::string> engine::all_tables() const {
 // Serialises the engines of one group on one schema across processes (and a whole-store
 // engine, which takes every group's lock, against all of them); an advisory lock takes no xid,
 // so it does not hold back the read fence of other readers.
-void engine::lock_groups(pqxx::transaction_base& tx) const {
+// `before` and `after` (statements of the simple protocol) are sent in the same round trip;
+// the result is the last statement's.
+pqxx::result engine::lock_groups(pqxx::transaction_base& tx, const std::string& before,
+                                 const std::string& after) const {
+  std::string sql = before;
   for (const auto& g : groups_)
-    tx.exec_params(
+    sql +=
         "SELECT pg_advisory_xact_lock(hashtextextended('beampipe:projections:' || "
-        "current_schema() || ':' || $1, 0))",
-        g);
+        "current_schema() || ':' || " +
+        tx.quote(g) + ", 0));";
+  sql += after;
+  if (sql.empty()) return {};
+  return tx.exec(sql);
 }
 
 std::string engine::group_name() const {
@@ -79,19 +86,28 @@ std::string engine::group_name() const {
   return out;
 }
 
-std::vector<checkpoint> engine::checkpoints(pqxx::transaction_base& tx) const {
+// The checkpoint read as a simple-protocol statement, so a batch can send it with its lock.
+std::string engine::checkpoints_sql(pqxx::transaction_base& tx) const {
   std::vector<std::string> names;
   for (const auto& p : projections_) names.push_back(p->name());
-  auto r = tx.exec_params(
-      "SELECT name, tx_id::text, position FROM projection_checkpoints WHERE name = ANY($1::text[])",
-      store::pg_text_array(names));
+  return "SELECT name, tx_id::text, position FROM projection_checkpoints WHERE name = ANY(" +
+         tx.quote(store::pg_text_array(names)) + "::text[])";
+}
+
+std::vector<checkpoint> engine::checkpoints_from(const pqxx::result& r) const {
   std::map<std::string, events::read_position> found;
   for (const auto& row : r)
     found[row[0].as<std::string>()] = {std::stoll(row[1].as<std::string>()), row[2].as<int64_t>()};
   std::vector<checkpoint> out;
-  for (const auto& n : names)
-    out.push_back({n, found.count(n) ? found[n] : events::read_position{}});
+  for (const auto& p : projections_) {
+    auto it = found.find(p->name());
+    out.push_back({p->name(), it == found.end() ? events::read_position{} : it->second});
+  }
   return out;
+}
+
+std::vector<checkpoint> engine::checkpoints(pqxx::transaction_base& tx) const {
+  return checkpoints_from(tx.exec(checkpoints_sql(tx)));
 }
 
 std::vector<checkpoint> engine::checkpoints(pqxx::connection& c) const {
@@ -290,12 +306,13 @@ size_t engine::apply_batch(pqxx::connection& c, size_t batch_size,
   pqxx::work tx{c};
   // Another node's engine holds the lock while it applies a batch; one that holds it longer
   // (a stopped process) must not hang this runner: the runner reports it and tries again.
-  tx.exec("SET LOCAL lock_timeout = '2s'");
-  lock_groups(tx);
   // Read models are derived data with their checkpoint in the same transaction: losing the
   // last commits in a crash only means applying those events again. No need to wait for fsync.
-  tx.exec("SET LOCAL synchronous_commit = off");
-  auto cps = checkpoints(tx);
+  // (One round trip for the settings, the lock and the checkpoints: this runs for every group on
+  // every commit.)
+  auto cps = checkpoints_from(
+      lock_groups(tx, "SET LOCAL lock_timeout = '2s'; SET LOCAL synchronous_commit = off;",
+                  checkpoints_sql(tx)));
   last_cps_ = cps;
   events::read_position from = cps.empty() ? events::read_position{} : cps.front().at;
   bool any_behind = false;

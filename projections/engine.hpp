@@ -155,7 +155,10 @@ class engine {
                 const std::map<std::string, std::set<std::string>>& wanted);
   const std::vector<std::string>& columns_of(pqxx::transaction_base& tx, const std::string& table);
   // Takes the advisory lock of each of its groups, in name order (so engines never deadlock).
-  void lock_groups(pqxx::transaction_base& tx) const;
+  pqxx::result lock_groups(pqxx::transaction_base& tx, const std::string& before = {},
+                           const std::string& after = {}) const;
+  std::string checkpoints_sql(pqxx::transaction_base& tx) const;
+  std::vector<checkpoint> checkpoints_from(const pqxx::result& r) const;
   std::vector<std::shared_ptr<const projection>> projections_;
   std::set<std::string> groups_;
   std::map<std::string, table_spec> table_specs_;

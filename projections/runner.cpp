@@ -302,31 +302,38 @@ void runner::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-// Committed events after the lowest checkpoint that the read fence still hides wait for an
-// older transaction to end. `held` says whether there are any; `stall` says why waiting is
-// pointless: the oldest open transaction sits idle (a stopped process, a forgotten session),
-// as opposed to one still working.
-runner::fence_state runner::held_back(pqxx::connection& c, const std::vector<checkpoint>& cps) {
-  if (cps.empty()) return {};
-  auto low = cps.front().at;
+// The store's head, and whether committed events after the lowest checkpoint are still hidden
+// by the read fence (waiting for an older transaction to end). `stall` says why waiting is
+// pointless: the oldest open transaction sits idle (a stopped process, a forgotten session), as
+// opposed to one still working; it is looked up only when `why` (a scan of pg_stat_activity).
+// One statement outside a transaction in the common case: this runs for every group after
+// every commit, and most holds are other appends about to commit.
+runner::fence_state runner::fence_check(pqxx::connection& c, const std::vector<checkpoint>& cps,
+                                        bool why) {
+  fence_state out;
+  auto low = cps.empty() ? events::read_position{} : cps.front().at;
   for (const auto& cp : cps) low = std::min(low, cp.at);
-  pqxx::read_transaction tx{c};
-  // Ordered and limited rather than EXISTS: inside EXISTS the planner takes a sequential scan
-  // of the whole event table for this row comparison (milliseconds at 20,000 events, growing).
+  pqxx::nontransaction tx{c};
+  // A scalar subquery, ordered and limited, rather than EXISTS: inside EXISTS the planner takes
+  // a sequential scan of the whole event table for this row comparison.
   auto r = tx.exec_params(
-      "SELECT 1 FROM events WHERE (tx_id, position) > ($1::text::xid8, $2) "
-      "ORDER BY tx_id, position LIMIT 1",
+      "SELECT coalesce((SELECT max(position) FROM events), 0), "
+      "(SELECT 1 FROM events WHERE (tx_id, position) > ($1::text::xid8, $2) "
+      "ORDER BY tx_id, position LIMIT 1) IS NOT NULL",
       std::to_string(low.tx_id), low.position);
-  if (r.empty()) return {};
+  out.head = r[0][0].as<int64_t>();
+  out.held = !cps.empty() && r[0][1].as<bool>();
+  if (!out.held || !why) return out;
   auto oldest = tx.exec(
       "SELECT pid, state, extract(epoch FROM now() - xact_start)::bigint FROM pg_stat_activity "
       "WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid() AND state LIKE 'idle in "
       "transaction%' AND state_change < now() - interval '1 second' ORDER BY xact_start LIMIT 1");
-  if (oldest.empty()) return {true, ""};
-  return {true, "committed events after position " + std::to_string(low.position) +
-                    " are held back until the transaction of PostgreSQL backend " +
-                    oldest[0][0].as<std::string>() + " (" + oldest[0][1].as<std::string>() +
-                    ", open " + oldest[0][2].as<std::string>() + " s) ends"};
+  if (oldest.empty()) return out;
+  out.stall = "committed events after position " + std::to_string(low.position) +
+              " are held back until the transaction of PostgreSQL backend " +
+              oldest[0][0].as<std::string>() + " (" + oldest[0][1].as<std::string>() + ", open " +
+              oldest[0][2].as<std::string>() + " s) ends";
+  return out;
 }
 
 void runner::run() {
@@ -352,17 +359,19 @@ void runner::run() {
         if (n < batch_size_) break;
       }
       auto cps = engine_->last_checkpoints();
-      watch_.publish(group_, cps, store::head_position(*conn));
       // Caught up with what the read fence lets through. Committed events it still hides
       // wait for an older transaction to end; if that lasts, waiting writers are told at once.
-      auto fence = held_back(*conn, cps);
       auto now = std::chrono::steady_clock::now();
+      bool long_held = fenced_since != std::chrono::steady_clock::time_point{} &&
+                       now - fenced_since > std::chrono::seconds(2);
+      auto fence = fence_check(*conn, cps, long_held);
+      watch_.publish(group_, cps, fence.head);
       if (!fence.held) {
         fenced_since = {};
         watch_.set_alive(group_, true);
       } else if (fenced_since == std::chrono::steady_clock::time_point{}) {
         fenced_since = now;
-      } else if (now - fenced_since > std::chrono::seconds(2) && !fence.stall.empty()) {
+      } else if (long_held && !fence.stall.empty()) {
         watch_.report_failure(group_, fence.stall);
       }
       // A notification ends the wait early; the timeout covers events held behind the

@@ -134,10 +134,11 @@ class runner {
  private:
   void run();
   struct fence_state {
+    int64_t head = 0;
     bool held = false;
     std::string stall;
   };
-  static fence_state held_back(pqxx::connection& c, const std::vector<checkpoint>& cps);
+  static fence_state fence_check(pqxx::connection& c, const std::vector<checkpoint>& cps, bool why);
   store::database& db_;
   std::shared_ptr<engine> engine_;
   std::string group_;
