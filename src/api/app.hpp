@@ -8,6 +8,7 @@
 #include "adapters/execution_backend.hpp"
 #include "adapters/graph_source.hpp"
 #include "adapters/notifier.hpp"
+#include "adapters/wasm_hooks.hpp"
 #include "api/auth_tokens.hpp"
 #include "api/http.hpp"
 #include "api/metrics.hpp"
@@ -75,6 +76,8 @@ struct app_context {
       nullptr;  // GET /daliuge/* asks a profile's backend
   std::chrono::seconds stream_ticket_ttl{60};
   std::shared_ptr<spent_tickets> tickets = std::make_shared<spent_tickets>();
+  // Checks uploaded hook modules (imports, memory cap); none: only WABT validates them.
+  std::shared_ptr<adapters::wasm_hook_runner> wasm = nullptr;
 };
 
 router build_routes(app_context& ctx);

@@ -1,7 +1,8 @@
 // WASM hook modules (§9.3): POST /project-configs/{id}/wasm stores a validated module for the
 // project {id}; GET /project-configs/{id}/wasm/{sha256} answers its metadata, or the bytes with
 // ?download=true. The bytes are a content-addressed artifact; the ProjectWasmUploaded event
-// names them by digest. Hooks do not run yet: no WebAssembly runtime is packaged for Debian 12.
+// names them by digest. A module that imports anything, or whose initial memory exceeds the cap,
+// is refused: hooks run without imports (adapters/wasm_hooks.hpp).
 #include "adapters/wasm_validator.hpp"
 #include "api/handler_support.hpp"
 #include "api/route_table.hpp"
@@ -28,6 +29,11 @@ response upload_wasm(app_context& ctx, request& req) {
     fail(503, "validator_unavailable", e.what());
   }
   if (invalid) fail(400, "invalid_wasm", "invalid WebAssembly module: " + *invalid, "body");
+  // Hooks run with no imports and under the memory cap: a module that needs either could
+  // never run, so it is refused now rather than at its first execution.
+  if (ctx.wasm)
+    if (auto refused = ctx.wasm->check_module(req.body, {}, false))
+      fail(400, "invalid_wasm", "WebAssembly module refused: " + *refused, "body");
   // Bytes first, event second: an event never names bytes that are not stored.
   auto sha = store::with_connection(ctx.pool, [&](pqxx::connection& c) {
     return store::put_artifact(c, "application/wasm", req.body);

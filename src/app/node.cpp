@@ -413,6 +413,10 @@ struct node::parts {
     ctx.ssh_credentials_dir = s.ssh_credentials_dir;
     ctx.graphs = graph_options_from(s);
     ctx.execution_backends = backends;
+    adapters::wasm_limits wasm_limits;
+    wasm_limits.max_memory_bytes = static_cast<size_t>(s.wasm_max_memory_mb) << 20;
+    wasm_limits.timeout = s.wasm_timeout;
+    ctx.wasm = std::make_shared<adapters::wasm_hook_runner>(wasm_limits);
     ctx.jwt_secret = configured_jwt_secret(s);
     if (ctx.jwt_secret.empty()) {
       // Never a constant: a random key made once per database, shared by its nodes.

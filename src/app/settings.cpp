@@ -310,6 +310,11 @@ std::vector<setting> build_table() {
                        600000,
                        "longest wait for the cluster-wide execution admission lock (then 503 "
                        "admission_busy)"));
+  t.push_back(integer("BEAMPIPE_WASM_MAX_MEMORY_MB", &S::wasm_max_memory_mb, "64", 1, 4095,
+                      "memory cap of a WebAssembly hook's module (its declared maximum is lowered "
+                      "to this)"));
+  t.push_back(duration("BEAMPIPE_WASM_TIMEOUT_MS", &S::wasm_timeout, "2000", 10, 600000,
+                       "time limit of one WebAssembly hook call (then it is stopped)"));
   using K = domain::shaping_knobs;
   t.push_back(knob(domain::kEnvDiscoveryMaxInFlightBatches, &K::discovery_max_in_flight_batches,
                    "4", "live discovery claims at most, all projects (§4.1)"));

@@ -82,6 +82,9 @@ struct settings {
   std::chrono::seconds scheduler_interval{};
   std::chrono::milliseconds scheduler_lease{};
   std::chrono::milliseconds admission_lock_wait{};
+  // WebAssembly hooks (§5.9).
+  int64_t wasm_max_memory_mb = 64;
+  std::chrono::milliseconds wasm_timeout{};
   domain::shaping_knobs shaping;
   // Executions.
   bool use_real_backends = false;

@@ -12,10 +12,12 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "actors/runtime.hpp"
 #include "adapters/credential_slots.hpp"
+#include "adapters/wasm_hooks.hpp"
 #include "app/backends.hpp"
 #include "app/diagnostics.hpp"
 #include "app/node.hpp"
@@ -45,7 +47,9 @@
 #include "store/event_chain.hpp"
 #include "store/event_store.hpp"
 #include "store/migrations.hpp"
+#include "util/hash.hpp"
 #include "util/input_rules.hpp"
+#include "util/json.hpp"
 
 #ifndef BEAMPIPE_VERSION
 #define BEAMPIPE_VERSION "0.0.0"
@@ -85,6 +89,8 @@ Commands:
                            check a deployment profile by the API's rules, offline; render:
                            the #SBATCH lines or manager URLs a run on it would use
   graph diff BEFORE AFTER  two DALiuGE graphs node by node (exit 1 when they differ)
+  wasm run --module FILE --hook NAME --input FILE
+                           runs a WebAssembly hook locally as beampipe would (§5.9 ABI)
   slurm credentials list|init|import|check|remove|copy-id|sync
                            the Slurm SSH credential slots of this machine
   admin create-user        add a user (--username --password-file|--password --email
@@ -165,7 +171,10 @@ const std::set<std::string> kValued = {"data-dir",
                                        "identity-passphrase-file",
                                        "to",
                                        "at",
-                                       "against"};
+                                       "against",
+                                       "module",
+                                       "hook",
+                                       "input"};
 
 args parse_args(int argc, char** argv, int from) {
   args a;
@@ -604,6 +613,52 @@ int cmd_graph_diff(const args& a) {
     }
   }
   return same ? 0 : 1;
+}
+
+// A project's WebAssembly hook run locally, with the limits the server would apply, so an
+// author can test a module before uploading it.
+int cmd_wasm(const args& a) {
+  auto module_file = a.opt("module");
+  auto hook = a.opt("hook");
+  auto input_file = a.opt("input");
+  if (a.has("help") || a.positional.size() != 2 || a.positional[1] != "run" || !module_file ||
+      !hook || !input_file) {
+    std::cout << "Usage: beampipe wasm run --module FILE --hook NAME --input FILE\n"
+                 "Runs hook NAME (prepare_metadata, manifest, graph_patches) of a WebAssembly "
+                 "module on the\nJSON in FILE and prints its output, under "
+                 "BEAMPIPE_WASM_MAX_MEMORY_MB and BEAMPIPE_WASM_TIMEOUT_MS.\nThe input is what "
+                 "beampipe passes: the hook's envelope plus \"declarative_output\".\nExit 0 with "
+                 "the output, 1 when the hook fails, 2 on a usage or file error.\n";
+    return a.has("help") ? 0 : 2;
+  }
+  auto read = [](const std::string& file) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw std::invalid_argument("cannot read " + file);
+    std::ostringstream buf;
+    buf << in.rdbuf();
+    return buf.str();
+  };
+  auto module = read(*module_file);
+  std::string why;
+  auto input = util::parse_json(read(*input_file), &why);
+  if (!input) throw std::invalid_argument(*input_file + ": not JSON: " + why);
+  adapters::wasm_limits limits;
+  limits.max_memory_bytes = static_cast<size_t>(a.settings.wasm_max_memory_mb) << 20;
+  limits.timeout = a.settings.wasm_timeout;
+  limits.threads = 1;
+  adapters::wasm_hook_runner runner(limits);
+  if (auto problem = runner.check_module(module, {*hook})) {
+    std::cerr << "beampipe wasm: " << *module_file << ": " << *problem << "\n";
+    return 1;
+  }
+  try {
+    auto out = runner.run_hook(util::sha256_hex(module), module, *hook, *input);
+    std::cout << boost::json::serialize(out) << "\n";
+    return 0;
+  } catch (const adapters::wasm_hook_error& e) {
+    std::cerr << "beampipe wasm: wasm error: " << e.what() << "\n";
+    return 1;
+  }
 }
 
 // A deployment profile file checked as POST /deployment-profiles would check it, offline.
@@ -1314,6 +1369,7 @@ int main(int argc, char** argv) {
     if (cmd == "graph" && a.positional.size() > 1 && a.positional[1] == "diff")
       return cmd_graph_diff(a);
     if (cmd == "slurm") return cmd_slurm(a);
+    if (cmd == "wasm") return cmd_wasm(a);
     if (cmd == "admin") return cmd_admin(a);
     if (cmd == "openapi") return beampipe::cli::openapi_main(argc, argv);
     if (cmd == "security") return cmd_security(a);

@@ -1,6 +1,7 @@
 """WASM hook modules (§9.3): upload validates with WABT and stores the bytes once per digest;
 metadata and bytes come back; a module belongs to its project and survives a new config
-revision (⚠ Q2); bad modules, missing projects and non-superusers are refused."""
+revision (⚠ Q2); bad modules, modules that import anything, missing projects and non-superusers
+are refused."""
 import hashlib
 import os
 
@@ -34,6 +35,18 @@ try:
     bad_type = module.replace(b"\x41\x2a\x0b", b"\x01\x01\x0b")  # no value left for the i32 result
     st, err, _, _ = srv.request("POST", V2 + "/project-configs/minimal_survey/wasm", raw_body=bad_type, headers=WASM)
     c.eq("a module that does not type-check is refused", st, 400)
+
+    # Issue #25: hooks run without imports, so a module that imports a host function is refused
+    # now, naming the import, and nothing is stored.
+    importing = (b"\0asm\x01\x00\x00\x00"
+                 b"\x01\x04\x01\x60\x00\x00"            # type section: () -> ()
+                 b"\x02\x0b\x01\x03env\x03log\x00\x00")  # import env.log: func of type 0
+    st, err, _, _ = srv.request("POST", V2 + "/project-configs/minimal_survey/wasm", raw_body=importing, headers=WASM)
+    c.eq("a module importing a host function is refused", (st, err.get("code"), err.get("field")),
+         (400, "invalid_wasm", "body"))
+    c.true("the refusal names the import", "env.log (function)" in err.get("detail", ""))
+    st, _, _, _ = srv.request("GET", f"{V2}/project-configs/minimal_survey/wasm/{hashlib.sha256(importing).hexdigest()}")
+    c.eq("the refused module is not stored", st, 404)
 
     st, row, hdrs, _ = srv.request("POST", V2 + "/project-configs/minimal_survey/wasm", raw_body=module, headers=WASM)
     c.eq("upload", (st, row.get("wasm_sha256"), row.get("project_config_id")), (201, sha, active["uuid"]))
