@@ -9,6 +9,7 @@
 #include "projections/project_configs/queries.hpp"
 #include "projections/source_registry/queries.hpp"
 #include "services/job_lease_keeper.hpp"
+#include "services/project_hooks.hpp"
 #include "util/json.hpp"
 #include "util/time.hpp"
 
@@ -154,11 +155,15 @@ struct discovery_worker::impl {
   answer_cmd run_discovery_for(const request& q) {
     std::optional<domain::ProjectConfig> config;
     std::map<std::string, json::value> stored;
+    std::optional<domain::project_hooks> hooks;
     store::with_connection(pool, [&](pqxx::connection& c) {
-      pqxx::read_transaction tx{c};
-      if (auto stored = projections::project_configs::active_config(tx, q.project_module))
-        config = domain::parse_project_config(util::parse_stored(stored->spec)).config;
-      stored = projections::source_registry::archive_rows(tx, q.source_uuid);
+      {
+        pqxx::read_transaction tx{c};
+        if (auto stored = projections::project_configs::active_config(tx, q.project_module))
+          config = domain::parse_project_config(util::parse_stored(stored->spec)).config;
+        stored = projections::source_registry::archive_rows(tx, q.source_uuid);
+      }
+      if (config) hooks = services::bind_project_hooks(c, *config, opts.wasm);
     });
     if (!config) {
       owner->failed_++;
@@ -169,8 +174,8 @@ struct discovery_worker::impl {
     }
     auto binding = archives(*config);
     auto t0 = std::chrono::steady_clock::now();
-    auto result =
-        domain::run_discovery(*config, q.source_identifier, q.signature, stored, binding.query);
+    auto result = domain::run_discovery(*config, q.source_identifier, q.signature, stored,
+                                        binding.query, hooks ? &*hooks : nullptr);
     auto ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
             .count();
@@ -215,6 +220,8 @@ struct discovery_worker::impl {
                      {"truncated", result.truncated},
                      {"warnings", std::move(warnings)},
                      {"ready", ready}}};
+    if (!result.wasm_hooks.empty())
+      done.body["wasm_hooks"] = domain::hook_runs_json(result.wasm_hooks);
     owner->completed_++;
     spdlog::info("discovered {} ({}, {} datasets, {} ms, archive {})", q.source_identifier, outcome,
                  result.datasets, ms, binding.description);

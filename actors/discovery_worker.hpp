@@ -15,6 +15,7 @@
 #include <string>
 
 #include "actors/runtime.hpp"
+#include "adapters/wasm_hooks.hpp"
 #include "domain/discovery_run.hpp"
 #include "domain/project_config.hpp"
 #include "store/db.hpp"
@@ -36,6 +37,8 @@ struct discovery_worker_options {
   std::chrono::milliseconds lock{std::chrono::seconds(120)};  // BEAMPIPE_WORKER_LOCK_SECONDS
   int max_attempts = 3;                                       // BEAMPIPE_WORKER_MAX_ATTEMPTS
   int64_t retry_base_ms = 15000;                              // BEAMPIPE_WORKER_RETRY_BASE_MS
+  // Runs projects' prepare_metadata hooks (§5.9); none run without it.
+  std::shared_ptr<adapters::wasm_hook_runner> wasm;
 };
 
 class discovery_worker {

@@ -20,6 +20,7 @@
 #include "domain/daliuge.hpp"
 #include "domain/execution_fsm.hpp"
 #include "domain/graph_prep.hpp"
+#include "domain/hooks.hpp"
 #include "domain/manifest.hpp"
 #include "domain/project_config.hpp"
 #include "domain/readiness.hpp"
@@ -28,6 +29,7 @@
 #include "projections/project_configs/queries.hpp"
 #include "projections/source_registry/queries.hpp"
 #include "services/job_lease_keeper.hpp"
+#include "services/project_hooks.hpp"
 #include "services/run_graph.hpp"
 #include "store/artifact_store.hpp"
 #include "util/hash.hpp"
@@ -46,8 +48,10 @@ namespace {
 // A step that fails the execution for certain (nothing external happened yet).
 struct prepare_failure : std::runtime_error {
   std::string failure_class;
-  prepare_failure(const std::string& m, std::string cls = "configuration")
-      : std::runtime_error(m), failure_class(std::move(cls)) {}
+  std::vector<events::hook_run> wasm_hooks;  // the hooks that ran (a failing one among them)
+  prepare_failure(const std::string& m, std::string cls = "configuration",
+                  std::vector<events::hook_run> hooks = {})
+      : std::runtime_error(m), failure_class(std::move(cls)), wasm_hooks(std::move(hooks)) {}
 };
 
 std::string text(const json::object& o, std::string_view k) {
@@ -254,7 +258,9 @@ struct execution_steps::impl {
       }
       submit(m, *row, std::move(*patched_graph), manifest_sha, patched_sha, patched_size);
     } catch (const prepare_failure& e) {
-      send(m, "fail", {{"error", e.what()}, {"failure_class", e.failure_class}});
+      json::object body{{"error", e.what()}, {"failure_class", e.failure_class}};
+      if (!e.wasm_hooks.empty()) body["wasm_hooks"] = domain::hook_runs_json(e.wasm_hooks);
+      send(m, "fail", std::move(body));
     }
   }
 
@@ -277,6 +283,41 @@ struct execution_steps::impl {
     return shas;
   }
 
+  // The run's config revision and the dataset records of its sources, read in one snapshot;
+  // throws when a source is gone or no longer ready.
+  void read_run_inputs(pqxx::connection& c, const json::object& row, const std::string& module,
+                       std::optional<domain::ProjectConfig>& config, json::array& records,
+                       std::map<std::string, std::string>& current_signatures) {
+    pqxx::read_transaction tx{c};
+    namespace configs = projections::project_configs;
+    auto stored = row.at("project_config_id").is_null()
+                      ? configs::active_config(tx, module)
+                      : configs::config_by_id(tx, text(row, "project_config_id"));
+    if (stored) config = domain::parse_project_config(util::parse_stored(stored->spec)).config;
+    for (const auto& src : row.at("sources").as_array()) {
+      const auto& sel = src.as_object();
+      auto ident = text(sel, "source_identifier");
+      std::set<std::string> wanted;
+      if (auto sb = sel.find("sbids"); sb != sel.end() && sb->value().is_array())
+        for (const auto& v : sb->value().as_array()) wanted.insert(std::string(v.as_string()));
+      auto uuid = domain::source_uuid(module, ident);
+      auto found = projections::source_registry::readiness_inputs(tx, uuid);
+      if (!found) throw prepare_failure("source '" + ident + "' is no longer registered");
+      current_signatures[ident] = found->discovery_signature;
+      auto& st = *found;
+      std::vector<std::string> filter(wanted.begin(), wanted.end());
+      if (auto err = domain::source_readiness_error(ident, st, filter))
+        throw prepare_failure(*err, "not_ready");
+      for (const auto& [sbid, meta] : st.metadata_rows) {
+        if (!wanted.empty() && !wanted.count(sbid)) continue;
+        if (!meta.is_object()) continue;
+        if (auto ds = meta.as_object().find("datasets");
+            ds != meta.as_object().end() && ds->value().is_array())
+          for (const auto& d : ds->value().as_array()) records.push_back(d);
+      }
+    }
+  }
+
   // Builds and persists the manifest and the patched graph; returns the patched graph, or
   // null when the aggregate refused the result.
   json::value prepare(run_memory& m, const json::object& row, bool do_stage, bool do_submit,
@@ -287,35 +328,10 @@ struct execution_steps::impl {
     std::optional<domain::ProjectConfig> config;
     json::array records;
     std::map<std::string, std::string> current_signatures;
+    std::optional<domain::project_hooks> hooks;
     store::with_connection(pool, [&](pqxx::connection& c) {
-      pqxx::read_transaction tx{c};
-      namespace configs = projections::project_configs;
-      auto stored = row.at("project_config_id").is_null()
-                        ? configs::active_config(tx, module)
-                        : configs::config_by_id(tx, text(row, "project_config_id"));
-      if (stored) config = domain::parse_project_config(util::parse_stored(stored->spec)).config;
-      for (const auto& src : row.at("sources").as_array()) {
-        const auto& sel = src.as_object();
-        auto ident = text(sel, "source_identifier");
-        std::set<std::string> wanted;
-        if (auto sb = sel.find("sbids"); sb != sel.end() && sb->value().is_array())
-          for (const auto& v : sb->value().as_array()) wanted.insert(std::string(v.as_string()));
-        auto uuid = domain::source_uuid(module, ident);
-        auto found = projections::source_registry::readiness_inputs(tx, uuid);
-        if (!found) throw prepare_failure("source '" + ident + "' is no longer registered");
-        current_signatures[ident] = found->discovery_signature;
-        auto& st = *found;
-        std::vector<std::string> filter(wanted.begin(), wanted.end());
-        if (auto err = domain::source_readiness_error(ident, st, filter))
-          throw prepare_failure(*err, "not_ready");
-        for (const auto& [sbid, meta] : st.metadata_rows) {
-          if (!wanted.empty() && !wanted.count(sbid)) continue;
-          if (!meta.is_object()) continue;
-          if (auto ds = meta.as_object().find("datasets");
-              ds != meta.as_object().end() && ds->value().is_array())
-            for (const auto& d : ds->value().as_array()) records.push_back(d);
-        }
-      }
+      read_run_inputs(c, row, module, config, records, current_signatures);
+      if (config) hooks = services::bind_project_hooks(c, *config, opts.wasm);
     });
     if (!config) throw prepare_failure("project '" + module + "' has no usable config revision");
     // §12.6: the sources must still be what was admitted.
@@ -327,19 +343,23 @@ struct execution_steps::impl {
               "source discovery state changed after execution admission; prepare a new execution",
               "conflict");
 
-    // The manifest and the patched graph for a set of records (the graph is fetched once).
+    // The manifest and the patched graph for a set of records (the graph is fetched once);
+    // `ran` says which hooks the last build ran.
     std::shared_ptr<source_graph> graph;
+    std::vector<events::hook_run> ran;
     auto build = [&](const json::array& recs, const std::set<std::string>& exclude) {
       if (!graph) graph = cached_graph(fetch_graph(*config));
       auto now_s =
           std::chrono::duration_cast<std::chrono::seconds>(util::clock::now().time_since_epoch())
               .count();
+      ran.clear();
       try {
         auto built = services::build_run_graph(*config, recs, exclude, *graph->parsed,
-                                               util::uuid_v5(id, "manifest-config"), now_s);
+                                               util::uuid_v5(id, "manifest-config"), now_s,
+                                               hooks ? &*hooks : nullptr, &ran);
         return std::make_pair(std::move(built.manifest), std::move(built.patched));
       } catch (const services::run_graph_error& e) {
-        throw prepare_failure(e.what(), e.failure_class);
+        throw prepare_failure(e.what(), e.failure_class, ran);
       }
     };
 
@@ -394,6 +414,7 @@ struct execution_steps::impl {
         {"artifacts", json::array{artifact("manifest", manifest_sha, manifest_text.size()),
                                   artifact("source_graph", source_sha, graph_bytes.size()),
                                   artifact("patched_graph", patched_sha, patched_text.size())}}};
+    if (!ran.empty()) body["wasm_hooks"] = domain::hook_runs_json(ran);
     auto r = send(m, "prepared", std::move(body));
     if (!r.ok()) return nullptr;
     manifest_out = manifest_sha;

@@ -28,6 +28,7 @@
 #include "actors/runtime.hpp"
 #include "adapters/execution_backend.hpp"
 #include "adapters/graph_source.hpp"
+#include "adapters/wasm_hooks.hpp"
 
 namespace beampipe::actors {
 
@@ -58,6 +59,8 @@ struct execution_worker_options {
   std::chrono::seconds redeploy_grace{45};
   // Where graphs may come from: graph.path under BEAMPIPE_HOME, graph.url limits (issue #16).
   adapters::graph_source_options graphs = {".", {}, false};
+  // Runs projects' manifest and graph_patches hooks (§5.9); none run without it.
+  std::shared_ptr<adapters::wasm_hook_runner> wasm;
   // Fault injection for crash tests: "kill_after_dispatch" raises SIGKILL right after the
   // backend accepted a submission and before the receipt is recorded; "kill_during_prepare"
   // right after the execute job started (its lease held).

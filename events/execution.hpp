@@ -8,6 +8,7 @@
 // happened in the domain's terms (execution_fact plus the fields of the type), ledger::evolve
 // says what that does to a row, and events/execution_upcast.cpp lifts version 1 payloads.
 #include "events/codec.hpp"
+#include "events/hooks.hpp"
 #include "events/types.hpp"
 
 namespace beampipe::events {
@@ -67,10 +68,11 @@ struct execution_manifest_prepared : execution_fact {
   std::optional<std::string> patched_graph_sha256;
   bool submit_next = false;
   omitted<boost::json::value> patch_summary;
+  omitted<std::vector<hook_run>> wasm_hooks;  // the manifest and graph_patches hooks that ran
 };
 BOOST_DESCRIBE_STRUCT(execution_manifest_prepared, (execution_fact),
                       (manifest, manifest_sha256, source_graph_sha256, patched_graph_sha256,
-                       submit_next, patch_summary))
+                       submit_next, patch_summary, wasm_hooks))
 
 // A submission is about to be sent (§12.1): recorded before anything leaves the process.
 struct submission_intended : execution_fact {
@@ -142,8 +144,10 @@ struct execution_failed : execution_fact {
   std::string error;
   std::optional<std::string> failure_class;
   bool submission_failed = false;
+  omitted<std::vector<hook_run>> wasm_hooks;  // the hooks that ran before it failed (one did)
 };
-BOOST_DESCRIBE_STRUCT(execution_failed, (execution_fact), (error, failure_class, submission_failed))
+BOOST_DESCRIBE_STRUCT(execution_failed, (execution_fact),
+                      (error, failure_class, submission_failed, wasm_hooks))
 
 // The run was cancelled before any external work existed.
 struct execution_cancelled : execution_fact {

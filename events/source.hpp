@@ -2,6 +2,7 @@
 // Events of a source stream ("source-<uuid>", spec §1.1, §2.4, §3.6). Each struct is the
 // current shape of its type; events/catalog.cpp registers it and the upcasters of older ones.
 #include "events/codec.hpp"
+#include "events/hooks.hpp"
 #include "events/types.hpp"
 
 namespace beampipe::events {
@@ -75,10 +76,11 @@ struct discovery_completed : source_identity {
   omitted<boost::json::array> delete_sbids;
   omitted<boost::json::object> flags;
   bool pending = false;  // a changed signature on a ready source needs an execution
+  omitted<std::vector<hook_run>> wasm_hooks;  // the project's prepare_metadata hook, when it ran
 };
 BOOST_DESCRIBE_STRUCT(discovery_completed, (source_identity),
                       (request_id, attempt, outcome, signature, datasets, truncated, warnings, rows,
-                       delete_sbids, flags, pending))
+                       delete_sbids, flags, pending, wasm_hooks))
 
 // The request ended without an answer: a permanent failure, or a retryable one whose round of
 // attempts is used up (dead_letter). Either can be requeued by an operator.

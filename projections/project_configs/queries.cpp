@@ -75,6 +75,19 @@ std::optional<json::object> wasm(pqxx::transaction_base& tx, const std::string& 
   return store::first_object(r);
 }
 
+std::optional<std::string> hook_module(pqxx::transaction_base& tx, const std::string& project_id,
+                                       const std::optional<std::string>& pinned_sha256) {
+  auto r = pinned_sha256
+               ? tx.exec_params("SELECT wasm_sha256 FROM project_config_wasm WHERE wasm_key = $1",
+                                project_id + "/" + *pinned_sha256)
+               : tx.exec_params(
+                     "SELECT wasm_sha256 FROM project_config_wasm WHERE project_id = $1 "
+                     "ORDER BY uploaded_at DESC, wasm_sha256 DESC LIMIT 1",
+                     project_id);
+  if (r.empty()) return std::nullopt;
+  return r[0][0].as<std::string>();
+}
+
 std::optional<stored_config> active_config(pqxx::transaction_base& tx,
                                            const std::string& project_id) {
   return first_stored(

@@ -33,6 +33,12 @@ std::optional<boost::json::object> wasm(pqxx::transaction_base& tx, const std::s
                                         const std::string& sha256);
 
 // --- what admission and the workers ask ---
+// The module a project's hooks run (§5.9, ⚠ Q2 fixed: found by project, not by revision): the
+// pinned one when extension.wasm_sha256 names an uploaded module, else the newest upload;
+// nullopt when the project has none (or the pinned one was never uploaded).
+std::optional<std::string> hook_module(pqxx::transaction_base& tx, const std::string& project_id,
+                                       const std::optional<std::string>& pinned_sha256);
+
 // A config as it was stored: its spec is the JSON text (each caller parses and validates it,
 // so one project's unreadable spec stops no other).
 struct stored_config {

@@ -134,6 +134,7 @@ class provenance_projection : public projection {
         }
         payload["workflow_run_pending"] = d.at("pending");
         payload["truncated"] = d.at("truncated");
+        if (const auto* hooks = d.if_contains("wasm_hooks")) payload["wasm_hooks"] = *hooks;
       }
     } else {
       // Execution events name their own provenance rows (§8.2); the first takes the event's

@@ -200,10 +200,18 @@ std::once_flag js_init_once;
 bool js_ready = false;
 std::atomic<int> js_contexts{0};  // alive; JS_ShutDown only when none is
 
+std::atomic<bool> js_exiting{false};
+
 // SpiderMonkey must be shut down before its library's own static destructors run (they assert
-// on mutexes JS_Init set up); exit handlers run before them.
+// on mutexes JS_Init set up); exit handlers run before them. A runner that outlives this
+// handler (a static one made before the first call initialised SpiderMonkey) shuts it down
+// when it ends instead.
 void js_shutdown() {
-  if (js_ready && js_contexts.load() == 0) JS_ShutDown();
+  js_exiting = true;
+  if (js_ready && js_contexts.load() == 0) {
+    js_ready = false;
+    JS_ShutDown();
+  }
 }
 
 struct call_result {
@@ -276,6 +284,7 @@ struct wasm_hook_runner::impl {
     for (auto& w : workers)
       if (w->thread.joinable()) w->thread.join();
     if (watchdog.joinable()) watchdog.join();
+    if (js_exiting) js_shutdown();
   }
 
   // Interrupts calls past their deadline. JS_RequestInterruptCallback is the one JSAPI call

@@ -165,6 +165,9 @@ std::vector<field> execution_row_fields() {
       {"manifest_sha256", nsha256()},
       {"source_graph_sha256", nsha256()},
       {"patched_graph_sha256", nsha256()},
+      {"wasm_hooks", described(array_of(ref("WasmHookRun"), true),
+                               "The project's WebAssembly hooks that built this run's manifest "
+                               "(spec §5.9), in the order they ran; null when none ran")},
       {"physical_graph_sha256", nsha256()},
       {"execution_phase", nstr()},
       {"status", execution_status_enum()},
@@ -371,11 +374,12 @@ json::object build() {
                                              "This process was drained: it claims no new job or "
                                              "scheduler lease and finishes what it holds")}})),
        opt("cluster",
-           object_of({{"mode", one_of_strings({"single", "cluster"})},
-                      {"members", described(i64(), "Members renewing their membership (0: single)")},
-                      {"shards_held", described(i64(), "Shards this node holds (0: single)")},
-                      {"error", described(nstr(), "The last shard round's failure")}},
-                     "The cluster in brief (GET /cluster has it all)")),
+           object_of(
+               {{"mode", one_of_strings({"single", "cluster"})},
+                {"members", described(i64(), "Members renewing their membership (0: single)")},
+                {"shards_held", described(i64(), "Shards this node holds (0: single)")},
+                {"error", described(nstr(), "The last shard round's failure")}},
+               "The cluster in brief (GET /cluster has it all)")),
        opt("dependencies_status",
            described(one_of_strings({"ok", "degraded"}),
                      "degraded when a dependency is down; readiness itself depends only on the "
@@ -481,14 +485,15 @@ json::object build() {
   s["ExecutionHistory"] = object_of(
       {{"execution_id", uuid()},
        {"steps", history_steps("The run after this event: status, the four status axes, phase, "
-                               "outcome, error, digests")}},
+                               "outcome, error, digests, the WebAssembly hooks that ran")}},
       "A run's events, each with the state it left the run in");
   s["SourceHistory"] = object_of(
       {{"source_id", uuid()},
        {"project_module", str()},
        {"source_identifier", str()},
-       {"steps", history_steps("The source after this event: discovery state, request and "
-                               "attempt, signatures, waiting for an execution, failures in a row")}},
+       {"steps",
+        history_steps("The source after this event: discovery state, request and "
+                      "attempt, signatures, waiting for an execution, failures in a row")}},
       "A source's events, each with the state it left the source in");
   auto json_diff = [] {
     return object_of({{"changes", array_of(object_of(
@@ -533,6 +538,12 @@ json::object build() {
                                {"diff", described(json_diff(),
                                                   "The manifests (without the run "
                                                   "record) at JSON Pointer paths")}})},
+       {"wasm_hooks",
+        described(object_of({{"a", array_of(free_object())},
+                             {"b", array_of(free_object())},
+                             {"same", boolean()}}),
+                  "The WebAssembly hooks that built each manifest: {hook, module_sha256, "
+                  "error} in the order they ran")},
        {"graph",
         object_of({{"a", nsha256()},
                    {"b", nsha256()},
@@ -547,10 +558,9 @@ json::object build() {
        opt("address", described(str(), "This node's cluster address (cluster mode only)")),
        {"shards", described(i64(), "Shards the streams map to (0 for a single node)")},
        {"lease_seconds", nnum()},
-       {"members", array_of(object_of({{"node", str()},
-                                       {"address", str()},
-                                       {"last_seen", ts()},
-                                       {"shards_held", i64()}}))},
+       {"members",
+        array_of(object_of(
+            {{"node", str()}, {"address", str()}, {"last_seen", ts()}, {"shards_held", i64()}}))},
        {"held", array_of(object_of({{"shard", i64()}, {"token", i64()}}))},
        {"leases", array_of(object_of({{"shard", i64()},
                                       {"owner", nstr()},
@@ -745,6 +755,8 @@ json::object build() {
        {"patched_graph_sha256",
         described(sha256(),
                   "Differs from a run's: the injected configuration id and time are new")},
+       {"wasm_hooks", described(array_of(ref("WasmHookRun")),
+                                "The project's WebAssembly hooks that ran, as a run records them")},
        {"patch_summary",
         object_of(
             {{"before_node_count", i64()},
@@ -798,6 +810,15 @@ json::object build() {
        {"sources_preview",
         array_of(object_of(
             {{"source_identifier", str()}, {"sbid_count", i64()}, {"dataset_count", i64()}}))}});
+  s["WasmHookRun"] =
+      object_of({{"module_sha256", str()},
+                 {"hook", one_of_strings({"prepare_metadata", "manifest", "graph_patches"})},
+                 {"duration_ms", i64()},
+                 {"fell_back", described(boolean(),
+                                         "prepare_metadata only: the hook failed and the "
+                                         "declarative records were kept")},
+                 {"error", nstr()}},
+                "One run of a project's WebAssembly hook");
   s["ExecutionRow"] = object_of(execution_row_fields(), "The execution ledger row");
   s["ExecutionRead"] = with_fields(execution_row_fields(),
                                    {{"dim_session_status_url", nstr()},

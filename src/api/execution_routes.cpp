@@ -455,6 +455,7 @@ json::object history_state(const domain::ledger::row& r) {
                         "manifest_sha256",
                         "source_graph_sha256",
                         "patched_graph_sha256",
+                        "wasm_hooks",
                         "backend_kind",
                         "daliuge_session_id",
                         "scheduler_name",

@@ -23,6 +23,7 @@
 #include "projections/read_model_names.hpp"
 #include "projections/source_registry/queries.hpp"
 #include "services/node_heartbeat.hpp"
+#include "services/project_hooks.hpp"
 #include "services/run_graph.hpp"
 #include "store/leases.hpp"
 #include "util/hash.hpp"
@@ -266,6 +267,11 @@ response prepare_graph(app_context& ctx, request& req) {
   if (!parsed.config)
     fail(400, "invalid_config", "the active config of '" + want.project_module + "' does not parse",
          "project_module");
+  std::optional<domain::project_hooks> hooks;
+  store::with_connection(ctx.pool, [&](pqxx::connection& c) {
+    hooks = services::bind_project_hooks(c, *parsed.config, ctx.wasm);
+  });
+  std::vector<events::hook_run> ran;
   json::object out;
   try {
     auto graph_bytes = services::fetch_project_graph(*parsed.config, ctx.graphs);
@@ -274,8 +280,8 @@ response prepare_graph(app_context& ctx, request& req) {
     auto now_s = std::chrono::duration_cast<std::chrono::seconds>(
                      std::chrono::system_clock::now().time_since_epoch())
                      .count();
-    auto built =
-        services::build_run_graph(*parsed.config, records, {}, graph, util::uuid_v7(), now_s);
+    auto built = services::build_run_graph(*parsed.config, records, {}, graph, util::uuid_v7(),
+                                           now_s, hooks ? &*hooks : nullptr, &ran);
     auto manifest_text = domain::stable_json(json::value(built.manifest));
     json::array idents;
     for (const auto& i : want.source_identifiers) idents.emplace_back(i);
@@ -287,6 +293,7 @@ response prepare_graph(app_context& ctx, request& req) {
            {"manifest_sha256", util::sha256_hex(manifest_text)},
            {"source_graph_sha256", util::sha256_hex(graph_bytes)},
            {"patched_graph_sha256", util::sha256_hex(json::serialize(built.patched))},
+           {"wasm_hooks", domain::hook_runs_json(ran)},
            {"patch_summary", domain::patch_summary(graph, built.patched)},
            {"manifest", std::move(built.manifest)},
            {"source_graph", std::move(graph)},

@@ -133,8 +133,10 @@ api::rate_limit_options rate_limits_from(const settings& s) {
 }
 
 // Durable work (§2.4 [HEAD]): lease length, attempts per round and the backoff base.
-actors::discovery_worker_options discovery_options_from(const settings& s) {
+actors::discovery_worker_options discovery_options_from(
+    const settings& s, std::shared_ptr<adapters::wasm_hook_runner> wasm) {
   actors::discovery_worker_options o;
+  o.wasm = std::move(wasm);
   o.concurrency = static_cast<size_t>(s.discovery_source_concurrency);
   o.lock = s.worker_lock;
   o.max_attempts = static_cast<int>(s.worker_max_attempts);
@@ -152,8 +154,17 @@ adapters::graph_source_options graph_options_from(const settings& s) {
   return g;
 }
 
-actors::execution_worker_options execution_options_from(const settings& s) {
+std::shared_ptr<adapters::wasm_hook_runner> make_wasm_runner(const settings& s) {
+  adapters::wasm_limits limits;
+  limits.max_memory_bytes = static_cast<size_t>(s.wasm_max_memory_mb) << 20;
+  limits.timeout = s.wasm_timeout;
+  return std::make_shared<adapters::wasm_hook_runner>(limits);
+}
+
+actors::execution_worker_options execution_options_from(
+    const settings& s, std::shared_ptr<adapters::wasm_hook_runner> wasm) {
   actors::execution_worker_options o;
+  o.wasm = std::move(wasm);
   o.concurrency = static_cast<size_t>(s.worker_concurrency);
   o.lock = s.worker_lock;
   o.max_attempts = static_cast<int>(s.worker_max_attempts);
@@ -265,6 +276,8 @@ struct node::parts {
   // sessions and credentials as the runs.
   adapters::backend_factory backends;
   services::dependency_prober prober;
+  // Projects' WebAssembly hooks, for discovery, the runs and the API's uploads and previews.
+  std::shared_ptr<adapters::wasm_hook_runner> wasm;
   actors::discovery_worker discovery;
   actors::execution_worker executions;
   actors::alert_worker alerts;
@@ -295,8 +308,9 @@ struct node::parts {
         checkpoints(db, o.role.workers ? s.audit_checkpoint_every : std::chrono::seconds(0)),
         backends(make_backend_factory(s)),
         prober(db, with_backends(prober_options_from(s), backends)),
-        discovery(rt, db, make_archive_provider(s), discovery_options_from(s)),
-        executions(rt, db, backends, make_stager(s), execution_options_from(s)),
+        wasm(make_wasm_runner(s)),
+        discovery(rt, db, make_archive_provider(s), discovery_options_from(s, wasm)),
+        executions(rt, db, backends, make_stager(s), execution_options_from(s, wasm)),
         alerts(rt, db, alert_options_from_node(s)),
         sched(rt, db, scheduler_options_from(s), scheduler_tick()),
         routes(build_api()) {
@@ -413,10 +427,7 @@ struct node::parts {
     ctx.ssh_credentials_dir = s.ssh_credentials_dir;
     ctx.graphs = graph_options_from(s);
     ctx.execution_backends = backends;
-    adapters::wasm_limits wasm_limits;
-    wasm_limits.max_memory_bytes = static_cast<size_t>(s.wasm_max_memory_mb) << 20;
-    wasm_limits.timeout = s.wasm_timeout;
-    ctx.wasm = std::make_shared<adapters::wasm_hook_runner>(wasm_limits);
+    ctx.wasm = wasm;
     ctx.jwt_secret = configured_jwt_secret(s);
     if (ctx.jwt_secret.empty()) {
       // Never a constant: a random key made once per database, shared by its nodes.

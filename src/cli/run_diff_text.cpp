@@ -22,9 +22,20 @@ std::vector<std::string> run_diff_lines(const json::value& d) {
   bool same = d.at("same").as_bool();
   out.push_back("runs " + text(d.at("a")) + " -> " + text(d.at("b")) + ": " +
                 (same ? "the same" : "they differ"));
-  for (const char* part : {"config", "profile", "sources", "manifest", "graph"}) {
-    const auto& p = d.at(part).as_object();
-    out.push_back("  " + padded(part, 9) + (p.at("same").as_bool() ? "same" : "differs"));
+  for (const char* part : {"config", "profile", "sources", "manifest", "wasm_hooks", "graph"}) {
+    const auto* pv = d.as_object().if_contains(part);
+    if (!pv) continue;  // a server from before the part existed
+    const auto& p = pv->as_object();
+    out.push_back("  " + padded(part, 11) + (p.at("same").as_bool() ? "same" : "differs"));
+    if (std::string_view(part) == "wasm_hooks" && !p.at("same").as_bool())
+      for (const char* side : {"a", "b"}) {
+        std::string ran;
+        for (const auto& h : p.at(side).as_array())
+          ran += (ran.empty() ? "" : ", ") + text(h.at("hook")) + " " +
+                 text(h.at("module_sha256")).substr(0, 12) +
+                 (h.at("error").is_null() ? "" : " (failed)");
+        out.push_back("    " + std::string(side) + ": " + (ran.empty() ? "none" : ran));
+      }
     if (std::string_view(part) == "sources") {
       for (const auto& x : p.at("added").as_array()) out.push_back("    added " + text(x));
       for (const auto& x : p.at("removed").as_array()) out.push_back("    removed " + text(x));

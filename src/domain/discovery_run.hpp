@@ -3,16 +3,16 @@
 // test doubles.
 #pragma once
 
-#include "domain/discovery.hpp"
-#include "domain/project_config.hpp"
-
 #include <boost/json.hpp>
-
 #include <functional>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "domain/discovery.hpp"
+#include "domain/hooks.hpp"
+#include "domain/project_config.hpp"
 
 namespace beampipe::domain {
 
@@ -32,7 +32,8 @@ struct archive_answer {
 };
 
 // Runs one ADQL query on a named adapter ("casda" or "vizier").
-using archive_query = std::function<archive_answer(const std::string& adapter, const std::string& adql)>;
+using archive_query =
+    std::function<archive_answer(const std::string& adapter, const std::string& adql)>;
 
 struct discovery_run_result {
   enum class kind { changed, unchanged, no_datasets, failed } outcome = kind::failed;
@@ -44,12 +45,16 @@ struct discovery_run_result {
   bool truncated = false;  // some query was cut at MAXREC: the metadata may be incomplete
   std::vector<std::string> warnings;
   std::optional<archive_failure> failure;
+  std::vector<events::hook_run> wasm_hooks;  // the prepare_metadata hook, when it ran
 };
 
 // `stored_signature` / `stored_rows`: what the source has now (empty when never discovered).
-discovery_run_result run_discovery(const ProjectConfig& config, const std::string& source_identifier,
+// `hooks`: the project's hook module, when it has one (§5.3 step 8).
+discovery_run_result run_discovery(const ProjectConfig& config,
+                                   const std::string& source_identifier,
                                    const std::string& stored_signature,
                                    const std::map<std::string, boost::json::value>& stored_rows,
-                                   const archive_query& query);
+                                   const archive_query& query,
+                                   const project_hooks* hooks = nullptr);
 
 }  // namespace beampipe::domain

@@ -12,6 +12,7 @@
 #include "domain/command_support.hpp"
 #include "domain/execution.hpp"
 #include "domain/execution_fsm.hpp"
+#include "domain/hooks.hpp"
 #include "domain/ledger.hpp"
 #include "domain/redaction.hpp"
 #include "events/catalog.hpp"
@@ -217,6 +218,14 @@ std::optional<json::object> object_or_none(const json::object& b, const char* fi
   return v.as_object();
 }
 
+std::vector<events::hook_run> hook_runs(const json::object& b) {
+  try {
+    return decode_hook_runs(at_or_null(b, "wasm_hooks"));
+  } catch (const events::decode_error& e) {
+    throw refusal{bad(e.field, e.what())};
+  }
+}
+
 std::optional<json::value> present(const json::object& b, const char* field) {
   auto it = b.find(field);
   if (it == b.end()) return std::nullopt;
@@ -248,6 +257,7 @@ struct manifest_prepared {
   bool do_submit = false;
   std::optional<std::string> source_graph_sha256, patched_graph_sha256;
   std::optional<json::value> artifacts, patch_summary;
+  std::vector<events::hook_run> wasm_hooks;
 };
 struct record_not_submitted {};
 struct intend_submission {
@@ -272,6 +282,7 @@ struct fail_execution {
   bool submission_failed = false, deploy_not_taken = false;
   std::string session_state;
   std::optional<std::string> failure_class;
+  std::vector<events::hook_run> wasm_hooks;
 };
 struct observe_backend {
   std::string scheduler_state, daliuge_state;
@@ -425,6 +436,7 @@ execution_command decode(const command& c) {
     m.patched_graph_sha256 = passed_through(b, "patched_graph_sha256", 128);
     m.artifacts = present(b, "artifacts");
     m.patch_summary = present(b, "patch_summary");
+    m.wasm_hooks = hook_runs(b);
     return m;
   }
   if (n == "not_submitted") return record_not_submitted{};
@@ -466,6 +478,7 @@ execution_command decode(const command& c) {
     f.deploy_not_taken = flag(b, "deploy_not_taken");
     f.session_state = str(b, "session_state");
     f.failure_class = passed_through(b, "failure_class", 100);
+    f.wasm_hooks = hook_runs(b);
     return f;
   }
   if (n == "observe") return decode_observe(b);
@@ -641,6 +654,10 @@ decision decide_prepared(const ledger::row& s, const manifest_prepared& x) {
   if (do_submit) e.provenance_row("execution.execute_started", {{"execution_phase", "submit"}});
   if (x.artifacts) e.artifacts = *x.artifacts;
   if (x.patch_summary) f.patch_summary = *x.patch_summary;
+  if (!x.wasm_hooks.empty()) {
+    f.wasm_hooks = x.wasm_hooks;
+    e.provenance_row("execution.wasm_hooks_ran", {{"wasm_hooks", hook_runs_json(x.wasm_hooks)}});
+  }
   return one(e.fact(std::move(f)));
 }
 
@@ -805,7 +822,9 @@ decision decide_fail(const ledger::row& s, const fail_execution& x) {
   f.error = error;
   f.submission_failed = submission_failed;
   f.failure_class = x.failure_class;
+  if (!x.wasm_hooks.empty()) f.wasm_hooks = x.wasm_hooks;
   json::object payload{{"source_identifiers", source_identifiers(s)}, {"error", error}};
+  if (!x.wasm_hooks.empty()) payload["wasm_hooks"] = hook_runs_json(x.wasm_hooks);
   e.status("failed", &payload);
   return one(e.fact(std::move(f)));
 }

@@ -225,6 +225,7 @@ void apply(row& r, const events::execution_failed& e, std::string_view at) {
   if (e.submission_failed) r.submission_state = "failed";
   r.last_error = e.error;
   r.failure_class = e.failure_class;
+  if (e.wasm_hooks) r.wasm_hooks = events::codec::to_json(*e.wasm_hooks);
   status(r, "failed", "failed", at);
 }
 
@@ -256,6 +257,7 @@ void apply(row& r, const events::execution_manifest_prepared& e, std::string_vie
   r.manifest_sha256 = e.manifest_sha256;
   r.source_graph_sha256 = e.source_graph_sha256;
   r.patched_graph_sha256 = e.patched_graph_sha256;
+  r.wasm_hooks = e.wasm_hooks ? json::value(events::codec::to_json(*e.wasm_hooks)) : json::value();
   if (e.submit_next) r.execution_phase = "submit";
   control_phase(r, "graph_patched", at);
 }

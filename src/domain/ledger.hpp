@@ -101,6 +101,7 @@ struct row : admission_columns, submission_columns {
   maybe_text manifest_sha256;
   maybe_text source_graph_sha256;
   maybe_text patched_graph_sha256;
+  boost::json::value wasm_hooks;  // events::hook_run of the manifest's hooks; null when none ran
   // {do_stage, do_submit, attempt, job_id, requested_by, correlation_id}
   boost::json::value execute_request;
   maybe_text execute_requested_at;
@@ -122,11 +123,11 @@ BOOST_DESCRIBE_STRUCT(row, (admission_columns, submission_columns),
                        scheduler_state, scheduler_raw_state, scheduler_reason, daliuge_state,
                        daliuge_raw_status, output_state, terminal_outcome, failure_class,
                        reconciliation_code, last_error, retry_count, retry_stage, workflow_manifest,
-                       manifest_sha256, source_graph_sha256, patched_graph_sha256, execute_request,
-                       execute_requested_at, poll_budget_exhausted, lookup_budget_exhausted,
-                       cancel_requested, cancel_requested_at, cancel_reason, cancel_unconfirmed,
-                       sources_finalized, started_at, completed_at, last_reconciled_at, updated_at,
-                       stream_version))
+                       manifest_sha256, source_graph_sha256, patched_graph_sha256, wasm_hooks,
+                       execute_request, execute_requested_at, poll_budget_exhausted,
+                       lookup_budget_exhausted, cancel_requested, cancel_requested_at,
+                       cancel_reason, cancel_unconfirmed, sources_finalized, started_at,
+                       completed_at, last_reconciled_at, updated_at, stream_version))
 
 // Applies one execution event (decoded to the current version) to `r`; recorded_at is the
 // event's time, the only clock the fold knows. execution.created starts a fresh row.

@@ -227,11 +227,14 @@ Result<json::object> build_manifest(const ManifestConfig* config, const Manifest
 }
 
 Result<json::object> build_manifest_for_project(const ProjectConfig& config,
-                                                const ManifestInputs& inputs) {
+                                                const ManifestInputs& inputs,
+                                                const project_hooks* hooks,
+                                                std::vector<events::hook_run>* ran) {
   auto m = build_manifest(config.manifest ? &*config.manifest : nullptr, inputs);
   if (!m) return m;
-  apply_project_graph_patches(m.value(), config.graph_patches);
-  return m;
+  std::vector<events::hook_run> local;
+  return apply_manifest_hooks(hooks, std::move(m.value()), inputs.records, config,
+                              ran ? *ran : local);
 }
 
 }  // namespace beampipe::domain

@@ -5,6 +5,7 @@
 #include <set>
 #include <string>
 
+#include "domain/hooks.hpp"
 #include "domain/project_config.hpp"
 #include "domain/result.hpp"
 
@@ -39,9 +40,11 @@ boost::json::value render_manifest_template(const boost::json::value& tmpl,
 Result<boost::json::object> build_manifest(const ManifestConfig* config,
                                            const ManifestInputs& inputs);
 
-// build_manifest + the project's graph_patches (§7.1), as the execute step does.
-Result<boost::json::object> build_manifest_for_project(const ProjectConfig& config,
-                                                       const ManifestInputs& inputs);
+// build_manifest, then the project's manifest hook, graph_patches (§7.1) and graph_patches
+// hook (domain/hooks.hpp), as the execute step does; the hooks that ran go to `ran`.
+Result<boost::json::object> build_manifest_for_project(
+    const ProjectConfig& config, const ManifestInputs& inputs, const project_hooks* hooks = nullptr,
+    std::vector<events::hook_run>* ran = nullptr);
 
 // The builder's default graph_overrides.
 boost::json::value default_graph_overrides(std::uint64_t total_datasets);

@@ -189,6 +189,20 @@ json::object run_diff(const run_facts& a, const run_facts& b) {
                         {"same", mx == my},
                         {"diff", to_json(diff_json(mx, my, path_style::json_pointer))}};
 
+  // Which hook modules built each manifest (their durations aside).
+  auto hooks_of = [](const json::object& row) {
+    json::array out;
+    if (const auto& h = field(row, "wasm_hooks"); h.is_array())
+      for (const auto& r : h.as_array())
+        if (r.is_object())
+          out.push_back(json::object{{"hook", field(r.as_object(), "hook")},
+                                     {"module_sha256", field(r.as_object(), "module_sha256")},
+                                     {"error", field(r.as_object(), "error")}});
+    return out;
+  };
+  auto hx = hooks_of(x), hy = hooks_of(y);
+  json::object hooks{{"a", hx}, {"b", hy}, {"same", hx == hy}};
+
   json::object graph{{"a", field(x, "patched_graph_sha256")},
                      {"b", field(y, "patched_graph_sha256")}};
   graph["same"] = field(x, "patched_graph_sha256") == field(y, "patched_graph_sha256");
@@ -199,11 +213,12 @@ json::object run_diff(const run_facts& a, const run_facts& b) {
 
   out["same"] = config.at("same").as_bool() && profile.at("same").as_bool() &&
                 sources.at("same").as_bool() && manifest.at("same").as_bool() &&
-                graph.at("same").as_bool();
+                hooks.at("same").as_bool() && graph.at("same").as_bool();
   out["config"] = std::move(config);
   out["profile"] = std::move(profile);
   out["sources"] = std::move(sources);
   out["manifest"] = std::move(manifest);
+  out["wasm_hooks"] = std::move(hooks);
   out["graph"] = std::move(graph);
   return out;
 }

@@ -38,8 +38,8 @@ struct run_facts {
   std::optional<boost::json::value> patched_graph;
 };
 
-// {a, b, same, config, profile, sources, manifest, graph}: each part says whether it is the
-// same and what changed from a to b.
+// {a, b, same, config, profile, sources, manifest, wasm_hooks, graph}: each part says whether
+// it is the same and what changed from a to b.
 boost::json::object run_diff(const run_facts& a, const run_facts& b);
 
 }  // namespace beampipe::domain

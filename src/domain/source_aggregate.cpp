@@ -7,6 +7,7 @@
 
 #include "domain/aggregates.hpp"
 #include "domain/command_support.hpp"
+#include "domain/hooks.hpp"
 #include "domain/redaction.hpp"
 #include "events/source.hpp"
 #include "util/time.hpp"
@@ -85,6 +86,7 @@ struct complete_discovery : discovery_answer {
   std::optional<json::array> delete_sbids;
   std::optional<json::object> flags;
   bool ready = false;
+  std::vector<events::hook_run> wasm_hooks;
 };
 struct fail_discovery : discovery_answer {
   std::string error;
@@ -140,6 +142,14 @@ std::optional<int64_t> opt_int(const json::object& b, const char* field) {
   if (v.is_uint64() && v.as_uint64() <= static_cast<uint64_t>(INT64_MAX))
     return static_cast<int64_t>(v.as_uint64());
   throw refusal{bad(field, std::string(field) + " must be an integer")};
+}
+
+std::vector<events::hook_run> hook_runs(const json::object& b) {
+  try {
+    return decode_hook_runs(at_or_null(b, "wasm_hooks"));
+  } catch (const events::decode_error& e) {
+    throw refusal{bad(e.field, e.what())};
+  }
 }
 
 void only_fields(const json::object& b, std::initializer_list<std::string_view> known) {
@@ -219,6 +229,7 @@ source_command decode(const command& c) {
       r.flags = v.as_object();
     }
     r.ready = flag(b, "ready");
+    r.wasm_hooks = hook_runs(b);
     return r;
   }
   if (c.name == "fail_discovery") {
@@ -391,6 +402,7 @@ struct decider {
     }
     // A changed signature whose source is ready needs an execution; unchanged never does.
     e.pending = r.outcome == "changed" && r.ready;
+    if (!r.wasm_hooks.empty()) e.wasm_hooks = r.wasm_hooks;
     return {ev::make(e)};
   }
 

@@ -51,12 +51,13 @@ json::value parse_graph(const std::string& bytes) {
 
 run_graph build_run_graph(const domain::ProjectConfig& config, const json::array& records,
                           const std::set<std::string>& exclude_sbids, const json::value& graph,
-                          const std::string& config_id, int64_t now_unix_seconds) {
+                          const std::string& config_id, int64_t now_unix_seconds,
+                          const domain::project_hooks* hooks, std::vector<events::hook_run>* ran) {
   domain::ManifestInputs inputs;
   inputs.records = records;
   inputs.exclude_sbids = exclude_sbids;
   inputs.staging = domain::staging_context_from_records(records);
-  auto manifest = domain::build_manifest_for_project(config, inputs);
+  auto manifest = domain::build_manifest_for_project(config, inputs, hooks, ran);
   if (!manifest) throw run_graph_error(manifest.error());
   // The copy lives in one arena: a graph of several hundred KB is thousands of small
   // allocations, and the run frees it whole once submitted.

@@ -7,8 +7,10 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "adapters/graph_source.hpp"
+#include "domain/hooks.hpp"
 #include "domain/project_config.hpp"
 
 namespace beampipe::services {
@@ -33,10 +35,12 @@ struct run_graph {
   boost::json::object manifest;
   boost::json::value patched;
 };
-// `config_id` names the injected manifest config (a run derives it from its id).
+// `config_id` names the injected manifest config (a run derives it from its id). `hooks`: the
+// project's hook module, if any; the hooks that ran are appended to `ran` (a failing one too).
 run_graph build_run_graph(const domain::ProjectConfig& config, const boost::json::array& records,
                           const std::set<std::string>& exclude_sbids,
                           const boost::json::value& graph, const std::string& config_id,
-                          int64_t now_unix_seconds);
+                          int64_t now_unix_seconds, const domain::project_hooks* hooks = nullptr,
+                          std::vector<events::hook_run>* ran = nullptr);
 
 }  // namespace beampipe::services

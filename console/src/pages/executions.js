@@ -43,7 +43,13 @@ function axes(state) {
 }
 
 const DIFF_PARTS = [["config", "Project config (YAML paths)"], ["profile", "Deployment profile"],
-  ["sources", "Sources and signatures"], ["manifest", "Manifest (JSON Pointer paths)"], ["graph", "Patched graph"]];
+  ["sources", "Sources and signatures"], ["manifest", "Manifest (JSON Pointer paths)"],
+  ["wasm_hooks", "WebAssembly hooks"], ["graph", "Patched graph"]];
+// The hooks that built a manifest, one line: "manifest 1a2b3c4d5e6f (12 ms), …".
+const hooksRan = (runs) => (Array.isArray(runs) && runs.length
+  ? runs.map((r) => `${r.hook} ${String(r.module_sha256).slice(0, 12)}` +
+    (r.duration_ms !== undefined ? ` (${r.duration_ms} ms)` : "") + (r.error ? " failed" : "")).join(", ")
+  : "none");
 const shown = (v) => (v === null || v === undefined ? "—" : typeof v === "string" ? v : JSON.stringify(v));
 // A value in a diff cell: short ones inline, long ones (a whole manifest) folded.
 const cellValue = (v) => {
@@ -55,9 +61,12 @@ const cellValue = (v) => {
 
 // What differs from one run to another (GET /executions/{a}/diff/{b}), part by part.
 function runDiff(d) {
-  const parts = DIFF_PARTS.map(([key, title]) => {
+  const parts = DIFF_PARTS.filter(([key]) => d[key]).map(([key, title]) => {
     const p = d[key];
     const body = [];
+    if (key === "wasm_hooks" && !p.same)
+      for (const side of ["a", "b"])
+        body.push(h("li", {}, side === "a" ? "this run: " : "the other: ", h("code", {}, hooksRan(p[side]))));
     if (key === "sources") {
       for (const x of p.added) body.push(h("li", {}, "added ", h("code", {}, x)));
       for (const x of p.removed) body.push(h("li", {}, "removed ", h("code", {}, x)));
@@ -113,7 +122,8 @@ export function executionPage(main, { args: [id], params, session, go }) {
         h("dt", {}, "Failure"), h("dd", {}, step.state.failure_class || "—"),
         h("dt", {}, "Error"), h("dd", { class: "error-text" }, step.state.last_error || "—"),
         h("dt", {}, "Retries"), h("dd", {}, String(step.state.retry_count)),
-        h("dt", {}, "Manifest"), h("dd", {}, h("code", {}, step.state.manifest_sha256 || "—"))));
+        h("dt", {}, "Manifest"), h("dd", {}, h("code", {}, step.state.manifest_sha256 || "—")),
+        h("dt", {}, "Hooks"), h("dd", { "data-fact": "wasm_hooks" }, hooksRan(step.state.wasm_hooks))));
     for (const li of timeline.querySelectorAll("li")) li.classList.toggle("current", Number(li.dataset.index) === i);
   };
 
