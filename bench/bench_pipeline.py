@@ -496,7 +496,14 @@ FROM events GROUP BY event_type ORDER BY 4""")
             calls, tot, plan = rows(ci, """SELECT sum(calls), round((sum(total_exec_time) / 1000)::numeric, 2),
                     round((sum(total_plan_time) / 1000)::numeric, 2) FROM pg_stat_statements
                 WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())""")[0]
-            log(f"e2e: statements {int(calls)} calls, execution {tot} s, planning {plan} s; most called:")
+            log(f"e2e: statements {int(calls)} calls, execution {tot} s, planning {plan} s")
+            log("e2e: top statements by planning time (calls, planning s):")
+            for calls, tot, *q in rows(ci, """SELECT calls, round((total_plan_time / 1000)::numeric, 2),
+                    left(regexp_replace(query, '\\s+', ' ', 'g'), 120)
+                FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                ORDER BY total_plan_time DESC LIMIT 12"""):
+                log(f"   {int(calls):8d} {float(tot):8.2f}  {'|'.join(q)}")
+            log("e2e: most called:")
             for calls, tot, *q in rows(ci, """SELECT calls, round((total_exec_time / 1000)::numeric, 2),
                     left(regexp_replace(query, '\\s+', ' ', 'g'), 120)
                 FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())

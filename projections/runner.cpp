@@ -279,12 +279,13 @@ struct wakeup : pqxx::notification_receiver {
 }  // namespace
 
 runner::runner(store::database& db, std::shared_ptr<engine> eng, projection_watch& watch,
-               size_t batch_size)
+               size_t batch_size, std::chrono::milliseconds coalesce)
     : db_(db),
       engine_(std::move(eng)),
       group_(engine_->group_name()),
       watch_(watch),
-      batch_size_(batch_size) {
+      batch_size_(batch_size),
+      coalesce_(coalesce) {
   std::vector<std::string> names;
   for (const auto& p : engine_->projections()) names.push_back(p->name());
   watch_.add_group(group_, names);
@@ -316,7 +317,9 @@ runner::fence_state runner::fence_check(pqxx::connection& c, const std::vector<c
   pqxx::nontransaction tx{c};
   // A scalar subquery, ordered and limited, rather than EXISTS: inside EXISTS the planner takes
   // a sequential scan of the whole event table for this row comparison.
-  auto r = tx.exec_params(
+  // Prepared on the runner's own connection: planned once, not after every commit.
+  auto r = store::exec_prepared_once(
+      tx, "runner_fence_check",
       "SELECT coalesce((SELECT max(position) FROM events), 0), "
       "(SELECT 1 FROM events WHERE (tx_id, position) > ($1::text::xid8, $2) "
       "ORDER BY tx_id, position LIMIT 1) IS NOT NULL",
@@ -341,8 +344,17 @@ void runner::run() {
   std::unique_ptr<wakeup> listener;
   // Since when committed events have been hidden by the read fence (epoch: they are not).
   std::chrono::steady_clock::time_point fenced_since{};
+  std::chrono::steady_clock::time_point last_step{};
   while (!stop_) {
     try {
+      // Every group stepping on every commit's NOTIFY cost PostgreSQL more statements than the
+      // events themselves under load: while commits keep coming, one step per `coalesce_`
+      // takes all of them; after a quiet spell the step starts at once.
+      auto next = last_step + coalesce_;
+      while (!stop_ && std::chrono::steady_clock::now() < next)
+        std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+            next - std::chrono::steady_clock::now(), std::chrono::milliseconds(10)));
+      last_step = std::chrono::steady_clock::now();
       if (!conn || !conn->is_open()) {
         listener.reset();
         conn.reset();

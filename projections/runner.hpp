@@ -125,8 +125,11 @@ class runner {
  public:
   // One runner per group of projections (engine::group_name()); each has its own connection,
   // loop and advisory lock.
+  // `coalesce`: the least time between two steps of the group while commits keep coming (a
+  // step after a quiet spell starts at once).
   runner(store::database& db, std::shared_ptr<engine> eng, projection_watch& watch,
-         size_t batch_size = 1000);
+         size_t batch_size = 1000,
+         std::chrono::milliseconds coalesce = std::chrono::milliseconds(0));
   ~runner();
   void start();
   void stop();
@@ -144,6 +147,7 @@ class runner {
   std::string group_;
   projection_watch& watch_;
   size_t batch_size_;
+  std::chrono::milliseconds coalesce_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

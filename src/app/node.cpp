@@ -315,7 +315,8 @@ struct node::parts {
         sched(rt, db, scheduler_options_from(s), scheduler_tick()),
         routes(build_api()) {
     for (auto& eng : projections::standard_engines_by_group())
-      runners.push_back(std::make_unique<projections::runner>(db, eng, watch));
+      runners.push_back(
+          std::make_unique<projections::runner>(db, eng, watch, 1000, s.projection_coalesce));
     if (!s.cluster_bind_addr.empty()) {
       services::shard_keeper_options ko;
       ko.node = s.node_id;

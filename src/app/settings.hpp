@@ -85,6 +85,7 @@ struct settings {
   // WebAssembly hooks (§5.9).
   int64_t wasm_max_memory_mb = 64;
   std::chrono::milliseconds wasm_timeout{};
+  std::chrono::milliseconds projection_coalesce{};
   domain::shaping_knobs shaping;
   // Executions.
   bool use_real_backends = false;
