@@ -401,8 +401,9 @@ size_t engine::apply_batch(pqxx::connection& c, size_t batch_size,
     tx_ids.push_back(std::to_string(pos.tx_id));
     positions.push_back(pos.position);
   }
-  tx.exec_params(kCheckpointUpsert, store::pg_text_array(names), store::pg_text_array(tx_ids),
-                 store::pg_int_array(positions));
+  store::exec_prepared_once(tx, "engine_checkpoint_upsert", kCheckpointUpsert,
+                            store::pg_text_array(names), store::pg_text_array(tx_ids),
+                            store::pg_int_array(positions));
   if (committing) committing(advanced);
   tx.commit();
   for (auto& cp : last_cps_)

@@ -151,7 +151,8 @@ int64_t stuck_count(pqxx::transaction_base& tx, const std::optional<std::string>
 }
 
 std::optional<json::object> row(pqxx::transaction_base& tx, const std::string& id) {
-  auto r = tx.exec_params(
+  auto r = store::exec_prepared_once(
+      tx, "execution_ledger_row",
       "SELECT to_jsonb(x)::text, (extract(epoch FROM x.created_at) * 1000)::bigint "
       "FROM batch_execution_record x WHERE uuid = $1::uuid",
       id);

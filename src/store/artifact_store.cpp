@@ -26,11 +26,11 @@ std::vector<std::string> put_artifacts(pqxx::connection& c,
     stored.insert(row[0].as<std::string>());
   for (size_t i = 0; i < blobs.size(); ++i) {
     if (!stored.insert(shas[i]).second) continue;
-    tx.exec_params(
-        "INSERT INTO artifact_blobs (sha256, media_type, size_bytes, content) "
-        "VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING",
-        shas[i], blobs[i].media_type, static_cast<int64_t>(blobs[i].content->size()),
-        pqxx::binarystring(*blobs[i].content));
+    exec_prepared_once(tx, "artifact_put",
+                       "INSERT INTO artifact_blobs (sha256, media_type, size_bytes, content) "
+                       "VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING",
+                       shas[i], blobs[i].media_type, static_cast<int64_t>(blobs[i].content->size()),
+                       pqxx::binarystring(*blobs[i].content));
   }
   tx.commit();
   return shas;

@@ -1,5 +1,7 @@
 #include "store/job_leases.hpp"
 
+#include "store/db.hpp"
+
 namespace beampipe::store {
 
 namespace {
@@ -15,7 +17,8 @@ std::optional<job_claim> claim_job(pqxx::connection& c, const std::string& job_i
                                    const std::string& owner, std::chrono::milliseconds lock,
                                    const std::string& subject, const std::string& next_run_at) {
   pqxx::work tx{c};
-  auto r = tx.exec_params(
+  auto r = exec_prepared_once(
+      tx, "job_claim",
       "SELECT token, recovered, coalesce(previous_owner, ''), recoveries "
       "FROM claim_job($1::uuid, $2, $3::bigint, $4, $5::double precision / 1000, nullif($6, ''), "
       "nullif($7, '')::timestamptz)",
@@ -64,11 +67,12 @@ bool finish_job_lease(pqxx::connection& c, const job_claim& claim, const std::st
                       bool done, const std::string& detail) {
   pqxx::work tx{c};
   relaxed_commit(tx);
-  auto r = tx.exec_params(
-      "UPDATE job_leases SET state = $4, renewed_at = clock_timestamp(), "
-      "  expires_at = clock_timestamp() "
-      "WHERE job_id = $1::uuid AND owner = $2 AND token = $3 AND state = 'held'",
-      claim.job_id, owner, claim.token, done ? "done" : "released");
+  auto r =
+      exec_prepared_once(tx, "job_finish",
+                         "UPDATE job_leases SET state = $4, renewed_at = clock_timestamp(), "
+                         "  expires_at = clock_timestamp() "
+                         "WHERE job_id = $1::uuid AND owner = $2 AND token = $3 AND state = 'held'",
+                         claim.job_id, owner, claim.token, done ? "done" : "released");
   if (r.affected_rows() != 1) return false;
   if (claim.kind.size() > 5 && claim.kind.compare(claim.kind.size() - 5, 5, "_tick") == 0) {
     tx.commit();  // recurring ticks keep no history
