@@ -267,7 +267,7 @@ aggregate_actor::behavior_type aggregate(aggregate_actor::stateful_pointer<aggre
         self->state.process_next();
         return rp;
       },
-      [self, ctx, registry, start_load](loaded_atom, load_result& r) {
+      [self, ctx, registry](loaded_atom, load_result& r) {
         auto& s = self->state;
         if (!r.error.empty()) {
           // The store is unreachable: refuse what is queued rather than decide on stale state.
@@ -298,7 +298,7 @@ aggregate_actor::behavior_type aggregate(aggregate_actor::stateful_pointer<aggre
       [self, submit_append](resubmit_atom) {
         if (self->state.busy && self->state.current_request) submit_append();
       },
-      [self, ctx, registry, submit_append, start_load](appended_atom, appended_msg& m) {
+      [self, ctx, registry, start_load](appended_atom, appended_msg& m) {
         auto& s = self->state;
         if (!s.busy || m.attempt_id != s.attempt_seq) return;  // stale reply
         auto& res = m.result;
