@@ -192,7 +192,86 @@ void read(const json::value* v, T* out, const path* at) {
   }
 }
 
+template <class T>
+inline constexpr bool is_json = std::is_same_v<T, json::value> || std::is_same_v<T, json::object> ||
+                                std::is_same_v<T, json::array>;
+
+// read(), but the JSON documents inside `v` (members of type json::value, object or array, also
+// when optional or nested in a described struct) are moved into `out` rather than copied; `v`
+// is left valid but unspecified. Checks exactly what read() checks.
+template <class T>
+void take(json::value* v, T* out, const path* at) {
+  bool absent = v == nullptr || v->is_null();
+  if constexpr (is_json<T>) {
+    read<T>(v, nullptr, at);  // the kind check
+    if (absent)
+      *out = T();
+    else if constexpr (std::is_same_v<T, json::value>)
+      *out = std::move(*v);
+    else if constexpr (std::is_same_v<T, json::object>)
+      *out = std::move(v->get_object());
+    else
+      *out = std::move(v->get_array());
+  } else if constexpr (is_optional<T>::value || is_omitted<T>::value) {
+    if (absent) {
+      out->reset();
+    } else {
+      typename T::value_type x{};
+      take(v, &x, at);
+      out->emplace(std::move(x));
+    }
+  } else if constexpr (is_described<T> && !is_vector<T>::value) {
+    if (absent || !v->is_object()) wrong(at, "an object");
+    using members = boost::describe::describe_members<T, boost::describe::mod_public |
+                                                             boost::describe::mod_inherited>;
+    auto& o = v->get_object();
+    boost::mp11::mp_for_each<members>([&](auto D) {
+      auto it = o.find(D.name);
+      path here{at, D.name};
+      take(it == o.end() ? nullptr : &it->value(), &(out->*D.pointer), &here);
+    });
+  } else {
+    read(v, out, at);
+  }
+}
+
+// encode_object(), moving the JSON documents out of `v`.
+template <class T>
+json::object encode_taking(T& v) {
+  json::object o;
+  using members = boost::describe::describe_members<T, boost::describe::mod_public |
+                                                           boost::describe::mod_inherited>;
+  boost::mp11::mp_for_each<members>([&](auto D) {
+    auto& m = v.*D.pointer;
+    using M = std::decay_t<decltype(m)>;
+    if constexpr (is_json<M>) {
+      o[D.name] = json::value(std::move(m));
+    } else if constexpr (is_omitted<M>::value) {
+      if (m) o[D.name] = to_json(*m);
+    } else {
+      o[D.name] = to_json(m);
+    }
+  });
+  return o;
+}
+
 }  // namespace codec
+
+// decode_as, moving the documents out of `o` (left valid but unspecified): for a caller that
+// replaces what it decodes, as an aggregate's evolve step replaces its state.
+template <class T>
+T decode_taking(boost::json::object& o) {
+  T out{};
+  boost::json::value v(std::move(o));
+  codec::take(&v, &out, nullptr);
+  return out;
+}
+
+// encode, moving the documents out of `v` (left valid but unspecified).
+template <class T>
+boost::json::object encode_taking(T& v) {
+  return codec::encode_taking(v);
+}
 
 // A typed payload as the JSON object it is stored as.
 template <class T>
