@@ -497,18 +497,15 @@ FROM events GROUP BY event_type ORDER BY 4""")
                     round((sum(total_plan_time) / 1000)::numeric, 2) FROM pg_stat_statements
                 WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())""")[0]
             log(f"e2e: statements {int(calls)} calls, execution {tot} s, planning {plan} s")
-            log("e2e: top statements by planning time (calls, planning s):")
-            for calls, tot, *q in rows(ci, """SELECT calls, round((total_plan_time / 1000)::numeric, 2),
-                    left(regexp_replace(query, '\\s+', ' ', 'g'), 120)
-                FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-                ORDER BY total_plan_time DESC LIMIT 12"""):
-                log(f"   {int(calls):8d} {float(tot):8.2f}  {'|'.join(q)}")
-            log("e2e: most called:")
-            for calls, tot, *q in rows(ci, """SELECT calls, round((total_exec_time / 1000)::numeric, 2),
-                    left(regexp_replace(query, '\\s+', ' ', 'g'), 120)
-                FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-                ORDER BY calls DESC LIMIT 30"""):
-                log(f"   {int(calls):8d} {float(tot):8.2f}  {'|'.join(q)}")
+            this_db = "dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            for title, seconds, order, limit in (("top statements by planning time (calls, planning s)",
+                                                  "total_plan_time", "total_plan_time", 12),
+                                                 ("most called (calls, execution s)", "total_exec_time", "calls", 30)):
+                log(f"e2e: {title}:")
+                for calls, tot, *q in rows(ci, f"""SELECT calls, round(({seconds} / 1000)::numeric, 2),
+                        left(regexp_replace(query, '\\s+', ' ', 'g'), 120)
+                    FROM pg_stat_statements WHERE {this_db} ORDER BY {order} DESC LIMIT {limit}"""):
+                    log(f"   {int(calls):8d} {float(tot):8.2f}  {'|'.join(q)}")
         result("e2e", "sources", n, "sources")
         result("e2e", "wall_s", wall, "s")
         result("e2e", "sources_per_s", n / wall, "sources/s")
