@@ -533,6 +533,19 @@ bool valid_hook_name(const std::string& h) {
 }
 }  // namespace
 
+namespace {
+bool has_nul(const json::value& v) {
+  if (v.is_string()) return v.get_string().find('\0') != json::string::npos;
+  if (v.is_array())
+    for (const auto& x : v.get_array())
+      if (has_nul(x)) return true;
+  if (v.is_object())
+    for (const auto& kv : v.get_object())
+      if (kv.key().find('\0') != std::string_view::npos || has_nul(kv.value())) return true;
+  return false;
+}
+}  // namespace
+
 json::value wasm_hook_runner::run_hook(const std::string& module_sha256, const std::string& module,
                                        const std::string& hook, const json::value& input) {
   if (!valid_hook_name(hook))
@@ -552,6 +565,10 @@ json::value wasm_hook_runner::run_hook(const std::string& module_sha256, const s
     throw wasm_hook_error(res.bytes);
   }
   const auto& out = res.bytes;
+  // What a hook answers ends up in an event, whose data the store caps at 16 MiB.
+  if (out.size() > kMaxHookOutputBytes)
+    throw wasm_hook_error("hook '" + hook + "' returned " + std::to_string(out.size()) +
+                          " bytes; at most " + std::to_string(kMaxHookOutputBytes) + " are taken");
   for (size_t i = 0; i < out.size();) {
     if (out[i] == '\0')
       throw wasm_hook_error("hook '" + hook + "' returned a NUL byte (at byte " +
@@ -565,6 +582,10 @@ json::value wasm_hook_runner::run_hook(const std::string& module_sha256, const s
   std::string why;
   auto parsed = util::parse_json(out, &why);
   if (!parsed) throw wasm_hook_error("hook '" + hook + "' returned invalid JSON: " + why);
+  // An escaped \u0000 passes the byte check but no event may hold it (PostgreSQL's jsonb
+  // refuses it): refused here, so the hook's error is recorded rather than its answer bounced.
+  if (has_nul(*parsed))
+    throw wasm_hook_error("hook '" + hook + "' returned a NUL character (\\u0000) in a string");
   return std::move(*parsed);
 }
 

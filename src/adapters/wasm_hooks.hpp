@@ -31,6 +31,8 @@ struct wasm_limits {
 };
 
 inline constexpr size_t kWasmPageBytes = 65536;
+// The largest output a hook may answer (an event's data is at most 16 MiB).
+inline constexpr size_t kMaxHookOutputBytes = size_t{16} << 20;
 
 // The module's bytes with every memory it defines given a maximum of at most `max_pages`
 // (a module without a maximum gets `max_pages`). Throws wasm_hook_error for a module that is

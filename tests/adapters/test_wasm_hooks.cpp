@@ -114,6 +114,11 @@ TEST_CASE("wasm hooks: results outside the memory, empty, or not UTF-8 JSON are 
   CHECK(error_of(r, bad, "invalid_json").find("invalid JSON") != std::string::npos);
   CHECK(error_of(r, bad, "invalid_utf8").find("invalid UTF-8") != std::string::npos);
   CHECK(error_of(r, bad, "nul_byte").find("NUL") != std::string::npos);
+  // Valid JSON, but no event may hold an escaped NUL.
+  CHECK(error_of(r, bad, "escaped_nul").find("NUL character") != std::string::npos);
+  // One byte more than an event's data may hold.
+  CHECK(error_of(r, module("huge_output"), "manifest").find("at most 16777216") !=
+        std::string::npos);
   CHECK(error_of(r, bad, "wrong_type").find("does not return an i64") != std::string::npos);
   CHECK(error_of(r, bad, "missing").find("exports no function 'missing'") != std::string::npos);
   CHECK(error_of(r, bad, "Bad-Name").find("is not a hook name") != std::string::npos);
