@@ -225,6 +225,12 @@ bool is_sha256_hex(std::string_view s) {
          });
 }
 
+bool is_lower_sha256_hex(std::string_view s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
 std::string trim_copy(std::string_view s) {
   auto ws = [](char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';

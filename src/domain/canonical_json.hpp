@@ -38,6 +38,8 @@ std::string sha256_hex(std::string_view bytes);
 
 // true when s is exactly 64 hex digits (either case).
 bool is_sha256_hex(std::string_view s);
+// A digest as the artifact store names it: 64 lower-case hex digits.
+bool is_lower_sha256_hex(std::string_view s);
 
 // --- value helpers used throughout the spec ---
 

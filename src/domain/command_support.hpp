@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "domain/aggregates.hpp"
+#include "domain/hooks.hpp"
 #include "util/input_rules.hpp"
 #include "util/json.hpp"
 
@@ -112,6 +113,15 @@ struct refusal {
 
 inline void check(std::optional<command_error> e) {
   if (e) throw refusal{std::move(*e)};
+}
+
+// The hook runs a command reports (its "wasm_hooks"), or the refusal naming the element.
+inline std::vector<events::hook_run> hook_runs(const boost::json::object& b) {
+  try {
+    return decode_hook_runs(at_or_null(b, "wasm_hooks"));
+  } catch (const events::decode_error& e) {
+    throw refusal{bad(e.field, e.what())};
+  }
 }
 
 // required_text, or the refusal naming the field.

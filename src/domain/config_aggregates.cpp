@@ -5,6 +5,7 @@
 #include <variant>
 
 #include "domain/aggregates.hpp"
+#include "domain/canonical_json.hpp"
 #include "domain/command_support.hpp"
 #include "domain/deployment_profile.hpp"
 #include "domain/project_config.hpp"
@@ -62,13 +63,6 @@ struct attach_wasm {
 };
 using project_command = std::variant<upload_config, attach_wasm>;
 
-bool sha256_hex(std::string_view s) {
-  if (s.size() != 64) return false;
-  for (char c : s)
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  return true;
-}
-
 project_command decode_project(const command& cmd) {
   const auto& b = cmd.body;
   if (cmd.name == "upload") {
@@ -80,7 +74,7 @@ project_command decode_project(const command& cmd) {
   if (cmd.name == "attach_wasm") {
     attach_wasm w;
     w.wasm_sha256 = cmd::str(b, "wasm_sha256");
-    if (!sha256_hex(w.wasm_sha256))
+    if (!is_lower_sha256_hex(w.wasm_sha256))
       throw refusal{{error_kind::invalid, "invalid_field",
                      "wasm_sha256 must be 64 lower-case hex digits", "wasm_sha256"}};
     w.size_bytes = cmd::int_or(b, "size_bytes", 0);

@@ -12,7 +12,6 @@
 #include "domain/command_support.hpp"
 #include "domain/execution.hpp"
 #include "domain/execution_fsm.hpp"
-#include "domain/hooks.hpp"
 #include "domain/ledger.hpp"
 #include "domain/redaction.hpp"
 #include "events/catalog.hpp"
@@ -216,14 +215,6 @@ std::optional<json::object> object_or_none(const json::object& b, const char* fi
   const auto& v = at_or_null(b, field);
   if (!v.is_object()) return std::nullopt;
   return v.as_object();
-}
-
-std::vector<events::hook_run> hook_runs(const json::object& b) {
-  try {
-    return decode_hook_runs(at_or_null(b, "wasm_hooks"));
-  } catch (const events::decode_error& e) {
-    throw refusal{bad(e.field, e.what())};
-  }
 }
 
 std::optional<json::value> present(const json::object& b, const char* field) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "domain/canonical_json.hpp"
 #include "domain/graph_prep.hpp"
 #include "domain/redaction.hpp"
 
@@ -14,12 +15,6 @@ constexpr size_t kErrorBytes = 1000;
 
 bool is_hook_name(std::string_view h) {
   return h == kHookPrepareMetadata || h == kHookManifest || h == kHookGraphPatches;
-}
-
-bool is_sha256(std::string_view s) {
-  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
 }
 
 events::hook_run record_of(const project_hooks& h, std::string_view hook, const hook_answer& a) {
@@ -104,7 +99,7 @@ std::vector<events::hook_run> decode_hook_runs(const json::value& v) {
   for (size_t i = 0; i < out.size(); ++i) {
     events::codec::path here{&at, {}, i};
     const auto& r = out[i];
-    if (!is_sha256(r.module_sha256))
+    if (!is_lower_sha256_hex(r.module_sha256))
       throw events::decode_error(here.str() + ".module_sha256", "must be a lower-case SHA-256");
     if (!is_hook_name(r.hook))
       throw events::decode_error(here.str() + ".hook",

@@ -7,7 +7,6 @@
 
 #include "domain/aggregates.hpp"
 #include "domain/command_support.hpp"
-#include "domain/hooks.hpp"
 #include "domain/redaction.hpp"
 #include "events/source.hpp"
 #include "util/time.hpp"
@@ -142,14 +141,6 @@ std::optional<int64_t> opt_int(const json::object& b, const char* field) {
   if (v.is_uint64() && v.as_uint64() <= static_cast<uint64_t>(INT64_MAX))
     return static_cast<int64_t>(v.as_uint64());
   throw refusal{bad(field, std::string(field) + " must be an integer")};
-}
-
-std::vector<events::hook_run> hook_runs(const json::object& b) {
-  try {
-    return decode_hook_runs(at_or_null(b, "wasm_hooks"));
-  } catch (const events::decode_error& e) {
-    throw refusal{bad(e.field, e.what())};
-  }
 }
 
 void only_fields(const json::object& b, std::initializer_list<std::string_view> known) {
