@@ -25,7 +25,7 @@ namespace beampipe::actors {
 
 // What recovery read: the state folded from snapshot and events, or why it could not.
 struct load_result {
-  boost::json::object state;
+  std::shared_ptr<domain::state_box> state;  // shared: CAF messages are copyable
   int64_t version = 0;
   int64_t last_position = 0;
   int64_t snapshot_version = 0;

@@ -1,8 +1,9 @@
 #pragma once
 // Aggregate deciders: pure functions from (state, command) to events or a refusal, and
 // from (state, event) to the next state. Actors host them; projections reuse the event
-// shapes. State is a JSON object so it snapshots without a second codec.
+// shapes. State is a described struct; its JSON form is what snapshots store.
 #include <boost/json.hpp>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -49,8 +50,19 @@ struct decision {
   std::optional<command_error> error;
 };
 
+// A live aggregate's state as its typed struct, behind a box the runtime holds without knowing
+// the type: an actor decides and folds on it directly, and serialises it only for snapshots.
+struct state_box {
+  virtual ~state_box() = default;
+};
+template <class State>
+struct typed_state_box final : state_box {
+  State value;
+};
+
 struct aggregate_kind {
   const char* stream_type;
+  // The state as its JSON form (tests, tools, snapshots): each call decodes and encodes.
   boost::json::object (*initial)();
   void (*apply)(boost::json::object& state, std::string_view type, const boost::json::object& data,
                 std::string_view recorded_at);
@@ -59,18 +71,31 @@ struct aggregate_kind {
   // The shape of `state`, stored with its snapshots. Raise it whenever apply() changes what it
   // keeps: snapshots of another version are ignored and the state is rebuilt from events.
   int state_version = 1;
-  // Throws when a state (from a snapshot) is not one this build can decide on; null: any is.
-  void (*check_state)(const boost::json::object& state) = nullptr;
+  // The same operations on the boxed state, as the actors hold it (no JSON per command).
+  // make_state(nullptr) is the initial state; from a snapshot's JSON it throws when that is
+  // not a state this build can decide on.
+  std::unique_ptr<state_box> (*make_state)(const boost::json::object* from) = nullptr;
+  boost::json::object (*state_json)(const state_box& state) = nullptr;
+  void (*fold)(state_box& state, std::string_view type, const boost::json::object& data,
+               std::string_view recorded_at) = nullptr;
+  decision (*decide_on)(const state_box& state, std::string_view stream_id,
+                        const command& cmd) = nullptr;
 };
 
-// An aggregate whose state is a described struct (issue #18): stored and snapshotted as the
-// struct's JSON form, folded by `Evolve` (given the event's recorded_at when it takes one),
-// refused when a snapshot does not decode as `State`.
-template <class State, auto Evolve>
-aggregate_kind typed_aggregate(const char* stream_type,
-                               decision (*decide)(const boost::json::object&, std::string_view,
-                                                  const command&),
-                               int state_version) {
+// An aggregate whose state is a described struct (issue #18): snapshotted as the struct's
+// JSON form, folded by `Evolve` (given the event's recorded_at when it takes one), decided by
+// `Decide`; a snapshot that does not decode as `State` is refused.
+template <class State, auto Evolve, auto Decide>
+aggregate_kind typed_aggregate(const char* stream_type, int state_version) {
+  using box = typed_state_box<State>;
+  static constexpr auto evolve = [](State& s, std::string_view type, const boost::json::object& d,
+                                    std::string_view recorded_at) {
+    if constexpr (std::is_invocable_v<decltype(Evolve), State&, std::string_view,
+                                      const boost::json::object&, std::string_view>)
+      Evolve(s, type, d, recorded_at);
+    else
+      Evolve(s, type, d);
+  };
   return {stream_type,
           [] { return events::encode(State{}); },
           [](boost::json::object& state, std::string_view type, const boost::json::object& d,
@@ -78,16 +103,26 @@ aggregate_kind typed_aggregate(const char* stream_type,
             // The state is replaced: its documents (a run's manifest, its lookups) move into
             // the struct and back rather than being copied twice per event.
             auto s = events::decode_taking<State>(state);
-            if constexpr (std::is_invocable_v<decltype(Evolve), State&, std::string_view,
-                                              const boost::json::object&, std::string_view>)
-              Evolve(s, type, d, recorded_at);
-            else
-              Evolve(s, type, d);
+            evolve(s, type, d, recorded_at);
             state = events::encode_taking(s);
           },
-          decide,
+          [](const boost::json::object& state, std::string_view stream_id, const command& c) {
+            return Decide(events::decode_as<State>(state), stream_id, c);
+          },
           state_version,
-          [](const boost::json::object& state) { (void)events::decode_as<State>(state); }};
+          [](const boost::json::object* from) -> std::unique_ptr<state_box> {
+            auto b = std::make_unique<box>();
+            if (from) b->value = events::decode_as<State>(*from);
+            return b;
+          },
+          [](const state_box& b) { return events::encode(static_cast<const box&>(b).value); },
+          [](state_box& b, std::string_view type, const boost::json::object& d,
+             std::string_view recorded_at) {
+            evolve(static_cast<box&>(b).value, type, d, recorded_at);
+          },
+          [](const state_box& b, std::string_view stream_id, const command& c) {
+            return Decide(static_cast<const box&>(b).value, stream_id, c);
+          }};
 }
 
 const aggregate_kind& source_aggregate();

@@ -168,9 +168,8 @@ struct channel_decider {
   }
 };
 
-decision channels_decide(const json::object& state, std::string_view, const command& c) {
+decision channels_decide(const channels_state& s, std::string_view, const command& c) {
   try {
-    auto s = events::decode_as<channels_state>(state);
     return {std::visit(channel_decider{s}, decode_channel(c)), std::nullopt};
   } catch (const refusal& r) {
     return {{}, r.error};
@@ -380,9 +379,8 @@ struct rule_decider {
   }
 };
 
-decision rule_decide(const json::object& state, std::string_view stream_id, const command& c) {
+decision rule_decide(const rule_state& s, std::string_view stream_id, const command& c) {
   try {
-    auto s = events::decode_as<rule_state>(state);
     auto command = decode_rule(c);
     if (!std::holds_alternative<create_rule>(command) && !s.exists)
       throw refusal{not_found("alert rule not found")};
@@ -453,9 +451,8 @@ record_attempt decode_delivery(const command& c) {
   return a;
 }
 
-decision delivery_decide(const json::object& state, std::string_view stream_id, const command& c) {
+decision delivery_decide(const delivery_state& s, std::string_view stream_id, const command& c) {
   try {
-    auto s = events::decode_as<delivery_state>(state);
     auto a = decode_delivery(c);
     if (s.closed)
       throw refusal{conflict("delivery_closed", "the delivery was already sent or given up")};
@@ -497,20 +494,20 @@ void delivery_evolve(delivery_state& s, std::string_view, const json::object& d)
 }  // namespace
 
 const aggregate_kind& channel_registry_aggregate() {
-  static const aggregate_kind k = typed_aggregate<channels_state, channels_evolve>(
-      events::stream::channels, channels_decide, kStateVersion);
+  static const aggregate_kind k = typed_aggregate<channels_state, channels_evolve, channels_decide>(
+      events::stream::channels, kStateVersion);
   return k;
 }
 
 const aggregate_kind& alert_rule_aggregate() {
-  static const aggregate_kind k = typed_aggregate<rule_state, rule_evolve>(
-      events::stream::alert_rule, rule_decide, kStateVersion);
+  static const aggregate_kind k = typed_aggregate<rule_state, rule_evolve, rule_decide>(
+      events::stream::alert_rule, kStateVersion);
   return k;
 }
 
 const aggregate_kind& alert_delivery_aggregate() {
-  static const aggregate_kind k = typed_aggregate<delivery_state, delivery_evolve>(
-      events::stream::delivery, delivery_decide, kStateVersion);
+  static const aggregate_kind k = typed_aggregate<delivery_state, delivery_evolve, delivery_decide>(
+      events::stream::delivery, kStateVersion);
   return k;
 }
 

@@ -88,9 +88,8 @@ struct decider {
   }
 };
 
-decision session_decide(const json::object& state, std::string_view stream_id, const command& c) {
+decision session_decide(const session_state& s, std::string_view stream_id, const command& c) {
   try {
-    auto s = ev::decode_as<session_state>(state);
     auto command = decode(c);
     if (!std::holds_alternative<start_session>(command) && !s.exists)
       throw refusal{unauthorized("invalid_token", "unknown sign-in session")};
@@ -119,7 +118,7 @@ void evolve(session_state& s, std::string_view type, const json::object& d) {
 
 const aggregate_kind& auth_session_aggregate() {
   static const aggregate_kind k =
-      typed_aggregate<session_state, evolve>(ev::stream::session, session_decide, kStateVersion);
+      typed_aggregate<session_state, evolve, session_decide>(ev::stream::session, kStateVersion);
   return k;
 }
 

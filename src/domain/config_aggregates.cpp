@@ -129,9 +129,8 @@ struct project_decider {
   }
 };
 
-decision project_decide(const json::object& state, std::string_view stream_id, const command& cmd) {
+decision project_decide(const project_state& s, std::string_view stream_id, const command& cmd) {
   try {
-    auto s = events::decode_as<project_state>(state);
     return {std::visit(project_decider{s, stream_id, cmd}, decode_project(cmd)), std::nullopt};
   } catch (const refusal& r) {
     return {{}, r.error};
@@ -323,9 +322,8 @@ struct profile_decider {
   }
 };
 
-decision registry_decide(const json::object& state, std::string_view, const command& cmd) {
+decision registry_decide(const registry_state& s, std::string_view, const command& cmd) {
   try {
-    auto s = events::decode_as<registry_state>(state);
     return {std::visit(profile_decider{s, cmd}, decode_profile(cmd)), std::nullopt};
   } catch (const refusal& r) {
     return {{}, r.error};
@@ -352,14 +350,14 @@ void registry_evolve(registry_state& s, std::string_view type, const json::objec
 }  // namespace
 
 const aggregate_kind& project_aggregate() {
-  static const aggregate_kind k = typed_aggregate<project_state, project_evolve>(
-      events::stream::project, project_decide, kStateVersion);
+  static const aggregate_kind k = typed_aggregate<project_state, project_evolve, project_decide>(
+      events::stream::project, kStateVersion);
   return k;
 }
 
 const aggregate_kind& profile_registry_aggregate() {
-  static const aggregate_kind k = typed_aggregate<registry_state, registry_evolve>(
-      events::stream::profiles, registry_decide, kStateVersion);
+  static const aggregate_kind k = typed_aggregate<registry_state, registry_evolve, registry_decide>(
+      events::stream::profiles, kStateVersion);
   return k;
 }
 

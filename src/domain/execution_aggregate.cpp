@@ -1317,9 +1317,8 @@ struct decider {
   decision operator()(const intend_redeploy& x) const { return decide_intend_redeploy(s, x); }
 };
 
-decision execution_decide(const json::object& state, std::string_view stream_id, const command& c) {
+decision execution_decide(const execution_state& s, std::string_view stream_id, const command& c) {
   try {
-    const auto s = events::decode_as<execution_state>(state);
     bool exists = s.exists;
     auto command = c.name == "create" && exists
                        ? execution_command{replayed_create{str(c.body, "request_sha256")}}
@@ -1336,8 +1335,9 @@ decision execution_decide(const json::object& state, std::string_view stream_id,
 
 const aggregate_kind& execution_aggregate() {
   // State version 3: the ledger row as its struct (2: the row's JSON object, 1: a few columns).
-  static const aggregate_kind k = typed_aggregate<execution_state, execution_evolve>(
-      events::stream::execution, execution_decide, 3);
+  static const aggregate_kind k =
+      typed_aggregate<execution_state, execution_evolve, execution_decide>(
+          events::stream::execution, 3);
   return k;
 }
 

@@ -47,10 +47,9 @@ purge_provenance decode(const command& c) {
   return p;
 }
 
-decision maintenance_decide(const json::object& state, std::string_view stream_id,
+decision maintenance_decide(const maintenance_state&, std::string_view stream_id,
                             const command& c) {
   try {
-    (void)ev::decode_as<maintenance_state>(state);
     if (stream_id != kMaintenanceStream)
       throw refusal{{error_kind::invalid, "wrong_stream",
                      "command routed to the wrong maintenance stream", ""}};
@@ -68,8 +67,8 @@ void evolve(maintenance_state& s, std::string_view type, const json::object&) {
 }  // namespace
 
 const aggregate_kind& maintenance_aggregate() {
-  static const aggregate_kind k = typed_aggregate<maintenance_state, evolve>(
-      ev::stream::maintenance, maintenance_decide, kStateVersion);
+  static const aggregate_kind k = typed_aggregate<maintenance_state, evolve, maintenance_decide>(
+      ev::stream::maintenance, kStateVersion);
   return k;
 }
 

@@ -48,8 +48,7 @@ std::variant<record_tick, command_error> decode(const command& c) {
   return t;
 }
 
-decision scheduler_decide(const json::object& state, std::string_view, const command& c) {
-  auto s = ev::decode_as<scheduler_state>(state);
+decision scheduler_decide(const scheduler_state& s, std::string_view, const command& c) {
   auto decoded = decode(c);
   if (auto* e = std::get_if<command_error>(&decoded)) return {{}, *e};
   auto& t = std::get<record_tick>(decoded);
@@ -74,8 +73,8 @@ void evolve(scheduler_state& s, std::string_view type, const json::object& d) {
 }  // namespace
 
 const aggregate_kind& scheduler_aggregate() {
-  static const aggregate_kind k = typed_aggregate<scheduler_state, evolve>(
-      ev::stream::scheduler, scheduler_decide, kStateVersion);
+  static const aggregate_kind k = typed_aggregate<scheduler_state, evolve, scheduler_decide>(
+      ev::stream::scheduler, kStateVersion);
   return k;
 }
 

@@ -431,9 +431,8 @@ struct decider {
   }
 };
 
-decision source_decide(const json::object& state, std::string_view stream_id, const command& c) {
+decision source_decide(const source_state& s, std::string_view stream_id, const command& c) {
   try {
-    auto s = ev::decode_as<source_state>(state);
     // Only a registration speaks to a source that does not exist (or was deleted).
     if (c.name != "register" && !s.live()) throw refusal{not_found()};
     return {std::visit(decider{s, stream_id, c}, decode(c)), std::nullopt};
@@ -506,7 +505,7 @@ std::optional<command_error> parse_source_key(const json::object& body, std::str
 
 const aggregate_kind& source_aggregate() {
   static const aggregate_kind k =
-      typed_aggregate<source_state, evolve>(ev::stream::source, source_decide, kStateVersion);
+      typed_aggregate<source_state, evolve, source_decide>(ev::stream::source, kStateVersion);
   return k;
 }
 

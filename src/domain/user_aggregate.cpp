@@ -91,9 +91,8 @@ struct decider {
   }
 };
 
-decision user_decide(const json::object& state, std::string_view stream_id, const command& c) {
+decision user_decide(const user_state& s, std::string_view stream_id, const command& c) {
   try {
-    auto s = ev::decode_as<user_state>(state);
     auto command = decode(c);
     if (!std::holds_alternative<create_user>(command) && !s.exists)
       throw refusal{{error_kind::not_found, "not_found", "user not found", ""}};
@@ -119,7 +118,7 @@ void evolve(user_state& s, std::string_view type, const json::object& d) {
 
 const aggregate_kind& user_aggregate() {
   static const aggregate_kind k =
-      typed_aggregate<user_state, evolve>(ev::stream::user, user_decide, kStateVersion);
+      typed_aggregate<user_state, evolve, user_decide>(ev::stream::user, kStateVersion);
   return k;
 }
 

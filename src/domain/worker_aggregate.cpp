@@ -67,9 +67,8 @@ struct decider {
   }
 };
 
-decision worker_decide(const json::object& state, std::string_view stream_id, const command& c) {
+decision worker_decide(const worker_state& s, std::string_view stream_id, const command& c) {
   try {
-    auto s = ev::decode_as<worker_state>(state);
     return {std::visit(decider{s, stream_id}, decode(c)), std::nullopt};
   } catch (const refusal& r) {
     return {{}, r.error};
@@ -89,7 +88,7 @@ void evolve(worker_state& s, std::string_view type, const json::object& d) {
 
 const aggregate_kind& worker_aggregate() {
   static const aggregate_kind k =
-      typed_aggregate<worker_state, evolve>(ev::stream::worker, worker_decide, kStateVersion);
+      typed_aggregate<worker_state, evolve, worker_decide>(ev::stream::worker, kStateVersion);
   return k;
 }
 
