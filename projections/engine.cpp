@@ -14,11 +14,23 @@
 
 namespace beampipe::projections {
 
-json::object* row_cache::find(const std::string& table, const std::string& key) {
+const json::object* row_cache::find(const std::string& table, const std::string& key) const {
   auto t = tables_.find(table);
   if (t == tables_.end()) return nullptr;
-  auto r = t->second.rows.find(key);
-  return r == t->second.rows.end() ? nullptr : &r->second;
+  if (auto r = t->second.rows.find(key); r != t->second.rows.end()) return &r->second;
+  if (t->second.erased.count(key)) return nullptr;
+  auto r = t->second.stored.find(key);
+  return r == t->second.stored.end() ? nullptr : &r->second;
+}
+
+json::object* row_cache::edit(const std::string& table, const std::string& key) {
+  auto t = tables_.find(table);
+  if (t == tables_.end()) return nullptr;
+  if (auto r = t->second.rows.find(key); r != t->second.rows.end()) return &r->second;
+  if (t->second.erased.count(key)) return nullptr;
+  auto r = t->second.stored.find(key);
+  if (r == t->second.stored.end()) return nullptr;
+  return &(t->second.rows[key] = r->second);
 }
 
 json::object& row_cache::put(const std::string& table, const std::string& key, json::object row) {
@@ -153,26 +165,30 @@ void engine::write_rows(pqxx::transaction_base& tx, row_cache& cache) {
     // whose value differs from the row as it was read (rewriting a wide row's unchanged JSON
     // columns costs PostgreSQL a re-toast each time); rows changing the same columns share
     // one statement, and an unchanged row is not written at all.
-    json::array inserts;
     std::map<std::vector<std::string>, std::pair<json::array, std::vector<std::string>>> updates;
+    static const json::value null_value;
+    std::string inserts;  // a JSON array, serialised row by row (no copy of the rows)
     for (const auto& key : rows.dirty) {
-      const auto& row = rows.rows.at(key);
-      if (!rows.stored.count(key)) {
-        inserts.push_back(row);
+      const auto* row = cache.find(table, key);
+      if (!row) continue;  // marked, then erased
+      auto was_it = rows.stored.find(key);
+      if (was_it == rows.stored.end()) {
+        inserts += inserts.empty() ? "[" : ",";
+        inserts += json::serialize(*row);
         continue;
       }
-      const auto& was = rows.stored.at(key);
+      const auto& was = was_it->second;
       std::vector<std::string> changed;
       json::object part;
       for (const auto& c : cols) {
         if (c == spec.key_column) continue;
         // A column missing from a row is null, as jsonb_populate_recordset reads it.
-        const auto* now = row.if_contains(c);
+        const auto* now = row->if_contains(c);
         const auto* before = was.if_contains(c);
-        json::value value = now ? *now : json::value();
-        if (value == (before ? *before : json::value())) continue;
+        const auto& value = now ? *now : null_value;
+        if (value == (before ? *before : null_value)) continue;
         changed.push_back(c);
-        part[c] = std::move(value);
+        part[c] = value;
       }
       if (changed.empty()) continue;
       part[spec.key_column] = json::value(key);
@@ -198,8 +214,7 @@ void engine::write_rows(pqxx::transaction_base& tx, row_cache& cache) {
     if (!inserts.empty())
       tx.exec_params("INSERT INTO " + t + " SELECT * FROM jsonb_populate_recordset(NULL::" + t +
                          ", $1::jsonb)",
-                     json::serialize(inserts));
-    for (const auto& key : rows.dirty) rows.stored[key] = rows.rows.at(key);
+                     inserts + "]");
     rows.dirty.clear();
   }
   // After the writes, so rows put before the purge in this batch go too; rows put after it
@@ -216,6 +231,7 @@ void engine::write_rows(pqxx::transaction_base& tx, row_cache& cache) {
     }
     rows.erase_older.clear();
   }
+  cache.tables_.clear();
 }
 
 namespace {
@@ -262,7 +278,7 @@ void engine::prefetch(pqxx::transaction_base& tx, row_cache& cache,
     auto& tr = cache.tables_[table];
     for (const auto& row : r) {
       auto key = row[0].as<std::string>();
-      tr.stored[key] = tr.rows[key] = util::parse_stored(row[1].c_str()).as_object();
+      tr.stored[key] = util::parse_stored(row[1].c_str()).as_object();
     }
   }
 }

@@ -29,7 +29,11 @@ struct table_spec {
 // prefetched in one query per table; dirty rows are written back at the end of the batch.
 class row_cache {
  public:
-  json::object* find(const std::string& table, const std::string& key);
+  // The row as this batch has it (put or edited), else as the table holds it; null: none.
+  const json::object* find(const std::string& table, const std::string& key) const;
+  // The row to change in place (then mark_dirty); null when there is none. The stored row is
+  // copied on the first edit only, so rows that are only read or replaced are never copied.
+  json::object* edit(const std::string& table, const std::string& key);
   json::object& put(const std::string& table, const std::string& key, json::object row);
   void mark_dirty(const std::string& table, const std::string& key);
   void erase(const std::string& table, const std::string& key);
@@ -43,10 +47,10 @@ class row_cache {
  private:
   friend class engine;
   struct table_rows {
-    std::map<std::string, json::object> rows;
+    std::map<std::string, json::object> rows;  // put or edited in this batch
     std::set<std::string> dirty;
-    // The rows that exist in the table, as it holds them (prefetched, or as this batch wrote
-    // them): an update writes only the columns that differ.
+    // The rows that exist in the table, as it holds them (prefetched): an update writes only
+    // the columns that differ.
     std::map<std::string, json::object> stored;
     std::set<std::string> erased;
     struct older_than {
@@ -150,6 +154,7 @@ class engine {
   // Applies one event to one projection and writes its rows (own row cache).
   void apply_alone(pqxx::transaction_base& tx, const projection& proj,
                    const events::recorded_event& e);
+  // Writes what the batch changed; the cache is spent afterwards (emptied).
   void write_rows(pqxx::transaction_base& tx, row_cache& cache);
   void prefetch(pqxx::transaction_base& tx, row_cache& cache,
                 const std::map<std::string, std::set<std::string>>& wanted);

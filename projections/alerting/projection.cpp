@@ -43,7 +43,7 @@ class notification_channels_projection : public projection {
       rows.erase("notification_channels", id);
       return;
     }
-    auto* existing = rows.find("notification_channels", id);
+    const auto* existing = rows.find("notification_channels", id);
     rows.put("notification_channels", id,
              json::object{
                  {"uuid", id},
@@ -80,7 +80,7 @@ class alert_rules_projection : public projection {
       rows.erase("alert_rules", id);
       return;
     }
-    auto* existing = rows.find("alert_rules", id);
+    const auto* existing = rows.find("alert_rules", id);
     if (e.type == et::alert_rule_created || e.type == et::alert_rule_updated) {
       bool enabled = d.at("enabled").as_bool();
       // A rule reacts to triggers from the moment it is (re-)enabled, never to older ones.
@@ -115,10 +115,11 @@ class alert_rules_projection : public projection {
                             {"outcome", e.type == et::alert_fired ? "fired" : "suppressed"},
                             {"at", e.recorded_at}});
     }
-    if (!existing) return;
+    auto* rule = rows.edit("alert_rules", id);
+    if (!rule) return;
     if (e.type == et::alert_fired)
-      (*existing)["last_fired_at"] = d.at("payload").as_object().at("fired_at");
-    (*existing)["stream_version"] = e.stream_version;
+      (*rule)["last_fired_at"] = d.at("payload").as_object().at("fired_at");
+    (*rule)["stream_version"] = e.stream_version;
     rows.mark_dirty("alert_rules", id);
   }
 };
@@ -161,7 +162,7 @@ class alert_deliveries_projection : public projection {
       return;
     }
     auto id = events::stream_key_of(e.stream_id);
-    auto* row = rows.find("alert_deliveries", id);
+    auto* row = rows.edit("alert_deliveries", id);
     if (!row && field(d, "test").is_bool()) {
       row = &rows.put("alert_deliveries", id,
                       json::object{{"uuid", id},

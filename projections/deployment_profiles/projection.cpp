@@ -36,7 +36,7 @@ class deployment_profiles_projection : public projection {
       return;
     }
     const auto& p = d.at("profile").as_object();
-    auto* existing = rows.find("daliuge_deployment_profile", uuid);
+    const auto* existing = rows.find("daliuge_deployment_profile", uuid);
     json::object r{
         {"uuid", uuid},
         {"name", p.at("name")},

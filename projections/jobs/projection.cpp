@@ -62,7 +62,6 @@ class jobs_projection : public projection {
              row_cache& rows) const override {
     auto id = job_of(d);
     if (id.empty()) return;
-    auto* row = rows.find("jobs", id);
     if (e.type == et::discovery_requested) {
       rows.put("jobs", id,
                queued_job(id, "discover_source", d.at("project_module"), d.at("source_identifier"),
@@ -79,6 +78,7 @@ class jobs_projection : public projection {
                           e.recorded_at));
       return;
     }
+    auto* row = rows.edit("jobs", id);
     if (!row) return;
     auto& r = *row;
     auto status = std::string(r.at("status").as_string());

@@ -38,7 +38,7 @@ class project_configs_projection : public projection {
     auto a = record::activated(e.type, d);
     if (!a) return;
     auto set_active = [&](const std::string& uuid, bool active) {
-      if (auto* row = rows.find("project_configs", uuid)) {
+      if (auto* row = rows.edit("project_configs", uuid)) {
         (*row)["active"] = active;
         rows.mark_dirty("project_configs", uuid);
       }

@@ -43,7 +43,7 @@ class archive_metadata_projection : public projection {
     if (r == d.end() || !r->value().is_object()) return;
     for (const auto& kv : r->value().as_object()) {
       auto id = metadata_row_id(src, kv.key());
-      auto* existing = rows.find("archive_metadata", id);
+      const auto* existing = rows.find("archive_metadata", id);
       rows.put("archive_metadata", id,
                {{"uuid", id},
                 {"source_uuid", src},

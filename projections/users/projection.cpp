@@ -43,7 +43,7 @@ class users_projection : public projection {
                             {"stream_version", e.stream_version}});
       return;
     }
-    auto* row = rows.find("users", key);
+    auto* row = rows.edit("users", key);
     if (!row) return;
     if (e.type == et::user_disabled) (*row)["disabled"] = true;
     (*row)["updated_at"] = e.recorded_at;
@@ -86,7 +86,7 @@ class auth_sessions_projection : public projection {
                             {"stream_version", e.stream_version}});
       return;
     }
-    auto* row = rows.find("auth_sessions", key);
+    auto* row = rows.edit("auth_sessions", key);
     if (!row) return;
     if (e.type == et::session_refreshed) {
       (*row)["refresh_jti"] = d.at("refresh_jti");

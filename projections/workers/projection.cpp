@@ -28,7 +28,7 @@ class worker_drains_projection : public projection {
   void apply(const events::recorded_event& e, const json::object& d,
              row_cache& rows) const override {
     std::string id(d.at("worker_id").as_string());
-    auto* row = rows.find("worker_drains", id);
+    auto* row = rows.edit("worker_drains", id);
     if (!row)
       row = &rows.put("worker_drains", id,
                       json::object{{"worker_id", id},

@@ -239,7 +239,7 @@ class probe_projection : public projections::projection {
                {{"id", e.stream_id}, {"flag", "off"}, {"wide", wide}, {"version", 1}});
       return;
     }
-    auto* row = rows.find("engine_probe", e.stream_id);
+    auto* row = rows.edit("engine_probe", e.stream_id);
     REQUIRE(row);
     (*row)["flag"] = data.at("enabled").as_bool() ? json::value("on") : json::value(nullptr);
     rows.mark_dirty("engine_probe", e.stream_id);
