@@ -96,10 +96,14 @@ struct aggregate_state {
   // aggregates have nothing queued.
   std::list<pending_command> queue;
   // The append in flight: kept so that a transient failure retries with the same event ids.
-  std::optional<pending_command> current;
-  std::optional<store::append_request> current_request;
-  std::vector<domain::pending_event> current_events;
-  int append_attempts = 0;
+  // Behind a pointer: most live aggregates have none, and it is a third of the state's size.
+  struct in_flight {
+    pending_command command;
+    store::append_request request;
+    std::vector<domain::pending_event> events;
+    int append_attempts = 0;
+  };
+  std::unique_ptr<in_flight> current;
   uint64_t attempt_seq = 0;
   // Decides the next queued command. Kept here once rather than copied into every handler
   // that calls it (each copy of a std::function is a heap block per live aggregate).
@@ -115,7 +119,7 @@ void drop_pending(aggregate_state& s) {
     r.message = "the command was dropped before completion";
     answer(pc, std::move(r));
   };
-  if (s.current) drop(*s.current);
+  if (s.current) drop(s.current->command);
   s.current.reset();
   for (auto& pc : s.queue) drop(pc);
   s.queue.clear();
@@ -153,7 +157,7 @@ aggregate_actor::behavior_type aggregate(aggregate_actor::stateful_pointer<aggre
     auto& s = self->state;
     auto handle = caf::actor_cast<aggregate_actor>(self);
     auto id = ++s.attempt_seq;
-    ctx->append(*s.current_request, [handle, id](store::append_result r) {
+    ctx->append(s.current->request, [handle, id](store::append_result r) {
       caf::anon_send(handle, appended_atom::value, appended_msg{std::move(r), id});
     });
   };
@@ -222,10 +226,8 @@ aggregate_actor::behavior_type aggregate(aggregate_actor::stateful_pointer<aggre
         ar.events.push_back(
             {util::uuid_v7(), pe.type, pe.schema_version, json::serialize(pe.data), meta_json});
       s.busy = true;
-      s.append_attempts = 0;
-      s.current = std::move(pc);
-      s.current_request = std::move(ar);
-      s.current_events = std::move(d.events);
+      s.current.reset(
+          new aggregate_state::in_flight{std::move(pc), std::move(ar), std::move(d.events), 0});
       submit_append();
       return;
     }
@@ -287,28 +289,26 @@ aggregate_actor::behavior_type aggregate(aggregate_actor::stateful_pointer<aggre
         if (!self->state.loaded && !self->state.busy) start_load();
       },
       [self, submit_append](resubmit_atom) {
-        if (self->state.busy && self->state.current_request) submit_append();
+        if (self->state.busy && self->state.current) submit_append();
       },
       [self, ctx, registry, start_load](appended_atom, appended_msg& m) {
         auto& s = self->state;
         if (!s.busy || m.attempt_id != s.attempt_seq) return;  // stale reply
         auto& res = m.result;
         if (res.status == store::append_status::ok) {
-          for (const auto& pe : s.current_events) s.kind->fold(*s.state, pe.type, pe.data, "");
+          for (const auto& pe : s.current->events) s.kind->fold(*s.state, pe.type, pe.data, "");
           s.version = res.last_version;
           s.last_position = res.last_position;
           command_reply r;
-          r.result = s.version == static_cast<int64_t>(s.current_events.size()) ? outcome::created
-                                                                                : outcome::done;
+          r.result = s.version == static_cast<int64_t>(s.current->events.size()) ? outcome::created
+                                                                                 : outcome::done;
           r.stream_id = s.stream_id;
           r.version = s.version;
           r.position = s.last_position;
-          r.events_appended = s.current_events.size();
-          answer(*s.current, std::move(r));
+          r.events_appended = s.current->events.size();
+          answer(s.current->command, std::move(r));
           s.busy = false;
           s.current.reset();
-          s.current_request.reset();
-          s.current_events.clear();
           self->send(registry, done_atom::value, s.stream_id);
           if (s.version - s.snapshot_version >= ctx->opts.snapshot_every) {
             store::snapshot snap{
@@ -328,13 +328,11 @@ aggregate_actor::behavior_type aggregate(aggregate_actor::stateful_pointer<aggre
           self->state.process_next();
           return;
         }
-        if (res.status == store::append_status::conflict && s.current->conflicts < 3) {
+        if (res.status == store::append_status::conflict && s.current->command.conflicts < 3) {
           // Someone else wrote this stream: reload and decide again.
-          auto pc = std::move(*s.current);
+          auto pc = std::move(s.current->command);
           pc.conflicts++;
           s.current.reset();
-          s.current_request.reset();
-          s.current_events.clear();
           s.busy = false;
           s.queue.push_front(std::move(pc));
           start_load();
@@ -343,9 +341,9 @@ aggregate_actor::behavior_type aggregate(aggregate_actor::stateful_pointer<aggre
         bool transient = res.status == store::append_status::error &&
                          (res.error_code == store::store_errc::unavailable ||
                           res.error_code == store::store_errc::commit_unknown);
-        if (transient && ++s.append_attempts < 5) {
+        if (transient && ++s.current->append_attempts < 5) {
           // Same event ids: if the earlier commit did happen, the store answers idempotently.
-          self->delayed_send(self, std::chrono::milliseconds(50 << s.append_attempts),
+          self->delayed_send(self, std::chrono::milliseconds(50 << s.current->append_attempts),
                              resubmit_atom::value);
           return;
         }
@@ -364,11 +362,9 @@ aggregate_actor::behavior_type aggregate(aggregate_actor::stateful_pointer<aggre
         r.message = res.message;
         r.stream_id = s.stream_id;
         // Fenced at the first try, nothing was written; after an in-doubt try it may have been.
-        r.not_applied = fenced && s.append_attempts == 0;
-        answer(*s.current, std::move(r));
+        r.not_applied = fenced && s.current->append_attempts == 0;
+        answer(s.current->command, std::move(r));
         s.current.reset();
-        s.current_request.reset();
-        s.current_events.clear();
         s.busy = false;
         self->send(registry, done_atom::value, s.stream_id);
         // Another node owns the stream now: this copy goes stale, so it stops once idle (the
