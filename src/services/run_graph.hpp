@@ -25,9 +25,12 @@ struct run_graph_error : std::runtime_error {
 };
 
 // graph.path (confined to BEAMPIPE_HOME) or graph.url, SHA-256 verified when the config gives
-// one; empty when the project names no graph (the built-in graph is used).
+// one (unless `verify` is false: the caller checks the digest it has, check_graph_sha256);
+// empty when the project names no graph (the built-in graph is used).
 std::string fetch_project_graph(const domain::ProjectConfig& config,
-                                adapters::graph_source_options options);
+                                adapters::graph_source_options options, bool verify = true);
+// Throws when the config pins a graph digest other than `sha256` (the fetched bytes' digest).
+void check_graph_sha256(const domain::ProjectConfig& config, const std::string& sha256);
 // The bytes parsed; the built-in two-node graph (§3.5 step 9) for empty bytes.
 boost::json::value parse_graph(const std::string& bytes);
 
