@@ -1,10 +1,10 @@
 #include "adapters/votable.hpp"
 
-#include <boost/json.hpp>
 #include <expat.h>
 
 #include <array>
 #include <bit>
+#include <boost/json.hpp>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -56,12 +56,23 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 enum class vtype : std::uint8_t {
-  boolean, bit, ubyte, short_, int_, long_, char_, uchar, float_, double_, fcomplex, dcomplex
+  boolean,
+  bit,
+  ubyte,
+  short_,
+  int_,
+  long_,
+  char_,
+  uchar,
+  float_,
+  double_,
+  fcomplex,
+  dcomplex
 };
 
 struct codec {
   vtype type = vtype::char_;
-  std::size_t elem_bytes = 1;   // BINARY bytes per element (bit: handled apart)
+  std::size_t elem_bytes = 1;  // BINARY bytes per element (bit: handled apart)
   bool scalar = true;
   bool variable = false;        // last dimension is '*' (BINARY count prefix)
   std::size_t fixed_count = 1;  // elements per item of the last dimension (product of the others)
@@ -75,19 +86,32 @@ struct codec {
 codec make_codec(const votable_field& f, const votable_limits& limits) {
   codec c;
   const auto& d = f.datatype;
-  if (d == "boolean") c.type = vtype::boolean, c.elem_bytes = 1;
-  else if (d == "bit") c.type = vtype::bit, c.elem_bytes = 1;
-  else if (d == "unsignedByte") c.type = vtype::ubyte, c.elem_bytes = 1;
-  else if (d == "short") c.type = vtype::short_, c.elem_bytes = 2;
-  else if (d == "int") c.type = vtype::int_, c.elem_bytes = 4;
-  else if (d == "long") c.type = vtype::long_, c.elem_bytes = 8;
-  else if (d == "char") c.type = vtype::char_, c.elem_bytes = 1;
-  else if (d == "unicodeChar") c.type = vtype::uchar, c.elem_bytes = 2;
-  else if (d == "float") c.type = vtype::float_, c.elem_bytes = 4;
-  else if (d == "double") c.type = vtype::double_, c.elem_bytes = 8;
-  else if (d == "floatComplex") c.type = vtype::fcomplex, c.elem_bytes = 8;
-  else if (d == "doubleComplex") c.type = vtype::dcomplex, c.elem_bytes = 16;
-  else fail(kind::malformed, "FIELD '" + f.name + "' has unknown datatype '" + d + "'");
+  if (d == "boolean")
+    c.type = vtype::boolean, c.elem_bytes = 1;
+  else if (d == "bit")
+    c.type = vtype::bit, c.elem_bytes = 1;
+  else if (d == "unsignedByte")
+    c.type = vtype::ubyte, c.elem_bytes = 1;
+  else if (d == "short")
+    c.type = vtype::short_, c.elem_bytes = 2;
+  else if (d == "int")
+    c.type = vtype::int_, c.elem_bytes = 4;
+  else if (d == "long")
+    c.type = vtype::long_, c.elem_bytes = 8;
+  else if (d == "char")
+    c.type = vtype::char_, c.elem_bytes = 1;
+  else if (d == "unicodeChar")
+    c.type = vtype::uchar, c.elem_bytes = 2;
+  else if (d == "float")
+    c.type = vtype::float_, c.elem_bytes = 4;
+  else if (d == "double")
+    c.type = vtype::double_, c.elem_bytes = 8;
+  else if (d == "floatComplex")
+    c.type = vtype::fcomplex, c.elem_bytes = 8;
+  else if (d == "doubleComplex")
+    c.type = vtype::dcomplex, c.elem_bytes = 16;
+  else
+    fail(kind::malformed, "FIELD '" + f.name + "' has unknown datatype '" + d + "'");
   c.is_string = c.type == vtype::char_ || c.type == vtype::uchar;
 
   std::string_view as = trim(f.arraysize);
@@ -107,7 +131,8 @@ codec make_codec(const votable_field& f, const votable_limits& limits) {
     bool star = !dim.empty() && dim.back() == '*';
     if (star) dim.remove_suffix(1);
     if (star && i + 1 != dims.size()) {
-      fail(kind::malformed, "FIELD '" + f.name + "': only the last dimension of arraysize may be '*'");
+      fail(kind::malformed,
+           "FIELD '" + f.name + "': only the last dimension of arraysize may be '*'");
     }
     std::size_t n = 0;
     if (!dim.empty()) {
@@ -123,13 +148,16 @@ codec make_codec(const votable_field& f, const votable_limits& limits) {
       c.last_dim = star ? 0 : n;
     } else {
       if (n > limits.max_cell_bytes || product > limits.max_cell_bytes / n) {
-        fail(kind::limit, "FIELD '" + f.name + "' arraysize '" + f.arraysize + "' exceeds the cell limit");
+        fail(kind::limit,
+             "FIELD '" + f.name + "' arraysize '" + f.arraysize + "' exceeds the cell limit");
       }
       product *= n;
     }
   }
-  if (!c.variable && (c.last_dim > limits.max_cell_bytes || product > limits.max_cell_bytes / c.last_dim)) {
-    fail(kind::limit, "FIELD '" + f.name + "' arraysize '" + f.arraysize + "' exceeds the cell limit");
+  if (!c.variable &&
+      (c.last_dim > limits.max_cell_bytes || product > limits.max_cell_bytes / c.last_dim)) {
+    fail(kind::limit,
+         "FIELD '" + f.name + "' arraysize '" + f.arraysize + "' exceeds the cell limit");
   }
   c.fixed_count = product;
   c.string_array = c.is_string && dims.size() >= 2;
@@ -147,10 +175,14 @@ std::optional<std::int64_t> parse_integer(std::string_view s, vtype t) {
     if (ec != std::errc{} || p != s.data() + s.size()) return std::nullopt;
     // Hex literals are bit patterns of the column's width.
     switch (t) {
-      case vtype::short_: return static_cast<std::int16_t>(static_cast<std::uint16_t>(u));
-      case vtype::int_: return static_cast<std::int32_t>(static_cast<std::uint32_t>(u));
-      case vtype::ubyte: return static_cast<std::uint8_t>(u);
-      default: return static_cast<std::int64_t>(u);
+      case vtype::short_:
+        return static_cast<std::int16_t>(static_cast<std::uint16_t>(u));
+      case vtype::int_:
+        return static_cast<std::int32_t>(static_cast<std::uint32_t>(u));
+      case vtype::ubyte:
+        return static_cast<std::uint8_t>(u);
+      default:
+        return static_cast<std::int64_t>(u);
     }
   }
   std::int64_t v = 0;
@@ -168,17 +200,20 @@ std::optional<double> parse_real(std::string_view s) {
   if (p != s.data() + s.size()) return std::nullopt;
   if (ec == std::errc::result_out_of_range) {  // over/underflow: keep the limit's sign
     bool neg = s.front() == '-';
-    bool tiny = s.find_first_of("eE") != std::string_view::npos &&
-                s.find("e-") != std::string_view::npos;
+    bool tiny =
+        s.find_first_of("eE") != std::string_view::npos && s.find("e-") != std::string_view::npos;
     return tiny ? (neg ? -0.0 : 0.0)
-                : (neg ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity());
+                : (neg ? -std::numeric_limits<double>::infinity()
+                       : std::numeric_limits<double>::infinity());
   }
   if (ec != std::errc{}) return std::nullopt;
   return v;
 }
 
 // Text after a complex pair or a float column; NaN is null.
-bool real_is_null(double v, const codec& c) { return std::isnan(v) || (c.float_null && v == *c.float_null); }
+bool real_is_null(double v, const codec& c) {
+  return std::isnan(v) || (c.float_null && v == *c.float_null);
+}
 
 class text_decoder {
  public:
@@ -186,7 +221,8 @@ class text_decoder {
 
   json::value scalar(std::string_view s) const {
     switch (c_.type) {
-      case vtype::boolean: return boolean(trim(s));
+      case vtype::boolean:
+        return boolean(trim(s));
       case vtype::bit: {
         auto t = trim(s);
         if (t.empty()) return nullptr;
@@ -194,14 +230,18 @@ class text_decoder {
         if (t == "0") return false;
         bad(s);
       }
-      case vtype::ubyte: case vtype::short_: case vtype::int_: case vtype::long_: {
+      case vtype::ubyte:
+      case vtype::short_:
+      case vtype::int_:
+      case vtype::long_: {
         if (trim(s).empty()) return nullptr;
         auto v = parse_integer(s, c_.type);
         if (!v) bad(s);
         if (c_.int_null && *v == *c_.int_null) return nullptr;
         return *v;
       }
-      case vtype::float_: case vtype::double_: {
+      case vtype::float_:
+      case vtype::double_: {
         if (trim(s).empty()) return nullptr;
         auto v = parse_real(s);
         if (!v) bad(s);
@@ -209,7 +249,8 @@ class text_decoder {
         if (real_is_null(*v, c_)) return nullptr;
         return *v;
       }
-      case vtype::fcomplex: case vtype::dcomplex: {
+      case vtype::fcomplex:
+      case vtype::dcomplex: {
         double re = 0, im = 0;
         std::size_t n = 0;
         for_each_token(s, [&](std::string_view tok) {
@@ -221,7 +262,9 @@ class text_decoder {
         if (n != 2) bad(s);
         return complex(re, im);
       }
-      case vtype::char_: case vtype::uchar: break;
+      case vtype::char_:
+      case vtype::uchar:
+        break;
     }
     return s.empty() ? json::value(nullptr) : json::value(json::string_view(s.data(), s.size()));
   }
@@ -234,14 +277,18 @@ class text_decoder {
     }
     if (c_.scalar) {
       switch (c_.type) {
-        case vtype::short_: case vtype::int_: case vtype::long_: case vtype::ubyte: {
+        case vtype::short_:
+        case vtype::int_:
+        case vtype::long_:
+        case vtype::ubyte: {
           if (trim(s).empty()) return;
           auto v = parse_integer(s, c_.type);
           if (!v) bad(s);
           if (!(c_.int_null && *v == *c_.int_null)) slot.emplace_int64() = *v;
           return;
         }
-        case vtype::double_: case vtype::float_: {
+        case vtype::double_:
+        case vtype::float_: {
           if (trim(s).empty()) return;
           auto v = parse_real(s);
           if (!v) bad(s);
@@ -257,7 +304,8 @@ class text_decoder {
           }
           break;
         }
-        default: break;
+        default:
+          break;
       }
     }
     slot = cell(s);
@@ -269,7 +317,8 @@ class text_decoder {
       if (s.empty()) return nullptr;
       std::size_t len = c_.fixed_count;
       json::array out;
-      for (std::size_t i = 0; i < s.size(); i += len) out.emplace_back(json::string_view(s.substr(i, len)));
+      for (std::size_t i = 0; i < s.size(); i += len)
+        out.emplace_back(json::string_view(s.substr(i, len)));
       return out;
     }
     json::array out;
@@ -332,7 +381,8 @@ class text_decoder {
 
   [[noreturn]] void bad(std::string_view s) const {
     std::string shown(s.substr(0, 60));
-    fail(kind::malformed, "FIELD '" + f_.name + "' (" + f_.datatype + "): cannot read '" + shown + "'");
+    fail(kind::malformed,
+         "FIELD '" + f_.name + "' (" + f_.datatype + "): cannot read '" + shown + "'");
   }
 
   const votable_field& f_;
@@ -343,8 +393,8 @@ class text_decoder {
 
 class byte_reader {
  public:
-  explicit byte_reader(std::string_view bytes) : p_(reinterpret_cast<const unsigned char*>(bytes.data())),
-                                                   end_(p_ + bytes.size()) {}
+  explicit byte_reader(std::string_view bytes)
+      : p_(reinterpret_cast<const unsigned char*>(bytes.data())), end_(p_ + bytes.size()) {}
   bool done() const { return p_ == end_; }
   std::size_t left() const { return static_cast<std::size_t>(end_ - p_); }
   const unsigned char* take(std::size_t n) {
@@ -441,7 +491,8 @@ class binary_decoder {
       fail(kind::limit, "FIELD '" + f_.name + "': array of " + std::to_string(count) +
                             " elements exceeds the cell limit");
     }
-    if (elem * c_.elem_bytes * count > r.left()) fail(kind::malformed, "BINARY stream ends inside a row");
+    if (elem * c_.elem_bytes * count > r.left())
+      fail(kind::malformed, "BINARY stream ends inside a row");
   }
 
   json::value string(const unsigned char* p, std::size_t chars, std::string& scratch) const {
@@ -482,17 +533,31 @@ class binary_decoder {
     switch (c_.type) {
       case vtype::boolean:
         switch (p[0]) {
-          case 'T': case 't': case '1': return true;
-          case 'F': case 'f': case '0': return false;
-          default: return nullptr;  // '?', ' ', NUL
+          case 'T':
+          case 't':
+          case '1':
+            return true;
+          case 'F':
+          case 'f':
+          case '0':
+            return false;
+          default:
+            return nullptr;  // '?', ' ', NUL
         }
-      case vtype::bit: return (p[0] & 0x80) != 0;
-      case vtype::ubyte: return integer(p[0]);
-      case vtype::short_: return integer(static_cast<std::int16_t>(big_endian(p, 2)));
-      case vtype::int_: return integer(static_cast<std::int32_t>(big_endian(p, 4)));
-      case vtype::long_: return integer(static_cast<std::int64_t>(big_endian(p, 8)));
-      case vtype::float_: return real(std::bit_cast<float>(static_cast<std::uint32_t>(big_endian(p, 4))));
-      case vtype::double_: return real(std::bit_cast<double>(big_endian(p, 8)));
+      case vtype::bit:
+        return (p[0] & 0x80) != 0;
+      case vtype::ubyte:
+        return integer(p[0]);
+      case vtype::short_:
+        return integer(static_cast<std::int16_t>(big_endian(p, 2)));
+      case vtype::int_:
+        return integer(static_cast<std::int32_t>(big_endian(p, 4)));
+      case vtype::long_:
+        return integer(static_cast<std::int64_t>(big_endian(p, 8)));
+      case vtype::float_:
+        return real(std::bit_cast<float>(static_cast<std::uint32_t>(big_endian(p, 4))));
+      case vtype::double_:
+        return real(std::bit_cast<double>(big_endian(p, 8)));
       case vtype::fcomplex: {
         double re = std::bit_cast<float>(static_cast<std::uint32_t>(big_endian(p, 4)));
         double im = std::bit_cast<float>(static_cast<std::uint32_t>(big_endian(p + 4, 4)));
@@ -505,7 +570,9 @@ class binary_decoder {
         if (std::isnan(re) || std::isnan(im)) return nullptr;
         return json::array{re, im};
       }
-      case vtype::char_: case vtype::uchar: break;
+      case vtype::char_:
+      case vtype::uchar:
+        break;
     }
     return nullptr;
   }
@@ -522,7 +589,10 @@ class base64_sink {
     for (char ch : s) {
       int v = value(static_cast<unsigned char>(ch));
       if (v == -2) continue;  // whitespace
-      if (v == -3) { ended_ = true; continue; }
+      if (v == -3) {
+        ended_ = true;
+        continue;
+      }
       if (v < 0 || ended_) fail(kind::malformed, "invalid base64 in STREAM");
       quad_ = (quad_ << 6) | static_cast<std::uint32_t>(v);
       if (++n_ == 4) {
@@ -554,7 +624,8 @@ class base64_sink {
         a[static_cast<std::size_t>('A' + i)] = static_cast<std::int8_t>(i);
         a[static_cast<std::size_t>('a' + i)] = static_cast<std::int8_t>(26 + i);
       }
-      for (int i = 0; i < 10; ++i) a[static_cast<std::size_t>('0' + i)] = static_cast<std::int8_t>(52 + i);
+      for (int i = 0; i < 10; ++i)
+        a[static_cast<std::size_t>('0' + i)] = static_cast<std::int8_t>(52 + i);
       a['+'] = 62;
       a['/'] = 63;
       a[' '] = a['\n'] = a['\r'] = a['\t'] = -2;
@@ -578,7 +649,8 @@ class reader {
 
   votable_result run(std::string_view doc) {
     if (doc.size() > limits_.max_document_bytes) {
-      fail(kind::limit, "VOTable document of " + std::to_string(doc.size()) + " bytes exceeds the limit of " +
+      fail(kind::limit, "VOTable document of " + std::to_string(doc.size()) +
+                            " bytes exceeds the limit of " +
                             std::to_string(limits_.max_document_bytes));
     }
     XML_Parser p = XML_ParserCreate(nullptr);
@@ -643,11 +715,13 @@ class reader {
       self->abort(std::current_exception());
     }
   }
-  static void XMLCALL on_entity_decl(void* ud, const XML_Char*, int, const XML_Char*, int, const XML_Char*,
-                                     const XML_Char*, const XML_Char*, const XML_Char*) {
+  static void XMLCALL on_entity_decl(void* ud, const XML_Char*, int, const XML_Char*, int,
+                                     const XML_Char*, const XML_Char*, const XML_Char*,
+                                     const XML_Char*) {
     auto* self = static_cast<reader*>(ud);
     if (self->error_) return;
-    self->abort(std::make_exception_ptr(votable_error(kind::unsupported, "DTD entity declarations are not accepted")));
+    self->abort(std::make_exception_ptr(
+        votable_error(kind::unsupported, "DTD entity declarations are not accepted")));
   }
 
   void abort(std::exception_ptr e) {
@@ -658,11 +732,13 @@ class reader {
       } catch (const votable_error&) {
         error_ = e;
       } catch (const std::bad_alloc&) {
-        error_ = std::make_exception_ptr(votable_error(kind::limit, "out of memory while reading the VOTable"));
+        error_ = std::make_exception_ptr(
+            votable_error(kind::limit, "out of memory while reading the VOTable"));
       } catch (const std::exception& x) {
         error_ = std::make_exception_ptr(votable_error(kind::malformed, x.what()));
       } catch (...) {
-        error_ = std::make_exception_ptr(votable_error(kind::malformed, "unexpected error while reading the VOTable"));
+        error_ = std::make_exception_ptr(
+            votable_error(kind::malformed, "unexpected error while reading the VOTable"));
       }
     }
     XML_StopParser(parser_, XML_FALSE);
@@ -672,12 +748,14 @@ class reader {
     ++depth_;
     if (!saw_root_) {
       saw_root_ = true;
-      if (name != "VOTABLE") fail(kind::malformed, "not a VOTable: root element is <" + std::string(name) + ">");
+      if (name != "VOTABLE")
+        fail(kind::malformed, "not a VOTable: root element is <" + std::string(name) + ">");
     }
     if (in_data_) {
       if (name == "TD") {
         if (!in_tr_) fail(kind::malformed, "a TD outside a TR");
-        if (column_ >= result_.fields.size()) fail(kind::malformed, "a TR has more TD cells than there are FIELDs");
+        if (column_ >= result_.fields.size())
+          fail(kind::malformed, "a TR has more TD cells than there are FIELDs");
         text_.clear();
         view_ = {};
         collect_ = collect::td;
@@ -689,21 +767,25 @@ class reader {
         if (data_offset_ < 0) data_offset_ = XML_GetCurrentByteIndex(parser_);
         if (result_.row_count == kReserveSample) {
           // an empty cell takes at least 5 bytes ("<TD/>")
-          reserve_from_progress(static_cast<std::size_t>(XML_GetCurrentByteIndex(parser_) - data_offset_),
-                                document_size_ - static_cast<std::size_t>(data_offset_), document_size_ / 5);
+          reserve_from_progress(
+              static_cast<std::size_t>(XML_GetCurrentByteIndex(parser_) - data_offset_),
+              document_size_ - static_cast<std::size_t>(data_offset_), document_size_ / 5);
         }
         begin_row();
         column_ = 0;
         return;
       }
       if (name == "STREAM") {
-        if (attribute(attrs, "href")) fail(kind::unsupported, "STREAM href (remote data) is not supported");
+        if (attribute(attrs, "href"))
+          fail(kind::unsupported, "STREAM href (remote data) is not supported");
         auto enc = attribute(attrs, "encoding");
         if (!enc || std::string_view(enc) != "base64") {
-          fail(kind::unsupported, std::string("STREAM encoding '") + (enc ? enc : "") + "' is not supported");
+          fail(kind::unsupported,
+               std::string("STREAM encoding '") + (enc ? enc : "") + "' is not supported");
         }
         binary_bytes_.clear();
-        binary_bytes_.reserve((document_size_ - static_cast<std::size_t>(XML_GetCurrentByteIndex(parser_))) / 4 * 3);
+        binary_bytes_.reserve(
+            (document_size_ - static_cast<std::size_t>(XML_GetCurrentByteIndex(parser_))) / 4 * 3);
         collect_ = collect::stream;
         return;
       }
@@ -744,13 +826,20 @@ class reader {
       votable_field f;
       for (auto a = attrs; *a; a += 2) {
         auto k = local_name(a[0]);
-        if (k == "name") f.name = a[1];
-        else if (k == "ID") f.id = a[1];
-        else if (k == "datatype") f.datatype = a[1];
-        else if (k == "arraysize") f.arraysize = a[1];
-        else if (k == "ucd") f.ucd = a[1];
-        else if (k == "unit") f.unit = a[1];
-        else if (k == "xtype") f.xtype = a[1];
+        if (k == "name")
+          f.name = a[1];
+        else if (k == "ID")
+          f.id = a[1];
+        else if (k == "datatype")
+          f.datatype = a[1];
+        else if (k == "arraysize")
+          f.arraysize = a[1];
+        else if (k == "ucd")
+          f.ucd = a[1];
+        else if (k == "unit")
+          f.unit = a[1];
+        else if (k == "xtype")
+          f.xtype = a[1];
       }
       if (f.name.empty()) f.name = f.id;
       result_.fields.push_back(std::move(f));
@@ -780,8 +869,7 @@ class reader {
       if (name == "TR" && in_tr_) {
         finish_row_td();
         in_tr_ = false;
-      }
-      else if (name == "STREAM") {
+      } else if (name == "STREAM") {
         collect_ = collect::none;
         base64_.finish(binary_bytes_);
         decode_binary();
@@ -838,12 +926,15 @@ class reader {
     }
     // PARAM
     std::vector<votable_param>* target = nullptr;
-    if (depth_ == parent_depth + 1) target = &res.params;
-    else if (group_depth_ && depth_ == group_depth_ + 1 && !res.groups.empty()) target = &res.groups.back().params;
+    if (depth_ == parent_depth + 1)
+      target = &res.params;
+    else if (group_depth_ && depth_ == group_depth_ + 1 && !res.groups.empty())
+      target = &res.groups.back().params;
     if (!target) return;
     bound(target->size(), "PARAMs in one RESOURCE or GROUP");
-    target->push_back(votable_param{attr("name"), attr("ID"), attr("ref"), attr("value"), attr("datatype"),
-                                    attr("arraysize"), attr("ucd"), attr("utype"), attr("xtype")});
+    target->push_back(votable_param{attr("name"), attr("ID"), attr("ref"), attr("value"),
+                                    attr("datatype"), attr("arraysize"), attr("ucd"), attr("utype"),
+                                    attr("xtype")});
   }
 
   void text(std::string_view s) {
@@ -875,8 +966,9 @@ class reader {
     result_.query_status = value;
     if (value == "OVERFLOW") result_.truncated = true;
     if (value == "ERROR" && !error_status_) {
-      error_status_ = message.empty() ? std::string("query failed (QUERY_STATUS=ERROR without a message)")
-                                      : std::string(message);
+      error_status_ = message.empty()
+                          ? std::string("query failed (QUERY_STATUS=ERROR without a message)")
+                          : std::string(message);
       // Nothing after an error can make the result usable.
       fail(kind::query_error, *error_status_);
     }
@@ -892,7 +984,8 @@ class reader {
         } else if (!c.is_string && c.type != vtype::boolean && c.type != vtype::bit) {
           c.int_null = parse_integer(*f.null_value, c.type);
           if (!c.int_null) {
-            fail(kind::malformed, "FIELD '" + f.name + "' has a non-integer VALUES null '" + *f.null_value + "'");
+            fail(kind::malformed,
+                 "FIELD '" + f.name + "' has a non-integer VALUES null '" + *f.null_value + "'");
           }
         }
       }
@@ -903,12 +996,16 @@ class reader {
   // After some rows, reserve the cells the rest of the data will need (saves the copies and
   // page faults of repeated doubling). Bounded by the limits and by what the bytes can hold.
   static constexpr std::size_t kReserveSample = 1024;
-  void reserve_from_progress(std::size_t consumed, std::size_t total, std::size_t max_cells_by_bytes) {
+  void reserve_from_progress(std::size_t consumed, std::size_t total,
+                             std::size_t max_cells_by_bytes) {
     constexpr std::size_t sample = kReserveSample;
     if (result_.row_count != sample || consumed == 0 || result_.fields.empty()) return;
-    double rows = static_cast<double>(total) / static_cast<double>(consumed) * sample * 1.05 + sample;
-    double cells = std::min({rows, static_cast<double>(limits_.max_rows)}) * static_cast<double>(result_.fields.size());
-    cells = std::min({cells, static_cast<double>(limits_.max_cells), static_cast<double>(max_cells_by_bytes)});
+    double rows =
+        static_cast<double>(total) / static_cast<double>(consumed) * sample * 1.05 + sample;
+    double cells = std::min({rows, static_cast<double>(limits_.max_rows)}) *
+                   static_cast<double>(result_.fields.size());
+    cells = std::min(
+        {cells, static_cast<double>(limits_.max_cells), static_cast<double>(max_cells_by_bytes)});
     result_.cells.reserve(static_cast<std::size_t>(cells));
   }
 
@@ -945,11 +1042,13 @@ class reader {
     }
     std::vector<binary_decoder> decoders;
     decoders.reserve(nf);
-    for (std::size_t i = 0; i < nf; ++i) decoders.emplace_back(result_.fields[i], codecs_[i], limits_);
+    for (std::size_t i = 0; i < nf; ++i)
+      decoders.emplace_back(result_.fields[i], codecs_[i], limits_);
     byte_reader r(binary_bytes_);
     std::string scratch;
     while (!r.done()) {
-      reserve_from_progress(binary_bytes_.size() - r.left(), binary_bytes_.size(), binary_bytes_.size());
+      reserve_from_progress(binary_bytes_.size() - r.left(), binary_bytes_.size(),
+                            binary_bytes_.size());
       begin_row();
       const unsigned char* nulls = flags ? r.take(flag_bytes) : nullptr;
       for (std::size_t i = 0; i < nf; ++i) {
@@ -979,7 +1078,8 @@ class reader {
   collect collect_ = collect::none;
   std::size_t depth_ = 0, table_depth_ = 0, field_depth_ = 0, data_depth_ = 0, column_ = 0;
   int table_state_ = 0;  // 0 before the first TABLE, 1 inside it, 2 after it
-  std::vector<std::pair<std::size_t, std::size_t>> resource_stack_;  // (depth, index) of open RESOURCEs
+  std::vector<std::pair<std::size_t, std::size_t>>
+      resource_stack_;           // (depth, index) of open RESOURCEs
   std::size_t group_depth_ = 0;  // depth of the open GROUP directly in the innermost RESOURCE
   bool saw_root_ = false;
   bool in_data_ = false;
@@ -993,11 +1093,21 @@ void write_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -1013,10 +1123,18 @@ void write_json_string(std::string& out, std::string_view s) {
 
 void write_json(std::string& out, const json::value& v) {
   switch (v.kind()) {
-    case json::kind::null: out += "null"; break;
-    case json::kind::bool_: out += v.get_bool() ? "true" : "false"; break;
-    case json::kind::int64: out += std::to_string(v.get_int64()); break;
-    case json::kind::uint64: out += std::to_string(v.get_uint64()); break;
+    case json::kind::null:
+      out += "null";
+      break;
+    case json::kind::bool_:
+      out += v.get_bool() ? "true" : "false";
+      break;
+    case json::kind::int64:
+      out += std::to_string(v.get_int64());
+      break;
+    case json::kind::uint64:
+      out += std::to_string(v.get_uint64());
+      break;
     case json::kind::double_: {
       double d = v.get_double();
       if (std::isinf(d)) {
@@ -1032,7 +1150,9 @@ void write_json(std::string& out, const json::value& v) {
       }
       break;
     }
-    case json::kind::string: write_json_string(out, v.get_string()); break;
+    case json::kind::string:
+      write_json_string(out, v.get_string());
+      break;
     case json::kind::array: {
       out.push_back('[');
       bool first = true;

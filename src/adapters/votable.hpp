@@ -18,7 +18,6 @@
 #pragma once
 
 #include <boost/json/value.hpp>
-
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -49,7 +48,7 @@ struct votable_limits {
   std::size_t max_document_bytes = std::size_t{512} << 20;
   std::size_t max_rows = 5'000'000;
   std::size_t max_fields = 2'000;
-  std::size_t max_cells = 100'000'000;            // rows × fields
+  std::size_t max_cells = 100'000'000;                 // rows × fields
   std::size_t max_cell_bytes = std::size_t{16} << 20;  // one TD's text or one binary array
 };
 
@@ -100,9 +99,9 @@ struct votable_result {
   std::vector<votable_field> fields;
   std::vector<boost::json::value> cells;  // row-major, fields.size() per row
   std::size_t row_count = 0;
-  bool truncated = false;         // QUERY_STATUS=OVERFLOW seen
-  std::string query_status;       // last QUERY_STATUS value seen ("" when none)
-  std::string serialization;      // "TABLEDATA", "BINARY", "BINARY2" or "" (no DATA)
+  bool truncated = false;                   // QUERY_STATUS=OVERFLOW seen
+  std::string query_status;                 // last QUERY_STATUS value seen ("" when none)
+  std::string serialization;                // "TABLEDATA", "BINARY", "BINARY2" or "" (no DATA)
   std::vector<votable_resource> resources;  // document order; see votable_resource
 
   std::span<const boost::json::value> row(std::size_t i) const {
