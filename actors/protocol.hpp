@@ -38,6 +38,7 @@ struct tick_done {
   int64_t token = 0;
   boost::json::object summary;
   std::string error;
+  int64_t duration_ms = 0;  // how long the tick ran
 };
 
 // The group appender's answer to one append attempt (stale attempts are dropped by id).

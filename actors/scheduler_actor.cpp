@@ -3,6 +3,8 @@
 // through the ports' run_blocking and answers as a message.
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+
 #include "actors/protocol.hpp"
 #include "domain/aggregates.hpp"
 
@@ -112,11 +114,15 @@ scheduler_actor::behavior_type scheduling(self_ptr self, registry_actor registry
         self->delayed_send(self, opts.interval, tick_atom::value, term);
         ports->run_blocking([ports, h = me(), term, token = s.token] {
           tick_done d{term, token, {}, {}};
+          auto started = std::chrono::steady_clock::now();
           try {
             if (ports->tick) d.summary = ports->tick(token);
           } catch (const std::exception& e) {
             d.error = *e.what() ? e.what() : "the tick failed";
           }
+          d.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - started)
+                              .count();
           caf::anon_send(h, std::move(d));
         });
       },
@@ -130,6 +136,7 @@ scheduler_actor::behavior_type scheduling(self_ptr self, registry_actor registry
         cr.cmd = {"tick", std::move(d.summary), "system:scheduler"};
         cr.cmd.body["lease_token"] = d.token;
         cr.cmd.body["node"] = node;
+        cr.cmd.body["duration_ms"] = d.duration_ms;
         self->request(registry, opts.record_timeout, cmd_atom::value, std::move(cr))
             .then([tick_over](command_reply&) { tick_over(); },
                   [self, set_token, tick_over, term = d.term](caf::error& e) {

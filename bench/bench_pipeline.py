@@ -247,14 +247,20 @@ def setup_project(srv, config_text):
 
 
 def tick_rows(conninfo, after_epoch=0.0):
-    """[(start, end, data)] per SchedulerTicked whose start is after after_epoch (epoch seconds)."""
+    """[(start, end, data)] per SchedulerTicked whose start is after after_epoch (epoch seconds).
+    A tick records how long it ran (duration_ms); it ended about when it was recorded. Binaries
+    older than that field: the scheduler lease's last renewal before the record (which started
+    each tick while renewal and tick were one loop; since they are separate timers it is not)."""
     out = []
     for start, end, data in rows(conninfo, f"""
 SELECT extract(epoch FROM (SELECT max(l.renewed_at) FROM bench_lease_log l WHERE l.renewed_at <= e.recorded_at)),
        extract(epoch FROM e.recorded_at), e.data::text
 FROM events e WHERE e.event_type = 'SchedulerTicked' ORDER BY e.position"""):
+        d = json.loads(data)
+        if isinstance(d.get("duration_ms"), int):
+            start = float(end) - d["duration_ms"] / 1000
         if start and float(start) > after_epoch:
-            out.append((float(start), float(end), json.loads(data)))
+            out.append((float(start), float(end), d))
     return out
 
 

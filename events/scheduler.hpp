@@ -13,7 +13,9 @@ struct scheduler_ticked {
   int64_t tick = 0;
   boost::json::value discovery;  // what the tick admitted (its summary), or null
   boost::json::value execution;
+  omitted<int64_t> duration_ms;  // how long the admission ran (absent in older ticks)
 };
-BOOST_DESCRIBE_STRUCT(scheduler_ticked, (), (lease_token, node, tick, discovery, execution))
+BOOST_DESCRIBE_STRUCT(scheduler_ticked, (),
+                      (lease_token, node, tick, discovery, execution, duration_ms))
 
 }  // namespace beampipe::events

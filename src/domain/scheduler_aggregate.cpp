@@ -3,6 +3,7 @@
 // the newest one seen is refused, so a former leader that resumes after losing its lease
 // (a long GC pause, a frozen VM) cannot record anything. Typed like the source aggregate.
 #include <algorithm>
+#include <optional>
 #include <variant>
 
 #include "domain/aggregates.hpp"
@@ -31,6 +32,7 @@ struct record_tick {
   int64_t lease_token = 0;
   std::string node;
   json::value discovery, execution;
+  std::optional<int64_t> duration_ms;
 };
 
 std::variant<record_tick, command_error> decode(const command& c) {
@@ -43,6 +45,11 @@ std::variant<record_tick, command_error> decode(const command& c) {
     return bad("lease_token", "lease_token must be a positive integer");
   t.lease_token = it->value().as_int64();
   if (auto e = required_text(c.body, "node", 200, t.node)) return *e;
+  if (auto d = c.body.find("duration_ms"); d != c.body.end() && !d->value().is_null()) {
+    if (!d->value().is_int64() || d->value().as_int64() < 0)
+      return bad("duration_ms", "duration_ms must be a non-negative integer");
+    t.duration_ms = d->value().as_int64();
+  }
   t.discovery = at_or_null(c.body, "discovery");
   t.execution = at_or_null(c.body, "execution");
   return t;
@@ -57,8 +64,9 @@ decision scheduler_decide(const scheduler_state& s, std::string_view, const comm
         {},
         conflict("fenced", "lease token " + std::to_string(t.lease_token) + " is older than " +
                                std::to_string(s.max_token) + "; another node leads the scheduler")};
-  ev::scheduler_ticked e{t.lease_token, t.node, s.ticks + 1, std::move(t.discovery),
-                         std::move(t.execution)};
+  ev::scheduler_ticked e{t.lease_token,          t.node, s.ticks + 1, std::move(t.discovery),
+                         std::move(t.execution), {}};
+  if (t.duration_ms) e.duration_ms = *t.duration_ms;
   return {{ev::make(e)}, std::nullopt};
 }
 

@@ -83,3 +83,33 @@ TEST_CASE("the scheduler aggregate refuses a fenced leader's tick") {
   CHECK(tick(2, "node-b").events_appended == 1);
   CHECK(tick(0, "node-b").result == outcome::invalid);
 }
+
+TEST_CASE("a tick records how long it ran, and refuses a duration that is not one") {
+  auto ci = test::fresh_database();
+  store::database db(ci);
+  actors::runtime_options o;
+  o.node_id = "test";
+  actors::runtime rt(db, o);
+  auto tick = [&](json::value duration) {
+    actors::command_request r;
+    r.stream_id = domain::kSchedulerStream;
+    r.cmd = {"tick", {{"lease_token", 1}, {"node", "node-a"}}, "system:scheduler"};
+    if (!duration.is_null()) r.cmd.body["duration_ms"] = duration;
+    return rt.send_sync(std::move(r));
+  };
+  for (auto bad : {json::value(-1), json::value("12"), json::value(1.5)}) {
+    auto r = tick(bad);
+    CHECK(r.result == outcome::invalid);
+    CHECK(r.field == "duration_ms");
+  }
+  REQUIRE(tick(json::value(42)).events_appended == 1);
+  REQUIRE(tick(json::value()).events_appended == 1);  // an older node's tick: none recorded
+  auto c = store::connect(ci);
+  pqxx::read_transaction tx{*c};
+  auto r = tx.exec(
+      "SELECT coalesce(data->>'duration_ms', 'absent') FROM events WHERE event_type = "
+      "'SchedulerTicked' ORDER BY position");
+  REQUIRE(r.size() == 2);
+  CHECK(r[0][0].as<std::string>() == "42");
+  CHECK(r[1][0].as<std::string>() == "absent");
+}

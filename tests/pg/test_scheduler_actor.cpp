@@ -128,6 +128,7 @@ TEST_CASE_FIXTURE(scheduling,
   auto tick = recorded_ticks().front();
   CHECK(tick.at("lease_token").as_int64() == 1);
   CHECK(tick.at("node").as_string() == "node-a");
+  CHECK(tick.at("duration_ms").as_int64() >= 0);  // timed where it ran
   CHECK(leading->load());
 }
 
