@@ -3,6 +3,7 @@
 #include <expat.h>
 
 #include <array>
+#include <atomic>
 #include <bit>
 #include <boost/json.hpp>
 #include <charconv>
@@ -647,11 +648,21 @@ class reader {
  public:
   reader(const votable_limits& limits) : limits_(limits) {}
 
-  votable_result run(std::string_view doc) {
+  // The document through expat; with `fast`, the body of its TABLEDATA is scanned here instead
+  // (see scan_tabledata). nullopt: the fast scan declined, parse again without it.
+  std::optional<votable_result> run(std::string_view doc, bool fast) {
     if (doc.size() > limits_.max_document_bytes) {
       fail(kind::limit, "VOTable document of " + std::to_string(doc.size()) +
                             " bytes exceeds the limit of " +
                             std::to_string(limits_.max_document_bytes));
+    }
+    std::size_t open = std::string_view::npos, close = std::string_view::npos;
+    if (fast) {
+      constexpr std::string_view start_tag = "<TABLEDATA>", end_tag = "</TABLEDATA>";
+      open = doc.find(start_tag);
+      if (open != std::string_view::npos) close = doc.find(end_tag, open + start_tag.size());
+      if (close == std::string_view::npos) return std::nullopt;  // nothing to scan here
+      body_ = doc.substr(open + start_tag.size(), close - open - start_tag.size());
     }
     XML_Parser p = XML_ParserCreate(nullptr);
     if (!p) throw votable_error(kind::limit, "cannot allocate the XML parser");
@@ -667,20 +678,41 @@ class reader {
     // Internal entities are how "billion laughs" documents grow; VOTables have no use for them.
     XML_SetEntityDeclHandler(p, &reader::on_entity_decl);
 
-    constexpr std::size_t chunk = std::size_t{1} << 22;
-    std::size_t off = 0;
-    do {
-      std::size_t n = std::min(chunk, doc.size() - off);
-      bool last = off + n == doc.size();
-      if (XML_Parse(p, doc.data() + off, static_cast<int>(n), last) != XML_STATUS_OK) {
-        if (error_) std::rethrow_exception(error_);
-        fail(kind::malformed, std::string("not well-formed XML at line ") +
-                                  std::to_string(XML_GetCurrentLineNumber(p)) + ": " +
-                                  XML_ErrorString(XML_GetErrorCode(p)));
+    // Expat takes [from, to) of the document; false when it stopped (an error, or a declined scan).
+    auto feed = [&](std::size_t from, std::size_t to, bool last) {
+      constexpr std::size_t chunk = std::size_t{1} << 22;
+      std::size_t off = from;
+      do {
+        std::size_t n = std::min(chunk, to - off);
+        if (XML_Parse(p, doc.data() + off, static_cast<int>(n), last && off + n == to) !=
+            XML_STATUS_OK) {
+          if (fast) return false;  // the full parse says what is wrong, and at which line
+          if (error_) std::rethrow_exception(error_);
+          fail(kind::malformed, std::string("not well-formed XML at line ") +
+                                    std::to_string(XML_GetCurrentLineNumber(p)) + ": " +
+                                    XML_ErrorString(XML_GetErrorCode(p)));
+        }
+        keep_view();  // a TD may continue in the next chunk
+        off += n;
+      } while (off < to);
+      return !(fast && error_);
+    };
+    if (fast) {
+      // Up to and including <TABLEDATA>: it must be the first table's, found where the search
+      // found it (not text in a comment), with expat between elements.
+      auto body_at = static_cast<std::size_t>(body_.data() - doc.data());
+      if (!feed(0, body_at, false) || tabledata_at_ != static_cast<XML_Index>(open) || !in_data_ ||
+          collect_ != collect::none || in_tr_)
+        return std::nullopt;
+      try {
+        if (!scan_tabledata()) return std::nullopt;
+      } catch (const votable_error&) {
+        return std::nullopt;
       }
-      keep_view();  // a TD may continue in the next chunk
-      off += n;
-    } while (off < doc.size());
+      if (!feed(close, doc.size(), true)) return std::nullopt;
+    } else {
+      feed(0, doc.size(), true);
+    }
     if (error_) std::rethrow_exception(error_);
     if (!saw_root_) fail(kind::malformed, "empty document");
     if (error_status_) fail(kind::query_error, *error_status_);
@@ -791,6 +823,7 @@ class reader {
       }
       if (name == "BINARY" || name == "BINARY2" || name == "TABLEDATA") {
         result_.serialization = std::string(name);
+        if (name == "TABLEDATA") tabledata_at_ = XML_GetCurrentByteIndex(parser_);
         return;
       }
       if (name == "FITS") fail(kind::unsupported, "FITS serialization is not supported");
@@ -1019,6 +1052,107 @@ class reader {
     ++result_.row_count;
   }
 
+  // The TABLEDATA body (body_) without expat, as start/text/end would read it: false when it
+  // holds anything but whitespace, <TR>, </TR>, <TD>, <TD/> and </TD> around TD text of
+  // printable ASCII, tabs, newlines and the five named entities (comments, CDATA, character
+  // references, attributes, other text, carriage returns in a TD (XML normalises them), non-ASCII
+  // bytes (expat checks their encoding) or a body that ends inside a TR). A votable_error
+  // here (a limit, a cell its FIELD cannot read) is also left to the full parse.
+  bool scan_tabledata() {
+    const char* p = body_.data();
+    const char* const end = p + body_.size();
+    auto at = [&](std::string_view tag) {
+      return static_cast<std::size_t>(end - p) >= tag.size() &&
+             std::memcmp(p, tag.data(), tag.size()) == 0;
+    };
+    std::size_t max_cells_by_bytes = body_.size() / 5 + 1;  // an empty cell is "<TD/>"
+    for (;;) {
+      while (p != end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) ++p;
+      if (p == end) return !in_tr_;
+      if (at("<TD>") || at("<TD/>")) {
+        if (!in_tr_) return false;
+        if (column_ >= result_.fields.size()) return false;
+        text_.clear();
+        view_ = {};
+        if (p[3] == '/') {
+          p += 5;
+        } else {
+          p += 4;
+          const auto* q =
+              static_cast<const char*>(std::memchr(p, '<', static_cast<std::size_t>(end - p)));
+          if (!q || static_cast<std::size_t>(end - q) < 5 || std::memcmp(q, "</TD>", 5) != 0)
+            return false;
+          std::string_view raw(p, static_cast<std::size_t>(q - p));
+          if (raw.size() > limits_.max_cell_bytes) return false;
+          if (!plain_text(raw)) return false;
+          p = q + 5;
+        }
+        decode_td();
+        continue;
+      }
+      if (at("<TR>")) {
+        if (in_tr_) return false;
+        in_tr_ = true;
+        if (result_.row_count == kReserveSample)
+          reserve_from_progress(static_cast<std::size_t>(p - body_.data()), body_.size(),
+                                max_cells_by_bytes);
+        begin_row();
+        column_ = 0;
+        p += 4;
+        continue;
+      }
+      if (at("</TR>")) {
+        if (!in_tr_) return false;
+        finish_row_td();
+        in_tr_ = false;
+        p += 5;
+        continue;
+      }
+      return false;
+    }
+  }
+
+  // TD text as expat would report it, into view_ (no reference) or text_ (references
+  // replaced); false for anything scan_tabledata leaves to expat.
+  bool plain_text(std::string_view raw) {
+    bool refs = false;
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+      auto c = static_cast<unsigned char>(raw[i]);
+      if (c == '&')
+        refs = true;
+      else if (c >= 0x80 || (c < 0x20 && c != '\t' && c != '\n'))
+        return false;
+      else if (c == '>' && i >= 2 && raw[i - 1] == ']' && raw[i - 2] == ']')
+        return false;  // "]]>"
+    }
+    if (!refs) {
+      view_ = raw;
+      return true;
+    }
+    static constexpr std::pair<std::string_view, char> named[] = {
+        {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
+    for (std::size_t i = 0; i < raw.size();) {
+      if (raw[i] != '&') {
+        auto next = raw.find('&', i);
+        if (next == std::string_view::npos) next = raw.size();
+        text_.append(raw.substr(i, next - i));
+        i = next;
+        continue;
+      }
+      bool known = false;
+      for (const auto& [name, ch] : named) {
+        if (raw.substr(i, name.size()) == name) {
+          text_.push_back(ch);
+          i += name.size();
+          known = true;
+          break;
+        }
+      }
+      if (!known) return false;  // a character reference, or not well-formed
+    }
+    return true;
+  }
+
   void decode_td() {
     const auto& f = result_.fields[column_];
     auto& slot = result_.cells.emplace_back(nullptr);
@@ -1085,7 +1219,9 @@ class reader {
   bool in_data_ = false;
   bool in_tr_ = false;
   bool data_seen_ = false;
-  XML_Index data_offset_ = -1;  // byte offset of the first TR
+  XML_Index data_offset_ = -1;   // byte offset of the first TR
+  XML_Index tabledata_at_ = -1;  // byte offset of the TABLEDATA start tag
+  std::string_view body_;        // the TABLEDATA body the fast scan reads
   std::size_t document_size_ = 0;
 };
 
@@ -1210,9 +1346,20 @@ boost::json::object votable_result::row_object(std::size_t i) const {
   return o;
 }
 
+namespace {
+std::atomic<std::uint64_t> fast_scans{0};
+}  // namespace
+
+std::uint64_t votable_fast_tabledata_count() { return fast_scans.load(std::memory_order_relaxed); }
+
 votable_result parse_votable(std::string_view document, const votable_limits& limits) {
   try {
-    return reader(limits).run(document);
+    if (limits.fast_tabledata)
+      if (auto r = reader(limits).run(document, true)) {
+        fast_scans.fetch_add(1, std::memory_order_relaxed);
+        return std::move(*r);
+      }
+    return std::move(*reader(limits).run(document, false));
   } catch (const votable_error&) {
     throw;
   } catch (const std::bad_alloc&) {

@@ -467,3 +467,95 @@ TEST_CASE("canonical JSON keeps doubles as doubles and infinities as strings") {
   CHECK(j.find("[2.0,\"a\\\"b\"]") != std::string::npos);
   CHECK(j.find("[\"-Inf\",null]") != std::string::npos);
 }
+
+namespace {
+
+// The document read with and without the fast TABLEDATA scan: the same result, or the same
+// error. Returns whether the fast scan read it.
+bool same_both_ways(const std::string& d, const votable_limits& base = {}) {
+  auto fast = base, full = base;
+  fast.fast_tabledata = true;
+  full.fast_tabledata = false;
+  auto before = votable_fast_tabledata_count();
+  std::string fast_out, full_out;
+  for (auto [l, out] : {std::pair{&fast, &fast_out}, std::pair{&full, &full_out}}) {
+    try {
+      auto r = parse_votable(d, *l);
+      *out = votable_canonical_json(r) + "|" + r.query_status + "|" + r.serialization + "|" +
+             std::to_string(r.resources.size()) + "|" + std::to_string(r.truncated);
+    } catch (const votable_error& e) {
+      *out = "error " + std::to_string(static_cast<int>(e.code())) + ": " + e.what();
+    }
+  }
+  CHECK_MESSAGE(fast_out == full_out, d);
+  return votable_fast_tabledata_count() > before;
+}
+
+}  // namespace
+
+TEST_CASE("the fast TABLEDATA scan reads plain rows as expat does, and leaves the rest to it") {
+  const std::string fields =
+      "<FIELD name=\"s\" datatype=\"char\" arraysize=\"*\"/><FIELD name=\"n\" datatype=\"long\">"
+      "<VALUES null=\"-1\"/></FIELD><FIELD name=\"x\" datatype=\"double\"/>"
+      "<FIELD name=\"b\" datatype=\"boolean\"/>";
+  auto td = [&](const std::string& rows) {
+    return doc(fields, "<TABLEDATA>" + rows + "</TABLEDATA>");
+  };
+  // Read by the fast scan: plain text, the five named entities, empty and self-closed cells,
+  // short rows, whitespace (CR LF included) between tags, an empty body.
+  for (const std::string& rows :
+       {std::string("<TR><TD>a</TD><TD>1</TD><TD>2.5</TD><TD>T</TD></TR>"),
+        std::string("\r\n  <TR>\n\t<TD>x&amp;y=&lt;z&gt; &quot;q&quot; &apos;</TD><TD>-1</TD>"
+                    "<TD>NaN</TD><TD>?</TD></TR>\r\n"),
+        std::string("<TR><TD/><TD></TD><TD>-Inf</TD><TD>false</TD></TR><TR><TD>only</TD></TR>"),
+        std::string(
+            "<TR><TD>http://x/q?a=1&amp;b=2</TD><TD> 42 </TD><TD>1e300</TD><TD>1</TD></TR>"),
+        std::string("<TR><TD>tab\there\nnewline ]] > ]</TD></TR>"), std::string("")}) {
+    CHECK_MESSAGE(same_both_ways(td(rows)), rows);
+  }
+  auto r = parse_votable(td("<TR><TD>x&amp;y=&lt;z&gt;</TD><TD>-1</TD><TD>2</TD><TD>T</TD></TR>"));
+  REQUIRE(r.row_count == 1);
+  CHECK(r.cells[0] == json::value("x&y=<z>"));
+  CHECK(r.cells[1].is_null());
+  CHECK(r.cells[3] == json::value(true));
+
+  // Left to expat (same result or error, not read by the fast scan): comments, CDATA,
+  // character references, attributes, text between cells, non-ASCII, CR in a cell, "]]>",
+  // unknown entities, mismatched or unclosed tags, a cell too many, a cell past the limit.
+  for (const std::string& rows :
+       {std::string("<TR><!-- c --><TD>a</TD></TR>"),
+        std::string("<TR><TD><![CDATA[<b>]]></TD></TR>"),
+        std::string("<TR><TD>&#65;&#x42;</TD></TR>"), std::string("<TR ID=\"r1\"><TD>a</TD></TR>"),
+        std::string("<TR>stray<TD>a</TD></TR>"), std::string("<TR><TD>caf\xc3\xa9</TD></TR>"),
+        std::string("<TR><TD>bad \xff byte</TD></TR>"), std::string("<TR><TD>a\rb</TD></TR>"),
+        std::string("<TR><TD>a]]>b</TD></TR>"), std::string("<TR><TD>&nbsp;</TD></TR>"),
+        std::string("<TR><TD>a</TR>"), std::string("<TR><TD>a</TD>"), std::string("<TD>a</TD>"),
+        std::string("<TR><TR></TR></TR>"),
+        std::string("<TR><TD>1</TD><TD>2</TD><TD>3</TD><TD>T</TD><TD>5</TD></TR>"),
+        std::string("<TR><TD>a</TD><TD>not a number</TD></TR>"),
+        std::string("<TR><TD>a\x01</TD></TR>")}) {
+    CHECK_MESSAGE(!same_both_ways(td(rows)), rows);
+  }
+  votable_limits small;
+  small.max_cell_bytes = 4;
+  CHECK_FALSE(same_both_ways(td("<TR><TD>12345</TD></TR>"), small));
+  small = {};
+  small.max_rows = 1;
+  CHECK_FALSE(same_both_ways(td("<TR><TD>a</TD></TR><TR><TD>b</TD></TR>"), small));
+
+  // The search finds a <TABLEDATA> in a comment first, or the first table is not TABLEDATA:
+  // expat reads the document, with the same result.
+  CHECK_FALSE(same_both_ways("<VOTABLE><!-- <TABLEDATA> --><RESOURCE><TABLE>" + fields +
+                             "<DATA><TABLEDATA><TR><TD>a</TD></TR></TABLEDATA></DATA></TABLE>"
+                             "</RESOURCE></VOTABLE>"));
+  CHECK_FALSE(same_both_ways("<VOTABLE><RESOURCE><TABLE>" + fields +
+                             "<DATA><BINARY2><STREAM encoding=\"base64\"></STREAM></BINARY2></DATA>"
+                             "</TABLE><TABLE>" +
+                             fields +
+                             "<DATA><TABLEDATA><TR><TD>a</TD></TR></TABLEDATA></DATA></TABLE>"
+                             "</RESOURCE></VOTABLE>"));
+  // An error after the body, and QUERY_STATUS=ERROR after it: expat's error, with its line.
+  CHECK_FALSE(same_both_ways(td("<TR><TD>a</TD></TR>") + "<broken"));
+  CHECK_FALSE(same_both_ways(doc(fields, "<TABLEDATA><TR><TD>a</TD></TR></TABLEDATA>",
+                                 "<INFO name=\"QUERY_STATUS\" value=\"ERROR\">late</INFO>")));
+}
