@@ -332,7 +332,9 @@ def bench_tick(args):
         result("raw", "bulk_appends_s", raw_s, "s")
         result("ratio", "register_vs_raw_bulk_appends", reg_s / raw_s, "x")
         # Every registered source's aggregate is live now (they passivate after 5 idle minutes).
-        live_kib = (rss_kib(srv.proc.pid) - rss0) / n
+        rss_now = rss_kib(srv.proc.pid)
+        live_kib = (rss_now - rss0) / n
+        result("tick", "rss_process_mib", rss_now / 1024, "MiB")  # the whole process, n live
         row_bytes = float(psql(ci, "SELECT avg(pg_column_size(t.*)) FROM source_registry t"))
         result("tick", "rss_per_live_aggregate", live_kib * 1024, "bytes")
         result("tick", "source_registry_row", row_bytes, "bytes")
