@@ -35,6 +35,7 @@
 #include "util/hash.hpp"
 #include "util/ids.hpp"
 #include "util/json.hpp"
+#include "util/json_delta.hpp"
 #include "util/log_context.hpp"
 #include "util/time.hpp"
 
@@ -103,6 +104,19 @@ struct execution_steps::impl {
     std::shared_ptr<const json::value> parsed;
     bool builtin = false;  // no graph named: the built-in one
     std::atomic<bool> stored{false};
+    // `parsed` serialised, the base a run's patched graph is stored against (a patched graph is
+    // this plus a graph configuration): made once, kept only if its text survives a parse.
+    std::once_flag canonical_once;
+    std::string canonical, canonical_sha256;
+    const std::string* base() {
+      std::call_once(canonical_once, [this] {
+        auto text = json::serialize(*parsed);
+        if (!util::json_text_round_trips(text)) return;
+        canonical_sha256 = util::sha256_hex(text);
+        canonical = std::move(text);
+      });
+      return canonical.empty() ? nullptr : &canonical;
+    }
   };
   std::vector<std::shared_ptr<source_graph>> graphs;
   boost::asio::thread_pool workers;
@@ -395,6 +409,16 @@ struct execution_steps::impl {
     auto patched_text = json::serialize(patched);
     std::vector<store::artifact_input> blobs{{"application/json", &manifest_text, {}},
                                              {"application/json", &patched_text, {}}};
+    // The patched graph as the source graph plus what the build set (a few KB, not ~300 KB),
+    // when that is smaller and its text rebuilds the same bytes.
+    if (const auto* base = graph->base()) {
+      auto delta = util::json_delta(*graph->parsed, patched);
+      auto text = json::serialize(delta);
+      if (!delta.empty() && text.size() < patched_text.size() / 2 &&
+          util::json_text_round_trips(text))
+        blobs[1].delta =
+            store::artifact_input::as_delta{base, graph->canonical_sha256, std::move(text)};
+    }
     if (!graph->stored.load()) blobs.push_back({"application/json", &graph->bytes, graph->sha256});
     auto shas = put_artifacts(blobs);
     graph->stored = true;  // only set, never cleared: a race writes it twice, harmlessly

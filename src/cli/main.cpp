@@ -41,6 +41,7 @@
 #include "events/validity.hpp"
 #include "projections/verify.hpp"
 #include "services/run_graph.hpp"
+#include "store/artifact_store.hpp"
 #include "store/database.hpp"
 #include "store/db.hpp"
 #include "store/embedded_pg.hpp"
@@ -1173,12 +1174,14 @@ int cmd_events_export(const args& a) {
     for (;;) {
       pqxx::read_transaction tx{*c};
       auto rows = tx.exec_params(
-          "SELECT sha256, media_type, content FROM artifact_blobs WHERE sha256 > $1 "
-          "ORDER BY sha256 LIMIT 50",
+          "SELECT sha256, media_type, content, base_sha256 IS NOT NULL FROM artifact_blobs "
+          "WHERE sha256 > $1 ORDER BY sha256 LIMIT 50",
           after);
       for (const auto& r : rows) {
         auto sha = r[0].as<std::string>();
-        pqxx::binarystring bytes(r[2]);
+        // A blob stored as a delta of another is exported as its bytes.
+        auto bytes = r[3].as<bool>() ? store::get_artifact(tx, sha)->content
+                                     : pqxx::binarystring(r[2]).str();
         std::ofstream blob(std::filesystem::path(*dir) / sha, std::ios::binary | std::ios::trunc);
         blob.write(reinterpret_cast<const char*>(bytes.data()),
                    static_cast<std::streamsize>(bytes.size()));

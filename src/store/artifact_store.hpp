@@ -24,9 +24,21 @@ struct artifact_input {
   std::string media_type;
   const std::string* content = nullptr;
   std::string known_sha256;
+  // Stored as a base blob plus JSON replacements (util/json_delta.hpp) when given: the base
+  // is stored whole if it is not yet, and a base stored as a delta itself makes this blob
+  // stored whole instead. The caller promises that the replacements rebuild `content`.
+  struct as_delta {
+    const std::string* base_content = nullptr;
+    std::string base_sha256;
+    std::string replacements;
+  };
+  std::optional<as_delta> delta{};
 };
 std::vector<std::string> put_artifacts(pqxx::connection& c,
                                        const std::vector<artifact_input>& blobs);
+// The bytes stored under `sha256` (a delta rebuilt from its base and checked against the
+// digest: a mismatch throws), or nullopt.
 std::optional<artifact_blob> get_artifact(pqxx::connection& c, const std::string& sha256);
+std::optional<artifact_blob> get_artifact(pqxx::transaction_base& tx, const std::string& sha256);
 
 }  // namespace beampipe::store

@@ -2,14 +2,17 @@
 admission and its refusals, Idempotency-Key, the dry run against golden files, submission,
 polling to completion, cancel, retry, source finalisation and crash recovery between the
 submission and its receipt."""
+import hashlib
 import json
 import os
 import signal
+import subprocess
 
 from harness import (REFERENCE, Checks, Server, create_profile, fresh_database, ready_sources, upload_config,
                      wait_execution, wallaby_config)
 
 V2 = "/api/v2"
+PSQL = "/usr/lib/postgresql/15/bin/psql"
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
 GRAPH = os.path.abspath(os.path.join(REFERENCE, "graphs", "wallaby-hires_deploy-setonix-beampipe.graph"))
 ENV = {"BEAMPIPE_CASDA_TAP_URL": "", "BEAMPIPE_VIZIER_TAP_URL": "", "BEAMPIPE_DISCOVERY_STALE_SWEEP_MS": "0",
@@ -113,6 +116,17 @@ try:
     st, source_graph, _, _ = srv.request("GET", f"{V2}/executions/{eid}/artifacts/source_graph")
     with open(GRAPH) as f:
         c.eq("source graph is the file as read", source_graph, json.load(f))
+    # The patched graph is stored as its source graph plus what the build set (issue #24), and
+    # read back as its own bytes under its digest.
+    st, _, hdrs, raw = srv.request("GET", f"{V2}/executions/{eid}/artifacts/patched_graph")
+    c.eq("patched graph bytes match their digest",
+         (hdrs.get("X-Content-SHA256"), hashlib.sha256(raw.encode()).hexdigest()),
+         (row["patched_graph_sha256"], row["patched_graph_sha256"]))
+    stored = subprocess.run([PSQL, db, "-qAt", "-c",
+                             "SELECT base_sha256 IS NOT NULL, octet_length(content) * 20 < size_bytes "
+                             f"FROM artifact_blobs WHERE sha256 = '{row['patched_graph_sha256']}'"],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    c.eq("patched graph stored as a delta of its source graph", stored, "t|t")
     c.eq("dry run events", [e for e in events_of(eid) if e.startswith("execution.")][:3],
          ["execution.created", "execution.running", "execution.not_submitted"])
     st, s1, _, _ = srv.request("GET", f"{V2}/sources/{ids['HIPASSJ1313-15']}")
