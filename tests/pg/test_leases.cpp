@@ -63,18 +63,29 @@ TEST_CASE("racing acquirers: exactly one wins") {
   CHECK(winners == 1);
 }
 
-TEST_CASE("the scheduler aggregate refuses a fenced leader's tick") {
-  auto ci = test::fresh_database();
-  store::database db(ci);
-  actors::runtime_options o;
-  o.node_id = "test";
-  actors::runtime rt(db, o);
-  auto tick = [&](int64_t token, const char* node) {
+namespace {
+
+// A runtime on a fresh database, and the scheduler stream's tick command sent through it.
+struct scheduler_stream {
+  std::string ci = test::fresh_database();
+  store::database db{ci};
+  actors::runtime rt{db, [] {
+                       actors::runtime_options o;
+                       o.node_id = "test";
+                       return o;
+                     }()};
+  actors::command_reply tick(int64_t token, const char* node, json::object extra = {}) {
     actors::command_request r;
     r.stream_id = domain::kSchedulerStream;
     r.cmd = {"tick", {{"lease_token", token}, {"node", node}}, "system:scheduler"};
+    for (auto& kv : extra) r.cmd.body[kv.key()] = kv.value();
     return rt.send_sync(std::move(r));
-  };
+  }
+};
+
+}  // namespace
+
+TEST_CASE_FIXTURE(scheduler_stream, "the scheduler aggregate refuses a fenced leader's tick") {
   CHECK(tick(1, "node-a").events_appended == 1);
   CHECK(tick(2, "node-b").events_appended == 1);
   auto late = tick(1, "node-a");
@@ -84,26 +95,15 @@ TEST_CASE("the scheduler aggregate refuses a fenced leader's tick") {
   CHECK(tick(0, "node-b").result == outcome::invalid);
 }
 
-TEST_CASE("a tick records how long it ran, and refuses a duration that is not one") {
-  auto ci = test::fresh_database();
-  store::database db(ci);
-  actors::runtime_options o;
-  o.node_id = "test";
-  actors::runtime rt(db, o);
-  auto tick = [&](json::value duration) {
-    actors::command_request r;
-    r.stream_id = domain::kSchedulerStream;
-    r.cmd = {"tick", {{"lease_token", 1}, {"node", "node-a"}}, "system:scheduler"};
-    if (!duration.is_null()) r.cmd.body["duration_ms"] = duration;
-    return rt.send_sync(std::move(r));
-  };
+TEST_CASE_FIXTURE(scheduler_stream,
+                  "a tick records how long it ran, and refuses a duration that is not one") {
   for (auto bad : {json::value(-1), json::value("12"), json::value(1.5)}) {
-    auto r = tick(bad);
+    auto r = tick(1, "node-a", {{"duration_ms", bad}});
     CHECK(r.result == outcome::invalid);
     CHECK(r.field == "duration_ms");
   }
-  REQUIRE(tick(json::value(42)).events_appended == 1);
-  REQUIRE(tick(json::value()).events_appended == 1);  // an older node's tick: none recorded
+  REQUIRE(tick(1, "node-a", {{"duration_ms", 42}}).events_appended == 1);
+  REQUIRE(tick(1, "node-a").events_appended == 1);  // an older node's tick: none recorded
   auto c = store::connect(ci);
   pqxx::read_transaction tx{*c};
   auto r = tx.exec(
