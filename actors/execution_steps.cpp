@@ -362,12 +362,7 @@ struct execution_steps::impl {
     std::shared_ptr<source_graph> graph;
     std::vector<events::hook_run> ran;
     auto build = [&](const json::array& recs, const std::set<std::string>& exclude) {
-      if (!graph) {
-        // The pinned digest is checked against the cached graph's: same bytes, same digest,
-        // without hashing several hundred KB per run.
-        graph = cached_graph(fetch_graph(*config));
-        if (!graph->builtin) check_digest(*config, graph->sha256);
-      }
+      if (!graph) graph = project_graph(*config);
       auto now_s =
           std::chrono::duration_cast<std::chrono::seconds>(util::clock::now().time_since_epoch())
               .count();
@@ -465,11 +460,7 @@ struct execution_steps::impl {
         if (same(*g)) return g;
     }
     auto g = std::make_shared<source_graph>();
-    try {
-      g->parsed = std::make_shared<const json::value>(services::parse_graph(bytes));
-    } catch (const services::run_graph_error& e) {
-      throw prepare_failure(e.what(), e.failure_class);
-    }
+    g->parsed = std::make_shared<const json::value>(services::parse_graph(bytes));
     // The built-in graph (no bytes) is stored as its serialisation.
     g->builtin = bytes.empty();
     g->bytes = g->builtin ? json::serialize(*g->parsed) : std::move(bytes);
@@ -480,18 +471,14 @@ struct execution_steps::impl {
     return g;
   }
 
-  // graph.path (confined to BEAMPIPE_HOME) or graph.url; the pinned SHA-256 is checked by
-  // check_digest once the bytes' digest is known.
-  std::string fetch_graph(const domain::ProjectConfig& config) {
+  // The project's source graph: graph.path (confined to BEAMPIPE_HOME) or graph.url, fetched,
+  // found in (or added to) the cache, its pinned SHA-256 checked against the cached digest (the
+  // same bytes have the same digest: no hashing several hundred KB per run).
+  std::shared_ptr<source_graph> project_graph(const domain::ProjectConfig& config) {
     try {
-      return services::fetch_project_graph(config, opts.graphs, false);
-    } catch (const services::run_graph_error& e) {
-      throw prepare_failure(e.what(), e.failure_class);
-    }
-  }
-  static void check_digest(const domain::ProjectConfig& config, const std::string& sha256) {
-    try {
-      services::check_graph_sha256(config, sha256);
+      auto g = cached_graph(services::fetch_project_graph(config, opts.graphs, false));
+      if (!g->builtin) services::check_graph_sha256(config, g->sha256);
+      return g;
     } catch (const services::run_graph_error& e) {
       throw prepare_failure(e.what(), e.failure_class);
     }

@@ -24,13 +24,11 @@ const json::object* row_cache::find(const std::string& table, const std::string&
 }
 
 json::object* row_cache::edit(const std::string& table, const std::string& key) {
-  auto t = tables_.find(table);
-  if (t == tables_.end()) return nullptr;
-  if (auto r = t->second.rows.find(key); r != t->second.rows.end()) return &r->second;
-  if (t->second.erased.count(key)) return nullptr;
-  auto r = t->second.stored.find(key);
-  if (r == t->second.stored.end()) return nullptr;
-  return &(t->second.rows[key] = r->second);
+  const auto* row = find(table, key);
+  if (!row) return nullptr;
+  auto& rows = tables_[table].rows;
+  if (auto r = rows.find(key); r != rows.end()) return &r->second;
+  return &(rows[key] = *row);  // the stored row, copied on its first edit
 }
 
 json::object& row_cache::put(const std::string& table, const std::string& key, json::object row) {

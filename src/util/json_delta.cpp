@@ -102,14 +102,14 @@ void apply_json_delta(json::value& value, const json::array& delta) {
         auto it = o->find(step.get_string());
         if (it == o->end()) throw std::invalid_argument("a delta path names a missing key");
         at = &it->value();
-      } else if (auto* a = at->if_array(); a && step.is_uint64()) {
-        if (step.get_uint64() >= a->size())
-          throw std::invalid_argument("a delta path names a missing index");
-        at = &(*a)[static_cast<std::size_t>(step.get_uint64())];
-      } else if (auto* a2 = at->if_array(); a2 && step.is_int64() && step.get_int64() >= 0) {
-        if (static_cast<std::uint64_t>(step.get_int64()) >= a2->size())
-          throw std::invalid_argument("a delta path names a missing index");
-        at = &(*a2)[static_cast<std::size_t>(step.get_int64())];
+      } else if (auto* a = at->if_array(); a && (step.is_uint64() || step.is_int64())) {
+        // Indices are written unsigned and read back as int64 once they went through text.
+        auto i =
+            step.is_uint64() ? step.get_uint64() : static_cast<std::uint64_t>(step.get_int64());
+        if (step.is_int64() && step.get_int64() < 0)
+          throw std::invalid_argument("a delta path names a negative index");
+        if (i >= a->size()) throw std::invalid_argument("a delta path names a missing index");
+        at = &(*a)[static_cast<std::size_t>(i)];
       } else {
         throw std::invalid_argument("a delta path does not lead into the value");
       }
