@@ -28,14 +28,16 @@ class execution_ledger_projection : public projection {
              row_cache& rows) const override {
     namespace ledger = domain::ledger;
     auto key = events::stream_key_of(e.stream_id);
-    const auto* stored = rows.find("batch_execution_record", key);
-    if (!stored && e.type != et::execution_created) return;  // never invent a row
-    auto row =
-        stored && e.type != et::execution_created ? ledger::from_columns(*stored) : ledger::row{};
+    // The row this batch owns (the stored one is copied once, on the first edit), decoded and
+    // encoded by moving its documents: a wide row with the manifest is copied once per batch.
+    auto* current =
+        e.type == et::execution_created ? nullptr : rows.edit("batch_execution_record", key);
+    if (!current && e.type != et::execution_created) return;  // never invent a row
+    auto row = current ? ledger::from_columns_taking(*current) : ledger::row{};
     ledger::evolve(row, e.type, d, e.recorded_at);
     row.uuid = key;
     row.stream_version = e.stream_version;
-    rows.put("batch_execution_record", key, ledger::columns(row));
+    rows.put("batch_execution_record", key, ledger::columns_taking(row));
   }
 };
 

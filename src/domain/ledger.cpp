@@ -347,6 +347,10 @@ json::object columns(const row& r) { return events::encode(r); }
 
 row from_columns(const json::object& columns) { return events::decode_as<row>(columns); }
 
+json::object columns_taking(row& r) { return events::encode_taking(r); }
+
+row from_columns_taking(json::object& columns) { return events::decode_taking<row>(columns); }
+
 void evolve(row& r, std::string_view type, const json::object& d, std::string_view recorded_at) {
   // Every execution type decodes to its fact; anything else leaves the row as it is.
   if (apply_fact(r, type, d, recorded_at)) r.updated_at = recorded_at;

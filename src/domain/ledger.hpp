@@ -138,6 +138,11 @@ void evolve(row& r, std::string_view type, const boost::json::object& data,
 // throws events::decode_error naming a column that does not have its type.
 boost::json::object columns(const row& r);
 row from_columns(const boost::json::object& columns);
+// The same, moving the JSON documents (manifest, snapshots, histories) out of their source
+// rather than copying them; the source is left valid but unspecified. A projection that
+// replaces a row it owns uses these: each event would otherwise copy those documents twice.
+boost::json::object columns_taking(row& r);
+row from_columns_taking(boost::json::object& columns);
 
 // Whether the run has ended (completed, failed, cancelled, not_submitted).
 bool terminal(const row& r);
