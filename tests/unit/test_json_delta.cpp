@@ -155,3 +155,104 @@ TEST_CASE("text that survives a parse unchanged is told from text that does not"
   CHECK_FALSE(util::json_text_round_trips(R"({"a":1.0})"));  // 1.0 serialises as 1E0
   CHECK_FALSE(util::json_text_round_trips("{"));
 }
+
+TEST_CASE("a delta spliced into the canonical text gives the bytes of applying it to the value") {
+  std::mt19937 rng(20261208);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+  const char* keys[] = {"a", "b", "q\"uote", "back\\slash", "\xc3\xa9t\xc3\xa9", "tab\t", "n"};
+  std::function<json::value(int)> make = [&](int depth) -> json::value {
+    switch (depth > 3 ? pick(3) : pick(5)) {
+      case 0:
+        return json::value(static_cast<std::int64_t>(pick(2000)) - 1000);
+      case 1:
+        return json::value(std::string("s}]\",") + keys[pick(7)]);  // brackets inside strings
+      case 2:
+        return json::value(pick(2) == 0);
+      case 3: {
+        json::array a;
+        for (int i = pick(4); i > 0; --i) a.push_back(make(depth + 1));
+        return a;
+      }
+      default: {
+        json::object o;
+        for (int i = pick(4); i > 0; --i) o[keys[pick(7)]] = make(depth + 1);
+        return o;
+      }
+    }
+  };
+  // Every path into v (the root excluded), and for each object a key it lacks.
+  std::function<void(const json::value&, json::array&, std::vector<json::array>&)> paths =
+      [&](const json::value& v, json::array& at, std::vector<json::array>& out) {
+        if (const auto* o = v.if_object()) {
+          at.push_back(json::string("missing"));
+          out.push_back(at);
+          at.pop_back();
+          for (const auto& kv : *o) {
+            at.push_back(json::string(kv.key()));
+            out.push_back(at);
+            paths(kv.value(), at, out);
+            at.pop_back();
+          }
+        } else if (const auto* a = v.if_array()) {
+          for (std::size_t i = 0; i <= a->size(); ++i) {  // one past the end, too
+            at.push_back(static_cast<std::uint64_t>(i));
+            out.push_back(at);
+            if (i < a->size()) paths((*a)[i], at, out);
+            at.pop_back();
+          }
+        }
+      };
+  int spliced = 0, declined = 0;
+  for (int round = 0; round < 2000; ++round) {
+    json::object root;
+    for (int i = pick(4) + 1; i > 0; --i) root[keys[pick(7)]] = make(0);
+    auto canonical = json::serialize(root);
+    REQUIRE(util::json_text_round_trips(canonical));
+    util::json_text_patcher patcher(canonical);
+    std::vector<json::array> all;
+    json::array at;
+    paths(json::value(root), at, all);
+    for (int t = 0; t < 4; ++t) {
+      json::array delta;
+      for (int n = pick(4) + 1; n > 0; --n)
+        delta.push_back(json::array{
+            all[static_cast<std::size_t>(pick(static_cast<int>(all.size())))], make(2)});
+      INFO(canonical, " + ", json::serialize(delta));
+      json::value applied(root);
+      bool applies = true;
+      try {
+        util::apply_json_delta(applied, delta);
+      } catch (const std::invalid_argument&) {
+        applies = false;
+      }
+      auto text = patcher.apply(delta);
+      if (!applies) {
+        CHECK_FALSE(text);
+        continue;
+      }
+      if (text) {
+        CHECK(*text == json::serialize(applied));
+        ++spliced;
+      } else {
+        ++declined;  // paths inside one another: the caller applies them to the value
+      }
+    }
+  }
+  CHECK(spliced > 3000);
+  CHECK(declined > 0);
+
+  // A run's graph: a configuration added to an empty object, the active id replaced, node
+  // fields set, one of them twice.
+  util::json_text_patcher graph(
+      R"({"modelData":{},"activeGraphConfigId":"","graphConfigurations":{},"nodeDataArray":[{"fields":[{"name":"x","value":1}]}]})");
+  auto delta = json::parse(R"([[["graphConfigurations","c1"],{"id":"c1"}],
+      [["activeGraphConfigId"],"c1"],[["nodeDataArray",0,"fields",0,"value"],2],
+      [["nodeDataArray",0,"fields",0,"defaultValue"],"2"],[["nodeDataArray",0,"fields",0,"value"],3]])")
+                   .as_array();
+  CHECK(
+      graph.apply(delta) ==
+      R"({"modelData":{},"activeGraphConfigId":"c1","graphConfigurations":{"c1":{"id":"c1"}},"nodeDataArray":[{"fields":[{"name":"x","value":3,"defaultValue":"2"}]}]})");
+  CHECK_FALSE(graph.apply(json::parse(R"([[[],1]])").as_array()));
+  CHECK_FALSE(graph.apply(
+      json::parse(R"([[["graphConfigurations"],{}],[["graphConfigurations","x"],1]])").as_array()));
+}
