@@ -104,18 +104,19 @@ struct execution_steps::impl {
     std::shared_ptr<const json::value> parsed;
     bool builtin = false;  // no graph named: the built-in one
     std::atomic<bool> stored{false};
-    // `parsed` serialised, the base a run's patched graph is stored against (a patched graph is
-    // this plus a graph configuration): made once, kept only if its text survives a parse.
+    // `parsed` serialised: a run's patched graph is this text with the build's delta spliced
+    // in, and is stored against it. Made once, kept only if its text survives a parse.
     std::once_flag canonical_once;
-    std::string canonical, canonical_sha256;
-    const std::string* base() {
+    std::unique_ptr<const util::json_text_patcher> canonical;
+    std::string canonical_sha256;
+    const util::json_text_patcher* base() {
       std::call_once(canonical_once, [this] {
         auto text = json::serialize(*parsed);
         if (!util::json_text_round_trips(text)) return;
         canonical_sha256 = util::sha256_hex(text);
-        canonical = std::move(text);
+        canonical = std::make_unique<const util::json_text_patcher>(std::move(text));
       });
-      return canonical.empty() ? nullptr : &canonical;
+      return canonical.get();
     }
   };
   std::vector<std::shared_ptr<source_graph>> graphs;
@@ -246,7 +247,7 @@ struct execution_steps::impl {
     bool do_stage = util::get_bool(req.as_object(), "do_stage").value_or(true);
     bool do_submit = util::get_bool(req.as_object(), "do_submit").value_or(true);
     try {
-      std::optional<json::value> patched_graph;
+      std::optional<std::string> patched_graph;  // its JSON text
       // A retry of the submit stage reuses the persisted manifest and graph (§3.5 replay).
       bool replay =
           text(*row, "execution_phase") == "submit" && !text(*row, "patched_graph_sha256").empty();
@@ -254,12 +255,12 @@ struct execution_steps::impl {
       std::string patched_sha = text(*row, "patched_graph_sha256");
       size_t patched_size = 0;
       if (replay) {
-        patched_graph.emplace(load_artifact_json(patched_sha, patched_size));
+        patched_graph = load_artifact(patched_sha);
+        patched_size = patched_graph->size();
       } else {
-        // Constructed, not assigned: assigning would copy the graph out of its arena.
-        patched_graph.emplace(
-            prepare(m, *row, do_stage, do_submit, manifest_sha, patched_sha, patched_size));
-        if (patched_graph->is_null()) return;  // refused: someone else moved the execution on
+        patched_graph = prepare(m, *row, do_stage, do_submit, manifest_sha, patched_sha);
+        if (!patched_graph) return;  // refused: someone else moved the execution on
+        patched_size = patched_graph->size();
       }
       if (!do_submit) {
         send(m, "not_submitted", {});
@@ -278,12 +279,11 @@ struct execution_steps::impl {
     }
   }
 
-  json::value load_artifact_json(const std::string& sha, size_t& size) {
+  std::string load_artifact(const std::string& sha) {
     std::optional<store::artifact_blob> blob;
     store::with_connection(pool, [&](pqxx::connection& c) { blob = store::get_artifact(c, sha); });
     if (!blob) throw prepare_failure("artifact " + sha + " is missing from the artifact store");
-    size = blob->content.size();
-    return util::parse_stored(blob->content);
+    return std::move(blob->content);
   }
 
   std::string put_artifact(const std::string& media_type, const std::string& bytes) {
@@ -332,11 +332,11 @@ struct execution_steps::impl {
     }
   }
 
-  // Builds and persists the manifest and the patched graph; returns the patched graph, or
-  // null when the aggregate refused the result.
-  json::value prepare(run_memory& m, const json::object& row, bool do_stage, bool do_submit,
-                      std::string& manifest_out, std::string& patched_out,
-                      size_t& patched_size_out) {
+  // Builds and persists the manifest and the patched graph; returns the patched graph's text,
+  // or nullopt when the aggregate refused the result.
+  std::optional<std::string> prepare(run_memory& m, const json::object& row, bool do_stage,
+                                     bool do_submit, std::string& manifest_out,
+                                     std::string& patched_out) {
     const auto& id = m.id;
     auto module = text(row, "project_module");
     std::optional<domain::ProjectConfig> config;
@@ -371,7 +371,7 @@ struct execution_steps::impl {
         auto built = services::build_run_graph(*config, recs, exclude, *graph->parsed,
                                                util::uuid_v5(id, "manifest-config"), now_s,
                                                hooks ? &*hooks : nullptr, &ran);
-        return std::make_pair(std::move(built.manifest), std::move(built.patched));
+        return std::make_pair(std::move(built.manifest), std::move(built.delta));
       } catch (const services::run_graph_error& e) {
         throw prepare_failure(e.what(), e.failure_class, ran);
       }
@@ -379,7 +379,7 @@ struct execution_steps::impl {
 
     std::set<std::string> excluded;
     json::object staging_report{{"mode", "pass_through"}};
-    std::optional<std::pair<json::object, json::value>> built;
+    std::optional<std::pair<json::object, json::array>> built;
     if (do_stage && stage) {
       // Issue #17: everything that needs no backend (manifest, graph, patches) is checked on
       // the records as discovered before staging, which on CASDA may recall tapes: a broken
@@ -399,20 +399,29 @@ struct execution_steps::impl {
     }
     if (!built) built.emplace(build(records, excluded));
     auto& manifest_doc = built->first;
-    auto& patched = built->second;
+    const auto& delta = built->second;
     auto manifest_text = domain::stable_json(json::value(manifest_doc));
-    auto patched_text = json::serialize(patched);
+    // The patched graph's text: the source graph's with the delta spliced in, the bytes
+    // serialising the patched value would give (no 300 KB copy and serialisation per run);
+    // applied to a copy when the delta is not one that splices.
+    const auto* base = graph->base();
+    std::optional<std::string> patched_text;
+    if (base) patched_text = base->apply(delta);
+    if (!patched_text) {
+      json::value patched = *graph->parsed;
+      util::apply_json_delta(patched, delta);
+      patched_text = json::serialize(patched);
+    }
     std::vector<store::artifact_input> blobs{{"application/json", &manifest_text, {}},
-                                             {"application/json", &patched_text, {}}};
+                                             {"application/json", &*patched_text, {}}};
     // The patched graph as the source graph plus what the build set (a few KB, not ~300 KB),
     // when that is smaller and its text rebuilds the same bytes.
-    if (const auto* base = graph->base()) {
-      auto delta = util::json_delta(*graph->parsed, patched);
+    if (base) {
       auto text = json::serialize(delta);
-      if (!delta.empty() && text.size() < patched_text.size() / 2 &&
+      if (!delta.empty() && text.size() < patched_text->size() / 2 &&
           util::json_text_round_trips(text))
-        blobs[1].delta =
-            store::artifact_input::as_delta{base, graph->canonical_sha256, std::move(text)};
+        blobs[1].delta = store::artifact_input::as_delta{&base->text(), graph->canonical_sha256,
+                                                         std::move(text)};
     }
     if (!graph->stored.load()) blobs.push_back({"application/json", &graph->bytes, graph->sha256});
     auto shas = put_artifacts(blobs);
@@ -437,14 +446,13 @@ struct execution_steps::impl {
         {"staging", staging_report},
         {"artifacts", json::array{artifact("manifest", manifest_sha, manifest_text.size()),
                                   artifact("source_graph", source_sha, graph_bytes.size()),
-                                  artifact("patched_graph", patched_sha, patched_text.size())}}};
+                                  artifact("patched_graph", patched_sha, patched_text->size())}}};
     if (!ran.empty()) body["wasm_hooks"] = domain::hook_runs_json(ran);
     auto r = send(m, "prepared", std::move(body));
-    if (!r.ok()) return nullptr;
+    if (!r.ok()) return std::nullopt;
     manifest_out = manifest_sha;
     patched_out = patched_sha;
-    patched_size_out = patched_text.size();
-    return std::move(patched);  // a reference into `built`: returned as is, it would be copied
+    return patched_text;
   }
 
   // The source graph for fetched bytes, shared by every run of the same bytes (a survey's runs
@@ -484,7 +492,7 @@ struct execution_steps::impl {
     }
   }
 
-  void submit(run_memory& m, const json::object& row, json::value patched_graph,
+  void submit(run_memory& m, const json::object& row, std::string patched_graph,
               const std::string& manifest_sha, const std::string& patched_sha,
               size_t patched_size) {
     const auto& id = m.id;
@@ -513,7 +521,6 @@ struct execution_steps::impl {
               {"timeout_seconds", opts.submission_timeout.count()},
               {"node", rt.node_id()}});
     if (!intent.ok()) return;  // held, cancelled or terminal: never submit
-    // Constructed, not assigned: assigning would copy the graph out of its arena.
     adapters::submit_request req{id,
                                  session.value(),
                                  std::move(patched_graph),

@@ -331,11 +331,11 @@ json::array translator_client::post_for_array(
   return expect_array(what, resp);
 }
 
-json::array translator_client::unroll_and_partition(const json::value& logical_graph,
+json::array translator_client::unroll_and_partition(const std::string& logical_graph,
                                                     int num_partitions, int num_islands,
                                                     std::string_view algorithm) const {
   return post_for_array("TM unroll_and_partition", "/unroll_and_partition",
-                        {{"lg_content", json::serialize(logical_graph)},
+                        {{"lg_content", logical_graph},
                          {"num_partitions", std::to_string(std::max(num_partitions, 1))},
                          {"num_islands", std::to_string(std::max(num_islands, 1))},
                          {"algorithm", std::string(algorithm)}});

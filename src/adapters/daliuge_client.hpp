@@ -102,9 +102,8 @@ class translator_client {
   // GET /api/submission_method; [] when the TM cannot reach that manager.
   std::vector<std::string> submission_methods(std::string_view dim_host, int dim_port) const;
   // POST /unroll_and_partition (form): the PGT array with "#i" node/island placeholders.
-  boost::json::array unroll_and_partition(const boost::json::value& logical_graph,
-                                          int num_partitions, int num_islands,
-                                          std::string_view algorithm) const;
+  boost::json::array unroll_and_partition(const std::string& logical_graph, int num_partitions,
+                                          int num_islands, std::string_view algorithm) const;
   // POST /map (form; co_host_dim=true, nodes omitted so the TM asks the DIM for them).
   boost::json::array map(const boost::json::value& pgt, std::string_view dim_host, int dim_port,
                          int num_islands) const;
@@ -190,8 +189,8 @@ class dim_client {
 
 // The whole REST submit (domain §7.4 [HEAD]).
 struct rest_submit_request {
-  std::string session_id;            // domain::dim_session_id(...)
-  boost::json::value logical_graph;  // manifest already injected
+  std::string session_id;     // domain::dim_session_id(...)
+  std::string logical_graph;  // JSON text, manifest already injected
   int num_partitions = 1;
   int num_islands = 1;
   std::string algorithm = "metis";

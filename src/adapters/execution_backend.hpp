@@ -32,7 +32,9 @@ struct execution_ref {
 struct submit_request {
   std::string execution_id;
   std::string session_id;
-  boost::json::value logical_graph;  // manifest injected, patches applied
+  // The logical graph's JSON text (manifest injected, patches applied): the bytes the patched
+  // graph artifact holds, sent as they are.
+  std::string logical_graph;
   domain::DeploymentProfile profile;
   std::chrono::steady_clock::time_point deadline;
   // Test hook: runs once the backend has accepted the submission and before submit returns

@@ -283,6 +283,7 @@ response prepare_graph(app_context& ctx, request& req) {
     auto built = services::build_run_graph(*parsed.config, records, {}, graph, util::uuid_v7(),
                                            now_s, hooks ? &*hooks : nullptr, &ran);
     auto manifest_text = domain::stable_json(json::value(built.manifest));
+    auto patched = services::patched_graph(graph, built);
     json::array idents;
     for (const auto& i : want.source_identifiers) idents.emplace_back(i);
     out = {{"project_module", want.project_module},
@@ -292,12 +293,12 @@ response prepare_graph(app_context& ctx, request& req) {
            {"project_spec_sha256", stored->spec_sha256},
            {"manifest_sha256", util::sha256_hex(manifest_text)},
            {"source_graph_sha256", util::sha256_hex(graph_bytes)},
-           {"patched_graph_sha256", util::sha256_hex(json::serialize(built.patched))},
+           {"patched_graph_sha256", util::sha256_hex(json::serialize(patched))},
            {"wasm_hooks", domain::hook_runs_json(ran)},
-           {"patch_summary", domain::patch_summary(graph, built.patched)},
+           {"patch_summary", domain::patch_summary(graph, patched)},
            {"manifest", std::move(built.manifest)},
            {"source_graph", std::move(graph)},
-           {"patched_graph", std::move(built.patched)}};
+           {"patched_graph", std::move(patched)}};
   } catch (const services::run_graph_error& e) {
     fail(400, "prepare_failed", e.what(), "project_module");
   }

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "domain/canonical_json.hpp"
+#include "util/json_delta.hpp"
 
 namespace beampipe::domain {
 namespace json = boost::json;
@@ -152,11 +153,11 @@ void apply_project_graph_patches(json::object& manifest, const std::vector<Graph
     manifest["graph_overrides"] = std::move(*o);
 }
 
-Result<bool> inject_manifest_config_into_graph(json::value& graph, const json::value& manifest,
-                                               std::string_view config_id,
-                                               std::int64_t now_unix_seconds) {
+Result<json::array> manifest_config_delta(const json::value& graph, const json::value& manifest,
+                                          std::string_view config_id,
+                                          std::int64_t now_unix_seconds) {
   if (!graph.is_object()) return DomainError{"graph is not a JSON object"};
-  auto& g = graph.get_object();
+  const auto& g = graph.get_object();
   const json::object* ingest = nullptr;
   std::size_t num_nodes = 0;
   if (const auto* nodes = g.if_contains("nodeDataArray"); nodes && nodes->is_array()) {
@@ -170,10 +171,10 @@ Result<bool> inject_manifest_config_into_graph(json::value& graph, const json::v
       }
     }
   }
-  if (!ingest) return false;
+  if (!ingest) return json::array{};
   const auto* node_id = ingest->if_contains("id");
   const auto* fields = ingest->if_contains("fields");
-  if (!node_id || !node_id->is_string() || !fields || !fields->is_array()) return false;
+  if (!node_id || !node_id->is_string() || !fields || !fields->is_array()) return json::array{};
   const json::value* field_id = nullptr;
   for (const auto& f : fields->get_array()) {
     if (!f.is_object()) continue;
@@ -183,9 +184,9 @@ Result<bool> inject_manifest_config_into_graph(json::value& graph, const json::v
       break;
     }
   }
-  if (!field_id || !field_id->is_string()) return false;
-  if (const auto* gc = g.if_contains("graphConfigurations"); gc && !gc->is_object())
-    return DomainError{"graph is not a JSON object"};
+  if (!field_id || !field_id->is_string()) return json::array{};
+  const auto* gc = g.if_contains("graphConfigurations");
+  if (gc && !gc->is_object()) return DomainError{"graph is not a JSON object"};
 
   json::value embed = manifest;
   if (embed.is_object()) embed.get_object().erase("graph_overrides");
@@ -233,32 +234,41 @@ Result<bool> inject_manifest_config_into_graph(json::value& graph, const json::v
   config["modelData"] = std::move(model);
   config["nodes"] = std::move(nodes);
 
-  auto& gc = g["graphConfigurations"];
-  if (!gc.is_object()) gc = json::object();
-  gc.get_object()[config_id] = std::move(config);
-  g["activeGraphConfigId"] = config_id;
-  return true;
+  json::array delta;
+  if (gc) {
+    delta.push_back(json::array{json::array{"graphConfigurations", config_id}, std::move(config)});
+  } else {
+    json::object configs;
+    configs[config_id] = std::move(config);
+    delta.push_back(json::array{json::array{"graphConfigurations"}, std::move(configs)});
+  }
+  delta.push_back(json::array{json::array{"activeGraphConfigId"}, config_id});
+  return delta;
 }
 
-Status apply_manifest_graph_overrides(json::value& graph, const json::value& overrides) {
+Result<bool> inject_manifest_config_into_graph(json::value& graph, const json::value& manifest,
+                                               std::string_view config_id,
+                                               std::int64_t now_unix_seconds) {
+  auto delta = manifest_config_delta(graph, manifest, config_id, now_unix_seconds);
+  if (!delta) return DomainError{delta.error()};
+  util::apply_json_delta(graph, delta.value());
+  return !delta.value().empty();
+}
+
+Result<json::array> manifest_graph_override_delta(const json::value& graph,
+                                                  const json::value& overrides) {
   if (!graph.is_object()) return DomainError{"graph is not a JSON object"};
-  auto* nodes = graph.get_object().if_contains("nodeDataArray");
+  const auto* nodes = graph.get_object().if_contains("nodeDataArray");
   if (!nodes || !nodes->is_array()) return DomainError{"graph is not a JSON object"};
+  json::array delta;
   const json::value* ov = &overrides;
   if (ov->is_object())
     if (const auto* inner = ov->get_object().if_contains("graph_overrides")) ov = inner;
-  if (!ov->is_object()) return ok_status();
+  if (!ov->is_object()) return delta;
   const auto* patches = ov->get_object().if_contains("patches");
-  if (!patches || !patches->is_array()) return ok_status();
+  if (!patches || !patches->is_array()) return delta;
 
-  // Validate everything first so a failing patch leaves the graph unchanged.
-  struct Edit {
-    json::object* node;
-    std::string field;
-    json::value value;
-  };
-  std::vector<Edit> edits;
-  auto& arr = nodes->get_array();
+  const auto& arr = nodes->get_array();
   for (const auto& p : patches->get_array()) {
     if (!p.is_object()) continue;
     const auto* match = p.get_object().if_contains("match");
@@ -266,11 +276,11 @@ Status apply_manifest_graph_overrides(json::value& graph, const json::value& ove
         (match && match->is_object()) ? match->get_object().if_contains("equals") : nullptr;
     if (!eq || !eq->is_string()) continue;
     const std::string name(eq->get_string());
-    std::vector<json::object*> hits;
-    for (auto& n : arr) {
-      if (!n.is_object()) continue;
-      const auto* nn = n.get_object().if_contains("name");
-      if (nn && nn->is_string() && nn->get_string() == name) hits.push_back(&n.get_object());
+    std::vector<std::size_t> hits;
+    for (std::size_t i = 0; i < arr.size(); ++i) {
+      if (!arr[i].is_object()) continue;
+      const auto* nn = arr[i].get_object().if_contains("name");
+      if (nn && nn->is_string() && nn->get_string() == name) hits.push_back(i);
     }
     if (hits.empty()) return DomainError{"graph patch target node not found: " + name};
     if (hits.size() > 1)
@@ -278,36 +288,43 @@ Status apply_manifest_graph_overrides(json::value& graph, const json::value& ove
                          std::to_string(hits.size()) + " nodes"};
     const auto* fields = p.get_object().if_contains("fields");
     if (!fields || !fields->is_array()) continue;
+    const auto* nf = arr[hits[0]].get_object().if_contains("fields");
     for (const auto& f : fields->get_array()) {
       if (!f.is_object()) continue;
       const auto* fname = f.get_object().if_contains("name");
       if (!fname || !fname->is_string()) continue;
+      const auto* val = f.get_object().if_contains("value");
+      json::value value = val ? *val : json::value(nullptr);
+      // Every field of that name on the node: value, and for an Integer its defaultValue.
       bool found = false;
-      if (auto* nf = hits[0]->if_contains("fields"); nf && nf->is_array())
-        for (const auto& x : nf->get_array())
-          if (x.is_object())
-            if (const auto* xn = x.get_object().if_contains("name"); xn && *xn == *fname)
-              found = true;
+      if (nf && nf->is_array())
+        for (std::size_t j = 0; j < nf->get_array().size(); ++j) {
+          const auto* xo = nf->get_array()[j].if_object();
+          const auto* xn = xo ? xo->if_contains("name") : nullptr;
+          if (!xn || *xn != *fname) continue;
+          found = true;
+          if (!xn->is_string()) continue;
+          json::array at{"nodeDataArray", hits[0], "fields", j};
+          at.push_back("value");
+          delta.push_back(json::array{at, value});
+          if (const auto* t = xo->if_contains("type");
+              t && t->is_string() && t->get_string() == "Integer") {
+            at.back() = "defaultValue";
+            delta.push_back(json::array{std::move(at), serde_json_text(value)});
+          }
+        }
       if (!found)
         return DomainError{"graph patch field not found on node " + name + ": " +
                            std::string(fname->get_string())};
-      const auto* val = f.get_object().if_contains("value");
-      edits.push_back(
-          {hits[0], std::string(fname->get_string()), val ? *val : json::value(nullptr)});
     }
   }
-  for (auto& e : edits) {
-    for (auto& x : e.node->at("fields").get_array()) {
-      if (!x.is_object()) continue;
-      auto& xo = x.get_object();
-      const auto* xn = xo.if_contains("name");
-      if (!xn || !xn->is_string() || xn->get_string() != e.field) continue;
-      xo["value"] = e.value;
-      if (const auto* t = xo.if_contains("type");
-          t && t->is_string() && t->get_string() == "Integer")
-        xo["defaultValue"] = serde_json_text(e.value);
-    }
-  }
+  return delta;
+}
+
+Status apply_manifest_graph_overrides(json::value& graph, const json::value& overrides) {
+  auto delta = manifest_graph_override_delta(graph, overrides);
+  if (!delta) return DomainError{delta.error()};
+  util::apply_json_delta(graph, delta.value());
   return ok_status();
 }
 

@@ -55,6 +55,18 @@ Result<bool> inject_manifest_config_into_graph(boost::json::value& graph,
 Status apply_manifest_graph_overrides(boost::json::value& graph,
                                       const boost::json::value& overrides);
 
+// The two above as the replacements they make (util::json_delta's [[path, value], ...]), read
+// from a graph left as it is: a run's graph is its source graph plus these, so the execute step
+// never copies the source graph. The config delta is empty where nothing would be injected; the
+// override delta names nodeDataArray indices, which the config delta does not touch, so both
+// apply to the source graph in either order.
+Result<boost::json::array> manifest_config_delta(const boost::json::value& graph,
+                                                 const boost::json::value& manifest,
+                                                 std::string_view config_id,
+                                                 std::int64_t now_unix_seconds);
+Result<boost::json::array> manifest_graph_override_delta(const boost::json::value& graph,
+                                                         const boost::json::value& overrides);
+
 // What a preparation changed in a graph (POST /graphs/prepare): nodes of nodeDataArray keyed by
 // `id` (else `name`), each added, removed, or modified with the names of the `fields` entries
 // that differ (and `node.<key>` for a changed attribute outside them):

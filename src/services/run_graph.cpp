@@ -5,6 +5,7 @@
 #include "domain/graph_prep.hpp"
 #include "domain/manifest.hpp"
 #include "util/hash.hpp"
+#include "util/json_delta.hpp"
 
 namespace beampipe::services {
 namespace json = boost::json;
@@ -61,17 +62,22 @@ run_graph build_run_graph(const domain::ProjectConfig& config, const json::array
   inputs.staging = domain::staging_context_from_records(records);
   auto manifest = domain::build_manifest_for_project(config, inputs, hooks, ran);
   if (!manifest) throw run_graph_error(manifest.error());
-  // The copy lives in one arena: a graph of several hundred KB is thousands of small
-  // allocations, and the run frees it whole once submitted.
-  run_graph out{std::move(manifest.value()),
-                json::value(graph, json::make_shared_resource<json::monotonic_resource>())};
-  auto injected = domain::inject_manifest_config_into_graph(out.patched, json::value(out.manifest),
-                                                            config_id, now_unix_seconds);
+  run_graph out{std::move(manifest.value()), {}};
+  auto injected =
+      domain::manifest_config_delta(graph, json::value(out.manifest), config_id, now_unix_seconds);
   if (!injected) throw run_graph_error(injected.error());
+  out.delta = std::move(injected.value());
   if (auto it = out.manifest.find("graph_overrides"); it != out.manifest.end()) {
-    auto st = domain::apply_manifest_graph_overrides(out.patched, it->value());
-    if (!st) throw run_graph_error(st.error());
+    auto patched = domain::manifest_graph_override_delta(graph, it->value());
+    if (!patched) throw run_graph_error(patched.error());
+    for (auto& op : patched.value()) out.delta.push_back(std::move(op));
   }
+  return out;
+}
+
+json::value patched_graph(const json::value& graph, const run_graph& built) {
+  json::value out = graph;
+  util::apply_json_delta(out, built.delta);
   return out;
 }
 

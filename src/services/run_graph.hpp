@@ -1,7 +1,7 @@
 #pragma once
 // The graph a run submits, built as the execute step's prepare phase builds it: the manifest for
-// the dataset records, injected into a copy of the project's graph, with its graph overrides
-// applied. POST /graphs/prepare previews the same build without a run (issue #21).
+// the dataset records, injected into the project's graph, with its graph overrides applied. POST
+// /graphs/prepare previews the same build without a run (issue #21).
 #include <boost/json.hpp>
 #include <cstdint>
 #include <set>
@@ -34,9 +34,12 @@ void check_graph_sha256(const domain::ProjectConfig& config, const std::string& 
 // The bytes parsed; the built-in two-node graph (§3.5 step 9) for empty bytes.
 boost::json::value parse_graph(const std::string& bytes);
 
+// The patched graph is `graph` with `delta` applied (util::apply_json_delta): the graph itself
+// is never copied here (several hundred KB per run); the caller splices the delta into the
+// graph's text (util::json_text_patcher) or applies it to a copy (patched_graph).
 struct run_graph {
   boost::json::object manifest;
-  boost::json::value patched;
+  boost::json::array delta;
 };
 // `config_id` names the injected manifest config (a run derives it from its id). `hooks`: the
 // project's hook module, if any; the hooks that ran are appended to `ran` (a failing one too).
@@ -45,5 +48,8 @@ run_graph build_run_graph(const domain::ProjectConfig& config, const boost::json
                           const boost::json::value& graph, const std::string& config_id,
                           int64_t now_unix_seconds, const domain::project_hooks* hooks = nullptr,
                           std::vector<events::hook_run>* ran = nullptr);
+
+// `graph` with the build's delta applied, as a value.
+boost::json::value patched_graph(const boost::json::value& graph, const run_graph& built);
 
 }  // namespace beampipe::services

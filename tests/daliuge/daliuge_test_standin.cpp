@@ -75,7 +75,7 @@ std::string session_id(std::int64_t ms = 1'781'001'648'000) {
 rest_submit_request request_for(const standin& s, json::value lg, const std::string& sid) {
   rest_submit_request r;
   r.session_id = sid;
-  r.logical_graph = std::move(lg);
+  r.logical_graph = json::serialize(lg);
   r.num_partitions = 1;
   r.num_islands = 1;
   r.algorithm = "metis";
@@ -282,7 +282,7 @@ TEST_CASE("daliuge stand-in: TM input errors") {
     lg.as_object()["graphConfigurations"] = json::parse(
         R"({"c1":{"id":"c1","nodes":{"n-ingest":{"fields":{"no-such-field":{"value":"x"}}}}}})");
     try {
-      (void)tm.unroll_and_partition(lg, 1, 1, "metis");
+      (void)tm.unroll_and_partition(json::serialize(lg), 1, 1, "metis");
       FAIL("unroll succeeded");
     } catch (const daliuge_error& e) {
       CHECK(e.status() == 500);
@@ -295,14 +295,14 @@ TEST_CASE("daliuge stand-in: TM input errors") {
     lg.as_object()["graphConfigurations"] =
         json::parse(R"({"c1":{"id":"c1","nodes":{"n-ingest":{"fields":{"f2":{"value":"{\"a\":1}"}}},
                                                    "n-gone":{"fields":{"f9":{"value":"ignored"}}}}}})");
-    auto pgt = tm.unroll_and_partition(lg, 1, 1, "metis");
+    auto pgt = tm.unroll_and_partition(json::serialize(lg), 1, 1, "metis");
     CHECK(pgt[0].at("manifest_path") == "{\"a\":1}");
     CHECK(pgt[0].at("node") == "#0");
     CHECK(pgt[0].at("island") == "#0");
   }
   SUBCASE("a logical graph that is not JSON is 400") {
     try {
-      (void)tm.unroll_and_partition(json::string("not a graph"), 1, 1, "metis");
+      (void)tm.unroll_and_partition(R"("not a graph")", 1, 1, "metis");
       FAIL("unroll succeeded");
     } catch (const daliuge_error& e) {
       CHECK(e.status() == 400);
@@ -609,7 +609,7 @@ TEST_CASE("daliuge: connection refused is unreachable") {
   }
   rest_submit_request req;
   req.session_id = session_id();
-  req.logical_graph = tiny_graph("ok");
+  req.logical_graph = json::serialize(tiny_graph("ok"));
   req.dim_host_for_tm = "127.0.0.1";
   try {
     submit_rest(tm, dim, req);
