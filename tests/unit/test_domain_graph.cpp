@@ -6,6 +6,7 @@
 #include "domain/graph_prep.hpp"
 #include "domain/manifest.hpp"
 #include "domain/project_config.hpp"
+#include "util/json_delta.hpp"
 
 namespace json = boost::json;
 using namespace beampipe::domain;
@@ -248,9 +249,26 @@ TEST_CASE("end to end: WALLABY manifest patches the Setonix graph") {
   auto m = build_manifest_for_project(config, in);
   REQUIRE(m);
   auto g = load_graph(kSetonix);
+  const auto source = g;
   REQUIRE(inject_manifest_config_into_graph(g, m.value(), "cid", 0));
   REQUIRE(apply_manifest_graph_overrides(g, m.value()));
   CHECK(field(*node(g, "Scatter/GenericScatterApp/Beam"), "num_of_copies")->at("value") == 2);
+
+  // The same build as replacements on the untouched graph, spliced into its text (as the
+  // execute step makes a run's graph): the bytes of the graph patched in place.
+  auto config_delta = manifest_config_delta(source, m.value(), "cid", 0);
+  auto override_delta = manifest_graph_override_delta(source, m.value());
+  REQUIRE(config_delta);
+  REQUIRE(override_delta);
+  CHECK(config_delta.value().size() == 2);
+  CHECK(override_delta.value().size() >= 1);
+  auto delta = config_delta.value();
+  for (const auto& op : override_delta.value()) delta.push_back(op);
+  beampipe::util::json_text_patcher patcher(json::serialize(source));
+  auto spliced = patcher.apply(delta);
+  REQUIRE(spliced);
+  CHECK(*spliced == json::serialize(g));
+  CHECK(patcher.apply(delta) == spliced);  // again, from the remembered places
 }
 
 TEST_CASE("patch_summary: nodes added, removed and modified, by field name") {
