@@ -64,6 +64,14 @@ engine::engine(std::vector<std::shared_ptr<const projection>> projections)
     groups_.insert(p->group());
     for (const auto& t : p->tables()) table_specs_[t.name] = t;
   }
+  // Types none of these projections takes: read without their payloads. A type the catalog
+  // does not know is read whole.
+  for (const auto& k : events::all_kinds()) {
+    std::string type(k.type);
+    if (std::none_of(projections_.begin(), projections_.end(),
+                     [&](const auto& p) { return p->handles(type); }))
+      no_payload_.push_back(std::move(type));
+  }
 }
 
 std::vector<std::string> engine::all_tables() const {
@@ -339,7 +347,7 @@ size_t engine::apply_batch(pqxx::connection& c, size_t batch_size,
     any_behind = true;
   }
   if (!any_behind) return 0;
-  auto evs = store::read_all(tx, from, static_cast<int64_t>(batch_size));
+  auto evs = store::read_all(tx, from, static_cast<int64_t>(batch_size), no_payload_);
   if (evs.empty()) return 0;
 
   // Which projection takes which event: past its checkpoint, within its bound, handled.

@@ -169,6 +169,7 @@ class engine {
   std::map<std::string, table_spec> table_specs_;
   std::map<std::string, std::vector<std::string>> columns_;
   std::vector<checkpoint> last_cps_;
+  std::vector<std::string> no_payload_;  // event types no projection here takes
 };
 
 // Per-table digest: row count and md5 over rows sorted by their text form.

@@ -27,10 +27,13 @@ std::string expected_version::describe() const {
 
 namespace {
 
-constexpr const char* kEventColumns =
-    "position, tx_id::text, event_id::text, stream_id, stream_type, stream_version, event_type, "
-    "schema_version, data::text, metadata::text, "
-    "to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
+// An event row: what identifies it, its payload (data, metadata), when it was recorded.
+#define BEAMPIPE_EVENT_COLUMNS(data, metadata)                                                  \
+  "position, tx_id::text, event_id::text, stream_id, stream_type, stream_version, event_type, " \
+  "schema_version, " data ", " metadata                                                         \
+  ", "                                                                                          \
+  "to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+constexpr const char* kEventColumns = BEAMPIPE_EVENT_COLUMNS("data::text", "metadata::text");
 
 events::recorded_event row_to_event(const pqxx::row& r) {
   events::recorded_event e;
@@ -404,26 +407,20 @@ std::vector<events::recorded_event> read_stream(pqxx::connection& c, const std::
   return out;
 }
 
-std::vector<events::recorded_event> read_all_of_types(pqxx::transaction_base& tx,
-                                                      events::read_position after, int64_t limit,
-                                                      const std::vector<std::string>& types) {
-  std::string sql = std::string("SELECT ") + kEventColumns +
-                    " FROM events WHERE (tx_id, position) > ($1::text::xid8, $2) "
-                    "AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) ";
-  pqxx::result r;
-  if (types.empty()) {
-    // Qualified: the select list names its text copy of tx_id "tx_id" too, and an unqualified
-    // ORDER BY would sort that text ("10000" before "9998") instead of the xid8 column.
-    sql += "ORDER BY events.tx_id, events.position LIMIT $3";
-    // Prepared: every projection runner reads this after every commit; planning it each time
-    // was a third of PostgreSQL's planning under load.
-    r = exec_prepared_once(tx, "store_read_all", sql, std::to_string(after.tx_id), after.position,
-                           limit);
-  } else {
-    sql += "AND event_type = ANY($4::text[]) ORDER BY events.tx_id, events.position LIMIT $3";
-    r = tx.exec_params(sql, std::to_string(after.tx_id), after.position, limit,
-                       pg_text_array(types));
-  }
+// Qualified: the select list names its text copy of tx_id "tx_id" too, and an unqualified
+// ORDER BY would sort that text ("10000" before "9998") instead of the xid8 column.
+constexpr const char* kReadAllWhere =
+    " FROM events WHERE (tx_id, position) > ($1::text::xid8, $2) "
+    "AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) "
+    "ORDER BY events.tx_id, events.position LIMIT $3";
+
+std::vector<events::recorded_event> read_all(pqxx::transaction_base& tx,
+                                             events::read_position after, int64_t limit) {
+  // Prepared: every projection runner reads this after every commit; planning it each time
+  // was a third of PostgreSQL's planning under load.
+  static const std::string sql = std::string("SELECT ") + kEventColumns + kReadAllWhere;
+  auto r = exec_prepared_once(tx, "store_read_all", sql, std::to_string(after.tx_id),
+                              after.position, limit);
   std::vector<events::recorded_event> out;
   out.reserve(r.size());
   for (const auto& row : r) out.push_back(row_to_event(row));
@@ -431,8 +428,21 @@ std::vector<events::recorded_event> read_all_of_types(pqxx::transaction_base& tx
 }
 
 std::vector<events::recorded_event> read_all(pqxx::transaction_base& tx,
-                                             events::read_position after, int64_t limit) {
-  return read_all_of_types(tx, after, limit, {});
+                                             events::read_position after, int64_t limit,
+                                             const std::vector<std::string>& no_payload) {
+  if (no_payload.empty()) return read_all(tx, after, limit);
+  static const std::string sql =
+      std::string("SELECT ") +
+      BEAMPIPE_EVENT_COLUMNS("CASE WHEN event_type = ANY($4::text[]) THEN '' ELSE data::text END",
+                             "CASE WHEN event_type = ANY($4::text[]) THEN '' ELSE "
+                             "metadata::text END") +
+      kReadAllWhere;
+  auto r = exec_prepared_once(tx, "store_read_all_sparse", sql, std::to_string(after.tx_id),
+                              after.position, limit, pg_text_array(no_payload));
+  std::vector<events::recorded_event> out;
+  out.reserve(r.size());
+  for (const auto& row : r) out.push_back(row_to_event(row));
+  return out;
 }
 
 std::vector<events::recorded_event> read_all(pqxx::connection& c, events::read_position after,

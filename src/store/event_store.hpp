@@ -65,10 +65,13 @@ std::vector<events::recorded_event> read_all(pqxx::transaction_base& tx,
                                              events::read_position after, int64_t limit);
 std::vector<events::recorded_event> read_all(pqxx::connection& c, events::read_position after,
                                              int64_t limit);
-// Event types filter (empty: all types).
-std::vector<events::recorded_event> read_all_of_types(pqxx::transaction_base& tx,
-                                                      events::read_position after, int64_t limit,
-                                                      const std::vector<std::string>& types);
+// read_all, with the payload (data and metadata left empty) only of events whose type is not in
+// `no_payload`: a reader that takes no event of those types needs only their positions. (A
+// projection group skips most of the log; converting and sending those payloads was most of
+// what its reads cost PostgreSQL.)
+std::vector<events::recorded_event> read_all(pqxx::transaction_base& tx,
+                                             events::read_position after, int64_t limit,
+                                             const std::vector<std::string>& no_payload);
 
 // The last event the read fence lets through now, in read order ({0, 0} when none): reading
 // after it later yields exactly the events committed from then on, late commits included.

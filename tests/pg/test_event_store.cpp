@@ -277,3 +277,41 @@ TEST_CASE("global reads order transactions numerically, also across a change in 
   REQUIRE(rest.size() == 2);
   CHECK(rest[0].tx_id == 10);
 }
+
+TEST_CASE("read_all without the payloads of some types: the same events in the same order") {
+  auto ci = test::fresh_database();
+  auto c = store::connect(ci);
+  {
+    pqxx::work tx{*c};
+    int version = 0;
+    for (const char* type : {"Kept", "Skipped", "Kept", "Skipped"})
+      tx.exec_params(
+          "INSERT INTO events (event_id, stream_id, stream_type, stream_version, event_type, data, "
+          "metadata) VALUES ($1::uuid, 'source-x', 'source', $2, $3, '{\"n\": 1}', "
+          "'{\"m\": 2}')",
+          util::uuid_v7(), ++version, type);
+    tx.commit();
+  }
+  pqxx::read_transaction tx{*c};
+  auto whole = store::read_all(tx, {}, 10);
+  auto sparse = store::read_all(tx, {}, 10, {"Skipped", "Absent"});
+  REQUIRE(whole.size() == 4);
+  REQUIRE(sparse.size() == 4);
+  for (size_t i = 0; i < 4; ++i) {
+    CAPTURE(i);
+    CHECK(sparse[i].position == whole[i].position);
+    CHECK(sparse[i].tx_id == whole[i].tx_id);
+    CHECK(sparse[i].event_id == whole[i].event_id);
+    CHECK(sparse[i].type == whole[i].type);
+    CHECK(sparse[i].recorded_at == whole[i].recorded_at);
+    CHECK(whole[i].data == R"({"n": 1})");
+    if (whole[i].type == "Kept") {
+      CHECK(sparse[i].data == whole[i].data);
+      CHECK(sparse[i].metadata == whole[i].metadata);
+    } else {
+      CHECK(sparse[i].data.empty());
+      CHECK(sparse[i].metadata.empty());
+    }
+  }
+  CHECK(store::read_all(tx, events::position_of(sparse[1]), 10, {"Skipped"}).size() == 2);
+}
