@@ -1,7 +1,10 @@
 #pragma once
-// A worker as an actor: it scans for due work every `scan_every`, and at once when an item
-// ends, and runs each item off CAF's threads, at most `concurrency` at a time and never one
-// that is out already or that ended settled (a read model may still list it for a moment).
+// A worker as an actor: it scans for due work every `scan_every`, and runs each item off CAF's
+// threads, at most `concurrency` at a time and never one that is out already or that ended
+// settled (a read model may still list it for a moment). When an item ends, the next one the
+// last scan listed starts; once none is left, a scan runs at once. (A scan lists several times
+// the concurrency: one scan per ended item was most of what a discovery burst cost PostgreSQL.)
+// An item listed is claimed when it runs, so one that went stale meanwhile is a refused claim.
 // Scans and runs are blocking calls through the ports; their results come back as messages,
 // so the actor's state needs no lock. Discovery and alert delivery are work loops.
 // Only the actors' own translation units include this (it includes CAF).
@@ -80,6 +83,7 @@ struct work_loop_state {
   work_loop_state() = default;
   scan_gate scans;
   bool stopping = false;
+  std::deque<Item> listed;        // due in the last scan, not started yet
   std::set<std::string> out;      // items running now
   std::set<std::string> settled;  // with `order`: recently settled, bounded
   std::deque<std::string> order;
@@ -100,6 +104,26 @@ typename work_loop_actor<Item>::behavior_type work_loop(
     if (self->state.stopping || !self->state.scans.arm()) return;
     self->delayed_send(self, opts.scan_every, scan_atom::value, true);
   };
+  // Starts listed items while a slot is free.
+  auto fill = [self, ports, opts, me] {
+    auto& s = self->state;
+    while (s.out.size() < opts.concurrency && !s.listed.empty()) {
+      auto item = std::move(s.listed.front());
+      s.listed.pop_front();
+      auto key = ports->key(item);
+      if (s.out.count(key) || s.settled.count(key)) continue;
+      s.out.insert(key);
+      ports->run_blocking([ports, h = me(), key, item = std::move(item), name = opts.name] {
+        bool settled = false;
+        try {
+          settled = ports->run(item);
+        } catch (const std::exception& e) {
+          spdlog::error("{}: {} failed: {}", name, key, e.what());
+        }
+        caf::anon_send(h, ran_atom::value, key, settled);
+      });
+    }
+  };
   self->send(self, scan_atom::value, false);
   return {
       [self, ports, opts, me](scan_atom, bool timer) {
@@ -115,29 +139,16 @@ typename work_loop_actor<Item>::behavior_type work_loop(
           caf::anon_send(h, scanned_atom::value, std::move(due));
         });
       },
-      [self, ports, opts, me, arm_timer, done_if_stopping](scanned_atom, std::vector<Item>& due) {
+      [self, fill, arm_timer, done_if_stopping](scanned_atom, std::vector<Item>& due) {
         auto& s = self->state;
         bool again = s.scans.finish();
         if (s.stopping) return done_if_stopping();
-        for (auto& item : due) {
-          if (s.out.size() >= opts.concurrency) break;
-          auto key = ports->key(item);
-          if (s.out.count(key) || s.settled.count(key)) continue;
-          s.out.insert(key);
-          ports->run_blocking([ports, h = me(), key, item = std::move(item), name = opts.name] {
-            bool settled = false;
-            try {
-              settled = ports->run(item);
-            } catch (const std::exception& e) {
-              spdlog::error("{}: {} failed: {}", name, key, e.what());
-            }
-            caf::anon_send(h, ran_atom::value, key, settled);
-          });
-        }
+        s.listed.assign(std::make_move_iterator(due.begin()), std::make_move_iterator(due.end()));
+        fill();
         if (again) self->send(self, scan_atom::value, false);
         arm_timer();
       },
-      [self, opts, done_if_stopping](ran_atom, std::string& key, bool settled) {
+      [self, opts, fill, done_if_stopping](ran_atom, std::string& key, bool settled) {
         auto& s = self->state;
         s.out.erase(key);
         if (settled && s.settled.insert(key).second) {
@@ -148,7 +159,10 @@ typename work_loop_actor<Item>::behavior_type work_loop(
           }
         }
         if (s.stopping) return done_if_stopping();
-        self->send(self, scan_atom::value, false);  // a slot is free: look for more now
+        fill();
+        // A slot is still free and nothing listed is left: look for more now.
+        if (s.listed.empty() && s.out.size() < opts.concurrency)
+          self->send(self, scan_atom::value, false);
       },
       [self, done_if_stopping](stop_atom) {
         self->state.stopping = true;

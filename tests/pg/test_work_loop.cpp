@@ -22,11 +22,13 @@ struct looping {
   std::map<std::string, bool> settles;  // an item's run result (default: settled)
   std::vector<std::string> ran;         // every run, in order
   bool scan_fails = false;
+  size_t scans = 0;  // scans answered
   actors::work_loop_actor<std::string> actor;
 
   void start(size_t concurrency) {
     actors::work_loop_ports<std::string> p;
     p.scan = [this] {
+      ++scans;
       if (scan_fails) throw std::runtime_error("connection to server lost");
       return due;
     };
@@ -69,13 +71,38 @@ TEST_CASE_FIXTURE(looping,
   run_job(2);
   CHECK(work.size() == 2);
 
-  run_job(0);                 // a ends settled: a scan right away, without waiting for the timer
+  // a ends settled: c, which the last scan listed, starts without another scan (a is settled
+  // and b out, though both are listed too).
+  run_job(0);
+  REQUIRE(work.size() == 2);  // b and c
+  run_job(1);                 // c ends: nothing listed is left, so a scan right away
   REQUIRE(work.size() == 2);  // b, and the scan
   run_job(1);
-  REQUIRE(work.size() == 2);  // b and c (a is settled: not again, though still listed)
+  CHECK(work.size() == 1);  // it lists a, b and c: settled or out, none starts
   run_job();
+  CHECK(ran == std::vector<std::string>{"a", "c", "b"});
+}
+
+TEST_CASE_FIXTURE(looping, "ended items are replaced from the last scan; one scan per list") {
+  for (int i = 0; i < 8; ++i) due.push_back("item" + std::to_string(i));
+  start(2);
+  run_job();  // the scan: item0 and item1 start
+  // Each ended item is followed by the next listed one, with no scan, until the list is done.
+  for (int i = 0; i < 6; ++i) {
+    REQUIRE(work.size() == 2);
+    run_job(0);
+  }
+  REQUIRE(work.size() == 2);  // item6 and item7
+  due.clear();
+  run_job(0);  // item6 ends, nothing listed is left: a scan
+  REQUIRE(work.size() == 2);
+  run_job(1);  // the scan lists nothing
+  run_job();   // item7 ends: a scan
+  CHECK(work.size() == 1);
   run_job();
-  CHECK(ran == std::vector<std::string>{"a", "b", "c"});
+  CHECK(work.empty());
+  CHECK(ran.size() == 8);
+  CHECK(scans == 3);
 }
 
 TEST_CASE_FIXTURE(looping, "an item that ends unsettled runs again on a later scan") {
