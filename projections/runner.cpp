@@ -78,8 +78,14 @@ projection_watch::wait_result projection_watch::wait_for(
     events::read_position target, std::chrono::steady_clock::time_point deadline,
     const names& only) {
   std::unique_lock lk(mu_);
-  cv_.wait_until(lk, deadline,
-                 [&] { return reached_locked(target, only) || stopping_ || failing_locked(only); });
+  if (!reached_locked(target, only)) {
+    ++blocked_;
+    demand_cv_.notify_all();
+    cv_.wait_until(lk, deadline, [&] {
+      return reached_locked(target, only) || stopping_ || failing_locked(only);
+    });
+    --blocked_;
+  }
   if (reached_locked(target, only)) return wait_result::reached;
   if (stopping_) return wait_result::stopping;
   if (failing_locked(only)) return wait_result::stalled;
@@ -173,6 +179,7 @@ void projection_watch::shutdown() {
     due = due_locked();
   }
   cv_.notify_all();
+  demand_cv_.notify_all();
   wake(std::move(due));
 }
 
@@ -212,11 +219,18 @@ uint64_t projection_watch::notify_when(interest what, wake_fn wake_up) {
     if (!met_locked(what)) {
       auto id = next_waiter_++;
       waiters_.emplace(id, std::make_pair(std::move(what), std::move(wake_up)));
+      demand_cv_.notify_all();
       return id;
     }
   }
   wake_up();
   return 0;
+}
+
+bool projection_watch::until_awaited(std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lk(mu_);
+  return demand_cv_.wait_until(lk, deadline,
+                               [&] { return blocked_ > 0 || !waiters_.empty() || stopping_; });
 }
 
 size_t projection_watch::waiting() const {
@@ -349,11 +363,13 @@ void runner::run() {
     try {
       // Every group stepping on every commit's NOTIFY cost PostgreSQL more statements than the
       // events themselves under load: while commits keep coming, one step per `coalesce_`
-      // takes all of them; after a quiet spell the step starts at once.
+      // takes all of them; after a quiet spell, or once a read waits for the read models, the
+      // step starts at once.
       auto next = last_step + coalesce_;
       while (!stop_ && std::chrono::steady_clock::now() < next)
-        std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
-            next - std::chrono::steady_clock::now(), std::chrono::milliseconds(10)));
+        if (watch_.until_awaited(
+                std::min(next, std::chrono::steady_clock::now() + std::chrono::milliseconds(10))))
+          break;
       last_step = std::chrono::steady_clock::now();
       if (!conn || !conn->is_open()) {
         listener.reset();

@@ -56,6 +56,11 @@ class projection_watch {
   void forget(uint64_t id);
   size_t waiting() const;  // registrations not yet woken
   bool stopping() const;
+  // Returns false at `deadline`, or true as soon as a read waits for the read models (a
+  // wait_for in progress, a notify_when registered) or the watch shuts down: a runner spacing
+  // its steps under a stream of commits steps at once for a reader (read-your-writes stays
+  // prompt).
+  bool until_awaited(std::chrono::steady_clock::time_point deadline);
   // wait_for(...) == reached.
   bool wait_until(events::read_position target, std::chrono::steady_clock::time_point deadline,
                   const names& only = {});
@@ -113,6 +118,8 @@ class projection_watch {
   void wake(std::vector<wake_fn> due);
   mutable std::mutex mu_;
   std::condition_variable cv_;
+  std::condition_variable demand_cv_;  // a read started waiting (until_awaited)
+  size_t blocked_ = 0;                 // wait_for calls in progress
   std::map<std::string, group_state> groups_;
   int64_t head_ = 0;
   bool stopping_ = false;

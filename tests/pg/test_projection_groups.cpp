@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <future>
 #include <set>
 #include <thread>
 
@@ -188,6 +189,42 @@ TEST_CASE("a registered wait wakes once: when its read models move, fail, or on 
   CHECK(watch.waiting() == 0);
   CHECK(watch.notify_when({at(70), 0, {}}, wake) == 0);  // stopping: at once
   CHECK(woken == 6);
+}
+
+TEST_CASE("a runner spacing its steps is told at once when a read starts waiting") {
+  projections::projection_watch watch;
+  watch.add_group("sources", {pm::source_registry});
+  auto at = [](int64_t p) { return events::read_position{p, p}; };
+  watch.publish("sources", {{pm::source_registry, at(5)}}, 5);
+  auto now = [] { return std::chrono::steady_clock::now(); };
+  // Nobody waits: the deadline ends it (a reached target is no wait).
+  CHECK_FALSE(watch.until_awaited(now()));
+  CHECK(watch.wait_for(at(5), now() + std::chrono::hours(1)) == wait_result::reached);
+  CHECK_FALSE(watch.until_awaited(now()));
+
+  // A blocked wait_for: the runner's wait (an hour) ends as soon as the read waits.
+  auto runner = std::async(std::launch::async,
+                           [&] { return watch.until_awaited(now() + std::chrono::hours(1)); });
+  auto read = std::async(std::launch::async, [&] {
+    return watch.wait_for(at(6), now() + std::chrono::hours(1), {pm::source_registry});
+  });
+  REQUIRE(runner.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
+  CHECK(runner.get());
+  watch.publish("sources", {{pm::source_registry, at(6)}}, 6);
+  REQUIRE(read.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
+  CHECK(read.get() == wait_result::reached);
+  CHECK_FALSE(watch.until_awaited(now()));  // the read is over
+
+  // A registered (deferred) wait counts while it is registered; shutdown ends every wait.
+  auto id = watch.notify_when({at(9), 0, {}}, [] {});
+  CHECK(watch.until_awaited(now() + std::chrono::hours(1)));
+  watch.forget(id);
+  CHECK_FALSE(watch.until_awaited(now()));
+  auto stopping = std::async(std::launch::async,
+                             [&] { return watch.until_awaited(now() + std::chrono::hours(1)); });
+  watch.shutdown();
+  REQUIRE(stopping.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
+  CHECK(stopping.get());
 }
 
 TEST_CASE("a read's position covers batches committed but not yet published") {
