@@ -142,11 +142,6 @@ struct runtime::impl {
         appender(db, 512, o.append_writers),
         blocking(o.blocking_threads) {
     cfg.set("scheduler.max-threads", o.caf_threads);
-    // An idle CAF worker polls its queue 500 times 50 us apart before it waits on its condition
-    // variable (which an enqueue signals): with actors busy in short bursts, the workers woke
-    // some 20,000 times a second each, a fifth of beampipe's CPU under load. A few polls, then
-    // the wait.
-    cfg.set("work-stealing.moderate-poll-attempts", 10);
     cfg.add_error_category(kCommandErrorCategory, render_command_error);
     cfg.add_message_type<command_request>("beampipe::command_request");
     cfg.add_message_type<command_reply>("beampipe::command_reply");

@@ -315,7 +315,7 @@ std::vector<setting> build_table() {
                       "to this)"));
   t.push_back(duration("BEAMPIPE_WASM_TIMEOUT_MS", &S::wasm_timeout, "2000", 10, 600000,
                        "time limit of one WebAssembly hook call (then it is stopped)"));
-  t.push_back(duration("BEAMPIPE_PROJECTION_COALESCE_MS", &S::projection_coalesce, "25", 0, 1000,
+  t.push_back(duration("BEAMPIPE_PROJECTION_COALESCE_MS", &S::projection_coalesce, "5", 0, 1000,
                        "while commits keep coming and no read waits for them, the least time "
                        "between two steps of a read model group (one step then applies them all; "
                        "0: step on every commit)"));
