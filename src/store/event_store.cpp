@@ -51,6 +51,13 @@ events::recorded_event row_to_event(const pqxx::row& r) {
   return e;
 }
 
+std::vector<events::recorded_event> events_of(const pqxx::result& r) {
+  std::vector<events::recorded_event> out;
+  out.reserve(r.size());
+  for (const auto& row : r) out.push_back(row_to_event(row));
+  return out;
+}
+
 const std::string kNoMetadata = "{}";
 
 // Thrown inside a batch attempt when the whole transaction must be retried (a concurrent
@@ -401,10 +408,7 @@ std::vector<events::recorded_event> read_stream(pqxx::connection& c, const std::
                               " FROM events WHERE stream_id = $1 AND stream_version >= $2 "
                               "ORDER BY stream_version LIMIT $3",
                           stream_id, from_version, limit);
-  std::vector<events::recorded_event> out;
-  out.reserve(r.size());
-  for (const auto& row : r) out.push_back(row_to_event(row));
-  return out;
+  return events_of(r);
 }
 
 // Qualified: the select list names its text copy of tx_id "tx_id" too, and an unqualified
@@ -421,10 +425,7 @@ std::vector<events::recorded_event> read_all(pqxx::transaction_base& tx,
   static const std::string sql = std::string("SELECT ") + kEventColumns + kReadAllWhere;
   auto r = exec_prepared_once(tx, "store_read_all", sql, std::to_string(after.tx_id),
                               after.position, limit);
-  std::vector<events::recorded_event> out;
-  out.reserve(r.size());
-  for (const auto& row : r) out.push_back(row_to_event(row));
-  return out;
+  return events_of(r);
 }
 
 std::vector<events::recorded_event> read_all(pqxx::transaction_base& tx,
@@ -439,10 +440,7 @@ std::vector<events::recorded_event> read_all(pqxx::transaction_base& tx,
       kReadAllWhere;
   auto r = exec_prepared_once(tx, "store_read_all_sparse", sql, std::to_string(after.tx_id),
                               after.position, limit, pg_text_array(no_payload));
-  std::vector<events::recorded_event> out;
-  out.reserve(r.size());
-  for (const auto& row : r) out.push_back(row_to_event(row));
-  return out;
+  return events_of(r);
 }
 
 std::vector<events::recorded_event> read_all(pqxx::connection& c, events::read_position after,
