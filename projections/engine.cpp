@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <pqxx/tablewriter>
 #include <stdexcept>
 
 #include "events/catalog.hpp"
@@ -133,18 +134,105 @@ std::vector<checkpoint> engine::checkpoints(pqxx::connection& c) const {
   return checkpoints(tx);
 }
 
-const std::vector<std::string>& engine::columns_of(pqxx::transaction_base& tx,
-                                                   const std::string& table) {
+const std::vector<engine::column>& engine::columns_of(pqxx::transaction_base& tx,
+                                                      const std::string& table) {
   auto it = columns_.find(table);
   if (it != columns_.end()) return it->second;
   auto r = tx.exec_params(
-      "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT "
-      "attisdropped ORDER BY attnum",
+      "SELECT attname, atttypid IN ('json'::regtype, 'jsonb'::regtype), atttypid IN "
+      "('float4'::regtype, 'float8'::regtype, 'numeric'::regtype) FROM pg_attribute WHERE "
+      "attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
       table);
-  std::vector<std::string> cols;
-  for (const auto& row : r) cols.push_back(row[0].as<std::string>());
+  std::vector<column> cols;
+  for (const auto& row : r)
+    cols.push_back({row[0].as<std::string>(), row[1].as<bool>(), row[2].as<bool>()});
   if (cols.empty()) throw std::runtime_error("projection table " + table + " does not exist");
   return columns_[table] = std::move(cols);
+}
+
+namespace {
+
+constexpr size_t kCopyRows = 64;
+
+// Appends `v` as one field of COPY's text format.
+void append_copy_escaped(std::string& out, std::string_view v) {
+  for (char ch : v) switch (ch) {
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        out += ch;
+    }
+}
+
+// The value as a COPY field for a column, read back as jsonb_populate_recordset reads the same
+// value; false for the values it reads otherwise: a fraction in a column that is not a decimal
+// or JSON (it would take numeric's text of it: "2" for 2E0) and an object or array in a column
+// that is not JSON (jsonb's text of it, spaced).
+bool append_copy_field(std::string& out, const json::value* v, bool json_column,
+                       bool decimal_column) {
+  if (!v || v->is_null()) {
+    out += "\\N";
+    return true;
+  }
+  if (json_column || (decimal_column && v->is_double())) {
+    append_copy_escaped(out, json::serialize(*v));
+    return true;
+  }
+  switch (v->kind()) {
+    case json::kind::string:
+      append_copy_escaped(out, v->get_string());
+      return true;
+    case json::kind::int64:
+      out += std::to_string(v->get_int64());
+      return true;
+    case json::kind::uint64:
+      out += std::to_string(v->get_uint64());
+      return true;
+    case json::kind::bool_:
+      out += v->get_bool() ? "true" : "false";
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+bool engine::copy_rows(pqxx::transaction_base& tx, const std::string& table,
+                       const std::vector<const json::object*>& rows) {
+  const auto& cols = columns_of(tx, table);
+  std::string data;
+  for (const auto* row : rows) {
+    if (!data.empty()) data += '\n';
+    bool first = true;
+    for (const auto& c : cols) {
+      if (!first) data += '\t';
+      first = false;
+      if (!append_copy_field(data, row->if_contains(c.name), c.json, c.decimal)) return false;
+    }
+  }
+  std::vector<std::string> names;
+  for (const auto& c : cols) names.push_back(tx.quote_name(c.name));
+    // tablewriter is the one way libpqxx 6.4 lets a caller send COPY text it has already escaped
+    // (stream_to escapes every field itself); its constructor is marked deprecated.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  pqxx::tablewriter copy(tx, tx.quote_name(table), names.begin(), names.end());
+#pragma GCC diagnostic pop
+  copy.write_raw_line(data);  // every row in one message: libpq sends it as one CopyData
+  copy.complete();
+  rows_copied_ += rows.size();
+  return true;
 }
 
 void engine::write_rows(pqxx::transaction_base& tx, row_cache& cache) {
@@ -173,20 +261,20 @@ void engine::write_rows(pqxx::transaction_base& tx, row_cache& cache) {
     // one statement, and an unchanged row is not written at all.
     std::map<std::vector<std::string>, std::pair<json::array, std::vector<std::string>>> updates;
     static const json::value null_value;
-    std::string inserts;  // a JSON array, serialised row by row (no copy of the rows)
+    std::vector<const json::object*> inserts;
     for (const auto& key : rows.dirty) {
       const auto* row = cache.find(table, key);
       if (!row) continue;  // marked, then erased
       auto was_it = rows.stored.find(key);
       if (was_it == rows.stored.end()) {
-        inserts += inserts.empty() ? "[" : ",";
-        inserts += json::serialize(*row);
+        inserts.push_back(row);
         continue;
       }
       const auto& was = was_it->second;
       std::vector<std::string> changed;
       json::object part;
-      for (const auto& c : cols) {
+      for (const auto& col : cols) {
+        const auto& c = col.name;
         if (c == spec.key_column) continue;
         // A column missing from a row is null, as jsonb_populate_recordset reads it.
         const auto* now = row->if_contains(c);
@@ -217,10 +305,18 @@ void engine::write_rows(pqxx::transaction_base& tx, row_cache& cache) {
                          "." + key + " = ANY($2::" + spec.key_type + "[])",
                      json::serialize(u.first), store::pg_text_array(u.second));
     }
-    if (!inserts.empty())
+    // Many new rows (a rebuild, a busy batch) go by COPY: PostgreSQL parses each value once, not
+    // the whole set as one jsonb first. COPY costs a second round trip, so a few rows do not.
+    if (!inserts.empty() && (inserts.size() < kCopyRows || !copy_rows(tx, table, inserts))) {
+      std::string array;  // serialised row by row (no copy of the rows)
+      for (const auto* row : inserts) {
+        array += array.empty() ? "[" : ",";
+        array += json::serialize(*row);
+      }
       tx.exec_params("INSERT INTO " + t + " SELECT * FROM jsonb_populate_recordset(NULL::" + t +
                          ", $1::jsonb)",
-                     inserts + "]");
+                     array + "]");
+    }
     rows.dirty.clear();
   }
   // After the writes, so rows put before the purge in this batch go too; rows put after it

@@ -133,6 +133,8 @@ class engine {
   const std::vector<checkpoint>& last_checkpoints() const { return last_cps_; }
 
   const std::vector<std::shared_ptr<const projection>>& projections() const { return projections_; }
+  // Rows this engine has inserted by COPY (the rest by one statement per table and batch).
+  size_t rows_copied() const { return rows_copied_; }
   // The groups of its projections, sorted and joined with '+' (one group: its name).
   std::string group_name() const;
   std::vector<std::string> all_tables() const;
@@ -158,7 +160,16 @@ class engine {
   void write_rows(pqxx::transaction_base& tx, row_cache& cache);
   void prefetch(pqxx::transaction_base& tx, row_cache& cache,
                 const std::map<std::string, std::set<std::string>>& wanted);
-  const std::vector<std::string>& columns_of(pqxx::transaction_base& tx, const std::string& table);
+  struct column {
+    std::string name;
+    bool json = false;     // json or jsonb: a value is written as its JSON text
+    bool decimal = false;  // float4, float8 or numeric: takes any JSON number's text
+  };
+  const std::vector<column>& columns_of(pqxx::transaction_base& tx, const std::string& table);
+  // Inserts rows with COPY; false (nothing sent) when a value has no COPY form that reads back
+  // as jsonb_populate_recordset reads it.
+  bool copy_rows(pqxx::transaction_base& tx, const std::string& table,
+                 const std::vector<const json::object*>& rows);
   // Takes the advisory lock of each of its groups, in name order (so engines never deadlock).
   pqxx::result lock_groups(pqxx::transaction_base& tx, const std::string& before = {},
                            const std::string& after = {}) const;
@@ -167,9 +178,10 @@ class engine {
   std::vector<std::shared_ptr<const projection>> projections_;
   std::set<std::string> groups_;
   std::map<std::string, table_spec> table_specs_;
-  std::map<std::string, std::vector<std::string>> columns_;
+  std::map<std::string, std::vector<column>> columns_;
   std::vector<checkpoint> last_cps_;
   std::vector<std::string> no_payload_;  // event types no projection here takes
+  size_t rows_copied_ = 0;
 };
 
 // Per-table digest: row count and md5 over rows sorted by their text form.
