@@ -212,13 +212,24 @@ bool engine::copy_rows(pqxx::transaction_base& tx, const std::string& table,
                        const std::vector<const json::object*>& rows) {
   const auto& cols = columns_of(tx, table);
   std::string data;
+  // Each row's values by column, found in one pass over the row: rows are mostly built in
+  // column order, so the column after the last one found is tried first.
+  std::vector<const json::value*> fields(cols.size());
   for (const auto* row : rows) {
+    std::fill(fields.begin(), fields.end(), nullptr);
+    size_t next = 0;
+    for (const auto& kv : *row) {
+      size_t i = next < cols.size() && cols[next].name == kv.key() ? next : cols.size();
+      for (size_t j = 0; i == cols.size() && j < cols.size(); ++j)
+        if (cols[j].name == kv.key()) i = j;
+      if (i == cols.size()) continue;  // not a column: ignored, as the JSON path ignores it
+      fields[i] = &kv.value();
+      next = i + 1;
+    }
     if (!data.empty()) data += '\n';
-    bool first = true;
-    for (const auto& c : cols) {
-      if (!first) data += '\t';
-      first = false;
-      if (!append_copy_field(data, row->if_contains(c.name), c.json, c.decimal)) return false;
+    for (size_t i = 0; i < cols.size(); ++i) {
+      if (i) data += '\t';
+      if (!append_copy_field(data, fields[i], cols[i].json, cols[i].decimal)) return false;
     }
   }
   std::vector<std::string> names;
