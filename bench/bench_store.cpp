@@ -8,6 +8,9 @@
 //   4. heap bytes per live source aggregate.
 // Usage: beampipe_bench [--seconds N] [--dir DIR]
 #include <malloc.h>
+#ifdef BEAMPIPE_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -187,8 +190,9 @@ int main(int argc, char** argv) {
     rt.shutdown();
   }
 
-  // 4. memory of a live source aggregate: heap bytes in use (mallinfo2, after malloc_trim, so
-  // freed arena memory does not count) per registered source, against its state's JSON size.
+  // 4. memory of a live source aggregate: heap bytes in use (jemalloc's allocated bytes; in the
+  // sanitizer build glibc's mallinfo2 after malloc_trim, so freed arena memory does not count)
+  // per registered source, against its state's JSON size.
   double live_bytes = 0, state_bytes = 0;
   {
     constexpr int kLive = 20000;
@@ -197,9 +201,19 @@ int main(int argc, char** argv) {
     ro.node_id = "bench";
     actors::runtime rt(db, ro);
     auto in_use = [] {
+#ifdef BEAMPIPE_JEMALLOC
+      uint64_t epoch = 1;
+      size_t size = sizeof(epoch);
+      ::mallctl("epoch", &epoch, &size, &epoch, size);  // refreshes the statistics
+      size_t allocated = 0;
+      size = sizeof(allocated);
+      ::mallctl("stats.allocated", &allocated, &size, nullptr, 0);
+      return static_cast<double>(allocated);
+#else
       ::malloc_trim(0);
       auto mi = ::mallinfo2();
       return static_cast<double>(mi.uordblks + mi.hblkhd);
+#endif
     };
     // One warm-up chunk, so pools and caches that grow once are not counted per aggregate.
     auto reg = [&](int from, int to) {
