@@ -85,6 +85,7 @@ json::object encode_object(const T& v) {
   json::object o;
   using members = boost::describe::describe_members<T, boost::describe::mod_public |
                                                            boost::describe::mod_inherited>;
+  o.reserve(boost::mp11::mp_size<members>::value);  // grown once, not rehashed as it fills
   boost::mp11::mp_for_each<members>([&](auto D) {
     const auto& m = v.*D.pointer;
     using M = std::decay_t<decltype(m)>;
@@ -241,6 +242,7 @@ json::object encode_taking(T& v) {
   json::object o;
   using members = boost::describe::describe_members<T, boost::describe::mod_public |
                                                            boost::describe::mod_inherited>;
+  o.reserve(boost::mp11::mp_size<members>::value);
   boost::mp11::mp_for_each<members>([&](auto D) {
     auto& m = v.*D.pointer;
     using M = std::decay_t<decltype(m)>;
