@@ -1,5 +1,6 @@
 #include "projections/project_configs/queries.hpp"
 
+#include "store/db.hpp"
 #include "util/json.hpp"
 
 namespace beampipe::projections::project_configs {
@@ -90,12 +91,14 @@ std::optional<std::string> hook_module(pqxx::transaction_base& tx, const std::st
 
 std::optional<stored_config> active_config(pqxx::transaction_base& tx,
                                            const std::string& project_id) {
-  return first_stored(
-      tx.exec_params(std::string(kStored) + "WHERE project_id = $1 AND active", project_id));
+  return first_stored(store::exec_prepared_once(
+      tx, "project_configs_active_stored",
+      std::string(kStored) + "WHERE project_id = $1 AND active", project_id));
 }
 
 std::optional<stored_config> config_by_id(pqxx::transaction_base& tx, const std::string& id) {
-  return first_stored(tx.exec_params(std::string(kStored) + "WHERE uuid = $1::uuid", id));
+  return first_stored(store::exec_prepared_once(
+      tx, "project_configs_stored_by_id", std::string(kStored) + "WHERE uuid = $1::uuid", id));
 }
 
 std::vector<stored_config> active_configs(pqxx::transaction_base& tx) {

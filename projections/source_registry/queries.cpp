@@ -10,7 +10,8 @@ namespace json = boost::json;
 
 std::optional<domain::SourceReadinessState> readiness_inputs(pqxx::transaction_base& tx,
                                                              const std::string& source_uuid) {
-  auto s = tx.exec_params(
+  auto s = store::exec_prepared_once(
+      tx, "source_registry_readiness",
       "SELECT coalesce(discovery_signature, ''), enabled, last_checked_at IS NOT NULL, "
       "coalesce(discovery_request_id::text, ''), coalesce(last_executed_discovery_signature, '') "
       "FROM source_registry WHERE uuid = $1::uuid AND NOT deleted",
@@ -29,7 +30,8 @@ std::optional<domain::SourceReadinessState> readiness_inputs(pqxx::transaction_b
 std::map<std::string, json::value> archive_rows(pqxx::transaction_base& tx,
                                                 const std::string& source_uuid) {
   std::map<std::string, json::value> out;
-  for (const auto& row : tx.exec_params(
+  for (const auto& row : store::exec_prepared_once(
+           tx, "source_registry_archive_rows",
            "SELECT sbid, metadata_json::text FROM archive_metadata WHERE source_uuid = $1::uuid",
            source_uuid))
     out[row[0].as<std::string>()] = util::parse_stored(row[1].c_str());

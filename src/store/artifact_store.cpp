@@ -28,7 +28,8 @@ std::vector<std::string> put_artifacts(pqxx::connection& c,
   // Content-addressed: a blob stored before is not sent (and compressed) again. Whether each is
   // stored whole matters for a base: a delta is only ever made on a whole blob.
   std::map<std::string, bool> stored;  // sha256 -> stored whole
-  for (const auto& row : tx.exec_params(
+  for (const auto& row : exec_prepared_once(
+           tx, "artifact_stored",
            "SELECT sha256, base_sha256 IS NULL FROM artifact_blobs WHERE sha256 = ANY($1::text[])",
            pg_text_array(wanted)))
     stored[row[0].as<std::string>()] = row[1].as<bool>();

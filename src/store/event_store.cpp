@@ -404,10 +404,11 @@ append_result append(pqxx::connection& c, const append_request& req) {
 std::vector<events::recorded_event> read_stream(pqxx::connection& c, const std::string& stream_id,
                                                 int64_t from_version, int64_t limit) {
   pqxx::nontransaction tx{c};  // one statement: no BEGIN/ROLLBACK round trips
-  auto r = tx.exec_params(std::string("SELECT ") + kEventColumns +
-                              " FROM events WHERE stream_id = $1 AND stream_version >= $2 "
-                              "ORDER BY stream_version LIMIT $3",
-                          stream_id, from_version, limit);
+  auto r = exec_prepared_once(tx, "store_read_stream",
+                              std::string("SELECT ") + kEventColumns +
+                                  " FROM events WHERE stream_id = $1 AND stream_version >= $2 "
+                                  "ORDER BY stream_version LIMIT $3",
+                              stream_id, from_version, limit);
   return events_of(r);
 }
 
@@ -485,7 +486,8 @@ void save_snapshot(pqxx::connection& c, const snapshot& s) {
 
 std::optional<snapshot> load_snapshot(pqxx::connection& c, const std::string& stream_id) {
   pqxx::nontransaction tx{c};  // one statement: no BEGIN/ROLLBACK round trips
-  auto r = tx.exec_params(
+  auto r = exec_prepared_once(
+      tx, "store_load_snapshot",
       "SELECT version, schema_version, state::text FROM snapshots WHERE stream_id = $1", stream_id);
   if (r.empty()) return std::nullopt;
   return snapshot{stream_id, r[0][0].as<int64_t>(), r[0][1].as<int>(), r[0][2].as<std::string>()};
