@@ -65,9 +65,15 @@ def start_reads(srv, n, path):
 WRITES = 12
 
 
+HOLDER = "beampipe-test-holder"
+
+
 def hold(srv, statements, held_query):
     """A psql session that ran `statements` and stays open; returns once `held_query` says 1."""
-    holder = subprocess.Popen([PSQL, srv.conninfo, "-qAt"], stdin=subprocess.PIPE, text=True)
+    # Named, so `held_query` can tell its locks from the server's own (a runner's step holds
+    # its group's advisory lock for a moment, and would otherwise read as the holder's).
+    holder = subprocess.Popen([PSQL, srv.conninfo + " application_name=" + HOLDER, "-qAt"],
+                              stdin=subprocess.PIPE, text=True)
     holder.stdin.write(statements + "\n")
     holder.stdin.flush()
     c.true(f"held: {statements}", wait_for("the lock", lambda: sql(srv, held_query) == "1", timeout=30))
@@ -216,8 +222,8 @@ try:
     # not held back): that group's runner cannot apply anything until it lets go.
     holder = hold(srv, "SELECT pg_advisory_lock(hashtextextended("
                        "'beampipe:projections:' || current_schema() || ':sources', 0));",
-                  "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                  "AND pid <> pg_backend_pid()")
+                  "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                  f"WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = '{HOLDER}'")
     before = read_waits(srv)
     writers, answers = start_writes(srv, "HELD")
     c.true(f"{WRITES} writes wait on two handler threads without holding them",
