@@ -154,24 +154,19 @@ namespace {
 
 constexpr size_t kCopyRows = 64;
 
-// Appends `v` as one field of COPY's text format.
+// Appends `v` as one field of COPY's text format: backslash, newline, return and tab escaped.
 void append_copy_escaped(std::string& out, std::string_view v) {
-  for (char ch : v) switch (ch) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        out += ch;
-    }
+  for (char ch : v) {
+    const char* esc = ch == '\\'   ? "\\\\"
+                      : ch == '\n' ? "\\n"
+                      : ch == '\r' ? "\\r"
+                      : ch == '\t' ? "\\t"
+                                   : nullptr;
+    if (esc)
+      out += esc;
+    else
+      out += ch;
+  }
 }
 
 // The value as a COPY field for a column, read back as jsonb_populate_recordset reads the same
@@ -232,10 +227,10 @@ bool engine::copy_rows(pqxx::transaction_base& tx, const std::string& table,
       if (!append_copy_field(data, fields[i], cols[i].json, cols[i].decimal)) return false;
     }
   }
+  // tablewriter is the one way libpqxx 6.4 lets a caller send COPY text it has already escaped
+  // (stream_to escapes every field itself); its constructor is marked deprecated.
   std::vector<std::string> names;
   for (const auto& c : cols) names.push_back(tx.quote_name(c.name));
-    // tablewriter is the one way libpqxx 6.4 lets a caller send COPY text it has already escaped
-    // (stream_to escapes every field itself); its constructor is marked deprecated.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
   pqxx::tablewriter copy(tx, tx.quote_name(table), names.begin(), names.end());
