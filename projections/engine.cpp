@@ -406,8 +406,19 @@ void engine::apply_alone(pqxx::transaction_base& tx, const projection& proj,
 
 size_t engine::step(pqxx::connection& c, size_t batch_size,
                     const std::map<std::string, events::read_position>* until) {
+  return step(c, batch_size, until, nullptr);
+}
+
+size_t engine::step(pqxx::connection& c, const read_ahead& batch,
+                    const std::map<std::string, events::read_position>* until) {
+  return batch.events.empty() ? 0 : step(c, batch.events.size(), until, &batch);
+}
+
+size_t engine::step(pqxx::connection& c, size_t batch_size,
+                    const std::map<std::string, events::read_position>* until,
+                    const read_ahead* batch) {
   try {
-    return apply_batch(c, batch_size, until, false);
+    return apply_batch(c, batch_size, until, false, batch);
   } catch (const std::exception& e) {
     if (!event_fault(e)) throw;
     // Some event of the batch cannot be applied by some projection. Go through the batch
@@ -425,8 +436,8 @@ size_t engine::step(pqxx::connection& c, size_t batch_size,
 }
 
 size_t engine::apply_batch(pqxx::connection& c, size_t batch_size,
-                           const std::map<std::string, events::read_position>* until,
-                           bool isolate) {
+                           const std::map<std::string, events::read_position>* until, bool isolate,
+                           const read_ahead* batch) {
   pqxx::work tx{c};
   // Another node's engine holds the lock while it applies a batch; one that holds it longer
   // (a stopped process) must not hang this runner: the runner reports it and tries again.
@@ -449,7 +460,12 @@ size_t engine::apply_batch(pqxx::connection& c, size_t batch_size,
     any_behind = true;
   }
   if (!any_behind) return 0;
-  auto evs = store::read_all(tx, from, static_cast<int64_t>(batch_size), no_payload_);
+  // Events read ahead serve when every projection behind is at or past where they begin (those
+  // at or before `from` are passed over below, as they are for each projection past `from`).
+  std::vector<events::recorded_event> own;
+  bool ahead = batch && !(from < batch->after);
+  if (!ahead) own = store::read_all(tx, from, static_cast<int64_t>(batch_size), no_payload_);
+  const auto& evs = ahead ? batch->events : own;
   if (evs.empty()) return 0;
 
   // Which projection takes which event: past its checkpoint, within its bound, handled.

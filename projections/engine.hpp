@@ -103,6 +103,14 @@ struct retry_outcome {
   std::string error;  // when not applied
 };
 
+// Events read ahead of the transaction that applies them: every event after `after` up to the
+// last one, in the store's order, read below the read fence (no event can later appear among
+// them), so any engine whose projections are all at or past `after` may apply them.
+struct read_ahead {
+  events::read_position after;
+  std::vector<events::recorded_event> events;
+};
+
 class engine {
  public:
   explicit engine(std::vector<std::shared_ptr<const projection>> projections);
@@ -111,6 +119,10 @@ class engine {
   // With `until`, never applies an event past that projection's bound (used by verify).
   // Returns the number of events read (0: caught up).
   size_t step(pqxx::connection& c, size_t batch_size,
+              const std::map<std::string, events::read_position>* until = nullptr);
+  // step() on events read ahead (on another connection, maybe for several engines at once).
+  // A projection behind `batch.after` (a gap) has its events read here instead.
+  size_t step(pqxx::connection& c, const read_ahead& batch,
               const std::map<std::string, events::read_position>* until = nullptr);
   // Runs step() until caught up (or bounds reached); progress(total) after each batch.
   size_t catch_up(pqxx::connection& c, size_t batch_size,
@@ -133,6 +145,8 @@ class engine {
   const std::vector<checkpoint>& last_checkpoints() const { return last_cps_; }
 
   const std::vector<std::shared_ptr<const projection>>& projections() const { return projections_; }
+  // Event types none of its projections takes (read without their payloads).
+  const std::vector<std::string>& types_without_payload() const { return no_payload_; }
   // Rows this engine has inserted by COPY (the rest by one statement per table and batch).
   size_t rows_copied() const { return rows_copied_; }
   // The groups of its projections, sorted and joined with '+' (one group: its name).
@@ -152,7 +166,10 @@ class engine {
   // own, and a projection that cannot apply an event records a dead letter instead of failing
   // the batch (used, one event per batch, after a batch failed).
   size_t apply_batch(pqxx::connection& c, size_t batch_size,
-                     const std::map<std::string, events::read_position>* until, bool isolate);
+                     const std::map<std::string, events::read_position>* until, bool isolate,
+                     const read_ahead* batch = nullptr);
+  size_t step(pqxx::connection& c, size_t batch_size,
+              const std::map<std::string, events::read_position>* until, const read_ahead* batch);
   // Applies one event to one projection and writes its rows (own row cache).
   void apply_alone(pqxx::transaction_base& tx, const projection& proj,
                    const events::recorded_event& e);
@@ -199,6 +216,9 @@ std::vector<table_digest> digest_tables(pqxx::transaction_base& tx,
 std::map<std::string, int64_t> dead_letter_counts(pqxx::transaction_base& tx);
 
 std::vector<std::shared_ptr<const projection>> standard_projections();
+// Projections as one engine per group (groups in name order).
+std::vector<std::shared_ptr<engine>> engines_by_group(
+    const std::vector<std::shared_ptr<const projection>>& projections);
 // standard_projections() as one engine per group, for the live runners.
 std::vector<std::shared_ptr<engine>> standard_engines_by_group();
 

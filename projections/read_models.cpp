@@ -32,12 +32,17 @@ std::vector<std::shared_ptr<const projection>> standard_projections() {
   return all;
 }
 
-std::vector<std::shared_ptr<engine>> standard_engines_by_group() {
+std::vector<std::shared_ptr<engine>> engines_by_group(
+    const std::vector<std::shared_ptr<const projection>>& projections) {
   std::map<std::string, std::vector<std::shared_ptr<const projection>>> by_group;
-  for (auto& p : standard_projections()) by_group[p->group()].push_back(p);
+  for (const auto& p : projections) by_group[p->group()].push_back(p);
   std::vector<std::shared_ptr<engine>> out;
   for (auto& [group, members] : by_group) out.push_back(std::make_shared<engine>(members));
   return out;
+}
+
+std::vector<std::shared_ptr<engine>> standard_engines_by_group() {
+  return engines_by_group(standard_projections());
 }
 
 }  // namespace beampipe::projections

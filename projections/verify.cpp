@@ -1,5 +1,6 @@
 #include "projections/verify.hpp"
 
+#include "projections/catch_up.hpp"
 #include "store/db.hpp"
 
 namespace beampipe::projections {
@@ -38,13 +39,18 @@ verify_report verify_replay(const std::string& conninfo,
   }
 
   // 3. Replay into the shadow schema up to exactly those checkpoints.
-  auto shadow_conn = store::connect(conninfo, "beampipe-verify-shadow");
-  {
-    pqxx::nontransaction nt{*shadow_conn};
+  auto in_shadow = [](pqxx::connection& c) {
+    pqxx::nontransaction nt{c};
     nt.exec("SET search_path = " + std::string(kShadowSchema) + ", public");
-  }
-  auto shadow_engine = make_engine();
-  report.events_replayed = shadow_engine->catch_up(*shadow_conn, 10000, &bounds, progress);
+  };
+  auto shadow_conn = store::connect(conninfo, "beampipe-verify-shadow");
+  in_shadow(*shadow_conn);
+  catch_up_options o;
+  o.until = &bounds;
+  o.progress = progress;
+  o.prepare = in_shadow;
+  report.events_replayed =
+      catch_up_together(conninfo, engines_by_group(make_engine()->projections()), o);
   std::vector<table_digest> shadow;
   {
     pqxx::read_transaction tx{*shadow_conn};

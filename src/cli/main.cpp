@@ -39,6 +39,7 @@
 #include "domain/project_explain.hpp"
 #include "domain/slurm.hpp"
 #include "events/validity.hpp"
+#include "projections/catch_up.hpp"
 #include "projections/verify.hpp"
 #include "services/run_graph.hpp"
 #include "store/artifact_store.hpp"
@@ -418,15 +419,25 @@ int cmd_dead_letters(const args& a) {
   });
 }
 
-// Resets the read models (all, or the named ones) and replays the store into them.
-void rebuild_projections(pqxx::connection& c, projections::engine& eng,
+// Resets the read models (all, or the named ones) and replays the store into them, the groups
+// of those read models at once.
+void rebuild_projections(const std::string& url, pqxx::connection& c, projections::engine& eng,
                          const std::vector<std::string>& names) {
   auto head = store::head_position(c);
   eng.reset(c, names);
+  std::vector<std::shared_ptr<projections::engine>> groups;
+  for (auto& g : projections::engines_by_group(eng.projections()))
+    if (names.empty() ||
+        std::any_of(g->projections().begin(), g->projections().end(), [&](const auto& p) {
+          return std::find(names.begin(), names.end(), p->name()) != names.end();
+        }))
+      groups.push_back(std::move(g));
   auto t0 = std::chrono::steady_clock::now();
-  auto total = eng.catch_up(c, 10000, nullptr, [&](size_t n) {
+  projections::catch_up_options o;
+  o.progress = [&](size_t n) {
     std::cout << "rebuilt " << n << " events (head position " << head << ")\n" << std::flush;
-  });
+  };
+  auto total = projections::catch_up_together(url, groups, o);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::cout << "rebuild complete: " << total << " events in " << secs << " s\n";
 }
@@ -459,7 +470,7 @@ int cmd_projections(const args& a) {
     if (!known) throw std::invalid_argument("unknown projection '" + *n + "'");
     names.push_back(*n);
   }
-  rebuild_projections(*c, *eng, names);
+  rebuild_projections(url, *c, *eng, names);
   return 0;
 }
 
@@ -1212,7 +1223,8 @@ int cmd_events_import(const args& a) {
   if (a.positional.size() < 3) throw std::invalid_argument("events import needs a FILE");
   std::ifstream in(a.positional[2], std::ios::binary);
   if (!in) throw std::invalid_argument("cannot read " + a.positional[2]);
-  auto c = store::connect(require_database_url(a), "beampipe-import");
+  auto url = require_database_url(a);
+  auto c = store::connect(url, "beampipe-import");
   store::migrate(*c);
   bool tty = ::isatty(STDERR_FILENO);
   auto report = cli::import_history(*c, in, a.opt("artifacts"), [&](int64_t lines) {
@@ -1225,7 +1237,7 @@ int cmd_events_import(const args& a) {
             << (a.has("artifacts") ? ", " + std::to_string(report.artifacts) + " artifacts" : "")
             << "\n";
   auto eng = make_engine();
-  rebuild_projections(*c, *eng, {});
+  rebuild_projections(url, *c, *eng, {});
   return 0;
 }
 

@@ -8,6 +8,7 @@
 #include "domain/aggregates.hpp"
 #include "events/types.hpp"
 #include "pg_fixture.hpp"
+#include "projections/catch_up.hpp"
 #include "projections/engine.hpp"
 #include "projections/verify.hpp"
 #include "store/event_store.hpp"
@@ -412,4 +413,81 @@ TEST_CASE("rows inserted by COPY read back exactly as rows inserted as JSON") {
   CHECK(eng.rows_copied() == 200);
   CHECK(contents("engine_values") == as_json);
   CHECK(contents("engine_values_mixed") == mixed_as_json);
+}
+
+TEST_CASE("catching every group up at once gives what one engine's catch-up gives") {
+  auto ci = test::fresh_database();
+  auto c = store::connect(ci);
+  workload w;
+  store::database db(ci);
+  store::group_appender app(db);
+  for (int i = 0; i < 3000; ++i)
+    if (auto r = w.next()) REQUIRE(app.append_sync(*r).status == store::append_status::ok);
+  auto head = store::head_position(*c);
+  auto eng = make_engine();
+  eng->catch_up(*c, 500);
+  auto once = digests(*c, *eng);
+  for (const auto& d : once) CHECK(d.rows > 0);
+
+  eng->reset(*c);
+  projections::catch_up_options o;
+  o.batch_size = 97;
+  o.read_ahead = 2;
+  std::vector<size_t> seen;
+  o.progress = [&](size_t n) { seen.push_back(n); };
+  auto groups = projections::standard_engines_by_group();
+  CHECK(groups.size() > 2);  // more engines than appliers: some thread applies several
+  CHECK(projections::catch_up_together(ci, groups, o) == static_cast<size_t>(head));
+  CHECK(digests(*c, *eng) == once);
+  REQUIRE_FALSE(seen.empty());
+  CHECK(std::is_sorted(seen.begin(), seen.end()));
+  CHECK(seen.back() == static_cast<size_t>(head));
+  for (const auto& cp : eng->checkpoints(*c)) CHECK(cp.at.position == head);
+
+  // One read model rebuilt while the others stay at the head.
+  eng->reset(*c, {"source_registry"});
+  CHECK(projections::catch_up_together(ci, projections::standard_engines_by_group(), o) > 0);
+  CHECK(digests(*c, *eng) == once);
+
+  // The first failure stops every thread and is rethrown; nothing past it is committed.
+  eng->reset(*c);
+  auto failing = projections::standard_engines_by_group();
+  int calls = 0;
+  failing.front()->before_commit = [&] {
+    if (++calls == 3) throw pqxx::broken_connection("injected failure");
+  };
+  CHECK_THROWS_WITH(projections::catch_up_together(ci, failing, o), "injected failure");
+  for (const auto& cp : failing.front()->checkpoints(*c)) CHECK(cp.at.position < head);
+  failing.front()->before_commit = nullptr;
+  projections::catch_up_together(ci, failing, o);
+  CHECK(digests(*c, *eng) == once);
+}
+
+TEST_CASE("events read ahead are not applied across a gap before them") {
+  auto ci = test::fresh_database();
+  auto c = store::connect(ci);
+  workload w;
+  store::database db(ci);
+  store::group_appender app(db);
+  while (store::head_position(*c) < 300)
+    if (auto r = w.next()) REQUIRE(app.append_sync(*r).status == store::append_status::ok);
+  auto evs = store::read_all(*c, {}, 300);
+  REQUIRE(evs.size() == 300);
+  projections::engine eng(projections::standard_projections());
+  projections::read_ahead later{events::position_of(evs[99]),
+                                {evs.begin() + 100, evs.begin() + 200}};
+  // Behind the batch: the engine reads the gap itself (as many events as the batch holds).
+  CHECK(eng.step(*c, later) == 100);
+  for (const auto& cp : eng.checkpoints(*c)) CHECK(cp.at == events::position_of(evs[99]));
+  // Now at its start: the batch is applied as read.
+  CHECK(eng.step(*c, later) == 100);
+  for (const auto& cp : eng.checkpoints(*c)) CHECK(cp.at == events::position_of(evs[199]));
+  // Past it: nothing to do.
+  CHECK(eng.step(*c, later) == 0);
+  for (const auto& cp : eng.checkpoints(*c)) CHECK(cp.at == events::position_of(evs[199]));
+  eng.catch_up(*c, 1000);
+  auto live = digests(*c, eng);
+  eng.reset(*c);
+  eng.catch_up(*c, 1000);
+  CHECK(digests(*c, eng) == live);
 }
