@@ -15,9 +15,18 @@
 
 namespace beampipe::projections {
 
-const json::object* row_cache::find(const std::string& table, const std::string& key) const {
+void row_cache::untype(const std::string& table, const std::string& key) {
+  auto& t = tables_[table];
+  auto it = t.typed.find(key);
+  if (it == t.typed.end()) return;
+  t.rows[key] = it->second->columns();
+  t.typed.erase(it);
+}
+
+const json::object* row_cache::find(const std::string& table, const std::string& key) {
   auto t = tables_.find(table);
   if (t == tables_.end()) return nullptr;
+  if (!t->second.typed.empty()) untype(table, key);
   if (auto r = t->second.rows.find(key); r != t->second.rows.end()) return &r->second;
   if (t->second.erased.count(key)) return nullptr;
   auto r = t->second.stored.find(key);
@@ -37,6 +46,7 @@ json::object& row_cache::put(const std::string& table, const std::string& key, j
   t.dirty.insert(key);
   for (auto& o : t.erase_older) o.exempt.insert(key);  // written after that purge: kept
   t.erased.erase(key);
+  t.typed.erase(key);
   return t.rows[key] = std::move(row);
 }
 
@@ -55,6 +65,7 @@ void row_cache::mark_dirty(const std::string& table, const std::string& key) {
 void row_cache::erase(const std::string& table, const std::string& key) {
   auto& t = tables_[table];
   t.rows.erase(key);
+  t.typed.erase(key);
   t.dirty.erase(key);
   t.erased.insert(key);
 }
@@ -242,6 +253,10 @@ bool engine::copy_rows(pqxx::transaction_base& tx, const std::string& table,
 }
 
 void engine::write_rows(pqxx::transaction_base& tx, row_cache& cache) {
+  for (auto& [table, rows] : cache.tables_) {
+    for (auto& [key, row] : rows.typed) rows.rows[key] = row->columns();
+    rows.typed.clear();
+  }
   // Deletes first: a batch may delete a row and another row may then take its unique values.
   for (auto& [table, rows] : cache.tables_) {
     std::vector<std::string> gone;

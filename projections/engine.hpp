@@ -10,6 +10,7 @@
 #include <memory>
 #include <pqxx/pqxx>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -25,17 +26,32 @@ struct table_spec {
   std::string key_type;  // SQL type of the key, e.g. "uuid"
 };
 
+// How a projection's own row type maps to its table's columns (see row_cache::find_as).
+template <class Row>
+struct row_type {
+  Row (*from_columns)(const json::object&);
+  json::object (*columns)(const Row&);
+};
+
 // Rows of the tables a batch touches, keyed by (table, key). Rows the batch reads are
 // prefetched in one query per table; dirty rows are written back at the end of the batch.
 class row_cache {
  public:
   // The row as this batch has it (put or edited), else as the table holds it; null: none.
-  const json::object* find(const std::string& table, const std::string& key) const;
+  const json::object* find(const std::string& table, const std::string& key);
   // The row to change in place (then mark_dirty); null when there is none. The stored row is
   // copied on the first edit only, so rows that are only read or replaced are never copied.
   json::object* edit(const std::string& table, const std::string& key);
   json::object& put(const std::string& table, const std::string& key, json::object row);
   void mark_dirty(const std::string& table, const std::string& key);
+  // The row as a projection's own type, kept so for the rest of the batch and turned into
+  // columns once, when the batch is written: a stream with many events in a batch is folded
+  // into one struct, not decoded and encoded again for each. Null when there is no row. A row
+  // changed in place is then marked dirty, as with edit(). One table, one Row type.
+  template <class Row>
+  Row* find_as(const row_type<Row>& type, const std::string& table, const std::string& key);
+  template <class Row>
+  Row& put_as(const row_type<Row>& type, const std::string& table, const std::string& key, Row row);
   void erase(const std::string& table, const std::string& key);
   // Deletes the rows of an insert-only table (one no projection reads back) whose
   // `time_column` is earlier than `before`, and whose `scope_column` equals `scope` when that
@@ -46,8 +62,25 @@ class row_cache {
 
  private:
   friend class engine;
+  struct typed_row {
+    virtual ~typed_row() = default;
+    virtual json::object columns() const = 0;
+  };
+  template <class Row>
+  struct typed_row_of : typed_row {
+    typed_row_of(const row_type<Row>& t, Row r) : type(t), row(std::move(r)) {}
+    json::object columns() const override { return type.columns(row); }
+    row_type<Row> type;
+    Row row;
+  };
+  template <class Row>
+  static Row& row_of(typed_row& t);
+  // The typed row of a key turned back into JSON (when it is read as JSON, and at the end).
+  void untype(const std::string& table, const std::string& key);
   struct table_rows {
     std::map<std::string, json::object> rows;  // put or edited in this batch
+    // Rows held as a projection's type (find_as, put_as): these, not `rows`, are current.
+    std::map<std::string, std::unique_ptr<typed_row>> typed;
     std::set<std::string> dirty;
     // The rows that exist in the table, as it holds them (prefetched): an update writes only
     // the columns that differ.
@@ -61,6 +94,40 @@ class row_cache {
   };
   std::map<std::string, table_rows> tables_;
 };
+
+template <class Row>
+Row& row_cache::row_of(typed_row& t) {
+  auto* typed = dynamic_cast<typed_row_of<Row>*>(&t);
+  if (!typed) throw std::logic_error("a table's rows are read as two different types");
+  return typed->row;
+}
+
+template <class Row>
+Row* row_cache::find_as(const row_type<Row>& type, const std::string& table,
+                        const std::string& key) {
+  auto& t = tables_[table];
+  if (auto it = t.typed.find(key); it != t.typed.end()) return &row_of<Row>(*it->second);
+  const auto* columns = find(table, key);
+  if (!columns) return nullptr;
+  auto held = std::make_unique<typed_row_of<Row>>(type, type.from_columns(*columns));
+  auto* row = &held->row;
+  t.rows.erase(key);  // its typed form is current from here on
+  t.typed[key] = std::move(held);
+  return row;
+}
+
+template <class Row>
+Row& row_cache::put_as(const row_type<Row>& type, const std::string& table, const std::string& key,
+                       Row row) {
+  auto& t = tables_[table];
+  mark_dirty(table, key);
+  t.erased.erase(key);
+  t.rows.erase(key);
+  auto held = std::make_unique<typed_row_of<Row>>(type, std::move(row));
+  auto& out = held->row;
+  t.typed[key] = std::move(held);
+  return out;
+}
 
 class projection {
  public:

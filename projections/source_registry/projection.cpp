@@ -8,6 +8,7 @@
 
 namespace beampipe::projections::source_registry {
 namespace {
+namespace record = domain::source_record;
 
 class source_registry_projection : public projection {
  public:
@@ -21,16 +22,23 @@ class source_registry_projection : public projection {
   }
   void apply(const events::recorded_event& e, const json::object& d,
              row_cache& rows) const override {
-    namespace record = domain::source_record;
     auto key = events::stream_key_of(e.stream_id);
-    const auto* stored = rows.find("source_registry", key);
-    bool exists = stored != nullptr;
-    auto row = exists ? record::from_columns(*stored) : record::row{};
+    // evolve() changes nothing when it returns false, so the held row is evolved in place.
+    auto* held = rows.find_as(kRow, "source_registry", key);
+    bool exists = held != nullptr;
+    record::row fresh;
+    auto& row = exists ? *held : fresh;
     if (!record::evolve(row, exists, e.type, d, e.recorded_at)) return;
     row.uuid = key;
     row.stream_version = e.stream_version;
-    rows.put("source_registry", key, record::columns(row));
+    if (held)
+      rows.mark_dirty("source_registry", key);
+    else
+      rows.put_as(kRow, "source_registry", key, std::move(fresh));
   }
+
+ private:
+  static constexpr row_type<record::row> kRow{record::from_columns, record::columns};
 };
 
 }  // namespace

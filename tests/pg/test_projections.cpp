@@ -491,3 +491,53 @@ TEST_CASE("events read ahead are not applied across a gap before them") {
   eng.catch_up(*c, 1000);
   CHECK(digests(*c, eng) == live);
 }
+
+namespace {
+
+struct counter_row {
+  std::string id;
+  int64_t n = 0;
+};
+counter_row counter_from(const json::object& o) {
+  return {std::string(o.at("id").as_string()), o.at("n").as_int64()};
+}
+json::object counter_columns(const counter_row& r) { return {{"id", r.id}, {"n", r.n}}; }
+constexpr projections::row_type<counter_row> kCounter{counter_from, counter_columns};
+
+struct other_row {};
+constexpr projections::row_type<other_row> kOther{[](const json::object&) { return other_row{}; },
+                                                  [](const other_row&) { return json::object{}; }};
+
+}  // namespace
+
+TEST_CASE("a row held as a projection's type and as JSON is one row") {
+  projections::row_cache rows;
+  CHECK(rows.find_as(kCounter, "t", "a") == nullptr);
+  rows.put("t", "a", {{"id", "a"}, {"n", 1}});
+  auto* a = rows.find_as(kCounter, "t", "a");
+  REQUIRE(a);
+  CHECK(a->n == 1);
+  a->n = 2;  // in place
+  rows.mark_dirty("t", "a");
+  CHECK(rows.find_as(kCounter, "t", "a") == a);  // the same held row, not decoded again
+  // Read as JSON: the typed row's columns, changes included.
+  const auto* j = rows.find("t", "a");
+  REQUIRE(j);
+  CHECK(j->at("n").as_int64() == 2);
+  // And typed again from that JSON.
+  auto* again = rows.find_as(kCounter, "t", "a");
+  REQUIRE(again);
+  CHECK(again->n == 2);
+  // put_as replaces; put (JSON) replaces a typed row; erase removes either.
+  rows.put_as(kCounter, "t", "b", {"b", 7});
+  CHECK(rows.find("t", "b")->at("n").as_int64() == 7);
+  rows.put_as(kCounter, "t", "a", {"a", 5});
+  rows.put("t", "a", {{"id", "a"}, {"n", 9}});
+  CHECK(rows.find_as(kCounter, "t", "a")->n == 9);
+  rows.erase("t", "a");
+  CHECK(rows.find_as(kCounter, "t", "a") == nullptr);
+  CHECK(rows.find("t", "a") == nullptr);
+  // One table, one type.
+  rows.put_as(kCounter, "t", "c", {"c", 1});
+  CHECK_THROWS_AS(rows.find_as(kOther, "t", "c"), std::logic_error);
+}
