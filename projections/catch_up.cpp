@@ -1,5 +1,7 @@
 #include "projections/catch_up.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
@@ -105,6 +107,7 @@ size_t catch_up_together(const std::string& conninfo,
   size_t read_total = 0;
 
   std::thread reader([&] {
+    ::pthread_setname_np(::pthread_self(), "catch-up-read");
     try {
       auto c = open("beampipe-catch-up-read");
       // From the least advanced checkpoint; up to the furthest bound, when there are bounds.
@@ -139,6 +142,8 @@ size_t catch_up_together(const std::string& conninfo,
   std::vector<std::thread> threads;
   for (size_t i = 0; i < appliers; ++i)
     threads.emplace_back([&, i] {
+      auto name = "catch-up-" + std::to_string(i + 1);
+      ::pthread_setname_np(::pthread_self(), name.c_str());
       try {
         std::vector<engine*> mine;
         for (size_t e = i; e < engines.size(); e += appliers) mine.push_back(engines[e].get());

@@ -34,6 +34,7 @@ class provenance_projection : public projection {
              row_cache& rows) const override {
     auto meta = events::event_metadata::from_json(e.metadata);
     json::object r;
+    r.reserve(10);         // the table's columns: no rehash as they are set
     r["id"] = e.event_id;  // one provenance row per event: its id is the event's
     r["occurred_at"] = e.recorded_at;
     r["project_module"] = at_or_null(d, "project_module");
