@@ -32,6 +32,15 @@ std::shared_ptr<projections::engine> make_engine() {
   return std::make_shared<projections::engine>(projections::standard_projections());
 }
 
+// The random workload's next `appends` append requests, each appended alone.
+void append_workload(const std::string& ci, int appends) {
+  workload w;
+  store::database db(ci);
+  store::group_appender app(db);
+  for (int i = 0; i < appends; ++i)
+    if (auto r = w.next()) REQUIRE(app.append_sync(*r).status == store::append_status::ok);
+}
+
 std::vector<projections::table_digest> digests(pqxx::connection& c, projections::engine& eng) {
   pqxx::read_transaction tx{c};
   return projections::digest_tables(tx, eng.all_tables());
@@ -114,11 +123,7 @@ TEST_CASE("projection engine does not skip a late commit") {
 TEST_CASE("exactly once: a failure between apply and checkpoint leaves nothing behind") {
   auto ci = test::fresh_database();
   auto c = store::connect(ci);
-  workload w;
-  store::database db(ci);
-  store::group_appender app(db);
-  for (int i = 0; i < 300; ++i)
-    if (auto r = w.next()) REQUIRE(app.append_sync(*r).status == store::append_status::ok);
+  append_workload(ci, 300);
   auto eng = make_engine();
   auto before = digests(*c, *eng);
   int calls = 0;
@@ -418,11 +423,7 @@ TEST_CASE("rows inserted by COPY read back exactly as rows inserted as JSON") {
 TEST_CASE("catching every group up at once gives what one engine's catch-up gives") {
   auto ci = test::fresh_database();
   auto c = store::connect(ci);
-  workload w;
-  store::database db(ci);
-  store::group_appender app(db);
-  for (int i = 0; i < 3000; ++i)
-    if (auto r = w.next()) REQUIRE(app.append_sync(*r).status == store::append_status::ok);
+  append_workload(ci, 3000);
   auto head = store::head_position(*c);
   auto eng = make_engine();
   eng->catch_up(*c, 500);
@@ -466,11 +467,7 @@ TEST_CASE("catching every group up at once gives what one engine's catch-up give
 TEST_CASE("events read ahead are not applied across a gap before them") {
   auto ci = test::fresh_database();
   auto c = store::connect(ci);
-  workload w;
-  store::database db(ci);
-  store::group_appender app(db);
-  while (store::head_position(*c) < 300)
-    if (auto r = w.next()) REQUIRE(app.append_sync(*r).status == store::append_status::ok);
+  append_workload(ci, 400);  // some of the workload's steps append nothing
   auto evs = store::read_all(*c, {}, 300);
   REQUIRE(evs.size() == 300);
   projections::engine eng(projections::standard_projections());
