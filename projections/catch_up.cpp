@@ -119,7 +119,8 @@ size_t catch_up_together(const std::string& conninfo,
       if (o.until)
         for (const auto& [name, at] : *o.until)
           if (!last_bound || *last_bound < at) last_bound = at;
-      while (!(o.until && (!last_bound || !(*from < *last_bound)))) {
+      auto past_bounds = [&] { return o.until && (!last_bound || !(*from < *last_bound)); };
+      while (!past_bounds()) {
         auto b = std::make_shared<read_ahead>();
         b->after = *from;
         {
@@ -147,7 +148,7 @@ size_t catch_up_together(const std::string& conninfo,
       try {
         std::vector<engine*> mine;
         for (size_t e = i; e < engines.size(); e += appliers) mine.push_back(engines[e].get());
-        auto c = open("beampipe-catch-up-" + std::to_string(i + 1));
+        auto c = open("beampipe-" + name);
         while (auto b = line.take(i)) {
           for (auto* eng : mine) eng->step(*c, *b, o.until);
           auto passed = line.applied(i);

@@ -15,8 +15,7 @@
 
 namespace beampipe::projections {
 
-void row_cache::untype(const std::string& table, const std::string& key) {
-  auto& t = tables_[table];
+void row_cache::untype(table_rows& t, const std::string& key) {
   auto it = t.typed.find(key);
   if (it == t.typed.end()) return;
   t.rows[key] = it->second->columns();
@@ -26,7 +25,7 @@ void row_cache::untype(const std::string& table, const std::string& key) {
 const json::object* row_cache::find(const std::string& table, const std::string& key) {
   auto t = tables_.find(table);
   if (t == tables_.end()) return nullptr;
-  if (!t->second.typed.empty()) untype(table, key);
+  untype(t->second, key);
   if (auto r = t->second.rows.find(key); r != t->second.rows.end()) return &r->second;
   if (t->second.erased.count(key)) return nullptr;
   auto r = t->second.stored.find(key);

@@ -75,8 +75,9 @@ class row_cache {
   };
   template <class Row>
   static Row& row_of(typed_row& t);
-  // The typed row of a key turned back into JSON (when it is read as JSON, and at the end).
-  void untype(const std::string& table, const std::string& key);
+  struct table_rows;
+  // The typed row of a key turned back into JSON, when it is read as JSON.
+  static void untype(table_rows& t, const std::string& key);
   struct table_rows {
     std::map<std::string, json::object> rows;  // put or edited in this batch
     // Rows held as a projection's type (find_as, put_as): these, not `rows`, are current.
